@@ -1,1 +1,364 @@
-//! placeholder
+//! Wiring: builds the store, metrics, SIP endpoint, registrar, call driver and HTTP
+//! server from a [`Config`], starts them, and stops them on shutdown.
+//!
+//! [`start`] returns the addresses actually bound, so tests can ask for port 0.
+
+use crate::acd::AcdSettings;
+use crate::call::{Switchboard, SwitchboardSettings};
+use crate::config::Config;
+use crate::http::{self, HttpState};
+use crate::media::ports::PortPool;
+use crate::metrics::Metrics;
+use crate::net::calls::{CallDriver, CallEvent};
+use crate::net::requests::{Dispatcher, Registry, SharedRegistry};
+use crate::sip::digest::{NonceStore, SeatCredential};
+use crate::sip::guard::GuardedUdpSocket;
+use crate::sip::registrar::{Registrar, RegistrarConfig};
+use crate::store::{Store, StoreError};
+use crate::time::{SECOND, wall_clock_now};
+use rsipstack::EndpointBuilder;
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::sip::{Method, SipMessage, Uri};
+use rsipstack::transaction::endpoint::MessageInspector;
+use rsipstack::transport::tcp_listener::TcpListenerConnection;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::{SipAddr, TransportLayer};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use thiserror::Error;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Start-up failures.
+#[derive(Debug, Error)]
+pub enum AppError {
+    /// The database could not be opened (another router running on the same data?).
+    #[error("cannot open the call store in {dir}: {source}")]
+    Store {
+        /// Data directory.
+        dir: PathBuf,
+        /// Why.
+        source: StoreError,
+    },
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The SIP stack refused to start.
+    #[error("SIP stack: {0}")]
+    Sip(Box<rsipstack::Error>),
+    /// Other IO (data directory, token file).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<rsipstack::Error> for AppError {
+    fn from(e: rsipstack::Error) -> Self {
+        Self::Sip(Box::new(e))
+    }
+}
+
+/// A running router.
+pub struct Running {
+    /// SIP UDP address bound.
+    pub sip_udp: Option<SocketAddr>,
+    /// SIP TCP address bound.
+    pub sip_tcp: Option<SocketAddr>,
+    /// HTTP address bound.
+    pub http: SocketAddr,
+    /// Metrics (tests read them directly too).
+    pub metrics: Metrics,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops everything; live calls end with a record.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            task.await.ok();
+        }
+    }
+
+    /// Waits until the router stops (shutdown cancelled elsewhere).
+    pub async fn wait(self) {
+        for task in self.tasks {
+            task.await.ok();
+        }
+    }
+}
+
+/// Counts SIP traffic for the metrics without touching the messages.
+struct CountingInspector(Metrics);
+
+impl MessageInspector for CountingInspector {
+    fn before_send(&self, msg: SipMessage, _dest: Option<&SipAddr>) -> SipMessage {
+        if let SipMessage::Response(r) = &msg {
+            self.count_response(r, "sent");
+        }
+        msg
+    }
+
+    fn after_received(&self, msg: SipMessage, _from: Option<&SipAddr>) -> SipMessage {
+        match &msg {
+            SipMessage::Request(r) => self
+                .0
+                .sip_requests
+                .with_label_values(&[&r.method.to_string()])
+                .inc(),
+            SipMessage::Response(r) => self.count_response(r, "received"),
+        }
+        msg
+    }
+}
+
+impl CountingInspector {
+    fn count_response(&self, r: &rsipstack::sip::Response, direction: &str) {
+        use rsipstack::sip::prelude::HeadersExt;
+        let method = r
+            .cseq_header()
+            .and_then(|c| c.method())
+            .map(|m| m.to_string())
+            .unwrap_or_else(|_| "unknown".into());
+        self.0
+            .sip_responses
+            .with_label_values(&[&method, &r.status_code.code().to_string(), direction])
+            .inc();
+    }
+}
+
+/// Starts the router. `shutdown` stops it.
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, AppError> {
+    let data_dir = config.store.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)?;
+    let store = Store::open(&data_dir).map_err(|source| AppError::Store {
+        dir: data_dir.clone(),
+        source,
+    })?;
+    let admin_token = write_admin_token(&data_dir)?;
+    let metrics = Metrics::new();
+
+    // SIP transports: UDP behind the malformed-input guard, TCP on the same port.
+    let transport_layer = TransportLayer::new(shutdown.child_token());
+    let mut sip_udp = None;
+    if let Some(addr) = config.sip.udp {
+        let socket = tokio::net::UdpSocket::bind(addr)
+            .await
+            .map_err(|source| AppError::Bind { addr, source })?;
+        let bound = socket.local_addr()?;
+        let guarded = GuardedUdpSocket::new(socket, metrics.sip_malformed.clone());
+        let conn =
+            UdpConnection::from_socket(Arc::new(guarded), None, Some(shutdown.child_token()))
+                .await?;
+        transport_layer.add_transport(conn.into());
+        sip_udp = Some(bound);
+    }
+    let mut sip_tcp = None;
+    if let Some(mut addr) = config.sip.tcp {
+        if addr.port() == 0 {
+            addr.set_port(free_tcp_port(addr, sip_udp.map(|a| a.port()))?);
+        }
+        // Fail early with a clear message if the port is taken (rsipstack binds later).
+        drop(std::net::TcpListener::bind(addr).map_err(|source| AppError::Bind { addr, source })?);
+        let listener = TcpListenerConnection::new(addr, None).await?;
+        transport_layer.add_transport(listener.into());
+        sip_tcp = Some(addr);
+    }
+    let contact_addr = sip_udp.or(sip_tcp).expect("validated: one SIP transport");
+    let contact = Uri::try_from(format!("sip:sas-router@{contact_addr}"))
+        .map_err(|e| AppError::from(rsipstack::Error::Error(e.to_string())))?;
+
+    let endpoint = EndpointBuilder::new()
+        .with_user_agent(concat!("sas-router/", env!("CARGO_PKG_VERSION")))
+        .with_transport_layer(transport_layer)
+        .with_cancel_token(shutdown.child_token())
+        .with_allows(vec![
+            Method::Invite,
+            Method::Ack,
+            Method::Cancel,
+            Method::Bye,
+            Method::Options,
+            Method::Register,
+            Method::Info,
+        ])
+        .with_inspector(Box::new(CountingInspector(metrics.clone())))
+        .build();
+    let incoming = endpoint.incoming_transactions()?;
+    let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+    let (state_sender, mut state_receiver) = dialogs.new_dialog_state_channel();
+
+    let registry = SharedRegistry(Arc::new(Mutex::new(Registry {
+        registrar: Registrar::new(RegistrarConfig {
+            realm: config.sip.realm.clone(),
+            min_expires_s: config.sip.min_expires_s,
+            max_expires_s: config.sip.max_expires_s,
+            default_expires_s: config.sip.default_expires_s,
+        }),
+        nonces: NonceStore::new(config.sip.nonce_lifetime_s as u64 * SECOND, 10_000),
+        credentials: config
+            .seats
+            .iter()
+            .map(|s| {
+                let credential = SeatCredential {
+                    username: s.username.clone(),
+                    ha1_md5: s.ha1_md5.clone(),
+                    ha1_sha256: s.ha1_sha256.clone(),
+                };
+                (s.username.clone(), credential)
+            })
+            .collect(),
+    })));
+
+    let now = wall_clock_now();
+    let seats: Vec<(String, String)> = config
+        .seats
+        .iter()
+        .map(|s| (s.username.clone(), s.role.clone()))
+        .collect();
+    let switchboard = Switchboard::new(
+        SwitchboardSettings {
+            acd: AcdSettings {
+                ring_timeout_ms: config.acd.ring_timeout_s as u64 * SECOND,
+                wrap_up_ms: config.acd.wrap_up_s as u64 * SECOND,
+                autopause: config.acd.autopause,
+            },
+            misdial_threshold_ms: config.acd.misdial_threshold_s as u64 * SECOND,
+        },
+        &seats,
+        now,
+    );
+    let (call_events, call_receiver) = mpsc::unbounded_channel();
+    let ports = Arc::new(PortPool::new(
+        config.media.rtp_port_min,
+        config.media.rtp_port_max,
+    ));
+    let driver = CallDriver {
+        switchboard,
+        dialogs: dialogs.clone(),
+        state_sender: state_sender.clone(),
+        seats: Arc::new(registry.clone()),
+        store: store.clone(),
+        metrics: metrics.clone(),
+        contact: contact.clone(),
+        sdp_ip: config.media.public_ip.unwrap_or(config.media.rtp_ip),
+        events: call_events.clone(),
+    };
+    let dispatcher = Arc::new(Dispatcher {
+        dialogs,
+        state_sender,
+        registry: registry.clone(),
+        trunk: config.trunk.addresses.clone(),
+        lines: config.lines.clone(),
+        ports,
+        rtp_ip: config.media.rtp_ip,
+        contact,
+        calls: call_events.clone(),
+        sequence: AtomicU64::new(0),
+        rtp_packets: metrics.rtp_packets.clone(),
+    });
+
+    let http_listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|source| AppError::Bind {
+            addr: config.http.listen,
+            source,
+        })?;
+    let http_addr = http_listener.local_addr()?;
+    let http_state = Arc::new(HttpState {
+        metrics: metrics.clone(),
+        store,
+        admin_token,
+    });
+
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(driver.run(call_receiver, shutdown.clone())));
+    tasks.push(tokio::spawn(async move { endpoint.serve().await }));
+    tasks.push(tokio::spawn(dispatcher.run(incoming)));
+    let events = call_events.clone();
+    tasks.push(tokio::spawn(async move {
+        while let Some(state) = state_receiver.recv().await {
+            if events.send(CallEvent::Dialog(state)).is_err() {
+                break;
+            }
+        }
+    }));
+    tasks.push(tokio::spawn(expire_registrations(
+        registry,
+        call_events,
+        shutdown.clone(),
+    )));
+    tasks.push(tokio::spawn(http::serve(
+        http_listener,
+        http_state,
+        shutdown.clone(),
+    )));
+    tracing::info!(?sip_udp, ?sip_tcp, http = %http_addr, "sas-router started");
+    Ok(Running {
+        sip_udp,
+        sip_tcp,
+        http: http_addr,
+        metrics,
+        shutdown,
+        tasks,
+    })
+}
+
+/// Removes expired registrations every second and tells the call driver.
+async fn expire_registrations(
+    registry: SharedRegistry,
+    events: mpsc::UnboundedSender<CallEvent>,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let changes = match registry.0.lock() {
+            Ok(mut r) => r.registrar.expire(wall_clock_now()),
+            Err(_) => return,
+        };
+        for change in changes.into_iter().filter(|c| !c.registered) {
+            let input = crate::call::CallInput::SeatOffline {
+                seat: change.username,
+            };
+            events.send(CallEvent::Input(input)).ok();
+        }
+    }
+}
+
+/// A free TCP port, preferring `preferred` (the UDP port) so both share one number.
+fn free_tcp_port(addr: SocketAddr, preferred: Option<u16>) -> Result<u16, AppError> {
+    if let Some(port) = preferred
+        && std::net::TcpListener::bind(SocketAddr::new(addr.ip(), port)).is_ok()
+    {
+        return Ok(port);
+    }
+    let probe =
+        std::net::TcpListener::bind(addr).map_err(|source| AppError::Bind { addr, source })?;
+    Ok(probe.local_addr()?.port())
+}
+
+/// Writes a fresh random admin token to `<data_dir>/admin.token`, readable by the owner only.
+fn write_admin_token(dir: &std::path::Path) -> Result<String, AppError> {
+    use rand::Rng;
+    let token: String = (0..32)
+        .map(|_| format!("{:02x}", rand::thread_rng().r#gen::<u8>()))
+        .collect();
+    let path = dir.join("admin.token");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path)?, token.as_bytes())?;
+    Ok(token)
+}

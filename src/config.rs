@@ -1,1 +1,487 @@
-//! placeholder
+//! Router configuration: parsed from TOML, then validated as a whole.
+//!
+//! Every key is documented in the shipped `config/sas-router.toml`. Parsing gives
+//! [`ConfigError::Parse`] with the TOML location; [`Config::validate`] gives errors that
+//! name the offending key.
+
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Errors from loading or validating the configuration.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or a key has the wrong type.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML error, with line and column.
+        source: Box<toml::de::Error>,
+    },
+    /// A value is out of range or inconsistent with another.
+    #[error("invalid configuration: `{key}`: {reason}")]
+    Invalid {
+        /// The dotted key at fault.
+        key: String,
+        /// What is wrong, in a sentence.
+        reason: String,
+    },
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// SIP listeners and registrar settings.
+    pub sip: SipConfig,
+    /// Where trunk INVITEs may come from.
+    pub trunk: TrunkConfig,
+    /// Entry lines (15, 116 117) and the numbers that reach them.
+    #[serde(default)]
+    pub lines: Vec<LineConfig>,
+    /// Queue and seat timing.
+    #[serde(default)]
+    pub acd: AcdConfig,
+    /// RTP anchoring.
+    #[serde(default)]
+    pub media: MediaConfig,
+    /// HTTP server (metrics, health).
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Data directory (sled database).
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Seats allowed to register.
+    #[serde(default)]
+    pub seats: Vec<SeatConfig>,
+}
+
+/// `[sip]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    /// UDP listen address.
+    #[serde(default = "default_sip_addr")]
+    pub udp: Option<SocketAddr>,
+    /// TCP listen address.
+    #[serde(default = "default_sip_addr")]
+    pub tcp: Option<SocketAddr>,
+    /// Digest realm for seats.
+    #[serde(default = "default_realm")]
+    pub realm: String,
+    /// Lifetime of a digest nonce, seconds.
+    #[serde(default = "default_nonce_lifetime")]
+    pub nonce_lifetime_s: u32,
+    /// Shortest registration accepted (423 below).
+    #[serde(default = "default_min_expires")]
+    pub min_expires_s: u32,
+    /// Longest registration granted (clamped above).
+    #[serde(default = "default_max_expires")]
+    pub max_expires_s: u32,
+    /// Registration length when the seat asks none.
+    #[serde(default = "default_expires")]
+    pub default_expires_s: u32,
+}
+
+fn default_sip_addr() -> Option<SocketAddr> {
+    Some(SocketAddr::from(([127, 0, 0, 1], 5060)))
+}
+fn default_realm() -> String {
+    "sas-router".into()
+}
+fn default_nonce_lifetime() -> u32 {
+    300
+}
+fn default_min_expires() -> u32 {
+    60
+}
+fn default_max_expires() -> u32 {
+    3600
+}
+fn default_expires() -> u32 {
+    600
+}
+
+/// `[trunk]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    /// Source IP addresses of the operator's trunk; INVITEs from anywhere else get 403.
+    pub addresses: Vec<IpAddr>,
+}
+
+/// `[[lines]]`: an entry line and the called numbers that reach it (exact match after
+/// normalisation of `tel:`/`sip:` URIs, separators and the `+33`/`0033` prefix).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineConfig {
+    /// Short identifier used in records and metrics (`samu`, `sas`).
+    pub id: String,
+    /// Human label.
+    #[serde(default)]
+    pub label: String,
+    /// Called numbers, national short form (`15`, `116117`).
+    pub numbers: Vec<String>,
+    /// Queue priority: lower is served first (the 15 before the 116 117).
+    pub priority: u8,
+}
+
+/// `[acd]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcdConfig {
+    /// Seconds a seat may ring before the offer is withdrawn (ring-no-answer).
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_s: u32,
+    /// Seconds of wrap-up after a call before the seat is offered again.
+    #[serde(default = "default_wrap_up")]
+    pub wrap_up_s: u32,
+    /// Pause a seat that rejects or lets an offer ring out.
+    #[serde(default = "default_true")]
+    pub autopause: bool,
+    /// Calls abandoned before this many seconds are misdials, not abandons.
+    #[serde(default = "default_misdial")]
+    pub misdial_threshold_s: u32,
+}
+
+fn default_ring_timeout() -> u32 {
+    15
+}
+fn default_wrap_up() -> u32 {
+    10
+}
+fn default_true() -> bool {
+    true
+}
+fn default_misdial() -> u32 {
+    15
+}
+
+impl Default for AcdConfig {
+    fn default() -> Self {
+        Self {
+            ring_timeout_s: default_ring_timeout(),
+            wrap_up_s: default_wrap_up(),
+            autopause: true,
+            misdial_threshold_s: default_misdial(),
+        }
+    }
+}
+
+/// `[media]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Local address RTP sockets bind to.
+    #[serde(default = "default_rtp_ip")]
+    pub rtp_ip: IpAddr,
+    /// Address written into SDP (defaults to `rtp_ip`); set it behind NAT.
+    #[serde(default)]
+    pub public_ip: Option<IpAddr>,
+    /// First RTP port (even).
+    #[serde(default = "default_rtp_min")]
+    pub rtp_port_min: u16,
+    /// Last RTP port.
+    #[serde(default = "default_rtp_max")]
+    pub rtp_port_max: u16,
+}
+
+fn default_rtp_ip() -> IpAddr {
+    IpAddr::from([127, 0, 0, 1])
+}
+fn default_rtp_min() -> u16 {
+    20000
+}
+fn default_rtp_max() -> u16 {
+    29999
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            rtp_ip: default_rtp_ip(),
+            public_ip: None,
+            rtp_port_min: default_rtp_min(),
+            rtp_port_max: default_rtp_max(),
+        }
+    }
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address of `/metrics` and `/healthz`.
+    #[serde(default = "default_http")]
+    pub listen: SocketAddr,
+}
+
+fn default_http() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_http(),
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Directory of the sled database; relative paths are relative to the working directory.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: default_data_dir(),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    #[serde(default = "default_log_format")]
+    pub format: String,
+    /// A `tracing` filter, e.g. `info` or `sas_router=debug`.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+fn default_log_format() -> String {
+    "text".into()
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: default_log_format(),
+            level: default_log_level(),
+        }
+    }
+}
+
+/// `[[seats]]`: a seat (a person's SIP account).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeatConfig {
+    /// SIP user name (also the seat id).
+    pub username: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// Role; `arm` seats take entry calls.
+    #[serde(default = "default_role")]
+    pub role: String,
+    /// Hex MD5(username:realm:password).
+    #[serde(default)]
+    pub ha1_md5: Option<String>,
+    /// Hex SHA-256(username:realm:password) (RFC 8760).
+    #[serde(default)]
+    pub ha1_sha256: Option<String>,
+}
+
+fn default_role() -> String {
+    "arm".into()
+}
+
+impl Config {
+    /// Parses TOML text; `path` is only used in error messages.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Reads, parses and validates a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config = Self::from_toml(&text, path)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that TOML types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            key: key.into(),
+            reason,
+        };
+        if self.sip.udp.is_none() && self.sip.tcp.is_none() {
+            return Err(invalid(
+                "sip",
+                "at least one of udp or tcp is needed".into(),
+            ));
+        }
+        if self.sip.min_expires_s > self.sip.max_expires_s {
+            return Err(invalid(
+                "sip.min_expires_s",
+                "must not exceed sip.max_expires_s".into(),
+            ));
+        }
+        if self.trunk.addresses.is_empty() {
+            return Err(invalid(
+                "trunk.addresses",
+                "list at least one trunk address; calls from anywhere else are refused".into(),
+            ));
+        }
+        let mut numbers = std::collections::HashMap::new();
+        for (i, line) in self.lines.iter().enumerate() {
+            if line.id.is_empty() || line.numbers.is_empty() {
+                return Err(invalid(
+                    &format!("lines[{i}]"),
+                    "a line needs an id and at least one number".into(),
+                ));
+            }
+            for n in &line.numbers {
+                let normalised = crate::sip::numbers::normalise(n);
+                if let Some(other) = numbers.insert(normalised, line.id.clone()) {
+                    return Err(invalid(
+                        &format!("lines[{i}].numbers"),
+                        format!("number {n} is already claimed by line {other}"),
+                    ));
+                }
+            }
+        }
+        if self.media.rtp_port_min >= self.media.rtp_port_max {
+            return Err(invalid(
+                "media.rtp_port_min",
+                "must be below media.rtp_port_max".into(),
+            ));
+        }
+        if self.acd.ring_timeout_s == 0 {
+            return Err(invalid("acd.ring_timeout_s", "must be at least 1".into()));
+        }
+        let mut users = std::collections::HashSet::new();
+        for (i, seat) in self.seats.iter().enumerate() {
+            if !users.insert(seat.username.as_str()) {
+                return Err(invalid(
+                    &format!("seats[{i}].username"),
+                    format!("{} is listed twice", seat.username),
+                ));
+            }
+            if seat.ha1_md5.is_none() && seat.ha1_sha256.is_none() {
+                return Err(invalid(
+                    &format!("seats[{i}]"),
+                    "give ha1_md5 and/or ha1_sha256 (see `sas-router hash-password`)".into(),
+                ));
+            }
+            for (key, value, len) in [
+                ("ha1_md5", &seat.ha1_md5, 32),
+                ("ha1_sha256", &seat.ha1_sha256, 64),
+            ] {
+                if let Some(v) = value
+                    && (v.len() != len || !v.bytes().all(|b| b.is_ascii_hexdigit()))
+                {
+                    return Err(invalid(
+                        &format!("seats[{i}].{key}"),
+                        format!("must be {len} hexadecimal characters"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let c = Config::from_toml(text, Path::new("test.toml"))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    const MINIMAL: &str = r#"
+[sip]
+[trunk]
+addresses = ["127.0.0.1"]
+[[lines]]
+id = "samu"
+numbers = ["15"]
+priority = 0
+"#;
+
+    #[test]
+    fn shipped_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sas-router.toml");
+        let config = Config::load(&path).expect("shipped config loads");
+        assert!(
+            config
+                .lines
+                .iter()
+                .any(|l| l.numbers.contains(&"15".into()))
+        );
+        assert!(!config.seats.is_empty());
+    }
+
+    #[test]
+    fn minimal_config_takes_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.acd.ring_timeout_s, 15);
+        assert_eq!(c.http.listen.port(), 8080);
+        assert_eq!(c.sip.udp.unwrap().port(), 5060);
+    }
+
+    #[test]
+    fn rejections_name_the_key() {
+        let dup = format!("{MINIMAL}[[lines]]\nid = \"x\"\nnumbers = [\"+33 15\"]\npriority = 1\n");
+        let err = parse(&dup).unwrap_err().to_string();
+        assert!(err.contains("lines[1].numbers"), "{err}");
+
+        let no_trunk = MINIMAL.replace("[\"127.0.0.1\"]", "[]");
+        assert!(
+            parse(&no_trunk)
+                .unwrap_err()
+                .to_string()
+                .contains("trunk.addresses")
+        );
+
+        let bad_seat = format!("{MINIMAL}[[seats]]\nusername = \"a\"\nha1_md5 = \"xyz\"\n");
+        assert!(
+            parse(&bad_seat)
+                .unwrap_err()
+                .to_string()
+                .contains("seats[0].ha1_md5")
+        );
+
+        let unknown = format!("{MINIMAL}[acd]\nring_timeout = 3\n");
+        let err = parse(&unknown).unwrap_err().to_string();
+        assert!(err.contains("unknown field"), "{err}");
+    }
+}

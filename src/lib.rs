@@ -15,6 +15,7 @@ pub mod config;
 pub mod http;
 pub mod media;
 pub mod metrics;
+pub mod net;
 pub mod pii;
 pub mod sip;
 pub mod store;

@@ -1,1 +1,117 @@
-//! placeholder
+//! Prometheus metrics of the router, registered in one [`Metrics`] value.
+
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
+
+/// All metrics; cheap to clone (handles to shared counters).
+#[derive(Clone)]
+pub struct Metrics {
+    /// The registry `/metrics` renders.
+    pub registry: Registry,
+    /// Finished calls by line and outcome.
+    pub calls: IntCounterVec,
+    /// Seconds from arrival to answer or abandon.
+    pub queue_wait: Histogram,
+    /// Calls waiting for a seat.
+    pub queue_depth: IntGauge,
+    /// Seats by role and state.
+    pub seats: IntGaugeVec,
+    /// SIP requests received by method.
+    pub sip_requests: IntCounterVec,
+    /// SIP responses by method, status code and direction.
+    pub sip_responses: IntCounterVec,
+    /// Malformed SIP messages received.
+    pub sip_malformed: IntCounter,
+    /// Calls in progress.
+    pub active_calls: IntGauge,
+    /// RTP packets relayed, by direction.
+    pub rtp_packets: IntCounterVec,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("sas".into()), None).expect("static prefix");
+        let calls = IntCounterVec::new(
+            Opts::new("calls_total", "Finished calls by line and outcome"),
+            &["line", "outcome"],
+        )
+        .expect("static metric");
+        let queue_wait = Histogram::with_opts(
+            HistogramOpts::new(
+                "queue_wait_seconds",
+                "Wait from arrival until answer or abandon",
+            )
+            .buckets(vec![5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0]),
+        )
+        .expect("static metric");
+        let queue_depth = IntGauge::new("queue_depth", "Calls waiting for a seat").expect("static");
+        let seats = IntGaugeVec::new(
+            Opts::new("seats", "Seats by role and state"),
+            &["role", "state"],
+        )
+        .expect("static metric");
+        let sip_requests = IntCounterVec::new(
+            Opts::new("sip_requests_total", "SIP requests received by method"),
+            &["method"],
+        )
+        .expect("static metric");
+        let sip_responses = IntCounterVec::new(
+            Opts::new(
+                "sip_responses_total",
+                "SIP responses by method, status code and direction (sent/received)",
+            ),
+            &["method", "code", "direction"],
+        )
+        .expect("static metric");
+        let sip_malformed =
+            IntCounter::new("sip_malformed_total", "Malformed SIP messages received")
+                .expect("static");
+        let active_calls = IntGauge::new("active_calls", "Calls in progress").expect("static");
+        let rtp_packets = IntCounterVec::new(
+            Opts::new("rtp_packets_relayed_total", "RTP packets relayed"),
+            &["direction"],
+        )
+        .expect("static metric");
+        for m in [
+            Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(queue_wait.clone()),
+            Box::new(queue_depth.clone()),
+            Box::new(seats.clone()),
+            Box::new(sip_requests.clone()),
+            Box::new(sip_responses.clone()),
+            Box::new(sip_malformed.clone()),
+            Box::new(active_calls.clone()),
+            Box::new(rtp_packets.clone()),
+        ] {
+            registry.register(m).expect("unique metric names");
+        }
+        Self {
+            registry,
+            calls,
+            queue_wait,
+            queue_depth,
+            seats,
+            sip_requests,
+            sip_responses,
+            sip_malformed,
+            active_calls,
+            rtp_packets,
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let encoder = prometheus::TextEncoder::new();
+        encoder
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,1 +1,511 @@
-//! placeholder
+//! B2BUA call logic: the trunk leg, the offers to seats and the bridge, as a sans-IO
+//! state machine ([`Switchboard`]).
+//!
+//! The SIP driver turns what happens on the wire into [`CallInput`]s and carries out the
+//! [`CallOutput`]s (ring a seat, bridge, hang up, store the record). The switchboard owns
+//! the [`Acd`] and the call records; it never reads the clock: every input comes with `now`.
+
+use crate::acd::{Acd, AcdOutput, AcdSettings, PauseReason, SeatId};
+use crate::pii::CallerNumber;
+use crate::store::record::{CallRecord, OfferRecord, OfferResult, Outcome};
+use crate::time::EpochMillis;
+use std::collections::{HashMap, VecDeque};
+
+/// Something that happened to a call or a seat.
+#[derive(Debug, Clone)]
+pub enum CallInput {
+    /// A trunk INVITE was admitted for an entry line.
+    Arrived {
+        /// Router call id (the driver makes it unique).
+        call: String,
+        /// SIP Call-ID of the trunk leg.
+        sip_call_id: String,
+        /// Line id.
+        line: String,
+        /// Queue priority of the line.
+        priority: u8,
+        /// Normalised called number.
+        called: String,
+        /// Caller.
+        caller: CallerNumber,
+    },
+    /// The caller sent CANCEL (before answer) or BYE (after).
+    CallerGone {
+        /// The call.
+        call: String,
+    },
+    /// The seat being offered the call answered 180.
+    SeatRinging {
+        /// The call.
+        call: String,
+        /// The seat.
+        seat: SeatId,
+    },
+    /// The seat answered 200.
+    SeatAnswered {
+        /// The call.
+        call: String,
+        /// The seat.
+        seat: SeatId,
+    },
+    /// The offer failed: a final error response, or no response / transport failure.
+    SeatFailed {
+        /// The call.
+        call: String,
+        /// The seat.
+        seat: SeatId,
+        /// The SIP status, `None` when the seat could not be reached.
+        status: Option<u16>,
+    },
+    /// The seat sent BYE on a bridged call.
+    SeatGone {
+        /// The call.
+        call: String,
+        /// The seat.
+        seat: SeatId,
+    },
+    /// The router could not go on with the call (media failure, SIP error).
+    Failed {
+        /// The call.
+        call: String,
+        /// Why, for the record.
+        reason: String,
+    },
+    /// A seat registered.
+    SeatOnline {
+        /// The seat.
+        seat: SeatId,
+    },
+    /// A seat's last registration expired or was removed.
+    SeatOffline {
+        /// The seat.
+        seat: SeatId,
+    },
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallOutput {
+    /// Send an INVITE for the call to the seat.
+    RingSeat {
+        /// The call.
+        call: String,
+        /// The seat.
+        seat: SeatId,
+    },
+    /// Withdraw the offer (CANCEL the seat's INVITE).
+    CancelSeat {
+        /// The call.
+        call: String,
+        /// The seat.
+        seat: SeatId,
+    },
+    /// Answer the trunk leg and connect it to the seat that answered.
+    Bridge {
+        /// The call.
+        call: String,
+        /// The seat.
+        seat: SeatId,
+    },
+    /// Send BYE to the caller.
+    HangUpCaller {
+        /// The call.
+        call: String,
+    },
+    /// Send BYE to the seat.
+    HangUpSeat {
+        /// The call.
+        call: String,
+        /// The seat.
+        seat: SeatId,
+    },
+    /// Reject the caller's INVITE (not answered yet) with this status.
+    RejectCaller {
+        /// The call.
+        call: String,
+        /// SIP status.
+        status: u16,
+    },
+    /// The call is over: persist its record.
+    Finished(Box<CallRecord>),
+    /// A seat changed state.
+    SeatChanged {
+        /// The seat.
+        seat: SeatId,
+        /// Old state label.
+        from: &'static str,
+        /// New state label.
+        to: &'static str,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    Waiting,
+    Bridged { seat: SeatId },
+}
+
+#[derive(Debug)]
+struct Call {
+    phase: Phase,
+    record: CallRecord,
+}
+
+/// Settings of the call logic.
+#[derive(Debug, Clone, Copy)]
+pub struct SwitchboardSettings {
+    /// Queue timing.
+    pub acd: AcdSettings,
+    /// Abandons shorter than this are misdials.
+    pub misdial_threshold_ms: EpochMillis,
+}
+
+/// All live calls and the ACD.
+#[derive(Debug)]
+pub struct Switchboard {
+    settings: SwitchboardSettings,
+    acd: Acd,
+    calls: HashMap<String, Call>,
+    outputs: VecDeque<CallOutput>,
+}
+
+impl Switchboard {
+    /// A switchboard with the given seats `(username, role)`, all offline.
+    pub fn new(
+        settings: SwitchboardSettings,
+        seats: &[(String, String)],
+        now: EpochMillis,
+    ) -> Self {
+        let mut acd = Acd::new(settings.acd);
+        for (id, role) in seats {
+            acd.add_seat(id, role, now);
+        }
+        Self {
+            settings,
+            acd,
+            calls: HashMap::new(),
+            outputs: VecDeque::new(),
+        }
+    }
+
+    /// Feeds one input.
+    pub fn handle(&mut self, now: EpochMillis, input: CallInput) {
+        match input {
+            CallInput::Arrived {
+                call,
+                sip_call_id,
+                line,
+                priority,
+                called,
+                caller,
+            } => {
+                let mut record = CallRecord {
+                    id: call.clone(),
+                    sip_call_id,
+                    line,
+                    called,
+                    caller,
+                    arrived_at: now,
+                    queued_at: Some(now),
+                    answered_at: None,
+                    ended_at: None,
+                    seat: None,
+                    offers: Vec::new(),
+                    outcome: None,
+                    end_reason: None,
+                    wait_ms: None,
+                    talk_ms: None,
+                    rtp: None,
+                    events: Vec::new(),
+                };
+                record.event(now, "ARRIVED", None, None);
+                record.event(
+                    now,
+                    "ENTERQUEUE",
+                    None,
+                    Some(format!("priority {priority}")),
+                );
+                self.calls.insert(
+                    call.clone(),
+                    Call {
+                        phase: Phase::Waiting,
+                        record,
+                    },
+                );
+                self.acd.enqueue(now, &call, priority);
+            }
+            CallInput::CallerGone { call } => self.caller_gone(now, &call),
+            CallInput::SeatRinging { call, seat } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.record.event(now, "RINGING", Some(&seat), None);
+                }
+            }
+            CallInput::SeatAnswered { call, seat } => self.seat_answered(now, &call, &seat),
+            CallInput::SeatFailed { call, seat, status } => {
+                let (result, why) = match status {
+                    Some(_) => (OfferResult::Rejected, PauseReason::Rejected),
+                    None => (OfferResult::Unreachable, PauseReason::Unreachable),
+                };
+                if self.close_offer(now, &call, &seat, result, status) {
+                    let kind = if status.is_some() {
+                        "REJECTED"
+                    } else {
+                        "UNREACHABLE"
+                    };
+                    self.event(now, &call, kind, Some(&seat), status.map(|s| s.to_string()));
+                    self.acd.offer_failed(now, &seat, &call, why);
+                }
+            }
+            CallInput::SeatGone { call, seat: gone } => {
+                if let Some(Phase::Bridged { seat }) =
+                    self.calls.get(&call).map(|c| c.phase.clone())
+                    && seat == gone
+                {
+                    self.outputs
+                        .push_back(CallOutput::HangUpCaller { call: call.clone() });
+                    self.acd.call_ended(now, &seat);
+                    self.finish(now, &call, Outcome::Answered, "seat_bye");
+                }
+            }
+            CallInput::Failed { call, reason } => self.fail(now, &call, &reason),
+            CallInput::SeatOnline { seat } => self.acd.seat_online(now, &seat),
+            CallInput::SeatOffline { seat } => {
+                if let Some(call) = self.acd.seat_offline(now, &seat) {
+                    self.close_offer(now, &call, &seat, OfferResult::Unreachable, None);
+                    self.event(
+                        now,
+                        &call,
+                        "UNREACHABLE",
+                        Some(&seat),
+                        Some("unregistered".into()),
+                    );
+                    self.outputs
+                        .push_back(CallOutput::CancelSeat { call, seat });
+                }
+            }
+        }
+        self.drain_acd(now);
+    }
+
+    /// Fires the ACD deadlines due at `now`.
+    pub fn handle_timeout(&mut self, now: EpochMillis) {
+        self.acd.handle_timeout(now);
+        self.drain_acd(now);
+    }
+
+    /// When [`Switchboard::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<EpochMillis> {
+        self.acd.poll_timeout()
+    }
+
+    /// The next action.
+    pub fn poll_output(&mut self) -> Option<CallOutput> {
+        self.outputs.pop_front()
+    }
+
+    /// The ACD, read-only (metrics, listings).
+    pub fn acd(&self) -> &Acd {
+        &self.acd
+    }
+
+    /// Live calls.
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// A live call's record.
+    pub fn record(&self, call: &str) -> Option<&CallRecord> {
+        self.calls.get(call).map(|c| &c.record)
+    }
+
+    fn caller_gone(&mut self, now: EpochMillis, call: &str) {
+        let Some((phase, arrived)) = self
+            .calls
+            .get(call)
+            .map(|c| (c.phase.clone(), c.record.arrived_at))
+        else {
+            return;
+        };
+        match phase {
+            Phase::Waiting => {
+                if let Some(seat) = self.acd.withdraw(now, call) {
+                    self.close_offer(now, call, &seat, OfferResult::Withdrawn, None);
+                    self.outputs.push_back(CallOutput::CancelSeat {
+                        call: call.into(),
+                        seat,
+                    });
+                }
+                let waited = now.saturating_sub(arrived);
+                let outcome = if waited < self.settings.misdial_threshold_ms {
+                    Outcome::Misdial
+                } else {
+                    Outcome::Abandoned
+                };
+                self.event(
+                    now,
+                    call,
+                    "ABANDON",
+                    None,
+                    Some(format!("waited {waited} ms")),
+                );
+                self.finish(now, call, outcome, "caller_cancel");
+            }
+            Phase::Bridged { seat } => {
+                self.outputs.push_back(CallOutput::HangUpSeat {
+                    call: call.into(),
+                    seat: seat.clone(),
+                });
+                self.acd.call_ended(now, &seat);
+                self.finish(now, call, Outcome::Answered, "caller_bye");
+            }
+        }
+    }
+
+    fn seat_answered(&mut self, now: EpochMillis, call: &str, seat: &str) {
+        let live = matches!(self.calls.get(call), Some(c) if c.phase == Phase::Waiting);
+        if !live || !self.acd.answered(now, seat, call) {
+            // A late 200 (the offer was withdrawn or the caller left): hang it up.
+            self.outputs.push_back(CallOutput::HangUpSeat {
+                call: call.into(),
+                seat: seat.into(),
+            });
+            return;
+        }
+        self.close_offer(now, call, seat, OfferResult::Answered, None);
+        if let Some(c) = self.calls.get_mut(call) {
+            c.phase = Phase::Bridged { seat: seat.into() };
+            c.record.answered_at = Some(now);
+            c.record.seat = Some(seat.into());
+            c.record.wait_ms = Some(now.saturating_sub(c.record.arrived_at));
+            c.record.event(now, "CONNECT", Some(seat), None);
+        }
+        self.outputs.push_back(CallOutput::Bridge {
+            call: call.into(),
+            seat: seat.into(),
+        });
+    }
+
+    fn fail(&mut self, now: EpochMillis, call: &str, reason: &str) {
+        let Some(phase) = self.calls.get(call).map(|c| c.phase.clone()) else {
+            return;
+        };
+        match phase {
+            Phase::Waiting => {
+                if let Some(seat) = self.acd.withdraw(now, call) {
+                    self.close_offer(now, call, &seat, OfferResult::Withdrawn, None);
+                    self.outputs.push_back(CallOutput::CancelSeat {
+                        call: call.into(),
+                        seat,
+                    });
+                }
+                self.outputs.push_back(CallOutput::RejectCaller {
+                    call: call.into(),
+                    status: 500,
+                });
+            }
+            Phase::Bridged { seat } => {
+                self.outputs.push_back(CallOutput::HangUpSeat {
+                    call: call.into(),
+                    seat: seat.clone(),
+                });
+                self.outputs
+                    .push_back(CallOutput::HangUpCaller { call: call.into() });
+                self.acd.call_ended(now, &seat);
+            }
+        }
+        self.event(now, call, "FAILED", None, Some(reason.into()));
+        self.finish(now, call, Outcome::Failed, reason);
+    }
+
+    fn drain_acd(&mut self, now: EpochMillis) {
+        while let Some(out) = self.acd.poll_output() {
+            match out {
+                AcdOutput::Offer { call, seat } => {
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.record.offers.push(OfferRecord {
+                            seat: seat.clone(),
+                            at: now,
+                            ended_at: None,
+                            result: OfferResult::Ringing,
+                            status: None,
+                        });
+                        c.record.event(now, "OFFER", Some(&seat), None);
+                    }
+                    self.outputs.push_back(CallOutput::RingSeat { call, seat });
+                }
+                AcdOutput::OfferTimedOut { call, seat } => {
+                    self.close_offer(now, &call, &seat, OfferResult::NoAnswer, None);
+                    self.event(now, &call, "RINGNOANSWER", Some(&seat), None);
+                    self.outputs
+                        .push_back(CallOutput::CancelSeat { call, seat });
+                }
+                AcdOutput::SeatChanged { seat, from, to } => {
+                    self.outputs
+                        .push_back(CallOutput::SeatChanged { seat, from, to });
+                }
+            }
+        }
+    }
+
+    /// Marks the seat's open offer for the call as ended. False when there was none.
+    fn close_offer(
+        &mut self,
+        now: EpochMillis,
+        call: &str,
+        seat: &str,
+        result: OfferResult,
+        status: Option<u16>,
+    ) -> bool {
+        let Some(c) = self.calls.get_mut(call) else {
+            return false;
+        };
+        let open = c
+            .record
+            .offers
+            .iter_mut()
+            .rev()
+            .find(|o| o.seat == seat && o.result == OfferResult::Ringing);
+        match open {
+            Some(offer) => {
+                offer.result = result;
+                offer.ended_at = Some(now);
+                offer.status = status;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn event(
+        &mut self,
+        now: EpochMillis,
+        call: &str,
+        kind: &str,
+        seat: Option<&str>,
+        detail: Option<String>,
+    ) {
+        if let Some(c) = self.calls.get_mut(call) {
+            c.record.event(now, kind, seat, detail);
+        }
+    }
+
+    fn finish(&mut self, now: EpochMillis, call: &str, outcome: Outcome, reason: &str) {
+        let Some(mut c) = self.calls.remove(call) else {
+            return;
+        };
+        let r = &mut c.record;
+        r.ended_at = Some(now);
+        r.outcome = Some(outcome);
+        r.end_reason = Some(reason.into());
+        match r.answered_at {
+            Some(answered) => r.talk_ms = Some(now.saturating_sub(answered)),
+            None => r.wait_ms = Some(now.saturating_sub(r.arrived_at)),
+        }
+        r.event(now, "END", r.seat.clone().as_deref(), Some(reason.into()));
+        self.outputs
+            .push_back(CallOutput::Finished(Box::new(c.record)));
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,144 @@
-//! placeholder
+//! HTTP server (hyper): `/metrics`, `/healthz`, and the local admin read API for call
+//! records (`/api/calls`, `/api/calls/{id}`) that `sas-router calls` uses while the router
+//! holds the database.
+//!
+//! The admin API needs `Authorization: Bearer <token>`, where the token is written at
+//! start-up to `<data_dir>/admin.token` (mode 0600): whoever may read the data directory
+//! may read the records through the API, nobody else.
+
+use crate::metrics::Metrics;
+use crate::store::Store;
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// What the handlers read.
+pub struct HttpState {
+    /// Metrics to render.
+    pub metrics: Metrics,
+    /// Call records.
+    pub store: Store,
+    /// Bearer token of the admin API.
+    pub admin_token: String,
+}
+
+/// Serves until `shutdown` is cancelled.
+pub async fn serve(listener: TcpListener, state: Arc<HttpState>, shutdown: CancellationToken) {
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "http accept failed");
+                    continue;
+                }
+            },
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(route(&state, req)) }
+            });
+            if let Err(e) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(error = %e, "http connection ended with an error");
+            }
+        });
+    }
+}
+
+fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(body.into()))
+        .expect("static response parts")
+}
+
+fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Bytes>> {
+    match serde_json::to_vec(value) {
+        Ok(body) => reply(status, "application/json", body),
+        Err(e) => reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain",
+            e.to_string(),
+        ),
+    }
+}
+
+fn route(state: &HttpState, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_string();
+    if req.method() != Method::GET {
+        return reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n");
+    }
+    match path.as_str() {
+        "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n"),
+        "/metrics" => reply(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            state.metrics.render(),
+        ),
+        p if p == "/api/calls" || p.starts_with("/api/calls/") => {
+            if !authorised(state, &req) {
+                return reply(
+                    StatusCode::UNAUTHORIZED,
+                    "text/plain",
+                    "admin token required\n",
+                );
+            }
+            match p.strip_prefix("/api/calls/") {
+                Some(id) => match state.store.get_call(id) {
+                    Ok(Some(record)) => json(StatusCode::OK, &record),
+                    Ok(None) => reply(StatusCode::NOT_FOUND, "text/plain", "no such call\n"),
+                    Err(e) => reply(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "text/plain",
+                        e.to_string(),
+                    ),
+                },
+                None => {
+                    let limit = query_limit(req.uri().query()).unwrap_or(50);
+                    match state.store.recent_calls(limit) {
+                        Ok(list) => json(StatusCode::OK, &list),
+                        Err(e) => reply(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "text/plain",
+                            e.to_string(),
+                        ),
+                    }
+                }
+            }
+        }
+        _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+    }
+}
+
+fn authorised(state: &HttpState, req: &Request<Incoming>) -> bool {
+    let expected = format!("Bearer {}", state.admin_token);
+    req.headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| constant_time_eq(v.as_bytes(), expected.as_bytes()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn query_limit(query: Option<&str>) -> Option<usize> {
+    query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("limit="))
+        .and_then(|v| v.parse().ok())
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Load driver: N trunk calls at R calls/s through a release router to S auto-answer seats.
+# Prints completed/failed calls, setup latency p50/p99 (INVITE→180 and INVITE→200) and the
+# router's CPU time and peak RSS.
+#
+#   loadtest/run.sh [CALLS=500] [RATE=20] [SEATS=100] [TALK_MS=2000] [AUDIO=1]
+#
+# AUDIO=1 plays G.711 from a pcap in every call (relayed both ways: the seats echo it);
+# AUDIO=0 measures signalling only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CALLS=${1:-500}; RATE=${2:-20}; SEATS=${3:-100}; TALK_MS=${4:-2000}; AUDIO=${5:-1}
+command -v sipp >/dev/null || { echo "SIPp missing: apt-get install sip-tester" >&2; exit 1; }
+cargo build --release --quiet
+
+work=$(mktemp -d /tmp/sas-load.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+SIP_PORT=25060; HTTP_PORT=28080; SEAT_PORT=25071; SEAT_MEDIA=26000; CALLER_PORT=25080; CALLER_MEDIA=27000
+
+# Config: the shipped one, on load-test ports, with S seats (HA1 from their passwords).
+python3 - "$work" "$SEATS" "$SIP_PORT" "$HTTP_PORT" <<'PY'
+import hashlib, sys, re
+work, seats, sip, http = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+base = open("config/sas-router.toml").read().split("[[seats]]")[0]
+base = base.replace('127.0.0.1:5060', f'127.0.0.1:{sip}').replace('127.0.0.1:8080', f'127.0.0.1:{http}')
+base = base.replace('data_dir = "./data"', f'data_dir = "{work}/data"')
+base = re.sub(r'wrap_up_s = \d+', 'wrap_up_s = 0', base)
+base = base.replace('level = "info"', 'level = "warn"')
+out, csv = [base], ["SEQUENTIAL"]
+for i in range(seats):
+    u, p = f"load{i:04d}", f"pw{i}"
+    h = lambda algo: algo(f"{u}:sas-router:{p}".encode()).hexdigest()
+    out.append(f'[[seats]]\nusername = "{u}"\nha1_md5 = "{h(hashlib.md5)}"\nha1_sha256 = "{h(hashlib.sha256)}"\n')
+    csv.append(f"{u};{p}")
+open(f"{work}/config.toml", "w").write("\n".join(out))
+open(f"{work}/seats.csv", "w").write("\n".join(csv) + "\n")
+PY
+
+target/release/sas-router -c "$work/config.toml" > "$work/router.log" 2>&1 &
+ROUTER=$!
+for _ in $(seq 50); do curl -sf "127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+sipp 127.0.0.1:$SIP_PORT -sf tests/sipp/seat_answer.xml -i 127.0.0.1 -p $SEAT_PORT -mp $SEAT_MEDIA \
+  -rtp_echo -d 0 -nostdin -bg -trace_err -error_file "$work/seat_err.log" > /dev/null
+sipp 127.0.0.1:$SIP_PORT -sf loadtest/register_many.xml -i 127.0.0.1 -p 25072 -inf "$work/seats.csv" \
+  -key contact_port $SEAT_PORT -m "$SEATS" -r 200 -nostdin -timeout 30s > /dev/null
+echo "registered $SEATS seats"
+
+clk=$(getconf CLK_TCK)
+cpu_before=$(awk '{print $14+$15}' /proc/$ROUTER/stat)
+scenario=tests/sipp/caller.xml
+[ "$AUDIO" = 1 ] || { sed '/play_pcap_audio/d' tests/sipp/caller.xml > "$work/caller.xml"; scenario="$work/caller.xml"; }
+start=$(date +%s.%N)
+( cd "$work" && sipp 127.0.0.1:$SIP_PORT -sf "$OLDPWD/$scenario" -i 127.0.0.1 -p $CALLER_PORT -mp $CALLER_MEDIA \
+    -s 15 -m "$CALLS" -r "$RATE" -d "$TALK_MS" -l 5000 -nostdin -trace_stat -trace_rtt -rtt_freq 1 \
+    -stf stats.csv -timeout $((CALLS / RATE + 60))s > sipp.out 2>&1 ) || true
+elapsed=$(echo "$(date +%s.%N) - $start" | bc)
+cpu_after=$(awk '{print $14+$15}' /proc/$ROUTER/stat)
+rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ROUTER/status)
+
+python3 - "$work" "$CALLS" "$RATE" "$elapsed" "$cpu_before" "$cpu_after" "$clk" "$rss_kb" "$AUDIO" "$SEATS" <<'PY'
+import csv, glob, sys
+work, calls, rate, elapsed, c0, c1, clk, rss, audio, seats = sys.argv[1:]
+rows = list(csv.reader(open(f"{work}/stats.csv"), delimiter=";"))
+head, last = rows[0], rows[-1]
+col = lambda name: last[head.index(name)]
+ok, failed = int(col("SuccessfulCall(C)")), int(col("FailedCall(C)"))
+rtd = {"ringing": [], "answer": []}
+for f in glob.glob(f"{work}/*_rtt.csv"):
+    for r in list(csv.reader(open(f), delimiter=";"))[1:]:
+        if len(r) >= 4 and r[3] in rtd:
+            rtd[r[3]].append(float(r[2]))
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))] if v else float("nan")
+cpu = (float(c1) - float(c0)) / float(clk)
+print(f"calls={calls} rate={rate}/s seats={seats} audio={'on' if audio == '1' else 'off'}")
+print(f"completed={ok} failed={failed} ({100 * failed / max(1, ok + failed):.2f} %) wall={float(elapsed):.1f}s")
+for name, label in (("ringing", "INVITE->180"), ("answer", "INVITE->200")):
+    v = rtd[name]
+    print(f"{label}: n={len(v)} p50={pct(v, 50):.2f} ms p99={pct(v, 99):.2f} ms")
+print(f"router cpu={cpu:.2f}s ({100 * cpu / float(elapsed):.1f} % of one core) peak_rss={int(rss) / 1024:.1f} MiB")
+PY

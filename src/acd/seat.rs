@@ -1,0 +1,99 @@
+//! One seat (an ARM's phone or console) and the states it moves through.
+
+use crate::time::EpochMillis;
+use serde::Serialize;
+use std::fmt;
+
+/// A seat's user name, as registered.
+pub type SeatId = String;
+
+/// Where a seat is. Exactly one at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "detail")]
+pub enum SeatState {
+    /// Not registered: never offered a call.
+    Offline,
+    /// Registered and waiting for a call.
+    Available,
+    /// Being offered a call; the offer ends at the deadline (ring-no-answer).
+    Ringing {
+        /// The call offered.
+        call: String,
+        /// When the offer is withdrawn.
+        until: EpochMillis,
+    },
+    /// On a call.
+    Busy {
+        /// The call taken.
+        call: String,
+    },
+    /// After a call, until the deadline.
+    WrapUp {
+        /// When the seat becomes available again.
+        until: EpochMillis,
+    },
+    /// Taken out of distribution (by the seat, or by the ACD after a missed offer).
+    Paused {
+        /// Why.
+        reason: PauseReason,
+    },
+}
+
+/// Why a seat is paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseReason {
+    /// The seat let an offer ring out.
+    RingNoAnswer,
+    /// The seat refused an offer.
+    Rejected,
+    /// The seat could not be reached (transport error, timeout).
+    Unreachable,
+    /// Asked by the seat or a supervisor.
+    Requested,
+}
+
+impl SeatState {
+    /// The label used in metrics and listings.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SeatState::Offline => "offline",
+            SeatState::Available => "available",
+            SeatState::Ringing { .. } => "ringing",
+            SeatState::Busy { .. } => "busy",
+            SeatState::WrapUp { .. } => "wrap_up",
+            SeatState::Paused { .. } => "paused",
+        }
+    }
+
+    /// All labels, so metrics can show zeros.
+    pub const LABELS: [&'static str; 6] = [
+        "offline",
+        "available",
+        "ringing",
+        "busy",
+        "wrap_up",
+        "paused",
+    ];
+}
+
+impl fmt::Display for SeatState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// A seat as the ACD sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Seat {
+    /// User name.
+    pub id: SeatId,
+    /// Role (`arm` takes entry calls).
+    pub role: String,
+    /// Current state.
+    pub state: SeatState,
+    /// Since when the seat has been idle (for longest-idle-first).
+    pub idle_since: EpochMillis,
+    /// Calls answered since start.
+    pub calls_taken: u64,
+}

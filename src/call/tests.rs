@@ -1,0 +1,378 @@
+//! Virtual-time tests of the switchboard: no sockets, no sleeping, time is a number.
+
+use super::*;
+use crate::time::SECOND;
+
+const T0: EpochMillis = 1_790_000_000_000;
+
+fn board(seats: &[&str]) -> Switchboard {
+    let settings = SwitchboardSettings {
+        acd: AcdSettings {
+            ring_timeout_ms: 15 * SECOND,
+            wrap_up_ms: 10 * SECOND,
+            autopause: true,
+        },
+        misdial_threshold_ms: 15 * SECOND,
+    };
+    let seats: Vec<(String, String)> = seats
+        .iter()
+        .map(|s| (s.to_string(), "arm".into()))
+        .collect();
+    Switchboard::new(settings, &seats, T0)
+}
+
+fn arrive(b: &mut Switchboard, now: EpochMillis, call: &str, line: &str, priority: u8) {
+    b.handle(
+        now,
+        CallInput::Arrived {
+            call: call.into(),
+            sip_call_id: format!("sip-{call}"),
+            line: line.into(),
+            priority,
+            called: "15".into(),
+            caller: CallerNumber::new("0612345678"),
+        },
+    );
+}
+
+/// Drains outputs, dropping seat state changes (checked separately).
+fn actions(b: &mut Switchboard) -> Vec<CallOutput> {
+    std::iter::from_fn(|| b.poll_output())
+        .filter(|o| !matches!(o, CallOutput::SeatChanged { .. }))
+        .collect()
+}
+
+fn ring(call: &str, seat: &str) -> CallOutput {
+    CallOutput::RingSeat {
+        call: call.into(),
+        seat: seat.into(),
+    }
+}
+
+fn finished(outputs: &[CallOutput]) -> Option<&CallRecord> {
+    outputs.iter().find_map(|o| match o {
+        CallOutput::Finished(r) => Some(r.as_ref()),
+        _ => None,
+    })
+}
+
+fn online(b: &mut Switchboard, now: EpochMillis, seat: &str) {
+    b.handle(now, CallInput::SeatOnline { seat: seat.into() });
+}
+
+#[test]
+fn samu_calls_are_served_before_sas_calls_and_oldest_first() {
+    let mut b = board(&["arm1"]);
+    arrive(&mut b, T0, "sas1", "sas", 1);
+    arrive(&mut b, T0 + 1, "samu1", "samu", 0);
+    arrive(&mut b, T0 + 2, "samu2", "samu", 0);
+    assert!(actions(&mut b).is_empty(), "no seat online yet");
+    online(&mut b, T0 + 3, "arm1");
+    assert_eq!(actions(&mut b), vec![ring("samu1", "arm1")]);
+    // Each call answered and ended, wrap-up passes, the next one follows in order.
+    let mut now = T0 + 4;
+    for (call, next) in [
+        ("samu1", Some("samu2")),
+        ("samu2", Some("sas1")),
+        ("sas1", None),
+    ] {
+        b.handle(
+            now,
+            CallInput::SeatAnswered {
+                call: call.into(),
+                seat: "arm1".into(),
+            },
+        );
+        b.handle(now + SECOND, CallInput::CallerGone { call: call.into() });
+        assert!(
+            actions(&mut b)
+                .iter()
+                .any(|o| matches!(o, CallOutput::HangUpSeat { .. }))
+        );
+        now += SECOND + 10 * SECOND;
+        assert_eq!(b.poll_timeout(), Some(now), "wrap-up deadline");
+        b.handle_timeout(now);
+        let got = actions(&mut b);
+        match next {
+            Some(n) => assert_eq!(got, vec![ring(n, "arm1")]),
+            None => assert!(got.is_empty()),
+        }
+    }
+}
+
+#[test]
+fn longest_idle_seat_gets_the_call() {
+    let mut b = board(&["arm1", "arm2", "arm3"]);
+    online(&mut b, T0 + 30, "arm1");
+    online(&mut b, T0 + 10, "arm2");
+    online(&mut b, T0 + 20, "arm3");
+    arrive(&mut b, T0 + 100, "c1", "samu", 0);
+    arrive(&mut b, T0 + 101, "c2", "samu", 0);
+    assert_eq!(
+        actions(&mut b),
+        vec![ring("c1", "arm2"), ring("c2", "arm3")]
+    );
+}
+
+#[test]
+fn ring_no_answer_pauses_the_seat_and_offers_the_next() {
+    let mut b = board(&["arm1", "arm2"]);
+    online(&mut b, T0, "arm1");
+    online(&mut b, T0 + 1, "arm2");
+    arrive(&mut b, T0 + 10, "c1", "samu", 0);
+    assert_eq!(actions(&mut b), vec![ring("c1", "arm1")]);
+    let deadline = T0 + 10 + 15 * SECOND;
+    assert_eq!(b.poll_timeout(), Some(deadline));
+    b.handle_timeout(deadline - 1);
+    assert!(actions(&mut b).is_empty(), "not before the deadline");
+    b.handle_timeout(deadline);
+    assert_eq!(
+        actions(&mut b),
+        vec![
+            CallOutput::CancelSeat {
+                call: "c1".into(),
+                seat: "arm1".into()
+            },
+            ring("c1", "arm2"),
+        ]
+    );
+    assert_eq!(b.acd().seat("arm1").unwrap().state.label(), "paused");
+    let offers = &b.record("c1").unwrap().offers;
+    assert_eq!(offers[0].result, OfferResult::NoAnswer);
+    assert_eq!(offers[1].result, OfferResult::Ringing);
+}
+
+#[test]
+fn rejection_and_unreachable_seat_move_to_the_next_seat() {
+    let mut b = board(&["arm1", "arm2", "arm3"]);
+    for (i, s) in ["arm1", "arm2", "arm3"].iter().enumerate() {
+        online(&mut b, T0 + i as u64, s);
+    }
+    arrive(&mut b, T0 + 10, "c1", "sas", 1);
+    assert_eq!(actions(&mut b), vec![ring("c1", "arm1")]);
+    b.handle(
+        T0 + 20,
+        CallInput::SeatFailed {
+            call: "c1".into(),
+            seat: "arm1".into(),
+            status: Some(486),
+        },
+    );
+    assert_eq!(actions(&mut b), vec![ring("c1", "arm2")]);
+    b.handle(
+        T0 + 30,
+        CallInput::SeatFailed {
+            call: "c1".into(),
+            seat: "arm2".into(),
+            status: None,
+        },
+    );
+    assert_eq!(actions(&mut b), vec![ring("c1", "arm3")]);
+    let r = b.record("c1").unwrap();
+    assert_eq!(r.offers[0].status, Some(486));
+    assert_eq!(r.offers[1].result, OfferResult::Unreachable);
+}
+
+#[test]
+fn seat_vanishing_mid_ring_sends_the_call_to_the_next_seat() {
+    let mut b = board(&["arm1", "arm2"]);
+    online(&mut b, T0, "arm1");
+    online(&mut b, T0 + 1, "arm2");
+    arrive(&mut b, T0 + 10, "c1", "samu", 0);
+    actions(&mut b);
+    b.handle(
+        T0 + 500,
+        CallInput::SeatOffline {
+            seat: "arm1".into(),
+        },
+    );
+    assert_eq!(
+        actions(&mut b),
+        vec![
+            CallOutput::CancelSeat {
+                call: "c1".into(),
+                seat: "arm1".into()
+            },
+            ring("c1", "arm2"),
+        ]
+    );
+    assert_eq!(b.acd().seat("arm1").unwrap().state.label(), "offline");
+    // arm1's ring timer is gone: the only deadline left is arm2's.
+    assert_eq!(b.poll_timeout(), Some(T0 + 500 + 15 * SECOND));
+}
+
+#[test]
+fn cancel_while_queued_is_abandoned_or_misdial() {
+    let mut b = board(&[]);
+    arrive(&mut b, T0, "quick", "samu", 0);
+    arrive(&mut b, T0, "patient", "samu", 0);
+    b.handle(
+        T0 + 14 * SECOND,
+        CallInput::CallerGone {
+            call: "quick".into(),
+        },
+    );
+    let r = finished(&actions(&mut b)).cloned().unwrap();
+    assert_eq!(r.outcome, Some(Outcome::Misdial));
+    b.handle(
+        T0 + 40 * SECOND,
+        CallInput::CallerGone {
+            call: "patient".into(),
+        },
+    );
+    let r = finished(&actions(&mut b)).cloned().unwrap();
+    assert_eq!(r.outcome, Some(Outcome::Abandoned));
+    assert_eq!(r.wait_ms, Some(40_000));
+    assert_eq!(r.end_reason.as_deref(), Some("caller_cancel"));
+    assert_eq!(b.active_calls(), 0);
+}
+
+#[test]
+fn cancel_while_ringing_withdraws_the_offer_and_frees_the_seat() {
+    let mut b = board(&["arm1"]);
+    online(&mut b, T0, "arm1");
+    arrive(&mut b, T0, "c1", "samu", 0);
+    actions(&mut b);
+    b.handle(
+        T0 + 20 * SECOND,
+        CallInput::CallerGone { call: "c1".into() },
+    );
+    let out = actions(&mut b);
+    assert_eq!(
+        out[0],
+        CallOutput::CancelSeat {
+            call: "c1".into(),
+            seat: "arm1".into()
+        }
+    );
+    let r = finished(&out).unwrap();
+    assert_eq!(r.offers[0].result, OfferResult::Withdrawn);
+    assert_eq!(b.acd().seat("arm1").unwrap().state.label(), "available");
+    assert_eq!(b.poll_timeout(), None);
+}
+
+#[test]
+fn answered_call_bridges_and_records_wait_and_talk_time() {
+    let mut b = board(&["arm1"]);
+    online(&mut b, T0, "arm1");
+    arrive(&mut b, T0, "c1", "samu", 0);
+    actions(&mut b);
+    b.handle(
+        T0 + 3 * SECOND,
+        CallInput::SeatAnswered {
+            call: "c1".into(),
+            seat: "arm1".into(),
+        },
+    );
+    assert_eq!(
+        actions(&mut b),
+        vec![CallOutput::Bridge {
+            call: "c1".into(),
+            seat: "arm1".into()
+        }]
+    );
+    assert_eq!(b.acd().seat("arm1").unwrap().state.label(), "busy");
+    b.handle(
+        T0 + 63 * SECOND,
+        CallInput::SeatGone {
+            call: "c1".into(),
+            seat: "arm1".into(),
+        },
+    );
+    let out = actions(&mut b);
+    assert_eq!(out[0], CallOutput::HangUpCaller { call: "c1".into() });
+    let r = finished(&out).unwrap();
+    assert_eq!(r.outcome, Some(Outcome::Answered));
+    assert_eq!((r.wait_ms, r.talk_ms), (Some(3_000), Some(60_000)));
+    assert_eq!(r.seat.as_deref(), Some("arm1"));
+    let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["ARRIVED", "ENTERQUEUE", "OFFER", "CONNECT", "END"]);
+    assert_eq!(b.acd().seat("arm1").unwrap().state.label(), "wrap_up");
+}
+
+#[test]
+fn late_answer_after_withdrawal_is_hung_up() {
+    let mut b = board(&["arm1", "arm2"]);
+    online(&mut b, T0, "arm1");
+    arrive(&mut b, T0, "c1", "samu", 0);
+    actions(&mut b);
+    b.handle_timeout(T0 + 15 * SECOND);
+    actions(&mut b);
+    b.handle(
+        T0 + 15 * SECOND + 5,
+        CallInput::SeatAnswered {
+            call: "c1".into(),
+            seat: "arm1".into(),
+        },
+    );
+    assert_eq!(
+        actions(&mut b),
+        vec![CallOutput::HangUpSeat {
+            call: "c1".into(),
+            seat: "arm1".into()
+        }]
+    );
+    assert!(b.record("c1").is_some(), "the call still waits");
+}
+
+#[test]
+fn a_thousand_calls_with_failures_all_end_with_a_record() {
+    // 20 seats, calls every 3 s, one seat in five never answers; everything ends recorded.
+    let seats: Vec<String> = (0..20).map(|i| format!("arm{i}")).collect();
+    let refs: Vec<&str> = seats.iter().map(String::as_str).collect();
+    let mut b = board(&refs);
+    for s in &seats {
+        online(&mut b, T0, s);
+    }
+    let mut now = T0;
+    let mut finished_count = 0;
+    let mut bridged: Vec<(EpochMillis, String)> = Vec::new();
+    for i in 0..1000u64 {
+        now += 3 * SECOND;
+        arrive(
+            &mut b,
+            now,
+            &format!("c{i}"),
+            if i % 3 == 0 { "samu" } else { "sas" },
+            (i % 3 != 0) as u8,
+        );
+        // Hang up bridged calls after 40 s; unpause seats paused by ring-no-answer.
+        while let Some(pos) = bridged.iter().position(|(t, _)| *t <= now) {
+            let (_, call) = bridged.remove(pos);
+            b.handle(now, CallInput::CallerGone { call });
+        }
+        while let Some(t) = b.poll_timeout().filter(|t| *t <= now) {
+            b.handle_timeout(t);
+        }
+        let paused: Vec<String> = b
+            .acd()
+            .seats()
+            .filter(|s| s.state.label() == "paused")
+            .map(|s| s.id.clone())
+            .collect();
+        for s in paused {
+            b.handle(now, CallInput::SeatOnline { seat: s.clone() });
+        }
+        while let Some(out) = b.poll_output() {
+            match out {
+                CallOutput::RingSeat { call, seat } if !seat.ends_with('4') => {
+                    b.handle(
+                        now,
+                        CallInput::SeatAnswered {
+                            call: call.clone(),
+                            seat,
+                        },
+                    );
+                    bridged.push((now + 40 * SECOND, call));
+                }
+                CallOutput::Finished(r) => {
+                    assert!(r.outcome.is_some());
+                    finished_count += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(finished_count > 900, "{finished_count}");
+    assert!(b.active_calls() < 100);
+}

@@ -1,0 +1,353 @@
+//! The request dispatcher: every new server transaction from rsipstack lands here and is
+//! answered or handed on: in-dialog requests to their dialog, REGISTER to the registrar,
+//! OPTIONS answered, trunk INVITEs admitted (or refused) and handed to the call driver.
+
+use crate::call::CallInput;
+use crate::config::LineConfig;
+use crate::media::ports::PortPool;
+use crate::media::relay::MediaRelay;
+use crate::media::sdp::SessionDescription;
+use crate::net::calls::{CallEvent, SeatContact, SeatDirectory, TrunkCall};
+use crate::pii::CallerNumber;
+use crate::sip::digest::{NonceStore, SeatCredential};
+use crate::sip::guard::ALLOW;
+use crate::sip::numbers::normalise;
+use crate::sip::registrar::Registrar;
+use crate::store::record::{CallRecord, Outcome};
+use crate::time::{EpochMillis, rfc3339, wall_clock_now};
+use rsipstack::dialog::dialog::DialogStateSender;
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, Method, StatusCode, Uri};
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::SipAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// The registrar, its nonces and the seat credentials, behind one lock.
+pub struct Registry {
+    /// Bindings.
+    pub registrar: Registrar,
+    /// Digest nonces.
+    pub nonces: NonceStore,
+    /// Credentials by user name.
+    pub credentials: HashMap<String, SeatCredential>,
+}
+
+/// Shared handle to the [`Registry`].
+#[derive(Clone)]
+pub struct SharedRegistry(pub Arc<Mutex<Registry>>);
+
+impl SeatDirectory for SharedRegistry {
+    fn contact(&self, seat: &str) -> Option<SeatContact> {
+        let registry = self.0.lock().ok()?;
+        let binding = registry.registrar.bindings(seat).first()?.clone();
+        // NAT: when the Contact's host is not where the REGISTER came from, the Contact
+        // is a private address; send to the packet source (as nathelper does). A Contact on
+        // the same host (another port, e.g. a separate UA process) is used as given.
+        let contact_ip = match &binding.contact.host_with_port.host {
+            rsipstack::sip::Host::IpAddr(ip) => Some(*ip),
+            rsipstack::sip::Host::Domain(_) => None,
+        };
+        let destination = if contact_ip == Some(binding.source.ip()) {
+            SipAddr::try_from(&binding.contact).ok()?
+        } else {
+            SipAddr {
+                r#type: Some(binding.transport),
+                addr: binding.source.into(),
+            }
+        };
+        Some(SeatContact {
+            uri: binding.contact.clone(),
+            destination,
+        })
+    }
+}
+
+/// What the dispatcher needs.
+pub struct Dispatcher {
+    /// rsipstack's dialogs.
+    pub dialogs: Arc<DialogLayer>,
+    /// Dialog state events.
+    pub state_sender: DialogStateSender,
+    /// Registrar.
+    pub registry: SharedRegistry,
+    /// Trunk source addresses.
+    pub trunk: Vec<IpAddr>,
+    /// Entry lines.
+    pub lines: Vec<LineConfig>,
+    /// RTP ports.
+    pub ports: Arc<PortPool>,
+    /// Local RTP address.
+    pub rtp_ip: IpAddr,
+    /// Our Contact URI.
+    pub contact: Uri,
+    /// To the call driver.
+    pub calls: mpsc::UnboundedSender<CallEvent>,
+    /// Call id sequence.
+    pub sequence: AtomicU64,
+    /// RTP packets relayed, by direction.
+    pub rtp_packets: prometheus::IntCounterVec,
+}
+
+impl Dispatcher {
+    /// Handles transactions until the endpoint stops.
+    pub async fn run(self: Arc<Self>, mut incoming: rsipstack::transaction::TransactionReceiver) {
+        while let Some(tx) = incoming.recv().await {
+            let this = self.clone();
+            tokio::spawn(async move {
+                let method = tx.original.method;
+                if let Err(e) = this.dispatch(tx).await {
+                    tracing::debug!(%method, error = %e, "transaction ended with an error");
+                }
+            });
+        }
+    }
+
+    async fn dispatch(&self, mut tx: Transaction) -> rsipstack::Result<()> {
+        let in_dialog = tx
+            .original
+            .to_header()
+            .ok()
+            .and_then(|to| to.tag().ok().flatten())
+            .is_some();
+        if in_dialog {
+            return match self.dialogs.match_dialog(&tx) {
+                Some(mut dialog) => dialog.handle(&mut tx).await,
+                None => tx.reply(StatusCode::CallTransactionDoesNotExist).await,
+            };
+        }
+        match tx.original.method {
+            Method::Register => self.register(&mut tx).await,
+            Method::Options => {
+                let allow = Header::Allow(ALLOW.into());
+                let accept = Header::Other("Accept".into(), "application/sdp".into());
+                tx.reply_with(StatusCode::OK, vec![allow, accept], None)
+                    .await
+            }
+            Method::Invite => self.invite(tx).await,
+            Method::Ack => Ok(()),
+            Method::Bye | Method::Cancel => tx.reply(StatusCode::CallTransactionDoesNotExist).await,
+            _ => {
+                let allow = Header::Allow(ALLOW.into());
+                tx.reply_with(StatusCode::MethodNotAllowed, vec![allow], None)
+                    .await
+            }
+        }
+    }
+
+    async fn register(&self, tx: &mut Transaction) -> rsipstack::Result<()> {
+        let Some((source, transport)) = source_of(tx) else {
+            return tx.reply(StatusCode::BadRequest).await;
+        };
+        let outcome = {
+            let mut guard = self
+                .registry
+                .0
+                .lock()
+                .map_err(|_| rsipstack::Error::Error("registrar lock poisoned".into()))?;
+            let registry = &mut *guard;
+            let credentials = &registry.credentials;
+            registry.registrar.handle_register(
+                wall_clock_now(),
+                &tx.original,
+                source,
+                transport,
+                &mut registry.nonces,
+                |user| credentials.get(user).cloned(),
+            )
+        };
+        if let Some(change) = outcome.change {
+            let input = if change.registered {
+                CallInput::SeatOnline {
+                    seat: change.username,
+                }
+            } else {
+                CallInput::SeatOffline {
+                    seat: change.username,
+                }
+            };
+            self.calls.send(CallEvent::Input(input)).ok();
+        }
+        tx.respond(outcome.response).await
+    }
+
+    async fn invite(&self, mut tx: Transaction) -> rsipstack::Result<()> {
+        let now = wall_clock_now();
+        let from_trunk = source_of(&tx).is_some_and(|(addr, _)| self.trunk.contains(&addr.ip()));
+        if !from_trunk {
+            tracing::warn!(source = ?source_of(&tx).map(|s| s.0), "INVITE refused: not from a trunk address");
+            return tx.reply(StatusCode::Forbidden).await;
+        }
+        let called = normalise(&tx.original.uri.to_string());
+        let caller = CallerNumber::new(caller_of(&tx));
+        let call = self.next_call_id(now);
+        let sip_call_id = tx
+            .original
+            .call_id_header()
+            .map(|c| c.value().to_string())
+            .unwrap_or_default();
+        let Some(line) = self
+            .lines
+            .iter()
+            .find(|l| l.numbers.iter().any(|n| normalise(n) == called))
+        else {
+            tracing::info!(%called, "INVITE refused: unknown number");
+            self.reject_record(
+                &call,
+                &sip_call_id,
+                "",
+                &called,
+                caller,
+                now,
+                "unknown_number",
+            );
+            return tx.reply(StatusCode::NotFound).await;
+        };
+        let offer = SessionDescription::parse(&String::from_utf8_lossy(tx.original.body()))
+            .and_then(|mut sdp| {
+                sdp.restrict_codecs(&["PCMU", "PCMA", "telephone-event"])
+                    .map(|_| sdp)
+            });
+        let offer = match offer {
+            Ok(offer) if offer.audio_endpoint().is_some() => offer,
+            _ => {
+                self.reject_record(
+                    &call,
+                    &sip_call_id,
+                    &line.id,
+                    &called,
+                    caller,
+                    now,
+                    "no_usable_sdp",
+                );
+                return tx.reply(StatusCode::NotAcceptableHere).await;
+            }
+        };
+        let relay = match MediaRelay::bind(self.rtp_ip, &self.ports).await {
+            Ok(relay) => relay,
+            Err(e) => {
+                tracing::error!(error = %e, "no RTP port for a trunk call");
+                self.reject_record(
+                    &call,
+                    &sip_call_id,
+                    &line.id,
+                    &called,
+                    caller,
+                    now,
+                    "no_media_port",
+                );
+                return tx.reply(StatusCode::ServiceUnavailable).await;
+            }
+        };
+        let dialog = match self.dialogs.get_or_create_server_invite(
+            &tx,
+            self.state_sender.clone(),
+            None,
+            Some(self.contact.clone()),
+        ) {
+            Ok(dialog) => dialog,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not create the trunk dialog");
+                self.reject_record(
+                    &call,
+                    &sip_call_id,
+                    &line.id,
+                    &called,
+                    caller,
+                    now,
+                    "dialog_error",
+                );
+                return tx.reply(StatusCode::ServerInternalError).await;
+            }
+        };
+        let mut handler = dialog.clone();
+        relay.start(Some(self.rtp_packets.clone()));
+        // 180 at once (the 100 comes from the dialog's own handling below).
+        dialog.ringing(None, None).ok();
+        tracing::info!(%call, line = %line.id, %caller, "trunk call admitted");
+        self.calls
+            .send(CallEvent::Trunk(Box::new(TrunkCall {
+                call: call.clone(),
+                dialog,
+                offer,
+                relay,
+                arrived: CallInput::Arrived {
+                    call,
+                    sip_call_id,
+                    line: line.id.clone(),
+                    priority: line.priority,
+                    called,
+                    caller,
+                },
+            })))
+            .ok();
+        handler.handle(&mut tx).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn reject_record(
+        &self,
+        call: &str,
+        sip_call_id: &str,
+        line: &str,
+        called: &str,
+        caller: CallerNumber,
+        now: EpochMillis,
+        reason: &str,
+    ) {
+        let mut record = CallRecord {
+            id: call.into(),
+            sip_call_id: sip_call_id.into(),
+            line: if line.is_empty() {
+                "unknown".into()
+            } else {
+                line.into()
+            },
+            called: called.into(),
+            caller,
+            arrived_at: now,
+            queued_at: None,
+            answered_at: None,
+            ended_at: Some(now),
+            seat: None,
+            offers: vec![],
+            outcome: Some(Outcome::Failed),
+            end_reason: Some(reason.into()),
+            wait_ms: Some(0),
+            talk_ms: None,
+            rtp: None,
+            events: vec![],
+        };
+        record.event(now, "ARRIVED", None, None);
+        record.event(now, "REJECTED", None, Some(reason.into()));
+        self.calls.send(CallEvent::Rejected(Box::new(record))).ok();
+    }
+
+    fn next_call_id(&self, now: EpochMillis) -> String {
+        let n = self.sequence.fetch_add(1, Ordering::Relaxed) % 10_000;
+        let stamp = rfc3339(now).replace(['-', ':'], "");
+        format!("{stamp}-{n:04}")
+    }
+}
+
+/// The packet source of a transaction and its transport.
+fn source_of(tx: &Transaction) -> Option<(SocketAddr, rsipstack::sip::Transport)> {
+    let conn = tx.connection.as_ref()?;
+    let remote = conn.get_remote_addr()?;
+    Some((remote.get_socketaddr().ok()?, conn.transport()))
+}
+
+/// The caller's number: the From URI's user part (display name when there is none).
+fn caller_of(tx: &Transaction) -> String {
+    let Ok(from) = tx.original.from_header() else {
+        return String::new();
+    };
+    from.uri()
+        .ok()
+        .and_then(|uri| uri.auth.map(|a| a.user))
+        .unwrap_or_default()
+}

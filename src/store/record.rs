@@ -1,0 +1,164 @@
+//! The call record: one per call, with its offers and event timeline.
+
+use crate::pii::CallerNumber;
+use crate::time::EpochMillis;
+use serde::{Deserialize, Serialize};
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A seat answered.
+    Answered,
+    /// The caller hung up while waiting, after the misdial threshold.
+    Abandoned,
+    /// The caller hung up while waiting, before the misdial threshold.
+    Misdial,
+    /// The router could not serve the call (unknown number, media or SIP failure).
+    Failed,
+}
+
+impl Outcome {
+    /// Label for metrics and listings.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Answered => "answered",
+            Outcome::Abandoned => "abandoned",
+            Outcome::Misdial => "misdial",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    /// All outcomes.
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Answered,
+        Outcome::Abandoned,
+        Outcome::Misdial,
+        Outcome::Failed,
+    ];
+}
+
+/// What became of one offer to a seat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferResult {
+    /// Still ringing (only seen while the call is live).
+    Ringing,
+    /// The seat answered.
+    Answered,
+    /// The seat let it ring out.
+    NoAnswer,
+    /// The seat refused (4xx/5xx/6xx).
+    Rejected,
+    /// The seat could not be reached.
+    Unreachable,
+    /// Withdrawn because the caller hung up.
+    Withdrawn,
+}
+
+/// One offer of the call to a seat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferRecord {
+    /// The seat offered.
+    pub seat: String,
+    /// When the seat was rung.
+    pub at: EpochMillis,
+    /// When the offer ended.
+    pub ended_at: Option<EpochMillis>,
+    /// How it ended.
+    pub result: OfferResult,
+    /// SIP status of a refusal.
+    pub status: Option<u16>,
+}
+
+/// A moment in the call's life, queue-log style.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallEvent {
+    /// When.
+    pub at: EpochMillis,
+    /// What (`ARRIVED`, `ENTERQUEUE`, `OFFER`, `RINGNOANSWER`, `CONNECT`, `ABANDON`…).
+    pub kind: String,
+    /// The seat concerned, if any.
+    pub seat: Option<String>,
+    /// Free detail (SIP status, who hung up).
+    pub detail: Option<String>,
+}
+
+/// Packet and byte counts of one leg, as seen by the router.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegCounters {
+    /// Packets received from this leg.
+    pub rx_packets: u64,
+    /// Bytes received from this leg.
+    pub rx_bytes: u64,
+    /// Packets sent to this leg.
+    pub tx_packets: u64,
+    /// Bytes sent to this leg.
+    pub tx_bytes: u64,
+}
+
+/// RTP figures of a bridged call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RtpCounters {
+    /// Trunk (caller) leg.
+    pub caller: LegCounters,
+    /// Seat leg.
+    pub seat: LegCounters,
+}
+
+/// Everything kept about one call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// Router call id, time-sortable (`20261123T071502.123Z-0001`).
+    pub id: String,
+    /// SIP Call-ID of the trunk leg.
+    pub sip_call_id: String,
+    /// Entry line (`samu`, `sas`).
+    pub line: String,
+    /// Number dialled, normalised.
+    pub called: String,
+    /// Caller number (masked wherever displayed).
+    pub caller: CallerNumber,
+    /// INVITE received.
+    pub arrived_at: EpochMillis,
+    /// Entered the queue.
+    pub queued_at: Option<EpochMillis>,
+    /// A seat answered.
+    pub answered_at: Option<EpochMillis>,
+    /// Ended.
+    pub ended_at: Option<EpochMillis>,
+    /// The seat that answered.
+    pub seat: Option<String>,
+    /// Every offer to a seat.
+    pub offers: Vec<OfferRecord>,
+    /// How the call ended (`None` while live).
+    pub outcome: Option<Outcome>,
+    /// Who or what ended it (`caller_bye`, `seat_bye`, `caller_cancel`, …).
+    pub end_reason: Option<String>,
+    /// Time waiting before an answer or abandon, ms.
+    pub wait_ms: Option<u64>,
+    /// Time bridged, ms.
+    pub talk_ms: Option<u64>,
+    /// RTP counters (bridged calls).
+    pub rtp: Option<RtpCounters>,
+    /// Timeline.
+    pub events: Vec<CallEvent>,
+}
+
+impl CallRecord {
+    /// Appends a timeline event.
+    pub fn event(
+        &mut self,
+        at: EpochMillis,
+        kind: &str,
+        seat: Option<&str>,
+        detail: Option<String>,
+    ) {
+        self.events.push(CallEvent {
+            at,
+            kind: kind.into(),
+            seat: seat.map(str::to_string),
+            detail,
+        });
+    }
+}

@@ -1,0 +1,57 @@
+//! Guard rails on the architecture: the sans-IO core never reads a clock or does IO.
+
+use std::path::Path;
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn core_modules_take_time_as_an_argument_and_do_no_io() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let forbidden = [
+        "Instant::now",
+        "SystemTime::now",
+        "Utc::now",
+        "Local::now",
+        "wall_clock_now",
+        "tokio::",
+        "std::net::UdpSocket",
+        "std::fs",
+    ];
+    let mut files = Vec::new();
+    for core in ["call", "acd"] {
+        rust_files(&root.join(core), &mut files);
+    }
+    assert!(files.len() >= 3, "core files found: {files:?}");
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for word in forbidden {
+            assert!(!text.contains(word), "{} uses {word}", file.display());
+        }
+    }
+}
+
+#[test]
+fn every_module_says_what_it_owns() {
+    let mut files = Vec::new();
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.starts_with("//!"),
+            "{} lacks a //! module doc",
+            file.display()
+        );
+    }
+}

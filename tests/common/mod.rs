@@ -1,0 +1,301 @@
+//! Shared test harness: a router on loopback ports of its own, SIPp peers, HTTP reads.
+#![allow(dead_code)]
+
+use sas_router::app::{self, Running};
+use sas_router::config::Config;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
+
+/// Demo seat passwords used by the tests (HA1 computed at config time).
+pub const SEATS: [(&str, &str); 3] = [
+    ("arm1", "pw-arm1"),
+    ("arm2", "pw-arm2"),
+    ("arm3", "pw-arm3"),
+];
+
+/// A router running in this process.
+pub struct Router {
+    pub running: Option<Running>,
+    pub sip: SocketAddr,
+    pub http: SocketAddr,
+    pub data: PathBuf,
+    pub config_path: PathBuf,
+}
+
+/// Test knobs.
+#[derive(Clone)]
+pub struct Options {
+    pub ring_timeout_s: u32,
+    pub wrap_up_s: u32,
+    pub misdial_threshold_s: u32,
+    pub data: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            ring_timeout_s: 3,
+            wrap_up_s: 0,
+            misdial_threshold_s: 1,
+            data: None,
+        }
+    }
+}
+
+/// A fresh directory under the target dir.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicU16 = AtomicU16::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "sas-test-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// RTP port ranges per router so parallel tests never collide.
+fn rtp_range() -> (u16, u16) {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let slot = NEXT.fetch_add(1, Ordering::Relaxed) as u32;
+    let base = 30000 + ((std::process::id() % 50) * 400 + slot * 40) as u16 % 20000;
+    (base, base + 38)
+}
+
+fn config_text(opts: &Options, data: &Path) -> String {
+    let (rtp_min, rtp_max) = rtp_range();
+    let mut seats = String::new();
+    for (user, password) in SEATS {
+        let md5 = sas_router::sip::digest::ha1(
+            sas_router::sip::digest::DigestAlgorithm::Md5,
+            user,
+            "sas-router",
+            password,
+        );
+        let sha = sas_router::sip::digest::ha1(
+            sas_router::sip::digest::DigestAlgorithm::Sha256,
+            user,
+            "sas-router",
+            password,
+        );
+        seats.push_str(&format!(
+            "[[seats]]\nusername = \"{user}\"\nrole = \"arm\"\nha1_md5 = \"{md5}\"\nha1_sha256 = \"{sha}\"\n"
+        ));
+    }
+    format!(
+        r#"
+[sip]
+udp = "127.0.0.1:0"
+tcp = "127.0.0.1:0"
+min_expires_s = 1
+[trunk]
+addresses = ["127.0.0.1"]
+[[lines]]
+id = "samu"
+numbers = ["15"]
+priority = 0
+[[lines]]
+id = "sas"
+numbers = ["116117"]
+priority = 1
+[acd]
+ring_timeout_s = {ring}
+wrap_up_s = {wrap}
+misdial_threshold_s = {misdial}
+[media]
+rtp_port_min = {rtp_min}
+rtp_port_max = {rtp_max}
+[http]
+listen = "127.0.0.1:0"
+[store]
+data_dir = "{data}"
+{seats}"#,
+        ring = opts.ring_timeout_s,
+        wrap = opts.wrap_up_s,
+        misdial = opts.misdial_threshold_s,
+        data = data.display(),
+    )
+}
+
+/// Starts a router with its own ports and data directory.
+pub async fn start(opts: Options) -> Router {
+    let data = opts.data.clone().unwrap_or_else(|| temp_dir("data"));
+    let text = config_text(&opts, &data);
+    let config_path = data.join("test-config.toml");
+    std::fs::write(&config_path, &text).unwrap();
+    let config = Config::from_toml(&text, &config_path).unwrap();
+    config.validate().unwrap();
+    let running = app::start(config, CancellationToken::new())
+        .await
+        .expect("router starts");
+    let sip = running.sip_udp.unwrap();
+    let http = running.http;
+    // The CLI reads the same file; point it at the ports actually bound.
+    let cli_text = text.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{http}\""));
+    std::fs::write(&config_path, cli_text).unwrap();
+    Router {
+        running: Some(running),
+        sip,
+        http,
+        data,
+        config_path,
+    }
+}
+
+impl Router {
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+    }
+
+    pub fn metrics(&self) -> String {
+        self.running.as_ref().unwrap().metrics.render()
+    }
+
+    /// A metric sample's value (`name{labels}` exactly as rendered).
+    pub fn metric(&self, sample: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0.0)
+    }
+
+    /// The admin API token.
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.data.join("admin.token")).unwrap()
+    }
+}
+
+/// A free UDP port on loopback.
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `sipp` must be installed (Debian package `sip-tester`).
+pub fn sipp_path() -> &'static str {
+    let path = "/usr/bin/sipp";
+    assert!(
+        Path::new(path).exists(),
+        "SIPp is missing: install the Debian package `sip-tester` (tests/run.sh does it)"
+    );
+    path
+}
+
+pub fn scenario(name: &str) -> String {
+    format!("{}/tests/sipp/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A SIPp command against the router with common flags.
+pub fn sipp(router: SocketAddr, scenario_file: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(sipp_path());
+    cmd.arg(router.to_string())
+        .args(["-sf", &scenario(scenario_file)])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-nostdin",
+            "-timeout_error",
+            "-trace_err",
+        ])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Registers `user` with SIPp (digest auth), Contact on `contact_port`.
+pub async fn register(router: SocketAddr, user: &str, contact_port: u16) {
+    let password = SEATS.iter().find(|(u, _)| *u == user).unwrap().1;
+    let port = free_udp_port().to_string();
+    let contact = contact_port.to_string();
+    let out = sipp(
+        router,
+        "register.xml",
+        &[
+            "-s",
+            user,
+            "-au",
+            user,
+            "-ap",
+            password,
+            "-key",
+            "contact_port",
+            &contact,
+            "-key",
+            "expires",
+            "300",
+            "-m",
+            "1",
+            "-p",
+            &port,
+            "-timeout",
+            "10s",
+        ],
+    )
+    .output()
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "registration of {user} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits for a child with a deadline, returning whether it exited 0.
+pub async fn finish(child: tokio::process::Child, within: Duration) -> bool {
+    let out = tokio::time::timeout(within, child.wait_with_output())
+        .await
+        .expect("SIPp did not finish in time")
+        .unwrap();
+    if !out.status.success() {
+        eprintln!("sipp stderr: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    out.status.success()
+}
+
+/// GET on the router's HTTP server; returns (status, body).
+pub async fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    let status = buf.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Polls `check` every 50 ms for up to `within`.
+pub async fn eventually<F: FnMut() -> bool>(within: Duration, mut check: F) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < within {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check()
+}

@@ -1,0 +1,290 @@
+//! End to end over loopback with real SIPp peers: a trunk caller, seats that register
+//! with digest auth and answer (echoing RTP), and the router in between.
+
+mod common;
+
+use common::*;
+use sas_router::store::record::{CallRecord, OfferResult, Outcome};
+use std::time::Duration;
+
+async fn records(router: &Router) -> Vec<CallRecord> {
+    let (status, body) = http_get(router.http, "/api/calls?limit=100", Some(&router.token())).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+async fn wait_records(router: &Router, n: usize) -> Vec<CallRecord> {
+    for _ in 0..100 {
+        let list = records(router).await;
+        if list.len() >= n {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("expected {n} call records, got {:?}", records(router).await);
+}
+
+/// A seat: registers, then a SIPp UAS answers `calls` calls after `ring_ms`, echoing RTP.
+async fn seat(router: &Router, user: &str, calls: usize, ring_ms: u64) -> tokio::process::Child {
+    let port = free_udp_port();
+    let media = free_udp_port();
+    let child = sipp(
+        router.sip,
+        "seat_answer.xml",
+        &[
+            "-p",
+            &port.to_string(),
+            "-mp",
+            &media.to_string(),
+            "-rtp_echo",
+            "-m",
+            &calls.to_string(),
+            "-d",
+            &ring_ms.to_string(),
+            "-timeout",
+            "60s",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    register(router.sip, user, port).await;
+    child
+}
+
+fn caller(router: &Router, number: &str, talk_ms: u64) -> tokio::process::Child {
+    let port = free_udp_port().to_string();
+    let media = free_udp_port().to_string();
+    sipp(
+        router.sip,
+        "caller.xml",
+        &[
+            "-s",
+            number,
+            "-p",
+            &port,
+            "-mp",
+            &media,
+            "-m",
+            "1",
+            "-d",
+            &talk_ms.to_string(),
+            "-timeout",
+            "60s",
+        ],
+    )
+    .spawn()
+    .unwrap()
+}
+
+fn assert_rtp_both_ways(r: &CallRecord) {
+    let rtp = r.rtp.expect("bridged call has RTP counters");
+    assert!(rtp.caller.rx_packets > 20, "caller → router: {rtp:?}");
+    assert!(rtp.seat.tx_packets > 20, "router → seat: {rtp:?}");
+    assert!(rtp.seat.rx_packets > 20, "seat → router (echo): {rtp:?}");
+    assert!(rtp.caller.tx_packets > 20, "router → caller: {rtp:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samu_and_sas_calls_reach_a_registered_seat_with_rtp_both_ways() {
+    let mut router = start(Options::default()).await;
+    let seat = seat(&router, "arm1", 2, 300).await;
+    assert!(
+        eventually(Duration::from_secs(2), || router
+            .metric("sas_seats{role=\"arm\",state=\"available\"}")
+            == 1.0)
+        .await,
+        "arm1 available after REGISTER: {}",
+        router.metrics()
+    );
+
+    assert!(
+        finish(caller(&router, "15", 2500), Duration::from_secs(30)).await,
+        "15 caller scenario"
+    );
+    assert!(
+        finish(caller(&router, "116117", 2500), Duration::from_secs(30)).await,
+        "116117 caller scenario"
+    );
+    assert!(finish(seat, Duration::from_secs(10)).await, "seat scenario");
+
+    let list = wait_records(&router, 2).await;
+    let samu = list.iter().find(|r| r.line == "samu").expect("samu record");
+    let sas = list.iter().find(|r| r.line == "sas").expect("sas record");
+    for r in [samu, sas] {
+        assert_eq!(r.outcome, Some(Outcome::Answered), "{r:?}");
+        assert_eq!(r.seat.as_deref(), Some("arm1"));
+        assert_eq!(r.caller.reveal(), "0612345678");
+        assert_eq!(r.end_reason.as_deref(), Some("caller_bye"));
+        assert!(r.talk_ms.unwrap() >= 2000, "{r:?}");
+        assert_eq!(r.offers.len(), 1);
+        assert_eq!(r.offers[0].result, OfferResult::Answered);
+        assert_rtp_both_ways(r);
+    }
+    assert_eq!(
+        router.metric("sas_calls_total{line=\"samu\",outcome=\"answered\"}"),
+        1.0
+    );
+    assert_eq!(
+        router.metric("sas_calls_total{line=\"sas\",outcome=\"answered\"}"),
+        1.0
+    );
+    assert!(router.metric("sas_rtp_packets_relayed_total{direction=\"caller_to_seat\"}") > 40.0);
+    assert!(router.metric("sas_rtp_packets_relayed_total{direction=\"seat_to_caller\"}") > 40.0);
+    assert_eq!(router.metric("sas_queue_wait_seconds_count"), 2.0);
+    assert!(router.metric("sas_sip_requests_total{method=\"INVITE\"}") >= 2.0);
+    assert!(
+        router
+            .metric("sas_sip_responses_total{method=\"REGISTER\",code=\"401\",direction=\"sent\"}")
+            >= 1.0
+    );
+    assert_eq!(router.metric("sas_active_calls"), 0.0);
+    router.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_while_queued_is_abandoned_or_misdial() {
+    let mut router = start(Options::default()).await; // misdial threshold 1 s, no seat online
+    for (wait_ms, expected) in [(300u64, Outcome::Misdial), (1500, Outcome::Abandoned)] {
+        let port = free_udp_port().to_string();
+        let media = free_udp_port().to_string();
+        let child = sipp(
+            router.sip,
+            "caller_cancel.xml",
+            &[
+                "-s",
+                "15",
+                "-p",
+                &port,
+                "-mp",
+                &media,
+                "-m",
+                "1",
+                "-d",
+                &wait_ms.to_string(),
+                "-timeout",
+                "20s",
+            ],
+        )
+        .spawn()
+        .unwrap();
+        assert!(
+            finish(child, Duration::from_secs(20)).await,
+            "CANCEL scenario got 200 then 487"
+        );
+        let list = wait_records(&router, if expected == Outcome::Misdial { 1 } else { 2 }).await;
+        let r = &list[0];
+        assert_eq!(r.outcome, Some(expected), "{r:?}");
+        assert_eq!(r.end_reason.as_deref(), Some("caller_cancel"));
+        assert!(r.answered_at.is_none());
+    }
+    assert_eq!(
+        router.metric("sas_calls_total{line=\"samu\",outcome=\"abandoned\"}"),
+        1.0
+    );
+    assert_eq!(
+        router.metric("sas_calls_total{line=\"samu\",outcome=\"misdial\"}"),
+        1.0
+    );
+    router.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ring_no_answer_goes_to_the_next_seat_and_pauses_the_first() {
+    let mut router = start(Options {
+        ring_timeout_s: 2,
+        ..Options::default()
+    })
+    .await;
+    // arm1 registers first, so it is the longest idle and is offered first; it never answers.
+    let lazy_port = free_udp_port();
+    let lazy = sipp(
+        router.sip,
+        "seat_no_answer.xml",
+        &["-p", &lazy_port.to_string(), "-m", "1", "-timeout", "30s"],
+    )
+    .spawn()
+    .unwrap();
+    register(router.sip, "arm1", lazy_port).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let good = seat(&router, "arm2", 1, 100).await;
+
+    assert!(finish(caller(&router, "15", 1500), Duration::from_secs(30)).await);
+    assert!(
+        finish(lazy, Duration::from_secs(10)).await,
+        "arm1 was CANCELled"
+    );
+    assert!(finish(good, Duration::from_secs(10)).await);
+    let r = wait_records(&router, 1).await.remove(0);
+    assert_eq!(r.outcome, Some(Outcome::Answered));
+    assert_eq!(r.seat.as_deref(), Some("arm2"));
+    let results: Vec<(&str, OfferResult)> = r
+        .offers
+        .iter()
+        .map(|o| (o.seat.as_str(), o.result))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("arm1", OfferResult::NoAnswer),
+            ("arm2", OfferResult::Answered)
+        ]
+    );
+    assert!(r.events.iter().any(|e| e.kind == "RINGNOANSWER"));
+    assert_eq!(
+        router.metric("sas_seats{role=\"arm\",state=\"paused\"}"),
+        1.0
+    );
+    router.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_survive_a_restart_and_the_cli_reads_them() {
+    let mut router = start(Options::default()).await;
+    let seat = seat(&router, "arm2", 1, 100).await;
+    assert!(finish(caller(&router, "116117", 1000), Duration::from_secs(30)).await);
+    assert!(finish(seat, Duration::from_secs(10)).await);
+    let id = wait_records(&router, 1).await.remove(0).id;
+
+    // While the router runs, the CLI goes through the admin API.
+    let cli = env!("CARGO_BIN_EXE_sas-router");
+    let out = std::process::Command::new(cli)
+        .args(["calls", "show", &id, "--json", "-c"])
+        .arg(&router.config_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: CallRecord = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown.id, id);
+
+    router.stop().await;
+    // Stopped: the CLI opens sled itself.
+    let out = std::process::Command::new(cli)
+        .args(["calls", "list", "-c"])
+        .arg(&router.config_path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains(&id), "{text}");
+    assert!(
+        text.contains("06******78"),
+        "caller masked in the listing: {text}"
+    );
+    assert!(!text.contains("0612345678"));
+
+    // And a new router on the same data still has it.
+    let mut again = start(Options {
+        data: Some(router.data.clone()),
+        ..Options::default()
+    })
+    .await;
+    let list = records(&again).await;
+    assert!(
+        list.iter()
+            .any(|r| r.id == id && r.outcome == Some(Outcome::Answered))
+    );
+    again.stop().await;
+}
