@@ -4,4 +4,5 @@
 //! are negotiated; `ports` hands out even RTP ports; `relay` runs the per-call UDP relay
 //! between the caller (trunk) leg and the seat leg, with NAT latching and counters.
 
+pub mod ports;
 pub mod sdp;
