@@ -5,4 +5,5 @@
 //! between the caller (trunk) leg and the seat leg, with NAT latching and counters.
 
 pub mod ports;
+pub mod relay;
 pub mod sdp;
