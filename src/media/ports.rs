@@ -1,0 +1,183 @@
+//! The RTP port pool: hands out even UDP ports from the configured range.
+//!
+//! Even ports carry RTP; the odd port above each is left for RTCP (RFC 3550 §11), so only
+//! ports whose RTCP neighbour is also in range are used. Allocation rotates through the
+//! range so a just-freed port is not handed out again at once (late packets of the old
+//! call must not leak into a new one).
+
+use std::collections::HashSet;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use thiserror::Error;
+
+/// The configured range holds no usable RTP/RTCP port pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("RTP port range {min}-{max} holds no even port with its RTCP port")]
+pub struct PortRangeError {
+    pub min: u16,
+    pub max: u16,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Where the next search starts (always even, within range).
+    next: u16,
+    in_use: HashSet<u16>,
+}
+
+/// Thread-safe pool of even RTP ports; share it as `Arc<PortPool>`.
+#[derive(Debug)]
+pub struct PortPool {
+    /// First and last usable even ports.
+    first: u16,
+    last: u16,
+    state: Mutex<State>,
+}
+
+impl PortPool {
+    /// A pool over `[min, max]` (inclusive). Uses even ports `p` with `p + 1 <= max`.
+    pub fn new(min: u16, max: u16) -> Result<PortPool, PortRangeError> {
+        let err = PortRangeError { min, max };
+        // Port 0 means "any port" to the OS; never hand it out.
+        let first = min.max(2).checked_add(min % 2).ok_or(err)?;
+        let last = match max {
+            0 => return Err(err),
+            m if m % 2 == 1 => m - 1,
+            m => m - 2,
+        };
+        if first > last {
+            return Err(err);
+        }
+        Ok(PortPool {
+            first,
+            last,
+            state: Mutex::new(State {
+                next: first,
+                in_use: HashSet::new(),
+            }),
+        })
+    }
+
+    /// Number of RTP ports the pool manages.
+    pub fn capacity(&self) -> usize {
+        usize::from((self.last - self.first) / 2) + 1
+    }
+
+    /// Number of ports currently handed out.
+    pub fn in_use(&self) -> usize {
+        self.lock().in_use.len()
+    }
+
+    /// An even port not in use, or `None` when the pool is exhausted.
+    pub fn allocate(&self) -> Option<u16> {
+        let mut st = self.lock();
+        let mut port = st.next;
+        for _ in 0..self.capacity() {
+            let candidate = port;
+            port = if port >= self.last {
+                self.first
+            } else {
+                port + 2
+            };
+            if st.in_use.insert(candidate) {
+                st.next = port;
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
+    /// Returns a port to the pool; unknown ports are ignored.
+    pub fn release(&self, port: u16) {
+        self.lock().in_use.remove(&port);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent even if a holder panicked: every update is one call.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn allocates_even_ports_with_rtcp_in_range() {
+        let pool = PortPool::new(10001, 10007).unwrap();
+        assert_eq!(pool.capacity(), 3);
+        assert_eq!(pool.allocate(), Some(10002));
+        assert_eq!(pool.allocate(), Some(10004));
+        assert_eq!(pool.allocate(), Some(10006));
+        assert_eq!(pool.allocate(), None);
+        assert_eq!(pool.in_use(), 3);
+    }
+
+    #[test]
+    fn even_max_keeps_room_for_rtcp() {
+        let pool = PortPool::new(20000, 20004).unwrap();
+        assert_eq!(pool.capacity(), 2);
+        let pool = PortPool::new(65534, 65535).unwrap();
+        assert_eq!(pool.allocate(), Some(65534));
+    }
+
+    #[test]
+    fn rotates_instead_of_reusing_freed_port() {
+        let pool = PortPool::new(30000, 30009).unwrap();
+        let a = pool.allocate().unwrap();
+        pool.release(a);
+        let b = pool.allocate().unwrap();
+        assert_ne!(a, b);
+        // After a full turn the freed port comes back.
+        let rest: Vec<u16> = std::iter::from_fn(|| pool.allocate()).collect();
+        assert_eq!(rest, vec![30004, 30006, 30008, 30000]);
+        assert_eq!(pool.allocate(), None);
+        pool.release(30004);
+        pool.release(12345);
+        assert_eq!(pool.allocate(), Some(30004));
+    }
+
+    #[test]
+    fn invalid_ranges() {
+        for (min, max) in [
+            (0, 0),
+            (0, 1),
+            (100, 100),
+            (101, 102),
+            (200, 100),
+            (65535, 65535),
+        ] {
+            assert_eq!(
+                PortPool::new(min, max).unwrap_err(),
+                PortRangeError { min, max },
+                "{min}-{max}"
+            );
+        }
+        let pool = PortPool::new(0, 3).unwrap();
+        assert_eq!(pool.allocate(), Some(2));
+    }
+
+    #[test]
+    fn shared_between_threads() {
+        let pool = Arc::new(PortPool::new(40000, 40199).unwrap());
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let pool = Arc::clone(&pool);
+                std::thread::spawn(move || {
+                    (0..25)
+                        .map(|_| pool.allocate().unwrap())
+                        .collect::<Vec<u16>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<u16> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect::<Vec<_>>();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 100);
+        assert!(all.iter().all(|p| p % 2 == 0));
+    }
+}

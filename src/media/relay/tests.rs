@@ -1,0 +1,224 @@
+//! Relay tests over real UDP sockets on 127.0.0.1.
+
+use super::*;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use prometheus::Opts;
+use tokio::time::timeout;
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const WAIT: Duration = Duration::from_secs(2);
+
+/// Each test gets its own range so parallel tests do not contend.
+fn pool(base: u16) -> Arc<PortPool> {
+    Arc::new(PortPool::new(base, base + 99).unwrap())
+}
+
+async fn peer() -> UdpSocket {
+    UdpSocket::bind((LOCALHOST, 0)).await.unwrap()
+}
+
+fn rtp(seq: u8, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, 0x00, 0, seq, 0, 0, 0, 160, 0x12, 0x34, 0x56, 0x78];
+    p.extend_from_slice(payload);
+    p
+}
+
+async fn recv(sock: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+    let mut buf = [0u8; 2048];
+    let (n, from) = timeout(WAIT, sock.recv_from(&mut buf))
+        .await
+        .expect("packet within timeout")
+        .unwrap();
+    (buf[..n].to_vec(), from)
+}
+
+/// Polls until `cond` holds on the relay's stats (the relay runs on other tasks).
+async fn wait_stats(relay: &MediaRelay, cond: impl Fn(&RelayStats) -> bool) -> RelayStats {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let s = relay.stats();
+        if cond(&s) {
+            return s;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "stats: {s:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Nothing arrives within a short grace period.
+async fn assert_silent(sock: &UdpSocket) {
+    let mut buf = [0u8; 64];
+    let r = timeout(Duration::from_millis(50), sock.recv_from(&mut buf)).await;
+    assert!(r.is_err(), "unexpected packet");
+}
+
+#[tokio::test]
+async fn relays_both_ways_byte_identical() {
+    let relay = MediaRelay::bind(LOCALHOST, &pool(41000)).await.unwrap();
+    let (a_local, b_local) = (relay.local_addr(Leg::A), relay.local_addr(Leg::B));
+    assert_eq!(a_local.port() % 2, 0);
+    assert_eq!(b_local.port() % 2, 0);
+    assert_ne!(a_local, b_local);
+
+    let (caller, seat) = (peer().await, peer().await);
+    relay.set_remote(Leg::A, caller.local_addr().unwrap());
+    relay.set_remote(Leg::B, seat.local_addr().unwrap());
+    let metrics = IntCounterVec::new(Opts::new("rtp_packets", "test"), &["direction"]).unwrap();
+    relay.start(Some(metrics.clone()));
+    relay.start(None); // idempotent
+
+    let up = rtp(1, &[0xd5; 160]);
+    caller.send_to(&up, a_local).await.unwrap();
+    let (got, from) = recv(&seat).await;
+    assert_eq!(got, up);
+    assert_eq!(from, b_local, "seat sees the relay's B socket");
+
+    let down = rtp(7, b"seat voice");
+    seat.send_to(&down, b_local).await.unwrap();
+    let (got, from) = recv(&caller).await;
+    assert_eq!(got, down);
+    assert_eq!(from, a_local);
+
+    let s = wait_stats(&relay, |s| s.a.tx_packets == 1).await;
+    let n = |p: &[u8]| p.len() as u64;
+    assert_eq!(
+        s.a,
+        LegStats {
+            rx_packets: 1,
+            rx_bytes: n(&up),
+            tx_packets: 1,
+            tx_bytes: n(&down),
+            dropped: 0
+        }
+    );
+    assert_eq!(
+        s.b,
+        LegStats {
+            rx_packets: 1,
+            rx_bytes: n(&down),
+            tx_packets: 1,
+            tx_bytes: n(&up),
+            dropped: 0
+        }
+    );
+    assert_eq!(metrics.with_label_values(&["caller_to_seat"]).get(), 1);
+    assert_eq!(metrics.with_label_values(&["seat_to_caller"]).get(), 1);
+}
+
+#[tokio::test]
+async fn latches_to_nat_source_and_relatches_on_new_sdp() {
+    let relay = MediaRelay::bind(LOCALHOST, &pool(41200)).await.unwrap();
+    let (a_local, b_local) = (relay.local_addr(Leg::A), relay.local_addr(Leg::B));
+    let caller = peer().await;
+    let (seat_sdp, seat_nat, intruder) = (peer().await, peer().await, peer().await);
+    relay.set_remote(Leg::A, caller.local_addr().unwrap());
+    relay.set_remote(Leg::B, seat_sdp.local_addr().unwrap());
+    relay.start(None);
+
+    // The seat's packets come from another port than its SDP says (NAT).
+    seat_nat.send_to(&rtp(1, b"x"), b_local).await.unwrap();
+    recv(&caller).await;
+    assert_eq!(relay.remote(Leg::B), Some(seat_nat.local_addr().unwrap()));
+    caller.send_to(&rtp(2, b"to seat"), a_local).await.unwrap();
+    let (got, _) = recv(&seat_nat).await;
+    assert_eq!(got, rtp(2, b"to seat"));
+    assert_silent(&seat_sdp).await;
+
+    // Once latched, another source cannot inject audio.
+    intruder.send_to(&rtp(3, b"evil"), b_local).await.unwrap();
+    wait_stats(&relay, |s| s.b.dropped == 1).await;
+    assert_silent(&caller).await;
+
+    // A new SDP (new seat) re-arms latching.
+    relay.set_remote(Leg::B, seat_sdp.local_addr().unwrap());
+    seat_sdp
+        .send_to(&rtp(4, b"new seat"), b_local)
+        .await
+        .unwrap();
+    assert_eq!(recv(&caller).await.0, rtp(4, b"new seat"));
+    caller.send_to(&rtp(5, b"hello"), a_local).await.unwrap();
+    assert_eq!(recv(&seat_sdp).await.0, rtp(5, b"hello"));
+}
+
+#[tokio::test]
+async fn drops_while_seat_unknown_then_relays() {
+    let relay = MediaRelay::bind(LOCALHOST, &pool(41400)).await.unwrap();
+    let a_local = relay.local_addr(Leg::A);
+    let (caller, seat) = (peer().await, peer().await);
+    relay.set_remote(Leg::A, caller.local_addr().unwrap());
+    relay.start(None);
+
+    // Call still queued: no seat yet.
+    caller.send_to(&rtp(1, b"queued"), a_local).await.unwrap();
+    let s = wait_stats(&relay, |s| s.a.dropped == 1).await;
+    assert_eq!((s.a.rx_packets, s.b.tx_packets), (1, 0));
+
+    relay.set_remote(Leg::B, seat.local_addr().unwrap());
+    caller.send_to(&rtp(2, b"answered"), a_local).await.unwrap();
+    assert_eq!(recv(&seat).await.0, rtp(2, b"answered"));
+}
+
+#[tokio::test]
+async fn garbage_is_dropped_not_fatal() {
+    let relay = MediaRelay::bind(LOCALHOST, &pool(41600)).await.unwrap();
+    let a_local = relay.local_addr(Leg::A);
+    let (caller, seat) = (peer().await, peer().await);
+    relay.set_remote(Leg::B, seat.local_addr().unwrap());
+    relay.start(None);
+
+    let garbage: [&[u8]; 4] = [b"", b"short", &[0x40; 20], b"INVITE sip:x SIP/2.0"];
+    for g in garbage {
+        caller.send_to(g, a_local).await.unwrap();
+    }
+    let s = wait_stats(&relay, |s| s.a.dropped == 4).await;
+    assert_eq!((s.a.rx_packets, s.b.tx_packets), (4, 0));
+    // Garbage did not latch the caller leg; real RTP still flows.
+    assert_eq!(relay.remote(Leg::A), None);
+    caller.send_to(&rtp(1, b"ok"), a_local).await.unwrap();
+    assert_eq!(recv(&seat).await.0, rtp(1, b"ok"));
+    assert_eq!(relay.remote(Leg::A), Some(caller.local_addr().unwrap()));
+}
+
+#[tokio::test]
+async fn ports_released_on_drop_and_stop_ends_relaying() {
+    let pool = pool(41800);
+    let relay = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
+    let ports = [relay.local_addr(Leg::A), relay.local_addr(Leg::B)];
+    assert_eq!(pool.in_use(), 2);
+    let (caller, seat) = (peer().await, peer().await);
+    relay.set_remote(Leg::B, seat.local_addr().unwrap());
+    relay.start(None);
+    relay.stop();
+    // Give the tasks a moment to see the cancellation, then nothing is relayed.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    caller.send_to(&rtp(1, b"late"), ports[0]).await.unwrap();
+    assert_silent(&seat).await;
+    drop(relay);
+    assert_eq!(pool.in_use(), 0);
+}
+
+#[tokio::test]
+async fn pool_exhaustion_is_an_error() {
+    let pool = Arc::new(PortPool::new(42000, 42003).unwrap());
+    let first = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
+    let err = MediaRelay::bind(LOCALHOST, &pool).await.unwrap_err();
+    assert!(matches!(err, MediaError::PortsExhausted), "{err}");
+    // The failed attempt did not leak its lease.
+    assert_eq!(pool.in_use(), 2);
+    drop(first);
+    assert_eq!(pool.in_use(), 0);
+}
+
+#[tokio::test]
+async fn skips_ports_taken_outside_the_pool() {
+    let pool = Arc::new(PortPool::new(42100, 42199).unwrap());
+    // Occupy the first port the pool would hand out.
+    let squatter = std::net::UdpSocket::bind((LOCALHOST, 42100));
+    let relay = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
+    if squatter.is_ok() {
+        assert_ne!(relay.local_addr(Leg::A).port(), 42100);
+    }
+    assert_eq!(pool.in_use(), 2);
+}
