@@ -4,3 +4,4 @@
 //! `registrar` turns REGISTER requests into bindings and the responses to send back.
 
 pub mod digest;
+pub mod registrar;
