@@ -1,7 +1,8 @@
-//! SIP edge: rsipstack endpoint glue, trunk admission, registrar and digest auth.
+//! SIP edge: what each request means for the router, around rsipstack.
 //!
-//! rsipstack owns transports, transactions and dialogs; this module decides what each
-//! request means for the router (a trunk call, a seat registering, an OPTIONS ping).
+//! rsipstack owns transports, transactions and dialogs. Here: the malformed-input guard in
+//! front of its UDP transport, called-number normalisation for trunk admission, the
+//! registrar of seat bindings and the digest authentication it relies on (sans-IO).
 
 pub mod digest;
 pub mod guard;

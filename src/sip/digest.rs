@@ -1,0 +1,571 @@
+//! Server side SIP digest authentication (RFC 3261 §22, RFC 7616, RFC 8760).
+//!
+//! Owns the HA1-only credential type, the digest computation, and [`NonceStore`]: the
+//! sans-IO nonce book-keeping (issue, challenge, verify with replay protection). Clear
+//! passwords never reach this module except in [`ha1`], used to produce config entries.
+
+use std::collections::{HashMap, VecDeque};
+
+use md5::Md5;
+use rand::RngCore;
+use rsipstack::sip::Method;
+use rsipstack::sip::headers::typed::tokenizers::AuthTokenizer;
+use sha2::{Digest, Sha256};
+
+use crate::time::EpochMillis;
+
+/// Hash algorithm of a digest exchange. `-sess` variants are not supported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DigestAlgorithm {
+    Md5,
+    Sha256,
+}
+
+impl DigestAlgorithm {
+    /// The `algorithm=` token as sent on the wire.
+    pub fn token(self) -> &'static str {
+        match self {
+            Self::Md5 => "MD5",
+            Self::Sha256 => "SHA-256",
+        }
+    }
+
+    /// Parses an `algorithm=` token (case-insensitive); `None` for anything unsupported.
+    pub fn from_token(token: &str) -> Option<Self> {
+        if token.eq_ignore_ascii_case("MD5") {
+            Some(Self::Md5)
+        } else if token.eq_ignore_ascii_case("SHA-256") {
+            Some(Self::Sha256)
+        } else {
+            None
+        }
+    }
+
+    /// Lower-case hex hash of `data`.
+    pub fn hash(self, data: &str) -> String {
+        match self {
+            Self::Md5 => hex::encode(Md5::digest(data.as_bytes())),
+            Self::Sha256 => hex::encode(Sha256::digest(data.as_bytes())),
+        }
+    }
+}
+
+/// A seat's stored credentials: HA1 = H(username:realm:password), lower-case hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatCredential {
+    pub username: String,
+    pub ha1_md5: Option<String>,
+    pub ha1_sha256: Option<String>,
+}
+
+impl SeatCredential {
+    /// The HA1 matching `algorithm`, if provisioned.
+    pub fn ha1_for(&self, algorithm: DigestAlgorithm) -> Option<&str> {
+        match algorithm {
+            DigestAlgorithm::Md5 => self.ha1_md5.as_deref(),
+            DigestAlgorithm::Sha256 => self.ha1_sha256.as_deref(),
+        }
+    }
+}
+
+/// HA1 = H(username:realm:password), for producing [`SeatCredential`] config entries.
+pub fn ha1(algorithm: DigestAlgorithm, username: &str, realm: &str, password: &str) -> String {
+    algorithm.hash(&format!("{username}:{realm}:{password}"))
+}
+
+/// The `qop=auth` part of a digest response: nonce-count as sent (8 hex digits) and cnonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QopAuth<'a> {
+    pub nc: &'a str,
+    pub cnonce: &'a str,
+}
+
+/// The expected `response=` value from HA1 (RFC 7616 §3.4.1). `qop: None` is the RFC 2069
+/// form H(HA1:nonce:HA2); with `qop=auth` it is H(HA1:nonce:nc:cnonce:auth:HA2).
+pub fn compute_response(
+    algorithm: DigestAlgorithm,
+    ha1: &str,
+    nonce: &str,
+    method: &str,
+    uri: &str,
+    qop: Option<QopAuth<'_>>,
+) -> String {
+    let ha2 = algorithm.hash(&format!("{method}:{uri}"));
+    match qop {
+        Some(q) => algorithm.hash(&format!("{ha1}:{nonce}:{}:{}:auth:{ha2}", q.nc, q.cnonce)),
+        None => algorithm.hash(&format!("{ha1}:{nonce}:{ha2}")),
+    }
+}
+
+/// Why an Authorization header was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("malformed Authorization header")]
+    Malformed,
+    #[error("realm does not match ours")]
+    WrongRealm,
+    #[error("nonce never issued or already forgotten")]
+    UnknownNonce,
+    #[error("nonce expired")]
+    StaleNonce,
+    #[error("nonce-count replayed")]
+    Replay,
+    #[error("unknown user")]
+    UnknownUser,
+    #[error("unsupported digest algorithm")]
+    UnsupportedAlgorithm,
+    #[error("wrong password")]
+    WrongPassword,
+}
+
+#[derive(Debug, Clone)]
+struct NonceEntry {
+    issued_at: EpochMillis,
+    /// Highest nc accepted with qop=auth (0: none yet).
+    last_nc: u32,
+    /// Already consumed by a qop-less (RFC 2069) response, which has no counter.
+    used_without_qop: bool,
+}
+
+/// Issued nonces and their replay state; sans-IO, time is passed in.
+///
+/// A nonce is valid for `lifetime_ms`; it is then kept for another `lifetime_ms` so that a
+/// late use is answered with [`AuthError::StaleNonce`] (the UA re-authenticates silently)
+/// rather than [`AuthError::UnknownNonce`]. At most `max_entries` nonces are remembered.
+#[derive(Debug)]
+pub struct NonceStore {
+    lifetime_ms: u64,
+    max_entries: usize,
+    entries: HashMap<String, NonceEntry>,
+    /// Nonces in issue order, oldest first (issue times are non-decreasing in practice).
+    order: VecDeque<String>,
+}
+
+impl NonceStore {
+    pub fn new(lifetime_ms: u64, max_entries: usize) -> Self {
+        Self {
+            lifetime_ms,
+            max_entries: max_entries.max(1),
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// Number of nonces currently remembered.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// A fresh unguessable nonce (128 random bits, hex), remembered as issued at `now`.
+    pub fn issue(&mut self, now: EpochMillis) -> String {
+        self.purge(now);
+        let mut bytes = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let nonce = hex::encode(bytes);
+        while self.order.len() >= self.max_entries {
+            if let Some(old) = self.order.pop_front() {
+                self.entries.remove(&old);
+            }
+        }
+        self.entries.insert(
+            nonce.clone(),
+            NonceEntry {
+                issued_at: now,
+                last_nc: 0,
+                used_without_qop: false,
+            },
+        );
+        self.order.push_back(nonce.clone());
+        nonce
+    }
+
+    /// WWW-Authenticate header values for a 401: SHA-256 first, then MD5 (RFC 8760 §2.4),
+    /// sharing one fresh nonce.
+    pub fn challenge(&mut self, now: EpochMillis, realm: &str, stale: bool) -> Vec<String> {
+        let nonce = self.issue(now);
+        [DigestAlgorithm::Sha256, DigestAlgorithm::Md5]
+            .into_iter()
+            .map(|alg| {
+                let mut v = format!(
+                    "Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"",
+                    alg.token()
+                );
+                if stale {
+                    v.push_str(", stale=true");
+                }
+                v
+            })
+            .collect()
+    }
+
+    /// Checks a raw Authorization header value; returns the authenticated username.
+    ///
+    /// The nonce state only advances on success, so failed guesses cannot burn counters.
+    pub fn verify(
+        &mut self,
+        now: EpochMillis,
+        realm: &str,
+        method: &Method,
+        raw_authorization_header_value: &str,
+        lookup: impl Fn(&str) -> Option<SeatCredential>,
+    ) -> Result<String, AuthError> {
+        self.purge(now);
+        let p = Params::parse(raw_authorization_header_value)?;
+        if p.realm != realm {
+            return Err(AuthError::WrongRealm);
+        }
+        let algorithm = match p.algorithm {
+            None => DigestAlgorithm::Md5,
+            Some(t) => DigestAlgorithm::from_token(t).ok_or(AuthError::UnsupportedAlgorithm)?,
+        };
+        let entry = self.entries.get(p.nonce).ok_or(AuthError::UnknownNonce)?;
+        if now.saturating_sub(entry.issued_at) >= self.lifetime_ms {
+            return Err(AuthError::StaleNonce);
+        }
+        let cred = lookup(p.username).ok_or(AuthError::UnknownUser)?;
+        let ha1 = cred
+            .ha1_for(algorithm)
+            .ok_or(AuthError::UnsupportedAlgorithm)?;
+        let qop = p.qop.map(|(nc, cnonce)| QopAuth { nc, cnonce });
+        let expected = compute_response(
+            algorithm,
+            &ha1.to_ascii_lowercase(),
+            p.nonce,
+            &method.to_string(),
+            p.uri,
+            qop,
+        );
+        if !constant_time_eq(&expected, &p.response.to_ascii_lowercase()) {
+            return Err(AuthError::WrongPassword);
+        }
+        let entry = self
+            .entries
+            .get_mut(p.nonce)
+            .ok_or(AuthError::UnknownNonce)?;
+        match p.nc_value {
+            Some(nc) => {
+                if entry.used_without_qop || nc <= entry.last_nc {
+                    return Err(AuthError::Replay);
+                }
+                entry.last_nc = nc;
+            }
+            None => {
+                if entry.used_without_qop || entry.last_nc > 0 {
+                    return Err(AuthError::Replay);
+                }
+                entry.used_without_qop = true;
+            }
+        }
+        Ok(p.username.to_owned())
+    }
+
+    /// Forgets nonces past their stale window (2 × lifetime).
+    fn purge(&mut self, now: EpochMillis) {
+        let horizon = self.lifetime_ms.saturating_mul(2);
+        while let Some(front) = self.order.front() {
+            let expired = self
+                .entries
+                .get(front)
+                .is_none_or(|e| now.saturating_sub(e.issued_at) >= horizon);
+            if !expired {
+                break;
+            }
+            if let Some(old) = self.order.pop_front() {
+                self.entries.remove(&old);
+            }
+        }
+    }
+}
+
+/// The parameters of a `Digest` credentials header that verification needs.
+struct Params<'a> {
+    username: &'a str,
+    realm: &'a str,
+    nonce: &'a str,
+    uri: &'a str,
+    response: &'a str,
+    algorithm: Option<&'a str>,
+    /// (nc as sent, cnonce) when qop=auth.
+    qop: Option<(&'a str, &'a str)>,
+    nc_value: Option<u32>,
+}
+
+impl<'a> Params<'a> {
+    fn parse(raw: &'a str) -> Result<Self, AuthError> {
+        let t = AuthTokenizer::parse(raw).map_err(|_| AuthError::Malformed)?;
+        if !t.scheme.eq_ignore_ascii_case("Digest") {
+            return Err(AuthError::Malformed);
+        }
+        let get = |name: &str| {
+            t.params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| *v)
+        };
+        let need = |name: &str| get(name).ok_or(AuthError::Malformed);
+        let (qop, nc_value) = match get("qop") {
+            None => (None, None),
+            Some(q) if q.eq_ignore_ascii_case("auth") => {
+                let nc = need("nc")?;
+                let cnonce = need("cnonce")?;
+                (Some((nc, cnonce)), Some(parse_nc(nc)?))
+            }
+            // We only ever offer qop="auth"; auth-int or junk is a broken client.
+            Some(_) => return Err(AuthError::Malformed),
+        };
+        Ok(Self {
+            username: need("username")?,
+            realm: need("realm")?,
+            nonce: need("nonce")?,
+            uri: need("uri")?,
+            response: need("response")?,
+            algorithm: get("algorithm"),
+            qop,
+            nc_value,
+        })
+    }
+}
+
+/// nc is exactly 8 hex digits (RFC 7616 §3.4): `0000000a` follows `00000009`.
+fn parse_nc(nc: &str) -> Result<u32, AuthError> {
+    if nc.len() != 8 || !nc.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(AuthError::Malformed);
+    }
+    u32::from_str_radix(nc, 16).map_err(|_| AuthError::Malformed)
+}
+
+/// Equality whose time does not depend on where the first difference is.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REALM: &str = "sas.example.org";
+
+    fn cred(password: &str) -> SeatCredential {
+        SeatCredential {
+            username: "arm1".into(),
+            ha1_md5: Some(ha1(DigestAlgorithm::Md5, "arm1", REALM, password)),
+            ha1_sha256: Some(ha1(DigestAlgorithm::Sha256, "arm1", REALM, password)),
+        }
+    }
+
+    fn lookup(user: &str) -> Option<SeatCredential> {
+        (user == "arm1").then(|| cred("secret"))
+    }
+
+    /// Client side: an Authorization value for `nonce` with the given password and nc.
+    fn authorization(
+        alg: DigestAlgorithm,
+        password: &str,
+        nonce: &str,
+        nc: Option<&str>,
+    ) -> String {
+        let uri = "sip:sas.example.org;transport=tcp";
+        let h = ha1(alg, "arm1", REALM, password);
+        let qop = nc.map(|nc| QopAuth {
+            nc,
+            cnonce: "c0ffee",
+        });
+        let resp = compute_response(alg, &h, nonce, "REGISTER", uri, qop);
+        let mut v = format!(
+            "Digest username=\"arm1\", realm=\"{REALM}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\", algorithm={}",
+            alg.token()
+        );
+        if let Some(nc) = nc {
+            v.push_str(&format!(", qop=auth, nc={nc}, cnonce=\"c0ffee\""));
+        }
+        v
+    }
+
+    #[test]
+    fn rfc7616_test_vectors() {
+        let nonce = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v";
+        let qop = Some(QopAuth {
+            nc: "00000001",
+            cnonce: "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ",
+        });
+        let realm = "http-auth@example.org";
+        for (alg, expected) in [
+            (DigestAlgorithm::Md5, "8ca523f5e9506fed4657c9700eebdbec"),
+            (
+                DigestAlgorithm::Sha256,
+                "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
+            ),
+        ] {
+            let h = ha1(alg, "Mufasa", realm, "Circle of Life");
+            let got = compute_response(alg, &h, nonce, "GET", "/dir/index.html", qop);
+            assert_eq!(got, expected, "{alg:?}");
+        }
+    }
+
+    #[test]
+    fn challenge_lists_sha256_then_md5() {
+        let mut store = NonceStore::new(60_000, 16);
+        let c = store.challenge(0, REALM, false);
+        assert_eq!(c.len(), 2);
+        assert!(c[0].starts_with("Digest realm=\"sas.example.org\""));
+        assert!(c[0].contains("algorithm=SHA-256") && c[0].contains("qop=\"auth\""));
+        assert!(c[1].contains("algorithm=MD5") && !c[1].contains("stale"));
+        assert!(store.challenge(0, REALM, true)[1].ends_with("stale=true"));
+        let t = AuthTokenizer::parse(&c[0]).unwrap();
+        assert_eq!(t.scheme, "Digest");
+        let nonce = t.params.iter().find(|(k, _)| *k == "nonce").unwrap().1;
+        assert_eq!(nonce.len(), 32);
+    }
+
+    #[test]
+    fn accepts_both_algorithms_and_rfc2069() {
+        let mut store = NonceStore::new(60_000, 16);
+        for alg in [DigestAlgorithm::Md5, DigestAlgorithm::Sha256] {
+            let n = store.issue(0);
+            let a = authorization(alg, "secret", &n, Some("00000001"));
+            assert_eq!(
+                store.verify(1, REALM, &Method::Register, &a, lookup),
+                Ok("arm1".into())
+            );
+        }
+        let n = store.issue(0);
+        let a = authorization(DigestAlgorithm::Md5, "secret", &n, None);
+        let a = a.replace(", algorithm=MD5", "");
+        assert_eq!(
+            store.verify(1, REALM, &Method::Register, &a, lookup),
+            Ok("arm1".into())
+        );
+        // Without qop there is no counter: a second use is a replay.
+        assert_eq!(
+            store.verify(2, REALM, &Method::Register, &a, lookup),
+            Err(AuthError::Replay)
+        );
+    }
+
+    #[test]
+    fn wrong_password_unknown_user_and_method() {
+        let mut store = NonceStore::new(60_000, 16);
+        let n = store.issue(0);
+        let a = authorization(DigestAlgorithm::Sha256, "guess", &n, Some("00000001"));
+        assert_eq!(
+            store.verify(1, REALM, &Method::Register, &a, lookup),
+            Err(AuthError::WrongPassword)
+        );
+        let good = authorization(DigestAlgorithm::Sha256, "secret", &n, Some("00000001"));
+        assert_eq!(
+            store.verify(1, REALM, &Method::Invite, &good, lookup),
+            Err(AuthError::WrongPassword)
+        );
+        assert_eq!(
+            store.verify(1, REALM, &Method::Register, &good, |_| None),
+            Err(AuthError::UnknownUser)
+        );
+        // Failures did not consume nc=1.
+        assert!(
+            store
+                .verify(1, REALM, &Method::Register, &good, lookup)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn replay_and_hex_nonce_count() {
+        let mut store = NonceStore::new(60_000, 16);
+        let n = store.issue(0);
+        let verify = |s: &mut NonceStore, nc: &str| {
+            let a = authorization(DigestAlgorithm::Md5, "secret", &n, Some(nc));
+            s.verify(1, REALM, &Method::Register, &a, lookup)
+        };
+        assert!(verify(&mut store, "00000001").is_ok());
+        assert_eq!(verify(&mut store, "00000001"), Err(AuthError::Replay));
+        assert!(verify(&mut store, "00000009").is_ok());
+        assert!(verify(&mut store, "0000000a").is_ok());
+        assert_eq!(verify(&mut store, "00000010").map(|_| ()), Ok(()));
+        assert_eq!(verify(&mut store, "0000000f"), Err(AuthError::Replay));
+        assert_eq!(verify(&mut store, "1"), Err(AuthError::Malformed));
+        assert_eq!(verify(&mut store, "0000000g"), Err(AuthError::Malformed));
+    }
+
+    #[test]
+    fn stale_unknown_and_purged_nonces() {
+        let mut store = NonceStore::new(1_000, 16);
+        let n = store.issue(0);
+        let a = authorization(DigestAlgorithm::Md5, "secret", &n, Some("00000001"));
+        assert_eq!(
+            store.verify(1_000, REALM, &Method::Register, &a, lookup),
+            Err(AuthError::StaleNonce)
+        );
+        // Past the stale window the nonce is forgotten.
+        assert_eq!(
+            store.verify(2_000, REALM, &Method::Register, &a, lookup),
+            Err(AuthError::UnknownNonce)
+        );
+        assert!(store.is_empty());
+        let forged = authorization(DigestAlgorithm::Md5, "secret", "deadbeef", Some("00000001"));
+        assert_eq!(
+            store.verify(2_000, REALM, &Method::Register, &forged, lookup),
+            Err(AuthError::UnknownNonce)
+        );
+    }
+
+    #[test]
+    fn bounded_memory_evicts_oldest() {
+        let mut store = NonceStore::new(60_000, 2);
+        let first = store.issue(0);
+        store.issue(1);
+        store.issue(2);
+        assert_eq!(store.len(), 2);
+        let a = authorization(DigestAlgorithm::Md5, "secret", &first, Some("00000001"));
+        assert_eq!(
+            store.verify(3, REALM, &Method::Register, &a, lookup),
+            Err(AuthError::UnknownNonce)
+        );
+    }
+
+    #[test]
+    fn malformed_realm_and_algorithm() {
+        let mut store = NonceStore::new(60_000, 16);
+        let n = store.issue(0);
+        let m = Method::Register;
+        for bad in [
+            "",
+            "Digest",
+            "Basic dXNlcjpwYXNz",
+            "Digest username=\"arm1\"",
+        ] {
+            assert_eq!(
+                store.verify(1, REALM, &m, bad, lookup),
+                Err(AuthError::Malformed)
+            );
+        }
+        let a = authorization(DigestAlgorithm::Md5, "secret", &n, Some("00000001"));
+        assert_eq!(
+            store.verify(1, "other.realm", &m, &a, lookup),
+            Err(AuthError::WrongRealm)
+        );
+        let sess = a.replace("algorithm=MD5", "algorithm=MD5-sess");
+        assert_eq!(
+            store.verify(1, REALM, &m, &sess, lookup),
+            Err(AuthError::UnsupportedAlgorithm)
+        );
+        let md5_only = |_: &str| {
+            Some(SeatCredential {
+                ha1_sha256: None,
+                ..cred("secret")
+            })
+        };
+        let sha = authorization(DigestAlgorithm::Sha256, "secret", &n, Some("00000001"));
+        assert_eq!(
+            store.verify(1, REALM, &m, &sha, md5_only),
+            Err(AuthError::UnsupportedAlgorithm)
+        );
+    }
+}

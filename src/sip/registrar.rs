@@ -1,0 +1,375 @@
+//! REGISTER handling (RFC 3261 §10), sans-IO.
+//!
+//! Owns the seat location service: bindings per username (contact, real packet source for
+//! NAT traversal, expiry) and the translation of a REGISTER into the full response to send
+//! back, digest authentication included. Time is passed in; nothing here does I/O.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use rand::RngCore;
+use rsipstack::sip::headers::untyped::{Allow, ContentLength, MinExpires, WwwAuthenticate};
+use rsipstack::sip::prelude::*;
+use rsipstack::sip::typed::Contact;
+use rsipstack::sip::{Header, Headers, Method, Request, Response, StatusCode, Transport, Uri};
+
+use crate::sip::digest::{AuthError, NonceStore, SeatCredential};
+use crate::time::{EpochMillis, SECOND};
+
+/// Registrar policy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct RegistrarConfig {
+    pub realm: String,
+    pub min_expires_s: u32,
+    pub max_expires_s: u32,
+    pub default_expires_s: u32,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        Self {
+            realm: String::new(),
+            min_expires_s: 60,
+            max_expires_s: 3600,
+            default_expires_s: 600,
+        }
+    }
+}
+
+/// One registered contact of a seat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub contact: Uri,
+    /// Where the REGISTER actually came from: send requests here (NAT), not to `contact`.
+    pub source: SocketAddr,
+    pub transport: Transport,
+    pub expires_at: EpochMillis,
+    pub call_id: String,
+    pub cseq: u32,
+    /// Time of the last successful (re)registration of this contact.
+    pub registered_at: EpochMillis,
+}
+
+/// A seat's bindings were modified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingChange {
+    pub username: String,
+    /// False when the user has no binding left.
+    pub registered: bool,
+}
+
+/// What to do with a REGISTER: send `response`; apply `change` to seat presence.
+#[derive(Debug, Clone)]
+pub struct RegisterOutcome {
+    pub response: Response,
+    pub change: Option<BindingChange>,
+}
+
+/// The location service: bindings per username, most recent first.
+#[derive(Debug, Default)]
+pub struct Registrar {
+    config: RegistrarConfig,
+    users: HashMap<String, Vec<Binding>>,
+}
+
+/// A REGISTER refused before any binding changed.
+enum Reject {
+    Status(StatusCode),
+    Challenge { stale: bool },
+    TooBrief,
+}
+
+impl Registrar {
+    pub fn new(config: RegistrarConfig) -> Self {
+        Self {
+            config,
+            users: HashMap::new(),
+        }
+    }
+
+    pub fn config(&self) -> &RegistrarConfig {
+        &self.config
+    }
+
+    /// Processes one REGISTER received from `source` over `transport`.
+    pub fn handle_register(
+        &mut self,
+        now: EpochMillis,
+        req: &Request,
+        source: SocketAddr,
+        transport: Transport,
+        nonces: &mut NonceStore,
+        lookup: impl Fn(&str) -> Option<SeatCredential>,
+    ) -> RegisterOutcome {
+        match self.try_register(now, req, source, transport, nonces, lookup) {
+            Ok((username, change)) => {
+                let mut extra = Vec::new();
+                for b in self.bindings(&username) {
+                    if b.expires_at > now {
+                        let left = (b.expires_at - now).div_ceil(SECOND);
+                        let value = format!("<{}>;expires={left}", b.contact);
+                        extra.push(Header::Contact(value.into()));
+                    }
+                }
+                RegisterOutcome {
+                    response: build_response(req, StatusCode::OK, extra),
+                    change,
+                }
+            }
+            Err(reject) => {
+                let (status, extra) = match reject {
+                    Reject::Status(StatusCode::MethodNotAllowed) => {
+                        let allow = Header::Allow(Allow::new("REGISTER"));
+                        (StatusCode::MethodNotAllowed, vec![allow])
+                    }
+                    Reject::Status(s) => (s, Vec::new()),
+                    Reject::Challenge { stale } => {
+                        let headers = nonces
+                            .challenge(now, &self.config.realm, stale)
+                            .into_iter()
+                            .map(|v| Header::WwwAuthenticate(WwwAuthenticate::new(v)))
+                            .collect();
+                        (StatusCode::Unauthorized, headers)
+                    }
+                    Reject::TooBrief => {
+                        let min = MinExpires::new(self.config.min_expires_s.to_string());
+                        (StatusCode::IntervalTooBrief, vec![Header::MinExpires(min)])
+                    }
+                };
+                RegisterOutcome {
+                    response: build_response(req, status, extra),
+                    change: None,
+                }
+            }
+        }
+    }
+
+    /// Authenticates and applies a REGISTER; returns the AOR user and the change, if any.
+    fn try_register(
+        &mut self,
+        now: EpochMillis,
+        req: &Request,
+        source: SocketAddr,
+        transport: Transport,
+        nonces: &mut NonceStore,
+        lookup: impl Fn(&str) -> Option<SeatCredential>,
+    ) -> Result<(String, Option<BindingChange>), Reject> {
+        let bad = || Reject::Status(StatusCode::BadRequest);
+        if req.method != Method::Register {
+            return Err(Reject::Status(StatusCode::MethodNotAllowed));
+        }
+        let aor_user = req
+            .to_header()
+            .ok()
+            .and_then(|t| t.typed().ok())
+            .and_then(|t| t.uri.user().map(str::to_owned))
+            .ok_or_else(bad)?;
+        let call_id = req.call_id_header().map_err(|_| bad())?.value().to_owned();
+        let cseq = req
+            .cseq_header()
+            .ok()
+            .and_then(|c| c.typed().ok())
+            .ok_or_else(bad)?
+            .seq;
+
+        let username = self.authenticate(now, req, nonces, lookup)?;
+        if username != aor_user {
+            return Err(Reject::Status(StatusCode::Forbidden));
+        }
+
+        let mut contacts = Vec::new();
+        for h in req.contact_headers() {
+            contacts.extend(Contact::parse_header_list(h.value()).map_err(|_| bad())?);
+        }
+        let header_expires = match req.expires_header() {
+            None => None,
+            Some(e) => Some(e.value().trim().parse::<u32>().map_err(|_| bad())?),
+        };
+        if contacts.is_empty() {
+            return Ok((username, None)); // query: just list the bindings
+        }
+
+        if contacts.iter().any(is_wildcard) {
+            // RFC 3261 §10.3 step 6: `*` must stand alone, with Expires: 0.
+            if contacts.len() != 1 || header_expires != Some(0) {
+                return Err(bad());
+            }
+            self.users.remove(&username);
+            let change = BindingChange {
+                username: username.clone(),
+                registered: false,
+            };
+            return Ok((username, Some(change)));
+        }
+
+        // Validate everything before touching state: a 423 or 500 changes nothing.
+        let mut updates = Vec::with_capacity(contacts.len());
+        for c in &contacts {
+            let asked = c
+                .expires()
+                .or(header_expires)
+                .unwrap_or(self.config.default_expires_s);
+            if asked != 0 && asked < self.config.min_expires_s {
+                return Err(Reject::TooBrief);
+            }
+            updates.push((c.uri.clone(), asked.min(self.config.max_expires_s)));
+        }
+        let existing = self.users.get(&username).map(Vec::as_slice).unwrap_or(&[]);
+        for (uri, _) in &updates {
+            let stale_cseq = existing
+                .iter()
+                .any(|b| &b.contact == uri && b.call_id == call_id && cseq <= b.cseq);
+            if stale_cseq {
+                // RFC 3261 §10.3 step 7: out-of-order REGISTER, abort.
+                return Err(Reject::Status(StatusCode::ServerInternalError));
+            }
+        }
+
+        let bindings = self.users.entry(username.clone()).or_default();
+        for (uri, expires_s) in updates {
+            bindings.retain(|b| b.contact != uri);
+            if expires_s > 0 {
+                let binding = Binding {
+                    contact: uri,
+                    source,
+                    transport,
+                    expires_at: now + u64::from(expires_s) * SECOND,
+                    call_id: call_id.clone(),
+                    cseq,
+                    registered_at: now,
+                };
+                bindings.insert(0, binding);
+            }
+        }
+        let registered = !bindings.is_empty();
+        if !registered {
+            self.users.remove(&username);
+        }
+        Ok((
+            username.clone(),
+            Some(BindingChange {
+                username,
+                registered,
+            }),
+        ))
+    }
+
+    /// Picks the Authorization for our realm (a UA may carry several) and verifies it.
+    fn authenticate(
+        &self,
+        now: EpochMillis,
+        req: &Request,
+        nonces: &mut NonceStore,
+        lookup: impl Fn(&str) -> Option<SeatCredential>,
+    ) -> Result<String, Reject> {
+        let values: Vec<&str> = req
+            .headers
+            .iter()
+            .filter_map(|h| match h {
+                Header::Authorization(a) => Some(a.value()),
+                _ => None,
+            })
+            .collect();
+        let realm = &self.config.realm;
+        let quoted = format!("\"{realm}\"");
+        let Some(value) = values
+            .iter()
+            .find(|v| v.contains(&quoted))
+            .or(values.first())
+        else {
+            return Err(Reject::Challenge { stale: false });
+        };
+        nonces
+            .verify(now, realm, &req.method, value, lookup)
+            .map_err(|e| match e {
+                AuthError::StaleNonce => Reject::Challenge { stale: true },
+                AuthError::UnknownNonce | AuthError::Replay | AuthError::WrongRealm => {
+                    Reject::Challenge { stale: false }
+                }
+                AuthError::Malformed => Reject::Status(StatusCode::BadRequest),
+                // Same answer for both so that usernames cannot be probed. An algorithm we
+                // cannot check is final too: re-challenging would loop.
+                AuthError::UnknownUser
+                | AuthError::WrongPassword
+                | AuthError::UnsupportedAlgorithm => Reject::Status(StatusCode::Forbidden),
+            })
+    }
+
+    /// Drops bindings expired at `now`; reports users that lost their last binding.
+    pub fn expire(&mut self, now: EpochMillis) -> Vec<BindingChange> {
+        let mut gone = Vec::new();
+        self.users.retain(|user, bindings| {
+            bindings.retain(|b| b.expires_at > now);
+            if bindings.is_empty() {
+                gone.push(BindingChange {
+                    username: user.clone(),
+                    registered: false,
+                });
+            }
+            !bindings.is_empty()
+        });
+        gone.sort_by(|a, b| a.username.cmp(&b.username));
+        gone
+    }
+
+    /// When [`Registrar::expire`] next has work to do.
+    pub fn next_expiry(&self) -> Option<EpochMillis> {
+        self.users.values().flatten().map(|b| b.expires_at).min()
+    }
+
+    /// Bindings of `username`, most recently (re)registered first. May include bindings
+    /// already past `expires_at` until [`Registrar::expire`] runs.
+    pub fn bindings(&self, username: &str) -> &[Binding] {
+        self.users.get(username).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Usernames with at least one binding.
+    pub fn users(&self) -> impl Iterator<Item = &str> {
+        self.users.keys().map(String::as_str)
+    }
+
+    /// Forgets all bindings of `username` (e.g. seat removed from config); true if any.
+    pub fn remove_user(&mut self, username: &str) -> bool {
+        self.users.remove(username).is_some()
+    }
+}
+
+fn is_wildcard(c: &Contact) -> bool {
+    matches!(&c.uri.scheme, Some(rsipstack::sip::Scheme::Other(s)) if s == "*")
+}
+
+/// A response to `req` (RFC 3261 §8.2.6.2): Vias, From, To (tagged), Call-ID, CSeq copied,
+/// then `extra`, then Content-Length.
+fn build_response(req: &Request, status: StatusCode, extra: Vec<Header>) -> Response {
+    let mut headers = Headers::default();
+    for h in req.headers.iter() {
+        match h {
+            Header::Via(_) | Header::From(_) | Header::CallId(_) | Header::CSeq(_) => {
+                headers.push(h.clone())
+            }
+            Header::To(to) => {
+                let tagged = to.typed().map(|t| t.tag().is_some()).unwrap_or(true);
+                let mut value = to.value().to_owned();
+                if !tagged {
+                    let mut tag = [0u8; 8];
+                    rand::thread_rng().fill_bytes(&mut tag);
+                    value.push_str(";tag=");
+                    value.push_str(&hex::encode(tag));
+                }
+                headers.push(Header::To(value.into()));
+            }
+            _ => {}
+        }
+    }
+    headers.extend(extra);
+    headers.push(Header::ContentLength(ContentLength::new("0")));
+    Response {
+        status_code: status,
+        headers,
+        ..Response::default()
+    }
+}
+
+#[cfg(test)]
+mod tests;
