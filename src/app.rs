@@ -76,6 +76,9 @@ pub struct Running {
     /// Metrics (tests read them directly too).
     pub metrics: Metrics,
     shutdown: CancellationToken,
+    /// The call driver: it ends every live call and writes the records before it returns.
+    driver: JoinHandle<()>,
+    /// IO loops that only stop when aborted.
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -83,13 +86,16 @@ impl Running {
     /// Stops everything; live calls end with a record.
     pub async fn stop(self) {
         self.shutdown.cancel();
-        for task in self.tasks {
-            task.await.ok();
-        }
+        self.wait().await;
     }
 
-    /// Waits until the router stops (shutdown cancelled elsewhere).
+    /// Waits until the router stops (shutdown cancelled elsewhere): the call driver first,
+    /// so every record is on disk, then the IO loops.
     pub async fn wait(self) {
+        self.driver.await.ok();
+        for task in &self.tasks {
+            task.abort();
+        }
         for task in self.tasks {
             task.await.ok();
         }
@@ -236,10 +242,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         now,
     );
     let (call_events, call_receiver) = mpsc::unbounded_channel();
-    let ports = Arc::new(PortPool::new(
-        config.media.rtp_port_min,
-        config.media.rtp_port_max,
-    ));
+    let ports = Arc::new(
+        PortPool::new(config.media.rtp_port_min, config.media.rtp_port_max)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?,
+    );
     let driver = CallDriver {
         switchboard,
         dialogs: dialogs.clone(),
@@ -250,6 +256,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         contact: contact.clone(),
         sdp_ip: config.media.public_ip.unwrap_or(config.media.rtp_ip),
         events: call_events.clone(),
+        writes: Vec::new(),
     };
     let dispatcher = Arc::new(Dispatcher {
         dialogs,
@@ -278,8 +285,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         admin_token,
     });
 
+    let driver = tokio::spawn(driver.run(call_receiver, shutdown.clone()));
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(driver.run(call_receiver, shutdown.clone())));
     tasks.push(tokio::spawn(async move { endpoint.serve().await }));
     tasks.push(tokio::spawn(dispatcher.run(incoming)));
     let events = call_events.clone();
@@ -307,6 +314,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         http: http_addr,
         metrics,
         shutdown,
+        driver,
         tasks,
     })
 }

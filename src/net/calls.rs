@@ -84,6 +84,9 @@ struct Legs {
     /// The seat leg being offered or bridged: (seat, SIP Call-ID, dialog).
     seat: Option<(String, String, InviteDialog)>,
     bridged: bool,
+    /// SDP session id of our side (`o=` line), and how many offers went to seats.
+    origin: u64,
+    seat_offers: u64,
 }
 
 /// What the driver needs to reach the outside.
@@ -106,6 +109,8 @@ pub struct CallDriver {
     pub sdp_ip: std::net::IpAddr,
     /// Events back into this driver (from spawned tasks).
     pub events: mpsc::UnboundedSender<CallEvent>,
+    /// Record writes in flight (awaited before the driver returns).
+    pub writes: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl CallDriver {
@@ -152,6 +157,9 @@ impl CallDriver {
             );
         }
         self.execute(&mut legs, &mut by_leg);
+        for write in self.writes.drain(..) {
+            write.await.ok();
+        }
     }
 
     fn on_event(
@@ -174,6 +182,8 @@ impl CallDriver {
                         relay: t.relay,
                         seat: None,
                         bridged: false,
+                        origin: rand::random::<u32>() as u64,
+                        seat_offers: 0,
                     },
                 );
                 self.switchboard.handle(now, t.arrived);
@@ -196,7 +206,7 @@ impl CallDriver {
                         if let (true, Some(answer), Some(l)) =
                             (current, answer, legs.get_mut(&call))
                         {
-                            match SessionDescription::parse(&String::from_utf8_lossy(&answer))
+                            match SessionDescription::parse_bytes(&answer)
                                 .ok()
                                 .and_then(|sdp| sdp.audio_endpoint())
                             {
@@ -350,9 +360,22 @@ impl CallDriver {
             );
             return;
         };
-        let offer = l
-            .offer
-            .rewrite_for_anchor(self.sdp_ip, l.relay.local_addr(Leg::B).port());
+        // Each offer to a seat is a new session towards that seat: a fresh origin version.
+        l.seat_offers += 1;
+        let mut offer = l.offer.clone();
+        let anchored = offer
+            .rewrite_for_anchor(self.sdp_ip, l.relay.local_addr(Leg::B).port())
+            .map(|_| offer.set_origin("sas-router", l.origin, l.seat_offers));
+        if anchored.is_err() {
+            self.switchboard.handle(
+                now,
+                CallInput::Failed {
+                    call,
+                    reason: "caller_sdp_without_audio".into(),
+                },
+            );
+            return;
+        }
         let caller = self
             .switchboard
             .record(&call)
@@ -422,9 +445,11 @@ impl CallDriver {
             .audio_endpoint()
             .ok_or_else(|| "caller_sdp_without_audio".to_string())?;
         l.relay.set_remote(Leg::A, remote);
-        let answer = l
-            .offer
-            .rewrite_for_anchor(self.sdp_ip, l.relay.local_addr(Leg::A).port());
+        let mut answer = l.offer.clone();
+        answer
+            .rewrite_for_anchor(self.sdp_ip, l.relay.local_addr(Leg::A).port())
+            .map_err(|e| format!("caller_sdp: {e}"))?;
+        answer.set_origin("sas-router", l.origin, 1);
         l.trunk
             .accept(
                 Some(vec![Header::ContentType("application/sdp".into())]),
@@ -442,7 +467,7 @@ impl CallDriver {
         }
     }
 
-    fn persist(&self, record: CallRecord) {
+    fn persist(&mut self, record: CallRecord) {
         let outcome = record.outcome.unwrap_or(Outcome::Failed);
         self.metrics
             .calls
@@ -462,11 +487,12 @@ impl CallDriver {
         );
         let store = self.store.clone();
         // The flush blocks on disk IO: keep it off the event loop.
-        tokio::task::spawn_blocking(move || {
+        self.writes.retain(|w| !w.is_finished());
+        self.writes.push(tokio::task::spawn_blocking(move || {
             if let Err(e) = store.put_call(&record) {
                 tracing::error!(call = %record.id, error = %e, "call record NOT stored");
             }
-        });
+        }));
     }
 
     fn publish_gauges(&self) {

@@ -6,7 +6,7 @@ use crate::call::CallInput;
 use crate::config::LineConfig;
 use crate::media::ports::PortPool;
 use crate::media::relay::MediaRelay;
-use crate::media::sdp::SessionDescription;
+use crate::media::sdp::{RELAYED_CODECS, SessionDescription};
 use crate::net::calls::{CallEvent, SeatContact, SeatDirectory, TrunkCall};
 use crate::pii::CallerNumber;
 use crate::sip::digest::{NonceStore, SeatCredential};
@@ -207,11 +207,8 @@ impl Dispatcher {
             );
             return tx.reply(StatusCode::NotFound).await;
         };
-        let offer = SessionDescription::parse(&String::from_utf8_lossy(tx.original.body()))
-            .and_then(|mut sdp| {
-                sdp.restrict_codecs(&["PCMU", "PCMA", "telephone-event"])
-                    .map(|_| sdp)
-            });
+        let offer = SessionDescription::parse_bytes(tx.original.body())
+            .and_then(|mut sdp| sdp.restrict_codecs(RELAYED_CODECS).map(|_| sdp));
         let offer = match offer {
             Ok(offer) if offer.audio_endpoint().is_some() => offer,
             _ => {

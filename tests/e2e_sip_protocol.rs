@@ -1,0 +1,396 @@
+//! SIP protocol behaviour over real sockets: admission, registrar, bad input. Each test
+//! starts its own router on loopback ports of its own.
+
+mod common;
+
+use common::*;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+
+/// Sends one datagram and returns the first response (if any within `wait`).
+async fn exchange(
+    socket: &UdpSocket,
+    to: SocketAddr,
+    message: &[u8],
+    wait: Duration,
+) -> Option<String> {
+    socket.send_to(message, to).await.unwrap();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let (n, _) = tokio::time::timeout(wait, socket.recv_from(&mut buf))
+            .await
+            .ok()?
+            .unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        // Skip provisional responses.
+        if !text.starts_with("SIP/2.0 1") {
+            return Some(text);
+        }
+    }
+}
+
+fn status(response: &str) -> u16 {
+    response[8..11].parse().unwrap()
+}
+
+fn request(
+    method: &str,
+    uri: &str,
+    local: SocketAddr,
+    call_id: &str,
+    extra: &str,
+    body: &str,
+) -> String {
+    format!(
+        "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{call_id}{n};rport\r\nFrom: <sip:0612345678@{local}>;tag=t{call_id}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\nContact: <sip:0612345678@{local}>\r\n{extra}Content-Length: {len}\r\n\r\n{body}",
+        n = rand_suffix(),
+        len = body.len()
+    )
+}
+
+fn rand_suffix() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+const SDP: &str = "v=0\r\no=t 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn torture_messages_never_stop_the_router() {
+    let mut router = start(Options::default()).await;
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/torture");
+    let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).unwrap();
+    let mut bad_requests = 0;
+    for line in manifest.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let bytes = std::fs::read(dir.join(cols[0])).unwrap();
+        let answer = exchange(&socket, router.sip, &bytes, Duration::from_millis(150)).await;
+        if cols[0] == "badinv01.dat" || cols[0] == "clerr.dat" || cols[0] == "quotbal.dat" {
+            let answer = answer.unwrap_or_else(|| panic!("{} unanswered", cols[0]));
+            assert_eq!(status(&answer), 400, "{}: {answer}", cols[0]);
+            bad_requests += 1;
+        }
+    }
+    assert_eq!(bad_requests, 3);
+    assert!(
+        router.metric("sas_sip_malformed_total") >= 10.0,
+        "{}",
+        router.metrics()
+    );
+    // Still serving.
+    let local = socket.local_addr().unwrap();
+    let uri = format!("sip:{}", router.sip);
+    let options = request("OPTIONS", &uri, local, "alive", "", "");
+    let answer = exchange(
+        &socket,
+        router.sip,
+        options.as_bytes(),
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(&answer), 200, "{answer}");
+    assert!(answer.contains("INVITE"), "Allow lists INVITE: {answer}");
+    router.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trunk_admission_methods_and_numbers() {
+    let mut router = start(Options::default()).await;
+    let trunk = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = trunk.local_addr().unwrap();
+    let wait = Duration::from_secs(2);
+
+    // Not from a trunk address: 127.0.0.2 is loopback but not configured.
+    let stranger = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    let invite = request(
+        "INVITE",
+        &format!("sip:15@{}", router.sip),
+        stranger.local_addr().unwrap(),
+        "s1",
+        "Content-Type: application/sdp\r\n",
+        SDP,
+    );
+    let answer = exchange(&stranger, router.sip, invite.as_bytes(), wait)
+        .await
+        .unwrap();
+    assert_eq!(status(&answer), 403, "{answer}");
+
+    // Unknown number: 404, no prefix matching.
+    for number in ["150", "1511", "116118"] {
+        let invite = request(
+            "INVITE",
+            &format!("sip:{number}@{}", router.sip),
+            local,
+            &format!("u{number}"),
+            "Content-Type: application/sdp\r\n",
+            SDP,
+        );
+        let answer = exchange(&trunk, router.sip, invite.as_bytes(), wait)
+            .await
+            .unwrap();
+        assert_eq!(status(&answer), 404, "{number}: {answer}");
+    }
+
+    // Unsupported method: 405 with Allow.
+    let subscribe = request(
+        "SUBSCRIBE",
+        &format!("sip:15@{}", router.sip),
+        local,
+        "sub",
+        "Event: presence\r\n",
+        "",
+    );
+    let answer = exchange(&trunk, router.sip, subscribe.as_bytes(), wait)
+        .await
+        .unwrap();
+    assert_eq!(status(&answer), 405, "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("allow:"), "{answer}");
+
+    // Unknown method: 501.
+    let frob = request(
+        "FROB",
+        &format!("sip:15@{}", router.sip),
+        local,
+        "frob",
+        "",
+        "",
+    );
+    let answer = exchange(&trunk, router.sip, frob.as_bytes(), wait)
+        .await
+        .unwrap();
+    assert_eq!(status(&answer), 501, "{answer}");
+
+    // rport: the router answers to the source port and fills received/rport in Via.
+    let options = request(
+        "OPTIONS",
+        &format!("sip:{}", router.sip),
+        local,
+        "rport",
+        "",
+        "",
+    );
+    let answer = exchange(&trunk, router.sip, options.as_bytes(), wait)
+        .await
+        .unwrap();
+    assert!(
+        answer.contains(&format!("rport={}", local.port())),
+        "{answer}"
+    );
+    router.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_over_tcp() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut router = start(Options::default()).await;
+    let tcp = router.running.as_ref().unwrap().sip_tcp.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(tcp).await.unwrap();
+    let local = stream.local_addr().unwrap();
+    let options = request("OPTIONS", &format!("sip:{tcp}"), local, "tcp1", "", "")
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    stream.write_all(options.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("SIP/2.0 200"), "{answer}");
+    router.stop().await;
+}
+
+/// A REGISTER carrying a digest answer to `challenge` (a WWW-Authenticate value).
+fn register_with(
+    router: SocketAddr,
+    local: SocketAddr,
+    user: &str,
+    password: &str,
+    challenge: Option<&str>,
+    call_id: &str,
+    cseq: u32,
+    expires: u32,
+) -> String {
+    use sas_router::sip::digest::{DigestAlgorithm, QopAuth, compute_response, ha1};
+    let uri = format!("sip:{router}");
+    let auth = challenge.map(|c| {
+        let param = |name: &str| {
+            c.split(',')
+                .find_map(|kv| kv.trim().trim_start_matches("Digest ").trim().strip_prefix(&format!("{name}=")))
+                .map(|v| v.trim_matches('"').to_string())
+                .unwrap()
+        };
+        let algorithm = DigestAlgorithm::from_token(&param("algorithm")).unwrap();
+        let nonce = param("nonce");
+        let qop = QopAuth { nc: "00000001", cnonce: "c0ffee" };
+        let secret = ha1(algorithm, user, "sas-router", password);
+        let response = compute_response(algorithm, &secret, &nonce, "REGISTER", &uri, Some(qop));
+        format!(
+            "Authorization: Digest username=\"{user}\", realm=\"sas-router\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm={}, qop=auth, nc=00000001, cnonce=\"c0ffee\"\r\n",
+            param("algorithm")
+        )
+    }).unwrap_or_default();
+    format!(
+        "REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKreg{call_id}{cseq}\r\nFrom: <sip:{user}@{router}>;tag=r{call_id}\r\nTo: <sip:{user}@{router}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{local}>\r\nExpires: {expires}\r\nMax-Forwards: 70\r\n{auth}Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn challenges(answer: &str) -> Vec<String> {
+    answer
+        .lines()
+        .filter_map(|l| {
+            l.split_once(':')
+                .filter(|(n, _)| n.eq_ignore_ascii_case("www-authenticate"))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seats_register_with_sha256_or_md5_digest() {
+    let mut router = start(Options::default()).await;
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = socket.local_addr().unwrap();
+    let wait = Duration::from_secs(2);
+    let (user, password) = SEATS[0];
+
+    let answer = exchange(
+        &socket,
+        router.sip,
+        register_with(router.sip, local, user, password, None, "r1", 1, 300).as_bytes(),
+        wait,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(&answer), 401, "{answer}");
+    let offered = challenges(&answer);
+    assert_eq!(offered.len(), 2, "{answer}");
+    assert!(
+        offered[0].contains("SHA-256") && offered[1].contains("MD5"),
+        "SHA-256 first: {offered:?}"
+    );
+
+    // Wrong password: 403.
+    let wrong = register_with(
+        router.sip,
+        local,
+        user,
+        "not-the-password",
+        Some(&offered[0]),
+        "r1",
+        2,
+        300,
+    );
+    let answer = exchange(&socket, router.sip, wrong.as_bytes(), wait)
+        .await
+        .unwrap();
+    assert_eq!(status(&answer), 403, "{answer}");
+
+    // SHA-256 with a fresh challenge: 200, seat available.
+    let answer = exchange(
+        &socket,
+        router.sip,
+        register_with(router.sip, local, user, password, None, "r2", 1, 300).as_bytes(),
+        wait,
+    )
+    .await
+    .unwrap();
+    let sha = challenges(&answer)
+        .into_iter()
+        .find(|c| c.contains("SHA-256"))
+        .unwrap();
+    let good = register_with(router.sip, local, user, password, Some(&sha), "r2", 2, 300);
+    let answer = exchange(&socket, router.sip, good.as_bytes(), wait)
+        .await
+        .unwrap();
+    assert_eq!(status(&answer), 200, "{answer}");
+    assert!(answer.contains("expires="), "{answer}");
+    assert!(
+        eventually(Duration::from_secs(2), || router
+            .metric("sas_seats{role=\"arm\",state=\"available\"}")
+            == 1.0)
+        .await
+    );
+
+    // Replaying the same Authorization (same nonce, same nc) is refused.
+    let answer = exchange(
+        &socket,
+        router.sip,
+        good.replace("CSeq: 2", "CSeq: 3").as_bytes(),
+        wait,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(&answer), 401, "replay: {answer}");
+
+    // MD5 for another seat, then unregister: the seat goes offline.
+    let (user2, password2) = SEATS[1];
+    let answer = exchange(
+        &socket,
+        router.sip,
+        register_with(router.sip, local, user2, password2, None, "r3", 1, 300).as_bytes(),
+        wait,
+    )
+    .await
+    .unwrap();
+    let md5 = challenges(&answer)
+        .into_iter()
+        .find(|c| c.contains("MD5"))
+        .unwrap();
+    let answer = exchange(
+        &socket,
+        router.sip,
+        register_with(
+            router.sip,
+            local,
+            user2,
+            password2,
+            Some(&md5),
+            "r3",
+            2,
+            300,
+        )
+        .as_bytes(),
+        wait,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(&answer), 200, "{answer}");
+    assert!(
+        eventually(Duration::from_secs(2), || router
+            .metric("sas_seats{role=\"arm\",state=\"available\"}")
+            == 2.0)
+        .await
+    );
+    let answer = exchange(
+        &socket,
+        router.sip,
+        register_with(router.sip, local, user2, password2, None, "r4", 1, 0).as_bytes(),
+        wait,
+    )
+    .await
+    .unwrap();
+    let md5 = challenges(&answer)
+        .into_iter()
+        .find(|c| c.contains("MD5"))
+        .unwrap();
+    let answer = exchange(
+        &socket,
+        router.sip,
+        register_with(router.sip, local, user2, password2, Some(&md5), "r4", 2, 0).as_bytes(),
+        wait,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(&answer), 200, "{answer}");
+    assert!(
+        eventually(Duration::from_secs(2), || router
+            .metric("sas_seats{role=\"arm\",state=\"available\"}")
+            == 1.0)
+        .await
+    );
+    router.stop().await;
+}
