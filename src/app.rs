@@ -102,14 +102,12 @@ impl Running {
     }
 }
 
-/// Counts SIP traffic for the metrics without touching the messages.
+/// Counts SIP messages received, for the metrics, without touching them.
 struct CountingInspector(Metrics);
 
 impl MessageInspector for CountingInspector {
     fn before_send(&self, msg: SipMessage, _dest: Option<&SipAddr>) -> SipMessage {
-        if let SipMessage::Response(r) = &msg {
-            self.count_response(r, "sent");
-        }
+        // Responses sent are counted where every datagram leaves (the guarded socket).
         msg
     }
 
@@ -160,7 +158,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             .await
             .map_err(|source| AppError::Bind { addr, source })?;
         let bound = socket.local_addr()?;
-        let guarded = GuardedUdpSocket::new(socket, metrics.sip_malformed.clone());
+        let guarded = GuardedUdpSocket::new(
+            socket,
+            metrics.sip_malformed.clone(),
+            metrics.sip_responses.clone(),
+        );
         let conn =
             UdpConnection::from_socket(Arc::new(guarded), None, Some(shutdown.child_token()))
                 .await?;
@@ -171,9 +173,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     if let Some(mut addr) = config.sip.tcp {
         if addr.port() == 0 {
             addr.set_port(free_tcp_port(addr, sip_udp.map(|a| a.port()))?);
+        } else {
+            // Fail early with a clear message if the port is taken (rsipstack binds later).
+            drop(
+                std::net::TcpListener::bind(addr)
+                    .map_err(|source| AppError::Bind { addr, source })?,
+            );
         }
-        // Fail early with a clear message if the port is taken (rsipstack binds later).
-        drop(std::net::TcpListener::bind(addr).map_err(|source| AppError::Bind { addr, source })?);
         let listener = TcpListenerConnection::new(addr, None).await?;
         transport_layer.add_transport(listener.into());
         sip_tcp = Some(addr);

@@ -134,7 +134,7 @@ async fn samu_and_sas_calls_reach_a_registered_seat_with_rtp_both_ways() {
     assert!(router.metric("sas_sip_requests_total{method=\"INVITE\"}") >= 2.0);
     assert!(
         router
-            .metric("sas_sip_responses_total{method=\"REGISTER\",code=\"401\",direction=\"sent\"}")
+            .metric("sas_sip_responses_total{code=\"401\",direction=\"sent\",method=\"REGISTER\"}")
             >= 1.0
     );
     assert_eq!(router.metric("sas_active_calls"), 0.0);

@@ -185,10 +185,16 @@ impl NonceStore {
 
     /// WWW-Authenticate header values for a 401: SHA-256 first, then MD5 (RFC 8760 §2.4),
     /// sharing one fresh nonce.
-    pub fn challenge(&mut self, now: EpochMillis, realm: &str, stale: bool) -> Vec<String> {
+    pub fn challenge(
+        &mut self,
+        now: EpochMillis,
+        realm: &str,
+        stale: bool,
+        algorithms: &[DigestAlgorithm],
+    ) -> Vec<String> {
         let nonce = self.issue(now);
-        [DigestAlgorithm::Sha256, DigestAlgorithm::Md5]
-            .into_iter()
+        algorithms
+            .iter()
             .map(|alg| {
                 let mut v = format!(
                     "Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"",
@@ -350,6 +356,7 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    const BOTH: [DigestAlgorithm; 2] = [DigestAlgorithm::Sha256, DigestAlgorithm::Md5];
 
     const REALM: &str = "sas.example.org";
 
@@ -413,12 +420,12 @@ mod tests {
     #[test]
     fn challenge_lists_sha256_then_md5() {
         let mut store = NonceStore::new(60_000, 16);
-        let c = store.challenge(0, REALM, false);
+        let c = store.challenge(0, REALM, false, &BOTH);
         assert_eq!(c.len(), 2);
         assert!(c[0].starts_with("Digest realm=\"sas.example.org\""));
         assert!(c[0].contains("algorithm=SHA-256") && c[0].contains("qop=\"auth\""));
         assert!(c[1].contains("algorithm=MD5") && !c[1].contains("stale"));
-        assert!(store.challenge(0, REALM, true)[1].ends_with("stale=true"));
+        assert!(store.challenge(0, REALM, true, &BOTH)[1].ends_with("stale=true"));
         let t = AuthTokenizer::parse(&c[0]).unwrap();
         assert_eq!(t.scheme, "Digest");
         let nonce = t.params.iter().find(|(k, _)| *k == "nonce").unwrap().1;

@@ -5,7 +5,7 @@
 //! does not know), so [`GuardedUdpSocket`] wraps the socket: each datagram is parsed once
 //! here; bad ones are answered and never reach the stack, good ones pass through untouched.
 
-use prometheus::IntCounter;
+use prometheus::{IntCounter, IntCounterVec};
 use rsipstack::sip::SipMessage;
 use std::net::SocketAddr;
 
@@ -21,17 +21,50 @@ const MANDATORY: [(&str, Option<&str>); 5] = [
     ("cseq", None),
 ];
 
-/// A UDP socket that answers malformed SIP itself.
+/// A UDP socket that answers malformed SIP itself and counts the responses it sends
+/// (rsipstack's inspector hook does not see responses sent by transactions).
 pub struct GuardedUdpSocket {
     socket: tokio::net::UdpSocket,
     malformed: IntCounter,
+    responses: IntCounterVec,
 }
 
 impl GuardedUdpSocket {
-    /// Wraps a bound socket; `malformed` counts rejected datagrams.
-    pub fn new(socket: tokio::net::UdpSocket, malformed: IntCounter) -> Self {
-        Self { socket, malformed }
+    /// Wraps a bound socket; `malformed` counts rejected datagrams, `responses` (labels
+    /// method, code, direction) the responses sent.
+    pub fn new(
+        socket: tokio::net::UdpSocket,
+        malformed: IntCounter,
+        responses: IntCounterVec,
+    ) -> Self {
+        Self {
+            socket,
+            malformed,
+            responses,
+        }
     }
+
+    fn count_sent(&self, datagram: &[u8]) {
+        if let Some((code, method)) = response_summary(datagram) {
+            self.responses
+                .with_label_values(&[method, code, "sent"])
+                .inc();
+        }
+    }
+}
+
+/// Status code and CSeq method of a response datagram, read without a full parse.
+fn response_summary(datagram: &[u8]) -> Option<(&str, &str)> {
+    let text = std::str::from_utf8(datagram.get(..datagram.len().min(2048))?).ok()?;
+    let code = text.strip_prefix("SIP/2.0 ")?.get(..3)?;
+    let method = text.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("cseq")
+            .then(|| value.split_whitespace().nth(1))
+            .flatten()
+    })?;
+    Some((code, method))
 }
 
 /// What to do with one datagram.
@@ -280,6 +313,7 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                 Verdict::Drop => self.malformed.inc(),
                 Verdict::Reply(response) => {
                     self.malformed.inc();
+                    self.count_sent(&response);
                     tracing::debug!(%from, "malformed SIP answered");
                     if let Err(e) = self.socket.send_to(&response, from).await {
                         tracing::debug!(error = %e, "could not answer malformed SIP");
@@ -290,6 +324,7 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
     }
 
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
+        self.count_sent(buf);
         Ok(self.socket.send_to(buf, addr).await?)
     }
 

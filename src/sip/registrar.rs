@@ -13,8 +13,31 @@ use rsipstack::sip::prelude::*;
 use rsipstack::sip::typed::Contact;
 use rsipstack::sip::{Header, Headers, Method, Request, Response, StatusCode, Transport, Uri};
 
-use crate::sip::digest::{AuthError, NonceStore, SeatCredential};
+use crate::sip::digest::{AuthError, DigestAlgorithm, NonceStore, SeatCredential};
 use crate::time::{EpochMillis, SECOND};
+
+/// The algorithms to challenge with: those the seat has an HA1 for, SHA-256 first
+/// (RFC 8760). Phones that take the first challenge they see (SIPp, older desk phones)
+/// then get one they can answer. Unknown users get both, so a 401 reveals nothing.
+fn offered_algorithms(
+    req: &Request,
+    lookup: &impl Fn(&str) -> Option<SeatCredential>,
+) -> Vec<DigestAlgorithm> {
+    let all = [DigestAlgorithm::Sha256, DigestAlgorithm::Md5];
+    let user = req
+        .to_header()
+        .ok()
+        .and_then(|to| to.uri().ok())
+        .and_then(|uri| uri.auth.map(|a| a.user));
+    let known = user.and_then(|u| lookup(&u));
+    match known {
+        Some(credential) => all
+            .into_iter()
+            .filter(|alg| credential.ha1_for(*alg).is_some())
+            .collect(),
+        None => all.to_vec(),
+    }
+}
 
 /// Registrar policy.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -102,7 +125,8 @@ impl Registrar {
         nonces: &mut NonceStore,
         lookup: impl Fn(&str) -> Option<SeatCredential>,
     ) -> RegisterOutcome {
-        match self.try_register(now, req, source, transport, nonces, lookup) {
+        let offered = offered_algorithms(req, &lookup);
+        match self.try_register(now, req, source, transport, nonces, &lookup) {
             Ok((username, change)) => {
                 let mut extra = Vec::new();
                 for b in self.bindings(&username) {
@@ -126,7 +150,7 @@ impl Registrar {
                     Reject::Status(s) => (s, Vec::new()),
                     Reject::Challenge { stale } => {
                         let headers = nonces
-                            .challenge(now, &self.config.realm, stale)
+                            .challenge(now, &self.config.realm, stale, &offered)
                             .into_iter()
                             .map(|v| Header::WwwAuthenticate(WwwAuthenticate::new(v)))
                             .collect();

@@ -84,8 +84,14 @@ fn config_text(opts: &Options, data: &Path) -> String {
             "sas-router",
             password,
         );
+        // SIPp answers MD5 only: its seats (arm1, arm2) have no SHA-256 HA1.
+        let sha = if user == "arm3" {
+            format!("ha1_sha256 = \"{sha}\"\n")
+        } else {
+            String::new()
+        };
         seats.push_str(&format!(
-            "[[seats]]\nusername = \"{user}\"\nrole = \"arm\"\nha1_md5 = \"{md5}\"\nha1_sha256 = \"{sha}\"\n"
+            "[[seats]]\nusername = \"{user}\"\nrole = \"arm\"\nha1_md5 = \"{md5}\"\n{sha}"
         ));
     }
     format!(
