@@ -313,6 +313,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         http_state,
         shutdown.clone(),
     )));
+    if let Some(addr) = sip_tcp {
+        wait_until_listening(addr).await?;
+    }
     tracing::info!(?sip_udp, ?sip_tcp, http = %http_addr, "sas-router started");
     Ok(Running {
         sip_udp,
@@ -348,6 +351,21 @@ async fn expire_registrations(
             events.send(CallEvent::Input(input)).ok();
         }
     }
+}
+
+/// rsipstack binds its TCP listener inside its serve loop: wait until it accepts, so that
+/// `start` returning means the router is reachable.
+async fn wait_until_listening(addr: SocketAddr) -> Result<(), AppError> {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Err(AppError::Bind {
+        addr,
+        source: std::io::Error::new(std::io::ErrorKind::TimedOut, "SIP TCP listener not up"),
+    })
 }
 
 /// A free TCP port, preferring `preferred` (the UDP port) so both share one number.

@@ -204,9 +204,9 @@ async fn options_over_tcp() {
 }
 
 /// A REGISTER carrying a digest answer to `challenge` (a WWW-Authenticate value).
+/// `ends`: (router, local).
 fn register_with(
-    router: SocketAddr,
-    local: SocketAddr,
+    (router, local): (SocketAddr, SocketAddr),
     user: &str,
     password: &str,
     challenge: Option<&str>,
@@ -260,7 +260,7 @@ async fn seats_register_with_sha256_or_md5_digest() {
     let answer = exchange(
         &socket,
         router.sip,
-        register_with(router.sip, local, user, password, None, "r1", 1, 300).as_bytes(),
+        register_with((router.sip, local), user, password, None, "r1", 1, 300).as_bytes(),
         wait,
     )
     .await
@@ -275,8 +275,7 @@ async fn seats_register_with_sha256_or_md5_digest() {
 
     // Wrong password: 403.
     let wrong = register_with(
-        router.sip,
-        local,
+        (router.sip, local),
         user,
         "not-the-password",
         Some(&offered[0]),
@@ -293,7 +292,7 @@ async fn seats_register_with_sha256_or_md5_digest() {
     let answer = exchange(
         &socket,
         router.sip,
-        register_with(router.sip, local, user, password, None, "r2", 1, 300).as_bytes(),
+        register_with((router.sip, local), user, password, None, "r2", 1, 300).as_bytes(),
         wait,
     )
     .await
@@ -302,7 +301,15 @@ async fn seats_register_with_sha256_or_md5_digest() {
         .into_iter()
         .find(|c| c.contains("SHA-256"))
         .unwrap();
-    let good = register_with(router.sip, local, user, password, Some(&sha), "r2", 2, 300);
+    let good = register_with(
+        (router.sip, local),
+        user,
+        password,
+        Some(&sha),
+        "r2",
+        2,
+        300,
+    );
     let answer = exchange(&socket, router.sip, good.as_bytes(), wait)
         .await
         .unwrap();
@@ -332,7 +339,7 @@ async fn seats_register_with_sha256_or_md5_digest() {
     let answer = exchange(
         &socket,
         router.sip,
-        register_with(router.sip, local, user2, password2, None, "r3", 1, 300).as_bytes(),
+        register_with((router.sip, local), user2, password2, None, "r3", 1, 300).as_bytes(),
         wait,
     )
     .await
@@ -345,8 +352,7 @@ async fn seats_register_with_sha256_or_md5_digest() {
         &socket,
         router.sip,
         register_with(
-            router.sip,
-            local,
+            (router.sip, local),
             user2,
             password2,
             Some(&md5),
@@ -369,7 +375,7 @@ async fn seats_register_with_sha256_or_md5_digest() {
     let answer = exchange(
         &socket,
         router.sip,
-        register_with(router.sip, local, user2, password2, None, "r4", 1, 0).as_bytes(),
+        register_with((router.sip, local), user2, password2, None, "r4", 1, 0).as_bytes(),
         wait,
     )
     .await
@@ -381,7 +387,16 @@ async fn seats_register_with_sha256_or_md5_digest() {
     let answer = exchange(
         &socket,
         router.sip,
-        register_with(router.sip, local, user2, password2, Some(&md5), "r4", 2, 0).as_bytes(),
+        register_with(
+            (router.sip, local),
+            user2,
+            password2,
+            Some(&md5),
+            "r4",
+            2,
+            0,
+        )
+        .as_bytes(),
         wait,
     )
     .await
