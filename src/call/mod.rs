@@ -199,26 +199,9 @@ impl Switchboard {
                 called,
                 caller,
             } => {
-                let mut record = CallRecord {
-                    id: call.clone(),
-                    sip_call_id,
-                    line,
-                    called,
-                    caller,
-                    arrived_at: now,
-                    queued_at: Some(now),
-                    answered_at: None,
-                    ended_at: None,
-                    seat: None,
-                    offers: Vec::new(),
-                    outcome: None,
-                    end_reason: None,
-                    wait_ms: None,
-                    talk_ms: None,
-                    rtp: None,
-                    events: Vec::new(),
-                };
-                record.event(now, "ARRIVED", None, None);
+                let mut record =
+                    CallRecord::new(call.clone(), sip_call_id, line, called, caller, now);
+                record.queued_at = Some(now);
                 record.event(
                     now,
                     "ENTERQUEUE",
@@ -328,13 +311,7 @@ impl Switchboard {
         };
         match phase {
             Phase::Waiting => {
-                if let Some(seat) = self.acd.withdraw(now, call) {
-                    self.close_offer(now, call, &seat, OfferResult::Withdrawn, None);
-                    self.outputs.push_back(CallOutput::CancelSeat {
-                        call: call.into(),
-                        seat,
-                    });
-                }
+                self.withdraw_offer(now, call);
                 let waited = now.saturating_sub(arrived);
                 let outcome = if waited < self.settings.misdial_threshold_ms {
                     Outcome::Misdial
@@ -351,11 +328,7 @@ impl Switchboard {
                 self.finish(now, call, outcome, "caller_cancel");
             }
             Phase::Bridged { seat } => {
-                self.outputs.push_back(CallOutput::HangUpSeat {
-                    call: call.into(),
-                    seat: seat.clone(),
-                });
-                self.acd.call_ended(now, &seat);
+                self.release_seat(now, call, seat);
                 self.finish(now, call, Outcome::Answered, "caller_bye");
             }
         }
@@ -391,13 +364,7 @@ impl Switchboard {
         };
         match phase {
             Phase::Waiting => {
-                if let Some(seat) = self.acd.withdraw(now, call) {
-                    self.close_offer(now, call, &seat, OfferResult::Withdrawn, None);
-                    self.outputs.push_back(CallOutput::CancelSeat {
-                        call: call.into(),
-                        seat,
-                    });
-                }
+                self.withdraw_offer(now, call);
                 self.outputs.push_back(CallOutput::RejectCaller {
                     call: call.into(),
                     status: 500,
@@ -415,6 +382,26 @@ impl Switchboard {
         }
         self.event(now, call, "FAILED", None, Some(reason.into()));
         self.finish(now, call, Outcome::Failed, reason);
+    }
+
+    /// Withdraws the offer ringing for a waiting call, if any.
+    fn withdraw_offer(&mut self, now: EpochMillis, call: &str) {
+        if let Some(seat) = self.acd.withdraw(now, call) {
+            self.close_offer(now, call, &seat, OfferResult::Withdrawn, None);
+            self.outputs.push_back(CallOutput::CancelSeat {
+                call: call.into(),
+                seat,
+            });
+        }
+    }
+
+    /// Hangs up the seat of a bridged call and starts its wrap-up.
+    fn release_seat(&mut self, now: EpochMillis, call: &str, seat: SeatId) {
+        self.acd.call_ended(now, &seat);
+        self.outputs.push_back(CallOutput::HangUpSeat {
+            call: call.into(),
+            seat,
+        });
     }
 
     fn drain_acd(&mut self, now: EpochMillis) {

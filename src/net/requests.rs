@@ -190,21 +190,17 @@ impl Dispatcher {
             .call_id_header()
             .map(|c| c.value().to_string())
             .unwrap_or_default();
+        let record = |line: &str| {
+            let (id, sip) = (call.clone(), sip_call_id.clone());
+            CallRecord::new(id, sip, line.into(), called.clone(), caller.clone(), now)
+        };
         let Some(line) = self
             .lines
             .iter()
             .find(|l| l.numbers.iter().any(|n| normalise(n) == called))
         else {
             tracing::info!(%called, "INVITE refused: unknown number");
-            self.reject_record(
-                &call,
-                &sip_call_id,
-                "",
-                &called,
-                caller,
-                now,
-                "unknown_number",
-            );
+            self.refuse(record("unknown"), "unknown_number");
             return tx.reply(StatusCode::NotFound).await;
         };
         let offer = SessionDescription::parse_bytes(tx.original.body())
@@ -212,15 +208,7 @@ impl Dispatcher {
         let offer = match offer {
             Ok(offer) if offer.audio_endpoint().is_some() => offer,
             _ => {
-                self.reject_record(
-                    &call,
-                    &sip_call_id,
-                    &line.id,
-                    &called,
-                    caller,
-                    now,
-                    "no_usable_sdp",
-                );
+                self.refuse(record(&line.id), "no_usable_sdp");
                 return tx.reply(StatusCode::NotAcceptableHere).await;
             }
         };
@@ -228,15 +216,7 @@ impl Dispatcher {
             Ok(relay) => relay,
             Err(e) => {
                 tracing::error!(error = %e, "no RTP port for a trunk call");
-                self.reject_record(
-                    &call,
-                    &sip_call_id,
-                    &line.id,
-                    &called,
-                    caller,
-                    now,
-                    "no_media_port",
-                );
+                self.refuse(record(&line.id), "no_media_port");
                 return tx.reply(StatusCode::ServiceUnavailable).await;
             }
         };
@@ -249,15 +229,7 @@ impl Dispatcher {
             Ok(dialog) => dialog,
             Err(e) => {
                 tracing::warn!(error = %e, "could not create the trunk dialog");
-                self.reject_record(
-                    &call,
-                    &sip_call_id,
-                    &line.id,
-                    &called,
-                    caller,
-                    now,
-                    "dialog_error",
-                );
+                self.refuse(record(&line.id), "dialog_error");
                 return tx.reply(StatusCode::ServerInternalError).await;
             }
         };
@@ -285,42 +257,14 @@ impl Dispatcher {
         handler.handle(&mut tx).await
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn reject_record(
-        &self,
-        call: &str,
-        sip_call_id: &str,
-        line: &str,
-        called: &str,
-        caller: CallerNumber,
-        now: EpochMillis,
-        reason: &str,
-    ) {
-        let mut record = CallRecord {
-            id: call.into(),
-            sip_call_id: sip_call_id.into(),
-            line: if line.is_empty() {
-                "unknown".into()
-            } else {
-                line.into()
-            },
-            called: called.into(),
-            caller,
-            arrived_at: now,
-            queued_at: None,
-            answered_at: None,
-            ended_at: Some(now),
-            seat: None,
-            offers: vec![],
-            outcome: Some(Outcome::Failed),
-            end_reason: Some(reason.into()),
-            wait_ms: Some(0),
-            talk_ms: None,
-            rtp: None,
-            events: vec![],
-        };
-        record.event(now, "ARRIVED", None, None);
+    /// Records a trunk call refused at admission (outcome `failed`).
+    fn refuse(&self, mut record: CallRecord, reason: &str) {
+        let now = record.arrived_at;
         record.event(now, "REJECTED", None, Some(reason.into()));
+        record.ended_at = Some(now);
+        record.wait_ms = Some(0);
+        record.outcome = Some(Outcome::Failed);
+        record.end_reason = Some(reason.into());
         self.calls.send(CallEvent::Rejected(Box::new(record))).ok();
     }
 

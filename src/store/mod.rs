@@ -78,25 +78,10 @@ mod tests {
     use record::Outcome;
 
     fn record(id: &str) -> CallRecord {
-        CallRecord {
-            id: id.into(),
-            sip_call_id: "x".into(),
-            line: "samu".into(),
-            called: "15".into(),
-            caller: CallerNumber::new("0612345678"),
-            arrived_at: 1,
-            queued_at: Some(1),
-            answered_at: None,
-            ended_at: Some(2),
-            seat: None,
-            offers: vec![],
-            outcome: Some(Outcome::Abandoned),
-            end_reason: None,
-            wait_ms: Some(1),
-            talk_ms: None,
-            rtp: None,
-            events: vec![],
-        }
+        let caller = CallerNumber::new("0612345678");
+        let mut r = CallRecord::new(id.into(), "x".into(), "samu".into(), "15".into(), caller, 1);
+        r.outcome = Some(Outcome::Abandoned);
+        r
     }
 
     #[test]

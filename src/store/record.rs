@@ -146,6 +146,38 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
+    /// A record for a call that just arrived.
+    pub fn new(
+        id: String,
+        sip_call_id: String,
+        line: String,
+        called: String,
+        caller: CallerNumber,
+        arrived_at: EpochMillis,
+    ) -> Self {
+        let mut record = Self {
+            id,
+            sip_call_id,
+            line,
+            called,
+            caller,
+            arrived_at,
+            queued_at: None,
+            answered_at: None,
+            ended_at: None,
+            seat: None,
+            offers: Vec::new(),
+            outcome: None,
+            end_reason: None,
+            wait_ms: None,
+            talk_ms: None,
+            rtp: None,
+            events: Vec::new(),
+        };
+        record.event(arrived_at, "ARRIVED", None, None);
+        record
+    }
+
     /// Appends a timeline event.
     pub fn event(
         &mut self,
