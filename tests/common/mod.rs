@@ -68,7 +68,7 @@ fn rtp_range() -> (u16, u16) {
     (base, base + 38)
 }
 
-fn config_text(opts: &Options, data: &Path) -> String {
+pub fn config_text(opts: &Options, data: &Path) -> String {
     let (rtp_min, rtp_max) = rtp_range();
     let mut seats = String::new();
     for (user, password) in SEATS {

@@ -1,0 +1,73 @@
+//! A crash (SIGKILL of the real binary) loses no finished call: the record of a call that
+//! ended just before is read back by the CLI afterwards.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Reads the router's start-up log line for the SIP UDP address it bound.
+fn bound_sip_address(line: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find("sip_udp=Some(")? + "sip_udp=Some(".len()..];
+    rest[..rest.find(')')?].parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_survive_sigkill() {
+    let data = temp_dir("crash");
+    let config = data.join("config.toml");
+    std::fs::write(&config, config_text(&Options::default(), &data)).unwrap();
+    let mut router = Command::new(env!("CARGO_BIN_EXE_sas-router"))
+        .args(["-c"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(router.stdout.take().unwrap());
+    let sip = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| bound_sip_address(&l))
+        .expect("start-up line with the SIP address");
+
+    // A caller who gives up while waiting: the call ends and its record is written.
+    let port = free_udp_port().to_string();
+    let media = free_udp_port().to_string();
+    let child = sipp(
+        sip,
+        "caller_cancel.xml",
+        &[
+            "-s", "15", "-p", &port, "-mp", &media, "-m", "1", "-d", "1500", "-timeout", "20s",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    assert!(finish(child, Duration::from_secs(20)).await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    router.kill().unwrap(); // SIGKILL: no shutdown path runs
+    router.wait().unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_sas-router"))
+        .args(["calls", "list", "--json", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records: Vec<sas_router::store::record::CallRecord> =
+        serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        records[0].outcome,
+        Some(sas_router::store::record::Outcome::Abandoned)
+    );
+}
