@@ -132,9 +132,13 @@ async fn wait_for_signal() {
 
 fn init_logging(format: &str, level: &str) {
     // rsipstack logs whole SIP messages (caller numbers) at info: keep it at warn unless
-    // the operator asks for it explicitly.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},rsipstack=warn")));
+    // the operator names it explicitly (e.g. RUST_LOG=info,rsipstack=debug to debug SIP).
+    let mut spec = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_string());
+    if !spec.contains("rsipstack") {
+        spec.push_str(",rsipstack=warn");
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(&spec)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rsipstack=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
