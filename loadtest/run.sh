@@ -30,7 +30,8 @@ out, csv = [base], ["SEQUENTIAL"]
 for i in range(seats):
     u, p = f"load{i:04d}", f"pw{i}"
     h = lambda algo: algo(f"{u}:sas-router:{p}".encode()).hexdigest()
-    out.append(f'[[seats]]\nusername = "{u}"\nha1_md5 = "{h(hashlib.md5)}"\nha1_sha256 = "{h(hashlib.sha256)}"\n')
+    # MD5 only: SIPp answers MD5 challenges only.
+    out.append(f'[[seats]]\nusername = "{u}"\nha1_md5 = "{h(hashlib.md5)}"\n')
     csv.append(f"{u};{p}")
 open(f"{work}/config.toml", "w").write("\n".join(out))
 open(f"{work}/seats.csv", "w").write("\n".join(csv) + "\n")
