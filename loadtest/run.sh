@@ -14,7 +14,8 @@ command -v sipp >/dev/null || { echo "SIPp missing: apt-get install sip-tester" 
 cargo build --release --quiet
 
 work=$(mktemp -d /tmp/sas-load.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+SEAT_SIPP=""
+trap 'kill $(jobs -p) $SEAT_SIPP 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 SIP_PORT=25060; HTTP_PORT=28080; SEAT_PORT=25071; SEAT_MEDIA=26000; CALLER_PORT=25080; CALLER_MEDIA=27000
 
 # Config: the shipped one, on load-test ports, with S seats (HA1 from their passwords).
@@ -28,21 +29,23 @@ base = re.sub(r'wrap_up_s = \d+', 'wrap_up_s = 0', base)
 base = base.replace('level = "info"', 'level = "warn"')
 out, csv = [base], ["SEQUENTIAL"]
 for i in range(seats):
-    u, p = f"load{i:04d}", f"pw{i}"
+    u, p = f"load{i:04d}", "load-pw"
     h = lambda algo: algo(f"{u}:sas-router:{p}".encode()).hexdigest()
     # MD5 only: SIPp answers MD5 challenges only.
     out.append(f'[[seats]]\nusername = "{u}"\nha1_md5 = "{h(hashlib.md5)}"\n')
-    csv.append(f"{u};{p}")
+    csv.append(f"{u};[authentication username={u} password={p}]")
 open(f"{work}/config.toml", "w").write("\n".join(out))
 open(f"{work}/seats.csv", "w").write("\n".join(csv) + "\n")
 PY
 
-target/release/sas-router -c "$work/config.toml" > "$work/router.log" 2>&1 &
+"${CARGO_TARGET_DIR:-target}/release/sas-router" -c "$work/config.toml" > "$work/router.log" 2>&1 &
 ROUTER=$!
 for _ in $(seq 50); do curl -sf "127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 
+# One auto-answer SIPp serves every seat (all Contacts point at it). -bg exits 99 by design.
 sipp 127.0.0.1:$SIP_PORT -sf tests/sipp/seat_answer.xml -i 127.0.0.1 -p $SEAT_PORT -mp $SEAT_MEDIA \
-  -rtp_echo -d 0 -nostdin -bg -trace_err -error_file "$work/seat_err.log" > /dev/null
+  -rtp_echo -d 0 -nostdin -bg -trace_err -error_file "$work/seat_err.log" > "$work/seat.pid" || true
+SEAT_SIPP=$(grep -o '[0-9]\+' "$work/seat.pid")
 sipp 127.0.0.1:$SIP_PORT -sf loadtest/register_many.xml -i 127.0.0.1 -p 25072 -inf "$work/seats.csv" \
   -key contact_port $SEAT_PORT -m "$SEATS" -r 200 -nostdin -timeout 30s > /dev/null
 echo "registered $SEATS seats"
@@ -55,7 +58,7 @@ start=$(date +%s.%N)
 ( cd "$work" && sipp 127.0.0.1:$SIP_PORT -sf "$OLDPWD/$scenario" -i 127.0.0.1 -p $CALLER_PORT -mp $CALLER_MEDIA \
     -s 15 -m "$CALLS" -r "$RATE" -d "$TALK_MS" -l 5000 -nostdin -trace_stat -trace_rtt -rtt_freq 1 \
     -stf stats.csv -timeout $((CALLS / RATE + 60))s > sipp.out 2>&1 ) || true
-elapsed=$(echo "$(date +%s.%N) - $start" | bc)
+elapsed=$(python3 -c "import time; print(time.time() - $start)")
 cpu_after=$(awk '{print $14+$15}' /proc/$ROUTER/stat)
 rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ROUTER/status)
 
@@ -69,8 +72,9 @@ ok, failed = int(col("SuccessfulCall(C)")), int(col("FailedCall(C)"))
 rtd = {"ringing": [], "answer": []}
 for f in glob.glob(f"{work}/*_rtt.csv"):
     for r in list(csv.reader(open(f), delimiter=";"))[1:]:
-        if len(r) >= 4 and r[3] in rtd:
-            rtd[r[3]].append(float(r[2]))
+        # Date_ms;response_time_ms;rtd_name (SIPp reports whole milliseconds)
+        if len(r) >= 3 and r[2] in rtd:
+            rtd[r[2]].append(float(r[1]))
 def pct(v, p):
     v = sorted(v)
     return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))] if v else float("nan")
@@ -79,6 +83,6 @@ print(f"calls={calls} rate={rate}/s seats={seats} audio={'on' if audio == '1' el
 print(f"completed={ok} failed={failed} ({100 * failed / max(1, ok + failed):.2f} %) wall={float(elapsed):.1f}s")
 for name, label in (("ringing", "INVITE->180"), ("answer", "INVITE->200")):
     v = rtd[name]
-    print(f"{label}: n={len(v)} p50={pct(v, 50):.2f} ms p99={pct(v, 99):.2f} ms")
+    print(f"{label}: n={len(v)} p50={pct(v, 50):.0f} ms p99={pct(v, 99):.0f} ms max={max(v, default=float('nan')):.0f} ms")
 print(f"router cpu={cpu:.2f}s ({100 * cpu / float(elapsed):.1f} % of one core) peak_rss={int(rss) / 1024:.1f} MiB")
 PY
