@@ -135,6 +135,21 @@ async fn trunk_admission_methods_and_numbers() {
         assert_eq!(status(&answer), 404, "{number}: {answer}");
     }
 
+    // Max-Forwards 0: the call cannot go on to a seat.
+    let looped = request(
+        "INVITE",
+        &format!("sip:15@{}", router.sip),
+        local,
+        "mf0",
+        "Content-Type: application/sdp\r\n",
+        SDP,
+    )
+    .replace("Max-Forwards: 70", "Max-Forwards: 0");
+    let answer = exchange(&trunk, router.sip, looped.as_bytes(), wait)
+        .await
+        .unwrap();
+    assert_eq!(status(&answer), 483, "{answer}");
+
     // Unsupported method: 405 with Allow.
     let subscribe = request(
         "SUBSCRIBE",

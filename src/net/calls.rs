@@ -46,6 +46,8 @@ pub struct TrunkCall {
     pub offer: SessionDescription,
     /// The call's media relay.
     pub relay: MediaRelay,
+    /// Max-Forwards for the INVITEs to seats (the trunk's, less one).
+    pub max_forwards: u32,
     /// What the switchboard needs.
     pub arrived: CallInput,
 }
@@ -81,6 +83,7 @@ struct Legs {
     trunk_leg: String,
     offer: SessionDescription,
     relay: MediaRelay,
+    max_forwards: u32,
     /// The seat leg being offered or bridged: (seat, SIP Call-ID, dialog).
     seat: Option<(String, String, InviteDialog)>,
     bridged: bool,
@@ -180,6 +183,7 @@ impl CallDriver {
                         trunk_leg,
                         offer: t.offer,
                         relay: t.relay,
+                        max_forwards: t.max_forwards,
                         seat: None,
                         bridged: false,
                         origin: rand::random::<u32>() as u64,
@@ -394,7 +398,10 @@ impl CallDriver {
             contact: self.contact.clone(),
             content_type: Some("application/sdp".into()),
             offer: Some(offer.to_string().into_bytes()),
-            headers: Some(vec![Header::Other("X-Sas-Call".into(), call.clone())]),
+            headers: Some(vec![
+                Header::Other("X-Sas-Call".into(), call.clone()),
+                Header::MaxForwards(l.max_forwards.to_string().into()),
+            ]),
             ..Default::default()
         };
         match self

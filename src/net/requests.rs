@@ -182,6 +182,17 @@ impl Dispatcher {
             tracing::warn!(source = ?source_of(&tx).map(|s| s.0), "INVITE refused: not from a trunk address");
             return tx.reply(StatusCode::Forbidden).await;
         }
+        // We forward the call to a seat: a request that may not travel further is refused
+        // (loop protection, RFC 3261 §16.6 applied to our outgoing leg).
+        let max_forwards = tx
+            .original
+            .max_forwards_header()
+            .ok()
+            .and_then(|m| m.value().trim().parse::<u32>().ok())
+            .unwrap_or(70);
+        if max_forwards == 0 {
+            return tx.reply(StatusCode::TooManyHops).await;
+        }
         let called = normalise(&tx.original.uri.to_string());
         let caller = CallerNumber::new(caller_of(&tx));
         let call = self.next_call_id(now);
@@ -244,6 +255,7 @@ impl Dispatcher {
                 dialog,
                 offer,
                 relay,
+                max_forwards: max_forwards - 1,
                 arrived: CallInput::Arrived {
                     call,
                     sip_call_id,
