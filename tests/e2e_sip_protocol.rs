@@ -135,6 +135,42 @@ async fn trunk_admission_methods_and_numbers() {
         assert_eq!(status(&answer), 404, "{number}: {answer}");
     }
 
+    // The forms trunks send reach the 15: tel: URI, +33 with user=phone. They ring (180).
+    for (i, uri) in [
+        "tel:15",
+        &format!("sip:+3315@{};user=phone", router.sip),
+        "tel:+33-15",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let invite = request(
+            "INVITE",
+            uri,
+            local,
+            &format!("form{i}"),
+            "Content-Type: application/sdp\r\n",
+            SDP,
+        );
+        trunk.send_to(invite.as_bytes(), router.sip).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut ringing = false;
+        while let Ok(Ok((n, _))) = tokio::time::timeout(wait, trunk.recv_from(&mut buf)).await {
+            let text = String::from_utf8_lossy(&buf[..n]).to_string();
+            assert!(text.starts_with("SIP/2.0 1"), "{uri}: {text}");
+            if text.starts_with("SIP/2.0 180") {
+                ringing = true;
+                break;
+            }
+        }
+        assert!(ringing, "{uri} rings");
+    }
+    assert!(
+        eventually(Duration::from_secs(2), || router.metric("sas_queue_depth")
+            == 3.0)
+        .await
+    );
+
     // Max-Forwards 0: the call cannot go on to a seat.
     let looped = request(
         "INVITE",

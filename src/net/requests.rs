@@ -12,7 +12,7 @@ use crate::pii::CallerNumber;
 use crate::sip::digest::{NonceStore, SeatCredential};
 use crate::sip::guard::ALLOW;
 use crate::sip::numbers::normalise;
-use crate::sip::registrar::Registrar;
+use crate::sip::registrar::{Binding, Registrar};
 use crate::store::record::{CallRecord, Outcome};
 use crate::time::{EpochMillis, rfc3339, wall_clock_now};
 use rsipstack::dialog::dialog::DialogStateSender;
@@ -45,24 +45,29 @@ impl SeatDirectory for SharedRegistry {
     fn contact(&self, seat: &str) -> Option<SeatContact> {
         let registry = self.0.lock().ok()?;
         let binding = registry.registrar.bindings(seat).first()?.clone();
-        // NAT: when the Contact's host is not where the REGISTER came from, the Contact
-        // is a private address; send to the packet source (as nathelper does). A Contact on
-        // the same host (another port, e.g. a separate UA process) is used as given.
-        let contact_ip = match &binding.contact.host_with_port.host {
-            rsipstack::sip::Host::IpAddr(ip) => Some(*ip),
-            rsipstack::sip::Host::Domain(_) => None,
-        };
-        let destination = if contact_ip == Some(binding.source.ip()) {
-            SipAddr::try_from(&binding.contact).ok()?
-        } else {
-            SipAddr {
-                r#type: Some(binding.transport),
-                addr: binding.source.into(),
-            }
-        };
+        let destination = destination_of(&binding)?;
         Some(SeatContact {
             uri: binding.contact.clone(),
             destination,
+        })
+    }
+}
+
+/// Where to send a seat's INVITEs. NAT: when the Contact's host is not where the REGISTER
+/// came from, the Contact is a private address; send to the packet source (as nathelper
+/// does). A Contact on the source host (another port, e.g. a separate UA process) is used as
+/// given.
+fn destination_of(binding: &Binding) -> Option<SipAddr> {
+    let contact_ip = match &binding.contact.host_with_port.host {
+        rsipstack::sip::Host::IpAddr(ip) => Some(*ip),
+        rsipstack::sip::Host::Domain(_) => None,
+    };
+    if contact_ip == Some(binding.source.ip()) {
+        SipAddr::try_from(&binding.contact).ok()
+    } else {
+        Some(SipAddr {
+            r#type: Some(binding.transport),
+            addr: binding.source.into(),
         })
     }
 }
@@ -303,4 +308,40 @@ fn caller_of(tx: &Transaction) -> String {
         .ok()
         .and_then(|uri| uri.auth.map(|a| a.user))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding(contact: &str, source: &str) -> Binding {
+        Binding {
+            contact: Uri::try_from(contact).unwrap(),
+            source: source.parse().unwrap(),
+            transport: rsipstack::sip::Transport::Udp,
+            expires_at: 0,
+            call_id: String::new(),
+            cseq: 1,
+            registered_at: 0,
+        }
+    }
+
+    #[test]
+    fn seats_behind_nat_are_reached_at_their_packet_source() {
+        let natted = destination_of(&binding("sip:arm1@192.168.1.20:5060", "203.0.113.7:40123"));
+        assert_eq!(
+            natted.unwrap().get_socketaddr().unwrap(),
+            "203.0.113.7:40123".parse().unwrap()
+        );
+        let same_host = destination_of(&binding("sip:arm1@127.0.0.1:5071", "127.0.0.1:5072"));
+        assert_eq!(
+            same_host.unwrap().get_socketaddr().unwrap(),
+            "127.0.0.1:5071".parse().unwrap()
+        );
+        let by_name = destination_of(&binding("sip:arm1@phone.example", "198.51.100.2:5060"));
+        assert_eq!(
+            by_name.unwrap().get_socketaddr().unwrap(),
+            "198.51.100.2:5060".parse().unwrap()
+        );
+    }
 }
