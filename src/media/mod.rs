@@ -2,8 +2,11 @@
 //!
 //! `sdp` rewrites offers/answers so each side sends to our sockets and only relayed codecs
 //! are negotiated; `ports` hands out even RTP ports; `relay` runs the per-call UDP relay
-//! between the caller (trunk) leg and the seat leg, with NAT latching and counters.
+//! between the caller (trunk) leg and the seat leg, with NAT latching and counters;
+//! `stream` keeps the RTP sent to a leg continuous (one SSRC, no sequence jumps) across
+//! source switches.
 
 pub mod ports;
 pub mod relay;
 pub mod sdp;
+pub mod stream;
