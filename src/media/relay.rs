@@ -14,6 +14,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use prometheus::{IntCounter, IntCounterVec};
 use serde::Serialize;
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::ports::PortPool;
+use super::stream::OutboundStream;
 
 #[cfg(test)]
 mod tests;
@@ -138,6 +140,9 @@ struct Remote {
 struct LegShared {
     counters: LegCounters,
     remote: Mutex<Remote>,
+    /// Bumped on each new SDP remote: a new party on this leg (another seat) is a new
+    /// source for the stream sent to the other leg.
+    generation: AtomicU64,
 }
 
 impl LegShared {
@@ -146,6 +151,7 @@ impl LegShared {
     }
 
     fn set_remote(&self, addr: SocketAddr) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
         let mut r = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
         *r = Remote {
             addr: Some(addr),
@@ -257,6 +263,8 @@ impl MediaRelay {
                 tx: Arc::clone(&self.sockets[leg.other().idx()]),
                 legs: Arc::clone(&self.legs),
                 counter,
+                stream: OutboundStream::new(rand::random(), rand::random()),
+                started: Instant::now(),
             };
             tokio::spawn(fwd.run(self.cancel.clone()));
         }
@@ -308,10 +316,13 @@ struct Forwarder {
     tx: Arc<UdpSocket>,
     legs: Arc<[LegShared; 2]>,
     counter: Option<IntCounter>,
+    /// The stream the other leg receives: one SSRC, continuous across source switches.
+    stream: OutboundStream,
+    started: Instant,
 }
 
 impl Forwarder {
-    async fn run(self, cancel: CancellationToken) {
+    async fn run(mut self, cancel: CancellationToken) {
         let mut buf = vec![0u8; RECV_BUF];
         loop {
             let received = tokio::select! {
@@ -326,7 +337,7 @@ impl Forwarder {
         }
     }
 
-    async fn forward(&self, pkt: &mut [u8], src: SocketAddr) {
+    async fn forward(&mut self, pkt: &mut [u8], src: SocketAddr) {
         let ingress = &self.legs[self.from.idx()];
         let egress = &self.legs[self.from.other().idx()];
         let c = &ingress.counters;
@@ -336,8 +347,11 @@ impl Forwarder {
             LegCounters::add(&c.dropped, 1);
             return;
         }
-        // Per-packet hook: prompts, SSRC/sequence rewriting and recording go here, on
-        // `pkt` (mutable). For now payload passes through untouched (PCMU/PCMA).
+        // Per-packet hook (recording goes here too). Payload passes untouched (PCMU/PCMA);
+        // the header is rewritten so the other leg sees one continuous stream.
+        let source = ingress.generation.load(Ordering::Relaxed);
+        let now_samples = self.started.elapsed().as_millis() as u64 * 8;
+        self.stream.relay(pkt, source, now_samples);
         let Some(dst) = egress.remote().addr else {
             // The other side is not connected yet (call still queued).
             LegCounters::add(&c.dropped, 1);

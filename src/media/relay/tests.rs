@@ -25,6 +25,15 @@ fn rtp(seq: u8, payload: &[u8]) -> Vec<u8> {
     p
 }
 
+/// The relay rewrites the RTP header (one SSRC and sequence per leg, see `stream`);
+/// version, payload type and payload pass through byte for byte.
+fn assert_media(got: &[u8], sent: &[u8]) {
+    assert_eq!(got.len(), sent.len());
+    assert_eq!(got[0], sent[0], "version byte");
+    assert_eq!(got[1] & 0x7f, sent[1] & 0x7f, "payload type");
+    assert_eq!(got[12..], sent[12..], "payload");
+}
+
 async fn recv(sock: &UdpSocket) -> (Vec<u8>, SocketAddr) {
     let mut buf = [0u8; 2048];
     let (n, from) = timeout(WAIT, sock.recv_from(&mut buf))
@@ -55,7 +64,7 @@ async fn assert_silent(sock: &UdpSocket) {
 }
 
 #[tokio::test]
-async fn relays_both_ways_byte_identical() {
+async fn relays_both_ways_payload_identical() {
     let relay = MediaRelay::bind(LOCALHOST, &pool(41000)).await.unwrap();
     let (a_local, b_local) = (relay.local_addr(Leg::A), relay.local_addr(Leg::B));
     assert_eq!(a_local.port() % 2, 0);
@@ -72,13 +81,13 @@ async fn relays_both_ways_byte_identical() {
     let up = rtp(1, &[0xd5; 160]);
     caller.send_to(&up, a_local).await.unwrap();
     let (got, from) = recv(&seat).await;
-    assert_eq!(got, up);
+    assert_media(&got, &up);
     assert_eq!(from, b_local, "seat sees the relay's B socket");
 
     let down = rtp(7, b"seat voice");
     seat.send_to(&down, b_local).await.unwrap();
     let (got, from) = recv(&caller).await;
-    assert_eq!(got, down);
+    assert_media(&got, &down);
     assert_eq!(from, a_local);
 
     let s = wait_stats(&relay, |s| s.a.tx_packets == 1).await;
@@ -119,11 +128,11 @@ async fn latches_to_nat_source_and_relatches_on_new_sdp() {
 
     // The seat's packets come from another port than its SDP says (NAT).
     seat_nat.send_to(&rtp(1, b"x"), b_local).await.unwrap();
-    recv(&caller).await;
+    let (first, _) = recv(&caller).await;
     assert_eq!(relay.remote(Leg::B), Some(seat_nat.local_addr().unwrap()));
     caller.send_to(&rtp(2, b"to seat"), a_local).await.unwrap();
     let (got, _) = recv(&seat_nat).await;
-    assert_eq!(got, rtp(2, b"to seat"));
+    assert_media(&got, &rtp(2, b"to seat"));
     assert_silent(&seat_sdp).await;
 
     // Once latched, another source cannot inject audio.
@@ -137,9 +146,15 @@ async fn latches_to_nat_source_and_relatches_on_new_sdp() {
         .send_to(&rtp(4, b"new seat"), b_local)
         .await
         .unwrap();
-    assert_eq!(recv(&caller).await.0, rtp(4, b"new seat"));
+    let (second, _) = recv(&caller).await;
+    assert_media(&second, &rtp(4, b"new seat"));
+    // The caller hears one stream: same SSRC, next sequence number, marker on the switch.
+    assert_eq!(second[8..12], first[8..12], "one SSRC towards the caller");
+    let seq = |p: &[u8]| u16::from_be_bytes([p[2], p[3]]);
+    assert_eq!(seq(&second), seq(&first).wrapping_add(1));
+    assert!(second[1] & 0x80 != 0, "marker bit on the switch");
     caller.send_to(&rtp(5, b"hello"), a_local).await.unwrap();
-    assert_eq!(recv(&seat_sdp).await.0, rtp(5, b"hello"));
+    assert_media(&recv(&seat_sdp).await.0, &rtp(5, b"hello"));
 }
 
 #[tokio::test]
@@ -157,7 +172,7 @@ async fn drops_while_seat_unknown_then_relays() {
 
     relay.set_remote(Leg::B, seat.local_addr().unwrap());
     caller.send_to(&rtp(2, b"answered"), a_local).await.unwrap();
-    assert_eq!(recv(&seat).await.0, rtp(2, b"answered"));
+    assert_media(&recv(&seat).await.0, &rtp(2, b"answered"));
 }
 
 #[tokio::test]
@@ -177,7 +192,7 @@ async fn garbage_is_dropped_not_fatal() {
     // Garbage did not latch the caller leg; real RTP still flows.
     assert_eq!(relay.remote(Leg::A), None);
     caller.send_to(&rtp(1, b"ok"), a_local).await.unwrap();
-    assert_eq!(recv(&seat).await.0, rtp(1, b"ok"));
+    assert_media(&recv(&seat).await.0, &rtp(1, b"ok"));
     assert_eq!(relay.remote(Leg::A), Some(caller.local_addr().unwrap()));
 }
 
