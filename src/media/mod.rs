@@ -4,6 +4,7 @@
 //! are negotiated; `ports` hands out even RTP ports; `relay` runs the per-call UDP relay
 //! between the caller (trunk) leg and the seat leg, with NAT latching and counters.
 
+pub mod dtmf;
 pub mod ports;
 pub mod relay;
 pub mod sdp;
