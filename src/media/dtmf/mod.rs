@@ -14,6 +14,7 @@ use thiserror::Error;
 use crate::time::EpochMillis;
 
 pub mod info;
+pub mod rfc4733;
 
 /// One key press, reported once, after it ended (so its duration is known).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
