@@ -13,8 +13,12 @@ use thiserror::Error;
 
 use crate::time::EpochMillis;
 
+pub mod goertzel;
 pub mod info;
 pub mod rfc4733;
+
+#[cfg(test)]
+mod testutil;
 
 /// One key press, reported once, after it ended (so its duration is known).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
