@@ -6,6 +6,7 @@
 //! `stream` keeps the RTP sent to a leg continuous (one SSRC, no sequence jumps) across
 //! source switches.
 
+pub mod dtmf;
 pub mod ports;
 pub mod relay;
 pub mod sdp;

@@ -1,0 +1,90 @@
+//! Test signals for the in-band detector: DTMF pairs, single tones, sweeps, noise, G.711.
+
+use audio_codec_algorithms::{encode_alaw, encode_ulaw};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::goertzel::{G711Law, SAMPLE_RATE};
+
+/// Samples in `ms` milliseconds at 8 kHz.
+pub fn samples(ms: u32) -> usize {
+    (ms * SAMPLE_RATE / 1000) as usize
+}
+
+/// Row and column frequencies of a key.
+pub fn freqs(digit: char) -> (f32, f32) {
+    let row = match digit {
+        '1' | '2' | '3' | 'A' => 697.0,
+        '4' | '5' | '6' | 'B' => 770.0,
+        '7' | '8' | '9' | 'C' => 852.0,
+        _ => 941.0,
+    };
+    let col = match digit {
+        '1' | '4' | '7' | '*' => 1209.0,
+        '2' | '5' | '8' | '0' => 1336.0,
+        '3' | '6' | '9' | '#' => 1477.0,
+        _ => 1633.0,
+    };
+    (row, col)
+}
+
+/// Sum of sines, each `(frequency, amplitude)`, for `ms` milliseconds.
+pub fn tones(parts: &[(f32, f32)], ms: u32) -> Vec<f32> {
+    (0..samples(ms))
+        .map(|n| {
+            let t = n as f32 / SAMPLE_RATE as f32;
+            parts
+                .iter()
+                .map(|&(f, a)| a * (2.0 * std::f32::consts::PI * f * t).sin())
+                .sum()
+        })
+        .collect()
+}
+
+/// A key's dual tone, both tones at `amplitude`.
+pub fn dtmf(digit: char, amplitude: f32, ms: u32) -> Vec<f32> {
+    let (row, col) = freqs(digit);
+    tones(&[(row, amplitude), (col, amplitude)], ms)
+}
+
+pub fn silence(ms: u32) -> Vec<f32> {
+    vec![0.0; samples(ms)]
+}
+
+/// Linear chirp from `from` to `to` Hz.
+pub fn sweep(from: f32, to: f32, amplitude: f32, ms: u32) -> Vec<f32> {
+    let duration = ms as f32 / 1000.0;
+    (0..samples(ms))
+        .map(|n| {
+            let t = n as f32 / SAMPLE_RATE as f32;
+            let phase = from * t + (to - from) * t * t / (2.0 * duration);
+            amplitude * (2.0 * std::f32::consts::PI * phase).sin()
+        })
+        .collect()
+}
+
+/// Adds uniform white noise of the given RMS, reproducibly.
+pub fn add_noise(signal: &mut [f32], rms: f32, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    // Uniform on [-w, w] has RMS w/√3.
+    let w = rms * 3f32.sqrt();
+    for x in signal {
+        *x += rng.gen_range(-w..=w);
+    }
+}
+
+/// Rounds to 16-bit PCM, clipping.
+pub fn pcm(signal: &[f32]) -> Vec<i16> {
+    signal
+        .iter()
+        .map(|&x| x.round().clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16)
+        .collect()
+}
+
+pub fn g711(signal: &[f32], law: G711Law) -> Vec<u8> {
+    let encode = match law {
+        G711Law::Mu => encode_ulaw,
+        G711Law::A => encode_alaw,
+    };
+    pcm(signal).into_iter().map(encode).collect()
+}
