@@ -4,7 +4,8 @@
 //! are negotiated; `ports` hands out even RTP ports; `relay` runs the per-call UDP relay
 //! between the caller (trunk) leg and the seat leg, with NAT latching and counters;
 //! `stream` keeps the RTP sent to a leg continuous (one SSRC, no sequence jumps) across
-//! source switches.
+//! source switches; `dtmf` turns RFC 4733 events, SIP INFO bodies and in-band tones into
+//! digits (sans-IO, not yet wired into calls).
 
 pub mod dtmf;
 pub mod ports;
