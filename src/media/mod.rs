@@ -5,5 +5,6 @@
 //! between the caller (trunk) leg and the seat leg, with NAT latching and counters.
 
 pub mod ports;
+pub mod prompts;
 pub mod relay;
 pub mod sdp;

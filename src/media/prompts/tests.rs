@@ -1,0 +1,1 @@
+//! Tests of prompt loading, encoding and framing.
