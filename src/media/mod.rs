@@ -9,6 +9,7 @@
 
 pub mod dtmf;
 pub mod ports;
+pub mod prompts;
 pub mod relay;
 pub mod sdp;
 pub mod stream;
