@@ -5,9 +5,11 @@
 //! between the caller (trunk) leg and the seat leg, with NAT latching and counters;
 //! `stream` keeps the RTP sent to a leg continuous (one SSRC, no sequence jumps) across
 //! source switches; `dtmf` turns RFC 4733 events, SIP INFO bodies and in-band tones into
-//! digits (sans-IO, not yet wired into calls).
+//! digits (sans-IO, not yet wired into calls); `prompts` loads announcements pre-encoded
+//! in both `g711` laws.
 
 pub mod dtmf;
+pub mod g711;
 pub mod ports;
 pub mod prompts;
 pub mod relay;

@@ -8,9 +8,8 @@
 //! guards that keep speech and music from dialling: level, dominance within each group,
 //! twist, share of the total energy and the column tone's second harmonic.
 
-use audio_codec_algorithms::{decode_alaw, decode_ulaw};
-
 use super::{DigitEvent, DtmfSource};
+use crate::media::g711::G711Law;
 use crate::time::EpochMillis;
 
 #[cfg(test)]
@@ -55,15 +54,6 @@ const HITS_TO_START: u32 = 2;
 /// Blocks without the digit that end it (3 blocks ≈ 40 ms of silence or another signal);
 /// shorter drop-outs are bridged so a long press stays one digit.
 const MISSES_TO_END: u32 = 3;
-
-/// Which G.711 companding a payload uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum G711Law {
-    /// PCMU, payload type 0.
-    Mu,
-    /// PCMA, payload type 8.
-    A,
-}
 
 /// Consecutive blocks showing the same digit.
 #[derive(Debug, Clone, Copy)]
@@ -146,11 +136,7 @@ impl InBandDetector {
     pub fn push_g711(&mut self, payload: &[u8], law: G711Law, now: EpochMillis) -> Vec<DigitEvent> {
         let mut pcm = std::mem::take(&mut self.scratch);
         pcm.clear();
-        let decode = match law {
-            G711Law::Mu => decode_ulaw,
-            G711Law::A => decode_alaw,
-        };
-        pcm.extend(payload.iter().map(|&b| decode(b)));
+        pcm.extend(payload.iter().map(|&b| law.decode(b)));
         let out = self.push(&pcm, now);
         self.scratch = pcm;
         out

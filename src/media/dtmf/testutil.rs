@@ -1,10 +1,10 @@
 //! Test signals for the in-band detector: DTMF pairs, single tones, sweeps, noise, G.711.
 
-use audio_codec_algorithms::{encode_alaw, encode_ulaw};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::goertzel::{G711Law, SAMPLE_RATE};
+use super::goertzel::SAMPLE_RATE;
+use crate::media::g711::G711Law;
 
 /// Samples in `ms` milliseconds at 8 kHz.
 pub fn samples(ms: u32) -> usize {
@@ -82,9 +82,5 @@ pub fn pcm(signal: &[f32]) -> Vec<i16> {
 }
 
 pub fn g711(signal: &[f32], law: G711Law) -> Vec<u8> {
-    let encode = match law {
-        G711Law::Mu => encode_ulaw,
-        G711Law::A => encode_alaw,
-    };
-    pcm(signal).into_iter().map(encode).collect()
+    pcm(signal).into_iter().map(|s| law.encode(s)).collect()
 }

@@ -12,10 +12,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use audio_codec_algorithms::{
-    convert_alaw_to_ulaw, convert_ulaw_to_alaw, encode_alaw, encode_ulaw,
-};
+use audio_codec_algorithms::{convert_alaw_to_ulaw, convert_ulaw_to_alaw};
 use thiserror::Error;
+
+pub use crate::media::g711::G711Law;
 
 mod wav;
 
@@ -35,25 +35,6 @@ pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// Sentence appended to format complaints so an admin knows how to fix the file.
 const CONVERT_HINT: &str = "prompts must be WAV 8000 Hz mono, 16-bit PCM or G.711 \
      (convert with: sox in.wav -r 8000 -c 1 -b 16 out.wav)";
-
-/// The two G.711 companding laws (RTP payload types 0 and 8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum G711Law {
-    /// PCMU, payload type 0 (North America, Japan; some SIP trunks).
-    Ulaw,
-    /// PCMA, payload type 8 (Europe: what French trunks normally offer).
-    Alaw,
-}
-
-impl G711Law {
-    /// The byte encoding digital silence (linear 0) in this law.
-    pub const fn silence_byte(self) -> u8 {
-        match self {
-            G711Law::Ulaw => 0xFF,
-            G711Law::Alaw => 0xD5,
-        }
-    }
-}
 
 /// One 20 ms frame of silence in `law`.
 pub const fn silence_frame(law: G711Law) -> [u8; FRAME_BYTES] {
@@ -155,8 +136,8 @@ fn duration_ms(samples: usize) -> u32 {
 impl Prompt {
     /// Builds a prompt from 8 kHz linear samples.
     pub fn from_pcm16(name: impl Into<String>, samples: &[i16]) -> Prompt {
-        let pcmu = samples.iter().map(|&s| encode_ulaw(s)).collect();
-        let pcma = samples.iter().map(|&s| encode_alaw(s)).collect();
+        let pcmu = samples.iter().map(|&s| G711Law::Ulaw.encode(s)).collect();
+        let pcma = samples.iter().map(|&s| G711Law::Alaw.encode(s)).collect();
         Prompt::from_laws(name.into(), pcmu, pcma)
     }
 

@@ -190,7 +190,7 @@ fn level_threshold() {
 fn g711_mu_law_and_a_law() {
     let mut signal = sequence("15#", LOUD, 60, 60);
     add_noise(&mut signal, 300.0, 7);
-    for law in [G711Law::Mu, G711Law::A] {
+    for law in [G711Law::Ulaw, G711Law::Alaw] {
         let mut detector = InBandDetector::new();
         let mut events = Vec::new();
         for (i, packet) in g711(&signal, law).chunks(160).enumerate() {
@@ -202,7 +202,7 @@ fn g711_mu_law_and_a_law() {
     // Quiet digits survive companding too.
     let quiet = sequence("D", 800.0, 60, 60);
     let mut detector = InBandDetector::new();
-    let mut events = detector.push_g711(&g711(&quiet, G711Law::Mu), G711Law::Mu, T0);
+    let mut events = detector.push_g711(&g711(&quiet, G711Law::Ulaw), G711Law::Ulaw, T0);
     events.extend(detector.finish());
     assert_eq!(digits(&events), "D");
 }
