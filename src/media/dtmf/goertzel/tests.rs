@@ -1,3 +1,4 @@
+//! Tests: In-band detection on synthesized tones, with noise and false-positive guards.
 use super::*;
 use crate::media::dtmf::testutil::{add_noise, dtmf, g711, pcm, samples, silence, sweep, tones};
 

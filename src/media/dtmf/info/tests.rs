@@ -1,3 +1,4 @@
+//! Tests: SIP INFO DTMF bodies.
 use super::*;
 
 #[test]

@@ -1,3 +1,4 @@
+//! Tests: RFC 4733 telephone-event decoding and RTP header parsing.
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
