@@ -288,3 +288,66 @@ async fn records_survive_a_restart_and_the_cli_reads_them() {
     );
     again.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seat_hanging_up_ends_the_callers_leg_too() {
+    let mut router = start(Options::default()).await;
+    let port = free_udp_port();
+    let media = free_udp_port();
+    let seat = sipp(
+        router.sip,
+        "seat_hangs_up.xml",
+        &[
+            "-p",
+            &port.to_string(),
+            "-mp",
+            &media.to_string(),
+            "-m",
+            "1",
+            "-d",
+            "200",
+            "-timeout",
+            "30s",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    register(router.sip, "arm1", port).await;
+    let caller_port = free_udp_port().to_string();
+    let caller_media = free_udp_port().to_string();
+    let caller = sipp(
+        router.sip,
+        "caller_stays.xml",
+        &[
+            "-s",
+            "15",
+            "-p",
+            &caller_port,
+            "-mp",
+            &caller_media,
+            "-m",
+            "1",
+            "-timeout",
+            "30s",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "the caller got BYE from the router"
+    );
+    assert!(
+        finish(seat, Duration::from_secs(10)).await,
+        "the seat's BYE was answered"
+    );
+    let r = wait_records(&router, 1).await.remove(0);
+    assert_eq!(r.outcome, Some(Outcome::Answered));
+    assert_eq!(r.end_reason.as_deref(), Some("seat_bye"));
+    assert!(r.talk_ms.unwrap() >= 1000, "{r:?}");
+    let (status, body) = http_get(router.http, "/healthz", None).await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let (status, _) = http_get(router.http, "/api/calls", None).await;
+    assert_eq!(status, 401, "the admin API needs the token");
+    router.stop().await;
+}
