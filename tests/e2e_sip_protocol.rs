@@ -289,6 +289,37 @@ fn register_with(
     )
 }
 
+/// One registration: unauthenticated REGISTER, then the answer to the first challenge.
+/// Returns the challenges offered and the final response.
+async fn register_round(
+    socket: &UdpSocket,
+    router: SocketAddr,
+    (user, password): (&str, &str),
+    call_id: &str,
+    expires: u32,
+) -> (Vec<String>, String) {
+    let local = socket.local_addr().unwrap();
+    let wait = Duration::from_secs(2);
+    let first = register_with((router, local), user, password, None, call_id, 1, expires);
+    let answer = exchange(socket, router, first.as_bytes(), wait)
+        .await
+        .unwrap();
+    let offered = challenges(&answer);
+    let second = register_with(
+        (router, local),
+        user,
+        password,
+        Some(&offered[0]),
+        call_id,
+        2,
+        expires,
+    );
+    let answer = exchange(socket, router, second.as_bytes(), wait)
+        .await
+        .unwrap();
+    (offered, answer)
+}
+
 fn challenges(answer: &str) -> Vec<String> {
     answer
         .lines()
@@ -384,38 +415,13 @@ async fn seats_register_with_sha256_or_md5_digest() {
     .unwrap();
     assert_eq!(status(&answer), 401, "replay: {answer}");
 
-    // MD5 for another seat, then unregister: the seat goes offline.
-    let (user2, password2) = SEATS[0]; // MD5 only: challenged with MD5 only
+    // Another seat, MD5 only (challenged with MD5 alone), then unregister: offline again.
 
-    let answer = exchange(
-        &socket,
-        router.sip,
-        register_with((router.sip, local), user2, password2, None, "r3", 1, 300).as_bytes(),
-        wait,
-    )
-    .await
-    .unwrap();
-    let md5 = challenges(&answer)
-        .into_iter()
-        .find(|c| c.contains("MD5"))
-        .unwrap();
-    let answer = exchange(
-        &socket,
-        router.sip,
-        register_with(
-            (router.sip, local),
-            user2,
-            password2,
-            Some(&md5),
-            "r3",
-            2,
-            300,
-        )
-        .as_bytes(),
-        wait,
-    )
-    .await
-    .unwrap();
+    let (offered, answer) = register_round(&socket, router.sip, SEATS[0], "r3", 300).await;
+    assert!(
+        offered.len() == 1 && offered[0].contains("MD5"),
+        "{offered:?}"
+    );
     assert_eq!(status(&answer), 200, "{answer}");
     assert!(
         eventually(Duration::from_secs(2), || router
@@ -423,35 +429,7 @@ async fn seats_register_with_sha256_or_md5_digest() {
             == 2.0)
         .await
     );
-    let answer = exchange(
-        &socket,
-        router.sip,
-        register_with((router.sip, local), user2, password2, None, "r4", 1, 0).as_bytes(),
-        wait,
-    )
-    .await
-    .unwrap();
-    let md5 = challenges(&answer)
-        .into_iter()
-        .find(|c| c.contains("MD5"))
-        .unwrap();
-    let answer = exchange(
-        &socket,
-        router.sip,
-        register_with(
-            (router.sip, local),
-            user2,
-            password2,
-            Some(&md5),
-            "r4",
-            2,
-            0,
-        )
-        .as_bytes(),
-        wait,
-    )
-    .await
-    .unwrap();
+    let (_, answer) = register_round(&socket, router.sip, SEATS[0], "r4", 0).await;
     assert_eq!(status(&answer), 200, "{answer}");
     assert!(
         eventually(Duration::from_secs(2), || router
