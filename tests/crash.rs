@@ -37,17 +37,7 @@ async fn records_survive_sigkill() {
         .expect("start-up line with the SIP address");
 
     // A caller who gives up while waiting: the call ends and its record is written.
-    let port = free_udp_port().to_string();
-    let media = free_udp_port().to_string();
-    let child = sipp(
-        sip,
-        "caller_cancel.xml",
-        &[
-            "-s", "15", "-p", &port, "-mp", &media, "-m", "1", "-d", "1500", "-timeout", "20s",
-        ],
-    )
-    .spawn()
-    .unwrap();
+    let child = trunk_caller(sip, "caller_cancel.xml", "15", 1500);
     assert!(finish(child, Duration::from_secs(20)).await);
     tokio::time::sleep(Duration::from_millis(100)).await;
     router.kill().unwrap(); // SIGKILL: no shutdown path runs
@@ -57,18 +47,9 @@ async fn records_survive_sigkill() {
     assert!(rest.iter().any(|l| l.contains("call ended")), "{rest:?}");
     assert!(!rest.iter().any(|l| l.contains("0612345678")), "{rest:?}");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_sas-router"))
-        .args(["calls", "list", "--json", "-c"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let listing = cli(&["calls", "list", "--json"], &config);
     let records: Vec<sas_router::store::record::CallRecord> =
-        serde_json::from_slice(&out.stdout).unwrap();
+        serde_json::from_str(&listing).unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(
         records[0].outcome,

@@ -52,28 +52,7 @@ async fn seat(router: &Router, user: &str, calls: usize, ring_ms: u64) -> tokio:
 }
 
 fn caller(router: &Router, number: &str, talk_ms: u64) -> tokio::process::Child {
-    let port = free_udp_port().to_string();
-    let media = free_udp_port().to_string();
-    sipp(
-        router.sip,
-        "caller.xml",
-        &[
-            "-s",
-            number,
-            "-p",
-            &port,
-            "-mp",
-            &media,
-            "-m",
-            "1",
-            "-d",
-            &talk_ms.to_string(),
-            "-timeout",
-            "60s",
-        ],
-    )
-    .spawn()
-    .unwrap()
+    trunk_caller(router.sip, "caller.xml", number, talk_ms)
 }
 
 fn assert_rtp_both_ways(r: &CallRecord) {
@@ -145,28 +124,7 @@ async fn samu_and_sas_calls_reach_a_registered_seat_with_rtp_both_ways() {
 async fn cancel_while_queued_is_abandoned_or_misdial() {
     let mut router = start(Options::default()).await; // misdial threshold 1 s, no seat online
     for (wait_ms, expected) in [(300u64, Outcome::Misdial), (1500, Outcome::Abandoned)] {
-        let port = free_udp_port().to_string();
-        let media = free_udp_port().to_string();
-        let child = sipp(
-            router.sip,
-            "caller_cancel.xml",
-            &[
-                "-s",
-                "15",
-                "-p",
-                &port,
-                "-mp",
-                &media,
-                "-m",
-                "1",
-                "-d",
-                &wait_ms.to_string(),
-                "-timeout",
-                "20s",
-            ],
-        )
-        .spawn()
-        .unwrap();
+        let child = trunk_caller(router.sip, "caller_cancel.xml", "15", wait_ms);
         assert!(
             finish(child, Duration::from_secs(20)).await,
             "CANCEL scenario got 200 then 487"
@@ -246,29 +204,14 @@ async fn records_survive_a_restart_and_the_cli_reads_them() {
     let id = wait_records(&router, 1).await.remove(0).id;
 
     // While the router runs, the CLI goes through the admin API.
-    let cli = env!("CARGO_BIN_EXE_sas-router");
-    let out = std::process::Command::new(cli)
-        .args(["calls", "show", &id, "--json", "-c"])
-        .arg(&router.config_path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let shown: CallRecord = serde_json::from_slice(&out.stdout).unwrap();
+    let shown = cli(&["calls", "show", &id, "--json"], &router.config_path);
+    let shown: CallRecord = serde_json::from_str(&shown).unwrap();
     assert_eq!(shown.id, id);
 
     router.stop().await;
     // Stopped: the CLI opens sled itself.
-    let out = std::process::Command::new(cli)
-        .args(["calls", "list", "-c"])
-        .arg(&router.config_path)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains(&id), "{text}");
+    let text = cli(&["calls", "list"], &router.config_path);
+    assert!(text.contains(&id), "{text}");
     assert!(
         text.contains("06******78"),
         "caller masked in the listing: {text}"
@@ -313,26 +256,7 @@ async fn a_seat_hanging_up_ends_the_callers_leg_too() {
     .spawn()
     .unwrap();
     register(router.sip, "arm1", port).await;
-    let caller_port = free_udp_port().to_string();
-    let caller_media = free_udp_port().to_string();
-    let caller = sipp(
-        router.sip,
-        "caller_stays.xml",
-        &[
-            "-s",
-            "15",
-            "-p",
-            &caller_port,
-            "-mp",
-            &caller_media,
-            "-m",
-            "1",
-            "-timeout",
-            "30s",
-        ],
-    )
-    .spawn()
-    .unwrap();
+    let caller = trunk_caller(router.sip, "caller_stays.xml", "15", 0);
     assert!(
         finish(caller, Duration::from_secs(30)).await,
         "the caller got BYE from the router"

@@ -354,14 +354,7 @@ impl CallDriver {
     ) {
         let now = wall_clock_now();
         let (Some(l), Some(contact)) = (legs.get_mut(&call), self.seats.contact(&seat)) else {
-            self.switchboard.handle(
-                now,
-                CallInput::SeatFailed {
-                    call,
-                    seat,
-                    status: None,
-                },
-            );
+            self.switchboard.handle(now, unreachable(call, seat));
             return;
         };
         // Each offer to a seat is a new session towards that seat: a fresh origin version.
@@ -433,14 +426,7 @@ impl CallDriver {
             }
             Err(e) => {
                 tracing::warn!(%seat, error = %e, "could not send INVITE to seat");
-                self.switchboard.handle(
-                    now,
-                    CallInput::SeatFailed {
-                        call,
-                        seat,
-                        status: None,
-                    },
-                );
+                self.switchboard.handle(now, unreachable(call, seat));
             }
         }
     }
@@ -520,6 +506,15 @@ impl CallDriver {
         for ((role, state), n) in counts {
             self.metrics.seats.with_label_values(&[role, state]).set(n);
         }
+    }
+}
+
+/// The offer could not reach the seat (no registration left, or the INVITE failed to go).
+fn unreachable(call: String, seat: String) -> CallInput {
+    CallInput::SeatFailed {
+        call,
+        seat,
+        status: None,
     }
 }
 

@@ -305,3 +305,41 @@ pub async fn eventually<F: FnMut() -> bool>(within: Duration, mut check: F) -> b
     }
     check()
 }
+
+/// A SIPp trunk caller dialling `number` with `scenario` (own SIP and media ports, one call);
+/// `duration_ms` is the scenario's pause (talk time, or wait before CANCEL).
+pub fn trunk_caller(
+    router: SocketAddr,
+    scenario_file: &str,
+    number: &str,
+    duration_ms: u64,
+) -> tokio::process::Child {
+    let port = free_udp_port().to_string();
+    let media = free_udp_port().to_string();
+    let duration = duration_ms.to_string();
+    sipp(
+        router,
+        scenario_file,
+        &[
+            "-s", number, "-p", &port, "-mp", &media, "-m", "1", "-d", &duration, "-timeout", "60s",
+        ],
+    )
+    .spawn()
+    .unwrap()
+}
+
+/// Runs the `sas-router` CLI on `config`; asserts it succeeded and returns its stdout.
+pub fn cli(args: &[&str], config: &Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sas-router"))
+        .args(args)
+        .arg("-c")
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
