@@ -10,8 +10,10 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod playback;
 pub mod ports;
 pub mod prompts;
 pub mod relay;
 pub mod sdp;
+pub mod session;
 pub mod stream;

@@ -55,7 +55,7 @@ impl Leg {
         }
     }
 
-    fn idx(self) -> usize {
+    pub(crate) fn idx(self) -> usize {
         match self {
             Leg::A => 0,
             Leg::B => 1,

@@ -9,9 +9,12 @@ use std::net::{IpAddr, SocketAddr};
 
 use thiserror::Error;
 
+mod negotiate;
 #[cfg(test)]
 mod tests;
 mod text;
+
+pub use negotiate::LegCodecs;
 
 /// Bodies larger than this are refused outright: a real audio offer is well under 4 KiB.
 pub const MAX_SDP_LEN: usize = 64 * 1024;
@@ -357,6 +360,13 @@ impl SessionDescription {
             })
             .collect();
 
+        self.keep_payload_types(idx, &keep);
+        Ok(())
+    }
+
+    /// Keeps only the payload types `keep` in the audio section `idx`, with their
+    /// `rtpmap`/`fmtp`/`rtcp-fb` lines.
+    fn keep_payload_types(&mut self, idx: usize, keep: &[u8]) {
         let m = &mut self.media[idx];
         m.fmts
             .retain(|f| f.parse().is_ok_and(|pt: u8| keep.contains(&pt)));
@@ -373,7 +383,6 @@ impl SessionDescription {
                 None => true,
             }
         });
-        Ok(())
     }
 
     fn audio_index(&self) -> Option<usize> {

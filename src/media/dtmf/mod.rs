@@ -18,7 +18,7 @@ pub mod info;
 pub mod rfc4733;
 
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 /// One key press, reported once, after it ended (so its duration is known).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -36,6 +36,8 @@ pub struct RtpView<'a> {
     pub ssrc: u32,
     /// The payload, without CSRCs, header extension or padding.
     pub payload: &'a [u8],
+    /// Where the payload starts in the datagram (to rewrite it in place).
+    pub payload_offset: usize,
 }
 
 /// Parses an RTP packet (RFC 3550 §5.1), `None` if it is not a well-formed version 2 packet.
@@ -72,6 +74,7 @@ pub fn parse_rtp(packet: &[u8]) -> Option<RtpView<'_>> {
         timestamp: u32::from_be_bytes([header[4], header[5], header[6], header[7]]),
         ssrc: u32::from_be_bytes([header[8], header[9], header[10], header[11]]),
         payload,
+        payload_offset: start,
     })
 }
 

@@ -256,6 +256,7 @@ fn parse_rtp_plain_packet() {
             timestamp: 16_000,
             ssrc: 0xDEAD_BEEF,
             payload: &block(5, false, 160),
+            payload_offset: 12,
         }
     );
 }
@@ -270,6 +271,7 @@ fn parse_rtp_skips_csrcs_extension_and_padding() {
     let view = parse_rtp(&packet).expect("valid");
     assert!(!view.marker);
     assert_eq!(view.payload, &block(11, true, 480));
+    assert_eq!(view.payload_offset, 12 + 8 + 8);
 }
 
 #[test]

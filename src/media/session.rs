@@ -1,0 +1,326 @@
+//! The media logic of one call, sans-IO: what each leg hears, DTMF detection, PCMU ↔ PCMA
+//! conversion, the recording taps.
+//!
+//! Leg A is the caller, leg B the plateau side (a seat). The caller hears either the
+//! router's [`Player`] (greeting, hold, reassurance) or the seat; the seat hears the caller
+//! once bridged. Every packet sent to a leg goes through that leg's [`OutboundStream`], so a
+//! switch of source never shows as a new SSRC or a sequence jump.
+//!
+//! Digits pressed by the caller are detected from RFC 4733 packets when the trunk
+//! negotiated `telephone-event`, otherwise in the audio (Goertzel). SIP INFO digits arrive
+//! through signalling, not here.
+//!
+//! The IO task ([`super::relay`]) feeds received packets to [`MediaSession::on_rtp`] and
+//! calls [`MediaSession::on_timeout`] at [`MediaSession::poll_timeout`]; time is passed in
+//! as milliseconds on a monotonic clock that reads like epoch time.
+
+use std::collections::VecDeque;
+
+use audio_codec_algorithms::{convert_alaw_to_ulaw, convert_ulaw_to_alaw};
+
+use super::dtmf::goertzel::InBandDetector;
+use super::dtmf::rfc4733::{TelephoneEventDecoder, parse_rtp};
+use super::dtmf::DigitEvent;
+use super::g711::G711Law;
+use super::playback::{Announcement, Player};
+use super::prompts::FRAME_MS;
+use super::relay::Leg;
+use super::sdp::LegCodecs;
+use super::stream::OutboundStream;
+use crate::time::EpochMillis;
+
+#[cfg(test)]
+mod tests;
+
+/// 8 kHz: RTP clock samples per millisecond.
+const SAMPLES_PER_MS: u64 = 8;
+
+/// If the task was late by more than this, playback skips ahead rather than bursting
+/// frames at the caller's phone.
+const MAX_PLAYBACK_CATCH_UP_MS: u64 = 100;
+
+/// Receives the recording taps of a call; `at` counts 8 kHz samples since the recording
+/// started (arrival time, so both channels share one clock).
+pub trait RecordSink: Send {
+    /// Audio from the caller.
+    fn caller_audio(&mut self, at: u64, payload: &[u8], law: G711Law);
+    /// Audio sent to the caller (prompts, hold, the seat).
+    fn plateau_audio(&mut self, at: u64, payload: &[u8], law: G711Law);
+}
+
+/// What the caller hears.
+#[derive(Debug)]
+enum CallerFeed {
+    Nothing,
+    Player(Box<Player>),
+    Seat,
+}
+
+#[derive(Debug)]
+struct LegMedia {
+    codecs: Option<LegCodecs>,
+    /// The stream this leg receives.
+    out: OutboundStream,
+    /// Bumped for each new peer on the leg (another seat): a new source for the other leg.
+    peer: u64,
+}
+
+/// An RTP packet to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub leg: Leg,
+    pub packet: Vec<u8>,
+}
+
+/// The media state of one call.
+pub struct MediaSession {
+    /// Time zero of the streams' sample clock.
+    start: EpochMillis,
+    legs: [LegMedia; 2],
+    caller_hears: CallerFeed,
+    /// When the next player frame is due.
+    next_frame_at: Option<EpochMillis>,
+    /// Segment numbers of the player are sources too; offset so they never equal a peer.
+    plays: u64,
+    seat_hears_caller: bool,
+    recorder: Option<(EpochMillis, Box<dyn RecordSink>)>,
+    telephone_events: TelephoneEventDecoder,
+    in_band: InBandDetector,
+    digits: VecDeque<DigitEvent>,
+}
+
+impl std::fmt::Debug for MediaSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaSession")
+            .field("legs", &self.legs)
+            .field("caller_hears", &self.caller_hears)
+            .field("recording", &self.recorder.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MediaSession {
+    /// A session whose streams start at `start`, with our SSRC and first sequence number
+    /// towards each leg (random in production).
+    pub fn new(start: EpochMillis, ssrc: [u32; 2], first_seq: [u16; 2]) -> MediaSession {
+        let leg = |i: usize| LegMedia {
+            codecs: None,
+            out: OutboundStream::new(ssrc[i], first_seq[i]),
+            peer: 0,
+        };
+        MediaSession {
+            start,
+            legs: [leg(0), leg(1)],
+            caller_hears: CallerFeed::Nothing,
+            next_frame_at: None,
+            plays: 0,
+            seat_hears_caller: false,
+            recorder: None,
+            telephone_events: TelephoneEventDecoder::default(),
+            in_band: InBandDetector::new(),
+            digits: VecDeque::new(),
+        }
+    }
+
+    /// Our SSRC towards `leg`.
+    pub fn ssrc(&self, leg: Leg) -> u32 {
+        self.legs[leg.idx()].out.ssrc()
+    }
+
+    /// The codecs negotiated with a (new) peer on `leg`.
+    pub fn set_codecs(&mut self, leg: Leg, codecs: LegCodecs) {
+        let l = &mut self.legs[leg.idx()];
+        l.codecs = Some(codecs);
+        l.peer += 1;
+        if leg == Leg::A {
+            self.telephone_events.reset();
+        }
+    }
+
+    /// The caller hears `announcement` from now on (and the seat, if any, nothing).
+    pub fn play(&mut self, announcement: Announcement, now: EpochMillis) {
+        let law = self.law(Leg::A).unwrap_or(G711Law::Alaw);
+        self.plays += 1;
+        self.caller_hears = CallerFeed::Player(Box::new(Player::new(announcement, law)));
+        self.seat_hears_caller = false;
+        self.next_frame_at = Some(now);
+    }
+
+    /// Caller and seat hear each other.
+    pub fn bridge(&mut self) {
+        self.caller_hears = CallerFeed::Seat;
+        self.seat_hears_caller = true;
+        self.next_frame_at = None;
+    }
+
+    /// Records the call from now on.
+    pub fn start_recording(&mut self, sink: Box<dyn RecordSink>, now: EpochMillis) {
+        self.recorder = Some((now, sink));
+    }
+
+    /// Stops recording and hands the sink back (to finish the file).
+    pub fn take_recorder(&mut self) -> Option<Box<dyn RecordSink>> {
+        self.recorder.take().map(|(_, sink)| sink)
+    }
+
+    /// A packet received on `leg`, from the latched peer. Rewrites it in place for the
+    /// other leg and says where to send it, or `None` to drop it.
+    pub fn on_rtp(&mut self, leg: Leg, packet: &mut [u8], now: EpochMillis) -> Option<Leg> {
+        let view = parse_rtp(packet)?;
+        let (pt, ts, marker, offset) = (
+            view.payload_type,
+            view.timestamp,
+            view.marker,
+            view.payload_offset,
+        );
+        let payload_len = view.payload.len();
+        let from = self.legs[leg.idx()].codecs?;
+        let to = leg.other();
+        let forward = match leg {
+            Leg::A => self.seat_hears_caller,
+            Leg::B => matches!(self.caller_hears, CallerFeed::Seat),
+        };
+        let payload = offset..offset + payload_len;
+        if Some(pt) == from.dtmf_pt {
+            if leg == Leg::A {
+                let digits = self
+                    .telephone_events
+                    .push(ts, marker, &packet[payload], now);
+                self.digits.extend(digits);
+            }
+            // Relayed only to a leg that negotiated telephone-event too.
+            return match (forward, self.legs[to.idx()].codecs.and_then(|c| c.dtmf_pt)) {
+                (true, Some(target_pt)) => self.relay(leg, packet, target_pt, now),
+                _ => None,
+            };
+        }
+        if pt != from.audio_pt {
+            return None; // not negotiated (comfort noise, a stray codec)
+        }
+        if leg == Leg::A {
+            if from.dtmf_pt.is_none() {
+                let digits = self.in_band.push_g711(&packet[payload.clone()], from.law, now);
+                self.digits.extend(digits);
+            }
+            self.record(now, |sink, at| {
+                sink.caller_audio(at, &packet[payload.clone()], from.law)
+            });
+        }
+        if !forward {
+            return None;
+        }
+        let target = self.legs[to.idx()].codecs?;
+        convert(&mut packet[payload.clone()], from.law, target.law);
+        if to == Leg::A {
+            self.record(now, |sink, at| {
+                sink.plateau_audio(at, &packet[payload.clone()], target.law)
+            });
+        }
+        self.relay(leg, packet, target.audio_pt, now)
+    }
+
+    /// When [`Self::on_timeout`] must next run.
+    pub fn poll_timeout(&self) -> Option<EpochMillis> {
+        [self.next_frame_at, self.telephone_events.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Plays the frames due by `now` and reports RFC 4733 digits whose end was lost.
+    pub fn on_timeout(&mut self, now: EpochMillis, out: &mut Vec<Outgoing>) {
+        if let Some(digit) = self.telephone_events.flush(now) {
+            self.digits.push_back(digit);
+        }
+        let Some(mut due) = self.next_frame_at else {
+            return;
+        };
+        if now.saturating_sub(due) > MAX_PLAYBACK_CATCH_UP_MS {
+            due = now;
+        }
+        let frame_ms = u64::from(FRAME_MS);
+        while due <= now {
+            let (CallerFeed::Player(player), Some(codecs)) =
+                (&mut self.caller_hears, self.legs[0].codecs)
+            else {
+                break;
+            };
+            let (frame, segment) = player.next_frame();
+            // Odd source ids are ours, even ones the peers' (see `relay`).
+            let source = ((self.plays << 32) + segment) * 2 + 1;
+            let clock = self.samples(due);
+            let packet = self.legs[0]
+                .out
+                .play(codecs.audio_pt, &frame, source, clock);
+            self.record(due, |sink, at| sink.plateau_audio(at, &frame, codecs.law));
+            out.push(Outgoing {
+                leg: Leg::A,
+                packet,
+            });
+            due += frame_ms;
+        }
+        self.next_frame_at = Some(due);
+    }
+
+    /// The next digit the caller pressed.
+    pub fn poll_digit(&mut self) -> Option<DigitEvent> {
+        self.digits.pop_front()
+    }
+
+    /// The call is over: reports a digit still sounding in the audio.
+    pub fn finish(&mut self) {
+        if let Some(digit) = self.in_band.finish() {
+            self.digits.push_back(digit);
+        }
+        if let Some(digit) = self.telephone_events.flush(u64::MAX) {
+            self.digits.push_back(digit);
+        }
+    }
+
+    /// Law of `leg`, once negotiated.
+    pub fn law(&self, leg: Leg) -> Option<G711Law> {
+        self.legs[leg.idx()].codecs.map(|c| c.law)
+    }
+
+    /// Rewrites the header for the other leg's stream (payload type, SSRC, sequence,
+    /// timestamp) and returns that leg.
+    fn relay(
+        &mut self,
+        from: Leg,
+        packet: &mut [u8],
+        payload_type: u8,
+        now: EpochMillis,
+    ) -> Option<Leg> {
+        packet[1] = (packet[1] & 0x80) | (payload_type & 0x7f);
+        let source = self.legs[from.idx()].peer * 2;
+        let clock = self.samples(now);
+        let to = from.other();
+        self.legs[to.idx()]
+            .out
+            .relay(packet, source, clock)
+            .then_some(to)
+    }
+
+    fn record(&mut self, now: EpochMillis, tap: impl FnOnce(&mut dyn RecordSink, u64)) {
+        if let Some((since, sink)) = &mut self.recorder {
+            let at = now.saturating_sub(*since) * SAMPLES_PER_MS;
+            tap(sink.as_mut(), at);
+        }
+    }
+
+    fn samples(&self, now: EpochMillis) -> u64 {
+        now.saturating_sub(self.start) * SAMPLES_PER_MS
+    }
+}
+
+/// Converts a G.711 payload from one law to the other, in place.
+fn convert(payload: &mut [u8], from: G711Law, to: G711Law) {
+    let table: fn(u8) -> u8 = match (from, to) {
+        (G711Law::Ulaw, G711Law::Alaw) => convert_ulaw_to_alaw,
+        (G711Law::Alaw, G711Law::Ulaw) => convert_alaw_to_ulaw,
+        _ => return,
+    };
+    for byte in payload {
+        *byte = table(*byte);
+    }
+}

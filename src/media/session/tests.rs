@@ -1,0 +1,207 @@
+//! Media session tests on virtual time: what each leg receives, conversion, digits, taps.
+
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::media::dtmf::DtmfSource;
+use crate::media::dtmf::testutil::{dtmf, g711, silence};
+use crate::media::prompts::{FRAME_BYTES, Prompt};
+
+const T0: EpochMillis = 1_800_000_000_000;
+const PCMA: LegCodecs = LegCodecs {
+    audio_pt: 8,
+    law: G711Law::Alaw,
+    dtmf_pt: Some(101),
+};
+const PCMU: LegCodecs = LegCodecs {
+    audio_pt: 0,
+    law: G711Law::Ulaw,
+    dtmf_pt: Some(96),
+};
+
+fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, pt | if marker { 0x80 } else { 0 }];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+/// (marker, pt, seq, ts, ssrc)
+fn header(p: &[u8]) -> (bool, u8, u16, u32, u32) {
+    let v = parse_rtp(p).unwrap();
+    (v.marker, v.payload_type, v.sequence, v.timestamp, v.ssrc)
+}
+
+#[derive(Default)]
+struct Taps {
+    caller: Vec<(u64, Vec<u8>, G711Law)>,
+    plateau: Vec<(u64, Vec<u8>, G711Law)>,
+}
+
+#[derive(Clone, Default)]
+struct MemorySink(Arc<Mutex<Taps>>);
+
+impl RecordSink for MemorySink {
+    fn caller_audio(&mut self, at: u64, payload: &[u8], law: G711Law) {
+        self.0.lock().unwrap().caller.push((at, payload.to_vec(), law));
+    }
+    fn plateau_audio(&mut self, at: u64, payload: &[u8], law: G711Law) {
+        self.0.lock().unwrap().plateau.push((at, payload.to_vec(), law));
+    }
+}
+
+fn greeting() -> Announcement {
+    Announcement {
+        greeting: Some(Arc::new(Prompt::from_alaw("accueil", vec![0x55; 3 * FRAME_BYTES]))),
+        hold: Some(Arc::new(Prompt::from_alaw("musique", vec![0x66; 2 * FRAME_BYTES]))),
+        ..Announcement::default()
+    }
+}
+
+#[test]
+fn caller_hears_greeting_hold_then_seat_as_one_stream() {
+    let mut s = MediaSession::new(T0, [0xA, 0xB], [100, 200]);
+    s.set_codecs(Leg::A, PCMA);
+    s.play(greeting(), T0);
+    let mut out = Vec::new();
+    for t in (0..100).step_by(20) {
+        s.on_timeout(T0 + t, &mut out);
+    }
+    assert_eq!(out.len(), 5, "one frame per 20 ms");
+    assert!(out.iter().all(|o| o.leg == Leg::A));
+    assert_eq!(out[0].packet[12], 0x55, "greeting first");
+    assert_eq!(out[3].packet[12], 0x66, "then hold audio");
+    // A seat answers in PCMU: its audio reaches the caller converted, same SSRC, next seq.
+    s.set_codecs(Leg::B, PCMU);
+    s.bridge();
+    assert_eq!(s.poll_timeout(), None, "player stopped");
+    let mut seat = rtp(0, false, 9000, 123_456, 0x5EA7, &[0xFF; 160]);
+    assert_eq!(s.on_rtp(Leg::B, &mut seat, T0 + 100), Some(Leg::A));
+    let heads: Vec<_> = out.iter().map(|o| header(&o.packet)).chain([header(&seat)]).collect();
+    for w in heads.windows(2) {
+        assert_eq!(w[1].2, w[0].2.wrapping_add(1), "sequence continuous");
+        assert_eq!(w[1].4, 0xA, "one SSRC towards the caller");
+        assert_eq!(w[1].1, 8, "PCMA towards the caller");
+    }
+    assert!(heads[0].0 && heads[3].0 && heads[5].0, "marker on each switch");
+    assert!(!heads[1].0 && !heads[4].0);
+    assert_eq!(heads[5].3, heads[4].3 + 160, "timestamps continue");
+    assert_eq!(seat[12], convert_ulaw_to_alaw(0xFF), "µ-law converted to A-law");
+}
+
+#[test]
+fn caller_audio_reaches_the_seat_only_once_bridged() {
+    let mut s = MediaSession::new(T0, [1, 2], [0, 0]);
+    s.set_codecs(Leg::A, PCMA);
+    s.set_codecs(Leg::B, PCMU);
+    let mut early = rtp(8, true, 1, 160, 77, &[0xD5; 160]);
+    assert_eq!(s.on_rtp(Leg::A, &mut early, T0), None, "queued: seat hears nothing");
+    s.bridge();
+    let mut p = rtp(8, false, 2, 320, 77, &[0xD5; 160]);
+    assert_eq!(s.on_rtp(Leg::A, &mut p, T0 + 20), Some(Leg::B));
+    let (_, pt, _, _, ssrc) = header(&p);
+    assert_eq!((pt, ssrc), (0, 2));
+    assert_eq!(p[12], convert_alaw_to_ulaw(0xD5));
+    let mut cn = rtp(13, false, 3, 480, 77, &[0; 1]);
+    assert_eq!(s.on_rtp(Leg::A, &mut cn, T0 + 40), None, "unnegotiated type dropped");
+}
+
+/// RFC 4733 packets of one key press at `ts`: start, updates, three ends.
+fn key(digit_code: u8, seq: &mut u16, ts: u32) -> Vec<Vec<u8>> {
+    let mut packets = Vec::new();
+    for (i, duration) in [160u16, 320, 480, 640, 640, 640].iter().enumerate() {
+        let end = i >= 3;
+        let payload = [digit_code, if end { 0x80 | 10 } else { 10 }, (duration >> 8) as u8, *duration as u8];
+        packets.push(rtp(101, i == 0, *seq, ts, 77, &payload));
+        *seq += 1;
+    }
+    packets
+}
+
+#[test]
+fn rfc4733_digits_are_detected_once_and_relayed_with_the_seats_type() {
+    let mut s = MediaSession::new(T0, [1, 2], [0, 0]);
+    s.set_codecs(Leg::A, PCMA);
+    s.set_codecs(Leg::B, PCMU);
+    s.bridge();
+    let mut seq = 10;
+    let mut t = T0;
+    let mut relayed = Vec::new();
+    for (code, ts) in [(1u8, 8000u32), (5, 16000), (11, 24000)] {
+        for mut p in key(code, &mut seq, ts) {
+            if s.on_rtp(Leg::A, &mut p, t) == Some(Leg::B) {
+                relayed.push(header(&p).1);
+            }
+            t += 20;
+        }
+    }
+    let digits: Vec<DigitEvent> = std::iter::from_fn(|| s.poll_digit()).collect();
+    let keys: String = digits.iter().map(|d| d.digit).collect();
+    assert_eq!(keys, "15#");
+    assert!(digits.iter().all(|d| d.source == DtmfSource::Rfc4733));
+    assert!(digits[0].at < digits[1].at && digits[1].at < digits[2].at);
+    assert_eq!(relayed.len(), 18, "every event packet relayed");
+    assert!(relayed.iter().all(|&pt| pt == 96), "with the seat's telephone-event type");
+}
+
+#[test]
+fn in_band_digits_when_the_trunk_has_no_telephone_event() {
+    let mut s = MediaSession::new(T0, [1, 2], [0, 0]);
+    s.set_codecs(Leg::A, LegCodecs { dtmf_pt: None, ..PCMA });
+    let mut audio = Vec::new();
+    for d in ['3', '1', '1', '4'] {
+        audio.extend(dtmf(d, 6000.0, 80));
+        audio.extend(silence(80));
+    }
+    let encoded = g711(&audio, G711Law::Alaw);
+    for (i, frame) in encoded.chunks(160).enumerate() {
+        let mut p = rtp(8, false, i as u16, i as u32 * 160, 9, frame);
+        s.on_rtp(Leg::A, &mut p, T0 + 20 * i as u64);
+    }
+    s.finish();
+    let keys: String = std::iter::from_fn(|| s.poll_digit()).map(|d| d.digit).collect();
+    assert_eq!(keys, "3114");
+}
+
+#[test]
+fn taps_record_what_the_caller_says_and_hears_on_one_clock() {
+    let sink = MemorySink::default();
+    let mut s = MediaSession::new(T0, [1, 2], [0, 0]);
+    s.set_codecs(Leg::A, PCMA);
+    s.play(greeting(), T0);
+    s.start_recording(Box::new(sink.clone()), T0);
+    let mut out = Vec::new();
+    s.on_timeout(T0, &mut out);
+    let mut p = rtp(8, false, 1, 0, 9, &[0x2A; 160]);
+    s.on_rtp(Leg::A, &mut p, T0 + 10);
+    s.set_codecs(Leg::B, PCMU);
+    s.bridge();
+    let mut seat = rtp(0, false, 1, 0, 5, &[0x11; 160]);
+    s.on_rtp(Leg::B, &mut seat, T0 + 30);
+    let taps = sink.0.lock().unwrap();
+    assert_eq!(taps.caller, vec![(80, vec![0x2A; 160], G711Law::Alaw)]);
+    assert_eq!(taps.plateau.len(), 2);
+    assert_eq!(taps.plateau[0].0, 0);
+    assert_eq!(taps.plateau[0].1, vec![0x55; 160], "the greeting is recorded");
+    assert_eq!(taps.plateau[1].0, 240);
+    assert_eq!(
+        taps.plateau[1].1,
+        vec![convert_ulaw_to_alaw(0x11); 160],
+        "the seat as the caller heard it"
+    );
+    drop(taps);
+    assert!(s.take_recorder().is_some());
+}
+
+#[test]
+fn a_late_task_skips_ahead_instead_of_bursting() {
+    let mut s = MediaSession::new(T0, [1, 2], [0, 0]);
+    s.set_codecs(Leg::A, PCMA);
+    s.play(Announcement::default(), T0);
+    let mut out = Vec::new();
+    s.on_timeout(T0 + 1000, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(s.poll_timeout(), Some(T0 + 1020));
+}
