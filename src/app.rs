@@ -7,7 +7,9 @@ use crate::acd::AcdSettings;
 use crate::call::{Switchboard, SwitchboardSettings};
 use crate::config::Config;
 use crate::http::{self, HttpState};
+use crate::media::playback::Announcement;
 use crate::media::ports::PortPool;
+use crate::media::prompts::PromptSet;
 use crate::metrics::Metrics;
 use crate::net::calls::{CallDriver, CallEvent};
 use crate::net::requests::{Dispatcher, Registry, SharedRegistry};
@@ -23,6 +25,7 @@ use rsipstack::transaction::endpoint::MessageInspector;
 use rsipstack::transport::tcp_listener::TcpListenerConnection;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{SipAddr, TransportLayer};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
@@ -31,6 +34,41 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// Loads the prompts and builds what each line's callers hear while queued. Bad files and
+/// prompts named but missing come back as sentences for the administrator: the line then
+/// plays what it has (hold audio, or silence), it never refuses calls.
+pub fn announcements(config: &Config) -> (HashMap<String, Announcement>, Vec<String>) {
+    let dir = &config.media.prompts_dir;
+    let (prompts, errors) = PromptSet::load_dir(dir);
+    let mut problems: Vec<String> = errors
+        .iter()
+        .map(|e| format!("prompt rejected: {e}"))
+        .collect();
+    let mut by_line = HashMap::new();
+    for line in &config.lines {
+        let mut find = |name: &Option<String>, key: &str| {
+            let name = name.as_deref()?;
+            let prompt = prompts.get(name).cloned();
+            if prompt.is_none() {
+                problems.push(format!(
+                    "line {}: {key} prompt \"{name}\" not found in {} (expected {name}.wav)",
+                    line.id,
+                    dir.display()
+                ));
+            }
+            prompt
+        };
+        let announcement = Announcement {
+            greeting: find(&line.greeting, "greeting"),
+            hold: find(&line.hold, "hold"),
+            reassurance: find(&line.reassurance, "reassurance"),
+            reassurance_every_ms: u64::from(line.reassurance_every_s) * SECOND,
+        };
+        by_line.insert(line.id.clone(), announcement);
+    }
+    (by_line, problems)
+}
 
 /// Start-up failures.
 #[derive(Debug, Error)]
@@ -264,12 +302,17 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         events: call_events.clone(),
         writes: Vec::new(),
     };
+    let (announcements, problems) = announcements(&config);
+    for problem in &problems {
+        tracing::error!("{problem}");
+    }
     let dispatcher = Arc::new(Dispatcher {
         dialogs,
         state_sender,
         registry: registry.clone(),
         trunk: config.trunk.addresses.clone(),
         lines: config.lines.clone(),
+        announcements,
         ports,
         rtp_ip: config.media.rtp_ip,
         contact,

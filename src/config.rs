@@ -137,6 +137,26 @@ pub struct LineConfig {
     pub numbers: Vec<String>,
     /// Queue priority: lower is served first (the 15 before the 116 117).
     pub priority: u8,
+    /// Answer the caller at once to play the greeting and hold audio while queued
+    /// (otherwise the caller hears ringback until a seat answers).
+    #[serde(default)]
+    pub answer: bool,
+    /// Prompt played once on answer (a file name in `media.prompts_dir`, without `.wav`).
+    #[serde(default)]
+    pub greeting: Option<String>,
+    /// Prompt looped while the caller waits (music on hold).
+    #[serde(default)]
+    pub hold: Option<String>,
+    /// Prompt played every `reassurance_every_s` seconds of waiting.
+    #[serde(default)]
+    pub reassurance: Option<String>,
+    /// Seconds of hold between two reassurance messages.
+    #[serde(default = "default_reassurance_every")]
+    pub reassurance_every_s: u32,
+}
+
+fn default_reassurance_every() -> u32 {
+    30
 }
 
 /// `[acd]`
@@ -197,6 +217,13 @@ pub struct MediaConfig {
     /// Last RTP port.
     #[serde(default = "default_rtp_max")]
     pub rtp_port_max: u16,
+    /// Directory of the announcement WAV files named by `[[lines]]`.
+    #[serde(default = "default_prompts_dir")]
+    pub prompts_dir: PathBuf,
+}
+
+fn default_prompts_dir() -> PathBuf {
+    PathBuf::from("dialplans/prompts")
 }
 
 fn default_rtp_ip() -> IpAddr {
@@ -216,6 +243,7 @@ impl Default for MediaConfig {
             public_ip: None,
             rtp_port_min: default_rtp_min(),
             rtp_port_max: default_rtp_max(),
+            prompts_dir: default_prompts_dir(),
         }
     }
 }

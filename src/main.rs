@@ -72,7 +72,14 @@ fn main() -> Result<()> {
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(&cli.config),
         Command::CheckConfig => {
-            Config::load(&cli.config)?;
+            let config = Config::load(&cli.config)?;
+            let (_, problems) = sas_router::app::announcements(&config);
+            for problem in &problems {
+                eprintln!("{problem}");
+            }
+            if !problems.is_empty() {
+                anyhow::bail!("{} problem(s) with prompts", problems.len());
+            }
             println!("{}: ok", cli.config.display());
             Ok(())
         }

@@ -6,6 +6,7 @@
 //! the [`Acd`] and the call records; it never reads the clock: every input comes with `now`.
 
 use crate::acd::{Acd, AcdOutput, AcdSettings, PauseReason, SeatId};
+use crate::media::dtmf::DigitEvent;
 use crate::pii::CallerNumber;
 use crate::store::record::{CallRecord, OfferRecord, OfferResult, Outcome};
 use crate::time::EpochMillis;
@@ -28,6 +29,15 @@ pub enum CallInput {
         called: String,
         /// Caller.
         caller: CallerNumber,
+        /// Answer the caller at once (greeting and hold audio while queued).
+        answer: bool,
+    },
+    /// The caller pressed a key (RFC 4733, SIP INFO or in-band).
+    Digit {
+        /// The call.
+        call: String,
+        /// The key, when and how.
+        digit: DigitEvent,
     },
     /// The caller sent CANCEL (before answer) or BYE (after).
     CallerGone {
@@ -100,7 +110,12 @@ pub enum CallOutput {
         /// The seat.
         seat: SeatId,
     },
-    /// Answer the trunk leg and connect it to the seat that answered.
+    /// Answer the trunk leg now and play the line's announcements to the caller.
+    AnswerCaller {
+        /// The call.
+        call: String,
+    },
+    /// Connect the caller to the seat that answered (answering the trunk leg if not yet).
     Bridge {
         /// The call.
         call: String,
@@ -198,9 +213,16 @@ impl Switchboard {
                 priority,
                 called,
                 caller,
+                answer,
             } => {
                 let mut record =
                     CallRecord::new(call.clone(), sip_call_id, line, called, caller, now);
+                if answer {
+                    record.caller_answered_at = Some(now);
+                    record.event(now, "ANSWER", None, Some("greeting".into()));
+                    self.outputs
+                        .push_back(CallOutput::AnswerCaller { call: call.clone() });
+                }
                 record.queued_at = Some(now);
                 record.event(
                     now,
@@ -216,6 +238,13 @@ impl Switchboard {
                     },
                 );
                 self.acd.enqueue(now, &call, priority);
+            }
+            CallInput::Digit { call, digit } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    let detail = format!("{} {}", digit.digit, digit.source.label());
+                    c.record.event(digit.at, "DTMF", None, Some(detail));
+                    c.record.dtmf.push(digit);
+                }
             }
             CallInput::CallerGone { call } => self.caller_gone(now, &call),
             CallInput::SeatRinging { call, seat } => {

@@ -31,6 +31,7 @@ fn arrive(b: &mut Switchboard, now: EpochMillis, call: &str, line: &str, priorit
             priority,
             called: "15".into(),
             caller: CallerNumber::new("0612345678"),
+            answer: false,
         },
     );
 }
@@ -375,4 +376,69 @@ fn a_thousand_calls_with_failures_all_end_with_a_record() {
     }
     assert!(finished_count > 900, "{finished_count}");
     assert!(b.active_calls() < 100);
+}
+
+#[test]
+fn an_answering_line_answers_at_once_and_keeps_the_callers_digits() {
+    use crate::media::dtmf::{DigitEvent, DtmfSource};
+    let mut b = board(&["arm1"]);
+    b.handle(
+        T0,
+        CallInput::Arrived {
+            call: "c1".into(),
+            sip_call_id: "sip-c1".into(),
+            line: "samu".into(),
+            priority: 0,
+            called: "15".into(),
+            caller: CallerNumber::new("0612345678"),
+            answer: true,
+        },
+    );
+    assert_eq!(
+        actions(&mut b),
+        vec![CallOutput::AnswerCaller { call: "c1".into() }],
+        "answered before any seat is free"
+    );
+    for (i, (digit, source)) in [('3', DtmfSource::Rfc4733), ('#', DtmfSource::SipInfo)]
+        .into_iter()
+        .enumerate()
+    {
+        let at = T0 + 1000 * (i as u64 + 1);
+        let digit = DigitEvent {
+            digit,
+            at,
+            duration_ms: 100,
+            source,
+        };
+        b.handle(
+            at,
+            CallInput::Digit {
+                call: "c1".into(),
+                digit,
+            },
+        );
+    }
+    b.handle(
+        T0 + 20 * SECOND,
+        CallInput::CallerGone { call: "c1".into() },
+    );
+    let out = actions(&mut b);
+    let record = finished(&out).expect("record");
+    assert_eq!(record.caller_answered_at, Some(T0));
+    let keys: String = record.dtmf.iter().map(|d| d.digit).collect();
+    assert_eq!(keys, "3#");
+    let dtmf_events: Vec<_> = record
+        .events
+        .iter()
+        .filter(|e| e.kind == "DTMF")
+        .map(|e| (e.at, e.detail.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        dtmf_events,
+        vec![
+            (T0 + 1000, "3 rfc4733".into()),
+            (T0 + 2000, "# sip_info".into())
+        ]
+    );
+    assert_eq!(record.outcome, Some(Outcome::Abandoned));
 }

@@ -171,7 +171,11 @@ mod tests {
         let music_frames: Vec<&[u8]> = music.frames(G711Law::Alaw).collect();
         assert_eq!(frames[0].as_slice(), music_frames[0]);
         assert_eq!(frames[1].as_slice(), music_frames[1]);
-        assert_eq!(frames[3].as_slice(), music_frames[2], "music resumes after the message");
+        assert_eq!(
+            frames[3].as_slice(),
+            music_frames[2],
+            "music resumes after the message"
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! The anchored RTP relay of one bridged call: two UDP sockets and the tasks between them.
+//! The anchored media of one call: two UDP sockets and the task between them.
 //!
-//! Leg A faces the caller (SIP trunk), leg B the seat's softphone. Whatever arrives on A is
-//! sent from B's socket to B's remote, and vice versa, so each side sees one stable peer
-//! (our socket) whatever happens behind it (queue, transfer to another seat).
+//! Leg A faces the caller (SIP trunk), leg B the seat's softphone. One tokio task per call
+//! receives on both sockets, runs the sans-IO [`MediaSession`] (what each leg hears,
+//! digits, recording taps) and sends from each leg's socket to that leg's remote, so each
+//! side sees one stable peer (our socket) whatever happens behind it (greeting, queue,
+//! transfer to another seat).
 //!
 //! Remotes follow symmetric RTP (comedia): the SDP address set by [`MediaRelay::set_remote`]
 //! is only a first guess; the first RTP packet received on a leg latches that leg's remote
@@ -12,19 +14,24 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use prometheus::{IntCounter, IntCounterVec};
 use serde::Serialize;
 use thiserror::Error;
 use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::dtmf::DigitEvent;
+use super::playback::Announcement;
 use super::ports::PortPool;
-use super::stream::OutboundStream;
+use super::sdp::LegCodecs;
+use super::session::{MediaSession, Outgoing, RecordSink};
+use crate::time::{EpochMillis, wall_clock_now};
 
 #[cfg(test)]
 mod tests;
@@ -140,9 +147,6 @@ struct Remote {
 struct LegShared {
     counters: LegCounters,
     remote: Mutex<Remote>,
-    /// Bumped on each new SDP remote: a new party on this leg (another seat) is a new
-    /// source for the stream sent to the other leg.
-    generation: AtomicU64,
 }
 
 impl LegShared {
@@ -151,7 +155,6 @@ impl LegShared {
     }
 
     fn set_remote(&self, addr: SocketAddr) {
-        self.generation.fetch_add(1, Ordering::Relaxed);
         let mut r = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
         *r = Remote {
             addr: Some(addr),
@@ -189,18 +192,48 @@ impl Drop for Lease {
     }
 }
 
-/// The RTP relay of one call. Bind it, write [`local_addr`](Self::local_addr) of each leg
-/// into the SDP sent to that side, feed each side's SDP address to
-/// [`set_remote`](Self::set_remote), then [`start`](Self::start) it. Dropping it stops
-/// the relay and gives the ports back.
-#[derive(Debug)]
+/// Instructions to the relay task.
+enum Command {
+    Codecs(Leg, LegCodecs),
+    Play(Announcement),
+    Bridge,
+    Record(Box<dyn RecordSink>),
+    Finish(oneshot::Sender<MediaReport>),
+}
+
+/// Called with each digit the caller presses (from the relay task).
+pub type DigitHandler = Box<dyn Fn(DigitEvent) + Send + 'static>;
+
+/// What is left of a call's media when it ends.
+pub struct MediaReport {
+    pub stats: RelayStats,
+    /// The recording, to be finished by the owner (blocking IO).
+    pub recorder: Option<Box<dyn RecordSink>>,
+}
+
+/// The media of one call. Bind it, write [`local_addr`](Self::local_addr) of each leg into
+/// the SDP sent to that side, give each side's address and codecs with
+/// [`set_remote`](Self::set_remote) and [`set_codecs`](Self::set_codecs), then
+/// [`start`](Self::start) it; say what the caller hears with [`play`](Self::play) and
+/// [`bridge`](Self::bridge). [`finish`](Self::finish) ends it and hands back the
+/// recording; dropping it stops the task and gives the ports back.
 pub struct MediaRelay {
     sockets: [Arc<UdpSocket>; 2],
     local: [SocketAddr; 2],
     legs: Arc<[LegShared; 2]>,
     cancel: CancellationToken,
-    started: AtomicBool,
+    commands: mpsc::UnboundedSender<Command>,
+    /// Taken by [`start`](Self::start); commands sent before wait in the channel.
+    pending: Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
     _leases: [Lease; 2],
+}
+
+impl std::fmt::Debug for MediaRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaRelay")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MediaRelay {
@@ -212,12 +245,14 @@ impl MediaRelay {
             SocketAddr::new(ip, lease_a.port),
             SocketAddr::new(ip, lease_b.port),
         ];
+        let (commands, pending) = mpsc::unbounded_channel();
         Ok(MediaRelay {
             sockets: [Arc::new(sock_a), Arc::new(sock_b)],
             local,
             legs: Arc::default(),
             cancel: CancellationToken::new(),
-            started: AtomicBool::new(false),
+            commands,
+            pending: Mutex::new(Some(pending)),
             _leases: [lease_a, lease_b],
         })
     }
@@ -232,6 +267,26 @@ impl MediaRelay {
         self.legs[leg.idx()].set_remote(addr);
     }
 
+    /// The codecs of a (new) peer on `leg`; until set, the leg's packets are dropped.
+    pub fn set_codecs(&self, leg: Leg, codecs: LegCodecs) {
+        self.send(Command::Codecs(leg, codecs));
+    }
+
+    /// The caller hears `announcement` (and the seat leg nothing).
+    pub fn play(&self, announcement: Announcement) {
+        self.send(Command::Play(announcement));
+    }
+
+    /// Caller and seat hear each other.
+    pub fn bridge(&self) {
+        self.send(Command::Bridge);
+    }
+
+    /// Records the call from now on.
+    pub fn record(&self, sink: Box<dyn RecordSink>) {
+        self.send(Command::Record(sink));
+    }
+
     /// Where packets for `leg` currently go (SDP guess or latched source).
     pub fn remote(&self, leg: Leg) -> Option<SocketAddr> {
         self.legs[leg.idx()].remote().addr
@@ -244,41 +299,94 @@ impl MediaRelay {
         }
     }
 
-    /// Spawns the forwarding tasks (one per direction) on the current tokio runtime.
-    /// `metrics`, if given, must have exactly the label `direction`; it is incremented
-    /// once per relayed packet. Calling `start` again is a no-op.
-    pub fn start(&self, metrics: Option<IntCounterVec>) {
-        if self.started.swap(true, Ordering::SeqCst) {
+    /// Spawns the relay task on the current tokio runtime. `metrics`, if given, must have
+    /// exactly the label `direction`; it is incremented once per relayed packet.
+    /// `on_digit` hears the caller's key presses. Calling `start` again is a no-op.
+    pub fn start(&self, metrics: Option<IntCounterVec>, on_digit: DigitHandler) {
+        let Some(commands) = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
             return;
-        }
-        for leg in [Leg::A, Leg::B] {
-            let counter = metrics.as_ref().and_then(|m| {
+        };
+        let counters = [Leg::A, Leg::B].map(|leg| {
+            metrics.as_ref().and_then(|m| {
                 m.get_metric_with_label_values(&[leg.direction()])
                     .inspect_err(|e| warn!(error = %e, "RTP metrics vector unusable"))
                     .ok()
-            });
-            let fwd = Forwarder {
-                from: leg,
-                rx: Arc::clone(&self.sockets[leg.idx()]),
-                tx: Arc::clone(&self.sockets[leg.other().idx()]),
-                legs: Arc::clone(&self.legs),
-                counter,
-                stream: OutboundStream::new(rand::random(), rand::random()),
-                started: Instant::now(),
-            };
-            tokio::spawn(fwd.run(self.cancel.clone()));
+            })
+        });
+        let clock = Clock::new();
+        let task = RelayTask {
+            sockets: self.sockets.clone(),
+            legs: Arc::clone(&self.legs),
+            session: MediaSession::new(clock.now(), rand::random(), rand::random()),
+            clock,
+            relayed: counters,
+            on_digit,
+            out: Vec::new(),
+        };
+        tokio::spawn(task.run(commands, self.cancel.clone()));
+    }
+
+    /// Ends the media and returns its figures and recording. Without a running task
+    /// (never started, or stopped), only the counters.
+    pub async fn finish(self) -> MediaReport {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Finish(tx));
+        let started = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none();
+        match (started, rx.await) {
+            (true, Ok(report)) => report,
+            _ => MediaReport {
+                stats: self.stats(),
+                recorder: None,
+            },
         }
     }
 
-    /// Stops forwarding; the sockets close once the tasks notice.
+    /// Stops relaying; the sockets close once the task notices.
     pub fn stop(&self) {
         self.cancel.cancel();
+    }
+
+    fn send(&self, command: Command) {
+        // The task is gone only after stop/finish: nothing left to do then.
+        self.commands.send(command).ok();
     }
 }
 
 impl Drop for MediaRelay {
     fn drop(&mut self) {
         self.cancel.cancel();
+    }
+}
+
+/// Milliseconds on a monotonic clock that reads like epoch time (digit timestamps).
+struct Clock {
+    epoch: EpochMillis,
+    started: Instant,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            epoch: wall_clock_now(),
+            started: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> EpochMillis {
+        self.epoch + self.started.elapsed().as_millis() as u64
+    }
+
+    fn instant(&self, at: EpochMillis) -> Instant {
+        self.started + Duration::from_millis(at.saturating_sub(self.epoch))
     }
 }
 
@@ -304,71 +412,143 @@ async fn bind_one(ip: IpAddr, pool: &Arc<PortPool>) -> Result<(UdpSocket, Lease)
     Err(last_err.unwrap_or(MediaError::PortsExhausted))
 }
 
-/// RTP version 2 with at least a fixed header (RTCP, when muxed, passes too).
+/// RTP version 2 with at least a fixed header.
 fn looks_like_rtp(pkt: &[u8]) -> bool {
     pkt.len() >= RTP_HEADER_LEN && pkt[0] >> 6 == 2
 }
 
-/// One direction: receives on `from`'s socket, sends from the other leg's socket.
-struct Forwarder {
-    from: Leg,
-    rx: Arc<UdpSocket>,
-    tx: Arc<UdpSocket>,
+/// The task of one call: receives on both legs, runs the [`MediaSession`], sends.
+struct RelayTask {
+    sockets: [Arc<UdpSocket>; 2],
     legs: Arc<[LegShared; 2]>,
-    counter: Option<IntCounter>,
-    /// The stream the other leg receives: one SSRC, continuous across source switches.
-    stream: OutboundStream,
-    started: Instant,
+    session: MediaSession,
+    clock: Clock,
+    /// Relayed-packet counters, by the leg packets come from.
+    relayed: [Option<IntCounter>; 2],
+    on_digit: DigitHandler,
+    out: Vec<Outgoing>,
 }
 
-impl Forwarder {
-    async fn run(mut self, cancel: CancellationToken) {
-        let mut buf = vec![0u8; RECV_BUF];
+impl RelayTask {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        cancel: CancellationToken,
+    ) {
+        let mut bufs = [vec![0u8; RECV_BUF], vec![0u8; RECV_BUF]];
+        let sockets = self.sockets.clone();
         loop {
-            let received = tokio::select! {
-                _ = cancel.cancelled() => break,
-                r = self.rx.recv_from(&mut buf) => r,
+            let deadline = self.session.poll_timeout().map(|t| self.clock.instant(t));
+            let timer = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
             };
-            match received {
-                Ok((n, src)) => self.forward(&mut buf[..n], src).await,
-                // Transient on UDP (e.g. ICMP reported by some OSes); keep relaying.
-                Err(e) => debug!(leg = ?self.from, error = %e, "RTP receive error"),
+            let [buf_a, buf_b] = &mut bufs;
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                command = commands.recv() => match command {
+                    Some(Command::Finish(reply)) => {
+                        reply.send(self.finish()).ok();
+                        break;
+                    }
+                    Some(command) => self.command(command),
+                    None => break,
+                },
+                r = sockets[0].recv_from(buf_a) => self.received(Leg::A, r, buf_a),
+                r = sockets[1].recv_from(buf_b) => self.received(Leg::B, r, buf_b),
+                _ = timer => {
+                    let now = self.clock.now();
+                    self.session.on_timeout(now, &mut self.out);
+                }
+            }
+            self.flush();
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        let now = self.clock.now();
+        match command {
+            Command::Codecs(leg, codecs) => self.session.set_codecs(leg, codecs),
+            Command::Play(announcement) => self.session.play(announcement, now),
+            Command::Bridge => self.session.bridge(),
+            Command::Record(sink) => self.session.start_recording(sink, now),
+            Command::Finish(_) => {}
+        }
+    }
+
+    fn received(&mut self, leg: Leg, r: io::Result<(usize, SocketAddr)>, buf: &mut [u8]) {
+        let (n, src) = match r {
+            Ok(r) => r,
+            // Transient on UDP (e.g. ICMP reported by some OSes); keep relaying.
+            Err(e) => {
+                debug!(?leg, error = %e, "RTP receive error");
+                return;
+            }
+        };
+        let pkt = &mut buf[..n];
+        let ingress = &self.legs[leg.idx()];
+        let c = &ingress.counters;
+        LegCounters::add(&c.rx_packets, 1);
+        LegCounters::add(&c.rx_bytes, n);
+        if !looks_like_rtp(pkt) || !ingress.accept_source(leg, src) {
+            LegCounters::add(&c.dropped, 1);
+            return;
+        }
+        match self.session.on_rtp(leg, pkt, self.clock.now()) {
+            Some(to) => {
+                if self.send(to, pkt)
+                    && let Some(counter) = &self.relayed[leg.idx()]
+                {
+                    counter.inc();
+                }
+            }
+            // Not forwarded: nobody to hear it yet (queued), or not negotiated.
+            None => LegCounters::add(&c.dropped, 1),
+        }
+    }
+
+    /// Sends what the session produced, and hands over detected digits.
+    fn flush(&mut self) {
+        for o in std::mem::take(&mut self.out) {
+            self.send(o.leg, &o.packet);
+        }
+        while let Some(digit) = self.session.poll_digit() {
+            (self.on_digit)(digit);
+        }
+    }
+
+    /// Sends to `leg`'s remote without waiting: real-time audio is dropped rather than
+    /// delayed when the socket buffer is full.
+    fn send(&self, leg: Leg, pkt: &[u8]) -> bool {
+        let egress = &self.legs[leg.idx()];
+        let Some(dst) = egress.remote().addr else {
+            return false;
+        };
+        match self.sockets[leg.idx()].try_send_to(pkt, dst) {
+            Ok(sent) => {
+                LegCounters::add(&egress.counters.tx_packets, 1);
+                LegCounters::add(&egress.counters.tx_bytes, sent);
+                true
+            }
+            Err(e) => {
+                debug!(?leg, %dst, error = %e, "RTP send error");
+                LegCounters::add(&egress.counters.dropped, 1);
+                false
             }
         }
     }
 
-    async fn forward(&mut self, pkt: &mut [u8], src: SocketAddr) {
-        let ingress = &self.legs[self.from.idx()];
-        let egress = &self.legs[self.from.other().idx()];
-        let c = &ingress.counters;
-        LegCounters::add(&c.rx_packets, 1);
-        LegCounters::add(&c.rx_bytes, pkt.len());
-        if !looks_like_rtp(pkt) || !ingress.accept_source(self.from, src) {
-            LegCounters::add(&c.dropped, 1);
-            return;
-        }
-        // Per-packet hook (recording goes here too). Payload passes untouched (PCMU/PCMA);
-        // the header is rewritten so the other leg sees one continuous stream.
-        let source = ingress.generation.load(Ordering::Relaxed);
-        let now_samples = self.started.elapsed().as_millis() as u64 * 8;
-        self.stream.relay(pkt, source, now_samples);
-        let Some(dst) = egress.remote().addr else {
-            // The other side is not connected yet (call still queued).
-            LegCounters::add(&c.dropped, 1);
-            return;
-        };
-        match self.tx.send_to(pkt, dst).await {
-            Ok(sent) => {
-                LegCounters::add(&egress.counters.tx_packets, 1);
-                LegCounters::add(&egress.counters.tx_bytes, sent);
-                if let Some(counter) = &self.counter {
-                    counter.inc();
-                }
-            }
-            Err(e) => {
-                debug!(leg = ?self.from.other(), %dst, error = %e, "RTP send error");
-                LegCounters::add(&c.dropped, 1);
-            }
+    fn finish(&mut self) -> MediaReport {
+        self.session.finish();
+        self.flush();
+        MediaReport {
+            stats: RelayStats {
+                a: self.legs[0].counters.snapshot(),
+                b: self.legs[1].counters.snapshot(),
+            },
+            recorder: self.session.take_recorder(),
         }
     }
 }

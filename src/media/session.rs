@@ -18,9 +18,9 @@ use std::collections::VecDeque;
 
 use audio_codec_algorithms::{convert_alaw_to_ulaw, convert_ulaw_to_alaw};
 
+use super::dtmf::DigitEvent;
 use super::dtmf::goertzel::InBandDetector;
 use super::dtmf::rfc4733::{TelephoneEventDecoder, parse_rtp};
-use super::dtmf::DigitEvent;
 use super::g711::G711Law;
 use super::playback::{Announcement, Player};
 use super::prompts::FRAME_MS;
@@ -199,7 +199,9 @@ impl MediaSession {
         }
         if leg == Leg::A {
             if from.dtmf_pt.is_none() {
-                let digits = self.in_band.push_g711(&packet[payload.clone()], from.law, now);
+                let digits = self
+                    .in_band
+                    .push_g711(&packet[payload.clone()], from.law, now);
                 self.digits.extend(digits);
             }
             self.record(now, |sink, at| {

@@ -3,7 +3,11 @@
 //! out what the switchboard decides.
 
 use crate::call::{CallInput, CallOutput, Switchboard};
-use crate::media::relay::{Leg, MediaRelay};
+use crate::media::dtmf::info::parse_info;
+use crate::media::dtmf::{DigitEvent, DtmfError, DtmfSource};
+use crate::media::playback::Announcement;
+use crate::media::relay::{Leg, MediaRelay, RelayStats};
+use crate::media::sdp::LegCodecs;
 use crate::media::sdp::SessionDescription;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -13,10 +17,9 @@ use rsipstack::dialog::dialog::{DialogState, DialogStateSender};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
-use rsipstack::sip::{Header, StatusCode, Uri};
+use rsipstack::sip::{Header, HeadersExt, StatusCode, Uri};
 use rsipstack::transport::SipAddr;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -44,8 +47,12 @@ pub struct TrunkCall {
     pub dialog: InviteDialog,
     /// The caller's SDP offer, restricted to our codecs.
     pub offer: SessionDescription,
-    /// The call's media relay.
+    /// The caller's codecs (from the offer).
+    pub codecs: LegCodecs,
+    /// The call's media relay (started; leg A's remote and codecs set).
     pub relay: MediaRelay,
+    /// What the caller hears while queued, if the line answers at once.
+    pub announcement: Announcement,
     /// Max-Forwards for the INVITEs to seats (the trunk's, less one).
     pub max_forwards: u32,
     /// What the switchboard needs.
@@ -82,7 +89,11 @@ struct Legs {
     trunk: InviteDialog,
     trunk_leg: String,
     offer: SessionDescription,
+    codecs: LegCodecs,
     relay: MediaRelay,
+    announcement: Announcement,
+    /// The trunk leg got our 200 OK.
+    answered: bool,
     max_forwards: u32,
     /// The seat leg being offered or bridged: (seat, SIP Call-ID, dialog).
     seat: Option<(String, String, InviteDialog)>,
@@ -182,7 +193,10 @@ impl CallDriver {
                         trunk: t.dialog,
                         trunk_leg,
                         offer: t.offer,
+                        codecs: t.codecs,
                         relay: t.relay,
+                        announcement: t.announcement,
+                        answered: false,
                         max_forwards: t.max_forwards,
                         seat: None,
                         bridged: false,
@@ -192,7 +206,7 @@ impl CallDriver {
                 );
                 self.switchboard.handle(now, t.arrived);
             }
-            CallEvent::Rejected(record) => self.persist(*record),
+            CallEvent::Rejected(record) => self.persist(*record, None),
             CallEvent::Input(input) => self.switchboard.handle(now, input),
             CallEvent::SeatResult {
                 call,
@@ -210,12 +224,13 @@ impl CallDriver {
                         if let (true, Some(answer), Some(l)) =
                             (current, answer, legs.get_mut(&call))
                         {
-                            match SessionDescription::parse_bytes(&answer)
+                            let media = SessionDescription::parse_bytes(&answer)
                                 .ok()
-                                .and_then(|sdp| sdp.audio_endpoint())
-                            {
-                                Some(remote) => {
+                                .and_then(|sdp| Some((sdp.audio_endpoint()?, sdp.leg_codecs()?)));
+                            match media {
+                                Some((remote, codecs)) => {
                                     l.relay.set_remote(Leg::B, remote);
+                                    l.relay.set_codecs(Leg::B, codecs);
                                     self.switchboard
                                         .handle(now, CallInput::SeatAnswered { call, seat });
                                 }
@@ -255,6 +270,24 @@ impl CallDriver {
         let (id, terminated) = match &state {
             DialogState::Early(id, _) => (id, false),
             DialogState::Terminated(id, _) => (id, true),
+            DialogState::Info(id, request, handle) => {
+                let call = by_leg
+                    .get(&id.call_id)
+                    .filter(|call| legs.get(*call).is_some_and(|l| l.trunk_leg == id.call_id));
+                let status = match call {
+                    Some(call) => self.caller_info(now, call, request),
+                    // From a seat: its keys do not drive the call.
+                    None => StatusCode::OK,
+                };
+                let handle = handle.clone();
+                tokio::spawn(async move { handle.reply(status).await.ok() });
+                return;
+            }
+            DialogState::Options(_, _, handle) => {
+                let handle = handle.clone();
+                tokio::spawn(async move { handle.reply(StatusCode::OK).await.ok() });
+                return;
+            }
             _ => return,
         };
         let Some(call) = by_leg.get(&id.call_id) else {
@@ -288,6 +321,35 @@ impl CallDriver {
         self.switchboard.handle(now, input);
     }
 
+    /// An INFO from the caller: a key press (`application/dtmf-relay`, `application/dtmf`)
+    /// becomes a digit for the call. Returns the status to answer.
+    fn caller_info(
+        &mut self,
+        now: EpochMillis,
+        call: &str,
+        request: &rsipstack::sip::Request,
+    ) -> StatusCode {
+        let content_type = request.header_value("Content-Type").unwrap_or_default();
+        match parse_info(&content_type, request.body()) {
+            Ok((digit, duration_ms)) => {
+                let digit = DigitEvent {
+                    digit,
+                    at: now,
+                    duration_ms: duration_ms.unwrap_or(0),
+                    source: DtmfSource::SipInfo,
+                };
+                let call = call.to_string();
+                self.switchboard
+                    .handle(now, CallInput::Digit { call, digit });
+                StatusCode::OK
+            }
+            // An empty INFO is a keep-alive some trunks send.
+            Err(_) if request.body().is_empty() => StatusCode::OK,
+            Err(DtmfError::UnsupportedContentType) => StatusCode::UnsupportedMediaType,
+            Err(_) => StatusCode::BadRequest,
+        }
+    }
+
     fn execute(&mut self, legs: &mut HashMap<String, Legs>, by_leg: &mut HashMap<String, String>) {
         while let Some(out) = self.switchboard.poll_output() {
             match out {
@@ -299,12 +361,24 @@ impl CallDriver {
                         tokio::spawn(async move { dialog.hangup().await.ok() });
                     }
                 }
+                CallOutput::AnswerCaller { call } => {
+                    if let Some(l) = legs.get_mut(&call) {
+                        match self.answer_caller(l) {
+                            Ok(()) => l.relay.play(l.announcement.clone()),
+                            Err(reason) => self
+                                .switchboard
+                                .handle(wall_clock_now(), CallInput::Failed { call, reason }),
+                        }
+                    }
+                }
                 CallOutput::Bridge { call, .. } => {
                     if let Some(l) = legs.get_mut(&call) {
                         l.bridged = true;
-                        if let Err(reason) = self.answer_caller(l) {
-                            self.switchboard
-                                .handle(wall_clock_now(), CallInput::Failed { call, reason });
+                        match self.answer_caller(l) {
+                            Ok(()) => l.relay.bridge(),
+                            Err(reason) => self
+                                .switchboard
+                                .handle(wall_clock_now(), CallInput::Failed { call, reason }),
                         }
                     }
                 }
@@ -326,18 +400,15 @@ impl CallDriver {
                         l.trunk.reject(Some(StatusCode::from(status)), None).ok();
                     }
                 }
-                CallOutput::Finished(mut record) => {
-                    if let Some(l) = legs.remove(&record.id) {
+                CallOutput::Finished(record) => {
+                    let media = legs.remove(&record.id).map(|l| {
                         by_leg.remove(&l.trunk_leg);
                         if let Some((_, leg, _)) = &l.seat {
                             by_leg.remove(leg);
                         }
-                        if l.bridged {
-                            record.rtp = Some(rtp_counters(&l.relay));
-                        }
-                        l.relay.stop();
-                    }
-                    self.persist(*record);
+                        (l.relay, l.answered)
+                    });
+                    self.persist(*record, media);
                 }
                 CallOutput::SeatChanged { .. } => {}
             }
@@ -359,20 +430,12 @@ impl CallDriver {
         };
         // Each offer to a seat is a new session towards that seat: a fresh origin version.
         l.seat_offers += 1;
-        let mut offer = l.offer.clone();
-        let anchored = offer
-            .rewrite_for_anchor(self.sdp_ip, l.relay.local_addr(Leg::B).port())
-            .map(|_| offer.set_origin("sas-router", l.origin, l.seat_offers));
-        if anchored.is_err() {
-            self.switchboard.handle(
-                now,
-                CallInput::Failed {
-                    call,
-                    reason: "caller_sdp_without_audio".into(),
-                },
-            );
-            return;
-        }
+        let offer = SessionDescription::router_offer(
+            self.sdp_ip,
+            l.relay.local_addr(Leg::B).port(),
+            l.codecs.law,
+            (l.origin, l.seat_offers),
+        );
         let caller = self
             .switchboard
             .record(&call)
@@ -431,24 +494,28 @@ impl CallDriver {
         }
     }
 
-    /// Answers the trunk leg with the relay's caller-side address.
-    fn answer_caller(&self, l: &Legs) -> Result<(), String> {
-        let remote: SocketAddr = l
+    /// Answers the trunk leg (once) with our SDP answer for the caller's codecs.
+    fn answer_caller(&self, l: &mut Legs) -> Result<(), String> {
+        if l.answered {
+            return Ok(());
+        }
+        let answer = l
             .offer
-            .audio_endpoint()
-            .ok_or_else(|| "caller_sdp_without_audio".to_string())?;
-        l.relay.set_remote(Leg::A, remote);
-        let mut answer = l.offer.clone();
-        answer
-            .rewrite_for_anchor(self.sdp_ip, l.relay.local_addr(Leg::A).port())
+            .answer(
+                l.codecs,
+                self.sdp_ip,
+                l.relay.local_addr(Leg::A).port(),
+                (l.origin, 1),
+            )
             .map_err(|e| format!("caller_sdp: {e}"))?;
-        answer.set_origin("sas-router", l.origin, 1);
         l.trunk
             .accept(
                 Some(vec![Header::ContentType("application/sdp".into())]),
                 Some(answer.to_string().into_bytes()),
             )
-            .map_err(|e| format!("answer_failed: {e}"))
+            .map_err(|e| format!("answer_failed: {e}"))?;
+        l.answered = true;
+        Ok(())
     }
 
     fn hang_up_leg(&self, leg: &str, l: Option<&Legs>) {
@@ -460,7 +527,8 @@ impl CallDriver {
         }
     }
 
-    fn persist(&mut self, record: CallRecord) {
+    /// Stores a finished call's record, once its media (if any) has ended and reported.
+    fn persist(&mut self, mut record: CallRecord, media: Option<(MediaRelay, bool)>) {
         let outcome = record.outcome.unwrap_or(Outcome::Failed);
         self.metrics
             .calls
@@ -479,11 +547,21 @@ impl CallDriver {
             "call ended"
         );
         let store = self.store.clone();
-        // The flush blocks on disk IO: keep it off the event loop.
         self.writes.retain(|w| !w.is_finished());
-        self.writes.push(tokio::task::spawn_blocking(move || {
-            if let Err(e) = store.put_call(&record) {
-                tracing::error!(call = %record.id, error = %e, "call record NOT stored");
+        self.writes.push(tokio::spawn(async move {
+            if let Some((relay, answered)) = media {
+                let report = relay.finish().await;
+                if answered {
+                    record.rtp = Some(rtp_counters(&report.stats));
+                }
+            }
+            // The flush blocks on disk IO: keep it off the event loop.
+            let id = record.id.clone();
+            let stored = tokio::task::spawn_blocking(move || store.put_call(&record)).await;
+            match stored {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(call = %id, error = %e, "call record NOT stored"),
+                Err(e) => tracing::error!(call = %id, error = %e, "call record NOT stored"),
             }
         }));
     }
@@ -518,8 +596,7 @@ fn unreachable(call: String, seat: String) -> CallInput {
     }
 }
 
-fn rtp_counters(relay: &MediaRelay) -> RtpCounters {
-    let stats = relay.stats();
+fn rtp_counters(stats: &RelayStats) -> RtpCounters {
     let leg = |s: crate::media::relay::LegStats| LegCounters {
         rx_packets: s.rx_packets,
         rx_bytes: s.rx_bytes,

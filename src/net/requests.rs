@@ -4,8 +4,9 @@
 
 use crate::call::CallInput;
 use crate::config::LineConfig;
+use crate::media::playback::Announcement;
 use crate::media::ports::PortPool;
-use crate::media::relay::MediaRelay;
+use crate::media::relay::{Leg, MediaRelay};
 use crate::media::sdp::{RELAYED_CODECS, SessionDescription};
 use crate::net::calls::{CallEvent, SeatContact, SeatDirectory, TrunkCall};
 use crate::pii::CallerNumber;
@@ -84,6 +85,8 @@ pub struct Dispatcher {
     pub trunk: Vec<IpAddr>,
     /// Entry lines.
     pub lines: Vec<LineConfig>,
+    /// What the caller of each line hears while queued, by line id.
+    pub announcements: HashMap<String, Announcement>,
     /// RTP ports.
     pub ports: Arc<PortPool>,
     /// Local RTP address.
@@ -221,9 +224,15 @@ impl Dispatcher {
         };
         let offer = SessionDescription::parse_bytes(tx.original.body())
             .and_then(|mut sdp| sdp.restrict_codecs(RELAYED_CODECS).map(|_| sdp));
-        let offer = match offer {
-            Ok(offer) if offer.audio_endpoint().is_some() => offer,
-            _ => {
+        let (offer, codecs, remote) = match offer {
+            Ok(offer) => match (offer.leg_codecs(), offer.audio_endpoint()) {
+                (Some(codecs), Some(remote)) => (offer, codecs, remote),
+                _ => {
+                    self.refuse(record(&line.id), "no_usable_sdp");
+                    return tx.reply(StatusCode::NotAcceptableHere).await;
+                }
+            },
+            Err(_) => {
                 self.refuse(record(&line.id), "no_usable_sdp");
                 return tx.reply(StatusCode::NotAcceptableHere).await;
             }
@@ -250,7 +259,18 @@ impl Dispatcher {
             }
         };
         let mut handler = dialog.clone();
-        relay.start(Some(self.rtp_packets.clone()));
+        relay.set_remote(Leg::A, remote);
+        relay.set_codecs(Leg::A, codecs);
+        let (events, digit_call) = (self.calls.clone(), call.clone());
+        relay.start(
+            Some(self.rtp_packets.clone()),
+            Box::new(move |digit| {
+                let call = digit_call.clone();
+                events
+                    .send(CallEvent::Input(CallInput::Digit { call, digit }))
+                    .ok();
+            }),
+        );
         // 180 at once (the 100 comes from the dialog's own handling below).
         dialog.ringing(None, None).ok();
         tracing::info!(%call, line = %line.id, %caller, "trunk call admitted");
@@ -259,7 +279,13 @@ impl Dispatcher {
                 call: call.clone(),
                 dialog,
                 offer,
+                codecs,
                 relay,
+                announcement: self
+                    .announcements
+                    .get(&line.id)
+                    .cloned()
+                    .unwrap_or_default(),
                 max_forwards: max_forwards - 1,
                 arrived: CallInput::Arrived {
                     call,
@@ -268,6 +294,7 @@ impl Dispatcher {
                     priority: line.priority,
                     called,
                     caller,
+                    answer: line.answer,
                 },
             })))
             .ok();

@@ -1,5 +1,6 @@
 //! The call record: one per call, with its offers and event timeline.
 
+use crate::media::dtmf::DigitEvent;
 use crate::pii::CallerNumber;
 use crate::time::EpochMillis;
 use serde::{Deserialize, Serialize};
@@ -123,6 +124,9 @@ pub struct CallRecord {
     pub arrived_at: EpochMillis,
     /// Entered the queue.
     pub queued_at: Option<EpochMillis>,
+    /// The router answered the caller (greeting; recording starts), if before a seat did.
+    #[serde(default)]
+    pub caller_answered_at: Option<EpochMillis>,
     /// A seat answered.
     pub answered_at: Option<EpochMillis>,
     /// Ended.
@@ -141,6 +145,9 @@ pub struct CallRecord {
     pub talk_ms: Option<u64>,
     /// RTP counters (bridged calls).
     pub rtp: Option<RtpCounters>,
+    /// Keys the caller pressed, in order.
+    #[serde(default)]
+    pub dtmf: Vec<DigitEvent>,
     /// Timeline.
     pub events: Vec<CallEvent>,
 }
@@ -163,6 +170,7 @@ impl CallRecord {
             caller,
             arrived_at,
             queued_at: None,
+            caller_answered_at: None,
             answered_at: None,
             ended_at: None,
             seat: None,
@@ -172,6 +180,7 @@ impl CallRecord {
             wait_ms: None,
             talk_ms: None,
             rtp: None,
+            dtmf: Vec::new(),
             events: Vec::new(),
         };
         record.event(arrived_at, "ARRIVED", None, None);

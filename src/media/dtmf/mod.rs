@@ -8,7 +8,7 @@
 //!
 //! None of them reads a clock or touches a socket: time comes in as [`EpochMillis`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::time::EpochMillis;
@@ -21,7 +21,7 @@ pub mod rfc4733;
 pub(crate) mod testutil;
 
 /// One key press, reported once, after it ended (so its duration is known).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DigitEvent {
     /// `0`-`9`, `*`, `#` or `A`-`D`.
     pub digit: char,
@@ -33,7 +33,7 @@ pub struct DigitEvent {
 }
 
 /// How the digit reached us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DtmfSource {
     /// RTP `telephone-event` packets.
@@ -42,6 +42,16 @@ pub enum DtmfSource {
     SipInfo,
     /// Dual tones detected in the audio.
     InBand,
+}
+
+impl DtmfSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            DtmfSource::Rfc4733 => "rfc4733",
+            DtmfSource::SipInfo => "sip_info",
+            DtmfSource::InBand => "in_band",
+        }
+    }
 }
 
 /// Why a DTMF message could not be understood.

@@ -56,6 +56,20 @@ async fn wait_stats(relay: &MediaRelay, cond: impl Fn(&RelayStats) -> bool) -> R
     }
 }
 
+const PCMU: LegCodecs = LegCodecs {
+    audio_pt: 0,
+    law: crate::media::g711::G711Law::Ulaw,
+    dtmf_pt: None,
+};
+
+/// Starts a relay whose legs both speak PCMU, bridged.
+fn start_bridged(relay: &MediaRelay, metrics: Option<IntCounterVec>) {
+    relay.set_codecs(Leg::A, PCMU);
+    relay.set_codecs(Leg::B, PCMU);
+    relay.bridge();
+    relay.start(metrics, Box::new(|_| {}));
+}
+
 /// Nothing arrives within a short grace period.
 async fn assert_silent(sock: &UdpSocket) {
     let mut buf = [0u8; 64];
@@ -75,8 +89,8 @@ async fn relays_both_ways_payload_identical() {
     relay.set_remote(Leg::A, caller.local_addr().unwrap());
     relay.set_remote(Leg::B, seat.local_addr().unwrap());
     let metrics = IntCounterVec::new(Opts::new("rtp_packets", "test"), &["direction"]).unwrap();
-    relay.start(Some(metrics.clone()));
-    relay.start(None); // idempotent
+    start_bridged(&relay, Some(metrics.clone()));
+    relay.start(None, Box::new(|_| {})); // idempotent
 
     let up = rtp(1, &[0xd5; 160]);
     caller.send_to(&up, a_local).await.unwrap();
@@ -124,7 +138,7 @@ async fn latches_to_nat_source_and_relatches_on_new_sdp() {
     let (seat_sdp, seat_nat, intruder) = (peer().await, peer().await, peer().await);
     relay.set_remote(Leg::A, caller.local_addr().unwrap());
     relay.set_remote(Leg::B, seat_sdp.local_addr().unwrap());
-    relay.start(None);
+    start_bridged(&relay, None);
 
     // The seat's packets come from another port than its SDP says (NAT).
     seat_nat.send_to(&rtp(1, b"x"), b_local).await.unwrap();
@@ -142,6 +156,7 @@ async fn latches_to_nat_source_and_relatches_on_new_sdp() {
 
     // A new SDP (new seat) re-arms latching.
     relay.set_remote(Leg::B, seat_sdp.local_addr().unwrap());
+    relay.set_codecs(Leg::B, PCMU);
     seat_sdp
         .send_to(&rtp(4, b"new seat"), b_local)
         .await
@@ -163,7 +178,8 @@ async fn drops_while_seat_unknown_then_relays() {
     let a_local = relay.local_addr(Leg::A);
     let (caller, seat) = (peer().await, peer().await);
     relay.set_remote(Leg::A, caller.local_addr().unwrap());
-    relay.start(None);
+    relay.set_codecs(Leg::A, PCMU);
+    relay.start(None, Box::new(|_| {}));
 
     // Call still queued: no seat yet.
     caller.send_to(&rtp(1, b"queued"), a_local).await.unwrap();
@@ -171,6 +187,8 @@ async fn drops_while_seat_unknown_then_relays() {
     assert_eq!((s.a.rx_packets, s.b.tx_packets), (1, 0));
 
     relay.set_remote(Leg::B, seat.local_addr().unwrap());
+    relay.set_codecs(Leg::B, PCMU);
+    relay.bridge();
     caller.send_to(&rtp(2, b"answered"), a_local).await.unwrap();
     assert_media(&recv(&seat).await.0, &rtp(2, b"answered"));
 }
@@ -181,7 +199,7 @@ async fn garbage_is_dropped_not_fatal() {
     let a_local = relay.local_addr(Leg::A);
     let (caller, seat) = (peer().await, peer().await);
     relay.set_remote(Leg::B, seat.local_addr().unwrap());
-    relay.start(None);
+    start_bridged(&relay, None);
 
     let garbage: [&[u8]; 4] = [b"", b"short", &[0x40; 20], b"INVITE sip:x SIP/2.0"];
     for g in garbage {
@@ -204,7 +222,7 @@ async fn ports_released_on_drop_and_stop_ends_relaying() {
     assert_eq!(pool.in_use(), 2);
     let (caller, seat) = (peer().await, peer().await);
     relay.set_remote(Leg::B, seat.local_addr().unwrap());
-    relay.start(None);
+    start_bridged(&relay, None);
     relay.stop();
     // Give the tasks a moment to see the cancellation, then nothing is relayed.
     tokio::time::sleep(Duration::from_millis(20)).await;

@@ -120,10 +120,16 @@ mod tests {
         let ip: IpAddr = "198.51.100.9".parse().unwrap();
         let answer = offer.answer(codecs, ip, 20000, (5, 1)).unwrap();
         assert_eq!(answer.audio_payload_types(), vec![8, 96]);
-        assert_eq!(answer.audio_endpoint(), Some("198.51.100.9:20000".parse().unwrap()));
+        assert_eq!(
+            answer.audio_endpoint(),
+            Some("198.51.100.9:20000".parse().unwrap())
+        );
         let text = answer.to_string();
         assert!(text.contains("m=video 0 "), "other media refused: {text}");
-        assert!(text.contains("o=sas-router 5 1 IN IP4 198.51.100.9"), "{text}");
+        assert!(
+            text.contains("o=sas-router 5 1 IN IP4 198.51.100.9"),
+            "{text}"
+        );
         assert!(text.contains("a=fmtp:96 0-15"), "{text}");
     }
 

@@ -45,17 +45,31 @@ struct MemorySink(Arc<Mutex<Taps>>);
 
 impl RecordSink for MemorySink {
     fn caller_audio(&mut self, at: u64, payload: &[u8], law: G711Law) {
-        self.0.lock().unwrap().caller.push((at, payload.to_vec(), law));
+        self.0
+            .lock()
+            .unwrap()
+            .caller
+            .push((at, payload.to_vec(), law));
     }
     fn plateau_audio(&mut self, at: u64, payload: &[u8], law: G711Law) {
-        self.0.lock().unwrap().plateau.push((at, payload.to_vec(), law));
+        self.0
+            .lock()
+            .unwrap()
+            .plateau
+            .push((at, payload.to_vec(), law));
     }
 }
 
 fn greeting() -> Announcement {
     Announcement {
-        greeting: Some(Arc::new(Prompt::from_alaw("accueil", vec![0x55; 3 * FRAME_BYTES]))),
-        hold: Some(Arc::new(Prompt::from_alaw("musique", vec![0x66; 2 * FRAME_BYTES]))),
+        greeting: Some(Arc::new(Prompt::from_alaw(
+            "accueil",
+            vec![0x55; 3 * FRAME_BYTES],
+        ))),
+        hold: Some(Arc::new(Prompt::from_alaw(
+            "musique",
+            vec![0x66; 2 * FRAME_BYTES],
+        ))),
         ..Announcement::default()
     }
 }
@@ -79,16 +93,27 @@ fn caller_hears_greeting_hold_then_seat_as_one_stream() {
     assert_eq!(s.poll_timeout(), None, "player stopped");
     let mut seat = rtp(0, false, 9000, 123_456, 0x5EA7, &[0xFF; 160]);
     assert_eq!(s.on_rtp(Leg::B, &mut seat, T0 + 100), Some(Leg::A));
-    let heads: Vec<_> = out.iter().map(|o| header(&o.packet)).chain([header(&seat)]).collect();
+    let heads: Vec<_> = out
+        .iter()
+        .map(|o| header(&o.packet))
+        .chain([header(&seat)])
+        .collect();
     for w in heads.windows(2) {
         assert_eq!(w[1].2, w[0].2.wrapping_add(1), "sequence continuous");
         assert_eq!(w[1].4, 0xA, "one SSRC towards the caller");
         assert_eq!(w[1].1, 8, "PCMA towards the caller");
     }
-    assert!(heads[0].0 && heads[3].0 && heads[5].0, "marker on each switch");
+    assert!(
+        heads[0].0 && heads[3].0 && heads[5].0,
+        "marker on each switch"
+    );
     assert!(!heads[1].0 && !heads[4].0);
     assert_eq!(heads[5].3, heads[4].3 + 160, "timestamps continue");
-    assert_eq!(seat[12], convert_ulaw_to_alaw(0xFF), "µ-law converted to A-law");
+    assert_eq!(
+        seat[12],
+        convert_ulaw_to_alaw(0xFF),
+        "µ-law converted to A-law"
+    );
 }
 
 #[test]
@@ -97,7 +122,11 @@ fn caller_audio_reaches_the_seat_only_once_bridged() {
     s.set_codecs(Leg::A, PCMA);
     s.set_codecs(Leg::B, PCMU);
     let mut early = rtp(8, true, 1, 160, 77, &[0xD5; 160]);
-    assert_eq!(s.on_rtp(Leg::A, &mut early, T0), None, "queued: seat hears nothing");
+    assert_eq!(
+        s.on_rtp(Leg::A, &mut early, T0),
+        None,
+        "queued: seat hears nothing"
+    );
     s.bridge();
     let mut p = rtp(8, false, 2, 320, 77, &[0xD5; 160]);
     assert_eq!(s.on_rtp(Leg::A, &mut p, T0 + 20), Some(Leg::B));
@@ -105,7 +134,11 @@ fn caller_audio_reaches_the_seat_only_once_bridged() {
     assert_eq!((pt, ssrc), (0, 2));
     assert_eq!(p[12], convert_alaw_to_ulaw(0xD5));
     let mut cn = rtp(13, false, 3, 480, 77, &[0; 1]);
-    assert_eq!(s.on_rtp(Leg::A, &mut cn, T0 + 40), None, "unnegotiated type dropped");
+    assert_eq!(
+        s.on_rtp(Leg::A, &mut cn, T0 + 40),
+        None,
+        "unnegotiated type dropped"
+    );
 }
 
 /// RFC 4733 packets of one key press at `ts`: start, updates, three ends.
@@ -113,7 +146,12 @@ fn key(digit_code: u8, seq: &mut u16, ts: u32) -> Vec<Vec<u8>> {
     let mut packets = Vec::new();
     for (i, duration) in [160u16, 320, 480, 640, 640, 640].iter().enumerate() {
         let end = i >= 3;
-        let payload = [digit_code, if end { 0x80 | 10 } else { 10 }, (duration >> 8) as u8, *duration as u8];
+        let payload = [
+            digit_code,
+            if end { 0x80 | 10 } else { 10 },
+            (duration >> 8) as u8,
+            *duration as u8,
+        ];
         packets.push(rtp(101, i == 0, *seq, ts, 77, &payload));
         *seq += 1;
     }
@@ -143,13 +181,22 @@ fn rfc4733_digits_are_detected_once_and_relayed_with_the_seats_type() {
     assert!(digits.iter().all(|d| d.source == DtmfSource::Rfc4733));
     assert!(digits[0].at < digits[1].at && digits[1].at < digits[2].at);
     assert_eq!(relayed.len(), 18, "every event packet relayed");
-    assert!(relayed.iter().all(|&pt| pt == 96), "with the seat's telephone-event type");
+    assert!(
+        relayed.iter().all(|&pt| pt == 96),
+        "with the seat's telephone-event type"
+    );
 }
 
 #[test]
 fn in_band_digits_when_the_trunk_has_no_telephone_event() {
     let mut s = MediaSession::new(T0, [1, 2], [0, 0]);
-    s.set_codecs(Leg::A, LegCodecs { dtmf_pt: None, ..PCMA });
+    s.set_codecs(
+        Leg::A,
+        LegCodecs {
+            dtmf_pt: None,
+            ..PCMA
+        },
+    );
     let mut audio = Vec::new();
     for d in ['3', '1', '1', '4'] {
         audio.extend(dtmf(d, 6000.0, 80));
@@ -161,7 +208,9 @@ fn in_band_digits_when_the_trunk_has_no_telephone_event() {
         s.on_rtp(Leg::A, &mut p, T0 + 20 * i as u64);
     }
     s.finish();
-    let keys: String = std::iter::from_fn(|| s.poll_digit()).map(|d| d.digit).collect();
+    let keys: String = std::iter::from_fn(|| s.poll_digit())
+        .map(|d| d.digit)
+        .collect();
     assert_eq!(keys, "3114");
 }
 
@@ -184,7 +233,11 @@ fn taps_record_what_the_caller_says_and_hears_on_one_clock() {
     assert_eq!(taps.caller, vec![(80, vec![0x2A; 160], G711Law::Alaw)]);
     assert_eq!(taps.plateau.len(), 2);
     assert_eq!(taps.plateau[0].0, 0);
-    assert_eq!(taps.plateau[0].1, vec![0x55; 160], "the greeting is recorded");
+    assert_eq!(
+        taps.plateau[0].1,
+        vec![0x55; 160],
+        "the greeting is recorded"
+    );
     assert_eq!(taps.plateau[1].0, 240);
     assert_eq!(
         taps.plateau[1].1,
