@@ -275,3 +275,19 @@ async fn a_seat_hanging_up_ends_the_callers_leg_too() {
     assert_eq!(status, 401, "the admin API needs the token");
     router.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_re_invite_is_answered_and_the_call_goes_on() {
+    let mut router = start(Options::default()).await;
+    let seat = seat(&router, "arm1", 1, 100).await;
+    let caller = trunk_caller(router.sip, "caller_reinvite.xml", "15", 1500);
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "both re-INVITEs got the 200 the caller checks (recvonly answer, then an offer)"
+    );
+    assert!(finish(seat, Duration::from_secs(10)).await);
+    let r = wait_records(&router, 1).await.remove(0);
+    assert_eq!(r.outcome, Some(Outcome::Answered));
+    assert_eq!(r.end_reason.as_deref(), Some("caller_bye"));
+    router.stop().await;
+}

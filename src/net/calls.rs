@@ -20,6 +20,7 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, HeadersExt, StatusCode, Uri};
 use rsipstack::transport::SipAddr;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -101,6 +102,9 @@ struct Legs {
     /// SDP session id of our side (`o=` line), and how many offers went to seats.
     origin: u64,
     seat_offers: u64,
+    /// Per leg: the last SDP we sent and its version, and the peer's address and codecs.
+    sent: [Option<(SessionDescription, u64)>; 2],
+    peer: [Option<(SocketAddr, LegCodecs)>; 2],
 }
 
 /// What the driver needs to reach the outside.
@@ -186,6 +190,7 @@ impl CallDriver {
         match event {
             CallEvent::Trunk(t) => {
                 let trunk_leg = t.dialog.id().call_id.clone();
+                let caller_peer = t.offer.audio_endpoint().map(|a| (a, t.codecs));
                 by_leg.insert(trunk_leg.clone(), t.call.clone());
                 legs.insert(
                     t.call.clone(),
@@ -202,6 +207,8 @@ impl CallDriver {
                         bridged: false,
                         origin: rand::random::<u32>() as u64,
                         seat_offers: 0,
+                        sent: [None, None],
+                        peer: [caller_peer, None],
                     },
                 );
                 self.switchboard.handle(now, t.arrived);
@@ -231,6 +238,7 @@ impl CallDriver {
                                 Some((remote, codecs)) => {
                                     l.relay.set_remote(Leg::B, remote);
                                     l.relay.set_codecs(Leg::B, codecs);
+                                    l.peer[Leg::B.idx()] = Some((remote, codecs));
                                     self.switchboard
                                         .handle(now, CallInput::SeatAnswered { call, seat });
                                 }
@@ -264,7 +272,7 @@ impl CallDriver {
         &mut self,
         now: EpochMillis,
         state: DialogState,
-        legs: &HashMap<String, Legs>,
+        legs: &mut HashMap<String, Legs>,
         by_leg: &HashMap<String, String>,
     ) {
         let (id, terminated) = match &state {
@@ -281,6 +289,23 @@ impl CallDriver {
                 };
                 let handle = handle.clone();
                 tokio::spawn(async move { handle.reply(status).await.ok() });
+                return;
+            }
+            DialogState::Updated(id, request, handle) => {
+                let reply = self.reoffer(&id.call_id, request, legs);
+                let handle = handle.clone();
+                tokio::spawn(async move {
+                    match reply {
+                        Ok(sdp) => {
+                            let content_type = Header::ContentType("application/sdp".into());
+                            handle
+                                .respond(StatusCode::OK, Some(vec![content_type]), Some(sdp))
+                                .await
+                        }
+                        Err(status) => handle.reply(status).await,
+                    }
+                    .ok()
+                });
                 return;
             }
             DialogState::Options(_, _, handle) => {
@@ -319,6 +344,54 @@ impl CallDriver {
             (true, false) => return, // the INVITE's own result reports this
         };
         self.switchboard.handle(now, input);
+    }
+
+    /// A re-INVITE or UPDATE on a leg (session refresh, hold, new address): follows the
+    /// peer's new address and codecs and answers with our SDP, version bumped. Without a
+    /// body, our current SDP is the offer (RFC 3261 §14.2).
+    fn reoffer(
+        &self,
+        call_id: &str,
+        request: &rsipstack::sip::Request,
+        legs: &mut HashMap<String, Legs>,
+    ) -> Result<Vec<u8>, StatusCode> {
+        let l = legs
+            .values_mut()
+            .find(|l| {
+                l.trunk_leg == call_id || l.seat.as_ref().is_some_and(|(_, leg, _)| leg == call_id)
+            })
+            .ok_or(StatusCode::CallTransactionDoesNotExist)?;
+        let leg = if l.trunk_leg == call_id {
+            Leg::A
+        } else {
+            Leg::B
+        };
+        let (ours, version) = l.sent[leg.idx()]
+            .clone()
+            .ok_or(StatusCode::RequestPending)?;
+        if request.body().is_empty() {
+            return Ok(ours.to_string().into_bytes());
+        }
+        let offer =
+            SessionDescription::parse_bytes(request.body()).map_err(|_| StatusCode::BadRequest)?;
+        let (remote, codecs) = offer
+            .audio_endpoint()
+            .zip(offer.leg_codecs())
+            .ok_or(StatusCode::NotAcceptableHere)?;
+        let before = l.peer[leg.idx()];
+        if before.map(|p| p.0) != Some(remote) {
+            l.relay.set_remote(leg, remote);
+        }
+        if before.map(|p| p.1) != Some(codecs) {
+            l.relay.set_codecs(leg, codecs);
+        }
+        l.peer[leg.idx()] = Some((remote, codecs));
+        let port = l.relay.local_addr(leg).port();
+        let answer = offer
+            .answer(codecs, self.sdp_ip, port, (l.origin, version + 1))
+            .map_err(|_| StatusCode::NotAcceptableHere)?;
+        l.sent[leg.idx()] = Some((answer.clone(), version + 1));
+        Ok(answer.to_string().into_bytes())
     }
 
     /// An INFO from the caller: a key press (`application/dtmf-relay`, `application/dtmf`)
@@ -436,6 +509,8 @@ impl CallDriver {
             l.codecs.law,
             (l.origin, l.seat_offers),
         );
+        l.sent[Leg::B.idx()] = Some((offer.clone(), l.seat_offers));
+        l.peer[Leg::B.idx()] = None;
         let caller = self
             .switchboard
             .record(&call)
@@ -514,6 +589,7 @@ impl CallDriver {
                 Some(answer.to_string().into_bytes()),
             )
             .map_err(|e| format!("answer_failed: {e}"))?;
+        l.sent[Leg::A.idx()] = Some((answer, 1));
         l.answered = true;
         Ok(())
     }

@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use super::{SdpError, SessionDescription, addr_type};
+use super::{Line, SdpError, SessionDescription, addr_type};
 use crate::media::g711::G711Law;
 
 /// Payload type we offer for `telephone-event` (the common dynamic choice).
@@ -67,8 +67,26 @@ impl SessionDescription {
             .chain(codecs.dtmf_pt)
             .collect();
         answer.keep_payload_types(idx, &keep);
+        answer.mirror_direction();
         answer.set_origin("sas-router", origin.0, origin.1);
         Ok(answer)
+    }
+
+    /// An answer's direction is the offer's seen from the other end (RFC 3264 §6.1):
+    /// a `sendonly` offer (the peer puts us on hold) gets `recvonly`, and so on.
+    fn mirror_direction(&mut self) {
+        let lines = self
+            .session
+            .iter_mut()
+            .chain(self.media.iter_mut().flat_map(|m| m.lines.iter_mut()));
+        for line in lines {
+            let mirrored = match direction_of(line) {
+                Some("sendonly") => "recvonly",
+                Some("recvonly") => "sendonly",
+                _ => continue,
+            };
+            line.value = mirrored.into();
+        }
     }
 
     /// A fresh offer from the router: both laws, `prefer` first (so a seat that can
@@ -95,6 +113,13 @@ impl SessionDescription {
         text.parse()
             .expect("the router's own offer is well-formed SDP")
     }
+}
+
+/// The direction attribute a line holds, if it is one.
+fn direction_of(line: &Line) -> Option<&str> {
+    ["sendrecv", "sendonly", "recvonly", "inactive"]
+        .into_iter()
+        .find(|d| line.attr(d) == Some(""))
 }
 
 #[cfg(test)]
@@ -142,6 +167,20 @@ mod tests {
         assert_eq!(offer.audio_endpoint(), Some("[::1]:30000".parse().unwrap()));
         let a = SessionDescription::router_offer(ip, 30000, G711Law::Alaw, (9, 2));
         assert_eq!(a.leg_codecs().unwrap().audio_pt, 8);
+    }
+
+    #[test]
+    fn hold_offers_get_mirrored_answers() {
+        let hold: SessionDescription = TRUNK.replace("a=ptime:20", "a=sendonly").parse().unwrap();
+        let codecs = hold.leg_codecs().unwrap();
+        let answer = hold
+            .answer(codecs, "10.0.0.1".parse().unwrap(), 4000, (1, 2))
+            .unwrap()
+            .to_string();
+        assert!(
+            answer.contains("a=recvonly") && !answer.contains("sendonly"),
+            "{answer}"
+        );
     }
 
     #[test]
