@@ -1,7 +1,8 @@
 //! Prometheus metrics of the router, registered in one [`Metrics`] value.
 
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 /// All metrics; cheap to clone (handles to shared counters).
@@ -27,6 +28,10 @@ pub struct Metrics {
     pub active_calls: IntGauge,
     /// RTP packets relayed, by direction.
     pub rtp_packets: IntCounterVec,
+    /// RTP packets lost on their way to us, by leg (caller/seat), added at call end.
+    pub rtp_packets_lost: IntCounterVec,
+    /// Interarrival jitter of what a leg sent us, observed once per leg at call end.
+    pub rtp_jitter: HistogramVec,
 }
 
 impl Metrics {
@@ -74,6 +79,23 @@ impl Metrics {
             &["direction"],
         )
         .expect("static metric");
+        let rtp_packets_lost = IntCounterVec::new(
+            Opts::new(
+                "rtp_packets_lost_total",
+                "RTP packets lost on the way from a leg (caller/seat)",
+            ),
+            &["leg"],
+        )
+        .expect("static metric");
+        let rtp_jitter = HistogramVec::new(
+            HistogramOpts::new(
+                "rtp_jitter_seconds",
+                "Interarrival jitter of the RTP a leg sent, per call",
+            )
+            .buckets(vec![0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2]),
+            &["leg"],
+        )
+        .expect("static metric");
         for m in [
             Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(queue_wait.clone()),
@@ -84,6 +106,8 @@ impl Metrics {
             Box::new(sip_malformed.clone()),
             Box::new(active_calls.clone()),
             Box::new(rtp_packets.clone()),
+            Box::new(rtp_packets_lost.clone()),
+            Box::new(rtp_jitter.clone()),
         ] {
             registry.register(m).expect("unique metric names");
         }
@@ -98,6 +122,8 @@ impl Metrics {
             sip_malformed,
             active_calls,
             rtp_packets,
+            rtp_packets_lost,
+            rtp_jitter,
         }
     }
 

@@ -6,7 +6,8 @@
 //! `stream` keeps the RTP sent to a leg continuous (one SSRC, no sequence jumps) across
 //! source switches; `dtmf` turns RFC 4733 events, SIP INFO bodies and in-band tones into
 //! digits (sans-IO, not yet wired into calls); `prompts` loads announcements pre-encoded
-//! in both `g711` laws.
+//! in both `g711` laws; `rtcp` terminates RTCP per leg (our SR/RR about what we send and
+//! receive, the peer's reports read for loss, jitter and RTT; sans-IO).
 
 pub mod dtmf;
 pub mod g711;
@@ -14,6 +15,7 @@ pub mod playback;
 pub mod ports;
 pub mod prompts;
 pub mod relay;
+pub mod rtcp;
 pub mod sdp;
 pub mod session;
 pub mod stream;
