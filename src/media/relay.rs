@@ -29,6 +29,7 @@ use tracing::{debug, info, warn};
 use super::dtmf::DigitEvent;
 use super::playback::Announcement;
 use super::ports::PortPool;
+use super::rtcp::{LegQuality, is_rtcp};
 use super::sdp::LegCodecs;
 use super::session::{MediaSession, Outgoing, RecordSink};
 use crate::time::{EpochMillis, wall_clock_now};
@@ -207,6 +208,8 @@ pub type DigitHandler = Box<dyn Fn(DigitEvent) + Send + 'static>;
 /// What is left of a call's media when it ends.
 pub struct MediaReport {
     pub stats: RelayStats,
+    /// Loss, jitter, round trip: caller leg, seat leg.
+    pub quality: [LegQuality; 2],
     /// The recording, to be finished by the owner (blocking IO).
     pub recorder: Option<Box<dyn RecordSink>>,
 }
@@ -219,6 +222,7 @@ pub struct MediaReport {
 /// recording; dropping it stops the task and gives the ports back.
 pub struct MediaRelay {
     sockets: [Arc<UdpSocket>; 2],
+    rtcp_sockets: [Arc<UdpSocket>; 2],
     local: [SocketAddr; 2],
     legs: Arc<[LegShared; 2]>,
     cancel: CancellationToken,
@@ -239,15 +243,17 @@ impl std::fmt::Debug for MediaRelay {
 impl MediaRelay {
     /// Binds the two legs' sockets on `ip`, on even ports from `pool`.
     pub async fn bind(ip: IpAddr, pool: &Arc<PortPool>) -> Result<MediaRelay, MediaError> {
-        let (sock_a, lease_a) = bind_one(ip, pool).await?;
-        let (sock_b, lease_b) = bind_one(ip, pool).await?;
+        let a = bind_one(ip, pool).await?;
+        let b = bind_one(ip, pool).await?;
         let local = [
-            SocketAddr::new(ip, lease_a.port),
-            SocketAddr::new(ip, lease_b.port),
+            SocketAddr::new(ip, a.lease.port),
+            SocketAddr::new(ip, b.lease.port),
         ];
         let (commands, pending) = mpsc::unbounded_channel();
+        let (lease_a, lease_b) = (a.lease, b.lease);
         Ok(MediaRelay {
-            sockets: [Arc::new(sock_a), Arc::new(sock_b)],
+            sockets: [Arc::new(a.rtp), Arc::new(b.rtp)],
+            rtcp_sockets: [Arc::new(a.rtcp), Arc::new(b.rtcp)],
             local,
             legs: Arc::default(),
             cancel: CancellationToken::new(),
@@ -321,6 +327,9 @@ impl MediaRelay {
         let clock = Clock::new();
         let task = RelayTask {
             sockets: self.sockets.clone(),
+            rtcp_sockets: self.rtcp_sockets.clone(),
+            rtcp_remote: [None, None],
+            rtcp_mux: [false, false],
             legs: Arc::clone(&self.legs),
             session: MediaSession::new(clock.now(), rand::random(), rand::random()),
             clock,
@@ -345,6 +354,7 @@ impl MediaRelay {
             (true, Ok(report)) => report,
             _ => MediaReport {
                 stats: self.stats(),
+                quality: Default::default(),
                 recorder: None,
             },
         }
@@ -390,7 +400,14 @@ impl Clock {
     }
 }
 
-async fn bind_one(ip: IpAddr, pool: &Arc<PortPool>) -> Result<(UdpSocket, Lease), MediaError> {
+/// The RTP and RTCP sockets of one leg, on an even port and the odd one above.
+struct LegSockets {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    lease: Lease,
+}
+
+async fn bind_one(ip: IpAddr, pool: &Arc<PortPool>) -> Result<LegSockets, MediaError> {
     let mut last_err = None;
     for _ in 0..BIND_ATTEMPTS {
         let port = pool.allocate().ok_or(MediaError::PortsExhausted)?;
@@ -399,14 +416,22 @@ async fn bind_one(ip: IpAddr, pool: &Arc<PortPool>) -> Result<(UdpSocket, Lease)
             pool: Arc::clone(pool),
             port,
         };
-        let addr = SocketAddr::new(ip, port);
-        match UdpSocket::bind(addr).await {
-            Ok(sock) => return Ok((sock, lease)),
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                debug!(%addr, "RTP port taken outside the pool, trying the next");
+        let rtp_addr = SocketAddr::new(ip, port);
+        let rtcp_addr = SocketAddr::new(ip, port + 1);
+        let bound = match UdpSocket::bind(rtp_addr).await {
+            Ok(rtp) => UdpSocket::bind(rtcp_addr)
+                .await
+                .map(|rtcp| (rtp, rtcp))
+                .map_err(|e| (rtcp_addr, e)),
+            Err(e) => Err((rtp_addr, e)),
+        };
+        match bound {
+            Ok((rtp, rtcp)) => return Ok(LegSockets { rtp, rtcp, lease }),
+            Err((addr, e)) if e.kind() == io::ErrorKind::AddrInUse => {
+                debug!(%addr, "RTP/RTCP port taken outside the pool, trying the next");
                 last_err = Some(MediaError::Bind { addr, source: e });
             }
-            Err(e) => return Err(MediaError::Bind { addr, source: e }),
+            Err((addr, e)) => return Err(MediaError::Bind { addr, source: e }),
         }
     }
     Err(last_err.unwrap_or(MediaError::PortsExhausted))
@@ -420,6 +445,11 @@ fn looks_like_rtp(pkt: &[u8]) -> bool {
 /// The task of one call: receives on both legs, runs the [`MediaSession`], sends.
 struct RelayTask {
     sockets: [Arc<UdpSocket>; 2],
+    rtcp_sockets: [Arc<UdpSocket>; 2],
+    /// Where each peer's RTCP comes from (latched like RTP); until then, RTP port + 1.
+    rtcp_remote: [Option<SocketAddr>; 2],
+    /// The peer multiplexes RTCP on its RTP port (RFC 5761): reply there.
+    rtcp_mux: [bool; 2],
     legs: Arc<[LegShared; 2]>,
     session: MediaSession,
     clock: Clock,
@@ -435,8 +465,9 @@ impl RelayTask {
         mut commands: mpsc::UnboundedReceiver<Command>,
         cancel: CancellationToken,
     ) {
-        let mut bufs = [vec![0u8; RECV_BUF], vec![0u8; RECV_BUF]];
+        let mut bufs = [(); 4].map(|_| vec![0u8; RECV_BUF]);
         let sockets = self.sockets.clone();
+        let rtcp = self.rtcp_sockets.clone();
         loop {
             let deadline = self.session.poll_timeout().map(|t| self.clock.instant(t));
             let timer = async {
@@ -445,7 +476,7 @@ impl RelayTask {
                     None => std::future::pending().await,
                 }
             };
-            let [buf_a, buf_b] = &mut bufs;
+            let [buf_a, buf_b, rtcp_a, rtcp_b] = &mut bufs;
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 command = commands.recv() => match command {
@@ -458,6 +489,8 @@ impl RelayTask {
                 },
                 r = sockets[0].recv_from(buf_a) => self.received(Leg::A, r, buf_a),
                 r = sockets[1].recv_from(buf_b) => self.received(Leg::B, r, buf_b),
+                r = rtcp[0].recv_from(rtcp_a) => self.received_rtcp(Leg::A, r, rtcp_a, false),
+                r = rtcp[1].recv_from(rtcp_b) => self.received_rtcp(Leg::B, r, rtcp_b, false),
                 _ = timer => {
                     let now = self.clock.now();
                     self.session.on_timeout(now, &mut self.out);
@@ -487,6 +520,9 @@ impl RelayTask {
                 return;
             }
         };
+        if is_rtcp(&buf[..n]) {
+            return self.received_rtcp(leg, Ok((n, src)), buf, true);
+        }
         let pkt = &mut buf[..n];
         let ingress = &self.legs[leg.idx()];
         let c = &ingress.counters;
@@ -509,10 +545,33 @@ impl RelayTask {
         }
     }
 
+    /// An RTCP packet from `leg`'s peer, on the RTCP socket or muxed on the RTP one. Only
+    /// the peer's address is listened to (its RTP address's host).
+    fn received_rtcp(
+        &mut self,
+        leg: Leg,
+        r: io::Result<(usize, SocketAddr)>,
+        buf: &[u8],
+        muxed: bool,
+    ) {
+        let Ok((n, src)) = r else { return };
+        let peer = self.legs[leg.idx()].remote().addr;
+        if peer.is_some_and(|p| p.ip() != src.ip()) {
+            return;
+        }
+        self.rtcp_mux[leg.idx()] = muxed;
+        self.rtcp_remote[leg.idx()] = Some(src);
+        self.session.on_rtcp(leg, &buf[..n], self.clock.now());
+    }
+
     /// Sends what the session produced, and hands over detected digits.
     fn flush(&mut self) {
         for o in std::mem::take(&mut self.out) {
-            self.send(o.leg, &o.packet);
+            if o.rtcp {
+                self.send_rtcp(o.leg, &o.packet);
+            } else {
+                self.send(o.leg, &o.packet);
+            }
         }
         while let Some(digit) = self.session.poll_digit() {
             (self.on_digit)(digit);
@@ -540,6 +599,23 @@ impl RelayTask {
         }
     }
 
+    fn send_rtcp(&self, leg: Leg, pkt: &[u8]) {
+        let i = leg.idx();
+        let Some(rtp) = self.legs[i].remote().addr else {
+            return;
+        };
+        let (socket, dst) = if self.rtcp_mux[i] {
+            (&self.sockets[i], rtp)
+        } else {
+            let dst = self.rtcp_remote[i]
+                .unwrap_or_else(|| SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)));
+            (&self.rtcp_sockets[i], dst)
+        };
+        if let Err(e) = socket.try_send_to(pkt, dst) {
+            debug!(?leg, %dst, error = %e, "RTCP send error");
+        }
+    }
+
     fn finish(&mut self) -> MediaReport {
         self.session.finish();
         self.flush();
@@ -548,6 +624,7 @@ impl RelayTask {
                 a: self.legs[0].counters.snapshot(),
                 b: self.legs[1].counters.snapshot(),
             },
+            quality: [self.session.quality(Leg::A), self.session.quality(Leg::B)],
             recorder: self.session.take_recorder(),
         }
     }

@@ -677,9 +677,19 @@ impl RtcpSession {
         }
     }
 
-    /// An RTP packet from the leg; `arrival_samples` is a local monotonic 8 kHz clock.
-    pub fn on_rtp_received(&mut self, ssrc: u32, seq: u16, ts: u32, arrival_samples: u64) {
+    /// An RTP packet from the leg, received at `at_ms`; `arrival_samples` is the same
+    /// instant on a local monotonic 8 kHz clock. The first one arms the report timer (a
+    /// leg that only talks to us still gets receiver reports).
+    pub fn on_rtp_received(
+        &mut self,
+        ssrc: u32,
+        seq: u16,
+        ts: u32,
+        arrival_samples: u64,
+        at_ms: u64,
+    ) {
         self.receiver.on_rtp(ssrc, seq, ts, arrival_samples);
+        self.arm(at_ms);
     }
 
     /// An RTP packet we sent to the leg (`payload_len` excludes the RTP header). The
@@ -730,7 +740,7 @@ impl RtcpSession {
         Ok(())
     }
 
-    /// When the next report is due (Unix ms); `None` until we have sent RTP or heard RTCP.
+    /// When the next report is due (Unix ms); `None` until RTP or RTCP went either way.
     pub fn poll_timeout(&self) -> Option<u64> {
         self.next_report_at
     }

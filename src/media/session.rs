@@ -25,12 +25,16 @@ use super::g711::G711Law;
 use super::playback::{Announcement, Player};
 use super::prompts::FRAME_MS;
 use super::relay::Leg;
+use super::rtcp::{LegQuality, RtcpSession};
 use super::sdp::LegCodecs;
 use super::stream::OutboundStream;
 use crate::time::EpochMillis;
 
 #[cfg(test)]
 mod tests;
+
+/// Fixed RTP header length (what relayed packets carry; payload is the rest).
+const RTP_HEADER_LEN: usize = 12;
 
 /// 8 kHz: RTP clock samples per millisecond.
 const SAMPLES_PER_MS: u64 = 8;
@@ -63,14 +67,21 @@ struct LegMedia {
     out: OutboundStream,
     /// Bumped for each new peer on the leg (another seat): a new source for the other leg.
     peer: u64,
+    /// Reports about the stream we send this leg and the one it sends us.
+    rtcp: RtcpSession,
 }
 
-/// An RTP packet to send.
+/// A packet to send to a leg.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
     pub leg: Leg,
     pub packet: Vec<u8>,
+    /// An RTCP report (to the leg's RTCP address) rather than RTP.
+    pub rtcp: bool,
 }
+
+/// RTCP CNAME of the router's streams (RFC 3550 §6.5.1: stable per endpoint).
+const CNAME: &str = "sas-router";
 
 /// The media state of one call.
 pub struct MediaSession {
@@ -107,6 +118,7 @@ impl MediaSession {
             codecs: None,
             out: OutboundStream::new(ssrc[i], first_seq[i]),
             peer: 0,
+            rtcp: RtcpSession::new(ssrc[i], CNAME.into()),
         };
         MediaSession {
             start,
@@ -174,6 +186,11 @@ impl MediaSession {
             view.payload_offset,
         );
         let payload_len = view.payload.len();
+        let (ssrc, seq) = (view.ssrc, view.sequence);
+        let arrival = self.samples(now);
+        self.legs[leg.idx()]
+            .rtcp
+            .on_rtp_received(ssrc, seq, ts, arrival, now);
         let from = self.legs[leg.idx()].codecs?;
         let to = leg.other();
         let forward = match leg {
@@ -223,16 +240,32 @@ impl MediaSession {
 
     /// When [`Self::on_timeout`] must next run.
     pub fn poll_timeout(&self) -> Option<EpochMillis> {
-        [self.next_frame_at, self.telephone_events.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.next_frame_at,
+            self.telephone_events.poll_timeout(),
+            self.legs[0].rtcp.poll_timeout(),
+            self.legs[1].rtcp.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    /// Plays the frames due by `now` and reports RFC 4733 digits whose end was lost.
+    /// Plays the frames due by `now`, sends the RTCP reports due and reports RFC 4733
+    /// digits whose end was lost.
     pub fn on_timeout(&mut self, now: EpochMillis, out: &mut Vec<Outgoing>) {
         if let Some(digit) = self.telephone_events.flush(now) {
             self.digits.push_back(digit);
+        }
+        for leg in [Leg::A, Leg::B] {
+            let rtcp = &mut self.legs[leg.idx()].rtcp;
+            if rtcp.poll_timeout().is_some_and(|t| t <= now) {
+                out.push(Outgoing {
+                    leg,
+                    packet: rtcp.report(now),
+                    rtcp: true,
+                });
+            }
         }
         let Some(mut due) = self.next_frame_at else {
             return;
@@ -251,13 +284,16 @@ impl MediaSession {
             // Odd source ids are ours, even ones the peers' (see `relay`).
             let source = ((self.plays << 32) + segment) * 2 + 1;
             let clock = self.samples(due);
-            let packet = self.legs[0]
-                .out
-                .play(codecs.audio_pt, &frame, source, clock);
+            let caller = &mut self.legs[0];
+            let packet = caller.out.play(codecs.audio_pt, &frame, source, clock);
+            caller
+                .rtcp
+                .on_rtp_sent(timestamp_of(&packet), frame.len(), due);
             self.record(due, |sink, at| sink.plateau_audio(at, &frame, codecs.law));
             out.push(Outgoing {
                 leg: Leg::A,
                 packet,
+                rtcp: false,
             });
             due += frame_ms;
         }
@@ -279,6 +315,16 @@ impl MediaSession {
         }
     }
 
+    /// An RTCP packet from `leg`'s peer (malformed ones are ignored).
+    pub fn on_rtcp(&mut self, leg: Leg, datagram: &[u8], now: EpochMillis) {
+        self.legs[leg.idx()].rtcp.on_rtcp(datagram, now).ok();
+    }
+
+    /// Loss, jitter and round trip of `leg`, so far.
+    pub fn quality(&self, leg: Leg) -> LegQuality {
+        self.legs[leg.idx()].rtcp.quality()
+    }
+
     /// Law of `leg`, once negotiated.
     pub fn law(&self, leg: Leg) -> Option<G711Law> {
         self.legs[leg.idx()].codecs.map(|c| c.law)
@@ -297,10 +343,15 @@ impl MediaSession {
         let source = self.legs[from.idx()].peer * 2;
         let clock = self.samples(now);
         let to = from.other();
-        self.legs[to.idx()]
-            .out
-            .relay(packet, source, clock)
-            .then_some(to)
+        let target = &mut self.legs[to.idx()];
+        if !target.out.relay(packet, source, clock) {
+            return None;
+        }
+        let payload_len = packet.len().saturating_sub(RTP_HEADER_LEN);
+        target
+            .rtcp
+            .on_rtp_sent(timestamp_of(packet), payload_len, now);
+        Some(to)
     }
 
     fn record(&mut self, now: EpochMillis, tap: impl FnOnce(&mut dyn RecordSink, u64)) {
@@ -313,6 +364,11 @@ impl MediaSession {
     fn samples(&self, now: EpochMillis) -> u64 {
         now.saturating_sub(self.start) * SAMPLES_PER_MS
     }
+}
+
+/// Timestamp field of an RTP packet we built or rewrote (header known to be there).
+fn timestamp_of(packet: &[u8]) -> u32 {
+    u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]])
 }
 
 /// Converts a G.711 payload from one law to the other, in place.

@@ -510,7 +510,13 @@ fn rtcp_mux_demultiplexing() {
 fn session_receiving() -> RtcpSession {
     let mut s = RtcpSession::new(OURS, "sas@router".into());
     for i in 0..50u32 {
-        s.on_rtp_received(PEER, 100 + i as u16, 160 * i, 160 * u64::from(i));
+        s.on_rtp_received(
+            PEER,
+            100 + i as u16,
+            160 * i,
+            160 * u64::from(i),
+            T0 + 20 * u64::from(i),
+        );
     }
     s
 }
@@ -628,10 +634,10 @@ fn sr_while_sending_then_rr_after_two_silent_intervals() {
 fn reports_are_scheduled_every_5s_randomised() {
     let mut s = RtcpSession::new(OURS, "x".into());
     assert_eq!(s.poll_timeout(), None);
-    s.on_rtp_received(PEER, 1, 160, 0);
-    assert_eq!(s.poll_timeout(), None, "no wallclock yet");
-    s.on_rtp_sent(0, 160, T0);
+    s.on_rtp_received(PEER, 1, 160, 0, T0);
     let first = s.poll_timeout().unwrap();
+    s.on_rtp_sent(0, 160, T0 + 10);
+    assert_eq!(s.poll_timeout(), Some(first), "armed once");
     assert!(
         (T0 + 1_250..T0 + 3_750).contains(&first),
         "half an interval first"
@@ -663,7 +669,13 @@ fn reports_are_scheduled_every_5s_randomised() {
 fn quality_for_the_call_record() {
     let mut s = RtcpSession::new(OURS, "x".into());
     for i in (0..200u32).filter(|i| i % 10 != 3) {
-        s.on_rtp_received(PEER, i as u16, 160 * i, 160 * u64::from(i));
+        s.on_rtp_received(
+            PEER,
+            i as u16,
+            160 * i,
+            160 * u64::from(i),
+            T0 + 20 * u64::from(i),
+        );
     }
     let q = s.quality();
     assert_eq!((q.packets_received, q.packets_lost), (180, 20));

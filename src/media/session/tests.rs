@@ -83,6 +83,7 @@ fn caller_hears_greeting_hold_then_seat_as_one_stream() {
     for t in (0..100).step_by(20) {
         s.on_timeout(T0 + t, &mut out);
     }
+    out.retain(|o| !o.rtcp);
     assert_eq!(out.len(), 5, "one frame per 20 ms");
     assert!(out.iter().all(|o| o.leg == Leg::A));
     assert_eq!(out[0].packet[12], 0x55, "greeting first");
@@ -90,7 +91,10 @@ fn caller_hears_greeting_hold_then_seat_as_one_stream() {
     // A seat answers in PCMU: its audio reaches the caller converted, same SSRC, next seq.
     s.set_codecs(Leg::B, PCMU);
     s.bridge();
-    assert_eq!(s.poll_timeout(), None, "player stopped");
+    assert!(
+        s.poll_timeout().is_some_and(|t| t > T0 + 500),
+        "player stopped (only RTCP reports are timed now)"
+    );
     let mut seat = rtp(0, false, 9000, 123_456, 0x5EA7, &[0xFF; 160]);
     assert_eq!(s.on_rtp(Leg::B, &mut seat, T0 + 100), Some(Leg::A));
     let heads: Vec<_> = out
@@ -257,4 +261,47 @@ fn a_late_task_skips_ahead_instead_of_bursting() {
     s.on_timeout(T0 + 1000, &mut out);
     assert_eq!(out.len(), 1);
     assert_eq!(s.poll_timeout(), Some(T0 + 1020));
+}
+
+#[test]
+fn rtcp_reports_go_to_each_leg_with_loss_seen_on_the_way_in() {
+    use crate::media::rtcp::{RtcpPacket, parse_compound};
+    let mut s = MediaSession::new(T0, [0xA, 0xB], [0, 0]);
+    s.set_codecs(Leg::A, PCMA);
+    s.set_codecs(Leg::B, PCMU);
+    s.bridge();
+    // 100 packets from the caller, every 10th lost on the way.
+    for i in 0..100u16 {
+        if i % 10 == 5 {
+            continue;
+        }
+        let mut p = rtp(8, false, i, u32::from(i) * 160, 0xCA11, &[0xD5; 160]);
+        s.on_rtp(Leg::A, &mut p, T0 + 20 * u64::from(i));
+    }
+    let mut out = Vec::new();
+    s.on_timeout(T0 + 20_000, &mut out);
+    let reports: Vec<&Outgoing> = out.iter().filter(|o| o.rtcp).collect();
+    assert_eq!(reports.len(), 2, "one report per leg");
+    let to_caller = reports.iter().find(|o| o.leg == Leg::A).unwrap();
+    let packets = parse_compound(&to_caller.packet).unwrap();
+    let block = match &packets[0] {
+        RtcpPacket::ReceiverReport { ssrc, blocks }
+        | RtcpPacket::SenderReport { ssrc, blocks, .. } => {
+            assert_eq!(*ssrc, 0xA, "our SSRC towards the caller");
+            blocks[0]
+        }
+        other => panic!("compound starts with SR/RR: {other:?}"),
+    };
+    assert_eq!(block.ssrc, 0xCA11, "about the caller's stream");
+    assert_eq!(block.cumulative_lost, 10);
+    let q = s.quality(Leg::A);
+    assert_eq!((q.packets_received, q.packets_lost), (90, 10));
+    let seat = reports.iter().find(|o| o.leg == Leg::B).unwrap();
+    assert!(
+        matches!(
+            parse_compound(&seat.packet).unwrap()[0],
+            RtcpPacket::SenderReport { ssrc: 0xB, .. }
+        ),
+        "we sent the seat audio: a sender report"
+    );
 }
