@@ -95,7 +95,9 @@ pub fn position(start: EpochMillis, now: EpochMillis) -> u64 {
         .saturating_mul(SAMPLE_RATE as u64 / 1000)
 }
 
-/// One call's recording: mixer and file together.
+/// One call's recording: mixer and file together. Call [`Recorder::flush`] often (after each
+/// push, with the packet's `at`, is right): the mixer keeps at most [`MAX_BUFFERED`] samples
+/// per channel and drops what comes beyond.
 pub struct Recorder {
     mixer: StereoMixer,
     writer: RecordingWriter,
