@@ -1,5 +1,5 @@
-//! Wiring: builds the store, metrics, SIP endpoint, registrar, call driver and HTTP
-//! server from a [`Config`], starts them, and stops them on shutdown.
+//! Wiring: builds the store, metrics, SIP endpoint, registrar, call driver, HTTP server and
+//! recording purge from a [`Config`], starts them, and stops them on shutdown.
 //!
 //! [`start`] returns the addresses actually bound, so tests can ask for port 0.
 
@@ -16,6 +16,7 @@ use crate::net::requests::{Dispatcher, Registry, SharedRegistry};
 use crate::sip::digest::{NonceStore, SeatCredential};
 use crate::sip::guard::GuardedUdpSocket;
 use crate::sip::registrar::{Registrar, RegistrarConfig};
+use crate::store::recordings::Recordings;
 use crate::store::{Store, StoreError};
 use crate::time::{SECOND, wall_clock_now};
 use rsipstack::EndpointBuilder;
@@ -328,9 +329,19 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             source,
         })?;
     let http_addr = http_listener.local_addr()?;
+    let recordings = Recordings::from_config(&config);
+    let purge_every =
+        std::time::Duration::from_secs(config.recording.purge_interval_h as u64 * 3600);
+    let purge = purge_recordings(
+        recordings.clone(),
+        store.clone(),
+        purge_every,
+        shutdown.clone(),
+    );
     let http_state = Arc::new(HttpState {
         metrics: metrics.clone(),
         store,
+        recordings,
         admin_token,
     });
 
@@ -356,6 +367,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         http_state,
         shutdown.clone(),
     )));
+    tasks.push(tokio::spawn(purge));
     if let Some(addr) = sip_tcp {
         wait_until_listening(addr).await?;
     }
@@ -392,6 +404,38 @@ async fn expire_registrations(
                 seat: change.username,
             };
             events.send(CallEvent::Input(input)).ok();
+        }
+    }
+}
+
+/// Deletes recordings past retention at start-up and every `every`, until shutdown. The
+/// purge does blocking file and sled IO, so it runs on the blocking pool.
+async fn purge_recordings(
+    recordings: Recordings,
+    store: Store,
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let (r, s) = (recordings.clone(), store.clone());
+        let run = tokio::task::spawn_blocking(move || r.purge(wall_clock_now(), &s, "retention"));
+        match run.await {
+            Ok(Ok(report)) => tracing::info!(
+                deleted = report.deleted,
+                kept = report.kept,
+                failed = report.failed,
+                unrecognised = report.unrecognised,
+                bytes_freed = report.bytes_freed,
+                "recording purge done"
+            ),
+            Ok(Err(e)) => tracing::error!(error = %e, "recording purge stopped"),
+            Err(e) => tracing::error!(error = %e, "recording purge task failed"),
         }
     }
 }

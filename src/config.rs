@@ -61,6 +61,9 @@ pub struct Config {
     /// Data directory (sled database).
     #[serde(default)]
     pub store: StoreConfig,
+    /// Call recordings and their retention.
+    #[serde(default)]
+    pub recording: RecordingConfig,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -290,6 +293,38 @@ impl Default for StoreConfig {
     }
 }
 
+/// `[recording]`: every answered call is recorded under `<store.data_dir>/recordings`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingConfig {
+    /// Record calls (existing recordings are purged on schedule either way).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Days a recording is kept at least; older ones are purged (1827 days ≈ 5 years).
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+    /// Hours between purge runs (one also runs at start-up).
+    #[serde(default = "default_purge_interval")]
+    pub purge_interval_h: u32,
+}
+
+fn default_retention_days() -> u32 {
+    1827
+}
+fn default_purge_interval() -> u32 {
+    24
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            retention_days: default_retention_days(),
+            purge_interval_h: default_purge_interval(),
+        }
+    }
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -413,6 +448,18 @@ impl Config {
         if self.acd.ring_timeout_s == 0 {
             return Err(invalid("acd.ring_timeout_s", "must be at least 1".into()));
         }
+        if self.recording.retention_days == 0 {
+            return Err(invalid(
+                "recording.retention_days",
+                "must be at least 1 (0 would purge every recording as soon as it is made)".into(),
+            ));
+        }
+        if self.recording.purge_interval_h == 0 {
+            return Err(invalid(
+                "recording.purge_interval_h",
+                "must be at least 1".into(),
+            ));
+        }
         let mut users = std::collections::HashSet::new();
         for (i, seat) in self.seats.iter().enumerate() {
             if !users.insert(seat.username.as_str()) {
@@ -484,6 +531,9 @@ priority = 0
         assert_eq!(c.acd.ring_timeout_s, 15);
         assert_eq!(c.http.listen.port(), 8080);
         assert_eq!(c.sip.udp.unwrap().port(), 5060);
+        assert!(c.recording.enabled);
+        assert_eq!(c.recording.retention_days, 1827);
+        assert_eq!(c.recording.purge_interval_h, 24);
     }
 
     #[test]
@@ -507,6 +557,10 @@ priority = 0
                 .to_string()
                 .contains("seats[0].ha1_md5")
         );
+
+        let no_retention = format!("{MINIMAL}[recording]\nretention_days = 0\n");
+        let err = parse(&no_retention).unwrap_err().to_string();
+        assert!(err.contains("recording.retention_days"), "{err}");
 
         let unknown = format!("{MINIMAL}[acd]\nring_timeout = 3\n");
         let err = parse(&unknown).unwrap_err().to_string();

@@ -4,7 +4,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use sas_router::config::Config;
 use sas_router::store::Store;
+use sas_router::store::audit::AuditEntry;
 use sas_router::store::record::CallRecord;
+use sas_router::store::recordings::Recordings;
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +31,16 @@ enum Command {
     Calls {
         #[command(subcommand)]
         action: CallsAction,
+    },
+    /// Copy out a call's recording (audited), or purge recordings past retention.
+    Recordings {
+        #[command(subcommand)]
+        action: RecordingsAction,
+    },
+    /// The audit log: who read or purged which recording, when.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
     },
     /// Print the HA1 digests of a seat password, for `[[seats]]` in the config.
     HashPassword {
@@ -62,6 +74,41 @@ enum CallsAction {
         /// Call id (from `calls list`).
         id: String,
         /// JSON output (caller number in clear).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecordingsAction {
+    /// Copy a call's recording to a file. The read is written to the audit log under NAME
+    /// first (works while the router runs, through its local admin API).
+    Get {
+        /// Call id (from `calls list`).
+        id: String,
+        /// Who is reading (recorded in the audit log).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: String,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        purpose: Option<String>,
+        /// Where to write the WAV (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Delete recordings past `recording.retention_days` now, each deletion audited as `cli`
+    /// (the router must be stopped; while it runs it purges on its own schedule).
+    Purge,
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// The most recent entries, newest first.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// JSON output.
         #[arg(long)]
         json: bool,
     },
@@ -105,6 +152,10 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Calls { action } => calls(&cli.config, action),
+        Command::Recordings { action } => recordings(&cli.config, action),
+        Command::Audit {
+            action: AuditAction::List { limit, json },
+        } => audit(&cli.config, limit, json),
     }
 }
 
@@ -255,6 +306,137 @@ fn print_record(r: &CallRecord) {
     }
 }
 
+fn recordings(config_path: &Path, action: RecordingsAction) -> Result<()> {
+    use sas_router::time::wall_clock_now;
+    let config = Config::load(config_path)?;
+    let source = RecordSource::open(&config)?;
+    let recordings = Recordings::from_config(&config);
+    match action {
+        RecordingsAction::Get {
+            id,
+            actor,
+            purpose,
+            out,
+        } => {
+            let mut target = std::fs::File::create_new(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let copied = copy_recording(&source, &recordings, &id, &actor, purpose, &mut target)
+                .and_then(|bytes| {
+                    target.sync_all()?;
+                    Ok(bytes)
+                });
+            let bytes = match copied {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    std::fs::remove_file(&out).ok();
+                    return Err(e);
+                }
+            };
+            drop(target);
+            // The copy must be the file the call record vouches for.
+            let digest = {
+                use sha2::Digest;
+                hex::encode(sha2::Sha256::digest(std::fs::read(&out)?))
+            };
+            let expected = source.get(&id)?.and_then(|r| r.recording);
+            match expected {
+                Some(info) if info.sha256 == digest => {
+                    println!(
+                        "{}: {bytes} bytes, sha256 {digest} (matches the call record)",
+                        out.display()
+                    );
+                }
+                Some(info) => bail!(
+                    "{}: sha256 {digest} differs from the call record's {}",
+                    out.display(),
+                    info.sha256
+                ),
+                None => bail!("call {id} has no recording any more"),
+            }
+        }
+        RecordingsAction::Purge => {
+            let RecordSource::Direct(store) = &source else {
+                bail!(
+                    "the router is running and holds the database; it purges every {} h \
+                     (recording.purge_interval_h)",
+                    config.recording.purge_interval_h
+                );
+            };
+            let report = recordings.purge(wall_clock_now(), store, "cli")?;
+            println!(
+                "deleted {} ({} bytes), kept {}, failed {}, unrecognised entries {}",
+                report.deleted, report.bytes_freed, report.kept, report.failed, report.unrecognised
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Copies the recording of `id` into `target` through the audited accessor (directly, or
+/// through the running router's); returns the bytes copied.
+fn copy_recording(
+    source: &RecordSource,
+    recordings: &Recordings,
+    id: &str,
+    actor: &str,
+    purpose: Option<String>,
+    target: &mut std::fs::File,
+) -> Result<u64> {
+    match source {
+        RecordSource::Direct(store) => {
+            let now = sas_router::time::wall_clock_now();
+            let (_, mut file) =
+                recordings.open_for_reading(now, store, id, actor, purpose.as_deref())?;
+            Ok(std::io::copy(&mut file, target)?)
+        }
+        RecordSource::Router { base, token } => {
+            use sas_router::http::query::encode;
+            let mut url = format!("{base}/api/calls/{id}/recording?as={}", encode(actor));
+            if let Some(p) = &purpose {
+                url.push_str(&format!("&purpose={}", encode(p)));
+            }
+            let (status, body) = http_get_bytes(&url, token)?;
+            if status != 200 {
+                bail!("HTTP {status}: {}", String::from_utf8_lossy(&body).trim());
+            }
+            std::io::Write::write_all(target, &body)?;
+            Ok(body.len() as u64)
+        }
+    }
+}
+
+fn audit(config_path: &Path, limit: usize, json: bool) -> Result<()> {
+    use sas_router::time::rfc3339;
+    let config = Config::load(config_path)?;
+    let entries: Vec<AuditEntry> = match RecordSource::open(&config)? {
+        RecordSource::Direct(store) => store.audit_entries(limit)?,
+        RecordSource::Router { base, token } => {
+            let body = http_get(&format!("{base}/api/audit?limit={limit}"), &token)?
+                .context("the router answered 404")?;
+            serde_json::from_str(&body)?
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:<16} {:<16} {:<40} DETAIL",
+        "AT", "ACTOR", "ACTION", "TARGET"
+    );
+    for e in entries {
+        println!(
+            "{:<24} {:<16} {:<16} {:<40} {}",
+            rfc3339(e.at),
+            e.actor,
+            e.action,
+            e.target,
+            e.detail.as_deref().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
 /// Records come from sled directly when no router holds the database, else from the
 /// running router's admin API (authenticated by the token in the data directory).
 enum RecordSource {
@@ -308,6 +490,16 @@ impl RecordSource {
 
 /// GET on the router's admin API; `None` on 404.
 fn http_get(url: &str, token: &str) -> Result<Option<String>> {
+    let (status, body) = http_get_bytes(url, token)?;
+    match status {
+        200 => Ok(Some(String::from_utf8_lossy(&body).into_owned())),
+        404 => Ok(None),
+        other => bail!("the router answered HTTP {other}"),
+    }
+}
+
+/// GET on the router's admin API: status and body.
+fn http_get_bytes(url: &str, token: &str) -> Result<(u16, Vec<u8>)> {
     use http_body_util::{BodyExt, Empty};
     let uri: hyper::Uri = url.parse()?;
     let authority = uri.authority().context("URL without host")?.to_string();
@@ -323,12 +515,8 @@ fn http_get(url: &str, token: &str) -> Result<Option<String>> {
             .header("authorization", format!("Bearer {token}"))
             .body(Empty::<hyper::body::Bytes>::new())?;
         let response = sender.send_request(request).await?;
-        let status = response.status();
+        let status = response.status().as_u16();
         let body = response.into_body().collect().await?.to_bytes();
-        match status.as_u16() {
-            200 => Ok(Some(String::from_utf8_lossy(&body).into_owned())),
-            404 => Ok(None),
-            other => bail!("the router answered HTTP {other}"),
-        }
+        Ok((status, body.to_vec()))
     })
 }

@@ -1,13 +1,17 @@
 //! HTTP server (hyper): `/metrics`, `/healthz`, and the local admin read API for call
 //! records (`/api/calls`, `/api/calls/{id}`) that `sas-router calls` uses while the router
-//! holds the database.
+//! holds the database; `recordings` adds the audit log and audited recording reads.
 //!
 //! The admin API needs `Authorization: Bearer <token>`, where the token is written at
 //! start-up to `<data_dir>/admin.token` (mode 0600): whoever may read the data directory
 //! may read the records through the API, nobody else.
 
+pub mod query;
+mod recordings;
+
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::store::recordings::Recordings;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
@@ -25,6 +29,8 @@ pub struct HttpState {
     pub metrics: Metrics,
     /// Call records.
     pub store: Store,
+    /// Recording files, read only through their audited accessor.
+    pub recordings: Recordings,
     /// Bearer token of the admin API.
     pub admin_token: String,
 }
@@ -46,7 +52,7 @@ pub async fn serve(listener: TcpListener, state: Arc<HttpState>, shutdown: Cance
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(route(&state, req)) }
+                async move { Ok::<_, Infallible>(route(state, req).await) }
             });
             if let Err(e) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -77,10 +83,27 @@ fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Byte
     }
 }
 
-fn route(state: &HttpState, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn route(state: Arc<HttpState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
     if req.method() != Method::GET {
         return reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n");
+    }
+    let recording = path
+        .strip_prefix("/api/calls/")
+        .and_then(|p| p.strip_suffix("/recording"));
+    if path == "/api/audit" || recording.is_some() {
+        if !authorised(&state, &req) {
+            return reply(
+                StatusCode::UNAUTHORIZED,
+                "text/plain",
+                "admin token required\n",
+            );
+        }
+        let query = req.uri().query().map(str::to_string);
+        return match recording {
+            Some(id) => recordings::recording(state.clone(), id.to_string(), query).await,
+            None => recordings::audit(&state, query.as_deref()),
+        };
     }
     match path.as_str() {
         "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n"),
@@ -90,7 +113,7 @@ fn route(state: &HttpState, req: Request<Incoming>) -> Response<Full<Bytes>> {
             state.metrics.render(),
         ),
         p if p == "/api/calls" || p.starts_with("/api/calls/") => {
-            if !authorised(state, &req) {
+            if !authorised(&state, &req) {
                 return reply(
                     StatusCode::UNAUTHORIZED,
                     "text/plain",

@@ -8,12 +8,14 @@
 //! digits (sans-IO, not yet wired into calls); `prompts` loads announcements pre-encoded
 //! in both `g711` laws; `rtcp` terminates RTCP per leg (our SR/RR about what we send and
 //! receive, the peer's reports read for loss, jitter and RTT; sans-IO).
+//! `recording` mixes a call's two sides into one stereo WAV.
 
 pub mod dtmf;
 pub mod g711;
 pub mod playback;
 pub mod ports;
 pub mod prompts;
+pub mod recording;
 pub mod relay;
 pub mod rtcp;
 pub mod sdp;

@@ -1,10 +1,13 @@
-//! Durable storage in sled: call records, keyed by their time-sortable id.
+//! Durable storage in sled: call records, keyed by their time-sortable id, and the `audit`
+//! log; `recordings` owns the recording files (layout, retention purge, audited reads).
 //!
 //! Records are written when a call ends and flushed before the write returns, so a crash
 //! never loses a finished call. The CLI opens the same database read-side while the router
 //! runs (sled allows one process: the CLI then reads through the router's HTTP API instead).
 
+pub mod audit;
 pub mod record;
+pub mod recordings;
 
 use record::CallRecord;
 use std::path::Path;
@@ -25,6 +28,7 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     calls: sled::Tree,
+    audit_log: sled::Tree,
     db: sled::Db,
 }
 
@@ -33,7 +37,12 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new().path(dir.join("sled")).open()?;
         let calls = db.open_tree("calls")?;
-        Ok(Self { calls, db })
+        let audit_log = db.open_tree("audit")?;
+        Ok(Self {
+            calls,
+            audit_log,
+            db,
+        })
     }
 
     /// Writes a record and waits until it is on disk.

@@ -1,6 +1,7 @@
 //! The call record: one per call, with its offers and event timeline.
 
 use crate::media::dtmf::DigitEvent;
+use crate::media::recording::RecordingInfo;
 use crate::pii::CallerNumber;
 use crate::time::EpochMillis;
 use serde::{Deserialize, Serialize};
@@ -148,6 +149,9 @@ pub struct CallRecord {
     /// Keys the caller pressed, in order.
     #[serde(default)]
     pub dtmf: Vec<DigitEvent>,
+    /// The call's recording (absent in records written before recordings existed).
+    #[serde(default)]
+    pub recording: Option<RecordingInfo>,
     /// Timeline.
     pub events: Vec<CallEvent>,
 }
@@ -181,6 +185,7 @@ impl CallRecord {
             talk_ms: None,
             rtp: None,
             dtmf: Vec::new(),
+            recording: None,
             events: Vec::new(),
         };
         record.event(arrived_at, "ARRIVED", None, None);
@@ -201,5 +206,27 @@ impl CallRecord {
             seat: seat.map(str::to_string),
             detail,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_without_a_recording_field_still_load() {
+        let mut old = serde_json::to_value(CallRecord::new(
+            "20261123T071502.123Z-0001".into(),
+            "x".into(),
+            "samu".into(),
+            "15".into(),
+            CallerNumber::new("0612345678"),
+            1,
+        ))
+        .unwrap();
+        old.as_object_mut().unwrap().remove("recording");
+        let record: CallRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(record.recording, None);
+        assert_eq!(record.id, "20261123T071502.123Z-0001");
     }
 }

@@ -1,0 +1,138 @@
+//! The `recordings` and `audit` subcommands on a real data directory: reading a recording
+//! copies the exact file and writes who and why to the audit log, with sled opened directly
+//! (router stopped) and through the running router's admin API.
+
+mod common;
+
+use common::{Options, cli, config_text, http_get, temp_dir};
+use sas_router::media::recording::{Channel, Recorder, RecordingInfo};
+use sas_router::pii::CallerNumber;
+use sas_router::store::Store;
+use sas_router::store::audit::AuditEntry;
+use sas_router::store::record::CallRecord;
+use sas_router::store::recordings::{RECORDINGS_DIR, Recordings};
+use std::path::{Path, PathBuf};
+
+const ID: &str = "20261123T071502.123Z-0001";
+/// 2026-11-23T07:15:02.123Z
+const ANSWERED: u64 = 1_795_418_102_123;
+
+/// A one-second recording and the answered call's record pointing at it.
+fn seed(data: &Path) -> (PathBuf, RecordingInfo) {
+    let rel = Recordings::relative_path(ID, ANSWERED);
+    let root = data.join(RECORDINGS_DIR);
+    let mut recorder = Recorder::create(&root, &rel).unwrap();
+    for i in 0..50 {
+        recorder.push(Channel::Caller, i * 160, &[1000; 160]);
+        recorder.push(Channel::Plateau, i * 160, &[-1000; 160]);
+        recorder.flush(i * 160).unwrap();
+    }
+    let info = recorder.finish().unwrap();
+    let mut record = CallRecord::new(
+        ID.into(),
+        "sip-call-id".into(),
+        "samu".into(),
+        "15".into(),
+        CallerNumber::new("0612345678"),
+        ANSWERED - 5_000,
+    );
+    record.answered_at = Some(ANSWERED);
+    record.recording = Some(info.clone());
+    Store::open(data).unwrap().put_call(&record).unwrap();
+    (root.join(rel), info)
+}
+
+fn audit(config: &Path) -> Vec<AuditEntry> {
+    serde_json::from_str(&cli(&["audit", "list", "--json"], config)).unwrap()
+}
+
+#[test]
+fn reading_a_recording_with_the_router_stopped_is_audited() {
+    let data = temp_dir("rec-cli");
+    let (wav, info) = seed(&data);
+    assert_eq!(info.path, format!("2026/11/23/{ID}.wav"));
+    let config = data.join("test-config.toml");
+    std::fs::write(&config, config_text(&Options::default(), &data)).unwrap();
+
+    let out = data.join("copy.wav");
+    let printed = cli(
+        &[
+            "recordings",
+            "get",
+            ID,
+            "--as",
+            "dr-martin",
+            "--purpose",
+            "réquisition 2026-118",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &config,
+    );
+    assert!(printed.contains("matches the call record"), "{printed}");
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&wav).unwrap());
+
+    let entries = audit(&config);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].actor, "dr-martin");
+    assert_eq!(entries[0].action, "recording.read");
+    assert_eq!(entries[0].target, ID);
+    assert_eq!(entries[0].detail.as_deref(), Some("réquisition 2026-118"));
+    let table = cli(&["audit", "list"], &config);
+    assert!(table.contains("dr-martin") && table.contains(ID), "{table}");
+
+    // A young recording survives a purge.
+    let purged = cli(&["recordings", "purge"], &config);
+    assert!(purged.starts_with("deleted 0"), "{purged}");
+    assert!(wav.exists());
+    std::fs::remove_dir_all(&data).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_router_runs_the_cli_reads_through_its_admin_api() {
+    let data = temp_dir("rec-api");
+    let (wav, _) = seed(&data);
+    let mut router = common::start(Options {
+        data: Some(data.clone()),
+        ..Options::default()
+    })
+    .await;
+    let config = router.config_path.clone();
+
+    let (status, _) = http_get(router.http, "/api/audit", None).await;
+    assert_eq!(status, 401);
+    let path = format!("/api/calls/{ID}/recording");
+    let (status, body) = http_get(router.http, &path, Some(&router.token())).await;
+    assert_eq!(status, 400, "{body}");
+
+    let out = data.join("copy.wav");
+    let (cfg, target) = (config.clone(), out.clone());
+    let printed = tokio::task::spawn_blocking(move || {
+        cli(
+            &[
+                "recordings",
+                "get",
+                ID,
+                "--as",
+                "Dr Martin & Co",
+                "--out",
+                target.to_str().unwrap(),
+            ],
+            &cfg,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(printed.contains("matches the call record"), "{printed}");
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&wav).unwrap());
+
+    let entries = tokio::task::spawn_blocking(move || audit(&config))
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].actor, "Dr Martin & Co");
+    assert_eq!(entries[0].target, ID);
+    assert_eq!(entries[0].detail, None);
+    router.stop().await;
+    std::fs::remove_dir_all(&data).ok();
+}
