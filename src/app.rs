@@ -301,6 +301,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         contact: contact.clone(),
         sdp_ip: config.media.public_ip.unwrap_or(config.media.rtp_ip),
         events: call_events.clone(),
+        recordings: config
+            .recording
+            .enabled
+            .then(|| Recordings::from_config(&config).root().to_path_buf()),
         writes: Vec::new(),
     };
     let (announcements, problems) = announcements(&config);

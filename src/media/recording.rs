@@ -13,6 +13,7 @@ pub use mixer::{JITTER_TOLERANCE, MAX_AHEAD, MAX_BUFFERED, MAX_HOLD, StereoMixer
 pub use writer::{RecordingWriter, SAMPLE_RATE};
 
 use crate::media::g711::G711Law;
+use crate::media::session::RecordSink;
 use crate::time::EpochMillis;
 use serde::{Deserialize, Serialize};
 use std::path::{Component, Path, PathBuf};
@@ -152,6 +153,50 @@ impl Recorder {
     /// Samples of `channel` the mixer had to drop (bursts, or `flush` not called in time).
     pub fn dropped(&self, channel: Channel) -> u64 {
         self.mixer.dropped(channel)
+    }
+}
+
+/// A [`Recorder`] fed by a call's media session. The first write error stops the
+/// recording (logged once, the call goes on); [`RecordSink::finish`] reports it.
+pub struct CallRecorder {
+    recorder: Recorder,
+    failed: Option<RecordingError>,
+}
+
+impl CallRecorder {
+    pub fn new(recorder: Recorder) -> Self {
+        Self {
+            recorder,
+            failed: None,
+        }
+    }
+
+    fn tap(&mut self, channel: Channel, at: u64, payload: &[u8], law: G711Law) {
+        if self.failed.is_some() {
+            return;
+        }
+        self.recorder.push_g711(channel, at, payload, law);
+        if let Err(e) = self.recorder.flush(at) {
+            tracing::error!(error = %e, "recording stopped");
+            self.failed = Some(e);
+        }
+    }
+}
+
+impl RecordSink for CallRecorder {
+    fn caller_audio(&mut self, at: u64, payload: &[u8], law: G711Law) {
+        self.tap(Channel::Caller, at, payload, law);
+    }
+
+    fn plateau_audio(&mut self, at: u64, payload: &[u8], law: G711Law) {
+        self.tap(Channel::Plateau, at, payload, law);
+    }
+
+    fn finish(self: Box<Self>) -> Result<RecordingInfo, RecordingError> {
+        match self.failed {
+            Some(e) => Err(e),
+            None => self.recorder.finish(),
+        }
     }
 }
 

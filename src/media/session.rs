@@ -24,6 +24,7 @@ use super::dtmf::rfc4733::{TelephoneEventDecoder, parse_rtp};
 use super::g711::G711Law;
 use super::playback::{Announcement, Player};
 use super::prompts::FRAME_MS;
+use super::recording::{RecordingError, RecordingInfo};
 use super::relay::Leg;
 use super::rtcp::{LegQuality, RtcpSession};
 use super::sdp::LegCodecs;
@@ -50,6 +51,8 @@ pub trait RecordSink: Send {
     fn caller_audio(&mut self, at: u64, payload: &[u8], law: G711Law);
     /// Audio sent to the caller (prompts, hold, the seat).
     fn plateau_audio(&mut self, at: u64, payload: &[u8], law: G711Law);
+    /// Closes the recording; blocking IO, so off the event loop.
+    fn finish(self: Box<Self>) -> Result<RecordingInfo, RecordingError>;
 }
 
 /// What the caller hears.

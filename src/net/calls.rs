@@ -6,12 +6,14 @@ use crate::call::{CallInput, CallOutput, Switchboard};
 use crate::media::dtmf::info::parse_info;
 use crate::media::dtmf::{DigitEvent, DtmfError, DtmfSource};
 use crate::media::playback::Announcement;
+use crate::media::recording::{CallRecorder, Recorder};
 use crate::media::relay::{Leg, MediaRelay, RelayStats};
 use crate::media::sdp::LegCodecs;
 use crate::media::sdp::SessionDescription;
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::store::record::{CallRecord, LegCounters, Outcome, RtpCounters};
+use crate::store::record::{CallQuality, CallRecord, LegCounters, Outcome, RtpCounters};
+use crate::store::recordings::Recordings;
 use crate::time::{EpochMillis, wall_clock_now};
 use rsipstack::dialog::dialog::{DialogState, DialogStateSender};
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -127,6 +129,8 @@ pub struct CallDriver {
     pub sdp_ip: std::net::IpAddr,
     /// Events back into this driver (from spawned tasks).
     pub events: mpsc::UnboundedSender<CallEvent>,
+    /// Where call recordings go (`None`: recording disabled).
+    pub recordings: Option<std::path::PathBuf>,
     /// Record writes in flight (awaited before the driver returns).
     pub writes: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -436,7 +440,7 @@ impl CallDriver {
                 }
                 CallOutput::AnswerCaller { call } => {
                     if let Some(l) = legs.get_mut(&call) {
-                        match self.answer_caller(l) {
+                        match self.answer_caller(&call, l) {
                             Ok(()) => l.relay.play(l.announcement.clone()),
                             Err(reason) => self
                                 .switchboard
@@ -447,7 +451,7 @@ impl CallDriver {
                 CallOutput::Bridge { call, .. } => {
                     if let Some(l) = legs.get_mut(&call) {
                         l.bridged = true;
-                        match self.answer_caller(l) {
+                        match self.answer_caller(&call, l) {
                             Ok(()) => l.relay.bridge(),
                             Err(reason) => self
                                 .switchboard
@@ -569,8 +573,9 @@ impl CallDriver {
         }
     }
 
-    /// Answers the trunk leg (once) with our SDP answer for the caller's codecs.
-    fn answer_caller(&self, l: &mut Legs) -> Result<(), String> {
+    /// Answers the trunk leg (once) with our SDP answer for the caller's codecs, and starts
+    /// recording.
+    fn answer_caller(&self, call: &str, l: &mut Legs) -> Result<(), String> {
         if l.answered {
             return Ok(());
         }
@@ -591,6 +596,14 @@ impl CallDriver {
             .map_err(|e| format!("answer_failed: {e}"))?;
         l.sent[Leg::A.idx()] = Some((answer, 1));
         l.answered = true;
+        if let Some(root) = &self.recordings {
+            let relative = Recordings::relative_path(call, wall_clock_now());
+            match Recorder::create(root, &relative) {
+                Ok(recorder) => l.relay.record(Box::new(CallRecorder::new(recorder))),
+                // The call matters more than its recording: go on, and say so loudly.
+                Err(e) => tracing::error!(%call, error = %e, "call NOT recorded"),
+            }
+        }
         Ok(())
     }
 
@@ -623,12 +636,34 @@ impl CallDriver {
             "call ended"
         );
         let store = self.store.clone();
+        let metrics = self.metrics.clone();
         self.writes.retain(|w| !w.is_finished());
         self.writes.push(tokio::spawn(async move {
             if let Some((relay, answered)) = media {
                 let report = relay.finish().await;
                 if answered {
                     record.rtp = Some(rtp_counters(&report.stats));
+                    let [caller, seat] = report.quality;
+                    for (leg, q) in [("caller", caller), ("seat", seat)] {
+                        metrics
+                            .rtp_packets_lost
+                            .with_label_values(&[leg])
+                            .inc_by(q.packets_lost);
+                        if q.packets_received > 0 {
+                            metrics
+                                .rtp_jitter
+                                .with_label_values(&[leg])
+                                .observe(q.jitter_ms / 1000.0);
+                        }
+                    }
+                    record.quality = Some(CallQuality { caller, seat });
+                }
+                if let Some(sink) = report.recorder {
+                    match tokio::task::spawn_blocking(move || sink.finish()).await {
+                        Ok(Ok(info)) => record.recording = Some(info),
+                        Ok(Err(e)) => recording_failed(&mut record, &e.to_string()),
+                        Err(e) => recording_failed(&mut record, &e.to_string()),
+                    }
                 }
             }
             // The flush blocks on disk IO: keep it off the event loop.
@@ -661,6 +696,13 @@ impl CallDriver {
             self.metrics.seats.with_label_values(&[role, state]).set(n);
         }
     }
+}
+
+/// A recording that could not be completed is an error for the record, not just the log.
+fn recording_failed(record: &mut CallRecord, why: &str) {
+    tracing::error!(call = %record.id, error = %why, "recording NOT completed");
+    let at = record.ended_at.unwrap_or(record.arrived_at);
+    record.event(at, "RECORDING_FAILED", None, Some(why.into()));
 }
 
 /// The offer could not reach the seat (no registration left, or the INVITE failed to go).

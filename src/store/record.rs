@@ -2,6 +2,7 @@
 
 use crate::media::dtmf::DigitEvent;
 use crate::media::recording::RecordingInfo;
+use crate::media::rtcp::LegQuality;
 use crate::pii::CallerNumber;
 use crate::time::EpochMillis;
 use serde::{Deserialize, Serialize};
@@ -108,8 +109,17 @@ pub struct RtpCounters {
     pub seat: LegCounters,
 }
 
+/// Loss, jitter and round trip of both legs (from our RTP statistics and the peers' RTCP).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallQuality {
+    /// Trunk (caller) leg.
+    pub caller: LegQuality,
+    /// Seat leg.
+    pub seat: LegQuality,
+}
+
 /// Everything kept about one call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRecord {
     /// Router call id, time-sortable (`20261123T071502.123Z-0001`).
     pub id: String,
@@ -146,6 +156,9 @@ pub struct CallRecord {
     pub talk_ms: Option<u64>,
     /// RTP counters (bridged calls).
     pub rtp: Option<RtpCounters>,
+    /// Media quality (answered calls).
+    #[serde(default)]
+    pub quality: Option<CallQuality>,
     /// Keys the caller pressed, in order.
     #[serde(default)]
     pub dtmf: Vec<DigitEvent>,
@@ -184,6 +197,7 @@ impl CallRecord {
             wait_ms: None,
             talk_ms: None,
             rtp: None,
+            quality: None,
             dtmf: Vec::new(),
             recording: None,
             events: Vec::new(),

@@ -58,6 +58,14 @@ impl RecordSink for MemorySink {
             .plateau
             .push((at, payload.to_vec(), law));
     }
+    fn finish(self: Box<Self>) -> Result<RecordingInfo, RecordingError> {
+        Ok(RecordingInfo {
+            path: "memory".into(),
+            duration_ms: 0,
+            bytes: 0,
+            sha256: String::new(),
+        })
+    }
 }
 
 fn greeting() -> Announcement {
