@@ -364,9 +364,11 @@ async fn sipp_plays_in_band_digits_from_caller_inband_that_the_detector_hears() 
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// Writes the load test's pcaps: `MEDIA_PCAP_DIR` (required), `MEDIA_PCAP_SECONDS`
+/// Writes the load test's media: `MEDIA_PCAP_DIR` (required), `MEDIA_PCAP_SECONDS`
 /// (default 60), `MEDIA_LOSS_PERCENT` (default 0). Files: caller.pcap (1000 Hz, PCMA),
-/// seat.pcap (440 Hz, PCMA); loss removes packets at random (seeds fixed).
+/// seat.pcap (440 Hz, PCMA), loss removing packets at random (seeds fixed); and for SIPp's
+/// `rtp_stream` (raw payload bytes, looped), caller.alaw and seat.alaw: 1 s of each tone
+/// (a whole number of periods, so the loop is seamless).
 #[test]
 #[ignore = "a generator for loadtest/media.sh"]
 fn write_loadtest_pcaps() {
@@ -386,5 +388,8 @@ fn write_loadtest_pcaps() {
             packets.len(),
             stream.packets().len()
         );
+    }
+    for (name, hz) in [("caller.alaw", 1000.0), ("seat.alaw", 440.0)] {
+        std::fs::write(dir.join(name), tone_g711(hz, 1000, G711Law::Alaw)).unwrap();
     }
 }

@@ -29,6 +29,16 @@
 //! - the pcap is read once, when the scenario is loaded: `play_pcap_audio="[pcap]"` takes the
 //!   value of `-key pcap PATH`, which must come before `-sf` on the command line.
 //!
+//! **Sinks and the router's symmetric RTP.** The router latches each leg to the source of
+//! the first RTP packet it receives there. SIPp plays from its own media port, so a SIPp
+//! peer whose SDP points at an [`RtpSink`] (`rtp_port`) must play [`empty_pcap`]: otherwise
+//! the router follows SIPp's packets and the sink hears nothing more (checked: the sink got
+//! one packet before the latch). To hear *and* talk on such a leg, the sink talks itself:
+//! [`RtpSink::play_to_sender`]. The other leg's peer can be a SIPp playing its pcap from its
+//! own port as usual. Through the current router (relay only) a caller playing
+//! `caller_pcap(.., "42", Alaw)` reached such a seat sink whole: 120 of 120 packets, the
+//! router's SSRC, "42" decoded from the relayed events, 1000 Hz share 0.9997.
+//!
 //! **RFC 4733 digits as phones send them**: while a key is down the phone sends
 //! telephone-event packets *instead of* audio (audio pauses; the tone or silence resumes
 //! after), one per 20 ms: the first with the marker bit, durations growing by 160, the last
@@ -671,6 +681,22 @@ impl RtpSink {
             }
             sent
         })
+    }
+
+    /// Waits for the first packet, then [`RtpSink::play`]s `packets` back to its source:
+    /// the way to both hear and talk on a leg whose SIPp peer plays [`empty_pcap`] (the
+    /// router sends first once the other side talks). Panics if nothing came `within`.
+    pub async fn play_to_sender(
+        &self,
+        packets: Vec<(u64, Vec<u8>)>,
+        within: Duration,
+    ) -> JoinHandle<usize> {
+        assert!(
+            self.wait_for(1, within).await,
+            "no RTP reached {} within {within:?}",
+            self.addr
+        );
+        self.play(self.first_source().unwrap(), packets)
     }
 
     /// Stops recording and returns everything received.
