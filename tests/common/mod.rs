@@ -1,6 +1,8 @@
 //! Shared test harness: a router on loopback ports of its own, SIPp peers, HTTP reads.
 #![allow(dead_code)]
 
+pub mod media;
+
 use sas_router::app::{self, Running};
 use sas_router::config::Config;
 use std::net::{SocketAddr, UdpSocket};
