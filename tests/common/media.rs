@@ -27,17 +27,24 @@
 //! - it paces packets by the pcap timestamps (relative to the first packet) in a thread of
 //!   its own per call, sending from a raw socket (root or CAP_NET_RAW needed);
 //! - the pcap is read once, when the scenario is loaded: `play_pcap_audio="[pcap]"` takes the
-//!   value of `-key pcap PATH`, which must come before `-sf` on the command line.
+//!   value of `-key pcap PATH`, which must come before `-sf` on the command line;
+//! - every raw UDP socket bound to 127.0.0.1 receives (and, unread, drops) a copy of every
+//!   UDP datagram to 127.0.0.1, so the kernel work of N playing calls grows as N²: harmless
+//!   for a few calls, dominant past ~200 (`loadtest/media.sh` has a `MEDIA=stream` mode).
 //!
 //! **Sinks and the router's symmetric RTP.** The router latches each leg to the source of
 //! the first RTP packet it receives there. SIPp plays from its own media port, so a SIPp
 //! peer whose SDP points at an [`RtpSink`] (`rtp_port`) must play [`empty_pcap`]: otherwise
-//! the router follows SIPp's packets and the sink hears nothing more (checked: the sink got
+//! the router follows SIPp's packets and the sink hears nothing more (seen: the sink got
 //! one packet before the latch). To hear *and* talk on such a leg, the sink talks itself:
 //! [`RtpSink::play_to_sender`]. The other leg's peer can be a SIPp playing its pcap from its
 //! own port as usual. Through the current router (relay only) a caller playing
 //! `caller_pcap(.., "42", Alaw)` reached such a seat sink whole: 120 of 120 packets, the
 //! router's SSRC, "42" decoded from the relayed events, 1000 Hz share 0.9997.
+//!
+//! **INFO.** `caller_media.xml` expects `200` to its INFO. The router of this writing
+//! answers in-dialog INFO with `501` (its call driver drops rsipstack's `DialogState::Info`
+//! without replying), and SIPp then aborts the call.
 //!
 //! **RFC 4733 digits as phones send them**: while a key is down the phone sends
 //! telephone-event packets *instead of* audio (audio pauses; the tone or silence resumes
