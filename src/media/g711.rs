@@ -19,6 +19,14 @@ impl G711Law {
         }
     }
 
+    /// The other law.
+    pub const fn other(self) -> G711Law {
+        match self {
+            G711Law::Ulaw => G711Law::Alaw,
+            G711Law::Alaw => G711Law::Ulaw,
+        }
+    }
+
     /// Decodes one byte to a linear 16-bit sample.
     pub fn decode(self, byte: u8) -> i16 {
         match self {

@@ -214,25 +214,22 @@ impl MediaSession {
                 _ => None,
             };
         }
-        if pt != from.audio_pt {
-            return None; // not negotiated (comfort noise, a stray codec)
-        }
+        // Not negotiated (comfort noise, a stray codec): dropped.
+        let law = from.law_of(pt)?;
         if leg == Leg::A {
             if from.dtmf_pt.is_none() {
-                let digits = self
-                    .in_band
-                    .push_g711(&packet[payload.clone()], from.law, now);
+                let digits = self.in_band.push_g711(&packet[payload.clone()], law, now);
                 self.digits.extend(digits);
             }
             self.record(now, |sink, at| {
-                sink.caller_audio(at, &packet[payload.clone()], from.law)
+                sink.caller_audio(at, &packet[payload.clone()], law)
             });
         }
         if !forward {
             return None;
         }
         let target = self.legs[to.idx()].codecs?;
-        convert(&mut packet[payload.clone()], from.law, target.law);
+        convert(&mut packet[payload.clone()], law, target.law);
         if to == Leg::A {
             self.record(now, |sink, at| {
                 sink.plateau_audio(at, &packet[payload.clone()], target.law)

@@ -36,6 +36,9 @@ pub struct Options {
     pub wrap_up_s: u32,
     pub misdial_threshold_s: u32,
     pub data: Option<PathBuf>,
+    /// Both lines answer at once and play the prompts `greeting`, `hold` and
+    /// `reassurance` (every second) from this directory.
+    pub prompts: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -45,6 +48,7 @@ impl Default for Options {
             wrap_up_s: 0,
             misdial_threshold_s: 1,
             data: None,
+            prompts: None,
         }
     }
 }
@@ -96,6 +100,14 @@ pub fn config_text(opts: &Options, data: &Path) -> String {
             "[[seats]]\nusername = \"{user}\"\nrole = \"arm\"\nha1_md5 = \"{md5}\"\n{sha}"
         ));
     }
+    let (announce, prompts_dir) = match &opts.prompts {
+        Some(dir) => (
+            "answer = true\ngreeting = \"greeting\"\nhold = \"hold\"\n\
+             reassurance = \"reassurance\"\nreassurance_every_s = 1\n",
+            format!("prompts_dir = \"{}\"\n", dir.display()),
+        ),
+        None => ("", String::new()),
+    };
     format!(
         r#"
 [sip]
@@ -108,18 +120,18 @@ addresses = ["127.0.0.1"]
 id = "samu"
 numbers = ["15"]
 priority = 0
-[[lines]]
+{announce}[[lines]]
 id = "sas"
 numbers = ["116117"]
 priority = 1
-[acd]
+{announce}[acd]
 ring_timeout_s = {ring}
 wrap_up_s = {wrap}
 misdial_threshold_s = {misdial}
 [media]
 rtp_port_min = {rtp_min}
 rtp_port_max = {rtp_max}
-[http]
+{prompts_dir}[http]
 listen = "127.0.0.1:0"
 [store]
 data_dir = "{data}"

@@ -60,6 +60,7 @@ const PCMU: LegCodecs = LegCodecs {
     audio_pt: 0,
     law: crate::media::g711::G711Law::Ulaw,
     dtmf_pt: None,
+    other_pt: None,
 };
 
 /// Starts a relay whose legs both speak PCMU, bridged.

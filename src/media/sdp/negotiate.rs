@@ -21,25 +21,49 @@ pub struct LegCodecs {
     pub law: G711Law,
     /// Payload type of `telephone-event/8000`, when the leg has it.
     pub dtmf_pt: Option<u8>,
+    /// Payload type of the other law, when listed too: the peer may send either (RFC 3264
+    /// §6.1), and packets in it are taken and converted. We always send `audio_pt`.
+    pub other_pt: Option<u8>,
+}
+
+impl LegCodecs {
+    /// The law of a voice payload type this leg may send, `None` for anything else.
+    pub fn law_of(&self, pt: u8) -> Option<G711Law> {
+        if pt == self.audio_pt {
+            Some(self.law)
+        } else if Some(pt) == self.other_pt {
+            Some(self.law.other())
+        } else {
+            None
+        }
+    }
 }
 
 impl SessionDescription {
     /// The codecs of the peer that wrote this SDP: its first G.711 payload type (offer
     /// order is preference order, RFC 3264 §5.1) and `telephone-event/8000` if listed.
     pub fn leg_codecs(&self) -> Option<LegCodecs> {
-        let mut voice = None;
+        let mut voice: Option<(u8, G711Law)> = None;
+        let mut other_pt = None;
         let mut dtmf_pt = None;
         for pt in self.audio_payload_types() {
             match self.codec_of(pt) {
                 Some((enc, 8000)) if enc.eq_ignore_ascii_case("telephone-event") => {
                     dtmf_pt = dtmf_pt.or(Some(pt));
                 }
-                Some((enc, 8000)) if voice.is_none() => {
-                    voice = match enc.to_ascii_uppercase().as_str() {
-                        "PCMU" => Some((pt, G711Law::Ulaw)),
-                        "PCMA" => Some((pt, G711Law::Alaw)),
-                        _ => None,
+                Some((enc, 8000)) => {
+                    let law = match enc.to_ascii_uppercase().as_str() {
+                        "PCMU" => G711Law::Ulaw,
+                        "PCMA" => G711Law::Alaw,
+                        _ => continue,
                     };
+                    match voice {
+                        None => voice = Some((pt, law)),
+                        Some((_, first)) if first != law && other_pt.is_none() => {
+                            other_pt = Some(pt)
+                        }
+                        Some(_) => {}
+                    }
                 }
                 _ => {}
             }
@@ -48,6 +72,7 @@ impl SessionDescription {
             audio_pt,
             law,
             dtmf_pt,
+            other_pt,
         })
     }
 
@@ -139,7 +164,8 @@ mod tests {
             LegCodecs {
                 audio_pt: 8,
                 law: G711Law::Alaw,
-                dtmf_pt: Some(96)
+                dtmf_pt: Some(96),
+                other_pt: Some(0),
             }
         );
         let ip: IpAddr = "198.51.100.9".parse().unwrap();

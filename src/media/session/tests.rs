@@ -12,11 +12,13 @@ const PCMA: LegCodecs = LegCodecs {
     audio_pt: 8,
     law: G711Law::Alaw,
     dtmf_pt: Some(101),
+    other_pt: None,
 };
 const PCMU: LegCodecs = LegCodecs {
     audio_pt: 0,
     law: G711Law::Ulaw,
     dtmf_pt: Some(96),
+    other_pt: Some(8),
 };
 
 fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
@@ -145,6 +147,9 @@ fn caller_audio_reaches_the_seat_only_once_bridged() {
     let (_, pt, _, _, ssrc) = header(&p);
     assert_eq!((pt, ssrc), (0, 2));
     assert_eq!(p[12], convert_alaw_to_ulaw(0xD5));
+    // The seat listed both laws: its PCMA packets are taken too (and sent on as PCMU).
+    let mut a_law = rtp(8, false, 5, 800, 55, &[0xD5; 160]);
+    assert_eq!(s.on_rtp(Leg::B, &mut a_law, T0 + 30), Some(Leg::A));
     let mut cn = rtp(13, false, 3, 480, 77, &[0; 1]);
     assert_eq!(
         s.on_rtp(Leg::A, &mut cn, T0 + 40),

@@ -1,0 +1,232 @@
+//! The media engine end to end, with SIPp peers and known audio: what the caller hears
+//! (greeting, hold, reassurance, then the seat, as one continuous stream), the digits the
+//! caller sends three ways, the two-channel recording, and the quality figures.
+
+mod common;
+
+use common::media::*;
+use common::*;
+use sas_router::media::dtmf::DtmfSource;
+use sas_router::media::g711::G711Law;
+use sas_router::store::record::{CallRecord, Outcome};
+use std::path::Path;
+use std::time::Duration;
+
+const GREETING_HZ: f32 = 440.0;
+const HOLD_HZ: f32 = 660.0;
+const REASSURANCE_HZ: f32 = 880.0;
+const CALLER_HZ: f32 = 500.0;
+const SEAT_HZ: f32 = 1800.0;
+
+/// Prompts that are pure tones, so what the caller hears can be told apart.
+fn tone_prompts(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, hz, ms) in [
+        ("greeting", GREETING_HZ, 600),
+        ("hold", HOLD_HZ, 3000),
+        ("reassurance", REASSURANCE_HZ, 200),
+    ] {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 8000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(dir.join(format!("{name}.wav")), spec).unwrap();
+        for s in tone_pcm(hz, ms, -10.0) {
+            w.write_sample(s).unwrap();
+        }
+        w.finalize().unwrap();
+    }
+}
+
+async fn one_record(router: &Router) -> CallRecord {
+    for _ in 0..100 {
+        let (status, body) =
+            http_get(router.http, "/api/calls?limit=5", Some(&router.token())).await;
+        assert_eq!(status, 200, "{body}");
+        let mut list: Vec<CallRecord> = serde_json::from_str(&body).unwrap();
+        if let Some(r) = list.pop() {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no call record");
+}
+
+/// Audio of the packets that arrived between `from` and `to` seconds.
+fn heard(packets: &[RtpPacket], from: f32, to: f32) -> Vec<i16> {
+    let window: Vec<RtpPacket> = packets
+        .iter()
+        .filter(|p| (from..to).contains(&p.arrival.as_secs_f32()))
+        .cloned()
+        .collect();
+    audio_of(&window)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_hears_greeting_and_hold_then_the_seat_with_digits_and_a_recording() {
+    let dir = temp_dir("e2e-media");
+    let prompts = dir.join("prompts");
+    tone_prompts(&prompts);
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut router = start(Options {
+        prompts: Some(prompts),
+        data: Some(data.clone()),
+        ..Options::default()
+    })
+    .await;
+    // The seat answers after 2.5 s of ringing, in PCMU while the caller speaks PCMA.
+    let seat_pcap = seat_pcap(&dir, SEAT_HZ, 4000, G711Law::Ulaw);
+    let (seat, seat_port) = media_seat(router.sip, &seat_pcap, None, 1, 2500);
+    register(router.sip, "arm1", seat_port).await;
+
+    // The caller's media is a sink of ours: it hears everything the router sends and talks
+    // back from the same port (tone, keys 1 5 # as RFC 4733, tone), once it hears the greeting.
+    let sink = RtpSink::bind();
+    let empty = empty_pcap(&dir);
+    let caller = media_caller(
+        router.sip,
+        &MediaCall {
+            rtp_port: Some(sink.port()),
+            info_at_ms: 4000,
+            tail_ms: 1500,
+            ..MediaCall::new("15", &empty)
+        },
+    );
+    let mut talk = RtpStream::new(G711Law::Alaw);
+    talk.tone(CALLER_HZ, 800)
+        .digits("15#", Some(CALLER_HZ))
+        .tone(CALLER_HZ, 4000);
+    let talking = sink
+        .play_to_sender(talk.into_packets(), Duration::from_secs(5))
+        .await;
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "caller scenario"
+    );
+    assert!(finish(seat, Duration::from_secs(10)).await, "seat scenario");
+    assert!(talking.join().unwrap() > 200);
+    let got = sink.stop();
+
+    let r = one_record(&router).await;
+    assert_eq!(r.outcome, Some(Outcome::Answered));
+    assert_eq!(r.caller_answered_at, Some(r.arrived_at), "answered at once");
+
+    // Digits, three keys by RFC 4733 while queued and one by SIP INFO once bridged, in order.
+    let keys: String = r.dtmf.iter().map(|d| d.digit).collect();
+    assert_eq!(keys, "15#9", "{:?}", r.dtmf);
+    assert!(r.dtmf[..3].iter().all(|d| d.source == DtmfSource::Rfc4733));
+    assert_eq!(r.dtmf[3].source, DtmfSource::SipInfo);
+    assert!(r.dtmf.windows(2).all(|w| w[0].at <= w[1].at));
+
+    // One stream towards the caller: one SSRC, no sequence gap, timestamps that never go
+    // back, a marker at each change of source.
+    assert!(got.len() > 200, "caller got {} packets", got.len());
+    assert!(got.iter().all(|p| p.ssrc == got[0].ssrc), "one SSRC");
+    for w in got.windows(2) {
+        assert_eq!(w[1].seq, w[0].seq.wrapping_add(1), "sequence continuous");
+        let step = w[1].ts.wrapping_sub(w[0].ts);
+        assert!((1..8000).contains(&step), "timestamps move on: {step}");
+    }
+    let markers = got.iter().filter(|p| p.marker).count();
+    assert!(
+        markers >= 4,
+        "greeting, hold, reassurance, hold, seat: {markers}"
+    );
+
+    // What the caller heard: greeting, hold (with the reassurance), then the seat (μ-law
+    // converted to A-law on the way).
+    assert!(tone_share(&heard(&got, 0.0, 0.5), GREETING_HZ) > 0.8);
+    assert!(tone_share(&heard(&got, 0.7, 1.5), HOLD_HZ) > 0.8);
+    let queued = heard(&got, 0.6, 2.4);
+    assert!(
+        tone_share(&queued, REASSURANCE_HZ) > 0.05,
+        "reassurance while queued"
+    );
+    let end = got.last().unwrap().arrival.as_secs_f32();
+    assert!(
+        tone_share(&heard(&got, end - 1.5, end), SEAT_HZ) > 0.8,
+        "then the seat"
+    );
+
+    // The recording: left the caller, right what the caller heard.
+    let rec = r.recording.as_ref().expect("recording in the record");
+    let path = data.join("recordings").join(&rec.path);
+    let (rate, channels) = read_wav_channels(&path).unwrap();
+    assert_eq!((rate, channels.len()), (8000, 2));
+    let seconds = channels[0].len() as f32 / 8000.0;
+    assert!(
+        (seconds * 1000.0 - rec.duration_ms as f32).abs() < 50.0,
+        "{seconds} s vs {rec:?}"
+    );
+    let (caller_ch, plateau) = (&channels[0], &channels[1]);
+    let mid = |ch: &[i16], from: f32, to: f32| {
+        ch[(from * 8000.0) as usize..(to * 8000.0) as usize].to_vec()
+    };
+    assert!(
+        tone_share(&mid(caller_ch, 3.0, 5.0), CALLER_HZ) > 0.8,
+        "caller on the left"
+    );
+    assert!(
+        tone_share(&mid(plateau, 0.0, 0.5), GREETING_HZ) > 0.8,
+        "greeting on the right"
+    );
+    let last = seconds - 1.0;
+    assert!(
+        tone_share(&mid(plateau, last - 1.0, last), SEAT_HZ) > 0.8,
+        "the seat on the right"
+    );
+    assert!(
+        tone_share(&mid(caller_ch, last - 1.0, last), SEAT_HZ) < 0.05,
+        "no bleed"
+    );
+
+    // Quality figures, per leg.
+    let q = r.quality.expect("quality");
+    assert!(
+        q.caller.packets_received > 200 && q.caller.packets_lost == 0,
+        "{q:?}"
+    );
+    assert!(q.seat.packets_received > 50, "{q:?}");
+    let metrics = http_get(router.http, "/metrics", None).await.1;
+    assert!(
+        metrics.contains("sas_rtp_jitter_seconds_count{leg=\"caller\"} 1"),
+        "{metrics}"
+    );
+    router.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_band_digits_are_heard_when_the_trunk_has_no_telephone_event() {
+    let dir = temp_dir("e2e-inband");
+    let mut router = start(Options::default()).await;
+    let seat_pcap = seat_pcap(&dir, SEAT_HZ, 3000, G711Law::Alaw);
+    let (seat, seat_port) = media_seat(router.sip, &seat_pcap, None, 1, 100);
+    register(router.sip, "arm2", seat_port).await;
+    let keys = inband_pcap(&dir, "3114", G711Law::Alaw);
+    let caller = media_caller(
+        router.sip,
+        &MediaCall {
+            scenario: "caller_inband.xml",
+            info_at_ms: 3500,
+            tail_ms: 200,
+            ..MediaCall::new("116117", &keys)
+        },
+    );
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "caller scenario"
+    );
+    assert!(finish(seat, Duration::from_secs(10)).await, "seat scenario");
+    let r = one_record(&router).await;
+    let keys: String = r.dtmf.iter().map(|d| d.digit).collect();
+    assert_eq!(keys, "3114", "{:?}", r.dtmf);
+    assert!(r.dtmf.iter().all(|d| d.source == DtmfSource::InBand));
+    assert!(
+        r.recording.is_some(),
+        "answered by the seat: recorded from then on"
+    );
+    router.stop().await;
+}
