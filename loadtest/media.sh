@@ -8,9 +8,8 @@
 #
 #   loadtest/media.sh [CONCURRENT=100] [LOSS_PERCENT=0] [HOLD_S=60]
 #   env: RATE=50 (calls/s while ramping up), WINDOW_S=20 (longest measurement window),
-#        INFO=0 (1: callers send their SIP INFO halfway, as in tests/sipp/caller_media.xml;
-#        off by default because the router answers in-dialog INFO with 501 for now, which
-#        makes SIPp abort the call), MEDIA=pcap|stream (see below)
+#        INFO=0 (1: callers send their SIP INFO digit halfway, as in
+#        tests/sipp/caller_media.xml), MEDIA=pcap|stream (see below)
 #
 # MEDIA=pcap (default) plays the pcaps with SIPp's play_pcap_audio: one thread and one raw
 # socket per call in each SIPp. Every raw IPPROTO_UDP socket bound to 127.0.0.1 gets a
