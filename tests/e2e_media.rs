@@ -230,3 +230,58 @@ async fn in_band_digits_are_heard_when_the_trunk_has_no_telephone_event() {
     );
     router.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_prompts_are_named_and_the_router_still_serves() {
+    let dir = temp_dir("bad-prompts");
+    let prompts = dir.join("prompts");
+    tone_prompts(&prompts);
+    std::fs::write(prompts.join("hold.wav"), b"this is not audio").unwrap();
+    std::fs::remove_file(prompts.join("reassurance.wav")).unwrap();
+    let mut router = start(Options {
+        prompts: Some(prompts),
+        ..Options::default()
+    })
+    .await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sas-router"))
+        .args(["check-config", "-c"])
+        .arg(&router.config_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "check-config fails on bad prompts");
+    assert!(
+        stderr.contains("hold.wav") && stderr.contains("not a WAV file"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line samu: reassurance prompt \"reassurance\" not found"),
+        "{stderr}"
+    );
+    // The router started anyway, and a caller still hears the greeting.
+    let sink = RtpSink::bind();
+    let empty = empty_pcap(&dir);
+    let caller = media_caller(
+        router.sip,
+        &MediaCall {
+            rtp_port: Some(sink.port()),
+            info_at_ms: 500,
+            tail_ms: 200,
+            ..MediaCall::new("15", &empty)
+        },
+    );
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "caller scenario"
+    );
+    let got = sink.stop();
+    assert!(tone_share(&heard(&got, 0.0, 0.5), GREETING_HZ) > 0.8);
+    let r = one_record(&router).await;
+    assert!(
+        matches!(r.outcome, Some(Outcome::Misdial | Outcome::Abandoned)),
+        "hung up while queued: {:?}",
+        r.outcome
+    );
+    assert_eq!(r.dtmf.len(), 1, "the INFO digit while queued");
+    router.stop().await;
+}
