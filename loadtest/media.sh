@@ -54,27 +54,9 @@ trap 'kill $(jobs -p) $SEAT_SIPP 2>/dev/null || true; wait 2>/dev/null || true' 
 SIP_PORT=15060; HTTP_PORT=18080; SEAT_PORT=15071; REG_PORT=15072; CALLER_PORT=15080
 SEAT_MEDIA=16000; CALLER_MEDIA=17000
 
-python3 - "$work" "$N" "$SIP_PORT" "$HTTP_PORT" <<'PY'
-import hashlib, sys, re
-work, seats, sip, http = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-base = open("config/sas-router.toml").read().split("[[seats]]")[0]
-base = base.replace('127.0.0.1:5060', f'127.0.0.1:{sip}').replace('127.0.0.1:8080', f'127.0.0.1:{http}')
-base = base.replace('data_dir = "./data"', f'data_dir = "{work}/data"')
-base = re.sub(r'wrap_up_s = \d+', 'wrap_up_s = 0', base)
-base = base.replace('level = "info"', 'level = "warn"')
-out, csv = [base], ["SEQUENTIAL"]
-for i in range(seats):
-    u, p = f"load{i:04d}", "load-pw"
-    h = lambda algo: algo(f"{u}:sas-router:{p}".encode()).hexdigest()
-    out.append(f'[[seats]]\nusername = "{u}"\nha1_md5 = "{h(hashlib.md5)}"\n')
-    csv.append(f"{u};[authentication username={u} password={p}]")
-open(f"{work}/config.toml", "w").write("\n".join(out))
-open(f"{work}/seats.csv", "w").write("\n".join(csv) + "\n")
-PY
-
-"${CARGO_TARGET_DIR:-target}/release/sas-router" -c "$work/config.toml" > "$work/router.log" 2>&1 &
-ROUTER=$!
-for _ in $(seq 50); do curl -sf "127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+N_SEATS=$N
+# shellcheck source=loadtest/router.sh
+. loadtest/router.sh
 
 metric_sum() { # sum of the samples of a metric whose line matches $1
   curl -sf "127.0.0.1:$HTTP_PORT/metrics" | awk -v re="$1" '$0 ~ re {s += $NF} END {print s + 0}'

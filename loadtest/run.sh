@@ -19,28 +19,9 @@ trap 'kill $(jobs -p) $SEAT_SIPP 2>/dev/null || true; wait 2>/dev/null || true' 
 SIP_PORT=25060; HTTP_PORT=28080; SEAT_PORT=25071; SEAT_MEDIA=26000; CALLER_PORT=25080; CALLER_MEDIA=27000
 
 # Config: the shipped one, on load-test ports, with S seats (HA1 from their passwords).
-python3 - "$work" "$SEATS" "$SIP_PORT" "$HTTP_PORT" <<'PY'
-import hashlib, sys, re
-work, seats, sip, http = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-base = open("config/sas-router.toml").read().split("[[seats]]")[0]
-base = base.replace('127.0.0.1:5060', f'127.0.0.1:{sip}').replace('127.0.0.1:8080', f'127.0.0.1:{http}')
-base = base.replace('data_dir = "./data"', f'data_dir = "{work}/data"')
-base = re.sub(r'wrap_up_s = \d+', 'wrap_up_s = 0', base)
-base = base.replace('level = "info"', 'level = "warn"')
-out, csv = [base], ["SEQUENTIAL"]
-for i in range(seats):
-    u, p = f"load{i:04d}", "load-pw"
-    h = lambda algo: algo(f"{u}:sas-router:{p}".encode()).hexdigest()
-    # MD5 only: SIPp answers MD5 challenges only.
-    out.append(f'[[seats]]\nusername = "{u}"\nha1_md5 = "{h(hashlib.md5)}"\n')
-    csv.append(f"{u};[authentication username={u} password={p}]")
-open(f"{work}/config.toml", "w").write("\n".join(out))
-open(f"{work}/seats.csv", "w").write("\n".join(csv) + "\n")
-PY
-
-"${CARGO_TARGET_DIR:-target}/release/sas-router" -c "$work/config.toml" > "$work/router.log" 2>&1 &
-ROUTER=$!
-for _ in $(seq 50); do curl -sf "127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+N_SEATS=$SEATS
+# shellcheck source=loadtest/router.sh
+. loadtest/router.sh
 
 # One auto-answer SIPp serves every seat (all Contacts point at it). -bg exits 99 by design.
 sipp 127.0.0.1:$SIP_PORT -sf tests/sipp/seat_answer.xml -i 127.0.0.1 -p $SEAT_PORT -mp $SEAT_MEDIA \

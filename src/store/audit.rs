@@ -35,15 +35,7 @@ impl Store {
 
     /// The most recent entries, newest first.
     pub fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
-        self.audit_log
-            .iter()
-            .rev()
-            .take(limit)
-            .map(|item| {
-                let (_, bytes) = item?;
-                Ok(serde_json::from_slice(&bytes)?)
-            })
-            .collect()
+        super::newest(&self.audit_log, limit)
     }
 }
 

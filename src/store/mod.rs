@@ -63,21 +63,28 @@ impl Store {
 
     /// The most recent records, newest first.
     pub fn recent_calls(&self, limit: usize) -> Result<Vec<CallRecord>, StoreError> {
-        self.calls
-            .iter()
-            .rev()
-            .take(limit)
-            .map(|item| {
-                let (_, bytes) = item?;
-                Ok(serde_json::from_slice(&bytes)?)
-            })
-            .collect()
+        newest(&self.calls, limit)
     }
 
     /// Number of stored records.
     pub fn call_count(&self) -> usize {
         self.calls.len()
     }
+}
+
+/// The last `limit` values of a tree whose keys sort by time, newest first.
+fn newest<T: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+    limit: usize,
+) -> Result<Vec<T>, StoreError> {
+    tree.iter()
+        .rev()
+        .take(limit)
+        .map(|item| {
+            let (_, bytes) = item?;
+            Ok(serde_json::from_slice(&bytes)?)
+        })
+        .collect()
 }
 
 #[cfg(test)]
