@@ -196,6 +196,7 @@ impl Drop for Lease {
 /// Instructions to the relay task.
 enum Command {
     Codecs(Leg, LegCodecs),
+    Receiving(Leg, bool),
     Play(Announcement),
     Bridge,
     Record(Box<dyn RecordSink>),
@@ -276,6 +277,11 @@ impl MediaRelay {
     /// The codecs of a (new) peer on `leg`; until set, the leg's packets are dropped.
     pub fn set_codecs(&self, leg: Leg, codecs: LegCodecs) {
         self.send(Command::Codecs(leg, codecs));
+    }
+
+    /// Whether `leg`'s peer wants our audio (false: it put us on hold).
+    pub fn set_receiving(&self, leg: Leg, receiving: bool) {
+        self.send(Command::Receiving(leg, receiving));
     }
 
     /// The caller hears `announcement` (and the seat leg nothing).
@@ -504,6 +510,7 @@ impl RelayTask {
         let now = self.clock.now();
         match command {
             Command::Codecs(leg, codecs) => self.session.set_codecs(leg, codecs),
+            Command::Receiving(leg, receiving) => self.session.set_receiving(leg, receiving),
             Command::Play(announcement) => self.session.play(announcement, now),
             Command::Bridge => self.session.bridge(),
             Command::Record(sink) => self.session.start_recording(sink, now),

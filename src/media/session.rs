@@ -70,6 +70,8 @@ struct LegMedia {
     out: OutboundStream,
     /// Bumped for each new peer on the leg (another seat): a new source for the other leg.
     peer: u64,
+    /// The peer put us on hold (`sendonly`/`inactive`): send it nothing (RFC 3264 §5.1).
+    on_hold: bool,
     /// Reports about the stream we send this leg and the one it sends us.
     rtcp: RtcpSession,
 }
@@ -121,6 +123,7 @@ impl MediaSession {
             codecs: None,
             out: OutboundStream::new(ssrc[i], first_seq[i]),
             peer: 0,
+            on_hold: false,
             rtcp: RtcpSession::new(ssrc[i], CNAME.into()),
         };
         MediaSession {
@@ -150,6 +153,11 @@ impl MediaSession {
         if leg == Leg::A {
             self.telephone_events.reset();
         }
+    }
+
+    /// Whether `leg`'s peer wants our audio (its SDP is not `sendonly`/`inactive`).
+    pub fn set_receiving(&mut self, leg: Leg, receiving: bool) {
+        self.legs[leg.idx()].on_hold = !receiving;
     }
 
     /// The caller hears `announcement` from now on (and the seat, if any, nothing).
@@ -196,10 +204,11 @@ impl MediaSession {
             .on_rtp_received(ssrc, seq, ts, arrival, now);
         let from = self.legs[leg.idx()].codecs?;
         let to = leg.other();
-        let forward = match leg {
-            Leg::A => self.seat_hears_caller,
-            Leg::B => matches!(self.caller_hears, CallerFeed::Seat),
-        };
+        let forward = !self.legs[leg.other().idx()].on_hold
+            && match leg {
+                Leg::A => self.seat_hears_caller,
+                Leg::B => matches!(self.caller_hears, CallerFeed::Seat),
+            };
         let payload = offset..offset + payload_len;
         if Some(pt) == from.dtmf_pt {
             if leg == Leg::A {
@@ -281,21 +290,25 @@ impl MediaSession {
                 break;
             };
             let (frame, segment) = player.next_frame();
+            let at = due;
+            due += frame_ms;
+            if self.legs[0].on_hold {
+                continue; // the music goes on, unheard: nothing is sent to a held phone
+            }
             // Odd source ids are ours, even ones the peers' (see `relay`).
             let source = ((self.plays << 32) + segment) * 2 + 1;
-            let clock = self.samples(due);
+            let clock = self.samples(at);
             let caller = &mut self.legs[0];
             let packet = caller.out.play(codecs.audio_pt, &frame, source, clock);
             caller
                 .rtcp
-                .on_rtp_sent(timestamp_of(&packet), frame.len(), due);
-            self.record(due, |sink, at| sink.plateau_audio(at, &frame, codecs.law));
+                .on_rtp_sent(timestamp_of(&packet), frame.len(), at);
+            self.record(at, |sink, at| sink.plateau_audio(at, &frame, codecs.law));
             out.push(Outgoing {
                 leg: Leg::A,
                 packet,
                 rtcp: false,
             });
-            due += frame_ms;
         }
         self.next_frame_at = Some(due);
     }
@@ -344,7 +357,7 @@ impl MediaSession {
         let clock = self.samples(now);
         let to = from.other();
         let target = &mut self.legs[to.idx()];
-        if !target.out.relay(packet, source, clock) {
+        if target.on_hold || !target.out.relay(packet, source, clock) {
             return None;
         }
         let payload_len = packet.len().saturating_sub(RTP_HEADER_LEN);

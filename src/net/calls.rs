@@ -235,13 +235,21 @@ impl CallDriver {
                         if let (true, Some(answer), Some(l)) =
                             (current, answer, legs.get_mut(&call))
                         {
-                            let media = SessionDescription::parse_bytes(&answer)
-                                .ok()
-                                .and_then(|sdp| Some((sdp.audio_endpoint()?, sdp.leg_codecs()?)));
+                            let media =
+                                SessionDescription::parse_bytes(&answer)
+                                    .ok()
+                                    .and_then(|sdp| {
+                                        Some((
+                                            sdp.audio_endpoint()?,
+                                            sdp.leg_codecs()?,
+                                            sdp.receives_audio(),
+                                        ))
+                                    });
                             match media {
-                                Some((remote, codecs)) => {
+                                Some((remote, codecs, receiving)) => {
                                     l.relay.set_remote(Leg::B, remote);
                                     l.relay.set_codecs(Leg::B, codecs);
+                                    l.relay.set_receiving(Leg::B, receiving);
                                     l.peer[Leg::B.idx()] = Some((remote, codecs));
                                     self.switchboard
                                         .handle(now, CallInput::SeatAnswered { call, seat });
@@ -374,6 +382,9 @@ impl CallDriver {
             .clone()
             .ok_or(StatusCode::RequestPending)?;
         if request.body().is_empty() {
+            // The answer comes in the ACK, which rsipstack does not hand us: assume the
+            // usual case (a refresh, or resuming), so a held leg never stays silent.
+            l.relay.set_receiving(leg, true);
             return Ok(ours.to_string().into_bytes());
         }
         let offer =
@@ -390,6 +401,7 @@ impl CallDriver {
             l.relay.set_codecs(leg, codecs);
         }
         l.peer[leg.idx()] = Some((remote, codecs));
+        l.relay.set_receiving(leg, offer.receives_audio());
         let port = l.relay.local_addr(leg).port();
         let answer = offer
             .answer(codecs, self.sdp_ip, port, (l.origin, version + 1))

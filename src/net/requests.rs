@@ -261,6 +261,7 @@ impl Dispatcher {
         let mut handler = dialog.clone();
         relay.set_remote(Leg::A, remote);
         relay.set_codecs(Leg::A, codecs);
+        relay.set_receiving(Leg::A, offer.receives_audio());
         let (events, digit_call) = (self.calls.clone(), call.clone());
         relay.start(
             Some(self.rtp_packets.clone()),

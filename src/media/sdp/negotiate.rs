@@ -97,6 +97,16 @@ impl SessionDescription {
         Ok(answer)
     }
 
+    /// Whether the writer of this SDP wants to receive audio: not `sendonly` or `inactive`
+    /// (a phone putting us on hold), at media level first, then session level.
+    pub fn receives_audio(&self) -> bool {
+        let direction = self
+            .audio()
+            .and_then(|m| m.lines.iter().find_map(direction_of))
+            .or_else(|| self.session.iter().find_map(direction_of));
+        !matches!(direction, Some("sendonly" | "inactive"))
+    }
+
     /// An answer's direction is the offer's seen from the other end (RFC 3264 §6.1):
     /// a `sendonly` offer (the peer puts us on hold) gets `recvonly`, and so on.
     fn mirror_direction(&mut self) {

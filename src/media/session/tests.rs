@@ -318,3 +318,34 @@ fn rtcp_reports_go_to_each_leg_with_loss_seen_on_the_way_in() {
         "we sent the seat audio: a sender report"
     );
 }
+
+#[test]
+fn a_phone_that_puts_us_on_hold_is_sent_nothing_until_it_resumes() {
+    let mut s = MediaSession::new(T0, [1, 2], [0, 0]);
+    s.set_codecs(Leg::A, PCMA);
+    s.set_codecs(Leg::B, PCMA);
+    s.bridge();
+    s.set_receiving(Leg::A, false);
+    let mut p = rtp(8, false, 1, 0, 5, &[0xD5; 160]);
+    assert_eq!(
+        s.on_rtp(Leg::B, &mut p, T0),
+        None,
+        "caller on hold hears nothing"
+    );
+    let mut up = rtp(8, false, 1, 0, 9, &[0xD5; 160]);
+    assert_eq!(
+        s.on_rtp(Leg::A, &mut up, T0),
+        Some(Leg::B),
+        "but still talks"
+    );
+    s.set_receiving(Leg::A, true);
+    let mut p = rtp(8, false, 2, 160, 5, &[0xD5; 160]);
+    assert_eq!(s.on_rtp(Leg::B, &mut p, T0 + 20), Some(Leg::A));
+    // Announcements too: the player's clock runs on, nothing is sent while held.
+    s.set_receiving(Leg::A, false);
+    s.play(Announcement::default(), T0 + 40);
+    let mut out = Vec::new();
+    s.on_timeout(T0 + 100, &mut out);
+    assert!(out.iter().all(|o| o.rtcp), "no RTP to a held phone");
+    assert_eq!(s.poll_timeout().map(|t| t <= T0 + 120), Some(true));
+}
