@@ -17,6 +17,7 @@ pub mod media;
 pub mod metrics;
 pub mod net;
 pub mod pii;
+pub mod routing;
 pub mod sip;
 pub mod store;
 pub mod time;

@@ -1,0 +1,188 @@
+//! Dial plans: what happens to a call to an entry number, as a graph of named steps.
+//!
+//! Admins write them as TOML files under `dialplans/` (format in `dialplans/README.md`).
+//! [`load_dir`] reads every file, checks the whole set ([`validate`]) and returns a
+//! [`PlanSet`] or every problem found, each with file, line, column and a sentence an
+//! administrator understands. The set is immutable once built: a reload builds a new one.
+
+mod load;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+pub use load::{load_dir, load_texts};
+
+/// One problem in the dial plans, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem is not in one place (e.g. an unreadable directory).
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.column,
+                self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+/// Where a definition was written (for messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Every dial plan in force, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanSet {
+    /// Entries by name.
+    pub entries: BTreeMap<String, Entry>,
+    /// Queues by name.
+    pub queues: BTreeMap<String, QueueDef>,
+    /// External numbers the router may dial through the trunk, by name. Nothing else is
+    /// ever dialled out (toll fraud).
+    pub external: BTreeMap<String, String>,
+    /// Short internal numbers seats dial to reach a step (escalation: AMU, libéral, psy…).
+    pub internal: BTreeMap<String, InternalNumber>,
+}
+
+/// An entry: the numbers it answers and its flow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub name: String,
+    /// Called numbers, normalised (`15`, `116117`).
+    pub numbers: Vec<String>,
+    /// Line label for records and metrics (`samu`, `sas`).
+    pub line: String,
+    /// First step.
+    pub start: String,
+    pub steps: BTreeMap<String, Step>,
+    pub origin: Origin,
+}
+
+/// A queue of seats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueDef {
+    pub name: String,
+    /// Seats with this role answer it.
+    pub role: String,
+}
+
+/// An internal number: dialled by a seat, it leads to `step` of `entry`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InternalNumber {
+    pub number: String,
+    pub entry: String,
+    pub step: String,
+}
+
+/// One step of a flow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub name: String,
+    pub action: Action,
+    pub origin: Origin,
+}
+
+/// What a step does, and where the call goes next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Answer if needed, play a prompt once, go on.
+    Play { prompt: String, next: String },
+    /// Play a prompt and wait for one key.
+    Menu {
+        prompt: String,
+        choices: BTreeMap<char, String>,
+        /// Seconds to wait for a key after the prompt.
+        timeout_s: u32,
+        /// How many times the prompt is played again after a timeout or a wrong key.
+        retries: u32,
+        /// Where the call goes when the retries are used up.
+        default: String,
+    },
+    /// Branch on a named schedule.
+    Time {
+        schedule: String,
+        open: String,
+        closed: String,
+    },
+    /// Label the call (department, reason…), go on.
+    Tag {
+        tags: BTreeMap<String, String>,
+        next: String,
+    },
+    /// Wait for a seat of the queue.
+    Queue {
+        queue: String,
+        priority: u8,
+        /// After this long without a seat, go to `overflow`.
+        max_wait_s: Option<u32>,
+        overflow: Option<String>,
+        hold: Option<String>,
+        reassurance: Option<String>,
+        reassurance_every_s: u32,
+    },
+    /// Send the call out through the trunk to an allowed external number (by name).
+    Forward { to: String },
+    /// Play a prompt if given, then hang up.
+    Hangup { prompt: Option<String> },
+}
+
+impl Action {
+    /// The steps this one can lead to.
+    pub fn targets(&self) -> Vec<&str> {
+        match self {
+            Action::Play { next, .. } | Action::Tag { next, .. } => vec![next],
+            Action::Menu {
+                choices, default, ..
+            } => choices
+                .values()
+                .map(String::as_str)
+                .chain([default.as_str()])
+                .collect(),
+            Action::Time { open, closed, .. } => vec![open, closed],
+            Action::Queue { overflow, .. } => overflow.iter().map(String::as_str).collect(),
+            Action::Forward { .. } | Action::Hangup { .. } => vec![],
+        }
+    }
+
+    /// The prompts this step plays.
+    pub fn prompts(&self) -> Vec<&str> {
+        match self {
+            Action::Play { prompt, .. } | Action::Menu { prompt, .. } => vec![prompt],
+            Action::Queue {
+                hold, reassurance, ..
+            } => hold.iter().chain(reassurance).map(String::as_str).collect(),
+            Action::Hangup { prompt } => prompt.iter().map(String::as_str).collect(),
+            _ => vec![],
+        }
+    }
+
+    /// The caller waits here for something (a key, a seat): a loop through such a step
+    /// is a menu asking again or a queue, not a spin.
+    pub fn waits(&self) -> bool {
+        matches!(self, Action::Menu { .. } | Action::Queue { .. })
+    }
+}
