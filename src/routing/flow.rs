@@ -1,0 +1,312 @@
+//! The dial plan interpreter for one call, sans-IO: walks an entry's steps and tells the
+//! driver what to do (play, wait for a key, queue, forward, hang up), driven by what
+//! happens (prompt played, key pressed, timeouts). Every decision is written to a trace in
+//! words an administrator reads (`simulate` prints it; the call record keeps it).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::plan::{Action, PlanSet};
+use crate::time::EpochMillis;
+
+#[cfg(test)]
+mod tests;
+
+/// Answers "is this schedule open at that instant, and why".
+pub trait Calendar {
+    /// `None` for an unknown schedule (validation prevents it).
+    fn decide(&self, schedule: &str, at: EpochMillis) -> Option<(bool, String)>;
+}
+
+/// What the driver must do now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Instruction {
+    /// Answer the caller if not yet, play the prompt once, then report
+    /// [`Flow::on_prompt_ended`]. With `wait_key_s`, keys are expected (a menu): report
+    /// them with [`Flow::on_digit`], and [`Flow::on_key_timeout`] if none came within
+    /// `wait_key_s` after the prompt.
+    Play {
+        prompt: String,
+        wait_key_s: Option<u32>,
+    },
+    /// Queue the call.
+    Queue {
+        queue: String,
+        priority: u8,
+        /// Report [`Flow::on_queue_timeout`] after this long without a seat.
+        max_wait_s: Option<u32>,
+        hold: Option<String>,
+        reassurance: Option<String>,
+        reassurance_every_s: u32,
+    },
+    /// Dial this external number through the trunk and bridge the caller to it.
+    Forward { number: String },
+    /// Play the prompt (if any), then hang up.
+    HangUp { prompt: Option<String> },
+}
+
+/// Where one call is in its entry's flow.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    plan: Arc<PlanSet>,
+    entry: String,
+    step: String,
+    /// Menu: plays left after this one.
+    retries_left: u32,
+    tags: BTreeMap<String, String>,
+    trace: Vec<String>,
+}
+
+/// Steps walked without waiting before the walk is declared broken (validation refuses
+/// such loops; this keeps a bug from spinning the driver).
+const MAX_STEPS: usize = 64;
+
+impl Flow {
+    /// Starts the flow of `entry` and returns the first thing to do.
+    pub fn start(
+        plan: Arc<PlanSet>,
+        entry: &str,
+        now: EpochMillis,
+        calendar: &dyn Calendar,
+    ) -> Option<(Flow, Instruction)> {
+        let start = plan.entries.get(entry)?.start.clone();
+        let mut flow = Flow {
+            plan,
+            entry: entry.into(),
+            step: String::new(),
+            retries_left: 0,
+            tags: BTreeMap::new(),
+            trace: Vec::new(),
+        };
+        let first = flow.go(&start, now, calendar);
+        Some((flow, first))
+    }
+
+    /// The prompt of a [`Instruction::Play`] ended. `None`: keep waiting (a menu waits for
+    /// a key or its timeout).
+    pub fn on_prompt_ended(
+        &mut self,
+        now: EpochMillis,
+        calendar: &dyn Calendar,
+    ) -> Option<Instruction> {
+        match self.action()? {
+            Action::Play { next, .. } => {
+                let next = next.clone();
+                Some(self.go(&next, now, calendar))
+            }
+            _ => None,
+        }
+    }
+
+    /// A key, during or after a menu's prompt. Ignored elsewhere.
+    pub fn on_digit(
+        &mut self,
+        digit: char,
+        now: EpochMillis,
+        calendar: &dyn Calendar,
+    ) -> Option<Instruction> {
+        let Some(Action::Menu { choices, .. }) = self.action() else {
+            return None;
+        };
+        match choices.get(&digit).cloned() {
+            Some(next) => {
+                self.note(format!("{}: key {digit} → {next}", self.step));
+                Some(self.go(&next, now, calendar))
+            }
+            None => Some(self.ask_again(format!("key {digit} is not a choice"), now, calendar)),
+        }
+    }
+
+    /// No key within the menu's timeout.
+    pub fn on_key_timeout(
+        &mut self,
+        now: EpochMillis,
+        calendar: &dyn Calendar,
+    ) -> Option<Instruction> {
+        matches!(self.action()?, Action::Menu { .. })
+            .then(|| self.ask_again("no key".into(), now, calendar))
+    }
+
+    /// No seat answered within the queue's `max_wait_s`.
+    pub fn on_queue_timeout(
+        &mut self,
+        now: EpochMillis,
+        calendar: &dyn Calendar,
+    ) -> Option<Instruction> {
+        let Action::Queue {
+            overflow: Some(next),
+            max_wait_s,
+            ..
+        } = self.action()?
+        else {
+            return None;
+        };
+        let (next, waited) = (next.clone(), max_wait_s.unwrap_or(0));
+        self.note(format!(
+            "{}: no seat within {waited} s → overflow to {next}",
+            self.step
+        ));
+        Some(self.go(&next, now, calendar))
+    }
+
+    /// What happened so far, a line per decision.
+    pub fn trace(&self) -> &[String] {
+        &self.trace
+    }
+
+    /// Tags set along the way.
+    pub fn tags(&self) -> &BTreeMap<String, String> {
+        &self.tags
+    }
+
+    /// The step the call is at.
+    pub fn step(&self) -> &str {
+        &self.step
+    }
+
+    fn action(&self) -> Option<&Action> {
+        self.plan
+            .entries
+            .get(&self.entry)?
+            .steps
+            .get(&self.step)
+            .map(|s| &s.action)
+    }
+
+    fn note(&mut self, line: String) {
+        self.trace.push(line);
+    }
+
+    /// The menu again, or its default once the retries are used up.
+    fn ask_again(&mut self, why: String, now: EpochMillis, calendar: &dyn Calendar) -> Instruction {
+        let Some(Action::Menu {
+            prompt,
+            timeout_s,
+            default,
+            ..
+        }) = self.action().cloned()
+        else {
+            return self.broken("not at a menu");
+        };
+        if self.retries_left == 0 {
+            self.note(format!("{}: {why}, no retry left → {default}", self.step));
+            return self.go(&default, now, calendar);
+        }
+        self.retries_left -= 1;
+        self.note(format!("{}: {why}, asking again", self.step));
+        Instruction::Play {
+            prompt,
+            wait_key_s: Some(timeout_s),
+        }
+    }
+
+    /// Walks from `step` through the steps that need no waiting, to the next instruction.
+    fn go(&mut self, step: &str, now: EpochMillis, calendar: &dyn Calendar) -> Instruction {
+        let mut step = step.to_string();
+        for _ in 0..MAX_STEPS {
+            let Some(action) = self
+                .plan
+                .entries
+                .get(&self.entry)
+                .and_then(|e| e.steps.get(&step))
+                .map(|s| s.action.clone())
+            else {
+                return self.broken(&format!("no step {step}"));
+            };
+            self.step = step.clone();
+            match action {
+                Action::Time {
+                    schedule,
+                    open,
+                    closed,
+                } => {
+                    let Some((is_open, why)) = calendar.decide(&schedule, now) else {
+                        return self.broken(&format!("no schedule {schedule}"));
+                    };
+                    let next = if is_open { open } else { closed };
+                    let state = if is_open { "open" } else { "closed" };
+                    self.note(format!(
+                        "{step}: schedule {schedule} {state} ({why}) → {next}"
+                    ));
+                    step = next;
+                }
+                Action::Tag { tags, next } => {
+                    let list: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    self.note(format!("{step}: tags {} → {next}", list.join(", ")));
+                    self.tags.extend(tags);
+                    step = next;
+                }
+                Action::Play { prompt, next } => {
+                    self.note(format!("{step}: play {prompt}, then {next}"));
+                    return Instruction::Play {
+                        prompt,
+                        wait_key_s: None,
+                    };
+                }
+                Action::Menu {
+                    prompt,
+                    timeout_s,
+                    retries,
+                    ..
+                } => {
+                    self.retries_left = retries;
+                    self.note(format!(
+                        "{step}: menu {prompt}, waiting {timeout_s} s for a key"
+                    ));
+                    return Instruction::Play {
+                        prompt,
+                        wait_key_s: Some(timeout_s),
+                    };
+                }
+                Action::Queue {
+                    queue,
+                    priority,
+                    max_wait_s,
+                    overflow,
+                    hold,
+                    reassurance,
+                    reassurance_every_s,
+                } => {
+                    let after = match (max_wait_s, &overflow) {
+                        (Some(s), Some(o)) => format!(", overflow after {s} s → {o}"),
+                        _ => String::new(),
+                    };
+                    self.note(format!(
+                        "{step}: queue {queue} (priority {priority}){after}"
+                    ));
+                    return Instruction::Queue {
+                        queue,
+                        priority,
+                        max_wait_s,
+                        hold,
+                        reassurance,
+                        reassurance_every_s,
+                    };
+                }
+                Action::Forward { to } => {
+                    let Some(number) = self.plan.external.get(&to).cloned() else {
+                        return self.broken(&format!("no external number {to}"));
+                    };
+                    self.note(format!("{step}: forward to {to} ({number})"));
+                    return Instruction::Forward { number };
+                }
+                Action::Hangup { prompt } => {
+                    let said = prompt
+                        .as_deref()
+                        .map(|p| format!(" after {p}"))
+                        .unwrap_or_default();
+                    self.note(format!("{step}: hang up{said}"));
+                    return Instruction::HangUp { prompt };
+                }
+            }
+        }
+        self.broken("the flow walks in a circle")
+    }
+
+    /// A flow that cannot go on: the caller must not be left hanging in silence; the
+    /// driver treats this like any failed call (recorded, and the caller released).
+    fn broken(&mut self, why: &str) -> Instruction {
+        self.note(format!("{}: dial plan error ({why}): hang up", self.step));
+        Instruction::HangUp { prompt: None }
+    }
+}
