@@ -48,6 +48,7 @@ speak accueil-116117 "Vous êtes bien au service d'accès aux soins et à la per
 speak attente "Tous nos assistants sont en ligne. Restez en ligne, votre appel va être pris en charge."
 speak fermeture "Le service est actuellement fermé. En cas d'urgence vitale, composez le 15."
 speak menu-116117 "Pour une demande de soins non urgente, tapez 1. Pour une détresse psychologique, tapez 2. Pour toute autre demande, restez en ligne."
+speak menu-psy "Si votre vie ou celle d'un proche est en danger immédiat, tapez 1. Sinon, restez en ligne, un professionnel de l'écoute va vous répondre."
 speak transfert-3114 "Nous vous mettons en relation avec le 31 14, numéro national de prévention du suicide."
 
 # Hold music: I-vi-IV-V (C, Am, F, G) arpeggiated, 10 notes of 0.5 s per chord, 20 s in all

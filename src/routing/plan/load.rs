@@ -302,12 +302,6 @@ fn entry_of(
         known.number_at(&name, &normalised, src.at(n.span()));
         numbers.push(normalised);
     }
-    if numbers.is_empty() {
-        errors.push(src.error(
-            raw.start.span(),
-            format!("entry \"{name}\" answers no number: list at least one in `numbers`"),
-        ));
-    }
     known.step_ref(&name, raw.start.get_ref(), src.at(raw.start.span()));
     let mut steps = BTreeMap::new();
     for (step_name, step) in raw.steps {

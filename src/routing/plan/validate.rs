@@ -213,6 +213,17 @@ pub(in crate::routing) fn validate(set: &PlanSet, known: &Known) -> Vec<PlanErro
 fn flow_errors(set: &PlanSet) -> Vec<PlanError> {
     let mut errors = Vec::new();
     for entry in set.entries.values() {
+        let internal = set.internal.values().any(|i| i.entry == entry.name);
+        if entry.numbers.is_empty() && !internal {
+            errors.push(error(
+                &entry.origin,
+                format!(
+                    "entry \"{}\" answers no number and no internal number leads to it: list \
+                     its numbers in `numbers`",
+                    entry.name
+                ),
+            ));
+        }
         let mut roots: Vec<&str> = vec![&entry.start];
         roots.extend(
             set.internal
