@@ -4,8 +4,8 @@
 //! and offered to ARM seats; media is anchored in the router; every call leaves a record in
 //! sled and figures in Prometheus.
 //!
-//! The core (`call`, `acd`) is sans-IO: state machines fed with events and the current time,
-//! returning actions. `sip`, `media`, `http` and `app` are the thin tokio edge around it.
+//! The core (`call`, `acd`, `routing`) is sans-IO: state machines fed with events and the
+//! current time, returning actions. `sip`, `media`, `http` and `app` are the thin tokio edge around it.
 #![forbid(unsafe_code)]
 
 pub mod acd;

@@ -27,7 +27,7 @@ fn core_modules_take_time_as_an_argument_and_do_no_io() {
         "std::fs",
     ];
     let mut files = Vec::new();
-    for core in ["call", "acd", "media/dtmf", "media/session"] {
+    for core in ["call", "acd", "routing", "media/dtmf", "media/session"] {
         rust_files(&root.join(core), &mut files);
     }
     // The media logic of a call; the IO around it is `media/relay.rs`.
@@ -40,6 +40,8 @@ fn core_modules_take_time_as_an_argument_and_do_no_io() {
     ] {
         files.push(root.join(module));
     }
+    // The one routing file that reads the disk (the dial plan directory).
+    files.retain(|f| !f.ends_with("routing/files.rs"));
     assert!(files.len() >= 12, "core files found: {files:?}");
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();

@@ -1,7 +1,7 @@
 //! Dial plans: what happens to a call to an entry number, as a graph of named steps.
 //!
 //! Admins write them as TOML files under `dialplans/` (format in `dialplans/README.md`).
-//! [`load_dir`] reads every file, checks the whole set ([`validate`]) and returns a
+//! [`crate::routing::files::load_dir`] reads every file, checks the whole set ([`validate`]) and returns a
 //! [`PlanSet`] or every problem found, each with file, line, column and a sentence an
 //! administrator understands. The set is immutable once built: a reload builds a new one.
 
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use load::{load_dir, load_texts};
+pub use load::load_texts;
 
 /// One problem in the dial plans, located.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -292,16 +292,20 @@ fn the_shipped_plans_are_valid() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dialplans");
     let (prompts, errors) = crate::media::prompts::PromptSet::load_dir(&dir.join("prompts"));
     assert!(errors.is_empty(), "{errors:?}");
-    let set = load_dir(&dir, &prompts.names(), &["sas_jour", "pdsa", "pdsa_samedi"])
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}",
-                e.iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        });
+    let set = crate::routing::files::load_dir(
+        &dir,
+        &prompts.names(),
+        &["sas_jour", "pdsa", "pdsa_samedi"],
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{}",
+            e.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    });
     assert_eq!(set.entries["samu"].numbers, vec!["15"]);
     assert_eq!(set.entries["sas"].numbers, vec!["116117"]);
     assert_eq!(set.internal["amu"].number, "2001");
