@@ -56,6 +56,27 @@ enum Command {
     },
     /// Validate the configuration file and exit.
     CheckConfig,
+    /// Validate the dial plans (every problem listed, exit code 1 if any).
+    Check {
+        /// Dial plan directory.
+        #[arg(default_value = "dialplans")]
+        dir: PathBuf,
+    },
+    /// Which way a call goes: each step and the schedule decisions that led there.
+    Simulate {
+        /// The number called (15, 116117, +33116117…).
+        #[arg(long)]
+        to: String,
+        /// When, Paris time (2026-12-25T03:00) or with an offset; default now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Keys the caller presses, one per menu (none: every menu times out).
+        #[arg(long, default_value = "")]
+        digits: String,
+        /// Dial plan directory.
+        #[arg(long, default_value = "dialplans")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -118,6 +139,41 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(&cli.config),
+        Command::Check { dir } => {
+            let set = load_plans(&cli.config, &dir)?;
+            let entries: Vec<String> = set
+                .entries
+                .values()
+                .map(|e| format!("{} ({})", e.name, e.numbers.join(", ")))
+                .collect();
+            println!("{}: ok, entries: {}", dir.display(), entries.join("; "));
+            Ok(())
+        }
+        Command::Simulate {
+            to,
+            at,
+            digits,
+            dir,
+        } => {
+            let set = std::sync::Arc::new(load_plans(&cli.config, &dir)?);
+            let when = match at {
+                Some(text) => sas_router::routing::simulate::parse_instant(&text)
+                    .map_err(|e| anyhow::anyhow!(e))?,
+                None => sas_router::time::wall_clock_now(),
+            };
+            let run = sas_router::routing::simulate::simulate(set, &to, when, &digits)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            println!(
+                "{to} at {} → entry {}",
+                sas_router::time::rfc3339(when),
+                run.entry
+            );
+            for step in &run.steps {
+                println!("  {step}");
+            }
+            println!("→ {}", run.outcome);
+            Ok(())
+        }
         Command::CheckConfig => {
             let config = Config::load(&cli.config)?;
             let (_, problems) = sas_router::app::announcements(&config);
@@ -518,5 +574,23 @@ fn http_get_bytes(url: &str, token: &str) -> Result<(u16, Vec<u8>)> {
         let status = response.status().as_u16();
         let body = response.into_body().collect().await?.to_bytes();
         Ok((status, body.to_vec()))
+    })
+}
+
+/// The dial plans of `dir`, prompts checked against the configured prompt directory (the
+/// default one when the configuration file cannot be read). Problems are printed one per
+/// line, then the command fails.
+fn load_plans(config: &Path, dir: &Path) -> Result<sas_router::routing::plan::PlanSet> {
+    let prompts = Config::load(config)
+        .map(|c| c.media.prompts_dir)
+        .unwrap_or_else(|_| PathBuf::from("dialplans/prompts"));
+    sas_router::routing::files::load_plans(dir, &prompts).map_err(|errors| {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        anyhow::anyhow!(
+            "{} problem(s) in the dial plans: nothing changed",
+            errors.len()
+        )
     })
 }

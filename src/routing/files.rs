@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use super::builtin::BUILTIN_NAMES;
 use super::plan::{PlanError, PlanSet, load_texts};
+use crate::media::prompts::PromptSet;
 
 /// Loads and validates every `*.toml` file of `dir` (sorted by name). `prompts` are the
 /// prompt names that exist; `schedules` the names of schedules defined outside the files
@@ -44,4 +46,27 @@ pub fn load_dir(
         return Err(errors);
     }
     load_texts(texts, prompts, schedules)
+}
+
+/// Loads the dial plans of `dir`, checking the prompts they name against the WAV files of
+/// `prompts_dir` (a bad prompt file is a problem too: it would play silence).
+pub fn load_plans(dir: &Path, prompts_dir: &Path) -> Result<PlanSet, Vec<PlanError>> {
+    let (prompts, bad) = PromptSet::load_dir(prompts_dir);
+    let mut errors: Vec<PlanError> = bad
+        .into_iter()
+        .map(|e| PlanError {
+            file: e.path,
+            line: 0,
+            column: 0,
+            message: e.reason.to_string(),
+        })
+        .collect();
+    match load_dir(dir, &prompts.names(), &BUILTIN_NAMES) {
+        Ok(set) if errors.is_empty() => Ok(set),
+        Ok(_) => Err(errors),
+        Err(more) => {
+            errors.extend(more);
+            Err(errors)
+        }
+    }
 }

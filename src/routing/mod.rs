@@ -10,7 +10,8 @@
 //! - [`schedule`]: a schedule and its explained decision;
 //! - [`builtin`]: the named schedules that ship (`pdsa`, `pdsa_samedi`, `sas_jour`);
 //! - [`plan`]: entries of named steps, loaded and validated;
-//! - [`flow`]: the interpreter that walks a call through its entry.
+//! - [`flow`]: the interpreter that walks a call through its entry;
+//! - [`simulate`]: dry runs of that interpreter (`sas-router simulate`).
 
 pub mod bridges;
 pub mod builtin;
@@ -21,6 +22,7 @@ pub mod holidays;
 pub mod parse;
 pub mod plan;
 pub mod schedule;
+pub mod simulate;
 
 pub use bridges::{Bridge, bridge_day, is_bridge_day};
 pub use builtin::{BUILTIN_NAMES, builtin};

@@ -17,6 +17,11 @@ use std::path::PathBuf;
 
 pub use load::load_texts;
 
+use super::builtin::builtin;
+use super::flow::Calendar;
+use super::schedule::Schedule;
+use crate::time::EpochMillis;
+
 /// One problem in the dial plans, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanError {
@@ -55,7 +60,7 @@ pub struct Origin {
 }
 
 /// Every dial plan in force, validated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct PlanSet {
     /// Entries by name.
     pub entries: BTreeMap<String, Entry>,
@@ -66,6 +71,28 @@ pub struct PlanSet {
     pub external: BTreeMap<String, String>,
     /// Short internal numbers seats dial to reach a step (escalation: AMU, libéral, psy…).
     pub internal: BTreeMap<String, InternalNumber>,
+    /// Schedules defined in the files (the built-in ones are not listed).
+    pub schedules: BTreeMap<String, Schedule>,
+}
+
+impl PlanSet {
+    /// The entry answering `number` (normalised).
+    pub fn entry_for(&self, number: &str) -> Option<&Entry> {
+        self.entries
+            .values()
+            .find(|e| e.numbers.iter().any(|n| n == number))
+    }
+}
+
+impl Calendar for PlanSet {
+    fn decide(&self, schedule: &str, at: EpochMillis) -> Option<(bool, String)> {
+        let at = chrono::DateTime::from_timestamp_millis(i64::try_from(at).ok()?)?;
+        let decision = match self.schedules.get(schedule) {
+            Some(s) => s.decide(at),
+            None => builtin(schedule)?.decide(at),
+        };
+        Some((decision.open, decision.reason))
+    }
 }
 
 /// An entry: the numbers it answers and its flow.

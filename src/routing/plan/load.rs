@@ -11,6 +11,7 @@ use toml::Spanned;
 
 use super::validate::{Known, validate};
 use super::{Action, Entry, InternalNumber, Origin, PlanError, PlanSet, QueueDef, Step};
+use crate::routing::schedule::Schedule;
 use crate::sip::numbers::normalise;
 
 /// One file as written.
@@ -127,6 +128,7 @@ pub fn load_texts(
         queues: BTreeMap::new(),
         external: BTreeMap::new(),
         internal: BTreeMap::new(),
+        schedules: BTreeMap::new(),
     };
     let mut errors = Vec::new();
     let mut known = Known::new(prompts, schedules);
@@ -163,15 +165,28 @@ fn merge(
     errors: &mut Vec<PlanError>,
 ) {
     for (name, schedule) in raw.schedules {
-        let origin = src.at(schedule.span());
-        if let Some(first) = known.define_schedule(&name, origin) {
+        let span = schedule.span();
+        if let Some(first) = known.define_schedule(&name, src.at(span.clone())) {
             errors.push(src.error(
-                schedule.span(),
+                span,
                 format!(
                     "schedule \"{name}\" is already defined at {}",
                     place(&first)
                 ),
             ));
+            continue;
+        }
+        match schedule.into_inner().try_into::<Schedule>() {
+            Ok(parsed) => {
+                set.schedules.insert(name, parsed);
+            }
+            Err(e) => errors.push(src.error(
+                span,
+                format!(
+                    "schedule \"{name}\": {}",
+                    e.message().trim_end().replace('\n', "; ")
+                ),
+            )),
         }
     }
     for (name, queue) in raw.queues {

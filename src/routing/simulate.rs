@@ -1,0 +1,218 @@
+//! Dry runs of the dial plans: which way a call to a number goes at a given instant, with
+//! the keys the caller would press, step by step with the schedule decisions that led there
+//! (`sas-router simulate`). Sans-IO: the same interpreter as live calls, fed instants and
+//! keys instead of events.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDateTime, TimeZone};
+
+use super::flow::{Flow, Instruction};
+use super::plan::PlanSet;
+use crate::sip::numbers::normalise;
+use crate::time::EpochMillis;
+
+/// Instructions walked before a simulation is declared endless (a menu asked again and
+/// again is bounded by its retries; this bounds everything else).
+const MAX_INSTRUCTIONS: usize = 100;
+
+/// The path of one simulated call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Simulation {
+    /// The entry that answered.
+    pub entry: String,
+    /// One line per decision, in order.
+    pub steps: Vec<String>,
+    /// Where the call ends up.
+    pub outcome: String,
+}
+
+/// Simulates a call to `number` at `at`, the caller pressing `digits` one per menu.
+pub fn simulate(
+    plans: Arc<PlanSet>,
+    number: &str,
+    at: EpochMillis,
+    digits: &str,
+) -> Result<Simulation, String> {
+    let called = normalise(number);
+    let entry = plans
+        .entry_for(&called)
+        .map(|e| e.name.clone())
+        .ok_or_else(|| format!("no entry answers {called}: the call would be refused (404)"))?;
+    let calendar = Arc::clone(&plans);
+    let (mut flow, mut next) = Flow::start(plans, &entry, at, calendar.as_ref())
+        .ok_or_else(|| format!("entry {entry} vanished"))?;
+    let mut keys = digits.chars();
+    for _ in 0..MAX_INSTRUCTIONS {
+        let following = match &next {
+            Instruction::Play {
+                wait_key_s: None, ..
+            } => flow.on_prompt_ended(at, calendar.as_ref()),
+            Instruction::Play {
+                wait_key_s: Some(_),
+                ..
+            } => match keys.next() {
+                Some(key) => flow.on_digit(key, at, calendar.as_ref()),
+                None => flow.on_key_timeout(at, calendar.as_ref()),
+            },
+            Instruction::Queue {
+                max_wait_s: Some(_),
+                ..
+            } => {
+                return Ok(Simulation {
+                    entry,
+                    steps: overflowed(&flow, at, calendar.as_ref()),
+                    outcome: describe(&next),
+                });
+            }
+            _ => {
+                return Ok(Simulation {
+                    entry,
+                    steps: flow.trace().to_vec(),
+                    outcome: describe(&next),
+                });
+            }
+        };
+        match following {
+            Some(instruction) => next = instruction,
+            None => break,
+        }
+    }
+    Err(format!(
+        "the call to {called} does not settle: {}",
+        flow.trace().join("; ")
+    ))
+}
+
+fn describe(last: &Instruction) -> String {
+    match last {
+        Instruction::Queue { queue, .. } => format!("waits in queue {queue}"),
+        Instruction::Forward { number } => format!("forwarded to {number}"),
+        Instruction::HangUp { .. } => "hung up".into(),
+        Instruction::Play { prompt, .. } => format!("hears {prompt}"),
+    }
+}
+
+/// A queue with an overflow: the trace shows the wait, then what happens if no seat
+/// answers in time (followed to its end).
+fn overflowed(flow: &Flow, at: EpochMillis, calendar: &PlanSet) -> Vec<String> {
+    let mut steps = flow.trace().to_vec();
+    let mut after = flow.clone();
+    let mut next = after.on_queue_timeout(at, calendar);
+    for _ in 0..MAX_INSTRUCTIONS {
+        next = match next {
+            Some(Instruction::Play {
+                wait_key_s: None, ..
+            }) => after.on_prompt_ended(at, calendar),
+            Some(Instruction::Play { .. }) => after.on_key_timeout(at, calendar),
+            Some(Instruction::Queue {
+                max_wait_s: Some(_),
+                ..
+            }) => after.on_queue_timeout(at, calendar),
+            _ => break,
+        };
+    }
+    let more = &after.trace()[steps.len()..];
+    steps.extend(more.iter().map(|l| format!("(if no seat answers) {l}")));
+    steps
+}
+
+/// An instant given as local time in Europe/Paris (`2026-12-25T03:00`, seconds optional)
+/// or with an offset (`2026-12-25T03:00+01:00`, `…Z`). At the autumn change the earlier of
+/// the two 02:xx is taken; a spring-forward 02:xx does not exist and is refused.
+pub fn parse_instant(text: &str) -> Result<EpochMillis, String> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return u64::try_from(t.timestamp_millis()).map_err(|_| "before 1970".to_string());
+    }
+    let naive = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+        .ok_or_else(|| {
+            format!("\"{text}\" is not a date and time like 2026-12-25T03:00 (Paris time)")
+        })?;
+    let local = chrono_tz::Europe::Paris
+        .from_local_datetime(&naive)
+        .earliest()
+        .ok_or_else(|| format!("{text} does not exist in Paris (the clocks skip that hour)"))?;
+    u64::try_from(local.timestamp_millis()).map_err(|_| "before 1970".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::BUILTIN_NAMES;
+
+    fn shipped() -> Arc<PlanSet> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dialplans");
+        let (prompts, _) = crate::media::prompts::PromptSet::load_dir(&dir.join("prompts"));
+        Arc::new(crate::routing::files::load_dir(&dir, &prompts.names(), &BUILTIN_NAMES).unwrap())
+    }
+
+    fn run(number: &str, at: &str, digits: &str) -> Simulation {
+        simulate(shipped(), number, parse_instant(at).unwrap(), digits).unwrap()
+    }
+
+    #[test]
+    fn instants_are_paris_time_unless_an_offset_is_given() {
+        let winter = parse_instant("2026-12-25T03:00").unwrap();
+        assert_eq!(winter, parse_instant("2026-12-25T02:00:00Z").unwrap());
+        let summer = parse_instant("2026-07-14 12:00").unwrap();
+        assert_eq!(summer, parse_instant("2026-07-14T10:00:00Z").unwrap());
+        assert!(
+            parse_instant("2026-03-29T02:30")
+                .unwrap_err()
+                .contains("does not exist")
+        );
+        assert!(parse_instant("demain").is_err());
+    }
+
+    #[test]
+    fn the_15_queues_for_an_arm_and_overflows_to_the_backup_centre() {
+        let s = run("15", "2026-11-23T12:00", "");
+        assert_eq!(s.entry, "samu");
+        assert_eq!(s.outcome, "waits in queue arm");
+        assert!(
+            s.steps
+                .last()
+                .unwrap()
+                .contains("forward to centre_secours"),
+            "{:#?}",
+            s.steps
+        );
+    }
+
+    #[test]
+    fn christmas_night_on_the_116117_is_pdsa() {
+        let s = run("116117", "2026-12-25T03:00", "1");
+        assert_eq!(s.outcome, "waits in queue arm");
+        let schedule = s.steps.iter().find(|l| l.starts_with("soins:")).unwrap();
+        assert!(
+            schedule.contains("closed") && schedule.contains("Noël"),
+            "{schedule}"
+        );
+        assert!(s.steps.iter().any(|l| l.contains("regulation=pdsa")));
+    }
+
+    #[test]
+    fn sas_psy_by_night_goes_to_the_3114_and_danger_to_the_amu() {
+        let s = run("+33116117", "2026-11-24T23:30", "2");
+        assert_eq!(s.outcome, "forwarded to 3114", "{:#?}", s.steps);
+        let s = run("116117", "2026-11-24T23:30", "21");
+        assert_eq!(s.outcome, "waits in queue amu", "{:#?}", s.steps);
+        let s = run("116117", "2026-11-24T10:00", "2");
+        assert_eq!(s.outcome, "waits in queue psy");
+        assert!(
+            s.steps
+                .last()
+                .unwrap()
+                .contains("forward to prevention_suicide")
+        );
+    }
+
+    #[test]
+    fn unknown_numbers_are_refused() {
+        let err = simulate(shipped(), "17", 0, "").unwrap_err();
+        assert!(err.contains("no entry answers 17"), "{err}");
+    }
+}
