@@ -55,14 +55,22 @@ pub enum AcdOutput {
 /// The role whose seats take entry calls.
 pub const ARM_ROLE: &str = "arm";
 
-/// The queue and its seats.
+/// A waiting (or offered) call: the role that answers it, its priority, when it queued.
+#[derive(Debug, Clone)]
+struct Queued {
+    role: String,
+    priority: u8,
+    since: EpochMillis,
+}
+
+/// The queues (one per seat role) and the seats.
 #[derive(Debug)]
 pub struct Acd {
     settings: AcdSettings,
     seats: BTreeMap<SeatId, Seat>,
     registered: HashMap<SeatId, bool>,
-    queue: WaitQueue,
-    calls: HashMap<String, (u8, EpochMillis)>,
+    queues: BTreeMap<String, WaitQueue>,
+    calls: HashMap<String, Queued>,
     outputs: VecDeque<AcdOutput>,
 }
 
@@ -73,7 +81,7 @@ impl Acd {
             settings,
             seats: BTreeMap::new(),
             registered: HashMap::new(),
-            queue: WaitQueue::default(),
+            queues: BTreeMap::new(),
             calls: HashMap::new(),
             outputs: VecDeque::new(),
         }
@@ -117,18 +125,24 @@ impl Acd {
         withdrawn
     }
 
-    /// A call enters the queue.
-    pub fn enqueue(&mut self, now: EpochMillis, call: &str, priority: u8) {
-        self.calls.insert(call.to_string(), (priority, now));
-        self.queue.push(call, priority, now);
+    /// A call enters the queue answered by seats of `role`.
+    pub fn enqueue(&mut self, now: EpochMillis, call: &str, role: &str, priority: u8) {
+        let queued = Queued {
+            role: role.to_string(),
+            priority,
+            since: now,
+        };
+        self.calls.insert(call.to_string(), queued);
+        self.requeue(call);
         self.dispatch(now);
     }
 
     /// The call left (caller hung up, or it ended). Returns the seat that was ringing for
     /// it, now available again.
     pub fn withdraw(&mut self, now: EpochMillis, call: &str) -> Option<SeatId> {
-        self.calls.remove(call);
-        self.queue.remove(call);
+        if let Some(q) = self.calls.remove(call) {
+            self.queues.entry(q.role).or_default().remove(call);
+        }
         let ringing = self.ringing_seat(call)?;
         self.set_state(&ringing, SeatState::Available, now);
         self.dispatch(now);
@@ -249,7 +263,7 @@ impl Acd {
 
     /// Calls waiting (not being offered).
     pub fn waiting(&self) -> usize {
-        self.queue.len()
+        self.queues.values().map(WaitQueue::len).sum()
     }
 
     fn state(&self, id: &str) -> Option<&SeatState> {
@@ -268,8 +282,11 @@ impl Acd {
     }
 
     fn requeue(&mut self, call: &str) {
-        if let Some(&(priority, arrived)) = self.calls.get(call) {
-            self.queue.push(call, priority, arrived);
+        if let Some(q) = self.calls.get(call) {
+            self.queues
+                .entry(q.role.clone())
+                .or_default()
+                .push(call, q.priority, q.since);
         }
     }
 
@@ -307,20 +324,30 @@ impl Acd {
         }
     }
 
-    fn longest_idle_available(&self) -> Option<SeatId> {
+    fn longest_idle_available(&self, role: &str) -> Option<SeatId> {
         self.seats
             .values()
-            .filter(|s| s.role == ARM_ROLE && s.state == SeatState::Available)
+            .filter(|s| s.role == role && s.state == SeatState::Available)
             .min_by_key(|s| (s.idle_since, s.id.clone()))
             .map(|s| s.id.clone())
     }
 
+    /// Offers waiting calls to available seats, queue by queue.
     fn dispatch(&mut self, now: EpochMillis) {
-        while !self.queue.is_empty() {
-            let Some(seat) = self.longest_idle_available() else {
+        let roles: Vec<String> = self.queues.keys().cloned().collect();
+        for role in roles {
+            self.dispatch_role(now, &role);
+        }
+    }
+
+    fn dispatch_role(&mut self, now: EpochMillis, role: &str) {
+        while self.queues.get(role).is_some_and(|q| !q.is_empty()) {
+            let Some(seat) = self.longest_idle_available(role) else {
                 return;
             };
-            let Some(call) = self.queue.pop() else { return };
+            let Some(call) = self.queues.get_mut(role).and_then(WaitQueue::pop) else {
+                return;
+            };
             let until = now + self.settings.ring_timeout_ms;
             self.set_state(
                 &seat,
@@ -339,5 +366,37 @@ fn deadline(state: &SeatState) -> Option<EpochMillis> {
     match state {
         SeatState::Ringing { until, .. } | SeatState::WrapUp { until } => Some(*until),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_queue_is_served_by_seats_of_its_role_only() {
+        let mut acd = Acd::new(AcdSettings {
+            ring_timeout_ms: 15_000,
+            wrap_up_ms: 0,
+            autopause: true,
+        });
+        acd.add_seat("arm1", "arm", 0);
+        acd.add_seat("psy1", "psy", 0);
+        acd.seat_online(1, "arm1");
+        acd.enqueue(2, "c-psy", "psy", 1);
+        acd.enqueue(3, "c-arm", "arm", 1);
+        assert_eq!(offers(&mut acd), vec![("c-arm".into(), "arm1".into())]);
+        assert_eq!(acd.waiting(), 1, "the psy call waits for a psy seat");
+        acd.seat_online(4, "psy1");
+        assert_eq!(offers(&mut acd), vec![("c-psy".into(), "psy1".into())]);
+    }
+
+    fn offers(acd: &mut Acd) -> Vec<(String, String)> {
+        std::iter::from_fn(|| acd.poll_output())
+            .filter_map(|o| match o {
+                AcdOutput::Offer { call, seat } => Some((call, seat)),
+                _ => None,
+            })
+            .collect()
     }
 }

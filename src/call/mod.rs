@@ -237,7 +237,7 @@ impl Switchboard {
                         record,
                     },
                 );
-                self.acd.enqueue(now, &call, priority);
+                self.acd.enqueue(now, &call, crate::acd::ARM_ROLE, priority);
             }
             CallInput::Digit { call, digit } => {
                 if let Some(c) = self.calls.get_mut(&call) {

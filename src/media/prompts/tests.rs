@@ -102,12 +102,13 @@ fn shipped_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("dialplans/prompts")
 }
 
-const SHIPPED: [&str; 7] = [
+const SHIPPED: [&str; 8] = [
     "accueil-116117",
     "accueil-15",
     "attente",
     "fermeture",
     "menu-116117",
+    "menu-psy",
     "musique-attente",
     "transfert-3114",
 ];
