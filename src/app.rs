@@ -7,12 +7,14 @@ use crate::acd::AcdSettings;
 use crate::call::{Switchboard, SwitchboardSettings};
 use crate::config::Config;
 use crate::http::{self, HttpState};
-use crate::media::playback::Announcement;
 use crate::media::ports::PortPool;
 use crate::media::prompts::PromptSet;
 use crate::metrics::Metrics;
 use crate::net::calls::{CallDriver, CallEvent};
 use crate::net::requests::{Dispatcher, Registry, SharedRegistry};
+use crate::routing::BUILTIN_NAMES;
+use crate::routing::files::load_dir;
+use crate::routing::plan::PlanSet;
 use crate::sip::digest::{NonceStore, SeatCredential};
 use crate::sip::guard::GuardedUdpSocket;
 use crate::sip::registrar::{Registrar, RegistrarConfig};
@@ -26,7 +28,6 @@ use rsipstack::transaction::endpoint::MessageInspector;
 use rsipstack::transport::tcp_listener::TcpListenerConnection;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{SipAddr, TransportLayer};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
@@ -36,39 +37,27 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Loads the prompts and builds what each line's callers hear while queued. Bad files and
-/// prompts named but missing come back as sentences for the administrator: the line then
-/// plays what it has (hold audio, or silence), it never refuses calls.
-pub fn announcements(config: &Config) -> (HashMap<String, Announcement>, Vec<String>) {
-    let dir = &config.media.prompts_dir;
-    let (prompts, errors) = PromptSet::load_dir(dir);
-    let mut problems: Vec<String> = errors
-        .iter()
-        .map(|e| format!("prompt rejected: {e}"))
-        .collect();
-    let mut by_line = HashMap::new();
-    for line in &config.lines {
-        let mut find = |name: &Option<String>, key: &str| {
-            let name = name.as_deref()?;
-            let prompt = prompts.get(name).cloned();
-            if prompt.is_none() {
-                problems.push(format!(
-                    "line {}: {key} prompt \"{name}\" not found in {} (expected {name}.wav)",
-                    line.id,
-                    dir.display()
-                ));
-            }
-            prompt
-        };
-        let announcement = Announcement {
-            greeting: find(&line.greeting, "greeting"),
-            hold: find(&line.hold, "hold"),
-            reassurance: find(&line.reassurance, "reassurance"),
-            reassurance_every_ms: u64::from(line.reassurance_every_s) * SECOND,
-        };
-        by_line.insert(line.id.clone(), announcement);
+/// Loads the prompts and the dial plans. A bad prompt file is logged by name and the rest
+/// keep working (a plan naming it plays silence there); invalid dial plans stop the start,
+/// every problem listed.
+pub fn load_routing(config: &Config) -> Result<(Arc<PlanSet>, Arc<PromptSet>), AppError> {
+    let (prompts, bad) = PromptSet::load_dir(&config.media.prompts_dir);
+    for e in &bad {
+        tracing::error!("prompt rejected: {e}");
     }
-    (by_line, problems)
+    let mut names: Vec<&str> = prompts.names();
+    names.extend(bad.iter().filter_map(|e| e.path.file_stem()?.to_str()));
+    let plans =
+        load_dir(&config.routing.dialplans_dir, &names, &BUILTIN_NAMES).map_err(|errors| {
+            AppError::DialPlans(
+                errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        })?;
+    Ok((Arc::new(plans), Arc::new(prompts)))
 }
 
 /// Start-up failures.
@@ -93,6 +82,9 @@ pub enum AppError {
     /// The SIP stack refused to start.
     #[error("SIP stack: {0}")]
     Sip(Box<rsipstack::Error>),
+    /// The dial plans are invalid (every problem, one per line).
+    #[error("the dial plans are invalid:\n{0}")]
+    DialPlans(String),
     /// Other IO (data directory, token file).
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -180,6 +172,8 @@ impl CountingInspector {
 
 /// Starts the router. `shutdown` stops it.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, AppError> {
+    // Invalid dial plans stop the start before anything listens.
+    let (plans, prompts) = load_routing(&config)?;
     let data_dir = config.store.data_dir.clone();
     std::fs::create_dir_all(&data_dir)?;
     let store = Store::open(&data_dir).map_err(|source| AppError::Store {
@@ -292,6 +286,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?,
     );
     let driver = CallDriver {
+        prompts,
         switchboard,
         dialogs: dialogs.clone(),
         state_sender: state_sender.clone(),
@@ -307,17 +302,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             .then(|| Recordings::from_config(&config).root().to_path_buf()),
         writes: Vec::new(),
     };
-    let (announcements, problems) = announcements(&config);
-    for problem in &problems {
-        tracing::error!("{problem}");
-    }
     let dispatcher = Arc::new(Dispatcher {
         dialogs,
         state_sender,
         registry: registry.clone(),
         trunk: config.trunk.addresses.clone(),
-        lines: config.lines.clone(),
-        announcements,
+        plans: Arc::clone(&plans),
         ports,
         rtp_ip: config.media.rtp_ip,
         contact,

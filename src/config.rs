@@ -46,9 +46,9 @@ pub struct Config {
     pub sip: SipConfig,
     /// Where trunk INVITEs may come from.
     pub trunk: TrunkConfig,
-    /// Entry lines (15, 116 117) and the numbers that reach them.
+    /// Where the dial plans are.
     #[serde(default)]
-    pub lines: Vec<LineConfig>,
+    pub routing: RoutingConfig,
     /// Queue and seat timing.
     #[serde(default)]
     pub acd: AcdConfig,
@@ -126,40 +126,25 @@ pub struct TrunkConfig {
     pub addresses: Vec<IpAddr>,
 }
 
-/// `[[lines]]`: an entry line and the called numbers that reach it (exact match after
-/// normalisation of `tel:`/`sip:` URIs, separators and the `+33`/`0033` prefix).
+/// `[routing]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LineConfig {
-    /// Short identifier used in records and metrics (`samu`, `sas`).
-    pub id: String,
-    /// Human label.
-    #[serde(default)]
-    pub label: String,
-    /// Called numbers, national short form (`15`, `116117`).
-    pub numbers: Vec<String>,
-    /// Queue priority: lower is served first (the 15 before the 116 117).
-    pub priority: u8,
-    /// Answer the caller at once to play the greeting and hold audio while queued
-    /// (otherwise the caller hears ringback until a seat answers).
-    #[serde(default)]
-    pub answer: bool,
-    /// Prompt played once on answer (a file name in `media.prompts_dir`, without `.wav`).
-    #[serde(default)]
-    pub greeting: Option<String>,
-    /// Prompt looped while the caller waits (music on hold).
-    #[serde(default)]
-    pub hold: Option<String>,
-    /// Prompt played every `reassurance_every_s` seconds of waiting.
-    #[serde(default)]
-    pub reassurance: Option<String>,
-    /// Seconds of hold between two reassurance messages.
-    #[serde(default = "default_reassurance_every")]
-    pub reassurance_every_s: u32,
+pub struct RoutingConfig {
+    /// Directory of the dial plan files (`*.toml`), read at start-up.
+    #[serde(default = "default_dialplans_dir")]
+    pub dialplans_dir: PathBuf,
 }
 
-fn default_reassurance_every() -> u32 {
-    30
+fn default_dialplans_dir() -> PathBuf {
+    PathBuf::from("dialplans")
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            dialplans_dir: default_dialplans_dir(),
+        }
+    }
 }
 
 /// `[acd]`
@@ -220,7 +205,7 @@ pub struct MediaConfig {
     /// Last RTP port.
     #[serde(default = "default_rtp_max")]
     pub rtp_port_max: u16,
-    /// Directory of the announcement WAV files named by `[[lines]]`.
+    /// Directory of the announcement WAV files named by the dial plans.
     #[serde(default = "default_prompts_dir")]
     pub prompts_dir: PathBuf,
 }
@@ -421,24 +406,6 @@ impl Config {
                 "list at least one trunk address; calls from anywhere else are refused".into(),
             ));
         }
-        let mut numbers = std::collections::HashMap::new();
-        for (i, line) in self.lines.iter().enumerate() {
-            if line.id.is_empty() || line.numbers.is_empty() {
-                return Err(invalid(
-                    &format!("lines[{i}]"),
-                    "a line needs an id and at least one number".into(),
-                ));
-            }
-            for n in &line.numbers {
-                let normalised = crate::sip::numbers::normalise(n);
-                if let Some(other) = numbers.insert(normalised, line.id.clone()) {
-                    return Err(invalid(
-                        &format!("lines[{i}].numbers"),
-                        format!("number {n} is already claimed by line {other}"),
-                    ));
-                }
-            }
-        }
         if self.media.rtp_port_min >= self.media.rtp_port_max {
             return Err(invalid(
                 "media.rtp_port_min",
@@ -506,22 +473,13 @@ mod tests {
 [sip]
 [trunk]
 addresses = ["127.0.0.1"]
-[[lines]]
-id = "samu"
-numbers = ["15"]
-priority = 0
 "#;
 
     #[test]
     fn shipped_config_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sas-router.toml");
         let config = Config::load(&path).expect("shipped config loads");
-        assert!(
-            config
-                .lines
-                .iter()
-                .any(|l| l.numbers.contains(&"15".into()))
-        );
+        assert_eq!(config.routing.dialplans_dir, Path::new("dialplans"));
         assert!(!config.seats.is_empty());
     }
 
@@ -538,10 +496,6 @@ priority = 0
 
     #[test]
     fn rejections_name_the_key() {
-        let dup = format!("{MINIMAL}[[lines]]\nid = \"x\"\nnumbers = [\"+33 15\"]\npriority = 1\n");
-        let err = parse(&dup).unwrap_err().to_string();
-        assert!(err.contains("lines[1].numbers"), "{err}");
-
         let no_trunk = MINIMAL.replace("[\"127.0.0.1\"]", "[]");
         assert!(
             parse(&no_trunk)

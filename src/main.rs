@@ -54,7 +54,7 @@ enum Command {
         #[arg(long)]
         realm: Option<String>,
     },
-    /// Validate the configuration file and exit.
+    /// Validate the configuration file, its dial plans and prompts, and exit.
     CheckConfig,
     /// Validate the dial plans (every problem listed, exit code 1 if any).
     Check {
@@ -176,13 +176,8 @@ fn main() -> Result<()> {
         }
         Command::CheckConfig => {
             let config = Config::load(&cli.config)?;
-            let (_, problems) = sas_router::app::announcements(&config);
-            for problem in &problems {
-                eprintln!("{problem}");
-            }
-            if !problems.is_empty() {
-                anyhow::bail!("{} problem(s) with prompts", problems.len());
-            }
+            // The dial plans and prompts it names are part of a working configuration.
+            load_plans(&cli.config, &config.routing.dialplans_dir)?;
             println!("{}: ok", cli.config.display());
             Ok(())
         }

@@ -21,16 +21,50 @@ pub enum CallInput {
         call: String,
         /// SIP Call-ID of the trunk leg.
         sip_call_id: String,
-        /// Line id.
+        /// Line label (from the dial plan entry).
         line: String,
-        /// Queue priority of the line.
-        priority: u8,
         /// Normalised called number.
         called: String,
         /// Caller.
         caller: CallerNumber,
-        /// Answer the caller at once (greeting and hold audio while queued).
-        answer: bool,
+    },
+    /// The router answered the caller (a prompt is about to play).
+    CallerAnswered {
+        /// The call.
+        call: String,
+    },
+    /// The dial plan queues the call.
+    Enqueue {
+        /// The call.
+        call: String,
+        /// Queue name (for the record).
+        queue: String,
+        /// Role of the seats that answer it.
+        role: String,
+        /// Lower is served first.
+        priority: u8,
+    },
+    /// No seat answered within the queue's limit: the call leaves the queue and the dial
+    /// plan goes on (overflow).
+    Overflow {
+        /// The call.
+        call: String,
+    },
+    /// Something worth a line on the call's timeline.
+    Note {
+        /// The call.
+        call: String,
+        /// Event kind (`FORWARD_UNAVAILABLE`…).
+        kind: &'static str,
+        /// Detail.
+        detail: String,
+    },
+    /// The dial plan ended the call (closed service).
+    Released {
+        /// The call.
+        call: String,
+        /// Why, for the record.
+        reason: String,
     },
     /// The caller pressed a key (RFC 4733, SIP INFO or in-band).
     Digit {
@@ -109,11 +143,6 @@ pub enum CallOutput {
         call: String,
         /// The seat.
         seat: SeatId,
-    },
-    /// Answer the trunk leg now and play the line's announcements to the caller.
-    AnswerCaller {
-        /// The call.
-        call: String,
     },
     /// Connect the caller to the seat that answered (answering the trunk leg if not yet).
     Bridge {
@@ -210,34 +239,65 @@ impl Switchboard {
                 call,
                 sip_call_id,
                 line,
-                priority,
                 called,
                 caller,
-                answer,
             } => {
-                let mut record =
-                    CallRecord::new(call.clone(), sip_call_id, line, called, caller, now);
-                if answer {
-                    record.caller_answered_at = Some(now);
-                    record.event(now, "ANSWER", None, Some("greeting".into()));
-                    self.outputs
-                        .push_back(CallOutput::AnswerCaller { call: call.clone() });
-                }
-                record.queued_at = Some(now);
-                record.event(
-                    now,
-                    "ENTERQUEUE",
-                    None,
-                    Some(format!("priority {priority}")),
-                );
+                let record = CallRecord::new(call.clone(), sip_call_id, line, called, caller, now);
                 self.calls.insert(
-                    call.clone(),
+                    call,
                     Call {
                         phase: Phase::Waiting,
                         record,
                     },
                 );
-                self.acd.enqueue(now, &call, crate::acd::ARM_ROLE, priority);
+            }
+            CallInput::CallerAnswered { call } => {
+                if let Some(c) = self.calls.get_mut(&call)
+                    && c.record.caller_answered_at.is_none()
+                {
+                    c.record.caller_answered_at = Some(now);
+                    c.record.event(now, "ANSWER", None, None);
+                }
+            }
+            CallInput::Enqueue {
+                call,
+                queue,
+                role,
+                priority,
+            } => {
+                if let Some(c) = self.calls.get_mut(&call)
+                    && c.phase == Phase::Waiting
+                {
+                    c.record.queued_at.get_or_insert(now);
+                    let detail = format!("{queue} priority {priority}");
+                    c.record.event(now, "ENTERQUEUE", None, Some(detail));
+                    self.acd.enqueue(now, &call, &role, priority);
+                }
+            }
+            CallInput::Overflow { call } => {
+                if self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.phase == Phase::Waiting)
+                {
+                    self.withdraw_offer(now, &call);
+                    self.event(now, &call, "OVERFLOW", None, None);
+                }
+            }
+            CallInput::Note { call, kind, detail } => {
+                self.event(now, &call, kind, None, Some(detail));
+            }
+            CallInput::Released { call, reason } => {
+                if self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.phase == Phase::Waiting)
+                {
+                    self.withdraw_offer(now, &call);
+                    self.outputs
+                        .push_back(CallOutput::HangUpCaller { call: call.clone() });
+                    self.finish(now, &call, Outcome::Closed, &reason);
+                }
             }
             CallInput::Digit { call, digit } => {
                 if let Some(c) = self.calls.get_mut(&call) {

@@ -28,10 +28,17 @@ fn arrive(b: &mut Switchboard, now: EpochMillis, call: &str, line: &str, priorit
             call: call.into(),
             sip_call_id: format!("sip-{call}"),
             line: line.into(),
-            priority,
             called: "15".into(),
             caller: CallerNumber::new("0612345678"),
-            answer: false,
+        },
+    );
+    b.handle(
+        now,
+        CallInput::Enqueue {
+            call: call.into(),
+            queue: "arm".into(),
+            role: "arm".into(),
+            priority,
         },
     );
 }
@@ -379,26 +386,12 @@ fn a_thousand_calls_with_failures_all_end_with_a_record() {
 }
 
 #[test]
-fn an_answering_line_answers_at_once_and_keeps_the_callers_digits() {
+fn a_call_answered_by_the_router_keeps_the_callers_digits() {
     use crate::media::dtmf::{DigitEvent, DtmfSource};
-    let mut b = board(&["arm1"]);
-    b.handle(
-        T0,
-        CallInput::Arrived {
-            call: "c1".into(),
-            sip_call_id: "sip-c1".into(),
-            line: "samu".into(),
-            priority: 0,
-            called: "15".into(),
-            caller: CallerNumber::new("0612345678"),
-            answer: true,
-        },
-    );
-    assert_eq!(
-        actions(&mut b),
-        vec![CallOutput::AnswerCaller { call: "c1".into() }],
-        "answered before any seat is free"
-    );
+    let mut b = board(&[]);
+    arrive(&mut b, T0, "c1", "samu", 0);
+    b.handle(T0, CallInput::CallerAnswered { call: "c1".into() });
+    assert!(actions(&mut b).is_empty(), "no seat: nothing to do yet");
     for (i, (digit, source)) in [('3', DtmfSource::Rfc4733), ('#', DtmfSource::SipInfo)]
         .into_iter()
         .enumerate()
@@ -441,4 +434,35 @@ fn an_answering_line_answers_at_once_and_keeps_the_callers_digits() {
         ]
     );
     assert_eq!(record.outcome, Some(Outcome::Abandoned));
+}
+
+#[test]
+fn overflow_leaves_the_queue_and_a_released_call_is_closed() {
+    let mut b = board(&["arm1"]);
+    arrive(&mut b, T0, "c1", "sas", 1);
+    online(&mut b, T0 + 1, "arm1");
+    assert_eq!(actions(&mut b), vec![ring("c1", "arm1")]);
+    b.handle(T0 + 60 * SECOND, CallInput::Overflow { call: "c1".into() });
+    assert_eq!(
+        actions(&mut b),
+        vec![CallOutput::CancelSeat {
+            call: "c1".into(),
+            seat: "arm1".into()
+        }],
+        "the ringing offer is withdrawn"
+    );
+    assert_eq!(b.acd().waiting(), 0);
+    b.handle(
+        T0 + 61 * SECOND,
+        CallInput::Released {
+            call: "c1".into(),
+            reason: "dial_plan_hangup".into(),
+        },
+    );
+    let out = actions(&mut b);
+    assert!(out.contains(&CallOutput::HangUpCaller { call: "c1".into() }));
+    let r = finished(&out).expect("record");
+    assert_eq!(r.outcome, Some(Outcome::Closed));
+    assert!(r.events.iter().any(|e| e.kind == "OVERFLOW"));
+    assert_eq!(r.offers[0].result, OfferResult::Withdrawn);
 }

@@ -43,6 +43,8 @@ pub struct Player {
     hold: Option<Looping>,
     /// Number of the current segment (greeting, hold, message, hold…).
     segment_no: u64,
+    /// The greeting has been played through (reported once by [`Player::greeting_ended`]).
+    greeting_ended: bool,
 }
 
 impl Player {
@@ -64,7 +66,14 @@ impl Player {
             segment,
             hold,
             segment_no: 0,
+            greeting_ended: false,
         }
+    }
+
+    /// True once, right after the greeting's last frame was taken: a menu starts waiting
+    /// for its key, a closing message hangs up.
+    pub fn greeting_ended(&mut self) -> bool {
+        std::mem::take(&mut self.greeting_ended)
     }
 
     /// The next 20 ms frame and the number of the segment it belongs to.
@@ -77,6 +86,9 @@ impl Player {
                         frame[..bytes.len()].copy_from_slice(bytes);
                         *next += 1;
                         return (frame, self.segment_no);
+                    }
+                    if self.segment_no == 0 && self.announcement.greeting.is_some() {
+                        self.greeting_ended = true;
                     }
                     self.switch(Segment::Hold { elapsed_ms: 0 });
                 }
@@ -125,12 +137,21 @@ mod tests {
             },
             G711Law::Ulaw,
         );
+        let mut ended_at = Vec::new();
         let played: Vec<(u8, u64)> = (0..20)
-            .map(|_| {
+            .map(|i| {
                 let (frame, seg) = player.next_frame();
+                if player.greeting_ended() {
+                    ended_at.push(i);
+                }
                 (frame[0], seg)
             })
             .collect();
+        assert_eq!(
+            ended_at,
+            [3],
+            "the greeting's end is reported once, not the messages'"
+        );
         let bytes: Vec<u8> = played.iter().map(|p| p.0).collect();
         assert_eq!(
             bytes,

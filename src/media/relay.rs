@@ -197,14 +197,23 @@ impl Drop for Lease {
 enum Command {
     Codecs(Leg, LegCodecs),
     Receiving(Leg, bool),
-    Play(Announcement),
+    Play(Announcement, u64),
     Bridge,
     Record(Box<dyn RecordSink>),
     Finish(oneshot::Sender<MediaReport>),
 }
 
-/// Called with each digit the caller presses (from the relay task).
-pub type DigitHandler = Box<dyn Fn(DigitEvent) + Send + 'static>;
+/// What the media of a call tells its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaNotice {
+    /// The caller pressed a key.
+    Digit(DigitEvent),
+    /// The greeting of the [`MediaRelay::play`] numbered `play` has been sent out entirely.
+    PromptEnded { play: u64 },
+}
+
+/// Called with each notice (from the relay task).
+pub type NoticeHandler = Box<dyn Fn(MediaNotice) + Send + 'static>;
 
 /// What is left of a call's media when it ends.
 pub struct MediaReport {
@@ -284,9 +293,10 @@ impl MediaRelay {
         self.send(Command::Receiving(leg, receiving));
     }
 
-    /// The caller hears `announcement` (and the seat leg nothing).
-    pub fn play(&self, announcement: Announcement) {
-        self.send(Command::Play(announcement));
+    /// The caller hears `announcement` (and the seat leg nothing); the end of its greeting
+    /// is reported as [`MediaNotice::PromptEnded`] with `play`.
+    pub fn play(&self, announcement: Announcement, play: u64) {
+        self.send(Command::Play(announcement, play));
     }
 
     /// Caller and seat hear each other.
@@ -313,8 +323,9 @@ impl MediaRelay {
 
     /// Spawns the relay task on the current tokio runtime. `metrics`, if given, must have
     /// exactly the label `direction`; it is incremented once per relayed packet.
-    /// `on_digit` hears the caller's key presses. Calling `start` again is a no-op.
-    pub fn start(&self, metrics: Option<IntCounterVec>, on_digit: DigitHandler) {
+    /// `notices` hears the caller's key presses and the ends of greetings. Calling `start`
+    /// again is a no-op.
+    pub fn start(&self, metrics: Option<IntCounterVec>, notices: NoticeHandler) {
         let Some(commands) = self
             .pending
             .lock()
@@ -340,7 +351,8 @@ impl MediaRelay {
             session: MediaSession::new(clock.now(), rand::random(), rand::random()),
             clock,
             relayed: counters,
-            on_digit,
+            notices,
+            playing: 0,
             out: Vec::new(),
         };
         tokio::spawn(task.run(commands, self.cancel.clone()));
@@ -461,7 +473,9 @@ struct RelayTask {
     clock: Clock,
     /// Relayed-packet counters, by the leg packets come from.
     relayed: [Option<IntCounter>; 2],
-    on_digit: DigitHandler,
+    notices: NoticeHandler,
+    /// Number of the current [`MediaRelay::play`].
+    playing: u64,
     out: Vec<Outgoing>,
 }
 
@@ -511,7 +525,10 @@ impl RelayTask {
         match command {
             Command::Codecs(leg, codecs) => self.session.set_codecs(leg, codecs),
             Command::Receiving(leg, receiving) => self.session.set_receiving(leg, receiving),
-            Command::Play(announcement) => self.session.play(announcement, now),
+            Command::Play(announcement, play) => {
+                self.playing = play;
+                self.session.play(announcement, now);
+            }
             Command::Bridge => self.session.bridge(),
             Command::Record(sink) => self.session.start_recording(sink, now),
             Command::Finish(_) => {}
@@ -571,7 +588,7 @@ impl RelayTask {
         self.session.on_rtcp(leg, &buf[..n], self.clock.now());
     }
 
-    /// Sends what the session produced, and hands over detected digits.
+    /// Sends what the session produced, and hands over digits and prompt ends.
     fn flush(&mut self) {
         for o in std::mem::take(&mut self.out) {
             if o.rtcp {
@@ -581,7 +598,10 @@ impl RelayTask {
             }
         }
         while let Some(digit) = self.session.poll_digit() {
-            (self.on_digit)(digit);
+            (self.notices)(MediaNotice::Digit(digit));
+        }
+        if self.session.take_prompt_ended() {
+            (self.notices)(MediaNotice::PromptEnded { play: self.playing });
         }
     }
 

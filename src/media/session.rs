@@ -103,6 +103,8 @@ pub struct MediaSession {
     telephone_events: TelephoneEventDecoder,
     in_band: InBandDetector,
     digits: VecDeque<DigitEvent>,
+    /// The player's greeting (a prompt played once) went out entirely.
+    prompt_ended: bool,
 }
 
 impl std::fmt::Debug for MediaSession {
@@ -137,6 +139,7 @@ impl MediaSession {
             telephone_events: TelephoneEventDecoder::default(),
             in_band: InBandDetector::new(),
             digits: VecDeque::new(),
+            prompt_ended: false,
         }
     }
 
@@ -165,6 +168,7 @@ impl MediaSession {
         let law = self.law(Leg::A).unwrap_or(G711Law::Alaw);
         self.plays += 1;
         self.caller_hears = CallerFeed::Player(Box::new(Player::new(announcement, law)));
+        self.prompt_ended = false;
         self.seat_hears_caller = false;
         self.next_frame_at = Some(now);
     }
@@ -290,6 +294,9 @@ impl MediaSession {
                 break;
             };
             let (frame, segment) = player.next_frame();
+            if player.greeting_ended() {
+                self.prompt_ended = true;
+            }
             let at = due;
             due += frame_ms;
             if self.legs[0].on_hold {
@@ -311,6 +318,11 @@ impl MediaSession {
             });
         }
         self.next_frame_at = Some(due);
+    }
+
+    /// True once after the greeting of the current [`Self::play`] was sent out entirely.
+    pub fn take_prompt_ended(&mut self) -> bool {
+        std::mem::take(&mut self.prompt_ended)
     }
 
     /// The next digit the caller pressed.

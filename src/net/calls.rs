@@ -5,12 +5,14 @@
 use crate::call::{CallInput, CallOutput, Switchboard};
 use crate::media::dtmf::info::parse_info;
 use crate::media::dtmf::{DigitEvent, DtmfError, DtmfSource};
-use crate::media::playback::Announcement;
+use crate::media::prompts::PromptSet;
 use crate::media::recording::{CallRecorder, Recorder};
-use crate::media::relay::{Leg, MediaRelay, RelayStats};
+use crate::media::relay::{Leg, MediaNotice, MediaRelay, RelayStats};
 use crate::media::sdp::LegCodecs;
 use crate::media::sdp::SessionDescription;
 use crate::metrics::Metrics;
+use crate::net::flows::{Route, Timer};
+use crate::routing::plan::PlanSet;
 use crate::store::Store;
 use crate::store::record::{CallQuality, CallRecord, LegCounters, Outcome, RtpCounters};
 use crate::store::recordings::Recordings;
@@ -54,8 +56,10 @@ pub struct TrunkCall {
     pub codecs: LegCodecs,
     /// The call's media relay (started; leg A's remote and codecs set).
     pub relay: MediaRelay,
-    /// What the caller hears while queued, if the line answers at once.
-    pub announcement: Announcement,
+    /// The dial plan entry that answers the number.
+    pub entry: String,
+    /// The dial plans in force when the call arrived (it keeps them to the end).
+    pub plans: Arc<PlanSet>,
     /// Max-Forwards for the INVITEs to seats (the trunk's, less one).
     pub max_forwards: u32,
     /// What the switchboard needs.
@@ -85,16 +89,31 @@ pub enum CallEvent {
     },
     /// A dialog changed state (from rsipstack's dialog state channel).
     Dialog(DialogState),
+    /// The media of a call reports a key or the end of a prompt.
+    Media {
+        /// Router call id.
+        call: String,
+        /// What happened.
+        notice: MediaNotice,
+    },
+    /// A dial plan timer fired (menu key wait, queue limit).
+    Timer {
+        /// Router call id.
+        call: String,
+        /// Which, and which arming of it.
+        timer: Timer,
+    },
 }
 
 /// The two legs and the media of one call.
-struct Legs {
+pub(super) struct Legs {
     trunk: InviteDialog,
     trunk_leg: String,
     offer: SessionDescription,
     codecs: LegCodecs,
-    relay: MediaRelay,
-    announcement: Announcement,
+    pub(super) relay: MediaRelay,
+    /// Where the call is in its dial plan.
+    pub(super) route: Route,
     /// The trunk leg got our 200 OK.
     answered: bool,
     max_forwards: u32,
@@ -129,6 +148,8 @@ pub struct CallDriver {
     pub sdp_ip: std::net::IpAddr,
     /// Events back into this driver (from spawned tasks).
     pub events: mpsc::UnboundedSender<CallEvent>,
+    /// Announcements named by the dial plans.
+    pub prompts: Arc<PromptSet>,
     /// Where call recordings go (`None`: recording disabled).
     pub recordings: Option<std::path::PathBuf>,
     /// Record writes in flight (awaited before the driver returns).
@@ -204,7 +225,7 @@ impl CallDriver {
                         offer: t.offer,
                         codecs: t.codecs,
                         relay: t.relay,
-                        announcement: t.announcement,
+                        route: Route::new(t.plans, &t.entry),
                         answered: false,
                         max_forwards: t.max_forwards,
                         seat: None,
@@ -215,8 +236,12 @@ impl CallDriver {
                         peer: [caller_peer, None],
                     },
                 );
+                let call = t.call.clone();
                 self.switchboard.handle(now, t.arrived);
+                self.start_route(&call, legs);
             }
+            CallEvent::Media { call, notice } => self.on_media(&call, notice, legs),
+            CallEvent::Timer { call, timer } => self.on_timer(&call, timer, legs),
             CallEvent::Rejected(record) => self.persist(*record, None),
             CallEvent::Input(input) => self.switchboard.handle(now, input),
             CallEvent::SeatResult {
@@ -294,8 +319,8 @@ impl CallDriver {
                 let call = by_leg
                     .get(&id.call_id)
                     .filter(|call| legs.get(*call).is_some_and(|l| l.trunk_leg == id.call_id));
-                let status = match call {
-                    Some(call) => self.caller_info(now, call, request),
+                let status = match call.cloned() {
+                    Some(call) => self.caller_info(now, &call, request, legs),
                     // From a seat: its keys do not drive the call.
                     None => StatusCode::OK,
                 };
@@ -417,6 +442,7 @@ impl CallDriver {
         now: EpochMillis,
         call: &str,
         request: &rsipstack::sip::Request,
+        legs: &mut HashMap<String, Legs>,
     ) -> StatusCode {
         let content_type = request.header_value("Content-Type").unwrap_or_default();
         match parse_info(&content_type, request.body()) {
@@ -427,9 +453,7 @@ impl CallDriver {
                     duration_ms: duration_ms.unwrap_or(0),
                     source: DtmfSource::SipInfo,
                 };
-                let call = call.to_string();
-                self.switchboard
-                    .handle(now, CallInput::Digit { call, digit });
+                self.on_media(call, MediaNotice::Digit(digit), legs);
                 StatusCode::OK
             }
             // An empty INFO is a keep-alive some trunks send.
@@ -450,19 +474,11 @@ impl CallDriver {
                         tokio::spawn(async move { dialog.hangup().await.ok() });
                     }
                 }
-                CallOutput::AnswerCaller { call } => {
-                    if let Some(l) = legs.get_mut(&call) {
-                        match self.answer_caller(&call, l) {
-                            Ok(()) => l.relay.play(l.announcement.clone()),
-                            Err(reason) => self
-                                .switchboard
-                                .handle(wall_clock_now(), CallInput::Failed { call, reason }),
-                        }
-                    }
-                }
                 CallOutput::Bridge { call, .. } => {
                     if let Some(l) = legs.get_mut(&call) {
                         l.bridged = true;
+                        // Seat found: the dial plan has nothing more to do for this call.
+                        l.route.settled();
                         match self.answer_caller(&call, l) {
                             Ok(()) => l.relay.bridge(),
                             Err(reason) => self
@@ -489,8 +505,9 @@ impl CallDriver {
                         l.trunk.reject(Some(StatusCode::from(status)), None).ok();
                     }
                 }
-                CallOutput::Finished(record) => {
+                CallOutput::Finished(mut record) => {
                     let media = legs.remove(&record.id).map(|l| {
+                        l.route.describe(&mut record);
                         by_leg.remove(&l.trunk_leg);
                         if let Some((_, leg, _)) = &l.seat {
                             by_leg.remove(leg);
@@ -587,7 +604,7 @@ impl CallDriver {
 
     /// Answers the trunk leg (once) with our SDP answer for the caller's codecs, and starts
     /// recording.
-    fn answer_caller(&self, call: &str, l: &mut Legs) -> Result<(), String> {
+    pub(super) fn answer_caller(&self, call: &str, l: &mut Legs) -> Result<(), String> {
         if l.answered {
             return Ok(());
         }

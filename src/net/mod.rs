@@ -4,4 +4,5 @@
 //! and carries out its decisions on SIP dialogs and media relays.
 
 pub mod calls;
+mod flows;
 pub mod requests;

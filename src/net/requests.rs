@@ -3,13 +3,12 @@
 //! OPTIONS answered, trunk INVITEs admitted (or refused) and handed to the call driver.
 
 use crate::call::CallInput;
-use crate::config::LineConfig;
-use crate::media::playback::Announcement;
 use crate::media::ports::PortPool;
 use crate::media::relay::{Leg, MediaRelay};
 use crate::media::sdp::{RELAYED_CODECS, SessionDescription};
 use crate::net::calls::{CallEvent, SeatContact, SeatDirectory, TrunkCall};
 use crate::pii::CallerNumber;
+use crate::routing::plan::PlanSet;
 use crate::sip::digest::{NonceStore, SeatCredential};
 use crate::sip::guard::ALLOW;
 use crate::sip::numbers::normalise;
@@ -83,10 +82,8 @@ pub struct Dispatcher {
     pub registry: SharedRegistry,
     /// Trunk source addresses.
     pub trunk: Vec<IpAddr>,
-    /// Entry lines.
-    pub lines: Vec<LineConfig>,
-    /// What the caller of each line hears while queued, by line id.
-    pub announcements: HashMap<String, Announcement>,
+    /// The dial plans in force.
+    pub plans: Arc<PlanSet>,
     /// RTP ports.
     pub ports: Arc<PortPool>,
     /// Local RTP address.
@@ -213,11 +210,8 @@ impl Dispatcher {
             let (id, sip) = (call.clone(), sip_call_id.clone());
             CallRecord::new(id, sip, line.into(), called.clone(), caller.clone(), now)
         };
-        let Some(line) = self
-            .lines
-            .iter()
-            .find(|l| l.numbers.iter().any(|n| normalise(n) == called))
-        else {
+        let plans = Arc::clone(&self.plans);
+        let Some(entry) = plans.entry_for(&called) else {
             tracing::info!(%called, "INVITE refused: unknown number");
             self.refuse(record("unknown"), "unknown_number");
             return tx.reply(StatusCode::NotFound).await;
@@ -228,12 +222,12 @@ impl Dispatcher {
             Ok(offer) => match (offer.leg_codecs(), offer.audio_endpoint()) {
                 (Some(codecs), Some(remote)) => (offer, codecs, remote),
                 _ => {
-                    self.refuse(record(&line.id), "no_usable_sdp");
+                    self.refuse(record(&entry.line), "no_usable_sdp");
                     return tx.reply(StatusCode::NotAcceptableHere).await;
                 }
             },
             Err(_) => {
-                self.refuse(record(&line.id), "no_usable_sdp");
+                self.refuse(record(&entry.line), "no_usable_sdp");
                 return tx.reply(StatusCode::NotAcceptableHere).await;
             }
         };
@@ -241,7 +235,7 @@ impl Dispatcher {
             Ok(relay) => relay,
             Err(e) => {
                 tracing::error!(error = %e, "no RTP port for a trunk call");
-                self.refuse(record(&line.id), "no_media_port");
+                self.refuse(record(&entry.line), "no_media_port");
                 return tx.reply(StatusCode::ServiceUnavailable).await;
             }
         };
@@ -254,7 +248,7 @@ impl Dispatcher {
             Ok(dialog) => dialog,
             Err(e) => {
                 tracing::warn!(error = %e, "could not create the trunk dialog");
-                self.refuse(record(&line.id), "dialog_error");
+                self.refuse(record(&entry.line), "dialog_error");
                 return tx.reply(StatusCode::ServerInternalError).await;
             }
         };
@@ -262,19 +256,17 @@ impl Dispatcher {
         relay.set_remote(Leg::A, remote);
         relay.set_codecs(Leg::A, codecs);
         relay.set_receiving(Leg::A, offer.receives_audio());
-        let (events, digit_call) = (self.calls.clone(), call.clone());
+        let (events, notice_call) = (self.calls.clone(), call.clone());
         relay.start(
             Some(self.rtp_packets.clone()),
-            Box::new(move |digit| {
-                let call = digit_call.clone();
-                events
-                    .send(CallEvent::Input(CallInput::Digit { call, digit }))
-                    .ok();
+            Box::new(move |notice| {
+                let call = notice_call.clone();
+                events.send(CallEvent::Media { call, notice }).ok();
             }),
         );
         // 180 at once (the 100 comes from the dialog's own handling below).
         dialog.ringing(None, None).ok();
-        tracing::info!(%call, line = %line.id, %caller, "trunk call admitted");
+        tracing::info!(%call, entry = %entry.name, %caller, "trunk call admitted");
         self.calls
             .send(CallEvent::Trunk(Box::new(TrunkCall {
                 call: call.clone(),
@@ -282,20 +274,15 @@ impl Dispatcher {
                 offer,
                 codecs,
                 relay,
-                announcement: self
-                    .announcements
-                    .get(&line.id)
-                    .cloned()
-                    .unwrap_or_default(),
+                entry: entry.name.clone(),
+                plans: Arc::clone(&plans),
                 max_forwards: max_forwards - 1,
                 arrived: CallInput::Arrived {
                     call,
                     sip_call_id,
-                    line: line.id.clone(),
-                    priority: line.priority,
+                    line: entry.line.clone(),
                     called,
                     caller,
-                    answer: line.answer,
                 },
             })))
             .ok();

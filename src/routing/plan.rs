@@ -62,6 +62,8 @@ pub struct Origin {
 /// Every dial plan in force, validated.
 #[derive(Debug, Clone)]
 pub struct PlanSet {
+    /// Identifies the set: the start of the SHA-256 of its files' names and texts.
+    pub version: String,
     /// Entries by name.
     pub entries: BTreeMap<String, Entry>,
     /// Queues by name.

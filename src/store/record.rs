@@ -19,6 +19,8 @@ pub enum Outcome {
     Misdial,
     /// The router could not serve the call (unknown number, media or SIP failure).
     Failed,
+    /// The dial plan ended it (closed service: message, then hang-up).
+    Closed,
 }
 
 impl Outcome {
@@ -29,15 +31,17 @@ impl Outcome {
             Outcome::Abandoned => "abandoned",
             Outcome::Misdial => "misdial",
             Outcome::Failed => "failed",
+            Outcome::Closed => "closed",
         }
     }
 
     /// All outcomes.
-    pub const ALL: [Outcome; 4] = [
+    pub const ALL: [Outcome; 5] = [
         Outcome::Answered,
         Outcome::Abandoned,
         Outcome::Misdial,
         Outcome::Failed,
+        Outcome::Closed,
     ];
 }
 
@@ -159,6 +163,15 @@ pub struct CallRecord {
     /// Media quality (answered calls).
     #[serde(default)]
     pub quality: Option<CallQuality>,
+    /// Version of the dial plans the call followed.
+    #[serde(default)]
+    pub plan_version: Option<String>,
+    /// The dial plan steps the call went through, a line per decision.
+    #[serde(default)]
+    pub route: Vec<String>,
+    /// Tags set by the dial plan (`regulation`, `motif`…).
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
     /// Keys the caller pressed, in order.
     #[serde(default)]
     pub dtmf: Vec<DigitEvent>,
@@ -198,6 +211,9 @@ impl CallRecord {
             talk_ms: None,
             rtp: None,
             quality: None,
+            plan_version: None,
+            route: Vec::new(),
+            tags: Default::default(),
             dtmf: Vec::new(),
             recording: None,
             events: Vec::new(),

@@ -39,6 +39,8 @@ pub struct Options {
     /// Both lines answer at once and play the prompts `greeting`, `hold` and
     /// `reassurance` (every second) from this directory.
     pub prompts: Option<PathBuf>,
+    /// Dial plans replacing [`test_plans`].
+    pub plans: Option<String>,
 }
 
 impl Default for Options {
@@ -49,6 +51,7 @@ impl Default for Options {
             misdial_threshold_s: 1,
             data: None,
             prompts: None,
+            plans: None,
         }
     }
 }
@@ -100,14 +103,17 @@ pub fn config_text(opts: &Options, data: &Path) -> String {
             "[[seats]]\nusername = \"{user}\"\nrole = \"arm\"\nha1_md5 = \"{md5}\"\n{sha}"
         ));
     }
-    let (announce, prompts_dir) = match &opts.prompts {
-        Some(dir) => (
-            "answer = true\ngreeting = \"greeting\"\nhold = \"hold\"\n\
-             reassurance = \"reassurance\"\nreassurance_every_s = 1\n",
-            format!("prompts_dir = \"{}\"\n", dir.display()),
-        ),
-        None => ("", String::new()),
+    let prompts_dir = match &opts.prompts {
+        Some(dir) => format!("prompts_dir = \"{}\"\n", dir.display()),
+        None => String::new(),
     };
+    let plans = data.join("dialplans");
+    std::fs::create_dir_all(&plans).unwrap();
+    let text = opts
+        .plans
+        .clone()
+        .unwrap_or_else(|| test_plans(opts.prompts.is_some()));
+    std::fs::write(plans.join("test.toml"), text).unwrap();
     format!(
         r#"
 [sip]
@@ -116,15 +122,9 @@ tcp = "127.0.0.1:0"
 min_expires_s = 1
 [trunk]
 addresses = ["127.0.0.1"]
-[[lines]]
-id = "samu"
-numbers = ["15"]
-priority = 0
-{announce}[[lines]]
-id = "sas"
-numbers = ["116117"]
-priority = 1
-{announce}[acd]
+[routing]
+dialplans_dir = "{plans}"
+[acd]
 ring_timeout_s = {ring}
 wrap_up_s = {wrap}
 misdial_threshold_s = {misdial}
@@ -140,7 +140,29 @@ data_dir = "{data}"
         wrap = opts.wrap_up_s,
         misdial = opts.misdial_threshold_s,
         data = data.display(),
+        plans = plans.display(),
     )
+}
+
+/// The test dial plans: the 15 and the 116 117 straight to the ARM queue (the 15 first);
+/// with `announce`, each answers with the prompt `greeting`, then queues with `hold` and
+/// `reassurance` every second.
+pub fn test_plans(announce: bool) -> String {
+    let mut text = String::from("[queues.arm]\nrole = \"arm\"\n");
+    for (entry, number, priority) in [("samu", "15", 0), ("sas", "116117", 1)] {
+        let start = if announce { "accueil" } else { "file" };
+        text.push_str(&format!(
+            "[entries.{entry}]\nnumbers = [\"{number}\"]\nline = \"{entry}\"\nstart = \"{start}\"\n\
+             [entries.{entry}.steps.file]\nqueue = \"arm\"\npriority = {priority}\n"
+        ));
+        if announce {
+            text.push_str(&format!(
+                "hold = \"hold\"\nreassurance = \"reassurance\"\nreassurance_every_s = 1\n\
+                 [entries.{entry}.steps.accueil]\nplay = \"greeting\"\nnext = \"file\"\n"
+            ));
+        }
+    }
+    text
 }
 
 /// Starts a router with its own ports and data directory.

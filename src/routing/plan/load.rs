@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use super::validate::{Known, validate};
@@ -123,7 +124,15 @@ pub fn load_texts(
     prompts: &[&str],
     schedules: &[&str],
 ) -> Result<PlanSet, Vec<PlanError>> {
+    let mut digest = Sha256::new();
+    for (path, text) in &files {
+        digest.update(path.to_string_lossy().as_bytes());
+        digest.update([0]);
+        digest.update(text.as_bytes());
+        digest.update([0]);
+    }
     let mut set = PlanSet {
+        version: hex::encode(&digest.finalize()[..6]),
         entries: BTreeMap::new(),
         queues: BTreeMap::new(),
         external: BTreeMap::new(),

@@ -1,0 +1,394 @@
+//! Dial plans on live calls: the call driver follows each call's [`Flow`] (the sans-IO
+//! interpreter of `routing`) and carries out its instructions: answer and play a prompt,
+//! wait for a key, queue with hold audio and an overflow timer, hang up after a message.
+//! Keys (RFC 4733, in-band, SIP INFO), prompt ends and timers come back here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::calls::{CallDriver, CallEvent, Legs};
+use crate::call::CallInput;
+use crate::media::playback::Announcement;
+use crate::media::relay::MediaNotice;
+use crate::routing::flow::{Flow, Instruction};
+use crate::routing::plan::PlanSet;
+use crate::store::record::CallRecord;
+use crate::time::{SECOND, wall_clock_now};
+use std::collections::HashMap;
+
+/// A dial plan timer of one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timer {
+    kind: TimerKind,
+    /// Which arming: a timer armed before the call moved on is stale.
+    seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimerKind {
+    /// A menu's wait for a key, after its prompt.
+    Key,
+    /// A queue's `max_wait_s`.
+    Queue,
+}
+
+/// What the call waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Awaiting {
+    /// Nothing from the plan (queued, bridged, or done).
+    Nothing,
+    /// The end of the prompt of play number `play`; then a key for `wait_key_s` (a menu),
+    /// or hang up (`hang_up`), or the next step.
+    Prompt {
+        play: u64,
+        wait_key_s: Option<u32>,
+        hang_up: bool,
+    },
+}
+
+/// Where one call is in its dial plan.
+pub(super) struct Route {
+    plans: Arc<PlanSet>,
+    entry: String,
+    flow: Option<Flow>,
+    plays: u64,
+    timers: u64,
+    awaiting: Awaiting,
+    /// The queue the call was last put in (a forward that cannot be made falls back here).
+    last_queue: Option<Instruction>,
+}
+
+impl Route {
+    pub(super) fn new(plans: Arc<PlanSet>, entry: &str) -> Route {
+        Route {
+            plans,
+            entry: entry.into(),
+            flow: None,
+            plays: 0,
+            timers: 0,
+            awaiting: Awaiting::Nothing,
+            last_queue: None,
+        }
+    }
+
+    /// A seat answered: pending prompts and timers no longer matter.
+    pub(super) fn settled(&mut self) {
+        self.awaiting = Awaiting::Nothing;
+        self.timers += 1;
+    }
+
+    /// The plan's part of the call record.
+    pub(super) fn describe(&self, record: &mut CallRecord) {
+        record.plan_version = Some(self.plans.version.clone());
+        if let Some(flow) = &self.flow {
+            record.route = flow.trace().to_vec();
+            record.tags = flow.tags().clone();
+        }
+    }
+}
+
+impl CallDriver {
+    /// A call was admitted: its flow starts.
+    pub(super) fn start_route(&mut self, call: &str, legs: &mut HashMap<String, Legs>) {
+        let Some(l) = legs.get_mut(call) else { return };
+        let plans = Arc::clone(&l.route.plans);
+        let now = wall_clock_now();
+        match Flow::start(Arc::clone(&plans), &l.route.entry, now, plans.as_ref()) {
+            Some((flow, first)) => {
+                l.route.flow = Some(flow);
+                self.follow(call, first, legs);
+            }
+            None => {
+                let reason = format!("dial_plan_entry_missing: {}", l.route.entry);
+                self.switchboard.handle(
+                    now,
+                    CallInput::Failed {
+                        call: call.into(),
+                        reason,
+                    },
+                );
+            }
+        }
+    }
+
+    /// A key or the end of a prompt, from the call's media (or a SIP INFO).
+    pub(super) fn on_media(
+        &mut self,
+        call: &str,
+        notice: MediaNotice,
+        legs: &mut HashMap<String, Legs>,
+    ) {
+        let now = wall_clock_now();
+        let next = match notice {
+            MediaNotice::Digit(digit) => {
+                self.switchboard.handle(
+                    now,
+                    CallInput::Digit {
+                        call: call.into(),
+                        digit,
+                    },
+                );
+                let Some(l) = legs.get_mut(call) else { return };
+                let plans = Arc::clone(&l.route.plans);
+                let Some(flow) = l.route.flow.as_mut() else {
+                    return;
+                };
+                flow.on_digit(digit.digit, now, plans.as_ref())
+            }
+            MediaNotice::PromptEnded { play } => {
+                let Some(l) = legs.get_mut(call) else { return };
+                let Awaiting::Prompt {
+                    play: current,
+                    wait_key_s,
+                    hang_up,
+                } = l.route.awaiting
+                else {
+                    return;
+                };
+                if play != current {
+                    return; // a prompt the call has moved past (a key cut it short)
+                }
+                l.route.awaiting = Awaiting::Nothing;
+                if hang_up {
+                    let reason = "dial_plan_hangup".to_string();
+                    self.switchboard.handle(
+                        now,
+                        CallInput::Released {
+                            call: call.into(),
+                            reason,
+                        },
+                    );
+                    return;
+                }
+                if let Some(wait) = wait_key_s {
+                    self.arm(call, TimerKind::Key, wait, l);
+                    return;
+                }
+                let plans = Arc::clone(&l.route.plans);
+                let Some(flow) = l.route.flow.as_mut() else {
+                    return;
+                };
+                flow.on_prompt_ended(now, plans.as_ref())
+            }
+        };
+        if let Some(next) = next {
+            self.follow(call, next, legs);
+        }
+    }
+
+    /// A dial plan timer fired.
+    pub(super) fn on_timer(&mut self, call: &str, timer: Timer, legs: &mut HashMap<String, Legs>) {
+        let now = wall_clock_now();
+        let Some(l) = legs.get_mut(call) else { return };
+        if timer.seq != l.route.timers {
+            return; // the call moved on since it was armed
+        }
+        let plans = Arc::clone(&l.route.plans);
+        let Some(flow) = l.route.flow.as_mut() else {
+            return;
+        };
+        let next = match timer.kind {
+            TimerKind::Key => flow.on_key_timeout(now, plans.as_ref()),
+            TimerKind::Queue => {
+                let next = flow.on_queue_timeout(now, plans.as_ref());
+                if next.is_some() {
+                    self.switchboard
+                        .handle(now, CallInput::Overflow { call: call.into() });
+                }
+                next
+            }
+        };
+        if let Some(next) = next {
+            self.follow(call, next, legs);
+        }
+    }
+
+    /// Carries out one instruction of the call's flow.
+    fn follow(&mut self, call: &str, instruction: Instruction, legs: &mut HashMap<String, Legs>) {
+        let now = wall_clock_now();
+        let Some(l) = legs.get_mut(call) else { return };
+        // Whatever was armed belongs to the step the call is leaving.
+        l.route.timers += 1;
+        l.route.awaiting = Awaiting::Nothing;
+        match instruction {
+            Instruction::Play { prompt, wait_key_s } => {
+                self.play(call, Some(&prompt), wait_key_s, false, legs);
+            }
+            Instruction::HangUp { prompt } => {
+                if prompt.is_some() {
+                    self.play(call, prompt.as_deref(), None, true, legs);
+                } else {
+                    let reason = "dial_plan_hangup".to_string();
+                    self.switchboard.handle(
+                        now,
+                        CallInput::Released {
+                            call: call.into(),
+                            reason,
+                        },
+                    );
+                }
+            }
+            Instruction::Queue {
+                ref queue,
+                priority,
+                max_wait_s,
+                ref hold,
+                ref reassurance,
+                reassurance_every_s,
+            } => {
+                let role = l
+                    .route
+                    .plans
+                    .queues
+                    .get(queue)
+                    .map_or_else(|| queue.clone(), |q| q.role.clone());
+                let find = |name: &Option<String>| {
+                    name.as_deref().and_then(|n| self.prompts.get(n).cloned())
+                };
+                let announcement = Announcement {
+                    greeting: None,
+                    hold: find(hold),
+                    reassurance: find(reassurance),
+                    reassurance_every_ms: u64::from(reassurance_every_s) * SECOND,
+                };
+                // Hold audio needs an answered call; without it the caller hears ringback.
+                if announcement.hold.is_some() || announcement.reassurance.is_some() {
+                    match self.answer_caller(call, l) {
+                        Ok(()) => {
+                            self.switchboard
+                                .handle(now, CallInput::CallerAnswered { call: call.into() });
+                            l.route.plays += 1;
+                            l.relay.play(announcement, l.route.plays);
+                        }
+                        Err(reason) => {
+                            self.switchboard.handle(
+                                now,
+                                CallInput::Failed {
+                                    call: call.into(),
+                                    reason,
+                                },
+                            );
+                            return;
+                        }
+                    }
+                }
+                if let Some(wait) = max_wait_s {
+                    self.arm(call, TimerKind::Queue, wait, l);
+                }
+                let input = CallInput::Enqueue {
+                    call: call.into(),
+                    queue: queue.clone(),
+                    role,
+                    priority,
+                };
+                l.route.last_queue = Some(instruction.clone());
+                self.switchboard.handle(now, input);
+            }
+            Instruction::Forward { number } => {
+                // Dialling out through the trunk is not wired yet: the call must not be
+                // lost, so it waits in its last queue (or fails loudly if it had none).
+                tracing::error!(%call, %number, "forward through the trunk not available yet");
+                self.switchboard.handle(
+                    now,
+                    CallInput::Note {
+                        call: call.into(),
+                        kind: "FORWARD_UNAVAILABLE",
+                        detail: number,
+                    },
+                );
+                match l.route.last_queue.clone() {
+                    Some(Instruction::Queue {
+                        queue,
+                        priority,
+                        hold,
+                        reassurance,
+                        reassurance_every_s,
+                        ..
+                    }) => self.follow(
+                        call,
+                        Instruction::Queue {
+                            queue,
+                            priority,
+                            max_wait_s: None,
+                            hold,
+                            reassurance,
+                            reassurance_every_s,
+                        },
+                        legs,
+                    ),
+                    _ => self.switchboard.handle(
+                        now,
+                        CallInput::Failed {
+                            call: call.into(),
+                            reason: "forward_unavailable".into(),
+                        },
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Answers the caller if needed and plays `prompt` once; its end comes back as
+    /// [`MediaNotice::PromptEnded`]. A prompt that cannot be played (bad file) ends at once.
+    fn play(
+        &mut self,
+        call: &str,
+        prompt: Option<&str>,
+        wait_key_s: Option<u32>,
+        hang_up: bool,
+        legs: &mut HashMap<String, Legs>,
+    ) {
+        let now = wall_clock_now();
+        let Some(l) = legs.get_mut(call) else { return };
+        if let Err(reason) = self.answer_caller(call, l) {
+            self.switchboard.handle(
+                now,
+                CallInput::Failed {
+                    call: call.into(),
+                    reason,
+                },
+            );
+            return;
+        }
+        self.switchboard
+            .handle(now, CallInput::CallerAnswered { call: call.into() });
+        l.route.plays += 1;
+        let play = l.route.plays;
+        l.route.awaiting = Awaiting::Prompt {
+            play,
+            wait_key_s,
+            hang_up,
+        };
+        let greeting = prompt.and_then(|p| self.prompts.get(p).cloned());
+        let missing = greeting.is_none();
+        l.relay.play(
+            Announcement {
+                greeting,
+                ..Announcement::default()
+            },
+            play,
+        );
+        if missing {
+            self.events
+                .send(CallEvent::Media {
+                    call: call.into(),
+                    notice: MediaNotice::PromptEnded { play },
+                })
+                .ok();
+        }
+    }
+
+    /// Arms a timer of `kind` for `seconds`, superseding any other of the call.
+    fn arm(&self, call: &str, kind: TimerKind, seconds: u32, l: &mut Legs) {
+        l.route.timers += 1;
+        let timer = Timer {
+            kind,
+            seq: l.route.timers,
+        };
+        let (events, call) = (self.events.clone(), call.to_string());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(u64::from(seconds))).await;
+            events.send(CallEvent::Timer { call, timer }).ok();
+        });
+    }
+}
