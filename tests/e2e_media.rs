@@ -282,3 +282,100 @@ async fn bad_prompts_are_named_and_the_router_still_serves() {
     assert_eq!(r.dtmf.len(), 1, "the INFO digit while queued");
     router.stop().await;
 }
+
+const MENU_PLAN: &str = r#"
+[queues.arm]
+role = "arm"
+
+[entries.sas]
+numbers = ["116117"]
+line = "sas"
+start = "menu"
+
+[entries.sas.steps.menu]
+menu = "greeting"
+choices = { "2" = "psy", "1" = "ferme" }
+timeout_s = 2
+retries = 0
+default = "ferme"
+
+[entries.sas.steps.psy]
+tags = { motif = "psy" }
+next = "file"
+
+[entries.sas.steps.file]
+queue = "arm"
+hold = "hold"
+
+[entries.sas.steps.ferme]
+hangup = "reassurance"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_menu_key_routes_the_call_and_silence_takes_the_default() {
+    let dir = temp_dir("e2e-menu");
+    let prompts = dir.join("prompts");
+    tone_prompts(&prompts);
+    let mut router = start(Options {
+        prompts: Some(prompts),
+        plans: Some(MENU_PLAN.into()),
+        ..Options::default()
+    })
+    .await;
+    let seat_pcap = seat_pcap(&dir, SEAT_HZ, 2000, G711Law::Alaw);
+    let (seat, seat_port) = media_seat(router.sip, &seat_pcap, None, 1, 100);
+    register(router.sip, "arm1", seat_port).await;
+
+    // Key 2 by RFC 4733 during the menu: tagged psy, queued, answered by the seat.
+    let keys = caller_pcap(&dir, CALLER_HZ, "2", G711Law::Alaw);
+    let caller = media_caller(
+        router.sip,
+        &MediaCall {
+            info_at_ms: 3000,
+            tail_ms: 500,
+            ..MediaCall::new("116117", &keys)
+        },
+    );
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "caller scenario"
+    );
+    assert!(finish(seat, Duration::from_secs(10)).await, "seat scenario");
+    let r = one_record(&router).await;
+    assert_eq!(r.outcome, Some(Outcome::Answered), "{:#?}", r.route);
+    assert_eq!(r.tags.get("motif").map(String::as_str), Some("psy"));
+    assert!(
+        r.route.iter().any(|l| l == "menu: key 2 → psy"),
+        "{:#?}",
+        r.route
+    );
+    assert!(r.plan_version.as_ref().is_some_and(|v| v.len() == 12));
+
+    // No key: the menu times out, its default plays the closing message and hangs up.
+    let silent = trunk_caller(router.sip, "caller_stays.xml", "116117", 0);
+    assert!(
+        finish(silent, Duration::from_secs(30)).await,
+        "the router hung up on the caller after the message"
+    );
+    let (status, body) = http_get(router.http, "/api/calls?limit=5", Some(&router.token())).await;
+    assert_eq!(status, 200);
+    let list: Vec<CallRecord> = serde_json::from_str(&body).unwrap();
+    let closed = &list[0];
+    assert_eq!(closed.outcome, Some(Outcome::Closed), "{:#?}", closed.route);
+    assert!(
+        closed
+            .route
+            .iter()
+            .any(|l| l == "menu: no key, no retry left → ferme"),
+        "{:#?}",
+        closed.route
+    );
+    assert!(
+        closed
+            .route
+            .last()
+            .unwrap()
+            .contains("hang up after reassurance")
+    );
+    router.stop().await;
+}
