@@ -8,13 +8,10 @@ use crate::call::{Switchboard, SwitchboardSettings};
 use crate::config::Config;
 use crate::http::{self, HttpState};
 use crate::media::ports::PortPool;
-use crate::media::prompts::PromptSet;
 use crate::metrics::Metrics;
 use crate::net::calls::{CallDriver, CallEvent};
+use crate::net::reload::{LivePlans, ReloadMetrics};
 use crate::net::requests::{Dispatcher, Registry, SharedRegistry};
-use crate::routing::BUILTIN_NAMES;
-use crate::routing::files::load_dir;
-use crate::routing::plan::PlanSet;
 use crate::sip::digest::{NonceStore, SeatCredential};
 use crate::sip::guard::GuardedUdpSocket;
 use crate::sip::registrar::{Registrar, RegistrarConfig};
@@ -36,29 +33,6 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-/// Loads the prompts and the dial plans. A bad prompt file is logged by name and the rest
-/// keep working (a plan naming it plays silence there); invalid dial plans stop the start,
-/// every problem listed.
-pub fn load_routing(config: &Config) -> Result<(Arc<PlanSet>, Arc<PromptSet>), AppError> {
-    let (prompts, bad) = PromptSet::load_dir(&config.media.prompts_dir);
-    for e in &bad {
-        tracing::error!("prompt rejected: {e}");
-    }
-    let mut names: Vec<&str> = prompts.names();
-    names.extend(bad.iter().filter_map(|e| e.path.file_stem()?.to_str()));
-    let plans =
-        load_dir(&config.routing.dialplans_dir, &names, &BUILTIN_NAMES).map_err(|errors| {
-            AppError::DialPlans(
-                errors
-                    .iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            )
-        })?;
-    Ok((Arc::new(plans), Arc::new(prompts)))
-}
 
 /// Start-up failures.
 #[derive(Debug, Error)]
@@ -172,8 +146,18 @@ impl CountingInspector {
 
 /// Starts the router. `shutdown` stops it.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, AppError> {
+    let metrics = Metrics::new();
     // Invalid dial plans stop the start before anything listens.
-    let (plans, prompts) = load_routing(&config)?;
+    let reload_metrics = ReloadMetrics::register(&metrics.registry)
+        .map_err(|e| AppError::DialPlans(e.to_string()))?;
+    let plans = Arc::new(
+        LivePlans::load(
+            &config.routing.dialplans_dir,
+            &config.media.prompts_dir,
+            reload_metrics,
+        )
+        .map_err(|errors| AppError::DialPlans(errors.join("\n")))?,
+    );
     let data_dir = config.store.data_dir.clone();
     std::fs::create_dir_all(&data_dir)?;
     let store = Store::open(&data_dir).map_err(|source| AppError::Store {
@@ -181,7 +165,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         source,
     })?;
     let admin_token = write_admin_token(&data_dir)?;
-    let metrics = Metrics::new();
 
     // SIP transports: UDP behind the malformed-input guard, TCP on the same port.
     let transport_layer = TransportLayer::new(shutdown.child_token());
@@ -286,7 +269,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?,
     );
     let driver = CallDriver {
-        prompts,
         switchboard,
         dialogs: dialogs.clone(),
         state_sender: state_sender.clone(),
@@ -337,6 +319,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         store,
         recordings,
         admin_token,
+        plans: Arc::clone(&plans),
     });
 
     let driver = tokio::spawn(driver.run(call_receiver, shutdown.clone()));
@@ -362,6 +345,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         shutdown.clone(),
     )));
     tasks.push(tokio::spawn(purge));
+    tasks.push(tokio::spawn(Arc::clone(&plans).watch(shutdown.clone())));
     if let Some(addr) = sip_tcp {
         wait_until_listening(addr).await?;
     }

@@ -1,15 +1,18 @@
 //! HTTP server (hyper): `/metrics`, `/healthz`, and the local admin read API for call
 //! records (`/api/calls`, `/api/calls/{id}`) that `sas-router calls` uses while the router
-//! holds the database; `recordings` adds the audit log and audited recording reads.
+//! holds the database; `recordings` adds the audit log and audited recording reads;
+//! `dialplans` shows the dial plans in force and reloads them.
 //!
 //! The admin API needs `Authorization: Bearer <token>`, where the token is written at
 //! start-up to `<data_dir>/admin.token` (mode 0600): whoever may read the data directory
 //! may read the records through the API, nobody else.
 
+mod dialplans;
 pub mod query;
 mod recordings;
 
 use crate::metrics::Metrics;
+use crate::net::reload::LivePlans;
 use crate::store::Store;
 use crate::store::recordings::Recordings;
 use http_body_util::Full;
@@ -33,6 +36,8 @@ pub struct HttpState {
     pub recordings: Recordings,
     /// Bearer token of the admin API.
     pub admin_token: String,
+    /// The dial plans in force (shown and reloaded by the admin API).
+    pub plans: Arc<LivePlans>,
 }
 
 /// Serves until `shutdown` is cancelled.
@@ -85,6 +90,20 @@ fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Byte
 
 async fn route(state: Arc<HttpState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
+    if path.starts_with("/api/dialplans") {
+        if !authorised(&state, &req) {
+            return reply(
+                StatusCode::UNAUTHORIZED,
+                "text/plain",
+                "admin token required\n",
+            );
+        }
+        return match (req.method(), path.as_str()) {
+            (&Method::GET, "/api/dialplans") => dialplans::in_force(&state),
+            (&Method::POST, "/api/dialplans/reload") => dialplans::reload(state).await,
+            _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+        };
+    }
     if req.method() != Method::GET {
         return reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n");
     }

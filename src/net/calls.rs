@@ -5,14 +5,13 @@
 use crate::call::{CallInput, CallOutput, Switchboard};
 use crate::media::dtmf::info::parse_info;
 use crate::media::dtmf::{DigitEvent, DtmfError, DtmfSource};
-use crate::media::prompts::PromptSet;
 use crate::media::recording::{CallRecorder, Recorder};
 use crate::media::relay::{Leg, MediaNotice, MediaRelay, RelayStats};
 use crate::media::sdp::LegCodecs;
 use crate::media::sdp::SessionDescription;
 use crate::metrics::Metrics;
 use crate::net::flows::{Route, Timer};
-use crate::routing::plan::PlanSet;
+use crate::net::reload::Routing;
 use crate::store::Store;
 use crate::store::record::{CallQuality, CallRecord, LegCounters, Outcome, RtpCounters};
 use crate::store::recordings::Recordings;
@@ -58,8 +57,8 @@ pub struct TrunkCall {
     pub relay: MediaRelay,
     /// The dial plan entry that answers the number.
     pub entry: String,
-    /// The dial plans in force when the call arrived (it keeps them to the end).
-    pub plans: Arc<PlanSet>,
+    /// The dial plans and prompts in force when the call arrived (kept to its end).
+    pub routing: Routing,
     /// Max-Forwards for the INVITEs to seats (the trunk's, less one).
     pub max_forwards: u32,
     /// What the switchboard needs.
@@ -148,8 +147,6 @@ pub struct CallDriver {
     pub sdp_ip: std::net::IpAddr,
     /// Events back into this driver (from spawned tasks).
     pub events: mpsc::UnboundedSender<CallEvent>,
-    /// Announcements named by the dial plans.
-    pub prompts: Arc<PromptSet>,
     /// Where call recordings go (`None`: recording disabled).
     pub recordings: Option<std::path::PathBuf>,
     /// Record writes in flight (awaited before the driver returns).
@@ -225,7 +222,7 @@ impl CallDriver {
                         offer: t.offer,
                         codecs: t.codecs,
                         relay: t.relay,
-                        route: Route::new(t.plans, &t.entry),
+                        route: Route::new(t.routing, &t.entry),
                         answered: false,
                         max_forwards: t.max_forwards,
                         seat: None,

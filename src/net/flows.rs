@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::calls::{CallDriver, CallEvent, Legs};
+use super::reload::Routing;
 use crate::call::CallInput;
 use crate::media::playback::Announcement;
 use crate::media::relay::MediaNotice;
 use crate::routing::flow::{Flow, Instruction};
-use crate::routing::plan::PlanSet;
 use crate::store::record::CallRecord;
 use crate::time::{SECOND, wall_clock_now};
 use std::collections::HashMap;
@@ -48,7 +48,7 @@ enum Awaiting {
 
 /// Where one call is in its dial plan.
 pub(super) struct Route {
-    plans: Arc<PlanSet>,
+    routing: Routing,
     entry: String,
     flow: Option<Flow>,
     plays: u64,
@@ -59,9 +59,9 @@ pub(super) struct Route {
 }
 
 impl Route {
-    pub(super) fn new(plans: Arc<PlanSet>, entry: &str) -> Route {
+    pub(super) fn new(routing: Routing, entry: &str) -> Route {
         Route {
-            plans,
+            routing,
             entry: entry.into(),
             flow: None,
             plays: 0,
@@ -79,7 +79,7 @@ impl Route {
 
     /// The plan's part of the call record.
     pub(super) fn describe(&self, record: &mut CallRecord) {
-        record.plan_version = Some(self.plans.version.clone());
+        record.plan_version = Some(self.routing.plans.version.clone());
         if let Some(flow) = &self.flow {
             record.route = flow.trace().to_vec();
             record.tags = flow.tags().clone();
@@ -91,7 +91,7 @@ impl CallDriver {
     /// A call was admitted: its flow starts.
     pub(super) fn start_route(&mut self, call: &str, legs: &mut HashMap<String, Legs>) {
         let Some(l) = legs.get_mut(call) else { return };
-        let plans = Arc::clone(&l.route.plans);
+        let plans = Arc::clone(&l.route.routing.plans);
         let now = wall_clock_now();
         match Flow::start(Arc::clone(&plans), &l.route.entry, now, plans.as_ref()) {
             Some((flow, first)) => {
@@ -129,7 +129,7 @@ impl CallDriver {
                     },
                 );
                 let Some(l) = legs.get_mut(call) else { return };
-                let plans = Arc::clone(&l.route.plans);
+                let plans = Arc::clone(&l.route.routing.plans);
                 let Some(flow) = l.route.flow.as_mut() else {
                     return;
                 };
@@ -164,7 +164,7 @@ impl CallDriver {
                     self.arm(call, TimerKind::Key, wait, l);
                     return;
                 }
-                let plans = Arc::clone(&l.route.plans);
+                let plans = Arc::clone(&l.route.routing.plans);
                 let Some(flow) = l.route.flow.as_mut() else {
                     return;
                 };
@@ -183,7 +183,7 @@ impl CallDriver {
         if timer.seq != l.route.timers {
             return; // the call moved on since it was armed
         }
-        let plans = Arc::clone(&l.route.plans);
+        let plans = Arc::clone(&l.route.routing.plans);
         let Some(flow) = l.route.flow.as_mut() else {
             return;
         };
@@ -238,13 +238,14 @@ impl CallDriver {
             } => {
                 let role = l
                     .route
+                    .routing
                     .plans
                     .queues
                     .get(queue)
                     .map_or_else(|| queue.clone(), |q| q.role.clone());
-                let find = |name: &Option<String>| {
-                    name.as_deref().and_then(|n| self.prompts.get(n).cloned())
-                };
+                let prompts = Arc::clone(&l.route.routing.prompts);
+                let find =
+                    |name: &Option<String>| name.as_deref().and_then(|n| prompts.get(n).cloned());
                 let announcement = Announcement {
                     greeting: None,
                     hold: find(hold),
@@ -359,7 +360,7 @@ impl CallDriver {
             wait_key_s,
             hang_up,
         };
-        let greeting = prompt.and_then(|p| self.prompts.get(p).cloned());
+        let greeting = prompt.and_then(|p| l.route.routing.prompts.get(p).cloned());
         let missing = greeting.is_none();
         l.relay.play(
             Announcement {

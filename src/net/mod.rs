@@ -1,8 +1,10 @@
 //! Tokio drivers: the thin IO layer around the sans-IO core.
 //!
 //! [`requests`] answers or routes each new SIP transaction; [`calls`] owns the switchboard
-//! and carries out its decisions on SIP dialogs and media relays.
+//! and carries out its decisions on SIP dialogs and media relays, following each call's dial
+//! plan; [`reload`] keeps the dial plans in force and reloads them.
 
 pub mod calls;
 mod flows;
+pub mod reload;
 pub mod requests;

@@ -7,8 +7,8 @@ use crate::media::ports::PortPool;
 use crate::media::relay::{Leg, MediaRelay};
 use crate::media::sdp::{RELAYED_CODECS, SessionDescription};
 use crate::net::calls::{CallEvent, SeatContact, SeatDirectory, TrunkCall};
+use crate::net::reload::LivePlans;
 use crate::pii::CallerNumber;
-use crate::routing::plan::PlanSet;
 use crate::sip::digest::{NonceStore, SeatCredential};
 use crate::sip::guard::ALLOW;
 use crate::sip::numbers::normalise;
@@ -83,7 +83,7 @@ pub struct Dispatcher {
     /// Trunk source addresses.
     pub trunk: Vec<IpAddr>,
     /// The dial plans in force.
-    pub plans: Arc<PlanSet>,
+    pub plans: Arc<LivePlans>,
     /// RTP ports.
     pub ports: Arc<PortPool>,
     /// Local RTP address.
@@ -210,8 +210,8 @@ impl Dispatcher {
             let (id, sip) = (call.clone(), sip_call_id.clone());
             CallRecord::new(id, sip, line.into(), called.clone(), caller.clone(), now)
         };
-        let plans = Arc::clone(&self.plans);
-        let Some(entry) = plans.entry_for(&called) else {
+        let routing = self.plans.current();
+        let Some(entry) = routing.plans.entry_for(&called) else {
             tracing::info!(%called, "INVITE refused: unknown number");
             self.refuse(record("unknown"), "unknown_number");
             return tx.reply(StatusCode::NotFound).await;
@@ -275,7 +275,7 @@ impl Dispatcher {
                 codecs,
                 relay,
                 entry: entry.name.clone(),
-                plans: Arc::clone(&plans),
+                routing: routing.clone(),
                 max_forwards: max_forwards - 1,
                 arrived: CallInput::Arrived {
                     call,

@@ -1,0 +1,230 @@
+//! The dial plans in force, and their hot reload: on a change of the files (polled), on
+//! SIGHUP, and on the admin HTTP API. A reload reads the plans and the prompts afresh and
+//! validates them as a whole; only a valid set replaces the live one, atomically. Calls in
+//! progress keep the set they started with to their end (each holds its own `Arc`).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, SystemTime};
+
+use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use tokio_util::sync::CancellationToken;
+
+use crate::media::prompts::PromptSet;
+use crate::routing::BUILTIN_NAMES;
+use crate::routing::files::load_dir;
+use crate::routing::plan::PlanSet;
+use crate::time::{EpochMillis, wall_clock_now};
+
+/// How often the directories are looked at for changes.
+const POLL: Duration = Duration::from_secs(2);
+
+/// One consistent routing set: the plans and the prompts they name.
+#[derive(Clone)]
+pub struct Routing {
+    pub plans: Arc<PlanSet>,
+    pub prompts: Arc<PromptSet>,
+    pub loaded_at: EpochMillis,
+}
+
+/// What the last reload attempt gave.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadReport {
+    /// The version in force after the attempt.
+    pub version: String,
+    /// True if a new set went live.
+    pub changed: bool,
+    /// Problems of a refused set (then the previous one stays live).
+    pub errors: Vec<String>,
+}
+
+/// Reload metrics: `dialplan_reloads_total{result}`, `dialplan_last_reload_ok` (1 or 0),
+/// `dialplan_version{version}` (1 for the version in force).
+#[derive(Clone)]
+pub struct ReloadMetrics {
+    reloads: IntCounterVec,
+    last_ok: IntGauge,
+    version: IntGaugeVec,
+}
+
+impl ReloadMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<ReloadMetrics> {
+        let reloads = IntCounterVec::new(
+            Opts::new("dialplan_reloads_total", "Dial plan reloads, by result"),
+            &["result"],
+        )?;
+        let last_ok = IntGauge::with_opts(Opts::new(
+            "dialplan_last_reload_ok",
+            "1 if the last dial plan reload was accepted, 0 if it was refused",
+        ))?;
+        let version = IntGaugeVec::new(
+            Opts::new(
+                "dialplan_version",
+                "The dial plan version in force (value 1)",
+            ),
+            &["version"],
+        )?;
+        registry.register(Box::new(reloads.clone()))?;
+        registry.register(Box::new(last_ok.clone()))?;
+        registry.register(Box::new(version.clone()))?;
+        last_ok.set(1);
+        Ok(ReloadMetrics {
+            reloads,
+            last_ok,
+            version,
+        })
+    }
+}
+
+/// The routing set in force.
+pub struct LivePlans {
+    dir: PathBuf,
+    prompts_dir: PathBuf,
+    current: RwLock<Routing>,
+    /// Serialises reloads (a SIGHUP and an HTTP call at once load once each, in turn).
+    reloading: Mutex<()>,
+    metrics: ReloadMetrics,
+}
+
+impl LivePlans {
+    /// Loads the set at start-up.
+    pub fn load(
+        dir: &Path,
+        prompts_dir: &Path,
+        metrics: ReloadMetrics,
+    ) -> Result<LivePlans, Vec<String>> {
+        let routing = load(dir, prompts_dir)?;
+        metrics
+            .version
+            .with_label_values(&[&routing.plans.version])
+            .set(1);
+        Ok(LivePlans {
+            dir: dir.to_path_buf(),
+            prompts_dir: prompts_dir.to_path_buf(),
+            current: RwLock::new(routing),
+            reloading: Mutex::new(()),
+            metrics,
+        })
+    }
+
+    /// The set new calls follow.
+    pub fn current(&self) -> Routing {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Reads and validates the files again; swaps the set in if valid. `why` says what
+    /// asked for it (logs).
+    pub fn reload(&self, why: &str) -> ReloadReport {
+        let _one_at_a_time = self
+            .reloading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let before = self.current().plans.version.clone();
+        match load(&self.dir, &self.prompts_dir) {
+            Ok(routing) => {
+                let version = routing.plans.version.clone();
+                let changed = version != before;
+                if changed {
+                    self.metrics.version.reset();
+                    self.metrics.version.with_label_values(&[&version]).set(1);
+                    *self.current.write().unwrap_or_else(PoisonError::into_inner) = routing;
+                    tracing::info!(%why, from = %before, to = %version, "dial plans reloaded");
+                }
+                self.metrics.reloads.with_label_values(&["ok"]).inc();
+                self.metrics.last_ok.set(1);
+                ReloadReport {
+                    version,
+                    changed,
+                    errors: Vec::new(),
+                }
+            }
+            Err(errors) => {
+                for e in &errors {
+                    tracing::error!(%why, "dial plans refused, {before} stays live: {e}");
+                }
+                self.metrics.reloads.with_label_values(&["refused"]).inc();
+                self.metrics.last_ok.set(0);
+                ReloadReport {
+                    version: before,
+                    changed: false,
+                    errors,
+                }
+            }
+        }
+    }
+
+    /// Reloads on SIGHUP and when the files change, until `shutdown`.
+    pub async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .inspect_err(|e| tracing::warn!(error = %e, "no SIGHUP reload"))
+            .ok();
+        let mut seen = fingerprint(&[&self.dir, &self.prompts_dir]);
+        let mut tick = tokio::time::interval(POLL);
+        loop {
+            let why = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = async {
+                    match hangup.as_mut() {
+                        Some(h) => { h.recv().await; }
+                        None => std::future::pending::<()>().await,
+                    }
+                } => "SIGHUP",
+                _ = tick.tick() => {
+                    let now = fingerprint(&[&self.dir, &self.prompts_dir]);
+                    if now == seen {
+                        continue;
+                    }
+                    seen = now;
+                    "files changed"
+                }
+            };
+            let this = Arc::clone(&self);
+            // Reading and validating is blocking work.
+            tokio::task::spawn_blocking(move || this.reload(why))
+                .await
+                .ok();
+        }
+    }
+}
+
+fn load(dir: &Path, prompts_dir: &Path) -> Result<Routing, Vec<String>> {
+    let (prompts, bad) = PromptSet::load_dir(prompts_dir);
+    for e in &bad {
+        tracing::error!("prompt rejected: {e}");
+    }
+    // A bad prompt file does not refuse the plans (it plays silence, and is logged);
+    // a prompt with no file at all does.
+    let mut names: Vec<&str> = prompts.names();
+    names.extend(bad.iter().filter_map(|e| e.path.file_stem()?.to_str()));
+    let plans = load_dir(dir, &names, &BUILTIN_NAMES)
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    Ok(Routing {
+        plans: Arc::new(plans),
+        prompts: Arc::new(prompts),
+        loaded_at: wall_clock_now(),
+    })
+}
+
+/// Names, sizes and modification times of the files of `dirs`: changes when a file is
+/// written, added, removed or renamed.
+fn fingerprint(dirs: &[&Path]) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+    let mut all = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let meta = entry.metadata().ok();
+            all.push((
+                entry.path(),
+                meta.as_ref().map_or(0, |m| m.len()),
+                meta.and_then(|m| m.modified().ok()),
+            ));
+        }
+    }
+    all.sort();
+    all
+}

@@ -1,0 +1,162 @@
+//! Dial plan hot reload while calls are up: an HTTP reload swaps the plans without
+//! dropping a call (calls in progress keep their version), a broken edit is refused with
+//! its place and the live set stays, and a file change alone is picked up.
+
+mod common;
+
+use common::*;
+use sas_router::store::record::{CallRecord, Outcome};
+use std::time::Duration;
+
+async fn in_force(router: &Router) -> String {
+    let (status, body) = http_get(router.http, "/api/dialplans", Some(&router.token())).await;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["version"].as_str().unwrap().to_string()
+}
+
+async fn records(router: &Router) -> Vec<CallRecord> {
+    let (_, body) = http_get(router.http, "/api/calls?limit=50", Some(&router.token())).await;
+    serde_json::from_str(&body).unwrap()
+}
+
+/// The records once there are `n` of them (they are written as calls end).
+async fn settled(router: &Router, n: usize) -> Vec<CallRecord> {
+    for _ in 0..100 {
+        let list = records(router).await;
+        if list.len() >= n {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("expected {n} records, got {:?}", records(router).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloading_under_calls_drops_nothing_and_refuses_a_broken_edit() {
+    let mut router = start(Options::default()).await;
+    let plan_file = router.data.join("dialplans/test.toml");
+    let first = in_force(&router).await;
+
+    // Two seats on one SIPp answering, two callers talking 5 s each.
+    let port = free_udp_port();
+    let media = free_udp_port();
+    let seats = sipp(
+        router.sip,
+        "seat_answer.xml",
+        &[
+            "-p",
+            &port.to_string(),
+            "-mp",
+            &media.to_string(),
+            "-rtp_echo",
+            "-m",
+            "4",
+            "-d",
+            "100",
+            "-timeout",
+            "60s",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    for user in ["arm1", "arm2"] {
+        register(router.sip, user, port).await;
+    }
+    let callers: Vec<_> = (0..2)
+        .map(|_| trunk_caller(router.sip, "caller.xml", "15", 5000))
+        .collect();
+    assert!(
+        eventually(Duration::from_secs(10), || router
+            .metric("sas_active_calls")
+            >= 2.0)
+        .await,
+        "two calls up"
+    );
+
+    // Reload through the admin API with the calls up: a new version, tagged calls.
+    let tagged = test_plans(false).replace(
+        "start = \"file\"\n[entries.samu.steps.file]",
+        "start = \"tag\"\n[entries.samu.steps.tag]\ntags = { version = \"deux\" }\nnext = \"file\"\n[entries.samu.steps.file]",
+    );
+    std::fs::write(&plan_file, &tagged).unwrap();
+    let (status, body) = http_request(
+        router.http,
+        "POST",
+        "/api/dialplans/reload",
+        Some(&router.token()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let second = in_force(&router).await;
+    assert_ne!(second, first, "{body}");
+
+    // A broken edit: refused with file, line, column; the live set stays.
+    std::fs::write(
+        &plan_file,
+        tagged.replace("next = \"file\"", "next = \"fille\""),
+    )
+    .unwrap();
+    let (status, body) = http_request(
+        router.http,
+        "POST",
+        "/api/dialplans/reload",
+        Some(&router.token()),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("test.toml:") && body.contains("no step named \\\"fille\\\""),
+        "{body}"
+    );
+    assert_eq!(in_force(&router).await, second);
+    assert_eq!(router.metric("sas_dialplan_last_reload_ok"), 0.0);
+    assert_eq!(
+        router.metric("sas_dialplan_reloads_total{result=\"refused\"}"),
+        1.0
+    );
+
+    // Every call up during the reloads ends normally, on the version it started with.
+    for caller in callers {
+        assert!(
+            finish(caller, Duration::from_secs(30)).await,
+            "a caller was dropped"
+        );
+    }
+    let done = settled(&router, 2).await;
+    for r in &done {
+        assert_eq!(r.outcome, Some(Outcome::Answered), "{r:?}");
+        assert_eq!(r.end_reason.as_deref(), Some("caller_bye"));
+        assert_eq!(r.plan_version.as_deref(), Some(first.as_str()));
+    }
+
+    // Fixing the file is enough: the change is seen without any command.
+    std::fs::write(&plan_file, &tagged).unwrap();
+    std::fs::write(
+        &plan_file,
+        tagged.replace("version = \"deux\"", "version = \"trois\""),
+    )
+    .unwrap();
+    let mut third = String::new();
+    for _ in 0..100 {
+        third = in_force(&router).await;
+        if third != second {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_ne!(third, second, "the file change was picked up");
+    assert_eq!(router.metric("sas_dialplan_last_reload_ok"), 1.0);
+
+    // A new call follows the new version.
+    let caller = trunk_caller(router.sip, "caller.xml", "15", 300);
+    assert!(finish(caller, Duration::from_secs(30)).await);
+    let latest = settled(&router, 3).await.remove(0);
+    assert_eq!(latest.plan_version.as_deref(), Some(third.as_str()));
+    assert_eq!(
+        latest.tags.get("version").map(String::as_str),
+        Some("trois")
+    );
+    drop(seats);
+    router.stop().await;
+}
