@@ -140,13 +140,13 @@ fn check_accepts_the_shipped_plans_and_refuses_a_typo_with_its_place() {
     let samu = dir.join("samu.toml");
     let text = std::fs::read_to_string(&samu)
         .unwrap()
-        .replace("next = \"file_arm\"", "next = \"file_amr\"");
+        .replace("overflow = \"secours\"", "overflow = \"secour\"");
     std::fs::write(&samu, text).unwrap();
     let out = router(&["check", dir.to_str().unwrap()]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let line = stderr.lines().next().unwrap();
-    assert!(line.ends_with("samu.toml:10:8: entry \"samu\" has no step named \"file_amr\" (known: accueil, file_arm, secours)"), "{stderr}");
+    assert!(line.ends_with("samu.toml:17:12: entry \"samu\" has no step named \"secour\" (known: file_arm, secours)"), "{stderr}");
     assert!(stderr.contains("nothing changed"), "{stderr}");
 }
 

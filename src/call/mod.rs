@@ -414,7 +414,16 @@ impl Switchboard {
                     None,
                     Some(format!("waited {waited} ms")),
                 );
-                self.finish(now, call, outcome, "caller_cancel");
+                // Answered by the router (a prompt, hold audio): the caller sent BYE.
+                let how = match self
+                    .calls
+                    .get(call)
+                    .and_then(|c| c.record.caller_answered_at)
+                {
+                    Some(_) => "caller_bye",
+                    None => "caller_cancel",
+                };
+                self.finish(now, call, outcome, how);
             }
             Phase::Bridged { seat } => {
                 self.release_seat(now, call, seat);

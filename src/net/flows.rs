@@ -232,6 +232,7 @@ impl CallDriver {
                 ref queue,
                 priority,
                 max_wait_s,
+                ref greeting,
                 ref hold,
                 ref reassurance,
                 reassurance_every_s,
@@ -247,13 +248,16 @@ impl CallDriver {
                 let find =
                     |name: &Option<String>| name.as_deref().and_then(|n| prompts.get(n).cloned());
                 let announcement = Announcement {
-                    greeting: None,
+                    greeting: find(greeting),
                     hold: find(hold),
                     reassurance: find(reassurance),
                     reassurance_every_ms: u64::from(reassurance_every_s) * SECOND,
                 };
                 // Hold audio needs an answered call; without it the caller hears ringback.
-                if announcement.hold.is_some() || announcement.reassurance.is_some() {
+                if announcement.greeting.is_some()
+                    || announcement.hold.is_some()
+                    || announcement.reassurance.is_some()
+                {
                     match self.answer_caller(call, l) {
                         Ok(()) => {
                             self.switchboard
@@ -311,6 +315,7 @@ impl CallDriver {
                             queue,
                             priority,
                             max_wait_s: None,
+                            greeting: None,
                             hold,
                             reassurance,
                             reassurance_every_s,

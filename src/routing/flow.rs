@@ -35,6 +35,8 @@ pub enum Instruction {
         priority: u8,
         /// Report [`Flow::on_queue_timeout`] after this long without a seat.
         max_wait_s: Option<u32>,
+        /// Played once first (the call is offered to seats meanwhile), then hold audio.
+        greeting: Option<String>,
         hold: Option<String>,
         reassurance: Option<String>,
         reassurance_every_s: u32,
@@ -263,6 +265,7 @@ impl Flow {
                     priority,
                     max_wait_s,
                     overflow,
+                    greeting,
                     hold,
                     reassurance,
                     reassurance_every_s,
@@ -271,13 +274,18 @@ impl Flow {
                         (Some(s), Some(o)) => format!(", overflow after {s} s → {o}"),
                         _ => String::new(),
                     };
+                    let said = greeting
+                        .as_deref()
+                        .map(|g| format!(", greeting {g}"))
+                        .unwrap_or_default();
                     self.note(format!(
-                        "{step}: queue {queue} (priority {priority}){after}"
+                        "{step}: queue {queue} (priority {priority}{said}){after}"
                     ));
                     return Instruction::Queue {
                         queue,
                         priority,
                         max_wait_s,
+                        greeting,
                         hold,
                         reassurance,
                         reassurance_every_s,

@@ -169,6 +169,8 @@ pub enum Action {
         /// After this long without a seat, go to `overflow`.
         max_wait_s: Option<u32>,
         overflow: Option<String>,
+        /// Played once as the call enters the queue (it is already offered to seats).
+        greeting: Option<String>,
         hold: Option<String>,
         reassurance: Option<String>,
         reassurance_every_s: u32,
@@ -202,8 +204,16 @@ impl Action {
         match self {
             Action::Play { prompt, .. } | Action::Menu { prompt, .. } => vec![prompt],
             Action::Queue {
-                hold, reassurance, ..
-            } => hold.iter().chain(reassurance).map(String::as_str).collect(),
+                greeting,
+                hold,
+                reassurance,
+                ..
+            } => greeting
+                .iter()
+                .chain(hold)
+                .chain(reassurance)
+                .map(String::as_str)
+                .collect(),
             Action::Hangup { prompt } => prompt.iter().map(String::as_str).collect(),
             _ => vec![],
         }
