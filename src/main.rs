@@ -345,6 +345,45 @@ fn print_record(r: &CallRecord) {
             rtp.caller.rx_packets, rtp.caller.tx_packets, rtp.seat.rx_packets, rtp.seat.tx_packets
         );
     }
+    if let Some(q) = &r.quality {
+        for (leg, l) in [("caller", &q.caller), ("seat", &q.seat)] {
+            println!(
+                "quality   {leg}: {} received, {} lost, jitter {:.1} ms{}",
+                l.packets_received,
+                l.packets_lost,
+                l.jitter_ms,
+                l.rtt_ms
+                    .map(|t| format!(", rtt {t:.0} ms"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if let Some(rec) = &r.recording {
+        println!(
+            "recording {} ({} s, sha256 {})",
+            rec.path,
+            seconds(Some(rec.duration_ms)),
+            rec.sha256
+        );
+    }
+    if !r.dtmf.is_empty() {
+        let keys: Vec<String> = r
+            .dtmf
+            .iter()
+            .map(|d| format!("{} ({})", d.digit, d.source.label()))
+            .collect();
+        println!("keys      {}", keys.join(", "));
+    }
+    if let Some(version) = &r.plan_version {
+        println!("dial plan {version}");
+        for step in &r.route {
+            println!("  {step}");
+        }
+    }
+    if !r.tags.is_empty() {
+        let tags: Vec<String> = r.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("tags      {}", tags.join(", "));
+    }
     println!("timeline");
     for e in &r.events {
         println!(
