@@ -310,3 +310,18 @@ fn the_shipped_plans_are_valid() {
     assert_eq!(set.entries["sas"].numbers, vec!["116117"]);
     assert_eq!(set.internal["amu"].number, "2001");
 }
+
+#[test]
+fn impossible_times_in_a_schedule_are_refused_with_their_place() {
+    let bad = r#"
+[schedules.nuit]
+region = "metropole"
+weekly = [{ days = "lun-ven", hours = "20:00-25:00" }]
+"#;
+    let e = refused(&[("h.toml", bad)]);
+    assert!(
+        e.starts_with("dialplans/h.toml:2:1: schedule \"nuit\": "),
+        "{e}"
+    );
+    assert!(e.contains("25:00"), "{e}");
+}
