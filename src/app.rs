@@ -278,6 +278,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         contact: contact.clone(),
         sdp_ip: config.media.public_ip.unwrap_or(config.media.rtp_ip),
         events: call_events.clone(),
+        trunk_out: config.trunk.outbound,
         recordings: config
             .recording
             .enabled

@@ -124,6 +124,10 @@ fn default_expires() -> u32 {
 pub struct TrunkConfig {
     /// Source IP addresses of the operator's trunk; INVITEs from anywhere else get 403.
     pub addresses: Vec<IpAddr>,
+    /// Where the router sends calls out (dial plan `forward` steps), `ip:port`. Without
+    /// it, a call reaching a forward waits in its last queue instead.
+    #[serde(default)]
+    pub outbound: Option<SocketAddr>,
 }
 
 /// `[routing]`

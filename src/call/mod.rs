@@ -12,6 +12,10 @@ use crate::store::record::{CallRecord, OfferRecord, OfferResult, Outcome};
 use crate::time::EpochMillis;
 use std::collections::{HashMap, VecDeque};
 
+/// The "seat" of a call forwarded through the trunk: the external party rides the seat
+/// leg, its offer and answer go through the same inputs, but it is no ACD seat.
+pub const EXTERNAL: &str = "external";
+
 /// Something that happened to a call or a seat.
 #[derive(Debug, Clone)]
 pub enum CallInput {
@@ -58,6 +62,13 @@ pub enum CallInput {
         kind: &'static str,
         /// Detail.
         detail: String,
+    },
+    /// The dial plan forwards the call through the trunk to an allowed external number.
+    Forward {
+        /// The call.
+        call: String,
+        /// The number dialled.
+        number: String,
     },
     /// The dial plan ended the call (closed service).
     Released {
@@ -137,6 +148,14 @@ pub enum CallOutput {
         /// The seat.
         seat: SeatId,
     },
+    /// Dial the external number through the trunk, on the seat leg; its outcome comes
+    /// back as `SeatAnswered`/`SeatFailed` with seat [`EXTERNAL`].
+    Dial {
+        /// The call.
+        call: String,
+        /// The number.
+        number: String,
+    },
     /// Withdraw the offer (CANCEL the seat's INVITE).
     CancelSeat {
         /// The call.
@@ -186,7 +205,11 @@ pub enum CallOutput {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
     Waiting,
-    Bridged { seat: SeatId },
+    /// Dialling out through the trunk.
+    Forwarding,
+    Bridged {
+        seat: SeatId,
+    },
 }
 
 #[derive(Debug)]
@@ -287,6 +310,32 @@ impl Switchboard {
             CallInput::Note { call, kind, detail } => {
                 self.event(now, &call, kind, None, Some(detail));
             }
+            CallInput::Forward { call, number } => {
+                if self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.phase == Phase::Waiting)
+                {
+                    self.withdraw_offer(now, &call);
+                    self.event(now, &call, "FORWARD", None, Some(number.clone()));
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.phase = Phase::Forwarding;
+                    }
+                    self.outputs.push_back(CallOutput::Dial { call, number });
+                }
+            }
+            CallInput::SeatAnswered { call, seat } if seat == EXTERNAL => {
+                self.external_answered(now, &call);
+            }
+            CallInput::SeatFailed { call, seat, status } if seat == EXTERNAL => {
+                if let Some(c) = self.calls.get_mut(&call)
+                    && c.phase == Phase::Forwarding
+                {
+                    c.phase = Phase::Waiting;
+                    let detail = status.map_or_else(|| "unreachable".into(), |s| s.to_string());
+                    c.record.event(now, "FORWARD_FAILED", None, Some(detail));
+                }
+            }
             CallInput::Released { call, reason } => {
                 if self
                     .calls
@@ -294,8 +343,8 @@ impl Switchboard {
                     .is_some_and(|c| c.phase == Phase::Waiting)
                 {
                     self.withdraw_offer(now, &call);
-                    self.outputs
-                        .push_back(CallOutput::HangUpCaller { call: call.clone() });
+                    // Closed: 480 Temporarily Unavailable if it was never answered.
+                    self.release_caller(&call, 480);
                     self.finish(now, &call, Outcome::Closed, &reason);
                 }
             }
@@ -336,7 +385,11 @@ impl Switchboard {
                     self.outputs
                         .push_back(CallOutput::HangUpCaller { call: call.clone() });
                     self.acd.call_ended(now, &seat);
-                    self.finish(now, &call, Outcome::Answered, "seat_bye");
+                    let (outcome, why) = match seat.as_str() {
+                        EXTERNAL => (Outcome::Forwarded, "external_bye"),
+                        _ => (Outcome::Answered, "seat_bye"),
+                    };
+                    self.finish(now, &call, outcome, why);
                 }
             }
             CallInput::Failed { call, reason } => self.fail(now, &call, &reason),
@@ -399,7 +452,13 @@ impl Switchboard {
             return;
         };
         match phase {
-            Phase::Waiting => {
+            Phase::Waiting | Phase::Forwarding => {
+                if phase == Phase::Forwarding {
+                    self.outputs.push_back(CallOutput::CancelSeat {
+                        call: call.into(),
+                        seat: EXTERNAL.into(),
+                    });
+                }
                 self.withdraw_offer(now, call);
                 let waited = now.saturating_sub(arrived);
                 let outcome = if waited < self.settings.misdial_threshold_ms {
@@ -426,10 +485,57 @@ impl Switchboard {
                 self.finish(now, call, outcome, how);
             }
             Phase::Bridged { seat } => {
+                let outcome = match seat.as_str() {
+                    EXTERNAL => Outcome::Forwarded,
+                    _ => Outcome::Answered,
+                };
                 self.release_seat(now, call, seat);
-                self.finish(now, call, Outcome::Answered, "caller_bye");
+                self.finish(now, call, outcome, "caller_bye");
             }
         }
+    }
+
+    /// The external number answered a forwarded call: bridge it like a seat.
+    fn external_answered(&mut self, now: EpochMillis, call: &str) {
+        let Some(c) = self
+            .calls
+            .get_mut(call)
+            .filter(|c| c.phase == Phase::Forwarding)
+        else {
+            // Too late (the caller left): hang the external party up.
+            self.outputs.push_back(CallOutput::HangUpSeat {
+                call: call.into(),
+                seat: EXTERNAL.into(),
+            });
+            return;
+        };
+        c.phase = Phase::Bridged {
+            seat: EXTERNAL.into(),
+        };
+        c.record.answered_at = Some(now);
+        c.record.wait_ms = Some(now.saturating_sub(c.record.arrived_at));
+        c.record.event(now, "CONNECT", Some(EXTERNAL), None);
+        self.outputs.push_back(CallOutput::Bridge {
+            call: call.into(),
+            seat: EXTERNAL.into(),
+        });
+    }
+
+    /// Ends the caller's leg: BYE once answered (by a seat or the router), else a final
+    /// response to its INVITE.
+    fn release_caller(&mut self, call: &str, status: u16) {
+        let answered = self.calls.get(call).is_some_and(|c| {
+            c.record.caller_answered_at.is_some() || c.record.answered_at.is_some()
+        });
+        let out = if answered {
+            CallOutput::HangUpCaller { call: call.into() }
+        } else {
+            CallOutput::RejectCaller {
+                call: call.into(),
+                status,
+            }
+        };
+        self.outputs.push_back(out);
     }
 
     fn seat_answered(&mut self, now: EpochMillis, call: &str, seat: &str) {
@@ -461,12 +567,15 @@ impl Switchboard {
             return;
         };
         match phase {
-            Phase::Waiting => {
+            Phase::Waiting | Phase::Forwarding => {
+                if phase == Phase::Forwarding {
+                    self.outputs.push_back(CallOutput::CancelSeat {
+                        call: call.into(),
+                        seat: EXTERNAL.into(),
+                    });
+                }
                 self.withdraw_offer(now, call);
-                self.outputs.push_back(CallOutput::RejectCaller {
-                    call: call.into(),
-                    status: 500,
-                });
+                self.release_caller(call, 500);
             }
             Phase::Bridged { seat } => {
                 self.outputs.push_back(CallOutput::HangUpSeat {

@@ -460,9 +460,79 @@ fn overflow_leaves_the_queue_and_a_released_call_is_closed() {
         },
     );
     let out = actions(&mut b);
-    assert!(out.contains(&CallOutput::HangUpCaller { call: "c1".into() }));
+    assert!(
+        out.contains(&CallOutput::RejectCaller {
+            call: "c1".into(),
+            status: 480
+        }),
+        "never answered: refused, not BYE"
+    );
     let r = finished(&out).expect("record");
     assert_eq!(r.outcome, Some(Outcome::Closed));
     assert!(r.events.iter().any(|e| e.kind == "OVERFLOW"));
     assert_eq!(r.offers[0].result, OfferResult::Withdrawn);
+}
+
+#[test]
+fn a_forward_rides_the_seat_leg_and_falls_back_when_it_fails() {
+    let mut b = board(&[]);
+    arrive(&mut b, T0, "c1", "samu", 0);
+    let forward = |b: &mut Switchboard, now| {
+        b.handle(
+            now,
+            CallInput::Forward {
+                call: "c1".into(),
+                number: "0387000000".into(),
+            },
+        );
+    };
+    forward(&mut b, T0 + 1000);
+    let dial = CallOutput::Dial {
+        call: "c1".into(),
+        number: "0387000000".into(),
+    };
+    assert_eq!(actions(&mut b), vec![dial.clone()]);
+    assert_eq!(b.acd().waiting(), 0, "out of the queue while dialling");
+    b.handle(
+        T0 + 2000,
+        CallInput::SeatFailed {
+            call: "c1".into(),
+            seat: EXTERNAL.into(),
+            status: Some(503),
+        },
+    );
+    assert!(actions(&mut b).is_empty());
+    forward(&mut b, T0 + 3000);
+    assert_eq!(
+        actions(&mut b),
+        vec![dial],
+        "back to waiting: can be forwarded again"
+    );
+    b.handle(
+        T0 + 4000,
+        CallInput::SeatAnswered {
+            call: "c1".into(),
+            seat: EXTERNAL.into(),
+        },
+    );
+    assert_eq!(
+        actions(&mut b),
+        vec![CallOutput::Bridge {
+            call: "c1".into(),
+            seat: EXTERNAL.into()
+        }]
+    );
+    b.handle(
+        T0 + 9000,
+        CallInput::SeatGone {
+            call: "c1".into(),
+            seat: EXTERNAL.into(),
+        },
+    );
+    let out = actions(&mut b);
+    let r = finished(&out).expect("record");
+    assert_eq!(r.outcome, Some(Outcome::Forwarded));
+    assert_eq!(r.end_reason.as_deref(), Some("external_bye"));
+    assert_eq!(r.wait_ms, Some(4000));
+    assert!(r.events.iter().any(|e| e.kind == "FORWARD_FAILED"));
 }

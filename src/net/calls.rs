@@ -2,7 +2,7 @@
 //! leg and the media relays. It feeds the switchboard what happens on the wire and carries
 //! out what the switchboard decides.
 
-use crate::call::{CallInput, CallOutput, Switchboard};
+use crate::call::{CallInput, CallOutput, EXTERNAL, Switchboard};
 use crate::media::dtmf::info::parse_info;
 use crate::media::dtmf::{DigitEvent, DtmfError, DtmfSource};
 use crate::media::recording::{CallRecorder, Recorder};
@@ -147,6 +147,8 @@ pub struct CallDriver {
     pub sdp_ip: std::net::IpAddr,
     /// Events back into this driver (from spawned tasks).
     pub events: mpsc::UnboundedSender<CallEvent>,
+    /// The trunk's address for calls out (dial plan forwards).
+    pub trunk_out: Option<SocketAddr>,
     /// Where call recordings go (`None`: recording disabled).
     pub recordings: Option<std::path::PathBuf>,
     /// Record writes in flight (awaited before the driver returns).
@@ -279,22 +281,13 @@ impl CallDriver {
                                 None => {
                                     // An answer we cannot bridge: treat the seat as failed.
                                     self.hang_up_leg(&leg, legs.get(&call));
-                                    self.switchboard.handle(
-                                        now,
-                                        CallInput::SeatFailed {
-                                            call,
-                                            seat,
-                                            status: Some(488),
-                                        },
-                                    );
+                                    self.seat_leg_failed(call, seat, Some(488), legs);
                                 }
                             }
                         }
                         // Not current: a 2xx racing our CANCEL; rsipstack BYEs it.
                     }
-                    _ if current => self
-                        .switchboard
-                        .handle(now, CallInput::SeatFailed { call, seat, status }),
+                    _ if current => self.seat_leg_failed(call, seat, status, legs),
                     _ => {}
                 }
             }
@@ -464,6 +457,7 @@ impl CallDriver {
         while let Some(out) = self.switchboard.poll_output() {
             match out {
                 CallOutput::RingSeat { call, seat } => self.ring_seat(call, seat, legs, by_leg),
+                CallOutput::Dial { call, number } => self.dial_out(call, number, legs, by_leg),
                 CallOutput::CancelSeat { call, .. } => {
                     if let Some((_, leg, dialog)) = legs.get_mut(&call).and_then(|l| l.seat.take())
                     {
@@ -526,11 +520,79 @@ impl CallDriver {
         legs: &mut HashMap<String, Legs>,
         by_leg: &mut HashMap<String, String>,
     ) {
+        match self.seats.contact(&seat) {
+            Some(contact) => {
+                let target = (contact.uri, contact.destination);
+                self.invite_b(call, seat, target, legs, by_leg);
+            }
+            None => {
+                let now = wall_clock_now();
+                self.switchboard.handle(now, unreachable(call, seat));
+            }
+        }
+    }
+
+    /// Dials an external number through the trunk, on the seat leg.
+    fn dial_out(
+        &mut self,
+        call: String,
+        number: String,
+        legs: &mut HashMap<String, Legs>,
+        by_leg: &mut HashMap<String, String>,
+    ) {
+        let seat = EXTERNAL.to_string();
+        let target = self.trunk_out.and_then(|addr| {
+            let uri = Uri::try_from(format!("sip:{}@{addr}", sip_user(&number))).ok()?;
+            let destination = SipAddr {
+                r#type: Some(rsipstack::sip::Transport::Udp),
+                addr: addr.into(),
+            };
+            Some((uri, destination))
+        });
+        match target {
+            Some(target) => self.invite_b(call, seat, target, legs, by_leg),
+            None => {
+                tracing::error!(%call, "forward: no [trunk] outbound address configured");
+                self.seat_leg_failed(call, seat, None, legs);
+            }
+        }
+    }
+
+    /// The seat leg could not be set up: the switchboard hears it, and a forward that
+    /// failed sends the call back to its queue.
+    fn seat_leg_failed(
+        &mut self,
+        call: String,
+        seat: String,
+        status: Option<u16>,
+        legs: &mut HashMap<String, Legs>,
+    ) {
         let now = wall_clock_now();
-        let (Some(l), Some(contact)) = (legs.get_mut(&call), self.seats.contact(&seat)) else {
-            self.switchboard.handle(now, unreachable(call, seat));
+        let external = seat == EXTERNAL;
+        let input = CallInput::SeatFailed {
+            call: call.clone(),
+            seat,
+            status,
+        };
+        self.switchboard.handle(now, input);
+        if external {
+            self.forward_failed(&call, legs);
+        }
+    }
+
+    /// Sends the INVITE of the seat leg to `target` (URI, where to send it).
+    fn invite_b(
+        &mut self,
+        call: String,
+        seat: String,
+        target: (Uri, SipAddr),
+        legs: &mut HashMap<String, Legs>,
+        by_leg: &mut HashMap<String, String>,
+    ) {
+        let Some(l) = legs.get_mut(&call) else {
             return;
         };
+        let (callee, destination) = target;
         // Each offer to a seat is a new session towards that seat: a fresh origin version.
         l.seat_offers += 1;
         let offer = SessionDescription::router_offer(
@@ -554,8 +616,8 @@ impl CallDriver {
         .unwrap_or_else(|_| self.contact.clone());
         let option = InviteOption {
             caller: caller_uri,
-            callee: contact.uri,
-            destination: Some(contact.destination),
+            callee,
+            destination: Some(destination),
             contact: self.contact.clone(),
             content_type: Some("application/sdp".into()),
             offer: Some(offer.to_string().into_bytes()),
@@ -593,8 +655,8 @@ impl CallDriver {
                 });
             }
             Err(e) => {
-                tracing::warn!(%seat, error = %e, "could not send INVITE to seat");
-                self.switchboard.handle(now, unreachable(call, seat));
+                tracing::warn!(%seat, error = %e, "could not send INVITE on the seat leg");
+                self.seat_leg_failed(call, seat, None, legs);
             }
         }
     }

@@ -290,47 +290,47 @@ impl CallDriver {
                 self.switchboard.handle(now, input);
             }
             Instruction::Forward { number } => {
-                // Dialling out through the trunk is not wired yet: the call must not be
-                // lost, so it waits in its last queue (or fails loudly if it had none).
-                tracing::error!(%call, %number, "forward through the trunk not available yet");
-                self.switchboard.handle(
-                    now,
-                    CallInput::Note {
-                        call: call.into(),
-                        kind: "FORWARD_UNAVAILABLE",
-                        detail: number,
-                    },
-                );
-                match l.route.last_queue.clone() {
-                    Some(Instruction::Queue {
-                        queue,
-                        priority,
-                        hold,
-                        reassurance,
-                        reassurance_every_s,
-                        ..
-                    }) => self.follow(
-                        call,
-                        Instruction::Queue {
-                            queue,
-                            priority,
-                            max_wait_s: None,
-                            greeting: None,
-                            hold,
-                            reassurance,
-                            reassurance_every_s,
-                        },
-                        legs,
-                    ),
-                    _ => self.switchboard.handle(
-                        now,
-                        CallInput::Failed {
-                            call: call.into(),
-                            reason: "forward_unavailable".into(),
-                        },
-                    ),
-                }
+                let input = CallInput::Forward {
+                    call: call.into(),
+                    number,
+                };
+                self.switchboard.handle(now, input);
             }
+        }
+    }
+
+    /// A forward could not be made (no outbound trunk, refused, unreachable): the call
+    /// must not be lost, so it waits again in its last queue (or fails loudly if it had
+    /// none).
+    pub(super) fn forward_failed(&mut self, call: &str, legs: &mut HashMap<String, Legs>) {
+        let Some(l) = legs.get_mut(call) else { return };
+        match l.route.last_queue.clone() {
+            Some(Instruction::Queue {
+                queue,
+                priority,
+                hold,
+                reassurance,
+                reassurance_every_s,
+                ..
+            }) => {
+                let again = Instruction::Queue {
+                    queue,
+                    priority,
+                    max_wait_s: None,
+                    greeting: None,
+                    hold,
+                    reassurance,
+                    reassurance_every_s,
+                };
+                self.follow(call, again, legs);
+            }
+            _ => self.switchboard.handle(
+                wall_clock_now(),
+                CallInput::Failed {
+                    call: call.into(),
+                    reason: "forward_failed".into(),
+                },
+            ),
         }
     }
 

@@ -21,6 +21,8 @@ pub enum Outcome {
     Failed,
     /// The dial plan ended it (closed service: message, then hang-up).
     Closed,
+    /// Forwarded through the trunk (backup centre, 3114) and answered there.
+    Forwarded,
 }
 
 impl Outcome {
@@ -32,16 +34,18 @@ impl Outcome {
             Outcome::Misdial => "misdial",
             Outcome::Failed => "failed",
             Outcome::Closed => "closed",
+            Outcome::Forwarded => "forwarded",
         }
     }
 
     /// All outcomes.
-    pub const ALL: [Outcome; 5] = [
+    pub const ALL: [Outcome; 6] = [
         Outcome::Answered,
         Outcome::Abandoned,
         Outcome::Misdial,
         Outcome::Failed,
         Outcome::Closed,
+        Outcome::Forwarded,
     ];
 }
 

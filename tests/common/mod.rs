@@ -41,6 +41,8 @@ pub struct Options {
     pub prompts: Option<PathBuf>,
     /// Dial plans replacing [`test_plans`].
     pub plans: Option<String>,
+    /// `[trunk] outbound`: where forwards are sent.
+    pub outbound: Option<SocketAddr>,
 }
 
 impl Default for Options {
@@ -52,6 +54,7 @@ impl Default for Options {
             data: None,
             prompts: None,
             plans: None,
+            outbound: None,
         }
     }
 }
@@ -122,7 +125,7 @@ tcp = "127.0.0.1:0"
 min_expires_s = 1
 [trunk]
 addresses = ["127.0.0.1"]
-[routing]
+{outbound}[routing]
 dialplans_dir = "{plans}"
 [acd]
 ring_timeout_s = {ring}
@@ -141,6 +144,10 @@ data_dir = "{data}"
         misdial = opts.misdial_threshold_s,
         data = data.display(),
         plans = plans.display(),
+        outbound = opts
+            .outbound
+            .map(|a| format!("outbound = \"{a}\"\n"))
+            .unwrap_or_default(),
     )
 }
 

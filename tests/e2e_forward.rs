@@ -1,0 +1,154 @@
+//! Dial plan forwards through the trunk: a call that waits too long overflows to an
+//! allowed external number, dialled on the trunk's outbound address (a SIPp UAS stands in
+//! for the backup centre); without an outbound trunk the call goes back to its queue and a
+//! seat still answers it.
+
+mod common;
+
+use common::*;
+use sas_router::store::record::{CallRecord, Outcome};
+use std::time::Duration;
+
+const PLAN: &str = r#"
+[queues.arm]
+role = "arm"
+
+[external]
+centre_secours = "0387000000"
+
+[entries.samu]
+numbers = ["15"]
+line = "samu"
+start = "file"
+
+[entries.samu.steps.file]
+queue = "arm"
+priority = 0
+max_wait_s = 1
+overflow = "secours"
+
+[entries.samu.steps.secours]
+forward = "centre_secours"
+"#;
+
+async fn the_record(router: &Router) -> CallRecord {
+    for _ in 0..100 {
+        let (_, body) = http_get(router.http, "/api/calls?limit=5", Some(&router.token())).await;
+        let mut list: Vec<CallRecord> = serde_json::from_str(&body).unwrap();
+        if let Some(r) = list.pop() {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no record");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_15_overflows_to_the_backup_centre_through_the_trunk() {
+    // The backup centre: a SIPp UAS that answers and echoes the audio.
+    let port = free_udp_port();
+    let media = free_udp_port();
+    let centre = sipp(
+        "127.0.0.1:9".parse().unwrap(),
+        "seat_answer.xml",
+        &[
+            "-p",
+            &port.to_string(),
+            "-mp",
+            &media.to_string(),
+            "-rtp_echo",
+            "-m",
+            "1",
+            "-d",
+            "200",
+            "-timeout",
+            "30s",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let mut router = start(Options {
+        plans: Some(PLAN.into()),
+        outbound: Some(format!("127.0.0.1:{port}").parse().unwrap()),
+        ..Options::default()
+    })
+    .await;
+    // No seat online: after 1 s the call overflows and is forwarded.
+    let caller = trunk_caller(router.sip, "caller.xml", "15", 3000);
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "caller scenario"
+    );
+    assert!(
+        finish(centre, Duration::from_secs(10)).await,
+        "the centre answered and got BYE"
+    );
+    let r = the_record(&router).await;
+    assert_eq!(r.outcome, Some(Outcome::Forwarded), "{:#?}", r.events);
+    let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
+    for kind in ["ENTERQUEUE", "OVERFLOW", "FORWARD", "CONNECT", "END"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    let rtp = r.rtp.expect("bridged to the centre");
+    assert!(
+        rtp.seat.rx_packets > 20 && rtp.caller.tx_packets > 20,
+        "{rtp:?}"
+    );
+    assert!(
+        r.route
+            .iter()
+            .any(|l| l.contains("forward to centre_secours (0387000000)"))
+    );
+    router.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_outbound_trunk_the_call_waits_again_and_a_seat_answers() {
+    let mut router = start(Options {
+        plans: Some(PLAN.into()),
+        ..Options::default()
+    })
+    .await;
+    let caller = trunk_caller(router.sip, "caller.xml", "15", 1000);
+    // Let the overflow and the failed forward happen, then a seat comes.
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let port = free_udp_port();
+    let media = free_udp_port();
+    let seat = sipp(
+        router.sip,
+        "seat_answer.xml",
+        &[
+            "-p",
+            &port.to_string(),
+            "-mp",
+            &media.to_string(),
+            "-rtp_echo",
+            "-m",
+            "1",
+            "-d",
+            "100",
+            "-timeout",
+            "30s",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    register(router.sip, "arm1", port).await;
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "the call was not lost"
+    );
+    assert!(finish(seat, Duration::from_secs(10)).await);
+    let r = the_record(&router).await;
+    assert_eq!(r.outcome, Some(Outcome::Answered), "{:#?}", r.events);
+    let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
+    let at = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| *x == k)
+            .unwrap_or_else(|| panic!("{k} in {kinds:?}"))
+    };
+    assert!(at("OVERFLOW") < at("FORWARD") && at("FORWARD") < at("FORWARD_FAILED"));
+    assert!(at("FORWARD_FAILED") < at("CONNECT"), "{kinds:?}");
+    router.stop().await;
+}
