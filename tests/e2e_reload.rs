@@ -1,6 +1,6 @@
 //! Dial plan hot reload while calls are up: an HTTP reload swaps the plans without
 //! dropping a call (calls in progress keep their version), a broken edit is refused with
-//! its place and the live set stays, and a file change alone is picked up.
+//! its place and the live set stays, a file change alone is picked up, and so is SIGHUP.
 
 mod common;
 
@@ -158,5 +158,44 @@ async fn reloading_under_calls_drops_nothing_and_refuses_a_broken_edit() {
         Some("trois")
     );
     drop(seats);
+
+    // SIGHUP: an edit the poller cannot see (same size, mtime put back) is loaded on the
+    // signal alone.
+    let stamp = router.data.join("stamp");
+    let run = |args: &[&str]| {
+        assert!(
+            std::process::Command::new(args[0])
+                .args(&args[1..])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    run(&[
+        "touch",
+        "-r",
+        plan_file.to_str().unwrap(),
+        stamp.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&plan_file).unwrap();
+    std::fs::write(&plan_file, text.replace("\"trois\"", "\"seize\"")).unwrap();
+    run(&[
+        "touch",
+        "-r",
+        stamp.to_str().unwrap(),
+        plan_file.to_str().unwrap(),
+    ]);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(in_force(&router).await, third, "the poller did not see it");
+    run(&["kill", "-HUP", &std::process::id().to_string()]);
+    let mut fourth = third.clone();
+    for _ in 0..50 {
+        fourth = in_force(&router).await;
+        if fourth != third {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_ne!(fourth, third, "SIGHUP reloaded the plans");
     router.stop().await;
 }
