@@ -292,6 +292,9 @@ const MENU_PLAN: &str = r#"
 [queues.arm]
 role = "arm"
 
+[queues.psy]
+role = "psy"
+
 [entries.sas]
 numbers = ["116117"]
 line = "sas"
@@ -306,10 +309,10 @@ default = "ferme"
 
 [entries.sas.steps.psy]
 tags = { motif = "psy" }
-next = "file"
+next = "file_psy"
 
-[entries.sas.steps.file]
-queue = "arm"
+[entries.sas.steps.file_psy]
+queue = "psy"
 hold = "hold"
 
 [entries.sas.steps.ferme]
@@ -324,12 +327,16 @@ async fn a_menu_key_routes_the_call_and_silence_takes_the_default() {
     let mut router = start(Options {
         prompts: Some(prompts),
         plans: Some(MENU_PLAN.into()),
+        roles: vec![("arm2", "psy")],
         ..Options::default()
     })
     .await;
+    // An ARM and a psy responder are both free; key 2 must reach the psy one.
     let seat_pcap = seat_pcap(&dir, SEAT_HZ, 2000, G711Law::Alaw);
     let (seat, seat_port) = media_seat(router.sip, &seat_pcap, None, 1, 100);
-    register(router.sip, "arm1", seat_port).await;
+    register(router.sip, "arm2", seat_port).await;
+    let (_arm, arm_port) = media_seat(router.sip, &seat_pcap, None, 1, 100);
+    register(router.sip, "arm1", arm_port).await;
 
     // Key 2 by RFC 4733 during the menu: tagged psy, queued, answered by the seat.
     let keys = caller_pcap(&dir, CALLER_HZ, "2", G711Law::Alaw);
@@ -349,6 +356,8 @@ async fn a_menu_key_routes_the_call_and_silence_takes_the_default() {
     let r = one_record(&router).await;
     assert_eq!(r.outcome, Some(Outcome::Answered), "{:#?}", r.route);
     assert_eq!(r.tags.get("motif").map(String::as_str), Some("psy"));
+    assert_eq!(r.seat.as_deref(), Some("arm2"), "answered in the psy queue");
+    assert!(r.offers.iter().all(|o| o.seat == "arm2"), "{:?}", r.offers);
     assert!(
         r.route.iter().any(|l| l == "menu: key 2 → psy"),
         "{:#?}",

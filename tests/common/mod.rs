@@ -43,6 +43,8 @@ pub struct Options {
     pub plans: Option<String>,
     /// `[trunk] outbound`: where forwards are sent.
     pub outbound: Option<SocketAddr>,
+    /// Seat roles other than `arm`: (user, role).
+    pub roles: Vec<(&'static str, &'static str)>,
 }
 
 impl Default for Options {
@@ -55,6 +57,7 @@ impl Default for Options {
             prompts: None,
             plans: None,
             outbound: None,
+            roles: Vec::new(),
         }
     }
 }
@@ -103,7 +106,12 @@ pub fn config_text(opts: &Options, data: &Path) -> String {
             String::new()
         };
         seats.push_str(&format!(
-            "[[seats]]\nusername = \"{user}\"\nrole = \"arm\"\nha1_md5 = \"{md5}\"\n{sha}"
+            "[[seats]]\nusername = \"{user}\"\nrole = \"{role}\"\nha1_md5 = \"{md5}\"\n{sha}",
+            role = opts
+                .roles
+                .iter()
+                .find(|(u, _)| *u == user)
+                .map_or("arm", |(_, r)| r)
         ));
     }
     let prompts_dir = match &opts.prompts {
