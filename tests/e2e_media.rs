@@ -117,7 +117,8 @@ async fn a_caller_hears_greeting_and_hold_then_the_seat_with_digits_and_a_record
 
     let r = one_record(&router).await;
     assert_eq!(r.outcome, Some(Outcome::Answered));
-    assert_eq!(r.caller_answered_at, Some(r.arrived_at), "answered at once");
+    let answered = r.caller_answered_at.expect("answered by the router");
+    assert!(answered - r.arrived_at < 100, "answered at once: {r:?}");
 
     // Digits, three keys by RFC 4733 while queued and one by SIP INFO once bridged, in order.
     let keys: String = r.dtmf.iter().map(|d| d.digit).collect();
