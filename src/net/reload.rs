@@ -68,6 +68,10 @@ impl ReloadMetrics {
         registry.register(Box::new(last_ok.clone()))?;
         registry.register(Box::new(version.clone()))?;
         last_ok.set(1);
+        // Both results shown from the start, at 0, so a dashboard needs no special case.
+        for result in ["ok", "refused"] {
+            reloads.with_label_values(&[result]);
+        }
         Ok(ReloadMetrics {
             reloads,
             last_ok,
