@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use sas_router::store::record::{CallRecord, Outcome};
+use sas_router::store::record::Outcome;
 use std::time::Duration;
 
 const PLAN: &str = r#"
@@ -31,42 +31,10 @@ overflow = "secours"
 forward = "centre_secours"
 "#;
 
-async fn the_record(router: &Router) -> CallRecord {
-    for _ in 0..100 {
-        let (_, body) = http_get(router.http, "/api/calls?limit=5", Some(&router.token())).await;
-        let mut list: Vec<CallRecord> = serde_json::from_str(&body).unwrap();
-        if let Some(r) = list.pop() {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no record");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unanswered_15_overflows_to_the_backup_centre_through_the_trunk() {
     // The backup centre: a SIPp UAS that answers and echoes the audio.
-    let port = free_udp_port();
-    let media = free_udp_port();
-    let centre = sipp(
-        "127.0.0.1:9".parse().unwrap(),
-        "seat_answer.xml",
-        &[
-            "-p",
-            &port.to_string(),
-            "-mp",
-            &media.to_string(),
-            "-rtp_echo",
-            "-m",
-            "1",
-            "-d",
-            "200",
-            "-timeout",
-            "30s",
-        ],
-    )
-    .spawn()
-    .unwrap();
+    let (centre, port) = answering_sipp("127.0.0.1:9".parse().unwrap(), 1, 200);
     let mut router = start(Options {
         plans: Some(PLAN.into()),
         outbound: Some(format!("127.0.0.1:{port}").parse().unwrap()),
@@ -83,7 +51,7 @@ async fn an_unanswered_15_overflows_to_the_backup_centre_through_the_trunk() {
         finish(centre, Duration::from_secs(10)).await,
         "the centre answered and got BYE"
     );
-    let r = the_record(&router).await;
+    let r = wait_records(&router, 1).await.remove(0);
     assert_eq!(r.outcome, Some(Outcome::Forwarded), "{:#?}", r.events);
     let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
     for kind in ["ENTERQUEUE", "OVERFLOW", "FORWARD", "CONNECT", "END"] {
@@ -112,34 +80,13 @@ async fn without_an_outbound_trunk_the_call_waits_again_and_a_seat_answers() {
     let caller = trunk_caller(router.sip, "caller.xml", "15", 1000);
     // Let the overflow and the failed forward happen, then a seat comes.
     tokio::time::sleep(Duration::from_millis(1800)).await;
-    let port = free_udp_port();
-    let media = free_udp_port();
-    let seat = sipp(
-        router.sip,
-        "seat_answer.xml",
-        &[
-            "-p",
-            &port.to_string(),
-            "-mp",
-            &media.to_string(),
-            "-rtp_echo",
-            "-m",
-            "1",
-            "-d",
-            "100",
-            "-timeout",
-            "30s",
-        ],
-    )
-    .spawn()
-    .unwrap();
-    register(router.sip, "arm1", port).await;
+    let seat = seat(&router, "arm1", 1, 100).await;
     assert!(
         finish(caller, Duration::from_secs(30)).await,
         "the call was not lost"
     );
     assert!(finish(seat, Duration::from_secs(10)).await);
-    let r = the_record(&router).await;
+    let r = wait_records(&router, 1).await.remove(0);
     assert_eq!(r.outcome, Some(Outcome::Answered), "{:#?}", r.events);
     let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
     let at = |k: &str| {

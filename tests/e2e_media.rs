@@ -41,22 +41,7 @@ fn tone_prompts(dir: &Path) {
 }
 
 async fn one_record(router: &Router) -> CallRecord {
-    records_when(router, 1).await.pop().unwrap()
-}
-
-/// The call records, newest first, once there are `n` (records are written as calls end).
-async fn records_when(router: &Router, n: usize) -> Vec<CallRecord> {
-    for _ in 0..100 {
-        let (status, body) =
-            http_get(router.http, "/api/calls?limit=50", Some(&router.token())).await;
-        assert_eq!(status, 200, "{body}");
-        let list: Vec<CallRecord> = serde_json::from_str(&body).unwrap();
-        if list.len() >= n {
-            return list;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("fewer than {n} call records");
+    wait_records(router, 1).await.pop().unwrap()
 }
 
 /// Audio of the packets that arrived between `from` and `to` seconds.
@@ -372,7 +357,7 @@ async fn a_menu_key_routes_the_call_and_silence_takes_the_default() {
         finish(silent, Duration::from_secs(30)).await,
         "the router hung up on the caller after the message"
     );
-    let closed = records_when(&router, 2).await.remove(0);
+    let closed = wait_records(&router, 2).await.remove(0);
     assert_eq!(closed.outcome, Some(Outcome::Closed), "{:#?}", closed.route);
     assert!(
         closed

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use sas_router::store::record::{CallRecord, Outcome};
+use sas_router::store::record::Outcome;
 use std::time::Duration;
 
 async fn in_force(router: &Router) -> String {
@@ -15,23 +15,6 @@ async fn in_force(router: &Router) -> String {
     v["version"].as_str().unwrap().to_string()
 }
 
-async fn records(router: &Router) -> Vec<CallRecord> {
-    let (_, body) = http_get(router.http, "/api/calls?limit=50", Some(&router.token())).await;
-    serde_json::from_str(&body).unwrap()
-}
-
-/// The records once there are `n` of them (they are written as calls end).
-async fn settled(router: &Router, n: usize) -> Vec<CallRecord> {
-    for _ in 0..100 {
-        let list = records(router).await;
-        if list.len() >= n {
-            return list;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("expected {n} records, got {:?}", records(router).await);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reloading_under_calls_drops_nothing_and_refuses_a_broken_edit() {
     let mut router = start(Options::default()).await;
@@ -39,27 +22,7 @@ async fn reloading_under_calls_drops_nothing_and_refuses_a_broken_edit() {
     let first = in_force(&router).await;
 
     // Two seats on one SIPp answering, two callers talking 5 s each.
-    let port = free_udp_port();
-    let media = free_udp_port();
-    let seats = sipp(
-        router.sip,
-        "seat_answer.xml",
-        &[
-            "-p",
-            &port.to_string(),
-            "-mp",
-            &media.to_string(),
-            "-rtp_echo",
-            "-m",
-            "4",
-            "-d",
-            "100",
-            "-timeout",
-            "60s",
-        ],
-    )
-    .spawn()
-    .unwrap();
+    let (seats, port) = answering_sipp(router.sip, 3, 100);
     for user in ["arm1", "arm2"] {
         register(router.sip, user, port).await;
     }
@@ -123,7 +86,7 @@ async fn reloading_under_calls_drops_nothing_and_refuses_a_broken_edit() {
             "a caller was dropped"
         );
     }
-    let done = settled(&router, 2).await;
+    let done = wait_records(&router, 2).await;
     for r in &done {
         assert_eq!(r.outcome, Some(Outcome::Answered), "{r:?}");
         assert_eq!(r.end_reason.as_deref(), Some("caller_bye"));
@@ -151,13 +114,13 @@ async fn reloading_under_calls_drops_nothing_and_refuses_a_broken_edit() {
     // A new call follows the new version.
     let caller = trunk_caller(router.sip, "caller.xml", "15", 300);
     assert!(finish(caller, Duration::from_secs(30)).await);
-    let latest = settled(&router, 3).await.remove(0);
+    let latest = wait_records(&router, 3).await.remove(0);
     assert_eq!(latest.plan_version.as_deref(), Some(third.as_str()));
     assert_eq!(
         latest.tags.get("version").map(String::as_str),
         Some("trois")
     );
-    drop(seats);
+    assert!(finish(seats, Duration::from_secs(10)).await, "three calls answered");
 
     // SIGHUP: an edit the poller cannot see (same size, mtime put back) is loaded on the
     // signal alone.

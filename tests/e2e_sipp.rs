@@ -7,50 +7,6 @@ use common::*;
 use sas_router::store::record::{CallRecord, OfferResult, Outcome};
 use std::time::Duration;
 
-async fn records(router: &Router) -> Vec<CallRecord> {
-    let (status, body) = http_get(router.http, "/api/calls?limit=100", Some(&router.token())).await;
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
-}
-
-async fn wait_records(router: &Router, n: usize) -> Vec<CallRecord> {
-    for _ in 0..100 {
-        let list = records(router).await;
-        if list.len() >= n {
-            return list;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("expected {n} call records, got {:?}", records(router).await);
-}
-
-/// A seat: registers, then a SIPp UAS answers `calls` calls after `ring_ms`, echoing RTP.
-async fn seat(router: &Router, user: &str, calls: usize, ring_ms: u64) -> tokio::process::Child {
-    let port = free_udp_port();
-    let media = free_udp_port();
-    let child = sipp(
-        router.sip,
-        "seat_answer.xml",
-        &[
-            "-p",
-            &port.to_string(),
-            "-mp",
-            &media.to_string(),
-            "-rtp_echo",
-            "-m",
-            &calls.to_string(),
-            "-d",
-            &ring_ms.to_string(),
-            "-timeout",
-            "60s",
-        ],
-    )
-    .spawn()
-    .unwrap();
-    register(router.sip, user, port).await;
-    child
-}
-
 fn caller(router: &Router, number: &str, talk_ms: u64) -> tokio::process::Child {
     trunk_caller(router.sip, "caller.xml", number, talk_ms)
 }

@@ -408,3 +408,65 @@ pub fn cli(args: &[&str], config: &Path) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// The router's call records, newest first (admin API).
+pub async fn records(router: &Router) -> Vec<sas_router::store::record::CallRecord> {
+    let (status, body) = http_get(router.http, "/api/calls?limit=100", Some(&router.token())).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// The records once there are at least `n` (they are written as calls end).
+pub async fn wait_records(router: &Router, n: usize) -> Vec<sas_router::store::record::CallRecord> {
+    for _ in 0..100 {
+        let list = records(router).await;
+        if list.len() >= n {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("expected {n} call records, got {:?}", records(router).await);
+}
+
+/// A SIPp UAS (`seat_answer.xml`) answering `calls` calls after `ring_ms`, echoing RTP, on
+/// ports of its own; returns it and its SIP port (to register seats on, or as a trunk).
+pub fn answering_sipp(
+    target: SocketAddr,
+    calls: usize,
+    ring_ms: u64,
+) -> (tokio::process::Child, u16) {
+    let port = free_udp_port();
+    let media = free_udp_port();
+    let child = sipp(
+        target,
+        "seat_answer.xml",
+        &[
+            "-p",
+            &port.to_string(),
+            "-mp",
+            &media.to_string(),
+            "-rtp_echo",
+            "-m",
+            &calls.to_string(),
+            "-d",
+            &ring_ms.to_string(),
+            "-timeout",
+            "60s",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    (child, port)
+}
+
+/// A seat: registers `user`, whose phone is a SIPp answering `calls` calls after `ring_ms`.
+pub async fn seat(
+    router: &Router,
+    user: &str,
+    calls: usize,
+    ring_ms: u64,
+) -> tokio::process::Child {
+    let (child, port) = answering_sipp(router.sip, calls, ring_ms);
+    register(router.sip, user, port).await;
+    child
+}
