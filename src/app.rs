@@ -257,6 +257,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
                 ring_timeout_ms: config.acd.ring_timeout_s as u64 * SECOND,
                 wrap_up_ms: config.acd.wrap_up_s as u64 * SECOND,
                 autopause: config.acd.autopause,
+                aging_step_ms: config.acd.aging_step_s as u64 * SECOND,
             },
             misdial_threshold_ms: config.acd.misdial_threshold_s as u64 * SECOND,
         },

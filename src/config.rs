@@ -167,6 +167,9 @@ pub struct AcdConfig {
     /// Calls abandoned before this many seconds are misdials, not abandons.
     #[serde(default = "default_misdial")]
     pub misdial_threshold_s: u32,
+    /// Seconds of waiting worth one priority level, so no call starves (0: strict order).
+    #[serde(default = "default_aging_step")]
+    pub aging_step_s: u32,
 }
 
 fn default_ring_timeout() -> u32 {
@@ -181,6 +184,9 @@ fn default_true() -> bool {
 fn default_misdial() -> u32 {
     15
 }
+fn default_aging_step() -> u32 {
+    60
+}
 
 impl Default for AcdConfig {
     fn default() -> Self {
@@ -189,6 +195,7 @@ impl Default for AcdConfig {
             wrap_up_s: default_wrap_up(),
             autopause: true,
             misdial_threshold_s: default_misdial(),
+            aging_step_s: default_aging_step(),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! [`CallOutput`]s (ring a seat, bridge, hang up, store the record). The switchboard owns
 //! the [`Acd`] and the call records; it never reads the clock: every input comes with `now`.
 
-use crate::acd::{Acd, AcdOutput, AcdSettings, PauseReason, SeatId};
+use crate::acd::{Acd, AcdOutput, AcdSettings, CallRequest, PauseReason, SeatId};
 use crate::media::dtmf::DigitEvent;
 use crate::pii::CallerNumber;
 use crate::store::record::{CallRecord, OfferRecord, OfferResult, Outcome};
@@ -294,7 +294,11 @@ impl Switchboard {
                     c.record.queued_at.get_or_insert(now);
                     let detail = format!("{queue} priority {priority}");
                     c.record.event(now, "ENTERQUEUE", None, Some(detail));
-                    self.acd.enqueue(now, &call, &role, priority);
+                    let request = CallRequest::new(&role, priority);
+                    if let Err(e) = self.acd.enqueue(now, &call, &request) {
+                        // Not queued: the dial plan's overflow or timeout takes over.
+                        self.event(now, &call, "QUEUE_REFUSED", None, Some(e.to_string()));
+                    }
                 }
             }
             CallInput::Overflow { call } => {
@@ -593,7 +597,7 @@ impl Switchboard {
 
     /// Withdraws the offer ringing for a waiting call, if any.
     fn withdraw_offer(&mut self, now: EpochMillis, call: &str) {
-        if let Some(seat) = self.acd.withdraw(now, call) {
+        for seat in self.acd.withdraw(now, call) {
             self.close_offer(now, call, &seat, OfferResult::Withdrawn, None);
             self.outputs.push_back(CallOutput::CancelSeat {
                 call: call.into(),
@@ -630,6 +634,12 @@ impl Switchboard {
                 AcdOutput::OfferTimedOut { call, seat } => {
                     self.close_offer(now, &call, &seat, OfferResult::NoAnswer, None);
                     self.event(now, &call, "RINGNOANSWER", Some(&seat), None);
+                    self.outputs
+                        .push_back(CallOutput::CancelSeat { call, seat });
+                }
+                AcdOutput::Cancel { call, seat } => {
+                    // Another seat answered first (ring-all).
+                    self.close_offer(now, &call, &seat, OfferResult::Withdrawn, None);
                     self.outputs
                         .push_back(CallOutput::CancelSeat { call, seat });
                 }

@@ -11,6 +11,7 @@ fn board(seats: &[&str]) -> Switchboard {
             ring_timeout_ms: 15 * SECOND,
             wrap_up_ms: 10 * SECOND,
             autopause: true,
+            aging_step_ms: 0,
         },
         misdial_threshold_ms: 15 * SECOND,
     };
