@@ -3,11 +3,13 @@
 
 use super::seat::{Seat, SeatId};
 use crate::time::EpochMillis;
+use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 /// How a queue picks among its available seats.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// The seat idle the longest.
     #[default]

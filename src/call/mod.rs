@@ -5,7 +5,10 @@
 //! [`CallOutput`]s (ring a seat, bridge, hang up, store the record). The switchboard owns
 //! the [`Acd`] and the call records; it never reads the clock: every input comes with `now`.
 
-use crate::acd::{Acd, AcdOutput, AcdSettings, CallRequest, PauseReason, SeatId};
+use crate::acd::{
+    Acd, AcdError, AcdOutput, AcdSettings, CallRequest, PauseReason, QueueKey, QueueSettings,
+    SeatId, SeatState,
+};
 use crate::media::dtmf::DigitEvent;
 use crate::pii::CallerNumber;
 use crate::store::record::{CallRecord, OfferRecord, OfferResult, Outcome};
@@ -414,6 +417,62 @@ impl Switchboard {
             }
         }
         self.drain_acd(now);
+    }
+
+    /// Configures a queue's strategy, wrap-up and size.
+    pub fn set_queue(&mut self, key: QueueKey, settings: QueueSettings) {
+        self.acd.set_queue(key, settings);
+    }
+
+    /// Sets a seat's skills and own wrap-up.
+    pub fn configure_seat(
+        &mut self,
+        now: EpochMillis,
+        seat: &str,
+        skills: &[&str],
+        wrap_up_ms: Option<EpochMillis>,
+    ) -> Result<(), AcdError> {
+        self.acd.set_seat_wrap_up(seat, wrap_up_ms)?;
+        self.acd.set_skills(now, seat, skills)?;
+        self.drain_acd(now);
+        Ok(())
+    }
+
+    /// Forces a seat back to a clean state when its signalling was lost (BYE lost, phone
+    /// rebooted): a ringing offer is cancelled (the call goes back in line); a call in
+    /// progress is hung up on both sides and ended; a pause is lifted.
+    pub fn seat_reset(&mut self, now: EpochMillis, seat: &str) -> Result<(), AcdError> {
+        let was = self.acd.seat(seat).map(|s| s.state.clone());
+        let call = self.acd.seat_reset(now, seat)?;
+        match (was, call) {
+            (Some(SeatState::Ringing { .. }), Some(call)) => {
+                self.close_offer(now, &call, seat, OfferResult::Withdrawn, None);
+                self.event(now, &call, "SEAT_RESET", Some(seat), None);
+                self.outputs.push_back(CallOutput::CancelSeat {
+                    call,
+                    seat: seat.into(),
+                });
+            }
+            (Some(SeatState::Busy { .. }), Some(call)) => {
+                let bridged = matches!(
+                    self.calls.get(&call).map(|c| &c.phase),
+                    Some(Phase::Bridged { seat: s }) if s == seat
+                );
+                self.outputs.push_back(CallOutput::HangUpSeat {
+                    call: call.clone(),
+                    seat: seat.into(),
+                });
+                if bridged {
+                    self.outputs
+                        .push_back(CallOutput::HangUpCaller { call: call.clone() });
+                    self.event(now, &call, "SEAT_RESET", Some(seat), None);
+                    self.finish(now, &call, Outcome::Answered, "seat_reset");
+                }
+            }
+            _ => {}
+        }
+        self.drain_acd(now);
+        Ok(())
     }
 
     /// Fires the ACD deadlines due at `now`.
