@@ -7,7 +7,7 @@
 
 use crate::acd::{
     Acd, AcdError, AcdOutput, AcdSettings, CallRequest, PauseReason, QueueKey, QueueSettings,
-    SeatId, SeatState,
+    SeatId, SeatState, Urgency,
 };
 use crate::media::dtmf::DigitEvent;
 use crate::pii::CallerNumber;
@@ -290,20 +290,7 @@ impl Switchboard {
                 queue,
                 role,
                 priority,
-            } => {
-                if let Some(c) = self.calls.get_mut(&call)
-                    && c.phase == Phase::Waiting
-                {
-                    c.record.queued_at.get_or_insert(now);
-                    let detail = format!("{queue} priority {priority}");
-                    c.record.event(now, "ENTERQUEUE", None, Some(detail));
-                    let request = CallRequest::new(&role, priority);
-                    if let Err(e) = self.acd.enqueue(now, &call, &request) {
-                        // Not queued: the dial plan's overflow or timeout takes over.
-                        self.event(now, &call, "QUEUE_REFUSED", None, Some(e.to_string()));
-                    }
-                }
-            }
+            } => self.enqueue(now, &call, &queue, &CallRequest::new(&role, priority)),
             CallInput::Overflow { call } => {
                 if self
                     .calls
@@ -415,6 +402,30 @@ impl Switchboard {
                         .push_back(CallOutput::CancelSeat { call, seat });
                 }
             }
+        }
+        self.drain_acd(now);
+    }
+
+    /// Puts a waiting call in a queue with a full request (skill, Hub Santé urgency): what
+    /// [`CallInput::Enqueue`] does with an unrated request. `queue` names it in the record.
+    /// A refusal (queue full, already queued) is recorded; the dial plan's overflow or
+    /// timeout then takes over.
+    pub fn enqueue(&mut self, now: EpochMillis, call: &str, queue: &str, request: &CallRequest) {
+        let Some(c) = self
+            .calls
+            .get_mut(call)
+            .filter(|c| c.phase == Phase::Waiting)
+        else {
+            return;
+        };
+        c.record.queued_at.get_or_insert(now);
+        let mut detail = format!("{queue} priority {}", request.line_priority);
+        if request.urgency != Urgency::Nr {
+            detail.push_str(&format!(" urgency {:?}", request.urgency));
+        }
+        c.record.event(now, "ENTERQUEUE", None, Some(detail));
+        if let Err(e) = self.acd.enqueue(now, call, request) {
+            self.event(now, call, "QUEUE_REFUSED", None, Some(e.to_string()));
         }
         self.drain_acd(now);
     }

@@ -600,3 +600,35 @@ fn seat_reset_ends_a_call_whose_bye_was_lost() {
     assert_eq!(b.acd().seat("arm1").unwrap().state.label(), "available");
     assert!(b.seat_reset(T0, "ghost").is_err());
 }
+
+#[test]
+fn an_escalated_p0_call_overtakes_the_waiting_ones() {
+    let mut b = board(&["reg1"]);
+    let reg = |u| CallRequest::new("arm", 0).with_urgency(u);
+    for (i, call) in ["p2", "p0"].into_iter().enumerate() {
+        arrive(&mut b, T0 + i as u64, call, "samu", 0);
+    }
+    // Both were queued unrated by `arrive`; re-queue them rated as a regulator would.
+    for call in ["p2", "p0"] {
+        b.handle(T0 + 5, CallInput::Overflow { call: call.into() });
+    }
+    b.enqueue(T0 + 6, "p2", "reg", &reg(Urgency::P2));
+    b.enqueue(T0 + 7, "p0", "reg", &reg(Urgency::P0));
+    online(&mut b, T0 + 8, "reg1");
+    assert_eq!(actions(&mut b), vec![ring("p0", "reg1")]);
+    let detail = b
+        .record("p0")
+        .unwrap()
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.kind == "ENTERQUEUE");
+    assert!(
+        detail
+            .unwrap()
+            .detail
+            .as_deref()
+            .unwrap()
+            .ends_with("urgency P0")
+    );
+}
