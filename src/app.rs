@@ -251,18 +251,29 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         .iter()
         .map(|s| (s.username.clone(), s.role.clone()))
         .collect();
-    let switchboard = Switchboard::new(
+    let mut switchboard = Switchboard::new(
         SwitchboardSettings {
             acd: AcdSettings {
                 ring_timeout_ms: config.acd.ring_timeout_s as u64 * SECOND,
                 wrap_up_ms: config.acd.wrap_up_s as u64 * SECOND,
                 autopause: config.acd.autopause,
+                aging_step_ms: config.acd.aging_step_s as u64 * SECOND,
             },
             misdial_threshold_ms: config.acd.misdial_threshold_s as u64 * SECOND,
         },
         &seats,
         now,
     );
+    for queue in &config.acd.queues {
+        let (key, settings) = queue.acd();
+        switchboard.set_queue(key, settings);
+    }
+    for seat in &config.seats {
+        let skills: Vec<&str> = seat.skills.iter().map(String::as_str).collect();
+        let wrap_up = seat.wrap_up_s.map(|s| u64::from(s) * SECOND);
+        // Every configured seat was just added, so this cannot name an unknown one.
+        let _ = switchboard.configure_seat(now, &seat.username, &skills, wrap_up);
+    }
     let (call_events, call_receiver) = mpsc::unbounded_channel();
     let ports = Arc::new(
         PortPool::new(config.media.rtp_port_min, config.media.rtp_port_max)

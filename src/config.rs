@@ -167,6 +167,48 @@ pub struct AcdConfig {
     /// Calls abandoned before this many seconds are misdials, not abandons.
     #[serde(default = "default_misdial")]
     pub misdial_threshold_s: u32,
+    /// Seconds of waiting worth one priority level, so no call starves (0: strict order).
+    #[serde(default = "default_aging_step")]
+    pub aging_step_s: u32,
+    /// `[[acd.queues]]`: settings of particular queues (others use the defaults).
+    #[serde(default)]
+    pub queues: Vec<QueueConfig>,
+}
+
+/// `[[acd.queues]]`: one queue's distribution settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Seat role served.
+    pub role: String,
+    /// Required skill: the queue of the seats of `role` that have it.
+    #[serde(default)]
+    pub skill: Option<String>,
+    /// `longest_idle` (default), `round_robin`, `ring_all` or `fewest_calls`.
+    #[serde(default)]
+    pub strategy: crate::acd::Strategy,
+    /// Wrap-up after this queue's calls (default: `acd.wrap_up_s`).
+    #[serde(default)]
+    pub wrap_up_s: Option<u32>,
+    /// Calls allowed to wait; more are refused and left to the dial plan's overflow.
+    #[serde(default)]
+    pub max_waiting: Option<usize>,
+}
+
+impl QueueConfig {
+    /// The ACD's view of these settings.
+    pub fn acd(&self) -> (crate::acd::QueueKey, crate::acd::QueueSettings) {
+        let key = crate::acd::QueueKey {
+            role: self.role.clone(),
+            skill: self.skill.clone(),
+        };
+        let settings = crate::acd::QueueSettings {
+            strategy: self.strategy,
+            wrap_up_ms: self.wrap_up_s.map(|s| u64::from(s) * crate::time::SECOND),
+            max_waiting: self.max_waiting,
+        };
+        (key, settings)
+    }
 }
 
 fn default_ring_timeout() -> u32 {
@@ -181,6 +223,9 @@ fn default_true() -> bool {
 fn default_misdial() -> u32 {
     15
 }
+fn default_aging_step() -> u32 {
+    60
+}
 
 impl Default for AcdConfig {
     fn default() -> Self {
@@ -189,6 +234,8 @@ impl Default for AcdConfig {
             wrap_up_s: default_wrap_up(),
             autopause: true,
             misdial_threshold_s: default_misdial(),
+            aging_step_s: default_aging_step(),
+            queues: Vec::new(),
         }
     }
 }
@@ -360,6 +407,12 @@ pub struct SeatConfig {
     /// Hex SHA-256(username:realm:password) (RFC 8760).
     #[serde(default)]
     pub ha1_sha256: Option<String>,
+    /// Skills (`pédiatrie`, `langue:en`): the seat also serves queues requiring them.
+    #[serde(default)]
+    pub skills: Vec<String>,
+    /// This seat's wrap-up, overriding its queues' and `acd.wrap_up_s`.
+    #[serde(default)]
+    pub wrap_up_s: Option<u32>,
 }
 
 fn default_role() -> String {
@@ -430,6 +483,21 @@ impl Config {
                 "recording.purge_interval_h",
                 "must be at least 1".into(),
             ));
+        }
+        let mut queues = std::collections::HashSet::new();
+        for (i, q) in self.acd.queues.iter().enumerate() {
+            if !queues.insert((q.role.as_str(), q.skill.as_deref())) {
+                return Err(invalid(
+                    &format!("acd.queues[{i}]"),
+                    "this role and skill are configured twice".into(),
+                ));
+            }
+            if q.max_waiting == Some(0) {
+                return Err(invalid(
+                    &format!("acd.queues[{i}].max_waiting"),
+                    "must be at least 1 (omit it for no limit)".into(),
+                ));
+            }
         }
         let mut users = std::collections::HashSet::new();
         for (i, seat) in self.seats.iter().enumerate() {
@@ -523,5 +591,29 @@ addresses = ["127.0.0.1"]
         let unknown = format!("{MINIMAL}[acd]\nring_timeout = 3\n");
         let err = parse(&unknown).unwrap_err().to_string();
         assert!(err.contains("unknown field"), "{err}");
+
+        let twice = "[[acd.queues]]\nrole = \"arm\"\n";
+        let err = parse(&format!("{MINIMAL}{twice}{twice}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("acd.queues[1]"), "{err}");
+        let empty = format!("{MINIMAL}[[acd.queues]]\nrole = \"arm\"\nmax_waiting = 0\n");
+        let err = parse(&empty).unwrap_err().to_string();
+        assert!(err.contains("acd.queues[0].max_waiting"), "{err}");
+    }
+
+    #[test]
+    fn queues_and_seat_skills_parse() {
+        let text = format!(
+            "{MINIMAL}[[acd.queues]]\nrole = \"med\"\nskill = \"pédiatrie\"\n\
+             strategy = \"round_robin\"\nwrap_up_s = 20\nmax_waiting = 50\n"
+        );
+        let c = parse(&text).unwrap();
+        let (key, settings) = c.acd.queues[0].acd();
+        assert_eq!(key, crate::acd::QueueKey::skilled("med", "pédiatrie"));
+        assert_eq!(settings.strategy, crate::acd::Strategy::RoundRobin);
+        assert_eq!(settings.wrap_up_ms, Some(20_000));
+        assert_eq!(settings.max_waiting, Some(50));
+        assert_eq!(c.acd.aging_step_s, 60);
     }
 }

@@ -1,27 +1,41 @@
-//! Automatic call distribution: the ARM queue and the seats, as a sans-IO state machine.
+//! Automatic call distribution: queues, seats, strategies and priorities, as a sans-IO
+//! state machine.
 //!
-//! Calls wait in line-priority order (the 15 before the 116 117), oldest first; the
-//! longest-idle available seat is offered the next call. Ring-no-answer, wrap-up and
-//! pauses are deadlines checked by [`Acd::handle_timeout`]; the driver asks
-//! [`Acd::poll_timeout`] when to call it. Nothing here reads a clock or touches IO.
+//! Each queue serves the seats of one role (and optionally one skill). Calls wait in rank
+//! order (see [`priority`]: P0 first, then urgency and line priority with aging); the
+//! queue's [`Strategy`] picks the seat. Ring-no-answer and wrap-up are deadlines fired by
+//! [`Acd::handle_timeout`]; the driver asks [`Acd::poll_timeout`] when to call it. Seat
+//! selection, the next deadline and the next call are index lookups, so a decision costs
+//! the same with ten seats or a thousand. Nothing here reads a clock or touches IO.
 
+mod error;
+pub mod priority;
 pub mod queue;
 pub mod seat;
+pub mod strategy;
+mod timers;
 
 use crate::time::EpochMillis;
+pub use error::AcdError;
+pub use priority::{CallRequest, Urgency};
 use queue::WaitQueue;
 pub use seat::{PauseReason, Seat, SeatId, SeatState};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use strategy::SeatIndex;
+pub use strategy::{QueueKey, QueueSettings, Strategy};
+use timers::Deadlines;
 
 /// Timing rules.
 #[derive(Debug, Clone, Copy)]
 pub struct AcdSettings {
     /// How long an offer rings before it is withdrawn.
     pub ring_timeout_ms: EpochMillis,
-    /// Wrap-up after each call.
+    /// Wrap-up after each call (queues and seats may override it).
     pub wrap_up_ms: EpochMillis,
     /// Pause a seat that misses or refuses an offer.
     pub autopause: bool,
+    /// Waiting this long is worth one priority level (0: no aging). See [`priority`].
+    pub aging_step_ms: EpochMillis,
 }
 
 /// What the ACD asks the driver to do.
@@ -34,8 +48,16 @@ pub enum AcdOutput {
         /// The seat.
         seat: SeatId,
     },
-    /// The seat did not answer in time: stop ringing it. The call is already back in line.
+    /// The seat did not answer in time: stop ringing it. The call is already back in line
+    /// (unless other seats still ring for it).
     OfferTimedOut {
+        /// The call.
+        call: String,
+        /// The seat.
+        seat: SeatId,
+    },
+    /// Stop ringing this seat: another seat answered the call (ring-all).
+    Cancel {
         /// The call.
         call: String,
         /// The seat.
@@ -55,22 +77,33 @@ pub enum AcdOutput {
 /// The role whose seats take entry calls.
 pub const ARM_ROLE: &str = "arm";
 
-/// A waiting (or offered) call: the role that answers it, its priority, when it queued.
+/// A waiting (or offered) call: its queue and its place in line.
 #[derive(Debug, Clone)]
 struct Queued {
-    role: String,
-    priority: u8,
-    since: EpochMillis,
+    queue: QueueKey,
+    rank: priority::Rank,
 }
 
-/// The queues (one per seat role) and the seats.
+/// One queue: its settings, its waiting calls, its available seats.
+#[derive(Debug, Default)]
+struct Queue {
+    settings: QueueSettings,
+    waiting: WaitQueue,
+    available: SeatIndex,
+}
+
+/// The queues and the seats.
 #[derive(Debug)]
 pub struct Acd {
     settings: AcdSettings,
     seats: BTreeMap<SeatId, Seat>,
     registered: HashMap<SeatId, bool>,
-    queues: BTreeMap<String, WaitQueue>,
+    queues: BTreeMap<QueueKey, Queue>,
     calls: HashMap<String, Queued>,
+    /// Seats ringing for each offered call (several with ring-all).
+    ringing: HashMap<String, BTreeSet<SeatId>>,
+    deadlines: Deadlines,
+    offers_made: u64,
     outputs: VecDeque<AcdOutput>,
 }
 
@@ -83,6 +116,9 @@ impl Acd {
             registered: HashMap::new(),
             queues: BTreeMap::new(),
             calls: HashMap::new(),
+            ringing: HashMap::new(),
+            deadlines: Deadlines::default(),
+            offers_made: 0,
             outputs: VecDeque::new(),
         }
     }
@@ -95,7 +131,65 @@ impl Acd {
             state: SeatState::Offline,
             idle_since: now,
             calls_taken: 0,
+            skills: BTreeSet::new(),
+            wrap_up_ms: None,
+            last_offer: 0,
+            wrap_after: 0,
         });
+    }
+
+    /// Sets a seat's skills; it then also serves the queues requiring them.
+    pub fn set_skills(
+        &mut self,
+        now: EpochMillis,
+        id: &str,
+        skills: &[&str],
+    ) -> Result<(), AcdError> {
+        let seat = self
+            .seats
+            .get_mut(id)
+            .ok_or_else(|| AcdError::UnknownSeat(id.into()))?;
+        let available = seat.state == SeatState::Available;
+        if available {
+            self.unindex(id);
+        }
+        if let Some(seat) = self.seats.get_mut(id) {
+            seat.skills = skills.iter().map(|s| s.to_string()).collect();
+        }
+        if available {
+            self.index(id);
+            self.dispatch(now);
+        }
+        Ok(())
+    }
+
+    /// Sets a seat's own wrap-up (`None`: the queue's).
+    pub fn set_seat_wrap_up(
+        &mut self,
+        id: &str,
+        wrap_up_ms: Option<EpochMillis>,
+    ) -> Result<(), AcdError> {
+        let seat = self
+            .seats
+            .get_mut(id)
+            .ok_or_else(|| AcdError::UnknownSeat(id.into()))?;
+        seat.wrap_up_ms = wrap_up_ms;
+        Ok(())
+    }
+
+    /// Configures a queue (created if new). A new strategy applies to seats as they next
+    /// become available.
+    pub fn set_queue(&mut self, key: QueueKey, settings: QueueSettings) {
+        // Re-key the seats already available for the (maybe new) strategy.
+        let mut available = SeatIndex::default();
+        for seat in self.seats.values() {
+            if seat.state == SeatState::Available && key.serves(seat) {
+                available.insert(settings.strategy, seat);
+            }
+        }
+        let queue = self.queue_mut(&key);
+        queue.settings = settings;
+        queue.available = available;
     }
 
     /// The seat registered: an offline seat becomes available.
@@ -107,14 +201,15 @@ impl Acd {
         }
     }
 
-    /// The seat's last registration is gone. A ringing offer is withdrawn and the call goes
-    /// back in line; a call in progress continues and the seat goes offline when it ends.
+    /// The seat's last registration is gone. A ringing offer is withdrawn (the call goes
+    /// back in line) and returned; a call in progress continues and the seat goes offline
+    /// when it ends.
     pub fn seat_offline(&mut self, now: EpochMillis, id: &str) -> Option<String> {
         self.registered.insert(id.to_string(), false);
         let withdrawn = match self.state(id)? {
             SeatState::Ringing { call, .. } => {
                 let call = call.clone();
-                self.requeue(&call);
+                self.stop_ringing(&call, id);
                 Some(call)
             }
             SeatState::Busy { .. } => return None,
@@ -125,65 +220,126 @@ impl Acd {
         withdrawn
     }
 
-    /// A call enters the queue answered by seats of `role`.
-    pub fn enqueue(&mut self, now: EpochMillis, call: &str, role: &str, priority: u8) {
-        let queued = Queued {
-            role: role.to_string(),
-            priority,
-            since: now,
+    /// Forces a seat out of whatever it was doing (lost BYE, seat rebooted): an offer is
+    /// withdrawn (the call goes back in line), a call is deemed ended without wrap-up, a
+    /// pause is lifted. The seat ends available, or offline if unregistered. Returns the
+    /// call it was ringing for or on, so the driver can tear that leg down.
+    pub fn seat_reset(&mut self, now: EpochMillis, id: &str) -> Result<Option<String>, AcdError> {
+        let state = self
+            .state(id)
+            .ok_or_else(|| AcdError::UnknownSeat(id.into()))?
+            .clone();
+        let call = match state {
+            SeatState::Ringing { call, .. } => {
+                self.stop_ringing(&call, id);
+                Some(call)
+            }
+            SeatState::Busy { call } => Some(call),
+            _ => None,
         };
-        self.calls.insert(call.to_string(), queued);
-        self.requeue(call);
+        self.set_state(id, self.ready_state(id), now);
         self.dispatch(now);
+        Ok(call)
     }
 
-    /// The call left (caller hung up, or it ended). Returns the seat that was ringing for
-    /// it, now available again.
-    pub fn withdraw(&mut self, now: EpochMillis, call: &str) -> Option<SeatId> {
-        if let Some(q) = self.calls.remove(call) {
-            self.queues.entry(q.role).or_default().remove(call);
+    /// A call enters a queue. Refused when the call is already queued or the queue is full.
+    pub fn enqueue(
+        &mut self,
+        now: EpochMillis,
+        call: &str,
+        request: &CallRequest,
+    ) -> Result<(), AcdError> {
+        if self.calls.contains_key(call) {
+            return Err(AcdError::AlreadyQueued(call.into()));
         }
-        let ringing = self.ringing_seat(call)?;
-        self.set_state(&ringing, SeatState::Available, now);
+        let key = QueueKey {
+            role: request.role.clone(),
+            skill: request.skill.clone(),
+        };
+        let rank = priority::rank(request, now, self.settings.aging_step_ms);
+        let queue = self.queue_mut(&key);
+        if let Some(max) = queue.settings.max_waiting
+            && queue.waiting.len() >= max
+        {
+            return Err(AcdError::QueueFull { queue: key, max });
+        }
+        queue.waiting.push(call, rank);
+        self.calls
+            .insert(call.to_string(), Queued { queue: key, rank });
         self.dispatch(now);
-        Some(ringing)
+        Ok(())
     }
 
-    /// The seat answered the call it was offered.
+    /// The call left (caller hung up, overflow, forward). Returns the seats that were
+    /// ringing for it, now available again.
+    pub fn withdraw(&mut self, now: EpochMillis, call: &str) -> Vec<SeatId> {
+        if let Some(q) = self.calls.remove(call)
+            && let Some(queue) = self.queues.get_mut(&q.queue)
+        {
+            queue.waiting.remove(call);
+        }
+        let seats: Vec<SeatId> = self.ringing.remove(call).into_iter().flatten().collect();
+        for seat in &seats {
+            self.set_state(seat, SeatState::Available, now);
+        }
+        self.dispatch(now);
+        seats
+    }
+
+    /// The seat answered the call it was offered. Other seats ringing for it (ring-all)
+    /// are cancelled. False if the seat was not ringing for it (a late answer).
     pub fn answered(&mut self, now: EpochMillis, seat: &str, call: &str) -> bool {
-        if self.ringing_seat(call).as_deref() != Some(seat) {
+        if !self.ringing.get(call).is_some_and(|s| s.contains(seat)) {
             return false;
         }
-        self.calls.remove(call);
+        let others = self.ringing.remove(call).unwrap_or_default();
+        let queued = self.calls.remove(call);
+        let queue_wrap = queued
+            .and_then(|q| self.queues.get(&q.queue))
+            .and_then(|q| q.settings.wrap_up_ms);
+        let default_wrap = self.settings.wrap_up_ms;
         if let Some(s) = self.seats.get_mut(seat) {
             s.calls_taken += 1;
+            s.wrap_after = s.wrap_up_ms.or(queue_wrap).unwrap_or(default_wrap);
         }
         self.set_state(seat, SeatState::Busy { call: call.into() }, now);
+        for other in others.into_iter().filter(|o| o != seat) {
+            self.set_state(&other, SeatState::Available, now);
+            self.outputs.push_back(AcdOutput::Cancel {
+                call: call.into(),
+                seat: other,
+            });
+        }
+        self.dispatch(now);
         true
     }
 
-    /// The offer failed (refused, unreachable). The call goes back to its place in line.
+    /// The offer failed (refused, unreachable). The call goes back to its place in line
+    /// unless other seats still ring for it.
     pub fn offer_failed(&mut self, now: EpochMillis, seat: &str, call: &str, why: PauseReason) {
-        if self.ringing_seat(call).as_deref() != Some(seat) {
+        if !self.ringing.get(call).is_some_and(|s| s.contains(seat)) {
             return;
         }
-        self.requeue(call);
+        self.stop_ringing(call, seat);
         self.after_missed_offer(now, seat, why);
         self.dispatch(now);
     }
 
     /// The seat's call ended: wrap-up, then available (or offline if it unregistered).
     pub fn call_ended(&mut self, now: EpochMillis, seat: &str) {
-        if !matches!(self.state(seat), Some(SeatState::Busy { .. })) {
+        let Some(s) = self.seats.get(seat) else {
+            return;
+        };
+        if !matches!(s.state, SeatState::Busy { .. }) {
             return;
         }
         let next = if !self.is_registered(seat) {
             SeatState::Offline
-        } else if self.settings.wrap_up_ms == 0 {
+        } else if s.wrap_after == 0 {
             SeatState::Available
         } else {
             SeatState::WrapUp {
-                until: now + self.settings.wrap_up_ms,
+                until: now.saturating_add(s.wrap_after),
             }
         };
         self.set_state(seat, next, now);
@@ -206,35 +362,32 @@ impl Acd {
         if !matches!(self.state(seat), Some(SeatState::Paused { .. })) {
             return false;
         }
-        let next = if self.is_registered(seat) {
-            SeatState::Available
-        } else {
-            SeatState::Offline
-        };
-        self.set_state(seat, next, now);
+        self.set_state(seat, self.ready_state(seat), now);
         self.dispatch(now);
         true
     }
 
     /// Fires every deadline at or before `now`.
     pub fn handle_timeout(&mut self, now: EpochMillis) {
-        let due: Vec<(SeatId, SeatState)> = self
-            .seats
-            .values()
-            .filter(|s| matches!(deadline(&s.state), Some(t) if t <= now))
-            .map(|s| (s.id.clone(), s.state.clone()))
-            .collect();
-        for (seat, state) in due {
-            match state {
-                SeatState::Ringing { call, .. } => {
-                    self.requeue(&call);
+        while let Some((_, seat)) = self.deadlines.pop_due(now) {
+            match self.state(&seat).cloned() {
+                Some(SeatState::Ringing { call, until }) if until <= now => {
+                    let ring_all = self.strategy_of(&call) == Some(Strategy::RingAll);
+                    self.stop_ringing(&call, &seat);
                     self.outputs.push_back(AcdOutput::OfferTimedOut {
                         call,
                         seat: seat.clone(),
                     });
-                    self.after_missed_offer(now, &seat, PauseReason::RingNoAnswer);
+                    if ring_all {
+                        // Nobody in particular missed it: no autopause, keep idle order.
+                        self.set_state(&seat, self.ready_state(&seat), now);
+                    } else {
+                        self.after_missed_offer(now, &seat, PauseReason::RingNoAnswer);
+                    }
                 }
-                SeatState::WrapUp { .. } => self.set_state(&seat, SeatState::Available, now),
+                Some(SeatState::WrapUp { until }) if until <= now => {
+                    self.set_state(&seat, SeatState::Available, now);
+                }
                 _ => {}
             }
         }
@@ -243,7 +396,7 @@ impl Acd {
 
     /// The next deadline, if any.
     pub fn poll_timeout(&self) -> Option<EpochMillis> {
-        self.seats.values().filter_map(|s| deadline(&s.state)).min()
+        self.deadlines.next()
     }
 
     /// The next action for the driver.
@@ -261,9 +414,14 @@ impl Acd {
         self.seats.values()
     }
 
-    /// Calls waiting (not being offered).
+    /// Calls waiting (not being offered), all queues.
     pub fn waiting(&self) -> usize {
-        self.queues.values().map(WaitQueue::len).sum()
+        self.queues.values().map(|q| q.waiting.len()).sum()
+    }
+
+    /// Calls waiting in one queue.
+    pub fn waiting_in(&self, key: &QueueKey) -> usize {
+        self.queues.get(key).map_or(0, |q| q.waiting.len())
     }
 
     fn state(&self, id: &str) -> Option<&SeatState> {
@@ -274,23 +432,56 @@ impl Acd {
         self.registered.get(id).copied().unwrap_or(false)
     }
 
-    fn ringing_seat(&self, call: &str) -> Option<SeatId> {
-        self.seats
-            .values()
-            .find(|s| matches!(&s.state, SeatState::Ringing { call: c, .. } if c == call))
-            .map(|s| s.id.clone())
+    /// Where a seat goes when nothing holds it: available, or offline if unregistered.
+    fn ready_state(&self, id: &str) -> SeatState {
+        if self.is_registered(id) {
+            SeatState::Available
+        } else {
+            SeatState::Offline
+        }
     }
 
-    fn requeue(&mut self, call: &str) {
-        if let Some(q) = self.calls.get(call) {
-            self.queues
-                .entry(q.role.clone())
-                .or_default()
-                .push(call, q.priority, q.since);
+    fn strategy_of(&self, call: &str) -> Option<Strategy> {
+        let q = self.calls.get(call)?;
+        self.queues.get(&q.queue).map(|q| q.settings.strategy)
+    }
+
+    /// The queue, created on first use with the seats already available that serve it.
+    fn queue_mut(&mut self, key: &QueueKey) -> &mut Queue {
+        if !self.queues.contains_key(key) {
+            let mut queue = Queue::default();
+            for seat in self.seats.values() {
+                if seat.state == SeatState::Available && key.serves(seat) {
+                    queue.available.insert(queue.settings.strategy, seat);
+                }
+            }
+            self.queues.insert(key.clone(), queue);
+        }
+        self.queues.entry(key.clone()).or_default()
+    }
+
+    /// The seat no longer rings for the call; the last seat to stop puts it back in line.
+    fn stop_ringing(&mut self, call: &str, seat: &str) {
+        let Some(seats) = self.ringing.get_mut(call) else {
+            return;
+        };
+        seats.remove(seat);
+        if !seats.is_empty() {
+            return;
+        }
+        self.ringing.remove(call);
+        if let Some(q) = self.calls.get(call)
+            && let Some(queue) = self.queues.get_mut(&q.queue)
+        {
+            queue.waiting.push(call, q.rank);
         }
     }
 
     fn after_missed_offer(&mut self, now: EpochMillis, seat: &str, why: PauseReason) {
+        // Without autopause the seat goes to the back so others are tried first.
+        if let Some(s) = self.seats.get_mut(seat) {
+            s.idle_since = now;
+        }
         let next = if !self.is_registered(seat) {
             SeatState::Offline
         } else if self.settings.autopause {
@@ -299,22 +490,31 @@ impl Acd {
             SeatState::Available
         };
         self.set_state(seat, next, now);
-        // Without autopause the seat goes to the back so others are tried first.
-        if let Some(s) = self.seats.get_mut(seat) {
-            s.idle_since = now;
-        }
     }
 
+    /// The one place a seat changes state: keeps the deadline table and the queues'
+    /// available-seat indexes in step with it.
     fn set_state(&mut self, id: &str, state: SeatState, now: EpochMillis) {
         let Some(seat) = self.seats.get_mut(id) else {
             return;
         };
-        let from = seat.state.label();
-        let to = state.label();
-        if state == SeatState::Available && from != "ringing" {
+        let old = std::mem::replace(&mut seat.state, state.clone());
+        let (from, to) = (old.label(), state.label());
+        if state == SeatState::Available && !matches!(old, SeatState::Ringing { .. }) {
             seat.idle_since = now;
         }
-        seat.state = state;
+        if let Some(at) = deadline(&old) {
+            self.deadlines.remove(at, id);
+        }
+        if let Some(at) = deadline(&state) {
+            self.deadlines.insert(at, id);
+        }
+        if old == SeatState::Available {
+            self.unindex(id);
+        }
+        if state == SeatState::Available {
+            self.index(id);
+        }
         if from != to {
             self.outputs.push_back(AcdOutput::SeatChanged {
                 seat: id.to_string(),
@@ -324,40 +524,75 @@ impl Acd {
         }
     }
 
-    fn longest_idle_available(&self, role: &str) -> Option<SeatId> {
-        self.seats
-            .values()
-            .filter(|s| s.role == role && s.state == SeatState::Available)
-            .min_by_key(|s| (s.idle_since, s.id.clone()))
-            .map(|s| s.id.clone())
-    }
-
-    /// Offers waiting calls to available seats, queue by queue.
-    fn dispatch(&mut self, now: EpochMillis) {
-        let roles: Vec<String> = self.queues.keys().cloned().collect();
-        for role in roles {
-            self.dispatch_role(now, &role);
+    fn index(&mut self, id: &str) {
+        let Some(seat) = self.seats.get(id) else {
+            return;
+        };
+        for (key, queue) in self.queues.iter_mut() {
+            if key.serves(seat) {
+                queue.available.insert(queue.settings.strategy, seat);
+            }
         }
     }
 
-    fn dispatch_role(&mut self, now: EpochMillis, role: &str) {
-        while self.queues.get(role).is_some_and(|q| !q.is_empty()) {
-            let Some(seat) = self.longest_idle_available(role) else {
+    fn unindex(&mut self, id: &str) {
+        for queue in self.queues.values_mut() {
+            queue.available.remove(id);
+        }
+    }
+
+    /// Offers waiting calls while some queue has both a call and a free seat. Among such
+    /// queues the best-ranked head call goes first, so a seat shared by a role queue and a
+    /// skill queue takes the most urgent call of the two.
+    fn dispatch(&mut self, now: EpochMillis) {
+        loop {
+            let best = self
+                .queues
+                .iter()
+                .filter(|(_, q)| !q.available.is_empty())
+                .filter_map(|(key, q)| q.waiting.peek().map(|rank| (rank, key)))
+                .min()
+                .map(|(_, key)| key.clone());
+            let Some(key) = best else {
                 return;
             };
-            let Some(call) = self.queues.get_mut(role).and_then(WaitQueue::pop) else {
-                return;
+            self.offer_next(now, &key);
+        }
+    }
+
+    fn offer_next(&mut self, now: EpochMillis, key: &QueueKey) {
+        let Some(queue) = self.queues.get_mut(key) else {
+            return;
+        };
+        let seats = match queue.settings.strategy {
+            Strategy::RingAll => queue.available.all(),
+            _ => queue.available.first().cloned().into_iter().collect(),
+        };
+        if seats.is_empty() {
+            return;
+        }
+        let Some(call) = queue.waiting.pop() else {
+            return;
+        };
+        let until = now.saturating_add(self.settings.ring_timeout_ms);
+        for seat in seats {
+            self.offers_made += 1;
+            if let Some(s) = self.seats.get_mut(&seat) {
+                s.last_offer = self.offers_made;
+            }
+            let state = SeatState::Ringing {
+                call: call.clone(),
+                until,
             };
-            let until = now + self.settings.ring_timeout_ms;
-            self.set_state(
-                &seat,
-                SeatState::Ringing {
-                    call: call.clone(),
-                    until,
-                },
-                now,
-            );
-            self.outputs.push_back(AcdOutput::Offer { call, seat });
+            self.set_state(&seat, state, now);
+            self.ringing
+                .entry(call.clone())
+                .or_default()
+                .insert(seat.clone());
+            self.outputs.push_back(AcdOutput::Offer {
+                call: call.clone(),
+                seat,
+            });
         }
     }
 }
@@ -370,33 +605,6 @@ fn deadline(state: &SeatState) -> Option<EpochMillis> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_queue_is_served_by_seats_of_its_role_only() {
-        let mut acd = Acd::new(AcdSettings {
-            ring_timeout_ms: 15_000,
-            wrap_up_ms: 0,
-            autopause: true,
-        });
-        acd.add_seat("arm1", "arm", 0);
-        acd.add_seat("psy1", "psy", 0);
-        acd.seat_online(1, "arm1");
-        acd.enqueue(2, "c-psy", "psy", 1);
-        acd.enqueue(3, "c-arm", "arm", 1);
-        assert_eq!(offers(&mut acd), vec![("c-arm".into(), "arm1".into())]);
-        assert_eq!(acd.waiting(), 1, "the psy call waits for a psy seat");
-        acd.seat_online(4, "psy1");
-        assert_eq!(offers(&mut acd), vec![("c-psy".into(), "psy1".into())]);
-    }
-
-    fn offers(acd: &mut Acd) -> Vec<(String, String)> {
-        std::iter::from_fn(|| acd.poll_output())
-            .filter_map(|o| match o {
-                AcdOutput::Offer { call, seat } => Some((call, seat)),
-                _ => None,
-            })
-            .collect()
-    }
-}
+mod sim;
+#[cfg(test)]
+mod tests;

@@ -1,11 +1,10 @@
-//! Waiting calls in service order: line priority first, then arrival, then a sequence
-//! number so two calls arriving in the same millisecond keep their order.
+//! Waiting calls in service order: the rank from [`super::priority`], then a sequence
+//! number so two calls with the same rank keep their arrival order.
 
-use crate::time::EpochMillis;
+use super::priority::Rank;
 use std::collections::{BTreeSet, HashMap};
 
-/// Position key: smaller is served first.
-type Key = (u8, EpochMillis, u64);
+type Key = (Rank, u64);
 
 /// The ordered set of waiting calls.
 #[derive(Debug, Default)]
@@ -16,12 +15,13 @@ pub struct WaitQueue {
 }
 
 impl WaitQueue {
-    /// Adds a call, or puts it back at its original place if it was offered and came back.
-    pub fn push(&mut self, call: &str, priority: u8, arrived: EpochMillis) {
+    /// Adds a call. A call that was offered and came back passes its original rank, so it
+    /// gets its place back.
+    pub fn push(&mut self, call: &str, rank: Rank) {
         if self.keys.contains_key(call) {
             return;
         }
-        let key = (priority, arrived, self.next_seq);
+        let key = (rank, self.next_seq);
         self.next_seq += 1;
         self.order.insert((key, call.to_string()));
         self.keys.insert(call.to_string(), key);
@@ -33,6 +33,11 @@ impl WaitQueue {
             Some(key) => self.order.remove(&(key, call.to_string())),
             None => false,
         }
+    }
+
+    /// The rank of the next call to serve.
+    pub fn peek(&self) -> Option<Key> {
+        self.order.first().map(|(key, _)| *key)
     }
 
     /// Takes the next call to serve.
@@ -63,12 +68,14 @@ mod tests {
     use super::WaitQueue;
 
     #[test]
-    fn priority_then_arrival() {
+    fn rank_then_arrival() {
         let mut q = WaitQueue::default();
-        q.push("sas-early", 1, 100);
-        q.push("samu-late", 0, 500);
-        q.push("samu-early", 0, 200);
-        q.push("sas-same-ms", 1, 100);
+        q.push("sas-early", (1, 1, 100));
+        q.push("samu-late", (1, 0, 500));
+        q.push("samu-early", (1, 0, 200));
+        q.push("sas-same-ms", (1, 1, 100));
+        q.push("p0", (0, 900, 900));
+        assert_eq!(q.pop().as_deref(), Some("p0"));
         assert_eq!(q.pop().as_deref(), Some("samu-early"));
         assert_eq!(q.pop().as_deref(), Some("samu-late"));
         assert_eq!(q.pop().as_deref(), Some("sas-early"));
@@ -77,12 +84,12 @@ mod tests {
     }
 
     #[test]
-    fn requeued_call_keeps_its_place_by_arrival() {
+    fn requeued_call_keeps_its_place() {
         let mut q = WaitQueue::default();
-        q.push("a", 1, 100);
-        q.push("b", 1, 200);
+        q.push("a", (1, 1, 100));
+        q.push("b", (1, 1, 200));
         assert_eq!(q.pop().as_deref(), Some("a"));
-        q.push("a", 1, 100); // offer failed, back in
+        q.push("a", (1, 1, 100)); // offer failed, back in
         assert_eq!(q.pop().as_deref(), Some("a"));
         assert!(q.remove("b"));
         assert!(!q.remove("b"));

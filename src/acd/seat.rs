@@ -2,6 +2,7 @@
 
 use crate::time::EpochMillis;
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// A seat's user name, as registered.
@@ -51,6 +52,10 @@ pub enum PauseReason {
     Unreachable,
     /// Asked by the seat or a supervisor.
     Requested,
+    /// On a break.
+    Break,
+    /// Doing something else (training, admin work).
+    OtherTask,
 }
 
 impl SeatState {
@@ -94,6 +99,15 @@ pub struct Seat {
     pub state: SeatState,
     /// Since when the seat has been idle (for longest-idle-first).
     pub idle_since: EpochMillis,
-    /// Calls answered since start.
+    /// Calls answered since start (for fewest-calls).
     pub calls_taken: u64,
+    /// Skills (`pédiatrie`, `langue:en`): the seat also serves the queues requiring them.
+    pub skills: BTreeSet<String>,
+    /// Wrap-up for this seat, overriding the queue's and the ACD's.
+    pub wrap_up_ms: Option<EpochMillis>,
+    /// Order of the last offer made to the seat, 0 if never (for round-robin).
+    pub last_offer: u64,
+    /// Wrap-up owed when the current call ends (fixed when it is answered).
+    #[serde(skip)]
+    pub(crate) wrap_after: EpochMillis,
 }

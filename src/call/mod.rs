@@ -5,7 +5,10 @@
 //! [`CallOutput`]s (ring a seat, bridge, hang up, store the record). The switchboard owns
 //! the [`Acd`] and the call records; it never reads the clock: every input comes with `now`.
 
-use crate::acd::{Acd, AcdOutput, AcdSettings, PauseReason, SeatId};
+use crate::acd::{
+    Acd, AcdError, AcdOutput, AcdSettings, CallRequest, PauseReason, QueueKey, QueueSettings,
+    SeatId, SeatState, Urgency,
+};
 use crate::media::dtmf::DigitEvent;
 use crate::pii::CallerNumber;
 use crate::store::record::{CallRecord, OfferRecord, OfferResult, Outcome};
@@ -287,16 +290,7 @@ impl Switchboard {
                 queue,
                 role,
                 priority,
-            } => {
-                if let Some(c) = self.calls.get_mut(&call)
-                    && c.phase == Phase::Waiting
-                {
-                    c.record.queued_at.get_or_insert(now);
-                    let detail = format!("{queue} priority {priority}");
-                    c.record.event(now, "ENTERQUEUE", None, Some(detail));
-                    self.acd.enqueue(now, &call, &role, priority);
-                }
-            }
+            } => self.enqueue(now, &call, &queue, &CallRequest::new(&role, priority)),
             CallInput::Overflow { call } => {
                 if self
                     .calls
@@ -410,6 +404,86 @@ impl Switchboard {
             }
         }
         self.drain_acd(now);
+    }
+
+    /// Puts a waiting call in a queue with a full request (skill, Hub Santé urgency): what
+    /// [`CallInput::Enqueue`] does with an unrated request. `queue` names it in the record.
+    /// A refusal (queue full, already queued) is recorded; the dial plan's overflow or
+    /// timeout then takes over.
+    pub fn enqueue(&mut self, now: EpochMillis, call: &str, queue: &str, request: &CallRequest) {
+        let Some(c) = self
+            .calls
+            .get_mut(call)
+            .filter(|c| c.phase == Phase::Waiting)
+        else {
+            return;
+        };
+        c.record.queued_at.get_or_insert(now);
+        let mut detail = format!("{queue} priority {}", request.line_priority);
+        if request.urgency != Urgency::Nr {
+            detail.push_str(&format!(" urgency {:?}", request.urgency));
+        }
+        c.record.event(now, "ENTERQUEUE", None, Some(detail));
+        if let Err(e) = self.acd.enqueue(now, call, request) {
+            self.event(now, call, "QUEUE_REFUSED", None, Some(e.to_string()));
+        }
+        self.drain_acd(now);
+    }
+
+    /// Configures a queue's strategy, wrap-up and size.
+    pub fn set_queue(&mut self, key: QueueKey, settings: QueueSettings) {
+        self.acd.set_queue(key, settings);
+    }
+
+    /// Sets a seat's skills and own wrap-up.
+    pub fn configure_seat(
+        &mut self,
+        now: EpochMillis,
+        seat: &str,
+        skills: &[&str],
+        wrap_up_ms: Option<EpochMillis>,
+    ) -> Result<(), AcdError> {
+        self.acd.set_seat_wrap_up(seat, wrap_up_ms)?;
+        self.acd.set_skills(now, seat, skills)?;
+        self.drain_acd(now);
+        Ok(())
+    }
+
+    /// Forces a seat back to a clean state when its signalling was lost (BYE lost, phone
+    /// rebooted): a ringing offer is cancelled (the call goes back in line); a call in
+    /// progress is hung up on both sides and ended; a pause is lifted.
+    pub fn seat_reset(&mut self, now: EpochMillis, seat: &str) -> Result<(), AcdError> {
+        let was = self.acd.seat(seat).map(|s| s.state.clone());
+        let call = self.acd.seat_reset(now, seat)?;
+        match (was, call) {
+            (Some(SeatState::Ringing { .. }), Some(call)) => {
+                self.close_offer(now, &call, seat, OfferResult::Withdrawn, None);
+                self.event(now, &call, "SEAT_RESET", Some(seat), None);
+                self.outputs.push_back(CallOutput::CancelSeat {
+                    call,
+                    seat: seat.into(),
+                });
+            }
+            (Some(SeatState::Busy { .. }), Some(call)) => {
+                let bridged = matches!(
+                    self.calls.get(&call).map(|c| &c.phase),
+                    Some(Phase::Bridged { seat: s }) if s == seat
+                );
+                self.outputs.push_back(CallOutput::HangUpSeat {
+                    call: call.clone(),
+                    seat: seat.into(),
+                });
+                if bridged {
+                    self.outputs
+                        .push_back(CallOutput::HangUpCaller { call: call.clone() });
+                    self.event(now, &call, "SEAT_RESET", Some(seat), None);
+                    self.finish(now, &call, Outcome::Answered, "seat_reset");
+                }
+            }
+            _ => {}
+        }
+        self.drain_acd(now);
+        Ok(())
     }
 
     /// Fires the ACD deadlines due at `now`.
@@ -593,7 +667,7 @@ impl Switchboard {
 
     /// Withdraws the offer ringing for a waiting call, if any.
     fn withdraw_offer(&mut self, now: EpochMillis, call: &str) {
-        if let Some(seat) = self.acd.withdraw(now, call) {
+        for seat in self.acd.withdraw(now, call) {
             self.close_offer(now, call, &seat, OfferResult::Withdrawn, None);
             self.outputs.push_back(CallOutput::CancelSeat {
                 call: call.into(),
@@ -630,6 +704,12 @@ impl Switchboard {
                 AcdOutput::OfferTimedOut { call, seat } => {
                     self.close_offer(now, &call, &seat, OfferResult::NoAnswer, None);
                     self.event(now, &call, "RINGNOANSWER", Some(&seat), None);
+                    self.outputs
+                        .push_back(CallOutput::CancelSeat { call, seat });
+                }
+                AcdOutput::Cancel { call, seat } => {
+                    // Another seat answered first (ring-all).
+                    self.close_offer(now, &call, &seat, OfferResult::Withdrawn, None);
                     self.outputs
                         .push_back(CallOutput::CancelSeat { call, seat });
                 }

@@ -11,6 +11,7 @@ fn board(seats: &[&str]) -> Switchboard {
             ring_timeout_ms: 15 * SECOND,
             wrap_up_ms: 10 * SECOND,
             autopause: true,
+            aging_step_ms: 0,
         },
         misdial_threshold_ms: 15 * SECOND,
     };
@@ -535,4 +536,99 @@ fn a_forward_rides_the_seat_leg_and_falls_back_when_it_fails() {
     assert_eq!(r.end_reason.as_deref(), Some("external_bye"));
     assert_eq!(r.wait_ms, Some(4000));
     assert!(r.events.iter().any(|e| e.kind == "FORWARD_FAILED"));
+}
+
+#[test]
+fn ring_all_cancels_the_seats_that_lost_the_race() {
+    let mut b = board(&["arm1", "arm2", "arm3"]);
+    b.set_queue(
+        QueueKey::role("arm"),
+        QueueSettings {
+            strategy: crate::acd::Strategy::RingAll,
+            ..Default::default()
+        },
+    );
+    for s in ["arm1", "arm2", "arm3"] {
+        online(&mut b, T0, s);
+    }
+    arrive(&mut b, T0 + 1, "c1", "samu", 0);
+    assert_eq!(actions(&mut b).len(), 3, "every seat rings");
+    b.handle(
+        T0 + 2,
+        CallInput::SeatAnswered {
+            call: "c1".into(),
+            seat: "arm2".into(),
+        },
+    );
+    let got = actions(&mut b);
+    for loser in ["arm1", "arm3"] {
+        assert!(got.contains(&CallOutput::CancelSeat {
+            call: "c1".into(),
+            seat: loser.into()
+        }));
+    }
+    let offers = &b.record("c1").unwrap().offers;
+    assert_eq!(
+        offers
+            .iter()
+            .filter(|o| o.result == OfferResult::Withdrawn)
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn seat_reset_ends_a_call_whose_bye_was_lost() {
+    let mut b = board(&["arm1"]);
+    online(&mut b, T0, "arm1");
+    arrive(&mut b, T0 + 1, "c1", "samu", 0);
+    b.handle(
+        T0 + 2,
+        CallInput::SeatAnswered {
+            call: "c1".into(),
+            seat: "arm1".into(),
+        },
+    );
+    actions(&mut b);
+    b.seat_reset(T0 + 60 * SECOND, "arm1").unwrap();
+    let got = actions(&mut b);
+    assert!(got.contains(&CallOutput::HangUpCaller { call: "c1".into() }));
+    assert_eq!(
+        finished(&got).unwrap().end_reason.as_deref(),
+        Some("seat_reset")
+    );
+    assert_eq!(b.acd().seat("arm1").unwrap().state.label(), "available");
+    assert!(b.seat_reset(T0, "ghost").is_err());
+}
+
+#[test]
+fn an_escalated_p0_call_overtakes_the_waiting_ones() {
+    let mut b = board(&["reg1"]);
+    let reg = |u| CallRequest::new("arm", 0).with_urgency(u);
+    for (i, call) in ["p2", "p0"].into_iter().enumerate() {
+        arrive(&mut b, T0 + i as u64, call, "samu", 0);
+    }
+    // Both were queued unrated by `arrive`; re-queue them rated as a regulator would.
+    for call in ["p2", "p0"] {
+        b.handle(T0 + 5, CallInput::Overflow { call: call.into() });
+    }
+    b.enqueue(T0 + 6, "p2", "reg", &reg(Urgency::P2));
+    b.enqueue(T0 + 7, "p0", "reg", &reg(Urgency::P0));
+    online(&mut b, T0 + 8, "reg1");
+    assert_eq!(actions(&mut b), vec![ring("p0", "reg1")]);
+    let detail = b
+        .record("p0")
+        .unwrap()
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.kind == "ENTERQUEUE");
+    assert!(
+        detail
+            .unwrap()
+            .detail
+            .as_deref()
+            .unwrap()
+            .ends_with("urgency P0")
+    );
 }

@@ -1,0 +1,272 @@
+//! Unit tests of the ACD: one behaviour each, on virtual time.
+
+use super::*;
+
+pub(super) fn settings() -> AcdSettings {
+    AcdSettings {
+        ring_timeout_ms: 15_000,
+        wrap_up_ms: 0,
+        autopause: true,
+        aging_step_ms: 0,
+    }
+}
+
+pub(super) fn offers(acd: &mut Acd) -> Vec<(String, String)> {
+    outputs(acd)
+        .into_iter()
+        .filter_map(|o| match o {
+            AcdOutput::Offer { call, seat } => Some((call, seat)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn outputs(acd: &mut Acd) -> Vec<AcdOutput> {
+    std::iter::from_fn(|| acd.poll_output()).collect()
+}
+
+fn pair(call: &str, seat: &str) -> (String, String) {
+    (call.into(), seat.into())
+}
+
+fn arm() -> CallRequest {
+    CallRequest::new(ARM_ROLE, 0)
+}
+
+#[test]
+fn each_queue_is_served_by_seats_of_its_role_only() {
+    let mut acd = Acd::new(settings());
+    acd.add_seat("arm1", "arm", 0);
+    acd.add_seat("psy1", "psy", 0);
+    acd.seat_online(1, "arm1");
+    acd.enqueue(2, "c-psy", &CallRequest::new("psy", 1))
+        .unwrap();
+    acd.enqueue(3, "c-arm", &arm()).unwrap();
+    assert_eq!(offers(&mut acd), vec![pair("c-arm", "arm1")]);
+    assert_eq!(acd.waiting(), 1, "the psy call waits for a psy seat");
+    acd.seat_online(4, "psy1");
+    assert_eq!(offers(&mut acd), vec![pair("c-psy", "psy1")]);
+}
+
+#[test]
+fn skill_queue_takes_only_skilled_seats_and_role_queue_takes_all() {
+    let mut acd = Acd::new(settings());
+    for s in ["a", "b"] {
+        acd.add_seat(s, "med", 0);
+    }
+    acd.set_skills(0, "b", &["pédiatrie"]).unwrap();
+    acd.seat_online(1, "a");
+    let child = CallRequest::new("med", 0).with_skill("pédiatrie");
+    acd.enqueue(2, "child", &child).unwrap();
+    assert!(offers(&mut acd).is_empty(), "a lacks the skill");
+    acd.seat_online(3, "b");
+    assert_eq!(offers(&mut acd), vec![pair("child", "b")]);
+    acd.enqueue(4, "adult", &CallRequest::new("med", 0))
+        .unwrap();
+    assert_eq!(offers(&mut acd), vec![pair("adult", "a")]);
+    assert_eq!(
+        acd.set_skills(5, "nobody", &[]),
+        Err(AcdError::UnknownSeat("nobody".into()))
+    );
+}
+
+#[test]
+fn p0_goes_ahead_and_same_priority_is_oldest_first() {
+    let mut acd = Acd::new(settings());
+    acd.add_seat("r", "med", 0);
+    let med = |u| CallRequest::new("med", 0).with_urgency(u);
+    acd.enqueue(1, "p2-old", &med(Urgency::P2)).unwrap();
+    acd.enqueue(2, "p1", &med(Urgency::P1)).unwrap();
+    acd.enqueue(3, "p2-new", &med(Urgency::P2)).unwrap();
+    acd.enqueue(4, "p0", &med(Urgency::P0)).unwrap();
+    acd.enqueue(5, "nr", &med(Urgency::Nr)).unwrap();
+    acd.seat_online(6, "r");
+    let mut served = Vec::new();
+    let mut now = 6;
+    while let Some((call, _)) = offers(&mut acd).pop() {
+        served.push(call.clone());
+        now += 1;
+        assert!(acd.answered(now, "r", &call));
+        acd.call_ended(now, "r");
+    }
+    assert_eq!(served, ["p0", "p1", "p2-old", "p2-new", "nr"]);
+}
+
+#[test]
+fn max_waiting_refuses_the_extra_call() {
+    let mut acd = Acd::new(settings());
+    let q = QueueKey::role("arm");
+    acd.set_queue(
+        q.clone(),
+        QueueSettings {
+            max_waiting: Some(2),
+            ..Default::default()
+        },
+    );
+    acd.enqueue(1, "a", &arm()).unwrap();
+    acd.enqueue(1, "b", &arm()).unwrap();
+    assert_eq!(
+        acd.enqueue(1, "c", &arm()),
+        Err(AcdError::QueueFull { queue: q, max: 2 })
+    );
+    assert_eq!(
+        acd.enqueue(1, "a", &arm()),
+        Err(AcdError::AlreadyQueued("a".into()))
+    );
+    assert_eq!(acd.waiting(), 2);
+}
+
+#[test]
+fn wrap_up_comes_from_seat_then_queue_then_default() {
+    let mut acd = Acd::new(AcdSettings {
+        wrap_up_ms: 1_000,
+        ..settings()
+    });
+    acd.set_queue(
+        QueueKey::role("arm"),
+        QueueSettings {
+            wrap_up_ms: Some(5_000),
+            ..Default::default()
+        },
+    );
+    acd.add_seat("q", "arm", 0);
+    acd.add_seat("s", "arm", 0);
+    acd.set_seat_wrap_up("s", Some(9_000)).unwrap();
+    for (i, seat) in ["q", "s"].into_iter().enumerate() {
+        acd.seat_online(0, seat);
+        let call = format!("c{i}");
+        acd.enqueue(10, &call, &arm()).unwrap();
+        assert!(acd.answered(20, seat, &call));
+        acd.call_ended(100, seat);
+    }
+    assert_eq!(
+        acd.seat("q").unwrap().state,
+        SeatState::WrapUp { until: 5_100 }
+    );
+    assert_eq!(
+        acd.seat("s").unwrap().state,
+        SeatState::WrapUp { until: 9_100 }
+    );
+    assert_eq!(acd.poll_timeout(), Some(5_100));
+    acd.handle_timeout(5_100);
+    assert_eq!(acd.seat("q").unwrap().state, SeatState::Available);
+    assert_eq!(acd.poll_timeout(), Some(9_100));
+}
+
+#[test]
+fn ring_no_answer_autopauses_and_requeues() {
+    let mut acd = Acd::new(settings());
+    acd.add_seat("a", "arm", 0);
+    acd.add_seat("b", "arm", 5);
+    acd.seat_online(0, "a");
+    acd.seat_online(0, "b");
+    acd.enqueue(1, "c", &arm()).unwrap();
+    assert_eq!(offers(&mut acd), vec![pair("c", "a")]);
+    assert_eq!(acd.poll_timeout(), Some(15_001));
+    acd.handle_timeout(15_001);
+    let out = outputs(&mut acd);
+    assert!(out.contains(&AcdOutput::OfferTimedOut {
+        call: "c".into(),
+        seat: "a".into()
+    }));
+    assert!(out.contains(&AcdOutput::Offer {
+        call: "c".into(),
+        seat: "b".into()
+    }));
+    assert_eq!(
+        acd.seat("a").unwrap().state,
+        SeatState::Paused {
+            reason: PauseReason::RingNoAnswer
+        }
+    );
+}
+
+#[test]
+fn ring_all_rings_everyone_and_cancels_the_losers() {
+    let mut acd = Acd::new(settings());
+    acd.set_queue(
+        QueueKey::role("arm"),
+        QueueSettings {
+            strategy: Strategy::RingAll,
+            ..Default::default()
+        },
+    );
+    for s in ["a", "b", "c"] {
+        acd.add_seat(s, "arm", 0);
+        acd.seat_online(0, s);
+    }
+    acd.enqueue(1, "x", &arm()).unwrap();
+    assert_eq!(offers(&mut acd).len(), 3);
+    assert!(acd.answered(2, "b", "x"));
+    let cancels: Vec<_> = outputs(&mut acd)
+        .into_iter()
+        .filter(|o| matches!(o, AcdOutput::Cancel { .. }))
+        .collect();
+    assert_eq!(cancels.len(), 2);
+    assert_eq!(acd.seat("a").unwrap().state, SeatState::Available);
+    assert!(!acd.answered(3, "a", "x"), "late answer refused");
+}
+
+#[test]
+fn ring_all_timeout_does_not_pause_and_rings_again() {
+    let mut acd = Acd::new(settings());
+    acd.set_queue(
+        QueueKey::role("arm"),
+        QueueSettings {
+            strategy: Strategy::RingAll,
+            ..Default::default()
+        },
+    );
+    for s in ["a", "b"] {
+        acd.add_seat(s, "arm", 0);
+        acd.seat_online(0, s);
+    }
+    acd.enqueue(1, "x", &arm()).unwrap();
+    acd.offer_failed(2, "a", "x", PauseReason::Rejected);
+    assert_eq!(acd.waiting(), 0, "b still rings");
+    outputs(&mut acd);
+    acd.handle_timeout(15_001);
+    assert_eq!(offers(&mut acd), vec![pair("x", "b")]);
+}
+
+#[test]
+fn seat_reset_ends_a_stuck_call_or_offer() {
+    let mut acd = Acd::new(AcdSettings {
+        wrap_up_ms: 30_000,
+        ..settings()
+    });
+    acd.add_seat("a", "arm", 0);
+    acd.seat_online(0, "a");
+    acd.enqueue(1, "c", &arm()).unwrap();
+    assert!(acd.answered(2, "a", "c"));
+    // The BYE was lost: the supervisor frees the seat.
+    assert_eq!(acd.seat_reset(100, "a"), Ok(Some("c".into())));
+    assert_eq!(acd.seat("a").unwrap().state, SeatState::Available);
+    acd.enqueue(101, "d", &arm()).unwrap();
+    assert_eq!(acd.seat_reset(102, "a"), Ok(Some("d".into())));
+    // The offer was withdrawn and immediately made again to the only seat.
+    assert!(matches!(
+        acd.seat("a").unwrap().state,
+        SeatState::Ringing { .. }
+    ));
+    assert_eq!(
+        acd.seat_reset(0, "zz"),
+        Err(AcdError::UnknownSeat("zz".into()))
+    );
+}
+
+#[test]
+fn seat_offline_while_busy_goes_offline_at_the_end() {
+    let mut acd = Acd::new(AcdSettings {
+        wrap_up_ms: 30_000,
+        ..settings()
+    });
+    acd.add_seat("a", "arm", 0);
+    acd.seat_online(0, "a");
+    acd.enqueue(1, "c", &arm()).unwrap();
+    assert!(acd.answered(2, "a", "c"));
+    assert_eq!(acd.seat_offline(3, "a"), None);
+    acd.call_ended(4, "a");
+    assert_eq!(acd.seat("a").unwrap().state, SeatState::Offline);
+    assert_eq!(acd.poll_timeout(), None);
+}

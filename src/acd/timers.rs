@@ -1,0 +1,35 @@
+//! The ACD's deadlines (ring-no-answer, wrap-up) in one ordered table, so the next one is
+//! the first entry rather than a scan over the seats.
+
+use super::seat::SeatId;
+use crate::time::EpochMillis;
+use std::collections::BTreeSet;
+
+/// Pending deadlines, one per seat at most.
+#[derive(Debug, Default)]
+pub(crate) struct Deadlines {
+    set: BTreeSet<(EpochMillis, SeatId)>,
+}
+
+impl Deadlines {
+    pub(crate) fn insert(&mut self, at: EpochMillis, seat: &str) {
+        self.set.insert((at, seat.to_string()));
+    }
+
+    pub(crate) fn remove(&mut self, at: EpochMillis, seat: &str) {
+        self.set.remove(&(at, seat.to_string()));
+    }
+
+    pub(crate) fn next(&self) -> Option<EpochMillis> {
+        self.set.first().map(|(at, _)| *at)
+    }
+
+    /// Removes and returns the earliest deadline if it is due at `now`.
+    pub(crate) fn pop_due(&mut self, now: EpochMillis) -> Option<(EpochMillis, SeatId)> {
+        if self.next()? <= now {
+            self.set.pop_first()
+        } else {
+            None
+        }
+    }
+}
