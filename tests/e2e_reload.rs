@@ -120,7 +120,10 @@ async fn reloading_under_calls_drops_nothing_and_refuses_a_broken_edit() {
         latest.tags.get("version").map(String::as_str),
         Some("trois")
     );
-    assert!(finish(seats, Duration::from_secs(10)).await, "three calls answered");
+    assert!(
+        finish(seats, Duration::from_secs(10)).await,
+        "three calls answered"
+    );
 
     // SIGHUP: an edit the poller cannot see (same size, mtime put back) is loaded on the
     // signal alone.
