@@ -1,8 +1,7 @@
 //! Prometheus metrics of the router, registered in one [`Metrics`] value.
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// All metrics; cheap to clone (handles to shared counters).
@@ -13,7 +12,7 @@ pub struct Metrics {
     /// Finished calls by line and outcome.
     pub calls: IntCounterVec,
     /// Seconds from arrival to answer or abandon.
-    pub queue_wait: Histogram,
+    pub queue_wait: HistogramVec,
     /// Calls waiting for a seat.
     pub queue_depth: IntGauge,
     /// Seats by role and state.
@@ -43,12 +42,14 @@ impl Metrics {
             &["line", "outcome"],
         )
         .expect("static metric");
-        let queue_wait = Histogram::with_opts(
+        // 15/30/60/120 s buckets: the 60 s answer target is one query per queue.
+        let queue_wait = HistogramVec::new(
             HistogramOpts::new(
                 "queue_wait_seconds",
-                "Wait from arrival until answer or abandon",
+                "Wait from arrival until answer or abandon, by the queue the call waited in",
             )
             .buckets(vec![5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0]),
+            &["queue"],
         )
         .expect("static metric");
         let queue_depth = IntGauge::new("queue_depth", "Calls waiting for a seat").expect("static");

@@ -419,6 +419,7 @@ impl Switchboard {
             return;
         };
         c.record.queued_at.get_or_insert(now);
+        c.record.queue = Some(queue.to_string());
         let mut detail = format!("{queue} priority {}", request.line_priority);
         if request.urgency != Urgency::Nr {
             detail.push_str(&format!(" urgency {:?}", request.urgency));

@@ -714,7 +714,11 @@ impl CallDriver {
         if outcome != Outcome::Failed
             && let Some(wait) = record.wait_ms
         {
-            self.metrics.queue_wait.observe(wait as f64 / 1000.0);
+            let queue = record.queue.as_deref().unwrap_or("none");
+            self.metrics
+                .queue_wait
+                .with_label_values(&[queue])
+                .observe(wait as f64 / 1000.0);
         }
         tracing::info!(
             call = %record.id,

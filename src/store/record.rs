@@ -143,6 +143,9 @@ pub struct CallRecord {
     pub arrived_at: EpochMillis,
     /// Entered the queue.
     pub queued_at: Option<EpochMillis>,
+    /// The queue the call last waited in (dial plan name).
+    #[serde(default)]
+    pub queue: Option<String>,
     /// The router answered the caller (greeting; recording starts), if before a seat did.
     #[serde(default)]
     pub caller_answered_at: Option<EpochMillis>,
@@ -204,6 +207,7 @@ impl CallRecord {
             caller,
             arrived_at,
             queued_at: None,
+            queue: None,
             caller_answered_at: None,
             answered_at: None,
             ended_at: None,
