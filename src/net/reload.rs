@@ -11,8 +11,7 @@ use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use tokio_util::sync::CancellationToken;
 
 use crate::media::prompts::PromptSet;
-use crate::routing::BUILTIN_NAMES;
-use crate::routing::files::load_dir;
+use crate::routing::files::load_with_prompts;
 use crate::routing::plan::PlanSet;
 use crate::time::{EpochMillis, wall_clock_now};
 
@@ -195,16 +194,12 @@ impl LivePlans {
 }
 
 fn load(dir: &Path, prompts_dir: &Path) -> Result<Routing, Vec<String>> {
-    let (prompts, bad) = PromptSet::load_dir(prompts_dir);
+    let (plans, prompts, bad) = load_with_prompts(dir, prompts_dir);
     for e in &bad {
         tracing::error!("prompt rejected: {e}");
     }
-    // A bad prompt file does not refuse the plans (it plays silence, and is logged);
-    // a prompt with no file at all does.
-    let mut names: Vec<&str> = prompts.names();
-    names.extend(bad.iter().filter_map(|e| e.path.file_stem()?.to_str()));
-    let plans = load_dir(dir, &names, &BUILTIN_NAMES)
-        .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let plans =
+        plans.map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     Ok(Routing {
         plans: Arc::new(plans),
         prompts: Arc::new(prompts),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::builtin::BUILTIN_NAMES;
 use super::plan::{PlanError, PlanSet, load_texts};
-use crate::media::prompts::PromptSet;
+use crate::media::prompts::{PromptError, PromptSet};
 
 /// Loads and validates every `*.toml` file of `dir` (sorted by name). `prompts` are the
 /// prompt names that exist; `schedules` the names of schedules defined outside the files
@@ -51,7 +51,7 @@ pub fn load_dir(
 /// Loads the dial plans of `dir`, checking the prompts they name against the WAV files of
 /// `prompts_dir` (a bad prompt file is a problem too: it would play silence).
 pub fn load_plans(dir: &Path, prompts_dir: &Path) -> Result<PlanSet, Vec<PlanError>> {
-    let (prompts, bad) = PromptSet::load_dir(prompts_dir);
+    let (plans, _, bad) = load_with_prompts(dir, prompts_dir);
     let mut errors: Vec<PlanError> = bad
         .into_iter()
         .map(|e| PlanError {
@@ -61,7 +61,7 @@ pub fn load_plans(dir: &Path, prompts_dir: &Path) -> Result<PlanSet, Vec<PlanErr
             message: e.reason.to_string(),
         })
         .collect();
-    match load_dir(dir, &prompts.names(), &BUILTIN_NAMES) {
+    match plans {
         Ok(set) if errors.is_empty() => Ok(set),
         Ok(_) => Err(errors),
         Err(more) => {
@@ -69,4 +69,18 @@ pub fn load_plans(dir: &Path, prompts_dir: &Path) -> Result<PlanSet, Vec<PlanErr
             Err(errors)
         }
     }
+}
+
+/// The prompts of `prompts_dir`, and the plans of `dir` checked against them. A bad prompt
+/// file counts as present (a plan may name it: it plays silence there) and comes back in
+/// the third value; a prompt with no file at all makes the plans invalid.
+pub fn load_with_prompts(
+    dir: &Path,
+    prompts_dir: &Path,
+) -> (Result<PlanSet, Vec<PlanError>>, PromptSet, Vec<PromptError>) {
+    let (prompts, bad) = PromptSet::load_dir(prompts_dir);
+    let mut names: Vec<&str> = prompts.names();
+    names.extend(bad.iter().filter_map(|e| e.path.file_stem()?.to_str()));
+    let plans = load_dir(dir, &names, &BUILTIN_NAMES);
+    (plans, prompts, bad)
 }

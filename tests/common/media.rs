@@ -56,7 +56,6 @@
 use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -65,9 +64,8 @@ use std::time::{Duration, Instant};
 use sas_router::media::dtmf::goertzel::InBandDetector;
 use sas_router::media::dtmf::rfc4733::{TelephoneEventDecoder, parse_rtp};
 pub use sas_router::media::g711::G711Law;
-use tokio::process::Command;
 
-use super::{free_udp_port, scenario, sipp_path};
+use super::{free_udp_port, sipp_keyed};
 
 /// G.711's sample rate, also the RTP clock rate of audio and telephone-event.
 pub const SAMPLE_RATE: u32 = 8_000;
@@ -862,35 +860,6 @@ pub fn read_wav_channels(path: &Path) -> Result<(u32, Vec<Vec<i16>>), hound::Err
         }
     }
     Ok((spec.sample_rate, out))
-}
-
-/// A SIPp command toward `target` with `-key` values placed before `-sf` (SIPp resolves
-/// `play_pcap_audio="[pcap]"` while loading the scenario) and `args` after it (where `-set`
-/// must be). Same common flags as [`super::sipp`].
-pub fn sipp_keyed(
-    target: SocketAddr,
-    scenario_file: &str,
-    keys: &[(&str, &str)],
-    args: &[&str],
-) -> Command {
-    let mut cmd = Command::new(sipp_path());
-    cmd.arg(target.to_string());
-    for (k, v) in keys {
-        cmd.args(["-key", k, v]);
-    }
-    cmd.args(["-sf", &scenario(scenario_file)])
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-nostdin",
-            "-timeout_error",
-            "-trace_err",
-        ])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
 }
 
 /// A call placed by [`media_caller`].

@@ -255,9 +255,24 @@ pub fn scenario(name: &str) -> String {
 
 /// A SIPp command against the router with common flags.
 pub fn sipp(router: SocketAddr, scenario_file: &str, args: &[&str]) -> Command {
+    sipp_keyed(router, scenario_file, &[], args)
+}
+
+/// A SIPp command toward `target` with `-key` values placed before `-sf` (SIPp resolves
+/// `play_pcap_audio="[pcap]"` while loading the scenario) and `args` after it (where `-set`
+/// must be), plus the common flags.
+pub fn sipp_keyed(
+    target: SocketAddr,
+    scenario_file: &str,
+    keys: &[(&str, &str)],
+    args: &[&str],
+) -> Command {
     let mut cmd = Command::new(sipp_path());
-    cmd.arg(router.to_string())
-        .args(["-sf", &scenario(scenario_file)])
+    cmd.arg(target.to_string());
+    for (k, v) in keys {
+        cmd.args(["-key", k, v]);
+    }
+    cmd.args(["-sf", &scenario(scenario_file)])
         .args([
             "-i",
             "127.0.0.1",
