@@ -419,11 +419,6 @@ impl Acd {
         self.queues.values().map(|q| q.waiting.len()).sum()
     }
 
-    /// Calls waiting in one queue.
-    pub fn waiting_in(&self, key: &QueueKey) -> usize {
-        self.queues.get(key).map_or(0, |q| q.waiting.len())
-    }
-
     fn state(&self, id: &str) -> Option<&SeatState> {
         self.seats.get(id).map(|s| &s.state)
     }

@@ -378,11 +378,6 @@ impl MediaRelay {
         }
     }
 
-    /// Stops relaying; the sockets close once the task notices.
-    pub fn stop(&self) {
-        self.cancel.cancel();
-    }
-
     fn send(&self, command: Command) {
         // The task is gone only after stop/finish: nothing left to do then.
         self.commands.send(command).ok();

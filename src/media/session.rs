@@ -143,11 +143,6 @@ impl MediaSession {
         }
     }
 
-    /// Our SSRC towards `leg`.
-    pub fn ssrc(&self, leg: Leg) -> u32 {
-        self.legs[leg.idx()].out.ssrc()
-    }
-
     /// The codecs negotiated with a (new) peer on `leg`.
     pub fn set_codecs(&mut self, leg: Leg, codecs: LegCodecs) {
         let l = &mut self.legs[leg.idx()];
@@ -351,7 +346,7 @@ impl MediaSession {
     }
 
     /// Law of `leg`, once negotiated.
-    pub fn law(&self, leg: Leg) -> Option<G711Law> {
+    fn law(&self, leg: Leg) -> Option<G711Law> {
         self.legs[leg.idx()].codecs.map(|c| c.law)
     }
 

@@ -161,11 +161,6 @@ impl Flow {
         &self.tags
     }
 
-    /// The step the call is at.
-    pub fn step(&self) -> &str {
-        &self.step
-    }
-
     fn action(&self) -> Option<&Action> {
         self.plan
             .entries

@@ -216,7 +216,7 @@ async fn garbage_is_dropped_not_fatal() {
 }
 
 #[tokio::test]
-async fn ports_released_on_drop_and_stop_ends_relaying() {
+async fn finish_reports_and_ends_relaying_and_gives_the_ports_back() {
     let pool = pool(41800);
     let relay = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
     let ports = [relay.local_addr(Leg::A), relay.local_addr(Leg::B)];
@@ -224,13 +224,13 @@ async fn ports_released_on_drop_and_stop_ends_relaying() {
     let (caller, seat) = (peer().await, peer().await);
     relay.set_remote(Leg::B, seat.local_addr().unwrap());
     start_bridged(&relay, None);
-    relay.stop();
-    // Give the tasks a moment to see the cancellation, then nothing is relayed.
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    caller.send_to(&rtp(1, b"late"), ports[0]).await.unwrap();
-    assert_silent(&seat).await;
-    drop(relay);
+    caller.send_to(&rtp(1, b"early"), ports[0]).await.unwrap();
+    recv(&seat).await;
+    let report = relay.finish().await;
+    assert_eq!(report.stats.a.rx_packets, 1, "the counters of the call");
     assert_eq!(pool.in_use(), 0);
+    caller.send_to(&rtp(2, b"late"), ports[0]).await.unwrap();
+    assert_silent(&seat).await;
 }
 
 #[tokio::test]

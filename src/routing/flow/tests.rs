@@ -143,6 +143,9 @@ fn closed_hours_hang_up_after_the_closing_message() {
             prompt: Some("fermeture".into())
         }
     );
-    assert_eq!(flow.step(), "ferme");
+    assert_eq!(
+        flow.trace().last().unwrap(),
+        "ferme: hang up after fermeture"
+    );
     assert!(Flow::start(plan(), "nope", T, &OPEN).is_none());
 }
