@@ -43,11 +43,6 @@ impl OutboundStream {
         }
     }
 
-    /// Our SSRC.
-    pub fn ssrc(&self) -> u32 {
-        self.ssrc
-    }
-
     /// Rewrites a relayed RTP packet in place: our SSRC, sequence and timestamp continuing
     /// from what the leg last received, marker set on the first packet after a switch (and
     /// when the source's own SSRC changes). Returns false (leave it) for a non-RTP packet.
