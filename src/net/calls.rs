@@ -751,20 +751,16 @@ impl CallDriver {
                     record.quality = Some(CallQuality { caller, seat });
                 }
                 if let Some(sink) = report.recorder {
-                    match tokio::task::spawn_blocking(move || sink.finish()).await {
-                        Ok(Ok(info)) => record.recording = Some(info),
-                        Ok(Err(e)) => recording_failed(&mut record, &e.to_string()),
-                        Err(e) => recording_failed(&mut record, &e.to_string()),
+                    match blocking(move || sink.finish()).await {
+                        Ok(info) => record.recording = Some(info),
+                        Err(why) => recording_failed(&mut record, &why),
                     }
                 }
             }
             // The flush blocks on disk IO: keep it off the event loop.
             let id = record.id.clone();
-            let stored = tokio::task::spawn_blocking(move || store.put_call(&record)).await;
-            match stored {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(call = %id, error = %e, "call record NOT stored"),
-                Err(e) => tracing::error!(call = %id, error = %e, "call record NOT stored"),
+            if let Err(why) = blocking(move || store.put_call(&record)).await {
+                tracing::error!(call = %id, error = %why, "call record NOT stored");
             }
         }));
     }
@@ -787,6 +783,18 @@ impl CallDriver {
         for ((role, state), n) in counts {
             self.metrics.seats.with_label_values(&[role, state]).set(n);
         }
+    }
+}
+
+/// Runs blocking disk work off the event loop; its error, or the task's, as a sentence.
+async fn blocking<T, E>(work: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, String>
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
