@@ -12,6 +12,7 @@ pub mod acd;
 pub mod app;
 pub mod call;
 pub mod config;
+pub mod cti;
 pub mod http;
 pub mod media;
 pub mod metrics;

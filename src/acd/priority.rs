@@ -14,10 +14,13 @@
 //! - With `aging_step_ms == 0` the order is strict: level, then arrival.
 
 use crate::time::EpochMillis;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Hub Santé urgency code of an escalated call.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Urgency {
     /// Vital distress: ahead of everyone.
     P0,

@@ -1,7 +1,7 @@
 //! One seat (an ARM's phone or console) and the states it moves through.
 
 use crate::time::EpochMillis;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -41,7 +41,7 @@ pub enum SeatState {
 }
 
 /// Why a seat is paused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PauseReason {
     /// The seat let an offer ring out.
@@ -56,6 +56,8 @@ pub enum PauseReason {
     Break,
     /// Doing something else (training, admin work).
     OtherTask,
+    /// Logged out of the console (CTI): out of distribution until the next login.
+    LoggedOut,
 }
 
 impl SeatState {

@@ -1,5 +1,6 @@
 //! The call record: one per call, with its offers and event timeline.
 
+use crate::acd::Urgency;
 use crate::media::dtmf::DigitEvent;
 use crate::media::recording::RecordingInfo;
 use crate::media::rtcp::LegQuality;
@@ -95,6 +96,74 @@ pub struct CallEvent {
     pub detail: Option<String>,
 }
 
+/// What the regulation decided for the caller (the SAS/SAMU decision list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Conseil médical: advice, no further step.
+    ConseilMedical,
+    /// Téléconsultation.
+    Teleconsultation,
+    /// Rendez-vous de soins non programmés within 48 h.
+    RdvSnp48h,
+    /// Orientation to an emergency department.
+    OrientationUrgences,
+    /// SMUR (mobile emergency unit) sent.
+    Smur,
+    /// Transport sanitaire (ambulance).
+    TransportSanitaire,
+    /// Visite à domicile.
+    VisiteDomicile,
+    /// Maison médicale de garde.
+    MaisonMedicaleGarde,
+    /// Handed to the national suicide prevention line.
+    #[serde(rename = "3114")]
+    Ligne3114,
+}
+
+/// Qualification data a seat writes on a call (every field optional: a seat fills in
+/// what it knows; later writes complete or correct earlier ones).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Qualification {
+    /// Hub Santé priority (`P0`…`P3`, `NR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Urgency>,
+    /// Motif de recours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commune: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postcode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    /// Free note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One write to the call file: who, when, what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub at: EpochMillis,
+    /// The seat that wrote it.
+    pub seat: String,
+    #[serde(flatten)]
+    pub data: Qualification,
+}
+
+/// One seat's part in a call: who handled it, from when to when, how it left them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handler {
+    pub seat: String,
+    pub role: String,
+    pub from: EpochMillis,
+    pub until: Option<EpochMillis>,
+    /// `transfer`, `accompanied`, `hangup`, `caller_bye`…
+    pub left: Option<String>,
+}
+
 /// Packet and byte counts of one leg, as seen by the router.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LegCounters {
@@ -185,6 +254,12 @@ pub struct CallRecord {
     /// The call's recording (absent in records written before recordings existed).
     #[serde(default)]
     pub recording: Option<RecordingInfo>,
+    /// Every seat that handled the call, in order (ARM, then regulators).
+    #[serde(default)]
+    pub handlers: Vec<Handler>,
+    /// Qualification written by the seats, oldest first.
+    #[serde(default)]
+    pub file: Vec<FileEntry>,
     /// Timeline.
     pub events: Vec<CallEvent>,
 }
@@ -224,6 +299,8 @@ impl CallRecord {
             tags: Default::default(),
             dtmf: Vec::new(),
             recording: None,
+            handlers: Vec::new(),
+            file: Vec::new(),
             events: Vec::new(),
         };
         record.event(arrived_at, "ARRIVED", None, None);

@@ -1,0 +1,144 @@
+//! CTI (computer-telephony integration): what seats' consoles and supervisors ask of the
+//! router, and the events they hear back.
+//!
+//! This module is the contract between the HTTP/WebSocket surface (`http::cti`) and the
+//! call driver that owns the calls: a request goes to the driver as a [`CtiCommand`] with
+//! a reply channel; everything that happens to seats and calls is published as a
+//! [`CtiEvent`] on a broadcast channel, which each WebSocket filters for its seat (or not,
+//! for supervisors).
+
+use crate::acd::{PauseReason, Urgency};
+use crate::store::record::Qualification;
+use crate::time::EpochMillis;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// How a transfer hands the call over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferMode {
+    /// The seat leaves at once; the caller hears hold audio until the target answers.
+    #[default]
+    Blind,
+    /// "Transfert accompagné": the seat stays with the caller until the target answers,
+    /// then the three talk together until the seat hangs up.
+    Accompanied,
+}
+
+/// What a seat (or a supervisor) asks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CtiRequest {
+    /// The seat's state and its current call (line, caller, wait, route, handlers, file).
+    Status,
+    /// The console logged in: a seat paused as `logged_out` is back in distribution.
+    Login,
+    /// The console logged out: the seat leaves distribution (paused `logged_out`).
+    Logout,
+    /// Out of distribution, for a reason.
+    Pause { reason: PauseReason },
+    /// Back in distribution.
+    Resume,
+    /// Hang up the seat's current call (the seat's leg; the caller too if the seat was
+    /// the last one with them).
+    Hangup,
+    /// Transfer the seat's current call to `target`: a queue or internal name of the dial
+    /// plan (`amu`, `liberal`, `osnp`, `psy`, `3114`) or an internal number (`2001`).
+    Transfer {
+        target: String,
+        mode: TransferMode,
+        /// Hub Santé priority of the escalated call; P0 is always accompanied.
+        urgency: Option<Urgency>,
+    },
+    /// Write qualification data on the seat's current call.
+    Qualify(Qualification),
+    /// Supervisors: queues, waiting calls, seat states.
+    Overview,
+}
+
+/// A request from an authenticated seat, with where to send the answer.
+#[derive(Debug)]
+pub struct CtiCommand {
+    /// The seat asking (from its session token).
+    pub seat: String,
+    pub request: CtiRequest,
+    /// A JSON body on success.
+    pub reply: oneshot::Sender<Result<serde_json::Value, CtiError>>,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum CtiError {
+    /// The seat has no call to act on.
+    #[error("no call in progress on this seat")]
+    NoCall,
+    /// The action does not fit the call's or the seat's state.
+    #[error("not possible now: {0}")]
+    Conflict(String),
+    /// The transfer target is not in the dial plan.
+    #[error("unknown transfer target: {0}")]
+    UnknownTarget(String),
+    /// A bad request body.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The router is shutting down.
+    #[error("router unavailable")]
+    Unavailable,
+}
+
+/// Something that happened, for consoles and supervisors.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CtiEvent {
+    pub at: EpochMillis,
+    /// The seat this event is for (`None`: supervisors only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seat: Option<String>,
+    /// The call concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
+    /// `seat_state`, `offer`, `connect`, `transfer`, `call_end`, `queue`…
+    pub kind: String,
+    /// Kind-specific fields.
+    pub detail: serde_json::Value,
+}
+
+/// Both ends of the CTI plumbing: the HTTP side sends commands and subscribes to events;
+/// the driver receives commands and publishes events.
+#[derive(Debug, Clone)]
+pub struct CtiChannels {
+    pub commands: mpsc::UnboundedSender<CtiCommand>,
+    pub events: broadcast::Sender<CtiEvent>,
+}
+
+impl CtiChannels {
+    /// New channels and the command receiver (for the driver). Events beyond `backlog`
+    /// unread by a slow console are dropped for that console only (it is told it lagged).
+    pub fn new(backlog: usize) -> (CtiChannels, mpsc::UnboundedReceiver<CtiCommand>) {
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(backlog);
+        (CtiChannels { commands, events }, receiver)
+    }
+
+    /// Sends `request` for `seat` to the driver and waits for its answer.
+    pub async fn ask(
+        &self,
+        seat: &str,
+        request: CtiRequest,
+    ) -> Result<serde_json::Value, CtiError> {
+        let (reply, answer) = oneshot::channel();
+        let command = CtiCommand {
+            seat: seat.into(),
+            request,
+            reply,
+        };
+        self.commands
+            .send(command)
+            .map_err(|_| CtiError::Unavailable)?;
+        answer.await.unwrap_or(Err(CtiError::Unavailable))
+    }
+
+    /// Publishes an event (nobody listening is fine).
+    pub fn publish(&self, event: CtiEvent) {
+        self.events.send(event).ok();
+    }
+}
