@@ -60,6 +60,21 @@ pub enum PauseReason {
     LoggedOut,
 }
 
+impl PauseReason {
+    /// The label used in the API and the seat history.
+    pub fn label(self) -> &'static str {
+        match self {
+            PauseReason::RingNoAnswer => "ring_no_answer",
+            PauseReason::Rejected => "rejected",
+            PauseReason::Unreachable => "unreachable",
+            PauseReason::Requested => "requested",
+            PauseReason::Break => "break",
+            PauseReason::OtherTask => "other_task",
+            PauseReason::LoggedOut => "logged_out",
+        }
+    }
+}
+
 impl SeatState {
     /// The label used in metrics and listings.
     pub fn label(&self) -> &'static str {

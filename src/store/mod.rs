@@ -1,5 +1,5 @@
 //! Durable storage in sled: call records, keyed by their time-sortable id, and the `audit`
-//! log; `recordings` owns the recording files (layout, retention purge, audited reads).
+//! log, each seat's history (`seat_log`); `recordings` owns the recording files (layout, retention purge, audited reads).
 //!
 //! Records are written when a call ends and flushed before the write returns, so a crash
 //! never loses a finished call. The CLI opens the same database read-side while the router
@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod record;
 pub mod recordings;
+pub mod seat_log;
 
 use record::CallRecord;
 use std::path::Path;
@@ -29,6 +30,7 @@ pub enum StoreError {
 pub struct Store {
     calls: sled::Tree,
     audit_log: sled::Tree,
+    seat_log: sled::Tree,
     db: sled::Db,
 }
 
@@ -38,9 +40,11 @@ impl Store {
         let db = sled::Config::new().path(dir.join("sled")).open()?;
         let calls = db.open_tree("calls")?;
         let audit_log = db.open_tree("audit")?;
+        let seat_log = db.open_tree("seats")?;
         Ok(Self {
             calls,
             audit_log,
+            seat_log,
             db,
         })
     }

@@ -14,11 +14,25 @@ use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 /// Demo seat passwords used by the tests (HA1 computed at config time).
-pub const SEATS: [(&str, &str); 3] = [
+pub const SEATS: [(&str, &str); 7] = [
     ("arm1", "pw-arm1"),
     ("arm2", "pw-arm2"),
     ("arm3", "pw-arm3"),
+    ("amu1", "pw-amu1"),
+    ("amu2", "pw-amu2"),
+    ("lib1", "pw-lib1"),
+    ("sup1", "pw-sup1"),
 ];
+
+/// A test seat's role unless [`Options::roles`] says otherwise: from its name.
+fn default_role(user: &str) -> &'static str {
+    match &user[..3] {
+        "amu" => "regulateur_amu",
+        "lib" => "regulateur_liberal",
+        "sup" => "superviseur",
+        _ => "arm",
+    }
+}
 
 /// A router running in this process.
 pub struct Router {
@@ -111,7 +125,7 @@ pub fn config_text(opts: &Options, data: &Path) -> String {
                 .roles
                 .iter()
                 .find(|(u, _)| *u == user)
-                .map_or("arm", |(_, r)| r)
+                .map_or(default_role(user), |(_, r)| r)
         ));
     }
     let prompts_dir = match &opts.prompts {
