@@ -6,6 +6,7 @@
 use crate::acd::AcdSettings;
 use crate::call::{Switchboard, SwitchboardSettings};
 use crate::config::Config;
+use crate::cti::CtiChannels;
 use crate::http::{self, HttpState};
 use crate::media::ports::PortPool;
 use crate::metrics::Metrics;
@@ -279,6 +280,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         PortPool::new(config.media.rtp_port_min, config.media.rtp_port_max)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?,
     );
+    let (cti, cti_commands) = CtiChannels::new(1024);
     let driver = CallDriver {
         switchboard,
         dialogs: dialogs.clone(),
@@ -295,6 +297,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             .enabled
             .then(|| Recordings::from_config(&config).root().to_path_buf()),
         writes: Vec::new(),
+        cti: cti.clone(),
     };
     let dispatcher = Arc::new(Dispatcher {
         dialogs,
@@ -334,7 +337,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         plans: Arc::clone(&plans),
     });
 
-    let driver = tokio::spawn(driver.run(call_receiver, shutdown.clone()));
+    let driver = tokio::spawn(driver.run(call_receiver, cti_commands, shutdown.clone()));
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(async move { endpoint.serve().await }));
     tasks.push(tokio::spawn(dispatcher.run(incoming)));

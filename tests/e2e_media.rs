@@ -20,24 +20,14 @@ const SEAT_HZ: f32 = 1800.0;
 
 /// Prompts that are pure tones, so what the caller hears can be told apart.
 fn tone_prompts(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    for (name, hz, ms) in [
-        ("greeting", GREETING_HZ, 600),
-        ("hold", HOLD_HZ, 3000),
-        ("reassurance", REASSURANCE_HZ, 200),
-    ] {
-        let spec = hound::WavSpec {
-            channels: 1,
-            sample_rate: 8000,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut w = hound::WavWriter::create(dir.join(format!("{name}.wav")), spec).unwrap();
-        for s in tone_pcm(hz, ms, -10.0) {
-            w.write_sample(s).unwrap();
-        }
-        w.finalize().unwrap();
-    }
+    write_tone_prompts(
+        dir,
+        &[
+            ("greeting", GREETING_HZ, 600),
+            ("hold", HOLD_HZ, 3000),
+            ("reassurance", REASSURANCE_HZ, 200),
+        ],
+    );
 }
 
 async fn one_record(router: &Router) -> CallRecord {

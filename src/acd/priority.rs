@@ -36,6 +36,33 @@ pub enum Urgency {
 }
 
 impl Urgency {
+    /// Every code, most urgent first.
+    pub const ALL: [Urgency; 5] = [
+        Urgency::P0,
+        Urgency::P1,
+        Urgency::P2,
+        Urgency::P3,
+        Urgency::Nr,
+    ];
+
+    /// The Hub Santé code (`P0`…`P3`, `NR`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Urgency::P0 => "P0",
+            Urgency::P1 => "P1",
+            Urgency::P2 => "P2",
+            Urgency::P3 => "P3",
+            Urgency::Nr => "NR",
+        }
+    }
+
+    /// The code from its label, any case.
+    pub fn from_label(label: &str) -> Option<Urgency> {
+        Urgency::ALL
+            .into_iter()
+            .find(|u| u.label().eq_ignore_ascii_case(label))
+    }
+
     /// Levels per urgency step (the line priority fits inside).
     const LINE_LEVELS: u64 = 4;
 

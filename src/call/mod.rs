@@ -11,7 +11,7 @@ use crate::acd::{
 };
 use crate::media::dtmf::DigitEvent;
 use crate::pii::CallerNumber;
-use crate::store::record::{CallRecord, OfferRecord, OfferResult, Outcome};
+use crate::store::record::{CallRecord, Handler, OfferRecord, OfferResult, Outcome};
 use crate::time::EpochMillis;
 use std::collections::{HashMap, VecDeque};
 
@@ -194,6 +194,18 @@ pub enum CallOutput {
     },
     /// The call is over: persist its record.
     Finished(Box<CallRecord>),
+    /// Caller, the seat that transferred and the one that answered talk together (the
+    /// accompanied transfer's three-way call).
+    Conference {
+        /// The call.
+        call: String,
+    },
+    /// The caller is waiting again (the seat left an accompanied transfer before the
+    /// target answered): play the queue's hold audio.
+    Hold {
+        /// The call.
+        call: String,
+    },
     /// A seat changed state.
     SeatChanged {
         /// The seat.
@@ -207,18 +219,48 @@ pub enum CallOutput {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
+    /// In the dial plan or a queue; the caller hears the router.
     Waiting,
     /// Dialling out through the trunk.
     Forwarding,
     Bridged {
         seat: SeatId,
     },
+    /// Accompanied transfer: `seat` stays with the caller while the call is offered to
+    /// the target (queued, or dialled out).
+    Accompanying {
+        seat: SeatId,
+    },
+    /// The target answered an accompanied transfer: three-way until one of the two seats
+    /// leaves.
+    Conference {
+        seat: SeatId,
+        joined: SeatId,
+    },
+}
+
+impl Phase {
+    /// The call may be queued (or forwarded) in this phase.
+    fn seeks_seat(&self) -> bool {
+        matches!(self, Phase::Waiting | Phase::Accompanying { .. })
+    }
+
+    /// Seats on the call.
+    fn seats(&self) -> Vec<SeatId> {
+        match self {
+            Phase::Waiting | Phase::Forwarding => vec![],
+            Phase::Bridged { seat } | Phase::Accompanying { seat } => vec![seat.clone()],
+            Phase::Conference { seat, joined } => vec![seat.clone(), joined.clone()],
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Call {
     phase: Phase,
     record: CallRecord,
+    /// Hub Santé urgency, from a transfer or the call file; applies to its next queue.
+    urgency: Urgency,
 }
 
 /// Settings of the call logic.
@@ -274,6 +316,7 @@ impl Switchboard {
                     Call {
                         phase: Phase::Waiting,
                         record,
+                        urgency: Urgency::Nr,
                     },
                 );
             }
@@ -292,11 +335,7 @@ impl Switchboard {
                 priority,
             } => self.enqueue(now, &call, &queue, &CallRequest::new(&role, priority)),
             CallInput::Overflow { call } => {
-                if self
-                    .calls
-                    .get(&call)
-                    .is_some_and(|c| c.phase == Phase::Waiting)
-                {
+                if self.calls.get(&call).is_some_and(|c| c.phase.seeks_seat()) {
                     self.withdraw_offer(now, &call);
                     self.event(now, &call, "OVERFLOW", None, None);
                 }
@@ -305,14 +344,13 @@ impl Switchboard {
                 self.event(now, &call, kind, None, Some(detail));
             }
             CallInput::Forward { call, number } => {
-                if self
-                    .calls
-                    .get(&call)
-                    .is_some_and(|c| c.phase == Phase::Waiting)
-                {
+                if self.calls.get(&call).is_some_and(|c| c.phase.seeks_seat()) {
                     self.withdraw_offer(now, &call);
                     self.event(now, &call, "FORWARD", None, Some(number.clone()));
-                    if let Some(c) = self.calls.get_mut(&call) {
+                    // Accompanied: the seat stays with the caller while the number rings.
+                    if let Some(c) = self.calls.get_mut(&call)
+                        && c.phase == Phase::Waiting
+                    {
                         c.phase = Phase::Forwarding;
                     }
                     self.outputs.push_back(CallOutput::Dial { call, number });
@@ -323,9 +361,11 @@ impl Switchboard {
             }
             CallInput::SeatFailed { call, seat, status } if seat == EXTERNAL => {
                 if let Some(c) = self.calls.get_mut(&call)
-                    && c.phase == Phase::Forwarding
+                    && matches!(c.phase, Phase::Forwarding | Phase::Accompanying { .. })
                 {
-                    c.phase = Phase::Waiting;
+                    if c.phase == Phase::Forwarding {
+                        c.phase = Phase::Waiting;
+                    }
                     let detail = status.map_or_else(|| "unreachable".into(), |s| s.to_string());
                     c.record.event(now, "FORWARD_FAILED", None, Some(detail));
                 }
@@ -371,21 +411,7 @@ impl Switchboard {
                     self.acd.offer_failed(now, &seat, &call, why);
                 }
             }
-            CallInput::SeatGone { call, seat: gone } => {
-                if let Some(Phase::Bridged { seat }) =
-                    self.calls.get(&call).map(|c| c.phase.clone())
-                    && seat == gone
-                {
-                    self.outputs
-                        .push_back(CallOutput::HangUpCaller { call: call.clone() });
-                    self.acd.call_ended(now, &seat);
-                    let (outcome, why) = match seat.as_str() {
-                        EXTERNAL => (Outcome::Forwarded, "external_bye"),
-                        _ => (Outcome::Answered, "seat_bye"),
-                    };
-                    self.finish(now, &call, outcome, why);
-                }
-            }
+            CallInput::SeatGone { call, seat } => self.seat_left(now, &call, &seat, None),
             CallInput::Failed { call, reason } => self.fail(now, &call, &reason),
             CallInput::SeatOnline { seat } => self.acd.seat_online(now, &seat),
             CallInput::SeatOffline { seat } => {
@@ -411,18 +437,16 @@ impl Switchboard {
     /// A refusal (queue full, already queued) is recorded; the dial plan's overflow or
     /// timeout then takes over.
     pub fn enqueue(&mut self, now: EpochMillis, call: &str, queue: &str, request: &CallRequest) {
-        let Some(c) = self
-            .calls
-            .get_mut(call)
-            .filter(|c| c.phase == Phase::Waiting)
-        else {
+        let Some(c) = self.calls.get_mut(call).filter(|c| c.phase.seeks_seat()) else {
             return;
         };
+        // The more urgent of the plan's and the call's own (transfer, call file).
+        let request = &request.clone().with_urgency(request.urgency.min(c.urgency));
         c.record.queued_at.get_or_insert(now);
         c.record.queue = Some(queue.to_string());
         let mut detail = format!("{queue} priority {}", request.line_priority);
         if request.urgency != Urgency::Nr {
-            detail.push_str(&format!(" urgency {:?}", request.urgency));
+            detail.push_str(&format!(" urgency {}", request.urgency.label()));
         }
         c.record.event(now, "ENTERQUEUE", None, Some(detail));
         if let Err(e) = self.acd.enqueue(now, call, request) {
@@ -466,20 +490,8 @@ impl Switchboard {
                 });
             }
             (Some(SeatState::Busy { .. }), Some(call)) => {
-                let bridged = matches!(
-                    self.calls.get(&call).map(|c| &c.phase),
-                    Some(Phase::Bridged { seat: s }) if s == seat
-                );
-                self.outputs.push_back(CallOutput::HangUpSeat {
-                    call: call.clone(),
-                    seat: seat.into(),
-                });
-                if bridged {
-                    self.outputs
-                        .push_back(CallOutput::HangUpCaller { call: call.clone() });
-                    self.event(now, &call, "SEAT_RESET", Some(seat), None);
-                    self.finish(now, &call, Outcome::Answered, "seat_reset");
-                }
+                self.event(now, &call, "SEAT_RESET", Some(seat), None);
+                self.seat_left(now, &call, seat, Some("seat_reset"));
             }
             _ => {}
         }
@@ -559,12 +571,23 @@ impl Switchboard {
                 };
                 self.finish(now, call, outcome, how);
             }
-            Phase::Bridged { seat } => {
-                let outcome = match seat.as_str() {
-                    EXTERNAL => Outcome::Forwarded,
+            Phase::Bridged { .. } | Phase::Accompanying { .. } | Phase::Conference { .. } => {
+                // An accompanied transfer still ringing: the target hears nothing more.
+                self.withdraw_offer(now, call);
+                if matches!(phase, Phase::Accompanying { .. }) {
+                    self.outputs.push_back(CallOutput::CancelSeat {
+                        call: call.into(),
+                        seat: EXTERNAL.into(),
+                    });
+                }
+                let seats = phase.seats();
+                for seat in &seats {
+                    self.release_seat(now, call, seat.clone());
+                }
+                let outcome = match seats.last().map(String::as_str) {
+                    Some(EXTERNAL) => Outcome::Forwarded,
                     _ => Outcome::Answered,
                 };
-                self.release_seat(now, call, seat);
                 self.finish(now, call, outcome, "caller_bye");
             }
         }
@@ -575,7 +598,7 @@ impl Switchboard {
         let Some(c) = self
             .calls
             .get_mut(call)
-            .filter(|c| c.phase == Phase::Forwarding)
+            .filter(|c| matches!(c.phase, Phase::Forwarding | Phase::Accompanying { .. }))
         else {
             // Too late (the caller left): hang the external party up.
             self.outputs.push_back(CallOutput::HangUpSeat {
@@ -584,16 +607,52 @@ impl Switchboard {
             });
             return;
         };
-        c.phase = Phase::Bridged {
-            seat: EXTERNAL.into(),
+        c.record.answered_at.get_or_insert(now);
+        c.record
+            .wait_ms
+            .get_or_insert(now.saturating_sub(c.record.arrived_at));
+        self.connected(now, call, EXTERNAL);
+    }
+
+    /// A seat (or the external party) answered a call that sought one: bridge it, or make
+    /// it the third party of an accompanied transfer.
+    fn connected(&mut self, now: EpochMillis, call: &str, seat: &str) {
+        let role = match seat {
+            EXTERNAL => EXTERNAL.to_string(),
+            _ => self
+                .acd
+                .seat(seat)
+                .map(|s| s.role.clone())
+                .unwrap_or_default(),
         };
-        c.record.answered_at = Some(now);
-        c.record.wait_ms = Some(now.saturating_sub(c.record.arrived_at));
-        c.record.event(now, "CONNECT", Some(EXTERNAL), None);
-        self.outputs.push_back(CallOutput::Bridge {
-            call: call.into(),
-            seat: EXTERNAL.into(),
+        let Some(c) = self.calls.get_mut(call) else {
+            return;
+        };
+        c.record.event(now, "CONNECT", Some(seat), None);
+        c.record.handlers.push(Handler {
+            seat: seat.into(),
+            role,
+            from: now,
+            until: None,
+            left: None,
         });
+        let out = match std::mem::replace(&mut c.phase, Phase::Waiting) {
+            Phase::Accompanying { seat: with } => {
+                c.phase = Phase::Conference {
+                    seat: with,
+                    joined: seat.into(),
+                };
+                CallOutput::Conference { call: call.into() }
+            }
+            _ => {
+                c.phase = Phase::Bridged { seat: seat.into() };
+                CallOutput::Bridge {
+                    call: call.into(),
+                    seat: seat.into(),
+                }
+            }
+        };
+        self.outputs.push_back(out);
     }
 
     /// Ends the caller's leg: BYE once answered (by a seat or the router), else a final
@@ -614,7 +673,7 @@ impl Switchboard {
     }
 
     fn seat_answered(&mut self, now: EpochMillis, call: &str, seat: &str) {
-        let live = matches!(self.calls.get(call), Some(c) if c.phase == Phase::Waiting);
+        let live = matches!(self.calls.get(call), Some(c) if c.phase.seeks_seat());
         if !live || !self.acd.answered(now, seat, call) {
             // A late 200 (the offer was withdrawn or the caller left): hang it up.
             self.outputs.push_back(CallOutput::HangUpSeat {
@@ -625,16 +684,14 @@ impl Switchboard {
         }
         self.close_offer(now, call, seat, OfferResult::Answered, None);
         if let Some(c) = self.calls.get_mut(call) {
-            c.phase = Phase::Bridged { seat: seat.into() };
-            c.record.answered_at = Some(now);
+            // The first answer ends the wait; later ones (transfers) are in `handlers`.
+            c.record.answered_at.get_or_insert(now);
             c.record.seat = Some(seat.into());
-            c.record.wait_ms = Some(now.saturating_sub(c.record.arrived_at));
-            c.record.event(now, "CONNECT", Some(seat), None);
+            c.record
+                .wait_ms
+                .get_or_insert(now.saturating_sub(c.record.arrived_at));
         }
-        self.outputs.push_back(CallOutput::Bridge {
-            call: call.into(),
-            seat: seat.into(),
-        });
+        self.connected(now, call, seat);
     }
 
     fn fail(&mut self, now: EpochMillis, call: &str, reason: &str) {
@@ -652,14 +709,13 @@ impl Switchboard {
                 self.withdraw_offer(now, call);
                 self.release_caller(call, 500);
             }
-            Phase::Bridged { seat } => {
-                self.outputs.push_back(CallOutput::HangUpSeat {
-                    call: call.into(),
-                    seat: seat.clone(),
-                });
+            Phase::Bridged { .. } | Phase::Accompanying { .. } | Phase::Conference { .. } => {
+                self.withdraw_offer(now, call);
+                for seat in phase.seats() {
+                    self.release_seat(now, call, seat);
+                }
                 self.outputs
                     .push_back(CallOutput::HangUpCaller { call: call.into() });
-                self.acd.call_ended(now, &seat);
             }
         }
         self.event(now, call, "FAILED", None, Some(reason.into()));
@@ -769,12 +825,17 @@ impl Switchboard {
             return;
         };
         let r = &mut c.record;
+        r.urgency = (c.urgency != Urgency::Nr).then_some(c.urgency);
         r.ended_at = Some(now);
         r.outcome = Some(outcome);
         r.end_reason = Some(reason.into());
         match r.answered_at {
             Some(answered) => r.talk_ms = Some(now.saturating_sub(answered)),
             None => r.wait_ms = Some(now.saturating_sub(r.arrived_at)),
+        }
+        for h in r.handlers.iter_mut().filter(|h| h.until.is_none()) {
+            h.until = Some(now);
+            h.left = Some(reason.into());
         }
         r.event(now, "END", r.seat.clone().as_deref(), Some(reason.into()));
         self.outputs
@@ -784,3 +845,7 @@ impl Switchboard {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_support;
+mod transfer;
+pub use transfer::TransferError;

@@ -3,71 +3,7 @@
 use super::*;
 use crate::time::SECOND;
 
-const T0: EpochMillis = 1_790_000_000_000;
-
-fn board(seats: &[&str]) -> Switchboard {
-    let settings = SwitchboardSettings {
-        acd: AcdSettings {
-            ring_timeout_ms: 15 * SECOND,
-            wrap_up_ms: 10 * SECOND,
-            autopause: true,
-            aging_step_ms: 0,
-        },
-        misdial_threshold_ms: 15 * SECOND,
-    };
-    let seats: Vec<(String, String)> = seats
-        .iter()
-        .map(|s| (s.to_string(), "arm".into()))
-        .collect();
-    Switchboard::new(settings, &seats, T0)
-}
-
-fn arrive(b: &mut Switchboard, now: EpochMillis, call: &str, line: &str, priority: u8) {
-    b.handle(
-        now,
-        CallInput::Arrived {
-            call: call.into(),
-            sip_call_id: format!("sip-{call}"),
-            line: line.into(),
-            called: "15".into(),
-            caller: CallerNumber::new("0612345678"),
-        },
-    );
-    b.handle(
-        now,
-        CallInput::Enqueue {
-            call: call.into(),
-            queue: "arm".into(),
-            role: "arm".into(),
-            priority,
-        },
-    );
-}
-
-/// Drains outputs, dropping seat state changes (checked separately).
-fn actions(b: &mut Switchboard) -> Vec<CallOutput> {
-    std::iter::from_fn(|| b.poll_output())
-        .filter(|o| !matches!(o, CallOutput::SeatChanged { .. }))
-        .collect()
-}
-
-fn ring(call: &str, seat: &str) -> CallOutput {
-    CallOutput::RingSeat {
-        call: call.into(),
-        seat: seat.into(),
-    }
-}
-
-fn finished(outputs: &[CallOutput]) -> Option<&CallRecord> {
-    outputs.iter().find_map(|o| match o {
-        CallOutput::Finished(r) => Some(r.as_ref()),
-        _ => None,
-    })
-}
-
-fn online(b: &mut Switchboard, now: EpochMillis, seat: &str) {
-    b.handle(now, CallInput::SeatOnline { seat: seat.into() });
-}
+use super::tests_support::*;
 
 #[test]
 fn samu_calls_are_served_before_sas_calls_and_oldest_first() {

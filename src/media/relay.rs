@@ -53,20 +53,22 @@ pub enum Leg {
     A,
     /// The seat's softphone.
     B,
+    /// Interim: shares B's socket until the three-leg relay lands.
+    C,
 }
 
 impl Leg {
     pub fn other(self) -> Leg {
         match self {
             Leg::A => Leg::B,
-            Leg::B => Leg::A,
+            Leg::B | Leg::C => Leg::A,
         }
     }
 
     pub(crate) fn idx(self) -> usize {
         match self {
             Leg::A => 0,
-            Leg::B => 1,
+            Leg::B | Leg::C => 1,
         }
     }
 
@@ -74,7 +76,7 @@ impl Leg {
     fn direction(self) -> &'static str {
         match self {
             Leg::A => "caller_to_seat",
-            Leg::B => "seat_to_caller",
+            Leg::B | Leg::C => "seat_to_caller",
         }
     }
 }
@@ -300,7 +302,12 @@ impl MediaRelay {
     }
 
     /// Caller and seat hear each other.
-    pub fn bridge(&self) {
+    pub fn bridge(&self, _leg: Leg) {
+        self.send(Command::Bridge);
+    }
+
+    /// Interim: a two-leg bridge until the three-leg relay lands.
+    pub fn conference(&self) {
         self.send(Command::Bridge);
     }
 

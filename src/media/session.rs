@@ -206,7 +206,7 @@ impl MediaSession {
         let forward = !self.legs[leg.other().idx()].on_hold
             && match leg {
                 Leg::A => self.seat_hears_caller,
-                Leg::B => matches!(self.caller_hears, CallerFeed::Seat),
+                Leg::B | Leg::C => matches!(self.caller_hears, CallerFeed::Seat),
             };
         let payload = offset..offset + payload_len;
         if Some(pt) == from.dtmf_pt {

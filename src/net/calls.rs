@@ -2,7 +2,9 @@
 //! leg and the media relays. It feeds the switchboard what happens on the wire and carries
 //! out what the switchboard decides.
 
+use crate::acd::Urgency;
 use crate::call::{CallInput, CallOutput, EXTERNAL, Switchboard};
+use crate::cti::{CtiChannels, CtiCommand, CtiError, TransferMode};
 use crate::media::dtmf::info::parse_info;
 use crate::media::dtmf::{DigitEvent, DtmfError, DtmfSource};
 use crate::media::recording::{CallRecorder, Recorder};
@@ -16,6 +18,7 @@ use crate::store::Store;
 use crate::store::record::{CallQuality, CallRecord, LegCounters, Outcome, RtpCounters};
 use crate::store::recordings::Recordings;
 use crate::time::{EpochMillis, wall_clock_now};
+use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::dialog::dialog::{DialogState, DialogStateSender};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invitation::InviteOption;
@@ -104,7 +107,26 @@ pub enum CallEvent {
     },
 }
 
-/// The two legs and the media of one call.
+/// A leg towards a seat (or the external party): offered, then answered.
+pub(super) struct SeatLeg {
+    pub(super) seat: String,
+    /// SIP Call-ID.
+    sip: String,
+    dialog: InviteDialog,
+    /// Its side of the relay.
+    pub(super) media: Leg,
+    /// The seat answered (its BYE then means it left the call).
+    answered: bool,
+    /// The seat asked for a transfer by REFER: the 202 goes out, then the outcome
+    /// (NOTIFY), then the router hangs the leg up.
+    referred: Option<TransactionHandle>,
+}
+
+/// The relay's plateau sides: the seat talking with the caller, and the one joining in an
+/// accompanied transfer.
+const PLATEAU: [Leg; 2] = [Leg::B, Leg::C];
+
+/// The legs and the media of one call.
 pub(super) struct Legs {
     trunk: InviteDialog,
     trunk_leg: String,
@@ -116,15 +138,47 @@ pub(super) struct Legs {
     /// The trunk leg got our 200 OK.
     answered: bool,
     max_forwards: u32,
-    /// The seat leg being offered or bridged: (seat, SIP Call-ID, dialog).
-    seat: Option<(String, String, InviteDialog)>,
-    bridged: bool,
+    /// Seat legs being offered or answered (several: ring-all, accompanied transfer).
+    pub(super) seats: Vec<SeatLeg>,
+    /// An accompanied transfer is under way: the seat is with the caller, so the dial
+    /// plan's announcements are not played.
+    pub(super) accompanied: bool,
     /// SDP session id of our side (`o=` line), and how many offers went to seats.
     origin: u64,
     seat_offers: u64,
-    /// Per leg: the last SDP we sent and its version, and the peer's address and codecs.
-    sent: [Option<(SessionDescription, u64)>; 2],
-    peer: [Option<(SocketAddr, LegCodecs)>; 2],
+    /// Per relay leg: the last SDP we sent and its version, and the peer's address and
+    /// codecs.
+    sent: [Option<(SessionDescription, u64)>; 3],
+    peer: [Option<(SocketAddr, LegCodecs)>; 3],
+}
+
+impl Legs {
+    fn seat_leg(&self, sip: &str) -> Option<&SeatLeg> {
+        self.seats.iter().find(|s| s.sip == sip)
+    }
+
+    /// Removes the leg of `seat` (the most recent one), if any.
+    fn take_seat(&mut self, seat: &str) -> Option<SeatLeg> {
+        let i = self.seats.iter().rposition(|s| s.seat == seat)?;
+        Some(self.seats.remove(i))
+    }
+
+    /// The relay side for a new offer: one no answered seat is using.
+    fn free_media(&self) -> Leg {
+        PLATEAU
+            .into_iter()
+            .find(|m| !self.seats.iter().any(|s| s.answered && s.media == *m))
+            .unwrap_or(Leg::B)
+    }
+
+    /// The relay side of `seat`'s leg.
+    pub(super) fn media_of(&self, seat: &str) -> Option<Leg> {
+        self.seats
+            .iter()
+            .rev()
+            .find(|s| s.seat == seat)
+            .map(|s| s.media)
+    }
 }
 
 /// What the driver needs to reach the outside.
@@ -153,6 +207,8 @@ pub struct CallDriver {
     pub recordings: Option<std::path::PathBuf>,
     /// Record writes in flight (awaited before the driver returns).
     pub writes: Vec<tokio::task::JoinHandle<()>>,
+    /// Where seat and call events go for consoles and supervisors.
+    pub cti: CtiChannels,
 }
 
 impl CallDriver {
@@ -160,6 +216,7 @@ impl CallDriver {
     pub async fn run(
         mut self,
         mut events: mpsc::UnboundedReceiver<CallEvent>,
+        mut cti: mpsc::UnboundedReceiver<CtiCommand>,
         shutdown: CancellationToken,
     ) {
         let mut legs: HashMap<String, Legs> = HashMap::new();
@@ -184,6 +241,7 @@ impl CallDriver {
                     Some(event) => self.on_event(event, &mut legs, &mut by_leg),
                     None => break,
                 },
+                Some(command) = cti.recv() => self.on_cti(command, &mut legs),
             }
             self.execute(&mut legs, &mut by_leg);
         }
@@ -227,12 +285,12 @@ impl CallDriver {
                         route: Route::new(t.routing, &t.entry),
                         answered: false,
                         max_forwards: t.max_forwards,
-                        seat: None,
-                        bridged: false,
+                        seats: Vec::new(),
+                        accompanied: false,
                         origin: rand::random::<u32>() as u64,
                         seat_offers: 0,
-                        sent: [None, None],
-                        peer: [caller_peer, None],
+                        sent: [None, None, None],
+                        peer: [caller_peer, None, None],
                     },
                 );
                 let call = t.call.clone();
@@ -250,14 +308,15 @@ impl CallDriver {
                 status,
                 answer,
             } => {
-                let current = legs
+                let media = legs
                     .get(&call)
-                    .and_then(|l| l.seat.as_ref())
-                    .is_some_and(|(_, l, _)| *l == leg);
+                    .and_then(|l| l.seat_leg(&leg))
+                    .map(|s| s.media);
+                let current = media.is_some();
                 match status {
                     Some(code) if (200..300).contains(&code) => {
-                        if let (true, Some(answer), Some(l)) =
-                            (current, answer, legs.get_mut(&call))
+                        if let (Some(side), Some(answer), Some(l)) =
+                            (media, answer, legs.get_mut(&call))
                         {
                             let media =
                                 SessionDescription::parse_bytes(&answer)
@@ -271,10 +330,13 @@ impl CallDriver {
                                     });
                             match media {
                                 Some((remote, codecs, receiving)) => {
-                                    l.relay.set_remote(Leg::B, remote);
-                                    l.relay.set_codecs(Leg::B, codecs);
-                                    l.relay.set_receiving(Leg::B, receiving);
-                                    l.peer[Leg::B.idx()] = Some((remote, codecs));
+                                    l.relay.set_remote(side, remote);
+                                    l.relay.set_codecs(side, codecs);
+                                    l.relay.set_receiving(side, receiving);
+                                    l.peer[side.idx()] = Some((remote, codecs));
+                                    if let Some(s) = l.seats.iter_mut().find(|s| s.sip == leg) {
+                                        s.answered = true;
+                                    }
                                     self.switchboard
                                         .handle(now, CallInput::SeatAnswered { call, seat });
                                 }
@@ -335,6 +397,14 @@ impl CallDriver {
                 });
                 return;
             }
+            DialogState::Refer(id, request, handle) => {
+                if let Err(status) = self.on_refer(now, &id.call_id, request, handle, legs, by_leg)
+                {
+                    let handle = handle.clone();
+                    tokio::spawn(async move { handle.reply(status).await.ok() });
+                }
+                return;
+            }
             DialogState::Options(_, _, handle) => {
                 let handle = handle.clone();
                 tokio::spawn(async move { handle.reply(StatusCode::OK).await.ok() });
@@ -353,13 +423,11 @@ impl CallDriver {
             }
             return;
         }
-        let Some((seat, leg, _)) = &l.seat else {
-            return;
-        };
-        if *leg != id.call_id {
+        let Some(s) = l.seat_leg(&id.call_id) else {
             return; // an earlier, finished offer
-        }
-        let input = match (terminated, l.bridged) {
+        };
+        let seat = &s.seat;
+        let input = match (terminated, s.answered) {
             (false, _) => CallInput::SeatRinging {
                 call: call.clone(),
                 seat: seat.clone(),
@@ -373,6 +441,71 @@ impl CallDriver {
         self.switchboard.handle(now, input);
     }
 
+    /// A REFER from a seat on its call: a blind transfer to the internal number (or name)
+    /// of `Refer-To`, with the urgency of an `X-Sas-Priority` header if any. Accepted, the
+    /// REFER is answered 202 and NOTIFY 200 when the router releases the seat's leg.
+    fn on_refer(
+        &mut self,
+        now: EpochMillis,
+        sip_leg: &str,
+        request: &rsipstack::sip::Request,
+        handle: &TransactionHandle,
+        legs: &mut HashMap<String, Legs>,
+        by_leg: &HashMap<String, String>,
+    ) -> Result<(), StatusCode> {
+        let call = by_leg
+            .get(sip_leg)
+            .cloned()
+            .ok_or(StatusCode::CallTransactionDoesNotExist)?;
+        let seat = legs
+            .get(&call)
+            .and_then(|l| l.seat_leg(sip_leg))
+            .filter(|s| s.answered)
+            .map(|s| s.seat.clone())
+            .ok_or(StatusCode::CallTransactionDoesNotExist)?;
+        let refer_to = request
+            .header_value("Refer-To")
+            .ok_or(StatusCode::BadRequest)?;
+        let target = refer_target(&refer_to).ok_or(StatusCode::BadRequest)?;
+        if refer_to.contains("Replaces") {
+            // Attended transfer (RFC 3891) is not supported yet: say so, the call goes on.
+            return Err(StatusCode::NotImplemented);
+        }
+        let urgency = request
+            .header_value("X-Sas-Priority")
+            .and_then(|p| Urgency::from_label(p.trim()));
+        if let Some(s) = legs
+            .get_mut(&call)
+            .and_then(|l| l.seats.iter_mut().find(|s| s.sip == sip_leg))
+        {
+            s.referred = Some(handle.clone());
+        }
+        match self.transfer(
+            now,
+            &call,
+            &seat,
+            &target,
+            TransferMode::Blind,
+            urgency,
+            legs,
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::info!(%call, %seat, error = %e, "REFER refused");
+                if let Some(s) = legs
+                    .get_mut(&call)
+                    .and_then(|l| l.seats.iter_mut().find(|s| s.sip == sip_leg))
+                {
+                    s.referred = None;
+                }
+                Err(match e {
+                    CtiError::UnknownTarget(_) => StatusCode::NotFound,
+                    _ => StatusCode::Forbidden,
+                })
+            }
+        }
+    }
+
     /// A re-INVITE or UPDATE on a leg (session refresh, hold, new address): follows the
     /// peer's new address and codecs and answers with our SDP, version bumped. Without a
     /// body, our current SDP is the offer (RFC 3261 §14.2).
@@ -384,14 +517,11 @@ impl CallDriver {
     ) -> Result<Vec<u8>, StatusCode> {
         let l = legs
             .values_mut()
-            .find(|l| {
-                l.trunk_leg == call_id || l.seat.as_ref().is_some_and(|(_, leg, _)| leg == call_id)
-            })
+            .find(|l| l.trunk_leg == call_id || l.seat_leg(call_id).is_some())
             .ok_or(StatusCode::CallTransactionDoesNotExist)?;
-        let leg = if l.trunk_leg == call_id {
-            Leg::A
-        } else {
-            Leg::B
+        let leg = match l.seat_leg(call_id) {
+            Some(s) => s.media,
+            None => Leg::A,
         };
         let (ours, version) = l.sent[leg.idx()]
             .clone()
@@ -458,37 +588,38 @@ impl CallDriver {
             match out {
                 CallOutput::RingSeat { call, seat } => self.ring_seat(call, seat, legs, by_leg),
                 CallOutput::Dial { call, number } => self.dial_out(call, number, legs, by_leg),
-                CallOutput::CancelSeat { call, .. } => {
-                    if let Some((_, leg, dialog)) = legs.get_mut(&call).and_then(|l| l.seat.take())
-                    {
-                        by_leg.remove(&leg);
-                        tokio::spawn(async move { dialog.hangup().await.ok() });
+                CallOutput::CancelSeat { call, seat } | CallOutput::HangUpSeat { call, seat } => {
+                    if let Some(leg) = legs.get_mut(&call).and_then(|l| l.take_seat(&seat)) {
+                        by_leg.remove(&leg.sip);
+                        tokio::spawn(release_seat_leg(leg));
                     }
                 }
-                CallOutput::Bridge { call, .. } => {
+                CallOutput::Bridge { call, seat } => {
                     if let Some(l) = legs.get_mut(&call) {
-                        l.bridged = true;
                         // Seat found: the dial plan has nothing more to do for this call.
                         l.route.settled();
+                        l.accompanied = false;
+                        let side = l.media_of(&seat).unwrap_or(Leg::B);
                         match self.answer_caller(&call, l) {
-                            Ok(()) => l.relay.bridge(),
+                            Ok(()) => l.relay.bridge(side),
                             Err(reason) => self
                                 .switchboard
                                 .handle(wall_clock_now(), CallInput::Failed { call, reason }),
                         }
                     }
                 }
+                CallOutput::Conference { call } => {
+                    if let Some(l) = legs.get_mut(&call) {
+                        l.route.settled();
+                        l.accompanied = false;
+                        l.relay.conference();
+                    }
+                }
+                CallOutput::Hold { call } => self.hold_again(&call, legs),
                 CallOutput::HangUpCaller { call } => {
                     if let Some(l) = legs.get(&call) {
                         let dialog = l.trunk.clone();
                         tokio::spawn(async move { dialog.bye().await.ok() });
-                    }
-                }
-                CallOutput::HangUpSeat { call, .. } => {
-                    if let Some((_, leg, dialog)) = legs.get_mut(&call).and_then(|l| l.seat.take())
-                    {
-                        by_leg.remove(&leg);
-                        tokio::spawn(async move { dialog.hangup().await.ok() });
                     }
                 }
                 CallOutput::RejectCaller { call, status } => {
@@ -500,8 +631,8 @@ impl CallDriver {
                     let media = legs.remove(&record.id).map(|l| {
                         l.route.describe(&mut record);
                         by_leg.remove(&l.trunk_leg);
-                        if let Some((_, leg, _)) = &l.seat {
-                            by_leg.remove(leg);
+                        for s in &l.seats {
+                            by_leg.remove(&s.sip);
                         }
                         (l.relay, l.answered)
                     });
@@ -595,14 +726,15 @@ impl CallDriver {
         let (callee, destination) = target;
         // Each offer to a seat is a new session towards that seat: a fresh origin version.
         l.seat_offers += 1;
+        let media = l.free_media();
         let offer = SessionDescription::router_offer(
             self.sdp_ip,
-            l.relay.local_addr(Leg::B).port(),
+            l.relay.local_addr(media).port(),
             l.codecs.law,
             (l.origin, l.seat_offers),
         );
-        l.sent[Leg::B.idx()] = Some((offer.clone(), l.seat_offers));
-        l.peer[Leg::B.idx()] = None;
+        l.sent[media.idx()] = Some((offer.clone(), l.seat_offers));
+        l.peer[media.idx()] = None;
         let caller = self
             .switchboard
             .record(&call)
@@ -621,10 +753,11 @@ impl CallDriver {
             contact: self.contact.clone(),
             content_type: Some("application/sdp".into()),
             offer: Some(offer.to_string().into_bytes()),
-            headers: Some(vec![
-                Header::Other("X-Sas-Call".into(), call.clone()),
-                Header::MaxForwards(l.max_forwards.to_string().into()),
-            ]),
+            headers: Some(seat_headers(
+                &call,
+                l.max_forwards,
+                self.switchboard.urgency(&call),
+            )),
             ..Default::default()
         };
         match self
@@ -634,7 +767,14 @@ impl CallDriver {
             Ok((dialog, result)) => {
                 let leg = dialog.id().call_id.clone();
                 by_leg.insert(leg.clone(), call.clone());
-                l.seat = Some((seat.clone(), leg.clone(), dialog));
+                l.seats.push(SeatLeg {
+                    seat: seat.clone(),
+                    sip: leg.clone(),
+                    dialog,
+                    media,
+                    answered: false,
+                    referred: None,
+                });
                 let events = self.events.clone();
                 tokio::spawn(async move {
                     let (status, answer) = match result.await {
@@ -696,10 +836,8 @@ impl CallDriver {
     }
 
     fn hang_up_leg(&self, leg: &str, l: Option<&Legs>) {
-        if let Some((_, seat_leg, dialog)) = l.and_then(|l| l.seat.as_ref())
-            && seat_leg == leg
-        {
-            let dialog = dialog.clone();
+        if let Some(s) = l.and_then(|l| l.seat_leg(leg)) {
+            let dialog = s.dialog.clone();
             tokio::spawn(async move { dialog.hangup().await.ok() });
         }
     }
@@ -786,6 +924,19 @@ impl CallDriver {
     }
 }
 
+/// Ends a seat leg: CANCEL while ringing, BYE once answered. A seat that asked for the
+/// transfer by REFER first hears that it succeeded (RFC 3515 NOTIFY).
+async fn release_seat_leg(leg: SeatLeg) {
+    if let Some(refer) = leg.referred {
+        refer.reply(StatusCode::Accepted).await.ok();
+        leg.dialog
+            .notify_refer(StatusCode::OK, "terminated;reason=noresource")
+            .await
+            .ok();
+    }
+    leg.dialog.hangup().await.ok();
+}
+
 /// Runs blocking disk work off the event loop; its error, or the task's, as a sentence.
 async fn blocking<T, E>(work: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, String>
 where
@@ -825,6 +976,40 @@ fn rtp_counters(stats: &RelayStats) -> RtpCounters {
         caller: leg(stats.a),
         seat: leg(stats.b),
     }
+}
+
+/// Headers of an INVITE to a seat: the router's call id, Max-Forwards, and for a rated
+/// call its Hub Santé priority (`X-Sas-Priority`) and the SIP `Priority` a phone can show
+/// (RFC 3261 §20.26).
+fn seat_headers(call: &str, max_forwards: u32, urgency: Option<Urgency>) -> Vec<Header> {
+    let mut headers = vec![
+        Header::Other("X-Sas-Call".into(), call.into()),
+        Header::MaxForwards(max_forwards.to_string().into()),
+    ];
+    if let Some(u) = urgency.filter(|u| *u != Urgency::Nr) {
+        let sip = match u {
+            Urgency::P0 => "emergency",
+            Urgency::P1 => "urgent",
+            _ => "normal",
+        };
+        headers.push(Header::Other("X-Sas-Priority".into(), u.label().into()));
+        headers.push(Header::Other("Priority".into(), sip.into()));
+    }
+    headers
+}
+
+/// The user part of a `Refer-To` URI (`<sip:2001@host;transport=udp?Replaces=…>`).
+fn refer_target(refer_to: &str) -> Option<String> {
+    let uri = refer_to.trim().trim_start_matches('<');
+    let rest = uri
+        .strip_prefix("sip:")
+        .or_else(|| uri.strip_prefix("sips:"))
+        .or_else(|| uri.strip_prefix("tel:"))?;
+    let user: String = rest
+        .chars()
+        .take_while(|c| !matches!(c, '@' | ';' | '?' | '>'))
+        .collect();
+    (!user.is_empty()).then_some(user)
 }
 
 /// A caller number usable as a SIP user part (digits, `+`; anything else dropped).

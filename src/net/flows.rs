@@ -12,6 +12,7 @@ use crate::call::CallInput;
 use crate::media::playback::Announcement;
 use crate::media::relay::MediaNotice;
 use crate::routing::flow::{Flow, Instruction};
+use crate::routing::plan::InternalNumber;
 use crate::store::record::CallRecord;
 use crate::time::{SECOND, wall_clock_now};
 use std::collections::HashMap;
@@ -75,6 +76,20 @@ impl Route {
     pub(super) fn settled(&mut self) {
         self.awaiting = Awaiting::Nothing;
         self.timers += 1;
+    }
+
+    /// Numbers the next announcement (a prompt end reports its number).
+    pub(super) fn next_play(&mut self) -> u64 {
+        self.plays += 1;
+        self.plays
+    }
+
+    /// The dial plan decisions so far.
+    pub(super) fn trace(&self) -> Vec<String> {
+        self.flow
+            .as_ref()
+            .map(|f| f.trace().to_vec())
+            .unwrap_or_default()
     }
 
     /// The plan's part of the call record.
@@ -254,9 +269,11 @@ impl CallDriver {
                     reassurance_every_ms: u64::from(reassurance_every_s) * SECOND,
                 };
                 // Hold audio needs an answered call; without it the caller hears ringback.
-                if announcement.greeting.is_some()
-                    || announcement.hold.is_some()
-                    || announcement.reassurance.is_some()
+                // During an accompanied transfer the caller hears the seat instead.
+                if !l.accompanied
+                    && (announcement.greeting.is_some()
+                        || announcement.hold.is_some()
+                        || announcement.reassurance.is_some())
                 {
                     match self.answer_caller(call, l) {
                         Ok(()) => {
@@ -346,6 +363,18 @@ impl CallDriver {
     ) {
         let now = wall_clock_now();
         let Some(l) = legs.get_mut(call) else { return };
+        l.route.plays += 1;
+        let play = l.route.plays;
+        l.route.awaiting = Awaiting::Prompt {
+            play,
+            wait_key_s,
+            hang_up,
+        };
+        if l.accompanied {
+            // The seat is talking with the caller: the plan goes on without the prompt.
+            self.prompt_skipped(call, play);
+            return;
+        }
         if let Err(reason) = self.answer_caller(call, l) {
             self.switchboard.handle(
                 now,
@@ -358,13 +387,6 @@ impl CallDriver {
         }
         self.switchboard
             .handle(now, CallInput::CallerAnswered { call: call.into() });
-        l.route.plays += 1;
-        let play = l.route.plays;
-        l.route.awaiting = Awaiting::Prompt {
-            play,
-            wait_key_s,
-            hang_up,
-        };
         let greeting = prompt.and_then(|p| l.route.routing.prompts.get(p).cloned());
         let missing = greeting.is_none();
         l.relay.play(
@@ -375,13 +397,81 @@ impl CallDriver {
             play,
         );
         if missing {
-            self.events
-                .send(CallEvent::Media {
-                    call: call.into(),
-                    notice: MediaNotice::PromptEnded { play },
-                })
-                .ok();
+            self.prompt_skipped(call, play);
         }
+    }
+
+    /// A prompt that is not played ends at once (through the event queue, like a real end).
+    fn prompt_skipped(&self, call: &str, play: u64) {
+        self.events
+            .send(CallEvent::Media {
+                call: call.into(),
+                notice: MediaNotice::PromptEnded { play },
+            })
+            .ok();
+    }
+
+    /// The caller waits again in its queue (the seat left an accompanied transfer before
+    /// the target answered): the queue's hold audio and reassurance, no greeting.
+    pub(super) fn hold_again(&mut self, call: &str, legs: &mut HashMap<String, Legs>) {
+        let Some(l) = legs.get_mut(call) else { return };
+        l.accompanied = false;
+        let Some(Instruction::Queue {
+            hold,
+            reassurance,
+            reassurance_every_s,
+            ..
+        }) = l.route.last_queue.clone()
+        else {
+            return;
+        };
+        let prompts = Arc::clone(&l.route.routing.prompts);
+        let find = |name: &Option<String>| name.as_deref().and_then(|n| prompts.get(n).cloned());
+        l.route.plays += 1;
+        l.relay.play(
+            Announcement {
+                greeting: None,
+                hold: find(&hold),
+                reassurance: find(&reassurance),
+                reassurance_every_ms: u64::from(reassurance_every_s) * SECOND,
+            },
+            l.route.plays,
+        );
+    }
+
+    /// A seat transferred the call: its dial plan goes on at the target's step (which
+    /// queues or forwards it).
+    pub(super) fn route_transfer(
+        &mut self,
+        call: &str,
+        target: &InternalNumber,
+        by: &str,
+        legs: &mut HashMap<String, Legs>,
+    ) {
+        let now = wall_clock_now();
+        let Some(l) = legs.get_mut(call) else { return };
+        let plans = Arc::clone(&l.route.routing.plans);
+        let Some(flow) = l.route.flow.as_mut() else {
+            return;
+        };
+        let next = flow.transfer(&target.entry, &target.step, by, now, plans.as_ref());
+        self.follow(call, next, legs);
+    }
+
+    /// What a transfer to `target` means in this call's dial plans: an internal name
+    /// (`amu`, `3114`) or number (`2001`).
+    pub(super) fn transfer_target(
+        &self,
+        call: &str,
+        target: &str,
+        legs: &HashMap<String, Legs>,
+    ) -> Option<InternalNumber> {
+        let plans = &legs.get(call)?.route.routing.plans;
+        plans
+            .internal
+            .get(target)
+            .or_else(|| plans.internal.values().find(|i| i.number == target))
+            .cloned()
     }
 
     /// Arms a timer of `kind` for `seconds`, superseding any other of the call.

@@ -2,9 +2,10 @@
 //!
 //! [`requests`] answers or routes each new SIP transaction; [`calls`] owns the switchboard
 //! and carries out its decisions on SIP dialogs and media relays, following each call's dial
-//! plan; [`reload`] keeps the dial plans in force and reloads them.
+//! plan, and answering the consoles' CTI requests; [`reload`] keeps the dial plans in force and reloads them.
 
 pub mod calls;
+mod cti;
 mod flows;
 pub mod reload;
 pub mod requests;

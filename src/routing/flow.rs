@@ -84,6 +84,22 @@ impl Flow {
         Some((flow, first))
     }
 
+    /// A seat transferred the call to `step` of `entry` (an internal number's target):
+    /// the call goes on from there, its trace saying who sent it.
+    pub fn transfer(
+        &mut self,
+        entry: &str,
+        step: &str,
+        by: &str,
+        now: EpochMillis,
+        calendar: &dyn Calendar,
+    ) -> Instruction {
+        self.note(format!("transferred by {by} to {entry}/{step}"));
+        self.entry = entry.into();
+        self.retries_left = 0;
+        self.go(step, now, calendar)
+    }
+
     /// The prompt of a [`Instruction::Play`] ended. `None`: keep waiting (a menu waits for
     /// a key or its timeout).
     pub fn on_prompt_ended(

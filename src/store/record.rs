@@ -254,6 +254,9 @@ pub struct CallRecord {
     /// The call's recording (absent in records written before recordings existed).
     #[serde(default)]
     pub recording: Option<RecordingInfo>,
+    /// Hub Santé priority the call was last given (transfer or call file); absent: not rated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urgency: Option<Urgency>,
     /// Every seat that handled the call, in order (ARM, then regulators).
     #[serde(default)]
     pub handlers: Vec<Handler>,
@@ -299,6 +302,7 @@ impl CallRecord {
             tags: Default::default(),
             dtmf: Vec::new(),
             recording: None,
+            urgency: None,
             handlers: Vec::new(),
             file: Vec::new(),
             events: Vec::new(),

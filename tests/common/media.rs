@@ -968,3 +968,22 @@ pub fn media_seat(
     .unwrap();
     (child, port)
 }
+
+/// Writes prompts `(name, tone Hz, ms)` as 8 kHz WAV files under `dir`, so what a caller
+/// hears can be told apart by frequency.
+pub fn write_tone_prompts(dir: &Path, prompts: &[(&str, f32, u32)]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, hz, ms) in prompts {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 8000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(dir.join(format!("{name}.wav")), spec).unwrap();
+        for s in tone_pcm(*hz, *ms, -10.0) {
+            w.write_sample(s).unwrap();
+        }
+        w.finalize().unwrap();
+    }
+}

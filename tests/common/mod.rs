@@ -191,6 +191,21 @@ pub fn test_plans(announce: bool) -> String {
             ));
         }
     }
+    // Escalation: AMU (2001) and libéral (2002) regulators, reached only by transfer.
+    text.push_str("[entries.escalade]\nnumbers = []\nline = \"escalade\"\nstart = \"amu\"\n");
+    for (name, number, role) in [
+        ("amu", "2001", "regulateur_amu"),
+        ("liberal", "2002", "regulateur_liberal"),
+    ] {
+        text.push_str(&format!(
+            "[queues.{name}]\nrole = \"{role}\"\n\
+             [internal.{name}]\nnumber = \"{number}\"\nentry = \"escalade\"\nstep = \"{name}\"\n\
+             [entries.escalade.steps.{name}]\nqueue = \"{name}\"\npriority = 0\n"
+        ));
+        if announce {
+            text.push_str("hold = \"hold\"\n");
+        }
+    }
     text
 }
 

@@ -67,7 +67,7 @@ const PCMU: LegCodecs = LegCodecs {
 fn start_bridged(relay: &MediaRelay, metrics: Option<IntCounterVec>) {
     relay.set_codecs(Leg::A, PCMU);
     relay.set_codecs(Leg::B, PCMU);
-    relay.bridge();
+    relay.bridge(Leg::B);
     relay.start(metrics, Box::new(|_| {}));
 }
 
@@ -189,7 +189,7 @@ async fn drops_while_seat_unknown_then_relays() {
 
     relay.set_remote(Leg::B, seat.local_addr().unwrap());
     relay.set_codecs(Leg::B, PCMU);
-    relay.bridge();
+    relay.bridge(Leg::B);
     caller.send_to(&rtp(2, b"answered"), a_local).await.unwrap();
     assert_media(&recv(&seat).await.0, &rtp(2, b"answered"));
 }

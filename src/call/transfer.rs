@@ -1,0 +1,200 @@
+//! Escalation: a seat hands its call on (blind or accompanied), leaves it, pauses, writes
+//! the call file. The dial plan decides where a transfer goes (the driver moves the call's
+//! route to the target step, which queues or forwards it); this part keeps the seats, the
+//! phases and the record right.
+
+use super::{CallOutput, EXTERNAL, Phase, Switchboard};
+use crate::acd::{PauseReason, SeatId, Urgency};
+use crate::cti::TransferMode;
+use crate::store::record::{CallRecord, FileEntry, Outcome, Qualification};
+use crate::time::EpochMillis;
+use thiserror::Error;
+
+/// Why a transfer was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TransferError {
+    /// No such live call.
+    #[error("no such call")]
+    NoCall,
+    /// The seat is not the one talking with the caller.
+    #[error("{0} is not talking with the caller")]
+    NotOnCall(SeatId),
+}
+
+impl Switchboard {
+    /// `seat`, talking with the caller, hands the call on. Blind: the seat leaves (wrap-up)
+    /// and the caller waits for the target. Accompanied (always for P0): the seat stays
+    /// with the caller until the target answers. The driver then moves the call's dial
+    /// plan to the target, which queues or forwards it.
+    pub fn transfer(
+        &mut self,
+        now: EpochMillis,
+        call: &str,
+        seat: &str,
+        target: &str,
+        mode: TransferMode,
+        urgency: Option<Urgency>,
+    ) -> Result<TransferMode, TransferError> {
+        let c = self.calls.get_mut(call).ok_or(TransferError::NoCall)?;
+        if c.phase != (Phase::Bridged { seat: seat.into() }) || seat == EXTERNAL {
+            return Err(TransferError::NotOnCall(seat.into()));
+        }
+        if let Some(u) = urgency {
+            c.urgency = u;
+        }
+        let mode = match c.urgency {
+            Urgency::P0 => TransferMode::Accompanied,
+            _ => mode,
+        };
+        let detail = format!("{target} {} {}", mode_label(mode), c.urgency.label());
+        match mode {
+            TransferMode::Blind => {
+                c.record.event(now, "TRANSFER", Some(seat), Some(detail));
+                end_handler(&mut c.record, seat, now, "transfer");
+                c.phase = Phase::Waiting;
+                self.release_seat(now, call, seat.into());
+            }
+            TransferMode::Accompanied => {
+                c.record.event(now, "ACCOMPANIED", Some(seat), Some(detail));
+                c.phase = Phase::Accompanying { seat: seat.into() };
+            }
+        }
+        self.drain_acd(now);
+        Ok(mode)
+    }
+
+    /// A seat left the call: its BYE came in (`hung_up_by` `None`), or the router hangs it
+    /// up for the reason given (console, reset). The caller is never left alone with nobody coming:
+    /// the last seat leaving ends the call; a seat leaving an accompanied transfer before
+    /// the target answered puts the caller back on hold; one leaving the three-way call
+    /// leaves the other with the caller.
+    pub(super) fn seat_left(
+        &mut self,
+        now: EpochMillis,
+        call: &str,
+        seat: &str,
+        hung_up_by: Option<&str>,
+    ) {
+        let Some(c) = self.calls.get_mut(call) else {
+            return;
+        };
+        let stays = match &c.phase {
+            Phase::Bridged { seat: s } if s == seat => None,
+            Phase::Accompanying { seat: s } if s == seat => {
+                Some(CallOutput::Hold { call: call.into() })
+            }
+            Phase::Conference { seat: s, joined } if s == seat => Some(CallOutput::Bridge {
+                call: call.into(),
+                seat: joined.clone(),
+            }),
+            Phase::Conference { seat: s, joined } if joined == seat => Some(CallOutput::Bridge {
+                call: call.into(),
+                seat: s.clone(),
+            }),
+            _ => return,
+        };
+        self.acd.call_ended(now, seat);
+        if hung_up_by.is_some() {
+            self.outputs.push_back(CallOutput::HangUpSeat {
+                call: call.into(),
+                seat: seat.into(),
+            });
+        }
+        let Some(out) = stays else {
+            self.outputs
+                .push_back(CallOutput::HangUpCaller { call: call.into() });
+            let (outcome, why) = match (seat, hung_up_by) {
+                (EXTERNAL, _) => (Outcome::Forwarded, "external_bye"),
+                (_, Some(why)) => (Outcome::Answered, why),
+                (_, None) => (Outcome::Answered, "seat_bye"),
+            };
+            self.finish(now, call, outcome, why);
+            self.drain_acd(now);
+            return;
+        };
+        let Some(c) = self.calls.get_mut(call) else {
+            return;
+        };
+        end_handler(&mut c.record, seat, now, "left");
+        c.record.event(now, "LEFT", Some(seat), None);
+        c.phase = match &out {
+            CallOutput::Bridge { seat, .. } => {
+                c.record.seat = Some(seat.clone());
+                Phase::Bridged { seat: seat.clone() }
+            }
+            _ => Phase::Waiting,
+        };
+        self.outputs.push_back(out);
+        self.drain_acd(now);
+    }
+
+    /// The console of `seat` hangs up its leg of the call.
+    pub fn hang_up_seat(&mut self, now: EpochMillis, call: &str, seat: &str) {
+        self.seat_left(now, call, seat, Some("seat_hangup"));
+    }
+
+    /// `seat` writes qualification data on the call. A priority becomes the call's urgency
+    /// for its next queue.
+    pub fn qualify(&mut self, now: EpochMillis, call: &str, seat: &str, data: Qualification) {
+        let Some(c) = self.calls.get_mut(call) else {
+            return;
+        };
+        if let Some(u) = data.priority {
+            c.urgency = u;
+        }
+        let detail = serde_json::to_string(&data).unwrap_or_default();
+        c.record.event(now, "QUALIFY", Some(seat), Some(detail));
+        c.record.file.push(FileEntry {
+            at: now,
+            seat: seat.into(),
+            data,
+        });
+    }
+
+    /// The call's urgency (Hub Santé code).
+    pub fn urgency(&self, call: &str) -> Option<Urgency> {
+        self.calls.get(call).map(|c| c.urgency)
+    }
+
+    /// Records of the live calls.
+    pub fn records(&self) -> impl Iterator<Item = &CallRecord> {
+        self.calls.values().map(|c| &c.record)
+    }
+
+    /// Takes a seat out of distribution. False when it cannot be paused now (on a call).
+    pub fn pause(&mut self, now: EpochMillis, seat: &str, reason: PauseReason) -> bool {
+        let paused = self.acd.pause(now, seat, reason);
+        self.drain_acd(now);
+        paused
+    }
+
+    /// Puts a paused seat back in distribution. False when it was not paused.
+    pub fn unpause(&mut self, now: EpochMillis, seat: &str) -> bool {
+        let resumed = self.acd.unpause(now, seat);
+        self.drain_acd(now);
+        resumed
+    }
+}
+
+/// Closes the seat's open handling of the call.
+fn end_handler(record: &mut CallRecord, seat: &str, now: EpochMillis, left: &str) {
+    if let Some(h) = record
+        .handlers
+        .iter_mut()
+        .rev()
+        .find(|h| h.seat == seat && h.until.is_none())
+    {
+        h.until = Some(now);
+        h.left = Some(left.into());
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+fn mode_label(mode: TransferMode) -> &'static str {
+    match mode {
+        TransferMode::Blind => "blind",
+        TransferMode::Accompanied => "accompanied",
+    }
+}

@@ -1,0 +1,344 @@
+//! Escalation on virtual time: blind and accompanied transfers, seats leaving, the call
+//! file, and the seat states after each step.
+
+use super::*;
+use crate::acd::{CallRequest, SeatState};
+use crate::call::CallInput;
+use crate::call::tests_support::*;
+use crate::time::SECOND;
+
+/// arm1 answers c1; amu1 and amu2 (AMU regulators) are online.
+fn answered_by_arm() -> Switchboard {
+    let mut b = board_with(&[
+        ("arm1", "arm"),
+        ("amu1", "regulateur_amu"),
+        ("amu2", "regulateur_amu"),
+        ("lib1", "regulateur_liberal"),
+    ]);
+    for seat in ["arm1", "amu1", "amu2", "lib1"] {
+        online(&mut b, T0, seat);
+    }
+    arrive(&mut b, T0 + 1, "c1", "samu", 0);
+    answer(&mut b, T0 + 2, "c1", "arm1");
+    actions(&mut b);
+    b
+}
+
+fn answer(b: &mut Switchboard, now: EpochMillis, call: &str, seat: &str) {
+    b.handle(
+        now,
+        CallInput::SeatAnswered {
+            call: call.into(),
+            seat: seat.into(),
+        },
+    );
+}
+
+fn enqueue(b: &mut Switchboard, now: EpochMillis, call: &str, queue: &str, role: &str) {
+    b.enqueue(now, call, queue, &CallRequest::new(role, 0));
+}
+
+fn state(b: &Switchboard, seat: &str) -> &'static str {
+    b.acd().seat(seat).unwrap().state.label()
+}
+
+fn kinds(b: &Switchboard, call: &str) -> Vec<String> {
+    b.record(call)
+        .unwrap()
+        .events
+        .iter()
+        .map(|e| e.kind.clone())
+        .collect()
+}
+
+#[test]
+fn blind_transfer_releases_the_arm_and_rings_a_regulator() {
+    let mut b = answered_by_arm();
+    let mode = b.transfer(
+        T0 + 10,
+        "c1",
+        "arm1",
+        "amu",
+        TransferMode::Blind,
+        Some(Urgency::P1),
+    );
+    assert_eq!(mode, Ok(TransferMode::Blind));
+    assert_eq!(
+        actions(&mut b),
+        vec![CallOutput::HangUpSeat {
+            call: "c1".into(),
+            seat: "arm1".into()
+        }]
+    );
+    assert_eq!(state(&b, "arm1"), "wrap_up");
+    enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
+    assert_eq!(actions(&mut b), vec![ring("c1", "amu1")]);
+    answer(&mut b, T0 + 20, "c1", "amu1");
+    assert_eq!(
+        actions(&mut b),
+        vec![CallOutput::Bridge {
+            call: "c1".into(),
+            seat: "amu1".into()
+        }]
+    );
+    let r = b.record("c1").unwrap();
+    assert_eq!(r.seat.as_deref(), Some("amu1"));
+    assert_eq!(
+        r.answered_at,
+        Some(T0 + 2),
+        "the first answer ends the wait"
+    );
+    let handlers: Vec<(&str, Option<&str>)> = r
+        .handlers
+        .iter()
+        .map(|h| (h.seat.as_str(), h.left.as_deref()))
+        .collect();
+    assert_eq!(handlers, [("arm1", Some("transfer")), ("amu1", None)]);
+    assert!(kinds(&b, "c1").contains(&"TRANSFER".to_string()));
+    assert_eq!(b.urgency("c1"), Some(Urgency::P1));
+}
+
+#[test]
+fn a_seat_not_on_the_call_cannot_transfer_it() {
+    let mut b = answered_by_arm();
+    let refused = b.transfer(T0 + 5, "c1", "amu1", "amu", TransferMode::Blind, None);
+    assert_eq!(refused, Err(TransferError::NotOnCall("amu1".into())));
+    let refused = b.transfer(T0 + 5, "nope", "arm1", "amu", TransferMode::Blind, None);
+    assert_eq!(refused, Err(TransferError::NoCall));
+    assert_eq!(state(&b, "arm1"), "busy");
+}
+
+#[test]
+fn p0_is_always_accompanied_and_the_arm_stays_until_the_doctor_answers() {
+    let mut b = answered_by_arm();
+    let mode = b.transfer(
+        T0 + 10,
+        "c1",
+        "arm1",
+        "amu",
+        TransferMode::Blind,
+        Some(Urgency::P0),
+    );
+    assert_eq!(mode, Ok(TransferMode::Accompanied));
+    assert!(actions(&mut b).is_empty(), "the ARM stays on the line");
+    assert_eq!(state(&b, "arm1"), "busy");
+    enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
+    assert_eq!(actions(&mut b), vec![ring("c1", "amu1")]);
+    answer(&mut b, T0 + 15, "c1", "amu1");
+    assert_eq!(
+        actions(&mut b),
+        vec![CallOutput::Conference { call: "c1".into() }]
+    );
+    assert_eq!((state(&b, "arm1"), state(&b, "amu1")), ("busy", "busy"));
+    // The ARM hangs up: the caller stays with the doctor.
+    b.handle(
+        T0 + 30,
+        CallInput::SeatGone {
+            call: "c1".into(),
+            seat: "arm1".into(),
+        },
+    );
+    assert_eq!(
+        actions(&mut b),
+        vec![CallOutput::Bridge {
+            call: "c1".into(),
+            seat: "amu1".into()
+        }]
+    );
+    assert_eq!((state(&b, "arm1"), state(&b, "amu1")), ("wrap_up", "busy"));
+    let k = kinds(&b, "c1");
+    assert!(k.contains(&"ACCOMPANIED".into()) && k.contains(&"LEFT".into()));
+    // Then the doctor's BYE ends the call.
+    b.handle(
+        T0 + 60,
+        CallInput::SeatGone {
+            call: "c1".into(),
+            seat: "amu1".into(),
+        },
+    );
+    let out = actions(&mut b);
+    let r = finished(&out).expect("finished");
+    assert_eq!(r.seat.as_deref(), Some("amu1"));
+    assert!(r.handlers.iter().all(|h| h.until.is_some()));
+}
+
+#[test]
+fn p0_jumps_ahead_of_waiting_calls_in_the_regulator_queue() {
+    let mut b = answered_by_arm();
+    // Both regulators busy elsewhere: amu1 and amu2 take two earlier calls.
+    for (call, seat) in [("e1", "amu1"), ("e2", "amu2")] {
+        arrive_in(&mut b, T0 + 3, call, "regulateur_amu");
+        answer(&mut b, T0 + 4, call, seat);
+    }
+    arrive_in(&mut b, T0 + 5, "older", "regulateur_amu");
+    actions(&mut b);
+    b.transfer(
+        T0 + 10,
+        "c1",
+        "arm1",
+        "amu",
+        TransferMode::Accompanied,
+        Some(Urgency::P0),
+    )
+    .unwrap();
+    enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
+    // amu2 frees up: the P0 goes first although "older" waited longer.
+    b.handle(T0 + 20, CallInput::CallerGone { call: "e2".into() });
+    b.handle_timeout(T0 + 20 + 10 * SECOND);
+    let rings: Vec<CallOutput> = actions(&mut b)
+        .into_iter()
+        .filter(|o| matches!(o, CallOutput::RingSeat { .. }))
+        .collect();
+    assert_eq!(rings, vec![ring("c1", "amu2")]);
+}
+
+#[test]
+fn arm_leaving_an_accompanied_transfer_puts_the_caller_on_hold_still_queued() {
+    let mut b = answered_by_arm();
+    b.transfer(
+        T0 + 10,
+        "c1",
+        "arm1",
+        "amu",
+        TransferMode::Accompanied,
+        None,
+    )
+    .unwrap();
+    // Nobody free at AMU.
+    b.pause(T0 + 10, "amu1", PauseReason::Break);
+    b.pause(T0 + 10, "amu2", PauseReason::Break);
+    enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
+    actions(&mut b);
+    b.handle(
+        T0 + 20,
+        CallInput::SeatGone {
+            call: "c1".into(),
+            seat: "arm1".into(),
+        },
+    );
+    assert_eq!(
+        actions(&mut b),
+        vec![CallOutput::Hold { call: "c1".into() }]
+    );
+    assert_eq!(state(&b, "arm1"), "wrap_up");
+    // Still queued: the first regulator back gets it and is bridged alone.
+    b.unpause(T0 + 30, "amu2");
+    assert_eq!(actions(&mut b), vec![ring("c1", "amu2")]);
+    answer(&mut b, T0 + 31, "c1", "amu2");
+    assert_eq!(
+        actions(&mut b),
+        vec![CallOutput::Bridge {
+            call: "c1".into(),
+            seat: "amu2".into()
+        }]
+    );
+}
+
+#[test]
+fn caller_leaving_a_three_way_call_frees_both_seats() {
+    let mut b = answered_by_arm();
+    b.transfer(
+        T0 + 10,
+        "c1",
+        "arm1",
+        "amu",
+        TransferMode::Accompanied,
+        None,
+    )
+    .unwrap();
+    enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
+    answer(&mut b, T0 + 15, "c1", "amu1");
+    actions(&mut b);
+    b.handle(T0 + 20, CallInput::CallerGone { call: "c1".into() });
+    let out = actions(&mut b);
+    let hung: Vec<&str> = out
+        .iter()
+        .filter_map(|o| match o {
+            CallOutput::HangUpSeat { seat, .. } => Some(seat.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(hung, ["arm1", "amu1"]);
+    assert!(finished(&out).is_some());
+    assert_eq!(
+        (state(&b, "arm1"), state(&b, "amu1")),
+        ("wrap_up", "wrap_up")
+    );
+}
+
+#[test]
+fn amu_to_liberal_and_back_any_number_of_times() {
+    let mut b = answered_by_arm();
+    b.transfer(T0 + 10, "c1", "arm1", "amu", TransferMode::Blind, None)
+        .unwrap();
+    enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
+    answer(&mut b, T0 + 12, "c1", "amu1");
+    let mut now = T0 + 20;
+    for (from, queue, role, to) in [
+        ("amu1", "liberal", "regulateur_liberal", "lib1"),
+        ("lib1", "amu", "regulateur_amu", "amu2"),
+        ("amu2", "liberal", "regulateur_liberal", "lib1"),
+    ] {
+        b.transfer(now, "c1", from, queue, TransferMode::Blind, None)
+            .unwrap();
+        enqueue(&mut b, now, "c1", queue, role);
+        // lib1 comes back from its wrap-up in time for the third hop.
+        b.handle_timeout(now);
+        now += 11 * SECOND;
+        b.handle_timeout(now);
+        answer(&mut b, now, "c1", to);
+        assert_eq!(b.record("c1").unwrap().seat.as_deref(), Some(to));
+        assert_eq!(state(&b, to), "busy");
+        now += 5 * SECOND;
+    }
+    let seats: Vec<&str> = b
+        .record("c1")
+        .unwrap()
+        .handlers
+        .iter()
+        .map(|h| h.seat.as_str())
+        .collect();
+    assert_eq!(seats, ["arm1", "amu1", "lib1", "amu2", "lib1"]);
+}
+
+#[test]
+fn the_call_file_keeps_who_and_when_and_its_priority_rates_the_call() {
+    let mut b = answered_by_arm();
+    let data = Qualification {
+        priority: Some(Urgency::P2),
+        reason: Some("fièvre enfant".into()),
+        postcode: Some("69003".into()),
+        ..Qualification::default()
+    };
+    b.qualify(T0 + 7, "c1", "arm1", data.clone());
+    let r = b.record("c1").unwrap();
+    assert_eq!(
+        r.file,
+        vec![FileEntry {
+            at: T0 + 7,
+            seat: "arm1".into(),
+            data
+        }]
+    );
+    assert_eq!(b.urgency("c1"), Some(Urgency::P2));
+}
+
+#[test]
+fn a_console_hang_up_ends_the_call_and_both_legs() {
+    let mut b = answered_by_arm();
+    b.hang_up_seat(T0 + 9, "c1", "arm1");
+    let out = actions(&mut b);
+    assert!(out.contains(&CallOutput::HangUpSeat {
+        call: "c1".into(),
+        seat: "arm1".into()
+    }));
+    assert!(out.contains(&CallOutput::HangUpCaller { call: "c1".into() }));
+    assert_eq!(
+        finished(&out).unwrap().end_reason.as_deref(),
+        Some("seat_hangup")
+    );
+    assert!(matches!(
+        b.acd().seat("arm1").unwrap().state,
+        SeatState::WrapUp { .. }
+    ));
+}

@@ -1,0 +1,268 @@
+//! The call driver's side of the CTI: carries out seats' requests on the switchboard and
+//! publishes what happens to seats and calls (see [`crate::cti`]).
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use super::calls::{CallDriver, Legs};
+use crate::acd::{PauseReason, SeatState, Urgency};
+use crate::cti::{CtiCommand, CtiError, CtiEvent, CtiRequest, TransferMode};
+use crate::media::playback::Announcement;
+use crate::store::seat_log::SeatEvent;
+use crate::time::{EpochMillis, wall_clock_now};
+
+impl CallDriver {
+    /// One request from a console.
+    pub(super) fn on_cti(&mut self, command: CtiCommand, legs: &mut HashMap<String, Legs>) {
+        let now = wall_clock_now();
+        let CtiCommand {
+            seat,
+            request,
+            reply,
+        } = command;
+        let answer = match self.switchboard.acd().seat(&seat) {
+            None => Err(CtiError::Invalid(format!("unknown seat {seat}"))),
+            Some(_) => self.cti_request(now, &seat, request, legs),
+        };
+        reply.send(answer).ok();
+    }
+
+    fn cti_request(
+        &mut self,
+        now: EpochMillis,
+        seat: &str,
+        request: CtiRequest,
+        legs: &mut HashMap<String, Legs>,
+    ) -> Result<Value, CtiError> {
+        match request {
+            CtiRequest::Status => Ok(self.seat_status(seat, legs)),
+            CtiRequest::Overview => Ok(self.overview()),
+            CtiRequest::Login => {
+                self.seat_log(now, seat, "LOGIN", None, None);
+                if matches!(
+                    self.seat_state(seat),
+                    Some(SeatState::Paused {
+                        reason: PauseReason::LoggedOut
+                    })
+                ) {
+                    self.switchboard.unpause(now, seat);
+                }
+                Ok(self.seat_status(seat, legs))
+            }
+            CtiRequest::Logout => {
+                self.seat_log(now, seat, "LOGOUT", None, None);
+                // On a call: it goes on; the seat leaves distribution when it ends.
+                self.switchboard.pause(now, seat, PauseReason::LoggedOut);
+                Ok(self.seat_status(seat, legs))
+            }
+            CtiRequest::Pause { reason } => {
+                if !self.switchboard.pause(now, seat, reason) {
+                    let state = self.seat_state(seat).map(|s| s.label()).unwrap_or("?");
+                    return Err(CtiError::Conflict(format!("cannot pause while {state}")));
+                }
+                self.seat_log(now, seat, "PAUSE", None, Some(reason.label()));
+                Ok(self.seat_status(seat, legs))
+            }
+            CtiRequest::Resume => {
+                if !self.switchboard.unpause(now, seat) {
+                    return Err(CtiError::Conflict("the seat is not paused".into()));
+                }
+                self.seat_log(now, seat, "UNPAUSE", None, None);
+                Ok(self.seat_status(seat, legs))
+            }
+            CtiRequest::Hangup => self.cti_hangup(now, seat, legs),
+            CtiRequest::Transfer {
+                target,
+                mode,
+                urgency,
+            } => self.cti_transfer(now, seat, &target, mode, urgency, legs),
+            CtiRequest::Qualify(data) => {
+                let call = self.current_call(seat).ok_or(CtiError::NoCall)?;
+                self.switchboard.qualify(now, &call, seat, data);
+                Ok(self.seat_status(seat, legs))
+            }
+        }
+    }
+
+    fn seat_state(&self, seat: &str) -> Option<&SeatState> {
+        self.switchboard.acd().seat(seat).map(|s| &s.state)
+    }
+
+    /// The call the seat is ringing for or on.
+    pub(super) fn current_call(&self, seat: &str) -> Option<String> {
+        match self.seat_state(seat)? {
+            SeatState::Ringing { call, .. } | SeatState::Busy { call } => Some(call.clone()),
+            _ => None,
+        }
+    }
+
+    /// The seat, its state and its call as the console shows them.
+    fn seat_status(&self, seat: &str, legs: &HashMap<String, Legs>) -> Value {
+        let Some(s) = self.switchboard.acd().seat(seat) else {
+            return Value::Null;
+        };
+        let call = self.current_call(seat).and_then(|call| {
+            let record = self.switchboard.record(&call)?;
+            let route = legs.get(&call).map(|l| l.route.trace()).unwrap_or_default();
+            Some(json!({
+                "id": record.id,
+                "line": record.line,
+                "called": record.called,
+                // The seat needs the number (call back); it is health data: HTTPS only.
+                "caller": record.caller.reveal(),
+                "arrived_at": record.arrived_at,
+                "waited_ms": record.answered_at.unwrap_or(wall_clock_now()).saturating_sub(record.arrived_at),
+                "queue": record.queue,
+                "urgency": self.switchboard.urgency(&call),
+                "route": route,
+                "tags": record.tags,
+                "handlers": record.handlers,
+                "file": record.file,
+            }))
+        });
+        json!({
+            "seat": s.id,
+            "role": s.role,
+            "state": s.state,
+            "skills": s.skills,
+            "calls_taken": s.calls_taken,
+            "call": call,
+        })
+    }
+
+    /// Queues, waiting calls and seats, for supervisors.
+    fn overview(&self) -> Value {
+        let acd = self.switchboard.acd();
+        let seats: Vec<Value> = acd
+            .seats()
+            .map(|s| json!({"seat": s.id, "role": s.role, "state": s.state}))
+            .collect();
+        let now = wall_clock_now();
+        let calls: Vec<Value> = self
+            .switchboard
+            .records()
+            .map(|r| {
+                json!({
+                    "id": r.id,
+                    "line": r.line,
+                    "queue": r.queue,
+                    "seat": r.seat,
+                    "urgency": self.switchboard.urgency(&r.id),
+                    "waiting_ms": r.answered_at.map_or(now.saturating_sub(r.arrived_at), |_| 0),
+                    "answered": r.answered_at.is_some(),
+                })
+            })
+            .collect();
+        json!({"waiting": acd.waiting(), "calls": calls, "seats": seats})
+    }
+
+    /// Writes a line of the seat's history and tells its console and the supervisors.
+    pub(super) fn seat_log(
+        &self,
+        now: EpochMillis,
+        seat: &str,
+        kind: &str,
+        call: Option<&str>,
+        detail: Option<&str>,
+    ) {
+        let event = SeatEvent {
+            at: now,
+            seat: seat.into(),
+            kind: kind.into(),
+            from: None,
+            to: None,
+            call: call.map(str::to_string),
+            detail: detail.map(str::to_string),
+        };
+        self.record_seat_event(event);
+    }
+
+    /// Stores a seat event and publishes it.
+    pub(super) fn record_seat_event(&self, event: SeatEvent) {
+        if let Err(e) = self.store.put_seat_event(&event) {
+            tracing::warn!(seat = %event.seat, error = %e, "seat history not stored");
+        }
+        self.cti.publish(CtiEvent {
+            at: event.at,
+            seat: Some(event.seat.clone()),
+            call: event.call.clone(),
+            kind: event.kind.to_lowercase(),
+            detail: json!({"from": event.from, "to": event.to, "detail": event.detail}),
+        });
+    }
+}
+
+impl CallDriver {
+    /// The console hangs up its seat's leg.
+    fn cti_hangup(
+        &mut self,
+        now: EpochMillis,
+        seat: &str,
+        legs: &mut HashMap<String, Legs>,
+    ) -> Result<Value, CtiError> {
+        match self.seat_state(seat) {
+            Some(SeatState::Busy { call }) => {
+                let call = call.clone();
+                self.switchboard.hang_up_seat(now, &call, seat);
+                Ok(self.seat_status(seat, legs))
+            }
+            _ => Err(CtiError::NoCall),
+        }
+    }
+
+    /// The console transfers its seat's call.
+    fn cti_transfer(
+        &mut self,
+        now: EpochMillis,
+        seat: &str,
+        target: &str,
+        mode: TransferMode,
+        urgency: Option<Urgency>,
+        legs: &mut HashMap<String, Legs>,
+    ) -> Result<Value, CtiError> {
+        let call = match self.seat_state(seat) {
+            Some(SeatState::Busy { call }) => call.clone(),
+            _ => return Err(CtiError::NoCall),
+        };
+        let mode = self.transfer(now, &call, seat, target, mode, urgency, legs)?;
+        Ok(json!({"call": call, "target": target, "mode": mode}))
+    }
+
+    /// Hands `seat`'s call to `target` (CTI or REFER): the switchboard checks the seat may,
+    /// then the call's dial plan goes on at the target.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn transfer(
+        &mut self,
+        now: EpochMillis,
+        call: &str,
+        seat: &str,
+        target: &str,
+        mode: TransferMode,
+        urgency: Option<Urgency>,
+        legs: &mut HashMap<String, Legs>,
+    ) -> Result<TransferMode, CtiError> {
+        let internal = self
+            .transfer_target(call, target, legs)
+            .ok_or_else(|| CtiError::UnknownTarget(target.into()))?;
+        let mode = self
+            .switchboard
+            .transfer(now, call, seat, &internal.step, mode, urgency)
+            .map_err(|e| CtiError::Conflict(e.to_string()))?;
+        if let Some(l) = legs.get_mut(call) {
+            l.accompanied = mode == TransferMode::Accompanied;
+            if mode == TransferMode::Blind {
+                // The seat is gone: silence until the target's hold audio (if any) starts.
+                let play = l.route.next_play();
+                l.relay.play(Announcement::default(), play);
+            }
+        }
+        let kind = match mode {
+            TransferMode::Blind => "TRANSFER",
+            TransferMode::Accompanied => "ACCOMPANIED",
+        };
+        self.seat_log(now, seat, kind, Some(call), Some(&internal.step));
+        self.route_transfer(call, &internal, seat, legs);
+        Ok(mode)
+    }
+}
