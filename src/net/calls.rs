@@ -471,7 +471,7 @@ impl CallDriver {
                         // Seat found: the dial plan has nothing more to do for this call.
                         l.route.settled();
                         match self.answer_caller(&call, l) {
-                            Ok(()) => l.relay.bridge(),
+                            Ok(()) => l.relay.bridge(Leg::B),
                             Err(reason) => self
                                 .switchboard
                                 .handle(wall_clock_now(), CallInput::Failed { call, reason }),
@@ -735,7 +735,7 @@ impl CallDriver {
                 let report = relay.finish().await;
                 if answered {
                     record.rtp = Some(rtp_counters(&report.stats));
-                    let [caller, seat] = report.quality;
+                    let [caller, seat, _] = report.quality;
                     for (leg, q) in [("caller", caller), ("seat", seat)] {
                         metrics
                             .rtp_packets_lost
