@@ -250,7 +250,7 @@ pub struct MediaConfig {
     /// Address written into SDP (defaults to `rtp_ip`); set it behind NAT.
     #[serde(default)]
     pub public_ip: Option<IpAddr>,
-    /// First RTP port (even).
+    /// First RTP port (even). A call takes three RTP/RTCP pairs.
     #[serde(default = "default_rtp_min")]
     pub rtp_port_min: u16,
     /// Last RTP port.

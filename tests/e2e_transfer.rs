@@ -84,15 +84,14 @@ async fn an_arm_refers_a_15_call_to_amu_and_caller_and_doctor_hear_each_other() 
     // The ARM talks 1.5 s, then transfers to 2001 (AMU) as P1.
     let (arm, arm_port) = referring_seat(&router, "2001", "P1", 1500);
     register(router.sip, "arm1", arm_port).await;
-    // The doctor rings 1 s, answers with a 1800 Hz voice; what the router sends it is caught.
+    // The doctor rings 1 s and answers; its media is a sink of ours that hears what the
+    // router sends and talks back (1800 Hz) once it hears the caller.
+    let empty = empty_pcap(&dir);
     let doctor_sink = RtpSink::bind();
-    let doctor_pcap = seat_pcap(&dir, DOCTOR_HZ, 4000, G711Law::Ulaw);
-    let (doctor, doctor_port) =
-        media_seat(router.sip, &doctor_pcap, Some(doctor_sink.port()), 1, 1000);
+    let (doctor, doctor_port) = media_seat(router.sip, &empty, Some(doctor_sink.port()), 1, 1000);
     register(router.sip, "amu1", doctor_port).await;
 
     let caller_sink = RtpSink::bind();
-    let empty = empty_pcap(&dir);
     let caller = media_caller(
         router.sip,
         &MediaCall {
@@ -107,6 +106,11 @@ async fn an_arm_refers_a_15_call_to_amu_and_caller_and_doctor_hear_each_other() 
     let talking = caller_sink
         .play_to_sender(voice.into_packets(), Duration::from_secs(5))
         .await;
+    let mut doctor_voice = RtpStream::new(G711Law::Ulaw);
+    doctor_voice.tone(DOCTOR_HZ, 3000);
+    let doctor_talking = doctor_sink
+        .play_to_sender(doctor_voice.into_packets(), Duration::from_secs(10))
+        .await;
     assert!(finish(caller, Duration::from_secs(30)).await, "caller");
     assert!(
         finish(arm, Duration::from_secs(10)).await,
@@ -114,6 +118,7 @@ async fn an_arm_refers_a_15_call_to_amu_and_caller_and_doctor_hear_each_other() 
     );
     assert!(finish(doctor, Duration::from_secs(10)).await, "doctor");
     talking.join().unwrap();
+    doctor_talking.join().unwrap();
     let caller_heard = caller_sink.stop();
     let doctor_heard = doctor_sink.stop();
 

@@ -2,7 +2,8 @@
 //!
 //! `sdp` rewrites offers/answers so each side sends to our sockets and only relayed codecs
 //! are negotiated; `ports` hands out even RTP ports; `relay` runs the per-call UDP relay
-//! between the caller (trunk) leg and the seat leg, with NAT latching and counters;
+//! between the caller (trunk) leg and the seat legs, with NAT latching and counters, over
+//! the sans-IO `session` (who hears whom: player, bridge, three-way conference);
 //! `stream` keeps the RTP sent to a leg continuous (one SSRC, no sequence jumps) across
 //! source switches; `dtmf` turns RFC 4733 events, SIP INFO bodies and in-band tones into
 //! digits (sans-IO, not yet wired into calls); `prompts` loads announcements pre-encoded

@@ -1,7 +1,8 @@
 //! The RTP port pool: hands out even UDP ports from the configured range.
 //!
 //! Even ports carry RTP; the odd port above each is left for RTCP (RFC 3550 §11), so only
-//! ports whose RTCP neighbour is also in range are used. Allocation rotates through the
+//! ports whose RTCP neighbour is also in range are used. A call takes three (one per
+//! [`Leg`](super::relay::Leg)): a range of N ports carries about N / 6 calls. Allocation rotates through the
 //! range so a just-freed port is not handed out again at once (late packets of the old
 //! call must not leak into a new one).
 
@@ -58,7 +59,7 @@ impl PortPool {
         })
     }
 
-    /// Number of RTP ports the pool manages.
+    /// Number of RTP ports the pool manages (three per call).
     pub fn capacity(&self) -> usize {
         usize::from((self.last - self.first) / 2) + 1
     }

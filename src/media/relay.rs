@@ -1,10 +1,10 @@
-//! The anchored media of one call: two UDP sockets and the task between them.
+//! The anchored media of one call: an RTP/RTCP socket pair per leg and the task between them.
 //!
-//! Leg A faces the caller (SIP trunk), leg B the seat's softphone. One tokio task per call
-//! receives on both sockets, runs the sans-IO [`MediaSession`] (what each leg hears,
-//! digits, recording taps) and sends from each leg's socket to that leg's remote, so each
-//! side sees one stable peer (our socket) whatever happens behind it (greeting, queue,
-//! transfer to another seat).
+//! Leg A faces the caller (SIP trunk), legs B and C seats' softphones (C is the seat joining
+//! during an accompanied transfer). One tokio task per call receives on every socket, runs
+//! the sans-IO [`MediaSession`] (what each leg hears, digits, recording taps) and sends from
+//! each leg's socket to that leg's remote, so each side sees one stable peer (our socket)
+//! whatever happens behind it (greeting, queue, transfer to another seat, conference).
 //!
 //! Remotes follow symmetric RTP (comedia): the SDP address set by [`MediaRelay::set_remote`]
 //! is only a first guess; the first RTP packet received on a leg latches that leg's remote
@@ -16,11 +16,13 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use prometheus::{IntCounter, IntCounterVec};
 use serde::Serialize;
 use thiserror::Error;
+use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -31,7 +33,7 @@ use super::playback::Announcement;
 use super::ports::PortPool;
 use super::rtcp::{LegQuality, is_rtcp};
 use super::sdp::LegCodecs;
-use super::session::{MediaSession, Outgoing, RecordSink};
+use super::session::{Delivery, MediaSession, Outgoing, RecordSink};
 use crate::time::{EpochMillis, wall_clock_now};
 
 #[cfg(test)]
@@ -46,37 +48,31 @@ const RECV_BUF: usize = 2048;
 /// Smallest valid RTP packet: the fixed header.
 const RTP_HEADER_LEN: usize = 12;
 
-/// One side of the bridge.
+/// One side of the call's media.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Leg {
     /// The caller, behind the SIP trunk.
     A,
     /// The seat's softphone.
     B,
-    /// Interim: shares B's socket until the three-leg relay lands.
+    /// Second plateau leg: the seat joining during an accompanied transfer.
     C,
 }
 
 impl Leg {
-    pub fn other(self) -> Leg {
-        match self {
-            Leg::A => Leg::B,
-            Leg::B | Leg::C => Leg::A,
-        }
-    }
+    pub const ALL: [Leg; 3] = [Leg::A, Leg::B, Leg::C];
 
     pub(crate) fn idx(self) -> usize {
-        match self {
-            Leg::A => 0,
-            Leg::B | Leg::C => 1,
-        }
+        self as usize
     }
 
-    /// `direction` label of packets received on this leg.
+    /// `direction` label of packets received on this leg (A and B keep the labels of the
+    /// two-leg relay, for the dashboards).
     fn direction(self) -> &'static str {
         match self {
             Leg::A => "caller_to_seat",
-            Leg::B | Leg::C => "seat_to_caller",
+            Leg::B => "seat_to_caller",
+            Leg::C => "second_seat_to_caller",
         }
     }
 }
@@ -95,8 +91,8 @@ pub enum MediaError {
 }
 
 /// Counters of one leg, snapshot. `rx_*` count every datagram received on the leg's
-/// socket, `tx_*` what was sent out of it; `dropped` counts received datagrams not
-/// forwarded (not RTP, wrong source after latching, other leg's remote unknown, send error).
+/// socket, `tx_*` what was sent out of it; `dropped` counts received datagrams that reached
+/// nobody (not RTP, wrong source after latching, nobody listening, send error).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct LegStats {
     pub rx_packets: u64,
@@ -106,11 +102,19 @@ pub struct LegStats {
     pub dropped: u64,
 }
 
-/// Counters of both legs, snapshot.
+/// Counters of every leg, snapshot.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RelayStats {
     pub a: LegStats,
     pub b: LegStats,
+    pub c: LegStats,
+}
+
+impl RelayStats {
+    fn of(legs: &[LegShared; 3]) -> RelayStats {
+        let [a, b, c] = legs.each_ref().map(|l| l.counters.snapshot());
+        RelayStats { a, b, c }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -200,7 +204,8 @@ enum Command {
     Codecs(Leg, LegCodecs),
     Receiving(Leg, bool),
     Play(Announcement, u64),
-    Bridge,
+    Bridge(Leg),
+    Conference,
     Record(Box<dyn RecordSink>),
     Finish(oneshot::Sender<MediaReport>),
 }
@@ -220,8 +225,8 @@ pub type NoticeHandler = Box<dyn Fn(MediaNotice) + Send + 'static>;
 /// What is left of a call's media when it ends.
 pub struct MediaReport {
     pub stats: RelayStats,
-    /// Loss, jitter, round trip: caller leg, seat leg.
-    pub quality: [LegQuality; 2],
+    /// Loss, jitter, round trip, by [`Leg::idx`].
+    pub quality: [LegQuality; 3],
     /// The recording, to be finished by the owner (blocking IO).
     pub recorder: Option<Box<dyn RecordSink>>,
 }
@@ -229,19 +234,18 @@ pub struct MediaReport {
 /// The media of one call. Bind it, write [`local_addr`](Self::local_addr) of each leg into
 /// the SDP sent to that side, give each side's address and codecs with
 /// [`set_remote`](Self::set_remote) and [`set_codecs`](Self::set_codecs), then
-/// [`start`](Self::start) it; say what the caller hears with [`play`](Self::play) and
-/// [`bridge`](Self::bridge). [`finish`](Self::finish) ends it and hands back the
-/// recording; dropping it stops the task and gives the ports back.
+/// [`start`](Self::start) it; say who hears whom with [`play`](Self::play),
+/// [`bridge`](Self::bridge) and [`conference`](Self::conference). [`finish`](Self::finish)
+/// ends it and hands back the recording; dropping it stops the task and gives the ports
+/// back.
 pub struct MediaRelay {
-    sockets: [Arc<UdpSocket>; 2],
-    rtcp_sockets: [Arc<UdpSocket>; 2],
-    local: [SocketAddr; 2],
-    legs: Arc<[LegShared; 2]>,
+    sockets: [LegSockets; 3],
+    local: [SocketAddr; 3],
+    legs: Arc<[LegShared; 3]>,
     cancel: CancellationToken,
     commands: mpsc::UnboundedSender<Command>,
     /// Taken by [`start`](Self::start); commands sent before wait in the channel.
     pending: Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
-    _leases: [Lease; 2],
 }
 
 impl std::fmt::Debug for MediaRelay {
@@ -253,25 +257,24 @@ impl std::fmt::Debug for MediaRelay {
 }
 
 impl MediaRelay {
-    /// Binds the two legs' sockets on `ip`, on even ports from `pool`.
+    /// Binds the sockets of the three legs on `ip`, on even ports from `pool` (three
+    /// leases: a call takes six ports).
     pub async fn bind(ip: IpAddr, pool: &Arc<PortPool>) -> Result<MediaRelay, MediaError> {
-        let a = bind_one(ip, pool).await?;
-        let b = bind_one(ip, pool).await?;
-        let local = [
-            SocketAddr::new(ip, a.lease.port),
-            SocketAddr::new(ip, b.lease.port),
+        let sockets = [
+            bind_one(ip, pool).await?,
+            bind_one(ip, pool).await?,
+            bind_one(ip, pool).await?,
         ];
         let (commands, pending) = mpsc::unbounded_channel();
-        let (lease_a, lease_b) = (a.lease, b.lease);
         Ok(MediaRelay {
-            sockets: [Arc::new(a.rtp), Arc::new(b.rtp)],
-            rtcp_sockets: [Arc::new(a.rtcp), Arc::new(b.rtcp)],
-            local,
+            local: sockets
+                .each_ref()
+                .map(|s| SocketAddr::new(ip, s.lease.port)),
+            sockets,
             legs: Arc::default(),
             cancel: CancellationToken::new(),
             commands,
             pending: Mutex::new(Some(pending)),
-            _leases: [lease_a, lease_b],
         })
     }
 
@@ -295,20 +298,21 @@ impl MediaRelay {
         self.send(Command::Receiving(leg, receiving));
     }
 
-    /// The caller hears `announcement` (and the seat leg nothing); the end of its greeting
-    /// is reported as [`MediaNotice::PromptEnded`] with `play`.
+    /// The caller hears `announcement` (and the seat legs nothing); the end of its
+    /// greeting is reported as [`MediaNotice::PromptEnded`] with `play`.
     pub fn play(&self, announcement: Announcement, play: u64) {
         self.send(Command::Play(announcement, play));
     }
 
-    /// Caller and seat hear each other.
-    pub fn bridge(&self, _leg: Leg) {
-        self.send(Command::Bridge);
+    /// The caller and the seat on `seat` (B or C) hear each other; the other seat leg hears
+    /// nothing and is not heard. `Leg::A` is ignored.
+    pub fn bridge(&self, seat: Leg) {
+        self.send(Command::Bridge(seat));
     }
 
-    /// Interim: a two-leg bridge until the three-leg relay lands.
+    /// Each leg with codecs hears the mix of the others (accompanied transfer).
     pub fn conference(&self) {
-        self.send(Command::Bridge);
+        self.send(Command::Conference);
     }
 
     /// Records the call from now on.
@@ -322,14 +326,12 @@ impl MediaRelay {
     }
 
     pub fn stats(&self) -> RelayStats {
-        RelayStats {
-            a: self.legs[0].counters.snapshot(),
-            b: self.legs[1].counters.snapshot(),
-        }
+        RelayStats::of(&self.legs)
     }
 
     /// Spawns the relay task on the current tokio runtime. `metrics`, if given, must have
-    /// exactly the label `direction`; it is incremented once per relayed packet.
+    /// exactly the label `direction`; it is incremented once per received packet that
+    /// reached another leg (relayed or mixed).
     /// `notices` hears the caller's key presses and the ends of greetings. Calling `start`
     /// again is a no-op.
     pub fn start(&self, metrics: Option<IntCounterVec>, notices: NoticeHandler) {
@@ -341,7 +343,7 @@ impl MediaRelay {
         else {
             return;
         };
-        let counters = [Leg::A, Leg::B].map(|leg| {
+        let counters = Leg::ALL.map(|leg| {
             metrics.as_ref().and_then(|m| {
                 m.get_metric_with_label_values(&[leg.direction()])
                     .inspect_err(|e| warn!(error = %e, "RTP metrics vector unusable"))
@@ -350,10 +352,10 @@ impl MediaRelay {
         });
         let clock = Clock::new();
         let task = RelayTask {
-            sockets: self.sockets.clone(),
-            rtcp_sockets: self.rtcp_sockets.clone(),
-            rtcp_remote: [None, None],
-            rtcp_mux: [false, false],
+            rtp: self.sockets.each_ref().map(|s| Arc::clone(&s.rtp)),
+            rtcp: self.sockets.each_ref().map(|s| Arc::clone(&s.rtcp)),
+            rtcp_remote: [None; 3],
+            rtcp_mux: [false; 3],
             legs: Arc::clone(&self.legs),
             session: MediaSession::new(clock.now(), rand::random(), rand::random()),
             clock,
@@ -422,8 +424,8 @@ impl Clock {
 
 /// The RTP and RTCP sockets of one leg, on an even port and the odd one above.
 struct LegSockets {
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
+    rtp: Arc<UdpSocket>,
+    rtcp: Arc<UdpSocket>,
     lease: Lease,
 }
 
@@ -446,7 +448,13 @@ async fn bind_one(ip: IpAddr, pool: &Arc<PortPool>) -> Result<LegSockets, MediaE
             Err(e) => Err((rtp_addr, e)),
         };
         match bound {
-            Ok((rtp, rtcp)) => return Ok(LegSockets { rtp, rtcp, lease }),
+            Ok((rtp, rtcp)) => {
+                return Ok(LegSockets {
+                    rtp: Arc::new(rtp),
+                    rtcp: Arc::new(rtcp),
+                    lease,
+                });
+            }
             Err((addr, e)) if e.kind() == io::ErrorKind::AddrInUse => {
                 debug!(%addr, "RTP/RTCP port taken outside the pool, trying the next");
                 last_err = Some(MediaError::Bind { addr, source: e });
@@ -462,19 +470,46 @@ fn looks_like_rtp(pkt: &[u8]) -> bool {
     pkt.len() >= RTP_HEADER_LEN && pkt[0] >> 6 == 2
 }
 
-/// The task of one call: receives on both legs, runs the [`MediaSession`], sends.
+/// The next datagram on any of the call's sockets, and the leg and kind (RTCP or not) of
+/// the socket. Polled from a rotating start so that a flood on one socket cannot starve
+/// the others.
+async fn recv_any(
+    rtp: &[Arc<UdpSocket>; 3],
+    rtcp: &[Arc<UdpSocket>; 3],
+    buf: &mut [u8],
+    turn: &mut usize,
+) -> (Leg, bool, io::Result<(usize, SocketAddr)>) {
+    let count = 2 * Leg::ALL.len();
+    std::future::poll_fn(|cx| {
+        for k in 0..count {
+            let i = (*turn + k) % count;
+            let (leg, is_rtcp) = (Leg::ALL[i / 2], i % 2 == 1);
+            let socket = &if is_rtcp { rtcp } else { rtp }[leg.idx()];
+            let mut read = ReadBuf::new(buf);
+            if let Poll::Ready(r) = socket.poll_recv_from(cx, &mut read) {
+                *turn = i + 1;
+                let received = r.map(|src| (read.filled().len(), src));
+                return Poll::Ready((leg, is_rtcp, received));
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// The task of one call: receives on every leg, runs the [`MediaSession`], sends.
 struct RelayTask {
-    sockets: [Arc<UdpSocket>; 2],
-    rtcp_sockets: [Arc<UdpSocket>; 2],
+    rtp: [Arc<UdpSocket>; 3],
+    rtcp: [Arc<UdpSocket>; 3],
     /// Where each peer's RTCP comes from (latched like RTP); until then, RTP port + 1.
-    rtcp_remote: [Option<SocketAddr>; 2],
+    rtcp_remote: [Option<SocketAddr>; 3],
     /// The peer multiplexes RTCP on its RTP port (RFC 5761): reply there.
-    rtcp_mux: [bool; 2],
-    legs: Arc<[LegShared; 2]>,
+    rtcp_mux: [bool; 3],
+    legs: Arc<[LegShared; 3]>,
     session: MediaSession,
     clock: Clock,
-    /// Relayed-packet counters, by the leg packets come from.
-    relayed: [Option<IntCounter>; 2],
+    /// Counters of packets that reached another leg, by the leg they come from.
+    relayed: [Option<IntCounter>; 3],
     notices: NoticeHandler,
     /// Number of the current [`MediaRelay::play`].
     playing: u64,
@@ -487,9 +522,9 @@ impl RelayTask {
         mut commands: mpsc::UnboundedReceiver<Command>,
         cancel: CancellationToken,
     ) {
-        let mut bufs = [(); 4].map(|_| vec![0u8; RECV_BUF]);
-        let sockets = self.sockets.clone();
-        let rtcp = self.rtcp_sockets.clone();
+        let mut buf = vec![0u8; RECV_BUF];
+        let (rtp, rtcp) = (self.rtp.clone(), self.rtcp.clone());
+        let mut turn = 0;
         loop {
             let deadline = self.session.poll_timeout().map(|t| self.clock.instant(t));
             let timer = async {
@@ -498,8 +533,10 @@ impl RelayTask {
                     None => std::future::pending().await,
                 }
             };
-            let [buf_a, buf_b, rtcp_a, rtcp_b] = &mut bufs;
+            // In this order: instructions before the packets they are about (codecs set,
+            // then the peer's first packet), due frames before a flood of packets.
             tokio::select! {
+                biased;
                 _ = cancel.cancelled() => break,
                 command = commands.recv() => match command {
                     Some(Command::Finish(reply)) => {
@@ -509,14 +546,15 @@ impl RelayTask {
                     Some(command) => self.command(command),
                     None => break,
                 },
-                r = sockets[0].recv_from(buf_a) => self.received(Leg::A, r, buf_a),
-                r = sockets[1].recv_from(buf_b) => self.received(Leg::B, r, buf_b),
-                r = rtcp[0].recv_from(rtcp_a) => self.received_rtcp(Leg::A, r, rtcp_a, false),
-                r = rtcp[1].recv_from(rtcp_b) => self.received_rtcp(Leg::B, r, rtcp_b, false),
                 _ = timer => {
                     let now = self.clock.now();
                     self.session.on_timeout(now, &mut self.out);
                 }
+                (leg, is_rtcp, r) = recv_any(&rtp, &rtcp, &mut buf, &mut turn) => if is_rtcp {
+                    self.received_rtcp(leg, r, &buf, false);
+                } else {
+                    self.received(leg, r, &mut buf);
+                },
             }
             self.flush();
         }
@@ -531,7 +569,8 @@ impl RelayTask {
                 self.playing = play;
                 self.session.play(announcement, now);
             }
-            Command::Bridge => self.session.bridge(),
+            Command::Bridge(seat) => self.session.bridge(seat),
+            Command::Conference => self.session.conference(now),
             Command::Record(sink) => self.session.start_recording(sink, now),
             Command::Finish(_) => {}
         }
@@ -558,16 +597,16 @@ impl RelayTask {
             LegCounters::add(&c.dropped, 1);
             return;
         }
-        match self.session.on_rtp(leg, pkt, self.clock.now()) {
-            Some(to) => {
-                if self.send(to, pkt)
-                    && let Some(counter) = &self.relayed[leg.idx()]
-                {
-                    counter.inc();
-                }
-            }
-            // Not forwarded: nobody to hear it yet (queued), or not negotiated.
-            None => LegCounters::add(&c.dropped, 1),
+        let heard = match self.session.on_rtp(leg, pkt, self.clock.now()) {
+            Delivery::Relay(to) => self.send(to, pkt),
+            Delivery::Mixed => true,
+            // Nobody to hear it yet (queued), or not negotiated.
+            Delivery::Dropped => false,
+        };
+        if !heard {
+            LegCounters::add(&c.dropped, 1);
+        } else if let Some(counter) = &self.relayed[leg.idx()] {
+            counter.inc();
         }
     }
 
@@ -614,7 +653,7 @@ impl RelayTask {
         let Some(dst) = egress.remote().addr else {
             return false;
         };
-        match self.sockets[leg.idx()].try_send_to(pkt, dst) {
+        match self.rtp[leg.idx()].try_send_to(pkt, dst) {
             Ok(sent) => {
                 LegCounters::add(&egress.counters.tx_packets, 1);
                 LegCounters::add(&egress.counters.tx_bytes, sent);
@@ -634,11 +673,11 @@ impl RelayTask {
             return;
         };
         let (socket, dst) = if self.rtcp_mux[i] {
-            (&self.sockets[i], rtp)
+            (&self.rtp[i], rtp)
         } else {
             let dst = self.rtcp_remote[i]
                 .unwrap_or_else(|| SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)));
-            (&self.rtcp_sockets[i], dst)
+            (&self.rtcp[i], dst)
         };
         if let Err(e) = socket.try_send_to(pkt, dst) {
             debug!(?leg, %dst, error = %e, "RTCP send error");
@@ -649,11 +688,8 @@ impl RelayTask {
         self.session.finish();
         self.flush();
         MediaReport {
-            stats: RelayStats {
-                a: self.legs[0].counters.snapshot(),
-                b: self.legs[1].counters.snapshot(),
-            },
-            quality: [self.session.quality(Leg::A), self.session.quality(Leg::B)],
+            stats: RelayStats::of(&self.legs),
+            quality: Leg::ALL.map(|leg| self.session.quality(leg)),
             recorder: self.session.take_recorder(),
         }
     }

@@ -1,10 +1,12 @@
 //! The media logic of one call, sans-IO: what each leg hears, DTMF detection, PCMU ↔ PCMA
-//! conversion, the recording taps.
+//! conversion, three-way mixing, the recording taps.
 //!
-//! Leg A is the caller, leg B the plateau side (a seat). The caller hears either the
-//! router's [`Player`] (greeting, hold, reassurance) or the seat; the seat hears the caller
-//! once bridged. Every packet sent to a leg goes through that leg's [`OutboundStream`], so a
-//! switch of source never shows as a new SSRC or a sequence jump.
+//! Leg A is the caller, legs B and C the plateau side (seats; C joins during an accompanied
+//! transfer). The caller hears the router's [`Player`] (greeting, hold, reassurance), one
+//! seat (bridged: packets relayed one by one), or, in conference, every leg hears the mix
+//! of the others (decoded, summed and re-encoded every 20 ms). Every packet sent to a leg
+//! goes through that leg's [`OutboundStream`], so a switch of source never shows as a new
+//! SSRC or a sequence jump.
 //!
 //! Digits pressed by the caller are detected from RFC 4733 packets when the trunk
 //! negotiated `telephone-event`, otherwise in the audio (Goertzel). SIP INFO digits arrive
@@ -28,9 +30,11 @@ use super::recording::{RecordingError, RecordingInfo};
 use super::relay::Leg;
 use super::rtcp::{LegQuality, RtcpSession};
 use super::sdp::LegCodecs;
-use super::stream::OutboundStream;
+use super::stream::{OutboundStream, SourceId};
 use crate::time::EpochMillis;
+use conference::Mixer;
 
+mod conference;
 #[cfg(test)]
 mod tests;
 
@@ -40,8 +44,8 @@ const RTP_HEADER_LEN: usize = 12;
 /// 8 kHz: RTP clock samples per millisecond.
 const SAMPLES_PER_MS: u64 = 8;
 
-/// If the task was late by more than this, playback skips ahead rather than bursting
-/// frames at the caller's phone.
+/// If the task was late by more than this, playback and mixing skip ahead rather than
+/// bursting frames at the phones.
 const MAX_PLAYBACK_CATCH_UP_MS: u64 = 100;
 
 /// Receives the recording taps of a call; `at` counts 8 kHz samples since the recording
@@ -55,12 +59,17 @@ pub trait RecordSink: Send {
     fn finish(self: Box<Self>) -> Result<RecordingInfo, RecordingError>;
 }
 
-/// What the caller hears.
+/// Who hears whom.
 #[derive(Debug)]
-enum CallerFeed {
+enum Mode {
+    /// Nobody hears anything (before the first announcement).
     Nothing,
+    /// The caller hears the player, the seats nothing.
     Player(Box<Player>),
-    Seat,
+    /// The caller and this seat leg hear each other; the other seat leg is left out.
+    Bridge(Leg),
+    /// Every leg hears the others.
+    Conference(Mixer),
 }
 
 #[derive(Debug)]
@@ -68,12 +77,23 @@ struct LegMedia {
     codecs: Option<LegCodecs>,
     /// The stream this leg receives.
     out: OutboundStream,
-    /// Bumped for each new peer on the leg (another seat): a new source for the other leg.
-    peer: u64,
+    /// Source id of the leg's current peer (a new one for each seat on the leg).
+    peer: SourceId,
     /// The peer put us on hold (`sendonly`/`inactive`): send it nothing (RFC 3264 §5.1).
     on_hold: bool,
     /// Reports about the stream we send this leg and the one it sends us.
     rtcp: RtcpSession,
+}
+
+/// What became of a received RTP packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Rewritten in place: send it to this leg.
+    Relay(Leg),
+    /// Taken into the conference mix.
+    Mixed,
+    /// Heard by nobody: no one listening, or not negotiated.
+    Dropped,
 }
 
 /// A packet to send to a leg.
@@ -92,13 +112,15 @@ const CNAME: &str = "sas-router";
 pub struct MediaSession {
     /// Time zero of the streams' sample clock.
     start: EpochMillis,
-    legs: [LegMedia; 2],
-    caller_hears: CallerFeed,
-    /// When the next player frame is due.
+    legs: [LegMedia; 3],
+    mode: Mode,
+    /// When the next player or conference frame is due.
     next_frame_at: Option<EpochMillis>,
-    /// Segment numbers of the player are sources too; offset so they never equal a peer.
-    plays: u64,
-    seat_hears_caller: bool,
+    /// Sources so far: each peer, play and conference is the next one, in the high bits of
+    /// its [`SourceId`] (the low bits number the player's segments).
+    sources: u64,
+    /// Source of the frames the router makes (the current play or conference).
+    own_source: SourceId,
     recorder: Option<(EpochMillis, Box<dyn RecordSink>)>,
     telephone_events: TelephoneEventDecoder,
     in_band: InBandDetector,
@@ -111,7 +133,7 @@ impl std::fmt::Debug for MediaSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MediaSession")
             .field("legs", &self.legs)
-            .field("caller_hears", &self.caller_hears)
+            .field("mode", &self.mode)
             .field("recording", &self.recorder.is_some())
             .finish_non_exhaustive()
     }
@@ -120,21 +142,20 @@ impl std::fmt::Debug for MediaSession {
 impl MediaSession {
     /// A session whose streams start at `start`, with our SSRC and first sequence number
     /// towards each leg (random in production).
-    pub fn new(start: EpochMillis, ssrc: [u32; 2], first_seq: [u16; 2]) -> MediaSession {
-        let leg = |i: usize| LegMedia {
-            codecs: None,
-            out: OutboundStream::new(ssrc[i], first_seq[i]),
-            peer: 0,
-            on_hold: false,
-            rtcp: RtcpSession::new(ssrc[i], CNAME.into()),
-        };
+    pub fn new(start: EpochMillis, ssrc: [u32; 3], first_seq: [u16; 3]) -> MediaSession {
         MediaSession {
             start,
-            legs: [leg(0), leg(1)],
-            caller_hears: CallerFeed::Nothing,
+            legs: Leg::ALL.map(|leg| LegMedia {
+                codecs: None,
+                out: OutboundStream::new(ssrc[leg.idx()], first_seq[leg.idx()]),
+                peer: 0,
+                on_hold: false,
+                rtcp: RtcpSession::new(ssrc[leg.idx()], CNAME.into()),
+            }),
+            mode: Mode::Nothing,
             next_frame_at: None,
-            plays: 0,
-            seat_hears_caller: false,
+            sources: 0,
+            own_source: 0,
             recorder: None,
             telephone_events: TelephoneEventDecoder::default(),
             in_band: InBandDetector::new(),
@@ -145,9 +166,10 @@ impl MediaSession {
 
     /// The codecs negotiated with a (new) peer on `leg`.
     pub fn set_codecs(&mut self, leg: Leg, codecs: LegCodecs) {
+        let peer = self.new_source();
         let l = &mut self.legs[leg.idx()];
         l.codecs = Some(codecs);
-        l.peer += 1;
+        l.peer = peer;
         if leg == Leg::A {
             self.telephone_events.reset();
         }
@@ -158,21 +180,27 @@ impl MediaSession {
         self.legs[leg.idx()].on_hold = !receiving;
     }
 
-    /// The caller hears `announcement` from now on (and the seat, if any, nothing).
+    /// The caller hears `announcement` from now on (and the seats nothing).
     pub fn play(&mut self, announcement: Announcement, now: EpochMillis) {
         let law = self.law(Leg::A).unwrap_or(G711Law::Alaw);
-        self.plays += 1;
-        self.caller_hears = CallerFeed::Player(Box::new(Player::new(announcement, law)));
+        self.mode = Mode::Player(Box::new(Player::new(announcement, law)));
+        self.start_frames(now);
         self.prompt_ended = false;
-        self.seat_hears_caller = false;
-        self.next_frame_at = Some(now);
     }
 
-    /// Caller and seat hear each other.
-    pub fn bridge(&mut self) {
-        self.caller_hears = CallerFeed::Seat;
-        self.seat_hears_caller = true;
-        self.next_frame_at = None;
+    /// The caller and the seat on `seat` (B or C) hear each other; the other seat leg
+    /// hears nothing and is not heard. Bridging the caller to itself is ignored.
+    pub fn bridge(&mut self, seat: Leg) {
+        if seat != Leg::A {
+            self.mode = Mode::Bridge(seat);
+            self.next_frame_at = None;
+        }
+    }
+
+    /// Every leg with codecs hears the mix of the others, from the frame due at `now`.
+    pub fn conference(&mut self, now: EpochMillis) {
+        self.mode = Mode::Conference(Mixer::default());
+        self.start_frames(now);
     }
 
     /// Records the call from now on.
@@ -185,9 +213,14 @@ impl MediaSession {
         self.recorder.take().map(|(_, sink)| sink)
     }
 
-    /// A packet received on `leg`, from the latched peer. Rewrites it in place for the
-    /// other leg and says where to send it, or `None` to drop it.
-    pub fn on_rtp(&mut self, leg: Leg, packet: &mut [u8], now: EpochMillis) -> Option<Leg> {
+    /// A packet received on `leg`, from the latched peer. Rewrites it in place when it is
+    /// to be relayed, and says what became of it.
+    pub fn on_rtp(&mut self, leg: Leg, packet: &mut [u8], now: EpochMillis) -> Delivery {
+        self.deliver(leg, packet, now).unwrap_or(Delivery::Dropped)
+    }
+
+    /// [`Self::on_rtp`], `None` meaning dropped.
+    fn deliver(&mut self, leg: Leg, packet: &mut [u8], now: EpochMillis) -> Option<Delivery> {
         let view = parse_rtp(packet)?;
         let (pt, ts, marker, offset) = (
             view.payload_type,
@@ -202,12 +235,13 @@ impl MediaSession {
             .rtcp
             .on_rtp_received(ssrc, seq, ts, arrival, now);
         let from = self.legs[leg.idx()].codecs?;
-        let to = leg.other();
-        let forward = !self.legs[leg.other().idx()].on_hold
-            && match leg {
-                Leg::A => self.seat_hears_caller,
-                Leg::B | Leg::C => matches!(self.caller_hears, CallerFeed::Seat),
-            };
+        // The leg this packet is relayed to, when bridged.
+        let to = match self.mode {
+            Mode::Bridge(seat) if leg == Leg::A => Some(seat),
+            Mode::Bridge(seat) if leg == seat => Some(Leg::A),
+            _ => None,
+        }
+        .filter(|to| !self.legs[to.idx()].on_hold);
         let payload = offset..offset + payload_len;
         if Some(pt) == from.dtmf_pt {
             if leg == Leg::A {
@@ -216,11 +250,10 @@ impl MediaSession {
                     .push(ts, marker, &packet[payload], now);
                 self.digits.extend(digits);
             }
-            // Relayed only to a leg that negotiated telephone-event too.
-            return match (forward, self.legs[to.idx()].codecs.and_then(|c| c.dtmf_pt)) {
-                (true, Some(target_pt)) => self.relay(leg, packet, target_pt, now),
-                _ => None,
-            };
+            // Relayed only to a leg that negotiated telephone-event too (never mixed).
+            let to = to?;
+            let target_pt = self.legs[to.idx()].codecs?.dtmf_pt?;
+            return self.relay(leg, to, packet, target_pt, now);
         }
         // Not negotiated (comfort noise, a stray codec): dropped.
         let law = from.law_of(pt)?;
@@ -233,9 +266,11 @@ impl MediaSession {
                 sink.caller_audio(at, &packet[payload.clone()], law)
             });
         }
-        if !forward {
-            return None;
+        if let Mode::Conference(mixer) = &mut self.mode {
+            mixer.push(leg, &packet[payload], law);
+            return Some(Delivery::Mixed);
         }
+        let to = to?;
         let target = self.legs[to.idx()].codecs?;
         convert(&mut packet[payload.clone()], law, target.law);
         if to == Leg::A {
@@ -243,29 +278,26 @@ impl MediaSession {
                 sink.plateau_audio(at, &packet[payload.clone()], target.law)
             });
         }
-        self.relay(leg, packet, target.audio_pt, now)
+        self.relay(leg, to, packet, target.audio_pt, now)
     }
 
     /// When [`Self::on_timeout`] must next run.
     pub fn poll_timeout(&self) -> Option<EpochMillis> {
-        [
-            self.next_frame_at,
-            self.telephone_events.poll_timeout(),
-            self.legs[0].rtcp.poll_timeout(),
-            self.legs[1].rtcp.poll_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let reports = self.legs.iter().map(|l| l.rtcp.poll_timeout());
+        [self.next_frame_at, self.telephone_events.poll_timeout()]
+            .into_iter()
+            .chain(reports)
+            .flatten()
+            .min()
     }
 
-    /// Plays the frames due by `now`, sends the RTCP reports due and reports RFC 4733
-    /// digits whose end was lost.
+    /// Sends the player or conference frames due by `now` and the RTCP reports due, and
+    /// reports RFC 4733 digits whose end was lost.
     pub fn on_timeout(&mut self, now: EpochMillis, out: &mut Vec<Outgoing>) {
         if let Some(digit) = self.telephone_events.flush(now) {
             self.digits.push_back(digit);
         }
-        for leg in [Leg::A, Leg::B] {
+        for leg in Leg::ALL {
             let rtcp = &mut self.legs[leg.idx()].rtcp;
             if rtcp.poll_timeout().is_some_and(|t| t <= now) {
                 out.push(Outgoing {
@@ -283,36 +315,62 @@ impl MediaSession {
         }
         let frame_ms = u64::from(FRAME_MS);
         while due <= now {
-            let (CallerFeed::Player(player), Some(codecs)) =
-                (&mut self.caller_hears, self.legs[0].codecs)
-            else {
-                break;
+            // One frame per leg (`None`: the leg hears nothing this time).
+            let (frames, segment) = match &mut self.mode {
+                Mode::Player(player) if self.legs[Leg::A.idx()].codecs.is_some() => {
+                    let (frame, segment) = player.next_frame();
+                    if player.greeting_ended() {
+                        self.prompt_ended = true;
+                    }
+                    ([Some(frame), None, None], segment)
+                }
+                Mode::Conference(mixer) => {
+                    let mixes = mixer.mix();
+                    let legs = &self.legs;
+                    let frames = Leg::ALL.map(|leg| {
+                        let law = legs[leg.idx()].codecs?.law;
+                        Some(mixes[leg.idx()].map(|sample| law.encode(sample)))
+                    });
+                    (frames, 0)
+                }
+                _ => break,
             };
-            let (frame, segment) = player.next_frame();
-            if player.greeting_ended() {
-                self.prompt_ended = true;
+            let source = self.own_source + segment;
+            for (leg, frame) in Leg::ALL.into_iter().zip(frames) {
+                if let Some(frame) = frame {
+                    self.send_frame(leg, &frame, source, due, out);
+                }
             }
-            let at = due;
             due += frame_ms;
-            if self.legs[0].on_hold {
-                continue; // the music goes on, unheard: nothing is sent to a held phone
-            }
-            // Odd source ids are ours, even ones the peers' (see `relay`).
-            let source = ((self.plays << 32) + segment) * 2 + 1;
-            let clock = self.samples(at);
-            let caller = &mut self.legs[0];
-            let packet = caller.out.play(codecs.audio_pt, &frame, source, clock);
-            caller
-                .rtcp
-                .on_rtp_sent(timestamp_of(&packet), frame.len(), at);
-            self.record(at, |sink, at| sink.plateau_audio(at, &frame, codecs.law));
-            out.push(Outgoing {
-                leg: Leg::A,
-                packet,
-                rtcp: false,
-            });
         }
         self.next_frame_at = Some(due);
+    }
+
+    /// Sends `leg` a frame the router made (player or mix), due `at`, unless the leg put
+    /// us on hold: the audio goes on, unheard.
+    fn send_frame(
+        &mut self,
+        leg: Leg,
+        frame: &[u8],
+        source: SourceId,
+        at: EpochMillis,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let clock = self.samples(at);
+        let l = &mut self.legs[leg.idx()];
+        let Some(codecs) = l.codecs.filter(|_| !l.on_hold) else {
+            return;
+        };
+        let packet = l.out.play(codecs.audio_pt, frame, source, clock);
+        l.rtcp.on_rtp_sent(timestamp_of(&packet), frame.len(), at);
+        if leg == Leg::A {
+            self.record(at, |sink, at| sink.plateau_audio(at, frame, codecs.law));
+        }
+        out.push(Outgoing {
+            leg,
+            packet,
+            rtcp: false,
+        });
     }
 
     /// True once after the greeting of the current [`Self::play`] was sent out entirely.
@@ -350,28 +408,39 @@ impl MediaSession {
         self.legs[leg.idx()].codecs.map(|c| c.law)
     }
 
-    /// Rewrites the header for the other leg's stream (payload type, SSRC, sequence,
-    /// timestamp) and returns that leg.
+    /// Rewrites the header for `to`'s stream (payload type, SSRC, sequence, timestamp).
     fn relay(
         &mut self,
         from: Leg,
+        to: Leg,
         packet: &mut [u8],
         payload_type: u8,
         now: EpochMillis,
-    ) -> Option<Leg> {
+    ) -> Option<Delivery> {
         packet[1] = (packet[1] & 0x80) | (payload_type & 0x7f);
-        let source = self.legs[from.idx()].peer * 2;
+        let source = self.legs[from.idx()].peer;
         let clock = self.samples(now);
-        let to = from.other();
         let target = &mut self.legs[to.idx()];
-        if target.on_hold || !target.out.relay(packet, source, clock) {
+        if !target.out.relay(packet, source, clock) {
             return None;
         }
         let payload_len = packet.len().saturating_sub(RTP_HEADER_LEN);
         target
             .rtcp
             .on_rtp_sent(timestamp_of(packet), payload_len, now);
-        Some(to)
+        Some(Delivery::Relay(to))
+    }
+
+    /// A new source for the legs' streams (see [`Self::sources`]).
+    fn new_source(&mut self) -> SourceId {
+        self.sources += 1;
+        self.sources << 32
+    }
+
+    /// Frames (player or mix) start at `now`, as a new source.
+    fn start_frames(&mut self, now: EpochMillis) {
+        self.own_source = self.new_source();
+        self.next_frame_at = Some(now);
     }
 
     fn record(&mut self, now: EpochMillis, tap: impl FnOnce(&mut dyn RecordSink, u64)) {

@@ -873,8 +873,12 @@ impl CallDriver {
                 let report = relay.finish().await;
                 if answered {
                     record.rtp = Some(rtp_counters(&report.stats));
-                    let [caller, seat] = report.quality;
-                    for (leg, q) in [("caller", caller), ("seat", seat)] {
+                    let [caller, seat, second] = report.quality;
+                    let second_seat = (second.packets_received > 0).then_some(second);
+                    let legs = [("caller", caller), ("seat", seat)]
+                        .into_iter()
+                        .chain(second_seat.map(|q| ("second_seat", q)));
+                    for (leg, q) in legs {
                         metrics
                             .rtp_packets_lost
                             .with_label_values(&[leg])
@@ -886,7 +890,11 @@ impl CallDriver {
                                 .observe(q.jitter_ms / 1000.0);
                         }
                     }
-                    record.quality = Some(CallQuality { caller, seat });
+                    record.quality = Some(CallQuality {
+                        caller,
+                        seat,
+                        second_seat,
+                    });
                 }
                 if let Some(sink) = report.recorder {
                     match blocking(move || sink.finish()).await {
@@ -924,11 +932,17 @@ impl CallDriver {
     }
 }
 
+/// Time between the 202 to a REFER and its NOTIFY.
+const REFER_NOTIFY_DELAY_MS: u64 = 30;
+
 /// Ends a seat leg: CANCEL while ringing, BYE once answered. A seat that asked for the
 /// transfer by REFER first hears that it succeeded (RFC 3515 NOTIFY).
 async fn release_seat_leg(leg: SeatLeg) {
     if let Some(refer) = leg.referred {
         refer.reply(StatusCode::Accepted).await.ok();
+        // The reply is queued to its transaction, not sent yet: let the 202 leave first
+        // (RFC 3515 allows the NOTIFY to overtake it, but phones cope badly).
+        tokio::time::sleep(std::time::Duration::from_millis(REFER_NOTIFY_DELAY_MS)).await;
         leg.dialog
             .notify_refer(StatusCode::OK, "terminated;reason=noresource")
             .await
@@ -972,9 +986,17 @@ fn rtp_counters(stats: &RelayStats) -> RtpCounters {
         tx_packets: s.tx_packets,
         tx_bytes: s.tx_bytes,
     };
+    // The plateau side: the seats on B and, after an accompanied transfer, C.
+    let plateau = crate::media::relay::LegStats {
+        rx_packets: stats.b.rx_packets + stats.c.rx_packets,
+        rx_bytes: stats.b.rx_bytes + stats.c.rx_bytes,
+        tx_packets: stats.b.tx_packets + stats.c.tx_packets,
+        tx_bytes: stats.b.tx_bytes + stats.c.tx_bytes,
+        dropped: stats.b.dropped + stats.c.dropped,
+    };
     RtpCounters {
         caller: leg(stats.a),
-        seat: leg(stats.b),
+        seat: leg(plateau),
     }
 }
 

@@ -193,6 +193,10 @@ pub struct CallQuality {
     pub caller: LegQuality,
     /// Seat leg.
     pub seat: LegQuality,
+    /// The second plateau leg (the seat that joined an accompanied transfer, and the
+    /// seats after it), when it carried audio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_seat: Option<LegQuality>,
 }
 
 /// Everything kept about one call.

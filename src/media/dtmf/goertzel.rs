@@ -249,13 +249,13 @@ fn samples_to_ms(samples: u64) -> u64 {
 }
 
 /// Goertzel recurrence coefficient 2·cos(2πf/fs), for the exact frequency (no bin rounding).
-fn coefficient(freq: f32) -> f32 {
+pub(super) fn coefficient(freq: f32) -> f32 {
     2.0 * (2.0 * std::f32::consts::PI * freq / SAMPLE_RATE as f32).cos()
 }
 
 /// Mean power of the block at one frequency, scaled so that a sine of amplitude A gives
 /// A²/2, comparable with the block's mean power.
-fn tone_power(block: &[i16], coef: f32) -> f32 {
+pub(super) fn tone_power(block: &[i16], coef: f32) -> f32 {
     let (mut s1, mut s2) = (0.0f32, 0.0f32);
     for &x in block {
         let s0 = f32::from(x) + coef * s1 - s2;

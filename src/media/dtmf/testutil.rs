@@ -1,9 +1,10 @@
-//! Test signals for the in-band detector: DTMF pairs, single tones, sweeps, noise, G.711.
+//! Test signals for the in-band detector (DTMF pairs, single tones, sweeps, noise, G.711)
+//! and a probe of the power at one frequency.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::goertzel::SAMPLE_RATE;
+use super::goertzel::{SAMPLE_RATE, coefficient, tone_power};
 use crate::media::g711::G711Law;
 
 /// Samples in `ms` milliseconds at 8 kHz.
@@ -83,4 +84,9 @@ pub fn pcm(signal: &[f32]) -> Vec<i16> {
 
 pub fn g711(signal: &[f32], law: G711Law) -> Vec<u8> {
     pcm(signal).into_iter().map(|s| law.encode(s)).collect()
+}
+
+/// Mean power of `samples` at `freq` (Goertzel; a sine of amplitude A gives A²/2).
+pub fn power_at(samples: &[i16], freq: f32) -> f32 {
+    tone_power(samples, coefficient(freq))
 }

@@ -220,7 +220,7 @@ async fn finish_reports_and_ends_relaying_and_gives_the_ports_back() {
     let pool = pool(41800);
     let relay = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
     let ports = [relay.local_addr(Leg::A), relay.local_addr(Leg::B)];
-    assert_eq!(pool.in_use(), 2);
+    assert_eq!(pool.in_use(), 3, "one port per leg");
     let (caller, seat) = (peer().await, peer().await);
     relay.set_remote(Leg::B, seat.local_addr().unwrap());
     start_bridged(&relay, None);
@@ -235,12 +235,12 @@ async fn finish_reports_and_ends_relaying_and_gives_the_ports_back() {
 
 #[tokio::test]
 async fn pool_exhaustion_is_an_error() {
-    let pool = Arc::new(PortPool::new(42000, 42003).unwrap());
+    let pool = Arc::new(PortPool::new(42000, 42005).unwrap());
     let first = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
     let err = MediaRelay::bind(LOCALHOST, &pool).await.unwrap_err();
     assert!(matches!(err, MediaError::PortsExhausted), "{err}");
     // The failed attempt did not leak its lease.
-    assert_eq!(pool.in_use(), 2);
+    assert_eq!(pool.in_use(), 3);
     drop(first);
     assert_eq!(pool.in_use(), 0);
 }
@@ -254,5 +254,58 @@ async fn skips_ports_taken_outside_the_pool() {
     if squatter.is_ok() {
         assert_ne!(relay.local_addr(Leg::A).port(), 42100);
     }
-    assert_eq!(pool.in_use(), 2);
+    assert_eq!(pool.in_use(), 3);
+}
+
+#[tokio::test]
+async fn conference_sends_each_peer_the_mix_of_the_two_others() {
+    use crate::media::dtmf::testutil::{g711, power_at, tones};
+    use crate::media::g711::G711Law;
+
+    let relay = MediaRelay::bind(LOCALHOST, &pool(42200)).await.unwrap();
+    let peers = [peer().await, peer().await, peer().await];
+    for leg in Leg::ALL {
+        relay.set_remote(leg, peers[leg.idx()].local_addr().unwrap());
+        relay.set_codecs(leg, PCMU);
+    }
+    relay.conference();
+    relay.start(None, Box::new(|_| {}));
+    // Each peer says its own tone (whole cycles per 20 ms frame).
+    let says = [500.0, 1000.0, 1800.0];
+    let speech = says.map(|f| g711(&tones(&[(f, 8000.0)], 20), G711Law::Ulaw));
+    let mut heard_both = [false; 3];
+    let mut buf = [0u8; 2048];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while heard_both.contains(&false) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "heard: {heard_both:?}"
+        );
+        for leg in Leg::ALL {
+            let packet = rtp(1, &speech[leg.idx()]);
+            let to = relay.local_addr(leg);
+            peers[leg.idx()].send_to(&packet, to).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        for leg in Leg::ALL {
+            while let Ok((n, from)) = peers[leg.idx()].try_recv_from(&mut buf) {
+                assert_eq!(from, relay.local_addr(leg), "from the leg's own socket");
+                let frame: Vec<i16> = buf[RTP_HEADER_LEN..n]
+                    .iter()
+                    .map(|&b| G711Law::Ulaw.decode(b))
+                    .collect();
+                let mut others = Leg::ALL.into_iter().filter(|&l| l != leg);
+                heard_both[leg.idx()] |=
+                    others.all(|other| power_at(&frame, says[other.idx()]) > 1e6);
+            }
+        }
+    }
+    let s = relay.stats();
+    for (leg, stats) in [s.a, s.b, s.c].into_iter().enumerate() {
+        assert!(
+            stats.rx_packets > 0 && stats.tx_packets > 0,
+            "leg {leg}: {stats:?}"
+        );
+        assert_eq!(stats.dropped, 0, "leg {leg}: mixed packets are not dropped");
+    }
 }

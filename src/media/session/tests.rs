@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::media::dtmf::DtmfSource;
-use crate::media::dtmf::testutil::{dtmf, g711, silence};
+use crate::media::dtmf::testutil::{dtmf, g711, power_at, silence, tones};
 use crate::media::prompts::{FRAME_BYTES, Prompt};
 
 const T0: EpochMillis = 1_800_000_000_000;
@@ -86,7 +86,7 @@ fn greeting() -> Announcement {
 
 #[test]
 fn caller_hears_greeting_hold_then_seat_as_one_stream() {
-    let mut s = MediaSession::new(T0, [0xA, 0xB], [100, 200]);
+    let mut s = MediaSession::new(T0, [0xA, 0xB, 0xC], [100, 200, 0]);
     s.set_codecs(Leg::A, PCMA);
     s.play(greeting(), T0);
     let mut out = Vec::new();
@@ -100,13 +100,16 @@ fn caller_hears_greeting_hold_then_seat_as_one_stream() {
     assert_eq!(out[3].packet[12], 0x66, "then hold audio");
     // A seat answers in PCMU: its audio reaches the caller converted, same SSRC, next seq.
     s.set_codecs(Leg::B, PCMU);
-    s.bridge();
+    s.bridge(Leg::B);
     assert!(
         s.poll_timeout().is_some_and(|t| t > T0 + 500),
         "player stopped (only RTCP reports are timed now)"
     );
     let mut seat = rtp(0, false, 9000, 123_456, 0x5EA7, &[0xFF; 160]);
-    assert_eq!(s.on_rtp(Leg::B, &mut seat, T0 + 100), Some(Leg::A));
+    assert_eq!(
+        s.on_rtp(Leg::B, &mut seat, T0 + 100),
+        Delivery::Relay(Leg::A)
+    );
     let heads: Vec<_> = out
         .iter()
         .map(|o| header(&o.packet))
@@ -132,28 +135,31 @@ fn caller_hears_greeting_hold_then_seat_as_one_stream() {
 
 #[test]
 fn caller_audio_reaches_the_seat_only_once_bridged() {
-    let mut s = MediaSession::new(T0, [1, 2], [0, 0]);
+    let mut s = MediaSession::new(T0, [1, 2, 0xC], [0, 0, 0]);
     s.set_codecs(Leg::A, PCMA);
     s.set_codecs(Leg::B, PCMU);
     let mut early = rtp(8, true, 1, 160, 77, &[0xD5; 160]);
     assert_eq!(
         s.on_rtp(Leg::A, &mut early, T0),
-        None,
+        Delivery::Dropped,
         "queued: seat hears nothing"
     );
-    s.bridge();
+    s.bridge(Leg::B);
     let mut p = rtp(8, false, 2, 320, 77, &[0xD5; 160]);
-    assert_eq!(s.on_rtp(Leg::A, &mut p, T0 + 20), Some(Leg::B));
+    assert_eq!(s.on_rtp(Leg::A, &mut p, T0 + 20), Delivery::Relay(Leg::B));
     let (_, pt, _, _, ssrc) = header(&p);
     assert_eq!((pt, ssrc), (0, 2));
     assert_eq!(p[12], convert_alaw_to_ulaw(0xD5));
     // The seat listed both laws: its PCMA packets are taken too (and sent on as PCMU).
     let mut a_law = rtp(8, false, 5, 800, 55, &[0xD5; 160]);
-    assert_eq!(s.on_rtp(Leg::B, &mut a_law, T0 + 30), Some(Leg::A));
+    assert_eq!(
+        s.on_rtp(Leg::B, &mut a_law, T0 + 30),
+        Delivery::Relay(Leg::A)
+    );
     let mut cn = rtp(13, false, 3, 480, 77, &[0; 1]);
     assert_eq!(
         s.on_rtp(Leg::A, &mut cn, T0 + 40),
-        None,
+        Delivery::Dropped,
         "unnegotiated type dropped"
     );
 }
@@ -177,16 +183,16 @@ fn key(digit_code: u8, seq: &mut u16, ts: u32) -> Vec<Vec<u8>> {
 
 #[test]
 fn rfc4733_digits_are_detected_once_and_relayed_with_the_seats_type() {
-    let mut s = MediaSession::new(T0, [1, 2], [0, 0]);
+    let mut s = MediaSession::new(T0, [1, 2, 0xC], [0, 0, 0]);
     s.set_codecs(Leg::A, PCMA);
     s.set_codecs(Leg::B, PCMU);
-    s.bridge();
+    s.bridge(Leg::B);
     let mut seq = 10;
     let mut t = T0;
     let mut relayed = Vec::new();
     for (code, ts) in [(1u8, 8000u32), (5, 16000), (11, 24000)] {
         for mut p in key(code, &mut seq, ts) {
-            if s.on_rtp(Leg::A, &mut p, t) == Some(Leg::B) {
+            if s.on_rtp(Leg::A, &mut p, t) == Delivery::Relay(Leg::B) {
                 relayed.push(header(&p).1);
             }
             t += 20;
@@ -206,7 +212,7 @@ fn rfc4733_digits_are_detected_once_and_relayed_with_the_seats_type() {
 
 #[test]
 fn in_band_digits_when_the_trunk_has_no_telephone_event() {
-    let mut s = MediaSession::new(T0, [1, 2], [0, 0]);
+    let mut s = MediaSession::new(T0, [1, 2, 0xC], [0, 0, 0]);
     s.set_codecs(
         Leg::A,
         LegCodecs {
@@ -234,7 +240,7 @@ fn in_band_digits_when_the_trunk_has_no_telephone_event() {
 #[test]
 fn taps_record_what_the_caller_says_and_hears_on_one_clock() {
     let sink = MemorySink::default();
-    let mut s = MediaSession::new(T0, [1, 2], [0, 0]);
+    let mut s = MediaSession::new(T0, [1, 2, 0xC], [0, 0, 0]);
     s.set_codecs(Leg::A, PCMA);
     s.play(greeting(), T0);
     s.start_recording(Box::new(sink.clone()), T0);
@@ -243,7 +249,7 @@ fn taps_record_what_the_caller_says_and_hears_on_one_clock() {
     let mut p = rtp(8, false, 1, 0, 9, &[0x2A; 160]);
     s.on_rtp(Leg::A, &mut p, T0 + 10);
     s.set_codecs(Leg::B, PCMU);
-    s.bridge();
+    s.bridge(Leg::B);
     let mut seat = rtp(0, false, 1, 0, 5, &[0x11; 160]);
     s.on_rtp(Leg::B, &mut seat, T0 + 30);
     let taps = sink.0.lock().unwrap();
@@ -267,7 +273,7 @@ fn taps_record_what_the_caller_says_and_hears_on_one_clock() {
 
 #[test]
 fn a_late_task_skips_ahead_instead_of_bursting() {
-    let mut s = MediaSession::new(T0, [1, 2], [0, 0]);
+    let mut s = MediaSession::new(T0, [1, 2, 0xC], [0, 0, 0]);
     s.set_codecs(Leg::A, PCMA);
     s.play(Announcement::default(), T0);
     let mut out = Vec::new();
@@ -279,10 +285,10 @@ fn a_late_task_skips_ahead_instead_of_bursting() {
 #[test]
 fn rtcp_reports_go_to_each_leg_with_loss_seen_on_the_way_in() {
     use crate::media::rtcp::{RtcpPacket, parse_compound};
-    let mut s = MediaSession::new(T0, [0xA, 0xB], [0, 0]);
+    let mut s = MediaSession::new(T0, [0xA, 0xB, 0xC], [0, 0, 0]);
     s.set_codecs(Leg::A, PCMA);
     s.set_codecs(Leg::B, PCMU);
-    s.bridge();
+    s.bridge(Leg::B);
     // 100 packets from the caller, every 10th lost on the way.
     for i in 0..100u16 {
         if i % 10 == 5 {
@@ -321,26 +327,26 @@ fn rtcp_reports_go_to_each_leg_with_loss_seen_on_the_way_in() {
 
 #[test]
 fn a_phone_that_puts_us_on_hold_is_sent_nothing_until_it_resumes() {
-    let mut s = MediaSession::new(T0, [1, 2], [0, 0]);
+    let mut s = MediaSession::new(T0, [1, 2, 0xC], [0, 0, 0]);
     s.set_codecs(Leg::A, PCMA);
     s.set_codecs(Leg::B, PCMA);
-    s.bridge();
+    s.bridge(Leg::B);
     s.set_receiving(Leg::A, false);
     let mut p = rtp(8, false, 1, 0, 5, &[0xD5; 160]);
     assert_eq!(
         s.on_rtp(Leg::B, &mut p, T0),
-        None,
+        Delivery::Dropped,
         "caller on hold hears nothing"
     );
     let mut up = rtp(8, false, 1, 0, 9, &[0xD5; 160]);
     assert_eq!(
         s.on_rtp(Leg::A, &mut up, T0),
-        Some(Leg::B),
+        Delivery::Relay(Leg::B),
         "but still talks"
     );
     s.set_receiving(Leg::A, true);
     let mut p = rtp(8, false, 2, 160, 5, &[0xD5; 160]);
-    assert_eq!(s.on_rtp(Leg::B, &mut p, T0 + 20), Some(Leg::A));
+    assert_eq!(s.on_rtp(Leg::B, &mut p, T0 + 20), Delivery::Relay(Leg::A));
     // Announcements too: the player's clock runs on, nothing is sent while held.
     s.set_receiving(Leg::A, false);
     s.play(Announcement::default(), T0 + 40);
@@ -348,4 +354,264 @@ fn a_phone_that_puts_us_on_hold_is_sent_nothing_until_it_resumes() {
     s.on_timeout(T0 + 100, &mut out);
     assert!(out.iter().all(|o| o.rtcp), "no RTP to a held phone");
     assert_eq!(s.poll_timeout().map(|t| t <= T0 + 120), Some(true));
+}
+
+/// A peer's RTP stream: consecutive sequence numbers and timestamps.
+struct Phone {
+    pt: u8,
+    ssrc: u32,
+    seq: u16,
+}
+
+impl Phone {
+    fn new(codecs: LegCodecs, ssrc: u32) -> Phone {
+        Phone {
+            pt: codecs.audio_pt,
+            ssrc,
+            seq: 1,
+        }
+    }
+
+    fn packet(&mut self, payload: &[u8]) -> Vec<u8> {
+        self.seq += 1;
+        let ts = u32::from(self.seq) * 160;
+        rtp(self.pt, false, self.seq, ts, self.ssrc, payload)
+    }
+}
+
+/// The RTP each leg received, in order: relayed packets and the session's own frames.
+#[derive(Default)]
+struct Ears([Vec<Vec<u8>>; 3]);
+
+impl Ears {
+    fn send(&mut self, s: &mut MediaSession, from: Leg, mut packet: Vec<u8>, now: u64) -> Delivery {
+        let delivery = s.on_rtp(from, &mut packet, now);
+        if let Delivery::Relay(to) = delivery {
+            self.0[to.idx()].push(packet);
+        }
+        delivery
+    }
+
+    fn tick(&mut self, s: &mut MediaSession, now: EpochMillis) {
+        let mut out = Vec::new();
+        s.on_timeout(now, &mut out);
+        for o in out.into_iter().filter(|o| !o.rtcp) {
+            self.0[o.leg.idx()].push(o.packet);
+        }
+    }
+}
+
+/// A steady tone in 20 ms frames of `law`.
+fn tone_frames(freq: f32, law: G711Law, ms: u32) -> Vec<Vec<u8>> {
+    g711(&tones(&[(freq, 8000.0)], ms), law)
+        .chunks(FRAME_BYTES)
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+fn decode(packet: &[u8], law: G711Law) -> Vec<i16> {
+    packet[RTP_HEADER_LEN..]
+        .iter()
+        .map(|&b| law.decode(b))
+        .collect()
+}
+
+/// Power of the 8000-amplitude test tones: a frame "contains" a tone above half of it.
+const TONE_POWER: f32 = 8000.0 * 8000.0 / 2.0;
+
+/// What each leg says in the conference tests (whole cycles in a 20 ms frame).
+const SAYS: [f32; 3] = [500.0, 1000.0, 1800.0];
+
+fn assert_hears(frame: &[i16], leg: Leg, speakers: &[Leg]) {
+    for other in Leg::ALL {
+        let power = power_at(frame, SAYS[other.idx()]);
+        if speakers.contains(&other) {
+            assert!(power > TONE_POWER / 2.0, "{leg:?} hears {other:?}: {power}");
+        } else {
+            assert!(
+                power < TONE_POWER / 1000.0,
+                "{leg:?} hears no {other:?}: {power}"
+            );
+        }
+    }
+}
+
+#[test]
+fn in_conference_each_leg_hears_the_two_others_on_its_one_stream() {
+    const SSRC: [u32; 3] = [0xA, 0xB, 0xC];
+    let codecs = [PCMA, PCMU, PCMU];
+    let sink = MemorySink::default();
+    let mut s = MediaSession::new(T0, SSRC, [100, 200, 300]);
+    for leg in Leg::ALL {
+        s.set_codecs(leg, codecs[leg.idx()]);
+    }
+    let mut phones = Leg::ALL.map(|leg| Phone::new(codecs[leg.idx()], 0x100 + leg as u32));
+    let mut ears = Ears::default();
+    s.play(greeting(), T0);
+    for t in [0, 20, 40] {
+        ears.tick(&mut s, T0 + t);
+    }
+    s.bridge(Leg::B);
+    for t in [60, 80] {
+        for leg in [Leg::A, Leg::B] {
+            let silence = [codecs[leg.idx()].law.silence_byte(); FRAME_BYTES];
+            let packet = phones[leg.idx()].packet(&silence);
+            ears.send(&mut s, leg, packet, T0 + t);
+        }
+    }
+    assert_eq!(ears.0.each_ref().map(Vec::len), [5, 2, 0]);
+
+    s.start_recording(Box::new(sink.clone()), T0 + 100);
+    s.conference(T0 + 100);
+    let speech = Leg::ALL.map(|leg| tone_frames(SAYS[leg.idx()], codecs[leg.idx()].law, 1000));
+    let before = ears.0.each_ref().map(Vec::len);
+    for (i, t) in (100..1100).step_by(20).enumerate() {
+        for leg in Leg::ALL {
+            let packet = phones[leg.idx()].packet(&speech[leg.idx()][i]);
+            assert_eq!(ears.send(&mut s, leg, packet, T0 + t), Delivery::Mixed);
+        }
+        ears.tick(&mut s, T0 + t);
+        for leg in Leg::ALL {
+            assert_eq!(
+                ears.0[leg.idx()].len(),
+                before[leg.idx()] + i + 1,
+                "{leg:?} at {t} ms"
+            );
+        }
+    }
+    for leg in Leg::ALL {
+        let mixed = &ears.0[leg.idx()][before[leg.idx()]..];
+        let others: Vec<Leg> = Leg::ALL.into_iter().filter(|&l| l != leg).collect();
+        for frame in mixed {
+            assert_eq!(header(frame).1, codecs[leg.idx()].audio_pt);
+            assert_hears(&decode(frame, codecs[leg.idx()].law), leg, &others);
+        }
+        assert!(header(&mixed[0]).0, "marker where the mix starts");
+        assert!(mixed[1..].iter().all(|p| !header(p).0));
+    }
+    let taps = sink.0.lock().unwrap();
+    let to_caller = &ears.0[0][before[0]..];
+    assert_eq!(
+        taps.plateau.len(),
+        to_caller.len(),
+        "the mix the caller hears is recorded"
+    );
+    assert_eq!(taps.plateau[7].1, to_caller[7][RTP_HEADER_LEN..]);
+    assert_eq!(taps.caller.len(), 50);
+    drop(taps);
+
+    // The ARM drops: the caller stays with the doctor on C.
+    s.bridge(Leg::C);
+    let silence = [0xD5; FRAME_BYTES];
+    let (a, c) = (
+        phones[0].packet(&silence),
+        phones[2].packet(&[0xFF; FRAME_BYTES]),
+    );
+    assert_eq!(
+        ears.send(&mut s, Leg::A, a, T0 + 1100),
+        Delivery::Relay(Leg::C)
+    );
+    assert_eq!(
+        ears.send(&mut s, Leg::C, c, T0 + 1100),
+        Delivery::Relay(Leg::A)
+    );
+    let b = phones[1].packet(&[0xFF; FRAME_BYTES]);
+    assert_eq!(ears.send(&mut s, Leg::B, b, T0 + 1100), Delivery::Dropped);
+    ears.tick(&mut s, T0 + 1120);
+    assert_eq!(ears.0.each_ref().map(Vec::len), [56, 52, 51]);
+    for leg in Leg::ALL {
+        let heads: Vec<_> = ears.0[leg.idx()].iter().map(|p| header(p)).collect();
+        for w in heads.windows(2) {
+            assert_eq!(w[1].2, w[0].2.wrapping_add(1), "{leg:?}: no sequence gap");
+            assert_eq!(w[1].4, SSRC[leg.idx()], "{leg:?}: one SSRC");
+        }
+    }
+    assert!(
+        header(&ears.0[0][55]).0 && header(&ears.0[2][50]).0,
+        "marker: bridged to C"
+    );
+}
+
+#[test]
+fn bridged_to_c_the_caller_and_c_hear_each_other_and_b_is_left_out() {
+    let mut s = MediaSession::new(T0, [0xA, 0xB, 0xC], [0, 0, 0]);
+    s.set_codecs(Leg::A, PCMA);
+    s.set_codecs(Leg::B, PCMU);
+    s.set_codecs(Leg::C, PCMU);
+    s.bridge(Leg::C);
+    s.bridge(Leg::A); // ignored
+    let mut ears = Ears::default();
+    let up = rtp(8, false, 1, 0, 77, &[0xD5; 160]);
+    assert_eq!(ears.send(&mut s, Leg::A, up, T0), Delivery::Relay(Leg::C));
+    let (_, pt, _, _, ssrc) = header(&ears.0[2][0]);
+    assert_eq!((pt, ssrc), (0, 0xC));
+    assert_eq!(ears.0[2][0][12], convert_alaw_to_ulaw(0xD5));
+    let down = rtp(0, false, 1, 0, 55, &[0xFF; 160]);
+    assert_eq!(
+        ears.send(&mut s, Leg::C, down, T0 + 5),
+        Delivery::Relay(Leg::A)
+    );
+    assert_eq!(header(&ears.0[0][0]).4, 0xA);
+    let left_out = rtp(0, false, 1, 0, 66, &[0xFF; 160]);
+    assert_eq!(
+        ears.send(&mut s, Leg::B, left_out, T0 + 10),
+        Delivery::Dropped
+    );
+    let mut seq = 2;
+    for packet in key(1, &mut seq, 800) {
+        assert_eq!(
+            ears.send(&mut s, Leg::A, packet, T0 + 20),
+            Delivery::Relay(Leg::C)
+        );
+    }
+    assert_eq!(
+        header(&ears.0[2][1]).1,
+        96,
+        "digits with C's telephone-event type"
+    );
+    assert_eq!(s.poll_digit().map(|d| d.digit), Some('1'));
+    for t in (0..200).step_by(20) {
+        ears.tick(&mut s, T0 + t);
+    }
+    assert!(ears.0[1].is_empty(), "B hears nothing");
+    assert_eq!(ears.0.each_ref().map(Vec::len), [1, 0, 7]);
+}
+
+#[test]
+fn in_conference_a_held_leg_and_an_empty_leg_hear_nothing() {
+    let mut s = MediaSession::new(T0, [0xA, 0xB, 0xC], [0, 0, 0]);
+    s.set_codecs(Leg::A, PCMA);
+    s.set_codecs(Leg::B, PCMA);
+    s.set_receiving(Leg::B, false);
+    s.conference(T0);
+    let mut ears = Ears::default();
+    let speech = [Leg::A, Leg::B].map(|leg| tone_frames(SAYS[leg.idx()], G711Law::Alaw, 200));
+    let mut phones = [Phone::new(PCMA, 1), Phone::new(PCMA, 2)];
+    for (i, t) in (0..200).step_by(20).enumerate() {
+        for leg in [Leg::A, Leg::B] {
+            let packet = phones[leg.idx()].packet(&speech[leg.idx()][i]);
+            assert_eq!(ears.send(&mut s, leg, packet, T0 + t), Delivery::Mixed);
+        }
+        ears.tick(&mut s, T0 + t);
+    }
+    assert_eq!(
+        ears.0.each_ref().map(Vec::len),
+        [10, 0, 0],
+        "only the caller hears"
+    );
+    for frame in &ears.0[0] {
+        assert_hears(&decode(frame, G711Law::Alaw), Leg::A, &[Leg::B]);
+    }
+    let nobody_there = rtp(8, false, 1, 0, 3, &[0xD5; 160]);
+    assert_eq!(
+        ears.send(&mut s, Leg::C, nobody_there, T0 + 200),
+        Delivery::Dropped
+    );
+    s.set_receiving(Leg::B, true);
+    ears.tick(&mut s, T0 + 200);
+    assert_eq!(
+        ears.0.each_ref().map(Vec::len),
+        [11, 1, 0],
+        "B hears once it resumes"
+    );
 }
