@@ -6,6 +6,7 @@ mod common;
 
 use common::media::*;
 use common::*;
+use sas_router::acd::Urgency;
 use sas_router::media::g711::G711Law;
 use sas_router::store::record::{CallRecord, OfferResult, Outcome};
 use std::time::Duration;
@@ -64,8 +65,17 @@ fn heard(packets: &[RtpPacket], from: f32, to: f32) -> Vec<i16> {
     audio_of(&window)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_arm_refers_a_15_call_to_amu_and_caller_and_doctor_hear_each_other() {
+/// What a REFER escalation left: the record, and what caller and doctor heard.
+struct Escalated {
+    record: CallRecord,
+    caller_heard: Vec<RtpPacket>,
+    doctor_heard: Vec<RtpPacket>,
+}
+
+/// A 15 call: arm1 talks 1 s with the caller, then REFERs it to 2001 (AMU) with
+/// `priority`; amu1 rings 1 s and answers. Caller and doctor are sinks of ours that talk
+/// (500 Hz, 1800 Hz) and record what they hear.
+async fn escalate_by_refer(priority: &str) -> Escalated {
     let dir = temp_dir("e2e-refer");
     let prompts = dir.join("prompts");
     write_tone_prompts(
@@ -81,11 +91,8 @@ async fn an_arm_refers_a_15_call_to_amu_and_caller_and_doctor_hear_each_other() 
         ..Options::default()
     })
     .await;
-    // The ARM talks 1.5 s, then transfers to 2001 (AMU) as P1.
-    let (arm, arm_port) = referring_seat(&router, "2001", "P1", 1500);
+    let (arm, arm_port) = referring_seat(&router, "2001", priority, 1000);
     register(router.sip, "arm1", arm_port).await;
-    // The doctor rings 1 s and answers; its media is a sink of ours that hears what the
-    // router sends and talks back (1800 Hz) once it hears the caller.
     let empty = empty_pcap(&dir);
     let doctor_sink = RtpSink::bind();
     let (doctor, doctor_port) = media_seat(router.sip, &empty, Some(doctor_sink.port()), 1, 1000);
@@ -119,39 +126,71 @@ async fn an_arm_refers_a_15_call_to_amu_and_caller_and_doctor_hear_each_other() 
     assert!(finish(doctor, Duration::from_secs(10)).await, "doctor");
     talking.join().unwrap();
     doctor_talking.join().unwrap();
-    let caller_heard = caller_sink.stop();
-    let doctor_heard = doctor_sink.stop();
+    let record = wait_records(&router, 1).await.remove(0);
+    router.stop().await;
+    Escalated {
+        record,
+        caller_heard: caller_sink.stop(),
+        doctor_heard: doctor_sink.stop(),
+    }
+}
 
-    let r = wait_records(&router, 1).await.remove(0);
+/// The doctor heard the caller, and the caller the doctor at the end of the call.
+fn caller_and_doctor_talked(e: &Escalated) {
+    assert!(
+        tone_share(&audio_of(&e.doctor_heard), CALLER_HZ) > 0.4,
+        "doctor hears the caller: {} packets",
+        e.doctor_heard.len()
+    );
+    let end = e.caller_heard.last().unwrap().arrival.as_secs_f32();
+    assert!(tone_share(&heard(&e.caller_heard, end - 2.0, end - 0.5), DOCTOR_HZ) > 0.5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_arm_refers_a_15_call_to_amu_and_caller_and_doctor_hear_each_other() {
+    let e = escalate_by_refer("P1").await;
+    let r = &e.record;
     assert_eq!(r.outcome, Some(Outcome::Answered));
     assert_eq!(r.seat.as_deref(), Some("amu1"));
+    assert_eq!(r.urgency, Some(Urgency::P1));
     assert_eq!(
-        handlers(&r),
+        handlers(r),
         [("arm1", Some("transfer")), ("amu1", Some("caller_bye"))]
     );
     let transfer = r.events.iter().find(|e| e.kind == "TRANSFER").unwrap();
     assert_eq!(transfer.seat.as_deref(), Some("arm1"));
-    assert!(
-        transfer.detail.as_deref().unwrap().contains("P1"),
-        "{transfer:?}"
-    );
     assert!(r.route.iter().any(|l| l.contains("transferred by arm1")));
-
-    // The doctor hears the caller; the caller heard hold audio while waiting, then the doctor.
-    let doctor_audio = audio_of(&doctor_heard);
+    caller_and_doctor_talked(&e);
+    // Between the ARM and the doctor, the caller waited on hold audio.
+    let end = e.caller_heard.last().unwrap().arrival.as_secs_f32();
     assert!(
-        tone_share(&doctor_audio, CALLER_HZ) > 0.5,
-        "doctor hears the caller: {} packets",
-        doctor_heard.len()
-    );
-    let end = caller_heard.last().unwrap().arrival.as_secs_f32();
-    assert!(tone_share(&heard(&caller_heard, end - 2.5, end - 0.5), DOCTOR_HZ) > 0.5);
-    let between = heard(&caller_heard, 0.5, end - 3.0);
-    assert!(
-        tone_share(&between, HOLD_HZ) > 0.1,
+        tone_share(&heard(&e.caller_heard, 0.5, end - 2.5), HOLD_HZ) > 0.1,
         "hold audio between the ARM and the doctor"
     );
-    router.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_p0_referred_from_a_sip_phone_is_accompanied_until_the_doctor_answers() {
+    let e = escalate_by_refer("P0").await;
+    let r = &e.record;
+    assert_eq!(r.urgency, Some(Urgency::P0));
+    let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
+    assert!(kinds.contains(&"ACCOMPANIED"), "{kinds:?}");
+    assert!(!kinds.contains(&"TRANSFER"), "{kinds:?}");
+    // The ARM stayed until the doctor answered, then left the three-way call itself.
+    assert_eq!(
+        handlers(r),
+        [("arm1", Some("left")), ("amu1", Some("caller_bye"))]
+    );
+    let connect = r
+        .events
+        .iter()
+        .position(|e| e.kind == "CONNECT" && e.seat.as_deref() == Some("amu1"));
+    let left = r.events.iter().position(|e| e.kind == "LEFT");
+    assert!(connect < left, "{kinds:?}");
+    caller_and_doctor_talked(&e);
+    // Never on hold: someone was with the caller all along.
+    assert!(tone_share(&audio_of(&e.caller_heard), HOLD_HZ) < 0.02);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -120,6 +120,9 @@ pub(super) struct SeatLeg {
     /// The seat asked for a transfer by REFER: the 202 goes out, then the outcome
     /// (NOTIFY), then the router hangs the leg up.
     referred: Option<TransactionHandle>,
+    /// The seat asked by REFER for an accompanied transfer: NOTIFY it when the target
+    /// answers.
+    notify_on_answer: bool,
 }
 
 /// The relay's plateau sides: the seat talking with the caller, and the one joining in an
@@ -489,7 +492,21 @@ impl CallDriver {
             urgency,
             legs,
         ) {
-            Ok(_) => Ok(()),
+            Ok(TransferMode::Blind) => Ok(()),
+            Ok(TransferMode::Accompanied) => {
+                // P0: the seat stays with the caller. 202 now; NOTIFY 200 when the target
+                // answers, and the phone then usually hangs up by itself (it may also stay
+                // in the three-way call).
+                if let Some(s) = legs
+                    .get_mut(&call)
+                    .and_then(|l| l.seats.iter_mut().find(|s| s.sip == sip_leg))
+                    && let Some(refer) = s.referred.take()
+                {
+                    s.notify_on_answer = true;
+                    tokio::spawn(async move { refer.reply(StatusCode::Accepted).await.ok() });
+                }
+                Ok(())
+            }
             Err(e) => {
                 tracing::info!(%call, %seat, error = %e, "REFER refused");
                 if let Some(s) = legs
@@ -613,6 +630,16 @@ impl CallDriver {
                         l.route.settled();
                         l.accompanied = false;
                         l.relay.conference();
+                        for s in l.seats.iter_mut().filter(|s| s.notify_on_answer) {
+                            s.notify_on_answer = false;
+                            let dialog = s.dialog.clone();
+                            tokio::spawn(async move {
+                                dialog
+                                    .notify_refer(StatusCode::OK, "terminated;reason=noresource")
+                                    .await
+                                    .ok()
+                            });
+                        }
                     }
                 }
                 CallOutput::Hold { call } => self.hold_again(&call, legs),
@@ -774,6 +801,7 @@ impl CallDriver {
                     media,
                     answered: false,
                     referred: None,
+                    notify_on_answer: false,
                 });
                 let events = self.events.clone();
                 tokio::spawn(async move {
