@@ -43,10 +43,8 @@ impl Store {
     /// seat's history is worth less than a call record's fsync on every state change).
     pub fn put_seat_event(&self, event: &SeatEvent) -> Result<(), StoreError> {
         let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-        self.seat_log.insert(
-            key(&event.seat, event.at, seq),
-            serde_json::to_vec(event)?,
-        )?;
+        self.seat_log
+            .insert(key(&event.seat, event.at, seq), serde_json::to_vec(event)?)?;
         Ok(())
     }
 
