@@ -69,6 +69,11 @@ async fn fake_driver(
 }
 
 async fn start() -> Server {
+    start_with_backlog(64).await
+}
+
+/// A server whose event channel keeps `backlog` events for a slow console.
+async fn start_with_backlog(backlog: usize) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
     let plans_dir = dir.path().join("dialplans");
@@ -83,7 +88,7 @@ async fn start() -> Server {
     let reload = ReloadMetrics::register(&metrics.registry).unwrap();
     let plans = LivePlans::load(&plans_dir, &dir.path().join("prompts"), reload).unwrap();
     let store = Store::open(&dir.path().join("data")).unwrap();
-    let (cti, commands) = CtiChannels::new(64);
+    let (cti, commands) = CtiChannels::new(backlog);
     tokio::spawn(fake_driver(commands));
     let state = HttpState {
         metrics,
@@ -387,6 +392,32 @@ async fn a_seat_socket_hears_only_its_seat_and_a_supervisor_socket_hears_all() {
     assert!(
         matches!(closed, Ok(Some(Ok(Message::Close(_))))),
         "{closed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_console_is_told_how_many_events_it_missed() {
+    let server = start_with_backlog(2).await;
+    let arm1 = login(&server, "arm1").await;
+    let url = format!("ws://{}/api/cti/events?token={arm1}", server.addr);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    assert_eq!(next_json(&mut socket).await["kind"], "hello");
+    // The test runtime has one thread: the socket's task cannot read between these.
+    for kind in ["a", "b", "c", "d", "e"] {
+        server.cti.publish(event(Some("arm1"), kind));
+    }
+    assert_eq!(
+        next_json(&mut socket).await,
+        json!({ "kind": "lagged", "missed": 3 })
+    );
+    assert_eq!(next_json(&mut socket).await["kind"], "d");
+    assert_eq!(next_json(&mut socket).await["kind"], "e");
+
+    socket.close(None).await.unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(5), socket.next()).await;
+    assert!(
+        matches!(end, Ok(Some(Ok(Message::Close(_)))) | Ok(None)),
+        "the router answers the close: {end:?}"
     );
 }
 

@@ -184,7 +184,8 @@ async fn login(state: &HttpState, req: Request<Incoming>) -> Result<HttpResponse
     let (token, account) = match accounts.login(&seat, &password, Instant::now()) {
         Ok(opened) => opened,
         Err(refused) => {
-            tracing::warn!(seat, ?refused, "CTI login refused");
+            // Debug-quoted: the name is whatever the client sent.
+            tracing::warn!(seat = ?seat, ?refused, "CTI login refused");
             return Err(match refused {
                 LoginRefused::BadCredentials => ApiError::BadLogin,
                 LoginRefused::Throttled => ApiError::Throttled,
@@ -351,9 +352,12 @@ async fn body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, ApiError
     let collected = Limited::new(req.into_body(), BODY_LIMIT)
         .collect()
         .await
-        .map_err(|e| match e.is::<LengthLimitError>() {
-            true => ApiError::TooLarge,
-            false => ApiError::Body(e),
+        .map_err(|e| {
+            if e.is::<LengthLimitError>() {
+                ApiError::TooLarge
+            } else {
+                ApiError::Body(e)
+            }
         })?;
     let bytes = collected.to_bytes();
     let text: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
