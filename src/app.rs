@@ -7,6 +7,7 @@ use crate::acd::AcdSettings;
 use crate::call::{Switchboard, SwitchboardSettings};
 use crate::config::Config;
 use crate::cti::CtiChannels;
+use crate::http::cti::CtiAccounts;
 use crate::http::{self, HttpState};
 use crate::media::ports::PortPool;
 use crate::metrics::Metrics;
@@ -329,12 +330,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         purge_every,
         shutdown.clone(),
     );
+    // CTI: the HTTP side sends commands and hears events; the call driver answers them.
     let http_state = Arc::new(HttpState {
         metrics: metrics.clone(),
         store,
         recordings,
         admin_token,
         plans: Arc::clone(&plans),
+        cti: cti.clone(),
+        cti_accounts: CtiAccounts::from_config(&config),
     });
 
     let driver = tokio::spawn(driver.run(call_receiver, cti_commands, shutdown.clone()));

@@ -1,16 +1,19 @@
 //! HTTP server (hyper): `/metrics`, `/healthz`, and the local admin read API for call
 //! records (`/api/calls`, `/api/calls/{id}`) that `sas-router calls` uses while the router
 //! holds the database; `recordings` adds the audit log and audited recording reads;
-//! `dialplans` shows the dial plans in force and reloads them.
+//! `dialplans` shows the dial plans in force and reloads them; `cti` serves seats' consoles
+//! and supervisors (`/api/cti/…`, `/api/supervisor/…`, session tokens of their own).
 //!
 //! The admin API needs `Authorization: Bearer <token>`, where the token is written at
 //! start-up to `<data_dir>/admin.token` (mode 0600): whoever may read the data directory
 //! may read the records through the API, nobody else.
 
+pub mod cti;
 mod dialplans;
 pub mod query;
 mod recordings;
 
+use crate::cti::CtiChannels;
 use crate::metrics::Metrics;
 use crate::net::reload::LivePlans;
 use crate::store::Store;
@@ -38,6 +41,10 @@ pub struct HttpState {
     pub admin_token: String,
     /// The dial plans in force (shown and reloaded by the admin API).
     pub plans: Arc<LivePlans>,
+    /// Commands to the call driver and its events, for the CTI API.
+    pub cti: CtiChannels,
+    /// Seats allowed on the CTI API and their open sessions.
+    pub cti_accounts: cti::CtiAccounts,
 }
 
 /// Serves until `shutdown` is cancelled.
@@ -54,13 +61,17 @@ pub async fn serve(listener: TcpListener, state: Arc<HttpState>, shutdown: Cance
             },
         };
         let state = state.clone();
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(route(state, req).await) }
+                let shutdown = shutdown.clone();
+                async move { Ok::<_, Infallible>(route(state, req, shutdown).await) }
             });
+            // Upgrades: the CTI event WebSockets.
             if let Err(e) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
                 .await
             {
                 tracing::debug!(error = %e, "http connection ended with an error");
@@ -88,8 +99,15 @@ fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Byte
     }
 }
 
-async fn route(state: Arc<HttpState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn route(
+    state: Arc<HttpState>,
+    req: Request<Incoming>,
+    shutdown: CancellationToken,
+) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
+    if path.starts_with("/api/cti/") || path.starts_with("/api/supervisor/") {
+        return cti::route(state, req, shutdown).await;
+    }
     if path.starts_with("/api/dialplans") {
         if !authorised(&state, &req) {
             return reply(

@@ -1,0 +1,365 @@
+//! CTI API: what seats' consoles and supervisors call over HTTP (JSON) and WebSocket.
+//!
+//! This module owns the network side of the CTI only: authentication (`sessions`), request
+//! parsing and limits, and the mapping of the call driver's answers and [`CtiError`]s to
+//! HTTP statuses. Every action becomes a [`CtiRequest`] sent through [`CtiChannels`]; the
+//! driver decides. The reference for console authors is `docs/cti.md`.
+//!
+//! [`CtiChannels`]: crate::cti::CtiChannels
+
+mod sessions;
+mod ws;
+
+pub use sessions::{CtiAccounts, SeatAccount};
+
+use super::{HttpState, constant_time_eq, json, query};
+use crate::acd::{PauseReason, Urgency};
+use crate::cti::{CtiError, CtiRequest, TransferMode};
+use crate::store::StoreError;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use sessions::{LoginRefused, Session};
+use std::sync::Arc;
+use std::time::Instant;
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+
+/// Request bodies are small JSON objects; anything bigger is refused unread.
+const BODY_LIMIT: usize = 16 * 1024;
+const HISTORY_DEFAULT: usize = 100;
+const HISTORY_MAX: usize = 1000;
+
+type HttpResponse = Response<Full<Bytes>>;
+
+/// Why a CTI request failed, each with its HTTP status.
+#[derive(Debug, Error)]
+enum ApiError {
+    #[error("bad seat or password")]
+    BadLogin,
+    #[error("too many failed logins for this seat, retry in a minute")]
+    Throttled,
+    #[error("a valid session token is required")]
+    Unauthorized,
+    #[error("supervisors only")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("use {0}")]
+    MethodNotAllowed(Method),
+    #[error("request body over 16 KiB")]
+    TooLarge,
+    #[error("cannot read the request body: {0}")]
+    Body(Box<dyn std::error::Error + Send + Sync>),
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("limit must be a whole number")]
+    BadLimit,
+    #[error("a WebSocket upgrade (version 13) is expected here")]
+    NotWebSocket,
+    #[error("seat history: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Cti(#[from] CtiError),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::BadLogin | Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound | Self::Cti(CtiError::UnknownTarget(_)) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Body(_)
+            | Self::Json(_)
+            | Self::BadLimit
+            | Self::NotWebSocket
+            | Self::Cti(CtiError::Invalid(_)) => StatusCode::BAD_REQUEST,
+            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Cti(CtiError::NoCall | CtiError::Conflict(_)) => StatusCode::CONFLICT,
+            Self::Cti(CtiError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn response(&self) -> HttpResponse {
+        let mut response = json(self.status(), &json!({ "error": self.to_string() }));
+        if let Self::MethodNotAllowed(allowed) = self {
+            let value = hyper::header::HeaderValue::from_str(allowed.as_str())
+                .expect("a method is a valid header value");
+            response.headers_mut().insert(hyper::header::ALLOW, value);
+        }
+        response
+    }
+}
+
+/// The routes, each with its one method.
+enum Endpoint {
+    Login,
+    Seat(SeatRoute),
+    Supervisor(SupervisorRoute),
+}
+
+/// Routes on the caller's own seat (a seat session).
+enum SeatRoute {
+    Logout,
+    Status,
+    Pause,
+    Resume,
+    Hangup,
+    Transfer,
+    File,
+    History,
+    Events,
+}
+
+/// Routes for a supervisor seat's session or the admin token.
+enum SupervisorRoute {
+    Overview,
+    SeatHistory(String),
+    Events,
+}
+
+impl Endpoint {
+    fn parse(path: &str) -> Option<(Method, Endpoint)> {
+        use Endpoint::{Seat, Supervisor};
+        let post = |e| Some((Method::POST, e));
+        let get = |e| Some((Method::GET, e));
+        match path {
+            "/api/cti/login" => post(Endpoint::Login),
+            "/api/cti/logout" => post(Seat(SeatRoute::Logout)),
+            "/api/cti/status" => get(Seat(SeatRoute::Status)),
+            "/api/cti/pause" => post(Seat(SeatRoute::Pause)),
+            "/api/cti/resume" => post(Seat(SeatRoute::Resume)),
+            "/api/cti/hangup" => post(Seat(SeatRoute::Hangup)),
+            "/api/cti/transfer" => post(Seat(SeatRoute::Transfer)),
+            "/api/cti/file" => post(Seat(SeatRoute::File)),
+            "/api/cti/history" => get(Seat(SeatRoute::History)),
+            "/api/cti/events" => get(Seat(SeatRoute::Events)),
+            "/api/supervisor/overview" => get(Supervisor(SupervisorRoute::Overview)),
+            "/api/supervisor/events" => get(Supervisor(SupervisorRoute::Events)),
+            _ => {
+                let seat = path
+                    .strip_prefix("/api/supervisor/seats/")?
+                    .strip_suffix("/history")?;
+                if seat.is_empty() || seat.contains('/') {
+                    return None;
+                }
+                get(Supervisor(SupervisorRoute::SeatHistory(seat.into())))
+            }
+        }
+    }
+}
+
+/// Serves `/api/cti/…` and `/api/supervisor/…`.
+pub(super) async fn route(
+    state: Arc<HttpState>,
+    req: Request<Incoming>,
+    shutdown: CancellationToken,
+) -> HttpResponse {
+    let result = match Endpoint::parse(req.uri().path()) {
+        None => Err(ApiError::NotFound),
+        Some((method, _)) if method != req.method() => Err(ApiError::MethodNotAllowed(method)),
+        Some((_, Endpoint::Login)) => login(&state, req).await,
+        Some((_, Endpoint::Seat(route))) => seat(&state, route, req, shutdown).await,
+        Some((_, Endpoint::Supervisor(route))) => supervisor(&state, route, req, shutdown).await,
+    };
+    result.unwrap_or_else(|e| e.response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    seat: String,
+    password: String,
+}
+
+async fn login(state: &HttpState, req: Request<Incoming>) -> Result<HttpResponse, ApiError> {
+    let LoginBody { seat, password } = body(req).await?;
+    let accounts = &state.cti_accounts;
+    let (token, account) = match accounts.login(&seat, &password, Instant::now()) {
+        Ok(opened) => opened,
+        Err(refused) => {
+            // Debug-quoted: the name is whatever the client sent.
+            tracing::warn!(seat = ?seat, ?refused, "CTI login refused");
+            return Err(match refused {
+                LoginRefused::BadCredentials => ApiError::BadLogin,
+                LoginRefused::Throttled => ApiError::Throttled,
+            });
+        }
+    };
+    let status = match state.cti.ask(&seat, CtiRequest::Login).await {
+        Ok(status) => status,
+        Err(e) => {
+            accounts.revoke(&token);
+            return Err(e.into());
+        }
+    };
+    tracing::info!(seat, "CTI login");
+    let answer = json!({
+        "token": token,
+        "seat": seat,
+        "role": account.role,
+        "supervisor": account.supervisor(),
+        "status": status,
+    });
+    Ok(json(StatusCode::OK, &answer))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PauseBody {
+    reason: Option<PauseReason>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    target: String,
+    #[serde(default)]
+    mode: TransferMode,
+    priority: Option<Urgency>,
+}
+
+async fn seat(
+    state: &HttpState,
+    route: SeatRoute,
+    req: Request<Incoming>,
+    shutdown: CancellationToken,
+) -> Result<HttpResponse, ApiError> {
+    let websocket = matches!(route, SeatRoute::Events);
+    let token = bearer(&req, websocket).ok_or(ApiError::Unauthorized)?;
+    let Session { seat, .. } = state
+        .cti_accounts
+        .session(&token, Instant::now())
+        .ok_or(ApiError::Unauthorized)?;
+    let request = match route {
+        SeatRoute::Logout => {
+            state.cti_accounts.revoke(&token);
+            tracing::info!(seat, "CTI logout");
+            CtiRequest::Logout
+        }
+        SeatRoute::Status => CtiRequest::Status,
+        SeatRoute::Pause => CtiRequest::Pause {
+            reason: seat_pause_reason(body(req).await?)?,
+        },
+        SeatRoute::Resume => CtiRequest::Resume,
+        SeatRoute::Hangup => CtiRequest::Hangup,
+        SeatRoute::Transfer => {
+            let TransferBody {
+                target,
+                mode,
+                priority,
+            } = body(req).await?;
+            CtiRequest::Transfer {
+                target,
+                mode,
+                urgency: priority,
+            }
+        }
+        SeatRoute::File => CtiRequest::Qualify(body(req).await?),
+        SeatRoute::History => return history(state, &seat, req.uri().query()),
+        SeatRoute::Events => {
+            let key = ws::accept_key(&req)?;
+            let events = state.cti.events.subscribe();
+            let status = state.cti.ask(&seat, CtiRequest::Status).await?;
+            let hello = json!({ "kind": "hello", "status": status });
+            return Ok(ws::upgrade(req, &key, hello, events, Some(seat), shutdown));
+        }
+    };
+    let answer = state.cti.ask(&seat, request).await?;
+    Ok(json(StatusCode::OK, &answer))
+}
+
+/// A seat may pause itself for these reasons only; the others are the router's.
+fn seat_pause_reason(body: PauseBody) -> Result<PauseReason, CtiError> {
+    match body.reason.unwrap_or(PauseReason::Requested) {
+        r @ (PauseReason::Requested | PauseReason::Break | PauseReason::OtherTask) => Ok(r),
+        r => Err(CtiError::Invalid(format!(
+            "pause reason {} is set by the router",
+            r.label()
+        ))),
+    }
+}
+
+async fn supervisor(
+    state: &HttpState,
+    route: SupervisorRoute,
+    req: Request<Incoming>,
+    shutdown: CancellationToken,
+) -> Result<HttpResponse, ApiError> {
+    let websocket = matches!(route, SupervisorRoute::Events);
+    let token = bearer(&req, websocket).ok_or(ApiError::Unauthorized)?;
+    // The driver answers configured seats only: the admin token asks as a stand-in seat.
+    let asking = if constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) {
+        let seat = state.cti_accounts.overview_seat();
+        seat.ok_or(CtiError::Unavailable)?.to_string()
+    } else {
+        match state.cti_accounts.session(&token, Instant::now()) {
+            Some(session) if session.supervisor => session.seat,
+            Some(_) => return Err(ApiError::Forbidden),
+            None => return Err(ApiError::Unauthorized),
+        }
+    };
+    match route {
+        SupervisorRoute::Overview => {
+            let overview = state.cti.ask(&asking, CtiRequest::Overview).await?;
+            Ok(json(StatusCode::OK, &overview))
+        }
+        SupervisorRoute::SeatHistory(seat) => match state.cti_accounts.seat(&seat) {
+            Some(_) => history(state, &seat, req.uri().query()),
+            None => Err(ApiError::NotFound),
+        },
+        SupervisorRoute::Events => {
+            let key = ws::accept_key(&req)?;
+            let events = state.cti.events.subscribe();
+            let overview = state.cti.ask(&asking, CtiRequest::Overview).await?;
+            let hello = json!({ "kind": "hello", "overview": overview });
+            Ok(ws::upgrade(req, &key, hello, events, None, shutdown))
+        }
+    }
+}
+
+fn history(state: &HttpState, seat: &str, query: Option<&str>) -> Result<HttpResponse, ApiError> {
+    let limit = match query::param(query, "limit") {
+        Some(v) => v.parse::<usize>().map_err(|_| ApiError::BadLimit)?,
+        None => HISTORY_DEFAULT,
+    };
+    let events = state.store.seat_history(seat, limit.min(HISTORY_MAX))?;
+    Ok(json(StatusCode::OK, &events))
+}
+
+/// The bearer token; for WebSockets also `?token=` (browsers cannot set their headers).
+fn bearer(req: &Request<Incoming>, from_query: bool) -> Option<String> {
+    let header = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match header {
+        Some(token) => Some(token.to_string()),
+        None if from_query => query::param(req.uri().query(), "token"),
+        None => None,
+    }
+}
+
+/// The JSON body (an empty body reads as `{}`), at most [`BODY_LIMIT`] bytes.
+async fn body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, ApiError> {
+    let collected = Limited::new(req.into_body(), BODY_LIMIT)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<LengthLimitError>() {
+                ApiError::TooLarge
+            } else {
+                ApiError::Body(e)
+            }
+        })?;
+    let bytes = collected.to_bytes();
+    let text: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
+    Ok(serde_json::from_slice(text)?)
+}

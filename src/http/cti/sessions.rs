@@ -1,0 +1,269 @@
+//! CTI accounts and sessions: a seat's console logs in with the seat's SIP password,
+//! checked against the configured HA1s (the router never stores clear passwords), and gets
+//! a random session token kept in memory until logout or 12 h idle.
+//!
+//! Tokens are held as their SHA-256 only: a map lookup's timing or a memory dump reveals
+//! nothing usable. Five failed logins on a seat within a minute lock that seat's logins
+//! for a minute, enough to make guessing a password over HTTP pointless.
+
+use crate::config::Config;
+use crate::sip::digest::{DigestAlgorithm, SeatCredential, ha1};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// A session unused this long is forgotten.
+const IDLE_EXPIRY: Duration = Duration::from_secs(12 * 3600);
+/// Failed logins allowed per seat within [`FAILURE_WINDOW`].
+const MAX_FAILURES: u32 = 5;
+/// The failure window, and how long a seat's logins stay locked once it is exceeded.
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// The role whose seats may supervise.
+const SUPERVISOR_ROLE: &str = "superviseur";
+
+/// A configured seat as the CTI sees it.
+#[derive(Debug, Clone)]
+pub struct SeatAccount {
+    pub credential: SeatCredential,
+    pub role: String,
+}
+
+impl SeatAccount {
+    pub fn name(&self) -> &str {
+        &self.credential.username
+    }
+
+    pub fn supervisor(&self) -> bool {
+        self.role == SUPERVISOR_ROLE
+    }
+
+    /// The password matches every HA1 configured for the seat (and there is one at least).
+    fn password_matches(&self, realm: &str, password: &str) -> bool {
+        let expected = [
+            (DigestAlgorithm::Md5, &self.credential.ha1_md5),
+            (DigestAlgorithm::Sha256, &self.credential.ha1_sha256),
+        ];
+        let mut checked = false;
+        let mut all = true;
+        for (algorithm, stored) in expected {
+            if let Some(stored) = stored {
+                let computed = ha1(algorithm, self.name(), realm, password);
+                let stored = stored.to_ascii_lowercase();
+                all &= crate::http::constant_time_eq(computed.as_bytes(), stored.as_bytes());
+                checked = true;
+            }
+        }
+        checked && all
+    }
+}
+
+/// Who an open session belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub seat: String,
+    pub supervisor: bool,
+}
+
+/// Why a login was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginRefused {
+    /// Unknown seat or wrong password (the two are never told apart).
+    BadCredentials,
+    /// Too many failures on this seat lately.
+    Throttled,
+}
+
+/// The seats, their realm, and the open sessions.
+pub struct CtiAccounts {
+    realm: String,
+    seats: Vec<SeatAccount>,
+    book: Mutex<Book>,
+}
+
+#[derive(Default)]
+struct Book {
+    /// SHA-256 of the token → session.
+    sessions: HashMap<[u8; 32], (Session, Instant)>,
+    /// Configured seats only, so unknown names cannot grow the map.
+    failures: HashMap<String, Failures>,
+}
+
+struct Failures {
+    since: Instant,
+    count: u32,
+    locked_until: Option<Instant>,
+}
+
+impl CtiAccounts {
+    pub fn new(realm: String, seats: Vec<SeatAccount>) -> Self {
+        Self {
+            realm,
+            seats,
+            book: Mutex::default(),
+        }
+    }
+
+    /// The `[[seats]]` of the configuration, in the `[sip] realm`.
+    pub fn from_config(config: &Config) -> Self {
+        let seats = config
+            .seats
+            .iter()
+            .map(|s| SeatAccount {
+                credential: SeatCredential {
+                    username: s.username.clone(),
+                    ha1_md5: s.ha1_md5.clone(),
+                    ha1_sha256: s.ha1_sha256.clone(),
+                },
+                role: s.role.clone(),
+            })
+            .collect();
+        Self::new(config.sip.realm.clone(), seats)
+    }
+
+    pub fn seat(&self, name: &str) -> Option<&SeatAccount> {
+        self.seats.iter().find(|s| s.name() == name)
+    }
+
+    /// The seat named in the admin token's `Overview` requests (the driver only answers
+    /// configured seats): the first supervisor seat, else the first seat.
+    pub fn overview_seat(&self) -> Option<&str> {
+        self.seats
+            .iter()
+            .find(|s| s.supervisor())
+            .or(self.seats.first())
+            .map(SeatAccount::name)
+    }
+
+    /// Checks the password and opens a session: its token (hex) and the seat.
+    pub fn login(
+        &self,
+        seat: &str,
+        password: &str,
+        now: Instant,
+    ) -> Result<(String, &SeatAccount), LoginRefused> {
+        let Some(account) = self.seat(seat) else {
+            return Err(LoginRefused::BadCredentials);
+        };
+        let mut book = self.book();
+        if let Some(f) = book.failures.get(seat)
+            && f.locked_until.is_some_and(|until| now < until)
+        {
+            return Err(LoginRefused::Throttled);
+        }
+        if !account.password_matches(&self.realm, password) {
+            book.failed(seat, now);
+            return Err(LoginRefused::BadCredentials);
+        }
+        book.failures.remove(seat);
+        book.sessions
+            .retain(|_, (_, used)| now.duration_since(*used) < IDLE_EXPIRY);
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let token = hex::encode(bytes);
+        let session = Session {
+            seat: seat.into(),
+            supervisor: account.supervisor(),
+        };
+        book.sessions.insert(digest(&token), (session, now));
+        Ok((token, account))
+    }
+
+    /// The session of `token`, if open and not idle too long (using it resets the clock).
+    pub fn session(&self, token: &str, now: Instant) -> Option<Session> {
+        let mut book = self.book();
+        let key = digest(token);
+        let (session, used) = book.sessions.get_mut(&key)?;
+        if now.duration_since(*used) >= IDLE_EXPIRY {
+            book.sessions.remove(&key);
+            return None;
+        }
+        *used = now;
+        Some(session.clone())
+    }
+
+    pub fn revoke(&self, token: &str) {
+        self.book().sessions.remove(&digest(token));
+    }
+
+    fn book(&self) -> MutexGuard<'_, Book> {
+        // The book stays consistent even if a holder panicked: every update is one insert
+        // or remove.
+        self.book
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Book {
+    fn failed(&mut self, seat: &str, now: Instant) {
+        let f = self.failures.entry(seat.into()).or_insert(Failures {
+            since: now,
+            count: 0,
+            locked_until: None,
+        });
+        if now.duration_since(f.since) >= FAILURE_WINDOW {
+            f.since = now;
+            f.count = 0;
+        }
+        f.count += 1;
+        if f.count >= MAX_FAILURES {
+            f.locked_until = Some(now + FAILURE_WINDOW);
+            f.since = now;
+            f.count = 0;
+        }
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accounts() -> CtiAccounts {
+        let md5 = ha1(DigestAlgorithm::Md5, "arm1", "r", "secret");
+        CtiAccounts::new(
+            "r".into(),
+            vec![SeatAccount {
+                credential: SeatCredential {
+                    username: "arm1".into(),
+                    ha1_md5: Some(md5.to_uppercase()),
+                    ha1_sha256: None,
+                },
+                role: "arm".into(),
+            }],
+        )
+    }
+
+    #[test]
+    fn sessions_expire_after_12_idle_hours() {
+        let a = accounts();
+        let t0 = Instant::now();
+        let (token, _) = a.login("arm1", "secret", t0).unwrap();
+        let later = t0 + IDLE_EXPIRY - Duration::from_secs(1);
+        assert!(a.session(&token, later).is_some(), "use resets the clock");
+        assert!(a.session(&token, later + IDLE_EXPIRY).is_none());
+        assert!(a.session(&token, later).is_none(), "expired is gone");
+    }
+
+    #[test]
+    fn five_failures_lock_the_seat_for_a_minute() {
+        let a = accounts();
+        let t0 = Instant::now();
+        for _ in 0..MAX_FAILURES {
+            assert_eq!(
+                a.login("arm1", "guess", t0).err(),
+                Some(LoginRefused::BadCredentials)
+            );
+        }
+        assert_eq!(
+            a.login("arm1", "secret", t0).err(),
+            Some(LoginRefused::Throttled)
+        );
+        assert!(a.login("arm1", "secret", t0 + FAILURE_WINDOW).is_ok());
+    }
+}
