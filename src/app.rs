@@ -299,6 +299,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             .then(|| Recordings::from_config(&config).root().to_path_buf()),
         writes: Vec::new(),
         cti: cti.clone(),
+        last_waiting: None,
     };
     let dispatcher = Arc::new(Dispatcher {
         dialogs,

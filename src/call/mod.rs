@@ -206,6 +206,14 @@ pub enum CallOutput {
         /// The call.
         call: String,
     },
+    /// A seat left a call that goes on without it (three-way, accompanied transfer). For
+    /// the consoles and the seat's history; its leg is already being hung up.
+    SeatLeft {
+        /// The call.
+        call: String,
+        /// The seat.
+        seat: SeatId,
+    },
     /// A seat changed state.
     SeatChanged {
         /// The seat.

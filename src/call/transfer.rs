@@ -117,6 +117,10 @@ impl Switchboard {
         };
         end_handler(&mut c.record, seat, now, "left");
         c.record.event(now, "LEFT", Some(seat), None);
+        self.outputs.push_back(CallOutput::SeatLeft {
+            call: call.into(),
+            seat: seat.into(),
+        });
         c.phase = match &out {
             CallOutput::Bridge { seat, .. } => {
                 c.record.seat = Some(seat.clone());

@@ -212,6 +212,8 @@ pub struct CallDriver {
     pub writes: Vec<tokio::task::JoinHandle<()>>,
     /// Where seat and call events go for consoles and supervisors.
     pub cti: CtiChannels,
+    /// Waiting calls last told to supervisors.
+    pub last_waiting: Option<usize>,
 }
 
 impl CallDriver {
@@ -602,6 +604,7 @@ impl CallDriver {
 
     fn execute(&mut self, legs: &mut HashMap<String, Legs>, by_leg: &mut HashMap<String, String>) {
         while let Some(out) = self.switchboard.poll_output() {
+            self.publish_output(&out);
             match out {
                 CallOutput::RingSeat { call, seat } => self.ring_seat(call, seat, legs, by_leg),
                 CallOutput::Dial { call, number } => self.dial_out(call, number, legs, by_leg),
@@ -665,10 +668,11 @@ impl CallDriver {
                     });
                     self.persist(*record, media);
                 }
-                CallOutput::SeatChanged { .. } => {}
+                CallOutput::SeatChanged { .. } | CallOutput::SeatLeft { .. } => {}
             }
         }
         self.publish_gauges();
+        self.publish_queue();
     }
 
     fn ring_seat(

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::calls::{CallDriver, Legs};
 use crate::acd::{PauseReason, SeatState, Urgency};
+use crate::call::{CallOutput, EXTERNAL};
 use crate::cti::{CtiCommand, CtiError, CtiEvent, CtiRequest, TransferMode};
 use crate::media::playback::Announcement;
 use crate::store::seat_log::SeatEvent;
@@ -79,7 +80,9 @@ impl CallDriver {
             } => self.cti_transfer(now, seat, &target, mode, urgency, legs),
             CtiRequest::Qualify(data) => {
                 let call = self.current_call(seat).ok_or(CtiError::NoCall)?;
+                let detail = serde_json::to_string(&data).unwrap_or_default();
                 self.switchboard.qualify(now, &call, seat, data);
+                self.seat_log(now, seat, "QUALIFY", Some(&call), Some(&detail));
                 Ok(self.seat_status(seat, legs))
             }
         }
@@ -183,13 +186,112 @@ impl CallDriver {
         if let Err(e) = self.store.put_seat_event(&event) {
             tracing::warn!(seat = %event.seat, error = %e, "seat history not stored");
         }
+        let kind = match event.kind.as_str() {
+            "STATE" => "seat_state".to_string(),
+            other => other.to_lowercase(),
+        };
         self.cti.publish(CtiEvent {
             at: event.at,
             seat: Some(event.seat.clone()),
             call: event.call.clone(),
-            kind: event.kind.to_lowercase(),
+            kind,
             detail: json!({"from": event.from, "to": event.to, "detail": event.detail}),
         });
+    }
+
+    /// Tells consoles and supervisors what a switchboard decision means for them, and
+    /// writes it in the seats' history.
+    pub(super) fn publish_output(&self, out: &CallOutput) {
+        let now = wall_clock_now();
+        match out {
+            CallOutput::SeatChanged { seat, from, to } => self.record_seat_event(SeatEvent {
+                at: now,
+                seat: seat.clone(),
+                kind: "STATE".into(),
+                from: Some((*from).into()),
+                to: Some((*to).into()),
+                call: None,
+                detail: None,
+            }),
+            CallOutput::RingSeat { call, seat } => {
+                let detail = self.switchboard.record(call).map(|r| {
+                    let urgency = self.switchboard.urgency(call).map(|u| u.label());
+                    format!(
+                        "{} {} {}",
+                        r.line,
+                        r.queue.as_deref().unwrap_or("-"),
+                        urgency.unwrap_or("NR")
+                    )
+                });
+                self.seat_log(now, seat, "OFFER", Some(call), detail.as_deref());
+            }
+            CallOutput::SeatLeft { call, seat } => {
+                self.seat_log(now, seat, "LEFT", Some(call), None);
+            }
+            CallOutput::Bridge { call, seat } if seat != EXTERNAL => {
+                self.seat_log(now, seat, "CONNECT", Some(call), None);
+            }
+            CallOutput::Conference { call } => {
+                for handler in self.open_handlers(call) {
+                    self.seat_log(now, &handler, "ACCOMPANIED", Some(call), Some("three-way"));
+                }
+            }
+            CallOutput::Finished(record) => {
+                let end = record.ended_at;
+                for h in record.handlers.iter().filter(|h| h.until == end) {
+                    if h.seat != EXTERNAL {
+                        self.seat_log(
+                            now,
+                            &h.seat,
+                            "CALL_END",
+                            Some(&record.id),
+                            h.left.as_deref(),
+                        );
+                    }
+                }
+                self.cti.publish(CtiEvent {
+                    at: now,
+                    seat: None,
+                    call: Some(record.id.clone()),
+                    kind: "call_end".into(),
+                    detail: json!({
+                        "line": record.line,
+                        "outcome": record.outcome,
+                        "seat": record.seat,
+                        "urgency": record.urgency,
+                    }),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// Seats currently handling the call.
+    fn open_handlers(&self, call: &str) -> Vec<String> {
+        self.switchboard
+            .record(call)
+            .map(|r| {
+                r.handlers
+                    .iter()
+                    .filter(|h| h.until.is_none() && h.seat != EXTERNAL)
+                    .map(|h| h.seat.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Supervisors: the number of waiting calls, when it changes.
+    pub(super) fn publish_queue(&mut self) {
+        let waiting = self.switchboard.acd().waiting();
+        if self.last_waiting.replace(waiting) != Some(waiting) {
+            self.cti.publish(CtiEvent {
+                at: wall_clock_now(),
+                seat: None,
+                call: None,
+                kind: "queue".into(),
+                detail: json!({ "waiting": waiting }),
+            });
+        }
     }
 }
 
@@ -257,11 +359,12 @@ impl CallDriver {
                 l.relay.play(Announcement::default(), play);
             }
         }
-        let kind = match mode {
-            TransferMode::Blind => "TRANSFER",
-            TransferMode::Accompanied => "ACCOMPANIED",
-        };
-        self.seat_log(now, seat, kind, Some(call), Some(&internal.step));
+        let detail = format!(
+            "{} {}",
+            internal.step,
+            serde_json::json!(mode).as_str().unwrap_or("")
+        );
+        self.seat_log(now, seat, "TRANSFER", Some(call), Some(&detail));
         self.route_transfer(call, &internal, seat, legs);
         Ok(mode)
     }

@@ -379,6 +379,17 @@ pub async fn http_request(
     path: &str,
     token: Option<&str>,
 ) -> (u16, String) {
+    http_send(addr, method, path, token, "").await
+}
+
+/// An HTTP request with a JSON `body` (may be empty); returns (status, body).
+pub async fn http_send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let auth = token
@@ -386,8 +397,9 @@ pub async fn http_request(
         .unwrap_or_default();
     s.write_all(
         format!(
-            "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\n\
-             Connection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
         )
         .as_bytes(),
     )
@@ -401,6 +413,33 @@ pub async fn http_request(
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// Logs `seat` in to the CTI API (test password) and returns its session token.
+pub async fn cti_login(router: &Router, seat: &str) -> String {
+    let password = SEATS.iter().find(|(u, _)| *u == seat).unwrap().1;
+    let body = serde_json::json!({ "seat": seat, "password": password }).to_string();
+    let (status, answer) = http_send(router.http, "POST", "/api/cti/login", None, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    answer["token"].as_str().unwrap().to_string()
+}
+
+/// A CTI request as a logged-in seat; returns (status, JSON answer).
+pub async fn cti(
+    router: &Router,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let (status, answer) = http_send(router.http, method, path, Some(token), &body).await;
+    (status, serde_json::from_str(&answer).unwrap_or_default())
 }
 
 /// Polls `check` every 50 ms for up to `within`.

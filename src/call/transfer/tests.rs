@@ -38,6 +38,13 @@ fn enqueue(b: &mut Switchboard, now: EpochMillis, call: &str, queue: &str, role:
     b.enqueue(now, call, queue, &CallRequest::new(role, 0));
 }
 
+fn left(call: &str, seat: &str) -> CallOutput {
+    CallOutput::SeatLeft {
+        call: call.into(),
+        seat: seat.into(),
+    }
+}
+
 fn state(b: &Switchboard, seat: &str) -> &'static str {
     b.acd().seat(seat).unwrap().state.label()
 }
@@ -140,10 +147,13 @@ fn p0_is_always_accompanied_and_the_arm_stays_until_the_doctor_answers() {
     );
     assert_eq!(
         actions(&mut b),
-        vec![CallOutput::Bridge {
-            call: "c1".into(),
-            seat: "amu1".into()
-        }]
+        vec![
+            left("c1", "arm1"),
+            CallOutput::Bridge {
+                call: "c1".into(),
+                seat: "amu1".into()
+            }
+        ]
     );
     assert_eq!((state(&b, "arm1"), state(&b, "amu1")), ("wrap_up", "busy"));
     let k = kinds(&b, "c1");
@@ -218,7 +228,7 @@ fn arm_leaving_an_accompanied_transfer_puts_the_caller_on_hold_still_queued() {
     );
     assert_eq!(
         actions(&mut b),
-        vec![CallOutput::Hold { call: "c1".into() }]
+        vec![left("c1", "arm1"), CallOutput::Hold { call: "c1".into() }]
     );
     assert_eq!(state(&b, "arm1"), "wrap_up");
     // Still queued: the first regulator back gets it and is bridged alone.
