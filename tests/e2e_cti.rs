@@ -284,3 +284,63 @@ async fn a_paused_seat_is_skipped_until_it_resumes() {
     assert_eq!(pause["detail"], "break");
     router.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_frees_a_seat_whose_phone_died_mid_call() {
+    let mut router = start(Options::default()).await;
+    let phone = seat(&router, "arm1", 1, 100).await;
+    let caller = trunk_caller(router.sip, "caller_stays.xml", "15", 0);
+    let busy = eventually(Duration::from_secs(10), || {
+        router.metric("sas_seats{role=\"arm\",state=\"busy\"}") == 1.0
+    })
+    .await;
+    assert!(busy, "arm1 took the call");
+    // The phone dies: no BYE will ever come. Its seat stays busy…
+    drop(phone);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(router.metric("sas_seats{role=\"arm\",state=\"busy\"}"), 1.0);
+    // …until a supervisor resets it: the caller is hung up, the call recorded, the seat free.
+    let arm = cti_login(&router, "arm1").await;
+    let (status, _) = cti(
+        &router,
+        &arm,
+        "POST",
+        "/api/supervisor/seats/arm1/reset",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 403, "an ARM may not reset seats");
+    let sup = cti_login(&router, "sup1").await;
+    let (status, answer) = cti(
+        &router,
+        &sup,
+        "POST",
+        "/api/supervisor/seats/arm1/reset",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["state"]["state"], "available");
+    assert!(
+        finish(caller, Duration::from_secs(10)).await,
+        "the caller got a BYE"
+    );
+    let r = wait_records(&router, 1).await.remove(0);
+    assert_eq!(r.end_reason.as_deref(), Some("seat_reset"));
+    let (_, history) = cti(
+        &router,
+        &sup,
+        "GET",
+        "/api/supervisor/seats/arm1/history",
+        Value::Null,
+    )
+    .await;
+    let reset = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "RESET")
+        .expect("RESET in arm1's history");
+    assert_eq!(reset["detail"], "sup1");
+    router.stop().await;
+}

@@ -54,6 +54,10 @@ pub enum CtiRequest {
     Qualify(Qualification),
     /// Supervisors: queues, waiting calls, seat states.
     Overview,
+    /// Supervisors: force `seat` back to a clean state when its phone lost track (BYE
+    /// lost, phone rebooted mid-call): its offer is withdrawn, its call hung up, its
+    /// pause lifted.
+    Reset { seat: String },
 }
 
 /// A request from an authenticated seat, with where to send the answer.

@@ -39,6 +39,13 @@ impl CallDriver {
         match request {
             CtiRequest::Status => Ok(self.seat_status(seat, legs)),
             CtiRequest::Overview => Ok(self.overview()),
+            CtiRequest::Reset { seat: target } => {
+                self.switchboard
+                    .seat_reset(now, &target)
+                    .map_err(|e| CtiError::Invalid(e.to_string()))?;
+                self.seat_log(now, &target, "RESET", None, Some(seat));
+                Ok(self.seat_status(&target, legs))
+            }
             CtiRequest::Login => {
                 self.seat_log(now, seat, "LOGIN", None, None);
                 if matches!(

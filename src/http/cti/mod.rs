@@ -121,6 +121,7 @@ enum SeatRoute {
 enum SupervisorRoute {
     Overview,
     SeatHistory(String),
+    SeatReset(String),
     Events,
 }
 
@@ -143,13 +144,16 @@ impl Endpoint {
             "/api/supervisor/overview" => get(Supervisor(SupervisorRoute::Overview)),
             "/api/supervisor/events" => get(Supervisor(SupervisorRoute::Events)),
             _ => {
-                let seat = path
-                    .strip_prefix("/api/supervisor/seats/")?
-                    .strip_suffix("/history")?;
-                if seat.is_empty() || seat.contains('/') {
+                let rest = path.strip_prefix("/api/supervisor/seats/")?;
+                let (seat, action) = rest.split_once('/')?;
+                if seat.is_empty() || action.contains('/') {
                     return None;
                 }
-                get(Supervisor(SupervisorRoute::SeatHistory(seat.into())))
+                match action {
+                    "history" => get(Supervisor(SupervisorRoute::SeatHistory(seat.into()))),
+                    "reset" => post(Supervisor(SupervisorRoute::SeatReset(seat.into()))),
+                    _ => None,
+                }
             }
         }
     }
@@ -312,6 +316,16 @@ async fn supervisor(
         }
         SupervisorRoute::SeatHistory(seat) => match state.cti_accounts.seat(&seat) {
             Some(_) => history(state, &seat, req.uri().query()),
+            None => Err(ApiError::NotFound),
+        },
+        SupervisorRoute::SeatReset(seat) => match state.cti_accounts.seat(&seat) {
+            Some(_) => {
+                let request = CtiRequest::Reset { seat };
+                Ok(json(
+                    StatusCode::OK,
+                    &state.cti.ask(&asking, request).await?,
+                ))
+            }
             None => Err(ApiError::NotFound),
         },
         SupervisorRoute::Events => {
