@@ -293,3 +293,93 @@ async fn a_seat_that_vanishes_while_ringing_is_paused_and_the_next_seat_answers(
     );
     router.stop().await;
 }
+
+/// SAS Psy as the shipped plans have it: the psy queue overflows to 3114 after a while.
+const PSY_PLAN: &str = r#"
+[queues.arm]
+role = "arm"
+
+[queues.psy]
+role = "psy"
+
+[external]
+prevention_suicide = "3114"
+
+[internal.psy]
+number = "2004"
+entry = "escalade"
+step = "psy"
+
+[entries.sas]
+numbers = ["116117"]
+line = "sas"
+start = "file"
+
+[entries.sas.steps.file]
+queue = "arm"
+priority = 1
+
+[entries.escalade]
+numbers = []
+line = "escalade"
+start = "psy"
+
+[entries.escalade.steps.psy]
+queue = "psy"
+priority = 1
+max_wait_s = 1
+overflow = "vers_3114"
+
+[entries.escalade.steps.vers_3114]
+forward = "prevention_suicide"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sas_psy_transfer_with_no_responder_free_reaches_3114_through_the_trunk() {
+    // The national 3114 line, reached through the trunk's outbound address.
+    let (line_3114, port) = answering_sipp("127.0.0.1:9".parse().unwrap(), 1, 200);
+    let mut router = start(Options {
+        plans: Some(PSY_PLAN.into()),
+        outbound: Some(format!("127.0.0.1:{port}").parse().unwrap()),
+        ..Options::default()
+    })
+    .await;
+    let (arm, arm_port) = referring_seat(&router, "2004", "P2", 800);
+    register(router.sip, "arm1", arm_port).await;
+    let caller = trunk_caller(router.sip, "caller.xml", "116117", 5000);
+    assert!(finish(caller, Duration::from_secs(30)).await, "caller");
+    assert!(finish(arm, Duration::from_secs(10)).await, "ARM");
+    assert!(
+        finish(line_3114, Duration::from_secs(10)).await,
+        "3114 answered and got BYE"
+    );
+    let r = wait_records(&router, 1).await.remove(0);
+    assert_eq!(r.outcome, Some(Outcome::Forwarded), "{:#?}", r.events);
+    let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
+    let order = [
+        "CONNECT",
+        "TRANSFER",
+        "ENTERQUEUE",
+        "OVERFLOW",
+        "FORWARD",
+        "CONNECT",
+    ];
+    let mut at = 0;
+    for kind in order {
+        at += kinds[at..]
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or_else(|| panic!("{kind} after {at} in {kinds:?}"))
+            + 1;
+    }
+    assert_eq!(
+        handlers(&r),
+        [("arm1", Some("transfer")), ("external", Some("caller_bye"))]
+    );
+    assert!(
+        r.route.iter().any(|l| l.contains("(3114)")),
+        "{:?}",
+        r.route
+    );
+    router.stop().await;
+}
