@@ -135,6 +135,7 @@ impl Acd {
             wrap_up_ms: None,
             last_offer: 0,
             wrap_after: 0,
+            pause_after_call: None,
         });
     }
 
@@ -237,6 +238,9 @@ impl Acd {
             SeatState::Busy { call } => Some(call),
             _ => None,
         };
+        if let Some(s) = self.seats.get_mut(id) {
+            s.pause_after_call = None;
+        }
         self.set_state(id, self.ready_state(id), now);
         self.dispatch(now);
         Ok(call)
@@ -335,6 +339,8 @@ impl Acd {
         }
         let next = if !self.is_registered(seat) {
             SeatState::Offline
+        } else if let Some(reason) = s.pause_after_call {
+            SeatState::Paused { reason }
         } else if s.wrap_after == 0 {
             SeatState::Available
         } else {
@@ -342,23 +348,38 @@ impl Acd {
                 until: now.saturating_add(s.wrap_after),
             }
         };
+        if let Some(s) = self.seats.get_mut(seat) {
+            s.pause_after_call = None;
+        }
         self.set_state(seat, next, now);
         self.dispatch(now);
     }
 
-    /// Pauses a seat that is not on a call. Returns false when it cannot be paused now.
+    /// Pauses a seat; one on a call is paused when the call ends (instead of its wrap-up).
+    /// False when it cannot be paused (offline, or ringing: answer or decline first).
     pub fn pause(&mut self, now: EpochMillis, seat: &str, reason: PauseReason) -> bool {
         match self.state(seat) {
             Some(SeatState::Available | SeatState::WrapUp { .. } | SeatState::Paused { .. }) => {
                 self.set_state(seat, SeatState::Paused { reason }, now);
                 true
             }
+            Some(SeatState::Busy { .. }) => {
+                if let Some(s) = self.seats.get_mut(seat) {
+                    s.pause_after_call = Some(reason);
+                }
+                true
+            }
             _ => false,
         }
     }
 
-    /// Puts a paused seat back in distribution.
+    /// Puts a paused seat back in distribution (or cancels a pause due after its call).
     pub fn unpause(&mut self, now: EpochMillis, seat: &str) -> bool {
+        if let Some(s) = self.seats.get_mut(seat)
+            && s.pause_after_call.take().is_some()
+        {
+            return true;
+        }
         if !matches!(self.state(seat), Some(SeatState::Paused { .. })) {
             return false;
         }

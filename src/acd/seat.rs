@@ -127,4 +127,7 @@ pub struct Seat {
     /// Wrap-up owed when the current call ends (fixed when it is answered).
     #[serde(skip)]
     pub(crate) wrap_after: EpochMillis,
+    /// Asked to pause while on a call: paused (for this reason) when the call ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pause_after_call: Option<PauseReason>,
 }

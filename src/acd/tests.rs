@@ -270,3 +270,37 @@ fn seat_offline_while_busy_goes_offline_at_the_end() {
     assert_eq!(acd.seat("a").unwrap().state, SeatState::Offline);
     assert_eq!(acd.poll_timeout(), None);
 }
+
+#[test]
+fn a_pause_asked_on_a_call_starts_when_the_call_ends_and_can_be_cancelled() {
+    let mut acd = Acd::new(settings());
+    acd.add_seat("arm1", "arm", 0);
+    acd.seat_online(0, "arm1");
+    acd.enqueue(1, "c1", &arm()).unwrap();
+    acd.answered(2, "arm1", "c1");
+    assert!(
+        acd.pause(3, "arm1", PauseReason::Break),
+        "accepted while busy"
+    );
+    assert_eq!(acd.seat("arm1").unwrap().state.label(), "busy");
+    acd.call_ended(4, "arm1");
+    assert_eq!(
+        acd.seat("arm1").unwrap().state,
+        SeatState::Paused {
+            reason: PauseReason::Break
+        },
+        "paused instead of wrap-up"
+    );
+    // Asked again on the next call, then cancelled: back in distribution as usual.
+    acd.unpause(5, "arm1");
+    acd.enqueue(6, "c2", &arm()).unwrap();
+    acd.answered(7, "arm1", "c2");
+    acd.pause(8, "arm1", PauseReason::OtherTask);
+    assert!(acd.unpause(9, "arm1"), "the pending pause is cancelled");
+    acd.call_ended(10, "arm1");
+    assert_eq!(acd.seat("arm1").unwrap().state.label(), "available");
+    // Ringing: answer or decline first.
+    acd.enqueue(11, "c3", &arm()).unwrap();
+    assert_eq!(acd.seat("arm1").unwrap().state.label(), "ringing");
+    assert!(!acd.pause(12, "arm1", PauseReason::Break));
+}

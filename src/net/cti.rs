@@ -65,6 +65,7 @@ impl CallDriver {
                 Ok(self.seat_status(seat, legs))
             }
             CtiRequest::Pause { reason } => {
+                // On a call, the pause starts when the call ends (`pause_after_call`).
                 if !self.switchboard.pause(now, seat, reason) {
                     let state = self.seat_state(seat).map(|s| s.label()).unwrap_or("?");
                     return Err(CtiError::Conflict(format!("cannot pause while {state}")));
@@ -137,6 +138,7 @@ impl CallDriver {
             "state": s.state,
             "skills": s.skills,
             "calls_taken": s.calls_taken,
+            "pause_after_call": s.pause_after_call,
             "call": call,
         })
     }
