@@ -330,6 +330,26 @@ fn print_record(r: &CallRecord) {
         seconds(r.wait_ms),
         seconds(r.talk_ms)
     );
+    if let Some(u) = r.urgency {
+        println!("priority  {}", u.label());
+    }
+    for h in &r.handlers {
+        println!(
+            "handler   {} ({}) {} → {}{}",
+            h.seat,
+            h.role,
+            rfc3339(h.from),
+            h.until.map(rfc3339).unwrap_or_else(|| "…".into()),
+            h.left
+                .as_deref()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default()
+        );
+    }
+    for f in &r.file {
+        let data = serde_json::to_string(&f.data).unwrap_or_default();
+        println!("file      {} by {}: {data}", rfc3339(f.at), f.seat);
+    }
     for o in &r.offers {
         println!(
             "offer     {} at {} → {:?}{}",
@@ -346,7 +366,11 @@ fn print_record(r: &CallRecord) {
         );
     }
     if let Some(q) = &r.quality {
-        for (leg, l) in [("caller", &q.caller), ("seat", &q.seat)] {
+        let second = q.second_seat.as_ref().map(|l| ("second seat", l));
+        for (leg, l) in [("caller", &q.caller), ("seat", &q.seat)]
+            .into_iter()
+            .chain(second)
+        {
             println!(
                 "quality   {leg}: {} received, {} lost, jitter {:.1} ms{}",
                 l.packets_received,

@@ -556,7 +556,13 @@ impl Switchboard {
                 }
                 self.withdraw_offer(now, call);
                 let waited = now.saturating_sub(arrived);
-                let outcome = if waited < self.settings.misdial_threshold_ms {
+                // A caller a seat already talked with (waiting after a transfer) did not
+                // misdial, however short the call.
+                let handled = self
+                    .calls
+                    .get(call)
+                    .is_some_and(|c| c.record.answered_at.is_some());
+                let outcome = if waited < self.settings.misdial_threshold_ms && !handled {
                     Outcome::Misdial
                 } else {
                     Outcome::Abandoned

@@ -352,3 +352,16 @@ fn a_console_hang_up_ends_the_call_and_both_legs() {
         SeatState::WrapUp { .. }
     ));
 }
+
+#[test]
+fn a_caller_hanging_up_while_waiting_after_a_transfer_abandoned_it_not_misdialled() {
+    let mut b = answered_by_arm();
+    b.pause(T0 + 3, "amu1", PauseReason::Break);
+    b.pause(T0 + 3, "amu2", PauseReason::Break);
+    b.transfer(T0 + 4, "c1", "arm1", "amu", TransferMode::Blind, None)
+        .unwrap();
+    enqueue(&mut b, T0 + 4, "c1", "amu", "regulateur_amu");
+    b.handle(T0 + 6, CallInput::CallerGone { call: "c1".into() });
+    let out = actions(&mut b);
+    assert_eq!(finished(&out).unwrap().outcome, Some(Outcome::Abandoned));
+}
