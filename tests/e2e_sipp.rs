@@ -250,3 +250,56 @@ async fn a_caller_re_invite_is_answered_and_the_call_goes_on() {
     assert_eq!(r.end_reason.as_deref(), Some("caller_bye"));
     router.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ring_all_rings_every_free_seat_and_cancels_the_others_when_one_answers() {
+    let mut router = start(Options {
+        arm_strategy: Some("ring_all"),
+        ring_timeout_s: 10,
+        ..Options::default()
+    })
+    .await;
+    // arm1 rings forever (it must get a CANCEL); arm2 answers after 300 ms.
+    let slow_port = free_udp_port();
+    let slow = sipp(
+        router.sip,
+        "seat_no_answer.xml",
+        &["-p", &slow_port.to_string(), "-m", "1", "-timeout", "30s"],
+    )
+    .spawn()
+    .unwrap();
+    register(router.sip, "arm1", slow_port).await;
+    let quick = seat(&router, "arm2", 1, 300).await;
+
+    assert!(finish(caller(&router, "15", 1500), Duration::from_secs(30)).await);
+    assert!(
+        finish(slow, Duration::from_secs(10)).await,
+        "arm1 CANCELled"
+    );
+    assert!(
+        finish(quick, Duration::from_secs(10)).await,
+        "arm2 answered"
+    );
+    let r = wait_records(&router, 1).await.remove(0);
+    assert_eq!(r.seat.as_deref(), Some("arm2"));
+    let mut results: Vec<(&str, OfferResult)> = r
+        .offers
+        .iter()
+        .map(|o| (o.seat.as_str(), o.result))
+        .collect();
+    results.sort_by_key(|(seat, _)| *seat);
+    assert_eq!(
+        results,
+        [
+            ("arm1", OfferResult::Withdrawn),
+            ("arm2", OfferResult::Answered)
+        ]
+    );
+    assert_rtp_both_ways(&r);
+    // Nobody paused: losing a ring-all race is no missed call.
+    assert_eq!(
+        router.metric("sas_seats{role=\"arm\",state=\"paused\"}"),
+        0.0
+    );
+    router.stop().await;
+}

@@ -59,6 +59,8 @@ pub struct Options {
     pub outbound: Option<SocketAddr>,
     /// Seat roles other than `arm`: (user, role).
     pub roles: Vec<(&'static str, &'static str)>,
+    /// The ARM queue's strategy (`[[acd.queues]]`), when not the default.
+    pub arm_strategy: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -72,6 +74,7 @@ impl Default for Options {
             plans: None,
             outbound: None,
             roles: Vec::new(),
+            arm_strategy: None,
         }
     }
 }
@@ -153,7 +156,7 @@ dialplans_dir = "{plans}"
 ring_timeout_s = {ring}
 wrap_up_s = {wrap}
 misdial_threshold_s = {misdial}
-[media]
+{strategy}[media]
 rtp_port_min = {rtp_min}
 rtp_port_max = {rtp_max}
 {prompts_dir}[http]
@@ -169,6 +172,10 @@ data_dir = "{data}"
         outbound = opts
             .outbound
             .map(|a| format!("outbound = \"{a}\"\n"))
+            .unwrap_or_default(),
+        strategy = opts
+            .arm_strategy
+            .map(|s| format!("[[acd.queues]]\nrole = \"arm\"\nstrategy = \"{s}\"\n"))
             .unwrap_or_default(),
     )
 }
