@@ -270,3 +270,24 @@ fn seat_offline_while_busy_goes_offline_at_the_end() {
     assert_eq!(acd.seat("a").unwrap().state, SeatState::Offline);
     assert_eq!(acd.poll_timeout(), None);
 }
+
+#[test]
+fn a_busy_seat_moves_to_another_call_and_ends_with_it() {
+    let mut acd = Acd::new(settings());
+    acd.add_seat("d", "arm", 0);
+    acd.seat_online(0, "d");
+    acd.enqueue(1, "y", &arm()).unwrap();
+    assert_eq!(offers(&mut acd), vec![pair("y", "d")]);
+    assert!(acd.answered(2, "d", "y"));
+    assert!(
+        !acd.move_call(3, "d", "other", "x"),
+        "not busy on that call"
+    );
+    assert!(acd.move_call(3, "d", "y", "x"));
+    assert_eq!(
+        acd.seat("d").unwrap().state,
+        SeatState::Busy { call: "x".into() }
+    );
+    acd.call_ended(4, "d");
+    assert_eq!(acd.seat("d").unwrap().state, SeatState::Available);
+}

@@ -60,12 +60,27 @@ pub struct TrunkCall {
     pub relay: MediaRelay,
     /// The dial plan entry that answers the number.
     pub entry: String,
+    /// A seat dialled an internal number: where the call starts instead of the entry's
+    /// start.
+    pub dialled_by: Option<SeatDial>,
     /// The dial plans and prompts in force when the call arrived (kept to its end).
     pub routing: Routing,
     /// Max-Forwards for the INVITEs to seats (the trunk's, less one).
     pub max_forwards: u32,
     /// What the switchboard needs.
     pub arrived: CallInput,
+}
+
+/// A call a seat's phone placed to an internal number (2001…): the seat is the caller.
+/// Its own ACD state does not change: an ARM on hold with its caller stays busy on that
+/// call, and a free seat dialling stays available (the phone is busy, the seat is not
+/// taken from distribution by its own outgoing call).
+#[derive(Debug, Clone)]
+pub struct SeatDial {
+    /// The authenticated seat.
+    pub seat: String,
+    /// The internal number's step.
+    pub step: String,
 }
 
 /// Events into the call driver.
@@ -285,7 +300,7 @@ impl CallDriver {
                         offer: t.offer,
                         codecs: t.codecs,
                         relay: t.relay,
-                        route: Route::new(t.routing, &t.entry),
+                        route: Route::new(t.routing, &t.entry, t.dialled_by),
                         answered: false,
                         max_forwards: t.max_forwards,
                         seats: Vec::new(),
