@@ -1,6 +1,7 @@
 //! The request dispatcher: every new server transaction from rsipstack lands here and is
 //! answered or handed on: in-dialog requests to their dialog, REGISTER to the registrar,
-//! OPTIONS answered, trunk INVITEs admitted (or refused) and handed to the call driver.
+//! OPTIONS answered, INVITEs admitted (or refused) and handed to the call driver: the
+//! trunk's to entry numbers, seats' (digest-authenticated) to internal numbers only.
 
 use crate::call::CallInput;
 use crate::media::ports::PortPool;
