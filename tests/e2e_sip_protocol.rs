@@ -104,7 +104,8 @@ async fn trunk_admission_methods_and_numbers() {
     let local = trunk.local_addr().unwrap();
     let wait = Duration::from_secs(2);
 
-    // Not from a trunk address: 127.0.0.2 is loopback but not configured.
+    // Not from a trunk address (127.0.0.2 is loopback but not configured): only a seat may
+    // call from there, so the router challenges.
     let stranger = UdpSocket::bind("127.0.0.2:0").await.unwrap();
     let invite = request(
         "INVITE",
@@ -117,7 +118,7 @@ async fn trunk_admission_methods_and_numbers() {
     let answer = exchange(&stranger, router.sip, invite.as_bytes(), wait)
         .await
         .unwrap();
-    assert_eq!(status(&answer), 403, "{answer}");
+    assert_eq!(status(&answer), 401, "a seat must authenticate: {answer}");
 
     // Unknown number: 404, no prefix matching.
     for number in ["150", "1511", "116118"] {
@@ -265,27 +266,46 @@ fn register_with(
     cseq: u32,
     expires: u32,
 ) -> String {
-    use sas_router::sip::digest::{DigestAlgorithm, QopAuth, compute_response, ha1};
     let uri = format!("sip:{router}");
-    let auth = challenge.map(|c| {
-        let param = |name: &str| {
-            c.split(',')
-                .find_map(|kv| kv.trim().trim_start_matches("Digest ").trim().strip_prefix(&format!("{name}=")))
-                .map(|v| v.trim_matches('"').to_string())
-                .unwrap()
-        };
-        let algorithm = DigestAlgorithm::from_token(&param("algorithm")).unwrap();
-        let nonce = param("nonce");
-        let qop = QopAuth { nc: "00000001", cnonce: "c0ffee" };
-        let secret = ha1(algorithm, user, "sas-router", password);
-        let response = compute_response(algorithm, &secret, &nonce, "REGISTER", &uri, Some(qop));
-        format!(
-            "Authorization: Digest username=\"{user}\", realm=\"sas-router\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm={}, qop=auth, nc=00000001, cnonce=\"c0ffee\"\r\n",
-            param("algorithm")
-        )
-    }).unwrap_or_default();
+    let auth = challenge
+        .map(|c| authorization(c, (user, password), "REGISTER", &uri))
+        .unwrap_or_default();
     format!(
         "REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKreg{call_id}{cseq}\r\nFrom: <sip:{user}@{router}>;tag=r{call_id}\r\nTo: <sip:{user}@{router}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{local}>\r\nExpires: {expires}\r\nMax-Forwards: 70\r\n{auth}Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// The Authorization header line answering `challenge` (a WWW-Authenticate value).
+fn authorization(
+    challenge: &str,
+    (user, password): (&str, &str),
+    method: &str,
+    uri: &str,
+) -> String {
+    use sas_router::sip::digest::{DigestAlgorithm, QopAuth, compute_response, ha1};
+    let param = |name: &str| {
+        challenge
+            .split(',')
+            .find_map(|kv| {
+                kv.trim()
+                    .trim_start_matches("Digest ")
+                    .trim()
+                    .strip_prefix(&format!("{name}="))
+            })
+            .map(|v| v.trim_matches('"').to_string())
+            .unwrap()
+    };
+    let algorithm = DigestAlgorithm::from_token(&param("algorithm")).unwrap();
+    let nonce = param("nonce");
+    let qop = QopAuth {
+        nc: "00000001",
+        cnonce: "c0ffee",
+    };
+    let secret = ha1(algorithm, user, "sas-router", password);
+    let response = compute_response(algorithm, &secret, &nonce, method, uri, Some(qop));
+    format!(
+        "Authorization: Digest username=\"{user}\", realm=\"sas-router\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm={}, qop=auth, nc=00000001, cnonce=\"c0ffee\"\r\n",
+        param("algorithm")
     )
 }
 
@@ -437,5 +457,111 @@ async fn seats_register_with_sha256_or_md5_digest() {
             == 1.0)
         .await
     );
+    router.stop().await;
+}
+
+/// A seat's INVITE to `number` from `local`, answering `challenge` if any.
+fn seat_invite(
+    (router, local): (SocketAddr, SocketAddr),
+    seat: (&str, &str),
+    number: &str,
+    challenge: Option<&str>,
+    call_id: &str,
+) -> String {
+    let uri = format!("sip:{number}@{router}");
+    let (cseq, auth) = match challenge {
+        Some(c) => (2, authorization(c, seat, "INVITE", &uri)),
+        None => (1, String::new()),
+    };
+    format!(
+        "INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKinv{call_id}{cseq}\r\nFrom: <sip:{user}@{router}>;tag=s{call_id}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} INVITE\r\nContact: <sip:{user}@{local}>\r\nMax-Forwards: 70\r\n{auth}Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{SDP}",
+        user = seat.0,
+        len = SDP.len()
+    )
+}
+
+/// A seat's INVITE to `number`, challenged then answered with `password`: the final status.
+async fn seat_dials(
+    socket: &UdpSocket,
+    router: SocketAddr,
+    (user, password): (&str, &str),
+    number: &str,
+    call_id: &str,
+) -> u16 {
+    let ends = (router, socket.local_addr().unwrap());
+    let wait = Duration::from_secs(2);
+    let first = seat_invite(ends, (user, password), number, None, call_id);
+    let answer = exchange(socket, router, first.as_bytes(), wait)
+        .await
+        .unwrap();
+    assert_eq!(status(&answer), 401, "{answer}");
+    // ACK the 401 (same branch, the response's To), or it comes again over what follows.
+    let to = answer.lines().find(|l| l.starts_with("To:")).unwrap();
+    let head = first.split("\r\n\r\n").next().unwrap();
+    let ack: String = head
+        .lines()
+        .filter(|l| !l.starts_with("Content-"))
+        .map(|l| match l {
+            l if l.starts_with("INVITE ") => l.replacen("INVITE", "ACK", 1),
+            l if l.starts_with("To:") => to.to_string(),
+            l if l.starts_with("CSeq:") => "CSeq: 1 ACK".to_string(),
+            l => l.to_string(),
+        })
+        .map(|l| l + "\r\n")
+        .collect();
+    let ack = ack + "Content-Length: 0\r\n\r\n";
+    socket.send_to(ack.as_bytes(), router).await.unwrap();
+    let offered = challenges(&answer);
+    let second = seat_invite(ends, (user, password), number, Some(&offered[0]), call_id);
+    let answer = exchange(socket, router, second.as_bytes(), wait)
+        .await
+        .unwrap();
+    status(&answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seats_dial_only_internal_numbers_and_only_with_their_password() {
+    let mut router = start(Options::default()).await;
+    let phone = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    let arm1 = SEATS[0];
+    // Wrong password: 403, and no call.
+    let refused = seat_dials(
+        &phone,
+        router.sip,
+        (arm1.0, "not-the-password"),
+        "2001",
+        "w1",
+    )
+    .await;
+    assert_eq!(refused, 403);
+    // No seat calls the 15, another entry's number or the outside through the router.
+    for (i, number) in ["15", "116117", "0612345678", "+33199001515"]
+        .iter()
+        .enumerate()
+    {
+        let refused = seat_dials(&phone, router.sip, arm1, number, &format!("n{i}")).await;
+        assert_eq!(refused, 404, "{number}");
+    }
+    // Even from a trunk address, the internal numbers need a seat's password.
+    let trunk = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let invite = seat_invite(
+        (router.sip, trunk.local_addr().unwrap()),
+        arm1,
+        "2001",
+        None,
+        "t1",
+    );
+    let answer = exchange(
+        &trunk,
+        router.sip,
+        invite.as_bytes(),
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(&answer), 401, "{answer}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(records(&router).await.is_empty(), "no call was admitted");
+    assert_eq!(router.metric("sas_active_calls"), 0.0);
     router.stop().await;
 }

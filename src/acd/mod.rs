@@ -329,6 +329,19 @@ impl Acd {
         self.dispatch(now);
     }
 
+    /// The seat, busy on `from`, now talks on `to` (an attended transfer moved it onto the
+    /// caller's call). Its state stays busy; false if it was not busy on `from`.
+    pub fn move_call(&mut self, now: EpochMillis, seat: &str, from: &str, to: &str) -> bool {
+        let busy_on_from = self
+            .seats
+            .get(seat)
+            .is_some_and(|s| matches!(&s.state, SeatState::Busy { call } if call == from));
+        if busy_on_from {
+            self.set_state(seat, SeatState::Busy { call: to.into() }, now);
+        }
+        busy_on_from
+    }
+
     /// The seat's call ended: wrap-up, then available (or offline if it unregistered).
     pub fn call_ended(&mut self, now: EpochMillis, seat: &str) {
         let Some(s) = self.seats.get(seat) else {

@@ -304,3 +304,24 @@ fn a_pause_asked_on_a_call_starts_when_the_call_ends_and_can_be_cancelled() {
     assert_eq!(acd.seat("arm1").unwrap().state.label(), "ringing");
     assert!(!acd.pause(12, "arm1", PauseReason::Break));
 }
+
+#[test]
+fn a_busy_seat_moves_to_another_call_and_ends_with_it() {
+    let mut acd = Acd::new(settings());
+    acd.add_seat("d", "arm", 0);
+    acd.seat_online(0, "d");
+    acd.enqueue(1, "y", &arm()).unwrap();
+    assert_eq!(offers(&mut acd), vec![pair("y", "d")]);
+    assert!(acd.answered(2, "d", "y"));
+    assert!(
+        !acd.move_call(3, "d", "other", "x"),
+        "not busy on that call"
+    );
+    assert!(acd.move_call(3, "d", "y", "x"));
+    assert_eq!(
+        acd.seat("d").unwrap().state,
+        SeatState::Busy { call: "x".into() }
+    );
+    acd.call_ended(4, "d");
+    assert_eq!(acd.seat("d").unwrap().state, SeatState::Available);
+}

@@ -63,6 +63,50 @@ impl Switchboard {
         Ok(mode)
     }
 
+    /// Attended transfer (RFC 3891 Replaces): `seat`, talking with the caller of `call`,
+    /// called `target` on `consult` (the seat's phone is that call's caller) and now hands
+    /// its caller over. `target` moves onto `call` (busy on it, not on `consult`), `seat`
+    /// leaves for wrap-up, and `consult` ends (`replaced`) with its caller leg hung up; the
+    /// driver has already moved the target's leg, so `consult` hangs up no seat.
+    pub fn replace(
+        &mut self,
+        now: EpochMillis,
+        call: &str,
+        seat: &str,
+        consult: &str,
+        target: &str,
+    ) -> Result<(), TransferError> {
+        let bridged = |c: Option<&super::Call>, s: &str| {
+            c.is_some_and(|c| c.phase == (Phase::Bridged { seat: s.into() }))
+        };
+        if !self.calls.contains_key(call) || !self.calls.contains_key(consult) {
+            return Err(TransferError::NoCall);
+        }
+        if seat == EXTERNAL || !bridged(self.calls.get(call), seat) {
+            return Err(TransferError::NotOnCall(seat.into()));
+        }
+        if target == EXTERNAL || !bridged(self.calls.get(consult), target) {
+            return Err(TransferError::NotOnCall(target.into()));
+        }
+        self.acd.move_call(now, target, consult, call);
+        if let Some(c) = self.calls.get_mut(call) {
+            let detail = format!("{target} attended, replaces {consult}");
+            c.record.event(now, "TRANSFER", Some(seat), Some(detail));
+            end_handler(&mut c.record, seat, now, "transfer");
+            c.record.seat = Some(target.into());
+            c.phase = Phase::Waiting;
+        }
+        self.release_seat(now, call, seat.into());
+        self.connected(now, call, target);
+        self.event(now, consult, "REPLACED", Some(target), Some(call.into()));
+        self.outputs.push_back(CallOutput::HangUpCaller {
+            call: consult.into(),
+        });
+        self.finish(now, consult, Outcome::Answered, "replaced");
+        self.drain_acd(now);
+        Ok(())
+    }
+
     /// A seat left the call: its BYE came in (`hung_up_by` `None`), or the router hangs it
     /// up for the reason given (console, reset). The caller is never left alone with nobody coming:
     /// the last seat leaving ends the call; a seat leaving an accompanied transfer before

@@ -14,6 +14,7 @@ use crate::media::sdp::SessionDescription;
 use crate::metrics::Metrics;
 use crate::net::flows::{Route, Timer};
 use crate::net::reload::Routing;
+use crate::sip::replaces::Replaces;
 use crate::store::Store;
 use crate::store::record::{CallQuality, CallRecord, LegCounters, Outcome, RtpCounters};
 use crate::store::recordings::Recordings;
@@ -30,6 +31,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+mod attended;
+pub use attended::Handover;
 
 /// Where a seat can be reached (from its most recent registration).
 #[derive(Debug, Clone)]
@@ -60,12 +64,27 @@ pub struct TrunkCall {
     pub relay: MediaRelay,
     /// The dial plan entry that answers the number.
     pub entry: String,
+    /// A seat dialled an internal number: where the call starts instead of the entry's
+    /// start.
+    pub dialled_by: Option<SeatDial>,
     /// The dial plans and prompts in force when the call arrived (kept to its end).
     pub routing: Routing,
     /// Max-Forwards for the INVITEs to seats (the trunk's, less one).
     pub max_forwards: u32,
     /// What the switchboard needs.
     pub arrived: CallInput,
+}
+
+/// A call a seat's phone placed to an internal number (2001…): the seat is the caller.
+/// Its own ACD state does not change: an ARM on hold with its caller stays busy on that
+/// call, and a free seat dialling stays available (the phone is busy, the seat is not
+/// taken from distribution by its own outgoing call).
+#[derive(Debug, Clone)]
+pub struct SeatDial {
+    /// The authenticated seat.
+    pub seat: String,
+    /// The internal number's step.
+    pub step: String,
 }
 
 /// Events into the call driver.
@@ -89,6 +108,8 @@ pub enum CallEvent {
         /// Answer SDP of a 2xx.
         answer: Option<Vec<u8>>,
     },
+    /// The doctor answered (or not) the re-INVITE of an attended transfer.
+    Handover(Box<Handover>),
     /// A dialog changed state (from rsipstack's dialog state channel).
     Dialog(DialogState),
     /// The media of a call reports a key or the end of a prompt.
@@ -287,7 +308,7 @@ impl CallDriver {
                         offer: t.offer,
                         codecs: t.codecs,
                         relay: t.relay,
-                        route: Route::new(t.routing, &t.entry),
+                        route: Route::new(t.routing, &t.entry, t.dialled_by),
                         answered: false,
                         max_forwards: t.max_forwards,
                         seats: Vec::new(),
@@ -358,6 +379,7 @@ impl CallDriver {
                     _ => {}
                 }
             }
+            CallEvent::Handover(h) => self.on_handover(*h, legs, by_leg),
             CallEvent::Dialog(state) => self.on_dialog_state(now, state, legs, by_leg),
         }
     }
@@ -471,11 +493,13 @@ impl CallDriver {
         let refer_to = request
             .header_value("Refer-To")
             .ok_or(StatusCode::BadRequest)?;
-        let target = refer_target(&refer_to).ok_or(StatusCode::BadRequest)?;
-        if refer_to.contains("Replaces") {
-            // Attended transfer (RFC 3891) is not supported yet: say so, the call goes on.
-            return Err(StatusCode::NotImplemented);
+        // Attended transfer: the Replaces names the target's dialog; the URI's user is moot.
+        if let Some(replaces) =
+            Replaces::from_refer_to(&refer_to).map_err(|_| StatusCode::BadRequest)?
+        {
+            return self.refer_replaces(&call, &seat, &replaces, handle, legs, by_leg);
         }
+        let target = refer_target(&refer_to).ok_or(StatusCode::BadRequest)?;
         let urgency = request
             .header_value("X-Sas-Priority")
             .and_then(|p| Urgency::from_label(p.trim()));

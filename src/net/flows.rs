@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::calls::{CallDriver, CallEvent, Legs};
+use super::calls::{CallDriver, CallEvent, Legs, SeatDial};
 use super::reload::Routing;
 use crate::call::CallInput;
 use crate::media::playback::Announcement;
@@ -51,6 +51,8 @@ enum Awaiting {
 pub(super) struct Route {
     routing: Routing,
     entry: String,
+    /// The seat that dialled the call, if it came from a seat's phone.
+    pub(super) dialled_by: Option<SeatDial>,
     flow: Option<Flow>,
     plays: u64,
     timers: u64,
@@ -60,10 +62,11 @@ pub(super) struct Route {
 }
 
 impl Route {
-    pub(super) fn new(routing: Routing, entry: &str) -> Route {
+    pub(super) fn new(routing: Routing, entry: &str, dialled_by: Option<SeatDial>) -> Route {
         Route {
             routing,
             entry: entry.into(),
+            dialled_by,
             flow: None,
             plays: 0,
             timers: 0,
@@ -108,7 +111,12 @@ impl CallDriver {
         let Some(l) = legs.get_mut(call) else { return };
         let plans = Arc::clone(&l.route.routing.plans);
         let now = wall_clock_now();
-        match Flow::start(Arc::clone(&plans), &l.route.entry, now, plans.as_ref()) {
+        let (entry, calendar) = (&l.route.entry, plans.as_ref());
+        let started = match &l.route.dialled_by {
+            Some(d) => Flow::dialled(Arc::clone(&plans), entry, &d.step, &d.seat, now, calendar),
+            None => Flow::start(Arc::clone(&plans), entry, now, calendar),
+        };
+        match started {
             Some((flow, first)) => {
                 l.route.flow = Some(flow);
                 self.follow(call, first, legs);

@@ -1,12 +1,13 @@
 //! The request dispatcher: every new server transaction from rsipstack lands here and is
 //! answered or handed on: in-dialog requests to their dialog, REGISTER to the registrar,
-//! OPTIONS answered, trunk INVITEs admitted (or refused) and handed to the call driver.
+//! OPTIONS answered, INVITEs admitted (or refused) and handed to the call driver: the
+//! trunk's to entry numbers, seats' (digest-authenticated) to internal numbers only.
 
 use crate::call::CallInput;
 use crate::media::ports::PortPool;
 use crate::media::relay::{Leg, MediaRelay};
 use crate::media::sdp::{RELAYED_CODECS, SessionDescription};
-use crate::net::calls::{CallEvent, SeatContact, SeatDirectory, TrunkCall};
+use crate::net::calls::{CallEvent, SeatContact, SeatDial, SeatDirectory, TrunkCall};
 use crate::net::reload::LivePlans;
 use crate::pii::CallerNumber;
 use crate::sip::digest::{NonceStore, SeatCredential};
@@ -148,23 +149,19 @@ impl Dispatcher {
         let Some((source, transport)) = source_of(tx) else {
             return tx.reply(StatusCode::BadRequest).await;
         };
-        let outcome = {
-            let mut guard = self
-                .registry
-                .0
-                .lock()
-                .map_err(|_| rsipstack::Error::Error("registrar lock poisoned".into()))?;
-            let registry = &mut *guard;
-            let credentials = &registry.credentials;
-            registry.registrar.handle_register(
-                wall_clock_now(),
-                &tx.original,
-                source,
-                transport,
-                &mut registry.nonces,
-                |user| credentials.get(user).cloned(),
-            )
-        };
+        let outcome = self
+            .with_registry(|registry| {
+                let credentials = &registry.credentials;
+                registry.registrar.handle_register(
+                    wall_clock_now(),
+                    &tx.original,
+                    source,
+                    transport,
+                    &mut registry.nonces,
+                    |user| credentials.get(user).cloned(),
+                )
+            })
+            .ok_or_else(registry_poisoned)?;
         if let Some(change) = outcome.change {
             let input = if change.registered {
                 CallInput::SeatOnline {
@@ -182,11 +179,8 @@ impl Dispatcher {
 
     async fn invite(&self, mut tx: Transaction) -> rsipstack::Result<()> {
         let now = wall_clock_now();
-        let from_trunk = source_of(&tx).is_some_and(|(addr, _)| self.trunk.contains(&addr.ip()));
-        if !from_trunk {
-            tracing::warn!(source = ?source_of(&tx).map(|s| s.0), "INVITE refused: not from a trunk address");
-            return tx.reply(StatusCode::Forbidden).await;
-        }
+        let source = source_of(&tx).map(|s| s.0);
+        let from_trunk = source.is_some_and(|addr| self.trunk.contains(&addr.ip()));
         // We forward the call to a seat: a request that may not travel further is refused
         // (loop protection, RFC 3261 §16.6 applied to our outgoing leg).
         let max_forwards = tx
@@ -199,22 +193,70 @@ impl Dispatcher {
             return tx.reply(StatusCode::TooManyHops).await;
         }
         let called = normalise(&tx.original.uri.to_string());
-        let caller = CallerNumber::new(caller_of(&tx));
+        let routing = self.plans.current();
+        let internal = routing
+            .plans
+            .internal
+            .values()
+            .find(|i| i.number == called)
+            .cloned();
         let call = self.next_call_id(now);
         let sip_call_id = tx
             .original
             .call_id_header()
             .map(|c| c.value().to_string())
             .unwrap_or_default();
+        // The trunk reaches the entries' numbers. Internal numbers are for authenticated
+        // seats only, whatever the source; and a seat reaches nothing else (no toll fraud,
+        // no seat calling the 15 through the router).
+        let (entry, caller, dialled_by) = if from_trunk && internal.is_none() {
+            let caller = CallerNumber::new(caller_of(&tx));
+            let Some(entry) = routing.plans.entry_for(&called) else {
+                tracing::info!(%called, "INVITE refused: unknown number");
+                let record =
+                    CallRecord::new(call, sip_call_id, "unknown".into(), called, caller, now);
+                self.refuse(record, "unknown_number");
+                return tx.reply(StatusCode::NotFound).await;
+            };
+            (entry, caller, None)
+        } else {
+            // Same nonces and credentials as REGISTER.
+            let authenticated = self
+                .with_registry(|registry| {
+                    let credentials = &registry.credentials;
+                    registry.registrar.authenticate_request(
+                        now,
+                        &tx.original,
+                        &mut registry.nonces,
+                        |user| credentials.get(user).cloned(),
+                    )
+                })
+                .ok_or_else(registry_poisoned)?;
+            let seat = match authenticated {
+                Ok(seat) => seat,
+                Err(response) => {
+                    let status = response.status_code.code();
+                    tracing::info!(?source, status, "seat INVITE not authenticated");
+                    return tx.respond(response).await;
+                }
+            };
+            let target = internal.and_then(|i| {
+                let entry = routing.plans.entries.get(&i.entry)?;
+                Some((entry, i.step))
+            });
+            let Some((entry, step)) = target else {
+                tracing::info!(%seat, "seat INVITE refused: not an internal number");
+                return tx.reply(StatusCode::NotFound).await;
+            };
+            let dial = SeatDial {
+                seat: seat.clone(),
+                step,
+            };
+            (entry, CallerNumber::new(seat), Some(dial))
+        };
         let record = |line: &str| {
             let (id, sip) = (call.clone(), sip_call_id.clone());
             CallRecord::new(id, sip, line.into(), called.clone(), caller.clone(), now)
-        };
-        let routing = self.plans.current();
-        let Some(entry) = routing.plans.entry_for(&called) else {
-            tracing::info!(%called, "INVITE refused: unknown number");
-            self.refuse(record("unknown"), "unknown_number");
-            return tx.reply(StatusCode::NotFound).await;
         };
         let offer = SessionDescription::parse_bytes(tx.original.body())
             .and_then(|mut sdp| sdp.restrict_codecs(RELAYED_CODECS).map(|_| sdp));
@@ -234,7 +276,7 @@ impl Dispatcher {
         let relay = match MediaRelay::bind(self.rtp_ip, &self.ports).await {
             Ok(relay) => relay,
             Err(e) => {
-                tracing::error!(error = %e, "no RTP port for a trunk call");
+                tracing::error!(error = %e, "no RTP port for a call");
                 self.refuse(record(&entry.line), "no_media_port");
                 return tx.reply(StatusCode::ServiceUnavailable).await;
             }
@@ -266,7 +308,12 @@ impl Dispatcher {
         );
         // 180 at once (the 100 comes from the dialog's own handling below).
         dialog.ringing(None, None).ok();
-        tracing::info!(%call, entry = %entry.name, %caller, "trunk call admitted");
+        match &dialled_by {
+            Some(d) => {
+                tracing::info!(%call, entry = %entry.name, seat = %d.seat, "seat call admitted")
+            }
+            None => tracing::info!(%call, entry = %entry.name, %caller, "trunk call admitted"),
+        }
         self.calls
             .send(CallEvent::Trunk(Box::new(TrunkCall {
                 call: call.clone(),
@@ -275,6 +322,7 @@ impl Dispatcher {
                 codecs,
                 relay,
                 entry: entry.name.clone(),
+                dialled_by,
                 routing: routing.clone(),
                 max_forwards: max_forwards - 1,
                 arrived: CallInput::Arrived {
@@ -287,6 +335,12 @@ impl Dispatcher {
             })))
             .ok();
         handler.handle(&mut tx).await
+    }
+
+    /// Runs `f` on the registry, under its lock (`None`: the lock is poisoned).
+    fn with_registry<T>(&self, f: impl FnOnce(&mut Registry) -> T) -> Option<T> {
+        let mut guard = self.registry.0.lock().ok()?;
+        Some(f(&mut guard))
     }
 
     /// Records a trunk call refused at admission (outcome `failed`).
@@ -305,6 +359,10 @@ impl Dispatcher {
         let stamp = rfc3339(now).replace(['-', ':'], "");
         format!("{stamp}-{n:04}")
     }
+}
+
+fn registry_poisoned() -> rsipstack::Error {
+    rsipstack::Error::Error("registrar lock poisoned".into())
 }
 
 /// The packet source of a transaction and its transport.

@@ -72,16 +72,54 @@ impl Flow {
         calendar: &dyn Calendar,
     ) -> Option<(Flow, Instruction)> {
         let start = plan.entries.get(entry)?.start.clone();
+        Some(Flow::start_at(
+            plan,
+            entry,
+            &start,
+            BTreeMap::new(),
+            Vec::new(),
+            now,
+            calendar,
+        ))
+    }
+
+    /// A seat dialled an internal number: the flow of `entry` starts at that number's
+    /// `step`, tagged `from_seat`. `None` when the plans have no such entry.
+    pub fn dialled(
+        plan: Arc<PlanSet>,
+        entry: &str,
+        step: &str,
+        seat: &str,
+        now: EpochMillis,
+        calendar: &dyn Calendar,
+    ) -> Option<(Flow, Instruction)> {
+        plan.entries.get(entry)?;
+        let tags = BTreeMap::from([("from_seat".to_string(), seat.to_string())]);
+        let trace = vec![format!("dialled by {seat} to {entry}/{step}")];
+        Some(Flow::start_at(
+            plan, entry, step, tags, trace, now, calendar,
+        ))
+    }
+
+    fn start_at(
+        plan: Arc<PlanSet>,
+        entry: &str,
+        step: &str,
+        tags: BTreeMap<String, String>,
+        trace: Vec<String>,
+        now: EpochMillis,
+        calendar: &dyn Calendar,
+    ) -> (Flow, Instruction) {
         let mut flow = Flow {
             plan,
             entry: entry.into(),
             step: String::new(),
             retries_left: 0,
-            tags: BTreeMap::new(),
-            trace: Vec::new(),
+            tags,
+            trace,
         };
-        let first = flow.go(&start, now, calendar);
-        Some((flow, first))
+        let first = flow.go(step, now, calendar);
+        (flow, first)
     }
 
     /// A seat transferred the call to `step` of `entry` (an internal number's target):

@@ -2,9 +2,11 @@
 //!
 //! rsipstack owns transports, transactions and dialogs. Here: the malformed-input guard in
 //! front of its UDP transport, called-number normalisation for trunk admission, the
-//! registrar of seat bindings and the digest authentication it relies on (sans-IO).
+//! registrar of seat bindings and the digest authentication it relies on, the `Replaces` of
+//! attended transfers (sans-IO).
 
 pub mod digest;
 pub mod guard;
 pub mod numbers;
 pub mod registrar;
+pub mod replaces;

@@ -16,19 +16,14 @@ use rsipstack::sip::{Header, Headers, Method, Request, Response, StatusCode, Tra
 use crate::sip::digest::{AuthError, DigestAlgorithm, NonceStore, SeatCredential};
 use crate::time::{EpochMillis, SECOND};
 
-/// The algorithms to challenge with: those the seat has an HA1 for, SHA-256 first
+/// The algorithms to challenge `user` with: those the seat has an HA1 for, SHA-256 first
 /// (RFC 8760). Phones that take the first challenge they see (SIPp, older desk phones)
 /// then get one they can answer. Unknown users get both, so a 401 reveals nothing.
 fn offered_algorithms(
-    req: &Request,
+    user: Option<String>,
     lookup: &impl Fn(&str) -> Option<SeatCredential>,
 ) -> Vec<DigestAlgorithm> {
     let all = [DigestAlgorithm::Sha256, DigestAlgorithm::Md5];
-    let user = req
-        .to_header()
-        .ok()
-        .and_then(|to| to.uri().ok())
-        .and_then(|uri| uri.auth.map(|a| a.user));
     let known = user.and_then(|u| lookup(&u));
     match known {
         Some(credential) => all
@@ -125,7 +120,13 @@ impl Registrar {
         nonces: &mut NonceStore,
         lookup: impl Fn(&str) -> Option<SeatCredential>,
     ) -> RegisterOutcome {
-        let offered = offered_algorithms(req, &lookup);
+        // The seat is the AOR: the To user.
+        let user = req
+            .to_header()
+            .ok()
+            .and_then(|to| to.uri().ok())
+            .and_then(|uri| uri.auth.map(|a| a.user));
+        let offered = offered_algorithms(user, &lookup);
         match self.try_register(now, req, source, transport, nonces, &lookup) {
             Ok((username, change)) => {
                 let mut extra = Vec::new();
@@ -148,14 +149,7 @@ impl Registrar {
                         (StatusCode::MethodNotAllowed, vec![allow])
                     }
                     Reject::Status(s) => (s, Vec::new()),
-                    Reject::Challenge { stale } => {
-                        let headers = nonces
-                            .challenge(now, &self.config.realm, stale, &offered)
-                            .into_iter()
-                            .map(|v| Header::WwwAuthenticate(WwwAuthenticate::new(v)))
-                            .collect();
-                        (StatusCode::Unauthorized, headers)
-                    }
+                    Reject::Challenge { stale } => self.challenge(now, nonces, stale, &offered),
                     Reject::TooBrief => {
                         let min = MinExpires::new(self.config.min_expires_s.to_string());
                         (StatusCode::IntervalTooBrief, vec![Header::MinExpires(min)])
@@ -167,6 +161,52 @@ impl Registrar {
                 }
             }
         }
+    }
+
+    /// Authenticates a request other than REGISTER (a seat's INVITE) with the same nonces
+    /// and credentials: the seat's username, or the response to send (401 challenge, 403,
+    /// 400).
+    pub fn authenticate_request(
+        &self,
+        now: EpochMillis,
+        req: &Request,
+        nonces: &mut NonceStore,
+        lookup: impl Fn(&str) -> Option<SeatCredential>,
+    ) -> Result<String, Response> {
+        self.authenticate(now, req, nonces, &lookup)
+            .map_err(|reject| {
+                let (status, extra) = match reject {
+                    Reject::Challenge { stale } => {
+                        // The seat calling is the From user.
+                        let user = req
+                            .from_header()
+                            .ok()
+                            .and_then(|f| f.uri().ok())
+                            .and_then(|uri| uri.auth.map(|a| a.user));
+                        let offered = offered_algorithms(user, &lookup);
+                        self.challenge(now, nonces, stale, &offered)
+                    }
+                    Reject::Status(s) => (s, Vec::new()),
+                    Reject::TooBrief => (StatusCode::BadRequest, Vec::new()),
+                };
+                build_response(req, status, extra)
+            })
+    }
+
+    /// A 401 with one WWW-Authenticate per algorithm, sharing a fresh nonce.
+    fn challenge(
+        &self,
+        now: EpochMillis,
+        nonces: &mut NonceStore,
+        stale: bool,
+        offered: &[DigestAlgorithm],
+    ) -> (StatusCode, Vec<Header>) {
+        let headers = nonces
+            .challenge(now, &self.config.realm, stale, offered)
+            .into_iter()
+            .map(|v| Header::WwwAuthenticate(WwwAuthenticate::new(v)))
+            .collect();
+        (StatusCode::Unauthorized, headers)
     }
 
     /// Authenticates and applies a REGISTER; returns the AOR user and the change, if any.

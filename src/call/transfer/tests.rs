@@ -365,3 +365,85 @@ fn a_caller_hanging_up_while_waiting_after_a_transfer_abandoned_it_not_misdialle
     let out = actions(&mut b);
     assert_eq!(finished(&out).unwrap().outcome, Some(Outcome::Abandoned));
 }
+
+/// arm1 talks with the caller of c1 and, from its phone, with amu1 on c2 (it dialled 2001).
+fn consulting() -> Switchboard {
+    let mut b = answered_by_arm();
+    arrive_in(&mut b, T0 + 5, "c2", "regulateur_amu");
+    assert_eq!(actions(&mut b), vec![ring("c2", "amu1")]);
+    answer(&mut b, T0 + 6, "c2", "amu1");
+    actions(&mut b);
+    b
+}
+
+#[test]
+fn attended_transfer_hands_the_caller_to_the_consulted_doctor() {
+    let mut b = consulting();
+    assert_eq!(b.replace(T0 + 20, "c1", "arm1", "c2", "amu1"), Ok(()));
+    let out = actions(&mut b);
+    assert_eq!(
+        out[..3],
+        [
+            CallOutput::HangUpSeat {
+                call: "c1".into(),
+                seat: "arm1".into()
+            },
+            CallOutput::Bridge {
+                call: "c1".into(),
+                seat: "amu1".into()
+            },
+            CallOutput::HangUpCaller { call: "c2".into() },
+        ]
+    );
+    let consult = finished(&out).unwrap();
+    assert_eq!(consult.id, "c2");
+    assert_eq!(consult.outcome, Some(Outcome::Answered));
+    assert_eq!(consult.end_reason.as_deref(), Some("replaced"));
+    assert_eq!(state(&b, "arm1"), "wrap_up");
+    assert_eq!(
+        b.acd().seat("amu1").unwrap().state,
+        SeatState::Busy { call: "c1".into() }
+    );
+    let r = b.record("c1").unwrap();
+    assert_eq!(r.seat.as_deref(), Some("amu1"));
+    let handlers: Vec<_> = r
+        .handlers
+        .iter()
+        .map(|h| (h.seat.as_str(), h.left.as_deref()))
+        .collect();
+    assert_eq!(handlers, [("arm1", Some("transfer")), ("amu1", None)]);
+    let transfer = r.events.iter().find(|e| e.kind == "TRANSFER").unwrap();
+    assert_eq!(transfer.seat.as_deref(), Some("arm1"));
+    assert!(transfer.detail.as_deref().unwrap().contains("attended"));
+
+    // The doctor's BYE now ends the caller's call, and frees the doctor.
+    b.handle(
+        T0 + 60,
+        CallInput::SeatGone {
+            call: "c1".into(),
+            seat: "amu1".into(),
+        },
+    );
+    let out = actions(&mut b);
+    assert_eq!(finished(&out).unwrap().id, "c1");
+    assert_ne!(state(&b, "amu1"), "busy");
+}
+
+#[test]
+fn a_replace_naming_the_wrong_seats_changes_nothing() {
+    let mut b = consulting();
+    let wrong = [
+        ("c1", "arm2", "c2", "amu1"),
+        ("c1", "arm1", "c2", "amu2"),
+        ("c1", "arm1", "c9", "amu1"),
+    ];
+    for (call, seat, consult, target) in wrong {
+        assert!(b.replace(T0 + 20, call, seat, consult, target).is_err());
+    }
+    assert!(actions(&mut b).is_empty());
+    assert_eq!(state(&b, "arm1"), "busy");
+    assert_eq!(
+        b.acd().seat("amu1").unwrap().state,
+        SeatState::Busy { call: "c2".into() }
+    );
+}

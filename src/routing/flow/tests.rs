@@ -149,3 +149,12 @@ fn closed_hours_hang_up_after_the_closing_message() {
     );
     assert!(Flow::start(plan(), "nope", T, &OPEN).is_none());
 }
+
+#[test]
+fn a_seat_dialling_starts_at_the_step_tagged_with_its_name() {
+    let (flow, first) = Flow::dialled(plan(), "sas", "psy", "arm1", T, &OPEN).unwrap();
+    assert!(matches!(first, Instruction::Queue { ref queue, .. } if queue == "psy"));
+    assert_eq!(flow.tags()["from_seat"], "arm1");
+    assert_eq!(flow.trace()[0], "dialled by arm1 to sas/psy");
+    assert!(Flow::dialled(plan(), "nope", "psy", "arm1", T, &OPEN).is_none());
+}
