@@ -159,6 +159,8 @@ impl CallDriver {
             self.hang_up_leg(&h.target_leg, legs.get(&h.consult));
             return;
         }
+        let detail = format!("attended to {}", h.target);
+        self.seat_log(now, &h.seat, "TRANSFER", Some(&h.call), Some(&detail));
         // The switchboard moved the doctor: its leg follows, before the outputs (bridge X,
         // end Y) are carried out.
         let leg = legs.get_mut(&h.consult).and_then(|y| {
