@@ -1,23 +1,29 @@
 # Sourced by the load drivers: starts a release router on the shipped configuration, on the
-# load-test ports SIP_PORT and HTTP_PORT, data under $work, with N_SEATS seats load0000…
-# (MD5 HA1 only: SIPp answers MD5 challenges only) whose credentials go to $work/seats.csv
-# for loadtest/register_many.xml. Sets ROUTER to its pid once /healthz answers.
-python3 - "$work" "$N_SEATS" "$SIP_PORT" "$HTTP_PORT" <<'PY'
+# load-test ports SIP_PORT and HTTP_PORT, data under $work, with N_SEATS ARM seats load0000…
+# and N_AMU (default 0) AMU regulator seats amu0000… (MD5 HA1 only: SIPp answers MD5
+# challenges only) whose credentials go to $work/seats.csv and $work/amu.csv for
+# loadtest/register_many.xml. Sets ROUTER to its pid once /healthz answers.
+python3 - "$work" "$N_SEATS" "$SIP_PORT" "$HTTP_PORT" "${N_AMU:-0}" <<'PY'
 import hashlib, sys, re
 work, seats, sip, http = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+amus = int(sys.argv[5])
 base = open("config/sas-router.toml").read().split("[[seats]]")[0]
 base = base.replace('127.0.0.1:5060', f'127.0.0.1:{sip}').replace('127.0.0.1:8080', f'127.0.0.1:{http}')
 base = base.replace('data_dir = "./data"', f'data_dir = "{work}/data"')
 base = re.sub(r'wrap_up_s = \d+', 'wrap_up_s = 0', base)
 base = base.replace('level = "info"', 'level = "warn"')
-out, csv = [base], ["SEQUENTIAL"]
-for i in range(seats):
-    u, p = f"load{i:04d}", "load-pw"
-    h = lambda algo: algo(f"{u}:sas-router:{p}".encode()).hexdigest()
-    out.append(f'[[seats]]\nusername = "{u}"\nha1_md5 = "{h(hashlib.md5)}"\n')
-    csv.append(f"{u};[authentication username={u} password={p}]")
+out = [base]
+def seats_of(prefix, n, role, path):
+    csv = ["SEQUENTIAL"]
+    for i in range(n):
+        u, p = f"{prefix}{i:04d}", "load-pw"
+        h = hashlib.md5(f"{u}:sas-router:{p}".encode()).hexdigest()
+        out.append(f'[[seats]]\nusername = "{u}"\nrole = "{role}"\nha1_md5 = "{h}"\n')
+        csv.append(f"{u};[authentication username={u} password={p}]")
+    open(path, "w").write("\n".join(csv) + "\n")
+seats_of("load", seats, "arm", f"{work}/seats.csv")
+seats_of("amu", amus, "regulateur_amu", f"{work}/amu.csv")
 open(f"{work}/config.toml", "w").write("\n".join(out))
-open(f"{work}/seats.csv", "w").write("\n".join(csv) + "\n")
 PY
 
 "${CARGO_TARGET_DIR:-target}/release/sas-router" -c "$work/config.toml" > "$work/router.log" 2>&1 &
