@@ -127,4 +127,8 @@ pub struct Seat {
     /// Wrap-up owed when the current call ends (fixed when it is answered).
     #[serde(skip)]
     pub(crate) wrap_after: EpochMillis,
+    /// End of the last wrap-up, kept while the seat is offline so that coming back online
+    /// does not skip the rest of it.
+    #[serde(skip)]
+    pub(crate) wrap_until: EpochMillis,
 }
