@@ -19,6 +19,8 @@ pub mod metrics;
 pub mod net;
 pub mod pii;
 pub mod routing;
+#[cfg(test)]
+mod sim_rng;
 pub mod sip;
 pub mod store;
 pub mod time;

@@ -136,6 +136,7 @@ impl Acd {
             last_offer: 0,
             wrap_after: 0,
             pause_after_call: None,
+            wrap_until: 0,
         });
     }
 
@@ -193,13 +194,22 @@ impl Acd {
         queue.available = available;
     }
 
-    /// The seat registered: an offline seat becomes available.
+    /// The seat registered: an offline seat becomes available, or finishes the wrap-up it
+    /// owed when it went offline.
     pub fn seat_online(&mut self, now: EpochMillis, id: &str) {
         self.registered.insert(id.to_string(), true);
-        if matches!(self.state(id), Some(SeatState::Offline)) {
-            self.set_state(id, SeatState::Available, now);
-            self.dispatch(now);
-        }
+        let Some(seat) = self.seats.get(id).filter(|s| s.state == SeatState::Offline) else {
+            return;
+        };
+        let next = if seat.wrap_until > now {
+            SeatState::WrapUp {
+                until: seat.wrap_until,
+            }
+        } else {
+            SeatState::Available
+        };
+        self.set_state(id, next, now);
+        self.dispatch(now);
     }
 
     /// The seat's last registration is gone. A ringing offer is withdrawn (the call goes
@@ -240,6 +250,7 @@ impl Acd {
         };
         if let Some(s) = self.seats.get_mut(id) {
             s.pause_after_call = None;
+            s.wrap_until = 0;
         }
         self.set_state(id, self.ready_state(id), now);
         self.dispatch(now);
@@ -342,7 +353,8 @@ impl Acd {
         busy_on_from
     }
 
-    /// The seat's call ended: wrap-up, then available (or offline if it unregistered).
+    /// The seat's call ended: wrap-up, then available (or offline if it unregistered, still
+    /// owing the wrap-up should it come back before its end).
     pub fn call_ended(&mut self, now: EpochMillis, seat: &str) {
         let Some(s) = self.seats.get(seat) else {
             return;
@@ -350,6 +362,7 @@ impl Acd {
         if !matches!(s.state, SeatState::Busy { .. }) {
             return;
         }
+        let until = now.saturating_add(s.wrap_after);
         let next = if !self.is_registered(seat) {
             SeatState::Offline
         } else if let Some(reason) = s.pause_after_call {
@@ -357,12 +370,11 @@ impl Acd {
         } else if s.wrap_after == 0 {
             SeatState::Available
         } else {
-            SeatState::WrapUp {
-                until: now.saturating_add(s.wrap_after),
-            }
+            SeatState::WrapUp { until }
         };
         if let Some(s) = self.seats.get_mut(seat) {
             s.pause_after_call = None;
+            s.wrap_until = until;
         }
         self.set_state(seat, next, now);
         self.dispatch(now);

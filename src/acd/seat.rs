@@ -130,4 +130,8 @@ pub struct Seat {
     /// Asked to pause while on a call: paused (for this reason) when the call ends.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pause_after_call: Option<PauseReason>,
+    /// End of the last wrap-up, kept while the seat is offline so that coming back online
+    /// does not skip the rest of it.
+    #[serde(skip)]
+    pub(crate) wrap_until: EpochMillis,
 }

@@ -5,23 +5,8 @@
 
 use super::tests::settings;
 use super::*;
+use crate::sim_rng::Rng;
 use std::collections::BTreeMap;
-
-/// A tiny deterministic generator (xorshift), so runs are repeatable without a crate.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-}
 
 #[derive(Debug)]
 enum Event {

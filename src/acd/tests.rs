@@ -325,3 +325,33 @@ fn a_busy_seat_moves_to_another_call_and_ends_with_it() {
     acd.call_ended(4, "d");
     assert_eq!(acd.seat("d").unwrap().state, SeatState::Available);
 }
+
+#[test]
+fn a_seat_back_online_still_owes_its_wrap_up() {
+    let mut acd = Acd::new(AcdSettings {
+        wrap_up_ms: 30_000,
+        ..settings()
+    });
+    acd.add_seat("a", "arm", 0);
+    acd.seat_online(0, "a");
+    acd.enqueue(1, "c", &arm()).unwrap();
+    assert!(acd.answered(2, "a", "c"));
+    // Registration lost mid-call, back 5 s after the call ended: 25 s of wrap-up left.
+    acd.seat_offline(3, "a");
+    acd.call_ended(4, "a");
+    acd.enqueue(5, "d", &arm()).unwrap();
+    acd.seat_online(5_004, "a");
+    assert_eq!(
+        acd.seat("a").unwrap().state,
+        SeatState::WrapUp { until: 30_004 }
+    );
+    outputs(&mut acd);
+    acd.handle_timeout(30_004);
+    assert_eq!(offers(&mut acd), vec![pair("d", "a")]);
+    // Offline during the wrap-up, back after its end: available at once.
+    assert!(acd.answered(30_005, "a", "d"));
+    acd.call_ended(30_006, "a");
+    acd.seat_offline(30_007, "a");
+    acd.seat_online(70_000, "a");
+    assert_eq!(acd.seat("a").unwrap().state, SeatState::Available);
+}

@@ -858,6 +858,8 @@ impl Switchboard {
 }
 
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_support;
