@@ -24,7 +24,7 @@ N_SEATS=$SEATS
 background() { # name, then SIPp arguments
   local name=$1; shift
   sipp 127.0.0.1:$SIP_PORT "$@" -i 127.0.0.1 -nostdin -bg -trace_err -trace_stat \
-    -stf "$work/$name.csv" -error_file "$work/$name-err.log" > "$work/$name.pid" || true
+    -fd 1 -stf "$work/$name-stats.csv" -error_file "$work/$name-err.log" > "$work/$name.pid" || true
   PIDS="$PIDS $(grep -o '[0-9]\+' "$work/$name.pid")"
 }
 background arm -key target 2001 -key priority P2 -sf tests/sipp/seat_refers.xml \
@@ -42,11 +42,11 @@ cpu_before=$(awk '{print $14+$15}' /proc/$ROUTER/stat)
 start=$(date +%s.%N)
 ( cd "$work" && sipp 127.0.0.1:$SIP_PORT -sf "$OLDPWD/tests/sipp/caller.xml" -i 127.0.0.1 \
     -p $CALLER_PORT -mp 27000 -s 15 -m "$CALLS" -r "$RATE" -d "$TALK_MS" -l 5000 -nostdin \
-    -trace_stat -stf caller.csv -timeout $((CALLS / RATE + 90))s > caller.out 2>&1 ) || true
+    -trace_stat -stf caller-stats.csv -timeout $((CALLS / RATE + 90))s > caller.out 2>&1 ) || true
 elapsed=$(python3 -c "import time; print(time.time() - $start)")
 cpu_after=$(awk '{print $14+$15}' /proc/$ROUTER/stat)
 rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ROUTER/status)
-sleep 2
+sleep 3
 curl -sf -H "Authorization: Bearer $(cat "$work/data/admin.token")" \
   "127.0.0.1:$HTTP_PORT/api/calls?limit=$CALLS" > "$work/records.json"
 
@@ -54,7 +54,7 @@ python3 - "$work" "$CALLS" "$RATE" "$elapsed" "$cpu_before" "$cpu_after" "$clk" 
 import csv, json, sys
 work, calls, rate, elapsed, c0, c1, clk, rss = sys.argv[1:]
 def counts(name):
-    rows = list(csv.reader(open(f"{work}/{name}.csv"), delimiter=";"))
+    rows = list(csv.reader(open(f"{work}/{name}-stats.csv"), delimiter=";"))
     head, last = rows[0], rows[-1]
     return int(last[head.index("SuccessfulCall(C)")]), int(last[head.index("FailedCall(C)")])
 def pct(v, p):
