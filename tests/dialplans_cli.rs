@@ -97,6 +97,28 @@ fn sas_psy_in_hours_at_night_and_in_danger() {
 }
 
 #[test]
+fn the_escalation_numbers_lead_to_the_regulators_and_sas_psy_follows_its_hours() {
+    for (number, queue) in [
+        ("2001", "amu"),
+        ("2002", "liberal"),
+        ("2003", "osnp"),
+        ("2004", "psy"),
+    ] {
+        let out = simulate(number, "2026-11-24T10:00", "");
+        assert!(out.contains("(internal number"), "{out}");
+        assert!(
+            out.ends_with(&format!("→ waits in queue {queue}\n")),
+            "{out}"
+        );
+    }
+    // Outside SAS Psy hours, an ARM's transfer to psy goes straight to the 3114.
+    let night = simulate("2004", "2026-11-24T23:00", "");
+    assert!(night.ends_with("→ forwarded to 3114\n"), "{night}");
+    let direct = simulate("3114", "2026-11-24T10:00", "");
+    assert!(direct.ends_with("→ forwarded to 3114\n"), "{direct}");
+}
+
+#[test]
 fn alsace_moselle_good_friday_is_a_holiday_there() {
     let dir = copy_of_shipped("alsace");
     let schedules = dir.join("schedules.toml");

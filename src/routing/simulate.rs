@@ -35,13 +35,34 @@ pub fn simulate(
     digits: &str,
 ) -> Result<Simulation, String> {
     let called = normalise(number);
-    let entry = plans
-        .entry_for(&called)
-        .map(|e| e.name.clone())
-        .ok_or_else(|| format!("no entry answers {called}: the call would be refused (404)"))?;
     let calendar = Arc::clone(&plans);
-    let (mut flow, mut next) = Flow::start(plans, &entry, at, calendar.as_ref())
-        .ok_or_else(|| format!("entry {entry} vanished"))?;
+    // A trunk number starts its entry; an internal number (what a seat dials or transfers
+    // to) starts at its step.
+    let internal = plans
+        .internal
+        .values()
+        .find(|i| i.number == called)
+        .cloned();
+    let (entry, started) = match (plans.entry_for(&called), internal) {
+        (Some(e), _) => {
+            let name = e.name.clone();
+            let started = Flow::start(plans, &name, at, calendar.as_ref());
+            (name, started)
+        }
+        (None, Some(i)) => {
+            let started = Flow::dialled(plans, &i.entry, &i.step, "a seat", at, calendar.as_ref());
+            (
+                format!("{} (internal number, step {})", i.entry, i.step),
+                started,
+            )
+        }
+        (None, None) => {
+            return Err(format!(
+                "no entry answers {called}: the call would be refused (404)"
+            ));
+        }
+    };
+    let (mut flow, mut next) = started.ok_or_else(|| format!("entry {entry} vanished"))?;
     let mut keys = digits.chars();
     for _ in 0..MAX_INSTRUCTIONS {
         let following = match &next {
