@@ -14,6 +14,8 @@ use crate::metrics::Metrics;
 use crate::net::calls::{CallDriver, CallEvent};
 use crate::net::reload::{LivePlans, ReloadMetrics};
 use crate::net::requests::{Dispatcher, Registry, SharedRegistry};
+use crate::net::sip_ws::SipWsListener;
+use crate::net::tls;
 use crate::sip::digest::{NonceStore, SeatCredential};
 use crate::sip::guard::GuardedUdpSocket;
 use crate::sip::registrar::{Registrar, RegistrarConfig};
@@ -61,6 +63,9 @@ pub enum AppError {
     /// The dial plans are invalid (every problem, one per line).
     #[error("the dial plans are invalid:\n{0}")]
     DialPlans(String),
+    /// The `[tls]` certificate or key cannot be used.
+    #[error("{0}")]
+    Tls(#[from] crate::net::tls::TlsError),
     /// Other IO (data directory, token file).
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -78,8 +83,14 @@ pub struct Running {
     pub sip_udp: Option<SocketAddr>,
     /// SIP TCP address bound.
     pub sip_tcp: Option<SocketAddr>,
+    /// SIP over WebSocket address bound.
+    pub sip_ws: Option<SocketAddr>,
+    /// SIP over secure WebSocket address bound.
+    pub sip_wss: Option<SocketAddr>,
     /// HTTP address bound.
     pub http: SocketAddr,
+    /// HTTPS address bound.
+    pub https: Option<SocketAddr>,
     /// Metrics (tests read them directly too).
     pub metrics: Metrics,
     shutdown: CancellationToken,
@@ -202,6 +213,23 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         transport_layer.add_transport(listener.into());
         sip_tcp = Some(addr);
     }
+    let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+    let mut ws_listeners = Vec::new();
+    for (addr, secure) in [(config.sip.ws, false), (config.sip.wss, true)] {
+        let Some(addr) = addr else { continue };
+        let listener = bind(addr).await?;
+        ws_listeners.push(SipWsListener {
+            listener,
+            // Validated: `wss` comes with `[tls]`.
+            tls: if secure { tls.clone() } else { None },
+            malformed: metrics.sip_malformed.clone(),
+        });
+    }
+    let ws_addr = |secure: bool| {
+        let mut bound = ws_listeners.iter().filter(|l| l.tls.is_some() == secure);
+        bound.next().and_then(|l| l.listener.local_addr().ok())
+    };
+    let (sip_ws, sip_wss) = (ws_addr(false), ws_addr(true));
     let contact_addr = sip_udp.or(sip_tcp).expect("validated: one SIP transport");
     let contact = Uri::try_from(format!("sip:sas-router@{contact_addr}"))
         .map_err(|e| AppError::from(rsipstack::Error::Error(e.to_string())))?;
@@ -315,13 +343,16 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         rtp_packets: metrics.rtp_packets.clone(),
     });
 
-    let http_listener = tokio::net::TcpListener::bind(config.http.listen)
-        .await
-        .map_err(|source| AppError::Bind {
-            addr: config.http.listen,
-            source,
-        })?;
+    let http_listener = bind(config.http.listen).await?;
     let http_addr = http_listener.local_addr()?;
+    let https_listener = match (config.http.tls_listen, &tls) {
+        (Some(addr), Some(tls)) => Some((bind(addr).await?, tls.clone())),
+        _ => None,
+    };
+    let https = match &https_listener {
+        Some((listener, _)) => Some(listener.local_addr()?),
+        None => None,
+    };
     let recordings = Recordings::from_config(&config);
     let purge_every =
         std::time::Duration::from_secs(config.recording.purge_interval_h as u64 * 3600);
@@ -344,6 +375,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
 
     let driver = tokio::spawn(driver.run(call_receiver, cti_commands, shutdown.clone()));
     let mut tasks = Vec::new();
+    for listener in ws_listeners {
+        let run = listener.run(endpoint.inner.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(run));
+    }
     tasks.push(tokio::spawn(async move { endpoint.serve().await }));
     tasks.push(tokio::spawn(dispatcher.run(incoming)));
     let events = call_events.clone();
@@ -359,6 +394,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         call_events,
         shutdown.clone(),
     )));
+    if let Some((listener, tls)) = https_listener {
+        let serve = http::serve_tls(listener, tls, http_state.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(serve));
+    }
     tasks.push(tokio::spawn(http::serve(
         http_listener,
         http_state,
@@ -369,11 +408,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     if let Some(addr) = sip_tcp {
         wait_until_listening(addr).await?;
     }
-    tracing::info!(?sip_udp, ?sip_tcp, http = %http_addr, "sas-router started");
+    tracing::info!(?sip_udp, ?sip_tcp, ?sip_ws, ?sip_wss, http = %http_addr, ?https, "sas-router started");
     Ok(Running {
         sip_udp,
         sip_tcp,
+        sip_ws,
+        sip_wss,
         http: http_addr,
+        https,
         metrics,
         shutdown,
         driver,
@@ -436,6 +478,12 @@ async fn purge_recordings(
             Err(e) => tracing::error!(error = %e, "recording purge task failed"),
         }
     }
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, AppError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { addr, source })
 }
 
 /// rsipstack binds its TCP listener inside its serve loop: wait until it accepts, so that

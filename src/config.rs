@@ -58,6 +58,9 @@ pub struct Config {
     /// HTTP server (metrics, health).
     #[serde(default)]
     pub http: HttpConfig,
+    /// Certificate and key for `sip.wss` and `http.tls_listen`.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
     /// Data directory (sled database).
     #[serde(default)]
     pub store: StoreConfig,
@@ -82,6 +85,12 @@ pub struct SipConfig {
     /// TCP listen address.
     #[serde(default = "default_sip_addr")]
     pub tcp: Option<SocketAddr>,
+    /// SIP over WebSocket (RFC 7118) listen address, for WebRTC phones.
+    #[serde(default)]
+    pub ws: Option<SocketAddr>,
+    /// SIP over secure WebSocket listen address (needs `[tls]`).
+    #[serde(default)]
+    pub wss: Option<SocketAddr>,
     /// Digest realm for seats.
     #[serde(default = "default_realm")]
     pub realm: String,
@@ -291,9 +300,22 @@ impl Default for MediaConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
-    /// Listen address of `/metrics` and `/healthz`.
+    /// Listen address of `/metrics` and `/healthz` (and the APIs), plain HTTP.
     #[serde(default = "default_http")]
     pub listen: SocketAddr,
+    /// HTTPS listen address serving the same routes (needs `[tls]`).
+    #[serde(default)]
+    pub tls_listen: Option<SocketAddr>,
+}
+
+/// `[tls]`: PEM files of the router's certificate (chain first) and private key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1), PEM.
+    pub key: PathBuf,
 }
 
 fn default_http() -> SocketAddr {
@@ -304,6 +326,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: default_http(),
+            tls_listen: None,
         }
     }
 }
@@ -407,6 +430,10 @@ pub struct SeatConfig {
     /// Hex SHA-256(username:realm:password) (RFC 8760).
     #[serde(default)]
     pub ha1_sha256: Option<String>,
+    /// Argon2 PHC string (`$argon2id$…`) of the console password; without it the console
+    /// logs in with the SIP password, checked against the HA1s.
+    #[serde(default)]
+    pub console_password: Option<String>,
     /// Skills (`pédiatrie`, `langue:en`): the seat also serves queues requiring them.
     #[serde(default)]
     pub skills: Vec<String>,
@@ -450,6 +477,15 @@ impl Config {
                 "sip",
                 "at least one of udp or tcp is needed".into(),
             ));
+        }
+        if self.tls.is_none() {
+            let needs_tls = [
+                ("sip.wss", self.sip.wss.is_some()),
+                ("http.tls_listen", self.http.tls_listen.is_some()),
+            ];
+            if let Some((key, _)) = needs_tls.iter().find(|(_, set)| *set) {
+                return Err(invalid(key, "needs a [tls] section (cert and key)".into()));
+            }
         }
         if self.sip.min_expires_s > self.sip.max_expires_s {
             return Err(invalid(
@@ -526,6 +562,14 @@ impl Config {
                     ));
                 }
             }
+            if let Some(phc) = &seat.console_password
+                && (!phc.starts_with("$argon2") || argon2::PasswordHash::new(phc).is_err())
+            {
+                return Err(invalid(
+                    &format!("seats[{i}].console_password"),
+                    "must be an argon2 hash (see `sas-router hash-password`)".into(),
+                ));
+            }
         }
         Ok(())
     }
@@ -597,6 +641,18 @@ addresses = ["127.0.0.1"]
             .unwrap_err()
             .to_string();
         assert!(err.contains("acd.queues[1]"), "{err}");
+        let wss = MINIMAL.replace("[sip]", "[sip]\nwss = \"127.0.0.1:5067\"");
+        let err = parse(&wss).unwrap_err().to_string();
+        assert!(err.contains("sip.wss") && err.contains("[tls]"), "{err}");
+        let https = format!("{MINIMAL}[http]\ntls_listen = \"127.0.0.1:8443\"\n");
+        let err = parse(&https).unwrap_err().to_string();
+        assert!(err.contains("http.tls_listen"), "{err}");
+        let console = format!(
+            "{MINIMAL}[[seats]]\nusername = \"a\"\nha1_md5 = \"{}\"\nconsole_password = \"x\"\n",
+            "0".repeat(32)
+        );
+        let err = parse(&console).unwrap_err().to_string();
+        assert!(err.contains("seats[0].console_password"), "{err}");
         let empty = format!("{MINIMAL}[[acd.queues]]\nrole = \"arm\"\nmax_waiting = 0\n");
         let err = parse(&empty).unwrap_err().to_string();
         assert!(err.contains("acd.queues[0].max_waiting"), "{err}");

@@ -42,14 +42,15 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
-    /// Print the HA1 digests of a seat password, for `[[seats]]` in the config.
+    /// Print the HA1 digests of a seat password and its argon2 console hash, for
+    /// `[[seats]]` in the config.
     HashPassword {
         /// Seat user name.
         #[arg(long)]
         user: String,
-        /// Password (read from the SAS_PASSWORD environment variable if absent).
+        /// Password (from SAS_PASSWORD if absent, else asked once on standard input).
         #[arg(long, env = "SAS_PASSWORD", hide_env_values = true)]
-        password: String,
+        password: Option<String>,
         /// Digest realm (defaults to the config's `sip.realm`).
         #[arg(long)]
         realm: Option<String>,
@@ -191,6 +192,10 @@ fn main() -> Result<()> {
                 None => Config::load(&cli.config)?.sip.realm,
             };
             use sas_router::sip::digest::{DigestAlgorithm, ha1};
+            let password = match password {
+                Some(p) => p,
+                None => ask_password()?,
+            };
             println!("username = \"{user}\"");
             println!(
                 "ha1_md5 = \"{}\"",
@@ -200,6 +205,7 @@ fn main() -> Result<()> {
                 "ha1_sha256 = \"{}\"",
                 ha1(DigestAlgorithm::Sha256, &user, &realm, &password)
             );
+            println!("console_password = \"{}\"", console_hash(&password)?);
             Ok(())
         }
         Command::Calls { action } => calls(&cli.config, action),
@@ -633,6 +639,27 @@ fn http_get_bytes(url: &str, token: &str) -> Result<(u16, Vec<u8>)> {
         let body = response.into_body().collect().await?.to_bytes();
         Ok((status, body.to_vec()))
     })
+}
+
+/// One line of standard input, without its line end (asked once: the HA1s and the argon2
+/// hash come from the same answer).
+fn ask_password() -> anyhow::Result<String> {
+    eprint!("password: ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    anyhow::ensure!(!password.is_empty(), "empty password");
+    Ok(password)
+}
+
+/// The argon2id PHC string of a console password (default parameters, random salt).
+fn console_hash(password: &str) -> anyhow::Result<String> {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    let salt = SaltString::generate(&mut OsRng);
+    let hash = argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+    Ok(hash.to_string())
 }
 
 /// The dial plans of `dir`, prompts checked against the configured prompt directory (the

@@ -4,6 +4,9 @@
 //! `dialplans` shows the dial plans in force and reloads them; `cti` serves seats' consoles
 //! and supervisors (`/api/cti/…`, `/api/supervisor/…`, session tokens of their own).
 //!
+//! `serve` is plain HTTP, `serve_tls` the same routes over TLS (`[http] tls_listen`); a
+//! route knows which one it came through (the console cookie is `Secure` over TLS only).
+//!
 //! The admin API needs `Authorization: Bearer <token>`, where the token is written at
 //! start-up to `<data_dir>/admin.token` (mode 0600): whoever may read the data directory
 //! may read the records through the API, nobody else.
@@ -27,6 +30,7 @@ use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// What the handlers read.
@@ -47,8 +51,27 @@ pub struct HttpState {
     pub cti_accounts: cti::CtiAccounts,
 }
 
-/// Serves until `shutdown` is cancelled.
+/// Serves plain HTTP until `shutdown` is cancelled.
 pub async fn serve(listener: TcpListener, state: Arc<HttpState>, shutdown: CancellationToken) {
+    accept(listener, None, state, shutdown).await
+}
+
+/// Serves HTTPS until `shutdown` is cancelled.
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: TlsAcceptor,
+    state: Arc<HttpState>,
+    shutdown: CancellationToken,
+) {
+    accept(listener, Some(tls), state, shutdown).await
+}
+
+async fn accept(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    state: Arc<HttpState>,
+    shutdown: CancellationToken,
+) {
     loop {
         let (stream, _) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -60,23 +83,36 @@ pub async fn serve(listener: TcpListener, state: Arc<HttpState>, shutdown: Cance
                 }
             },
         };
-        let state = state.clone();
-        let shutdown = shutdown.clone();
+        let (state, shutdown, tls) = (state.clone(), shutdown.clone(), tls.clone());
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let state = state.clone();
-                let shutdown = shutdown.clone();
-                async move { Ok::<_, Infallible>(route(state, req, shutdown).await) }
-            });
-            // Upgrades: the CTI event WebSockets.
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades()
-                .await
-            {
-                tracing::debug!(error = %e, "http connection ended with an error");
+            match tls {
+                None => connection(stream, false, state, shutdown).await,
+                Some(acceptor) => match crate::net::tls::handshake(&acceptor, stream).await {
+                    Ok(stream) => connection(stream, true, state, shutdown).await,
+                    Err(e) => tracing::debug!(error = %e, "https handshake failed"),
+                },
             }
         });
+    }
+}
+
+/// Serves one connection's requests; `secure`: it came over TLS.
+async fn connection<S>(stream: S, secure: bool, state: Arc<HttpState>, shutdown: CancellationToken)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let state = state.clone();
+        let shutdown = shutdown.clone();
+        async move { Ok::<_, Infallible>(route(state, req, secure, shutdown).await) }
+    });
+    // Upgrades: the CTI event WebSockets.
+    if let Err(e) = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await
+    {
+        tracing::debug!(error = %e, "http connection ended with an error");
     }
 }
 
@@ -102,11 +138,12 @@ fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Byte
 async fn route(
     state: Arc<HttpState>,
     req: Request<Incoming>,
+    secure: bool,
     shutdown: CancellationToken,
 ) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
     if path.starts_with("/api/cti/") || path.starts_with("/api/supervisor/") {
-        return cti::route(state, req, shutdown).await;
+        return cti::route(state, req, secure, shutdown).await;
     }
     if path.starts_with("/api/dialplans") {
         if !authorised(&state, &req) {

@@ -2,10 +2,14 @@
 //!
 //! [`requests`] answers or routes each new SIP transaction; [`calls`] owns the switchboard
 //! and carries out its decisions on SIP dialogs and media relays, following each call's dial
-//! plan, and answering the consoles' CTI requests; [`reload`] keeps the dial plans in force and reloads them.
+//! plan, and answering the consoles' CTI requests; [`reload`] keeps the dial plans in force and reloads them;
+//! [`sip_ws`] carries SIP over WebSocket for WebRTC phones; [`tls`] loads the certificate
+//! that `wss` and HTTPS serve.
 
 pub mod calls;
 mod cti;
 mod flows;
 pub mod reload;
 pub mod requests;
+pub mod sip_ws;
+pub mod tls;

@@ -19,7 +19,7 @@ use crate::time::{EpochMillis, rfc3339, wall_clock_now};
 use rsipstack::dialog::dialog::DialogStateSender;
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip::prelude::HeadersExt;
-use rsipstack::sip::{Header, Method, StatusCode, Uri};
+use rsipstack::sip::{Header, Method, StatusCode, Transport, Uri};
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transport::SipAddr;
 use std::collections::HashMap;
@@ -57,13 +57,15 @@ impl SeatDirectory for SharedRegistry {
 /// Where to send a seat's INVITEs. NAT: when the Contact's host is not where the REGISTER
 /// came from, the Contact is a private address; send to the packet source (as nathelper
 /// does). A Contact on the source host (another port, e.g. a separate UA process) is used as
-/// given.
+/// given. A WebSocket phone is reachable only over its own connection (its Contact is
+/// usually `….invalid;transport=ws`): always the source, whose cached connection it is.
 fn destination_of(binding: &Binding) -> Option<SipAddr> {
     let contact_ip = match &binding.contact.host_with_port.host {
         rsipstack::sip::Host::IpAddr(ip) => Some(*ip),
         rsipstack::sip::Host::Domain(_) => None,
     };
-    if contact_ip == Some(binding.source.ip()) {
+    let websocket = matches!(binding.transport, Transport::Ws | Transport::Wss);
+    if contact_ip == Some(binding.source.ip()) && !websocket {
         SipAddr::try_from(&binding.contact).ok()
     } else {
         Some(SipAddr {
@@ -365,11 +367,13 @@ fn registry_poisoned() -> rsipstack::Error {
     rsipstack::Error::Error("registrar lock poisoned".into())
 }
 
-/// The packet source of a transaction and its transport.
-fn source_of(tx: &Transaction) -> Option<(SocketAddr, rsipstack::sip::Transport)> {
+/// The packet source of a transaction and its transport (the source's: a WebSocket phone
+/// comes through a channel connection, whose own transport says UDP).
+fn source_of(tx: &Transaction) -> Option<(SocketAddr, Transport)> {
     let conn = tx.connection.as_ref()?;
     let remote = conn.get_remote_addr()?;
-    Some((remote.get_socketaddr().ok()?, conn.transport()))
+    let transport = remote.r#type.unwrap_or_else(|| conn.transport());
+    Some((remote.get_socketaddr().ok()?, transport))
 }
 
 /// The caller's number: the From URI's user part (display name when there is none).
@@ -391,7 +395,7 @@ mod tests {
         Binding {
             contact: Uri::try_from(contact).unwrap(),
             source: source.parse().unwrap(),
-            transport: rsipstack::sip::Transport::Udp,
+            transport: Transport::Udp,
             expires_at: 0,
             call_id: String::new(),
             cseq: 1,
@@ -415,6 +419,15 @@ mod tests {
         assert_eq!(
             by_name.unwrap().get_socketaddr().unwrap(),
             "198.51.100.2:5060".parse().unwrap()
+        );
+        let mut webrtc = binding("sip:x@127.0.0.1:5071;transport=ws", "127.0.0.1:40000");
+        webrtc.transport = Transport::Ws;
+        let over_ws = destination_of(&webrtc).unwrap();
+        assert_eq!(over_ws.r#type, Some(Transport::Ws));
+        assert_eq!(
+            over_ws.get_socketaddr().unwrap(),
+            "127.0.0.1:40000".parse().unwrap(),
+            "back over the phone's own connection"
         );
     }
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod media;
+pub mod tls;
 
 use sas_router::app::{self, Running};
 use sas_router::config::Config;
@@ -61,6 +62,12 @@ pub struct Options {
     pub roles: Vec<(&'static str, &'static str)>,
     /// The ARM queue's strategy (`[[acd.queues]]`), when not the default.
     pub arm_strategy: Option<&'static str>,
+    /// `[sip] ws` on a port of its own (and `wss` too with `tls`).
+    pub sip_ws: bool,
+    /// `[tls]` certificate and key files: also `[http] tls_listen` on a port of its own.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// `console_password` (argon2 PHC) of some seats: (user, hash).
+    pub console_passwords: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -75,6 +82,9 @@ impl Default for Options {
             outbound: None,
             roles: Vec::new(),
             arm_strategy: None,
+            sip_ws: false,
+            tls: None,
+            console_passwords: Vec::new(),
         }
     }
 }
@@ -130,6 +140,9 @@ pub fn config_text(opts: &Options, data: &Path) -> String {
                 .find(|(u, _)| *u == user)
                 .map_or(default_role(user), |(_, r)| r)
         ));
+        if let Some((_, phc)) = opts.console_passwords.iter().find(|(u, _)| *u == user) {
+            seats.push_str(&format!("console_password = \"{phc}\"\n"));
+        }
     }
     let prompts_dir = match &opts.prompts {
         Some(dir) => format!("prompts_dir = \"{}\"\n", dir.display()),
@@ -148,7 +161,7 @@ pub fn config_text(opts: &Options, data: &Path) -> String {
 udp = "127.0.0.1:0"
 tcp = "127.0.0.1:0"
 min_expires_s = 1
-[trunk]
+{ws}[trunk]
 addresses = ["127.0.0.1"]
 {outbound}[routing]
 dialplans_dir = "{plans}"
@@ -161,9 +174,9 @@ rtp_port_min = {rtp_min}
 rtp_port_max = {rtp_max}
 {prompts_dir}[http]
 listen = "127.0.0.1:0"
-[store]
+{https}[store]
 data_dir = "{data}"
-{seats}"#,
+{tls}{seats}"#,
         ring = opts.ring_timeout_s,
         wrap = opts.wrap_up_s,
         misdial = opts.misdial_threshold_s,
@@ -172,6 +185,26 @@ data_dir = "{data}"
         outbound = opts
             .outbound
             .map(|a| format!("outbound = \"{a}\"\n"))
+            .unwrap_or_default(),
+        ws = match (opts.sip_ws, opts.tls.is_some()) {
+            (false, _) => "",
+            (true, false) => "ws = \"127.0.0.1:0\"\n",
+            (true, true) => "ws = \"127.0.0.1:0\"\nwss = \"127.0.0.1:0\"\n",
+        },
+        https = match opts.tls {
+            Some(_) => "tls_listen = \"127.0.0.1:0\"\n",
+            None => "",
+        },
+        tls = opts
+            .tls
+            .as_ref()
+            .map(|(cert, key)| {
+                format!(
+                    "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+                    cert.display(),
+                    key.display()
+                )
+            })
             .unwrap_or_default(),
         strategy = opts
             .arm_strategy
@@ -230,7 +263,10 @@ pub async fn start(opts: Options) -> Router {
     let sip = running.sip_udp.unwrap();
     let http = running.http;
     // The CLI reads the same file; point it at the ports actually bound.
-    let cli_text = text.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{http}\""));
+    let cli_text = text.replace(
+        "\nlisten = \"127.0.0.1:0\"",
+        &format!("\nlisten = \"{http}\""),
+    );
     std::fs::write(&config_path, cli_text).unwrap();
     Router {
         running: Some(running),

@@ -7,6 +7,7 @@
 //!
 //! [`CtiChannels`]: crate::cti::CtiChannels
 
+mod auth;
 mod sessions;
 mod ws;
 
@@ -46,6 +47,10 @@ enum ApiError {
     Unauthorized,
     #[error("supervisors only")]
     Forbidden,
+    #[error(
+        "cross-site request refused: a console sends X-Sas-Console: 1 from the router's own origin"
+    )]
+    CrossSite,
     #[error("not found")]
     NotFound,
     #[error("use {0}")]
@@ -71,7 +76,7 @@ impl ApiError {
         match self {
             Self::BadLogin | Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Throttled => StatusCode::TOO_MANY_REQUESTS,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::NotFound | Self::Cti(CtiError::UnknownTarget(_)) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -160,16 +165,18 @@ impl Endpoint {
 }
 
 /// Serves `/api/cti/…` and `/api/supervisor/…`.
+/// `secure`: the request came over TLS.
 pub(super) async fn route(
     state: Arc<HttpState>,
     req: Request<Incoming>,
+    secure: bool,
     shutdown: CancellationToken,
 ) -> HttpResponse {
     let result = match Endpoint::parse(req.uri().path()) {
         None => Err(ApiError::NotFound),
         Some((method, _)) if method != req.method() => Err(ApiError::MethodNotAllowed(method)),
-        Some((_, Endpoint::Login)) => login(&state, req).await,
-        Some((_, Endpoint::Seat(route))) => seat(&state, route, req, shutdown).await,
+        Some((_, Endpoint::Login)) => login(&state, req, secure).await,
+        Some((_, Endpoint::Seat(route))) => seat(&state, route, req, secure, shutdown).await,
         Some((_, Endpoint::Supervisor(route))) => supervisor(&state, route, req, shutdown).await,
     };
     result.unwrap_or_else(|e| e.response())
@@ -182,7 +189,11 @@ struct LoginBody {
     password: String,
 }
 
-async fn login(state: &HttpState, req: Request<Incoming>) -> Result<HttpResponse, ApiError> {
+async fn login(
+    state: &HttpState,
+    req: Request<Incoming>,
+    secure: bool,
+) -> Result<HttpResponse, ApiError> {
     let LoginBody { seat, password } = body(req).await?;
     let accounts = &state.cti_accounts;
     let (token, account) = match accounts.login(&seat, &password, Instant::now()) {
@@ -211,7 +222,14 @@ async fn login(state: &HttpState, req: Request<Incoming>) -> Result<HttpResponse
         "supervisor": account.supervisor(),
         "status": status,
     });
-    Ok(json(StatusCode::OK, &answer))
+    let cookie = auth::session_cookie(&token, secure);
+    Ok(with_cookie(json(StatusCode::OK, &answer), cookie))
+}
+
+fn with_cookie(mut response: HttpResponse, cookie: hyper::header::HeaderValue) -> HttpResponse {
+    let headers = response.headers_mut();
+    headers.insert(hyper::header::SET_COOKIE, cookie);
+    response
 }
 
 #[derive(Deserialize)]
@@ -233,19 +251,23 @@ async fn seat(
     state: &HttpState,
     route: SeatRoute,
     req: Request<Incoming>,
+    secure: bool,
     shutdown: CancellationToken,
 ) -> Result<HttpResponse, ApiError> {
     let websocket = matches!(route, SeatRoute::Events);
-    let token = bearer(&req, websocket).ok_or(ApiError::Unauthorized)?;
+    let credential = auth::credential(&req, websocket).ok_or(ApiError::Unauthorized)?;
+    auth::same_site(&req, &credential)?;
     let Session { seat, .. } = state
         .cti_accounts
-        .session(&token, Instant::now())
+        .session(credential.token(), Instant::now())
         .ok_or(ApiError::Unauthorized)?;
     let request = match route {
         SeatRoute::Logout => {
-            state.cti_accounts.revoke(&token);
+            state.cti_accounts.revoke(credential.token());
             tracing::info!(seat, "CTI logout");
-            CtiRequest::Logout
+            let answer = state.cti.ask(&seat, CtiRequest::Logout).await?;
+            let cleared = auth::cleared_cookie(secure);
+            return Ok(with_cookie(json(StatusCode::OK, &answer), cleared));
         }
         SeatRoute::Status => CtiRequest::Status,
         SeatRoute::Pause => CtiRequest::Pause {
@@ -297,13 +319,15 @@ async fn supervisor(
     shutdown: CancellationToken,
 ) -> Result<HttpResponse, ApiError> {
     let websocket = matches!(route, SupervisorRoute::Events);
-    let token = bearer(&req, websocket).ok_or(ApiError::Unauthorized)?;
+    let credential = auth::credential(&req, websocket).ok_or(ApiError::Unauthorized)?;
+    auth::same_site(&req, &credential)?;
+    let token = credential.token();
     // The driver answers configured seats only: the admin token asks as a stand-in seat.
     let asking = if constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) {
         let seat = state.cti_accounts.overview_seat();
         seat.ok_or(CtiError::Unavailable)?.to_string()
     } else {
-        match state.cti_accounts.session(&token, Instant::now()) {
+        match state.cti_accounts.session(token, Instant::now()) {
             Some(session) if session.supervisor => session.seat,
             Some(_) => return Err(ApiError::Forbidden),
             None => return Err(ApiError::Unauthorized),
@@ -345,20 +369,6 @@ fn history(state: &HttpState, seat: &str, query: Option<&str>) -> Result<HttpRes
     };
     let events = state.store.seat_history(seat, limit.min(HISTORY_MAX))?;
     Ok(json(StatusCode::OK, &events))
-}
-
-/// The bearer token; for WebSockets also `?token=` (browsers cannot set their headers).
-fn bearer(req: &Request<Incoming>, from_query: bool) -> Option<String> {
-    let header = req
-        .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match header {
-        Some(token) => Some(token.to_string()),
-        None if from_query => query::param(req.uri().query(), "token"),
-        None => None,
-    }
 }
 
 /// The JSON body (an empty body reads as `{}`), at most [`BODY_LIMIT`] bytes.

@@ -1,6 +1,11 @@
-//! CTI accounts and sessions: a seat's console logs in with the seat's SIP password,
-//! checked against the configured HA1s (the router never stores clear passwords), and gets
-//! a random session token kept in memory until logout or 12 h idle.
+//! CTI accounts and sessions: a seat's console logs in with its `console_password` (an
+//! argon2 hash) when the seat has one, else with the seat's SIP password checked against the
+//! configured HA1s (the router never stores clear passwords), and gets a random session
+//! token kept in memory until logout or 12 h idle.
+//!
+//! Why two: SIP digest needs HA1 = MD5/SHA-256(user:realm:password), a fast hash that an
+//! offline attacker with the configuration tests by billions a second; a console password
+//! needs no such compatibility, so it may be a different, longer secret kept as argon2id.
 //!
 //! Tokens are held as their SHA-256 only: a map lookup's timing or a memory dump reveals
 //! nothing usable. Five failed logins on a seat within a minute lock that seat's logins
@@ -27,6 +32,8 @@ const SUPERVISOR_ROLE: &str = "superviseur";
 #[derive(Debug, Clone)]
 pub struct SeatAccount {
     pub credential: SeatCredential,
+    /// Argon2 PHC string of the console password (validated with the configuration).
+    pub console_password: Option<String>,
     pub role: String,
 }
 
@@ -39,8 +46,18 @@ impl SeatAccount {
         self.role == SUPERVISOR_ROLE
     }
 
-    /// The password matches every HA1 configured for the seat (and there is one at least).
+    /// The password matches the console password if there is one, else every HA1
+    /// configured for the seat (and there is one at least).
     fn password_matches(&self, realm: &str, password: &str) -> bool {
+        use argon2::PasswordVerifier;
+        if let Some(phc) = &self.console_password {
+            // The parameters (memory, passes) come from the hash itself.
+            return argon2::PasswordHash::new(phc).is_ok_and(|hash| {
+                argon2::Argon2::default()
+                    .verify_password(password.as_bytes(), &hash)
+                    .is_ok()
+            });
+        }
         let expected = [
             (DigestAlgorithm::Md5, &self.credential.ha1_md5),
             (DigestAlgorithm::Sha256, &self.credential.ha1_sha256),
@@ -116,6 +133,7 @@ impl CtiAccounts {
                     ha1_md5: s.ha1_md5.clone(),
                     ha1_sha256: s.ha1_sha256.clone(),
                 },
+                console_password: s.console_password.clone(),
                 role: s.role.clone(),
             })
             .collect();
@@ -146,13 +164,19 @@ impl CtiAccounts {
         let Some(account) = self.seat(seat) else {
             return Err(LoginRefused::BadCredentials);
         };
-        let mut book = self.book();
-        if let Some(f) = book.failures.get(seat)
-            && f.locked_until.is_some_and(|until| now < until)
-        {
+        let locked = self
+            .book()
+            .failures
+            .get(seat)
+            .is_some_and(|f| f.locked_until.is_some_and(|until| now < until));
+        if locked {
             return Err(LoginRefused::Throttled);
         }
-        if !account.password_matches(&self.realm, password) {
+        // Outside the lock: an argon2 check takes tens of milliseconds, and sessions of
+        // other seats are looked up meanwhile.
+        let matches = account.password_matches(&self.realm, password);
+        let mut book = self.book();
+        if !matches {
             book.failed(seat, now);
             return Err(LoginRefused::BadCredentials);
         }
@@ -234,6 +258,7 @@ mod tests {
                     ha1_md5: Some(md5.to_uppercase()),
                     ha1_sha256: None,
                 },
+                console_password: None,
                 role: "arm".into(),
             }],
         )
@@ -265,5 +290,32 @@ mod tests {
             Some(LoginRefused::Throttled)
         );
         assert!(a.login("arm1", "secret", t0 + FAILURE_WINDOW).is_ok());
+    }
+
+    #[test]
+    fn a_console_password_replaces_the_sip_password_at_login() {
+        use argon2::PasswordHasher;
+        let salt = argon2::password_hash::SaltString::from_b64("c2FsdHNhbHRzYWx0").unwrap();
+        let phc = argon2::Argon2::default()
+            .hash_password(b"long console secret", &salt)
+            .unwrap()
+            .to_string();
+        let mut a = accounts();
+        a.seats[0].console_password = Some(phc);
+        let t0 = Instant::now();
+        assert!(a.login("arm1", "long console secret", t0).is_ok());
+        assert_eq!(
+            a.login("arm1", "secret", t0).err(),
+            Some(LoginRefused::BadCredentials),
+            "the SIP password no longer opens the console"
+        );
+        for _ in 1..MAX_FAILURES {
+            a.login("arm1", "guess", t0).ok();
+        }
+        assert_eq!(
+            a.login("arm1", "long console secret", t0).err(),
+            Some(LoginRefused::Throttled),
+            "the throttle covers argon2 logins too"
+        );
     }
 }
