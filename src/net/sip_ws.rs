@@ -27,6 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 /// SIP messages are a few KiB; anything much bigger is not a phone talking.
 const MAX_MESSAGE: usize = 64 * 1024;
+/// Time allowed for the HTTP upgrade once connected (and TLS done).
+const UPGRADE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The subprotocol RFC 7118 registers.
 const SUBPROTOCOL: &str = "sip";
 
@@ -104,9 +106,13 @@ impl Phone {
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_MESSAGE))
             .max_frame_size(Some(MAX_MESSAGE));
-        let socket =
-            tokio_tungstenite::accept_hdr_async_with_config(stream, require_sip, Some(config))
-                .await?;
+        let upgrade =
+            tokio_tungstenite::accept_hdr_async_with_config(stream, require_sip, Some(config));
+        // A client that never finishes its upgrade must not hold a task for ever.
+        let socket = match tokio::time::timeout(UPGRADE_TIMEOUT, upgrade).await {
+            Ok(socket) => socket?,
+            Err(_) => return Err(WsError::Io(std::io::ErrorKind::TimedOut.into())),
+        };
         let (mut sink, mut reader) = socket.split();
         // To rsipstack: what the phone sends. From rsipstack: what to send to the phone.
         let (to_stack, from_phone) = mpsc::unbounded_channel();
