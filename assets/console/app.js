@@ -7,7 +7,7 @@ import {bindCall, renderCall} from "./call.js";
 import {$, clock, el, showError} from "./dom.js";
 import {listen} from "./events.js";
 import {loadHistory} from "./history.js";
-import {eventLabel, pauseLabel, stateLabel} from "./labels.js";
+import {detailLabel, eventLabel, stateLabel} from "./labels.js";
 import {bindMedia, closeMedia, mediaEvent} from "./media.js";
 import {bindSeat, renderSeat} from "./seat.js";
 
@@ -53,9 +53,7 @@ function eventText(event) {
   const d = event.detail ?? {};
   let text = `${clock(event.at ?? Date.now())} ${eventLabel(event.kind)}`;
   if (d.from || d.to) text += ` : ${stateLabel(d.from)} → ${stateLabel(d.to)}`;
-  if (typeof d.detail === "string") {
-    text += ` (${event.kind === "pause" ? pauseLabel(d.detail) : d.detail})`;
-  }
+  if (typeof d.detail === "string") text += ` (${detailLabel(event.kind, d.detail)})`;
   if (event.kind === "lagged") text += ` (${event.missed})`;
   return text;
 }

@@ -38,7 +38,8 @@ export function renderCall(status) {
     $("transfer-done").textContent = "";
     syncAccompanied();
   }
-  $("call-line").textContent = `${lineLabel(call.line)} (${call.called})`;
+  const line = lineLabel(call.line);
+  $("call-line").textContent = line === call.called ? line : `${line} (${call.called})`;
   $("call-caller").textContent = call.caller ?? "masqué";
   $("call-waited").textContent = duration(call.waited_ms ?? 0);
   $("call-urgency").textContent = call.urgency ?? "NR";

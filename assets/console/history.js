@@ -2,12 +2,12 @@
 
 import {request} from "./api.js";
 import {$, clock, el, fill} from "./dom.js";
-import {eventLabel, pauseLabel, stateLabel} from "./labels.js";
+import {detailLabel, eventLabel, stateLabel} from "./labels.js";
 
 function line(entry) {
   let text = `${clock(entry.at)} ${eventLabel(entry.kind)}`;
   if (entry.from || entry.to) text += ` : ${stateLabel(entry.from)} → ${stateLabel(entry.to)}`;
-  if (entry.detail) text += ` (${entry.kind === "PAUSE" ? pauseLabel(entry.detail) : entry.detail})`;
+  if (entry.detail) text += ` (${detailLabel(entry.kind, entry.detail)})`;
   return el("li", text);
 }
 

@@ -54,3 +54,17 @@ export const lineLabel = (w) => pick(LINES, w);
 export const eventLabel = (w) => pick(EVENTS, w);
 export const roleLabel = (w) => pick(ROLES, w);
 export const decisionLabel = (w) => pick(DECISIONS, w);
+
+/** The `detail` word of an event or history line, in French (a call file is JSON). */
+export function detailLabel(kind, detail) {
+  if (kind.toLowerCase() === "pause") return pauseLabel(detail);
+  if (kind.toLowerCase() !== "qualify") return detail;
+  try {
+    const file = JSON.parse(detail);
+    return Object.entries(file)
+      .map(([key, value]) => (key === "decision" ? decisionLabel(value) : value))
+      .join(" · ");
+  } catch {
+    return detail;
+  }
+}
