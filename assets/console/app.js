@@ -40,7 +40,8 @@ function fail(error) {
     showError("Session expirée : reconnectez-vous.");
     return;
   }
-  showError(error.message ?? String(error));
+  // fetch rejects with a TypeError when the router cannot be reached at all.
+  showError(error instanceof TypeError ? "Routeur injoignable." : error.message ?? String(error));
 }
 
 /** Runs an action, shows its error if any, then refreshes. */
@@ -79,6 +80,8 @@ function onSupervisorEvent(event) {
 function setLink(up) {
   $("link").textContent = up ? "en ligne" : "reconnexion…";
   $("link").classList.toggle("up", up);
+  // A refused WebSocket does not say why: a status read tells an ended session (401).
+  if (!up && api.loggedIn()) refresh();
 }
 
 function signedIn(answer) {
