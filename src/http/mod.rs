@@ -2,7 +2,8 @@
 //! records (`/api/calls`, `/api/calls/{id}`) that `sas-router calls` uses while the router
 //! holds the database; `recordings` adds the audit log and audited recording reads;
 //! `dialplans` shows the dial plans in force and reloads them; `cti` serves seats' consoles
-//! and supervisors (`/api/cti/…`, `/api/supervisor/…`, session tokens of their own).
+//! and supervisors (`/api/cti/…`, `/api/supervisor/…`, session tokens of their own);
+//! `console` serves the seat console's page (`/console`).
 //!
 //! `serve` is plain HTTP, `serve_tls` the same routes over TLS (`[http] tls_listen`); a
 //! route knows which one it came through (the console cookie is `Secure` over TLS only).
@@ -11,6 +12,7 @@
 //! start-up to `<data_dir>/admin.token` (mode 0600): whoever may read the data directory
 //! may read the records through the API, nobody else.
 
+mod console;
 pub mod cti;
 mod dialplans;
 pub mod query;
@@ -158,6 +160,9 @@ async fn route(
             (&Method::POST, "/api/dialplans/reload") => dialplans::reload(state).await,
             _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
         };
+    }
+    if let Some(page) = console::serve(req.method(), &path) {
+        return page;
     }
     if req.method() != Method::GET {
         return reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n");

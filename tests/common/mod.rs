@@ -1,6 +1,7 @@
 //! Shared test harness: a router on loopback ports of its own, SIPp peers, HTTP reads.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod media;
 pub mod tls;
 

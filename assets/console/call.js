@@ -1,0 +1,98 @@
+// The current call: what the router knows of it, hang up, the qualification form (the call
+// file) and the escalation buttons.
+
+import {request} from "./api.js";
+import {$, clock, duration, el, fill} from "./dom.js";
+import {DECISIONS, decisionLabel, lineLabel, roleLabel} from "./labels.js";
+
+let shownCall = null;
+
+function fileLine(entry) {
+  const parts = [entry.priority, entry.reason, entry.commune, entry.postcode,
+    entry.decision && decisionLabel(entry.decision), entry.note].filter(Boolean);
+  return `${clock(entry.at)} ${entry.seat} : ${parts.join(" · ")}`;
+}
+
+function handlerLine(h) {
+  const until = h.until ? ` → ${clock(h.until)}` : " → en cours";
+  return `${h.seat} (${roleLabel(h.role)}) ${clock(h.from)}${until}${h.left ? `, ${h.left}` : ""}`;
+}
+
+/** Shows the call of a status (or none); a new call clears the form. */
+export function renderCall(status) {
+  const call = status.call;
+  const onCall = status.state?.state === "busy" && Boolean(call);
+  $("call-none").hidden = Boolean(call);
+  $("call-detail").hidden = !call;
+  for (const control of [$("hangup"), $("file-save"), ...$("transfer-targets").children]) {
+    control.disabled = !onCall;
+  }
+  if (!call) {
+    shownCall = null;
+    return;
+  }
+  if (call.id !== shownCall) {
+    shownCall = call.id;
+    $("file-form").reset();
+    $("file-saved").textContent = "";
+    $("transfer-done").textContent = "";
+    syncAccompanied();
+  }
+  const line = lineLabel(call.line);
+  $("call-line").textContent = line === call.called ? line : `${line} (${call.called})`;
+  $("call-caller").textContent = call.caller ?? "masqué";
+  $("call-waited").textContent = duration(call.waited_ms ?? 0);
+  $("call-urgency").textContent = call.urgency ?? "NR";
+  fill($("call-route"), (call.route ?? []).map((r) => el("li", r)));
+  fill($("call-handlers"), (call.handlers ?? []).map((h) => el("li", handlerLine(h))));
+  fill($("call-file"), (call.file ?? []).map((f) => el("li", fileLine(f))));
+}
+
+/** P0 is always accompanied: the box says so and cannot be unticked. */
+function syncAccompanied() {
+  const p0 = $("file-priority").value === "P0";
+  const box = $("transfer-accompanied");
+  if (p0) box.checked = true;
+  box.disabled = p0;
+  $("transfer-p0").hidden = !p0;
+}
+
+/** The form's filled fields: the router keeps earlier values for the others. */
+function qualification() {
+  const body = {};
+  for (const [name, value] of new FormData($("file-form"))) {
+    if (value.trim()) body[name] = value.trim();
+  }
+  return body;
+}
+
+export function bindCall(act) {
+  const decision = $("file-decision");
+  decision.append(el("option", "—"));
+  decision.firstChild.value = "";
+  for (const [value, label] of Object.entries(DECISIONS)) {
+    const option = el("option", label);
+    option.value = value;
+    decision.append(option);
+  }
+  $("file-priority").addEventListener("change", syncAccompanied);
+  $("hangup").addEventListener("click", () => act(request("POST", "/api/cti/hangup")));
+  $("file-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    act(request("POST", "/api/cti/file", qualification()).then(() => {
+      $("file-saved").textContent = `Qualification enregistrée à ${clock(Date.now())}`;
+    }));
+  });
+  for (const button of $("transfer-targets").children) {
+    button.addEventListener("click", () => {
+      const body = {target: button.dataset.target,
+        mode: $("transfer-accompanied").checked ? "accompanied" : "blind"};
+      const priority = $("file-priority").value;
+      if (priority) body.priority = priority;
+      act(request("POST", "/api/cti/transfer", body).then((answer) => {
+        const mode = answer?.mode === "accompanied" ? "accompagné" : "direct";
+        $("transfer-done").textContent = `Transfert ${button.textContent} demandé (${mode})`;
+      }));
+    });
+  }
+}

@@ -1,0 +1,150 @@
+//! The seat console in a real headless Chromium, against a real router with SIPp phones: an
+//! ARM pauses and resumes; an ARM qualifies a 15 call and escalates it to AMU; a supervisor
+//! watches the queue board. On failure, a screenshot lands in the test's directory.
+
+mod common;
+
+use common::browser::{Browser, with_browser};
+use common::*;
+use serde_json::Value;
+use std::time::Duration;
+
+/// Logs `seat` in on the console page (the test password) and waits for the desk.
+async fn console_login(browser: &Browser, router: &Router, seat: &str) {
+    let password = SEATS.iter().find(|(u, _)| *u == seat).unwrap().1;
+    // `/` redirects to the console.
+    browser.goto(&format!("http://{}/", router.http)).await;
+    browser.type_into("#login-seat", seat).await;
+    browser.type_into("#login-password", password).await;
+    browser.click("#login-submit").await;
+    browser.wait_text("#who-seat", seat).await;
+    browser.wait_text("#link", "en ligne").await;
+}
+
+/// A seat's state as the supervisor overview (admin token) shows it.
+async fn seat_state(router: &Router, seat: &str) -> Value {
+    let (status, body) = http_get(
+        router.http,
+        "/api/supervisor/overview",
+        Some(&router.token()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let overview: Value = serde_json::from_str(&body).unwrap();
+    let seats = overview["seats"].as_array().unwrap();
+    seats.iter().find(|s| s["seat"] == seat).unwrap()["state"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_arm_pauses_with_a_reason_and_resumes_from_the_console() {
+    let dir = temp_dir("console-pause");
+    with_browser(&dir, |browser| async move {
+        let mut router = start(Options::default()).await;
+        let _phone = seat(&router, "arm1", 1, 100).await;
+        console_login(&browser, &router, "arm1").await;
+        browser.wait_text("#seat-state", "disponible").await;
+
+        // Alt+P pauses with the reason picked.
+        browser.select("#pause-reason", "other_task").await;
+        browser.alt('p').await;
+        browser.wait_text("#seat-state", "en pause").await;
+        browser.wait_text("#seat-reason", "autre tâche").await;
+        let paused = "sas_seats{role=\"arm\",state=\"paused\"}";
+        assert_eq!(router.metric(paused), 1.0);
+        let state = seat_state(&router, "arm1").await;
+        assert_eq!(state["detail"]["reason"], "other_task", "{state}");
+        browser.wait_text("#history-list", "autre tâche").await;
+
+        browser.click("#resume").await;
+        browser.wait_text("#seat-state", "disponible").await;
+        assert_eq!(router.metric(paused), 0.0);
+        assert_eq!(seat_state(&router, "arm1").await["state"], "available");
+        browser.wait_text("#events-list", "reprise").await;
+        router.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_arm_qualifies_a_15_call_and_escalates_it_to_amu_from_the_console() {
+    let dir = temp_dir("console-escalate");
+    with_browser(&dir, |browser| async move {
+        let mut router = start(Options::default()).await;
+        let arm_phone = seat(&router, "arm1", 1, 200).await;
+        let amu_phone = seat(&router, "amu2", 1, 300).await;
+        console_login(&browser, &router, "arm1").await;
+
+        // The caller talks 6 s after the ARM's phone answers, then hangs up (on the doctor).
+        let caller = trunk_caller(router.sip, "caller.xml", "15", 6000);
+        browser.wait_text("#seat-state", "en communication").await;
+        browser.wait_text("#call-line", "15").await;
+        browser.wait_text("#call-caller", "0612345678").await;
+        browser.wait_text("#call-waited", " s").await;
+        browser.wait_text("#call-handlers", "arm1").await;
+
+        browser.select("#file-priority", "P2").await;
+        browser.type_into("#file-reason", "fièvre enfant").await;
+        browser.type_into("#file-postcode", "69003").await;
+        browser.select("#file-decision", "teleconsultation").await;
+        browser.click("#file-save").await;
+        browser.wait_text("#file-saved", "enregistrée").await;
+        browser.wait_text("#call-file", "fièvre enfant").await;
+
+        browser
+            .click("#transfer-targets [data-target=\"amu\"]")
+            .await;
+        browser.wait_text("#transfer-done", "AMU").await;
+        // Blind: the ARM leaves at once, the AMU regulator's phone answers.
+        browser.wait_text("#call-none", "Aucun appel").await;
+        let amu_busy = eventually(Duration::from_secs(5), || {
+            router.metric("sas_seats{role=\"regulateur_amu\",state=\"busy\"}") == 1.0
+        })
+        .await;
+        assert!(amu_busy, "amu2 took the call");
+
+        assert!(finish(caller, Duration::from_secs(15)).await, "caller");
+        assert!(finish(arm_phone, Duration::from_secs(5)).await, "ARM phone");
+        assert!(finish(amu_phone, Duration::from_secs(5)).await, "AMU phone");
+        let r = wait_records(&router, 1).await.remove(0);
+        assert_eq!(r.seat.as_deref(), Some("amu2"));
+        let file = &r.file[0];
+        assert_eq!(file.seat, "arm1");
+        assert!(file.at >= r.arrived_at);
+        let data = serde_json::to_value(&file.data).unwrap();
+        assert_eq!(data["priority"], "P2");
+        assert_eq!(data["reason"], "fièvre enfant");
+        assert_eq!(data["postcode"], "69003");
+        assert_eq!(data["decision"], "teleconsultation");
+        assert!(r.events.iter().any(|e| e.kind == "TRANSFER"), "{r:?}");
+        let handlers: Vec<&str> = r.handlers.iter().map(|h| h.seat.as_str()).collect();
+        assert_eq!(handlers, ["arm1", "amu2"]);
+        browser.wait_text("#history-list", "transfert").await;
+        router.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_sees_the_queue_board_follow_the_calls() {
+    let dir = temp_dir("console-board");
+    with_browser(&dir, |browser| async move {
+        let mut router = start(Options::default()).await;
+        console_login(&browser, &router, "sup1").await;
+        browser.wait_text("#board-waiting", "0").await;
+
+        // No ARM yet: the call waits, and the board says so.
+        let caller = trunk_caller(router.sip, "caller.xml", "15", 500);
+        browser.wait_text("#board-waiting", "1").await;
+        browser.wait_text("#board-calls", "15").await;
+        browser.wait_text("#board-seats", "arm1").await;
+
+        // An ARM's phone registers and takes it: the board follows.
+        let phone = seat(&router, "arm1", 1, 100).await;
+        browser.wait_text("#board-waiting", "0").await;
+        browser.wait_text("#board-calls", "répondu").await;
+        assert!(finish(caller, Duration::from_secs(10)).await, "caller");
+        assert!(finish(phone, Duration::from_secs(5)).await, "ARM phone");
+        router.stop().await;
+    })
+    .await;
+}
