@@ -1,9 +1,9 @@
-// Everything about authentication lives here. The session token stays in memory (never in
-// localStorage, where any script of the origin could read it after the tab closed); when
-// the router moves to HttpOnly cookie sessions, only `headers()`, `login()` and
-// `eventsUrl()` change.
+// Everything about authentication lives here. The session is the router's HttpOnly,
+// SameSite=Strict cookie set at login: no script (ours or an injected one) can read it, and
+// other sites cannot send it. Every request carries `X-Sas-Console: 1`, the header the router
+// requires on cookie-authenticated POSTs (a cross-site form cannot add it).
 
-let token = null;
+let session = false;
 
 /** An error answer of the router: `status` and its `{"error": …}` sentence. */
 export class ApiError extends Error {
@@ -14,10 +14,8 @@ export class ApiError extends Error {
 }
 
 function headers(json) {
-  // Marks the console's requests (the CSRF header of the cookie sessions will sit here).
   const h = {"X-Sas-Console": "1"};
   if (json) h["Content-Type"] = "application/json";
-  if (token) h.Authorization = `Bearer ${token}`;
   return h;
 }
 
@@ -31,33 +29,33 @@ export async function request(method, path, body) {
   return answer;
 }
 
-/** Opens a session; resolves to `{seat, role, supervisor, status}`. */
+/** Opens a session (the router sets the cookie); resolves to `{seat, role, supervisor, status}`. */
 export async function login(seat, password) {
   const answer = await request("POST", "/api/cti/login", {seat, password});
-  token = answer.token;
+  session = true;
   return answer;
 }
 
-/** Ends the session on the router (best effort) and forgets it here. */
+/** Ends the session on the router (which clears the cookie) and forgets it here. */
 export async function logout() {
   try {
     await request("POST", "/api/cti/logout");
   } finally {
-    token = null;
+    session = false;
   }
 }
 
 export function loggedIn() {
-  return token !== null;
+  return session;
 }
 
 /** Forgets a session the router no longer knows (401). */
 export function forget() {
-  token = null;
+  session = false;
 }
 
-/** The WebSocket address of an event route (browsers cannot set headers on it). */
+/** The WebSocket address of an event route: same origin, so the cookie goes with it. */
 export function eventsUrl(path) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  return `${scheme}://${location.host}${path}?token=${encodeURIComponent(token)}`;
+  return `${scheme}://${location.host}${path}`;
 }
