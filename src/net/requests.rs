@@ -404,17 +404,17 @@ mod tests {
         let natted = destination_of(&binding("sip:arm1@192.168.1.20:5060", "203.0.113.7:40123"));
         assert_eq!(
             natted.unwrap().get_socketaddr().unwrap(),
-            "203.0.113.7:40123".parse().unwrap()
+            "203.0.113.7:40123".parse::<std::net::SocketAddr>().unwrap()
         );
         let same_host = destination_of(&binding("sip:arm1@127.0.0.1:5071", "127.0.0.1:5072"));
         assert_eq!(
             same_host.unwrap().get_socketaddr().unwrap(),
-            "127.0.0.1:5071".parse().unwrap()
+            "127.0.0.1:5071".parse::<std::net::SocketAddr>().unwrap()
         );
         let by_name = destination_of(&binding("sip:arm1@phone.example", "198.51.100.2:5060"));
         assert_eq!(
             by_name.unwrap().get_socketaddr().unwrap(),
-            "198.51.100.2:5060".parse().unwrap()
+            "198.51.100.2:5060".parse::<std::net::SocketAddr>().unwrap()
         );
     }
 }
