@@ -194,3 +194,88 @@ async fn wait_for_stats(relay: &MediaRelay, cond: impl Fn(&RelayStats) -> bool) 
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// User + system CPU of this process so far, in clock ticks (/proc/self/stat, Linux).
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name (in parentheses): utime and stime are the 12th and 13th.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// CPU of `CALLS` bridged calls (UDP caller ↔ WebRTC seat) for 10 s. Both ends of each
+/// DTLS-SRTP connection run in this process, so this is an upper bound of the router's part.
+/// `cargo test --release --lib cpu_of_bridged_webrtc_legs -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, ~12 s"]
+async fn cpu_of_bridged_webrtc_legs() {
+    const CALLS: usize = 20;
+    const SECONDS: u64 = 10;
+    let pool = Arc::new(PortPool::new(42500, 42799).unwrap());
+    let config = WebRtcConfig {
+        bind_ip: LOCALHOST,
+        public_ip: None,
+        gather_timeout: Duration::from_secs(5),
+    };
+    let caller_says = rtp(0, 8, &[0xd5; 160]);
+    let mut calls = Vec::new();
+    for _ in 0..CALLS {
+        let relay = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
+        let caller = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+        relay.set_remote(Leg::A, caller.local_addr().unwrap());
+        relay.set_codecs(Leg::A, PCMA);
+        let (mut leg, offer) = WebRtcLeg::offer(&config, G711Law::Alaw).await.unwrap();
+        let (mut browser, answer) = Browser::answer(&offer).await;
+        relay.set_codecs(Leg::B, leg.set_answer(&answer).await.unwrap());
+        relay.attach_webrtc(Leg::B, leg.take_io().unwrap());
+        relay.bridge(Leg::B);
+        relay.start(None, Box::new(|_| {}));
+        browser.connected().await;
+        calls.push((relay, leg, browser, caller));
+    }
+    let before = cpu_ticks();
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for (relay, leg, mut browser, caller) in calls {
+        let caller_says = caller_says.clone();
+        tasks.push(tokio::spawn(async move {
+            let a_local = relay.local_addr(Leg::A);
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            let mut buf = [0u8; 2048];
+            let (mut at_caller, mut at_browser) = (0u64, 0u64);
+            let mut packet = caller_says;
+            for seq in 0..SECONDS as u16 * 50 {
+                tick.tick().await;
+                packet[2..4].copy_from_slice(&seq.to_be_bytes());
+                caller.send_to(&packet, a_local).await.unwrap();
+                browser.send(&[0xff; 160]).await;
+                while caller.try_recv_from(&mut buf).is_ok() {
+                    at_caller += 1;
+                }
+                while browser.received.try_recv().is_ok() {
+                    at_browser += 1;
+                }
+            }
+            leg.close().await;
+            (at_caller, at_browser)
+        }));
+    }
+    let mut delivered = (0, 0);
+    for task in tasks {
+        let (c, b) = task.await.unwrap();
+        delivered = (delivered.0 + c, delivered.1 + b);
+    }
+    let ticks = cpu_ticks() - before;
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = ticks as f64 / 100.0; // USER_HZ
+    println!(
+        "{CALLS} bridged WebRTC calls, {wall:.1} s: CPU {cpu:.2} s ({:.0}% of one core), \
+         delivered to callers {}, to browsers {} (of {} each way)",
+        100.0 * cpu / wall,
+        delivered.0,
+        delivered.1,
+        CALLS as u64 * SECONDS * 50
+    );
+    assert!(delivered.0 > 0 && delivered.1 > 0);
+}
