@@ -259,6 +259,10 @@ pub struct MediaConfig {
     /// Address written into SDP (defaults to `rtp_ip`); set it behind NAT.
     #[serde(default)]
     pub public_ip: Option<IpAddr>,
+    /// Local address the ICE host candidates of WebRTC seat legs bind to (defaults to
+    /// `rtp_ip`); `public_ip`, when set, is what the candidates advertise instead.
+    #[serde(default)]
+    pub webrtc_ip: Option<IpAddr>,
     /// First RTP port (even). A call takes three RTP/RTCP pairs.
     #[serde(default = "default_rtp_min")]
     pub rtp_port_min: u16,
@@ -284,11 +288,19 @@ fn default_rtp_max() -> u16 {
     29999
 }
 
+impl MediaConfig {
+    /// Where WebRTC legs bind their ICE sockets: `webrtc_ip`, else `rtp_ip`.
+    pub fn webrtc_bind_ip(&self) -> IpAddr {
+        self.webrtc_ip.unwrap_or(self.rtp_ip)
+    }
+}
+
 impl Default for MediaConfig {
     fn default() -> Self {
         Self {
             rtp_ip: default_rtp_ip(),
             public_ip: None,
+            webrtc_ip: None,
             rtp_port_min: default_rtp_min(),
             rtp_port_max: default_rtp_max(),
             prompts_dir: default_prompts_dir(),
@@ -608,6 +620,13 @@ addresses = ["127.0.0.1"]
         assert!(c.recording.enabled);
         assert_eq!(c.recording.retention_days, 1827);
         assert_eq!(c.recording.purge_interval_h, 24);
+        assert_eq!(c.media.webrtc_bind_ip(), c.media.rtp_ip);
+    }
+
+    #[test]
+    fn webrtc_ip_overrides_rtp_ip_for_ice() {
+        let c = parse(&format!("{MINIMAL}[media]\nwebrtc_ip = \"10.1.2.3\"\n")).unwrap();
+        assert_eq!(c.media.webrtc_bind_ip(), IpAddr::from([10, 1, 2, 3]));
     }
 
     #[test]

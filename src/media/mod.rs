@@ -9,7 +9,8 @@
 //! digits (sans-IO, not yet wired into calls); `prompts` loads announcements pre-encoded
 //! in both `g711` laws; `rtcp` terminates RTCP per leg (our SR/RR about what we send and
 //! receive, the peer's reports read for loss, jitter and RTT; sans-IO).
-//! `recording` mixes a call's two sides into one stereo WAV.
+//! `recording` mixes a call's two sides into one stereo WAV. `webrtc` terminates a seat
+//! leg as WebRTC (browser console, SIP-over-WebSocket phone) and hands its RTP to the relay.
 
 pub mod dtmf;
 pub mod g711;
@@ -22,3 +23,4 @@ pub mod rtcp;
 pub mod sdp;
 pub mod session;
 pub mod stream;
+pub mod webrtc;

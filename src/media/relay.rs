@@ -11,6 +11,11 @@
 //! to the packet's source, which is what gets through NAT. After latching, packets from any
 //! other source are dropped (no injection into an emergency call); setting the remote again
 //! (new SDP, e.g. a new seat) re-arms latching.
+//!
+//! A seat leg may instead be a WebRTC peer ([`MediaRelay::attach_webrtc`]): its RTP then
+//! comes and goes through the channels of a [`WebRtcIo`] rather than the leg's socket (no
+//! latching, and RTCP is left to the WebRTC stack), until [`MediaRelay::detach_webrtc`]
+//! gives the leg back its socket for the next (SIP) seat.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -19,6 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use prometheus::{IntCounter, IntCounterVec};
 use serde::Serialize;
 use thiserror::Error;
@@ -34,10 +40,13 @@ use super::ports::PortPool;
 use super::rtcp::{LegQuality, is_rtcp};
 use super::sdp::LegCodecs;
 use super::session::{Delivery, MediaSession, Outgoing, RecordSink};
+use super::webrtc::WebRtcIo;
 use crate::time::{EpochMillis, wall_clock_now};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod webrtc_tests;
 
 /// Ports tried per socket before giving up when ports are taken by someone else.
 const BIND_ATTEMPTS: usize = 8;
@@ -207,6 +216,8 @@ enum Command {
     Bridge(Leg),
     Conference,
     Record(Box<dyn RecordSink>),
+    AttachWebRtc(Leg, WebRtcIo),
+    DetachWebRtc(Leg),
     Finish(oneshot::Sender<MediaReport>),
 }
 
@@ -320,6 +331,20 @@ impl MediaRelay {
         self.send(Command::Record(sink));
     }
 
+    /// `leg`'s peer is WebRTC from now on: its RTP goes through `io`, not the leg's socket
+    /// (whose traffic is dropped meanwhile), and [`set_remote`](Self::set_remote) no longer
+    /// matters for it. Give the peer's codecs with [`set_codecs`](Self::set_codecs) as for
+    /// any peer.
+    pub fn attach_webrtc(&self, leg: Leg, io: WebRtcIo) {
+        self.send(Command::AttachWebRtc(leg, io));
+    }
+
+    /// The WebRTC peer on `leg` is gone: the leg is back on its socket (a next seat over
+    /// SIP gives its remote with [`set_remote`](Self::set_remote)).
+    pub fn detach_webrtc(&self, leg: Leg) {
+        self.send(Command::DetachWebRtc(leg));
+    }
+
     /// Where packets for `leg` currently go (SDP guess or latched source).
     pub fn remote(&self, leg: Leg) -> Option<SocketAddr> {
         self.legs[leg.idx()].remote().addr
@@ -356,6 +381,7 @@ impl MediaRelay {
             rtcp: self.sockets.each_ref().map(|s| Arc::clone(&s.rtcp)),
             rtcp_remote: [None; 3],
             rtcp_mux: [false; 3],
+            peers: [None, None, None],
             legs: Arc::clone(&self.legs),
             session: MediaSession::new(clock.now(), rand::random(), rand::random()),
             clock,
@@ -470,31 +496,92 @@ fn looks_like_rtp(pkt: &[u8]) -> bool {
     pkt.len() >= RTP_HEADER_LEN && pkt[0] >> 6 == 2
 }
 
-/// The next datagram on any of the call's sockets, and the leg and kind (RTCP or not) of
-/// the socket. Polled from a rotating start so that a flood on one socket cannot starve
-/// the others.
+/// What woke the relay task.
+enum Wake {
+    Command(Option<Command>),
+    Timer,
+    Arrival(Arrival),
+}
+
+/// Something received, copied into the task's buffer.
+enum Arrival {
+    /// A datagram on `leg`'s RTP socket, or its RTCP one.
+    Datagram {
+        leg: Leg,
+        rtcp: bool,
+        received: io::Result<(usize, SocketAddr)>,
+    },
+    /// An RTP packet of `leg`'s WebRTC peer, `len` bytes (0 if it did not fit), or `None`
+    /// when the peer's channel ended.
+    Peer { leg: Leg, len: Option<usize> },
+}
+
+/// A leg's WebRTC peer, in place of its socket.
+struct PeerLink {
+    io: WebRtcIo,
+    /// Its channel ended (connection closed): no longer polled.
+    ended: bool,
+}
+
+/// The next datagram on any of the call's sockets or packet from a WebRTC peer. Polled
+/// from a rotating start so that a flood on one source cannot starve the others.
 async fn recv_any(
     rtp: &[Arc<UdpSocket>; 3],
     rtcp: &[Arc<UdpSocket>; 3],
+    peers: &mut [Option<PeerLink>; 3],
     buf: &mut [u8],
     turn: &mut usize,
-) -> (Leg, bool, io::Result<(usize, SocketAddr)>) {
-    let count = 2 * Leg::ALL.len();
+) -> Arrival {
+    // Per leg: RTP socket, RTCP socket, WebRTC peer.
+    let count = 3 * Leg::ALL.len();
     std::future::poll_fn(|cx| {
         for k in 0..count {
             let i = (*turn + k) % count;
-            let (leg, is_rtcp) = (Leg::ALL[i / 2], i % 2 == 1);
-            let socket = &if is_rtcp { rtcp } else { rtp }[leg.idx()];
-            let mut read = ReadBuf::new(buf);
-            if let Poll::Ready(r) = socket.poll_recv_from(cx, &mut read) {
+            let leg = Leg::ALL[i / 3];
+            let arrival = match i % 3 {
+                2 => poll_peer(cx, leg, &mut peers[leg.idx()], buf),
+                kind => {
+                    let socket = &if kind == 1 { rtcp } else { rtp }[leg.idx()];
+                    let mut read = ReadBuf::new(buf);
+                    socket
+                        .poll_recv_from(cx, &mut read)
+                        .map(|r| Arrival::Datagram {
+                            leg,
+                            rtcp: kind == 1,
+                            received: r.map(|src| (read.filled().len(), src)),
+                        })
+                }
+            };
+            if arrival.is_ready() {
                 *turn = i + 1;
-                let received = r.map(|src| (read.filled().len(), src));
-                return Poll::Ready((leg, is_rtcp, received));
+                return arrival;
             }
         }
         Poll::Pending
     })
     .await
+}
+
+fn poll_peer(
+    cx: &mut std::task::Context<'_>,
+    leg: Leg,
+    peer: &mut Option<PeerLink>,
+    buf: &mut [u8],
+) -> Poll<Arrival> {
+    let Some(peer) = peer.as_mut().filter(|p| !p.ended) else {
+        return Poll::Pending;
+    };
+    peer.io.from_peer.poll_recv(cx).map(|packet| {
+        peer.ended = packet.is_none();
+        let len = packet.map(|p| match buf.get_mut(..p.len()) {
+            Some(room) => {
+                room.copy_from_slice(&p);
+                p.len()
+            }
+            None => 0,
+        });
+        Arrival::Peer { leg, len }
+    })
 }
 
 /// The task of one call: receives on every leg, runs the [`MediaSession`], sends.
@@ -505,6 +592,8 @@ struct RelayTask {
     rtcp_remote: [Option<SocketAddr>; 3],
     /// The peer multiplexes RTCP on its RTP port (RFC 5761): reply there.
     rtcp_mux: [bool; 3],
+    /// Legs whose peer is WebRTC.
+    peers: [Option<PeerLink>; 3],
     legs: Arc<[LegShared; 3]>,
     session: MediaSession,
     clock: Clock,
@@ -523,7 +612,6 @@ impl RelayTask {
         cancel: CancellationToken,
     ) {
         let mut buf = vec![0u8; RECV_BUF];
-        let (rtp, rtcp) = (self.rtp.clone(), self.rtcp.clone());
         let mut turn = 0;
         loop {
             let deadline = self.session.poll_timeout().map(|t| self.clock.instant(t));
@@ -535,26 +623,42 @@ impl RelayTask {
             };
             // In this order: instructions before the packets they are about (codecs set,
             // then the peer's first packet), due frames before a flood of packets.
-            tokio::select! {
+            let wake = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
-                command = commands.recv() => match command {
-                    Some(Command::Finish(reply)) => {
-                        reply.send(self.finish()).ok();
-                        break;
-                    }
-                    Some(command) => self.command(command),
-                    None => break,
-                },
-                _ = timer => {
+                command = commands.recv() => Wake::Command(command),
+                _ = timer => Wake::Timer,
+                arrival = recv_any(&self.rtp, &self.rtcp, &mut self.peers, &mut buf, &mut turn) => {
+                    Wake::Arrival(arrival)
+                }
+            };
+            match wake {
+                Wake::Command(Some(Command::Finish(reply))) => {
+                    reply.send(self.finish()).ok();
+                    break;
+                }
+                Wake::Command(Some(command)) => self.command(command),
+                Wake::Command(None) => break,
+                Wake::Timer => {
                     let now = self.clock.now();
                     self.session.on_timeout(now, &mut self.out);
                 }
-                (leg, is_rtcp, r) = recv_any(&rtp, &rtcp, &mut buf, &mut turn) => if is_rtcp {
-                    self.received_rtcp(leg, r, &buf, false);
-                } else {
-                    self.received(leg, r, &mut buf);
-                },
+                Wake::Arrival(Arrival::Datagram {
+                    leg,
+                    rtcp: true,
+                    received,
+                }) => self.received_rtcp(leg, received, &buf, false),
+                Wake::Arrival(Arrival::Datagram { leg, received, .. }) => {
+                    self.received(leg, received, &mut buf)
+                }
+                Wake::Arrival(Arrival::Peer { leg, len: Some(n) }) => {
+                    let pkt = &mut buf[..n];
+                    let rtp = looks_like_rtp(pkt);
+                    self.relay_in(leg, pkt, rtp);
+                }
+                Wake::Arrival(Arrival::Peer { leg, len: None }) => {
+                    info!(?leg, "WebRTC peer channel ended");
+                }
             }
             self.flush();
         }
@@ -572,6 +676,10 @@ impl RelayTask {
             Command::Bridge(seat) => self.session.bridge(seat),
             Command::Conference => self.session.conference(now),
             Command::Record(sink) => self.session.start_recording(sink, now),
+            Command::AttachWebRtc(leg, io) => {
+                self.peers[leg.idx()] = Some(PeerLink { io, ended: false });
+            }
+            Command::DetachWebRtc(leg) => self.peers[leg.idx()] = None,
             Command::Finish(_) => {}
         }
     }
@@ -589,11 +697,19 @@ impl RelayTask {
             return self.received_rtcp(leg, Ok((n, src)), buf, true);
         }
         let pkt = &mut buf[..n];
-        let ingress = &self.legs[leg.idx()];
-        let c = &ingress.counters;
+        // A WebRTC leg's socket is not in use: whatever reaches it is stray.
+        let accepted = self.peers[leg.idx()].is_none()
+            && looks_like_rtp(pkt)
+            && self.legs[leg.idx()].accept_source(leg, src);
+        self.relay_in(leg, pkt, accepted);
+    }
+
+    /// A packet received on `leg` (socket or WebRTC peer), to the session if `accepted`.
+    fn relay_in(&mut self, leg: Leg, pkt: &mut [u8], accepted: bool) {
+        let c = &self.legs[leg.idx()].counters;
         LegCounters::add(&c.rx_packets, 1);
-        LegCounters::add(&c.rx_bytes, n);
-        if !looks_like_rtp(pkt) || !ingress.accept_source(leg, src) {
+        LegCounters::add(&c.rx_bytes, pkt.len());
+        if !accepted {
             LegCounters::add(&c.dropped, 1);
             return;
         }
@@ -620,6 +736,9 @@ impl RelayTask {
         muxed: bool,
     ) {
         let Ok((n, src)) = r else { return };
+        if self.peers[leg.idx()].is_some() {
+            return;
+        }
         let peer = self.legs[leg.idx()].remote().addr;
         if peer.is_some_and(|p| p.ip() != src.ip()) {
             return;
@@ -646,30 +765,46 @@ impl RelayTask {
         }
     }
 
-    /// Sends to `leg`'s remote without waiting: real-time audio is dropped rather than
-    /// delayed when the socket buffer is full.
+    /// Sends to `leg`'s remote (or WebRTC peer) without waiting: real-time audio is
+    /// dropped rather than delayed when the socket buffer (or channel) is full.
     fn send(&self, leg: Leg, pkt: &[u8]) -> bool {
         let egress = &self.legs[leg.idx()];
-        let Some(dst) = egress.remote().addr else {
-            return false;
+        let sent = if let Some(peer) = &self.peers[leg.idx()] {
+            peer.io
+                .to_peer
+                .try_send(Bytes::copy_from_slice(pkt))
+                .map(|()| pkt.len())
+                .map_err(|e| debug!(?leg, error = %e, "RTP to WebRTC peer dropped"))
+        } else {
+            let Some(dst) = egress.remote().addr else {
+                return false;
+            };
+            self.rtp[leg.idx()]
+                .try_send_to(pkt, dst)
+                .map_err(|e| debug!(?leg, %dst, error = %e, "RTP send error"))
         };
-        match self.rtp[leg.idx()].try_send_to(pkt, dst) {
+        match sent {
             Ok(sent) => {
                 LegCounters::add(&egress.counters.tx_packets, 1);
                 LegCounters::add(&egress.counters.tx_bytes, sent);
                 true
             }
-            Err(e) => {
-                debug!(?leg, %dst, error = %e, "RTP send error");
+            Err(()) => {
                 LegCounters::add(&egress.counters.dropped, 1);
                 false
             }
         }
     }
 
+    /// Sends the session's report to `leg`, unless its peer is WebRTC (whose stack sends
+    /// its own).
     fn send_rtcp(&self, leg: Leg, pkt: &[u8]) {
         let i = leg.idx();
-        let Some(rtp) = self.legs[i].remote().addr else {
+        let Some(rtp) = self.legs[i]
+            .remote()
+            .addr
+            .filter(|_| self.peers[i].is_none())
+        else {
             return;
         };
         let (socket, dst) = if self.rtcp_mux[i] {

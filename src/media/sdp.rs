@@ -14,7 +14,7 @@ mod negotiate;
 mod tests;
 mod text;
 
-pub use negotiate::LegCodecs;
+pub use negotiate::{LegCodecs, OFFERED_DTMF_PT};
 
 /// Bodies larger than this are refused outright: a real audio offer is well under 4 KiB.
 pub const MAX_SDP_LEN: usize = 64 * 1024;

@@ -408,17 +408,17 @@ mod tests {
         let natted = destination_of(&binding("sip:arm1@192.168.1.20:5060", "203.0.113.7:40123"));
         assert_eq!(
             natted.unwrap().get_socketaddr().unwrap(),
-            "203.0.113.7:40123".parse().unwrap()
+            "203.0.113.7:40123".parse::<std::net::SocketAddr>().unwrap()
         );
         let same_host = destination_of(&binding("sip:arm1@127.0.0.1:5071", "127.0.0.1:5072"));
         assert_eq!(
             same_host.unwrap().get_socketaddr().unwrap(),
-            "127.0.0.1:5071".parse().unwrap()
+            "127.0.0.1:5071".parse::<std::net::SocketAddr>().unwrap()
         );
         let by_name = destination_of(&binding("sip:arm1@phone.example", "198.51.100.2:5060"));
         assert_eq!(
             by_name.unwrap().get_socketaddr().unwrap(),
-            "198.51.100.2:5060".parse().unwrap()
+            "198.51.100.2:5060".parse::<std::net::SocketAddr>().unwrap()
         );
         let mut webrtc = binding("sip:x@127.0.0.1:5071;transport=ws", "127.0.0.1:40000");
         webrtc.transport = Transport::Ws;
@@ -426,7 +426,7 @@ mod tests {
         assert_eq!(over_ws.r#type, Some(Transport::Ws));
         assert_eq!(
             over_ws.get_socketaddr().unwrap(),
-            "127.0.0.1:40000".parse().unwrap(),
+            "127.0.0.1:40000".parse::<std::net::SocketAddr>().unwrap(),
             "back over the phone's own connection"
         );
     }

@@ -76,6 +76,20 @@ impl SessionDescription {
         })
     }
 
+    /// The codecs of a WebRTC peer's SDP (`UDP/TLS/RTP/SAVPF`). The SIP side treats only
+    /// `RTP/…` profiles as audio it can relay, which keeps it from answering an SRTP offer
+    /// with plain RTP; a WebRTC leg's DTLS-SRTP is terminated by the webrtc stack, and its
+    /// payload types mean the same.
+    pub fn webrtc_leg_codecs(&self) -> Option<LegCodecs> {
+        let mut plain = self.clone();
+        for m in &mut plain.media {
+            if m.kind == "audio" && m.proto.eq_ignore_ascii_case("UDP/TLS/RTP/SAVPF") {
+                m.proto = "RTP/SAVPF".into();
+            }
+        }
+        plain.leg_codecs()
+    }
+
     /// Our answer to this offer: audio pointed at our `ip:port`, only `codecs` kept (one
     /// voice codec, so the peer never switches law mid-call), other media refused (port 0).
     pub fn answer(
@@ -216,6 +230,21 @@ mod tests {
         assert!(
             answer.contains("a=recvonly") && !answer.contains("sendonly"),
             "{answer}"
+        );
+    }
+
+    #[test]
+    fn webrtc_answers_give_codecs_only_when_asked_as_webrtc() {
+        let answer: SessionDescription = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 0 101\r\nc=IN IP4 0.0.0.0\r\n\
+            a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+            .parse()
+            .unwrap();
+        assert_eq!(answer.leg_codecs(), None, "not plain RTP for the SIP side");
+        let codecs = answer.webrtc_leg_codecs().unwrap();
+        assert_eq!(
+            (codecs.audio_pt, codecs.law, codecs.dtmf_pt),
+            (0, G711Law::Ulaw, Some(101))
         );
     }
 
