@@ -328,6 +328,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         writes: Vec::new(),
         cti: cti.clone(),
         last_waiting: None,
+        webrtc: (&config.media).into(),
+        console_audio: Default::default(),
+        console_offers: 0,
     };
     let dispatcher = Arc::new(Dispatcher {
         dialogs,

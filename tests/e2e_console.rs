@@ -148,3 +148,104 @@ async fn a_supervisor_sees_the_queue_board_follow_the_calls() {
     })
     .await;
 }
+
+/// The number in "reçus : N paquets, niveau L %".
+fn packets_and_level(text: &str) -> (u64, u64) {
+    let numbers: Vec<u64> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    (numbers[0], numbers[1])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_arm_answers_a_15_call_in_the_browser_and_audio_flows_both_ways() {
+    use common::media::*;
+    let dir = temp_dir("console-audio");
+    let prompts = dir.join("prompts");
+    write_tone_prompts(
+        &prompts,
+        &[
+            ("greeting", 440.0, 300),
+            ("hold", 660.0, 3000),
+            ("reassurance", 880.0, 100),
+        ],
+    );
+    let empty = empty_pcap(&dir);
+    with_browser(&dir, |browser| async move {
+        let mut router = start(Options {
+            prompts: Some(prompts),
+            ..Options::default()
+        })
+        .await;
+        // No SIP phone: the console takes arm1's calls with audio in the browser.
+        let password = SEATS.iter().find(|(u, _)| *u == "arm1").unwrap().1;
+        browser
+            .goto(&format!("http://{}/console", router.http))
+            .await;
+        browser.type_into("#login-seat", "arm1").await;
+        browser.type_into("#login-password", password).await;
+        browser.click("#login-audio").await;
+        browser.click("#login-submit").await;
+        browser.wait_text("#who-seat", "arm1").await;
+        browser.wait_text("#seat-state", "disponible").await;
+
+        // The caller talks (500 Hz) from the greeting on, for 8 s, then hangs up.
+        let caller_sink = RtpSink::bind();
+        let caller = media_caller(
+            router.sip,
+            &MediaCall {
+                rtp_port: Some(caller_sink.port()),
+                info_at_ms: 8000,
+                tail_ms: 500,
+                ..MediaCall::new("15", &empty)
+            },
+        );
+        let mut voice = RtpStream::new(sas_router::media::g711::G711Law::Alaw);
+        voice.tone(500.0, 8000);
+        let talking = caller_sink
+            .play_to_sender(voice.into_packets(), Duration::from_secs(5))
+            .await;
+        browser.wait_text("#media-state", "appel entrant").await;
+        browser.click("#media-answer").await;
+        browser.wait_text("#media-state", "en communication").await;
+        browser.wait_text("#seat-state", "en communication").await;
+        // The browser's own stats: packets and a level from the caller's tone.
+        let mut heard = (0, 0);
+        for _ in 0..40 {
+            let text = browser.text("#media-level").await;
+            if !text.is_empty() {
+                heard = packets_and_level(&text);
+                if heard.0 > 100 && heard.1 > 0 {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            heard.0 > 100 && heard.1 > 0,
+            "browser inbound audio: {heard:?}"
+        );
+
+        assert!(finish(caller, Duration::from_secs(30)).await, "caller");
+        talking.join().unwrap();
+        browser.wait_text("#media-state", "appel terminé").await;
+        // The caller got the browser's (fake microphone) audio, relayed from the WebRTC leg.
+        let got = caller_sink.stop();
+        let from_browser: Vec<RtpPacket> = got.iter().skip(100).cloned().collect();
+        assert!(from_browser.len() > 100, "{} packets", from_browser.len());
+        assert!(
+            mean_power(&audio_of(&from_browser)) > 1000.0,
+            "the browser's microphone reaches the caller"
+        );
+        let r = wait_records(&router, 1).await.remove(0);
+        assert_eq!(r.seat.as_deref(), Some("arm1"));
+        let rtp = r.rtp.expect("bridged");
+        assert!(
+            rtp.seat.rx_packets > 100 && rtp.seat.tx_packets > 100,
+            "{rtp:?}"
+        );
+        router.stop().await;
+    })
+    .await;
+}

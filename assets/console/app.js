@@ -130,7 +130,12 @@ function onKey(e) {
 $("login-form").addEventListener("submit", (e) => {
   e.preventDefault();
   showError(null);
+  const audio = $("login-audio").checked;
   api.login($("login-seat").value.trim(), $("login-password").value)
+    // With audio in the browser, the router rings this console instead of the SIP phone.
+    .then((answer) => audio
+      ? api.request("POST", "/api/cti/audio", {enabled: true}).then(() => answer)
+      : answer)
     .then(signedIn, (error) => showError(error.status === 401
       ? "Poste ou mot de passe incorrect." : error.message));
 });

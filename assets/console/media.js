@@ -1,7 +1,8 @@
-// Audio in the browser (answer, mute, hold). The router's WebRTC leg is not there yet: it
-// will send a CTI event `{"kind": "offer", "detail": {"sdp": …}}` and take the answer at
-// `POST /api/cti/answer {"sdp": …}`. Until an offer carries an SDP, the buttons stay
-// disabled and the seat answers on its SIP phone.
+// Audio in the browser (answer, mute, hold), when the console logged in with audio: the
+// router rings it with a CTI event `{"kind": "offer", "detail": {"sdp": …}}` (its WebRTC
+// offer, every ICE candidate in it) and takes the answer at `POST /api/cti/answer
+// {"sdp": …}`; `cancel` (the offer went elsewhere) and `hangup` end it. Without an offer the
+// buttons stay disabled and the seat answers on its SIP phone.
 
 import {request} from "./api.js";
 import {$} from "./dom.js";
@@ -9,6 +10,24 @@ import {$} from "./dom.js";
 let offer = null;
 let pc = null;
 let microphone = null;
+let meter = null;
+
+/** What the audio is doing, in words (a screen reader hears it too). */
+function say(text) {
+  $("media-state").textContent = text;
+}
+
+/** Shows that audio comes in (packets and level from the browser's own stats): the first
+ * thing to look at when a caller says nobody answers. */
+async function showLevel() {
+  const stats = await pc?.getStats();
+  stats?.forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "audio") {
+      const level = Math.round(100 * (r.audioLevel ?? 0));
+      $("media-level").textContent = `reçus : ${r.packetsReceived} paquets, niveau ${level} %`;
+    }
+  });
+}
 
 function setButtons() {
   const live = pc !== null;
@@ -23,6 +42,11 @@ function toggle(button, on) {
 
 /** Ends the browser's audio (call over, or logout). */
 export function closeMedia() {
+  clearInterval(meter);
+  meter = null;
+  // A call ends with several events (hangup, call_end): only the first one speaks.
+  if (pc) say("appel terminé");
+  else if (offer) say("");
   pc?.close();
   microphone?.getTracks().forEach((t) => t.stop());
   pc = microphone = offer = null;
@@ -48,6 +72,8 @@ async function answer() {
     }));
   }
   await request("POST", "/api/cti/answer", {sdp: pc.localDescription.sdp});
+  say("en communication");
+  meter = setInterval(showLevel, 500);
 }
 
 /** Looks at every seat event: an offer with an SDP makes the call answerable here. */
@@ -55,8 +81,9 @@ export function mediaEvent(event) {
   if (event.kind === "offer" && typeof event.detail?.sdp === "string") {
     offer = event.detail.sdp;
     $("media-answer").title = "Décrocher dans le navigateur";
+    say("appel entrant : décrochez");
     setButtons();
-  } else if (event.kind === "call_end" || event.kind === "left") {
+  } else if (["call_end", "left", "cancel", "hangup"].includes(event.kind)) {
     closeMedia();
   }
 }

@@ -52,6 +52,11 @@ pub enum CtiRequest {
     },
     /// Write qualification data on the seat's current call.
     Qualify(Qualification),
+    /// The console takes the seat's calls with audio in the browser (WebRTC): the router
+    /// rings it with an `offer` event carrying its SDP. Off: calls go to the SIP phone.
+    Audio { enabled: bool },
+    /// The console answers the offered call with its WebRTC SDP answer.
+    Answer { sdp: String },
     /// Supervisors: queues, waiting calls, seat states.
     Overview,
     /// Supervisors: force `seat` back to a clean state when its phone lost track (BYE

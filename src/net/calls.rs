@@ -11,6 +11,7 @@ use crate::media::recording::{CallRecorder, Recorder};
 use crate::media::relay::{Leg, MediaNotice, MediaRelay, RelayStats};
 use crate::media::sdp::LegCodecs;
 use crate::media::sdp::SessionDescription;
+use crate::media::webrtc::WebRtcConfig;
 use crate::metrics::Metrics;
 use crate::net::flows::{Route, Timer};
 use crate::net::reload::Routing;
@@ -26,14 +27,17 @@ use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, HeadersExt, StatusCode, Uri};
 use rsipstack::transport::SipAddr;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 mod attended;
+mod console;
 pub use attended::Handover;
+pub use console::ConsoleEvent;
+use console::ConsoleLeg;
 
 /// Where a seat can be reached (from its most recent registration).
 #[derive(Debug, Clone)]
@@ -110,6 +114,8 @@ pub enum CallEvent {
     },
     /// The doctor answered (or not) the re-INVITE of an attended transfer.
     Handover(Box<Handover>),
+    /// The WebRTC work of a console seat finished (offer, answer) or its browser left.
+    Console(Box<ConsoleEvent>),
     /// A dialog changed state (from rsipstack's dialog state channel).
     Dialog(DialogState),
     /// The media of a call reports a key or the end of a prompt.
@@ -164,6 +170,8 @@ pub(super) struct Legs {
     max_forwards: u32,
     /// Seat legs being offered or answered (several: ring-all, accompanied transfer).
     pub(super) seats: Vec<SeatLeg>,
+    /// The same for seats answering in the browser console (WebRTC).
+    pub(super) consoles: Vec<ConsoleLeg>,
     /// An accompanied transfer is under way: the seat is with the caller, so the dial
     /// plan's announcements are not played.
     pub(super) accompanied: bool,
@@ -189,19 +197,22 @@ impl Legs {
 
     /// The relay side for a new offer: one no answered seat is using.
     fn free_media(&self) -> Leg {
-        PLATEAU
-            .into_iter()
-            .find(|m| !self.seats.iter().any(|s| s.answered && s.media == *m))
-            .unwrap_or(Leg::B)
+        let busy = |m: Leg| {
+            self.seats.iter().any(|s| s.answered && s.media == m)
+                || self.consoles.iter().any(|c| c.answered && c.media == m)
+        };
+        PLATEAU.into_iter().find(|m| !busy(*m)).unwrap_or(Leg::B)
     }
 
     /// The relay side of `seat`'s leg.
     pub(super) fn media_of(&self, seat: &str) -> Option<Leg> {
+        let console = self.consoles.iter().find(|c| c.seat == seat);
         self.seats
             .iter()
             .rev()
             .find(|s| s.seat == seat)
             .map(|s| s.media)
+            .or(console.map(|c| c.media))
     }
 }
 
@@ -235,6 +246,12 @@ pub struct CallDriver {
     pub cti: CtiChannels,
     /// Waiting calls last told to supervisors.
     pub last_waiting: Option<usize>,
+    /// How the router's WebRTC legs gather their ICE candidates.
+    pub webrtc: WebRtcConfig,
+    /// Seats whose console takes their calls with audio in the browser.
+    pub console_audio: HashSet<String>,
+    /// Offers made to consoles (tells one from the next).
+    pub console_offers: u64,
 }
 
 impl CallDriver {
@@ -312,6 +329,7 @@ impl CallDriver {
                         answered: false,
                         max_forwards: t.max_forwards,
                         seats: Vec::new(),
+                        consoles: Vec::new(),
                         accompanied: false,
                         origin: rand::random::<u32>() as u64,
                         seat_offers: 0,
@@ -326,6 +344,9 @@ impl CallDriver {
             CallEvent::Media { call, notice } => self.on_media(&call, notice, legs),
             CallEvent::Timer { call, timer } => self.on_timer(&call, timer, legs),
             CallEvent::Rejected(record) => self.persist(*record, None),
+            // A console taking calls with audio keeps its seat online without a phone.
+            CallEvent::Input(CallInput::SeatOffline { seat })
+                if self.console_audio.contains(&seat) => {}
             CallEvent::Input(input) => self.switchboard.handle(now, input),
             CallEvent::SeatResult {
                 call,
@@ -380,6 +401,7 @@ impl CallDriver {
                 }
             }
             CallEvent::Handover(h) => self.on_handover(*h, legs, by_leg),
+            CallEvent::Console(c) => self.on_console(*c, legs),
             CallEvent::Dialog(state) => self.on_dialog_state(now, state, legs, by_leg),
         }
     }
@@ -632,6 +654,17 @@ impl CallDriver {
             match out {
                 CallOutput::RingSeat { call, seat } => self.ring_seat(call, seat, legs, by_leg),
                 CallOutput::Dial { call, number } => self.dial_out(call, number, legs, by_leg),
+                CallOutput::CancelSeat { call, seat } | CallOutput::HangUpSeat { call, seat }
+                    if legs
+                        .get(&call)
+                        .is_some_and(|l| l.consoles.iter().any(|c| c.seat == seat)) =>
+                {
+                    if let Some(l) = legs.get_mut(&call)
+                        && let Some(c) = l.take_console(&seat)
+                    {
+                        self.release_console(&call, c, l);
+                    }
+                }
                 CallOutput::CancelSeat { call, seat } | CallOutput::HangUpSeat { call, seat } => {
                     if let Some(leg) = legs.get_mut(&call).and_then(|l| l.take_seat(&seat)) {
                         by_leg.remove(&leg.sip);
@@ -706,6 +739,9 @@ impl CallDriver {
         legs: &mut HashMap<String, Legs>,
         by_leg: &mut HashMap<String, String>,
     ) {
+        if self.console_audio.contains(&seat) {
+            return self.ring_console(call, seat, legs);
+        }
         match self.seats.contact(&seat) {
             Some(contact) => {
                 let target = (contact.uri, contact.destination);

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::calls::{CallDriver, Legs};
 use crate::acd::{PauseReason, SeatState, Urgency};
-use crate::call::{CallOutput, EXTERNAL};
+use crate::call::{CallInput, CallOutput, EXTERNAL};
 use crate::cti::{CtiCommand, CtiError, CtiEvent, CtiRequest, TransferMode};
 use crate::media::playback::Announcement;
 use crate::store::seat_log::SeatEvent;
@@ -22,6 +22,10 @@ impl CallDriver {
             request,
             reply,
         } = command;
+        if let CtiRequest::Answer { sdp } = request {
+            // Answered once the browser's SDP is applied (off the event loop).
+            return self.console_answer(&seat, sdp, reply, legs);
+        }
         let answer = match self.switchboard.acd().seat(&seat) {
             None => Err(CtiError::Invalid(format!("unknown seat {seat}"))),
             Some(_) => self.cti_request(now, &seat, request, legs),
@@ -60,6 +64,7 @@ impl CallDriver {
             }
             CtiRequest::Logout => {
                 self.seat_log(now, seat, "LOGOUT", None, None);
+                self.console_audio(now, seat, false);
                 // On a call: it goes on; the seat leaves distribution when it ends.
                 self.switchboard.pause(now, seat, PauseReason::LoggedOut);
                 Ok(self.seat_status(seat, legs))
@@ -81,6 +86,11 @@ impl CallDriver {
                 Ok(self.seat_status(seat, legs))
             }
             CtiRequest::Hangup => self.cti_hangup(now, seat, legs),
+            CtiRequest::Audio { enabled } => {
+                self.console_audio(now, seat, enabled);
+                Ok(self.seat_status(seat, legs))
+            }
+            CtiRequest::Answer { .. } => Err(CtiError::Invalid("answered above".into())),
             CtiRequest::Transfer {
                 target,
                 mode,
@@ -94,6 +104,34 @@ impl CallDriver {
                 Ok(self.seat_status(seat, legs))
             }
         }
+    }
+
+    /// The console takes (or stops taking) the seat's calls with audio in the browser. It
+    /// keeps the seat online as a registration would.
+    fn console_audio(&mut self, now: EpochMillis, seat: &str, enabled: bool) {
+        let changed = if enabled {
+            self.console_audio.insert(seat.to_string())
+        } else {
+            self.console_audio.remove(seat)
+        };
+        if !changed {
+            return;
+        }
+        self.seat_log(
+            now,
+            seat,
+            "AUDIO",
+            None,
+            Some(if enabled { "browser" } else { "phone" }),
+        );
+        let input = if enabled {
+            CallInput::SeatOnline { seat: seat.into() }
+        } else if self.seats.contact(seat).is_none() {
+            CallInput::SeatOffline { seat: seat.into() }
+        } else {
+            return;
+        };
+        self.switchboard.handle(now, input);
     }
 
     fn seat_state(&self, seat: &str) -> Option<&SeatState> {

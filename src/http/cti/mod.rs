@@ -118,6 +118,8 @@ enum SeatRoute {
     Hangup,
     Transfer,
     File,
+    Audio,
+    Answer,
     History,
     Events,
 }
@@ -144,6 +146,8 @@ impl Endpoint {
             "/api/cti/hangup" => post(Seat(SeatRoute::Hangup)),
             "/api/cti/transfer" => post(Seat(SeatRoute::Transfer)),
             "/api/cti/file" => post(Seat(SeatRoute::File)),
+            "/api/cti/audio" => post(Seat(SeatRoute::Audio)),
+            "/api/cti/answer" => post(Seat(SeatRoute::Answer)),
             "/api/cti/history" => get(Seat(SeatRoute::History)),
             "/api/cti/events" => get(Seat(SeatRoute::Events)),
             "/api/supervisor/overview" => get(Supervisor(SupervisorRoute::Overview)),
@@ -240,6 +244,18 @@ struct PauseBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct AudioBody {
+    enabled: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerBody {
+    sdp: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TransferBody {
     target: String,
     #[serde(default)]
@@ -288,6 +304,14 @@ async fn seat(
             }
         }
         SeatRoute::File => CtiRequest::Qualify(body(req).await?),
+        SeatRoute::Audio => {
+            let AudioBody { enabled } = body(req).await?;
+            CtiRequest::Audio { enabled }
+        }
+        SeatRoute::Answer => {
+            let AnswerBody { sdp } = body(req).await?;
+            CtiRequest::Answer { sdp }
+        }
         SeatRoute::History => return history(state, &seat, req.uri().query()),
         SeatRoute::Events => {
             let key = ws::accept_key(&req)?;

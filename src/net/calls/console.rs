@@ -1,0 +1,277 @@
+//! Seats that answer in the browser console (WebRTC): a console that logged in with audio
+//! is rung with the router's WebRTC offer on its CTI event stream (`offer`, its SDP with
+//! every ICE candidate), answers with `POST /api/cti/answer`, and its leg is then bridged
+//! like any seat leg (the relay reads and writes it through channels). `cancel` and
+//! `hangup` events tell the console its leg is gone.
+
+use super::{CallDriver, CallEvent, Legs};
+use crate::acd::SeatState;
+use crate::call::CallInput;
+use crate::cti::{CtiError, CtiEvent};
+use crate::media::relay::Leg;
+use crate::media::sdp::LegCodecs;
+use crate::media::webrtc::{WebRtcLeg, WebRtcState};
+use crate::time::wall_clock_now;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use tokio::sync::oneshot;
+
+/// A console's WebRTC leg on a call: offered, then answered.
+pub(in crate::net) struct ConsoleLeg {
+    pub(super) seat: String,
+    /// Tells this offer apart from a later one to the same seat.
+    id: u64,
+    pub(super) media: Leg,
+    pub(super) answered: bool,
+    /// `None` while the offer is being made or the answer applied.
+    leg: Option<WebRtcLeg>,
+}
+
+/// What comes back from the tasks doing the (async) WebRTC work.
+pub enum ConsoleEvent {
+    /// The offer for `seat` is ready (or could not be made).
+    Offered {
+        call: String,
+        seat: String,
+        id: u64,
+        result: Result<(WebRtcLeg, String), String>,
+    },
+    /// The console's answer was applied (or refused); `reply` answers its request.
+    Answered {
+        call: String,
+        seat: String,
+        id: u64,
+        leg: WebRtcLeg,
+        result: Result<LegCodecs, String>,
+        reply: oneshot::Sender<Result<Value, CtiError>>,
+    },
+    /// The browser went away (ICE/DTLS failed or closed).
+    Lost { call: String, seat: String, id: u64 },
+}
+
+impl Legs {
+    fn console_mut(&mut self, seat: &str, id: u64) -> Option<&mut ConsoleLeg> {
+        self.consoles
+            .iter_mut()
+            .find(|c| c.seat == seat && c.id == id)
+    }
+
+    /// Removes the console leg of `seat`, if any.
+    pub(super) fn take_console(&mut self, seat: &str) -> Option<ConsoleLeg> {
+        let i = self.consoles.iter().position(|c| c.seat == seat)?;
+        Some(self.consoles.remove(i))
+    }
+}
+
+impl CallDriver {
+    /// Rings `seat`'s console: the offer is made off the event loop (ICE gathering).
+    pub(super) fn ring_console(
+        &mut self,
+        call: String,
+        seat: String,
+        legs: &mut HashMap<String, Legs>,
+    ) {
+        let Some(l) = legs.get_mut(&call) else { return };
+        self.console_offers += 1;
+        let id = self.console_offers;
+        let media = l.free_media();
+        l.consoles.push(ConsoleLeg {
+            seat: seat.clone(),
+            id,
+            media,
+            answered: false,
+            leg: None,
+        });
+        let (config, law, events) = (self.webrtc, l.codecs.law, self.events.clone());
+        tokio::spawn(async move {
+            let result = WebRtcLeg::offer(&config, law)
+                .await
+                .map_err(|e| e.to_string());
+            let offered = ConsoleEvent::Offered {
+                call,
+                seat,
+                id,
+                result,
+            };
+            events.send(CallEvent::Console(Box::new(offered))).ok();
+        });
+    }
+
+    /// The console answers the call ringing on it with its SDP; the request is answered
+    /// once the answer is applied.
+    pub(in crate::net) fn console_answer(
+        &mut self,
+        seat: &str,
+        sdp: String,
+        reply: oneshot::Sender<Result<Value, CtiError>>,
+        legs: &mut HashMap<String, Legs>,
+    ) {
+        let ringing = match self.switchboard.acd().seat(seat).map(|s| &s.state) {
+            Some(SeatState::Ringing { call, .. }) => Some(call.clone()),
+            _ => None,
+        };
+        let Some(call) = ringing else {
+            reply.send(Err(CtiError::NoCall)).ok();
+            return;
+        };
+        let Some(c) = legs.get_mut(&call).and_then(|l| {
+            l.consoles
+                .iter_mut()
+                .find(|c| c.seat == seat && !c.answered)
+        }) else {
+            let why = "the call rings on the SIP phone".to_string();
+            reply.send(Err(CtiError::Conflict(why))).ok();
+            return;
+        };
+        let Some(leg) = c.leg.take() else {
+            reply
+                .send(Err(CtiError::Conflict("the offer is not ready".into())))
+                .ok();
+            return;
+        };
+        let (id, seat, events) = (c.id, seat.to_string(), self.events.clone());
+        tokio::spawn(async move {
+            let result = leg.set_answer(&sdp).await.map_err(|e| e.to_string());
+            let answered = ConsoleEvent::Answered {
+                call,
+                seat,
+                id,
+                leg,
+                result,
+                reply,
+            };
+            events.send(CallEvent::Console(Box::new(answered))).ok();
+        });
+    }
+
+    pub(super) fn on_console(&mut self, event: ConsoleEvent, legs: &mut HashMap<String, Legs>) {
+        let now = wall_clock_now();
+        match event {
+            ConsoleEvent::Offered {
+                call,
+                seat,
+                id,
+                result,
+            } => {
+                let Some(c) = legs.get_mut(&call).and_then(|l| l.console_mut(&seat, id)) else {
+                    // Withdrawn meanwhile: the leg closes as it drops.
+                    return;
+                };
+                match result {
+                    Ok((leg, sdp)) => {
+                        self.watch_console(&call, &seat, id, &leg);
+                        c.leg = Some(leg);
+                        self.tell_console(&seat, &call, "offer", json!({ "sdp": sdp }));
+                    }
+                    Err(why) => {
+                        tracing::warn!(%seat, error = %why, "no WebRTC offer for the console");
+                        if let Some(l) = legs.get_mut(&call) {
+                            l.take_console(&seat);
+                        }
+                        let input = CallInput::SeatFailed {
+                            call,
+                            seat,
+                            status: None,
+                        };
+                        self.switchboard.handle(now, input);
+                    }
+                }
+            }
+            ConsoleEvent::Answered {
+                call,
+                seat,
+                id,
+                mut leg,
+                result,
+                reply,
+            } => {
+                let Some(l) = legs.get_mut(&call) else {
+                    reply.send(Err(CtiError::NoCall)).ok();
+                    return;
+                };
+                let Some(c) = l.console_mut(&seat, id) else {
+                    reply.send(Err(CtiError::NoCall)).ok();
+                    return;
+                };
+                let codecs = match result {
+                    Ok(codecs) => codecs,
+                    Err(why) => {
+                        c.leg = Some(leg);
+                        reply.send(Err(CtiError::Invalid(why))).ok();
+                        return;
+                    }
+                };
+                let media = c.media;
+                let io = leg.take_io();
+                c.answered = true;
+                c.leg = Some(leg);
+                if let Some(io) = io {
+                    l.relay.set_codecs(media, codecs);
+                    l.relay.set_receiving(media, true);
+                    l.relay.attach_webrtc(media, io);
+                }
+                self.switchboard.handle(
+                    now,
+                    CallInput::SeatAnswered {
+                        call: call.clone(),
+                        seat: seat.clone(),
+                    },
+                );
+                reply.send(Ok(json!({ "call": call }))).ok();
+            }
+            ConsoleEvent::Lost { call, seat, id } => {
+                let Some(c) = legs.get_mut(&call).and_then(|l| l.console_mut(&seat, id)) else {
+                    return;
+                };
+                let input = if c.answered {
+                    CallInput::SeatGone { call, seat }
+                } else {
+                    CallInput::SeatFailed {
+                        call,
+                        seat,
+                        status: None,
+                    }
+                };
+                self.switchboard.handle(now, input);
+            }
+        }
+    }
+
+    /// Ends a console leg: the relay side back to its socket, the console told why.
+    pub(super) fn release_console(&self, call: &str, c: ConsoleLeg, l: &Legs) {
+        if c.answered {
+            l.relay.detach_webrtc(c.media);
+        }
+        let kind = if c.answered { "hangup" } else { "cancel" };
+        self.tell_console(&c.seat, call, kind, json!({}));
+        if let Some(leg) = c.leg {
+            tokio::spawn(leg.close());
+        }
+    }
+
+    fn tell_console(&self, seat: &str, call: &str, kind: &str, detail: Value) {
+        self.cti.publish(CtiEvent {
+            at: wall_clock_now(),
+            seat: Some(seat.into()),
+            call: Some(call.into()),
+            kind: kind.into(),
+            detail,
+        });
+    }
+
+    /// Reports the browser going away (connection failed or closed).
+    fn watch_console(&self, call: &str, seat: &str, id: u64, leg: &WebRtcLeg) {
+        let mut state = leg.state();
+        let events = self.events.clone();
+        let (call, seat) = (call.to_string(), seat.to_string());
+        tokio::spawn(async move {
+            while state.changed().await.is_ok() {
+                if matches!(*state.borrow(), WebRtcState::Failed | WebRtcState::Closed) {
+                    let lost = ConsoleEvent::Lost { call, seat, id };
+                    events.send(CallEvent::Console(Box::new(lost))).ok();
+                    return;
+                }
+            }
+        });
+    }
+}
