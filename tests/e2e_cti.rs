@@ -18,16 +18,6 @@ const CALLER_HZ: f32 = 500.0;
 const ARM_HZ: f32 = 1000.0;
 const DOCTOR_HZ: f32 = 1800.0;
 
-/// Audio that arrived between `from` and `to` seconds (sink clock).
-fn heard(packets: &[RtpPacket], from: f32, to: f32) -> Vec<i16> {
-    let window: Vec<RtpPacket> = packets
-        .iter()
-        .filter(|p| (from..to).contains(&p.arrival.as_secs_f32()))
-        .cloned()
-        .collect();
-    audio_of(&window)
-}
-
 /// Polls the seat's CTI status until `check` holds.
 async fn status_until(router: &Router, token: &str, check: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..200 {

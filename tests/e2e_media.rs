@@ -34,16 +34,6 @@ async fn one_record(router: &Router) -> CallRecord {
     wait_records(router, 1).await.pop().unwrap()
 }
 
-/// Audio of the packets that arrived between `from` and `to` seconds.
-fn heard(packets: &[RtpPacket], from: f32, to: f32) -> Vec<i16> {
-    let window: Vec<RtpPacket> = packets
-        .iter()
-        .filter(|p| (from..to).contains(&p.arrival.as_secs_f32()))
-        .cloned()
-        .collect();
-    audio_of(&window)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_hears_greeting_and_hold_then_the_seat_with_digits_and_a_recording() {
     let dir = temp_dir("e2e-media");

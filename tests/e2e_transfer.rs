@@ -55,16 +55,6 @@ fn handlers(r: &CallRecord) -> Vec<(&str, Option<&str>)> {
         .collect()
 }
 
-/// Audio of the packets that arrived between `from` and `to` seconds.
-fn heard(packets: &[RtpPacket], from: f32, to: f32) -> Vec<i16> {
-    let window: Vec<RtpPacket> = packets
-        .iter()
-        .filter(|p| (from..to).contains(&p.arrival.as_secs_f32()))
-        .cloned()
-        .collect();
-    audio_of(&window)
-}
-
 /// What a REFER escalation left: the record, and what caller and doctor heard.
 struct Escalated {
     record: CallRecord,

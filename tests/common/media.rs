@@ -724,6 +724,16 @@ impl Drop for RtpSink {
     }
 }
 
+/// Audio of the packets that arrived between `from` and `to` seconds (the sink's clock).
+pub fn heard(packets: &[RtpPacket], from: f32, to: f32) -> Vec<i16> {
+    let window: Vec<RtpPacket> = packets
+        .iter()
+        .filter(|p| (from..to).contains(&p.arrival.as_secs_f32()))
+        .cloned()
+        .collect();
+    audio_of(&window)
+}
+
 /// The audio of the packets with payload type 0 or 8, decoded and concatenated in arrival
 /// order (other payload types, e.g. telephone-event, are skipped).
 pub fn audio_of(packets: &[RtpPacket]) -> Vec<i16> {
