@@ -176,6 +176,15 @@ impl Switchboard {
         self.drain_acd(now);
     }
 
+    /// A seat stays with the caller while the call is offered to its transfer target: the
+    /// dial plan's announcements are not played then.
+    pub fn accompanying(&self, call: &str) -> bool {
+        matches!(
+            self.calls.get(call).map(|c| &c.phase),
+            Some(Phase::Accompanying { .. })
+        )
+    }
+
     /// The console of `seat` hangs up its leg of the call.
     pub fn hang_up_seat(&mut self, now: EpochMillis, call: &str, seat: &str) {
         self.seat_left(now, call, seat, Some("seat_hangup"));

@@ -172,9 +172,6 @@ pub(super) struct Legs {
     pub(super) seats: Vec<SeatLeg>,
     /// The same for seats answering in the browser console (WebRTC).
     pub(super) consoles: Vec<ConsoleLeg>,
-    /// An accompanied transfer is under way: the seat is with the caller, so the dial
-    /// plan's announcements are not played.
-    pub(super) accompanied: bool,
     /// SDP session id of our side (`o=` line), and how many offers went to seats.
     origin: u64,
     seat_offers: u64,
@@ -330,7 +327,6 @@ impl CallDriver {
                         max_forwards: t.max_forwards,
                         seats: Vec::new(),
                         consoles: Vec::new(),
-                        accompanied: false,
                         origin: rand::random::<u32>() as u64,
                         seat_offers: 0,
                         sent: [None, None, None],
@@ -675,7 +671,6 @@ impl CallDriver {
                     if let Some(l) = legs.get_mut(&call) {
                         // Seat found: the dial plan has nothing more to do for this call.
                         l.route.settled();
-                        l.accompanied = false;
                         let side = l.media_of(&seat).unwrap_or(Leg::B);
                         match self.answer_caller(&call, l) {
                             Ok(()) => l.relay.bridge(side),
@@ -688,7 +683,6 @@ impl CallDriver {
                 CallOutput::Conference { call } => {
                     if let Some(l) = legs.get_mut(&call) {
                         l.route.settled();
-                        l.accompanied = false;
                         l.relay.conference();
                         for s in l.seats.iter_mut().filter(|s| s.notify_on_answer) {
                             s.notify_on_answer = false;

@@ -398,13 +398,12 @@ impl CallDriver {
             .switchboard
             .transfer(now, call, seat, &internal.step, mode, urgency)
             .map_err(|e| CtiError::Conflict(e.to_string()))?;
-        if let Some(l) = legs.get_mut(call) {
-            l.accompanied = mode == TransferMode::Accompanied;
-            if mode == TransferMode::Blind {
-                // The seat is gone: silence until the target's hold audio (if any) starts.
-                let play = l.route.next_play();
-                l.relay.play(Announcement::default(), play);
-            }
+        if let Some(l) = legs.get_mut(call)
+            && mode == TransferMode::Blind
+        {
+            // The seat is gone: silence until the target's hold audio (if any) starts.
+            let play = l.route.next_play();
+            l.relay.play(Announcement::default(), play);
         }
         let detail = format!(
             "{} {}",

@@ -278,7 +278,7 @@ impl CallDriver {
                 };
                 // Hold audio needs an answered call; without it the caller hears ringback.
                 // During an accompanied transfer the caller hears the seat instead.
-                if !l.accompanied
+                if !self.switchboard.accompanying(call)
                     && (announcement.greeting.is_some()
                         || announcement.hold.is_some()
                         || announcement.reassurance.is_some())
@@ -378,7 +378,7 @@ impl CallDriver {
             wait_key_s,
             hang_up,
         };
-        if l.accompanied {
+        if self.switchboard.accompanying(call) {
             // The seat is talking with the caller: the plan goes on without the prompt.
             self.prompt_skipped(call, play);
             return;
@@ -423,7 +423,6 @@ impl CallDriver {
     /// the target answered): the queue's hold audio and reassurance, no greeting.
     pub(super) fn hold_again(&mut self, call: &str, legs: &mut HashMap<String, Legs>) {
         let Some(l) = legs.get_mut(call) else { return };
-        l.accompanied = false;
         let Some(Instruction::Queue {
             hold,
             reassurance,

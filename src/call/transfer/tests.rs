@@ -128,6 +128,7 @@ fn p0_is_always_accompanied_and_the_arm_stays_until_the_doctor_answers() {
     );
     assert_eq!(mode, Ok(TransferMode::Accompanied));
     assert!(actions(&mut b).is_empty(), "the ARM stays on the line");
+    assert!(b.accompanying("c1"), "no announcements while the ARM is there");
     assert_eq!(state(&b, "arm1"), "busy");
     enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
     assert_eq!(actions(&mut b), vec![ring("c1", "amu1")]);
@@ -136,6 +137,7 @@ fn p0_is_always_accompanied_and_the_arm_stays_until_the_doctor_answers() {
         actions(&mut b),
         vec![CallOutput::Conference { call: "c1".into() }]
     );
+    assert!(!b.accompanying("c1"));
     assert_eq!((state(&b, "arm1"), state(&b, "amu1")), ("busy", "busy"));
     // The ARM hangs up: the caller stays with the doctor.
     b.handle(
