@@ -113,15 +113,7 @@ async fn ring_no_answer_goes_to_the_next_seat_and_pauses_the_first() {
     })
     .await;
     // arm1 registers first, so it is the longest idle and is offered first; it never answers.
-    let lazy_port = free_udp_port();
-    let lazy = sipp(
-        router.sip,
-        "seat_no_answer.xml",
-        &["-p", &lazy_port.to_string(), "-m", "1", "-timeout", "30s"],
-    )
-    .spawn()
-    .unwrap();
-    register(router.sip, "arm1", lazy_port).await;
+    let lazy = never_answering_seat(&router, "arm1").await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let good = seat(&router, "arm2", 1, 100).await;
 
@@ -260,15 +252,7 @@ async fn ring_all_rings_every_free_seat_and_cancels_the_others_when_one_answers(
     })
     .await;
     // arm1 rings forever (it must get a CANCEL); arm2 answers after 300 ms.
-    let slow_port = free_udp_port();
-    let slow = sipp(
-        router.sip,
-        "seat_no_answer.xml",
-        &["-p", &slow_port.to_string(), "-m", "1", "-timeout", "30s"],
-    )
-    .spawn()
-    .unwrap();
-    register(router.sip, "arm1", slow_port).await;
+    let slow = never_answering_seat(&router, "arm1").await;
     let quick = seat(&router, "arm2", 1, 300).await;
 
     assert!(finish(caller(&router, "15", 1500), Duration::from_secs(30)).await);

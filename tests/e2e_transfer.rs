@@ -236,15 +236,7 @@ async fn a_seat_that_vanishes_while_ringing_is_paused_and_the_next_seat_answers(
         ..Options::default()
     })
     .await;
-    let lost_port = free_udp_port();
-    let lost = sipp(
-        router.sip,
-        "seat_no_answer.xml",
-        &["-p", &lost_port.to_string(), "-m", "1", "-timeout", "30s"],
-    )
-    .spawn()
-    .unwrap();
-    register(router.sip, "arm1", lost_port).await;
+    let lost = never_answering_seat(&router, "arm1").await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let good = seat(&router, "arm2", 1, 100).await;
 

@@ -586,6 +586,21 @@ pub fn answering_sipp(
     (child, port)
 }
 
+/// A seat whose phone (SIPp, `seat_no_answer.xml`) rings for one call and never answers: it
+/// expects the router's CANCEL. Registered as `user`.
+pub async fn never_answering_seat(router: &Router, user: &str) -> tokio::process::Child {
+    let port = free_udp_port();
+    let phone = sipp(
+        router.sip,
+        "seat_no_answer.xml",
+        &["-p", &port.to_string(), "-m", "1", "-timeout", "30s"],
+    )
+    .spawn()
+    .unwrap();
+    register(router.sip, user, port).await;
+    phone
+}
+
 /// A seat: registers `user`, whose phone is a SIPp answering `calls` calls after `ring_ms`.
 pub async fn seat(
     router: &Router,

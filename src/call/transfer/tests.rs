@@ -128,7 +128,10 @@ fn p0_is_always_accompanied_and_the_arm_stays_until_the_doctor_answers() {
     );
     assert_eq!(mode, Ok(TransferMode::Accompanied));
     assert!(actions(&mut b).is_empty(), "the ARM stays on the line");
-    assert!(b.accompanying("c1"), "no announcements while the ARM is there");
+    assert!(
+        b.accompanying("c1"),
+        "no announcements while the ARM is there"
+    );
     assert_eq!(state(&b, "arm1"), "busy");
     enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
     assert_eq!(actions(&mut b), vec![ring("c1", "amu1")]);
