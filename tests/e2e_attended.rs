@@ -121,21 +121,8 @@ async fn an_arm_hands_its_caller_to_the_doctor_it_consulted_by_refer_with_replac
     .unwrap();
     register(router.sip, "amu1", doctor_port).await;
 
-    let caller_sink = RtpSink::bind();
-    let caller = media_caller(
-        router.sip,
-        &MediaCall {
-            rtp_port: Some(caller_sink.port()),
-            info_at_ms: 8000,
-            tail_ms: 500,
-            ..MediaCall::new("15", &empty)
-        },
-    );
-    let mut voice = RtpStream::new(G711Law::Alaw);
-    voice.tone(CALLER_HZ, 8000);
-    let talking = caller_sink
-        .play_to_sender(voice.into_packets(), Duration::from_secs(5))
-        .await;
+    let (caller, caller_sink, talking) =
+        talking_caller(router.sip, "15", &empty, CALLER_HZ, 8000).await;
     // arm1 answered: its phone dials 2001 (the consultation call, Call-ID consult-1).
     let answered = eventually(Duration::from_secs(5), || {
         router.metric("sas_seats{role=\"arm\",state=\"busy\"}") == 1.0

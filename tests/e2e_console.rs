@@ -191,21 +191,8 @@ async fn an_arm_answers_a_15_call_in_the_browser_and_audio_flows_both_ways() {
         browser.wait_text("#seat-state", "disponible").await;
 
         // The caller talks (500 Hz) from the greeting on, for 8 s, then hangs up.
-        let caller_sink = RtpSink::bind();
-        let caller = media_caller(
-            router.sip,
-            &MediaCall {
-                rtp_port: Some(caller_sink.port()),
-                info_at_ms: 8000,
-                tail_ms: 500,
-                ..MediaCall::new("15", &empty)
-            },
-        );
-        let mut voice = RtpStream::new(sas_router::media::g711::G711Law::Alaw);
-        voice.tone(500.0, 8000);
-        let talking = caller_sink
-            .play_to_sender(voice.into_packets(), Duration::from_secs(5))
-            .await;
+        let (caller, caller_sink, talking) =
+            talking_caller(router.sip, "15", &empty, 500.0, 8000).await;
         browser.wait_text("#media-state", "appel entrant").await;
         browser.click("#media-answer").await;
         browser.wait_text("#media-state", "en communication").await;

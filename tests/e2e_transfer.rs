@@ -88,21 +88,8 @@ async fn escalate_by_refer(priority: &str) -> Escalated {
     let (doctor, doctor_port) = media_seat(router.sip, &empty, Some(doctor_sink.port()), 1, 1000);
     register(router.sip, "amu1", doctor_port).await;
 
-    let caller_sink = RtpSink::bind();
-    let caller = media_caller(
-        router.sip,
-        &MediaCall {
-            rtp_port: Some(caller_sink.port()),
-            info_at_ms: 6500,
-            tail_ms: 500,
-            ..MediaCall::new("15", &empty)
-        },
-    );
-    let mut voice = RtpStream::new(G711Law::Alaw);
-    voice.tone(CALLER_HZ, 6500);
-    let talking = caller_sink
-        .play_to_sender(voice.into_packets(), Duration::from_secs(5))
-        .await;
+    let (caller, caller_sink, talking) =
+        talking_caller(router.sip, "15", &empty, CALLER_HZ, 6500).await;
     let mut doctor_voice = RtpStream::new(G711Law::Ulaw);
     doctor_voice.tone(DOCTOR_HZ, 3000);
     let doctor_talking = doctor_sink

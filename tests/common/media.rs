@@ -997,3 +997,31 @@ pub fn write_tone_prompts(dir: &Path, prompts: &[(&str, f32, u32)]) {
         w.finalize().unwrap();
     }
 }
+
+/// A trunk caller dialling `number` whose media is a sink of ours: it hears what the router
+/// sends, talks a `hz` tone (A-law) for `ms` from the first packet it hears, and hangs up
+/// 0.5 s after. Returns the SIPp process, the sink and the talking thread.
+pub async fn talking_caller(
+    router: SocketAddr,
+    number: &str,
+    empty: &Path,
+    hz: f32,
+    ms: u32,
+) -> (tokio::process::Child, RtpSink, JoinHandle<usize>) {
+    let sink = RtpSink::bind();
+    let caller = media_caller(
+        router,
+        &MediaCall {
+            rtp_port: Some(sink.port()),
+            info_at_ms: u64::from(ms),
+            tail_ms: 500,
+            ..MediaCall::new(number, empty)
+        },
+    );
+    let mut voice = RtpStream::new(G711Law::Alaw);
+    voice.tone(hz, ms);
+    let talking = sink
+        .play_to_sender(voice.into_packets(), Duration::from_secs(5))
+        .await;
+    (caller, sink, talking)
+}
