@@ -35,7 +35,7 @@ impl Store {
 
     /// The most recent entries, newest first.
     pub fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
-        super::newest(&self.audit_log, limit)
+        super::newest(self.audit_log.iter(), limit)
     }
 }
 

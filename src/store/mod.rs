@@ -67,7 +67,7 @@ impl Store {
 
     /// The most recent records, newest first.
     pub fn recent_calls(&self, limit: usize) -> Result<Vec<CallRecord>, StoreError> {
-        newest(&self.calls, limit)
+        newest(self.calls.iter(), limit)
     }
 
     /// Number of stored records.
@@ -76,12 +76,13 @@ impl Store {
     }
 }
 
-/// The last `limit` values of a tree whose keys sort by time, newest first.
+/// The last `limit` values of a range (a tree, a prefix) whose keys sort by time, newest
+/// first.
 fn newest<T: serde::de::DeserializeOwned>(
-    tree: &sled::Tree,
+    range: sled::Iter,
     limit: usize,
 ) -> Result<Vec<T>, StoreError> {
-    tree.iter()
+    range
         .rev()
         .take(limit)
         .map(|item| {

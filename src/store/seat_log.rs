@@ -52,15 +52,7 @@ impl Store {
     pub fn seat_history(&self, seat: &str, limit: usize) -> Result<Vec<SeatEvent>, StoreError> {
         let mut prefix = seat.as_bytes().to_vec();
         prefix.push(0);
-        self.seat_log
-            .scan_prefix(prefix)
-            .rev()
-            .take(limit)
-            .map(|item| {
-                let (_, bytes) = item?;
-                Ok(serde_json::from_slice(&bytes)?)
-            })
-            .collect()
+        super::newest(self.seat_log.scan_prefix(prefix), limit)
     }
 }
 
