@@ -181,7 +181,9 @@ impl Dispatcher {
 
     async fn invite(&self, mut tx: Transaction) -> rsipstack::Result<()> {
         let now = wall_clock_now();
-        let source = source_of(&tx).map(|s| s.0);
+        let source = source_of(&tx);
+        let transport = source.map_or(Transport::Udp, |s| s.1);
+        let source = source.map(|s| s.0);
         let from_trunk = source.is_some_and(|addr| self.trunk.contains(&addr.ip()));
         // We forward the call to a seat: a request that may not travel further is refused
         // (loop protection, RFC 3261 §16.6 applied to our outgoing leg).
@@ -229,6 +231,7 @@ impl Dispatcher {
                     registry.registrar.authenticate_request(
                         now,
                         &tx.original,
+                        transport,
                         &mut registry.nonces,
                         |user| credentials.get(user).cloned(),
                     )

@@ -19,11 +19,18 @@ use crate::time::{EpochMillis, SECOND};
 /// The algorithms to challenge `user` with: those the seat has an HA1 for, SHA-256 first
 /// (RFC 8760). Phones that take the first challenge they see (SIPp, older desk phones)
 /// then get one they can answer. Unknown users get both, so a 401 reveals nothing.
+///
+/// Over a WebSocket, MD5 comes first: the browser SIP stacks (JsSIP, SIP.js) read only the
+/// first challenge and know only MD5, and TLS (`wss`) is what protects that channel.
 fn offered_algorithms(
     user: Option<String>,
+    transport: Transport,
     lookup: &impl Fn(&str) -> Option<SeatCredential>,
 ) -> Vec<DigestAlgorithm> {
-    let all = [DigestAlgorithm::Sha256, DigestAlgorithm::Md5];
+    let all = match transport {
+        Transport::Ws | Transport::Wss => [DigestAlgorithm::Md5, DigestAlgorithm::Sha256],
+        _ => [DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
+    };
     let known = user.and_then(|u| lookup(&u));
     match known {
         Some(credential) => all
@@ -126,7 +133,7 @@ impl Registrar {
             .ok()
             .and_then(|to| to.uri().ok())
             .and_then(|uri| uri.auth.map(|a| a.user));
-        let offered = offered_algorithms(user, &lookup);
+        let offered = offered_algorithms(user, transport, &lookup);
         match self.try_register(now, req, source, transport, nonces, &lookup) {
             Ok((username, change)) => {
                 let mut extra = Vec::new();
@@ -163,13 +170,14 @@ impl Registrar {
         }
     }
 
-    /// Authenticates a request other than REGISTER (a seat's INVITE) with the same nonces
-    /// and credentials: the seat's username, or the response to send (401 challenge, 403,
+    /// Authenticates a request other than REGISTER (a seat's INVITE, arrived over
+    /// `transport`) with the same nonces and credentials: the seat's username, or the response to send (401 challenge, 403,
     /// 400).
     pub fn authenticate_request(
         &self,
         now: EpochMillis,
         req: &Request,
+        transport: Transport,
         nonces: &mut NonceStore,
         lookup: impl Fn(&str) -> Option<SeatCredential>,
     ) -> Result<String, Response> {
@@ -183,7 +191,7 @@ impl Registrar {
                             .ok()
                             .and_then(|f| f.uri().ok())
                             .and_then(|uri| uri.auth.map(|a| a.user));
-                        let offered = offered_algorithms(user, &lookup);
+                        let offered = offered_algorithms(user, transport, &lookup);
                         self.challenge(now, nonces, stale, &offered)
                     }
                     Reject::Status(s) => (s, Vec::new()),

@@ -239,6 +239,20 @@ fn bad_credentials_are_forbidden() {
 }
 
 #[test]
+fn a_websocket_phone_is_challenged_with_md5_first() {
+    // JsSIP and SIP.js read the first challenge only, and know only MD5.
+    let mut f = Fixture::new();
+    let mut ua = Ua::new("arm1", "secret", DigestAlgorithm::Md5);
+    let req = ua.register(&[CONTACT]);
+    let out = f
+        .reg
+        .handle_register(T0, &req, source(), Transport::Wss, &mut f.nonces, lookup);
+    let challenges = www_authenticate(&out.response);
+    assert!(challenges[0].contains("algorithm=MD5"), "{challenges:?}");
+    assert!(challenges[1].contains("algorithm=SHA-256"), "{challenges:?}");
+}
+
+#[test]
 fn replayed_authorization_is_rechallenged() {
     let mut f = Fixture::new();
     let mut ua = Ua::new("arm1", "secret", DigestAlgorithm::Md5);
