@@ -330,7 +330,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         last_waiting: None,
         webrtc: (&config.media).into(),
         console_audio: Default::default(),
-        console_offers: 0,
+        webrtc_offers: 0,
     };
     let dispatcher = Arc::new(Dispatcher {
         dialogs,

@@ -150,6 +150,24 @@ fn response(request: &str, status: &str, sdp: Option<&str>) -> String {
     text
 }
 
+/// A well-formed WebRTC answer to `offer` that no connection stands behind: this test is
+/// about signalling; the media with a real browser phone is `e2e_jssip`'s.
+fn webrtc_answer(offer: &str) -> String {
+    let mid = offer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=mid:"))
+        .expect("a=mid in the offer");
+    let fingerprint: Vec<String> = (0..32u8).map(|b| format!("{:02X}", b * 7)).collect();
+    format!(
+        "v=0\r\no=- 2 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE {mid}\r\n\
+         m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:{mid}\r\n\
+         a=ice-ufrag:wsph\r\na=ice-pwd:wsphonepassword0123456789\r\n\
+         a=fingerprint:sha-256 {}\r\na=setup:active\r\na=rtcp-mux\r\n\
+         a=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n",
+        fingerprint.join(":")
+    )
+}
+
 /// Registers arm1 over `ws`, has a trunk caller dial 15, answers the INVITE that comes over
 /// the same WebSocket, acknowledges the BYE, and checks the call record.
 async fn call_reaches_the_phone<S>(router: &Router, mut ws: WebSocketStream<S>)
@@ -171,13 +189,17 @@ where
         headers(&invite, "Via")[0].starts_with("SIP/2.0/WS"),
         "the Via names the transport the INVITE travels on: {invite}"
     );
-    // Signalling only: the WebRTC media leg is another piece of work.
-    let rtp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let sdp = format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
-        rtp.local_addr().unwrap().port()
-    );
+    // A phone on a WebSocket is a browser: the offer is WebRTC (DTLS-SRTP, ICE).
+    let offer = invite.split("\r\n\r\n").nth(1).unwrap_or_default();
+    for needed in [
+        "UDP/TLS/RTP/SAVPF",
+        "a=fingerprint:sha-256",
+        "a=candidate:",
+        "a=ice-ufrag:",
+    ] {
+        assert!(offer.contains(needed), "{needed} in the offer: {offer}");
+    }
+    let sdp = webrtc_answer(offer);
     send(&mut ws, response(&invite, "200 OK", Some(&sdp))).await;
     let mut acked = false;
     loop {

@@ -5,7 +5,8 @@
 //! (PCMU 0, PCMA 8, telephone-event 101), ICE host candidates on the configured address
 //! (no mDNS, no STUN, no trickle: the offer carries every candidate) and DTLS-SRTP. The
 //! router is always the offerer towards seats: [`WebRtcLeg::offer`], then
-//! [`WebRtcLeg::set_answer`] with the seat's SDP.
+//! [`WebRtcLeg::set_answer`] with the seat's SDP. A phone may later offer again on the
+//! same connection (hold, resume): [`WebRtcLeg::answer_reoffer`].
 //!
 //! Media crosses as plain RTP packets in tokio channels ([`WebRtcIo`]), so the relay treats
 //! the leg like a socket and the session's continuity, law conversion, DTMF and recording
@@ -108,6 +109,8 @@ pub enum WebRtcError {
     NoCommonCodec,
     #[error("the seat's WebRTC answer was refused")]
     Answer(#[source] webrtc::error::Error),
+    #[error("the seat's new WebRTC offer was refused")]
+    Reoffer(#[source] webrtc::error::Error),
 }
 
 /// The connection as the driver sees it (RTCPeerConnectionState, simplified).
@@ -178,6 +181,8 @@ pub struct WebRtcIo {
 /// the connection too, in the background.
 pub struct WebRtcLeg {
     pc: Option<Arc<dyn PeerConnection>>,
+    /// The candidates' addresses: bound, and advertised instead (1:1 NAT).
+    addresses: (IpAddr, Option<IpAddr>),
     state: watch::Receiver<WebRtcState>,
     io: Option<WebRtcIo>,
     counters: Arc<Counters>,
@@ -227,6 +232,7 @@ impl WebRtcLeg {
                 Arc::clone(&counters),
             )),
             pc: Some(pc),
+            addresses: (config.bind_ip, config.public_ip),
             state,
             io: Some(WebRtcIo { from_peer, to_peer }),
             counters,
@@ -242,16 +248,42 @@ impl WebRtcLeg {
             Ok(Ok(_)) => {}
             _ => return Err(WebRtcError::Gathering(config.gather_timeout)),
         }
-        let sdp = pc
-            .local_description()
+        let sdp = leg
+            .local_sdp()
             .await
-            .ok_or(WebRtcError::Gathering(config.gather_timeout))?
-            .sdp;
-        let sdp = match config.public_ip {
-            Some(public) => advertise(&sdp, config.bind_ip, public),
-            None => sdp,
-        };
+            .ok_or(WebRtcError::Gathering(config.gather_timeout))?;
         Ok((leg, sdp))
+    }
+
+    /// Our current description, candidates advertised as configured.
+    async fn local_sdp(&self) -> Option<String> {
+        let sdp = self.pc().local_description().await?.sdp;
+        Some(match self.addresses {
+            (bind, Some(public)) => advertise(&sdp, bind, public),
+            (_, None) => sdp,
+        })
+    }
+
+    /// The seat offers again on the connected leg (a phone's re-INVITE to hold or resume):
+    /// our answer SDP, and the codecs it settles on, which the peer sends from now on (it
+    /// may switch law: a browser's offer lists its own preference first).
+    pub async fn answer_reoffer(&self, sdp: &str) -> Result<(String, LegCodecs), WebRtcError> {
+        let offer = RTCSessionDescription::offer(sdp.to_owned()).map_err(WebRtcError::Reoffer)?;
+        let pc = self.pc();
+        pc.set_remote_description(offer)
+            .await
+            .map_err(WebRtcError::Reoffer)?;
+        let answer = pc.create_answer(None).await.map_err(WebRtcError::Reoffer)?;
+        pc.set_local_description(answer)
+            .await
+            .map_err(WebRtcError::Reoffer)?;
+        let ours = self.local_sdp().await.unwrap_or_default();
+        let codecs = ours
+            .parse::<SessionDescription>()
+            .map_err(WebRtcError::AnswerSdp)?
+            .webrtc_leg_codecs()
+            .ok_or(WebRtcError::NoCommonCodec)?;
+        Ok((ours, codecs))
     }
 
     /// The seat's answer: the codecs it took (its first G.711 and telephone-event, if kept).

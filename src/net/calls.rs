@@ -35,9 +35,12 @@ use tokio_util::sync::CancellationToken;
 
 mod attended;
 mod console;
+mod webrtc_phone;
 pub use attended::Handover;
 pub use console::ConsoleEvent;
 use console::ConsoleLeg;
+pub use webrtc_phone::PhoneEvent;
+use webrtc_phone::PhoneMedia;
 
 /// Where a seat can be reached (from its most recent registration).
 #[derive(Debug, Clone)]
@@ -46,6 +49,16 @@ pub struct SeatContact {
     pub uri: Uri,
     /// Where its REGISTER came from (NAT: we send there).
     pub destination: SipAddr,
+}
+
+impl SeatContact {
+    /// A phone on a SIP WebSocket is a browser: it takes WebRTC media only.
+    fn is_websocket(&self) -> bool {
+        matches!(
+            self.destination.r#type,
+            Some(rsipstack::sip::Transport::Ws | rsipstack::sip::Transport::Wss)
+        )
+    }
 }
 
 /// Finds a seat's contact; implemented over the registrar.
@@ -116,6 +129,8 @@ pub enum CallEvent {
     Handover(Box<Handover>),
     /// The WebRTC work of a console seat finished (offer, answer) or its browser left.
     Console(Box<ConsoleEvent>),
+    /// The same for a phone on a SIP WebSocket.
+    Phone(Box<PhoneEvent>),
     /// A dialog changed state (from rsipstack's dialog state channel).
     Dialog(DialogState),
     /// The media of a call reports a key or the end of a prompt.
@@ -150,6 +165,16 @@ pub(super) struct SeatLeg {
     /// The seat asked by REFER for an accompanied transfer: NOTIFY it when the target
     /// answers.
     notify_on_answer: bool,
+    /// A WebSocket phone's WebRTC media (otherwise plain RTP on the leg's socket).
+    webrtc: Option<PhoneMedia>,
+}
+
+/// The media offered in an INVITE to a seat.
+enum SeatOffer {
+    /// Plain RTP on the relay's socket.
+    Rtp,
+    /// A WebRTC connection and its SDP offer.
+    WebRtc(PhoneMedia, String),
 }
 
 /// The relay's plateau sides: the seat talking with the caller, and the one joining in an
@@ -172,6 +197,8 @@ pub(super) struct Legs {
     pub(super) seats: Vec<SeatLeg>,
     /// The same for seats answering in the browser console (WebRTC).
     pub(super) consoles: Vec<ConsoleLeg>,
+    /// WebSocket phones whose WebRTC offer is being made: seat, offer id.
+    phone_offers: Vec<(String, u64)>,
     /// SDP session id of our side (`o=` line), and how many offers went to seats.
     origin: u64,
     seat_offers: u64,
@@ -247,8 +274,8 @@ pub struct CallDriver {
     pub webrtc: WebRtcConfig,
     /// Seats whose console takes their calls with audio in the browser.
     pub console_audio: HashSet<String>,
-    /// Offers made to consoles (tells one from the next).
-    pub console_offers: u64,
+    /// WebRTC offers made to consoles and phones (tells one from the next).
+    pub webrtc_offers: u64,
 }
 
 impl CallDriver {
@@ -327,6 +354,7 @@ impl CallDriver {
                         max_forwards: t.max_forwards,
                         seats: Vec::new(),
                         consoles: Vec::new(),
+                        phone_offers: Vec::new(),
                         origin: rand::random::<u32>() as u64,
                         seat_offers: 0,
                         sent: [None, None, None],
@@ -356,7 +384,18 @@ impl CallDriver {
                     .and_then(|l| l.seat_leg(&leg))
                     .map(|s| s.media);
                 let current = media.is_some();
+                let phone = legs
+                    .get(&call)
+                    .and_then(|l| l.seat_leg(&leg))
+                    .and_then(|s| s.webrtc.as_ref())
+                    .map(|w| Arc::clone(&w.leg));
                 match status {
+                    Some(code) if (200..300).contains(&code) && phone.is_some() => {
+                        if let Some(phone) = phone {
+                            let answer = answer.unwrap_or_default();
+                            self.phone_answered(call, leg, phone, &answer);
+                        }
+                    }
                     Some(code) if (200..300).contains(&code) => {
                         if let (Some(side), Some(answer), Some(l)) =
                             (media, answer, legs.get_mut(&call))
@@ -398,6 +437,7 @@ impl CallDriver {
             }
             CallEvent::Handover(h) => self.on_handover(*h, legs, by_leg),
             CallEvent::Console(c) => self.on_console(*c, legs),
+            CallEvent::Phone(p) => self.on_phone(*p, legs, by_leg),
             CallEvent::Dialog(state) => self.on_dialog_state(now, state, legs, by_leg),
         }
     }
@@ -426,6 +466,9 @@ impl CallDriver {
                 return;
             }
             DialogState::Updated(id, request, handle) => {
+                if self.phone_reoffer(&id.call_id, request.body(), handle, legs) {
+                    return;
+                }
                 let reply = self.reoffer(&id.call_id, request, legs);
                 let handle = handle.clone();
                 tokio::spawn(async move {
@@ -650,7 +693,9 @@ impl CallDriver {
             match out {
                 CallOutput::RingSeat { call, seat } => self.ring_seat(call, seat, legs, by_leg),
                 CallOutput::Dial { call, number } => self.dial_out(call, number, legs, by_leg),
-                CallOutput::CancelSeat { call, seat } | CallOutput::HangUpSeat { call, seat }
+                CallOutput::CancelSeat { call, seat }
+                | CallOutput::HangUpSeat { call, seat }
+                | CallOutput::SeatLeft { call, seat }
                     if legs
                         .get(&call)
                         .is_some_and(|l| l.consoles.iter().any(|c| c.seat == seat)) =>
@@ -661,9 +706,19 @@ impl CallDriver {
                         self.release_console(&call, c, l);
                     }
                 }
-                CallOutput::CancelSeat { call, seat } | CallOutput::HangUpSeat { call, seat } => {
-                    if let Some(leg) = legs.get_mut(&call).and_then(|l| l.take_seat(&seat)) {
+                // A seat that left a call going on (three-way) frees its side of the relay.
+                CallOutput::CancelSeat { call, seat }
+                | CallOutput::HangUpSeat { call, seat }
+                | CallOutput::SeatLeft { call, seat } => {
+                    let Some(l) = legs.get_mut(&call) else {
+                        continue;
+                    };
+                    l.phone_offers.retain(|(s, _)| *s != seat);
+                    if let Some(leg) = l.take_seat(&seat) {
                         by_leg.remove(&leg.sip);
+                        if leg.answered && leg.webrtc.is_some() {
+                            l.relay.detach_webrtc(leg.media);
+                        }
                         tokio::spawn(release_seat_leg(leg));
                     }
                 }
@@ -719,7 +774,7 @@ impl CallDriver {
                     });
                     self.persist(*record, media);
                 }
-                CallOutput::SeatChanged { .. } | CallOutput::SeatLeft { .. } => {}
+                CallOutput::SeatChanged { .. } => {}
             }
         }
         self.publish_gauges();
@@ -737,9 +792,13 @@ impl CallDriver {
             return self.ring_console(call, seat, legs);
         }
         match self.seats.contact(&seat) {
+            Some(contact) if contact.is_websocket() => {
+                let target = (contact.uri, contact.destination);
+                self.ring_webrtc_phone(call, seat, target, legs);
+            }
             Some(contact) => {
                 let target = (contact.uri, contact.destination);
-                self.invite_b(call, seat, target, legs, by_leg);
+                self.invite_b(call, seat, target, SeatOffer::Rtp, legs, by_leg);
             }
             None => {
                 let now = wall_clock_now();
@@ -766,7 +825,7 @@ impl CallDriver {
             Some((uri, destination))
         });
         match target {
-            Some(target) => self.invite_b(call, seat, target, legs, by_leg),
+            Some(target) => self.invite_b(call, seat, target, SeatOffer::Rtp, legs, by_leg),
             None => {
                 tracing::error!(%call, "forward: no [trunk] outbound address configured");
                 self.seat_leg_failed(call, seat, None, legs);
@@ -802,6 +861,7 @@ impl CallDriver {
         call: String,
         seat: String,
         target: (Uri, SipAddr),
+        offer: SeatOffer,
         legs: &mut HashMap<String, Legs>,
         by_leg: &mut HashMap<String, String>,
     ) {
@@ -812,13 +872,23 @@ impl CallDriver {
         // Each offer to a seat is a new session towards that seat: a fresh origin version.
         l.seat_offers += 1;
         let media = l.free_media();
-        let offer = SessionDescription::router_offer(
-            self.sdp_ip,
-            l.relay.local_addr(media).port(),
-            l.codecs.law,
-            (l.origin, l.seat_offers),
-        );
-        l.sent[media.idx()] = Some((offer.clone(), l.seat_offers));
+        let (offer, webrtc) = match offer {
+            SeatOffer::Rtp => {
+                let offer = SessionDescription::router_offer(
+                    self.sdp_ip,
+                    l.relay.local_addr(media).port(),
+                    l.codecs.law,
+                    (l.origin, l.seat_offers),
+                );
+                l.sent[media.idx()] = Some((offer.clone(), l.seat_offers));
+                (offer.to_string(), None)
+            }
+            // The peer connection answers this leg's re-INVITEs itself.
+            SeatOffer::WebRtc(phone, sdp) => {
+                l.sent[media.idx()] = None;
+                (sdp, Some(phone))
+            }
+        };
         l.peer[media.idx()] = None;
         let caller = self
             .switchboard
@@ -837,7 +907,7 @@ impl CallDriver {
             destination: Some(destination),
             contact: self.contact.clone(),
             content_type: Some("application/sdp".into()),
-            offer: Some(offer.to_string().into_bytes()),
+            offer: Some(offer.into_bytes()),
             headers: Some(seat_headers(
                 &call,
                 l.max_forwards,
@@ -860,6 +930,7 @@ impl CallDriver {
                     answered: false,
                     referred: None,
                     notify_on_answer: false,
+                    webrtc,
                 });
                 let events = self.events.clone();
                 tokio::spawn(async move {

@@ -114,6 +114,46 @@ async fn offer_answer_and_tones_both_ways() {
 }
 
 #[tokio::test]
+async fn a_phone_offering_again_is_answered_on_the_same_connection() {
+    let (mut leg, offer) = WebRtcLeg::offer(&config(), G711Law::Ulaw).await.unwrap();
+    let (mut browser, answer) = Browser::answer(&offer).await;
+    leg.set_answer(&answer).await.unwrap();
+    browser.connected().await;
+    let mut from_peer = leg.take_io().unwrap().from_peer;
+
+    // The phone's re-INVITE (hold, resume): a new offer on the live connection.
+    let reoffer = browser.reoffer().await;
+    let (ours, codecs) = leg.answer_reoffer(&reoffer).await.expect(&reoffer);
+    assert_eq!((codecs.audio_pt, codecs.law), (0, G711Law::Ulaw));
+    assert!(
+        ours.contains("a=candidate:"),
+        "still our candidates: {ours}"
+    );
+    browser.take_answer(&ours).await;
+    assert_eq!(*leg.state().borrow(), WebRtcState::Connected);
+
+    // Audio goes on flowing, over the same connection.
+    let to_router = tone(1800.0);
+    let mut heard = 0;
+    for _ in 0..250 {
+        browser.send(&to_router).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        while from_peer.try_recv().is_ok() {
+            heard += 1;
+        }
+        if heard >= PACKETS {
+            break;
+        }
+    }
+    assert!(heard >= PACKETS, "{heard} packets after the new offer");
+    assert!(
+        leg.answer_reoffer("v=0\r\nnot sdp").await.is_err(),
+        "a broken offer is refused, not fatal"
+    );
+    leg.close().await;
+}
+
+#[tokio::test]
 async fn writes_before_connection_are_counted_not_fatal() {
     let (mut leg, _offer) = WebRtcLeg::offer(&config(), G711Law::Ulaw).await.unwrap();
     let io = leg.take_io().unwrap();

@@ -139,6 +139,19 @@ impl Browser {
         (browser, sdp)
     }
 
+    /// Offers again on the live connection (as a phone does to hold or resume); returns
+    /// the offer, to be answered with [`Self::take_answer`].
+    pub(crate) async fn reoffer(&self) -> String {
+        let offer = self.pc.create_offer(None).await.unwrap();
+        self.pc.set_local_description(offer).await.unwrap();
+        self.pc.local_description().await.unwrap().sdp
+    }
+
+    pub(crate) async fn take_answer(&self, answer: &str) {
+        let answer = RTCSessionDescription::answer(answer.to_owned()).unwrap();
+        self.pc.set_remote_description(answer).await.unwrap();
+    }
+
     pub(crate) async fn connected(&mut self) {
         tokio::time::timeout(Duration::from_secs(5), self.connected.wait_for(|c| *c))
             .await

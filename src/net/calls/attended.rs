@@ -63,6 +63,10 @@ impl CallDriver {
             return Err(StatusCode::Forbidden);
         }
         let target_leg = y.seats.iter().rev().find(|s| s.answered).ok_or(gone)?;
+        // Its WebRTC connection belongs to Y's relay; moving it is not supported.
+        if target_leg.webrtc.is_some() {
+            return Err(StatusCode::NotImplemented);
+        }
         let target = target_leg.seat.clone();
         let busy_on = |s: &str, c: &str| {
             self.switchboard

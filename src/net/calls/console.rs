@@ -10,7 +10,7 @@ use crate::call::CallInput;
 use crate::cti::{CtiError, CtiEvent};
 use crate::media::relay::Leg;
 use crate::media::sdp::LegCodecs;
-use crate::media::webrtc::{WebRtcLeg, WebRtcState};
+use crate::media::webrtc::WebRtcLeg;
 use crate::time::wall_clock_now;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -72,8 +72,8 @@ impl CallDriver {
         legs: &mut HashMap<String, Legs>,
     ) {
         let Some(l) = legs.get_mut(&call) else { return };
-        self.console_offers += 1;
-        let id = self.console_offers;
+        self.webrtc_offers += 1;
+        let id = self.webrtc_offers;
         let media = l.free_media();
         l.consoles.push(ConsoleLeg {
             seat: seat.clone(),
@@ -159,7 +159,12 @@ impl CallDriver {
                 };
                 match result {
                     Ok((leg, sdp)) => {
-                        self.watch_console(&call, &seat, id, &leg);
+                        let lost = ConsoleEvent::Lost {
+                            call: call.clone(),
+                            seat: seat.clone(),
+                            id,
+                        };
+                        self.watch_webrtc(&leg, CallEvent::Console(Box::new(lost)));
                         c.leg = Some(leg);
                         self.tell_console(&seat, &call, "offer", json!({ "sdp": sdp }));
                     }
@@ -256,22 +261,6 @@ impl CallDriver {
             call: Some(call.into()),
             kind: kind.into(),
             detail,
-        });
-    }
-
-    /// Reports the browser going away (connection failed or closed).
-    fn watch_console(&self, call: &str, seat: &str, id: u64, leg: &WebRtcLeg) {
-        let mut state = leg.state();
-        let events = self.events.clone();
-        let (call, seat) = (call.to_string(), seat.to_string());
-        tokio::spawn(async move {
-            while state.changed().await.is_ok() {
-                if matches!(*state.borrow(), WebRtcState::Failed | WebRtcState::Closed) {
-                    let lost = ConsoleEvent::Lost { call, seat, id };
-                    events.send(CallEvent::Console(Box::new(lost))).ok();
-                    return;
-                }
-            }
         });
     }
 }

@@ -249,7 +249,10 @@ fn a_websocket_phone_is_challenged_with_md5_first() {
         .handle_register(T0, &req, source(), Transport::Wss, &mut f.nonces, lookup);
     let challenges = www_authenticate(&out.response);
     assert!(challenges[0].contains("algorithm=MD5"), "{challenges:?}");
-    assert!(challenges[1].contains("algorithm=SHA-256"), "{challenges:?}");
+    assert!(
+        challenges[1].contains("algorithm=SHA-256"),
+        "{challenges:?}"
+    );
 }
 
 #[test]
