@@ -40,7 +40,7 @@ pub enum PhoneEvent {
         call: String,
         seat: String,
         id: u64,
-        target: (Uri, SipAddr),
+        target: Box<(Uri, SipAddr)>,
         result: Result<(WebRtcLeg, String), String>,
     },
     /// The phone's 2xx answer on leg `sip` (its Call-ID) was applied (or refused).
@@ -82,7 +82,7 @@ impl CallDriver {
                 call,
                 seat,
                 id,
-                target,
+                target: Box::new(target),
                 result,
             };
             events.send(CallEvent::Phone(Box::new(offered))).ok();
@@ -167,7 +167,7 @@ impl CallDriver {
                 match result {
                     Ok((leg, sdp)) => {
                         let offer = SeatOffer::WebRtc(PhoneMedia::new(leg), sdp);
-                        self.invite_b(call, seat, target, offer, legs, by_leg);
+                        self.invite_b(call, seat, *target, offer, legs, by_leg);
                     }
                     Err(why) => {
                         tracing::warn!(%seat, error = %why, "no WebRTC offer for the phone");
