@@ -3,7 +3,7 @@
 //! out what the switchboard decides.
 
 use crate::acd::Urgency;
-use crate::call::{CallInput, CallOutput, EXTERNAL, Switchboard};
+use crate::call::{CallInput, CallOutput, Switchboard};
 use crate::cti::{CtiChannels, CtiCommand, CtiError, TransferMode};
 use crate::media::dtmf::info::parse_info;
 use crate::media::dtmf::{DigitEvent, DtmfError, DtmfSource};
@@ -23,7 +23,6 @@ use crate::time::{EpochMillis, wall_clock_now};
 use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::dialog::dialog::{DialogState, DialogStateSender};
 use rsipstack::dialog::dialog_layer::DialogLayer;
-use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, HeadersExt, StatusCode, Uri};
 use rsipstack::transport::SipAddr;
@@ -35,12 +34,13 @@ use tokio_util::sync::CancellationToken;
 
 mod attended;
 mod console;
+mod seat_legs;
 mod webrtc_phone;
 pub use attended::Handover;
 pub use console::ConsoleEvent;
 use console::ConsoleLeg;
+use seat_legs::{SeatLeg, SeatOffer, release_seat_leg};
 pub use webrtc_phone::PhoneEvent;
-use webrtc_phone::PhoneMedia;
 
 /// Where a seat can be reached (from its most recent registration).
 #[derive(Debug, Clone)]
@@ -147,34 +147,6 @@ pub enum CallEvent {
         /// Which, and which arming of it.
         timer: Timer,
     },
-}
-
-/// A leg towards a seat (or the external party): offered, then answered.
-pub(super) struct SeatLeg {
-    pub(super) seat: String,
-    /// SIP Call-ID.
-    sip: String,
-    dialog: InviteDialog,
-    /// Its side of the relay.
-    pub(super) media: Leg,
-    /// The seat answered (its BYE then means it left the call).
-    answered: bool,
-    /// The seat asked for a transfer by REFER: the 202 goes out, then the outcome
-    /// (NOTIFY), then the router hangs the leg up.
-    referred: Option<TransactionHandle>,
-    /// The seat asked by REFER for an accompanied transfer: NOTIFY it when the target
-    /// answers.
-    notify_on_answer: bool,
-    /// A WebSocket phone's WebRTC media (otherwise plain RTP on the leg's socket).
-    webrtc: Option<PhoneMedia>,
-}
-
-/// The media offered in an INVITE to a seat.
-enum SeatOffer {
-    /// Plain RTP on the relay's socket.
-    Rtp,
-    /// A WebRTC connection and its SDP offer.
-    WebRtc(PhoneMedia, String),
 }
 
 /// The relay's plateau sides: the seat talking with the caller, and the one joining in an
@@ -378,63 +350,7 @@ impl CallDriver {
                 leg,
                 status,
                 answer,
-            } => {
-                let media = legs
-                    .get(&call)
-                    .and_then(|l| l.seat_leg(&leg))
-                    .map(|s| s.media);
-                let current = media.is_some();
-                let phone = legs
-                    .get(&call)
-                    .and_then(|l| l.seat_leg(&leg))
-                    .and_then(|s| s.webrtc.as_ref())
-                    .map(|w| Arc::clone(&w.leg));
-                match status {
-                    Some(code) if (200..300).contains(&code) && phone.is_some() => {
-                        if let Some(phone) = phone {
-                            let answer = answer.unwrap_or_default();
-                            self.phone_answered(call, leg, phone, &answer);
-                        }
-                    }
-                    Some(code) if (200..300).contains(&code) => {
-                        if let (Some(side), Some(answer), Some(l)) =
-                            (media, answer, legs.get_mut(&call))
-                        {
-                            let media =
-                                SessionDescription::parse_bytes(&answer)
-                                    .ok()
-                                    .and_then(|sdp| {
-                                        Some((
-                                            sdp.audio_endpoint()?,
-                                            sdp.leg_codecs()?,
-                                            sdp.receives_audio(),
-                                        ))
-                                    });
-                            match media {
-                                Some((remote, codecs, receiving)) => {
-                                    l.relay.set_remote(side, remote);
-                                    l.relay.set_codecs(side, codecs);
-                                    l.relay.set_receiving(side, receiving);
-                                    l.peer[side.idx()] = Some((remote, codecs));
-                                    if let Some(s) = l.seats.iter_mut().find(|s| s.sip == leg) {
-                                        s.answered = true;
-                                    }
-                                    self.switchboard
-                                        .handle(now, CallInput::SeatAnswered { call, seat });
-                                }
-                                None => {
-                                    // An answer we cannot bridge: treat the seat as failed.
-                                    self.hang_up_leg(&leg, legs.get(&call));
-                                    self.seat_leg_failed(call, seat, Some(488), legs);
-                                }
-                            }
-                        }
-                        // Not current: a 2xx racing our CANCEL; rsipstack BYEs it.
-                    }
-                    _ if current => self.seat_leg_failed(call, seat, status, legs),
-                    _ => {}
-                }
-            }
+            } => self.on_seat_result(now, call, seat, leg, status, answer, legs),
             CallEvent::Handover(h) => self.on_handover(*h, legs, by_leg),
             CallEvent::Console(c) => self.on_console(*c, legs),
             CallEvent::Phone(p) => self.on_phone(*p, legs, by_leg),
@@ -781,183 +697,6 @@ impl CallDriver {
         self.publish_queue();
     }
 
-    fn ring_seat(
-        &mut self,
-        call: String,
-        seat: String,
-        legs: &mut HashMap<String, Legs>,
-        by_leg: &mut HashMap<String, String>,
-    ) {
-        if self.console_audio.contains(&seat) {
-            return self.ring_console(call, seat, legs);
-        }
-        match self.seats.contact(&seat) {
-            Some(contact) if contact.is_websocket() => {
-                let target = (contact.uri, contact.destination);
-                self.ring_webrtc_phone(call, seat, target, legs);
-            }
-            Some(contact) => {
-                let target = (contact.uri, contact.destination);
-                self.invite_b(call, seat, target, SeatOffer::Rtp, legs, by_leg);
-            }
-            None => {
-                let now = wall_clock_now();
-                self.switchboard.handle(now, unreachable(call, seat));
-            }
-        }
-    }
-
-    /// Dials an external number through the trunk, on the seat leg.
-    fn dial_out(
-        &mut self,
-        call: String,
-        number: String,
-        legs: &mut HashMap<String, Legs>,
-        by_leg: &mut HashMap<String, String>,
-    ) {
-        let seat = EXTERNAL.to_string();
-        let target = self.trunk_out.and_then(|addr| {
-            let uri = Uri::try_from(format!("sip:{}@{addr}", sip_user(&number))).ok()?;
-            let destination = SipAddr {
-                r#type: Some(rsipstack::sip::Transport::Udp),
-                addr: addr.into(),
-            };
-            Some((uri, destination))
-        });
-        match target {
-            Some(target) => self.invite_b(call, seat, target, SeatOffer::Rtp, legs, by_leg),
-            None => {
-                tracing::error!(%call, "forward: no [trunk] outbound address configured");
-                self.seat_leg_failed(call, seat, None, legs);
-            }
-        }
-    }
-
-    /// The seat leg could not be set up: the switchboard hears it, and a forward that
-    /// failed sends the call back to its queue.
-    fn seat_leg_failed(
-        &mut self,
-        call: String,
-        seat: String,
-        status: Option<u16>,
-        legs: &mut HashMap<String, Legs>,
-    ) {
-        let now = wall_clock_now();
-        let external = seat == EXTERNAL;
-        let input = CallInput::SeatFailed {
-            call: call.clone(),
-            seat,
-            status,
-        };
-        self.switchboard.handle(now, input);
-        if external {
-            self.forward_failed(&call, legs);
-        }
-    }
-
-    /// Sends the INVITE of the seat leg to `target` (URI, where to send it).
-    fn invite_b(
-        &mut self,
-        call: String,
-        seat: String,
-        target: (Uri, SipAddr),
-        offer: SeatOffer,
-        legs: &mut HashMap<String, Legs>,
-        by_leg: &mut HashMap<String, String>,
-    ) {
-        let Some(l) = legs.get_mut(&call) else {
-            return;
-        };
-        let (callee, destination) = target;
-        // Each offer to a seat is a new session towards that seat: a fresh origin version.
-        l.seat_offers += 1;
-        let media = l.free_media();
-        let (offer, webrtc) = match offer {
-            SeatOffer::Rtp => {
-                let offer = SessionDescription::router_offer(
-                    self.sdp_ip,
-                    l.relay.local_addr(media).port(),
-                    l.codecs.law,
-                    (l.origin, l.seat_offers),
-                );
-                l.sent[media.idx()] = Some((offer.clone(), l.seat_offers));
-                (offer.to_string(), None)
-            }
-            // The peer connection answers this leg's re-INVITEs itself.
-            SeatOffer::WebRtc(phone, sdp) => {
-                l.sent[media.idx()] = None;
-                (sdp, Some(phone))
-            }
-        };
-        l.peer[media.idx()] = None;
-        let caller = self
-            .switchboard
-            .record(&call)
-            .map(|r| r.caller.reveal().to_string())
-            .unwrap_or_default();
-        let caller_uri = Uri::try_from(format!(
-            "sip:{}@{}",
-            sip_user(&caller),
-            self.contact.host_with_port
-        ))
-        .unwrap_or_else(|_| self.contact.clone());
-        let option = InviteOption {
-            caller: caller_uri,
-            callee,
-            destination: Some(destination),
-            contact: self.contact.clone(),
-            content_type: Some("application/sdp".into()),
-            offer: Some(offer.into_bytes()),
-            headers: Some(seat_headers(
-                &call,
-                l.max_forwards,
-                self.switchboard.urgency(&call),
-            )),
-            ..Default::default()
-        };
-        match self
-            .dialogs
-            .do_invite_async(option, self.state_sender.clone())
-        {
-            Ok((dialog, result)) => {
-                let leg = dialog.id().call_id.clone();
-                by_leg.insert(leg.clone(), call.clone());
-                l.seats.push(SeatLeg {
-                    seat: seat.clone(),
-                    sip: leg.clone(),
-                    dialog,
-                    media,
-                    answered: false,
-                    referred: None,
-                    notify_on_answer: false,
-                    webrtc,
-                });
-                let events = self.events.clone();
-                tokio::spawn(async move {
-                    let (status, answer) = match result.await {
-                        Ok(Ok((_, Some(resp)))) => {
-                            (Some(resp.status_code.code()), Some(resp.body().clone()))
-                        }
-                        _ => (None, None),
-                    };
-                    events
-                        .send(CallEvent::SeatResult {
-                            call,
-                            seat,
-                            leg,
-                            status,
-                            answer,
-                        })
-                        .ok();
-                });
-            }
-            Err(e) => {
-                tracing::warn!(%seat, error = %e, "could not send INVITE on the seat leg");
-                self.seat_leg_failed(call, seat, None, legs);
-            }
-        }
-    }
-
     /// Answers the trunk leg (once) with our SDP answer for the caller's codecs, and starts
     /// recording.
     pub(super) fn answer_caller(&self, call: &str, l: &mut Legs) -> Result<(), String> {
@@ -990,13 +729,6 @@ impl CallDriver {
             }
         }
         Ok(())
-    }
-
-    fn hang_up_leg(&self, leg: &str, l: Option<&Legs>) {
-        if let Some(s) = l.and_then(|l| l.seat_leg(leg)) {
-            let dialog = s.dialog.clone();
-            tokio::spawn(async move { dialog.hangup().await.ok() });
-        }
     }
 
     /// Stores a finished call's record, once its media (if any) has ended and reported.
@@ -1089,25 +821,6 @@ impl CallDriver {
     }
 }
 
-/// Time between the 202 to a REFER and its NOTIFY.
-const REFER_NOTIFY_DELAY_MS: u64 = 30;
-
-/// Ends a seat leg: CANCEL while ringing, BYE once answered. A seat that asked for the
-/// transfer by REFER first hears that it succeeded (RFC 3515 NOTIFY).
-async fn release_seat_leg(leg: SeatLeg) {
-    if let Some(refer) = leg.referred {
-        refer.reply(StatusCode::Accepted).await.ok();
-        // The reply is queued to its transaction, not sent yet: let the 202 leave first
-        // (RFC 3515 allows the NOTIFY to overtake it, but phones cope badly).
-        tokio::time::sleep(std::time::Duration::from_millis(REFER_NOTIFY_DELAY_MS)).await;
-        leg.dialog
-            .notify_refer(StatusCode::OK, "terminated;reason=noresource")
-            .await
-            .ok();
-    }
-    leg.dialog.hangup().await.ok();
-}
-
 /// Runs blocking disk work off the event loop; its error, or the task's, as a sentence.
 async fn blocking<T, E>(work: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, String>
 where
@@ -1125,15 +838,6 @@ fn recording_failed(record: &mut CallRecord, why: &str) {
     tracing::error!(call = %record.id, error = %why, "recording NOT completed");
     let at = record.ended_at.unwrap_or(record.arrived_at);
     record.event(at, "RECORDING_FAILED", None, Some(why.into()));
-}
-
-/// The offer could not reach the seat (no registration left, or the INVITE failed to go).
-fn unreachable(call: String, seat: String) -> CallInput {
-    CallInput::SeatFailed {
-        call,
-        seat,
-        status: None,
-    }
 }
 
 fn rtp_counters(stats: &RelayStats) -> RtpCounters {
@@ -1157,26 +861,6 @@ fn rtp_counters(stats: &RelayStats) -> RtpCounters {
     }
 }
 
-/// Headers of an INVITE to a seat: the router's call id, Max-Forwards, and for a rated
-/// call its Hub Santé priority (`X-Sas-Priority`) and the SIP `Priority` a phone can show
-/// (RFC 3261 §20.26).
-fn seat_headers(call: &str, max_forwards: u32, urgency: Option<Urgency>) -> Vec<Header> {
-    let mut headers = vec![
-        Header::Other("X-Sas-Call".into(), call.into()),
-        Header::MaxForwards(max_forwards.to_string().into()),
-    ];
-    if let Some(u) = urgency.filter(|u| *u != Urgency::Nr) {
-        let sip = match u {
-            Urgency::P0 => "emergency",
-            Urgency::P1 => "urgent",
-            _ => "normal",
-        };
-        headers.push(Header::Other("X-Sas-Priority".into(), u.label().into()));
-        headers.push(Header::Other("Priority".into(), sip.into()));
-    }
-    headers
-}
-
 /// The user part of a `Refer-To` URI (`<sip:2001@host;transport=udp?Replaces=…>`).
 fn refer_target(refer_to: &str) -> Option<String> {
     let uri = refer_to.trim().trim_start_matches('<');
@@ -1189,17 +873,4 @@ fn refer_target(refer_to: &str) -> Option<String> {
         .take_while(|c| !matches!(c, '@' | ';' | '?' | '>'))
         .collect();
     (!user.is_empty()).then_some(user)
-}
-
-/// A caller number usable as a SIP user part (digits, `+`; anything else dropped).
-fn sip_user(number: &str) -> String {
-    let user: String = number
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '+')
-        .collect();
-    if user.is_empty() {
-        "anonymous".into()
-    } else {
-        user
-    }
 }

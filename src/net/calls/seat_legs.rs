@@ -1,0 +1,360 @@
+//! Seat legs: the INVITE that offers a call to a seat's phone (or, for a forward, to an
+//! external number through the trunk), its outcome, and its release (CANCEL, BYE, and the
+//! NOTIFY a REFER is owed).
+
+use super::webrtc_phone::PhoneMedia;
+use super::{CallDriver, CallEvent, Legs};
+use crate::acd::Urgency;
+use crate::call::{CallInput, EXTERNAL};
+use crate::media::relay::Leg;
+use crate::media::sdp::SessionDescription;
+use crate::time::{EpochMillis, wall_clock_now};
+use rsipstack::dialog::dialog::TransactionHandle;
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::{Header, StatusCode, Uri};
+use rsipstack::transport::SipAddr;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A leg towards a seat (or the external party): offered, then answered.
+pub(in crate::net) struct SeatLeg {
+    pub(super) seat: String,
+    /// SIP Call-ID.
+    pub(super) sip: String,
+    pub(super) dialog: InviteDialog,
+    /// Its side of the relay.
+    pub(super) media: Leg,
+    /// The seat answered (its BYE then means it left the call).
+    pub(super) answered: bool,
+    /// The seat asked for a transfer by REFER: the 202 goes out, then the outcome
+    /// (NOTIFY), then the router hangs the leg up.
+    pub(super) referred: Option<TransactionHandle>,
+    /// The seat asked by REFER for an accompanied transfer: NOTIFY it when the target
+    /// answers.
+    pub(super) notify_on_answer: bool,
+    /// A WebSocket phone's WebRTC media (otherwise plain RTP on the leg's socket).
+    pub(super) webrtc: Option<PhoneMedia>,
+}
+
+/// The media offered in an INVITE to a seat.
+pub(super) enum SeatOffer {
+    /// Plain RTP on the relay's socket.
+    Rtp,
+    /// A WebRTC connection and its SDP offer.
+    WebRtc(PhoneMedia, String),
+}
+
+impl CallDriver {
+    /// The outcome of the INVITE of seat leg `leg` (its Call-ID): a 2xx bridges it (its
+    /// answer applied), anything else fails the offer.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_seat_result(
+        &mut self,
+        now: EpochMillis,
+        call: String,
+        seat: String,
+        leg: String,
+        status: Option<u16>,
+        answer: Option<Vec<u8>>,
+        legs: &mut HashMap<String, Legs>,
+    ) {
+        let media = legs
+            .get(&call)
+            .and_then(|l| l.seat_leg(&leg))
+            .map(|s| s.media);
+        let current = media.is_some();
+        let phone = legs
+            .get(&call)
+            .and_then(|l| l.seat_leg(&leg))
+            .and_then(|s| s.webrtc.as_ref())
+            .map(|w| Arc::clone(&w.leg));
+        match status {
+            Some(code) if (200..300).contains(&code) && phone.is_some() => {
+                if let Some(phone) = phone {
+                    let answer = answer.unwrap_or_default();
+                    self.phone_answered(call, leg, phone, &answer);
+                }
+            }
+            Some(code) if (200..300).contains(&code) => {
+                if let (Some(side), Some(answer), Some(l)) = (media, answer, legs.get_mut(&call)) {
+                    let media = SessionDescription::parse_bytes(&answer)
+                        .ok()
+                        .and_then(|sdp| {
+                            Some((
+                                sdp.audio_endpoint()?,
+                                sdp.leg_codecs()?,
+                                sdp.receives_audio(),
+                            ))
+                        });
+                    match media {
+                        Some((remote, codecs, receiving)) => {
+                            l.relay.set_remote(side, remote);
+                            l.relay.set_codecs(side, codecs);
+                            l.relay.set_receiving(side, receiving);
+                            l.peer[side.idx()] = Some((remote, codecs));
+                            if let Some(s) = l.seats.iter_mut().find(|s| s.sip == leg) {
+                                s.answered = true;
+                            }
+                            self.switchboard
+                                .handle(now, CallInput::SeatAnswered { call, seat });
+                        }
+                        None => {
+                            // An answer we cannot bridge: treat the seat as failed.
+                            self.hang_up_leg(&leg, legs.get(&call));
+                            self.seat_leg_failed(call, seat, Some(488), legs);
+                        }
+                    }
+                }
+                // Not current: a 2xx racing our CANCEL; rsipstack BYEs it.
+            }
+            _ if current => self.seat_leg_failed(call, seat, status, legs),
+            _ => {}
+        }
+    }
+
+    pub(super) fn ring_seat(
+        &mut self,
+        call: String,
+        seat: String,
+        legs: &mut HashMap<String, Legs>,
+        by_leg: &mut HashMap<String, String>,
+    ) {
+        if self.console_audio.contains(&seat) {
+            return self.ring_console(call, seat, legs);
+        }
+        match self.seats.contact(&seat) {
+            Some(contact) if contact.is_websocket() => {
+                let target = (contact.uri, contact.destination);
+                self.ring_webrtc_phone(call, seat, target, legs);
+            }
+            Some(contact) => {
+                let target = (contact.uri, contact.destination);
+                self.invite_b(call, seat, target, SeatOffer::Rtp, legs, by_leg);
+            }
+            None => {
+                let now = wall_clock_now();
+                self.switchboard.handle(now, unreachable(call, seat));
+            }
+        }
+    }
+
+    /// Dials an external number through the trunk, on the seat leg.
+    pub(super) fn dial_out(
+        &mut self,
+        call: String,
+        number: String,
+        legs: &mut HashMap<String, Legs>,
+        by_leg: &mut HashMap<String, String>,
+    ) {
+        let seat = EXTERNAL.to_string();
+        let target = self.trunk_out.and_then(|addr| {
+            let uri = Uri::try_from(format!("sip:{}@{addr}", sip_user(&number))).ok()?;
+            let destination = SipAddr {
+                r#type: Some(rsipstack::sip::Transport::Udp),
+                addr: addr.into(),
+            };
+            Some((uri, destination))
+        });
+        match target {
+            Some(target) => self.invite_b(call, seat, target, SeatOffer::Rtp, legs, by_leg),
+            None => {
+                tracing::error!(%call, "forward: no [trunk] outbound address configured");
+                self.seat_leg_failed(call, seat, None, legs);
+            }
+        }
+    }
+
+    /// The seat leg could not be set up: the switchboard hears it, and a forward that
+    /// failed sends the call back to its queue.
+    pub(super) fn seat_leg_failed(
+        &mut self,
+        call: String,
+        seat: String,
+        status: Option<u16>,
+        legs: &mut HashMap<String, Legs>,
+    ) {
+        let now = wall_clock_now();
+        let external = seat == EXTERNAL;
+        let input = CallInput::SeatFailed {
+            call: call.clone(),
+            seat,
+            status,
+        };
+        self.switchboard.handle(now, input);
+        if external {
+            self.forward_failed(&call, legs);
+        }
+    }
+
+    /// Sends the INVITE of the seat leg to `target` (URI, where to send it).
+    pub(super) fn invite_b(
+        &mut self,
+        call: String,
+        seat: String,
+        target: (Uri, SipAddr),
+        offer: SeatOffer,
+        legs: &mut HashMap<String, Legs>,
+        by_leg: &mut HashMap<String, String>,
+    ) {
+        let Some(l) = legs.get_mut(&call) else {
+            return;
+        };
+        let (callee, destination) = target;
+        // Each offer to a seat is a new session towards that seat: a fresh origin version.
+        l.seat_offers += 1;
+        let media = l.free_media();
+        let (offer, webrtc) = match offer {
+            SeatOffer::Rtp => {
+                let offer = SessionDescription::router_offer(
+                    self.sdp_ip,
+                    l.relay.local_addr(media).port(),
+                    l.codecs.law,
+                    (l.origin, l.seat_offers),
+                );
+                l.sent[media.idx()] = Some((offer.clone(), l.seat_offers));
+                (offer.to_string(), None)
+            }
+            // The peer connection answers this leg's re-INVITEs itself.
+            SeatOffer::WebRtc(phone, sdp) => {
+                l.sent[media.idx()] = None;
+                (sdp, Some(phone))
+            }
+        };
+        l.peer[media.idx()] = None;
+        let caller = self
+            .switchboard
+            .record(&call)
+            .map(|r| r.caller.reveal().to_string())
+            .unwrap_or_default();
+        let caller_uri = Uri::try_from(format!(
+            "sip:{}@{}",
+            sip_user(&caller),
+            self.contact.host_with_port
+        ))
+        .unwrap_or_else(|_| self.contact.clone());
+        let option = InviteOption {
+            caller: caller_uri,
+            callee,
+            destination: Some(destination),
+            contact: self.contact.clone(),
+            content_type: Some("application/sdp".into()),
+            offer: Some(offer.into_bytes()),
+            headers: Some(seat_headers(
+                &call,
+                l.max_forwards,
+                self.switchboard.urgency(&call),
+            )),
+            ..Default::default()
+        };
+        match self
+            .dialogs
+            .do_invite_async(option, self.state_sender.clone())
+        {
+            Ok((dialog, result)) => {
+                let leg = dialog.id().call_id.clone();
+                by_leg.insert(leg.clone(), call.clone());
+                l.seats.push(SeatLeg {
+                    seat: seat.clone(),
+                    sip: leg.clone(),
+                    dialog,
+                    media,
+                    answered: false,
+                    referred: None,
+                    notify_on_answer: false,
+                    webrtc,
+                });
+                let events = self.events.clone();
+                tokio::spawn(async move {
+                    let (status, answer) = match result.await {
+                        Ok(Ok((_, Some(resp)))) => {
+                            (Some(resp.status_code.code()), Some(resp.body().clone()))
+                        }
+                        _ => (None, None),
+                    };
+                    events
+                        .send(CallEvent::SeatResult {
+                            call,
+                            seat,
+                            leg,
+                            status,
+                            answer,
+                        })
+                        .ok();
+                });
+            }
+            Err(e) => {
+                tracing::warn!(%seat, error = %e, "could not send INVITE on the seat leg");
+                self.seat_leg_failed(call, seat, None, legs);
+            }
+        }
+    }
+
+    pub(super) fn hang_up_leg(&self, leg: &str, l: Option<&Legs>) {
+        if let Some(s) = l.and_then(|l| l.seat_leg(leg)) {
+            let dialog = s.dialog.clone();
+            tokio::spawn(async move { dialog.hangup().await.ok() });
+        }
+    }
+}
+
+/// Time between the 202 to a REFER and its NOTIFY.
+const REFER_NOTIFY_DELAY_MS: u64 = 30;
+
+/// Ends a seat leg: CANCEL while ringing, BYE once answered. A seat that asked for the
+/// transfer by REFER first hears that it succeeded (RFC 3515 NOTIFY).
+pub(super) async fn release_seat_leg(leg: SeatLeg) {
+    if let Some(refer) = leg.referred {
+        refer.reply(StatusCode::Accepted).await.ok();
+        // The reply is queued to its transaction, not sent yet: let the 202 leave first
+        // (RFC 3515 allows the NOTIFY to overtake it, but phones cope badly).
+        tokio::time::sleep(std::time::Duration::from_millis(REFER_NOTIFY_DELAY_MS)).await;
+        leg.dialog
+            .notify_refer(StatusCode::OK, "terminated;reason=noresource")
+            .await
+            .ok();
+    }
+    leg.dialog.hangup().await.ok();
+}
+
+/// The offer could not reach the seat (no registration left, or the INVITE failed to go).
+fn unreachable(call: String, seat: String) -> CallInput {
+    CallInput::SeatFailed {
+        call,
+        seat,
+        status: None,
+    }
+}
+
+/// Headers of an INVITE to a seat: the router's call id, Max-Forwards, and for a rated
+/// call its Hub Santé priority (`X-Sas-Priority`) and the SIP `Priority` a phone can show
+/// (RFC 3261 §20.26).
+fn seat_headers(call: &str, max_forwards: u32, urgency: Option<Urgency>) -> Vec<Header> {
+    let mut headers = vec![
+        Header::Other("X-Sas-Call".into(), call.into()),
+        Header::MaxForwards(max_forwards.to_string().into()),
+    ];
+    if let Some(u) = urgency.filter(|u| *u != Urgency::Nr) {
+        let sip = match u {
+            Urgency::P0 => "emergency",
+            Urgency::P1 => "urgent",
+            _ => "normal",
+        };
+        headers.push(Header::Other("X-Sas-Priority".into(), u.label().into()));
+        headers.push(Header::Other("Priority".into(), sip.into()));
+    }
+    headers
+}
+
+/// A caller number usable as a SIP user part (digits, `+`; anything else dropped).
+fn sip_user(number: &str) -> String {
+    let user: String = number
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '+')
+        .collect();
+    if user.is_empty() {
+        "anonymous".into()
+    } else {
+        user
+    }
+}
