@@ -122,6 +122,14 @@ pub enum CallInput {
         /// The seat.
         seat: SeatId,
     },
+    /// The seat's media died mid-call (its browser's WebRTC connection failed): it did not
+    /// hang up, so the caller is not hung up either but waits again.
+    SeatLost {
+        /// The call.
+        call: String,
+        /// The seat.
+        seat: SeatId,
+    },
     /// The router could not go on with the call (media failure, SIP error).
     Failed {
         /// The call.
@@ -203,6 +211,12 @@ pub enum CallOutput {
     /// The caller is waiting again (the seat left an accompanied transfer before the
     /// target answered): play the queue's hold audio.
     Hold {
+        /// The call.
+        call: String,
+    },
+    /// The seat talking with the caller was lost ([`CallInput::SeatLost`]): queue the call
+    /// again where it last waited, with its hold audio.
+    Requeue {
         /// The call.
         call: String,
     },
@@ -420,6 +434,7 @@ impl Switchboard {
                 }
             }
             CallInput::SeatGone { call, seat } => self.seat_left(now, &call, &seat, None),
+            CallInput::SeatLost { call, seat } => self.seat_lost(now, &call, &seat),
             CallInput::Failed { call, reason } => self.fail(now, &call, &reason),
             CallInput::SeatOnline { seat } => self.acd.seat_online(now, &seat),
             CallInput::SeatOffline { seat } => {

@@ -94,6 +94,8 @@ enum Stage {
 #[derive(Debug)]
 struct WorldCall {
     line: u8,
+    /// The dial plan step and role of the queue it last waited in.
+    queue: (String, String),
     stage: Stage,
     /// Waiting spells so far (patience is drawn per spell).
     spell: u64,

@@ -185,6 +185,30 @@ impl Switchboard {
         )
     }
 
+    /// `seat`'s media died while it talked with the caller alone: the caller waits again
+    /// (never hung up for a browser that crashed); in a three-way call the others go on.
+    pub(super) fn seat_lost(&mut self, now: EpochMillis, call: &str, seat: &str) {
+        let Some(c) = self
+            .calls
+            .get_mut(call)
+            .filter(|c| matches!(&c.phase, Phase::Bridged { seat: s } if s == seat))
+        else {
+            return self.seat_left(now, call, seat, None);
+        };
+        end_handler(&mut c.record, seat, now, "lost");
+        c.record.event(now, "SEAT_LOST", Some(seat), None);
+        c.record.seat = None;
+        c.phase = Phase::Waiting;
+        self.acd.call_ended(now, seat);
+        self.outputs.push_back(CallOutput::SeatLeft {
+            call: call.into(),
+            seat: seat.into(),
+        });
+        self.outputs
+            .push_back(CallOutput::Requeue { call: call.into() });
+        self.drain_acd(now);
+    }
+
     /// The console of `seat` hangs up its leg of the call.
     pub fn hang_up_seat(&mut self, now: EpochMillis, call: &str, seat: &str) {
         self.seat_left(now, call, seat, Some("seat_hangup"));

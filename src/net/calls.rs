@@ -668,6 +668,7 @@ impl CallDriver {
                     }
                 }
                 CallOutput::Hold { call } => self.hold_again(&call, legs),
+                CallOutput::Requeue { call } => self.wait_again(&call, "seat_lost", legs),
                 CallOutput::HangUpCaller { call } => {
                     if let Some(l) = legs.get(&call) {
                         let dialog = l.trunk.clone();

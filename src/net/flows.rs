@@ -324,10 +324,10 @@ impl CallDriver {
         }
     }
 
-    /// A forward could not be made (no outbound trunk, refused, unreachable): the call
-    /// must not be lost, so it waits again in its last queue (or fails loudly if it had
-    /// none).
-    pub(super) fn forward_failed(&mut self, call: &str, legs: &mut HashMap<String, Legs>) {
+    /// A forward could not be made (no outbound trunk, refused, unreachable), or the seat
+    /// talking with the caller was lost: the call must not be lost, so it waits again in
+    /// its last queue (or fails loudly, `why`, if it had none).
+    pub(super) fn wait_again(&mut self, call: &str, why: &str, legs: &mut HashMap<String, Legs>) {
         let Some(l) = legs.get_mut(call) else { return };
         match l.route.last_queue.clone() {
             Some(Instruction::Queue {
@@ -353,7 +353,7 @@ impl CallDriver {
                 wall_clock_now(),
                 CallInput::Failed {
                     call: call.into(),
-                    reason: "forward_failed".into(),
+                    reason: why.into(),
                 },
             ),
         }

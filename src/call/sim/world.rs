@@ -102,6 +102,7 @@ impl Sim {
             call.clone(),
             WorldCall {
                 line,
+                queue: ("arm".into(), ARM_ROLE.into()),
                 stage: Stage::Waiting,
                 spell: 0,
                 hops: 0,
@@ -203,9 +204,34 @@ impl Sim {
         } else if (role == AMU.1 || role == LIBERAL.1) && hops < 3 && self.rng.chance(20) {
             let target = if role == AMU.1 { LIBERAL } else { AMU };
             self.escalate(call, seat, target, TransferMode::Blind, None);
+        } else if self.rng.chance(3) {
+            // Its browser died (WebRTC failed): the caller waits again.
+            self.legs.remove(seat);
+            self.checks.call_ended_for(seat, self.now);
+            self.feed(CallInput::SeatLost {
+                call: call.into(),
+                seat: seat.into(),
+            });
         } else {
             self.seat_gone(call, seat);
         }
+    }
+
+    /// The seat talking with the caller was lost: the call waits in its last queue again,
+    /// as the driver does it.
+    pub(super) fn requeue(&mut self, call: &str) {
+        let Some(c) = self.calls.get(call) else {
+            return;
+        };
+        let ((step, role), line) = (c.queue.clone(), c.line);
+        let urgency = self.board.urgency(call).unwrap_or_default();
+        let kind = "requeued, seat lost".to_string();
+        self.checks
+            .escalated(kind, call, &role, urgency, line, self.now);
+        self.wait_again(call);
+        let request = CallRequest::new(&role, line);
+        self.board.enqueue(self.now, call, &step, &request);
+        self.drain();
     }
 
     fn escalate(
@@ -231,6 +257,7 @@ impl Sim {
             return;
         };
         c.hops += 1;
+        c.queue = (step.into(), role.into());
         let line = c.line;
         match mode {
             TransferMode::Blind => self.wait_again(call),

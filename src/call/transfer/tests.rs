@@ -452,3 +452,41 @@ fn a_replace_naming_the_wrong_seats_changes_nothing() {
         SeatState::Busy { call: "c2".into() }
     );
 }
+
+#[test]
+fn a_seat_lost_mid_call_leaves_its_caller_waiting_for_the_next_seat() {
+    let mut b = board(&["arm1", "arm2"]);
+    online(&mut b, T0, "arm1");
+    arrive(&mut b, T0 + 1, "c1", "samu", 0);
+    answer(&mut b, T0 + 2, "c1", "arm1");
+    online(&mut b, T0 + 3, "arm2");
+    actions(&mut b);
+
+    // arm1's browser died: no BYE, the caller must not be hung up.
+    let lost = CallInput::SeatLost {
+        call: "c1".into(),
+        seat: "arm1".into(),
+    };
+    b.handle(T0 + 10, lost);
+    assert_eq!(
+        actions(&mut b),
+        vec![
+            left("c1", "arm1"),
+            CallOutput::Requeue { call: "c1".into() }
+        ]
+    );
+    assert_eq!(state(&b, "arm1"), "wrap_up");
+    enqueue(&mut b, T0 + 10, "c1", "arm", "arm");
+    assert_eq!(actions(&mut b), vec![ring("c1", "arm2")]);
+    answer(&mut b, T0 + 20, "c1", "arm2");
+    actions(&mut b);
+    let r = b.record("c1").unwrap();
+    assert_eq!(r.seat.as_deref(), Some("arm2"));
+    let handlers: Vec<(&str, Option<&str>)> = r
+        .handlers
+        .iter()
+        .map(|h| (h.seat.as_str(), h.left.as_deref()))
+        .collect();
+    assert_eq!(handlers, [("arm1", Some("lost")), ("arm2", None)]);
+    assert!(kinds(&b, "c1").contains(&"SEAT_LOST".to_string()));
+}

@@ -229,7 +229,8 @@ impl CallDriver {
                     return;
                 };
                 let input = if c.answered {
-                    CallInput::SeatGone { call, seat }
+                    tracing::warn!(%seat, "a console's WebRTC media is gone");
+                    CallInput::SeatLost { call, seat }
                 } else {
                     CallInput::SeatFailed {
                         call,

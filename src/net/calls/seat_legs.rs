@@ -183,7 +183,7 @@ impl CallDriver {
         };
         self.switchboard.handle(now, input);
         if external {
-            self.forward_failed(&call, legs);
+            self.wait_again(&call, "forward_failed", legs);
         }
     }
 

@@ -3,7 +3,8 @@
 //! ICE candidate) instead of plain RTP. Its 2xx answer is applied to that peer connection,
 //! and the leg is then bridged like any seat leg (the relay reads and writes it through
 //! channels). A re-INVITE from the phone (hold, resume) is answered by the same
-//! connection. A phone whose media dies (tab closed, network lost) is hung up as gone.
+//! connection. A phone whose media dies (tab closed, network lost) is hung up, and its
+//! caller waits again.
 
 use super::{CallDriver, CallEvent, Legs, SeatOffer};
 use crate::call::CallInput;
@@ -217,10 +218,10 @@ impl CallDriver {
                 let Some(s) = legs.get(&call).and_then(|l| l.seat_leg(&sip)) else {
                     return;
                 };
-                tracing::info!(seat = %s.seat, "a phone's WebRTC media is gone: hanging up");
+                tracing::warn!(seat = %s.seat, "a phone's WebRTC media is gone: hanging it up");
                 let seat = s.seat.clone();
                 self.hang_up_leg(&sip, legs.get(&call));
-                let input = CallInput::SeatGone { call, seat };
+                let input = CallInput::SeatLost { call, seat };
                 self.switchboard.handle(wall_clock_now(), input);
             }
         }
