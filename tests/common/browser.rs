@@ -46,7 +46,17 @@ where
     F: FnOnce(Arc<Browser>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let browser = Arc::new(Browser::start(dir).await);
+    with_browser_args(dir, &[], test).await;
+}
+
+/// [`with_browser`] with Chromium started with `extra` arguments too (for example
+/// `--ignore-certificate-errors` for a router with a self-signed certificate).
+pub async fn with_browser_args<F, Fut>(dir: &Path, extra: &[&str], test: F)
+where
+    F: FnOnce(Arc<Browser>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let browser = Arc::new(Browser::start(dir, extra).await);
     let outcome = tokio::spawn(test(Arc::clone(&browser))).await;
     if let Err(failure) = outcome {
         let path = dir.join("failure.png");
@@ -68,7 +78,7 @@ pub struct Browser {
 }
 
 impl Browser {
-    async fn start(dir: &Path) -> Browser {
+    async fn start(dir: &Path, extra: &[&str]) -> Browser {
         for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
             assert!(
                 Path::new(path).exists(),
@@ -99,7 +109,8 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let profile = dir.join("chromium-profile");
-        let args = [
+        let profile = format!("--user-data-dir={}", profile.display());
+        let mut args = vec![
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
@@ -111,8 +122,9 @@ impl Browser {
             "--use-fake-ui-for-media-stream",
             "--allow-loopback-in-peer-connection",
             "--window-size=1280,1800",
-            &format!("--user-data-dir={}", profile.display()),
+            &profile,
         ];
+        args.extend_from_slice(extra);
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
@@ -224,6 +236,17 @@ impl Browser {
 
     /// Waits until the element's text contains `needle`; returns the text.
     pub async fn wait_text(&self, css: &str, needle: &str) -> String {
+        self.wait_for(css, needle, |text| text.contains(needle))
+            .await
+    }
+
+    /// Waits until the element's text is `expected` exactly (where a longer text may contain
+    /// it: `unregistered` is not `registered`).
+    pub async fn wait_text_is(&self, css: &str, expected: &str) {
+        self.wait_for(css, expected, |text| text == expected).await;
+    }
+
+    async fn wait_for(&self, css: &str, what: &str, done: impl Fn(&str) -> bool) -> String {
         let started = Instant::now();
         loop {
             // Absent or hidden for now is the same as not there yet.
@@ -231,12 +254,12 @@ impl Browser {
                 Ok(_) => self.text(css).await,
                 Err(_) => String::new(),
             };
-            if text.contains(needle) {
+            if done(&text) {
                 return text;
             }
             assert!(
                 started.elapsed() < WAIT,
-                "{css} never showed {needle:?}; it shows {text:?}"
+                "{css} never showed {what:?}; it shows {text:?}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
