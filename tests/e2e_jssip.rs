@@ -59,3 +59,112 @@ async fn jssip_registers_over_wss() {
     })
     .await;
 }
+
+/// `#stats` as (packets in, inbound audio level 0..1, packets out).
+fn phone_stats(text: &str) -> Option<(u64, f64, u64)> {
+    let mut words = text.split_whitespace();
+    let mut after = |name: &str| {
+        words.find(|w| *w == name)?;
+        words.next()
+    };
+    let inbound = after("in")?.parse().ok()?;
+    let level = after("level")?.parse().ok()?;
+    let outbound = after("out")?.parse().ok()?;
+    Some((inbound, level, outbound))
+}
+
+/// Waits until the phone's own stats say it receives audio with a level and sends; returns
+/// them.
+async fn audio_flowing(browser: &common::browser::Browser, more_than: u64) -> (u64, f64, u64) {
+    let mut last = None;
+    for _ in 0..60 {
+        last = phone_stats(&browser.text("#stats").await);
+        if let Some((inbound, level, outbound)) = last
+            && inbound > more_than
+            && level > 0.0
+            && outbound > more_than
+        {
+            return (inbound, level, outbound);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the phone's audio is not flowing: {last:?} (wanted more than {more_than} packets)");
+}
+
+/// A router with SIP over WSS (self-signed) and tone prompts, for calls to JsSIP.
+async fn router_for_calls(dir: &std::path::Path) -> Router {
+    let prompts = dir.join("prompts");
+    media::write_tone_prompts(
+        &prompts,
+        &[
+            ("greeting", 440.0, 300),
+            ("hold", 660.0, 3000),
+            ("reassurance", 880.0, 100),
+        ],
+    );
+    let (cert, key, _) = tls::self_signed(dir);
+    start(Options {
+        sip_ws: true,
+        tls: Some((cert, key)),
+        prompts: Some(prompts),
+        ..Options::default()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jssip_takes_a_15_call_with_audio_both_ways_and_holds_it() {
+    use common::media::*;
+    let dir = temp_dir("jssip-call");
+    let router = router_for_calls(&dir).await;
+    let wss = router.running.as_ref().unwrap().sip_wss.unwrap();
+    let page = phone_page(wss, "arm1");
+    let empty = empty_pcap(&dir);
+    with_browser_args(&dir, &CHROMIUM_ARGS, |browser| async move {
+        let mut router = router;
+        browser.goto(&page).await;
+        browser.wait_text_is("#reg", "registered").await;
+
+        // The caller talks (500 Hz) from the greeting on, for 10 s, then hangs up.
+        let (caller, caller_sink, talking) =
+            talking_caller(router.sip, "15", &empty, 500.0, 10_000).await;
+        browser.wait_text_is("#call", "ringing").await;
+        assert!(
+            !browser.text("#headers").await.is_empty(),
+            "the INVITE names the router's call (X-Sas-Call)"
+        );
+        browser.click("#answer").await;
+        browser.wait_text_is("#call", "answered").await;
+        // Chromium's own stats: the caller's audio arrives with a level, and it sends.
+        let (inbound, _, _) = audio_flowing(&browser, 50).await;
+
+        // Hold and resume: JsSIP re-INVITEs, the router's WebRTC leg answers both.
+        browser.click("#hold").await;
+        browser.wait_text_is("#call", "on hold").await;
+        browser.click("#unhold").await;
+        browser.wait_text_is("#call", "answered").await;
+        audio_flowing(&browser, inbound + 50).await;
+
+        assert!(finish(caller, Duration::from_secs(30)).await, "caller");
+        talking.join().unwrap();
+        browser.wait_text("#call", "ended").await;
+        // The caller got the browser's (fake microphone) audio through the WebRTC leg.
+        let got = caller_sink.stop();
+        let from_browser: Vec<RtpPacket> = got.iter().skip(100).cloned().collect();
+        assert!(from_browser.len() > 100, "{} packets", from_browser.len());
+        assert!(
+            mean_power(&audio_of(&from_browser)) > 1000.0,
+            "the browser's microphone reaches the caller"
+        );
+        let r = wait_records(&router, 1).await.remove(0);
+        assert_eq!(r.seat.as_deref(), Some("arm1"));
+        assert_eq!(r.end_reason.as_deref(), Some("caller_bye"), "{r:?}");
+        let rtp = r.rtp.expect("bridged");
+        assert!(
+            rtp.seat.rx_packets > 100 && rtp.seat.tx_packets > 100,
+            "{rtp:?}"
+        );
+        router.stop().await;
+    })
+    .await;
+}

@@ -22,6 +22,7 @@ use rtc::ice::mdns::MulticastDnsMode;
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_PCMA, MIME_TYPE_PCMU, MIME_TYPE_TELEPHONE_EVENT,
 };
+use rtc::peer_connection::transport::RTCDtlsRole;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
@@ -409,7 +410,11 @@ async fn build(
         register_default_interceptors(Registry::new(), &mut media).map_err(WebRtcError::Setup)?;
     // mDNS off: host candidates carry IPs (SIP phones cannot resolve .local names) and no
     // multicast socket is needed (it fails where only loopback exists).
+    // We offer `actpass` and browsers answer `active`: the router is the DTLS server. When a
+    // phone offers again (hold), the answer must keep that role (RFC 5763 §5), and the
+    // library's answering default (client) would break the connection.
     let settings = SettingEngineBuilder::new()
+        .with_answering_dtls_role(RTCDtlsRole::Server)
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_ice_timeouts(
             Some(ICE_DISCONNECTED),
