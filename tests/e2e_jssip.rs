@@ -168,3 +168,44 @@ async fn jssip_takes_a_15_call_with_audio_both_ways_and_holds_it() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_whose_jssip_phone_dies_mid_call_waits_again_for_the_next_seat() {
+    let dir = temp_dir("jssip-lost");
+    let router = router_for_calls(&dir).await;
+    let wss = router.running.as_ref().unwrap().sip_wss.unwrap();
+    let page = phone_page(wss, "arm1");
+    let empty = media::empty_pcap(&dir);
+    with_browser_args(&dir, &CHROMIUM_ARGS, |browser| async move {
+        let mut router = router;
+        browser.goto(&page).await;
+        browser.wait_text_is("#reg", "registered").await;
+        let (caller, _sink, talking) =
+            media::talking_caller(router.sip, "15", &empty, 500.0, 20_000).await;
+        browser.wait_text_is("#call", "ringing").await;
+        browser.click("#answer").await;
+        browser.wait_text_is("#call", "answered").await;
+        audio_flowing(&browser, 25).await;
+
+        // A second ARM comes online on a SIP phone; then arm1's tab is gone, without a BYE.
+        let arm2 = seat(&router, "arm2", 1, 100).await;
+        browser.goto("about:blank").await;
+
+        // The caller is not hung up: it waits again and arm2 answers it.
+        assert!(finish(caller, Duration::from_secs(40)).await, "caller");
+        talking.join().unwrap();
+        assert!(finish(arm2, Duration::from_secs(10)).await, "arm2's phone");
+        let r = wait_records(&router, 1).await.remove(0);
+        let handlers: Vec<(&str, Option<&str>)> = r
+            .handlers
+            .iter()
+            .map(|h| (h.seat.as_str(), h.left.as_deref()))
+            .collect();
+        assert_eq!(handlers[0], ("arm1", Some("lost")), "{r:?}");
+        assert_eq!(handlers[1].0, "arm2", "{r:?}");
+        assert_eq!(r.seat.as_deref(), Some("arm2"));
+        assert!(r.events.iter().any(|e| e.kind == "SEAT_LOST"), "{r:?}");
+        router.stop().await;
+    })
+    .await;
+}
