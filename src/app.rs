@@ -25,6 +25,7 @@ use crate::time::{SECOND, wall_clock_now};
 use rsipstack::EndpointBuilder;
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip::{Method, SipMessage, Uri};
+use rsipstack::transaction::endpoint::EndpointOption;
 use rsipstack::transaction::endpoint::MessageInspector;
 use rsipstack::transport::tcp_listener::TcpListenerConnection;
 use rsipstack::transport::udp::UdpConnection;
@@ -246,7 +247,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             Method::Options,
             Method::Register,
             Method::Info,
+            Method::Refer,
+            Method::Update,
         ])
+        // Call-IDs of the seat legs name this host, not the library's default domain.
+        .with_option(EndpointOption {
+            callid_suffix: Some(contact_addr.ip().to_string()),
+            ..EndpointOption::default()
+        })
         .with_inspector(Box::new(CountingInspector(metrics.clone())))
         .build();
     let incoming = endpoint.incoming_transactions()?;

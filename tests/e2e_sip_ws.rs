@@ -189,6 +189,16 @@ where
         headers(&invite, "Via")[0].starts_with("SIP/2.0/WS"),
         "the Via names the transport the INVITE travels on: {invite}"
     );
+    assert!(
+        headers(&invite, "Call-ID")[0].ends_with("@127.0.0.1"),
+        "the Call-ID names the router's host: {invite}"
+    );
+    assert!(
+        headers(&invite, "Allow")
+            .iter()
+            .any(|a| a.contains("REFER")),
+        "phones offer transfer only to a peer that allows REFER: {invite}"
+    );
     // A phone on a WebSocket is a browser: the offer is WebRTC (DTLS-SRTP, ICE).
     let offer = invite.split("\r\n\r\n").nth(1).unwrap_or_default();
     for needed in [

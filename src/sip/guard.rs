@@ -10,7 +10,7 @@ use rsipstack::sip::SipMessage;
 use std::net::SocketAddr;
 
 /// Methods the router handles; sent in `Allow`.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, REFER, UPDATE";
 
 /// Headers a request must carry for a transaction to exist (RFC 3261 §8.1.1).
 const MANDATORY: [(&str, Option<&str>); 5] = [
