@@ -326,13 +326,15 @@ fn unreachable(call: String, seat: String) -> CallInput {
     }
 }
 
-/// Headers of an INVITE to a seat: the router's call id, Max-Forwards, and for a rated
+/// Headers of an INVITE to a seat: the router's call id, Max-Forwards, Allow, and for a rated
 /// call its Hub Santé priority (`X-Sas-Priority`) and the SIP `Priority` a phone can show
 /// (RFC 3261 §20.26).
 fn seat_headers(call: &str, max_forwards: u32, urgency: Option<Urgency>) -> Vec<Header> {
     let mut headers = vec![
         Header::Other("X-Sas-Call".into(), call.into()),
         Header::MaxForwards(max_forwards.to_string().into()),
+        // What the seat may send back in the dialog: phones offer transfer only with REFER.
+        Header::Allow(crate::sip::guard::ALLOW.into()),
     ];
     if let Some(u) = urgency.filter(|u| *u != Urgency::Nr) {
         let sip = match u {
