@@ -192,33 +192,47 @@ async fn an_arm_answers_a_15_call_in_the_browser_and_audio_flows_both_ways() {
 
         // The caller talks (500 Hz) from the greeting on, for 8 s, then hangs up.
         let (caller, caller_sink, talking) =
-            talking_caller(router.sip, "15", &empty, 500.0, 8000).await;
+            talking_caller(router.sip, "15", &empty, 500.0, 10_000).await;
+        let since_call = std::time::Instant::now();
         browser.wait_text("#media-state", "appel entrant").await;
         browser.click("#media-answer").await;
         browser.wait_text("#media-state", "en communication").await;
         browser.wait_text("#seat-state", "en communication").await;
         // The browser's own stats: packets and a level from the caller's tone.
-        let mut heard = (0, 0);
+        let mut inbound = (0, 0);
         for _ in 0..40 {
             let text = browser.text("#media-level").await;
             if !text.is_empty() {
-                heard = packets_and_level(&text);
-                if heard.0 > 100 && heard.1 > 0 {
+                inbound = packets_and_level(&text);
+                if inbound.0 > 100 && inbound.1 > 0 {
                     break;
                 }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(
-            heard.0 > 100 && heard.1 > 0,
-            "browser inbound audio: {heard:?}"
+            inbound.0 > 100 && inbound.1 > 0,
+            "browser inbound audio: {inbound:?}"
         );
+
+        // "Attente": the caller hears the hold audio (660 Hz) until the seat takes it back.
+        browser.click("#media-hold").await;
+        let held = since_call.elapsed().as_secs_f32();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let resumed = since_call.elapsed().as_secs_f32();
+        browser.click("#media-hold").await;
 
         assert!(finish(caller, Duration::from_secs(30)).await, "caller");
         talking.join().unwrap();
         browser.wait_text("#media-state", "appel terminé").await;
         // The caller got the browser's (fake microphone) audio, relayed from the WebRTC leg.
         let got = caller_sink.stop();
+        let on_hold = heard(&got, held + 0.5, resumed);
+        assert!(
+            tone_share(&on_hold, 660.0) > 0.5,
+            "the held caller hears the hold audio: {:.2}",
+            tone_share(&on_hold, 660.0)
+        );
         let from_browser: Vec<RtpPacket> = got.iter().skip(100).cloned().collect();
         assert!(from_browser.len() > 100, "{} packets", from_browser.len());
         assert!(
@@ -227,6 +241,9 @@ async fn an_arm_answers_a_15_call_in_the_browser_and_audio_flows_both_ways() {
         );
         let r = wait_records(&router, 1).await.remove(0);
         assert_eq!(r.seat.as_deref(), Some("arm1"));
+        let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
+        let hold = kinds.iter().position(|k| *k == "HOLD").expect("HOLD");
+        assert_eq!(kinds[hold + 1], "RESUME", "{kinds:?}");
         let rtp = r.rtp.expect("bridged");
         assert!(
             rtp.seat.rx_packets > 100 && rtp.seat.tx_packets > 100,

@@ -128,6 +128,7 @@ async fn jssip_takes_a_15_call_with_audio_both_ways_and_holds_it() {
         // The caller talks (500 Hz) from the greeting on, for 10 s, then hangs up.
         let (caller, caller_sink, talking) =
             talking_caller(router.sip, "15", &empty, 500.0, 10_000).await;
+        let since_call = std::time::Instant::now();
         browser.wait_text_is("#call", "ringing").await;
         assert!(
             !browser.text("#headers").await.is_empty(),
@@ -138,9 +139,13 @@ async fn jssip_takes_a_15_call_with_audio_both_ways_and_holds_it() {
         // Chromium's own stats: the caller's audio arrives with a level, and it sends.
         let (inbound, _, _) = audio_flowing(&browser, 50).await;
 
-        // Hold and resume: JsSIP re-INVITEs, the router's WebRTC leg answers both.
+        // Hold and resume: JsSIP re-INVITEs, the router's WebRTC leg answers both, and the
+        // caller hears the hold audio (660 Hz) meanwhile, not silence.
         browser.click("#hold").await;
         browser.wait_text_is("#call", "on hold").await;
+        let held = since_call.elapsed().as_secs_f32();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let resumed = since_call.elapsed().as_secs_f32();
         browser.click("#unhold").await;
         browser.wait_text_is("#call", "answered").await;
         audio_flowing(&browser, inbound + 50).await;
@@ -150,6 +155,12 @@ async fn jssip_takes_a_15_call_with_audio_both_ways_and_holds_it() {
         browser.wait_text("#call", "ended").await;
         // The caller got the browser's (fake microphone) audio through the WebRTC leg.
         let got = caller_sink.stop();
+        let on_hold = heard(&got, held + 0.3, resumed);
+        assert!(
+            tone_share(&on_hold, 660.0) > 0.5,
+            "the held caller hears the hold audio: {:.2}",
+            tone_share(&on_hold, 660.0)
+        );
         let from_browser: Vec<RtpPacket> = got.iter().skip(100).cloned().collect();
         assert!(from_browser.len() > 100, "{} packets", from_browser.len());
         assert!(
@@ -159,6 +170,9 @@ async fn jssip_takes_a_15_call_with_audio_both_ways_and_holds_it() {
         let r = wait_records(&router, 1).await.remove(0);
         assert_eq!(r.seat.as_deref(), Some("arm1"));
         assert_eq!(r.end_reason.as_deref(), Some("caller_bye"), "{r:?}");
+        let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
+        let hold = kinds.iter().position(|k| *k == "HOLD").expect("HOLD");
+        assert_eq!(kinds[hold + 1], "RESUME", "{kinds:?}");
         let rtp = r.rtp.expect("bridged");
         assert!(
             rtp.seat.rx_packets > 100 && rtp.seat.tx_packets > 100,

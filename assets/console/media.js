@@ -98,11 +98,15 @@ export function bindMedia(act) {
     microphone?.getAudioTracks().forEach((t) => { t.enabled = !muted; });
     toggle(e.currentTarget, muted);
   });
-  // Hold here stops both directions in the page; hold music for the caller is the router's.
+  // Hold: the router plays the queue's hold audio to the caller (POST /api/cti/hold), and
+  // the page stops both directions.
   $("media-hold").addEventListener("click", (e) => {
-    const held = e.currentTarget.getAttribute("aria-pressed") !== "true";
-    pc?.getSenders().forEach((s) => { if (s.track) s.track.enabled = !held; });
-    $("media-remote").muted = held;
-    toggle(e.currentTarget, held);
+    const button = e.currentTarget;
+    const held = button.getAttribute("aria-pressed") !== "true";
+    act(request("POST", "/api/cti/hold", {held}).then(() => {
+      pc?.getSenders().forEach((s) => { if (s.track) s.track.enabled = !held; });
+      $("media-remote").muted = held;
+      toggle(button, held);
+    }));
   });
 }

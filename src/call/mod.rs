@@ -220,6 +220,14 @@ pub enum CallOutput {
         /// The call.
         call: String,
     },
+    /// The seat that put the caller on hold ([`Switchboard::hold`]) takes it back: the
+    /// caller hears the seat again instead of the hold audio (a [`CallOutput::Hold`]).
+    Resume {
+        /// The call.
+        call: String,
+        /// The seat.
+        seat: SeatId,
+    },
     /// A seat left a call that goes on without it (three-way, accompanied transfer). For
     /// the consoles and the seat's history; its leg is already being hung up.
     SeatLeft {
@@ -283,6 +291,8 @@ struct Call {
     record: CallRecord,
     /// Hub Santé urgency, from a transfer or the call file; applies to its next queue.
     urgency: Urgency,
+    /// The bridged seat put the caller on hold (its phone, its console).
+    held: bool,
 }
 
 /// Settings of the call logic.
@@ -339,6 +349,7 @@ impl Switchboard {
                         phase: Phase::Waiting,
                         record,
                         urgency: Urgency::Nr,
+                        held: false,
                     },
                 );
             }
@@ -675,6 +686,7 @@ impl Switchboard {
             }
             _ => {
                 c.phase = Phase::Bridged { seat: seat.into() };
+                c.held = false;
                 CallOutput::Bridge {
                     call: call.into(),
                     seat: seat.into(),

@@ -165,6 +165,7 @@ impl Switchboard {
             call: call.into(),
             seat: seat.into(),
         });
+        c.held = false;
         c.phase = match &out {
             CallOutput::Bridge { seat, .. } => {
                 c.record.seat = Some(seat.clone());
@@ -207,6 +208,38 @@ impl Switchboard {
         self.outputs
             .push_back(CallOutput::Requeue { call: call.into() });
         self.drain_acd(now);
+    }
+
+    /// `seat` puts its caller on hold (`held`; its phone's re-INVITE, its console) or takes
+    /// it back. The caller hears the queue's hold audio meanwhile, never a silence it could
+    /// take for a dropped call. False when `seat` is not talking with the caller alone.
+    pub fn hold(&mut self, now: EpochMillis, call: &str, seat: &str, held: bool) -> bool {
+        let Some(c) = self
+            .calls
+            .get_mut(call)
+            .filter(|c| matches!(&c.phase, Phase::Bridged { seat: s } if s == seat))
+        else {
+            return false;
+        };
+        if c.held == held {
+            return true; // a session refresh, or a second click
+        }
+        c.held = held;
+        let (kind, out) = if held {
+            ("HOLD", CallOutput::Hold { call: call.into() })
+        } else {
+            let seat = seat.into();
+            (
+                "RESUME",
+                CallOutput::Resume {
+                    call: call.into(),
+                    seat,
+                },
+            )
+        };
+        c.record.event(now, kind, Some(seat), None);
+        self.outputs.push_back(out);
+        true
     }
 
     /// The console of `seat` hangs up its leg of the call.

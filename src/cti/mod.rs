@@ -52,6 +52,8 @@ pub enum CtiRequest {
     },
     /// Write qualification data on the seat's current call.
     Qualify(Qualification),
+    /// Put the seat's caller on hold (it hears the queue's hold audio) or take it back.
+    Hold { held: bool },
     /// The console takes the seat's calls with audio in the browser (WebRTC): the router
     /// rings it with an `offer` event carrying its SDP. Off: calls go to the SIP phone.
     Audio { enabled: bool },

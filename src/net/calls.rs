@@ -385,7 +385,7 @@ impl CallDriver {
                 if self.phone_reoffer(&id.call_id, request.body(), handle, legs) {
                     return;
                 }
-                let reply = self.reoffer(&id.call_id, request, legs);
+                let reply = self.reoffer(now, &id.call_id, request, legs);
                 let handle = handle.clone();
                 tokio::spawn(async move {
                     match reply {
@@ -528,50 +528,54 @@ impl CallDriver {
 
     /// A re-INVITE or UPDATE on a leg (session refresh, hold, new address): follows the
     /// peer's new address and codecs and answers with our SDP, version bumped. Without a
-    /// body, our current SDP is the offer (RFC 3261 §14.2).
+    /// body, our current SDP is the offer (RFC 3261 §14.2). A seat's phone that stops
+    /// receiving is putting its caller on hold.
     fn reoffer(
-        &self,
+        &mut self,
+        now: EpochMillis,
         call_id: &str,
         request: &rsipstack::sip::Request,
         legs: &mut HashMap<String, Legs>,
     ) -> Result<Vec<u8>, StatusCode> {
-        let l = legs
-            .values_mut()
-            .find(|l| l.trunk_leg == call_id || l.seat_leg(call_id).is_some())
+        let (call, l) = legs
+            .iter_mut()
+            .find(|(_, l)| l.trunk_leg == call_id || l.seat_leg(call_id).is_some())
             .ok_or(StatusCode::CallTransactionDoesNotExist)?;
-        let leg = match l.seat_leg(call_id) {
-            Some(s) => s.media,
-            None => Leg::A,
-        };
+        let seat = l.seat_leg(call_id).map(|s| (s.seat.clone(), s.media));
+        let leg = seat.as_ref().map_or(Leg::A, |s| s.1);
         let (ours, version) = l.sent[leg.idx()]
             .clone()
             .ok_or(StatusCode::RequestPending)?;
-        if request.body().is_empty() {
+        let (answer, receiving) = if request.body().is_empty() {
             // The answer comes in the ACK, which rsipstack does not hand us: assume the
             // usual case (a refresh, or resuming), so a held leg never stays silent.
-            l.relay.set_receiving(leg, true);
-            return Ok(ours.to_string().into_bytes());
+            (ours, true)
+        } else {
+            let offer = SessionDescription::parse_bytes(request.body())
+                .map_err(|_| StatusCode::BadRequest)?;
+            let (remote, codecs) = offer
+                .audio_endpoint()
+                .zip(offer.leg_codecs())
+                .ok_or(StatusCode::NotAcceptableHere)?;
+            let before = l.peer[leg.idx()];
+            if before.map(|p| p.0) != Some(remote) {
+                l.relay.set_remote(leg, remote);
+            }
+            if before.map(|p| p.1) != Some(codecs) {
+                l.relay.set_codecs(leg, codecs);
+            }
+            l.peer[leg.idx()] = Some((remote, codecs));
+            let port = l.relay.local_addr(leg).port();
+            let answer = offer
+                .answer(codecs, self.sdp_ip, port, (l.origin, version + 1))
+                .map_err(|_| StatusCode::NotAcceptableHere)?;
+            l.sent[leg.idx()] = Some((answer.clone(), version + 1));
+            (answer, offer.receives_audio())
+        };
+        l.relay.set_receiving(leg, receiving);
+        if let Some((seat, _)) = seat {
+            self.switchboard.hold(now, call, &seat, !receiving);
         }
-        let offer =
-            SessionDescription::parse_bytes(request.body()).map_err(|_| StatusCode::BadRequest)?;
-        let (remote, codecs) = offer
-            .audio_endpoint()
-            .zip(offer.leg_codecs())
-            .ok_or(StatusCode::NotAcceptableHere)?;
-        let before = l.peer[leg.idx()];
-        if before.map(|p| p.0) != Some(remote) {
-            l.relay.set_remote(leg, remote);
-        }
-        if before.map(|p| p.1) != Some(codecs) {
-            l.relay.set_codecs(leg, codecs);
-        }
-        l.peer[leg.idx()] = Some((remote, codecs));
-        l.relay.set_receiving(leg, offer.receives_audio());
-        let port = l.relay.local_addr(leg).port();
-        let answer = offer
-            .answer(codecs, self.sdp_ip, port, (l.origin, version + 1))
-            .map_err(|_| StatusCode::NotAcceptableHere)?;
-        l.sent[leg.idx()] = Some((answer.clone(), version + 1));
         Ok(answer.to_string().into_bytes())
     }
 
@@ -668,6 +672,13 @@ impl CallDriver {
                     }
                 }
                 CallOutput::Hold { call } => self.hold_again(&call, legs),
+                CallOutput::Resume { call, seat } => {
+                    if let Some(l) = legs.get(&call)
+                        && let Some(side) = l.media_of(&seat)
+                    {
+                        l.relay.bridge(side);
+                    }
+                }
                 CallOutput::Requeue { call } => self.wait_again(&call, "seat_lost", legs),
                 CallOutput::HangUpCaller { call } => {
                     if let Some(l) = legs.get(&call) {

@@ -86,6 +86,14 @@ impl CallDriver {
                 Ok(self.seat_status(seat, legs))
             }
             CtiRequest::Hangup => self.cti_hangup(now, seat, legs),
+            CtiRequest::Hold { held } => {
+                let call = self.current_call(seat).ok_or(CtiError::NoCall)?;
+                if !self.switchboard.hold(now, &call, seat, held) {
+                    let why = "only the seat talking with the caller alone may hold it";
+                    return Err(CtiError::Conflict(why.into()));
+                }
+                Ok(self.seat_status(seat, legs))
+            }
             CtiRequest::Audio { enabled } => {
                 self.console_audio(now, seat, enabled);
                 Ok(self.seat_status(seat, legs))

@@ -112,6 +112,7 @@ impl Sim {
                 self.wait_again(call);
             }
             CallOutput::Requeue { call } => self.requeue(call),
+            CallOutput::Resume { call, .. } => panic!("{call}: the simulated seats never hold"),
             CallOutput::SeatLeft { call, .. } => {
                 if let Some(Stage::Conference { .. }) = self.calls.get(call).map(|c| &c.stage) {
                     self.checks.conference_over(call, now);

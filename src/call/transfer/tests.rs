@@ -490,3 +490,30 @@ fn a_seat_lost_mid_call_leaves_its_caller_waiting_for_the_next_seat() {
     assert_eq!(handlers, [("arm1", Some("lost")), ("arm2", None)]);
     assert!(kinds(&b, "c1").contains(&"SEAT_LOST".to_string()));
 }
+
+#[test]
+fn a_seat_holding_its_caller_gives_it_hold_audio_then_takes_it_back() {
+    let mut b = answered_by_arm();
+    assert!(b.hold(T0 + 5, "c1", "arm1", true));
+    assert_eq!(
+        actions(&mut b),
+        vec![CallOutput::Hold { call: "c1".into() }]
+    );
+    // The phone refreshes its session while on hold: nothing new.
+    assert!(b.hold(T0 + 6, "c1", "arm1", true));
+    assert_eq!(actions(&mut b), vec![]);
+    assert!(b.hold(T0 + 9, "c1", "arm1", false));
+    let resume = CallOutput::Resume {
+        call: "c1".into(),
+        seat: "arm1".into(),
+    };
+    assert_eq!(actions(&mut b), vec![resume]);
+    let k = kinds(&b, "c1");
+    assert!(
+        k.ends_with(&["HOLD".to_string(), "RESUME".to_string()]),
+        "{k:?}"
+    );
+    // Only the seat talking with the caller may hold it.
+    assert!(!b.hold(T0 + 10, "c1", "amu1", true));
+    assert_eq!(state(&b, "arm1"), "busy");
+}

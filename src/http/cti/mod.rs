@@ -119,6 +119,7 @@ enum SeatRoute {
     Transfer,
     File,
     Audio,
+    Hold,
     Answer,
     History,
     Events,
@@ -147,6 +148,7 @@ impl Endpoint {
             "/api/cti/transfer" => post(Seat(SeatRoute::Transfer)),
             "/api/cti/file" => post(Seat(SeatRoute::File)),
             "/api/cti/audio" => post(Seat(SeatRoute::Audio)),
+            "/api/cti/hold" => post(Seat(SeatRoute::Hold)),
             "/api/cti/answer" => post(Seat(SeatRoute::Answer)),
             "/api/cti/history" => get(Seat(SeatRoute::History)),
             "/api/cti/events" => get(Seat(SeatRoute::Events)),
@@ -250,6 +252,12 @@ struct AudioBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct HoldBody {
+    held: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AnswerBody {
     sdp: String,
 }
@@ -307,6 +315,10 @@ async fn seat(
         SeatRoute::Audio => {
             let AudioBody { enabled } = body(req).await?;
             CtiRequest::Audio { enabled }
+        }
+        SeatRoute::Hold => {
+            let HoldBody { held } = body(req).await?;
+            CtiRequest::Hold { held }
         }
         SeatRoute::Answer => {
             let AnswerBody { sdp } = body(req).await?;

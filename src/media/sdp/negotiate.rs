@@ -81,13 +81,19 @@ impl SessionDescription {
     /// with plain RTP; a WebRTC leg's DTLS-SRTP is terminated by the webrtc stack, and its
     /// payload types mean the same.
     pub fn webrtc_leg_codecs(&self) -> Option<LegCodecs> {
+        self.webrtc_as_rtp().leg_codecs()
+    }
+
+    /// This WebRTC SDP with its audio read as an `RTP/…` profile, for what the SIP side
+    /// reads of any peer (codecs, direction).
+    pub fn webrtc_as_rtp(&self) -> SessionDescription {
         let mut plain = self.clone();
         for m in &mut plain.media {
             if m.kind == "audio" && m.proto.eq_ignore_ascii_case("UDP/TLS/RTP/SAVPF") {
                 m.proto = "RTP/SAVPF".into();
             }
         }
-        plain.leg_codecs()
+        plain
     }
 
     /// Our answer to this offer: audio pointed at our `ip:port`, only `codecs` kept (one

@@ -3,12 +3,12 @@
 //! ICE candidate) instead of plain RTP. Its 2xx answer is applied to that peer connection,
 //! and the leg is then bridged like any seat leg (the relay reads and writes it through
 //! channels). A re-INVITE from the phone (hold, resume) is answered by the same
-//! connection. A phone whose media dies (tab closed, network lost) is hung up, and its
+//! connection, and its hold gives the caller the hold audio. A phone whose media dies (tab closed, network lost) is hung up, and its
 //! caller waits again.
 
 use super::{CallDriver, CallEvent, Legs, SeatOffer};
 use crate::call::CallInput;
-use crate::media::sdp::LegCodecs;
+use crate::media::sdp::{LegCodecs, SessionDescription};
 use crate::media::webrtc::{WebRtcIo, WebRtcLeg, WebRtcState};
 use crate::time::wall_clock_now;
 use rsipstack::dialog::dialog::TransactionHandle;
@@ -50,11 +50,13 @@ pub enum PhoneEvent {
         sip: String,
         result: Result<LegCodecs, String>,
     },
-    /// The phone offered again and now sends with `codecs`.
+    /// The phone offered again and now sends with `codecs`; it receives audio unless it
+    /// put the caller on hold.
     Reoffered {
         call: String,
         sip: String,
         codecs: LegCodecs,
+        receiving: bool,
     },
     /// The phone's media went away (ICE/DTLS failed or closed).
     Lost { call: String, sip: String },
@@ -123,6 +125,8 @@ impl CallDriver {
             return false;
         };
         let (handle, events, sip) = (handle.clone(), self.events.clone(), sip.to_string());
+        let receiving = SessionDescription::parse_bytes(offer)
+            .map_or(true, |sdp| sdp.webrtc_as_rtp().receives_audio());
         let offer = String::from_utf8_lossy(offer).into_owned();
         tokio::spawn(async move {
             match leg.answer_reoffer(&offer).await {
@@ -133,7 +137,12 @@ impl CallDriver {
                         .respond(StatusCode::OK, Some(vec![content_type]), body)
                         .await
                         .ok();
-                    let reoffered = PhoneEvent::Reoffered { call, sip, codecs };
+                    let reoffered = PhoneEvent::Reoffered {
+                        call,
+                        sip,
+                        codecs,
+                        receiving,
+                    };
                     events.send(CallEvent::Phone(Box::new(reoffered))).ok();
                 }
                 Err(e) => {
@@ -207,12 +216,19 @@ impl CallDriver {
                 let input = CallInput::SeatAnswered { call, seat };
                 self.switchboard.handle(wall_clock_now(), input);
             }
-            PhoneEvent::Reoffered { call, sip, codecs } => {
-                if let Some(l) = legs.get(&call)
-                    && let Some(s) = l.seat_leg(&sip)
-                {
-                    l.relay.set_codecs(s.media, codecs);
-                }
+            PhoneEvent::Reoffered {
+                call,
+                sip,
+                codecs,
+                receiving,
+            } => {
+                let Some(s) = legs.get(&call).and_then(|l| l.seat_leg(&sip)) else {
+                    return;
+                };
+                legs[&call].relay.set_codecs(s.media, codecs);
+                let seat = s.seat.clone();
+                self.switchboard
+                    .hold(wall_clock_now(), &call, &seat, !receiving);
             }
             PhoneEvent::Lost { call, sip } => {
                 let Some(s) = legs.get(&call).and_then(|l| l.seat_leg(&sip)) else {
