@@ -223,3 +223,41 @@ async fn a_caller_whose_jssip_phone_dies_mid_call_waits_again_for_the_next_seat(
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jssip_arm_refers_its_caller_to_amu() {
+    let dir = temp_dir("jssip-refer");
+    let router = router_for_calls(&dir).await;
+    let wss = router.running.as_ref().unwrap().sip_wss.unwrap();
+    let page = phone_page(wss, "arm1");
+    with_browser_args(&dir, &CHROMIUM_ARGS, |browser| async move {
+        let mut router = router;
+        let doctor = seat(&router, "amu1", 1, 100).await;
+        browser.goto(&page).await;
+        browser.wait_text_is("#reg", "registered").await;
+        let caller = trunk_caller(router.sip, "caller.xml", "15", 6000);
+        browser.wait_text_is("#call", "ringing").await;
+        browser.click("#answer").await;
+        browser.wait_text_is("#call", "answered").await;
+        audio_flowing(&browser, 25).await;
+
+        // A blind REFER to 2001 over the WebSocket: 202, NOTIFY 200, then the router
+        // releases the phone's leg and the AMU regulator takes the caller.
+        browser.click("#transfer").await;
+        browser.wait_text_is("#refer", "succeeded").await;
+        browser.wait_text("#call", "ended").await;
+        assert!(finish(caller, Duration::from_secs(30)).await, "caller");
+        assert!(finish(doctor, Duration::from_secs(10)).await, "AMU phone");
+        let r = wait_records(&router, 1).await.remove(0);
+        let handlers: Vec<(&str, Option<&str>)> = r
+            .handlers
+            .iter()
+            .map(|h| (h.seat.as_str(), h.left.as_deref()))
+            .collect();
+        let expected = [("arm1", Some("transfer")), ("amu1", Some("caller_bye"))];
+        assert_eq!(handlers, expected, "{r:?}");
+        assert_eq!(r.seat.as_deref(), Some("amu1"));
+        router.stop().await;
+    })
+    .await;
+}

@@ -1,6 +1,7 @@
 // A minimal JsSIP softphone for the browser e2e tests. Query string: ws (wss://host:port),
 // user, password, domain (default 127.0.0.1), debug=1 for JsSIP's own logging. The test reads
-// #reg, #call, #from, #headers, #stats and #log, and clicks #answer, #hold, #unhold, #hangup.
+// #reg, #call, #from, #headers, #stats and #log, and clicks #answer, #hold, #unhold, #hangup,
+// and #transfer (a blind REFER to the number in #target; #refer shows how it went).
 'use strict';
 
 const params = new URLSearchParams(location.search);
@@ -150,6 +151,21 @@ $('hangup').addEventListener('click', () => {
   if (!session || session.isEnded()) return log('hangup: no call');
   session.terminate();
   log('hangup');
+});
+
+$('transfer').addEventListener('click', () => {
+  if (!session || session.isEnded()) return log('transfer: no call');
+  const target = `sip:${$('target').value}@${domain}`;
+  show('refer', 'sent');
+  session.refer(target, {
+    eventHandlers: {
+      requestSucceeded: () => show('refer', 'accepted'),
+      requestFailed: (e) => show('refer', `refused: ${e.cause}`),
+      accepted: () => show('refer', 'succeeded'),
+      failed: (e) => show('refer', `failed: ${e.cause}`),
+    },
+  });
+  log(`transfer to ${target}`);
 });
 
 ua.start();
