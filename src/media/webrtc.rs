@@ -4,9 +4,10 @@
 //! [`WebRtcLeg`] owns one `webrtc` peer connection with one sendrecv audio transceiver
 //! (PCMU 0, PCMA 8, telephone-event 101), ICE host candidates on the configured address
 //! (no mDNS, no STUN, no trickle: the offer carries every candidate) and DTLS-SRTP. The
-//! router is always the offerer towards seats: [`WebRtcLeg::offer`], then
-//! [`WebRtcLeg::set_answer`] with the seat's SDP. A phone may later offer again on the
-//! same connection (hold, resume): [`WebRtcLeg::answer_reoffer`].
+//! router is the offerer towards seats: [`WebRtcLeg::offer`], then
+//! [`WebRtcLeg::set_answer`] with the seat's SDP; a WebSocket phone calling out is answered
+//! ([`WebRtcLeg::answer`]). A phone may later offer again on the same connection (hold,
+//! resume): [`WebRtcLeg::answer_reoffer`].
 //!
 //! Media crosses as plain RTP packets in tokio channels ([`WebRtcIo`]), so the relay treats
 //! the leg like a socket and the session's continuity, law conversion, DTMF and recording
@@ -110,8 +111,8 @@ pub enum WebRtcError {
     NoCommonCodec,
     #[error("the seat's WebRTC answer was refused")]
     Answer(#[source] webrtc::error::Error),
-    #[error("the seat's new WebRTC offer was refused")]
-    Reoffer(#[source] webrtc::error::Error),
+    #[error("the phone's WebRTC offer was refused")]
+    PeerOffer(#[source] webrtc::error::Error),
 }
 
 /// The connection as the driver sees it (RTCPeerConnectionState, simplified).
@@ -206,8 +207,48 @@ impl WebRtcLeg {
         config: &WebRtcConfig,
         law_first: G711Law,
     ) -> Result<(WebRtcLeg, String), WebRtcError> {
+        let (leg, gathering) = WebRtcLeg::new(config, law_first).await?;
+        let pc = leg.pc();
+        let offer = pc.create_offer(None).await.map_err(WebRtcError::Offer)?;
+        pc.set_local_description(offer)
+            .await
+            .map_err(WebRtcError::Offer)?;
+        let sdp = leg.gathered(config, gathering).await?;
+        Ok((leg, sdp))
+    }
+
+    /// A new leg answering a phone's WebRTC offer (a WebSocket phone calling): the leg,
+    /// our answer with every candidate, and the codecs it settles on.
+    pub async fn answer(
+        config: &WebRtcConfig,
+        offer: &str,
+    ) -> Result<(WebRtcLeg, String, LegCodecs), WebRtcError> {
+        let (leg, gathering) = WebRtcLeg::new(config, G711Law::Alaw).await?;
+        let offer =
+            RTCSessionDescription::offer(offer.to_owned()).map_err(WebRtcError::PeerOffer)?;
+        let pc = leg.pc();
+        pc.set_remote_description(offer)
+            .await
+            .map_err(WebRtcError::PeerOffer)?;
+        let answer = pc
+            .create_answer(None)
+            .await
+            .map_err(WebRtcError::PeerOffer)?;
+        pc.set_local_description(answer)
+            .await
+            .map_err(WebRtcError::PeerOffer)?;
+        let sdp = leg.gathered(config, gathering).await?;
+        let codecs = answer_codecs(&sdp)?;
+        Ok((leg, sdp, codecs))
+    }
+
+    /// A leg with its connection and audio track, and the gathering state to wait on.
+    async fn new(
+        config: &WebRtcConfig,
+        law_first: G711Law,
+    ) -> Result<(WebRtcLeg, watch::Receiver<RTCIceGatheringState>), WebRtcError> {
         let (state_tx, state) = watch::channel(WebRtcState::Connecting);
-        let (gathering_tx, mut gathering) = watch::channel(RTCIceGatheringState::New);
+        let (gathering_tx, gathering) = watch::channel(RTCIceGatheringState::New);
         let (from_peer_tx, from_peer) = mpsc::channel(CHANNEL_PACKETS);
         let (to_peer, to_peer_rx) = mpsc::channel(CHANNEL_PACKETS);
         let counters = Arc::new(Counters::default());
@@ -239,21 +280,23 @@ impl WebRtcLeg {
             counters,
         };
         added.map_err(WebRtcError::Setup)?;
-        let pc = leg.pc();
-        let offer = pc.create_offer(None).await.map_err(WebRtcError::Offer)?;
-        pc.set_local_description(offer)
-            .await
-            .map_err(WebRtcError::Offer)?;
+        Ok((leg, gathering))
+    }
+
+    /// Our description once every candidate is gathered (no trickle).
+    async fn gathered(
+        &self,
+        config: &WebRtcConfig,
+        mut gathering: watch::Receiver<RTCIceGatheringState>,
+    ) -> Result<String, WebRtcError> {
         let complete = gathering.wait_for(|s| *s == RTCIceGatheringState::Complete);
         match tokio::time::timeout(config.gather_timeout, complete).await {
             Ok(Ok(_)) => {}
             _ => return Err(WebRtcError::Gathering(config.gather_timeout)),
         }
-        let sdp = leg
-            .local_sdp()
+        self.local_sdp()
             .await
-            .ok_or(WebRtcError::Gathering(config.gather_timeout))?;
-        Ok((leg, sdp))
+            .ok_or(WebRtcError::Gathering(config.gather_timeout))
     }
 
     /// Our current description, candidates advertised as configured.
@@ -269,31 +312,26 @@ impl WebRtcLeg {
     /// our answer SDP, and the codecs it settles on, which the peer sends from now on (it
     /// may switch law: a browser's offer lists its own preference first).
     pub async fn answer_reoffer(&self, sdp: &str) -> Result<(String, LegCodecs), WebRtcError> {
-        let offer = RTCSessionDescription::offer(sdp.to_owned()).map_err(WebRtcError::Reoffer)?;
+        let offer = RTCSessionDescription::offer(sdp.to_owned()).map_err(WebRtcError::PeerOffer)?;
         let pc = self.pc();
         pc.set_remote_description(offer)
             .await
-            .map_err(WebRtcError::Reoffer)?;
-        let answer = pc.create_answer(None).await.map_err(WebRtcError::Reoffer)?;
+            .map_err(WebRtcError::PeerOffer)?;
+        let answer = pc
+            .create_answer(None)
+            .await
+            .map_err(WebRtcError::PeerOffer)?;
         pc.set_local_description(answer)
             .await
-            .map_err(WebRtcError::Reoffer)?;
+            .map_err(WebRtcError::PeerOffer)?;
         let ours = self.local_sdp().await.unwrap_or_default();
-        let codecs = ours
-            .parse::<SessionDescription>()
-            .map_err(WebRtcError::AnswerSdp)?
-            .webrtc_leg_codecs()
-            .ok_or(WebRtcError::NoCommonCodec)?;
+        let codecs = answer_codecs(&ours)?;
         Ok((ours, codecs))
     }
 
     /// The seat's answer: the codecs it took (its first G.711 and telephone-event, if kept).
     pub async fn set_answer(&self, sdp: &str) -> Result<LegCodecs, WebRtcError> {
-        let codecs = sdp
-            .parse::<SessionDescription>()
-            .map_err(WebRtcError::AnswerSdp)?
-            .webrtc_leg_codecs()
-            .ok_or(WebRtcError::NoCommonCodec)?;
+        let codecs = answer_codecs(sdp)?;
         let answer = RTCSessionDescription::answer(sdp.to_owned()).map_err(WebRtcError::Answer)?;
         self.pc()
             .set_remote_description(answer)
@@ -345,6 +383,15 @@ async fn close(pc: Arc<dyn PeerConnection>) {
     if let Err(e) = pc.close().await {
         debug!(error = %e, "closing a WebRTC leg");
     }
+}
+
+/// The codecs an answer `sdp` (ours or the seat's) settles on: its first G.711, and
+/// telephone-event if kept.
+fn answer_codecs(sdp: &str) -> Result<LegCodecs, WebRtcError> {
+    sdp.parse::<SessionDescription>()
+        .map_err(WebRtcError::AnswerSdp)?
+        .webrtc_leg_codecs()
+        .ok_or(WebRtcError::NoCommonCodec)
 }
 
 /// `sdp` with its host candidates on `bind` advertised at `public` instead (1:1 NAT): the

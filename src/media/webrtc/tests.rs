@@ -154,6 +154,59 @@ async fn a_phone_offering_again_is_answered_on_the_same_connection() {
 }
 
 #[tokio::test]
+async fn a_phones_offer_is_answered_and_the_legs_connect() {
+    // The phone's side is another router leg: its offer is a real WebRTC offer.
+    let (mut phone, offer) = WebRtcLeg::offer(&config(), G711Law::Ulaw).await.unwrap();
+    let (mut leg, answer, codecs) = WebRtcLeg::answer(&config(), &offer).await.unwrap();
+    assert_eq!(
+        (codecs.audio_pt, codecs.law),
+        (0, G711Law::Ulaw),
+        "{answer}"
+    );
+    assert!(answer.contains("a=candidate:") && answer.contains("a=setup:passive"));
+    phone.set_answer(&answer).await.unwrap();
+    let connected = |leg: &WebRtcLeg| {
+        let mut state = leg.state();
+        async move {
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                state.wait_for(|s| *s == WebRtcState::Connected),
+            )
+            .await
+            .expect("connected")
+            .unwrap();
+        }
+    };
+    connected(&leg).await;
+    connected(&phone).await;
+    let (to_leg, mut at_leg) = (
+        phone.take_io().unwrap().to_peer,
+        leg.take_io().unwrap().from_peer,
+    );
+    let payload = tone(500.0);
+    let mut got = 0;
+    for seq in 0..250u16 {
+        to_leg.send(rtp_packet(seq, &payload)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        while at_leg.try_recv().is_ok() {
+            got += 1;
+        }
+        if got >= PACKETS {
+            break;
+        }
+    }
+    assert!(got >= PACKETS, "{got} packets through the answered leg");
+    assert!(
+        WebRtcLeg::answer(&config(), "v=0\r\nnot an offer")
+            .await
+            .is_err(),
+        "a broken offer is an error, not a panic"
+    );
+    leg.close().await;
+    phone.close().await;
+}
+
+#[tokio::test]
 async fn writes_before_connection_are_counted_not_fatal() {
     let (mut leg, _offer) = WebRtcLeg::offer(&config(), G711Law::Ulaw).await.unwrap();
     let io = leg.take_io().unwrap();
