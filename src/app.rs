@@ -345,6 +345,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         state_sender,
         registry: registry.clone(),
         trunk: config.trunk.addresses.clone(),
+        webrtc: (&config.media).into(),
         plans: Arc::clone(&plans),
         ports,
         rtp_ip: config.media.rtp_ip,

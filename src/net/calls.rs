@@ -11,7 +11,7 @@ use crate::media::recording::{CallRecorder, Recorder};
 use crate::media::relay::{Leg, MediaNotice, MediaRelay, RelayStats};
 use crate::media::sdp::LegCodecs;
 use crate::media::sdp::SessionDescription;
-use crate::media::webrtc::WebRtcConfig;
+use crate::media::webrtc::{WebRtcConfig, WebRtcLeg};
 use crate::metrics::Metrics;
 use crate::net::flows::{Route, Timer};
 use crate::net::reload::Routing;
@@ -77,6 +77,8 @@ pub struct TrunkCall {
     pub offer: SessionDescription,
     /// The caller's codecs (from the offer).
     pub codecs: LegCodecs,
+    /// A WebSocket phone calling: the WebRTC leg answering it (attached as leg A).
+    pub webrtc: Option<CallerWebRtc>,
     /// The call's media relay (started; leg A's remote and codecs set).
     pub relay: MediaRelay,
     /// The dial plan entry that answers the number.
@@ -90,6 +92,12 @@ pub struct TrunkCall {
     pub max_forwards: u32,
     /// What the switchboard needs.
     pub arrived: CallInput,
+}
+
+/// The WebRTC leg answering a WebSocket phone that calls, and its answer SDP.
+pub struct CallerWebRtc {
+    pub leg: WebRtcLeg,
+    pub answer: String,
 }
 
 /// A call a seat's phone placed to an internal number (2001…): the seat is the caller.
@@ -158,6 +166,8 @@ pub(super) struct Legs {
     trunk: InviteDialog,
     trunk_leg: String,
     offer: SessionDescription,
+    /// The WebRTC leg answering a WebSocket phone that called, and our answer.
+    caller_webrtc: Option<(Arc<WebRtcLeg>, String)>,
     codecs: LegCodecs,
     pub(super) relay: MediaRelay,
     /// Where the call is in its dial plan.
@@ -319,6 +329,7 @@ impl CallDriver {
                         trunk: t.dialog,
                         trunk_leg,
                         offer: t.offer,
+                        caller_webrtc: t.webrtc.map(|w| (Arc::new(w.leg), w.answer)),
                         codecs: t.codecs,
                         relay: t.relay,
                         route: Route::new(t.routing, &t.entry, t.dialled_by),
@@ -715,22 +726,32 @@ impl CallDriver {
         if l.answered {
             return Ok(());
         }
-        let answer = l
-            .offer
-            .answer(
-                l.codecs,
-                self.sdp_ip,
-                l.relay.local_addr(Leg::A).port(),
-                (l.origin, 1),
-            )
-            .map_err(|e| format!("caller_sdp: {e}"))?;
+        let answer = match &l.caller_webrtc {
+            Some((leg, answer)) => {
+                let lost = PhoneEvent::CallerLost { call: call.into() };
+                self.watch_webrtc(leg, CallEvent::Phone(Box::new(lost)));
+                answer.clone()
+            }
+            None => {
+                let answer = l
+                    .offer
+                    .answer(
+                        l.codecs,
+                        self.sdp_ip,
+                        l.relay.local_addr(Leg::A).port(),
+                        (l.origin, 1),
+                    )
+                    .map_err(|e| format!("caller_sdp: {e}"))?;
+                l.sent[Leg::A.idx()] = Some((answer.clone(), 1));
+                answer.to_string()
+            }
+        };
         l.trunk
             .accept(
                 Some(vec![Header::ContentType("application/sdp".into())]),
-                Some(answer.to_string().into_bytes()),
+                Some(answer.into_bytes()),
             )
             .map_err(|e| format!("answer_failed: {e}"))?;
-        l.sent[Leg::A.idx()] = Some((answer, 1));
         l.answered = true;
         if let Some(root) = &self.recordings {
             let relative = Recordings::relative_path(call, wall_clock_now());

@@ -6,6 +6,7 @@
 //! [`sip_ws`] carries SIP over WebSocket for WebRTC phones; [`tls`] loads the certificate
 //! that `wss` and HTTPS serve.
 
+mod caller_media;
 pub mod calls;
 mod cti;
 mod flows;

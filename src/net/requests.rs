@@ -5,8 +5,9 @@
 
 use crate::call::CallInput;
 use crate::media::ports::PortPool;
-use crate::media::relay::{Leg, MediaRelay};
-use crate::media::sdp::{RELAYED_CODECS, SessionDescription};
+use crate::media::relay::MediaRelay;
+use crate::media::webrtc::WebRtcConfig;
+use crate::net::caller_media::CallerMedia;
 use crate::net::calls::{CallEvent, SeatContact, SeatDial, SeatDirectory, TrunkCall};
 use crate::net::reload::LivePlans;
 use crate::pii::CallerNumber;
@@ -85,6 +86,8 @@ pub struct Dispatcher {
     pub registry: SharedRegistry,
     /// Trunk source addresses.
     pub trunk: Vec<IpAddr>,
+    /// How WebRTC legs answering WebSocket phones gather their candidates.
+    pub webrtc: WebRtcConfig,
     /// The dial plans in force.
     pub plans: Arc<LivePlans>,
     /// RTP ports.
@@ -263,20 +266,11 @@ impl Dispatcher {
             let (id, sip) = (call.clone(), sip_call_id.clone());
             CallRecord::new(id, sip, line.into(), called.clone(), caller.clone(), now)
         };
-        let offer = SessionDescription::parse_bytes(tx.original.body())
-            .and_then(|mut sdp| sdp.restrict_codecs(RELAYED_CODECS).map(|_| sdp));
-        let (offer, codecs, remote) = match offer {
-            Ok(offer) => match (offer.leg_codecs(), offer.audio_endpoint()) {
-                (Some(codecs), Some(remote)) => (offer, codecs, remote),
-                _ => {
-                    self.refuse(record(&entry.line), "no_usable_sdp");
-                    return tx.reply(StatusCode::NotAcceptableHere).await;
-                }
-            },
-            Err(_) => {
-                self.refuse(record(&entry.line), "no_usable_sdp");
-                return tx.reply(StatusCode::NotAcceptableHere).await;
-            }
+        // A seat's phone on a WebSocket is a browser: its offer is WebRTC.
+        let webrtc = dialled_by.as_ref().map(|_| &self.webrtc);
+        let Some(mut media) = CallerMedia::negotiate(tx.original.body(), webrtc).await else {
+            self.refuse(record(&entry.line), "no_usable_sdp");
+            return tx.reply(StatusCode::NotAcceptableHere).await;
         };
         let relay = match MediaRelay::bind(self.rtp_ip, &self.ports).await {
             Ok(relay) => relay,
@@ -300,9 +294,7 @@ impl Dispatcher {
             }
         };
         let mut handler = dialog.clone();
-        relay.set_remote(Leg::A, remote);
-        relay.set_codecs(Leg::A, codecs);
-        relay.set_receiving(Leg::A, offer.receives_audio());
+        media.apply(&relay);
         let (events, notice_call) = (self.calls.clone(), call.clone());
         relay.start(
             Some(self.rtp_packets.clone()),
@@ -323,8 +315,9 @@ impl Dispatcher {
             .send(CallEvent::Trunk(Box::new(TrunkCall {
                 call: call.clone(),
                 dialog,
-                offer,
-                codecs,
+                offer: media.offer,
+                codecs: media.codecs,
+                webrtc: media.webrtc,
                 relay,
                 entry: entry.name.clone(),
                 dialled_by,

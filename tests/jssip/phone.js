@@ -1,7 +1,8 @@
 // A minimal JsSIP softphone for the browser e2e tests. Query string: ws (wss://host:port),
 // user, password, domain (default 127.0.0.1), debug=1 for JsSIP's own logging. The test reads
 // #reg, #call, #from, #headers, #stats and #log, and clicks #answer, #hold, #unhold, #hangup,
-// and #transfer (a blind REFER to the number in #target; #refer shows how it went).
+// #dial (calls the number in #target) and #transfer (a blind REFER to it; #refer shows how
+// it went).
 'use strict';
 
 const params = new URLSearchParams(location.search);
@@ -64,19 +65,25 @@ ua.on('newRTCSession', (e) => {
   watch(incoming);
 });
 
+function watchConnection(pc) {
+  pc.addEventListener('track', (t) => {
+    const audio = $('remote');
+    audio.srcObject = t.streams[0] || new MediaStream([t.track]);
+    audio.play().catch((err) => log(`audio play: ${err.name}`));
+  });
+  pc.addEventListener('iceconnectionstatechange', () => log(`ice ${pc.iceConnectionState}`));
+  startStats(pc);
+}
+
 function watch(s) {
   const current = () => s === session;
   s.on('progress', () => log('progress'));
-  s.on('peerconnection', (e) => {
-    const pc = e.peerconnection;
-    pc.addEventListener('track', (t) => {
-      const audio = $('remote');
-      audio.srcObject = t.streams[0] || new MediaStream([t.track]);
-      audio.play().catch((err) => log(`audio play: ${err.name}`));
-    });
-    pc.addEventListener('iceconnectionstatechange', () => log(`ice ${pc.iceConnectionState}`));
-    startStats(pc);
-  });
+  // A call we place has its connection already; an incoming one gets it on answer.
+  if (s.connection) {
+    watchConnection(s.connection);
+  } else {
+    s.on('peerconnection', (e) => watchConnection(e.peerconnection));
+  }
   s.on('accepted', () => log('accepted'));
   s.on('confirmed', () => { log('confirmed'); if (current()) show('call', 'answered'); });
   s.on('hold', (e) => { log(`hold (${e.originator})`); if (current()) show('call', 'on hold'); });
@@ -153,6 +160,14 @@ $('hangup').addEventListener('click', () => {
   log('hangup');
 });
 
+$('dial').addEventListener('click', () => {
+  if (session && !session.isEnded()) return log('dial: already on a call');
+  const target = `sip:${$('target').value}@${domain}`;
+  session = ua.call(target, { mediaConstraints: { audio: true, video: false } });
+  show('call', 'calling');
+  watch(session);
+  log(`dial ${target}`);
+});
 $('transfer').addEventListener('click', () => {
   if (!session || session.isEnded()) return log('transfer: no call');
   const target = `sip:${$('target').value}@${domain}`;

@@ -84,6 +84,13 @@ impl SessionDescription {
         self.webrtc_as_rtp().leg_codecs()
     }
 
+    /// Whether this is a WebRTC peer's SDP (audio over `UDP/TLS/RTP/SAVPF`).
+    pub fn is_webrtc(&self) -> bool {
+        self.media
+            .iter()
+            .any(|m| m.kind == "audio" && m.proto.eq_ignore_ascii_case("UDP/TLS/RTP/SAVPF"))
+    }
+
     /// This WebRTC SDP with its audio read as an `RTP/…` profile, for what the SIP side
     /// reads of any peer (codecs, direction).
     pub fn webrtc_as_rtp(&self) -> SessionDescription {

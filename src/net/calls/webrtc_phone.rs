@@ -3,11 +3,14 @@
 //! ICE candidate) instead of plain RTP. Its 2xx answer is applied to that peer connection,
 //! and the leg is then bridged like any seat leg (the relay reads and writes it through
 //! channels). A re-INVITE from the phone (hold, resume) is answered by the same
-//! connection, and its hold gives the caller the hold audio. A phone whose media dies (tab closed, network lost) is hung up, and its
+//! connection, and its hold gives the caller the hold audio. A WebSocket phone may also
+//! place a call (an ARM dialling 2001): the router answers its WebRTC offer at admission
+//! (`net::caller_media`), and re-INVITEs and a dead connection are handled here too. A phone whose media dies (tab closed, network lost) is hung up, and its
 //! caller waits again.
 
 use super::{CallDriver, CallEvent, Legs, SeatOffer};
 use crate::call::CallInput;
+use crate::media::relay::Leg;
 use crate::media::sdp::{LegCodecs, SessionDescription};
 use crate::media::webrtc::{WebRtcIo, WebRtcLeg, WebRtcState};
 use crate::time::wall_clock_now;
@@ -60,6 +63,19 @@ pub enum PhoneEvent {
     },
     /// The phone's media went away (ICE/DTLS failed or closed).
     Lost { call: String, sip: String },
+    /// The same for a WebSocket phone that placed the call.
+    CallerLost { call: String },
+}
+
+impl Legs {
+    /// The WebRTC leg of the phone on SIP leg `sip`: a seat's, or the caller's.
+    fn webrtc_of(&self, sip: &str) -> Option<&Arc<WebRtcLeg>> {
+        match self.seat_leg(sip) {
+            Some(s) => s.webrtc.as_ref().map(|w| &w.leg),
+            None if self.trunk_leg == sip => self.caller_webrtc.as_ref().map(|w| &w.0),
+            None => None,
+        }
+    }
 }
 
 impl CallDriver {
@@ -119,8 +135,8 @@ impl CallDriver {
         legs: &HashMap<String, Legs>,
     ) -> bool {
         let Some((call, leg)) = legs.iter().find_map(|(call, l)| {
-            let webrtc = l.seat_leg(sip)?.webrtc.as_ref()?;
-            Some((call.clone(), Arc::clone(&webrtc.leg)))
+            let leg = l.webrtc_of(sip)?;
+            Some((call.clone(), Arc::clone(leg)))
         }) else {
             return false;
         };
@@ -222,13 +238,23 @@ impl CallDriver {
                 codecs,
                 receiving,
             } => {
-                let Some(s) = legs.get(&call).and_then(|l| l.seat_leg(&sip)) else {
-                    return;
+                let Some(l) = legs.get(&call) else { return };
+                let Some(s) = l.seat_leg(&sip) else {
+                    // The phone that placed the call.
+                    return l.relay.set_codecs(Leg::A, codecs);
                 };
-                legs[&call].relay.set_codecs(s.media, codecs);
+                l.relay.set_codecs(s.media, codecs);
                 let seat = s.seat.clone();
                 self.switchboard
                     .hold(wall_clock_now(), &call, &seat, !receiving);
+            }
+            PhoneEvent::CallerLost { call } => {
+                let Some(l) = legs.get(&call) else { return };
+                tracing::warn!(%call, "the calling phone's WebRTC media is gone");
+                let dialog = l.trunk.clone();
+                tokio::spawn(async move { dialog.bye().await.ok() });
+                let input = CallInput::CallerGone { call };
+                self.switchboard.handle(wall_clock_now(), input);
             }
             PhoneEvent::Lost { call, sip } => {
                 let Some(s) = legs.get(&call).and_then(|l| l.seat_leg(&sip)) else {

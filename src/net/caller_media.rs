@@ -1,0 +1,69 @@
+//! The caller's media at admission: a plain RTP offer (the trunk, SIP phones), or the
+//! WebRTC offer of a WebSocket phone calling an internal number, which a WebRTC leg
+//! answers (the relay then reads and writes leg A through its channels).
+
+use crate::media::relay::{Leg, MediaRelay};
+use crate::media::sdp::{LegCodecs, RELAYED_CODECS, SessionDescription};
+use crate::media::webrtc::{WebRtcConfig, WebRtcLeg};
+use crate::net::calls::CallerWebRtc;
+
+/// The caller's side of a call, negotiated.
+pub(super) struct CallerMedia {
+    /// Its offer (a WebRTC one read as RTP).
+    pub(super) offer: SessionDescription,
+    /// The codecs it sends.
+    pub(super) codecs: LegCodecs,
+    /// The WebRTC leg answering it, if it is WebRTC.
+    pub(super) webrtc: Option<CallerWebRtc>,
+}
+
+impl CallerMedia {
+    /// Negotiates the caller's offer `body`; WebRTC only when `webrtc` is given (a seat's
+    /// phone). `None`: nothing usable (answer 488).
+    pub(super) async fn negotiate(
+        body: &[u8],
+        webrtc: Option<&WebRtcConfig>,
+    ) -> Option<CallerMedia> {
+        let mut offer = SessionDescription::parse_bytes(body).ok()?;
+        if offer.is_webrtc() {
+            let config = webrtc?;
+            let text = std::str::from_utf8(body).ok()?;
+            let (leg, answer, codecs) = match WebRtcLeg::answer(config, text).await {
+                Ok(answered) => answered,
+                Err(e) => {
+                    tracing::info!(error = %e, "a phone's WebRTC offer cannot be answered");
+                    return None;
+                }
+            };
+            let offer = offer.webrtc_as_rtp();
+            let webrtc = Some(CallerWebRtc { leg, answer });
+            return Some(CallerMedia {
+                offer,
+                codecs,
+                webrtc,
+            });
+        }
+        offer.restrict_codecs(RELAYED_CODECS).ok()?;
+        let codecs = offer.leg_codecs()?;
+        offer.audio_endpoint()?;
+        Some(CallerMedia {
+            offer,
+            codecs,
+            webrtc: None,
+        })
+    }
+
+    /// Points leg A of `relay` at the caller.
+    pub(super) fn apply(&mut self, relay: &MediaRelay) {
+        relay.set_codecs(Leg::A, self.codecs);
+        match self.webrtc.as_mut().and_then(|w| w.leg.take_io()) {
+            Some(io) => relay.attach_webrtc(Leg::A, io),
+            None => {
+                if let Some(remote) = self.offer.audio_endpoint() {
+                    relay.set_remote(Leg::A, remote);
+                }
+                relay.set_receiving(Leg::A, self.offer.receives_audio());
+            }
+        }
+    }
+}
