@@ -47,8 +47,6 @@ metric_sum() { # sum of the samples of a metric whose line matches $1
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 all_ticks() { cat /proc/[0-9]*/stat 2>/dev/null | awk '{print $1, $14 + $15}'; }
-# UDP datagrams the kernel dropped for a full receive buffer (whole machine).
-udp_drops() { awk '/^Udp: [0-9]/ {print $6}' /proc/net/snmp; }
 wait_for() { # seconds, what, test command...: polls the test every 0.5 s
   local deadline=$(( $(date +%s) + $1 )) what=$2; shift 2
   until "$@"; do
@@ -98,10 +96,10 @@ window=$(python3 -c "print(max(2, min($WINDOW_S, $HOLD_S - ($up + 2) - 3)))")
 clk=$(getconf CLK_TCK)
 relayed() { echo "$(metric_sum 'relayed_total\{direction="caller_to_seat"') $(metric_sum 'relayed_total\{direction="seat_to_caller"')"; }
 r0=$(cpu_ticks $ROUTER); d0=$(cpu_ticks $PHONES); c0=$(cpu_ticks $CALLER_SIPP)
-p0=$(relayed); u0=$(udp_drops); all_ticks > "$work/ticks0"; t0=$(date +%s.%N)
+p0=$(relayed); all_ticks > "$work/ticks0"; t0=$(date +%s.%N)
 sleep "$window"
 r1=$(cpu_ticks $ROUTER); d1=$(cpu_ticks $PHONES); c1=$(cpu_ticks $CALLER_SIPP)
-p1=$(relayed); u1=$(udp_drops); all_ticks > "$work/ticks1"; t1=$(date +%s.%N)
+p1=$(relayed); all_ticks > "$work/ticks1"; t1=$(date +%s.%N)
 rss_kb=$(awk '/VmRSS/ {print $2}' /proc/$ROUTER/status)
 busy_end=$(metric_sum '^sas_seats\{.*state="busy"')
 
@@ -116,11 +114,11 @@ lost="$(metric_sum 'lost_total\{leg="caller"') $(metric_sum 'lost_total\{leg="se
 hwm_kb=$(awk '/VmHWM/ {print $2}' /proc/$ROUTER/status)
 warnings=$(grep -c 'WARN' "$work/router.log" || true)
 python3 - "$work" "$N" "$HOLD_S" "$RATE" "$MEDIA" "$up" "$busy" "$busy_end" "$t0" "$t1" "$clk" \
-  "$r0" "$r1" "$d0" "$d1" "$c0" "$c1" "$p0" "$p1" "$p_end" "$lost" "$((u1 - u0))" "$rss_kb" "$hwm_kb" "$warnings" \
+  "$r0" "$r1" "$d0" "$d1" "$c0" "$c1" "$p0" "$p1" "$p_end" "$lost" "$rss_kb" "$hwm_kb" "$warnings" \
   "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
 import csv, re, sys
 (work, n, hold, rate, media, up, busy, busy_end, t0, t1, clk, r0, r1, d0, d1, c0, c1, p0, p1,
- p_end, lost, udp_drops, rss, hwm, warnings, cores, loadavg) = sys.argv[1:]
+ p_end, lost, rss, hwm, warnings, cores, loadavg) = sys.argv[1:]
 n, wall, clk = int(n), float(t1) - float(t0), float(clk)
 pct = lambda a, b: 100 * (float(b) - float(a)) / clk / wall
 rows = list(csv.reader(open(f"{work}/stats.csv"), delimiter=";"))
@@ -139,8 +137,7 @@ print(f"callers: completed={col('SuccessfulCall(C)')} failed={col('FailedCall(C)
 print(f"window {wall:.1f}s: router cpu={router:.1f}% of one core, {router / n:.2f}% per WebRTC leg; "
       f"rss={int(rss) / 1024:.1f} MiB (peak {int(hwm) / 1024:.1f} MiB)")
 print(f"relayed packets/s: caller->phone {(to_seat1 - to_seat0) / wall:.0f}, "
-      f"phone->caller {(to_caller1 - to_caller0) / wall:.0f} (expected {expected} each way); "
-      f"UDP receive-buffer drops (whole machine): {udp_drops}")
+      f"phone->caller {(to_caller1 - to_caller0) / wall:.0f} (expected {expected} each way)")
 print(f"whole calls: phones received {phones['received']} of {to_seat_end:.0f} relayed to them "
       f"({100 * phones['received'] / max(1, to_seat_end):.2f}%, {phones['gaps']} missing mid-call); router relayed {to_caller_end:.0f} "
       f"of {phones['sent']} the phones sent ({100 * to_caller_end / max(1, phones['sent']):.2f}%)")
