@@ -99,8 +99,10 @@ async fn peer_connection(handler: Handler) -> anyhow::Result<impl PeerConnection
         media.register_codec(params, RtpCodecKind::Audio)?;
     }
     let registry = register_default_interceptors(Registry::new(), &mut media)?;
+    // Checks every 50 ms as browsers pace them (RFC 8445's Ta), not the library's 200 ms.
     let settings = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        .with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(28))
         .build();
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())

@@ -67,6 +67,12 @@ const ICE_DISCONNECTED: Duration = Duration::from_secs(3);
 const ICE_FAILED: Duration = Duration::from_secs(7);
 /// Consent checks while no audio flows (on hold): well within [`ICE_DISCONNECTED`].
 const ICE_KEEPALIVE: Duration = Duration::from_secs(1);
+/// Pace of connectivity checks. The phone's first check reaches us before its SDP answer
+/// does and is refused (no remote credentials yet), so the leg connects on our own first
+/// check: at the library's 200 ms the caller's first words were lost.
+const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(40);
+/// Checks per candidate pair: the library's 1.4 s of trying, at our pace.
+const ICE_CHECKS: u16 = 35;
 
 /// Where and how WebRTC legs gather their candidates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -467,7 +473,8 @@ async fn build(
             Some(ICE_DISCONNECTED),
             Some(ICE_FAILED),
             Some(ICE_KEEPALIVE),
-        );
+        )
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_CHECKS));
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_setting_engine(settings.build())
