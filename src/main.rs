@@ -246,14 +246,25 @@ async fn wait_for_signal() {
 }
 
 fn init_logging(format: &str, level: &str) {
-    // rsipstack logs whole SIP messages (caller numbers) at info: keep it at warn unless
-    // the operator names it explicitly (e.g. RUST_LOG=info,rsipstack=debug to debug SIP).
+    // Quieter libraries unless the operator names them (e.g. RUST_LOG=info,rsipstack=debug):
+    // rsipstack logs whole SIP messages (caller numbers) at info; the WebRTC stack's packet
+    // handlers warn for every early ICE check a phone sends before its answer reached us
+    // (expected, refused and retried): a WARN line per call would hide the real ones.
+    const QUIET: [(&str, &str); 2] = [
+        ("rsipstack", "warn"),
+        ("rtc::peer_connection::handler", "error"),
+    ];
     let mut spec = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_string());
-    if !spec.contains("rsipstack") {
-        spec.push_str(",rsipstack=warn");
+    for (target, level) in QUIET {
+        if !spec.contains(target) {
+            spec.push_str(&format!(",{target}={level}"));
+        }
     }
-    let filter = tracing_subscriber::EnvFilter::try_new(&spec)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rsipstack=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "info,rsipstack=warn,rtc::peer_connection::handler=error",
+        )
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
