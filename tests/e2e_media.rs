@@ -356,3 +356,65 @@ async fn a_menu_key_routes_the_call_and_silence_takes_the_default() {
     );
     router.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seat_phone_holding_its_caller_gives_it_the_hold_audio() {
+    let dir = temp_dir("seat-hold");
+    let prompts = dir.join("prompts");
+    tone_prompts(&prompts);
+    let mut router = start(Options {
+        prompts: Some(prompts),
+        ..Options::default()
+    })
+    .await;
+    // The ARM's phone answers, talks 1 s, holds its caller (re-INVITE sendonly) for 2 s,
+    // then takes it back (sendrecv); the router must answer recvonly, then sendrecv.
+    let (port, media) = (free_udp_port(), free_udp_port());
+    let (port_arg, media_arg) = (port.to_string(), media.to_string());
+    let args = [
+        "-p",
+        &port_arg,
+        "-mp",
+        &media_arg,
+        "-rtp_echo",
+        "-m",
+        "1",
+        "-d",
+        "1000",
+    ];
+    let phone = sipp(router.sip, "seat_holds.xml", &args).spawn().unwrap();
+    register(router.sip, "arm1", port).await;
+
+    let empty = empty_pcap(&dir);
+    let (caller, sink, talking) = talking_caller(router.sip, "15", &empty, CALLER_HZ, 7000).await;
+    let bound = sas_router::time::wall_clock_now();
+    assert!(finish(caller, Duration::from_secs(30)).await, "caller");
+    talking.join().unwrap();
+    assert!(
+        finish(phone, Duration::from_secs(10)).await,
+        "the phone's holds were answered"
+    );
+
+    let r = one_record(&router).await;
+    let at = |kind: &str| {
+        let e = r.events.iter().find(|e| e.kind == kind);
+        let e = e.unwrap_or_else(|| panic!("{kind} in {r:?}"));
+        e.at.saturating_sub(bound) as f32 / 1000.0
+    };
+    let (held, resumed) = (at("HOLD"), at("RESUME"));
+    let got = sink.stop();
+    let on_hold = heard(&got, held + 0.3, resumed);
+    assert!(
+        tone_share(&on_hold, HOLD_HZ) > 0.5,
+        "the held caller hears the hold audio: {:.2}",
+        tone_share(&on_hold, HOLD_HZ)
+    );
+    // Taken back: the caller hears its own voice echoed by the phone, not the hold audio.
+    let after = heard(&got, resumed + 0.3, resumed + 1.3);
+    assert!(
+        tone_share(&after, CALLER_HZ) > 0.5,
+        "back with the seat: {:.2}",
+        tone_share(&after, CALLER_HZ)
+    );
+    router.stop().await;
+}
