@@ -1,0 +1,391 @@
+//! The relay task: one per call, it receives on every leg's sockets (and WebRTC channels),
+//! runs the sans-IO [`MediaSession`] and sends what each leg hears; commands from the
+//! [`MediaRelay`] handle steer it.
+
+use super::*;
+
+/// Milliseconds on a monotonic clock that reads like epoch time (digit timestamps).
+struct Clock {
+    epoch: EpochMillis,
+    started: Instant,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            epoch: wall_clock_now(),
+            started: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> EpochMillis {
+        self.epoch + self.started.elapsed().as_millis() as u64
+    }
+
+    fn instant(&self, at: EpochMillis) -> Instant {
+        self.started + Duration::from_millis(at.saturating_sub(self.epoch))
+    }
+}
+
+/// RTP version 2 with at least a fixed header.
+fn looks_like_rtp(pkt: &[u8]) -> bool {
+    pkt.len() >= RTP_HEADER_LEN && pkt[0] >> 6 == 2
+}
+
+/// What woke the relay task.
+enum Wake {
+    Command(Option<Command>),
+    Timer,
+    Arrival(Arrival),
+}
+
+/// Something received, copied into the task's buffer.
+enum Arrival {
+    /// A datagram on `leg`'s RTP socket, or its RTCP one.
+    Datagram {
+        leg: Leg,
+        rtcp: bool,
+        received: io::Result<(usize, SocketAddr)>,
+    },
+    /// An RTP packet of `leg`'s WebRTC peer, `len` bytes (0 if it did not fit), or `None`
+    /// when the peer's channel ended.
+    Peer { leg: Leg, len: Option<usize> },
+}
+
+/// A leg's WebRTC peer, in place of its socket.
+struct PeerLink {
+    io: WebRtcIo,
+    /// Its channel ended (connection closed): no longer polled.
+    ended: bool,
+}
+
+/// The next datagram on any of the call's sockets or packet from a WebRTC peer. Polled
+/// from a rotating start so that a flood on one source cannot starve the others.
+async fn recv_any(
+    rtp: &[Arc<UdpSocket>; 3],
+    rtcp: &[Arc<UdpSocket>; 3],
+    peers: &mut [Option<PeerLink>; 3],
+    buf: &mut [u8],
+    turn: &mut usize,
+) -> Arrival {
+    // Per leg: RTP socket, RTCP socket, WebRTC peer.
+    let count = 3 * Leg::ALL.len();
+    std::future::poll_fn(|cx| {
+        for k in 0..count {
+            let i = (*turn + k) % count;
+            let leg = Leg::ALL[i / 3];
+            let arrival = match i % 3 {
+                2 => poll_peer(cx, leg, &mut peers[leg.idx()], buf),
+                kind => {
+                    let socket = &if kind == 1 { rtcp } else { rtp }[leg.idx()];
+                    let mut read = ReadBuf::new(buf);
+                    socket
+                        .poll_recv_from(cx, &mut read)
+                        .map(|r| Arrival::Datagram {
+                            leg,
+                            rtcp: kind == 1,
+                            received: r.map(|src| (read.filled().len(), src)),
+                        })
+                }
+            };
+            if arrival.is_ready() {
+                *turn = i + 1;
+                return arrival;
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+fn poll_peer(
+    cx: &mut std::task::Context<'_>,
+    leg: Leg,
+    peer: &mut Option<PeerLink>,
+    buf: &mut [u8],
+) -> Poll<Arrival> {
+    let Some(peer) = peer.as_mut().filter(|p| !p.ended) else {
+        return Poll::Pending;
+    };
+    peer.io.from_peer.poll_recv(cx).map(|packet| {
+        peer.ended = packet.is_none();
+        let len = packet.map(|p| match buf.get_mut(..p.len()) {
+            Some(room) => {
+                room.copy_from_slice(&p);
+                p.len()
+            }
+            None => 0,
+        });
+        Arrival::Peer { leg, len }
+    })
+}
+
+/// The task of one call: receives on every leg, runs the [`MediaSession`], sends.
+pub(super) struct RelayTask {
+    rtp: [Arc<UdpSocket>; 3],
+    rtcp: [Arc<UdpSocket>; 3],
+    /// Where each peer's RTCP comes from (latched like RTP); until then, RTP port + 1.
+    rtcp_remote: [Option<SocketAddr>; 3],
+    /// The peer multiplexes RTCP on its RTP port (RFC 5761): reply there.
+    rtcp_mux: [bool; 3],
+    /// Legs whose peer is WebRTC.
+    peers: [Option<PeerLink>; 3],
+    legs: Arc<[LegShared; 3]>,
+    session: MediaSession,
+    clock: Clock,
+    /// Counters of packets that reached another leg, by the leg they come from.
+    relayed: [Option<IntCounter>; 3],
+    notices: NoticeHandler,
+    /// Number of the current [`MediaRelay::play`].
+    playing: u64,
+    out: Vec<Outgoing>,
+}
+
+impl RelayTask {
+    pub(super) fn new(
+        rtp: [Arc<UdpSocket>; 3],
+        rtcp: [Arc<UdpSocket>; 3],
+        legs: Arc<[LegShared; 3]>,
+        relayed: [Option<IntCounter>; 3],
+        notices: NoticeHandler,
+    ) -> RelayTask {
+        let clock = Clock::new();
+        RelayTask {
+            rtp,
+            rtcp,
+            rtcp_remote: [None; 3],
+            rtcp_mux: [false; 3],
+            peers: [None, None, None],
+            legs,
+            session: MediaSession::new(clock.now(), rand::random(), rand::random()),
+            clock,
+            relayed,
+            notices,
+            playing: 0,
+            out: Vec::new(),
+        }
+    }
+
+    pub(super) async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        cancel: CancellationToken,
+    ) {
+        let mut buf = vec![0u8; RECV_BUF];
+        let mut turn = 0;
+        loop {
+            let deadline = self.session.poll_timeout().map(|t| self.clock.instant(t));
+            let timer = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            // In this order: instructions before the packets they are about (codecs set,
+            // then the peer's first packet), due frames before a flood of packets.
+            let wake = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                command = commands.recv() => Wake::Command(command),
+                _ = timer => Wake::Timer,
+                arrival = recv_any(&self.rtp, &self.rtcp, &mut self.peers, &mut buf, &mut turn) => {
+                    Wake::Arrival(arrival)
+                }
+            };
+            match wake {
+                Wake::Command(Some(Command::Finish(reply))) => {
+                    reply.send(self.finish()).ok();
+                    break;
+                }
+                Wake::Command(Some(command)) => self.command(command),
+                Wake::Command(None) => break,
+                Wake::Timer => {
+                    let now = self.clock.now();
+                    self.session.on_timeout(now, &mut self.out);
+                }
+                Wake::Arrival(Arrival::Datagram {
+                    leg,
+                    rtcp: true,
+                    received,
+                }) => self.received_rtcp(leg, received, &buf, false),
+                Wake::Arrival(Arrival::Datagram { leg, received, .. }) => {
+                    self.received(leg, received, &mut buf)
+                }
+                Wake::Arrival(Arrival::Peer { leg, len: Some(n) }) => {
+                    let pkt = &mut buf[..n];
+                    let rtp = looks_like_rtp(pkt);
+                    self.relay_in(leg, pkt, rtp);
+                }
+                Wake::Arrival(Arrival::Peer { leg, len: None }) => {
+                    info!(?leg, "WebRTC peer channel ended");
+                }
+            }
+            self.flush();
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        let now = self.clock.now();
+        match command {
+            Command::Codecs(leg, codecs) => self.session.set_codecs(leg, codecs),
+            Command::Receiving(leg, receiving) => self.session.set_receiving(leg, receiving),
+            Command::Play(announcement, play) => {
+                self.playing = play;
+                self.session.play(announcement, now);
+            }
+            Command::Bridge(seat) => self.session.bridge(seat),
+            Command::Conference => self.session.conference(now),
+            Command::Record(sink) => self.session.start_recording(sink, now),
+            Command::AttachWebRtc(leg, io) => {
+                self.peers[leg.idx()] = Some(PeerLink { io, ended: false });
+            }
+            Command::DetachWebRtc(leg) => self.peers[leg.idx()] = None,
+            Command::Finish(_) => {}
+        }
+    }
+
+    fn received(&mut self, leg: Leg, r: io::Result<(usize, SocketAddr)>, buf: &mut [u8]) {
+        let (n, src) = match r {
+            Ok(r) => r,
+            // Transient on UDP (e.g. ICMP reported by some OSes); keep relaying.
+            Err(e) => {
+                debug!(?leg, error = %e, "RTP receive error");
+                return;
+            }
+        };
+        if is_rtcp(&buf[..n]) {
+            return self.received_rtcp(leg, Ok((n, src)), buf, true);
+        }
+        let pkt = &mut buf[..n];
+        // A WebRTC leg's socket is not in use: whatever reaches it is stray.
+        let accepted = self.peers[leg.idx()].is_none()
+            && looks_like_rtp(pkt)
+            && self.legs[leg.idx()].accept_source(leg, src);
+        self.relay_in(leg, pkt, accepted);
+    }
+
+    /// A packet received on `leg` (socket or WebRTC peer), to the session if `accepted`.
+    fn relay_in(&mut self, leg: Leg, pkt: &mut [u8], accepted: bool) {
+        let c = &self.legs[leg.idx()].counters;
+        LegCounters::add(&c.rx_packets, 1);
+        LegCounters::add(&c.rx_bytes, pkt.len());
+        if !accepted {
+            LegCounters::add(&c.dropped, 1);
+            return;
+        }
+        let heard = match self.session.on_rtp(leg, pkt, self.clock.now()) {
+            Delivery::Relay(to) => self.send(to, pkt),
+            Delivery::Mixed => true,
+            // Nobody to hear it yet (queued), or not negotiated.
+            Delivery::Dropped => false,
+        };
+        if !heard {
+            LegCounters::add(&c.dropped, 1);
+        } else if let Some(counter) = &self.relayed[leg.idx()] {
+            counter.inc();
+        }
+    }
+
+    /// An RTCP packet from `leg`'s peer, on the RTCP socket or muxed on the RTP one. Only
+    /// the peer's address is listened to (its RTP address's host).
+    fn received_rtcp(
+        &mut self,
+        leg: Leg,
+        r: io::Result<(usize, SocketAddr)>,
+        buf: &[u8],
+        muxed: bool,
+    ) {
+        let Ok((n, src)) = r else { return };
+        if self.peers[leg.idx()].is_some() {
+            return;
+        }
+        let peer = self.legs[leg.idx()].remote().addr;
+        if peer.is_some_and(|p| p.ip() != src.ip()) {
+            return;
+        }
+        self.rtcp_mux[leg.idx()] = muxed;
+        self.rtcp_remote[leg.idx()] = Some(src);
+        self.session.on_rtcp(leg, &buf[..n], self.clock.now());
+    }
+
+    /// Sends what the session produced, and hands over digits and prompt ends.
+    fn flush(&mut self) {
+        for o in std::mem::take(&mut self.out) {
+            if o.rtcp {
+                self.send_rtcp(o.leg, &o.packet);
+            } else {
+                self.send(o.leg, &o.packet);
+            }
+        }
+        while let Some(digit) = self.session.poll_digit() {
+            (self.notices)(MediaNotice::Digit(digit));
+        }
+        if self.session.take_prompt_ended() {
+            (self.notices)(MediaNotice::PromptEnded { play: self.playing });
+        }
+    }
+
+    /// Sends to `leg`'s remote (or WebRTC peer) without waiting: real-time audio is
+    /// dropped rather than delayed when the socket buffer (or channel) is full.
+    fn send(&self, leg: Leg, pkt: &[u8]) -> bool {
+        let egress = &self.legs[leg.idx()];
+        let sent = if let Some(peer) = &self.peers[leg.idx()] {
+            peer.io
+                .to_peer
+                .try_send(Bytes::copy_from_slice(pkt))
+                .map(|()| pkt.len())
+                .map_err(|e| debug!(?leg, error = %e, "RTP to WebRTC peer dropped"))
+        } else {
+            let Some(dst) = egress.remote().addr else {
+                return false;
+            };
+            self.rtp[leg.idx()]
+                .try_send_to(pkt, dst)
+                .map_err(|e| debug!(?leg, %dst, error = %e, "RTP send error"))
+        };
+        match sent {
+            Ok(sent) => {
+                LegCounters::add(&egress.counters.tx_packets, 1);
+                LegCounters::add(&egress.counters.tx_bytes, sent);
+                true
+            }
+            Err(()) => {
+                LegCounters::add(&egress.counters.dropped, 1);
+                false
+            }
+        }
+    }
+
+    /// Sends the session's report to `leg`, unless its peer is WebRTC (whose stack sends
+    /// its own).
+    fn send_rtcp(&self, leg: Leg, pkt: &[u8]) {
+        let i = leg.idx();
+        let Some(rtp) = self.legs[i]
+            .remote()
+            .addr
+            .filter(|_| self.peers[i].is_none())
+        else {
+            return;
+        };
+        let (socket, dst) = if self.rtcp_mux[i] {
+            (&self.rtp[i], rtp)
+        } else {
+            let dst = self.rtcp_remote[i]
+                .unwrap_or_else(|| SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)));
+            (&self.rtcp[i], dst)
+        };
+        if let Err(e) = socket.try_send_to(pkt, dst) {
+            debug!(?leg, %dst, error = %e, "RTCP send error");
+        }
+    }
+
+    fn finish(&mut self) -> MediaReport {
+        self.session.finish();
+        self.flush();
+        MediaReport {
+            stats: RelayStats::of(&self.legs),
+            quality: Leg::ALL.map(|leg| self.session.quality(leg)),
+            recorder: self.session.take_recorder(),
+        }
+    }
+}
