@@ -272,6 +272,14 @@ pub struct MediaConfig {
     /// Directory of the announcement WAV files named by the dial plans.
     #[serde(default = "default_prompts_dir")]
     pub prompts_dir: PathBuf,
+    /// A SIP seat's phone that sends no RTP for this long while it should (not on hold) is
+    /// taken for dead: its leg is hung up and its caller waits again. 0: never.
+    #[serde(default = "default_seat_rtp_timeout_s")]
+    pub seat_rtp_timeout_s: u32,
+}
+
+fn default_seat_rtp_timeout_s() -> u32 {
+    30
 }
 
 fn default_prompts_dir() -> PathBuf {
@@ -304,6 +312,7 @@ impl Default for MediaConfig {
             rtp_port_min: default_rtp_min(),
             rtp_port_max: default_rtp_max(),
             prompts_dir: default_prompts_dir(),
+            seat_rtp_timeout_s: default_seat_rtp_timeout_s(),
         }
     }
 }

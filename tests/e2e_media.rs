@@ -418,3 +418,50 @@ async fn a_seat_phone_holding_its_caller_gives_it_the_hold_audio() {
     );
     router.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_whose_seat_phone_dies_silently_waits_again_for_the_next_seat() {
+    let dir = temp_dir("seat-dies");
+    let prompts = dir.join("prompts");
+    tone_prompts(&prompts);
+    let mut router = start(Options {
+        prompts: Some(prompts),
+        seat_rtp_timeout_s: 2,
+        ..Options::default()
+    })
+    .await;
+    // arm1's phone echoes the caller's voice, then dies: no BYE, no more RTP.
+    let arm1 = seat(&router, "arm1", 1, 100).await;
+    let empty = empty_pcap(&dir);
+    let (caller, _sink, talking) =
+        talking_caller(router.sip, "15", &empty, CALLER_HZ, 12_000).await;
+    let busy = eventually(Duration::from_secs(10), || {
+        router.metric("sas_seats{role=\"arm\",state=\"busy\"}") == 1.0
+    })
+    .await;
+    assert!(busy, "arm1 took the call");
+    // Talking for a while first: the watch must not fire while audio flows.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drop(arm1);
+    let arm2 = seat(&router, "arm2", 1, 100).await;
+
+    assert!(finish(caller, Duration::from_secs(30)).await, "caller");
+    talking.join().unwrap();
+    assert!(finish(arm2, Duration::from_secs(10)).await, "arm2's phone");
+    let r = one_record(&router).await;
+    let handlers: Vec<(&str, Option<&str>)> = r
+        .handlers
+        .iter()
+        .map(|h| (h.seat.as_str(), h.left.as_deref()))
+        .collect();
+    assert_eq!(handlers[0], ("arm1", Some("lost")), "{r:?}");
+    assert_eq!(handlers[1].0, "arm2", "{r:?}");
+    let connected = r.events.iter().find(|e| e.kind == "CONNECT").unwrap().at;
+    let lost = r.events.iter().find(|e| e.kind == "SEAT_LOST").unwrap().at;
+    assert!(
+        lost - connected >= 3000,
+        "not declared dead while it talked: {} ms",
+        lost - connected
+    );
+    router.stop().await;
+}

@@ -258,6 +258,8 @@ pub struct CallDriver {
     pub console_audio: HashSet<String>,
     /// WebRTC offers made to consoles and phones (tells one from the next).
     pub webrtc_offers: u64,
+    /// A SIP seat's phone silent this long is taken for dead (0: never).
+    pub seat_rtp_timeout_ms: u64,
 }
 
 impl CallDriver {
@@ -272,6 +274,7 @@ impl CallDriver {
         // SIP Call-ID of any leg → router call id.
         let mut by_leg: HashMap<String, String> = HashMap::new();
         self.publish_gauges();
+        let mut watchdog = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
             let deadline = self.switchboard.poll_timeout();
             let sleep = async {
@@ -291,6 +294,9 @@ impl CallDriver {
                     None => break,
                 },
                 Some(command) = cti.recv() => self.on_cti(command, &mut legs),
+                _ = watchdog.tick(), if self.seat_rtp_timeout_ms > 0 => {
+                    self.watch_seat_media(wall_clock_now(), &mut legs);
+                }
             }
             self.execute(&mut legs, &mut by_leg);
         }
@@ -557,10 +563,11 @@ impl CallDriver {
         let (ours, version) = l.sent[leg.idx()]
             .clone()
             .ok_or(StatusCode::RequestPending)?;
-        let (answer, receiving) = if request.body().is_empty() {
+        // (our answer, the peer receives, the peer sends)
+        let (answer, receiving, sending) = if request.body().is_empty() {
             // The answer comes in the ACK, which rsipstack does not hand us: assume the
             // usual case (a refresh, or resuming), so a held leg never stays silent.
-            (ours, true)
+            (ours, true, true)
         } else {
             let offer = SessionDescription::parse_bytes(request.body())
                 .map_err(|_| StatusCode::BadRequest)?;
@@ -581,9 +588,13 @@ impl CallDriver {
                 .answer(codecs, self.sdp_ip, port, (l.origin, version + 1))
                 .map_err(|_| StatusCode::NotAcceptableHere)?;
             l.sent[leg.idx()] = Some((answer.clone(), version + 1));
-            (answer, offer.receives_audio())
+            (answer, offer.receives_audio(), offer.sends_audio())
         };
         l.relay.set_receiving(leg, receiving);
+        if let Some(s) = l.seats.iter_mut().find(|s| s.sip == call_id) {
+            s.talking = receiving && sending;
+            s.heard = None;
+        }
         if let Some((seat, _)) = seat {
             self.switchboard.hold(now, call, &seat, !receiving);
         }

@@ -69,6 +69,9 @@ pub struct Options {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// `console_password` (argon2 PHC) of some seats: (user, hash).
     pub console_passwords: Vec<(&'static str, String)>,
+    /// `[media] seat_rtp_timeout_s`: off (0) unless a test is about it, since the test
+    /// seats echo RTP and most test callers send none.
+    pub seat_rtp_timeout_s: u32,
 }
 
 impl Default for Options {
@@ -86,6 +89,7 @@ impl Default for Options {
             sip_ws: false,
             tls: None,
             console_passwords: Vec::new(),
+            seat_rtp_timeout_s: 0,
         }
     }
 }
@@ -173,12 +177,14 @@ misdial_threshold_s = {misdial}
 {strategy}[media]
 rtp_port_min = {rtp_min}
 rtp_port_max = {rtp_max}
+seat_rtp_timeout_s = {seat_rtp_timeout}
 {prompts_dir}[http]
 listen = "127.0.0.1:0"
 {https}[store]
 data_dir = "{data}"
 {tls}{seats}"#,
         ring = opts.ring_timeout_s,
+        seat_rtp_timeout = opts.seat_rtp_timeout_s,
         wrap = opts.wrap_up_s,
         misdial = opts.misdial_threshold_s,
         data = data.display(),

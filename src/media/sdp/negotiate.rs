@@ -127,11 +127,19 @@ impl SessionDescription {
     /// Whether the writer of this SDP wants to receive audio: not `sendonly` or `inactive`
     /// (a phone putting us on hold), at media level first, then session level.
     pub fn receives_audio(&self) -> bool {
-        let direction = self
-            .audio()
+        !matches!(self.audio_direction(), Some("sendonly" | "inactive"))
+    }
+
+    /// Whether the writer of this SDP sends audio: not `recvonly` or `inactive`.
+    pub fn sends_audio(&self) -> bool {
+        !matches!(self.audio_direction(), Some("recvonly" | "inactive"))
+    }
+
+    /// The audio direction attribute, media level first, then session level.
+    fn audio_direction(&self) -> Option<&str> {
+        self.audio()
             .and_then(|m| m.lines.iter().find_map(direction_of))
-            .or_else(|| self.session.iter().find_map(direction_of));
-        !matches!(direction, Some("sendonly" | "inactive"))
+            .or_else(|| self.session.iter().find_map(direction_of))
     }
 
     /// An answer's direction is the offer's seen from the other end (RFC 3264 §6.1):
@@ -259,6 +267,24 @@ mod tests {
             (codecs.audio_pt, codecs.law, codecs.dtmf_pt),
             (0, G711Law::Ulaw, Some(101))
         );
+    }
+
+    #[test]
+    fn directions_say_who_sends_and_who_receives() {
+        let with = |attr: &str| -> SessionDescription {
+            format!(
+                "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+                 m=audio 7000 RTP/AVP 8\r\n{attr}"
+            )
+            .parse()
+            .unwrap()
+        };
+        let both = |sdp: SessionDescription| (sdp.sends_audio(), sdp.receives_audio());
+        assert_eq!(both(with("")), (true, true));
+        assert_eq!(both(with("a=sendrecv\r\n")), (true, true));
+        assert_eq!(both(with("a=sendonly\r\n")), (true, false), "holding us");
+        assert_eq!(both(with("a=recvonly\r\n")), (false, true));
+        assert_eq!(both(with("a=inactive\r\n")), (false, false));
     }
 
     #[test]

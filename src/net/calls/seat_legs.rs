@@ -35,6 +35,11 @@ pub(in crate::net) struct SeatLeg {
     pub(super) notify_on_answer: bool,
     /// A WebSocket phone's WebRTC media (otherwise plain RTP on the leg's socket).
     pub(super) webrtc: Option<PhoneMedia>,
+    /// Its phone both sends and receives (not holding, not `recvonly`): silence from it
+    /// then means it is dead. On hold a phone may well send nothing.
+    pub(super) talking: bool,
+    /// The relay side's received packets when last seen changing, and since when.
+    pub(super) heard: Option<(u64, EpochMillis)>,
 }
 
 /// The media offered in an INVITE to a seat.
@@ -85,16 +90,18 @@ impl CallDriver {
                                 sdp.audio_endpoint()?,
                                 sdp.leg_codecs()?,
                                 sdp.receives_audio(),
+                                sdp.sends_audio(),
                             ))
                         });
                     match media {
-                        Some((remote, codecs, receiving)) => {
+                        Some((remote, codecs, receiving, sends)) => {
                             l.relay.set_remote(side, remote);
                             l.relay.set_codecs(side, codecs);
                             l.relay.set_receiving(side, receiving);
                             l.peer[side.idx()] = Some((remote, codecs));
                             if let Some(s) = l.seats.iter_mut().find(|s| s.sip == leg) {
                                 s.answered = true;
+                                s.talking = sends && receiving;
                             }
                             self.switchboard
                                 .handle(now, CallInput::SeatAnswered { call, seat });
@@ -263,6 +270,8 @@ impl CallDriver {
                     referred: None,
                     notify_on_answer: false,
                     webrtc,
+                    talking: true,
+                    heard: None,
                 });
                 let events = self.events.clone();
                 tokio::spawn(async move {
@@ -323,6 +332,43 @@ fn unreachable(call: String, seat: String) -> CallInput {
         call,
         seat,
         status: None,
+    }
+}
+
+impl CallDriver {
+    /// Every second: a SIP seat's phone that has sent nothing for `seat_rtp_timeout_ms`
+    /// while it should is taken for dead (crashed, unplugged, network gone: no BYE will
+    /// come). Its leg is hung up and its caller waits again ([`CallInput::SeatLost`]).
+    /// WebRTC seats have their own connection watch.
+    pub(super) fn watch_seat_media(&mut self, now: EpochMillis, legs: &mut HashMap<String, Legs>) {
+        let mut dead = Vec::new();
+        for (call, l) in legs.iter_mut() {
+            let stats = l.relay.stats();
+            for s in l.seats.iter_mut() {
+                if !s.answered || !s.talking || s.webrtc.is_some() || s.seat == EXTERNAL {
+                    continue;
+                }
+                let received = match s.media {
+                    Leg::C => stats.c.rx_packets,
+                    _ => stats.b.rx_packets,
+                };
+                match s.heard {
+                    Some((seen, since)) if seen == received => {
+                        if now.saturating_sub(since) >= self.seat_rtp_timeout_ms {
+                            dead.push((call.clone(), s.seat.clone(), s.sip.clone()));
+                            s.heard = Some((received, now));
+                        }
+                    }
+                    _ => s.heard = Some((received, now)),
+                }
+            }
+        }
+        for (call, seat, sip) in dead {
+            tracing::warn!(%call, %seat, "the seat's phone sends no audio: taken for dead");
+            self.hang_up_leg(&sip, legs.get(&call));
+            let input = CallInput::SeatLost { call, seat };
+            self.switchboard.handle(now, input);
+        }
     }
 }
 
