@@ -163,11 +163,7 @@ async fn an_arm_hands_its_caller_to_the_doctor_it_consulted_by_refer_with_replac
     router.stop().await;
     let r = records.iter().find(|r| r.line == "samu").unwrap();
     assert_eq!(r.seat.as_deref(), Some("amu1"));
-    let handlers: Vec<_> = r
-        .handlers
-        .iter()
-        .map(|h| (h.seat.as_str(), h.left.as_deref()))
-        .collect();
+    let handlers = handlers(r);
     assert_eq!(
         handlers,
         [("arm1", Some("transfer")), ("amu1", Some("caller_bye"))]

@@ -179,11 +179,7 @@ async fn a_p0_accompanied_transfer_puts_caller_arm_and_doctor_together_until_the
     assert_eq!(r.outcome, Some(Outcome::Answered));
     assert_eq!(r.urgency, Some(Urgency::P0));
     assert_eq!(r.seat.as_deref(), Some("amu1"));
-    let handlers: Vec<(&str, Option<&str>)> = r
-        .handlers
-        .iter()
-        .map(|h| (h.seat.as_str(), h.left.as_deref()))
-        .collect();
+    let handlers = handlers(&r);
     assert_eq!(
         handlers,
         [("arm1", Some("left")), ("amu1", Some("caller_bye"))]

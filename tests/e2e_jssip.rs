@@ -210,11 +210,7 @@ async fn a_caller_whose_jssip_phone_dies_mid_call_waits_again_for_the_next_seat(
         talking.join().unwrap();
         assert!(finish(arm2, Duration::from_secs(10)).await, "arm2's phone");
         let r = wait_records(&router, 1).await.remove(0);
-        let handlers: Vec<(&str, Option<&str>)> = r
-            .handlers
-            .iter()
-            .map(|h| (h.seat.as_str(), h.left.as_deref()))
-            .collect();
+        let handlers = handlers(&r);
         assert_eq!(handlers[0], ("arm1", Some("lost")), "{r:?}");
         assert_eq!(handlers[1].0, "arm2", "{r:?}");
         assert_eq!(r.seat.as_deref(), Some("arm2"));
@@ -249,11 +245,7 @@ async fn a_jssip_arm_refers_its_caller_to_amu() {
         assert!(finish(caller, Duration::from_secs(30)).await, "caller");
         assert!(finish(doctor, Duration::from_secs(10)).await, "AMU phone");
         let r = wait_records(&router, 1).await.remove(0);
-        let handlers: Vec<(&str, Option<&str>)> = r
-            .handlers
-            .iter()
-            .map(|h| (h.seat.as_str(), h.left.as_deref()))
-            .collect();
+        let handlers = handlers(&r);
         let expected = [("arm1", Some("transfer")), ("amu1", Some("caller_bye"))];
         assert_eq!(handlers, expected, "{r:?}");
         assert_eq!(r.seat.as_deref(), Some("amu1"));

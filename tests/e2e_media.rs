@@ -449,11 +449,7 @@ async fn a_caller_whose_seat_phone_dies_silently_waits_again_for_the_next_seat()
     talking.join().unwrap();
     assert!(finish(arm2, Duration::from_secs(10)).await, "arm2's phone");
     let r = one_record(&router).await;
-    let handlers: Vec<(&str, Option<&str>)> = r
-        .handlers
-        .iter()
-        .map(|h| (h.seat.as_str(), h.left.as_deref()))
-        .collect();
+    let handlers = handlers(&r);
     assert_eq!(handlers[0], ("arm1", Some("lost")), "{r:?}");
     assert_eq!(handlers[1].0, "arm2", "{r:?}");
     let connected = r.events.iter().find(|e| e.kind == "CONNECT").unwrap().at;

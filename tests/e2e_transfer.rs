@@ -48,13 +48,6 @@ fn referring_seat(
     (child, port)
 }
 
-fn handlers(r: &CallRecord) -> Vec<(&str, Option<&str>)> {
-    r.handlers
-        .iter()
-        .map(|h| (h.seat.as_str(), h.left.as_deref()))
-        .collect()
-}
-
 /// What a REFER escalation left: the record, and what caller and doctor heard.
 struct Escalated {
     record: CallRecord,

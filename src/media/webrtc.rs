@@ -230,19 +230,7 @@ impl WebRtcLeg {
         offer: &str,
     ) -> Result<(WebRtcLeg, String, LegCodecs), WebRtcError> {
         let (leg, gathering) = WebRtcLeg::new(config, G711Law::Alaw).await?;
-        let offer =
-            RTCSessionDescription::offer(offer.to_owned()).map_err(WebRtcError::PeerOffer)?;
-        let pc = leg.pc();
-        pc.set_remote_description(offer)
-            .await
-            .map_err(WebRtcError::PeerOffer)?;
-        let answer = pc
-            .create_answer(None)
-            .await
-            .map_err(WebRtcError::PeerOffer)?;
-        pc.set_local_description(answer)
-            .await
-            .map_err(WebRtcError::PeerOffer)?;
+        leg.take_offer(offer).await?;
         let sdp = leg.gathered(config, gathering).await?;
         let codecs = answer_codecs(&sdp)?;
         Ok((leg, sdp, codecs))
@@ -305,6 +293,23 @@ impl WebRtcLeg {
             .ok_or(WebRtcError::Gathering(config.gather_timeout))
     }
 
+    /// The peer's offer as remote description, and our answer as local one.
+    async fn take_offer(&self, offer: &str) -> Result<(), WebRtcError> {
+        let offer =
+            RTCSessionDescription::offer(offer.to_owned()).map_err(WebRtcError::PeerOffer)?;
+        let pc = self.pc();
+        pc.set_remote_description(offer)
+            .await
+            .map_err(WebRtcError::PeerOffer)?;
+        let answer = pc
+            .create_answer(None)
+            .await
+            .map_err(WebRtcError::PeerOffer)?;
+        pc.set_local_description(answer)
+            .await
+            .map_err(WebRtcError::PeerOffer)
+    }
+
     /// Our current description, candidates advertised as configured.
     async fn local_sdp(&self) -> Option<String> {
         let sdp = self.pc().local_description().await?.sdp;
@@ -318,18 +323,7 @@ impl WebRtcLeg {
     /// our answer SDP, and the codecs it settles on, which the peer sends from now on (it
     /// may switch law: a browser's offer lists its own preference first).
     pub async fn answer_reoffer(&self, sdp: &str) -> Result<(String, LegCodecs), WebRtcError> {
-        let offer = RTCSessionDescription::offer(sdp.to_owned()).map_err(WebRtcError::PeerOffer)?;
-        let pc = self.pc();
-        pc.set_remote_description(offer)
-            .await
-            .map_err(WebRtcError::PeerOffer)?;
-        let answer = pc
-            .create_answer(None)
-            .await
-            .map_err(WebRtcError::PeerOffer)?;
-        pc.set_local_description(answer)
-            .await
-            .map_err(WebRtcError::PeerOffer)?;
+        self.take_offer(sdp).await?;
         let ours = self.local_sdp().await.unwrap_or_default();
         let codecs = answer_codecs(&ours)?;
         Ok((ours, codecs))

@@ -549,6 +549,14 @@ pub async fn records(router: &Router) -> Vec<sas_router::store::record::CallReco
     serde_json::from_str(&body).unwrap()
 }
 
+/// Who handled a call and how each left it: (seat, `left`), in order.
+pub fn handlers(r: &sas_router::store::record::CallRecord) -> Vec<(&str, Option<&str>)> {
+    r.handlers
+        .iter()
+        .map(|h| (h.seat.as_str(), h.left.as_deref()))
+        .collect()
+}
+
 /// The records once there are at least `n` (they are written as calls end).
 pub async fn wait_records(router: &Router, n: usize) -> Vec<sas_router::store::record::CallRecord> {
     for _ in 0..100 {
