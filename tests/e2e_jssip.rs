@@ -4,10 +4,12 @@
 
 mod common;
 
-use common::browser::with_browser_args;
+use common::browser::{Browser, with_browser_args};
 use common::*;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Chromium trusts the router's self-signed certificate (WSS). The page is a `file://`
@@ -112,18 +114,31 @@ async fn router_for_calls(dir: &std::path::Path) -> Router {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jssip_takes_a_15_call_with_audio_both_ways_and_holds_it() {
-    use common::media::*;
-    let dir = temp_dir("jssip-call");
+/// Runs `test` with a router for calls and JsSIP registered as arm1 in Chromium (and the
+/// test's directory).
+async fn with_registered_jssip<F, Fut>(name: &str, test: F)
+where
+    F: FnOnce(Arc<Browser>, Router, PathBuf) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = temp_dir(name);
     let router = router_for_calls(&dir).await;
     let wss = router.running.as_ref().unwrap().sip_wss.unwrap();
     let page = phone_page(wss, "arm1");
-    let empty = empty_pcap(&dir);
+    let test_dir = dir.clone();
     with_browser_args(&dir, &CHROMIUM_ARGS, |browser| async move {
-        let mut router = router;
         browser.goto(&page).await;
         browser.wait_text_is("#reg", "registered").await;
+        test(browser, router, test_dir).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jssip_takes_a_15_call_with_audio_both_ways_and_holds_it() {
+    use common::media::*;
+    with_registered_jssip("jssip-call", |browser, mut router, dir| async move {
+        let empty = empty_pcap(&dir);
 
         // The caller talks (500 Hz) from the greeting on, for 10 s, then hangs up.
         let (caller, caller_sink, talking) =
@@ -185,15 +200,8 @@ async fn jssip_takes_a_15_call_with_audio_both_ways_and_holds_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_whose_jssip_phone_dies_mid_call_waits_again_for_the_next_seat() {
-    let dir = temp_dir("jssip-lost");
-    let router = router_for_calls(&dir).await;
-    let wss = router.running.as_ref().unwrap().sip_wss.unwrap();
-    let page = phone_page(wss, "arm1");
-    let empty = media::empty_pcap(&dir);
-    with_browser_args(&dir, &CHROMIUM_ARGS, |browser| async move {
-        let mut router = router;
-        browser.goto(&page).await;
-        browser.wait_text_is("#reg", "registered").await;
+    with_registered_jssip("jssip-lost", |browser, mut router, dir| async move {
+        let empty = media::empty_pcap(&dir);
         let (caller, _sink, talking) =
             media::talking_caller(router.sip, "15", &empty, 500.0, 20_000).await;
         browser.wait_text_is("#call", "ringing").await;
@@ -222,15 +230,8 @@ async fn a_caller_whose_jssip_phone_dies_mid_call_waits_again_for_the_next_seat(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jssip_arm_refers_its_caller_to_amu() {
-    let dir = temp_dir("jssip-refer");
-    let router = router_for_calls(&dir).await;
-    let wss = router.running.as_ref().unwrap().sip_wss.unwrap();
-    let page = phone_page(wss, "arm1");
-    with_browser_args(&dir, &CHROMIUM_ARGS, |browser| async move {
-        let mut router = router;
+    with_registered_jssip("jssip-refer", |browser, mut router, _dir| async move {
         let doctor = seat(&router, "amu1", 1, 100).await;
-        browser.goto(&page).await;
-        browser.wait_text_is("#reg", "registered").await;
         let caller = trunk_caller(router.sip, "caller.xml", "15", 6000);
         browser.wait_text_is("#call", "ringing").await;
         browser.click("#answer").await;
@@ -256,16 +257,9 @@ async fn a_jssip_arm_refers_its_caller_to_amu() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jssip_arm_dials_2001_and_talks_with_the_amu_regulator() {
-    let dir = temp_dir("jssip-dials");
-    let router = router_for_calls(&dir).await;
-    let wss = router.running.as_ref().unwrap().sip_wss.unwrap();
-    let page = phone_page(wss, "arm1");
-    with_browser_args(&dir, &CHROMIUM_ARGS, |browser| async move {
-        let mut router = router;
+    with_registered_jssip("jssip-dials", |browser, mut router, _dir| async move {
         // The AMU phone echoes what it hears: the ARM hears its own microphone back.
         let doctor = seat(&router, "amu1", 1, 100).await;
-        browser.goto(&page).await;
-        browser.wait_text_is("#reg", "registered").await;
         browser.click("#dial").await;
         browser.wait_text_is("#call", "answered").await;
         audio_flowing(&browser, 50).await;
