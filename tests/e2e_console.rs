@@ -227,23 +227,11 @@ async fn an_arm_answers_a_15_call_in_the_browser_and_audio_flows_both_ways() {
         browser.wait_text("#media-state", "appel terminé").await;
         // The caller got the browser's (fake microphone) audio, relayed from the WebRTC leg.
         let got = caller_sink.stop();
-        let on_hold = heard(&got, held + 0.5, resumed);
-        assert!(
-            tone_share(&on_hold, 660.0) > 0.5,
-            "the held caller hears the hold audio: {:.2}",
-            tone_share(&on_hold, 660.0)
-        );
-        let from_browser: Vec<RtpPacket> = got.iter().skip(100).cloned().collect();
-        assert!(from_browser.len() > 100, "{} packets", from_browser.len());
-        assert!(
-            mean_power(&audio_of(&from_browser)) > 1000.0,
-            "the browser's microphone reaches the caller"
-        );
+        assert_hears(&got, held + 0.5, resumed, 660.0);
+        assert_hears_browser_microphone(&got);
         let r = wait_records(&router, 1).await.remove(0);
         assert_eq!(r.seat.as_deref(), Some("arm1"));
-        let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
-        let hold = kinds.iter().position(|k| *k == "HOLD").expect("HOLD");
-        assert_eq!(kinds[hold + 1], "RESUME", "{kinds:?}");
+        assert_held_then_resumed(&r);
         let rtp = r.rtp.expect("bridged");
         assert!(
             rtp.seat.rx_packets > 100 && rtp.seat.tx_packets > 100,

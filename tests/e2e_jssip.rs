@@ -170,24 +170,12 @@ async fn jssip_takes_a_15_call_with_audio_both_ways_and_holds_it() {
         browser.wait_text("#call", "ended").await;
         // The caller got the browser's (fake microphone) audio through the WebRTC leg.
         let got = caller_sink.stop();
-        let on_hold = heard(&got, held + 0.3, resumed);
-        assert!(
-            tone_share(&on_hold, 660.0) > 0.5,
-            "the held caller hears the hold audio: {:.2}",
-            tone_share(&on_hold, 660.0)
-        );
-        let from_browser: Vec<RtpPacket> = got.iter().skip(100).cloned().collect();
-        assert!(from_browser.len() > 100, "{} packets", from_browser.len());
-        assert!(
-            mean_power(&audio_of(&from_browser)) > 1000.0,
-            "the browser's microphone reaches the caller"
-        );
+        assert_hears(&got, held + 0.3, resumed, 660.0);
+        assert_hears_browser_microphone(&got);
         let r = wait_records(&router, 1).await.remove(0);
         assert_eq!(r.seat.as_deref(), Some("arm1"));
         assert_eq!(r.end_reason.as_deref(), Some("caller_bye"), "{r:?}");
-        let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
-        let hold = kinds.iter().position(|k| *k == "HOLD").expect("HOLD");
-        assert_eq!(kinds[hold + 1], "RESUME", "{kinds:?}");
+        assert_held_then_resumed(&r);
         let rtp = r.rtp.expect("bridged");
         assert!(
             rtp.seat.rx_packets > 100 && rtp.seat.tx_packets > 100,

@@ -1025,3 +1025,23 @@ pub async fn talking_caller(
         .await;
     (caller, sink, talking)
 }
+
+/// The caller heard mostly `hz` (the hold prompt) from `from` to `to` (seconds since its
+/// sink was bound).
+pub fn assert_hears(got: &[RtpPacket], from: f32, to: f32, hz: f32) {
+    let share = tone_share(&heard(got, from, to), hz);
+    assert!(
+        share > 0.5,
+        "{hz} Hz from {from:.1} s to {to:.1} s: {share:.2}"
+    );
+}
+
+/// The caller got a browser's (fake microphone) audio through its WebRTC leg.
+pub fn assert_hears_browser_microphone(got: &[RtpPacket]) {
+    let from_browser: Vec<RtpPacket> = got.iter().skip(100).cloned().collect();
+    assert!(from_browser.len() > 100, "{} packets", from_browser.len());
+    assert!(
+        mean_power(&audio_of(&from_browser)) > 1000.0,
+        "the browser's microphone reaches the caller"
+    );
+}

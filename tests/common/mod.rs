@@ -549,6 +549,13 @@ pub async fn records(router: &Router) -> Vec<sas_router::store::record::CallReco
     serde_json::from_str(&body).unwrap()
 }
 
+/// The record says the seat held its caller, then took it back.
+pub fn assert_held_then_resumed(r: &sas_router::store::record::CallRecord) {
+    let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
+    let hold = kinds.iter().position(|k| *k == "HOLD").expect("HOLD");
+    assert_eq!(kinds.get(hold + 1), Some(&"RESUME"), "{kinds:?}");
+}
+
 /// Who handled a call and how each left it: (seat, `left`), in order.
 pub fn handlers(r: &sas_router::store::record::CallRecord) -> Vec<(&str, Option<&str>)> {
     r.handlers
