@@ -27,26 +27,7 @@ fn seat_phone(router: &Router, seat: &str, number: &str, extra: &[&str]) -> toki
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seat_dials_2001_and_an_amu_regulator_answers() {
     let mut router = start(Options::default()).await;
-    let doctor_port = free_udp_port();
-    let doctor = sipp(
-        router.sip,
-        "seat_hangs_up.xml",
-        &[
-            "-p",
-            &doctor_port.to_string(),
-            "-mp",
-            &free_udp_port().to_string(),
-            "-rtp_echo",
-            "-m",
-            "1",
-            "-d",
-            "200",
-            "-timeout",
-            "30s",
-        ],
-    )
-    .spawn()
-    .unwrap();
+    let (doctor, doctor_port) = seat_sipp(router.sip, "seat_hangs_up.xml", &[], 1, 200, true);
     register(router.sip, "amu1", doctor_port).await;
     // arm1 is not registered: dialling needs its password, not a registration.
     let phone = seat_phone(&router, "arm1", "2001", &[]);
@@ -73,52 +54,14 @@ async fn an_arm_hands_its_caller_to_the_doctor_it_consulted_by_refer_with_replac
     let dir = temp_dir("e2e-attended");
     let mut router = start(Options::default()).await;
     // arm1's phone, on the caller's call: talks 3 s, then REFERs with Replaces.
-    let arm_port = free_udp_port();
-    let arm = sipp_keyed(
-        router.sip,
-        "seat_attended.xml",
-        &[("consult_id", "consult-1"), ("consult_tag", "dial1")],
-        &[
-            "-p",
-            &arm_port.to_string(),
-            "-mp",
-            &free_udp_port().to_string(),
-            "-m",
-            "1",
-            "-d",
-            "3000",
-            "-timeout",
-            "30s",
-        ],
-    )
-    .spawn()
-    .unwrap();
+    let consult = [("consult_id", "consult-1"), ("consult_tag", "dial1")];
+    let (arm, arm_port) = seat_sipp(router.sip, "seat_attended.xml", &consult, 1, 3000, false);
     register(router.sip, "arm1", arm_port).await;
     let empty = empty_pcap(&dir);
     let doctor_sink = RtpSink::bind();
-    let doctor_port = free_udp_port();
-    let doctor = sipp_keyed(
-        router.sip,
-        "seat_reinvited.xml",
-        &[
-            ("pcap", empty.to_str().unwrap()),
-            ("rtp_port", &doctor_sink.port().to_string()),
-        ],
-        &[
-            "-p",
-            &doctor_port.to_string(),
-            "-mp",
-            &free_udp_port().to_string(),
-            "-m",
-            "1",
-            "-d",
-            "200",
-            "-timeout",
-            "30s",
-        ],
-    )
-    .spawn()
-    .unwrap();
+    let sink_port = doctor_sink.port().to_string();
+    let keys = [("pcap", empty.to_str().unwrap()), ("rtp_port", &sink_port)];
+    let (doctor, doctor_port) = seat_sipp(router.sip, "seat_reinvited.xml", &keys, 1, 200, false);
     register(router.sip, "amu1", doctor_port).await;
 
     let (caller, caller_sink, talking) =

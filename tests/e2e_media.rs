@@ -369,20 +369,7 @@ async fn a_seat_phone_holding_its_caller_gives_it_the_hold_audio() {
     .await;
     // The ARM's phone answers, talks 1 s, holds its caller (re-INVITE sendonly) for 2 s,
     // then takes it back (sendrecv); the router must answer recvonly, then sendrecv.
-    let (port, media) = (free_udp_port(), free_udp_port());
-    let (port_arg, media_arg) = (port.to_string(), media.to_string());
-    let args = [
-        "-p",
-        &port_arg,
-        "-mp",
-        &media_arg,
-        "-rtp_echo",
-        "-m",
-        "1",
-        "-d",
-        "1000",
-    ];
-    let phone = sipp(router.sip, "seat_holds.xml", &args).spawn().unwrap();
+    let (phone, port) = seat_sipp(router.sip, "seat_holds.xml", &[], 1, 1000, true);
     register(router.sip, "arm1", port).await;
 
     let empty = empty_pcap(&dir);

@@ -186,26 +186,7 @@ async fn records_survive_a_restart_and_the_cli_reads_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seat_hanging_up_ends_the_callers_leg_too() {
     let mut router = start(Options::default()).await;
-    let port = free_udp_port();
-    let media = free_udp_port();
-    let seat = sipp(
-        router.sip,
-        "seat_hangs_up.xml",
-        &[
-            "-p",
-            &port.to_string(),
-            "-mp",
-            &media.to_string(),
-            "-m",
-            "1",
-            "-d",
-            "200",
-            "-timeout",
-            "30s",
-        ],
-    )
-    .spawn()
-    .unwrap();
+    let (seat, port) = seat_sipp(router.sip, "seat_hangs_up.xml", &[], 1, 200, false);
     register(router.sip, "arm1", port).await;
     let caller = trunk_caller(router.sip, "caller_stays.xml", "15", 0);
     assert!(

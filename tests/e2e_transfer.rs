@@ -23,29 +23,8 @@ fn referring_seat(
     priority: &str,
     talk_ms: u64,
 ) -> (tokio::process::Child, u16) {
-    let port = free_udp_port();
-    let media = free_udp_port();
-    let child = sipp_keyed(
-        router.sip,
-        "seat_refers.xml",
-        &[("target", target), ("priority", priority)],
-        &[
-            "-p",
-            &port.to_string(),
-            "-mp",
-            &media.to_string(),
-            "-rtp_echo",
-            "-m",
-            "1",
-            "-d",
-            &talk_ms.to_string(),
-            "-timeout",
-            "60s",
-        ],
-    )
-    .spawn()
-    .unwrap();
-    (child, port)
+    let keys = [("target", target), ("priority", priority)];
+    seat_sipp(router.sip, "seat_refers.xml", &keys, 1, talk_ms, true)
 }
 
 /// What a REFER escalation left: the record, and what caller and doctor heard.

@@ -576,35 +576,37 @@ pub async fn wait_records(router: &Router, n: usize) -> Vec<sas_router::store::r
     panic!("expected {n} call records, got {:?}", records(router).await);
 }
 
-/// A SIPp UAS (`seat_answer.xml`) answering `calls` calls after `ring_ms`, echoing RTP, on
-/// ports of its own; returns it and its SIP port (to register seats on, or as a trunk).
+/// A SIPp seat phone playing `scenario` (with `keys`) for `calls` calls on SIP and media
+/// ports of its own; its `-d` pause is `ms`, and `echo` sends back the RTP it gets
+/// (`-rtp_echo`). Returns it and its SIP port, for `register`.
+pub fn seat_sipp(
+    target: SocketAddr,
+    scenario: &str,
+    keys: &[(&str, &str)],
+    calls: usize,
+    ms: u64,
+    echo: bool,
+) -> (tokio::process::Child, u16) {
+    let port = free_udp_port();
+    let (port_arg, media) = (port.to_string(), free_udp_port().to_string());
+    let (calls, ms) = (calls.to_string(), ms.to_string());
+    let mut args = vec!["-p", &port_arg, "-mp", &media, "-m", &calls, "-d", &ms];
+    args.extend(["-timeout", "60s"]);
+    if echo {
+        args.push("-rtp_echo");
+    }
+    let child = sipp_keyed(target, scenario, keys, &args).spawn().unwrap();
+    (child, port)
+}
+
+/// A SIPp UAS (`seat_answer.xml`) answering `calls` calls after `ring_ms`, echoing RTP;
+/// returns it and its SIP port (to register seats on, or as a trunk).
 pub fn answering_sipp(
     target: SocketAddr,
     calls: usize,
     ring_ms: u64,
 ) -> (tokio::process::Child, u16) {
-    let port = free_udp_port();
-    let media = free_udp_port();
-    let child = sipp(
-        target,
-        "seat_answer.xml",
-        &[
-            "-p",
-            &port.to_string(),
-            "-mp",
-            &media.to_string(),
-            "-rtp_echo",
-            "-m",
-            &calls.to_string(),
-            "-d",
-            &ring_ms.to_string(),
-            "-timeout",
-            "60s",
-        ],
-    )
-    .spawn()
-    .unwrap();
-    (child, port)
+    seat_sipp(target, "seat_answer.xml", &[], calls, ring_ms, true)
 }
 
 /// A seat whose phone (SIPp, `seat_no_answer.xml`) rings for one call and never answers: it
