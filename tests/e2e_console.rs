@@ -162,15 +162,7 @@ fn packets_and_level(text: &str) -> (u64, u64) {
 async fn an_arm_answers_a_15_call_in_the_browser_and_audio_flows_both_ways() {
     use common::media::*;
     let dir = temp_dir("console-audio");
-    let prompts = dir.join("prompts");
-    write_tone_prompts(
-        &prompts,
-        &[
-            ("greeting", 440.0, 300),
-            ("hold", 660.0, 3000),
-            ("reassurance", 880.0, 100),
-        ],
-    );
+    let prompts = short_tone_prompts(&dir);
     let empty = empty_pcap(&dir);
     with_browser(&dir, |browser| async move {
         let mut router = start(Options {
@@ -227,7 +219,7 @@ async fn an_arm_answers_a_15_call_in_the_browser_and_audio_flows_both_ways() {
         browser.wait_text("#media-state", "appel terminé").await;
         // The caller got the browser's (fake microphone) audio, relayed from the WebRTC leg.
         let got = caller_sink.stop();
-        assert_hears(&got, held + 0.5, resumed, 660.0);
+        assert_hears(&got, held + 0.5, resumed, HOLD_HZ);
         assert_hears_browser_microphone(&got);
         let r = wait_records(&router, 1).await.remove(0);
         assert_eq!(r.seat.as_deref(), Some("arm1"));

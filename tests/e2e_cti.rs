@@ -54,15 +54,7 @@ fn tone_stream(hz: f32, ms: u32, law: G711Law) -> Vec<(u64, Vec<u8>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_p0_accompanied_transfer_puts_caller_arm_and_doctor_together_until_the_arm_leaves() {
     let dir = temp_dir("e2e-cti");
-    let prompts = dir.join("prompts");
-    write_tone_prompts(
-        &prompts,
-        &[
-            ("greeting", 440.0, 300),
-            ("hold", 660.0, 3000),
-            ("reassurance", 880.0, 100),
-        ],
-    );
+    let prompts = short_tone_prompts(&dir);
     let mut router = start(Options {
         prompts: Some(prompts),
         ..Options::default()

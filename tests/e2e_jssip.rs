@@ -95,15 +95,7 @@ async fn audio_flowing(browser: &common::browser::Browser, more_than: u64) -> (u
 
 /// A router with SIP over WSS (self-signed) and tone prompts, for calls to JsSIP.
 async fn router_for_calls(dir: &std::path::Path) -> Router {
-    let prompts = dir.join("prompts");
-    media::write_tone_prompts(
-        &prompts,
-        &[
-            ("greeting", 440.0, 300),
-            ("hold", 660.0, 3000),
-            ("reassurance", 880.0, 100),
-        ],
-    );
+    let prompts = media::short_tone_prompts(dir);
     let (cert, key, _) = tls::self_signed(dir);
     start(Options {
         sip_ws: true,
@@ -170,7 +162,7 @@ async fn jssip_takes_a_15_call_with_audio_both_ways_and_holds_it() {
         browser.wait_text("#call", "ended").await;
         // The caller got the browser's (fake microphone) audio through the WebRTC leg.
         let got = caller_sink.stop();
-        assert_hears(&got, held + 0.3, resumed, 660.0);
+        assert_hears(&got, held + 0.3, resumed, HOLD_HZ);
         assert_hears_browser_microphone(&got);
         let r = wait_records(&router, 1).await.remove(0);
         assert_eq!(r.seat.as_deref(), Some("arm1"));

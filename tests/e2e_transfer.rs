@@ -11,7 +11,6 @@ use sas_router::media::g711::G711Law;
 use sas_router::store::record::{CallRecord, OfferResult, Outcome};
 use std::time::Duration;
 
-const HOLD_HZ: f32 = 660.0;
 const CALLER_HZ: f32 = 500.0;
 const DOCTOR_HZ: f32 = 1800.0;
 
@@ -39,15 +38,7 @@ struct Escalated {
 /// (500 Hz, 1800 Hz) and record what they hear.
 async fn escalate_by_refer(priority: &str) -> Escalated {
     let dir = temp_dir("e2e-refer");
-    let prompts = dir.join("prompts");
-    write_tone_prompts(
-        &prompts,
-        &[
-            ("greeting", 440.0, 300),
-            ("hold", HOLD_HZ, 3000),
-            ("reassurance", 880.0, 100),
-        ],
-    );
+    let prompts = short_tone_prompts(&dir);
     let mut router = start(Options {
         prompts: Some(prompts),
         ..Options::default()

@@ -981,6 +981,22 @@ pub fn media_seat(
 
 /// Writes prompts `(name, tone Hz, ms)` as 8 kHz WAV files under `dir`, so what a caller
 /// hears can be told apart by frequency.
+/// The hold prompt's tone in [`short_tone_prompts`].
+pub const HOLD_HZ: f32 = 660.0;
+
+/// `dir/prompts` with a short greeting (440 Hz, 300 ms), a hold tone ([`HOLD_HZ`], 3 s) and a
+/// reassurance (880 Hz): quick calls whose every phase can be told apart. Returns the dir.
+pub fn short_tone_prompts(dir: &Path) -> PathBuf {
+    let prompts = dir.join("prompts");
+    let tones = [
+        ("greeting", 440.0, 300),
+        ("hold", HOLD_HZ, 3000),
+        ("reassurance", 880.0, 100),
+    ];
+    write_tone_prompts(&prompts, &tones);
+    prompts
+}
+
 pub fn write_tone_prompts(dir: &Path, prompts: &[(&str, f32, u32)]) {
     std::fs::create_dir_all(dir).unwrap();
     for (name, hz, ms) in prompts {
