@@ -4,8 +4,9 @@
 
 use crate::media::relay::{Leg, MediaRelay};
 use crate::media::sdp::{LegCodecs, RELAYED_CODECS, SessionDescription};
-use crate::media::webrtc::{WebRtcConfig, WebRtcLeg};
+use crate::media::webrtc::{WebRtcConfig, WebRtcIo, WebRtcLeg};
 use crate::net::calls::CallerWebRtc;
+use std::sync::Arc;
 
 /// The caller's side of a call, negotiated.
 pub(super) struct CallerMedia {
@@ -13,8 +14,9 @@ pub(super) struct CallerMedia {
     pub(super) offer: SessionDescription,
     /// The codecs it sends.
     pub(super) codecs: LegCodecs,
-    /// The WebRTC leg answering it, if it is WebRTC.
+    /// The WebRTC leg answering it, if it is WebRTC, and its packets for the relay.
     pub(super) webrtc: Option<CallerWebRtc>,
+    io: Option<WebRtcIo>,
 }
 
 impl CallerMedia {
@@ -28,19 +30,20 @@ impl CallerMedia {
         if offer.is_webrtc() {
             let config = webrtc?;
             let text = std::str::from_utf8(body).ok()?;
-            let (leg, answer, codecs) = match WebRtcLeg::answer(config, text).await {
+            let (mut leg, answer, codecs) = match WebRtcLeg::answer(config, text).await {
                 Ok(answered) => answered,
                 Err(e) => {
                     tracing::info!(error = %e, "a phone's WebRTC offer cannot be answered");
                     return None;
                 }
             };
-            let offer = offer.webrtc_as_rtp();
-            let webrtc = Some(CallerWebRtc { leg, answer });
+            let io = leg.take_io();
+            let leg = Arc::new(leg);
             return Some(CallerMedia {
-                offer,
+                offer: offer.webrtc_as_rtp(),
                 codecs,
-                webrtc,
+                webrtc: Some(CallerWebRtc { leg, answer }),
+                io,
             });
         }
         offer.restrict_codecs(RELAYED_CODECS).ok()?;
@@ -50,13 +53,14 @@ impl CallerMedia {
             offer,
             codecs,
             webrtc: None,
+            io: None,
         })
     }
 
     /// Points leg A of `relay` at the caller.
     pub(super) fn apply(&mut self, relay: &MediaRelay) {
         relay.set_codecs(Leg::A, self.codecs);
-        match self.webrtc.as_mut().and_then(|w| w.leg.take_io()) {
+        match self.io.take() {
             Some(io) => relay.attach_webrtc(Leg::A, io),
             None => {
                 if let Some(remote) = self.offer.audio_endpoint() {

@@ -96,7 +96,7 @@ pub struct TrunkCall {
 
 /// The WebRTC leg answering a WebSocket phone that calls, and its answer SDP.
 pub struct CallerWebRtc {
-    pub leg: WebRtcLeg,
+    pub leg: Arc<WebRtcLeg>,
     pub answer: String,
 }
 
@@ -167,7 +167,7 @@ pub(super) struct Legs {
     trunk_leg: String,
     offer: SessionDescription,
     /// The WebRTC leg answering a WebSocket phone that called, and our answer.
-    caller_webrtc: Option<(Arc<WebRtcLeg>, String)>,
+    caller_webrtc: Option<CallerWebRtc>,
     codecs: LegCodecs,
     pub(super) relay: MediaRelay,
     /// Where the call is in its dial plan.
@@ -335,7 +335,7 @@ impl CallDriver {
                         trunk: t.dialog,
                         trunk_leg,
                         offer: t.offer,
-                        caller_webrtc: t.webrtc.map(|w| (Arc::new(w.leg), w.answer)),
+                        caller_webrtc: t.webrtc,
                         codecs: t.codecs,
                         relay: t.relay,
                         route: Route::new(t.routing, &t.entry, t.dialled_by),
@@ -738,7 +738,7 @@ impl CallDriver {
             return Ok(());
         }
         let answer = match &l.caller_webrtc {
-            Some((leg, answer)) => {
+            Some(CallerWebRtc { leg, answer }) => {
                 let lost = PhoneEvent::CallerLost { call: call.into() };
                 self.watch_webrtc(leg, CallEvent::Phone(Box::new(lost)));
                 answer.clone()

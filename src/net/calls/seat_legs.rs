@@ -64,24 +64,18 @@ impl CallDriver {
         answer: Option<Vec<u8>>,
         legs: &mut HashMap<String, Legs>,
     ) {
-        let media = legs
-            .get(&call)
-            .and_then(|l| l.seat_leg(&leg))
-            .map(|s| s.media);
+        let offered = legs.get(&call).and_then(|l| l.seat_leg(&leg));
+        let media = offered.map(|s| s.media);
         let current = media.is_some();
-        let phone = legs
-            .get(&call)
-            .and_then(|l| l.seat_leg(&leg))
+        let phone = offered
             .and_then(|s| s.webrtc.as_ref())
             .map(|w| Arc::clone(&w.leg));
-        match status {
-            Some(code) if (200..300).contains(&code) && phone.is_some() => {
-                if let Some(phone) = phone {
-                    let answer = answer.unwrap_or_default();
-                    self.phone_answered(call, leg, phone, &answer);
-                }
+        match (status, phone) {
+            (Some(code), Some(phone)) if (200..300).contains(&code) => {
+                let answer = answer.unwrap_or_default();
+                self.phone_answered(call, leg, phone, &answer);
             }
-            Some(code) if (200..300).contains(&code) => {
+            (Some(code), None) if (200..300).contains(&code) => {
                 if let (Some(side), Some(answer), Some(l)) = (media, answer, legs.get_mut(&call)) {
                     let media = SessionDescription::parse_bytes(&answer)
                         .ok()

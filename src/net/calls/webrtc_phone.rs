@@ -72,7 +72,7 @@ impl Legs {
     fn webrtc_of(&self, sip: &str) -> Option<&Arc<WebRtcLeg>> {
         match self.seat_leg(sip) {
             Some(s) => s.webrtc.as_ref().map(|w| &w.leg),
-            None if self.trunk_leg == sip => self.caller_webrtc.as_ref().map(|w| &w.0),
+            None if self.trunk_leg == sip => self.caller_webrtc.as_ref().map(|w| &w.leg),
             None => None,
         }
     }
