@@ -7,7 +7,9 @@ use sas_router::store::Store;
 use sas_router::store::audit::AuditEntry;
 use sas_router::store::record::CallRecord;
 use sas_router::store::recordings::Recordings;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 /// SIP call router for SAMU (15) and SAS / PDSA (116 117) regulation centres.
@@ -136,8 +138,37 @@ enum AuditAction {
     },
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+/// Writes a line to standard output, returning the error (a closed pipe: `| head`) instead
+/// of panicking as `println!` does.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    };
+}
+
+/// Runs the command; an error is printed as one line with its causes, never as a panic or
+/// a backtrace (admins need the reason, whatever `RUST_BACKTRACE` says), and output cut
+/// short by a reader that left (`calls show ID | head -3`) is not an error.
+fn main() -> ExitCode {
+    match run_command(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run_command(cli: Cli) -> Result<()> {
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(&cli.config),
         Command::Check { dir } => {
@@ -147,7 +178,7 @@ fn main() -> Result<()> {
                 .values()
                 .map(|e| format!("{} ({})", e.name, e.numbers.join(", ")))
                 .collect();
-            println!("{}: ok, entries: {}", dir.display(), entries.join("; "));
+            say!("{}: ok, entries: {}", dir.display(), entries.join("; "));
             Ok(())
         }
         Command::Simulate {
@@ -164,22 +195,22 @@ fn main() -> Result<()> {
             };
             let run = sas_router::routing::simulate::simulate(set, &to, when, &digits)
                 .map_err(|e| anyhow::anyhow!(e))?;
-            println!(
+            say!(
                 "{to} at {} → entry {}",
                 sas_router::time::rfc3339(when),
                 run.entry
             );
             for step in &run.steps {
-                println!("  {step}");
+                say!("  {step}");
             }
-            println!("→ {}", run.outcome);
+            say!("→ {}", run.outcome);
             Ok(())
         }
         Command::CheckConfig => {
             let config = Config::load(&cli.config)?;
             // The dial plans and prompts it names are part of a working configuration.
             load_plans(&cli.config, &config.routing.dialplans_dir)?;
-            println!("{}: ok", cli.config.display());
+            say!("{}: ok", cli.config.display());
             Ok(())
         }
         Command::HashPassword {
@@ -196,16 +227,16 @@ fn main() -> Result<()> {
                 Some(p) => p,
                 None => ask_password()?,
             };
-            println!("username = \"{user}\"");
-            println!(
+            say!("username = \"{user}\"");
+            say!(
                 "ha1_md5 = \"{}\"",
                 ha1(DigestAlgorithm::Md5, &user, &realm, &password)
             );
-            println!(
+            say!(
                 "ha1_sha256 = \"{}\"",
                 ha1(DigestAlgorithm::Sha256, &user, &realm, &password)
             );
-            println!("console_password = \"{}\"", console_hash(&password)?);
+            say!("console_password = \"{}\"", console_hash(&password)?);
             Ok(())
         }
         Command::Calls { action } => calls(&cli.config, action),
@@ -282,21 +313,27 @@ fn calls(config_path: &Path, action: CallsAction) -> Result<()> {
         CallsAction::List { limit, json } => {
             let records = source.list(limit)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&records)?);
+                say!("{}", serde_json::to_string_pretty(&records)?);
                 return Ok(());
             }
-            println!(
-                "{:<26} {:<6} {:<12} {:<10} {:<8} {:>7} {:>7}",
-                "ID", "LINE", "CALLER", "OUTCOME", "SEAT", "WAIT_S", "TALK_S"
+            say!(
+                "{:<26} {:<6} {:<12} {:<10} {:<15} {:>7} {:>7}",
+                "ID",
+                "LINE",
+                "CALLER",
+                "OUTCOME",
+                "ANSWERED_BY",
+                "WAIT_S",
+                "TALK_S"
             );
             for r in records {
-                println!(
-                    "{:<26} {:<6} {:<12} {:<10} {:<8} {:>7} {:>7}",
+                say!(
+                    "{:<26} {:<6} {:<12} {:<10} {:<15} {:>7} {:>7}",
                     r.id,
                     r.line,
                     r.caller.to_string(),
                     r.outcome.map(|o| o.label()).unwrap_or("live"),
-                    r.seat.as_deref().unwrap_or("-"),
+                    seats_label(&r),
                     seconds(r.wait_ms),
                     seconds(r.talk_ms),
                 );
@@ -307,13 +344,23 @@ fn calls(config_path: &Path, action: CallsAction) -> Result<()> {
                 bail!("no call {id}");
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                say!("{}", serde_json::to_string_pretty(&r)?);
             } else {
-                print_record(&r);
+                print_record(&r)?;
             }
         }
     }
     Ok(())
+}
+
+/// The seat that answered, and the last one that handled the call when another did
+/// (`arm4→amu2` for an escalated call).
+fn seats_label(r: &CallRecord) -> String {
+    let answered = r.seat.as_deref().unwrap_or("-");
+    match r.handlers.last() {
+        Some(last) if last.seat != answered => format!("{answered}→{}", last.seat),
+        _ => answered.to_string(),
+    }
 }
 
 fn seconds(ms: Option<u64>) -> String {
@@ -321,37 +368,37 @@ fn seconds(ms: Option<u64>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-fn print_record(r: &CallRecord) {
+fn print_record(r: &CallRecord) -> Result<()> {
     use sas_router::time::rfc3339;
-    println!("call      {}", r.id);
-    println!("line      {} (dialled {})", r.line, r.called);
-    println!("caller    {}", r.caller.reveal());
-    println!("arrived   {}", rfc3339(r.arrived_at));
+    say!("call      {}", r.id);
+    say!("line      {} (dialled {})", r.line, r.called);
+    say!("caller    {}", r.caller.reveal());
+    say!("arrived   {}", rfc3339(r.arrived_at));
     if let Some(t) = r.answered_at {
-        println!(
+        say!(
             "answered  {} by {}",
             rfc3339(t),
             r.seat.as_deref().unwrap_or("?")
         );
     }
     if let Some(t) = r.ended_at {
-        println!(
+        say!(
             "ended     {} ({})",
             rfc3339(t),
             r.end_reason.as_deref().unwrap_or("-")
         );
     }
-    println!(
+    say!(
         "outcome   {}   wait {} s   talk {} s",
         r.outcome.map(|o| o.label()).unwrap_or("live"),
         seconds(r.wait_ms),
         seconds(r.talk_ms)
     );
     if let Some(u) = r.urgency {
-        println!("priority  {}", u.label());
+        say!("priority  {}", u.label());
     }
     for h in &r.handlers {
-        println!(
+        say!(
             "handler   {} ({}) {} → {}{}",
             h.seat,
             h.role,
@@ -365,10 +412,10 @@ fn print_record(r: &CallRecord) {
     }
     for f in &r.file {
         let data = serde_json::to_string(&f.data).unwrap_or_default();
-        println!("file      {} by {}: {data}", rfc3339(f.at), f.seat);
+        say!("file      {} by {}: {data}", rfc3339(f.at), f.seat);
     }
     for o in &r.offers {
-        println!(
+        say!(
             "offer     {} at {} → {:?}{}",
             o.seat,
             rfc3339(o.at),
@@ -377,9 +424,12 @@ fn print_record(r: &CallRecord) {
         );
     }
     if let Some(rtp) = r.rtp {
-        println!(
+        say!(
             "rtp       caller rx {} / tx {} packets, seat rx {} / tx {} packets",
-            rtp.caller.rx_packets, rtp.caller.tx_packets, rtp.seat.rx_packets, rtp.seat.tx_packets
+            rtp.caller.rx_packets,
+            rtp.caller.tx_packets,
+            rtp.seat.rx_packets,
+            rtp.seat.tx_packets
         );
     }
     if let Some(q) = &r.quality {
@@ -388,7 +438,7 @@ fn print_record(r: &CallRecord) {
             .into_iter()
             .chain(second)
         {
-            println!(
+            say!(
                 "quality   {leg}: {} received, {} lost, jitter {:.1} ms{}",
                 l.packets_received,
                 l.packets_lost,
@@ -400,7 +450,7 @@ fn print_record(r: &CallRecord) {
         }
     }
     if let Some(rec) = &r.recording {
-        println!(
+        say!(
             "recording {} ({} s, sha256 {})",
             rec.path,
             seconds(Some(rec.duration_ms)),
@@ -413,21 +463,21 @@ fn print_record(r: &CallRecord) {
             .iter()
             .map(|d| format!("{} ({})", d.digit, d.source.label()))
             .collect();
-        println!("keys      {}", keys.join(", "));
+        say!("keys      {}", keys.join(", "));
     }
     if let Some(version) = &r.plan_version {
-        println!("dial plan {version}");
+        say!("dial plan {version}");
         for step in &r.route {
-            println!("  {step}");
+            say!("  {step}");
         }
     }
     if !r.tags.is_empty() {
         let tags: Vec<String> = r.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!("tags      {}", tags.join(", "));
+        say!("tags      {}", tags.join(", "));
     }
-    println!("timeline");
+    say!("timeline");
     for e in &r.events {
-        println!(
+        say!(
             "  {}  {:<12} {} {}",
             rfc3339(e.at),
             e.kind,
@@ -435,6 +485,7 @@ fn print_record(r: &CallRecord) {
             e.detail.as_deref().unwrap_or("")
         );
     }
+    Ok(())
 }
 
 fn recordings(config_path: &Path, action: RecordingsAction) -> Result<()> {
@@ -472,7 +523,7 @@ fn recordings(config_path: &Path, action: RecordingsAction) -> Result<()> {
             let expected = source.get(&id)?.and_then(|r| r.recording);
             match expected {
                 Some(info) if info.sha256 == digest => {
-                    println!(
+                    say!(
                         "{}: {bytes} bytes, sha256 {digest} (matches the call record)",
                         out.display()
                     );
@@ -494,9 +545,13 @@ fn recordings(config_path: &Path, action: RecordingsAction) -> Result<()> {
                 );
             };
             let report = recordings.purge(wall_clock_now(), store, "cli")?;
-            println!(
+            say!(
                 "deleted {} ({} bytes), kept {}, failed {}, unrecognised entries {}",
-                report.deleted, report.bytes_freed, report.kept, report.failed, report.unrecognised
+                report.deleted,
+                report.bytes_freed,
+                report.kept,
+                report.failed,
+                report.unrecognised
             );
         }
     }
@@ -548,15 +603,18 @@ fn audit(config_path: &Path, limit: usize, json: bool) -> Result<()> {
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+        say!("{}", serde_json::to_string_pretty(&entries)?);
         return Ok(());
     }
-    println!(
+    say!(
         "{:<24} {:<16} {:<16} {:<40} DETAIL",
-        "AT", "ACTOR", "ACTION", "TARGET"
+        "AT",
+        "ACTOR",
+        "ACTION",
+        "TARGET"
     );
     for e in entries {
-        println!(
+        say!(
             "{:<24} {:<16} {:<16} {:<40} {}",
             rfc3339(e.at),
             e.actor,

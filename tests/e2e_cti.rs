@@ -170,7 +170,7 @@ async fn a_p0_accompanied_transfer_puts_caller_arm_and_doctor_together_until_the
     let r = wait_records(&router, 1).await.remove(0);
     assert_eq!(r.outcome, Some(Outcome::Answered));
     assert_eq!(r.urgency, Some(Urgency::P0));
-    assert_eq!(r.seat.as_deref(), Some("amu1"));
+    assert_eq!(r.seat.as_deref(), Some("arm1"), "the seat that answered");
     let handlers = handlers(&r);
     assert_eq!(
         handlers,

@@ -438,3 +438,39 @@ async fn a_caller_whose_seat_phone_dies_silently_waits_again_for_the_next_seat()
     );
     router.stop().await;
 }
+
+/// A seat lost mid-call, then its caller hanging up while it waits again: the call was
+/// answered (by that seat), not abandoned, and `calls show` says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_hanging_up_while_requeued_after_its_seat_died_was_answered() {
+    let dir = temp_dir("seat-dies-caller-leaves");
+    let prompts = dir.join("prompts");
+    tone_prompts(&prompts);
+    let mut router = start(Options {
+        prompts: Some(prompts),
+        seat_rtp_timeout_s: 2,
+        ..Options::default()
+    })
+    .await;
+    let arm1 = seat(&router, "arm1", 1, 100).await;
+    let empty = empty_pcap(&dir);
+    let (caller, _sink, talking) = talking_caller(router.sip, "15", &empty, CALLER_HZ, 8_000).await;
+    let busy = eventually(Duration::from_secs(10), || {
+        router.metric("sas_seats{role=\"arm\",state=\"busy\"}") == 1.0
+    })
+    .await;
+    assert!(busy, "arm1 took the call");
+    drop(arm1);
+    // No other seat: the caller waits again, then hangs up.
+    assert!(finish(caller, Duration::from_secs(30)).await, "caller");
+    talking.join().unwrap();
+    let r = one_record(&router).await;
+    assert_eq!(r.outcome, Some(Outcome::Answered), "{r:?}");
+    assert_eq!(r.seat.as_deref(), Some("arm1"));
+    assert!(r.talk_ms.unwrap() > 5_000, "{r:?}");
+    assert_eq!(handlers(&r)[0], ("arm1", Some("lost")), "{r:?}");
+    let shown = cli(&["calls", "show", &r.id], &router.config_path);
+    assert!(shown.contains(" by arm1"), "{shown}");
+    assert!(shown.contains("outcome   answered"), "{shown}");
+    router.stop().await;
+}

@@ -91,7 +91,8 @@ async fn an_arm_refers_a_15_call_to_amu_and_caller_and_doctor_hear_each_other() 
     let e = escalate_by_refer("P1").await;
     let r = &e.record;
     assert_eq!(r.outcome, Some(Outcome::Answered));
-    assert_eq!(r.seat.as_deref(), Some("amu1"));
+    // The seat that answered the caller; the doctor is the last handler.
+    assert_eq!(r.seat.as_deref(), Some("arm1"));
     assert_eq!(r.urgency, Some(Urgency::P1));
     assert_eq!(
         handlers(r),

@@ -588,7 +588,11 @@ impl Switchboard {
                     .calls
                     .get(call)
                     .is_some_and(|c| c.record.answered_at.is_some());
-                let outcome = if waited < self.settings.misdial_threshold_ms && !handled {
+                // A caller a seat answered was answered, whatever became of the call
+                // after (requeued after a lost seat, waiting for a regulator).
+                let outcome = if handled {
+                    Outcome::Answered
+                } else if waited < self.settings.misdial_threshold_ms {
                     Outcome::Misdial
                 } else {
                     Outcome::Abandoned
@@ -727,7 +731,7 @@ impl Switchboard {
         if let Some(c) = self.calls.get_mut(call) {
             // The first answer ends the wait; later ones (transfers) are in `handlers`.
             c.record.answered_at.get_or_insert(now);
-            c.record.seat = Some(seat.into());
+            c.record.seat.get_or_insert_with(|| seat.into());
             c.record
                 .wait_ms
                 .get_or_insert(now.saturating_sub(c.record.arrived_at));
@@ -878,7 +882,8 @@ impl Switchboard {
             h.until = Some(now);
             h.left = Some(reason.into());
         }
-        r.event(now, "END", r.seat.clone().as_deref(), Some(reason.into()));
+        let last = r.handlers.last().map(|h| h.seat.clone());
+        r.event(now, "END", last.as_deref(), Some(reason.into()));
         self.outputs
             .push_back(CallOutput::Finished(Box::new(c.record)));
     }

@@ -93,7 +93,6 @@ impl Switchboard {
             let detail = format!("{target} attended, replaces {consult}");
             c.record.event(now, "TRANSFER", Some(seat), Some(detail));
             end_handler(&mut c.record, seat, now, "transfer");
-            c.record.seat = Some(target.into());
             c.phase = Phase::Waiting;
         }
         self.release_seat(now, call, seat.into());
@@ -167,10 +166,7 @@ impl Switchboard {
         });
         c.held = false;
         c.phase = match &out {
-            CallOutput::Bridge { seat, .. } => {
-                c.record.seat = Some(seat.clone());
-                Phase::Bridged { seat: seat.clone() }
-            }
+            CallOutput::Bridge { seat, .. } => Phase::Bridged { seat: seat.clone() },
             _ => Phase::Waiting,
         };
         self.outputs.push_back(out);
@@ -198,7 +194,6 @@ impl Switchboard {
         };
         end_handler(&mut c.record, seat, now, "lost");
         c.record.event(now, "SEAT_LOST", Some(seat), None);
-        c.record.seat = None;
         c.phase = Phase::Waiting;
         self.acd.call_ended(now, seat);
         self.outputs.push_back(CallOutput::SeatLeft {

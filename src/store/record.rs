@@ -226,7 +226,8 @@ pub struct CallRecord {
     pub answered_at: Option<EpochMillis>,
     /// Ended.
     pub ended_at: Option<EpochMillis>,
-    /// The seat that answered.
+    /// The seat that answered the caller (the first; the seats after it, transfers and
+    /// requeues, are in `handlers`).
     pub seat: Option<String>,
     /// Every offer to a seat.
     pub offers: Vec<OfferRecord>,

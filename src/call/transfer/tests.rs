@@ -89,7 +89,7 @@ fn blind_transfer_releases_the_arm_and_rings_a_regulator() {
         }]
     );
     let r = b.record("c1").unwrap();
-    assert_eq!(r.seat.as_deref(), Some("amu1"));
+    assert_eq!(r.seat.as_deref(), Some("arm1"), "the seat that answered");
     assert_eq!(
         r.answered_at,
         Some(T0 + 2),
@@ -173,7 +173,7 @@ fn p0_is_always_accompanied_and_the_arm_stays_until_the_doctor_answers() {
     );
     let out = actions(&mut b);
     let r = finished(&out).expect("finished");
-    assert_eq!(r.seat.as_deref(), Some("amu1"));
+    assert_eq!(r.seat.as_deref(), Some("arm1"), "the seat that answered");
     assert!(r.handlers.iter().all(|h| h.until.is_some()));
 }
 
@@ -302,7 +302,9 @@ fn amu_to_liberal_and_back_any_number_of_times() {
         now += 11 * SECOND;
         b.handle_timeout(now);
         answer(&mut b, now, "c1", to);
-        assert_eq!(b.record("c1").unwrap().seat.as_deref(), Some(to));
+        let r = b.record("c1").unwrap();
+        assert_eq!(r.seat.as_deref(), Some("arm1"), "the seat that answered");
+        assert_eq!(r.handlers.last().unwrap().seat, to);
         assert_eq!(state(&b, to), "busy");
         now += 5 * SECOND;
     }
@@ -359,7 +361,7 @@ fn a_console_hang_up_ends_the_call_and_both_legs() {
 }
 
 #[test]
-fn a_caller_hanging_up_while_waiting_after_a_transfer_abandoned_it_not_misdialled() {
+fn a_caller_hanging_up_while_waiting_after_a_transfer_was_answered_not_misdialled() {
     let mut b = answered_by_arm();
     b.pause(T0 + 3, "amu1", PauseReason::Break);
     b.pause(T0 + 3, "amu2", PauseReason::Break);
@@ -368,7 +370,10 @@ fn a_caller_hanging_up_while_waiting_after_a_transfer_abandoned_it_not_misdialle
     enqueue(&mut b, T0 + 4, "c1", "amu", "regulateur_amu");
     b.handle(T0 + 6, CallInput::CallerGone { call: "c1".into() });
     let out = actions(&mut b);
-    assert_eq!(finished(&out).unwrap().outcome, Some(Outcome::Abandoned));
+    let r = finished(&out).unwrap();
+    // The ARM answered it: the call counts as answered, by the ARM.
+    assert_eq!(r.outcome, Some(Outcome::Answered));
+    assert_eq!(r.seat.as_deref(), Some("arm1"));
 }
 
 /// arm1 talks with the caller of c1 and, from its phone, with amu1 on c2 (it dialled 2001).
@@ -410,7 +415,7 @@ fn attended_transfer_hands_the_caller_to_the_consulted_doctor() {
         SeatState::Busy { call: "c1".into() }
     );
     let r = b.record("c1").unwrap();
-    assert_eq!(r.seat.as_deref(), Some("amu1"));
+    assert_eq!(r.seat.as_deref(), Some("arm1"), "the seat that answered");
     let handlers: Vec<_> = r
         .handlers
         .iter()
@@ -481,7 +486,11 @@ fn a_seat_lost_mid_call_leaves_its_caller_waiting_for_the_next_seat() {
     answer(&mut b, T0 + 20, "c1", "arm2");
     actions(&mut b);
     let r = b.record("c1").unwrap();
-    assert_eq!(r.seat.as_deref(), Some("arm2"));
+    assert_eq!(
+        r.seat.as_deref(),
+        Some("arm1"),
+        "the seat that answered first"
+    );
     let handlers: Vec<(&str, Option<&str>)> = r
         .handlers
         .iter()
@@ -489,6 +498,27 @@ fn a_seat_lost_mid_call_leaves_its_caller_waiting_for_the_next_seat() {
         .collect();
     assert_eq!(handlers, [("arm1", Some("lost")), ("arm2", None)]);
     assert!(kinds(&b, "c1").contains(&"SEAT_LOST".to_string()));
+}
+
+#[test]
+fn a_caller_hanging_up_while_requeued_after_a_lost_seat_was_answered() {
+    let mut b = board(&["arm1"]);
+    online(&mut b, T0, "arm1");
+    arrive(&mut b, T0 + 1, "c1", "samu", 0);
+    answer(&mut b, T0 + 2, "c1", "arm1");
+    let lost = CallInput::SeatLost {
+        call: "c1".into(),
+        seat: "arm1".into(),
+    };
+    b.handle(T0 + 20_000, lost);
+    enqueue(&mut b, T0 + 20_000, "c1", "arm", "arm");
+    b.handle(T0 + 25_000, CallInput::CallerGone { call: "c1".into() });
+    let out = actions(&mut b);
+    let r = finished(&out).expect("finished");
+    assert_eq!(r.outcome, Some(Outcome::Answered), "{r:?}");
+    assert_eq!(r.seat.as_deref(), Some("arm1"));
+    assert_eq!(r.talk_ms, Some(25_000 - 2));
+    assert_eq!(r.handlers[0].left.as_deref(), Some("lost"));
 }
 
 #[test]
