@@ -173,6 +173,9 @@ fn run_command(cli: Cli) -> Result<()> {
         Command::Run => run(&cli.config),
         Command::Check { dir } => {
             let set = load_plans(&cli.config, &dir)?;
+            for w in &set.warnings {
+                eprintln!("warning: {w}");
+            }
             let entries: Vec<String> = set
                 .entries
                 .values()

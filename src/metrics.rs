@@ -11,10 +11,10 @@ pub struct Metrics {
     pub registry: Registry,
     /// Finished calls by line and outcome.
     pub calls: IntCounterVec,
-    /// Seconds from arrival to answer or abandon.
+    /// Seconds waited in each queue, by how the wait ended.
     pub queue_wait: HistogramVec,
-    /// Calls waiting for a seat.
-    pub queue_depth: IntGauge,
+    /// Calls in each queue (waiting, or ringing a seat).
+    pub queue_depth: IntGaugeVec,
     /// Seats by role and state.
     pub seats: IntGaugeVec,
     /// SIP requests received by method.
@@ -46,13 +46,18 @@ impl Metrics {
         let queue_wait = HistogramVec::new(
             HistogramOpts::new(
                 "queue_wait_seconds",
-                "Wait from arrival until answer or abandon, by the queue the call waited in",
+                "Wait in a queue until answered, abandoned or overflowed (the first queue \
+                 counts from the call's arrival)",
             )
             .buckets(vec![5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0]),
+            &["queue", "outcome"],
+        )
+        .expect("static metric");
+        let queue_depth = IntGaugeVec::new(
+            Opts::new("queue_depth", "Calls in a queue, waiting or ringing a seat"),
             &["queue"],
         )
         .expect("static metric");
-        let queue_depth = IntGauge::new("queue_depth", "Calls waiting for a seat").expect("static");
         let seats = IntGaugeVec::new(
             Opts::new("seats", "Seats by role and state"),
             &["role", "state"],

@@ -186,3 +186,83 @@ fn copy_of_shipped(name: &str) -> std::path::PathBuf {
     }
     dir
 }
+
+#[test]
+fn redefining_a_built_in_schedule_is_said_by_check() {
+    let dir = copy_of_shipped("redefine");
+    std::fs::write(
+        dir.join("local.toml"),
+        "[schedules.sas_jour]\nweekly = [{ days = \"mon-fri\", hours = \"09:00-17:00\" }]\n",
+    )
+    .unwrap();
+    let out = router(&["check", dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "still valid: {stderr}");
+    assert!(
+        stderr.contains("local.toml:1:1: schedule \"sas_jour\" replaces the built-in one"),
+        "{stderr}"
+    );
+    // And it is what calls follow: 116 117 on a Monday at 18:00 is now PDSA.
+    let shipped = simulate("116117", "2026-12-07T18:00", "");
+    assert!(shipped.contains("→ entry sas"), "{shipped}");
+    let out = router(&[
+        "simulate",
+        "--to",
+        "116117",
+        "--at",
+        "2026-12-07T18:00",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    let local = String::from_utf8_lossy(&out.stdout);
+    assert_ne!(shipped, local, "the redefined hours apply");
+}
+
+#[test]
+fn a_local_public_holiday_closes_sas_hours_and_opens_pdsa() {
+    // Friday 4 June 2027, 10:00: an ordinary working day, SAS hours.
+    let before = simulate("116117", "2027-06-04T10:00", "");
+    let dir = copy_of_shipped("local-holiday");
+    std::fs::write(
+        dir.join("local.toml"),
+        "# Fête locale\nlocal_holidays = [\"2027-06-04\"]\n",
+    )
+    .unwrap();
+    let out = router(&[
+        "simulate",
+        "--to",
+        "116117",
+        "--at",
+        "2027-06-04T10:00",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let after = String::from_utf8_lossy(&out.stdout);
+    assert!(after.contains("jour férié local"), "{after}");
+    assert_ne!(before, after, "{before}\n{after}");
+    std::fs::write(dir.join("local.toml"), "local_holidays = [\"2027-13-04\"]\n").unwrap();
+    let out = router(&["check", dir.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("local.toml:1:19: local_holidays"), "{stderr}");
+}
+
+#[test]
+fn a_step_written_under_another_files_entry_is_explained() {
+    let dir = copy_of_shipped("foreign-step");
+    std::fs::write(
+        dir.join("extra.toml"),
+        "[entries.samu.steps.extra]\nhangup = true\n",
+    )
+    .unwrap();
+    let out = router(&["check", dir.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("entry \"samu\" has steps here but no numbers, line or start"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("add these steps to the file that defines"), "{stderr}");
+    assert!(!stderr.contains("borrowed string"), "{stderr}");
+}

@@ -241,7 +241,11 @@ async fn a_paused_seat_is_skipped_until_it_resumes() {
     // A call comes while arm1 is on a break: it waits.
     let caller = trunk_caller(router.sip, "caller.xml", "15", 1000);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(router.metric("sas_queue_depth"), 1.0, "the call waits");
+    assert_eq!(
+        router.metric("sas_queue_depth{queue=\"arm\"}"),
+        1.0,
+        "the call waits"
+    );
     // Back from the break: the call is offered at once and answered.
     let (status, _) = cti(&router, &token, "POST", "/api/cti/resume", Value::Null).await;
     assert_eq!(status, 200);

@@ -167,7 +167,8 @@ async fn trunk_admission_methods_and_numbers() {
         assert!(ringing, "{uri} rings");
     }
     assert!(
-        eventually(Duration::from_secs(2), || router.metric("sas_queue_depth")
+        eventually(Duration::from_secs(2), || router
+            .metric("sas_queue_depth{queue=\"arm\"}")
             == 3.0)
         .await
     );

@@ -66,7 +66,7 @@ async fn samu_and_sas_calls_reach_a_registered_seat_with_rtp_both_ways() {
     assert!(router.metric("sas_rtp_packets_relayed_total{direction=\"caller_to_seat\"}") > 40.0);
     assert!(router.metric("sas_rtp_packets_relayed_total{direction=\"seat_to_caller\"}") > 40.0);
     assert_eq!(
-        router.metric("sas_queue_wait_seconds_count{queue=\"arm\"}"),
+        router.metric("sas_queue_wait_seconds_count{outcome=\"answered\",queue=\"arm\"}"),
         2.0
     );
     assert!(router.metric("sas_sip_requests_total{method=\"INVITE\"}") >= 2.0);

@@ -31,6 +31,8 @@ struct Escalated {
     record: CallRecord,
     caller_heard: Vec<RtpPacket>,
     doctor_heard: Vec<RtpPacket>,
+    /// `/metrics` after the call.
+    metrics: String,
 }
 
 /// A 15 call: arm1 talks 1 s with the caller, then REFERs it to 2001 (AMU) with
@@ -67,9 +69,11 @@ async fn escalate_by_refer(priority: &str) -> Escalated {
     talking.join().unwrap();
     doctor_talking.join().unwrap();
     let record = wait_records(&router, 1).await.remove(0);
+    let metrics = router.metrics();
     router.stop().await;
     Escalated {
         record,
+        metrics,
         caller_heard: caller_sink.stop(),
         doctor_heard: doctor_sink.stop(),
     }
@@ -100,6 +104,16 @@ async fn an_arm_refers_a_15_call_to_amu_and_caller_and_doctor_hear_each_other() 
     );
     let transfer = r.events.iter().find(|e| e.kind == "TRANSFER").unwrap();
     assert_eq!(transfer.seat.as_deref(), Some("arm1"));
+    // Each wait counts in its own queue: the ARM's in `arm`, the doctor's in `amu`.
+    for queue in ["arm", "amu"] {
+        let sample =
+            format!("sas_queue_wait_seconds_count{{outcome=\"answered\",queue=\"{queue}\"}} 1");
+        assert!(
+            e.metrics.lines().any(|l| l == sample),
+            "{sample}\n{}",
+            e.metrics
+        );
+    }
     assert!(r.route.iter().any(|l| l.contains("transferred by arm1")));
     caller_and_doctor_talked(&e);
     // Between the ARM and the doctor, the caller waited on hold audio.

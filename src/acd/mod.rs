@@ -460,6 +460,11 @@ impl Acd {
         self.seats.values()
     }
 
+    /// Whether the call is in a queue (waiting, or being offered).
+    pub fn holds(&self, call: &str) -> bool {
+        self.calls.contains_key(call)
+    }
+
     /// Calls waiting (not being offered), all queues.
     pub fn waiting(&self) -> usize {
         self.queues.values().map(|q| q.waiting.len()).sum()

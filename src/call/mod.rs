@@ -559,6 +559,20 @@ impl Switchboard {
         self.calls.len()
     }
 
+    /// Calls in a queue (waiting, or ringing a seat), by dial plan queue name.
+    pub fn queue_depths(&self) -> std::collections::BTreeMap<&str, usize> {
+        let mut depths = std::collections::BTreeMap::new();
+        for (id, c) in &self.calls {
+            if let Some(queue) = c.record.queue.as_deref()
+                && c.phase.seeks_seat()
+                && self.acd.holds(id)
+            {
+                *depths.entry(queue).or_insert(0) += 1;
+            }
+        }
+        depths
+    }
+
     /// A live call's record.
     pub fn record(&self, call: &str) -> Option<&CallRecord> {
         self.calls.get(call).map(|c| &c.record)

@@ -782,14 +782,11 @@ impl CallDriver {
             .calls
             .with_label_values(&[record.line.as_str(), outcome.label()])
             .inc();
-        if outcome != Outcome::Failed
-            && let Some(wait) = record.wait_ms
-        {
-            let queue = record.queue.as_deref().unwrap_or("none");
+        for wait in record.queue_waits() {
             self.metrics
                 .queue_wait
-                .with_label_values(&[queue])
-                .observe(wait as f64 / 1000.0);
+                .with_label_values(&[wait.queue.as_str(), wait.end.label()])
+                .observe(wait.wait_ms as f64 / 1000.0);
         }
         tracing::info!(
             call = %record.id,
@@ -846,7 +843,22 @@ impl CallDriver {
 
     fn publish_gauges(&self) {
         let acd = self.switchboard.acd();
-        self.metrics.queue_depth.set(acd.waiting() as i64);
+        // Every queue seen keeps its series, at 0 when empty.
+        let seen = prometheus::core::Collector::collect(&self.metrics.queue_depth);
+        for gauge in seen.iter().flat_map(|family| family.get_metric()) {
+            if let Some(queue) = gauge.get_label().first() {
+                self.metrics
+                    .queue_depth
+                    .with_label_values(&[queue.value()])
+                    .set(0);
+            }
+        }
+        for (queue, depth) in self.switchboard.queue_depths() {
+            self.metrics
+                .queue_depth
+                .with_label_values(&[queue])
+                .set(depth as i64);
+        }
         self.metrics
             .active_calls
             .set(self.switchboard.active_calls() as i64);

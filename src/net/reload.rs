@@ -200,6 +200,9 @@ fn load(dir: &Path, prompts_dir: &Path) -> Result<Routing, Vec<String>> {
     }
     let plans =
         plans.map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    for w in &plans.warnings {
+        tracing::warn!("dial plan: {w}");
+    }
     Ok(Routing {
         plans: Arc::new(plans),
         prompts: Arc::new(prompts),

@@ -84,6 +84,10 @@ fn kind_fr(plan: &DayPlan) -> String {
             "jour de pont listé dans bridge_dates, règle ponts = {}",
             rule_fr(rule)
         ),
+        DayKind::LocalHoliday(rule) => format!(
+            "jour férié local (local_holidays), règle jours fériés = {}",
+            rule_fr(rule)
+        ),
     }
 }
 

@@ -73,8 +73,12 @@ pub struct PlanSet {
     pub external: BTreeMap<String, String>,
     /// Short internal numbers seats dial to reach a step (escalation: AMU, libéral, psy…).
     pub internal: BTreeMap<String, InternalNumber>,
-    /// Schedules defined in the files (the built-in ones are not listed).
+    /// Every schedule: those defined in the files, and the built-in ones they did not
+    /// redefine, each given the files' `local_holidays`.
     pub schedules: BTreeMap<String, Schedule>,
+    /// What is valid but probably not what the admin meant (a built-in schedule
+    /// redefined): `check` prints these, the router logs them.
+    pub warnings: Vec<PlanError>,
 }
 
 impl PlanSet {

@@ -53,6 +53,9 @@ pub struct Schedule {
     pub bridge_dates: Vec<NaiveDate>,
     /// Only `bridge_dates` are bridge days; none are computed.
     pub bridge_dates_only: bool,
+    /// Local public holidays on top of the region's (the dial plans' `local_holidays`,
+    /// given to every schedule).
+    pub local_holidays: Vec<NaiveDate>,
     /// Extra opening hours, local time.
     pub openings: Vec<LocalInterval>,
     /// One-off closures, local time; they win over everything.
@@ -79,6 +82,8 @@ pub(crate) enum DayKind {
     Bridge(Bridge, DayRule),
     /// A date listed in `bridge_dates`, following `rule`.
     ListedBridge(DayRule),
+    /// A local public holiday (`local_holidays` of the dial plans), following `rule`.
+    LocalHoliday(DayRule),
 }
 
 /// The ranges that start on a date, and why those.
@@ -100,6 +105,7 @@ impl Schedule {
             bridge_days: DayRule::Normal,
             bridge_dates: Vec::new(),
             bridge_dates_only: false,
+            local_holidays: Vec::new(),
             openings: Vec::new(),
             closures: Vec::new(),
         }
@@ -165,7 +171,10 @@ impl Schedule {
         let kind = self.day_kind(date);
         let rule = match kind {
             DayKind::Ordinary => DayRule::Normal,
-            DayKind::Holiday(_, r) | DayKind::Bridge(_, r) | DayKind::ListedBridge(r) => r,
+            DayKind::Holiday(_, r)
+            | DayKind::Bridge(_, r)
+            | DayKind::ListedBridge(r)
+            | DayKind::LocalHoliday(r) => r,
         };
         let ranges = match rule {
             DayRule::Normal => self.weekly_ranges(date.weekday()),
@@ -181,6 +190,9 @@ impl Schedule {
             && let Some(h) = holiday(date, self.region)
         {
             return DayKind::Holiday(h, self.holidays);
+        }
+        if self.holidays != DayRule::Normal && self.local_holidays.contains(&date) {
+            return DayKind::LocalHoliday(self.holidays);
         }
         if self.bridge_days != DayRule::Normal {
             if self.bridge_dates.contains(&date) {
@@ -286,6 +298,7 @@ impl TryFrom<ScheduleSpec> for Schedule {
                 .map(|d| super::parse::parse_date(d))
                 .collect::<Result<_, _>>()?,
             bridge_dates_only: spec.bridge_dates_only,
+            local_holidays: Vec::new(),
             openings: spec
                 .open
                 .iter()

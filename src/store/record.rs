@@ -8,6 +8,9 @@ use crate::pii::CallerNumber;
 use crate::time::EpochMillis;
 use serde::{Deserialize, Serialize};
 
+mod waits;
+pub use waits::{QueueWait, WaitEnd};
+
 /// How a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -12,6 +12,7 @@ use toml::Spanned;
 
 use super::validate::{Known, validate};
 use super::{Action, Entry, InternalNumber, Origin, PlanError, PlanSet, QueueDef, Step};
+use crate::routing::builtin::{BUILTIN_NAMES, builtin};
 use crate::routing::schedule::Schedule;
 use crate::sip::numbers::normalise;
 
@@ -30,14 +31,19 @@ struct RawFile {
     /// Checked by the schedule parser; here only their names matter.
     #[serde(default)]
     schedules: BTreeMap<String, Spanned<toml::Value>>,
+    /// Local public holidays (`YYYY-MM-DD`): every schedule treats them as public holidays.
+    #[serde(default)]
+    local_holidays: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEntry {
-    numbers: Vec<Spanned<String>>,
-    line: String,
-    start: Spanned<String>,
+    // Optional here so that an entry's steps written in another file get a sentence
+    // saying so rather than serde's "missing field".
+    numbers: Option<Vec<Spanned<String>>>,
+    line: Option<String>,
+    start: Option<Spanned<String>>,
     #[serde(default)]
     steps: BTreeMap<String, Spanned<RawStep>>,
 }
@@ -139,20 +145,34 @@ pub fn load_texts(
         external: BTreeMap::new(),
         internal: BTreeMap::new(),
         schedules: BTreeMap::new(),
+        warnings: Vec::new(),
     };
     let mut errors = Vec::new();
     let mut known = Known::new(prompts, schedules);
     let mut sources = Vec::new();
+    let mut local_holidays = Vec::new();
     for (path, text) in files {
         let source = Source { path, text };
         match toml::from_str::<RawFile>(&source.text) {
-            Ok(raw) => {
+            Ok(mut raw) => {
+                for date in std::mem::take(&mut raw.local_holidays) {
+                    match crate::routing::parse::parse_date(date.get_ref()) {
+                        Ok(d) => local_holidays.push(d),
+                        Err(e) => errors.push(source.error(
+                            date.span(),
+                            format!("local_holidays: {e}"),
+                        )),
+                    }
+                }
                 merge(&source, raw, &mut set, &mut known, &mut errors);
             }
-            Err(e) => errors.push(source.error(
-                e.span().unwrap_or(0..0),
-                e.message().trim_end().replace('\n', "; "),
-            )),
+            Err(e) => match steps_without_entry(&source) {
+                Some(explained) => errors.push(explained),
+                None => errors.push(source.error(
+                    e.span().unwrap_or(0..0),
+                    e.message().trim_end().replace('\n', "; "),
+                )),
+            },
         }
         sources.push(source);
     }
@@ -160,10 +180,40 @@ pub fn load_texts(
         errors.extend(validate(&set, &known));
     }
     if errors.is_empty() {
+        for name in crate::routing::builtin::BUILTIN_NAMES {
+            if !set.schedules.contains_key(name) {
+                set.schedules.insert(name.into(), builtin(name).expect("built in"));
+            }
+        }
+        for schedule in set.schedules.values_mut() {
+            schedule.local_holidays = local_holidays.clone();
+        }
         Ok(set)
     } else {
         Err(errors)
     }
+}
+
+/// An entry table holding only steps (`[entries.samu.steps.extra]` in a file that does not
+/// define `samu`): the typed parse fails on it with a message about serde's internals, so
+/// say what is wrong instead.
+fn steps_without_entry(src: &Source) -> Option<PlanError> {
+    let table: toml::Table = toml::from_str(&src.text).ok()?;
+    let entries = table.get("entries")?.as_table()?;
+    let (name, _) = entries.iter().find(|(_, entry)| {
+        entry
+            .as_table()
+            .is_some_and(|t| t.contains_key("steps") && t.keys().all(|k| k == "steps"))
+    })?;
+    let header = format!("[entries.{name}.");
+    let at = src.text.find(&header).unwrap_or(0);
+    Some(src.error(
+        at..at,
+        format!(
+            "entry \"{name}\" has steps here but no numbers, line or start: an entry and its \
+             steps are written in one file; add these steps to the file that defines \"{name}\""
+        ),
+    ))
 }
 
 /// Adds one file's definitions, refusing a name defined twice anywhere in the set.
@@ -176,6 +226,16 @@ fn merge(
 ) {
     for (name, schedule) in raw.schedules {
         let span = schedule.span();
+        if BUILTIN_NAMES.contains(&name.as_str()) {
+            set.warnings.push(src.error(
+                span.clone(),
+                format!(
+                    "schedule \"{name}\" replaces the built-in one of that name: every step \
+                     naming \"{name}\" follows these hours (give it another name to keep \
+                     the built-in)"
+                ),
+            ));
+        }
         if let Some(first) = known.define_schedule(&name, src.at(span.clone())) {
             errors.push(src.error(
                 span,
@@ -280,13 +340,28 @@ fn entry_of(
 ) -> Option<Entry> {
     let origin = src.at(raw.span());
     let raw = raw.into_inner();
+    let missing = [
+        ("numbers", raw.numbers.is_none()),
+        ("line", raw.line.is_none()),
+        ("start", raw.start.is_none()),
+    ];
+    let missing: Vec<&str> = missing.iter().filter(|m| m.1).map(|m| m.0).collect();
+    let (Some(raw_numbers), Some(line), Some(start)) = (raw.numbers, raw.line, raw.start) else {
+        errors.push(PlanError {
+            file: origin.file.clone(),
+            line: origin.line,
+            column: origin.column,
+            message: format!("entry \"{name}\" lacks {}", missing.join(", ")),
+        });
+        return None;
+    };
     let mut numbers = Vec::new();
-    for n in &raw.numbers {
+    for n in &raw_numbers {
         let normalised = normalise(n.get_ref());
         known.number_at(&name, &normalised, src.at(n.span()));
         numbers.push(normalised);
     }
-    known.step_ref(&name, raw.start.get_ref(), src.at(raw.start.span()));
+    known.step_ref(&name, start.get_ref(), src.at(start.span()));
     let mut steps = BTreeMap::new();
     for (step_name, step) in raw.steps {
         let span = step.span();
@@ -307,8 +382,8 @@ fn entry_of(
     Some(Entry {
         name,
         numbers,
-        line: raw.line,
-        start: raw.start.into_inner(),
+        line,
+        start: start.into_inner(),
         steps,
         origin,
     })
