@@ -237,15 +237,26 @@ fn a_local_public_holiday_closes_sas_hours_and_opens_pdsa() {
         "--dir",
         dir.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let after = String::from_utf8_lossy(&out.stdout);
     assert!(after.contains("jour férié local"), "{after}");
     assert_ne!(before, after, "{before}\n{after}");
-    std::fs::write(dir.join("local.toml"), "local_holidays = [\"2027-13-04\"]\n").unwrap();
+    std::fs::write(
+        dir.join("local.toml"),
+        "local_holidays = [\"2027-13-04\"]\n",
+    )
+    .unwrap();
     let out = router(&["check", dir.to_str().unwrap()]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("local.toml:1:19: local_holidays"), "{stderr}");
+    assert!(
+        stderr.contains("local.toml:1:19: local_holidays"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -263,6 +274,9 @@ fn a_step_written_under_another_files_entry_is_explained() {
         stderr.contains("entry \"samu\" has steps here but no numbers, line or start"),
         "{stderr}"
     );
-    assert!(stderr.contains("add these steps to the file that defines"), "{stderr}");
+    assert!(
+        stderr.contains("add these steps to the file that defines"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("borrowed string"), "{stderr}");
 }

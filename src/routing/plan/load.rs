@@ -158,10 +158,9 @@ pub fn load_texts(
                 for date in std::mem::take(&mut raw.local_holidays) {
                     match crate::routing::parse::parse_date(date.get_ref()) {
                         Ok(d) => local_holidays.push(d),
-                        Err(e) => errors.push(source.error(
-                            date.span(),
-                            format!("local_holidays: {e}"),
-                        )),
+                        Err(e) => {
+                            errors.push(source.error(date.span(), format!("local_holidays: {e}")))
+                        }
                     }
                 }
                 merge(&source, raw, &mut set, &mut known, &mut errors);
@@ -182,7 +181,8 @@ pub fn load_texts(
     if errors.is_empty() {
         for name in crate::routing::builtin::BUILTIN_NAMES {
             if !set.schedules.contains_key(name) {
-                set.schedules.insert(name.into(), builtin(name).expect("built in"));
+                set.schedules
+                    .insert(name.into(), builtin(name).expect("built in"));
             }
         }
         for schedule in set.schedules.values_mut() {
