@@ -280,9 +280,10 @@ fn challenges_of(f: &mut Fixture, user: &'static str, transport: Transport) -> [
 
 #[test]
 fn an_unknown_name_is_challenged_exactly_like_a_seat() {
-    let mut digest = TransportAlgorithms::default();
-    digest.wss = vec![Sha256, Md5];
-    let mut f = Fixture::with_digest(digest);
+    let mut f = Fixture::with_digest(TransportAlgorithms {
+        wss: vec![Sha256, Md5],
+        ..TransportAlgorithms::default()
+    });
     for transport in [Transport::Udp, Transport::Tcp, Transport::Wss] {
         let seat = challenges_of(&mut f, "arm1", transport);
         let ghost = challenges_of(&mut f, "ghost", transport);
@@ -309,9 +310,10 @@ fn an_unknown_name_is_challenged_exactly_like_a_seat() {
 
 #[test]
 fn lists_per_transport_and_per_seat_in_their_order() {
-    let mut digest = TransportAlgorithms::default();
-    digest.wss = vec![Sha256, Md5];
-    let mut f = Fixture::with_digest(digest);
+    let mut f = Fixture::with_digest(TransportAlgorithms {
+        wss: vec![Sha256, Md5],
+        ..TransportAlgorithms::default()
+    });
     let algorithms = |f: &mut Fixture, user, transport| {
         challenges_of(f, user, transport)[0]
             .iter()
