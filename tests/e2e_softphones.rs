@@ -263,3 +263,32 @@ async fn sipjs_registers_over_wss_as_a_shipped_seat() {
     )
     .await;
 }
+
+#[test]
+fn check_config_names_a_seat_challenged_without_its_ha1() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sas-router.toml");
+    let text = std::fs::read_to_string(shipped).unwrap();
+    // arm3 has an MD5 HA1 only.
+    let bad = text.replace(
+        "username = \"arm3\"\n",
+        "username = \"arm3\"\ndigest = [\"SHA-256\"]\n",
+    );
+    assert_ne!(bad, text);
+    let path = temp_dir("digest-config").join("sas-router.toml");
+    std::fs::write(&path, bad).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sas-router"))
+        .args(["check-config", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "accepted: {stderr}");
+    assert!(
+        stderr.contains("seats[2].digest") && stderr.contains("seat arm3"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("SHA-256") && stderr.contains("ha1_sha256"),
+        "{stderr}"
+    );
+}
