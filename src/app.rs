@@ -16,7 +16,7 @@ use crate::net::reload::{LivePlans, ReloadMetrics};
 use crate::net::requests::{Dispatcher, Registry, SharedRegistry};
 use crate::net::sip_ws::SipWsListener;
 use crate::net::tls;
-use crate::sip::digest::{NonceStore, SeatCredential};
+use crate::sip::digest::NonceStore;
 use crate::sip::guard::GuardedUdpSocket;
 use crate::sip::registrar::{Registrar, RegistrarConfig};
 use crate::store::recordings::Recordings;
@@ -267,19 +267,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             min_expires_s: config.sip.min_expires_s,
             max_expires_s: config.sip.max_expires_s,
             default_expires_s: config.sip.default_expires_s,
+            digest: config.sip.digest.clone(),
         }),
         nonces: NonceStore::new(config.sip.nonce_lifetime_s as u64 * SECOND, 10_000),
         credentials: config
             .seats
             .iter()
-            .map(|s| {
-                let credential = SeatCredential {
-                    username: s.username.clone(),
-                    ha1_md5: s.ha1_md5.clone(),
-                    ha1_sha256: s.ha1_sha256.clone(),
-                };
-                (s.username.clone(), credential)
-            })
+            .map(|s| (s.username.clone(), s.credential(&config.sip.digest)))
             .collect(),
     })));
 

@@ -9,6 +9,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+use crate::sip::digest::{DigestAlgorithm, SeatCredential};
+use crate::sip::digest_policy::{SeatDigest, TransportAlgorithms};
+
 /// Errors from loading or validating the configuration.
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -106,6 +109,9 @@ pub struct SipConfig {
     /// Registration length when the seat asks none.
     #[serde(default = "default_expires")]
     pub default_expires_s: u32,
+    /// `[sip.digest]`: digest algorithms challenged with, per transport (default MD5 only).
+    #[serde(default)]
+    pub digest: TransportAlgorithms,
 }
 
 fn default_sip_addr() -> Option<SocketAddr> {
@@ -461,6 +467,22 @@ pub struct SeatConfig {
     /// This seat's wrap-up, overriding its queues' and `acd.wrap_up_s`.
     #[serde(default)]
     pub wrap_up_s: Option<u32>,
+    /// Digest algorithms this seat is challenged with, overriding `[sip.digest]` (on every
+    /// transport, or on those given). Makes the seat's 401 distinguishable from others'.
+    #[serde(default)]
+    pub digest: Option<SeatDigest>,
+}
+
+impl SeatConfig {
+    /// The seat's digest credential, its challenge lists resolved against `defaults`.
+    pub fn credential(&self, defaults: &TransportAlgorithms) -> SeatCredential {
+        SeatCredential {
+            username: self.username.clone(),
+            ha1_md5: self.ha1_md5.clone(),
+            ha1_sha256: self.ha1_sha256.clone(),
+            algorithms: self.digest.as_ref().map(|d| d.resolve(defaults)),
+        }
+    }
 }
 
 fn default_role() -> String {
@@ -556,6 +578,10 @@ impl Config {
                 ));
             }
         }
+        self.sip
+            .digest
+            .check()
+            .map_err(|e| invalid("sip.digest", e.to_string()))?;
         let mut users = std::collections::HashSet::new();
         for (i, seat) in self.seats.iter().enumerate() {
             if !users.insert(seat.username.as_str()) {
@@ -583,6 +609,7 @@ impl Config {
                     ));
                 }
             }
+            self.check_seat_digest(i, seat)?;
             if let Some(phc) = &seat.console_password
                 && (!phc.starts_with("$argon2") || argon2::PasswordHash::new(phc).is_err())
             {
@@ -590,6 +617,38 @@ impl Config {
                     &format!("seats[{i}].console_password"),
                     "must be an argon2 hash (see `sas-router hash-password`)".into(),
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A seat is only challenged with algorithms it has an HA1 for.
+    fn check_seat_digest(&self, i: usize, seat: &SeatConfig) -> Result<(), ConfigError> {
+        let (key, lists) = match &seat.digest {
+            Some(own) => (format!("seats[{i}].digest"), own.resolve(&self.sip.digest)),
+            None => (format!("seats[{i}]"), self.sip.digest.clone()),
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            key: key.clone(),
+            reason,
+        };
+        lists
+            .check()
+            .map_err(|e| invalid(format!("seat {}: {e}", seat.username)))?;
+        let credential = seat.credential(&self.sip.digest);
+        for (transport, list) in lists.lists() {
+            if let Some(missing) = list.iter().find(|a| credential.ha1_for(**a).is_none()) {
+                let field = match missing {
+                    DigestAlgorithm::Md5 => "ha1_md5",
+                    DigestAlgorithm::Sha256 => "ha1_sha256",
+                };
+                return Err(invalid(format!(
+                    "seat {} would be challenged with {} over {transport} but has no \
+                     {field}: add {field}, or give the seat a `digest` list without {}",
+                    seat.username,
+                    missing.token(),
+                    missing.token(),
+                )));
             }
         }
         Ok(())
@@ -630,6 +689,53 @@ addresses = ["127.0.0.1"]
         assert_eq!(c.recording.retention_days, 1827);
         assert_eq!(c.recording.purge_interval_h, 24);
         assert_eq!(c.media.webrtc_bind_ip(), c.media.rtp_ip);
+    }
+
+    #[test]
+    fn digest_lists_default_to_md5_and_are_checked_against_each_seat() {
+        use DigestAlgorithm::{Md5, Sha256};
+        use rsipstack::sip::Transport;
+        let md5 = "0".repeat(32);
+        let sha = "1".repeat(64);
+        let seat =
+            |extra: &str| format!("[[seats]]\nusername = \"arm9\"\nha1_md5 = \"{md5}\"\n{extra}");
+        let c = parse(&format!("{MINIMAL}{}", seat(""))).unwrap();
+        assert_eq!(c.sip.digest, TransportAlgorithms::default());
+        assert_eq!(c.seats[0].credential(&c.sip.digest).algorithms, None);
+
+        // An MD5-only seat cannot be challenged with SHA-256, by default or by override.
+        let sip = MINIMAL.replace("[sip]", "[sip.digest]\ntls = [\"SHA-256\", \"MD5\"]");
+        let err = parse(&format!("{sip}{}", seat("")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("seats[0]") && err.contains("seat arm9"),
+            "{err}"
+        );
+        assert!(
+            err.contains("SHA-256 over tls") && err.contains("ha1_sha256"),
+            "{err}"
+        );
+        let own = seat("digest = [\"SHA-256\"]\n");
+        let err = parse(&format!("{MINIMAL}{own}")).unwrap_err().to_string();
+        assert!(
+            err.contains("seats[0].digest") && err.contains("arm9"),
+            "{err}"
+        );
+
+        // With its HA1 the override is taken, per transport, the rest from [sip.digest].
+        let own = seat(&format!(
+            "ha1_sha256 = \"{sha}\"\ndigest = {{ wss = [\"SHA-256\", \"MD5\"] }}\n"
+        ));
+        let c = parse(&format!("{sip}{own}")).unwrap();
+        let lists = c.seats[0].credential(&c.sip.digest).algorithms.unwrap();
+        assert_eq!(lists.for_transport(Transport::Wss), [Sha256, Md5]);
+        assert_eq!(lists.for_transport(Transport::Tls), [Sha256, Md5]);
+        assert_eq!(lists.for_transport(Transport::Udp), [Md5]);
+
+        let empty = MINIMAL.replace("[sip]", "[sip.digest]\nudp = []");
+        let err = parse(&empty).unwrap_err().to_string();
+        assert!(err.contains("sip.digest") && err.contains("udp"), "{err}");
     }
 
     #[test]

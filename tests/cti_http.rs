@@ -32,14 +32,14 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
-/// arm1 has an MD5 HA1 only, arm2 a SHA-256 one only, sup1 (a supervisor) both; each
-/// password is `pw-<seat>`.
+/// arm1 has an MD5 HA1 only, arm2 a SHA-256 one only (so its SIP phone is challenged with
+/// SHA-256 alone), sup1 (a supervisor) both; each password is `pw-<seat>`.
 fn config(dir: &std::path::Path) -> Config {
     let hash = |algorithm, seat: &str| ha1(algorithm, seat, REALM, &format!("pw-{seat}"));
     let text = format!(
         "[sip]\nrealm = \"{REALM}\"\n[trunk]\naddresses = [\"127.0.0.1\"]\n\
          [[seats]]\nusername = \"arm1\"\nha1_md5 = \"{}\"\n\
-         [[seats]]\nusername = \"arm2\"\nha1_sha256 = \"{}\"\n\
+         [[seats]]\nusername = \"arm2\"\nha1_sha256 = \"{}\"\ndigest = [\"SHA-256\"]\n\
          [[seats]]\nusername = \"sup1\"\nrole = \"superviseur\"\nha1_md5 = \"{}\"\nha1_sha256 = \"{}\"\n",
         hash(DigestAlgorithm::Md5, "arm1"),
         hash(DigestAlgorithm::Sha256, "arm2"),

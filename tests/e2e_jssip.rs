@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::browser::{Browser, with_browser_args};
+use common::browser::{self, Browser, with_browser_args};
 use common::*;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,26 +17,16 @@ use std::time::Duration;
 /// plays the remote audio without a click, so no autoplay flag either.
 const CHROMIUM_ARGS: [&str; 1] = ["--ignore-certificate-errors"];
 
-/// The `file://` address of the JsSIP phone page for `user` on the router's WSS `addr`;
-/// fails, naming how to build it, when the JsSIP bundle is missing.
+/// The JsSIP phone page for `user` (test password) on the router's WSS `addr`.
 fn phone_page(addr: SocketAddr, user: &str) -> String {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/jssip");
-    assert!(
-        dir.join("dist/jssip.js").exists(),
-        "{}/dist/jssip.js is missing: tests/run.sh builds it, or by hand \
-         `cd tests/jssip && npm ci && npm run build` (needs node and npm)",
-        dir.display()
-    );
     let password = SEATS.iter().find(|(u, _)| *u == user).unwrap().1;
-    format!(
-        "file://{}/phone.html?ws=wss://127.0.0.1:{}&user={user}&password={password}",
-        dir.display(),
-        addr.port()
-    )
+    browser::phone_page("phone.html", "jssip.js", addr, user, password)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jssip_registers_over_wss() {
+    // arm1 has both HA1s, as the shipped seats; JsSIP keeps only the last challenge and
+    // knows only MD5.
     let dir = temp_dir("jssip-register");
     let (cert, key, _) = tls::self_signed(&dir);
     let mut router = start(Options {

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# Installs what the tests need when it is missing (SIPp from Debian's `sip-tester`, headless
-# Chromium and chromedriver for the console tests, node and npm to bundle JsSIP for the
-# WebRTC phone tests), then runs formatting and lint checks and every test: unit,
-# virtual-time simulations, and end-to-end over loopback with real SIPp peers and a real
-# browser.
+# Installs what the tests need when it is missing (SIPp from Debian's `sip-tester`, baresip
+# as a desk phone, headless Chromium and chromedriver for the console tests, node and npm to
+# bundle JsSIP and SIP.js for the WebRTC phone tests), then runs formatting and lint checks
+# and every test: unit, virtual-time simulations, and end-to-end over loopback with real
+# SIPp peers, baresip and a real browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+command -v baresip >/dev/null 2>&1 || missing+=(baresip-core)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
-# JsSIP bundled for the browser: built when missing or older than the lock file.
+# JsSIP and SIP.js bundled for the browser: built when either is missing or older than the
+# lock file.
 jssip_build=false
-[ tests/jssip/dist/jssip.js -nt tests/jssip/package-lock.json ] || jssip_build=true
+for bundle in jssip.js sipjs.js; do
+  [ "tests/jssip/dist/$bundle" -nt tests/jssip/package-lock.json ] || jssip_build=true
+done
 if $jssip_build && ! command -v npm >/dev/null 2>&1; then
   missing+=(nodejs npm)
 fi
@@ -25,7 +29,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
 if $jssip_build; then
-  echo "== building JsSIP for the browser tests (npm)"
+  echo "== building JsSIP and SIP.js for the browser tests (npm)"
   (cd tests/jssip && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm run --silent build)
 fi
 

@@ -12,6 +12,7 @@ use rsipstack::sip::Method;
 use rsipstack::sip::headers::typed::tokenizers::AuthTokenizer;
 use sha2::{Digest, Sha256};
 
+use crate::sip::digest_policy::TransportAlgorithms;
 use crate::time::EpochMillis;
 
 /// Hash algorithm of a digest exchange. `-sess` variants are not supported.
@@ -56,6 +57,8 @@ pub struct SeatCredential {
     pub username: String,
     pub ha1_md5: Option<String>,
     pub ha1_sha256: Option<String>,
+    /// The seat's own challenge lists (`[[seats]] digest`); `None`: the transport defaults.
+    pub algorithms: Option<TransportAlgorithms>,
 }
 
 impl SeatCredential {
@@ -65,6 +68,18 @@ impl SeatCredential {
             DigestAlgorithm::Md5 => self.ha1_md5.as_deref(),
             DigestAlgorithm::Sha256 => self.ha1_sha256.as_deref(),
         }
+    }
+
+    /// The same seat answerable only with `offered`: a response with an algorithm we did
+    /// not challenge with is refused (no downgrade to MD5 where only SHA-256 is offered).
+    pub fn restricted_to(mut self, offered: &[DigestAlgorithm]) -> Self {
+        if !offered.contains(&DigestAlgorithm::Md5) {
+            self.ha1_md5 = None;
+        }
+        if !offered.contains(&DigestAlgorithm::Sha256) {
+            self.ha1_sha256 = None;
+        }
+        self
     }
 }
 
@@ -183,8 +198,8 @@ impl NonceStore {
         nonce
     }
 
-    /// WWW-Authenticate header values for a 401: SHA-256 first, then MD5 (RFC 8760 §2.4),
-    /// sharing one fresh nonce.
+    /// WWW-Authenticate header values for a 401, one per algorithm in the order given
+    /// (RFC 8760 §2.4), sharing one fresh nonce.
     pub fn challenge(
         &mut self,
         now: EpochMillis,
@@ -365,6 +380,7 @@ mod tests {
             username: "arm1".into(),
             ha1_md5: Some(ha1(DigestAlgorithm::Md5, "arm1", REALM, password)),
             ha1_sha256: Some(ha1(DigestAlgorithm::Sha256, "arm1", REALM, password)),
+            algorithms: None,
         }
     }
 
@@ -418,7 +434,7 @@ mod tests {
     }
 
     #[test]
-    fn challenge_lists_sha256_then_md5() {
+    fn challenge_lists_algorithms_in_the_order_given() {
         let mut store = NonceStore::new(60_000, 16);
         let c = store.challenge(0, REALM, false, &BOTH);
         assert_eq!(c.len(), 2);

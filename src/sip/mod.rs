@@ -2,10 +2,12 @@
 //!
 //! rsipstack owns transports, transactions and dialogs. Here: the malformed-input guard in
 //! front of its UDP transport, called-number normalisation for trunk admission, the
-//! registrar of seat bindings and the digest authentication it relies on, the `Replaces` of
+//! registrar of seat bindings and the digest authentication it relies on (with which
+//! algorithms each transport and seat is challenged), the `Replaces` of
 //! attended transfers (sans-IO).
 
 pub mod digest;
+pub mod digest_policy;
 pub mod guard;
 pub mod numbers;
 pub mod registrar;

@@ -14,31 +14,21 @@ use rsipstack::sip::typed::Contact;
 use rsipstack::sip::{Header, Headers, Method, Request, Response, StatusCode, Transport, Uri};
 
 use crate::sip::digest::{AuthError, DigestAlgorithm, NonceStore, SeatCredential};
+use crate::sip::digest_policy::TransportAlgorithms;
 use crate::time::{EpochMillis, SECOND};
 
-/// The algorithms to challenge `user` with: those the seat has an HA1 for, SHA-256 first
-/// (RFC 8760). Phones that take the first challenge they see (SIPp, older desk phones)
-/// then get one they can answer. Unknown users get both, so a 401 reveals nothing.
-///
-/// Over a WebSocket, MD5 comes first: the browser SIP stacks (JsSIP, SIP.js) read only the
-/// first challenge and know only MD5, and TLS (`wss`) is what protects that channel.
-fn offered_algorithms(
-    user: Option<String>,
+/// The algorithms to challenge a seat with over `transport`: its own lists if it has an
+/// override, else the transport's default. A name we do not know gets the default
+/// too, so that its 401 is the same as a seat's and reveals nothing (see
+/// [`crate::sip::digest_policy`]).
+fn offered<'a>(
+    defaults: &'a TransportAlgorithms,
+    seat: Option<&'a SeatCredential>,
     transport: Transport,
-    lookup: &impl Fn(&str) -> Option<SeatCredential>,
-) -> Vec<DigestAlgorithm> {
-    let all = match transport {
-        Transport::Ws | Transport::Wss => [DigestAlgorithm::Md5, DigestAlgorithm::Sha256],
-        _ => [DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
-    };
-    let known = user.and_then(|u| lookup(&u));
-    match known {
-        Some(credential) => all
-            .into_iter()
-            .filter(|alg| credential.ha1_for(*alg).is_some())
-            .collect(),
-        None => all.to_vec(),
-    }
+) -> &'a [DigestAlgorithm] {
+    seat.and_then(|c| c.algorithms.as_ref())
+        .unwrap_or(defaults)
+        .for_transport(transport)
 }
 
 /// Registrar policy.
@@ -49,6 +39,8 @@ pub struct RegistrarConfig {
     pub min_expires_s: u32,
     pub max_expires_s: u32,
     pub default_expires_s: u32,
+    /// Challenge algorithms per transport, for seats without their own and unknown names.
+    pub digest: TransportAlgorithms,
 }
 
 impl Default for RegistrarConfig {
@@ -58,6 +50,7 @@ impl Default for RegistrarConfig {
             min_expires_s: 60,
             max_expires_s: 3600,
             default_expires_s: 600,
+            digest: TransportAlgorithms::default(),
         }
     }
 }
@@ -133,7 +126,8 @@ impl Registrar {
             .ok()
             .and_then(|to| to.uri().ok())
             .and_then(|uri| uri.auth.map(|a| a.user));
-        let offered = offered_algorithms(user, transport, &lookup);
+        let seat = user.as_deref().and_then(&lookup);
+        let offered = offered(&self.config.digest, seat.as_ref(), transport).to_vec();
         match self.try_register(now, req, source, transport, nonces, &lookup) {
             Ok((username, change)) => {
                 let mut extra = Vec::new();
@@ -181,7 +175,7 @@ impl Registrar {
         nonces: &mut NonceStore,
         lookup: impl Fn(&str) -> Option<SeatCredential>,
     ) -> Result<String, Response> {
-        self.authenticate(now, req, nonces, &lookup)
+        self.authenticate(now, req, transport, nonces, &lookup)
             .map_err(|reject| {
                 let (status, extra) = match reject {
                     Reject::Challenge { stale } => {
@@ -191,8 +185,9 @@ impl Registrar {
                             .ok()
                             .and_then(|f| f.uri().ok())
                             .and_then(|uri| uri.auth.map(|a| a.user));
-                        let offered = offered_algorithms(user, transport, &lookup);
-                        self.challenge(now, nonces, stale, &offered)
+                        let seat = user.as_deref().and_then(&lookup);
+                        let offered = offered(&self.config.digest, seat.as_ref(), transport);
+                        self.challenge(now, nonces, stale, offered)
                     }
                     Reject::Status(s) => (s, Vec::new()),
                     Reject::TooBrief => (StatusCode::BadRequest, Vec::new()),
@@ -245,7 +240,7 @@ impl Registrar {
             .ok_or_else(bad)?
             .seq;
 
-        let username = self.authenticate(now, req, nonces, lookup)?;
+        let username = self.authenticate(now, req, transport, nonces, lookup)?;
         if username != aor_user {
             return Err(Reject::Status(StatusCode::Forbidden));
         }
@@ -327,11 +322,13 @@ impl Registrar {
         ))
     }
 
-    /// Picks the Authorization for our realm (a UA may carry several) and verifies it.
+    /// Picks the Authorization for our realm (a UA may carry several) and verifies it,
+    /// accepting only an algorithm the seat is challenged with over `transport`.
     fn authenticate(
         &self,
         now: EpochMillis,
         req: &Request,
+        transport: Transport,
         nonces: &mut NonceStore,
         lookup: impl Fn(&str) -> Option<SeatCredential>,
     ) -> Result<String, Reject> {
@@ -352,8 +349,13 @@ impl Registrar {
         else {
             return Err(Reject::Challenge { stale: false });
         };
+        let offered_only = |user: &str| {
+            let seat = lookup(user)?;
+            let algorithms = offered(&self.config.digest, Some(&seat), transport).to_vec();
+            Some(seat.restricted_to(&algorithms))
+        };
         nonces
-            .verify(now, realm, &req.method, value, lookup)
+            .verify(now, realm, &req.method, value, offered_only)
             .map_err(|e| match e {
                 AuthError::StaleNonce => Reject::Challenge { stale: true },
                 AuthError::UnknownNonce | AuthError::Replay | AuthError::WrongRealm => {

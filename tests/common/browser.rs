@@ -40,6 +40,30 @@ pub enum WebDriverError {
     Command { error: String, message: String },
 }
 
+/// The `file://` address of a test phone page under `tests/jssip` (`page`, which loads
+/// `dist/{bundle}`) registering `user` with `password` on the router's WSS `addr`; fails,
+/// naming how to build it, when the bundle is missing.
+pub fn phone_page(
+    page: &str,
+    bundle: &str,
+    addr: SocketAddr,
+    user: &str,
+    password: &str,
+) -> String {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/jssip");
+    assert!(
+        dir.join("dist").join(bundle).exists(),
+        "{}/dist/{bundle} is missing: tests/run.sh builds it, or by hand \
+         `cd tests/jssip && npm ci && npm run build` (needs node and npm)",
+        dir.display()
+    );
+    format!(
+        "file://{}/{page}?ws=wss://127.0.0.1:{}&user={user}&password={password}",
+        dir.display(),
+        addr.port()
+    )
+}
+
 /// Runs `test` with a browser; on failure, saves `failure.png` in `dir` and says where.
 pub async fn with_browser<F, Fut>(dir: &Path, test: F)
 where

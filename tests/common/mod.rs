@@ -1,6 +1,7 @@
 //! Shared test harness: a router on loopback ports of its own, SIPp peers, HTTP reads.
 #![allow(dead_code)]
 
+pub mod baresip;
 pub mod browser;
 pub mod media;
 pub mod tls;
@@ -65,6 +66,8 @@ pub struct Options {
     pub arm_strategy: Option<&'static str>,
     /// `[sip] ws` on a port of its own (and `wss` too with `tls`).
     pub sip_ws: bool,
+    /// The body of `[sip.digest]` (challenge algorithms per transport), when not default.
+    pub sip_digest: Option<&'static str>,
     /// `[tls]` certificate and key files: also `[http] tls_listen` on a port of its own.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// `console_password` (argon2 PHC) of some seats: (user, hash).
@@ -87,6 +90,7 @@ impl Default for Options {
             roles: Vec::new(),
             arm_strategy: None,
             sip_ws: false,
+            sip_digest: None,
             tls: None,
             console_passwords: Vec::new(),
             seat_rtp_timeout_s: 0,
@@ -131,14 +135,10 @@ pub fn config_text(opts: &Options, data: &Path) -> String {
             "sas-router",
             password,
         );
-        // SIPp answers MD5 only: its seats (arm1, arm2) have no SHA-256 HA1.
-        let sha = if user == "arm3" {
-            format!("ha1_sha256 = \"{sha}\"\n")
-        } else {
-            String::new()
-        };
+        // Both HA1s, as the shipped seats have them (challenged with MD5 by default).
         seats.push_str(&format!(
-            "[[seats]]\nusername = \"{user}\"\nrole = \"{role}\"\nha1_md5 = \"{md5}\"\n{sha}",
+            "[[seats]]\nusername = \"{user}\"\nrole = \"{role}\"\nha1_md5 = \"{md5}\"\n\
+             ha1_sha256 = \"{sha}\"\n",
             role = opts
                 .roles
                 .iter()
@@ -166,7 +166,7 @@ pub fn config_text(opts: &Options, data: &Path) -> String {
 udp = "127.0.0.1:0"
 tcp = "127.0.0.1:0"
 min_expires_s = 1
-{ws}[trunk]
+{ws}{digest}[trunk]
 addresses = ["127.0.0.1"]
 {outbound}[routing]
 dialplans_dir = "{plans}"
@@ -198,6 +198,10 @@ data_dir = "{data}"
             (true, false) => "ws = \"127.0.0.1:0\"\n",
             (true, true) => "ws = \"127.0.0.1:0\"\nwss = \"127.0.0.1:0\"\n",
         },
+        digest = opts
+            .sip_digest
+            .map(|d| format!("[sip.digest]\n{d}\n"))
+            .unwrap_or_default(),
         https = match opts.tls {
             Some(_) => "tls_listen = \"127.0.0.1:0\"\n",
             None => "",
@@ -309,6 +313,40 @@ impl Router {
     }
 }
 
+/// The shipped `config/sas-router.toml` and its dial plans, unchanged but for where it
+/// listens (own loopback ports; SIP over WS and WSS too with `tls`) and keeps its data.
+/// Its seats' passwords are `<name>-demo`.
+pub async fn start_shipped(tls: Option<(PathBuf, PathBuf)>) -> Router {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config_path = root.join("config/sas-router.toml");
+    let mut config = Config::load(&config_path).expect("shipped config loads");
+    let any_port: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let data = temp_dir("shipped");
+    config.sip.udp = Some(any_port);
+    config.sip.tcp = Some(any_port);
+    if let Some((cert, key)) = tls {
+        config.sip.ws = Some(any_port);
+        config.sip.wss = Some(any_port);
+        config.tls = Some(sas_router::config::TlsConfig { cert, key });
+    }
+    config.http.listen = any_port;
+    config.store.data_dir = data.clone();
+    config.routing.dialplans_dir = root.join(&config.routing.dialplans_dir);
+    config.media.prompts_dir = root.join(&config.media.prompts_dir);
+    (config.media.rtp_port_min, config.media.rtp_port_max) = rtp_range();
+    config.validate().unwrap();
+    let running = app::start(config, CancellationToken::new())
+        .await
+        .expect("router starts on the shipped config");
+    Router {
+        sip: running.sip_udp.unwrap(),
+        http: running.http,
+        running: Some(running),
+        data,
+        config_path,
+    }
+}
+
 /// A free UDP port on loopback.
 pub fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
@@ -366,9 +404,14 @@ pub fn sipp_keyed(
     cmd
 }
 
-/// Registers `user` with SIPp (digest auth), Contact on `contact_port`.
+/// Registers `user` (test password) with SIPp (digest auth), Contact on `contact_port`.
 pub async fn register(router: SocketAddr, user: &str, contact_port: u16) {
     let password = SEATS.iter().find(|(u, _)| *u == user).unwrap().1;
+    register_as(router, (user, password), contact_port).await;
+}
+
+/// Registers `user` with `password` with SIPp (digest auth), Contact on `contact_port`.
+pub async fn register_as(router: SocketAddr, (user, password): (&str, &str), contact_port: u16) {
     let port = free_udp_port().to_string();
     let contact = contact_port.to_string();
     let out = sipp(

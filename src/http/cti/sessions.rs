@@ -128,11 +128,7 @@ impl CtiAccounts {
             .seats
             .iter()
             .map(|s| SeatAccount {
-                credential: SeatCredential {
-                    username: s.username.clone(),
-                    ha1_md5: s.ha1_md5.clone(),
-                    ha1_sha256: s.ha1_sha256.clone(),
-                },
+                credential: s.credential(&config.sip.digest),
                 console_password: s.console_password.clone(),
                 role: s.role.clone(),
             })
@@ -257,6 +253,7 @@ mod tests {
                     username: "arm1".into(),
                     ha1_md5: Some(md5.to_uppercase()),
                     ha1_sha256: None,
+                    algorithms: None,
                 },
                 console_password: None,
                 role: "arm".into(),

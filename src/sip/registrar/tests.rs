@@ -2,17 +2,23 @@
 
 use super::*;
 use crate::sip::digest::{DigestAlgorithm, QopAuth, compute_response, ha1};
+use DigestAlgorithm::{Md5, Sha256};
 use rsipstack::sip::headers::typed::tokenizers::AuthTokenizer;
 
 const REALM: &str = "sas.example.org";
 const T0: EpochMillis = 1_700_000_000_000;
 
+/// arm1, arm2: both HA1s, challenged as the transport says; sha1: its own list,
+/// SHA-256 only.
 fn lookup(user: &str) -> Option<SeatCredential> {
-    ["arm1", "arm2"].contains(&user).then(|| SeatCredential {
-        username: user.into(),
-        ha1_md5: Some(ha1(DigestAlgorithm::Md5, user, REALM, "secret")),
-        ha1_sha256: Some(ha1(DigestAlgorithm::Sha256, user, REALM, "secret")),
-    })
+    ["arm1", "arm2", "sha1"]
+        .contains(&user)
+        .then(|| SeatCredential {
+            username: user.into(),
+            ha1_md5: Some(ha1(DigestAlgorithm::Md5, user, REALM, "secret")),
+            ha1_sha256: Some(ha1(DigestAlgorithm::Sha256, user, REALM, "secret")),
+            algorithms: (user == "sha1").then(|| TransportAlgorithms::uniform(&[Sha256])),
+        })
 }
 
 fn source() -> SocketAddr {
@@ -105,9 +111,14 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
+        Self::with_digest(TransportAlgorithms::default())
+    }
+
+    fn with_digest(digest: TransportAlgorithms) -> Self {
         Self {
             reg: Registrar::new(RegistrarConfig {
                 realm: REALM.into(),
+                digest,
                 ..RegistrarConfig::default()
             }),
             nonces: NonceStore::new(300_000, 1024),
@@ -163,9 +174,8 @@ fn first_register_is_challenged_with_a_complete_response() {
     assert_eq!(out.response.status_code, StatusCode::Unauthorized);
     assert_eq!(out.change, None);
     let challenges = www_authenticate(&out.response);
-    assert_eq!(challenges.len(), 2);
-    assert!(challenges[0].contains("algorithm=SHA-256"));
-    assert!(challenges[1].contains("algorithm=MD5"));
+    assert_eq!(challenges.len(), 1, "{challenges:?}");
+    assert!(challenges[0].contains("algorithm=MD5"));
 
     // Round-trip the wire form: Vias in order, To tagged, dialog headers copied.
     let text = String::from_utf8(out.response.to_bytes()).unwrap();
@@ -196,7 +206,7 @@ fn first_register_is_challenged_with_a_complete_response() {
 #[test]
 fn authenticated_register_binds_md5_and_sha256() {
     for alg in [DigestAlgorithm::Md5, DigestAlgorithm::Sha256] {
-        let mut f = Fixture::new();
+        let mut f = Fixture::with_digest(TransportAlgorithms::uniform(&[Sha256, Md5]));
         let mut ua = Ua::new("arm1", "secret", alg);
         let out = f.login(T0, &mut ua, &[CONTACT, "Expires: 600"]);
         assert_eq!(out.response.status_code, StatusCode::OK, "{alg:?}");
@@ -238,21 +248,111 @@ fn bad_credentials_are_forbidden() {
     assert!(f.reg.bindings("arm1").is_empty());
 }
 
-#[test]
-fn a_websocket_phone_is_challenged_with_md5_first() {
-    // JsSIP and SIP.js read the first challenge only, and know only MD5.
-    let mut f = Fixture::new();
-    let mut ua = Ua::new("arm1", "secret", DigestAlgorithm::Md5);
-    let req = ua.register(&[CONTACT]);
-    let out = f
+/// The WWW-Authenticate values with the (random) nonce blanked out.
+fn challenge_shape(resp: &Response) -> Vec<String> {
+    www_authenticate(resp)
+        .iter()
+        .map(|v| {
+            let t = AuthTokenizer::parse(v).unwrap();
+            let nonce = t.params.iter().find(|(k, _)| *k == "nonce").unwrap().1;
+            v.replace(nonce, "N")
+        })
+        .collect()
+}
+
+/// A REGISTER's 401 and a seat INVITE's 401 for `user` over `transport`.
+fn challenges_of(f: &mut Fixture, user: &'static str, transport: Transport) -> [Vec<String>; 2] {
+    let req = Ua::new(user, "secret", Md5).register(&[CONTACT]);
+    let register = f
         .reg
-        .handle_register(T0, &req, source(), Transport::Wss, &mut f.nonces, lookup);
-    let challenges = www_authenticate(&out.response);
-    assert!(challenges[0].contains("algorithm=MD5"), "{challenges:?}");
-    assert!(
-        challenges[1].contains("algorithm=SHA-256"),
-        "{challenges:?}"
+        .handle_register(T0, &req, source(), transport, &mut f.nonces, lookup);
+    let mut invite = req.clone();
+    invite.method = Method::Invite;
+    let invite = f
+        .reg
+        .authenticate_request(T0, &invite, transport, &mut f.nonces, lookup)
+        .unwrap_err();
+    [
+        challenge_shape(&register.response),
+        challenge_shape(&invite),
+    ]
+}
+
+#[test]
+fn an_unknown_name_is_challenged_exactly_like_a_seat() {
+    let mut f = Fixture::with_digest(TransportAlgorithms {
+        wss: vec![Sha256, Md5],
+        ..TransportAlgorithms::default()
+    });
+    for transport in [Transport::Udp, Transport::Tcp, Transport::Wss] {
+        let seat = challenges_of(&mut f, "arm1", transport);
+        let ghost = challenges_of(&mut f, "ghost", transport);
+        assert_eq!(seat, ghost, "{transport}");
+        assert_eq!(
+            seat[0], seat[1],
+            "REGISTER and INVITE differ over {transport}"
+        );
+    }
+    let shape = |t| {
+        challenges_of(
+            &mut Fixture::with_digest(TransportAlgorithms::default()),
+            "x",
+            t,
+        )
+    };
+    assert_eq!(
+        shape(Transport::Udp)[0],
+        [format!(
+            "Digest realm=\"{REALM}\", nonce=\"N\", algorithm=MD5, qop=\"auth\""
+        )]
     );
+}
+
+#[test]
+fn lists_per_transport_and_per_seat_in_their_order() {
+    let mut f = Fixture::with_digest(TransportAlgorithms {
+        wss: vec![Sha256, Md5],
+        ..TransportAlgorithms::default()
+    });
+    let algorithms = |f: &mut Fixture, user, transport| {
+        challenges_of(f, user, transport)[0]
+            .iter()
+            .map(|v| {
+                v.split("algorithm=")
+                    .nth(1)
+                    .unwrap()
+                    .split(',')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(algorithms(&mut f, "arm1", Transport::Udp), ["MD5"]);
+    assert_eq!(
+        algorithms(&mut f, "arm1", Transport::Wss),
+        ["SHA-256", "MD5"]
+    );
+    assert_eq!(algorithms(&mut f, "sha1", Transport::Udp), ["SHA-256"]);
+    assert_eq!(algorithms(&mut f, "sha1", Transport::Wss), ["SHA-256"]);
+}
+
+#[test]
+fn an_answer_with_an_algorithm_not_offered_is_refused() {
+    // arm1 is offered MD5 only: a SHA-256 answer (valid as it is) is refused, and sha1,
+    // offered SHA-256 only, cannot be downgraded to MD5.
+    for (user, offered, answered) in [("arm1", Md5, Sha256), ("sha1", Sha256, Md5)] {
+        let mut f = Fixture::new();
+        let mut ua = Ua::new(user, "secret", offered);
+        let first = f.send(T0, &ua.register(&[CONTACT]));
+        ua.accept_challenge(&first.response);
+        ua.alg = answered;
+        let out = f.send(T0, &ua.register(&[CONTACT]));
+        assert_eq!(out.response.status_code, StatusCode::Forbidden, "{user}");
+        ua.alg = offered;
+        let out = f.send(T0, &ua.register(&[CONTACT]));
+        assert_eq!(out.response.status_code, StatusCode::OK, "{user}");
+    }
 }
 
 #[test]
@@ -265,14 +365,14 @@ fn replayed_authorization_is_rechallenged() {
     assert_eq!(f.send(T0, &req).response.status_code, StatusCode::OK);
     let replay = f.send(T0 + 1, &req);
     assert_eq!(replay.response.status_code, StatusCode::Unauthorized);
-    assert_eq!(www_authenticate(&replay.response).len(), 2);
+    assert_eq!(www_authenticate(&replay.response).len(), 1);
     assert_eq!(replay.change, None);
 }
 
 #[test]
 fn stale_nonce_is_rechallenged_with_stale_true() {
     let mut f = Fixture::new();
-    let mut ua = Ua::new("arm1", "secret", DigestAlgorithm::Sha256);
+    let mut ua = Ua::new("sha1", "secret", DigestAlgorithm::Sha256);
     f.login(T0, &mut ua, &[CONTACT]);
     let out = f.send(T0 + 300_000, &ua.register(&[CONTACT]));
     assert_eq!(out.response.status_code, StatusCode::Unauthorized);
@@ -403,7 +503,7 @@ fn out_of_order_cseq_is_refused() {
 fn expire_removes_bindings_and_reports_offline_users() {
     let mut f = Fixture::new();
     let mut a = Ua::new("arm1", "secret", DigestAlgorithm::Md5);
-    let mut b = Ua::new("arm2", "secret", DigestAlgorithm::Sha256);
+    let mut b = Ua::new("arm2", "secret", DigestAlgorithm::Md5);
     f.login(T0, &mut a, &[CONTACT, "Expires: 60"]);
     f.send(
         T0,
