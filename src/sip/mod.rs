@@ -3,9 +3,10 @@
 //! rsipstack owns transports, transactions and dialogs. Here: the malformed-input guard in
 //! front of its UDP transport, called-number normalisation for trunk admission, the
 //! registrar of seat bindings and the digest authentication it relies on, the `Replaces` of
-//! attended transfers (sans-IO).
+//! attended transfers (sans-IO), and the deterministic mutational fuzzer that tests them.
 
 pub mod digest;
+pub mod fuzz;
 pub mod guard;
 pub mod numbers;
 pub mod registrar;

@@ -67,8 +67,6 @@ pub fn judge(packet: &[u8]) -> Verdict {
             let is_token = !method.is_empty() && method.chars().all(checks::is_token_char);
             if is_token && method.parse::<rsipstack::sip::Method>().is_err() {
                 reply(head, 501, "Not Implemented")
-            } else if method == "ACK" {
-                Verdict::Drop // never answer an ACK
             } else {
                 reply(head, 400, "Bad Request")
             }
@@ -76,9 +74,23 @@ pub fn judge(packet: &[u8]) -> Verdict {
     }
 }
 
+/// A `400` naming `defect` for the request whose header section is `head` (a message a
+/// stream transport cannot frame); `Drop` for a response or when there is nowhere to answer.
+pub fn bad_request(head: &[u8], defect: &str) -> Verdict {
+    let text = String::from_utf8_lossy(head);
+    if text.starts_with("SIP/") {
+        return Verdict::Drop;
+    }
+    reply(&text, 400, &format!("Bad Request ({defect})"))
+}
+
 /// Builds a response echoing the request's Via, From, To, Call-ID and CSeq lines verbatim
 /// (RFC 3261 §8.2.6). Without a Via there is nowhere to answer: drop.
 fn reply(head: &str, code: u16, reason: &str) -> Verdict {
+    // An ACK is never answered (RFC 3261 §17.2.1).
+    if head.starts_with("ACK ") {
+        return Verdict::Drop;
+    }
     let mut echoed = Vec::new();
     for line in head.lines().skip(1) {
         let Some((name, _)) = line.split_once(':') else {
