@@ -5,12 +5,13 @@
 //! plan, and answering the consoles' CTI requests; [`reload`] keeps the dial plans in force and reloads them;
 //! [`sip_tcp`] and [`sip_ws`] carry SIP over TCP and over WebSocket (WebRTC phones), both
 //! into the stack through [`sip_stream`] behind the same guard as UDP; [`tls`] loads the
-//! certificate that `wss` and HTTPS serve.
+//! certificate that `wss` and HTTPS serve; [`fuzz`] drives the SIP fuzzer against a router.
 
 mod caller_media;
 pub mod calls;
 mod cti;
 mod flows;
+pub mod fuzz;
 pub mod reload;
 pub mod requests;
 pub mod sip_stream;
