@@ -4,7 +4,7 @@
 //! both transports. `sas-router fuzz` and the `e2e_fuzz` test run it.
 
 use crate::net::sip_tcp::{Frame, next_frame};
-use crate::sip::fuzz::{Case, Fuzzer, corpus, marked_case};
+use crate::sip::fuzz::{Case, Fuzzer, cancel_for, corpus, hang_up, marked_case, request_uri};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -162,7 +162,17 @@ pub async fn run(config: &FuzzRun) -> std::io::Result<FuzzReport> {
         sent.insert(index, case);
         sent.retain(|&i, _| i + KEEP > index);
         while let Ok((transport, bytes)) = received.try_recv() {
-            judge_response(&mut report, &sent, transport, &bytes);
+            for request in judge_response(&mut report, &sent, transport, &bytes) {
+                match (transport, &udp, &mut tcp) {
+                    ("UDP", Some((socket, target, _)), _) => {
+                        socket.send_to(&request, *target).await.ok();
+                    }
+                    (_, _, Some((link, _))) => {
+                        link.send(&request).await;
+                    }
+                    _ => {}
+                }
+            }
         }
     }
     // Late answers (INVITEs queued, retransmitted responses).
@@ -172,6 +182,7 @@ pub async fn run(config: &FuzzRun) -> std::io::Result<FuzzReport> {
         tokio::select! {
             _ = &mut settle => break,
             Some((transport, bytes)) = received.recv() => {
+                // Calls still up after the run end with the router.
                 judge_response(&mut report, &sent, transport, &bytes);
             }
         }
@@ -180,23 +191,41 @@ pub async fn run(config: &FuzzRun) -> std::io::Result<FuzzReport> {
     Ok(report)
 }
 
-/// Counts one message from the router and records it when it is a bug.
+/// Counts one message from the router and records it when it is a bug. Returns what ends
+/// the call a fuzzed INVITE made (a CANCEL while it rings, ACK and BYE once answered), so
+/// calls do not pile up and take every media port.
 fn judge_response(
     report: &mut FuzzReport,
     sent: &HashMap<u64, (&'static str, Case)>,
     transport: &'static str,
     bytes: &[u8],
-) {
+) -> Vec<Vec<u8>> {
     let text = String::from_utf8_lossy(bytes);
     let Some(code) = text
         .strip_prefix("SIP/2.0 ")
         .and_then(|rest| rest.get(..3))
         .and_then(|code| code.parse::<u16>().ok())
     else {
-        return; // a request from the router, or keep-alive
+        return Vec::new(); // a request from the router, or keep-alive
     };
+    let case = marked_case(&text).and_then(|i| sent.get(&i));
+    if (180..200).contains(&code) {
+        return case
+            .and_then(|(_, c)| cancel_for(&c.bytes))
+            .into_iter()
+            .collect();
+    }
     if code < 200 {
-        return;
+        return Vec::new();
+    }
+    if code < 300 {
+        let uri = case
+            .and_then(|(_, c)| request_uri(&c.bytes))
+            .unwrap_or("sip:15@127.0.0.1");
+        if let Some(requests) = hang_up(bytes, uri) {
+            *report.statuses.entry(code).or_default() += 1;
+            return requests.into();
+        }
     }
     *report.statuses.entry(code).or_default() += 1;
     if code >= 500 && !DELIBERATE.contains(&code) {
@@ -209,6 +238,7 @@ fn judge_response(
             case,
         });
     }
+    Vec::new()
 }
 
 /// Whether a valid OPTIONS gets 200 on every transport fuzzed.

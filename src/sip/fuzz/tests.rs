@@ -110,3 +110,47 @@ fn markers_are_found_in_responses() {
     assert_eq!(marked_case("fzc12 nothing"), None);
     assert_eq!(marked_case("no marker"), None);
 }
+
+#[test]
+fn an_invite_can_be_cancelled() {
+    let (target, local) = addrs();
+    let context = corpus::Context {
+        target,
+        local,
+        transport: "UDP",
+        marker: marker(3),
+    };
+    let invite = corpus::build("INVITE 15", &context);
+    let cancel = String::from_utf8(cancel_for(invite.as_bytes()).unwrap()).unwrap();
+    assert!(
+        cancel.starts_with("CANCEL sip:15@127.0.0.1:5060 SIP/2.0\r\n"),
+        "{cancel}"
+    );
+    assert!(cancel.contains("branch=z9hG4bKfzc3x") && cancel.contains("CSeq: 1 CANCEL"));
+    assert_eq!(judge(cancel.as_bytes()), Verdict::Pass);
+    assert_eq!(cancel_for(b"OPTIONS sip:x SIP/2.0\r\n\r\n"), None);
+}
+
+#[test]
+fn an_answered_invite_is_hung_up() {
+    let ok = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:4;branch=z9hG4bKfzc3x;rport=4\r\nFrom: <sip:a@b>;tag=fzc3x\r\nTo: <sip:15@c>;tag=r9\r\nCall-ID: fzc3x@b\r\nCSeq: 7 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let [ack, bye] = hang_up(ok.as_bytes(), "sip:15@c").unwrap();
+    let (ack, bye) = (
+        String::from_utf8(ack).unwrap(),
+        String::from_utf8(bye).unwrap(),
+    );
+    assert!(
+        ack.starts_with("ACK sip:15@c SIP/2.0") && ack.contains("CSeq: 7 ACK"),
+        "{ack}"
+    );
+    assert!(
+        bye.contains("CSeq: 8 BYE") && bye.contains("To: <sip:15@c>;tag=r9"),
+        "{bye}"
+    );
+    assert_eq!(judge(bye.as_bytes()), Verdict::Pass);
+    assert!(hang_up(ok.replace("7 INVITE", "7 BYE").as_bytes(), "sip:x").is_none());
+    assert_eq!(
+        request_uri(b"INVITE sip:15@c SIP/2.0\r\n"),
+        Some("sip:15@c")
+    );
+}

@@ -88,8 +88,11 @@ fn unfolded(head: &str) -> Vec<String> {
 fn lexical_defect(head: &str) -> Option<&'static str> {
     for line in unfolded(head) {
         let Some((name, value)) = line.split_once(':') else {
-            continue;
+            return Some("header line without a colon");
         };
+        if name.trim().is_empty() || !name.trim().chars().all(is_token_char) {
+            return Some("invalid header name");
+        }
         let name = name.trim().to_ascii_lowercase();
         if !matches!(
             name.as_str(),

@@ -294,6 +294,18 @@ mod tests {
         assert_eq!(judge(options.as_bytes()), Verdict::Pass);
     }
 
+    /// Found by the fuzzer (seed 1, case 3418: INVITE 15 + header deleted + junk header):
+    /// a line with no colon passed, and the INVITE, without its Contact, got a 500.
+    #[test]
+    fn header_lines_without_a_name_or_colon_are_refused() {
+        let contact = "Contact: <sip:a@127.0.0.1:5070>\r\n";
+        for junk in ["No-Colon-Here\r\n", ": no name\r\n", "Bad Name: x\r\n"] {
+            let bad = request("INVITE sip:15@y SIP/2.0", &format!("{contact}{junk}"));
+            let s = reason(judge(bad.as_bytes()));
+            assert!(s.contains("400") && s.contains("header"), "{junk}: {s}");
+        }
+    }
+
     #[test]
     fn garbage_and_broken_responses_are_dropped_not_answered() {
         assert_eq!(judge(b"\x00\x01\x02garbage"), Verdict::Drop);
