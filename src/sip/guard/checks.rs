@@ -18,11 +18,8 @@ pub(super) fn request_defect(
     if let Some(defect) = dialog_defect(req) {
         return Some(defect.into());
     }
-    if let Some(defect) = lexical_defect(head) {
-        return Some(defect.into());
-    }
-    if let Some(name) = repeated_single_header(head) {
-        return Some(format!("{name} given more than once"));
+    if let Some(defect) = head_defect(head) {
+        return Some(defect);
     }
     if TransactionKey::from_request(req, TransactionRole::Server).is_err() {
         return Some("malformed Via, From, Call-ID or CSeq".into());
@@ -38,6 +35,18 @@ pub(super) fn request_defect(
         return Some("CSeq method differs from the request method".into());
     }
     content_length_defect(head, packet).map(str::to_string)
+}
+
+/// What is wrong with a header section on its own (also said of a request that does not
+/// parse at all, so its 400 names the defect when one is known).
+pub(super) fn head_defect(head: &str) -> Option<String> {
+    if let Some(name) = missing_header(head) {
+        return Some(format!("missing {name}"));
+    }
+    if let Some(defect) = lexical_defect(head) {
+        return Some(defect.into());
+    }
+    repeated_single_header(head).map(|name| format!("{name} given more than once"))
 }
 
 /// Content-Length must be single, numeric and not larger than the datagram's body

@@ -68,7 +68,9 @@ pub fn judge(packet: &[u8]) -> Verdict {
             if is_token && method.parse::<rsipstack::sip::Method>().is_err() {
                 reply(head, 501, "Not Implemented")
             } else {
-                reply(head, 400, "Bad Request")
+                let defect = checks::head_defect(head);
+                let defect = defect.as_deref().unwrap_or("unparseable request");
+                reply(head, 400, &format!("Bad Request ({defect})"))
             }
         }
     }
