@@ -224,8 +224,8 @@ mod tests {
         assert_eq!(next_frame(&mut buffer), Frame::Message(one.clone().into()));
         assert_eq!(next_frame(&mut buffer), Frame::Message(two.into()));
         assert_eq!(next_frame(&mut buffer), Frame::Incomplete);
-        assert_eq!(buffer, one[..10].as_bytes());
-        let mut partial_body = one[..one.len() - 1].as_bytes().to_vec();
+        assert_eq!(buffer, &one.as_bytes()[..10]);
+        let mut partial_body = one.as_bytes()[..one.len() - 1].to_vec();
         assert_eq!(next_frame(&mut partial_body), Frame::Incomplete);
         let mut half_ping = b"\r\n\r".to_vec();
         assert_eq!(next_frame(&mut half_ping), Frame::Incomplete);

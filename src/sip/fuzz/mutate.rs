@@ -132,7 +132,7 @@ fn truncate(rng: &mut Rng, msg: &mut Message) -> &'static str {
 
 fn huge_value(rng: &mut Rng, msg: &mut Message) -> &'static str {
     let size = *pick(rng, &[300usize, 5_000, 20_000, 60_000]);
-    let filler = *pick(rng, &[b'a', b'9', b';', b' ', b'%']);
+    let filler = *pick(rng, b"a9; %");
     let huge = vec![filler; size];
     match rng.between(0, 2) {
         0 if !msg.headers.is_empty() => {
@@ -238,7 +238,7 @@ fn swap_method(rng: &mut Rng, msg: &mut Message) -> &'static str {
 }
 
 fn junk_header(rng: &mut Rng, msg: &mut Message) -> &'static str {
-    let line: &[u8] = *pick::<&[u8]>(
+    let line: &[u8] = pick::<&[u8]>(
         rng,
         &[
             b"X-Junk: \x00\x01\x02",
@@ -265,7 +265,7 @@ fn junk_header(rng: &mut Rng, msg: &mut Message) -> &'static str {
 fn line_endings(rng: &mut Rng, msg: &mut Message) -> &'static str {
     let text = flat(msg);
     let from: &[u8] = b"\r\n";
-    let to: &[u8] = *pick::<&[u8]>(rng, &[b"\n", b"\r", b"\r\n\r\n", b"\r\n "]);
+    let to: &[u8] = pick::<&[u8]>(rng, &[b"\n", b"\r", b"\r\n\r\n", b"\r\n "]);
     let mut out = Vec::with_capacity(text.len());
     let mut i = 0;
     let limit = rng.between(1, 6);
