@@ -4,7 +4,7 @@
 //! both transports. `sas-router fuzz` and the `e2e_fuzz` test run it.
 
 use crate::net::sip_tcp::{Frame, next_frame};
-use crate::sip::fuzz::{Case, Fuzzer, cancel_for, corpus, hang_up, marked_case, request_uri};
+use crate::sip::fuzz::{Case, Fuzzer, cancel, corpus, hang_up, marked_case, request_uri};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -209,33 +209,25 @@ fn judge_response(
         return Vec::new(); // a request from the router, or keep-alive
     };
     let case = marked_case(&text).and_then(|i| sent.get(&i));
+    let uri = case
+        .and_then(|(_, c)| request_uri(&c.bytes))
+        .unwrap_or("sip:15@127.0.0.1");
     if (180..200).contains(&code) {
-        return case
-            .and_then(|(_, c)| cancel_for(&c.bytes))
-            .into_iter()
-            .collect();
+        return cancel(bytes, uri).into_iter().collect();
     }
     if code < 200 {
         return Vec::new();
     }
-    if code < 300 {
-        let uri = case
-            .and_then(|(_, c)| request_uri(&c.bytes))
-            .unwrap_or("sip:15@127.0.0.1");
-        if let Some(requests) = hang_up(bytes, uri) {
-            *report.statuses.entry(code).or_default() += 1;
-            return requests.into();
-        }
+    if let Some(requests) = hang_up(bytes, uri) {
+        *report.statuses.entry(code).or_default() += 1;
+        return requests.into();
     }
     *report.statuses.entry(code).or_default() += 1;
     if code >= 500 && !DELIBERATE.contains(&code) {
-        let case = marked_case(&text)
-            .and_then(|i| sent.get(&i))
-            .map(|(_, case)| case.clone());
         report.findings.push(Finding {
             transport,
             status: text.lines().next().unwrap_or_default().to_string(),
-            case,
+            case: case.map(|(_, case)| case.clone()),
         });
     }
     Vec::new()

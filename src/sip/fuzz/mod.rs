@@ -8,7 +8,10 @@
 //! to the guard and the parsers in process.
 
 pub mod corpus;
+mod ending;
 pub mod mutate;
+
+pub use ending::{cancel, hang_up, request_uri};
 
 use crate::sim_rng::Rng;
 use std::net::SocketAddr;
@@ -109,80 +112,6 @@ impl Fuzzer {
             bytes: message.into_bytes(),
         }
     }
-}
-
-/// The ACK and the BYE that end the call a `2xx` to a fuzzed INVITE set up (headers from
-/// the response, to the request URI `uri`); `None` when the response is not such a `2xx`.
-pub fn hang_up(response: &[u8], uri: &str) -> Option<[Vec<u8>; 2]> {
-    let text = std::str::from_utf8(response).ok()?;
-    if !text.starts_with("SIP/2.0 2") {
-        return None;
-    }
-    let head = text.split("\r\n\r\n").next()?;
-    let (mut via, mut from, mut to, mut call_id, mut cseq) = (None, None, None, None, None);
-    for line in head.split("\r\n").skip(1) {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        match name.trim().to_ascii_lowercase().as_str() {
-            "via" | "v" if via.is_none() => via = Some(value.trim()),
-            "from" | "f" => from = Some(value.trim()),
-            "to" | "t" => to = Some(value.trim()),
-            "call-id" | "i" => call_id = Some(value.trim()),
-            "cseq" => cseq = Some(value.trim()),
-            _ => {}
-        }
-    }
-    let (seq, method) = cseq?.split_once(' ')?;
-    let seq: u32 = seq.trim().parse().ok()?;
-    if method.trim() != "INVITE" {
-        return None;
-    }
-    let (via, from, to, call_id) = (via?, from?, to?, call_id?);
-    let request = |method: &str, seq: u32| {
-        let via = via.replacen("branch=z9hG4bK", &format!("branch=z9hG4bK{method}"), 1);
-        format!(
-            "{method} {uri} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {seq} {method}\r\nContent-Length: 0\r\n\r\n"
-        )
-        .into_bytes()
-    };
-    Some([request("ACK", seq), request("BYE", seq + 1)])
-}
-
-/// The request URI of a request's bytes.
-pub fn request_uri(request: &[u8]) -> Option<&str> {
-    let line = std::str::from_utf8(request.split(|&b| b == b'\r').next()?).ok()?;
-    line.split(' ').nth(1)
-}
-
-/// A CANCEL for the INVITE `invite` (its request URI, top Via, From, To, Call-ID and CSeq
-/// number), so the calls fuzzed INVITEs create end and free their media ports; `None` when
-/// the INVITE is too broken to cancel.
-pub fn cancel_for(invite: &[u8]) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(invite).ok()?;
-    let head = text.split("\r\n\r\n").next()?;
-    let mut lines = head.split("\r\n");
-    let uri = lines
-        .next()?
-        .strip_prefix("INVITE ")?
-        .strip_suffix(" SIP/2.0")?;
-    let (mut via, mut from, mut to, mut call_id, mut seq) = (None, None, None, None, None);
-    for line in lines {
-        let (name, value) = line.split_once(':')?;
-        match name.trim().to_ascii_lowercase().as_str() {
-            "via" | "v" if via.is_none() => via = Some(value.trim()),
-            "from" | "f" => from = Some(value.trim()),
-            "to" | "t" => to = Some(value.trim()),
-            "call-id" | "i" => call_id = Some(value.trim()),
-            "cseq" => seq = value.split_whitespace().next(),
-            _ => {}
-        }
-    }
-    let cancel = format!(
-        "CANCEL {uri} SIP/2.0\r\nVia: {}\r\nMax-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} CANCEL\r\nContent-Length: 0\r\n\r\n",
-        via?, from?, to?, call_id?, seq?
-    );
-    Some(cancel.into_bytes())
 }
 
 #[cfg(test)]

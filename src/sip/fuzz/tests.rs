@@ -112,23 +112,18 @@ fn markers_are_found_in_responses() {
 }
 
 #[test]
-fn an_invite_can_be_cancelled() {
-    let (target, local) = addrs();
-    let context = corpus::Context {
-        target,
-        local,
-        transport: "UDP",
-        marker: marker(3),
-    };
-    let invite = corpus::build("INVITE 15", &context);
-    let cancel = String::from_utf8(cancel_for(invite.as_bytes()).unwrap()).unwrap();
+fn a_ringing_invite_is_cancelled() {
+    let ringing = "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 127.0.0.1:4;branch=z9hG4bKfzc3x;rport=4\r\nFrom: <sip:a@b>;tag=fzc3x\r\nTo: <sip:15@c>;tag=r9\r\nCall-ID: fzc3x@b\r\nCSeq: 5 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let cancel = String::from_utf8(cancel(ringing.as_bytes(), "sip:15@c").unwrap()).unwrap();
     assert!(
-        cancel.starts_with("CANCEL sip:15@127.0.0.1:5060 SIP/2.0\r\n"),
+        cancel.starts_with("CANCEL sip:15@c SIP/2.0\r\n"),
         "{cancel}"
     );
-    assert!(cancel.contains("branch=z9hG4bKfzc3x") && cancel.contains("CSeq: 1 CANCEL"));
+    assert!(cancel.contains("branch=z9hG4bKfzc3x;") && cancel.contains("CSeq: 5 CANCEL"));
+    assert!(cancel.contains("To: <sip:15@c>\r\n"), "{cancel}");
     assert_eq!(judge(cancel.as_bytes()), Verdict::Pass);
-    assert_eq!(cancel_for(b"OPTIONS sip:x SIP/2.0\r\n\r\n"), None);
+    let not_invite = ringing.replace("5 INVITE", "5 OPTIONS");
+    assert_eq!(super::cancel(not_invite.as_bytes(), "sip:x"), None);
 }
 
 #[test]
