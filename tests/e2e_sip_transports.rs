@@ -246,3 +246,42 @@ async fn tcp_message_with_a_bad_length_is_answered_then_the_connection_closed() 
     assert!(answer.starts_with("SIP/2.0 200"), "{answer}");
     router.stop().await;
 }
+
+/// A real SIPp trunk over TCP through the router's own TCP listener: the call is answered by
+/// a seat, and the caller's BYE (in the dialog, over the same connection) ends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sipp_trunk_call_over_tcp_is_answered_and_ended() {
+    use sas_router::store::record::Outcome;
+    let mut router = start(Options::default()).await;
+    let tcp = router.running.as_ref().unwrap().sip_tcp.unwrap();
+    let phone = seat(&router, "arm1", 1, 200).await;
+    let (port, media) = (free_udp_port().to_string(), free_udp_port().to_string());
+    let args = [
+        "-s", "15", "-t", "t1", "-p", &port, "-mp", &media, "-m", "1", "-d", "1500", "-timeout",
+        "60s",
+    ];
+    let caller = sipp(tcp, "caller.xml", &args).spawn().unwrap();
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "TCP caller scenario"
+    );
+    assert!(
+        finish(phone, Duration::from_secs(10)).await,
+        "seat scenario"
+    );
+    let records = wait_records(&router, 1).await;
+    assert_eq!(
+        records[0].outcome,
+        Some(Outcome::Answered),
+        "{:?}",
+        records[0]
+    );
+    assert_eq!(records[0].end_reason.as_deref(), Some("caller_bye"));
+    assert!(
+        router.metric("sas_sip_responses_total{code=\"200\",direction=\"sent\",method=\"BYE\"}")
+            >= 1.0,
+        "{}",
+        router.metrics()
+    );
+    router.stop().await;
+}
