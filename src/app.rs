@@ -14,6 +14,8 @@ use crate::metrics::Metrics;
 use crate::net::calls::{CallDriver, CallEvent};
 use crate::net::reload::{LivePlans, ReloadMetrics};
 use crate::net::requests::{Dispatcher, Registry, SharedRegistry};
+use crate::net::sip_stream::GuardMetrics;
+use crate::net::sip_tcp::SipTcpListener;
 use crate::net::sip_ws::SipWsListener;
 use crate::net::tls;
 use crate::sip::digest::NonceStore;
@@ -27,7 +29,6 @@ use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip::{Method, SipMessage, Uri};
 use rsipstack::transaction::endpoint::EndpointOption;
 use rsipstack::transaction::endpoint::MessageInspector;
-use rsipstack::transport::tcp_listener::TcpListenerConnection;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{SipAddr, TransportLayer};
 use std::net::SocketAddr;
@@ -180,7 +181,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     })?;
     let admin_token = write_admin_token(&data_dir)?;
 
-    // SIP transports: UDP behind the malformed-input guard, TCP on the same port.
+    // SIP transports, each behind the malformed-input guard: UDP through rsipstack's socket
+    // (wrapped), TCP (same port number) and WebSocket through our own listeners.
+    let guard_metrics = GuardMetrics {
+        malformed: metrics.sip_malformed.clone(),
+        responses: metrics.sip_responses.clone(),
+    };
     let transport_layer = TransportLayer::new(shutdown.child_token());
     let mut sip_udp = None;
     if let Some(addr) = config.sip.udp {
@@ -199,21 +205,19 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         transport_layer.add_transport(conn.into());
         sip_udp = Some(bound);
     }
-    let mut sip_tcp = None;
+    let mut tcp_listener = None;
     if let Some(mut addr) = config.sip.tcp {
         if addr.port() == 0 {
             addr.set_port(free_tcp_port(addr, sip_udp.map(|a| a.port()))?);
-        } else {
-            // Fail early with a clear message if the port is taken (rsipstack binds later).
-            drop(
-                std::net::TcpListener::bind(addr)
-                    .map_err(|source| AppError::Bind { addr, source })?,
-            );
         }
-        let listener = TcpListenerConnection::new(addr, None).await?;
-        transport_layer.add_transport(listener.into());
-        sip_tcp = Some(addr);
+        tcp_listener = Some(SipTcpListener {
+            listener: bind(addr).await?,
+            metrics: guard_metrics.clone(),
+        });
     }
+    let sip_tcp = tcp_listener
+        .as_ref()
+        .and_then(|l| l.listener.local_addr().ok());
     let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
     let mut ws_listeners = Vec::new();
     for (addr, secure) in [(config.sip.ws, false), (config.sip.wss, true)] {
@@ -223,7 +227,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             listener,
             // Validated: `wss` comes with `[tls]`.
             tls: if secure { tls.clone() } else { None },
-            malformed: metrics.sip_malformed.clone(),
+            metrics: guard_metrics.clone(),
         });
     }
     let ws_addr = |secure: bool| {
@@ -386,6 +390,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         let run = listener.run(endpoint.inner.clone(), shutdown.clone());
         tasks.push(tokio::spawn(run));
     }
+    if let Some(listener) = tcp_listener {
+        let run = listener.run(endpoint.inner.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(run));
+    }
     tasks.push(tokio::spawn(async move { endpoint.serve().await }));
     tasks.push(tokio::spawn(dispatcher.run(incoming)));
     let events = call_events.clone();
@@ -412,9 +420,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     )));
     tasks.push(tokio::spawn(purge));
     tasks.push(tokio::spawn(Arc::clone(&plans).watch(shutdown.clone())));
-    if let Some(addr) = sip_tcp {
-        wait_until_listening(addr).await?;
-    }
     tracing::info!(?sip_udp, ?sip_tcp, ?sip_ws, ?sip_wss, http = %http_addr, ?https, "sas-router started");
     Ok(Running {
         sip_udp,
@@ -491,21 +496,6 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, AppError> {
     tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| AppError::Bind { addr, source })
-}
-
-/// rsipstack binds its TCP listener inside its serve loop: wait until it accepts, so that
-/// `start` returning means the router is reachable.
-async fn wait_until_listening(addr: SocketAddr) -> Result<(), AppError> {
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    Err(AppError::Bind {
-        addr,
-        source: std::io::Error::new(std::io::ErrorKind::TimedOut, "SIP TCP listener not up"),
-    })
 }
 
 /// A free TCP port, preferring `preferred` (the UDP port) so both share one number.

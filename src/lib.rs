@@ -19,7 +19,6 @@ pub mod metrics;
 pub mod net;
 pub mod pii;
 pub mod routing;
-#[cfg(test)]
 mod sim_rng;
 pub mod sip;
 pub mod store;

@@ -59,6 +59,26 @@ enum Command {
     },
     /// Validate the configuration file, its dial plans and prompts, and exit.
     CheckConfig,
+    /// Send seeded, mutated SIP to a running router over UDP and TCP (a test router, never
+    /// a production one: fuzzed INVITEs from a trunk address become calls). Exit code 1 if
+    /// any answer is a 5xx other than 501/503/505, or the router stops answering OPTIONS.
+    Fuzz {
+        /// The router's SIP UDP address.
+        #[arg(long)]
+        udp: Option<std::net::SocketAddr>,
+        /// The router's SIP TCP address.
+        #[arg(long)]
+        tcp: Option<std::net::SocketAddr>,
+        /// Messages to send (both transports together).
+        #[arg(long, default_value_t = 10_000)]
+        count: u64,
+        /// Generator seed: the same seed sends the same messages.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Messages per second.
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+    },
     /// Validate the dial plans (every problem listed, exit code 1 if any).
     Check {
         /// Dial plan directory.
@@ -240,6 +260,31 @@ fn run_command(cli: Cli) -> Result<()> {
                 ha1(DigestAlgorithm::Sha256, &user, &realm, &password)
             );
             say!("console_password = \"{}\"", console_hash(&password)?);
+            Ok(())
+        }
+        Command::Fuzz {
+            udp,
+            tcp,
+            count,
+            seed,
+            rate,
+        } => {
+            if udp.is_none() && tcp.is_none() {
+                bail!("give the router's address: --udp and/or --tcp");
+            }
+            let run = sas_router::net::fuzz::FuzzRun {
+                seed,
+                count,
+                udp,
+                tcp,
+                rate,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let report = runtime.block_on(sas_router::net::fuzz::run(&run))?;
+            print!("{report}");
+            if !report.findings.is_empty() || !report.alive {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Calls { action } => calls(&cli.config, action),

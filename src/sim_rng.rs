@@ -1,5 +1,5 @@
-//! A tiny deterministic generator (xorshift) for the simulations, so runs are repeatable
-//! without a crate.
+//! A tiny deterministic generator (xorshift) for the simulations and the SIP fuzzer, so
+//! runs are repeatable without a crate.
 
 /// Xorshift64 state; the seed must not be zero.
 pub(crate) struct Rng(pub(crate) u64);

@@ -3,14 +3,18 @@
 //! [`requests`] answers or routes each new SIP transaction; [`calls`] owns the switchboard
 //! and carries out its decisions on SIP dialogs and media relays, following each call's dial
 //! plan, and answering the consoles' CTI requests; [`reload`] keeps the dial plans in force and reloads them;
-//! [`sip_ws`] carries SIP over WebSocket for WebRTC phones; [`tls`] loads the certificate
-//! that `wss` and HTTPS serve.
+//! [`sip_tcp`] and [`sip_ws`] carry SIP over TCP and over WebSocket (WebRTC phones), both
+//! into the stack through [`sip_stream`] behind the same guard as UDP; [`tls`] loads the
+//! certificate that `wss` and HTTPS serve; [`fuzz`] drives the SIP fuzzer against a router.
 
 mod caller_media;
 pub mod calls;
 mod cti;
 mod flows;
+pub mod fuzz;
 pub mod reload;
 pub mod requests;
+pub mod sip_stream;
+pub mod sip_tcp;
 pub mod sip_ws;
 pub mod tls;

@@ -288,9 +288,12 @@ impl Dispatcher {
         ) {
             Ok(dialog) => dialog,
             Err(e) => {
+                // The guard refuses what rsipstack needs for a dialog (From tag, one usable
+                // Contact); anything left is still the request's fault, not ours: 400.
                 tracing::warn!(error = %e, "could not create the trunk dialog");
                 self.refuse(record(&entry.line), "dialog_error");
-                return tx.reply(StatusCode::ServerInternalError).await;
+                let reason = "Bad Request (cannot form a dialog)".to_string();
+                return tx.reply(StatusCode::Other(400, reason)).await;
             }
         };
         let mut handler = dialog.clone();

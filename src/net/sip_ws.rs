@@ -2,27 +2,24 @@
 //! TLS, `[sip] wss`.
 //!
 //! rsipstack's own WebSocket listener neither refuses clients without the `sip` subprotocol
-//! nor speaks server-side TLS, so this is a thin adapter: each accepted WebSocket becomes an
-//! rsipstack channel connection whose address is the client's (`ws`/`wss` type, packet
-//! source). The transport layer caches it under that address, so the registrar's binding
-//! (transport and source, see `requests::destination_of`) leads INVITEs back over the very
-//! socket the phone registered on, and dialogs keep using it (flow affinity). When the socket
-//! closes, the connection is retired and the seat is unreachable until it registers again.
+//! nor speaks server-side TLS, so this is a thin adapter: each accepted WebSocket becomes a
+//! [`Link`] (an rsipstack channel connection of `ws`/`wss` type at the packet source, behind
+//! the malformed-input guard like every transport). The registrar's binding (transport and
+//! source, see `requests::destination_of`) leads INVITEs back over the very socket the phone
+//! registered on, and dialogs keep using it (flow affinity). When the socket closes, the
+//! connection is retired and the seat is unreachable until it registers again.
 
+use crate::net::sip_stream::{Delivery, GuardMetrics, Link};
 use futures_util::{SinkExt, StreamExt};
-use prometheus::IntCounter;
-use rsipstack::sip::{SipMessage, Transport};
+use rsipstack::sip::Transport;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
-use rsipstack::transport::channel::ChannelConnection;
-use rsipstack::transport::{SipAddr, SipConnection, TransportEvent};
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 
 /// SIP messages are a few KiB; anything much bigger is not a phone talking.
@@ -38,8 +35,8 @@ pub struct SipWsListener {
     pub listener: TcpListener,
     /// TLS for `wss`.
     pub tls: Option<TlsAcceptor>,
-    /// Counts messages that do not parse as SIP.
-    pub malformed: IntCounter,
+    /// The guard's counters.
+    pub metrics: GuardMetrics,
 }
 
 impl SipWsListener {
@@ -62,12 +59,9 @@ impl SipWsListener {
             };
             let phone = Phone {
                 endpoint: endpoint.clone(),
-                remote: SipAddr {
-                    r#type: Some(transport),
-                    addr: remote.into(),
-                },
+                transport,
                 socket: remote,
-                malformed: self.malformed.clone(),
+                metrics: self.metrics.clone(),
                 shutdown: shutdown.child_token(),
             };
             let tls = self.tls.clone();
@@ -90,9 +84,9 @@ impl SipWsListener {
 /// One connected phone.
 struct Phone {
     endpoint: EndpointInnerRef,
-    remote: SipAddr,
+    transport: Transport,
     socket: SocketAddr,
-    malformed: IntCounter,
+    metrics: GuardMetrics,
     shutdown: CancellationToken,
 }
 
@@ -114,34 +108,29 @@ impl Phone {
             Err(_) => return Err(WsError::Io(std::io::ErrorKind::TimedOut.into())),
         };
         let (mut sink, mut reader) = socket.split();
-        // To rsipstack: what the phone sends. From rsipstack: what to send to the phone.
-        let (to_stack, from_phone) = mpsc::unbounded_channel();
-        let (to_phone, mut outgoing) = mpsc::unbounded_channel();
-        let connection = ChannelConnection::create_connection(
-            from_phone,
-            to_phone,
-            self.remote.clone(),
-            Some(self.shutdown.clone()),
+        let (link, mut outbox) = Link::open(
+            &self.endpoint,
+            self.transport,
+            self.socket,
+            self.metrics.clone(),
+            self.shutdown.clone(),
         )
         .await
         .map_err(|e| WsError::Io(std::io::Error::other(e.to_string())))?;
-        let connection = SipConnection::Channel(connection);
-        self.endpoint
-            .transport_layer
-            .add_connection(connection.clone());
         tracing::info!(remote = %self.socket, "SIP WebSocket connected");
 
         let done = self.shutdown.clone();
         let writer = tokio::spawn(async move {
             loop {
-                let event = tokio::select! {
-                    _ = done.cancelled() => break,
-                    event = outgoing.recv() => event,
+                let bytes = tokio::select! {
+                    // Pending answers are sent before the socket closes.
+                    biased;
+                    bytes = outbox.next() => bytes,
+                    _ = done.cancelled() => None,
                 };
-                let Some(TransportEvent::Incoming(msg, _, _)) = event else {
-                    break;
-                };
-                if sink.send(Message::text(msg.to_string())).await.is_err() {
+                let Some(bytes) = bytes else { break };
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                if sink.send(Message::text(text)).await.is_err() {
                     break;
                 }
             }
@@ -152,42 +141,24 @@ impl Phone {
                 _ = self.shutdown.cancelled() => break Ok(()),
                 frame = reader.next() => frame,
             };
-            let text = match frame {
-                Some(Ok(Message::Text(text))) => text,
-                Some(Ok(Message::Binary(bytes))) => match Utf8Bytes::try_from(bytes) {
-                    Ok(text) => text,
-                    Err(_) => {
-                        self.malformed.inc();
-                        continue;
-                    }
-                },
+            let delivery = match frame {
+                Some(Ok(Message::Text(text))) => link.deliver(text.as_bytes()),
+                Some(Ok(Message::Binary(bytes))) => link.deliver(&bytes),
                 Some(Ok(Message::Close(_))) | None => break Ok(()),
                 // Pings are answered by tungstenite itself.
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => break Err(e),
             };
-            let Some(msg) = self.parse(&text) else {
-                self.malformed.inc();
-                continue;
-            };
-            let event = TransportEvent::Incoming(msg, connection.clone(), self.remote.clone());
-            if to_stack.send(event).is_err() {
+            if delivery == Delivery::Closed {
                 break Ok(());
             }
         };
         // Ends rsipstack's read loop for this connection, which retires it.
-        drop(to_stack);
+        drop(link);
         self.shutdown.cancel();
         writer.await.ok();
         tracing::info!(remote = %self.socket, "SIP WebSocket closed");
         result
-    }
-
-    /// The SIP message, with `received`/`rport` on a request's Via as on UDP and TCP.
-    fn parse(&self, text: &str) -> Option<SipMessage> {
-        let msg = SipMessage::try_from(text).ok()?;
-        let transport = self.remote.r#type.unwrap_or_default();
-        SipConnection::update_msg_received(msg, self.socket, transport).ok()
     }
 }
 

@@ -1,0 +1,263 @@
+//! SIP over TCP (`[sip] tcp`): the router's own listener, so that TCP messages go through the
+//! same guard as UDP datagrams (rsipstack's TCP listener hands parsed messages straight to
+//! its transactions and closes the connection on one it cannot parse, without an answer).
+//!
+//! Each connection is split into messages by [`next_frame`] (RFC 3261 §18.3: the header
+//! section, then `Content-Length` octets of body) and each message is delivered through
+//! [`Link`]. A message that cannot be framed (bad or huge `Content-Length`) is answered
+//! `400` and the connection closed: the rest of the stream cannot be trusted to be in step.
+
+use crate::net::sip_stream::{Delivery, GuardMetrics, Link};
+use crate::sip::guard::{self, Verdict};
+use rsipstack::sip::Transport;
+use rsipstack::transaction::endpoint::EndpointInnerRef;
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+/// Largest message accepted on a stream (a SIP message is a few KiB).
+pub const MAX_MESSAGE: usize = 64 * 1024;
+
+/// One SIP TCP listener.
+pub struct SipTcpListener {
+    /// The bound socket.
+    pub listener: TcpListener,
+    /// The guard's counters.
+    pub metrics: GuardMetrics,
+}
+
+impl SipTcpListener {
+    /// Accepts clients until `shutdown`, handing each connection to rsipstack's `endpoint`.
+    pub async fn run(self, endpoint: EndpointInnerRef, shutdown: CancellationToken) {
+        loop {
+            let (stream, remote) = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                accepted = self.listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "SIP TCP accept failed");
+                        continue;
+                    }
+                },
+            };
+            let (endpoint, metrics) = (endpoint.clone(), self.metrics.clone());
+            let done = shutdown.child_token();
+            tokio::spawn(async move {
+                if let Err(e) = serve(endpoint, stream, remote, metrics, done).await {
+                    tracing::debug!(%remote, error = %e, "SIP TCP connection ended");
+                }
+            });
+        }
+    }
+}
+
+/// Reads messages from one client until it closes, a message cannot be framed, or shutdown.
+async fn serve(
+    endpoint: EndpointInnerRef,
+    stream: TcpStream,
+    remote: SocketAddr,
+    metrics: GuardMetrics,
+    done: CancellationToken,
+) -> std::io::Result<()> {
+    let (link, mut outbox) = Link::open(&endpoint, Transport::Tcp, remote, metrics, done.clone())
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let (mut reader, mut writer) = stream.into_split();
+    let stop = done.clone();
+    let write = tokio::spawn(async move {
+        loop {
+            let bytes = tokio::select! {
+                // Pending answers are written before the connection closes.
+                biased;
+                bytes = outbox.next() => bytes,
+                _ = stop.cancelled() => None,
+            };
+            let Some(bytes) = bytes else { break };
+            if writer.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        writer.shutdown().await.ok();
+    });
+    let mut buffer = Vec::with_capacity(8 * 1024);
+    let mut chunk = vec![0u8; 16 * 1024];
+    let result = 'read: loop {
+        let n = tokio::select! {
+            _ = done.cancelled() => break Ok(()),
+            n = reader.read(&mut chunk) => n,
+        };
+        match n {
+            Ok(0) => break Ok(()),
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            Err(e) => break Err(e),
+        }
+        loop {
+            match next_frame(&mut buffer) {
+                Frame::Incomplete => break,
+                Frame::Ping => link.send_raw(b"\r\n".to_vec()),
+                Frame::Message(message) => {
+                    if link.deliver(&message) == Delivery::Closed {
+                        break 'read Ok(());
+                    }
+                }
+                Frame::Unframeable { head, defect } => {
+                    if let Verdict::Reply(answer) = guard::bad_request(&head, defect) {
+                        link.send_raw(answer);
+                    }
+                    break 'read Ok(());
+                }
+            }
+        }
+    };
+    // Ends rsipstack's read loop for this connection, which retires it; the writer writes
+    // the answers already queued (biased), then stops.
+    drop(link);
+    done.cancel();
+    write.await.ok();
+    result
+}
+
+/// The next unit on a stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// More octets are needed.
+    Incomplete,
+    /// A CRLFCRLF keep-alive ping (RFC 5626 §3.5.1), to be answered with CRLF.
+    Ping,
+    /// One whole message.
+    Message(Vec<u8>),
+    /// The stream cannot be split any further: this header section, and why.
+    Unframeable {
+        /// The header section read (to echo in the answer).
+        head: Vec<u8>,
+        /// What is wrong.
+        defect: &'static str,
+    },
+}
+
+/// Takes the next frame off the front of `buffer`.
+pub fn next_frame(buffer: &mut Vec<u8>) -> Frame {
+    // CRLFs between messages: a double one is a ping, a single one a pong (ignored).
+    if buffer.starts_with(b"\r\n\r\n") {
+        buffer.drain(..4);
+        return Frame::Ping;
+    }
+    if buffer.starts_with(b"\r\n") {
+        if buffer.len() < 4 && b"\r\n\r\n".starts_with(buffer) {
+            return Frame::Incomplete;
+        }
+        buffer.drain(..2);
+        return next_frame(buffer);
+    }
+    let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        if buffer.len() > MAX_MESSAGE {
+            let head = std::mem::take(buffer);
+            return Frame::Unframeable {
+                head,
+                defect: "message too large",
+            };
+        }
+        return Frame::Incomplete;
+    };
+    let head = &buffer[..end];
+    let body = match content_length(head) {
+        Ok(length) if end + 4 + length > MAX_MESSAGE => Err("message too large"),
+        other => other,
+    };
+    let length = match body {
+        Ok(length) => length,
+        Err(defect) => {
+            let head = buffer[..end + 4].to_vec();
+            buffer.clear();
+            return Frame::Unframeable { head, defect };
+        }
+    };
+    if buffer.len() < end + 4 + length {
+        return Frame::Incomplete;
+    }
+    let rest = buffer.split_off(end + 4 + length);
+    Frame::Message(std::mem::replace(buffer, rest))
+}
+
+/// The body length a header section declares: 0 when absent (RFC 3261 §18.3 makes it
+/// mandatory on streams; the guard then checks the message like any other).
+fn content_length(head: &[u8]) -> Result<usize, &'static str> {
+    let text = String::from_utf8_lossy(head);
+    let mut values = text
+        .split("\r\n")
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| {
+            let name = name.trim();
+            name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l")
+        })
+        .map(|(_, value)| value.trim().parse::<usize>());
+    let first = match values.next() {
+        None => return Ok(0),
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return Err("invalid Content-Length"),
+    };
+    if values.any(|v| v != Ok(first)) {
+        return Err("conflicting Content-Length values");
+    }
+    Ok(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body: &str) -> String {
+        format!(
+            "OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    #[test]
+    fn splits_a_stream_into_messages_and_pings() {
+        let one = message("abc");
+        let two = message("");
+        let mut buffer = format!("\r\n\r\n{one}{two}\r\n{}", &one[..10]).into_bytes();
+        assert_eq!(next_frame(&mut buffer), Frame::Ping);
+        assert_eq!(next_frame(&mut buffer), Frame::Message(one.clone().into()));
+        assert_eq!(next_frame(&mut buffer), Frame::Message(two.into()));
+        assert_eq!(next_frame(&mut buffer), Frame::Incomplete);
+        assert_eq!(buffer, &one.as_bytes()[..10]);
+        let mut partial_body = one.as_bytes()[..one.len() - 1].to_vec();
+        assert_eq!(next_frame(&mut partial_body), Frame::Incomplete);
+        let mut half_ping = b"\r\n\r".to_vec();
+        assert_eq!(next_frame(&mut half_ping), Frame::Incomplete);
+    }
+
+    #[test]
+    fn bad_or_huge_lengths_cannot_be_framed() {
+        for (length, defect) in [
+            ("abc", "invalid Content-Length"),
+            ("-1", "invalid Content-Length"),
+            ("99999999999999999999999", "invalid Content-Length"),
+            ("70000", "message too large"),
+        ] {
+            let text = message("").replace("Content-Length: 0", &format!("l: {length}"));
+            let mut buffer = text.clone().into_bytes();
+            match next_frame(&mut buffer) {
+                Frame::Unframeable { head, defect: d } => {
+                    assert_eq!(d, defect, "{length}");
+                    assert_eq!(head, text.as_bytes());
+                }
+                other => panic!("{length}: {other:?}"),
+            }
+        }
+        let twice = message("").replace("Content-Length: 0", "Content-Length: 0\r\nl: 5");
+        assert!(matches!(
+            next_frame(&mut twice.into_bytes()),
+            Frame::Unframeable { .. }
+        ));
+        let mut endless = vec![b'a'; MAX_MESSAGE + 1];
+        assert!(matches!(
+            next_frame(&mut endless),
+            Frame::Unframeable { .. }
+        ));
+    }
+}
