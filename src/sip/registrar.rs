@@ -288,8 +288,10 @@ impl Registrar {
                 .iter()
                 .any(|b| &b.contact == uri && b.call_id == call_id && cseq <= b.cseq);
             if stale_cseq {
-                // RFC 3261 §10.3 step 7: out-of-order REGISTER, abort.
-                return Err(Reject::Status(StatusCode::ServerInternalError));
+                // RFC 3261 §10.3 step 7: out-of-order REGISTER, abort. The request is at
+                // fault, not the router: 400 naming why (a 5xx would read as our bug).
+                let reason = "Bad Request (CSeq not above the binding's)".to_string();
+                return Err(Reject::Status(StatusCode::Other(400, reason)));
             }
         }
 
