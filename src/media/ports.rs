@@ -5,6 +5,11 @@
 //! [`Leg`](super::relay::Leg)): a range of N ports carries about N / 6 calls. Allocation rotates through the
 //! range so a just-freed port is not handed out again at once (late packets of the old
 //! call must not leak into a new one).
+//!
+//! A port in range may still be held by another process (typically a client socket the
+//! kernel placed there because the range overlaps its ephemeral ports): the relay skips a
+//! port that fails to bind and takes the next (see `relay::bind_one`), and
+//! [`ephemeral_overlap`] lets start-up warn about such a configuration.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -99,10 +104,74 @@ impl PortPool {
     }
 }
 
+/// Where Linux keeps the range it picks ephemeral (client) ports from.
+pub const EPHEMERAL_RANGE_FILE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+
+/// Parses the two numbers of `ip_local_port_range` ("32768\t60999\n").
+pub fn parse_port_range(text: &str) -> Option<(u16, u16)> {
+    let mut numbers = text.split_whitespace().map(|n| n.parse::<u16>().ok());
+    match (numbers.next()??, numbers.next()??, numbers.next()) {
+        (lo, hi, None) if lo <= hi => Some((lo, hi)),
+        _ => None,
+    }
+}
+
+/// The ports `[min, max]` shares with the ephemeral range `[lo, hi]`, if any.
+pub fn ephemeral_overlap((min, max): (u16, u16), (lo, hi): (u16, u16)) -> Option<(u16, u16)> {
+    let (from, to) = (min.max(lo), max.min(hi));
+    (from <= to).then_some((from, to))
+}
+
+/// Warns (once, at start-up) when the RTP range overlaps the kernel's ephemeral ports:
+/// any outgoing connection on the host may then take an RTP port away from calls. Returns
+/// the overlap, `None` also when the kernel's range cannot be read (not Linux).
+pub fn warn_if_ephemeral(min: u16, max: u16) -> Option<(u16, u16)> {
+    let text = std::fs::read_to_string(EPHEMERAL_RANGE_FILE).ok()?;
+    let ephemeral = parse_port_range(&text)?;
+    let (from, to) = ephemeral_overlap((min, max), ephemeral)?;
+    tracing::warn!(
+        rtp_range = %format!("{min}-{max}"),
+        ephemeral = %format!("{}-{}", ephemeral.0, ephemeral.1),
+        overlap = %format!("{from}-{to}"),
+        "media.rtp_port_min..max overlaps the kernel's ephemeral port range ({EPHEMERAL_RANGE_FILE}): \
+         other programs may hold RTP ports; move the range or set net.ipv4.ip_local_reserved_ports"
+    );
+    Some((from, to))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn ephemeral_range_parsing_and_overlap() {
+        assert_eq!(parse_port_range("32768\t60999\n"), Some((32768, 60999)));
+        assert_eq!(parse_port_range("1024 65535"), Some((1024, 65535)));
+        for bad in ["", "32768", "a b", "60999 32768", "1 2 3", "70000 80000"] {
+            assert_eq!(parse_port_range(bad), None, "{bad:?}");
+        }
+        let linux = (32768, 60999);
+        assert_eq!(ephemeral_overlap((20000, 29999), linux), None);
+        assert_eq!(ephemeral_overlap((10000, 32767), linux), None);
+        assert_eq!(
+            ephemeral_overlap((10000, 32768), linux),
+            Some((32768, 32768))
+        );
+        assert_eq!(
+            ephemeral_overlap((30000, 40000), linux),
+            Some((32768, 40000))
+        );
+        assert_eq!(
+            ephemeral_overlap((40000, 41000), linux),
+            Some((40000, 41000))
+        );
+        assert_eq!(
+            ephemeral_overlap((60000, 65535), linux),
+            Some((60000, 60999))
+        );
+        assert_eq!(ephemeral_overlap((61000, 65535), linux), None);
+    }
 
     #[test]
     fn allocates_even_ports_with_rtcp_in_range() {
