@@ -93,13 +93,21 @@ async fn a_caller_hears_greeting_and_hold_then_the_seat_with_digits_and_a_record
     assert!(r.dtmf.windows(2).all(|w| w[0].at <= w[1].at));
 
     // One stream towards the caller: one SSRC, no sequence gap, timestamps that never go
-    // back, a marker at each change of source.
+    // back and move by whole 20 ms packets even across a switch (no overlap), a marker at
+    // each change of source.
     assert!(got.len() > 200, "caller got {} packets", got.len());
     assert!(got.iter().all(|p| p.ssrc == got[0].ssrc), "one SSRC");
     for w in got.windows(2) {
         assert_eq!(w[1].seq, w[0].seq.wrapping_add(1), "sequence continuous");
         let step = w[1].ts.wrapping_sub(w[0].ts);
         assert!((1..8000).contains(&step), "timestamps move on: {step}");
+        assert_eq!(
+            step % FRAME_SAMPLES as u32,
+            0,
+            "whole packets at seq {} (marker {})",
+            w[1].seq,
+            w[1].marker
+        );
     }
     let markers = got.iter().filter(|p| p.marker).count();
     assert!(

@@ -271,10 +271,7 @@ mod tests {
             }
             clock += 8 * round % 150;
         }
-        assert!(
-            steps.iter().all(|s| *s >= 160 && s % 160 == 0),
-            "{steps:?}"
-        );
+        assert!(steps.iter().all(|s| *s >= 160 && s % 160 == 0), "{steps:?}");
     }
 
     #[test]
