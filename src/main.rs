@@ -55,9 +55,11 @@ enum Command {
         #[arg(long)]
         realm: Option<String>,
     },
-    /// Validate the configuration file, its dial plans and prompts, and exit.
+    /// Validate the configuration file, its dial plans and prompts, and exit (codes as
+    /// `check`).
     CheckConfig,
-    /// Validate the dial plans (every problem listed, exit code 1 if any).
+    /// Validate the dial plans (every problem listed): exit code 1 on errors, 2 when they
+    /// are valid but name prompts with no file (served with silence in their place).
     Check {
         /// Dial plan directory.
         #[arg(default_value = "dialplans")]
@@ -147,6 +149,14 @@ fn main() -> Result<()> {
                 .values()
                 .map(|e| format!("{} ({})", e.name, e.numbers.join(", ")))
                 .collect();
+            if warn_missing_prompts(&set) {
+                println!(
+                    "{}: valid, with prompts missing (silence plays in their place), entries: {}",
+                    dir.display(),
+                    entries.join("; ")
+                );
+                std::process::exit(EXIT_PROMPTS_MISSING);
+            }
             println!("{}: ok, entries: {}", dir.display(), entries.join("; "));
             Ok(())
         }
@@ -178,7 +188,14 @@ fn main() -> Result<()> {
         Command::CheckConfig => {
             let config = Config::load(&cli.config)?;
             // The dial plans and prompts it names are part of a working configuration.
-            load_plans(&cli.config, &config.routing.dialplans_dir)?;
+            let set = load_plans(&cli.config, &config.routing.dialplans_dir)?;
+            if warn_missing_prompts(&set) {
+                println!(
+                    "{}: valid, with prompts missing (silence plays in their place)",
+                    cli.config.display()
+                );
+                std::process::exit(EXIT_PROMPTS_MISSING);
+            }
             println!("{}: ok", cli.config.display());
             Ok(())
         }
@@ -671,6 +688,18 @@ fn console_hash(password: &str) -> anyhow::Result<String> {
         .hash_password(password.as_bytes(), &salt)
         .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
     Ok(hash.to_string())
+}
+
+/// Exit code of `check` and `check-config` when the plans are valid and would be served,
+/// but name prompts that have no file (1 is for errors: nothing would go live).
+const EXIT_PROMPTS_MISSING: i32 = 2;
+
+/// Prints a warning per step naming a prompt with no file; true if there was any.
+fn warn_missing_prompts(set: &sas_router::routing::plan::PlanSet) -> bool {
+    for missing in &set.missing_prompts {
+        eprintln!("warning: {missing}");
+    }
+    !set.missing_prompts.is_empty()
 }
 
 /// The dial plans of `dir`, prompts checked against the configured prompt directory (the

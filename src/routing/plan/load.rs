@@ -10,7 +10,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
-use super::validate::{Known, validate};
+use super::validate::{Known, missing_prompts, validate};
 use super::{Action, Entry, InternalNumber, Origin, PlanError, PlanSet, QueueDef, Step};
 use crate::routing::schedule::Schedule;
 use crate::sip::numbers::normalise;
@@ -139,6 +139,7 @@ pub fn load_texts(
         external: BTreeMap::new(),
         internal: BTreeMap::new(),
         schedules: BTreeMap::new(),
+        missing_prompts: Vec::new(),
     };
     let mut errors = Vec::new();
     let mut known = Known::new(prompts, schedules);
@@ -158,6 +159,7 @@ pub fn load_texts(
     }
     if errors.is_empty() {
         errors.extend(validate(&set, &known));
+        set.missing_prompts = missing_prompts(&set, &known);
     }
     if errors.is_empty() {
         Ok(set)
