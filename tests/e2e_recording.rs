@@ -30,6 +30,7 @@ fn recording(data: &Path, r: &CallRecord) -> Vec<Vec<i16>> {
     let wav_ms = channels[0].len() as i64 / 8;
     let answered = r.caller_answered_at.or(r.answered_at).expect("answered") as i64;
     let call_ms = r.ended_at.expect("ended") as i64 - answered;
+    eprintln!("recording: {wav_ms} ms of WAV for {call_ms} ms answered");
     assert!(
         (wav_ms - call_ms).abs() <= 40,
         "{wav_ms} ms of WAV for {call_ms} ms answered"
@@ -99,6 +100,11 @@ async fn a_burst_after_a_300_ms_stall_is_recorded_whole() {
         .expect("the caller is recorded");
     let last = loud.iter().rposition(|&l| l).unwrap();
     let holes: Vec<usize> = (first..=last).filter(|&w| !loud[w]).collect();
+    eprintln!(
+        "caller tone: {} ms from first to last sound, {} ms of holes",
+        (last - first + 1) * 10,
+        holes.len() * 10
+    );
     assert!(
         holes.is_empty(),
         "silent 10 ms windows in the tone: {holes:?}"
