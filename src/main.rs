@@ -188,6 +188,11 @@ fn main() -> Result<()> {
         Command::CheckConfig => {
             let config = Config::load(&cli.config)?;
             // The dial plans and prompts it names are part of a working configuration.
+            let (min, max) = (config.media.rtp_port_min, config.media.rtp_port_max);
+            if let Some(conflict) = sas_router::media::ports::ephemeral_conflict(min, max) {
+                // Not fatal: calls work while the ports are free; the admin should know.
+                eprintln!("warning: {conflict}");
+            }
             let set = load_plans(&cli.config, &config.routing.dialplans_dir)?;
             if warn_missing_prompts(&set) {
                 println!(

@@ -552,3 +552,46 @@ async fn a_caller_whose_seat_phone_dies_silently_waits_again_for_the_next_seat()
     );
     router.stop().await;
 }
+
+/// `check-config` warns (exit code unchanged) when the RTP range overlaps the kernel's
+/// ephemeral ports, where outgoing connections would take RTP ports from calls.
+#[test]
+fn check_config_warns_when_the_rtp_range_overlaps_the_ephemeral_ports() {
+    let Some(ephemeral) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| sas_router::media::ports::parse_port_range(&t))
+    else {
+        return; // not Linux: nothing to compare with
+    };
+    let data = temp_dir("ephemeral-overlap");
+    let text = config_text(&Options::default(), &data);
+    let config = data.join("config.toml");
+    let range = |min: u16, max: u16| {
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        for line in &mut lines {
+            if line.starts_with("rtp_port_min") {
+                *line = format!("rtp_port_min = {min}");
+            } else if line.starts_with("rtp_port_max") {
+                *line = format!("rtp_port_max = {max}");
+            }
+        }
+        std::fs::write(&config, lines.join("\n")).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sas-router"))
+            .args(["check-config", "-c"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let inside = range(ephemeral.0, ephemeral.0 + 99);
+    assert!(
+        inside.contains("warning: media.rtp_port_min..max")
+            && inside.contains("ephemeral port range"),
+        "{inside}"
+    );
+    if ephemeral.0 > 1200 {
+        let below = range(1024, 1123);
+        assert!(!below.contains("ephemeral"), "{below}");
+    }
+}

@@ -122,21 +122,41 @@ pub fn ephemeral_overlap((min, max): (u16, u16), (lo, hi): (u16, u16)) -> Option
     (from <= to).then_some((from, to))
 }
 
-/// Warns (once, at start-up) when the RTP range overlaps the kernel's ephemeral ports:
-/// any outgoing connection on the host may then take an RTP port away from calls. Returns
-/// the overlap, `None` also when the kernel's range cannot be read (not Linux).
-pub fn warn_if_ephemeral(min: u16, max: u16) -> Option<(u16, u16)> {
+/// The RTP range `[min, max]` overlaps the kernel's ephemeral (client) ports: any outgoing
+/// connection on the host may take an RTP port away from calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error(
+    "media.rtp_port_min..max ({min}-{max}) overlaps the kernel's ephemeral port range \
+     ({}-{}, {EPHEMERAL_RANGE_FILE}) on {}-{}: other programs may hold RTP ports; move the \
+     range or reserve it with net.ipv4.ip_local_reserved_ports",
+    ephemeral.0, ephemeral.1, overlap.0, overlap.1
+)]
+pub struct EphemeralOverlap {
+    pub min: u16,
+    pub max: u16,
+    pub ephemeral: (u16, u16),
+    pub overlap: (u16, u16),
+}
+
+/// Compares `[min, max]` with this host's ephemeral range; `None` when they do not overlap
+/// or the kernel's range cannot be read (not Linux).
+pub fn ephemeral_conflict(min: u16, max: u16) -> Option<EphemeralOverlap> {
     let text = std::fs::read_to_string(EPHEMERAL_RANGE_FILE).ok()?;
     let ephemeral = parse_port_range(&text)?;
-    let (from, to) = ephemeral_overlap((min, max), ephemeral)?;
-    tracing::warn!(
-        rtp_range = %format!("{min}-{max}"),
-        ephemeral = %format!("{}-{}", ephemeral.0, ephemeral.1),
-        overlap = %format!("{from}-{to}"),
-        "media.rtp_port_min..max overlaps the kernel's ephemeral port range ({EPHEMERAL_RANGE_FILE}): \
-         other programs may hold RTP ports; move the range or set net.ipv4.ip_local_reserved_ports"
-    );
-    Some((from, to))
+    let overlap = ephemeral_overlap((min, max), ephemeral)?;
+    Some(EphemeralOverlap {
+        min,
+        max,
+        ephemeral,
+        overlap,
+    })
+}
+
+/// Warns (at start-up) when the RTP range overlaps the kernel's ephemeral ports.
+pub fn warn_if_ephemeral(min: u16, max: u16) -> Option<EphemeralOverlap> {
+    let conflict = ephemeral_conflict(min, max)?;
+    tracing::warn!("{conflict}");
+    Some(conflict)
 }
 
 #[cfg(test)]
@@ -171,6 +191,18 @@ mod tests {
             Some((60000, 60999))
         );
         assert_eq!(ephemeral_overlap((61000, 65535), linux), None);
+        let message = EphemeralOverlap {
+            min: 30000,
+            max: 40000,
+            ephemeral: linux,
+            overlap: (32768, 40000),
+        }
+        .to_string();
+        assert!(
+            message.starts_with("media.rtp_port_min..max (30000-40000) overlaps the kernel's ephemeral port range (32768-60999, "),
+            "{message}"
+        );
+        assert!(message.contains("on 32768-40000"), "{message}");
     }
 
     #[test]
