@@ -36,6 +36,7 @@ fn recording(data: &Path, r: &CallRecord) -> Vec<Vec<i16>> {
         "{wav_ms} ms of WAV for {call_ms} ms answered"
     );
     assert!((wav_ms - rec.duration_ms as i64).abs() <= 1, "{rec:?}");
+    assert_eq!(rec.unplaced_ms, 0, "every packet received is in the file");
     channels
 }
 

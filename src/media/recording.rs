@@ -57,6 +57,10 @@ pub struct RecordingInfo {
     pub bytes: u64,
     /// SHA-256 of the whole file, lower-case hex.
     pub sha256: String,
+    /// Audio that reached the router but is not in the file (it came more than the jitter
+    /// buffer's depth late), ms, both channels together. 0 in records written before.
+    #[serde(default)]
+    pub unplaced_ms: u64,
 }
 
 /// Recording failures.
@@ -177,8 +181,10 @@ impl Recorder {
                 break;
             }
         }
+        let mut unplaced = 0;
         for channel in [Channel::Caller, Channel::Plateau] {
             let s = self.mixer.stats(channel);
+            unplaced += s.late + s.overflow;
             if s.late + s.overflow > 0 || s.resyncs > 0 {
                 tracing::info!(
                     ?channel,
@@ -189,7 +195,9 @@ impl Recorder {
                 );
             }
         }
-        self.writer.finish()
+        let mut info = self.writer.finish()?;
+        info.unplaced_ms = unplaced * 1000 / u64::from(SAMPLE_RATE);
+        Ok(info)
     }
 
     /// What became of `channel`'s audio so far.

@@ -359,3 +359,24 @@ fn recorder_decodes_g711_into_the_right_channel() {
     assert!(caller.iter().all(|&s| s == G711Law::Alaw.decode(loud)));
     assert!(plateau.iter().all(|&s| s == -300));
 }
+
+#[test]
+fn the_recording_says_how_much_audio_came_too_late() {
+    let root = tempfile::tempdir().unwrap();
+    let mut recorder = Recorder::create(root.path(), "late.wav").unwrap();
+    for i in 0..100u64 {
+        recorder.flush(i * 160).unwrap();
+        recorder.push(
+            Channel::Caller,
+            i * 160,
+            meta(SSRC, i as u32 * 160),
+            &frame(1),
+        );
+    }
+    // Packet 2 again, 1.5 s late: its place was written long ago.
+    recorder.flush(100 * 160).unwrap();
+    recorder.push(Channel::Caller, 100 * 160, meta(SSRC, 320), &frame(9));
+    let info = recorder.finish(Some(100 * 160)).unwrap();
+    assert_eq!(info.duration_ms, 2000);
+    assert_eq!(info.unplaced_ms, 20);
+}
