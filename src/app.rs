@@ -315,6 +315,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         PortPool::new(config.media.rtp_port_min, config.media.rtp_port_max)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?,
     );
+    crate::media::ports::warn_if_ephemeral(config.media.rtp_port_min, config.media.rtp_port_max);
     let (cti, cti_commands) = CtiChannels::new(1024);
     let driver = CallDriver {
         switchboard,

@@ -57,7 +57,8 @@ enum Command {
         #[arg(long)]
         realm: Option<String>,
     },
-    /// Validate the configuration file, its dial plans and prompts, and exit.
+    /// Validate the configuration file, its dial plans and prompts, and exit (codes as
+    /// `check`).
     CheckConfig,
     /// Send seeded, mutated SIP to a running router over UDP and TCP (a test router, never
     /// a production one: fuzzed INVITEs from a trunk address become calls). Exit code 1 if
@@ -79,7 +80,8 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         rate: u32,
     },
-    /// Validate the dial plans (every problem listed, exit code 1 if any).
+    /// Validate the dial plans (every problem listed): exit code 1 on errors, 2 when they
+    /// are valid but name prompts with no file (served with silence in their place).
     Check {
         /// Dial plan directory.
         #[arg(default_value = "dialplans")]
@@ -201,6 +203,14 @@ fn run_command(cli: Cli) -> Result<()> {
                 .values()
                 .map(|e| format!("{} ({})", e.name, e.numbers.join(", ")))
                 .collect();
+            if warn_missing_prompts(&set) {
+                say!(
+                    "{}: valid, with prompts missing (silence plays in their place), entries: {}",
+                    dir.display(),
+                    entries.join("; ")
+                );
+                std::process::exit(EXIT_PROMPTS_MISSING);
+            }
             say!("{}: ok, entries: {}", dir.display(), entries.join("; "));
             Ok(())
         }
@@ -232,7 +242,19 @@ fn run_command(cli: Cli) -> Result<()> {
         Command::CheckConfig => {
             let config = Config::load(&cli.config)?;
             // The dial plans and prompts it names are part of a working configuration.
-            load_plans(&cli.config, &config.routing.dialplans_dir)?;
+            let (min, max) = (config.media.rtp_port_min, config.media.rtp_port_max);
+            if let Some(conflict) = sas_router::media::ports::ephemeral_conflict(min, max) {
+                // Not fatal: calls work while the ports are free; the admin should know.
+                eprintln!("warning: {conflict}");
+            }
+            let set = load_plans(&cli.config, &config.routing.dialplans_dir)?;
+            if warn_missing_prompts(&set) {
+                say!(
+                    "{}: valid, with prompts missing (silence plays in their place)",
+                    cli.config.display()
+                );
+                std::process::exit(EXIT_PROMPTS_MISSING);
+            }
             say!("{}: ok", cli.config.display());
             Ok(())
         }
@@ -777,6 +799,18 @@ fn console_hash(password: &str) -> anyhow::Result<String> {
         .hash_password(password.as_bytes(), &salt)
         .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
     Ok(hash.to_string())
+}
+
+/// Exit code of `check` and `check-config` when the plans are valid and would be served,
+/// but name prompts that have no file (1 is for errors: nothing would go live).
+const EXIT_PROMPTS_MISSING: i32 = 2;
+
+/// Prints a warning per step naming a prompt with no file; true if there was any.
+fn warn_missing_prompts(set: &sas_router::routing::plan::PlanSet) -> bool {
+    for missing in &set.missing_prompts {
+        eprintln!("warning: {missing}");
+    }
+    !set.missing_prompts.is_empty()
 }
 
 /// The dial plans of `dir`, prompts checked against the configured prompt directory (the

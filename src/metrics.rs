@@ -31,6 +31,8 @@ pub struct Metrics {
     pub rtp_packets_lost: IntCounterVec,
     /// Interarrival jitter of what a leg sent us, observed once per leg at call end.
     pub rtp_jitter: HistogramVec,
+    /// Received audio left out of recordings (too late for the jitter buffer), ms.
+    pub recording_unplaced_ms: IntCounter,
 }
 
 impl Metrics {
@@ -102,8 +104,15 @@ impl Metrics {
             &["leg"],
         )
         .expect("static metric");
+        let recording_unplaced_ms = IntCounter::new(
+            "recording_unplaced_ms_total",
+            "Audio received but left out of call recordings (came later than the jitter \
+             buffer's depth), ms",
+        )
+        .expect("static");
         for m in [
             Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(recording_unplaced_ms.clone()),
             Box::new(queue_wait.clone()),
             Box::new(queue_depth.clone()),
             Box::new(seats.clone()),
@@ -130,6 +139,7 @@ impl Metrics {
             rtp_packets,
             rtp_packets_lost,
             rtp_jitter,
+            recording_unplaced_ms,
         }
     }
 

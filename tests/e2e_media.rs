@@ -93,13 +93,21 @@ async fn a_caller_hears_greeting_and_hold_then_the_seat_with_digits_and_a_record
     assert!(r.dtmf.windows(2).all(|w| w[0].at <= w[1].at));
 
     // One stream towards the caller: one SSRC, no sequence gap, timestamps that never go
-    // back, a marker at each change of source.
+    // back and move by whole 20 ms packets even across a switch (no overlap), a marker at
+    // each change of source.
     assert!(got.len() > 200, "caller got {} packets", got.len());
     assert!(got.iter().all(|p| p.ssrc == got[0].ssrc), "one SSRC");
     for w in got.windows(2) {
         assert_eq!(w[1].seq, w[0].seq.wrapping_add(1), "sequence continuous");
         let step = w[1].ts.wrapping_sub(w[0].ts);
         assert!((1..8000).contains(&step), "timestamps move on: {step}");
+        assert_eq!(
+            step % FRAME_SAMPLES as u32,
+            0,
+            "whole packets at seq {} (marker {})",
+            w[1].seq,
+            w[1].marker
+        );
     }
     let markers = got.iter().filter(|p| p.marker).count();
     assert!(
@@ -252,6 +260,112 @@ async fn bad_prompts_are_named_and_the_router_still_serves() {
     );
     assert_eq!(r.dtmf.len(), 1, "the INFO digit while queued");
     router.stop().await;
+}
+
+/// A dial plan naming a greeting whose file is missing: the router still starts and
+/// answers the 15, plays silence where the greeting would be, then the hold audio; the log
+/// names the prompt and the plan, the metric counts it, and `check`/`check-config` report
+/// it (exit code 2: valid, served, but incomplete).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_greeting_is_silence_and_the_15_is_still_answered() {
+    let dir = temp_dir("missing-greeting");
+    let prompts = dir.join("prompts");
+    tone_prompts(&prompts);
+    std::fs::remove_file(prompts.join("greeting.wav")).unwrap();
+    let opts = Options {
+        prompts: Some(prompts),
+        ..Options::default()
+    };
+    let mut router = start(opts.clone()).await;
+    assert_eq!(router.metric("sas_prompts_missing"), 1.0);
+
+    // The admin's tools say so, with the plan's place, and exit 2.
+    let plans = router.data.join("dialplans");
+    for args in [vec!["check-config"], vec!["check", plans.to_str().unwrap()]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sas-router"))
+            .args(&args)
+            .arg("-c")
+            .arg(&router.config_path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("test.toml:")
+                && stderr.contains("plays \"greeting\", but there is no prompt file greeting.wav"),
+            "{args:?}: {stderr}"
+        );
+    }
+
+    // The caller is answered at once, hears silence, then the hold audio.
+    let sink = RtpSink::bind();
+    let empty = empty_pcap(&dir);
+    let caller = media_caller(
+        router.sip,
+        &MediaCall {
+            rtp_port: Some(sink.port()),
+            info_at_ms: 2200,
+            tail_ms: 200,
+            ..MediaCall::new("15", &empty)
+        },
+    );
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "caller scenario"
+    );
+    let got = sink.stop();
+    let r = one_record(&router).await;
+    let answered = r.caller_answered_at.expect("answered by the router");
+    assert!(answered - r.arrived_at < 100, "answered at once: {r:?}");
+    assert!(
+        got.len() > 90,
+        "a stream from the start: {} packets",
+        got.len()
+    );
+    let start = got[0].arrival.as_secs_f32();
+    let silence = heard(&got, start, start + 0.9);
+    assert!(
+        silence.iter().all(|s| s.abs() < 100),
+        "silence in place of the greeting"
+    );
+    assert!(
+        tone_share(&heard(&got, start + 1.1, start + 2.0), HOLD_HZ) > 0.8,
+        "then the hold audio"
+    );
+    router.stop().await;
+
+    // The real binary starts with it too, and logs it loudly, naming prompt and plan.
+    let data = dir.join("binary");
+    std::fs::create_dir_all(&data).unwrap();
+    let config = data.join("config.toml");
+    std::fs::write(&config, config_text(&opts, &data)).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sas-router"))
+        .arg("-c")
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut before_start = Vec::new();
+    for line in std::io::BufRead::lines(log).map_while(Result::ok) {
+        if line.contains("sip_udp=Some(") {
+            break;
+        }
+        before_start.push(line);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let logged = before_start
+        .iter()
+        .find(|l| l.contains("prompt file missing"))
+        .unwrap_or_else(|| panic!("{before_start:#?}"));
+    assert!(
+        logged.contains("ERROR") && logged.contains("greeting") && logged.contains("test.toml"),
+        "{logged}"
+    );
 }
 
 const MENU_PLAN: &str = r#"
@@ -473,4 +587,47 @@ async fn a_caller_hanging_up_while_requeued_after_its_seat_died_was_answered() {
     assert!(shown.contains(" by arm1"), "{shown}");
     assert!(shown.contains("outcome   answered"), "{shown}");
     router.stop().await;
+}
+
+/// `check-config` warns (exit code unchanged) when the RTP range overlaps the kernel's
+/// ephemeral ports, where outgoing connections would take RTP ports from calls.
+#[test]
+fn check_config_warns_when_the_rtp_range_overlaps_the_ephemeral_ports() {
+    let Some(ephemeral) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| sas_router::media::ports::parse_port_range(&t))
+    else {
+        return; // not Linux: nothing to compare with
+    };
+    let data = temp_dir("ephemeral-overlap");
+    let text = config_text(&Options::default(), &data);
+    let config = data.join("config.toml");
+    let range = |min: u16, max: u16| {
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        for line in &mut lines {
+            if line.starts_with("rtp_port_min") {
+                *line = format!("rtp_port_min = {min}");
+            } else if line.starts_with("rtp_port_max") {
+                *line = format!("rtp_port_max = {max}");
+            }
+        }
+        std::fs::write(&config, lines.join("\n")).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sas-router"))
+            .args(["check-config", "-c"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let inside = range(ephemeral.0, ephemeral.0 + 99);
+    assert!(
+        inside.contains("warning: media.rtp_port_min..max")
+            && inside.contains("ephemeral port range"),
+        "{inside}"
+    );
+    if ephemeral.0 > 1200 {
+        let below = range(1024, 1123);
+        assert!(!below.contains("ephemeral"), "{below}");
+    }
 }

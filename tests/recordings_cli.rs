@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Options, cli, config_text, http_get, temp_dir};
-use sas_router::media::recording::{Channel, Recorder, RecordingInfo};
+use sas_router::media::recording::{Channel, Recorder, RecordingInfo, RtpMeta};
 use sas_router::pii::CallerNumber;
 use sas_router::store::Store;
 use sas_router::store::audit::AuditEntry;
@@ -23,11 +23,15 @@ fn seed(data: &Path) -> (PathBuf, RecordingInfo) {
     let root = data.join(RECORDINGS_DIR);
     let mut recorder = Recorder::create(&root, &rel).unwrap();
     for i in 0..50 {
-        recorder.push(Channel::Caller, i * 160, &[1000; 160]);
-        recorder.push(Channel::Plateau, i * 160, &[-1000; 160]);
+        let rtp = |ssrc| RtpMeta {
+            ssrc,
+            timestamp: i as u32 * 160,
+        };
+        recorder.push(Channel::Caller, i * 160, rtp(1), &[1000; 160]);
+        recorder.push(Channel::Plateau, i * 160, rtp(2), &[-1000; 160]);
         recorder.flush(i * 160).unwrap();
     }
-    let info = recorder.finish().unwrap();
+    let info = recorder.finish(Some(50 * 160)).unwrap();
     let mut record = CallRecord::new(
         ID.into(),
         "sip-call-id".into(),

@@ -5,6 +5,11 @@
 //! [`Leg`](super::relay::Leg)): a range of N ports carries about N / 6 calls. Allocation rotates through the
 //! range so a just-freed port is not handed out again at once (late packets of the old
 //! call must not leak into a new one).
+//!
+//! A port in range may still be held by another process (typically a client socket the
+//! kernel placed there because the range overlaps its ephemeral ports): the relay skips a
+//! port that fails to bind and takes the next (see `relay::bind_one`), and
+//! [`ephemeral_overlap`] lets start-up warn about such a configuration.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -99,10 +104,106 @@ impl PortPool {
     }
 }
 
+/// Where Linux keeps the range it picks ephemeral (client) ports from.
+pub const EPHEMERAL_RANGE_FILE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+
+/// Parses the two numbers of `ip_local_port_range` ("32768\t60999\n").
+pub fn parse_port_range(text: &str) -> Option<(u16, u16)> {
+    let mut numbers = text.split_whitespace().map(|n| n.parse::<u16>().ok());
+    match (numbers.next()??, numbers.next()??, numbers.next()) {
+        (lo, hi, None) if lo <= hi => Some((lo, hi)),
+        _ => None,
+    }
+}
+
+/// The ports `[min, max]` shares with the ephemeral range `[lo, hi]`, if any.
+pub fn ephemeral_overlap((min, max): (u16, u16), (lo, hi): (u16, u16)) -> Option<(u16, u16)> {
+    let (from, to) = (min.max(lo), max.min(hi));
+    (from <= to).then_some((from, to))
+}
+
+/// The RTP range `[min, max]` overlaps the kernel's ephemeral (client) ports: any outgoing
+/// connection on the host may take an RTP port away from calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error(
+    "media.rtp_port_min..max ({min}-{max}) overlaps the kernel's ephemeral port range \
+     ({}-{}, {EPHEMERAL_RANGE_FILE}) on {}-{}: other programs may hold RTP ports; move the \
+     range or reserve it with net.ipv4.ip_local_reserved_ports",
+    ephemeral.0, ephemeral.1, overlap.0, overlap.1
+)]
+pub struct EphemeralOverlap {
+    pub min: u16,
+    pub max: u16,
+    pub ephemeral: (u16, u16),
+    pub overlap: (u16, u16),
+}
+
+/// Compares `[min, max]` with this host's ephemeral range; `None` when they do not overlap
+/// or the kernel's range cannot be read (not Linux).
+pub fn ephemeral_conflict(min: u16, max: u16) -> Option<EphemeralOverlap> {
+    let text = std::fs::read_to_string(EPHEMERAL_RANGE_FILE).ok()?;
+    let ephemeral = parse_port_range(&text)?;
+    let overlap = ephemeral_overlap((min, max), ephemeral)?;
+    Some(EphemeralOverlap {
+        min,
+        max,
+        ephemeral,
+        overlap,
+    })
+}
+
+/// Warns (at start-up) when the RTP range overlaps the kernel's ephemeral ports.
+pub fn warn_if_ephemeral(min: u16, max: u16) -> Option<EphemeralOverlap> {
+    let conflict = ephemeral_conflict(min, max)?;
+    tracing::warn!("{conflict}");
+    Some(conflict)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn ephemeral_range_parsing_and_overlap() {
+        assert_eq!(parse_port_range("32768\t60999\n"), Some((32768, 60999)));
+        assert_eq!(parse_port_range("1024 65535"), Some((1024, 65535)));
+        for bad in ["", "32768", "a b", "60999 32768", "1 2 3", "70000 80000"] {
+            assert_eq!(parse_port_range(bad), None, "{bad:?}");
+        }
+        let linux = (32768, 60999);
+        assert_eq!(ephemeral_overlap((20000, 29999), linux), None);
+        assert_eq!(ephemeral_overlap((10000, 32767), linux), None);
+        assert_eq!(
+            ephemeral_overlap((10000, 32768), linux),
+            Some((32768, 32768))
+        );
+        assert_eq!(
+            ephemeral_overlap((30000, 40000), linux),
+            Some((32768, 40000))
+        );
+        assert_eq!(
+            ephemeral_overlap((40000, 41000), linux),
+            Some((40000, 41000))
+        );
+        assert_eq!(
+            ephemeral_overlap((60000, 65535), linux),
+            Some((60000, 60999))
+        );
+        assert_eq!(ephemeral_overlap((61000, 65535), linux), None);
+        let message = EphemeralOverlap {
+            min: 30000,
+            max: 40000,
+            ephemeral: linux,
+            overlap: (32768, 40000),
+        }
+        .to_string();
+        assert!(
+            message.starts_with("media.rtp_port_min..max (30000-40000) overlaps the kernel's ephemeral port range (32768-60999, "),
+            "{message}"
+        );
+        assert!(message.contains("on 32768-40000"), "{message}");
+    }
 
     #[test]
     fn allocates_even_ports_with_rtcp_in_range() {

@@ -1,19 +1,28 @@
 //! Call recording: one two-channel WAV per call, from answer to end. Channel 0 is the
 //! caller, channel 1 the plateau side (whatever the caller hears: prompts or the seat).
 //!
-//! [`StereoMixer`] (sans-IO) aligns the two channels on one 8 kHz clock from arrival times;
-//! [`RecordingWriter`] writes the WAV and describes it ([`RecordingInfo`]: path, duration,
-//! size, SHA-256) for the call record; [`Recorder`] is both, fed once per RTP packet by the
-//! call's media session. Where files go and who reads them is `store::recordings`.
+//! A recording is evidence, so it follows the wall clock: it lasts from the answer to the
+//! end of the call (to the sample, on the media task's clock), each packet sits where its
+//! RTP timestamp puts it ([`jitter`]: a small jitter buffer per direction, so a burst after
+//! a network stall, reordering or duplicates change nothing), and wherever nothing came
+//! (a quiet line, VAD, a stall longer than the buffer) the file holds silence.
+//!
+//! [`StereoMixer`] (sans-IO) lines the two directions up and writes them out
+//! [`JITTER_DEPTH`] behind the clock; [`RecordingWriter`] writes the WAV and describes it
+//! ([`RecordingInfo`]: path, duration, size, SHA-256) for the call record; [`Recorder`] is
+//! both, fed by the call's media session with each packet and a tick. Where files go and
+//! who reads them is `store::recordings`.
 
+pub mod jitter;
 mod mixer;
 mod writer;
 
-pub use mixer::{JITTER_TOLERANCE, MAX_AHEAD, MAX_BUFFERED, MAX_HOLD, StereoMixer};
+pub use jitter::{JITTER_DEPTH, RtpMeta, TrackStats};
+pub use mixer::{MAX_CHUNK, StereoMixer};
 pub use writer::{RecordingWriter, SAMPLE_RATE};
 
 use crate::media::g711::G711Law;
-use crate::media::session::RecordSink;
+use crate::media::session::{RecordSink, Tap};
 use crate::time::EpochMillis;
 use serde::{Deserialize, Serialize};
 use std::path::{Component, Path, PathBuf};
@@ -48,6 +57,10 @@ pub struct RecordingInfo {
     pub bytes: u64,
     /// SHA-256 of the whole file, lower-case hex.
     pub sha256: String,
+    /// Audio that reached the router but is not in the file (it came more than the jitter
+    /// buffer's depth late), ms, both channels together. 0 in records written before.
+    #[serde(default)]
+    pub unplaced_ms: u64,
 }
 
 /// Recording failures.
@@ -96,12 +109,14 @@ pub fn position(start: EpochMillis, now: EpochMillis) -> u64 {
         .saturating_mul(SAMPLE_RATE as u64 / 1000)
 }
 
-/// One call's recording: mixer and file together. Call [`Recorder::flush`] often (after each
-/// push, with the packet's `at`, is right): the mixer keeps at most [`MAX_BUFFERED`] samples
-/// per channel and drops what comes beyond.
+/// One call's recording: mixer and file together, on positions counted in samples from the
+/// answer. Call [`Recorder::flush`] often (with each packet and on a timer): frames are
+/// written once final, and a track holds at most a few seconds.
 pub struct Recorder {
     mixer: StereoMixer,
     writer: RecordingWriter,
+    /// The latest position seen: where the recording ends if no end is given.
+    latest: u64,
     /// Reused buffers: decoded G.711 and drained frames.
     decoded: Vec<i16>,
     frames: Vec<i16>,
@@ -113,25 +128,36 @@ impl Recorder {
         Ok(Self {
             mixer: StereoMixer::new(),
             writer: RecordingWriter::create(root, relative)?,
+            latest: 0,
             decoded: Vec::new(),
             frames: Vec::new(),
         })
     }
 
-    /// Adds linear samples of `channel` that arrived at sample position `at`.
-    pub fn push(&mut self, channel: Channel, at: u64, samples: &[i16]) {
-        self.mixer.push(channel, at, samples);
+    /// Adds linear samples of a `channel` packet with header `rtp`, arrived at `at`.
+    pub fn push(&mut self, channel: Channel, at: u64, rtp: RtpMeta, samples: &[i16]) {
+        self.latest = self.latest.max(at);
+        self.mixer.push(channel, at, rtp, samples);
     }
 
-    /// Adds a G.711 RTP payload of `channel` that arrived at sample position `at`.
-    pub fn push_g711(&mut self, channel: Channel, at: u64, payload: &[u8], law: G711Law) {
+    /// Adds a G.711 RTP payload of `channel` with header `rtp`, arrived at `at`.
+    pub fn push_g711(
+        &mut self,
+        channel: Channel,
+        at: u64,
+        rtp: RtpMeta,
+        payload: &[u8],
+        law: G711Law,
+    ) {
         self.decoded.clear();
         self.decoded.extend(payload.iter().map(|&b| law.decode(b)));
-        self.mixer.push(channel, at, &self.decoded);
+        self.latest = self.latest.max(at);
+        self.mixer.push(channel, at, rtp, &self.decoded);
     }
 
     /// Writes the frames final at sample position `now`.
     pub fn flush(&mut self, now: u64) -> Result<(), RecordingError> {
+        self.latest = self.latest.max(now);
         loop {
             self.frames.clear();
             let more = self.mixer.drain(now, &mut self.frames);
@@ -142,17 +168,41 @@ impl Recorder {
         }
     }
 
-    /// Writes everything still buffered and closes the file (synced, hashed).
-    pub fn finish(mut self) -> Result<RecordingInfo, RecordingError> {
-        self.frames.clear();
-        self.mixer.finish(&mut self.frames);
-        self.writer.write(&self.frames)?;
-        self.writer.finish()
+    /// Ends the recording at position `end` (the call's end; `None`: the latest position
+    /// seen): writes everything up to there, silence where nothing came, and closes the
+    /// file (synced, hashed).
+    pub fn finish(mut self, end: Option<u64>) -> Result<RecordingInfo, RecordingError> {
+        let end = end.unwrap_or(self.latest);
+        loop {
+            self.frames.clear();
+            let more = self.mixer.finish(end, &mut self.frames);
+            self.writer.write(&self.frames)?;
+            if !more {
+                break;
+            }
+        }
+        let mut unplaced = 0;
+        for channel in [Channel::Caller, Channel::Plateau] {
+            let s = self.mixer.stats(channel);
+            unplaced += s.late + s.overflow;
+            if s.late + s.overflow > 0 || s.resyncs > 0 {
+                tracing::info!(
+                    ?channel,
+                    late = s.late,
+                    overflow = s.overflow,
+                    resyncs = s.resyncs,
+                    "recording: samples that came too late to be placed"
+                );
+            }
+        }
+        let mut info = self.writer.finish()?;
+        info.unplaced_ms = unplaced * 1000 / u64::from(SAMPLE_RATE);
+        Ok(info)
     }
 
-    /// Samples of `channel` the mixer had to drop (bursts, or `flush` not called in time).
-    pub fn dropped(&self, channel: Channel) -> u64 {
-        self.mixer.dropped(channel)
+    /// What became of `channel`'s audio so far.
+    pub fn stats(&self, channel: Channel) -> TrackStats {
+        self.mixer.stats(channel)
     }
 }
 
@@ -160,6 +210,7 @@ impl Recorder {
 /// recording (logged once, the call goes on); [`RecordSink::finish`] reports it.
 pub struct CallRecorder {
     recorder: Recorder,
+    end: Option<u64>,
     failed: Option<RecordingError>,
 }
 
@@ -167,15 +218,25 @@ impl CallRecorder {
     pub fn new(recorder: Recorder) -> Self {
         Self {
             recorder,
+            end: None,
             failed: None,
         }
     }
 
-    fn tap(&mut self, channel: Channel, at: u64, payload: &[u8], law: G711Law) {
+    fn tap(&mut self, channel: Channel, tap: Tap<'_>) {
+        // What is final before this packet goes first: it keeps the buffer short even
+        // after a long time without ticks.
+        self.flush(tap.at);
+        if self.failed.is_none() {
+            self.recorder
+                .push_g711(channel, tap.at, tap.rtp, tap.payload, tap.law);
+        }
+    }
+
+    fn flush(&mut self, at: u64) {
         if self.failed.is_some() {
             return;
         }
-        self.recorder.push_g711(channel, at, payload, law);
         if let Err(e) = self.recorder.flush(at) {
             tracing::error!(error = %e, "recording stopped");
             self.failed = Some(e);
@@ -184,18 +245,26 @@ impl CallRecorder {
 }
 
 impl RecordSink for CallRecorder {
-    fn caller_audio(&mut self, at: u64, payload: &[u8], law: G711Law) {
-        self.tap(Channel::Caller, at, payload, law);
+    fn caller_audio(&mut self, tap: Tap<'_>) {
+        self.tap(Channel::Caller, tap);
     }
 
-    fn plateau_audio(&mut self, at: u64, payload: &[u8], law: G711Law) {
-        self.tap(Channel::Plateau, at, payload, law);
+    fn plateau_audio(&mut self, tap: Tap<'_>) {
+        self.tap(Channel::Plateau, tap);
+    }
+
+    fn tick(&mut self, at: u64) {
+        self.flush(at);
+    }
+
+    fn end(&mut self, at: u64) {
+        self.end = Some(at);
     }
 
     fn finish(self: Box<Self>) -> Result<RecordingInfo, RecordingError> {
         match self.failed {
             Some(e) => Err(e),
-            None => self.recorder.finish(),
+            None => self.recorder.finish(self.end),
         }
     }
 }

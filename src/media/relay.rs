@@ -50,8 +50,9 @@ mod tests;
 #[cfg(test)]
 mod webrtc_tests;
 
-/// Ports tried per socket before giving up when ports are taken by someone else.
-const BIND_ATTEMPTS: usize = 8;
+/// Ports tried per socket before giving up when ports are taken by someone else: each
+/// attempt a different port.
+const BIND_ATTEMPTS: usize = 32;
 
 /// Large enough for any RTP packet we relay (audio fits well within an MTU).
 const RECV_BUF: usize = 2048;
@@ -93,12 +94,9 @@ impl Leg {
 pub enum MediaError {
     #[error("RTP port pool exhausted")]
     PortsExhausted,
-    #[error("cannot bind RTP socket on {addr}")]
-    Bind {
-        addr: SocketAddr,
-        #[source]
-        source: io::Error,
-    },
+    /// Every port tried failed to bind (held by another process, most likely).
+    #[error("no RTP port could be bound; ports tried: {ports:?}")]
+    PortsUnusable { ports: Vec<u16> },
 }
 
 /// Counters of one leg, snapshot. `rx_*` count every datagram received on the leg's
@@ -423,10 +421,11 @@ struct LegSockets {
 }
 
 async fn bind_one(ip: IpAddr, pool: &Arc<PortPool>) -> Result<LegSockets, MediaError> {
-    let mut last_err = None;
+    // Ports that failed stay leased until we return, so the pool hands out the next one
+    // rather than the same port again (the wedge of a nearly full pool).
+    let mut skipped: Vec<Lease> = Vec::new();
     for _ in 0..BIND_ATTEMPTS {
-        let port = pool.allocate().ok_or(MediaError::PortsExhausted)?;
-        // Leased before binding so a failure gives the port back (rotation skips it next).
+        let Some(port) = pool.allocate() else { break };
         let lease = Lease {
             pool: Arc::clone(pool),
             port,
@@ -448,12 +447,19 @@ async fn bind_one(ip: IpAddr, pool: &Arc<PortPool>) -> Result<LegSockets, MediaE
                     lease,
                 });
             }
-            Err((addr, e)) if e.kind() == io::ErrorKind::AddrInUse => {
-                debug!(%addr, "RTP/RTCP port taken outside the pool, trying the next");
-                last_err = Some(MediaError::Bind { addr, source: e });
+            Err((addr, e)) => {
+                debug!(%addr, error = %e, "RTP/RTCP port unusable, trying the next");
+                skipped.push(lease);
             }
-            Err((addr, e)) => return Err(MediaError::Bind { addr, source: e }),
         }
     }
-    Err(last_err.unwrap_or(MediaError::PortsExhausted))
+    let ports: Vec<u16> = skipped.iter().map(|l| l.port).collect();
+    if ports.is_empty() {
+        return Err(MediaError::PortsExhausted);
+    }
+    warn!(
+        ?ports,
+        "no RTP port could be bound: the free ones are held outside the router"
+    );
+    Err(MediaError::PortsUnusable { ports })
 }

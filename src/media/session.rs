@@ -26,7 +26,7 @@ use super::dtmf::rfc4733::{TelephoneEventDecoder, parse_rtp};
 use super::g711::G711Law;
 use super::playback::{Announcement, Player};
 use super::prompts::FRAME_MS;
-use super::recording::{RecordingError, RecordingInfo};
+use super::recording::{RecordingError, RecordingInfo, RtpMeta};
 use super::relay::Leg;
 use super::rtcp::{LegQuality, RtcpSession};
 use super::sdp::LegCodecs;
@@ -48,13 +48,30 @@ const SAMPLES_PER_MS: u64 = 8;
 /// bursting frames at the phones.
 const MAX_PLAYBACK_CATCH_UP_MS: u64 = 100;
 
-/// Receives the recording taps of a call; `at` counts 8 kHz samples since the recording
-/// started (arrival time, so both channels share one clock).
+/// How often a recording hears that time passes when no packet does (a quiet line).
+const RECORD_TICK_MS: u64 = 500;
+
+/// One packet for the recording: `at` counts 8 kHz samples since the recording started
+/// (arrival, or sending, time: both channels share one clock), `rtp` places it.
+#[derive(Debug, Clone, Copy)]
+pub struct Tap<'a> {
+    pub at: u64,
+    pub rtp: RtpMeta,
+    pub payload: &'a [u8],
+    pub law: G711Law,
+}
+
+/// Receives the recording taps of a call.
 pub trait RecordSink: Send {
-    /// Audio from the caller.
-    fn caller_audio(&mut self, at: u64, payload: &[u8], law: G711Law);
-    /// Audio sent to the caller (prompts, hold, the seat).
-    fn plateau_audio(&mut self, at: u64, payload: &[u8], law: G711Law);
+    /// A packet from the caller.
+    fn caller_audio(&mut self, tap: Tap<'_>);
+    /// A packet sent to the caller (prompts, hold, the seat), with the header it went
+    /// out with.
+    fn plateau_audio(&mut self, tap: Tap<'_>);
+    /// Time passes (sample position `at`), packets or not.
+    fn tick(&mut self, at: u64);
+    /// The call ended at sample position `at`: the recording stops there.
+    fn end(&mut self, at: u64);
     /// Closes the recording; blocking IO, so off the event loop.
     fn finish(self: Box<Self>) -> Result<RecordingInfo, RecordingError>;
 }
@@ -122,6 +139,8 @@ pub struct MediaSession {
     /// Source of the frames the router makes (the current play or conference).
     own_source: SourceId,
     recorder: Option<(EpochMillis, Box<dyn RecordSink>)>,
+    /// When the recording next hears the time.
+    record_tick_at: Option<EpochMillis>,
     telephone_events: TelephoneEventDecoder,
     in_band: InBandDetector,
     digits: VecDeque<DigitEvent>,
@@ -157,6 +176,7 @@ impl MediaSession {
             sources: 0,
             own_source: 0,
             recorder: None,
+            record_tick_at: None,
             telephone_events: TelephoneEventDecoder::default(),
             in_band: InBandDetector::new(),
             digits: VecDeque::new(),
@@ -206,10 +226,12 @@ impl MediaSession {
     /// Records the call from now on.
     pub fn start_recording(&mut self, sink: Box<dyn RecordSink>, now: EpochMillis) {
         self.recorder = Some((now, sink));
+        self.record_tick_at = Some(now + RECORD_TICK_MS);
     }
 
     /// Stops recording and hands the sink back (to finish the file).
     pub fn take_recorder(&mut self) -> Option<Box<dyn RecordSink>> {
+        self.record_tick_at = None;
         self.recorder.take().map(|(_, sink)| sink)
     }
 
@@ -262,8 +284,17 @@ impl MediaSession {
                 let digits = self.in_band.push_g711(&packet[payload.clone()], law, now);
                 self.digits.extend(digits);
             }
+            let rtp = RtpMeta {
+                ssrc,
+                timestamp: ts,
+            };
             self.record(now, |sink, at| {
-                sink.caller_audio(at, &packet[payload.clone()], law)
+                sink.caller_audio(Tap {
+                    at,
+                    rtp,
+                    payload: &packet[payload.clone()],
+                    law,
+                })
             });
         }
         if let Mode::Conference(mixer) = &mut self.mode {
@@ -273,22 +304,34 @@ impl MediaSession {
         let to = to?;
         let target = self.legs[to.idx()].codecs?;
         convert(&mut packet[payload.clone()], law, target.law);
+        let delivery = self.relay(leg, to, packet, target.audio_pt, now)?;
         if to == Leg::A {
+            // As the caller got it: our stream's timestamps place it.
+            let rtp = meta_of(packet);
             self.record(now, |sink, at| {
-                sink.plateau_audio(at, &packet[payload.clone()], target.law)
+                sink.plateau_audio(Tap {
+                    at,
+                    rtp,
+                    payload: &packet[payload],
+                    law: target.law,
+                })
             });
         }
-        self.relay(leg, to, packet, target.audio_pt, now)
+        Some(delivery)
     }
 
     /// When [`Self::on_timeout`] must next run.
     pub fn poll_timeout(&self) -> Option<EpochMillis> {
         let reports = self.legs.iter().map(|l| l.rtcp.poll_timeout());
-        [self.next_frame_at, self.telephone_events.poll_timeout()]
-            .into_iter()
-            .chain(reports)
-            .flatten()
-            .min()
+        [
+            self.next_frame_at,
+            self.telephone_events.poll_timeout(),
+            self.record_tick_at,
+        ]
+        .into_iter()
+        .chain(reports)
+        .flatten()
+        .min()
     }
 
     /// Sends the player or conference frames due by `now` and the RTCP reports due, and
@@ -296,6 +339,10 @@ impl MediaSession {
     pub fn on_timeout(&mut self, now: EpochMillis, out: &mut Vec<Outgoing>) {
         if let Some(digit) = self.telephone_events.flush(now) {
             self.digits.push_back(digit);
+        }
+        if self.record_tick_at.is_some_and(|t| t <= now) {
+            self.record_tick_at = Some(now + RECORD_TICK_MS);
+            self.record(now, |sink, at| sink.tick(at));
         }
         for leg in Leg::ALL {
             let rtcp = &mut self.legs[leg.idx()].rtcp;
@@ -364,7 +411,15 @@ impl MediaSession {
         let packet = l.out.play(codecs.audio_pt, frame, source, clock);
         l.rtcp.on_rtp_sent(timestamp_of(&packet), frame.len(), at);
         if leg == Leg::A {
-            self.record(at, |sink, at| sink.plateau_audio(at, frame, codecs.law));
+            let rtp = meta_of(&packet);
+            self.record(at, |sink, at| {
+                sink.plateau_audio(Tap {
+                    at,
+                    rtp,
+                    payload: frame,
+                    law: codecs.law,
+                })
+            });
         }
         out.push(Outgoing {
             leg,
@@ -383,8 +438,10 @@ impl MediaSession {
         self.digits.pop_front()
     }
 
-    /// The call is over: reports a digit still sounding in the audio.
-    pub fn finish(&mut self) {
+    /// The call is over at `now`: ends the recording there, reports a digit still
+    /// sounding in the audio.
+    pub fn finish(&mut self, now: EpochMillis) {
+        self.record(now, |sink, at| sink.end(at));
         if let Some(digit) = self.in_band.finish() {
             self.digits.push_back(digit);
         }
@@ -458,6 +515,14 @@ impl MediaSession {
 /// Timestamp field of an RTP packet we built or rewrote (header known to be there).
 fn timestamp_of(packet: &[u8]) -> u32 {
     u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]])
+}
+
+/// What places an RTP packet we built or rewrote in the recording.
+fn meta_of(packet: &[u8]) -> RtpMeta {
+    RtpMeta {
+        ssrc: u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]),
+        timestamp: timestamp_of(packet),
+    }
 }
 
 /// Converts a G.711 payload from one law to the other, in place.

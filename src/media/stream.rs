@@ -6,12 +6,23 @@
 //! B2BUA that switches sources must hide the switch. [`OutboundStream`] rewrites relayed
 //! packets in place and builds packets for audio the router plays itself. Sans-IO: the
 //! caller passes the sample clock position (`now_samples`, 8 kHz) with every packet.
+//!
+//! Across a switch the timestamp advances by whole packets (the time elapsed since the
+//! last packet, rounded to the nearest packet, at least one): the first packet of the new
+//! source starts where the previous one ended or later, never inside it (an overlap the
+//! phone's jitter buffer would cut or play twice).
 
 /// Who is feeding the leg right now; a change is a switch.
 pub type SourceId = u64;
 
 /// Length of the fixed RTP header.
 const HEADER: usize = 12;
+
+/// Samples per packet until the stream shows its own: 20 ms at 8 kHz.
+const DEFAULT_PACKET_SAMPLES: u32 = 160;
+
+/// Longest packet spacing taken as a packet's length (240 ms); a longer step is a gap.
+const MAX_PACKET_SAMPLES: u32 = 1_920;
 
 /// The state of the stream sent to one leg.
 #[derive(Debug, Clone)]
@@ -20,6 +31,8 @@ pub struct OutboundStream {
     next_seq: u16,
     /// Last timestamp sent, and the local sample clock when it was sent.
     last: Option<(u32, u64)>,
+    /// Samples one packet covers (the spacing of the last packets sent).
+    packet_samples: u32,
     /// Current source, and the offsets mapping its numbering onto ours.
     source: Option<Source>,
 }
@@ -39,6 +52,7 @@ impl OutboundStream {
             ssrc,
             next_seq: first_seq,
             last: None,
+            packet_samples: DEFAULT_PACKET_SAMPLES,
             source: None,
         }
     }
@@ -68,6 +82,11 @@ impl OutboundStream {
         let ts_out = ts_in.wrapping_add(s.ts_offset);
         // Only move forward: a late packet of the source keeps its (earlier) number.
         if seq_out.wrapping_sub(self.next_seq) < 0x8000 {
+            // The next packet in sequence shows how long a packet is (DTMF events, which
+            // keep one timestamp, and gaps do not).
+            if !switched && seq_out == self.next_seq {
+                self.learn_packet_samples(ts_out);
+            }
             self.next_seq = seq_out.wrapping_add(1);
             self.last = Some((ts_out, now_samples));
         }
@@ -104,6 +123,9 @@ impl OutboundStream {
         }
         let seq = self.next_seq;
         self.next_seq = seq.wrapping_add(1);
+        if let Ok(samples @ 1..) = u32::try_from(payload.len()) {
+            self.packet_samples = samples.min(MAX_PACKET_SAMPLES);
+        }
         self.last = Some((ts, now_samples));
         let mut packet = Vec::with_capacity(HEADER + payload.len());
         packet.push(0x80);
@@ -116,14 +138,27 @@ impl OutboundStream {
     }
 
     /// The timestamp the next packet must carry so that the leg sees time pass as it did:
-    /// the last timestamp plus the samples elapsed since it was sent (at least one frame).
+    /// the last timestamp plus the time elapsed since it was sent, in whole packets (at
+    /// least one, so the new packet never overlaps the last).
     fn continuing_timestamp(&self, now_samples: u64) -> u32 {
         match self.last {
             Some((ts, at)) => {
-                let elapsed = now_samples.saturating_sub(at).max(1);
-                ts.wrapping_add(elapsed as u32)
+                let packet = u64::from(self.packet_samples);
+                let elapsed = now_samples.saturating_sub(at);
+                let packets = ((elapsed + packet / 2) / packet).max(1);
+                ts.wrapping_add((packets * packet) as u32)
             }
             None => now_samples as u32,
+        }
+    }
+
+    /// `ts` follows the last packet in sequence: their spacing is one packet's length.
+    fn learn_packet_samples(&mut self, ts: u32) {
+        if let Some((last, _)) = self.last {
+            let step = ts.wrapping_sub(last);
+            if (1..=MAX_PACKET_SAMPLES).contains(&step) {
+                self.packet_samples = step;
+            }
         }
     }
 }
@@ -202,6 +237,53 @@ mod tests {
         assert!(marker);
         assert_eq!(seq, 3);
         assert_eq!(ts, fields(&b).2 + 160);
+    }
+
+    /// Switches happen at any moment between two frame ticks (the seat's first packet
+    /// arrives 4 ms after a hold frame, a greeting is started 28 ms after a seat packet):
+    /// the stream still advances by whole packets, never into the previous one.
+    #[test]
+    fn a_switch_advances_by_whole_packets() {
+        let mut out = OutboundStream::new(1, 0);
+        let mut clock = 0u64;
+        let mut last_ts = None;
+        let mut steps = Vec::new();
+        let mut step = |p: &[u8], last: &mut Option<u32>| {
+            let ts = fields(p).2;
+            if let Some(l) = *last {
+                steps.push(ts.wrapping_sub(l));
+            }
+            *last = Some(ts);
+        };
+        for round in 0..40u64 {
+            // Hold frames on the 20 ms tick.
+            for _ in 0..3 {
+                step(&out.play(8, &[0xd5; 160], 10 + round, clock), &mut last_ts);
+                clock += 160;
+            }
+            // A seat whose packets arrive off the tick by 4..36 ms (32..288 samples).
+            clock += 32 + 7 * round % 257;
+            for i in 0..3u16 {
+                let mut p = rtp(100 * round as u16 + i, 50_000 + 160 * u32::from(i), 9);
+                assert!(out.relay(&mut p, 1000 + round, clock));
+                step(&p, &mut last_ts);
+                clock += 160;
+            }
+            clock += 8 * round % 150;
+        }
+        assert!(steps.iter().all(|s| *s >= 160 && s % 160 == 0), "{steps:?}");
+    }
+
+    #[test]
+    fn a_30_ms_stream_keeps_its_own_packet_length_across_switches() {
+        let mut out = OutboundStream::new(1, 0);
+        let mut a = rtp(1, 0, 5);
+        out.relay(&mut a, 1, 0);
+        let mut b = rtp(2, 240, 5);
+        out.relay(&mut b, 1, 240);
+        let mut c = rtp(77, 9_999, 6);
+        out.relay(&mut c, 2, 240 + 250);
+        assert_eq!(fields(&c).2, fields(&b).2 + 240, "one 30 ms packet on");
     }
 
     #[test]

@@ -828,7 +828,10 @@ impl CallDriver {
                 }
                 if let Some(sink) = report.recorder {
                     match blocking(move || sink.finish()).await {
-                        Ok(info) => record.recording = Some(info),
+                        Ok(info) => {
+                            metrics.recording_unplaced_ms.inc_by(info.unplaced_ms);
+                            record.recording = Some(info);
+                        }
                         Err(why) => recording_failed(&mut record, &why),
                     }
                 }

@@ -11,7 +11,7 @@ use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use tokio_util::sync::CancellationToken;
 
 use crate::media::prompts::PromptSet;
-use crate::routing::files::load_with_prompts;
+use crate::routing::files::{Loaded, load_with_prompts};
 use crate::routing::plan::PlanSet;
 use crate::time::{EpochMillis, wall_clock_now};
 
@@ -23,6 +23,8 @@ const POLL: Duration = Duration::from_secs(2);
 pub struct Routing {
     pub plans: Arc<PlanSet>,
     pub prompts: Arc<PromptSet>,
+    /// Prompts the plans name that play silence instead (no file, or a bad one).
+    pub stand_ins: Vec<String>,
     pub loaded_at: EpochMillis,
 }
 
@@ -38,12 +40,15 @@ pub struct ReloadReport {
 }
 
 /// Reload metrics: `dialplan_reloads_total{result}`, `dialplan_last_reload_ok` (1 or 0),
-/// `dialplan_version{version}` (1 for the version in force).
+/// `dialplan_version{version}` (1 for the version in force), `prompts_missing` (prompts the
+/// plans in force name but cannot play: silence plays instead; anything above 0 is an
+/// alert).
 #[derive(Clone)]
 pub struct ReloadMetrics {
     reloads: IntCounterVec,
     last_ok: IntGauge,
     version: IntGaugeVec,
+    prompts_missing: IntGauge,
 }
 
 impl ReloadMetrics {
@@ -65,7 +70,13 @@ impl ReloadMetrics {
         )?;
         registry.register(Box::new(reloads.clone()))?;
         registry.register(Box::new(last_ok.clone()))?;
+        let prompts_missing = IntGauge::with_opts(Opts::new(
+            "prompts_missing",
+            "Prompts the dial plans in force name but cannot play (no file, or a bad one): \
+             callers hear silence in their place",
+        ))?;
         registry.register(Box::new(version.clone()))?;
+        registry.register(Box::new(prompts_missing.clone()))?;
         last_ok.set(1);
         // Both results shown from the start, at 0, so a dashboard needs no special case.
         for result in ["ok", "refused"] {
@@ -75,6 +86,7 @@ impl ReloadMetrics {
             reloads,
             last_ok,
             version,
+            prompts_missing,
         })
     }
 }
@@ -101,6 +113,7 @@ impl LivePlans {
             .version
             .with_label_values(&[&routing.plans.version])
             .set(1);
+        metrics.prompts_missing.set(routing.stand_ins.len() as i64);
         Ok(LivePlans {
             dir: dir.to_path_buf(),
             prompts_dir: prompts_dir.to_path_buf(),
@@ -133,9 +146,14 @@ impl LivePlans {
                 if changed {
                     self.metrics.version.reset();
                     self.metrics.version.with_label_values(&[&version]).set(1);
-                    *self.current.write().unwrap_or_else(PoisonError::into_inner) = routing;
                     tracing::info!(%why, from = %before, to = %version, "dial plans reloaded");
                 }
+                // Swapped even when the plans did not change: the prompts may have (a
+                // missing greeting put in place replaces its silent stand-in).
+                self.metrics
+                    .prompts_missing
+                    .set(routing.stand_ins.len() as i64);
+                *self.current.write().unwrap_or_else(PoisonError::into_inner) = routing;
                 self.metrics.reloads.with_label_values(&["ok"]).inc();
                 self.metrics.last_ok.set(1);
                 ReloadReport {
@@ -194,9 +212,23 @@ impl LivePlans {
 }
 
 fn load(dir: &Path, prompts_dir: &Path) -> Result<Routing, Vec<String>> {
-    let (plans, prompts, bad) = load_with_prompts(dir, prompts_dir);
+    let Loaded {
+        plans,
+        prompts,
+        bad,
+        stand_ins,
+    } = load_with_prompts(dir, prompts_dir);
     for e in &bad {
         tracing::error!("prompt rejected: {e}");
+    }
+    if let Ok(set) = &plans {
+        for missing in &set.missing_prompts {
+            tracing::error!(
+                prompt = %missing.prompt,
+                plan = %missing.origin.file.display(),
+                "prompt file missing: {missing}"
+            );
+        }
     }
     let plans =
         plans.map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
@@ -206,6 +238,7 @@ fn load(dir: &Path, prompts_dir: &Path) -> Result<Routing, Vec<String>> {
     Ok(Routing {
         plans: Arc::new(plans),
         prompts: Arc::new(prompts),
+        stand_ins,
         loaded_at: wall_clock_now(),
     })
 }

@@ -79,6 +79,35 @@ pub struct PlanSet {
     /// What is valid but probably not what the admin meant (a built-in schedule
     /// redefined): `check` prints these, the router logs them.
     pub warnings: Vec<PlanError>,
+    /// Prompts the steps name that have no file: the set is valid (a missing greeting must
+    /// never stop the 15 from being answered), they play silence, and this says so loudly.
+    pub missing_prompts: Vec<MissingPrompt>,
+}
+
+/// A step naming a prompt with no file. Shown as `file:line:column: step … plays …`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingPrompt {
+    pub prompt: String,
+    pub entry: String,
+    pub step: String,
+    /// Where the step is written.
+    pub origin: Origin,
+}
+
+impl fmt::Display for MissingPrompt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Origin { file, line, column } = &self.origin;
+        write!(
+            f,
+            "{}:{line}:{column}: step \"{}\" of entry \"{}\" plays \"{}\", but there is no \
+             prompt file {}.wav: callers hear silence in its place",
+            file.display(),
+            self.step,
+            self.entry,
+            self.prompt,
+            self.prompt
+        )
+    }
 }
 
 impl PlanSet {

@@ -28,6 +28,8 @@ pub const SAMPLE_RATE: u32 = 8000;
 pub const FRAME_BYTES: usize = 160;
 /// Duration of one frame.
 pub const FRAME_MS: u32 = 20;
+/// Length of the silence played in place of a prompt that has no playable file.
+pub const STAND_IN_MS: u32 = 1_000;
 /// Refuse bigger files: a prompt is a short message, and this bounds start-up memory
 /// (16 MiB is over 15 minutes of 16-bit audio).
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -139,6 +141,13 @@ impl Prompt {
         let pcmu = samples.iter().map(|&s| G711Law::Ulaw.encode(s)).collect();
         let pcma = samples.iter().map(|&s| G711Law::Alaw.encode(s)).collect();
         Prompt::from_laws(name.into(), pcmu, pcma)
+    }
+
+    /// [`STAND_IN_MS`] of silence named `name`: what plays in place of a prompt whose file
+    /// is missing or bad, so the caller is still answered and the plan goes on.
+    pub fn stand_in(name: impl Into<String>) -> Prompt {
+        let samples = (SAMPLE_RATE / 1000 * STAND_IN_MS) as usize;
+        Prompt::from_pcm16(name, &vec![0; samples])
     }
 
     /// Builds a prompt from 8 kHz µ-law bytes.

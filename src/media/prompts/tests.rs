@@ -349,3 +349,13 @@ fn missing_directory_gives_an_empty_set_and_an_error() {
     assert_eq!(errors.len(), 1);
     assert_reason(&errors[0], &gone, "cannot be read");
 }
+
+#[test]
+fn a_stand_in_is_a_second_of_silence_in_both_laws() {
+    let p = Prompt::stand_in("accueil");
+    assert_eq!(p.name, "accueil");
+    assert_eq!(p.frame_count(), (STAND_IN_MS / FRAME_MS) as usize);
+    for law in [G711Law::Ulaw, G711Law::Alaw] {
+        assert!(p.frames(law).all(|f| f == silence_frame(law).as_slice()));
+    }
+}

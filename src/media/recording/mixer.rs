@@ -1,41 +1,28 @@
-//! The stereo mixer (sans-IO): places each channel's frames on one 8 kHz sample clock counted
-//! from the start of the recording, and hands out interleaved frames once they are final.
+//! The stereo mixer (sans-IO): the caller's and the plateau's [`Track`]s on one 8 kHz
+//! sample clock counted from the start of the recording (the answer), written out as
+//! interleaved frames on the wall clock.
 //!
-//! Positions are sample counts since the start; the caller says when a frame arrived and
-//! what "now" is. Arrival jitter within [`JITTER_TOLERANCE`] is absorbed by writing at the
-//! channel's cursor (no click, no gap); a longer silence on the wire becomes silence in the
-//! file; a burst more than [`MAX_AHEAD`] in front of its arrival time is cut. A channel with
-//! no packets holds the other back at most [`MAX_HOLD`]. Each channel buffers at most
-//! [`MAX_BUFFERED`] samples, whatever the input.
+//! The caller says when each packet arrived and what "now" is (sample positions). Frames
+//! become final [`JITTER_DEPTH`] behind now, whatever came: a direction with no packet
+//! gives silence, so the recording follows the wall clock even on a line where nobody
+//! sends RTP, and [`StereoMixer::finish`] ends it exactly at the call's end. Memory is
+//! bounded: each track holds at most [`CAPACITY`] samples.
 
 use super::Channel;
-use std::collections::VecDeque;
+#[cfg(doc)]
+use super::jitter::CAPACITY;
+use super::jitter::{JITTER_DEPTH, RtpMeta, Track, TrackStats};
 
-/// A frame arriving this close (or closer) after its channel's cursor is written at the
-/// cursor: 60 ms, three 20 ms packets of network jitter.
-pub const JITTER_TOLERANCE: u64 = 480;
-/// A channel's cursor may run this far in front of arrival time (200 ms); audio bursting
-/// further ahead is dropped.
-pub const MAX_AHEAD: u64 = 1_600;
-/// How long a channel without packets may hold the other back (300 ms); longer than
-/// [`JITTER_TOLERANCE`] so a late packet still lands at its cursor rather than in silence.
-pub const MAX_HOLD: u64 = 2_400;
-/// Samples buffered per channel at most (5 s): the bound on memory if `drain` is not called.
-pub const MAX_BUFFERED: usize = 40_000;
-
-/// One channel's samples not yet drained; its cursor is `drained + pending.len()`.
-#[derive(Debug, Default)]
-struct Track {
-    pending: VecDeque<i16>,
-    dropped: u64,
-}
+/// Frames handed out per [`StereoMixer::drain`] or [`StereoMixer::finish`] call at most
+/// (5 s), so the caller's output buffer stays bounded too.
+pub const MAX_CHUNK: u64 = 40_000;
 
 /// Aligns the caller and plateau channels on one sample clock; see the module doc.
 #[derive(Debug, Default)]
 pub struct StereoMixer {
     tracks: [Track; 2],
-    /// Frames handed out so far (the position of the first pending sample).
-    drained: u64,
+    /// Frames handed out so far: the position of the first sample still buffered.
+    committed: u64,
 }
 
 impl StereoMixer {
@@ -44,76 +31,48 @@ impl StereoMixer {
         Self::default()
     }
 
-    /// Adds a frame of `channel` that arrived at sample position `at`.
-    pub fn push(&mut self, channel: Channel, at: u64, samples: &[i16]) {
-        let drained = self.drained;
-        let track = &mut self.tracks[channel.index()];
-        let mut cursor = drained + track.pending.len() as u64;
-        if at > cursor.saturating_add(JITTER_TOLERANCE) {
-            // Nothing came for longer than jitter explains: the party was silent.
-            let fill = (at - cursor).min(room(track) as u64);
-            track.pending.extend(std::iter::repeat_n(0, fill as usize));
-            cursor += fill;
-        }
-        let ahead_limit = at.saturating_add(MAX_AHEAD).saturating_sub(cursor);
-        let take = samples
-            .len()
-            .min(usize::try_from(ahead_limit).unwrap_or(usize::MAX))
-            .min(room(track));
-        track.pending.extend(&samples[..take]);
-        track.dropped += (samples.len() - take) as u64;
+    /// Adds a packet of `channel` with header `rtp` that arrived at sample position `at`.
+    pub fn push(&mut self, channel: Channel, at: u64, rtp: RtpMeta, samples: &[i16]) {
+        self.tracks[channel.index()].place(self.committed, at, rtp, samples);
     }
 
-    /// Appends to `out` the interleaved (caller, plateau) frames that are final at `now`: up
-    /// to the slower channel's cursor, but never more than [`MAX_HOLD`] behind `now` (the
-    /// silent channel is filled with silence). Appends at most [`MAX_BUFFERED`] frames per
-    /// call and returns whether more are final (call again), so memory stays bounded even
-    /// after a long time without draining.
+    /// Appends to `out` the interleaved (caller, plateau) frames final at `now`: up to
+    /// [`JITTER_DEPTH`] before it. Returns whether more are final (at most [`MAX_CHUNK`]
+    /// frames per call: call again).
     pub fn drain(&mut self, now: u64, out: &mut Vec<i16>) -> bool {
-        let slowest = self
-            .cursor(Channel::Caller)
-            .min(self.cursor(Channel::Plateau));
-        let end = slowest.max(now.saturating_sub(MAX_HOLD));
-        let frames = (end - self.drained).min(MAX_BUFFERED as u64);
-        self.emit(frames, out);
-        self.drained < end
+        self.emit_until(now.saturating_sub(JITTER_DEPTH), out)
     }
 
-    /// Appends every remaining frame, padding the shorter channel with silence.
-    pub fn finish(&mut self, out: &mut Vec<i16>) {
-        let end = self
-            .cursor(Channel::Caller)
-            .max(self.cursor(Channel::Plateau));
-        self.emit(end - self.drained, out);
+    /// The call ended at position `end`: appends the frames up to it (what was placed after
+    /// it is left out). Returns whether more remain (call again).
+    pub fn finish(&mut self, end: u64, out: &mut Vec<i16>) -> bool {
+        self.emit_until(end, out)
     }
 
     /// Frames handed out so far: the length of the recording.
     pub fn position(&self) -> u64 {
-        self.drained
+        self.committed
     }
 
-    /// Samples of `channel` dropped so far (bursts, or a mixer not drained in time).
-    pub fn dropped(&self, channel: Channel) -> u64 {
-        self.tracks[channel.index()].dropped
+    /// What happened to `channel`'s packets so far.
+    pub fn stats(&self, channel: Channel) -> TrackStats {
+        self.tracks[channel.index()].stats()
     }
 
-    fn cursor(&self, channel: Channel) -> u64 {
-        self.drained + self.tracks[channel.index()].pending.len() as u64
+    /// Just past the latest sample placed on either channel.
+    pub fn end(&self) -> u64 {
+        self.tracks[0].end().max(self.tracks[1].end())
     }
 
-    /// Hands out `frames` frames; a channel with fewer pending samples gives silence, which
-    /// moves its cursor along with the output.
-    fn emit(&mut self, frames: u64, out: &mut Vec<i16>) {
+    fn emit_until(&mut self, target: u64, out: &mut Vec<i16>) -> bool {
+        let frames = target.saturating_sub(self.committed).min(MAX_CHUNK);
         out.reserve(frames as usize * 2);
         let [caller, plateau] = &mut self.tracks;
         for _ in 0..frames {
-            out.push(caller.pending.pop_front().unwrap_or(0));
-            out.push(plateau.pending.pop_front().unwrap_or(0));
+            out.push(caller.pop());
+            out.push(plateau.pop());
         }
-        self.drained += frames;
+        self.committed += frames;
+        self.committed < target
     }
-}
-
-fn room(track: &Track) -> usize {
-    MAX_BUFFERED - track.pending.len()
 }

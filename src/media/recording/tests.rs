@@ -1,13 +1,20 @@
-//! Mixer tests in virtual time (sample positions), writer and recorder tests on temp files.
+//! Mixer and jitter-buffer tests in virtual time (sample positions), writer and recorder
+//! tests on temp files.
 
+use super::jitter::{CAPACITY, MAX_AHEAD};
 use super::*;
 use sha2::{Digest, Sha256};
 
 /// One 20 ms packet.
 const PACKET: usize = 160;
+const SSRC: u32 = 0xCA11;
 
 fn frame(value: i16) -> Vec<i16> {
     vec![value; PACKET]
+}
+
+fn meta(ssrc: u32, timestamp: u32) -> RtpMeta {
+    RtpMeta { ssrc, timestamp }
 }
 
 /// (caller, plateau) columns of interleaved output.
@@ -29,126 +36,246 @@ fn runs(samples: &[i16]) -> Vec<(i16, usize)> {
     runs
 }
 
-#[test]
-fn jitter_within_tolerance_leaves_no_gap() {
-    let mut mixer = StereoMixer::new();
-    let mut out = Vec::new();
-    // Packets due every 160 samples arrive up to 40 ms late, some early, never in order of
-    // their lateness: each must follow the previous one directly.
-    let jitter = [0, 320, 80, 0, 300, 10, 0, 200];
-    for (i, late) in jitter.iter().enumerate() {
-        let at = i as u64 * 160 + late;
-        mixer.push(Channel::Caller, at, &frame(1000 + i as i16));
-        mixer.push(Channel::Plateau, i as u64 * 160, &frame(-1));
-        assert!(!mixer.drain(at, &mut out));
+/// Packet `i` of a stream: its own value, so where it landed shows in the output.
+fn value(i: u64) -> i16 {
+    100 + i as i16
+}
+
+/// Drives a mixer like the media session: each packet drains what is final first, and a
+/// tick every 20 ms; returns the caller column once finished at `end`.
+struct Run {
+    mixer: StereoMixer,
+    out: Vec<i16>,
+}
+
+impl Run {
+    fn new() -> Run {
+        Run {
+            mixer: StereoMixer::new(),
+            out: Vec::new(),
+        }
     }
-    mixer.finish(&mut out);
-    let (caller, plateau) = split(&out);
-    let expected: Vec<(i16, usize)> = (0..8).map(|i| (1000 + i as i16, PACKET)).collect();
-    assert_eq!(runs(&caller), expected);
-    assert_eq!(runs(&plateau), vec![(-1, 8 * PACKET)]);
-    assert_eq!(mixer.position(), 8 * PACKET as u64);
-}
 
-#[test]
-fn a_gap_on_the_wire_becomes_silence() {
-    let mut mixer = StereoMixer::new();
-    let mut out = Vec::new();
-    mixer.push(Channel::Caller, 0, &frame(7));
-    // Nothing for 500 ms (caller muted or VAD), then packets again.
-    mixer.push(Channel::Caller, 160 + 4000, &frame(9));
-    mixer.finish(&mut out);
-    let (caller, _) = split(&out);
-    assert_eq!(runs(&caller), vec![(7, PACKET), (0, 4000), (9, PACKET)]);
-}
-
-#[test]
-fn a_silent_channel_holds_the_other_back_at_most_the_bound() {
-    let mut mixer = StereoMixer::new();
-    let mut out = Vec::new();
-    // Two seconds of caller audio; the plateau never sends.
-    for i in 0..100u64 {
-        let at = i * 160;
-        mixer.push(Channel::Caller, at, &frame(5));
-        mixer.drain(at + 160, &mut out);
-        let written = (out.len() / 2) as u64;
-        assert!(
-            written + MAX_HOLD >= at + 160,
-            "at {at}: only {written} frames final"
-        );
+    fn tick(&mut self, now: u64) {
+        while self.mixer.drain(now, &mut self.out) {}
     }
-    let (caller, plateau) = split(&out);
-    assert!(caller.iter().all(|&s| s == 5));
-    assert!(plateau.iter().all(|&s| s == 0));
 
-    // When the plateau starts, its audio lands at its arrival time, not at the old cursor.
-    let now = 100 * 160;
-    mixer.push(Channel::Plateau, now, &frame(8));
-    mixer.push(Channel::Caller, now, &frame(5));
-    mixer.finish(&mut out);
-    let (_, plateau) = split(&out);
-    assert_eq!(runs(&plateau), vec![(0, now as usize), (8, PACKET)]);
-}
-
-#[test]
-fn two_silent_channels_still_advance_with_time() {
-    let mut mixer = StereoMixer::new();
-    let mut out = Vec::new();
-    assert!(!mixer.drain(8000 + MAX_HOLD, &mut out));
-    assert_eq!(out.len(), 2 * 8000);
-    assert!(out.iter().all(|&s| s == 0));
-}
-
-#[test]
-fn a_burst_is_cut_at_the_bound() {
-    let mut mixer = StereoMixer::new();
-    let mut out = Vec::new();
-    // 50 packets (1 s of audio) all arriving at once.
-    for _ in 0..50 {
-        mixer.push(Channel::Caller, 0, &frame(3));
+    fn caller(&mut self, at: u64, rtp: RtpMeta, samples: &[i16]) {
+        self.tick(at);
+        self.mixer.push(Channel::Caller, at, rtp, samples);
     }
+
+    fn finish(mut self, end: u64) -> (Vec<i16>, Vec<i16>, StereoMixer) {
+        while self.mixer.finish(end, &mut self.out) {}
+        let (caller, plateau) = split(&self.out);
+        (caller, plateau, self.mixer)
+    }
+}
+
+/// The stream of `count` packets every 20 ms starting at `start`, as `(ts, value)`.
+fn in_order(count: u64, first_ts: u32) -> impl Iterator<Item = (u64, u32, i16)> {
+    (0..count).map(move |i| (i, first_ts.wrapping_add(i as u32 * 160), value(i)))
+}
+
+/// `count` packets, one after the other, as spoken.
+fn expected(count: u64) -> Vec<(i16, usize)> {
+    (0..count).map(|i| (value(i), PACKET)).collect()
+}
+
+#[test]
+fn jitter_and_reordering_leave_no_gap() {
+    let mut run = Run::new();
+    // Packets due every 160 samples arrive up to 40 ms late, two of them swapped.
+    let late = [0, 320, 80, 0, 300, 10, 0, 200];
+    let mut packets: Vec<(u64, u32, i16)> = in_order(8, 1000).collect();
+    packets.swap(5, 6);
+    for (k, (i, ts, v)) in packets.into_iter().enumerate() {
+        run.caller(k as u64 * 160 + late[i as usize], meta(SSRC, ts), &frame(v));
+    }
+    let (caller, plateau, _) = run.finish(8 * 160);
+    assert_eq!(runs(&caller), expected(8));
+    assert_eq!(runs(&plateau), vec![(0, 8 * PACKET)]);
+}
+
+/// The reported loss: the caller's packets are held 300 ms by the network, then the
+/// backlog arrives at once. Every packet is placed by its timestamp: no hole, no overlap.
+#[test]
+fn a_burst_after_a_300_ms_stall_loses_nothing() {
+    let mut run = Run::new();
+    for (i, ts, v) in in_order(150, 4_000_000_000) {
+        let due = i * 160;
+        // Packets 50..65 (300 ms) are stuck, and all arrive with packet 65.
+        let at = if (50..65).contains(&i) { 65 * 160 } else { due };
+        run.caller(at, meta(SSRC, ts), &frame(v));
+    }
+    let (caller, _, mixer) = run.finish(150 * 160);
+    assert_eq!(runs(&caller), expected(150));
+    assert_eq!(mixer.stats(Channel::Caller).late, 0);
+    assert_eq!(mixer.position(), 150 * 160);
+}
+
+#[test]
+fn nothing_at_all_is_silence_for_as_long_as_the_call() {
+    let mut run = Run::new();
+    for tick in 0..18 {
+        run.tick(tick * 4000);
+    }
+    let (caller, plateau, _) = run.finish(9 * 8000);
+    assert_eq!(caller.len(), 9 * 8000, "9 s answered, 9 s recorded");
+    assert!(caller.iter().chain(&plateau).all(|&s| s == 0));
+}
+
+#[test]
+fn duplicates_are_written_once_and_a_timestamp_gap_is_silence() {
+    let mut run = Run::new();
+    run.caller(0, meta(SSRC, 0), &frame(1));
+    run.caller(5, meta(SSRC, 0), &frame(9)); // duplicate, different content: first wins
+    // VAD: 500 ms without packets, then a talkspurt (marker) whose timestamp says so.
+    run.caller(160 + 4000, meta(SSRC, 160 + 4000), &frame(2));
+    run.caller(320 + 4000, meta(SSRC, 320 + 4000), &frame(3));
+    let (caller, _, mixer) = run.finish(480 + 4000);
     assert_eq!(
-        mixer.dropped(Channel::Caller),
-        50 * PACKET as u64 - MAX_AHEAD
+        runs(&caller),
+        vec![(1, PACKET), (0, 4000), (2, PACKET), (3, PACKET)]
     );
-    mixer.finish(&mut out);
-    assert_eq!(out.len() as u64, 2 * MAX_AHEAD);
+    assert_eq!(mixer.stats(Channel::Caller).duplicate, PACKET as u64);
+}
+
+#[test]
+fn timestamps_wrap_around() {
+    let mut run = Run::new();
+    for (i, ts, v) in in_order(20, u32::MAX - 5 * 160 + 1) {
+        run.caller(i * 160, meta(SSRC, ts), &frame(v));
+    }
+    let (caller, _, _) = run.finish(20 * 160);
+    assert_eq!(runs(&caller), expected(20));
+}
+
+/// A new SSRC (the phone restarted its stream) and a restart of the numbering under the
+/// same SSRC both go on at their arrival, never on top of what was placed.
+#[test]
+fn a_new_ssrc_or_a_renumbered_stream_goes_on_at_its_arrival() {
+    let mut run = Run::new();
+    run.caller(0, meta(SSRC, 500), &frame(1));
+    run.caller(160, meta(SSRC, 660), &frame(2));
+    // New SSRC 100 ms later, numbering far away.
+    run.caller(320 + 800, meta(7, 123_456_789), &frame(3));
+    run.caller(480 + 800, meta(7, 123_456_789 + 160), &frame(4));
+    // Same SSRC, numbering reset (backwards by far more than reordering explains).
+    run.caller(640 + 1600, meta(7, 0), &frame(5));
+    // Same SSRC, a timestamp from 10 s in the future.
+    run.caller(800 + 1600, meta(7, 80_160), &frame(6));
+    let (caller, _, mixer) = run.finish(960 + 1600);
+    assert_eq!(
+        runs(&caller),
+        vec![
+            (1, PACKET),
+            (2, PACKET),
+            (0, 800),
+            (3, PACKET),
+            (4, PACKET),
+            (0, 800),
+            (5, PACKET),
+            (6, PACKET),
+        ]
+    );
+    assert_eq!(mixer.stats(Channel::Caller).resyncs, 3);
+}
+
+#[test]
+fn a_packet_later_than_the_buffer_is_dropped_and_counted() {
+    let mut run = Run::new();
+    run.caller(0, meta(SSRC, 0), &frame(1));
+    run.caller(160, meta(SSRC, 160), &frame(2));
+    // The next packet is stuck 1.5 s, longer than the buffer is deep; others go on.
+    for i in 3..100u64 {
+        run.caller(i * 160, meta(SSRC, i as u32 * 160), &frame(3));
+    }
+    run.caller(100 * 160, meta(SSRC, 320), &frame(9));
+    let (caller, _, mixer) = run.finish(100 * 160);
+    assert_eq!(
+        runs(&caller),
+        vec![(1, 160), (2, 160), (0, 160), (3, 97 * 160)]
+    );
+    assert_eq!(mixer.stats(Channel::Caller).late, PACKET as u64);
+}
+
+/// A sender whose clock runs slow falls behind ours; once it is late for longer than
+/// `LATE_RESYNC`, the stream is placed at its arrival again rather than lost.
+#[test]
+fn a_slow_sender_clock_is_caught_up_not_lost() {
+    let mut run = Run::new();
+    let mut ts = 0u32;
+    // Its packets are 20 ms of its time but 20.25 ms of ours (1.25 %, far worse than
+    // real phones): it is 1 s behind after 4000 packets.
+    let count = 10_000u64;
+    for i in 0..count {
+        run.caller(i * 162, meta(SSRC, ts), &frame(1));
+        ts += 160;
+    }
+    let (caller, _, mixer) = run.finish(count * 162);
+    let stats = mixer.stats(Channel::Caller);
+    assert!(stats.resyncs >= 1, "{stats:?}");
+    assert!(
+        stats.placed >= count * PACKET as u64 * 95 / 100,
+        "only {stats:?} of {} samples placed",
+        count * PACKET as u64
+    );
+    assert_eq!(caller.len() as u64, count * 162);
 }
 
 #[test]
 fn memory_is_bounded_when_never_drained() {
     let mut mixer = StereoMixer::new();
     for i in 0..10_000u64 {
-        mixer.push(Channel::Plateau, i * 160, &frame(1));
+        mixer.push(
+            Channel::Plateau,
+            i * 160,
+            meta(1, i as u32 * 160),
+            &frame(1),
+        );
     }
-    // A position far in the future does not allocate the silence up to it.
-    mixer.push(Channel::Caller, u64::MAX, &frame(1));
-    let mut out = Vec::new();
-    mixer.finish(&mut out);
-    assert_eq!(out.len(), 2 * MAX_BUFFERED);
-    assert!(mixer.dropped(Channel::Plateau) > 0);
-    assert_eq!(mixer.dropped(Channel::Caller), PACKET as u64);
-
+    // A packet arriving far in the future does not allocate the silence up to it.
+    mixer.push(Channel::Caller, u64::MAX / 2, meta(2, 0), &frame(1));
+    let stats = mixer.stats(Channel::Plateau);
+    assert_eq!(stats.placed, CAPACITY as u64);
+    assert_eq!(stats.overflow, 10_000 * PACKET as u64 - CAPACITY as u64);
+    assert_eq!(mixer.stats(Channel::Caller).overflow, PACKET as u64);
     // Draining after a long silence comes out in bounded chunks.
     let mut chunk = Vec::new();
     assert!(mixer.drain(10 * 3600 * 8000, &mut chunk));
-    assert_eq!(chunk.len(), 2 * MAX_BUFFERED);
+    assert_eq!(chunk.len() as u64, 2 * MAX_CHUNK);
 }
 
 #[test]
-fn channels_do_not_swap() {
-    let mut mixer = StereoMixer::new();
-    let mut out = Vec::new();
+fn audio_after_the_end_is_left_out_and_channels_do_not_swap() {
+    let mut run = Run::new();
     for i in 0..10u64 {
-        mixer.push(Channel::Plateau, i * 160, &frame(-200));
-        mixer.push(Channel::Caller, i * 160, &frame(100));
-        mixer.drain(i * 160, &mut out);
+        run.tick(i * 160);
+        run.mixer.push(
+            Channel::Plateau,
+            i * 160,
+            meta(1, i as u32 * 160),
+            &frame(-200),
+        );
+        run.mixer.push(
+            Channel::Caller,
+            i * 160,
+            meta(2, i as u32 * 160),
+            &frame(100),
+        );
     }
-    mixer.finish(&mut out);
-    assert_eq!(out.len(), 2 * 10 * PACKET);
-    for pair in out.chunks(2) {
-        assert_eq!(pair, [100, -200]);
-    }
+    // Up to MAX_AHEAD may be placed ahead of arrival; the end cuts it.
+    run.mixer.push(
+        Channel::Caller,
+        1600,
+        meta(2, 1600 + MAX_AHEAD as u32),
+        &frame(7),
+    );
+    let (caller, plateau, _) = run.finish(10 * 160);
+    assert_eq!(caller.len(), 10 * PACKET);
+    assert!(caller.iter().all(|&s| s == 100));
+    assert!(plateau.iter().all(|&s| s == -200));
 }
 
 #[test]
@@ -218,11 +345,12 @@ fn recorder_decodes_g711_into_the_right_channel() {
     let loud = G711Law::Alaw.encode(8000);
     for i in 0..50u64 {
         let at = i * 160;
-        recorder.push_g711(Channel::Caller, at, &[loud; PACKET], G711Law::Alaw);
-        recorder.push(Channel::Plateau, at, &frame(-300));
+        let rtp = meta(SSRC, i as u32 * 160);
+        recorder.push_g711(Channel::Caller, at, rtp, &[loud; PACKET], G711Law::Alaw);
+        recorder.push(Channel::Plateau, at, meta(1, at as u32), &frame(-300));
         recorder.flush(at).unwrap();
     }
-    let info = recorder.finish().unwrap();
+    let info = recorder.finish(Some(8000)).unwrap();
     assert_eq!(info.duration_ms, 1000);
     let mut reader = hound::WavReader::open(root.path().join("r.wav")).unwrap();
     let read: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
@@ -230,4 +358,25 @@ fn recorder_decodes_g711_into_the_right_channel() {
     assert_eq!(caller.len(), 8000);
     assert!(caller.iter().all(|&s| s == G711Law::Alaw.decode(loud)));
     assert!(plateau.iter().all(|&s| s == -300));
+}
+
+#[test]
+fn the_recording_says_how_much_audio_came_too_late() {
+    let root = tempfile::tempdir().unwrap();
+    let mut recorder = Recorder::create(root.path(), "late.wav").unwrap();
+    for i in 0..100u64 {
+        recorder.flush(i * 160).unwrap();
+        recorder.push(
+            Channel::Caller,
+            i * 160,
+            meta(SSRC, i as u32 * 160),
+            &frame(1),
+        );
+    }
+    // Packet 2 again, 1.5 s late: its place was written long ago.
+    recorder.flush(100 * 160).unwrap();
+    recorder.push(Channel::Caller, 100 * 160, meta(SSRC, 320), &frame(9));
+    let info = recorder.finish(Some(100 * 160)).unwrap();
+    assert_eq!(info.duration_ms, 2000);
+    assert_eq!(info.unplaced_ms, 20);
 }

@@ -122,6 +122,7 @@ impl RecordingWriter {
             duration_ms: frames * 1000 / SAMPLE_RATE as u64,
             bytes,
             sha256: hex::encode(hasher.finalize()),
+            unplaced_ms: 0,
         })
     }
 

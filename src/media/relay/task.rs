@@ -380,7 +380,7 @@ impl RelayTask {
     }
 
     fn finish(&mut self) -> MediaReport {
-        self.session.finish();
+        self.session.finish(self.clock.now());
         self.flush();
         MediaReport {
             stats: RelayStats::of(&self.legs),

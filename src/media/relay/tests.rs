@@ -257,6 +257,42 @@ async fn skips_ports_taken_outside_the_pool() {
     assert_eq!(pool.in_use(), 3);
 }
 
+/// The wedge of a nearly full pool: its one free port is held by another process. Each
+/// attempt must try a different port, and the failure must say so (not "cannot bind" on
+/// the same port again and again); once the port is free, calls go through again.
+#[tokio::test]
+async fn a_port_held_outside_is_skipped_not_retried() {
+    let pool = Arc::new(PortPool::new(42300, 42307).unwrap());
+    // Ports 42300 (RTP) and 42305 (RTCP of 42304) are held by someone else: two of the
+    // four pairs are unusable, so a call (three pairs) cannot be set up.
+    let held = [42300, 42305].map(|p| std::net::UdpSocket::bind((LOCALHOST, p)));
+    if held.iter().any(Result::is_err) {
+        return; // another program holds them already; nothing to prove here
+    }
+    let err = MediaRelay::bind(LOCALHOST, &pool).await.unwrap_err();
+    match &err {
+        MediaError::PortsUnusable { ports } => {
+            let mut ports = ports.clone();
+            ports.sort_unstable();
+            ports.dedup();
+            assert_eq!(ports, [42300, 42304], "each held port tried once: {err}");
+        }
+        other => panic!("expected PortsUnusable, got {other}"),
+    }
+    assert_eq!(pool.in_use(), 0, "no lease leaked");
+    drop(held);
+    let relay = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
+    assert_eq!(pool.in_use(), 3);
+    drop(relay);
+    // One held port among free ones is skipped, whatever the pool's cursor.
+    let _held = std::net::UdpSocket::bind((LOCALHOST, 42302)).unwrap();
+    for _ in 0..4 {
+        let relay = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
+        let ports: Vec<u16> = Leg::ALL.map(|l| relay.local_addr(l).port()).to_vec();
+        assert!(!ports.contains(&42302), "{ports:?}");
+    }
+}
+
 #[tokio::test]
 async fn conference_sends_each_peer_the_mix_of_the_two_others() {
     use crate::media::dtmf::testutil::{g711, power_at, tones};

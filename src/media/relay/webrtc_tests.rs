@@ -11,6 +11,7 @@ use tokio::time::timeout;
 use crate::media::dtmf::testutil::{g711, power_at, tones};
 use crate::media::g711::G711Law;
 use crate::media::recording::{RecordingError, RecordingInfo};
+use crate::media::session::Tap;
 use crate::media::webrtc::testutil::Browser;
 use crate::media::webrtc::{WebRtcConfig, WebRtcLeg, WebRtcState};
 
@@ -34,22 +35,25 @@ struct ToneTaps {
 }
 
 impl RecordSink for ToneTaps {
-    fn caller_audio(&mut self, _at: u64, payload: &[u8], law: G711Law) {
-        if hears(payload, law, CALLER_HZ, SEAT_HZ) {
+    fn caller_audio(&mut self, tap: Tap<'_>) {
+        if hears(tap.payload, tap.law, CALLER_HZ, SEAT_HZ) {
             self.caller.fetch_add(1, Ordering::Relaxed);
         }
     }
-    fn plateau_audio(&mut self, _at: u64, payload: &[u8], law: G711Law) {
-        if hears(payload, law, SEAT_HZ, CALLER_HZ) {
+    fn plateau_audio(&mut self, tap: Tap<'_>) {
+        if hears(tap.payload, tap.law, SEAT_HZ, CALLER_HZ) {
             self.plateau.fetch_add(1, Ordering::Relaxed);
         }
     }
+    fn tick(&mut self, _at: u64) {}
+    fn end(&mut self, _at: u64) {}
     fn finish(self: Box<Self>) -> Result<RecordingInfo, RecordingError> {
         Ok(RecordingInfo {
             path: "memory".into(),
             duration_ms: 0,
             bytes: 0,
             sha256: String::new(),
+            unplaced_ms: 0,
         })
     }
 }

@@ -6,6 +6,7 @@ use super::*;
 use crate::media::dtmf::DtmfSource;
 use crate::media::dtmf::testutil::{dtmf, g711, power_at, silence, tones};
 use crate::media::prompts::{FRAME_BYTES, Prompt};
+use crate::media::recording::RtpMeta;
 
 const T0: EpochMillis = 1_800_000_000_000;
 const PCMA: LegCodecs = LegCodecs {
@@ -40,25 +41,30 @@ fn header(p: &[u8]) -> (bool, u8, u16, u32, u32) {
 struct Taps {
     caller: Vec<(u64, Vec<u8>, G711Law)>,
     plateau: Vec<(u64, Vec<u8>, G711Law)>,
+    /// RTP header of each plateau tap: what places it in the recording.
+    plateau_rtp: Vec<RtpMeta>,
+    ticks: Vec<u64>,
+    end: Option<u64>,
 }
 
 #[derive(Clone, Default)]
 struct MemorySink(Arc<Mutex<Taps>>);
 
 impl RecordSink for MemorySink {
-    fn caller_audio(&mut self, at: u64, payload: &[u8], law: G711Law) {
-        self.0
-            .lock()
-            .unwrap()
-            .caller
-            .push((at, payload.to_vec(), law));
+    fn caller_audio(&mut self, tap: Tap<'_>) {
+        let mut taps = self.0.lock().unwrap();
+        taps.caller.push((tap.at, tap.payload.to_vec(), tap.law));
     }
-    fn plateau_audio(&mut self, at: u64, payload: &[u8], law: G711Law) {
-        self.0
-            .lock()
-            .unwrap()
-            .plateau
-            .push((at, payload.to_vec(), law));
+    fn plateau_audio(&mut self, tap: Tap<'_>) {
+        let mut taps = self.0.lock().unwrap();
+        taps.plateau.push((tap.at, tap.payload.to_vec(), tap.law));
+        taps.plateau_rtp.push(tap.rtp);
+    }
+    fn tick(&mut self, at: u64) {
+        self.0.lock().unwrap().ticks.push(at);
+    }
+    fn end(&mut self, at: u64) {
+        self.0.lock().unwrap().end = Some(at);
     }
     fn finish(self: Box<Self>) -> Result<RecordingInfo, RecordingError> {
         Ok(RecordingInfo {
@@ -66,6 +72,7 @@ impl RecordSink for MemorySink {
             duration_ms: 0,
             bytes: 0,
             sha256: String::new(),
+            unplaced_ms: 0,
         })
     }
 }
@@ -230,7 +237,7 @@ fn in_band_digits_when_the_trunk_has_no_telephone_event() {
         let mut p = rtp(8, false, i as u16, i as u32 * 160, 9, frame);
         s.on_rtp(Leg::A, &mut p, T0 + 20 * i as u64);
     }
-    s.finish();
+    s.finish(T0 + 20 * encoded.len() as u64 / 160);
     let keys: String = std::iter::from_fn(|| s.poll_digit())
         .map(|d| d.digit)
         .collect();
@@ -267,8 +274,40 @@ fn taps_record_what_the_caller_says_and_hears_on_one_clock() {
         vec![convert_ulaw_to_alaw(0x11); 160],
         "the seat as the caller heard it"
     );
+    let [greeting, seat] = [taps.plateau_rtp[0], taps.plateau_rtp[1]];
+    assert_eq!(
+        seat.ssrc, greeting.ssrc,
+        "placed as our stream to the caller"
+    );
+    assert_eq!(
+        seat.timestamp.wrapping_sub(greeting.timestamp),
+        320,
+        "the seat, 30 ms after the greeting's frame, follows it by whole packets"
+    );
     drop(taps);
     assert!(s.take_recorder().is_some());
+}
+
+/// A line where nobody sends anything still tells the recording that time passes, and
+/// where the call ended.
+#[test]
+fn a_silent_recording_hears_the_time_and_the_end() {
+    let sink = MemorySink::default();
+    let mut s = MediaSession::new(T0, [1, 2, 3], [0, 0, 0]);
+    s.set_codecs(Leg::A, PCMA);
+    s.set_codecs(Leg::B, PCMA);
+    s.bridge(Leg::B);
+    s.start_recording(Box::new(sink.clone()), T0 + 1000);
+    let mut out = Vec::new();
+    while let Some(t) = s.poll_timeout().filter(|t| *t <= T0 + 10_000) {
+        s.on_timeout(t, &mut out);
+    }
+    s.finish(T0 + 10_000);
+    let taps = sink.0.lock().unwrap();
+    assert!(taps.caller.is_empty() && taps.plateau.is_empty());
+    assert_eq!(taps.ticks.len(), 18, "{:?}", taps.ticks);
+    assert!(taps.ticks.windows(2).all(|w| w[1] - w[0] == 4000));
+    assert_eq!(taps.end, Some(9_000 * 8), "9 s after the recording began");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
-use super::validate::{Known, validate};
+use super::validate::{Known, missing_prompts, validate};
 use super::{Action, Entry, InternalNumber, Origin, PlanError, PlanSet, QueueDef, Step};
 use crate::routing::builtin::{BUILTIN_NAMES, builtin};
 use crate::routing::schedule::Schedule;
@@ -146,6 +146,7 @@ pub fn load_texts(
         internal: BTreeMap::new(),
         schedules: BTreeMap::new(),
         warnings: Vec::new(),
+        missing_prompts: Vec::new(),
     };
     let mut errors = Vec::new();
     let mut known = Known::new(prompts, schedules);
@@ -177,6 +178,7 @@ pub fn load_texts(
     }
     if errors.is_empty() {
         errors.extend(validate(&set, &known));
+        set.missing_prompts = missing_prompts(&set, &known);
     }
     if errors.is_empty() {
         for name in crate::routing::builtin::BUILTIN_NAMES {

@@ -155,11 +155,6 @@ fn unknown_step_prompt_queue_and_schedule_are_named() {
     assert!(e.contains("no step named \"fille\""), "{e}");
     let e = refused(&[
         ("c.toml", COMMON),
-        ("s.toml", &SAMU.replace("accueil-15\"", "acceuil-15\"")),
-    ]);
-    assert!(e.contains("there is no prompt file acceuil-15.wav"), "{e}");
-    let e = refused(&[
-        ("c.toml", COMMON),
         (
             "s.toml",
             &SAMU.replace("queue = \"arm\"", "queue = \"amu\""),
@@ -276,6 +271,31 @@ fn a_step_does_one_thing_with_its_own_keys() {
     let key = SAS.replace("\"2\" = \"psy\"", "\"22\" = \"psy\"");
     let e = refused(&[("c.toml", COMMON), ("s.toml", &key)]);
     assert!(e.contains("choice \"22\" is not a phone key"), "{e}");
+}
+
+/// A prompt with no file does not stop the set (the 15 must be answered): it is listed,
+/// with its place, for the log, the metric and `check`.
+#[test]
+fn a_prompt_without_a_file_is_reported_not_refused() {
+    let typo = SAMU.replace("accueil-15\"", "acceuil-15\"");
+    let set = load(&[("c.toml", COMMON), ("s.toml", &typo)]).unwrap();
+    assert_eq!(set.missing_prompts.len(), 1);
+    let missing = &set.missing_prompts[0];
+    assert_eq!(
+        (
+            missing.prompt.as_str(),
+            missing.entry.as_str(),
+            missing.step.as_str()
+        ),
+        ("acceuil-15", "samu", "accueil")
+    );
+    assert_eq!(
+        missing.to_string(),
+        "dialplans/s.toml:7:1: step \"accueil\" of entry \"samu\" plays \"acceuil-15\", but \
+         there is no prompt file acceuil-15.wav: callers hear silence in its place"
+    );
+    let ok = load(&[("c.toml", COMMON), ("s.toml", SAMU)]).unwrap();
+    assert!(ok.missing_prompts.is_empty());
 }
 
 #[test]

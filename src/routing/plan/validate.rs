@@ -1,11 +1,12 @@
 //! Whole-set checks of the dial plans, run before a set goes live: every name used is
-//! defined (steps, prompts, schedules, queues, external numbers), no number is claimed
+//! defined (steps, schedules, queues, external numbers; a prompt without a file is only
+//! reported, see [`missing_prompts`]), no number is claimed
 //! twice, every step is reachable, and no flow loops without waiting for the caller.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::load::place;
-use super::{Origin, PlanError, PlanSet};
+use super::{MissingPrompt, Origin, PlanError, PlanSet};
 
 /// Names defined outside the files, and every reference seen while loading, with where it
 /// was written.
@@ -88,6 +89,26 @@ fn listing<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// Every problem of the set, in file order of the references.
+/// The steps naming a prompt with no file (not an error: see [`PlanSet::missing_prompts`]).
+pub(in crate::routing) fn missing_prompts(set: &PlanSet, known: &Known) -> Vec<MissingPrompt> {
+    let mut missing = Vec::new();
+    for entry in set.entries.values() {
+        for step in entry.steps.values() {
+            for prompt in step.action.prompts() {
+                if !known.prompts.contains(prompt) {
+                    missing.push(MissingPrompt {
+                        prompt: prompt.to_string(),
+                        entry: entry.name.clone(),
+                        step: step.name.clone(),
+                        origin: step.origin.clone(),
+                    });
+                }
+            }
+        }
+    }
+    missing
+}
+
 pub(in crate::routing) fn validate(set: &PlanSet, known: &Known) -> Vec<PlanError> {
     let mut errors = Vec::new();
     for (entry, step, at) in &known.step_refs {
@@ -138,22 +159,6 @@ pub(in crate::routing) fn validate(set: &PlanSet, known: &Known) -> Vec<PlanErro
                     listing(set.external.keys().map(String::as_str))
                 ),
             ));
-        }
-    }
-    for entry in set.entries.values() {
-        for step in entry.steps.values() {
-            for prompt in step.action.prompts() {
-                if !known.prompts.contains(prompt) {
-                    errors.push(error(
-                        &step.origin,
-                        format!(
-                            "step \"{}\" plays \"{prompt}\", but there is no prompt file \
-                             {prompt}.wav",
-                            step.name
-                        ),
-                    ));
-                }
-            }
         }
     }
     let mut claimed: BTreeMap<&str, (&str, &Origin)> = BTreeMap::new();
