@@ -173,6 +173,14 @@ pub struct AcdConfig {
     /// Pause a seat that rejects or lets an offer ring out.
     #[serde(default = "default_true")]
     pub autopause: bool,
+    /// Seconds after which an autopaused seat is back in distribution by itself (0: only
+    /// the seat or a supervisor resumes it).
+    #[serde(default = "default_autopause_resume")]
+    pub autopause_resume_s: u32,
+    /// This many seats missing offers within one ring timeout is an overload or a network
+    /// fault, not their doing: none is paused for it (0: no such rule).
+    #[serde(default = "default_autopause_burst")]
+    pub autopause_burst: usize,
     /// Calls abandoned before this many seconds are misdials, not abandons.
     #[serde(default = "default_misdial")]
     pub misdial_threshold_s: u32,
@@ -199,9 +207,14 @@ pub struct QueueConfig {
     /// Wrap-up after this queue's calls (default: `acd.wrap_up_s`).
     #[serde(default)]
     pub wrap_up_s: Option<u32>,
-    /// Calls allowed to wait; more are refused and left to the dial plan's overflow.
+    /// Calls allowed to wait; more are refused and follow the dial plan step's overflow
+    /// at once (or are refused busy when it has none).
     #[serde(default)]
     pub max_waiting: Option<usize>,
+    /// Seconds a seat that missed one of this queue's calls stays autopaused (default:
+    /// `acd.autopause_resume_s`; 0: until resumed).
+    #[serde(default)]
+    pub autopause_resume_s: Option<u32>,
 }
 
 impl QueueConfig {
@@ -215,6 +228,9 @@ impl QueueConfig {
             strategy: self.strategy,
             wrap_up_ms: self.wrap_up_s.map(|s| u64::from(s) * crate::time::SECOND),
             max_waiting: self.max_waiting,
+            autopause_resume_ms: self
+                .autopause_resume_s
+                .map(|s| u64::from(s) * crate::time::SECOND),
         };
         (key, settings)
     }
@@ -235,6 +251,12 @@ fn default_misdial() -> u32 {
 fn default_aging_step() -> u32 {
     60
 }
+fn default_autopause_resume() -> u32 {
+    60
+}
+fn default_autopause_burst() -> usize {
+    3
+}
 
 impl Default for AcdConfig {
     fn default() -> Self {
@@ -242,6 +264,8 @@ impl Default for AcdConfig {
             ring_timeout_s: default_ring_timeout(),
             wrap_up_s: default_wrap_up(),
             autopause: true,
+            autopause_resume_s: default_autopause_resume(),
+            autopause_burst: default_autopause_burst(),
             misdial_threshold_s: default_misdial(),
             aging_step_s: default_aging_step(),
             queues: Vec::new(),

@@ -31,6 +31,10 @@ pub struct Metrics {
     pub rtp_packets_lost: IntCounterVec,
     /// Interarrival jitter of what a leg sent us, observed once per leg at call end.
     pub rtp_jitter: HistogramVec,
+    /// Seats the ACD paused after a missed offer, by reason.
+    pub seat_autopauses: IntCounterVec,
+    /// Bursts of seats missing offers together (no autopause for them: overload, network).
+    pub seat_miss_bursts: IntCounter,
 }
 
 impl Metrics {
@@ -97,8 +101,23 @@ impl Metrics {
             &["leg"],
         )
         .expect("static metric");
+        let seat_autopauses = IntCounterVec::new(
+            Opts::new(
+                "seat_autopauses_total",
+                "Seats paused by the ACD after a missed offer, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("static metric");
+        let seat_miss_bursts = IntCounter::new(
+            "seat_miss_bursts_total",
+            "Bursts of seats missing offers within one ring timeout (none paused for it)",
+        )
+        .expect("static");
         for m in [
             Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(seat_autopauses.clone()),
+            Box::new(seat_miss_bursts.clone()),
             Box::new(queue_wait.clone()),
             Box::new(queue_depth.clone()),
             Box::new(seats.clone()),
@@ -125,6 +144,8 @@ impl Metrics {
             rtp_packets,
             rtp_packets_lost,
             rtp_jitter,
+            seat_autopauses,
+            seat_miss_bursts,
         }
     }
 

@@ -115,6 +115,14 @@ pub enum CallInput {
         /// The SIP status, `None` when the seat could not be reached.
         status: Option<u16>,
     },
+    /// The offer never left the router (no contact to send it to, local transport
+    /// error): the call goes back in line and the seat is not blamed.
+    OfferNotSent {
+        /// The call.
+        call: String,
+        /// The seat.
+        seat: SeatId,
+    },
     /// The seat sent BYE on a bridged call.
     SeatGone {
         /// The call.
@@ -244,6 +252,21 @@ pub enum CallOutput {
         from: &'static str,
         /// New state label.
         to: &'static str,
+    },
+    /// The ACD paused a seat that missed an offer (supervisors are alerted).
+    SeatAutopaused {
+        /// The seat.
+        seat: SeatId,
+        /// Why (`ring_no_answer`, `rejected`, `unreachable`).
+        reason: PauseReason,
+        /// When it is back by itself, if it is.
+        until: Option<EpochMillis>,
+    },
+    /// Several seats missed offers at once: none was paused for it (supervisors are
+    /// alerted: overload or network trouble).
+    MissBurst {
+        /// The seats.
+        seats: Vec<SeatId>,
     },
 }
 
@@ -424,8 +447,16 @@ impl Switchboard {
             }
             CallInput::CallerGone { call } => self.caller_gone(now, &call),
             CallInput::SeatRinging { call, seat } => {
+                self.acd.seat_rang(&seat, &call);
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.record.event(now, "RINGING", Some(&seat), None);
+                }
+            }
+            CallInput::OfferNotSent { call, seat } => {
+                if self.close_offer(now, &call, &seat, OfferResult::Unreachable, None) {
+                    let detail = Some("not sent".to_string());
+                    self.event(now, &call, "UNREACHABLE", Some(&seat), detail);
+                    self.acd.offer_not_sent(now, &seat, &call);
                 }
             }
             CallInput::SeatAnswered { call, seat } => self.seat_answered(now, &call, &seat),
@@ -814,6 +845,20 @@ impl Switchboard {
                 AcdOutput::SeatChanged { seat, from, to } => {
                     self.outputs
                         .push_back(CallOutput::SeatChanged { seat, from, to });
+                }
+                AcdOutput::Autopaused {
+                    seat,
+                    reason,
+                    until,
+                } => {
+                    self.outputs.push_back(CallOutput::SeatAutopaused {
+                        seat,
+                        reason,
+                        until,
+                    });
+                }
+                AcdOutput::MissBurst { seats } => {
+                    self.outputs.push_back(CallOutput::MissBurst { seats });
                 }
             }
         }

@@ -19,6 +19,7 @@ const MINUTE: EpochMillis = 60 * SECOND;
 const RING_MS: EpochMillis = 15 * SECOND;
 const WRAP_MS: EpochMillis = 10 * SECOND;
 const AGING_STEP_MS: EpochMillis = 60 * SECOND;
+const AUTOPAUSE_RESUME_MS: EpochMillis = 60 * SECOND;
 /// Arrivals stop after this; the run then drains.
 const TRAFFIC_MS: EpochMillis = 240 * MINUTE;
 
@@ -151,6 +152,8 @@ impl Sim {
                 ring_timeout_ms: RING_MS,
                 wrap_up_ms: WRAP_MS,
                 autopause: true,
+                autopause_resume_ms: AUTOPAUSE_RESUME_MS,
+                autopause_burst: 3,
                 aging_step_ms: AGING_STEP_MS,
             },
             misdial_threshold_ms: 15 * SECOND,
@@ -228,6 +231,7 @@ impl Sim {
     }
 
     fn drain(&mut self) -> Vec<CallOutput> {
+        self.checks.autopauses_due(self.now);
         let outputs: Vec<CallOutput> = std::iter::from_fn(|| self.board.poll_output()).collect();
         for out in &outputs {
             self.react(out);

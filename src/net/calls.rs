@@ -724,7 +724,9 @@ impl CallDriver {
                     });
                     self.persist(*record, media);
                 }
-                CallOutput::SeatChanged { .. } => {}
+                CallOutput::SeatChanged { .. }
+                | CallOutput::SeatAutopaused { .. }
+                | CallOutput::MissBurst { .. } => {}
             }
         }
         self.publish_gauges();

@@ -87,8 +87,15 @@ impl Sim {
                 }
             }
             Event::Unpause { seat } => {
-                self.board.unpause(self.now, &seat);
-                self.drain();
+                // An autopause ends by itself: invariant 8 checks that it does.
+                let autopaused =
+                    self.board.acd().seat(&seat).is_some_and(|s| {
+                        matches!(s.state, SeatState::Paused { until: Some(_), .. })
+                    });
+                if !autopaused {
+                    self.board.unpause(self.now, &seat);
+                    self.drain();
+                }
             }
             Event::Online { seat } => {
                 self.feed(CallInput::SeatOnline { seat });

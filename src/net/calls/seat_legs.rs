@@ -135,7 +135,7 @@ impl CallDriver {
             }
             None => {
                 let now = wall_clock_now();
-                self.switchboard.handle(now, unreachable(call, seat));
+                self.switchboard.handle(now, not_sent(call, seat));
             }
         }
     }
@@ -288,7 +288,12 @@ impl CallDriver {
             }
             Err(e) => {
                 tracing::warn!(%seat, error = %e, "could not send INVITE on the seat leg");
-                self.seat_leg_failed(call, seat, None, legs);
+                if seat == EXTERNAL {
+                    self.seat_leg_failed(call, seat, None, legs);
+                } else {
+                    self.switchboard
+                        .handle(wall_clock_now(), not_sent(call, seat));
+                }
             }
         }
     }
@@ -320,13 +325,10 @@ pub(super) async fn release_seat_leg(leg: SeatLeg) {
     leg.dialog.hangup().await.ok();
 }
 
-/// The offer could not reach the seat (no registration left, or the INVITE failed to go).
-fn unreachable(call: String, seat: String) -> CallInput {
-    CallInput::SeatFailed {
-        call,
-        seat,
-        status: None,
-    }
+/// The offer never left (no registration left, or the INVITE could not be sent): the
+/// router's trouble, not the seat's.
+fn not_sent(call: String, seat: String) -> CallInput {
+    CallInput::OfferNotSent { call, seat }
 }
 
 impl CallDriver {
