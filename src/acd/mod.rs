@@ -286,7 +286,8 @@ impl Acd {
         Ok(call)
     }
 
-    /// A call enters a queue. Refused when the call is already queued or the queue is full.
+    /// A call enters a queue. Refused when the call is already queued, or the queue is
+    /// full and the call is a new arrival (not [`CallRequest::readmitted`]).
     pub fn enqueue(
         &mut self,
         now: EpochMillis,
@@ -304,6 +305,7 @@ impl Acd {
         let queue = self.queue_mut(&key);
         if let Some(max) = queue.settings.max_waiting
             && queue.waiting.len() >= max
+            && !request.readmitted
         {
             return Err(AcdError::QueueFull { queue: key, max });
         }

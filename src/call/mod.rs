@@ -73,6 +73,12 @@ pub enum CallInput {
         /// The number dialled.
         number: String,
     },
+    /// A full queue refused the call and its dial plan step has no overflow: the caller
+    /// is refused busy (486, or BYE if answered), the record says `queue_full`.
+    QueueFull {
+        /// The call.
+        call: String,
+    },
     /// The dial plan ended the call (closed service).
     Released {
         /// The call.
@@ -316,6 +322,8 @@ struct Call {
     urgency: Urgency,
     /// The bridged seat put the caller on hold (its phone, its console).
     held: bool,
+    /// A forward failed: the call comes back to its queue, whatever its size.
+    readmit: bool,
 }
 
 /// Settings of the call logic.
@@ -373,6 +381,7 @@ impl Switchboard {
                         record,
                         urgency: Urgency::Nr,
                         held: false,
+                        readmit: false,
                     },
                 );
             }
@@ -389,7 +398,9 @@ impl Switchboard {
                 queue,
                 role,
                 priority,
-            } => self.enqueue(now, &call, &queue, &CallRequest::new(&role, priority)),
+            } => {
+                self.enqueue(now, &call, &queue, &CallRequest::new(&role, priority));
+            }
             CallInput::Overflow { call } => {
                 if self.calls.get(&call).is_some_and(|c| c.phase.seeks_seat()) {
                     self.withdraw_offer(now, &call);
@@ -422,8 +433,20 @@ impl Switchboard {
                     if c.phase == Phase::Forwarding {
                         c.phase = Phase::Waiting;
                     }
+                    c.readmit = true;
                     let detail = status.map_or_else(|| "unreachable".into(), |s| s.to_string());
                     c.record.event(now, "FORWARD_FAILED", None, Some(detail));
+                }
+            }
+            CallInput::QueueFull { call } => {
+                if self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.phase == Phase::Waiting)
+                {
+                    self.withdraw_offer(now, &call);
+                    self.release_caller(&call, 486);
+                    self.finish(now, &call, Outcome::QueueFull, "queue_full");
                 }
             }
             CallInput::Released { call, reason } => {
@@ -499,14 +522,26 @@ impl Switchboard {
 
     /// Puts a waiting call in a queue with a full request (skill, Hub Santé urgency): what
     /// [`CallInput::Enqueue`] does with an unrated request. `queue` names it in the record.
-    /// A refusal (queue full, already queued) is recorded; the dial plan's overflow or
-    /// timeout then takes over.
-    pub fn enqueue(&mut self, now: EpochMillis, call: &str, queue: &str, request: &CallRequest) {
+    /// False when the queue refused it (full), which is recorded: the driver must then
+    /// follow the dial plan step's overflow at once, or end the call
+    /// ([`CallInput::QueueFull`]). A call a seat already answered, or whose forward failed,
+    /// is never refused.
+    pub fn enqueue(
+        &mut self,
+        now: EpochMillis,
+        call: &str,
+        queue: &str,
+        request: &CallRequest,
+    ) -> bool {
         let Some(c) = self.calls.get_mut(call).filter(|c| c.phase.seeks_seat()) else {
-            return;
+            return true;
         };
         // The more urgent of the plan's and the call's own (transfer, call file).
-        let request = &request.clone().with_urgency(request.urgency.min(c.urgency));
+        let mut request = request.clone().with_urgency(request.urgency.min(c.urgency));
+        if c.readmit || c.record.answered_at.is_some() {
+            request = request.readmitted();
+        }
+        let request = &request;
         c.record.queued_at.get_or_insert(now);
         c.record.queue = Some(queue.to_string());
         let mut detail = format!("{queue} priority {}", request.line_priority);
@@ -514,10 +549,12 @@ impl Switchboard {
             detail.push_str(&format!(" urgency {}", request.urgency.label()));
         }
         c.record.event(now, "ENTERQUEUE", None, Some(detail));
-        if let Err(e) = self.acd.enqueue(now, call, request) {
+        let refused = self.acd.enqueue(now, call, request).err();
+        if let Some(e) = &refused {
             self.event(now, call, "QUEUE_REFUSED", None, Some(e.to_string()));
         }
         self.drain_acd(now);
+        !matches!(refused, Some(AcdError::QueueFull { .. }))
     }
 
     /// Configures a queue's strategy, wrap-up and size.

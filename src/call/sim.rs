@@ -20,6 +20,8 @@ const RING_MS: EpochMillis = 15 * SECOND;
 const WRAP_MS: EpochMillis = 10 * SECOND;
 const AGING_STEP_MS: EpochMillis = 60 * SECOND;
 const AUTOPAUSE_RESUME_MS: EpochMillis = 60 * SECOND;
+/// New calls allowed to wait for an ARM; more are refused busy (no overflow in this plan).
+const ARM_MAX_WAITING: usize = 30;
 /// Arrivals stop after this; the run then drains.
 const TRAFFIC_MS: EpochMillis = 240 * MINUTE;
 
@@ -159,8 +161,14 @@ impl Sim {
             misdial_threshold_ms: 15 * SECOND,
         };
         let seats = plateau();
+        let mut board = Switchboard::new(settings, &seats, T0);
+        let limited = QueueSettings {
+            max_waiting: Some(ARM_MAX_WAITING),
+            ..Default::default()
+        };
+        board.set_queue(QueueKey::role(crate::acd::ARM_ROLE), limited);
         let mut sim = Self {
-            board: Switchboard::new(settings, &seats, T0),
+            board,
             now: T0,
             events: BTreeMap::new(),
             seq: 0,

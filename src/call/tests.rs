@@ -1,6 +1,7 @@
 //! Virtual-time tests of the switchboard: no sockets, no sleeping, time is a number.
 
 use super::*;
+use crate::cti::TransferMode;
 use crate::time::SECOND;
 
 use super::tests_support::*;
@@ -567,4 +568,48 @@ fn an_escalated_p0_call_overtakes_the_waiting_ones() {
             .unwrap()
             .ends_with("urgency P0")
     );
+}
+
+#[test]
+fn a_full_queue_refuses_new_calls_busy_but_takes_back_answered_ones() {
+    let mut b = board(&["arm1"]);
+    let one = QueueSettings {
+        max_waiting: Some(1),
+        ..Default::default()
+    };
+    b.set_queue(QueueKey::role("arm"), one);
+    online(&mut b, T0, "arm1");
+    arrive(&mut b, T0 + 1, "c1", "samu", 0);
+    arrive(&mut b, T0 + 2, "c2", "samu", 0);
+    arrived(&mut b, T0 + 3, "c3", "samu");
+    let request = CallRequest::new("arm", 0);
+    assert!(
+        !b.enqueue(T0 + 3, "c3", "arm", &request),
+        "one waits already"
+    );
+    actions(&mut b);
+    b.handle(T0 + 3, CallInput::QueueFull { call: "c3".into() });
+    let out = actions(&mut b);
+    assert!(out.contains(&CallOutput::RejectCaller {
+        call: "c3".into(),
+        status: 486
+    }));
+    let r = finished(&out).expect("c3 ends at once");
+    assert_eq!(r.outcome, Some(Outcome::QueueFull));
+    assert_eq!(r.end_reason.as_deref(), Some("queue_full"));
+    assert!(r.events.iter().any(|e| e.kind == "QUEUE_REFUSED"));
+
+    // c1, answered then transferred back to the full queue, is taken whatever its size.
+    b.handle(
+        T0 + 4,
+        CallInput::SeatAnswered {
+            call: "c1".into(),
+            seat: "arm1".into(),
+        },
+    );
+    b.transfer(T0 + 5, "c1", "arm1", "arm", TransferMode::Blind, None)
+        .unwrap();
+    arrived(&mut b, T0 + 5, "c4", "samu");
+    assert!(!b.enqueue(T0 + 5, "c4", "arm", &request), "still full");
+    assert!(b.enqueue(T0 + 6, "c1", "arm", &request), "c1 comes back");
 }

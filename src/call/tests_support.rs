@@ -59,7 +59,8 @@ pub fn arrive_in(b: &mut Switchboard, now: EpochMillis, call: &str, role: &str) 
     );
 }
 
-fn arrived(b: &mut Switchboard, now: EpochMillis, call: &str, line: &str) {
+/// A call arrives (not queued yet).
+pub fn arrived(b: &mut Switchboard, now: EpochMillis, call: &str, line: &str) {
     b.handle(
         now,
         CallInput::Arrived {

@@ -24,6 +24,9 @@ pub enum Outcome {
     Closed,
     /// Forwarded through the trunk (backup centre, 3114) and answered there.
     Forwarded,
+    /// Refused by a full queue (`max_waiting`) whose dial plan step has no overflow: the
+    /// caller got 486 Busy Here (or a BYE if already answered).
+    QueueFull,
 }
 
 impl Outcome {
@@ -36,17 +39,19 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::Closed => "closed",
             Outcome::Forwarded => "forwarded",
+            Outcome::QueueFull => "queue_full",
         }
     }
 
     /// All outcomes.
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 7] = [
         Outcome::Answered,
         Outcome::Abandoned,
         Outcome::Misdial,
         Outcome::Failed,
         Outcome::Closed,
         Outcome::Forwarded,
+        Outcome::QueueFull,
     ];
 }
 

@@ -127,12 +127,23 @@ impl Sim {
         });
         self.checks
             .enqueued(&call, ARM_ROLE, Urgency::Nr, line, self.now);
-        self.feed(CallInput::Enqueue {
-            call: call.clone(),
-            queue: "arm".into(),
-            role: ARM_ROLE.into(),
-            priority: line,
+        let request = CallRequest::new(ARM_ROLE, line);
+        if self.board.enqueue(self.now, &call, "arm", &request) {
+            self.drain();
+            return;
+        }
+        // Invariant 9: a call the full queue refused is not stranded: with no overflow in
+        // this plan, it is refused busy at once, as the driver does.
+        self.drain();
+        let out = self.feed(CallInput::QueueFull { call: call.clone() });
+        let refused = out.iter().any(|o| {
+            matches!(o, CallOutput::Finished(r)
+                if r.id == call && r.outcome == Some(Outcome::QueueFull))
         });
+        assert!(
+            refused,
+            "{call} refused by the full queue but not ended: {out:?}"
+        );
         self.wait_again(&call);
     }
 
@@ -237,7 +248,8 @@ impl Sim {
             .escalated(kind, call, &role, urgency, line, self.now);
         self.wait_again(call);
         let request = CallRequest::new(&role, line);
-        self.board.enqueue(self.now, call, &step, &request);
+        let taken = self.board.enqueue(self.now, call, &step, &request);
+        assert!(taken, "{call} coming back is never refused");
         self.drain();
     }
 
@@ -284,8 +296,10 @@ impl Sim {
         }
         let kind = format!("{} {mode:?} {urgency:?}", self.role(seat));
         self.checks.escalated(kind, call, role, urgency, line, now);
-        self.board
+        let taken = self
+            .board
             .enqueue(now, call, step, &CallRequest::new(role, line));
+        assert!(taken, "{call} transferred is never refused");
         self.drain();
     }
 
