@@ -342,6 +342,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         console_audio: Default::default(),
         webrtc_offers: 0,
         seat_rtp_timeout_ms: u64::from(config.media.seat_rtp_timeout_s) * 1000,
+        caller_rtp_timeout_ms: u64::from(config.media.caller_rtp_timeout_s) * 1000,
     };
     let dispatcher = Arc::new(Dispatcher {
         dialogs,

@@ -300,6 +300,16 @@ pub struct MediaConfig {
     /// taken for dead: its leg is hung up and its caller waits again. 0: never.
     #[serde(default = "default_seat_rtp_timeout_s")]
     pub seat_rtp_timeout_s: u32,
+    /// A trunk caller (answered) that sends neither RTP nor RTCP for this long has its
+    /// dialog probed with an in-dialog OPTIONS; if that goes unanswered the caller is
+    /// taken for gone (`caller_lost`). Generous: a silent caller may be unable to speak.
+    /// 0: never.
+    #[serde(default = "default_caller_rtp_timeout_s")]
+    pub caller_rtp_timeout_s: u32,
+}
+
+fn default_caller_rtp_timeout_s() -> u32 {
+    60
 }
 
 fn default_seat_rtp_timeout_s() -> u32 {
@@ -337,6 +347,7 @@ impl Default for MediaConfig {
             rtp_port_max: default_rtp_max(),
             prompts_dir: default_prompts_dir(),
             seat_rtp_timeout_s: default_seat_rtp_timeout_s(),
+            caller_rtp_timeout_s: default_caller_rtp_timeout_s(),
         }
     }
 }

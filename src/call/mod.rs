@@ -98,6 +98,14 @@ pub enum CallInput {
         /// The call.
         call: String,
     },
+    /// The caller vanished without BYE: silent, and its dialog no longer answers (see
+    /// [`liveness`]). The call ends `caller_lost`.
+    CallerLost {
+        /// The call.
+        call: String,
+        /// What was seen, for the record.
+        detail: String,
+    },
     /// The seat being offered the call answered 180.
     SeatRinging {
         /// The call.
@@ -469,6 +477,7 @@ impl Switchboard {
                 }
             }
             CallInput::CallerGone { call } => self.caller_gone(now, &call),
+            CallInput::CallerLost { call, detail } => self.caller_lost(now, &call, detail),
             CallInput::SeatRinging { call, seat } => {
                 self.acd.seat_rang(&seat, &call);
                 if let Some(c) = self.calls.get_mut(&call) {
@@ -966,6 +975,7 @@ impl Switchboard {
     }
 }
 
+pub mod liveness;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]

@@ -27,6 +27,9 @@ pub enum Outcome {
     /// Refused by a full queue (`max_waiting`) whose dial plan step has no overflow: the
     /// caller got 486 Busy Here (or a BYE if already answered).
     QueueFull,
+    /// The caller's leg went silent (no RTP, no RTCP) and its dialog stopped answering:
+    /// the caller vanished without BYE. The router hung up.
+    CallerLost,
 }
 
 impl Outcome {
@@ -40,11 +43,12 @@ impl Outcome {
             Outcome::Closed => "closed",
             Outcome::Forwarded => "forwarded",
             Outcome::QueueFull => "queue_full",
+            Outcome::CallerLost => "caller_lost",
         }
     }
 
     /// All outcomes.
-    pub const ALL: [Outcome; 7] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::Answered,
         Outcome::Abandoned,
         Outcome::Misdial,
@@ -52,6 +56,7 @@ impl Outcome {
         Outcome::Closed,
         Outcome::Forwarded,
         Outcome::QueueFull,
+        Outcome::CallerLost,
     ];
 }
 

@@ -339,6 +339,11 @@ impl CallDriver {
     pub(super) fn watch_seat_media(&mut self, now: EpochMillis, legs: &mut HashMap<String, Legs>) {
         let mut dead = Vec::new();
         for (call, l) in legs.iter_mut() {
+            // Both sides silent: the caller is the suspect (a ghost would otherwise take
+            // seat after seat); its own watch decides.
+            if self.caller_silent_for(l, now, self.seat_rtp_timeout_ms) {
+                continue;
+            }
             let stats = l.relay.stats();
             for s in l.seats.iter_mut() {
                 if !s.answered || !s.talking || s.webrtc.is_some() || s.seat == EXTERNAL {
