@@ -230,3 +230,39 @@ async fn an_autopaused_seat_comes_back_by_itself_and_answers() {
     assert!((2500..6000).contains(&gap), "back after ~3 s: {gap} ms");
     router.stop().await;
 }
+
+/// Issue 13's overload in miniature: every seat's offer rings out at once. That is no
+/// seat's fault: none is left paused, supervisors get one burst alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seats_missing_offers_together_are_not_paused() {
+    let mut router = start(Options {
+        ring_timeout_s: 1,
+        autopause: Some((60, 2)),
+        ..Options::default()
+    })
+    .await;
+    let arm1 = never_answering_seat(&router, "arm1").await;
+    let arm2 = never_answering_seat(&router, "arm2").await;
+    let callers: Vec<_> = (0..2)
+        .map(|_| trunk_caller(router.sip, "caller_cancel.xml", "15", 3000))
+        .collect();
+    let burst = eventually(Duration::from_secs(10), || {
+        router.metric("sas_seat_miss_bursts_total") >= 1.0
+    })
+    .await;
+    assert!(burst, "{}", router.metrics());
+    for phone in [arm1, arm2] {
+        assert!(finish(phone, Duration::from_secs(10)).await, "CANCELled");
+    }
+    for caller in callers {
+        assert!(finish(caller, Duration::from_secs(20)).await, "caller");
+    }
+    wait_records(&router, 2).await;
+    assert_eq!(
+        router.metric("sas_seats{role=\"arm\",state=\"paused\"}"),
+        0.0,
+        "{}",
+        router.metrics()
+    );
+    router.stop().await;
+}

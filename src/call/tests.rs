@@ -613,3 +613,55 @@ fn a_full_queue_refuses_new_calls_busy_but_takes_back_answered_ones() {
     assert!(!b.enqueue(T0 + 5, "c4", "arm", &request), "still full");
     assert!(b.enqueue(T0 + 6, "c1", "arm", &request), "c1 comes back");
 }
+
+#[test]
+fn a_lost_caller_ends_its_call_and_frees_its_seat() {
+    let mut b = board(&["arm1", "arm2"]);
+    online(&mut b, T0, "arm1");
+    arrive(&mut b, T0 + 1, "c1", "samu", 0);
+    b.handle(
+        T0 + 2,
+        CallInput::SeatAnswered {
+            call: "c1".into(),
+            seat: "arm1".into(),
+        },
+    );
+    actions(&mut b);
+    let detail = "no RTP/RTCP for 60 s, OPTIONS probe unanswered".to_string();
+    b.handle(
+        T0 + 70 * SECOND,
+        CallInput::CallerLost {
+            call: "c1".into(),
+            detail,
+        },
+    );
+    let out = actions(&mut b);
+    assert!(out.contains(&CallOutput::HangUpSeat {
+        call: "c1".into(),
+        seat: "arm1".into()
+    }));
+    assert!(out.contains(&CallOutput::HangUpCaller { call: "c1".into() }));
+    let r = finished(&out).expect("record");
+    assert_eq!(r.outcome, Some(Outcome::CallerLost));
+    assert_eq!(r.handlers[0].left.as_deref(), Some("caller_lost"));
+    assert!(r.events.iter().any(|e| e.kind == "CALLER_LOST"));
+    assert_eq!(b.acd().seat("arm1").unwrap().state.label(), "wrap_up");
+
+    // Waiting, ringing a seat: the offer is withdrawn.
+    online(&mut b, T0, "arm2");
+    arrive(&mut b, T0 + 80 * SECOND, "c2", "samu", 0);
+    actions(&mut b);
+    b.handle(
+        T0 + 81 * SECOND,
+        CallInput::CallerLost {
+            call: "c2".into(),
+            detail: String::new(),
+        },
+    );
+    let out = actions(&mut b);
+    assert!(out.contains(&CallOutput::CancelSeat {
+        call: "c2".into(),
+        seat: "arm2".into()
+    }));
+    assert_eq!(finished(&out).unwrap().outcome, Some(Outcome::CallerLost));
+}

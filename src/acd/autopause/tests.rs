@@ -181,3 +181,31 @@ fn a_refusal_pauses_even_during_a_burst() {
     assert_eq!(paused(&acd, "b"), None);
     assert_eq!(paused(&acd, "c").map(|p| p.0), Some(PauseReason::Rejected));
 }
+
+/// Issue 13's overload on 100 seats: every offer of a few seconds times out (the router
+/// was too loaded to get the INVITEs out, no phone said it rang). The old rule paused all
+/// 100; the burst rule pauses none, and the queue drains.
+#[test]
+fn a_short_overload_leaves_the_centre_its_seats() {
+    let paused_after_overload = |burst: usize| {
+        let seats: Vec<String> = (0..100).map(|i| format!("s{i:03}")).collect();
+        let ids: Vec<&str> = seats.iter().map(String::as_str).collect();
+        let mut acd = acd(&ids, burst);
+        for i in 0..300 {
+            acd.enqueue(1 + i, &format!("c{i}"), &arm()).unwrap();
+        }
+        // The 100 offers ring out over 3 s, a few at a time.
+        for step in 0..100 {
+            acd.handle_timeout(1 + RING + step * 30);
+        }
+        acd.seats()
+            .filter(|s| matches!(s.state, SeatState::Paused { .. }))
+            .count()
+    };
+    assert_eq!(
+        paused_after_overload(0),
+        100,
+        "the old rule: the centre is empty"
+    );
+    assert_eq!(paused_after_overload(3), 0, "the burst rule: nobody blamed");
+}
