@@ -8,7 +8,7 @@
 //! alive and the watch starts again; one that does not answer (or answers 481/408) is
 //! lost, and the switchboard ends the call ([`super::CallInput::CallerLost`]).
 
-use super::{CallOutput, EXTERNAL, Outcome, Phase, Switchboard};
+use super::{CallOutput, EXTERNAL, Outcome, Switchboard};
 use crate::time::EpochMillis;
 
 /// Watches one caller's leg. Sans-IO: fed packet counts and the time.
@@ -78,11 +78,12 @@ impl Switchboard {
     /// seats released, a BYE to the caller's leg (for what it is worth), and the record
     /// says `caller_lost`, with why in the `CALLER_LOST` event.
     pub(super) fn caller_lost(&mut self, now: EpochMillis, call: &str, detail: String) {
-        let Some(phase) = self.calls.get(call).map(|c| c.phase.clone()) else {
+        let Some((phase, dialling)) = self.calls.get(call).map(|c| (c.phase.clone(), c.dialling))
+        else {
             return;
         };
         self.event(now, call, "CALLER_LOST", None, Some(detail));
-        if matches!(phase, Phase::Forwarding | Phase::Accompanying { .. }) {
+        if dialling {
             self.outputs.push_back(CallOutput::CancelSeat {
                 call: call.into(),
                 seat: EXTERNAL.into(),

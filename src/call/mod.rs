@@ -332,6 +332,8 @@ struct Call {
     held: bool,
     /// A forward failed: the call comes back to its queue, whatever its size.
     readmit: bool,
+    /// An external number is being dialled for it (a forward, maybe accompanied).
+    dialling: bool,
 }
 
 /// Settings of the call logic.
@@ -390,6 +392,7 @@ impl Switchboard {
                         urgency: Urgency::Nr,
                         held: false,
                         readmit: false,
+                        dialling: false,
                     },
                 );
             }
@@ -423,10 +426,11 @@ impl Switchboard {
                     self.withdraw_offer(now, &call);
                     self.event(now, &call, "FORWARD", None, Some(number.clone()));
                     // Accompanied: the seat stays with the caller while the number rings.
-                    if let Some(c) = self.calls.get_mut(&call)
-                        && c.phase == Phase::Waiting
-                    {
-                        c.phase = Phase::Forwarding;
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.dialling = true;
+                        if c.phase == Phase::Waiting {
+                            c.phase = Phase::Forwarding;
+                        }
                     }
                     self.outputs.push_back(CallOutput::Dial { call, number });
                 }
@@ -442,6 +446,7 @@ impl Switchboard {
                         c.phase = Phase::Waiting;
                     }
                     c.readmit = true;
+                    c.dialling = false;
                     let detail = status.map_or_else(|| "unreachable".into(), |s| s.to_string());
                     c.record.event(now, "FORWARD_FAILED", None, Some(detail));
                 }
@@ -724,6 +729,7 @@ impl Switchboard {
             });
             return;
         };
+        c.dialling = false;
         c.record.answered_at.get_or_insert(now);
         c.record
             .wait_ms

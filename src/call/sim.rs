@@ -75,6 +75,10 @@ enum Event {
     HangUp {
         call: String,
     },
+    /// The caller's phone vanished (no BYE) and the driver's probe found it gone.
+    CallerLost {
+        call: String,
+    },
     Unpause {
         seat: SeatId,
     },
@@ -202,6 +206,12 @@ impl Sim {
                 let gap = if peak { mean_gap / 2 } else { mean_gap };
                 t += self.rng.between(1, 2 * gap);
                 let call = format!("l{line}-{t:09}");
+                // One caller in fifty vanishes at some point of its call.
+                if self.rng.chance(2) {
+                    let lost = t + self.rng.between(30 * SECOND, 10 * MINUTE);
+                    let ghost = call.clone();
+                    self.at(lost, Event::CallerLost { call: ghost });
+                }
                 self.at(t, Event::Arrive { call, line });
             }
         }

@@ -86,6 +86,28 @@ impl Sim {
                     self.caller_gone(call);
                 }
             }
+            Event::CallerLost { call } => {
+                let Some(c) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                c.caller_gone = true;
+                // Invariant 10: whatever it was doing, a lost caller's call ends at once
+                // `caller_lost`, every seat on it released (the Finished check: no leg
+                // left open, the caller released).
+                let detail = "sim".to_string();
+                let input = CallInput::CallerLost {
+                    call: call.clone(),
+                    detail,
+                };
+                let out = self.feed(input);
+                let lost = out.iter().any(|o| {
+                    matches!(o, CallOutput::Finished(r)
+                        if r.id == call && r.outcome == Some(Outcome::CallerLost)
+                            && r.handlers.iter().filter(|h| h.until == r.ended_at)
+                                .all(|h| h.left.as_deref() == Some("caller_lost")))
+                });
+                assert!(lost, "{call} lost but not ended: {out:?}");
+            }
             Event::Unpause { seat } => {
                 // An autopause ends by itself: invariant 8 checks that it does.
                 let autopaused =
