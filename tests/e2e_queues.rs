@@ -219,6 +219,18 @@ async fn an_autopaused_seat_comes_back_by_itself_and_answers() {
         1.0
     );
     assert!(finish(deaf, Duration::from_secs(10)).await, "CANCELled");
+    // Supervisors see it in the seat's history.
+    let history = "/api/supervisor/seats/arm1/history";
+    let (status, body) = http_get(router.http, history, Some(&router.token())).await;
+    assert_eq!(status, 200, "{body}");
+    let history: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let autopause = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "AUTOPAUSE")
+        .unwrap_or_else(|| panic!("{history:#}"));
+    assert_eq!(autopause["detail"], "ring_no_answer");
     // The same seat, now with a phone that answers; nobody resumes it.
     let phone = seat(&router, "arm1", 1, 100).await;
     assert!(finish(caller, Duration::from_secs(30)).await, "answered");
