@@ -499,6 +499,9 @@ impl Switchboard {
             CallInput::SeatAnswered { call, seat } => self.seat_answered(now, &call, &seat),
             CallInput::SeatFailed { call, seat, status } => {
                 let (result, why) = match status {
+                    // A timeout or an overloaded hop answering for the phone: not the
+                    // seat's refusal (the burst rule applies, see `acd::autopause`).
+                    Some(408 | 503) => (OfferResult::Rejected, PauseReason::Unreachable),
                     Some(_) => (OfferResult::Rejected, PauseReason::Rejected),
                     None => (OfferResult::Unreachable, PauseReason::Unreachable),
                 };

@@ -665,3 +665,29 @@ fn a_lost_caller_ends_its_call_and_frees_its_seat() {
     }));
     assert_eq!(finished(&out).unwrap().outcome, Some(Outcome::CallerLost));
 }
+
+#[test]
+fn a_408_or_503_for_the_seat_is_not_its_refusal() {
+    let mut b = board(&["arm1", "arm2"]);
+    online(&mut b, T0, "arm1");
+    online(&mut b, T0 + 1, "arm2");
+    arrive(&mut b, T0 + 2, "c1", "samu", 0);
+    actions(&mut b);
+    for (seat, status) in [("arm1", 503), ("arm2", 486)] {
+        b.handle(
+            T0 + 3,
+            CallInput::SeatFailed {
+                call: "c1".into(),
+                seat: seat.into(),
+                status: Some(status),
+            },
+        );
+    }
+    let reason = |b: &Switchboard, seat: &str| match b.acd().seat(seat).unwrap().state {
+        crate::acd::SeatState::Paused { reason, .. } => Some(reason),
+        _ => None,
+    };
+    assert_eq!(reason(&b, "arm1"), Some(PauseReason::Unreachable));
+    assert_eq!(reason(&b, "arm2"), Some(PauseReason::Rejected));
+    assert_eq!(b.record("c1").unwrap().offers[0].status, Some(503));
+}
