@@ -112,7 +112,7 @@ async fn a_call_refused_by_a_full_queue_overflows_at_once() {
     // No seat: the first caller waits (and hangs up after 4 s)...
     let first = trunk_caller(router.sip, "caller_cancel.xml", "15", 4000);
     let waiting = eventually(Duration::from_secs(5), || {
-        router.metric("sas_queue_depth") == 1.0
+        router.metric("sas_active_calls") == 1.0
     })
     .await;
     assert!(waiting, "the first caller waits");
@@ -157,10 +157,12 @@ async fn a_call_refused_by_a_full_queue_with_nowhere_to_go_is_refused_busy() {
     .await;
     let first = trunk_caller(router.sip, "caller.xml", "15", 3000);
     let waiting = eventually(Duration::from_secs(5), || {
-        router.metric("sas_queue_depth") == 1.0
+        router.metric("sas_active_calls") == 1.0
     })
     .await;
     assert!(waiting, "the first caller waits");
+    // Its greeting (300 ms) over, it is in the queue.
+    tokio::time::sleep(Duration::from_millis(800)).await;
     // The test plan greets before queueing: the second caller is answered for the
     // greeting, so it gets a BYE rather than a 486 (see the README).
     let second = trunk_caller(router.sip, "caller_stays.xml", "15", 0);
@@ -186,7 +188,7 @@ async fn a_call_refused_by_a_full_queue_with_nowhere_to_go_is_refused_busy() {
     .await;
     let first = trunk_caller(router2.sip, "caller_cancel.xml", "15", 3000);
     let waiting = eventually(Duration::from_secs(5), || {
-        router2.metric("sas_queue_depth") == 1.0
+        router2.metric("sas_active_calls") == 1.0
     })
     .await;
     assert!(waiting, "the first caller waits");
