@@ -28,6 +28,8 @@ impl Centre {
             ring_timeout_ms: 15_000,
             wrap_up_ms: 0,
             autopause: true,
+            autopause_resume_ms: 60_000,
+            autopause_burst: 3,
             aging_step_ms: 60_000,
         });
         let ids: Vec<String> = (0..seats).map(|i| format!("arm{i:05}")).collect();

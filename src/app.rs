@@ -293,6 +293,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
                 ring_timeout_ms: config.acd.ring_timeout_s as u64 * SECOND,
                 wrap_up_ms: config.acd.wrap_up_s as u64 * SECOND,
                 autopause: config.acd.autopause,
+                autopause_resume_ms: u64::from(config.acd.autopause_resume_s) * SECOND,
+                autopause_burst: config.acd.autopause_burst,
                 aging_step_ms: config.acd.aging_step_s as u64 * SECOND,
             },
             misdial_threshold_ms: config.acd.misdial_threshold_s as u64 * SECOND,
@@ -339,6 +341,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         console_audio: Default::default(),
         webrtc_offers: 0,
         seat_rtp_timeout_ms: u64::from(config.media.seat_rtp_timeout_s) * 1000,
+        caller_rtp_timeout_ms: u64::from(config.media.caller_rtp_timeout_s) * 1000,
     };
     let dispatcher = Arc::new(Dispatcher {
         dialogs,

@@ -179,6 +179,14 @@ pub struct AcdConfig {
     /// Pause a seat that rejects or lets an offer ring out.
     #[serde(default = "default_true")]
     pub autopause: bool,
+    /// Seconds after which an autopaused seat is back in distribution by itself (0: only
+    /// the seat or a supervisor resumes it).
+    #[serde(default = "default_autopause_resume")]
+    pub autopause_resume_s: u32,
+    /// This many seats missing offers within one ring timeout is an overload or a network
+    /// fault, not their doing: none is paused for it (0: no such rule).
+    #[serde(default = "default_autopause_burst")]
+    pub autopause_burst: usize,
     /// Calls abandoned before this many seconds are misdials, not abandons.
     #[serde(default = "default_misdial")]
     pub misdial_threshold_s: u32,
@@ -205,9 +213,14 @@ pub struct QueueConfig {
     /// Wrap-up after this queue's calls (default: `acd.wrap_up_s`).
     #[serde(default)]
     pub wrap_up_s: Option<u32>,
-    /// Calls allowed to wait; more are refused and left to the dial plan's overflow.
+    /// Calls allowed to wait; more are refused and follow the dial plan step's overflow
+    /// at once (or are refused busy when it has none).
     #[serde(default)]
     pub max_waiting: Option<usize>,
+    /// Seconds a seat that missed one of this queue's calls stays autopaused (default:
+    /// `acd.autopause_resume_s`; 0: until resumed).
+    #[serde(default)]
+    pub autopause_resume_s: Option<u32>,
 }
 
 impl QueueConfig {
@@ -221,6 +234,9 @@ impl QueueConfig {
             strategy: self.strategy,
             wrap_up_ms: self.wrap_up_s.map(|s| u64::from(s) * crate::time::SECOND),
             max_waiting: self.max_waiting,
+            autopause_resume_ms: self
+                .autopause_resume_s
+                .map(|s| u64::from(s) * crate::time::SECOND),
         };
         (key, settings)
     }
@@ -241,6 +257,12 @@ fn default_misdial() -> u32 {
 fn default_aging_step() -> u32 {
     60
 }
+fn default_autopause_resume() -> u32 {
+    60
+}
+fn default_autopause_burst() -> usize {
+    3
+}
 
 impl Default for AcdConfig {
     fn default() -> Self {
@@ -248,6 +270,8 @@ impl Default for AcdConfig {
             ring_timeout_s: default_ring_timeout(),
             wrap_up_s: default_wrap_up(),
             autopause: true,
+            autopause_resume_s: default_autopause_resume(),
+            autopause_burst: default_autopause_burst(),
             misdial_threshold_s: default_misdial(),
             aging_step_s: default_aging_step(),
             queues: Vec::new(),
@@ -282,6 +306,16 @@ pub struct MediaConfig {
     /// taken for dead: its leg is hung up and its caller waits again. 0: never.
     #[serde(default = "default_seat_rtp_timeout_s")]
     pub seat_rtp_timeout_s: u32,
+    /// A trunk caller (answered) that sends neither RTP nor RTCP for this long has its
+    /// dialog probed with an in-dialog OPTIONS; if that goes unanswered the caller is
+    /// taken for gone (`caller_lost`). Generous: a silent caller may be unable to speak.
+    /// 0: never.
+    #[serde(default = "default_caller_rtp_timeout_s")]
+    pub caller_rtp_timeout_s: u32,
+}
+
+fn default_caller_rtp_timeout_s() -> u32 {
+    60
 }
 
 fn default_seat_rtp_timeout_s() -> u32 {
@@ -319,6 +353,7 @@ impl Default for MediaConfig {
             rtp_port_max: default_rtp_max(),
             prompts_dir: default_prompts_dir(),
             seat_rtp_timeout_s: default_seat_rtp_timeout_s(),
+            caller_rtp_timeout_s: default_caller_rtp_timeout_s(),
         }
     }
 }

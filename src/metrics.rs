@@ -33,6 +33,10 @@ pub struct Metrics {
     pub rtp_jitter: HistogramVec,
     /// Received audio left out of recordings (too late for the jitter buffer), ms.
     pub recording_unplaced_ms: IntCounter,
+    /// Seats the ACD paused after a missed offer, by reason.
+    pub seat_autopauses: IntCounterVec,
+    /// Bursts of seats missing offers together (no autopause for them: overload, network).
+    pub seat_miss_bursts: IntCounter,
 }
 
 impl Metrics {
@@ -110,9 +114,24 @@ impl Metrics {
              buffer's depth), ms",
         )
         .expect("static");
+        let seat_autopauses = IntCounterVec::new(
+            Opts::new(
+                "seat_autopauses_total",
+                "Seats paused by the ACD after a missed offer, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("static metric");
+        let seat_miss_bursts = IntCounter::new(
+            "seat_miss_bursts_total",
+            "Bursts of seats missing offers within one ring timeout (none paused for it)",
+        )
+        .expect("static");
         for m in [
             Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(recording_unplaced_ms.clone()),
+            Box::new(seat_autopauses.clone()),
+            Box::new(seat_miss_bursts.clone()),
             Box::new(queue_wait.clone()),
             Box::new(queue_depth.clone()),
             Box::new(seats.clone()),
@@ -140,6 +159,8 @@ impl Metrics {
             rtp_packets_lost,
             rtp_jitter,
             recording_unplaced_ms,
+            seat_autopauses,
+            seat_miss_bursts,
         }
     }
 

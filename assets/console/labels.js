@@ -38,10 +38,12 @@ const EVENTS = {
   transfer: "transfert demandé", accompanied: "conférence à trois", left: "a quitté l'appel",
   call_end: "fin d'appel", pause: "pause", unpause: "reprise", login: "connexion",
   logout: "déconnexion", qualify: "qualification", lagged: "événements perdus",
+  autopause: "pause automatique", seat_autopaused: "pause automatique",
+  seat_miss_burst: "appels non décrochés en rafale (surcharge ?)",
   STATE: "état", OFFER: "appel présenté", CONNECT: "en communication", TRANSFER: "transfert",
   ACCOMPANIED: "conférence à trois", LEFT: "a quitté l'appel", CALL_END: "fin d'appel",
   PAUSE: "pause", UNPAUSE: "reprise", LOGIN: "connexion", LOGOUT: "déconnexion",
-  QUALIFY: "qualification", RESET: "remise à zéro",
+  QUALIFY: "qualification", RESET: "remise à zéro", AUTOPAUSE: "pause automatique",
 };
 
 const ROLES = {arm: "ARM", regulateur_amu: "régulateur AMU",
@@ -57,7 +59,7 @@ export const decisionLabel = (w) => pick(DECISIONS, w);
 
 /** The `detail` word of an event or history line, in French (a call file is JSON). */
 export function detailLabel(kind, detail) {
-  if (kind.toLowerCase() === "pause") return pauseLabel(detail);
+  if (["pause", "autopause"].includes(kind.toLowerCase())) return pauseLabel(detail);
   if (kind.toLowerCase() !== "qualify") return detail;
   try {
     const file = JSON.parse(detail);

@@ -8,6 +8,7 @@
 //! selection, the next deadline and the next call are index lookups, so a decision costs
 //! the same with ten seats or a thousand. Nothing here reads a clock or touches IO.
 
+mod autopause;
 mod error;
 pub mod priority;
 pub mod queue;
@@ -32,8 +33,14 @@ pub struct AcdSettings {
     pub ring_timeout_ms: EpochMillis,
     /// Wrap-up after each call (queues and seats may override it).
     pub wrap_up_ms: EpochMillis,
-    /// Pause a seat that misses or refuses an offer.
+    /// Pause a seat that misses or refuses an offer (see [`autopause`]).
     pub autopause: bool,
+    /// An autopaused seat is put back in distribution after this long (0: only the seat
+    /// or a supervisor resumes it). Queues may override it.
+    pub autopause_resume_ms: EpochMillis,
+    /// This many seats missing offers within one ring timeout is the router's or the
+    /// network's trouble, not theirs: none of them is paused (0: no such rule).
+    pub autopause_burst: usize,
     /// Waiting this long is worth one priority level (0: no aging). See [`priority`].
     pub aging_step_ms: EpochMillis,
 }
@@ -62,6 +69,22 @@ pub enum AcdOutput {
         call: String,
         /// The seat.
         seat: SeatId,
+    },
+    /// The ACD paused a seat that missed an offer: supervisors are told.
+    Autopaused {
+        /// The seat.
+        seat: SeatId,
+        /// Why.
+        reason: PauseReason,
+        /// When it comes back by itself, if it does.
+        until: Option<EpochMillis>,
+    },
+    /// Several seats missed offers at once ([`AcdSettings::autopause_burst`]): nobody was
+    /// paused for it, the seats paused in that window are back. Supervisors are told once
+    /// per burst: the plateau or the router is in trouble.
+    MissBurst {
+        /// The seats that missed offers within the window.
+        seats: Vec<SeatId>,
     },
     /// A seat changed state (for the timeline and metrics).
     SeatChanged {
@@ -105,6 +128,10 @@ pub struct Acd {
     deadlines: Deadlines,
     offers_made: u64,
     outputs: VecDeque<AcdOutput>,
+    /// Seats whose phone said it rings (180) for their current offer.
+    rang: BTreeSet<SeatId>,
+    /// Recent missed offers that were not refusals, for the burst rule.
+    misses: autopause::Misses,
 }
 
 impl Acd {
@@ -120,6 +147,8 @@ impl Acd {
             deadlines: Deadlines::default(),
             offers_made: 0,
             outputs: VecDeque::new(),
+            rang: BTreeSet::new(),
+            misses: autopause::Misses::default(),
         }
     }
 
@@ -257,7 +286,8 @@ impl Acd {
         Ok(call)
     }
 
-    /// A call enters a queue. Refused when the call is already queued or the queue is full.
+    /// A call enters a queue. Refused when the call is already queued, or the queue is
+    /// full and the call is a new arrival (not [`CallRequest::readmitted`]).
     pub fn enqueue(
         &mut self,
         now: EpochMillis,
@@ -275,6 +305,7 @@ impl Acd {
         let queue = self.queue_mut(&key);
         if let Some(max) = queue.settings.max_waiting
             && queue.waiting.len() >= max
+            && !request.readmitted
         {
             return Err(AcdError::QueueFull { queue: key, max });
         }
@@ -336,8 +367,37 @@ impl Acd {
             return;
         }
         self.stop_ringing(call, seat);
-        self.after_missed_offer(now, seat, why);
+        self.after_missed_offer(now, seat, call, why);
         self.dispatch(now);
+    }
+
+    /// The offer never left the router (no contact to send it to, local transport error):
+    /// the call goes back in line. The seat is not blamed (no autopause, no alert, not a
+    /// miss of a burst) but is held out for one ring timeout, so that the call is not
+    /// offered to it again and again in the same instant.
+    pub fn offer_not_sent(&mut self, now: EpochMillis, seat: &str, call: &str) {
+        if !self.ringing.get(call).is_some_and(|s| s.contains(seat)) {
+            return;
+        }
+        self.stop_ringing(call, seat);
+        let until = Some(now.saturating_add(self.settings.ring_timeout_ms));
+        let next = match self.ready_state(seat) {
+            SeatState::Available => SeatState::Paused {
+                reason: PauseReason::Unreachable,
+                until,
+            },
+            offline => offline,
+        };
+        self.set_state(seat, next, now);
+        self.dispatch(now);
+    }
+
+    /// The seat's phone rings for the call (180): it was reached, so letting the offer ring
+    /// out is its own doing.
+    pub fn seat_rang(&mut self, seat: &str, call: &str) {
+        if self.ringing.get(call).is_some_and(|s| s.contains(seat)) {
+            self.rang.insert(seat.to_string());
+        }
     }
 
     /// The seat, busy on `from`, now talks on `to` (an attended transfer moved it onto the
@@ -366,7 +426,10 @@ impl Acd {
         let next = if !self.is_registered(seat) {
             SeatState::Offline
         } else if let Some(reason) = s.pause_after_call {
-            SeatState::Paused { reason }
+            SeatState::Paused {
+                reason,
+                until: None,
+            }
         } else if s.wrap_after == 0 {
             SeatState::Available
         } else {
@@ -385,7 +448,14 @@ impl Acd {
     pub fn pause(&mut self, now: EpochMillis, seat: &str, reason: PauseReason) -> bool {
         match self.state(seat) {
             Some(SeatState::Available | SeatState::WrapUp { .. } | SeatState::Paused { .. }) => {
-                self.set_state(seat, SeatState::Paused { reason }, now);
+                self.set_state(
+                    seat,
+                    SeatState::Paused {
+                        reason,
+                        until: None,
+                    },
+                    now,
+                );
                 true
             }
             Some(SeatState::Busy { .. }) => {
@@ -421,15 +491,26 @@ impl Acd {
                     let ring_all = self.strategy_of(&call) == Some(Strategy::RingAll);
                     self.stop_ringing(&call, &seat);
                     self.outputs.push_back(AcdOutput::OfferTimedOut {
-                        call,
+                        call: call.clone(),
                         seat: seat.clone(),
                     });
                     if ring_all {
                         // Nobody in particular missed it: no autopause, keep idle order.
                         self.set_state(&seat, self.ready_state(&seat), now);
                     } else {
-                        self.after_missed_offer(now, &seat, PauseReason::RingNoAnswer);
+                        // A phone that never said it rang was not reached.
+                        let why = if self.rang.contains(&seat) {
+                            PauseReason::RingNoAnswer
+                        } else {
+                            PauseReason::Unreachable
+                        };
+                        self.after_missed_offer(now, &seat, &call, why);
                     }
+                }
+                Some(SeatState::Paused {
+                    until: Some(until), ..
+                }) if until <= now => {
+                    self.set_state(&seat, self.ready_state(&seat), now);
                 }
                 Some(SeatState::WrapUp { until }) if until <= now => {
                     self.set_state(&seat, SeatState::Available, now);
@@ -523,21 +604,6 @@ impl Acd {
         }
     }
 
-    fn after_missed_offer(&mut self, now: EpochMillis, seat: &str, why: PauseReason) {
-        // Without autopause the seat goes to the back so others are tried first.
-        if let Some(s) = self.seats.get_mut(seat) {
-            s.idle_since = now;
-        }
-        let next = if !self.is_registered(seat) {
-            SeatState::Offline
-        } else if self.settings.autopause {
-            SeatState::Paused { reason: why }
-        } else {
-            SeatState::Available
-        };
-        self.set_state(seat, next, now);
-    }
-
     /// The one place a seat changes state: keeps the deadline table and the queues'
     /// available-seat indexes in step with it.
     fn set_state(&mut self, id: &str, state: SeatState, now: EpochMillis) {
@@ -548,6 +614,9 @@ impl Acd {
         let (from, to) = (old.label(), state.label());
         if state == SeatState::Available && !matches!(old, SeatState::Ringing { .. }) {
             seat.idle_since = now;
+        }
+        if matches!(old, SeatState::Ringing { .. }) {
+            self.rang.remove(id);
         }
         if let Some(at) = deadline(&old) {
             self.deadlines.remove(at, id);
@@ -646,6 +715,7 @@ impl Acd {
 fn deadline(state: &SeatState) -> Option<EpochMillis> {
     match state {
         SeatState::Ringing { until, .. } | SeatState::WrapUp { until } => Some(*until),
+        SeatState::Paused { until, .. } => *until,
         _ => None,
     }
 }

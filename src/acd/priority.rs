@@ -87,6 +87,10 @@ pub struct CallRequest {
     pub line_priority: u8,
     /// Urgency code (NR until a regulator rates the call).
     pub urgency: Urgency,
+    /// A call coming back (transferred by a seat, waiting again after a lost seat or a
+    /// failed forward): a queue's `max_waiting` does not refuse it, that limit is for new
+    /// arrivals.
+    pub readmitted: bool,
 }
 
 impl CallRequest {
@@ -97,7 +101,14 @@ impl CallRequest {
             skill: None,
             line_priority,
             urgency: Urgency::Nr,
+            readmitted: false,
         }
+    }
+
+    /// Marks the call as coming back (see [`CallRequest::readmitted`]).
+    pub fn readmitted(mut self) -> Self {
+        self.readmitted = true;
+        self
     }
 
     /// Requires a skill.

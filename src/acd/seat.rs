@@ -37,6 +37,10 @@ pub enum SeatState {
     Paused {
         /// Why.
         reason: PauseReason,
+        /// When the ACD puts the seat back by itself (an autopause); `None`: until the
+        /// seat or a supervisor resumes it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        until: Option<EpochMillis>,
     },
 }
 
@@ -61,6 +65,14 @@ pub enum PauseReason {
 }
 
 impl PauseReason {
+    /// A pause the ACD took for the seat (a missed offer), not one it asked for.
+    pub fn is_auto(self) -> bool {
+        matches!(
+            self,
+            PauseReason::RingNoAnswer | PauseReason::Rejected | PauseReason::Unreachable
+        )
+    }
+
     /// The label used in the API and the seat history.
     pub fn label(self) -> &'static str {
         match self {

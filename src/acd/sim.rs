@@ -317,7 +317,9 @@ fn deaf_seats_are_autopaused_and_every_call_is_still_answered() {
         assert_eq!(
             sim.acd.seat(seat).unwrap().state,
             SeatState::Paused {
-                reason: PauseReason::RingNoAnswer
+                // Deaf: their phones never said they rang.
+                reason: PauseReason::Unreachable,
+                until: None
             }
         );
     }

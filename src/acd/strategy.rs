@@ -31,6 +31,9 @@ pub struct QueueSettings {
     pub wrap_up_ms: Option<EpochMillis>,
     /// Calls allowed to wait; more are refused with [`super::AcdError::QueueFull`].
     pub max_waiting: Option<usize>,
+    /// How long a seat that missed one of this queue's calls stays autopaused (default:
+    /// the ACD's [`super::AcdSettings::autopause_resume_ms`]).
+    pub autopause_resume_ms: Option<EpochMillis>,
 }
 
 /// A queue: seats of a role, optionally only those with a skill.

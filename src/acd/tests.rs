@@ -7,6 +7,9 @@ pub(super) fn settings() -> AcdSettings {
         ring_timeout_ms: 15_000,
         wrap_up_ms: 0,
         autopause: true,
+        // Autopause as it was: until resumed, one seat at a time (tests opt in).
+        autopause_resume_ms: 0,
+        autopause_burst: 0,
         aging_step_ms: 0,
     }
 }
@@ -21,15 +24,15 @@ pub(super) fn offers(acd: &mut Acd) -> Vec<(String, String)> {
         .collect()
 }
 
-fn outputs(acd: &mut Acd) -> Vec<AcdOutput> {
+pub(super) fn outputs(acd: &mut Acd) -> Vec<AcdOutput> {
     std::iter::from_fn(|| acd.poll_output()).collect()
 }
 
-fn pair(call: &str, seat: &str) -> (String, String) {
+pub(super) fn pair(call: &str, seat: &str) -> (String, String) {
     (call.into(), seat.into())
 }
 
-fn arm() -> CallRequest {
+pub(super) fn arm() -> CallRequest {
     CallRequest::new(ARM_ROLE, 0)
 }
 
@@ -162,6 +165,7 @@ fn ring_no_answer_autopauses_and_requeues() {
     acd.seat_online(0, "b");
     acd.enqueue(1, "c", &arm()).unwrap();
     assert_eq!(offers(&mut acd), vec![pair("c", "a")]);
+    acd.seat_rang("a", "c");
     assert_eq!(acd.poll_timeout(), Some(15_001));
     acd.handle_timeout(15_001);
     let out = outputs(&mut acd);
@@ -176,7 +180,8 @@ fn ring_no_answer_autopauses_and_requeues() {
     assert_eq!(
         acd.seat("a").unwrap().state,
         SeatState::Paused {
-            reason: PauseReason::RingNoAnswer
+            reason: PauseReason::RingNoAnswer,
+            until: None
         }
     );
 }
@@ -287,7 +292,8 @@ fn a_pause_asked_on_a_call_starts_when_the_call_ends_and_can_be_cancelled() {
     assert_eq!(
         acd.seat("arm1").unwrap().state,
         SeatState::Paused {
-            reason: PauseReason::Break
+            reason: PauseReason::Break,
+            until: None
         },
         "paused instead of wrap-up"
     );

@@ -73,6 +73,12 @@ pub enum CallInput {
         /// The number dialled.
         number: String,
     },
+    /// A full queue refused the call and its dial plan step has no overflow: the caller
+    /// is refused busy (486, or BYE if answered), the record says `queue_full`.
+    QueueFull {
+        /// The call.
+        call: String,
+    },
     /// The dial plan ended the call (closed service).
     Released {
         /// The call.
@@ -91,6 +97,14 @@ pub enum CallInput {
     CallerGone {
         /// The call.
         call: String,
+    },
+    /// The caller vanished without BYE: silent, and its dialog no longer answers (see
+    /// [`liveness`]). The call ends `caller_lost`.
+    CallerLost {
+        /// The call.
+        call: String,
+        /// What was seen, for the record.
+        detail: String,
     },
     /// The seat being offered the call answered 180.
     SeatRinging {
@@ -114,6 +128,14 @@ pub enum CallInput {
         seat: SeatId,
         /// The SIP status, `None` when the seat could not be reached.
         status: Option<u16>,
+    },
+    /// The offer never left the router (no contact to send it to, local transport
+    /// error): the call goes back in line and the seat is not blamed.
+    OfferNotSent {
+        /// The call.
+        call: String,
+        /// The seat.
+        seat: SeatId,
     },
     /// The seat sent BYE on a bridged call.
     SeatGone {
@@ -245,6 +267,21 @@ pub enum CallOutput {
         /// New state label.
         to: &'static str,
     },
+    /// The ACD paused a seat that missed an offer (supervisors are alerted).
+    SeatAutopaused {
+        /// The seat.
+        seat: SeatId,
+        /// Why (`ring_no_answer`, `rejected`, `unreachable`).
+        reason: PauseReason,
+        /// When it is back by itself, if it is.
+        until: Option<EpochMillis>,
+    },
+    /// Several seats missed offers at once: none was paused for it (supervisors are
+    /// alerted: overload or network trouble).
+    MissBurst {
+        /// The seats.
+        seats: Vec<SeatId>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,6 +330,10 @@ struct Call {
     urgency: Urgency,
     /// The bridged seat put the caller on hold (its phone, its console).
     held: bool,
+    /// A forward failed: the call comes back to its queue, whatever its size.
+    readmit: bool,
+    /// An external number is being dialled for it (a forward, maybe accompanied).
+    dialling: bool,
 }
 
 /// Settings of the call logic.
@@ -350,6 +391,8 @@ impl Switchboard {
                         record,
                         urgency: Urgency::Nr,
                         held: false,
+                        readmit: false,
+                        dialling: false,
                     },
                 );
             }
@@ -366,7 +409,9 @@ impl Switchboard {
                 queue,
                 role,
                 priority,
-            } => self.enqueue(now, &call, &queue, &CallRequest::new(&role, priority)),
+            } => {
+                self.enqueue(now, &call, &queue, &CallRequest::new(&role, priority));
+            }
             CallInput::Overflow { call } => {
                 if self.calls.get(&call).is_some_and(|c| c.phase.seeks_seat()) {
                     self.withdraw_offer(now, &call);
@@ -381,10 +426,11 @@ impl Switchboard {
                     self.withdraw_offer(now, &call);
                     self.event(now, &call, "FORWARD", None, Some(number.clone()));
                     // Accompanied: the seat stays with the caller while the number rings.
-                    if let Some(c) = self.calls.get_mut(&call)
-                        && c.phase == Phase::Waiting
-                    {
-                        c.phase = Phase::Forwarding;
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.dialling = true;
+                        if c.phase == Phase::Waiting {
+                            c.phase = Phase::Forwarding;
+                        }
                     }
                     self.outputs.push_back(CallOutput::Dial { call, number });
                 }
@@ -399,8 +445,21 @@ impl Switchboard {
                     if c.phase == Phase::Forwarding {
                         c.phase = Phase::Waiting;
                     }
+                    c.readmit = true;
+                    c.dialling = false;
                     let detail = status.map_or_else(|| "unreachable".into(), |s| s.to_string());
                     c.record.event(now, "FORWARD_FAILED", None, Some(detail));
+                }
+            }
+            CallInput::QueueFull { call } => {
+                if self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.phase == Phase::Waiting)
+                {
+                    self.withdraw_offer(now, &call);
+                    self.release_caller(&call, 486);
+                    self.finish(now, &call, Outcome::QueueFull, "queue_full");
                 }
             }
             CallInput::Released { call, reason } => {
@@ -423,14 +482,26 @@ impl Switchboard {
                 }
             }
             CallInput::CallerGone { call } => self.caller_gone(now, &call),
+            CallInput::CallerLost { call, detail } => self.caller_lost(now, &call, detail),
             CallInput::SeatRinging { call, seat } => {
+                self.acd.seat_rang(&seat, &call);
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.record.event(now, "RINGING", Some(&seat), None);
+                }
+            }
+            CallInput::OfferNotSent { call, seat } => {
+                if self.close_offer(now, &call, &seat, OfferResult::Unreachable, None) {
+                    let detail = Some("not sent".to_string());
+                    self.event(now, &call, "UNREACHABLE", Some(&seat), detail);
+                    self.acd.offer_not_sent(now, &seat, &call);
                 }
             }
             CallInput::SeatAnswered { call, seat } => self.seat_answered(now, &call, &seat),
             CallInput::SeatFailed { call, seat, status } => {
                 let (result, why) = match status {
+                    // A timeout or an overloaded hop answering for the phone: not the
+                    // seat's refusal (the burst rule applies, see `acd::autopause`).
+                    Some(408 | 503) => (OfferResult::Rejected, PauseReason::Unreachable),
                     Some(_) => (OfferResult::Rejected, PauseReason::Rejected),
                     None => (OfferResult::Unreachable, PauseReason::Unreachable),
                 };
@@ -468,14 +539,26 @@ impl Switchboard {
 
     /// Puts a waiting call in a queue with a full request (skill, Hub Santé urgency): what
     /// [`CallInput::Enqueue`] does with an unrated request. `queue` names it in the record.
-    /// A refusal (queue full, already queued) is recorded; the dial plan's overflow or
-    /// timeout then takes over.
-    pub fn enqueue(&mut self, now: EpochMillis, call: &str, queue: &str, request: &CallRequest) {
+    /// False when the queue refused it (full), which is recorded: the driver must then
+    /// follow the dial plan step's overflow at once, or end the call
+    /// ([`CallInput::QueueFull`]). A call a seat already answered, or whose forward failed,
+    /// is never refused.
+    pub fn enqueue(
+        &mut self,
+        now: EpochMillis,
+        call: &str,
+        queue: &str,
+        request: &CallRequest,
+    ) -> bool {
         let Some(c) = self.calls.get_mut(call).filter(|c| c.phase.seeks_seat()) else {
-            return;
+            return true;
         };
         // The more urgent of the plan's and the call's own (transfer, call file).
-        let request = &request.clone().with_urgency(request.urgency.min(c.urgency));
+        let mut request = request.clone().with_urgency(request.urgency.min(c.urgency));
+        if c.readmit || c.record.answered_at.is_some() {
+            request = request.readmitted();
+        }
+        let request = &request;
         c.record.queued_at.get_or_insert(now);
         c.record.queue = Some(queue.to_string());
         let mut detail = format!("{queue} priority {}", request.line_priority);
@@ -483,10 +566,12 @@ impl Switchboard {
             detail.push_str(&format!(" urgency {}", request.urgency.label()));
         }
         c.record.event(now, "ENTERQUEUE", None, Some(detail));
-        if let Err(e) = self.acd.enqueue(now, call, request) {
+        let refused = self.acd.enqueue(now, call, request).err();
+        if let Some(e) = &refused {
             self.event(now, call, "QUEUE_REFUSED", None, Some(e.to_string()));
         }
         self.drain_acd(now);
+        !matches!(refused, Some(AcdError::QueueFull { .. }))
     }
 
     /// Configures a queue's strategy, wrap-up and size.
@@ -665,6 +750,7 @@ impl Switchboard {
             });
             return;
         };
+        c.dialling = false;
         c.record.answered_at.get_or_insert(now);
         c.record
             .wait_ms
@@ -833,6 +919,20 @@ impl Switchboard {
                     self.outputs
                         .push_back(CallOutput::SeatChanged { seat, from, to });
                 }
+                AcdOutput::Autopaused {
+                    seat,
+                    reason,
+                    until,
+                } => {
+                    self.outputs.push_back(CallOutput::SeatAutopaused {
+                        seat,
+                        reason,
+                        until,
+                    });
+                }
+                AcdOutput::MissBurst { seats } => {
+                    self.outputs.push_back(CallOutput::MissBurst { seats });
+                }
             }
         }
     }
@@ -903,6 +1003,7 @@ impl Switchboard {
     }
 }
 
+pub mod liveness;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]

@@ -19,6 +19,9 @@ const MINUTE: EpochMillis = 60 * SECOND;
 const RING_MS: EpochMillis = 15 * SECOND;
 const WRAP_MS: EpochMillis = 10 * SECOND;
 const AGING_STEP_MS: EpochMillis = 60 * SECOND;
+const AUTOPAUSE_RESUME_MS: EpochMillis = 60 * SECOND;
+/// New calls allowed to wait for an ARM; more are refused busy (no overflow in this plan).
+const ARM_MAX_WAITING: usize = 30;
 /// Arrivals stop after this; the run then drains.
 const TRAFFIC_MS: EpochMillis = 240 * MINUTE;
 
@@ -70,6 +73,10 @@ enum Event {
     },
     /// The caller hangs up mid-call.
     HangUp {
+        call: String,
+    },
+    /// The caller's phone vanished (no BYE) and the driver's probe found it gone.
+    CallerLost {
         call: String,
     },
     Unpause {
@@ -151,13 +158,21 @@ impl Sim {
                 ring_timeout_ms: RING_MS,
                 wrap_up_ms: WRAP_MS,
                 autopause: true,
+                autopause_resume_ms: AUTOPAUSE_RESUME_MS,
+                autopause_burst: 3,
                 aging_step_ms: AGING_STEP_MS,
             },
             misdial_threshold_ms: 15 * SECOND,
         };
         let seats = plateau();
+        let mut board = Switchboard::new(settings, &seats, T0);
+        let limited = QueueSettings {
+            max_waiting: Some(ARM_MAX_WAITING),
+            ..Default::default()
+        };
+        board.set_queue(QueueKey::role(crate::acd::ARM_ROLE), limited);
         let mut sim = Self {
-            board: Switchboard::new(settings, &seats, T0),
+            board,
             now: T0,
             events: BTreeMap::new(),
             seq: 0,
@@ -191,6 +206,12 @@ impl Sim {
                 let gap = if peak { mean_gap / 2 } else { mean_gap };
                 t += self.rng.between(1, 2 * gap);
                 let call = format!("l{line}-{t:09}");
+                // One caller in fifty vanishes at some point of its call.
+                if self.rng.chance(2) {
+                    let lost = t + self.rng.between(30 * SECOND, 10 * MINUTE);
+                    let ghost = call.clone();
+                    self.at(lost, Event::CallerLost { call: ghost });
+                }
                 self.at(t, Event::Arrive { call, line });
             }
         }
@@ -228,6 +249,7 @@ impl Sim {
     }
 
     fn drain(&mut self) -> Vec<CallOutput> {
+        self.checks.autopauses_due(self.now);
         let outputs: Vec<CallOutput> = std::iter::from_fn(|| self.board.poll_output()).collect();
         for out in &outputs {
             self.react(out);

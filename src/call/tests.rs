@@ -1,6 +1,7 @@
 //! Virtual-time tests of the switchboard: no sockets, no sleeping, time is a number.
 
 use super::*;
+use crate::cti::TransferMode;
 use crate::time::SECOND;
 
 use super::tests_support::*;
@@ -567,4 +568,126 @@ fn an_escalated_p0_call_overtakes_the_waiting_ones() {
             .unwrap()
             .ends_with("urgency P0")
     );
+}
+
+#[test]
+fn a_full_queue_refuses_new_calls_busy_but_takes_back_answered_ones() {
+    let mut b = board(&["arm1"]);
+    let one = QueueSettings {
+        max_waiting: Some(1),
+        ..Default::default()
+    };
+    b.set_queue(QueueKey::role("arm"), one);
+    online(&mut b, T0, "arm1");
+    arrive(&mut b, T0 + 1, "c1", "samu", 0);
+    arrive(&mut b, T0 + 2, "c2", "samu", 0);
+    arrived(&mut b, T0 + 3, "c3", "samu");
+    let request = CallRequest::new("arm", 0);
+    assert!(
+        !b.enqueue(T0 + 3, "c3", "arm", &request),
+        "one waits already"
+    );
+    actions(&mut b);
+    b.handle(T0 + 3, CallInput::QueueFull { call: "c3".into() });
+    let out = actions(&mut b);
+    assert!(out.contains(&CallOutput::RejectCaller {
+        call: "c3".into(),
+        status: 486
+    }));
+    let r = finished(&out).expect("c3 ends at once");
+    assert_eq!(r.outcome, Some(Outcome::QueueFull));
+    assert_eq!(r.end_reason.as_deref(), Some("queue_full"));
+    assert!(r.events.iter().any(|e| e.kind == "QUEUE_REFUSED"));
+
+    // c1, answered then transferred back to the full queue, is taken whatever its size.
+    b.handle(
+        T0 + 4,
+        CallInput::SeatAnswered {
+            call: "c1".into(),
+            seat: "arm1".into(),
+        },
+    );
+    b.transfer(T0 + 5, "c1", "arm1", "arm", TransferMode::Blind, None)
+        .unwrap();
+    arrived(&mut b, T0 + 5, "c4", "samu");
+    assert!(!b.enqueue(T0 + 5, "c4", "arm", &request), "still full");
+    assert!(b.enqueue(T0 + 6, "c1", "arm", &request), "c1 comes back");
+}
+
+#[test]
+fn a_lost_caller_ends_its_call_and_frees_its_seat() {
+    let mut b = board(&["arm1", "arm2"]);
+    online(&mut b, T0, "arm1");
+    arrive(&mut b, T0 + 1, "c1", "samu", 0);
+    b.handle(
+        T0 + 2,
+        CallInput::SeatAnswered {
+            call: "c1".into(),
+            seat: "arm1".into(),
+        },
+    );
+    actions(&mut b);
+    let detail = "no RTP/RTCP for 60 s, OPTIONS probe unanswered".to_string();
+    b.handle(
+        T0 + 70 * SECOND,
+        CallInput::CallerLost {
+            call: "c1".into(),
+            detail,
+        },
+    );
+    let out = actions(&mut b);
+    assert!(out.contains(&CallOutput::HangUpSeat {
+        call: "c1".into(),
+        seat: "arm1".into()
+    }));
+    assert!(out.contains(&CallOutput::HangUpCaller { call: "c1".into() }));
+    let r = finished(&out).expect("record");
+    assert_eq!(r.outcome, Some(Outcome::CallerLost));
+    assert_eq!(r.handlers[0].left.as_deref(), Some("caller_lost"));
+    assert!(r.events.iter().any(|e| e.kind == "CALLER_LOST"));
+    assert_eq!(b.acd().seat("arm1").unwrap().state.label(), "wrap_up");
+
+    // Waiting, ringing a seat: the offer is withdrawn.
+    online(&mut b, T0, "arm2");
+    arrive(&mut b, T0 + 80 * SECOND, "c2", "samu", 0);
+    actions(&mut b);
+    b.handle(
+        T0 + 81 * SECOND,
+        CallInput::CallerLost {
+            call: "c2".into(),
+            detail: String::new(),
+        },
+    );
+    let out = actions(&mut b);
+    assert!(out.contains(&CallOutput::CancelSeat {
+        call: "c2".into(),
+        seat: "arm2".into()
+    }));
+    assert_eq!(finished(&out).unwrap().outcome, Some(Outcome::CallerLost));
+}
+
+#[test]
+fn a_408_or_503_for_the_seat_is_not_its_refusal() {
+    let mut b = board(&["arm1", "arm2"]);
+    online(&mut b, T0, "arm1");
+    online(&mut b, T0 + 1, "arm2");
+    arrive(&mut b, T0 + 2, "c1", "samu", 0);
+    actions(&mut b);
+    for (seat, status) in [("arm1", 503), ("arm2", 486)] {
+        b.handle(
+            T0 + 3,
+            CallInput::SeatFailed {
+                call: "c1".into(),
+                seat: seat.into(),
+                status: Some(status),
+            },
+        );
+    }
+    let reason = |b: &Switchboard, seat: &str| match b.acd().seat(seat).unwrap().state {
+        crate::acd::SeatState::Paused { reason, .. } => Some(reason),
+        _ => None,
+    };
+    assert_eq!(reason(&b, "arm1"), Some(PauseReason::Unreachable));
+    assert_eq!(reason(&b, "arm2"), Some(PauseReason::Rejected));
+    assert_eq!(b.record("c1").unwrap().offers[0].status, Some(503));
 }

@@ -18,6 +18,8 @@ pub fn board_with(seats: &[(&str, &str)]) -> Switchboard {
             ring_timeout_ms: 15 * SECOND,
             wrap_up_ms: 10 * SECOND,
             autopause: true,
+            autopause_resume_ms: 0,
+            autopause_burst: 0,
             aging_step_ms: 0,
         },
         misdial_threshold_ms: 15 * SECOND,
@@ -57,7 +59,8 @@ pub fn arrive_in(b: &mut Switchboard, now: EpochMillis, call: &str, role: &str) 
     );
 }
 
-fn arrived(b: &mut Switchboard, now: EpochMillis, call: &str, line: &str) {
+/// A call arrives (not queued yet).
+pub fn arrived(b: &mut Switchboard, now: EpochMillis, call: &str, line: &str) {
     b.handle(
         now,
         CallInput::Arrived {
@@ -71,9 +74,17 @@ fn arrived(b: &mut Switchboard, now: EpochMillis, call: &str, line: &str) {
 }
 
 /// Drains outputs, dropping seat state changes (checked separately).
+/// What the driver must do with calls (seat states and supervisor alerts left out).
 pub fn actions(b: &mut Switchboard) -> Vec<CallOutput> {
     std::iter::from_fn(|| b.poll_output())
-        .filter(|o| !matches!(o, CallOutput::SeatChanged { .. }))
+        .filter(|o| {
+            !matches!(
+                o,
+                CallOutput::SeatChanged { .. }
+                    | CallOutput::SeatAutopaused { .. }
+                    | CallOutput::MissBurst { .. }
+            )
+        })
         .collect()
 }
 

@@ -102,6 +102,8 @@ pub enum MediaError {
 /// Counters of one leg, snapshot. `rx_*` count every datagram received on the leg's
 /// socket, `tx_*` what was sent out of it; `dropped` counts received datagrams that reached
 /// nobody (not RTP, wrong source after latching, nobody listening, send error).
+/// `rx_rtcp` counts the RTCP packets the leg's peer sent (a sign of life when a VAD trunk
+/// sends no RTP during silence).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct LegStats {
     pub rx_packets: u64,
@@ -109,6 +111,7 @@ pub struct LegStats {
     pub tx_packets: u64,
     pub tx_bytes: u64,
     pub dropped: u64,
+    pub rx_rtcp: u64,
 }
 
 /// Counters of every leg, snapshot.
@@ -133,6 +136,7 @@ struct LegCounters {
     tx_packets: AtomicU64,
     tx_bytes: AtomicU64,
     dropped: AtomicU64,
+    rx_rtcp: AtomicU64,
 }
 
 impl LegCounters {
@@ -148,6 +152,7 @@ impl LegCounters {
             tx_packets: get(&self.tx_packets),
             tx_bytes: get(&self.tx_bytes),
             dropped: get(&self.dropped),
+            rx_rtcp: get(&self.rx_rtcp),
         }
     }
 }

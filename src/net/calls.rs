@@ -3,6 +3,7 @@
 //! out what the switchboard decides.
 
 use crate::acd::Urgency;
+use crate::call::liveness::CallerWatch;
 use crate::call::{CallInput, CallOutput, Switchboard};
 use crate::cti::{CtiChannels, CtiCommand, CtiError, TransferMode};
 use crate::media::dtmf::info::parse_info;
@@ -33,6 +34,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 mod attended;
+mod caller_watch;
 mod console;
 mod seat_legs;
 mod webrtc_phone;
@@ -148,6 +150,13 @@ pub enum CallEvent {
         /// What happened.
         notice: MediaNotice,
     },
+    /// The in-dialog probe of a silent caller's leg answered (or not).
+    CallerProbe {
+        /// Router call id.
+        call: String,
+        /// The dialog answered (anything but 408/481).
+        answered: bool,
+    },
     /// A dial plan timer fired (menu key wait, queue limit).
     Timer {
         /// Router call id.
@@ -174,6 +183,8 @@ pub(super) struct Legs {
     pub(super) route: Route,
     /// The trunk leg got our 200 OK.
     answered: bool,
+    /// Whether the caller still sends anything (see [`crate::call::liveness`]).
+    caller_watch: CallerWatch,
     max_forwards: u32,
     /// Seat legs being offered or answered (several: ring-all, accompanied transfer).
     pub(super) seats: Vec<SeatLeg>,
@@ -260,6 +271,8 @@ pub struct CallDriver {
     pub webrtc_offers: u64,
     /// A SIP seat's phone silent this long is taken for dead (0: never).
     pub seat_rtp_timeout_ms: u64,
+    /// A trunk caller silent this long has its dialog probed (0: never).
+    pub caller_rtp_timeout_ms: u64,
 }
 
 impl CallDriver {
@@ -294,8 +307,13 @@ impl CallDriver {
                     None => break,
                 },
                 Some(command) = cti.recv() => self.on_cti(command, &mut legs),
-                _ = watchdog.tick(), if self.seat_rtp_timeout_ms > 0 => {
-                    self.watch_seat_media(wall_clock_now(), &mut legs);
+                _ = watchdog.tick(), if self.seat_rtp_timeout_ms > 0
+                    || self.caller_rtp_timeout_ms > 0 => {
+                    let now = wall_clock_now();
+                    self.watch_callers(now, &mut legs);
+                    if self.seat_rtp_timeout_ms > 0 {
+                        self.watch_seat_media(now, &mut legs);
+                    }
                 }
             }
             self.execute(&mut legs, &mut by_leg);
@@ -340,6 +358,7 @@ impl CallDriver {
                         relay: t.relay,
                         route: Route::new(t.routing, &t.entry, t.dialled_by),
                         answered: false,
+                        caller_watch: CallerWatch::new(self.caller_rtp_timeout_ms),
                         max_forwards: t.max_forwards,
                         seats: Vec::new(),
                         consoles: Vec::new(),
@@ -356,6 +375,9 @@ impl CallDriver {
             }
             CallEvent::Media { call, notice } => self.on_media(&call, notice, legs),
             CallEvent::Timer { call, timer } => self.on_timer(&call, timer, legs),
+            CallEvent::CallerProbe { call, answered } => {
+                self.on_caller_probe(now, call, answered, legs);
+            }
             CallEvent::Rejected(record) => self.persist(*record, None),
             // A console taking calls with audio keeps its seat online without a phone.
             CallEvent::Input(CallInput::SeatOffline { seat })
@@ -724,7 +746,9 @@ impl CallDriver {
                     });
                     self.persist(*record, media);
                 }
-                CallOutput::SeatChanged { .. } => {}
+                CallOutput::SeatChanged { .. }
+                | CallOutput::SeatAutopaused { .. }
+                | CallOutput::MissBurst { .. } => {}
             }
         }
         self.publish_gauges();
@@ -913,6 +937,7 @@ fn rtp_counters(stats: &RelayStats) -> RtpCounters {
         tx_packets: stats.b.tx_packets + stats.c.tx_packets,
         tx_bytes: stats.b.tx_bytes + stats.c.tx_bytes,
         dropped: stats.b.dropped + stats.c.dropped,
+        rx_rtcp: stats.b.rx_rtcp + stats.c.rx_rtcp,
     };
     RtpCounters {
         caller: leg(stats.a),

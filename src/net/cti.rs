@@ -55,7 +55,8 @@ impl CallDriver {
                 if matches!(
                     self.seat_state(seat),
                     Some(SeatState::Paused {
-                        reason: PauseReason::LoggedOut
+                        reason: PauseReason::LoggedOut,
+                        ..
                     })
                 ) {
                     self.switchboard.unpause(now, seat);
@@ -282,6 +283,40 @@ impl CallDriver {
             }
             CallOutput::SeatLeft { call, seat } => {
                 self.seat_log(now, seat, "LEFT", Some(call), None);
+            }
+            CallOutput::SeatAutopaused {
+                seat,
+                reason,
+                until,
+            } => {
+                tracing::warn!(%seat, reason = reason.label(), ?until, "seat autopaused");
+                self.metrics
+                    .seat_autopauses
+                    .with_label_values(&[reason.label()])
+                    .inc();
+                self.seat_log(now, seat, "AUTOPAUSE", None, Some(reason.label()));
+                self.cti.publish(CtiEvent {
+                    at: now,
+                    seat: None,
+                    call: None,
+                    kind: "seat_autopaused".into(),
+                    detail: json!({ "seat": seat, "reason": reason.label(), "until": until }),
+                });
+            }
+            CallOutput::MissBurst { seats } => {
+                tracing::error!(
+                    seats = seats.len(),
+                    "several seats missed offers at once: overload or network trouble, \
+                     none paused for it"
+                );
+                self.metrics.seat_miss_bursts.inc();
+                self.cti.publish(CtiEvent {
+                    at: now,
+                    seat: None,
+                    call: None,
+                    kind: "seat_miss_burst".into(),
+                    detail: json!({ "seats": seats }),
+                });
             }
             CallOutput::Bridge { call, seat } if seat != EXTERNAL => {
                 self.seat_log(now, seat, "CONNECT", Some(call), None);

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::calls::{CallDriver, CallEvent, Legs, SeatDial};
 use super::reload::Routing;
+use crate::acd::CallRequest;
 use crate::call::CallInput;
 use crate::media::playback::Announcement;
 use crate::media::relay::MediaNotice;
@@ -59,7 +60,13 @@ pub(super) struct Route {
     awaiting: Awaiting,
     /// The queue the call was last put in (a forward that cannot be made falls back here).
     last_queue: Option<Instruction>,
+    /// Full queues met in a row (overflow to a queue that is full too…): bounded, so
+    /// queues overflowing into each other cannot spin.
+    full_in_a_row: u32,
 }
+
+/// Full queues a call may meet in a row before it is refused busy.
+const MAX_FULL_IN_A_ROW: u32 = 8;
 
 impl Route {
     pub(super) fn new(routing: Routing, entry: &str, dialled_by: Option<SeatDial>) -> Route {
@@ -72,6 +79,7 @@ impl Route {
             timers: 0,
             awaiting: Awaiting::Nothing,
             last_queue: None,
+            full_in_a_row: 0,
         }
     }
 
@@ -267,6 +275,14 @@ impl CallDriver {
                     .queues
                     .get(queue)
                     .map_or_else(|| queue.clone(), |q| q.role.clone());
+                l.route.last_queue = Some(instruction.clone());
+                // Queued first, so that a full queue sends the caller on before any answer
+                // or hold audio: unanswered, it can still be refused busy.
+                let request = CallRequest::new(&role, priority);
+                if !self.switchboard.enqueue(now, call, queue, &request) {
+                    return self.queue_full(call, legs);
+                }
+                l.route.full_in_a_row = 0;
                 let prompts = Arc::clone(&l.route.routing.prompts);
                 let find =
                     |name: &Option<String>| name.as_deref().and_then(|n| prompts.get(n).cloned());
@@ -305,20 +321,40 @@ impl CallDriver {
                 if let Some(wait) = max_wait_s {
                     self.arm(call, TimerKind::Queue, wait, l);
                 }
-                let input = CallInput::Enqueue {
-                    call: call.into(),
-                    queue: queue.clone(),
-                    role,
-                    priority,
-                };
-                l.route.last_queue = Some(instruction.clone());
-                self.switchboard.handle(now, input);
             }
             Instruction::Forward { number } => {
                 let input = CallInput::Forward {
                     call: call.into(),
                     number,
                 };
+                self.switchboard.handle(now, input);
+            }
+        }
+    }
+
+    /// The call's queue is full: the step's overflow at once, or, with none (or after too
+    /// many full queues in a row), the caller is refused busy (`queue_full`). Never left
+    /// on hold audio in no queue.
+    fn queue_full(&mut self, call: &str, legs: &mut HashMap<String, Legs>) {
+        let now = wall_clock_now();
+        let Some(l) = legs.get_mut(call) else { return };
+        l.route.full_in_a_row += 1;
+        let plans = Arc::clone(&l.route.routing.plans);
+        let next = match l.route.flow.as_mut() {
+            Some(flow) if l.route.full_in_a_row <= MAX_FULL_IN_A_ROW => {
+                flow.on_queue_full(now, plans.as_ref())
+            }
+            _ => None,
+        };
+        match next {
+            Some(next) => {
+                let overflow = CallInput::Overflow { call: call.into() };
+                self.switchboard.handle(now, overflow);
+                self.follow(call, next, legs);
+            }
+            None => {
+                tracing::warn!(%call, "queue full and nowhere to overflow: refused busy");
+                let input = CallInput::QueueFull { call: call.into() };
                 self.switchboard.handle(now, input);
             }
         }

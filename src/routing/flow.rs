@@ -205,6 +205,39 @@ impl Flow {
         Some(self.go(&next, now, calendar))
     }
 
+    /// The queue of the current step refused the call (full, `max_waiting`): its overflow
+    /// is followed at once, without waiting for `max_wait_s`. `None` when the step has no
+    /// overflow: the plan has nowhere else to send the call.
+    pub fn on_queue_full(
+        &mut self,
+        now: EpochMillis,
+        calendar: &dyn Calendar,
+    ) -> Option<Instruction> {
+        let Action::Queue {
+            queue, overflow, ..
+        } = self.action()?
+        else {
+            return None;
+        };
+        let (queue, overflow) = (queue.clone(), overflow.clone());
+        match overflow {
+            Some(next) => {
+                self.note(format!(
+                    "{}: queue {queue} full → overflow to {next}",
+                    self.step
+                ));
+                Some(self.go(&next, now, calendar))
+            }
+            None => {
+                self.note(format!(
+                    "{}: queue {queue} full, no overflow: refused busy",
+                    self.step
+                ));
+                None
+            }
+        }
+    }
+
     /// What happened so far, a line per decision.
     pub fn trace(&self) -> &[String] {
         &self.trace

@@ -27,6 +27,12 @@ pub enum Outcome {
     Closed,
     /// Forwarded through the trunk (backup centre, 3114) and answered there.
     Forwarded,
+    /// Refused by a full queue (`max_waiting`) whose dial plan step has no overflow: the
+    /// caller got 486 Busy Here (or a BYE if already answered).
+    QueueFull,
+    /// The caller's leg went silent (no RTP, no RTCP) and its dialog stopped answering:
+    /// the caller vanished without BYE. The router hung up.
+    CallerLost,
 }
 
 impl Outcome {
@@ -39,17 +45,21 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::Closed => "closed",
             Outcome::Forwarded => "forwarded",
+            Outcome::QueueFull => "queue_full",
+            Outcome::CallerLost => "caller_lost",
         }
     }
 
     /// All outcomes.
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::Answered,
         Outcome::Abandoned,
         Outcome::Misdial,
         Outcome::Failed,
         Outcome::Closed,
         Outcome::Forwarded,
+        Outcome::QueueFull,
+        Outcome::CallerLost,
     ];
 }
 

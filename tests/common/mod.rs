@@ -75,6 +75,13 @@ pub struct Options {
     /// `[media] seat_rtp_timeout_s`: off (0) unless a test is about it, since the test
     /// seats echo RTP and most test callers send none.
     pub seat_rtp_timeout_s: u32,
+    /// `[media] caller_rtp_timeout_s`: off (0) unless a test is about it, since most
+    /// test callers send no RTP.
+    pub caller_rtp_timeout_s: u32,
+    /// `[acd] autopause_resume_s` and `autopause_burst`, when not the defaults.
+    pub autopause: Option<(u32, usize)>,
+    /// The ARM queue's `max_waiting` (`[[acd.queues]]`).
+    pub arm_max_waiting: Option<usize>,
 }
 
 impl Default for Options {
@@ -94,6 +101,9 @@ impl Default for Options {
             tls: None,
             console_passwords: Vec::new(),
             seat_rtp_timeout_s: 0,
+            caller_rtp_timeout_s: 0,
+            autopause: None,
+            arm_max_waiting: None,
         }
     }
 }
@@ -174,10 +184,11 @@ dialplans_dir = "{plans}"
 ring_timeout_s = {ring}
 wrap_up_s = {wrap}
 misdial_threshold_s = {misdial}
-{strategy}[media]
+{autopause}{strategy}[media]
 rtp_port_min = {rtp_min}
 rtp_port_max = {rtp_max}
 seat_rtp_timeout_s = {seat_rtp_timeout}
+caller_rtp_timeout_s = {caller_rtp_timeout}
 {prompts_dir}[http]
 listen = "127.0.0.1:0"
 {https}[store]
@@ -185,6 +196,13 @@ data_dir = "{data}"
 {tls}{seats}"#,
         ring = opts.ring_timeout_s,
         seat_rtp_timeout = opts.seat_rtp_timeout_s,
+        caller_rtp_timeout = opts.caller_rtp_timeout_s,
+        autopause = opts
+            .autopause
+            .map(|(resume, burst)| {
+                format!("autopause_resume_s = {resume}\nautopause_burst = {burst}\n")
+            })
+            .unwrap_or_default(),
         wrap = opts.wrap_up_s,
         misdial = opts.misdial_threshold_s,
         data = data.display(),
@@ -217,11 +235,23 @@ data_dir = "{data}"
                 )
             })
             .unwrap_or_default(),
-        strategy = opts
-            .arm_strategy
-            .map(|s| format!("[[acd.queues]]\nrole = \"arm\"\nstrategy = \"{s}\"\n"))
-            .unwrap_or_default(),
+        strategy = arm_queue(opts),
     )
+}
+
+/// `[[acd.queues]]` for the ARM queue, when a test sets its strategy or size.
+fn arm_queue(opts: &Options) -> String {
+    if opts.arm_strategy.is_none() && opts.arm_max_waiting.is_none() {
+        return String::new();
+    }
+    let mut text = String::from("[[acd.queues]]\nrole = \"arm\"\n");
+    if let Some(s) = opts.arm_strategy {
+        text.push_str(&format!("strategy = \"{s}\"\n"));
+    }
+    if let Some(n) = opts.arm_max_waiting {
+        text.push_str(&format!("max_waiting = {n}\n"));
+    }
+    text
 }
 
 /// The test dial plans: the 15 and the 116 117 straight to the ARM queue (the 15 first);

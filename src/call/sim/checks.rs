@@ -1,7 +1,7 @@
 //! The invariants of the simulation, checked as outputs come out and at the end of a run,
 //! and the figures it prints.
 
-use super::{AGING_STEP_MS, Leg, WRAP_MS};
+use super::{AGING_STEP_MS, AUTOPAUSE_RESUME_MS, Leg, WRAP_MS};
 use crate::acd::{SeatId, Urgency};
 use crate::call::{CallOutput, Switchboard};
 use crate::store::record::CallRecord;
@@ -46,6 +46,9 @@ pub(super) struct Checks {
     /// Three-way spells of each live call.
     conferences: HashMap<String, Vec<(EpochMillis, Option<EpochMillis>)>>,
     offers: usize,
+    /// Seats the ACD paused, and when they are due back.
+    autopaused: HashMap<SeatId, EpochMillis>,
+    autopauses: usize,
 }
 
 impl Checks {
@@ -171,8 +174,29 @@ impl Checks {
         self.call_ended.remove(seat);
     }
 
+    /// Invariant 8: an autopause ends by itself, when it said.
+    pub(super) fn autopaused(&mut self, seat: &str, until: Option<EpochMillis>, now: EpochMillis) {
+        let until = until.unwrap_or_else(|| panic!("{seat} autopaused for good"));
+        assert_eq!(until, now + AUTOPAUSE_RESUME_MS, "{seat}");
+        self.autopaused.insert(seat.into(), until);
+        self.autopauses += 1;
+    }
+
+    /// Invariant 8: no autopaused seat is still out after its time.
+    pub(super) fn autopauses_due(&self, now: EpochMillis) {
+        for (seat, until) in &self.autopaused {
+            assert!(
+                *until >= now,
+                "{seat} still autopaused at {now}, due back at {until}"
+            );
+        }
+    }
+
     /// Invariant 2: every seat is in one state, and the changes chain up.
     pub(super) fn seat_changed(&mut self, seat: &str, from: &'static str, to: &'static str) {
+        if from == "paused" {
+            self.autopaused.remove(seat);
+        }
         let was = self
             .seat_states
             .insert(seat.into(), to)
@@ -304,6 +328,7 @@ impl Checks {
             "seed {seed:#x}: {} calls, {} offers, outcomes {:?}",
             self.arrived, self.offers, self.outcomes
         );
+        eprintln!("  autopauses: {}", self.autopauses);
         eprintln!("  escalations: {:?}", self.escalations);
         for u in Urgency::ALL {
             let mut waits: Vec<EpochMillis> = self

@@ -147,6 +147,10 @@ impl Sim {
                     self.at(delay, Event::Unpause { seat: seat.clone() });
                 }
             }
+            CallOutput::SeatAutopaused { seat, until, .. } => {
+                self.checks.autopaused(seat, *until, self.now);
+            }
+            CallOutput::MissBurst { .. } => {}
             CallOutput::Dial { .. } => panic!("no forwarding in this plan: {out:?}"),
         }
     }

@@ -86,9 +86,38 @@ impl Sim {
                     self.caller_gone(call);
                 }
             }
+            Event::CallerLost { call } => {
+                let Some(c) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                c.caller_gone = true;
+                // Invariant 10: whatever it was doing, a lost caller's call ends at once
+                // `caller_lost`, every seat on it released (the Finished check: no leg
+                // left open, the caller released).
+                let detail = "sim".to_string();
+                let input = CallInput::CallerLost {
+                    call: call.clone(),
+                    detail,
+                };
+                let out = self.feed(input);
+                let lost = out.iter().any(|o| {
+                    matches!(o, CallOutput::Finished(r)
+                        if r.id == call && r.outcome == Some(Outcome::CallerLost)
+                            && r.handlers.iter().filter(|h| h.until == r.ended_at)
+                                .all(|h| h.left.as_deref() == Some("caller_lost")))
+                });
+                assert!(lost, "{call} lost but not ended: {out:?}");
+            }
             Event::Unpause { seat } => {
-                self.board.unpause(self.now, &seat);
-                self.drain();
+                // An autopause ends by itself: invariant 8 checks that it does.
+                let autopaused =
+                    self.board.acd().seat(&seat).is_some_and(|s| {
+                        matches!(s.state, SeatState::Paused { until: Some(_), .. })
+                    });
+                if !autopaused {
+                    self.board.unpause(self.now, &seat);
+                    self.drain();
+                }
             }
             Event::Online { seat } => {
                 self.feed(CallInput::SeatOnline { seat });
@@ -120,12 +149,23 @@ impl Sim {
         });
         self.checks
             .enqueued(&call, ARM_ROLE, Urgency::Nr, line, self.now);
-        self.feed(CallInput::Enqueue {
-            call: call.clone(),
-            queue: "arm".into(),
-            role: ARM_ROLE.into(),
-            priority: line,
+        let request = CallRequest::new(ARM_ROLE, line);
+        if self.board.enqueue(self.now, &call, "arm", &request) {
+            self.drain();
+            return;
+        }
+        // Invariant 9: a call the full queue refused is not stranded: with no overflow in
+        // this plan, it is refused busy at once, as the driver does.
+        self.drain();
+        let out = self.feed(CallInput::QueueFull { call: call.clone() });
+        let refused = out.iter().any(|o| {
+            matches!(o, CallOutput::Finished(r)
+                if r.id == call && r.outcome == Some(Outcome::QueueFull))
         });
+        assert!(
+            refused,
+            "{call} refused by the full queue but not ended: {out:?}"
+        );
         self.wait_again(&call);
     }
 
@@ -230,7 +270,8 @@ impl Sim {
             .escalated(kind, call, &role, urgency, line, self.now);
         self.wait_again(call);
         let request = CallRequest::new(&role, line);
-        self.board.enqueue(self.now, call, &step, &request);
+        let taken = self.board.enqueue(self.now, call, &step, &request);
+        assert!(taken, "{call} coming back is never refused");
         self.drain();
     }
 
@@ -277,8 +318,10 @@ impl Sim {
         }
         let kind = format!("{} {mode:?} {urgency:?}", self.role(seat));
         self.checks.escalated(kind, call, role, urgency, line, now);
-        self.board
+        let taken = self
+            .board
             .enqueue(now, call, step, &CallRequest::new(role, line));
+        assert!(taken, "{call} transferred is never refused");
         self.drain();
     }
 

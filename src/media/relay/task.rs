@@ -305,6 +305,7 @@ impl RelayTask {
         }
         self.rtcp_mux[leg.idx()] = muxed;
         self.rtcp_remote[leg.idx()] = Some(src);
+        LegCounters::add(&self.legs[leg.idx()].counters.rx_rtcp, 1);
         self.session.on_rtcp(leg, &buf[..n], self.clock.now());
     }
 

@@ -114,7 +114,8 @@ async fn relays_both_ways_payload_identical() {
             rx_bytes: n(&up),
             tx_packets: 1,
             tx_bytes: n(&down),
-            dropped: 0
+            dropped: 0,
+            rx_rtcp: 0
         }
     );
     assert_eq!(
@@ -124,7 +125,8 @@ async fn relays_both_ways_payload_identical() {
             rx_bytes: n(&down),
             tx_packets: 1,
             tx_bytes: n(&up),
-            dropped: 0
+            dropped: 0,
+            rx_rtcp: 0
         }
     );
     assert_eq!(metrics.with_label_values(&["caller_to_seat"]).get(), 1);

@@ -135,7 +135,7 @@ impl CallDriver {
             }
             None => {
                 let now = wall_clock_now();
-                self.switchboard.handle(now, unreachable(call, seat));
+                self.switchboard.handle(now, not_sent(call, seat));
             }
         }
     }
@@ -288,7 +288,12 @@ impl CallDriver {
             }
             Err(e) => {
                 tracing::warn!(%seat, error = %e, "could not send INVITE on the seat leg");
-                self.seat_leg_failed(call, seat, None, legs);
+                if seat == EXTERNAL {
+                    self.seat_leg_failed(call, seat, None, legs);
+                } else {
+                    self.switchboard
+                        .handle(wall_clock_now(), not_sent(call, seat));
+                }
             }
         }
     }
@@ -320,13 +325,10 @@ pub(super) async fn release_seat_leg(leg: SeatLeg) {
     leg.dialog.hangup().await.ok();
 }
 
-/// The offer could not reach the seat (no registration left, or the INVITE failed to go).
-fn unreachable(call: String, seat: String) -> CallInput {
-    CallInput::SeatFailed {
-        call,
-        seat,
-        status: None,
-    }
+/// The offer never left (no registration left, or the INVITE could not be sent): the
+/// router's trouble, not the seat's.
+fn not_sent(call: String, seat: String) -> CallInput {
+    CallInput::OfferNotSent { call, seat }
 }
 
 impl CallDriver {
@@ -337,6 +339,11 @@ impl CallDriver {
     pub(super) fn watch_seat_media(&mut self, now: EpochMillis, legs: &mut HashMap<String, Legs>) {
         let mut dead = Vec::new();
         for (call, l) in legs.iter_mut() {
+            // Both sides silent: the caller is the suspect (a ghost would otherwise take
+            // seat after seat); its own watch decides.
+            if self.caller_silent_for(l, now, self.seat_rtp_timeout_ms) {
+                continue;
+            }
             let stats = l.relay.stats();
             for s in l.seats.iter_mut() {
                 if !s.answered || !s.talking || s.webrtc.is_some() || s.seat == EXTERNAL {

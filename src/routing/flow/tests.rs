@@ -158,3 +158,35 @@ fn a_seat_dialling_starts_at_the_step_tagged_with_its_name() {
     assert_eq!(flow.trace()[0], "dialled by arm1 to sas/psy");
     assert!(Flow::dialled(plan(), "nope", "psy", "arm1", T, &OPEN).is_none());
 }
+
+#[test]
+fn a_full_queue_overflows_at_once_or_says_it_has_nowhere_to_go() {
+    let (mut flow, _) = Flow::start(plan(), "sas", T, &OPEN).unwrap();
+    flow.on_digit('2', T, &OPEN).unwrap();
+    assert_eq!(
+        flow.on_queue_full(T, &OPEN),
+        Some(Instruction::Forward {
+            number: "3114".into()
+        }),
+        "no wait for max_wait_s"
+    );
+    assert!(
+        flow.trace()
+            .contains(&"psy: queue psy full → overflow to vers_3114".to_string())
+    );
+
+    let (mut flow, _) = Flow::start(plan(), "sas", T, &OPEN).unwrap();
+    flow.on_digit('1', T, &OPEN).unwrap();
+    assert_eq!(
+        flow.on_queue_full(T, &OPEN),
+        None,
+        "the arm step has no overflow"
+    );
+    assert_eq!(
+        flow.trace().last().map(String::as_str),
+        Some("file: queue arm full, no overflow: refused busy")
+    );
+    // Elsewhere than at a queue step, nothing happens.
+    let (mut flow, _) = Flow::start(plan(), "sas", T, &OPEN).unwrap();
+    assert_eq!(flow.on_queue_full(T, &OPEN), None);
+}
