@@ -255,11 +255,18 @@ async fn seats_missing_offers_together_are_not_paused() {
         ..Options::default()
     })
     .await;
+    // Both calls wait first, so that both offers start as the seats come (two SIPp
+    // processes starting on a loaded machine could be further apart than the window).
+    let callers: Vec<_> = (0..2)
+        .map(|_| trunk_caller(router.sip, "caller_cancel.xml", "15", 5000))
+        .collect();
+    let queued = eventually(Duration::from_secs(10), || {
+        router.metric("sas_queue_depth{queue=\"arm\"}") == 2.0
+    })
+    .await;
+    assert!(queued, "{}", router.metrics());
     let arm1 = never_answering_seat(&router, "arm1").await;
     let arm2 = never_answering_seat(&router, "arm2").await;
-    let callers: Vec<_> = (0..2)
-        .map(|_| trunk_caller(router.sip, "caller_cancel.xml", "15", 3000))
-        .collect();
     let burst = eventually(Duration::from_secs(10), || {
         router.metric("sas_seat_miss_bursts_total") >= 1.0
     })
