@@ -105,7 +105,7 @@ async fn an_arm_hands_its_caller_to_the_doctor_it_consulted_by_refer_with_replac
     let records = wait_records(&router, 2).await;
     router.stop().await;
     let r = records.iter().find(|r| r.line == "samu").unwrap();
-    assert_eq!(r.seat.as_deref(), Some("amu1"));
+    assert_eq!(r.seat.as_deref(), Some("arm1"), "the seat that answered");
     let handlers = handlers(r);
     assert_eq!(
         handlers,
