@@ -31,6 +31,8 @@ pub struct Metrics {
     pub rtp_packets_lost: IntCounterVec,
     /// Interarrival jitter of what a leg sent us, observed once per leg at call end.
     pub rtp_jitter: HistogramVec,
+    /// P0 callers left by their accompanying seat before the target answered.
+    pub p0_unaccompanied: IntCounter,
 }
 
 impl Metrics {
@@ -97,6 +99,11 @@ impl Metrics {
             &["leg"],
         )
         .expect("static metric");
+        let p0_unaccompanied = IntCounter::new(
+            "p0_unaccompanied_total",
+            "P0 callers whose accompanying seat left before the target answered",
+        )
+        .expect("static");
         for m in [
             Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(queue_wait.clone()),
@@ -109,6 +116,7 @@ impl Metrics {
             Box::new(rtp_packets.clone()),
             Box::new(rtp_packets_lost.clone()),
             Box::new(rtp_jitter.clone()),
+            Box::new(p0_unaccompanied.clone()),
         ] {
             registry.register(m).expect("unique metric names");
         }
@@ -125,6 +133,7 @@ impl Metrics {
             rtp_packets,
             rtp_packets_lost,
             rtp_jitter,
+            p0_unaccompanied,
         }
     }
 

@@ -173,8 +173,32 @@ impl Switchboard {
             }
             _ => Phase::Waiting,
         };
+        let alone = c.phase == Phase::Waiting && c.urgency == Urgency::P0;
         self.outputs.push_back(out);
+        if alone {
+            self.p0_left_alone(now, call, seat);
+        }
         self.drain_acd(now);
+    }
+
+    /// The seat accompanying a P0 caller left before the target answered: the record and
+    /// the supervisors are told, and the driver overflows the call at once when no seat of
+    /// its queue could answer it.
+    fn p0_left_alone(&mut self, now: EpochMillis, call: &str, seat: &str) {
+        let reachable = self.acd.reachable(call).unwrap_or(false);
+        let detail = if reachable { "queued" } else { "no_seat" };
+        self.event(
+            now,
+            call,
+            "P0_UNACCOMPANIED",
+            Some(seat),
+            Some(detail.into()),
+        );
+        self.outputs.push_back(CallOutput::Unaccompanied {
+            call: call.into(),
+            seat: seat.into(),
+            reachable,
+        });
     }
 
     /// A seat stays with the caller while the call is offered to its transfer target: the
@@ -256,9 +280,7 @@ impl Switchboard {
         if let Some(u) = data.priority {
             c.urgency = u;
         }
-        let detail = serde_json::to_string(&data).unwrap_or_default();
-        c.record.event(now, "QUALIFY", Some(seat), Some(detail));
-        c.record.file.push(FileEntry {
+        c.record.add_file(FileEntry {
             at: now,
             seat: seat.into(),
             data,

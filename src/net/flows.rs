@@ -213,17 +213,35 @@ impl CallDriver {
         let next = match timer.kind {
             TimerKind::Key => flow.on_key_timeout(now, plans.as_ref()),
             TimerKind::Queue => {
-                let next = flow.on_queue_timeout(now, plans.as_ref());
-                if next.is_some() {
-                    self.switchboard
-                        .handle(now, CallInput::Overflow { call: call.into() });
-                }
-                next
+                self.overflow_now(call, legs);
+                return;
             }
         };
         if let Some(next) = next {
             self.follow(call, next, legs);
         }
+    }
+
+    /// The call's queue overflows now (its `max_wait_s` ran out, or no seat of it can
+    /// answer a P0 caller left alone). False when its step has no overflow.
+    pub(super) fn overflow_now(&mut self, call: &str, legs: &mut HashMap<String, Legs>) -> bool {
+        let now = wall_clock_now();
+        let Some(l) = legs.get_mut(call) else {
+            return false;
+        };
+        let plans = Arc::clone(&l.route.routing.plans);
+        let Some(next) = l
+            .route
+            .flow
+            .as_mut()
+            .and_then(|flow| flow.on_queue_timeout(now, plans.as_ref()))
+        else {
+            return false;
+        };
+        self.switchboard
+            .handle(now, CallInput::Overflow { call: call.into() });
+        self.follow(call, next, legs);
+        true
     }
 
     /// Carries out one instruction of the call's flow.

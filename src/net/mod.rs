@@ -14,3 +14,4 @@ pub mod reload;
 pub mod requests;
 pub mod sip_ws;
 pub mod tls;
+mod wrap_up;

@@ -147,6 +147,8 @@ impl Sim {
                     self.at(delay, Event::Unpause { seat: seat.clone() });
                 }
             }
+            // The caller already waits on hold (`Hold`); the sim's plan has no overflow.
+            CallOutput::Unaccompanied { .. } => {}
             CallOutput::Dial { .. } => panic!("no forwarding in this plan: {out:?}"),
         }
     }
