@@ -233,3 +233,100 @@ async fn an_arm_answers_a_15_call_in_the_browser_and_audio_flows_both_ways() {
     })
     .await;
 }
+
+/// Saves what the console shows at 1440×900 (an agent's screen) as `name` in `dir`.
+async fn screen(browser: &Browser, dir: &std::path::Path, name: &str) {
+    browser.resize(1440, 900).await;
+    let path = dir.join(name);
+    browser.screenshot(&path).await.expect("screenshot");
+    eprintln!("console at 1440×900: {}", path.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_arm_finishes_the_call_file_in_wrap_up_after_the_caller_hung_up() {
+    let dir = temp_dir("console-wrap-up");
+    with_browser(&dir.clone(), |browser| async move {
+        let mut router = start(Options::default()).await;
+        let phone = seat(&router, "arm1", 1, 100).await;
+        console_login(&browser, &router, "arm1").await;
+        browser.wait_text("#seat-state", "disponible").await;
+
+        // The caller talks 2 s, then hangs up before the ARM wrote anything.
+        let caller = trunk_caller(router.sip, "caller.xml", "15", 2000);
+        browser.wait_text("#seat-state", "en communication").await;
+        browser.wait_text("#call-route", "file ARM").await;
+        assert!(finish(caller, Duration::from_secs(15)).await, "caller");
+        assert!(finish(phone, Duration::from_secs(5)).await, "ARM phone");
+
+        // Wrap-up: the last call's file is still open to the ARM.
+        browser.wait_text("#call-title", "post-appel").await;
+        browser.wait_text("#call-ended", "terminé à").await;
+        assert!(browser.enabled("#file-save").await, "save button enabled");
+        assert!(!browser.shown("#hangup").await, "nothing to hang up");
+        browser.select("#file-priority", "P3").await;
+        browser
+            .type_into("#file-reason", "renouvellement ordonnance")
+            .await;
+        browser.select("#file-decision", "conseil_medical").await;
+        browser.click("#file-save").await;
+        browser.wait_text("#file-saved", "enregistrée").await;
+        browser
+            .wait_text("#call-file", "renouvellement ordonnance")
+            .await;
+        // The ARM reads French only: no internal reason or route word.
+        let events = browser
+            .wait_text("#events-list", "l'appelant a raccroché")
+            .await;
+        for raw in ["caller_bye", "hangup", "samu arm"] {
+            assert!(!events.contains(raw), "{raw} in {events}");
+        }
+        assert_eq!(events.matches("appel présenté").count(), 1, "{events}");
+        screen(&browser, &dir, "wrap-up.png").await;
+
+        // The same through the CTI API (a token session of the same seat).
+        let token = cti_login(&router, "arm1").await;
+        let note = serde_json::json!({"note": "rappel prévu à 18 h"});
+        let (status, answer) = cti(&router, &token, "POST", "/api/cti/file", note).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(
+            answer["wrap_up"]["file"].as_array().unwrap().len(),
+            2,
+            "{answer}"
+        );
+
+        // Both writes are in the stored record, with who and when.
+        let r = wait_records(&router, 1).await.remove(0);
+        let ended = r.ended_at.unwrap();
+        let shown = cli(&["calls", "show", &r.id, "--json"], &router.config_path);
+        let shown: Value = serde_json::from_str(&shown).unwrap();
+        let file = shown["file"].as_array().unwrap();
+        assert_eq!(file.len(), 2, "{shown}");
+        assert_eq!(file[0]["reason"], "renouvellement ordonnance");
+        assert_eq!(file[0]["decision"], "conseil_medical");
+        assert_eq!(file[1]["note"], "rappel prévu à 18 h");
+        for entry in file {
+            assert_eq!(entry["seat"], "arm1");
+            assert!(
+                entry["at"].as_u64().unwrap() >= ended,
+                "written after the call"
+            );
+        }
+
+        // The router's icon, built in (binary: read raw).
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut http = tokio::net::TcpStream::connect(router.http).await.unwrap();
+        http.write_all(b"GET /favicon.ico HTTP/1.0\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        http.read_to_end(&mut answer).await.unwrap();
+        let head = String::from_utf8_lossy(&answer[..answer.len().min(300)]).to_lowercase();
+        assert!(
+            head.starts_with("http/1.0 200") || head.starts_with("http/1.1 200"),
+            "{head}"
+        );
+        assert!(head.contains("content-type: image/x-icon"), "{head}");
+        router.stop().await;
+    })
+    .await;
+}

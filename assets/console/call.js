@@ -35,6 +35,7 @@ export function renderCall(status) {
   $("call-detail").hidden = !call;
   $("call-wrap-up").hidden = !wrapUp;
   $("call-live").hidden = wrapUp;
+  $("hangup").hidden = wrapUp;
   for (const control of [$("hangup"), ...$("transfer-targets").children]) {
     control.disabled = !onCall;
   }
