@@ -6,6 +6,7 @@ mod common;
 
 use common::browser::{Browser, with_browser};
 use common::*;
+use sas_router::store::record::Outcome;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -326,6 +327,158 @@ async fn an_arm_finishes_the_call_file_in_wrap_up_after_the_caller_hung_up() {
             "{head}"
         );
         assert!(head.contains("content-type: image/x-icon"), "{head}");
+        router.stop().await;
+    })
+    .await;
+}
+
+/// The test plans with an AMU step that overflows to the backup centre (through the trunk).
+fn plans_with_amu_overflow() -> String {
+    let amu = "[entries.escalade.steps.amu]\nqueue = \"amu\"\npriority = 0\n";
+    let plans = test_plans(false);
+    assert!(plans.contains(amu));
+    plans.replace(
+        amu,
+        &format!("{amu}max_wait_s = 120\noverflow = \"secours\"\n"),
+    ) + "[entries.escalade.steps.secours]\nforward = \"centre_secours\"\n\
+         [external]\ncentre_secours = \"0387000000\"\n"
+}
+
+/// The digits of the first waiting time on the board ("en attente 12 s").
+async fn board_wait(browser: &Browser) -> u64 {
+    let text = browser.wait_text("#board-calls", "en attente").await;
+    let after = text.split("en attente").nth(1).unwrap();
+    let digits: String = after
+        .trim()
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_sees_an_escalated_p0_wait_for_amu_and_is_alerted_when_the_arm_leaves() {
+    let dir = temp_dir("console-p0-board");
+    with_browser(&dir.clone(), |browser| async move {
+        // The backup centre: a SIPp UAS answering through the trunk.
+        let (centre, port) = answering_sipp("127.0.0.1:9".parse().unwrap(), 1, 200);
+        let mut router = start(Options {
+            plans: Some(plans_with_amu_overflow()),
+            outbound: Some(format!("127.0.0.1:{port}").parse().unwrap()),
+            ..Options::default()
+        })
+        .await;
+        let phone = seat(&router, "arm1", 1, 100).await;
+        let arm = cti_login(&router, "arm1").await;
+        console_login(&browser, &router, "sup1").await;
+
+        let caller = trunk_caller(router.sip, "caller.xml", "15", 12_000);
+        browser.wait_text("#board-calls", "en communication").await;
+        browser.wait_text("#board-waiting", "0").await;
+        // P0 to AMU (accompanied), no AMU regulator logged in.
+        let body = serde_json::json!({"target": "amu", "priority": "P0"});
+        let (status, answer) = cti(&router, &arm, "POST", "/api/cti/transfer", body).await;
+        assert_eq!(
+            (status, &answer["mode"]),
+            (200, &"accompanied".into()),
+            "{answer}"
+        );
+
+        // The board: waiting for AMU (not "answered by arm1"), counted, and ticking.
+        browser.wait_text("#board-waiting", "1").await;
+        let row = browser.wait_text("#board-calls", "AMU").await;
+        assert!(
+            row.contains("arm1 (accompagne)") && row.contains("P0"),
+            "{row}"
+        );
+        let first = board_wait(&browser).await;
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+        let later = board_wait(&browser).await;
+        assert!(
+            later >= first + 2,
+            "waiting time ticks: {first} then {later}"
+        );
+        screen(&browser, &dir, "board-p0-waiting.png").await;
+
+        // The ARM leaves anyway: supervisors alerted, and with no AMU regulator to reach
+        // the plan's overflow applies at once (backup centre), not a 120 s wait for nobody.
+        let (status, answer) = cti(&router, &arm, "POST", "/api/cti/hangup", Value::Null).await;
+        assert_eq!(status, 200, "{answer}");
+        let alert = browser
+            .wait_text("#board-alerts", "laissé seul par arm1")
+            .await;
+        assert!(alert.contains("débordement"), "{alert}");
+        assert_eq!(router.metric("sas_p0_unaccompanied_total"), 1.0);
+        screen(&browser, &dir, "board-p0-alert.png").await;
+
+        assert!(finish(caller, Duration::from_secs(30)).await, "caller");
+        assert!(
+            finish(centre, Duration::from_secs(10)).await,
+            "backup centre"
+        );
+        assert!(finish(phone, Duration::from_secs(5)).await, "ARM phone");
+        let r = wait_records(&router, 1).await.remove(0);
+        assert_eq!(r.outcome, Some(Outcome::Forwarded), "{:#?}", r.events);
+        let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
+        let alone = kinds
+            .iter()
+            .position(|k| *k == "P0_UNACCOMPANIED")
+            .expect("alert");
+        let forward = kinds.iter().position(|k| *k == "FORWARD").expect("forward");
+        assert!(alone < forward, "{kinds:?}");
+        let alone_at = r.events[alone].at;
+        assert!(r.events[forward].at - alone_at < 2000, "overflowed at once");
+        router.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_arm_is_asked_before_leaving_a_p0_no_regulator_answered_yet() {
+    let dir = temp_dir("console-p0-confirm");
+    with_browser(&dir.clone(), |browser| async move {
+        let mut router = start(Options::default()).await;
+        let phone = seat(&router, "arm1", 1, 100).await;
+        console_login(&browser, &router, "arm1").await;
+        let caller = trunk_caller(router.sip, "caller.xml", "15", 8000);
+        browser.wait_text("#seat-state", "en communication").await;
+        browser.select("#file-priority", "P0").await;
+        browser
+            .click("#transfer-targets [data-target=\"amu\"]")
+            .await;
+        browser.wait_text("#transfer-done", "accompagné").await;
+
+        // Alt+H asks first; "Rester" keeps the ARM with the caller.
+        browser.alt('h').await;
+        browser
+            .wait_text("#hangup-confirm", "aucun régulateur")
+            .await;
+        screen(&browser, &dir, "p0-confirm.png").await;
+        browser.click("#hangup-stay").await;
+        assert!(!browser.shown("#hangup-confirm").await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        browser.wait_text("#seat-state", "en communication").await;
+
+        // Asked again, the ARM leaves anyway: the caller waits for AMU on hold.
+        browser.click("#hangup").await;
+        browser
+            .wait_text("#hangup-confirm", "aucun régulateur")
+            .await;
+        browser.click("#hangup-leave").await;
+        browser.wait_text("#call-title", "post-appel").await;
+        assert_eq!(router.metric("sas_p0_unaccompanied_total"), 1.0);
+
+        assert!(finish(caller, Duration::from_secs(20)).await, "caller");
+        assert!(finish(phone, Duration::from_secs(5)).await, "ARM phone");
+        let r = wait_records(&router, 1).await.remove(0);
+        let alone = r.events.iter().find(|e| e.kind == "P0_UNACCOMPANIED");
+        assert_eq!(
+            alone.and_then(|e| e.seat.as_deref()),
+            Some("arm1"),
+            "{r:#?}"
+        );
+        let left = r.events.iter().filter(|e| e.kind == "LEFT").count();
+        assert_eq!(left, 1, "the ARM left once, after confirming");
         router.stop().await;
     })
     .await;

@@ -119,6 +119,8 @@ export function bindCall(act) {
       const priority = $("file-priority").value;
       if (priority) body.priority = priority;
       act(request("POST", "/api/cti/transfer", body).then((answer) => {
+        // Asked before leaving from now on, not only once the status is read again.
+        if (answer?.mode === "accompanied" && answer?.urgency === "P0") aloneIfLeft = true;
         const mode = answer?.mode === "accompanied" ? "accompagné" : "direct";
         $("transfer-done").textContent = `Transfert ${button.textContent} demandé (${mode})`;
       }));

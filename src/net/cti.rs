@@ -429,7 +429,8 @@ impl CallDriver {
             _ => return Err(CtiError::NoCall),
         };
         let mode = self.transfer(now, &call, seat, target, mode, urgency, legs)?;
-        Ok(json!({"call": call, "target": target, "mode": mode}))
+        let urgency = self.switchboard.urgency(&call);
+        Ok(json!({"call": call, "target": target, "mode": mode, "urgency": urgency}))
     }
 
     /// Hands `seat`'s call to `target` (CTI or REFER): the switchboard checks the seat may,
