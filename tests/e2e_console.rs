@@ -142,7 +142,7 @@ async fn a_supervisor_sees_the_queue_board_follow_the_calls() {
         // An ARM's phone registers and takes it: the board follows.
         let phone = seat(&router, "arm1", 1, 100).await;
         browser.wait_text("#board-waiting", "0").await;
-        browser.wait_text("#board-calls", "répondu").await;
+        browser.wait_text("#board-calls", "en communication").await;
         assert!(finish(caller, Duration::from_secs(10)).await, "caller");
         assert!(finish(phone, Duration::from_secs(5)).await, "ARM phone");
         router.stop().await;
