@@ -98,7 +98,10 @@ async fn an_arm_qualifies_a_15_call_and_escalates_it_to_amu_from_the_console() {
         // Blind: the ARM leaves at once (its wrap-up shows the call), the AMU regulator's
         // phone answers.
         browser.wait_text("#call-title", "post-appel").await;
-        assert!(browser.enabled("#file-save").await, "the file stays editable");
+        assert!(
+            browser.enabled("#file-save").await,
+            "the file stays editable"
+        );
         let amu_busy = eventually(Duration::from_secs(5), || {
             router.metric("sas_seats{role=\"regulateur_amu\",state=\"busy\"}") == 1.0
         })
