@@ -235,6 +235,19 @@ async fn an_arm_answers_a_15_call_in_the_browser_and_audio_flows_both_ways() {
             rtp.seat.rx_packets > 100 && rtp.seat.tx_packets > 100,
             "{rtp:?}"
         );
+
+        // The next call starts with an empty meter, not the last call's figures.
+        assert!(!browser.text("#media-level").await.is_empty());
+        let next = trunk_caller(router.sip, "caller.xml", "15", 3000);
+        browser.wait_text("#media-state", "appel entrant").await;
+        assert_eq!(browser.text("#media-level").await, "", "meter reset");
+        let events = browser.text("#events-list").await;
+        assert_eq!(
+            events.matches("appel présenté").count(),
+            2,
+            "one per call: {events}"
+        );
+        assert!(finish(next, Duration::from_secs(15)).await, "second caller");
         router.stop().await;
     })
     .await;
