@@ -390,7 +390,8 @@ async fn a_supervisor_sees_an_escalated_p0_wait_for_amu_and_is_alerted_when_the_
         let arm = cti_login(&router, "arm1").await;
         console_login(&browser, &router, "sup1").await;
 
-        let caller = trunk_caller(router.sip, "caller.xml", "15", 12_000);
+        // Long enough for the board's checks on a loaded machine.
+        let caller = trunk_caller(router.sip, "caller.xml", "15", 25_000);
         browser.wait_text("#board-calls", "en communication").await;
         browser.wait_text("#board-waiting", "0").await;
         // P0 to AMU (accompanied), no AMU regulator logged in.
@@ -409,9 +410,16 @@ async fn a_supervisor_sees_an_escalated_p0_wait_for_amu_and_is_alerted_when_the_
             row.contains("arm1 (accompagne)") && row.contains("P0"),
             "{row}"
         );
+        // Nothing changes on the router meanwhile: only the page's own clock moves it.
         let first = board_wait(&browser).await;
-        tokio::time::sleep(Duration::from_millis(2200)).await;
-        let later = board_wait(&browser).await;
+        let mut later = first;
+        for _ in 0..30 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            later = board_wait(&browser).await;
+            if later >= first + 2 {
+                break;
+            }
+        }
         assert!(
             later >= first + 2,
             "waiting time ticks: {first} then {later}"
@@ -427,6 +435,11 @@ async fn a_supervisor_sees_an_escalated_p0_wait_for_amu_and_is_alerted_when_the_
             .await;
         assert!(alert.contains("débordement"), "{alert}");
         assert_eq!(router.metric("sas_p0_unaccompanied_total"), 1.0);
+        // The board follows: no longer waiting, sent on to the backup centre.
+        browser
+            .wait_text("#board-calls", "renvoyé vers l'extérieur")
+            .await;
+        browser.wait_text("#board-waiting", "0").await;
         screen(&browser, &dir, "board-p0-alert.png").await;
 
         assert!(finish(caller, Duration::from_secs(30)).await, "caller");

@@ -7,6 +7,9 @@ import {$, clock, duration, el, fill, row} from "./dom.js";
 import {lineLabel, pauseLabel, queueLabel, roleLabel, stateLabel} from "./labels.js";
 
 const MAX_ALERTS = 5;
+/** Re-read every so often too: not every change is an event (a forward answered). */
+const RELOAD_EVERY_S = 5;
+let ticks = 0;
 /** The browser's clock minus the router's, from the last overview. */
 let skew = 0;
 let ticking = null;
@@ -17,16 +20,24 @@ function waited(since) {
 }
 
 function tick() {
+  ticks += 1;
+  if (ticks % RELOAD_EVERY_S === 0) loadBoard().catch(() => {});
   for (const cell of document.querySelectorAll("#board-calls [data-since]")) {
     cell.textContent = waited(Number(cell.dataset.since));
   }
 }
 
+/** What the call is doing when it is not waiting for a seat. */
+function stateText(c) {
+  if (c.forwarding) return "renvoi en cours";
+  if (c.seats?.includes("external")) return "renvoyé vers l'extérieur";
+  return c.seats?.length ? "en communication" : "accueil";
+}
+
 function seatsText(c) {
   const parts = [];
-  if (c.seats?.length) {
-    parts.push(c.waiting ? `${c.seats.join(", ")} (accompagne)` : c.seats.join(", "));
-  }
+  const seats = (c.seats ?? []).filter((s) => s !== "external");
+  if (seats.length) parts.push(c.waiting ? `${seats.join(", ")} (accompagne)` : seats.join(", "));
   if (c.ringing?.length) parts.push(`sonne : ${c.ringing.join(", ")}`);
   return parts.join(" · ") || "—";
 }
@@ -39,7 +50,7 @@ function callRow(c) {
     state.dataset.since = String(c.waiting_since);
     state.textContent = waited(c.waiting_since);
   } else {
-    state.textContent = c.answered ? "en communication" : "accueil";
+    state.textContent = stateText(c);
   }
   return tr;
 }

@@ -596,7 +596,15 @@ impl Switchboard {
             .count()
     }
 
-    /// The seats on the call now (talking, or accompanying it).
+    /// The call is being dialled out through the trunk (a dial plan forward).
+    pub fn forwarding(&self, call: &str) -> bool {
+        self.calls
+            .get(call)
+            .is_some_and(|c| c.phase == Phase::Forwarding)
+    }
+
+    /// The seats on the call now (talking, or accompanying it; [`EXTERNAL`] for a
+    /// forwarded call's far end).
     pub fn seats_on(&self, call: &str) -> Vec<SeatId> {
         self.calls
             .get(call)

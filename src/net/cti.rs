@@ -223,6 +223,7 @@ impl CallDriver {
                     "ringing": ringing,
                     "urgency": self.switchboard.urgency(&r.id),
                     "waiting": since.is_some(),
+                    "forwarding": self.switchboard.forwarding(&r.id),
                     "waiting_since": since,
                     "waiting_ms": since.map_or(0, |s| now.saturating_sub(s)),
                     "answered": r.answered_at.is_some(),
