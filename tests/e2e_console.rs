@@ -459,6 +459,8 @@ async fn a_supervisor_sees_an_escalated_p0_wait_for_amu_and_is_alerted_when_the_
         assert!(alone < forward, "{kinds:?}");
         let alone_at = r.events[alone].at;
         assert!(r.events[forward].at - alone_at < 2000, "overflowed at once");
+        let overflow = "amu: no seat can answer → overflow to secours";
+        assert!(r.route.iter().any(|l| l == overflow), "{:?}", r.route);
         router.stop().await;
     })
     .await;

@@ -114,6 +114,8 @@ const ROUTE = [
       + (m[5] ? `, débordement après ${m[5]} s vers ${m[6]}` : "")],
   [/^(\S+): no seat within (\d+) s → overflow to (\S+)$/,
     (m) => `${m[1]} : aucun poste en ${m[2]} s, débordement vers ${m[3]}`],
+  [/^(\S+): no seat can answer → overflow to (\S+)$/,
+    (m) => `${m[1]} : aucun poste joignable, débordement vers ${m[2]}`],
   [/^(\S+): forward to (\S+) \((.+)\)$/, (m) => `${m[1]} : renvoi vers ${m[2]} (${m[3]})`],
   [/^(\S+): play (\S+), then (\S+)$/, (m) => `${m[1]} : message ${m[2]}, puis ${m[3]}`],
   [/^(\S+): menu (\S+), waiting (\d+) s for a key$/,

@@ -730,7 +730,7 @@ impl CallDriver {
                 CallOutput::Unaccompanied {
                     call, reachable, ..
                 } => {
-                    if !reachable && !self.overflow_now(&call, legs) {
+                    if !reachable && !self.overflow_now(&call, true, legs) {
                         // Nobody can answer and the plan has nowhere to send it: it waits on
                         // hold, the supervisors alerted (their event, this log).
                         tracing::error!(%call, "P0 caller alone with no seat and no overflow");

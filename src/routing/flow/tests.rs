@@ -158,3 +158,26 @@ fn a_seat_dialling_starts_at_the_step_tagged_with_its_name() {
     assert_eq!(flow.trace()[0], "dialled by arm1 to sas/psy");
     assert!(Flow::dialled(plan(), "nope", "psy", "arm1", T, &OPEN).is_none());
 }
+
+#[test]
+fn a_queue_nobody_can_answer_overflows_at_once_saying_why() {
+    let (mut flow, _) = Flow::start(plan(), "sas", T, &OPEN).unwrap();
+    flow.on_digit('2', T, &OPEN).unwrap();
+    assert_eq!(
+        flow.on_no_seat(T, &OPEN),
+        Some(Instruction::Forward {
+            number: "3114".into()
+        })
+    );
+    let line = flow
+        .trace()
+        .iter()
+        .find(|l| l.contains("no seat can answer"));
+    assert!(
+        line.is_some_and(|l| l.ends_with("→ overflow to vers_3114")),
+        "{:?}",
+        flow.trace()
+    );
+    // A step without an overflow has nothing to do.
+    assert_eq!(flow.on_no_seat(T, &OPEN), None);
+}
