@@ -53,7 +53,10 @@ export function renderCall(status) {
   }
   const line = lineLabel(call.line);
   $("call-line").textContent = line === call.called ? line : `${line} (${call.called})`;
-  $("call-ended").textContent = call.ended_at ? `terminé à ${clock(call.ended_at)}` : "en cours";
+  let progress = "en cours";
+  if (call.ended_at) progress = `terminé à ${clock(call.ended_at)}`;
+  else if (wrapUp) progress = "transmis, toujours en cours";
+  $("call-ended").textContent = progress;
   $("call-caller").textContent = call.caller ?? "masqué";
   $("call-waited").textContent = duration(call.waited_ms ?? 0);
   $("call-urgency").textContent = call.urgency ?? "NR";
