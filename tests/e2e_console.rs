@@ -98,6 +98,7 @@ async fn an_arm_qualifies_a_15_call_and_escalates_it_to_amu_from_the_console() {
         // Blind: the ARM leaves at once (its wrap-up shows the call), the AMU regulator's
         // phone answers.
         browser.wait_text("#call-title", "post-appel").await;
+        browser.wait_text("#call-ended", "transmis").await;
         assert!(
             browser.enabled("#file-save").await,
             "the file stays editable"
