@@ -305,6 +305,8 @@ struct Call {
     urgency: Urgency,
     /// The bridged seat put the caller on hold (its phone, its console).
     held: bool,
+    /// An accompanied call's dial-out rings (the seat leaving it leaves it forwarding).
+    dialling: bool,
     /// When the call entered its current queue (a transfer queues it again).
     queued_since: Option<EpochMillis>,
 }
@@ -364,6 +366,7 @@ impl Switchboard {
                         record,
                         urgency: Urgency::Nr,
                         held: false,
+                        dialling: false,
                         queued_since: None,
                     },
                 );
@@ -396,10 +399,11 @@ impl Switchboard {
                     self.withdraw_offer(now, &call);
                     self.event(now, &call, "FORWARD", None, Some(number.clone()));
                     // Accompanied: the seat stays with the caller while the number rings.
-                    if let Some(c) = self.calls.get_mut(&call)
-                        && c.phase == Phase::Waiting
-                    {
-                        c.phase = Phase::Forwarding;
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        match c.phase {
+                            Phase::Waiting => c.phase = Phase::Forwarding,
+                            _ => c.dialling = true,
+                        }
                     }
                     self.outputs.push_back(CallOutput::Dial { call, number });
                 }
@@ -414,6 +418,7 @@ impl Switchboard {
                     if c.phase == Phase::Forwarding {
                         c.phase = Phase::Waiting;
                     }
+                    c.dialling = false;
                     let detail = status.map_or_else(|| "unreachable".into(), |s| s.to_string());
                     c.record.event(now, "FORWARD_FAILED", None, Some(detail));
                 }
@@ -724,6 +729,7 @@ impl Switchboard {
             until: None,
             left: None,
         });
+        c.dialling = false;
         let out = match std::mem::replace(&mut c.phase, Phase::Waiting) {
             Phase::Accompanying { seat: with } => {
                 c.phase = Phase::Conference {

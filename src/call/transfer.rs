@@ -171,9 +171,12 @@ impl Switchboard {
                 c.record.seat = Some(seat.clone());
                 Phase::Bridged { seat: seat.clone() }
             }
+            // The number the seat accompanied the caller to still rings: it may answer.
+            _ if c.dialling => Phase::Forwarding,
             _ => Phase::Waiting,
         };
-        let alone = c.phase == Phase::Waiting && c.urgency == Urgency::P0;
+        let alone =
+            matches!(c.phase, Phase::Waiting | Phase::Forwarding) && c.urgency == Urgency::P0;
         self.outputs.push_back(out);
         if alone {
             self.p0_left_alone(now, call, seat);
@@ -185,7 +188,8 @@ impl Switchboard {
     /// the supervisors are told, and the driver overflows the call at once when no seat of
     /// its queue could answer it.
     fn p0_left_alone(&mut self, now: EpochMillis, call: &str, seat: &str) {
-        let reachable = self.acd.reachable(call).unwrap_or(false);
+        // Not queued: a forward rings (or its failure puts the call back in a queue).
+        let reachable = self.acd.reachable(call).unwrap_or(true);
         let detail = if reachable { "queued" } else { "no_seat" };
         self.event(
             now,

@@ -641,3 +641,38 @@ fn an_escalated_call_counts_as_waiting_again_until_a_doctor_answers() {
     assert_eq!((b.waiting_since("c1"), b.calls_waiting()), (None, 0));
     assert_eq!(b.seats_on("c1"), ["amu2"]);
 }
+
+#[test]
+fn a_p0_left_while_its_forward_rings_stays_with_the_number_dialled() {
+    let mut b = answered_by_arm();
+    b.transfer(
+        T0 + 10,
+        "c1",
+        "arm1",
+        "3114",
+        TransferMode::Accompanied,
+        Some(Urgency::P0),
+    )
+    .unwrap();
+    let forward = CallInput::Forward {
+        call: "c1".into(),
+        number: "3114".into(),
+    };
+    b.handle(T0 + 10, forward);
+    actions(&mut b);
+    b.hang_up_seat(T0 + 15, "c1", "arm1");
+    let out = actions(&mut b);
+    assert!(
+        out.contains(&unaccompanied(true)),
+        "alerted, not overflowed: {out:?}"
+    );
+    // The number answers: the caller is bridged to it, not hung up as "too late".
+    answer(&mut b, T0 + 20, "c1", EXTERNAL);
+    assert_eq!(
+        actions(&mut b),
+        vec![CallOutput::Bridge {
+            call: "c1".into(),
+            seat: EXTERNAL.into()
+        }]
+    );
+}
