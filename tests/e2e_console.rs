@@ -335,11 +335,11 @@ async fn an_arm_finishes_the_call_file_in_wrap_up_after_the_caller_hung_up() {
         // The router's icon, built in (binary: read raw).
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut http = tokio::net::TcpStream::connect(router.http).await.unwrap();
-        http.write_all(b"GET /favicon.ico HTTP/1.0\r\n\r\n")
-            .await
-            .unwrap();
+        let ask = b"GET /favicon.ico HTTP/1.0\r\nConnection: close\r\n\r\n";
+        http.write_all(ask).await.unwrap();
         let mut answer = Vec::new();
-        http.read_to_end(&mut answer).await.unwrap();
+        let read = tokio::time::timeout(Duration::from_secs(5), http.read_to_end(&mut answer));
+        read.await.expect("the icon within 5 s").unwrap();
         let head = String::from_utf8_lossy(&answer[..answer.len().min(300)]).to_lowercase();
         assert!(
             head.starts_with("http/1.0 200") || head.starts_with("http/1.1 200"),
