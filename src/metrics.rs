@@ -37,6 +37,8 @@ pub struct Metrics {
     pub seat_autopauses: IntCounterVec,
     /// Bursts of seats missing offers together (no autopause for them: overload, network).
     pub seat_miss_bursts: IntCounter,
+    /// P0 callers left by their accompanying seat before the target answered.
+    pub p0_unaccompanied: IntCounter,
 }
 
 impl Metrics {
@@ -127,6 +129,11 @@ impl Metrics {
             "Bursts of seats missing offers within one ring timeout (none paused for it)",
         )
         .expect("static");
+        let p0_unaccompanied = IntCounter::new(
+            "p0_unaccompanied_total",
+            "P0 callers whose accompanying seat left before the target answered",
+        )
+        .expect("static");
         for m in [
             Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(recording_unplaced_ms.clone()),
@@ -142,6 +149,7 @@ impl Metrics {
             Box::new(rtp_packets.clone()),
             Box::new(rtp_packets_lost.clone()),
             Box::new(rtp_jitter.clone()),
+            Box::new(p0_unaccompanied.clone()),
         ] {
             registry.register(m).expect("unique metric names");
         }
@@ -161,6 +169,7 @@ impl Metrics {
             recording_unplaced_ms,
             seat_autopauses,
             seat_miss_bursts,
+            p0_unaccompanied,
         }
     }
 

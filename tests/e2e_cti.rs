@@ -1,6 +1,7 @@
 //! The CTI API on a real router with SIPp phones: a P0 accompanied transfer from the ARM's
 //! console with three-way audio checked, the call file handed to the doctor, events on the
-//! doctor's console; pause and resume keeping a seat out of distribution.
+//! doctor's console; pause and resume keeping a seat out of distribution; the call file
+//! written in wrap-up.
 
 mod common;
 
@@ -324,5 +325,55 @@ async fn a_supervisor_frees_a_seat_whose_phone_died_mid_call() {
         .find(|e| e["kind"] == "RESET")
         .expect("RESET in arm1's history");
     assert_eq!(reset["detail"], "sup1");
+    router.stop().await;
+}
+
+/// Wrap-up over the CTI API alone: the file of the seat's last call stays writable after
+/// the caller hung up (it used to answer 409), into that call's stored record, until the
+/// seat is offered its next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_call_s_file_stays_writable_in_wrap_up_until_the_next_offer() {
+    let mut router = start(Options::default()).await;
+    let phone = seat(&router, "arm1", 2, 100).await;
+    let arm = cti_login(&router, "arm1").await;
+    let idle = cti_login(&router, "arm2").await;
+    let write = |note: &str| json!({ "note": note });
+
+    let caller = trunk_caller(router.sip, "caller.xml", "15", 1000);
+    assert!(
+        finish(caller, Duration::from_secs(15)).await,
+        "first caller"
+    );
+    let first = status_until(&router, &arm, |s| !s["wrap_up"].is_null()).await;
+    let first_id = first["wrap_up"]["id"].as_str().unwrap().to_string();
+    assert_eq!(first["state"]["state"], "available", "{first}");
+    let (status, answer) = cti(&router, &arm, "POST", "/api/cti/file", write("a")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["wrap_up"]["file"][0]["note"], "a", "{answer}");
+    // A seat without a last call has nothing to write.
+    let (status, _) = cti(&router, &idle, "POST", "/api/cti/file", write("x")).await;
+    assert_eq!(status, 409);
+
+    // The next call is offered: the wrap-up of the first one is over.
+    let caller = trunk_caller(router.sip, "caller.xml", "15", 1000);
+    assert!(
+        finish(caller, Duration::from_secs(15)).await,
+        "second caller"
+    );
+    let second = status_until(&router, &arm, |s| {
+        s["wrap_up"]["id"].as_str().is_some_and(|id| id != first_id)
+    })
+    .await;
+    let (status, _) = cti(&router, &arm, "POST", "/api/cti/file", write("b")).await;
+    assert_eq!(status, 200);
+    assert!(finish(phone, Duration::from_secs(5)).await, "ARM phone");
+
+    let records = wait_records(&router, 2).await;
+    let notes = |id: &str| -> Vec<String> {
+        let r = records.iter().find(|r| r.id == id).unwrap();
+        r.file.iter().filter_map(|e| e.data.note.clone()).collect()
+    };
+    assert_eq!(notes(&first_id), ["a"]);
+    assert_eq!(notes(second["wrap_up"]["id"].as_str().unwrap()), ["b"]);
     router.stop().await;
 }

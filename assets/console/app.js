@@ -2,7 +2,7 @@
 // supervisors' board, keyboard shortcuts.
 
 import * as api from "./api.js";
-import {loadBoard, renderBoard} from "./board.js";
+import {boardAlert, loadBoard, renderBoard} from "./board.js";
 import {bindCall, renderCall} from "./call.js";
 import {$, clock, el, showError} from "./dom.js";
 import {listen} from "./events.js";
@@ -50,6 +50,13 @@ function act(promise) {
   return promise.then(refresh, fail);
 }
 
+/** Media plumbing for media.js, not news for the ARM: the browser's own offer (the seat
+ * event `offer` already said "appel présenté") and the end of its audio (`call_end` says it). */
+function plumbing(event) {
+  return (event.kind === "offer" && typeof event.detail?.sdp === "string")
+    || event.kind === "hangup";
+}
+
 function eventText(event) {
   const d = event.detail ?? {};
   let text = `${clock(event.at ?? Date.now())} ${eventLabel(event.kind)}`;
@@ -66,6 +73,7 @@ function onSeatEvent(event) {
     return;
   }
   mediaEvent(event);
+  if (plumbing(event)) return;
   const list = $("events-list");
   list.prepend(el("li", eventText(event)));
   while (list.children.length > MAX_EVENTS) list.lastChild.remove();
@@ -74,7 +82,10 @@ function onSeatEvent(event) {
 
 function onSupervisorEvent(event) {
   if (event.kind === "hello") renderBoard(event.overview);
-  else refresh();
+  else {
+    if (event.kind === "alert") boardAlert(event);
+    refresh();
+  }
 }
 
 function setLink(up) {

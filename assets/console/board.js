@@ -1,21 +1,84 @@
-// Supervisors: queues, waiting calls and seats, refreshed when the supervisor event stream
-// says something changed.
+// Supervisors: alerts, waiting calls (an escalated call waiting for AMU is waiting again,
+// whoever answered it first) and seats. Re-read when the supervisor event stream says
+// something changed; waiting times tick here every second.
 
 import {request} from "./api.js";
-import {$, duration, fill, row} from "./dom.js";
-import {lineLabel, pauseLabel, roleLabel, stateLabel} from "./labels.js";
+import {$, clock, duration, el, fill, row} from "./dom.js";
+import {lineLabel, pauseLabel, queueLabel, roleLabel, stateLabel} from "./labels.js";
+
+const MAX_ALERTS = 5;
+/** Re-read every so often too: not every change is an event (a forward answered). */
+const RELOAD_EVERY_S = 5;
+let ticks = 0;
+/** The browser's clock minus the router's, from the last overview. */
+let skew = 0;
+let ticking = null;
+
+/** "en attente 12 s" from the router's `waiting_since`, on the browser's clock. */
+function waited(since) {
+  return `en attente ${duration(Math.max(0, Date.now() - skew - since))}`;
+}
+
+function tick() {
+  ticks += 1;
+  if (ticks % RELOAD_EVERY_S === 0) loadBoard().catch(() => {});
+  for (const cell of document.querySelectorAll("#board-calls [data-since]")) {
+    cell.textContent = waited(Number(cell.dataset.since));
+  }
+}
+
+/** What the call is doing when it is not waiting for a seat. */
+function stateText(c) {
+  if (c.forwarding) return "renvoi en cours";
+  if (c.seats?.includes("external")) return "renvoyé vers l'extérieur";
+  return c.seats?.length ? "en communication" : "accueil";
+}
+
+function seatsText(c) {
+  const parts = [];
+  const seats = (c.seats ?? []).filter((s) => s !== "external");
+  if (seats.length) parts.push(c.waiting ? `${seats.join(", ")} (accompagne)` : seats.join(", "));
+  if (c.ringing?.length) parts.push(`sonne : ${c.ringing.join(", ")}`);
+  return parts.join(" · ") || "—";
+}
+
+function callRow(c) {
+  const tr = row([lineLabel(c.line), c.queue ? queueLabel(c.queue) : "—", c.urgency ?? "NR",
+    "", seatsText(c)]);
+  const state = tr.children[3];
+  if (c.waiting && c.waiting_since) {
+    state.dataset.since = String(c.waiting_since);
+    state.textContent = waited(c.waiting_since);
+  } else {
+    state.textContent = stateText(c);
+  }
+  return tr;
+}
 
 export function renderBoard(overview) {
   $("board").hidden = false;
+  if (typeof overview.now === "number") skew = Date.now() - overview.now;
   $("board-waiting").textContent = String(overview.waiting ?? 0);
-  fill($("board-calls"), (overview.calls ?? []).map((c) => row([
-    lineLabel(c.line), c.queue ?? "—", c.urgency ?? "NR",
-    c.answered ? "répondu" : duration(c.waiting_ms), c.seat ?? "—"])));
+  fill($("board-calls"), (overview.calls ?? []).map(callRow));
   fill($("board-seats"), (overview.seats ?? []).map((s) => {
     const reason = s.state?.detail?.reason;
     return row([s.seat, roleLabel(s.role),
       stateLabel(s.state?.state) + (reason ? ` (${pauseLabel(reason)})` : "")]);
   }));
+  ticking ??= setInterval(tick, 1000);
+}
+
+/** A supervisor alert (a P0 caller left alone) stays on top of the board. */
+export function boardAlert(event) {
+  const d = event.detail ?? {};
+  if (d.reason !== "p0_unaccompanied") return;
+  const queue = d.queue ? queueLabel(d.queue) : "la file";
+  const next = d.overflow
+    ? `aucun régulateur ${queue} connecté : débordement selon le plan`
+    : `en attente ${queue}, musique d'attente`;
+  const list = $("board-alerts");
+  list.prepend(el("li", `${clock(event.at)} Appel P0 laissé seul par ${d.seat} : ${next}`));
+  while (list.children.length > MAX_ALERTS) list.lastChild.remove();
 }
 
 export async function loadBoard() {

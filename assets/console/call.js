@@ -1,11 +1,14 @@
 // The current call: what the router knows of it, hang up, the qualification form (the call
-// file) and the escalation buttons.
+// file) and the escalation buttons. After the call (wrap-up) the form still writes the file
+// of the seat's last call, until the router offers the next one.
 
 import {request} from "./api.js";
 import {$, clock, duration, el, fill} from "./dom.js";
-import {DECISIONS, decisionLabel, lineLabel, roleLabel} from "./labels.js";
+import {DECISIONS, decisionLabel, lineLabel, reasonLabel, roleLabel, routeLabel} from "./labels.js";
 
 let shownCall = null;
+/** The call shown talks with a P0 caller whom no regulator answered yet. */
+let aloneIfLeft = false;
 
 function fileLine(entry) {
   const parts = [entry.priority, entry.reason, entry.commune, entry.postcode,
@@ -15,18 +18,28 @@ function fileLine(entry) {
 
 function handlerLine(h) {
   const until = h.until ? ` → ${clock(h.until)}` : " → en cours";
-  return `${h.seat} (${roleLabel(h.role)}) ${clock(h.from)}${until}${h.left ? `, ${h.left}` : ""}`;
+  const left = h.left ? `, ${reasonLabel(h.left)}` : "";
+  return `${h.seat} (${roleLabel(h.role)}) ${clock(h.from)}${until}${left}`;
 }
 
-/** Shows the call of a status (or none); a new call clears the form. */
+/** Shows the call of a status, or in wrap-up the last one (or none); a new call clears the
+ * form. */
 export function renderCall(status) {
-  const call = status.call;
-  const onCall = status.state?.state === "busy" && Boolean(call);
+  const wrapUp = !status.call && Boolean(status.wrap_up);
+  const call = status.call ?? status.wrap_up;
+  const onCall = status.state?.state === "busy" && Boolean(status.call);
+  aloneIfLeft = onCall && status.call.accompanying === true && status.call.urgency === "P0";
+  if (!aloneIfLeft) $("hangup-confirm").hidden = true;
+  $("call-title").textContent = wrapUp ? "Dernier appel (post-appel)" : "Appel en cours";
   $("call-none").hidden = Boolean(call);
   $("call-detail").hidden = !call;
-  for (const control of [$("hangup"), $("file-save"), ...$("transfer-targets").children]) {
+  $("call-wrap-up").hidden = !wrapUp;
+  $("call-live").hidden = wrapUp;
+  $("hangup").hidden = wrapUp;
+  for (const control of [$("hangup"), ...$("transfer-targets").children]) {
     control.disabled = !onCall;
   }
+  $("file-save").disabled = !onCall && !wrapUp;
   if (!call) {
     shownCall = null;
     return;
@@ -40,10 +53,14 @@ export function renderCall(status) {
   }
   const line = lineLabel(call.line);
   $("call-line").textContent = line === call.called ? line : `${line} (${call.called})`;
+  let progress = "en cours";
+  if (call.ended_at) progress = `terminé à ${clock(call.ended_at)}`;
+  else if (wrapUp) progress = "transmis, toujours en cours";
+  $("call-ended").textContent = progress;
   $("call-caller").textContent = call.caller ?? "masqué";
   $("call-waited").textContent = duration(call.waited_ms ?? 0);
   $("call-urgency").textContent = call.urgency ?? "NR";
-  fill($("call-route"), (call.route ?? []).map((r) => el("li", r)));
+  fill($("call-route"), (call.route ?? []).map((r) => el("li", routeLabel(r))));
   fill($("call-handlers"), (call.handlers ?? []).map((h) => el("li", handlerLine(h))));
   fill($("call-file"), (call.file ?? []).map((f) => el("li", fileLine(f))));
 }
@@ -76,7 +93,22 @@ export function bindCall(act) {
     decision.append(option);
   }
   $("file-priority").addEventListener("change", syncAccompanied);
-  $("hangup").addEventListener("click", () => act(request("POST", "/api/cti/hangup")));
+  const hangUp = () => {
+    $("hangup-confirm").hidden = true;
+    return act(request("POST", "/api/cti/hangup"));
+  };
+  // A P0 caller must never be left alone: leaving before the regulator answers is asked
+  // twice ("Rester" has the focus, so Enter stays).
+  $("hangup").addEventListener("click", () => {
+    if (!aloneIfLeft) return hangUp();
+    $("hangup-confirm").hidden = false;
+    $("hangup-stay").focus();
+  });
+  $("hangup-leave").addEventListener("click", hangUp);
+  $("hangup-stay").addEventListener("click", () => {
+    $("hangup-confirm").hidden = true;
+    $("hangup").focus();
+  });
   $("file-form").addEventListener("submit", (e) => {
     e.preventDefault();
     act(request("POST", "/api/cti/file", qualification()).then(() => {
@@ -90,6 +122,8 @@ export function bindCall(act) {
       const priority = $("file-priority").value;
       if (priority) body.priority = priority;
       act(request("POST", "/api/cti/transfer", body).then((answer) => {
+        // Asked before leaving from now on, not only once the status is read again.
+        if (answer?.mode === "accompanied" && answer?.urgency === "P0") aloneIfLeft = true;
         const mode = answer?.mode === "accompanied" ? "accompagné" : "direct";
         $("transfer-done").textContent = `Transfert ${button.textContent} demandé (${mode})`;
       }));

@@ -65,6 +65,7 @@ async function answer() {
   pc.ontrack = (e) => { $("media-remote").srcObject = e.streams[0]; };
   await pc.setRemoteDescription({type: "offer", sdp});
   await pc.setLocalDescription(await pc.createAnswer());
+  $("media-level").textContent = "";
   // The router takes one answer with every candidate (no trickle ICE).
   if (pc.iceGatheringState !== "complete") {
     await new Promise((done) => pc.addEventListener("icegatheringstatechange", () => {
@@ -80,6 +81,8 @@ async function answer() {
 export function mediaEvent(event) {
   if (event.kind === "offer" && typeof event.detail?.sdp === "string") {
     offer = event.detail.sdp;
+    // A new call: nothing of the previous one's figures.
+    $("media-level").textContent = "";
     $("media-answer").title = "Décrocher dans le navigateur";
     say("appel entrant : décrochez");
     setButtons();

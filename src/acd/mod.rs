@@ -546,6 +546,17 @@ impl Acd {
         self.calls.contains_key(call)
     }
 
+    /// Whether a seat could take the queued `call`, now or after its current call: one of
+    /// its queue's role (and skill) that is neither offline nor paused. `None`: not queued.
+    pub fn reachable(&self, call: &str) -> Option<bool> {
+        let key = &self.calls.get(call)?.queue;
+        Some(self.seats.values().any(|s| {
+            s.role == key.role
+                && key.skill.as_ref().is_none_or(|k| s.skills.contains(k))
+                && !matches!(s.state, SeatState::Offline | SeatState::Paused { .. })
+        }))
+    }
+
     /// Calls waiting (not being offered), all queues.
     pub fn waiting(&self) -> usize {
         self.queues.values().map(|q| q.waiting.len()).sum()

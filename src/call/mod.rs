@@ -258,6 +258,18 @@ pub enum CallOutput {
         /// The seat.
         seat: SeatId,
     },
+    /// A P0 caller lost the seat accompanying it before the target answered (the seat
+    /// hung up, or its leg dropped): it waits on hold, and the supervisors must know. With
+    /// `reachable` false no seat of the target queue is logged in and in distribution: the
+    /// driver applies the dial plan's overflow at once instead of waiting for nobody.
+    Unaccompanied {
+        /// The call.
+        call: String,
+        /// The seat that left.
+        seat: SeatId,
+        /// Some seat of the queue could still answer.
+        reachable: bool,
+    },
     /// A seat changed state.
     SeatChanged {
         /// The seat.
@@ -334,6 +346,8 @@ struct Call {
     readmit: bool,
     /// An external number is being dialled for it (a forward, maybe accompanied).
     dialling: bool,
+    /// When the call entered its current queue (a transfer queues it again).
+    queued_since: Option<EpochMillis>,
 }
 
 /// Settings of the call logic.
@@ -393,6 +407,7 @@ impl Switchboard {
                         held: false,
                         readmit: false,
                         dialling: false,
+                        queued_since: None,
                     },
                 );
             }
@@ -560,6 +575,7 @@ impl Switchboard {
         }
         let request = &request;
         c.record.queued_at.get_or_insert(now);
+        c.queued_since = Some(now);
         c.record.queue = Some(queue.to_string());
         let mut detail = format!("{queue} priority {}", request.line_priority);
         if request.urgency != Urgency::Nr {
@@ -661,6 +677,38 @@ impl Switchboard {
     /// A live call's record.
     pub fn record(&self, call: &str) -> Option<&CallRecord> {
         self.calls.get(call).map(|c| &c.record)
+    }
+
+    /// Since when the call has waited in its current queue, while it waits for a seat
+    /// (queued or ringing, a seat accompanying it or not). `None` once a seat (or the
+    /// external number) took it, or before it was queued.
+    pub fn waiting_since(&self, call: &str) -> Option<EpochMillis> {
+        let c = self.calls.get(call)?;
+        c.phase.seeks_seat().then_some(c.queued_since).flatten()
+    }
+
+    /// Live calls waiting for a seat (see [`Switchboard::waiting_since`]).
+    pub fn calls_waiting(&self) -> usize {
+        self.calls
+            .keys()
+            .filter(|c| self.waiting_since(c).is_some())
+            .count()
+    }
+
+    /// The call is being dialled out through the trunk (a dial plan forward).
+    pub fn forwarding(&self, call: &str) -> bool {
+        self.calls
+            .get(call)
+            .is_some_and(|c| c.phase == Phase::Forwarding)
+    }
+
+    /// The seats on the call now (talking, or accompanying it; [`EXTERNAL`] for a
+    /// forwarded call's far end).
+    pub fn seats_on(&self, call: &str) -> Vec<SeatId> {
+        self.calls
+            .get(call)
+            .map(|c| c.phase.seats())
+            .unwrap_or_default()
     }
 
     fn caller_gone(&mut self, now: EpochMillis, call: &str) {
@@ -780,6 +828,7 @@ impl Switchboard {
             until: None,
             left: None,
         });
+        c.dialling = false;
         let out = match std::mem::replace(&mut c.phase, Phase::Waiting) {
             Phase::Accompanying { seat: with } => {
                 c.phase = Phase::Conference {

@@ -167,10 +167,38 @@ impl Switchboard {
         c.held = false;
         c.phase = match &out {
             CallOutput::Bridge { seat, .. } => Phase::Bridged { seat: seat.clone() },
+            // The number the seat accompanied the caller to still rings: it may answer.
+            _ if c.dialling => Phase::Forwarding,
             _ => Phase::Waiting,
         };
+        let alone =
+            matches!(c.phase, Phase::Waiting | Phase::Forwarding) && c.urgency == Urgency::P0;
         self.outputs.push_back(out);
+        if alone {
+            self.p0_left_alone(now, call, seat);
+        }
         self.drain_acd(now);
+    }
+
+    /// The seat accompanying a P0 caller left before the target answered: the record and
+    /// the supervisors are told, and the driver overflows the call at once when no seat of
+    /// its queue could answer it.
+    fn p0_left_alone(&mut self, now: EpochMillis, call: &str, seat: &str) {
+        // Not queued: a forward rings (or its failure puts the call back in a queue).
+        let reachable = self.acd.reachable(call).unwrap_or(true);
+        let detail = if reachable { "queued" } else { "no_seat" };
+        self.event(
+            now,
+            call,
+            "P0_UNACCOMPANIED",
+            Some(seat),
+            Some(detail.into()),
+        );
+        self.outputs.push_back(CallOutput::Unaccompanied {
+            call: call.into(),
+            seat: seat.into(),
+            reachable,
+        });
     }
 
     /// A seat stays with the caller while the call is offered to its transfer target: the
@@ -251,9 +279,7 @@ impl Switchboard {
         if let Some(u) = data.priority {
             c.urgency = u;
         }
-        let detail = serde_json::to_string(&data).unwrap_or_default();
-        c.record.event(now, "QUALIFY", Some(seat), Some(detail));
-        c.record.file.push(FileEntry {
+        c.record.add_file(FileEntry {
             at: now,
             seat: seat.into(),
             data,

@@ -50,7 +50,8 @@ pub enum CtiRequest {
         /// Hub Santé priority of the escalated call; P0 is always accompanied.
         urgency: Option<Urgency>,
     },
-    /// Write qualification data on the seat's current call.
+    /// Write qualification data on the seat's current call, or in wrap-up on its last one
+    /// (until the seat is offered its next call).
     Qualify(Qualification),
     /// Put the seat's caller on hold (it hears the queue's hold audio) or take it back.
     Hold { held: bool },
@@ -74,8 +75,11 @@ pub struct CtiCommand {
     pub seat: String,
     pub request: CtiRequest,
     /// A JSON body on success.
-    pub reply: oneshot::Sender<Result<serde_json::Value, CtiError>>,
+    pub reply: Reply,
 }
+
+/// Where the driver sends a request's answer.
+pub type Reply = oneshot::Sender<Result<serde_json::Value, CtiError>>;
 
 /// Why a request was refused.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -92,6 +96,9 @@ pub enum CtiError {
     /// A bad request body.
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// The call file could not be written to disk (retry).
+    #[error("call file not stored: {0}")]
+    Storage(String),
     /// The router is shutting down.
     #[error("router unavailable")]
     Unavailable,

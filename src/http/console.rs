@@ -1,6 +1,6 @@
 //! The seat console: static HTML, CSS and JavaScript modules from `assets/console/`, compiled
-//! into the binary (no build step, no CDN, nothing to deploy beside the router). `/` redirects
-//! to `/console`. Every answer forbids caching (a new router version must not run with an old
+//! into the binary (no build step, no CDN, nothing to deploy beside the router), and the
+//! router's icon at `/favicon.ico` (4 KiB). `/` redirects to `/console`. Every answer forbids caching (a new router version must not run with an old
 //! page) and carries a same-origin-only Content-Security-Policy: the page may load and
 //! connect to this server alone, and runs no inline script.
 
@@ -16,6 +16,10 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
+const ICON: &str = "image/x-icon";
+
+/// A blue square with a white cross, 32×32.
+const FAVICON: &[u8] = include_bytes!("../../assets/console/favicon.ico");
 
 /// Path, content type, body.
 const ASSETS: [(&str, &str, &str); 12] = [
@@ -85,8 +89,13 @@ const ASSETS: [(&str, &str, &str); 12] = [
 pub(super) fn serve(method: &Method, path: &str) -> Option<Response<Full<Bytes>>> {
     let asset = match path {
         "/" => None,
-        "/console/" => ASSETS.first(),
-        p => Some(ASSETS.iter().find(|(name, _, _)| *name == p)?),
+        "/console/" => ASSETS.first().map(|(_, t, body)| (*t, body.as_bytes())),
+        "/favicon.ico" => Some((ICON, FAVICON)),
+        p => ASSETS
+            .iter()
+            .find(|(name, _, _)| *name == p)
+            .map(|(_, t, body)| (*t, body.as_bytes()))
+            .map(Some)?,
     };
     if method != Method::GET && method != Method::HEAD {
         let mut response = reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n");
@@ -96,7 +105,7 @@ pub(super) fn serve(method: &Method, path: &str) -> Option<Response<Full<Bytes>>
         return Some(response);
     }
     let mut response = match asset {
-        Some((_, content_type, body)) => reply(StatusCode::OK, content_type, *body),
+        Some((content_type, body)) => reply(StatusCode::OK, content_type, body),
         None => {
             let mut r = reply(StatusCode::SEE_OTHER, "text/plain", "");
             r.headers_mut()
@@ -137,6 +146,16 @@ mod tests {
         let root = serve(&Method::GET, "/").unwrap();
         assert_eq!(root.status(), StatusCode::SEE_OTHER);
         assert_eq!(root.headers()["location"], "/console");
+    }
+
+    #[test]
+    fn the_favicon_is_an_icon_built_in() {
+        let r = serve(&Method::GET, "/favicon.ico").unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["content-type"], ICON);
+        // An ICO header: reserved 0, type 1 (icon), one image.
+        assert_eq!(&FAVICON[..6], &[0, 0, 1, 0, 1, 0]);
+        assert!(FAVICON.len() < 8 * 1024);
     }
 
     #[test]

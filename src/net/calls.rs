@@ -267,6 +267,8 @@ pub struct CallDriver {
     pub webrtc: WebRtcConfig,
     /// Seats whose console takes their calls with audio in the browser.
     pub console_audio: HashSet<String>,
+    /// Each seat's last call, whose file it may still write in wrap-up.
+    pub last_calls: HashMap<String, crate::net::wrap_up::LastCall>,
     /// WebRTC offers made to consoles and phones (tells one from the next).
     pub webrtc_offers: u64,
     /// A SIP seat's phone silent this long is taken for dead (0: never).
@@ -653,6 +655,7 @@ impl CallDriver {
 
     fn execute(&mut self, legs: &mut HashMap<String, Legs>, by_leg: &mut HashMap<String, String>) {
         while let Some(out) = self.switchboard.poll_output() {
+            self.follow_last_calls(&out);
             self.publish_output(&out);
             match out {
                 CallOutput::RingSeat { call, seat } => self.ring_seat(call, seat, legs, by_leg),
@@ -745,6 +748,15 @@ impl CallDriver {
                         (l.relay, l.answered)
                     });
                     self.persist(*record, media);
+                }
+                CallOutput::Unaccompanied {
+                    call, reachable, ..
+                } => {
+                    if !reachable && !self.overflow_now(&call, true, legs) {
+                        // Nobody can answer and the plan has nowhere to send it: it waits on
+                        // hold, the supervisors alerted (their event, this log).
+                        tracing::error!(%call, "P0 caller alone with no seat and no overflow");
+                    }
                 }
                 CallOutput::SeatChanged { .. }
                 | CallOutput::SeatAutopaused { .. }

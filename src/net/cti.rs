@@ -26,6 +26,13 @@ impl CallDriver {
             // Answered once the browser's SDP is applied (off the event loop).
             return self.console_answer(&seat, sdp, reply, legs);
         }
+        let request = match request {
+            CtiRequest::Qualify(data) if self.switchboard.acd().seat(&seat).is_some() => {
+                // A call over is completed in the store (off the event loop).
+                return self.cti_qualify(now, &seat, data, reply, legs);
+            }
+            other => other,
+        };
         let answer = match self.switchboard.acd().seat(&seat) {
             None => Err(CtiError::Invalid(format!("unknown seat {seat}"))),
             Some(_) => self.cti_request(now, &seat, request, legs),
@@ -105,13 +112,7 @@ impl CallDriver {
                 mode,
                 urgency,
             } => self.cti_transfer(now, seat, &target, mode, urgency, legs),
-            CtiRequest::Qualify(data) => {
-                let call = self.current_call(seat).ok_or(CtiError::NoCall)?;
-                let detail = serde_json::to_string(&data).unwrap_or_default();
-                self.switchboard.qualify(now, &call, seat, data);
-                self.seat_log(now, seat, "QUALIFY", Some(&call), Some(&detail));
-                Ok(self.seat_status(seat, legs))
-            }
+            CtiRequest::Qualify(_) => Err(CtiError::Invalid("qualified above".into())),
         }
     }
 
@@ -156,7 +157,7 @@ impl CallDriver {
     }
 
     /// The seat, its state and its call as the console shows them.
-    fn seat_status(&self, seat: &str, legs: &HashMap<String, Legs>) -> Value {
+    pub(super) fn seat_status(&self, seat: &str, legs: &HashMap<String, Legs>) -> Value {
         let Some(s) = self.switchboard.acd().seat(seat) else {
             return Value::Null;
         };
@@ -173,6 +174,8 @@ impl CallDriver {
                 "waited_ms": record.answered_at.unwrap_or(wall_clock_now()).saturating_sub(record.arrived_at),
                 "queue": record.queue,
                 "urgency": self.switchboard.urgency(&call),
+                // Accompanying a transfer nobody answered yet (leaving leaves the caller alone).
+                "accompanying": self.switchboard.accompanying(&call),
                 "route": route,
                 "tags": record.tags,
                 "handlers": record.handlers,
@@ -187,6 +190,7 @@ impl CallDriver {
             "calls_taken": s.calls_taken,
             "pause_after_call": s.pause_after_call,
             "call": call,
+            "wrap_up": self.wrap_up_status(seat),
         })
     }
 
@@ -202,18 +206,37 @@ impl CallDriver {
             .switchboard
             .records()
             .map(|r| {
+                // An escalated call waits again (for AMU…) though an ARM answered it once.
+                let since = self.switchboard.waiting_since(&r.id);
+                let ringing: Vec<&str> = acd
+                    .seats()
+                    .filter(
+                        |s| matches!(&s.state, SeatState::Ringing { call, .. } if *call == r.id),
+                    )
+                    .map(|s| s.id.as_str())
+                    .collect();
                 json!({
                     "id": r.id,
                     "line": r.line,
                     "queue": r.queue,
                     "seat": r.seat,
+                    "seats": self.switchboard.seats_on(&r.id),
+                    "ringing": ringing,
                     "urgency": self.switchboard.urgency(&r.id),
-                    "waiting_ms": r.answered_at.map_or(now.saturating_sub(r.arrived_at), |_| 0),
+                    "waiting": since.is_some(),
+                    "forwarding": self.switchboard.forwarding(&r.id),
+                    "waiting_since": since,
+                    "waiting_ms": since.map_or(0, |s| now.saturating_sub(s)),
                     "answered": r.answered_at.is_some(),
                 })
             })
             .collect();
-        json!({"waiting": acd.waiting(), "calls": calls, "seats": seats})
+        json!({
+            "now": now,
+            "waiting": self.switchboard.calls_waiting(),
+            "calls": calls,
+            "seats": seats,
+        })
     }
 
     /// Writes a line of the seat's history and tells its console and the supervisors.
@@ -326,6 +349,30 @@ impl CallDriver {
                     self.seat_log(now, &handler, "ACCOMPANIED", Some(call), Some("three-way"));
                 }
             }
+            CallOutput::Unaccompanied {
+                call,
+                seat,
+                reachable,
+            } => {
+                self.metrics.p0_unaccompanied.inc();
+                tracing::warn!(
+                    %call, %seat, reachable,
+                    "P0 caller left alone before the regulator answered"
+                );
+                let queue = self.switchboard.record(call).and_then(|r| r.queue.clone());
+                self.cti.publish(CtiEvent {
+                    at: now,
+                    seat: None,
+                    call: Some(call.clone()),
+                    kind: "alert".into(),
+                    detail: json!({
+                        "reason": "p0_unaccompanied",
+                        "seat": seat,
+                        "queue": queue,
+                        "overflow": !reachable,
+                    }),
+                });
+            }
             CallOutput::Finished(record) => {
                 let end = record.ended_at;
                 for h in record.handlers.iter().filter(|h| h.until == end) {
@@ -357,7 +404,7 @@ impl CallDriver {
     }
 
     /// Seats currently handling the call.
-    fn open_handlers(&self, call: &str) -> Vec<String> {
+    pub(super) fn open_handlers(&self, call: &str) -> Vec<String> {
         self.switchboard
             .record(call)
             .map(|r| {
@@ -372,7 +419,7 @@ impl CallDriver {
 
     /// Supervisors: the number of waiting calls, when it changes.
     pub(super) fn publish_queue(&mut self) {
-        let waiting = self.switchboard.acd().waiting();
+        let waiting = self.switchboard.calls_waiting();
         if self.last_waiting.replace(waiting) != Some(waiting) {
             self.cti.publish(CtiEvent {
                 at: wall_clock_now(),
@@ -418,7 +465,8 @@ impl CallDriver {
             _ => return Err(CtiError::NoCall),
         };
         let mode = self.transfer(now, &call, seat, target, mode, urgency, legs)?;
-        Ok(json!({"call": call, "target": target, "mode": mode}))
+        let urgency = self.switchboard.urgency(&call);
+        Ok(json!({"call": call, "target": target, "mode": mode, "urgency": urgency}))
     }
 
     /// Hands `seat`'s call to `target` (CTI or REFER): the switchboard checks the seat may,

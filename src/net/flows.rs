@@ -221,17 +221,41 @@ impl CallDriver {
         let next = match timer.kind {
             TimerKind::Key => flow.on_key_timeout(now, plans.as_ref()),
             TimerKind::Queue => {
-                let next = flow.on_queue_timeout(now, plans.as_ref());
-                if next.is_some() {
-                    self.switchboard
-                        .handle(now, CallInput::Overflow { call: call.into() });
-                }
-                next
+                self.overflow_now(call, false, legs);
+                return;
             }
         };
         if let Some(next) = next {
             self.follow(call, next, legs);
         }
+    }
+
+    /// The call's queue overflows now: its `max_wait_s` ran out, or (`no_seat`) no seat of
+    /// it can answer a P0 caller left alone. False when its step has no overflow.
+    pub(super) fn overflow_now(
+        &mut self,
+        call: &str,
+        no_seat: bool,
+        legs: &mut HashMap<String, Legs>,
+    ) -> bool {
+        let now = wall_clock_now();
+        let Some(l) = legs.get_mut(call) else {
+            return false;
+        };
+        let plans = Arc::clone(&l.route.routing.plans);
+        let flow = l.route.flow.as_mut();
+        let next = if no_seat {
+            flow.and_then(|f| f.on_no_seat(now, plans.as_ref()))
+        } else {
+            flow.and_then(|f| f.on_queue_timeout(now, plans.as_ref()))
+        };
+        let Some(next) = next else {
+            return false;
+        };
+        self.switchboard
+            .handle(now, CallInput::Overflow { call: call.into() });
+        self.follow(call, next, legs);
+        true
     }
 
     /// Carries out one instruction of the call's flow.

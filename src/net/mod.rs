@@ -18,3 +18,4 @@ pub mod sip_stream;
 pub mod sip_tcp;
 pub mod sip_ws;
 pub mod tls;
+mod wrap_up;

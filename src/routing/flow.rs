@@ -189,19 +189,34 @@ impl Flow {
         now: EpochMillis,
         calendar: &dyn Calendar,
     ) -> Option<Instruction> {
+        let Action::Queue { max_wait_s, .. } = self.action()? else {
+            return None;
+        };
+        let why = format!("no seat within {} s", max_wait_s.unwrap_or(0));
+        self.overflow(&why, now, calendar)
+    }
+
+    /// No seat of the queue can answer at all (none logged in, for a caller that must not
+    /// wait for nobody): the queue's overflow now, without waiting for `max_wait_s`.
+    pub fn on_no_seat(&mut self, now: EpochMillis, calendar: &dyn Calendar) -> Option<Instruction> {
+        self.overflow("no seat can answer", now, calendar)
+    }
+
+    fn overflow(
+        &mut self,
+        why: &str,
+        now: EpochMillis,
+        calendar: &dyn Calendar,
+    ) -> Option<Instruction> {
         let Action::Queue {
             overflow: Some(next),
-            max_wait_s,
             ..
         } = self.action()?
         else {
             return None;
         };
-        let (next, waited) = (next.clone(), max_wait_s.unwrap_or(0));
-        self.note(format!(
-            "{}: no seat within {waited} s → overflow to {next}",
-            self.step
-        ));
+        let next = next.clone();
+        self.note(format!("{}: {why} → overflow to {next}", self.step));
         Some(self.go(&next, now, calendar))
     }
 

@@ -2,7 +2,8 @@
 //! log, each seat's history (`seat_log`); `recordings` owns the recording files (layout, retention purge, audited reads).
 //!
 //! Records are written when a call ends and flushed before the write returns, so a crash
-//! never loses a finished call. The CLI opens the same database read-side while the router
+//! never loses a finished call. A seat's wrap-up completes the file of a call already over
+//! ([`Store::append_file`]), whether its record is written yet or not. The CLI opens the same database read-side while the router
 //! runs (sled allows one process: the CLI then reads through the router's HTTP API instead).
 
 pub mod audit;
@@ -10,7 +11,9 @@ pub mod record;
 pub mod recordings;
 pub mod seat_log;
 
-use record::CallRecord;
+use record::{CallRecord, FileEntry};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
 use std::path::Path;
 use thiserror::Error;
 
@@ -29,6 +32,8 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     calls: sled::Tree,
+    /// Wrap-up file entries of calls whose record is not written yet, by call id.
+    late_file: sled::Tree,
     audit_log: sled::Tree,
     seat_log: sled::Tree,
     db: sled::Db,
@@ -39,20 +44,58 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new().path(dir.join("sled")).open()?;
         let calls = db.open_tree("calls")?;
+        let late_file = db.open_tree("late_file")?;
         let audit_log = db.open_tree("audit")?;
         let seat_log = db.open_tree("seats")?;
         Ok(Self {
             calls,
+            late_file,
             audit_log,
             seat_log,
             db,
         })
     }
 
-    /// Writes a record and waits until it is on disk.
+    /// Writes a record and waits until it is on disk. Wrap-up entries written meanwhile
+    /// ([`Store::append_file`]) join its file.
     pub fn put_call(&self, record: &CallRecord) -> Result<(), StoreError> {
-        self.calls
-            .insert(record.id.as_bytes(), serde_json::to_vec(record)?)?;
+        let id = record.id.as_bytes();
+        (&self.calls, &self.late_file)
+            .transaction(|(calls, late)| {
+                let mut record = record.clone();
+                if let Some(bytes) = late.remove(id)? {
+                    let entries: Vec<FileEntry> = serde_json::from_slice(&bytes).map_err(abort)?;
+                    entries.into_iter().for_each(|e| record.add_file(e));
+                }
+                calls.insert(id, serde_json::to_vec(&record).map_err(abort)?)?;
+                Ok(())
+            })
+            .map_err(unwrap_tx)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Adds a seat's wrap-up entry to the file of a call that is over, and waits until it
+    /// is on disk. A record still being written (its recording closing) gets it then.
+    pub fn append_file(&self, id: &str, entry: &FileEntry) -> Result<(), StoreError> {
+        let key = id.as_bytes();
+        (&self.calls, &self.late_file)
+            .transaction(|(calls, late)| {
+                if let Some(bytes) = calls.get(key)? {
+                    let mut record: CallRecord = serde_json::from_slice(&bytes).map_err(abort)?;
+                    record.add_file(entry.clone());
+                    calls.insert(key, serde_json::to_vec(&record).map_err(abort)?)?;
+                } else {
+                    let mut entries: Vec<FileEntry> = match late.get(key)? {
+                        Some(bytes) => serde_json::from_slice(&bytes).map_err(abort)?,
+                        None => Vec::new(),
+                    };
+                    entries.push(entry.clone());
+                    late.insert(key, serde_json::to_vec(&entries).map_err(abort)?)?;
+                }
+                Ok(())
+            })
+            .map_err(unwrap_tx)?;
         self.db.flush()?;
         Ok(())
     }
@@ -76,6 +119,17 @@ impl Store {
     }
 }
 
+fn abort(e: serde_json::Error) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(StoreError::Encoding(e))
+}
+
+fn unwrap_tx(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Sled(e),
+    }
+}
+
 /// The last `limit` values of a range (a tree, a prefix) whose keys sort by time, newest
 /// first.
 fn newest<T: serde::de::DeserializeOwned>(
@@ -96,6 +150,7 @@ fn newest<T: serde::de::DeserializeOwned>(
 mod tests {
     use super::*;
     use crate::pii::CallerNumber;
+    use crate::time::EpochMillis;
     use record::Outcome;
 
     fn record(id: &str) -> CallRecord {
@@ -128,6 +183,35 @@ mod tests {
             .unwrap();
         assert_eq!(one.caller.reveal(), "0612345678");
         assert!(store.get_call("nope").unwrap().is_none());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    fn wrap_up(at: EpochMillis, note: &str) -> FileEntry {
+        FileEntry {
+            at,
+            seat: "arm1".into(),
+            data: record::Qualification {
+                note: Some(note.into()),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Wrap-up entries join the file whether the record is written before or after them.
+    #[test]
+    fn wrap_up_entries_join_the_file_before_and_after_the_record_is_written() {
+        let dir = std::env::temp_dir().join(format!("sas-store-late-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap();
+        let id = "20261123T070000.000Z-0001";
+        store.append_file(id, &wrap_up(10, "early")).unwrap();
+        store.put_call(&record(id)).unwrap();
+        store.append_file(id, &wrap_up(20, "late")).unwrap();
+        let r = store.get_call(id).unwrap().unwrap();
+        let notes: Vec<_> = r.file.iter().map(|e| e.data.note.as_deref()).collect();
+        assert_eq!(notes, [Some("early"), Some("late")]);
+        assert_eq!(r.events.iter().filter(|e| e.kind == "QUALIFY").count(), 2);
+        assert_eq!(store.late_file.len(), 0);
         std::fs::remove_dir_all(&dir).ok();
     }
 }

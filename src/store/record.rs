@@ -329,6 +329,13 @@ impl CallRecord {
         record
     }
 
+    /// Writes an entry in the call file, with its line on the timeline.
+    pub fn add_file(&mut self, entry: FileEntry) {
+        let detail = serde_json::to_string(&entry.data).unwrap_or_default();
+        self.event(entry.at, "QUALIFY", Some(&entry.seat), Some(detail));
+        self.file.push(entry);
+    }
+
     /// Appends a timeline event.
     pub fn event(
         &mut self,

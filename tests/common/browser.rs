@@ -289,7 +289,30 @@ impl Browser {
         }
     }
 
-    async fn screenshot(&self, path: &PathBuf) -> Result<(), WebDriverError> {
+    /// Whether a control is enabled (a disabled button cannot be used).
+    pub async fn enabled(&self, css: &str) -> bool {
+        self.on(css, "enabled", None)
+            .await
+            .as_bool()
+            .unwrap_or(false)
+    }
+
+    /// Whether an element is shown (not `hidden`, not inside a hidden one).
+    pub async fn shown(&self, css: &str) -> bool {
+        self.on(css, "displayed", None)
+            .await
+            .as_bool()
+            .unwrap_or(false)
+    }
+
+    /// Sets the window's size (screenshots as an agent's screen shows the page).
+    pub async fn resize(&self, width: u32, height: u32) {
+        let rect = json!({"width": width, "height": height});
+        self.command(Method::POST, "/window/rect", Some(rect)).await;
+    }
+
+    /// Saves what the window shows as a PNG.
+    pub async fn screenshot(&self, path: &PathBuf) -> Result<(), WebDriverError> {
         let path_in_driver = format!("/session/{}/screenshot", self.session);
         let png = self.call(Method::GET, &path_in_driver, None).await?;
         let png = base64_decode(png.as_str().unwrap_or_default());

@@ -151,6 +151,8 @@ impl Sim {
                 self.checks.autopaused(seat, *until, self.now);
             }
             CallOutput::MissBurst { .. } => {}
+            // The caller already waits on hold (`Hold`); the sim's plan has no overflow.
+            CallOutput::Unaccompanied { .. } => {}
             CallOutput::Dial { .. } => panic!("no forwarding in this plan: {out:?}"),
         }
     }

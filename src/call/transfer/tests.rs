@@ -547,3 +547,162 @@ fn a_seat_holding_its_caller_gives_it_hold_audio_then_takes_it_back() {
     assert!(!b.hold(T0 + 10, "c1", "amu1", true));
     assert_eq!(state(&b, "arm1"), "busy");
 }
+
+/// arm1 accompanies c1 (P0) to the AMU queue; amu1 and amu2 are kept from answering by
+/// `away` (busy elsewhere, or paused).
+fn p0_accompanied(away: impl Fn(&mut Switchboard)) -> Switchboard {
+    let mut b = answered_by_arm();
+    away(&mut b);
+    b.transfer(
+        T0 + 10,
+        "c1",
+        "arm1",
+        "amu",
+        TransferMode::Blind,
+        Some(Urgency::P0),
+    )
+    .unwrap();
+    enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
+    actions(&mut b);
+    b
+}
+
+fn unaccompanied(reachable: bool) -> CallOutput {
+    CallOutput::Unaccompanied {
+        call: "c1".into(),
+        seat: "arm1".into(),
+        reachable,
+    }
+}
+
+#[test]
+fn an_arm_leaving_a_p0_before_the_doctor_answers_raises_an_alert_and_the_caller_stays_queued() {
+    let mut b = p0_accompanied(|b| {
+        for (call, seat) in [("e1", "amu1"), ("e2", "amu2")] {
+            arrive_in(b, T0 + 3, call, "regulateur_amu");
+            answer(b, T0 + 4, call, seat);
+        }
+    });
+    b.hang_up_seat(T0 + 20, "c1", "arm1");
+    let out = actions(&mut b);
+    let hold = CallOutput::Hold { call: "c1".into() };
+    assert!(out.contains(&hold), "{out:?}");
+    // Both doctors are busy, not gone: the caller waits for the first one free.
+    assert!(out.contains(&unaccompanied(true)), "{out:?}");
+    let r = b.record("c1").unwrap();
+    let alert = r
+        .events
+        .iter()
+        .find(|e| e.kind == "P0_UNACCOMPANIED")
+        .unwrap();
+    assert_eq!(
+        (alert.seat.as_deref(), alert.detail.as_deref()),
+        (Some("arm1"), Some("queued"))
+    );
+    assert_eq!(b.waiting_since("c1"), Some(T0 + 10));
+    b.handle(
+        T0 + 40,
+        CallInput::SeatGone {
+            call: "e1".into(),
+            seat: "amu1".into(),
+        },
+    );
+    b.handle_timeout(T0 + 60 * SECOND);
+    assert!(actions(&mut b).contains(&ring("c1", "amu1")));
+}
+
+#[test]
+fn a_p0_left_alone_with_no_doctor_logged_in_is_flagged_for_the_overflow() {
+    let mut b = p0_accompanied(|b| {
+        b.pause(T0 + 5, "amu1", PauseReason::LoggedOut);
+        b.handle(
+            T0 + 5,
+            CallInput::SeatOffline {
+                seat: "amu2".into(),
+            },
+        );
+    });
+    // The ARM's phone drops (BYE) rather than a console hang-up: the same.
+    b.handle(
+        T0 + 20,
+        CallInput::SeatGone {
+            call: "c1".into(),
+            seat: "arm1".into(),
+        },
+    );
+    let out = actions(&mut b);
+    assert!(out.contains(&unaccompanied(false)), "{out:?}");
+    let r = b.record("c1").unwrap();
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e.kind == "P0_UNACCOMPANIED" && e.detail.as_deref() == Some("no_seat"))
+    );
+}
+
+#[test]
+fn an_escalated_call_counts_as_waiting_again_until_a_doctor_answers() {
+    let mut b = answered_by_arm();
+    b.pause(T0 + 3, "amu1", PauseReason::Break);
+    b.pause(T0 + 3, "amu2", PauseReason::Break);
+    assert_eq!((b.waiting_since("c1"), b.calls_waiting()), (None, 0));
+    assert_eq!(b.seats_on("c1"), ["arm1"]);
+    b.transfer(
+        T0 + 10,
+        "c1",
+        "arm1",
+        "amu",
+        TransferMode::Accompanied,
+        None,
+    )
+    .unwrap();
+    enqueue(&mut b, T0 + 11, "c1", "amu", "regulateur_amu");
+    // Accompanied: waiting for AMU since it was queued there, the ARM still on the line.
+    assert_eq!(
+        (b.waiting_since("c1"), b.calls_waiting()),
+        (Some(T0 + 11), 1)
+    );
+    assert_eq!(b.seats_on("c1"), ["arm1"]);
+    b.hang_up_seat(T0 + 20, "c1", "arm1");
+    assert_eq!(b.waiting_since("c1"), Some(T0 + 11));
+    assert!(b.seats_on("c1").is_empty(), "arm1 left");
+    b.unpause(T0 + 30, "amu2");
+    answer(&mut b, T0 + 31, "c1", "amu2");
+    assert_eq!((b.waiting_since("c1"), b.calls_waiting()), (None, 0));
+    assert_eq!(b.seats_on("c1"), ["amu2"]);
+}
+
+#[test]
+fn a_p0_left_while_its_forward_rings_stays_with_the_number_dialled() {
+    let mut b = answered_by_arm();
+    b.transfer(
+        T0 + 10,
+        "c1",
+        "arm1",
+        "3114",
+        TransferMode::Accompanied,
+        Some(Urgency::P0),
+    )
+    .unwrap();
+    let forward = CallInput::Forward {
+        call: "c1".into(),
+        number: "3114".into(),
+    };
+    b.handle(T0 + 10, forward);
+    actions(&mut b);
+    b.hang_up_seat(T0 + 15, "c1", "arm1");
+    let out = actions(&mut b);
+    assert!(
+        out.contains(&unaccompanied(true)),
+        "alerted, not overflowed: {out:?}"
+    );
+    // The number answers: the caller is bridged to it, not hung up as "too late".
+    answer(&mut b, T0 + 20, "c1", EXTERNAL);
+    assert_eq!(
+        actions(&mut b),
+        vec![CallOutput::Bridge {
+            call: "c1".into(),
+            seat: EXTERNAL.into()
+        }]
+    );
+}

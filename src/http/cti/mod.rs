@@ -87,7 +87,9 @@ impl ApiError {
             | Self::Cti(CtiError::Invalid(_)) => StatusCode::BAD_REQUEST,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Cti(CtiError::NoCall | CtiError::Conflict(_)) => StatusCode::CONFLICT,
-            Self::Cti(CtiError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Cti(CtiError::Unavailable | CtiError::Storage(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 

@@ -190,3 +190,26 @@ fn a_full_queue_overflows_at_once_or_says_it_has_nowhere_to_go() {
     let (mut flow, _) = Flow::start(plan(), "sas", T, &OPEN).unwrap();
     assert_eq!(flow.on_queue_full(T, &OPEN), None);
 }
+
+#[test]
+fn a_queue_nobody_can_answer_overflows_at_once_saying_why() {
+    let (mut flow, _) = Flow::start(plan(), "sas", T, &OPEN).unwrap();
+    flow.on_digit('2', T, &OPEN).unwrap();
+    assert_eq!(
+        flow.on_no_seat(T, &OPEN),
+        Some(Instruction::Forward {
+            number: "3114".into()
+        })
+    );
+    let line = flow
+        .trace()
+        .iter()
+        .find(|l| l.contains("no seat can answer"));
+    assert!(
+        line.is_some_and(|l| l.ends_with("→ overflow to vers_3114")),
+        "{:?}",
+        flow.trace()
+    );
+    // A step without an overflow has nothing to do.
+    assert_eq!(flow.on_no_seat(T, &OPEN), None);
+}
