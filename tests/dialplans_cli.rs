@@ -187,17 +187,37 @@ fn copy_of_shipped(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// The shipped plans plus one file of `text`.
+fn shipped_with(name: &str, file: &str, text: &str) -> std::path::PathBuf {
+    let dir = copy_of_shipped(name);
+    std::fs::write(dir.join(file), text).unwrap();
+    dir
+}
+
+/// `simulate` on the plans of `dir`: its output, or its error.
+fn simulate_in(dir: &Path, to: &str, at: &str) -> Result<String, String> {
+    let dir = dir.to_str().unwrap();
+    let out = router(&["simulate", "--to", to, "--at", at, "--dir", dir]);
+    match out.status.success() {
+        true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+    }
+}
+
+/// `check` on the plans of `dir`: success and what it wrote on standard error.
+fn check_in(dir: &Path) -> (bool, String) {
+    let out = router(&["check", dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.success(), stderr)
+}
+
 #[test]
 fn redefining_a_built_in_schedule_is_said_by_check() {
-    let dir = copy_of_shipped("redefine");
-    std::fs::write(
-        dir.join("local.toml"),
-        "[schedules.sas_jour]\nweekly = [{ days = \"mon-fri\", hours = \"09:00-17:00\" }]\n",
-    )
-    .unwrap();
-    let out = router(&["check", dir.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "still valid: {stderr}");
+    let hours =
+        "[schedules.sas_jour]\nweekly = [{ days = \"mon-fri\", hours = \"09:00-17:00\" }]\n";
+    let dir = shipped_with("redefine", "local.toml", hours);
+    let (ok, stderr) = check_in(&dir);
+    assert!(ok, "still valid: {stderr}");
     assert!(
         stderr.contains("local.toml:1:1: schedule \"sas_jour\" replaces the built-in one"),
         "{stderr}"
@@ -205,16 +225,7 @@ fn redefining_a_built_in_schedule_is_said_by_check() {
     // And it is what calls follow: 116 117 on a Monday at 18:00 is now PDSA.
     let shipped = simulate("116117", "2026-12-07T18:00", "");
     assert!(shipped.contains("→ entry sas"), "{shipped}");
-    let out = router(&[
-        "simulate",
-        "--to",
-        "116117",
-        "--at",
-        "2026-12-07T18:00",
-        "--dir",
-        dir.to_str().unwrap(),
-    ]);
-    let local = String::from_utf8_lossy(&out.stdout);
+    let local = simulate_in(&dir, "116117", "2026-12-07T18:00").unwrap();
     assert_ne!(shipped, local, "the redefined hours apply");
 }
 
@@ -222,37 +233,18 @@ fn redefining_a_built_in_schedule_is_said_by_check() {
 fn a_local_public_holiday_closes_sas_hours_and_opens_pdsa() {
     // Friday 4 June 2027, 10:00: an ordinary working day, SAS hours.
     let before = simulate("116117", "2027-06-04T10:00", "");
-    let dir = copy_of_shipped("local-holiday");
-    std::fs::write(
-        dir.join("local.toml"),
-        "# Fête locale\nlocal_holidays = [\"2027-06-04\"]\n",
-    )
-    .unwrap();
-    let out = router(&[
-        "simulate",
-        "--to",
-        "116117",
-        "--at",
-        "2027-06-04T10:00",
-        "--dir",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let after = String::from_utf8_lossy(&out.stdout);
+    let holiday = "# Fête locale\nlocal_holidays = [\"2027-06-04\"]\n";
+    let dir = shipped_with("local-holiday", "local.toml", holiday);
+    let after = simulate_in(&dir, "116117", "2027-06-04T10:00").unwrap();
     assert!(after.contains("jour férié local"), "{after}");
     assert_ne!(before, after, "{before}\n{after}");
-    std::fs::write(
-        dir.join("local.toml"),
+    let dir = shipped_with(
+        "bad-holiday",
+        "local.toml",
         "local_holidays = [\"2027-13-04\"]\n",
-    )
-    .unwrap();
-    let out = router(&["check", dir.to_str().unwrap()]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    );
+    let (ok, stderr) = check_in(&dir);
+    assert!(!ok);
     assert!(
         stderr.contains("local.toml:1:19: local_holidays"),
         "{stderr}"
@@ -261,15 +253,10 @@ fn a_local_public_holiday_closes_sas_hours_and_opens_pdsa() {
 
 #[test]
 fn a_step_written_under_another_files_entry_is_explained() {
-    let dir = copy_of_shipped("foreign-step");
-    std::fs::write(
-        dir.join("extra.toml"),
-        "[entries.samu.steps.extra]\nhangup = true\n",
-    )
-    .unwrap();
-    let out = router(&["check", dir.to_str().unwrap()]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let step = "[entries.samu.steps.extra]\nhangup = true\n";
+    let dir = shipped_with("foreign-step", "extra.toml", step);
+    let (ok, stderr) = check_in(&dir);
+    assert!(!ok);
     assert!(
         stderr.contains("entry \"samu\" has steps here but no numbers, line or start"),
         "{stderr}"

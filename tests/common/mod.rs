@@ -600,13 +600,26 @@ pub fn trunk_caller(
 }
 
 /// Runs the `sas-router` CLI on `config`; asserts it succeeded and returns its stdout.
+///
+/// From an async test the wait is moved off the runtime's worker: the CLI reads through
+/// the in-process router's admin API, and a task of that router left in this worker's
+/// queue would never run while the worker blocks (the test hung until killed).
 pub fn cli(args: &[&str], config: &Path) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sas-router"))
-        .args(args)
-        .arg("-c")
-        .arg(config)
-        .output()
-        .unwrap();
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sas-router"))
+            .args(args)
+            .arg("-c")
+            .arg(config)
+            .output()
+            .unwrap()
+    };
+    let in_worker = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let out = if in_worker {
+        tokio::task::block_in_place(run)
+    } else {
+        run()
+    };
     assert!(
         out.status.success(),
         "{}",
