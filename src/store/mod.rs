@@ -173,7 +173,13 @@ mod tests {
                 .put_call(&record("20261123T080000.000Z-0002"))
                 .unwrap();
         }
-        let store = Store::open(&dir).unwrap();
+        // sled's background flusher lets go of the file lock a moment after the drop.
+        let reopened = (0..100).find_map(|_| {
+            Store::open(&dir)
+                .inspect_err(|_| std::thread::sleep(std::time::Duration::from_millis(20)))
+                .ok()
+        });
+        let store = reopened.expect("the store reopens once the first is dropped");
         let list = store.recent_calls(10).unwrap();
         assert_eq!(list.len(), 2);
         assert_eq!(list[0].id, "20261123T080000.000Z-0002");
