@@ -162,4 +162,14 @@ impl Outbox {
             return Some(bytes);
         }
     }
+
+    /// [`Outbox::next`] until `stop`: what is already pending is still handed out first, so
+    /// answers are written before the connection closes.
+    pub async fn next_until(&mut self, stop: &CancellationToken) -> Option<Vec<u8>> {
+        tokio::select! {
+            biased;
+            bytes = self.next() => bytes,
+            _ = stop.cancelled() => None,
+        }
+    }
 }

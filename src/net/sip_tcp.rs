@@ -66,14 +66,7 @@ async fn serve(
     let (mut reader, mut writer) = stream.into_split();
     let stop = done.clone();
     let write = tokio::spawn(async move {
-        loop {
-            let bytes = tokio::select! {
-                // Pending answers are written before the connection closes.
-                biased;
-                bytes = outbox.next() => bytes,
-                _ = stop.cancelled() => None,
-            };
-            let Some(bytes) = bytes else { break };
+        while let Some(bytes) = outbox.next_until(&stop).await {
             if writer.write_all(&bytes).await.is_err() {
                 break;
             }

@@ -121,14 +121,7 @@ impl Phone {
 
         let done = self.shutdown.clone();
         let writer = tokio::spawn(async move {
-            loop {
-                let bytes = tokio::select! {
-                    // Pending answers are sent before the socket closes.
-                    biased;
-                    bytes = outbox.next() => bytes,
-                    _ = done.cancelled() => None,
-                };
-                let Some(bytes) = bytes else { break };
+            while let Some(bytes) = outbox.next_until(&done).await {
                 let text = String::from_utf8_lossy(&bytes).into_owned();
                 if sink.send(Message::text(text)).await.is_err() {
                     break;
