@@ -54,17 +54,8 @@ async fn a_caller_hears_greeting_and_hold_then_the_seat_with_digits_and_a_record
 
     // The caller's media is a sink of ours: it hears everything the router sends and talks
     // back from the same port (tone, keys 1 5 # as RFC 4733, tone), once it hears the greeting.
-    let sink = RtpSink::bind();
     let empty = empty_pcap(&dir);
-    let caller = media_caller(
-        router.sip,
-        &MediaCall {
-            rtp_port: Some(sink.port()),
-            info_at_ms: 4000,
-            tail_ms: 1500,
-            ..MediaCall::new("15", &empty)
-        },
-    );
+    let (caller, sink) = listening_caller(router.sip, &empty, 4000, 1500);
     let mut talk = RtpStream::new(G711Law::Alaw);
     talk.tone(CALLER_HZ, 800)
         .digits("15#", Some(CALLER_HZ))
@@ -235,17 +226,8 @@ async fn bad_prompts_are_named_and_the_router_still_serves() {
     );
     assert!(stderr.contains("reassurance.wav"), "{stderr}");
     // The router started anyway, and a caller still hears the greeting.
-    let sink = RtpSink::bind();
     let empty = empty_pcap(&dir);
-    let caller = media_caller(
-        router.sip,
-        &MediaCall {
-            rtp_port: Some(sink.port()),
-            info_at_ms: 500,
-            tail_ms: 200,
-            ..MediaCall::new("15", &empty)
-        },
-    );
+    let (caller, sink) = listening_caller(router.sip, &empty, 500, 200);
     assert!(
         finish(caller, Duration::from_secs(30)).await,
         "caller scenario"
@@ -298,17 +280,8 @@ async fn a_missing_greeting_is_silence_and_the_15_is_still_answered() {
     }
 
     // The caller is answered at once, hears silence, then the hold audio.
-    let sink = RtpSink::bind();
     let empty = empty_pcap(&dir);
-    let caller = media_caller(
-        router.sip,
-        &MediaCall {
-            rtp_port: Some(sink.port()),
-            info_at_ms: 2200,
-            tail_ms: 200,
-            ..MediaCall::new("15", &empty)
-        },
-    );
+    let (caller, sink) = listening_caller(router.sip, &empty, 2200, 200);
     assert!(
         finish(caller, Duration::from_secs(30)).await,
         "caller scenario"

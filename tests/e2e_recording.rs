@@ -63,17 +63,8 @@ async fn a_burst_after_a_300_ms_stall_is_recorded_whole() {
     })
     .await;
     // The caller hears the router on a sink of ours and talks back from it, raw UDP.
-    let sink = RtpSink::bind();
     let empty = empty_pcap(&dir);
-    let caller = media_caller(
-        router.sip,
-        &MediaCall {
-            rtp_port: Some(sink.port()),
-            info_at_ms: 4500,
-            tail_ms: 500,
-            ..MediaCall::new("15", &empty)
-        },
-    );
+    let (caller, sink) = listening_caller(router.sip, &empty, 4500, 500);
     let mut talk = RtpStream::new(G711Law::Alaw);
     talk.tone(CALLER_HZ, 3000);
     let mut packets = talk.into_packets();
@@ -136,16 +127,7 @@ async fn a_call_without_rtp_is_recorded_for_as_long_as_it_lasted() {
     let empty = empty_pcap(&dir);
     let (seat, seat_port) = media_seat(router.sip, &empty, None, 1, 300);
     register(router.sip, "arm1", seat_port).await;
-    let sink = RtpSink::bind();
-    let caller = media_caller(
-        router.sip,
-        &MediaCall {
-            rtp_port: Some(sink.port()),
-            info_at_ms: 8500,
-            tail_ms: 500,
-            ..MediaCall::new("15", &empty)
-        },
-    );
+    let (caller, sink) = listening_caller(router.sip, &empty, 8500, 500);
     assert!(
         finish(caller, Duration::from_secs(30)).await,
         "caller scenario"

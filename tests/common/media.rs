@@ -905,6 +905,24 @@ impl<'a> MediaCall<'a> {
     }
 }
 
+/// A 15 caller (`caller_media.xml`, playing `pcap`) whose audio from the router arrives
+/// on a sink of ours: INFO after `info_at_ms`, BYE `tail_ms` later.
+pub fn listening_caller(
+    router: SocketAddr,
+    pcap: &Path,
+    info_at_ms: u64,
+    tail_ms: u64,
+) -> (tokio::process::Child, RtpSink) {
+    let sink = RtpSink::bind();
+    let call = MediaCall {
+        rtp_port: Some(sink.port()),
+        info_at_ms,
+        tail_ms,
+        ..MediaCall::new("15", pcap)
+    };
+    (media_caller(router, &call), sink)
+}
+
 /// Places one call from a SIPp trunk caller (own SIP and media ports, 60 s timeout).
 pub fn media_caller(router: SocketAddr, call: &MediaCall) -> tokio::process::Child {
     let port = free_udp_port().to_string();
