@@ -9,34 +9,12 @@ use common::*;
 use sas_router::store::record::Outcome;
 use std::time::Duration;
 
-const PLAN: &str = r#"
-[queues.arm]
-role = "arm"
-
-[external]
-centre_secours = "0387000000"
-
-[entries.samu]
-numbers = ["15"]
-line = "samu"
-start = "file"
-
-[entries.samu.steps.file]
-queue = "arm"
-priority = 0
-max_wait_s = 1
-overflow = "secours"
-
-[entries.samu.steps.secours]
-forward = "centre_secours"
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unanswered_15_overflows_to_the_backup_centre_through_the_trunk() {
     // The backup centre: a SIPp UAS that answers and echoes the audio.
     let (centre, port) = answering_sipp("127.0.0.1:9".parse().unwrap(), 1, 200);
     let mut router = start(Options {
-        plans: Some(PLAN.into()),
+        plans: Some(backup_centre_plan(1)),
         outbound: Some(format!("127.0.0.1:{port}").parse().unwrap()),
         ..Options::default()
     })
@@ -73,7 +51,7 @@ async fn an_unanswered_15_overflows_to_the_backup_centre_through_the_trunk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_outbound_trunk_the_call_waits_again_and_a_seat_answers() {
     let mut router = start(Options {
-        plans: Some(PLAN.into()),
+        plans: Some(backup_centre_plan(1)),
         ..Options::default()
     })
     .await;

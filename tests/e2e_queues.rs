@@ -75,35 +75,13 @@ async fn a_silent_caller_answering_the_probe_is_kept() {
     router.stop().await;
 }
 
-const OVERFLOW_PLAN: &str = r#"
-[queues.arm]
-role = "arm"
-
-[external]
-centre_secours = "0387000000"
-
-[entries.samu]
-numbers = ["15"]
-line = "samu"
-start = "file"
-
-[entries.samu.steps.file]
-queue = "arm"
-priority = 0
-max_wait_s = 60
-overflow = "secours"
-
-[entries.samu.steps.secours]
-forward = "centre_secours"
-"#;
-
 /// The queue holds one waiting call: the second caller overflows to the backup centre at
 /// once, not after the step's 60 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_refused_by_a_full_queue_overflows_at_once() {
     let (centre, port) = answering_sipp("127.0.0.1:9".parse().unwrap(), 1, 100);
     let mut router = start(Options {
-        plans: Some(OVERFLOW_PLAN.into()),
+        plans: Some(backup_centre_plan(60)),
         outbound: Some(format!("127.0.0.1:{port}").parse().unwrap()),
         arm_max_waiting: Some(1),
         ..Options::default()

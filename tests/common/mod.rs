@@ -599,6 +599,34 @@ pub fn trunk_caller(
     .unwrap()
 }
 
+/// A 15 plan whose ARM queue overflows after `max_wait_s` to the backup centre, dialled
+/// through the trunk (`[trunk] outbound`).
+pub fn backup_centre_plan(max_wait_s: u32) -> String {
+    format!(
+        r#"
+[queues.arm]
+role = "arm"
+
+[external]
+centre_secours = "0387000000"
+
+[entries.samu]
+numbers = ["15"]
+line = "samu"
+start = "file"
+
+[entries.samu.steps.file]
+queue = "arm"
+priority = 0
+max_wait_s = {max_wait_s}
+overflow = "secours"
+
+[entries.samu.steps.secours]
+forward = "centre_secours"
+"#
+    )
+}
+
 /// Runs the `sas-router` CLI on `config`; asserts it succeeded and returns its stdout.
 ///
 /// From an async test the wait is moved off the runtime's worker: the CLI reads through
