@@ -61,7 +61,7 @@ async fn a_caller_hears_greeting_and_hold_then_the_seat_with_digits_and_a_record
         .digits("15#", Some(CALLER_HZ))
         .tone(CALLER_HZ, 4000);
     let talking = sink
-        .play_to_sender(talk.into_packets(), Duration::from_secs(5))
+        .play_to_sender(talk.into_packets(), Duration::from_secs(20))
         .await;
     assert!(
         finish(caller, Duration::from_secs(30)).await,

@@ -74,7 +74,7 @@ async fn a_burst_after_a_300_ms_stall_is_recorded_whole() {
     for p in &mut packets[50..65] {
         p.0 = burst_at;
     }
-    let talking = sink.play_to_sender(packets, Duration::from_secs(5)).await;
+    let talking = sink.play_to_sender(packets, Duration::from_secs(20)).await;
     assert!(
         finish(caller, Duration::from_secs(30)).await,
         "caller scenario"

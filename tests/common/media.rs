@@ -1055,7 +1055,7 @@ pub async fn talking_caller(
     let mut voice = RtpStream::new(G711Law::Alaw);
     voice.tone(hz, ms);
     let talking = sink
-        .play_to_sender(voice.into_packets(), Duration::from_secs(5))
+        .play_to_sender(voice.into_packets(), Duration::from_secs(20))
         .await;
     (caller, sink, talking)
 }
