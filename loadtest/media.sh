@@ -43,9 +43,9 @@ fi
 
 cargo build --release --quiet
 work=$(mktemp -d /tmp/sas-media-load.XXXXXX)
-# The pcaps come from the test tooling (tests/common/media.rs), a little longer than a call.
+# The pcaps come from the test tooling (tests/it/common/media.rs), a little longer than a call.
 MEDIA_PCAP_DIR="$work" MEDIA_PCAP_SECONDS=$((HOLD_S + 5)) MEDIA_LOSS_PERCENT="$LOSS" \
-  cargo test --quiet --test media_tooling write_loadtest_pcaps -- --ignored --exact --nocapture \
+  cargo test --quiet --test it media_tooling::write_loadtest_pcaps -- --ignored --exact --nocapture \
   | grep pcap: || { echo "pcap generation failed" >&2; exit 1; }
 
 SEAT_SIPP=""; ROUTER=""

@@ -31,7 +31,7 @@ work=$(mktemp -d /tmp/sas-webrtc-load.XXXXXX)
 # The caller's pcap (A-law 1000 Hz tone, a little longer than a call) and raw tone for
 # rtp_stream, from the test tooling as in media.sh.
 MEDIA_PCAP_DIR="$work" MEDIA_PCAP_SECONDS=$((HOLD_S + 5)) \
-  cargo test --release --quiet --test media_tooling write_loadtest_pcaps -- --ignored --exact --nocapture \
+  cargo test --release --quiet --test it media_tooling::write_loadtest_pcaps -- --ignored --exact --nocapture \
   | grep caller.pcap > /dev/null || { echo "pcap generation failed" >&2; exit 1; }
 
 PHONES=""

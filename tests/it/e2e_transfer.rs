@@ -2,7 +2,7 @@
 //! the doctor hears the caller; AMU → libéral → AMU by REFER; a seat that vanishes while
 //! ringing. The accompanied (P0) transfer through the CTI API is in `e2e_cti.rs`.
 
-mod common;
+use crate::common;
 
 use common::media::*;
 use common::*;
@@ -162,7 +162,11 @@ async fn amu_to_liberal_to_amu_by_refer_keeps_the_caller_on_the_line() {
         phones.push((seat, phone));
     }
     // amu1 is the longest idle AMU seat, so it takes the first hop; amu2 the return.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let idle = eventually(Duration::from_secs(15), || {
+        router.metric("sas_seats{role=\"regulateur_amu\",state=\"available\"}") == 1.0
+    })
+    .await;
+    assert!(idle, "amu1 is available");
     let last = seat(&router, "amu2", 1, 100).await;
     phones.push(("amu2", last));
 
@@ -202,12 +206,17 @@ async fn a_seat_that_vanishes_while_ringing_is_paused_and_the_next_seat_answers(
     })
     .await;
     let lost = never_answering_seat(&router, "arm1").await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Registered, and available since before the next seat (longest idle first).
+    let idle = eventually(Duration::from_secs(15), || {
+        router.metric("sas_seats{role=\"arm\",state=\"available\"}") == 1.0
+    })
+    .await;
+    assert!(idle, "arm1 is available");
     let good = seat(&router, "arm2", 1, 100).await;
 
     let caller = trunk_caller(router.sip, "caller.xml", "15", 1500);
     // arm1 rings, then its phone disappears (power cut): no answer, no CANCEL response.
-    let rang = eventually(Duration::from_secs(5), || {
+    let rang = eventually(Duration::from_secs(15), || {
         router.metric("sas_seats{role=\"arm\",state=\"ringing\"}") == 1.0
     })
     .await;

@@ -2,7 +2,7 @@
 //! dropping a call (calls in progress keep their version), a broken edit is refused with
 //! its place and the live set stays, a file change alone is picked up, and so is SIGHUP.
 
-mod common;
+use crate::common;
 
 use common::*;
 use sas_router::store::record::Outcome;
@@ -151,6 +151,7 @@ async fn reloading_under_calls_drops_nothing_and_refuses_a_broken_edit() {
         stamp.to_str().unwrap(),
         plan_file.to_str().unwrap(),
     ]);
+    // Nothing must happen: the poller gets 2.5 s (a round is 2 s) to wrongly see the change.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(in_force(&router).await, third, "the poller did not see it");
     run(&["kill", "-HUP", &std::process::id().to_string()]);

@@ -30,7 +30,7 @@ impl Baresip {
         );
         std::fs::create_dir_all(dir).unwrap();
         let sip = super::free_udp_port();
-        let rtp = super::free_udp_port();
+        let rtp = super::ports::media_port();
         // net_interface is an address, not "lo": baresip 1.0 takes the name for a lookup
         // that loopback fails. The player is ALSA's null device: nothing to hear in CI.
         let config = format!(
@@ -48,7 +48,7 @@ impl Baresip {
              module_app account.so\n\
              module_app menu.so\n",
             mic = microphone.display(),
-            rtp_end = rtp + 9,
+            rtp_end = rtp + super::ports::PEER_PORTS - 1,
         );
         std::fs::write(dir.join("config"), config).unwrap();
         let account = format!(
@@ -68,7 +68,7 @@ impl Baresip {
         Self { child }
     }
 
-    /// Asks baresip to quit (SIGINT, as Ctrl-C) and checks it exits 0 within 5 s.
+    /// Asks baresip to quit (SIGINT, as Ctrl-C) and checks it exits 0 within 15 s.
     pub async fn stop(mut self) {
         let pid = self.child.id().expect("baresip still running").to_string();
         let signalled = std::process::Command::new("kill")
@@ -76,9 +76,9 @@ impl Baresip {
             .status()
             .unwrap();
         assert!(signalled.success(), "could not signal baresip {pid}");
-        let status = tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+        let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
             .await
-            .expect("baresip did not quit within 5 s of SIGINT")
+            .expect("baresip did not quit within 15 s of SIGINT")
             .unwrap();
         assert!(status.success(), "baresip exited with {status}");
     }

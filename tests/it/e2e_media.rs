@@ -2,7 +2,7 @@
 //! (greeting, hold, reassurance, then the seat, as one continuous stream), the digits the
 //! caller sends three ways, the two-channel recording, and the quality figures.
 
-mod common;
+use crate::common;
 
 use common::media::*;
 use common::*;

@@ -1,9 +1,9 @@
 //! Shared test harness: a router on loopback ports of its own, SIPp peers, HTTP reads.
-#![allow(dead_code)]
 
 pub mod baresip;
 pub mod browser;
 pub mod media;
+pub mod ports;
 pub mod tls;
 
 use sas_router::app::{self, Running};
@@ -121,16 +121,8 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// RTP port ranges per router so parallel tests never collide.
-fn rtp_range() -> (u16, u16) {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let slot = NEXT.fetch_add(1, Ordering::Relaxed) as u32;
-    let base = 30000 + ((std::process::id() % 50) * 400 + slot * 40) as u16 % 20000;
-    (base, base + 38)
-}
-
 pub fn config_text(opts: &Options, data: &Path) -> String {
-    let (rtp_min, rtp_max) = rtp_range();
+    let (rtp_min, rtp_max) = ports::rtp_range();
     let mut seats = String::new();
     for (user, password) in SEATS {
         let md5 = sas_router::sip::digest::ha1(
@@ -363,7 +355,7 @@ pub async fn start_shipped(tls: Option<(PathBuf, PathBuf)>) -> Router {
     config.store.data_dir = data.clone();
     config.routing.dialplans_dir = root.join(&config.routing.dialplans_dir);
     config.media.prompts_dir = root.join(&config.media.prompts_dir);
-    (config.media.rtp_port_min, config.media.rtp_port_max) = rtp_range();
+    (config.media.rtp_port_min, config.media.rtp_port_max) = ports::rtp_range();
     config.validate().unwrap();
     let running = app::start(config, CancellationToken::new())
         .await
@@ -384,6 +376,16 @@ pub fn free_udp_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Waits until a peer (SIPp, baresip) holds UDP `port` on loopback: datagrams sent to it
+/// from then on wait in its socket even if it reads them later.
+pub async fn udp_bound(port: u16) {
+    let bound = eventually(Duration::from_secs(15), || {
+        UdpSocket::bind(("127.0.0.1", port)).is_err()
+    })
+    .await;
+    assert!(bound, "nothing bound UDP port {port}");
 }
 
 /// `sipp` must be installed (Debian package `sip-tester`).
@@ -586,7 +588,7 @@ pub fn trunk_caller(
     duration_ms: u64,
 ) -> tokio::process::Child {
     let port = free_udp_port().to_string();
-    let media = free_udp_port().to_string();
+    let media = ports::media_port().to_string();
     let duration = duration_ms.to_string();
     sipp(
         router,
@@ -702,7 +704,7 @@ pub fn seat_sipp(
     echo: bool,
 ) -> (tokio::process::Child, u16) {
     let port = free_udp_port();
-    let (port_arg, media) = (port.to_string(), free_udp_port().to_string());
+    let (port_arg, media) = (port.to_string(), ports::media_port().to_string());
     let (calls, ms) = (calls.to_string(), ms.to_string());
     let mut args = vec!["-p", &port_arg, "-mp", &media, "-m", &calls, "-d", &ms];
     args.extend(["-timeout", "60s"]);

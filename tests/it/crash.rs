@@ -1,7 +1,7 @@
 //! A crash (SIGKILL of the real binary) loses no finished call: the record of a call that
 //! ended just before is read back by the CLI afterwards. And the log shows no caller number.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::io::{BufRead, BufReader};
@@ -13,6 +13,12 @@ use std::time::Duration;
 fn bound_sip_address(line: &str) -> Option<SocketAddr> {
     let rest = &line[line.find("sip_udp=Some(")? + "sip_udp=Some(".len()..];
     rest[..rest.find(')')?].parse().ok()
+}
+
+/// Reads the start-up log line for the HTTP address it bound (`http=…`).
+fn bound_http_address(line: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find("http=")? + "http=".len()..];
+    rest.split_whitespace().next()?.parse().ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,14 +38,28 @@ async fn records_survive_sigkill() {
     let mut log = BufReader::new(router.stdout.take().unwrap())
         .lines()
         .map_while(Result::ok);
-    let sip = log
-        .find_map(|l| bound_sip_address(&l))
-        .expect("start-up line with the SIP address");
+    let started = log
+        .find(|l| l.contains("sas-router started"))
+        .expect("start-up line");
+    let sip = bound_sip_address(&started).expect("the SIP address");
+    let http = bound_http_address(&started).expect("the HTTP address");
 
     // A caller who gives up while waiting: the call ends and its record is written.
     let child = trunk_caller(sip, "caller_cancel.xml", "15", 1500);
     assert!(finish(child, Duration::from_secs(20)).await);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Killed once the admin API shows the record (written and flushed in one step).
+    let token = std::fs::read_to_string(data.join("admin.token")).unwrap();
+    let mut stored = false;
+    for _ in 0..200 {
+        let (status, body) = http_get(http, "/api/calls", Some(&token)).await;
+        let listed = serde_json::from_str::<Vec<serde_json::Value>>(&body).unwrap_or_default();
+        if status == 200 && !listed.is_empty() {
+            stored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(stored, "the record was never stored");
     router.kill().unwrap(); // SIGKILL: no shutdown path runs
     router.wait().unwrap();
     // Health data stays out of the info-level log.

@@ -1,7 +1,7 @@
 //! End to end over loopback with real SIPp peers: a trunk caller, seats that register
 //! with digest auth and answer (echoing RTP), and the router in between.
 
-mod common;
+use crate::common;
 
 use common::*;
 use sas_router::store::record::{CallRecord, OfferResult, Outcome};
@@ -24,7 +24,7 @@ async fn samu_and_sas_calls_reach_a_registered_seat_with_rtp_both_ways() {
     let mut router = start(Options::default()).await;
     let seat = seat(&router, "arm1", 2, 300).await;
     assert!(
-        eventually(Duration::from_secs(2), || router
+        eventually(Duration::from_secs(15), || router
             .metric("sas_seats{role=\"arm\",state=\"available\"}")
             == 1.0)
         .await,
@@ -114,7 +114,12 @@ async fn ring_no_answer_goes_to_the_next_seat_and_pauses_the_first() {
     .await;
     // arm1 registers first, so it is the longest idle and is offered first; it never answers.
     let lazy = never_answering_seat(&router, "arm1").await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Registered, and available since before the next seat (longest idle first).
+    let idle = eventually(Duration::from_secs(15), || {
+        router.metric("sas_seats{role=\"arm\",state=\"available\"}") == 1.0
+    })
+    .await;
+    assert!(idle, "arm1 is available");
     let good = seat(&router, "arm2", 1, 100).await;
 
     assert!(finish(caller(&router, "15", 1500), Duration::from_secs(30)).await);

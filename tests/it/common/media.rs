@@ -14,7 +14,7 @@
 //! [`read_wav_channels`] turn packets and recordings into things to assert on.
 //!
 //! **How SIPp 3.6 plays a pcap** (read in its `prepare_pcap.c` / `send_packets.c`, checked by
-//! `tests/media_tooling.rs`):
+//! `tests/it/media_tooling.rs`):
 //! - link types Ethernet, Linux cooked (SLL) and 802.11 only (3.7 adds raw IP): we write
 //!   Ethernet / IPv4 / UDP; IP and UDP checksums are ignored (SIPp recomputes the UDP one);
 //! - it keeps each packet from the UDP header on, and rewrites only the UDP ports: the
@@ -65,7 +65,7 @@ use sas_router::media::dtmf::goertzel::InBandDetector;
 use sas_router::media::dtmf::rfc4733::{TelephoneEventDecoder, parse_rtp};
 pub use sas_router::media::g711::G711Law;
 
-use super::{free_udp_port, sipp_keyed};
+use super::{free_udp_port, ports, sipp_keyed};
 
 /// G.711's sample rate, also the RTP clock rate of audio and telephone-event.
 pub const SAMPLE_RATE: u32 = 8_000;
@@ -234,24 +234,11 @@ impl RtpStream {
         self
     }
 
-    pub fn with_event_pt(mut self, pt: u8) -> Self {
-        self.event_pt = pt;
-        self
-    }
-
     /// First sequence number and timestamp (e.g. near the 16/32-bit wrap).
     pub fn with_start(mut self, seq: u16, ts: u32) -> Self {
         self.first_seq = seq;
         self.first_ts = ts;
         self
-    }
-
-    pub fn law(&self) -> G711Law {
-        self.law
-    }
-
-    pub fn ssrc(&self) -> u32 {
-        self.ssrc
     }
 
     /// RTP timestamp of the next slot.
@@ -549,7 +536,6 @@ pub struct RtpPacket {
 pub struct RtpSink {
     socket: Arc<UdpSocket>,
     addr: SocketAddr,
-    started: Instant,
     stop: Arc<AtomicBool>,
     got: Arc<Mutex<Vec<RtpPacket>>>,
     non_rtp: Arc<AtomicUsize>,
@@ -603,7 +589,6 @@ impl RtpSink {
         Self {
             socket,
             addr,
-            started,
             stop,
             got,
             non_rtp,
@@ -628,10 +613,6 @@ impl RtpSink {
         self.got.lock().unwrap().len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Datagrams that were not RTP (RTCP included).
     pub fn non_rtp(&self) -> usize {
         self.non_rtp.load(Ordering::Relaxed)
@@ -652,19 +633,6 @@ impl RtpSink {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.len() >= n
-    }
-
-    /// Waits until at least one packet arrived and then none for `quiet` (the stream ended).
-    pub async fn wait_quiet(&self, quiet: Duration, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            let last = self.got.lock().unwrap().last().map(|p| p.arrival);
-            if last.is_some_and(|t| self.started.elapsed().saturating_sub(t) >= quiet) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        false
     }
 
     /// Sends `packets` (µs offset, RTP bytes) to `to` from this sink's own socket, paced by
@@ -926,7 +894,7 @@ pub fn listening_caller(
 /// Places one call from a SIPp trunk caller (own SIP and media ports, 60 s timeout).
 pub fn media_caller(router: SocketAddr, call: &MediaCall) -> tokio::process::Child {
     let port = free_udp_port().to_string();
-    let media = free_udp_port();
+    let media = ports::media_port();
     let rtp_port = call.rtp_port.unwrap_or(media).to_string();
     let pcap = call.pcap.to_str().expect("UTF-8 pcap path");
     let (media, d, tail) = (
@@ -972,7 +940,7 @@ pub fn media_seat(
     ring_ms: u64,
 ) -> (tokio::process::Child, u16) {
     let port = free_udp_port();
-    let media = free_udp_port();
+    let media = ports::media_port();
     let rtp_port = rtp_port.unwrap_or(media).to_string();
     let pcap = pcap.to_str().expect("UTF-8 pcap path");
     let child = sipp_keyed(

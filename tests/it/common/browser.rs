@@ -25,7 +25,7 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// WebDriver's code for the Alt key.
 const ALT: &str = "\u{E00A}";
 /// How long `wait_text` waits.
-const WAIT: Duration = Duration::from_secs(10);
+const WAIT: Duration = Duration::from_secs(20);
 
 /// Why a WebDriver command failed.
 #[derive(Debug, thiserror::Error)]

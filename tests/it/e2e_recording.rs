@@ -3,7 +3,7 @@
 //! by its RTP timestamps (a burst after a network stall loses nothing), and holds silence
 //! where nobody sent anything.
 
-mod common;
+use crate::common;
 
 use common::media::*;
 use common::*;

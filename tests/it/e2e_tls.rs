@@ -1,7 +1,7 @@
 //! Console security end to end: HTTPS with a self-signed certificate, the session cookie
 //! and its CSRF guard, argon2 console passwords beside HA1-only seats.
 
-mod common;
+use crate::common;
 
 use common::*;
 use futures_util::StreamExt;

@@ -3,7 +3,7 @@
 //! seat never answers: SIPp's own `-bg` is used instead), and each step comes before the
 //! steps that need it.
 
-const README: &str = include_str!("../README.md");
+const README: &str = include_str!("../../README.md");
 
 /// The README's shell lines, continuation lines joined.
 fn shell_commands() -> Vec<String> {

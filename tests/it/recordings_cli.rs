@@ -2,7 +2,7 @@
 //! copies the exact file and writes who and why to the audit log, with sled opened directly
 //! (router stopped) and through the running router's admin API.
 
-mod common;
+use crate::common;
 
 use common::{Options, cli, config_text, http_get, temp_dir};
 use sas_router::media::recording::{Channel, Recorder, RecordingInfo, RtpMeta};

@@ -2,7 +2,7 @@
 //! (tests/jssip/phone.html, with dist/jssip.js bundled by `npm run build`), against a router
 //! with SIP over secure WebSocket and a self-signed certificate.
 
-mod common;
+use crate::common;
 
 use common::browser::{self, Browser, with_browser_args};
 use common::*;
@@ -41,7 +41,7 @@ async fn jssip_registers_over_wss() {
         browser.goto(&page).await;
         browser.wait_text_is("#reg", "registered").await;
         assert!(
-            eventually(Duration::from_secs(2), || router
+            eventually(Duration::from_secs(15), || router
                 .metric("sas_seats{role=\"arm\",state=\"available\"}")
                 == 1.0)
             .await,
@@ -141,6 +141,7 @@ async fn jssip_takes_a_15_call_with_audio_both_ways_and_holds_it() {
         browser.click("#hold").await;
         browser.wait_text_is("#call", "on hold").await;
         let held = since_call.elapsed().as_secs_f32();
+        // The scenario: 1.5 s on hold, the window the caller's recording is checked in.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let resumed = since_call.elapsed().as_secs_f32();
         browser.click("#unhold").await;

@@ -3,7 +3,7 @@
 //! registers with digest auth, then a SIPp trunk caller dials 15 and the INVITE, the ACK
 //! and the BYE reach the phone over its own WebSocket. Plain `ws` and `wss` (self-signed).
 
-mod common;
+use crate::common;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
@@ -176,7 +176,7 @@ where
 {
     register(&mut ws).await;
     assert!(
-        eventually(Duration::from_secs(2), || router
+        eventually(Duration::from_secs(15), || router
             .metric("sas_seats{role=\"arm\",state=\"available\"}")
             == 1.0)
         .await,

@@ -1,11 +1,11 @@
-//! The media test tooling (tests/common/media.rs) checked on its own, without the router:
+//! The media test tooling (tests/it/common/media.rs) checked on its own, without the router:
 //! the streams it builds, the pcaps it writes, SIPp replaying them byte for byte between
 //! `caller_media.xml` / `caller_inband.xml` and `seat_media.xml` into `RtpSink`s, and the
 //! analysis helpers (tone energy, RFC 4733 and in-band digits, two-channel WAV).
 //!
 //! `write_loadtest_pcaps` (ignored) is how `loadtest/media.sh` makes its pcaps.
 
-mod common;
+use crate::common;
 
 use common::media::*;
 use common::*;
@@ -262,7 +262,7 @@ async fn sipp_plays_our_pcaps_byte_for_byte_between_caller_media_and_seat_media(
     let (at_caller, at_seat) = (RtpSink::bind(), RtpSink::bind());
 
     let seat_port = free_udp_port();
-    let seat_media = free_udp_port().to_string();
+    let seat_media = ports::media_port().to_string();
     let (pcap, rtp_port) = (seat_pcap.to_str().unwrap(), at_seat.port().to_string());
     let seat = sipp_keyed(
         "127.0.0.1:9".parse().unwrap(),
@@ -285,7 +285,7 @@ async fn sipp_plays_our_pcaps_byte_for_byte_between_caller_media_and_seat_media(
     .current_dir(&dir)
     .spawn()
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    udp_bound(seat_port).await;
 
     // caller_stream lasts 2.8 s: the INFO comes after it, the BYE 300 ms later.
     let call = MediaCall {
@@ -347,7 +347,7 @@ async fn sipp_plays_in_band_digits_from_caller_inband_that_the_detector_hears() 
         1,
         0,
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    udp_bound(seat_port).await;
     let call = MediaCall {
         scenario: "caller_inband.xml",
         info_at_ms: stream.duration_ms() + 200,

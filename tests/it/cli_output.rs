@@ -2,7 +2,7 @@
 //! crash, errors are one readable message whatever `RUST_BACKTRACE` says, and listings name
 //! the seat that answered an escalated call.
 
-mod common;
+use crate::common;
 
 use common::{Options, config_text, temp_dir};
 use sas_router::pii::CallerNumber;

@@ -4,7 +4,7 @@
 //! answered 200, `mismatch01` got 400 over UDP but 200 over TCP, a trunk INVITE without
 //! Contact got 500.
 
-mod common;
+use crate::common;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
@@ -255,7 +255,7 @@ async fn a_sipp_trunk_call_over_tcp_is_answered_and_ended() {
     let mut router = start(Options::default()).await;
     let tcp = router.running.as_ref().unwrap().sip_tcp.unwrap();
     let phone = seat(&router, "arm1", 1, 200).await;
-    let (port, media) = (free_udp_port().to_string(), free_udp_port().to_string());
+    let (port, media) = (free_udp_port().to_string(), ports::media_port().to_string());
     let args = [
         "-s", "15", "-t", "t1", "-p", &port, "-mp", &media, "-m", "1", "-d", "1500", "-timeout",
         "60s",

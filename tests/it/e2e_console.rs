@@ -2,7 +2,7 @@
 //! ARM pauses and resumes; an ARM qualifies a 15 call and escalates it to AMU; a supervisor
 //! watches the queue board. On failure, a screenshot lands in the test's directory.
 
-mod common;
+use crate::common;
 
 use common::browser::{Browser, with_browser};
 use common::*;
@@ -103,15 +103,21 @@ async fn an_arm_qualifies_a_15_call_and_escalates_it_to_amu_from_the_console() {
             browser.enabled("#file-save").await,
             "the file stays editable"
         );
-        let amu_busy = eventually(Duration::from_secs(5), || {
+        let amu_busy = eventually(Duration::from_secs(15), || {
             router.metric("sas_seats{role=\"regulateur_amu\",state=\"busy\"}") == 1.0
         })
         .await;
         assert!(amu_busy, "amu2 took the call");
 
         assert!(finish(caller, Duration::from_secs(15)).await, "caller");
-        assert!(finish(arm_phone, Duration::from_secs(5)).await, "ARM phone");
-        assert!(finish(amu_phone, Duration::from_secs(5)).await, "AMU phone");
+        assert!(
+            finish(arm_phone, Duration::from_secs(15)).await,
+            "ARM phone"
+        );
+        assert!(
+            finish(amu_phone, Duration::from_secs(15)).await,
+            "AMU phone"
+        );
         let r = wait_records(&router, 1).await.remove(0);
         assert_eq!(r.seat.as_deref(), Some("arm1"), "the seat that answered");
         let file = &r.file[0];
@@ -150,7 +156,7 @@ async fn a_supervisor_sees_the_queue_board_follow_the_calls() {
         browser.wait_text("#board-waiting", "0").await;
         browser.wait_text("#board-calls", "en communication").await;
         assert!(finish(caller, Duration::from_secs(10)).await, "caller");
-        assert!(finish(phone, Duration::from_secs(5)).await, "ARM phone");
+        assert!(finish(phone, Duration::from_secs(15)).await, "ARM phone");
         router.stop().await;
     })
     .await;
@@ -217,6 +223,7 @@ async fn an_arm_answers_a_15_call_in_the_browser_and_audio_flows_both_ways() {
         // "Attente": the caller hears the hold audio (660 Hz) until the seat takes it back.
         browser.click("#media-hold").await;
         let held = since_call.elapsed().as_secs_f32();
+        // The scenario: 1.5 s on hold, the window the caller's recording is checked in.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let resumed = since_call.elapsed().as_secs_f32();
         browser.click("#media-hold").await;
@@ -276,7 +283,7 @@ async fn an_arm_finishes_the_call_file_in_wrap_up_after_the_caller_hung_up() {
         browser.wait_text("#seat-state", "en communication").await;
         browser.wait_text("#call-route", "file ARM").await;
         assert!(finish(caller, Duration::from_secs(15)).await, "caller");
-        assert!(finish(phone, Duration::from_secs(5)).await, "ARM phone");
+        assert!(finish(phone, Duration::from_secs(15)).await, "ARM phone");
 
         // Wrap-up: the last call's file is still open to the ARM.
         browser.wait_text("#call-title", "post-appel").await;
@@ -448,7 +455,7 @@ async fn a_supervisor_sees_an_escalated_p0_wait_for_amu_and_is_alerted_when_the_
             finish(centre, Duration::from_secs(10)).await,
             "backup centre"
         );
-        assert!(finish(phone, Duration::from_secs(5)).await, "ARM phone");
+        assert!(finish(phone, Duration::from_secs(15)).await, "ARM phone");
         let r = wait_records(&router, 1).await.remove(0);
         assert_eq!(r.outcome, Some(Outcome::Forwarded), "{:#?}", r.events);
         let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
@@ -490,6 +497,7 @@ async fn an_arm_is_asked_before_leaving_a_p0_no_regulator_answered_yet() {
         screen(&browser, &dir, "p0-confirm.png").await;
         browser.click("#hangup-stay").await;
         assert!(!browser.shown("#hangup-confirm").await);
+        // Nothing must happen: a wrongly sent hang-up gets 300 ms to show before the check.
         tokio::time::sleep(Duration::from_millis(300)).await;
         browser.wait_text("#seat-state", "en communication").await;
 
@@ -503,7 +511,7 @@ async fn an_arm_is_asked_before_leaving_a_p0_no_regulator_answered_yet() {
         assert_eq!(router.metric("sas_p0_unaccompanied_total"), 1.0);
 
         assert!(finish(caller, Duration::from_secs(20)).await, "caller");
-        assert!(finish(phone, Duration::from_secs(5)).await, "ARM phone");
+        assert!(finish(phone, Duration::from_secs(15)).await, "ARM phone");
         let r = wait_records(&router, 1).await.remove(0);
         let alone = r.events.iter().find(|e| e.kind == "P0_UNACCOMPANIED");
         assert_eq!(

@@ -3,9 +3,9 @@
 //! the router must still answer a valid OPTIONS on both transports afterwards.
 //!
 //! CI sends 3,000 messages (`SAS_FUZZ_COUNT` for more, `SAS_FUZZ_SEED` for another seed):
-//! `SAS_FUZZ_COUNT=50000 cargo test --release --test e2e_fuzz -- --nocapture`.
+//! `SAS_FUZZ_COUNT=50000 cargo test --release --test it e2e_fuzz:: -- --nocapture`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use sas_router::net::fuzz::{FuzzRun, run};
@@ -42,13 +42,14 @@ async fn fuzzed_sip_over_udp_and_tcp_gets_no_5xx_and_no_panic() {
     let data = temp_dir("fuzz");
     let config = data.join("config.toml");
     // Media ports for every admitted INVITE: a pool that runs dry answers 503 before the
-    // dialog code runs, and would hide its bugs. This range is below every other test's.
+    // dialog code runs, and would hide its bugs. The binary's one wide range.
+    let (rtp_min, rtp_max) = ports::wide_rtp_range();
     let text = config_text(&Options::default(), &data);
     let text: String = text
         .lines()
         .map(|l| match l.split(" = ").next() {
-            Some("rtp_port_min") => "rtp_port_min = 20000".to_string(),
-            Some("rtp_port_max") => "rtp_port_max = 23999".to_string(),
+            Some("rtp_port_min") => format!("rtp_port_min = {rtp_min}"),
+            Some("rtp_port_max") => format!("rtp_port_max = {rtp_max}"),
             _ => l.to_string(),
         })
         .collect::<Vec<_>>()

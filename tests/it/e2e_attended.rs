@@ -2,7 +2,7 @@
 //! number 2001 (digest-authenticated) and an AMU regulator answers; an ARM hands its
 //! caller to the doctor it consulted that way, by REFER with Replaces (RFC 3891).
 
-mod common;
+use crate::common;
 
 use common::media::*;
 use common::*;
@@ -13,7 +13,7 @@ use std::time::Duration;
 /// `seat`'s phone dials `number` (seat_dials.xml), then waits for the router's BYE.
 fn seat_phone(router: &Router, seat: &str, number: &str, extra: &[&str]) -> tokio::process::Child {
     let password = SEATS.iter().find(|(u, _)| *u == seat).unwrap().1;
-    let (port, media) = (free_udp_port().to_string(), free_udp_port().to_string());
+    let (port, media) = (free_udp_port().to_string(), ports::media_port().to_string());
     let mut args = vec![
         "-s", number, "-au", seat, "-ap", password, "-p", &port, "-mp", &media, "-m", "1",
         "-timeout", "30s",
@@ -67,7 +67,7 @@ async fn an_arm_hands_its_caller_to_the_doctor_it_consulted_by_refer_with_replac
     let (caller, caller_sink, talking) =
         talking_caller(router.sip, "15", &empty, CALLER_HZ, 8000).await;
     // arm1 answered: its phone dials 2001 (the consultation call, Call-ID consult-1).
-    let answered = eventually(Duration::from_secs(5), || {
+    let answered = eventually(Duration::from_secs(15), || {
         router.metric("sas_seats{role=\"arm\",state=\"busy\"}") == 1.0
     })
     .await;
@@ -75,9 +75,16 @@ async fn an_arm_hands_its_caller_to_the_doctor_it_consulted_by_refer_with_replac
     let consultation = seat_phone(&router, "arm1", "2001", &["-cid_str", "consult-%u"]);
 
     // The consultation ends (replaced) once the doctor moved onto the caller's call; the
-    // doctor then talks to where the caller's audio comes from.
+    // doctor then talks to where the caller's audio comes from: the packets after the
+    // consultation's record (written once its relay stopped).
     let consult = wait_records(&router, 1).await.remove(0);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = doctor_sink.len();
+    assert!(
+        doctor_sink
+            .wait_for(before + 3, Duration::from_secs(15))
+            .await,
+        "the caller's audio reaches the doctor"
+    );
     let from_caller_call = doctor_sink.packets().last().unwrap().from;
     let mut doctor_voice = RtpStream::new(G711Law::Ulaw);
     doctor_voice.tone(DOCTOR_HZ, 6000);

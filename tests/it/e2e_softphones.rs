@@ -3,7 +3,7 @@
 //! headless Chromium over WSS; and the 401 itself, which must not tell a seat from an
 //! unknown name. (JsSIP is in `e2e_jssip.rs`.)
 
-mod common;
+use crate::common;
 
 use common::baresip::Baresip;
 use common::browser::{self, with_browser_args};
@@ -187,7 +187,7 @@ async fn sipp_registers_every_shipped_seat() {
         let expected = seats.iter().filter(|(_, _, r)| r == role).count() as f64;
         let sample = format!("sas_seats{{role=\"{role}\",state=\"available\"}}");
         assert!(
-            eventually(Duration::from_secs(3), || router.metric(&sample)
+            eventually(Duration::from_secs(15), || router.metric(&sample)
                 == expected)
             .await,
             "{sample} is {}, not {expected}",
@@ -213,7 +213,7 @@ async fn baresip_registers_as_a_sha256_and_md5_seat_and_takes_a_15_call() {
     );
     let available = "sas_seats{role=\"arm\",state=\"available\"}";
     assert!(
-        eventually(Duration::from_secs(5), || router.metric(available) == 1.0).await,
+        eventually(Duration::from_secs(15), || router.metric(available) == 1.0).await,
         "baresip did not register as {user}; see {}",
         dir.join("baresip/baresip.log").display()
     );
@@ -252,7 +252,7 @@ async fn sipjs_registers_over_wss_as_a_shipped_seat() {
             browser.goto(&page).await;
             browser.wait_text_is("#reg", "registered").await;
             assert!(
-                eventually(Duration::from_secs(2), || router
+                eventually(Duration::from_secs(15), || router
                     .metric("sas_seats{role=\"arm\",state=\"available\"}")
                     == 1.0)
                 .await,

@@ -3,7 +3,7 @@
 //! taking seat after seat, while a silent caller that answers the probe is kept; a full
 //! queue overflows at once or refuses busy; an autopaused seat comes back by itself.
 
-mod common;
+use crate::common;
 
 use common::media::short_tone_prompts;
 use common::*;
@@ -89,7 +89,7 @@ async fn a_call_refused_by_a_full_queue_overflows_at_once() {
     .await;
     // No seat: the first caller waits (and hangs up after 4 s)...
     let first = trunk_caller(router.sip, "caller_cancel.xml", "15", 4000);
-    let waiting = eventually(Duration::from_secs(5), || {
+    let waiting = eventually(Duration::from_secs(15), || {
         router.metric("sas_active_calls") == 1.0
     })
     .await;
@@ -134,13 +134,17 @@ async fn a_call_refused_by_a_full_queue_with_nowhere_to_go_is_refused_busy() {
     })
     .await;
     let first = trunk_caller(router.sip, "caller.xml", "15", 3000);
-    let waiting = eventually(Duration::from_secs(5), || {
+    let waiting = eventually(Duration::from_secs(15), || {
         router.metric("sas_active_calls") == 1.0
     })
     .await;
     assert!(waiting, "the first caller waits");
     // Its greeting (300 ms) over, it is in the queue.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let queued = eventually(Duration::from_secs(15), || {
+        router.metric("sas_queue_depth{queue=\"arm\"}") == 1.0
+    })
+    .await;
+    assert!(queued, "the first caller is in the queue");
     // The test plan greets before queueing: the second caller is answered for the
     // greeting, so it gets a BYE rather than a 486 (see the README).
     let second = trunk_caller(router.sip, "caller_stays.xml", "15", 0);
@@ -165,7 +169,7 @@ async fn a_call_refused_by_a_full_queue_with_nowhere_to_go_is_refused_busy() {
     })
     .await;
     let first = trunk_caller(router2.sip, "caller_cancel.xml", "15", 3000);
-    let waiting = eventually(Duration::from_secs(5), || {
+    let waiting = eventually(Duration::from_secs(15), || {
         router2.metric("sas_active_calls") == 1.0
     })
     .await;

@@ -3,7 +3,7 @@
 //! for the backup centre); without an outbound trunk the call goes back to its queue and a
 //! seat still answers it.
 
-mod common;
+use crate::common;
 
 use common::*;
 use sas_router::store::record::Outcome;
@@ -56,7 +56,8 @@ async fn without_an_outbound_trunk_the_call_waits_again_and_a_seat_answers() {
     })
     .await;
     let caller = trunk_caller(router.sip, "caller.xml", "15", 1000);
-    // Let the overflow and the failed forward happen, then a seat comes.
+    // The scenario: no seat until past the queue's 1 s maximum wait, so the overflow and
+    // the failed forward happen first; then a seat comes.
     tokio::time::sleep(Duration::from_millis(1800)).await;
     let seat = seat(&router, "arm1", 1, 100).await;
     assert!(

@@ -1,0 +1,34 @@
+//! Every integration test in one binary: one link instead of one per file (the link of
+//! the router with full dependencies was most of an incremental test build), and one
+//! process whose port allocator ([`common::ports`]) hands each router and peer ports no
+//! other test holds. Run one file's tests with `cargo test --test it e2e_media::`.
+//!
+//! Each file is a module; `common` is the shared harness (routers, SIPp peers, browser).
+
+mod common;
+
+mod architecture;
+mod cli_output;
+mod crash;
+mod cti_http;
+mod dialplans_cli;
+mod e2e_attended;
+mod e2e_console;
+mod e2e_cti;
+mod e2e_forward;
+mod e2e_fuzz;
+mod e2e_jssip;
+mod e2e_media;
+mod e2e_queues;
+mod e2e_recording;
+mod e2e_reload;
+mod e2e_sip_protocol;
+mod e2e_sip_transports;
+mod e2e_sip_ws;
+mod e2e_sipp;
+mod e2e_softphones;
+mod e2e_tls;
+mod e2e_transfer;
+mod media_tooling;
+mod readme;
+mod recordings_cli;
