@@ -51,14 +51,14 @@ async fn an_arm_pauses_with_a_reason_and_resumes_from_the_console() {
         browser.wait_text("#seat-state", "en pause").await;
         browser.wait_text("#seat-reason", "autre tâche").await;
         let paused = "sas_seats{role=\"arm\",state=\"paused\"}";
-        assert_eq!(router.metric(paused), 1.0);
+        router.wait_metric(paused, 1.0).await;
         let state = seat_state(&router, "arm1").await;
         assert_eq!(state["detail"]["reason"], "other_task", "{state}");
         browser.wait_text("#history-list", "autre tâche").await;
 
         browser.click("#resume").await;
         browser.wait_text("#seat-state", "disponible").await;
-        assert_eq!(router.metric(paused), 0.0);
+        router.wait_metric(paused, 0.0).await;
         assert_eq!(seat_state(&router, "arm1").await["state"], "available");
         browser.wait_text("#events-list", "reprise").await;
         router.stop().await;
@@ -442,7 +442,7 @@ async fn a_supervisor_sees_an_escalated_p0_wait_for_amu_and_is_alerted_when_the_
             .wait_text("#board-alerts", "laissé seul par arm1")
             .await;
         assert!(alert.contains("débordement"), "{alert}");
-        assert_eq!(router.metric("sas_p0_unaccompanied_total"), 1.0);
+        router.wait_metric("sas_p0_unaccompanied_total", 1.0).await;
         // The board follows: no longer waiting, sent on to the backup centre.
         browser
             .wait_text("#board-calls", "renvoyé vers l'extérieur")
@@ -508,7 +508,7 @@ async fn an_arm_is_asked_before_leaving_a_p0_no_regulator_answered_yet() {
             .await;
         browser.click("#hangup-leave").await;
         browser.wait_text("#call-title", "post-appel").await;
-        assert_eq!(router.metric("sas_p0_unaccompanied_total"), 1.0);
+        router.wait_metric("sas_p0_unaccompanied_total", 1.0).await;
 
         assert!(finish(caller, Duration::from_secs(20)).await, "caller");
         assert!(finish(phone, Duration::from_secs(15)).await, "ARM phone");

@@ -236,10 +236,9 @@ async fn a_paused_seat_is_skipped_until_it_resumes() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["state"]["state"], "paused");
     assert_eq!(answer["state"]["detail"]["reason"], "break");
-    assert_eq!(
-        router.metric("sas_seats{role=\"arm\",state=\"paused\"}"),
-        1.0
-    );
+    router
+        .wait_metric("sas_seats{role=\"arm\",state=\"paused\"}", 1.0)
+        .await;
     // A call comes while arm1 is on a break: it waits.
     let caller = trunk_caller(router.sip, "caller.xml", "15", 1000);
     let waits = eventually(Duration::from_secs(15), || {

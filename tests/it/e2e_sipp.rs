@@ -75,7 +75,7 @@ async fn samu_and_sas_calls_reach_a_registered_seat_with_rtp_both_ways() {
             .metric("sas_sip_responses_total{code=\"401\",direction=\"sent\",method=\"REGISTER\"}")
             >= 1.0
     );
-    assert_eq!(router.metric("sas_active_calls"), 0.0);
+    router.wait_metric("sas_active_calls", 0.0).await;
     router.stop().await;
 }
 
@@ -144,10 +144,9 @@ async fn ring_no_answer_goes_to_the_next_seat_and_pauses_the_first() {
         ]
     );
     assert!(r.events.iter().any(|e| e.kind == "RINGNOANSWER"));
-    assert_eq!(
-        router.metric("sas_seats{role=\"arm\",state=\"paused\"}"),
-        1.0
-    );
+    router
+        .wait_metric("sas_seats{role=\"arm\",state=\"paused\"}", 1.0)
+        .await;
     router.stop().await;
 }
 

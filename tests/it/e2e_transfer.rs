@@ -239,14 +239,12 @@ async fn a_seat_that_vanishes_while_ringing_is_paused_and_the_next_seat_answers(
         ]
     );
     // arm1 is out of distribution (ring-no-answer), not stuck ringing.
-    assert_eq!(
-        router.metric("sas_seats{role=\"arm\",state=\"paused\"}"),
-        1.0
-    );
-    assert_eq!(
-        router.metric("sas_seats{role=\"arm\",state=\"ringing\"}"),
-        0.0
-    );
+    router
+        .wait_metric("sas_seats{role=\"arm\",state=\"paused\"}", 1.0)
+        .await;
+    router
+        .wait_metric("sas_seats{role=\"arm\",state=\"ringing\"}", 0.0)
+        .await;
     router.stop().await;
 }
 

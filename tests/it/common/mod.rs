@@ -329,6 +329,18 @@ impl Router {
             .unwrap_or(0.0)
     }
 
+    /// Waits (up to 15 s) for a metric sample to read `value`: gauges are published after
+    /// the router handled an event, not before it answered.
+    pub async fn wait_metric(&self, sample: &str, value: f64) {
+        let reached = eventually(Duration::from_secs(15), || self.metric(sample) == value).await;
+        assert!(
+            reached,
+            "{sample} is {}, not {value}:\n{}",
+            self.metric(sample),
+            self.metrics()
+        );
+    }
+
     /// The admin API token.
     pub fn token(&self) -> String {
         std::fs::read_to_string(self.data.join("admin.token")).unwrap()
