@@ -163,7 +163,7 @@ type Socket =
 /// The next text message, as JSON.
 async fn next_json(socket: &mut Socket) -> Value {
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        let message = tokio::time::timeout(Duration::from_secs(15), socket.next())
             .await
             .expect("a message within 5 s")
             .expect("socket open")
@@ -384,11 +384,11 @@ async fn a_seat_socket_hears_only_its_seat_and_a_supervisor_socket_hears_all() {
         .send(Message::Ping(b"hi".to_vec().into()))
         .await
         .unwrap();
-    let pong = tokio::time::timeout(Duration::from_secs(5), seat_socket.next()).await;
+    let pong = tokio::time::timeout(Duration::from_secs(15), seat_socket.next()).await;
     assert!(matches!(pong, Ok(Some(Ok(Message::Pong(p)))) if p.as_ref() == b"hi"));
 
     server.shutdown.cancel();
-    let closed = tokio::time::timeout(Duration::from_secs(5), seat_socket.next()).await;
+    let closed = tokio::time::timeout(Duration::from_secs(15), seat_socket.next()).await;
     assert!(
         matches!(closed, Ok(Some(Ok(Message::Close(_))))),
         "{closed:?}"
@@ -414,7 +414,7 @@ async fn a_slow_console_is_told_how_many_events_it_missed() {
     assert_eq!(next_json(&mut socket).await["kind"], "e");
 
     socket.close(None).await.unwrap();
-    let end = tokio::time::timeout(Duration::from_secs(5), socket.next()).await;
+    let end = tokio::time::timeout(Duration::from_secs(15), socket.next()).await;
     assert!(
         matches!(end, Ok(Some(Ok(Message::Close(_)))) | Ok(None)),
         "the router answers the close: {end:?}"

@@ -180,6 +180,8 @@ async fn an_arm_answers_a_15_call_in_the_browser_and_audio_flows_both_ways() {
     with_browser(&dir, |browser| async move {
         let mut router = start(Options {
             prompts: Some(prompts),
+            // A loaded browser may take seconds to answer: no ring-no-answer meanwhile.
+            ring_timeout_s: 15,
             ..Options::default()
         })
         .await;
@@ -345,7 +347,7 @@ async fn an_arm_finishes_the_call_file_in_wrap_up_after_the_caller_hung_up() {
         let ask = b"GET /favicon.ico HTTP/1.0\r\nConnection: close\r\n\r\n";
         http.write_all(ask).await.unwrap();
         let mut answer = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(5), http.read_to_end(&mut answer));
+        let read = tokio::time::timeout(Duration::from_secs(15), http.read_to_end(&mut answer));
         read.await.expect("the icon within 5 s").unwrap();
         let head = String::from_utf8_lossy(&answer[..answer.len().min(300)]).to_lowercase();
         assert!(

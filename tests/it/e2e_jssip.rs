@@ -91,6 +91,8 @@ async fn router_for_calls(dir: &std::path::Path) -> Router {
         sip_ws: true,
         tls: Some((cert, key)),
         prompts: Some(prompts),
+        // A loaded browser may take seconds to answer: no ring-no-answer meanwhile.
+        ring_timeout_s: 15,
         ..Options::default()
     })
     .await

@@ -247,7 +247,7 @@ async fn options_over_tcp() {
         .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
     stream.write_all(options.as_bytes()).await.unwrap();
     let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf))
+    let n = tokio::time::timeout(Duration::from_secs(15), stream.read(&mut buf))
         .await
         .unwrap()
         .unwrap();

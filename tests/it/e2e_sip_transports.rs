@@ -28,7 +28,7 @@ enum Peer {
     Ws(Box<WebSocketStream<Box<dyn Io>>>),
 }
 
-const WAIT: Duration = Duration::from_secs(5);
+const WAIT: Duration = Duration::from_secs(15);
 
 impl Peer {
     async fn ws(url: &str, stream: Box<dyn Io>) -> Peer {

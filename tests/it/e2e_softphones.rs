@@ -87,9 +87,9 @@ async fn over_udp(socket: &UdpSocket, router: SocketAddr, request: &str) -> Stri
     socket.send_to(request.as_bytes(), router).await.unwrap();
     let mut buf = vec![0u8; 65536];
     loop {
-        let (n, _) = tokio::time::timeout(Duration::from_secs(3), socket.recv_from(&mut buf))
+        let (n, _) = tokio::time::timeout(Duration::from_secs(15), socket.recv_from(&mut buf))
             .await
-            .expect("an answer within 3 s")
+            .expect("an answer within 15 s")
             .unwrap();
         let text = String::from_utf8_lossy(&buf[..n]).to_string();
         if !text.starts_with("SIP/2.0 1") {
@@ -106,9 +106,9 @@ async fn over_tcp(router: SocketAddr, user: &str) -> String {
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
     while !answer.ends_with(b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf))
+        let n = tokio::time::timeout(Duration::from_secs(15), stream.read(&mut buf))
             .await
-            .expect("an answer within 3 s")
+            .expect("an answer within 15 s")
             .unwrap();
         assert!(
             n > 0,

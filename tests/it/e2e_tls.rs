@@ -202,7 +202,7 @@ async fn the_console_cookie_is_secure_and_guarded_against_cross_site_requests() 
     let (mut events, _) = tokio_tungstenite::connect_async(ws_request.clone())
         .await
         .expect("cookie WebSocket");
-    let hello = tokio::time::timeout(Duration::from_secs(5), events.next()).await;
+    let hello = tokio::time::timeout(Duration::from_secs(15), events.next()).await;
     let hello = hello.unwrap().unwrap().unwrap().into_text().unwrap();
     assert!(hello.contains("hello"), "{hello}");
     let evil = "https://evil.example".parse().unwrap();
