@@ -145,8 +145,9 @@ async fn a_supervisor_sees_the_queue_board_follow_the_calls() {
         console_login(&browser, &router, "sup1").await;
         browser.wait_text("#board-waiting", "0").await;
 
-        // No ARM yet: the call waits, and the board says so.
-        let caller = trunk_caller(router.sip, "caller.xml", "15", 500);
+        // No ARM yet: the call waits, and the board says so. Once answered it lasts 4 s: a
+        // loaded browser may take seconds to show it (500 ms was missed at 6 test threads).
+        let caller = trunk_caller(router.sip, "caller.xml", "15", 4000);
         browser.wait_text("#board-waiting", "1").await;
         browser.wait_text("#board-calls", "15").await;
         browser.wait_text("#board-seats", "arm1").await;
