@@ -3,7 +3,8 @@
 //! process whose port allocator ([`common::ports`]) hands each router and peer ports no
 //! other test holds. Run one file's tests with `cargo test --test it e2e_media::`.
 //!
-//! Each file is a module; `common` is the shared harness (routers, SIPp peers, browser).
+//! Each file is a module; `common` is the shared harness (routers, SIPp peers, browser). A
+//! new test file goes in this directory with a `mod` line below and `use crate::common;`.
 
 mod common;
 
