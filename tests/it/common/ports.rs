@@ -44,6 +44,8 @@ pub fn wide_rtp_range() -> (u16, u16) {
     (first, first + WIDE_PORTS - 2)
 }
 
+/// The held lock of this process's block (none when every block was taken).
+static LOCK: OnceLock<File> = OnceLock::new();
 static ROUTERS: AtomicU32 = AtomicU32::new(0);
 static PEERS: AtomicU32 = AtomicU32::new(0);
 
@@ -75,18 +77,20 @@ fn block_count() -> u16 {
     (top.saturating_sub(FIRST) / BLOCK).max(1)
 }
 
+fn lock_file(i: u16) -> std::io::Result<File> {
+    let path = std::env::temp_dir().join(format!("sas-router-test-ports-{i}.lock"));
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+}
+
 /// Locks the first free block's file for the life of the process (the lock goes with it).
 fn claim_block() -> u16 {
-    static LOCK: OnceLock<File> = OnceLock::new();
     let count = block_count();
     for i in 0..count {
-        let path = std::env::temp_dir().join(format!("sas-router-test-ports-{i}.lock"));
-        let Ok(file) = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-        else {
+        let Ok(file) = lock_file(i) else {
             continue;
         };
         if file.try_lock().is_ok() {
@@ -134,4 +138,16 @@ fn ranges_of_a_block_are_disjoint_and_below_the_ephemeral_ports() {
         );
     }
     assert_eq!(ROUTER_PORTS % 2, 0, "router ranges start on even ports");
+}
+
+#[test]
+fn another_test_run_cannot_take_this_runs_block() {
+    let i = (block() - FIRST) / BLOCK;
+    if LOCK.get().is_none() {
+        eprintln!("sharing block {i}: every block is held by other test runs");
+        return;
+    }
+    // What a second test process would try first for this block: the lock is held.
+    let other = lock_file(i).unwrap();
+    assert!(other.try_lock().is_err(), "block {i} is not locked");
 }
