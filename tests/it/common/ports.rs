@@ -33,9 +33,20 @@ pub fn rtp_range() -> (u16, u16) {
     router_range(block(), next(&ROUTERS, ROUTER_SLOTS))
 }
 
-/// The first of [`PEER_PORTS`] ports of its own for a peer's media (SIPp `-mp`).
+/// The first of [`PEER_PORTS`] ports of its own for a peer's media (SIPp `-mp`): a slot
+/// whose ports something else on the machine holds (a service below the ephemeral range)
+/// is passed over. The router's own pool skips such ports by itself.
 pub fn media_port() -> u16 {
-    peer_port(block(), next(&PEERS, PEER_SLOTS))
+    let block = block();
+    for _ in 0..PEER_SLOTS {
+        let first = peer_port(block, next(&PEERS, PEER_SLOTS));
+        let free = (first..first + PEER_PORTS)
+            .all(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok());
+        if free {
+            return first;
+        }
+    }
+    panic!("no free media ports in the test port block from {block}");
 }
 
 /// The block's wide RTP range: (min, max). One test of the binary may use it.
