@@ -47,7 +47,9 @@ async fn records_survive_sigkill() {
     // A caller who gives up while waiting: the call ends and its record is written.
     let child = trunk_caller(sip, "caller_cancel.xml", "15", 1500);
     assert!(finish(child, Duration::from_secs(20)).await);
-    // Killed once the admin API shows the record (written and flushed in one step).
+    // Killed once the admin API shows the record and its flush had time to end: the store
+    // inserts, then flushes, and the flush is not observable from outside (killed as soon as
+    // the record showed, it was lost once under load).
     let token = std::fs::read_to_string(data.join("admin.token")).unwrap();
     let mut stored = false;
     for _ in 0..200 {
@@ -60,6 +62,7 @@ async fn records_survive_sigkill() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(stored, "the record was never stored");
+    tokio::time::sleep(Duration::from_secs(1)).await;
     router.kill().unwrap(); // SIGKILL: no shutdown path runs
     router.wait().unwrap();
     // Health data stays out of the info-level log.
