@@ -70,6 +70,9 @@ pub struct Config {
     /// Call recordings and their retention.
     #[serde(default)]
     pub recording: RecordingConfig,
+    /// What SIGTERM does.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -400,16 +403,71 @@ pub struct StoreConfig {
     /// Directory of the sled database; relative paths are relative to the working directory.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// sled's page cache, MiB: bounds the memory the store takes however many calls it
+    /// holds (sled's own default is 1 GiB).
+    #[serde(default = "default_cache_capacity_mb")]
+    pub cache_capacity_mb: u32,
+    /// Buffered writes (call journal, registrations, seat history) reach the disk at least
+    /// this often, ms: what a crash can lose of them. Finished records are synced anyway.
+    #[serde(default = "default_flush_every_ms")]
+    pub flush_every_ms: u32,
 }
 
 fn default_data_dir() -> PathBuf {
     PathBuf::from("./data")
+}
+fn default_cache_capacity_mb() -> u32 {
+    64
+}
+fn default_flush_every_ms() -> u32 {
+    200
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             data_dir: default_data_dir(),
+            cache_capacity_mb: default_cache_capacity_mb(),
+            flush_every_ms: default_flush_every_ms(),
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The sled settings.
+    pub fn options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            cache_capacity: u64::from(self.cache_capacity_mb) * 1024 * 1024,
+            flush_every_ms: u64::from(self.flush_every_ms),
+        }
+    }
+}
+
+/// `[shutdown]`: SIGTERM drains, a second SIGTERM (or SIGINT) stops at once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// Seconds calls in progress may go on after SIGTERM (new ones get 503 with
+    /// Retry-After); those still going then are ended and recorded.
+    #[serde(default = "default_drain_s")]
+    pub drain_s: u32,
+    /// The Retry-After of the 503 sent to new calls while draining, seconds.
+    #[serde(default = "default_retry_after_s")]
+    pub retry_after_s: u32,
+}
+
+fn default_drain_s() -> u32 {
+    30
+}
+fn default_retry_after_s() -> u32 {
+    30
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            drain_s: default_drain_s(),
+            retry_after_s: default_retry_after_s(),
         }
     }
 }
@@ -564,6 +622,18 @@ impl Config {
             if let Some((key, _)) = needs_tls.iter().find(|(_, set)| *set) {
                 return Err(invalid(key, "needs a [tls] section (cert and key)".into()));
             }
+        }
+        if self.store.cache_capacity_mb == 0 {
+            return Err(invalid(
+                "store.cache_capacity_mb",
+                "must be at least 1".into(),
+            ));
+        }
+        if !(1..=60_000).contains(&self.store.flush_every_ms) {
+            return Err(invalid(
+                "store.flush_every_ms",
+                "must be between 1 and 60000".into(),
+            ));
         }
         if self.sip.min_expires_s > self.sip.max_expires_s {
             return Err(invalid(
