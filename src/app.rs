@@ -138,6 +138,7 @@ impl Drain {
     /// which ends and records the calls still going.
     pub async fn run(&self) {
         self.draining.cancel();
+        self.metrics.draining.set(1);
         let live = || self.metrics.active_calls.get();
         tracing::info!(calls = live(), limit_s = self.limit.as_secs(), "draining");
         let idle = async {
