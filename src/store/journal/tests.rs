@@ -1,3 +1,6 @@
+//! Unit tests of the call journal: what each step writes, how an interrupted call is
+//! closed, and recovery at start (records, recordings, nothing twice).
+
 use super::*;
 use crate::media::recording::RecordingWriter;
 use crate::pii::CallerNumber;
