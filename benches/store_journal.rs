@@ -42,9 +42,15 @@ fn one_call(store: &Store, n: u64, journal: bool) {
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("store_call");
-    group.sample_size(20).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(10));
     for journal in [false, true] {
-        let name = if journal { "with_journal" } else { "record_only" };
+        let name = if journal {
+            "with_journal"
+        } else {
+            "record_only"
+        };
         let (store, dir) = store(name);
         let mut n = 0;
         group.bench_function(name, |b| {
