@@ -281,3 +281,45 @@ async fn sigterm_drains_calls_in_progress_and_refuses_new_ones() {
     assert_eq!(records[0].outcome, Some(Outcome::Answered));
     assert_eq!(records[0].end_reason.as_deref(), Some("caller_bye"));
 }
+
+/// A call still going when `[shutdown] drain_s` is over is ended and recorded, and the
+/// router exits; a second SIGTERM does not wait for that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_outlasting_the_drain_are_ended_and_recorded_and_a_second_sigterm_stops_at_once() {
+    for second_signal in [false, true] {
+        let (_data, config) = setup("durable-drain-limit", &Options::default());
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str("\n[shutdown]\ndrain_s = 60\n");
+        if !second_signal {
+            text = text.replace("drain_s = 60", "drain_s = 2");
+        }
+        std::fs::write(&config, text).unwrap();
+        let router = Process::start(&config, true);
+        let (phone, port) = answering_sipp(router.sip, 1, 100);
+        register(router.sip, "arm1", port).await;
+        let talking = trunk_caller(router.sip, "caller.xml", "15", 60_000);
+        router
+            .await_metric("sas_seats{role=\"arm\",state=\"busy\"}", 1.0)
+            .await;
+        let signalled = std::time::Instant::now();
+        router.terminate();
+        router.await_metric("sas_draining", 1.0).await;
+        if second_signal {
+            router.terminate();
+        }
+        let status = router.exited(Duration::from_secs(20)).await;
+        assert!(status.success(), "{status:?}");
+        let took = signalled.elapsed();
+        assert!(took < Duration::from_secs(10), "{second_signal}: {took:?}");
+        if !second_signal {
+            assert!(took >= Duration::from_secs(2), "{took:?}");
+        }
+        drop((phone, talking));
+        let records = cli_records(&config);
+        assert_eq!(records.len(), 1, "{records:#?}");
+        // As before the drain existed: ended by the router, `failed`, answered by arm1.
+        assert_eq!(records[0].outcome, Some(Outcome::Failed));
+        assert_eq!(records[0].seat.as_deref(), Some("arm1"));
+        assert_eq!(records[0].end_reason.as_deref(), Some("router_shutdown"));
+    }
+}
