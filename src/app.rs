@@ -408,6 +408,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         journal: crate::store::journal::Journal::with_seats(standings),
     };
     let draining = CancellationToken::new();
+    let layer = Arc::clone(&dialogs);
     let dispatcher = Arc::new(Dispatcher {
         dialogs,
         state_sender,
@@ -470,6 +471,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let events = call_events.clone();
     tasks.push(tokio::spawn(async move {
         while let Some(state) = state_receiver.recv().await {
+            // rsipstack keeps every dialog until told: without this, each call's dialogs
+            // stayed in memory for good (~35 kB per call, loadtest/README.md).
+            if let rsipstack::dialog::dialog::DialogState::Terminated(id, _) = &state {
+                layer.remove_dialog(id);
+            }
             if events.send(CallEvent::Dialog(state)).is_err() {
                 break;
             }
