@@ -794,6 +794,9 @@ addresses = ["127.0.0.1"]
         assert_eq!(c.recording.retention_days, 1827);
         assert_eq!(c.recording.purge_interval_h, 24);
         assert_eq!(c.media.webrtc_bind_ip(), c.media.rtp_ip);
+        assert_eq!(c.store.options().cache_capacity, 64 * 1024 * 1024);
+        assert_eq!(c.store.options().flush_every_ms, 200);
+        assert_eq!((c.shutdown.drain_s, c.shutdown.retry_after_s), (30, 30));
     }
 
     #[test]
@@ -895,6 +898,11 @@ addresses = ["127.0.0.1"]
         let empty = format!("{MINIMAL}[[acd.queues]]\nrole = \"arm\"\nmax_waiting = 0\n");
         let err = parse(&empty).unwrap_err().to_string();
         assert!(err.contains("acd.queues[0].max_waiting"), "{err}");
+        for (key, value) in [("cache_capacity_mb", 0), ("flush_every_ms", 0)] {
+            let store = format!("{MINIMAL}[store]\n{key} = {value}\n");
+            let err = parse(&store).unwrap_err().to_string();
+            assert!(err.contains(&format!("store.{key}")), "{err}");
+        }
     }
 
     #[test]
