@@ -277,9 +277,13 @@ async fn sigterm_drains_calls_in_progress_and_refuses_new_ones() {
     assert!(status.success(), "{status:?}");
 
     let records = cli_records(&config);
-    assert_eq!(records.len(), 1, "{records:#?}");
-    assert_eq!(records[0].outcome, Some(Outcome::Answered));
-    assert_eq!(records[0].end_reason.as_deref(), Some("caller_bye"));
+    assert_eq!(records.len(), 2, "{records:#?}");
+    let answered = records.iter().find(|r| r.seat.is_some()).unwrap();
+    assert_eq!(answered.outcome, Some(Outcome::Answered));
+    assert_eq!(answered.end_reason.as_deref(), Some("caller_bye"));
+    let refused = records.iter().find(|r| r.seat.is_none()).unwrap();
+    assert_eq!(refused.outcome, Some(Outcome::Failed));
+    assert_eq!(refused.end_reason.as_deref(), Some("shutting_down"));
 }
 
 /// A call still going when `[shutdown] drain_s` is over is ended and recorded, and the

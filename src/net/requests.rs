@@ -221,15 +221,6 @@ impl Dispatcher {
         if max_forwards == 0 {
             return tx.reply(StatusCode::TooManyHops).await;
         }
-        if self.draining.is_cancelled() {
-            tracing::info!("INVITE refused: the router is shutting down");
-            let retry =
-                rsipstack::sip::headers::untyped::RetryAfter::new(self.retry_after_s.to_string());
-            let retry = Header::RetryAfter(retry);
-            return tx
-                .reply_with(StatusCode::ServiceUnavailable, vec![retry], None)
-                .await;
-        }
         let called = normalise(&tx.original.uri.to_string());
         let routing = self.plans.current();
         let internal = routing
@@ -297,6 +288,20 @@ impl Dispatcher {
             let (id, sip) = (call.clone(), sip_call_id.clone());
             CallRecord::new(id, sip, line.into(), called.clone(), caller.clone(), now)
         };
+        if self.draining.is_cancelled() {
+            // Draining after SIGTERM: the call is refused and recorded as such.
+            tracing::info!(%call, "INVITE refused: the router is shutting down");
+            self.refuse(record(&entry.line), "shutting_down");
+            let retry =
+                rsipstack::sip::headers::untyped::RetryAfter::new(self.retry_after_s.to_string());
+            return tx
+                .reply_with(
+                    StatusCode::ServiceUnavailable,
+                    vec![Header::RetryAfter(retry)],
+                    None,
+                )
+                .await;
+        }
         // A seat's phone on a WebSocket is a browser: its offer is WebRTC.
         let webrtc = dialled_by.as_ref().map(|_| &self.webrtc);
         let Some(mut media) = CallerMedia::negotiate(tx.original.body(), webrtc).await else {
