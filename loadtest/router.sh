@@ -3,17 +3,20 @@
 # and N_AMU (default 0) AMU regulator seats amu0000… (MD5 HA1 only: SIPp answers MD5
 # challenges only) whose credentials go to $work/seats.csv and $work/amu.csv for
 # loadtest/register_many.xml. With WS_PORT set, it also listens for SIP over WebSocket
-# there ([sip] ws). Sets ROUTER to its pid once /healthz answers.
-python3 - "$work" "$N_SEATS" "$SIP_PORT" "$HTTP_PORT" "${N_AMU:-0}" "${WS_PORT:-}" <<'PY'
+# there ([sip] ws); with CACHE_MB set, [store] cache_capacity_mb is that. Sets ROUTER to its
+# pid once /healthz answers.
+python3 - "$work" "$N_SEATS" "$SIP_PORT" "$HTTP_PORT" "${N_AMU:-0}" "${WS_PORT:-}" "${CACHE_MB:-}" <<'PY'
 import hashlib, sys, re
 work, seats, sip, http = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-amus, ws = int(sys.argv[5]), sys.argv[6]
+amus, ws, cache = int(sys.argv[5]), sys.argv[6], sys.argv[7]
 base = open("config/sas-router.toml").read().split("[[seats]]")[0]
 base = base.replace('127.0.0.1:5060', f'127.0.0.1:{sip}').replace('127.0.0.1:8080', f'127.0.0.1:{http}')
 base = base.replace('data_dir = "./data"', f'data_dir = "{work}/data"')
 if ws:
     base = base.replace('# ws = "127.0.0.1:5066"', f'ws = "127.0.0.1:{ws}"')
 base = re.sub(r'wrap_up_s = \d+', 'wrap_up_s = 0', base)
+if cache:
+    base = re.sub(r'cache_capacity_mb = \d+', f'cache_capacity_mb = {cache}', base)
 base = base.replace('level = "info"', 'level = "warn"')
 out = [base]
 def seats_of(prefix, n, role, path):

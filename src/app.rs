@@ -95,6 +95,8 @@ pub struct Running {
     pub https: Option<SocketAddr>,
     /// Metrics (tests read them directly too).
     pub metrics: Metrics,
+    /// Starts and follows the SIGTERM drain.
+    pub drain: Drain,
     shutdown: CancellationToken,
     /// The call driver: it ends every live call and writes the records before it returns.
     driver: JoinHandle<()>,
@@ -118,6 +120,34 @@ impl Running {
         }
         for task in self.tasks {
             task.await.ok();
+        }
+    }
+}
+
+/// The SIGTERM drain: new calls are refused while the calls in progress finish.
+#[derive(Clone)]
+pub struct Drain {
+    draining: CancellationToken,
+    metrics: Metrics,
+    limit: std::time::Duration,
+}
+
+impl Drain {
+    /// Refuses new calls from now on (503 with Retry-After), then waits until no call is
+    /// left or the `[shutdown] drain_s` limit passes. The caller then stops the router,
+    /// which ends and records the calls still going.
+    pub async fn run(&self) {
+        self.draining.cancel();
+        self.metrics.draining.set(1);
+        let live = || self.metrics.active_calls.get();
+        tracing::info!(calls = live(), limit_s = self.limit.as_secs(), "draining");
+        let idle = async {
+            while live() > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        };
+        if tokio::time::timeout(self.limit, idle).await.is_err() {
+            tracing::warn!(calls = live(), "drain time over: ending the calls left");
         }
     }
 }
@@ -175,10 +205,20 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     );
     let data_dir = config.store.data_dir.clone();
     std::fs::create_dir_all(&data_dir)?;
-    let store = Store::open(&data_dir).map_err(|source| AppError::Store {
+    let store_error = |source| AppError::Store {
         dir: data_dir.clone(),
         source,
-    })?;
+    };
+    let store = Store::open_with(&data_dir, config.store.options()).map_err(store_error)?;
+    // Calls the last run left in flight get their record before anything else happens.
+    let recordings_root = Recordings::from_config(&config).root().to_path_buf();
+    for record in store.recover(Some(&recordings_root)).map_err(store_error)? {
+        let outcome = crate::store::record::Outcome::Interrupted.label();
+        metrics
+            .calls
+            .with_label_values(&[record.line.as_str(), outcome])
+            .inc();
+    }
     let admin_token = write_admin_token(&data_dir)?;
 
     // SIP transports, each behind the malformed-input guard: UDP through rsipstack's socket
@@ -265,20 +305,33 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
     let (state_sender, mut state_receiver) = dialogs.new_dialog_state_channel();
 
+    let mut registrar = Registrar::new(RegistrarConfig {
+        realm: config.sip.realm.clone(),
+        min_expires_s: config.sip.min_expires_s,
+        max_expires_s: config.sip.max_expires_s,
+        default_expires_s: config.sip.default_expires_s,
+        digest: config.sip.digest.clone(),
+    });
+    // Registrations kept from the last run: their seats are online at once.
+    let restored: Vec<String> = store
+        .bindings()
+        .map_err(store_error)?
+        .into_iter()
+        .filter_map(|(user, stored)| {
+            let bindings = stored.iter().filter_map(|b| b.binding()).collect();
+            registrar.restore(wall_clock_now(), &user, bindings)
+        })
+        .map(|change| change.username)
+        .collect();
     let registry = SharedRegistry(Arc::new(Mutex::new(Registry {
-        registrar: Registrar::new(RegistrarConfig {
-            realm: config.sip.realm.clone(),
-            min_expires_s: config.sip.min_expires_s,
-            max_expires_s: config.sip.max_expires_s,
-            default_expires_s: config.sip.default_expires_s,
-            digest: config.sip.digest.clone(),
-        }),
+        registrar,
         nonces: NonceStore::new(config.sip.nonce_lifetime_s as u64 * SECOND, 10_000),
         credentials: config
             .seats
             .iter()
             .map(|s| (s.username.clone(), s.credential(&config.sip.digest)))
             .collect(),
+        store: Some(store.clone()),
     })));
 
     let now = wall_clock_now();
@@ -312,6 +365,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         // Every configured seat was just added, so this cannot name an unknown one.
         let _ = switchboard.configure_seat(now, &seat.username, &skills, wrap_up);
     }
+    for seat in restored {
+        tracing::info!(%seat, "registration restored");
+        switchboard.handle(now, crate::call::CallInput::SeatOnline { seat });
+    }
+    let standings = store.seat_standings().map_err(store_error)?;
+    for (seat, reason) in &standings {
+        tracing::info!(%seat, reason = reason.label(), "seat pause restored");
+        switchboard.restore_pause(now, seat, *reason);
+    }
     let (call_events, call_receiver) = mpsc::unbounded_channel();
     let ports = Arc::new(
         PortPool::new(config.media.rtp_port_min, config.media.rtp_port_max)
@@ -343,7 +405,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         webrtc_offers: 0,
         seat_rtp_timeout_ms: u64::from(config.media.seat_rtp_timeout_s) * 1000,
         caller_rtp_timeout_ms: u64::from(config.media.caller_rtp_timeout_s) * 1000,
+        journal: crate::store::journal::Journal::with_seats(standings),
     };
+    let draining = CancellationToken::new();
+    let layer = Arc::clone(&dialogs);
     let dispatcher = Arc::new(Dispatcher {
         dialogs,
         state_sender,
@@ -357,6 +422,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         calls: call_events.clone(),
         sequence: AtomicU64::new(0),
         rtp_packets: metrics.rtp_packets.clone(),
+        draining: draining.clone(),
+        retry_after_s: config.shutdown.retry_after_s,
     });
 
     let http_listener = bind(config.http.listen).await?;
@@ -404,6 +471,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let events = call_events.clone();
     tasks.push(tokio::spawn(async move {
         while let Some(state) = state_receiver.recv().await {
+            // rsipstack keeps every dialog until told: without this, each call's dialogs
+            // stayed in memory for good (~35 kB per call, loadtest/README.md).
+            if let rsipstack::dialog::dialog::DialogState::Terminated(id, _) = &state {
+                layer.remove_dialog(id);
+            }
             if events.send(CallEvent::Dialog(state)).is_err() {
                 break;
             }
@@ -433,6 +505,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         sip_wss,
         http: http_addr,
         https,
+        drain: Drain {
+            draining,
+            metrics: metrics.clone(),
+            limit: std::time::Duration::from_secs(config.shutdown.drain_s.into()),
+        },
         metrics,
         shutdown,
         driver,
@@ -453,7 +530,11 @@ async fn expire_registrations(
             _ = tick.tick() => {}
         }
         let changes = match registry.0.lock() {
-            Ok(mut r) => r.registrar.expire(wall_clock_now()),
+            Ok(mut r) => {
+                let gone = r.registrar.expire(wall_clock_now());
+                gone.iter().for_each(|c| r.persist(&c.username));
+                gone
+            }
             Err(_) => return,
         };
         for change in changes.into_iter().filter(|c| !c.registered) {

@@ -70,6 +70,9 @@ pub struct Config {
     /// Call recordings and their retention.
     #[serde(default)]
     pub recording: RecordingConfig,
+    /// What SIGTERM does.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -400,16 +403,71 @@ pub struct StoreConfig {
     /// Directory of the sled database; relative paths are relative to the working directory.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// sled's page cache, MiB: bounds the memory the store takes however many calls it
+    /// holds (sled's own default is 1 GiB).
+    #[serde(default = "default_cache_capacity_mb")]
+    pub cache_capacity_mb: u32,
+    /// Buffered writes (call journal, registrations, seat history) reach the disk at least
+    /// this often, ms: what a crash can lose of them. Finished records are synced anyway.
+    #[serde(default = "default_flush_every_ms")]
+    pub flush_every_ms: u32,
 }
 
 fn default_data_dir() -> PathBuf {
     PathBuf::from("./data")
+}
+fn default_cache_capacity_mb() -> u32 {
+    64
+}
+fn default_flush_every_ms() -> u32 {
+    200
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             data_dir: default_data_dir(),
+            cache_capacity_mb: default_cache_capacity_mb(),
+            flush_every_ms: default_flush_every_ms(),
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The sled settings.
+    pub fn options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            cache_capacity: u64::from(self.cache_capacity_mb) * 1024 * 1024,
+            flush_every_ms: u64::from(self.flush_every_ms),
+        }
+    }
+}
+
+/// `[shutdown]`: SIGTERM drains, a second SIGTERM (or SIGINT) stops at once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// Seconds calls in progress may go on after SIGTERM (new ones get 503 with
+    /// Retry-After); those still going then are ended and recorded.
+    #[serde(default = "default_drain_s")]
+    pub drain_s: u32,
+    /// The Retry-After of the 503 sent to new calls while draining, seconds.
+    #[serde(default = "default_retry_after_s")]
+    pub retry_after_s: u32,
+}
+
+fn default_drain_s() -> u32 {
+    30
+}
+fn default_retry_after_s() -> u32 {
+    30
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            drain_s: default_drain_s(),
+            retry_after_s: default_retry_after_s(),
         }
     }
 }
@@ -564,6 +622,18 @@ impl Config {
             if let Some((key, _)) = needs_tls.iter().find(|(_, set)| *set) {
                 return Err(invalid(key, "needs a [tls] section (cert and key)".into()));
             }
+        }
+        if self.store.cache_capacity_mb == 0 {
+            return Err(invalid(
+                "store.cache_capacity_mb",
+                "must be at least 1".into(),
+            ));
+        }
+        if !(1..=60_000).contains(&self.store.flush_every_ms) {
+            return Err(invalid(
+                "store.flush_every_ms",
+                "must be between 1 and 60000".into(),
+            ));
         }
         if self.sip.min_expires_s > self.sip.max_expires_s {
             return Err(invalid(
@@ -724,6 +794,9 @@ addresses = ["127.0.0.1"]
         assert_eq!(c.recording.retention_days, 1827);
         assert_eq!(c.recording.purge_interval_h, 24);
         assert_eq!(c.media.webrtc_bind_ip(), c.media.rtp_ip);
+        assert_eq!(c.store.options().cache_capacity, 64 * 1024 * 1024);
+        assert_eq!(c.store.options().flush_every_ms, 200);
+        assert_eq!((c.shutdown.drain_s, c.shutdown.retry_after_s), (30, 30));
     }
 
     #[test]
@@ -825,6 +898,11 @@ addresses = ["127.0.0.1"]
         let empty = format!("{MINIMAL}[[acd.queues]]\nrole = \"arm\"\nmax_waiting = 0\n");
         let err = parse(&empty).unwrap_err().to_string();
         assert!(err.contains("acd.queues[0].max_waiting"), "{err}");
+        for (key, value) in [("cache_capacity_mb", 0), ("flush_every_ms", 0)] {
+            let store = format!("{MINIMAL}[store]\n{key} = {value}\n");
+            let err = parse(&store).unwrap_err().to_string();
+            assert!(err.contains(&format!("store.{key}")), "{err}");
+        }
     }
 
     #[test]

@@ -326,9 +326,14 @@ fn run(config_path: &Path) -> Result<()> {
         let running = sas_router::app::start(config, shutdown.clone())
             .await
             .context("starting the router")?;
-        let stop = shutdown.clone();
+        let (stop, drain) = (shutdown.clone(), running.drain.clone());
         tokio::spawn(async move {
+            // SIGTERM (or SIGINT) drains; a second one stops at once.
             wait_for_signal().await;
+            tokio::select! {
+                _ = drain.run() => {}
+                _ = wait_for_signal() => tracing::warn!("second signal: stopping now"),
+            }
             tracing::info!("shutting down");
             stop.cancel();
         });

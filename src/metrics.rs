@@ -25,6 +25,8 @@ pub struct Metrics {
     pub sip_malformed: IntCounter,
     /// Calls in progress.
     pub active_calls: IntGauge,
+    /// 1 while the router drains after SIGTERM (new calls refused; `/healthz` says 503).
+    pub draining: IntGauge,
     /// RTP packets relayed, by direction.
     pub rtp_packets: IntCounterVec,
     /// RTP packets lost on their way to us, by leg (caller/seat), added at call end.
@@ -88,6 +90,7 @@ impl Metrics {
             IntCounter::new("sip_malformed_total", "Malformed SIP messages received")
                 .expect("static");
         let active_calls = IntGauge::new("active_calls", "Calls in progress").expect("static");
+        let draining = IntGauge::new("draining", "1 while draining after SIGTERM").expect("static");
         let rtp_packets = IntCounterVec::new(
             Opts::new("rtp_packets_relayed_total", "RTP packets relayed"),
             &["direction"],
@@ -146,6 +149,7 @@ impl Metrics {
             Box::new(sip_responses.clone()),
             Box::new(sip_malformed.clone()),
             Box::new(active_calls.clone()),
+            Box::new(draining.clone()),
             Box::new(rtp_packets.clone()),
             Box::new(rtp_packets_lost.clone()),
             Box::new(rtp_jitter.clone()),
@@ -163,6 +167,7 @@ impl Metrics {
             sip_responses,
             sip_malformed,
             active_calls,
+            draining,
             rtp_packets,
             rtp_packets_lost,
             rtp_jitter,

@@ -230,13 +230,22 @@ impl Acd {
         let Some(seat) = self.seats.get(id).filter(|s| s.state == SeatState::Offline) else {
             return;
         };
-        let next = if seat.wrap_until > now {
+        let next = if let Some(reason) = seat.pause_after_call {
+            // Paused while offline (restored after a restart): it stays paused.
+            SeatState::Paused {
+                reason,
+                until: None,
+            }
+        } else if seat.wrap_until > now {
             SeatState::WrapUp {
                 until: seat.wrap_until,
             }
         } else {
             SeatState::Available
         };
+        if let Some(s) = self.seats.get_mut(id) {
+            s.pause_after_call = None;
+        }
         self.set_state(id, next, now);
         self.dispatch(now);
     }
@@ -436,11 +445,45 @@ impl Acd {
             SeatState::WrapUp { until }
         };
         if let Some(s) = self.seats.get_mut(seat) {
-            s.pause_after_call = None;
+            // Offline, a pause asked during the call waits for the seat to come back.
+            if next != SeatState::Offline {
+                s.pause_after_call = None;
+            }
             s.wrap_until = until;
         }
         self.set_state(seat, next, now);
         self.dispatch(now);
+    }
+
+    /// The pause a seat stands in, as the seat or a supervisor set it (kept across a
+    /// restart): paused without an end, or due when its call ends or it comes back
+    /// online. Autopauses end by themselves and do not count.
+    pub fn standing(&self, seat: &str) -> Option<PauseReason> {
+        let s = self.seats.get(seat)?;
+        let paused = match s.state {
+            SeatState::Paused {
+                reason,
+                until: None,
+            } => Some(reason),
+            _ => s.pause_after_call,
+        };
+        paused.filter(|r| !r.is_auto())
+    }
+
+    /// Puts back a standing pause kept across a restart: at once, or when the seat comes
+    /// online if it is not yet.
+    pub fn restore_pause(&mut self, now: EpochMillis, seat: &str, reason: PauseReason) {
+        match self.state(seat) {
+            Some(SeatState::Offline) => {
+                if let Some(s) = self.seats.get_mut(seat) {
+                    s.pause_after_call = Some(reason);
+                }
+            }
+            Some(_) => {
+                self.pause(now, seat, reason);
+            }
+            None => {}
+        }
     }
 
     /// Pauses a seat; one on a call is paused when the call ends (instead of its wrap-up).

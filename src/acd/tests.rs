@@ -361,3 +361,48 @@ fn a_seat_back_online_still_owes_its_wrap_up() {
     acd.seat_online(70_000, "a");
     assert_eq!(acd.seat("a").unwrap().state, SeatState::Available);
 }
+
+/// A pause kept across a restart holds whether the seat is online yet or not, and a
+/// pause asked during a call survives the seat going offline before it ends.
+#[test]
+fn a_standing_pause_is_restored_online_or_offline_and_autopauses_do_not_stand() {
+    let mut acd = Acd::new(settings());
+    for seat in ["on", "off", "busy"] {
+        acd.add_seat(seat, "arm", 0);
+    }
+    acd.seat_online(0, "on");
+    acd.restore_pause(1, "on", PauseReason::Break);
+    acd.restore_pause(1, "off", PauseReason::LoggedOut);
+    assert_eq!(acd.standing("on"), Some(PauseReason::Break));
+    assert_eq!(acd.standing("off"), Some(PauseReason::LoggedOut));
+    assert_eq!(acd.seat("off").unwrap().state, SeatState::Offline);
+    acd.seat_online(2, "off");
+    let paused = |reason| SeatState::Paused {
+        reason,
+        until: None,
+    };
+    assert_eq!(
+        acd.seat("off").unwrap().state,
+        paused(PauseReason::LoggedOut)
+    );
+    // No seat available: the call waits.
+    acd.enqueue(3, "c", &arm()).unwrap();
+    assert!(offers(&mut acd).is_empty());
+
+    acd.seat_online(4, "busy");
+    assert_eq!(offers(&mut acd), [pair("c", "busy")]);
+    assert!(acd.answered(5, "busy", "c"));
+    acd.pause(6, "busy", PauseReason::OtherTask);
+    acd.seat_offline(7, "busy");
+    acd.call_ended(8, "busy");
+    assert_eq!(acd.standing("busy"), Some(PauseReason::OtherTask));
+    acd.seat_online(9, "busy");
+    assert_eq!(
+        acd.seat("busy").unwrap().state,
+        paused(PauseReason::OtherTask)
+    );
+
+    acd.unpause(10, "on");
+    acd.pause(11, "on", PauseReason::RingNoAnswer);
+    assert_eq!(acd.standing("on"), None, "an autopause ends by itself");
+}

@@ -679,6 +679,12 @@ impl Switchboard {
         self.calls.get(call).map(|c| &c.record)
     }
 
+    /// Puts back a seat's standing pause after a restart (see [`Acd::restore_pause`]).
+    pub fn restore_pause(&mut self, now: EpochMillis, seat: &str, reason: PauseReason) {
+        self.acd.restore_pause(now, seat, reason);
+        self.drain_acd(now);
+    }
+
     /// Since when the call has waited in its current queue, while it waits for a seat
     /// (queued or ringing, a seat accompanying it or not). `None` once a seat (or the
     /// external number) took it, or before it was queued.

@@ -185,6 +185,10 @@ async fn route(
         };
     }
     match path.as_str() {
+        // A load balancer stops sending calls to a router that drains.
+        "/healthz" if state.metrics.draining.get() > 0 => {
+            reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "draining\n")
+        }
         "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n"),
         "/metrics" => reply(
             StatusCode::OK,

@@ -15,10 +15,12 @@
 
 pub mod jitter;
 mod mixer;
+mod salvage;
 mod writer;
 
 pub use jitter::{JITTER_DEPTH, RtpMeta, TrackStats};
 pub use mixer::{MAX_CHUNK, StereoMixer};
+pub use salvage::salvage;
 pub use writer::{RecordingWriter, SAMPLE_RATE};
 
 use crate::media::g711::G711Law;
@@ -88,6 +90,9 @@ pub enum RecordingError {
     /// Interleaved audio must hold whole (caller, plateau) frames.
     #[error("{0} interleaved samples is not a whole number of stereo frames")]
     OddSampleCount(usize),
+    /// The file is not a PCM WAV whose header can be repaired.
+    #[error("recording {0} is not a WAV file that can be repaired")]
+    NotWav(PathBuf),
     /// The WAV format cannot hold more (about 37 hours).
     #[error("recording {0} reached the WAV size limit")]
     TooLong(PathBuf),

@@ -275,6 +275,8 @@ pub struct CallDriver {
     pub seat_rtp_timeout_ms: u64,
     /// A trunk caller silent this long has its dialog probed (0: never).
     pub caller_rtp_timeout_ms: u64,
+    /// Keeps live calls and seat pauses in the store as they change.
+    pub journal: crate::store::journal::Journal,
 }
 
 impl CallDriver {
@@ -765,6 +767,8 @@ impl CallDriver {
         }
         self.publish_gauges();
         self.publish_queue();
+        self.journal
+            .step(wall_clock_now(), &self.switchboard, &self.store);
     }
 
     /// Answers the trunk leg (once) with our SDP answer for the caller's codecs, and starts

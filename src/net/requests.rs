@@ -37,6 +37,19 @@ pub struct Registry {
     pub nonces: NonceStore,
     /// Credentials by user name.
     pub credentials: HashMap<String, SeatCredential>,
+    /// Where bindings are kept across restarts (`None`: not kept).
+    pub store: Option<crate::store::Store>,
+}
+
+impl Registry {
+    /// Keeps `user`'s bindings as they are now, for the next start.
+    pub fn persist(&self, user: &str) {
+        if let Some(store) = &self.store
+            && let Err(e) = store.put_bindings(user, self.registrar.bindings(user))
+        {
+            tracing::warn!(seat = %user, error = %e, "registration not stored");
+        }
+    }
 }
 
 /// Shared handle to the [`Registry`].
@@ -102,6 +115,11 @@ pub struct Dispatcher {
     pub sequence: AtomicU64,
     /// RTP packets relayed, by direction.
     pub rtp_packets: prometheus::IntCounterVec,
+    /// Cancelled on SIGTERM: new calls are refused (503 with Retry-After) while the calls
+    /// in progress finish.
+    pub draining: tokio_util::sync::CancellationToken,
+    /// The Retry-After of that 503, seconds.
+    pub retry_after_s: u32,
 }
 
 impl Dispatcher {
@@ -157,14 +175,18 @@ impl Dispatcher {
         let outcome = self
             .with_registry(|registry| {
                 let credentials = &registry.credentials;
-                registry.registrar.handle_register(
+                let outcome = registry.registrar.handle_register(
                     wall_clock_now(),
                     &tx.original,
                     source,
                     transport,
                     &mut registry.nonces,
                     |user| credentials.get(user).cloned(),
-                )
+                );
+                if let Some(change) = &outcome.change {
+                    registry.persist(&change.username);
+                }
+                outcome
             })
             .ok_or_else(registry_poisoned)?;
         if let Some(change) = outcome.change {
@@ -266,6 +288,20 @@ impl Dispatcher {
             let (id, sip) = (call.clone(), sip_call_id.clone());
             CallRecord::new(id, sip, line.into(), called.clone(), caller.clone(), now)
         };
+        if self.draining.is_cancelled() {
+            // Draining after SIGTERM: the call is refused and recorded as such.
+            tracing::info!(%call, "INVITE refused: the router is shutting down");
+            self.refuse(record(&entry.line), "shutting_down");
+            let retry =
+                rsipstack::sip::headers::untyped::RetryAfter::new(self.retry_after_s.to_string());
+            return tx
+                .reply_with(
+                    StatusCode::ServiceUnavailable,
+                    vec![Header::RetryAfter(retry)],
+                    None,
+                )
+                .await;
+        }
         // A seat's phone on a WebSocket is a browser: its offer is WebRTC.
         let webrtc = dialled_by.as_ref().map(|_| &self.webrtc);
         let Some(mut media) = CallerMedia::negotiate(tx.original.body(), webrtc).await else {

@@ -405,6 +405,26 @@ impl Registrar {
         self.users.keys().map(String::as_str)
     }
 
+    /// Puts back `username`'s bindings kept across a restart, dropping those expired at
+    /// `now`; the change to apply to seat presence, if any is left.
+    pub fn restore(
+        &mut self,
+        now: EpochMillis,
+        username: &str,
+        mut bindings: Vec<Binding>,
+    ) -> Option<BindingChange> {
+        bindings.retain(|b| b.expires_at > now);
+        if bindings.is_empty() {
+            return None;
+        }
+        bindings.sort_by_key(|b| std::cmp::Reverse(b.registered_at));
+        self.users.insert(username.to_string(), bindings);
+        Some(BindingChange {
+            username: username.to_string(),
+            registered: true,
+        })
+    }
+
     /// Forgets all bindings of `username` (e.g. seat removed from config); true if any.
     pub fn remove_user(&mut self, username: &str) -> bool {
         self.users.remove(username).is_some()

@@ -2,11 +2,15 @@
 //! log, each seat's history (`seat_log`); `recordings` owns the recording files (layout, retention purge, audited reads).
 //!
 //! Records are written when a call ends and flushed before the write returns, so a crash
-//! never loses a finished call. A seat's wrap-up completes the file of a call already over
+//! never loses a finished call; while it lasts, each call is kept in the `journal`
+//! ([`journal`]), so a crash leaves a record of the calls in flight too. Registrations and
+//! seat pauses survive a restart ([`presence`]). A seat's wrap-up completes the file of a call already over
 //! ([`Store::append_file`]), whether its record is written yet or not. The CLI opens the same database read-side while the router
 //! runs (sled allows one process: the CLI then reads through the router's HTTP API instead).
 
 pub mod audit;
+pub mod journal;
+pub mod presence;
 pub mod record;
 pub mod recordings;
 pub mod seat_log;
@@ -36,32 +40,67 @@ pub struct Store {
     late_file: sled::Tree,
     audit_log: sled::Tree,
     seat_log: sled::Tree,
+    /// Live calls' records, by call id ([`journal`]).
+    journal: sled::Tree,
+    /// Seat registrations, by user name ([`presence`]).
+    registrations: sled::Tree,
+    /// Seats' standing pauses, by user name ([`presence`]).
+    seat_standing: sled::Tree,
     db: sled::Db,
 }
 
+/// How sled runs: its page cache bound and how often it writes buffered changes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Page cache size, bytes (sled's own default is 1 GiB).
+    pub cache_capacity: u64,
+    /// Buffered writes (journal, seat history) reach the disk at least this often, ms.
+    pub flush_every_ms: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            cache_capacity: 64 * 1024 * 1024,
+            flush_every_ms: 200,
+        }
+    }
+}
+
 impl Store {
-    /// Opens (or creates) the database under `dir`.
+    /// Opens (or creates) the database under `dir`, with the default [`StoreOptions`]
+    /// (the CLI, tests).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(dir.join("sled")).open()?;
-        let calls = db.open_tree("calls")?;
-        let late_file = db.open_tree("late_file")?;
-        let audit_log = db.open_tree("audit")?;
-        let seat_log = db.open_tree("seats")?;
+        Self::open_with(dir, StoreOptions::default())
+    }
+
+    /// Opens (or creates) the database under `dir`.
+    pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join("sled"))
+            .cache_capacity(options.cache_capacity)
+            .flush_every_ms(Some(options.flush_every_ms))
+            .open()?;
         Ok(Self {
-            calls,
-            late_file,
-            audit_log,
-            seat_log,
+            calls: db.open_tree("calls")?,
+            late_file: db.open_tree("late_file")?,
+            audit_log: db.open_tree("audit")?,
+            seat_log: db.open_tree("seats")?,
+            journal: db.open_tree("journal")?,
+            registrations: db.open_tree("registrations")?,
+            seat_standing: db.open_tree("seat_standing")?,
             db,
         })
     }
 
-    /// Writes a record and waits until it is on disk. Wrap-up entries written meanwhile
-    /// ([`Store::append_file`]) join its file.
+    /// Writes a record and waits until it is on disk; the call leaves the journal in the
+    /// same transaction. Wrap-up entries written meanwhile ([`Store::append_file`]) join
+    /// its file.
     pub fn put_call(&self, record: &CallRecord) -> Result<(), StoreError> {
         let id = record.id.as_bytes();
-        (&self.calls, &self.late_file)
-            .transaction(|(calls, late)| {
+        (&self.calls, &self.late_file, &self.journal)
+            .transaction(|(calls, late, journal)| {
+                journal.remove(id)?;
                 let mut record = record.clone();
                 if let Some(bytes) = late.remove(id)? {
                     let entries: Vec<FileEntry> = serde_json::from_slice(&bytes).map_err(abort)?;

@@ -33,6 +33,10 @@ pub enum Outcome {
     /// The caller's leg went silent (no RTP, no RTCP) and its dialog stopped answering:
     /// the caller vanished without BYE. The router hung up.
     CallerLost,
+    /// The router stopped (crash, `kill -9`, power loss) while the call was in progress:
+    /// the record was rebuilt at the next start from the call's journal (see
+    /// [`crate::store::journal`]).
+    Interrupted,
 }
 
 impl Outcome {
@@ -47,11 +51,12 @@ impl Outcome {
             Outcome::Forwarded => "forwarded",
             Outcome::QueueFull => "queue_full",
             Outcome::CallerLost => "caller_lost",
+            Outcome::Interrupted => "interrupted",
         }
     }
 
     /// All outcomes.
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Answered,
         Outcome::Abandoned,
         Outcome::Misdial,
@@ -60,6 +65,7 @@ impl Outcome {
         Outcome::Forwarded,
         Outcome::QueueFull,
         Outcome::CallerLost,
+        Outcome::Interrupted,
     ];
 }
 

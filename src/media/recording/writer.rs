@@ -96,34 +96,7 @@ impl RecordingWriter {
             path: file.clone(),
             source,
         })?;
-        let io = |source| RecordingError::Io {
-            path: file.clone(),
-            source,
-        };
-        let mut handle = File::open(&file).map_err(io)?;
-        handle.sync_all().map_err(io)?;
-        // The new directory entry must survive a crash too.
-        if let Some(dir) = file.parent() {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-        }
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut bytes = 0u64;
-        loop {
-            let n = handle.read(&mut buf).map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            bytes += n as u64;
-        }
-        Ok(RecordingInfo {
-            path: relative,
-            duration_ms: frames * 1000 / SAMPLE_RATE as u64,
-            bytes,
-            sha256: hex::encode(hasher.finalize()),
-            unplaced_ms: 0,
-        })
+        seal(&file, relative, frames)
     }
 
     fn wav_error(&self, source: hound::Error) -> RecordingError {
@@ -132,4 +105,41 @@ impl RecordingWriter {
             source,
         }
     }
+}
+
+/// Syncs a complete WAV file (and its directory entry) to disk and describes it: `frames`
+/// stereo frames, its size and SHA-256.
+pub(super) fn seal(
+    file: &Path,
+    relative: String,
+    frames: u64,
+) -> Result<RecordingInfo, RecordingError> {
+    let io = |source| RecordingError::Io {
+        path: file.to_path_buf(),
+        source,
+    };
+    let mut handle = File::open(file).map_err(io)?;
+    handle.sync_all().map_err(io)?;
+    // The new directory entry must survive a crash too.
+    if let Some(dir) = file.parent() {
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    }
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut bytes = 0u64;
+    loop {
+        let n = handle.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
+    }
+    Ok(RecordingInfo {
+        path: relative,
+        duration_ms: frames * 1000 / SAMPLE_RATE as u64,
+        bytes,
+        sha256: hex::encode(hasher.finalize()),
+        unplaced_ms: 0,
+    })
 }

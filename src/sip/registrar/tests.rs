@@ -564,3 +564,33 @@ fn malformed_requests_get_400() {
     assert!(f.reg.remove_user("arm1"));
     assert!(!f.reg.remove_user("arm1"));
 }
+
+/// Bindings kept across a restart come back unless expired, most recent first.
+#[test]
+fn restored_bindings_drop_the_expired_and_keep_the_most_recent_first() {
+    let mut reg = Registrar::new(RegistrarConfig::default());
+    let binding = |contact: &str, registered_at, expires_at| Binding {
+        contact: Uri::try_from(contact).unwrap(),
+        source: source(),
+        transport: Transport::Udp,
+        expires_at,
+        call_id: "c".into(),
+        cseq: 1,
+        registered_at,
+    };
+    let old = binding("sip:arm1@192.0.2.1:5060", T0 - 100, T0 + 60_000);
+    let new = binding("sip:arm1@192.0.2.2:5060", T0 - 10, T0 + 60_000);
+    let expired = binding("sip:arm1@192.0.2.3:5060", T0 - 5, T0);
+    let change = reg.restore(T0, "arm1", vec![old.clone(), expired, new.clone()]);
+    assert_eq!(
+        change,
+        Some(BindingChange {
+            username: "arm1".into(),
+            registered: true
+        })
+    );
+    assert_eq!(reg.bindings("arm1"), [new, old]);
+    let gone = binding("sip:arm2@192.0.2.4:5060", T0 - 5, T0 - 1);
+    assert_eq!(reg.restore(T0, "arm2", vec![gone]), None);
+    assert!(reg.bindings("arm2").is_empty());
+}

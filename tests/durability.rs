@@ -1,0 +1,329 @@
+//! Durable state through the real binary: a `kill -9` with calls in flight leaves a record
+//! of each (`interrupted`, timeline, recording) after the restart; registrations and seat
+//! pauses survive a restart; SIGTERM drains (the call in progress finishes, a new one gets
+//! 503 with Retry-After) and the router exits even with its log pipe closed.
+
+mod common;
+
+use common::*;
+use sas_router::store::record::{CallRecord, Outcome};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The router as a child process, its SIP and HTTP addresses read from its start-up line.
+struct Process {
+    child: Child,
+    sip: SocketAddr,
+    http: SocketAddr,
+}
+
+/// One `key=value` of the start-up line (`sip_udp=Some(…)`, `http=…`).
+fn field(line: &str, key: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find(key)? + key.len()..];
+    let rest = rest.strip_prefix("Some(").unwrap_or(rest);
+    let end = rest.find([')', ' ']).unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+impl Process {
+    /// Starts the router on `config`. With `keep_log`, its log is read (and dropped) to
+    /// the end; without, the pipe is closed once started, as when a log reader dies.
+    fn start(config: &Path, keep_log: bool) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sas-router"))
+            .args(["-c"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let started = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find(|l| l.contains("sas-router started"))
+            .expect("start-up line");
+        let sip = field(&started, "sip_udp=").expect("SIP address");
+        let http = field(&started, "http=").expect("HTTP address");
+        if keep_log {
+            std::thread::spawn(move || lines.for_each(drop));
+        }
+        Self { child, sip, http }
+    }
+
+    /// SIGTERM (`kill -TERM`).
+    fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    fn crash(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Waits for the process to exit by itself; its status.
+    async fn exited(mut self, within: Duration) -> std::process::ExitStatus {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > within {
+                self.child.kill().ok();
+                panic!("the router did not exit within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A sample of its `/metrics` (`name{labels}` exactly as rendered; 0 if absent).
+    async fn metric(&self, sample: &str) -> f64 {
+        let (_, body) = http_get(self.http, "/metrics", None).await;
+        body.lines()
+            .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0.0)
+    }
+
+    /// Waits (up to 20 s: the machine may be loaded) until a metric reads `value`.
+    async fn await_metric(&self, sample: &str, value: f64) {
+        for _ in 0..400 {
+            if self.metric(sample).await == value {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (_, body) = http_get(self.http, "/metrics", None).await;
+        panic!("{sample} never reached {value}:\n{body}");
+    }
+
+    /// The in-process harness's view of it (CTI and admin helpers).
+    fn as_router(&self, data: &Path, config: &Path) -> Router {
+        Router {
+            running: None,
+            sip: self.sip,
+            http: self.http,
+            data: data.to_path_buf(),
+            config_path: config.to_path_buf(),
+        }
+    }
+}
+
+/// A data directory and a config whose HTTP port is fixed (the CLI reads a running
+/// router's records through it) and the same across restarts.
+fn setup(name: &str, opts: &Options) -> (PathBuf, PathBuf) {
+    let data = temp_dir(name);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = config_text(opts, &data).replace(
+        "[http]\nlisten = \"127.0.0.1:0\"",
+        &format!("[http]\nlisten = \"127.0.0.1:{port}\""),
+    );
+    assert!(text.contains(&format!("127.0.0.1:{port}")));
+    let config = data.join("config.toml");
+    std::fs::write(&config, text).unwrap();
+    (data, config)
+}
+
+fn cli_records(config: &Path) -> Vec<CallRecord> {
+    serde_json::from_str(&cli(&["calls", "list", "--json"], config)).unwrap()
+}
+
+/// `kill -9` with three calls in flight (one answered and recording, two waiting in the
+/// queue): after the restart, each has a record `interrupted` with its timeline, and the
+/// answered one its recording, readable to its last frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_in_flight_at_a_kill_9_are_recorded_interrupted_after_restart() {
+    let (data, config) = setup("durable-kill", &Options::default());
+    let router = Process::start(&config, true);
+    let (phone, port) = answering_sipp(router.sip, 1, 100);
+    register(router.sip, "arm1", port).await;
+    let talking = trunk_caller(router.sip, "caller.xml", "15", 60_000);
+    router
+        .await_metric("sas_seats{role=\"arm\",state=\"busy\"}", 1.0)
+        .await;
+    let waiting: Vec<_> = (0..2)
+        .map(|_| trunk_caller(router.sip, "caller.xml", "15", 60_000))
+        .collect();
+    router.await_metric("sas_active_calls", 3.0).await;
+    // Two seconds of conversation recorded, and the journal past its flush interval.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    router.crash();
+    drop((phone, talking, waiting));
+
+    let restarted = Process::start(&config, true);
+    let records = cli_records(&config);
+    assert_eq!(records.len(), 3, "{records:#?}");
+    for r in &records {
+        assert_eq!(r.outcome, Some(Outcome::Interrupted), "{r:#?}");
+        assert_eq!(r.end_reason.as_deref(), Some("router_stopped"));
+        let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds.first(), Some(&"ARRIVED"), "{kinds:?}");
+        assert_eq!(kinds.last(), Some(&"ROUTER_STOPPED"), "{kinds:?}");
+        assert!(kinds.contains(&"ENTERQUEUE"), "{kinds:?}");
+    }
+    let answered: Vec<&CallRecord> = records.iter().filter(|r| r.seat.is_some()).collect();
+    assert_eq!(answered.len(), 1, "{records:#?}");
+    let answered = answered[0];
+    assert_eq!(answered.seat.as_deref(), Some("arm1"));
+    assert_eq!(handlers(answered), [("arm1", Some("router_stopped"))]);
+    let recording = answered.recording.as_ref().expect("recording linked");
+    assert!(recording.duration_ms >= 1_000, "{recording:?}");
+    let file = data.join("recordings").join(&recording.path);
+    let wav = hound::WavReader::open(&file).unwrap();
+    assert_eq!(
+        u64::from(wav.duration()) * 1000 / 8000,
+        recording.duration_ms
+    );
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), recording.bytes);
+
+    let shown = cli(&["calls", "show", &answered.id], &config);
+    assert!(shown.contains("interrupted"), "{shown}");
+    assert!(shown.contains("ROUTER_STOPPED"), "{shown}");
+    assert!(shown.contains(&recording.path), "{shown}");
+    let listed = cli(&["calls", "list"], &config);
+    assert_eq!(listed.matches("interrupted").count(), 3, "{listed}");
+    let line = "sas_calls_total{line=\"samu\",outcome=\"interrupted\"}";
+    assert_eq!(restarted.metric(line).await, 3.0);
+    restarted.crash();
+}
+
+/// Seats registered before a restart are offered calls at once after it, without
+/// registering again; a seat paused stays paused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_seats_take_calls_at_once_after_a_restart_and_pauses_hold() {
+    let (data, config) = setup("durable-seats", &Options::default());
+    let router = Process::start(&config, true);
+    let (phone1, port1) = answering_sipp(router.sip, 1, 100);
+    register(router.sip, "arm1", port1).await;
+    let (phone2, port2) = answering_sipp(router.sip, 1, 100);
+    register(router.sip, "arm2", port2).await;
+    let harness = router.as_router(&data, &config);
+    let token = cti_login(&harness, "arm2").await;
+    let pause = serde_json::json!({ "reason": "break" });
+    let (status, answer) = cti(&harness, &token, "POST", "/api/cti/pause", pause).await;
+    assert_eq!(status, 200, "{answer}");
+    router
+        .await_metric("sas_seats{role=\"arm\",state=\"paused\"}", 1.0)
+        .await;
+    // Past `store.flush_every_ms` (200 ms): what a crash may lose.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    router.crash();
+
+    let router = Process::start(&config, true);
+    assert_eq!(
+        router
+            .metric("sas_seats{role=\"arm\",state=\"paused\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        router
+            .metric("sas_seats{role=\"arm\",state=\"available\"}")
+            .await,
+        1.0
+    );
+    let caller = trunk_caller(router.sip, "caller.xml", "15", 1_000);
+    assert!(finish(caller, Duration::from_secs(20)).await);
+    assert!(finish(phone1, Duration::from_secs(20)).await);
+    drop(phone2);
+    router
+        .await_metric("sas_calls_total{line=\"samu\",outcome=\"answered\"}", 1.0)
+        .await;
+    let harness = router.as_router(&data, &config);
+    let list = records(&harness).await;
+    assert_eq!(list[0].seat.as_deref(), Some("arm1"));
+    let offered: Vec<&str> = list[0].offers.iter().map(|o| o.seat.as_str()).collect();
+    assert_eq!(offered, ["arm1"], "the paused seat is not offered");
+    router.crash();
+}
+
+/// SIGTERM: a new call gets 503 with Retry-After, the call in progress finishes normally
+/// and is recorded answered, then the router exits by itself, its log pipe long closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_calls_in_progress_and_refuses_new_ones() {
+    let (_data, config) = setup("durable-drain", &Options::default());
+    let router = Process::start(&config, false);
+    let (phone, port) = answering_sipp(router.sip, 1, 100);
+    register(router.sip, "arm1", port).await;
+    let talking = trunk_caller(router.sip, "caller.xml", "15", 4_000);
+    router
+        .await_metric("sas_seats{role=\"arm\",state=\"busy\"}", 1.0)
+        .await;
+    router.terminate();
+    router.await_metric("sas_draining", 1.0).await;
+    assert_eq!(http_get(router.http, "/healthz", None).await.0, 503);
+    let port = free_udp_port().to_string();
+    let refused = sipp(
+        router.sip,
+        "caller_draining.xml",
+        &["-s", "15", "-p", &port, "-m", "1", "-timeout", "10s"],
+    )
+    .spawn()
+    .unwrap();
+    assert!(finish(refused, Duration::from_secs(15)).await);
+    assert!(finish(talking, Duration::from_secs(20)).await);
+    assert!(finish(phone, Duration::from_secs(20)).await);
+    let status = router.exited(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status:?}");
+
+    let records = cli_records(&config);
+    assert_eq!(records.len(), 2, "{records:#?}");
+    let answered = records.iter().find(|r| r.seat.is_some()).unwrap();
+    assert_eq!(answered.outcome, Some(Outcome::Answered));
+    assert_eq!(answered.end_reason.as_deref(), Some("caller_bye"));
+    let refused = records.iter().find(|r| r.seat.is_none()).unwrap();
+    assert_eq!(refused.outcome, Some(Outcome::Failed));
+    assert_eq!(refused.end_reason.as_deref(), Some("shutting_down"));
+}
+
+/// A call still going when `[shutdown] drain_s` is over is ended and recorded, and the
+/// router exits; a second SIGTERM does not wait for that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_outlasting_the_drain_are_ended_and_recorded_and_a_second_sigterm_stops_at_once() {
+    for second_signal in [false, true] {
+        let (_data, config) = setup("durable-drain-limit", &Options::default());
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str("\n[shutdown]\ndrain_s = 60\n");
+        if !second_signal {
+            text = text.replace("drain_s = 60", "drain_s = 2");
+        }
+        std::fs::write(&config, text).unwrap();
+        let router = Process::start(&config, true);
+        let (phone, port) = answering_sipp(router.sip, 1, 100);
+        register(router.sip, "arm1", port).await;
+        let talking = trunk_caller(router.sip, "caller.xml", "15", 60_000);
+        router
+            .await_metric("sas_seats{role=\"arm\",state=\"busy\"}", 1.0)
+            .await;
+        let signalled = std::time::Instant::now();
+        router.terminate();
+        router.await_metric("sas_draining", 1.0).await;
+        if second_signal {
+            router.terminate();
+        }
+        let status = router.exited(Duration::from_secs(20)).await;
+        assert!(status.success(), "{status:?}");
+        let took = signalled.elapsed();
+        assert!(took < Duration::from_secs(10), "{second_signal}: {took:?}");
+        if !second_signal {
+            assert!(took >= Duration::from_secs(2), "{took:?}");
+        }
+        drop((phone, talking));
+        let records = cli_records(&config);
+        assert_eq!(records.len(), 1, "{records:#?}");
+        // As before the drain existed: ended by the router, `failed`, answered by arm1.
+        assert_eq!(records[0].outcome, Some(Outcome::Failed));
+        assert_eq!(records[0].seat.as_deref(), Some("arm1"));
+        assert_eq!(records[0].end_reason.as_deref(), Some("router_shutdown"));
+    }
+}
