@@ -13,6 +13,7 @@ mod cli_output;
 mod crash;
 mod cti_http;
 mod dialplans_cli;
+mod durability;
 mod e2e_attended;
 mod e2e_console;
 mod e2e_cti;

@@ -4,6 +4,7 @@ pub mod baresip;
 pub mod browser;
 pub mod media;
 pub mod ports;
+pub mod process;
 pub mod tls;
 
 use sas_router::app::{self, Running};

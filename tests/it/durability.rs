@@ -3,117 +3,11 @@
 //! pauses survive a restart; SIGTERM drains (the call in progress finishes, a new one gets
 //! 503 with Retry-After) and the router exits even with its log pipe closed.
 
-mod common;
-
-use common::*;
+use crate::common::process::Process;
+use crate::common::*;
 use sas_router::store::record::{CallRecord, Outcome};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-/// The router as a child process, its SIP and HTTP addresses read from its start-up line.
-struct Process {
-    child: Child,
-    sip: SocketAddr,
-    http: SocketAddr,
-}
-
-/// One `key=value` of the start-up line (`sip_udp=Some(…)`, `http=…`).
-fn field(line: &str, key: &str) -> Option<SocketAddr> {
-    let rest = &line[line.find(key)? + key.len()..];
-    let rest = rest.strip_prefix("Some(").unwrap_or(rest);
-    let end = rest.find([')', ' ']).unwrap_or(rest.len());
-    rest[..end].parse().ok()
-}
-
-impl Process {
-    /// Starts the router on `config`. With `keep_log`, its log is read (and dropped) to
-    /// the end; without, the pipe is closed once started, as when a log reader dies.
-    fn start(config: &Path, keep_log: bool) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sas-router"))
-            .args(["-c"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let started = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find(|l| l.contains("sas-router started"))
-            .expect("start-up line");
-        let sip = field(&started, "sip_udp=").expect("SIP address");
-        let http = field(&started, "http=").expect("HTTP address");
-        if keep_log {
-            std::thread::spawn(move || lines.for_each(drop));
-        }
-        Self { child, sip, http }
-    }
-
-    /// SIGTERM (`kill -TERM`).
-    fn terminate(&self) {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(status.success());
-    }
-
-    /// SIGKILL: no shutdown path runs.
-    fn crash(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// Waits for the process to exit by itself; its status.
-    async fn exited(mut self, within: Duration) -> std::process::ExitStatus {
-        let start = std::time::Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if start.elapsed() > within {
-                self.child.kill().ok();
-                panic!("the router did not exit within {within:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// A sample of its `/metrics` (`name{labels}` exactly as rendered; 0 if absent).
-    async fn metric(&self, sample: &str) -> f64 {
-        let (_, body) = http_get(self.http, "/metrics", None).await;
-        body.lines()
-            .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or(0.0)
-    }
-
-    /// Waits (up to 20 s: the machine may be loaded) until a metric reads `value`.
-    async fn await_metric(&self, sample: &str, value: f64) {
-        for _ in 0..400 {
-            if self.metric(sample).await == value {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let (_, body) = http_get(self.http, "/metrics", None).await;
-        panic!("{sample} never reached {value}:\n{body}");
-    }
-
-    /// The in-process harness's view of it (CTI and admin helpers).
-    fn as_router(&self, data: &Path, config: &Path) -> Router {
-        Router {
-            running: None,
-            sip: self.sip,
-            http: self.http,
-            data: data.to_path_buf(),
-            config_path: config.to_path_buf(),
-        }
-    }
-}
 
 /// A data directory and a config whose HTTP port is fixed (the CLI reads a running
 /// router's records through it) and the same across restarts.
@@ -144,7 +38,7 @@ fn cli_records(config: &Path) -> Vec<CallRecord> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_in_flight_at_a_kill_9_are_recorded_interrupted_after_restart() {
     let (data, config) = setup("durable-kill", &Options::default());
-    let router = Process::start(&config, true);
+    let mut router = Process::start(&config).drain_log();
     let (phone, port) = answering_sipp(router.sip, 1, 100);
     register(router.sip, "arm1", port).await;
     let talking = trunk_caller(router.sip, "caller.xml", "15", 60_000);
@@ -160,7 +54,7 @@ async fn calls_in_flight_at_a_kill_9_are_recorded_interrupted_after_restart() {
     router.crash();
     drop((phone, talking, waiting));
 
-    let restarted = Process::start(&config, true);
+    let mut restarted = Process::start(&config).drain_log();
     let records = cli_records(&config);
     assert_eq!(records.len(), 3, "{records:#?}");
     for r in &records {
@@ -202,7 +96,7 @@ async fn calls_in_flight_at_a_kill_9_are_recorded_interrupted_after_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registered_seats_take_calls_at_once_after_a_restart_and_pauses_hold() {
     let (data, config) = setup("durable-seats", &Options::default());
-    let router = Process::start(&config, true);
+    let mut router = Process::start(&config).drain_log();
     let (phone1, port1) = answering_sipp(router.sip, 1, 100);
     register(router.sip, "arm1", port1).await;
     let (phone2, port2) = answering_sipp(router.sip, 1, 100);
@@ -219,7 +113,7 @@ async fn registered_seats_take_calls_at_once_after_a_restart_and_pauses_hold() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     router.crash();
 
-    let router = Process::start(&config, true);
+    let mut router = Process::start(&config).drain_log();
     assert_eq!(
         router
             .metric("sas_seats{role=\"arm\",state=\"paused\"}")
@@ -252,7 +146,7 @@ async fn registered_seats_take_calls_at_once_after_a_restart_and_pauses_hold() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_calls_in_progress_and_refuses_new_ones() {
     let (_data, config) = setup("durable-drain", &Options::default());
-    let router = Process::start(&config, false);
+    let router = Process::start(&config).close_log();
     let (phone, port) = answering_sipp(router.sip, 1, 100);
     register(router.sip, "arm1", port).await;
     let talking = trunk_caller(router.sip, "caller.xml", "15", 4_000);
@@ -298,7 +192,7 @@ async fn calls_outlasting_the_drain_are_ended_and_recorded_and_a_second_sigterm_
             text = text.replace("drain_s = 60", "drain_s = 2");
         }
         std::fs::write(&config, text).unwrap();
-        let router = Process::start(&config, true);
+        let router = Process::start(&config).drain_log();
         let (phone, port) = answering_sipp(router.sip, 1, 100);
         register(router.sip, "arm1", port).await;
         let talking = trunk_caller(router.sip, "caller.xml", "15", 60_000);
