@@ -23,7 +23,7 @@ use crate::sip::guard::GuardedUdpSocket;
 use crate::sip::registrar::{Registrar, RegistrarConfig};
 use crate::store::recordings::Recordings;
 use crate::store::{Store, StoreError};
-use crate::time::{SECOND, wall_clock_now};
+use crate::time::{Clock, SECOND, wall_clock_now};
 use rsipstack::EndpointBuilder;
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip::{Method, SipMessage, Uri};
@@ -281,7 +281,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             .collect(),
     })));
 
-    let now = wall_clock_now();
+    // One monotonic clock for every deadline of the call logic, from here on.
+    let clock = Clock::new();
+    let now = clock.now();
     let seats: Vec<(String, String)> = config
         .seats
         .iter()
@@ -321,6 +323,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let (cti, cti_commands) = CtiChannels::new(1024);
     let driver = CallDriver {
         switchboard,
+        clock,
         dialogs: dialogs.clone(),
         state_sender: state_sender.clone(),
         seats: Arc::new(registry.clone()),

@@ -20,7 +20,7 @@ use crate::sip::replaces::Replaces;
 use crate::store::Store;
 use crate::store::record::{CallQuality, CallRecord, LegCounters, Outcome, RtpCounters};
 use crate::store::recordings::Recordings;
-use crate::time::{EpochMillis, wall_clock_now};
+use crate::time::{Clock, Now};
 use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::dialog::dialog::{DialogState, DialogStateSender};
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -237,6 +237,8 @@ impl Legs {
 pub struct CallDriver {
     /// The decisions.
     pub switchboard: Switchboard,
+    /// The clocks fed to the switchboard: monotonic for deadlines, wall for records.
+    pub clock: Clock,
     /// rsipstack's dialogs.
     pub dialogs: Arc<DialogLayer>,
     /// Dialog state events go here.
@@ -294,16 +296,13 @@ impl CallDriver {
             let deadline = self.switchboard.poll_timeout();
             let sleep = async {
                 match deadline {
-                    Some(t) => {
-                        let wait = t.saturating_sub(wall_clock_now());
-                        tokio::time::sleep(std::time::Duration::from_millis(wait)).await
-                    }
+                    Some(t) => tokio::time::sleep(self.clock.until(t)).await,
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = sleep => self.switchboard.handle_timeout(wall_clock_now()),
+                _ = sleep => self.switchboard.handle_timeout(self.clock.now()),
                 event = events.recv() => match event {
                     Some(event) => self.on_event(event, &mut legs, &mut by_leg),
                     None => break,
@@ -311,7 +310,7 @@ impl CallDriver {
                 Some(command) = cti.recv() => self.on_cti(command, &mut legs),
                 _ = watchdog.tick(), if self.seat_rtp_timeout_ms > 0
                     || self.caller_rtp_timeout_ms > 0 => {
-                    let now = wall_clock_now();
+                    let now = self.clock.now();
                     self.watch_callers(now, &mut legs);
                     if self.seat_rtp_timeout_ms > 0 {
                         self.watch_seat_media(now, &mut legs);
@@ -324,7 +323,7 @@ impl CallDriver {
         let live: Vec<String> = legs.keys().cloned().collect();
         for call in live {
             self.switchboard.handle(
-                wall_clock_now(),
+                self.clock.now(),
                 CallInput::Failed {
                     call,
                     reason: "router_shutdown".into(),
@@ -343,7 +342,7 @@ impl CallDriver {
         legs: &mut HashMap<String, Legs>,
         by_leg: &mut HashMap<String, String>,
     ) {
-        let now = wall_clock_now();
+        let now = self.clock.now();
         match event {
             CallEvent::Trunk(t) => {
                 let trunk_leg = t.dialog.id().call_id.clone();
@@ -401,7 +400,7 @@ impl CallDriver {
 
     fn on_dialog_state(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         state: DialogState,
         legs: &mut HashMap<String, Legs>,
         by_leg: &HashMap<String, String>,
@@ -491,7 +490,7 @@ impl CallDriver {
     /// REFER is answered 202 and NOTIFY 200 when the router releases the seat's leg.
     fn on_refer(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         sip_leg: &str,
         request: &rsipstack::sip::Request,
         handle: &TransactionHandle,
@@ -573,7 +572,7 @@ impl CallDriver {
     /// receiving is putting its caller on hold.
     fn reoffer(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         call_id: &str,
         request: &rsipstack::sip::Request,
         legs: &mut HashMap<String, Legs>,
@@ -629,7 +628,7 @@ impl CallDriver {
     /// becomes a digit for the call. Returns the status to answer.
     fn caller_info(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         call: &str,
         request: &rsipstack::sip::Request,
         legs: &mut HashMap<String, Legs>,
@@ -639,7 +638,7 @@ impl CallDriver {
             Ok((digit, duration_ms)) => {
                 let digit = DigitEvent {
                     digit,
-                    at: now,
+                    at: now.wall,
                     duration_ms: duration_ms.unwrap_or(0),
                     source: DtmfSource::SipInfo,
                 };
@@ -698,7 +697,7 @@ impl CallDriver {
                             Ok(()) => l.relay.bridge(side),
                             Err(reason) => self
                                 .switchboard
-                                .handle(wall_clock_now(), CallInput::Failed { call, reason }),
+                                .handle(self.clock.now(), CallInput::Failed { call, reason }),
                         }
                     }
                 }
@@ -801,7 +800,7 @@ impl CallDriver {
             .map_err(|e| format!("answer_failed: {e}"))?;
         l.answered = true;
         if let Some(root) = &self.recordings {
-            let relative = Recordings::relative_path(call, wall_clock_now());
+            let relative = Recordings::relative_path(call, self.clock.now().wall);
             match Recorder::create(root, &relative) {
                 Ok(recorder) => l.relay.record(Box::new(CallRecorder::new(recorder))),
                 // The call matters more than its recording: go on, and say so loudly.

@@ -11,12 +11,12 @@ use crate::call::{CallInput, CallOutput, EXTERNAL};
 use crate::cti::{CtiCommand, CtiError, CtiEvent, CtiRequest, TransferMode};
 use crate::media::playback::Announcement;
 use crate::store::seat_log::SeatEvent;
-use crate::time::{EpochMillis, wall_clock_now};
+use crate::time::Now;
 
 impl CallDriver {
     /// One request from a console.
     pub(super) fn on_cti(&mut self, command: CtiCommand, legs: &mut HashMap<String, Legs>) {
-        let now = wall_clock_now();
+        let now = self.clock.now();
         let CtiCommand {
             seat,
             request,
@@ -42,7 +42,7 @@ impl CallDriver {
 
     fn cti_request(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         seat: &str,
         request: CtiRequest,
         legs: &mut HashMap<String, Legs>,
@@ -118,7 +118,7 @@ impl CallDriver {
 
     /// The console takes (or stops taking) the seat's calls with audio in the browser. It
     /// keeps the seat online as a registration would.
-    fn console_audio(&mut self, now: EpochMillis, seat: &str, enabled: bool) {
+    fn console_audio(&mut self, now: Now, seat: &str, enabled: bool) {
         let changed = if enabled {
             self.console_audio.insert(seat.to_string())
         } else {
@@ -171,7 +171,7 @@ impl CallDriver {
                 // The seat needs the number (call back); it is health data: HTTPS only.
                 "caller": record.caller.reveal(),
                 "arrived_at": record.arrived_at,
-                "waited_ms": record.answered_at.unwrap_or(wall_clock_now()).saturating_sub(record.arrived_at),
+                "waited_ms": record.answered_at.unwrap_or(self.clock.now().wall).saturating_sub(record.arrived_at),
                 "queue": record.queue,
                 "urgency": self.switchboard.urgency(&call),
                 // Accompanying a transfer nobody answered yet (leaving leaves the caller alone).
@@ -201,7 +201,7 @@ impl CallDriver {
             .seats()
             .map(|s| json!({"seat": s.id, "role": s.role, "state": s.state}))
             .collect();
-        let now = wall_clock_now();
+        let now = self.clock.now();
         let calls: Vec<Value> = self
             .switchboard
             .records()
@@ -226,13 +226,13 @@ impl CallDriver {
                     "waiting": since.is_some(),
                     "forwarding": self.switchboard.forwarding(&r.id),
                     "waiting_since": since,
-                    "waiting_ms": since.map_or(0, |s| now.saturating_sub(s)),
+                    "waiting_ms": since.map_or(0, |s| now.wall.saturating_sub(s)),
                     "answered": r.answered_at.is_some(),
                 })
             })
             .collect();
         json!({
-            "now": now,
+            "now": now.wall,
             "waiting": self.switchboard.calls_waiting(),
             "calls": calls,
             "seats": seats,
@@ -242,14 +242,14 @@ impl CallDriver {
     /// Writes a line of the seat's history and tells its console and the supervisors.
     pub(super) fn seat_log(
         &self,
-        now: EpochMillis,
+        now: Now,
         seat: &str,
         kind: &str,
         call: Option<&str>,
         detail: Option<&str>,
     ) {
         let event = SeatEvent {
-            at: now,
+            at: now.wall,
             seat: seat.into(),
             kind: kind.into(),
             from: None,
@@ -281,10 +281,10 @@ impl CallDriver {
     /// Tells consoles and supervisors what a switchboard decision means for them, and
     /// writes it in the seats' history.
     pub(super) fn publish_output(&self, out: &CallOutput) {
-        let now = wall_clock_now();
+        let now = self.clock.now();
         match out {
             CallOutput::SeatChanged { seat, from, to } => self.record_seat_event(SeatEvent {
-                at: now,
+                at: now.wall,
                 seat: seat.clone(),
                 kind: "STATE".into(),
                 from: Some((*from).into()),
@@ -319,7 +319,7 @@ impl CallDriver {
                     .inc();
                 self.seat_log(now, seat, "AUTOPAUSE", None, Some(reason.label()));
                 self.cti.publish(CtiEvent {
-                    at: now,
+                    at: now.wall,
                     seat: None,
                     call: None,
                     kind: "seat_autopaused".into(),
@@ -334,7 +334,7 @@ impl CallDriver {
                 );
                 self.metrics.seat_miss_bursts.inc();
                 self.cti.publish(CtiEvent {
-                    at: now,
+                    at: now.wall,
                     seat: None,
                     call: None,
                     kind: "seat_miss_burst".into(),
@@ -361,7 +361,7 @@ impl CallDriver {
                 );
                 let queue = self.switchboard.record(call).and_then(|r| r.queue.clone());
                 self.cti.publish(CtiEvent {
-                    at: now,
+                    at: now.wall,
                     seat: None,
                     call: Some(call.clone()),
                     kind: "alert".into(),
@@ -387,7 +387,7 @@ impl CallDriver {
                     }
                 }
                 self.cti.publish(CtiEvent {
-                    at: now,
+                    at: now.wall,
                     seat: None,
                     call: Some(record.id.clone()),
                     kind: "call_end".into(),
@@ -422,7 +422,7 @@ impl CallDriver {
         let waiting = self.switchboard.calls_waiting();
         if self.last_waiting.replace(waiting) != Some(waiting) {
             self.cti.publish(CtiEvent {
-                at: wall_clock_now(),
+                at: self.clock.now().wall,
                 seat: None,
                 call: None,
                 kind: "queue".into(),
@@ -436,7 +436,7 @@ impl CallDriver {
     /// The console hangs up its seat's leg.
     fn cti_hangup(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         seat: &str,
         legs: &mut HashMap<String, Legs>,
     ) -> Result<Value, CtiError> {
@@ -453,7 +453,7 @@ impl CallDriver {
     /// The console transfers its seat's call.
     fn cti_transfer(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         seat: &str,
         target: &str,
         mode: TransferMode,
@@ -474,7 +474,7 @@ impl CallDriver {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn transfer(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         call: &str,
         seat: &str,
         target: &str,

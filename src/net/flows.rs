@@ -15,7 +15,7 @@ use crate::media::relay::MediaNotice;
 use crate::routing::flow::{Flow, Instruction};
 use crate::routing::plan::InternalNumber;
 use crate::store::record::CallRecord;
-use crate::time::{SECOND, wall_clock_now};
+use crate::time::SECOND;
 use std::collections::HashMap;
 
 /// A dial plan timer of one call.
@@ -118,11 +118,18 @@ impl CallDriver {
     pub(super) fn start_route(&mut self, call: &str, legs: &mut HashMap<String, Legs>) {
         let Some(l) = legs.get_mut(call) else { return };
         let plans = Arc::clone(&l.route.routing.plans);
-        let now = wall_clock_now();
+        let now = self.clock.now();
         let (entry, calendar) = (&l.route.entry, plans.as_ref());
         let started = match &l.route.dialled_by {
-            Some(d) => Flow::dialled(Arc::clone(&plans), entry, &d.step, &d.seat, now, calendar),
-            None => Flow::start(Arc::clone(&plans), entry, now, calendar),
+            Some(d) => Flow::dialled(
+                Arc::clone(&plans),
+                entry,
+                &d.step,
+                &d.seat,
+                now.wall,
+                calendar,
+            ),
+            None => Flow::start(Arc::clone(&plans), entry, now.wall, calendar),
         };
         match started {
             Some((flow, first)) => {
@@ -149,7 +156,7 @@ impl CallDriver {
         notice: MediaNotice,
         legs: &mut HashMap<String, Legs>,
     ) {
-        let now = wall_clock_now();
+        let now = self.clock.now();
         let next = match notice {
             MediaNotice::Digit(digit) => {
                 self.switchboard.handle(
@@ -164,7 +171,7 @@ impl CallDriver {
                 let Some(flow) = l.route.flow.as_mut() else {
                     return;
                 };
-                flow.on_digit(digit.digit, now, plans.as_ref())
+                flow.on_digit(digit.digit, now.wall, plans.as_ref())
             }
             MediaNotice::PromptEnded { play } => {
                 let Some(l) = legs.get_mut(call) else { return };
@@ -199,7 +206,7 @@ impl CallDriver {
                 let Some(flow) = l.route.flow.as_mut() else {
                     return;
                 };
-                flow.on_prompt_ended(now, plans.as_ref())
+                flow.on_prompt_ended(now.wall, plans.as_ref())
             }
         };
         if let Some(next) = next {
@@ -209,7 +216,7 @@ impl CallDriver {
 
     /// A dial plan timer fired.
     pub(super) fn on_timer(&mut self, call: &str, timer: Timer, legs: &mut HashMap<String, Legs>) {
-        let now = wall_clock_now();
+        let now = self.clock.now();
         let Some(l) = legs.get_mut(call) else { return };
         if timer.seq != l.route.timers {
             return; // the call moved on since it was armed
@@ -219,7 +226,7 @@ impl CallDriver {
             return;
         };
         let next = match timer.kind {
-            TimerKind::Key => flow.on_key_timeout(now, plans.as_ref()),
+            TimerKind::Key => flow.on_key_timeout(now.wall, plans.as_ref()),
             TimerKind::Queue => {
                 self.overflow_now(call, false, legs);
                 return;
@@ -238,16 +245,16 @@ impl CallDriver {
         no_seat: bool,
         legs: &mut HashMap<String, Legs>,
     ) -> bool {
-        let now = wall_clock_now();
+        let now = self.clock.now();
         let Some(l) = legs.get_mut(call) else {
             return false;
         };
         let plans = Arc::clone(&l.route.routing.plans);
         let flow = l.route.flow.as_mut();
         let next = if no_seat {
-            flow.and_then(|f| f.on_no_seat(now, plans.as_ref()))
+            flow.and_then(|f| f.on_no_seat(now.wall, plans.as_ref()))
         } else {
-            flow.and_then(|f| f.on_queue_timeout(now, plans.as_ref()))
+            flow.and_then(|f| f.on_queue_timeout(now.wall, plans.as_ref()))
         };
         let Some(next) = next else {
             return false;
@@ -260,7 +267,7 @@ impl CallDriver {
 
     /// Carries out one instruction of the call's flow.
     fn follow(&mut self, call: &str, instruction: Instruction, legs: &mut HashMap<String, Legs>) {
-        let now = wall_clock_now();
+        let now = self.clock.now();
         let Some(l) = legs.get_mut(call) else { return };
         // Whatever was armed belongs to the step the call is leaving.
         l.route.timers += 1;
@@ -360,13 +367,13 @@ impl CallDriver {
     /// many full queues in a row), the caller is refused busy (`queue_full`). Never left
     /// on hold audio in no queue.
     fn queue_full(&mut self, call: &str, legs: &mut HashMap<String, Legs>) {
-        let now = wall_clock_now();
+        let now = self.clock.now();
         let Some(l) = legs.get_mut(call) else { return };
         l.route.full_in_a_row += 1;
         let plans = Arc::clone(&l.route.routing.plans);
         let next = match l.route.flow.as_mut() {
             Some(flow) if l.route.full_in_a_row <= MAX_FULL_IN_A_ROW => {
-                flow.on_queue_full(now, plans.as_ref())
+                flow.on_queue_full(now.wall, plans.as_ref())
             }
             _ => None,
         };
@@ -410,7 +417,7 @@ impl CallDriver {
                 self.follow(call, again, legs);
             }
             _ => self.switchboard.handle(
-                wall_clock_now(),
+                self.clock.now(),
                 CallInput::Failed {
                     call: call.into(),
                     reason: why.into(),
@@ -429,7 +436,7 @@ impl CallDriver {
         hang_up: bool,
         legs: &mut HashMap<String, Legs>,
     ) {
-        let now = wall_clock_now();
+        let now = self.clock.now();
         let Some(l) = legs.get_mut(call) else { return };
         l.route.plays += 1;
         let play = l.route.plays;
@@ -515,13 +522,13 @@ impl CallDriver {
         by: &str,
         legs: &mut HashMap<String, Legs>,
     ) {
-        let now = wall_clock_now();
+        let now = self.clock.now();
         let Some(l) = legs.get_mut(call) else { return };
         let plans = Arc::clone(&l.route.routing.plans);
         let Some(flow) = l.route.flow.as_mut() else {
             return;
         };
-        let next = flow.transfer(&target.entry, &target.step, by, now, plans.as_ref());
+        let next = flow.transfer(&target.entry, &target.step, by, now.wall, plans.as_ref());
         self.follow(call, next, legs);
     }
 

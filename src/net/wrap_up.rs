@@ -11,7 +11,7 @@ use super::calls::{CallDriver, Legs};
 use crate::call::{CallOutput, EXTERNAL};
 use crate::cti::{CtiError, Reply};
 use crate::store::record::{CallRecord, FileEntry, Qualification};
-use crate::time::EpochMillis;
+use crate::time::{EpochMillis, Now};
 
 /// The last call a seat talked on.
 #[derive(Debug, Clone)]
@@ -104,7 +104,7 @@ impl CallDriver {
     /// call's. A call over is completed in the store; the answer waits for the disk.
     pub(super) fn cti_qualify(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         seat: &str,
         data: Qualification,
         reply: Reply,
@@ -134,7 +134,7 @@ impl CallDriver {
         };
         let detail = serde_json::to_string(&data).unwrap_or_default();
         let entry = FileEntry {
-            at: now,
+            at: now.wall,
             seat: seat.into(),
             data,
         };

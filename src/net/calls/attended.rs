@@ -12,7 +12,7 @@ use crate::acd::SeatState;
 use crate::media::relay::Leg;
 use crate::media::sdp::SessionDescription;
 use crate::sip::replaces::Replaces;
-use crate::time::wall_clock_now;
+
 use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::sip::{Header, StatusCode};
 use std::collections::HashMap;
@@ -146,7 +146,7 @@ impl CallDriver {
             self.refer_failed(&h.call, &h.seat, StatusCode::from(status), legs);
             return;
         };
-        let now = wall_clock_now();
+        let now = self.clock.now();
         if let Err(e) = self
             .switchboard
             .replace(now, &h.call, &h.seat, &h.consult, &h.target)

@@ -5,7 +5,7 @@
 
 use super::{CallDriver, CallEvent, Legs};
 use crate::call::CallInput;
-use crate::time::EpochMillis;
+use crate::time::{EpochMillis, Now};
 use rsipstack::sip::Method;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,13 +17,13 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
 
 impl CallDriver {
     /// Every second: probes the dialogs of callers silent for `caller_rtp_timeout_ms`.
-    pub(super) fn watch_callers(&mut self, now: EpochMillis, legs: &mut HashMap<String, Legs>) {
+    pub(super) fn watch_callers(&mut self, now: Now, legs: &mut HashMap<String, Legs>) {
         for (call, l) in legs.iter_mut() {
             if !l.answered || l.caller_webrtc.is_some() {
                 continue;
             }
             let a = l.relay.stats().a;
-            if !l.caller_watch.observe(now, a.rx_packets + a.rx_rtcp) {
+            if !l.caller_watch.observe(now.mono, a.rx_packets + a.rx_rtcp) {
                 continue;
             }
             tracing::info!(%call, "the caller sends nothing: probing its dialog");
@@ -43,14 +43,14 @@ impl CallDriver {
     /// The outcome of a probe sent by [`CallDriver::watch_callers`].
     pub(super) fn on_caller_probe(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         call: String,
         answered: bool,
         legs: &mut HashMap<String, Legs>,
     ) {
         let Some(l) = legs.get_mut(&call) else { return };
-        let silent_s = l.caller_watch.silent_for(now) / 1000;
-        if !l.caller_watch.probed(now, answered) {
+        let silent_s = l.caller_watch.silent_for(now.mono) / 1000;
+        if !l.caller_watch.probed(now.mono, answered) {
             if answered {
                 tracing::info!(%call, "silent caller, but its dialog answers: kept");
             }
@@ -64,7 +64,7 @@ impl CallDriver {
 
     /// The caller's leg has been silent at least as long as `ms`: a seat's silence on such
     /// a call says nothing about the seat (it may echo, or wait for a word).
-    pub(super) fn caller_silent_for(&self, l: &Legs, now: EpochMillis, ms: EpochMillis) -> bool {
-        l.caller_watch.silent_for(now) >= ms
+    pub(super) fn caller_silent_for(&self, l: &Legs, now: Now, ms: EpochMillis) -> bool {
+        l.caller_watch.silent_for(now.mono) >= ms
     }
 }

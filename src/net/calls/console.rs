@@ -11,7 +11,7 @@ use crate::cti::{CtiError, CtiEvent};
 use crate::media::relay::Leg;
 use crate::media::sdp::LegCodecs;
 use crate::media::webrtc::WebRtcLeg;
-use crate::time::wall_clock_now;
+
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use tokio::sync::oneshot;
@@ -145,7 +145,7 @@ impl CallDriver {
     }
 
     pub(super) fn on_console(&mut self, event: ConsoleEvent, legs: &mut HashMap<String, Legs>) {
-        let now = wall_clock_now();
+        let now = self.clock.now();
         match event {
             ConsoleEvent::Offered {
                 call,
@@ -257,7 +257,7 @@ impl CallDriver {
 
     fn tell_console(&self, seat: &str, call: &str, kind: &str, detail: Value) {
         self.cti.publish(CtiEvent {
-            at: wall_clock_now(),
+            at: self.clock.now().wall,
             seat: Some(seat.into()),
             call: Some(call.into()),
             kind: kind.into(),

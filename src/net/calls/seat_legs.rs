@@ -8,7 +8,7 @@ use crate::acd::Urgency;
 use crate::call::{CallInput, EXTERNAL};
 use crate::media::relay::Leg;
 use crate::media::sdp::SessionDescription;
-use crate::time::{EpochMillis, wall_clock_now};
+use crate::time::{Mono, Now};
 use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
@@ -39,7 +39,7 @@ pub(in crate::net) struct SeatLeg {
     /// then means it is dead. On hold a phone may well send nothing.
     pub(super) talking: bool,
     /// The relay side's received packets when last seen changing, and since when.
-    pub(super) heard: Option<(u64, EpochMillis)>,
+    pub(super) heard: Option<(u64, Mono)>,
 }
 
 /// The media offered in an INVITE to a seat.
@@ -56,7 +56,7 @@ impl CallDriver {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn on_seat_result(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         call: String,
         seat: String,
         leg: String,
@@ -134,7 +134,7 @@ impl CallDriver {
                 self.invite_b(call, seat, target, SeatOffer::Rtp, legs, by_leg);
             }
             None => {
-                let now = wall_clock_now();
+                let now = self.clock.now();
                 self.switchboard.handle(now, not_sent(call, seat));
             }
         }
@@ -175,7 +175,7 @@ impl CallDriver {
         status: Option<u16>,
         legs: &mut HashMap<String, Legs>,
     ) {
-        let now = wall_clock_now();
+        let now = self.clock.now();
         let external = seat == EXTERNAL;
         let input = CallInput::SeatFailed {
             call: call.clone(),
@@ -292,7 +292,7 @@ impl CallDriver {
                     self.seat_leg_failed(call, seat, None, legs);
                 } else {
                     self.switchboard
-                        .handle(wall_clock_now(), not_sent(call, seat));
+                        .handle(self.clock.now(), not_sent(call, seat));
                 }
             }
         }
@@ -336,7 +336,7 @@ impl CallDriver {
     /// while it should is taken for dead (crashed, unplugged, network gone: no BYE will
     /// come). Its leg is hung up and its caller waits again ([`CallInput::SeatLost`]).
     /// WebRTC seats have their own connection watch.
-    pub(super) fn watch_seat_media(&mut self, now: EpochMillis, legs: &mut HashMap<String, Legs>) {
+    pub(super) fn watch_seat_media(&mut self, now: Now, legs: &mut HashMap<String, Legs>) {
         let mut dead = Vec::new();
         for (call, l) in legs.iter_mut() {
             // Both sides silent: the caller is the suspect (a ghost would otherwise take
@@ -355,12 +355,12 @@ impl CallDriver {
                 };
                 match s.heard {
                     Some((seen, since)) if seen == received => {
-                        if now.saturating_sub(since) >= self.seat_rtp_timeout_ms {
+                        if now.mono.saturating_sub(since) >= self.seat_rtp_timeout_ms {
                             dead.push((call.clone(), s.seat.clone(), s.sip.clone()));
-                            s.heard = Some((received, now));
+                            s.heard = Some((received, now.mono));
                         }
                     }
-                    _ => s.heard = Some((received, now)),
+                    _ => s.heard = Some((received, now.mono)),
                 }
             }
         }

@@ -13,7 +13,7 @@ use crate::call::CallInput;
 use crate::media::relay::Leg;
 use crate::media::sdp::{LegCodecs, SessionDescription};
 use crate::media::webrtc::{WebRtcIo, WebRtcLeg, WebRtcState};
-use crate::time::wall_clock_now;
+
 use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::sip::{Header, StatusCode, Uri};
 use rsipstack::transport::SipAddr;
@@ -230,7 +230,7 @@ impl CallDriver {
                 };
                 self.watch_webrtc(&webrtc.leg, CallEvent::Phone(Box::new(lost)));
                 let input = CallInput::SeatAnswered { call, seat };
-                self.switchboard.handle(wall_clock_now(), input);
+                self.switchboard.handle(self.clock.now(), input);
             }
             PhoneEvent::Reoffered {
                 call,
@@ -246,7 +246,7 @@ impl CallDriver {
                 l.relay.set_codecs(s.media, codecs);
                 let seat = s.seat.clone();
                 self.switchboard
-                    .hold(wall_clock_now(), &call, &seat, !receiving);
+                    .hold(self.clock.now(), &call, &seat, !receiving);
             }
             PhoneEvent::CallerLost { call } => {
                 let Some(l) = legs.get(&call) else { return };
@@ -254,7 +254,7 @@ impl CallDriver {
                 let dialog = l.trunk.clone();
                 tokio::spawn(async move { dialog.bye().await.ok() });
                 let input = CallInput::CallerGone { call };
-                self.switchboard.handle(wall_clock_now(), input);
+                self.switchboard.handle(self.clock.now(), input);
             }
             PhoneEvent::Lost { call, sip } => {
                 let Some(s) = legs.get(&call).and_then(|l| l.seat_leg(&sip)) else {
@@ -264,7 +264,7 @@ impl CallDriver {
                 let seat = s.seat.clone();
                 self.hang_up_leg(&sip, legs.get(&call));
                 let input = CallInput::SeatLost { call, seat };
-                self.switchboard.handle(wall_clock_now(), input);
+                self.switchboard.handle(self.clock.now(), input);
             }
         }
     }
