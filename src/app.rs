@@ -4,6 +4,7 @@
 //! [`start`] returns the addresses actually bound, so tests can ask for port 0.
 
 use crate::acd::AcdSettings;
+use crate::call::router::Router;
 use crate::call::{Switchboard, SwitchboardSettings};
 use crate::config::Config;
 use crate::cti::CtiChannels;
@@ -322,7 +323,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     crate::media::ports::warn_if_ephemeral(config.media.rtp_port_min, config.media.rtp_port_max);
     let (cti, cti_commands) = CtiChannels::new(1024);
     let driver = CallDriver {
-        switchboard,
+        router: Router::new(switchboard, now),
         clock,
         dialogs: dialogs.clone(),
         state_sender: state_sender.clone(),

@@ -1052,6 +1052,7 @@ impl Switchboard {
 #[cfg(test)]
 mod clock_step;
 pub mod liveness;
+pub mod router;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]

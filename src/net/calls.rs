@@ -4,17 +4,18 @@
 
 use crate::acd::Urgency;
 use crate::call::liveness::CallerWatch;
-use crate::call::{CallInput, CallOutput, Switchboard};
+use crate::call::router::{Dialled, Router, RouterInput, RouterOutput};
+use crate::call::{CallInput, CallOutput};
 use crate::cti::{CtiChannels, CtiCommand, CtiError, TransferMode};
 use crate::media::dtmf::info::parse_info;
 use crate::media::dtmf::{DigitEvent, DtmfError, DtmfSource};
+use crate::media::prompts::PromptSet;
 use crate::media::recording::{CallRecorder, Recorder};
 use crate::media::relay::{Leg, MediaNotice, MediaRelay, RelayStats};
 use crate::media::sdp::LegCodecs;
 use crate::media::sdp::SessionDescription;
 use crate::media::webrtc::{WebRtcConfig, WebRtcLeg};
 use crate::metrics::Metrics;
-use crate::net::flows::{Route, Timer};
 use crate::net::reload::Routing;
 use crate::sip::replaces::Replaces;
 use crate::store::Store;
@@ -157,13 +158,6 @@ pub enum CallEvent {
         /// The dialog answered (anything but 408/481).
         answered: bool,
     },
-    /// A dial plan timer fired (menu key wait, queue limit).
-    Timer {
-        /// Router call id.
-        call: String,
-        /// Which, and which arming of it.
-        timer: Timer,
-    },
 }
 
 /// The relay's plateau sides: the seat talking with the caller, and the one joining in an
@@ -179,8 +173,8 @@ pub(super) struct Legs {
     caller_webrtc: Option<CallerWebRtc>,
     codecs: LegCodecs,
     pub(super) relay: MediaRelay,
-    /// Where the call is in its dial plan.
-    pub(super) route: Route,
+    /// The prompts of the routing set the call started with (the Router names them).
+    pub(super) prompts: Arc<PromptSet>,
     /// The trunk leg got our 200 OK.
     answered: bool,
     /// Whether the caller still sends anything (see [`crate::call::liveness`]).
@@ -236,7 +230,7 @@ impl Legs {
 /// What the driver needs to reach the outside.
 pub struct CallDriver {
     /// The decisions.
-    pub switchboard: Switchboard,
+    pub router: Router,
     /// The clocks fed to the switchboard: monotonic for deadlines, wall for records.
     pub clock: Clock,
     /// rsipstack's dialogs.
@@ -293,7 +287,7 @@ impl CallDriver {
         self.publish_gauges();
         let mut watchdog = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
-            let deadline = self.switchboard.poll_timeout();
+            let deadline = self.router.poll_timeout();
             let sleep = async {
                 match deadline {
                     Some(t) => tokio::time::sleep(self.clock.until(t)).await,
@@ -302,7 +296,7 @@ impl CallDriver {
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = sleep => self.switchboard.handle_timeout(self.clock.now()),
+                _ = sleep => self.router.handle_timeout(self.clock.now()),
                 event = events.recv() => match event {
                     Some(event) => self.on_event(event, &mut legs, &mut by_leg),
                     None => break,
@@ -322,7 +316,7 @@ impl CallDriver {
         // Shutting down: calls in progress end as failed, with a record.
         let live: Vec<String> = legs.keys().cloned().collect();
         for call in live {
-            self.switchboard.handle(
+            self.router.handle_call(
                 self.clock.now(),
                 CallInput::Failed {
                     call,
@@ -357,7 +351,7 @@ impl CallDriver {
                         caller_webrtc: t.webrtc,
                         codecs: t.codecs,
                         relay: t.relay,
-                        route: Route::new(t.routing, &t.entry, t.dialled_by),
+                        prompts: Arc::clone(&t.routing.prompts),
                         answered: false,
                         caller_watch: CallerWatch::new(self.caller_rtp_timeout_ms),
                         max_forwards: t.max_forwards,
@@ -370,12 +364,18 @@ impl CallDriver {
                         peer: [caller_peer, None, None],
                     },
                 );
-                let call = t.call.clone();
-                self.switchboard.handle(now, t.arrived);
-                self.start_route(&call, legs);
+                let admitted = RouterInput::Admitted {
+                    arrived: t.arrived,
+                    plans: t.routing.plans,
+                    entry: t.entry,
+                    dialled: t.dialled_by.map(|d| Dialled {
+                        seat: d.seat,
+                        step: d.step,
+                    }),
+                };
+                self.router.handle(now, admitted);
             }
-            CallEvent::Media { call, notice } => self.on_media(&call, notice, legs),
-            CallEvent::Timer { call, timer } => self.on_timer(&call, timer, legs),
+            CallEvent::Media { call, notice } => self.on_media(&call, notice),
             CallEvent::CallerProbe { call, answered } => {
                 self.on_caller_probe(now, call, answered, legs);
             }
@@ -383,7 +383,7 @@ impl CallDriver {
             // A console taking calls with audio keeps its seat online without a phone.
             CallEvent::Input(CallInput::SeatOffline { seat })
                 if self.console_audio.contains(&seat) => {}
-            CallEvent::Input(input) => self.switchboard.handle(now, input),
+            CallEvent::Input(input) => self.router.handle_call(now, input),
             CallEvent::SeatResult {
                 call,
                 seat,
@@ -413,7 +413,7 @@ impl CallDriver {
                     .get(&id.call_id)
                     .filter(|call| legs.get(*call).is_some_and(|l| l.trunk_leg == id.call_id));
                 let status = match call.cloned() {
-                    Some(call) => self.caller_info(now, &call, request, legs),
+                    Some(call) => self.caller_info(now, &call, request),
                     // From a seat: its keys do not drive the call.
                     None => StatusCode::OK,
                 };
@@ -462,8 +462,8 @@ impl CallDriver {
         let Some(l) = legs.get(call) else { return };
         if l.trunk_leg == id.call_id {
             if terminated {
-                self.switchboard
-                    .handle(now, CallInput::CallerGone { call: call.clone() });
+                self.router
+                    .handle_call(now, CallInput::CallerGone { call: call.clone() });
             }
             return;
         }
@@ -482,7 +482,7 @@ impl CallDriver {
             },
             (true, false) => return, // the INVITE's own result reports this
         };
-        self.switchboard.handle(now, input);
+        self.router.handle_call(now, input);
     }
 
     /// A REFER from a seat on its call: a blind transfer to the internal number (or name)
@@ -619,7 +619,9 @@ impl CallDriver {
             s.heard = None;
         }
         if let Some((seat, _)) = seat {
-            self.switchboard.hold(now, call, &seat, !receiving);
+            self.router
+                .board_mut(now)
+                .hold(now, call, &seat, !receiving);
         }
         Ok(answer.to_string().into_bytes())
     }
@@ -631,7 +633,6 @@ impl CallDriver {
         now: Now,
         call: &str,
         request: &rsipstack::sip::Request,
-        legs: &mut HashMap<String, Legs>,
     ) -> StatusCode {
         let content_type = request.header_value("Content-Type").unwrap_or_default();
         match parse_info(&content_type, request.body()) {
@@ -642,7 +643,7 @@ impl CallDriver {
                     duration_ms: duration_ms.unwrap_or(0),
                     source: DtmfSource::SipInfo,
                 };
-                self.on_media(call, MediaNotice::Digit(digit), legs);
+                self.on_media(call, MediaNotice::Digit(digit));
                 StatusCode::OK
             }
             // An empty INFO is a keep-alive some trunks send.
@@ -653,7 +654,14 @@ impl CallDriver {
     }
 
     fn execute(&mut self, legs: &mut HashMap<String, Legs>, by_leg: &mut HashMap<String, String>) {
-        while let Some(out) = self.switchboard.poll_output() {
+        while let Some(out) = self.router.poll_output() {
+            let out = match out {
+                RouterOutput::Call(out) => out,
+                play => {
+                    self.play(play, legs);
+                    continue;
+                }
+            };
             self.follow_last_calls(&out);
             self.publish_output(&out);
             match out {
@@ -690,20 +698,17 @@ impl CallDriver {
                 }
                 CallOutput::Bridge { call, seat } => {
                     if let Some(l) = legs.get_mut(&call) {
-                        // Seat found: the dial plan has nothing more to do for this call.
-                        l.route.settled();
                         let side = l.media_of(&seat).unwrap_or(Leg::B);
                         match self.answer_caller(&call, l) {
                             Ok(()) => l.relay.bridge(side),
                             Err(reason) => self
-                                .switchboard
-                                .handle(self.clock.now(), CallInput::Failed { call, reason }),
+                                .router
+                                .handle_call(self.clock.now(), CallInput::Failed { call, reason }),
                         }
                     }
                 }
                 CallOutput::Conference { call } => {
                     if let Some(l) = legs.get_mut(&call) {
-                        l.route.settled();
                         l.relay.conference();
                         for s in l.seats.iter_mut().filter(|s| s.notify_on_answer) {
                             s.notify_on_answer = false;
@@ -717,7 +722,6 @@ impl CallDriver {
                         }
                     }
                 }
-                CallOutput::Hold { call } => self.hold_again(&call, legs),
                 CallOutput::Resume { call, seat } => {
                     if let Some(l) = legs.get(&call)
                         && let Some(side) = l.media_of(&seat)
@@ -725,7 +729,6 @@ impl CallDriver {
                         l.relay.bridge(side);
                     }
                 }
-                CallOutput::Requeue { call } => self.wait_again(&call, "seat_lost", legs),
                 CallOutput::HangUpCaller { call } => {
                     if let Some(l) = legs.get(&call) {
                         let dialog = l.trunk.clone();
@@ -737,9 +740,8 @@ impl CallDriver {
                         l.trunk.reject(Some(StatusCode::from(status)), None).ok();
                     }
                 }
-                CallOutput::Finished(mut record) => {
+                CallOutput::Finished(record) => {
                     let media = legs.remove(&record.id).map(|l| {
-                        l.route.describe(&mut record);
                         by_leg.remove(&l.trunk_leg);
                         for s in &l.seats {
                             by_leg.remove(&s.sip);
@@ -748,16 +750,11 @@ impl CallDriver {
                     });
                     self.persist(*record, media);
                 }
-                CallOutput::Unaccompanied {
-                    call, reachable, ..
-                } => {
-                    if !reachable && !self.overflow_now(&call, true, legs) {
-                        // Nobody can answer and the plan has nowhere to send it: it waits on
-                        // hold, the supervisors alerted (their event, this log).
-                        tracing::error!(%call, "P0 caller alone with no seat and no overflow");
-                    }
-                }
-                CallOutput::SeatChanged { .. }
+                // The Router saw to these (hold audio, requeue, overflow).
+                CallOutput::Hold { .. }
+                | CallOutput::Requeue { .. }
+                | CallOutput::Unaccompanied { .. }
+                | CallOutput::SeatChanged { .. }
                 | CallOutput::SeatAutopaused { .. }
                 | CallOutput::MissBurst { .. } => {}
             }
@@ -880,7 +877,7 @@ impl CallDriver {
     }
 
     fn publish_gauges(&self) {
-        let acd = self.switchboard.acd();
+        let acd = self.router.board().acd();
         // Every queue seen keeps its series, at 0 when empty.
         let seen = prometheus::core::Collector::collect(&self.metrics.queue_depth);
         for gauge in seen.iter().flat_map(|family| family.get_metric()) {
@@ -891,7 +888,7 @@ impl CallDriver {
                     .set(0);
             }
         }
-        for (queue, depth) in self.switchboard.queue_depths() {
+        for (queue, depth) in self.router.board().queue_depths() {
             self.metrics
                 .queue_depth
                 .with_label_values(&[queue])
@@ -899,7 +896,7 @@ impl CallDriver {
         }
         self.metrics
             .active_calls
-            .set(self.switchboard.active_calls() as i64);
+            .set(self.router.board().active_calls() as i64);
         let mut counts: HashMap<(&str, &str), i64> = HashMap::new();
         for seat in acd.seats() {
             for label in crate::acd::SeatState::LABELS {

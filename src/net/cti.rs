@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::calls::{CallDriver, Legs};
 use crate::acd::{PauseReason, SeatState, Urgency};
+use crate::call::router::RouterInput;
 use crate::call::{CallInput, CallOutput, EXTERNAL};
 use crate::cti::{CtiCommand, CtiError, CtiEvent, CtiRequest, TransferMode};
 use crate::media::playback::Announcement;
@@ -27,13 +28,13 @@ impl CallDriver {
             return self.console_answer(&seat, sdp, reply, legs);
         }
         let request = match request {
-            CtiRequest::Qualify(data) if self.switchboard.acd().seat(&seat).is_some() => {
+            CtiRequest::Qualify(data) if self.router.board().acd().seat(&seat).is_some() => {
                 // A call over is completed in the store (off the event loop).
-                return self.cti_qualify(now, &seat, data, reply, legs);
+                return self.cti_qualify(now, &seat, data, reply);
             }
             other => other,
         };
-        let answer = match self.switchboard.acd().seat(&seat) {
+        let answer = match self.router.board().acd().seat(&seat) {
             None => Err(CtiError::Invalid(format!("unknown seat {seat}"))),
             Some(_) => self.cti_request(now, &seat, request, legs),
         };
@@ -48,14 +49,15 @@ impl CallDriver {
         legs: &mut HashMap<String, Legs>,
     ) -> Result<Value, CtiError> {
         match request {
-            CtiRequest::Status => Ok(self.seat_status(seat, legs)),
+            CtiRequest::Status => Ok(self.seat_status(seat)),
             CtiRequest::Overview => Ok(self.overview()),
             CtiRequest::Reset { seat: target } => {
-                self.switchboard
+                self.router
+                    .board_mut(now)
                     .seat_reset(now, &target)
                     .map_err(|e| CtiError::Invalid(e.to_string()))?;
                 self.seat_log(now, &target, "RESET", None, Some(seat));
-                Ok(self.seat_status(&target, legs))
+                Ok(self.seat_status(&target))
             }
             CtiRequest::Login => {
                 self.seat_log(now, seat, "LOGIN", None, None);
@@ -66,45 +68,47 @@ impl CallDriver {
                         ..
                     })
                 ) {
-                    self.switchboard.unpause(now, seat);
+                    self.router.board_mut(now).unpause(now, seat);
                 }
-                Ok(self.seat_status(seat, legs))
+                Ok(self.seat_status(seat))
             }
             CtiRequest::Logout => {
                 self.seat_log(now, seat, "LOGOUT", None, None);
                 self.console_audio(now, seat, false);
                 // On a call: it goes on; the seat leaves distribution when it ends.
-                self.switchboard.pause(now, seat, PauseReason::LoggedOut);
-                Ok(self.seat_status(seat, legs))
+                self.router
+                    .board_mut(now)
+                    .pause(now, seat, PauseReason::LoggedOut);
+                Ok(self.seat_status(seat))
             }
             CtiRequest::Pause { reason } => {
                 // On a call, the pause starts when the call ends (`pause_after_call`).
-                if !self.switchboard.pause(now, seat, reason) {
+                if !self.router.board_mut(now).pause(now, seat, reason) {
                     let state = self.seat_state(seat).map(|s| s.label()).unwrap_or("?");
                     return Err(CtiError::Conflict(format!("cannot pause while {state}")));
                 }
                 self.seat_log(now, seat, "PAUSE", None, Some(reason.label()));
-                Ok(self.seat_status(seat, legs))
+                Ok(self.seat_status(seat))
             }
             CtiRequest::Resume => {
-                if !self.switchboard.unpause(now, seat) {
+                if !self.router.board_mut(now).unpause(now, seat) {
                     return Err(CtiError::Conflict("the seat is not paused".into()));
                 }
                 self.seat_log(now, seat, "UNPAUSE", None, None);
-                Ok(self.seat_status(seat, legs))
+                Ok(self.seat_status(seat))
             }
-            CtiRequest::Hangup => self.cti_hangup(now, seat, legs),
+            CtiRequest::Hangup => self.cti_hangup(now, seat),
             CtiRequest::Hold { held } => {
                 let call = self.current_call(seat).ok_or(CtiError::NoCall)?;
-                if !self.switchboard.hold(now, &call, seat, held) {
+                if !self.router.board_mut(now).hold(now, &call, seat, held) {
                     let why = "only the seat talking with the caller alone may hold it";
                     return Err(CtiError::Conflict(why.into()));
                 }
-                Ok(self.seat_status(seat, legs))
+                Ok(self.seat_status(seat))
             }
             CtiRequest::Audio { enabled } => {
                 self.console_audio(now, seat, enabled);
-                Ok(self.seat_status(seat, legs))
+                Ok(self.seat_status(seat))
             }
             CtiRequest::Answer { .. } => Err(CtiError::Invalid("answered above".into())),
             CtiRequest::Transfer {
@@ -141,11 +145,11 @@ impl CallDriver {
         } else {
             return;
         };
-        self.switchboard.handle(now, input);
+        self.router.handle_call(now, input);
     }
 
     fn seat_state(&self, seat: &str) -> Option<&SeatState> {
-        self.switchboard.acd().seat(seat).map(|s| &s.state)
+        self.router.board().acd().seat(seat).map(|s| &s.state)
     }
 
     /// The call the seat is ringing for or on.
@@ -157,13 +161,13 @@ impl CallDriver {
     }
 
     /// The seat, its state and its call as the console shows them.
-    pub(super) fn seat_status(&self, seat: &str, legs: &HashMap<String, Legs>) -> Value {
-        let Some(s) = self.switchboard.acd().seat(seat) else {
+    pub(super) fn seat_status(&self, seat: &str) -> Value {
+        let Some(s) = self.router.board().acd().seat(seat) else {
             return Value::Null;
         };
         let call = self.current_call(seat).and_then(|call| {
-            let record = self.switchboard.record(&call)?;
-            let route = legs.get(&call).map(|l| l.route.trace()).unwrap_or_default();
+            let record = self.router.board().record(&call)?;
+            let route = self.router.trace(&call);
             Some(json!({
                 "id": record.id,
                 "line": record.line,
@@ -173,9 +177,9 @@ impl CallDriver {
                 "arrived_at": record.arrived_at,
                 "waited_ms": record.answered_at.unwrap_or(self.clock.now().wall).saturating_sub(record.arrived_at),
                 "queue": record.queue,
-                "urgency": self.switchboard.urgency(&call),
+                "urgency": self.router.board().urgency(&call),
                 // Accompanying a transfer nobody answered yet (leaving leaves the caller alone).
-                "accompanying": self.switchboard.accompanying(&call),
+                "accompanying": self.router.board().accompanying(&call),
                 "route": route,
                 "tags": record.tags,
                 "handlers": record.handlers,
@@ -196,18 +200,19 @@ impl CallDriver {
 
     /// Queues, waiting calls and seats, for supervisors.
     fn overview(&self) -> Value {
-        let acd = self.switchboard.acd();
+        let acd = self.router.board().acd();
         let seats: Vec<Value> = acd
             .seats()
             .map(|s| json!({"seat": s.id, "role": s.role, "state": s.state}))
             .collect();
         let now = self.clock.now();
         let calls: Vec<Value> = self
-            .switchboard
+            .router
+            .board()
             .records()
             .map(|r| {
                 // An escalated call waits again (for AMU…) though an ARM answered it once.
-                let since = self.switchboard.waiting_since(&r.id);
+                let since = self.router.board().waiting_since(&r.id);
                 let ringing: Vec<&str> = acd
                     .seats()
                     .filter(
@@ -220,11 +225,11 @@ impl CallDriver {
                     "line": r.line,
                     "queue": r.queue,
                     "seat": r.seat,
-                    "seats": self.switchboard.seats_on(&r.id),
+                    "seats": self.router.board().seats_on(&r.id),
                     "ringing": ringing,
-                    "urgency": self.switchboard.urgency(&r.id),
+                    "urgency": self.router.board().urgency(&r.id),
                     "waiting": since.is_some(),
-                    "forwarding": self.switchboard.forwarding(&r.id),
+                    "forwarding": self.router.board().forwarding(&r.id),
                     "waiting_since": since,
                     "waiting_ms": since.map_or(0, |s| now.wall.saturating_sub(s)),
                     "answered": r.answered_at.is_some(),
@@ -233,7 +238,7 @@ impl CallDriver {
             .collect();
         json!({
             "now": now.wall,
-            "waiting": self.switchboard.calls_waiting(),
+            "waiting": self.router.board().calls_waiting(),
             "calls": calls,
             "seats": seats,
         })
@@ -293,8 +298,8 @@ impl CallDriver {
                 detail: None,
             }),
             CallOutput::RingSeat { call, seat } => {
-                let detail = self.switchboard.record(call).map(|r| {
-                    let urgency = self.switchboard.urgency(call).map(|u| u.label());
+                let detail = self.router.board().record(call).map(|r| {
+                    let urgency = self.router.board().urgency(call).map(|u| u.label());
                     format!(
                         "{} {} {}",
                         r.line,
@@ -359,7 +364,11 @@ impl CallDriver {
                     %call, %seat, reachable,
                     "P0 caller left alone before the regulator answered"
                 );
-                let queue = self.switchboard.record(call).and_then(|r| r.queue.clone());
+                let queue = self
+                    .router
+                    .board()
+                    .record(call)
+                    .and_then(|r| r.queue.clone());
                 self.cti.publish(CtiEvent {
                     at: now.wall,
                     seat: None,
@@ -405,7 +414,8 @@ impl CallDriver {
 
     /// Seats currently handling the call.
     pub(super) fn open_handlers(&self, call: &str) -> Vec<String> {
-        self.switchboard
+        self.router
+            .board()
             .record(call)
             .map(|r| {
                 r.handlers
@@ -419,7 +429,7 @@ impl CallDriver {
 
     /// Supervisors: the number of waiting calls, when it changes.
     pub(super) fn publish_queue(&mut self) {
-        let waiting = self.switchboard.calls_waiting();
+        let waiting = self.router.board().calls_waiting();
         if self.last_waiting.replace(waiting) != Some(waiting) {
             self.cti.publish(CtiEvent {
                 at: self.clock.now().wall,
@@ -434,17 +444,12 @@ impl CallDriver {
 
 impl CallDriver {
     /// The console hangs up its seat's leg.
-    fn cti_hangup(
-        &mut self,
-        now: Now,
-        seat: &str,
-        legs: &mut HashMap<String, Legs>,
-    ) -> Result<Value, CtiError> {
+    fn cti_hangup(&mut self, now: Now, seat: &str) -> Result<Value, CtiError> {
         match self.seat_state(seat) {
             Some(SeatState::Busy { call }) => {
                 let call = call.clone();
-                self.switchboard.hang_up_seat(now, &call, seat);
-                Ok(self.seat_status(seat, legs))
+                self.router.board_mut(now).hang_up_seat(now, &call, seat);
+                Ok(self.seat_status(seat))
             }
             _ => Err(CtiError::NoCall),
         }
@@ -465,7 +470,7 @@ impl CallDriver {
             _ => return Err(CtiError::NoCall),
         };
         let mode = self.transfer(now, &call, seat, target, mode, urgency, legs)?;
-        let urgency = self.switchboard.urgency(&call);
+        let urgency = self.router.board().urgency(&call);
         Ok(json!({"call": call, "target": target, "mode": mode, "urgency": urgency}))
     }
 
@@ -483,17 +488,19 @@ impl CallDriver {
         legs: &mut HashMap<String, Legs>,
     ) -> Result<TransferMode, CtiError> {
         let internal = self
-            .transfer_target(call, target, legs)
+            .router
+            .transfer_target(call, target)
             .ok_or_else(|| CtiError::UnknownTarget(target.into()))?;
         let mode = self
-            .switchboard
+            .router
+            .board_mut(now)
             .transfer(now, call, seat, &internal.step, mode, urgency)
             .map_err(|e| CtiError::Conflict(e.to_string()))?;
         if let Some(l) = legs.get_mut(call)
             && mode == TransferMode::Blind
         {
             // The seat is gone: silence until the target's hold audio (if any) starts.
-            let play = l.route.next_play();
+            let play = self.router.next_play(call);
             l.relay.play(Announcement::default(), play);
         }
         let detail = format!(
@@ -502,7 +509,12 @@ impl CallDriver {
             serde_json::json!(mode).as_str().unwrap_or("")
         );
         self.seat_log(now, seat, "TRANSFER", Some(call), Some(&detail));
-        self.route_transfer(call, &internal, seat, legs);
+        let transfer = RouterInput::Transfer {
+            call: call.into(),
+            target: internal,
+            by: seat.into(),
+        };
+        self.router.handle(now, transfer);
         Ok(mode)
     }
 }

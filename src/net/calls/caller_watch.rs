@@ -58,8 +58,8 @@ impl CallDriver {
         }
         tracing::warn!(%call, silent_s, "caller lost: silent and its dialog does not answer");
         let detail = format!("no RTP/RTCP for {silent_s} s, OPTIONS probe unanswered");
-        self.switchboard
-            .handle(now, CallInput::CallerLost { call, detail });
+        self.router
+            .handle_call(now, CallInput::CallerLost { call, detail });
     }
 
     /// The caller's leg has been silent at least as long as `ms`: a seat's silence on such

@@ -106,7 +106,7 @@ impl CallDriver {
         reply: oneshot::Sender<Result<Value, CtiError>>,
         legs: &mut HashMap<String, Legs>,
     ) {
-        let ringing = match self.switchboard.acd().seat(seat).map(|s| &s.state) {
+        let ringing = match self.router.board().acd().seat(seat).map(|s| &s.state) {
             Some(SeatState::Ringing { call, .. }) => Some(call.clone()),
             _ => None,
         };
@@ -178,7 +178,7 @@ impl CallDriver {
                             seat,
                             status: None,
                         };
-                        self.switchboard.handle(now, input);
+                        self.router.handle_call(now, input);
                     }
                 }
             }
@@ -215,7 +215,7 @@ impl CallDriver {
                     l.relay.set_receiving(media, true);
                     l.relay.attach_webrtc(media, io);
                 }
-                self.switchboard.handle(
+                self.router.handle_call(
                     now,
                     CallInput::SeatAnswered {
                         call: call.clone(),
@@ -238,7 +238,7 @@ impl CallDriver {
                         status: None,
                     }
                 };
-                self.switchboard.handle(now, input);
+                self.router.handle_call(now, input);
             }
         }
     }

@@ -97,19 +97,19 @@ impl CallDriver {
                                 s.answered = true;
                                 s.talking = sends && receiving;
                             }
-                            self.switchboard
-                                .handle(now, CallInput::SeatAnswered { call, seat });
+                            self.router
+                                .handle_call(now, CallInput::SeatAnswered { call, seat });
                         }
                         None => {
                             // An answer we cannot bridge: treat the seat as failed.
                             self.hang_up_leg(&leg, legs.get(&call));
-                            self.seat_leg_failed(call, seat, Some(488), legs);
+                            self.seat_leg_failed(call, seat, Some(488));
                         }
                     }
                 }
                 // Not current: a 2xx racing our CANCEL; rsipstack BYEs it.
             }
-            _ if current => self.seat_leg_failed(call, seat, status, legs),
+            _ if current => self.seat_leg_failed(call, seat, status),
             _ => {}
         }
     }
@@ -135,7 +135,7 @@ impl CallDriver {
             }
             None => {
                 let now = self.clock.now();
-                self.switchboard.handle(now, not_sent(call, seat));
+                self.router.handle_call(now, not_sent(call, seat));
             }
         }
     }
@@ -161,31 +161,22 @@ impl CallDriver {
             Some(target) => self.invite_b(call, seat, target, SeatOffer::Rtp, legs, by_leg),
             None => {
                 tracing::error!(%call, "forward: no [trunk] outbound address configured");
-                self.seat_leg_failed(call, seat, None, legs);
+                self.seat_leg_failed(call, seat, None);
             }
         }
     }
 
     /// The seat leg could not be set up: the switchboard hears it, and a forward that
     /// failed sends the call back to its queue.
-    pub(super) fn seat_leg_failed(
-        &mut self,
-        call: String,
-        seat: String,
-        status: Option<u16>,
-        legs: &mut HashMap<String, Legs>,
-    ) {
+    pub(super) fn seat_leg_failed(&mut self, call: String, seat: String, status: Option<u16>) {
         let now = self.clock.now();
-        let external = seat == EXTERNAL;
         let input = CallInput::SeatFailed {
             call: call.clone(),
             seat,
             status,
         };
-        self.switchboard.handle(now, input);
-        if external {
-            self.wait_again(&call, "forward_failed", legs);
-        }
+        // A failed forward waits again in its queue: the Router sees to it.
+        self.router.handle_call(now, input);
     }
 
     /// Sends the INVITE of the seat leg to `target` (URI, where to send it).
@@ -224,7 +215,8 @@ impl CallDriver {
         };
         l.peer[media.idx()] = None;
         let caller = self
-            .switchboard
+            .router
+            .board()
             .record(&call)
             .map(|r| r.caller.reveal().to_string())
             .unwrap_or_default();
@@ -244,7 +236,7 @@ impl CallDriver {
             headers: Some(seat_headers(
                 &call,
                 l.max_forwards,
-                self.switchboard.urgency(&call),
+                self.router.board().urgency(&call),
             )),
             ..Default::default()
         };
@@ -289,10 +281,10 @@ impl CallDriver {
             Err(e) => {
                 tracing::warn!(%seat, error = %e, "could not send INVITE on the seat leg");
                 if seat == EXTERNAL {
-                    self.seat_leg_failed(call, seat, None, legs);
+                    self.seat_leg_failed(call, seat, None);
                 } else {
-                    self.switchboard
-                        .handle(self.clock.now(), not_sent(call, seat));
+                    self.router
+                        .handle_call(self.clock.now(), not_sent(call, seat));
                 }
             }
         }
@@ -368,7 +360,7 @@ impl CallDriver {
             tracing::warn!(%call, %seat, "the seat's phone sends no audio: taken for dead");
             self.hang_up_leg(&sip, legs.get(&call));
             let input = CallInput::SeatLost { call, seat };
-            self.switchboard.handle(now, input);
+            self.router.handle_call(now, input);
         }
     }
 }
