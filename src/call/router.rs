@@ -233,6 +233,24 @@ impl Router {
             .count()
     }
 
+    /// Live calls nobody is doing anything for: not with a seat or an external party, not
+    /// being dialled out, not in a queue, not waiting for a prompt's end, and with no timer
+    /// armed. Must be none (the simulator checks it after every step).
+    pub fn stranded(&self) -> Vec<String> {
+        self.board
+            .records()
+            .map(|r| r.id.as_str())
+            .filter(|call| {
+                self.board.seats_on(call).is_empty()
+                    && !self.board.forwarding(call)
+                    && self.board.waiting_since(call).is_none()
+                    && !self.routes.get(*call).is_some_and(Route::awaits_prompt)
+                    && !self.timers.calls().any(|c| c == *call)
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
     fn start(
         &mut self,
         now: Now,

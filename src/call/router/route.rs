@@ -61,6 +61,11 @@ impl Route {
         self.awaiting = Awaiting::Nothing;
     }
 
+    /// The call waits for a prompt's end (the plan goes on after it).
+    pub(super) fn awaits_prompt(&self) -> bool {
+        matches!(self.awaiting, Awaiting::Prompt { .. })
+    }
+
     /// Numbers the next announcement (a prompt end reports its number).
     pub(super) fn next_play(&mut self) -> u64 {
         self.plays += 1;
