@@ -4,7 +4,7 @@
 //! [`start`] returns the addresses actually bound, so tests can ask for port 0.
 
 use crate::acd::AcdSettings;
-use crate::call::router::Router;
+use crate::call::router::{LivenessSettings, Router};
 use crate::call::{Switchboard, SwitchboardSettings};
 use crate::config::Config;
 use crate::cti::CtiChannels;
@@ -323,7 +323,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     crate::media::ports::warn_if_ephemeral(config.media.rtp_port_min, config.media.rtp_port_max);
     let (cti, cti_commands) = CtiChannels::new(1024);
     let driver = CallDriver {
-        router: Router::new(switchboard, now),
+        router: {
+            let mut router = Router::new(switchboard, now);
+            router.set_liveness(LivenessSettings {
+                caller_silence_ms: u64::from(config.media.caller_rtp_timeout_s) * SECOND,
+                seat_silence_ms: u64::from(config.media.seat_rtp_timeout_s) * SECOND,
+            });
+            router
+        },
         clock,
         dialogs: dialogs.clone(),
         state_sender: state_sender.clone(),

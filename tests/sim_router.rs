@@ -6,7 +6,9 @@
 //! no timer armed for a dead call; at the end every call has its record.
 
 use sas_router::acd::AcdSettings;
-use sas_router::call::router::{Router, RouterInput, RouterOutput};
+use sas_router::call::router::{
+    LivenessSettings, MediaSample, Router, RouterInput, RouterOutput, SeatSample,
+};
 use sas_router::call::{CallInput, CallOutput, EXTERNAL, Switchboard, SwitchboardSettings};
 use sas_router::cti::TransferMode;
 use sas_router::pii::CallerNumber;
@@ -14,7 +16,7 @@ use sas_router::routing::builtin::BUILTIN_NAMES;
 use sas_router::routing::plan::{PlanSet, load_texts};
 use sas_router::store::record::CallRecord;
 use sas_router::time::{Mono, Now, SECOND};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -68,7 +70,9 @@ enum Ev {
     TalkEnds(String, String),
     Transfer(String, String),
     Hold(String, String, bool),
-    SeatLost(String, String),
+    PhoneDies(String, String),
+    Probed(String),
+    Tick,
     SeatOffline(String),
     SeatOnline(String),
     CallerGives(String),
@@ -85,6 +89,15 @@ struct Sim {
     events: BTreeMap<(u64, u64), Ev>,
     /// Who talks on each bridged call.
     talking: HashMap<String, String>,
+    /// Calls whose seat put the caller on hold (its phone sends nothing then).
+    held: HashSet<String>,
+    /// Callers answered (by a prompt or a seat): their packets are counted.
+    answered: HashSet<String>,
+    /// Callers gone without a word, and seat phones dead on a call: they send nothing.
+    silent: HashSet<(String, String)>,
+    /// Packets received so far, per (call, caller or seat).
+    packets: HashMap<(String, String), u64>,
+    lost_seats: usize,
     records: Vec<CallRecord>,
     arrived: usize,
     forwards: usize,
@@ -126,6 +139,10 @@ impl Sim {
             wall: wall0,
         };
         let mut router = Router::new(Switchboard::new(settings, &seats, start), start);
+        router.set_liveness(LivenessSettings {
+            caller_silence_ms: 20 * SECOND,
+            seat_silence_ms: 10 * SECOND,
+        });
         for (seat, _) in SEATS {
             router.handle_call(start, CallInput::SeatOnline { seat: seat.into() });
         }
@@ -138,6 +155,11 @@ impl Sim {
             seq: 0,
             events: BTreeMap::new(),
             talking: HashMap::new(),
+            held: HashSet::new(),
+            answered: HashSet::new(),
+            silent: HashSet::new(),
+            packets: HashMap::new(),
+            lost_seats: 0,
             records: Vec::new(),
             arrived: 0,
             forwards: 0,
@@ -165,6 +187,7 @@ impl Sim {
             self.events
                 .insert((t, self.seq), Ev::Arrive(format!("c{i}"), entry));
         }
+        self.at(SECOND, Ev::Tick);
         loop {
             let next_event = self.events.keys().next().map(|k| k.0);
             let next_timer = self.router.poll_timeout().map(Mono::as_millis);
@@ -272,10 +295,19 @@ impl Sim {
             }
             Ev::Hold(call, seat, held) if self.talking.get(&call) == Some(&seat) => {
                 r.board_mut(now).hold(now, &call, &seat, held);
+                match held {
+                    true => self.held.insert(call),
+                    false => self.held.remove(&call),
+                };
             }
-            Ev::SeatLost(call, seat) if self.talking.get(&call) == Some(&seat) => {
-                r.handle_call(now, CallInput::SeatLost { call, seat });
+            Ev::PhoneDies(call, seat) if self.talking.get(&call) == Some(&seat) => {
+                self.silent.insert((call, seat));
             }
+            Ev::Probed(call) => {
+                let answered = !self.silent.contains(&(call.clone(), "caller".into()));
+                r.handle(now, RouterInput::CallerProbed { call, answered });
+            }
+            Ev::Tick => self.sample(),
             Ev::SeatOffline(seat) => r.handle_call(now, CallInput::SeatOffline { seat }),
             Ev::SeatOnline(seat) => r.handle_call(now, CallInput::SeatOnline { seat }),
             // A caller still waiting (not talking to anyone) gives up.
@@ -284,11 +316,47 @@ impl Sim {
             {
                 r.handle_call(now, CallInput::CallerGone { call });
             }
-            Ev::CallerVanishes(call) if r.board().record(&call).is_some() => {
-                let detail = "silent, probe unanswered".into();
-                r.handle_call(now, CallInput::CallerLost { call, detail });
+            Ev::CallerVanishes(call) => {
+                self.silent.insert((call, "caller".into()));
             }
             _ => {} // about a call or a seat that moved on
+        }
+    }
+
+    /// Every second, as the driver: each live call's packet counts, for the Router.
+    fn sample(&mut self) {
+        let now = self.clock();
+        let calls: Vec<String> = self
+            .router
+            .board()
+            .records()
+            .map(|r| r.id.clone())
+            .collect();
+        for call in calls {
+            let mut count = |who: &str| {
+                let key = (call.clone(), who.to_string());
+                let alive = !self.silent.contains(&key);
+                let n = self.packets.entry(key).or_default();
+                *n += u64::from(alive) * 50;
+                *n
+            };
+            let caller_rx = self.answered.contains(&call).then(|| count("caller"));
+            let seats = match self.talking.get(&call).cloned() {
+                Some(seat) if seat != EXTERNAL && !self.held.contains(&call) => {
+                    let rx = count(&seat);
+                    vec![SeatSample {
+                        seat,
+                        rx,
+                        restarted: false,
+                    }]
+                }
+                _ => vec![],
+            };
+            let sample = MediaSample { caller_rx, seats };
+            self.router.handle(now, RouterInput::Media { call, sample });
+        }
+        if !self.events.is_empty() || self.router.board().active_calls() > 0 {
+            self.at(SECOND, Ev::Tick);
         }
     }
 
@@ -306,6 +374,7 @@ impl Sim {
                     ..
                 } => {
                     if answer {
+                        self.answered.insert(call.clone());
                         let answered = CallInput::CallerAnswered { call: call.clone() };
                         self.router.handle_call(now, answered);
                     }
@@ -339,6 +408,8 @@ impl Sim {
                     self.at(4 * SECOND, Ev::External(call, ok));
                 }
                 RouterOutput::Call(CallOutput::Bridge { call, seat }) => {
+                    self.answered.insert(call.clone());
+                    self.held.remove(&call);
                     self.talking.insert(call.clone(), seat.clone());
                     if seat == EXTERNAL {
                         let t = 30 * SECOND + self.rng.below(120 * SECOND);
@@ -352,9 +423,7 @@ impl Sim {
                         }
                         15..20 => {
                             let t = 10 * SECOND + self.rng.below(30 * SECOND);
-                            self.at(t, Ev::SeatLost(call, seat.clone()));
-                            self.at(t, Ev::SeatOffline(seat.clone()));
-                            self.at(t + 60 * SECOND, Ev::SeatOnline(seat));
+                            self.at(t, Ev::PhoneDies(call, seat));
                         }
                         20..30 => {
                             self.at(10 * SECOND, Ev::Hold(call.clone(), seat.clone(), true));
@@ -370,6 +439,17 @@ impl Sim {
                 RouterOutput::Call(CallOutput::Finished(record)) => {
                     self.talking.remove(&record.id);
                     self.records.push(*record);
+                }
+                RouterOutput::ProbeCaller { call } => self.at(SECOND, Ev::Probed(call)),
+                RouterOutput::HangUpDeadSeat { call, seat } => {
+                    // The driver hangs its leg up; the phone comes back a minute later.
+                    self.lost_seats += 1;
+                    if self.talking.get(&call) == Some(&seat) {
+                        self.talking.remove(&call);
+                    }
+                    self.silent.remove(&(call, seat.clone()));
+                    self.at(0, Ev::SeatOffline(seat.clone()));
+                    self.at(60 * SECOND, Ev::SeatOnline(seat));
                 }
                 RouterOutput::Call(_) => {}
             }
@@ -396,10 +476,12 @@ fn the_shipped_plans_route_every_call_to_an_end_day_and_night() {
             *outcomes.entry(format!("{:?}", r.outcome)).or_default() += 1;
         }
         eprintln!(
-            "seed {seed}: {} calls, {} forwards, {} transfers, {} s simulated, {outcomes:?}",
+            "seed {seed}: {} calls, {} forwards, {} transfers, {} dead phones, {} s simulated, \
+             {outcomes:?}",
             sim.arrived,
             sim.forwards,
             sim.transfers,
+            sim.lost_seats,
             sim.now / SECOND
         );
         assert_eq!(sim.records.len(), sim.arrived, "every call has its record");
@@ -418,6 +500,13 @@ fn the_shipped_plans_route_every_call_to_an_end_day_and_night() {
         // The run went through the plans' branches, not one happy path.
         assert!(with("menu") > 0 && with("overflow") > 0, "menus, overflow");
         assert!(sim.forwards > 0 && sim.transfers > 0, "forwards, transfers");
+        assert!(sim.lost_seats > 0, "dead phones found by their silence");
+        assert!(
+            sim.records
+                .iter()
+                .any(|r| r.end_reason.as_deref() == Some("caller_lost")),
+            "vanished callers found by their silence and the probe"
+        );
         let regulation = if wall0 == MONDAY_10H { "sas" } else { "pdsa" };
         assert!(
             sim.records

@@ -8,8 +8,9 @@
 //! then `poll_output()` until `None`, then sleep until `poll_timeout()`. The driver carries
 //! out [`RouterOutput`]s (SIP, media, store) and decides nothing about the dial plan.
 //!
-//! Left with the driver for now (moved in later stages): CTI request semantics, admission,
-//! the dead-phone rule and caller liveness (its 1 s watchdog), per-leg SDP state.
+//! It also decides who is still there (see [`liveness`]) from the packet counts the driver
+//! samples every second. Left with the driver for now (moved in later stages): CTI request
+//! semantics, admission, per-leg SDP state.
 
 use super::{CallInput, CallOutput, EXTERNAL, Switchboard};
 use crate::routing::flow::Flow;
@@ -18,9 +19,12 @@ use crate::time::{Mono, Now};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+mod liveness;
 mod route;
 mod timers;
 
+use liveness::Watches;
+pub use liveness::{LivenessSettings, MediaSample, SeatSample};
 use route::Route;
 pub use timers::TimerName;
 use timers::Timers;
@@ -58,6 +62,20 @@ pub enum RouterInput {
         /// The play it belongs to.
         play: u64,
     },
+    /// The driver's periodic reading of the call's packet counters.
+    Media {
+        /// The call.
+        call: String,
+        /// The counts.
+        sample: MediaSample,
+    },
+    /// The outcome of a [`RouterOutput::ProbeCaller`]: the dialog answered (not 408/481).
+    CallerProbed {
+        /// The call.
+        call: String,
+        /// It answered.
+        answered: bool,
+    },
     /// A seat transferred the call to an internal number: its dial plan goes on there.
     Transfer {
         /// The call.
@@ -74,6 +92,19 @@ pub enum RouterInput {
 pub enum RouterOutput {
     /// What the switchboard asks (ring, bridge, hang up, store the record…).
     Call(CallOutput),
+    /// The caller has been silent too long: probe its dialog (in-dialog OPTIONS) and say
+    /// how it went ([`RouterInput::CallerProbed`]).
+    ProbeCaller {
+        /// The call.
+        call: String,
+    },
+    /// The seat's phone is taken for dead: hang its leg up (the caller waits again).
+    HangUpDeadSeat {
+        /// The call.
+        call: String,
+        /// The seat.
+        seat: String,
+    },
     /// Play to the caller, numbered `play` (prompt names, resolved by the driver against
     /// the call's prompt set). With `answer`, answer the caller first (feeding
     /// [`CallInput::CallerAnswered`], or [`CallInput::Failed`] when it cannot). With
@@ -105,6 +136,7 @@ pub struct Router {
     board: Switchboard,
     routes: HashMap<String, Route>,
     timers: Timers,
+    liveness: LivenessSettings,
     outputs: VecDeque<RouterOutput>,
     /// Prompts that could not be played (the seat is talking): ended once `handle` is done,
     /// as if played, so the plan never waits on them and never recurses through them.
@@ -121,6 +153,7 @@ impl Router {
             board,
             routes: HashMap::new(),
             timers: Timers::default(),
+            liveness: LivenessSettings::default(),
             outputs: VecDeque::new(),
             skipped: VecDeque::new(),
             last: now,
@@ -146,6 +179,8 @@ impl Router {
             }
             RouterInput::Call(input) => self.call_input(now, input),
             RouterInput::PromptEnded { call, play } => self.prompt_ended(now, &call, play),
+            RouterInput::Media { call, sample } => self.sampled(now, &call, sample),
+            RouterInput::CallerProbed { call, answered } => self.probed(now, &call, answered),
             RouterInput::Transfer { call, target, by } => self.transfer(now, &call, &target, &by),
         }
         self.settle(now);
@@ -273,7 +308,7 @@ impl Router {
         };
         match started {
             Some((flow, first)) => {
-                let mut route = Route::new(plans, dialled);
+                let mut route = Route::new(plans, dialled, Watches::new(self.liveness));
                 route.flow = Some(flow);
                 self.routes.insert(call.into(), route);
                 self.follow(now, call, first);

@@ -3,7 +3,6 @@
 //! out what the switchboard decides.
 
 use crate::acd::Urgency;
-use crate::call::liveness::CallerWatch;
 use crate::call::router::{Dialled, Router, RouterInput, RouterOutput};
 use crate::call::{CallInput, CallOutput};
 use crate::cti::{CtiChannels, CtiCommand, CtiError, TransferMode};
@@ -177,8 +176,6 @@ pub(super) struct Legs {
     pub(super) prompts: Arc<PromptSet>,
     /// The trunk leg got our 200 OK.
     answered: bool,
-    /// Whether the caller still sends anything (see [`crate::call::liveness`]).
-    caller_watch: CallerWatch,
     max_forwards: u32,
     /// Seat legs being offered or answered (several: ring-all, accompanied transfer).
     pub(super) seats: Vec<SeatLeg>,
@@ -304,11 +301,7 @@ impl CallDriver {
                 Some(command) = cti.recv() => self.on_cti(command, &mut legs),
                 _ = watchdog.tick(), if self.seat_rtp_timeout_ms > 0
                     || self.caller_rtp_timeout_ms > 0 => {
-                    let now = self.clock.now();
-                    self.watch_callers(now, &mut legs);
-                    if self.seat_rtp_timeout_ms > 0 {
-                        self.watch_seat_media(now, &mut legs);
-                    }
+                    self.sample_media(self.clock.now(), &mut legs);
                 }
             }
             self.execute(&mut legs, &mut by_leg);
@@ -353,7 +346,6 @@ impl CallDriver {
                         relay: t.relay,
                         prompts: Arc::clone(&t.routing.prompts),
                         answered: false,
-                        caller_watch: CallerWatch::new(self.caller_rtp_timeout_ms),
                         max_forwards: t.max_forwards,
                         seats: Vec::new(),
                         consoles: Vec::new(),
@@ -377,7 +369,8 @@ impl CallDriver {
             }
             CallEvent::Media { call, notice } => self.on_media(&call, notice),
             CallEvent::CallerProbe { call, answered } => {
-                self.on_caller_probe(now, call, answered, legs);
+                self.router
+                    .handle(now, RouterInput::CallerProbed { call, answered });
             }
             CallEvent::Rejected(record) => self.persist(*record, None),
             // A console taking calls with audio keeps its seat online without a phone.
@@ -616,7 +609,7 @@ impl CallDriver {
         l.relay.set_receiving(leg, receiving);
         if let Some(s) = l.seats.iter_mut().find(|s| s.sip == call_id) {
             s.talking = receiving && sending;
-            s.heard = None;
+            s.restarted = true;
         }
         if let Some((seat, _)) = seat {
             self.router
@@ -657,7 +650,15 @@ impl CallDriver {
         while let Some(out) = self.router.poll_output() {
             let out = match out {
                 RouterOutput::Call(out) => out,
-                play => {
+                RouterOutput::ProbeCaller { call } => {
+                    self.probe_caller(call, legs);
+                    continue;
+                }
+                RouterOutput::HangUpDeadSeat { call, seat } => {
+                    self.hang_up_dead_seat(&call, &seat, legs);
+                    continue;
+                }
+                play @ RouterOutput::Play { .. } => {
                     self.play(play, legs);
                     continue;
                 }

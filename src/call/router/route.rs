@@ -2,6 +2,7 @@
 //! `routing`) and what the Router does with its instructions: play a prompt, wait for a
 //! key, queue with hold audio and an overflow timer, forward, hang up after a message.
 
+use super::liveness::Watches;
 use super::{Dialled, Router, RouterOutput, TimerName};
 use crate::acd::CallRequest;
 use crate::call::CallInput;
@@ -31,6 +32,8 @@ pub(super) struct Route {
     pub(super) plans: Arc<PlanSet>,
     pub(super) dialled: Option<Dialled>,
     pub(super) flow: Option<Flow>,
+    /// Whether the caller and the seats are still there.
+    pub(super) watches: Watches,
     plays: u64,
     awaiting: Awaiting,
     /// The queue the call was last put in (a forward that cannot be made falls back here).
@@ -44,11 +47,12 @@ pub(super) struct Route {
 const MAX_FULL_IN_A_ROW: u32 = 8;
 
 impl Route {
-    pub(super) fn new(plans: Arc<PlanSet>, dialled: Option<Dialled>) -> Route {
+    pub(super) fn new(plans: Arc<PlanSet>, dialled: Option<Dialled>, watches: Watches) -> Route {
         Route {
             plans,
             dialled,
             flow: None,
+            watches,
             plays: 0,
             awaiting: Awaiting::Nothing,
             last_queue: None,

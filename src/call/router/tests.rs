@@ -35,11 +35,11 @@ overflow = "renfort"
 forward = "renfort"
 "#;
 
-fn router() -> Router {
+pub(super) fn router() -> Router {
     Router::new(board(&["arm1"]), Now::at(T0))
 }
 
-fn admit(r: &mut Router, now: Now, call: &str) {
+pub(super) fn admit(r: &mut Router, now: Now, call: &str) {
     let plans = load_texts(
         vec![(PathBuf::from("sas.toml"), PLAN.into())],
         &["menu", "attente"],
@@ -64,7 +64,7 @@ fn admit(r: &mut Router, now: Now, call: &str) {
     );
 }
 
-fn outputs(r: &mut Router) -> Vec<RouterOutput> {
+pub(super) fn outputs(r: &mut Router) -> Vec<RouterOutput> {
     std::iter::from_fn(|| r.poll_output()).collect()
 }
 

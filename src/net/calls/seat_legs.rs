@@ -8,7 +8,7 @@ use crate::acd::Urgency;
 use crate::call::{CallInput, EXTERNAL};
 use crate::media::relay::Leg;
 use crate::media::sdp::SessionDescription;
-use crate::time::{Mono, Now};
+use crate::time::Now;
 use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
@@ -38,8 +38,8 @@ pub(in crate::net) struct SeatLeg {
     /// Its phone both sends and receives (not holding, not `recvonly`): silence from it
     /// then means it is dead. On hold a phone may well send nothing.
     pub(super) talking: bool,
-    /// The relay side's received packets when last seen changing, and since when.
-    pub(super) heard: Option<(u64, Mono)>,
+    /// Renegotiated since the Router last heard of it: its silence watch starts again.
+    pub(super) restarted: bool,
 }
 
 /// The media offered in an INVITE to a seat.
@@ -257,7 +257,7 @@ impl CallDriver {
                     notify_on_answer: false,
                     webrtc,
                     talking: true,
-                    heard: None,
+                    restarted: false,
                 });
                 let events = self.events.clone();
                 tokio::spawn(async move {
@@ -321,48 +321,6 @@ pub(super) async fn release_seat_leg(leg: SeatLeg) {
 /// router's trouble, not the seat's.
 fn not_sent(call: String, seat: String) -> CallInput {
     CallInput::OfferNotSent { call, seat }
-}
-
-impl CallDriver {
-    /// Every second: a SIP seat's phone that has sent nothing for `seat_rtp_timeout_ms`
-    /// while it should is taken for dead (crashed, unplugged, network gone: no BYE will
-    /// come). Its leg is hung up and its caller waits again ([`CallInput::SeatLost`]).
-    /// WebRTC seats have their own connection watch.
-    pub(super) fn watch_seat_media(&mut self, now: Now, legs: &mut HashMap<String, Legs>) {
-        let mut dead = Vec::new();
-        for (call, l) in legs.iter_mut() {
-            // Both sides silent: the caller is the suspect (a ghost would otherwise take
-            // seat after seat); its own watch decides.
-            if self.caller_silent_for(l, now, self.seat_rtp_timeout_ms) {
-                continue;
-            }
-            let stats = l.relay.stats();
-            for s in l.seats.iter_mut() {
-                if !s.answered || !s.talking || s.webrtc.is_some() || s.seat == EXTERNAL {
-                    continue;
-                }
-                let received = match s.media {
-                    Leg::C => stats.c.rx_packets,
-                    _ => stats.b.rx_packets,
-                };
-                match s.heard {
-                    Some((seen, since)) if seen == received => {
-                        if now.mono.saturating_sub(since) >= self.seat_rtp_timeout_ms {
-                            dead.push((call.clone(), s.seat.clone(), s.sip.clone()));
-                            s.heard = Some((received, now.mono));
-                        }
-                    }
-                    _ => s.heard = Some((received, now.mono)),
-                }
-            }
-        }
-        for (call, seat, sip) in dead {
-            tracing::warn!(%call, %seat, "the seat's phone sends no audio: taken for dead");
-            self.hang_up_leg(&sip, legs.get(&call));
-            let input = CallInput::SeatLost { call, seat };
-            self.router.handle_call(now, input);
-        }
-    }
 }
 
 /// Headers of an INVITE to a seat: the router's call id, Max-Forwards, Allow, and for a rated
