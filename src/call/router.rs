@@ -9,8 +9,9 @@
 //! out [`RouterOutput`]s (SIP, media, store) and decides nothing about the dial plan.
 //!
 //! It also decides who is still there (see [`liveness`]) from the packet counts the driver
-//! samples every second. Left with the driver for now (moved in later stages): CTI request
-//! semantics, admission, per-leg SDP state.
+//! samples every second, and which of a seat's requests about its own state fit it
+//! ([`SeatRequest`]). Left with the driver for now (moved in later stages): transfer and
+//! call-file requests, admission, per-leg SDP state.
 
 use super::{CallInput, CallOutput, EXTERNAL, Switchboard};
 use crate::routing::flow::Flow;
@@ -21,11 +22,13 @@ use std::sync::Arc;
 
 mod liveness;
 mod route;
+mod seat_requests;
 mod timers;
 
 use liveness::Watches;
 pub use liveness::{LivenessSettings, MediaSample, SeatSample};
 use route::Route;
+pub use seat_requests::{SeatRequest, SeatRequestError};
 pub use timers::TimerName;
 use timers::Timers;
 

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::calls::{CallDriver, Legs};
-use crate::acd::{PauseReason, SeatState, Urgency};
-use crate::call::router::RouterInput;
+use crate::acd::{SeatState, Urgency};
+use crate::call::router::{RouterInput, SeatRequest, SeatRequestError};
 use crate::call::{CallInput, CallOutput, EXTERNAL};
 use crate::cti::{CtiCommand, CtiError, CtiEvent, CtiRequest, TransferMode};
 use crate::media::playback::Announcement;
@@ -52,58 +52,49 @@ impl CallDriver {
             CtiRequest::Status => Ok(self.seat_status(seat)),
             CtiRequest::Overview => Ok(self.overview()),
             CtiRequest::Reset { seat: target } => {
-                self.router
-                    .board_mut(now)
-                    .seat_reset(now, &target)
-                    .map_err(|e| CtiError::Invalid(e.to_string()))?;
+                self.router.reset_seat(now, &target).map_err(refused)?;
                 self.seat_log(now, &target, "RESET", None, Some(seat));
                 Ok(self.seat_status(&target))
             }
             CtiRequest::Login => {
                 self.seat_log(now, seat, "LOGIN", None, None);
-                if matches!(
-                    self.seat_state(seat),
-                    Some(SeatState::Paused {
-                        reason: PauseReason::LoggedOut,
-                        ..
-                    })
-                ) {
-                    self.router.board_mut(now).unpause(now, seat);
-                }
+                self.router
+                    .seat_request(now, seat, SeatRequest::Login)
+                    .map_err(refused)?;
                 Ok(self.seat_status(seat))
             }
             CtiRequest::Logout => {
                 self.seat_log(now, seat, "LOGOUT", None, None);
                 self.console_audio(now, seat, false);
-                // On a call: it goes on; the seat leaves distribution when it ends.
                 self.router
-                    .board_mut(now)
-                    .pause(now, seat, PauseReason::LoggedOut);
+                    .seat_request(now, seat, SeatRequest::Logout)
+                    .map_err(refused)?;
                 Ok(self.seat_status(seat))
             }
             CtiRequest::Pause { reason } => {
-                // On a call, the pause starts when the call ends (`pause_after_call`).
-                if !self.router.board_mut(now).pause(now, seat, reason) {
-                    let state = self.seat_state(seat).map(|s| s.label()).unwrap_or("?");
-                    return Err(CtiError::Conflict(format!("cannot pause while {state}")));
-                }
+                let pause = SeatRequest::Pause(reason);
+                self.router
+                    .seat_request(now, seat, pause)
+                    .map_err(refused)?;
                 self.seat_log(now, seat, "PAUSE", None, Some(reason.label()));
                 Ok(self.seat_status(seat))
             }
             CtiRequest::Resume => {
-                if !self.router.board_mut(now).unpause(now, seat) {
-                    return Err(CtiError::Conflict("the seat is not paused".into()));
-                }
+                self.router
+                    .seat_request(now, seat, SeatRequest::Resume)
+                    .map_err(refused)?;
                 self.seat_log(now, seat, "UNPAUSE", None, None);
                 Ok(self.seat_status(seat))
             }
-            CtiRequest::Hangup => self.cti_hangup(now, seat),
+            CtiRequest::Hangup => {
+                self.router
+                    .seat_request(now, seat, SeatRequest::Hangup)
+                    .map_err(refused)?;
+                Ok(self.seat_status(seat))
+            }
             CtiRequest::Hold { held } => {
-                let call = self.current_call(seat).ok_or(CtiError::NoCall)?;
-                if !self.router.board_mut(now).hold(now, &call, seat, held) {
-                    let why = "only the seat talking with the caller alone may hold it";
-                    return Err(CtiError::Conflict(why.into()));
-                }
+                let hold = SeatRequest::Hold(held);
+                self.router.seat_request(now, seat, hold).map_err(refused)?;
                 Ok(self.seat_status(seat))
             }
             CtiRequest::Audio { enabled } => {
@@ -443,18 +434,6 @@ impl CallDriver {
 }
 
 impl CallDriver {
-    /// The console hangs up its seat's leg.
-    fn cti_hangup(&mut self, now: Now, seat: &str) -> Result<Value, CtiError> {
-        match self.seat_state(seat) {
-            Some(SeatState::Busy { call }) => {
-                let call = call.clone();
-                self.router.board_mut(now).hang_up_seat(now, &call, seat);
-                Ok(self.seat_status(seat))
-            }
-            _ => Err(CtiError::NoCall),
-        }
-    }
-
     /// The console transfers its seat's call.
     fn cti_transfer(
         &mut self,
@@ -516,5 +495,14 @@ impl CallDriver {
         };
         self.router.handle(now, transfer);
         Ok(mode)
+    }
+}
+
+/// A seat request the Router refused, as the CTI says it.
+fn refused(e: SeatRequestError) -> CtiError {
+    match e {
+        SeatRequestError::NoCall => CtiError::NoCall,
+        SeatRequestError::Conflict(why) => CtiError::Conflict(why),
+        SeatRequestError::Invalid(why) => CtiError::Invalid(why),
     }
 }
