@@ -7,7 +7,7 @@
 
 use sas_router::acd::AcdSettings;
 use sas_router::call::router::{
-    LivenessSettings, MediaSample, Router, RouterInput, RouterOutput, SeatSample,
+    LivenessSettings, MediaSample, Router, RouterInput, RouterOutput, SeatRequestError, SeatSample,
 };
 use sas_router::call::{CallInput, CallOutput, EXTERNAL, Switchboard, SwitchboardSettings};
 use sas_router::cti::TransferMode;
@@ -279,18 +279,20 @@ impl Sim {
                 r.handle_call(now, input);
             }
             Ev::Transfer(call, seat) if self.talking.get(&call) == Some(&seat) => {
-                let target = ["amu", "liberal", "osnp", "psy", "3114"][self.rng.below(5) as usize];
-                let internal = r.transfer_target(&call, target).expect("shipped target");
-                let board = r.board_mut(now);
-                if board
-                    .transfer(now, &call, &seat, &internal.step, TransferMode::Blind, None)
-                    .is_ok()
-                {
-                    self.transfers += 1;
-                    self.talking.remove(&call);
-                    let by = seat;
-                    let target = internal;
-                    r.handle(now, RouterInput::Transfer { call, target, by });
+                let target = ["amu", "liberal", "osnp", "psy", "3114", "nowhere"]
+                    [self.rng.below(6) as usize];
+                let blind = TransferMode::Blind;
+                match r.transfer_request(now, &call, &seat, target, blind, None) {
+                    Ok(_) => {
+                        self.transfers += 1;
+                        self.talking.remove(&call);
+                    }
+                    Err(SeatRequestError::UnknownTarget(t)) => {
+                        // Refused: the seat goes on with the caller.
+                        assert_eq!(t, "nowhere");
+                        self.at(30 * SECOND, Ev::TalkEnds(call, seat));
+                    }
+                    Err(e) => panic!("{call}: transfer by {seat} to {target}: {e}"),
                 }
             }
             Ev::Hold(call, seat, held) if self.talking.get(&call) == Some(&seat) => {

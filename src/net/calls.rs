@@ -519,15 +519,7 @@ impl CallDriver {
         {
             s.referred = Some(handle.clone());
         }
-        match self.transfer(
-            now,
-            &call,
-            &seat,
-            &target,
-            TransferMode::Blind,
-            urgency,
-            legs,
-        ) {
+        match self.transfer(now, &call, &seat, &target, TransferMode::Blind, urgency) {
             Ok(TransferMode::Blind) => Ok(()),
             Ok(TransferMode::Accompanied) => {
                 // P0: the seat stays with the caller. 202 now; NOTIFY 200 when the target

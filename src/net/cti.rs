@@ -7,10 +7,9 @@ use serde_json::{Value, json};
 
 use super::calls::{CallDriver, Legs};
 use crate::acd::{SeatState, Urgency};
-use crate::call::router::{RouterInput, SeatRequest, SeatRequestError};
+use crate::call::router::{SeatRequest, SeatRequestError};
 use crate::call::{CallInput, CallOutput, EXTERNAL};
 use crate::cti::{CtiCommand, CtiError, CtiEvent, CtiRequest, TransferMode};
-use crate::media::playback::Announcement;
 use crate::store::seat_log::SeatEvent;
 use crate::time::Now;
 
@@ -36,7 +35,7 @@ impl CallDriver {
         };
         let answer = match self.router.board().acd().seat(&seat) {
             None => Err(CtiError::Invalid(format!("unknown seat {seat}"))),
-            Some(_) => self.cti_request(now, &seat, request, legs),
+            Some(_) => self.cti_request(now, &seat, request),
         };
         reply.send(answer).ok();
     }
@@ -46,7 +45,6 @@ impl CallDriver {
         now: Now,
         seat: &str,
         request: CtiRequest,
-        legs: &mut HashMap<String, Legs>,
     ) -> Result<Value, CtiError> {
         match request {
             CtiRequest::Status => Ok(self.seat_status(seat)),
@@ -106,7 +104,7 @@ impl CallDriver {
                 target,
                 mode,
                 urgency,
-            } => self.cti_transfer(now, seat, &target, mode, urgency, legs),
+            } => self.cti_transfer(now, seat, &target, mode, urgency),
             CtiRequest::Qualify(_) => Err(CtiError::Invalid("qualified above".into())),
         }
     }
@@ -442,20 +440,18 @@ impl CallDriver {
         target: &str,
         mode: TransferMode,
         urgency: Option<Urgency>,
-        legs: &mut HashMap<String, Legs>,
     ) -> Result<Value, CtiError> {
         let call = match self.seat_state(seat) {
             Some(SeatState::Busy { call }) => call.clone(),
             _ => return Err(CtiError::NoCall),
         };
-        let mode = self.transfer(now, &call, seat, target, mode, urgency, legs)?;
+        let mode = self.transfer(now, &call, seat, target, mode, urgency)?;
         let urgency = self.router.board().urgency(&call);
         Ok(json!({"call": call, "target": target, "mode": mode, "urgency": urgency}))
     }
 
-    /// Hands `seat`'s call to `target` (CTI or REFER): the switchboard checks the seat may,
-    /// then the call's dial plan goes on at the target.
-    #[allow(clippy::too_many_arguments)]
+    /// Hands `seat`'s call to `target` (CTI or REFER): the Router checks the seat may, and
+    /// the call's dial plan goes on at the target.
     pub(super) fn transfer(
         &mut self,
         now: Now,
@@ -464,36 +460,13 @@ impl CallDriver {
         target: &str,
         mode: TransferMode,
         urgency: Option<Urgency>,
-        legs: &mut HashMap<String, Legs>,
     ) -> Result<TransferMode, CtiError> {
-        let internal = self
+        let (mode, step) = self
             .router
-            .transfer_target(call, target)
-            .ok_or_else(|| CtiError::UnknownTarget(target.into()))?;
-        let mode = self
-            .router
-            .board_mut(now)
-            .transfer(now, call, seat, &internal.step, mode, urgency)
-            .map_err(|e| CtiError::Conflict(e.to_string()))?;
-        if let Some(l) = legs.get_mut(call)
-            && mode == TransferMode::Blind
-        {
-            // The seat is gone: silence until the target's hold audio (if any) starts.
-            let play = self.router.next_play(call);
-            l.relay.play(Announcement::default(), play);
-        }
-        let detail = format!(
-            "{} {}",
-            internal.step,
-            serde_json::json!(mode).as_str().unwrap_or("")
-        );
+            .transfer_request(now, call, seat, target, mode, urgency)
+            .map_err(refused)?;
+        let detail = format!("{step} {}", serde_json::json!(mode).as_str().unwrap_or(""));
         self.seat_log(now, seat, "TRANSFER", Some(call), Some(&detail));
-        let transfer = RouterInput::Transfer {
-            call: call.into(),
-            target: internal,
-            by: seat.into(),
-        };
-        self.router.handle(now, transfer);
         Ok(mode)
     }
 }
@@ -504,5 +477,6 @@ fn refused(e: SeatRequestError) -> CtiError {
         SeatRequestError::NoCall => CtiError::NoCall,
         SeatRequestError::Conflict(why) => CtiError::Conflict(why),
         SeatRequestError::Invalid(why) => CtiError::Invalid(why),
+        SeatRequestError::UnknownTarget(target) => CtiError::UnknownTarget(target),
     }
 }

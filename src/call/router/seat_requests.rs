@@ -3,8 +3,10 @@
 //! state, and what they do. The driver checks who asks (sessions), logs the seat history
 //! and answers the console.
 
-use super::Router;
-use crate::acd::{PauseReason, SeatState};
+use super::{Router, RouterOutput};
+use crate::acd::{PauseReason, SeatState, Urgency};
+use crate::call::TransferError;
+use crate::cti::TransferMode;
 use crate::time::Now;
 use thiserror::Error;
 
@@ -37,6 +39,15 @@ pub enum SeatRequestError {
     /// The seat (or the supervisor's target) is unknown.
     #[error("{0}")]
     Invalid(String),
+    /// The transfer target is not in the call's dial plans.
+    #[error("unknown transfer target: {0}")]
+    UnknownTarget(String),
+}
+
+impl From<TransferError> for SeatRequestError {
+    fn from(e: TransferError) -> Self {
+        SeatRequestError::Conflict(e.to_string())
+    }
 }
 
 impl Router {
@@ -97,6 +108,45 @@ impl Router {
         }
         self.settle(now);
         Ok(())
+    }
+
+    /// `seat` hands `call` to `target` (an internal name or number of the call's plans),
+    /// blind or accompanied (the switchboard makes a P0 accompanied): the call's dial plan
+    /// goes on at the target's step. Returns the mode used and that step.
+    pub fn transfer_request(
+        &mut self,
+        now: Now,
+        call: &str,
+        seat: &str,
+        target: &str,
+        mode: TransferMode,
+        urgency: Option<Urgency>,
+    ) -> Result<(TransferMode, String), SeatRequestError> {
+        let internal = self
+            .transfer_target(call, target)
+            .ok_or_else(|| SeatRequestError::UnknownTarget(target.into()))?;
+        self.last = now;
+        let mode = self
+            .board
+            .transfer(now, call, seat, &internal.step, mode, urgency)?;
+        if mode == TransferMode::Blind {
+            // The seat is gone: silence until the target's hold audio (if any) starts.
+            let play = self.next_play(call);
+            self.outputs.push_back(RouterOutput::Play {
+                call: call.into(),
+                play,
+                answer: false,
+                ends: false,
+                greeting: None,
+                hold: None,
+                reassurance: None,
+                reassurance_every_ms: 0,
+            });
+        }
+        let step = internal.step.clone();
+        self.transfer(now, call, &internal, seat);
+        self.settle(now);
+        Ok((mode, step))
     }
 
     /// A supervisor puts `seat` back to a clean state (its call, if any, is withdrawn).
