@@ -1,6 +1,6 @@
-//! The call driver: one tokio task owning the [`Switchboard`], the SIP dialogs of every
-//! leg and the media relays. It feeds the switchboard what happens on the wire and carries
-//! out what the switchboard decides.
+//! The call driver: one tokio task owning the [`Router`], the SIP dialogs of every leg and
+//! the media relays. It feeds the Router what happens on the wire, carries out what it
+//! decides, and sleeps until its next deadline on the monotonic [`Clock`].
 
 use crate::acd::Urgency;
 use crate::call::router::{Dialled, Router, RouterInput, RouterOutput};
