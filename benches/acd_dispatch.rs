@@ -10,6 +10,7 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use sas_router::acd::{Acd, AcdOutput, AcdSettings, CallRequest, Urgency};
+use sas_router::time::Mono;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -34,7 +35,7 @@ impl Centre {
         });
         let ids: Vec<String> = (0..seats).map(|i| format!("arm{i:05}")).collect();
         for id in &ids {
-            acd.add_seat(id, "arm", 0);
+            acd.add_seat(id, "arm", Mono::ZERO);
         }
         let mut c = Self {
             acd,
@@ -44,7 +45,7 @@ impl Centre {
             now: 1,
         };
         for id in c.seats.clone() {
-            c.acd.seat_online(c.now, &id);
+            c.acd.seat_online(Mono::from_millis(c.now), &id);
             c.enqueue();
             c.answer_offers();
         }
@@ -60,13 +61,15 @@ impl Centre {
         let n = self.next_call;
         let urgency = [Urgency::P1, Urgency::P2, Urgency::P3, Urgency::Nr][(n % 4) as usize];
         let req = CallRequest::new("arm", (n % 2) as u8).with_urgency(urgency);
-        let _ = self.acd.enqueue(self.now, &format!("call{n}"), &req);
+        let _ = self
+            .acd
+            .enqueue(Mono::from_millis(self.now), &format!("call{n}"), &req);
     }
 
     fn answer_offers(&mut self) {
         while let Some(out) = self.acd.poll_output() {
             if let AcdOutput::Offer { call, seat } = out {
-                self.acd.answered(self.now, &seat, &call);
+                self.acd.answered(Mono::from_millis(self.now), &seat, &call);
             }
         }
     }
@@ -78,7 +81,7 @@ impl Centre {
         self.next_seat = (self.next_seat + 1) % self.seats.len();
         self.now += 1;
         let start = Instant::now();
-        self.acd.call_ended(self.now, &seat);
+        self.acd.call_ended(Mono::from_millis(self.now), &seat);
         let spent = start.elapsed();
         black_box(self.acd.seat(&seat));
         self.answer_offers();

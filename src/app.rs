@@ -4,6 +4,7 @@
 //! [`start`] returns the addresses actually bound, so tests can ask for port 0.
 
 use crate::acd::AcdSettings;
+use crate::call::router::{LivenessSettings, Router};
 use crate::call::{Switchboard, SwitchboardSettings};
 use crate::config::Config;
 use crate::cti::CtiChannels;
@@ -23,7 +24,7 @@ use crate::sip::guard::GuardedUdpSocket;
 use crate::sip::registrar::{Registrar, RegistrarConfig};
 use crate::store::recordings::Recordings;
 use crate::store::{Store, StoreError};
-use crate::time::{SECOND, wall_clock_now};
+use crate::time::{Clock, SECOND, wall_clock_now};
 use rsipstack::EndpointBuilder;
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip::{Method, SipMessage, Uri};
@@ -334,7 +335,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         store: Some(store.clone()),
     })));
 
-    let now = wall_clock_now();
+    // One monotonic clock for every deadline of the call logic, from here on.
+    let clock = Clock::new();
+    let now = clock.now();
     let seats: Vec<(String, String)> = config
         .seats
         .iter()
@@ -382,7 +385,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     crate::media::ports::warn_if_ephemeral(config.media.rtp_port_min, config.media.rtp_port_max);
     let (cti, cti_commands) = CtiChannels::new(1024);
     let driver = CallDriver {
-        switchboard,
+        router: {
+            let mut router = Router::new(switchboard, now);
+            router.set_liveness(LivenessSettings {
+                caller_silence_ms: u64::from(config.media.caller_rtp_timeout_s) * SECOND,
+                seat_silence_ms: u64::from(config.media.seat_rtp_timeout_s) * SECOND,
+            });
+            router
+        },
+        clock,
         dialogs: dialogs.clone(),
         state_sender: state_sender.clone(),
         seats: Arc::new(registry.clone()),

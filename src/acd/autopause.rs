@@ -15,20 +15,20 @@
 //! Offers the router could not send at all ([`Acd::offer_not_sent`]) never pause anyone.
 
 use super::{Acd, AcdOutput, PauseReason, SeatId, SeatState};
-use crate::time::EpochMillis;
+use crate::time::{EpochMillis, Mono};
 use std::collections::{BTreeSet, VecDeque};
 
 /// Missed offers (not refusals) of the last ring timeout.
 #[derive(Debug, Default)]
 pub(super) struct Misses {
-    recent: VecDeque<(EpochMillis, SeatId)>,
+    recent: VecDeque<(Mono, SeatId)>,
     /// The current burst's alert was sent; no new one until it is over.
-    burst_until: EpochMillis,
+    burst_until: Mono,
 }
 
 impl Misses {
     /// Records a miss and returns the distinct seats that missed within `window`.
-    fn note(&mut self, now: EpochMillis, seat: &str, window: EpochMillis) -> BTreeSet<SeatId> {
+    fn note(&mut self, now: Mono, seat: &str, window: EpochMillis) -> BTreeSet<SeatId> {
         while self
             .recent
             .front()
@@ -46,7 +46,7 @@ impl Acd {
     /// spared when the miss is one of a burst.
     pub(super) fn after_missed_offer(
         &mut self,
-        now: EpochMillis,
+        now: Mono,
         seat: &str,
         call: &str,
         why: PauseReason,
@@ -80,7 +80,7 @@ impl Acd {
 
     /// Notes the miss; true when it makes (or belongs to) a burst. The first miss to make
     /// one brings back the seats autopaused within the window and alerts supervisors.
-    fn in_burst(&mut self, now: EpochMillis, seat: &str) -> bool {
+    fn in_burst(&mut self, now: Mono, seat: &str) -> bool {
         let threshold = self.settings.autopause_burst;
         let window = self.settings.ring_timeout_ms;
         let seats = self.misses.note(now, seat, window);

@@ -16,7 +16,7 @@ pub mod seat;
 pub mod strategy;
 mod timers;
 
-use crate::time::EpochMillis;
+use crate::time::{EpochMillis, Mono};
 pub use error::AcdError;
 pub use priority::{CallRequest, Urgency};
 use queue::WaitQueue;
@@ -77,7 +77,7 @@ pub enum AcdOutput {
         /// Why.
         reason: PauseReason,
         /// When it comes back by itself, if it does.
-        until: Option<EpochMillis>,
+        until: Option<Mono>,
     },
     /// Several seats missed offers at once ([`AcdSettings::autopause_burst`]): nobody was
     /// paused for it, the seats paused in that window are back. Supervisors are told once
@@ -153,7 +153,7 @@ impl Acd {
     }
 
     /// Declares a seat (from the configuration); it starts offline.
-    pub fn add_seat(&mut self, id: &str, role: &str, now: EpochMillis) {
+    pub fn add_seat(&mut self, id: &str, role: &str, now: Mono) {
         self.seats.entry(id.to_string()).or_insert_with(|| Seat {
             id: id.to_string(),
             role: role.to_string(),
@@ -165,17 +165,12 @@ impl Acd {
             last_offer: 0,
             wrap_after: 0,
             pause_after_call: None,
-            wrap_until: 0,
+            wrap_until: Mono::ZERO,
         });
     }
 
     /// Sets a seat's skills; it then also serves the queues requiring them.
-    pub fn set_skills(
-        &mut self,
-        now: EpochMillis,
-        id: &str,
-        skills: &[&str],
-    ) -> Result<(), AcdError> {
+    pub fn set_skills(&mut self, now: Mono, id: &str, skills: &[&str]) -> Result<(), AcdError> {
         let seat = self
             .seats
             .get_mut(id)
@@ -225,7 +220,7 @@ impl Acd {
 
     /// The seat registered: an offline seat becomes available, or finishes the wrap-up it
     /// owed when it went offline.
-    pub fn seat_online(&mut self, now: EpochMillis, id: &str) {
+    pub fn seat_online(&mut self, now: Mono, id: &str) {
         self.registered.insert(id.to_string(), true);
         let Some(seat) = self.seats.get(id).filter(|s| s.state == SeatState::Offline) else {
             return;
@@ -253,7 +248,7 @@ impl Acd {
     /// The seat's last registration is gone. A ringing offer is withdrawn (the call goes
     /// back in line) and returned; a call in progress continues and the seat goes offline
     /// when it ends.
-    pub fn seat_offline(&mut self, now: EpochMillis, id: &str) -> Option<String> {
+    pub fn seat_offline(&mut self, now: Mono, id: &str) -> Option<String> {
         self.registered.insert(id.to_string(), false);
         let withdrawn = match self.state(id)? {
             SeatState::Ringing { call, .. } => {
@@ -273,7 +268,7 @@ impl Acd {
     /// withdrawn (the call goes back in line), a call is deemed ended without wrap-up, a
     /// pause is lifted. The seat ends available, or offline if unregistered. Returns the
     /// call it was ringing for or on, so the driver can tear that leg down.
-    pub fn seat_reset(&mut self, now: EpochMillis, id: &str) -> Result<Option<String>, AcdError> {
+    pub fn seat_reset(&mut self, now: Mono, id: &str) -> Result<Option<String>, AcdError> {
         let state = self
             .state(id)
             .ok_or_else(|| AcdError::UnknownSeat(id.into()))?
@@ -288,7 +283,7 @@ impl Acd {
         };
         if let Some(s) = self.seats.get_mut(id) {
             s.pause_after_call = None;
-            s.wrap_until = 0;
+            s.wrap_until = Mono::ZERO;
         }
         self.set_state(id, self.ready_state(id), now);
         self.dispatch(now);
@@ -299,7 +294,7 @@ impl Acd {
     /// full and the call is a new arrival (not [`CallRequest::readmitted`]).
     pub fn enqueue(
         &mut self,
-        now: EpochMillis,
+        now: Mono,
         call: &str,
         request: &CallRequest,
     ) -> Result<(), AcdError> {
@@ -310,7 +305,7 @@ impl Acd {
             role: request.role.clone(),
             skill: request.skill.clone(),
         };
-        let rank = priority::rank(request, now, self.settings.aging_step_ms);
+        let rank = priority::rank(request, now.as_millis(), self.settings.aging_step_ms);
         let queue = self.queue_mut(&key);
         if let Some(max) = queue.settings.max_waiting
             && queue.waiting.len() >= max
@@ -327,7 +322,7 @@ impl Acd {
 
     /// The call left (caller hung up, overflow, forward). Returns the seats that were
     /// ringing for it, now available again.
-    pub fn withdraw(&mut self, now: EpochMillis, call: &str) -> Vec<SeatId> {
+    pub fn withdraw(&mut self, now: Mono, call: &str) -> Vec<SeatId> {
         if let Some(q) = self.calls.remove(call)
             && let Some(queue) = self.queues.get_mut(&q.queue)
         {
@@ -343,7 +338,7 @@ impl Acd {
 
     /// The seat answered the call it was offered. Other seats ringing for it (ring-all)
     /// are cancelled. False if the seat was not ringing for it (a late answer).
-    pub fn answered(&mut self, now: EpochMillis, seat: &str, call: &str) -> bool {
+    pub fn answered(&mut self, now: Mono, seat: &str, call: &str) -> bool {
         if !self.ringing.get(call).is_some_and(|s| s.contains(seat)) {
             return false;
         }
@@ -371,7 +366,7 @@ impl Acd {
 
     /// The offer failed (refused, unreachable). The call goes back to its place in line
     /// unless other seats still ring for it.
-    pub fn offer_failed(&mut self, now: EpochMillis, seat: &str, call: &str, why: PauseReason) {
+    pub fn offer_failed(&mut self, now: Mono, seat: &str, call: &str, why: PauseReason) {
         if !self.ringing.get(call).is_some_and(|s| s.contains(seat)) {
             return;
         }
@@ -384,7 +379,7 @@ impl Acd {
     /// the call goes back in line. The seat is not blamed (no autopause, no alert, not a
     /// miss of a burst) but is held out for one ring timeout, so that the call is not
     /// offered to it again and again in the same instant.
-    pub fn offer_not_sent(&mut self, now: EpochMillis, seat: &str, call: &str) {
+    pub fn offer_not_sent(&mut self, now: Mono, seat: &str, call: &str) {
         if !self.ringing.get(call).is_some_and(|s| s.contains(seat)) {
             return;
         }
@@ -411,7 +406,7 @@ impl Acd {
 
     /// The seat, busy on `from`, now talks on `to` (an attended transfer moved it onto the
     /// caller's call). Its state stays busy; false if it was not busy on `from`.
-    pub fn move_call(&mut self, now: EpochMillis, seat: &str, from: &str, to: &str) -> bool {
+    pub fn move_call(&mut self, now: Mono, seat: &str, from: &str, to: &str) -> bool {
         let busy_on_from = self
             .seats
             .get(seat)
@@ -424,7 +419,7 @@ impl Acd {
 
     /// The seat's call ended: wrap-up, then available (or offline if it unregistered, still
     /// owing the wrap-up should it come back before its end).
-    pub fn call_ended(&mut self, now: EpochMillis, seat: &str) {
+    pub fn call_ended(&mut self, now: Mono, seat: &str) {
         let Some(s) = self.seats.get(seat) else {
             return;
         };
@@ -472,7 +467,7 @@ impl Acd {
 
     /// Puts back a standing pause kept across a restart: at once, or when the seat comes
     /// online if it is not yet.
-    pub fn restore_pause(&mut self, now: EpochMillis, seat: &str, reason: PauseReason) {
+    pub fn restore_pause(&mut self, now: Mono, seat: &str, reason: PauseReason) {
         match self.state(seat) {
             Some(SeatState::Offline) => {
                 if let Some(s) = self.seats.get_mut(seat) {
@@ -488,7 +483,7 @@ impl Acd {
 
     /// Pauses a seat; one on a call is paused when the call ends (instead of its wrap-up).
     /// False when it cannot be paused (offline, or ringing: answer or decline first).
-    pub fn pause(&mut self, now: EpochMillis, seat: &str, reason: PauseReason) -> bool {
+    pub fn pause(&mut self, now: Mono, seat: &str, reason: PauseReason) -> bool {
         match self.state(seat) {
             Some(SeatState::Available | SeatState::WrapUp { .. } | SeatState::Paused { .. }) => {
                 self.set_state(
@@ -512,7 +507,7 @@ impl Acd {
     }
 
     /// Puts a paused seat back in distribution (or cancels a pause due after its call).
-    pub fn unpause(&mut self, now: EpochMillis, seat: &str) -> bool {
+    pub fn unpause(&mut self, now: Mono, seat: &str) -> bool {
         if let Some(s) = self.seats.get_mut(seat)
             && s.pause_after_call.take().is_some()
         {
@@ -527,7 +522,7 @@ impl Acd {
     }
 
     /// Fires every deadline at or before `now`.
-    pub fn handle_timeout(&mut self, now: EpochMillis) {
+    pub fn handle_timeout(&mut self, now: Mono) {
         while let Some((_, seat)) = self.deadlines.pop_due(now) {
             match self.state(&seat).cloned() {
                 Some(SeatState::Ringing { call, until }) if until <= now => {
@@ -565,7 +560,7 @@ impl Acd {
     }
 
     /// The next deadline, if any.
-    pub fn poll_timeout(&self) -> Option<EpochMillis> {
+    pub fn poll_timeout(&self) -> Option<Mono> {
         self.deadlines.next()
     }
 
@@ -660,7 +655,7 @@ impl Acd {
 
     /// The one place a seat changes state: keeps the deadline table and the queues'
     /// available-seat indexes in step with it.
-    fn set_state(&mut self, id: &str, state: SeatState, now: EpochMillis) {
+    fn set_state(&mut self, id: &str, state: SeatState, now: Mono) {
         let Some(seat) = self.seats.get_mut(id) else {
             return;
         };
@@ -713,7 +708,7 @@ impl Acd {
     /// Offers waiting calls while some queue has both a call and a free seat. Among such
     /// queues the best-ranked head call goes first, so a seat shared by a role queue and a
     /// skill queue takes the most urgent call of the two.
-    fn dispatch(&mut self, now: EpochMillis) {
+    fn dispatch(&mut self, now: Mono) {
         loop {
             let best = self
                 .queues
@@ -729,7 +724,7 @@ impl Acd {
         }
     }
 
-    fn offer_next(&mut self, now: EpochMillis, key: &QueueKey) {
+    fn offer_next(&mut self, now: Mono, key: &QueueKey) {
         let Some(queue) = self.queues.get_mut(key) else {
             return;
         };
@@ -766,7 +761,7 @@ impl Acd {
     }
 }
 
-fn deadline(state: &SeatState) -> Option<EpochMillis> {
+fn deadline(state: &SeatState) -> Option<Mono> {
     match state {
         SeatState::Ringing { until, .. } | SeatState::WrapUp { until } => Some(*until),
         SeatState::Paused { until, .. } => *until,

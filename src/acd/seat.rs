@@ -1,6 +1,6 @@
 //! One seat (an ARM's phone or console) and the states it moves through.
 
-use crate::time::EpochMillis;
+use crate::time::{EpochMillis, Mono};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -21,7 +21,7 @@ pub enum SeatState {
         /// The call offered.
         call: String,
         /// When the offer is withdrawn.
-        until: EpochMillis,
+        until: Mono,
     },
     /// On a call.
     Busy {
@@ -31,7 +31,7 @@ pub enum SeatState {
     /// After a call, until the deadline.
     WrapUp {
         /// When the seat becomes available again.
-        until: EpochMillis,
+        until: Mono,
     },
     /// Taken out of distribution (by the seat, or by the ACD after a missed offer).
     Paused {
@@ -40,7 +40,7 @@ pub enum SeatState {
         /// When the ACD puts the seat back by itself (an autopause); `None`: until the
         /// seat or a supervisor resumes it.
         #[serde(skip_serializing_if = "Option::is_none")]
-        until: Option<EpochMillis>,
+        until: Option<Mono>,
     },
 }
 
@@ -127,7 +127,7 @@ pub struct Seat {
     /// Current state.
     pub state: SeatState,
     /// Since when the seat has been idle (for longest-idle-first).
-    pub idle_since: EpochMillis,
+    pub idle_since: Mono,
     /// Calls answered since start (for fewest-calls).
     pub calls_taken: u64,
     /// Skills (`pédiatrie`, `langue:en`): the seat also serves the queues requiring them.
@@ -145,5 +145,5 @@ pub struct Seat {
     /// End of the last wrap-up, kept while the seat is offline so that coming back online
     /// does not skip the rest of it.
     #[serde(skip)]
-    pub(crate) wrap_until: EpochMillis,
+    pub(crate) wrap_until: Mono,
 }

@@ -3,7 +3,7 @@
 //! regulation centre relies on: no starvation, priority order, fairness per strategy,
 //! autopause and wrap-up.
 
-use super::tests::settings;
+use super::tests::{ms, settings};
 use super::*;
 use crate::sim_rng::Rng;
 use std::collections::BTreeMap;
@@ -46,8 +46,8 @@ impl Sim {
         );
         for i in 0..seats {
             let id = format!("s{i:03}");
-            acd.add_seat(&id, "arm", 0);
-            acd.seat_online(0, &id);
+            acd.add_seat(&id, "arm", ms(0));
+            acd.seat_online(ms(0), &id);
         }
         Self {
             acd,
@@ -87,7 +87,7 @@ impl Sim {
     fn run(&mut self) {
         loop {
             let next_event = self.events.keys().next().map(|k| k.0);
-            let next_timer = self.acd.poll_timeout();
+            let next_timer = self.acd.poll_timeout().map(Mono::as_millis);
             let fire_timer = match (next_event, next_timer) {
                 (None, None) => break,
                 (Some(e), Some(t)) => t < e,
@@ -97,7 +97,7 @@ impl Sim {
             if fire_timer {
                 let t = next_timer.unwrap_or(self.now);
                 self.now = t;
-                self.acd.handle_timeout(t);
+                self.acd.handle_timeout(ms(t));
             } else if let Some(((t, _), event)) = self.events.pop_first() {
                 self.now = t;
                 self.apply(event);
@@ -111,10 +111,10 @@ impl Sim {
         match event {
             Event::Arrive(call, req) => {
                 self.arrived.insert(call.clone(), (now, req.urgency));
-                self.acd.enqueue(now, &call, &req).unwrap();
+                self.acd.enqueue(ms(now), &call, &req).unwrap();
             }
             Event::Answer(seat, call) => {
-                if self.acd.answered(now, &seat, &call) {
+                if self.acd.answered(ms(now), &seat, &call) {
                     let (at, urgency) = self.arrived[&call];
                     self.waits.entry(urgency).or_default().push(now - at);
                     let talk = self.rng.between(self.talk_ms.0, self.talk_ms.1);
@@ -123,7 +123,7 @@ impl Sim {
             }
             Event::HangUp(seat) => {
                 self.ended_at.insert(seat.clone(), now);
-                self.acd.call_ended(now, &seat);
+                self.acd.call_ended(ms(now), &seat);
             }
         }
     }

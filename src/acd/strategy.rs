@@ -91,9 +91,9 @@ impl SeatIndex {
     /// available, so the key stored here stays right until it leaves.
     pub(crate) fn insert(&mut self, strategy: Strategy, seat: &Seat) {
         let key = match strategy {
-            Strategy::LongestIdle => (seat.idle_since, 0),
+            Strategy::LongestIdle => (seat.idle_since.as_millis(), 0),
             Strategy::RoundRobin => (seat.last_offer, 0),
-            Strategy::FewestCalls => (seat.calls_taken, seat.idle_since),
+            Strategy::FewestCalls => (seat.calls_taken, seat.idle_since.as_millis()),
             Strategy::RingAll => (0, 0),
         };
         self.remove(&seat.id);

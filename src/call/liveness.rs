@@ -9,14 +9,14 @@
 //! lost, and the switchboard ends the call ([`super::CallInput::CallerLost`]).
 
 use super::{CallOutput, EXTERNAL, Outcome, Switchboard};
-use crate::time::EpochMillis;
+use crate::time::{EpochMillis, Mono, Now};
 
 /// Watches one caller's leg. Sans-IO: fed packet counts and the time.
 #[derive(Debug, Clone)]
 pub struct CallerWatch {
     timeout_ms: EpochMillis,
     /// Packets received when the count last changed, and since when.
-    heard: Option<(u64, EpochMillis)>,
+    heard: Option<(u64, Mono)>,
     /// A probe is out.
     probing: bool,
 }
@@ -33,7 +33,7 @@ impl CallerWatch {
 
     /// The caller has sent `received` packets (RTP and RTCP) so far. True when the
     /// driver must probe the dialog now (silent for the timeout, no probe out).
-    pub fn observe(&mut self, now: EpochMillis, received: u64) -> bool {
+    pub fn observe(&mut self, now: Mono, received: u64) -> bool {
         match self.heard {
             Some((seen, since)) if seen == received => {
                 let due = self.timeout_ms > 0
@@ -51,14 +51,14 @@ impl CallerWatch {
     }
 
     /// How long the caller has sent nothing (0 before the first observation).
-    pub fn silent_for(&self, now: EpochMillis) -> EpochMillis {
+    pub fn silent_for(&self, now: Mono) -> EpochMillis {
         self.heard.map_or(0, |(_, since)| now.saturating_sub(since))
     }
 
     /// The probe's outcome. True: the caller is lost. An answered probe means a silent
     /// but present caller: watched again for a whole timeout. A result arriving after the
     /// caller was heard again is moot.
-    pub fn probed(&mut self, now: EpochMillis, answered: bool) -> bool {
+    pub fn probed(&mut self, now: Mono, answered: bool) -> bool {
         if !self.probing {
             return false;
         }
@@ -77,7 +77,7 @@ impl Switchboard {
     /// The caller is gone without a word ([`super::CallInput::CallerLost`]): offers withdrawn,
     /// seats released, a BYE to the caller's leg (for what it is worth), and the record
     /// says `caller_lost`, with why in the `CALLER_LOST` event.
-    pub(super) fn caller_lost(&mut self, now: EpochMillis, call: &str, detail: String) {
+    pub(super) fn caller_lost(&mut self, now: Now, call: &str, detail: String) {
         let Some((phase, dialling)) = self.calls.get(call).map(|c| (c.phase.clone(), c.dialling))
         else {
             return;
@@ -102,33 +102,40 @@ impl Switchboard {
 mod tests {
     use super::*;
 
+    fn ms(t: u64) -> Mono {
+        Mono::from_millis(t)
+    }
+
     #[test]
     fn silence_asks_for_one_probe_and_an_answer_restarts_the_watch() {
         let mut w = CallerWatch::new(10_000);
-        assert!(!w.observe(0, 5));
-        assert!(!w.observe(9_999, 5), "not before the timeout");
-        assert!(w.observe(10_000, 5), "silent for the timeout: probe");
-        assert!(!w.observe(11_000, 5), "one probe at a time");
-        assert!(!w.probed(12_000, true), "answered: alive");
-        assert!(!w.observe(21_999, 5));
-        assert!(w.observe(22_000, 5), "a whole timeout after the answer");
-        assert!(w.probed(23_000, false), "no answer: lost");
+        assert!(!w.observe(ms(0), 5));
+        assert!(!w.observe(ms(9_999), 5), "not before the timeout");
+        assert!(w.observe(ms(10_000), 5), "silent for the timeout: probe");
+        assert!(!w.observe(ms(11_000), 5), "one probe at a time");
+        assert!(!w.probed(ms(12_000), true), "answered: alive");
+        assert!(!w.observe(ms(21_999), 5));
+        assert!(w.observe(ms(22_000), 5), "a whole timeout after the answer");
+        assert!(w.probed(ms(23_000), false), "no answer: lost");
     }
 
     #[test]
     fn any_packet_resets_the_watch_and_makes_a_late_probe_result_moot() {
         let mut w = CallerWatch::new(10_000);
-        w.observe(0, 0);
-        assert!(w.observe(10_000, 0));
-        assert!(!w.observe(10_500, 1), "RTCP or RTP came");
-        assert!(!w.probed(11_000, false), "the caller was heard meanwhile");
-        assert_eq!(w.silent_for(12_000), 1_500);
+        w.observe(ms(0), 0);
+        assert!(w.observe(ms(10_000), 0));
+        assert!(!w.observe(ms(10_500), 1), "RTCP or RTP came");
+        assert!(
+            !w.probed(ms(11_000), false),
+            "the caller was heard meanwhile"
+        );
+        assert_eq!(w.silent_for(ms(12_000)), 1_500);
     }
 
     #[test]
     fn a_zero_timeout_never_probes() {
         let mut w = CallerWatch::new(0);
-        w.observe(0, 0);
-        assert!(!w.observe(1_000_000, 0));
+        w.observe(ms(0), 0);
+        assert!(!w.observe(ms(1_000_000), 0));
     }
 }

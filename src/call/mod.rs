@@ -12,7 +12,7 @@ use crate::acd::{
 use crate::media::dtmf::DigitEvent;
 use crate::pii::CallerNumber;
 use crate::store::record::{CallRecord, Handler, OfferRecord, OfferResult, Outcome};
-use crate::time::EpochMillis;
+use crate::time::{EpochMillis, Mono, Now};
 use std::collections::{HashMap, VecDeque};
 
 /// The "seat" of a call forwarded through the trunk: the external party rides the seat
@@ -285,7 +285,7 @@ pub enum CallOutput {
         seat: SeatId,
         /// Why (`ring_no_answer`, `rejected`, `unreachable`).
         reason: PauseReason,
-        /// When it is back by itself, if it is.
+        /// When it is back by itself, if it is (wall time, for display).
         until: Option<EpochMillis>,
     },
     /// Several seats missed offers at once: none was paused for it (supervisors are
@@ -346,8 +346,12 @@ struct Call {
     readmit: bool,
     /// An external number is being dialled for it (a forward, maybe accompanied).
     dialling: bool,
-    /// When the call entered its current queue (a transfer queues it again).
+    /// When the call entered its current queue (a transfer queues it again), for display.
     queued_since: Option<EpochMillis>,
+    /// When it arrived and was first answered, on the monotonic clock: the record's
+    /// durations (wait, talk, misdial) do not change when the wall clock steps.
+    arrived: Mono,
+    answered: Option<Mono>,
 }
 
 /// Settings of the call logic.
@@ -370,14 +374,10 @@ pub struct Switchboard {
 
 impl Switchboard {
     /// A switchboard with the given seats `(username, role)`, all offline.
-    pub fn new(
-        settings: SwitchboardSettings,
-        seats: &[(String, String)],
-        now: EpochMillis,
-    ) -> Self {
+    pub fn new(settings: SwitchboardSettings, seats: &[(String, String)], now: Now) -> Self {
         let mut acd = Acd::new(settings.acd);
         for (id, role) in seats {
-            acd.add_seat(id, role, now);
+            acd.add_seat(id, role, now.mono);
         }
         Self {
             settings,
@@ -388,7 +388,7 @@ impl Switchboard {
     }
 
     /// Feeds one input.
-    pub fn handle(&mut self, now: EpochMillis, input: CallInput) {
+    pub fn handle(&mut self, now: Now, input: CallInput) {
         match input {
             CallInput::Arrived {
                 call,
@@ -397,7 +397,8 @@ impl Switchboard {
                 called,
                 caller,
             } => {
-                let record = CallRecord::new(call.clone(), sip_call_id, line, called, caller, now);
+                let record =
+                    CallRecord::new(call.clone(), sip_call_id, line, called, caller, now.wall);
                 self.calls.insert(
                     call,
                     Call {
@@ -408,6 +409,8 @@ impl Switchboard {
                         readmit: false,
                         dialling: false,
                         queued_since: None,
+                        arrived: now.mono,
+                        answered: None,
                     },
                 );
             }
@@ -415,8 +418,8 @@ impl Switchboard {
                 if let Some(c) = self.calls.get_mut(&call)
                     && c.record.caller_answered_at.is_none()
                 {
-                    c.record.caller_answered_at = Some(now);
-                    c.record.event(now, "ANSWER", None, None);
+                    c.record.caller_answered_at = Some(now.wall);
+                    c.record.event(now.wall, "ANSWER", None, None);
                 }
             }
             CallInput::Enqueue {
@@ -463,7 +466,8 @@ impl Switchboard {
                     c.readmit = true;
                     c.dialling = false;
                     let detail = status.map_or_else(|| "unreachable".into(), |s| s.to_string());
-                    c.record.event(now, "FORWARD_FAILED", None, Some(detail));
+                    c.record
+                        .event(now.wall, "FORWARD_FAILED", None, Some(detail));
                 }
             }
             CallInput::QueueFull { call } => {
@@ -501,14 +505,14 @@ impl Switchboard {
             CallInput::SeatRinging { call, seat } => {
                 self.acd.seat_rang(&seat, &call);
                 if let Some(c) = self.calls.get_mut(&call) {
-                    c.record.event(now, "RINGING", Some(&seat), None);
+                    c.record.event(now.wall, "RINGING", Some(&seat), None);
                 }
             }
             CallInput::OfferNotSent { call, seat } => {
                 if self.close_offer(now, &call, &seat, OfferResult::Unreachable, None) {
                     let detail = Some("not sent".to_string());
                     self.event(now, &call, "UNREACHABLE", Some(&seat), detail);
-                    self.acd.offer_not_sent(now, &seat, &call);
+                    self.acd.offer_not_sent(now.mono, &seat, &call);
                 }
             }
             CallInput::SeatAnswered { call, seat } => self.seat_answered(now, &call, &seat),
@@ -527,15 +531,15 @@ impl Switchboard {
                         "UNREACHABLE"
                     };
                     self.event(now, &call, kind, Some(&seat), status.map(|s| s.to_string()));
-                    self.acd.offer_failed(now, &seat, &call, why);
+                    self.acd.offer_failed(now.mono, &seat, &call, why);
                 }
             }
             CallInput::SeatGone { call, seat } => self.seat_left(now, &call, &seat, None),
             CallInput::SeatLost { call, seat } => self.seat_lost(now, &call, &seat),
             CallInput::Failed { call, reason } => self.fail(now, &call, &reason),
-            CallInput::SeatOnline { seat } => self.acd.seat_online(now, &seat),
+            CallInput::SeatOnline { seat } => self.acd.seat_online(now.mono, &seat),
             CallInput::SeatOffline { seat } => {
-                if let Some(call) = self.acd.seat_offline(now, &seat) {
+                if let Some(call) = self.acd.seat_offline(now.mono, &seat) {
                     self.close_offer(now, &call, &seat, OfferResult::Unreachable, None);
                     self.event(
                         now,
@@ -558,13 +562,7 @@ impl Switchboard {
     /// follow the dial plan step's overflow at once, or end the call
     /// ([`CallInput::QueueFull`]). A call a seat already answered, or whose forward failed,
     /// is never refused.
-    pub fn enqueue(
-        &mut self,
-        now: EpochMillis,
-        call: &str,
-        queue: &str,
-        request: &CallRequest,
-    ) -> bool {
+    pub fn enqueue(&mut self, now: Now, call: &str, queue: &str, request: &CallRequest) -> bool {
         let Some(c) = self.calls.get_mut(call).filter(|c| c.phase.seeks_seat()) else {
             return true;
         };
@@ -574,15 +572,15 @@ impl Switchboard {
             request = request.readmitted();
         }
         let request = &request;
-        c.record.queued_at.get_or_insert(now);
-        c.queued_since = Some(now);
+        c.record.queued_at.get_or_insert(now.wall);
+        c.queued_since = Some(now.wall);
         c.record.queue = Some(queue.to_string());
         let mut detail = format!("{queue} priority {}", request.line_priority);
         if request.urgency != Urgency::Nr {
             detail.push_str(&format!(" urgency {}", request.urgency.label()));
         }
-        c.record.event(now, "ENTERQUEUE", None, Some(detail));
-        let refused = self.acd.enqueue(now, call, request).err();
+        c.record.event(now.wall, "ENTERQUEUE", None, Some(detail));
+        let refused = self.acd.enqueue(now.mono, call, request).err();
         if let Some(e) = &refused {
             self.event(now, call, "QUEUE_REFUSED", None, Some(e.to_string()));
         }
@@ -598,13 +596,13 @@ impl Switchboard {
     /// Sets a seat's skills and own wrap-up.
     pub fn configure_seat(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         seat: &str,
         skills: &[&str],
         wrap_up_ms: Option<EpochMillis>,
     ) -> Result<(), AcdError> {
         self.acd.set_seat_wrap_up(seat, wrap_up_ms)?;
-        self.acd.set_skills(now, seat, skills)?;
+        self.acd.set_skills(now.mono, seat, skills)?;
         self.drain_acd(now);
         Ok(())
     }
@@ -612,9 +610,9 @@ impl Switchboard {
     /// Forces a seat back to a clean state when its signalling was lost (BYE lost, phone
     /// rebooted): a ringing offer is cancelled (the call goes back in line); a call in
     /// progress is hung up on both sides and ended; a pause is lifted.
-    pub fn seat_reset(&mut self, now: EpochMillis, seat: &str) -> Result<(), AcdError> {
+    pub fn seat_reset(&mut self, now: Now, seat: &str) -> Result<(), AcdError> {
         let was = self.acd.seat(seat).map(|s| s.state.clone());
-        let call = self.acd.seat_reset(now, seat)?;
+        let call = self.acd.seat_reset(now.mono, seat)?;
         match (was, call) {
             (Some(SeatState::Ringing { .. }), Some(call)) => {
                 self.close_offer(now, &call, seat, OfferResult::Withdrawn, None);
@@ -635,13 +633,13 @@ impl Switchboard {
     }
 
     /// Fires the ACD deadlines due at `now`.
-    pub fn handle_timeout(&mut self, now: EpochMillis) {
-        self.acd.handle_timeout(now);
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.acd.handle_timeout(now.mono);
         self.drain_acd(now);
     }
 
     /// When [`Switchboard::handle_timeout`] must next be called.
-    pub fn poll_timeout(&self) -> Option<EpochMillis> {
+    pub fn poll_timeout(&self) -> Option<Mono> {
         self.acd.poll_timeout()
     }
 
@@ -680,8 +678,8 @@ impl Switchboard {
     }
 
     /// Puts back a seat's standing pause after a restart (see [`Acd::restore_pause`]).
-    pub fn restore_pause(&mut self, now: EpochMillis, seat: &str, reason: PauseReason) {
-        self.acd.restore_pause(now, seat, reason);
+    pub fn restore_pause(&mut self, now: Now, seat: &str, reason: PauseReason) {
+        self.acd.restore_pause(now.mono, seat, reason);
         self.drain_acd(now);
     }
 
@@ -717,11 +715,8 @@ impl Switchboard {
             .unwrap_or_default()
     }
 
-    fn caller_gone(&mut self, now: EpochMillis, call: &str) {
-        let Some((phase, arrived)) = self
-            .calls
-            .get(call)
-            .map(|c| (c.phase.clone(), c.record.arrived_at))
+    fn caller_gone(&mut self, now: Now, call: &str) {
+        let Some((phase, arrived)) = self.calls.get(call).map(|c| (c.phase.clone(), c.arrived))
         else {
             return;
         };
@@ -734,7 +729,7 @@ impl Switchboard {
                     });
                 }
                 self.withdraw_offer(now, call);
-                let waited = now.saturating_sub(arrived);
+                let waited = now.mono.saturating_sub(arrived);
                 // A caller a seat already talked with (waiting after a transfer) did not
                 // misdial, however short the call.
                 let handled = self
@@ -791,7 +786,7 @@ impl Switchboard {
     }
 
     /// The external number answered a forwarded call: bridge it like a seat.
-    fn external_answered(&mut self, now: EpochMillis, call: &str) {
+    fn external_answered(&mut self, now: Now, call: &str) {
         let Some(c) = self
             .calls
             .get_mut(call)
@@ -805,16 +800,17 @@ impl Switchboard {
             return;
         };
         c.dialling = false;
-        c.record.answered_at.get_or_insert(now);
+        c.record.answered_at.get_or_insert(now.wall);
+        c.answered.get_or_insert(now.mono);
         c.record
             .wait_ms
-            .get_or_insert(now.saturating_sub(c.record.arrived_at));
+            .get_or_insert(now.mono.saturating_sub(c.arrived));
         self.connected(now, call, EXTERNAL);
     }
 
     /// A seat (or the external party) answered a call that sought one: bridge it, or make
     /// it the third party of an accompanied transfer.
-    fn connected(&mut self, now: EpochMillis, call: &str, seat: &str) {
+    fn connected(&mut self, now: Now, call: &str, seat: &str) {
         let role = match seat {
             EXTERNAL => EXTERNAL.to_string(),
             _ => self
@@ -826,11 +822,11 @@ impl Switchboard {
         let Some(c) = self.calls.get_mut(call) else {
             return;
         };
-        c.record.event(now, "CONNECT", Some(seat), None);
+        c.record.event(now.wall, "CONNECT", Some(seat), None);
         c.record.handlers.push(Handler {
             seat: seat.into(),
             role,
-            from: now,
+            from: now.wall,
             until: None,
             left: None,
         });
@@ -872,9 +868,9 @@ impl Switchboard {
         self.outputs.push_back(out);
     }
 
-    fn seat_answered(&mut self, now: EpochMillis, call: &str, seat: &str) {
+    fn seat_answered(&mut self, now: Now, call: &str, seat: &str) {
         let live = matches!(self.calls.get(call), Some(c) if c.phase.seeks_seat());
-        if !live || !self.acd.answered(now, seat, call) {
+        if !live || !self.acd.answered(now.mono, seat, call) {
             // A late 200 (the offer was withdrawn or the caller left): hang it up.
             self.outputs.push_back(CallOutput::HangUpSeat {
                 call: call.into(),
@@ -885,16 +881,17 @@ impl Switchboard {
         self.close_offer(now, call, seat, OfferResult::Answered, None);
         if let Some(c) = self.calls.get_mut(call) {
             // The first answer ends the wait; later ones (transfers) are in `handlers`.
-            c.record.answered_at.get_or_insert(now);
+            c.record.answered_at.get_or_insert(now.wall);
+            c.answered.get_or_insert(now.mono);
             c.record.seat.get_or_insert_with(|| seat.into());
             c.record
                 .wait_ms
-                .get_or_insert(now.saturating_sub(c.record.arrived_at));
+                .get_or_insert(now.mono.saturating_sub(c.arrived));
         }
         self.connected(now, call, seat);
     }
 
-    fn fail(&mut self, now: EpochMillis, call: &str, reason: &str) {
+    fn fail(&mut self, now: Now, call: &str, reason: &str) {
         let Some(phase) = self.calls.get(call).map(|c| c.phase.clone()) else {
             return;
         };
@@ -923,8 +920,8 @@ impl Switchboard {
     }
 
     /// Withdraws the offer ringing for a waiting call, if any.
-    fn withdraw_offer(&mut self, now: EpochMillis, call: &str) {
-        for seat in self.acd.withdraw(now, call) {
+    fn withdraw_offer(&mut self, now: Now, call: &str) {
+        for seat in self.acd.withdraw(now.mono, call) {
             self.close_offer(now, call, &seat, OfferResult::Withdrawn, None);
             self.outputs.push_back(CallOutput::CancelSeat {
                 call: call.into(),
@@ -934,27 +931,27 @@ impl Switchboard {
     }
 
     /// Hangs up the seat of a bridged call and starts its wrap-up.
-    fn release_seat(&mut self, now: EpochMillis, call: &str, seat: SeatId) {
-        self.acd.call_ended(now, &seat);
+    fn release_seat(&mut self, now: Now, call: &str, seat: SeatId) {
+        self.acd.call_ended(now.mono, &seat);
         self.outputs.push_back(CallOutput::HangUpSeat {
             call: call.into(),
             seat,
         });
     }
 
-    fn drain_acd(&mut self, now: EpochMillis) {
+    fn drain_acd(&mut self, now: Now) {
         while let Some(out) = self.acd.poll_output() {
             match out {
                 AcdOutput::Offer { call, seat } => {
                     if let Some(c) = self.calls.get_mut(&call) {
                         c.record.offers.push(OfferRecord {
                             seat: seat.clone(),
-                            at: now,
+                            at: now.wall,
                             ended_at: None,
                             result: OfferResult::Ringing,
                             status: None,
                         });
-                        c.record.event(now, "OFFER", Some(&seat), None);
+                        c.record.event(now.wall, "OFFER", Some(&seat), None);
                     }
                     self.outputs.push_back(CallOutput::RingSeat { call, seat });
                 }
@@ -982,7 +979,7 @@ impl Switchboard {
                     self.outputs.push_back(CallOutput::SeatAutopaused {
                         seat,
                         reason,
-                        until,
+                        until: until.map(|t| now.wall_at(t)),
                     });
                 }
                 AcdOutput::MissBurst { seats } => {
@@ -995,7 +992,7 @@ impl Switchboard {
     /// Marks the seat's open offer for the call as ended. False when there was none.
     fn close_offer(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         call: &str,
         seat: &str,
         result: OfferResult,
@@ -1013,7 +1010,7 @@ impl Switchboard {
         match open {
             Some(offer) => {
                 offer.result = result;
-                offer.ended_at = Some(now);
+                offer.ended_at = Some(now.wall);
                 offer.status = status;
                 true
             }
@@ -1023,42 +1020,45 @@ impl Switchboard {
 
     fn event(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         call: &str,
         kind: &str,
         seat: Option<&str>,
         detail: Option<String>,
     ) {
         if let Some(c) = self.calls.get_mut(call) {
-            c.record.event(now, kind, seat, detail);
+            c.record.event(now.wall, kind, seat, detail);
         }
     }
 
-    fn finish(&mut self, now: EpochMillis, call: &str, outcome: Outcome, reason: &str) {
+    fn finish(&mut self, now: Now, call: &str, outcome: Outcome, reason: &str) {
         let Some(mut c) = self.calls.remove(call) else {
             return;
         };
         let r = &mut c.record;
         r.urgency = (c.urgency != Urgency::Nr).then_some(c.urgency);
-        r.ended_at = Some(now);
+        r.ended_at = Some(now.wall);
         r.outcome = Some(outcome);
         r.end_reason = Some(reason.into());
-        match r.answered_at {
-            Some(answered) => r.talk_ms = Some(now.saturating_sub(answered)),
-            None => r.wait_ms = Some(now.saturating_sub(r.arrived_at)),
+        match c.answered {
+            Some(answered) => r.talk_ms = Some(now.mono.saturating_sub(answered)),
+            None => r.wait_ms = Some(now.mono.saturating_sub(c.arrived)),
         }
         for h in r.handlers.iter_mut().filter(|h| h.until.is_none()) {
-            h.until = Some(now);
+            h.until = Some(now.wall);
             h.left = Some(reason.into());
         }
         let last = r.handlers.last().map(|h| h.seat.clone());
-        r.event(now, "END", last.as_deref(), Some(reason.into()));
+        r.event(now.wall, "END", last.as_deref(), Some(reason.into()));
         self.outputs
             .push_back(CallOutput::Finished(Box::new(c.record)));
     }
 }
 
+#[cfg(test)]
+mod clock_step;
 pub mod liveness;
+pub mod router;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]

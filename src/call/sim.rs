@@ -165,7 +165,7 @@ impl Sim {
             misdial_threshold_ms: 15 * SECOND,
         };
         let seats = plateau();
-        let mut board = Switchboard::new(settings, &seats, T0);
+        let mut board = Switchboard::new(settings, &seats, Now::at(T0));
         let limited = QueueSettings {
             max_waiting: Some(ARM_MAX_WAITING),
             ..Default::default()
@@ -225,11 +225,11 @@ impl Sim {
     fn run(&mut self) {
         loop {
             let next_event = self.events.keys().next().map(|k| k.0);
-            match (next_event, self.board.poll_timeout()) {
+            match (next_event, self.board.poll_timeout().map(Mono::as_millis)) {
                 (None, None) => break,
                 (e, Some(t)) if e.is_none_or(|e| t < e) => {
                     self.now = t;
-                    self.board.handle_timeout(t);
+                    self.board.handle_timeout(Now::at(t));
                     self.drain();
                 }
                 _ => {
@@ -244,7 +244,7 @@ impl Sim {
 
     /// Feeds an input and carries out what comes out; returns the outputs.
     fn feed(&mut self, input: CallInput) -> Vec<CallOutput> {
-        self.board.handle(self.now, input);
+        self.board.handle(Now::at(self.now), input);
         self.drain()
     }
 

@@ -23,21 +23,28 @@ fn samu_calls_are_served_before_sas_calls_and_oldest_first() {
         ("sas1", None),
     ] {
         b.handle(
-            now,
+            Now::at(now),
             CallInput::SeatAnswered {
                 call: call.into(),
                 seat: "arm1".into(),
             },
         );
-        b.handle(now + SECOND, CallInput::CallerGone { call: call.into() });
+        b.handle(
+            Now::at(now + SECOND),
+            CallInput::CallerGone { call: call.into() },
+        );
         assert!(
             actions(&mut b)
                 .iter()
                 .any(|o| matches!(o, CallOutput::HangUpSeat { .. }))
         );
         now += SECOND + 10 * SECOND;
-        assert_eq!(b.poll_timeout(), Some(now), "wrap-up deadline");
-        b.handle_timeout(now);
+        assert_eq!(
+            b.poll_timeout(),
+            Some(Mono::from_millis(now)),
+            "wrap-up deadline"
+        );
+        b.handle_timeout(Now::at(now));
         let got = actions(&mut b);
         match next {
             Some(n) => assert_eq!(got, vec![ring(n, "arm1")]),
@@ -68,10 +75,10 @@ fn ring_no_answer_pauses_the_seat_and_offers_the_next() {
     arrive(&mut b, T0 + 10, "c1", "samu", 0);
     assert_eq!(actions(&mut b), vec![ring("c1", "arm1")]);
     let deadline = T0 + 10 + 15 * SECOND;
-    assert_eq!(b.poll_timeout(), Some(deadline));
-    b.handle_timeout(deadline - 1);
+    assert_eq!(b.poll_timeout(), Some(Mono::from_millis(deadline)));
+    b.handle_timeout(Now::at(deadline - 1));
     assert!(actions(&mut b).is_empty(), "not before the deadline");
-    b.handle_timeout(deadline);
+    b.handle_timeout(Now::at(deadline));
     assert_eq!(
         actions(&mut b),
         vec![
@@ -97,7 +104,7 @@ fn rejection_and_unreachable_seat_move_to_the_next_seat() {
     arrive(&mut b, T0 + 10, "c1", "sas", 1);
     assert_eq!(actions(&mut b), vec![ring("c1", "arm1")]);
     b.handle(
-        T0 + 20,
+        Now::at(T0 + 20),
         CallInput::SeatFailed {
             call: "c1".into(),
             seat: "arm1".into(),
@@ -106,7 +113,7 @@ fn rejection_and_unreachable_seat_move_to_the_next_seat() {
     );
     assert_eq!(actions(&mut b), vec![ring("c1", "arm2")]);
     b.handle(
-        T0 + 30,
+        Now::at(T0 + 30),
         CallInput::SeatFailed {
             call: "c1".into(),
             seat: "arm2".into(),
@@ -127,7 +134,7 @@ fn seat_vanishing_mid_ring_sends_the_call_to_the_next_seat() {
     arrive(&mut b, T0 + 10, "c1", "samu", 0);
     actions(&mut b);
     b.handle(
-        T0 + 500,
+        Now::at(T0 + 500),
         CallInput::SeatOffline {
             seat: "arm1".into(),
         },
@@ -144,7 +151,10 @@ fn seat_vanishing_mid_ring_sends_the_call_to_the_next_seat() {
     );
     assert_eq!(b.acd().seat("arm1").unwrap().state.label(), "offline");
     // arm1's ring timer is gone: the only deadline left is arm2's.
-    assert_eq!(b.poll_timeout(), Some(T0 + 500 + 15 * SECOND));
+    assert_eq!(
+        b.poll_timeout(),
+        Some(Mono::from_millis(T0 + 500 + 15 * SECOND))
+    );
 }
 
 #[test]
@@ -153,7 +163,7 @@ fn cancel_while_queued_is_abandoned_or_misdial() {
     arrive(&mut b, T0, "quick", "samu", 0);
     arrive(&mut b, T0, "patient", "samu", 0);
     b.handle(
-        T0 + 14 * SECOND,
+        Now::at(T0 + 14 * SECOND),
         CallInput::CallerGone {
             call: "quick".into(),
         },
@@ -161,7 +171,7 @@ fn cancel_while_queued_is_abandoned_or_misdial() {
     let r = finished(&actions(&mut b)).cloned().unwrap();
     assert_eq!(r.outcome, Some(Outcome::Misdial));
     b.handle(
-        T0 + 40 * SECOND,
+        Now::at(T0 + 40 * SECOND),
         CallInput::CallerGone {
             call: "patient".into(),
         },
@@ -180,7 +190,7 @@ fn cancel_while_ringing_withdraws_the_offer_and_frees_the_seat() {
     arrive(&mut b, T0, "c1", "samu", 0);
     actions(&mut b);
     b.handle(
-        T0 + 20 * SECOND,
+        Now::at(T0 + 20 * SECOND),
         CallInput::CallerGone { call: "c1".into() },
     );
     let out = actions(&mut b);
@@ -204,7 +214,7 @@ fn answered_call_bridges_and_records_wait_and_talk_time() {
     arrive(&mut b, T0, "c1", "samu", 0);
     actions(&mut b);
     b.handle(
-        T0 + 3 * SECOND,
+        Now::at(T0 + 3 * SECOND),
         CallInput::SeatAnswered {
             call: "c1".into(),
             seat: "arm1".into(),
@@ -219,7 +229,7 @@ fn answered_call_bridges_and_records_wait_and_talk_time() {
     );
     assert_eq!(b.acd().seat("arm1").unwrap().state.label(), "busy");
     b.handle(
-        T0 + 63 * SECOND,
+        Now::at(T0 + 63 * SECOND),
         CallInput::SeatGone {
             call: "c1".into(),
             seat: "arm1".into(),
@@ -242,10 +252,10 @@ fn late_answer_after_withdrawal_is_hung_up() {
     online(&mut b, T0, "arm1");
     arrive(&mut b, T0, "c1", "samu", 0);
     actions(&mut b);
-    b.handle_timeout(T0 + 15 * SECOND);
+    b.handle_timeout(Now::at(T0 + 15 * SECOND));
     actions(&mut b);
     b.handle(
-        T0 + 15 * SECOND + 5,
+        Now::at(T0 + 15 * SECOND + 5),
         CallInput::SeatAnswered {
             call: "c1".into(),
             seat: "arm1".into(),
@@ -285,10 +295,10 @@ fn a_thousand_calls_with_failures_all_end_with_a_record() {
         // Hang up bridged calls after 40 s; unpause seats paused by ring-no-answer.
         while let Some(pos) = bridged.iter().position(|(t, _)| *t <= now) {
             let (_, call) = bridged.remove(pos);
-            b.handle(now, CallInput::CallerGone { call });
+            b.handle(Now::at(now), CallInput::CallerGone { call });
         }
-        while let Some(t) = b.poll_timeout().filter(|t| *t <= now) {
-            b.handle_timeout(t);
+        while let Some(t) = b.poll_timeout().map(Mono::as_millis).filter(|t| *t <= now) {
+            b.handle_timeout(Now::at(t));
         }
         let paused: Vec<String> = b
             .acd()
@@ -297,13 +307,13 @@ fn a_thousand_calls_with_failures_all_end_with_a_record() {
             .map(|s| s.id.clone())
             .collect();
         for s in paused {
-            b.handle(now, CallInput::SeatOnline { seat: s.clone() });
+            b.handle(Now::at(now), CallInput::SeatOnline { seat: s.clone() });
         }
         while let Some(out) = b.poll_output() {
             match out {
                 CallOutput::RingSeat { call, seat } if !seat.ends_with('4') => {
                     b.handle(
-                        now,
+                        Now::at(now),
                         CallInput::SeatAnswered {
                             call: call.clone(),
                             seat,
@@ -328,7 +338,7 @@ fn a_call_answered_by_the_router_keeps_the_callers_digits() {
     use crate::media::dtmf::{DigitEvent, DtmfSource};
     let mut b = board(&[]);
     arrive(&mut b, T0, "c1", "samu", 0);
-    b.handle(T0, CallInput::CallerAnswered { call: "c1".into() });
+    b.handle(Now::at(T0), CallInput::CallerAnswered { call: "c1".into() });
     assert!(actions(&mut b).is_empty(), "no seat: nothing to do yet");
     for (i, (digit, source)) in [('3', DtmfSource::Rfc4733), ('#', DtmfSource::SipInfo)]
         .into_iter()
@@ -342,7 +352,7 @@ fn a_call_answered_by_the_router_keeps_the_callers_digits() {
             source,
         };
         b.handle(
-            at,
+            Now::at(at),
             CallInput::Digit {
                 call: "c1".into(),
                 digit,
@@ -350,7 +360,7 @@ fn a_call_answered_by_the_router_keeps_the_callers_digits() {
         );
     }
     b.handle(
-        T0 + 20 * SECOND,
+        Now::at(T0 + 20 * SECOND),
         CallInput::CallerGone { call: "c1".into() },
     );
     let out = actions(&mut b);
@@ -380,7 +390,10 @@ fn overflow_leaves_the_queue_and_a_released_call_is_closed() {
     arrive(&mut b, T0, "c1", "sas", 1);
     online(&mut b, T0 + 1, "arm1");
     assert_eq!(actions(&mut b), vec![ring("c1", "arm1")]);
-    b.handle(T0 + 60 * SECOND, CallInput::Overflow { call: "c1".into() });
+    b.handle(
+        Now::at(T0 + 60 * SECOND),
+        CallInput::Overflow { call: "c1".into() },
+    );
     assert_eq!(
         actions(&mut b),
         vec![CallOutput::CancelSeat {
@@ -391,7 +404,7 @@ fn overflow_leaves_the_queue_and_a_released_call_is_closed() {
     );
     assert_eq!(b.acd().waiting(), 0);
     b.handle(
-        T0 + 61 * SECOND,
+        Now::at(T0 + 61 * SECOND),
         CallInput::Released {
             call: "c1".into(),
             reason: "dial_plan_hangup".into(),
@@ -417,7 +430,7 @@ fn a_forward_rides_the_seat_leg_and_falls_back_when_it_fails() {
     arrive(&mut b, T0, "c1", "samu", 0);
     let forward = |b: &mut Switchboard, now| {
         b.handle(
-            now,
+            Now::at(now),
             CallInput::Forward {
                 call: "c1".into(),
                 number: "0387000000".into(),
@@ -432,7 +445,7 @@ fn a_forward_rides_the_seat_leg_and_falls_back_when_it_fails() {
     assert_eq!(actions(&mut b), vec![dial.clone()]);
     assert_eq!(b.acd().waiting(), 0, "out of the queue while dialling");
     b.handle(
-        T0 + 2000,
+        Now::at(T0 + 2000),
         CallInput::SeatFailed {
             call: "c1".into(),
             seat: EXTERNAL.into(),
@@ -447,7 +460,7 @@ fn a_forward_rides_the_seat_leg_and_falls_back_when_it_fails() {
         "back to waiting: can be forwarded again"
     );
     b.handle(
-        T0 + 4000,
+        Now::at(T0 + 4000),
         CallInput::SeatAnswered {
             call: "c1".into(),
             seat: EXTERNAL.into(),
@@ -461,7 +474,7 @@ fn a_forward_rides_the_seat_leg_and_falls_back_when_it_fails() {
         }]
     );
     b.handle(
-        T0 + 9000,
+        Now::at(T0 + 9000),
         CallInput::SeatGone {
             call: "c1".into(),
             seat: EXTERNAL.into(),
@@ -491,7 +504,7 @@ fn ring_all_cancels_the_seats_that_lost_the_race() {
     arrive(&mut b, T0 + 1, "c1", "samu", 0);
     assert_eq!(actions(&mut b).len(), 3, "every seat rings");
     b.handle(
-        T0 + 2,
+        Now::at(T0 + 2),
         CallInput::SeatAnswered {
             call: "c1".into(),
             seat: "arm2".into(),
@@ -520,14 +533,14 @@ fn seat_reset_ends_a_call_whose_bye_was_lost() {
     online(&mut b, T0, "arm1");
     arrive(&mut b, T0 + 1, "c1", "samu", 0);
     b.handle(
-        T0 + 2,
+        Now::at(T0 + 2),
         CallInput::SeatAnswered {
             call: "c1".into(),
             seat: "arm1".into(),
         },
     );
     actions(&mut b);
-    b.seat_reset(T0 + 60 * SECOND, "arm1").unwrap();
+    b.seat_reset(Now::at(T0 + 60 * SECOND), "arm1").unwrap();
     let got = actions(&mut b);
     assert!(got.contains(&CallOutput::HangUpCaller { call: "c1".into() }));
     assert_eq!(
@@ -535,7 +548,7 @@ fn seat_reset_ends_a_call_whose_bye_was_lost() {
         Some("seat_reset")
     );
     assert_eq!(b.acd().seat("arm1").unwrap().state.label(), "available");
-    assert!(b.seat_reset(T0, "ghost").is_err());
+    assert!(b.seat_reset(Now::at(T0), "ghost").is_err());
 }
 
 #[test]
@@ -547,10 +560,10 @@ fn an_escalated_p0_call_overtakes_the_waiting_ones() {
     }
     // Both were queued unrated by `arrive`; re-queue them rated as a regulator would.
     for call in ["p2", "p0"] {
-        b.handle(T0 + 5, CallInput::Overflow { call: call.into() });
+        b.handle(Now::at(T0 + 5), CallInput::Overflow { call: call.into() });
     }
-    b.enqueue(T0 + 6, "p2", "reg", &reg(Urgency::P2));
-    b.enqueue(T0 + 7, "p0", "reg", &reg(Urgency::P0));
+    b.enqueue(Now::at(T0 + 6), "p2", "reg", &reg(Urgency::P2));
+    b.enqueue(Now::at(T0 + 7), "p0", "reg", &reg(Urgency::P0));
     online(&mut b, T0 + 8, "reg1");
     assert_eq!(actions(&mut b), vec![ring("p0", "reg1")]);
     let detail = b
@@ -584,11 +597,11 @@ fn a_full_queue_refuses_new_calls_busy_but_takes_back_answered_ones() {
     arrived(&mut b, T0 + 3, "c3", "samu");
     let request = CallRequest::new("arm", 0);
     assert!(
-        !b.enqueue(T0 + 3, "c3", "arm", &request),
+        !b.enqueue(Now::at(T0 + 3), "c3", "arm", &request),
         "one waits already"
     );
     actions(&mut b);
-    b.handle(T0 + 3, CallInput::QueueFull { call: "c3".into() });
+    b.handle(Now::at(T0 + 3), CallInput::QueueFull { call: "c3".into() });
     let out = actions(&mut b);
     assert!(out.contains(&CallOutput::RejectCaller {
         call: "c3".into(),
@@ -601,17 +614,30 @@ fn a_full_queue_refuses_new_calls_busy_but_takes_back_answered_ones() {
 
     // c1, answered then transferred back to the full queue, is taken whatever its size.
     b.handle(
-        T0 + 4,
+        Now::at(T0 + 4),
         CallInput::SeatAnswered {
             call: "c1".into(),
             seat: "arm1".into(),
         },
     );
-    b.transfer(T0 + 5, "c1", "arm1", "arm", TransferMode::Blind, None)
-        .unwrap();
+    b.transfer(
+        Now::at(T0 + 5),
+        "c1",
+        "arm1",
+        "arm",
+        TransferMode::Blind,
+        None,
+    )
+    .unwrap();
     arrived(&mut b, T0 + 5, "c4", "samu");
-    assert!(!b.enqueue(T0 + 5, "c4", "arm", &request), "still full");
-    assert!(b.enqueue(T0 + 6, "c1", "arm", &request), "c1 comes back");
+    assert!(
+        !b.enqueue(Now::at(T0 + 5), "c4", "arm", &request),
+        "still full"
+    );
+    assert!(
+        b.enqueue(Now::at(T0 + 6), "c1", "arm", &request),
+        "c1 comes back"
+    );
 }
 
 #[test]
@@ -620,7 +646,7 @@ fn a_lost_caller_ends_its_call_and_frees_its_seat() {
     online(&mut b, T0, "arm1");
     arrive(&mut b, T0 + 1, "c1", "samu", 0);
     b.handle(
-        T0 + 2,
+        Now::at(T0 + 2),
         CallInput::SeatAnswered {
             call: "c1".into(),
             seat: "arm1".into(),
@@ -629,7 +655,7 @@ fn a_lost_caller_ends_its_call_and_frees_its_seat() {
     actions(&mut b);
     let detail = "no RTP/RTCP for 60 s, OPTIONS probe unanswered".to_string();
     b.handle(
-        T0 + 70 * SECOND,
+        Now::at(T0 + 70 * SECOND),
         CallInput::CallerLost {
             call: "c1".into(),
             detail,
@@ -652,7 +678,7 @@ fn a_lost_caller_ends_its_call_and_frees_its_seat() {
     arrive(&mut b, T0 + 80 * SECOND, "c2", "samu", 0);
     actions(&mut b);
     b.handle(
-        T0 + 81 * SECOND,
+        Now::at(T0 + 81 * SECOND),
         CallInput::CallerLost {
             call: "c2".into(),
             detail: String::new(),
@@ -675,7 +701,7 @@ fn a_408_or_503_for_the_seat_is_not_its_refusal() {
     actions(&mut b);
     for (seat, status) in [("arm1", 503), ("arm2", 486)] {
         b.handle(
-            T0 + 3,
+            Now::at(T0 + 3),
             CallInput::SeatFailed {
                 call: "c1".into(),
                 seat: seat.into(),

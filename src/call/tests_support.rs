@@ -28,14 +28,14 @@ pub fn board_with(seats: &[(&str, &str)]) -> Switchboard {
         .iter()
         .map(|(s, r)| (s.to_string(), r.to_string()))
         .collect();
-    Switchboard::new(settings, &seats, T0)
+    Switchboard::new(settings, &seats, Now::at(T0))
 }
 
 /// A call arrives and queues for the ARM.
 pub fn arrive(b: &mut Switchboard, now: EpochMillis, call: &str, line: &str, priority: u8) {
     arrived(b, now, call, line);
     b.handle(
-        now,
+        Now::at(now),
         CallInput::Enqueue {
             call: call.into(),
             queue: "arm".into(),
@@ -49,7 +49,7 @@ pub fn arrive(b: &mut Switchboard, now: EpochMillis, call: &str, line: &str, pri
 pub fn arrive_in(b: &mut Switchboard, now: EpochMillis, call: &str, role: &str) {
     arrived(b, now, call, "escalade");
     b.handle(
-        now,
+        Now::at(now),
         CallInput::Enqueue {
             call: call.into(),
             queue: role.into(),
@@ -62,7 +62,7 @@ pub fn arrive_in(b: &mut Switchboard, now: EpochMillis, call: &str, role: &str) 
 /// A call arrives (not queued yet).
 pub fn arrived(b: &mut Switchboard, now: EpochMillis, call: &str, line: &str) {
     b.handle(
-        now,
+        Now::at(now),
         CallInput::Arrived {
             call: call.into(),
             sip_call_id: format!("sip-{call}"),
@@ -103,5 +103,5 @@ pub fn finished(outputs: &[CallOutput]) -> Option<&CallRecord> {
 }
 
 pub fn online(b: &mut Switchboard, now: EpochMillis, seat: &str) {
-    b.handle(now, CallInput::SeatOnline { seat: seat.into() });
+    b.handle(Now::at(now), CallInput::SeatOnline { seat: seat.into() });
 }

@@ -7,7 +7,7 @@ use super::{CallOutput, EXTERNAL, Phase, Switchboard};
 use crate::acd::{PauseReason, SeatId, Urgency};
 use crate::cti::TransferMode;
 use crate::store::record::{CallRecord, FileEntry, Outcome, Qualification};
-use crate::time::EpochMillis;
+use crate::time::Now;
 use thiserror::Error;
 
 /// Why a transfer was refused.
@@ -28,7 +28,7 @@ impl Switchboard {
     /// plan to the target, which queues or forwards it.
     pub fn transfer(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         call: &str,
         seat: &str,
         target: &str,
@@ -49,13 +49,15 @@ impl Switchboard {
         let detail = format!("{target} {} {}", mode_label(mode), c.urgency.label());
         match mode {
             TransferMode::Blind => {
-                c.record.event(now, "TRANSFER", Some(seat), Some(detail));
+                c.record
+                    .event(now.wall, "TRANSFER", Some(seat), Some(detail));
                 end_handler(&mut c.record, seat, now, "transfer");
                 c.phase = Phase::Waiting;
                 self.release_seat(now, call, seat.into());
             }
             TransferMode::Accompanied => {
-                c.record.event(now, "ACCOMPANIED", Some(seat), Some(detail));
+                c.record
+                    .event(now.wall, "ACCOMPANIED", Some(seat), Some(detail));
                 c.phase = Phase::Accompanying { seat: seat.into() };
             }
         }
@@ -70,7 +72,7 @@ impl Switchboard {
     /// driver has already moved the target's leg, so `consult` hangs up no seat.
     pub fn replace(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         call: &str,
         seat: &str,
         consult: &str,
@@ -88,10 +90,11 @@ impl Switchboard {
         if target == EXTERNAL || !bridged(self.calls.get(consult), target) {
             return Err(TransferError::NotOnCall(target.into()));
         }
-        self.acd.move_call(now, target, consult, call);
+        self.acd.move_call(now.mono, target, consult, call);
         if let Some(c) = self.calls.get_mut(call) {
             let detail = format!("{target} attended, replaces {consult}");
-            c.record.event(now, "TRANSFER", Some(seat), Some(detail));
+            c.record
+                .event(now.wall, "TRANSFER", Some(seat), Some(detail));
             end_handler(&mut c.record, seat, now, "transfer");
             c.phase = Phase::Waiting;
         }
@@ -111,13 +114,7 @@ impl Switchboard {
     /// the last seat leaving ends the call; a seat leaving an accompanied transfer before
     /// the target answered puts the caller back on hold; one leaving the three-way call
     /// leaves the other with the caller.
-    pub(super) fn seat_left(
-        &mut self,
-        now: EpochMillis,
-        call: &str,
-        seat: &str,
-        hung_up_by: Option<&str>,
-    ) {
+    pub(super) fn seat_left(&mut self, now: Now, call: &str, seat: &str, hung_up_by: Option<&str>) {
         let Some(c) = self.calls.get_mut(call) else {
             return;
         };
@@ -136,7 +133,7 @@ impl Switchboard {
             }),
             _ => return,
         };
-        self.acd.call_ended(now, seat);
+        self.acd.call_ended(now.mono, seat);
         if hung_up_by.is_some() {
             self.outputs.push_back(CallOutput::HangUpSeat {
                 call: call.into(),
@@ -159,7 +156,7 @@ impl Switchboard {
             return;
         };
         end_handler(&mut c.record, seat, now, "left");
-        c.record.event(now, "LEFT", Some(seat), None);
+        c.record.event(now.wall, "LEFT", Some(seat), None);
         self.outputs.push_back(CallOutput::SeatLeft {
             call: call.into(),
             seat: seat.into(),
@@ -183,7 +180,7 @@ impl Switchboard {
     /// The seat accompanying a P0 caller left before the target answered: the record and
     /// the supervisors are told, and the driver overflows the call at once when no seat of
     /// its queue could answer it.
-    fn p0_left_alone(&mut self, now: EpochMillis, call: &str, seat: &str) {
+    fn p0_left_alone(&mut self, now: Now, call: &str, seat: &str) {
         // Not queued: a forward rings (or its failure puts the call back in a queue).
         let reachable = self.acd.reachable(call).unwrap_or(true);
         let detail = if reachable { "queued" } else { "no_seat" };
@@ -212,7 +209,7 @@ impl Switchboard {
 
     /// `seat`'s media died while it talked with the caller alone: the caller waits again
     /// (never hung up for a browser that crashed); in a three-way call the others go on.
-    pub(super) fn seat_lost(&mut self, now: EpochMillis, call: &str, seat: &str) {
+    pub(super) fn seat_lost(&mut self, now: Now, call: &str, seat: &str) {
         let Some(c) = self
             .calls
             .get_mut(call)
@@ -221,9 +218,9 @@ impl Switchboard {
             return self.seat_left(now, call, seat, None);
         };
         end_handler(&mut c.record, seat, now, "lost");
-        c.record.event(now, "SEAT_LOST", Some(seat), None);
+        c.record.event(now.wall, "SEAT_LOST", Some(seat), None);
         c.phase = Phase::Waiting;
-        self.acd.call_ended(now, seat);
+        self.acd.call_ended(now.mono, seat);
         self.outputs.push_back(CallOutput::SeatLeft {
             call: call.into(),
             seat: seat.into(),
@@ -236,7 +233,7 @@ impl Switchboard {
     /// `seat` puts its caller on hold (`held`; its phone's re-INVITE, its console) or takes
     /// it back. The caller hears the queue's hold audio meanwhile, never a silence it could
     /// take for a dropped call. False when `seat` is not talking with the caller alone.
-    pub fn hold(&mut self, now: EpochMillis, call: &str, seat: &str, held: bool) -> bool {
+    pub fn hold(&mut self, now: Now, call: &str, seat: &str, held: bool) -> bool {
         let Some(c) = self
             .calls
             .get_mut(call)
@@ -260,19 +257,19 @@ impl Switchboard {
                 },
             )
         };
-        c.record.event(now, kind, Some(seat), None);
+        c.record.event(now.wall, kind, Some(seat), None);
         self.outputs.push_back(out);
         true
     }
 
     /// The console of `seat` hangs up its leg of the call.
-    pub fn hang_up_seat(&mut self, now: EpochMillis, call: &str, seat: &str) {
+    pub fn hang_up_seat(&mut self, now: Now, call: &str, seat: &str) {
         self.seat_left(now, call, seat, Some("seat_hangup"));
     }
 
     /// `seat` writes qualification data on the call. A priority becomes the call's urgency
     /// for its next queue.
-    pub fn qualify(&mut self, now: EpochMillis, call: &str, seat: &str, data: Qualification) {
+    pub fn qualify(&mut self, now: Now, call: &str, seat: &str, data: Qualification) {
         let Some(c) = self.calls.get_mut(call) else {
             return;
         };
@@ -280,7 +277,7 @@ impl Switchboard {
             c.urgency = u;
         }
         c.record.add_file(FileEntry {
-            at: now,
+            at: now.wall,
             seat: seat.into(),
             data,
         });
@@ -297,29 +294,29 @@ impl Switchboard {
     }
 
     /// Takes a seat out of distribution. False when it cannot be paused now (on a call).
-    pub fn pause(&mut self, now: EpochMillis, seat: &str, reason: PauseReason) -> bool {
-        let paused = self.acd.pause(now, seat, reason);
+    pub fn pause(&mut self, now: Now, seat: &str, reason: PauseReason) -> bool {
+        let paused = self.acd.pause(now.mono, seat, reason);
         self.drain_acd(now);
         paused
     }
 
     /// Puts a paused seat back in distribution. False when it was not paused.
-    pub fn unpause(&mut self, now: EpochMillis, seat: &str) -> bool {
-        let resumed = self.acd.unpause(now, seat);
+    pub fn unpause(&mut self, now: Now, seat: &str) -> bool {
+        let resumed = self.acd.unpause(now.mono, seat);
         self.drain_acd(now);
         resumed
     }
 }
 
 /// Closes the seat's open handling of the call.
-fn end_handler(record: &mut CallRecord, seat: &str, now: EpochMillis, left: &str) {
+fn end_handler(record: &mut CallRecord, seat: &str, now: Now, left: &str) {
     if let Some(h) = record
         .handlers
         .iter_mut()
         .rev()
         .find(|h| h.seat == seat && h.until.is_none())
     {
-        h.until = Some(now);
+        h.until = Some(now.wall);
         h.left = Some(left.into());
     }
 }

@@ -1,26 +1,26 @@
-//! The call driver: one tokio task owning the [`Switchboard`], the SIP dialogs of every
-//! leg and the media relays. It feeds the switchboard what happens on the wire and carries
-//! out what the switchboard decides.
+//! The call driver: one tokio task owning the [`Router`], the SIP dialogs of every leg and
+//! the media relays. It feeds the Router what happens on the wire, carries out what it
+//! decides, and sleeps until its next deadline on the monotonic [`Clock`].
 
 use crate::acd::Urgency;
-use crate::call::liveness::CallerWatch;
-use crate::call::{CallInput, CallOutput, Switchboard};
+use crate::call::router::{Dialled, Router, RouterInput, RouterOutput};
+use crate::call::{CallInput, CallOutput};
 use crate::cti::{CtiChannels, CtiCommand, CtiError, TransferMode};
 use crate::media::dtmf::info::parse_info;
 use crate::media::dtmf::{DigitEvent, DtmfError, DtmfSource};
+use crate::media::prompts::PromptSet;
 use crate::media::recording::{CallRecorder, Recorder};
 use crate::media::relay::{Leg, MediaNotice, MediaRelay, RelayStats};
 use crate::media::sdp::LegCodecs;
 use crate::media::sdp::SessionDescription;
 use crate::media::webrtc::{WebRtcConfig, WebRtcLeg};
 use crate::metrics::Metrics;
-use crate::net::flows::{Route, Timer};
 use crate::net::reload::Routing;
 use crate::sip::replaces::Replaces;
 use crate::store::Store;
 use crate::store::record::{CallQuality, CallRecord, LegCounters, Outcome, RtpCounters};
 use crate::store::recordings::Recordings;
-use crate::time::{EpochMillis, wall_clock_now};
+use crate::time::{Clock, Now};
 use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::dialog::dialog::{DialogState, DialogStateSender};
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -157,13 +157,6 @@ pub enum CallEvent {
         /// The dialog answered (anything but 408/481).
         answered: bool,
     },
-    /// A dial plan timer fired (menu key wait, queue limit).
-    Timer {
-        /// Router call id.
-        call: String,
-        /// Which, and which arming of it.
-        timer: Timer,
-    },
 }
 
 /// The relay's plateau sides: the seat talking with the caller, and the one joining in an
@@ -179,12 +172,10 @@ pub(super) struct Legs {
     caller_webrtc: Option<CallerWebRtc>,
     codecs: LegCodecs,
     pub(super) relay: MediaRelay,
-    /// Where the call is in its dial plan.
-    pub(super) route: Route,
+    /// The prompts of the routing set the call started with (the Router names them).
+    pub(super) prompts: Arc<PromptSet>,
     /// The trunk leg got our 200 OK.
     answered: bool,
-    /// Whether the caller still sends anything (see [`crate::call::liveness`]).
-    caller_watch: CallerWatch,
     max_forwards: u32,
     /// Seat legs being offered or answered (several: ring-all, accompanied transfer).
     pub(super) seats: Vec<SeatLeg>,
@@ -236,7 +227,9 @@ impl Legs {
 /// What the driver needs to reach the outside.
 pub struct CallDriver {
     /// The decisions.
-    pub switchboard: Switchboard,
+    pub router: Router,
+    /// The clocks fed to the switchboard: monotonic for deadlines, wall for records.
+    pub clock: Clock,
     /// rsipstack's dialogs.
     pub dialogs: Arc<DialogLayer>,
     /// Dialog state events go here.
@@ -293,19 +286,16 @@ impl CallDriver {
         self.publish_gauges();
         let mut watchdog = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
-            let deadline = self.switchboard.poll_timeout();
+            let deadline = self.router.poll_timeout();
             let sleep = async {
                 match deadline {
-                    Some(t) => {
-                        let wait = t.saturating_sub(wall_clock_now());
-                        tokio::time::sleep(std::time::Duration::from_millis(wait)).await
-                    }
+                    Some(t) => tokio::time::sleep(self.clock.until(t)).await,
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = sleep => self.switchboard.handle_timeout(wall_clock_now()),
+                _ = sleep => self.router.handle_timeout(self.clock.now()),
                 event = events.recv() => match event {
                     Some(event) => self.on_event(event, &mut legs, &mut by_leg),
                     None => break,
@@ -313,11 +303,7 @@ impl CallDriver {
                 Some(command) = cti.recv() => self.on_cti(command, &mut legs),
                 _ = watchdog.tick(), if self.seat_rtp_timeout_ms > 0
                     || self.caller_rtp_timeout_ms > 0 => {
-                    let now = wall_clock_now();
-                    self.watch_callers(now, &mut legs);
-                    if self.seat_rtp_timeout_ms > 0 {
-                        self.watch_seat_media(now, &mut legs);
-                    }
+                    self.sample_media(self.clock.now(), &mut legs);
                 }
             }
             self.execute(&mut legs, &mut by_leg);
@@ -325,8 +311,8 @@ impl CallDriver {
         // Shutting down: calls in progress end as failed, with a record.
         let live: Vec<String> = legs.keys().cloned().collect();
         for call in live {
-            self.switchboard.handle(
-                wall_clock_now(),
+            self.router.handle_call(
+                self.clock.now(),
                 CallInput::Failed {
                     call,
                     reason: "router_shutdown".into(),
@@ -345,7 +331,7 @@ impl CallDriver {
         legs: &mut HashMap<String, Legs>,
         by_leg: &mut HashMap<String, String>,
     ) {
-        let now = wall_clock_now();
+        let now = self.clock.now();
         match event {
             CallEvent::Trunk(t) => {
                 let trunk_leg = t.dialog.id().call_id.clone();
@@ -360,9 +346,8 @@ impl CallDriver {
                         caller_webrtc: t.webrtc,
                         codecs: t.codecs,
                         relay: t.relay,
-                        route: Route::new(t.routing, &t.entry, t.dialled_by),
+                        prompts: Arc::clone(&t.routing.prompts),
                         answered: false,
-                        caller_watch: CallerWatch::new(self.caller_rtp_timeout_ms),
                         max_forwards: t.max_forwards,
                         seats: Vec::new(),
                         consoles: Vec::new(),
@@ -373,20 +358,27 @@ impl CallDriver {
                         peer: [caller_peer, None, None],
                     },
                 );
-                let call = t.call.clone();
-                self.switchboard.handle(now, t.arrived);
-                self.start_route(&call, legs);
+                let admitted = RouterInput::Admitted {
+                    arrived: t.arrived,
+                    plans: t.routing.plans,
+                    entry: t.entry,
+                    dialled: t.dialled_by.map(|d| Dialled {
+                        seat: d.seat,
+                        step: d.step,
+                    }),
+                };
+                self.router.handle(now, admitted);
             }
-            CallEvent::Media { call, notice } => self.on_media(&call, notice, legs),
-            CallEvent::Timer { call, timer } => self.on_timer(&call, timer, legs),
+            CallEvent::Media { call, notice } => self.on_media(&call, notice),
             CallEvent::CallerProbe { call, answered } => {
-                self.on_caller_probe(now, call, answered, legs);
+                self.router
+                    .handle(now, RouterInput::CallerProbed { call, answered });
             }
             CallEvent::Rejected(record) => self.persist(*record, None),
             // A console taking calls with audio keeps its seat online without a phone.
             CallEvent::Input(CallInput::SeatOffline { seat })
                 if self.console_audio.contains(&seat) => {}
-            CallEvent::Input(input) => self.switchboard.handle(now, input),
+            CallEvent::Input(input) => self.router.handle_call(now, input),
             CallEvent::SeatResult {
                 call,
                 seat,
@@ -403,7 +395,7 @@ impl CallDriver {
 
     fn on_dialog_state(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         state: DialogState,
         legs: &mut HashMap<String, Legs>,
         by_leg: &HashMap<String, String>,
@@ -416,7 +408,7 @@ impl CallDriver {
                     .get(&id.call_id)
                     .filter(|call| legs.get(*call).is_some_and(|l| l.trunk_leg == id.call_id));
                 let status = match call.cloned() {
-                    Some(call) => self.caller_info(now, &call, request, legs),
+                    Some(call) => self.caller_info(now, &call, request),
                     // From a seat: its keys do not drive the call.
                     None => StatusCode::OK,
                 };
@@ -465,8 +457,8 @@ impl CallDriver {
         let Some(l) = legs.get(call) else { return };
         if l.trunk_leg == id.call_id {
             if terminated {
-                self.switchboard
-                    .handle(now, CallInput::CallerGone { call: call.clone() });
+                self.router
+                    .handle_call(now, CallInput::CallerGone { call: call.clone() });
             }
             return;
         }
@@ -485,7 +477,7 @@ impl CallDriver {
             },
             (true, false) => return, // the INVITE's own result reports this
         };
-        self.switchboard.handle(now, input);
+        self.router.handle_call(now, input);
     }
 
     /// A REFER from a seat on its call: a blind transfer to the internal number (or name)
@@ -493,7 +485,7 @@ impl CallDriver {
     /// REFER is answered 202 and NOTIFY 200 when the router releases the seat's leg.
     fn on_refer(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         sip_leg: &str,
         request: &rsipstack::sip::Request,
         handle: &TransactionHandle,
@@ -529,15 +521,7 @@ impl CallDriver {
         {
             s.referred = Some(handle.clone());
         }
-        match self.transfer(
-            now,
-            &call,
-            &seat,
-            &target,
-            TransferMode::Blind,
-            urgency,
-            legs,
-        ) {
+        match self.transfer(now, &call, &seat, &target, TransferMode::Blind, urgency) {
             Ok(TransferMode::Blind) => Ok(()),
             Ok(TransferMode::Accompanied) => {
                 // P0: the seat stays with the caller. 202 now; NOTIFY 200 when the target
@@ -575,7 +559,7 @@ impl CallDriver {
     /// receiving is putting its caller on hold.
     fn reoffer(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         call_id: &str,
         request: &rsipstack::sip::Request,
         legs: &mut HashMap<String, Legs>,
@@ -619,10 +603,12 @@ impl CallDriver {
         l.relay.set_receiving(leg, receiving);
         if let Some(s) = l.seats.iter_mut().find(|s| s.sip == call_id) {
             s.talking = receiving && sending;
-            s.heard = None;
+            s.restarted = true;
         }
         if let Some((seat, _)) = seat {
-            self.switchboard.hold(now, call, &seat, !receiving);
+            self.router
+                .board_mut(now)
+                .hold(now, call, &seat, !receiving);
         }
         Ok(answer.to_string().into_bytes())
     }
@@ -631,21 +617,20 @@ impl CallDriver {
     /// becomes a digit for the call. Returns the status to answer.
     fn caller_info(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         call: &str,
         request: &rsipstack::sip::Request,
-        legs: &mut HashMap<String, Legs>,
     ) -> StatusCode {
         let content_type = request.header_value("Content-Type").unwrap_or_default();
         match parse_info(&content_type, request.body()) {
             Ok((digit, duration_ms)) => {
                 let digit = DigitEvent {
                     digit,
-                    at: now,
+                    at: now.wall,
                     duration_ms: duration_ms.unwrap_or(0),
                     source: DtmfSource::SipInfo,
                 };
-                self.on_media(call, MediaNotice::Digit(digit), legs);
+                self.on_media(call, MediaNotice::Digit(digit));
                 StatusCode::OK
             }
             // An empty INFO is a keep-alive some trunks send.
@@ -656,7 +641,22 @@ impl CallDriver {
     }
 
     fn execute(&mut self, legs: &mut HashMap<String, Legs>, by_leg: &mut HashMap<String, String>) {
-        while let Some(out) = self.switchboard.poll_output() {
+        while let Some(out) = self.router.poll_output() {
+            let out = match out {
+                RouterOutput::Call(out) => out,
+                RouterOutput::ProbeCaller { call } => {
+                    self.probe_caller(call, legs);
+                    continue;
+                }
+                RouterOutput::HangUpDeadSeat { call, seat } => {
+                    self.hang_up_dead_seat(&call, &seat, legs);
+                    continue;
+                }
+                play @ RouterOutput::Play { .. } => {
+                    self.play(play, legs);
+                    continue;
+                }
+            };
             self.follow_last_calls(&out);
             self.publish_output(&out);
             match out {
@@ -693,20 +693,17 @@ impl CallDriver {
                 }
                 CallOutput::Bridge { call, seat } => {
                     if let Some(l) = legs.get_mut(&call) {
-                        // Seat found: the dial plan has nothing more to do for this call.
-                        l.route.settled();
                         let side = l.media_of(&seat).unwrap_or(Leg::B);
                         match self.answer_caller(&call, l) {
                             Ok(()) => l.relay.bridge(side),
                             Err(reason) => self
-                                .switchboard
-                                .handle(wall_clock_now(), CallInput::Failed { call, reason }),
+                                .router
+                                .handle_call(self.clock.now(), CallInput::Failed { call, reason }),
                         }
                     }
                 }
                 CallOutput::Conference { call } => {
                     if let Some(l) = legs.get_mut(&call) {
-                        l.route.settled();
                         l.relay.conference();
                         for s in l.seats.iter_mut().filter(|s| s.notify_on_answer) {
                             s.notify_on_answer = false;
@@ -720,7 +717,6 @@ impl CallDriver {
                         }
                     }
                 }
-                CallOutput::Hold { call } => self.hold_again(&call, legs),
                 CallOutput::Resume { call, seat } => {
                     if let Some(l) = legs.get(&call)
                         && let Some(side) = l.media_of(&seat)
@@ -728,7 +724,6 @@ impl CallDriver {
                         l.relay.bridge(side);
                     }
                 }
-                CallOutput::Requeue { call } => self.wait_again(&call, "seat_lost", legs),
                 CallOutput::HangUpCaller { call } => {
                     if let Some(l) = legs.get(&call) {
                         let dialog = l.trunk.clone();
@@ -740,9 +735,8 @@ impl CallDriver {
                         l.trunk.reject(Some(StatusCode::from(status)), None).ok();
                     }
                 }
-                CallOutput::Finished(mut record) => {
+                CallOutput::Finished(record) => {
                     let media = legs.remove(&record.id).map(|l| {
-                        l.route.describe(&mut record);
                         by_leg.remove(&l.trunk_leg);
                         for s in &l.seats {
                             by_leg.remove(&s.sip);
@@ -751,16 +745,11 @@ impl CallDriver {
                     });
                     self.persist(*record, media);
                 }
-                CallOutput::Unaccompanied {
-                    call, reachable, ..
-                } => {
-                    if !reachable && !self.overflow_now(&call, true, legs) {
-                        // Nobody can answer and the plan has nowhere to send it: it waits on
-                        // hold, the supervisors alerted (their event, this log).
-                        tracing::error!(%call, "P0 caller alone with no seat and no overflow");
-                    }
-                }
-                CallOutput::SeatChanged { .. }
+                // The Router saw to these (hold audio, requeue, overflow).
+                CallOutput::Hold { .. }
+                | CallOutput::Requeue { .. }
+                | CallOutput::Unaccompanied { .. }
+                | CallOutput::SeatChanged { .. }
                 | CallOutput::SeatAutopaused { .. }
                 | CallOutput::MissBurst { .. } => {}
             }
@@ -768,7 +757,7 @@ impl CallDriver {
         self.publish_gauges();
         self.publish_queue();
         self.journal
-            .step(wall_clock_now(), &self.switchboard, &self.store);
+            .step(self.clock.now().wall, self.router.board(), &self.store);
     }
 
     /// Answers the trunk leg (once) with our SDP answer for the caller's codecs, and starts
@@ -805,7 +794,7 @@ impl CallDriver {
             .map_err(|e| format!("answer_failed: {e}"))?;
         l.answered = true;
         if let Some(root) = &self.recordings {
-            let relative = Recordings::relative_path(call, wall_clock_now());
+            let relative = Recordings::relative_path(call, self.clock.now().wall);
             match Recorder::create(root, &relative) {
                 Ok(recorder) => l.relay.record(Box::new(CallRecorder::new(recorder))),
                 // The call matters more than its recording: go on, and say so loudly.
@@ -885,7 +874,7 @@ impl CallDriver {
     }
 
     fn publish_gauges(&self) {
-        let acd = self.switchboard.acd();
+        let acd = self.router.board().acd();
         // Every queue seen keeps its series, at 0 when empty.
         let seen = prometheus::core::Collector::collect(&self.metrics.queue_depth);
         for gauge in seen.iter().flat_map(|family| family.get_metric()) {
@@ -896,7 +885,7 @@ impl CallDriver {
                     .set(0);
             }
         }
-        for (queue, depth) in self.switchboard.queue_depths() {
+        for (queue, depth) in self.router.board().queue_depths() {
             self.metrics
                 .queue_depth
                 .with_label_values(&[queue])
@@ -904,7 +893,7 @@ impl CallDriver {
         }
         self.metrics
             .active_calls
-            .set(self.switchboard.active_calls() as i64);
+            .set(self.router.board().active_calls() as i64);
         let mut counts: HashMap<(&str, &str), i64> = HashMap::new();
         for seat in acd.seats() {
             for label in crate::acd::SeatState::LABELS {

@@ -6,17 +6,17 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::calls::{CallDriver, Legs};
-use crate::acd::{PauseReason, SeatState, Urgency};
+use crate::acd::{SeatState, Urgency};
+use crate::call::router::{SeatRequest, SeatRequestError};
 use crate::call::{CallInput, CallOutput, EXTERNAL};
 use crate::cti::{CtiCommand, CtiError, CtiEvent, CtiRequest, TransferMode};
-use crate::media::playback::Announcement;
 use crate::store::seat_log::SeatEvent;
-use crate::time::{EpochMillis, wall_clock_now};
+use crate::time::Now;
 
 impl CallDriver {
     /// One request from a console.
     pub(super) fn on_cti(&mut self, command: CtiCommand, legs: &mut HashMap<String, Legs>) {
-        let now = wall_clock_now();
+        let now = self.clock.now();
         let CtiCommand {
             seat,
             request,
@@ -27,98 +27,91 @@ impl CallDriver {
             return self.console_answer(&seat, sdp, reply, legs);
         }
         let request = match request {
-            CtiRequest::Qualify(data) if self.switchboard.acd().seat(&seat).is_some() => {
+            CtiRequest::Qualify(data) if self.router.board().acd().seat(&seat).is_some() => {
                 // A call over is completed in the store (off the event loop).
-                return self.cti_qualify(now, &seat, data, reply, legs);
+                return self.cti_qualify(now, &seat, data, reply);
             }
             other => other,
         };
-        let answer = match self.switchboard.acd().seat(&seat) {
+        let answer = match self.router.board().acd().seat(&seat) {
             None => Err(CtiError::Invalid(format!("unknown seat {seat}"))),
-            Some(_) => self.cti_request(now, &seat, request, legs),
+            Some(_) => self.cti_request(now, &seat, request),
         };
         reply.send(answer).ok();
     }
 
     fn cti_request(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         seat: &str,
         request: CtiRequest,
-        legs: &mut HashMap<String, Legs>,
     ) -> Result<Value, CtiError> {
         match request {
-            CtiRequest::Status => Ok(self.seat_status(seat, legs)),
+            CtiRequest::Status => Ok(self.seat_status(seat)),
             CtiRequest::Overview => Ok(self.overview()),
             CtiRequest::Reset { seat: target } => {
-                self.switchboard
-                    .seat_reset(now, &target)
-                    .map_err(|e| CtiError::Invalid(e.to_string()))?;
+                self.router.reset_seat(now, &target).map_err(refused)?;
                 self.seat_log(now, &target, "RESET", None, Some(seat));
-                Ok(self.seat_status(&target, legs))
+                Ok(self.seat_status(&target))
             }
             CtiRequest::Login => {
                 self.seat_log(now, seat, "LOGIN", None, None);
-                if matches!(
-                    self.seat_state(seat),
-                    Some(SeatState::Paused {
-                        reason: PauseReason::LoggedOut,
-                        ..
-                    })
-                ) {
-                    self.switchboard.unpause(now, seat);
-                }
-                Ok(self.seat_status(seat, legs))
+                self.router
+                    .seat_request(now, seat, SeatRequest::Login)
+                    .map_err(refused)?;
+                Ok(self.seat_status(seat))
             }
             CtiRequest::Logout => {
                 self.seat_log(now, seat, "LOGOUT", None, None);
                 self.console_audio(now, seat, false);
-                // On a call: it goes on; the seat leaves distribution when it ends.
-                self.switchboard.pause(now, seat, PauseReason::LoggedOut);
-                Ok(self.seat_status(seat, legs))
+                self.router
+                    .seat_request(now, seat, SeatRequest::Logout)
+                    .map_err(refused)?;
+                Ok(self.seat_status(seat))
             }
             CtiRequest::Pause { reason } => {
-                // On a call, the pause starts when the call ends (`pause_after_call`).
-                if !self.switchboard.pause(now, seat, reason) {
-                    let state = self.seat_state(seat).map(|s| s.label()).unwrap_or("?");
-                    return Err(CtiError::Conflict(format!("cannot pause while {state}")));
-                }
+                let pause = SeatRequest::Pause(reason);
+                self.router
+                    .seat_request(now, seat, pause)
+                    .map_err(refused)?;
                 self.seat_log(now, seat, "PAUSE", None, Some(reason.label()));
-                Ok(self.seat_status(seat, legs))
+                Ok(self.seat_status(seat))
             }
             CtiRequest::Resume => {
-                if !self.switchboard.unpause(now, seat) {
-                    return Err(CtiError::Conflict("the seat is not paused".into()));
-                }
+                self.router
+                    .seat_request(now, seat, SeatRequest::Resume)
+                    .map_err(refused)?;
                 self.seat_log(now, seat, "UNPAUSE", None, None);
-                Ok(self.seat_status(seat, legs))
+                Ok(self.seat_status(seat))
             }
-            CtiRequest::Hangup => self.cti_hangup(now, seat, legs),
+            CtiRequest::Hangup => {
+                self.router
+                    .seat_request(now, seat, SeatRequest::Hangup)
+                    .map_err(refused)?;
+                Ok(self.seat_status(seat))
+            }
             CtiRequest::Hold { held } => {
-                let call = self.current_call(seat).ok_or(CtiError::NoCall)?;
-                if !self.switchboard.hold(now, &call, seat, held) {
-                    let why = "only the seat talking with the caller alone may hold it";
-                    return Err(CtiError::Conflict(why.into()));
-                }
-                Ok(self.seat_status(seat, legs))
+                let hold = SeatRequest::Hold(held);
+                self.router.seat_request(now, seat, hold).map_err(refused)?;
+                Ok(self.seat_status(seat))
             }
             CtiRequest::Audio { enabled } => {
                 self.console_audio(now, seat, enabled);
-                Ok(self.seat_status(seat, legs))
+                Ok(self.seat_status(seat))
             }
             CtiRequest::Answer { .. } => Err(CtiError::Invalid("answered above".into())),
             CtiRequest::Transfer {
                 target,
                 mode,
                 urgency,
-            } => self.cti_transfer(now, seat, &target, mode, urgency, legs),
+            } => self.cti_transfer(now, seat, &target, mode, urgency),
             CtiRequest::Qualify(_) => Err(CtiError::Invalid("qualified above".into())),
         }
     }
 
     /// The console takes (or stops taking) the seat's calls with audio in the browser. It
     /// keeps the seat online as a registration would.
-    fn console_audio(&mut self, now: EpochMillis, seat: &str, enabled: bool) {
+    fn console_audio(&mut self, now: Now, seat: &str, enabled: bool) {
         let changed = if enabled {
             self.console_audio.insert(seat.to_string())
         } else {
@@ -141,11 +134,11 @@ impl CallDriver {
         } else {
             return;
         };
-        self.switchboard.handle(now, input);
+        self.router.handle_call(now, input);
     }
 
     fn seat_state(&self, seat: &str) -> Option<&SeatState> {
-        self.switchboard.acd().seat(seat).map(|s| &s.state)
+        self.router.board().acd().seat(seat).map(|s| &s.state)
     }
 
     /// The call the seat is ringing for or on.
@@ -157,13 +150,13 @@ impl CallDriver {
     }
 
     /// The seat, its state and its call as the console shows them.
-    pub(super) fn seat_status(&self, seat: &str, legs: &HashMap<String, Legs>) -> Value {
-        let Some(s) = self.switchboard.acd().seat(seat) else {
+    pub(super) fn seat_status(&self, seat: &str) -> Value {
+        let Some(s) = self.router.board().acd().seat(seat) else {
             return Value::Null;
         };
         let call = self.current_call(seat).and_then(|call| {
-            let record = self.switchboard.record(&call)?;
-            let route = legs.get(&call).map(|l| l.route.trace()).unwrap_or_default();
+            let record = self.router.board().record(&call)?;
+            let route = self.router.trace(&call);
             Some(json!({
                 "id": record.id,
                 "line": record.line,
@@ -171,11 +164,11 @@ impl CallDriver {
                 // The seat needs the number (call back); it is health data: HTTPS only.
                 "caller": record.caller.reveal(),
                 "arrived_at": record.arrived_at,
-                "waited_ms": record.answered_at.unwrap_or(wall_clock_now()).saturating_sub(record.arrived_at),
+                "waited_ms": record.answered_at.unwrap_or(self.clock.now().wall).saturating_sub(record.arrived_at),
                 "queue": record.queue,
-                "urgency": self.switchboard.urgency(&call),
+                "urgency": self.router.board().urgency(&call),
                 // Accompanying a transfer nobody answered yet (leaving leaves the caller alone).
-                "accompanying": self.switchboard.accompanying(&call),
+                "accompanying": self.router.board().accompanying(&call),
                 "route": route,
                 "tags": record.tags,
                 "handlers": record.handlers,
@@ -196,18 +189,19 @@ impl CallDriver {
 
     /// Queues, waiting calls and seats, for supervisors.
     fn overview(&self) -> Value {
-        let acd = self.switchboard.acd();
+        let acd = self.router.board().acd();
         let seats: Vec<Value> = acd
             .seats()
             .map(|s| json!({"seat": s.id, "role": s.role, "state": s.state}))
             .collect();
-        let now = wall_clock_now();
+        let now = self.clock.now();
         let calls: Vec<Value> = self
-            .switchboard
+            .router
+            .board()
             .records()
             .map(|r| {
                 // An escalated call waits again (for AMU…) though an ARM answered it once.
-                let since = self.switchboard.waiting_since(&r.id);
+                let since = self.router.board().waiting_since(&r.id);
                 let ringing: Vec<&str> = acd
                     .seats()
                     .filter(
@@ -220,20 +214,20 @@ impl CallDriver {
                     "line": r.line,
                     "queue": r.queue,
                     "seat": r.seat,
-                    "seats": self.switchboard.seats_on(&r.id),
+                    "seats": self.router.board().seats_on(&r.id),
                     "ringing": ringing,
-                    "urgency": self.switchboard.urgency(&r.id),
+                    "urgency": self.router.board().urgency(&r.id),
                     "waiting": since.is_some(),
-                    "forwarding": self.switchboard.forwarding(&r.id),
+                    "forwarding": self.router.board().forwarding(&r.id),
                     "waiting_since": since,
-                    "waiting_ms": since.map_or(0, |s| now.saturating_sub(s)),
+                    "waiting_ms": since.map_or(0, |s| now.wall.saturating_sub(s)),
                     "answered": r.answered_at.is_some(),
                 })
             })
             .collect();
         json!({
-            "now": now,
-            "waiting": self.switchboard.calls_waiting(),
+            "now": now.wall,
+            "waiting": self.router.board().calls_waiting(),
             "calls": calls,
             "seats": seats,
         })
@@ -242,14 +236,14 @@ impl CallDriver {
     /// Writes a line of the seat's history and tells its console and the supervisors.
     pub(super) fn seat_log(
         &self,
-        now: EpochMillis,
+        now: Now,
         seat: &str,
         kind: &str,
         call: Option<&str>,
         detail: Option<&str>,
     ) {
         let event = SeatEvent {
-            at: now,
+            at: now.wall,
             seat: seat.into(),
             kind: kind.into(),
             from: None,
@@ -281,10 +275,10 @@ impl CallDriver {
     /// Tells consoles and supervisors what a switchboard decision means for them, and
     /// writes it in the seats' history.
     pub(super) fn publish_output(&self, out: &CallOutput) {
-        let now = wall_clock_now();
+        let now = self.clock.now();
         match out {
             CallOutput::SeatChanged { seat, from, to } => self.record_seat_event(SeatEvent {
-                at: now,
+                at: now.wall,
                 seat: seat.clone(),
                 kind: "STATE".into(),
                 from: Some((*from).into()),
@@ -293,8 +287,8 @@ impl CallDriver {
                 detail: None,
             }),
             CallOutput::RingSeat { call, seat } => {
-                let detail = self.switchboard.record(call).map(|r| {
-                    let urgency = self.switchboard.urgency(call).map(|u| u.label());
+                let detail = self.router.board().record(call).map(|r| {
+                    let urgency = self.router.board().urgency(call).map(|u| u.label());
                     format!(
                         "{} {} {}",
                         r.line,
@@ -319,7 +313,7 @@ impl CallDriver {
                     .inc();
                 self.seat_log(now, seat, "AUTOPAUSE", None, Some(reason.label()));
                 self.cti.publish(CtiEvent {
-                    at: now,
+                    at: now.wall,
                     seat: None,
                     call: None,
                     kind: "seat_autopaused".into(),
@@ -334,7 +328,7 @@ impl CallDriver {
                 );
                 self.metrics.seat_miss_bursts.inc();
                 self.cti.publish(CtiEvent {
-                    at: now,
+                    at: now.wall,
                     seat: None,
                     call: None,
                     kind: "seat_miss_burst".into(),
@@ -359,9 +353,13 @@ impl CallDriver {
                     %call, %seat, reachable,
                     "P0 caller left alone before the regulator answered"
                 );
-                let queue = self.switchboard.record(call).and_then(|r| r.queue.clone());
+                let queue = self
+                    .router
+                    .board()
+                    .record(call)
+                    .and_then(|r| r.queue.clone());
                 self.cti.publish(CtiEvent {
-                    at: now,
+                    at: now.wall,
                     seat: None,
                     call: Some(call.clone()),
                     kind: "alert".into(),
@@ -387,7 +385,7 @@ impl CallDriver {
                     }
                 }
                 self.cti.publish(CtiEvent {
-                    at: now,
+                    at: now.wall,
                     seat: None,
                     call: Some(record.id.clone()),
                     kind: "call_end".into(),
@@ -405,7 +403,8 @@ impl CallDriver {
 
     /// Seats currently handling the call.
     pub(super) fn open_handlers(&self, call: &str) -> Vec<String> {
-        self.switchboard
+        self.router
+            .board()
             .record(call)
             .map(|r| {
                 r.handlers
@@ -419,10 +418,10 @@ impl CallDriver {
 
     /// Supervisors: the number of waiting calls, when it changes.
     pub(super) fn publish_queue(&mut self) {
-        let waiting = self.switchboard.calls_waiting();
+        let waiting = self.router.board().calls_waiting();
         if self.last_waiting.replace(waiting) != Some(waiting) {
             self.cti.publish(CtiEvent {
-                at: wall_clock_now(),
+                at: self.clock.now().wall,
                 seat: None,
                 call: None,
                 kind: "queue".into(),
@@ -433,76 +432,51 @@ impl CallDriver {
 }
 
 impl CallDriver {
-    /// The console hangs up its seat's leg.
-    fn cti_hangup(
-        &mut self,
-        now: EpochMillis,
-        seat: &str,
-        legs: &mut HashMap<String, Legs>,
-    ) -> Result<Value, CtiError> {
-        match self.seat_state(seat) {
-            Some(SeatState::Busy { call }) => {
-                let call = call.clone();
-                self.switchboard.hang_up_seat(now, &call, seat);
-                Ok(self.seat_status(seat, legs))
-            }
-            _ => Err(CtiError::NoCall),
-        }
-    }
-
     /// The console transfers its seat's call.
     fn cti_transfer(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         seat: &str,
         target: &str,
         mode: TransferMode,
         urgency: Option<Urgency>,
-        legs: &mut HashMap<String, Legs>,
     ) -> Result<Value, CtiError> {
         let call = match self.seat_state(seat) {
             Some(SeatState::Busy { call }) => call.clone(),
             _ => return Err(CtiError::NoCall),
         };
-        let mode = self.transfer(now, &call, seat, target, mode, urgency, legs)?;
-        let urgency = self.switchboard.urgency(&call);
+        let mode = self.transfer(now, &call, seat, target, mode, urgency)?;
+        let urgency = self.router.board().urgency(&call);
         Ok(json!({"call": call, "target": target, "mode": mode, "urgency": urgency}))
     }
 
-    /// Hands `seat`'s call to `target` (CTI or REFER): the switchboard checks the seat may,
-    /// then the call's dial plan goes on at the target.
-    #[allow(clippy::too_many_arguments)]
+    /// Hands `seat`'s call to `target` (CTI or REFER): the Router checks the seat may, and
+    /// the call's dial plan goes on at the target.
     pub(super) fn transfer(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         call: &str,
         seat: &str,
         target: &str,
         mode: TransferMode,
         urgency: Option<Urgency>,
-        legs: &mut HashMap<String, Legs>,
     ) -> Result<TransferMode, CtiError> {
-        let internal = self
-            .transfer_target(call, target, legs)
-            .ok_or_else(|| CtiError::UnknownTarget(target.into()))?;
-        let mode = self
-            .switchboard
-            .transfer(now, call, seat, &internal.step, mode, urgency)
-            .map_err(|e| CtiError::Conflict(e.to_string()))?;
-        if let Some(l) = legs.get_mut(call)
-            && mode == TransferMode::Blind
-        {
-            // The seat is gone: silence until the target's hold audio (if any) starts.
-            let play = l.route.next_play();
-            l.relay.play(Announcement::default(), play);
-        }
-        let detail = format!(
-            "{} {}",
-            internal.step,
-            serde_json::json!(mode).as_str().unwrap_or("")
-        );
+        let (mode, step) = self
+            .router
+            .transfer_request(now, call, seat, target, mode, urgency)
+            .map_err(refused)?;
+        let detail = format!("{step} {}", serde_json::json!(mode).as_str().unwrap_or(""));
         self.seat_log(now, seat, "TRANSFER", Some(call), Some(&detail));
-        self.route_transfer(call, &internal, seat, legs);
         Ok(mode)
+    }
+}
+
+/// A seat request the Router refused, as the CTI says it.
+fn refused(e: SeatRequestError) -> CtiError {
+    match e {
+        SeatRequestError::NoCall => CtiError::NoCall,
+        SeatRequestError::Conflict(why) => CtiError::Conflict(why),
+        SeatRequestError::Invalid(why) => CtiError::Invalid(why),
+        SeatRequestError::UnknownTarget(target) => CtiError::UnknownTarget(target),
     }
 }

@@ -1,8 +1,8 @@
 //! Tokio drivers: the thin IO layer around the sans-IO core.
 //!
-//! [`requests`] answers or routes each new SIP transaction; [`calls`] owns the switchboard
-//! and carries out its decisions on SIP dialogs and media relays, following each call's dial
-//! plan, and answering the consoles' CTI requests; [`reload`] keeps the dial plans in force and reloads them;
+//! [`requests`] answers or routes each new SIP transaction; [`calls`] owns the Router
+//! ([`crate::call::router`]) and carries out its decisions on SIP dialogs and media relays
+//! (playing what each call's dial plan says), and answers the consoles' CTI requests; [`reload`] keeps the dial plans in force and reloads them;
 //! [`sip_tcp`] and [`sip_ws`] carry SIP over TCP and over WebSocket (WebRTC phones), both
 //! into the stack through [`sip_stream`] behind the same guard as UDP; [`tls`] loads the
 //! certificate that `wss` and HTTPS serve; [`fuzz`] drives the SIP fuzzer against a router.

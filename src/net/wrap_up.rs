@@ -3,15 +3,13 @@
 //! Qualifying a call once it is over is normal ARM work; the entry goes to that call's
 //! record, live or stored, with who and when.
 
-use std::collections::HashMap;
-
 use serde_json::{Value, json};
 
-use super::calls::{CallDriver, Legs};
+use super::calls::CallDriver;
 use crate::call::{CallOutput, EXTERNAL};
 use crate::cti::{CtiError, Reply};
 use crate::store::record::{CallRecord, FileEntry, Qualification};
-use crate::time::EpochMillis;
+use crate::time::{EpochMillis, Now};
 
 /// The last call a seat talked on.
 #[derive(Debug, Clone)]
@@ -88,7 +86,7 @@ impl CallDriver {
         let Some(last) = self.last_calls.get(seat) else {
             return Value::Null;
         };
-        match (&last.ended, self.switchboard.record(&last.call)) {
+        match (&last.ended, self.router.board().record(&last.call)) {
             (_, Some(r)) => json!({
                 "id": r.id, "line": r.line, "called": r.called, "ended_at": null, "file": r.file,
             }),
@@ -102,23 +100,16 @@ impl CallDriver {
 
     /// The console writes the call file: its current call's, else (wrap-up) its last
     /// call's. A call over is completed in the store; the answer waits for the disk.
-    pub(super) fn cti_qualify(
-        &mut self,
-        now: EpochMillis,
-        seat: &str,
-        data: Qualification,
-        reply: Reply,
-        legs: &HashMap<String, Legs>,
-    ) {
+    pub(super) fn cti_qualify(&mut self, now: Now, seat: &str, data: Qualification, reply: Reply) {
         let live = self
             .current_call(seat)
             .or_else(|| self.last_calls.get(seat).map(|l| l.call.clone()))
-            .filter(|call| self.switchboard.record(call).is_some());
+            .filter(|call| self.router.board().record(call).is_some());
         if let Some(call) = live {
             let detail = serde_json::to_string(&data).unwrap_or_default();
-            self.switchboard.qualify(now, &call, seat, data);
+            self.router.board_mut(now).qualify(now, &call, seat, data);
             self.seat_log(now, seat, "QUALIFY", Some(&call), Some(&detail));
-            reply.send(Ok(self.seat_status(seat, legs))).ok();
+            reply.send(Ok(self.seat_status(seat))).ok();
             return;
         }
         let Some(last) = self.last_calls.get_mut(seat) else {
@@ -134,13 +125,13 @@ impl CallDriver {
         };
         let detail = serde_json::to_string(&data).unwrap_or_default();
         let entry = FileEntry {
-            at: now,
+            at: now.wall,
             seat: seat.into(),
             data,
         };
         ended.file.push(entry.clone());
         self.seat_log(now, seat, "QUALIFY", Some(&call), Some(&detail));
-        let status = self.seat_status(seat, legs);
+        let status = self.seat_status(seat);
         let store = self.store.clone();
         tokio::spawn(async move {
             let id = call.clone();

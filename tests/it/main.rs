@@ -34,3 +34,4 @@ mod e2e_transfer;
 mod media_tooling;
 mod readme;
 mod recordings_cli;
+mod sim_router;

@@ -115,7 +115,7 @@ impl Sim {
                         matches!(s.state, SeatState::Paused { until: Some(_), .. })
                     });
                 if !autopaused {
-                    self.board.unpause(self.now, &seat);
+                    self.board.unpause(Now::at(self.now), &seat);
                     self.drain();
                 }
             }
@@ -150,7 +150,10 @@ impl Sim {
         self.checks
             .enqueued(&call, ARM_ROLE, Urgency::Nr, line, self.now);
         let request = CallRequest::new(ARM_ROLE, line);
-        if self.board.enqueue(self.now, &call, "arm", &request) {
+        if self
+            .board
+            .enqueue(Now::at(self.now), &call, "arm", &request)
+        {
             self.drain();
             return;
         }
@@ -270,7 +273,7 @@ impl Sim {
             .escalated(kind, call, &role, urgency, line, self.now);
         self.wait_again(call);
         let request = CallRequest::new(&role, line);
-        let taken = self.board.enqueue(self.now, call, &step, &request);
+        let taken = self.board.enqueue(Now::at(self.now), call, &step, &request);
         assert!(taken, "{call} coming back is never refused");
         self.drain();
     }
@@ -286,7 +289,7 @@ impl Sim {
         let now = self.now;
         let mode = self
             .board
-            .transfer(now, call, seat, step, asked, urgency)
+            .transfer(Now::at(now), call, seat, step, asked, urgency)
             .expect("the talking seat may transfer");
         let urgency = self.board.urgency(call).unwrap_or_default();
         let expected = match urgency {
@@ -320,7 +323,7 @@ impl Sim {
         self.checks.escalated(kind, call, role, urgency, line, now);
         let taken = self
             .board
-            .enqueue(now, call, step, &CallRequest::new(role, line));
+            .enqueue(Now::at(now), call, step, &CallRequest::new(role, line));
         assert!(taken, "{call} transferred is never refused");
         self.drain();
     }
@@ -337,7 +340,9 @@ impl Sim {
             self.resetting = Some(seat.clone());
             // A reset lifts the wrap-up on purpose (the seat is forced clean).
             self.checks.wrap_up_lifted(&seat);
-            self.board.seat_reset(self.now, &seat).expect("known seat");
+            self.board
+                .seat_reset(Now::at(self.now), &seat)
+                .expect("known seat");
             let out = self.drain();
             self.resetting = None;
             if let Some(call) = was_with_caller {

@@ -24,9 +24,9 @@ fn answered_by_arm() -> Switchboard {
     b
 }
 
-fn answer(b: &mut Switchboard, now: EpochMillis, call: &str, seat: &str) {
+fn answer(b: &mut Switchboard, now: u64, call: &str, seat: &str) {
     b.handle(
-        now,
+        Now::at(now),
         CallInput::SeatAnswered {
             call: call.into(),
             seat: seat.into(),
@@ -34,8 +34,8 @@ fn answer(b: &mut Switchboard, now: EpochMillis, call: &str, seat: &str) {
     );
 }
 
-fn enqueue(b: &mut Switchboard, now: EpochMillis, call: &str, queue: &str, role: &str) {
-    b.enqueue(now, call, queue, &CallRequest::new(role, 0));
+fn enqueue(b: &mut Switchboard, now: u64, call: &str, queue: &str, role: &str) {
+    b.enqueue(Now::at(now), call, queue, &CallRequest::new(role, 0));
 }
 
 fn left(call: &str, seat: &str) -> CallOutput {
@@ -62,7 +62,7 @@ fn kinds(b: &Switchboard, call: &str) -> Vec<String> {
 fn blind_transfer_releases_the_arm_and_rings_a_regulator() {
     let mut b = answered_by_arm();
     let mode = b.transfer(
-        T0 + 10,
+        Now::at(T0 + 10),
         "c1",
         "arm1",
         "amu",
@@ -108,9 +108,23 @@ fn blind_transfer_releases_the_arm_and_rings_a_regulator() {
 #[test]
 fn a_seat_not_on_the_call_cannot_transfer_it() {
     let mut b = answered_by_arm();
-    let refused = b.transfer(T0 + 5, "c1", "amu1", "amu", TransferMode::Blind, None);
+    let refused = b.transfer(
+        Now::at(T0 + 5),
+        "c1",
+        "amu1",
+        "amu",
+        TransferMode::Blind,
+        None,
+    );
     assert_eq!(refused, Err(TransferError::NotOnCall("amu1".into())));
-    let refused = b.transfer(T0 + 5, "nope", "arm1", "amu", TransferMode::Blind, None);
+    let refused = b.transfer(
+        Now::at(T0 + 5),
+        "nope",
+        "arm1",
+        "amu",
+        TransferMode::Blind,
+        None,
+    );
     assert_eq!(refused, Err(TransferError::NoCall));
     assert_eq!(state(&b, "arm1"), "busy");
 }
@@ -119,7 +133,7 @@ fn a_seat_not_on_the_call_cannot_transfer_it() {
 fn p0_is_always_accompanied_and_the_arm_stays_until_the_doctor_answers() {
     let mut b = answered_by_arm();
     let mode = b.transfer(
-        T0 + 10,
+        Now::at(T0 + 10),
         "c1",
         "arm1",
         "amu",
@@ -144,7 +158,7 @@ fn p0_is_always_accompanied_and_the_arm_stays_until_the_doctor_answers() {
     assert_eq!((state(&b, "arm1"), state(&b, "amu1")), ("busy", "busy"));
     // The ARM hangs up: the caller stays with the doctor.
     b.handle(
-        T0 + 30,
+        Now::at(T0 + 30),
         CallInput::SeatGone {
             call: "c1".into(),
             seat: "arm1".into(),
@@ -165,7 +179,7 @@ fn p0_is_always_accompanied_and_the_arm_stays_until_the_doctor_answers() {
     assert!(k.contains(&"ACCOMPANIED".into()) && k.contains(&"LEFT".into()));
     // Then the doctor's BYE ends the call.
     b.handle(
-        T0 + 60,
+        Now::at(T0 + 60),
         CallInput::SeatGone {
             call: "c1".into(),
             seat: "amu1".into(),
@@ -188,7 +202,7 @@ fn p0_jumps_ahead_of_waiting_calls_in_the_regulator_queue() {
     arrive_in(&mut b, T0 + 5, "older", "regulateur_amu");
     actions(&mut b);
     b.transfer(
-        T0 + 10,
+        Now::at(T0 + 10),
         "c1",
         "arm1",
         "amu",
@@ -198,8 +212,11 @@ fn p0_jumps_ahead_of_waiting_calls_in_the_regulator_queue() {
     .unwrap();
     enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
     // amu2 frees up: the P0 goes first although "older" waited longer.
-    b.handle(T0 + 20, CallInput::CallerGone { call: "e2".into() });
-    b.handle_timeout(T0 + 20 + 10 * SECOND);
+    b.handle(
+        Now::at(T0 + 20),
+        CallInput::CallerGone { call: "e2".into() },
+    );
+    b.handle_timeout(Now::at(T0 + 20 + 10 * SECOND));
     let rings: Vec<CallOutput> = actions(&mut b)
         .into_iter()
         .filter(|o| matches!(o, CallOutput::RingSeat { .. }))
@@ -211,7 +228,7 @@ fn p0_jumps_ahead_of_waiting_calls_in_the_regulator_queue() {
 fn arm_leaving_an_accompanied_transfer_puts_the_caller_on_hold_still_queued() {
     let mut b = answered_by_arm();
     b.transfer(
-        T0 + 10,
+        Now::at(T0 + 10),
         "c1",
         "arm1",
         "amu",
@@ -220,12 +237,12 @@ fn arm_leaving_an_accompanied_transfer_puts_the_caller_on_hold_still_queued() {
     )
     .unwrap();
     // Nobody free at AMU.
-    b.pause(T0 + 10, "amu1", PauseReason::Break);
-    b.pause(T0 + 10, "amu2", PauseReason::Break);
+    b.pause(Now::at(T0 + 10), "amu1", PauseReason::Break);
+    b.pause(Now::at(T0 + 10), "amu2", PauseReason::Break);
     enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
     actions(&mut b);
     b.handle(
-        T0 + 20,
+        Now::at(T0 + 20),
         CallInput::SeatGone {
             call: "c1".into(),
             seat: "arm1".into(),
@@ -237,7 +254,7 @@ fn arm_leaving_an_accompanied_transfer_puts_the_caller_on_hold_still_queued() {
     );
     assert_eq!(state(&b, "arm1"), "wrap_up");
     // Still queued: the first regulator back gets it and is bridged alone.
-    b.unpause(T0 + 30, "amu2");
+    b.unpause(Now::at(T0 + 30), "amu2");
     assert_eq!(actions(&mut b), vec![ring("c1", "amu2")]);
     answer(&mut b, T0 + 31, "c1", "amu2");
     assert_eq!(
@@ -253,7 +270,7 @@ fn arm_leaving_an_accompanied_transfer_puts_the_caller_on_hold_still_queued() {
 fn caller_leaving_a_three_way_call_frees_both_seats() {
     let mut b = answered_by_arm();
     b.transfer(
-        T0 + 10,
+        Now::at(T0 + 10),
         "c1",
         "arm1",
         "amu",
@@ -264,7 +281,10 @@ fn caller_leaving_a_three_way_call_frees_both_seats() {
     enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
     answer(&mut b, T0 + 15, "c1", "amu1");
     actions(&mut b);
-    b.handle(T0 + 20, CallInput::CallerGone { call: "c1".into() });
+    b.handle(
+        Now::at(T0 + 20),
+        CallInput::CallerGone { call: "c1".into() },
+    );
     let out = actions(&mut b);
     let hung: Vec<&str> = out
         .iter()
@@ -284,8 +304,15 @@ fn caller_leaving_a_three_way_call_frees_both_seats() {
 #[test]
 fn amu_to_liberal_and_back_any_number_of_times() {
     let mut b = answered_by_arm();
-    b.transfer(T0 + 10, "c1", "arm1", "amu", TransferMode::Blind, None)
-        .unwrap();
+    b.transfer(
+        Now::at(T0 + 10),
+        "c1",
+        "arm1",
+        "amu",
+        TransferMode::Blind,
+        None,
+    )
+    .unwrap();
     enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
     answer(&mut b, T0 + 12, "c1", "amu1");
     let mut now = T0 + 20;
@@ -294,13 +321,13 @@ fn amu_to_liberal_and_back_any_number_of_times() {
         ("lib1", "amu", "regulateur_amu", "amu2"),
         ("amu2", "liberal", "regulateur_liberal", "lib1"),
     ] {
-        b.transfer(now, "c1", from, queue, TransferMode::Blind, None)
+        b.transfer(Now::at(now), "c1", from, queue, TransferMode::Blind, None)
             .unwrap();
         enqueue(&mut b, now, "c1", queue, role);
         // lib1 comes back from its wrap-up in time for the third hop.
-        b.handle_timeout(now);
+        b.handle_timeout(Now::at(now));
         now += 11 * SECOND;
-        b.handle_timeout(now);
+        b.handle_timeout(Now::at(now));
         answer(&mut b, now, "c1", to);
         let r = b.record("c1").unwrap();
         assert_eq!(r.seat.as_deref(), Some("arm1"), "the seat that answered");
@@ -327,7 +354,7 @@ fn the_call_file_keeps_who_and_when_and_its_priority_rates_the_call() {
         postcode: Some("69003".into()),
         ..Qualification::default()
     };
-    b.qualify(T0 + 7, "c1", "arm1", data.clone());
+    b.qualify(Now::at(T0 + 7), "c1", "arm1", data.clone());
     let r = b.record("c1").unwrap();
     assert_eq!(
         r.file,
@@ -343,7 +370,7 @@ fn the_call_file_keeps_who_and_when_and_its_priority_rates_the_call() {
 #[test]
 fn a_console_hang_up_ends_the_call_and_both_legs() {
     let mut b = answered_by_arm();
-    b.hang_up_seat(T0 + 9, "c1", "arm1");
+    b.hang_up_seat(Now::at(T0 + 9), "c1", "arm1");
     let out = actions(&mut b);
     assert!(out.contains(&CallOutput::HangUpSeat {
         call: "c1".into(),
@@ -363,12 +390,19 @@ fn a_console_hang_up_ends_the_call_and_both_legs() {
 #[test]
 fn a_caller_hanging_up_while_waiting_after_a_transfer_was_answered_not_misdialled() {
     let mut b = answered_by_arm();
-    b.pause(T0 + 3, "amu1", PauseReason::Break);
-    b.pause(T0 + 3, "amu2", PauseReason::Break);
-    b.transfer(T0 + 4, "c1", "arm1", "amu", TransferMode::Blind, None)
-        .unwrap();
+    b.pause(Now::at(T0 + 3), "amu1", PauseReason::Break);
+    b.pause(Now::at(T0 + 3), "amu2", PauseReason::Break);
+    b.transfer(
+        Now::at(T0 + 4),
+        "c1",
+        "arm1",
+        "amu",
+        TransferMode::Blind,
+        None,
+    )
+    .unwrap();
     enqueue(&mut b, T0 + 4, "c1", "amu", "regulateur_amu");
-    b.handle(T0 + 6, CallInput::CallerGone { call: "c1".into() });
+    b.handle(Now::at(T0 + 6), CallInput::CallerGone { call: "c1".into() });
     let out = actions(&mut b);
     let r = finished(&out).unwrap();
     // The ARM answered it: the call counts as answered, by the ARM.
@@ -389,7 +423,10 @@ fn consulting() -> Switchboard {
 #[test]
 fn attended_transfer_hands_the_caller_to_the_consulted_doctor() {
     let mut b = consulting();
-    assert_eq!(b.replace(T0 + 20, "c1", "arm1", "c2", "amu1"), Ok(()));
+    assert_eq!(
+        b.replace(Now::at(T0 + 20), "c1", "arm1", "c2", "amu1"),
+        Ok(())
+    );
     let out = actions(&mut b);
     assert_eq!(
         out[..3],
@@ -428,7 +465,7 @@ fn attended_transfer_hands_the_caller_to_the_consulted_doctor() {
 
     // The doctor's BYE now ends the caller's call, and frees the doctor.
     b.handle(
-        T0 + 60,
+        Now::at(T0 + 60),
         CallInput::SeatGone {
             call: "c1".into(),
             seat: "amu1".into(),
@@ -448,7 +485,10 @@ fn a_replace_naming_the_wrong_seats_changes_nothing() {
         ("c1", "arm1", "c9", "amu1"),
     ];
     for (call, seat, consult, target) in wrong {
-        assert!(b.replace(T0 + 20, call, seat, consult, target).is_err());
+        assert!(
+            b.replace(Now::at(T0 + 20), call, seat, consult, target)
+                .is_err()
+        );
     }
     assert!(actions(&mut b).is_empty());
     assert_eq!(state(&b, "arm1"), "busy");
@@ -472,7 +512,7 @@ fn a_seat_lost_mid_call_leaves_its_caller_waiting_for_the_next_seat() {
         call: "c1".into(),
         seat: "arm1".into(),
     };
-    b.handle(T0 + 10, lost);
+    b.handle(Now::at(T0 + 10), lost);
     assert_eq!(
         actions(&mut b),
         vec![
@@ -510,9 +550,12 @@ fn a_caller_hanging_up_while_requeued_after_a_lost_seat_was_answered() {
         call: "c1".into(),
         seat: "arm1".into(),
     };
-    b.handle(T0 + 20_000, lost);
+    b.handle(Now::at(T0 + 20_000), lost);
     enqueue(&mut b, T0 + 20_000, "c1", "arm", "arm");
-    b.handle(T0 + 25_000, CallInput::CallerGone { call: "c1".into() });
+    b.handle(
+        Now::at(T0 + 25_000),
+        CallInput::CallerGone { call: "c1".into() },
+    );
     let out = actions(&mut b);
     let r = finished(&out).expect("finished");
     assert_eq!(r.outcome, Some(Outcome::Answered), "{r:?}");
@@ -524,15 +567,15 @@ fn a_caller_hanging_up_while_requeued_after_a_lost_seat_was_answered() {
 #[test]
 fn a_seat_holding_its_caller_gives_it_hold_audio_then_takes_it_back() {
     let mut b = answered_by_arm();
-    assert!(b.hold(T0 + 5, "c1", "arm1", true));
+    assert!(b.hold(Now::at(T0 + 5), "c1", "arm1", true));
     assert_eq!(
         actions(&mut b),
         vec![CallOutput::Hold { call: "c1".into() }]
     );
     // The phone refreshes its session while on hold: nothing new.
-    assert!(b.hold(T0 + 6, "c1", "arm1", true));
+    assert!(b.hold(Now::at(T0 + 6), "c1", "arm1", true));
     assert_eq!(actions(&mut b), vec![]);
-    assert!(b.hold(T0 + 9, "c1", "arm1", false));
+    assert!(b.hold(Now::at(T0 + 9), "c1", "arm1", false));
     let resume = CallOutput::Resume {
         call: "c1".into(),
         seat: "arm1".into(),
@@ -544,7 +587,7 @@ fn a_seat_holding_its_caller_gives_it_hold_audio_then_takes_it_back() {
         "{k:?}"
     );
     // Only the seat talking with the caller may hold it.
-    assert!(!b.hold(T0 + 10, "c1", "amu1", true));
+    assert!(!b.hold(Now::at(T0 + 10), "c1", "amu1", true));
     assert_eq!(state(&b, "arm1"), "busy");
 }
 
@@ -554,7 +597,7 @@ fn p0_accompanied(away: impl Fn(&mut Switchboard)) -> Switchboard {
     let mut b = answered_by_arm();
     away(&mut b);
     b.transfer(
-        T0 + 10,
+        Now::at(T0 + 10),
         "c1",
         "arm1",
         "amu",
@@ -583,7 +626,7 @@ fn an_arm_leaving_a_p0_before_the_doctor_answers_raises_an_alert_and_the_caller_
             answer(b, T0 + 4, call, seat);
         }
     });
-    b.hang_up_seat(T0 + 20, "c1", "arm1");
+    b.hang_up_seat(Now::at(T0 + 20), "c1", "arm1");
     let out = actions(&mut b);
     let hold = CallOutput::Hold { call: "c1".into() };
     assert!(out.contains(&hold), "{out:?}");
@@ -601,22 +644,22 @@ fn an_arm_leaving_a_p0_before_the_doctor_answers_raises_an_alert_and_the_caller_
     );
     assert_eq!(b.waiting_since("c1"), Some(T0 + 10));
     b.handle(
-        T0 + 40,
+        Now::at(T0 + 40),
         CallInput::SeatGone {
             call: "e1".into(),
             seat: "amu1".into(),
         },
     );
-    b.handle_timeout(T0 + 60 * SECOND);
+    b.handle_timeout(Now::at(T0 + 60 * SECOND));
     assert!(actions(&mut b).contains(&ring("c1", "amu1")));
 }
 
 #[test]
 fn a_p0_left_alone_with_no_doctor_logged_in_is_flagged_for_the_overflow() {
     let mut b = p0_accompanied(|b| {
-        b.pause(T0 + 5, "amu1", PauseReason::LoggedOut);
+        b.pause(Now::at(T0 + 5), "amu1", PauseReason::LoggedOut);
         b.handle(
-            T0 + 5,
+            Now::at(T0 + 5),
             CallInput::SeatOffline {
                 seat: "amu2".into(),
             },
@@ -624,7 +667,7 @@ fn a_p0_left_alone_with_no_doctor_logged_in_is_flagged_for_the_overflow() {
     });
     // The ARM's phone drops (BYE) rather than a console hang-up: the same.
     b.handle(
-        T0 + 20,
+        Now::at(T0 + 20),
         CallInput::SeatGone {
             call: "c1".into(),
             seat: "arm1".into(),
@@ -643,12 +686,12 @@ fn a_p0_left_alone_with_no_doctor_logged_in_is_flagged_for_the_overflow() {
 #[test]
 fn an_escalated_call_counts_as_waiting_again_until_a_doctor_answers() {
     let mut b = answered_by_arm();
-    b.pause(T0 + 3, "amu1", PauseReason::Break);
-    b.pause(T0 + 3, "amu2", PauseReason::Break);
+    b.pause(Now::at(T0 + 3), "amu1", PauseReason::Break);
+    b.pause(Now::at(T0 + 3), "amu2", PauseReason::Break);
     assert_eq!((b.waiting_since("c1"), b.calls_waiting()), (None, 0));
     assert_eq!(b.seats_on("c1"), ["arm1"]);
     b.transfer(
-        T0 + 10,
+        Now::at(T0 + 10),
         "c1",
         "arm1",
         "amu",
@@ -663,10 +706,10 @@ fn an_escalated_call_counts_as_waiting_again_until_a_doctor_answers() {
         (Some(T0 + 11), 1)
     );
     assert_eq!(b.seats_on("c1"), ["arm1"]);
-    b.hang_up_seat(T0 + 20, "c1", "arm1");
+    b.hang_up_seat(Now::at(T0 + 20), "c1", "arm1");
     assert_eq!(b.waiting_since("c1"), Some(T0 + 11));
     assert!(b.seats_on("c1").is_empty(), "arm1 left");
-    b.unpause(T0 + 30, "amu2");
+    b.unpause(Now::at(T0 + 30), "amu2");
     answer(&mut b, T0 + 31, "c1", "amu2");
     assert_eq!((b.waiting_since("c1"), b.calls_waiting()), (None, 0));
     assert_eq!(b.seats_on("c1"), ["amu2"]);
@@ -676,7 +719,7 @@ fn an_escalated_call_counts_as_waiting_again_until_a_doctor_answers() {
 fn a_p0_left_while_its_forward_rings_stays_with_the_number_dialled() {
     let mut b = answered_by_arm();
     b.transfer(
-        T0 + 10,
+        Now::at(T0 + 10),
         "c1",
         "arm1",
         "3114",
@@ -688,9 +731,9 @@ fn a_p0_left_while_its_forward_rings_stays_with_the_number_dialled() {
         call: "c1".into(),
         number: "3114".into(),
     };
-    b.handle(T0 + 10, forward);
+    b.handle(Now::at(T0 + 10), forward);
     actions(&mut b);
-    b.hang_up_seat(T0 + 15, "c1", "arm1");
+    b.hang_up_seat(Now::at(T0 + 15), "c1", "arm1");
     let out = actions(&mut b);
     assert!(
         out.contains(&unaccompanied(true)),

@@ -12,7 +12,7 @@ use crate::acd::SeatState;
 use crate::media::relay::Leg;
 use crate::media::sdp::SessionDescription;
 use crate::sip::replaces::Replaces;
-use crate::time::wall_clock_now;
+
 use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::sip::{Header, StatusCode};
 use std::collections::HashMap;
@@ -59,7 +59,7 @@ impl CallDriver {
             return Err(gone);
         }
         // Only the seat whose phone placed the consultation call may hand it over.
-        if y.route.dialled_by.as_ref().map(|d| d.seat.as_str()) != Some(seat) {
+        if self.router.dialled_by(&consult) != Some(seat) {
             return Err(StatusCode::Forbidden);
         }
         let target_leg = y.seats.iter().rev().find(|s| s.answered).ok_or(gone)?;
@@ -69,7 +69,8 @@ impl CallDriver {
         }
         let target = target_leg.seat.clone();
         let busy_on = |s: &str, c: &str| {
-            self.switchboard
+            self.router
+                .board()
                 .acd()
                 .seat(s)
                 .is_some_and(|s| matches!(&s.state, SeatState::Busy { call } if call == c))
@@ -146,9 +147,10 @@ impl CallDriver {
             self.refer_failed(&h.call, &h.seat, StatusCode::from(status), legs);
             return;
         };
-        let now = wall_clock_now();
+        let now = self.clock.now();
         if let Err(e) = self
-            .switchboard
+            .router
+            .board_mut(now)
             .replace(now, &h.call, &h.seat, &h.consult, &h.target)
         {
             // A race: a party left during the re-INVITE. The doctor's media already goes

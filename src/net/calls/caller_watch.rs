@@ -1,11 +1,14 @@
-//! The caller's liveness on live calls: every second the driver feeds each answered trunk
-//! leg's packet count (RTP and RTCP) to its [`CallerWatch`]; when the watch asks, an
-//! in-dialog OPTIONS probes the trunk dialog, and a probe that fails ends the call
-//! `caller_lost`. A caller on a WebSocket phone has its own connection watch.
+//! Who is still there, the driver's side: every second it reads each call's packet counts
+//! from its relay and hands them to the Router (which decides, see
+//! [`crate::call::router::MediaSample`]); it probes a caller's dialog when the Router asks,
+//! and hangs up a seat's leg the Router takes for dead. Callers and seats on WebRTC have
+//! their own connection watch.
 
 use super::{CallDriver, CallEvent, Legs};
-use crate::call::CallInput;
-use crate::time::EpochMillis;
+use crate::call::EXTERNAL;
+use crate::call::router::{MediaSample, RouterInput, SeatSample};
+use crate::media::relay::Leg;
+use crate::time::Now;
 use rsipstack::sip::Method;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,55 +19,53 @@ use std::time::Duration;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
 
 impl CallDriver {
-    /// Every second: probes the dialogs of callers silent for `caller_rtp_timeout_ms`.
-    pub(super) fn watch_callers(&mut self, now: EpochMillis, legs: &mut HashMap<String, Legs>) {
+    /// Every second: each call's counters, for the Router.
+    pub(super) fn sample_media(&mut self, now: Now, legs: &mut HashMap<String, Legs>) {
         for (call, l) in legs.iter_mut() {
-            if !l.answered || l.caller_webrtc.is_some() {
-                continue;
-            }
-            let a = l.relay.stats().a;
-            if !l.caller_watch.observe(now, a.rx_packets + a.rx_rtcp) {
-                continue;
-            }
-            tracing::info!(%call, "the caller sends nothing: probing its dialog");
-            let (dialog, events, call) = (l.trunk.clone(), self.events.clone(), call.clone());
-            tokio::spawn(async move {
-                let probe = dialog.request(Method::Options, None, None);
-                let answered = match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
-                    // 481: the far end knows no such dialog; 408: nobody answered it.
-                    Ok(Ok(Some(resp))) => !matches!(resp.status_code.code(), 408 | 481),
-                    _ => false,
-                };
-                events.send(CallEvent::CallerProbe { call, answered }).ok();
-            });
+            let stats = l.relay.stats();
+            let caller_rx = (l.answered && l.caller_webrtc.is_none())
+                .then_some(stats.a.rx_packets + stats.a.rx_rtcp);
+            let seats = l
+                .seats
+                .iter_mut()
+                .filter(|s| s.answered && s.talking && s.webrtc.is_none() && s.seat != EXTERNAL)
+                .map(|s| SeatSample {
+                    seat: s.seat.clone(),
+                    rx: match s.media {
+                        Leg::C => stats.c.rx_packets,
+                        _ => stats.b.rx_packets,
+                    },
+                    restarted: std::mem::take(&mut s.restarted),
+                })
+                .collect();
+            let sample = MediaSample { caller_rx, seats };
+            let call = call.clone();
+            self.router.handle(now, RouterInput::Media { call, sample });
         }
     }
 
-    /// The outcome of a probe sent by [`CallDriver::watch_callers`].
-    pub(super) fn on_caller_probe(
-        &mut self,
-        now: EpochMillis,
-        call: String,
-        answered: bool,
-        legs: &mut HashMap<String, Legs>,
-    ) {
-        let Some(l) = legs.get_mut(&call) else { return };
-        let silent_s = l.caller_watch.silent_for(now) / 1000;
-        if !l.caller_watch.probed(now, answered) {
-            if answered {
-                tracing::info!(%call, "silent caller, but its dialog answers: kept");
-            }
-            return;
-        }
-        tracing::warn!(%call, silent_s, "caller lost: silent and its dialog does not answer");
-        let detail = format!("no RTP/RTCP for {silent_s} s, OPTIONS probe unanswered");
-        self.switchboard
-            .handle(now, CallInput::CallerLost { call, detail });
+    /// Probes the caller's dialog with an in-dialog OPTIONS; the outcome comes back as
+    /// [`CallEvent::CallerProbe`].
+    pub(super) fn probe_caller(&self, call: String, legs: &HashMap<String, Legs>) {
+        let Some(l) = legs.get(&call) else { return };
+        let (dialog, events) = (l.trunk.clone(), self.events.clone());
+        tokio::spawn(async move {
+            let probe = dialog.request(Method::Options, None, None);
+            let answered = match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
+                // 481: the far end knows no such dialog; 408: nobody answered it.
+                Ok(Ok(Some(resp))) => !matches!(resp.status_code.code(), 408 | 481),
+                _ => false,
+            };
+            events.send(CallEvent::CallerProbe { call, answered }).ok();
+        });
     }
 
-    /// The caller's leg has been silent at least as long as `ms`: a seat's silence on such
-    /// a call says nothing about the seat (it may echo, or wait for a word).
-    pub(super) fn caller_silent_for(&self, l: &Legs, now: EpochMillis, ms: EpochMillis) -> bool {
-        l.caller_watch.silent_for(now) >= ms
+    /// Hangs up the leg of a seat the Router took for dead.
+    pub(super) fn hang_up_dead_seat(&self, call: &str, seat: &str, legs: &HashMap<String, Legs>) {
+        let l = legs.get(call);
+        let leg = l.and_then(|l| l.seats.iter().find(|s| s.seat == seat && s.answered));
+        if let Some(sip) = leg.map(|s| s.sip.clone()) {
+            self.hang_up_leg(&sip, l);
+        }
     }
 }

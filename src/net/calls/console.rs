@@ -11,7 +11,7 @@ use crate::cti::{CtiError, CtiEvent};
 use crate::media::relay::Leg;
 use crate::media::sdp::LegCodecs;
 use crate::media::webrtc::WebRtcLeg;
-use crate::time::wall_clock_now;
+
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use tokio::sync::oneshot;
@@ -106,7 +106,7 @@ impl CallDriver {
         reply: oneshot::Sender<Result<Value, CtiError>>,
         legs: &mut HashMap<String, Legs>,
     ) {
-        let ringing = match self.switchboard.acd().seat(seat).map(|s| &s.state) {
+        let ringing = match self.router.board().acd().seat(seat).map(|s| &s.state) {
             Some(SeatState::Ringing { call, .. }) => Some(call.clone()),
             _ => None,
         };
@@ -145,7 +145,7 @@ impl CallDriver {
     }
 
     pub(super) fn on_console(&mut self, event: ConsoleEvent, legs: &mut HashMap<String, Legs>) {
-        let now = wall_clock_now();
+        let now = self.clock.now();
         match event {
             ConsoleEvent::Offered {
                 call,
@@ -178,7 +178,7 @@ impl CallDriver {
                             seat,
                             status: None,
                         };
-                        self.switchboard.handle(now, input);
+                        self.router.handle_call(now, input);
                     }
                 }
             }
@@ -215,7 +215,7 @@ impl CallDriver {
                     l.relay.set_receiving(media, true);
                     l.relay.attach_webrtc(media, io);
                 }
-                self.switchboard.handle(
+                self.router.handle_call(
                     now,
                     CallInput::SeatAnswered {
                         call: call.clone(),
@@ -238,7 +238,7 @@ impl CallDriver {
                         status: None,
                     }
                 };
-                self.switchboard.handle(now, input);
+                self.router.handle_call(now, input);
             }
         }
     }
@@ -257,7 +257,7 @@ impl CallDriver {
 
     fn tell_console(&self, seat: &str, call: &str, kind: &str, detail: Value) {
         self.cti.publish(CtiEvent {
-            at: wall_clock_now(),
+            at: self.clock.now().wall,
             seat: Some(seat.into()),
             call: Some(call.into()),
             kind: kind.into(),

@@ -8,7 +8,7 @@ use crate::acd::Urgency;
 use crate::call::{CallInput, EXTERNAL};
 use crate::media::relay::Leg;
 use crate::media::sdp::SessionDescription;
-use crate::time::{EpochMillis, wall_clock_now};
+use crate::time::Now;
 use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
@@ -38,8 +38,8 @@ pub(in crate::net) struct SeatLeg {
     /// Its phone both sends and receives (not holding, not `recvonly`): silence from it
     /// then means it is dead. On hold a phone may well send nothing.
     pub(super) talking: bool,
-    /// The relay side's received packets when last seen changing, and since when.
-    pub(super) heard: Option<(u64, EpochMillis)>,
+    /// Renegotiated since the Router last heard of it: its silence watch starts again.
+    pub(super) restarted: bool,
 }
 
 /// The media offered in an INVITE to a seat.
@@ -56,7 +56,7 @@ impl CallDriver {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn on_seat_result(
         &mut self,
-        now: EpochMillis,
+        now: Now,
         call: String,
         seat: String,
         leg: String,
@@ -97,19 +97,19 @@ impl CallDriver {
                                 s.answered = true;
                                 s.talking = sends && receiving;
                             }
-                            self.switchboard
-                                .handle(now, CallInput::SeatAnswered { call, seat });
+                            self.router
+                                .handle_call(now, CallInput::SeatAnswered { call, seat });
                         }
                         None => {
                             // An answer we cannot bridge: treat the seat as failed.
                             self.hang_up_leg(&leg, legs.get(&call));
-                            self.seat_leg_failed(call, seat, Some(488), legs);
+                            self.seat_leg_failed(call, seat, Some(488));
                         }
                     }
                 }
                 // Not current: a 2xx racing our CANCEL; rsipstack BYEs it.
             }
-            _ if current => self.seat_leg_failed(call, seat, status, legs),
+            _ if current => self.seat_leg_failed(call, seat, status),
             _ => {}
         }
     }
@@ -134,8 +134,8 @@ impl CallDriver {
                 self.invite_b(call, seat, target, SeatOffer::Rtp, legs, by_leg);
             }
             None => {
-                let now = wall_clock_now();
-                self.switchboard.handle(now, not_sent(call, seat));
+                let now = self.clock.now();
+                self.router.handle_call(now, not_sent(call, seat));
             }
         }
     }
@@ -161,31 +161,22 @@ impl CallDriver {
             Some(target) => self.invite_b(call, seat, target, SeatOffer::Rtp, legs, by_leg),
             None => {
                 tracing::error!(%call, "forward: no [trunk] outbound address configured");
-                self.seat_leg_failed(call, seat, None, legs);
+                self.seat_leg_failed(call, seat, None);
             }
         }
     }
 
     /// The seat leg could not be set up: the switchboard hears it, and a forward that
     /// failed sends the call back to its queue.
-    pub(super) fn seat_leg_failed(
-        &mut self,
-        call: String,
-        seat: String,
-        status: Option<u16>,
-        legs: &mut HashMap<String, Legs>,
-    ) {
-        let now = wall_clock_now();
-        let external = seat == EXTERNAL;
+    pub(super) fn seat_leg_failed(&mut self, call: String, seat: String, status: Option<u16>) {
+        let now = self.clock.now();
         let input = CallInput::SeatFailed {
             call: call.clone(),
             seat,
             status,
         };
-        self.switchboard.handle(now, input);
-        if external {
-            self.wait_again(&call, "forward_failed", legs);
-        }
+        // A failed forward waits again in its queue: the Router sees to it.
+        self.router.handle_call(now, input);
     }
 
     /// Sends the INVITE of the seat leg to `target` (URI, where to send it).
@@ -224,7 +215,8 @@ impl CallDriver {
         };
         l.peer[media.idx()] = None;
         let caller = self
-            .switchboard
+            .router
+            .board()
             .record(&call)
             .map(|r| r.caller.reveal().to_string())
             .unwrap_or_default();
@@ -244,7 +236,7 @@ impl CallDriver {
             headers: Some(seat_headers(
                 &call,
                 l.max_forwards,
-                self.switchboard.urgency(&call),
+                self.router.board().urgency(&call),
             )),
             ..Default::default()
         };
@@ -265,7 +257,7 @@ impl CallDriver {
                     notify_on_answer: false,
                     webrtc,
                     talking: true,
-                    heard: None,
+                    restarted: false,
                 });
                 let events = self.events.clone();
                 tokio::spawn(async move {
@@ -289,10 +281,10 @@ impl CallDriver {
             Err(e) => {
                 tracing::warn!(%seat, error = %e, "could not send INVITE on the seat leg");
                 if seat == EXTERNAL {
-                    self.seat_leg_failed(call, seat, None, legs);
+                    self.seat_leg_failed(call, seat, None);
                 } else {
-                    self.switchboard
-                        .handle(wall_clock_now(), not_sent(call, seat));
+                    self.router
+                        .handle_call(self.clock.now(), not_sent(call, seat));
                 }
             }
         }
@@ -329,48 +321,6 @@ pub(super) async fn release_seat_leg(leg: SeatLeg) {
 /// router's trouble, not the seat's.
 fn not_sent(call: String, seat: String) -> CallInput {
     CallInput::OfferNotSent { call, seat }
-}
-
-impl CallDriver {
-    /// Every second: a SIP seat's phone that has sent nothing for `seat_rtp_timeout_ms`
-    /// while it should is taken for dead (crashed, unplugged, network gone: no BYE will
-    /// come). Its leg is hung up and its caller waits again ([`CallInput::SeatLost`]).
-    /// WebRTC seats have their own connection watch.
-    pub(super) fn watch_seat_media(&mut self, now: EpochMillis, legs: &mut HashMap<String, Legs>) {
-        let mut dead = Vec::new();
-        for (call, l) in legs.iter_mut() {
-            // Both sides silent: the caller is the suspect (a ghost would otherwise take
-            // seat after seat); its own watch decides.
-            if self.caller_silent_for(l, now, self.seat_rtp_timeout_ms) {
-                continue;
-            }
-            let stats = l.relay.stats();
-            for s in l.seats.iter_mut() {
-                if !s.answered || !s.talking || s.webrtc.is_some() || s.seat == EXTERNAL {
-                    continue;
-                }
-                let received = match s.media {
-                    Leg::C => stats.c.rx_packets,
-                    _ => stats.b.rx_packets,
-                };
-                match s.heard {
-                    Some((seen, since)) if seen == received => {
-                        if now.saturating_sub(since) >= self.seat_rtp_timeout_ms {
-                            dead.push((call.clone(), s.seat.clone(), s.sip.clone()));
-                            s.heard = Some((received, now));
-                        }
-                    }
-                    _ => s.heard = Some((received, now)),
-                }
-            }
-        }
-        for (call, seat, sip) in dead {
-            tracing::warn!(%call, %seat, "the seat's phone sends no audio: taken for dead");
-            self.hang_up_leg(&sip, legs.get(&call));
-            let input = CallInput::SeatLost { call, seat };
-            self.switchboard.handle(now, input);
-        }
-    }
 }
 
 /// Headers of an INVITE to a seat: the router's call id, Max-Forwards, Allow, and for a rated

@@ -13,7 +13,7 @@ use crate::call::CallInput;
 use crate::media::relay::Leg;
 use crate::media::sdp::{LegCodecs, SessionDescription};
 use crate::media::webrtc::{WebRtcIo, WebRtcLeg, WebRtcState};
-use crate::time::wall_clock_now;
+
 use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::sip::{Header, StatusCode, Uri};
 use rsipstack::transport::SipAddr;
@@ -197,7 +197,7 @@ impl CallDriver {
                     }
                     Err(why) => {
                         tracing::warn!(%seat, error = %why, "no WebRTC offer for the phone");
-                        self.seat_leg_failed(call, seat, None, legs);
+                        self.seat_leg_failed(call, seat, None);
                     }
                 }
             }
@@ -212,7 +212,7 @@ impl CallDriver {
                     Err(why) => {
                         tracing::info!(%seat, error = %why, "a phone's WebRTC answer refused");
                         self.hang_up_leg(&sip, Some(l));
-                        return self.seat_leg_failed(call, seat, Some(488), legs);
+                        return self.seat_leg_failed(call, seat, Some(488));
                     }
                 };
                 let Some(webrtc) = s.webrtc.as_mut() else {
@@ -230,7 +230,7 @@ impl CallDriver {
                 };
                 self.watch_webrtc(&webrtc.leg, CallEvent::Phone(Box::new(lost)));
                 let input = CallInput::SeatAnswered { call, seat };
-                self.switchboard.handle(wall_clock_now(), input);
+                self.router.handle_call(self.clock.now(), input);
             }
             PhoneEvent::Reoffered {
                 call,
@@ -245,8 +245,12 @@ impl CallDriver {
                 };
                 l.relay.set_codecs(s.media, codecs);
                 let seat = s.seat.clone();
-                self.switchboard
-                    .hold(wall_clock_now(), &call, &seat, !receiving);
+                self.router.board_mut(self.clock.now()).hold(
+                    self.clock.now(),
+                    &call,
+                    &seat,
+                    !receiving,
+                );
             }
             PhoneEvent::CallerLost { call } => {
                 let Some(l) = legs.get(&call) else { return };
@@ -254,7 +258,7 @@ impl CallDriver {
                 let dialog = l.trunk.clone();
                 tokio::spawn(async move { dialog.bye().await.ok() });
                 let input = CallInput::CallerGone { call };
-                self.switchboard.handle(wall_clock_now(), input);
+                self.router.handle_call(self.clock.now(), input);
             }
             PhoneEvent::Lost { call, sip } => {
                 let Some(s) = legs.get(&call).and_then(|l| l.seat_leg(&sip)) else {
@@ -264,7 +268,7 @@ impl CallDriver {
                 let seat = s.seat.clone();
                 self.hang_up_leg(&sip, legs.get(&call));
                 let input = CallInput::SeatLost { call, seat };
-                self.switchboard.handle(wall_clock_now(), input);
+                self.router.handle_call(self.clock.now(), input);
             }
         }
     }
