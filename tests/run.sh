@@ -36,10 +36,10 @@ fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --all-targets -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 # The integration tests are one binary (tests/it) whose tests mostly wait on SIPp, browsers
 # and timers: 4 threads on 2 cores took the suite from 260 s to 113 s; 8 was faster still
 # but failed audio-timing and browser tests when the machine was loaded.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
-cargo test --all-targets
+cargo test --workspace --all-targets

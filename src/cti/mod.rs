@@ -10,21 +10,11 @@
 use crate::acd::{PauseReason, Urgency};
 use crate::store::record::Qualification;
 use crate::time::EpochMillis;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-/// How a transfer hands the call over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum TransferMode {
-    /// The seat leaves at once; the caller hears hold audio until the target answers.
-    #[default]
-    Blind,
-    /// "Transfert accompagné": the seat stays with the caller until the target answers,
-    /// then the three talk together until the seat hangs up.
-    Accompanied,
-}
+pub use sas_core::cti::TransferMode;
 
 /// What a seat (or a supervisor) asks.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,15 +12,11 @@
 //! `recording` mixes a call's two sides into one stereo WAV. `webrtc` terminates a seat
 //! leg as WebRTC (browser console, SIP-over-WebSocket phone) and hands its RTP to the relay.
 
-pub mod dtmf;
-pub mod g711;
-pub mod playback;
+// The sans-IO media logic lives in the core crate; re-exported under its old paths.
+pub use sas_core::media::{dtmf, g711, leg, playback, rtcp, sdp, session, stream};
+
 pub mod ports;
 pub mod prompts;
 pub mod recording;
 pub mod relay;
-pub mod rtcp;
-pub mod sdp;
-pub mod session;
-pub mod stream;
 pub mod webrtc;

@@ -13,90 +13,17 @@
 //! both, fed by the call's media session with each packet and a tick. Where files go and
 //! who reads them is `store::recordings`.
 
-pub mod jitter;
-mod mixer;
 mod salvage;
 mod writer;
 
-pub use jitter::{JITTER_DEPTH, RtpMeta, TrackStats};
-pub use mixer::{MAX_CHUNK, StereoMixer};
 pub use salvage::salvage;
+pub use sas_core::media::recording::*;
 pub use writer::{RecordingWriter, SAMPLE_RATE};
 
 use crate::media::g711::G711Law;
 use crate::media::session::{RecordSink, Tap};
 use crate::time::EpochMillis;
-use serde::{Deserialize, Serialize};
 use std::path::{Component, Path, PathBuf};
-use thiserror::Error;
-
-/// Which side of the call a frame belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Channel {
-    /// The caller (trunk leg): left, channel 0.
-    Caller,
-    /// What the caller hears (prompts, then the seat): right, channel 1.
-    Plateau,
-}
-
-impl Channel {
-    fn index(self) -> usize {
-        match self {
-            Channel::Caller => 0,
-            Channel::Plateau => 1,
-        }
-    }
-}
-
-/// A finished recording, as kept in the call record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordingInfo {
-    /// Relative to the recordings root, e.g. `2026/11/23/20261123T071502.123Z-0001.wav`.
-    pub path: String,
-    /// Length of the audio, ms.
-    pub duration_ms: u64,
-    /// Size of the file, bytes.
-    pub bytes: u64,
-    /// SHA-256 of the whole file, lower-case hex.
-    pub sha256: String,
-    /// Audio that reached the router but is not in the file (it came more than the jitter
-    /// buffer's depth late), ms, both channels together. 0 in records written before.
-    #[serde(default)]
-    pub unplaced_ms: u64,
-}
-
-/// Recording failures.
-#[derive(Debug, Error)]
-pub enum RecordingError {
-    /// The relative path is absolute or climbs out of the recordings root.
-    #[error("recording path {0:?} would leave the recordings directory")]
-    UnsafePath(String),
-    /// The file or its directory could not be created, written or read back.
-    #[error("recording {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The WAV encoder failed (an IO error underneath, usually).
-    #[error("recording {path}: {source}")]
-    Wav {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: hound::Error,
-    },
-    /// Interleaved audio must hold whole (caller, plateau) frames.
-    #[error("{0} interleaved samples is not a whole number of stereo frames")]
-    OddSampleCount(usize),
-    /// The file is not a PCM WAV whose header can be repaired.
-    #[error("recording {0} is not a WAV file that can be repaired")]
-    NotWav(PathBuf),
-    /// The WAV format cannot hold more (about 37 hours).
-    #[error("recording {0} reached the WAV size limit")]
-    TooLong(PathBuf),
-}
 
 /// `root/relative`, provided `relative` only names plain components below `root`.
 pub fn resolve(root: &Path, relative: &str) -> Result<PathBuf, RecordingError> {

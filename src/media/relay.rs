@@ -42,6 +42,7 @@ use super::sdp::LegCodecs;
 use super::session::{Delivery, MediaSession, Outgoing, RecordSink};
 use super::webrtc::WebRtcIo;
 use crate::time::{EpochMillis, wall_clock_now};
+pub use sas_core::media::leg::Leg;
 use task::RelayTask;
 
 mod task;
@@ -59,35 +60,6 @@ const RECV_BUF: usize = 2048;
 
 /// Smallest valid RTP packet: the fixed header.
 const RTP_HEADER_LEN: usize = 12;
-
-/// One side of the call's media.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum Leg {
-    /// The caller, behind the SIP trunk.
-    A,
-    /// The seat's softphone.
-    B,
-    /// Second plateau leg: the seat joining during an accompanied transfer.
-    C,
-}
-
-impl Leg {
-    pub const ALL: [Leg; 3] = [Leg::A, Leg::B, Leg::C];
-
-    pub(crate) fn idx(self) -> usize {
-        self as usize
-    }
-
-    /// `direction` label of packets received on this leg (A and B keep the labels of the
-    /// two-leg relay, for the dashboards).
-    fn direction(self) -> &'static str {
-        match self {
-            Leg::A => "caller_to_seat",
-            Leg::B => "seat_to_caller",
-            Leg::C => "second_seat_to_caller",
-        }
-    }
-}
 
 /// Errors setting up a relay.
 #[derive(Debug, Error)]

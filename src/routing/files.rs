@@ -90,7 +90,7 @@ pub struct Loaded {
 /// silent stand-in ([`Prompt::stand_in`]): the call is answered and its plan goes on as if
 /// the prompt had played.
 pub fn load_with_prompts(dir: &Path, prompts_dir: &Path) -> Loaded {
-    let (mut prompts, bad) = PromptSet::load_dir(prompts_dir);
+    let (mut prompts, bad) = crate::media::prompts::load_dir(prompts_dir);
     let mut names: Vec<&str> = prompts.names();
     names.extend(bad.iter().filter_map(|e| e.path.file_stem()?.to_str()));
     let plans = load_dir(dir, &names, &BUILTIN_NAMES);

@@ -10,6 +10,6 @@ pub mod digest;
 pub mod digest_policy;
 pub mod fuzz;
 pub mod guard;
-pub mod numbers;
+pub use sas_core::sip::numbers;
 pub mod registrar;
 pub mod replaces;

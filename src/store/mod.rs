@@ -8,10 +8,12 @@
 //! ([`Store::append_file`]), whether its record is written yet or not. The CLI opens the same database read-side while the router
 //! runs (sled allows one process: the CLI then reads through the router's HTTP API instead).
 
+/// The call record is the core's (`sas_core::record`); its path here is kept.
+pub use sas_core::record;
+
 pub mod audit;
 pub mod journal;
 pub mod presence;
-pub mod record;
 pub mod recordings;
 pub mod seat_log;
 

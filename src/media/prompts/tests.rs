@@ -2,6 +2,7 @@
 //! every kind of bad file an administrator might drop in the prompt directory.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use audio_codec_algorithms::{decode_alaw, decode_ulaw, encode_alaw, encode_ulaw};
@@ -95,7 +96,7 @@ fn g711_wav(tag: u16, data: &[u8]) -> Vec<u8> {
 }
 
 fn load_err(path: &Path) -> PromptError {
-    Prompt::load_file(path).expect_err("file should be rejected")
+    load_file(path).expect_err("file should be rejected")
 }
 
 fn shipped_dir() -> PathBuf {
@@ -115,7 +116,7 @@ const SHIPPED: [&str; 8] = [
 
 #[test]
 fn shipped_prompts_all_load_with_plausible_durations() {
-    let (set, errors) = PromptSet::load_dir(&shipped_dir());
+    let (set, errors) = load_dir(&shipped_dir());
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(set.names(), SHIPPED);
     let accueil = set.get("accueil-15").expect("accueil-15");
@@ -136,7 +137,7 @@ fn shipped_prompts_all_load_with_plausible_durations() {
 
 #[test]
 fn frame_count_is_ceil_of_duration_over_20ms() {
-    let (set, _) = PromptSet::load_dir(&shipped_dir());
+    let (set, _) = load_dir(&shipped_dir());
     for name in SHIPPED {
         let p = set.get(name).expect("loaded");
         let expected = p.duration_ms.div_ceil(FRAME_MS) as usize;
@@ -210,7 +211,7 @@ fn ulaw_wav_is_accepted_and_transcoded() {
     let ulaw: Vec<u8> = pcm.iter().map(|&s| encode_ulaw(s)).collect();
     let path = dir.path("ulaw.wav");
     fs::write(&path, g711_wav(7, &ulaw)).expect("write");
-    let p = Prompt::load_file(&path).expect("µ-law WAV loads");
+    let p = load_file(&path).expect("µ-law WAV loads");
     assert_eq!(p.name, "ulaw");
     assert_eq!(p.duration_ms, 41); // 321 samples = 40.125 ms, rounded up
     assert_eq!(&p.pcmu[..321], &ulaw[..]);
@@ -230,7 +231,7 @@ fn alaw_wav_is_accepted() {
         .collect();
     let path = dir.path("alaw.wav");
     fs::write(&path, g711_wav(6, &alaw)).expect("write");
-    let p = Prompt::load_file(&path).expect("A-law WAV loads");
+    let p = load_file(&path).expect("A-law WAV loads");
     assert_eq!(p.pcma, alaw);
     assert_eq!(p.duration_ms, 100);
 }
@@ -333,7 +334,7 @@ fn one_bad_file_does_not_stop_the_others() {
     write_wav(&dir.path("LOUD.WAV"), 1, 8_000, 16, 80);
     write_wav(&dir.path("bad.wav"), 2, 8_000, 16, 800);
     fs::write(dir.path("notes.txt"), "not a prompt").expect("write");
-    let (set, errors) = PromptSet::load_dir(&dir.0);
+    let (set, errors) = load_dir(&dir.0);
     assert_eq!(set.names(), ["LOUD", "good"]);
     assert_eq!(set.get("good").expect("good").duration_ms, 1_000);
     assert_eq!(errors.len(), 1, "{errors:?}");
@@ -344,7 +345,7 @@ fn one_bad_file_does_not_stop_the_others() {
 fn missing_directory_gives_an_empty_set_and_an_error() {
     let dir = TempDir::new("gone");
     let gone = dir.path("nope");
-    let (set, errors) = PromptSet::load_dir(&gone);
+    let (set, errors) = load_dir(&gone);
     assert!(set.is_empty());
     assert_eq!(errors.len(), 1);
     assert_reason(&errors[0], &gone, "cannot be read");

@@ -49,7 +49,7 @@ impl RecordingWriter {
         let wav = hound::WavWriter::new(BufWriter::new(handle), spec).map_err(|source| {
             RecordingError::Wav {
                 path: file.clone(),
-                source,
+                source: source.into(),
             }
         })?;
         Ok(Self {
@@ -94,7 +94,7 @@ impl RecordingWriter {
         } = self;
         wav.finalize().map_err(|source| RecordingError::Wav {
             path: file.clone(),
-            source,
+            source: source.into(),
         })?;
         seal(&file, relative, frames)
     }
@@ -102,7 +102,7 @@ impl RecordingWriter {
     fn wav_error(&self, source: hound::Error) -> RecordingError {
         RecordingError::Wav {
             path: self.file.clone(),
-            source,
+            source: source.into(),
         }
     }
 }

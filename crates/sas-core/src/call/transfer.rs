@@ -6,7 +6,7 @@
 use super::{CallOutput, EXTERNAL, Phase, Switchboard};
 use crate::acd::{PauseReason, SeatId, Urgency};
 use crate::cti::TransferMode;
-use crate::store::record::{CallRecord, FileEntry, Outcome, Qualification};
+use crate::record::{CallRecord, FileEntry, Outcome, Qualification};
 use crate::time::Now;
 use thiserror::Error;
 

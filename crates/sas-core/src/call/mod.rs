@@ -11,7 +11,7 @@ use crate::acd::{
 };
 use crate::media::dtmf::DigitEvent;
 use crate::pii::CallerNumber;
-use crate::store::record::{CallRecord, Handler, OfferRecord, OfferResult, Outcome};
+use crate::record::{CallRecord, Handler, OfferRecord, OfferResult, Outcome};
 use crate::time::{EpochMillis, Mono, Now};
 use std::collections::{HashMap, VecDeque};
 

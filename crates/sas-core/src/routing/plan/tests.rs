@@ -308,30 +308,6 @@ fn every_problem_is_reported_at_once() {
 }
 
 #[test]
-fn the_shipped_plans_are_valid() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dialplans");
-    let (prompts, errors) = crate::media::prompts::PromptSet::load_dir(&dir.join("prompts"));
-    assert!(errors.is_empty(), "{errors:?}");
-    let set = crate::routing::files::load_dir(
-        &dir,
-        &prompts.names(),
-        &["sas_jour", "pdsa", "pdsa_samedi"],
-    )
-    .unwrap_or_else(|e| {
-        panic!(
-            "{}",
-            e.iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    });
-    assert_eq!(set.entries["samu"].numbers, vec!["15"]);
-    assert_eq!(set.entries["sas"].numbers, vec!["116117"]);
-    assert_eq!(set.internal["amu"].number, "2001");
-}
-
-#[test]
 fn impossible_times_in_a_schedule_are_refused_with_their_place() {
     let bad = r#"
 [schedules.nuit]

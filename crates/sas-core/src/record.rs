@@ -35,7 +35,7 @@ pub enum Outcome {
     CallerLost,
     /// The router stopped (crash, `kill -9`, power loss) while the call was in progress:
     /// the record was rebuilt at the next start from the call's journal (see
-    /// [`crate::store::journal`]).
+    /// the app's `store::journal`).
     Interrupted,
 }
 

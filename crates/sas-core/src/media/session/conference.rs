@@ -9,8 +9,8 @@
 use std::collections::VecDeque;
 
 use crate::media::g711::G711Law;
+use crate::media::leg::Leg;
 use crate::media::prompts::FRAME_BYTES;
-use crate::media::relay::Leg;
 
 /// 60 ms: room for network jitter, not enough to be heard as lag.
 const MAX_BUFFERED: usize = 3 * FRAME_BYTES;

@@ -6,9 +6,9 @@ use super::liveness::Watches;
 use super::{Dialled, Router, RouterOutput, TimerName};
 use crate::acd::CallRequest;
 use crate::call::CallInput;
+use crate::record::CallRecord;
 use crate::routing::flow::{Flow, Instruction};
 use crate::routing::plan::{InternalNumber, PlanSet};
-use crate::store::record::CallRecord;
 use crate::time::{Now, SECOND};
 use std::sync::Arc;
 

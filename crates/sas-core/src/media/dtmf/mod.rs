@@ -17,8 +17,8 @@ pub mod goertzel;
 pub mod info;
 pub mod rfc4733;
 
-#[cfg(test)]
-pub(crate) mod testutil;
+#[cfg(any(test, feature = "testutil"))]
+pub mod testutil;
 
 /// One key press, reported once, after it ended (so its duration is known).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 use super::{AGING_STEP_MS, AUTOPAUSE_RESUME_MS, Leg, WRAP_MS};
 use crate::acd::{SeatId, Urgency};
 use crate::call::{CallOutput, Switchboard};
-use crate::store::record::CallRecord;
+use crate::record::CallRecord;
 use crate::time::EpochMillis;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
