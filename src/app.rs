@@ -4,6 +4,8 @@
 //! [`start`] returns the addresses actually bound, so tests can ask for port 0.
 
 use crate::acd::AcdSettings;
+use crate::bans::Network;
+use crate::bans::shared::Guard;
 use crate::call::router::{LivenessSettings, Router};
 use crate::call::{Switchboard, SwitchboardSettings};
 use crate::config::Config;
@@ -13,6 +15,7 @@ use crate::http::{self, HttpState};
 use crate::media::ports::PortPool;
 use crate::metrics::Metrics;
 use crate::net::calls::{CallDriver, CallEvent};
+use crate::net::limits::{self, Doorway, Gate};
 use crate::net::reload::{LivePlans, ReloadMetrics};
 use crate::net::requests::{Dispatcher, Registry, SharedRegistry};
 use crate::net::sip_stream::GuardMetrics;
@@ -221,6 +224,27 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             .inc();
     }
     let admin_token = write_admin_token(&data_dir)?;
+    let nonce_secret = nonce_secret(&data_dir)?;
+    // Connections: every TCP listener shares one gate under the open-file limit.
+    let open_files = limits::raise_open_files();
+    let trusted: Vec<Network> = config
+        .trunk
+        .addresses
+        .iter()
+        .map(|ip| Network::host(*ip))
+        .chain(config.bans.admin_networks.iter().copied())
+        .collect();
+    let gate = Gate::new(&config.limits, open_files, trusted, &metrics.registry)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let log_every = std::time::Duration::from_secs(config.limits.error_log_interval_s.into());
+    let doorway = |listener, name| Doorway::new(listener, gate.clone(), name, log_every);
+    let bans = Guard::new(
+        config.bans.clone(),
+        &config.trunk.addresses,
+        config.seats.iter().map(|s| s.username.clone()),
+        &metrics.registry,
+    )
+    .map_err(|e| std::io::Error::other(e.to_string()))?;
 
     // SIP transports, each behind the malformed-input guard: UDP through rsipstack's socket
     // (wrapped), TCP (same port number) and WebSocket through our own listeners.
@@ -252,28 +276,32 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             addr.set_port(free_tcp_port(addr, sip_udp.map(|a| a.port()))?);
         }
         tcp_listener = Some(SipTcpListener {
-            listener: bind(addr).await?,
+            doorway: doorway(bind(addr).await?, "sip tcp"),
             metrics: guard_metrics.clone(),
+            message_timeout: config.limits.header_timeout(),
+            idle_timeout: config.limits.sip_idle_timeout(),
         });
     }
     let sip_tcp = tcp_listener
         .as_ref()
-        .and_then(|l| l.listener.local_addr().ok());
+        .and_then(|l| l.doorway.local_addr().ok());
     let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
     let mut ws_listeners = Vec::new();
     for (addr, secure) in [(config.sip.ws, false), (config.sip.wss, true)] {
         let Some(addr) = addr else { continue };
-        let listener = bind(addr).await?;
+        let name = if secure { "sip wss" } else { "sip ws" };
         ws_listeners.push(SipWsListener {
-            listener,
+            doorway: doorway(bind(addr).await?, name),
             // Validated: `wss` comes with `[tls]`.
             tls: if secure { tls.clone() } else { None },
             metrics: guard_metrics.clone(),
+            message_timeout: config.limits.header_timeout(),
+            idle_timeout: config.limits.sip_idle_timeout(),
         });
     }
     let ws_addr = |secure: bool| {
         let mut bound = ws_listeners.iter().filter(|l| l.tls.is_some() == secure);
-        bound.next().and_then(|l| l.listener.local_addr().ok())
+        bound.next().and_then(|l| l.doorway.local_addr().ok())
     };
     let (sip_ws, sip_wss) = (ws_addr(false), ws_addr(true));
     let contact_addr = sip_udp.or(sip_tcp).expect("validated: one SIP transport");
@@ -326,7 +354,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         .collect();
     let registry = SharedRegistry(Arc::new(Mutex::new(Registry {
         registrar,
-        nonces: NonceStore::new(config.sip.nonce_lifetime_s as u64 * SECOND, 10_000),
+        nonces: NonceStore::new(
+            nonce_secret,
+            config.sip.nonce_lifetime_s as u64 * SECOND,
+            10_000,
+        ),
         credentials: config
             .seats
             .iter()
@@ -435,12 +467,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         rtp_packets: metrics.rtp_packets.clone(),
         draining: draining.clone(),
         retry_after_s: config.shutdown.retry_after_s,
+        bans: bans.clone(),
     });
 
-    let http_listener = bind(config.http.listen).await?;
+    let http_listener = doorway(bind(config.http.listen).await?, "http");
     let http_addr = http_listener.local_addr()?;
     let https_listener = match (config.http.tls_listen, &tls) {
-        (Some(addr), Some(tls)) => Some((bind(addr).await?, tls.clone())),
+        (Some(addr), Some(tls)) => Some((doorway(bind(addr).await?, "https"), tls.clone())),
         _ => None,
     };
     let https = match &https_listener {
@@ -465,6 +498,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         plans: Arc::clone(&plans),
         cti: cti.clone(),
         cti_accounts: CtiAccounts::from_config(&config),
+        bans,
+        header_timeout: config.limits.header_timeout(),
     });
 
     let driver = tokio::spawn(driver.run(call_receiver, cti_commands, shutdown.clone()));
@@ -605,6 +640,25 @@ fn free_tcp_port(addr: SocketAddr, preferred: Option<u16>) -> Result<u16, AppErr
     let probe =
         std::net::TcpListener::bind(addr).map_err(|source| AppError::Bind { addr, source })?;
     Ok(probe.local_addr()?.port())
+}
+
+/// The digest nonces' HMAC secret, kept in `<data_dir>/nonce.key` (mode 0600) and made
+/// on first start: a restart then leaves the challenges in flight valid (a phone answering
+/// one gets in, instead of a second 401 that some phones take for a wrong password).
+fn nonce_secret(dir: &std::path::Path) -> Result<[u8; 32], AppError> {
+    let path = dir.join("nonce.key");
+    if let Ok(bytes) = std::fs::read(&path)
+        && let Ok(secret) = <[u8; 32]>::try_from(bytes.as_slice())
+    {
+        return Ok(secret);
+    }
+    let secret = NonceStore::random_secret();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path)?, &secret)?;
+    Ok(secret)
 }
 
 /// Writes a fresh random admin token to `<data_dir>/admin.token`, readable by the owner only.

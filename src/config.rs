@@ -76,6 +76,12 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Connection caps and timeouts of every TCP listener.
+    #[serde(default)]
+    pub limits: crate::net::limits::LimitSettings,
+    /// Password-guessing defence (SIP digest and console login).
+    #[serde(default)]
+    pub bans: crate::bans::BanSettings,
     /// Seats allowed to register.
     #[serde(default)]
     pub seats: Vec<SeatConfig>,
@@ -687,6 +693,10 @@ impl Config {
             .digest
             .check()
             .map_err(|e| invalid("sip.digest", e.to_string()))?;
+        let defences = [self.limits.check(), self.bans.check()];
+        if let Some((key, reason)) = defences.into_iter().find_map(Result::err) {
+            return Err(invalid(key, reason.into()));
+        }
         let mut users = std::collections::HashSet::new();
         for (i, seat) in self.seats.iter().enumerate() {
             if !users.insert(seat.username.as_str()) {

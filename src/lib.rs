@@ -10,6 +10,7 @@
 
 pub mod acd;
 pub mod app;
+pub mod bans;
 pub mod call;
 pub mod config;
 pub mod cti;

@@ -5,7 +5,7 @@
 //! back, digest authentication included. Time is passed in; nothing here does I/O.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use rand::RngCore;
 use rsipstack::sip::headers::untyped::{Allow, ContentLength, MinExpires, WwwAuthenticate};
@@ -150,7 +150,9 @@ impl Registrar {
                         (StatusCode::MethodNotAllowed, vec![allow])
                     }
                     Reject::Status(s) => (s, Vec::new()),
-                    Reject::Challenge { stale } => self.challenge(now, nonces, stale, &offered),
+                    Reject::Challenge { stale } => {
+                        self.challenge(now, source.ip(), nonces, stale, &offered)
+                    }
                     Reject::TooBrief => {
                         let min = MinExpires::new(self.config.min_expires_s.to_string());
                         (StatusCode::IntervalTooBrief, vec![Header::MinExpires(min)])
@@ -171,11 +173,11 @@ impl Registrar {
         &self,
         now: EpochMillis,
         req: &Request,
-        transport: Transport,
+        (source, transport): (IpAddr, Transport),
         nonces: &mut NonceStore,
         lookup: impl Fn(&str) -> Option<SeatCredential>,
     ) -> Result<String, Response> {
-        self.authenticate(now, req, transport, nonces, &lookup)
+        self.authenticate(now, req, (source, transport), nonces, &lookup)
             .map_err(|reject| {
                 let (status, extra) = match reject {
                     Reject::Challenge { stale } => {
@@ -187,7 +189,7 @@ impl Registrar {
                             .and_then(|uri| uri.auth.map(|a| a.user));
                         let seat = user.as_deref().and_then(&lookup);
                         let offered = offered(&self.config.digest, seat.as_ref(), transport);
-                        self.challenge(now, nonces, stale, offered)
+                        self.challenge(now, source, nonces, stale, offered)
                     }
                     Reject::Status(s) => (s, Vec::new()),
                     Reject::TooBrief => (StatusCode::BadRequest, Vec::new()),
@@ -200,12 +202,13 @@ impl Registrar {
     fn challenge(
         &self,
         now: EpochMillis,
-        nonces: &mut NonceStore,
+        source: IpAddr,
+        nonces: &NonceStore,
         stale: bool,
         offered: &[DigestAlgorithm],
     ) -> (StatusCode, Vec<Header>) {
         let headers = nonces
-            .challenge(now, &self.config.realm, stale, offered)
+            .challenge(now, source, &self.config.realm, stale, offered)
             .into_iter()
             .map(|v| Header::WwwAuthenticate(WwwAuthenticate::new(v)))
             .collect();
@@ -240,7 +243,7 @@ impl Registrar {
             .ok_or_else(bad)?
             .seq;
 
-        let username = self.authenticate(now, req, transport, nonces, lookup)?;
+        let username = self.authenticate(now, req, (source.ip(), transport), nonces, lookup)?;
         if username != aor_user {
             return Err(Reject::Status(StatusCode::Forbidden));
         }
@@ -330,7 +333,7 @@ impl Registrar {
         &self,
         now: EpochMillis,
         req: &Request,
-        transport: Transport,
+        (source, transport): (IpAddr, Transport),
         nonces: &mut NonceStore,
         lookup: impl Fn(&str) -> Option<SeatCredential>,
     ) -> Result<String, Reject> {
@@ -357,7 +360,7 @@ impl Registrar {
             Some(seat.restricted_to(&algorithms))
         };
         nonces
-            .verify(now, realm, &req.method, value, offered_only)
+            .verify(now, source, realm, &req.method, value, offered_only)
             .map_err(|e| match e {
                 AuthError::StaleNonce => Reject::Challenge { stale: true },
                 AuthError::UnknownNonce | AuthError::Replay | AuthError::WrongRealm => {

@@ -121,7 +121,7 @@ impl Fixture {
                 digest,
                 ..RegistrarConfig::default()
             }),
-            nonces: NonceStore::new(300_000, 1024),
+            nonces: NonceStore::new([1; 32], 300_000, 1024),
         }
     }
 
@@ -270,7 +270,13 @@ fn challenges_of(f: &mut Fixture, user: &'static str, transport: Transport) -> [
     invite.method = Method::Invite;
     let invite = f
         .reg
-        .authenticate_request(T0, &invite, transport, &mut f.nonces, lookup)
+        .authenticate_request(
+            T0,
+            &invite,
+            (source().ip(), transport),
+            &mut f.nonces,
+            lookup,
+        )
         .unwrap_err();
     [
         challenge_shape(&register.response),
