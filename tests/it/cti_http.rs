@@ -93,7 +93,7 @@ async fn start_with_backlog(backlog: usize) -> Server {
     tokio::spawn(fake_driver(commands));
     let bans = sas_router::bans::shared::Guard::new(
         config.bans.clone(),
-        &[],
+        &config.trunk.addresses,
         config.seats.iter().map(|s| s.username.clone()),
         &metrics.registry,
     )
