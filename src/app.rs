@@ -15,6 +15,7 @@ use crate::http::{self, HttpState};
 use crate::media::ports::PortPool;
 use crate::metrics::Metrics;
 use crate::net::calls::{CallDriver, CallEvent};
+use crate::net::front::FrontDesk;
 use crate::net::limits::{self, Doorway, Gate};
 use crate::net::reload::{LivePlans, ReloadMetrics};
 use crate::net::requests::{Dispatcher, Registry, SharedRegistry};
@@ -35,6 +36,7 @@ use rsipstack::transaction::endpoint::EndpointOption;
 use rsipstack::transaction::endpoint::MessageInspector;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{SipAddr, TransportLayer};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
@@ -248,9 +250,33 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
 
     // SIP transports, each behind the malformed-input guard: UDP through rsipstack's socket
     // (wrapped), TCP (same port number) and WebSocket through our own listeners.
+    let registrar_config = RegistrarConfig {
+        realm: config.sip.realm.clone(),
+        min_expires_s: config.sip.min_expires_s,
+        max_expires_s: config.sip.max_expires_s,
+        default_expires_s: config.sip.default_expires_s,
+        digest: config.sip.digest.clone(),
+    };
+    let credentials: HashMap<_, _> = config
+        .seats
+        .iter()
+        .map(|s| (s.username.clone(), s.credential(&config.sip.digest)))
+        .collect();
+    let nonces = || {
+        let lifetime = config.sip.nonce_lifetime_s as u64 * SECOND;
+        NonceStore::new(nonce_secret, lifetime, 10_000)
+    };
+    let front = FrontDesk::new(
+        Registrar::new(registrar_config.clone()),
+        nonces(),
+        credentials.clone(),
+        bans.clone(),
+        metrics.sip_requests.clone(),
+    );
     let guard_metrics = GuardMetrics {
         malformed: metrics.sip_malformed.clone(),
         responses: metrics.sip_responses.clone(),
+        front: Some(front.clone()),
     };
     let transport_layer = TransportLayer::new(shutdown.child_token());
     let mut sip_udp = None;
@@ -263,7 +289,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             socket,
             metrics.sip_malformed.clone(),
             metrics.sip_responses.clone(),
-        );
+        )
+        .with_front(Arc::new(move |bytes, from| {
+            front.answer(bytes, from, rsipstack::sip::Transport::Udp)
+        }));
         let conn =
             UdpConnection::from_socket(Arc::new(guarded), None, Some(shutdown.child_token()))
                 .await?;
@@ -334,13 +363,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
     let (state_sender, mut state_receiver) = dialogs.new_dialog_state_channel();
 
-    let mut registrar = Registrar::new(RegistrarConfig {
-        realm: config.sip.realm.clone(),
-        min_expires_s: config.sip.min_expires_s,
-        max_expires_s: config.sip.max_expires_s,
-        default_expires_s: config.sip.default_expires_s,
-        digest: config.sip.digest.clone(),
-    });
+    let mut registrar = Registrar::new(registrar_config);
     // Registrations kept from the last run: their seats are online at once.
     let restored: Vec<String> = store
         .bindings()
@@ -354,16 +377,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         .collect();
     let registry = SharedRegistry(Arc::new(Mutex::new(Registry {
         registrar,
-        nonces: NonceStore::new(
-            nonce_secret,
-            config.sip.nonce_lifetime_s as u64 * SECOND,
-            10_000,
-        ),
-        credentials: config
-            .seats
-            .iter()
-            .map(|s| (s.username.clone(), s.credential(&config.sip.digest)))
-            .collect(),
+        nonces: nonces(),
+        credentials,
         store: Some(store.clone()),
     })));
 

@@ -323,6 +323,19 @@ impl Bans {
         Door::Open
     }
 
+    /// Whether [`Bans::check`] would hold the request back, without counting it as told.
+    pub fn holds(&self, now: Mono, source: IpAddr, user: Option<&str>) -> bool {
+        let banned = |e: Option<&Entry>| e.and_then(|e| e.banned_until).is_some_and(|u| u > now);
+        if !self.exempt(source) && banned(self.sources.entries.get(&source)) {
+            return true;
+        }
+        user.is_some_and(|user| {
+            !self.admin(source)
+                && !self.proven(source, user, now)
+                && banned(self.users.entries.get(user))
+        })
+    }
+
     /// A failed authentication from `source` as `user`.
     pub fn failed(&mut self, now: Mono, source: IpAddr, user: &str) {
         self.expire(now);

@@ -96,6 +96,13 @@ impl Guard {
         self.with(|bans, now| bans.check(now, source, user))
     }
 
+    /// Whether a request from `source`, naming `user`, would be held back (nothing
+    /// counted: for a look before the door, which then decides).
+    pub fn holds(&self, source: IpAddr, user: Option<&str>) -> bool {
+        let now = self.clock.mono();
+        self.lock().holds(now, source, user)
+    }
+
     /// A failed authentication (`via`: `sip` or `console`).
     pub fn failed(&self, via: &str, source: IpAddr, user: &str) {
         self.metrics.failures.with_label_values(&[via]).inc();

@@ -158,3 +158,16 @@ fn memory_is_bounded_and_bans_outlive_eviction() {
     assert_eq!(b.active(at(2)), (1, 1), "the bans survived the flood");
     assert!(matches!(b.check(at(2), ip(9), None), Door::Refuse { .. }));
 }
+
+#[test]
+fn a_look_before_the_door_tells_nobody() {
+    let mut b = bans();
+    fail(&mut b, 0, ip(9), "x", 5);
+    assert!(b.holds(at(1), ip(9), None));
+    assert!(b.holds(at(1), ip(8), Some("x")));
+    assert!(!b.holds(at(1), ip(8), Some("y")));
+    assert!(
+        matches!(b.check(at(1), ip(9), None), Door::Refuse { .. }),
+        "still answered once"
+    );
+}

@@ -6,12 +6,13 @@
 //! [`sip_tcp`] and [`sip_ws`] carry SIP over TCP and over WebSocket (WebRTC phones), both
 //! into the stack through [`sip_stream`] behind the same guard as UDP; [`tls`] loads the
 //! certificate that `wss` and HTTPS serve; [`limits`] caps the connections of every TCP
-//! listener; [`fuzz`] drives the SIP fuzzer against a router.
+//! listener; [`front`] challenges credential-less REGISTERs before the stack; [`fuzz`] drives the SIP fuzzer against a router.
 
 mod caller_media;
 pub mod calls;
 mod cti;
 mod flows;
+pub mod front;
 pub mod fuzz;
 pub mod limits;
 pub mod reload;

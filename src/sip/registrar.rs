@@ -198,6 +198,33 @@ impl Registrar {
             })
     }
 
+    /// The `401` that [`Registrar::handle_register`] gives a REGISTER carrying no
+    /// credentials, without the registrar's state: it can be answered before any
+    /// transaction exists (a flood of them then costs nothing). `None` for anything else.
+    pub fn challenge_unauthenticated(
+        &self,
+        now: EpochMillis,
+        req: &Request,
+        (source, transport): (IpAddr, Transport),
+        nonces: &NonceStore,
+        lookup: impl Fn(&str) -> Option<SeatCredential>,
+    ) -> Option<Response> {
+        let credentials = req
+            .headers
+            .iter()
+            .any(|h| matches!(h, Header::Authorization(_)));
+        if req.method != Method::Register || credentials {
+            return None;
+        }
+        let user = req.to_header().ok()?.typed().ok()?.uri.user()?.to_owned();
+        req.call_id_header().ok()?;
+        req.cseq_header().ok()?.typed().ok()?;
+        let seat = lookup(&user);
+        let offered = offered(&self.config.digest, seat.as_ref(), transport);
+        let (status, extra) = self.challenge(now, source, nonces, false, offered);
+        Some(build_response(req, status, extra))
+    }
+
     /// A 401 with one WWW-Authenticate per algorithm, sharing a fresh nonce.
     fn challenge(
         &self,
