@@ -795,6 +795,31 @@ addresses = ["127.0.0.1"]
     }
 
     #[test]
+    fn limits_and_bans_default_safely_and_name_the_key_at_fault() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.limits.per_source, 128);
+        assert_eq!(c.limits.header_timeout_s, 10);
+        assert_eq!((c.bans.max_failures, c.bans.ban_s), (5, 60));
+        let with = |section: &str| format!("{MINIMAL}{section}");
+        for (text, key) in [
+            ("[limits]\nper_source = 0\n", "limits.per_source"),
+            ("[limits]\nfd_reserve = 10\n", "limits.fd_reserve"),
+            ("[limits]\nheader_timeout_s = 0\n", "limits.header_timeout_s"),
+            ("[bans]\nban_s = 120\nmax_ban_s = 60\n", "bans.max_ban_s"),
+            ("[bans]\nmax_failures = 0\n", "bans.max_failures"),
+        ] {
+            let err = parse(&with(text)).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")), "{text}: {err}");
+        }
+        let err = parse(&with("[bans]\nadmin_networks = [\"10.0.0.0/40\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("10.0.0.0/40"), "{err}");
+        let c = parse(&with("[bans]\nadmin_networks = [\"10.20.0.0/16\"]\n")).unwrap();
+        assert!(c.bans.admin_networks[0].contains("10.20.3.4".parse().unwrap()));
+    }
+
+    #[test]
     fn minimal_config_takes_defaults() {
         let c = parse(MINIMAL).unwrap();
         assert_eq!(c.acd.ring_timeout_s, 15);
