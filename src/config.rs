@@ -804,7 +804,10 @@ addresses = ["127.0.0.1"]
         for (text, key) in [
             ("[limits]\nper_source = 0\n", "limits.per_source"),
             ("[limits]\nfd_reserve = 10\n", "limits.fd_reserve"),
-            ("[limits]\nheader_timeout_s = 0\n", "limits.header_timeout_s"),
+            (
+                "[limits]\nheader_timeout_s = 0\n",
+                "limits.header_timeout_s",
+            ),
             ("[bans]\nban_s = 120\nmax_ban_s = 60\n", "bans.max_ban_s"),
             ("[bans]\nmax_failures = 0\n", "bans.max_failures"),
         ] {

@@ -78,6 +78,7 @@ impl FrontDesk {
             .user()
             .map(str::to_owned);
         let this = &self.0;
+        // Scanners and bans are the door's (`requests`) to judge.
         if crate::bans::sip::is_scanner(&req) || this.bans.holds(source.ip(), user.as_deref()) {
             return None;
         }

@@ -151,16 +151,17 @@ impl Dispatcher {
                 None => tx.reply(StatusCode::CallTransactionDoesNotExist).await,
             };
         }
-        // Banned sources and scanners: refused once (429), then no answer at all.
-        if let Some((source, _)) = source_of(&tx)
-            && !self.trunk.contains(&source.ip())
-        {
+        // Banned sources and names, and scanners: refused once (429), then no answer at
+        // all. The trunk's address is never banned itself, but a name guessed is, from it too.
+        if let Some((source, _)) = source_of(&tx) {
             let user = match tx.original.method {
                 Method::Register => to_user(&tx.original),
                 Method::Invite => from_user(&tx.original),
                 _ => None,
             };
-            let door = match crate::bans::sip::is_scanner(&tx.original) {
+            let scanner =
+                !self.trunk.contains(&source.ip()) && crate::bans::sip::is_scanner(&tx.original);
+            let door = match scanner {
                 true => crate::bans::Door::Silence { retry_after_s: 0 },
                 false => self.bans.check(source.ip(), user.as_deref()),
             };
