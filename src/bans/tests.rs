@@ -1,3 +1,5 @@
+//! The bans in virtual time: counting, doubling, exemptions, bounded memory.
+
 use super::*;
 
 const S: u64 = SECOND;

@@ -152,15 +152,16 @@ impl Dispatcher {
             };
         }
         // Banned sources and names, and scanners: refused once (429), then no answer at
-        // all. The trunk's address is never banned itself, but a name guessed is, from it too.
+        // all. The trunk's address is never banned, nor are its calls ever held back (their
+        // From is a caller's number); a seat name guessed from it is banned there too.
         if let Some((source, _)) = source_of(&tx) {
+            let trunk = self.trunk.contains(&source.ip());
             let user = match tx.original.method {
                 Method::Register => to_user(&tx.original),
-                Method::Invite => from_user(&tx.original),
+                Method::Invite if !trunk => from_user(&tx.original),
                 _ => None,
             };
-            let scanner =
-                !self.trunk.contains(&source.ip()) && crate::bans::sip::is_scanner(&tx.original);
+            let scanner = !trunk && crate::bans::sip::is_scanner(&tx.original);
             let door = match scanner {
                 true => crate::bans::Door::Silence { retry_after_s: 0 },
                 false => self.bans.check(source.ip(), user.as_deref()),

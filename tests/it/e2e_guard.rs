@@ -414,3 +414,25 @@ async fn challenge_flood_holds_no_memory() {
     assert!(answered as f64 > 0.99 * count as f64, "{answered} answered");
     assert!(added_mb < 20.0, "+{added_mb:.1} MB");
 }
+
+/// Guessing "passwords" for a caller's number as if it were a seat bans that name, and a
+/// trunk call from that caller is still answered: trunk calls are never held back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_number_banned_as_a_name_never_holds_back_its_calls() {
+    let mut router = start(Options::default()).await;
+    let attacker = udp_from(8).await;
+    for n in 1..=5 {
+        let answer = guess(&attacker, router.sip, "0612345678", "x", 20 + n)
+            .await
+            .unwrap();
+        assert_eq!(status(&answer), 403, "{answer}");
+    }
+    assert_eq!(router.metric("sas_bans_active{kind=\"user\"}"), 1.0);
+    let phone = seat(&router, "arm1", 1, 200).await;
+    let caller = trunk_caller(router.sip, "caller.xml", "15", 1000);
+    assert!(finish(caller, Duration::from_secs(30)).await, "the 15 call");
+    assert!(finish(phone, Duration::from_secs(10)).await, "the seat");
+    let records = wait_records(&router, 1).await;
+    assert_eq!(records[0].caller.reveal(), "0612345678");
+    router.stop().await;
+}
