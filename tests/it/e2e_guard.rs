@@ -436,3 +436,68 @@ async fn a_caller_number_banned_as_a_name_never_holds_back_its_calls() {
     assert_eq!(records[0].caller.reveal(), "0612345678");
     router.stop().await;
 }
+
+/// Slow senders (slowloris) are closed after the header timeout however they trickle, and
+/// one address holds no more than `per_source` connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_senders_time_out_and_one_address_is_capped() {
+    let opts = Options {
+        extra: "[limits]\nheader_timeout_s = 2\nper_source = 3\n".into(),
+        ..Options::default()
+    };
+    let mut router = start(opts).await;
+    let sip_tcp = router.running.as_ref().unwrap().sip_tcp.unwrap();
+    let attacker = loopback(10);
+    let trickle = |to: SocketAddr, head: &'static str| async move {
+        let mut s = connect_from(attacker, to).await.unwrap();
+        let started = Instant::now();
+        for byte in head.bytes().cycle() {
+            if s.write_all(&[byte]).await.is_err() {
+                break;
+            }
+            let mut buf = [0u8; 512];
+            let read = tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await;
+            if matches!(read, Ok(Ok(0)) | Ok(Err(_))) || started.elapsed() > Duration::from_secs(8)
+            {
+                break;
+            }
+        }
+        started.elapsed()
+    };
+    let http = trickle(
+        router.http,
+        "GET /healthz HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaa",
+    );
+    let sip = trickle(
+        sip_tcp,
+        "OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP x;branch=z9hG4bKaaaaaaaa",
+    );
+    let (http, sip) = tokio::join!(http, sip);
+    for (name, took) in [("http", http), ("sip tcp", sip)] {
+        assert!(
+            took >= Duration::from_millis(1500),
+            "{name} closed early: {took:?}"
+        );
+        assert!(took < Duration::from_secs(5), "{name} not closed: {took:?}");
+    }
+    assert!(router.metric("sas_connections_refused_total{reason=\"timeout\"}") >= 2.0);
+
+    // Three connections from one address; the fourth is closed at once.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect_from(attacker, router.http).await.unwrap());
+    }
+    let mut fourth = connect_from(attacker, router.http).await.unwrap();
+    let mut buf = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(1), fourth.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    assert_eq!(
+        router.metric("sas_connections_refused_total{reason=\"per_source\"}"),
+        1.0
+    );
+    assert_eq!(
+        get_from(loopback(11), router.http, "/healthz").await,
+        Some(200)
+    );
+    router.stop().await;
+}
