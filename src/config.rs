@@ -697,6 +697,14 @@ impl Config {
         if let Some((key, reason)) = defences.into_iter().find_map(Result::err) {
             return Err(invalid(key, reason.into()));
         }
+        if self.limits.sip_idle_timeout_s <= self.sip.max_expires_s {
+            return Err(invalid(
+                "limits.sip_idle_timeout_s",
+                "must exceed sip.max_expires_s, or a phone's connection would be closed \
+                 between two REGISTERs (and its calls could not reach it)"
+                    .into(),
+            ));
+        }
         let mut users = std::collections::HashSet::new();
         for (i, seat) in self.seats.iter().enumerate() {
             if !users.insert(seat.username.as_str()) {
@@ -810,6 +818,10 @@ addresses = ["127.0.0.1"]
             ),
             ("[bans]\nban_s = 120\nmax_ban_s = 60\n", "bans.max_ban_s"),
             ("[bans]\nmax_failures = 0\n", "bans.max_failures"),
+            (
+                "[limits]\nsip_idle_timeout_s = 600\n",
+                "limits.sip_idle_timeout_s",
+            ),
         ] {
             let err = parse(&with(text)).unwrap_err().to_string();
             assert!(err.contains(&format!("`{key}`")), "{text}: {err}");

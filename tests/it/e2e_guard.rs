@@ -437,16 +437,19 @@ async fn a_caller_number_banned_as_a_name_never_holds_back_its_calls() {
     router.stop().await;
 }
 
-/// Slow senders (slowloris) are closed after the header timeout however they trickle, and
+/// Slow senders (slowloris) on HTTP, SIP TCP and SIP WebSocket are closed after the header
+/// timeout however they trickle, and
 /// one address holds no more than `per_source` connections.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_senders_time_out_and_one_address_is_capped() {
     let opts = Options {
         extra: "[limits]\nheader_timeout_s = 2\nper_source = 3\n".into(),
+        sip_ws: true,
         ..Options::default()
     };
     let mut router = start(opts).await;
-    let sip_tcp = router.running.as_ref().unwrap().sip_tcp.unwrap();
+    let running = router.running.as_ref().unwrap();
+    let (sip_tcp, sip_ws) = (running.sip_tcp.unwrap(), running.sip_ws.unwrap());
     let attacker = loopback(10);
     let trickle = |to: SocketAddr, head: &'static str| async move {
         let mut s = connect_from(attacker, to).await.unwrap();
@@ -472,15 +475,19 @@ async fn slow_senders_time_out_and_one_address_is_capped() {
         sip_tcp,
         "OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP x;branch=z9hG4bKaaaaaaaa",
     );
-    let (http, sip) = tokio::join!(http, sip);
-    for (name, took) in [("http", http), ("sip tcp", sip)] {
+    let ws = trickle(
+        sip_ws,
+        "GET / HTTP/1.1\r\nSec-WebSocket-Protocol: sip\r\nX: aaaaaaaaaa",
+    );
+    let (http, sip, ws) = tokio::join!(http, sip, ws);
+    for (name, took) in [("http", http), ("sip tcp", sip), ("sip ws", ws)] {
         assert!(
             took >= Duration::from_millis(1500),
             "{name} closed early: {took:?}"
         );
         assert!(took < Duration::from_secs(5), "{name} not closed: {took:?}");
     }
-    assert!(router.metric("sas_connections_refused_total{reason=\"timeout\"}") >= 2.0);
+    assert!(router.metric("sas_connections_refused_total{reason=\"timeout\"}") >= 3.0);
 
     // Three connections from one address; the fourth is closed at once.
     let mut held = Vec::new();
