@@ -4,6 +4,8 @@
 //! [`start`] returns the addresses actually bound, so tests can ask for port 0.
 
 use crate::acd::AcdSettings;
+use crate::bans::Network;
+use crate::bans::shared::Guard;
 use crate::call::router::{LivenessSettings, Router};
 use crate::call::{Switchboard, SwitchboardSettings};
 use crate::config::Config;
@@ -13,6 +15,8 @@ use crate::http::{self, HttpState};
 use crate::media::ports::PortPool;
 use crate::metrics::Metrics;
 use crate::net::calls::{CallDriver, CallEvent};
+use crate::net::front::FrontDesk;
+use crate::net::limits::{self, Doorway, Gate};
 use crate::net::reload::{LivePlans, ReloadMetrics};
 use crate::net::requests::{Dispatcher, Registry, SharedRegistry};
 use crate::net::sip_stream::GuardMetrics;
@@ -32,6 +36,7 @@ use rsipstack::transaction::endpoint::EndpointOption;
 use rsipstack::transaction::endpoint::MessageInspector;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{SipAddr, TransportLayer};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
@@ -221,12 +226,57 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             .inc();
     }
     let admin_token = write_admin_token(&data_dir)?;
+    let nonce_secret = nonce_secret(&data_dir)?;
+    // Connections: every TCP listener shares one gate under the open-file limit.
+    let open_files = limits::raise_open_files();
+    let trusted: Vec<Network> = config
+        .trunk
+        .addresses
+        .iter()
+        .map(|ip| Network::host(*ip))
+        .chain(config.bans.admin_networks.iter().copied())
+        .collect();
+    let gate = Gate::new(&config.limits, open_files, trusted, &metrics.registry)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let log_every = std::time::Duration::from_secs(config.limits.error_log_interval_s.into());
+    let doorway = |listener, name| Doorway::new(listener, gate.clone(), name, log_every);
+    let bans = Guard::new(
+        config.bans.clone(),
+        &config.trunk.addresses,
+        config.seats.iter().map(|s| s.username.clone()),
+        &metrics.registry,
+    )
+    .map_err(|e| std::io::Error::other(e.to_string()))?;
 
     // SIP transports, each behind the malformed-input guard: UDP through rsipstack's socket
     // (wrapped), TCP (same port number) and WebSocket through our own listeners.
+    let registrar_config = RegistrarConfig {
+        realm: config.sip.realm.clone(),
+        min_expires_s: config.sip.min_expires_s,
+        max_expires_s: config.sip.max_expires_s,
+        default_expires_s: config.sip.default_expires_s,
+        digest: config.sip.digest.clone(),
+    };
+    let credentials: HashMap<_, _> = config
+        .seats
+        .iter()
+        .map(|s| (s.username.clone(), s.credential(&config.sip.digest)))
+        .collect();
+    let nonces = || {
+        let lifetime = config.sip.nonce_lifetime_s as u64 * SECOND;
+        NonceStore::new(nonce_secret, lifetime, 10_000)
+    };
+    let front = FrontDesk::new(
+        Registrar::new(registrar_config.clone()),
+        nonces(),
+        credentials.clone(),
+        bans.clone(),
+        metrics.sip_requests.clone(),
+    );
     let guard_metrics = GuardMetrics {
         malformed: metrics.sip_malformed.clone(),
         responses: metrics.sip_responses.clone(),
+        front: Some(front.clone()),
     };
     let transport_layer = TransportLayer::new(shutdown.child_token());
     let mut sip_udp = None;
@@ -239,7 +289,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             socket,
             metrics.sip_malformed.clone(),
             metrics.sip_responses.clone(),
-        );
+        )
+        .with_front(Arc::new(move |bytes, from| {
+            front.answer(bytes, from, rsipstack::sip::Transport::Udp)
+        }));
         let conn =
             UdpConnection::from_socket(Arc::new(guarded), None, Some(shutdown.child_token()))
                 .await?;
@@ -252,28 +305,32 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             addr.set_port(free_tcp_port(addr, sip_udp.map(|a| a.port()))?);
         }
         tcp_listener = Some(SipTcpListener {
-            listener: bind(addr).await?,
+            doorway: doorway(bind(addr).await?, "sip tcp"),
             metrics: guard_metrics.clone(),
+            message_timeout: config.limits.header_timeout(),
+            idle_timeout: config.limits.sip_idle_timeout(),
         });
     }
     let sip_tcp = tcp_listener
         .as_ref()
-        .and_then(|l| l.listener.local_addr().ok());
+        .and_then(|l| l.doorway.local_addr().ok());
     let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
     let mut ws_listeners = Vec::new();
     for (addr, secure) in [(config.sip.ws, false), (config.sip.wss, true)] {
         let Some(addr) = addr else { continue };
-        let listener = bind(addr).await?;
+        let name = if secure { "sip wss" } else { "sip ws" };
         ws_listeners.push(SipWsListener {
-            listener,
+            doorway: doorway(bind(addr).await?, name),
             // Validated: `wss` comes with `[tls]`.
             tls: if secure { tls.clone() } else { None },
             metrics: guard_metrics.clone(),
+            message_timeout: config.limits.header_timeout(),
+            idle_timeout: config.limits.sip_idle_timeout(),
         });
     }
     let ws_addr = |secure: bool| {
         let mut bound = ws_listeners.iter().filter(|l| l.tls.is_some() == secure);
-        bound.next().and_then(|l| l.listener.local_addr().ok())
+        bound.next().and_then(|l| l.doorway.local_addr().ok())
     };
     let (sip_ws, sip_wss) = (ws_addr(false), ws_addr(true));
     let contact_addr = sip_udp.or(sip_tcp).expect("validated: one SIP transport");
@@ -306,13 +363,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
     let (state_sender, mut state_receiver) = dialogs.new_dialog_state_channel();
 
-    let mut registrar = Registrar::new(RegistrarConfig {
-        realm: config.sip.realm.clone(),
-        min_expires_s: config.sip.min_expires_s,
-        max_expires_s: config.sip.max_expires_s,
-        default_expires_s: config.sip.default_expires_s,
-        digest: config.sip.digest.clone(),
-    });
+    let mut registrar = Registrar::new(registrar_config);
     // Registrations kept from the last run: their seats are online at once.
     let restored: Vec<String> = store
         .bindings()
@@ -326,12 +377,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         .collect();
     let registry = SharedRegistry(Arc::new(Mutex::new(Registry {
         registrar,
-        nonces: NonceStore::new(config.sip.nonce_lifetime_s as u64 * SECOND, 10_000),
-        credentials: config
-            .seats
-            .iter()
-            .map(|s| (s.username.clone(), s.credential(&config.sip.digest)))
-            .collect(),
+        nonces: nonces(),
+        credentials,
         store: Some(store.clone()),
     })));
 
@@ -435,12 +482,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         rtp_packets: metrics.rtp_packets.clone(),
         draining: draining.clone(),
         retry_after_s: config.shutdown.retry_after_s,
+        bans: bans.clone(),
     });
 
-    let http_listener = bind(config.http.listen).await?;
+    let http_listener = doorway(bind(config.http.listen).await?, "http");
     let http_addr = http_listener.local_addr()?;
     let https_listener = match (config.http.tls_listen, &tls) {
-        (Some(addr), Some(tls)) => Some((bind(addr).await?, tls.clone())),
+        (Some(addr), Some(tls)) => Some((doorway(bind(addr).await?, "https"), tls.clone())),
         _ => None,
     };
     let https = match &https_listener {
@@ -465,6 +513,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         plans: Arc::clone(&plans),
         cti: cti.clone(),
         cti_accounts: CtiAccounts::from_config(&config),
+        bans,
+        header_timeout: config.limits.header_timeout(),
     });
 
     let driver = tokio::spawn(driver.run(call_receiver, cti_commands, shutdown.clone()));
@@ -605,6 +655,25 @@ fn free_tcp_port(addr: SocketAddr, preferred: Option<u16>) -> Result<u16, AppErr
     let probe =
         std::net::TcpListener::bind(addr).map_err(|source| AppError::Bind { addr, source })?;
     Ok(probe.local_addr()?.port())
+}
+
+/// The digest nonces' HMAC secret, kept in `<data_dir>/nonce.key` (mode 0600) and made
+/// on first start: a restart then leaves the challenges in flight valid (a phone answering
+/// one gets in, instead of a second 401 that some phones take for a wrong password).
+fn nonce_secret(dir: &std::path::Path) -> Result<[u8; 32], AppError> {
+    let path = dir.join("nonce.key");
+    if let Ok(bytes) = std::fs::read(&path)
+        && let Ok(secret) = <[u8; 32]>::try_from(bytes.as_slice())
+    {
+        return Ok(secret);
+    }
+    let secret = NonceStore::random_secret();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path)?, &secret)?;
+    Ok(secret)
 }
 
 /// Writes a fresh random admin token to `<data_dir>/admin.token`, readable by the owner only.

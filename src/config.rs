@@ -76,6 +76,12 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Connection caps and timeouts of every TCP listener.
+    #[serde(default)]
+    pub limits: crate::net::limits::LimitSettings,
+    /// Password-guessing defence (SIP digest and console login).
+    #[serde(default)]
+    pub bans: crate::bans::BanSettings,
     /// Seats allowed to register.
     #[serde(default)]
     pub seats: Vec<SeatConfig>,
@@ -687,6 +693,18 @@ impl Config {
             .digest
             .check()
             .map_err(|e| invalid("sip.digest", e.to_string()))?;
+        let defences = [self.limits.check(), self.bans.check()];
+        if let Some((key, reason)) = defences.into_iter().find_map(Result::err) {
+            return Err(invalid(key, reason.into()));
+        }
+        if self.limits.sip_idle_timeout_s <= self.sip.max_expires_s {
+            return Err(invalid(
+                "limits.sip_idle_timeout_s",
+                "must exceed sip.max_expires_s, or a phone's connection would be closed \
+                 between two REGISTERs (and its calls could not reach it)"
+                    .into(),
+            ));
+        }
         let mut users = std::collections::HashSet::new();
         for (i, seat) in self.seats.iter().enumerate() {
             if !users.insert(seat.username.as_str()) {
@@ -782,6 +800,38 @@ addresses = ["127.0.0.1"]
         let config = Config::load(&path).expect("shipped config loads");
         assert_eq!(config.routing.dialplans_dir, Path::new("dialplans"));
         assert!(!config.seats.is_empty());
+    }
+
+    #[test]
+    fn limits_and_bans_default_safely_and_name_the_key_at_fault() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.limits.per_source, 128);
+        assert_eq!(c.limits.header_timeout_s, 10);
+        assert_eq!((c.bans.max_failures, c.bans.ban_s), (5, 60));
+        let with = |section: &str| format!("{MINIMAL}{section}");
+        for (text, key) in [
+            ("[limits]\nper_source = 0\n", "limits.per_source"),
+            ("[limits]\nfd_reserve = 10\n", "limits.fd_reserve"),
+            (
+                "[limits]\nheader_timeout_s = 0\n",
+                "limits.header_timeout_s",
+            ),
+            ("[bans]\nban_s = 120\nmax_ban_s = 60\n", "bans.max_ban_s"),
+            ("[bans]\nmax_failures = 0\n", "bans.max_failures"),
+            (
+                "[limits]\nsip_idle_timeout_s = 600\n",
+                "limits.sip_idle_timeout_s",
+            ),
+        ] {
+            let err = parse(&with(text)).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")), "{text}: {err}");
+        }
+        let err = parse(&with("[bans]\nadmin_networks = [\"10.0.0.0/40\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("10.0.0.0/40"), "{err}");
+        let c = parse(&with("[bans]\nadmin_networks = [\"10.20.0.0/16\"]\n")).unwrap();
+        assert!(c.bans.admin_networks[0].contains("10.20.3.4".parse().unwrap()));
     }
 
     #[test]

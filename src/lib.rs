@@ -15,6 +15,7 @@ use sas_core::sim_rng;
 pub use sas_core::{acd, call, pii};
 
 pub mod app;
+pub mod bans;
 pub mod config;
 pub mod cti;
 pub mod http;

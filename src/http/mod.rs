@@ -7,6 +7,9 @@
 //!
 //! `serve` is plain HTTP, `serve_tls` the same routes over TLS (`[http] tls_listen`); a
 //! route knows which one it came through (the console cookie is `Secure` over TLS only).
+//! Both take connections through a [`Doorway`] (caps per source and in total) and close a
+//! connection whose request headers do not arrive within `limits.header_timeout_s` of its
+//! opening or of the previous answer (slow clients, idle keep-alive holders).
 //!
 //! The admin API needs `Authorization: Bearer <token>`, where the token is written at
 //! start-up to `<data_dir>/admin.token` (mode 0600): whoever may read the data directory
@@ -20,6 +23,7 @@ mod recordings;
 
 use crate::cti::CtiChannels;
 use crate::metrics::Metrics;
+use crate::net::limits::{Doorway, Permit};
 use crate::net::reload::LivePlans;
 use crate::store::Store;
 use crate::store::recordings::Recordings;
@@ -28,10 +32,11 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use std::time::Duration;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
@@ -51,70 +56,100 @@ pub struct HttpState {
     pub cti: CtiChannels,
     /// Seats allowed on the CTI API and their open sessions.
     pub cti_accounts: cti::CtiAccounts,
+    /// Failed logins and bans, shared with SIP digest.
+    pub bans: crate::bans::shared::Guard,
+    /// Time for a request's headers (from the connection or the previous answer).
+    pub header_timeout: Duration,
 }
 
 /// Serves plain HTTP until `shutdown` is cancelled.
-pub async fn serve(listener: TcpListener, state: Arc<HttpState>, shutdown: CancellationToken) {
-    accept(listener, None, state, shutdown).await
+pub async fn serve(doorway: Doorway, state: Arc<HttpState>, shutdown: CancellationToken) {
+    accept(doorway, None, state, shutdown).await
 }
 
 /// Serves HTTPS until `shutdown` is cancelled.
 pub async fn serve_tls(
-    listener: TcpListener,
+    doorway: Doorway,
     tls: TlsAcceptor,
     state: Arc<HttpState>,
     shutdown: CancellationToken,
 ) {
-    accept(listener, Some(tls), state, shutdown).await
+    accept(doorway, Some(tls), state, shutdown).await
 }
 
 async fn accept(
-    listener: TcpListener,
+    mut doorway: Doorway,
     tls: Option<TlsAcceptor>,
     state: Arc<HttpState>,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let (stream, _) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "http accept failed");
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, remote, permit)) = doorway.next(&shutdown).await {
         let (state, shutdown, tls) = (state.clone(), shutdown.clone(), tls.clone());
+        let peer = Peer {
+            secure: tls.is_some(),
+            remote: remote.ip(),
+        };
+        let gate = doorway.gate().clone();
         tokio::spawn(async move {
-            match tls {
-                None => connection(stream, false, state, shutdown).await,
+            let timed_out = match tls {
+                None => connection(stream, peer, permit, state, shutdown).await,
                 Some(acceptor) => match crate::net::tls::handshake(&acceptor, stream).await {
-                    Ok(stream) => connection(stream, true, state, shutdown).await,
-                    Err(e) => tracing::debug!(error = %e, "https handshake failed"),
+                    Ok(stream) => connection(stream, peer, permit, state, shutdown).await,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "https handshake failed");
+                        e.kind() == std::io::ErrorKind::TimedOut
+                    }
                 },
+            };
+            if timed_out {
+                gate.timed_out();
             }
         });
     }
 }
 
-/// Serves one connection's requests; `secure`: it came over TLS.
-async fn connection<S>(stream: S, secure: bool, state: Arc<HttpState>, shutdown: CancellationToken)
+/// Who is on the other end of a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    /// It came over TLS.
+    pub secure: bool,
+    /// Its address.
+    pub remote: IpAddr,
+}
+
+/// Serves one connection's requests until it closes, times out (true) or is evicted.
+async fn connection<S>(
+    stream: S,
+    peer: Peer,
+    permit: Permit,
+    state: Arc<HttpState>,
+    shutdown: CancellationToken,
+) -> bool
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let header_timeout = state.header_timeout;
     let service = service_fn(move |req| {
         let state = state.clone();
         let shutdown = shutdown.clone();
-        async move { Ok::<_, Infallible>(route(state, req, secure, shutdown).await) }
+        async move { Ok::<_, Infallible>(route(state, req, peer, shutdown).await) }
     });
-    // Upgrades: the CTI event WebSockets.
-    if let Err(e) = http1::Builder::new()
+    // Upgrades: the CTI event WebSockets (authenticated; they outlive the header timeout).
+    let serving = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades()
-        .await
-    {
-        tracing::debug!(error = %e, "http connection ended with an error");
+        .with_upgrades();
+    let result = tokio::select! {
+        result = serving => result,
+        _ = permit.evicted.cancelled() => return false,
+    };
+    match result {
+        Ok(()) => false,
+        Err(e) => {
+            tracing::debug!(error = %e, "http connection ended with an error");
+            e.is_timeout()
+        }
     }
 }
 
@@ -140,12 +175,12 @@ fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Byte
 async fn route(
     state: Arc<HttpState>,
     req: Request<Incoming>,
-    secure: bool,
+    peer: Peer,
     shutdown: CancellationToken,
 ) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
     if path.starts_with("/api/cti/") || path.starts_with("/api/supervisor/") {
-        return cti::route(state, req, secure, shutdown).await;
+        return cti::route(state, req, peer, shutdown).await;
     }
     if path.starts_with("/api/dialplans") {
         if !authorised(&state, &req) {

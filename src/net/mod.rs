@@ -5,13 +5,16 @@
 //! (playing what each call's dial plan says), and answers the consoles' CTI requests; [`reload`] keeps the dial plans in force and reloads them;
 //! [`sip_tcp`] and [`sip_ws`] carry SIP over TCP and over WebSocket (WebRTC phones), both
 //! into the stack through [`sip_stream`] behind the same guard as UDP; [`tls`] loads the
-//! certificate that `wss` and HTTPS serve; [`fuzz`] drives the SIP fuzzer against a router.
+//! certificate that `wss` and HTTPS serve; [`limits`] caps the connections of every TCP
+//! listener; [`front`] challenges credential-less REGISTERs before the stack; [`fuzz`] drives the SIP fuzzer against a router.
 
 mod caller_media;
 pub mod calls;
 mod cti;
 mod flows;
+pub mod front;
 pub mod fuzz;
+pub mod limits;
 pub mod reload;
 pub mod requests;
 pub mod sip_stream;

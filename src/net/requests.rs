@@ -120,6 +120,8 @@ pub struct Dispatcher {
     pub draining: tokio_util::sync::CancellationToken,
     /// The Retry-After of that 503, seconds.
     pub retry_after_s: u32,
+    /// Password-guessing bans (shared with the console login).
+    pub bans: crate::bans::shared::Guard,
 }
 
 impl Dispatcher {
@@ -148,6 +150,28 @@ impl Dispatcher {
                 Some(mut dialog) => dialog.handle(&mut tx).await,
                 None => tx.reply(StatusCode::CallTransactionDoesNotExist).await,
             };
+        }
+        // Banned sources and names, and scanners: refused once (429), then no answer at
+        // all. The trunk's address is never banned, nor are its calls ever held back (their
+        // From is a caller's number); a seat name guessed from it is banned there too.
+        if let Some((source, _)) = source_of(&tx) {
+            let trunk = self.trunk.contains(&source.ip());
+            let user = match tx.original.method {
+                Method::Register => to_user(&tx.original),
+                Method::Invite if !trunk => from_user(&tx.original),
+                _ => None,
+            };
+            let scanner = !trunk && crate::bans::sip::is_scanner(&tx.original);
+            let door = match scanner {
+                true => crate::bans::Door::Silence { retry_after_s: 0 },
+                false => self.bans.check(source.ip(), user.as_deref()),
+            };
+            if let Some(answer) = crate::bans::sip::refusal(door) {
+                return match answer {
+                    Some((status, headers)) => tx.reply_with(status, headers, None).await,
+                    None => Ok(()),
+                };
+            }
         }
         match tx.original.method {
             Method::Register => self.register(&mut tx).await,
@@ -189,6 +213,11 @@ impl Dispatcher {
                 outcome
             })
             .ok_or_else(registry_poisoned)?;
+        self.count_auth(
+            source.ip(),
+            to_user(&tx.original),
+            outcome.response.status_code.code(),
+        );
         if let Some(change) = outcome.change {
             let input = if change.registered {
                 CallInput::SeatOnline {
@@ -256,12 +285,21 @@ impl Dispatcher {
                     registry.registrar.authenticate_request(
                         now,
                         &tx.original,
-                        transport,
+                        (
+                            source.map_or(IpAddr::from([0, 0, 0, 0]), |s| s.ip()),
+                            transport,
+                        ),
                         &mut registry.nonces,
                         |user| credentials.get(user).cloned(),
                     )
                 })
                 .ok_or_else(registry_poisoned)?;
+            if let Some(source) = source {
+                let status = authenticated
+                    .as_ref()
+                    .map_or_else(|r| r.status_code.code(), |_| 200);
+                self.count_auth(source.ip(), from_user(&tx.original), status);
+            }
             let seat = match authenticated {
                 Ok(seat) => seat,
                 Err(response) => {
@@ -374,6 +412,17 @@ impl Dispatcher {
         handler.handle(&mut tx).await
     }
 
+    /// Tells the bans how a digest authentication from `source` as `user` ended: `403` is
+    /// a wrong password or an unknown name, `200` a success.
+    fn count_auth(&self, source: IpAddr, user: Option<String>, status: u16) {
+        let user = user.unwrap_or_default();
+        match status {
+            403 => self.bans.failed("sip", source, &user),
+            200 => self.bans.succeeded(source, &user),
+            _ => {}
+        }
+    }
+
     /// Runs `f` on the registry, under its lock (`None`: the lock is poisoned).
     fn with_registry<T>(&self, f: impl FnOnce(&mut Registry) -> T) -> Option<T> {
         let mut guard = self.registry.0.lock().ok()?;
@@ -409,6 +458,16 @@ fn source_of(tx: &Transaction) -> Option<(SocketAddr, Transport)> {
     let remote = conn.get_remote_addr()?;
     let transport = remote.r#type.unwrap_or_else(|| conn.transport());
     Some((remote.get_socketaddr().ok()?, transport))
+}
+
+/// The To URI's user part (a REGISTER's seat).
+fn to_user(req: &rsipstack::sip::Request) -> Option<String> {
+    req.to_header().ok()?.uri().ok()?.auth.map(|a| a.user)
+}
+
+/// The From URI's user part (a seat's INVITE).
+fn from_user(req: &rsipstack::sip::Request) -> Option<String> {
+    req.from_header().ok()?.uri().ok()?.auth.map(|a| a.user)
 }
 
 /// The caller's number: the From URI's user part (display name when there is none).

@@ -25,6 +25,8 @@ pub struct GuardMetrics {
     pub malformed: IntCounter,
     /// Responses sent, by method, code and direction.
     pub responses: IntCounterVec,
+    /// Answers given before the stack (credential-less REGISTERs).
+    pub front: Option<crate::net::front::FrontDesk>,
 }
 
 /// What became of one message read from a connection.
@@ -119,6 +121,15 @@ impl Link {
         // Keep-alives are whitespace only: nothing for the stack.
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Delivery::Dropped;
+        }
+        let transport = self.remote.r#type.unwrap_or_default();
+        if let Some(front) = &self.metrics.front
+            && let Some(answer) = front.answer(bytes, self.socket, transport)
+        {
+            return match self.replies.send(answer) {
+                Ok(()) => Delivery::Answered,
+                Err(_) => Delivery::Closed,
+            };
         }
         let Some(msg) = self.parse(bytes) else {
             self.metrics.malformed.inc();

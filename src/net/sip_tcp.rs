@@ -6,14 +6,22 @@
 //! section, then `Content-Length` octets of body) and each message is delivered through
 //! [`Link`]. A message that cannot be framed (bad or huge `Content-Length`) is answered
 //! `400` and the connection closed: the rest of the stream cannot be trusted to be in step.
+//!
+//! Connections come through the [`Doorway`] (caps per source and in total). One that has
+//! sent no complete message within `limits.header_timeout_s` of opening, or of starting a
+//! message, is closed (slow or silent holders); so is one silent for
+//! `limits.sip_idle_timeout_s`.
 
+use crate::net::limits::{Doorway, Permit};
 use crate::net::sip_stream::{Delivery, GuardMetrics, Link};
 use crate::sip::guard::{self, Verdict};
 use rsipstack::sip::Transport;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Largest message accepted on a stream (a SIP message is a few KiB).
@@ -21,94 +29,135 @@ pub const MAX_MESSAGE: usize = 64 * 1024;
 
 /// One SIP TCP listener.
 pub struct SipTcpListener {
-    /// The bound socket.
-    pub listener: TcpListener,
+    /// The bound socket, behind the connection limits.
+    pub doorway: Doorway,
     /// The guard's counters.
     pub metrics: GuardMetrics,
+    /// Time to send a whole message (the first, or one begun).
+    pub message_timeout: Duration,
+    /// Silence after which a connection is closed.
+    pub idle_timeout: Duration,
 }
 
 impl SipTcpListener {
     /// Accepts clients until `shutdown`, handing each connection to rsipstack's `endpoint`.
-    pub async fn run(self, endpoint: EndpointInnerRef, shutdown: CancellationToken) {
-        loop {
-            let (stream, remote) = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                accepted = self.listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "SIP TCP accept failed");
-                        continue;
-                    }
-                },
+    pub async fn run(mut self, endpoint: EndpointInnerRef, shutdown: CancellationToken) {
+        while let Some((stream, remote, permit)) = self.doorway.next(&shutdown).await {
+            let client = Client {
+                endpoint: endpoint.clone(),
+                remote,
+                metrics: self.metrics.clone(),
+                done: shutdown.child_token(),
+                message_timeout: self.message_timeout,
+                idle_timeout: self.idle_timeout,
             };
-            let (endpoint, metrics) = (endpoint.clone(), self.metrics.clone());
-            let done = shutdown.child_token();
+            let gate = self.doorway.gate().clone();
             tokio::spawn(async move {
-                if let Err(e) = serve(endpoint, stream, remote, metrics, done).await {
-                    tracing::debug!(%remote, error = %e, "SIP TCP connection ended");
+                match client.serve(stream, &permit).await {
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                        gate.timed_out();
+                        tracing::debug!(%remote, "SIP TCP connection timed out");
+                    }
+                    Err(e) => tracing::debug!(%remote, error = %e, "SIP TCP connection ended"),
+                    Ok(()) => {}
                 }
             });
         }
     }
 }
 
-/// Reads messages from one client until it closes, a message cannot be framed, or shutdown.
-async fn serve(
+/// One client connection.
+struct Client {
     endpoint: EndpointInnerRef,
-    stream: TcpStream,
     remote: SocketAddr,
     metrics: GuardMetrics,
     done: CancellationToken,
-) -> std::io::Result<()> {
-    let (link, mut outbox) = Link::open(&endpoint, Transport::Tcp, remote, metrics, done.clone())
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let (mut reader, mut writer) = stream.into_split();
-    let stop = done.clone();
-    let write = tokio::spawn(async move {
-        while let Some(bytes) = outbox.next_until(&stop).await {
-            if writer.write_all(&bytes).await.is_err() {
-                break;
+    message_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+impl Client {
+    /// Reads messages from one client until it closes, a message cannot be framed, it is too
+    /// slow or idle, the limits evict it, or shutdown.
+    async fn serve(self, stream: TcpStream, permit: &Permit) -> std::io::Result<()> {
+        let Client {
+            endpoint,
+            remote,
+            metrics,
+            done,
+            message_timeout,
+            idle_timeout,
+        } = self;
+        let (link, mut outbox) =
+            Link::open(&endpoint, Transport::Tcp, remote, metrics, done.clone())
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let (mut reader, mut writer) = stream.into_split();
+        let stop = done.clone();
+        let write = tokio::spawn(async move {
+            while let Some(bytes) = outbox.next_until(&stop).await {
+                if writer.write_all(&bytes).await.is_err() {
+                    break;
+                }
             }
-        }
-        writer.shutdown().await.ok();
-    });
-    let mut buffer = Vec::with_capacity(8 * 1024);
-    let mut chunk = vec![0u8; 16 * 1024];
-    let result = 'read: loop {
-        let n = tokio::select! {
-            _ = done.cancelled() => break Ok(()),
-            n = reader.read(&mut chunk) => n,
-        };
-        match n {
-            Ok(0) => break Ok(()),
-            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-            Err(e) => break Err(e),
-        }
-        loop {
-            match next_frame(&mut buffer) {
-                Frame::Incomplete => break,
-                Frame::Ping => link.send_raw(b"\r\n".to_vec()),
-                Frame::Message(message) => {
-                    if link.deliver(&message) == Delivery::Closed {
+            writer.shutdown().await.ok();
+        });
+        let mut buffer = Vec::with_capacity(8 * 1024);
+        let mut chunk = vec![0u8; 16 * 1024];
+        // Until a first message: the message timeout; then idle, or a message begun.
+        let mut deadline = Instant::now() + message_timeout;
+        let mut delivered = false;
+        let mut partial_since = None;
+        let result = 'read: loop {
+            let n = tokio::select! {
+                _ = done.cancelled() => break Ok(()),
+                _ = permit.evicted.cancelled() => break Ok(()),
+                _ = tokio::time::sleep_until(deadline) => {
+                    break Err(std::io::ErrorKind::TimedOut.into())
+                }
+                n = reader.read(&mut chunk) => n,
+            };
+            match n {
+                Ok(0) => break Ok(()),
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                Err(e) => break Err(e),
+            }
+            loop {
+                match next_frame(&mut buffer) {
+                    Frame::Incomplete => break,
+                    Frame::Ping => link.send_raw(b"\r\n".to_vec()),
+                    Frame::Message(message) => {
+                        delivered = true;
+                        partial_since = None;
+                        if link.deliver(&message) == Delivery::Closed {
+                            break 'read Ok(());
+                        }
+                    }
+                    Frame::Unframeable { head, defect } => {
+                        if let Verdict::Reply(answer) = guard::bad_request(&head, defect) {
+                            link.send_raw(answer);
+                        }
                         break 'read Ok(());
                     }
                 }
-                Frame::Unframeable { head, defect } => {
-                    if let Verdict::Reply(answer) = guard::bad_request(&head, defect) {
-                        link.send_raw(answer);
-                    }
-                    break 'read Ok(());
-                }
             }
-        }
-    };
-    // Ends rsipstack's read loop for this connection, which retires it; the writer writes
-    // the answers already queued (biased), then stops.
-    drop(link);
-    done.cancel();
-    write.await.ok();
-    result
+            // Before the first message, its deadline stands. Then: idle between messages, and
+            // a message begun must end in time however slowly its bytes trickle in.
+            if delivered {
+                let now = Instant::now();
+                deadline = match buffer.is_empty() {
+                    true => now + idle_timeout,
+                    false => *partial_since.get_or_insert(now) + message_timeout,
+                };
+            }
+        };
+        // Ends rsipstack's read loop for this connection, which retires it; the writer writes
+        // the answers already queued (biased), then stops.
+        drop(link);
+        done.cancel();
+        write.await.ok();
+        result
+    }
 }
 
 /// The next unit on a stream.

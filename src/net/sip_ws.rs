@@ -8,13 +8,18 @@
 //! source, see `requests::destination_of`) leads INVITEs back over the very socket the phone
 //! registered on, and dialogs keep using it (flow affinity). When the socket closes, the
 //! connection is retired and the seat is unreachable until it registers again.
+//!
+//! Sockets come through the [`Doorway`] (caps per source and in total); the upgrade and
+//! the first SIP message must each come within `limits.header_timeout_s`, and a socket
+//! silent for `limits.sip_idle_timeout_s` is closed.
 
+use crate::net::limits::{Doorway, Permit};
 use crate::net::sip_stream::{Delivery, GuardMetrics, Link};
 use futures_util::{SinkExt, StreamExt};
 use rsipstack::sip::Transport;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use std::net::SocketAddr;
-use tokio::net::TcpListener;
+use std::time::Duration;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -24,57 +29,57 @@ use tokio_util::sync::CancellationToken;
 
 /// SIP messages are a few KiB; anything much bigger is not a phone talking.
 const MAX_MESSAGE: usize = 64 * 1024;
-/// Time allowed for the HTTP upgrade once connected (and TLS done).
-const UPGRADE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The subprotocol RFC 7118 registers.
 const SUBPROTOCOL: &str = "sip";
 
 /// One SIP WebSocket listener (`wss` when it has a TLS acceptor).
 pub struct SipWsListener {
-    /// The bound socket.
-    pub listener: TcpListener,
+    /// The bound socket, behind the connection limits.
+    pub doorway: Doorway,
     /// TLS for `wss`.
     pub tls: Option<TlsAcceptor>,
     /// The guard's counters.
     pub metrics: GuardMetrics,
+    /// Time for the upgrade, then for the first message.
+    pub message_timeout: Duration,
+    /// Silence after which a socket is closed.
+    pub idle_timeout: Duration,
 }
 
 impl SipWsListener {
     /// Accepts phones until `shutdown`, handing each socket to rsipstack's `endpoint`.
-    pub async fn run(self, endpoint: EndpointInnerRef, shutdown: CancellationToken) {
+    pub async fn run(mut self, endpoint: EndpointInnerRef, shutdown: CancellationToken) {
         let transport = match self.tls {
             Some(_) => Transport::Wss,
             None => Transport::Ws,
         };
-        loop {
-            let (stream, remote) = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                accepted = self.listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "SIP WebSocket accept failed");
-                        continue;
-                    }
-                },
-            };
+        while let Some((stream, remote, permit)) = self.doorway.next(&shutdown).await {
             let phone = Phone {
                 endpoint: endpoint.clone(),
                 transport,
                 socket: remote,
                 metrics: self.metrics.clone(),
                 shutdown: shutdown.child_token(),
+                message_timeout: self.message_timeout,
+                idle_timeout: self.idle_timeout,
             };
             let tls = self.tls.clone();
+            let gate = self.doorway.gate().clone();
             tokio::spawn(async move {
                 let result = match tls {
-                    None => phone.serve(stream).await,
+                    None => phone.serve(stream, &permit).await,
                     Some(acceptor) => match crate::net::tls::handshake(&acceptor, stream).await {
-                        Ok(stream) => phone.serve(stream).await,
+                        Ok(stream) => phone.serve(stream, &permit).await,
                         Err(e) => Err(e.into()),
                     },
                 };
-                if let Err(e) = result {
-                    tracing::debug!(%remote, error = %e, "SIP WebSocket ended");
+                match result {
+                    Err(WsError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                        gate.timed_out();
+                        tracing::debug!(%remote, "SIP WebSocket timed out");
+                    }
+                    Err(e) => tracing::debug!(%remote, error = %e, "SIP WebSocket ended"),
+                    Ok(()) => {}
                 }
             });
         }
@@ -88,12 +93,14 @@ struct Phone {
     socket: SocketAddr,
     metrics: GuardMetrics,
     shutdown: CancellationToken,
+    message_timeout: Duration,
+    idle_timeout: Duration,
 }
 
 type WsError = tokio_tungstenite::tungstenite::Error;
 
 impl Phone {
-    async fn serve<S>(self, stream: S) -> Result<(), WsError>
+    async fn serve<S>(self, stream: S, permit: &Permit) -> Result<(), WsError>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
@@ -103,7 +110,7 @@ impl Phone {
         let upgrade =
             tokio_tungstenite::accept_hdr_async_with_config(stream, require_sip, Some(config));
         // A client that never finishes its upgrade must not hold a task for ever.
-        let socket = match tokio::time::timeout(UPGRADE_TIMEOUT, upgrade).await {
+        let socket = match tokio::time::timeout(self.message_timeout, upgrade).await {
             Ok(socket) => socket?,
             Err(_) => return Err(WsError::Io(std::io::ErrorKind::TimedOut.into())),
         };
@@ -129,11 +136,18 @@ impl Phone {
             }
             sink.close().await.ok();
         });
+        // The first message must come soon; then silence is allowed up to the idle timeout.
+        let mut wait = self.message_timeout;
         let result = loop {
             let frame = tokio::select! {
                 _ = self.shutdown.cancelled() => break Ok(()),
-                frame = reader.next() => frame,
+                _ = permit.evicted.cancelled() => break Ok(()),
+                frame = tokio::time::timeout(wait, reader.next()) => match frame {
+                    Ok(frame) => frame,
+                    Err(_) => break Err(WsError::Io(std::io::ErrorKind::TimedOut.into())),
+                },
             };
+            wait = self.idle_timeout;
             let delivery = match frame {
                 Some(Ok(Message::Text(text))) => link.deliver(text.as_bytes()),
                 Some(Ok(Message::Binary(bytes))) => link.deliver(&bytes),

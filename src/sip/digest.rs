@@ -1,10 +1,11 @@
 //! Server side SIP digest authentication (RFC 3261 §22, RFC 7616, RFC 8760).
 //!
 //! Owns the HA1-only credential type, the digest computation, and [`NonceStore`]: the
-//! sans-IO nonce book-keeping (issue, challenge, verify with replay protection). Clear
+//! sans-IO stateless nonces (issue, challenge, verify with replay protection). Clear
 //! passwords never reach this module except in [`ha1`], used to produce config entries.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 
 use md5::Md5;
 use rand::RngCore;
@@ -133,8 +134,9 @@ pub enum AuthError {
     WrongPassword,
 }
 
+/// Replay state of a nonce that has authenticated a request.
 #[derive(Debug, Clone)]
-struct NonceEntry {
+struct Accepted {
     issued_at: EpochMillis,
     /// Highest nc accepted with qop=auth (0: none yet).
     last_nc: u32,
@@ -142,72 +144,99 @@ struct NonceEntry {
     used_without_qop: bool,
 }
 
-/// Issued nonces and their replay state; sans-IO, time is passed in.
+/// Length of a nonce: 16 hex digits of issue time, 16 of salt, then 32 of its MAC.
+const NONCE_LEN: usize = 64;
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+/// Stateless digest nonces; sans-IO, time is passed in.
 ///
-/// A nonce is valid for `lifetime_ms`; it is then kept for another `lifetime_ms` so that a
-/// late use is answered with [`AuthError::StaleNonce`] (the UA re-authenticates silently)
-/// rather than [`AuthError::UnknownNonce`]. At most `max_entries` nonces are remembered.
+/// A nonce is `issue time ‖ salt ‖ HMAC-SHA256(secret, issue time ‖ salt ‖ source IP)`
+/// (the salt: two phones behind one NAT challenged in the same millisecond get different
+/// nonces, so one's replay state never refuses the other's first answer): the router can
+/// tell one it issued, to that address, and its age, without remembering it, so an
+/// unauthenticated REGISTER or INVITE costs no memory however many arrive. The source is
+/// the IP only (a NAT may change the port between two requests). A nonce is valid for
+/// `lifetime_ms`, then answered with [`AuthError::StaleNonce`] (the UA re-authenticates
+/// silently). Replay protection needs state, but only for nonces that have *authenticated*
+/// a request (which takes a seat's password): at most `max_entries`, each forgotten once its
+/// nonce is stale, checked as new ones are added (no timer).
 #[derive(Debug)]
 pub struct NonceStore {
+    secret: [u8; 32],
     lifetime_ms: u64,
     max_entries: usize,
-    entries: HashMap<String, NonceEntry>,
-    /// Nonces in issue order, oldest first (issue times are non-decreasing in practice).
+    accepted: HashMap<String, Accepted>,
+    /// Accepted nonces, oldest first.
     order: VecDeque<String>,
 }
 
 impl NonceStore {
-    pub fn new(lifetime_ms: u64, max_entries: usize) -> Self {
+    /// Nonces signed with `secret` (see [`NonceStore::random_secret`]).
+    pub fn new(secret: [u8; 32], lifetime_ms: u64, max_entries: usize) -> Self {
         Self {
+            secret,
             lifetime_ms,
             max_entries: max_entries.max(1),
-            entries: HashMap::new(),
+            accepted: HashMap::new(),
             order: VecDeque::new(),
         }
     }
 
-    /// Number of nonces currently remembered.
+    /// 256 random bits for [`NonceStore::new`].
+    pub fn random_secret() -> [u8; 32] {
+        let mut secret = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut secret);
+        secret
+    }
+
+    /// Number of nonces remembered for replay protection (authenticated ones only).
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.accepted.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.accepted.is_empty()
     }
 
-    /// A fresh unguessable nonce (128 random bits, hex), remembered as issued at `now`.
-    pub fn issue(&mut self, now: EpochMillis) -> String {
-        self.purge(now);
-        let mut bytes = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut bytes);
-        let nonce = hex::encode(bytes);
-        while self.order.len() >= self.max_entries {
-            if let Some(old) = self.order.pop_front() {
-                self.entries.remove(&old);
-            }
+    /// A nonce for a client at `source`, issued at `now`. Nothing is remembered.
+    pub fn issue(&self, now: EpochMillis, source: IpAddr) -> String {
+        let stamp = format!("{now:016x}{:016x}", rand::thread_rng().next_u64());
+        format!("{stamp}{}", self.mac(&stamp, source))
+    }
+
+    fn mac(&self, stamp: &str, source: IpAddr) -> String {
+        use hmac::Mac;
+        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("any key length");
+        mac.update(stamp.as_bytes());
+        mac.update(source.to_string().as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// When `nonce` was issued, if this router issued it to `source`.
+    fn issued_at(&self, nonce: &str, source: IpAddr) -> Option<EpochMillis> {
+        if nonce.len() != NONCE_LEN || !nonce.is_ascii() {
+            return None;
         }
-        self.entries.insert(
-            nonce.clone(),
-            NonceEntry {
-                issued_at: now,
-                last_nc: 0,
-                used_without_qop: false,
-            },
-        );
-        self.order.push_back(nonce.clone());
-        nonce
+        let (stamp, mac) = nonce.split_at(32);
+        let expected = self.mac(stamp, source);
+        if !constant_time_eq(&expected, &mac.to_ascii_lowercase()) {
+            return None;
+        }
+        u64::from_str_radix(&stamp[..16], 16).ok()
     }
 
     /// WWW-Authenticate header values for a 401, one per algorithm in the order given
     /// (RFC 8760 §2.4), sharing one fresh nonce.
     pub fn challenge(
-        &mut self,
+        &self,
         now: EpochMillis,
+        source: IpAddr,
         realm: &str,
         stale: bool,
         algorithms: &[DigestAlgorithm],
     ) -> Vec<String> {
-        let nonce = self.issue(now);
+        let nonce = self.issue(now, source);
         algorithms
             .iter()
             .map(|alg| {
@@ -223,18 +252,20 @@ impl NonceStore {
             .collect()
     }
 
-    /// Checks a raw Authorization header value; returns the authenticated username.
+    /// Checks a raw Authorization header value from `source`; returns the authenticated
+    /// username.
     ///
-    /// The nonce state only advances on success, so failed guesses cannot burn counters.
+    /// The replay state only advances on success, so failed guesses cannot burn counters.
+    /// An unknown user costs the same hash as a known one (no timing difference).
     pub fn verify(
         &mut self,
         now: EpochMillis,
+        source: IpAddr,
         realm: &str,
         method: &Method,
         raw_authorization_header_value: &str,
         lookup: impl Fn(&str) -> Option<SeatCredential>,
     ) -> Result<String, AuthError> {
-        self.purge(now);
         let p = Params::parse(raw_authorization_header_value)?;
         if p.realm != realm {
             return Err(AuthError::WrongRealm);
@@ -243,30 +274,49 @@ impl NonceStore {
             None => DigestAlgorithm::Md5,
             Some(t) => DigestAlgorithm::from_token(t).ok_or(AuthError::UnsupportedAlgorithm)?,
         };
-        let entry = self.entries.get(p.nonce).ok_or(AuthError::UnknownNonce)?;
-        if now.saturating_sub(entry.issued_at) >= self.lifetime_ms {
+        let issued_at = self
+            .issued_at(p.nonce, source)
+            .filter(|&t| t <= now.saturating_add(self.lifetime_ms))
+            .ok_or(AuthError::UnknownNonce)?;
+        if now.saturating_sub(issued_at) >= self.lifetime_ms {
             return Err(AuthError::StaleNonce);
         }
-        let cred = lookup(p.username).ok_or(AuthError::UnknownUser)?;
-        let ha1 = cred
-            .ha1_for(algorithm)
-            .ok_or(AuthError::UnsupportedAlgorithm)?;
+        let cred = lookup(p.username);
+        let ha1 = match &cred {
+            Some(cred) => Some(
+                cred.ha1_for(algorithm)
+                    .ok_or(AuthError::UnsupportedAlgorithm)?,
+            ),
+            None => None,
+        };
         let qop = p.qop.map(|(nc, cnonce)| QopAuth { nc, cnonce });
+        // A stand-in HA1 for an unknown name: the same work, then the same refusal.
+        let stand_in = algorithm.hash(p.username);
         let expected = compute_response(
             algorithm,
-            &ha1.to_ascii_lowercase(),
+            &ha1.unwrap_or(&stand_in).to_ascii_lowercase(),
             p.nonce,
             &method.to_string(),
             p.uri,
             qop,
         );
-        if !constant_time_eq(&expected, &p.response.to_ascii_lowercase()) {
+        let matches = constant_time_eq(&expected, &p.response.to_ascii_lowercase());
+        if cred.is_none() {
+            return Err(AuthError::UnknownUser);
+        }
+        if !matches {
             return Err(AuthError::WrongPassword);
         }
+        self.purge(now);
         let entry = self
-            .entries
-            .get_mut(p.nonce)
-            .ok_or(AuthError::UnknownNonce)?;
+            .accepted
+            .entry(p.nonce.to_owned())
+            .or_insert_with(|| Accepted {
+                issued_at,
+                last_nc: 0,
+                used_without_qop: false,
+            });
+        let fresh = entry.last_nc == 0 && !entry.used_without_qop;
         match p.nc_value {
             Some(nc) => {
                 if entry.used_without_qop || nc <= entry.last_nc {
@@ -275,28 +325,35 @@ impl NonceStore {
                 entry.last_nc = nc;
             }
             None => {
-                if entry.used_without_qop || entry.last_nc > 0 {
+                if !fresh {
                     return Err(AuthError::Replay);
                 }
                 entry.used_without_qop = true;
             }
         }
+        if fresh {
+            self.order.push_back(p.nonce.to_owned());
+            while self.order.len() > self.max_entries {
+                if let Some(old) = self.order.pop_front() {
+                    self.accepted.remove(&old);
+                }
+            }
+        }
         Ok(p.username.to_owned())
     }
 
-    /// Forgets nonces past their stale window (2 × lifetime).
+    /// Forgets accepted nonces that are stale by now: they cannot authenticate again.
     fn purge(&mut self, now: EpochMillis) {
-        let horizon = self.lifetime_ms.saturating_mul(2);
         while let Some(front) = self.order.front() {
-            let expired = self
-                .entries
+            let stale = self
+                .accepted
                 .get(front)
-                .is_none_or(|e| now.saturating_sub(e.issued_at) >= horizon);
-            if !expired {
+                .is_none_or(|e| now.saturating_sub(e.issued_at) >= self.lifetime_ms);
+            if !stale {
                 break;
             }
             if let Some(old) = self.order.pop_front() {
-                self.entries.remove(&old);
+                self.accepted.remove(&old);
             }
         }
     }
@@ -374,6 +431,8 @@ mod tests {
     const BOTH: [DigestAlgorithm; 2] = [DigestAlgorithm::Sha256, DigestAlgorithm::Md5];
 
     const REALM: &str = "sas.example.org";
+    const KEY: [u8; 32] = [7; 32];
+    const SRC: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
 
     fn cred(password: &str) -> SeatCredential {
         SeatCredential {
@@ -435,77 +494,77 @@ mod tests {
 
     #[test]
     fn challenge_lists_algorithms_in_the_order_given() {
-        let mut store = NonceStore::new(60_000, 16);
-        let c = store.challenge(0, REALM, false, &BOTH);
+        let store = NonceStore::new(KEY, 60_000, 16);
+        let c = store.challenge(0, SRC, REALM, false, &BOTH);
         assert_eq!(c.len(), 2);
         assert!(c[0].starts_with("Digest realm=\"sas.example.org\""));
         assert!(c[0].contains("algorithm=SHA-256") && c[0].contains("qop=\"auth\""));
         assert!(c[1].contains("algorithm=MD5") && !c[1].contains("stale"));
-        assert!(store.challenge(0, REALM, true, &BOTH)[1].ends_with("stale=true"));
+        assert!(store.challenge(0, SRC, REALM, true, &BOTH)[1].ends_with("stale=true"));
         let t = AuthTokenizer::parse(&c[0]).unwrap();
         assert_eq!(t.scheme, "Digest");
         let nonce = t.params.iter().find(|(k, _)| *k == "nonce").unwrap().1;
-        assert_eq!(nonce.len(), 32);
+        assert_eq!(nonce.len(), NONCE_LEN);
     }
 
     #[test]
     fn accepts_both_algorithms_and_rfc2069() {
-        let mut store = NonceStore::new(60_000, 16);
+        let mut store = NonceStore::new(KEY, 60_000, 16);
         for alg in [DigestAlgorithm::Md5, DigestAlgorithm::Sha256] {
-            let n = store.issue(0);
+            let n = store.issue(0, SRC);
             let a = authorization(alg, "secret", &n, Some("00000001"));
             assert_eq!(
-                store.verify(1, REALM, &Method::Register, &a, lookup),
+                store.verify(1, SRC, REALM, &Method::Register, &a, lookup),
                 Ok("arm1".into())
             );
         }
-        let n = store.issue(0);
+        let n = store.issue(0, SRC);
         let a = authorization(DigestAlgorithm::Md5, "secret", &n, None);
         let a = a.replace(", algorithm=MD5", "");
         assert_eq!(
-            store.verify(1, REALM, &Method::Register, &a, lookup),
+            store.verify(1, SRC, REALM, &Method::Register, &a, lookup),
             Ok("arm1".into())
         );
         // Without qop there is no counter: a second use is a replay.
         assert_eq!(
-            store.verify(2, REALM, &Method::Register, &a, lookup),
+            store.verify(2, SRC, REALM, &Method::Register, &a, lookup),
             Err(AuthError::Replay)
         );
     }
 
     #[test]
     fn wrong_password_unknown_user_and_method() {
-        let mut store = NonceStore::new(60_000, 16);
-        let n = store.issue(0);
+        let mut store = NonceStore::new(KEY, 60_000, 16);
+        let n = store.issue(0, SRC);
         let a = authorization(DigestAlgorithm::Sha256, "guess", &n, Some("00000001"));
         assert_eq!(
-            store.verify(1, REALM, &Method::Register, &a, lookup),
+            store.verify(1, SRC, REALM, &Method::Register, &a, lookup),
             Err(AuthError::WrongPassword)
         );
         let good = authorization(DigestAlgorithm::Sha256, "secret", &n, Some("00000001"));
         assert_eq!(
-            store.verify(1, REALM, &Method::Invite, &good, lookup),
+            store.verify(1, SRC, REALM, &Method::Invite, &good, lookup),
             Err(AuthError::WrongPassword)
         );
         assert_eq!(
-            store.verify(1, REALM, &Method::Register, &good, |_| None),
+            store.verify(1, SRC, REALM, &Method::Register, &good, |_| None),
             Err(AuthError::UnknownUser)
         );
         // Failures did not consume nc=1.
         assert!(
             store
-                .verify(1, REALM, &Method::Register, &good, lookup)
+                .verify(1, SRC, REALM, &Method::Register, &good, lookup)
                 .is_ok()
         );
     }
 
     #[test]
     fn replay_and_hex_nonce_count() {
-        let mut store = NonceStore::new(60_000, 16);
-        let n = store.issue(0);
+        let mut store = NonceStore::new(KEY, 60_000, 16);
+        let n = store.issue(0, SRC);
         let verify = |s: &mut NonceStore, nc: &str| {
             let a = authorization(DigestAlgorithm::Md5, "secret", &n, Some(nc));
-            s.verify(1, REALM, &Method::Register, &a, lookup)
+            s.verify(1, SRC, REALM, &Method::Register, &a, lookup)
         };
         assert!(verify(&mut store, "00000001").is_ok());
         assert_eq!(verify(&mut store, "00000001"), Err(AuthError::Replay));
@@ -518,45 +577,79 @@ mod tests {
     }
 
     #[test]
-    fn stale_unknown_and_purged_nonces() {
-        let mut store = NonceStore::new(1_000, 16);
-        let n = store.issue(0);
+    fn stale_forged_and_foreign_nonces() {
+        let mut store = NonceStore::new(KEY, 1_000, 16);
+        let n = store.issue(0, SRC);
+        assert_eq!(n.len(), NONCE_LEN);
         let a = authorization(DigestAlgorithm::Md5, "secret", &n, Some("00000001"));
         assert_eq!(
-            store.verify(1_000, REALM, &Method::Register, &a, lookup),
+            store.verify(1_000, SRC, REALM, &Method::Register, &a, lookup),
             Err(AuthError::StaleNonce)
         );
-        // Past the stale window the nonce is forgotten.
+        // Issued to another address, or by another router (secret), or bent: unknown.
+        let elsewhere = IpAddr::from([192, 0, 2, 2]);
         assert_eq!(
-            store.verify(2_000, REALM, &Method::Register, &a, lookup),
+            store.verify(1, elsewhere, REALM, &Method::Register, &a, lookup),
             Err(AuthError::UnknownNonce)
         );
-        assert!(store.is_empty());
+        let mut other = NonceStore::new([8; 32], 1_000, 16);
+        assert_eq!(
+            other.verify(1, SRC, REALM, &Method::Register, &a, lookup),
+            Err(AuthError::UnknownNonce)
+        );
+        let later = format!("{:016x}{}", 500, &n[16..]);
+        let bent = authorization(DigestAlgorithm::Md5, "secret", &later, Some("00000001"));
+        assert_eq!(
+            store.verify(600, SRC, REALM, &Method::Register, &bent, lookup),
+            Err(AuthError::UnknownNonce)
+        );
         let forged = authorization(DigestAlgorithm::Md5, "secret", "deadbeef", Some("00000001"));
         assert_eq!(
-            store.verify(2_000, REALM, &Method::Register, &forged, lookup),
+            store.verify(1, SRC, REALM, &Method::Register, &forged, lookup),
             Err(AuthError::UnknownNonce)
         );
+        assert!(store.is_empty(), "nothing kept for failures");
     }
 
     #[test]
-    fn bounded_memory_evicts_oldest() {
-        let mut store = NonceStore::new(60_000, 2);
-        let first = store.issue(0);
-        store.issue(1);
-        store.issue(2);
-        assert_eq!(store.len(), 2);
+    fn challenges_hold_no_memory_and_replay_state_is_bounded() {
+        let mut store = NonceStore::new(KEY, 60_000, 2);
+        for t in 0..10_000 {
+            store.challenge(t, SRC, REALM, false, &BOTH);
+        }
+        assert!(store.is_empty());
+        let first = store.issue(0, SRC);
         let a = authorization(DigestAlgorithm::Md5, "secret", &first, Some("00000001"));
-        assert_eq!(
-            store.verify(3, REALM, &Method::Register, &a, lookup),
-            Err(AuthError::UnknownNonce)
+        assert!(
+            store
+                .verify(1, SRC, REALM, &Method::Register, &a, lookup)
+                .is_ok()
         );
+        for t in 2..5 {
+            let n = store.issue(t, SRC);
+            let b = authorization(DigestAlgorithm::Md5, "secret", &n, Some("00000001"));
+            assert!(
+                store
+                    .verify(t, SRC, REALM, &Method::Register, &b, lookup)
+                    .is_ok()
+            );
+        }
+        assert_eq!(store.len(), 2, "capped");
+        // Accepted nonces are forgotten once stale, as new ones come.
+        let n = store.issue(70_000, SRC);
+        let b = authorization(DigestAlgorithm::Md5, "secret", &n, Some("00000001"));
+        assert!(
+            store
+                .verify(70_000, SRC, REALM, &Method::Register, &b, lookup)
+                .is_ok()
+        );
+        assert_eq!(store.len(), 1);
     }
 
     #[test]
     fn malformed_realm_and_algorithm() {
-        let mut store = NonceStore::new(60_000, 16);
-        let n = store.issue(0);
+        let mut store = NonceStore::new(KEY, 60_000, 16);
+        let n = store.issue(0, SRC);
         let m = Method::Register;
         for bad in [
             "",
@@ -565,18 +658,18 @@ mod tests {
             "Digest username=\"arm1\"",
         ] {
             assert_eq!(
-                store.verify(1, REALM, &m, bad, lookup),
+                store.verify(1, SRC, REALM, &m, bad, lookup),
                 Err(AuthError::Malformed)
             );
         }
         let a = authorization(DigestAlgorithm::Md5, "secret", &n, Some("00000001"));
         assert_eq!(
-            store.verify(1, "other.realm", &m, &a, lookup),
+            store.verify(1, SRC, "other.realm", &m, &a, lookup),
             Err(AuthError::WrongRealm)
         );
         let sess = a.replace("algorithm=MD5", "algorithm=MD5-sess");
         assert_eq!(
-            store.verify(1, REALM, &m, &sess, lookup),
+            store.verify(1, SRC, REALM, &m, &sess, lookup),
             Err(AuthError::UnsupportedAlgorithm)
         );
         let md5_only = |_: &str| {
@@ -587,7 +680,7 @@ mod tests {
         };
         let sha = authorization(DigestAlgorithm::Sha256, "secret", &n, Some("00000001"));
         assert_eq!(
-            store.verify(1, REALM, &m, &sha, md5_only),
+            store.verify(1, SRC, REALM, &m, &sha, md5_only),
             Err(AuthError::UnsupportedAlgorithm)
         );
     }

@@ -5,7 +5,7 @@
 //! back, digest authentication included. Time is passed in; nothing here does I/O.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use rand::RngCore;
 use rsipstack::sip::headers::untyped::{Allow, ContentLength, MinExpires, WwwAuthenticate};
@@ -150,7 +150,9 @@ impl Registrar {
                         (StatusCode::MethodNotAllowed, vec![allow])
                     }
                     Reject::Status(s) => (s, Vec::new()),
-                    Reject::Challenge { stale } => self.challenge(now, nonces, stale, &offered),
+                    Reject::Challenge { stale } => {
+                        self.challenge(now, source.ip(), nonces, stale, &offered)
+                    }
                     Reject::TooBrief => {
                         let min = MinExpires::new(self.config.min_expires_s.to_string());
                         (StatusCode::IntervalTooBrief, vec![Header::MinExpires(min)])
@@ -171,11 +173,11 @@ impl Registrar {
         &self,
         now: EpochMillis,
         req: &Request,
-        transport: Transport,
+        (source, transport): (IpAddr, Transport),
         nonces: &mut NonceStore,
         lookup: impl Fn(&str) -> Option<SeatCredential>,
     ) -> Result<String, Response> {
-        self.authenticate(now, req, transport, nonces, &lookup)
+        self.authenticate(now, req, (source, transport), nonces, &lookup)
             .map_err(|reject| {
                 let (status, extra) = match reject {
                     Reject::Challenge { stale } => {
@@ -187,7 +189,7 @@ impl Registrar {
                             .and_then(|uri| uri.auth.map(|a| a.user));
                         let seat = user.as_deref().and_then(&lookup);
                         let offered = offered(&self.config.digest, seat.as_ref(), transport);
-                        self.challenge(now, nonces, stale, offered)
+                        self.challenge(now, source, nonces, stale, offered)
                     }
                     Reject::Status(s) => (s, Vec::new()),
                     Reject::TooBrief => (StatusCode::BadRequest, Vec::new()),
@@ -196,16 +198,44 @@ impl Registrar {
             })
     }
 
+    /// The `401` that [`Registrar::handle_register`] gives a REGISTER carrying no
+    /// credentials, without the registrar's state: it can be answered before any
+    /// transaction exists (a flood of them then costs nothing). `None` for anything else.
+    pub fn challenge_unauthenticated(
+        &self,
+        now: EpochMillis,
+        req: &Request,
+        (source, transport): (IpAddr, Transport),
+        nonces: &NonceStore,
+        lookup: impl Fn(&str) -> Option<SeatCredential>,
+    ) -> Option<Response> {
+        let credentials = req
+            .headers
+            .iter()
+            .any(|h| matches!(h, Header::Authorization(_)));
+        if req.method != Method::Register || credentials {
+            return None;
+        }
+        let user = req.to_header().ok()?.typed().ok()?.uri.user()?.to_owned();
+        req.call_id_header().ok()?;
+        req.cseq_header().ok()?.typed().ok()?;
+        let seat = lookup(&user);
+        let offered = offered(&self.config.digest, seat.as_ref(), transport);
+        let (status, extra) = self.challenge(now, source, nonces, false, offered);
+        Some(build_response(req, status, extra))
+    }
+
     /// A 401 with one WWW-Authenticate per algorithm, sharing a fresh nonce.
     fn challenge(
         &self,
         now: EpochMillis,
-        nonces: &mut NonceStore,
+        source: IpAddr,
+        nonces: &NonceStore,
         stale: bool,
         offered: &[DigestAlgorithm],
     ) -> (StatusCode, Vec<Header>) {
         let headers = nonces
-            .challenge(now, &self.config.realm, stale, offered)
+            .challenge(now, source, &self.config.realm, stale, offered)
             .into_iter()
             .map(|v| Header::WwwAuthenticate(WwwAuthenticate::new(v)))
             .collect();
@@ -240,7 +270,7 @@ impl Registrar {
             .ok_or_else(bad)?
             .seq;
 
-        let username = self.authenticate(now, req, transport, nonces, lookup)?;
+        let username = self.authenticate(now, req, (source.ip(), transport), nonces, lookup)?;
         if username != aor_user {
             return Err(Reject::Status(StatusCode::Forbidden));
         }
@@ -330,7 +360,7 @@ impl Registrar {
         &self,
         now: EpochMillis,
         req: &Request,
-        transport: Transport,
+        (source, transport): (IpAddr, Transport),
         nonces: &mut NonceStore,
         lookup: impl Fn(&str) -> Option<SeatCredential>,
     ) -> Result<String, Reject> {
@@ -357,7 +387,7 @@ impl Registrar {
             Some(seat.restricted_to(&algorithms))
         };
         nonces
-            .verify(now, realm, &req.method, value, offered_only)
+            .verify(now, source, realm, &req.method, value, offered_only)
             .map_err(|e| match e {
                 AuthError::StaleNonce => Reject::Challenge { stale: true },
                 AuthError::UnknownNonce | AuthError::Replay | AuthError::WrongRealm => {

@@ -7,6 +7,7 @@ use sas_router::cti::{CtiChannels, CtiError, CtiEvent, CtiRequest};
 use sas_router::http::cti::CtiAccounts;
 use sas_router::http::{self, HttpState};
 use sas_router::metrics::Metrics;
+use sas_router::net::limits::{Doorway, Gate};
 use sas_router::net::reload::{LivePlans, ReloadMetrics};
 use sas_router::sip::digest::{DigestAlgorithm, ha1};
 use sas_router::store::Store;
@@ -90,7 +91,18 @@ async fn start_with_backlog(backlog: usize) -> Server {
     let store = Store::open(&dir.path().join("data")).unwrap();
     let (cti, commands) = CtiChannels::new(backlog);
     tokio::spawn(fake_driver(commands));
+    let bans = sas_router::bans::shared::Guard::new(
+        config.bans.clone(),
+        &config.trunk.addresses,
+        config.seats.iter().map(|s| s.username.clone()),
+        &metrics.registry,
+    )
+    .unwrap();
+    let limits = &config.limits;
+    let gate = Gate::new(limits, 1 << 16, Vec::new(), &metrics.registry).unwrap();
     let state = HttpState {
+        bans,
+        header_timeout: limits.header_timeout(),
         metrics,
         store: store.clone(),
         recordings: Recordings::new(dir.path().join("recordings"), 1),
@@ -102,7 +114,8 @@ async fn start_with_backlog(backlog: usize) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    tokio::spawn(http::serve(listener, Arc::new(state), shutdown.clone()));
+    let doorway = Doorway::new(listener, gate, "http", Duration::from_secs(10));
+    tokio::spawn(http::serve(doorway, Arc::new(state), shutdown.clone()));
     Server {
         addr,
         cti,

@@ -3,36 +3,11 @@
 
 use crate::common;
 
+use common::sip::*;
 use common::*;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::UdpSocket;
-
-/// Sends one datagram and returns the first response (if any within `wait`).
-async fn exchange(
-    socket: &UdpSocket,
-    to: SocketAddr,
-    message: &[u8],
-    wait: Duration,
-) -> Option<String> {
-    socket.send_to(message, to).await.unwrap();
-    let mut buf = vec![0u8; 65536];
-    loop {
-        let (n, _) = tokio::time::timeout(wait, socket.recv_from(&mut buf))
-            .await
-            .ok()?
-            .unwrap();
-        let text = String::from_utf8_lossy(&buf[..n]).to_string();
-        // Skip provisional responses.
-        if !text.starts_with("SIP/2.0 1") {
-            return Some(text);
-        }
-    }
-}
-
-fn status(response: &str) -> u16 {
-    response[8..11].parse().unwrap()
-}
 
 fn request(
     method: &str,
@@ -256,60 +231,6 @@ async fn options_over_tcp() {
     router.stop().await;
 }
 
-/// A REGISTER carrying a digest answer to `challenge` (a WWW-Authenticate value).
-/// `ends`: (router, local).
-fn register_with(
-    (router, local): (SocketAddr, SocketAddr),
-    user: &str,
-    password: &str,
-    challenge: Option<&str>,
-    call_id: &str,
-    cseq: u32,
-    expires: u32,
-) -> String {
-    let uri = format!("sip:{router}");
-    let auth = challenge
-        .map(|c| authorization(c, (user, password), "REGISTER", &uri))
-        .unwrap_or_default();
-    format!(
-        "REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKreg{call_id}{cseq}\r\nFrom: <sip:{user}@{router}>;tag=r{call_id}\r\nTo: <sip:{user}@{router}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{local}>\r\nExpires: {expires}\r\nMax-Forwards: 70\r\n{auth}Content-Length: 0\r\n\r\n"
-    )
-}
-
-/// The Authorization header line answering `challenge` (a WWW-Authenticate value).
-fn authorization(
-    challenge: &str,
-    (user, password): (&str, &str),
-    method: &str,
-    uri: &str,
-) -> String {
-    use sas_router::sip::digest::{DigestAlgorithm, QopAuth, compute_response, ha1};
-    let param = |name: &str| {
-        challenge
-            .split(',')
-            .find_map(|kv| {
-                kv.trim()
-                    .trim_start_matches("Digest ")
-                    .trim()
-                    .strip_prefix(&format!("{name}="))
-            })
-            .map(|v| v.trim_matches('"').to_string())
-            .unwrap()
-    };
-    let algorithm = DigestAlgorithm::from_token(&param("algorithm")).unwrap();
-    let nonce = param("nonce");
-    let qop = QopAuth {
-        nc: "00000001",
-        cnonce: "c0ffee",
-    };
-    let secret = ha1(algorithm, user, "sas-router", password);
-    let response = compute_response(algorithm, &secret, &nonce, method, uri, Some(qop));
-    format!(
-        "Authorization: Digest username=\"{user}\", realm=\"sas-router\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm={}, qop=auth, nc=00000001, cnonce=\"c0ffee\"\r\n",
-        param("algorithm")
-    )
-}
-
 /// One registration: unauthenticated REGISTER, then the answer to the first challenge.
 /// Returns the challenges offered and the final response.
 async fn register_round(
@@ -339,17 +260,6 @@ async fn register_round(
         .await
         .unwrap();
     (offered, answer)
-}
-
-fn challenges(answer: &str) -> Vec<String> {
-    answer
-        .lines()
-        .filter_map(|l| {
-            l.split_once(':')
-                .filter(|(n, _)| n.eq_ignore_ascii_case("www-authenticate"))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,6 +19,7 @@ mod e2e_console;
 mod e2e_cti;
 mod e2e_forward;
 mod e2e_fuzz;
+mod e2e_guard;
 mod e2e_jssip;
 mod e2e_media;
 mod e2e_queues;

@@ -13,8 +13,9 @@ mod ws;
 
 pub use sessions::{CtiAccounts, SeatAccount};
 
-use super::{HttpState, constant_time_eq, json, query};
+use super::{HttpState, Peer, constant_time_eq, json, query};
 use crate::acd::{PauseReason, Urgency};
+use crate::bans::{BanKey, Door};
 use crate::cti::{CtiError, CtiRequest, TransferMode};
 use crate::store::StoreError;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -23,7 +24,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use sessions::{LoginRefused, Session};
+use sessions::{BadCredentials, Session};
 use std::sync::Arc;
 use std::time::Instant;
 use thiserror::Error;
@@ -41,8 +42,8 @@ type HttpResponse = Response<Full<Bytes>>;
 enum ApiError {
     #[error("bad seat or password")]
     BadLogin,
-    #[error("too many failed logins for this seat, retry in a minute")]
-    Throttled,
+    #[error("too many failed logins, retry in {0} s")]
+    Throttled(u64),
     #[error("a valid session token is required")]
     Unauthorized,
     #[error("supervisors only")]
@@ -65,6 +66,8 @@ enum ApiError {
     BadLimit,
     #[error("a WebSocket upgrade (version 13) is expected here")]
     NotWebSocket,
+    #[error("give one of source (an IP address) or user")]
+    BadBanKey,
     #[error("seat history: {0}")]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -75,7 +78,7 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::BadLogin | Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::NotFound | Self::Cti(CtiError::UnknownTarget(_)) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -84,6 +87,7 @@ impl ApiError {
             | Self::Json(_)
             | Self::BadLimit
             | Self::NotWebSocket
+            | Self::BadBanKey
             | Self::Cti(CtiError::Invalid(_)) => StatusCode::BAD_REQUEST,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Cti(CtiError::NoCall | CtiError::Conflict(_)) => StatusCode::CONFLICT,
@@ -99,6 +103,12 @@ impl ApiError {
             let value = hyper::header::HeaderValue::from_str(allowed.as_str())
                 .expect("a method is a valid header value");
             response.headers_mut().insert(hyper::header::ALLOW, value);
+        }
+        if let Self::Throttled(seconds) = self {
+            let value = hyper::header::HeaderValue::from(*seconds);
+            response
+                .headers_mut()
+                .insert(hyper::header::RETRY_AFTER, value);
         }
         response
     }
@@ -130,6 +140,8 @@ enum SeatRoute {
 /// Routes for a supervisor seat's session or the admin token.
 enum SupervisorRoute {
     Overview,
+    Bans,
+    Unban,
     SeatHistory(String),
     SeatReset(String),
     Events,
@@ -156,6 +168,8 @@ impl Endpoint {
             "/api/cti/events" => get(Seat(SeatRoute::Events)),
             "/api/supervisor/overview" => get(Supervisor(SupervisorRoute::Overview)),
             "/api/supervisor/events" => get(Supervisor(SupervisorRoute::Events)),
+            "/api/supervisor/bans" => get(Supervisor(SupervisorRoute::Bans)),
+            "/api/supervisor/bans/lift" => post(Supervisor(SupervisorRoute::Unban)),
             _ => {
                 let rest = path.strip_prefix("/api/supervisor/seats/")?;
                 let (seat, action) = rest.split_once('/')?;
@@ -177,13 +191,14 @@ impl Endpoint {
 pub(super) async fn route(
     state: Arc<HttpState>,
     req: Request<Incoming>,
-    secure: bool,
+    peer: Peer,
     shutdown: CancellationToken,
 ) -> HttpResponse {
+    let secure = peer.secure;
     let result = match Endpoint::parse(req.uri().path()) {
         None => Err(ApiError::NotFound),
         Some((method, _)) if method != req.method() => Err(ApiError::MethodNotAllowed(method)),
-        Some((_, Endpoint::Login)) => login(&state, req, secure).await,
+        Some((_, Endpoint::Login)) => login(&state, req, peer).await,
         Some((_, Endpoint::Seat(route))) => seat(&state, route, req, secure, shutdown).await,
         Some((_, Endpoint::Supervisor(route))) => supervisor(&state, route, req, shutdown).await,
     };
@@ -197,24 +212,32 @@ struct LoginBody {
     password: String,
 }
 
+/// The console's password is the SIP one unless the seat has its own: failures count
+/// with SIP digest's in [`crate::bans`], and a ban there holds here too.
 async fn login(
     state: &HttpState,
     req: Request<Incoming>,
-    secure: bool,
+    peer: Peer,
 ) -> Result<HttpResponse, ApiError> {
     let LoginBody { seat, password } = body(req).await?;
     let accounts = &state.cti_accounts;
+    let door = state.bans.check(peer.remote, Some(&seat));
+    if door != Door::Open {
+        tracing::info!(source = %peer.remote, "CTI login refused: banned");
+        return Err(ApiError::Throttled(door.retry_after_s()));
+    }
     let (token, account) = match accounts.login(&seat, &password, Instant::now()) {
         Ok(opened) => opened,
-        Err(refused) => {
-            // Debug-quoted: the name is whatever the client sent.
-            tracing::warn!(seat = ?seat, ?refused, "CTI login refused");
-            return Err(match refused {
-                LoginRefused::BadCredentials => ApiError::BadLogin,
-                LoginRefused::Throttled => ApiError::Throttled,
-            });
+        Err(BadCredentials) => {
+            state.bans.failed("console", peer.remote, &seat);
+            let known = accounts.seat(&seat).is_some();
+            let seat = if known { seat.as_str() } else { "(not a seat)" };
+            tracing::warn!(seat, source = %peer.remote, "CTI login refused");
+            return Err(ApiError::BadLogin);
         }
     };
+    state.bans.succeeded(peer.remote, &seat);
+    let secure = peer.secure;
     let status = match state.cti.ask(&seat, CtiRequest::Login).await {
         Ok(status) => status,
         Err(e) => {
@@ -238,6 +261,13 @@ fn with_cookie(mut response: HttpResponse, cookie: hyper::header::HeaderValue) -
     let headers = response.headers_mut();
     headers.insert(hyper::header::SET_COOKIE, cookie);
     response
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnbanBody {
+    source: Option<String>,
+    user: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -372,6 +402,20 @@ async fn supervisor(
         }
     };
     match route {
+        SupervisorRoute::Bans => Ok(json(StatusCode::OK, &state.bans.list())),
+        SupervisorRoute::Unban => {
+            let UnbanBody { source, user } = body(req).await?;
+            let key = match (source, user) {
+                (Some(ip), None) => BanKey::Source(ip.parse().map_err(|_| ApiError::BadBanKey)?),
+                (None, Some(name)) => BanKey::User(name),
+                _ => return Err(ApiError::BadBanKey),
+            };
+            if !state.bans.lift(&key) {
+                return Err(ApiError::NotFound);
+            }
+            tracing::info!(by = %asking, kind = key.kind(), "ban lifted");
+            Ok(json(StatusCode::OK, &json!({ "lifted": key })))
+        }
         SupervisorRoute::Overview => {
             let overview = state.cti.ask(&asking, CtiRequest::Overview).await?;
             Ok(json(StatusCode::OK, &overview))

@@ -8,8 +8,8 @@
 //! needs no such compatibility, so it may be a different, longer secret kept as argon2id.
 //!
 //! Tokens are held as their SHA-256 only: a map lookup's timing or a memory dump reveals
-//! nothing usable. Five failed logins on a seat within a minute lock that seat's logins
-//! for a minute, enough to make guessing a password over HTTP pointless.
+//! nothing usable. Failed logins are counted by [`crate::bans`], with SIP digest's (same
+//! password): the caller checks the door before and reports the outcome after.
 
 use crate::config::Config;
 use crate::sip::digest::{DigestAlgorithm, SeatCredential, ha1};
@@ -21,10 +21,6 @@ use std::time::{Duration, Instant};
 
 /// A session unused this long is forgotten.
 const IDLE_EXPIRY: Duration = Duration::from_secs(12 * 3600);
-/// Failed logins allowed per seat within [`FAILURE_WINDOW`].
-const MAX_FAILURES: u32 = 5;
-/// The failure window, and how long a seat's logins stay locked once it is exceeded.
-const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// The role whose seats may supervise.
 const SUPERVISOR_ROLE: &str = "superviseur";
 
@@ -83,14 +79,9 @@ pub struct Session {
     pub supervisor: bool,
 }
 
-/// Why a login was refused.
+/// Why a login was refused: unknown seat or wrong password (never told apart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginRefused {
-    /// Unknown seat or wrong password (the two are never told apart).
-    BadCredentials,
-    /// Too many failures on this seat lately.
-    Throttled,
-}
+pub struct BadCredentials;
 
 /// The seats, their realm, and the open sessions.
 pub struct CtiAccounts {
@@ -103,14 +94,6 @@ pub struct CtiAccounts {
 struct Book {
     /// SHA-256 of the token → session.
     sessions: HashMap<[u8; 32], (Session, Instant)>,
-    /// Configured seats only, so unknown names cannot grow the map.
-    failures: HashMap<String, Failures>,
-}
-
-struct Failures {
-    since: Instant,
-    count: u32,
-    locked_until: Option<Instant>,
 }
 
 impl CtiAccounts {
@@ -156,27 +139,16 @@ impl CtiAccounts {
         seat: &str,
         password: &str,
         now: Instant,
-    ) -> Result<(String, &SeatAccount), LoginRefused> {
+    ) -> Result<(String, &SeatAccount), BadCredentials> {
         let Some(account) = self.seat(seat) else {
-            return Err(LoginRefused::BadCredentials);
+            return Err(BadCredentials);
         };
-        let locked = self
-            .book()
-            .failures
-            .get(seat)
-            .is_some_and(|f| f.locked_until.is_some_and(|until| now < until));
-        if locked {
-            return Err(LoginRefused::Throttled);
-        }
         // Outside the lock: an argon2 check takes tens of milliseconds, and sessions of
         // other seats are looked up meanwhile.
-        let matches = account.password_matches(&self.realm, password);
-        let mut book = self.book();
-        if !matches {
-            book.failed(seat, now);
-            return Err(LoginRefused::BadCredentials);
+        if !account.password_matches(&self.realm, password) {
+            return Err(BadCredentials);
         }
-        book.failures.remove(seat);
+        let mut book = self.book();
         book.sessions
             .retain(|_, (_, used)| now.duration_since(*used) < IDLE_EXPIRY);
         let mut bytes = [0u8; 32];
@@ -213,26 +185,6 @@ impl CtiAccounts {
         self.book
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl Book {
-    fn failed(&mut self, seat: &str, now: Instant) {
-        let f = self.failures.entry(seat.into()).or_insert(Failures {
-            since: now,
-            count: 0,
-            locked_until: None,
-        });
-        if now.duration_since(f.since) >= FAILURE_WINDOW {
-            f.since = now;
-            f.count = 0;
-        }
-        f.count += 1;
-        if f.count >= MAX_FAILURES {
-            f.locked_until = Some(now + FAILURE_WINDOW);
-            f.since = now;
-            f.count = 0;
-        }
     }
 }
 
@@ -273,23 +225,6 @@ mod tests {
     }
 
     #[test]
-    fn five_failures_lock_the_seat_for_a_minute() {
-        let a = accounts();
-        let t0 = Instant::now();
-        for _ in 0..MAX_FAILURES {
-            assert_eq!(
-                a.login("arm1", "guess", t0).err(),
-                Some(LoginRefused::BadCredentials)
-            );
-        }
-        assert_eq!(
-            a.login("arm1", "secret", t0).err(),
-            Some(LoginRefused::Throttled)
-        );
-        assert!(a.login("arm1", "secret", t0 + FAILURE_WINDOW).is_ok());
-    }
-
-    #[test]
     fn a_console_password_replaces_the_sip_password_at_login() {
         use argon2::PasswordHasher;
         let salt = argon2::password_hash::SaltString::from_b64("c2FsdHNhbHRzYWx0").unwrap();
@@ -303,16 +238,8 @@ mod tests {
         assert!(a.login("arm1", "long console secret", t0).is_ok());
         assert_eq!(
             a.login("arm1", "secret", t0).err(),
-            Some(LoginRefused::BadCredentials),
+            Some(BadCredentials),
             "the SIP password no longer opens the console"
-        );
-        for _ in 1..MAX_FAILURES {
-            a.login("arm1", "guess", t0).ok();
-        }
-        assert_eq!(
-            a.login("arm1", "long console secret", t0).err(),
-            Some(LoginRefused::Throttled),
-            "the throttle covers argon2 logins too"
         );
     }
 }

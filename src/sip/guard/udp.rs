@@ -6,11 +6,16 @@ use super::{Verdict, count_sent, judge};
 use prometheus::{IntCounter, IntCounterVec};
 use std::net::SocketAddr;
 
+/// Answers a well-formed datagram from a source before the stack sees it (`None`: the
+/// stack's): `net::front` challenges credential-less REGISTERs this way.
+pub type FrontAnswer = std::sync::Arc<dyn Fn(&[u8], SocketAddr) -> Option<Vec<u8>> + Send + Sync>;
+
 /// A UDP socket that answers malformed SIP itself and counts the responses it sends.
 pub struct GuardedUdpSocket {
     socket: tokio::net::UdpSocket,
     malformed: IntCounter,
     responses: IntCounterVec,
+    front: Option<FrontAnswer>,
 }
 
 impl GuardedUdpSocket {
@@ -25,7 +30,14 @@ impl GuardedUdpSocket {
             socket,
             malformed,
             responses,
+            front: None,
         }
+    }
+
+    /// Lets `front` answer well-formed datagrams first.
+    pub fn with_front(mut self, front: FrontAnswer) -> Self {
+        self.front = Some(front);
+        self
     }
 
     fn count_sent(&self, datagram: &[u8]) {
@@ -39,7 +51,16 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
         loop {
             let (len, from) = self.socket.recv_from(buf).await?;
             match judge(&buf[..len]) {
-                Verdict::Pass => return Ok((len, from)),
+                Verdict::Pass => {
+                    let answer = self.front.as_ref().and_then(|f| f(&buf[..len], from));
+                    let Some(answer) = answer else {
+                        return Ok((len, from));
+                    };
+                    self.count_sent(&answer);
+                    if let Err(e) = self.socket.send_to(&answer, from).await {
+                        tracing::debug!(error = %e, "could not answer at the front");
+                    }
+                }
                 Verdict::Drop => self.malformed.inc(),
                 Verdict::Reply(response) => {
                     self.malformed.inc();

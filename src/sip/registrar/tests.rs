@@ -121,7 +121,7 @@ impl Fixture {
                 digest,
                 ..RegistrarConfig::default()
             }),
-            nonces: NonceStore::new(300_000, 1024),
+            nonces: NonceStore::new([1; 32], 300_000, 1024),
         }
     }
 
@@ -270,7 +270,13 @@ fn challenges_of(f: &mut Fixture, user: &'static str, transport: Transport) -> [
     invite.method = Method::Invite;
     let invite = f
         .reg
-        .authenticate_request(T0, &invite, transport, &mut f.nonces, lookup)
+        .authenticate_request(
+            T0,
+            &invite,
+            (source().ip(), transport),
+            &mut f.nonces,
+            lookup,
+        )
         .unwrap_err();
     [
         challenge_shape(&register.response),
@@ -593,4 +599,54 @@ fn restored_bindings_drop_the_expired_and_keep_the_most_recent_first() {
     let gone = binding("sip:arm2@192.0.2.4:5060", T0 - 5, T0 - 1);
     assert_eq!(reg.restore(T0, "arm2", vec![gone]), None);
     assert!(reg.bindings("arm2").is_empty());
+}
+
+/// The header lines of a response, nonce and To tag masked.
+fn masked(resp: &Response) -> String {
+    let text = resp.to_string();
+    let text = match text.split_once("nonce=\"") {
+        Some((head, rest)) => format!("{head}nonce=\"N{}", &rest[rest.find('"').unwrap()..]),
+        None => text,
+    };
+    text.split("\r\n")
+        .map(|l| match l.split_once(";tag=") {
+            Some((head, _)) if l.starts_with("To:") => format!("{head};tag=T"),
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+#[test]
+fn the_stateless_challenge_is_the_registrars_and_its_nonce_works() {
+    let mut f = Fixture::new();
+    let at = (source().ip(), Transport::Udp);
+    for user in ["arm1", "sha1", "ghost"] {
+        let mut ua = Ua::new(user, "secret", Md5);
+        let req = ua.register(&[CONTACT]);
+        let front = f
+            .reg
+            .challenge_unauthenticated(T0, &req, at, &f.nonces, lookup)
+            .unwrap();
+        let stateful = f.send(T0, &req).response;
+        assert_eq!(masked(&front), masked(&stateful), "{user}");
+    }
+    // Its nonce authenticates at the registrar.
+    let mut ua = Ua::new("arm1", "secret", Md5);
+    let req = ua.register(&[CONTACT]);
+    let front = f
+        .reg
+        .challenge_unauthenticated(T0, &req, at, &f.nonces, lookup);
+    ua.accept_challenge(&front.unwrap());
+    assert_eq!(
+        f.send(T0, &ua.register(&[CONTACT])).response.status_code,
+        StatusCode::OK
+    );
+    // With credentials, or not a REGISTER: not for the front.
+    let with_auth = ua.register(&[CONTACT]);
+    assert!(
+        f.reg
+            .challenge_unauthenticated(T0, &with_auth, at, &f.nonces, lookup)
+            .is_none()
+    );
 }

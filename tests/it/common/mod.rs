@@ -5,6 +5,7 @@ pub mod browser;
 pub mod media;
 pub mod ports;
 pub mod process;
+pub mod sip;
 pub mod tls;
 
 use sas_router::app::{self, Running};
@@ -83,6 +84,8 @@ pub struct Options {
     pub autopause: Option<(u32, usize)>,
     /// The ARM queue's `max_waiting` (`[[acd.queues]]`).
     pub arm_max_waiting: Option<usize>,
+    /// More sections (`[limits]`, `[bans]`…), appended as given.
+    pub extra: String,
 }
 
 impl Default for Options {
@@ -105,6 +108,7 @@ impl Default for Options {
             caller_rtp_timeout_s: 0,
             autopause: None,
             arm_max_waiting: None,
+            extra: String::new(),
         }
     }
 }
@@ -186,7 +190,8 @@ caller_rtp_timeout_s = {caller_rtp_timeout}
 listen = "127.0.0.1:0"
 {https}[store]
 data_dir = "{data}"
-{tls}{seats}"#,
+{tls}{seats}{extra}"#,
+        extra = opts.extra,
         ring = opts.ring_timeout_s,
         seat_rtp_timeout = opts.seat_rtp_timeout_s,
         caller_rtp_timeout = opts.caller_rtp_timeout_s,

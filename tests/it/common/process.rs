@@ -11,6 +11,8 @@ use std::time::Duration;
 pub struct Process {
     child: Child,
     pub sip: SocketAddr,
+    /// SIP over TCP, when configured.
+    pub sip_tcp: Option<SocketAddr>,
     pub http: SocketAddr,
     log: Option<Lines<BufReader<ChildStdout>>>,
 }
@@ -28,7 +30,19 @@ impl Process {
     /// start-up line. The rest of the log stays on the pipe: read it with [`Self::log`],
     /// drain it with [`Self::drain_log`] or close it with [`Self::close_log`].
     pub fn start(config: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sas-router"))
+        Self::spawn(Command::new(env!("CARGO_BIN_EXE_sas-router")), config)
+    }
+
+    /// [`Self::start`] under an open-file limit of `files` (soft and hard, `prlimit`).
+    pub fn start_with_open_files(config: &Path, files: u32) -> Self {
+        let mut command = Command::new("prlimit");
+        command.arg(format!("--nofile={files}:{files}"));
+        command.arg(env!("CARGO_BIN_EXE_sas-router"));
+        Self::spawn(command, config)
+    }
+
+    fn spawn(mut command: Command, config: &Path) -> Self {
+        let mut child = command
             .args(["-c"])
             .arg(config)
             .env("RUST_LOG", "info")
@@ -45,9 +59,11 @@ impl Process {
             .expect("start-up line");
         let sip = field(&started, "sip_udp=").expect("SIP address");
         let http = field(&started, "http=").expect("HTTP address");
+        let sip_tcp = field(&started, "sip_tcp=");
         Self {
             child,
             sip,
+            sip_tcp,
             http,
             log: Some(lines),
         }
@@ -71,6 +87,11 @@ impl Process {
     pub fn log(&mut self) -> Vec<String> {
         let lines = self.log.take().expect("the log pipe is open");
         lines.map_while(Result::ok).collect()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGTERM (`kill -TERM`).
