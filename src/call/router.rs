@@ -353,8 +353,16 @@ impl Router {
                     status,
                 };
                 self.board.handle(now, failed);
-                // The forward could not be made: the call must not be lost.
-                self.wait_again(now, &call, "forward_failed");
+                // The forward could not be made: the call must not be lost. The plan's
+                // `failed` step, else it waits again.
+                let next = self.routes.get_mut(&call).and_then(|r| {
+                    r.with_flow(|f, p| f.on_forward_failed(now.wall, p))
+                        .flatten()
+                });
+                match next {
+                    Some(next) => self.follow(now, &call, next),
+                    None => self.wait_again(now, &call, "forward_failed"),
+                }
             }
             input => self.board.handle(now, input),
         }
@@ -438,5 +446,7 @@ impl Router {
     }
 }
 
+#[cfg(test)]
+mod forward_tests;
 #[cfg(test)]
 mod tests;

@@ -253,6 +253,54 @@ impl Flow {
         }
     }
 
+    /// The forward of the current step could not be made (refused, unreachable, no
+    /// trunk): its `failed` step. `None` when it names none.
+    pub fn on_forward_failed(
+        &mut self,
+        now: EpochMillis,
+        calendar: &dyn Calendar,
+    ) -> Option<Instruction> {
+        let Action::Forward {
+            to,
+            failed: Some(next),
+        } = self.action()?
+        else {
+            return None;
+        };
+        let (to, next) = (to.clone(), next.clone());
+        self.note(format!("{}: forward to {to} failed → {next}", self.step));
+        Some(self.go(&next, now, calendar))
+    }
+
+    /// The line's queue, for a call the plan has nowhere else to send (`why`): the first
+    /// queue step met walking the entry from its start (the way most calls go), as a
+    /// call arriving there. `None` when the entry has no queue at all.
+    pub fn line_queue(
+        &mut self,
+        why: &str,
+        now: EpochMillis,
+        calendar: &dyn Calendar,
+    ) -> Option<Instruction> {
+        let entry = self.plan.entries.get(&self.entry)?;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut next = std::collections::VecDeque::from([entry.start.as_str()]);
+        let queue = loop {
+            let name = next.pop_front()?;
+            if !seen.insert(name) {
+                continue;
+            }
+            let Some(step) = entry.steps.get(name) else {
+                continue;
+            };
+            if matches!(step.action, Action::Queue { .. }) {
+                break name.to_string();
+            }
+            next.extend(step.action.targets());
+        };
+        self.note(format!("{}: {why} → the line's queue {queue}", self.step));
+        Some(self.go(&queue, now, calendar))
+    }
+
     /// What happened so far, a line per decision.
     pub fn trace(&self) -> &[String] {
         &self.trace
@@ -388,7 +436,7 @@ impl Flow {
                         reassurance_every_s,
                     };
                 }
-                Action::Forward { to } => {
+                Action::Forward { to, .. } => {
                     let Some(number) = self.plan.external.get(&to).cloned() else {
                         return self.broken(&format!("no external number {to}"));
                     };

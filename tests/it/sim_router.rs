@@ -13,7 +13,7 @@ use sas_router::call::{CallInput, CallOutput, EXTERNAL, Switchboard, Switchboard
 use sas_router::cti::TransferMode;
 use sas_router::pii::CallerNumber;
 use sas_router::routing::builtin::BUILTIN_NAMES;
-use sas_router::routing::plan::{PlanSet, load_texts};
+use sas_router::routing::plan::{Action, PlanSet, load_texts};
 use sas_router::store::record::CallRecord;
 use sas_router::time::{Mono, Now, SECOND};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -98,6 +98,8 @@ struct Sim {
     /// Packets received so far, per (call, caller or seat).
     packets: HashMap<(String, String), u64>,
     lost_seats: usize,
+    /// Seats offline now.
+    offline: HashSet<String>,
     records: Vec<CallRecord>,
     arrived: usize,
     forwards: usize,
@@ -160,6 +162,7 @@ impl Sim {
             silent: HashSet::new(),
             packets: HashMap::new(),
             lost_seats: 0,
+            offline: HashSet::new(),
             records: Vec::new(),
             arrived: 0,
             forwards: 0,
@@ -310,8 +313,14 @@ impl Sim {
                 r.handle(now, RouterInput::CallerProbed { call, answered });
             }
             Ev::Tick => self.sample(),
-            Ev::SeatOffline(seat) => r.handle_call(now, CallInput::SeatOffline { seat }),
-            Ev::SeatOnline(seat) => r.handle_call(now, CallInput::SeatOnline { seat }),
+            Ev::SeatOffline(seat) => {
+                self.offline.insert(seat.clone());
+                r.handle_call(now, CallInput::SeatOffline { seat });
+            }
+            Ev::SeatOnline(seat) => {
+                self.offline.remove(&seat);
+                r.handle_call(now, CallInput::SeatOnline { seat });
+            }
             // A caller still waiting (not talking to anyone) gives up.
             Ev::CallerGives(call)
                 if r.board().record(&call).is_some() && r.board().seats_on(&call).is_empty() =>
@@ -360,6 +369,24 @@ impl Sim {
         if !self.events.is_empty() || self.router.board().active_calls() > 0 {
             self.at(SECOND, Ev::Tick);
         }
+    }
+
+    /// Seats online now that answer a queue of `line`'s entries.
+    fn line_seats_online(&self, line: &str) -> Vec<&'static str> {
+        let roles: HashSet<&str> = (self.plans.entries.values())
+            .filter(|e| e.line == line)
+            .flat_map(|e| e.steps.values())
+            .filter_map(|s| match &s.action {
+                Action::Queue { queue, .. } => self.plans.queues.get(queue),
+                _ => None,
+            })
+            .map(|q| q.role.as_str())
+            .collect();
+        SEATS
+            .iter()
+            .filter(|(seat, role)| roles.contains(role) && !self.offline.contains(*seat))
+            .map(|(seat, _)| *seat)
+            .collect()
     }
 
     /// Plays the driver's and the peers' part.
@@ -440,6 +467,14 @@ impl Sim {
                 }
                 RouterOutput::Call(CallOutput::Finished(record)) => {
                     self.talking.remove(&record.id);
+                    if record.end_reason.as_deref() == Some("forward_failed") {
+                        let online = self.line_seats_online(&record.line);
+                        assert!(
+                            online.is_empty(),
+                            "{}: lost to a failed forward while {online:?} could answer",
+                            record.id
+                        );
+                    }
                     self.records.push(*record);
                 }
                 RouterOutput::ProbeCaller { call } => self.at(SECOND, Ev::Probed(call)),
@@ -502,6 +537,10 @@ fn the_shipped_plans_route_every_call_to_an_end_day_and_night() {
         // The run went through the plans' branches, not one happy path.
         assert!(with("menu") > 0 && with("overflow") > 0, "menus, overflow");
         assert!(sim.forwards > 0 && sim.transfers > 0, "forwards, transfers");
+        if wall0 == MONDAY_23H {
+            // SAS Psy at night forwards to the 3114; when that fails, an ARM answers.
+            assert!(with("forward to prevention_suicide failed") > 0, "3114 failures");
+        }
         assert!(sim.lost_seats > 0, "dead phones found by their silence");
         assert!(
             sim.records
