@@ -273,8 +273,8 @@ impl Flow {
     }
 
     /// The line's queue, for a call the plan has nowhere else to send (`why`): the first
-    /// queue step met walking the entry from its start (the way most calls go), as a
-    /// call arriving there. `None` when the entry has no queue at all.
+    /// queue step met walking the entry from its start (the way most calls go), else any
+    /// queue step of the entry, as a call arriving there. `None` when the entry has none.
     pub fn line_queue(
         &mut self,
         why: &str,
@@ -282,21 +282,28 @@ impl Flow {
         calendar: &dyn Calendar,
     ) -> Option<Instruction> {
         let entry = self.plan.entries.get(&self.entry)?;
+        let is_queue = |name: &str| {
+            let step = entry.steps.get(name);
+            step.is_some_and(|s| matches!(s.action, Action::Queue { .. }))
+        };
         let mut seen = std::collections::BTreeSet::new();
         let mut next = std::collections::VecDeque::from([entry.start.as_str()]);
-        let queue = loop {
-            let name = next.pop_front()?;
-            if !seen.insert(name) {
-                continue;
+        let mut reached = None;
+        while let Some(name) = next.pop_front() {
+            if is_queue(name) {
+                reached = Some(name);
+                break;
             }
-            let Some(step) = entry.steps.get(name) else {
-                continue;
-            };
-            if matches!(step.action, Action::Queue { .. }) {
-                break name.to_string();
+            if seen.insert(name)
+                && let Some(step) = entry.steps.get(name)
+            {
+                next.extend(step.action.targets());
             }
-            next.extend(step.action.targets());
-        };
+        }
+        // None on the way from the start (it forwards at once): any queue of the entry.
+        let queue = reached
+            .or_else(|| entry.steps.keys().map(String::as_str).find(|s| is_queue(s)))?
+            .to_string();
         self.note(format!("{}: {why} → the line's queue {queue}", self.step));
         Some(self.go(&queue, now, calendar))
     }
