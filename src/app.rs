@@ -412,7 +412,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         last_waiting: None,
         webrtc: (&config.media).into(),
         console_audio: Default::default(),
-        last_calls: Default::default(),
         webrtc_offers: 0,
         seat_rtp_timeout_ms: u64::from(config.media.seat_rtp_timeout_s) * 1000,
         caller_rtp_timeout_ms: u64::from(config.media.caller_rtp_timeout_s) * 1000,

@@ -21,9 +21,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 mod liveness;
+mod phones;
 mod route;
 mod seat_requests;
 mod timers;
+mod wrap_up;
 
 use liveness::Watches;
 pub use liveness::{LivenessSettings, MediaSample, SeatSample};
@@ -31,6 +33,7 @@ use route::Route;
 pub use seat_requests::{SeatRequest, SeatRequestError};
 pub use timers::TimerName;
 use timers::Timers;
+pub use wrap_up::{Qualified, WrapUpCall};
 
 /// A call was dialled by a seat's phone to an internal number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,9 +147,10 @@ pub struct Router {
     /// Prompts that could not be played (the seat is talking): ended once `handle` is done,
     /// as if played, so the plan never waits on them and never recurses through them.
     skipped: VecDeque<(String, u64)>,
-    /// The time of the last input, for reacting to what the switchboard was told directly
-    /// through [`Router::board_mut`].
+    /// The time of the last input, for reacting to what the switchboard answers later.
     last: Now,
+    /// The last call each seat talked on (its wrap-up call file).
+    last_calls: HashMap<String, wrap_up::LastCall>,
 }
 
 impl Router {
@@ -160,6 +164,7 @@ impl Router {
             outputs: VecDeque::new(),
             skipped: VecDeque::new(),
             last: now,
+            last_calls: HashMap::new(),
         }
     }
 
@@ -223,14 +228,6 @@ impl Router {
     /// The switchboard, to read.
     pub fn board(&self) -> &Switchboard {
         &self.board
-    }
-
-    /// The switchboard, to tell it something the Router does not route yet (CTI,
-    /// transfers, holds). What it answers is picked up by the next
-    /// [`Router::poll_output`], as of `now`.
-    pub fn board_mut(&mut self, now: Now) -> &mut Switchboard {
-        self.last = now;
-        &mut self.board
     }
 
     /// A new number for a play the driver starts itself (silence after a blind transfer).
@@ -401,6 +398,7 @@ impl Router {
 
     /// The dial plan's part of a switchboard output; the output then goes to the driver.
     fn react(&mut self, now: Now, out: CallOutput) {
+        self.follow_last_calls(&out);
         match out {
             CallOutput::Bridge { ref call, .. } | CallOutput::Conference { ref call } => {
                 // A seat took the call: pending prompts and timers no longer matter.

@@ -260,8 +260,6 @@ pub struct CallDriver {
     pub webrtc: WebRtcConfig,
     /// Seats whose console takes their calls with audio in the browser.
     pub console_audio: HashSet<String>,
-    /// Each seat's last call, whose file it may still write in wrap-up.
-    pub last_calls: HashMap<String, crate::net::wrap_up::LastCall>,
     /// WebRTC offers made to consoles and phones (tells one from the next).
     pub webrtc_offers: u64,
     /// A SIP seat's phone silent this long is taken for dead (0: never).
@@ -606,9 +604,7 @@ impl CallDriver {
             s.restarted = true;
         }
         if let Some((seat, _)) = seat {
-            self.router
-                .board_mut(now)
-                .hold(now, call, &seat, !receiving);
+            self.router.phone_hold(now, call, &seat, !receiving);
         }
         Ok(answer.to_string().into_bytes())
     }
@@ -657,7 +653,6 @@ impl CallDriver {
                     continue;
                 }
             };
-            self.follow_last_calls(&out);
             self.publish_output(&out);
             match out {
                 CallOutput::RingSeat { call, seat } => self.ring_seat(call, seat, legs, by_leg),

@@ -143,10 +143,7 @@ impl CallDriver {
 
     /// The call the seat is ringing for or on.
     pub(super) fn current_call(&self, seat: &str) -> Option<String> {
-        match self.seat_state(seat)? {
-            SeatState::Ringing { call, .. } | SeatState::Busy { call } => Some(call.clone()),
-            _ => None,
-        }
+        self.router.current_call(seat).map(str::to_string)
     }
 
     /// The seat, its state and its call as the console shows them.

@@ -299,7 +299,7 @@ impl Sim {
                 }
             }
             Ev::Hold(call, seat, held) if self.talking.get(&call) == Some(&seat) => {
-                r.board_mut(now).hold(now, &call, &seat, held);
+                r.phone_hold(now, &call, &seat, held);
                 match held {
                     true => self.held.insert(call),
                     false => self.held.remove(&call),
@@ -539,7 +539,10 @@ fn the_shipped_plans_route_every_call_to_an_end_day_and_night() {
         assert!(sim.forwards > 0 && sim.transfers > 0, "forwards, transfers");
         if wall0 == MONDAY_23H {
             // SAS Psy at night forwards to the 3114; when that fails, an ARM answers.
-            assert!(with("forward to prevention_suicide failed") > 0, "3114 failures");
+            assert!(
+                with("forward to prevention_suicide failed") > 0,
+                "3114 failures"
+            );
         }
         assert!(sim.lost_seats > 0, "dead phones found by their silence");
         assert!(

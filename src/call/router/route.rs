@@ -293,10 +293,10 @@ impl Router {
             _ => {
                 // Never queued (a forward straight from a menu or a schedule): the line's
                 // queue, with its audio; failed only for a line without any queue.
-                let line = self.routes.get_mut(call).and_then(|r| {
-                    r.with_flow(|f, p| f.line_queue(why, now.wall, p))
-                        .flatten()
-                });
+                let line = self
+                    .routes
+                    .get_mut(call)
+                    .and_then(|r| r.with_flow(|f, p| f.line_queue(why, now.wall, p)).flatten());
                 match line {
                     Some(queue) => self.follow(now, call, queue),
                     None => {

@@ -148,11 +148,7 @@ impl CallDriver {
             return;
         };
         let now = self.clock.now();
-        if let Err(e) = self
-            .router
-            .board_mut(now)
-            .replace(now, &h.call, &h.seat, &h.consult, &h.target)
-        {
+        if let Err(e) = (self.router).hand_over(now, &h.call, &h.seat, &h.consult, &h.target) {
             // A race: a party left during the re-INVITE. The doctor's media already goes
             // to the caller's relay, so its consultation leg is ended rather than left mute.
             tracing::warn!(call = %h.call, error = %e, "attended transfer: handover refused");
