@@ -52,11 +52,11 @@ impl Router {
     /// Follows which call each seat talked on last, from the switchboard's decisions.
     pub(super) fn follow_last_calls(&mut self, out: &CallOutput) {
         match out {
-            CallOutput::RingSeat { call, seat } => {
-                // Offered a call: the wrap-up of the previous one ends.
-                if self.last_calls.get(seat).is_some_and(|l| &l.call != call) {
-                    self.last_calls.remove(seat);
-                }
+            // Offered a call: the wrap-up of the previous one ends.
+            CallOutput::RingSeat { call, seat }
+                if self.last_calls.get(seat).is_some_and(|l| &l.call != call) =>
+            {
+                self.last_calls.remove(seat);
             }
             CallOutput::Bridge { call, seat } => self.talking_on(seat, call),
             CallOutput::Conference { call } => {
