@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 mod liveness;
 mod phones;
+mod presence;
 mod route;
 mod seat_requests;
 mod timers;
@@ -82,6 +83,14 @@ pub enum RouterInput {
         /// It answered.
         answered: bool,
     },
+    /// A seat's registered contacts after a REGISTER (or as restored at start), each with
+    /// the time it has left in ms; they replace what it had (none: unregistered).
+    Registration {
+        /// The seat.
+        seat: String,
+        /// Contact URIs and their time left.
+        contacts: Vec<(String, u64)>,
+    },
     /// A seat transferred the call to an internal number: its dial plan goes on there.
     Transfer {
         /// The call.
@@ -103,6 +112,13 @@ pub enum RouterOutput {
     ProbeCaller {
         /// The call.
         call: String,
+    },
+    /// A seat's registration expired: remove its binding from the registrar.
+    BindingExpired {
+        /// The seat.
+        seat: String,
+        /// The contact URI.
+        contact: String,
     },
     /// The seat's phone is taken for dead: hang its leg up (the caller waits again).
     HangUpDeadSeat {
@@ -151,6 +167,8 @@ pub struct Router {
     last: Now,
     /// The last call each seat talked on (its wrap-up call file).
     last_calls: HashMap<String, wrap_up::LastCall>,
+    /// Registrations and console audio: who keeps each seat online.
+    presence: presence::Presence,
 }
 
 impl Router {
@@ -165,6 +183,7 @@ impl Router {
             skipped: VecDeque::new(),
             last: now,
             last_calls: HashMap::new(),
+            presence: presence::Presence::default(),
         }
     }
 
@@ -190,6 +209,7 @@ impl Router {
             RouterInput::Media { call, sample } => self.sampled(now, &call, sample),
             RouterInput::CallerProbed { call, answered } => self.probed(now, &call, answered),
             RouterInput::Transfer { call, target, by } => self.transfer(now, &call, &target, &by),
+            RouterInput::Registration { seat, contacts } => self.registered(now, &seat, contacts),
         }
         self.settle(now);
     }
@@ -379,6 +399,7 @@ impl Router {
             TimerName::QueueMaxWait => {
                 self.overflow_now(now, call, false);
             }
+            TimerName::RegistrationExpiry => self.registration_expired(now, call),
         }
     }
 

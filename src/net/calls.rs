@@ -27,7 +27,7 @@ use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, HeadersExt, StatusCode, Uri};
 use rsipstack::transport::SipAddr;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -67,6 +67,8 @@ impl SeatContact {
 pub trait SeatDirectory: Send + Sync {
     /// The contact to ring, if the seat is registered.
     fn contact(&self, seat: &str) -> Option<SeatContact>;
+    /// The Router found the seat's registration to `contact` expired: forget it.
+    fn remove_binding(&self, seat: &str, contact: &str);
 }
 
 /// An admitted trunk call, handed over by the request dispatcher.
@@ -122,6 +124,13 @@ pub enum CallEvent {
     Rejected(Box<CallRecord>),
     /// Something for the switchboard as is.
     Input(CallInput),
+    /// A seat's registered contacts and their time left (ms), after a REGISTER.
+    Registration {
+        /// The seat.
+        seat: String,
+        /// Contact URIs and time left.
+        contacts: Vec<(String, u64)>,
+    },
     /// The outcome of an INVITE to a seat.
     SeatResult {
         /// Router call id.
@@ -258,8 +267,6 @@ pub struct CallDriver {
     pub last_waiting: Option<usize>,
     /// How the router's WebRTC legs gather their ICE candidates.
     pub webrtc: WebRtcConfig,
-    /// Seats whose console takes their calls with audio in the browser.
-    pub console_audio: HashSet<String>,
     /// WebRTC offers made to consoles and phones (tells one from the next).
     pub webrtc_offers: u64,
     /// A SIP seat's phone silent this long is taken for dead (0: never).
@@ -373,10 +380,11 @@ impl CallDriver {
                     .handle(now, RouterInput::CallerProbed { call, answered });
             }
             CallEvent::Rejected(record) => self.persist(*record, None),
-            // A console taking calls with audio keeps its seat online without a phone.
-            CallEvent::Input(CallInput::SeatOffline { seat })
-                if self.console_audio.contains(&seat) => {}
             CallEvent::Input(input) => self.router.handle_call(now, input),
+            CallEvent::Registration { seat, contacts } => {
+                let input = RouterInput::Registration { seat, contacts };
+                self.router.handle(now, input);
+            }
             CallEvent::SeatResult {
                 call,
                 seat,
@@ -642,6 +650,10 @@ impl CallDriver {
                 RouterOutput::Call(out) => out,
                 RouterOutput::ProbeCaller { call } => {
                     self.probe_caller(call, legs);
+                    continue;
+                }
+                RouterOutput::BindingExpired { seat, contact } => {
+                    self.seats.remove_binding(&seat, &contact);
                     continue;
                 }
                 RouterOutput::HangUpDeadSeat { call, seat } => {

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::calls::{CallDriver, Legs};
 use crate::acd::{SeatState, Urgency};
 use crate::call::router::{SeatRequest, SeatRequestError};
-use crate::call::{CallInput, CallOutput, EXTERNAL};
+use crate::call::{CallOutput, EXTERNAL};
 use crate::cti::{CtiCommand, CtiError, CtiEvent, CtiRequest, TransferMode};
 use crate::store::seat_log::SeatEvent;
 use crate::time::Now;
@@ -109,32 +109,13 @@ impl CallDriver {
         }
     }
 
-    /// The console takes (or stops taking) the seat's calls with audio in the browser. It
-    /// keeps the seat online as a registration would.
+    /// The console takes (or stops taking) the seat's calls with audio in the browser (the
+    /// Router keeps the seat online as a registration would).
     fn console_audio(&mut self, now: Now, seat: &str, enabled: bool) {
-        let changed = if enabled {
-            self.console_audio.insert(seat.to_string())
-        } else {
-            self.console_audio.remove(seat)
-        };
-        if !changed {
-            return;
+        if self.router.console_audio(now, seat, enabled) {
+            let detail = if enabled { "browser" } else { "phone" };
+            self.seat_log(now, seat, "AUDIO", None, Some(detail));
         }
-        self.seat_log(
-            now,
-            seat,
-            "AUDIO",
-            None,
-            Some(if enabled { "browser" } else { "phone" }),
-        );
-        let input = if enabled {
-            CallInput::SeatOnline { seat: seat.into() }
-        } else if self.seats.contact(seat).is_none() {
-            CallInput::SeatOffline { seat: seat.into() }
-        } else {
-            return;
-        };
-        self.router.handle_call(now, input);
     }
 
     fn seat_state(&self, seat: &str) -> Option<&SeatState> {

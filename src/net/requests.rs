@@ -66,6 +66,14 @@ impl SeatDirectory for SharedRegistry {
             destination,
         })
     }
+
+    fn remove_binding(&self, seat: &str, contact: &str) {
+        if let Ok(mut registry) = self.0.lock()
+            && registry.registrar.remove_binding(seat, contact)
+        {
+            registry.persist(seat);
+        }
+    }
 }
 
 /// Where to send a seat's INVITEs. NAT: when the Contact's host is not where the REGISTER
@@ -172,36 +180,33 @@ impl Dispatcher {
         let Some((source, transport)) = source_of(tx) else {
             return tx.reply(StatusCode::BadRequest).await;
         };
+        let now = wall_clock_now();
         let outcome = self
             .with_registry(|registry| {
                 let credentials = &registry.credentials;
                 let outcome = registry.registrar.handle_register(
-                    wall_clock_now(),
+                    now,
                     &tx.original,
                     source,
                     transport,
                     &mut registry.nonces,
                     |user| credentials.get(user).cloned(),
                 );
-                if let Some(change) = &outcome.change {
+                let contacts = outcome.change.as_ref().map(|change| {
                     registry.persist(&change.username);
-                }
-                outcome
+                    let left = registry.registrar.time_left(&change.username, now);
+                    (change.username.clone(), left)
+                });
+                (outcome.response, contacts)
             })
             .ok_or_else(registry_poisoned)?;
-        if let Some(change) = outcome.change {
-            let input = if change.registered {
-                CallInput::SeatOnline {
-                    seat: change.username,
-                }
-            } else {
-                CallInput::SeatOffline {
-                    seat: change.username,
-                }
-            };
-            self.calls.send(CallEvent::Input(input)).ok();
+        let (response, contacts) = outcome;
+        if let Some((seat, contacts)) = contacts {
+            // The Router decides presence and arms each contact's expiry.
+            let event = CallEvent::Registration { seat, contacts };
+            self.calls.send(event).ok();
         }
-        tx.respond(outcome.response).await
+        tx.respond(response).await
     }
 
     async fn invite(&self, mut tx: Transaction) -> rsipstack::Result<()> {

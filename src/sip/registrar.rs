@@ -372,6 +372,29 @@ impl Registrar {
             })
     }
 
+    /// Removes `username`'s binding to `contact` (the call Router found it expired); true
+    /// if it was there.
+    pub fn remove_binding(&mut self, username: &str, contact: &str) -> bool {
+        let Some(bindings) = self.users.get_mut(username) else {
+            return false;
+        };
+        let before = bindings.len();
+        bindings.retain(|b| b.contact.to_string() != contact);
+        let removed = bindings.len() != before;
+        if bindings.is_empty() {
+            self.users.remove(username);
+        }
+        removed
+    }
+
+    /// The contacts of `username` and the time each has left at `now` (ms), for the call
+    /// Router's expiry timers.
+    pub fn time_left(&self, username: &str, now: EpochMillis) -> Vec<(String, u64)> {
+        (self.bindings(username).iter())
+            .map(|b| (b.contact.to_string(), b.expires_at.saturating_sub(now)))
+            .collect()
+    }
+
     /// Drops bindings expired at `now`; reports users that lost their last binding.
     pub fn expire(&mut self, now: EpochMillis) -> Vec<BindingChange> {
         let mut gone = Vec::new();

@@ -75,6 +75,8 @@ enum Ev {
     Tick,
     SeatOffline(String),
     SeatOnline(String),
+    /// The seat's phone registers (or refreshes its registration).
+    Register(String),
     CallerGives(String),
     CallerVanishes(String),
 }
@@ -100,8 +102,14 @@ struct Sim {
     lost_seats: usize,
     /// Seats offline now.
     offline: HashSet<String>,
+    /// When each seat's phone last registered.
+    registered: HashMap<String, u64>,
+    /// Registrations the Router found expired (phones that stopped refreshing).
+    expired: usize,
     records: Vec<CallRecord>,
     arrived: usize,
+    /// Calls the run brings.
+    total: usize,
     forwards: usize,
     transfers: usize,
 }
@@ -145,9 +153,6 @@ impl Sim {
             caller_silence_ms: 20 * SECOND,
             seat_silence_ms: 10 * SECOND,
         });
-        for (seat, _) in SEATS {
-            router.handle_call(start, CallInput::SeatOnline { seat: seat.into() });
-        }
         Sim {
             rng: Rng(seed | 1),
             router,
@@ -163,8 +168,11 @@ impl Sim {
             packets: HashMap::new(),
             lost_seats: 0,
             offline: HashSet::new(),
+            registered: HashMap::new(),
+            expired: 0,
             records: Vec::new(),
             arrived: 0,
+            total: 0,
             forwards: 0,
             transfers: 0,
         }
@@ -183,6 +191,7 @@ impl Sim {
     }
 
     fn run(&mut self, calls: usize) {
+        self.total = calls;
         for i in 0..calls {
             let entry = if self.rng.chance(50) { "samu" } else { "sas" };
             let t = i as u64 * 20 * SECOND + self.rng.below(10 * SECOND);
@@ -191,6 +200,9 @@ impl Sim {
                 .insert((t, self.seq), Ev::Arrive(format!("c{i}"), entry));
         }
         self.at(SECOND, Ev::Tick);
+        for (seat, _) in SEATS {
+            self.apply(Ev::Register(seat.into()));
+        }
         loop {
             let next_event = self.events.keys().next().map(|k| k.0);
             let next_timer = self.router.poll_timeout().map(Mono::as_millis);
@@ -321,6 +333,26 @@ impl Sim {
                 self.offline.remove(&seat);
                 r.handle_call(now, CallInput::SeatOnline { seat });
             }
+            Ev::Register(seat) => {
+                self.offline.remove(&seat);
+                self.registered.insert(seat.clone(), self.now);
+                let contacts = vec![(format!("sip:{seat}@10.0.0.1"), REGISTRATION)];
+                let input = RouterInput::Registration {
+                    seat: seat.clone(),
+                    contacts,
+                };
+                r.handle(now, input);
+                // Refreshed at half its life while there is traffic; one refresh in
+                // twenty never comes (the phone crashed, its network is down) and the
+                // phone registers again five minutes later.
+                if self.traffic() {
+                    let again = match self.rng.chance(5) {
+                        true => 5 * 60 * SECOND,
+                        false => REGISTRATION / 2,
+                    };
+                    self.at(again, Ev::Register(seat));
+                }
+            }
             // A caller still waiting (not talking to anyone) gives up.
             Ev::CallerGives(call)
                 if r.board().record(&call).is_some() && r.board().seats_on(&call).is_empty() =>
@@ -366,9 +398,14 @@ impl Sim {
             let sample = MediaSample { caller_rx, seats };
             self.router.handle(now, RouterInput::Media { call, sample });
         }
-        if !self.events.is_empty() || self.router.board().active_calls() > 0 {
+        if self.traffic() {
             self.at(SECOND, Ev::Tick);
         }
+    }
+
+    /// Calls still to come or in progress.
+    fn traffic(&self) -> bool {
+        self.arrived < self.total || self.router.board().active_calls() > 0
     }
 
     /// Seats online now that answer a queue of `line`'s entries.
@@ -488,11 +525,21 @@ impl Sim {
                     self.at(0, Ev::SeatOffline(seat.clone()));
                     self.at(60 * SECOND, Ev::SeatOnline(seat));
                 }
+                RouterOutput::BindingExpired { seat, contact } => {
+                    // At the expiry instant in virtual time, not a poll later.
+                    assert_eq!(self.now, self.registered[&seat] + REGISTRATION, "{seat}");
+                    assert_eq!(contact, format!("sip:{seat}@10.0.0.1"));
+                    self.expired += 1;
+                    self.offline.insert(seat);
+                }
                 RouterOutput::Call(_) => {}
             }
         }
     }
 }
+
+/// How long a seat phone's registration lasts.
+const REGISTRATION: u64 = 120 * SECOND;
 
 /// 2025-12-01 (a Monday) 10:00 and 23:00, Paris (UTC+1).
 const MONDAY_10H: u64 = 1_764_579_600_000;
@@ -506,6 +553,7 @@ fn simulate(seed: u64, wall0: u64) -> Sim {
 
 #[test]
 fn the_shipped_plans_route_every_call_to_an_end_day_and_night() {
+    let mut unreachable = 0;
     for (seed, wall0) in [(1, MONDAY_10H), (2, MONDAY_23H), (3, MONDAY_10H)] {
         let sim = simulate(seed, wall0);
         let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
@@ -513,12 +561,13 @@ fn the_shipped_plans_route_every_call_to_an_end_day_and_night() {
             *outcomes.entry(format!("{:?}", r.outcome)).or_default() += 1;
         }
         eprintln!(
-            "seed {seed}: {} calls, {} forwards, {} transfers, {} dead phones, {} s simulated, \
-             {outcomes:?}",
+            "seed {seed}: {} calls, {} forwards, {} transfers, {} dead phones, {} expired \
+             registrations, {} s simulated, {outcomes:?}",
             sim.arrived,
             sim.forwards,
             sim.transfers,
             sim.lost_seats,
+            sim.expired,
             sim.now / SECOND
         );
         assert_eq!(sim.records.len(), sim.arrived, "every call has its record");
@@ -546,6 +595,18 @@ fn the_shipped_plans_route_every_call_to_an_end_day_and_night() {
         }
         assert!(sim.lost_seats > 0, "dead phones found by their silence");
         assert!(
+            sim.expired > 0,
+            "phones that stopped refreshing went offline"
+        );
+        // A call ringing a phone whose registration expired is offered elsewhere (the
+        // stranded check above holds it to that).
+        unreachable += (sim.records.iter())
+            .filter(|r| {
+                (r.events.iter())
+                    .any(|e| e.kind == "UNREACHABLE" && e.detail.as_deref() == Some("unregistered"))
+            })
+            .count();
+        assert!(
             sim.records
                 .iter()
                 .any(|r| r.end_reason.as_deref() == Some("caller_lost")),
@@ -559,6 +620,10 @@ fn the_shipped_plans_route_every_call_to_an_end_day_and_night() {
             "{regulation} tag at this hour"
         );
     }
+    assert!(
+        unreachable > 0,
+        "calls offered to a phone whose registration expired"
+    );
 }
 
 #[test]

@@ -121,7 +121,7 @@ impl CallDriver {
         legs: &mut HashMap<String, Legs>,
         by_leg: &mut HashMap<String, String>,
     ) {
-        if self.console_audio.contains(&seat) {
+        if self.router.rings_console(&seat) {
             return self.ring_console(call, seat, legs);
         }
         match self.seats.contact(&seat) {
