@@ -20,6 +20,7 @@ use crate::time::{Mono, Now};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+pub mod admission;
 mod liveness;
 mod phones;
 mod presence;
