@@ -469,4 +469,6 @@ impl Router {
 #[cfg(test)]
 mod forward_tests;
 #[cfg(test)]
+mod overflow_tests;
+#[cfg(test)]
 mod tests;
