@@ -1,9 +1,19 @@
 //! The Router in virtual time over the shipped dial plans (`dialplans/*.toml`, read here
-//! and handed in as texts): 15 and 116 117 callers go through greetings, menus (keys and
-//! time-outs), schedules (a day and a night), queues, overflow to forwards that answer or
-//! fail, ARM transfers to the regulators, hold, seats lost mid-call, seats going offline,
-//! callers hanging up or vanishing (caller liveness). After every step: no call stranded,
-//! no timer armed for a dead call; at the end every call has its record.
+//! and handed in as texts), driving each of its behaviours (each asserted to have happened):
+//! - menus: keys during or after the prompt, wrong keys, no key (time-outs);
+//! - schedules: a day and a night run (`sas`/`pdsa` tags, SAS Psy hours, the 3114 at night);
+//! - overflow: queues' max waits to the backup centre;
+//! - forwards: answered or failed (a failed forward goes to the plan's `failed` step or a
+//!   queue: no call ends `forward_failed` while a seat of its line is online);
+//! - transfers: ARMs and regulators to AMU, libéral, OSNP, psy, the 3114, an unknown target;
+//! - hold: seats holding and resuming their caller (re-INVITE direction);
+//! - seat loss: seat phones dying mid-call (found by their silence), seats going offline;
+//! - registration expiry: phones register and refresh; some stop and go offline at the
+//!   expiry instant, the calls ringing them offered elsewhere;
+//! - caller liveness: callers hanging up or vanishing (probed, `caller_lost`).
+//!
+//! After every step: no call stranded, no timer armed for a dead call; at the end every call
+//! has its record and no timer is left.
 
 use sas_router::acd::AcdSettings;
 use sas_router::call::router::{
@@ -100,6 +110,8 @@ struct Sim {
     /// Packets received so far, per (call, caller or seat).
     packets: HashMap<(String, String), u64>,
     lost_seats: usize,
+    /// Holds by a seat (and their resume).
+    holds: usize,
     /// Seats offline now.
     offline: HashSet<String>,
     /// When each seat's phone last registered.
@@ -167,6 +179,7 @@ impl Sim {
             silent: HashSet::new(),
             packets: HashMap::new(),
             lost_seats: 0,
+            holds: 0,
             offline: HashSet::new(),
             registered: HashMap::new(),
             expired: 0,
@@ -312,6 +325,7 @@ impl Sim {
             }
             Ev::Hold(call, seat, held) if self.talking.get(&call) == Some(&seat) => {
                 r.phone_hold(now, &call, &seat, held);
+                self.holds += 1;
                 match held {
                     true => self.held.insert(call),
                     false => self.held.remove(&call),
@@ -594,6 +608,7 @@ fn the_shipped_plans_route_every_call_to_an_end_day_and_night() {
             );
         }
         assert!(sim.lost_seats > 0, "dead phones found by their silence");
+        assert!(sim.holds > 0, "seats held their caller");
         assert!(
             sim.expired > 0,
             "phones that stopped refreshing went offline"
