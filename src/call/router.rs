@@ -25,6 +25,7 @@ mod liveness;
 mod phones;
 mod presence;
 mod route;
+mod sdp;
 mod seat_requests;
 mod timers;
 mod wrap_up;
@@ -32,6 +33,7 @@ mod wrap_up;
 use liveness::Watches;
 pub use liveness::{LivenessSettings, MediaSample, SeatSample};
 use route::Route;
+pub use sdp::{ReofferError, Reoffered};
 pub use seat_requests::{SeatRequest, SeatRequestError};
 pub use timers::TimerName;
 use timers::Timers;
@@ -170,6 +172,8 @@ pub struct Router {
     last_calls: HashMap<String, wrap_up::LastCall>,
     /// Registrations and console audio: who keeps each seat online.
     presence: presence::Presence,
+    /// Each call's SDP negotiation, per media side.
+    sdp: HashMap<String, sdp::Negotiation>,
 }
 
 impl Router {
@@ -185,6 +189,7 @@ impl Router {
             last: now,
             last_calls: HashMap::new(),
             presence: presence::Presence::default(),
+            sdp: HashMap::new(),
         }
     }
 
@@ -455,6 +460,7 @@ impl Router {
             }
             CallOutput::Finished(mut record) => {
                 self.timers.cancel_all(&record.id);
+                self.sdp.remove(&record.id);
                 if let Some(route) = self.routes.remove(&record.id) {
                     route.describe(&mut record);
                 }

@@ -78,22 +78,17 @@ impl CallDriver {
         if !busy_on(seat, call) || !busy_on(&target, &consult) {
             return Err(StatusCode::Forbidden);
         }
-        // Same dialog, same SDP session: Y's origin, its version plus one (RFC 3264 §8).
-        let version = y.sent[target_leg.media.idx()]
-            .as_ref()
-            .map_or(1, |(_, v)| v + 1);
-        let (origin, dialog) = (y.origin, target_leg.dialog.clone());
+        let (target_media, dialog) = (target_leg.media, target_leg.dialog.clone());
         let target_sip = target_leg.sip.clone();
         let x = legs
             .get_mut(call)
             .ok_or(StatusCode::CallTransactionDoesNotExist)?;
         let side = x.free_media();
-        let offer = SessionDescription::router_offer(
-            self.sdp_ip,
-            x.relay.local_addr(side).port(),
-            x.codecs.law,
-            (origin, version),
-        );
+        // Same dialog, same SDP session as Y's (the Router keeps its versions).
+        let ours = (self.sdp_ip, x.relay.local_addr(side).port(), x.codecs.law);
+        let (offer, version) = (self.router)
+            .sdp_handover_offer((&consult, target_media.idx()), ours)
+            .ok_or(StatusCode::CallTransactionDoesNotExist)?;
         if let Some(s) = x.seats.iter_mut().find(|s| s.seat == seat && s.answered) {
             s.referred = Some(handle.clone());
         }
@@ -176,8 +171,7 @@ impl CallDriver {
         x.relay.set_remote(h.side, remote);
         x.relay.set_codecs(h.side, codecs);
         x.relay.set_receiving(h.side, receiving);
-        x.peer[h.side.idx()] = Some((remote, codecs));
-        x.sent[h.side.idx()] = Some(h.offer);
+        (self.router).sdp_handed_over(&h.call, h.side.idx(), (remote, codecs), h.offer);
         by_leg.insert(leg.sip.clone(), h.call.clone());
         x.seats.push(leg);
     }
