@@ -9,7 +9,7 @@ use super::calls::{CallDriver, Legs};
 use crate::acd::{SeatState, Urgency};
 use crate::call::router::{SeatRequest, SeatRequestError};
 use crate::call::{CallOutput, EXTERNAL};
-use crate::cti::{CtiCommand, CtiError, CtiEvent, CtiRequest, TransferMode};
+use crate::cti::{CtiCommand, CtiError, CtiEvent, CtiRequest, TransferMode, views};
 use crate::store::seat_log::SeatEvent;
 use crate::time::Now;
 
@@ -122,93 +122,14 @@ impl CallDriver {
         self.router.board().acd().seat(seat).map(|s| &s.state)
     }
 
-    /// The call the seat is ringing for or on.
-    pub(super) fn current_call(&self, seat: &str) -> Option<String> {
-        self.router.current_call(seat).map(str::to_string)
-    }
-
     /// The seat, its state and its call as the console shows them.
     pub(super) fn seat_status(&self, seat: &str) -> Value {
-        let Some(s) = self.router.board().acd().seat(seat) else {
-            return Value::Null;
-        };
-        let call = self.current_call(seat).and_then(|call| {
-            let record = self.router.board().record(&call)?;
-            let route = self.router.trace(&call);
-            Some(json!({
-                "id": record.id,
-                "line": record.line,
-                "called": record.called,
-                // The seat needs the number (call back); it is health data: HTTPS only.
-                "caller": record.caller.reveal(),
-                "arrived_at": record.arrived_at,
-                "waited_ms": record.answered_at.unwrap_or(self.clock.now().wall).saturating_sub(record.arrived_at),
-                "queue": record.queue,
-                "urgency": self.router.board().urgency(&call),
-                // Accompanying a transfer nobody answered yet (leaving leaves the caller alone).
-                "accompanying": self.router.board().accompanying(&call),
-                "route": route,
-                "tags": record.tags,
-                "handlers": record.handlers,
-                "file": record.file,
-            }))
-        });
-        json!({
-            "seat": s.id,
-            "role": s.role,
-            "state": s.state,
-            "skills": s.skills,
-            "calls_taken": s.calls_taken,
-            "pause_after_call": s.pause_after_call,
-            "call": call,
-            "wrap_up": self.wrap_up_status(seat),
-        })
+        views::seat_status(&self.router, seat, self.clock.now())
     }
 
     /// Queues, waiting calls and seats, for supervisors.
     fn overview(&self) -> Value {
-        let acd = self.router.board().acd();
-        let seats: Vec<Value> = acd
-            .seats()
-            .map(|s| json!({"seat": s.id, "role": s.role, "state": s.state}))
-            .collect();
-        let now = self.clock.now();
-        let calls: Vec<Value> = self
-            .router
-            .board()
-            .records()
-            .map(|r| {
-                // An escalated call waits again (for AMU…) though an ARM answered it once.
-                let since = self.router.board().waiting_since(&r.id);
-                let ringing: Vec<&str> = acd
-                    .seats()
-                    .filter(
-                        |s| matches!(&s.state, SeatState::Ringing { call, .. } if *call == r.id),
-                    )
-                    .map(|s| s.id.as_str())
-                    .collect();
-                json!({
-                    "id": r.id,
-                    "line": r.line,
-                    "queue": r.queue,
-                    "seat": r.seat,
-                    "seats": self.router.board().seats_on(&r.id),
-                    "ringing": ringing,
-                    "urgency": self.router.board().urgency(&r.id),
-                    "waiting": since.is_some(),
-                    "forwarding": self.router.board().forwarding(&r.id),
-                    "waiting_since": since,
-                    "waiting_ms": since.map_or(0, |s| now.wall.saturating_sub(s)),
-                    "answered": r.answered_at.is_some(),
-                })
-            })
-            .collect();
-        json!({
-            "now": now.wall,
-            "waiting": self.router.board().calls_waiting(),
-            "calls": calls,
-            "seats": seats,
-        })
+        views::overview(&self.router, self.clock.now())
     }
 
     /// Writes a line of the seat's history and tells its console and the supervisors.

@@ -1,8 +1,6 @@
-//! Wrap-up: the console's view of a seat's last call and its call-file writes. Which call
+//! Wrap-up: a seat's call-file writes. Which call
 //! is written to is the Router's decision (`call/router/wrap_up.rs`); here an entry for a
 //! call already over is stored, and the console answered once it is on disk.
-
-use serde_json::{Value, json};
 
 use super::calls::CallDriver;
 use crate::call::router::Qualified;
@@ -11,17 +9,6 @@ use crate::store::record::Qualification;
 use crate::time::Now;
 
 impl CallDriver {
-    /// The wrap-up call of the console's status: the seat's last call, when it is on none.
-    pub(super) fn wrap_up_status(&self, seat: &str) -> Value {
-        match self.router.wrap_up(seat) {
-            Some(w) => json!({
-                "id": w.id, "line": w.line, "called": w.called, "ended_at": w.ended_at,
-                "file": w.file,
-            }),
-            None => Value::Null,
-        }
-    }
-
     /// The console writes the call file. A call over is completed in the store; the answer
     /// waits for the disk.
     pub(super) fn cti_qualify(&mut self, now: Now, seat: &str, data: Qualification, reply: Reply) {
