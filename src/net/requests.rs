@@ -71,7 +71,7 @@ impl SeatDirectory for SharedRegistry {
 
     fn remove_binding(&self, seat: &str, contact: &str) {
         if let Ok(mut registry) = self.0.lock()
-            && registry.registrar.remove_binding(seat, contact)
+            && (registry.registrar).remove_binding(seat, contact, wall_clock_now())
         {
             registry.persist(seat);
         }
