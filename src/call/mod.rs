@@ -1064,6 +1064,6 @@ mod sim;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_support;
+pub(crate) mod tests_support;
 mod transfer;
 pub use transfer::TransferError;

@@ -7,8 +7,9 @@ use serde_json::{Value, json};
 
 use super::calls::{CallDriver, Legs};
 use crate::acd::{SeatState, Urgency};
+use crate::call::CallOutput;
 use crate::call::router::{SeatRequest, SeatRequestError};
-use crate::call::{CallOutput, EXTERNAL};
+use crate::cti::notices::{self, Notice};
 use crate::cti::{CtiCommand, CtiError, CtiEvent, CtiRequest, TransferMode, views};
 use crate::store::seat_log::SeatEvent;
 use crate::time::Now;
@@ -141,16 +142,7 @@ impl CallDriver {
         call: Option<&str>,
         detail: Option<&str>,
     ) {
-        let event = SeatEvent {
-            at: now.wall,
-            seat: seat.into(),
-            kind: kind.into(),
-            from: None,
-            to: None,
-            call: call.map(str::to_string),
-            detail: detail.map(str::to_string),
-        };
-        self.record_seat_event(event);
+        self.record_seat_event(notices::seat_line(now, seat, kind, call, detail));
     }
 
     /// Stores a seat event and publishes it.
@@ -171,53 +163,18 @@ impl CallDriver {
         });
     }
 
-    /// Tells consoles and supervisors what a switchboard decision means for them, and
-    /// writes it in the seats' history.
+    /// Tells consoles and supervisors what a switchboard decision means for them
+    /// (`cti/notices.rs`), writes it in the seats' history, and counts and logs alerts.
     pub(super) fn publish_output(&self, out: &CallOutput) {
-        let now = self.clock.now();
         match out {
-            CallOutput::SeatChanged { seat, from, to } => self.record_seat_event(SeatEvent {
-                at: now.wall,
-                seat: seat.clone(),
-                kind: "STATE".into(),
-                from: Some((*from).into()),
-                to: Some((*to).into()),
-                call: None,
-                detail: None,
-            }),
-            CallOutput::RingSeat { call, seat } => {
-                let detail = self.router.board().record(call).map(|r| {
-                    let urgency = self.router.board().urgency(call).map(|u| u.label());
-                    format!(
-                        "{} {} {}",
-                        r.line,
-                        r.queue.as_deref().unwrap_or("-"),
-                        urgency.unwrap_or("NR")
-                    )
-                });
-                self.seat_log(now, seat, "OFFER", Some(call), detail.as_deref());
-            }
-            CallOutput::SeatLeft { call, seat } => {
-                self.seat_log(now, seat, "LEFT", Some(call), None);
-            }
             CallOutput::SeatAutopaused {
                 seat,
                 reason,
                 until,
             } => {
                 tracing::warn!(%seat, reason = reason.label(), ?until, "seat autopaused");
-                self.metrics
-                    .seat_autopauses
-                    .with_label_values(&[reason.label()])
-                    .inc();
-                self.seat_log(now, seat, "AUTOPAUSE", None, Some(reason.label()));
-                self.cti.publish(CtiEvent {
-                    at: now.wall,
-                    seat: None,
-                    call: None,
-                    kind: "seat_autopaused".into(),
-                    detail: json!({ "seat": seat, "reason": reason.label(), "until": until }),
-                });
+                let autopauses = &self.metrics.seat_autopauses;
+                autopauses.with_label_values(&[reason.label()]).inc();
             }
             CallOutput::MissBurst { seats } => {
                 tracing::error!(
@@ -226,21 +183,6 @@ impl CallDriver {
                      none paused for it"
                 );
                 self.metrics.seat_miss_bursts.inc();
-                self.cti.publish(CtiEvent {
-                    at: now.wall,
-                    seat: None,
-                    call: None,
-                    kind: "seat_miss_burst".into(),
-                    detail: json!({ "seats": seats }),
-                });
-            }
-            CallOutput::Bridge { call, seat } if seat != EXTERNAL => {
-                self.seat_log(now, seat, "CONNECT", Some(call), None);
-            }
-            CallOutput::Conference { call } => {
-                for handler in self.open_handlers(call) {
-                    self.seat_log(now, &handler, "ACCOMPANIED", Some(call), Some("three-way"));
-                }
             }
             CallOutput::Unaccompanied {
                 call,
@@ -252,67 +194,15 @@ impl CallDriver {
                     %call, %seat, reachable,
                     "P0 caller left alone before the regulator answered"
                 );
-                let queue = self
-                    .router
-                    .board()
-                    .record(call)
-                    .and_then(|r| r.queue.clone());
-                self.cti.publish(CtiEvent {
-                    at: now.wall,
-                    seat: None,
-                    call: Some(call.clone()),
-                    kind: "alert".into(),
-                    detail: json!({
-                        "reason": "p0_unaccompanied",
-                        "seat": seat,
-                        "queue": queue,
-                        "overflow": !reachable,
-                    }),
-                });
-            }
-            CallOutput::Finished(record) => {
-                let end = record.ended_at;
-                for h in record.handlers.iter().filter(|h| h.until == end) {
-                    if h.seat != EXTERNAL {
-                        self.seat_log(
-                            now,
-                            &h.seat,
-                            "CALL_END",
-                            Some(&record.id),
-                            h.left.as_deref(),
-                        );
-                    }
-                }
-                self.cti.publish(CtiEvent {
-                    at: now.wall,
-                    seat: None,
-                    call: Some(record.id.clone()),
-                    kind: "call_end".into(),
-                    detail: json!({
-                        "line": record.line,
-                        "outcome": record.outcome,
-                        "seat": record.seat,
-                        "urgency": record.urgency,
-                    }),
-                });
             }
             _ => {}
         }
-    }
-
-    /// Seats currently handling the call.
-    pub(super) fn open_handlers(&self, call: &str) -> Vec<String> {
-        self.router
-            .board()
-            .record(call)
-            .map(|r| {
-                r.handlers
-                    .iter()
-                    .filter(|h| h.until.is_none() && h.seat != EXTERNAL)
-                    .map(|h| h.seat.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
+        for notice in notices::notices(&self.router, self.clock.now(), out) {
+            match notice {
+                Notice::SeatLog(line) => self.record_seat_event(line),
+                Notice::Cti(event) => self.cti.publish(event),
+            }
+        }
     }
 
     /// Supervisors: the number of waiting calls, when it changes.
