@@ -200,6 +200,22 @@ mod tests {
     }
 
     #[test]
+    fn a_wall_clock_step_neither_hastens_nor_delays_an_expiry() {
+        let mut r = Router::new(board(&["arm1"]), Now::at(T0));
+        register(&mut r, Now::at(T0), "arm1", &[("sip:a@10.0.0.1", 60_000)]);
+        let at = |mono: u64, wall: u64| Now {
+            mono: Mono::from_millis(T0 + mono),
+            wall,
+        };
+        // An hour ahead on the wall, 59 s on the monotonic clock: still registered.
+        r.handle_timeout(at(59_000, T0 + 3_600_000));
+        assert!(!offline(&r, "arm1"));
+        // An hour back on the wall, 60 s on the monotonic clock: expired.
+        r.handle_timeout(at(60_000, T0 - 3_600_000));
+        assert!(offline(&r, "arm1"));
+    }
+
+    #[test]
     fn unregistering_takes_the_seat_offline_and_disarms_its_expiry() {
         let mut r = Router::new(board(&["arm1"]), Now::at(T0));
         let t = Now::at(T0);
