@@ -492,7 +492,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             if let rsipstack::dialog::dialog::DialogState::Terminated(id, _) = &state {
                 layer.remove_dialog(id);
             }
-            if events.send(CallEvent::Dialog(state)).is_err() {
+            if events.send(CallEvent::Dialog(Box::new(state))).is_err() {
                 break;
             }
         }

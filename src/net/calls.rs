@@ -122,8 +122,6 @@ pub enum CallEvent {
     Trunk(Box<TrunkCall>),
     /// A call could not be admitted: store its record.
     Rejected(Box<CallRecord>),
-    /// Something for the switchboard as is.
-    Input(CallInput),
     /// A seat's registered contacts and their time left (ms), after a REGISTER.
     Registration {
         /// The seat.
@@ -151,7 +149,7 @@ pub enum CallEvent {
     /// The same for a phone on a SIP WebSocket.
     Phone(Box<PhoneEvent>),
     /// A dialog changed state (from rsipstack's dialog state channel).
-    Dialog(DialogState),
+    Dialog(Box<DialogState>),
     /// The media of a call reports a key or the end of a prompt.
     Media {
         /// Router call id.
@@ -371,7 +369,6 @@ impl CallDriver {
                     .handle(now, RouterInput::CallerProbed { call, answered });
             }
             CallEvent::Rejected(record) => self.persist(*record, None),
-            CallEvent::Input(input) => self.router.handle_call(now, input),
             CallEvent::Registration { seat, contacts } => {
                 let input = RouterInput::Registration { seat, contacts };
                 self.router.handle(now, input);
@@ -386,7 +383,7 @@ impl CallDriver {
             CallEvent::Handover(h) => self.on_handover(*h, legs, by_leg),
             CallEvent::Console(c) => self.on_console(*c, legs),
             CallEvent::Phone(p) => self.on_phone(*p, legs, by_leg),
-            CallEvent::Dialog(state) => self.on_dialog_state(now, state, legs, by_leg),
+            CallEvent::Dialog(state) => self.on_dialog_state(now, *state, legs, by_leg),
         }
     }
 
