@@ -8,7 +8,6 @@
 //! [`Switchboard::replace`]: crate::call::Switchboard::replace
 
 use super::{CallDriver, CallEvent, Legs};
-use crate::acd::SeatState;
 use crate::media::relay::Leg;
 use crate::media::sdp::SessionDescription;
 use crate::sip::replaces::Replaces;
@@ -58,24 +57,13 @@ impl CallDriver {
         {
             return Err(gone);
         }
-        // Only the seat whose phone placed the consultation call may hand it over.
-        if self.router.dialled_by(&consult) != Some(seat) {
-            return Err(StatusCode::Forbidden);
-        }
         let target_leg = y.seats.iter().rev().find(|s| s.answered).ok_or(gone)?;
         // Its WebRTC connection belongs to Y's relay; moving it is not supported.
         if target_leg.webrtc.is_some() {
             return Err(StatusCode::NotImplemented);
         }
         let target = target_leg.seat.clone();
-        let busy_on = |s: &str, c: &str| {
-            self.router
-                .board()
-                .acd()
-                .seat(s)
-                .is_some_and(|s| matches!(&s.state, SeatState::Busy { call } if call == c))
-        };
-        if !busy_on(seat, call) || !busy_on(&target, &consult) {
+        if !self.router.may_hand_over(call, seat, &consult, &target) {
             return Err(StatusCode::Forbidden);
         }
         let (target_media, dialog) = (target_leg.media, target_leg.dialog.clone());
