@@ -6,7 +6,7 @@
 use crate::acd::AcdSettings;
 use crate::bans::Network;
 use crate::bans::shared::Guard;
-use crate::call::router::{LivenessSettings, Router};
+use crate::call::router::{LivenessSettings, Router, RouterInput};
 use crate::call::{Switchboard, SwitchboardSettings};
 use crate::config::Config;
 use crate::cti::CtiChannels;
@@ -415,10 +415,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         // Every configured seat was just added, so this cannot name an unknown one.
         let _ = switchboard.configure_seat(now, &seat.username, &skills, wrap_up);
     }
-    for seat in restored {
-        tracing::info!(%seat, "registration restored");
-        switchboard.handle(now, crate::call::CallInput::SeatOnline { seat });
-    }
     let standings = store.seat_standings().map_err(store_error)?;
     for (seat, reason) in &standings {
         tracing::info!(%seat, reason = reason.label(), "seat pause restored");
@@ -438,6 +434,17 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
                 caller_silence_ms: u64::from(config.media.caller_rtp_timeout_s) * SECOND,
                 seat_silence_ms: u64::from(config.media.seat_rtp_timeout_s) * SECOND,
             });
+            // Restored registrations: their seats online at once, each contact's expiry
+            // armed on the monotonic clock.
+            let wall = wall_clock_now();
+            for seat in restored {
+                tracing::info!(%seat, "registration restored");
+                let contacts = match registry.0.lock() {
+                    Ok(r) => r.registrar.time_left(&seat, wall),
+                    Err(_) => continue,
+                };
+                router.handle(now, RouterInput::Registration { seat, contacts });
+            }
             router
         },
         clock,
@@ -458,8 +465,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         cti: cti.clone(),
         last_waiting: None,
         webrtc: (&config.media).into(),
-        console_audio: Default::default(),
-        last_calls: Default::default(),
         webrtc_offers: 0,
         seat_rtp_timeout_ms: u64::from(config.media.seat_rtp_timeout_s) * 1000,
         caller_rtp_timeout_ms: u64::from(config.media.caller_rtp_timeout_s) * 1000,
@@ -537,16 +542,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             if let rsipstack::dialog::dialog::DialogState::Terminated(id, _) = &state {
                 layer.remove_dialog(id);
             }
-            if events.send(CallEvent::Dialog(state)).is_err() {
+            if events.send(CallEvent::Dialog(Box::new(state))).is_err() {
                 break;
             }
         }
     }));
-    tasks.push(tokio::spawn(expire_registrations(
-        registry,
-        call_events,
-        shutdown.clone(),
-    )));
     if let Some((listener, tls)) = https_listener {
         let serve = http::serve_tls(listener, tls, http_state.clone(), shutdown.clone());
         tasks.push(tokio::spawn(serve));
@@ -576,35 +576,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         driver,
         tasks,
     })
-}
-
-/// Removes expired registrations every second and tells the call driver.
-async fn expire_registrations(
-    registry: SharedRegistry,
-    events: mpsc::UnboundedSender<CallEvent>,
-    shutdown: CancellationToken,
-) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let changes = match registry.0.lock() {
-            Ok(mut r) => {
-                let gone = r.registrar.expire(wall_clock_now());
-                gone.iter().for_each(|c| r.persist(&c.username));
-                gone
-            }
-            Err(_) => return,
-        };
-        for change in changes.into_iter().filter(|c| !c.registered) {
-            let input = crate::call::CallInput::SeatOffline {
-                seat: change.username,
-            };
-            events.send(CallEvent::Input(input)).ok();
-        }
-    }
 }
 
 /// Deletes recordings past retention at start-up and every `every`, until shutdown. The

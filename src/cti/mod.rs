@@ -7,6 +7,9 @@
 //! [`CtiEvent`] on a broadcast channel, which each WebSocket filters for its seat (or not,
 //! for supervisors).
 
+pub mod notices;
+pub mod views;
+
 use crate::acd::{PauseReason, Urgency};
 use crate::store::record::Qualification;
 use crate::time::EpochMillis;

@@ -3,7 +3,7 @@
 //! decides, and sleeps until its next deadline on the monotonic [`Clock`].
 
 use crate::acd::Urgency;
-use crate::call::router::{Dialled, Router, RouterInput, RouterOutput};
+use crate::call::router::{Dialled, ReofferError, Router, RouterInput, RouterOutput};
 use crate::call::{CallInput, CallOutput};
 use crate::cti::{CtiChannels, CtiCommand, CtiError, TransferMode};
 use crate::media::dtmf::info::parse_info;
@@ -27,7 +27,7 @@ use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, HeadersExt, StatusCode, Uri};
 use rsipstack::transport::SipAddr;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -67,6 +67,8 @@ impl SeatContact {
 pub trait SeatDirectory: Send + Sync {
     /// The contact to ring, if the seat is registered.
     fn contact(&self, seat: &str) -> Option<SeatContact>;
+    /// The Router found the seat's registration to `contact` expired: forget it.
+    fn remove_binding(&self, seat: &str, contact: &str);
 }
 
 /// An admitted trunk call, handed over by the request dispatcher.
@@ -120,8 +122,13 @@ pub enum CallEvent {
     Trunk(Box<TrunkCall>),
     /// A call could not be admitted: store its record.
     Rejected(Box<CallRecord>),
-    /// Something for the switchboard as is.
-    Input(CallInput),
+    /// A seat's registered contacts and their time left (ms), after a REGISTER.
+    Registration {
+        /// The seat.
+        seat: String,
+        /// Contact URIs and time left.
+        contacts: Vec<(String, u64)>,
+    },
     /// The outcome of an INVITE to a seat.
     SeatResult {
         /// Router call id.
@@ -142,7 +149,7 @@ pub enum CallEvent {
     /// The same for a phone on a SIP WebSocket.
     Phone(Box<PhoneEvent>),
     /// A dialog changed state (from rsipstack's dialog state channel).
-    Dialog(DialogState),
+    Dialog(Box<DialogState>),
     /// The media of a call reports a key or the end of a prompt.
     Media {
         /// Router call id.
@@ -183,13 +190,6 @@ pub(super) struct Legs {
     pub(super) consoles: Vec<ConsoleLeg>,
     /// WebSocket phones whose WebRTC offer is being made: seat, offer id.
     phone_offers: Vec<(String, u64)>,
-    /// SDP session id of our side (`o=` line), and how many offers went to seats.
-    origin: u64,
-    seat_offers: u64,
-    /// Per relay leg: the last SDP we sent and its version, and the peer's address and
-    /// codecs.
-    sent: [Option<(SessionDescription, u64)>; 3],
-    peer: [Option<(SocketAddr, LegCodecs)>; 3],
 }
 
 impl Legs {
@@ -258,10 +258,6 @@ pub struct CallDriver {
     pub last_waiting: Option<usize>,
     /// How the router's WebRTC legs gather their ICE candidates.
     pub webrtc: WebRtcConfig,
-    /// Seats whose console takes their calls with audio in the browser.
-    pub console_audio: HashSet<String>,
-    /// Each seat's last call, whose file it may still write in wrap-up.
-    pub last_calls: HashMap<String, crate::net::wrap_up::LastCall>,
     /// WebRTC offers made to consoles and phones (tells one from the next).
     pub webrtc_offers: u64,
     /// A SIP seat's phone silent this long is taken for dead (0: never).
@@ -352,12 +348,10 @@ impl CallDriver {
                         seats: Vec::new(),
                         consoles: Vec::new(),
                         phone_offers: Vec::new(),
-                        origin: rand::random::<u32>() as u64,
-                        seat_offers: 0,
-                        sent: [None, None, None],
-                        peer: [caller_peer, None, None],
                     },
                 );
+                let origin = rand::random::<u32>() as u64;
+                self.router.sdp_open(&t.call, origin, caller_peer);
                 let admitted = RouterInput::Admitted {
                     arrived: t.arrived,
                     plans: t.routing.plans,
@@ -375,10 +369,10 @@ impl CallDriver {
                     .handle(now, RouterInput::CallerProbed { call, answered });
             }
             CallEvent::Rejected(record) => self.persist(*record, None),
-            // A console taking calls with audio keeps its seat online without a phone.
-            CallEvent::Input(CallInput::SeatOffline { seat })
-                if self.console_audio.contains(&seat) => {}
-            CallEvent::Input(input) => self.router.handle_call(now, input),
+            CallEvent::Registration { seat, contacts } => {
+                let input = RouterInput::Registration { seat, contacts };
+                self.router.handle(now, input);
+            }
             CallEvent::SeatResult {
                 call,
                 seat,
@@ -389,7 +383,7 @@ impl CallDriver {
             CallEvent::Handover(h) => self.on_handover(*h, legs, by_leg),
             CallEvent::Console(c) => self.on_console(*c, legs),
             CallEvent::Phone(p) => self.on_phone(*p, legs, by_leg),
-            CallEvent::Dialog(state) => self.on_dialog_state(now, state, legs, by_leg),
+            CallEvent::Dialog(state) => self.on_dialog_state(now, *state, legs, by_leg),
         }
     }
 
@@ -553,10 +547,9 @@ impl CallDriver {
         }
     }
 
-    /// A re-INVITE or UPDATE on a leg (session refresh, hold, new address): follows the
-    /// peer's new address and codecs and answers with our SDP, version bumped. Without a
-    /// body, our current SDP is the offer (RFC 3261 §14.2). A seat's phone that stops
-    /// receiving is putting its caller on hold.
+    /// A re-INVITE or UPDATE on a leg (session refresh, hold, new address): the Router
+    /// answers it (`call/router/sdp.rs`); the relay follows the peer's address, codecs and
+    /// direction.
     fn reoffer(
         &mut self,
         now: Now,
@@ -570,47 +563,28 @@ impl CallDriver {
             .ok_or(StatusCode::CallTransactionDoesNotExist)?;
         let seat = l.seat_leg(call_id).map(|s| (s.seat.clone(), s.media));
         let leg = seat.as_ref().map_or(Leg::A, |s| s.1);
-        let (ours, version) = l.sent[leg.idx()]
-            .clone()
-            .ok_or(StatusCode::RequestPending)?;
-        // (our answer, the peer receives, the peer sends)
-        let (answer, receiving, sending) = if request.body().is_empty() {
-            // The answer comes in the ACK, which rsipstack does not hand us: assume the
-            // usual case (a refresh, or resuming), so a held leg never stays silent.
-            (ours, true, true)
-        } else {
-            let offer = SessionDescription::parse_bytes(request.body())
-                .map_err(|_| StatusCode::BadRequest)?;
-            let (remote, codecs) = offer
-                .audio_endpoint()
-                .zip(offer.leg_codecs())
-                .ok_or(StatusCode::NotAcceptableHere)?;
-            let before = l.peer[leg.idx()];
-            if before.map(|p| p.0) != Some(remote) {
-                l.relay.set_remote(leg, remote);
-            }
-            if before.map(|p| p.1) != Some(codecs) {
-                l.relay.set_codecs(leg, codecs);
-            }
-            l.peer[leg.idx()] = Some((remote, codecs));
-            let port = l.relay.local_addr(leg).port();
-            let answer = offer
-                .answer(codecs, self.sdp_ip, port, (l.origin, version + 1))
-                .map_err(|_| StatusCode::NotAcceptableHere)?;
-            l.sent[leg.idx()] = Some((answer.clone(), version + 1));
-            (answer, offer.receives_audio(), offer.sends_audio())
-        };
-        l.relay.set_receiving(leg, receiving);
+        let ours = (self.sdp_ip, l.relay.local_addr(leg).port());
+        let side = (leg.idx(), seat.as_ref().map(|s| s.0.as_str()));
+        // The Router answers, holds or takes back the caller; the relay follows.
+        let re = (self.router)
+            .sdp_reoffer(now, call, side, request.body(), ours)
+            .map_err(|e| match e {
+                ReofferError::Pending => StatusCode::RequestPending,
+                ReofferError::Malformed => StatusCode::BadRequest,
+                ReofferError::NotAcceptable => StatusCode::NotAcceptableHere,
+            })?;
+        if let Some(remote) = re.remote {
+            l.relay.set_remote(leg, remote);
+        }
+        if let Some(codecs) = re.codecs {
+            l.relay.set_codecs(leg, codecs);
+        }
+        l.relay.set_receiving(leg, re.receiving);
         if let Some(s) = l.seats.iter_mut().find(|s| s.sip == call_id) {
-            s.talking = receiving && sending;
+            s.talking = re.receiving && re.sending;
             s.restarted = true;
         }
-        if let Some((seat, _)) = seat {
-            self.router
-                .board_mut(now)
-                .hold(now, call, &seat, !receiving);
-        }
-        Ok(answer.to_string().into_bytes())
+        Ok(re.answer.to_string().into_bytes())
     }
 
     /// An INFO from the caller: a key press (`application/dtmf-relay`, `application/dtmf`)
@@ -648,6 +622,10 @@ impl CallDriver {
                     self.probe_caller(call, legs);
                     continue;
                 }
+                RouterOutput::BindingExpired { seat, contact } => {
+                    self.seats.remove_binding(&seat, &contact);
+                    continue;
+                }
                 RouterOutput::HangUpDeadSeat { call, seat } => {
                     self.hang_up_dead_seat(&call, &seat, legs);
                     continue;
@@ -657,7 +635,6 @@ impl CallDriver {
                     continue;
                 }
             };
-            self.follow_last_calls(&out);
             self.publish_output(&out);
             match out {
                 CallOutput::RingSeat { call, seat } => self.ring_seat(call, seat, legs, by_leg),
@@ -762,7 +739,7 @@ impl CallDriver {
 
     /// Answers the trunk leg (once) with our SDP answer for the caller's codecs, and starts
     /// recording.
-    pub(super) fn answer_caller(&self, call: &str, l: &mut Legs) -> Result<(), String> {
+    pub(super) fn answer_caller(&mut self, call: &str, l: &mut Legs) -> Result<(), String> {
         if l.answered {
             return Ok(());
         }
@@ -773,16 +750,10 @@ impl CallDriver {
                 answer.clone()
             }
             None => {
-                let answer = l
-                    .offer
-                    .answer(
-                        l.codecs,
-                        self.sdp_ip,
-                        l.relay.local_addr(Leg::A).port(),
-                        (l.origin, 1),
-                    )
+                let ours = (self.sdp_ip, l.relay.local_addr(Leg::A).port());
+                let answer = (self.router)
+                    .sdp_answer_caller(call, &l.offer, l.codecs, ours)
                     .map_err(|e| format!("caller_sdp: {e}"))?;
-                l.sent[Leg::A.idx()] = Some((answer.clone(), 1));
                 answer.to_string()
             }
         };

@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 
 use super::calls::{CallDriver, Legs};
 use crate::acd::{SeatState, Urgency};
+use crate::call::CallOutput;
 use crate::call::router::{SeatRequest, SeatRequestError};
-use crate::call::{CallInput, CallOutput, EXTERNAL};
-use crate::cti::{CtiCommand, CtiError, CtiEvent, CtiRequest, TransferMode};
+use crate::cti::notices::{self, Notice};
+use crate::cti::{CtiCommand, CtiError, CtiEvent, CtiRequest, TransferMode, views};
 use crate::store::seat_log::SeatEvent;
 use crate::time::Now;
 
@@ -109,128 +110,27 @@ impl CallDriver {
         }
     }
 
-    /// The console takes (or stops taking) the seat's calls with audio in the browser. It
-    /// keeps the seat online as a registration would.
+    /// The console takes (or stops taking) the seat's calls with audio in the browser (the
+    /// Router keeps the seat online as a registration would).
     fn console_audio(&mut self, now: Now, seat: &str, enabled: bool) {
-        let changed = if enabled {
-            self.console_audio.insert(seat.to_string())
-        } else {
-            self.console_audio.remove(seat)
-        };
-        if !changed {
-            return;
+        if self.router.console_audio(now, seat, enabled) {
+            let detail = if enabled { "browser" } else { "phone" };
+            self.seat_log(now, seat, "AUDIO", None, Some(detail));
         }
-        self.seat_log(
-            now,
-            seat,
-            "AUDIO",
-            None,
-            Some(if enabled { "browser" } else { "phone" }),
-        );
-        let input = if enabled {
-            CallInput::SeatOnline { seat: seat.into() }
-        } else if self.seats.contact(seat).is_none() {
-            CallInput::SeatOffline { seat: seat.into() }
-        } else {
-            return;
-        };
-        self.router.handle_call(now, input);
     }
 
     fn seat_state(&self, seat: &str) -> Option<&SeatState> {
         self.router.board().acd().seat(seat).map(|s| &s.state)
     }
 
-    /// The call the seat is ringing for or on.
-    pub(super) fn current_call(&self, seat: &str) -> Option<String> {
-        match self.seat_state(seat)? {
-            SeatState::Ringing { call, .. } | SeatState::Busy { call } => Some(call.clone()),
-            _ => None,
-        }
-    }
-
     /// The seat, its state and its call as the console shows them.
     pub(super) fn seat_status(&self, seat: &str) -> Value {
-        let Some(s) = self.router.board().acd().seat(seat) else {
-            return Value::Null;
-        };
-        let call = self.current_call(seat).and_then(|call| {
-            let record = self.router.board().record(&call)?;
-            let route = self.router.trace(&call);
-            Some(json!({
-                "id": record.id,
-                "line": record.line,
-                "called": record.called,
-                // The seat needs the number (call back); it is health data: HTTPS only.
-                "caller": record.caller.reveal(),
-                "arrived_at": record.arrived_at,
-                "waited_ms": record.answered_at.unwrap_or(self.clock.now().wall).saturating_sub(record.arrived_at),
-                "queue": record.queue,
-                "urgency": self.router.board().urgency(&call),
-                // Accompanying a transfer nobody answered yet (leaving leaves the caller alone).
-                "accompanying": self.router.board().accompanying(&call),
-                "route": route,
-                "tags": record.tags,
-                "handlers": record.handlers,
-                "file": record.file,
-            }))
-        });
-        json!({
-            "seat": s.id,
-            "role": s.role,
-            "state": s.state,
-            "skills": s.skills,
-            "calls_taken": s.calls_taken,
-            "pause_after_call": s.pause_after_call,
-            "call": call,
-            "wrap_up": self.wrap_up_status(seat),
-        })
+        views::seat_status(&self.router, seat, self.clock.now())
     }
 
     /// Queues, waiting calls and seats, for supervisors.
     fn overview(&self) -> Value {
-        let acd = self.router.board().acd();
-        let seats: Vec<Value> = acd
-            .seats()
-            .map(|s| json!({"seat": s.id, "role": s.role, "state": s.state}))
-            .collect();
-        let now = self.clock.now();
-        let calls: Vec<Value> = self
-            .router
-            .board()
-            .records()
-            .map(|r| {
-                // An escalated call waits again (for AMU…) though an ARM answered it once.
-                let since = self.router.board().waiting_since(&r.id);
-                let ringing: Vec<&str> = acd
-                    .seats()
-                    .filter(
-                        |s| matches!(&s.state, SeatState::Ringing { call, .. } if *call == r.id),
-                    )
-                    .map(|s| s.id.as_str())
-                    .collect();
-                json!({
-                    "id": r.id,
-                    "line": r.line,
-                    "queue": r.queue,
-                    "seat": r.seat,
-                    "seats": self.router.board().seats_on(&r.id),
-                    "ringing": ringing,
-                    "urgency": self.router.board().urgency(&r.id),
-                    "waiting": since.is_some(),
-                    "forwarding": self.router.board().forwarding(&r.id),
-                    "waiting_since": since,
-                    "waiting_ms": since.map_or(0, |s| now.wall.saturating_sub(s)),
-                    "answered": r.answered_at.is_some(),
-                })
-            })
-            .collect();
-        json!({
-            "now": now.wall,
-            "waiting": self.router.board().calls_waiting(),
-            "calls": calls,
-            "seats": seats,
-        })
+        views::overview(&self.router, self.clock.now())
     }
 
     /// Writes a line of the seat's history and tells its console and the supervisors.
@@ -242,16 +142,7 @@ impl CallDriver {
         call: Option<&str>,
         detail: Option<&str>,
     ) {
-        let event = SeatEvent {
-            at: now.wall,
-            seat: seat.into(),
-            kind: kind.into(),
-            from: None,
-            to: None,
-            call: call.map(str::to_string),
-            detail: detail.map(str::to_string),
-        };
-        self.record_seat_event(event);
+        self.record_seat_event(notices::seat_line(now, seat, kind, call, detail));
     }
 
     /// Stores a seat event and publishes it.
@@ -272,53 +163,18 @@ impl CallDriver {
         });
     }
 
-    /// Tells consoles and supervisors what a switchboard decision means for them, and
-    /// writes it in the seats' history.
+    /// Tells consoles and supervisors what a switchboard decision means for them
+    /// (`cti/notices.rs`), writes it in the seats' history, and counts and logs alerts.
     pub(super) fn publish_output(&self, out: &CallOutput) {
-        let now = self.clock.now();
         match out {
-            CallOutput::SeatChanged { seat, from, to } => self.record_seat_event(SeatEvent {
-                at: now.wall,
-                seat: seat.clone(),
-                kind: "STATE".into(),
-                from: Some((*from).into()),
-                to: Some((*to).into()),
-                call: None,
-                detail: None,
-            }),
-            CallOutput::RingSeat { call, seat } => {
-                let detail = self.router.board().record(call).map(|r| {
-                    let urgency = self.router.board().urgency(call).map(|u| u.label());
-                    format!(
-                        "{} {} {}",
-                        r.line,
-                        r.queue.as_deref().unwrap_or("-"),
-                        urgency.unwrap_or("NR")
-                    )
-                });
-                self.seat_log(now, seat, "OFFER", Some(call), detail.as_deref());
-            }
-            CallOutput::SeatLeft { call, seat } => {
-                self.seat_log(now, seat, "LEFT", Some(call), None);
-            }
             CallOutput::SeatAutopaused {
                 seat,
                 reason,
                 until,
             } => {
                 tracing::warn!(%seat, reason = reason.label(), ?until, "seat autopaused");
-                self.metrics
-                    .seat_autopauses
-                    .with_label_values(&[reason.label()])
-                    .inc();
-                self.seat_log(now, seat, "AUTOPAUSE", None, Some(reason.label()));
-                self.cti.publish(CtiEvent {
-                    at: now.wall,
-                    seat: None,
-                    call: None,
-                    kind: "seat_autopaused".into(),
-                    detail: json!({ "seat": seat, "reason": reason.label(), "until": until }),
-                });
+                let autopauses = &self.metrics.seat_autopauses;
+                autopauses.with_label_values(&[reason.label()]).inc();
             }
             CallOutput::MissBurst { seats } => {
                 tracing::error!(
@@ -327,21 +183,6 @@ impl CallDriver {
                      none paused for it"
                 );
                 self.metrics.seat_miss_bursts.inc();
-                self.cti.publish(CtiEvent {
-                    at: now.wall,
-                    seat: None,
-                    call: None,
-                    kind: "seat_miss_burst".into(),
-                    detail: json!({ "seats": seats }),
-                });
-            }
-            CallOutput::Bridge { call, seat } if seat != EXTERNAL => {
-                self.seat_log(now, seat, "CONNECT", Some(call), None);
-            }
-            CallOutput::Conference { call } => {
-                for handler in self.open_handlers(call) {
-                    self.seat_log(now, &handler, "ACCOMPANIED", Some(call), Some("three-way"));
-                }
             }
             CallOutput::Unaccompanied {
                 call,
@@ -353,67 +194,15 @@ impl CallDriver {
                     %call, %seat, reachable,
                     "P0 caller left alone before the regulator answered"
                 );
-                let queue = self
-                    .router
-                    .board()
-                    .record(call)
-                    .and_then(|r| r.queue.clone());
-                self.cti.publish(CtiEvent {
-                    at: now.wall,
-                    seat: None,
-                    call: Some(call.clone()),
-                    kind: "alert".into(),
-                    detail: json!({
-                        "reason": "p0_unaccompanied",
-                        "seat": seat,
-                        "queue": queue,
-                        "overflow": !reachable,
-                    }),
-                });
-            }
-            CallOutput::Finished(record) => {
-                let end = record.ended_at;
-                for h in record.handlers.iter().filter(|h| h.until == end) {
-                    if h.seat != EXTERNAL {
-                        self.seat_log(
-                            now,
-                            &h.seat,
-                            "CALL_END",
-                            Some(&record.id),
-                            h.left.as_deref(),
-                        );
-                    }
-                }
-                self.cti.publish(CtiEvent {
-                    at: now.wall,
-                    seat: None,
-                    call: Some(record.id.clone()),
-                    kind: "call_end".into(),
-                    detail: json!({
-                        "line": record.line,
-                        "outcome": record.outcome,
-                        "seat": record.seat,
-                        "urgency": record.urgency,
-                    }),
-                });
             }
             _ => {}
         }
-    }
-
-    /// Seats currently handling the call.
-    pub(super) fn open_handlers(&self, call: &str) -> Vec<String> {
-        self.router
-            .board()
-            .record(call)
-            .map(|r| {
-                r.handlers
-                    .iter()
-                    .filter(|h| h.until.is_none() && h.seat != EXTERNAL)
-                    .map(|h| h.seat.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
+        for notice in notices::notices(&self.router, self.clock.now(), out) {
+            match notice {
+                Notice::SeatLog(line) => self.record_seat_event(line),
+                Notice::Cti(event) => self.cti.publish(event),
+            }
+        }
     }
 
     /// Supervisors: the number of waiting calls, when it changes.

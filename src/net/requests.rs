@@ -4,6 +4,7 @@
 //! trunk's to entry numbers, seats' (digest-authenticated) to internal numbers only.
 
 use crate::call::CallInput;
+use crate::call::router::admission::{Admission, Invite, admit};
 use crate::media::ports::PortPool;
 use crate::media::relay::MediaRelay;
 use crate::media::webrtc::WebRtcConfig;
@@ -19,6 +20,7 @@ use crate::store::record::{CallRecord, Outcome};
 use crate::time::{EpochMillis, rfc3339, wall_clock_now};
 use rsipstack::dialog::dialog::DialogStateSender;
 use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::sip::headers::untyped::RetryAfter;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Method, StatusCode, Transport, Uri};
 use rsipstack::transaction::transaction::Transaction;
@@ -65,6 +67,14 @@ impl SeatDirectory for SharedRegistry {
             uri: binding.contact.clone(),
             destination,
         })
+    }
+
+    fn remove_binding(&self, seat: &str, contact: &str) {
+        if let Ok(mut registry) = self.0.lock()
+            && (registry.registrar).remove_binding(seat, contact, wall_clock_now())
+        {
+            registry.persist(seat);
+        }
     }
 }
 
@@ -196,41 +206,38 @@ impl Dispatcher {
         let Some((source, transport)) = source_of(tx) else {
             return tx.reply(StatusCode::BadRequest).await;
         };
+        let now = wall_clock_now();
         let outcome = self
             .with_registry(|registry| {
                 let credentials = &registry.credentials;
                 let outcome = registry.registrar.handle_register(
-                    wall_clock_now(),
+                    now,
                     &tx.original,
                     source,
                     transport,
                     &mut registry.nonces,
                     |user| credentials.get(user).cloned(),
                 );
-                if let Some(change) = &outcome.change {
+                let contacts = outcome.change.as_ref().map(|change| {
                     registry.persist(&change.username);
-                }
-                outcome
+                    let left = registry.registrar.time_left(&change.username, now);
+                    (change.username.clone(), left)
+                });
+                (outcome.response, contacts)
             })
             .ok_or_else(registry_poisoned)?;
+        let (response, contacts) = outcome;
         self.count_auth(
             source.ip(),
             to_user(&tx.original),
-            outcome.response.status_code.code(),
+            response.status_code.code(),
         );
-        if let Some(change) = outcome.change {
-            let input = if change.registered {
-                CallInput::SeatOnline {
-                    seat: change.username,
-                }
-            } else {
-                CallInput::SeatOffline {
-                    seat: change.username,
-                }
-            };
-            self.calls.send(CallEvent::Input(input)).ok();
+        if let Some((seat, contacts)) = contacts {
+            // The Router decides presence and arms each contact's expiry.
+            let event = CallEvent::Registration { seat, contacts };
+            self.calls.send(event).ok();
         }
-        tx.respond(outcome.response).await
+        tx.respond(response).await
     }
 
     async fn invite(&self, mut tx: Transaction) -> rsipstack::Result<()> {
@@ -239,46 +246,33 @@ impl Dispatcher {
         let transport = source.map_or(Transport::Udp, |s| s.1);
         let source = source.map(|s| s.0);
         let from_trunk = source.is_some_and(|addr| self.trunk.contains(&addr.ip()));
-        // We forward the call to a seat: a request that may not travel further is refused
-        // (loop protection, RFC 3261 §16.6 applied to our outgoing leg).
         let max_forwards = tx
             .original
             .max_forwards_header()
             .ok()
             .and_then(|m| m.value().trim().parse::<u32>().ok())
             .unwrap_or(70);
-        if max_forwards == 0 {
-            return tx.reply(StatusCode::TooManyHops).await;
-        }
         let called = normalise(&tx.original.uri.to_string());
         let routing = self.plans.current();
-        let internal = routing
-            .plans
-            .internal
-            .values()
-            .find(|i| i.number == called)
-            .cloned();
         let call = self.next_call_id(now);
         let sip_call_id = tx
             .original
             .call_id_header()
             .map(|c| c.value().to_string())
             .unwrap_or_default();
-        // The trunk reaches the entries' numbers. Internal numbers are for authenticated
-        // seats only, whatever the source; and a seat reaches nothing else (no toll fraud,
-        // no seat calling the 15 through the router).
-        let (entry, caller, dialled_by) = if from_trunk && internal.is_none() {
-            let caller = CallerNumber::new(caller_of(&tx));
-            let Some(entry) = routing.plans.entry_for(&called) else {
-                tracing::info!(%called, "INVITE refused: unknown number");
-                let record =
-                    CallRecord::new(call, sip_call_id, "unknown".into(), called, caller, now);
-                self.refuse(record, "unknown_number");
-                return tx.reply(StatusCode::NotFound).await;
-            };
-            (entry, caller, None)
-        } else {
-            // Same nonces and credentials as REGISTER.
+        let draining = self.draining.is_cancelled().then_some(self.retry_after_s);
+        let mut invite = Invite {
+            from_trunk,
+            called: &called,
+            max_forwards,
+            seat: None,
+            draining,
+        };
+        // The decision is the core's (call/router/admission.rs); a seat authenticates
+        // first when it asks so (same nonces and credentials as REGISTER).
+        let mut admission = admit(&routing.plans, &invite);
+        let seat;
+        if admission == Admission::Authenticate {
             let authenticated = self
                 .with_registry(|registry| {
                     let credentials = &registry.credentials;
@@ -300,7 +294,7 @@ impl Dispatcher {
                     .map_or_else(|r| r.status_code.code(), |_| 200);
                 self.count_auth(source.ip(), from_user(&tx.original), status);
             }
-            let seat = match authenticated {
+            seat = match authenticated {
                 Ok(seat) => seat,
                 Err(response) => {
                     let status = response.status_code.code();
@@ -308,49 +302,50 @@ impl Dispatcher {
                     return tx.respond(response).await;
                 }
             };
-            let target = internal.and_then(|i| {
-                let entry = routing.plans.entries.get(&i.entry)?;
-                Some((entry, i.step))
-            });
-            let Some((entry, step)) = target else {
-                tracing::info!(%seat, "seat INVITE refused: not an internal number");
-                return tx.reply(StatusCode::NotFound).await;
-            };
-            let dial = SeatDial {
-                seat: seat.clone(),
-                step,
-            };
-            (entry, CallerNumber::new(seat), Some(dial))
+            invite.seat = Some(&seat);
+            admission = admit(&routing.plans, &invite);
+        }
+        let (entry, line, dialled_by) = match admission {
+            Admission::Accept {
+                entry,
+                line,
+                dialled,
+            } => (entry, line, dialled),
+            Admission::Authenticate => return tx.reply(StatusCode::Forbidden).await,
+            Admission::Refuse(refusal) => {
+                tracing::info!(%call, status = refusal.status, "INVITE refused");
+                if let Some((reason, line)) = refusal.recorded {
+                    let caller = CallerNumber::new(caller_of(&tx));
+                    let (called, sip) = (called.clone(), sip_call_id);
+                    let record = CallRecord::new(call, sip, line, called, caller, now);
+                    self.refuse(record, reason);
+                }
+                let headers = (refusal.retry_after_s.into_iter())
+                    .map(|s| Header::RetryAfter(RetryAfter::new(s.to_string())))
+                    .collect();
+                let status = StatusCode::from(refusal.status);
+                return tx.reply_with(status, headers, None).await;
+            }
+        };
+        let caller = match &dialled_by {
+            Some(d) => CallerNumber::new(d.seat.clone()),
+            None => CallerNumber::new(caller_of(&tx)),
         };
         let record = |line: &str| {
             let (id, sip) = (call.clone(), sip_call_id.clone());
             CallRecord::new(id, sip, line.into(), called.clone(), caller.clone(), now)
         };
-        if self.draining.is_cancelled() {
-            // Draining after SIGTERM: the call is refused and recorded as such.
-            tracing::info!(%call, "INVITE refused: the router is shutting down");
-            self.refuse(record(&entry.line), "shutting_down");
-            let retry =
-                rsipstack::sip::headers::untyped::RetryAfter::new(self.retry_after_s.to_string());
-            return tx
-                .reply_with(
-                    StatusCode::ServiceUnavailable,
-                    vec![Header::RetryAfter(retry)],
-                    None,
-                )
-                .await;
-        }
         // A seat's phone on a WebSocket is a browser: its offer is WebRTC.
         let webrtc = dialled_by.as_ref().map(|_| &self.webrtc);
         let Some(mut media) = CallerMedia::negotiate(tx.original.body(), webrtc).await else {
-            self.refuse(record(&entry.line), "no_usable_sdp");
+            self.refuse(record(&line), "no_usable_sdp");
             return tx.reply(StatusCode::NotAcceptableHere).await;
         };
         let relay = match MediaRelay::bind(self.rtp_ip, &self.ports).await {
             Ok(relay) => relay,
             Err(e) => {
                 tracing::error!(error = %e, "no RTP port for a call");
-                self.refuse(record(&entry.line), "no_media_port");
+                self.refuse(record(&line), "no_media_port");
                 return tx.reply(StatusCode::ServiceUnavailable).await;
             }
         };
@@ -365,7 +360,7 @@ impl Dispatcher {
                 // The guard refuses what rsipstack needs for a dialog (From tag, one usable
                 // Contact); anything left is still the request's fault, not ours: 400.
                 tracing::warn!(error = %e, "could not create the trunk dialog");
-                self.refuse(record(&entry.line), "dialog_error");
+                self.refuse(record(&line), "dialog_error");
                 let reason = "Bad Request (cannot form a dialog)".to_string();
                 return tx.reply(StatusCode::Other(400, reason)).await;
             }
@@ -384,9 +379,9 @@ impl Dispatcher {
         dialog.ringing(None, None).ok();
         match &dialled_by {
             Some(d) => {
-                tracing::info!(%call, entry = %entry.name, seat = %d.seat, "seat call admitted")
+                tracing::info!(%call, %entry, seat = %d.seat, "seat call admitted")
             }
-            None => tracing::info!(%call, entry = %entry.name, %caller, "trunk call admitted"),
+            None => tracing::info!(%call, %entry, %caller, "trunk call admitted"),
         }
         self.calls
             .send(CallEvent::Trunk(Box::new(TrunkCall {
@@ -396,14 +391,17 @@ impl Dispatcher {
                 codecs: media.codecs,
                 webrtc: media.webrtc,
                 relay,
-                entry: entry.name.clone(),
-                dialled_by,
+                entry,
+                dialled_by: dialled_by.map(|d| SeatDial {
+                    seat: d.seat,
+                    step: d.step,
+                }),
                 routing: routing.clone(),
                 max_forwards: max_forwards - 1,
                 arrived: CallInput::Arrived {
                     call,
                     sip_call_id,
-                    line: entry.line.clone(),
+                    line,
                     called,
                     caller,
                 },

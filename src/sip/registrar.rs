@@ -326,6 +326,9 @@ impl Registrar {
         }
 
         let bindings = self.users.entry(username.clone()).or_default();
+        // Bindings past their time go now (the call Router's expiry timer may not have
+        // fired yet, or fired while the clock was stepped).
+        bindings.retain(|b| b.expires_at > now);
         for (uri, expires_s) in updates {
             bindings.retain(|b| b.contact != uri);
             if expires_s > 0 {
@@ -402,30 +405,33 @@ impl Registrar {
             })
     }
 
-    /// Drops bindings expired at `now`; reports users that lost their last binding.
-    pub fn expire(&mut self, now: EpochMillis) -> Vec<BindingChange> {
-        let mut gone = Vec::new();
-        self.users.retain(|user, bindings| {
-            bindings.retain(|b| b.expires_at > now);
-            if bindings.is_empty() {
-                gone.push(BindingChange {
-                    username: user.clone(),
-                    registered: false,
-                });
-            }
-            !bindings.is_empty()
-        });
-        gone.sort_by(|a, b| a.username.cmp(&b.username));
-        gone
+    /// Removes `username`'s binding to `contact`, which the call Router found expired at
+    /// `now`; true if it was there. A binding refreshed meanwhile (its expiry more than a
+    /// second ahead: the REGISTER crossed the Router's timer) is kept.
+    pub fn remove_binding(&mut self, username: &str, contact: &str, now: EpochMillis) -> bool {
+        let Some(bindings) = self.users.get_mut(username) else {
+            return false;
+        };
+        let before = bindings.len();
+        let refreshed = |b: &Binding| b.expires_at > now + SECOND;
+        bindings.retain(|b| b.contact.to_string() != contact || refreshed(b));
+        let removed = bindings.len() != before;
+        if bindings.is_empty() {
+            self.users.remove(username);
+        }
+        removed
     }
 
-    /// When [`Registrar::expire`] next has work to do.
-    pub fn next_expiry(&self) -> Option<EpochMillis> {
-        self.users.values().flatten().map(|b| b.expires_at).min()
+    /// The contacts of `username` and the time each has left at `now` (ms), for the call
+    /// Router's expiry timers.
+    pub fn time_left(&self, username: &str, now: EpochMillis) -> Vec<(String, u64)> {
+        (self.bindings(username).iter())
+            .map(|b| (b.contact.to_string(), b.expires_at.saturating_sub(now)))
+            .collect()
     }
 
     /// Bindings of `username`, most recently (re)registered first. May include bindings
-    /// already past `expires_at` until [`Registrar::expire`] runs.
+    /// already past `expires_at` until the call Router's expiry timer removes them.
     pub fn bindings(&self, username: &str) -> &[Binding] {
         self.users.get(username).map(Vec::as_slice).unwrap_or(&[])
     }

@@ -478,3 +478,20 @@ async fn seats_dial_only_internal_numbers_and_only_with_their_password() {
     assert_eq!(router.metric("sas_active_calls"), 0.0);
     router.stop().await;
 }
+
+/// A phone that stops refreshing its registration: the Router's expiry timer takes the
+/// seat offline when the registration runs out (no registrar poll any more).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_not_refreshed_takes_the_seat_offline_when_it_expires() {
+    let mut router = start(Options::default()).await;
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_, answer) = register_round(&socket, router.sip, SEATS[0], "x1", 2).await;
+    assert_eq!(status(&answer), 200, "{answer}");
+    router
+        .wait_metric("sas_seats{role=\"arm\",state=\"available\"}", 1.0)
+        .await;
+    router
+        .wait_metric("sas_seats{role=\"arm\",state=\"available\"}", 0.0)
+        .await;
+    router.stop().await;
+}

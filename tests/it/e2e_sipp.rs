@@ -147,6 +147,20 @@ async fn ring_no_answer_goes_to_the_next_seat_and_pauses_the_first() {
     router
         .wait_metric("sas_seats{role=\"arm\",state=\"paused\"}", 1.0)
         .await;
+    assert_eq!(
+        router.metric("sas_seat_autopauses_total{reason=\"ring_no_answer\"}"),
+        1.0
+    );
+    // Supervisors see the autopause in the seat's history (its resume after
+    // `autopause_resume_s` is timing: the simulations and the ACD's tests cover it).
+    let history = "/api/supervisor/seats/arm1/history";
+    let (status, body) = http_get(router.http, history, Some(&router.token())).await;
+    assert_eq!(status, 200, "{body}");
+    let history: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let autopause = (history.as_array().unwrap().iter())
+        .find(|e| e["kind"] == "AUTOPAUSE")
+        .unwrap_or_else(|| panic!("{history:#}"));
+    assert_eq!(autopause["detail"], "ring_no_answer");
     router.stop().await;
 }
 

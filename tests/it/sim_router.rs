@@ -1,9 +1,19 @@
 //! The Router in virtual time over the shipped dial plans (`dialplans/*.toml`, read here
-//! and handed in as texts): 15 and 116 117 callers go through greetings, menus (keys and
-//! time-outs), schedules (a day and a night), queues, overflow to forwards that answer or
-//! fail, ARM transfers to the regulators, hold, seats lost mid-call, seats going offline,
-//! callers hanging up or vanishing (caller liveness). After every step: no call stranded,
-//! no timer armed for a dead call; at the end every call has its record.
+//! and handed in as texts), driving each of its behaviours (each asserted to have happened):
+//! - menus: keys during or after the prompt, wrong keys, no key (time-outs);
+//! - schedules: a day and a night run (`sas`/`pdsa` tags, SAS Psy hours, the 3114 at night);
+//! - overflow: queues' max waits to the backup centre;
+//! - forwards: answered or failed (a failed forward goes to the plan's `failed` step or a
+//!   queue: no call ends `forward_failed` while a seat of its line is online);
+//! - transfers: ARMs and regulators to AMU, libéral, OSNP, psy, the 3114, an unknown target;
+//! - hold: seats holding and resuming their caller (re-INVITE direction);
+//! - seat loss: seat phones dying mid-call (found by their silence), seats going offline;
+//! - registration expiry: phones register and refresh; some stop and go offline at the
+//!   expiry instant, the calls ringing them offered elsewhere;
+//! - caller liveness: callers hanging up or vanishing (probed, `caller_lost`).
+//!
+//! After every step: no call stranded, no timer armed for a dead call; at the end every call
+//! has its record and no timer is left.
 
 use sas_router::acd::AcdSettings;
 use sas_router::call::router::{
@@ -13,7 +23,7 @@ use sas_router::call::{CallInput, CallOutput, EXTERNAL, Switchboard, Switchboard
 use sas_router::cti::TransferMode;
 use sas_router::pii::CallerNumber;
 use sas_router::routing::builtin::BUILTIN_NAMES;
-use sas_router::routing::plan::{PlanSet, load_texts};
+use sas_router::routing::plan::{Action, PlanSet, load_texts};
 use sas_router::store::record::CallRecord;
 use sas_router::time::{Mono, Now, SECOND};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -75,6 +85,8 @@ enum Ev {
     Tick,
     SeatOffline(String),
     SeatOnline(String),
+    /// The seat's phone registers (or refreshes its registration).
+    Register(String),
     CallerGives(String),
     CallerVanishes(String),
 }
@@ -98,8 +110,18 @@ struct Sim {
     /// Packets received so far, per (call, caller or seat).
     packets: HashMap<(String, String), u64>,
     lost_seats: usize,
+    /// Holds by a seat (and their resume).
+    holds: usize,
+    /// Seats offline now.
+    offline: HashSet<String>,
+    /// When each seat's phone last registered.
+    registered: HashMap<String, u64>,
+    /// Registrations the Router found expired (phones that stopped refreshing).
+    expired: usize,
     records: Vec<CallRecord>,
     arrived: usize,
+    /// Calls the run brings.
+    total: usize,
     forwards: usize,
     transfers: usize,
 }
@@ -143,9 +165,6 @@ impl Sim {
             caller_silence_ms: 20 * SECOND,
             seat_silence_ms: 10 * SECOND,
         });
-        for (seat, _) in SEATS {
-            router.handle_call(start, CallInput::SeatOnline { seat: seat.into() });
-        }
         Sim {
             rng: Rng(seed | 1),
             router,
@@ -160,8 +179,13 @@ impl Sim {
             silent: HashSet::new(),
             packets: HashMap::new(),
             lost_seats: 0,
+            holds: 0,
+            offline: HashSet::new(),
+            registered: HashMap::new(),
+            expired: 0,
             records: Vec::new(),
             arrived: 0,
+            total: 0,
             forwards: 0,
             transfers: 0,
         }
@@ -180,6 +204,7 @@ impl Sim {
     }
 
     fn run(&mut self, calls: usize) {
+        self.total = calls;
         for i in 0..calls {
             let entry = if self.rng.chance(50) { "samu" } else { "sas" };
             let t = i as u64 * 20 * SECOND + self.rng.below(10 * SECOND);
@@ -188,6 +213,9 @@ impl Sim {
                 .insert((t, self.seq), Ev::Arrive(format!("c{i}"), entry));
         }
         self.at(SECOND, Ev::Tick);
+        for (seat, _) in SEATS {
+            self.apply(Ev::Register(seat.into()));
+        }
         loop {
             let next_event = self.events.keys().next().map(|k| k.0);
             let next_timer = self.router.poll_timeout().map(Mono::as_millis);
@@ -296,7 +324,8 @@ impl Sim {
                 }
             }
             Ev::Hold(call, seat, held) if self.talking.get(&call) == Some(&seat) => {
-                r.board_mut(now).hold(now, &call, &seat, held);
+                r.phone_hold(now, &call, &seat, held);
+                self.holds += 1;
                 match held {
                     true => self.held.insert(call),
                     false => self.held.remove(&call),
@@ -310,8 +339,34 @@ impl Sim {
                 r.handle(now, RouterInput::CallerProbed { call, answered });
             }
             Ev::Tick => self.sample(),
-            Ev::SeatOffline(seat) => r.handle_call(now, CallInput::SeatOffline { seat }),
-            Ev::SeatOnline(seat) => r.handle_call(now, CallInput::SeatOnline { seat }),
+            Ev::SeatOffline(seat) => {
+                self.offline.insert(seat.clone());
+                r.handle_call(now, CallInput::SeatOffline { seat });
+            }
+            Ev::SeatOnline(seat) => {
+                self.offline.remove(&seat);
+                r.handle_call(now, CallInput::SeatOnline { seat });
+            }
+            Ev::Register(seat) => {
+                self.offline.remove(&seat);
+                self.registered.insert(seat.clone(), self.now);
+                let contacts = vec![(format!("sip:{seat}@10.0.0.1"), REGISTRATION)];
+                let input = RouterInput::Registration {
+                    seat: seat.clone(),
+                    contacts,
+                };
+                r.handle(now, input);
+                // Refreshed at half its life while there is traffic; one refresh in
+                // twenty never comes (the phone crashed, its network is down) and the
+                // phone registers again five minutes later.
+                if self.traffic() {
+                    let again = match self.rng.chance(5) {
+                        true => 5 * 60 * SECOND,
+                        false => REGISTRATION / 2,
+                    };
+                    self.at(again, Ev::Register(seat));
+                }
+            }
             // A caller still waiting (not talking to anyone) gives up.
             Ev::CallerGives(call)
                 if r.board().record(&call).is_some() && r.board().seats_on(&call).is_empty() =>
@@ -357,9 +412,32 @@ impl Sim {
             let sample = MediaSample { caller_rx, seats };
             self.router.handle(now, RouterInput::Media { call, sample });
         }
-        if !self.events.is_empty() || self.router.board().active_calls() > 0 {
+        if self.traffic() {
             self.at(SECOND, Ev::Tick);
         }
+    }
+
+    /// Calls still to come or in progress.
+    fn traffic(&self) -> bool {
+        self.arrived < self.total || self.router.board().active_calls() > 0
+    }
+
+    /// Seats online now that answer a queue of `line`'s entries.
+    fn line_seats_online(&self, line: &str) -> Vec<&'static str> {
+        let roles: HashSet<&str> = (self.plans.entries.values())
+            .filter(|e| e.line == line)
+            .flat_map(|e| e.steps.values())
+            .filter_map(|s| match &s.action {
+                Action::Queue { queue, .. } => self.plans.queues.get(queue),
+                _ => None,
+            })
+            .map(|q| q.role.as_str())
+            .collect();
+        SEATS
+            .iter()
+            .filter(|(seat, role)| roles.contains(role) && !self.offline.contains(*seat))
+            .map(|(seat, _)| *seat)
+            .collect()
     }
 
     /// Plays the driver's and the peers' part.
@@ -440,6 +518,14 @@ impl Sim {
                 }
                 RouterOutput::Call(CallOutput::Finished(record)) => {
                     self.talking.remove(&record.id);
+                    if record.end_reason.as_deref() == Some("forward_failed") {
+                        let online = self.line_seats_online(&record.line);
+                        assert!(
+                            online.is_empty(),
+                            "{}: lost to a failed forward while {online:?} could answer",
+                            record.id
+                        );
+                    }
                     self.records.push(*record);
                 }
                 RouterOutput::ProbeCaller { call } => self.at(SECOND, Ev::Probed(call)),
@@ -453,11 +539,21 @@ impl Sim {
                     self.at(0, Ev::SeatOffline(seat.clone()));
                     self.at(60 * SECOND, Ev::SeatOnline(seat));
                 }
+                RouterOutput::BindingExpired { seat, contact } => {
+                    // At the expiry instant in virtual time, not a poll later.
+                    assert_eq!(self.now, self.registered[&seat] + REGISTRATION, "{seat}");
+                    assert_eq!(contact, format!("sip:{seat}@10.0.0.1"));
+                    self.expired += 1;
+                    self.offline.insert(seat);
+                }
                 RouterOutput::Call(_) => {}
             }
         }
     }
 }
+
+/// How long a seat phone's registration lasts.
+const REGISTRATION: u64 = 120 * SECOND;
 
 /// 2025-12-01 (a Monday) 10:00 and 23:00, Paris (UTC+1).
 const MONDAY_10H: u64 = 1_764_579_600_000;
@@ -471,6 +567,7 @@ fn simulate(seed: u64, wall0: u64) -> Sim {
 
 #[test]
 fn the_shipped_plans_route_every_call_to_an_end_day_and_night() {
+    let mut unreachable = 0;
     for (seed, wall0) in [(1, MONDAY_10H), (2, MONDAY_23H), (3, MONDAY_10H)] {
         let sim = simulate(seed, wall0);
         let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
@@ -478,12 +575,13 @@ fn the_shipped_plans_route_every_call_to_an_end_day_and_night() {
             *outcomes.entry(format!("{:?}", r.outcome)).or_default() += 1;
         }
         eprintln!(
-            "seed {seed}: {} calls, {} forwards, {} transfers, {} dead phones, {} s simulated, \
-             {outcomes:?}",
+            "seed {seed}: {} calls, {} forwards, {} transfers, {} dead phones, {} expired \
+             registrations, {} s simulated, {outcomes:?}",
             sim.arrived,
             sim.forwards,
             sim.transfers,
             sim.lost_seats,
+            sim.expired,
             sim.now / SECOND
         );
         assert_eq!(sim.records.len(), sim.arrived, "every call has its record");
@@ -502,7 +600,27 @@ fn the_shipped_plans_route_every_call_to_an_end_day_and_night() {
         // The run went through the plans' branches, not one happy path.
         assert!(with("menu") > 0 && with("overflow") > 0, "menus, overflow");
         assert!(sim.forwards > 0 && sim.transfers > 0, "forwards, transfers");
+        if wall0 == MONDAY_23H {
+            // SAS Psy at night forwards to the 3114; when that fails, an ARM answers.
+            assert!(
+                with("forward to prevention_suicide failed") > 0,
+                "3114 failures"
+            );
+        }
         assert!(sim.lost_seats > 0, "dead phones found by their silence");
+        assert!(sim.holds > 0, "seats held their caller");
+        assert!(
+            sim.expired > 0,
+            "phones that stopped refreshing went offline"
+        );
+        // A call ringing a phone whose registration expired is offered elsewhere (the
+        // stranded check above holds it to that).
+        unreachable += (sim.records.iter())
+            .filter(|r| {
+                (r.events.iter())
+                    .any(|e| e.kind == "UNREACHABLE" && e.detail.as_deref() == Some("unregistered"))
+            })
+            .count();
         assert!(
             sim.records
                 .iter()
@@ -517,6 +635,10 @@ fn the_shipped_plans_route_every_call_to_an_end_day_and_night() {
             "{regulation} tag at this hour"
         );
     }
+    assert!(
+        unreachable > 0,
+        "calls offered to a phone whose registration expired"
+    );
 }
 
 #[test]

@@ -8,7 +8,6 @@
 //! [`Switchboard::replace`]: crate::call::Switchboard::replace
 
 use super::{CallDriver, CallEvent, Legs};
-use crate::acd::SeatState;
 use crate::media::relay::Leg;
 use crate::media::sdp::SessionDescription;
 use crate::sip::replaces::Replaces;
@@ -58,42 +57,26 @@ impl CallDriver {
         {
             return Err(gone);
         }
-        // Only the seat whose phone placed the consultation call may hand it over.
-        if self.router.dialled_by(&consult) != Some(seat) {
-            return Err(StatusCode::Forbidden);
-        }
         let target_leg = y.seats.iter().rev().find(|s| s.answered).ok_or(gone)?;
         // Its WebRTC connection belongs to Y's relay; moving it is not supported.
         if target_leg.webrtc.is_some() {
             return Err(StatusCode::NotImplemented);
         }
         let target = target_leg.seat.clone();
-        let busy_on = |s: &str, c: &str| {
-            self.router
-                .board()
-                .acd()
-                .seat(s)
-                .is_some_and(|s| matches!(&s.state, SeatState::Busy { call } if call == c))
-        };
-        if !busy_on(seat, call) || !busy_on(&target, &consult) {
+        if !self.router.may_hand_over(call, seat, &consult, &target) {
             return Err(StatusCode::Forbidden);
         }
-        // Same dialog, same SDP session: Y's origin, its version plus one (RFC 3264 §8).
-        let version = y.sent[target_leg.media.idx()]
-            .as_ref()
-            .map_or(1, |(_, v)| v + 1);
-        let (origin, dialog) = (y.origin, target_leg.dialog.clone());
+        let (target_media, dialog) = (target_leg.media, target_leg.dialog.clone());
         let target_sip = target_leg.sip.clone();
         let x = legs
             .get_mut(call)
             .ok_or(StatusCode::CallTransactionDoesNotExist)?;
         let side = x.free_media();
-        let offer = SessionDescription::router_offer(
-            self.sdp_ip,
-            x.relay.local_addr(side).port(),
-            x.codecs.law,
-            (origin, version),
-        );
+        // Same dialog, same SDP session as Y's (the Router keeps its versions).
+        let ours = (self.sdp_ip, x.relay.local_addr(side).port(), x.codecs.law);
+        let (offer, version) = (self.router)
+            .sdp_handover_offer((&consult, target_media.idx()), ours)
+            .ok_or(StatusCode::CallTransactionDoesNotExist)?;
         if let Some(s) = x.seats.iter_mut().find(|s| s.seat == seat && s.answered) {
             s.referred = Some(handle.clone());
         }
@@ -148,11 +131,7 @@ impl CallDriver {
             return;
         };
         let now = self.clock.now();
-        if let Err(e) = self
-            .router
-            .board_mut(now)
-            .replace(now, &h.call, &h.seat, &h.consult, &h.target)
-        {
+        if let Err(e) = (self.router).hand_over(now, &h.call, &h.seat, &h.consult, &h.target) {
             // A race: a party left during the re-INVITE. The doctor's media already goes
             // to the caller's relay, so its consultation leg is ended rather than left mute.
             tracing::warn!(call = %h.call, error = %e, "attended transfer: handover refused");
@@ -180,8 +159,7 @@ impl CallDriver {
         x.relay.set_remote(h.side, remote);
         x.relay.set_codecs(h.side, codecs);
         x.relay.set_receiving(h.side, receiving);
-        x.peer[h.side.idx()] = Some((remote, codecs));
-        x.sent[h.side.idx()] = Some(h.offer);
+        (self.router).sdp_handed_over(&h.call, h.side.idx(), (remote, codecs), h.offer);
         by_leg.insert(leg.sip.clone(), h.call.clone());
         x.seats.push(leg);
     }

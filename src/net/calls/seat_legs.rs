@@ -92,7 +92,7 @@ impl CallDriver {
                             l.relay.set_remote(side, remote);
                             l.relay.set_codecs(side, codecs);
                             l.relay.set_receiving(side, receiving);
-                            l.peer[side.idx()] = Some((remote, codecs));
+                            (self.router).sdp_answered(&call, side.idx(), remote, codecs);
                             if let Some(s) = l.seats.iter_mut().find(|s| s.sip == leg) {
                                 s.answered = true;
                                 s.talking = sends && receiving;
@@ -121,7 +121,7 @@ impl CallDriver {
         legs: &mut HashMap<String, Legs>,
         by_leg: &mut HashMap<String, String>,
     ) {
-        if self.console_audio.contains(&seat) {
+        if self.router.rings_console(&seat) {
             return self.ring_console(call, seat, legs);
         }
         match self.seats.contact(&seat) {
@@ -194,26 +194,19 @@ impl CallDriver {
         };
         let (callee, destination) = target;
         // Each offer to a seat is a new session towards that seat: a fresh origin version.
-        l.seat_offers += 1;
         let media = l.free_media();
         let (offer, webrtc) = match offer {
             SeatOffer::Rtp => {
-                let offer = SessionDescription::router_offer(
-                    self.sdp_ip,
-                    l.relay.local_addr(media).port(),
-                    l.codecs.law,
-                    (l.origin, l.seat_offers),
-                );
-                l.sent[media.idx()] = Some((offer.clone(), l.seat_offers));
-                (offer.to_string(), None)
+                let rtp = (self.sdp_ip, l.relay.local_addr(media).port(), l.codecs.law);
+                let offer = self.router.sdp_offer_seat(&call, media.idx(), Some(rtp));
+                (offer.map(|o| o.to_string()).unwrap_or_default(), None)
             }
             // The peer connection answers this leg's re-INVITEs itself.
             SeatOffer::WebRtc(phone, sdp) => {
-                l.sent[media.idx()] = None;
+                self.router.sdp_offer_seat(&call, media.idx(), None);
                 (sdp, Some(phone))
             }
         };
-        l.peer[media.idx()] = None;
         let caller = self
             .router
             .board()

@@ -245,12 +245,8 @@ impl CallDriver {
                 };
                 l.relay.set_codecs(s.media, codecs);
                 let seat = s.seat.clone();
-                self.router.board_mut(self.clock.now()).hold(
-                    self.clock.now(),
-                    &call,
-                    &seat,
-                    !receiving,
-                );
+                let now = self.clock.now();
+                self.router.phone_hold(now, &call, &seat, !receiving);
             }
             PhoneEvent::CallerLost { call } => {
                 let Some(l) = legs.get(&call) else { return };

@@ -511,36 +511,38 @@ fn out_of_order_cseq_is_refused() {
 }
 
 #[test]
-fn expire_removes_bindings_and_reports_offline_users() {
+fn time_left_for_the_router_and_an_expired_binding_removed_unless_refreshed() {
     let mut f = Fixture::new();
     let mut a = Ua::new("arm1", "secret", DigestAlgorithm::Md5);
-    let mut b = Ua::new("arm2", "secret", DigestAlgorithm::Md5);
     f.login(T0, &mut a, &[CONTACT, "Expires: 60"]);
     f.send(
         T0,
         &a.register(&["Contact: <sip:arm1@10.1.1.1>;expires=120"]),
     );
-    f.login(T0, &mut b, &["Contact: <sip:arm2@10.1.1.2>", "Expires: 90"]);
-    assert_eq!(f.reg.next_expiry(), Some(T0 + 60_000));
-
-    assert!(f.reg.expire(T0 + 59_999).is_empty());
-    assert!(f.reg.expire(T0 + 60_000).is_empty());
-    assert_eq!(f.reg.bindings("arm1").len(), 1);
-    assert_eq!(f.reg.next_expiry(), Some(T0 + 90_000));
+    let mut left = f.reg.time_left("arm1", T0 + 10_000);
+    left.sort();
     assert_eq!(
-        f.reg.expire(T0 + 120_000),
+        left,
         vec![
-            BindingChange {
-                username: "arm1".into(),
-                registered: false
-            },
-            BindingChange {
-                username: "arm2".into(),
-                registered: false
-            },
+            ("sip:arm1@10.1.1.1".to_string(), 110_000),
+            ("sip:arm1@192.168.1.20:5060".to_string(), 50_000)
         ]
     );
-    assert_eq!(f.reg.next_expiry(), None);
+    // The Router's timer for the first contact crossed a refresh: kept.
+    assert!(
+        !f.reg
+            .remove_binding("arm1", "sip:arm1@10.1.1.1", T0 + 60_000)
+    );
+    assert!(
+        f.reg
+            .remove_binding("arm1", "sip:arm1@192.168.1.20:5060", T0 + 60_000)
+    );
+    assert_eq!(f.reg.bindings("arm1").len(), 1);
+    assert!(
+        f.reg
+            .remove_binding("arm1", "sip:arm1@10.1.1.1", T0 + 120_000)
+    );
+    assert_eq!(f.reg.users().count(), 0);
 }
 
 #[test]

@@ -1063,7 +1063,7 @@ pub mod router;
 mod sim;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_support;
+#[cfg(any(test, feature = "testutil"))]
+pub mod tests_support;
 mod transfer;
 pub use transfer::TransferError;

@@ -20,17 +20,24 @@ use crate::time::{Mono, Now};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+pub mod admission;
 mod liveness;
+mod phones;
+mod presence;
 mod route;
+mod sdp;
 mod seat_requests;
 mod timers;
+mod wrap_up;
 
 use liveness::Watches;
 pub use liveness::{LivenessSettings, MediaSample, SeatSample};
 use route::Route;
+pub use sdp::{ReofferError, Reoffered};
 pub use seat_requests::{SeatRequest, SeatRequestError};
 pub use timers::TimerName;
 use timers::Timers;
+pub use wrap_up::{Qualified, WrapUpCall};
 
 /// A call was dialled by a seat's phone to an internal number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +86,14 @@ pub enum RouterInput {
         /// It answered.
         answered: bool,
     },
+    /// A seat's registered contacts after a REGISTER (or as restored at start), each with
+    /// the time it has left in ms; they replace what it had (none: unregistered).
+    Registration {
+        /// The seat.
+        seat: String,
+        /// Contact URIs and their time left.
+        contacts: Vec<(String, u64)>,
+    },
     /// A seat transferred the call to an internal number: its dial plan goes on there.
     Transfer {
         /// The call.
@@ -100,6 +115,13 @@ pub enum RouterOutput {
     ProbeCaller {
         /// The call.
         call: String,
+    },
+    /// A seat's registration expired: remove its binding from the registrar.
+    BindingExpired {
+        /// The seat.
+        seat: String,
+        /// The contact URI.
+        contact: String,
     },
     /// The seat's phone is taken for dead: hang its leg up (the caller waits again).
     HangUpDeadSeat {
@@ -144,9 +166,14 @@ pub struct Router {
     /// Prompts that could not be played (the seat is talking): ended once `handle` is done,
     /// as if played, so the plan never waits on them and never recurses through them.
     skipped: VecDeque<(String, u64)>,
-    /// The time of the last input, for reacting to what the switchboard was told directly
-    /// through [`Router::board_mut`].
+    /// The time of the last input, for reacting to what the switchboard answers later.
     last: Now,
+    /// The last call each seat talked on (its wrap-up call file).
+    last_calls: HashMap<String, wrap_up::LastCall>,
+    /// Registrations and console audio: who keeps each seat online.
+    presence: presence::Presence,
+    /// Each call's SDP negotiation, per media side.
+    sdp: HashMap<String, sdp::Negotiation>,
 }
 
 impl Router {
@@ -160,6 +187,9 @@ impl Router {
             outputs: VecDeque::new(),
             skipped: VecDeque::new(),
             last: now,
+            last_calls: HashMap::new(),
+            presence: presence::Presence::default(),
+            sdp: HashMap::new(),
         }
     }
 
@@ -185,6 +215,7 @@ impl Router {
             RouterInput::Media { call, sample } => self.sampled(now, &call, sample),
             RouterInput::CallerProbed { call, answered } => self.probed(now, &call, answered),
             RouterInput::Transfer { call, target, by } => self.transfer(now, &call, &target, &by),
+            RouterInput::Registration { seat, contacts } => self.registered(now, &seat, contacts),
         }
         self.settle(now);
     }
@@ -223,14 +254,6 @@ impl Router {
     /// The switchboard, to read.
     pub fn board(&self) -> &Switchboard {
         &self.board
-    }
-
-    /// The switchboard, to tell it something the Router does not route yet (CTI,
-    /// transfers, holds). What it answers is picked up by the next
-    /// [`Router::poll_output`], as of `now`.
-    pub fn board_mut(&mut self, now: Now) -> &mut Switchboard {
-        self.last = now;
-        &mut self.board
     }
 
     /// A new number for a play the driver starts itself (silence after a blind transfer).
@@ -353,8 +376,16 @@ impl Router {
                     status,
                 };
                 self.board.handle(now, failed);
-                // The forward could not be made: the call must not be lost.
-                self.wait_again(now, &call, "forward_failed");
+                // The forward could not be made: the call must not be lost. The plan's
+                // `failed` step, else it waits again.
+                let next = self.routes.get_mut(&call).and_then(|r| {
+                    r.with_flow(|f, p| f.on_forward_failed(now.wall, p))
+                        .flatten()
+                });
+                match next {
+                    Some(next) => self.follow(now, &call, next),
+                    None => self.wait_again(now, &call, "forward_failed"),
+                }
             }
             input => self.board.handle(now, input),
         }
@@ -374,6 +405,7 @@ impl Router {
             TimerName::QueueMaxWait => {
                 self.overflow_now(now, call, false);
             }
+            TimerName::RegistrationExpiry => self.registration_expired(now, call),
         }
     }
 
@@ -393,6 +425,7 @@ impl Router {
 
     /// The dial plan's part of a switchboard output; the output then goes to the driver.
     fn react(&mut self, now: Now, out: CallOutput) {
+        self.follow_last_calls(&out);
         match out {
             CallOutput::Bridge { ref call, .. } | CallOutput::Conference { ref call } => {
                 // A seat took the call: pending prompts and timers no longer matter.
@@ -427,6 +460,7 @@ impl Router {
             }
             CallOutput::Finished(mut record) => {
                 self.timers.cancel_all(&record.id);
+                self.sdp.remove(&record.id);
                 if let Some(route) = self.routes.remove(&record.id) {
                     route.describe(&mut record);
                 }
@@ -438,5 +472,9 @@ impl Router {
     }
 }
 
+#[cfg(test)]
+mod forward_tests;
+#[cfg(test)]
+mod overflow_tests;
 #[cfg(test)]
 mod tests;

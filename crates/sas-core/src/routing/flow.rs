@@ -253,6 +253,61 @@ impl Flow {
         }
     }
 
+    /// The forward of the current step could not be made (refused, unreachable, no
+    /// trunk): its `failed` step. `None` when it names none.
+    pub fn on_forward_failed(
+        &mut self,
+        now: EpochMillis,
+        calendar: &dyn Calendar,
+    ) -> Option<Instruction> {
+        let Action::Forward {
+            to,
+            failed: Some(next),
+        } = self.action()?
+        else {
+            return None;
+        };
+        let (to, next) = (to.clone(), next.clone());
+        self.note(format!("{}: forward to {to} failed → {next}", self.step));
+        Some(self.go(&next, now, calendar))
+    }
+
+    /// The line's queue, for a call the plan has nowhere else to send (`why`): the first
+    /// queue step met walking the entry from its start (the way most calls go), else any
+    /// queue step of the entry, as a call arriving there. `None` when the entry has none.
+    pub fn line_queue(
+        &mut self,
+        why: &str,
+        now: EpochMillis,
+        calendar: &dyn Calendar,
+    ) -> Option<Instruction> {
+        let entry = self.plan.entries.get(&self.entry)?;
+        let is_queue = |name: &str| {
+            let step = entry.steps.get(name);
+            step.is_some_and(|s| matches!(s.action, Action::Queue { .. }))
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let mut next = std::collections::VecDeque::from([entry.start.as_str()]);
+        let mut reached = None;
+        while let Some(name) = next.pop_front() {
+            if is_queue(name) {
+                reached = Some(name);
+                break;
+            }
+            if seen.insert(name)
+                && let Some(step) = entry.steps.get(name)
+            {
+                next.extend(step.action.targets());
+            }
+        }
+        // None on the way from the start (it forwards at once): any queue of the entry.
+        let queue = reached
+            .or_else(|| entry.steps.keys().map(String::as_str).find(|s| is_queue(s)))?
+            .to_string();
+        self.note(format!("{}: {why} → the line's queue {queue}", self.step));
+        Some(self.go(&queue, now, calendar))
+    }
+
     /// What happened so far, a line per decision.
     pub fn trace(&self) -> &[String] {
         &self.trace
@@ -388,7 +443,7 @@ impl Flow {
                         reassurance_every_s,
                     };
                 }
-                Action::Forward { to } => {
+                Action::Forward { to, .. } => {
                     let Some(number) = self.plan.external.get(&to).cloned() else {
                         return self.broken(&format!("no external number {to}"));
                     };

@@ -208,8 +208,9 @@ pub enum Action {
         reassurance: Option<String>,
         reassurance_every_s: u32,
     },
-    /// Send the call out through the trunk to an allowed external number (by name).
-    Forward { to: String },
+    /// Send the call out through the trunk to an allowed external number (by name); if
+    /// that fails, go to `failed` (without it: the call's last queue, or its line's).
+    Forward { to: String, failed: Option<String> },
     /// Play a prompt if given, then hang up.
     Hangup { prompt: Option<String> },
 }
@@ -228,7 +229,8 @@ impl Action {
                 .collect(),
             Action::Time { open, closed, .. } => vec![open, closed],
             Action::Queue { overflow, .. } => overflow.iter().map(String::as_str).collect(),
-            Action::Forward { .. } | Action::Hangup { .. } => vec![],
+            Action::Forward { failed, .. } => failed.iter().map(String::as_str).collect(),
+            Action::Hangup { .. } => vec![],
         }
     }
 

@@ -264,9 +264,10 @@ impl Router {
         }
     }
 
-    /// A forward could not be made (no outbound trunk, refused, unreachable), or the seat
-    /// talking with the caller was lost: the call must not be lost, so it waits again in
-    /// its last queue (or fails loudly, `why`, if it had none).
+    /// A forward could not be made (no outbound trunk, refused, unreachable) and its step
+    /// names no `failed` step, or the seat talking with the caller was lost: the call must
+    /// not be lost, so it waits again in its last queue, or else in its line's queue (it
+    /// fails loudly, `why`, only on a line without any queue).
     pub(super) fn wait_again(&mut self, now: Now, call: &str, why: &str) {
         let last = self.routes.get(call).and_then(|r| r.last_queue.clone());
         match last {
@@ -290,11 +291,22 @@ impl Router {
                 self.follow(now, call, again);
             }
             _ => {
-                let failed = CallInput::Failed {
-                    call: call.into(),
-                    reason: why.into(),
-                };
-                self.board.handle(now, failed);
+                // Never queued (a forward straight from a menu or a schedule): the line's
+                // queue, with its audio; failed only for a line without any queue.
+                let line = self
+                    .routes
+                    .get_mut(call)
+                    .and_then(|r| r.with_flow(|f, p| f.line_queue(why, now.wall, p)).flatten());
+                match line {
+                    Some(queue) => self.follow(now, call, queue),
+                    None => {
+                        let failed = CallInput::Failed {
+                            call: call.into(),
+                            reason: why.into(),
+                        };
+                        self.board.handle(now, failed);
+                    }
+                }
             }
         }
     }

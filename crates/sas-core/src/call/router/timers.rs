@@ -11,6 +11,8 @@ pub enum TimerName {
     KeyWait,
     /// A queue's `max_wait_s`: then its overflow.
     QueueMaxWait,
+    /// A seat's earliest registration expires (keyed by the seat, not a call).
+    RegistrationExpiry,
 }
 
 /// Pending timers of all calls.
@@ -57,7 +59,9 @@ impl Timers {
 
     /// Every call with a timer armed.
     pub(crate) fn calls(&self) -> impl Iterator<Item = &str> {
-        self.armed.keys().map(|(c, _)| c.as_str())
+        (self.armed.keys())
+            .filter(|(_, name)| *name != TimerName::RegistrationExpiry)
+            .map(|(c, _)| c.as_str())
     }
 }
 

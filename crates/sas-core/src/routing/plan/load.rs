@@ -90,6 +90,7 @@ struct RawStep {
     priority: Option<u8>,
     max_wait_s: Option<u32>,
     overflow: Option<Spanned<String>>,
+    failed: Option<Spanned<String>>,
     greeting: Option<String>,
     hold: Option<String>,
     reassurance: Option<String>,
@@ -446,6 +447,7 @@ fn action_of(
             "reassurance",
             "reassurance_every_s",
         ],
+        "forward" => &["failed"],
         _ => &[],
     };
     let present = [
@@ -459,6 +461,7 @@ fn action_of(
         ("priority", s.priority.is_some()),
         ("max_wait_s", s.max_wait_s.is_some()),
         ("overflow", s.overflow.is_some()),
+        ("failed", s.failed.is_some()),
         ("greeting", s.greeting.is_some()),
         ("hold", s.hold.is_some()),
         ("reassurance", s.reassurance.is_some()),
@@ -553,6 +556,7 @@ fn action_of(
             known.external_ref(to.get_ref(), src.at(to.span()));
             Action::Forward {
                 to: to.into_inner(),
+                failed: s.failed.map(|f| target("failed", Some(f))).transpose()?,
             }
         }
         _ => Action::Hangup {

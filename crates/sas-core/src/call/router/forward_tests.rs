@@ -1,0 +1,142 @@
+//! A forward that fails never loses the call: the step's `failed`, else the last queue,
+//! else the line's queue with its audio.
+
+use super::tests::outputs;
+use super::*;
+use crate::call::tests_support::{T0, board};
+use crate::pii::CallerNumber;
+use crate::routing::plan::load_texts;
+use std::path::PathBuf;
+
+/// A menu whose `2` forwards at once (never queued); `3` forwards with a `failed` step.
+const PLAN: &str = r#"
+[queues.arm]
+role = "arm"
+[queues.amu]
+role = "amu"
+[external]
+ecoute = "3114"
+
+[entries.sas]
+numbers = ["116117"]
+line = "sas"
+start = "menu"
+
+[entries.sas.steps.menu]
+menu = "menu"
+choices = { "2" = "vers_3114", "3" = "vers_3114_secours" }
+timeout_s = 4
+retries = 0
+default = "file"
+
+[entries.sas.steps.file]
+queue = "arm"
+hold = "attente"
+
+[entries.sas.steps.vers_3114]
+forward = "ecoute"
+
+[entries.sas.steps.vers_3114_secours]
+forward = "ecoute"
+failed = "file_amu"
+
+[entries.sas.steps.file_amu]
+queue = "amu"
+priority = 0
+hold = "attente"
+"#;
+
+/// A call that pressed `key` at the menu; its forward is being dialled.
+fn forwarded(key: char) -> (Router, Now) {
+    let mut r = Router::new(board(&["arm1"]), Now::at(T0));
+    let t = Now::at(T0);
+    let plans = load_texts(
+        vec![(PathBuf::from("sas.toml"), PLAN.into())],
+        &["menu", "attente"],
+        &[],
+    )
+    .unwrap();
+    let arrived = CallInput::Arrived {
+        call: "c1".into(),
+        sip_call_id: "sip-c1".into(),
+        line: "sas".into(),
+        called: "116117".into(),
+        caller: CallerNumber::new("0612345678"),
+    };
+    let admitted = RouterInput::Admitted {
+        arrived,
+        plans: Arc::new(plans),
+        entry: "sas".into(),
+        dialled: None,
+    };
+    r.handle(t, admitted);
+    let digit = crate::media::dtmf::DigitEvent {
+        digit: key,
+        at: T0 + 1_000,
+        duration_ms: 100,
+        source: crate::media::dtmf::DtmfSource::Rfc4733,
+    };
+    let call = "c1".into();
+    r.handle_call(t.plus(1_000), CallInput::Digit { call, digit });
+    let outs = outputs(&mut r);
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, RouterOutput::Call(CallOutput::Dial { .. }))),
+        "{outs:?}"
+    );
+    (r, t.plus(5_000))
+}
+
+fn fail_forward(r: &mut Router, now: Now) -> Vec<RouterOutput> {
+    let failed = CallInput::SeatFailed {
+        call: "c1".into(),
+        seat: EXTERNAL.into(),
+        status: Some(503),
+    };
+    r.handle_call(now, failed);
+    outputs(r)
+}
+
+fn hold_audio(outs: &[RouterOutput]) -> Option<String> {
+    outs.iter().find_map(|o| match o {
+        RouterOutput::Play { hold, .. } => hold.clone(),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_failed_forward_never_queued_waits_in_the_lines_queue_with_its_audio() {
+    let (mut r, now) = forwarded('2');
+    let outs = fail_forward(&mut r, now);
+    assert_eq!(hold_audio(&outs).as_deref(), Some("attente"), "{outs:?}");
+    assert!(
+        !outs
+            .iter()
+            .any(|o| matches!(o, RouterOutput::Call(CallOutput::Finished(_)))),
+        "the call is not lost: {outs:?}"
+    );
+    assert_eq!(r.board().calls_waiting(), 1);
+    assert!(r.stranded().is_empty());
+    assert!(
+        r.trace("c1")
+            .iter()
+            .any(|s| s.contains("the line's queue file")),
+        "{:?}",
+        r.trace("c1")
+    );
+}
+
+#[test]
+fn a_failed_forward_goes_to_its_failed_step() {
+    let (mut r, now) = forwarded('3');
+    let outs = fail_forward(&mut r, now);
+    assert_eq!(hold_audio(&outs).as_deref(), Some("attente"), "{outs:?}");
+    assert_eq!(r.board().calls_waiting(), 1);
+    let trace = r.trace("c1");
+    assert!(
+        trace
+            .iter()
+            .any(|s| s.contains("forward to ecoute failed → file_amu")),
+        "{trace:?}"
+    );
+}

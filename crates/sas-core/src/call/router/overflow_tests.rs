@@ -1,0 +1,96 @@
+//! Overflow timing on virtual time (moved from real-time end-to-end tests, which keep one
+//! smoke test each): a forward after the queue's max wait that fails waits again in the
+//! queue with no deadline; a full queue overflows at the same instant.
+
+use super::tests::{admit, outputs, router};
+use super::*;
+use crate::acd::{QueueKey, QueueSettings};
+use crate::call::tests_support::T0;
+
+fn key(r: &mut Router, now: Now, call: &str) {
+    let digit = crate::media::dtmf::DigitEvent {
+        digit: '1',
+        at: now.wall,
+        duration_ms: 100,
+        source: crate::media::dtmf::DtmfSource::Rfc4733,
+    };
+    r.handle_call(
+        now,
+        CallInput::Digit {
+            call: call.into(),
+            digit,
+        },
+    );
+}
+
+fn dialled(outs: &[RouterOutput]) -> bool {
+    outs.iter()
+        .any(|o| matches!(o, RouterOutput::Call(CallOutput::Dial { .. })))
+}
+
+#[test]
+fn a_forward_failing_after_the_max_wait_waits_again_in_the_queue_without_a_deadline() {
+    let mut r = router();
+    let t = Now::at(T0);
+    admit(&mut r, t, "c1");
+    key(&mut r, t.plus(1_000), "c1");
+    outputs(&mut r);
+    r.handle_timeout(t.plus(31_000));
+    assert!(dialled(&outputs(&mut r)), "overflow after 30 s");
+    let failed = CallInput::SeatFailed {
+        call: "c1".into(),
+        seat: EXTERNAL.into(),
+        status: None,
+    };
+    r.handle_call(t.plus(33_000), failed);
+    let outs = outputs(&mut r);
+    let hold = outs.iter().find_map(|o| match o {
+        RouterOutput::Play { hold, greeting, .. } => Some((hold.clone(), greeting.clone())),
+        _ => None,
+    });
+    assert_eq!(hold, Some((Some("attente".into()), None)), "{outs:?}");
+    assert_eq!(r.board().calls_waiting(), 1);
+    assert_eq!(r.poll_timeout(), None, "no second overflow");
+    // A seat comes: it is offered the call.
+    r.handle_call(
+        t.plus(40_000),
+        CallInput::SeatOnline {
+            seat: "arm1".into(),
+        },
+    );
+    let ring = RouterOutput::Call(CallOutput::RingSeat {
+        call: "c1".into(),
+        seat: "arm1".into(),
+    });
+    assert!(outputs(&mut r).contains(&ring));
+}
+
+#[test]
+fn a_call_refused_by_a_full_queue_overflows_at_the_same_instant() {
+    let mut board = crate::call::tests_support::board(&["arm1"]);
+    let one = QueueSettings {
+        max_waiting: Some(1),
+        ..Default::default()
+    };
+    board.set_queue(QueueKey::role("arm"), one);
+    let mut r = Router::new(board, Now::at(T0));
+    let t = Now::at(T0);
+    for call in ["c1", "c2"] {
+        admit(&mut r, t, call);
+        key(&mut r, t.plus(1_000), call);
+    }
+    let outs = outputs(&mut r);
+    let dial = RouterOutput::Call(CallOutput::Dial {
+        call: "c2".into(),
+        number: "0102030405".into(),
+    });
+    assert!(outs.contains(&dial), "at once, not after 30 s: {outs:?}");
+    assert!(
+        r.trace("c2")
+            .iter()
+            .any(|l| l.contains("queue arm full → overflow to renfort")),
+        "{:?}",
+        r.trace("c2")
+    );
+    assert_eq!(r.board().calls_waiting(), 1, "c1 still waits");
+}
