@@ -379,4 +379,37 @@ mod tests {
         assert_eq!(record.recording, None);
         assert_eq!(record.id, "20261123T071502.123Z-0001");
     }
+
+    /// Records written before ids, parties, event kinds and end reasons were typed (JSON
+    /// as the store keeps it, from the call simulations and a hand-filled interrupted call
+    /// with a recording and a call file): they still read, and write back the same JSON,
+    /// so the store, the CLI and the HTTP API keep today's strings.
+    #[test]
+    fn records_stored_before_typed_ids_read_and_write_back_unchanged() {
+        let stored: Vec<serde_json::Value> = serde_json::from_str(include_str!(
+            "record/fixtures/records_before_typed_ids.json"
+        ))
+        .unwrap();
+        assert!(stored.len() >= 10);
+        let mut waits = String::new();
+        for value in stored {
+            let record: CallRecord =
+                serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{e}: {value}"));
+            assert_eq!(serde_json::to_value(&record).unwrap(), value);
+            // The waits are read from the timeline; every call that queued has one.
+            let refused = [Some(Outcome::Failed), Some(Outcome::QueueFull)];
+            if record.queued_at.is_some() && !refused.contains(&record.outcome) {
+                assert!(!record.queue_waits().is_empty(), "{}", record.id);
+            }
+            for w in record.queue_waits() {
+                let end = w.end.label();
+                waits += &format!("{} {} {} {end}\n", record.id, w.queue, w.wait_ms);
+            }
+        }
+        // The per-queue waits today's code read from these timelines.
+        assert_eq!(
+            waits,
+            include_str!("record/fixtures/waits_before_typed_ids.txt")
+        );
+    }
 }
