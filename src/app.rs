@@ -4,6 +4,7 @@
 //! [`start`] returns the addresses actually bound, so tests can ask for port 0.
 
 use crate::acd::AcdSettings;
+use crate::call::SeatId;
 use crate::call::router::{LivenessSettings, Router};
 use crate::call::{Switchboard, SwitchboardSettings};
 use crate::config::Config;
@@ -370,7 +371,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     }
     for seat in restored {
         tracing::info!(%seat, "registration restored");
-        switchboard.handle(now, crate::call::CallInput::SeatOnline { seat });
+        switchboard.handle(
+            now,
+            crate::call::CallInput::SeatOnline { seat: seat.into() },
+        );
     }
     let standings = store.seat_standings().map_err(store_error)?;
     for (seat, reason) in &standings {
@@ -550,7 +554,7 @@ async fn expire_registrations(
         };
         for change in changes.into_iter().filter(|c| !c.registered) {
             let input = crate::call::CallInput::SeatOffline {
-                seat: change.username,
+                seat: SeatId::from(change.username),
             };
             events.send(CallEvent::Input(input)).ok();
         }

@@ -3,6 +3,7 @@
 //! decides, and sleeps until its next deadline on the monotonic [`Clock`].
 
 use crate::acd::Urgency;
+use crate::call::SeatId;
 use crate::call::router::{Dialled, Router, RouterInput, RouterOutput};
 use crate::call::{CallInput, CallOutput};
 use crate::cti::{CtiChannels, CtiCommand, CtiError, TransferMode};
@@ -377,7 +378,7 @@ impl CallDriver {
             CallEvent::Rejected(record) => self.persist(*record, None),
             // A console taking calls with audio keeps its seat online without a phone.
             CallEvent::Input(CallInput::SeatOffline { seat })
-                if self.console_audio.contains(&seat) => {}
+                if self.console_audio.contains(seat.as_str()) => {}
             CallEvent::Input(input) => self.router.handle_call(now, input),
             CallEvent::SeatResult {
                 call,
@@ -469,11 +470,11 @@ impl CallDriver {
         let input = match (terminated, s.answered) {
             (false, _) => CallInput::SeatRinging {
                 call: call.clone(),
-                seat: seat.clone(),
+                seat: SeatId::from(seat.clone()),
             },
             (true, true) => CallInput::SeatGone {
                 call: call.clone(),
-                seat: seat.clone(),
+                seat: SeatId::from(seat.clone()),
             },
             (true, false) => return, // the INVITE's own result reports this
         };
@@ -660,7 +661,9 @@ impl CallDriver {
             self.follow_last_calls(&out);
             self.publish_output(&out);
             match out {
-                CallOutput::RingSeat { call, seat } => self.ring_seat(call, seat, legs, by_leg),
+                CallOutput::RingSeat { call, seat } => {
+                    self.ring_seat(call, String::from(seat), legs, by_leg)
+                }
                 CallOutput::Dial { call, number } => self.dial_out(call, number, legs, by_leg),
                 CallOutput::CancelSeat { call, seat }
                 | CallOutput::HangUpSeat { call, seat }

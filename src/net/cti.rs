@@ -279,7 +279,7 @@ impl CallDriver {
         match out {
             CallOutput::SeatChanged { seat, from, to } => self.record_seat_event(SeatEvent {
                 at: now.wall,
-                seat: seat.clone(),
+                seat: seat.to_string(),
                 kind: "STATE".into(),
                 from: Some((*from).into()),
                 to: Some((*to).into()),

@@ -4,6 +4,7 @@
 //! trunk's to entry numbers, seats' (digest-authenticated) to internal numbers only.
 
 use crate::call::CallInput;
+use crate::call::SeatId;
 use crate::media::ports::PortPool;
 use crate::media::relay::MediaRelay;
 use crate::media::webrtc::WebRtcConfig;
@@ -192,11 +193,11 @@ impl Dispatcher {
         if let Some(change) = outcome.change {
             let input = if change.registered {
                 CallInput::SeatOnline {
-                    seat: change.username,
+                    seat: SeatId::from(change.username),
                 }
             } else {
                 CallInput::SeatOffline {
-                    seat: change.username,
+                    seat: SeatId::from(change.username),
                 }
             };
             self.calls.send(CallEvent::Input(input)).ok();

@@ -255,13 +255,30 @@ impl Sim {
                 };
                 r.handle_call(now, CallInput::Digit { call, digit });
             }
-            Ev::SeatRings(call, seat) => r.handle_call(now, CallInput::SeatRinging { call, seat }),
-            Ev::SeatAnswers(call, seat) => {
-                r.handle_call(now, CallInput::SeatAnswered { call, seat })
-            }
+            Ev::SeatRings(call, seat) => r.handle_call(
+                now,
+                CallInput::SeatRinging {
+                    call,
+                    seat: seat.into(),
+                },
+            ),
+            Ev::SeatAnswers(call, seat) => r.handle_call(
+                now,
+                CallInput::SeatAnswered {
+                    call,
+                    seat: seat.into(),
+                },
+            ),
             Ev::SeatRefuses(call, seat) => {
                 let status = Some(486);
-                r.handle_call(now, CallInput::SeatFailed { call, seat, status });
+                r.handle_call(
+                    now,
+                    CallInput::SeatFailed {
+                        call,
+                        seat: seat.into(),
+                        status,
+                    },
+                );
             }
             Ev::External(call, true) => {
                 let seat = EXTERNAL.into();
@@ -274,7 +291,10 @@ impl Sim {
             Ev::TalkEnds(call, seat) if self.talking.get(&call) == Some(&seat) => {
                 let input = match self.rng.chance(50) {
                     true => CallInput::CallerGone { call },
-                    false => CallInput::SeatGone { call, seat },
+                    false => CallInput::SeatGone {
+                        call,
+                        seat: seat.into(),
+                    },
                 };
                 r.handle_call(now, input);
             }
@@ -310,8 +330,10 @@ impl Sim {
                 r.handle(now, RouterInput::CallerProbed { call, answered });
             }
             Ev::Tick => self.sample(),
-            Ev::SeatOffline(seat) => r.handle_call(now, CallInput::SeatOffline { seat }),
-            Ev::SeatOnline(seat) => r.handle_call(now, CallInput::SeatOnline { seat }),
+            Ev::SeatOffline(seat) => {
+                r.handle_call(now, CallInput::SeatOffline { seat: seat.into() })
+            }
+            Ev::SeatOnline(seat) => r.handle_call(now, CallInput::SeatOnline { seat: seat.into() }),
             // A caller still waiting (not talking to anyone) gives up.
             Ev::CallerGives(call)
                 if r.board().record(&call).is_some() && r.board().seats_on(&call).is_empty() =>
@@ -394,13 +416,13 @@ impl Sim {
                     }
                 }
                 RouterOutput::Call(CallOutput::RingSeat { call, seat }) => {
-                    self.at(300, Ev::SeatRings(call.clone(), seat.clone()));
+                    self.at(300, Ev::SeatRings(call.clone(), seat.to_string()));
                     match self.rng.below(100) {
                         0..80 => {
                             let t = 2 * SECOND + self.rng.below(8 * SECOND);
-                            self.at(t, Ev::SeatAnswers(call, seat));
+                            self.at(t, Ev::SeatAnswers(call, String::from(seat)));
                         }
-                        80..88 => self.at(3 * SECOND, Ev::SeatRefuses(call, seat)),
+                        80..88 => self.at(3 * SECOND, Ev::SeatRefuses(call, String::from(seat))),
                         _ => {} // rings out
                     }
                 }
@@ -412,29 +434,29 @@ impl Sim {
                 RouterOutput::Call(CallOutput::Bridge { call, seat }) => {
                     self.answered.insert(call.clone());
                     self.held.remove(&call);
-                    self.talking.insert(call.clone(), seat.clone());
+                    self.talking.insert(call.clone(), seat.to_string());
                     if seat == EXTERNAL {
                         let t = 30 * SECOND + self.rng.below(120 * SECOND);
-                        self.at(t, Ev::TalkEnds(call, seat));
+                        self.at(t, Ev::TalkEnds(call, String::from(seat)));
                         continue;
                     }
                     match self.rng.below(100) {
                         0..15 => {
                             let t = 20 * SECOND + self.rng.below(60 * SECOND);
-                            self.at(t, Ev::Transfer(call, seat));
+                            self.at(t, Ev::Transfer(call, String::from(seat)));
                         }
                         15..20 => {
                             let t = 10 * SECOND + self.rng.below(30 * SECOND);
-                            self.at(t, Ev::PhoneDies(call, seat));
+                            self.at(t, Ev::PhoneDies(call, String::from(seat)));
                         }
                         20..30 => {
-                            self.at(10 * SECOND, Ev::Hold(call.clone(), seat.clone(), true));
-                            self.at(40 * SECOND, Ev::Hold(call.clone(), seat.clone(), false));
-                            self.at(90 * SECOND, Ev::TalkEnds(call, seat));
+                            self.at(10 * SECOND, Ev::Hold(call.clone(), seat.to_string(), true));
+                            self.at(40 * SECOND, Ev::Hold(call.clone(), seat.to_string(), false));
+                            self.at(90 * SECOND, Ev::TalkEnds(call, String::from(seat)));
                         }
                         _ => {
                             let t = 30 * SECOND + self.rng.below(240 * SECOND);
-                            self.at(t, Ev::TalkEnds(call, seat));
+                            self.at(t, Ev::TalkEnds(call, String::from(seat)));
                         }
                     }
                 }

@@ -12,6 +12,7 @@ use crate::media::relay::Leg;
 use crate::media::sdp::LegCodecs;
 use crate::media::webrtc::WebRtcLeg;
 
+use crate::call::SeatId;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use tokio::sync::oneshot;
@@ -175,7 +176,7 @@ impl CallDriver {
                         }
                         let input = CallInput::SeatFailed {
                             call,
-                            seat,
+                            seat: SeatId::from(seat),
                             status: None,
                         };
                         self.router.handle_call(now, input);
@@ -219,7 +220,7 @@ impl CallDriver {
                     now,
                     CallInput::SeatAnswered {
                         call: call.clone(),
-                        seat: seat.clone(),
+                        seat: SeatId::from(seat.clone()),
                     },
                 );
                 reply.send(Ok(json!({ "call": call }))).ok();
@@ -230,11 +231,14 @@ impl CallDriver {
                 };
                 let input = if c.answered {
                     tracing::warn!(%seat, "a console's WebRTC media is gone");
-                    CallInput::SeatLost { call, seat }
+                    CallInput::SeatLost {
+                        call,
+                        seat: seat.into(),
+                    }
                 } else {
                     CallInput::SeatFailed {
                         call,
-                        seat,
+                        seat: SeatId::from(seat),
                         status: None,
                     }
                 };

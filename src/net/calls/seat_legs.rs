@@ -5,6 +5,7 @@
 use super::webrtc_phone::PhoneMedia;
 use super::{CallDriver, CallEvent, Legs};
 use crate::acd::Urgency;
+use crate::call::SeatId;
 use crate::call::{CallInput, EXTERNAL};
 use crate::media::relay::Leg;
 use crate::media::sdp::SessionDescription;
@@ -97,8 +98,13 @@ impl CallDriver {
                                 s.answered = true;
                                 s.talking = sends && receiving;
                             }
-                            self.router
-                                .handle_call(now, CallInput::SeatAnswered { call, seat });
+                            self.router.handle_call(
+                                now,
+                                CallInput::SeatAnswered {
+                                    call,
+                                    seat: seat.into(),
+                                },
+                            );
                         }
                         None => {
                             // An answer we cannot bridge: treat the seat as failed.
@@ -172,7 +178,7 @@ impl CallDriver {
         let now = self.clock.now();
         let input = CallInput::SeatFailed {
             call: call.clone(),
-            seat,
+            seat: SeatId::from(seat),
             status,
         };
         // A failed forward waits again in its queue: the Router sees to it.
@@ -320,7 +326,10 @@ pub(super) async fn release_seat_leg(leg: SeatLeg) {
 /// The offer never left (no registration left, or the INVITE could not be sent): the
 /// router's trouble, not the seat's.
 fn not_sent(call: String, seat: String) -> CallInput {
-    CallInput::OfferNotSent { call, seat }
+    CallInput::OfferNotSent {
+        call,
+        seat: seat.into(),
+    }
 }
 
 /// Headers of an INVITE to a seat: the router's call id, Max-Forwards, Allow, and for a rated

@@ -229,7 +229,10 @@ impl CallDriver {
                     sip,
                 };
                 self.watch_webrtc(&webrtc.leg, CallEvent::Phone(Box::new(lost)));
-                let input = CallInput::SeatAnswered { call, seat };
+                let input = CallInput::SeatAnswered {
+                    call,
+                    seat: seat.into(),
+                };
                 self.router.handle_call(self.clock.now(), input);
             }
             PhoneEvent::Reoffered {
@@ -267,7 +270,10 @@ impl CallDriver {
                 tracing::warn!(seat = %s.seat, "a phone's WebRTC media is gone: hanging it up");
                 let seat = s.seat.clone();
                 self.hang_up_leg(&sip, legs.get(&call));
-                let input = CallInput::SeatLost { call, seat };
+                let input = CallInput::SeatLost {
+                    call,
+                    seat: seat.into(),
+                };
                 self.router.handle_call(self.clock.now(), input);
             }
         }

@@ -154,8 +154,8 @@ impl Acd {
 
     /// Declares a seat (from the configuration); it starts offline.
     pub fn add_seat(&mut self, id: &str, role: &str, now: Mono) {
-        self.seats.entry(id.to_string()).or_insert_with(|| Seat {
-            id: id.to_string(),
+        self.seats.entry(SeatId::from(id)).or_insert_with(|| Seat {
+            id: SeatId::from(id),
             role: role.to_string(),
             state: SeatState::Offline,
             idle_since: now,
@@ -221,7 +221,7 @@ impl Acd {
     /// The seat registered: an offline seat becomes available, or finishes the wrap-up it
     /// owed when it went offline.
     pub fn seat_online(&mut self, now: Mono, id: &str) {
-        self.registered.insert(id.to_string(), true);
+        self.registered.insert(SeatId::from(id), true);
         let Some(seat) = self.seats.get(id).filter(|s| s.state == SeatState::Offline) else {
             return;
         };
@@ -249,7 +249,7 @@ impl Acd {
     /// back in line) and returned; a call in progress continues and the seat goes offline
     /// when it ends.
     pub fn seat_offline(&mut self, now: Mono, id: &str) -> Option<String> {
-        self.registered.insert(id.to_string(), false);
+        self.registered.insert(SeatId::from(id), false);
         let withdrawn = match self.state(id)? {
             SeatState::Ringing { call, .. } => {
                 let call = call.clone();
@@ -400,7 +400,7 @@ impl Acd {
     /// out is its own doing.
     pub fn seat_rang(&mut self, seat: &str, call: &str) {
         if self.ringing.get(call).is_some_and(|s| s.contains(seat)) {
-            self.rang.insert(seat.to_string());
+            self.rang.insert(SeatId::from(seat));
         }
     }
 
@@ -681,7 +681,7 @@ impl Acd {
         }
         if from != to {
             self.outputs.push_back(AcdOutput::SeatChanged {
-                seat: id.to_string(),
+                seat: SeatId::from(id),
                 from,
                 to,
             });

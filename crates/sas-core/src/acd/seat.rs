@@ -5,8 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
 
-/// A seat's user name, as registered.
-pub type SeatId = String;
+pub use crate::ids::SeatId;
 
 /// Where a seat is. Exactly one at a time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

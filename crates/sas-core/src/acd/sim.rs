@@ -304,7 +304,7 @@ fn deaf_seats_are_autopaused_and_every_call_is_still_answered() {
     };
     let mut sim = Sim::new(s, 30, Strategy::LongestIdle);
     for i in 0..5 {
-        sim.deaf.insert(format!("s{:03}", i * 6));
+        sim.deaf.insert(SeatId::from(format!("s{:03}", i * 6)));
     }
     sim.arrivals(3_000, 8_000, |_| Urgency::Nr);
     sim.run();

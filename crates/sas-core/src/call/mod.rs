@@ -7,8 +7,9 @@
 
 use crate::acd::{
     Acd, AcdError, AcdOutput, AcdSettings, CallRequest, PauseReason, QueueKey, QueueSettings,
-    SeatId, SeatState, Urgency,
+    SeatState, Urgency,
 };
+pub use crate::ids::{CallId, SeatId};
 use crate::media::dtmf::DigitEvent;
 use crate::pii::CallerNumber;
 use crate::record::{CallRecord, Handler, OfferRecord, OfferResult, Outcome};
@@ -776,7 +777,7 @@ impl Switchboard {
                 for seat in &seats {
                     self.release_seat(now, call, seat.clone());
                 }
-                let outcome = match seats.last().map(String::as_str) {
+                let outcome = match seats.last().map(|s| s.as_str()) {
                     Some(EXTERNAL) => Outcome::Forwarded,
                     _ => Outcome::Answered,
                 };
@@ -945,7 +946,7 @@ impl Switchboard {
                 AcdOutput::Offer { call, seat } => {
                     if let Some(c) = self.calls.get_mut(&call) {
                         c.record.offers.push(OfferRecord {
-                            seat: seat.clone(),
+                            seat: seat.to_string(),
                             at: now.wall,
                             ended_at: None,
                             result: OfferResult::Ringing,

@@ -300,14 +300,19 @@ fn a_thousand_calls_with_failures_all_end_with_a_record() {
         while let Some(t) = b.poll_timeout().map(Mono::as_millis).filter(|t| *t <= now) {
             b.handle_timeout(Now::at(t));
         }
-        let paused: Vec<String> = b
+        let paused: Vec<SeatId> = b
             .acd()
             .seats()
             .filter(|s| s.state.label() == "paused")
             .map(|s| s.id.clone())
             .collect();
         for s in paused {
-            b.handle(Now::at(now), CallInput::SeatOnline { seat: s.clone() });
+            b.handle(
+                Now::at(now),
+                CallInput::SeatOnline {
+                    seat: s.clone(),
+                },
+            );
         }
         while let Some(out) = b.poll_output() {
             match out {

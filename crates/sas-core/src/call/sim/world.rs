@@ -335,9 +335,9 @@ impl Sim {
             let was_with_caller = self
                 .calls
                 .iter()
-                .find(|(_, c)| c.stage == Stage::Accompanying(seat.clone()))
+                .find(|(_, c)| c.stage == Stage::Accompanying(SeatId::from(seat.clone())))
                 .map(|(call, _)| call.clone());
-            self.resetting = Some(seat.clone());
+            self.resetting = Some(SeatId::from(seat.clone()));
             // A reset lifts the wrap-up on purpose (the seat is forced clean).
             self.checks.wrap_up_lifted(&seat);
             self.board
@@ -349,9 +349,16 @@ impl Sim {
                 Checks::caller_held(&out, &call, &seat);
             }
         } else {
-            self.feed(CallInput::SeatOffline { seat: seat.clone() });
+            self.feed(CallInput::SeatOffline {
+                seat: SeatId::from(seat.clone()),
+            });
             let back = self.rng.between(30 * SECOND, 5 * MINUTE);
-            self.at(back, Event::Online { seat });
+            self.at(
+                back,
+                Event::Online {
+                    seat: SeatId::from(seat),
+                },
+            );
         }
     }
 }
