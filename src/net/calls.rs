@@ -3,6 +3,7 @@
 //! decides, and sleeps until its next deadline on the monotonic [`Clock`].
 
 use crate::acd::Urgency;
+use crate::call::CallId;
 use crate::call::SeatId;
 use crate::call::router::{Dialled, Router, RouterInput, RouterOutput};
 use crate::call::{CallInput, CallOutput};
@@ -315,7 +316,7 @@ impl CallDriver {
             self.router.handle_call(
                 self.clock.now(),
                 CallInput::Failed {
-                    call,
+                    call: call.into(),
                     reason: "router_shutdown".into(),
                 },
             );
@@ -372,8 +373,13 @@ impl CallDriver {
             }
             CallEvent::Media { call, notice } => self.on_media(&call, notice),
             CallEvent::CallerProbe { call, answered } => {
-                self.router
-                    .handle(now, RouterInput::CallerProbed { call, answered });
+                self.router.handle(
+                    now,
+                    RouterInput::CallerProbed {
+                        call: call.into(),
+                        answered,
+                    },
+                );
             }
             CallEvent::Rejected(record) => self.persist(*record, None),
             // A console taking calls with audio keeps its seat online without a phone.
@@ -458,8 +464,12 @@ impl CallDriver {
         let Some(l) = legs.get(call) else { return };
         if l.trunk_leg == id.call_id {
             if terminated {
-                self.router
-                    .handle_call(now, CallInput::CallerGone { call: call.clone() });
+                self.router.handle_call(
+                    now,
+                    CallInput::CallerGone {
+                        call: CallId::from(call.clone()),
+                    },
+                );
             }
             return;
         }
@@ -469,11 +479,11 @@ impl CallDriver {
         let seat = &s.seat;
         let input = match (terminated, s.answered) {
             (false, _) => CallInput::SeatRinging {
-                call: call.clone(),
+                call: CallId::from(call.clone()),
                 seat: SeatId::from(seat.clone()),
             },
             (true, true) => CallInput::SeatGone {
-                call: call.clone(),
+                call: CallId::from(call.clone()),
                 seat: SeatId::from(seat.clone()),
             },
             (true, false) => return, // the INVITE's own result reports this
@@ -646,7 +656,7 @@ impl CallDriver {
             let out = match out {
                 RouterOutput::Call(out) => out,
                 RouterOutput::ProbeCaller { call } => {
-                    self.probe_caller(call, legs);
+                    self.probe_caller(String::from(call), legs);
                     continue;
                 }
                 RouterOutput::HangUpDeadSeat { call, seat } => {
@@ -662,17 +672,19 @@ impl CallDriver {
             self.publish_output(&out);
             match out {
                 CallOutput::RingSeat { call, seat } => {
-                    self.ring_seat(call, String::from(seat), legs, by_leg)
+                    self.ring_seat(String::from(call), String::from(seat), legs, by_leg)
                 }
-                CallOutput::Dial { call, number } => self.dial_out(call, number, legs, by_leg),
+                CallOutput::Dial { call, number } => {
+                    self.dial_out(String::from(call), number, legs, by_leg)
+                }
                 CallOutput::CancelSeat { call, seat }
                 | CallOutput::HangUpSeat { call, seat }
                 | CallOutput::SeatLeft { call, seat }
                     if legs
-                        .get(&call)
+                        .get(call.as_str())
                         .is_some_and(|l| l.consoles.iter().any(|c| c.seat == seat)) =>
                 {
-                    if let Some(l) = legs.get_mut(&call)
+                    if let Some(l) = legs.get_mut(call.as_str())
                         && let Some(c) = l.take_console(&seat)
                     {
                         self.release_console(&call, c, l);
@@ -682,7 +694,7 @@ impl CallDriver {
                 CallOutput::CancelSeat { call, seat }
                 | CallOutput::HangUpSeat { call, seat }
                 | CallOutput::SeatLeft { call, seat } => {
-                    let Some(l) = legs.get_mut(&call) else {
+                    let Some(l) = legs.get_mut(call.as_str()) else {
                         continue;
                     };
                     l.phone_offers.retain(|(s, _)| *s != seat);
@@ -695,7 +707,7 @@ impl CallDriver {
                     }
                 }
                 CallOutput::Bridge { call, seat } => {
-                    if let Some(l) = legs.get_mut(&call) {
+                    if let Some(l) = legs.get_mut(call.as_str()) {
                         let side = l.media_of(&seat).unwrap_or(Leg::B);
                         match self.answer_caller(&call, l) {
                             Ok(()) => l.relay.bridge(side),
@@ -706,7 +718,7 @@ impl CallDriver {
                     }
                 }
                 CallOutput::Conference { call } => {
-                    if let Some(l) = legs.get_mut(&call) {
+                    if let Some(l) = legs.get_mut(call.as_str()) {
                         l.relay.conference();
                         for s in l.seats.iter_mut().filter(|s| s.notify_on_answer) {
                             s.notify_on_answer = false;
@@ -721,20 +733,20 @@ impl CallDriver {
                     }
                 }
                 CallOutput::Resume { call, seat } => {
-                    if let Some(l) = legs.get(&call)
+                    if let Some(l) = legs.get(call.as_str())
                         && let Some(side) = l.media_of(&seat)
                     {
                         l.relay.bridge(side);
                     }
                 }
                 CallOutput::HangUpCaller { call } => {
-                    if let Some(l) = legs.get(&call) {
+                    if let Some(l) = legs.get(call.as_str()) {
                         let dialog = l.trunk.clone();
                         tokio::spawn(async move { dialog.bye().await.ok() });
                     }
                 }
                 CallOutput::RejectCaller { call, status } => {
-                    if let Some(l) = legs.get(&call) {
+                    if let Some(l) = legs.get(call.as_str()) {
                         l.trunk.reject(Some(StatusCode::from(status)), None).ok();
                     }
                 }

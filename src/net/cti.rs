@@ -144,7 +144,7 @@ impl CallDriver {
     /// The call the seat is ringing for or on.
     pub(super) fn current_call(&self, seat: &str) -> Option<String> {
         match self.seat_state(seat)? {
-            SeatState::Ringing { call, .. } | SeatState::Busy { call } => Some(call.clone()),
+            SeatState::Ringing { call, .. } | SeatState::Busy { call } => Some(call.to_string()),
             _ => None,
         }
     }
@@ -361,7 +361,7 @@ impl CallDriver {
                 self.cti.publish(CtiEvent {
                     at: now.wall,
                     seat: None,
-                    call: Some(call.clone()),
+                    call: Some(call.to_string()),
                     kind: "alert".into(),
                     detail: json!({
                         "reason": "p0_unaccompanied",

@@ -364,7 +364,7 @@ impl Dispatcher {
                 routing: routing.clone(),
                 max_forwards: max_forwards - 1,
                 arrived: CallInput::Arrived {
-                    call,
+                    call: call.into(),
                     sip_call_id,
                     line: entry.line.clone(),
                     called,

@@ -40,7 +40,13 @@ impl CallDriver {
                 .collect();
             let sample = MediaSample { caller_rx, seats };
             let call = call.clone();
-            self.router.handle(now, RouterInput::Media { call, sample });
+            self.router.handle(
+                now,
+                RouterInput::Media {
+                    call: call.into(),
+                    sample,
+                },
+            );
         }
     }
 

@@ -12,6 +12,7 @@ use crate::media::relay::Leg;
 use crate::media::sdp::LegCodecs;
 use crate::media::webrtc::WebRtcLeg;
 
+use crate::call::CallId;
 use crate::call::SeatId;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -115,7 +116,7 @@ impl CallDriver {
             reply.send(Err(CtiError::NoCall)).ok();
             return;
         };
-        let Some(c) = legs.get_mut(&call).and_then(|l| {
+        let Some(c) = legs.get_mut(call.as_str()).and_then(|l| {
             l.consoles
                 .iter_mut()
                 .find(|c| c.seat == seat && !c.answered)
@@ -134,7 +135,7 @@ impl CallDriver {
         tokio::spawn(async move {
             let result = leg.set_answer(&sdp).await.map_err(|e| e.to_string());
             let answered = ConsoleEvent::Answered {
-                call,
+                call: call.into(),
                 seat,
                 id,
                 leg,
@@ -175,7 +176,7 @@ impl CallDriver {
                             l.take_console(&seat);
                         }
                         let input = CallInput::SeatFailed {
-                            call,
+                            call: call.into(),
                             seat: SeatId::from(seat),
                             status: None,
                         };
@@ -219,7 +220,7 @@ impl CallDriver {
                 self.router.handle_call(
                     now,
                     CallInput::SeatAnswered {
-                        call: call.clone(),
+                        call: CallId::from(call.clone()),
                         seat: SeatId::from(seat.clone()),
                     },
                 );
@@ -232,12 +233,12 @@ impl CallDriver {
                 let input = if c.answered {
                     tracing::warn!(%seat, "a console's WebRTC media is gone");
                     CallInput::SeatLost {
-                        call,
+                        call: call.into(),
                         seat: seat.into(),
                     }
                 } else {
                     CallInput::SeatFailed {
-                        call,
+                        call: call.into(),
                         seat: SeatId::from(seat),
                         status: None,
                     }

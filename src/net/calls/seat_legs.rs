@@ -5,6 +5,7 @@
 use super::webrtc_phone::PhoneMedia;
 use super::{CallDriver, CallEvent, Legs};
 use crate::acd::Urgency;
+use crate::call::CallId;
 use crate::call::SeatId;
 use crate::call::{CallInput, EXTERNAL};
 use crate::media::relay::Leg;
@@ -101,7 +102,7 @@ impl CallDriver {
                             self.router.handle_call(
                                 now,
                                 CallInput::SeatAnswered {
-                                    call,
+                                    call: call.into(),
                                     seat: seat.into(),
                                 },
                             );
@@ -177,7 +178,7 @@ impl CallDriver {
     pub(super) fn seat_leg_failed(&mut self, call: String, seat: String, status: Option<u16>) {
         let now = self.clock.now();
         let input = CallInput::SeatFailed {
-            call: call.clone(),
+            call: CallId::from(call.clone()),
             seat: SeatId::from(seat),
             status,
         };
@@ -327,7 +328,7 @@ pub(super) async fn release_seat_leg(leg: SeatLeg) {
 /// router's trouble, not the seat's.
 fn not_sent(call: String, seat: String) -> CallInput {
     CallInput::OfferNotSent {
-        call,
+        call: call.into(),
         seat: seat.into(),
     }
 }

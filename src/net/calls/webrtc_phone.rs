@@ -230,7 +230,7 @@ impl CallDriver {
                 };
                 self.watch_webrtc(&webrtc.leg, CallEvent::Phone(Box::new(lost)));
                 let input = CallInput::SeatAnswered {
-                    call,
+                    call: call.into(),
                     seat: seat.into(),
                 };
                 self.router.handle_call(self.clock.now(), input);
@@ -260,7 +260,7 @@ impl CallDriver {
                 tracing::warn!(%call, "the calling phone's WebRTC media is gone");
                 let dialog = l.trunk.clone();
                 tokio::spawn(async move { dialog.bye().await.ok() });
-                let input = CallInput::CallerGone { call };
+                let input = CallInput::CallerGone { call: call.into() };
                 self.router.handle_call(self.clock.now(), input);
             }
             PhoneEvent::Lost { call, sip } => {
@@ -271,7 +271,7 @@ impl CallDriver {
                 let seat = s.seat.clone();
                 self.hang_up_leg(&sip, legs.get(&call));
                 let input = CallInput::SeatLost {
-                    call,
+                    call: call.into(),
                     seat: seat.into(),
                 };
                 self.router.handle_call(self.clock.now(), input);

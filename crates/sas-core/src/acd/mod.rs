@@ -16,6 +16,7 @@ pub mod seat;
 pub mod strategy;
 mod timers;
 
+use crate::ids::CallId;
 use crate::time::{EpochMillis, Mono};
 pub use error::AcdError;
 pub use priority::{CallRequest, Urgency};
@@ -51,7 +52,7 @@ pub enum AcdOutput {
     /// Ring this seat with this call.
     Offer {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
@@ -59,14 +60,14 @@ pub enum AcdOutput {
     /// (unless other seats still ring for it).
     OfferTimedOut {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
     /// Stop ringing this seat: another seat answered the call (ring-all).
     Cancel {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
@@ -248,7 +249,7 @@ impl Acd {
     /// The seat's last registration is gone. A ringing offer is withdrawn (the call goes
     /// back in line) and returned; a call in progress continues and the seat goes offline
     /// when it ends.
-    pub fn seat_offline(&mut self, now: Mono, id: &str) -> Option<String> {
+    pub fn seat_offline(&mut self, now: Mono, id: &str) -> Option<CallId> {
         self.registered.insert(SeatId::from(id), false);
         let withdrawn = match self.state(id)? {
             SeatState::Ringing { call, .. } => {
@@ -268,7 +269,7 @@ impl Acd {
     /// withdrawn (the call goes back in line), a call is deemed ended without wrap-up, a
     /// pause is lifted. The seat ends available, or offline if unregistered. Returns the
     /// call it was ringing for or on, so the driver can tear that leg down.
-    pub fn seat_reset(&mut self, now: Mono, id: &str) -> Result<Option<String>, AcdError> {
+    pub fn seat_reset(&mut self, now: Mono, id: &str) -> Result<Option<CallId>, AcdError> {
         let state = self
             .state(id)
             .ok_or_else(|| AcdError::UnknownSeat(id.into()))?
@@ -745,7 +746,7 @@ impl Acd {
                 s.last_offer = self.offers_made;
             }
             let state = SeatState::Ringing {
-                call: call.clone(),
+                call: CallId::from(call.clone()),
                 until,
             };
             self.set_state(&seat, state, now);
@@ -754,7 +755,7 @@ impl Acd {
                 .or_default()
                 .insert(seat.clone());
             self.outputs.push_back(AcdOutput::Offer {
-                call: call.clone(),
+                call: CallId::from(call.clone()),
                 seat,
             });
         }

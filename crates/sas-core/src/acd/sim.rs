@@ -152,7 +152,10 @@ impl Sim {
                 }
             }
             if !self.deaf.contains(&seat) {
-                self.at(self.now + self.answer_ms, Event::Answer(seat, call));
+                self.at(
+                    self.now + self.answer_ms,
+                    Event::Answer(seat, String::from(call)),
+                );
             }
         }
     }

@@ -26,7 +26,7 @@ pub enum CallInput {
     /// A trunk INVITE was admitted for an entry line.
     Arrived {
         /// Router call id (the driver makes it unique).
-        call: String,
+        call: CallId,
         /// SIP Call-ID of the trunk leg.
         sip_call_id: String,
         /// Line label (from the dial plan entry).
@@ -39,12 +39,12 @@ pub enum CallInput {
     /// The router answered the caller (a prompt is about to play).
     CallerAnswered {
         /// The call.
-        call: String,
+        call: CallId,
     },
     /// The dial plan queues the call.
     Enqueue {
         /// The call.
-        call: String,
+        call: CallId,
         /// Queue name (for the record).
         queue: String,
         /// Role of the seats that answer it.
@@ -56,12 +56,12 @@ pub enum CallInput {
     /// plan goes on (overflow).
     Overflow {
         /// The call.
-        call: String,
+        call: CallId,
     },
     /// Something worth a line on the call's timeline.
     Note {
         /// The call.
-        call: String,
+        call: CallId,
         /// Event kind (`FORWARD_UNAVAILABLE`…).
         kind: &'static str,
         /// Detail.
@@ -70,7 +70,7 @@ pub enum CallInput {
     /// The dial plan forwards the call through the trunk to an allowed external number.
     Forward {
         /// The call.
-        call: String,
+        call: CallId,
         /// The number dialled.
         number: String,
     },
@@ -78,53 +78,53 @@ pub enum CallInput {
     /// is refused busy (486, or BYE if answered), the record says `queue_full`.
     QueueFull {
         /// The call.
-        call: String,
+        call: CallId,
     },
     /// The dial plan ended the call (closed service).
     Released {
         /// The call.
-        call: String,
+        call: CallId,
         /// Why, for the record.
         reason: String,
     },
     /// The caller pressed a key (RFC 4733, SIP INFO or in-band).
     Digit {
         /// The call.
-        call: String,
+        call: CallId,
         /// The key, when and how.
         digit: DigitEvent,
     },
     /// The caller sent CANCEL (before answer) or BYE (after).
     CallerGone {
         /// The call.
-        call: String,
+        call: CallId,
     },
     /// The caller vanished without BYE: silent, and its dialog no longer answers (see
     /// [`liveness`]). The call ends `caller_lost`.
     CallerLost {
         /// The call.
-        call: String,
+        call: CallId,
         /// What was seen, for the record.
         detail: String,
     },
     /// The seat being offered the call answered 180.
     SeatRinging {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
     /// The seat answered 200.
     SeatAnswered {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
     /// The offer failed: a final error response, or no response / transport failure.
     SeatFailed {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
         /// The SIP status, `None` when the seat could not be reached.
@@ -134,14 +134,14 @@ pub enum CallInput {
     /// error): the call goes back in line and the seat is not blamed.
     OfferNotSent {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
     /// The seat sent BYE on a bridged call.
     SeatGone {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
@@ -149,14 +149,14 @@ pub enum CallInput {
     /// hang up, so the caller is not hung up either but waits again.
     SeatLost {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
     /// The router could not go on with the call (media failure, SIP error).
     Failed {
         /// The call.
-        call: String,
+        call: CallId,
         /// Why, for the record.
         reason: String,
     },
@@ -178,7 +178,7 @@ pub enum CallOutput {
     /// Send an INVITE for the call to the seat.
     RingSeat {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
@@ -186,40 +186,40 @@ pub enum CallOutput {
     /// back as `SeatAnswered`/`SeatFailed` with seat [`EXTERNAL`].
     Dial {
         /// The call.
-        call: String,
+        call: CallId,
         /// The number.
         number: String,
     },
     /// Withdraw the offer (CANCEL the seat's INVITE).
     CancelSeat {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
     /// Connect the caller to the seat that answered (answering the trunk leg if not yet).
     Bridge {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
     /// Send BYE to the caller.
     HangUpCaller {
         /// The call.
-        call: String,
+        call: CallId,
     },
     /// Send BYE to the seat.
     HangUpSeat {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
     /// Reject the caller's INVITE (not answered yet) with this status.
     RejectCaller {
         /// The call.
-        call: String,
+        call: CallId,
         /// SIP status.
         status: u16,
     },
@@ -229,25 +229,25 @@ pub enum CallOutput {
     /// accompanied transfer's three-way call).
     Conference {
         /// The call.
-        call: String,
+        call: CallId,
     },
     /// The caller is waiting again (the seat left an accompanied transfer before the
     /// target answered): play the queue's hold audio.
     Hold {
         /// The call.
-        call: String,
+        call: CallId,
     },
     /// The seat talking with the caller was lost ([`CallInput::SeatLost`]): queue the call
     /// again where it last waited, with its hold audio.
     Requeue {
         /// The call.
-        call: String,
+        call: CallId,
     },
     /// The seat that put the caller on hold ([`Switchboard::hold`]) takes it back: the
     /// caller hears the seat again instead of the hold audio (a [`CallOutput::Hold`]).
     Resume {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
@@ -255,7 +255,7 @@ pub enum CallOutput {
     /// the consoles and the seat's history; its leg is already being hung up.
     SeatLeft {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
@@ -265,7 +265,7 @@ pub enum CallOutput {
     /// driver applies the dial plan's overflow at once instead of waiting for nobody.
     Unaccompanied {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat that left.
         seat: SeatId,
         /// Some seat of the queue could still answer.
@@ -398,10 +398,16 @@ impl Switchboard {
                 called,
                 caller,
             } => {
-                let record =
-                    CallRecord::new(call.clone(), sip_call_id, line, called, caller, now.wall);
+                let record = CallRecord::new(
+                    call.to_string(),
+                    sip_call_id,
+                    line,
+                    called,
+                    caller,
+                    now.wall,
+                );
                 self.calls.insert(
-                    call,
+                    call.to_string(),
                     Call {
                         phase: Phase::Waiting,
                         record,
@@ -416,7 +422,7 @@ impl Switchboard {
                 );
             }
             CallInput::CallerAnswered { call } => {
-                if let Some(c) = self.calls.get_mut(&call)
+                if let Some(c) = self.calls.get_mut(call.as_str())
                     && c.record.caller_answered_at.is_none()
                 {
                     c.record.caller_answered_at = Some(now.wall);
@@ -432,7 +438,11 @@ impl Switchboard {
                 self.enqueue(now, &call, &queue, &CallRequest::new(&role, priority));
             }
             CallInput::Overflow { call } => {
-                if self.calls.get(&call).is_some_and(|c| c.phase.seeks_seat()) {
+                if self
+                    .calls
+                    .get(call.as_str())
+                    .is_some_and(|c| c.phase.seeks_seat())
+                {
                     self.withdraw_offer(now, &call);
                     self.event(now, &call, "OVERFLOW", None, None);
                 }
@@ -441,11 +451,15 @@ impl Switchboard {
                 self.event(now, &call, kind, None, Some(detail));
             }
             CallInput::Forward { call, number } => {
-                if self.calls.get(&call).is_some_and(|c| c.phase.seeks_seat()) {
+                if self
+                    .calls
+                    .get(call.as_str())
+                    .is_some_and(|c| c.phase.seeks_seat())
+                {
                     self.withdraw_offer(now, &call);
                     self.event(now, &call, "FORWARD", None, Some(number.clone()));
                     // Accompanied: the seat stays with the caller while the number rings.
-                    if let Some(c) = self.calls.get_mut(&call) {
+                    if let Some(c) = self.calls.get_mut(call.as_str()) {
                         c.dialling = true;
                         if c.phase == Phase::Waiting {
                             c.phase = Phase::Forwarding;
@@ -458,7 +472,7 @@ impl Switchboard {
                 self.external_answered(now, &call);
             }
             CallInput::SeatFailed { call, seat, status } if seat == EXTERNAL => {
-                if let Some(c) = self.calls.get_mut(&call)
+                if let Some(c) = self.calls.get_mut(call.as_str())
                     && matches!(c.phase, Phase::Forwarding | Phase::Accompanying { .. })
                 {
                     if c.phase == Phase::Forwarding {
@@ -474,7 +488,7 @@ impl Switchboard {
             CallInput::QueueFull { call } => {
                 if self
                     .calls
-                    .get(&call)
+                    .get(call.as_str())
                     .is_some_and(|c| c.phase == Phase::Waiting)
                 {
                     self.withdraw_offer(now, &call);
@@ -485,7 +499,7 @@ impl Switchboard {
             CallInput::Released { call, reason } => {
                 if self
                     .calls
-                    .get(&call)
+                    .get(call.as_str())
                     .is_some_and(|c| c.phase == Phase::Waiting)
                 {
                     self.withdraw_offer(now, &call);
@@ -495,7 +509,7 @@ impl Switchboard {
                 }
             }
             CallInput::Digit { call, digit } => {
-                if let Some(c) = self.calls.get_mut(&call) {
+                if let Some(c) = self.calls.get_mut(call.as_str()) {
                     let detail = format!("{} {}", digit.digit, digit.source.label());
                     c.record.event(digit.at, "DTMF", None, Some(detail));
                     c.record.dtmf.push(digit);
@@ -505,7 +519,7 @@ impl Switchboard {
             CallInput::CallerLost { call, detail } => self.caller_lost(now, &call, detail),
             CallInput::SeatRinging { call, seat } => {
                 self.acd.seat_rang(&seat, &call);
-                if let Some(c) = self.calls.get_mut(&call) {
+                if let Some(c) = self.calls.get_mut(call.as_str()) {
                     c.record.event(now.wall, "RINGING", Some(&seat), None);
                 }
             }
@@ -944,7 +958,7 @@ impl Switchboard {
         while let Some(out) = self.acd.poll_output() {
             match out {
                 AcdOutput::Offer { call, seat } => {
-                    if let Some(c) = self.calls.get_mut(&call) {
+                    if let Some(c) = self.calls.get_mut(call.as_str()) {
                         c.record.offers.push(OfferRecord {
                             seat: seat.to_string(),
                             at: now.wall,

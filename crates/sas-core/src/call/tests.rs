@@ -295,7 +295,7 @@ fn a_thousand_calls_with_failures_all_end_with_a_record() {
         // Hang up bridged calls after 40 s; unpause seats paused by ring-no-answer.
         while let Some(pos) = bridged.iter().position(|(t, _)| *t <= now) {
             let (_, call) = bridged.remove(pos);
-            b.handle(Now::at(now), CallInput::CallerGone { call });
+            b.handle(Now::at(now), CallInput::CallerGone { call: call.into() });
         }
         while let Some(t) = b.poll_timeout().map(Mono::as_millis).filter(|t| *t <= now) {
             b.handle_timeout(Now::at(t));
@@ -307,12 +307,7 @@ fn a_thousand_calls_with_failures_all_end_with_a_record() {
             .map(|s| s.id.clone())
             .collect();
         for s in paused {
-            b.handle(
-                Now::at(now),
-                CallInput::SeatOnline {
-                    seat: s.clone(),
-                },
-            );
+            b.handle(Now::at(now), CallInput::SeatOnline { seat: s.clone() });
         }
         while let Some(out) = b.poll_output() {
             match out {
@@ -324,7 +319,7 @@ fn a_thousand_calls_with_failures_all_end_with_a_record() {
                             seat,
                         },
                     );
-                    bridged.push((now + 40 * SECOND, call));
+                    bridged.push((now + 40 * SECOND, String::from(call)));
                 }
                 CallOutput::Finished(r) => {
                     assert!(r.outcome.is_some());
