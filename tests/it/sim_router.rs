@@ -15,7 +15,7 @@ use sas_router::cti::TransferMode;
 use sas_router::pii::CallerNumber;
 use sas_router::routing::builtin::BUILTIN_NAMES;
 use sas_router::routing::plan::{PlanSet, load_texts};
-use sas_router::store::record::CallRecord;
+use sas_router::store::record::{CallRecord, EndReason};
 use sas_router::time::{Mono, Now, SECOND};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -595,7 +595,7 @@ fn the_shipped_plans_route_every_call_to_an_end_day_and_night() {
 
 #[test]
 fn the_same_seed_gives_the_same_calls() {
-    let summary = |sim: &Sim| -> Vec<(String, Option<String>, Option<u64>)> {
+    let summary = |sim: &Sim| -> Vec<(String, Option<EndReason>, Option<u64>)> {
         sim.records
             .iter()
             .map(|r| (r.id.clone(), r.end_reason.clone(), r.ended_at))

@@ -69,6 +69,124 @@ impl Outcome {
     ];
 }
 
+/// Who or what ended a call, stored as today's strings (`caller_bye`, `forward_failed`…).
+/// A failure's detail (`caller_sdp: …`, `dial_plan_entry_missing: …`) or a reason this
+/// version does not know is kept as written ([`EndReason::Other`]), so every stored record
+/// reads back unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EndReason {
+    /// The caller hung up (after the router or a seat answered it).
+    CallerBye,
+    /// The caller hung up before anyone answered it.
+    CallerCancel,
+    /// The caller vanished (silent, its dialog dead).
+    CallerLost,
+    /// The seat hung up.
+    SeatBye,
+    /// The seat's console hung up (CTI).
+    SeatHangup,
+    /// A supervisor reset the seat, or its phone was lost.
+    SeatReset,
+    /// The far end of a forward through the trunk hung up.
+    ExternalBye,
+    /// An attended transfer replaced this (consultation) call.
+    Replaced,
+    /// The queue was full and the plan had no overflow.
+    QueueFull,
+    /// A forward through the trunk failed and nothing else was left.
+    ForwardFailed,
+    /// The dial plan hung up (closed service, after its message).
+    DialPlanHangup,
+    /// The router stopped (crash, `kill -9`) while the call was live: closed at restart.
+    RouterStopped,
+    /// The router shut down with the call still live (drain time over).
+    RouterShutdown,
+    /// Refused at admission: the router is draining (SIGTERM).
+    ShuttingDown,
+    /// Refused at admission: no dial plan entry for the number.
+    UnknownNumber,
+    /// Refused at admission: the offer had no codec we relay.
+    NoUsableSdp,
+    /// Refused at admission: no RTP port left.
+    NoMediaPort,
+    /// Refused at admission: the SIP dialog could not be set up.
+    DialogError,
+    /// Anything else, as written (failure details).
+    Other(String),
+}
+
+impl EndReason {
+    const NAMED: [(EndReason, &'static str); 18] = [
+        (EndReason::CallerBye, "caller_bye"),
+        (EndReason::CallerCancel, "caller_cancel"),
+        (EndReason::CallerLost, "caller_lost"),
+        (EndReason::SeatBye, "seat_bye"),
+        (EndReason::SeatHangup, "seat_hangup"),
+        (EndReason::SeatReset, "seat_reset"),
+        (EndReason::ExternalBye, "external_bye"),
+        (EndReason::Replaced, "replaced"),
+        (EndReason::QueueFull, "queue_full"),
+        (EndReason::ForwardFailed, "forward_failed"),
+        (EndReason::DialPlanHangup, "dial_plan_hangup"),
+        (EndReason::RouterStopped, "router_stopped"),
+        (EndReason::RouterShutdown, "router_shutdown"),
+        (EndReason::ShuttingDown, "shutting_down"),
+        (EndReason::UnknownNumber, "unknown_number"),
+        (EndReason::NoUsableSdp, "no_usable_sdp"),
+        (EndReason::NoMediaPort, "no_media_port"),
+        (EndReason::DialogError, "dialog_error"),
+    ];
+
+    /// The stored string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            EndReason::Other(text) => text,
+            named => {
+                let found = EndReason::NAMED.iter().find(|(r, _)| r == named);
+                found.map_or("", |(_, text)| text)
+            }
+        }
+    }
+}
+
+impl From<&str> for EndReason {
+    fn from(text: &str) -> Self {
+        let found = EndReason::NAMED.iter().find(|(_, t)| *t == text);
+        found.map_or_else(|| EndReason::Other(text.to_string()), |(r, _)| r.clone())
+    }
+}
+
+impl From<String> for EndReason {
+    fn from(text: String) -> Self {
+        EndReason::from(text.as_str())
+    }
+}
+
+impl std::ops::Deref for EndReason {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EndReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EndReason {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(EndReason::from)
+    }
+}
+
 /// What became of one offer to a seat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -253,7 +371,7 @@ pub struct CallRecord {
     /// How the call ended (`None` while live).
     pub outcome: Option<Outcome>,
     /// Who or what ended it (`caller_bye`, `seat_bye`, `caller_cancel`, …).
-    pub end_reason: Option<String>,
+    pub end_reason: Option<EndReason>,
     /// Time waiting before an answer or abandon, ms.
     pub wait_ms: Option<u64>,
     /// Time bridged, ms.
@@ -380,6 +498,18 @@ mod tests {
         assert_eq!(record.id, "20261123T071502.123Z-0001");
     }
 
+    #[test]
+    fn end_reasons_are_stored_as_their_strings_and_unknown_ones_kept() {
+        for (reason, text) in EndReason::NAMED {
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(serde_json::from_str::<EndReason>(&json).unwrap(), reason);
+        }
+        let detail: EndReason = serde_json::from_str("\"caller_sdp: no audio\"").unwrap();
+        assert_eq!(detail, EndReason::Other("caller_sdp: no audio".into()));
+        assert_eq!(&*detail, "caller_sdp: no audio");
+    }
+
     /// Records written before ids, parties, event kinds and end reasons were typed (JSON
     /// as the store keeps it, from the call simulations and a hand-filled interrupted call
     /// with a recording and a call file): they still read, and write back the same JSON,
@@ -396,6 +526,12 @@ mod tests {
             let record: CallRecord =
                 serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{e}: {value}"));
             assert_eq!(serde_json::to_value(&record).unwrap(), value);
+            // Every reason today's code writes has its variant.
+            assert!(
+                !matches!(record.end_reason, Some(EndReason::Other(_))),
+                "{:?}",
+                record.end_reason
+            );
             // The waits are read from the timeline; every call that queued has one.
             let refused = [Some(Outcome::Failed), Some(Outcome::QueueFull)];
             if record.queued_at.is_some() && !refused.contains(&record.outcome) {

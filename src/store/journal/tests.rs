@@ -95,12 +95,15 @@ fn an_interrupted_call_is_closed_where_the_router_stopped() {
     };
     let closed = close_interrupted(entry, T0 + 2_500, None);
     assert_eq!(closed.outcome, Some(Outcome::Interrupted));
-    assert_eq!(closed.end_reason.as_deref(), Some(END_REASON));
+    assert_eq!(closed.end_reason, Some(END_REASON));
     assert_eq!(closed.ended_at, Some(T0 + 3_000));
     assert_eq!(closed.talk_ms, Some(0));
     assert_eq!(closed.offers[1].result, OfferResult::Withdrawn);
     assert_eq!(closed.offers[0].result, OfferResult::Answered);
-    assert_eq!(closed.handlers[0].left.as_deref(), Some(END_REASON));
+    assert_eq!(
+        closed.handlers[0].left.as_deref(),
+        Some(END_REASON.as_str())
+    );
     let kinds: Vec<&str> = closed.events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["ARRIVED", "ENTERQUEUE", "CONNECT", STOPPED_EVENT]);
     let json = serde_json::to_value(&closed).unwrap();

@@ -9,6 +9,7 @@
 //! lost, and the switchboard ends the call ([`super::CallInput::CallerLost`]).
 
 use super::{CallOutput, EXTERNAL, Outcome, Switchboard};
+use crate::record::EndReason;
 use crate::time::{EpochMillis, Mono, Now};
 
 /// Watches one caller's leg. Sans-IO: fed packet counts and the time.
@@ -94,7 +95,7 @@ impl Switchboard {
             self.release_seat(now, call, seat);
         }
         self.release_caller(call, 408);
-        self.finish(now, call, Outcome::CallerLost, "caller_lost");
+        self.finish(now, call, Outcome::CallerLost, EndReason::CallerLost);
     }
 }
 

@@ -12,7 +12,7 @@ use crate::acd::{
 pub use crate::ids::{CallId, SeatId};
 use crate::media::dtmf::DigitEvent;
 use crate::pii::CallerNumber;
-use crate::record::{CallRecord, Handler, OfferRecord, OfferResult, Outcome};
+use crate::record::{CallRecord, EndReason, Handler, OfferRecord, OfferResult, Outcome};
 use crate::time::{EpochMillis, Mono, Now};
 use std::collections::{HashMap, VecDeque};
 
@@ -493,7 +493,7 @@ impl Switchboard {
                 {
                     self.withdraw_offer(now, &call);
                     self.release_caller(&call, 486);
-                    self.finish(now, &call, Outcome::QueueFull, "queue_full");
+                    self.finish(now, &call, Outcome::QueueFull, EndReason::QueueFull);
                 }
             }
             CallInput::Released { call, reason } => {
@@ -505,7 +505,7 @@ impl Switchboard {
                     self.withdraw_offer(now, &call);
                     // Closed: 480 Temporarily Unavailable if it was never answered.
                     self.release_caller(&call, 480);
-                    self.finish(now, &call, Outcome::Closed, &reason);
+                    self.finish(now, &call, Outcome::Closed, reason.into());
                 }
             }
             CallInput::Digit { call, digit } => {
@@ -773,8 +773,8 @@ impl Switchboard {
                     .get(call)
                     .and_then(|c| c.record.caller_answered_at)
                 {
-                    Some(_) => "caller_bye",
-                    None => "caller_cancel",
+                    Some(_) => EndReason::CallerBye,
+                    None => EndReason::CallerCancel,
                 };
                 self.finish(now, call, outcome, how);
             }
@@ -795,7 +795,7 @@ impl Switchboard {
                     Some(EXTERNAL) => Outcome::Forwarded,
                     _ => Outcome::Answered,
                 };
-                self.finish(now, call, outcome, "caller_bye");
+                self.finish(now, call, outcome, EndReason::CallerBye);
             }
         }
     }
@@ -931,7 +931,7 @@ impl Switchboard {
             }
         }
         self.event(now, call, "FAILED", None, Some(reason.into()));
-        self.finish(now, call, Outcome::Failed, reason);
+        self.finish(now, call, Outcome::Failed, reason.into());
     }
 
     /// Withdraws the offer ringing for a waiting call, if any.
@@ -1046,7 +1046,7 @@ impl Switchboard {
         }
     }
 
-    fn finish(&mut self, now: Now, call: &str, outcome: Outcome, reason: &str) {
+    fn finish(&mut self, now: Now, call: &str, outcome: Outcome, reason: EndReason) {
         let Some(mut c) = self.calls.remove(call) else {
             return;
         };
@@ -1054,17 +1054,17 @@ impl Switchboard {
         r.urgency = (c.urgency != Urgency::Nr).then_some(c.urgency);
         r.ended_at = Some(now.wall);
         r.outcome = Some(outcome);
-        r.end_reason = Some(reason.into());
         match c.answered {
             Some(answered) => r.talk_ms = Some(now.mono.saturating_sub(answered)),
             None => r.wait_ms = Some(now.mono.saturating_sub(c.arrived)),
         }
         for h in r.handlers.iter_mut().filter(|h| h.until.is_none()) {
             h.until = Some(now.wall);
-            h.left = Some(reason.into());
+            h.left = Some(reason.to_string());
         }
         let last = r.handlers.last().map(|h| h.seat.clone());
-        r.event(now.wall, "END", last.as_deref(), Some(reason.into()));
+        r.event(now.wall, "END", last.as_deref(), Some(reason.to_string()));
+        r.end_reason = Some(reason);
         self.outputs
             .push_back(CallOutput::Finished(Box::new(c.record)));
     }

@@ -6,6 +6,7 @@
 use super::{CallOutput, EXTERNAL, Phase, Switchboard};
 use crate::acd::{PauseReason, SeatId, Urgency};
 use crate::cti::TransferMode;
+use crate::record::EndReason;
 use crate::record::{CallRecord, FileEntry, Outcome, Qualification};
 use crate::time::Now;
 use thiserror::Error;
@@ -104,7 +105,7 @@ impl Switchboard {
         self.outputs.push_back(CallOutput::HangUpCaller {
             call: consult.into(),
         });
-        self.finish(now, consult, Outcome::Answered, "replaced");
+        self.finish(now, consult, Outcome::Answered, EndReason::Replaced);
         self.drain_acd(now);
         Ok(())
     }
@@ -144,9 +145,9 @@ impl Switchboard {
             self.outputs
                 .push_back(CallOutput::HangUpCaller { call: call.into() });
             let (outcome, why) = match (seat, hung_up_by) {
-                (EXTERNAL, _) => (Outcome::Forwarded, "external_bye"),
-                (_, Some(why)) => (Outcome::Answered, why),
-                (_, None) => (Outcome::Answered, "seat_bye"),
+                (EXTERNAL, _) => (Outcome::Forwarded, EndReason::ExternalBye),
+                (_, Some(why)) => (Outcome::Answered, why.into()),
+                (_, None) => (Outcome::Answered, EndReason::SeatBye),
             };
             self.finish(now, call, outcome, why);
             self.drain_acd(now);
