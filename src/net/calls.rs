@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::net::reload::Routing;
 use crate::sip::replaces::Replaces;
 use crate::store::Store;
+use crate::store::record::EventKind;
 use crate::store::record::{CallQuality, CallRecord, LegCounters, Outcome, RtpCounters};
 use crate::store::recordings::Recordings;
 use crate::time::{Clock, Now};
@@ -940,7 +941,7 @@ where
 fn recording_failed(record: &mut CallRecord, why: &str) {
     tracing::error!(call = %record.id, error = %why, "recording NOT completed");
     let at = record.ended_at.unwrap_or(record.arrived_at);
-    record.event(at, "RECORDING_FAILED", None, Some(why.into()));
+    record.event(at, EventKind::RecordingFailed, None, Some(why.into()));
 }
 
 fn rtp_counters(stats: &RelayStats) -> RtpCounters {

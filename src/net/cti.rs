@@ -10,6 +10,7 @@ use crate::acd::{SeatState, Urgency};
 use crate::call::router::{SeatRequest, SeatRequestError};
 use crate::call::{CallInput, CallOutput, EXTERNAL};
 use crate::cti::{CtiCommand, CtiError, CtiEvent, CtiRequest, TransferMode};
+use crate::store::record::EventKind;
 use crate::store::seat_log::SeatEvent;
 use crate::time::Now;
 
@@ -51,18 +52,18 @@ impl CallDriver {
             CtiRequest::Overview => Ok(self.overview()),
             CtiRequest::Reset { seat: target } => {
                 self.router.reset_seat(now, &target).map_err(refused)?;
-                self.seat_log(now, &target, "RESET", None, Some(seat));
+                self.seat_log(now, &target, EventKind::Reset, None, Some(seat));
                 Ok(self.seat_status(&target))
             }
             CtiRequest::Login => {
-                self.seat_log(now, seat, "LOGIN", None, None);
+                self.seat_log(now, seat, EventKind::Login, None, None);
                 self.router
                     .seat_request(now, seat, SeatRequest::Login)
                     .map_err(refused)?;
                 Ok(self.seat_status(seat))
             }
             CtiRequest::Logout => {
-                self.seat_log(now, seat, "LOGOUT", None, None);
+                self.seat_log(now, seat, EventKind::Logout, None, None);
                 self.console_audio(now, seat, false);
                 self.router
                     .seat_request(now, seat, SeatRequest::Logout)
@@ -74,14 +75,14 @@ impl CallDriver {
                 self.router
                     .seat_request(now, seat, pause)
                     .map_err(refused)?;
-                self.seat_log(now, seat, "PAUSE", None, Some(reason.label()));
+                self.seat_log(now, seat, EventKind::Pause, None, Some(reason.label()));
                 Ok(self.seat_status(seat))
             }
             CtiRequest::Resume => {
                 self.router
                     .seat_request(now, seat, SeatRequest::Resume)
                     .map_err(refused)?;
-                self.seat_log(now, seat, "UNPAUSE", None, None);
+                self.seat_log(now, seat, EventKind::Unpause, None, None);
                 Ok(self.seat_status(seat))
             }
             CtiRequest::Hangup => {
@@ -123,7 +124,7 @@ impl CallDriver {
         self.seat_log(
             now,
             seat,
-            "AUDIO",
+            EventKind::Audio,
             None,
             Some(if enabled { "browser" } else { "phone" }),
         );
@@ -238,14 +239,14 @@ impl CallDriver {
         &self,
         now: Now,
         seat: &str,
-        kind: &str,
+        kind: EventKind,
         call: Option<&str>,
         detail: Option<&str>,
     ) {
         let event = SeatEvent {
             at: now.wall,
             seat: seat.into(),
-            kind: kind.into(),
+            kind,
             from: None,
             to: None,
             call: call.map(str::to_string),
@@ -296,10 +297,10 @@ impl CallDriver {
                         urgency.unwrap_or("NR")
                     )
                 });
-                self.seat_log(now, seat, "OFFER", Some(call), detail.as_deref());
+                self.seat_log(now, seat, EventKind::Offer, Some(call), detail.as_deref());
             }
             CallOutput::SeatLeft { call, seat } => {
-                self.seat_log(now, seat, "LEFT", Some(call), None);
+                self.seat_log(now, seat, EventKind::Left, Some(call), None);
             }
             CallOutput::SeatAutopaused {
                 seat,
@@ -311,7 +312,7 @@ impl CallDriver {
                     .seat_autopauses
                     .with_label_values(&[reason.label()])
                     .inc();
-                self.seat_log(now, seat, "AUTOPAUSE", None, Some(reason.label()));
+                self.seat_log(now, seat, EventKind::Autopause, None, Some(reason.label()));
                 self.cti.publish(CtiEvent {
                     at: now.wall,
                     seat: None,
@@ -336,11 +337,17 @@ impl CallDriver {
                 });
             }
             CallOutput::Bridge { call, seat } if seat != EXTERNAL => {
-                self.seat_log(now, seat, "CONNECT", Some(call), None);
+                self.seat_log(now, seat, EventKind::Connect, Some(call), None);
             }
             CallOutput::Conference { call } => {
                 for handler in self.open_handlers(call) {
-                    self.seat_log(now, &handler, "ACCOMPANIED", Some(call), Some("three-way"));
+                    self.seat_log(
+                        now,
+                        &handler,
+                        EventKind::Accompanied,
+                        Some(call),
+                        Some("three-way"),
+                    );
                 }
             }
             CallOutput::Unaccompanied {
@@ -378,7 +385,7 @@ impl CallDriver {
                         self.seat_log(
                             now,
                             &h.seat,
-                            "CALL_END",
+                            EventKind::CallEnd,
                             Some(&record.id),
                             h.left.as_deref(),
                         );
@@ -466,7 +473,7 @@ impl CallDriver {
             .transfer_request(now, call, seat, target, mode, urgency)
             .map_err(refused)?;
         let detail = format!("{step} {}", serde_json::json!(mode).as_str().unwrap_or(""));
-        self.seat_log(now, seat, "TRANSFER", Some(call), Some(&detail));
+        self.seat_log(now, seat, EventKind::Transfer, Some(call), Some(&detail));
         Ok(mode)
     }
 }

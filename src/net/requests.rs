@@ -16,6 +16,7 @@ use crate::sip::digest::{NonceStore, SeatCredential};
 use crate::sip::guard::ALLOW;
 use crate::sip::numbers::normalise;
 use crate::sip::registrar::{Binding, Registrar};
+use crate::store::record::EventKind;
 use crate::store::record::{CallRecord, EndReason, Outcome};
 use crate::time::{EpochMillis, rfc3339, wall_clock_now};
 use rsipstack::dialog::dialog::DialogStateSender;
@@ -384,7 +385,7 @@ impl Dispatcher {
     /// Records a trunk call refused at admission (outcome `failed`).
     fn refuse(&self, mut record: CallRecord, reason: EndReason) {
         let now = record.arrived_at;
-        record.event(now, "REJECTED", None, Some(reason.to_string()));
+        record.event(now, EventKind::Rejected, None, Some(reason.to_string()));
         record.ended_at = Some(now);
         record.wait_ms = Some(0);
         record.outcome = Some(Outcome::Failed);

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::calls::CallDriver;
 use crate::call::{CallOutput, EXTERNAL};
 use crate::cti::{CtiError, Reply};
+use crate::store::record::EventKind;
 use crate::store::record::{CallRecord, FileEntry, Qualification};
 use crate::time::{EpochMillis, Now};
 
@@ -108,7 +109,7 @@ impl CallDriver {
         if let Some(call) = live {
             let detail = serde_json::to_string(&data).unwrap_or_default();
             self.router.board_mut(now).qualify(now, &call, seat, data);
-            self.seat_log(now, seat, "QUALIFY", Some(&call), Some(&detail));
+            self.seat_log(now, seat, EventKind::Qualify, Some(&call), Some(&detail));
             reply.send(Ok(self.seat_status(seat))).ok();
             return;
         }
@@ -130,7 +131,7 @@ impl CallDriver {
             data,
         };
         ended.file.push(entry.clone());
-        self.seat_log(now, seat, "QUALIFY", Some(&call), Some(&detail));
+        self.seat_log(now, seat, EventKind::Qualify, Some(&call), Some(&detail));
         let status = self.seat_status(seat);
         let store = self.store.clone();
         tokio::spawn(async move {

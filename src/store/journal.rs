@@ -10,7 +10,7 @@
 //! calls in flight. Finished records are flushed before their write returns. The same
 //! step also persists each seat's standing pause (see [`Journal::step`]).
 
-use super::record::{CallRecord, EndReason, OfferResult, Outcome};
+use super::record::{CallRecord, EndReason, EventKind, OfferResult, Outcome};
 use super::{Store, StoreError};
 use crate::acd::PauseReason;
 use crate::call::Switchboard;
@@ -22,7 +22,7 @@ use std::collections::HashMap;
 /// Why an interrupted call ended, in its record ([`EndReason::RouterStopped`]).
 pub const END_REASON: EndReason = EndReason::RouterStopped;
 /// The timeline event that closes an interrupted call.
-pub const STOPPED_EVENT: &str = "ROUTER_STOPPED";
+pub const STOPPED_EVENT: EventKind = EventKind::RouterStopped;
 
 /// One journaled call: its record as it was, and when it was written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

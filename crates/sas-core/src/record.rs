@@ -69,123 +69,213 @@ impl Outcome {
     ];
 }
 
-/// Who or what ended a call, stored as today's strings (`caller_bye`, `forward_failed`…).
-/// A failure's detail (`caller_sdp: …`, `dial_plan_entry_missing: …`) or a reason this
-/// version does not know is kept as written ([`EndReason::Other`]), so every stored record
-/// reads back unchanged.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum EndReason {
-    /// The caller hung up (after the router or a seat answered it).
-    CallerBye,
-    /// The caller hung up before anyone answered it.
-    CallerCancel,
-    /// The caller vanished (silent, its dialog dead).
-    CallerLost,
-    /// The seat hung up.
-    SeatBye,
-    /// The seat's console hung up (CTI).
-    SeatHangup,
-    /// A supervisor reset the seat, or its phone was lost.
-    SeatReset,
-    /// The far end of a forward through the trunk hung up.
-    ExternalBye,
-    /// An attended transfer replaced this (consultation) call.
-    Replaced,
-    /// The queue was full and the plan had no overflow.
-    QueueFull,
-    /// A forward through the trunk failed and nothing else was left.
-    ForwardFailed,
-    /// The dial plan hung up (closed service, after its message).
-    DialPlanHangup,
-    /// The router stopped (crash, `kill -9`) while the call was live: closed at restart.
-    RouterStopped,
-    /// The router shut down with the call still live (drain time over).
-    RouterShutdown,
-    /// Refused at admission: the router is draining (SIGTERM).
-    ShuttingDown,
-    /// Refused at admission: no dial plan entry for the number.
-    UnknownNumber,
-    /// Refused at admission: the offer had no codec we relay.
-    NoUsableSdp,
-    /// Refused at admission: no RTP port left.
-    NoMediaPort,
-    /// Refused at admission: the SIP dialog could not be set up.
-    DialogError,
-    /// Anything else, as written (failure details).
-    Other(String),
-}
+/// An enum stored as strings: named variants for the strings this version writes, and
+/// `Other` keeping any other string as written, so stored data always reads back unchanged.
+macro_rules! stored_strings {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)*
+            /// Any other string, as written.
+            Other(String),
+        }
 
-impl EndReason {
-    const NAMED: [(EndReason, &'static str); 18] = [
-        (EndReason::CallerBye, "caller_bye"),
-        (EndReason::CallerCancel, "caller_cancel"),
-        (EndReason::CallerLost, "caller_lost"),
-        (EndReason::SeatBye, "seat_bye"),
-        (EndReason::SeatHangup, "seat_hangup"),
-        (EndReason::SeatReset, "seat_reset"),
-        (EndReason::ExternalBye, "external_bye"),
-        (EndReason::Replaced, "replaced"),
-        (EndReason::QueueFull, "queue_full"),
-        (EndReason::ForwardFailed, "forward_failed"),
-        (EndReason::DialPlanHangup, "dial_plan_hangup"),
-        (EndReason::RouterStopped, "router_stopped"),
-        (EndReason::RouterShutdown, "router_shutdown"),
-        (EndReason::ShuttingDown, "shutting_down"),
-        (EndReason::UnknownNumber, "unknown_number"),
-        (EndReason::NoUsableSdp, "no_usable_sdp"),
-        (EndReason::NoMediaPort, "no_media_port"),
-        (EndReason::DialogError, "dialog_error"),
-    ];
+        impl $name {
+            /// Every named variant and its stored string.
+            pub const NAMED: &'static [($name, &'static str)] = &[$(($name::$variant, $text),)*];
 
-    /// The stored string.
-    pub fn as_str(&self) -> &str {
-        match self {
-            EndReason::Other(text) => text,
-            named => {
-                let found = EndReason::NAMED.iter().find(|(r, _)| r == named);
-                found.map_or("", |(_, text)| text)
+            /// The stored string.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $text,)*
+                    $name::Other(text) => text,
+                }
             }
         }
-    }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                match text {
+                    $($text => $name::$variant,)*
+                    other => $name::Other(other.to_string()),
+                }
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(text: String) -> Self {
+                $name::from(text.as_str())
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                String::deserialize(deserializer).map($name::from)
+            }
+        }
+    };
 }
 
-impl From<&str> for EndReason {
-    fn from(text: &str) -> Self {
-        let found = EndReason::NAMED.iter().find(|(_, t)| *t == text);
-        found.map_or_else(|| EndReason::Other(text.to_string()), |(r, _)| r.clone())
+stored_strings!(
+    /// Who or what ended a call, stored as today's strings (`caller_bye`, `forward_failed`…).
+    /// A failure's detail (`caller_sdp: …`, `dial_plan_entry_missing: …`) is kept as
+    /// written ([`EndReason::Other`]).
+    EndReason {
+    /// The caller hung up (after the router or a seat answered it).
+    CallerBye = "caller_bye",
+    /// The caller hung up before anyone answered it.
+    CallerCancel = "caller_cancel",
+    /// The caller vanished (silent, its dialog dead).
+    CallerLost = "caller_lost",
+    /// The seat hung up.
+    SeatBye = "seat_bye",
+    /// The seat's console hung up (CTI).
+    SeatHangup = "seat_hangup",
+    /// A supervisor reset the seat, or its phone was lost.
+    SeatReset = "seat_reset",
+    /// The far end of a forward through the trunk hung up.
+    ExternalBye = "external_bye",
+    /// An attended transfer replaced this (consultation) call.
+    Replaced = "replaced",
+    /// The queue was full and the plan had no overflow.
+    QueueFull = "queue_full",
+    /// A forward through the trunk failed and nothing else was left.
+    ForwardFailed = "forward_failed",
+    /// The dial plan hung up (closed service, after its message).
+    DialPlanHangup = "dial_plan_hangup",
+    /// The router stopped (crash, `kill -9`) while the call was live: closed at restart.
+    RouterStopped = "router_stopped",
+    /// The router shut down with the call still live (drain time over).
+    RouterShutdown = "router_shutdown",
+    /// Refused at admission: the router is draining (SIGTERM).
+    ShuttingDown = "shutting_down",
+    /// Refused at admission: no dial plan entry for the number.
+    UnknownNumber = "unknown_number",
+    /// Refused at admission: the offer had no codec we relay.
+    NoUsableSdp = "no_usable_sdp",
+    /// Refused at admission: no RTP port left.
+    NoMediaPort = "no_media_port",
+    /// Refused at admission: the SIP dialog could not be set up.
+    DialogError = "dialog_error",
     }
-}
+);
 
-impl From<String> for EndReason {
-    fn from(text: String) -> Self {
-        EndReason::from(text.as_str())
+stored_strings!(
+    /// What a line of a call's timeline or of a seat's history says, stored as today's
+    /// strings (`ENTERQUEUE`, `CONNECT`, `PAUSE`…).
+    EventKind {
+    /// The call arrived (trunk INVITE).
+    Arrived = "ARRIVED",
+    /// The call entered a queue (`queue` names it).
+    EnterQueue = "ENTERQUEUE",
+    /// A full queue refused the call.
+    QueueRefused = "QUEUE_REFUSED",
+    /// The call was offered to a seat.
+    Offer = "OFFER",
+    /// A P0 caller lost the seat accompanying it before the target answered.
+    P0Unaccompanied = "P0_UNACCOMPANIED",
+    /// The seat's phone rings.
+    Ringing = "RINGING",
+    /// The seat let the offer ring out.
+    RingNoAnswer = "RINGNOANSWER",
+    /// The seat refused the offer, or admission refused the call.
+    Rejected = "REJECTED",
+    /// The seat could not be reached.
+    Unreachable = "UNREACHABLE",
+    /// The router answered the caller (greeting, hold audio).
+    Answer = "ANSWER",
+    /// A seat answered: bridged.
+    Connect = "CONNECT",
+    /// The caller hung up while waiting.
+    Abandon = "ABANDON",
+    /// The call ended (detail: the end reason).
+    End = "END",
+    /// The router could not go on with the call.
+    Failed = "FAILED",
+    /// Forwarded through the trunk.
+    Forward = "FORWARD",
+    /// A forward through the trunk failed.
+    ForwardFailed = "FORWARD_FAILED",
+    /// No seat answered within the queue's limit.
+    Overflow = "OVERFLOW",
+    /// A seat transferred the call.
+    Transfer = "TRANSFER",
+    /// An accompanied transfer's target joined (three-way).
+    Accompanied = "ACCOMPANIED",
+    /// A seat left the call.
+    Left = "LEFT",
+    /// The caller was put on hold.
+    Hold = "HOLD",
+    /// The caller was taken back from hold.
+    Resume = "RESUME",
+    /// The caller pressed a key.
+    Dtmf = "DTMF",
+    /// A seat wrote the call file.
+    Qualify = "QUALIFY",
+    /// The caller vanished (silent, its dialog dead).
+    CallerLost = "CALLER_LOST",
+    /// The seat's phone was lost (silent, or its leg failed).
+    SeatLost = "SEAT_LOST",
+    /// A supervisor reset the seat.
+    SeatReset = "SEAT_RESET",
+    /// An attended transfer replaced this call.
+    Replaced = "REPLACED",
+    /// The recording could not be written.
+    RecordingFailed = "RECORDING_FAILED",
+    /// The router stopped with the call live (closed at restart).
+    RouterStopped = "ROUTER_STOPPED",
+    /// Seat log: the seat changed state (`from`, `to`).
+    State = "STATE",
+    /// Seat log: the console logged in.
+    Login = "LOGIN",
+    /// Seat log: the console logged out.
+    Logout = "LOGOUT",
+    /// Seat log: paused (detail: the reason).
+    Pause = "PAUSE",
+    /// Seat log: back in distribution.
+    Unpause = "UNPAUSE",
+    /// Seat log: the ACD paused the seat after a missed offer.
+    Autopause = "AUTOPAUSE",
+    /// Seat log: a supervisor reset the seat (detail: who).
+    Reset = "RESET",
+    /// Seat log: calls go to the browser or the phone.
+    Audio = "AUDIO",
+    /// Seat log: the seat's call ended.
+    CallEnd = "CALL_END",
     }
-}
-
-impl std::ops::Deref for EndReason {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl std::fmt::Display for EndReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for EndReason {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for EndReason {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(EndReason::from)
-    }
-}
+);
 
 /// What became of one offer to a seat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,11 +316,15 @@ pub struct CallEvent {
     /// When.
     pub at: EpochMillis,
     /// What (`ARRIVED`, `ENTERQUEUE`, `OFFER`, `RINGNOANSWER`, `CONNECT`, `ABANDON`…).
-    pub kind: String,
+    pub kind: EventKind,
     /// The seat concerned, if any.
     pub seat: Option<String>,
     /// Free detail (SIP status, who hung up).
     pub detail: Option<String>,
+    /// The queue entered, for `ENTERQUEUE` (absent in records written before: read from
+    /// the detail then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
 }
 
 /// What the regulation decided for the caller (the SAS/SAMU decision list).
@@ -449,14 +543,19 @@ impl CallRecord {
             file: Vec::new(),
             events: Vec::new(),
         };
-        record.event(arrived_at, "ARRIVED", None, None);
+        record.event(arrived_at, EventKind::Arrived, None, None);
         record
     }
 
     /// Writes an entry in the call file, with its line on the timeline.
     pub fn add_file(&mut self, entry: FileEntry) {
         let detail = serde_json::to_string(&entry.data).unwrap_or_default();
-        self.event(entry.at, "QUALIFY", Some(&entry.seat), Some(detail));
+        self.event(
+            entry.at,
+            EventKind::Qualify,
+            Some(&entry.seat),
+            Some(detail),
+        );
         self.file.push(entry);
     }
 
@@ -464,16 +563,25 @@ impl CallRecord {
     pub fn event(
         &mut self,
         at: EpochMillis,
-        kind: &str,
+        kind: EventKind,
         seat: Option<&str>,
         detail: Option<String>,
     ) {
         self.events.push(CallEvent {
             at,
-            kind: kind.into(),
+            kind,
             seat: seat.map(str::to_string),
             detail,
+            queue: None,
         });
+    }
+
+    /// Appends an `ENTERQUEUE` line: the call waits in `queue` from `at`.
+    pub fn enter_queue(&mut self, at: EpochMillis, queue: &str, detail: String) {
+        self.event(at, EventKind::EnterQueue, None, Some(detail));
+        if let Some(e) = self.events.last_mut() {
+            e.queue = Some(queue.to_string());
+        }
     }
 }
 
@@ -499,11 +607,16 @@ mod tests {
     }
 
     #[test]
-    fn end_reasons_are_stored_as_their_strings_and_unknown_ones_kept() {
+    fn end_reasons_and_event_kinds_are_stored_as_their_strings_and_unknown_ones_kept() {
         for (reason, text) in EndReason::NAMED {
-            let json = serde_json::to_string(&reason).unwrap();
+            let json = serde_json::to_string(reason).unwrap();
             assert_eq!(json, format!("\"{text}\""));
-            assert_eq!(serde_json::from_str::<EndReason>(&json).unwrap(), reason);
+            assert_eq!(&serde_json::from_str::<EndReason>(&json).unwrap(), reason);
+        }
+        for (kind, text) in EventKind::NAMED {
+            let json = serde_json::to_string(kind).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(&serde_json::from_str::<EventKind>(&json).unwrap(), kind);
         }
         let detail: EndReason = serde_json::from_str("\"caller_sdp: no audio\"").unwrap();
         assert_eq!(detail, EndReason::Other("caller_sdp: no audio".into()));
@@ -532,6 +645,9 @@ mod tests {
                 "{:?}",
                 record.end_reason
             );
+            for e in &record.events {
+                assert!(!matches!(e.kind, EventKind::Other(_)), "{:?}", e.kind);
+            }
             // The waits are read from the timeline; every call that queued has one.
             let refused = [Some(Outcome::Failed), Some(Outcome::QueueFull)];
             if record.queued_at.is_some() && !refused.contains(&record.outcome) {

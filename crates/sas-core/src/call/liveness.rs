@@ -10,6 +10,7 @@
 
 use super::{CallOutput, EXTERNAL, Outcome, Switchboard};
 use crate::record::EndReason;
+use crate::record::EventKind;
 use crate::time::{EpochMillis, Mono, Now};
 
 /// Watches one caller's leg. Sans-IO: fed packet counts and the time.
@@ -83,7 +84,7 @@ impl Switchboard {
         else {
             return;
         };
-        self.event(now, call, "CALLER_LOST", None, Some(detail));
+        self.event(now, call, EventKind::CallerLost, None, Some(detail));
         if dialling {
             self.outputs.push_back(CallOutput::CancelSeat {
                 call: call.into(),

@@ -12,7 +12,7 @@ use crate::acd::{
 pub use crate::ids::{CallId, SeatId};
 use crate::media::dtmf::DigitEvent;
 use crate::pii::CallerNumber;
-use crate::record::{CallRecord, EndReason, Handler, OfferRecord, OfferResult, Outcome};
+use crate::record::{CallRecord, EndReason, EventKind, Handler, OfferRecord, OfferResult, Outcome};
 use crate::time::{EpochMillis, Mono, Now};
 use std::collections::{HashMap, VecDeque};
 
@@ -62,8 +62,8 @@ pub enum CallInput {
     Note {
         /// The call.
         call: CallId,
-        /// Event kind (`FORWARD_UNAVAILABLE`…).
-        kind: &'static str,
+        /// Event kind.
+        kind: EventKind,
         /// Detail.
         detail: String,
     },
@@ -426,7 +426,7 @@ impl Switchboard {
                     && c.record.caller_answered_at.is_none()
                 {
                     c.record.caller_answered_at = Some(now.wall);
-                    c.record.event(now.wall, "ANSWER", None, None);
+                    c.record.event(now.wall, EventKind::Answer, None, None);
                 }
             }
             CallInput::Enqueue {
@@ -444,7 +444,7 @@ impl Switchboard {
                     .is_some_and(|c| c.phase.seeks_seat())
                 {
                     self.withdraw_offer(now, &call);
-                    self.event(now, &call, "OVERFLOW", None, None);
+                    self.event(now, &call, EventKind::Overflow, None, None);
                 }
             }
             CallInput::Note { call, kind, detail } => {
@@ -457,7 +457,7 @@ impl Switchboard {
                     .is_some_and(|c| c.phase.seeks_seat())
                 {
                     self.withdraw_offer(now, &call);
-                    self.event(now, &call, "FORWARD", None, Some(number.clone()));
+                    self.event(now, &call, EventKind::Forward, None, Some(number.clone()));
                     // Accompanied: the seat stays with the caller while the number rings.
                     if let Some(c) = self.calls.get_mut(call.as_str()) {
                         c.dialling = true;
@@ -482,7 +482,7 @@ impl Switchboard {
                     c.dialling = false;
                     let detail = status.map_or_else(|| "unreachable".into(), |s| s.to_string());
                     c.record
-                        .event(now.wall, "FORWARD_FAILED", None, Some(detail));
+                        .event(now.wall, EventKind::ForwardFailed, None, Some(detail));
                 }
             }
             CallInput::QueueFull { call } => {
@@ -511,7 +511,8 @@ impl Switchboard {
             CallInput::Digit { call, digit } => {
                 if let Some(c) = self.calls.get_mut(call.as_str()) {
                     let detail = format!("{} {}", digit.digit, digit.source.label());
-                    c.record.event(digit.at, "DTMF", None, Some(detail));
+                    c.record
+                        .event(digit.at, EventKind::Dtmf, None, Some(detail));
                     c.record.dtmf.push(digit);
                 }
             }
@@ -520,13 +521,14 @@ impl Switchboard {
             CallInput::SeatRinging { call, seat } => {
                 self.acd.seat_rang(&seat, &call);
                 if let Some(c) = self.calls.get_mut(call.as_str()) {
-                    c.record.event(now.wall, "RINGING", Some(&seat), None);
+                    c.record
+                        .event(now.wall, EventKind::Ringing, Some(&seat), None);
                 }
             }
             CallInput::OfferNotSent { call, seat } => {
                 if self.close_offer(now, &call, &seat, OfferResult::Unreachable, None) {
                     let detail = Some("not sent".to_string());
-                    self.event(now, &call, "UNREACHABLE", Some(&seat), detail);
+                    self.event(now, &call, EventKind::Unreachable, Some(&seat), detail);
                     self.acd.offer_not_sent(now.mono, &seat, &call);
                 }
             }
@@ -541,9 +543,9 @@ impl Switchboard {
                 };
                 if self.close_offer(now, &call, &seat, result, status) {
                     let kind = if status.is_some() {
-                        "REJECTED"
+                        EventKind::Rejected
                     } else {
-                        "UNREACHABLE"
+                        EventKind::Unreachable
                     };
                     self.event(now, &call, kind, Some(&seat), status.map(|s| s.to_string()));
                     self.acd.offer_failed(now.mono, &seat, &call, why);
@@ -559,7 +561,7 @@ impl Switchboard {
                     self.event(
                         now,
                         &call,
-                        "UNREACHABLE",
+                        EventKind::Unreachable,
                         Some(&seat),
                         Some("unregistered".into()),
                     );
@@ -594,10 +596,16 @@ impl Switchboard {
         if request.urgency != Urgency::Nr {
             detail.push_str(&format!(" urgency {}", request.urgency.label()));
         }
-        c.record.event(now.wall, "ENTERQUEUE", None, Some(detail));
+        c.record.enter_queue(now.wall, queue, detail);
         let refused = self.acd.enqueue(now.mono, call, request).err();
         if let Some(e) = &refused {
-            self.event(now, call, "QUEUE_REFUSED", None, Some(e.to_string()));
+            self.event(
+                now,
+                call,
+                EventKind::QueueRefused,
+                None,
+                Some(e.to_string()),
+            );
         }
         self.drain_acd(now);
         !matches!(refused, Some(AcdError::QueueFull { .. }))
@@ -631,14 +639,14 @@ impl Switchboard {
         match (was, call) {
             (Some(SeatState::Ringing { .. }), Some(call)) => {
                 self.close_offer(now, &call, seat, OfferResult::Withdrawn, None);
-                self.event(now, &call, "SEAT_RESET", Some(seat), None);
+                self.event(now, &call, EventKind::SeatReset, Some(seat), None);
                 self.outputs.push_back(CallOutput::CancelSeat {
                     call,
                     seat: seat.into(),
                 });
             }
             (Some(SeatState::Busy { .. }), Some(call)) => {
-                self.event(now, &call, "SEAT_RESET", Some(seat), None);
+                self.event(now, &call, EventKind::SeatReset, Some(seat), None);
                 self.seat_left(now, &call, seat, Some("seat_reset"));
             }
             _ => {}
@@ -763,7 +771,7 @@ impl Switchboard {
                 self.event(
                     now,
                     call,
-                    "ABANDON",
+                    EventKind::Abandon,
                     None,
                     Some(format!("waited {waited} ms")),
                 );
@@ -837,7 +845,8 @@ impl Switchboard {
         let Some(c) = self.calls.get_mut(call) else {
             return;
         };
-        c.record.event(now.wall, "CONNECT", Some(seat), None);
+        c.record
+            .event(now.wall, EventKind::Connect, Some(seat), None);
         c.record.handlers.push(Handler {
             seat: seat.into(),
             role,
@@ -930,7 +939,7 @@ impl Switchboard {
                     .push_back(CallOutput::HangUpCaller { call: call.into() });
             }
         }
-        self.event(now, call, "FAILED", None, Some(reason.into()));
+        self.event(now, call, EventKind::Failed, None, Some(reason.into()));
         self.finish(now, call, Outcome::Failed, reason.into());
     }
 
@@ -966,13 +975,14 @@ impl Switchboard {
                             result: OfferResult::Ringing,
                             status: None,
                         });
-                        c.record.event(now.wall, "OFFER", Some(&seat), None);
+                        c.record
+                            .event(now.wall, EventKind::Offer, Some(&seat), None);
                     }
                     self.outputs.push_back(CallOutput::RingSeat { call, seat });
                 }
                 AcdOutput::OfferTimedOut { call, seat } => {
                     self.close_offer(now, &call, &seat, OfferResult::NoAnswer, None);
-                    self.event(now, &call, "RINGNOANSWER", Some(&seat), None);
+                    self.event(now, &call, EventKind::RingNoAnswer, Some(&seat), None);
                     self.outputs
                         .push_back(CallOutput::CancelSeat { call, seat });
                 }
@@ -1037,7 +1047,7 @@ impl Switchboard {
         &mut self,
         now: Now,
         call: &str,
-        kind: &str,
+        kind: EventKind,
         seat: Option<&str>,
         detail: Option<String>,
     ) {
@@ -1063,7 +1073,12 @@ impl Switchboard {
             h.left = Some(reason.to_string());
         }
         let last = r.handlers.last().map(|h| h.seat.clone());
-        r.event(now.wall, "END", last.as_deref(), Some(reason.to_string()));
+        r.event(
+            now.wall,
+            EventKind::End,
+            last.as_deref(),
+            Some(reason.to_string()),
+        );
         r.end_reason = Some(reason);
         self.outputs
             .push_back(CallOutput::Finished(Box::new(c.record)));

@@ -7,6 +7,7 @@ use super::{CallOutput, EXTERNAL, Phase, Switchboard};
 use crate::acd::{PauseReason, SeatId, Urgency};
 use crate::cti::TransferMode;
 use crate::record::EndReason;
+use crate::record::EventKind;
 use crate::record::{CallRecord, FileEntry, Outcome, Qualification};
 use crate::time::Now;
 use thiserror::Error;
@@ -51,14 +52,14 @@ impl Switchboard {
         match mode {
             TransferMode::Blind => {
                 c.record
-                    .event(now.wall, "TRANSFER", Some(seat), Some(detail));
+                    .event(now.wall, EventKind::Transfer, Some(seat), Some(detail));
                 end_handler(&mut c.record, seat, now, "transfer");
                 c.phase = Phase::Waiting;
                 self.release_seat(now, call, seat.into());
             }
             TransferMode::Accompanied => {
                 c.record
-                    .event(now.wall, "ACCOMPANIED", Some(seat), Some(detail));
+                    .event(now.wall, EventKind::Accompanied, Some(seat), Some(detail));
                 c.phase = Phase::Accompanying { seat: seat.into() };
             }
         }
@@ -95,13 +96,19 @@ impl Switchboard {
         if let Some(c) = self.calls.get_mut(call) {
             let detail = format!("{target} attended, replaces {consult}");
             c.record
-                .event(now.wall, "TRANSFER", Some(seat), Some(detail));
+                .event(now.wall, EventKind::Transfer, Some(seat), Some(detail));
             end_handler(&mut c.record, seat, now, "transfer");
             c.phase = Phase::Waiting;
         }
         self.release_seat(now, call, seat.into());
         self.connected(now, call, target);
-        self.event(now, consult, "REPLACED", Some(target), Some(call.into()));
+        self.event(
+            now,
+            consult,
+            EventKind::Replaced,
+            Some(target),
+            Some(call.into()),
+        );
         self.outputs.push_back(CallOutput::HangUpCaller {
             call: consult.into(),
         });
@@ -157,7 +164,7 @@ impl Switchboard {
             return;
         };
         end_handler(&mut c.record, seat, now, "left");
-        c.record.event(now.wall, "LEFT", Some(seat), None);
+        c.record.event(now.wall, EventKind::Left, Some(seat), None);
         self.outputs.push_back(CallOutput::SeatLeft {
             call: call.into(),
             seat: seat.into(),
@@ -188,7 +195,7 @@ impl Switchboard {
         self.event(
             now,
             call,
-            "P0_UNACCOMPANIED",
+            EventKind::P0Unaccompanied,
             Some(seat),
             Some(detail.into()),
         );
@@ -219,7 +226,8 @@ impl Switchboard {
             return self.seat_left(now, call, seat, None);
         };
         end_handler(&mut c.record, seat, now, "lost");
-        c.record.event(now.wall, "SEAT_LOST", Some(seat), None);
+        c.record
+            .event(now.wall, EventKind::SeatLost, Some(seat), None);
         c.phase = Phase::Waiting;
         self.acd.call_ended(now.mono, seat);
         self.outputs.push_back(CallOutput::SeatLeft {
@@ -247,11 +255,11 @@ impl Switchboard {
         }
         c.held = held;
         let (kind, out) = if held {
-            ("HOLD", CallOutput::Hold { call: call.into() })
+            (EventKind::Hold, CallOutput::Hold { call: call.into() })
         } else {
             let seat = seat.into();
             (
-                "RESUME",
+                EventKind::Resume,
                 CallOutput::Resume {
                     call: call.into(),
                     seat,

@@ -54,7 +54,7 @@ fn kinds(b: &Switchboard, call: &str) -> Vec<String> {
         .unwrap()
         .events
         .iter()
-        .map(|e| e.kind.clone())
+        .map(|e| e.kind.to_string())
         .collect()
 }
 
