@@ -6,7 +6,7 @@ use crate::acd::Urgency;
 use crate::call::CallId;
 use crate::call::SeatId;
 use crate::call::router::{Dialled, Router, RouterInput, RouterOutput};
-use crate::call::{CallInput, CallOutput};
+use crate::call::{CallInput, CallOutput, Party};
 use crate::cti::{CtiChannels, CtiCommand, CtiError, TransferMode};
 use crate::media::dtmf::info::parse_info;
 use crate::media::dtmf::{DigitEvent, DtmfError, DtmfSource};
@@ -483,9 +483,14 @@ impl CallDriver {
                 call: CallId::from(call.clone()),
                 seat: SeatId::from(seat.clone()),
             },
-            (true, true) => CallInput::SeatGone {
-                call: CallId::from(call.clone()),
-                seat: SeatId::from(seat.clone()),
+            (true, true) => match seat_legs::party_of(seat) {
+                Party::External => CallInput::ExternalGone {
+                    call: CallId::from(call.clone()),
+                },
+                Party::Seat(seat) => CallInput::SeatGone {
+                    call: CallId::from(call.clone()),
+                    seat,
+                },
             },
             (true, false) => return, // the INVITE's own result reports this
         };
@@ -683,10 +688,10 @@ impl CallDriver {
                 | CallOutput::SeatLeft { call, seat }
                     if legs
                         .get(call.as_str())
-                        .is_some_and(|l| l.consoles.iter().any(|c| c.seat == seat)) =>
+                        .is_some_and(|l| l.consoles.iter().any(|c| c.seat == seat.name())) =>
                 {
                     if let Some(l) = legs.get_mut(call.as_str())
-                        && let Some(c) = l.take_console(&seat)
+                        && let Some(c) = l.take_console(seat.name())
                     {
                         self.release_console(&call, c, l);
                     }
@@ -698,8 +703,8 @@ impl CallDriver {
                     let Some(l) = legs.get_mut(call.as_str()) else {
                         continue;
                     };
-                    l.phone_offers.retain(|(s, _)| *s != seat);
-                    if let Some(leg) = l.take_seat(&seat) {
+                    l.phone_offers.retain(|(s, _)| *s != seat.name());
+                    if let Some(leg) = l.take_seat(seat.name()) {
                         by_leg.remove(&leg.sip);
                         if leg.answered && leg.webrtc.is_some() {
                             l.relay.detach_webrtc(leg.media);
@@ -709,7 +714,7 @@ impl CallDriver {
                 }
                 CallOutput::Bridge { call, seat } => {
                     if let Some(l) = legs.get_mut(call.as_str()) {
-                        let side = l.media_of(&seat).unwrap_or(Leg::B);
+                        let side = l.media_of(seat.name()).unwrap_or(Leg::B);
                         match self.answer_caller(&call, l) {
                             Ok(()) => l.relay.bridge(side),
                             Err(reason) => self

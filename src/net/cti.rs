@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::calls::{CallDriver, Legs};
 use crate::acd::{SeatState, Urgency};
 use crate::call::router::{SeatRequest, SeatRequestError};
-use crate::call::{CallInput, CallOutput, EXTERNAL};
+use crate::call::{CallInput, CallOutput, Party};
 use crate::cti::{CtiCommand, CtiError, CtiEvent, CtiRequest, TransferMode};
 use crate::store::record::EventKind;
 use crate::store::seat_log::SeatEvent;
@@ -300,7 +300,7 @@ impl CallDriver {
                 self.seat_log(now, seat, EventKind::Offer, Some(call), detail.as_deref());
             }
             CallOutput::SeatLeft { call, seat } => {
-                self.seat_log(now, seat, EventKind::Left, Some(call), None);
+                self.seat_log(now, seat.name(), EventKind::Left, Some(call), None);
             }
             CallOutput::SeatAutopaused {
                 seat,
@@ -336,7 +336,10 @@ impl CallDriver {
                     detail: json!({ "seats": seats }),
                 });
             }
-            CallOutput::Bridge { call, seat } if seat != EXTERNAL => {
+            CallOutput::Bridge {
+                call,
+                seat: Party::Seat(seat),
+            } => {
                 self.seat_log(now, seat, EventKind::Connect, Some(call), None);
             }
             CallOutput::Conference { call } => {
@@ -381,7 +384,7 @@ impl CallDriver {
             CallOutput::Finished(record) => {
                 let end = record.ended_at;
                 for h in record.handlers.iter().filter(|h| h.until == end) {
-                    if h.seat != EXTERNAL {
+                    if h.seat != Party::EXTERNAL_NAME {
                         self.seat_log(
                             now,
                             &h.seat,
@@ -416,7 +419,7 @@ impl CallDriver {
             .map(|r| {
                 r.handlers
                     .iter()
-                    .filter(|h| h.until.is_none() && h.seat != EXTERNAL)
+                    .filter(|h| h.until.is_none() && h.seat != Party::EXTERNAL_NAME)
                     .map(|h| h.seat.clone())
                     .collect()
             })

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::calls::CallDriver;
-use crate::call::{CallOutput, EXTERNAL};
+use crate::call::{CallOutput, Party};
 use crate::cti::{CtiError, Reply};
 use crate::store::record::EventKind;
 use crate::store::record::{CallRecord, FileEntry, Qualification};
@@ -36,7 +36,10 @@ impl CallDriver {
     pub(super) fn follow_last_calls(&mut self, out: &CallOutput) {
         match out {
             CallOutput::RingSeat { call, seat } => self.offered(seat, call),
-            CallOutput::Bridge { call, seat } => self.talking_on(seat, call),
+            CallOutput::Bridge {
+                call,
+                seat: Party::Seat(seat),
+            } => self.talking_on(seat, call),
             CallOutput::Conference { call } => {
                 for seat in self.open_handlers(call) {
                     self.talking_on(&seat, call);
@@ -49,7 +52,7 @@ impl CallDriver {
 
     /// `seat` now talks on `call`: its previous call's wrap-up is over.
     fn talking_on(&mut self, seat: &str, call: &str) {
-        if seat != EXTERNAL {
+        if seat != Party::EXTERNAL_NAME {
             let last = LastCall {
                 call: call.into(),
                 ended: None,

@@ -10,7 +10,7 @@ use sas_router::call::CallId;
 use sas_router::call::router::{
     LivenessSettings, MediaSample, Router, RouterInput, RouterOutput, SeatRequestError, SeatSample,
 };
-use sas_router::call::{CallInput, CallOutput, EXTERNAL, Switchboard, SwitchboardSettings};
+use sas_router::call::{CallInput, CallOutput, Party, Switchboard, SwitchboardSettings};
 use sas_router::cti::TransferMode;
 use sas_router::pii::CallerNumber;
 use sas_router::routing::builtin::BUILTIN_NAMES;
@@ -294,29 +294,19 @@ impl Sim {
                 );
             }
             Ev::External(call, true) => {
-                let seat = EXTERNAL.into();
-                r.handle_call(
-                    now,
-                    CallInput::SeatAnswered {
-                        call: call.into(),
-                        seat,
-                    },
-                );
+                let call = call.into();
+                r.handle_call(now, CallInput::ExternalAnswered { call });
             }
             Ev::External(call, false) => {
-                let (seat, status) = (EXTERNAL.into(), Some(503));
-                r.handle_call(
-                    now,
-                    CallInput::SeatFailed {
-                        call: call.into(),
-                        seat,
-                        status,
-                    },
-                );
+                let (call, status) = (call.into(), Some(503));
+                r.handle_call(now, CallInput::ExternalFailed { call, status });
             }
             Ev::TalkEnds(call, seat) if self.talking.get(&call) == Some(&seat) => {
                 let input = match self.rng.chance(50) {
                     true => CallInput::CallerGone { call: call.into() },
+                    false if seat == Party::EXTERNAL_NAME => {
+                        CallInput::ExternalGone { call: call.into() }
+                    }
                     false => CallInput::SeatGone {
                         call: call.into(),
                         seat: seat.into(),
@@ -398,7 +388,7 @@ impl Sim {
             };
             let caller_rx = self.answered.contains(&call).then(|| count("caller"));
             let seats = match self.talking.get(&call).cloned() {
-                Some(seat) if seat != EXTERNAL && !self.held.contains(&call) => {
+                Some(seat) if seat != Party::EXTERNAL_NAME && !self.held.contains(&call) => {
                     let rx = count(&seat);
                     vec![SeatSample {
                         seat,
@@ -458,11 +448,11 @@ impl Sim {
                     match self.rng.below(100) {
                         0..80 => {
                             let t = 2 * SECOND + self.rng.below(8 * SECOND);
-                            self.at(t, Ev::SeatAnswers(String::from(call), String::from(seat)));
+                            self.at(t, Ev::SeatAnswers(String::from(call), seat.to_string()));
                         }
                         80..88 => self.at(
                             3 * SECOND,
-                            Ev::SeatRefuses(String::from(call), String::from(seat)),
+                            Ev::SeatRefuses(String::from(call), seat.to_string()),
                         ),
                         _ => {} // rings out
                     }
@@ -476,19 +466,19 @@ impl Sim {
                     self.answered.insert(call.to_string());
                     self.held.remove(call.as_str());
                     self.talking.insert(call.to_string(), seat.to_string());
-                    if seat == EXTERNAL {
+                    if seat.is_external() {
                         let t = 30 * SECOND + self.rng.below(120 * SECOND);
-                        self.at(t, Ev::TalkEnds(String::from(call), String::from(seat)));
+                        self.at(t, Ev::TalkEnds(String::from(call), seat.to_string()));
                         continue;
                     }
                     match self.rng.below(100) {
                         0..15 => {
                             let t = 20 * SECOND + self.rng.below(60 * SECOND);
-                            self.at(t, Ev::Transfer(String::from(call), String::from(seat)));
+                            self.at(t, Ev::Transfer(String::from(call), seat.to_string()));
                         }
                         15..20 => {
                             let t = 10 * SECOND + self.rng.below(30 * SECOND);
-                            self.at(t, Ev::PhoneDies(String::from(call), String::from(seat)));
+                            self.at(t, Ev::PhoneDies(String::from(call), seat.to_string()));
                         }
                         20..30 => {
                             self.at(
@@ -501,12 +491,12 @@ impl Sim {
                             );
                             self.at(
                                 90 * SECOND,
-                                Ev::TalkEnds(String::from(call), String::from(seat)),
+                                Ev::TalkEnds(String::from(call), seat.to_string()),
                             );
                         }
                         _ => {
                             let t = 30 * SECOND + self.rng.below(240 * SECOND);
-                            self.at(t, Ev::TalkEnds(String::from(call), String::from(seat)));
+                            self.at(t, Ev::TalkEnds(String::from(call), seat.to_string()));
                         }
                     }
                 }

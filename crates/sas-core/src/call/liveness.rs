@@ -8,7 +8,7 @@
 //! alive and the watch starts again; one that does not answer (or answers 481/408) is
 //! lost, and the switchboard ends the call ([`super::CallInput::CallerLost`]).
 
-use super::{CallOutput, EXTERNAL, Outcome, Switchboard};
+use super::{CallOutput, Outcome, Party, Switchboard};
 use crate::record::EndReason;
 use crate::record::EventKind;
 use crate::time::{EpochMillis, Mono, Now};
@@ -88,7 +88,7 @@ impl Switchboard {
         if dialling {
             self.outputs.push_back(CallOutput::CancelSeat {
                 call: call.into(),
-                seat: EXTERNAL.into(),
+                seat: Party::External,
             });
         }
         self.withdraw_offer(now, call);

@@ -16,9 +16,92 @@ use crate::record::{CallRecord, EndReason, EventKind, Handler, OfferRecord, Offe
 use crate::time::{EpochMillis, Mono, Now};
 use std::collections::{HashMap, VecDeque};
 
-/// The "seat" of a call forwarded through the trunk: the external party rides the seat
-/// leg, its offer and answer go through the same inputs, but it is no ACD seat.
-pub const EXTERNAL: &str = "external";
+/// Who is on the plateau side of a call: a seat, or the external number the call was
+/// forwarded to through the trunk (it rides a seat leg but is no ACD seat).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Party {
+    /// A seat of the plateau.
+    Seat(SeatId),
+    /// The far end of a forward through the trunk (backup centre, 3114).
+    External,
+}
+
+impl Party {
+    /// How records, logs and the driver's leg table name the external party.
+    pub const EXTERNAL_NAME: &'static str = "external";
+
+    /// The seat's user name, or [`Party::EXTERNAL_NAME`].
+    pub fn name(&self) -> &str {
+        match self {
+            Party::Seat(seat) => seat,
+            Party::External => Party::EXTERNAL_NAME,
+        }
+    }
+
+    /// The seat, if it is one.
+    pub fn seat(&self) -> Option<&SeatId> {
+        match self {
+            Party::Seat(seat) => Some(seat),
+            Party::External => None,
+        }
+    }
+
+    /// The far end of a forward.
+    pub fn is_external(&self) -> bool {
+        *self == Party::External
+    }
+}
+
+impl From<SeatId> for Party {
+    fn from(seat: SeatId) -> Self {
+        Party::Seat(seat)
+    }
+}
+
+/// A seat's user name names a seat (the external party has no name to parse).
+impl From<&str> for Party {
+    fn from(seat: &str) -> Self {
+        Party::Seat(seat.into())
+    }
+}
+
+impl From<&SeatId> for Party {
+    fn from(seat: &SeatId) -> Self {
+        Party::Seat(seat.clone())
+    }
+}
+
+/// A seat compares equal to its user name; the external party to no name.
+impl PartialEq<str> for Party {
+    fn eq(&self, other: &str) -> bool {
+        self.seat().is_some_and(|s| s == other)
+    }
+}
+
+impl PartialEq<SeatId> for Party {
+    fn eq(&self, other: &SeatId) -> bool {
+        self.seat() == Some(other)
+    }
+}
+
+impl PartialEq<&str> for Party {
+    fn eq(&self, other: &&str) -> bool {
+        self == *other
+    }
+}
+
+/// Stored and shown by its name, as seats were before parties were typed.
+impl serde::Serialize for Party {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl std::fmt::Display for Party {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Something that happened to a call or a seat.
 #[derive(Debug, Clone)]
@@ -130,6 +213,23 @@ pub enum CallInput {
         /// The SIP status, `None` when the seat could not be reached.
         status: Option<u16>,
     },
+    /// The external party of a forwarded call hung up.
+    ExternalGone {
+        /// The call.
+        call: CallId,
+    },
+    /// The external number dialled for the call ([`CallOutput::Dial`]) answered.
+    ExternalAnswered {
+        /// The call.
+        call: CallId,
+    },
+    /// Dialling the external number failed (`status` `None`: no answer at all).
+    ExternalFailed {
+        /// The call.
+        call: CallId,
+        /// The SIP status.
+        status: Option<u16>,
+    },
     /// The offer never left the router (no contact to send it to, local transport
     /// error): the call goes back in line and the seat is not blamed.
     OfferNotSent {
@@ -183,7 +283,7 @@ pub enum CallOutput {
         seat: SeatId,
     },
     /// Dial the external number through the trunk, on the seat leg; its outcome comes
-    /// back as `SeatAnswered`/`SeatFailed` with seat [`EXTERNAL`].
+    /// back as [`CallInput::ExternalAnswered`] or [`CallInput::ExternalFailed`].
     Dial {
         /// The call.
         call: CallId,
@@ -194,15 +294,15 @@ pub enum CallOutput {
     CancelSeat {
         /// The call.
         call: CallId,
-        /// The seat.
-        seat: SeatId,
+        /// The seat, or the external number being dialled.
+        seat: Party,
     },
     /// Connect the caller to the seat that answered (answering the trunk leg if not yet).
     Bridge {
         /// The call.
         call: CallId,
-        /// The seat.
-        seat: SeatId,
+        /// The seat, or the external number that answered.
+        seat: Party,
     },
     /// Send BYE to the caller.
     HangUpCaller {
@@ -213,8 +313,8 @@ pub enum CallOutput {
     HangUpSeat {
         /// The call.
         call: CallId,
-        /// The seat.
-        seat: SeatId,
+        /// The seat, or the external party.
+        seat: Party,
     },
     /// Reject the caller's INVITE (not answered yet) with this status.
     RejectCaller {
@@ -256,8 +356,8 @@ pub enum CallOutput {
     SeatLeft {
         /// The call.
         call: CallId,
-        /// The seat.
-        seat: SeatId,
+        /// The seat (or the external party of a three-way call).
+        seat: Party,
     },
     /// A P0 caller lost the seat accompanying it before the target answered (the seat
     /// hung up, or its leg dropped): it waits on hold, and the supervisors must know. With
@@ -304,7 +404,7 @@ enum Phase {
     /// Dialling out through the trunk.
     Forwarding,
     Bridged {
-        seat: SeatId,
+        seat: Party,
     },
     /// Accompanied transfer: `seat` stays with the caller while the call is offered to
     /// the target (queued, or dialled out).
@@ -315,7 +415,7 @@ enum Phase {
     /// leaves.
     Conference {
         seat: SeatId,
-        joined: SeatId,
+        joined: Party,
     },
 }
 
@@ -326,11 +426,12 @@ impl Phase {
     }
 
     /// Seats on the call.
-    fn seats(&self) -> Vec<SeatId> {
+    fn seats(&self) -> Vec<Party> {
         match self {
             Phase::Waiting | Phase::Forwarding => vec![],
-            Phase::Bridged { seat } | Phase::Accompanying { seat } => vec![seat.clone()],
-            Phase::Conference { seat, joined } => vec![seat.clone(), joined.clone()],
+            Phase::Bridged { seat } => vec![seat.clone()],
+            Phase::Accompanying { seat } => vec![Party::Seat(seat.clone())],
+            Phase::Conference { seat, joined } => vec![Party::Seat(seat.clone()), joined.clone()],
         }
     }
 }
@@ -468,10 +569,10 @@ impl Switchboard {
                     self.outputs.push_back(CallOutput::Dial { call, number });
                 }
             }
-            CallInput::SeatAnswered { call, seat } if seat == EXTERNAL => {
+            CallInput::ExternalAnswered { call } => {
                 self.external_answered(now, &call);
             }
-            CallInput::SeatFailed { call, seat, status } if seat == EXTERNAL => {
+            CallInput::ExternalFailed { call, status } => {
                 if let Some(c) = self.calls.get_mut(call.as_str())
                     && matches!(c.phase, Phase::Forwarding | Phase::Accompanying { .. })
                 {
@@ -551,7 +652,8 @@ impl Switchboard {
                     self.acd.offer_failed(now.mono, &seat, &call, why);
                 }
             }
-            CallInput::SeatGone { call, seat } => self.seat_left(now, &call, &seat, None),
+            CallInput::SeatGone { call, seat } => self.seat_left(now, &call, &seat.into(), None),
+            CallInput::ExternalGone { call } => self.seat_left(now, &call, &Party::External, None),
             CallInput::SeatLost { call, seat } => self.seat_lost(now, &call, &seat),
             CallInput::Failed { call, reason } => self.fail(now, &call, &reason),
             CallInput::SeatOnline { seat } => self.acd.seat_online(now.mono, &seat),
@@ -565,8 +667,10 @@ impl Switchboard {
                         Some(&seat),
                         Some("unregistered".into()),
                     );
-                    self.outputs
-                        .push_back(CallOutput::CancelSeat { call, seat });
+                    self.outputs.push_back(CallOutput::CancelSeat {
+                        call,
+                        seat: seat.into(),
+                    });
                 }
             }
         }
@@ -647,7 +751,7 @@ impl Switchboard {
             }
             (Some(SeatState::Busy { .. }), Some(call)) => {
                 self.event(now, &call, EventKind::SeatReset, Some(seat), None);
-                self.seat_left(now, &call, seat, Some("seat_reset"));
+                self.seat_left(now, &call, &seat.into(), Some("seat_reset"));
             }
             _ => {}
         }
@@ -729,9 +833,9 @@ impl Switchboard {
             .is_some_and(|c| c.phase == Phase::Forwarding)
     }
 
-    /// The seats on the call now (talking, or accompanying it; [`EXTERNAL`] for a
-    /// forwarded call's far end).
-    pub fn seats_on(&self, call: &str) -> Vec<SeatId> {
+    /// Who is on the call now (seats talking or accompanying it; [`Party::External`] for
+    /// a forwarded call's far end).
+    pub fn seats_on(&self, call: &str) -> Vec<Party> {
         self.calls
             .get(call)
             .map(|c| c.phase.seats())
@@ -748,7 +852,7 @@ impl Switchboard {
                 if phase == Phase::Forwarding {
                     self.outputs.push_back(CallOutput::CancelSeat {
                         call: call.into(),
-                        seat: EXTERNAL.into(),
+                        seat: Party::External,
                     });
                 }
                 self.withdraw_offer(now, call);
@@ -792,15 +896,15 @@ impl Switchboard {
                 if matches!(phase, Phase::Accompanying { .. }) {
                     self.outputs.push_back(CallOutput::CancelSeat {
                         call: call.into(),
-                        seat: EXTERNAL.into(),
+                        seat: Party::External,
                     });
                 }
                 let seats = phase.seats();
                 for seat in &seats {
                     self.release_seat(now, call, seat.clone());
                 }
-                let outcome = match seats.last().map(|s| s.as_str()) {
-                    Some(EXTERNAL) => Outcome::Forwarded,
+                let outcome = match seats.last() {
+                    Some(Party::External) => Outcome::Forwarded,
                     _ => Outcome::Answered,
                 };
                 self.finish(now, call, outcome, EndReason::CallerBye);
@@ -818,7 +922,7 @@ impl Switchboard {
             // Too late (the caller left): hang the external party up.
             self.outputs.push_back(CallOutput::HangUpSeat {
                 call: call.into(),
-                seat: EXTERNAL.into(),
+                seat: Party::External,
             });
             return;
         };
@@ -828,15 +932,15 @@ impl Switchboard {
         c.record
             .wait_ms
             .get_or_insert(now.mono.saturating_sub(c.arrived));
-        self.connected(now, call, EXTERNAL);
+        self.connected(now, call, Party::External);
     }
 
     /// A seat (or the external party) answered a call that sought one: bridge it, or make
     /// it the third party of an accompanied transfer.
-    fn connected(&mut self, now: Now, call: &str, seat: &str) {
-        let role = match seat {
-            EXTERNAL => EXTERNAL.to_string(),
-            _ => self
+    fn connected(&mut self, now: Now, call: &str, party: Party) {
+        let role = match &party {
+            Party::External => Party::EXTERNAL_NAME.to_string(),
+            Party::Seat(seat) => self
                 .acd
                 .seat(seat)
                 .map(|s| s.role.clone())
@@ -846,9 +950,9 @@ impl Switchboard {
             return;
         };
         c.record
-            .event(now.wall, EventKind::Connect, Some(seat), None);
+            .event(now.wall, EventKind::Connect, Some(party.name()), None);
         c.record.handlers.push(Handler {
-            seat: seat.into(),
+            seat: party.name().to_string(),
             role,
             from: now.wall,
             until: None,
@@ -859,16 +963,18 @@ impl Switchboard {
             Phase::Accompanying { seat: with } => {
                 c.phase = Phase::Conference {
                     seat: with,
-                    joined: seat.into(),
+                    joined: party,
                 };
                 CallOutput::Conference { call: call.into() }
             }
             _ => {
-                c.phase = Phase::Bridged { seat: seat.into() };
+                c.phase = Phase::Bridged {
+                    seat: party.clone(),
+                };
                 c.held = false;
                 CallOutput::Bridge {
                     call: call.into(),
-                    seat: seat.into(),
+                    seat: party,
                 }
             }
         };
@@ -912,7 +1018,7 @@ impl Switchboard {
                 .wait_ms
                 .get_or_insert(now.mono.saturating_sub(c.arrived));
         }
-        self.connected(now, call, seat);
+        self.connected(now, call, seat.into());
     }
 
     fn fail(&mut self, now: Now, call: &str, reason: &str) {
@@ -924,7 +1030,7 @@ impl Switchboard {
                 if phase == Phase::Forwarding {
                     self.outputs.push_back(CallOutput::CancelSeat {
                         call: call.into(),
-                        seat: EXTERNAL.into(),
+                        seat: Party::External,
                     });
                 }
                 self.withdraw_offer(now, call);
@@ -949,14 +1055,16 @@ impl Switchboard {
             self.close_offer(now, call, &seat, OfferResult::Withdrawn, None);
             self.outputs.push_back(CallOutput::CancelSeat {
                 call: call.into(),
-                seat,
+                seat: seat.into(),
             });
         }
     }
 
     /// Hangs up the seat of a bridged call and starts its wrap-up.
-    fn release_seat(&mut self, now: Now, call: &str, seat: SeatId) {
-        self.acd.call_ended(now.mono, &seat);
+    fn release_seat(&mut self, now: Now, call: &str, seat: Party) {
+        if let Party::Seat(seat) = &seat {
+            self.acd.call_ended(now.mono, seat);
+        }
         self.outputs.push_back(CallOutput::HangUpSeat {
             call: call.into(),
             seat,
@@ -983,14 +1091,18 @@ impl Switchboard {
                 AcdOutput::OfferTimedOut { call, seat } => {
                     self.close_offer(now, &call, &seat, OfferResult::NoAnswer, None);
                     self.event(now, &call, EventKind::RingNoAnswer, Some(&seat), None);
-                    self.outputs
-                        .push_back(CallOutput::CancelSeat { call, seat });
+                    self.outputs.push_back(CallOutput::CancelSeat {
+                        call,
+                        seat: seat.into(),
+                    });
                 }
                 AcdOutput::Cancel { call, seat } => {
                     // Another seat answered first (ring-all).
                     self.close_offer(now, &call, &seat, OfferResult::Withdrawn, None);
-                    self.outputs
-                        .push_back(CallOutput::CancelSeat { call, seat });
+                    self.outputs.push_back(CallOutput::CancelSeat {
+                        call,
+                        seat: seat.into(),
+                    });
                 }
                 AcdOutput::SeatChanged { seat, from, to } => {
                     self.outputs

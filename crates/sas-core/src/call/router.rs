@@ -13,7 +13,7 @@
 //! ([`SeatRequest`]). Left with the driver for now (moved in later stages): transfer and
 //! call-file requests, admission, per-leg SDP state.
 
-use super::{CallInput, CallOutput, EXTERNAL, Switchboard};
+use super::{CallInput, CallOutput, Switchboard};
 use crate::ids::CallId;
 use crate::routing::flow::Flow;
 use crate::routing::plan::{InternalNumber, PlanSet};
@@ -347,10 +347,9 @@ impl Router {
                     self.follow(now, &call, next);
                 }
             }
-            CallInput::SeatFailed { call, seat, status } if seat == EXTERNAL => {
-                let failed = CallInput::SeatFailed {
+            CallInput::ExternalFailed { call, status } => {
+                let failed = CallInput::ExternalFailed {
                     call: call.clone(),
-                    seat,
                     status,
                 };
                 self.board.handle(now, failed);

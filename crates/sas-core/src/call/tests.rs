@@ -446,9 +446,8 @@ fn a_forward_rides_the_seat_leg_and_falls_back_when_it_fails() {
     assert_eq!(b.acd().waiting(), 0, "out of the queue while dialling");
     b.handle(
         Now::at(T0 + 2000),
-        CallInput::SeatFailed {
+        CallInput::ExternalFailed {
             call: "c1".into(),
-            seat: EXTERNAL.into(),
             status: Some(503),
         },
     );
@@ -461,24 +460,18 @@ fn a_forward_rides_the_seat_leg_and_falls_back_when_it_fails() {
     );
     b.handle(
         Now::at(T0 + 4000),
-        CallInput::SeatAnswered {
-            call: "c1".into(),
-            seat: EXTERNAL.into(),
-        },
+        CallInput::ExternalAnswered { call: "c1".into() },
     );
     assert_eq!(
         actions(&mut b),
         vec![CallOutput::Bridge {
             call: "c1".into(),
-            seat: EXTERNAL.into()
+            seat: Party::External
         }]
     );
     b.handle(
         Now::at(T0 + 9000),
-        CallInput::SeatGone {
-            call: "c1".into(),
-            seat: EXTERNAL.into(),
-        },
+        CallInput::ExternalGone { call: "c1".into() },
     );
     let out = actions(&mut b);
     let r = finished(&out).expect("record");

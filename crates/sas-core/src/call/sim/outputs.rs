@@ -42,6 +42,7 @@ impl Sim {
                 }
             }
             CallOutput::CancelSeat { call, seat } => {
+                let seat = seat.seat().expect("no forwards in this simulation");
                 let leg = self.legs.remove(seat);
                 assert!(
                     leg.as_ref().is_some_and(|l| l.call == *call && !l.talking),
@@ -58,8 +59,11 @@ impl Sim {
                     );
                 }
             }
-            CallOutput::HangUpSeat { call, seat } => self.hung_up(call, seat),
+            CallOutput::HangUpSeat { call, seat } => {
+                self.hung_up(call, seat.seat().expect("no forwards in this simulation"))
+            }
             CallOutput::Bridge { call, seat } => {
+                let seat = seat.seat().expect("no forwards in this simulation");
                 self.connected(call, seat);
                 let Some(c) = self.calls.get_mut(call.as_str()) else {
                     return;
