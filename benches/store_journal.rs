@@ -10,8 +10,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use sas_router::pii::CallerNumber;
 use sas_router::store::Store;
-use sas_router::store::record::EventKind;
-use sas_router::store::record::{CallRecord, Outcome};
+use sas_router::store::record::{CallRecord, EventKind, Outcome};
 use std::time::Duration;
 
 /// Journal writes per call: the timeline events of an answered call.

@@ -4,9 +4,8 @@
 //! [`start`] returns the addresses actually bound, so tests can ask for port 0.
 
 use crate::acd::AcdSettings;
-use crate::call::SeatId;
 use crate::call::router::{LivenessSettings, Router};
-use crate::call::{Switchboard, SwitchboardSettings};
+use crate::call::{SeatId, Switchboard, SwitchboardSettings};
 use crate::config::Config;
 use crate::cti::CtiChannels;
 use crate::http::cti::CtiAccounts;

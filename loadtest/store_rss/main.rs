@@ -6,8 +6,7 @@
 //!   cargo run --release --example store_rss -- [CALLS=20000] [CACHE_MB=64] [JOURNAL=1]
 
 use sas_router::pii::CallerNumber;
-use sas_router::store::record::EventKind;
-use sas_router::store::record::{CallRecord, Outcome};
+use sas_router::store::record::{CallRecord, EventKind, Outcome};
 use sas_router::store::{Store, StoreOptions};
 use std::time::Instant;
 

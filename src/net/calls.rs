@@ -3,10 +3,8 @@
 //! decides, and sleeps until its next deadline on the monotonic [`Clock`].
 
 use crate::acd::Urgency;
-use crate::call::CallId;
-use crate::call::SeatId;
 use crate::call::router::{Dialled, Router, RouterInput, RouterOutput};
-use crate::call::{CallInput, CallOutput, Party};
+use crate::call::{CallId, CallInput, CallOutput, Party, SeatId};
 use crate::cti::{CtiChannels, CtiCommand, CtiError, TransferMode};
 use crate::media::dtmf::info::parse_info;
 use crate::media::dtmf::{DigitEvent, DtmfError, DtmfSource};
@@ -20,8 +18,7 @@ use crate::metrics::Metrics;
 use crate::net::reload::Routing;
 use crate::sip::replaces::Replaces;
 use crate::store::Store;
-use crate::store::record::EventKind;
-use crate::store::record::{CallQuality, CallRecord, LegCounters, Outcome, RtpCounters};
+use crate::store::record::{CallQuality, CallRecord, EventKind, LegCounters, Outcome, RtpCounters};
 use crate::store::recordings::Recordings;
 use crate::time::{Clock, Now};
 use rsipstack::dialog::dialog::TransactionHandle;

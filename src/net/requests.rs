@@ -3,8 +3,7 @@
 //! OPTIONS answered, INVITEs admitted (or refused) and handed to the call driver: the
 //! trunk's to entry numbers, seats' (digest-authenticated) to internal numbers only.
 
-use crate::call::CallInput;
-use crate::call::SeatId;
+use crate::call::{CallInput, SeatId};
 use crate::media::ports::PortPool;
 use crate::media::relay::MediaRelay;
 use crate::media::webrtc::WebRtcConfig;
@@ -16,8 +15,7 @@ use crate::sip::digest::{NonceStore, SeatCredential};
 use crate::sip::guard::ALLOW;
 use crate::sip::numbers::normalise;
 use crate::sip::registrar::{Binding, Registrar};
-use crate::store::record::EventKind;
-use crate::store::record::{CallRecord, EndReason, Outcome};
+use crate::store::record::{CallRecord, EndReason, EventKind, Outcome};
 use crate::time::{EpochMillis, rfc3339, wall_clock_now};
 use rsipstack::dialog::dialog::DialogStateSender;
 use rsipstack::dialog::dialog_layer::DialogLayer;

@@ -8,8 +8,7 @@ use serde_json::{Value, json};
 use super::calls::CallDriver;
 use crate::call::{CallOutput, Party};
 use crate::cti::{CtiError, Reply};
-use crate::store::record::EventKind;
-use crate::store::record::{CallRecord, FileEntry, Qualification};
+use crate::store::record::{CallRecord, EventKind, FileEntry, Qualification};
 use crate::time::{EpochMillis, Now};
 
 /// The last call a seat talked on.

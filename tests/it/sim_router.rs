@@ -6,11 +6,10 @@
 //! no timer armed for a dead call; at the end every call has its record.
 
 use sas_router::acd::AcdSettings;
-use sas_router::call::CallId;
 use sas_router::call::router::{
     LivenessSettings, MediaSample, Router, RouterInput, RouterOutput, SeatRequestError, SeatSample,
 };
-use sas_router::call::{CallInput, CallOutput, Party, Switchboard, SwitchboardSettings};
+use sas_router::call::{CallId, CallInput, CallOutput, Party, Switchboard, SwitchboardSettings};
 use sas_router::cti::TransferMode;
 use sas_router::pii::CallerNumber;
 use sas_router::routing::builtin::BUILTIN_NAMES;

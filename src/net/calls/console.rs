@@ -6,14 +6,12 @@
 
 use super::{CallDriver, CallEvent, Legs};
 use crate::acd::SeatState;
-use crate::call::CallInput;
+use crate::call::{CallId, CallInput, SeatId};
 use crate::cti::{CtiError, CtiEvent};
 use crate::media::relay::Leg;
 use crate::media::sdp::LegCodecs;
 use crate::media::webrtc::WebRtcLeg;
 
-use crate::call::CallId;
-use crate::call::SeatId;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use tokio::sync::oneshot;

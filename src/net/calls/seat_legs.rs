@@ -5,8 +5,7 @@
 use super::webrtc_phone::PhoneMedia;
 use super::{CallDriver, CallEvent, Legs};
 use crate::acd::Urgency;
-use crate::call::CallId;
-use crate::call::{CallInput, Party};
+use crate::call::{CallId, CallInput, Party};
 use crate::media::relay::Leg;
 use crate::media::sdp::SessionDescription;
 use crate::time::Now;

@@ -9,8 +9,7 @@
 //! lost, and the switchboard ends the call ([`super::CallInput::CallerLost`]).
 
 use super::{CallOutput, Outcome, Party, Switchboard};
-use crate::record::EndReason;
-use crate::record::EventKind;
+use crate::record::{EndReason, EventKind};
 use crate::time::{EpochMillis, Mono, Now};
 
 /// Watches one caller's leg. Sans-IO: fed packet counts and the time.

@@ -6,9 +6,7 @@
 use super::{CallOutput, Party, Phase, Switchboard};
 use crate::acd::{PauseReason, SeatId, Urgency};
 use crate::cti::TransferMode;
-use crate::record::EndReason;
-use crate::record::EventKind;
-use crate::record::{CallRecord, FileEntry, Outcome, Qualification};
+use crate::record::{CallRecord, EndReason, EventKind, FileEntry, Outcome, Qualification};
 use crate::time::Now;
 use thiserror::Error;
 
