@@ -10,7 +10,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use sas_router::pii::CallerNumber;
 use sas_router::store::Store;
-use sas_router::store::record::{CallRecord, Outcome};
+use sas_router::store::record::{CallRecord, EventKind, Outcome};
 use std::time::Duration;
 
 /// Journal writes per call: the timeline events of an answered call.
@@ -32,7 +32,7 @@ fn one_call(store: &Store, n: u64, journal: bool) {
     let mut r = record(n);
     if journal {
         for step in 0..STEPS {
-            r.event(n + step, "STEP", Some("arm1"), None);
+            r.event(n + step, EventKind::Offer, Some("arm1"), None);
             store.journal(n + step, &[&r]).expect("journal");
         }
     }

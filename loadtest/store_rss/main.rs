@@ -6,7 +6,7 @@
 //!   cargo run --release --example store_rss -- [CALLS=20000] [CACHE_MB=64] [JOURNAL=1]
 
 use sas_router::pii::CallerNumber;
-use sas_router::store::record::{CallRecord, Outcome};
+use sas_router::store::record::{CallRecord, EventKind, Outcome};
 use sas_router::store::{Store, StoreOptions};
 use std::time::Instant;
 
@@ -42,7 +42,12 @@ fn main() {
         let caller = CallerNumber::new("0612345678");
         let mut r = CallRecord::new(id, "sip".into(), "samu".into(), "15".into(), caller, n);
         for step in 0..8 {
-            r.event(n + step, "STEP", Some("arm1"), Some("detail".into()));
+            r.event(
+                n + step,
+                EventKind::Offer,
+                Some("arm1"),
+                Some("detail".into()),
+            );
             if journal {
                 store.journal(n + step, &[&r]).expect("journal");
             }

@@ -4,7 +4,8 @@
 
 use super::CtiEvent;
 use crate::call::router::Router;
-use crate::call::{CallOutput, EXTERNAL};
+use crate::call::{CallOutput, Party};
+use crate::store::record::EventKind;
 use crate::store::seat_log::SeatEvent;
 use crate::time::Now;
 use serde_json::json;
@@ -22,14 +23,14 @@ pub enum Notice {
 pub fn seat_line(
     now: Now,
     seat: &str,
-    kind: &str,
+    kind: EventKind,
     call: Option<&str>,
     detail: Option<&str>,
 ) -> SeatEvent {
     SeatEvent {
         at: now.wall,
         seat: seat.into(),
-        kind: kind.into(),
+        kind,
         from: None,
         to: None,
         call: call.map(str::to_string),
@@ -39,7 +40,7 @@ pub fn seat_line(
 
 /// The seats' history lines and supervisors' events `out` means.
 pub fn notices(router: &Router, now: Now, out: &CallOutput) -> Vec<Notice> {
-    let line = |seat: &str, kind: &str, call: Option<&str>, detail: Option<&str>| {
+    let line = |seat: &str, kind: EventKind, call: Option<&str>, detail: Option<&str>| {
         Notice::SeatLog(seat_line(now, seat, kind, call, detail))
     };
     let supervisors = |call: Option<&str>, kind: &str, detail| {
@@ -54,8 +55,8 @@ pub fn notices(router: &Router, now: Now, out: &CallOutput) -> Vec<Notice> {
     match out {
         CallOutput::SeatChanged { seat, from, to } => vec![Notice::SeatLog(SeatEvent {
             at: now.wall,
-            seat: seat.clone(),
-            kind: "STATE".into(),
+            seat: seat.to_string(),
+            kind: EventKind::State,
             from: Some((*from).into()),
             to: Some((*to).into()),
             call: None,
@@ -67,9 +68,11 @@ pub fn notices(router: &Router, now: Now, out: &CallOutput) -> Vec<Notice> {
                 let queue = r.queue.as_deref().unwrap_or("-");
                 format!("{} {queue} {}", r.line, urgency.unwrap_or("NR"))
             });
-            vec![line(seat, "OFFER", Some(call), detail.as_deref())]
+            vec![line(seat, EventKind::Offer, Some(call), detail.as_deref())]
         }
-        CallOutput::SeatLeft { call, seat } => vec![line(seat, "LEFT", Some(call), None)],
+        CallOutput::SeatLeft { call, seat } => {
+            vec![line(seat.name(), EventKind::Left, Some(call), None)]
+        }
         CallOutput::SeatAutopaused {
             seat,
             reason,
@@ -77,7 +80,7 @@ pub fn notices(router: &Router, now: Now, out: &CallOutput) -> Vec<Notice> {
         } => {
             let detail = json!({ "seat": seat, "reason": reason.label(), "until": until });
             vec![
-                line(seat, "AUTOPAUSE", None, Some(reason.label())),
+                line(seat, EventKind::Autopause, None, Some(reason.label())),
                 supervisors(None, "seat_autopaused", detail),
             ]
         }
@@ -88,13 +91,23 @@ pub fn notices(router: &Router, now: Now, out: &CallOutput) -> Vec<Notice> {
                 json!({ "seats": seats }),
             )]
         }
-        CallOutput::Bridge { call, seat } if seat != EXTERNAL => {
-            vec![line(seat, "CONNECT", Some(call), None)]
+        CallOutput::Bridge {
+            call,
+            seat: Party::Seat(seat),
+        } => {
+            vec![line(seat, EventKind::Connect, Some(call), None)]
         }
         CallOutput::Conference { call } => (router.board().record(call).into_iter())
             .flat_map(|r| r.handlers.iter())
-            .filter(|h| h.until.is_none() && h.seat != EXTERNAL)
-            .map(|h| line(&h.seat, "ACCOMPANIED", Some(call), Some("three-way")))
+            .filter(|h| h.until.is_none() && h.seat != Party::EXTERNAL_NAME)
+            .map(|h| {
+                line(
+                    &h.seat,
+                    EventKind::Accompanied,
+                    Some(call),
+                    Some("three-way"),
+                )
+            })
             .collect(),
         CallOutput::Unaccompanied {
             call,
@@ -113,8 +126,15 @@ pub fn notices(router: &Router, now: Now, out: &CallOutput) -> Vec<Notice> {
         CallOutput::Finished(record) => {
             let end = record.ended_at;
             let lines = (record.handlers.iter())
-                .filter(|h| h.until == end && h.seat != EXTERNAL)
-                .map(|h| line(&h.seat, "CALL_END", Some(&record.id), h.left.as_deref()));
+                .filter(|h| h.until == end && h.seat != Party::EXTERNAL_NAME)
+                .map(|h| {
+                    line(
+                        &h.seat,
+                        EventKind::CallEnd,
+                        Some(&record.id),
+                        h.left.as_deref(),
+                    )
+                });
             let detail = json!({
                 "line": record.line,
                 "outcome": record.outcome,

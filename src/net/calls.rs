@@ -4,7 +4,7 @@
 
 use crate::acd::Urgency;
 use crate::call::router::{Dialled, ReofferError, Router, RouterInput, RouterOutput};
-use crate::call::{CallInput, CallOutput};
+use crate::call::{CallId, CallInput, CallOutput, Party, SeatId};
 use crate::cti::{CtiChannels, CtiCommand, CtiError, TransferMode};
 use crate::media::dtmf::info::parse_info;
 use crate::media::dtmf::{DigitEvent, DtmfError, DtmfSource};
@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::net::reload::Routing;
 use crate::sip::replaces::Replaces;
 use crate::store::Store;
-use crate::store::record::{CallQuality, CallRecord, LegCounters, Outcome, RtpCounters};
+use crate::store::record::{CallQuality, CallRecord, EventKind, LegCounters, Outcome, RtpCounters};
 use crate::store::recordings::Recordings;
 use crate::time::{Clock, Now};
 use rsipstack::dialog::dialog::TransactionHandle;
@@ -310,7 +310,7 @@ impl CallDriver {
             self.router.handle_call(
                 self.clock.now(),
                 CallInput::Failed {
-                    call,
+                    call: call.into(),
                     reason: "router_shutdown".into(),
                 },
             );
@@ -365,8 +365,13 @@ impl CallDriver {
             }
             CallEvent::Media { call, notice } => self.on_media(&call, notice),
             CallEvent::CallerProbe { call, answered } => {
-                self.router
-                    .handle(now, RouterInput::CallerProbed { call, answered });
+                self.router.handle(
+                    now,
+                    RouterInput::CallerProbed {
+                        call: call.into(),
+                        answered,
+                    },
+                );
             }
             CallEvent::Rejected(record) => self.persist(*record, None),
             CallEvent::Registration { seat, contacts } => {
@@ -451,8 +456,12 @@ impl CallDriver {
         let Some(l) = legs.get(call) else { return };
         if l.trunk_leg == id.call_id {
             if terminated {
-                self.router
-                    .handle_call(now, CallInput::CallerGone { call: call.clone() });
+                self.router.handle_call(
+                    now,
+                    CallInput::CallerGone {
+                        call: CallId::from(call.clone()),
+                    },
+                );
             }
             return;
         }
@@ -462,12 +471,17 @@ impl CallDriver {
         let seat = &s.seat;
         let input = match (terminated, s.answered) {
             (false, _) => CallInput::SeatRinging {
-                call: call.clone(),
-                seat: seat.clone(),
+                call: CallId::from(call.clone()),
+                seat: SeatId::from(seat.clone()),
             },
-            (true, true) => CallInput::SeatGone {
-                call: call.clone(),
-                seat: seat.clone(),
+            (true, true) => match seat_legs::party_of(seat) {
+                Party::External => CallInput::ExternalGone {
+                    call: CallId::from(call.clone()),
+                },
+                Party::Seat(seat) => CallInput::SeatGone {
+                    call: CallId::from(call.clone()),
+                    seat,
+                },
             },
             (true, false) => return, // the INVITE's own result reports this
         };
@@ -619,7 +633,7 @@ impl CallDriver {
             let out = match out {
                 RouterOutput::Call(out) => out,
                 RouterOutput::ProbeCaller { call } => {
-                    self.probe_caller(call, legs);
+                    self.probe_caller(String::from(call), legs);
                     continue;
                 }
                 RouterOutput::BindingExpired { seat, contact } => {
@@ -637,17 +651,21 @@ impl CallDriver {
             };
             self.publish_output(&out);
             match out {
-                CallOutput::RingSeat { call, seat } => self.ring_seat(call, seat, legs, by_leg),
-                CallOutput::Dial { call, number } => self.dial_out(call, number, legs, by_leg),
+                CallOutput::RingSeat { call, seat } => {
+                    self.ring_seat(String::from(call), String::from(seat), legs, by_leg)
+                }
+                CallOutput::Dial { call, number } => {
+                    self.dial_out(String::from(call), number, legs, by_leg)
+                }
                 CallOutput::CancelSeat { call, seat }
                 | CallOutput::HangUpSeat { call, seat }
                 | CallOutput::SeatLeft { call, seat }
                     if legs
-                        .get(&call)
-                        .is_some_and(|l| l.consoles.iter().any(|c| c.seat == seat)) =>
+                        .get(call.as_str())
+                        .is_some_and(|l| l.consoles.iter().any(|c| c.seat == seat.name())) =>
                 {
-                    if let Some(l) = legs.get_mut(&call)
-                        && let Some(c) = l.take_console(&seat)
+                    if let Some(l) = legs.get_mut(call.as_str())
+                        && let Some(c) = l.take_console(seat.name())
                     {
                         self.release_console(&call, c, l);
                     }
@@ -656,11 +674,11 @@ impl CallDriver {
                 CallOutput::CancelSeat { call, seat }
                 | CallOutput::HangUpSeat { call, seat }
                 | CallOutput::SeatLeft { call, seat } => {
-                    let Some(l) = legs.get_mut(&call) else {
+                    let Some(l) = legs.get_mut(call.as_str()) else {
                         continue;
                     };
-                    l.phone_offers.retain(|(s, _)| *s != seat);
-                    if let Some(leg) = l.take_seat(&seat) {
+                    l.phone_offers.retain(|(s, _)| *s != seat.name());
+                    if let Some(leg) = l.take_seat(seat.name()) {
                         by_leg.remove(&leg.sip);
                         if leg.answered && leg.webrtc.is_some() {
                             l.relay.detach_webrtc(leg.media);
@@ -669,8 +687,8 @@ impl CallDriver {
                     }
                 }
                 CallOutput::Bridge { call, seat } => {
-                    if let Some(l) = legs.get_mut(&call) {
-                        let side = l.media_of(&seat).unwrap_or(Leg::B);
+                    if let Some(l) = legs.get_mut(call.as_str()) {
+                        let side = l.media_of(seat.name()).unwrap_or(Leg::B);
                         match self.answer_caller(&call, l) {
                             Ok(()) => l.relay.bridge(side),
                             Err(reason) => self
@@ -680,7 +698,7 @@ impl CallDriver {
                     }
                 }
                 CallOutput::Conference { call } => {
-                    if let Some(l) = legs.get_mut(&call) {
+                    if let Some(l) = legs.get_mut(call.as_str()) {
                         l.relay.conference();
                         for s in l.seats.iter_mut().filter(|s| s.notify_on_answer) {
                             s.notify_on_answer = false;
@@ -695,20 +713,20 @@ impl CallDriver {
                     }
                 }
                 CallOutput::Resume { call, seat } => {
-                    if let Some(l) = legs.get(&call)
+                    if let Some(l) = legs.get(call.as_str())
                         && let Some(side) = l.media_of(&seat)
                     {
                         l.relay.bridge(side);
                     }
                 }
                 CallOutput::HangUpCaller { call } => {
-                    if let Some(l) = legs.get(&call) {
+                    if let Some(l) = legs.get(call.as_str()) {
                         let dialog = l.trunk.clone();
                         tokio::spawn(async move { dialog.bye().await.ok() });
                     }
                 }
                 CallOutput::RejectCaller { call, status } => {
-                    if let Some(l) = legs.get(&call) {
+                    if let Some(l) = legs.get(call.as_str()) {
                         l.trunk.reject(Some(StatusCode::from(status)), None).ok();
                     }
                 }
@@ -896,7 +914,7 @@ where
 fn recording_failed(record: &mut CallRecord, why: &str) {
     tracing::error!(call = %record.id, error = %why, "recording NOT completed");
     let at = record.ended_at.unwrap_or(record.arrived_at);
-    record.event(at, "RECORDING_FAILED", None, Some(why.into()));
+    record.event(at, EventKind::RecordingFailed, None, Some(why.into()));
 }
 
 fn rtp_counters(stats: &RelayStats) -> RtpCounters {

@@ -11,6 +11,7 @@ use crate::call::CallOutput;
 use crate::call::router::{SeatRequest, SeatRequestError};
 use crate::cti::notices::{self, Notice};
 use crate::cti::{CtiCommand, CtiError, CtiEvent, CtiRequest, TransferMode, views};
+use crate::store::record::EventKind;
 use crate::store::seat_log::SeatEvent;
 use crate::time::Now;
 
@@ -52,18 +53,18 @@ impl CallDriver {
             CtiRequest::Overview => Ok(self.overview()),
             CtiRequest::Reset { seat: target } => {
                 self.router.reset_seat(now, &target).map_err(refused)?;
-                self.seat_log(now, &target, "RESET", None, Some(seat));
+                self.seat_log(now, &target, EventKind::Reset, None, Some(seat));
                 Ok(self.seat_status(&target))
             }
             CtiRequest::Login => {
-                self.seat_log(now, seat, "LOGIN", None, None);
+                self.seat_log(now, seat, EventKind::Login, None, None);
                 self.router
                     .seat_request(now, seat, SeatRequest::Login)
                     .map_err(refused)?;
                 Ok(self.seat_status(seat))
             }
             CtiRequest::Logout => {
-                self.seat_log(now, seat, "LOGOUT", None, None);
+                self.seat_log(now, seat, EventKind::Logout, None, None);
                 self.console_audio(now, seat, false);
                 self.router
                     .seat_request(now, seat, SeatRequest::Logout)
@@ -75,14 +76,14 @@ impl CallDriver {
                 self.router
                     .seat_request(now, seat, pause)
                     .map_err(refused)?;
-                self.seat_log(now, seat, "PAUSE", None, Some(reason.label()));
+                self.seat_log(now, seat, EventKind::Pause, None, Some(reason.label()));
                 Ok(self.seat_status(seat))
             }
             CtiRequest::Resume => {
                 self.router
                     .seat_request(now, seat, SeatRequest::Resume)
                     .map_err(refused)?;
-                self.seat_log(now, seat, "UNPAUSE", None, None);
+                self.seat_log(now, seat, EventKind::Unpause, None, None);
                 Ok(self.seat_status(seat))
             }
             CtiRequest::Hangup => {
@@ -115,7 +116,7 @@ impl CallDriver {
     fn console_audio(&mut self, now: Now, seat: &str, enabled: bool) {
         if self.router.console_audio(now, seat, enabled) {
             let detail = if enabled { "browser" } else { "phone" };
-            self.seat_log(now, seat, "AUDIO", None, Some(detail));
+            self.seat_log(now, seat, EventKind::Audio, None, Some(detail));
         }
     }
 
@@ -138,7 +139,7 @@ impl CallDriver {
         &self,
         now: Now,
         seat: &str,
-        kind: &str,
+        kind: EventKind,
         call: Option<&str>,
         detail: Option<&str>,
     ) {
@@ -255,7 +256,7 @@ impl CallDriver {
             .transfer_request(now, call, seat, target, mode, urgency)
             .map_err(refused)?;
         let detail = format!("{step} {}", serde_json::json!(mode).as_str().unwrap_or(""));
-        self.seat_log(now, seat, "TRANSFER", Some(call), Some(&detail));
+        self.seat_log(now, seat, EventKind::Transfer, Some(call), Some(&detail));
         Ok(mode)
     }
 }

@@ -45,7 +45,9 @@ impl CallDriver {
             return;
         };
         let now = self.clock.now();
-        let Some(l) = legs.get_mut(&call) else { return };
+        let Some(l) = legs.get_mut(call.as_str()) else {
+            return;
+        };
         if answer {
             match self.answer_caller(&call, l) {
                 Ok(()) => {

@@ -16,7 +16,7 @@ use crate::sip::digest::{NonceStore, SeatCredential};
 use crate::sip::guard::ALLOW;
 use crate::sip::numbers::normalise;
 use crate::sip::registrar::{Binding, Registrar};
-use crate::store::record::{CallRecord, Outcome};
+use crate::store::record::{CallRecord, EndReason, EventKind, Outcome};
 use crate::time::{EpochMillis, rfc3339, wall_clock_now};
 use rsipstack::dialog::dialog::DialogStateSender;
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -338,14 +338,14 @@ impl Dispatcher {
         // A seat's phone on a WebSocket is a browser: its offer is WebRTC.
         let webrtc = dialled_by.as_ref().map(|_| &self.webrtc);
         let Some(mut media) = CallerMedia::negotiate(tx.original.body(), webrtc).await else {
-            self.refuse(record(&line), "no_usable_sdp");
+            self.refuse(record(&line), EndReason::NoUsableSdp);
             return tx.reply(StatusCode::NotAcceptableHere).await;
         };
         let relay = match MediaRelay::bind(self.rtp_ip, &self.ports).await {
             Ok(relay) => relay,
             Err(e) => {
                 tracing::error!(error = %e, "no RTP port for a call");
-                self.refuse(record(&line), "no_media_port");
+                self.refuse(record(&line), EndReason::NoMediaPort);
                 return tx.reply(StatusCode::ServiceUnavailable).await;
             }
         };
@@ -360,7 +360,7 @@ impl Dispatcher {
                 // The guard refuses what rsipstack needs for a dialog (From tag, one usable
                 // Contact); anything left is still the request's fault, not ours: 400.
                 tracing::warn!(error = %e, "could not create the trunk dialog");
-                self.refuse(record(&line), "dialog_error");
+                self.refuse(record(&line), EndReason::DialogError);
                 let reason = "Bad Request (cannot form a dialog)".to_string();
                 return tx.reply(StatusCode::Other(400, reason)).await;
             }
@@ -399,7 +399,7 @@ impl Dispatcher {
                 routing: routing.clone(),
                 max_forwards: max_forwards - 1,
                 arrived: CallInput::Arrived {
-                    call,
+                    call: call.into(),
                     sip_call_id,
                     line,
                     called,
@@ -428,13 +428,13 @@ impl Dispatcher {
     }
 
     /// Records a trunk call refused at admission (outcome `failed`).
-    fn refuse(&self, mut record: CallRecord, reason: &str) {
+    fn refuse(&self, mut record: CallRecord, reason: EndReason) {
         let now = record.arrived_at;
-        record.event(now, "REJECTED", None, Some(reason.into()));
+        record.event(now, EventKind::Rejected, None, Some(reason.to_string()));
         record.ended_at = Some(now);
         record.wait_ms = Some(0);
         record.outcome = Some(Outcome::Failed);
-        record.end_reason = Some(reason.into());
+        record.end_reason = Some(reason);
         self.calls.send(CallEvent::Rejected(Box::new(record))).ok();
     }
 

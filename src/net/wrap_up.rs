@@ -5,7 +5,7 @@
 use super::calls::CallDriver;
 use crate::call::router::Qualified;
 use crate::cti::{CtiError, Reply};
-use crate::store::record::Qualification;
+use crate::store::record::{EventKind, Qualification};
 use crate::time::Now;
 
 impl CallDriver {
@@ -21,7 +21,7 @@ impl CallDriver {
                 return;
             }
         };
-        self.seat_log(now, seat, "QUALIFY", Some(&call), Some(&detail));
+        self.seat_log(now, seat, EventKind::Qualify, Some(&call), Some(&detail));
         let status = self.seat_status(seat);
         let Some(entry) = entry else {
             reply.send(Ok(status)).ok();

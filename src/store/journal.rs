@@ -10,7 +10,7 @@
 //! calls in flight. Finished records are flushed before their write returns. The same
 //! step also persists each seat's standing pause (see [`Journal::step`]).
 
-use super::record::{CallRecord, OfferResult, Outcome};
+use super::record::{CallRecord, EndReason, EventKind, OfferResult, Outcome};
 use super::{Store, StoreError};
 use crate::acd::PauseReason;
 use crate::call::Switchboard;
@@ -19,10 +19,10 @@ use crate::time::EpochMillis;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-/// Why an interrupted call ended, in its record.
-pub const END_REASON: &str = "router_stopped";
+/// Why an interrupted call ended, in its record ([`EndReason::RouterStopped`]).
+pub const END_REASON: EndReason = EndReason::RouterStopped;
 /// The timeline event that closes an interrupted call.
-pub const STOPPED_EVENT: &str = "ROUTER_STOPPED";
+pub const STOPPED_EVENT: EventKind = EventKind::RouterStopped;
 
 /// One journaled call: its record as it was, and when it was written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,7 +153,7 @@ pub fn close_interrupted(
     }
     for h in r.handlers.iter_mut().filter(|h| h.until.is_none()) {
         h.until = Some(at);
-        h.left = Some(END_REASON.into());
+        h.left = Some(END_REASON.to_string());
     }
     match r.answered_at {
         Some(answered) => r.talk_ms = Some(at.saturating_sub(answered)),
@@ -161,7 +161,7 @@ pub fn close_interrupted(
     }
     r.ended_at = Some(at);
     r.outcome = Some(Outcome::Interrupted);
-    r.end_reason = Some(END_REASON.into());
+    r.end_reason = Some(END_REASON);
     r.recording = recording;
     let detail = "the router stopped during the call; recovered from its journal at restart";
     r.event(at, STOPPED_EVENT, None, Some(detail.into()));

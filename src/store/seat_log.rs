@@ -2,6 +2,7 @@
 //! calls, wrap-up) in a sled tree keyed by seat then time, so one seat's day reads as one
 //! range scan.
 
+use super::record::EventKind;
 use super::{Store, StoreError};
 use crate::time::EpochMillis;
 use serde::{Deserialize, Serialize};
@@ -13,7 +14,7 @@ pub struct SeatEvent {
     pub at: EpochMillis,
     pub seat: String,
     /// `STATE`, `PAUSE`, `UNPAUSE`, `LOGIN`, `LOGOUT`, `TRANSFER`, `ACCOMPANIED`…
-    pub kind: String,
+    pub kind: EventKind,
     /// The state left and entered, for `STATE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
@@ -80,7 +81,7 @@ mod tests {
         store.put_seat_event(&event("arm10", 11, "LOGIN")).unwrap();
         store.put_seat_event(&event("arm1", 20, "PAUSE")).unwrap();
         store.put_seat_event(&event("arm1", 20, "UNPAUSE")).unwrap();
-        let kinds: Vec<String> = store
+        let kinds: Vec<EventKind> = store
             .seat_history("arm1", 10)
             .unwrap()
             .into_iter()

@@ -19,12 +19,12 @@ use sas_router::acd::AcdSettings;
 use sas_router::call::router::{
     LivenessSettings, MediaSample, Router, RouterInput, RouterOutput, SeatRequestError, SeatSample,
 };
-use sas_router::call::{CallInput, CallOutput, EXTERNAL, Switchboard, SwitchboardSettings};
+use sas_router::call::{CallId, CallInput, CallOutput, Party, Switchboard, SwitchboardSettings};
 use sas_router::cti::TransferMode;
 use sas_router::pii::CallerNumber;
 use sas_router::routing::builtin::BUILTIN_NAMES;
 use sas_router::routing::plan::{Action, PlanSet, load_texts};
-use sas_router::store::record::CallRecord;
+use sas_router::store::record::{CallRecord, EndReason};
 use sas_router::time::{Mono, Now, SECOND};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -253,7 +253,7 @@ impl Sim {
             Ev::Arrive(call, entry) => {
                 self.arrived += 1;
                 let arrived = CallInput::Arrived {
-                    call: call.clone(),
+                    call: CallId::from(call.clone()),
                     sip_call_id: format!("sip-{call}"),
                     line: entry.into(),
                     called: if entry == "samu" { "15" } else { "116117" }.into(),
@@ -273,7 +273,13 @@ impl Sim {
                     self.at(t, Ev::CallerVanishes(call));
                 }
             }
-            Ev::PromptEnded(call, play) => r.handle(now, RouterInput::PromptEnded { call, play }),
+            Ev::PromptEnded(call, play) => r.handle(
+                now,
+                RouterInput::PromptEnded {
+                    call: call.into(),
+                    play,
+                },
+            ),
             Ev::Key(call, key) => {
                 let digit = sas_router::media::dtmf::DigitEvent {
                     digit: key,
@@ -281,28 +287,57 @@ impl Sim {
                     duration_ms: 100,
                     source: sas_router::media::dtmf::DtmfSource::Rfc4733,
                 };
-                r.handle_call(now, CallInput::Digit { call, digit });
+                r.handle_call(
+                    now,
+                    CallInput::Digit {
+                        call: call.into(),
+                        digit,
+                    },
+                );
             }
-            Ev::SeatRings(call, seat) => r.handle_call(now, CallInput::SeatRinging { call, seat }),
-            Ev::SeatAnswers(call, seat) => {
-                r.handle_call(now, CallInput::SeatAnswered { call, seat })
-            }
+            Ev::SeatRings(call, seat) => r.handle_call(
+                now,
+                CallInput::SeatRinging {
+                    call: call.into(),
+                    seat: seat.into(),
+                },
+            ),
+            Ev::SeatAnswers(call, seat) => r.handle_call(
+                now,
+                CallInput::SeatAnswered {
+                    call: call.into(),
+                    seat: seat.into(),
+                },
+            ),
             Ev::SeatRefuses(call, seat) => {
                 let status = Some(486);
-                r.handle_call(now, CallInput::SeatFailed { call, seat, status });
+                r.handle_call(
+                    now,
+                    CallInput::SeatFailed {
+                        call: call.into(),
+                        seat: seat.into(),
+                        status,
+                    },
+                );
             }
             Ev::External(call, true) => {
-                let seat = EXTERNAL.into();
-                r.handle_call(now, CallInput::SeatAnswered { call, seat });
+                let call = call.into();
+                r.handle_call(now, CallInput::ExternalAnswered { call });
             }
             Ev::External(call, false) => {
-                let (seat, status) = (EXTERNAL.into(), Some(503));
-                r.handle_call(now, CallInput::SeatFailed { call, seat, status });
+                let (call, status) = (call.into(), Some(503));
+                r.handle_call(now, CallInput::ExternalFailed { call, status });
             }
             Ev::TalkEnds(call, seat) if self.talking.get(&call) == Some(&seat) => {
                 let input = match self.rng.chance(50) {
-                    true => CallInput::CallerGone { call },
-                    false => CallInput::SeatGone { call, seat },
+                    true => CallInput::CallerGone { call: call.into() },
+                    false if seat == Party::EXTERNAL_NAME => {
+                        CallInput::ExternalGone { call: call.into() }
+                    }
+                    false => CallInput::SeatGone {
+                        call: call.into(),
+                        seat: seat.into(),
+                    },
                 };
                 r.handle_call(now, input);
             }
@@ -336,16 +371,22 @@ impl Sim {
             }
             Ev::Probed(call) => {
                 let answered = !self.silent.contains(&(call.clone(), "caller".into()));
-                r.handle(now, RouterInput::CallerProbed { call, answered });
+                r.handle(
+                    now,
+                    RouterInput::CallerProbed {
+                        call: call.into(),
+                        answered,
+                    },
+                );
             }
             Ev::Tick => self.sample(),
             Ev::SeatOffline(seat) => {
                 self.offline.insert(seat.clone());
-                r.handle_call(now, CallInput::SeatOffline { seat });
+                r.handle_call(now, CallInput::SeatOffline { seat: seat.into() });
             }
             Ev::SeatOnline(seat) => {
                 self.offline.remove(&seat);
-                r.handle_call(now, CallInput::SeatOnline { seat });
+                r.handle_call(now, CallInput::SeatOnline { seat: seat.into() });
             }
             Ev::Register(seat) => {
                 self.offline.remove(&seat);
@@ -371,7 +412,7 @@ impl Sim {
             Ev::CallerGives(call)
                 if r.board().record(&call).is_some() && r.board().seats_on(&call).is_empty() =>
             {
-                r.handle_call(now, CallInput::CallerGone { call });
+                r.handle_call(now, CallInput::CallerGone { call: call.into() });
             }
             Ev::CallerVanishes(call) => {
                 self.silent.insert((call, "caller".into()));
@@ -399,7 +440,7 @@ impl Sim {
             };
             let caller_rx = self.answered.contains(&call).then(|| count("caller"));
             let seats = match self.talking.get(&call).cloned() {
-                Some(seat) if seat != EXTERNAL && !self.held.contains(&call) => {
+                Some(seat) if seat != Party::EXTERNAL_NAME && !self.held.contains(&call) => {
                     let rx = count(&seat);
                     vec![SeatSample {
                         seat,
@@ -410,7 +451,13 @@ impl Sim {
                 _ => vec![],
             };
             let sample = MediaSample { caller_rx, seats };
-            self.router.handle(now, RouterInput::Media { call, sample });
+            self.router.handle(
+                now,
+                RouterInput::Media {
+                    call: call.into(),
+                    sample,
+                },
+            );
         }
         if self.traffic() {
             self.at(SECOND, Ev::Tick);
@@ -454,65 +501,77 @@ impl Sim {
                     ..
                 } => {
                     if answer {
-                        self.answered.insert(call.clone());
+                        self.answered.insert(call.to_string());
                         let answered = CallInput::CallerAnswered { call: call.clone() };
                         self.router.handle_call(now, answered);
                     }
                     if ends {
                         let length = 3 * SECOND + self.rng.below(3 * SECOND);
-                        self.at(length, Ev::PromptEnded(call.clone(), play));
+                        self.at(length, Ev::PromptEnded(call.to_string(), play));
                         // A menu: a key during the prompt or after it, or none at all.
                         if greeting.is_some_and(|g| g.starts_with("menu")) {
                             let key = ['1', '2', '9'][self.rng.below(3) as usize];
                             if self.rng.chance(70) {
                                 let t = length + self.rng.below(6 * SECOND);
-                                self.at(t, Ev::Key(call, key));
+                                self.at(t, Ev::Key(String::from(call), key));
                             }
                         }
                     }
                 }
                 RouterOutput::Call(CallOutput::RingSeat { call, seat }) => {
-                    self.at(300, Ev::SeatRings(call.clone(), seat.clone()));
+                    self.at(300, Ev::SeatRings(call.to_string(), seat.to_string()));
                     match self.rng.below(100) {
                         0..80 => {
                             let t = 2 * SECOND + self.rng.below(8 * SECOND);
-                            self.at(t, Ev::SeatAnswers(call, seat));
+                            self.at(t, Ev::SeatAnswers(String::from(call), seat.to_string()));
                         }
-                        80..88 => self.at(3 * SECOND, Ev::SeatRefuses(call, seat)),
+                        80..88 => self.at(
+                            3 * SECOND,
+                            Ev::SeatRefuses(String::from(call), seat.to_string()),
+                        ),
                         _ => {} // rings out
                     }
                 }
                 RouterOutput::Call(CallOutput::Dial { call, .. }) => {
                     self.forwards += 1;
                     let ok = self.rng.chance(60);
-                    self.at(4 * SECOND, Ev::External(call, ok));
+                    self.at(4 * SECOND, Ev::External(String::from(call), ok));
                 }
                 RouterOutput::Call(CallOutput::Bridge { call, seat }) => {
-                    self.answered.insert(call.clone());
-                    self.held.remove(&call);
-                    self.talking.insert(call.clone(), seat.clone());
-                    if seat == EXTERNAL {
+                    self.answered.insert(call.to_string());
+                    self.held.remove(call.as_str());
+                    self.talking.insert(call.to_string(), seat.to_string());
+                    if seat.is_external() {
                         let t = 30 * SECOND + self.rng.below(120 * SECOND);
-                        self.at(t, Ev::TalkEnds(call, seat));
+                        self.at(t, Ev::TalkEnds(String::from(call), seat.to_string()));
                         continue;
                     }
                     match self.rng.below(100) {
                         0..15 => {
                             let t = 20 * SECOND + self.rng.below(60 * SECOND);
-                            self.at(t, Ev::Transfer(call, seat));
+                            self.at(t, Ev::Transfer(String::from(call), seat.to_string()));
                         }
                         15..20 => {
                             let t = 10 * SECOND + self.rng.below(30 * SECOND);
-                            self.at(t, Ev::PhoneDies(call, seat));
+                            self.at(t, Ev::PhoneDies(String::from(call), seat.to_string()));
                         }
                         20..30 => {
-                            self.at(10 * SECOND, Ev::Hold(call.clone(), seat.clone(), true));
-                            self.at(40 * SECOND, Ev::Hold(call.clone(), seat.clone(), false));
-                            self.at(90 * SECOND, Ev::TalkEnds(call, seat));
+                            self.at(
+                                10 * SECOND,
+                                Ev::Hold(call.to_string(), seat.to_string(), true),
+                            );
+                            self.at(
+                                40 * SECOND,
+                                Ev::Hold(call.to_string(), seat.to_string(), false),
+                            );
+                            self.at(
+                                90 * SECOND,
+                                Ev::TalkEnds(String::from(call), seat.to_string()),
+                            );
                         }
                         _ => {
                             let t = 30 * SECOND + self.rng.below(240 * SECOND);
-                            self.at(t, Ev::TalkEnds(call, seat));
+                            self.at(t, Ev::TalkEnds(String::from(call), seat.to_string()));
                         }
                     }
                 }
@@ -528,14 +587,16 @@ impl Sim {
                     }
                     self.records.push(*record);
                 }
-                RouterOutput::ProbeCaller { call } => self.at(SECOND, Ev::Probed(call)),
+                RouterOutput::ProbeCaller { call } => {
+                    self.at(SECOND, Ev::Probed(String::from(call)))
+                }
                 RouterOutput::HangUpDeadSeat { call, seat } => {
                     // The driver hangs its leg up; the phone comes back a minute later.
                     self.lost_seats += 1;
-                    if self.talking.get(&call) == Some(&seat) {
-                        self.talking.remove(&call);
+                    if self.talking.get(call.as_str()) == Some(&seat) {
+                        self.talking.remove(call.as_str());
                     }
-                    self.silent.remove(&(call, seat.clone()));
+                    self.silent.remove(&(String::from(call), seat.clone()));
                     self.at(0, Ev::SeatOffline(seat.clone()));
                     self.at(60 * SECOND, Ev::SeatOnline(seat));
                 }
@@ -643,7 +704,7 @@ fn the_shipped_plans_route_every_call_to_an_end_day_and_night() {
 
 #[test]
 fn the_same_seed_gives_the_same_calls() {
-    let summary = |sim: &Sim| -> Vec<(String, Option<String>, Option<u64>)> {
+    let summary = |sim: &Sim| -> Vec<(String, Option<EndReason>, Option<u64>)> {
         sim.records
             .iter()
             .map(|r| (r.id.clone(), r.end_reason.clone(), r.ended_at))

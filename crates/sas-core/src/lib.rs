@@ -13,6 +13,7 @@
 pub mod acd;
 pub mod call;
 pub mod cti;
+pub mod ids;
 pub mod media;
 pub mod pii;
 pub mod record;

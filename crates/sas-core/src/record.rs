@@ -69,6 +69,214 @@ impl Outcome {
     ];
 }
 
+/// An enum stored as strings: named variants for the strings this version writes, and
+/// `Other` keeping any other string as written, so stored data always reads back unchanged.
+macro_rules! stored_strings {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)*
+            /// Any other string, as written.
+            Other(String),
+        }
+
+        impl $name {
+            /// Every named variant and its stored string.
+            pub const NAMED: &'static [($name, &'static str)] = &[$(($name::$variant, $text),)*];
+
+            /// The stored string.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $text,)*
+                    $name::Other(text) => text,
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                match text {
+                    $($text => $name::$variant,)*
+                    other => $name::Other(other.to_string()),
+                }
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(text: String) -> Self {
+                $name::from(text.as_str())
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                String::deserialize(deserializer).map($name::from)
+            }
+        }
+    };
+}
+
+stored_strings!(
+    /// Who or what ended a call, stored as today's strings (`caller_bye`, `forward_failed`…).
+    /// A failure's detail (`caller_sdp: …`, `dial_plan_entry_missing: …`) is kept as
+    /// written ([`EndReason::Other`]).
+    EndReason {
+    /// The caller hung up (after the router or a seat answered it).
+    CallerBye = "caller_bye",
+    /// The caller hung up before anyone answered it.
+    CallerCancel = "caller_cancel",
+    /// The caller vanished (silent, its dialog dead).
+    CallerLost = "caller_lost",
+    /// The seat hung up.
+    SeatBye = "seat_bye",
+    /// The seat's console hung up (CTI).
+    SeatHangup = "seat_hangup",
+    /// A supervisor reset the seat, or its phone was lost.
+    SeatReset = "seat_reset",
+    /// The far end of a forward through the trunk hung up.
+    ExternalBye = "external_bye",
+    /// An attended transfer replaced this (consultation) call.
+    Replaced = "replaced",
+    /// The queue was full and the plan had no overflow.
+    QueueFull = "queue_full",
+    /// A forward through the trunk failed and nothing else was left.
+    ForwardFailed = "forward_failed",
+    /// The dial plan hung up (closed service, after its message).
+    DialPlanHangup = "dial_plan_hangup",
+    /// The router stopped (crash, `kill -9`) while the call was live: closed at restart.
+    RouterStopped = "router_stopped",
+    /// The router shut down with the call still live (drain time over).
+    RouterShutdown = "router_shutdown",
+    /// Refused at admission: the router is draining (SIGTERM).
+    ShuttingDown = "shutting_down",
+    /// Refused at admission: no dial plan entry for the number.
+    UnknownNumber = "unknown_number",
+    /// Refused at admission: the offer had no codec we relay.
+    NoUsableSdp = "no_usable_sdp",
+    /// Refused at admission: no RTP port left.
+    NoMediaPort = "no_media_port",
+    /// Refused at admission: the SIP dialog could not be set up.
+    DialogError = "dialog_error",
+    }
+);
+
+stored_strings!(
+    /// What a line of a call's timeline or of a seat's history says, stored as today's
+    /// strings (`ENTERQUEUE`, `CONNECT`, `PAUSE`…).
+    EventKind {
+    /// The call arrived (trunk INVITE).
+    Arrived = "ARRIVED",
+    /// The call entered a queue (`queue` names it).
+    EnterQueue = "ENTERQUEUE",
+    /// A full queue refused the call.
+    QueueRefused = "QUEUE_REFUSED",
+    /// The call was offered to a seat.
+    Offer = "OFFER",
+    /// A P0 caller lost the seat accompanying it before the target answered.
+    P0Unaccompanied = "P0_UNACCOMPANIED",
+    /// The seat's phone rings.
+    Ringing = "RINGING",
+    /// The seat let the offer ring out.
+    RingNoAnswer = "RINGNOANSWER",
+    /// The seat refused the offer, or admission refused the call.
+    Rejected = "REJECTED",
+    /// The seat could not be reached.
+    Unreachable = "UNREACHABLE",
+    /// The router answered the caller (greeting, hold audio).
+    Answer = "ANSWER",
+    /// A seat answered: bridged.
+    Connect = "CONNECT",
+    /// The caller hung up while waiting.
+    Abandon = "ABANDON",
+    /// The call ended (detail: the end reason).
+    End = "END",
+    /// The router could not go on with the call.
+    Failed = "FAILED",
+    /// Forwarded through the trunk.
+    Forward = "FORWARD",
+    /// A forward through the trunk failed.
+    ForwardFailed = "FORWARD_FAILED",
+    /// No seat answered within the queue's limit.
+    Overflow = "OVERFLOW",
+    /// A seat transferred the call.
+    Transfer = "TRANSFER",
+    /// An accompanied transfer's target joined (three-way).
+    Accompanied = "ACCOMPANIED",
+    /// A seat left the call.
+    Left = "LEFT",
+    /// The caller was put on hold.
+    Hold = "HOLD",
+    /// The caller was taken back from hold.
+    Resume = "RESUME",
+    /// The caller pressed a key.
+    Dtmf = "DTMF",
+    /// A seat wrote the call file.
+    Qualify = "QUALIFY",
+    /// The caller vanished (silent, its dialog dead).
+    CallerLost = "CALLER_LOST",
+    /// The seat's phone was lost (silent, or its leg failed).
+    SeatLost = "SEAT_LOST",
+    /// A supervisor reset the seat.
+    SeatReset = "SEAT_RESET",
+    /// An attended transfer replaced this call.
+    Replaced = "REPLACED",
+    /// The recording could not be written.
+    RecordingFailed = "RECORDING_FAILED",
+    /// The router stopped with the call live (closed at restart).
+    RouterStopped = "ROUTER_STOPPED",
+    /// Seat log: the seat changed state (`from`, `to`).
+    State = "STATE",
+    /// Seat log: the console logged in.
+    Login = "LOGIN",
+    /// Seat log: the console logged out.
+    Logout = "LOGOUT",
+    /// Seat log: paused (detail: the reason).
+    Pause = "PAUSE",
+    /// Seat log: back in distribution.
+    Unpause = "UNPAUSE",
+    /// Seat log: the ACD paused the seat after a missed offer.
+    Autopause = "AUTOPAUSE",
+    /// Seat log: a supervisor reset the seat (detail: who).
+    Reset = "RESET",
+    /// Seat log: calls go to the browser or the phone.
+    Audio = "AUDIO",
+    /// Seat log: the seat's call ended.
+    CallEnd = "CALL_END",
+    }
+);
+
 /// What became of one offer to a seat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -108,11 +316,15 @@ pub struct CallEvent {
     /// When.
     pub at: EpochMillis,
     /// What (`ARRIVED`, `ENTERQUEUE`, `OFFER`, `RINGNOANSWER`, `CONNECT`, `ABANDON`…).
-    pub kind: String,
+    pub kind: EventKind,
     /// The seat concerned, if any.
     pub seat: Option<String>,
     /// Free detail (SIP status, who hung up).
     pub detail: Option<String>,
+    /// The queue entered, for `ENTERQUEUE` (absent in records written before: read from
+    /// the detail then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
 }
 
 /// What the regulation decided for the caller (the SAS/SAMU decision list).
@@ -253,7 +465,7 @@ pub struct CallRecord {
     /// How the call ended (`None` while live).
     pub outcome: Option<Outcome>,
     /// Who or what ended it (`caller_bye`, `seat_bye`, `caller_cancel`, …).
-    pub end_reason: Option<String>,
+    pub end_reason: Option<EndReason>,
     /// Time waiting before an answer or abandon, ms.
     pub wait_ms: Option<u64>,
     /// Time bridged, ms.
@@ -331,14 +543,19 @@ impl CallRecord {
             file: Vec::new(),
             events: Vec::new(),
         };
-        record.event(arrived_at, "ARRIVED", None, None);
+        record.event(arrived_at, EventKind::Arrived, None, None);
         record
     }
 
     /// Writes an entry in the call file, with its line on the timeline.
     pub fn add_file(&mut self, entry: FileEntry) {
         let detail = serde_json::to_string(&entry.data).unwrap_or_default();
-        self.event(entry.at, "QUALIFY", Some(&entry.seat), Some(detail));
+        self.event(
+            entry.at,
+            EventKind::Qualify,
+            Some(&entry.seat),
+            Some(detail),
+        );
         self.file.push(entry);
     }
 
@@ -346,16 +563,25 @@ impl CallRecord {
     pub fn event(
         &mut self,
         at: EpochMillis,
-        kind: &str,
+        kind: EventKind,
         seat: Option<&str>,
         detail: Option<String>,
     ) {
         self.events.push(CallEvent {
             at,
-            kind: kind.into(),
+            kind,
             seat: seat.map(str::to_string),
             detail,
+            queue: None,
         });
+    }
+
+    /// Appends an `ENTERQUEUE` line: the call waits in `queue` from `at`.
+    pub fn enter_queue(&mut self, at: EpochMillis, queue: &str, detail: String) {
+        self.event(at, EventKind::EnterQueue, None, Some(detail));
+        if let Some(e) = self.events.last_mut() {
+            e.queue = Some(queue.to_string());
+        }
     }
 }
 
@@ -378,5 +604,64 @@ mod tests {
         let record: CallRecord = serde_json::from_value(old).unwrap();
         assert_eq!(record.recording, None);
         assert_eq!(record.id, "20261123T071502.123Z-0001");
+    }
+
+    #[test]
+    fn end_reasons_and_event_kinds_are_stored_as_their_strings_and_unknown_ones_kept() {
+        for (reason, text) in EndReason::NAMED {
+            let json = serde_json::to_string(reason).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(&serde_json::from_str::<EndReason>(&json).unwrap(), reason);
+        }
+        for (kind, text) in EventKind::NAMED {
+            let json = serde_json::to_string(kind).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(&serde_json::from_str::<EventKind>(&json).unwrap(), kind);
+        }
+        let detail: EndReason = serde_json::from_str("\"caller_sdp: no audio\"").unwrap();
+        assert_eq!(detail, EndReason::Other("caller_sdp: no audio".into()));
+        assert_eq!(&*detail, "caller_sdp: no audio");
+    }
+
+    /// Records written before ids, parties, event kinds and end reasons were typed (JSON
+    /// as the store keeps it, from the call simulations and a hand-filled interrupted call
+    /// with a recording and a call file): they still read, and write back the same JSON,
+    /// so the store, the CLI and the HTTP API keep today's strings.
+    #[test]
+    fn records_stored_before_typed_ids_read_and_write_back_unchanged() {
+        let stored: Vec<serde_json::Value> = serde_json::from_str(include_str!(
+            "record/fixtures/records_before_typed_ids.json"
+        ))
+        .unwrap();
+        assert!(stored.len() >= 10);
+        let mut waits = String::new();
+        for value in stored {
+            let record: CallRecord =
+                serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{e}: {value}"));
+            assert_eq!(serde_json::to_value(&record).unwrap(), value);
+            // Every reason today's code writes has its variant.
+            assert!(
+                !matches!(record.end_reason, Some(EndReason::Other(_))),
+                "{:?}",
+                record.end_reason
+            );
+            for e in &record.events {
+                assert!(!matches!(e.kind, EventKind::Other(_)), "{:?}", e.kind);
+            }
+            // The waits are read from the timeline; every call that queued has one.
+            let refused = [Some(Outcome::Failed), Some(Outcome::QueueFull)];
+            if record.queued_at.is_some() && !refused.contains(&record.outcome) {
+                assert!(!record.queue_waits().is_empty(), "{}", record.id);
+            }
+            for w in record.queue_waits() {
+                let end = w.end.label();
+                waits += &format!("{} {} {} {end}\n", record.id, w.queue, w.wait_ms);
+            }
+        }
+        // The per-queue waits today's code read from these timelines.
+        assert_eq!(
+            waits,
+            include_str!("record/fixtures/waits_before_typed_ids.txt")
+        );
     }
 }

@@ -12,6 +12,7 @@ use crate::media::relay::Leg;
 use crate::media::sdp::SessionDescription;
 use crate::sip::replaces::Replaces;
 
+use crate::store::record::EventKind;
 use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::sip::{Header, StatusCode};
 use std::collections::HashMap;
@@ -145,7 +146,13 @@ impl CallDriver {
             return;
         }
         let detail = format!("attended to {}", h.target);
-        self.seat_log(now, &h.seat, "TRANSFER", Some(&h.call), Some(&detail));
+        self.seat_log(
+            now,
+            &h.seat,
+            EventKind::Transfer,
+            Some(&h.call),
+            Some(&detail),
+        );
         // The switchboard moved the doctor: its leg follows, before the outputs (bridge X,
         // end Y) are carried out.
         let leg = legs.get_mut(&h.consult).and_then(|y| {

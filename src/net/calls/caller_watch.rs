@@ -5,7 +5,7 @@
 //! their own connection watch.
 
 use super::{CallDriver, CallEvent, Legs};
-use crate::call::EXTERNAL;
+use crate::call::Party;
 use crate::call::router::{MediaSample, RouterInput, SeatSample};
 use crate::media::relay::Leg;
 use crate::time::Now;
@@ -28,7 +28,9 @@ impl CallDriver {
             let seats = l
                 .seats
                 .iter_mut()
-                .filter(|s| s.answered && s.talking && s.webrtc.is_none() && s.seat != EXTERNAL)
+                .filter(|s| {
+                    s.answered && s.talking && s.webrtc.is_none() && s.seat != Party::EXTERNAL_NAME
+                })
                 .map(|s| SeatSample {
                     seat: s.seat.clone(),
                     rx: match s.media {
@@ -40,7 +42,13 @@ impl CallDriver {
                 .collect();
             let sample = MediaSample { caller_rx, seats };
             let call = call.clone();
-            self.router.handle(now, RouterInput::Media { call, sample });
+            self.router.handle(
+                now,
+                RouterInput::Media {
+                    call: call.into(),
+                    sample,
+                },
+            );
         }
     }
 

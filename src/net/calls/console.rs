@@ -6,7 +6,7 @@
 
 use super::{CallDriver, CallEvent, Legs};
 use crate::acd::SeatState;
-use crate::call::CallInput;
+use crate::call::{CallId, CallInput, SeatId};
 use crate::cti::{CtiError, CtiEvent};
 use crate::media::relay::Leg;
 use crate::media::sdp::LegCodecs;
@@ -114,7 +114,7 @@ impl CallDriver {
             reply.send(Err(CtiError::NoCall)).ok();
             return;
         };
-        let Some(c) = legs.get_mut(&call).and_then(|l| {
+        let Some(c) = legs.get_mut(call.as_str()).and_then(|l| {
             l.consoles
                 .iter_mut()
                 .find(|c| c.seat == seat && !c.answered)
@@ -133,7 +133,7 @@ impl CallDriver {
         tokio::spawn(async move {
             let result = leg.set_answer(&sdp).await.map_err(|e| e.to_string());
             let answered = ConsoleEvent::Answered {
-                call,
+                call: call.into(),
                 seat,
                 id,
                 leg,
@@ -174,8 +174,8 @@ impl CallDriver {
                             l.take_console(&seat);
                         }
                         let input = CallInput::SeatFailed {
-                            call,
-                            seat,
+                            call: call.into(),
+                            seat: SeatId::from(seat),
                             status: None,
                         };
                         self.router.handle_call(now, input);
@@ -218,8 +218,8 @@ impl CallDriver {
                 self.router.handle_call(
                     now,
                     CallInput::SeatAnswered {
-                        call: call.clone(),
-                        seat: seat.clone(),
+                        call: CallId::from(call.clone()),
+                        seat: SeatId::from(seat.clone()),
                     },
                 );
                 reply.send(Ok(json!({ "call": call }))).ok();
@@ -230,11 +230,14 @@ impl CallDriver {
                 };
                 let input = if c.answered {
                     tracing::warn!(%seat, "a console's WebRTC media is gone");
-                    CallInput::SeatLost { call, seat }
+                    CallInput::SeatLost {
+                        call: call.into(),
+                        seat: seat.into(),
+                    }
                 } else {
                     CallInput::SeatFailed {
-                        call,
-                        seat,
+                        call: call.into(),
+                        seat: SeatId::from(seat),
                         status: None,
                     }
                 };

@@ -5,7 +5,7 @@
 use super::webrtc_phone::PhoneMedia;
 use super::{CallDriver, CallEvent, Legs};
 use crate::acd::Urgency;
-use crate::call::{CallInput, EXTERNAL};
+use crate::call::{CallId, CallInput, Party};
 use crate::media::relay::Leg;
 use crate::media::sdp::SessionDescription;
 use crate::time::Now;
@@ -97,8 +97,7 @@ impl CallDriver {
                                 s.answered = true;
                                 s.talking = sends && receiving;
                             }
-                            self.router
-                                .handle_call(now, CallInput::SeatAnswered { call, seat });
+                            self.router.handle_call(now, answered(call.into(), &seat));
                         }
                         None => {
                             // An answer we cannot bridge: treat the seat as failed.
@@ -148,7 +147,7 @@ impl CallDriver {
         legs: &mut HashMap<String, Legs>,
         by_leg: &mut HashMap<String, String>,
     ) {
-        let seat = EXTERNAL.to_string();
+        let seat = Party::EXTERNAL_NAME.to_string();
         let target = self.trunk_out.and_then(|addr| {
             let uri = Uri::try_from(format!("sip:{}@{addr}", sip_user(&number))).ok()?;
             let destination = SipAddr {
@@ -170,10 +169,10 @@ impl CallDriver {
     /// failed sends the call back to its queue.
     pub(super) fn seat_leg_failed(&mut self, call: String, seat: String, status: Option<u16>) {
         let now = self.clock.now();
-        let input = CallInput::SeatFailed {
-            call: call.clone(),
-            seat,
-            status,
+        let call = CallId::from(call);
+        let input = match party_of(&seat) {
+            Party::External => CallInput::ExternalFailed { call, status },
+            Party::Seat(seat) => CallInput::SeatFailed { call, seat, status },
         };
         // A failed forward waits again in its queue: the Router sees to it.
         self.router.handle_call(now, input);
@@ -273,7 +272,7 @@ impl CallDriver {
             }
             Err(e) => {
                 tracing::warn!(%seat, error = %e, "could not send INVITE on the seat leg");
-                if seat == EXTERNAL {
+                if seat == Party::EXTERNAL_NAME {
                     self.seat_leg_failed(call, seat, None);
                 } else {
                     self.router
@@ -313,7 +312,10 @@ pub(super) async fn release_seat_leg(leg: SeatLeg) {
 /// The offer never left (no registration left, or the INVITE could not be sent): the
 /// router's trouble, not the seat's.
 fn not_sent(call: String, seat: String) -> CallInput {
-    CallInput::OfferNotSent { call, seat }
+    CallInput::OfferNotSent {
+        call: call.into(),
+        seat: seat.into(),
+    }
 }
 
 /// Headers of an INVITE to a seat: the router's call id, Max-Forwards, Allow, and for a rated
@@ -348,5 +350,23 @@ fn sip_user(number: &str) -> String {
         "anonymous".into()
     } else {
         user
+    }
+}
+
+/// The party a seat leg reaches: the driver names the leg of a forward through the trunk
+/// [`Party::EXTERNAL_NAME`]; the switchboard gets a typed [`Party`].
+pub(super) fn party_of(seat: &str) -> Party {
+    if seat == Party::EXTERNAL_NAME {
+        Party::External
+    } else {
+        Party::Seat(seat.into())
+    }
+}
+
+/// The 200 of a seat leg, as the switchboard's input.
+pub(super) fn answered(call: CallId, seat: &str) -> CallInput {
+    match party_of(seat) {
+        Party::External => CallInput::ExternalAnswered { call },
+        Party::Seat(seat) => CallInput::SeatAnswered { call, seat },
     }
 }

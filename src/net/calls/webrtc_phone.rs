@@ -229,7 +229,10 @@ impl CallDriver {
                     sip,
                 };
                 self.watch_webrtc(&webrtc.leg, CallEvent::Phone(Box::new(lost)));
-                let input = CallInput::SeatAnswered { call, seat };
+                let input = CallInput::SeatAnswered {
+                    call: call.into(),
+                    seat: seat.into(),
+                };
                 self.router.handle_call(self.clock.now(), input);
             }
             PhoneEvent::Reoffered {
@@ -253,7 +256,7 @@ impl CallDriver {
                 tracing::warn!(%call, "the calling phone's WebRTC media is gone");
                 let dialog = l.trunk.clone();
                 tokio::spawn(async move { dialog.bye().await.ok() });
-                let input = CallInput::CallerGone { call };
+                let input = CallInput::CallerGone { call: call.into() };
                 self.router.handle_call(self.clock.now(), input);
             }
             PhoneEvent::Lost { call, sip } => {
@@ -263,7 +266,10 @@ impl CallDriver {
                 tracing::warn!(seat = %s.seat, "a phone's WebRTC media is gone: hanging it up");
                 let seat = s.seat.clone();
                 self.hang_up_leg(&sip, legs.get(&call));
-                let input = CallInput::SeatLost { call, seat };
+                let input = CallInput::SeatLost {
+                    call: call.into(),
+                    seat: seat.into(),
+                };
                 self.router.handle_call(self.clock.now(), input);
             }
         }

@@ -35,7 +35,7 @@ fn only_changed_calls_are_written_and_ended_ones_forgotten() {
     first.sort();
     assert_eq!(first, ["a", "b"]);
     assert!(journal.changed_calls([&a, &b].into_iter()).is_empty());
-    a.event(T0 + 5, "ENTERQUEUE", None, None);
+    a.event(T0 + 5, EventKind::EnterQueue, None, None);
     assert_eq!(ids(journal.changed_calls([&a, &b].into_iter())), ["a"]);
     // b ended: forgotten, so a call with its id would be written afresh.
     assert!(journal.changed_calls([&a].into_iter()).is_empty());
@@ -65,7 +65,7 @@ fn seat_standings_are_written_when_they_change() {
 #[test]
 fn an_interrupted_call_is_closed_where_the_router_stopped() {
     let mut r = live("c");
-    r.event(T0 + 1_000, "ENTERQUEUE", None, None);
+    r.event(T0 + 1_000, EventKind::EnterQueue, None, None);
     r.answered_at = Some(T0 + 3_000);
     r.offers.push(OfferRecord {
         seat: "arm1".into(),
@@ -88,21 +88,27 @@ fn an_interrupted_call_is_closed_where_the_router_stopped() {
         until: None,
         left: None,
     });
-    r.event(T0 + 3_000, "CONNECT", Some("arm1"), None);
+    r.event(T0 + 3_000, EventKind::Connect, Some("arm1"), None);
     let entry = JournalEntry {
         record: r,
         journaled_at: T0 + 2_500, // older than the last event: the event wins
     };
     let closed = close_interrupted(entry, T0 + 2_500, None);
     assert_eq!(closed.outcome, Some(Outcome::Interrupted));
-    assert_eq!(closed.end_reason.as_deref(), Some(END_REASON));
+    assert_eq!(closed.end_reason, Some(END_REASON));
     assert_eq!(closed.ended_at, Some(T0 + 3_000));
     assert_eq!(closed.talk_ms, Some(0));
     assert_eq!(closed.offers[1].result, OfferResult::Withdrawn);
     assert_eq!(closed.offers[0].result, OfferResult::Answered);
-    assert_eq!(closed.handlers[0].left.as_deref(), Some(END_REASON));
+    assert_eq!(
+        closed.handlers[0].left.as_deref(),
+        Some(END_REASON.as_str())
+    );
     let kinds: Vec<&str> = closed.events.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, ["ARRIVED", "ENTERQUEUE", "CONNECT", STOPPED_EVENT]);
+    assert_eq!(
+        kinds,
+        ["ARRIVED", "ENTERQUEUE", "CONNECT", STOPPED_EVENT.as_str()]
+    );
     let json = serde_json::to_value(&closed).unwrap();
     assert_eq!(json["outcome"], "interrupted");
 }
@@ -114,9 +120,9 @@ fn recovery_closes_unfinished_calls_and_links_their_recording() {
     let (store, dir) = temp_store("recover");
     let root = dir.join("recordings");
     let (mut waiting, mut talking, finished) = (live("w-1"), live("t-1"), live("f-1"));
-    waiting.event(T0 + 10, "ENTERQUEUE", None, None);
+    waiting.event(T0 + 10, EventKind::EnterQueue, None, None);
     talking.answered_at = Some(T0 + 20);
-    talking.event(T0 + 20, "CONNECT", Some("arm1"), None);
+    talking.event(T0 + 20, EventKind::Connect, Some("arm1"), None);
     store
         .journal(T0 + 30, &[&waiting, &talking, &finished])
         .unwrap();

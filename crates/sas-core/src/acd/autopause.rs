@@ -36,7 +36,7 @@ impl Misses {
         {
             self.recent.pop_front();
         }
-        self.recent.push_back((now, seat.to_string()));
+        self.recent.push_back((now, SeatId::from(seat)));
         self.recent.iter().map(|(_, s)| s.clone()).collect()
     }
 }
@@ -72,7 +72,7 @@ impl Acd {
         let until = (resume_after > 0).then(|| now.saturating_add(resume_after));
         self.set_state(seat, SeatState::Paused { reason: why, until }, now);
         self.outputs.push_back(AcdOutput::Autopaused {
-            seat: seat.to_string(),
+            seat: SeatId::from(seat),
             reason: why,
             until,
         });

@@ -16,6 +16,7 @@ pub mod seat;
 pub mod strategy;
 mod timers;
 
+use crate::ids::CallId;
 use crate::time::{EpochMillis, Mono};
 pub use error::AcdError;
 pub use priority::{CallRequest, Urgency};
@@ -51,7 +52,7 @@ pub enum AcdOutput {
     /// Ring this seat with this call.
     Offer {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
@@ -59,14 +60,14 @@ pub enum AcdOutput {
     /// (unless other seats still ring for it).
     OfferTimedOut {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
     /// Stop ringing this seat: another seat answered the call (ring-all).
     Cancel {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
@@ -154,8 +155,8 @@ impl Acd {
 
     /// Declares a seat (from the configuration); it starts offline.
     pub fn add_seat(&mut self, id: &str, role: &str, now: Mono) {
-        self.seats.entry(id.to_string()).or_insert_with(|| Seat {
-            id: id.to_string(),
+        self.seats.entry(SeatId::from(id)).or_insert_with(|| Seat {
+            id: SeatId::from(id),
             role: role.to_string(),
             state: SeatState::Offline,
             idle_since: now,
@@ -221,7 +222,7 @@ impl Acd {
     /// The seat registered: an offline seat becomes available, or finishes the wrap-up it
     /// owed when it went offline.
     pub fn seat_online(&mut self, now: Mono, id: &str) {
-        self.registered.insert(id.to_string(), true);
+        self.registered.insert(SeatId::from(id), true);
         let Some(seat) = self.seats.get(id).filter(|s| s.state == SeatState::Offline) else {
             return;
         };
@@ -248,8 +249,8 @@ impl Acd {
     /// The seat's last registration is gone. A ringing offer is withdrawn (the call goes
     /// back in line) and returned; a call in progress continues and the seat goes offline
     /// when it ends.
-    pub fn seat_offline(&mut self, now: Mono, id: &str) -> Option<String> {
-        self.registered.insert(id.to_string(), false);
+    pub fn seat_offline(&mut self, now: Mono, id: &str) -> Option<CallId> {
+        self.registered.insert(SeatId::from(id), false);
         let withdrawn = match self.state(id)? {
             SeatState::Ringing { call, .. } => {
                 let call = call.clone();
@@ -268,7 +269,7 @@ impl Acd {
     /// withdrawn (the call goes back in line), a call is deemed ended without wrap-up, a
     /// pause is lifted. The seat ends available, or offline if unregistered. Returns the
     /// call it was ringing for or on, so the driver can tear that leg down.
-    pub fn seat_reset(&mut self, now: Mono, id: &str) -> Result<Option<String>, AcdError> {
+    pub fn seat_reset(&mut self, now: Mono, id: &str) -> Result<Option<CallId>, AcdError> {
         let state = self
             .state(id)
             .ok_or_else(|| AcdError::UnknownSeat(id.into()))?
@@ -400,7 +401,7 @@ impl Acd {
     /// out is its own doing.
     pub fn seat_rang(&mut self, seat: &str, call: &str) {
         if self.ringing.get(call).is_some_and(|s| s.contains(seat)) {
-            self.rang.insert(seat.to_string());
+            self.rang.insert(SeatId::from(seat));
         }
     }
 
@@ -681,7 +682,7 @@ impl Acd {
         }
         if from != to {
             self.outputs.push_back(AcdOutput::SeatChanged {
-                seat: id.to_string(),
+                seat: SeatId::from(id),
                 from,
                 to,
             });
@@ -745,7 +746,7 @@ impl Acd {
                 s.last_offer = self.offers_made;
             }
             let state = SeatState::Ringing {
-                call: call.clone(),
+                call: CallId::from(call.clone()),
                 until,
             };
             self.set_state(&seat, state, now);
@@ -754,7 +755,7 @@ impl Acd {
                 .or_default()
                 .insert(seat.clone());
             self.outputs.push_back(AcdOutput::Offer {
-                call: call.clone(),
+                call: CallId::from(call.clone()),
                 seat,
             });
         }

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
 
-/// A seat's user name, as registered.
-pub type SeatId = String;
+use crate::ids::CallId;
+pub use crate::ids::SeatId;
 
 /// Where a seat is. Exactly one at a time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -19,14 +19,14 @@ pub enum SeatState {
     /// Being offered a call; the offer ends at the deadline (ring-no-answer).
     Ringing {
         /// The call offered.
-        call: String,
+        call: CallId,
         /// When the offer is withdrawn.
         until: Mono,
     },
     /// On a call.
     Busy {
         /// The call taken.
-        call: String,
+        call: CallId,
     },
     /// After a call, until the deadline.
     WrapUp {

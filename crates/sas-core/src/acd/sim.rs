@@ -152,7 +152,10 @@ impl Sim {
                 }
             }
             if !self.deaf.contains(&seat) {
-                self.at(self.now + self.answer_ms, Event::Answer(seat, call));
+                self.at(
+                    self.now + self.answer_ms,
+                    Event::Answer(seat, String::from(call)),
+                );
             }
         }
     }
@@ -304,7 +307,7 @@ fn deaf_seats_are_autopaused_and_every_call_is_still_answered() {
     };
     let mut sim = Sim::new(s, 30, Strategy::LongestIdle);
     for i in 0..5 {
-        sim.deaf.insert(format!("s{:03}", i * 6));
+        sim.deaf.insert(SeatId::from(format!("s{:03}", i * 6)));
     }
     sim.arrivals(3_000, 8_000, |_| Urgency::Nr);
     sim.run();

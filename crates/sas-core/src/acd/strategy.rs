@@ -103,7 +103,7 @@ impl SeatIndex {
 
     pub(crate) fn remove(&mut self, seat: &str) {
         if let Some(key) = self.keys.remove(seat) {
-            self.order.remove(&(key, seat.to_string()));
+            self.order.remove(&(key, SeatId::from(seat)));
         }
     }
 

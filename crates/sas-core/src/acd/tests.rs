@@ -14,7 +14,7 @@ pub(super) fn settings() -> AcdSettings {
     }
 }
 
-pub(super) fn offers(acd: &mut Acd) -> Vec<(String, String)> {
+pub(super) fn offers(acd: &mut Acd) -> Vec<(CallId, SeatId)> {
     outputs(acd)
         .into_iter()
         .filter_map(|o| match o {
@@ -28,7 +28,7 @@ pub(super) fn outputs(acd: &mut Acd) -> Vec<AcdOutput> {
     std::iter::from_fn(|| acd.poll_output()).collect()
 }
 
-pub(super) fn pair(call: &str, seat: &str) -> (String, String) {
+pub(super) fn pair(call: &str, seat: &str) -> (CallId, SeatId) {
     (call.into(), seat.into())
 }
 

@@ -13,11 +13,11 @@ pub(crate) struct Deadlines {
 
 impl Deadlines {
     pub(crate) fn insert(&mut self, at: Mono, seat: &str) {
-        self.set.insert((at, seat.to_string()));
+        self.set.insert((at, SeatId::from(seat)));
     }
 
     pub(crate) fn remove(&mut self, at: Mono, seat: &str) {
-        self.set.remove(&(at, seat.to_string()));
+        self.set.remove(&(at, SeatId::from(seat)));
     }
 
     pub(crate) fn next(&self) -> Option<Mono> {

@@ -81,7 +81,7 @@ fn run(wall_error: fn(u64) -> i64) -> (Log, CallRecord) {
                 t,
                 CallInput::SeatAnswered {
                     call: "c1".into(),
-                    seat,
+                    seat: SeatId::from(seat),
                 },
             );
         }
@@ -95,7 +95,7 @@ fn run(wall_error: fn(u64) -> i64) -> (Log, CallRecord) {
                 CallOutput::RingSeat { seat, .. } => {
                     offers += 1;
                     if offers == 2 {
-                        answer_at = Some((seat.clone(), mono + 4_000));
+                        answer_at = Some((seat.to_string(), mono + 4_000));
                     }
                 }
                 CallOutput::Bridge { .. } => gone_at = Some(mono + 20_000),

@@ -8,7 +8,8 @@
 //! alive and the watch starts again; one that does not answer (or answers 481/408) is
 //! lost, and the switchboard ends the call ([`super::CallInput::CallerLost`]).
 
-use super::{CallOutput, EXTERNAL, Outcome, Switchboard};
+use super::{CallOutput, Outcome, Party, Switchboard};
+use crate::record::{EndReason, EventKind};
 use crate::time::{EpochMillis, Mono, Now};
 
 /// Watches one caller's leg. Sans-IO: fed packet counts and the time.
@@ -82,11 +83,11 @@ impl Switchboard {
         else {
             return;
         };
-        self.event(now, call, "CALLER_LOST", None, Some(detail));
+        self.event(now, call, EventKind::CallerLost, None, Some(detail));
         if dialling {
             self.outputs.push_back(CallOutput::CancelSeat {
                 call: call.into(),
-                seat: EXTERNAL.into(),
+                seat: Party::External,
             });
         }
         self.withdraw_offer(now, call);
@@ -94,7 +95,7 @@ impl Switchboard {
             self.release_seat(now, call, seat);
         }
         self.release_caller(call, 408);
-        self.finish(now, call, Outcome::CallerLost, "caller_lost");
+        self.finish(now, call, Outcome::CallerLost, EndReason::CallerLost);
     }
 }
 

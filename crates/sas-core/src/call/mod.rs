@@ -7,17 +7,14 @@
 
 use crate::acd::{
     Acd, AcdError, AcdOutput, AcdSettings, CallRequest, PauseReason, QueueKey, QueueSettings,
-    SeatId, SeatState, Urgency,
+    SeatState, Urgency,
 };
+pub use crate::ids::{CallId, SeatId};
 use crate::media::dtmf::DigitEvent;
 use crate::pii::CallerNumber;
-use crate::record::{CallRecord, Handler, OfferRecord, OfferResult, Outcome};
+use crate::record::{CallRecord, EndReason, EventKind, Handler, OfferRecord, OfferResult, Outcome};
 use crate::time::{EpochMillis, Mono, Now};
 use std::collections::{HashMap, VecDeque};
-
-/// The "seat" of a call forwarded through the trunk: the external party rides the seat
-/// leg, its offer and answer go through the same inputs, but it is no ACD seat.
-pub const EXTERNAL: &str = "external";
 
 /// Something that happened to a call or a seat.
 #[derive(Debug, Clone)]
@@ -25,7 +22,7 @@ pub enum CallInput {
     /// A trunk INVITE was admitted for an entry line.
     Arrived {
         /// Router call id (the driver makes it unique).
-        call: String,
+        call: CallId,
         /// SIP Call-ID of the trunk leg.
         sip_call_id: String,
         /// Line label (from the dial plan entry).
@@ -38,12 +35,12 @@ pub enum CallInput {
     /// The router answered the caller (a prompt is about to play).
     CallerAnswered {
         /// The call.
-        call: String,
+        call: CallId,
     },
     /// The dial plan queues the call.
     Enqueue {
         /// The call.
-        call: String,
+        call: CallId,
         /// Queue name (for the record).
         queue: String,
         /// Role of the seats that answer it.
@@ -55,21 +52,21 @@ pub enum CallInput {
     /// plan goes on (overflow).
     Overflow {
         /// The call.
-        call: String,
+        call: CallId,
     },
     /// Something worth a line on the call's timeline.
     Note {
         /// The call.
-        call: String,
-        /// Event kind (`FORWARD_UNAVAILABLE`…).
-        kind: &'static str,
+        call: CallId,
+        /// Event kind.
+        kind: EventKind,
         /// Detail.
         detail: String,
     },
     /// The dial plan forwards the call through the trunk to an allowed external number.
     Forward {
         /// The call.
-        call: String,
+        call: CallId,
         /// The number dialled.
         number: String,
     },
@@ -77,70 +74,87 @@ pub enum CallInput {
     /// is refused busy (486, or BYE if answered), the record says `queue_full`.
     QueueFull {
         /// The call.
-        call: String,
+        call: CallId,
     },
     /// The dial plan ended the call (closed service).
     Released {
         /// The call.
-        call: String,
+        call: CallId,
         /// Why, for the record.
         reason: String,
     },
     /// The caller pressed a key (RFC 4733, SIP INFO or in-band).
     Digit {
         /// The call.
-        call: String,
+        call: CallId,
         /// The key, when and how.
         digit: DigitEvent,
     },
     /// The caller sent CANCEL (before answer) or BYE (after).
     CallerGone {
         /// The call.
-        call: String,
+        call: CallId,
     },
     /// The caller vanished without BYE: silent, and its dialog no longer answers (see
     /// [`liveness`]). The call ends `caller_lost`.
     CallerLost {
         /// The call.
-        call: String,
+        call: CallId,
         /// What was seen, for the record.
         detail: String,
     },
     /// The seat being offered the call answered 180.
     SeatRinging {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
     /// The seat answered 200.
     SeatAnswered {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
     /// The offer failed: a final error response, or no response / transport failure.
     SeatFailed {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
         /// The SIP status, `None` when the seat could not be reached.
+        status: Option<u16>,
+    },
+    /// The external party of a forwarded call hung up.
+    ExternalGone {
+        /// The call.
+        call: CallId,
+    },
+    /// The external number dialled for the call ([`CallOutput::Dial`]) answered.
+    ExternalAnswered {
+        /// The call.
+        call: CallId,
+    },
+    /// Dialling the external number failed (`status` `None`: no answer at all).
+    ExternalFailed {
+        /// The call.
+        call: CallId,
+        /// The SIP status.
         status: Option<u16>,
     },
     /// The offer never left the router (no contact to send it to, local transport
     /// error): the call goes back in line and the seat is not blamed.
     OfferNotSent {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
     /// The seat sent BYE on a bridged call.
     SeatGone {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
@@ -148,14 +162,14 @@ pub enum CallInput {
     /// hang up, so the caller is not hung up either but waits again.
     SeatLost {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
     /// The router could not go on with the call (media failure, SIP error).
     Failed {
         /// The call.
-        call: String,
+        call: CallId,
         /// Why, for the record.
         reason: String,
     },
@@ -177,48 +191,48 @@ pub enum CallOutput {
     /// Send an INVITE for the call to the seat.
     RingSeat {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
     /// Dial the external number through the trunk, on the seat leg; its outcome comes
-    /// back as `SeatAnswered`/`SeatFailed` with seat [`EXTERNAL`].
+    /// back as [`CallInput::ExternalAnswered`] or [`CallInput::ExternalFailed`].
     Dial {
         /// The call.
-        call: String,
+        call: CallId,
         /// The number.
         number: String,
     },
     /// Withdraw the offer (CANCEL the seat's INVITE).
     CancelSeat {
         /// The call.
-        call: String,
-        /// The seat.
-        seat: SeatId,
+        call: CallId,
+        /// The seat, or the external number being dialled.
+        seat: Party,
     },
     /// Connect the caller to the seat that answered (answering the trunk leg if not yet).
     Bridge {
         /// The call.
-        call: String,
-        /// The seat.
-        seat: SeatId,
+        call: CallId,
+        /// The seat, or the external number that answered.
+        seat: Party,
     },
     /// Send BYE to the caller.
     HangUpCaller {
         /// The call.
-        call: String,
+        call: CallId,
     },
     /// Send BYE to the seat.
     HangUpSeat {
         /// The call.
-        call: String,
-        /// The seat.
-        seat: SeatId,
+        call: CallId,
+        /// The seat, or the external party.
+        seat: Party,
     },
     /// Reject the caller's INVITE (not answered yet) with this status.
     RejectCaller {
         /// The call.
-        call: String,
+        call: CallId,
         /// SIP status.
         status: u16,
     },
@@ -228,25 +242,25 @@ pub enum CallOutput {
     /// accompanied transfer's three-way call).
     Conference {
         /// The call.
-        call: String,
+        call: CallId,
     },
     /// The caller is waiting again (the seat left an accompanied transfer before the
     /// target answered): play the queue's hold audio.
     Hold {
         /// The call.
-        call: String,
+        call: CallId,
     },
     /// The seat talking with the caller was lost ([`CallInput::SeatLost`]): queue the call
     /// again where it last waited, with its hold audio.
     Requeue {
         /// The call.
-        call: String,
+        call: CallId,
     },
     /// The seat that put the caller on hold ([`Switchboard::hold`]) takes it back: the
     /// caller hears the seat again instead of the hold audio (a [`CallOutput::Hold`]).
     Resume {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: SeatId,
     },
@@ -254,9 +268,9 @@ pub enum CallOutput {
     /// the consoles and the seat's history; its leg is already being hung up.
     SeatLeft {
         /// The call.
-        call: String,
-        /// The seat.
-        seat: SeatId,
+        call: CallId,
+        /// The seat (or the external party of a three-way call).
+        seat: Party,
     },
     /// A P0 caller lost the seat accompanying it before the target answered (the seat
     /// hung up, or its leg dropped): it waits on hold, and the supervisors must know. With
@@ -264,7 +278,7 @@ pub enum CallOutput {
     /// driver applies the dial plan's overflow at once instead of waiting for nobody.
     Unaccompanied {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat that left.
         seat: SeatId,
         /// Some seat of the queue could still answer.
@@ -303,7 +317,7 @@ enum Phase {
     /// Dialling out through the trunk.
     Forwarding,
     Bridged {
-        seat: SeatId,
+        seat: Party,
     },
     /// Accompanied transfer: `seat` stays with the caller while the call is offered to
     /// the target (queued, or dialled out).
@@ -314,7 +328,7 @@ enum Phase {
     /// leaves.
     Conference {
         seat: SeatId,
-        joined: SeatId,
+        joined: Party,
     },
 }
 
@@ -325,11 +339,12 @@ impl Phase {
     }
 
     /// Seats on the call.
-    fn seats(&self) -> Vec<SeatId> {
+    fn seats(&self) -> Vec<Party> {
         match self {
             Phase::Waiting | Phase::Forwarding => vec![],
-            Phase::Bridged { seat } | Phase::Accompanying { seat } => vec![seat.clone()],
-            Phase::Conference { seat, joined } => vec![seat.clone(), joined.clone()],
+            Phase::Bridged { seat } => vec![seat.clone()],
+            Phase::Accompanying { seat } => vec![Party::Seat(seat.clone())],
+            Phase::Conference { seat, joined } => vec![Party::Seat(seat.clone()), joined.clone()],
         }
     }
 }
@@ -397,10 +412,16 @@ impl Switchboard {
                 called,
                 caller,
             } => {
-                let record =
-                    CallRecord::new(call.clone(), sip_call_id, line, called, caller, now.wall);
+                let record = CallRecord::new(
+                    call.to_string(),
+                    sip_call_id,
+                    line,
+                    called,
+                    caller,
+                    now.wall,
+                );
                 self.calls.insert(
-                    call,
+                    call.to_string(),
                     Call {
                         phase: Phase::Waiting,
                         record,
@@ -415,11 +436,11 @@ impl Switchboard {
                 );
             }
             CallInput::CallerAnswered { call } => {
-                if let Some(c) = self.calls.get_mut(&call)
+                if let Some(c) = self.calls.get_mut(call.as_str())
                     && c.record.caller_answered_at.is_none()
                 {
                     c.record.caller_answered_at = Some(now.wall);
-                    c.record.event(now.wall, "ANSWER", None, None);
+                    c.record.event(now.wall, EventKind::Answer, None, None);
                 }
             }
             CallInput::Enqueue {
@@ -431,20 +452,28 @@ impl Switchboard {
                 self.enqueue(now, &call, &queue, &CallRequest::new(&role, priority));
             }
             CallInput::Overflow { call } => {
-                if self.calls.get(&call).is_some_and(|c| c.phase.seeks_seat()) {
+                if self
+                    .calls
+                    .get(call.as_str())
+                    .is_some_and(|c| c.phase.seeks_seat())
+                {
                     self.withdraw_offer(now, &call);
-                    self.event(now, &call, "OVERFLOW", None, None);
+                    self.event(now, &call, EventKind::Overflow, None, None);
                 }
             }
             CallInput::Note { call, kind, detail } => {
                 self.event(now, &call, kind, None, Some(detail));
             }
             CallInput::Forward { call, number } => {
-                if self.calls.get(&call).is_some_and(|c| c.phase.seeks_seat()) {
+                if self
+                    .calls
+                    .get(call.as_str())
+                    .is_some_and(|c| c.phase.seeks_seat())
+                {
                     self.withdraw_offer(now, &call);
-                    self.event(now, &call, "FORWARD", None, Some(number.clone()));
+                    self.event(now, &call, EventKind::Forward, None, Some(number.clone()));
                     // Accompanied: the seat stays with the caller while the number rings.
-                    if let Some(c) = self.calls.get_mut(&call) {
+                    if let Some(c) = self.calls.get_mut(call.as_str()) {
                         c.dialling = true;
                         if c.phase == Phase::Waiting {
                             c.phase = Phase::Forwarding;
@@ -453,11 +482,11 @@ impl Switchboard {
                     self.outputs.push_back(CallOutput::Dial { call, number });
                 }
             }
-            CallInput::SeatAnswered { call, seat } if seat == EXTERNAL => {
+            CallInput::ExternalAnswered { call } => {
                 self.external_answered(now, &call);
             }
-            CallInput::SeatFailed { call, seat, status } if seat == EXTERNAL => {
-                if let Some(c) = self.calls.get_mut(&call)
+            CallInput::ExternalFailed { call, status } => {
+                if let Some(c) = self.calls.get_mut(call.as_str())
                     && matches!(c.phase, Phase::Forwarding | Phase::Accompanying { .. })
                 {
                     if c.phase == Phase::Forwarding {
@@ -467,36 +496,37 @@ impl Switchboard {
                     c.dialling = false;
                     let detail = status.map_or_else(|| "unreachable".into(), |s| s.to_string());
                     c.record
-                        .event(now.wall, "FORWARD_FAILED", None, Some(detail));
+                        .event(now.wall, EventKind::ForwardFailed, None, Some(detail));
                 }
             }
             CallInput::QueueFull { call } => {
                 if self
                     .calls
-                    .get(&call)
+                    .get(call.as_str())
                     .is_some_and(|c| c.phase == Phase::Waiting)
                 {
                     self.withdraw_offer(now, &call);
                     self.release_caller(&call, 486);
-                    self.finish(now, &call, Outcome::QueueFull, "queue_full");
+                    self.finish(now, &call, Outcome::QueueFull, EndReason::QueueFull);
                 }
             }
             CallInput::Released { call, reason } => {
                 if self
                     .calls
-                    .get(&call)
+                    .get(call.as_str())
                     .is_some_and(|c| c.phase == Phase::Waiting)
                 {
                     self.withdraw_offer(now, &call);
                     // Closed: 480 Temporarily Unavailable if it was never answered.
                     self.release_caller(&call, 480);
-                    self.finish(now, &call, Outcome::Closed, &reason);
+                    self.finish(now, &call, Outcome::Closed, reason.into());
                 }
             }
             CallInput::Digit { call, digit } => {
-                if let Some(c) = self.calls.get_mut(&call) {
+                if let Some(c) = self.calls.get_mut(call.as_str()) {
                     let detail = format!("{} {}", digit.digit, digit.source.label());
-                    c.record.event(digit.at, "DTMF", None, Some(detail));
+                    c.record
+                        .event(digit.at, EventKind::Dtmf, None, Some(detail));
                     c.record.dtmf.push(digit);
                 }
             }
@@ -504,14 +534,15 @@ impl Switchboard {
             CallInput::CallerLost { call, detail } => self.caller_lost(now, &call, detail),
             CallInput::SeatRinging { call, seat } => {
                 self.acd.seat_rang(&seat, &call);
-                if let Some(c) = self.calls.get_mut(&call) {
-                    c.record.event(now.wall, "RINGING", Some(&seat), None);
+                if let Some(c) = self.calls.get_mut(call.as_str()) {
+                    c.record
+                        .event(now.wall, EventKind::Ringing, Some(&seat), None);
                 }
             }
             CallInput::OfferNotSent { call, seat } => {
                 if self.close_offer(now, &call, &seat, OfferResult::Unreachable, None) {
                     let detail = Some("not sent".to_string());
-                    self.event(now, &call, "UNREACHABLE", Some(&seat), detail);
+                    self.event(now, &call, EventKind::Unreachable, Some(&seat), detail);
                     self.acd.offer_not_sent(now.mono, &seat, &call);
                 }
             }
@@ -526,15 +557,16 @@ impl Switchboard {
                 };
                 if self.close_offer(now, &call, &seat, result, status) {
                     let kind = if status.is_some() {
-                        "REJECTED"
+                        EventKind::Rejected
                     } else {
-                        "UNREACHABLE"
+                        EventKind::Unreachable
                     };
                     self.event(now, &call, kind, Some(&seat), status.map(|s| s.to_string()));
                     self.acd.offer_failed(now.mono, &seat, &call, why);
                 }
             }
-            CallInput::SeatGone { call, seat } => self.seat_left(now, &call, &seat, None),
+            CallInput::SeatGone { call, seat } => self.seat_left(now, &call, &seat.into(), None),
+            CallInput::ExternalGone { call } => self.seat_left(now, &call, &Party::External, None),
             CallInput::SeatLost { call, seat } => self.seat_lost(now, &call, &seat),
             CallInput::Failed { call, reason } => self.fail(now, &call, &reason),
             CallInput::SeatOnline { seat } => self.acd.seat_online(now.mono, &seat),
@@ -544,12 +576,14 @@ impl Switchboard {
                     self.event(
                         now,
                         &call,
-                        "UNREACHABLE",
+                        EventKind::Unreachable,
                         Some(&seat),
                         Some("unregistered".into()),
                     );
-                    self.outputs
-                        .push_back(CallOutput::CancelSeat { call, seat });
+                    self.outputs.push_back(CallOutput::CancelSeat {
+                        call,
+                        seat: seat.into(),
+                    });
                 }
             }
         }
@@ -579,10 +613,16 @@ impl Switchboard {
         if request.urgency != Urgency::Nr {
             detail.push_str(&format!(" urgency {}", request.urgency.label()));
         }
-        c.record.event(now.wall, "ENTERQUEUE", None, Some(detail));
+        c.record.enter_queue(now.wall, queue, detail);
         let refused = self.acd.enqueue(now.mono, call, request).err();
         if let Some(e) = &refused {
-            self.event(now, call, "QUEUE_REFUSED", None, Some(e.to_string()));
+            self.event(
+                now,
+                call,
+                EventKind::QueueRefused,
+                None,
+                Some(e.to_string()),
+            );
         }
         self.drain_acd(now);
         !matches!(refused, Some(AcdError::QueueFull { .. }))
@@ -616,15 +656,15 @@ impl Switchboard {
         match (was, call) {
             (Some(SeatState::Ringing { .. }), Some(call)) => {
                 self.close_offer(now, &call, seat, OfferResult::Withdrawn, None);
-                self.event(now, &call, "SEAT_RESET", Some(seat), None);
+                self.event(now, &call, EventKind::SeatReset, Some(seat), None);
                 self.outputs.push_back(CallOutput::CancelSeat {
                     call,
                     seat: seat.into(),
                 });
             }
             (Some(SeatState::Busy { .. }), Some(call)) => {
-                self.event(now, &call, "SEAT_RESET", Some(seat), None);
-                self.seat_left(now, &call, seat, Some("seat_reset"));
+                self.event(now, &call, EventKind::SeatReset, Some(seat), None);
+                self.seat_left(now, &call, &seat.into(), Some("seat_reset"));
             }
             _ => {}
         }
@@ -706,9 +746,9 @@ impl Switchboard {
             .is_some_and(|c| c.phase == Phase::Forwarding)
     }
 
-    /// The seats on the call now (talking, or accompanying it; [`EXTERNAL`] for a
-    /// forwarded call's far end).
-    pub fn seats_on(&self, call: &str) -> Vec<SeatId> {
+    /// Who is on the call now (seats talking or accompanying it; [`Party::External`] for
+    /// a forwarded call's far end).
+    pub fn seats_on(&self, call: &str) -> Vec<Party> {
         self.calls
             .get(call)
             .map(|c| c.phase.seats())
@@ -725,7 +765,7 @@ impl Switchboard {
                 if phase == Phase::Forwarding {
                     self.outputs.push_back(CallOutput::CancelSeat {
                         call: call.into(),
-                        seat: EXTERNAL.into(),
+                        seat: Party::External,
                     });
                 }
                 self.withdraw_offer(now, call);
@@ -748,7 +788,7 @@ impl Switchboard {
                 self.event(
                     now,
                     call,
-                    "ABANDON",
+                    EventKind::Abandon,
                     None,
                     Some(format!("waited {waited} ms")),
                 );
@@ -758,8 +798,8 @@ impl Switchboard {
                     .get(call)
                     .and_then(|c| c.record.caller_answered_at)
                 {
-                    Some(_) => "caller_bye",
-                    None => "caller_cancel",
+                    Some(_) => EndReason::CallerBye,
+                    None => EndReason::CallerCancel,
                 };
                 self.finish(now, call, outcome, how);
             }
@@ -769,18 +809,18 @@ impl Switchboard {
                 if matches!(phase, Phase::Accompanying { .. }) {
                     self.outputs.push_back(CallOutput::CancelSeat {
                         call: call.into(),
-                        seat: EXTERNAL.into(),
+                        seat: Party::External,
                     });
                 }
                 let seats = phase.seats();
                 for seat in &seats {
                     self.release_seat(now, call, seat.clone());
                 }
-                let outcome = match seats.last().map(String::as_str) {
-                    Some(EXTERNAL) => Outcome::Forwarded,
+                let outcome = match seats.last() {
+                    Some(Party::External) => Outcome::Forwarded,
                     _ => Outcome::Answered,
                 };
-                self.finish(now, call, outcome, "caller_bye");
+                self.finish(now, call, outcome, EndReason::CallerBye);
             }
         }
     }
@@ -795,7 +835,7 @@ impl Switchboard {
             // Too late (the caller left): hang the external party up.
             self.outputs.push_back(CallOutput::HangUpSeat {
                 call: call.into(),
-                seat: EXTERNAL.into(),
+                seat: Party::External,
             });
             return;
         };
@@ -805,15 +845,15 @@ impl Switchboard {
         c.record
             .wait_ms
             .get_or_insert(now.mono.saturating_sub(c.arrived));
-        self.connected(now, call, EXTERNAL);
+        self.connected(now, call, Party::External);
     }
 
     /// A seat (or the external party) answered a call that sought one: bridge it, or make
     /// it the third party of an accompanied transfer.
-    fn connected(&mut self, now: Now, call: &str, seat: &str) {
-        let role = match seat {
-            EXTERNAL => EXTERNAL.to_string(),
-            _ => self
+    fn connected(&mut self, now: Now, call: &str, party: Party) {
+        let role = match &party {
+            Party::External => Party::EXTERNAL_NAME.to_string(),
+            Party::Seat(seat) => self
                 .acd
                 .seat(seat)
                 .map(|s| s.role.clone())
@@ -822,9 +862,10 @@ impl Switchboard {
         let Some(c) = self.calls.get_mut(call) else {
             return;
         };
-        c.record.event(now.wall, "CONNECT", Some(seat), None);
+        c.record
+            .event(now.wall, EventKind::Connect, Some(party.name()), None);
         c.record.handlers.push(Handler {
-            seat: seat.into(),
+            seat: party.name().to_string(),
             role,
             from: now.wall,
             until: None,
@@ -835,16 +876,18 @@ impl Switchboard {
             Phase::Accompanying { seat: with } => {
                 c.phase = Phase::Conference {
                     seat: with,
-                    joined: seat.into(),
+                    joined: party,
                 };
                 CallOutput::Conference { call: call.into() }
             }
             _ => {
-                c.phase = Phase::Bridged { seat: seat.into() };
+                c.phase = Phase::Bridged {
+                    seat: party.clone(),
+                };
                 c.held = false;
                 CallOutput::Bridge {
                     call: call.into(),
-                    seat: seat.into(),
+                    seat: party,
                 }
             }
         };
@@ -888,7 +931,7 @@ impl Switchboard {
                 .wait_ms
                 .get_or_insert(now.mono.saturating_sub(c.arrived));
         }
-        self.connected(now, call, seat);
+        self.connected(now, call, seat.into());
     }
 
     fn fail(&mut self, now: Now, call: &str, reason: &str) {
@@ -900,7 +943,7 @@ impl Switchboard {
                 if phase == Phase::Forwarding {
                     self.outputs.push_back(CallOutput::CancelSeat {
                         call: call.into(),
-                        seat: EXTERNAL.into(),
+                        seat: Party::External,
                     });
                 }
                 self.withdraw_offer(now, call);
@@ -915,8 +958,8 @@ impl Switchboard {
                     .push_back(CallOutput::HangUpCaller { call: call.into() });
             }
         }
-        self.event(now, call, "FAILED", None, Some(reason.into()));
-        self.finish(now, call, Outcome::Failed, reason);
+        self.event(now, call, EventKind::Failed, None, Some(reason.into()));
+        self.finish(now, call, Outcome::Failed, reason.into());
     }
 
     /// Withdraws the offer ringing for a waiting call, if any.
@@ -925,14 +968,16 @@ impl Switchboard {
             self.close_offer(now, call, &seat, OfferResult::Withdrawn, None);
             self.outputs.push_back(CallOutput::CancelSeat {
                 call: call.into(),
-                seat,
+                seat: seat.into(),
             });
         }
     }
 
     /// Hangs up the seat of a bridged call and starts its wrap-up.
-    fn release_seat(&mut self, now: Now, call: &str, seat: SeatId) {
-        self.acd.call_ended(now.mono, &seat);
+    fn release_seat(&mut self, now: Now, call: &str, seat: Party) {
+        if let Party::Seat(seat) = &seat {
+            self.acd.call_ended(now.mono, seat);
+        }
         self.outputs.push_back(CallOutput::HangUpSeat {
             call: call.into(),
             seat,
@@ -943,29 +988,34 @@ impl Switchboard {
         while let Some(out) = self.acd.poll_output() {
             match out {
                 AcdOutput::Offer { call, seat } => {
-                    if let Some(c) = self.calls.get_mut(&call) {
+                    if let Some(c) = self.calls.get_mut(call.as_str()) {
                         c.record.offers.push(OfferRecord {
-                            seat: seat.clone(),
+                            seat: seat.to_string(),
                             at: now.wall,
                             ended_at: None,
                             result: OfferResult::Ringing,
                             status: None,
                         });
-                        c.record.event(now.wall, "OFFER", Some(&seat), None);
+                        c.record
+                            .event(now.wall, EventKind::Offer, Some(&seat), None);
                     }
                     self.outputs.push_back(CallOutput::RingSeat { call, seat });
                 }
                 AcdOutput::OfferTimedOut { call, seat } => {
                     self.close_offer(now, &call, &seat, OfferResult::NoAnswer, None);
-                    self.event(now, &call, "RINGNOANSWER", Some(&seat), None);
-                    self.outputs
-                        .push_back(CallOutput::CancelSeat { call, seat });
+                    self.event(now, &call, EventKind::RingNoAnswer, Some(&seat), None);
+                    self.outputs.push_back(CallOutput::CancelSeat {
+                        call,
+                        seat: seat.into(),
+                    });
                 }
                 AcdOutput::Cancel { call, seat } => {
                     // Another seat answered first (ring-all).
                     self.close_offer(now, &call, &seat, OfferResult::Withdrawn, None);
-                    self.outputs
-                        .push_back(CallOutput::CancelSeat { call, seat });
+                    self.outputs.push_back(CallOutput::CancelSeat {
+                        call,
+                        seat: seat.into(),
+                    });
                 }
                 AcdOutput::SeatChanged { seat, from, to } => {
                     self.outputs
@@ -1022,7 +1072,7 @@ impl Switchboard {
         &mut self,
         now: Now,
         call: &str,
-        kind: &str,
+        kind: EventKind,
         seat: Option<&str>,
         detail: Option<String>,
     ) {
@@ -1031,7 +1081,7 @@ impl Switchboard {
         }
     }
 
-    fn finish(&mut self, now: Now, call: &str, outcome: Outcome, reason: &str) {
+    fn finish(&mut self, now: Now, call: &str, outcome: Outcome, reason: EndReason) {
         let Some(mut c) = self.calls.remove(call) else {
             return;
         };
@@ -1039,17 +1089,22 @@ impl Switchboard {
         r.urgency = (c.urgency != Urgency::Nr).then_some(c.urgency);
         r.ended_at = Some(now.wall);
         r.outcome = Some(outcome);
-        r.end_reason = Some(reason.into());
         match c.answered {
             Some(answered) => r.talk_ms = Some(now.mono.saturating_sub(answered)),
             None => r.wait_ms = Some(now.mono.saturating_sub(c.arrived)),
         }
         for h in r.handlers.iter_mut().filter(|h| h.until.is_none()) {
             h.until = Some(now.wall);
-            h.left = Some(reason.into());
+            h.left = Some(reason.to_string());
         }
         let last = r.handlers.last().map(|h| h.seat.clone());
-        r.event(now.wall, "END", last.as_deref(), Some(reason.into()));
+        r.event(
+            now.wall,
+            EventKind::End,
+            last.as_deref(),
+            Some(reason.to_string()),
+        );
+        r.end_reason = Some(reason);
         self.outputs
             .push_back(CallOutput::Finished(Box::new(c.record)));
     }
@@ -1067,3 +1122,5 @@ mod tests;
 pub mod tests_support;
 mod transfer;
 pub use transfer::TransferError;
+mod party;
+pub use party::Party;

@@ -13,7 +13,8 @@
 //! ([`SeatRequest`]). Left with the driver for now (moved in later stages): transfer and
 //! call-file requests, admission, per-leg SDP state.
 
-use super::{CallInput, CallOutput, EXTERNAL, Switchboard};
+use super::{CallInput, CallOutput, Switchboard};
+use crate::ids::CallId;
 use crate::routing::flow::Flow;
 use crate::routing::plan::{InternalNumber, PlanSet};
 use crate::time::{Mono, Now};
@@ -68,21 +69,21 @@ pub enum RouterInput {
     /// The prompt of play number `play` ended (or could not be played).
     PromptEnded {
         /// The call.
-        call: String,
+        call: CallId,
         /// The play it belongs to.
         play: u64,
     },
     /// The driver's periodic reading of the call's packet counters.
     Media {
         /// The call.
-        call: String,
+        call: CallId,
         /// The counts.
         sample: MediaSample,
     },
     /// The outcome of a [`RouterOutput::ProbeCaller`]: the dialog answered (not 408/481).
     CallerProbed {
         /// The call.
-        call: String,
+        call: CallId,
         /// It answered.
         answered: bool,
     },
@@ -97,7 +98,7 @@ pub enum RouterInput {
     /// A seat transferred the call to an internal number: its dial plan goes on there.
     Transfer {
         /// The call.
-        call: String,
+        call: CallId,
         /// The target.
         target: InternalNumber,
         /// The seat.
@@ -114,7 +115,7 @@ pub enum RouterOutput {
     /// how it went ([`RouterInput::CallerProbed`]).
     ProbeCaller {
         /// The call.
-        call: String,
+        call: CallId,
     },
     /// A seat's registration expired: remove its binding from the registrar.
     BindingExpired {
@@ -126,7 +127,7 @@ pub enum RouterOutput {
     /// The seat's phone is taken for dead: hang its leg up (the caller waits again).
     HangUpDeadSeat {
         /// The call.
-        call: String,
+        call: CallId,
         /// The seat.
         seat: String,
     },
@@ -137,7 +138,7 @@ pub enum RouterOutput {
     /// once ([`RouterInput::PromptEnded`]).
     Play {
         /// The call.
-        call: String,
+        call: CallId,
         /// Its number.
         play: u64,
         /// Answer the caller first.
@@ -363,22 +364,21 @@ impl Router {
                 );
                 let next = self
                     .routes
-                    .get_mut(&call)
+                    .get_mut(call.as_str())
                     .and_then(|r| r.with_flow(|f, p| f.on_digit(key, now.wall, p)).flatten());
                 if let Some(next) = next {
                     self.follow(now, &call, next);
                 }
             }
-            CallInput::SeatFailed { call, seat, status } if seat == EXTERNAL => {
-                let failed = CallInput::SeatFailed {
+            CallInput::ExternalFailed { call, status } => {
+                let failed = CallInput::ExternalFailed {
                     call: call.clone(),
-                    seat,
                     status,
                 };
                 self.board.handle(now, failed);
                 // The forward could not be made: the call must not be lost. The plan's
                 // `failed` step, else it waits again.
-                let next = self.routes.get_mut(&call).and_then(|r| {
+                let next = self.routes.get_mut(call.as_str()).and_then(|r| {
                     r.with_flow(|f, p| f.on_forward_failed(now.wall, p))
                         .flatten()
                 });
@@ -429,7 +429,7 @@ impl Router {
         match out {
             CallOutput::Bridge { ref call, .. } | CallOutput::Conference { ref call } => {
                 // A seat took the call: pending prompts and timers no longer matter.
-                if let Some(r) = self.routes.get_mut(call) {
+                if let Some(r) = self.routes.get_mut(call.as_str()) {
                     r.settled();
                 }
                 self.timers.cancel_all(call);

@@ -185,7 +185,9 @@ impl Sim {
             checks: Checks::default(),
         };
         for (seat, _) in &seats {
-            sim.feed(CallInput::SeatOnline { seat: seat.clone() });
+            sim.feed(CallInput::SeatOnline {
+                seat: SeatId::from(seat.clone()),
+            });
         }
         sim.schedule_traffic();
         sim

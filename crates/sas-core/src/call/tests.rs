@@ -295,12 +295,12 @@ fn a_thousand_calls_with_failures_all_end_with_a_record() {
         // Hang up bridged calls after 40 s; unpause seats paused by ring-no-answer.
         while let Some(pos) = bridged.iter().position(|(t, _)| *t <= now) {
             let (_, call) = bridged.remove(pos);
-            b.handle(Now::at(now), CallInput::CallerGone { call });
+            b.handle(Now::at(now), CallInput::CallerGone { call: call.into() });
         }
         while let Some(t) = b.poll_timeout().map(Mono::as_millis).filter(|t| *t <= now) {
             b.handle_timeout(Now::at(t));
         }
-        let paused: Vec<String> = b
+        let paused: Vec<SeatId> = b
             .acd()
             .seats()
             .filter(|s| s.state.label() == "paused")
@@ -319,7 +319,7 @@ fn a_thousand_calls_with_failures_all_end_with_a_record() {
                             seat,
                         },
                     );
-                    bridged.push((now + 40 * SECOND, call));
+                    bridged.push((now + 40 * SECOND, String::from(call)));
                 }
                 CallOutput::Finished(r) => {
                     assert!(r.outcome.is_some());
@@ -446,9 +446,8 @@ fn a_forward_rides_the_seat_leg_and_falls_back_when_it_fails() {
     assert_eq!(b.acd().waiting(), 0, "out of the queue while dialling");
     b.handle(
         Now::at(T0 + 2000),
-        CallInput::SeatFailed {
+        CallInput::ExternalFailed {
             call: "c1".into(),
-            seat: EXTERNAL.into(),
             status: Some(503),
         },
     );
@@ -461,24 +460,18 @@ fn a_forward_rides_the_seat_leg_and_falls_back_when_it_fails() {
     );
     b.handle(
         Now::at(T0 + 4000),
-        CallInput::SeatAnswered {
-            call: "c1".into(),
-            seat: EXTERNAL.into(),
-        },
+        CallInput::ExternalAnswered { call: "c1".into() },
     );
     assert_eq!(
         actions(&mut b),
         vec![CallOutput::Bridge {
             call: "c1".into(),
-            seat: EXTERNAL.into()
+            seat: Party::External
         }]
     );
     b.handle(
         Now::at(T0 + 9000),
-        CallInput::SeatGone {
-            call: "c1".into(),
-            seat: EXTERNAL.into(),
-        },
+        CallInput::ExternalGone { call: "c1".into() },
     );
     let out = actions(&mut b);
     let r = finished(&out).expect("record");

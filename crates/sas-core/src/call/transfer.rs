@@ -3,10 +3,10 @@
 //! route to the target step, which queues or forwards it); this part keeps the seats, the
 //! phases and the record right.
 
-use super::{CallOutput, EXTERNAL, Phase, Switchboard};
+use super::{CallOutput, Party, Phase, Switchboard};
 use crate::acd::{PauseReason, SeatId, Urgency};
 use crate::cti::TransferMode;
-use crate::record::{CallRecord, FileEntry, Outcome, Qualification};
+use crate::record::{CallRecord, EndReason, EventKind, FileEntry, Outcome, Qualification};
 use crate::time::Now;
 use thiserror::Error;
 
@@ -36,7 +36,7 @@ impl Switchboard {
         urgency: Option<Urgency>,
     ) -> Result<TransferMode, TransferError> {
         let c = self.calls.get_mut(call).ok_or(TransferError::NoCall)?;
-        if c.phase != (Phase::Bridged { seat: seat.into() }) || seat == EXTERNAL {
+        if c.phase != (Phase::Bridged { seat: seat.into() }) {
             return Err(TransferError::NotOnCall(seat.into()));
         }
         if let Some(u) = urgency {
@@ -50,14 +50,14 @@ impl Switchboard {
         match mode {
             TransferMode::Blind => {
                 c.record
-                    .event(now.wall, "TRANSFER", Some(seat), Some(detail));
+                    .event(now.wall, EventKind::Transfer, Some(seat), Some(detail));
                 end_handler(&mut c.record, seat, now, "transfer");
                 c.phase = Phase::Waiting;
                 self.release_seat(now, call, seat.into());
             }
             TransferMode::Accompanied => {
                 c.record
-                    .event(now.wall, "ACCOMPANIED", Some(seat), Some(detail));
+                    .event(now.wall, EventKind::Accompanied, Some(seat), Some(detail));
                 c.phase = Phase::Accompanying { seat: seat.into() };
             }
         }
@@ -84,27 +84,33 @@ impl Switchboard {
         if !self.calls.contains_key(call) || !self.calls.contains_key(consult) {
             return Err(TransferError::NoCall);
         }
-        if seat == EXTERNAL || !bridged(self.calls.get(call), seat) {
+        if !bridged(self.calls.get(call), seat) {
             return Err(TransferError::NotOnCall(seat.into()));
         }
-        if target == EXTERNAL || !bridged(self.calls.get(consult), target) {
+        if !bridged(self.calls.get(consult), target) {
             return Err(TransferError::NotOnCall(target.into()));
         }
         self.acd.move_call(now.mono, target, consult, call);
         if let Some(c) = self.calls.get_mut(call) {
             let detail = format!("{target} attended, replaces {consult}");
             c.record
-                .event(now.wall, "TRANSFER", Some(seat), Some(detail));
+                .event(now.wall, EventKind::Transfer, Some(seat), Some(detail));
             end_handler(&mut c.record, seat, now, "transfer");
             c.phase = Phase::Waiting;
         }
         self.release_seat(now, call, seat.into());
-        self.connected(now, call, target);
-        self.event(now, consult, "REPLACED", Some(target), Some(call.into()));
+        self.connected(now, call, Party::from(target));
+        self.event(
+            now,
+            consult,
+            EventKind::Replaced,
+            Some(target),
+            Some(call.into()),
+        );
         self.outputs.push_back(CallOutput::HangUpCaller {
             call: consult.into(),
         });
-        self.finish(now, consult, Outcome::Answered, "replaced");
+        self.finish(now, consult, Outcome::Answered, EndReason::Replaced);
         self.drain_acd(now);
         Ok(())
     }
@@ -114,39 +120,49 @@ impl Switchboard {
     /// the last seat leaving ends the call; a seat leaving an accompanied transfer before
     /// the target answered puts the caller back on hold; one leaving the three-way call
     /// leaves the other with the caller.
-    pub(super) fn seat_left(&mut self, now: Now, call: &str, seat: &str, hung_up_by: Option<&str>) {
+    pub(super) fn seat_left(
+        &mut self,
+        now: Now,
+        call: &str,
+        party: &Party,
+        hung_up_by: Option<&str>,
+    ) {
         let Some(c) = self.calls.get_mut(call) else {
             return;
         };
         let stays = match &c.phase {
-            Phase::Bridged { seat: s } if s == seat => None,
-            Phase::Accompanying { seat: s } if s == seat => {
+            Phase::Bridged { seat: s } if s == party => None,
+            Phase::Accompanying { seat: s } if party.seat() == Some(s) => {
                 Some(CallOutput::Hold { call: call.into() })
             }
-            Phase::Conference { seat: s, joined } if s == seat => Some(CallOutput::Bridge {
+            Phase::Conference { seat: s, joined } if party.seat() == Some(s) => {
+                Some(CallOutput::Bridge {
+                    call: call.into(),
+                    seat: joined.clone(),
+                })
+            }
+            Phase::Conference { seat: s, joined } if joined == party => Some(CallOutput::Bridge {
                 call: call.into(),
-                seat: joined.clone(),
-            }),
-            Phase::Conference { seat: s, joined } if joined == seat => Some(CallOutput::Bridge {
-                call: call.into(),
-                seat: s.clone(),
+                seat: Party::from(s.clone()),
             }),
             _ => return,
         };
-        self.acd.call_ended(now.mono, seat);
+        if let Some(seat) = party.seat() {
+            self.acd.call_ended(now.mono, seat);
+        }
         if hung_up_by.is_some() {
             self.outputs.push_back(CallOutput::HangUpSeat {
                 call: call.into(),
-                seat: seat.into(),
+                seat: party.clone(),
             });
         }
         let Some(out) = stays else {
             self.outputs
                 .push_back(CallOutput::HangUpCaller { call: call.into() });
-            let (outcome, why) = match (seat, hung_up_by) {
-                (EXTERNAL, _) => (Outcome::Forwarded, "external_bye"),
-                (_, Some(why)) => (Outcome::Answered, why),
-                (_, None) => (Outcome::Answered, "seat_bye"),
+            let (outcome, why) = match (party, hung_up_by) {
+                (Party::External, _) => (Outcome::Forwarded, EndReason::ExternalBye),
+                (_, Some(why)) => (Outcome::Answered, why.into()),
+                (_, None) => (Outcome::Answered, EndReason::SeatBye),
             };
             self.finish(now, call, outcome, why);
             self.drain_acd(now);
@@ -155,11 +171,12 @@ impl Switchboard {
         let Some(c) = self.calls.get_mut(call) else {
             return;
         };
-        end_handler(&mut c.record, seat, now, "left");
-        c.record.event(now.wall, "LEFT", Some(seat), None);
+        end_handler(&mut c.record, party.name(), now, "left");
+        c.record
+            .event(now.wall, EventKind::Left, Some(party.name()), None);
         self.outputs.push_back(CallOutput::SeatLeft {
             call: call.into(),
-            seat: seat.into(),
+            seat: party.clone(),
         });
         c.held = false;
         c.phase = match &out {
@@ -172,7 +189,7 @@ impl Switchboard {
             matches!(c.phase, Phase::Waiting | Phase::Forwarding) && c.urgency == Urgency::P0;
         self.outputs.push_back(out);
         if alone {
-            self.p0_left_alone(now, call, seat);
+            self.p0_left_alone(now, call, party.name());
         }
         self.drain_acd(now);
     }
@@ -187,7 +204,7 @@ impl Switchboard {
         self.event(
             now,
             call,
-            "P0_UNACCOMPANIED",
+            EventKind::P0Unaccompanied,
             Some(seat),
             Some(detail.into()),
         );
@@ -215,10 +232,11 @@ impl Switchboard {
             .get_mut(call)
             .filter(|c| matches!(&c.phase, Phase::Bridged { seat: s } if s == seat))
         else {
-            return self.seat_left(now, call, seat, None);
+            return self.seat_left(now, call, &seat.into(), None);
         };
         end_handler(&mut c.record, seat, now, "lost");
-        c.record.event(now.wall, "SEAT_LOST", Some(seat), None);
+        c.record
+            .event(now.wall, EventKind::SeatLost, Some(seat), None);
         c.phase = Phase::Waiting;
         self.acd.call_ended(now.mono, seat);
         self.outputs.push_back(CallOutput::SeatLeft {
@@ -246,11 +264,11 @@ impl Switchboard {
         }
         c.held = held;
         let (kind, out) = if held {
-            ("HOLD", CallOutput::Hold { call: call.into() })
+            (EventKind::Hold, CallOutput::Hold { call: call.into() })
         } else {
             let seat = seat.into();
             (
-                "RESUME",
+                EventKind::Resume,
                 CallOutput::Resume {
                     call: call.into(),
                     seat,
@@ -264,7 +282,7 @@ impl Switchboard {
 
     /// The console of `seat` hangs up its leg of the call.
     pub fn hang_up_seat(&mut self, now: Now, call: &str, seat: &str) {
-        self.seat_left(now, call, seat, Some("seat_hangup"));
+        self.seat_left(now, call, &seat.into(), Some("seat_hangup"));
     }
 
     /// `seat` writes qualification data on the call. A priority becomes the call's urgency

@@ -2,7 +2,7 @@
 //! wait histogram counts. An escalated call waits twice (for an ARM, then for a
 //! regulator), and each wait belongs to its own queue and ends its own way.
 
-use super::CallRecord;
+use super::{CallRecord, EventKind};
 use crate::time::EpochMillis;
 
 /// How a wait in a queue ended.
@@ -58,10 +58,14 @@ impl CallRecord {
             }
         };
         for e in &self.events {
-            match e.kind.as_str() {
-                "ENTERQUEUE" => {
-                    // Detail: "<queue> priority <n>…".
-                    let queue = e.detail.as_deref().unwrap_or("").split(' ').next();
+            match e.kind {
+                EventKind::EnterQueue => {
+                    // Records written before the event carried its queue: the detail's
+                    // first word ("<queue> priority <n>…").
+                    let queue = match &e.queue {
+                        Some(queue) => Some(queue.as_str()),
+                        None => e.detail.as_deref().unwrap_or("").split(' ').next(),
+                    };
                     let queue = queue.filter(|q| !q.is_empty()).unwrap_or("none");
                     if open.as_ref().is_some_and(|(q, _)| q == queue) {
                         continue;
@@ -72,10 +76,12 @@ impl CallRecord {
                     open = Some((queue.to_string(), since));
                 }
                 // Refused (queue full): the call did not wait there.
-                "QUEUE_REFUSED" => open = None,
-                "CONNECT" => close(&mut open, e.at, WaitEnd::Answered),
-                "OVERFLOW" | "FORWARD" => close(&mut open, e.at, WaitEnd::Overflowed),
-                "ABANDON" | "END" => close(&mut open, e.at, WaitEnd::Abandoned),
+                EventKind::QueueRefused => open = None,
+                EventKind::Connect => close(&mut open, e.at, WaitEnd::Answered),
+                EventKind::Overflow | EventKind::Forward => {
+                    close(&mut open, e.at, WaitEnd::Overflowed)
+                }
+                EventKind::Abandon | EventKind::End => close(&mut open, e.at, WaitEnd::Abandoned),
                 _ => {}
             }
         }
@@ -98,7 +104,12 @@ mod tests {
             0,
         );
         for (at, kind, detail) in events {
-            r.event(*at, kind, None, detail.map(str::to_string));
+            r.event(
+                *at,
+                EventKind::from(*kind),
+                None,
+                detail.map(str::to_string),
+            );
         }
         r
     }
@@ -128,6 +139,16 @@ mod tests {
                 ("amu".into(), 3_500, "answered")
             ]
         );
+    }
+
+    /// The queue is a field of the event: the detail's wording does not matter (records
+    /// written before the field still read the detail's first word, as above).
+    #[test]
+    fn the_queue_entered_is_read_from_the_event() {
+        let mut r = call(&[]);
+        r.enter_queue(2_000, "sas psy", "priority 1 (queue \"sas psy\")".into());
+        r.event(5_000, EventKind::Connect, Some("psy1"), None);
+        assert_eq!(waits(&r), [("sas psy".into(), 5_000, "answered")]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! and carries the decision out; media and dialog failures after it stay IO errors.
 
 use super::Dialled;
+use crate::record::EndReason;
 use crate::routing::plan::PlanSet;
 
 /// What admission looks at in an INVITE.
@@ -45,7 +46,7 @@ pub struct Refusal {
     /// The SIP status.
     pub status: u16,
     /// Recorded as a failed call with this end reason, on this line.
-    pub recorded: Option<(&'static str, String)>,
+    pub recorded: Option<(EndReason, String)>,
     /// A Retry-After header, seconds.
     pub retry_after_s: Option<u32>,
 }
@@ -76,7 +77,7 @@ pub fn admit(plans: &PlanSet, invite: &Invite) -> Admission {
             None => {
                 return Admission::Refuse(Refusal {
                     status: 404,
-                    recorded: Some(("unknown_number", "unknown".into())),
+                    recorded: Some((EndReason::UnknownNumber, "unknown".into())),
                     retry_after_s: None,
                 });
             }
@@ -98,7 +99,7 @@ pub fn admit(plans: &PlanSet, invite: &Invite) -> Admission {
         // Shutting down: the trunk tries elsewhere or later; the refusal is recorded.
         return Admission::Refuse(Refusal {
             status: 503,
-            recorded: Some(("shutting_down", entry.line.clone())),
+            recorded: Some((EndReason::ShuttingDown, entry.line.clone())),
             retry_after_s: Some(retry),
         });
     }
@@ -156,7 +157,7 @@ queue = "arm"
         let unknown = admit(&p, &invite(true, "17", None));
         assert!(
             matches!(&unknown, Admission::Refuse(r) if r.status == 404
-                && r.recorded == Some(("unknown_number", "unknown".into()))),
+                && r.recorded == Some((EndReason::UnknownNumber, "unknown".into()))),
             "{unknown:?}"
         );
         // An internal number from the trunk, or anything from elsewhere: a seat's.
@@ -188,7 +189,7 @@ queue = "arm"
         draining.draining = Some(30);
         let refused = Admission::Refuse(Refusal {
             status: 503,
-            recorded: Some(("shutting_down", "samu".into())),
+            recorded: Some((EndReason::ShuttingDown, "samu".into())),
             retry_after_s: Some(30),
         });
         assert_eq!(admit(&p, &draining), refused);

@@ -88,9 +88,8 @@ fn forwarded(key: char) -> (Router, Now) {
 }
 
 fn fail_forward(r: &mut Router, now: Now) -> Vec<RouterOutput> {
-    let failed = CallInput::SeatFailed {
+    let failed = CallInput::ExternalFailed {
         call: "c1".into(),
-        seat: EXTERNAL.into(),
         status: Some(503),
     };
     r.handle_call(now, failed);

@@ -8,6 +8,7 @@
 use super::{Router, RouterOutput};
 use crate::call::CallInput;
 use crate::call::liveness::CallerWatch;
+use crate::ids::SeatId;
 use crate::time::{EpochMillis, Mono, Now};
 use std::collections::HashMap;
 
@@ -107,7 +108,7 @@ impl Router {
             });
             let lost = CallInput::SeatLost {
                 call: call.into(),
-                seat,
+                seat: SeatId::from(seat),
             };
             self.board.handle(now, lost);
         }

@@ -37,9 +37,8 @@ fn a_forward_failing_after_the_max_wait_waits_again_in_the_queue_without_a_deadl
     outputs(&mut r);
     r.handle_timeout(t.plus(31_000));
     assert!(dialled(&outputs(&mut r)), "overflow after 30 s");
-    let failed = CallInput::SeatFailed {
+    let failed = CallInput::ExternalFailed {
         call: "c1".into(),
-        seat: EXTERNAL.into(),
         status: None,
     };
     r.handle_call(t.plus(33_000), failed);

@@ -5,7 +5,7 @@
 
 use super::{Router, SeatRequestError};
 use crate::acd::SeatState;
-use crate::call::{CallOutput, EXTERNAL};
+use crate::call::{CallOutput, Party};
 use crate::record::{CallRecord, FileEntry, Qualification};
 use crate::time::{EpochMillis, Now};
 
@@ -54,15 +54,21 @@ impl Router {
         match out {
             // Offered a call: the wrap-up of the previous one ends.
             CallOutput::RingSeat { call, seat }
-                if self.last_calls.get(seat).is_some_and(|l| &l.call != call) =>
+                if self
+                    .last_calls
+                    .get(seat.as_str())
+                    .is_some_and(|l| l.call != call.as_str()) =>
             {
-                self.last_calls.remove(seat);
+                self.last_calls.remove(seat.as_str());
             }
-            CallOutput::Bridge { call, seat } => self.talking_on(seat, call),
+            CallOutput::Bridge {
+                call,
+                seat: Party::Seat(seat),
+            } => self.talking_on(seat, call),
             CallOutput::Conference { call } => {
                 let seats: Vec<String> = self.board.record(call).map_or(vec![], |r| {
                     (r.handlers.iter())
-                        .filter(|h| h.until.is_none())
+                        .filter(|h| h.until.is_none() && h.seat != Party::EXTERNAL_NAME)
                         .map(|h| h.seat.clone())
                         .collect()
                 });
@@ -74,13 +80,11 @@ impl Router {
     }
 
     fn talking_on(&mut self, seat: &str, call: &str) {
-        if seat != EXTERNAL {
-            let last = LastCall {
-                call: call.into(),
-                ended: None,
-            };
-            self.last_calls.insert(seat.into(), last);
-        }
+        let last = LastCall {
+            call: call.into(),
+            ended: None,
+        };
+        self.last_calls.insert(seat.into(), last);
     }
 
     /// A call ended: the seats still in its wrap-up keep what they need of its record.

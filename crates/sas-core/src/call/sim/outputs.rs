@@ -19,7 +19,7 @@ impl Sim {
                     seat.clone(),
                     Leg {
                         id: leg,
-                        call: call.clone(),
+                        call: call.to_string(),
                         talking: false,
                         turn: 0,
                     },
@@ -42,6 +42,7 @@ impl Sim {
                 }
             }
             CallOutput::CancelSeat { call, seat } => {
+                let seat = seat.seat().expect("no forwards in this simulation");
                 let leg = self.legs.remove(seat);
                 assert!(
                     leg.as_ref().is_some_and(|l| l.call == *call && !l.talking),
@@ -49,13 +50,22 @@ impl Sim {
                 );
                 if self.rng.chance(3) {
                     let (seat, call) = (seat.clone(), call.clone());
-                    self.at(30, Event::LateAnswer { seat, call });
+                    self.at(
+                        30,
+                        Event::LateAnswer {
+                            seat,
+                            call: call.into(),
+                        },
+                    );
                 }
             }
-            CallOutput::HangUpSeat { call, seat } => self.hung_up(call, seat),
+            CallOutput::HangUpSeat { call, seat } => {
+                self.hung_up(call, seat.seat().expect("no forwards in this simulation"))
+            }
             CallOutput::Bridge { call, seat } => {
+                let seat = seat.seat().expect("no forwards in this simulation");
                 self.connected(call, seat);
-                let Some(c) = self.calls.get_mut(call) else {
+                let Some(c) = self.calls.get_mut(call.as_str()) else {
                     return;
                 };
                 if c.stage == Stage::Waiting || matches!(c.stage, Stage::Accompanying(_)) {
@@ -75,7 +85,7 @@ impl Sim {
                 if self.rng.chance(4) {
                     let call = call.clone();
                     let delay = self.rng.between(5 * SECOND, talk);
-                    self.at(delay, Event::HangUp { call });
+                    self.at(delay, Event::HangUp { call: call.into() });
                 }
             }
             CallOutput::Conference { call } => {
@@ -84,7 +94,7 @@ impl Sim {
                     .clone()
                     .expect("an answer makes a conference");
                 self.connected(call, &joined);
-                let c = self.calls.get_mut(call).expect("live call");
+                let c = self.calls.get_mut(call.as_str()).expect("live call");
                 let Stage::Accompanying(arm) = c.stage.clone() else {
                     panic!("{call} conference from {:?}", c.stage);
                 };
@@ -104,7 +114,7 @@ impl Sim {
                 }
             }
             CallOutput::Hold { call } => {
-                let stage = self.calls.get(call).map(|c| c.stage.clone());
+                let stage = self.calls.get(call.as_str()).map(|c| c.stage.clone());
                 assert!(
                     matches!(stage, Some(Stage::Accompanying(_))),
                     "{call} held from {stage:?}"
@@ -114,12 +124,14 @@ impl Sim {
             CallOutput::Requeue { call } => self.requeue(call),
             CallOutput::Resume { call, .. } => panic!("{call}: the simulated seats never hold"),
             CallOutput::SeatLeft { call, .. } => {
-                if let Some(Stage::Conference { .. }) = self.calls.get(call).map(|c| &c.stage) {
+                if let Some(Stage::Conference { .. }) =
+                    self.calls.get(call.as_str()).map(|c| &c.stage)
+                {
                     self.checks.conference_over(call, now);
                 }
             }
             CallOutput::HangUpCaller { call } | CallOutput::RejectCaller { call, .. } => {
-                if let Some(c) = self.calls.get_mut(call) {
+                if let Some(c) = self.calls.get_mut(call.as_str()) {
                     c.caller_released = true;
                 }
             }

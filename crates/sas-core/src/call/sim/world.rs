@@ -14,7 +14,7 @@ impl Sim {
                 if let Some(call) = self.leg_call(&seat, leg, false) {
                     self.answering = Some(seat.clone());
                     let out = self.feed(CallInput::SeatAnswered {
-                        call: call.clone(),
+                        call: CallId::from(call.clone()),
                         seat: seat.clone(),
                     });
                     self.answering = None;
@@ -35,7 +35,7 @@ impl Sim {
                 }
                 self.late.push((call.clone(), seat.clone()));
                 self.feed(CallInput::SeatAnswered {
-                    call: call.clone(),
+                    call: CallId::from(call.clone()),
                     seat: seat.clone(),
                 });
                 assert!(
@@ -96,7 +96,7 @@ impl Sim {
                 // left open, the caller released).
                 let detail = "sim".to_string();
                 let input = CallInput::CallerLost {
-                    call: call.clone(),
+                    call: CallId::from(call.clone()),
                     detail,
                 };
                 let out = self.feed(input);
@@ -141,7 +141,7 @@ impl Sim {
         );
         self.checks.arrived();
         self.feed(CallInput::Arrived {
-            call: call.clone(),
+            call: CallId::from(call.clone()),
             sip_call_id: format!("sip-{call}"),
             line: if line == 0 { "samu" } else { "sas" }.into(),
             called: if line == 0 { "15" } else { "116117" }.into(),
@@ -160,7 +160,9 @@ impl Sim {
         // Invariant 9: a call the full queue refused is not stranded: with no overflow in
         // this plan, it is refused busy at once, as the driver does.
         self.drain();
-        let out = self.feed(CallInput::QueueFull { call: call.clone() });
+        let out = self.feed(CallInput::QueueFull {
+            call: CallId::from(call.clone()),
+        });
         let refused = out.iter().any(|o| {
             matches!(o, CallOutput::Finished(r)
                 if r.id == call && r.outcome == Some(Outcome::QueueFull))
@@ -183,7 +185,11 @@ impl Sim {
     fn offer_failed(&mut self, seat: SeatId, leg: u64, status: Option<u16>) {
         if let Some(call) = self.leg_call(&seat, leg, false) {
             self.legs.remove(&seat);
-            self.feed(CallInput::SeatFailed { call, seat, status });
+            self.feed(CallInput::SeatFailed {
+                call: call.into(),
+                seat,
+                status,
+            });
         }
     }
 
@@ -201,7 +207,7 @@ impl Sim {
         if let Some(c) = self.calls.get_mut(&call) {
             c.caller_gone = true;
         }
-        self.feed(CallInput::CallerGone { call });
+        self.feed(CallInput::CallerGone { call: call.into() });
     }
 
     /// A new waiting spell: the caller's patience is drawn for it.
@@ -335,9 +341,9 @@ impl Sim {
             let was_with_caller = self
                 .calls
                 .iter()
-                .find(|(_, c)| c.stage == Stage::Accompanying(seat.clone()))
+                .find(|(_, c)| c.stage == Stage::Accompanying(SeatId::from(seat.clone())))
                 .map(|(call, _)| call.clone());
-            self.resetting = Some(seat.clone());
+            self.resetting = Some(SeatId::from(seat.clone()));
             // A reset lifts the wrap-up on purpose (the seat is forced clean).
             self.checks.wrap_up_lifted(&seat);
             self.board
@@ -349,9 +355,16 @@ impl Sim {
                 Checks::caller_held(&out, &call, &seat);
             }
         } else {
-            self.feed(CallInput::SeatOffline { seat: seat.clone() });
+            self.feed(CallInput::SeatOffline {
+                seat: SeatId::from(seat.clone()),
+            });
             let back = self.rng.between(30 * SECOND, 5 * MINUTE);
-            self.at(back, Event::Online { seat });
+            self.at(
+                back,
+                Event::Online {
+                    seat: SeatId::from(seat),
+                },
+            );
         }
     }
 }

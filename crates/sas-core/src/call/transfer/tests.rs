@@ -54,7 +54,7 @@ fn kinds(b: &Switchboard, call: &str) -> Vec<String> {
         .unwrap()
         .events
         .iter()
-        .map(|e| e.kind.clone())
+        .map(|e| e.kind.to_string())
         .collect()
 }
 
@@ -289,7 +289,7 @@ fn caller_leaving_a_three_way_call_frees_both_seats() {
     let hung: Vec<&str> = out
         .iter()
         .filter_map(|o| match o {
-            CallOutput::HangUpSeat { seat, .. } => Some(seat.as_str()),
+            CallOutput::HangUpSeat { seat, .. } => Some(seat.name()),
             _ => None,
         })
         .collect();
@@ -740,12 +740,15 @@ fn a_p0_left_while_its_forward_rings_stays_with_the_number_dialled() {
         "alerted, not overflowed: {out:?}"
     );
     // The number answers: the caller is bridged to it, not hung up as "too late".
-    answer(&mut b, T0 + 20, "c1", EXTERNAL);
+    b.handle(
+        Now::at(T0 + 20),
+        CallInput::ExternalAnswered { call: "c1".into() },
+    );
     assert_eq!(
         actions(&mut b),
         vec![CallOutput::Bridge {
             call: "c1".into(),
-            seat: EXTERNAL.into()
+            seat: Party::External
         }]
     );
 }
