@@ -392,7 +392,7 @@ fn calls(config_path: &Path, action: CallsAction) -> Result<()> {
                 return Ok(());
             }
             say!(
-                "{:<26} {:<6} {:<12} {:<10} {:<15} {:>7} {:>7}",
+                "{:<26} {:<6} {:<12} {:<11} {:<15} {:>7} {:>7}",
                 "ID",
                 "LINE",
                 "CALLER",
@@ -403,7 +403,7 @@ fn calls(config_path: &Path, action: CallsAction) -> Result<()> {
             );
             for r in records {
                 say!(
-                    "{:<26} {:<6} {:<12} {:<10} {:<15} {:>7} {:>7}",
+                    "{:<26} {:<6} {:<12} {:<11} {:<15} {:>7} {:>7}",
                     r.id,
                     r.line,
                     r.caller.to_string(),

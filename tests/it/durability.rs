@@ -65,6 +65,15 @@ async fn calls_in_flight_at_a_kill_9_are_recorded_interrupted_after_restart() {
         assert_eq!(kinds.last(), Some(&"ROUTER_STOPPED"), "{kinds:?}");
         assert!(kinds.contains(&"ENTERQUEUE"), "{kinds:?}");
     }
+    // The listing keeps its columns with the longest outcome: each row's ANSWERED_BY starts
+    // where its header does.
+    let listing = cli(&["calls", "list"], &config);
+    let column = listing.find("ANSWERED_BY").unwrap();
+    for row in listing.lines().skip(1) {
+        assert!(row.contains("interrupted "), "{listing}");
+        let (before, at) = (&row[column - 1..column], &row[column..column + 1]);
+        assert!(before == " " && at != " ", "{listing}");
+    }
     let answered: Vec<&CallRecord> = records.iter().filter(|r| r.seat.is_some()).collect();
     assert_eq!(answered.len(), 1, "{records:#?}");
     let answered = answered[0];
