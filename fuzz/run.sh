@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A short fuzz run of every target: `fuzz/run.sh [SECONDS]` (default 20 per target).
+# A short fuzz run of every target: `fuzz/run.sh [SECONDS]` (default 10 per target).
 #
 # Needs the nightly toolchain (libFuzzer's coverage instrumentation) and cargo-fuzz, which
 # is installed from crates.io when missing. Each target starts from fuzz/corpus/<target>/
@@ -9,7 +9,7 @@
 # several times more executions; debug assertions stay on (integer overflow panics).
 set -euo pipefail
 cd "$(dirname "$0")"
-seconds="${1:-20}"
+seconds="${1:-10}"
 targets=(sip_guard sdp rtp dialplan digest)
 
 if ! cargo +nightly --version >/dev/null 2>&1; then

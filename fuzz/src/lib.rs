@@ -15,6 +15,7 @@ use sas_core::media::rtcp::{RtcpSession, is_rtcp, parse_compound};
 use sas_core::media::sdp::{LegCodecs, SessionDescription};
 use sas_core::media::session::MediaSession;
 use sas_core::routing::plan::load_texts;
+use sas_core::routing::simulate::simulate;
 use sas_router::bans::BanSettings;
 use sas_router::bans::shared::Guard;
 use sas_router::net::front::FrontDesk;
@@ -25,9 +26,13 @@ use sas_router::sip::registrar::{Registrar, RegistrarConfig};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A target's check.
+pub type Check = fn(&[u8]);
 
 /// The targets, by name (the corpus directories and `cargo fuzz` targets).
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Check); 5] = [
     ("sip_guard", sip_guard),
     ("sdp", sdp),
     ("rtp", rtp),
@@ -239,16 +244,35 @@ const PROMPTS: &[&str] = &["accueil", "attente", "fermeture"];
 const SCHEDULES: &[&str] = &["ouverture", "nuit"];
 
 /// A dial-plan file (TOML, as `dialplans/*.toml`): loaded and validated, or refused with
-/// errors that name the file; never a panic.
+/// errors that name the file; never a panic. A valid set is then followed by the same
+/// interpreter as live calls (`sas-router simulate`): a call to each entry's numbers, by
+/// day and by night, the caller pressing keys at the menus.
 pub fn dialplan(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let files = vec![(PathBuf::from("dialplans/fuzz.toml"), text.to_owned())];
-    if let Err(errors) = load_texts(files, PROMPTS, SCHEDULES) {
-        assert!(!errors.is_empty(), "refused without an error");
-        for e in errors {
-            let _ = e.to_string();
+    let plans = match load_texts(files, PROMPTS, SCHEDULES) {
+        Ok(plans) => Arc::new(plans),
+        Err(errors) => {
+            assert!(!errors.is_empty(), "refused without an error");
+            for e in errors {
+                let _ = e.to_string();
+            }
+            return;
+        }
+    };
+    let numbers: Vec<String> = plans
+        .entries
+        .values()
+        .flat_map(|e| e.numbers.iter().cloned())
+        .chain(plans.internal.values().map(|i| i.number.clone()))
+        .take(8)
+        .collect();
+    // A Monday at 10:00 and a Saturday at 03:00 (UTC).
+    for at in [1_799_661_600_000, 1_800_068_400_000] {
+        for number in &numbers {
+            let _ = simulate(Arc::clone(&plans), number, at, "1293*#");
         }
     }
 }
