@@ -43,3 +43,18 @@ echo "== cargo test"
 # but failed audio-timing and browser tests when the machine was loaded.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
 cargo test --workspace --all-targets
+
+# A short libFuzzer run of the fuzz targets (fuzz/run.sh: SAS_FUZZ_SECONDS per target, 10 by
+# default; 0 skips it). It needs the nightly toolchain; without it the corpus was still
+# replayed on stable above (fuzz_corpus::), but no new input is tried, and that is said.
+fuzz_seconds="${SAS_FUZZ_SECONDS:-10}"
+if [ "$fuzz_seconds" = 0 ]; then
+  echo "!! FUZZ RUN SKIPPED: SAS_FUZZ_SECONDS=0 (only the corpus replay ran)."
+elif cargo +nightly --version >/dev/null 2>&1; then
+  fuzz/run.sh "$fuzz_seconds"
+else
+  echo "!! ================================================================================"
+  echo "!! FUZZ RUN SKIPPED: no nightly Rust toolchain (rustup toolchain install nightly)."
+  echo "!! Only the corpus replay ran (cargo test --test it fuzz_corpus::); no new inputs tried."
+  echo "!! ================================================================================"
+fi

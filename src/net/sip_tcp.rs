@@ -204,7 +204,14 @@ pub fn next_frame(buffer: &mut Vec<u8>) -> Frame {
     };
     let head = &buffer[..end];
     let body = match content_length(head) {
-        Ok(length) if end + 4 + length > MAX_MESSAGE => Err("message too large"),
+        // Checked: a length near usize::MAX overflowed the sum (found by `cargo fuzz`).
+        Ok(length)
+            if (end + 4)
+                .checked_add(length)
+                .is_none_or(|n| n > MAX_MESSAGE) =>
+        {
+            Err("message too large")
+        }
         other => other,
     };
     let length = match body {
@@ -280,6 +287,8 @@ mod tests {
             ("-1", "invalid Content-Length"),
             ("99999999999999999999999", "invalid Content-Length"),
             ("70000", "message too large"),
+            // Found by `cargo fuzz run sip_guard`: the total length overflowed (a panic).
+            ("18446744073709551615", "message too large"),
         ] {
             let text = message("").replace("Content-Length: 0", &format!("l: {length}"));
             let mut buffer = text.clone().into_bytes();

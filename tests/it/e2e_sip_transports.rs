@@ -204,34 +204,44 @@ async fn every_transport_gets_the_same_validation() {
 }
 
 /// Over TCP a message whose length cannot be trusted is answered, and the connection
-/// (whose framing is lost) closed; a new connection is served as before.
+/// (whose framing is lost) closed; a new connection is served as before. A length near
+/// `usize::MAX` (found by `cargo fuzz`) overflowed the framer's sum: the connection's task
+/// panicked and the sender got no answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_message_with_a_bad_length_is_answered_then_the_connection_closed() {
     let mut router = start(Options::default()).await;
     let tcp = router.running.as_ref().unwrap().sip_tcp.unwrap();
-    let mut stream = TcpStream::connect(tcp).await.unwrap();
-    let context = Context {
-        target: tcp,
-        local: stream.local_addr().unwrap(),
-        transport: "TCP",
-        marker: "badlen".into(),
-    };
-    let options =
-        corpus::build("OPTIONS", &context).replace("Content-Length: 0", "Content-Length: zero");
-    // A keep-alive ping first: answered with CRLF (RFC 5626).
-    stream.write_all(b"\r\n\r\n").await.unwrap();
-    stream.write_all(options.as_bytes()).await.unwrap();
-    let mut received = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut received))
-        .await
-        .expect("the router closes the connection")
-        .unwrap();
-    let text = String::from_utf8_lossy(&received);
-    assert!(
-        text.starts_with("\r\nSIP/2.0 400 Bad Request (invalid Content-Length)"),
-        "{text}"
-    );
-    assert!(text.contains("Call-ID: badlen@"), "{text}");
+    let mut context = None;
+    for (length, defect) in [
+        ("zero", "invalid Content-Length"),
+        ("18446744073709551615", "message too large"),
+    ] {
+        let mut stream = TcpStream::connect(tcp).await.unwrap();
+        let sent = Context {
+            target: tcp,
+            local: stream.local_addr().unwrap(),
+            transport: "TCP",
+            marker: "badlen".into(),
+        };
+        let options = corpus::build("OPTIONS", &sent)
+            .replace("Content-Length: 0", &format!("Content-Length: {length}"));
+        // A keep-alive ping first: answered with CRLF (RFC 5626).
+        stream.write_all(b"\r\n\r\n").await.unwrap();
+        stream.write_all(options.as_bytes()).await.unwrap();
+        let mut received = Vec::new();
+        tokio::time::timeout(WAIT, stream.read_to_end(&mut received))
+            .await
+            .expect("the router closes the connection")
+            .unwrap();
+        let text = String::from_utf8_lossy(&received);
+        assert!(
+            text.starts_with(&format!("\r\nSIP/2.0 400 Bad Request ({defect})")),
+            "{length}: {text}"
+        );
+        assert!(text.contains("Call-ID: badlen@"), "{text}");
+        context = Some(sent);
+    }
+    let context = context.expect("a connection made");
 
     let stream = TcpStream::connect(tcp).await.unwrap();
     let mut peer = Peer::Tcp(stream, Vec::new());

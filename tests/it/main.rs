@@ -32,6 +32,7 @@ mod e2e_sipp;
 mod e2e_softphones;
 mod e2e_tls;
 mod e2e_transfer;
+mod fuzz_corpus;
 mod media_tooling;
 mod readme;
 mod recordings_cli;
