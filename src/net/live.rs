@@ -44,7 +44,9 @@ pub async fn watch(
             _ = tick.tick() => {}
         }
         let stats = endpoint.get_stats();
-        let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+        let tasks = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
         for (table, n) in [
             ("sip_dialogs", dialogs.len()),
             ("sip_transactions", stats.running_transactions),

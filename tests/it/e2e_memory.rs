@@ -56,8 +56,16 @@ async fn per_call_tables_empty_again_after_calls_end() {
     .await;
     assert!(idle, "per-call tables not empty:\n{}", router.metrics());
     // Per seat, not per call: the seat's registration expiry and its last call (wrap-up).
-    assert!(live(&router, "router_timers") <= 1.0, "{}", router.metrics());
-    assert!(live(&router, "router_last_calls") <= 1.0, "{}", router.metrics());
+    assert!(
+        live(&router, "router_timers") <= 1.0,
+        "{}",
+        router.metrics()
+    );
+    assert!(
+        live(&router, "router_last_calls") <= 1.0,
+        "{}",
+        router.metrics()
+    );
     // The gauges are there, not read as 0 for want of a sample.
     let text = router.metrics();
     for table in PER_CALL.iter().chain(&["tokio_tasks", "sip_transactions"]) {
