@@ -4,7 +4,7 @@
 # challenges only) whose credentials go to $work/seats.csv and $work/amu.csv for
 # loadtest/register_many.xml. With WS_PORT set, it also listens for SIP over WebSocket
 # there ([sip] ws); with CACHE_MB set, [store] cache_capacity_mb is that. Sets ROUTER to its
-# pid once /healthz answers.
+# pid once /healthz answers. ROUTER_WRAP (unquoted) prefixes the command (`heaptrack -o FILE`).
 python3 - "$work" "$N_SEATS" "$SIP_PORT" "$HTTP_PORT" "${N_AMU:-0}" "${WS_PORT:-}" "${CACHE_MB:-}" <<'PY'
 import hashlib, sys, re
 work, seats, sip, http = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -32,6 +32,8 @@ seats_of("amu", amus, "regulateur_amu", f"{work}/amu.csv")
 open(f"{work}/config.toml", "w").write("\n".join(out))
 PY
 
-"${CARGO_TARGET_DIR:-target}/release/sas-router" -c "$work/config.toml" > "$work/router.log" 2>&1 &
+${ROUTER_WRAP:-} "${CARGO_TARGET_DIR:-target}/release/sas-router" -c "$work/config.toml" > "$work/router.log" 2>&1 &
 ROUTER=$!
 for _ in $(seq 50); do curl -sf "127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+# Under a wrapper, ROUTER is the router itself (its child), for VmRSS and for stopping it.
+if [ -n "${ROUTER_WRAP:-}" ]; then ROUTER=$(pgrep -P "$ROUTER" sas-router || echo "$ROUTER"); fi

@@ -361,6 +361,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         .build();
     let incoming = endpoint.incoming_transactions()?;
     let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+    let (endpoint_inner, dialogs_watched) = (endpoint.inner.clone(), Arc::clone(&dialogs));
     let (state_sender, mut state_receiver) = dialogs.new_dialog_state_channel();
 
     let mut registrar = Registrar::new(registrar_config);
@@ -557,6 +558,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         shutdown.clone(),
     )));
     tasks.push(tokio::spawn(purge));
+    tasks.push(tokio::spawn(crate::net::live::watch(
+        metrics.clone(),
+        endpoint_inner,
+        Arc::clone(&dialogs_watched),
+        shutdown.clone(),
+    )));
     tasks.push(tokio::spawn(Arc::clone(&plans).watch(shutdown.clone())));
     tracing::info!(?sip_udp, ?sip_tcp, ?sip_ws, ?sip_wss, http = %http_addr, ?https, "sas-router started");
     Ok(Running {

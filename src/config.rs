@@ -410,7 +410,8 @@ pub struct StoreConfig {
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
     /// sled's page cache, MiB: bounds the memory the store takes however many calls it
-    /// holds (sled's own default is 1 GiB).
+    /// holds (sled's own default is 1 GiB). sled counts pages at their size on disk; in
+    /// memory they take more (loadtest/README.md).
     #[serde(default = "default_cache_capacity_mb")]
     pub cache_capacity_mb: u32,
     /// Buffered writes (call journal, registrations, seat history) reach the disk at least
@@ -423,7 +424,7 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("./data")
 }
 fn default_cache_capacity_mb() -> u32 {
-    64
+    16
 }
 fn default_flush_every_ms() -> u32 {
     200
@@ -844,7 +845,7 @@ addresses = ["127.0.0.1"]
         assert_eq!(c.recording.retention_days, 1827);
         assert_eq!(c.recording.purge_interval_h, 24);
         assert_eq!(c.media.webrtc_bind_ip(), c.media.rtp_ip);
-        assert_eq!(c.store.options().cache_capacity, 64 * 1024 * 1024);
+        assert_eq!(c.store.options().cache_capacity, 16 * 1024 * 1024);
         assert_eq!(c.store.options().flush_every_ms, 200);
         assert_eq!((c.shutdown.drain_s, c.shutdown.retry_after_s), (30, 30));
     }

@@ -41,6 +41,9 @@ pub struct Metrics {
     pub seat_miss_bursts: IntCounter,
     /// P0 callers left by their accompanying seat before the target answered.
     pub p0_unaccompanied: IntCounter,
+    /// Entries of the router's per-call tables and tasks, by table (`net::live`): each
+    /// returns to its idle value when calls end, or memory grows with calls handled.
+    pub live_entries: IntGaugeVec,
 }
 
 impl Metrics {
@@ -137,7 +140,16 @@ impl Metrics {
             "P0 callers whose accompanying seat left before the target answered",
         )
         .expect("static");
+        let live_entries = IntGaugeVec::new(
+            Opts::new(
+                "live_entries",
+                "Entries in the router's per-call tables and live tasks, by table",
+            ),
+            &["table"],
+        )
+        .expect("static metric");
         for m in [
+            Box::new(live_entries.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(recording_unplaced_ms.clone()),
             Box::new(seat_autopauses.clone()),
@@ -175,6 +187,7 @@ impl Metrics {
             seat_autopauses,
             seat_miss_bursts,
             p0_unaccompanied,
+            live_entries,
         }
     }
 

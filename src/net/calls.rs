@@ -303,6 +303,7 @@ impl CallDriver {
                 }
             }
             self.execute(&mut legs, &mut by_leg);
+            self.publish_tables(legs.len(), by_leg.len());
         }
         // Shutting down: calls in progress end as failed, with a record.
         let live: Vec<String> = legs.keys().cloned().collect();

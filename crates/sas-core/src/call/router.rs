@@ -287,6 +287,19 @@ impl Router {
             .cloned()
     }
 
+    /// Entries of the Router's tables, by name: those keyed by call go back to 0 when no
+    /// call is live (`last_calls` and `timers` keep one per seat at most), or memory grows
+    /// with the calls handled (the `sas_live_entries` metric).
+    pub fn table_sizes(&self) -> [(&'static str, usize); 5] {
+        [
+            ("router_calls", self.board.active_calls()),
+            ("router_routes", self.routes.len()),
+            ("router_sdp", self.sdp.len()),
+            ("router_timers", self.timers.len()),
+            ("router_last_calls", self.last_calls.len()),
+        ]
+    }
+
     /// Timers armed for calls the router no longer knows (must be none).
     pub fn orphan_timers(&self) -> usize {
         self.timers

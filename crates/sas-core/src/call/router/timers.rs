@@ -57,6 +57,11 @@ impl Timers {
         Some((call, name))
     }
 
+    /// Timers armed, of calls and seats.
+    pub(crate) fn len(&self) -> usize {
+        self.armed.len()
+    }
+
     /// Every call with a timer armed.
     pub(crate) fn calls(&self) -> impl Iterator<Item = &str> {
         (self.armed.keys())

@@ -1,0 +1,78 @@
+//! Memory does not grow with the calls handled: every per-call table of the router (the
+//! driver's legs, the Router's routes, SDP and timers, rsipstack's dialogs) counts its
+//! entries in `sas_live_entries`, which must come back to idle once the calls end (a table
+//! left holding finished calls is how the router leaked ~40 kB per call before; the load
+//! figures are in loadtest/README.md).
+
+use crate::common;
+
+use common::*;
+use std::time::Duration;
+
+fn live(router: &Router, table: &str) -> f64 {
+    router.metric(&format!("sas_live_entries{{table=\"{table}\"}}"))
+}
+
+/// Tables keyed by call or SIP leg: empty when no call is live.
+const PER_CALL: [&str; 6] = [
+    "driver_calls",
+    "driver_legs",
+    "router_calls",
+    "router_routes",
+    "router_sdp",
+    "sip_dialogs",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_call_tables_empty_again_after_calls_end() {
+    let mut router = start(Options::default()).await;
+    let calls = 3;
+    let seat = seat(&router, "arm1", calls, 200).await;
+    router
+        .wait_metric("sas_seats{role=\"arm\",state=\"available\"}", 1.0)
+        .await;
+
+    // While a call is up, the tables hold it: the gauges count what they claim to.
+    let first = trunk_caller(router.sip, "caller.xml", "15", 3000);
+    let counted = eventually(Duration::from_secs(15), || {
+        live(&router, "driver_calls") == 1.0
+            && live(&router, "driver_legs") == 2.0
+            && live(&router, "router_routes") == 1.0
+            && live(&router, "sip_dialogs") == 2.0
+    })
+    .await;
+    assert!(counted, "one call, two legs:\n{}", router.metrics());
+    assert!(finish(first, Duration::from_secs(30)).await, "first call");
+    for _ in 1..calls {
+        let caller = trunk_caller(router.sip, "caller.xml", "15", 300);
+        assert!(finish(caller, Duration::from_secs(30)).await, "caller");
+    }
+    assert!(finish(seat, Duration::from_secs(10)).await, "seat scenario");
+    assert_eq!(wait_records(&router, calls).await.len(), calls);
+
+    let idle = eventually(Duration::from_secs(15), || {
+        PER_CALL.iter().all(|t| live(&router, t) == 0.0)
+    })
+    .await;
+    assert!(idle, "per-call tables not empty:\n{}", router.metrics());
+    // Per seat, not per call: the seat's registration expiry and its last call (wrap-up).
+    assert!(
+        live(&router, "router_timers") <= 1.0,
+        "{}",
+        router.metrics()
+    );
+    assert!(
+        live(&router, "router_last_calls") <= 1.0,
+        "{}",
+        router.metrics()
+    );
+    // The gauges are there, not read as 0 for want of a sample.
+    let text = router.metrics();
+    for table in PER_CALL.iter().chain(&["tokio_tasks", "sip_transactions"]) {
+        assert!(
+            text.contains(&format!("sas_live_entries{{table=\"{table}\"}}")),
+            "{table} missing:\n{text}"
+        );
+    }
+    router.stop().await;
+}
