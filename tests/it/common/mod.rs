@@ -387,13 +387,17 @@ pub async fn start_shipped(tls: Option<(PathBuf, PathBuf)>) -> Router {
     }
 }
 
-/// A free UDP port on loopback.
+/// A port free on loopback for UDP and for TCP too: SIPp binds its `-p` port with the
+/// transport it is given (`-t t1` is TCP), and a port free for UDP may be some TCP
+/// connection's local port.
 pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Waits until a peer (SIPp, baresip) holds UDP `port` on loopback: datagrams sent to it
