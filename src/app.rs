@@ -489,6 +489,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         draining: draining.clone(),
         retry_after_s: config.shutdown.retry_after_s,
         bans: bans.clone(),
+        no_port_log: std::sync::Mutex::new(limits::LogThrottle::new(log_every)),
     });
 
     let http_listener = doorway(bind(config.http.listen).await?, "http");

@@ -132,6 +132,8 @@ pub struct Dispatcher {
     pub retry_after_s: u32,
     /// Password-guessing bans (shared with the console login).
     pub bans: crate::bans::shared::Guard,
+    /// The "no RTP port" error, logged once per `[limits] error_log_interval_s` under a flood.
+    pub no_port_log: std::sync::Mutex<crate::net::limits::LogThrottle>,
 }
 
 impl Dispatcher {
@@ -344,7 +346,10 @@ impl Dispatcher {
         let relay = match MediaRelay::bind(self.rtp_ip, &self.ports).await {
             Ok(relay) => relay,
             Err(e) => {
-                tracing::error!(error = %e, "no RTP port for a call");
+                let log = self.no_port_log.lock().ok();
+                if let Some(unlogged) = log.and_then(|mut t| t.hit(std::time::Instant::now())) {
+                    tracing::error!(error = %e, unlogged, "no RTP port for a call");
+                }
                 self.refuse(record(&line), EndReason::NoMediaPort);
                 return tx.reply(StatusCode::ServiceUnavailable).await;
             }
