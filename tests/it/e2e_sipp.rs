@@ -112,15 +112,8 @@ async fn ring_no_answer_goes_to_the_next_seat_and_pauses_the_first() {
         ..Options::default()
     })
     .await;
-    // arm1 registers first, so it is the longest idle and is offered first; it never answers.
-    let lazy = never_answering_seat(&router, "arm1").await;
-    // Registered, and available since before the next seat (longest idle first).
-    let idle = eventually(Duration::from_secs(15), || {
-        router.metric("sas_seats{role=\"arm\",state=\"available\"}") == 1.0
-    })
-    .await;
-    assert!(idle, "arm1 is available");
-    let good = seat(&router, "arm2", 1, 100).await;
+    // arm1 is offered first and never answers.
+    let (lazy, good) = silent_arm1_then_answering_arm2(&router).await;
 
     assert!(finish(caller(&router, "15", 1500), Duration::from_secs(30)).await);
     assert!(

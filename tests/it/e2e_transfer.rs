@@ -205,14 +205,7 @@ async fn a_seat_that_vanishes_while_ringing_is_paused_and_the_next_seat_answers(
         ..Options::default()
     })
     .await;
-    let lost = never_answering_seat(&router, "arm1").await;
-    // Registered, and available since before the next seat (longest idle first).
-    let idle = eventually(Duration::from_secs(15), || {
-        router.metric("sas_seats{role=\"arm\",state=\"available\"}") == 1.0
-    })
-    .await;
-    assert!(idle, "arm1 is available");
-    let good = seat(&router, "arm2", 1, 100).await;
+    let (lost, good) = silent_arm1_then_answering_arm2(&router).await;
 
     let caller = trunk_caller(router.sip, "caller.xml", "15", 1500);
     // arm1 rings, then its phone disappears (power cut): no answer, no CANCEL response.

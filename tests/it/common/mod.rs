@@ -762,6 +762,20 @@ pub async fn never_answering_seat(router: &Router, user: &str) -> tokio::process
     phone
 }
 
+/// `arm1`, a phone that never answers, registered and available first (so offered first:
+/// longest idle), then `arm2`, which answers one call after 100 ms: (arm1, arm2).
+pub async fn silent_arm1_then_answering_arm2(
+    router: &Router,
+) -> (tokio::process::Child, tokio::process::Child) {
+    let silent = never_answering_seat(router, "arm1").await;
+    let idle = eventually(Duration::from_secs(15), || {
+        router.metric("sas_seats{role=\"arm\",state=\"available\"}") == 1.0
+    })
+    .await;
+    assert!(idle, "arm1 is available");
+    (silent, seat(router, "arm2", 1, 100).await)
+}
+
 /// A seat: registers `user`, whose phone is a SIPp answering `calls` calls after `ring_ms`.
 pub async fn seat(
     router: &Router,
