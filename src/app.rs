@@ -27,6 +27,7 @@ use crate::sip::digest::NonceStore;
 use crate::sip::guard::GuardedUdpSocket;
 use crate::sip::registrar::{Registrar, RegistrarConfig};
 use crate::store::recordings::Recordings;
+use crate::store::secrets;
 use crate::store::{Store, StoreError};
 use crate::time::{Clock, SECOND, wall_clock_now};
 use rsipstack::EndpointBuilder;
@@ -225,8 +226,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             .with_label_values(&[record.line.as_str(), outcome])
             .inc();
     }
-    let admin_token = write_admin_token(&data_dir)?;
-    let nonce_secret = nonce_secret(&data_dir)?;
+    let admin_token = secrets::admin_token(&data_dir)?;
+    let metrics_token = secrets::metrics_token(&data_dir)?;
+    let nonce_secret = secrets::nonce_key(&data_dir)?;
     // Connections: every TCP listener shares one gate under the open-file limit.
     let open_files = limits::raise_open_files();
     let trusted: Vec<Network> = config
@@ -517,6 +519,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         store,
         recordings,
         admin_token,
+        metrics_token,
         plans: Arc::clone(&plans),
         cti: cti.clone(),
         cti_accounts: CtiAccounts::from_config(&config),
@@ -634,38 +637,4 @@ fn free_tcp_port(addr: SocketAddr, preferred: Option<u16>) -> Result<u16, AppErr
     let probe =
         std::net::TcpListener::bind(addr).map_err(|source| AppError::Bind { addr, source })?;
     Ok(probe.local_addr()?.port())
-}
-
-/// The digest nonces' HMAC secret, kept in `<data_dir>/nonce.key` (mode 0600) and made
-/// on first start: a restart then leaves the challenges in flight valid (a phone answering
-/// one gets in, instead of a second 401 that some phones take for a wrong password).
-fn nonce_secret(dir: &std::path::Path) -> Result<[u8; 32], AppError> {
-    let path = dir.join("nonce.key");
-    if let Ok(bytes) = std::fs::read(&path)
-        && let Ok(secret) = <[u8; 32]>::try_from(bytes.as_slice())
-    {
-        return Ok(secret);
-    }
-    let secret = NonceStore::random_secret();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    std::io::Write::write_all(&mut options.open(&path)?, &secret)?;
-    Ok(secret)
-}
-
-/// Writes a fresh random admin token to `<data_dir>/admin.token`, readable by the owner only.
-fn write_admin_token(dir: &std::path::Path) -> Result<String, AppError> {
-    use rand::Rng;
-    let token: String = (0..32)
-        .map(|_| format!("{:02x}", rand::thread_rng().r#gen::<u8>()))
-        .collect();
-    let path = dir.join("admin.token");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    std::io::Write::write_all(&mut options.open(&path)?, token.as_bytes())?;
-    Ok(token)
 }

@@ -13,7 +13,11 @@
 //!
 //! The admin API needs `Authorization: Bearer <token>`, where the token is written at
 //! start-up to `<data_dir>/admin.token` (mode 0600): whoever may read the data directory
-//! may read the records through the API, nobody else.
+//! may read the records through the API, nobody else. `/metrics` is open to loopback
+//! clients of plain HTTP (the local Prometheus, the CLI); from anywhere else, HTTPS
+//! included, it needs the bearer token of `<data_dir>/metrics.token` (or the admin one).
+//! Every answer over TLS carries `Strict-Transport-Security`, so a browser that reached
+//! the console once never falls back to plain HTTP.
 
 mod console;
 pub mod cti;
@@ -50,6 +54,8 @@ pub struct HttpState {
     pub recordings: Recordings,
     /// Bearer token of the admin API.
     pub admin_token: String,
+    /// Bearer token of `/metrics` for scrapers that are not local.
+    pub metrics_token: String,
     /// The dial plans in force (shown and reloaded by the admin API).
     pub plans: Arc<LivePlans>,
     /// Commands to the call driver and its events, for the CTI API.
@@ -132,7 +138,15 @@ where
     let service = service_fn(move |req| {
         let state = state.clone();
         let shutdown = shutdown.clone();
-        async move { Ok::<_, Infallible>(route(state, req, peer, shutdown).await) }
+        async move {
+            let mut response = route(state, req, peer, shutdown).await;
+            if peer.secure {
+                response
+                    .headers_mut()
+                    .insert("strict-transport-security", HSTS.clone());
+            }
+            Ok::<_, Infallible>(response)
+        }
     });
     // Upgrades: the CTI event WebSockets (authenticated; they outlive the header timeout).
     let serving = http1::Builder::new()
@@ -225,6 +239,11 @@ async fn route(
             reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "draining\n")
         }
         "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n"),
+        "/metrics" if !may_scrape(&state, &req, peer) => reply(
+            StatusCode::UNAUTHORIZED,
+            "text/plain",
+            "metrics token required (data_dir/metrics.token)\n",
+        ),
         "/metrics" => reply(
             StatusCode::OK,
             "text/plain; version=0.0.4",
@@ -265,8 +284,24 @@ async fn route(
     }
 }
 
+/// One year, the usual HSTS lifetime; no `includeSubDomains`: other hosts of the
+/// plateau's domain are not ours to decide for.
+const HSTS: hyper::header::HeaderValue =
+    hyper::header::HeaderValue::from_static("max-age=31536000");
+
 fn authorised(state: &HttpState, req: &Request<Incoming>) -> bool {
-    let expected = format!("Bearer {}", state.admin_token);
+    bearer_is(req, &state.admin_token)
+}
+
+/// Loopback over plain HTTP scrapes freely; anyone else shows a token.
+fn may_scrape(state: &HttpState, req: &Request<Incoming>, peer: Peer) -> bool {
+    (!peer.secure && peer.remote.is_loopback())
+        || bearer_is(req, &state.metrics_token)
+        || authorised(state, req)
+}
+
+fn bearer_is(req: &Request<Incoming>, token: &str) -> bool {
+    let expected = format!("Bearer {token}");
     req.headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())

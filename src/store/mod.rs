@@ -16,6 +16,7 @@ pub mod journal;
 pub mod presence;
 pub mod recordings;
 pub mod seat_log;
+pub mod secrets;
 
 use record::{CallRecord, FileEntry};
 use sled::Transactional;

@@ -107,6 +107,7 @@ async fn start_with_backlog(backlog: usize) -> Server {
         store: store.clone(),
         recordings: Recordings::new(dir.path().join("recordings"), 1),
         admin_token: ADMIN.into(),
+        metrics_token: "not-the-admin-token".into(),
         plans: Arc::new(plans),
         cti: cti.clone(),
         cti_accounts: CtiAccounts::from_config(&config),

@@ -238,3 +238,41 @@ async fn an_argon2_console_password_replaces_the_sip_password_and_ha1_seats_stil
     assert_eq!(login("arm2", "wrong").await, 401);
     router.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_scrapes_need_the_metrics_token_and_https_answers_carry_hsts() {
+    let (router, cert) = tls_router(Vec::new()).await;
+    let token = std::fs::read_to_string(router.data.join("metrics.token")).unwrap();
+    let bare = https(&router, &cert, "GET", "/metrics", &[], "").await;
+    assert_eq!(bare.status, 401, "{}", bare.body);
+    assert!(
+        bare.header("strict-transport-security")
+            .is_some_and(|v| v.starts_with("max-age="))
+    );
+    let wrong = ["Authorization: Bearer 00".to_string()];
+    assert_eq!(
+        https(&router, &cert, "GET", "/metrics", &wrong, "")
+            .await
+            .status,
+        401
+    );
+    let bearer = [format!("Authorization: Bearer {}", token.trim())];
+    let scraped = https(&router, &cert, "GET", "/metrics", &bearer, "").await;
+    assert_eq!(scraped.status, 200);
+    assert!(
+        scraped.body.contains("sas_active_calls"),
+        "{}",
+        scraped.body
+    );
+    // The local Prometheus over plain HTTP needs nothing, and gets no HSTS (it would be ignored).
+    let local = request(
+        tokio::net::TcpStream::connect(router.http).await.unwrap(),
+        "GET",
+        "/metrics",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(local.status, 200);
+    assert!(local.header("strict-transport-security").is_none());
+}
