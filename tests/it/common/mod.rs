@@ -443,6 +443,12 @@ pub fn sipp_keyed(
     for (k, v) in keys {
         cmd.args(["-key", k, v]);
     }
+    // Unexpected messages go to a log under the temp dir, not the working tree.
+    let errors = std::env::temp_dir().join(format!(
+        "sas-router-sipp-{}-{}.errors.log",
+        scenario_file.trim_end_matches(".xml"),
+        target.port()
+    ));
     cmd.args(["-sf", &scenario(scenario_file)])
         .args([
             "-i",
@@ -451,6 +457,8 @@ pub fn sipp_keyed(
             "-timeout_error",
             "-trace_err",
         ])
+        .arg("-error_file")
+        .arg(errors)
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
