@@ -8,7 +8,7 @@ use crate::bans::Network;
 use crate::bans::shared::Guard;
 use crate::call::router::{LivenessSettings, Router, RouterInput};
 use crate::call::{Switchboard, SwitchboardSettings};
-use crate::config::Config;
+use crate::config::{Config, OutboundTransport};
 use crate::cti::CtiChannels;
 use crate::http::cti::CtiAccounts;
 use crate::http::{self, HttpState};
@@ -20,7 +20,9 @@ use crate::net::limits::{self, Doorway, Gate};
 use crate::net::reload::{LivePlans, ReloadMetrics};
 use crate::net::requests::{Dispatcher, Registry, SharedRegistry};
 use crate::net::sip_stream::GuardMetrics;
-use crate::net::sip_tcp::SipTcpListener;
+use crate::net::sip_tcp::{SipTcpListener, SipTls};
+use crate::net::sip_tls_out::TrunkDialer;
+use crate::net::tls_pin::PinnedFlows;
 use crate::net::sip_ws::SipWsListener;
 use crate::net::tls;
 use crate::sip::digest::NonceStore;
@@ -91,6 +93,8 @@ pub struct Running {
     pub sip_udp: Option<SocketAddr>,
     /// SIP TCP address bound.
     pub sip_tcp: Option<SocketAddr>,
+    /// SIP over TLS address bound.
+    pub sip_tls: Option<SocketAddr>,
     /// SIP over WebSocket address bound.
     pub sip_ws: Option<SocketAddr>,
     /// SIP over secure WebSocket address bound.
@@ -306,6 +310,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         }
         tcp_listener = Some(SipTcpListener {
             doorway: doorway(bind(addr).await?, "sip tcp"),
+            tls: None,
             metrics: guard_metrics.clone(),
             message_timeout: config.limits.header_timeout(),
             idle_timeout: config.limits.sip_idle_timeout(),
@@ -315,6 +320,25 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         .as_ref()
         .and_then(|l| l.doorway.local_addr().ok());
     let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+    let pins = config.trunk.pins();
+    let pinned_flows = PinnedFlows::default();
+    let mut tls_listener = None;
+    if let (Some(addr), Some(files)) = (config.sip.tls, &config.tls) {
+        tls_listener = Some(SipTcpListener {
+            doorway: doorway(bind(addr).await?, "sip tls"),
+            tls: Some(SipTls {
+                acceptor: tls::sip_acceptor(files, !pins.is_empty())?,
+                pins: pins.clone(),
+                flows: pinned_flows.clone(),
+            }),
+            metrics: guard_metrics.clone(),
+            message_timeout: config.limits.header_timeout(),
+            idle_timeout: config.limits.sip_idle_timeout(),
+        });
+    }
+    let sip_tls = tls_listener
+        .as_ref()
+        .and_then(|l| l.doorway.local_addr().ok());
     let mut ws_listeners = Vec::new();
     for (addr, secure) in [(config.sip.ws, false), (config.sip.wss, true)] {
         let Some(addr) = addr else { continue };
@@ -336,6 +360,18 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let contact_addr = sip_udp.or(sip_tcp).expect("validated: one SIP transport");
     let contact = Uri::try_from(format!("sip:sas-router@{contact_addr}"))
         .map_err(|e| AppError::from(rsipstack::Error::Error(e.to_string())))?;
+    // What peers on TLS connections are given: our TLS listener (RFC 5630: sips).
+    let tls_contact = match sip_tls {
+        Some(addr) => Some(
+            Uri::try_from(format!(
+                "sips:sas-router@{}:{};transport=tls",
+                contact.host_with_port.host,
+                addr.port()
+            ))
+            .map_err(|e| AppError::from(rsipstack::Error::Error(e.to_string())))?,
+        ),
+        None => None,
+    };
 
     let endpoint = EndpointBuilder::new()
         .with_user_agent(concat!("sas-router/", env!("CARGO_PKG_VERSION")))
@@ -457,7 +493,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         contact: contact.clone(),
         sdp_ip: config.media.public_ip.unwrap_or(config.media.rtp_ip),
         events: call_events.clone(),
-        trunk_out: config.trunk.outbound,
+        trunk_out: config.trunk.outbound.map(|addr| SipAddr {
+            r#type: Some(match config.trunk.outbound_transport {
+                OutboundTransport::Udp => rsipstack::sip::Transport::Udp,
+                OutboundTransport::Tls => rsipstack::sip::Transport::Tls,
+            }),
+            addr: addr.into(),
+        }),
+        tls_contact: tls_contact.clone(),
         recordings: config
             .recording
             .enabled
@@ -478,6 +521,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         state_sender,
         registry: registry.clone(),
         trunk: config.trunk.addresses.clone(),
+        trunk_pinned: (!pins.is_empty()).then_some(pinned_flows),
+        tls_contact,
         webrtc: (&config.media).into(),
         plans: Arc::clone(&plans),
         ports,
@@ -530,9 +575,24 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         let run = listener.run(endpoint.inner.clone(), shutdown.clone());
         tasks.push(tokio::spawn(run));
     }
-    if let Some(listener) = tcp_listener {
+    for listener in tcp_listener.into_iter().chain(tls_listener) {
         let run = listener.run(endpoint.inner.clone(), shutdown.clone());
         tasks.push(tokio::spawn(run));
+    }
+    if let (Some(target), OutboundTransport::Tls) =
+        (config.trunk.outbound, config.trunk.outbound_transport)
+    {
+        let dialer = TrunkDialer {
+            target,
+            connector: tls::trunk_connector(config.tls.as_ref(), pins)?,
+            metrics: guard_metrics.clone(),
+            message_timeout: config.limits.header_timeout(),
+            idle_timeout: config.limits.sip_idle_timeout(),
+            log_every,
+        };
+        tasks.push(tokio::spawn(
+            dialer.run(endpoint.inner.clone(), shutdown.clone()),
+        ));
     }
     tasks.push(tokio::spawn(async move { endpoint.serve().await }));
     tasks.push(tokio::spawn(dispatcher.run(incoming)));
@@ -566,10 +626,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         shutdown.clone(),
     )));
     tasks.push(tokio::spawn(Arc::clone(&plans).watch(shutdown.clone())));
-    tracing::info!(?sip_udp, ?sip_tcp, ?sip_ws, ?sip_wss, http = %http_addr, ?https, "sas-router started");
+    tracing::info!(?sip_udp, ?sip_tcp, ?sip_tls, ?sip_ws, ?sip_wss, http = %http_addr, ?https, "sas-router started");
     Ok(Running {
         sip_udp,
         sip_tcp,
+        sip_tls,
         sip_ws,
         sip_wss,
         http: http_addr,

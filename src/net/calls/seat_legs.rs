@@ -148,13 +148,9 @@ impl CallDriver {
         by_leg: &mut HashMap<String, String>,
     ) {
         let seat = Party::EXTERNAL_NAME.to_string();
-        let target = self.trunk_out.and_then(|addr| {
-            let uri = Uri::try_from(format!("sip:{}@{addr}", sip_user(&number))).ok()?;
-            let destination = SipAddr {
-                r#type: Some(rsipstack::sip::Transport::Udp),
-                addr: addr.into(),
-            };
-            Some((uri, destination))
+        let target = self.trunk_out.clone().and_then(|destination| {
+            let uri = format!("sip:{}@{}", sip_user(&number), destination.addr);
+            Some((Uri::try_from(uri).ok()?, destination))
         });
         match target {
             Some(target) => self.invite_b(call, seat, target, SeatOffer::Rtp, legs, by_leg),
@@ -218,11 +214,16 @@ impl CallDriver {
             self.contact.host_with_port
         ))
         .unwrap_or_else(|_| self.contact.clone());
+        // Over TLS, our TLS listener (rsipstack would name the first listener's port).
+        let contact = match (&self.tls_contact, destination.r#type) {
+            (Some(tls), Some(rsipstack::sip::Transport::Tls)) => tls.clone(),
+            _ => self.contact.clone(),
+        };
         let option = InviteOption {
             caller: caller_uri,
             callee,
             destination: Some(destination),
-            contact: self.contact.clone(),
+            contact,
             content_type: Some("application/sdp".into()),
             offer: Some(offer.into_bytes()),
             headers: Some(seat_headers(

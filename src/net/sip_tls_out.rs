@@ -1,0 +1,102 @@
+//! The outbound trunk over TLS (`[trunk] outbound_transport = "tls"`): one connection to
+//! `[trunk] outbound`, dialled at start-up and again whenever it drops (1 s, doubling up
+//! to 30 s between tries), that trusts the operator's pinned certificates only
+//! ([`crate::net::tls_pin`]) and presents the `[tls]` certificate.
+//!
+//! The connection is registered with the stack under the trunk's address with transport
+//! TLS, so the forwards' INVITEs (destination TLS at that address) and their dialogs find
+//! it in the stack's connection cache; what the operator sends on it is read by the same
+//! loop and guard as an accepted connection ([`crate::net::sip_tcp`]). While it is down,
+//! a forward fails at once and the call goes back to its queue, as with no answer.
+
+use crate::net::limits::LogThrottle;
+use crate::net::sip_stream::GuardMetrics;
+use crate::net::sip_tcp::Client;
+use rsipstack::sip::Transport;
+use rsipstack::transaction::endpoint::EndpointInnerRef;
+use rustls_pki_types::ServerName;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tokio_util::sync::CancellationToken;
+
+/// First wait before dialling again; it doubles up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Keeps the connection to the operator open.
+pub struct TrunkDialer {
+    /// `[trunk] outbound`.
+    pub target: SocketAddr,
+    /// Pinned operator certificates, our certificate.
+    pub connector: TlsConnector,
+    /// The guard's counters.
+    pub metrics: GuardMetrics,
+    /// Time to connect and finish the handshake; then for a message begun.
+    pub message_timeout: Duration,
+    /// Silence after which the connection is closed (and dialled again).
+    pub idle_timeout: Duration,
+    /// Failures logged once per this interval.
+    pub log_every: Duration,
+}
+
+impl TrunkDialer {
+    /// Dials and serves the connection until `shutdown`.
+    pub async fn run(self, endpoint: EndpointInnerRef, shutdown: CancellationToken) {
+        let mut backoff = MIN_BACKOFF;
+        let mut failures = LogThrottle::new(self.log_every);
+        let target = self.target;
+        loop {
+            let connected = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                connected = self.connect() => connected,
+            };
+            match connected {
+                Ok(stream) => {
+                    backoff = MIN_BACKOFF;
+                    tracing::info!(%target, "outbound trunk connected over TLS");
+                    let client = Client {
+                        endpoint: endpoint.clone(),
+                        transport: Transport::Tls,
+                        remote: target,
+                        metrics: self.metrics.clone(),
+                        done: shutdown.child_token(),
+                        message_timeout: self.message_timeout,
+                        idle_timeout: self.idle_timeout,
+                    };
+                    let never = CancellationToken::new();
+                    let ended = client.serve(stream, &never, None).await;
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
+                    let reason = ended.err().map(|e| e.to_string());
+                    tracing::warn!(%target, ?reason, "outbound trunk TLS connection closed");
+                }
+                Err(e) => {
+                    if let Some(unlogged) = failures.hit(std::time::Instant::now()) {
+                        tracing::warn!(%target, error = %e, unlogged, "cannot connect to the outbound trunk over TLS");
+                    }
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    async fn connect(&self) -> std::io::Result<TlsStream<TcpStream>> {
+        let dial = async {
+            let tcp = TcpStream::connect(self.target).await?;
+            let name = ServerName::IpAddress(self.target.ip().into());
+            self.connector.connect(name, tcp).await
+        };
+        match tokio::time::timeout(self.message_timeout, dial).await {
+            Ok(result) => result,
+            Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+        }
+    }
+}
