@@ -162,19 +162,27 @@ impl Drain {
     }
 }
 
-/// Counts SIP messages received, for the metrics, without touching them.
-struct CountingInspector(Metrics);
+/// Counts SIP messages received, for the metrics, without touching them; names our TLS
+/// listener in the Via of requests sent over TLS.
+struct CountingInspector {
+    metrics: Metrics,
+    /// `sip.tls` as a Via sent-by: rsipstack puts its first listener's (UDP) address there.
+    tls_sent_by: Option<rsipstack::sip::HostWithPort>,
+}
 
 impl MessageInspector for CountingInspector {
     fn before_send(&self, msg: SipMessage, _dest: Option<&SipAddr>) -> SipMessage {
         // Responses sent are counted where every datagram leaves (the guarded socket).
-        msg
+        match (&self.tls_sent_by, msg) {
+            (Some(sent_by), SipMessage::Request(req)) => tls_via(req, sent_by).into(),
+            (_, msg) => msg,
+        }
     }
 
     fn after_received(&self, msg: SipMessage, _from: Option<&SipAddr>) -> SipMessage {
         match &msg {
             SipMessage::Request(r) => self
-                .0
+                .metrics
                 .sip_requests
                 .with_label_values(&[&r.method.to_string()])
                 .inc(),
@@ -182,6 +190,25 @@ impl MessageInspector for CountingInspector {
         }
         msg
     }
+}
+
+/// `req` with its top Via, if it says TLS, sent by `sent_by` (transactions match responses
+/// by branch, which stays).
+fn tls_via(
+    mut req: rsipstack::sip::Request,
+    sent_by: &rsipstack::sip::HostWithPort,
+) -> rsipstack::sip::Request {
+    use rsipstack::sip::{Header, ToTypedHeader};
+    let top = req.headers.iter_mut().find(|h| matches!(h, Header::Via(_)));
+    if let Some(Header::Via(via)) = top
+        && let Ok(mut typed) = via.typed()
+        && typed.transport == rsipstack::sip::Transport::Tls
+        && typed.uri.host_with_port != *sent_by
+    {
+        typed.uri.host_with_port = sent_by.clone();
+        *via = typed.into();
+    }
+    req
 }
 
 impl CountingInspector {
@@ -192,7 +219,7 @@ impl CountingInspector {
             .and_then(|c| c.method())
             .map(|m| m.to_string())
             .unwrap_or_else(|_| "unknown".into());
-        self.0
+        self.metrics
             .sip_responses
             .with_label_values(&[&method, &r.status_code.code().to_string(), direction])
             .inc();
@@ -393,7 +420,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             callid_suffix: Some(contact_addr.ip().to_string()),
             ..EndpointOption::default()
         })
-        .with_inspector(Box::new(CountingInspector(metrics.clone())))
+        .with_inspector(Box::new(CountingInspector {
+            metrics: metrics.clone(),
+            tls_sent_by: tls_contact.as_ref().map(|c| c.host_with_port.clone()),
+        }))
         .build();
     let incoming = endpoint.incoming_transactions()?;
     let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
