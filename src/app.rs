@@ -494,6 +494,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     );
     crate::media::ports::warn_if_ephemeral(config.media.rtp_port_min, config.media.rtp_port_max);
     let (cti, cti_commands) = CtiChannels::new(1024);
+    let trunk_link = crate::net::sip_tls_out::LinkState::default();
     let driver = CallDriver {
         router: {
             let mut router = Router::new(switchboard, now);
@@ -531,6 +532,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             addr: addr.into(),
         }),
         tls_contact: tls_contact.clone(),
+        trunk_link: trunk_link.clone(),
         recordings: config
             .recording
             .enabled
@@ -619,6 +621,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             message_timeout: config.limits.header_timeout(),
             idle_timeout: config.limits.sip_idle_timeout(),
             log_every,
+            state: trunk_link.clone(),
         };
         tasks.push(tokio::spawn(
             dialer.run(endpoint.inner.clone(), shutdown.clone()),

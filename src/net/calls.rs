@@ -249,6 +249,8 @@ pub struct CallDriver {
     pub trunk_out: Option<SipAddr>,
     /// Our Contact on TLS connections (`sip.tls`), for legs sent over TLS.
     pub tls_contact: Option<Uri>,
+    /// The outbound trunk's TLS connection (`[trunk] outbound_transport = "tls"`).
+    pub trunk_link: crate::net::sip_tls_out::LinkState,
     /// Where call recordings go (`None`: recording disabled).
     pub recordings: Option<std::path::PathBuf>,
     /// Record writes in flight (awaited before the driver returns).

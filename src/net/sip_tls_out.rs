@@ -6,8 +6,9 @@
 //! The connection is registered with the stack under the trunk's address with transport
 //! TLS, so the forwards' INVITEs (destination TLS at that address) and their dialogs find
 //! it in the stack's connection cache; what the operator sends on it is read by the same
-//! loop and guard as an accepted connection ([`crate::net::sip_tcp`]). While it is down,
-//! a forward fails at once and the call goes back to its queue, as with no answer.
+//! loop and guard as an accepted connection ([`crate::net::sip_tcp`]). While it is down
+//! ([`LinkState`]), a forward fails at once and the call goes back to its queue (the stack
+//! would otherwise hold the INVITE until its timer B, 32 s).
 
 use crate::net::limits::LogThrottle;
 use crate::net::sip_stream::GuardMetrics;
@@ -16,6 +17,8 @@ use rsipstack::sip::Transport;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rustls_pki_types::ServerName;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -25,6 +28,21 @@ use tokio_util::sync::CancellationToken;
 /// First wait before dialling again; it doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Whether the connection to the operator is up now.
+#[derive(Clone, Default)]
+pub struct LinkState(Arc<AtomicBool>);
+
+impl LinkState {
+    /// True while connected.
+    pub fn is_up(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, up: bool) {
+        self.0.store(up, Ordering::Relaxed);
+    }
+}
 
 /// Keeps the connection to the operator open.
 pub struct TrunkDialer {
@@ -40,6 +58,8 @@ pub struct TrunkDialer {
     pub idle_timeout: Duration,
     /// Failures logged once per this interval.
     pub log_every: Duration,
+    /// Set while connected.
+    pub state: LinkState,
 }
 
 impl TrunkDialer {
@@ -67,7 +87,9 @@ impl TrunkDialer {
                         idle_timeout: self.idle_timeout,
                     };
                     let never = CancellationToken::new();
+                    self.state.set(true);
                     let ended = client.serve(stream, &never, None).await;
+                    self.state.set(false);
                     if shutdown.is_cancelled() {
                         return;
                     }

@@ -99,21 +99,22 @@ async fn tls_seat(
     (phone, tunnel, log)
 }
 
-/// A SIPp trunk caller (`caller.xml`, one call to the 15 of `talk_ms`) over TLS, as `me`.
+/// A SIPp trunk caller (`scenario`, one call to the 15, its pause `ms`) over TLS, as `me`.
 async fn tls_caller(
     tls: SocketAddr,
     cert: &CertificateDer<'static>,
     me: Option<Identity>,
-    talk_ms: u64,
+    scenario: &str,
+    ms: u64,
 ) -> (tokio::process::Child, Tunnel) {
     let tunnel = Tunnel::to_router(tls, cert, me).await;
     let (port, media) = (free_udp_port().to_string(), ports::media_port().to_string());
-    let talk = talk_ms.to_string();
+    let talk = ms.to_string();
     let args = [
         "-t", "t1", "-s", "15", "-p", &port, "-mp", &media, "-m", "1", "-d", &talk,
         "-timeout", "60s",
     ];
-    (sipp(tunnel.addr, "caller.xml", &args).spawn().unwrap(), tunnel)
+    (sipp(tunnel.addr, scenario, &args).spawn().unwrap(), tunnel)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,7 +126,7 @@ async fn a_trunk_call_over_tls_is_answered_by_a_seat_registered_over_tls() {
     })
     .await;
     let (phone, _seat_tunnel, log) = tls_seat(&router, tls, &cert, "arm1", 200).await;
-    let (caller, _caller_tunnel) = tls_caller(tls, &cert, None, 1500).await;
+    let (caller, _caller_tunnel) = tls_caller(tls, &cert, None, "caller.xml", 1500).await;
     assert!(finish(caller, Duration::from_secs(30)).await, "TLS caller");
     let r = wait_records(&router, 1).await.remove(0);
     assert_eq!(r.outcome, Some(Outcome::Answered), "{:#?}", r.events);
@@ -196,7 +197,7 @@ async fn the_pinned_trunk_is_recognised_by_its_certificate_only() {
     .await;
     // The operator's certificate: its call is the trunk's, answered by a seat.
     let phone = seat(&router, "arm1", 1, 200).await;
-    let (caller, _tunnel) = tls_caller(tls, &cert, Some(operator), 1000).await;
+    let (caller, _tunnel) = tls_caller(tls, &cert, Some(operator), "caller.xml", 1000).await;
     assert!(finish(caller, Duration::from_secs(30)).await, "pinned caller");
     assert!(finish(phone, Duration::from_secs(10)).await, "seat");
     let r = wait_records(&router, 1).await.remove(0);
@@ -299,7 +300,7 @@ async fn a_forward_goes_out_over_tls_to_the_pinned_operator_only() {
     })
     .await;
     // With pins, the operator's calls come over TLS with its certificate too.
-    let (caller, _in) = tls_caller(tls, &cert, Some(operator.copy()), 3000).await;
+    let (caller, _in) = tls_caller(tls, &cert, Some(operator.copy()), "caller.xml", 3000).await;
     assert!(finish(caller, Duration::from_secs(30)).await, "caller");
     assert!(finish(centre, Duration::from_secs(10)).await, "the centre answered over TLS");
     let r = wait_records(&router, 1).await.remove(0);
@@ -319,8 +320,8 @@ async fn a_forward_goes_out_over_tls_to_the_pinned_operator_only() {
         ..Options::default()
     })
     .await;
-    let (caller, _in) = tls_caller(tls, &cert, Some(operator), 2500).await;
-    assert!(finish(caller, Duration::from_secs(30)).await, "caller");
+    let (caller, _in) = tls_caller(tls, &cert, Some(operator), "caller_cancel.xml", 2500).await;
+    assert!(finish(caller, Duration::from_secs(30)).await, "caller gives up");
     let r = wait_records(&router, 1).await.remove(0);
     let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
     assert!(kinds.contains(&"FORWARD_FAILED"), "{kinds:?}");

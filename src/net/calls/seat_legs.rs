@@ -152,6 +152,11 @@ impl CallDriver {
             let uri = format!("sip:{}@{}", sip_user(&number), destination.addr);
             Some((Uri::try_from(uri).ok()?, destination))
         });
+        let tls = |t: &(Uri, SipAddr)| t.1.r#type == Some(rsipstack::sip::Transport::Tls);
+        if target.as_ref().is_some_and(tls) && !self.trunk_link.is_up() {
+            tracing::error!(%call, "forward: the outbound trunk's TLS connection is down");
+            return self.seat_leg_failed(call, seat, None);
+        }
         match target {
             Some(target) => self.invite_b(call, seat, target, SeatOffer::Rtp, legs, by_leg),
             None => {
