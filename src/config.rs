@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::sip::digest::{DigestAlgorithm, SeatCredential};
+
+mod transport_checks;
 use crate::sip::digest_policy::{SeatDigest, TransportAlgorithms};
 
 /// Errors from loading or validating the configuration.
@@ -789,89 +791,6 @@ impl Config {
             }
         }
         Ok(())
-    }
-
-    /// Pins are fingerprints; the trunk over TLS has its listener and pins.
-    fn check_trunk_tls(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &str, reason: &str| ConfigError::Invalid {
-            key: key.into(),
-            reason: reason.into(),
-        };
-        let trunk = &self.trunk;
-        if let Some(bad) = (trunk.tls_pinned_sha256.iter())
-            .find(|p| crate::net::tls_pin::Fingerprint::parse(p).is_none())
-        {
-            return Err(ConfigError::Invalid {
-                key: "trunk.tls_pinned_sha256".into(),
-                reason: format!(
-                    "`{bad}` is not a SHA-256 fingerprint (64 hexadecimal digits, `:` allowed; \
-                     `openssl x509 -noout -fingerprint -sha256 -in operator.pem`)"
-                ),
-            });
-        }
-        if !trunk.tls_pinned_sha256.is_empty() && self.sip.tls.is_none() {
-            return Err(invalid(
-                "trunk.tls_pinned_sha256",
-                "needs sip.tls: a pinned trunk is only recognised over TLS",
-            ));
-        }
-        if trunk.outbound_transport == OutboundTransport::Tls {
-            let needs = [
-                ("trunk.outbound", trunk.outbound.is_none(), "is needed"),
-                (
-                    "sip.tls",
-                    self.sip.tls.is_none(),
-                    "is needed: the operator reaches the router's Contact over TLS",
-                ),
-                (
-                    "trunk.tls_pinned_sha256",
-                    trunk.tls_pinned_sha256.is_empty(),
-                    "is needed: the operator's certificate is checked against the pins",
-                ),
-            ];
-            if let Some((key, _, why)) = needs.iter().find(|(_, missing, _)| *missing) {
-                return Err(ConfigError::Invalid {
-                    key: (*key).into(),
-                    reason: format!("{why} with trunk.outbound_transport = \"tls\""),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// A seat's transports are listened on (else it could never register).
-    fn check_seat_transports(&self, i: usize, seat: &SeatConfig) -> Result<(), ConfigError> {
-        use crate::sip::seat_transports::SeatTransport;
-        let Some(list) = &seat.transports else {
-            return Ok(());
-        };
-        let key = format!("seats[{i}].transports");
-        if list.is_empty() {
-            return Err(ConfigError::Invalid {
-                key,
-                reason: "list at least one transport, or leave it out for any".into(),
-            });
-        }
-        let sip = &self.sip;
-        let unheard = list.iter().find(|t| match t {
-            SeatTransport::Udp => sip.udp.is_none(),
-            SeatTransport::Tcp => sip.tcp.is_none(),
-            SeatTransport::Tls => sip.tls.is_none(),
-            SeatTransport::Ws => sip.ws.is_none(),
-            SeatTransport::Wss => sip.wss.is_none(),
-        });
-        match unheard {
-            Some(t) => Err(ConfigError::Invalid {
-                key,
-                reason: format!(
-                    "seat {} may use {} but sip.{} is not set",
-                    seat.username,
-                    t.token(),
-                    t.token().to_lowercase()
-                ),
-            }),
-            None => Ok(()),
-        }
     }
 
     /// A seat is only challenged with algorithms it has an HA1 for.

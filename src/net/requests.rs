@@ -425,9 +425,10 @@ impl Dispatcher {
     /// addresses and, when certificates are pinned, on a TLS connection that presented one.
     fn is_trunk(&self, source: SocketAddr, transport: Transport) -> bool {
         self.trunk.contains(&source.ip())
-            && self.trunk_pinned.as_ref().is_none_or(|flows| {
-                transport == Transport::Tls && flows.contains(source)
-            })
+            && self
+                .trunk_pinned
+                .as_ref()
+                .is_none_or(|flows| transport == Transport::Tls && flows.contains(source))
     }
 
     /// Our Contact for a dialog whose peer came over `transport`.

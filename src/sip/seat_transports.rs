@@ -78,6 +78,9 @@ mod tests {
         let secure = [SeatTransport::Tls, SeatTransport::Wss];
         assert_eq!(refusal(Some(&secure), Transport::Wss), None);
         let refused = refusal(Some(&secure), Transport::Tcp).unwrap();
-        assert!(refused.to_string().contains("TLS or WSS required"), "{refused}");
+        assert!(
+            refused.to_string().contains("TLS or WSS required"),
+            "{refused}"
+        );
     }
 }

@@ -39,7 +39,10 @@ async fn tls_router(opts: Options) -> (Router, SocketAddr, CertificateDer<'stati
 }
 
 /// Sends `message` on a stream and returns the first final response.
-async fn stream_exchange<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, message: &str) -> String {
+async fn stream_exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    message: &str,
+) -> String {
     stream.write_all(message.as_bytes()).await.unwrap();
     let mut buffer = Vec::new();
     loop {
@@ -85,17 +88,38 @@ async fn tls_seat(
     let log = temp_dir("tls-seat").join("messages.log");
     let (log_arg, seat_answer) = (log.display().to_string(), scenario("seat_answer.xml"));
     let more = [
-        "-t", "t1", "-s", user, "-au", user, "-ap", password, "-oocsf", &seat_answer,
-        "-trace_msg", "-message_file", &log_arg,
+        "-t",
+        "t1",
+        "-s",
+        user,
+        "-au",
+        user,
+        "-ap",
+        password,
+        "-oocsf",
+        &seat_answer,
+        "-trace_msg",
+        "-message_file",
+        &log_arg,
     ];
     let keys = [("expires", "300")];
-    let (phone, _) =
-        seat_sipp_with(tunnel.addr, ("register_stay.xml", &keys), 1, ring_ms, true, &more);
+    let (phone, _) = seat_sipp_with(
+        tunnel.addr,
+        ("register_stay.xml", &keys),
+        1,
+        ring_ms,
+        true,
+        &more,
+    );
     let available = eventually(WAIT, || {
         router.metric("sas_seats{role=\"arm\",state=\"available\"}") == 1.0
     })
     .await;
-    assert!(available, "{user} registered over TLS: {}", router.metrics());
+    assert!(
+        available,
+        "{user} registered over TLS: {}",
+        router.metrics()
+    );
     (phone, tunnel, log)
 }
 
@@ -111,8 +135,8 @@ async fn tls_caller(
     let (port, media) = (free_udp_port().to_string(), ports::media_port().to_string());
     let talk = ms.to_string();
     let args = [
-        "-t", "t1", "-s", "15", "-p", &port, "-mp", &media, "-m", "1", "-d", &talk,
-        "-timeout", "60s",
+        "-t", "t1", "-s", "15", "-p", &port, "-mp", &media, "-m", "1", "-d", &talk, "-timeout",
+        "60s",
     ];
     (sipp(tunnel.addr, scenario, &args).spawn().unwrap(), tunnel)
 }
@@ -131,9 +155,17 @@ async fn a_trunk_call_over_tls_is_answered_by_a_seat_registered_over_tls() {
     let r = wait_records(&router, 1).await.remove(0);
     assert_eq!(r.outcome, Some(Outcome::Answered), "{:#?}", r.events);
     assert_eq!(r.end_reason.as_deref(), Some("caller_bye"));
-    assert_eq!(handlers(&r), [("arm1", Some("caller_bye"))], "{:#?}", r.handlers);
+    assert_eq!(
+        handlers(&r),
+        [("arm1", Some("caller_bye"))],
+        "{:#?}",
+        r.handlers
+    );
     let rtp = r.rtp.expect("bridged");
-    assert!(rtp.seat.rx_packets > 20, "the seat's echo came back: {rtp:?}");
+    assert!(
+        rtp.seat.rx_packets > 20,
+        "the seat's echo came back: {rtp:?}"
+    );
     // The seat's INVITE came over its own TLS connection, saying so.
     let seen = std::fs::read_to_string(&log).unwrap();
     let invite = seen
@@ -144,7 +176,10 @@ async fn a_trunk_call_over_tls_is_answered_by_a_seat_registered_over_tls() {
     let via = format!("Via: SIP/2.0/TLS {tls};");
     assert!(invite.contains(&via), "{via} in {invite}");
     let contact = format!("contact: <sips:sas-router@{tls};transport=tls>");
-    assert!(invite.to_lowercase().contains(&contact), "{contact} in {invite}");
+    assert!(
+        invite.to_lowercase().contains(&contact),
+        "{contact} in {invite}"
+    );
     drop(phone);
     router.stop().await;
 }
@@ -167,7 +202,10 @@ async fn a_seat_restricted_to_tls_is_refused_over_udp_with_the_reason() {
         answer.starts_with("SIP/2.0 403 Forbidden (TLS required)\r\n"),
         "{answer}"
     );
-    assert!(!answer.contains("WWW-Authenticate"), "no challenge: {answer}");
+    assert!(
+        !answer.contains("WWW-Authenticate"),
+        "no challenge: {answer}"
+    );
     // Another seat is challenged over UDP as ever.
     let other = register_with(ends, "arm2", SEATS[1].1, None, "other", 1, 300);
     let answer = exchange(&socket, router.sip, other.as_bytes(), WAIT)
@@ -198,7 +236,10 @@ async fn the_pinned_trunk_is_recognised_by_its_certificate_only() {
     // The operator's certificate: its call is the trunk's, answered by a seat.
     let phone = seat(&router, "arm1", 1, 200).await;
     let (caller, _tunnel) = tls_caller(tls, &cert, Some(operator), "caller.xml", 1000).await;
-    assert!(finish(caller, Duration::from_secs(30)).await, "pinned caller");
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "pinned caller"
+    );
     assert!(finish(phone, Duration::from_secs(10)).await, "seat");
     let r = wait_records(&router, 1).await.remove(0);
     assert_eq!(r.outcome, Some(Outcome::Answered), "{:#?}", r.events);
@@ -247,7 +288,10 @@ async fn plain_and_idle_clients_of_the_tls_port_are_closed_and_it_serves_on() {
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(3), plain.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "the plain client is closed");
-    assert!(!String::from_utf8_lossy(&rest).contains("SIP/2.0"), "no SIP answer");
+    assert!(
+        !String::from_utf8_lossy(&rest).contains("SIP/2.0"),
+        "no SIP answer"
+    );
 
     // Idle: a TCP connection that never starts its handshake, and a TLS one that never
     // sends a message, are both closed by the header timeout.
@@ -259,7 +303,11 @@ async fn plain_and_idle_clients_of_the_tls_port_are_closed_and_it_serves_on() {
     assert!(matches!(ended, Ok(Ok(0)) | Ok(Err(_))), "{ended:?}");
     let ended = tokio::time::timeout(Duration::from_secs(5), silent_tls.read(&mut buf)).await;
     assert!(matches!(ended, Ok(Ok(0)) | Ok(Err(_))), "{ended:?}");
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     let timeouts = "sas_connections_refused_total{reason=\"timeout\"}";
     assert!(
         eventually(WAIT, || router.metric(timeouts) >= 2.0).await,
@@ -302,7 +350,10 @@ async fn a_forward_goes_out_over_tls_to_the_pinned_operator_only() {
     // With pins, the operator's calls come over TLS with its certificate too.
     let (caller, _in) = tls_caller(tls, &cert, Some(operator.copy()), "caller.xml", 3000).await;
     assert!(finish(caller, Duration::from_secs(30)).await, "caller");
-    assert!(finish(centre, Duration::from_secs(10)).await, "the centre answered over TLS");
+    assert!(
+        finish(centre, Duration::from_secs(10)).await,
+        "the centre answered over TLS"
+    );
     let r = wait_records(&router, 1).await.remove(0);
     assert_eq!(r.outcome, Some(Outcome::Forwarded), "{:#?}", r.events);
     router.stop().await;
@@ -321,7 +372,10 @@ async fn a_forward_goes_out_over_tls_to_the_pinned_operator_only() {
     })
     .await;
     let (caller, _in) = tls_caller(tls, &cert, Some(operator), "caller_cancel.xml", 2500).await;
-    assert!(finish(caller, Duration::from_secs(30)).await, "caller gives up");
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "caller gives up"
+    );
     let r = wait_records(&router, 1).await.remove(0);
     let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
     assert!(kinds.contains(&"FORWARD_FAILED"), "{kinds:?}");

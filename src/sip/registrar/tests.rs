@@ -1,8 +1,8 @@
 //! Tests of the registrar with real REGISTER texts and a client-side digest.
 
 use super::*;
-use crate::sip::seat_transports::SeatTransport;
 use crate::sip::digest::{DigestAlgorithm, QopAuth, compute_response, ha1};
+use crate::sip::seat_transports::SeatTransport;
 use DigestAlgorithm::{Md5, Sha256};
 use rsipstack::sip::headers::typed::tokenizers::AuthTokenizer;
 

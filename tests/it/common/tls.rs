@@ -130,7 +130,9 @@ impl Tunnel {
             let Ok(mut tls) = connector.connect(name, tcp).await else {
                 return;
             };
-            tokio::io::copy_bidirectional(&mut plain, &mut tls).await.ok();
+            tokio::io::copy_bidirectional(&mut plain, &mut tls)
+                .await
+                .ok();
         });
         Self { addr, task }
     }
@@ -158,7 +160,9 @@ impl Tunnel {
                     let Ok(mut inner) = TcpStream::connect(plain).await else {
                         return;
                     };
-                    tokio::io::copy_bidirectional(&mut tls, &mut inner).await.ok();
+                    tokio::io::copy_bidirectional(&mut tls, &mut inner)
+                        .await
+                        .ok();
                 });
             }
         });
