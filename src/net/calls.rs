@@ -53,6 +53,11 @@ pub struct SeatContact {
 }
 
 impl SeatContact {
+    /// A phone registered over SIP over TLS (reached over that connection only).
+    fn over_tls(&self) -> bool {
+        self.destination.r#type == Some(rsipstack::sip::Transport::Tls)
+    }
+
     /// A phone on a SIP WebSocket is a browser: it takes WebRTC media only.
     fn is_websocket(&self) -> bool {
         matches!(

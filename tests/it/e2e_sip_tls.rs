@@ -9,7 +9,7 @@
 
 use crate::common;
 
-use common::sip::{exchange, register_with, status};
+use common::sip::{challenges, exchange, register_with, status};
 use common::tls::{Identity, Tunnel};
 use common::*;
 use rustls_pki_types::CertificateDer;
@@ -181,6 +181,47 @@ async fn a_trunk_call_over_tls_is_answered_by_a_seat_registered_over_tls() {
         "{contact} in {invite}"
     );
     drop(phone);
+    router.stop().await;
+}
+
+/// A seat registered over TLS whose connection has closed is unreachable at once (the
+/// stack would have held its INVITE until the ring timeout, the call ringing nowhere).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_seat_whose_connection_closed_is_unreachable_at_once() {
+    let (mut router, tls, cert) = tls_router(Options {
+        ring_timeout_s: 10,
+        ..Options::default()
+    })
+    .await;
+    let mut stream = tls::connect(tls, &cert).await;
+    let local = stream.get_ref().0.local_addr().unwrap();
+    let (user, password) = SEATS[0];
+    let first = register_with((tls, local), user, password, None, "gone", 1, 300);
+    let answer = stream_exchange(&mut stream, &first).await;
+    let challenge = challenges(&answer).remove(0);
+    let second = register_with(
+        (tls, local),
+        user,
+        password,
+        Some(&challenge),
+        "gone",
+        2,
+        300,
+    );
+    let answer = stream_exchange(&mut stream, &second).await;
+    assert_eq!(status(&answer), 200, "{answer}");
+    // The seat stays registered (its binding lasts); its connection goes.
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let caller = trunk_caller(router.sip, "caller_cancel.xml", "15", 2000);
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "caller gives up"
+    );
+    let r = wait_records(&router, 1).await.remove(0);
+    let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
+    // Before: the offer stayed pending (no UNREACHABLE) until the caller gave up.
+    assert!(kinds.contains(&"UNREACHABLE"), "{kinds:?}");
     router.stop().await;
 }
 

@@ -128,6 +128,13 @@ impl CallDriver {
                 let target = (contact.uri, contact.destination);
                 self.ring_webrtc_phone(call, seat, target, legs);
             }
+            // A TLS phone is reached over its own connection only: gone (closed, or before
+            // a restart), the stack would hold the INVITE until the ring timeout.
+            Some(contact) if contact.over_tls() && !self.flow_open(&contact.destination) => {
+                tracing::debug!(%call, %seat, "seat's TLS connection is closed");
+                let now = self.clock.now();
+                self.router.handle_call(now, not_sent(call, seat));
+            }
             Some(contact) => {
                 let target = (contact.uri, contact.destination);
                 self.invite_b(call, seat, target, SeatOffer::Rtp, legs, by_leg);
@@ -137,6 +144,12 @@ impl CallDriver {
                 self.router.handle_call(now, not_sent(call, seat));
             }
         }
+    }
+
+    /// Whether the stack holds a connection to `destination`.
+    fn flow_open(&self, destination: &SipAddr) -> bool {
+        let layer = &self.dialogs.endpoint.transport_layer;
+        layer.get_addrs().contains(destination)
     }
 
     /// Dials an external number through the trunk, on the seat leg.
