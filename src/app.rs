@@ -387,13 +387,16 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let contact_addr = sip_udp.or(sip_tcp).expect("validated: one SIP transport");
     let contact = Uri::try_from(format!("sip:sas-router@{contact_addr}"))
         .map_err(|e| AppError::from(rsipstack::Error::Error(e.to_string())))?;
-    // What peers on TLS connections are given: our TLS listener (RFC 5630: sips).
+    // What peers on TLS connections are given: our TLS listener (RFC 5630: sips), on its
+    // own address unless it listens on every interface.
     let tls_contact = match sip_tls {
         Some(addr) => Some(
             Uri::try_from(format!(
-                "sips:sas-router@{}:{};transport=tls",
-                contact.host_with_port.host,
-                addr.port()
+                "sips:sas-router@{};transport=tls",
+                match addr.ip().is_unspecified() {
+                    true => format!("{}:{}", contact.host_with_port.host, addr.port()),
+                    false => addr.to_string(),
+                },
             ))
             .map_err(|e| AppError::from(rsipstack::Error::Error(e.to_string())))?,
         ),
