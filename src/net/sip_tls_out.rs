@@ -28,6 +28,12 @@ use tokio_util::sync::CancellationToken;
 /// First wait before dialling again; it doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// TCP keep-alive: probes after 30 s of silence, every 10 s, 3 unanswered close the
+/// connection. A flow that died silently (a firewall or NAT forgetting it) is seen within
+/// about a minute and redialled, instead of a forward sent into it waiting 32 s for nothing;
+/// the probes also keep such middleboxes' state fresh. No SIP pongs are required: not every
+/// operator answers CRLF pings.
+const KEEPALIVE: (Duration, Duration, u32) = (Duration::from_secs(30), Duration::from_secs(10), 3);
 
 /// Whether the connection to the operator is up now.
 #[derive(Clone, Default)]
@@ -113,6 +119,12 @@ impl TrunkDialer {
     async fn connect(&self) -> std::io::Result<TlsStream<TcpStream>> {
         let dial = async {
             let tcp = TcpStream::connect(self.target).await?;
+            let (idle, interval, retries) = KEEPALIVE;
+            let keepalive = socket2::TcpKeepalive::new()
+                .with_time(idle)
+                .with_interval(interval)
+                .with_retries(retries);
+            socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive)?;
             let name = ServerName::IpAddress(self.target.ip().into());
             self.connector.connect(name, tcp).await
         };
