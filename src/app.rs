@@ -8,7 +8,7 @@ use crate::bans::Network;
 use crate::bans::shared::Guard;
 use crate::call::router::{LivenessSettings, Router, RouterInput};
 use crate::call::{Switchboard, SwitchboardSettings};
-use crate::config::Config;
+use crate::config::{Config, OutboundTransport};
 use crate::cti::CtiChannels;
 use crate::http::cti::CtiAccounts;
 use crate::http::{self, HttpState};
@@ -20,9 +20,11 @@ use crate::net::limits::{self, Doorway, Gate};
 use crate::net::reload::{LivePlans, ReloadMetrics};
 use crate::net::requests::{Dispatcher, Registry, SharedRegistry};
 use crate::net::sip_stream::GuardMetrics;
-use crate::net::sip_tcp::SipTcpListener;
+use crate::net::sip_tcp::{SipTcpListener, SipTls};
+use crate::net::sip_tls_out::TrunkDialer;
 use crate::net::sip_ws::SipWsListener;
 use crate::net::tls;
+use crate::net::tls_pin::PinnedFlows;
 use crate::sip::digest::NonceStore;
 use crate::sip::guard::GuardedUdpSocket;
 use crate::sip::registrar::{Registrar, RegistrarConfig};
@@ -92,6 +94,8 @@ pub struct Running {
     pub sip_udp: Option<SocketAddr>,
     /// SIP TCP address bound.
     pub sip_tcp: Option<SocketAddr>,
+    /// SIP over TLS address bound.
+    pub sip_tls: Option<SocketAddr>,
     /// SIP over WebSocket address bound.
     pub sip_ws: Option<SocketAddr>,
     /// SIP over secure WebSocket address bound.
@@ -159,19 +163,27 @@ impl Drain {
     }
 }
 
-/// Counts SIP messages received, for the metrics, without touching them.
-struct CountingInspector(Metrics);
+/// Counts SIP messages received, for the metrics, without touching them; names our TLS
+/// listener in the Via of requests sent over TLS.
+struct CountingInspector {
+    metrics: Metrics,
+    /// `sip.tls` as a Via sent-by: rsipstack puts its first listener's (UDP) address there.
+    tls_sent_by: Option<rsipstack::sip::HostWithPort>,
+}
 
 impl MessageInspector for CountingInspector {
     fn before_send(&self, msg: SipMessage, _dest: Option<&SipAddr>) -> SipMessage {
         // Responses sent are counted where every datagram leaves (the guarded socket).
-        msg
+        match (&self.tls_sent_by, msg) {
+            (Some(sent_by), SipMessage::Request(req)) => tls_via(req, sent_by).into(),
+            (_, msg) => msg,
+        }
     }
 
     fn after_received(&self, msg: SipMessage, _from: Option<&SipAddr>) -> SipMessage {
         match &msg {
             SipMessage::Request(r) => self
-                .0
+                .metrics
                 .sip_requests
                 .with_label_values(&[&r.method.to_string()])
                 .inc(),
@@ -179,6 +191,25 @@ impl MessageInspector for CountingInspector {
         }
         msg
     }
+}
+
+/// `req` with its top Via, if it says TLS, sent by `sent_by` (transactions match responses
+/// by branch, which stays).
+fn tls_via(
+    mut req: rsipstack::sip::Request,
+    sent_by: &rsipstack::sip::HostWithPort,
+) -> rsipstack::sip::Request {
+    use rsipstack::sip::{Header, ToTypedHeader};
+    let top = req.headers.iter_mut().find(|h| matches!(h, Header::Via(_)));
+    if let Some(Header::Via(via)) = top
+        && let Ok(mut typed) = via.typed()
+        && typed.transport == rsipstack::sip::Transport::Tls
+        && typed.uri.host_with_port != *sent_by
+    {
+        typed.uri.host_with_port = sent_by.clone();
+        *via = typed.into();
+    }
+    req
 }
 
 impl CountingInspector {
@@ -189,7 +220,7 @@ impl CountingInspector {
             .and_then(|c| c.method())
             .map(|m| m.to_string())
             .unwrap_or_else(|_| "unknown".into());
-        self.0
+        self.metrics
             .sip_responses
             .with_label_values(&[&method, &r.status_code.code().to_string(), direction])
             .inc();
@@ -308,6 +339,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         }
         tcp_listener = Some(SipTcpListener {
             doorway: doorway(bind(addr).await?, "sip tcp"),
+            tls: None,
             metrics: guard_metrics.clone(),
             message_timeout: config.limits.header_timeout(),
             idle_timeout: config.limits.sip_idle_timeout(),
@@ -317,6 +349,25 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         .as_ref()
         .and_then(|l| l.doorway.local_addr().ok());
     let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+    let pins = config.trunk.pins();
+    let pinned_flows = PinnedFlows::default();
+    let mut tls_listener = None;
+    if let (Some(addr), Some(files)) = (config.sip.tls, &config.tls) {
+        tls_listener = Some(SipTcpListener {
+            doorway: doorway(bind(addr).await?, "sip tls"),
+            tls: Some(SipTls {
+                acceptor: tls::sip_acceptor(files, !pins.is_empty())?,
+                pins: pins.clone(),
+                flows: pinned_flows.clone(),
+            }),
+            metrics: guard_metrics.clone(),
+            message_timeout: config.limits.header_timeout(),
+            idle_timeout: config.limits.sip_idle_timeout(),
+        });
+    }
+    let sip_tls = tls_listener
+        .as_ref()
+        .and_then(|l| l.doorway.local_addr().ok());
     let mut ws_listeners = Vec::new();
     for (addr, secure) in [(config.sip.ws, false), (config.sip.wss, true)] {
         let Some(addr) = addr else { continue };
@@ -338,6 +389,21 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let contact_addr = sip_udp.or(sip_tcp).expect("validated: one SIP transport");
     let contact = Uri::try_from(format!("sip:sas-router@{contact_addr}"))
         .map_err(|e| AppError::from(rsipstack::Error::Error(e.to_string())))?;
+    // What peers on TLS connections are given: our TLS listener (RFC 5630: sips), on its
+    // own address unless it listens on every interface.
+    let tls_contact = match sip_tls {
+        Some(addr) => Some(
+            Uri::try_from(format!(
+                "sips:sas-router@{};transport=tls",
+                match addr.ip().is_unspecified() {
+                    true => format!("{}:{}", contact.host_with_port.host, addr.port()),
+                    false => addr.to_string(),
+                },
+            ))
+            .map_err(|e| AppError::from(rsipstack::Error::Error(e.to_string())))?,
+        ),
+        None => None,
+    };
 
     let endpoint = EndpointBuilder::new()
         .with_user_agent(concat!("sas-router/", env!("CARGO_PKG_VERSION")))
@@ -359,7 +425,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             callid_suffix: Some(contact_addr.ip().to_string()),
             ..EndpointOption::default()
         })
-        .with_inspector(Box::new(CountingInspector(metrics.clone())))
+        .with_inspector(Box::new(CountingInspector {
+            metrics: metrics.clone(),
+            tls_sent_by: tls_contact.as_ref().map(|c| c.host_with_port.clone()),
+        }))
         .build();
     let incoming = endpoint.incoming_transactions()?;
     let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
@@ -430,6 +499,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     );
     crate::media::ports::warn_if_ephemeral(config.media.rtp_port_min, config.media.rtp_port_max);
     let (cti, cti_commands) = CtiChannels::new(1024);
+    let trunk_link = crate::net::sip_tls_out::LinkState::default();
     let driver = CallDriver {
         router: {
             let mut router = Router::new(switchboard, now);
@@ -459,7 +529,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         contact: contact.clone(),
         sdp_ip: config.media.public_ip.unwrap_or(config.media.rtp_ip),
         events: call_events.clone(),
-        trunk_out: config.trunk.outbound,
+        trunk_out: config.trunk.outbound.map(|addr| SipAddr {
+            r#type: Some(match config.trunk.outbound_transport {
+                OutboundTransport::Udp => rsipstack::sip::Transport::Udp,
+                OutboundTransport::Tls => rsipstack::sip::Transport::Tls,
+            }),
+            addr: addr.into(),
+        }),
+        tls_contact: tls_contact.clone(),
+        trunk_link: trunk_link.clone(),
         recordings: config
             .recording
             .enabled
@@ -480,6 +558,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         state_sender,
         registry: registry.clone(),
         trunk: config.trunk.addresses.clone(),
+        trunk_pinned: (!pins.is_empty()).then_some(pinned_flows),
+        tls_contact,
         webrtc: (&config.media).into(),
         plans: Arc::clone(&plans),
         ports,
@@ -533,9 +613,25 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         let run = listener.run(endpoint.inner.clone(), shutdown.clone());
         tasks.push(tokio::spawn(run));
     }
-    if let Some(listener) = tcp_listener {
+    for listener in tcp_listener.into_iter().chain(tls_listener) {
         let run = listener.run(endpoint.inner.clone(), shutdown.clone());
         tasks.push(tokio::spawn(run));
+    }
+    if let (Some(target), OutboundTransport::Tls) =
+        (config.trunk.outbound, config.trunk.outbound_transport)
+    {
+        let dialer = TrunkDialer {
+            target,
+            connector: tls::trunk_connector(config.tls.as_ref(), pins)?,
+            metrics: guard_metrics.clone(),
+            message_timeout: config.limits.header_timeout(),
+            idle_timeout: config.limits.sip_idle_timeout(),
+            log_every,
+            state: trunk_link.clone(),
+        };
+        tasks.push(tokio::spawn(
+            dialer.run(endpoint.inner.clone(), shutdown.clone()),
+        ));
     }
     tasks.push(tokio::spawn(async move { endpoint.serve().await }));
     tasks.push(tokio::spawn(dispatcher.run(incoming)));
@@ -569,10 +665,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         shutdown.clone(),
     )));
     tasks.push(tokio::spawn(Arc::clone(&plans).watch(shutdown.clone())));
-    tracing::info!(?sip_udp, ?sip_tcp, ?sip_ws, ?sip_wss, http = %http_addr, ?https, "sas-router started");
+    tracing::info!(?sip_udp, ?sip_tcp, ?sip_tls, ?sip_ws, ?sip_wss, http = %http_addr, ?https, "sas-router started");
     Ok(Running {
         sip_udp,
         sip_tcp,
+        sip_tls,
         sip_ws,
         sip_wss,
         http: http_addr,

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::sip::digest::{DigestAlgorithm, SeatCredential};
+
+mod transport_checks;
 use crate::sip::digest_policy::{SeatDigest, TransportAlgorithms};
 
 /// Errors from loading or validating the configuration.
@@ -103,6 +105,10 @@ pub struct SipConfig {
     /// SIP over secure WebSocket listen address (needs `[tls]`).
     #[serde(default)]
     pub wss: Option<SocketAddr>,
+    /// SIP over TLS (RFC 3261 §26.2, `sips:`) listen address, e.g. `0.0.0.0:5061` (needs
+    /// `[tls]`; off unless set).
+    #[serde(default)]
+    pub tls: Option<SocketAddr>,
     /// Digest realm for seats.
     #[serde(default = "default_realm")]
     pub realm: String,
@@ -152,6 +158,39 @@ pub struct TrunkConfig {
     /// it, a call reaching a forward waits in its last queue instead.
     #[serde(default)]
     pub outbound: Option<SocketAddr>,
+    /// How calls go out to `outbound`: `udp` (default) or `tls` (needs `sip.tls` and
+    /// `tls_pinned_sha256`: the operator's certificate is checked against the pins).
+    #[serde(default)]
+    pub outbound_transport: OutboundTransport,
+    /// SHA-256 fingerprints (hex, `:` allowed) of the operator's certificates. When set,
+    /// the trunk is only recognised on a `sip.tls` connection whose client certificate is
+    /// one of these (mutual TLS); a trunk address on another transport, or presenting
+    /// another certificate or none, is not the trunk.
+    #[serde(default)]
+    pub tls_pinned_sha256: Vec<String>,
+}
+
+/// `[trunk] outbound_transport`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboundTransport {
+    /// Plain UDP.
+    #[default]
+    Udp,
+    /// TLS, one connection kept open to the operator.
+    Tls,
+}
+
+impl TrunkConfig {
+    /// The pinned fingerprints (validated by [`Config::validate`]; bad ones are left out).
+    pub fn pins(&self) -> crate::net::tls_pin::Pins {
+        let parsed = self.tls_pinned_sha256.iter();
+        crate::net::tls_pin::Pins(
+            parsed
+                .filter_map(|p| crate::net::tls_pin::Fingerprint::parse(p))
+                .collect(),
+        )
+    }
 }
 
 /// `[routing]`
@@ -571,6 +610,10 @@ pub struct SeatConfig {
     /// transport, or on those given). Makes the seat's 401 distinguishable from others'.
     #[serde(default)]
     pub digest: Option<SeatDigest>,
+    /// The transports this seat may register and call over (`["tls"]` for a remote
+    /// regulator; any of `udp`, `tcp`, `tls`, `ws`, `wss`); others get 403. Default: any.
+    #[serde(default)]
+    pub transports: Option<Vec<crate::sip::seat_transports::SeatTransport>>,
 }
 
 impl SeatConfig {
@@ -581,6 +624,7 @@ impl SeatConfig {
             ha1_md5: self.ha1_md5.clone(),
             ha1_sha256: self.ha1_sha256.clone(),
             algorithms: self.digest.as_ref().map(|d| d.resolve(defaults)),
+            transports: self.transports.clone(),
         }
     }
 }
@@ -625,6 +669,7 @@ impl Config {
             let needs_tls = [
                 ("sip.wss", self.sip.wss.is_some()),
                 ("http.tls_listen", self.http.tls_listen.is_some()),
+                ("sip.tls", self.sip.tls.is_some()),
             ];
             if let Some((key, _)) = needs_tls.iter().find(|(_, set)| *set) {
                 return Err(invalid(key, "needs a [tls] section (cert and key)".into()));
@@ -654,6 +699,7 @@ impl Config {
                 "list at least one trunk address; calls from anywhere else are refused".into(),
             ));
         }
+        self.check_trunk_tls()?;
         if self.media.rtp_port_min >= self.media.rtp_port_max {
             return Err(invalid(
                 "media.rtp_port_min",
@@ -734,6 +780,7 @@ impl Config {
                 }
             }
             self.check_seat_digest(i, seat)?;
+            self.check_seat_transports(i, seat)?;
             if let Some(phc) = &seat.console_password
                 && (!phc.starts_with("$argon2") || argon2::PasswordHash::new(phc).is_err())
             {

@@ -55,6 +55,7 @@ fn credential(name: &str) -> Option<SeatCredential> {
         ha1_md5: Some(ha1(DigestAlgorithm::Md5, SEAT, REALM, "secret")),
         ha1_sha256: Some(ha1(DigestAlgorithm::Sha256, SEAT, REALM, "secret")),
         algorithms: None,
+        transports: None,
     })
 }
 

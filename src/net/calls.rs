@@ -28,7 +28,6 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, HeadersExt, StatusCode, Uri};
 use rsipstack::transport::SipAddr;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -54,6 +53,11 @@ pub struct SeatContact {
 }
 
 impl SeatContact {
+    /// A phone registered over SIP over TLS (reached over that connection only).
+    fn over_tls(&self) -> bool {
+        self.destination.r#type == Some(rsipstack::sip::Transport::Tls)
+    }
+
     /// A phone on a SIP WebSocket is a browser: it takes WebRTC media only.
     fn is_websocket(&self) -> bool {
         matches!(
@@ -246,8 +250,12 @@ pub struct CallDriver {
     pub sdp_ip: std::net::IpAddr,
     /// Events back into this driver (from spawned tasks).
     pub events: mpsc::UnboundedSender<CallEvent>,
-    /// The trunk's address for calls out (dial plan forwards).
-    pub trunk_out: Option<SocketAddr>,
+    /// The trunk's address and transport for calls out (dial plan forwards).
+    pub trunk_out: Option<SipAddr>,
+    /// Our Contact on TLS connections (`sip.tls`), for legs sent over TLS.
+    pub tls_contact: Option<Uri>,
+    /// The outbound trunk's TLS connection (`[trunk] outbound_transport = "tls"`).
+    pub trunk_link: crate::net::sip_tls_out::LinkState,
     /// Where call recordings go (`None`: recording disabled).
     pub recordings: Option<std::path::PathBuf>,
     /// Record writes in flight (awaited before the driver returns).

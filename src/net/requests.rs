@@ -82,14 +82,19 @@ impl SeatDirectory for SharedRegistry {
 /// came from, the Contact is a private address; send to the packet source (as nathelper
 /// does). A Contact on the source host (another port, e.g. a separate UA process) is used as
 /// given. A WebSocket phone is reachable only over its own connection (its Contact is
-/// usually `….invalid;transport=ws`): always the source, whose cached connection it is.
+/// usually `….invalid;transport=ws`): always the source, whose cached connection it is. So
+/// is a phone on TLS: the router dials no TLS to seats, and a phone behind NAT could not be
+/// reached by a new connection anyway (calls go back over the one it registered on).
 fn destination_of(binding: &Binding) -> Option<SipAddr> {
     let contact_ip = match &binding.contact.host_with_port.host {
         rsipstack::sip::Host::IpAddr(ip) => Some(*ip),
         rsipstack::sip::Host::Domain(_) => None,
     };
-    let websocket = matches!(binding.transport, Transport::Ws | Transport::Wss);
-    if contact_ip == Some(binding.source.ip()) && !websocket {
+    let own_flow = matches!(
+        binding.transport,
+        Transport::Ws | Transport::Wss | Transport::Tls
+    );
+    if contact_ip == Some(binding.source.ip()) && !own_flow {
         SipAddr::try_from(&binding.contact).ok()
     } else {
         Some(SipAddr {
@@ -109,6 +114,11 @@ pub struct Dispatcher {
     pub registry: SharedRegistry,
     /// Trunk source addresses.
     pub trunk: Vec<IpAddr>,
+    /// With `[trunk] tls_pinned_sha256`: the TLS connections that presented a pinned
+    /// certificate, the only ones the trunk's calls are taken from.
+    pub trunk_pinned: Option<crate::net::tls_pin::PinnedFlows>,
+    /// Our Contact on TLS connections (`sip.tls`).
+    pub tls_contact: Option<Uri>,
     /// How WebRTC legs answering WebSocket phones gather their candidates.
     pub webrtc: WebRtcConfig,
     /// The dial plans in force.
@@ -229,11 +239,7 @@ impl Dispatcher {
             })
             .ok_or_else(registry_poisoned)?;
         let (response, contacts) = outcome;
-        self.count_auth(
-            source.ip(),
-            to_user(&tx.original),
-            response.status_code.code(),
-        );
+        self.count_auth(source.ip(), to_user(&tx.original), &response.status_code);
         if let Some((seat, contacts)) = contacts {
             // The Router decides presence and arms each contact's expiry.
             let event = CallEvent::Registration { seat, contacts };
@@ -247,7 +253,7 @@ impl Dispatcher {
         let source = source_of(&tx);
         let transport = source.map_or(Transport::Udp, |s| s.1);
         let source = source.map(|s| s.0);
-        let from_trunk = source.is_some_and(|addr| self.trunk.contains(&addr.ip()));
+        let from_trunk = source.is_some_and(|addr| self.is_trunk(addr, transport));
         let max_forwards = tx
             .original
             .max_forwards_header()
@@ -293,8 +299,8 @@ impl Dispatcher {
             if let Some(source) = source {
                 let status = authenticated
                     .as_ref()
-                    .map_or_else(|r| r.status_code.code(), |_| 200);
-                self.count_auth(source.ip(), from_user(&tx.original), status);
+                    .map_or_else(|r| r.status_code.clone(), |_| StatusCode::OK);
+                self.count_auth(source.ip(), from_user(&tx.original), &status);
             }
             seat = match authenticated {
                 Ok(seat) => seat,
@@ -358,7 +364,7 @@ impl Dispatcher {
             &tx,
             self.state_sender.clone(),
             None,
-            Some(self.contact.clone()),
+            Some(self.contact_for(transport)),
         ) {
             Ok(dialog) => dialog,
             Err(e) => {
@@ -415,13 +421,32 @@ impl Dispatcher {
         handler.handle(&mut tx).await
     }
 
-    /// Tells the bans how a digest authentication from `source` as `user` ended: `403` is
-    /// a wrong password or an unknown name, `200` a success.
-    fn count_auth(&self, source: IpAddr, user: Option<String>, status: u16) {
+    /// Whether a request from `source` over `transport` is the trunk's: from one of its
+    /// addresses and, when certificates are pinned, on a TLS connection that presented one.
+    fn is_trunk(&self, source: SocketAddr, transport: Transport) -> bool {
+        self.trunk.contains(&source.ip())
+            && self
+                .trunk_pinned
+                .as_ref()
+                .is_none_or(|flows| transport == Transport::Tls && flows.contains(source))
+    }
+
+    /// Our Contact for a dialog whose peer came over `transport`.
+    fn contact_for(&self, transport: Transport) -> Uri {
+        match (&self.tls_contact, transport) {
+            (Some(tls), Transport::Tls) => tls.clone(),
+            _ => self.contact.clone(),
+        }
+    }
+
+    /// Tells the bans how a digest authentication from `source` as `user` ended: a plain
+    /// `403` is a wrong password or an unknown name, `200` a success. A 403 with a reason
+    /// of its own (a seat on a transport it may not use) guessed nothing.
+    fn count_auth(&self, source: IpAddr, user: Option<String>, status: &StatusCode) {
         let user = user.unwrap_or_default();
         match status {
-            403 => self.bans.failed("sip", source, &user),
-            200 => self.bans.succeeded(source, &user),
+            StatusCode::Forbidden => self.bans.failed("sip", source, &user),
+            StatusCode::OK => self.bans.succeeded(source, &user),
             _ => {}
         }
     }
@@ -525,6 +550,15 @@ mod tests {
             over_ws.get_socketaddr().unwrap(),
             "127.0.0.1:40000".parse::<std::net::SocketAddr>().unwrap(),
             "back over the phone's own connection"
+        );
+        let mut tls = binding("sip:arm1@127.0.0.1:5071;transport=tls", "127.0.0.1:40001");
+        tls.transport = Transport::Tls;
+        let over_tls = destination_of(&tls).unwrap();
+        assert_eq!(over_tls.r#type, Some(Transport::Tls));
+        assert_eq!(
+            over_tls.get_socketaddr().unwrap(),
+            "127.0.0.1:40001".parse::<std::net::SocketAddr>().unwrap(),
+            "back over the TLS connection it registered on"
         );
     }
 }

@@ -1,6 +1,8 @@
-//! SIP over TCP (`[sip] tcp`): the router's own listener, so that TCP messages go through the
-//! same guard as UDP datagrams (rsipstack's TCP listener hands parsed messages straight to
-//! its transactions and closes the connection on one it cannot parse, without an answer).
+//! SIP over TCP (`[sip] tcp`) and over TLS (`[sip] tls`, RFC 3261 §26.2, `sips:`): the
+//! router's own listeners, so that stream messages go through the same guard as UDP
+//! datagrams (rsipstack's TCP listener hands parsed messages straight to its transactions
+//! and closes the connection on one it cannot parse, without an answer). The outbound trunk
+//! connection over TLS ([`crate::net::sip_tls_out`]) is read by the same loop.
 //!
 //! Each connection is split into messages by [`next_frame`] (RFC 3261 §18.3: the header
 //! section, then `Content-Length` octets of body) and each message is delivered through
@@ -8,43 +10,65 @@
 //! `400` and the connection closed: the rest of the stream cannot be trusted to be in step.
 //!
 //! Connections come through the [`Doorway`] (caps per source and in total). One that has
-//! sent no complete message within `limits.header_timeout_s` of opening, or of starting a
-//! message, is closed (slow or silent holders); so is one silent for
-//! `limits.sip_idle_timeout_s`.
+//! not finished its TLS handshake and sent a complete message within
+//! `limits.header_timeout_s` of opening, or a message begun, is closed (slow or silent
+//! holders); so is one silent for `limits.sip_idle_timeout_s`. Over TLS, a client whose
+//! certificate is pinned (`[trunk] tls_pinned_sha256`) is marked as the trunk's for as long
+//! as its connection lasts ([`PinnedFlows`]).
 
-use crate::net::limits::{Doorway, Permit};
+use crate::net::limits::Doorway;
 use crate::net::sip_stream::{Delivery, GuardMetrics, Link};
+use crate::net::tls_pin::{PinnedFlows, Pins};
 use crate::sip::guard::{self, Verdict};
 use rsipstack::sip::Transport;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// Largest message accepted on a stream (a SIP message is a few KiB).
 pub const MAX_MESSAGE: usize = 64 * 1024;
 
-/// One SIP TCP listener.
+/// One SIP TCP or TLS listener.
 pub struct SipTcpListener {
     /// The bound socket, behind the connection limits.
     pub doorway: Doorway,
+    /// `sip.tls`: the handshake, then messages of transport TLS.
+    pub tls: Option<SipTls>,
     /// The guard's counters.
     pub metrics: GuardMetrics,
-    /// Time to send a whole message (the first, or one begun).
+    /// Time to send a whole message (the first, TLS handshake included, or one begun).
     pub message_timeout: Duration,
     /// Silence after which a connection is closed.
     pub idle_timeout: Duration,
 }
 
+/// What a TLS listener adds.
+#[derive(Clone)]
+pub struct SipTls {
+    /// The `[tls]` certificate (asking clients for theirs when `pins` are set).
+    pub acceptor: TlsAcceptor,
+    /// The operator's certificates.
+    pub pins: Pins,
+    /// Where connections with a pinned certificate are noted.
+    pub flows: PinnedFlows,
+}
+
 impl SipTcpListener {
     /// Accepts clients until `shutdown`, handing each connection to rsipstack's `endpoint`.
     pub async fn run(mut self, endpoint: EndpointInnerRef, shutdown: CancellationToken) {
+        let transport = match self.tls {
+            Some(_) => Transport::Tls,
+            None => Transport::Tcp,
+        };
         while let Some((stream, remote, permit)) = self.doorway.next(&shutdown).await {
+            let opened = Instant::now();
             let client = Client {
                 endpoint: endpoint.clone(),
+                transport,
                 remote,
                 metrics: self.metrics.clone(),
                 done: shutdown.child_token(),
@@ -52,13 +76,33 @@ impl SipTcpListener {
                 idle_timeout: self.idle_timeout,
             };
             let gate = self.doorway.gate().clone();
+            let tls = self.tls.clone();
             tokio::spawn(async move {
-                match client.serve(stream, &permit).await {
+                let first_by = Some(opened + client.message_timeout);
+                let result = match tls {
+                    None => client.serve(stream, &permit.evicted, first_by).await,
+                    Some(tls) => {
+                        let limit = client.message_timeout;
+                        match crate::net::tls::handshake_within(&tls.acceptor, stream, limit).await
+                        {
+                            Ok(stream) => {
+                                let cert = stream.get_ref().1.peer_certificates();
+                                let pinned = tls.pins.admits(cert.and_then(|c| c.first()));
+                                let _flow = pinned.then(|| tls.flows.note(remote));
+                                client.serve(stream, &permit.evicted, first_by).await
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                };
+                match result {
                     Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                         gate.timed_out();
-                        tracing::debug!(%remote, "SIP TCP connection timed out");
+                        tracing::debug!(%remote, ?transport, "SIP stream connection timed out");
                     }
-                    Err(e) => tracing::debug!(%remote, error = %e, "SIP TCP connection ended"),
+                    Err(e) => {
+                        tracing::debug!(%remote, ?transport, error = %e, "SIP stream connection ended")
+                    }
                     Ok(()) => {}
                 }
             });
@@ -66,33 +110,44 @@ impl SipTcpListener {
     }
 }
 
-/// One client connection.
-struct Client {
-    endpoint: EndpointInnerRef,
-    remote: SocketAddr,
-    metrics: GuardMetrics,
-    done: CancellationToken,
-    message_timeout: Duration,
-    idle_timeout: Duration,
+/// One connection, accepted or dialled.
+pub(crate) struct Client {
+    pub(crate) endpoint: EndpointInnerRef,
+    pub(crate) transport: Transport,
+    pub(crate) remote: SocketAddr,
+    pub(crate) metrics: GuardMetrics,
+    pub(crate) done: CancellationToken,
+    pub(crate) message_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
 }
 
 impl Client {
-    /// Reads messages from one client until it closes, a message cannot be framed, it is too
-    /// slow or idle, the limits evict it, or shutdown.
-    async fn serve(self, stream: TcpStream, permit: &Permit) -> std::io::Result<()> {
+    /// Reads messages until the peer closes, a message cannot be framed, it is too slow or
+    /// idle, `evicted` (the limits close it for a newcomer), or shutdown. `first_by`: when
+    /// the first message must have come (`None`: the connection starts idle, as one we
+    /// dialled does).
+    pub(crate) async fn serve<S>(
+        self,
+        stream: S,
+        evicted: &CancellationToken,
+        first_by: Option<Instant>,
+    ) -> std::io::Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
         let Client {
             endpoint,
+            transport,
             remote,
             metrics,
             done,
             message_timeout,
             idle_timeout,
         } = self;
-        let (link, mut outbox) =
-            Link::open(&endpoint, Transport::Tcp, remote, metrics, done.clone())
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let (mut reader, mut writer) = stream.into_split();
+        let (link, mut outbox) = Link::open(&endpoint, transport, remote, metrics, done.clone())
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let (mut reader, mut writer) = tokio::io::split(stream);
         let stop = done.clone();
         let write = tokio::spawn(async move {
             while let Some(bytes) = outbox.next_until(&stop).await {
@@ -104,14 +159,14 @@ impl Client {
         });
         let mut buffer = Vec::with_capacity(8 * 1024);
         let mut chunk = vec![0u8; 16 * 1024];
-        // Until a first message: the message timeout; then idle, or a message begun.
-        let mut deadline = Instant::now() + message_timeout;
-        let mut delivered = false;
+        // Until a first message: its deadline; then idle, or a message begun.
+        let mut delivered = first_by.is_none();
+        let mut deadline = first_by.unwrap_or_else(|| Instant::now() + idle_timeout);
         let mut partial_since = None;
         let result = 'read: loop {
             let n = tokio::select! {
                 _ = done.cancelled() => break Ok(()),
-                _ = permit.evicted.cancelled() => break Ok(()),
+                _ = evicted.cancelled() => break Ok(()),
                 _ = tokio::time::sleep_until(deadline) => {
                     break Err(std::io::ErrorKind::TimedOut.into())
                 }
@@ -142,10 +197,11 @@ impl Client {
                 }
             }
             // Before the first message, its deadline stands. Then: idle between messages, and
-            // a message begun must end in time however slowly its bytes trickle in.
+            // a message begun must end in time however slowly its bytes trickle in. A lone
+            // CRLF (a pong to our ping, or half a ping) is not a message begun.
             if delivered {
                 let now = Instant::now();
-                deadline = match buffer.is_empty() {
+                deadline = match buffer.iter().all(u8::is_ascii_whitespace) {
                     true => now + idle_timeout,
                     false => *partial_since.get_or_insert(now) + message_timeout,
                 };

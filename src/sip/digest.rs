@@ -60,6 +60,8 @@ pub struct SeatCredential {
     pub ha1_sha256: Option<String>,
     /// The seat's own challenge lists (`[[seats]] digest`); `None`: the transport defaults.
     pub algorithms: Option<TransportAlgorithms>,
+    /// The transports the seat may use (`[[seats]] transports`); `None`: any.
+    pub transports: Option<Vec<crate::sip::seat_transports::SeatTransport>>,
 }
 
 impl SeatCredential {
@@ -440,6 +442,7 @@ mod tests {
             ha1_md5: Some(ha1(DigestAlgorithm::Md5, "arm1", REALM, password)),
             ha1_sha256: Some(ha1(DigestAlgorithm::Sha256, "arm1", REALM, password)),
             algorithms: None,
+            transports: None,
         }
     }
 

@@ -4,7 +4,7 @@
 //! front of every transport, called-number normalisation for trunk admission, the
 //! registrar of seat bindings and the digest authentication it relies on (with which
 //! algorithms each transport and seat is challenged), the `Replaces` of
-//! attended transfers (sans-IO), and the deterministic mutational fuzzer that tests them.
+//! attended transfers (sans-IO), the transports each seat may use, and the deterministic mutational fuzzer that tests them.
 
 pub mod digest;
 pub mod digest_policy;
@@ -13,3 +13,4 @@ pub mod guard;
 pub use sas_core::sip::numbers;
 pub mod registrar;
 pub mod replaces;
+pub mod seat_transports;

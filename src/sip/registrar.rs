@@ -15,6 +15,7 @@ use rsipstack::sip::{Header, Headers, Method, Request, Response, StatusCode, Tra
 
 use crate::sip::digest::{AuthError, DigestAlgorithm, NonceStore, SeatCredential};
 use crate::sip::digest_policy::TransportAlgorithms;
+use crate::sip::seat_transports;
 use crate::time::{EpochMillis, SECOND};
 
 /// The algorithms to challenge a seat with over `transport`: its own lists if it has an
@@ -29,6 +30,12 @@ fn offered<'a>(
     seat.and_then(|c| c.algorithms.as_ref())
         .unwrap_or(defaults)
         .for_transport(transport)
+}
+
+/// The 403 for a seat restricted to other transports than `transport`, before any
+/// challenge (see [`seat_transports`]).
+fn refused_transport(seat: Option<&SeatCredential>, transport: Transport) -> Option<StatusCode> {
+    seat_transports::refusal(seat.and_then(|c| c.transports.as_deref()), transport)
 }
 
 /// Registrar policy.
@@ -127,6 +134,12 @@ impl Registrar {
             .and_then(|to| to.uri().ok())
             .and_then(|uri| uri.auth.map(|a| a.user));
         let seat = user.as_deref().and_then(&lookup);
+        if let Some(status) = refused_transport(seat.as_ref(), transport) {
+            return RegisterOutcome {
+                response: build_response(req, status, Vec::new()),
+                change: None,
+            };
+        }
         let offered = offered(&self.config.digest, seat.as_ref(), transport).to_vec();
         match self.try_register(now, req, source, transport, nonces, &lookup) {
             Ok((username, change)) => {
@@ -177,17 +190,20 @@ impl Registrar {
         nonces: &mut NonceStore,
         lookup: impl Fn(&str) -> Option<SeatCredential>,
     ) -> Result<String, Response> {
+        let caller = req
+            .from_header()
+            .ok()
+            .and_then(|f| f.uri().ok())
+            .and_then(|uri| uri.auth.map(|a| a.user));
+        let seat = caller.as_deref().and_then(&lookup);
+        if let Some(status) = refused_transport(seat.as_ref(), transport) {
+            return Err(build_response(req, status, Vec::new()));
+        }
         self.authenticate(now, req, (source, transport), nonces, &lookup)
             .map_err(|reject| {
                 let (status, extra) = match reject {
                     Reject::Challenge { stale } => {
                         // The seat calling is the From user.
-                        let user = req
-                            .from_header()
-                            .ok()
-                            .and_then(|f| f.uri().ok())
-                            .and_then(|uri| uri.auth.map(|a| a.user));
-                        let seat = user.as_deref().and_then(&lookup);
                         let offered = offered(&self.config.digest, seat.as_ref(), transport);
                         self.challenge(now, source, nonces, stale, offered)
                     }
@@ -220,6 +236,9 @@ impl Registrar {
         req.call_id_header().ok()?;
         req.cseq_header().ok()?.typed().ok()?;
         let seat = lookup(&user);
+        if let Some(status) = refused_transport(seat.as_ref(), transport) {
+            return Some(build_response(req, status, Vec::new()));
+        }
         let offered = offered(&self.config.digest, seat.as_ref(), transport);
         let (status, extra) = self.challenge(now, source, nonces, false, offered);
         Some(build_response(req, status, extra))

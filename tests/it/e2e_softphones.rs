@@ -1,5 +1,5 @@
 //! Seats' softphones as they are, against the digest challenge: SIPp registering every
-//! shipped seat, baresip 1.0 (Debian) registering and taking a 15 call, SIP.js 0.21 in
+//! shipped seat, baresip 1.0 (Debian) registering and taking a 15 call (over UDP and over TLS), SIP.js 0.21 in
 //! headless Chromium over WSS; and the 401 itself, which must not tell a seat from an
 //! unknown name. (JsSIP is in `e2e_jssip.rs`.)
 
@@ -200,17 +200,49 @@ async fn sipp_registers_every_shipped_seat() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baresip_registers_as_a_sha256_and_md5_seat_and_takes_a_15_call() {
     let dir = temp_dir("baresip");
-    let mut router = start(Options::default()).await;
+    let router = start(Options::default()).await;
     let microphone = dir.join("sounds");
     media::write_tone_prompts(&microphone, &[("microphone", 1000.0, 10_000)]);
     // arm1 has both HA1s, as the shipped arm1: baresip answers the first challenge only.
-    let (user, password) = SEATS[0];
     let phone = Baresip::start(
         &dir.join("baresip"),
         router.sip,
-        (user, password),
+        SEATS[0],
         &microphone.join("microphone.wav"),
     );
+    baresip_takes_a_15_call(router, phone, &dir).await;
+}
+
+/// baresip over SIP over TLS (`;transport=tls`, the router's certificate as its CA), as a
+/// seat allowed TLS only: it registers, and the 15 call comes back over its connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_registers_over_tls_and_takes_a_15_call() {
+    let dir = temp_dir("baresip-tls");
+    let (cert, key, _) = tls::self_signed(&dir);
+    let router = start(Options {
+        tls: Some((cert.clone(), key)),
+        sip_tls: true,
+        seat_lines: vec![("arm1", "transports = [\"tls\"]".into())],
+        ..Options::default()
+    })
+    .await;
+    let microphone = dir.join("sounds");
+    media::write_tone_prompts(&microphone, &[("microphone", 1000.0, 10_000)]);
+    let tls = router.running.as_ref().unwrap().sip_tls.unwrap();
+    let phone = Baresip::start_tls(
+        &dir.join("baresip"),
+        tls,
+        SEATS[0],
+        &microphone.join("microphone.wav"),
+        &cert,
+    );
+    baresip_takes_a_15_call(router, phone, &dir).await;
+}
+
+/// Waits for the baresip `phone` (as arm1) to register, then a SIPp trunk call to the 15
+/// must be answered by it with its audio reaching the router.
+async fn baresip_takes_a_15_call(mut router: Router, phone: Baresip, dir: &std::path::Path) {
+    let user = SEATS[0].0;
     let available = "sas_seats{role=\"arm\",state=\"available\"}";
     assert!(
         eventually(Duration::from_secs(15), || router.metric(available) == 1.0).await,

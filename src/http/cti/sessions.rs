@@ -206,6 +206,7 @@ mod tests {
                     ha1_md5: Some(md5.to_uppercase()),
                     ha1_sha256: None,
                     algorithms: None,
+                    transports: None,
                 },
                 console_password: None,
                 role: "arm".into(),

@@ -128,6 +128,13 @@ impl CallDriver {
                 let target = (contact.uri, contact.destination);
                 self.ring_webrtc_phone(call, seat, target, legs);
             }
+            // A TLS phone is reached over its own connection only: gone (closed, or before
+            // a restart), the stack would hold the INVITE until the ring timeout.
+            Some(contact) if contact.over_tls() && !self.flow_open(&contact.destination) => {
+                tracing::debug!(%call, %seat, "seat's TLS connection is closed");
+                let now = self.clock.now();
+                self.router.handle_call(now, not_sent(call, seat));
+            }
             Some(contact) => {
                 let target = (contact.uri, contact.destination);
                 self.invite_b(call, seat, target, SeatOffer::Rtp, legs, by_leg);
@@ -139,6 +146,12 @@ impl CallDriver {
         }
     }
 
+    /// Whether the stack holds a connection to `destination`.
+    fn flow_open(&self, destination: &SipAddr) -> bool {
+        let layer = &self.dialogs.endpoint.transport_layer;
+        layer.get_addrs().contains(destination)
+    }
+
     /// Dials an external number through the trunk, on the seat leg.
     pub(super) fn dial_out(
         &mut self,
@@ -148,14 +161,15 @@ impl CallDriver {
         by_leg: &mut HashMap<String, String>,
     ) {
         let seat = Party::EXTERNAL_NAME.to_string();
-        let target = self.trunk_out.and_then(|addr| {
-            let uri = Uri::try_from(format!("sip:{}@{addr}", sip_user(&number))).ok()?;
-            let destination = SipAddr {
-                r#type: Some(rsipstack::sip::Transport::Udp),
-                addr: addr.into(),
-            };
-            Some((uri, destination))
+        let target = self.trunk_out.clone().and_then(|destination| {
+            let uri = format!("sip:{}@{}", sip_user(&number), destination.addr);
+            Some((Uri::try_from(uri).ok()?, destination))
         });
+        let tls = |t: &(Uri, SipAddr)| t.1.r#type == Some(rsipstack::sip::Transport::Tls);
+        if target.as_ref().is_some_and(tls) && !self.trunk_link.is_up() {
+            tracing::error!(%call, "forward: the outbound trunk's TLS connection is down");
+            return self.seat_leg_failed(call, seat, None);
+        }
         match target {
             Some(target) => self.invite_b(call, seat, target, SeatOffer::Rtp, legs, by_leg),
             None => {
@@ -218,11 +232,16 @@ impl CallDriver {
             self.contact.host_with_port
         ))
         .unwrap_or_else(|_| self.contact.clone());
+        // Over TLS, our TLS listener (rsipstack would name the first listener's port).
+        let contact = match (&self.tls_contact, destination.r#type) {
+            (Some(tls), Some(rsipstack::sip::Transport::Tls)) => tls.clone(),
+            _ => self.contact.clone(),
+        };
         let option = InviteOption {
             caller: caller_uri,
             callee,
             destination: Some(destination),
-            contact: self.contact.clone(),
+            contact,
             content_type: Some("application/sdp".into()),
             offer: Some(offer.into_bytes()),
             headers: Some(seat_headers(

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::sip::digest::{DigestAlgorithm, QopAuth, compute_response, ha1};
+use crate::sip::seat_transports::SeatTransport;
 use DigestAlgorithm::{Md5, Sha256};
 use rsipstack::sip::headers::typed::tokenizers::AuthTokenizer;
 
@@ -9,15 +10,16 @@ const REALM: &str = "sas.example.org";
 const T0: EpochMillis = 1_700_000_000_000;
 
 /// arm1, arm2: both HA1s, challenged as the transport says; sha1: its own list,
-/// SHA-256 only.
+/// SHA-256 only; tls1: over TLS only.
 fn lookup(user: &str) -> Option<SeatCredential> {
-    ["arm1", "arm2", "sha1"]
+    ["arm1", "arm2", "sha1", "tls1"]
         .contains(&user)
         .then(|| SeatCredential {
             username: user.into(),
             ha1_md5: Some(ha1(DigestAlgorithm::Md5, user, REALM, "secret")),
             ha1_sha256: Some(ha1(DigestAlgorithm::Sha256, user, REALM, "secret")),
             algorithms: (user == "sha1").then(|| TransportAlgorithms::uniform(&[Sha256])),
+            transports: (user == "tls1").then(|| vec![SeatTransport::Tls]),
         })
 }
 
@@ -246,6 +248,54 @@ fn bad_credentials_are_forbidden() {
     let out = f.send(T0, &req);
     assert_eq!(out.response.status_code, StatusCode::Forbidden);
     assert!(f.reg.bindings("arm1").is_empty());
+}
+
+#[test]
+fn a_seat_restricted_to_tls_is_refused_over_udp_before_any_challenge() {
+    let mut f = Fixture::new();
+    let req = Ua::new("tls1", "secret", Md5).register(&[CONTACT]);
+    let refused = |status: &StatusCode| {
+        assert_eq!(status.code(), 403);
+        assert_eq!(status.to_string(), "403 Forbidden (TLS required)");
+    };
+    let register = f
+        .reg
+        .handle_register(T0, &req, source(), Transport::Udp, &mut f.nonces, lookup);
+    refused(&register.response.status_code);
+    assert!(www_authenticate(&register.response).is_empty());
+    let early = (f.reg)
+        .challenge_unauthenticated(T0, &req, (source().ip(), Transport::Udp), &f.nonces, lookup)
+        .unwrap();
+    refused(&early.status_code);
+    let mut invite = req.clone();
+    invite.method = Method::Invite;
+    let udp = (source().ip(), Transport::Udp);
+    let answer = (f.reg)
+        .authenticate_request(T0, &invite, udp, &mut f.nonces, lookup)
+        .unwrap_err();
+    refused(&answer.status_code);
+    // Over TLS it is challenged, then registered, as any seat.
+    let mut ua = Ua::new("tls1", "secret", Md5);
+    let first = (f.reg).handle_register(
+        T0,
+        &ua.register(&[CONTACT]),
+        source(),
+        Transport::Tls,
+        &mut f.nonces,
+        lookup,
+    );
+    assert_eq!(first.response.status_code, StatusCode::Unauthorized);
+    ua.accept_challenge(&first.response);
+    let out = (f.reg).handle_register(
+        T0,
+        &ua.register(&[CONTACT]),
+        source(),
+        Transport::Tls,
+        &mut f.nonces,
+        lookup,
+    );
+    assert_eq!(out.response.status_code, StatusCode::OK);
+    assert_eq!(f.reg.bindings("tls1")[0].transport, Transport::Tls);
 }
 
 /// The WWW-Authenticate values with the (random) nonce blanked out.

@@ -1,6 +1,7 @@
 //! baresip 1.0 (Debian's `baresip`, on libre 1.1) as a seat's desk phone: a temporary
-//! configuration directory, one account that answers calls by itself and sends a WAV file
-//! (`aufile`) as its microphone, and a clean exit (SIGINT: it unregisters and quits).
+//! configuration directory, one account (over UDP, or TLS) that answers calls by itself and
+//! sends a WAV file (`aufile`) as its microphone, and a clean exit (SIGINT: it unregisters
+//! and quits).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -21,8 +22,30 @@ impl Baresip {
     pub fn start(
         dir: &Path,
         router: SocketAddr,
+        credentials: (&str, &str),
+        microphone: &Path,
+    ) -> Self {
+        Self::launch(dir, router, credentials, microphone, None)
+    }
+
+    /// [`Baresip::start`] over TLS to the router's `[sip] tls` address `router`, trusting
+    /// the certificate `ca` (PEM).
+    pub fn start_tls(
+        dir: &Path,
+        router: SocketAddr,
+        credentials: (&str, &str),
+        microphone: &Path,
+        ca: &Path,
+    ) -> Self {
+        Self::launch(dir, router, credentials, microphone, Some(ca))
+    }
+
+    fn launch(
+        dir: &Path,
+        router: SocketAddr,
         (user, password): (&str, &str),
         microphone: &Path,
+        tls_ca: Option<&Path>,
     ) -> Self {
         assert!(
             Path::new(BARESIP).exists(),
@@ -33,9 +56,14 @@ impl Baresip {
         let rtp = super::ports::media_port();
         // net_interface is an address, not "lo": baresip 1.0 takes the name for a lookup
         // that loopback fails. The player is ALSA's null device: nothing to hear in CI.
+        let (transport, cafile) = match tls_ca {
+            Some(ca) => ("tls", format!("sip_cafile {}\n", ca.display())),
+            None => ("udp", String::new()),
+        };
         let config = format!(
             "poll_method epoll\n\
              sip_listen 127.0.0.1:{sip}\n\
+             {cafile}\
              net_interface 127.0.0.1\n\
              audio_player alsa,null\n\
              audio_alert alsa,null\n\
@@ -52,7 +80,7 @@ impl Baresip {
         );
         std::fs::write(dir.join("config"), config).unwrap();
         let account = format!(
-            "<sip:{user}@{router};transport=udp>;auth_pass={password};answermode=auto;regint=300\n"
+            "<sip:{user}@{router};transport={transport}>;auth_pass={password};answermode=auto;regint=300\n"
         );
         std::fs::write(dir.join("accounts"), account).unwrap();
         let log = std::fs::File::create(dir.join("baresip.log")).unwrap();

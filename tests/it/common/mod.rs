@@ -84,6 +84,12 @@ pub struct Options {
     pub autopause: Option<(u32, usize)>,
     /// The ARM queue's `max_waiting` (`[[acd.queues]]`).
     pub arm_max_waiting: Option<usize>,
+    /// `[sip] tls` on a port of its own (needs `tls`).
+    pub sip_tls: bool,
+    /// More `[trunk]` keys (`tls_pinned_sha256`, `outbound_transport`), as given.
+    pub trunk_extra: String,
+    /// More keys of some seats (`transports = ["tls"]`): (user, lines).
+    pub seat_lines: Vec<(&'static str, String)>,
     /// More sections (`[limits]`, `[bans]`…), appended as given.
     pub extra: String,
 }
@@ -108,6 +114,9 @@ impl Default for Options {
             caller_rtp_timeout_s: 0,
             autopause: None,
             arm_max_waiting: None,
+            sip_tls: false,
+            trunk_extra: String::new(),
+            seat_lines: Vec::new(),
             extra: String::new(),
         }
     }
@@ -155,6 +164,10 @@ pub fn config_text(opts: &Options, data: &Path) -> String {
         if let Some((_, phc)) = opts.console_passwords.iter().find(|(u, _)| *u == user) {
             seats.push_str(&format!("console_password = \"{phc}\"\n"));
         }
+        for (_, lines) in opts.seat_lines.iter().filter(|(u, _)| *u == user) {
+            seats.push_str(lines);
+            seats.push('\n');
+        }
     }
     let prompts_dir = match &opts.prompts {
         Some(dir) => format!("prompts_dir = \"{}\"\n", dir.display()),
@@ -173,9 +186,9 @@ pub fn config_text(opts: &Options, data: &Path) -> String {
 udp = "127.0.0.1:0"
 tcp = "127.0.0.1:0"
 min_expires_s = 1
-{ws}{digest}[trunk]
+{ws}{sip_tls}{digest}[trunk]
 addresses = ["127.0.0.1"]
-{outbound}[routing]
+{outbound}{trunk_extra}[routing]
 dialplans_dir = "{plans}"
 [acd]
 ring_timeout_s = {ring}
@@ -192,6 +205,11 @@ listen = "127.0.0.1:0"
 data_dir = "{data}"
 {tls}{seats}{extra}"#,
         extra = opts.extra,
+        trunk_extra = opts.trunk_extra,
+        sip_tls = match opts.sip_tls {
+            true => "tls = \"127.0.0.1:0\"\n",
+            false => "",
+        },
         ring = opts.ring_timeout_s,
         seat_rtp_timeout = opts.seat_rtp_timeout_s,
         caller_rtp_timeout = opts.caller_rtp_timeout_s,
@@ -733,11 +751,24 @@ pub fn seat_sipp(
     ms: u64,
     echo: bool,
 ) -> (tokio::process::Child, u16) {
+    seat_sipp_with(target, (scenario, keys), calls, ms, echo, &[])
+}
+
+/// [`seat_sipp`] with more SIPp arguments (`-t t1` for TCP, `-oocsf`…).
+pub fn seat_sipp_with(
+    target: SocketAddr,
+    (scenario, keys): (&str, &[(&str, &str)]),
+    calls: usize,
+    ms: u64,
+    echo: bool,
+    more: &[&str],
+) -> (tokio::process::Child, u16) {
     let port = free_udp_port();
     let (port_arg, media) = (port.to_string(), ports::media_port().to_string());
     let (calls, ms) = (calls.to_string(), ms.to_string());
     let mut args = vec!["-p", &port_arg, "-mp", &media, "-m", &calls, "-d", &ms];
     args.extend(["-timeout", "60s"]);
+    args.extend(more);
     if echo {
         args.push("-rtp_echo");
     }
