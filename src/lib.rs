@@ -24,5 +24,6 @@ pub mod metrics;
 pub mod net;
 pub mod routing;
 pub mod sip;
+pub mod shared_store;
 pub mod store;
 pub mod time;
