@@ -23,10 +23,10 @@ use crate::net::sip_stream::GuardMetrics;
 use crate::net::sip_tcp::SipTcpListener;
 use crate::net::sip_ws::SipWsListener;
 use crate::net::tls;
+use crate::shared_store::shipper::{Shipper, ShipperMetrics};
 use crate::sip::digest::NonceStore;
 use crate::sip::guard::GuardedUdpSocket;
 use crate::sip::registrar::{Registrar, RegistrarConfig};
-use crate::shared_store::shipper::{Shipper, ShipperMetrics};
 use crate::store::recordings::Recordings;
 use crate::store::secrets;
 use crate::store::{Store, StoreError};
@@ -228,7 +228,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         .with_outbox(config.shared_store.is_some());
     if config.shared_store.is_none() && store.outbox_pending() > 0 {
         let rows = store.outbox_pending();
-        tracing::warn!(rows, "rows wait for a shared store no longer configured ([shared_store])");
+        tracing::warn!(
+            rows,
+            "rows wait for a shared store no longer configured ([shared_store])"
+        );
     }
     // Calls the last run left in flight get their record before anything else happens.
     let recordings_root = Recordings::from_config(&config).root().to_path_buf();

@@ -453,7 +453,15 @@ fn local_calls(config: &Config, action: CallsAction) -> Result<()> {
 
 /// The header of `calls list`.
 fn list_header() -> String {
-    let cells = ["ID", "LINE", "CALLER", "OUTCOME", "ANSWERED_BY", "WAIT_S", "TALK_S"];
+    let cells = [
+        "ID",
+        "LINE",
+        "CALLER",
+        "OUTCOME",
+        "ANSWERED_BY",
+        "WAIT_S",
+        "TALK_S",
+    ];
     list_line(cells.map(String::from))
 }
 

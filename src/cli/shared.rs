@@ -52,11 +52,18 @@ pub(super) fn show(config: &Config, id: &str, node: Option<&str>, json: bool) ->
         1 => found.remove(0),
         _ => {
             let nodes: Vec<&str> = found.iter().map(|r| r.node.as_str()).collect();
-            bail!("call {id} is on several nodes ({}): add --node NAME", nodes.join(", "));
+            bail!(
+                "call {id} is on several nodes ({}): add --node NAME",
+                nodes.join(", ")
+            );
         }
     };
     if json {
-        writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&r)?)?;
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&r)?
+        )?;
         return Ok(());
     }
     writeln!(std::io::stdout().lock(), "node      {}", r.node)?;

@@ -65,7 +65,10 @@ pub(super) async fn calls(
         1 => json(StatusCode::OK, &found.remove(0)),
         _ => {
             let nodes: Vec<&str> = found.iter().map(|r| r.node.as_str()).collect();
-            let text = format!("call {id} is on several nodes ({}): add node=NAME\n", nodes.join(", "));
+            let text = format!(
+                "call {id} is on several nodes ({}): add node=NAME\n",
+                nodes.join(", ")
+            );
             reply(StatusCode::CONFLICT, "text/plain", text)
         }
     }

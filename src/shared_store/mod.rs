@@ -185,7 +185,14 @@ mod tests {
     #[test]
     fn a_node_record_is_the_record_plus_its_node() {
         let caller = crate::pii::CallerNumber::new("0612345678");
-        let record = CallRecord::new("c1".into(), "x".into(), "samu".into(), "15".into(), caller, 1);
+        let record = CallRecord::new(
+            "c1".into(),
+            "x".into(),
+            "samu".into(),
+            "15".into(),
+            caller,
+            1,
+        );
         let shared = NodeRecord {
             node: "a".into(),
             record: record.clone(),
@@ -194,7 +201,8 @@ mod tests {
         assert_eq!(json["node"], "a");
         json.as_object_mut().unwrap().remove("node");
         assert_eq!(json, serde_json::to_value(&record).unwrap());
-        let back: NodeRecord = serde_json::from_value(serde_json::to_value(&shared).unwrap()).unwrap();
+        let back: NodeRecord =
+            serde_json::from_value(serde_json::to_value(&shared).unwrap()).unwrap();
         assert_eq!(back, shared);
     }
 }

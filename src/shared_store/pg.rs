@@ -63,7 +63,8 @@ async fn connect(config: &SharedStoreConfig) -> Result<Client, SharedError> {
     let mut pg: tokio_postgres::Config = config.url.parse()?;
     pg.connect_timeout(config.timeout());
     pg.application_name("sas-router");
-    let (client, connection) = within(config.timeout(), async { Ok(pg.connect(NoTls).await?) }).await?;
+    let (client, connection) =
+        within(config.timeout(), async { Ok(pg.connect(NoTls).await?) }).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "shared store connection closed");
@@ -100,6 +101,11 @@ impl Writer {
             audit,
             timeout: config.timeout(),
         })
+    }
+
+    /// The connection is gone (server restarted, network cut seen).
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
     }
 
     /// Writes `rows` in one transaction: all of them or none. A row already there (a

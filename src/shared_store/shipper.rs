@@ -15,8 +15,11 @@ use tokio_util::sync::CancellationToken;
 
 /// The first wait after a failure; it doubles up to `retry_max_s`.
 const FIRST_RETRY: Duration = Duration::from_millis(500);
-/// An idle shipper looks at the outbox this often anyway.
+/// An idle shipper looks at the outbox (and its connection) this often anyway.
 const IDLE_LOOK: Duration = Duration::from_secs(5);
+/// The most the last attempt at shutdown may delay the exit (rows left wait for the next
+/// start).
+const LAST_ATTEMPT: Duration = Duration::from_secs(5);
 
 /// Waits between attempts: doubling from `first` up to `max`, back to `first` after a
 /// success.
@@ -126,7 +129,7 @@ impl Shipper {
         }
     }
 
-    /// Ships until `stop`, then makes a last attempt (bounded by `timeout_s`).
+    /// Ships until `stop`, then makes a last attempt (at most `timeout_s`, 5 s).
     pub async fn run(mut self, stop: CancellationToken) {
         let retry_max = Duration::from_secs(self.config.retry_max_s.into());
         let mut backoff = Backoff::new(FIRST_RETRY, retry_max);
@@ -146,12 +149,18 @@ impl Shipper {
             }
         }
         if self.store.outbox_pending() > 0 {
-            let last = tokio::time::timeout(self.config.timeout(), self.ship_all()).await;
+            let limit = self.config.timeout().min(LAST_ATTEMPT);
+            let last = tokio::time::timeout(limit, self.ship_all()).await;
             let left = self.store.outbox_pending();
             match last {
                 Ok(Ok(())) => tracing::info!("shared store: outbox shipped before stopping"),
-                Ok(Err(e)) => tracing::warn!(error = %e, left, "shared store: rows left in the outbox for the next start"),
-                Err(_) => tracing::warn!(left, "shared store: rows left in the outbox for the next start"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, left, "shared store: rows left in the outbox for the next start")
+                }
+                Err(_) => tracing::warn!(
+                    left,
+                    "shared store: rows left in the outbox for the next start"
+                ),
             }
         }
     }
@@ -174,23 +183,26 @@ impl Shipper {
         }
     }
 
-    /// Ships batches until the outbox is empty.
+    /// Connects if not connected (at start too, so the schema is there and the gauge
+    /// says the truth before any call), then ships batches until the outbox is empty.
     async fn ship_all(&mut self) -> Result<(), SharedError> {
         loop {
-            let (store, limit) = (self.store.clone(), self.config.batch as usize);
-            let rows = tokio::task::spawn_blocking(move || store.outbox_batch(limit)).await??;
-            if rows.is_empty() {
-                return Ok(());
-            }
-            let mut writer = match self.writer.take() {
+            let mut writer = match self.writer.take().filter(|w| !w.is_closed()) {
                 Some(writer) => writer,
                 None => {
+                    self.metrics.connected.set(0);
                     let writer = Writer::connect(&self.config, &self.node).await?;
                     self.metrics.connected.set(1);
                     tracing::info!(node = %self.node, "shared store connected");
                     writer
                 }
             };
+            let (store, limit) = (self.store.clone(), self.config.batch as usize);
+            let rows = tokio::task::spawn_blocking(move || store.outbox_batch(limit)).await??;
+            if rows.is_empty() {
+                self.writer = Some(writer);
+                return Ok(());
+            }
             if let Err(e) = writer.write(&rows).await {
                 // The connection may be broken: a new one next time.
                 self.metrics.connected.set(0);
@@ -203,7 +215,10 @@ impl Shipper {
             self.metrics.shipped.inc_by(rows.len() as u64);
             self.metrics.pending.set(self.store.outbox_pending() as i64);
             if self.failing > 0 {
-                tracing::info!(failures = self.failing, "shared store reachable again: shipping the outbox");
+                tracing::info!(
+                    failures = self.failing,
+                    "shared store reachable again: shipping the outbox"
+                );
                 self.failing = 0;
             }
         }

@@ -4,9 +4,9 @@
 
 use super::outbox::OutboxItem;
 use super::{Store, StoreError};
-use sled::Transactional;
 use crate::time::EpochMillis;
 use serde::{Deserialize, Serialize};
+use sled::Transactional;
 
 /// One audited action.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,6 @@ pub mod recordings;
 pub mod seat_log;
 pub mod secrets;
 
-use outbox::OutboxItem;
 use record::{CallRecord, FileEntry};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -125,7 +124,7 @@ impl Store {
                 }
                 calls.insert(id, serde_json::to_vec(&record).map_err(abort)?)?;
                 if ship {
-                    outbox::put(outbox, outbox.generate_id()?, &OutboxItem::Call { record })?;
+                    outbox::put_record(outbox, record)?;
                 }
                 Ok(())
             })
@@ -149,7 +148,7 @@ impl Store {
                     record.add_file(entry.clone());
                     calls.insert(key, serde_json::to_vec(&record).map_err(abort)?)?;
                     if ship {
-                        outbox::put(outbox, outbox.generate_id()?, &OutboxItem::Call { record })?;
+                        outbox::put_record(outbox, record)?;
                         return Ok(1);
                     }
                 } else {

@@ -23,8 +23,8 @@ use tokio::sync::Notify;
 pub enum OutboxItem {
     /// A call's record, in its latest version at the time of writing.
     Call {
-        /// The record.
-        record: CallRecord,
+        /// The record (boxed: an audit entry is a tenth of its size).
+        record: Box<CallRecord>,
     },
     /// An audit entry; `id` is its sled id, unique in this node's database.
     Audit {
@@ -69,6 +69,17 @@ pub(super) fn put(
     let bytes = serde_json::to_vec(item).map_err(super::abort)?;
     outbox.insert(&key.to_be_bytes()[..], bytes)?;
     Ok(())
+}
+
+/// Queues a version of a record, under a new key (its revision).
+pub(super) fn put_record(
+    outbox: &sled::transaction::TransactionalTree,
+    record: CallRecord,
+) -> Result<(), sled::transaction::ConflictableTransactionError<StoreError>> {
+    let item = OutboxItem::Call {
+        record: Box::new(record),
+    };
+    put(outbox, outbox.generate_id()?, &item)
 }
 
 impl Store {

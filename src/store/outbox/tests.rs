@@ -35,7 +35,11 @@ fn audit_entry(actor: &str) -> AuditEntry {
 
 fn notes(item: &OutboxItem) -> Vec<String> {
     match item {
-        OutboxItem::Call { record } => record.file.iter().filter_map(|e| e.data.note.clone()).collect(),
+        OutboxItem::Call { record } => record
+            .file
+            .iter()
+            .filter_map(|e| e.data.note.clone())
+            .collect(),
         OutboxItem::Audit { .. } => panic!("a call was expected: {item:?}"),
     }
 }
@@ -80,7 +84,7 @@ fn every_write_is_queued_in_order_with_the_whole_record() {
     let OutboxItem::Call { record } = &rows[2].1 else {
         unreachable!()
     };
-    assert_eq!(&store.get_call("c1").unwrap().unwrap(), record);
+    assert_eq!(&store.get_call("c1").unwrap().unwrap(), record.as_ref());
 }
 
 /// An acknowledgement deletes the rows named, not those written meanwhile; batches are
@@ -103,7 +107,7 @@ fn acknowledged_rows_go_and_the_rest_stay() {
         .unwrap()
         .into_iter()
         .map(|(_, item)| match item {
-            OutboxItem::Call { record } => record.id,
+            OutboxItem::Call { record } => record.id.clone(),
             OutboxItem::Audit { .. } => unreachable!(),
         })
         .collect();
