@@ -313,3 +313,77 @@ async fn replayed_and_stale_batches_write_nothing_twice() {
     let notes = "SELECT count(*) FROM sas_calls WHERE record->'file'->0->>'note' = 'rappel'";
     assert_eq!(pg.count(notes).await, 1);
 }
+
+/// Measurement (README "Shared store"): how fast a full outbox drains once PostgreSQL is
+/// back. `cargo test --test it shared_store::drain_rate -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn drain_rate() {
+    use sas_router::shared_store::SharedStoreConfig;
+    use sas_router::shared_store::shipper::{Shipper, ShipperMetrics};
+    use sas_router::store::Store;
+
+    const N: usize = 5_000;
+    let pg = Postgres::start();
+    let dir = temp_dir("shared-drain");
+    let store = Store::open(&dir).unwrap().with_outbox(true);
+    let caller = sas_router::pii::CallerNumber::new("0612345678");
+    let mut record = CallRecord::new(
+        "c".into(),
+        "x".into(),
+        "samu".into(),
+        "15".into(),
+        caller,
+        1,
+    );
+    record.outcome = Some(Outcome::Answered);
+    // About the size of a real answered call's record (offers, timeline, route).
+    for at in 0..25 {
+        let kind = sas_router::store::record::EventKind::EnterQueue;
+        record.event(
+            at,
+            kind,
+            Some("arm1".into()),
+            Some("a detail of some length".into()),
+        );
+    }
+    // The call path's cost of the outbox: the same writes without it, then with it.
+    let plain = Store::open(&temp_dir("shared-plain")).unwrap();
+    let mut cost = Vec::new();
+    for (s, n) in [(&plain, 1_000), (&store, N)] {
+        let t = std::time::Instant::now();
+        for i in 0..n {
+            record.id = format!("20261203T060000.000Z-{i:05}");
+            s.put_call(&record).unwrap();
+        }
+        cost.push(t.elapsed() / n as u32);
+    }
+    eprintln!(
+        "put_call: {:?} without the outbox, {:?} with it",
+        cost[0], cost[1]
+    );
+    let bytes = serde_json::to_vec(&record).unwrap().len();
+    let config: SharedStoreConfig = toml::from_str(&format!("url = \"{}\"", pg.url())).unwrap();
+    let metrics = ShipperMetrics::register(&prometheus::Registry::new()).unwrap();
+    let shipper = Shipper::new(
+        store.clone(),
+        config,
+        "alpha".into(),
+        metrics,
+        Duration::from_secs(10),
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let started = std::time::Instant::now();
+    let task = tokio::spawn(shipper.run(stop.clone()));
+    while store.outbox_pending() > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = started.elapsed();
+    stop.cancel();
+    task.await.unwrap();
+    assert_eq!(pg.count(CALLS).await, N as i64);
+    eprintln!(
+        "{N} records of {bytes} bytes shipped in {took:?}: {:.0} records/s",
+        N as f64 / took.as_secs_f64()
+    );
+}
