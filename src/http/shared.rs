@@ -73,3 +73,18 @@ pub(super) async fn calls(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_source_is_local_unless_shared_is_asked_and_anything_else_is_refused() {
+        assert_eq!(wants_shared(None), Some(false));
+        assert_eq!(wants_shared(Some("limit=5")), Some(false));
+        assert_eq!(wants_shared(Some("source=local&limit=5")), Some(false));
+        assert_eq!(wants_shared(Some("limit=5&source=shared")), Some(true));
+        assert_eq!(wants_shared(Some("source=Shared")), None);
+        assert_eq!(wants_shared(Some("source=")), None);
+    }
+}

@@ -343,7 +343,7 @@ async fn drain_rate() {
         record.event(
             at,
             kind,
-            Some("arm1".into()),
+            Some("arm1"),
             Some("a detail of some length".into()),
         );
     }
