@@ -171,6 +171,9 @@ enum AuditAction {
         /// JSON output.
         #[arg(long)]
         json: bool,
+        /// Every node's entries, from the shared store (`[shared_store]`).
+        #[arg(long)]
+        shared: bool,
     },
 }
 
@@ -326,7 +329,15 @@ fn run_command(cli: Cli) -> Result<()> {
         Command::Calls { action } => calls(&cli.config, action),
         Command::Recordings { action } => recordings(&cli.config, action),
         Command::Audit {
-            action: AuditAction::List { limit, json },
+            action:
+                AuditAction::List {
+                    limit,
+                    json,
+                    shared: true,
+                },
+        } => shared::audit(&Config::load(&cli.config)?, limit, json),
+        Command::Audit {
+            action: AuditAction::List { limit, json, .. },
         } => audit(&cli.config, limit, json),
     }
 }
@@ -724,7 +735,6 @@ fn copy_recording(
 }
 
 fn audit(config_path: &Path, limit: usize, json: bool) -> Result<()> {
-    use sas_router::time::rfc3339;
     let config = Config::load(config_path)?;
     let entries: Vec<AuditEntry> = match RecordSource::open(&config)? {
         RecordSource::Direct(store) => store.audit_entries(limit)?,
@@ -738,24 +748,31 @@ fn audit(config_path: &Path, limit: usize, json: bool) -> Result<()> {
         say!("{}", serde_json::to_string_pretty(&entries)?);
         return Ok(());
     }
-    say!(
-        "{:<24} {:<16} {:<16} {:<40} DETAIL",
-        "AT",
-        "ACTOR",
-        "ACTION",
-        "TARGET"
-    );
-    for e in entries {
-        say!(
-            "{:<24} {:<16} {:<16} {:<40} {}",
-            rfc3339(e.at),
-            e.actor,
-            e.action,
-            e.target,
-            e.detail.as_deref().unwrap_or("")
-        );
+    say!("{}", audit_header());
+    for e in &entries {
+        say!("{}", audit_row(e));
     }
     Ok(())
+}
+
+/// The header of `audit list`.
+fn audit_header() -> String {
+    format!(
+        "{:<24} {:<16} {:<16} {:<40} DETAIL",
+        "AT", "ACTOR", "ACTION", "TARGET"
+    )
+}
+
+/// One row of `audit list`.
+fn audit_row(e: &AuditEntry) -> String {
+    format!(
+        "{:<24} {:<16} {:<16} {:<40} {}",
+        sas_router::time::rfc3339(e.at),
+        e.actor,
+        e.action,
+        e.target,
+        e.detail.as_deref().unwrap_or("")
+    )
 }
 
 /// Records come from sled directly when no router holds the database, else from the

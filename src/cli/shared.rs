@@ -1,9 +1,9 @@
-//! `sas-router calls list --shared` and `calls show ID --shared`: the calls of every node,
-//! read straight from the shared store (PostgreSQL) named in `[shared_store]`, with no
-//! router running. Same output as the local reads, with the node in front (JSON: the
-//! record plus `"node"`).
+//! `sas-router calls list --shared`, `calls show ID --shared` and `audit list --shared`:
+//! the calls and audit entries of every node, read straight from the shared store
+//! (PostgreSQL) named in `[shared_store]`, with no router running. Same output as the local
+//! reads, with the node in front (JSON: the record or entry plus `"node"`).
 
-use super::{list_header, list_row, print_record};
+use super::{audit_header, audit_row, list_header, list_row, print_record};
 use anyhow::{Context, Result, bail};
 use sas_router::config::Config;
 use sas_router::shared_store::pg::Reader;
@@ -68,4 +68,20 @@ pub(super) fn show(config: &Config, id: &str, node: Option<&str>, json: bool) ->
     }
     writeln!(std::io::stdout().lock(), "node      {}", r.node)?;
     print_record(&r.record)
+}
+
+/// `audit list --shared`.
+pub(super) fn audit(config: &Config, limit: usize, json: bool) -> Result<()> {
+    let (runtime, reader) = reader(config)?;
+    let entries = runtime.block_on(reader.audit_entries(limit))?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&entries)?)?;
+        return Ok(());
+    }
+    writeln!(out, "{:<16} {}", "NODE", audit_header())?;
+    for e in &entries {
+        writeln!(out, "{:<16} {}", e.node, audit_row(&e.entry))?;
+    }
+    Ok(())
 }

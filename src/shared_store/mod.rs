@@ -149,6 +149,16 @@ pub struct NodeRecord {
     pub record: CallRecord,
 }
 
+/// An audit entry read from the shared store, with the node that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAudit {
+    /// The node that wrote it.
+    pub node: String,
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: crate::store::audit::AuditEntry,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

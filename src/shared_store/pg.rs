@@ -4,7 +4,7 @@
 //! No TLS: the shared store is expected on the plateau's own network or the node itself
 //! (see the README); the URL's password authenticates (SCRAM).
 
-use super::{NodeRecord, SharedError, SharedStoreConfig};
+use super::{NodeAudit, NodeRecord, SharedError, SharedStoreConfig};
 use crate::store::audit::AuditEntry;
 use crate::store::outbox::{OutboxItem, OutboxRow};
 use crate::store::record::CallRecord;
@@ -236,6 +236,35 @@ impl Reader {
             "SELECT node, record::text FROM sas_calls WHERE id = $1 ORDER BY node",
             &[&id],
         )
+        .await
+    }
+
+    /// The most recent audit entries of every node, newest first.
+    pub async fn audit_entries(&self, limit: usize) -> Result<Vec<NodeAudit>, SharedError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        within(self.timeout, async {
+            let rows = self
+                .client
+                .query(
+                    "SELECT node, (extract(epoch FROM at) * 1000)::bigint, actor, action, \
+                     target, detail FROM sas_audit ORDER BY at DESC, id DESC, node LIMIT $1",
+                    &[&limit],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|row| NodeAudit {
+                    node: row.get(0),
+                    entry: AuditEntry {
+                        at: row.get::<_, i64>(1).max(0) as u64,
+                        actor: row.get(2),
+                        action: row.get(3),
+                        target: row.get(4),
+                        detail: row.get(5),
+                    },
+                })
+                .collect())
+        })
         .await
     }
 

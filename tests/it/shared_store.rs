@@ -7,7 +7,8 @@
 use crate::common::postgres::Postgres;
 use crate::common::process::{Process, setup};
 use crate::common::*;
-use sas_router::shared_store::NodeRecord;
+use sas_router::shared_store::{NodeAudit, NodeRecord};
+use sas_router::store::audit::AuditEntry;
 use sas_router::store::record::{CallRecord, Outcome};
 use std::path::Path;
 use std::time::Duration;
@@ -123,6 +124,14 @@ async fn calls_land_in_postgres_with_their_node_fields_wrap_up_and_audit() {
     let audited = "SELECT count(*) FROM sas_audit WHERE node = 'alpha' AND actor = 'dr-martin' \
                    AND action = 'recording.read'";
     pg.wait_count(audited, 1).await;
+    // The same entry as the node's own audit log, with its node.
+    let json = cli(&["audit", "list", "--shared", "--json"], &config);
+    let shared: Vec<NodeAudit> = serde_json::from_str(&json).unwrap();
+    let listed: Vec<AuditEntry> =
+        serde_json::from_str(&cli(&["audit", "list", "--json"], &config)).unwrap();
+    assert_eq!(shared.len(), 1, "{shared:?}");
+    assert_eq!(shared[0].node, "alpha");
+    assert_eq!(listed, [shared[0].entry.clone()]);
     assert_same_records_once(&pg, &config, "alpha").await;
     assert_eq!(router.metric(OUTBOX).await, 0.0);
     assert_eq!(router.metric("sas_shared_store_connected").await, 1.0);
@@ -259,7 +268,6 @@ async fn replayed_and_stale_batches_write_nothing_twice() {
     use sas_router::shared_store::SharedStoreConfig;
     use sas_router::shared_store::pg::Writer;
     use sas_router::store::Store;
-    use sas_router::store::audit::AuditEntry;
     use sas_router::store::record::{FileEntry, Qualification};
 
     let pg = Postgres::start();
