@@ -8,6 +8,7 @@ use super::{NodeAudit, NodeRecord, SharedError, SharedStoreConfig};
 use crate::store::audit::AuditEntry;
 use crate::store::outbox::{OutboxItem, OutboxRow};
 use crate::store::record::CallRecord;
+use std::borrow::Cow;
 use std::future::Future;
 use std::time::Duration;
 use tokio_postgres::{Client, NoTls, Statement};
@@ -133,6 +134,32 @@ impl Writer {
     }
 }
 
+/// PostgreSQL's `text` and `jsonb` refuse the NUL character: a record carrying one (from
+/// a SIP header) would be refused, and would hold up the outbox behind it forever. It is
+/// written as U+FFFD instead (sled keeps the original).
+fn scrub(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') {
+        Cow::Owned(text.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// [`scrub`] on every string of a JSON value, keys included.
+fn scrub_json(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(scrub(&s).into_owned()),
+        Value::Array(items) => Value::Array(items.into_iter().map(scrub_json).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (scrub(&k).into_owned(), scrub_json(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 async fn write_call(
     tx: &tokio_postgres::Transaction<'_>,
     statement: &Statement,
@@ -141,20 +168,21 @@ async fn write_call(
     r: &CallRecord,
 ) -> Result<(), SharedError> {
     let ms = |v: Option<u64>| v.map(|v| v as i64);
-    let json = serde_json::to_string(r)?;
+    let json = scrub_json(serde_json::to_value(r)?).to_string();
+    let seat = r.seat.as_deref().map(scrub);
     tx.execute(
         statement,
         &[
             &node,
-            &r.id,
+            &scrub(&r.id),
             &rev,
-            &r.line,
-            &r.called,
+            &scrub(&r.line),
+            &scrub(&r.called),
             &(r.arrived_at as i64),
             &ms(r.answered_at),
             &ms(r.ended_at),
             &r.outcome.map(|o| o.label()),
-            &r.seat,
+            &seat,
             &ms(r.wait_ms),
             &ms(r.talk_ms),
             &json,
@@ -172,8 +200,10 @@ async fn write_audit(
     e: &AuditEntry,
 ) -> Result<(), SharedError> {
     let at = e.at as i64;
+    let (actor, action, target) = (scrub(&e.actor), scrub(&e.action), scrub(&e.target));
+    let detail = e.detail.as_deref().map(scrub);
     let row: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
-        [&node, &id, &at, &e.actor, &e.action, &e.target, &e.detail];
+        [&node, &id, &at, &actor, &action, &target, &detail];
     tx.execute(statement, &row).await?;
     Ok(())
 }
@@ -286,5 +316,31 @@ impl Reader {
                 .collect()
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_characters_become_replacement_characters_everywhere_else_nothing_changes() {
+        assert!(matches!(scrub("arm1"), Cow::Borrowed("arm1")));
+        assert_eq!(scrub("a\0b\0"), "a\u{FFFD}b\u{FFFD}");
+        let value = serde_json::json!({
+            "caller": "06\u{0}12",
+            "events": [{ "detail": "x\u{0}", "at": 5 }],
+            "k\u{0}": null,
+            "n": 1.5,
+        });
+        let clean = scrub_json(value).to_string();
+        assert!(!clean.contains("\\u0000"), "{clean}");
+        let expected = serde_json::json!({
+            "caller": "06\u{FFFD}12",
+            "events": [{ "detail": "x\u{FFFD}", "at": 5 }],
+            "k\u{FFFD}": null,
+            "n": 1.5,
+        });
+        assert_eq!(clean, expected.to_string());
     }
 }

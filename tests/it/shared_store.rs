@@ -262,7 +262,7 @@ async fn two_routers_share_one_postgres_and_calls_list_shared_shows_both() {
 
 /// What a crash between PostgreSQL's commit and the outbox delete does: the same batch sent
 /// again writes nothing twice, and an older version of a record sent after a newer one
-/// does not replace it.
+/// does not replace it. A NUL character in a record is written, as U+FFFD.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replayed_and_stale_batches_write_nothing_twice() {
     use sas_router::shared_store::SharedStoreConfig;
@@ -283,6 +283,9 @@ async fn replayed_and_stale_batches_write_nothing_twice() {
         1,
     );
     record.outcome = Some(Outcome::Answered);
+    // A NUL from some SIP header: PostgreSQL refuses it, and it must not hold up the outbox.
+    let kind = sas_router::store::record::EventKind::EnterQueue;
+    record.event(1, kind, None, Some("odd\0header".into()));
     store.put_call(&record).unwrap();
     let note = Qualification {
         note: Some("rappel".into()),
@@ -320,6 +323,8 @@ async fn replayed_and_stale_batches_write_nothing_twice() {
     assert_eq!(rev, rows[1].0 as i64);
     let notes = "SELECT count(*) FROM sas_calls WHERE record->'file'->0->>'note' = 'rappel'";
     assert_eq!(pg.count(notes).await, 1);
+    let scrubbed = "SELECT count(*) FROM sas_calls WHERE record::text LIKE '%odd\u{FFFD}header%'";
+    assert_eq!(pg.count(scrubbed).await, 1);
 }
 
 /// Measurement (README "Shared store"): how fast a full outbox drains once PostgreSQL is
