@@ -234,7 +234,11 @@ async fn route(
         let query = req.uri().query().map(str::to_string);
         return match recording {
             Some(id) => recordings::recording(state.clone(), id.to_string(), query).await,
-            None => recordings::audit(&state, query.as_deref()),
+            None => match shared::wants_shared(query.as_deref()) {
+                Some(true) => shared::audit(&state, query.as_deref()).await,
+                Some(false) => recordings::audit(&state, query.as_deref()),
+                None => shared::bad_source(),
+            },
         };
     }
     match path.as_str() {
@@ -266,10 +270,7 @@ async fn route(
             match shared::wants_shared(query) {
                 Some(true) => return shared::calls(&state, id, query).await,
                 Some(false) => {}
-                None => {
-                    let text = "source is `local` (the default) or `shared`\n";
-                    return reply(StatusCode::BAD_REQUEST, "text/plain", text);
-                }
+                None => return shared::bad_source(),
             }
             match id {
                 Some(id) => match state.store.get_call(id) {

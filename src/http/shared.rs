@@ -1,9 +1,10 @@
-//! `/api/calls?source=shared` and `/api/calls/{id}?source=shared`: the calls of every
-//! node, read from the shared store (PostgreSQL) on a connection of their own; each record
-//! as `/api/calls` gives it, plus its `node`. A call id several nodes used needs
-//! `node=NAME`.
+//! `/api/calls?source=shared`, `/api/calls/{id}?source=shared` and
+//! `/api/audit?source=shared`: the calls and audit entries of every node, read from the
+//! shared store (PostgreSQL) on a connection of their own; each record or entry as the
+//! local routes give it, plus its `node`. A call id several nodes used needs `node=NAME`.
 
 use super::{HttpState, json, reply};
+use crate::shared_store::SharedError;
 use crate::shared_store::pg::Reader;
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -19,30 +20,50 @@ pub(super) fn wants_shared(query: Option<&str>) -> Option<bool> {
     }
 }
 
+/// The answer to a `source` that is neither `local` nor `shared`.
+pub(super) fn bad_source() -> Response<Full<Bytes>> {
+    let text = "source is `local` (the default) or `shared`\n";
+    reply(StatusCode::BAD_REQUEST, "text/plain", text)
+}
+
+/// A failed read: PostgreSQL is down, slow or refuses.
+fn unavailable(e: SharedError) -> Response<Full<Bytes>> {
+    tracing::warn!(error = %e, "shared store read failed");
+    let text = format!("shared store unavailable: {e}\n");
+    reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", text)
+}
+
+/// A connection to the shared store, or the answer saying why not.
+async fn reader(state: &HttpState) -> Result<Reader, Response<Full<Bytes>>> {
+    let Some(config) = &state.shared else {
+        let text = "no shared store configured ([shared_store] url)\n";
+        return Err(reply(StatusCode::BAD_REQUEST, "text/plain", text));
+    };
+    Reader::connect(config).await.map_err(unavailable)
+}
+
+/// Every node's newest audit entries.
+pub(super) async fn audit(state: &HttpState, query: Option<&str>) -> Response<Full<Bytes>> {
+    let reader = match reader(state).await {
+        Ok(reader) => reader,
+        Err(answer) => return answer,
+    };
+    let limit = super::query_limit(query).unwrap_or(50);
+    match reader.audit_entries(limit).await {
+        Ok(entries) => json(StatusCode::OK, &entries),
+        Err(e) => unavailable(e),
+    }
+}
+
 /// The calls of every node, newest first (`id` absent), or the call `id`.
 pub(super) async fn calls(
     state: &HttpState,
     id: Option<&str>,
     query: Option<&str>,
 ) -> Response<Full<Bytes>> {
-    let Some(config) = &state.shared else {
-        return reply(
-            StatusCode::BAD_REQUEST,
-            "text/plain",
-            "no shared store configured ([shared_store] url)\n",
-        );
-    };
-    let unavailable = |e: crate::shared_store::SharedError| {
-        tracing::warn!(error = %e, "shared store read failed");
-        reply(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "text/plain",
-            format!("shared store unavailable: {e}\n"),
-        )
-    };
-    let reader = match Reader::connect(config).await {
+    let reader = match reader(state).await {
         Ok(reader) => reader,
-        Err(e) => return unavailable(e),
+        Err(answer) => return answer,
     };
     let Some(id) = id else {
         let limit = super::query_limit(query).unwrap_or(50);

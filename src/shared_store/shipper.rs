@@ -136,6 +136,10 @@ impl Shipper {
         loop {
             let wait = match self.ship_all().await {
                 Ok(()) => {
+                    if self.failing > 0 {
+                        tracing::info!(failures = self.failing, "shared store reachable again");
+                        self.failing = 0;
+                    }
                     backoff.succeeded();
                     IDLE_LOOK
                 }
@@ -214,13 +218,6 @@ impl Shipper {
             tokio::task::spawn_blocking(move || store.outbox_ack(&keys)).await??;
             self.metrics.shipped.inc_by(rows.len() as u64);
             self.metrics.pending.set(self.store.outbox_pending() as i64);
-            if self.failing > 0 {
-                tracing::info!(
-                    failures = self.failing,
-                    "shared store reachable again: shipping the outbox"
-                );
-                self.failing = 0;
-            }
         }
     }
 
@@ -233,7 +230,7 @@ impl Shipper {
                 error = %e,
                 outbox = self.store.outbox_pending(),
                 unlogged,
-                "shared store unreachable: records wait in the outbox"
+                "shared store write failed: records wait in the outbox"
             );
         }
     }

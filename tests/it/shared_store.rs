@@ -209,7 +209,8 @@ async fn a_kill_9_with_a_full_outbox_ships_everything_once_after_restart() {
 
 /// Two routers (two data directories, two node names) write to one PostgreSQL: `calls list
 /// --shared` of either shows both nodes' calls, `calls show --shared` one of them, and so
-/// does the admin API with `source=shared`; local reads stay local.
+/// does the admin API with `source=shared` (400 from a router without a shared store);
+/// local reads stay local.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_routers_share_one_postgres_and_calls_list_shared_shows_both() {
     let pg = Postgres::start();
@@ -257,6 +258,15 @@ async fn two_routers_share_one_postgres_and_calls_list_shared_shows_both() {
     assert_eq!((one.node.as_str(), &one.record), ("bravo", &b_call));
     let (status, _) = http_get(a.http, "/api/calls?source=elsewhere", Some(&token)).await;
     assert_eq!(status, 400);
+    let (status, body) = http_get(a.http, "/api/audit?source=shared", Some(&token)).await;
+    assert_eq!((status, body.as_str()), (200, "[]"));
+    // A router with no shared store says so.
+    let mut plain = start(Options::default()).await;
+    let (status, body) =
+        http_get(plain.http, "/api/calls?source=shared", Some(&plain.token())).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("[shared_store]"), "{body}");
+    plain.stop().await;
     drop((phone_a, phone_b));
 }
 
