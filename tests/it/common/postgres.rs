@@ -125,7 +125,8 @@ impl Postgres {
     pub fn restart(&self) {
         let (data, log) = (self.data(), self.dir.join("postgres.log"));
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off \
+             -c shared_buffers=16MB -c max_connections=30",
             self.port,
             self.dir.display()
         );
