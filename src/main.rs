@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
-/// `calls list/show --shared`: the binary's reads of the shared store.
+/// `calls list/show --shared`, `audit list --shared`: the binary's reads of the shared
+/// store.
 #[path = "cli/shared.rs"]
 mod shared;
 
@@ -333,12 +334,9 @@ fn run_command(cli: Cli) -> Result<()> {
                 AuditAction::List {
                     limit,
                     json,
-                    shared: true,
+                    shared,
                 },
-        } => shared::audit(&Config::load(&cli.config)?, limit, json),
-        Command::Audit {
-            action: AuditAction::List { limit, json, .. },
-        } => audit(&cli.config, limit, json),
+        } => audit(&cli.config, limit, json, shared),
     }
 }
 
@@ -734,8 +732,11 @@ fn copy_recording(
     }
 }
 
-fn audit(config_path: &Path, limit: usize, json: bool) -> Result<()> {
+fn audit(config_path: &Path, limit: usize, json: bool, shared: bool) -> Result<()> {
     let config = Config::load(config_path)?;
+    if shared {
+        return shared::audit(&config, limit, json);
+    }
     let entries: Vec<AuditEntry> = match RecordSource::open(&config)? {
         RecordSource::Direct(store) => store.audit_entries(limit)?,
         RecordSource::Router { base, token } => {
