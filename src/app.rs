@@ -25,6 +25,7 @@ use crate::net::sip_tls_out::TrunkDialer;
 use crate::net::sip_ws::SipWsListener;
 use crate::net::tls;
 use crate::net::tls_pin::PinnedFlows;
+use crate::shared_store::shipper::{Shipper, ShipperMetrics};
 use crate::sip::digest::NonceStore;
 use crate::sip::guard::GuardedUdpSocket;
 use crate::sip::registrar::{Registrar, RegistrarConfig};
@@ -113,6 +114,8 @@ pub struct Running {
     driver: JoinHandle<()>,
     /// IO loops that only stop when aborted.
     tasks: Vec<JoinHandle<()>>,
+    /// The shared-store shipper and what stops it (after the driver: last records too).
+    shipper: Option<(JoinHandle<()>, CancellationToken)>,
 }
 
 impl Running {
@@ -126,6 +129,10 @@ impl Running {
     /// so every record is on disk, then the IO loops.
     pub async fn wait(self) {
         self.driver.await.ok();
+        if let Some((shipper, stop)) = self.shipper {
+            stop.cancel();
+            shipper.await.ok();
+        }
         for task in &self.tasks {
             task.abort();
         }
@@ -247,7 +254,16 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         dir: data_dir.clone(),
         source,
     };
-    let store = Store::open_with(&data_dir, config.store.options()).map_err(store_error)?;
+    let store = Store::open_with(&data_dir, config.store.options())
+        .map_err(store_error)?
+        .with_outbox(config.shared_store.is_some());
+    if config.shared_store.is_none() && store.outbox_pending() > 0 {
+        let rows = store.outbox_pending();
+        tracing::warn!(
+            rows,
+            "rows wait for a shared store no longer configured ([shared_store])"
+        );
+    }
     // Calls the last run left in flight get their record before anything else happens.
     let recordings_root = Recordings::from_config(&config).root().to_path_buf();
     for record in store.recover(Some(&recordings_root)).map_err(store_error)? {
@@ -594,6 +610,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         shutdown.clone(),
     );
     // CTI: the HTTP side sends commands and hears events; the call driver answers them.
+    let shipping_store = store.clone();
     let http_state = Arc::new(HttpState {
         metrics: metrics.clone(),
         store,
@@ -605,7 +622,24 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         cti_accounts: CtiAccounts::from_config(&config),
         bans,
         header_timeout: config.limits.header_timeout(),
+        shared: config.shared_store.clone(),
     });
+    let shipper = match &config.shared_store {
+        Some(shared) => {
+            let metrics = ShipperMetrics::register(&metrics.registry)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let shipper = Shipper::new(
+                shipping_store,
+                shared.clone(),
+                config.node.name.clone(),
+                metrics,
+                log_every,
+            );
+            let stop = CancellationToken::new();
+            Some((tokio::spawn(shipper.run(stop.clone())), stop))
+        }
+        None => None,
+    };
 
     let driver = tokio::spawn(driver.run(call_receiver, cti_commands, shutdown.clone()));
     let mut tasks = Vec::new();
@@ -683,6 +717,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         shutdown,
         driver,
         tasks,
+        shipper,
     })
 }
 

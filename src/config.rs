@@ -69,6 +69,12 @@ pub struct Config {
     /// Data directory (sled database).
     #[serde(default)]
     pub store: StoreConfig,
+    /// This router's name among the nodes (rows of the shared store say who wrote them).
+    #[serde(default)]
+    pub node: crate::shared_store::NodeConfig,
+    /// PostgreSQL shared by every node for records and audit entries; off unless set.
+    #[serde(default)]
+    pub shared_store: Option<crate::shared_store::SharedStoreConfig>,
     /// Call recordings and their retention.
     #[serde(default)]
     pub recording: RecordingConfig,
@@ -686,6 +692,10 @@ impl Config {
                 "store.flush_every_ms",
                 "must be between 1 and 60000".into(),
             ));
+        }
+        self.node.validate()?;
+        if let Some(shared) = &self.shared_store {
+            shared.validate()?;
         }
         if self.sip.min_expires_s > self.sip.max_expires_s {
             return Err(invalid(

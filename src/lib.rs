@@ -23,6 +23,7 @@ pub mod media;
 pub mod metrics;
 pub mod net;
 pub mod routing;
+pub mod shared_store;
 pub mod sip;
 pub mod store;
 pub mod time;

@@ -12,6 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
+/// `calls list/show --shared`, `audit list --shared`: the binary's reads of the shared
+/// store.
+#[path = "cli/shared.rs"]
+mod shared;
+
 /// SIP call router for SAMU (15) and SAS / PDSA (116 117) regulation centres.
 ///
 /// With no subcommand, runs the router on the configuration file.
@@ -114,6 +119,10 @@ enum CallsAction {
         /// JSON output (caller numbers in clear).
         #[arg(long)]
         json: bool,
+        /// The calls of every node, from the shared store (`[shared_store]`), each with
+        /// its node.
+        #[arg(long)]
+        shared: bool,
     },
     /// One call with its offers and timeline.
     Show {
@@ -122,6 +131,12 @@ enum CallsAction {
         /// JSON output (caller number in clear).
         #[arg(long)]
         json: bool,
+        /// Read it from the shared store (`[shared_store]`).
+        #[arg(long)]
+        shared: bool,
+        /// The node whose call it is, when several nodes used the id (with `--shared`).
+        #[arg(long, requires = "shared")]
+        node: Option<String>,
     },
 }
 
@@ -157,6 +172,9 @@ enum AuditAction {
         /// JSON output.
         #[arg(long)]
         json: bool,
+        /// Every node's entries, from the shared store (`[shared_store]`).
+        #[arg(long)]
+        shared: bool,
     },
 }
 
@@ -312,8 +330,13 @@ fn run_command(cli: Cli) -> Result<()> {
         Command::Calls { action } => calls(&cli.config, action),
         Command::Recordings { action } => recordings(&cli.config, action),
         Command::Audit {
-            action: AuditAction::List { limit, json },
-        } => audit(&cli.config, limit, json),
+            action:
+                AuditAction::List {
+                    limit,
+                    json,
+                    shared,
+                },
+        } => audit(&cli.config, limit, json, shared),
     }
 }
 
@@ -392,38 +415,38 @@ fn init_logging(format: &str, level: &str) {
 
 fn calls(config_path: &Path, action: CallsAction) -> Result<()> {
     let config = Config::load(config_path)?;
-    let source = RecordSource::open(&config)?;
     match action {
-        CallsAction::List { limit, json } => {
+        CallsAction::List {
+            limit,
+            json,
+            shared: true,
+        } => shared::list(&config, limit, json),
+        CallsAction::Show {
+            id,
+            json,
+            shared: true,
+            node,
+        } => shared::show(&config, &id, node.as_deref(), json),
+        action => local_calls(&config, action),
+    }
+}
+
+/// `calls list/show` from this node's records.
+fn local_calls(config: &Config, action: CallsAction) -> Result<()> {
+    let source = RecordSource::open(config)?;
+    match action {
+        CallsAction::List { limit, json, .. } => {
             let records = source.list(limit)?;
             if json {
                 say!("{}", serde_json::to_string_pretty(&records)?);
                 return Ok(());
             }
-            say!(
-                "{:<26} {:<6} {:<12} {:<11} {:<15} {:>7} {:>7}",
-                "ID",
-                "LINE",
-                "CALLER",
-                "OUTCOME",
-                "ANSWERED_BY",
-                "WAIT_S",
-                "TALK_S"
-            );
+            say!("{}", list_header());
             for r in records {
-                say!(
-                    "{:<26} {:<6} {:<12} {:<11} {:<15} {:>7} {:>7}",
-                    r.id,
-                    r.line,
-                    r.caller.to_string(),
-                    r.outcome.map(|o| o.label()).unwrap_or("live"),
-                    seats_label(&r),
-                    seconds(r.wait_ms),
-                    seconds(r.talk_ms),
-                );
+                say!("{}", list_row(&r));
             }
         }
-        CallsAction::Show { id, json } => {
+        CallsAction::Show { id, json, .. } => {
             let Some(r) = source.get(&id)? else {
                 bail!("no call {id}");
             };
@@ -435,6 +458,40 @@ fn calls(config_path: &Path, action: CallsAction) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The header of `calls list`.
+fn list_header() -> String {
+    let cells = [
+        "ID",
+        "LINE",
+        "CALLER",
+        "OUTCOME",
+        "ANSWERED_BY",
+        "WAIT_S",
+        "TALK_S",
+    ];
+    list_line(cells.map(String::from))
+}
+
+/// One row of `calls list`.
+fn list_row(r: &CallRecord) -> String {
+    list_line([
+        r.id.clone(),
+        r.line.clone(),
+        r.caller.to_string(),
+        r.outcome.map(|o| o.label()).unwrap_or("live").to_string(),
+        seats_label(r),
+        seconds(r.wait_ms),
+        seconds(r.talk_ms),
+    ])
+}
+
+fn list_line(c: [String; 7]) -> String {
+    format!(
+        "{:<26} {:<6} {:<12} {:<11} {:<15} {:>7} {:>7}",
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+    )
 }
 
 /// The seat that answered, and the last one that handled the call when another did
@@ -675,9 +732,11 @@ fn copy_recording(
     }
 }
 
-fn audit(config_path: &Path, limit: usize, json: bool) -> Result<()> {
-    use sas_router::time::rfc3339;
+fn audit(config_path: &Path, limit: usize, json: bool, shared: bool) -> Result<()> {
     let config = Config::load(config_path)?;
+    if shared {
+        return shared::audit(&config, limit, json);
+    }
     let entries: Vec<AuditEntry> = match RecordSource::open(&config)? {
         RecordSource::Direct(store) => store.audit_entries(limit)?,
         RecordSource::Router { base, token } => {
@@ -690,24 +749,31 @@ fn audit(config_path: &Path, limit: usize, json: bool) -> Result<()> {
         say!("{}", serde_json::to_string_pretty(&entries)?);
         return Ok(());
     }
-    say!(
-        "{:<24} {:<16} {:<16} {:<40} DETAIL",
-        "AT",
-        "ACTOR",
-        "ACTION",
-        "TARGET"
-    );
-    for e in entries {
-        say!(
-            "{:<24} {:<16} {:<16} {:<40} {}",
-            rfc3339(e.at),
-            e.actor,
-            e.action,
-            e.target,
-            e.detail.as_deref().unwrap_or("")
-        );
+    say!("{}", audit_header());
+    for e in &entries {
+        say!("{}", audit_row(e));
     }
     Ok(())
+}
+
+/// The header of `audit list`.
+fn audit_header() -> String {
+    format!(
+        "{:<24} {:<16} {:<16} {:<40} DETAIL",
+        "AT", "ACTOR", "ACTION", "TARGET"
+    )
+}
+
+/// One row of `audit list`.
+fn audit_row(e: &AuditEntry) -> String {
+    format!(
+        "{:<24} {:<16} {:<16} {:<40} {}",
+        sas_router::time::rfc3339(e.at),
+        e.actor,
+        e.action,
+        e.target,
+        e.detail.as_deref().unwrap_or("")
+    )
 }
 
 /// Records come from sled directly when no router holds the database, else from the
@@ -720,7 +786,10 @@ enum RecordSource {
 impl RecordSource {
     fn open(config: &Config) -> Result<Self> {
         match Store::open(&config.store.data_dir) {
-            Ok(store) => Ok(Self::Direct(store)),
+            // Audits written here (reads, purges) ship with the router's next start.
+            Ok(store) => Ok(Self::Direct(
+                store.with_outbox(config.shared_store.is_some()),
+            )),
             Err(_) => {
                 let token_path = config.store.data_dir.join("admin.token");
                 let token = std::fs::read_to_string(&token_path).with_context(|| {

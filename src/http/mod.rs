@@ -3,7 +3,8 @@
 //! holds the database; `recordings` adds the audit log and audited recording reads;
 //! `dialplans` shows the dial plans in force and reloads them; `cti` serves seats' consoles
 //! and supervisors (`/api/cti/…`, `/api/supervisor/…`, session tokens of their own);
-//! `console` serves the seat console's page (`/console`).
+//! `console` serves the seat console's page (`/console`); `shared` reads the calls of
+//! every node from the shared store (`/api/calls?source=shared`).
 //!
 //! `serve` is plain HTTP, `serve_tls` the same routes over TLS (`[http] tls_listen`); a
 //! route knows which one it came through (the console cookie is `Secure` over TLS only).
@@ -24,6 +25,7 @@ pub mod cti;
 mod dialplans;
 pub mod query;
 mod recordings;
+mod shared;
 
 use crate::cti::CtiChannels;
 use crate::metrics::Metrics;
@@ -66,6 +68,8 @@ pub struct HttpState {
     pub bans: crate::bans::shared::Guard,
     /// Time for a request's headers (from the connection or the previous answer).
     pub header_timeout: Duration,
+    /// The shared store, read by `/api/calls?source=shared` (`None`: not configured).
+    pub shared: Option<crate::shared_store::SharedStoreConfig>,
 }
 
 /// Serves plain HTTP until `shutdown` is cancelled.
@@ -230,7 +234,11 @@ async fn route(
         let query = req.uri().query().map(str::to_string);
         return match recording {
             Some(id) => recordings::recording(state.clone(), id.to_string(), query).await,
-            None => recordings::audit(&state, query.as_deref()),
+            None => match shared::wants_shared(query.as_deref()) {
+                Some(true) => shared::audit(&state, query.as_deref()).await,
+                Some(false) => recordings::audit(&state, query.as_deref()),
+                None => shared::bad_source(),
+            },
         };
     }
     match path.as_str() {
@@ -257,7 +265,14 @@ async fn route(
                     "admin token required\n",
                 );
             }
-            match p.strip_prefix("/api/calls/") {
+            let query = req.uri().query();
+            let id = p.strip_prefix("/api/calls/");
+            match shared::wants_shared(query) {
+                Some(true) => return shared::calls(&state, id, query).await,
+                Some(false) => {}
+                None => return shared::bad_source(),
+            }
+            match id {
                 Some(id) => match state.store.get_call(id) {
                     Ok(Some(record)) => json(StatusCode::OK, &record),
                     Ok(None) => reply(StatusCode::NOT_FOUND, "text/plain", "no such call\n"),
@@ -268,7 +283,7 @@ async fn route(
                     ),
                 },
                 None => {
-                    let limit = query_limit(req.uri().query()).unwrap_or(50);
+                    let limit = query_limit(query).unwrap_or(50);
                     match state.store.recent_calls(limit) {
                         Ok(list) => json(StatusCode::OK, &list),
                         Err(e) => reply(

@@ -2,9 +2,11 @@
 //! tree, keyed by time then a database-wide counter, so entries sort by time and two in the
 //! same millisecond never collide; each write is flushed before it returns.
 
+use super::outbox::OutboxItem;
 use super::{Store, StoreError};
 use crate::time::EpochMillis;
 use serde::{Deserialize, Serialize};
+use sled::Transactional;
 
 /// One audited action.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -23,13 +25,31 @@ pub struct AuditEntry {
 
 impl Store {
     /// Appends an entry and waits until it is on disk: an audited action must not proceed on
-    /// an entry a crash could lose.
+    /// an entry a crash could lose. It enters the outbox in the same transaction if the
+    /// outbox is on ([`super::outbox`]).
     pub fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        let mut key = [0u8; 16];
-        key[..8].copy_from_slice(&entry.at.to_be_bytes());
-        key[8..].copy_from_slice(&self.db.generate_id()?.to_be_bytes());
-        self.audit_log.insert(key, serde_json::to_vec(entry)?)?;
+        let ship = self.outbox_state.on();
+        let bytes = serde_json::to_vec(entry)?;
+        (&self.audit_log, &self.outbox)
+            .transaction(|(audit_log, outbox)| {
+                let id = audit_log.generate_id()?;
+                let mut key = [0u8; 16];
+                key[..8].copy_from_slice(&entry.at.to_be_bytes());
+                key[8..].copy_from_slice(&id.to_be_bytes());
+                audit_log.insert(&key[..], bytes.as_slice())?;
+                if ship {
+                    let item = OutboxItem::Audit {
+                        id,
+                        entry: entry.clone(),
+                    };
+                    // The entry's id is unique in the database: its outbox key too.
+                    super::outbox::put(outbox, id, &item)?;
+                }
+                Ok(())
+            })
+            .map_err(super::unwrap_tx)?;
         self.db.flush()?;
+        self.outbox_state.added(u64::from(ship));
         Ok(())
     }
 

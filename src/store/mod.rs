@@ -7,12 +7,15 @@
 //! seat pauses survive a restart ([`presence`]). A seat's wrap-up completes the file of a call already over
 //! ([`Store::append_file`]), whether its record is written yet or not. The CLI opens the same database read-side while the router
 //! runs (sled allows one process: the CLI then reads through the router's HTTP API instead).
+//! With a shared store configured, records and audit entries also go to the [`outbox`],
+//! in the same transaction, for the shipper to send to PostgreSQL.
 
 /// The call record is the core's (`sas_core::record`); its path here is kept.
 pub use sas_core::record;
 
 pub mod audit;
 pub mod journal;
+pub mod outbox;
 pub mod presence;
 pub mod recordings;
 pub mod seat_log;
@@ -33,6 +36,9 @@ pub enum StoreError {
     /// A record could not be (de)serialised.
     #[error("record encoding error: {0}")]
     Encoding(#[from] serde_json::Error),
+    /// An outbox key is not a sled id (8 bytes): the tree was written by something else.
+    #[error("outbox key of {0} bytes, not 8")]
+    OutboxKey(usize),
 }
 
 /// The call store.
@@ -49,6 +55,9 @@ pub struct Store {
     registrations: sled::Tree,
     /// Seats' standing pauses, by user name ([`presence`]).
     seat_standing: sled::Tree,
+    /// Rows for the shared store ([`outbox`]).
+    outbox: sled::Tree,
+    outbox_state: outbox::OutboxState,
     db: sled::Db,
 }
 
@@ -84,7 +93,10 @@ impl Store {
             .cache_capacity(options.cache_capacity)
             .flush_every_ms(Some(options.flush_every_ms))
             .open()?;
+        let outbox = db.open_tree("outbox")?;
         Ok(Self {
+            outbox_state: Self::count_outbox(&outbox),
+            outbox,
             calls: db.open_tree("calls")?,
             late_file: db.open_tree("late_file")?,
             audit_log: db.open_tree("audit")?,
@@ -97,12 +109,13 @@ impl Store {
     }
 
     /// Writes a record and waits until it is on disk; the call leaves the journal in the
-    /// same transaction. Wrap-up entries written meanwhile ([`Store::append_file`]) join
-    /// its file.
+    /// same transaction, and enters the outbox if it is on. Wrap-up entries written
+    /// meanwhile ([`Store::append_file`]) join its file.
     pub fn put_call(&self, record: &CallRecord) -> Result<(), StoreError> {
         let id = record.id.as_bytes();
-        (&self.calls, &self.late_file, &self.journal)
-            .transaction(|(calls, late, journal)| {
+        let ship = self.outbox_state.on();
+        (&self.calls, &self.late_file, &self.journal, &self.outbox)
+            .transaction(|(calls, late, journal, outbox)| {
                 journal.remove(id)?;
                 let mut record = record.clone();
                 if let Some(bytes) = late.remove(id)? {
@@ -110,23 +123,34 @@ impl Store {
                     entries.into_iter().for_each(|e| record.add_file(e));
                 }
                 calls.insert(id, serde_json::to_vec(&record).map_err(abort)?)?;
+                if ship {
+                    outbox::put_record(outbox, record)?;
+                }
                 Ok(())
             })
             .map_err(unwrap_tx)?;
         self.db.flush()?;
+        self.outbox_state.added(u64::from(ship));
         Ok(())
     }
 
     /// Adds a seat's wrap-up entry to the file of a call that is over, and waits until it
     /// is on disk. A record still being written (its recording closing) gets it then.
+    /// The record's new version enters the outbox if it is on (an entry waiting for its
+    /// record ships with it).
     pub fn append_file(&self, id: &str, entry: &FileEntry) -> Result<(), StoreError> {
         let key = id.as_bytes();
-        (&self.calls, &self.late_file)
-            .transaction(|(calls, late)| {
+        let ship = self.outbox_state.on();
+        let shipped = (&self.calls, &self.late_file, &self.outbox)
+            .transaction(|(calls, late, outbox)| {
                 if let Some(bytes) = calls.get(key)? {
                     let mut record: CallRecord = serde_json::from_slice(&bytes).map_err(abort)?;
                     record.add_file(entry.clone());
                     calls.insert(key, serde_json::to_vec(&record).map_err(abort)?)?;
+                    if ship {
+                        outbox::put_record(outbox, record)?;
+                        return Ok(1);
+                    }
                 } else {
                     let mut entries: Vec<FileEntry> = match late.get(key)? {
                         Some(bytes) => serde_json::from_slice(&bytes).map_err(abort)?,
@@ -135,10 +159,11 @@ impl Store {
                     entries.push(entry.clone());
                     late.insert(key, serde_json::to_vec(&entries).map_err(abort)?)?;
                 }
-                Ok(())
+                Ok(0)
             })
             .map_err(unwrap_tx)?;
         self.db.flush()?;
+        self.outbox_state.added(shipped);
         Ok(())
     }
 

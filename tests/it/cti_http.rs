@@ -103,6 +103,7 @@ async fn start_with_backlog(backlog: usize) -> Server {
     let state = HttpState {
         bans,
         header_timeout: limits.header_timeout(),
+        shared: None,
         metrics,
         store: store.clone(),
         recordings: Recordings::new(dir.path().join("recordings"), 1),

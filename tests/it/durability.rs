@@ -3,30 +3,11 @@
 //! pauses survive a restart; SIGTERM drains (the call in progress finishes, a new one gets
 //! 503 with Retry-After) and the router exits even with its log pipe closed.
 
-use crate::common::process::Process;
+use crate::common::process::{Process, setup};
 use crate::common::*;
 use sas_router::store::record::{CallRecord, Outcome};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-
-/// A data directory and a config whose HTTP port is fixed (the CLI reads a running
-/// router's records through it) and the same across restarts.
-fn setup(name: &str, opts: &Options) -> (PathBuf, PathBuf) {
-    let data = temp_dir(name);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let text = config_text(opts, &data).replace(
-        "[http]\nlisten = \"127.0.0.1:0\"",
-        &format!("[http]\nlisten = \"127.0.0.1:{port}\""),
-    );
-    assert!(text.contains(&format!("127.0.0.1:{port}")));
-    let config = data.join("config.toml");
-    std::fs::write(&config, text).unwrap();
-    (data, config)
-}
 
 fn cli_records(config: &Path) -> Vec<CallRecord> {
     serde_json::from_str(&cli(&["calls", "list", "--json"], config)).unwrap()

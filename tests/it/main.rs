@@ -38,4 +38,5 @@ mod fuzz_corpus;
 mod media_tooling;
 mod readme;
 mod recordings_cli;
+mod shared_store;
 mod sim_router;

@@ -4,6 +4,7 @@ pub mod baresip;
 pub mod browser;
 pub mod media;
 pub mod ports;
+pub mod postgres;
 pub mod process;
 pub mod sip;
 pub mod tls;

@@ -4,7 +4,7 @@
 use super::{Router, http_get};
 use std::io::{BufRead, BufReader, Lines};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
@@ -160,4 +160,23 @@ impl Drop for Process {
         self.child.kill().ok();
         self.child.wait().ok();
     }
+}
+
+/// A data directory and a config whose HTTP port is fixed (the CLI reads a running
+/// router's records through it) and the same across restarts.
+pub fn setup(name: &str, opts: &super::Options) -> (PathBuf, PathBuf) {
+    let data = super::temp_dir(name);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = super::config_text(opts, &data).replace(
+        "[http]\nlisten = \"127.0.0.1:0\"",
+        &format!("[http]\nlisten = \"127.0.0.1:{port}\""),
+    );
+    assert!(text.contains(&format!("127.0.0.1:{port}")));
+    let config = data.join("config.toml");
+    std::fs::write(&config, text).unwrap();
+    (data, config)
 }
