@@ -152,6 +152,9 @@ pub struct TrunkConfig {
     /// it, a call reaching a forward waits in its last queue instead.
     #[serde(default)]
     pub outbound: Option<SocketAddr>,
+    /// SDES-SRTP with the trunk (`off`, `optional`: taken when offered, `required`).
+    #[serde(default)]
+    pub srtp: crate::media::srtp::SrtpPolicy,
 }
 
 /// `[routing]`
@@ -571,6 +574,10 @@ pub struct SeatConfig {
     /// transport, or on those given). Makes the seat's 401 distinguishable from others'.
     #[serde(default)]
     pub digest: Option<SeatDigest>,
+    /// SDES-SRTP with this seat's phone (`off`, `optional`: taken when its phone offers
+    /// it, `required`: the calls offered to it are SRTP, its plain offers refused).
+    #[serde(default)]
+    pub srtp: crate::media::srtp::SrtpPolicy,
 }
 
 impl SeatConfig {

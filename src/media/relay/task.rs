@@ -120,6 +120,23 @@ fn poll_peer(
     })
 }
 
+/// The prometheus counters of a relay task, per leg.
+pub(super) struct Counters {
+    /// Packets from the leg that reached another leg.
+    pub(super) relayed: [Option<IntCounter>; 3],
+    /// SRTP/SRTCP packets from the leg that failed authentication or the replay check.
+    pub(super) srtp_rejected: [Option<IntCounter>; 3],
+}
+
+/// How a SIP leg's packets are protected on the wire.
+enum Protection {
+    Plain,
+    Srtp(Box<SrtpLeg>),
+    /// SRTP was negotiated but its context could not be made: nothing in or out, rather
+    /// than plain audio on a leg the peer believes encrypted.
+    Unusable,
+}
+
 /// The task of one call: receives on every leg, runs the [`MediaSession`], sends.
 pub(super) struct RelayTask {
     rtp: [Arc<UdpSocket>; 3],
@@ -133,8 +150,10 @@ pub(super) struct RelayTask {
     legs: Arc<[LegShared; 3]>,
     session: MediaSession,
     clock: Clock,
-    /// Counters of packets that reached another leg, by the leg they come from.
-    relayed: [Option<IntCounter>; 3],
+    /// Prometheus counters, by the leg packets come from.
+    counters: Counters,
+    /// SRTP or plain, per leg (a WebRTC peer's DTLS-SRTP is its stack's business).
+    protection: [Protection; 3],
     notices: NoticeHandler,
     /// Number of the current [`MediaRelay::play`].
     playing: u64,
@@ -146,7 +165,7 @@ impl RelayTask {
         rtp: [Arc<UdpSocket>; 3],
         rtcp: [Arc<UdpSocket>; 3],
         legs: Arc<[LegShared; 3]>,
-        relayed: [Option<IntCounter>; 3],
+        counters: Counters,
         notices: NoticeHandler,
     ) -> RelayTask {
         let clock = Clock::new();
@@ -159,7 +178,8 @@ impl RelayTask {
             legs,
             session: MediaSession::new(clock.now(), rand::random(), rand::random()),
             clock,
-            relayed,
+            counters,
+            protection: [Protection::Plain, Protection::Plain, Protection::Plain],
             notices,
             playing: 0,
             out: Vec::new(),
@@ -228,6 +248,16 @@ impl RelayTask {
         let now = self.clock.now();
         match command {
             Command::Codecs(leg, codecs) => self.session.set_codecs(leg, codecs),
+            Command::Srtp(leg, keys) => {
+                self.protection[leg.idx()] = match keys.map(|k| SrtpLeg::new(&k)) {
+                    None => Protection::Plain,
+                    Some(Ok(srtp)) => Protection::Srtp(Box::new(srtp)),
+                    Some(Err(e)) => {
+                        warn!(?leg, error = %e, "SRTP leg unusable: its media is dropped");
+                        Protection::Unusable
+                    }
+                };
+            }
             Command::Receiving(leg, receiving) => self.session.set_receiving(leg, receiving),
             Command::Play(announcement, play) => {
                 self.playing = play;
@@ -256,17 +286,70 @@ impl RelayTask {
         if is_rtcp(&buf[..n]) {
             return self.received_rtcp(leg, Ok((n, src)), buf, true);
         }
-        let pkt = &mut buf[..n];
         // A WebRTC leg's socket is not in use: whatever reaches it is stray.
-        let accepted = self.peers[leg.idx()].is_none()
-            && looks_like_rtp(pkt)
-            && self.legs[leg.idx()].accept_source(leg, src);
-        self.relay_in(leg, pkt, accepted);
+        let mut accepted = self.peers[leg.idx()].is_none() && looks_like_rtp(&buf[..n]);
+        let mut n = n;
+        if accepted {
+            // Only authenticated packets may latch the remote or be heard.
+            match self.unprotect(leg, &buf[..n], false) {
+                Some(Some(plain)) if plain.len() <= n => {
+                    buf[..plain.len()].copy_from_slice(&plain);
+                    n = plain.len();
+                }
+                Some(None) => {}
+                _ => accepted = false,
+            }
+        }
+        let accepted = accepted && self.legs[leg.idx()].accept_source(leg, src);
+        self.relay_in(leg, &mut buf[..n], accepted);
+    }
+
+    /// `packet` from `leg`'s peer unprotected: `Some(None)` on a plain leg (use it as it
+    /// is), `Some(Some(plain))` on an SRTP leg, `None` when it must be dropped (counted).
+    fn unprotect(
+        &mut self,
+        leg: Leg,
+        packet: &[u8],
+        rtcp: bool,
+    ) -> Option<Option<bytes::BytesMut>> {
+        let plain = match &mut self.protection[leg.idx()] {
+            Protection::Plain => return Some(None),
+            Protection::Srtp(srtp) if rtcp => srtp.unprotect_rtcp(packet).ok(),
+            Protection::Srtp(srtp) => srtp.unprotect_rtp(packet).ok(),
+            Protection::Unusable => None,
+        };
+        if plain.is_none() {
+            LegCounters::add(&self.legs[leg.idx()].counters.srtp_rejected, 1);
+            if let Some(counter) = &self.counters.srtp_rejected[leg.idx()] {
+                counter.inc();
+            }
+        }
+        plain.map(Some)
+    }
+
+    /// `packet` for `leg`'s peer, protected if the leg is SRTP; `None`: do not send.
+    fn protect<'a>(
+        &mut self,
+        leg: Leg,
+        packet: &'a [u8],
+        rtcp: bool,
+    ) -> Option<std::borrow::Cow<'a, [u8]>> {
+        let protected = match &mut self.protection[leg.idx()] {
+            Protection::Plain => return Some(packet.into()),
+            Protection::Srtp(srtp) if rtcp => srtp.protect_rtcp(packet),
+            Protection::Srtp(srtp) => srtp.protect_rtp(packet),
+            Protection::Unusable => return None,
+        };
+        protected
+            .map_err(|e| debug!(?leg, error = %e, "packet not sent"))
+            .ok()
+            .map(|p| p.to_vec().into())
     }
 
     /// A packet received on `leg` (socket or WebRTC peer), to the session if `accepted`.
     fn relay_in(&mut self, leg: Leg, pkt: &mut [u8], accepted: bool) {
-        let c = &self.legs[leg.idx()].counters;
+        let legs = Arc::clone(&self.legs);
+        let c = &legs[leg.idx()].counters;
         LegCounters::add(&c.rx_packets, 1);
         LegCounters::add(&c.rx_bytes, pkt.len());
         if !accepted {
@@ -281,7 +364,7 @@ impl RelayTask {
         };
         if !heard {
             LegCounters::add(&c.dropped, 1);
-        } else if let Some(counter) = &self.relayed[leg.idx()] {
+        } else if let Some(counter) = &self.counters.relayed[leg.idx()] {
             counter.inc();
         }
     }
@@ -303,10 +386,15 @@ impl RelayTask {
         if peer.is_some_and(|p| p.ip() != src.ip()) {
             return;
         }
+        let now = self.clock.now();
+        match self.unprotect(leg, &buf[..n], true) {
+            Some(None) => self.session.on_rtcp(leg, &buf[..n], now),
+            Some(Some(plain)) => self.session.on_rtcp(leg, &plain, now),
+            None => return,
+        }
         self.rtcp_mux[leg.idx()] = muxed;
         self.rtcp_remote[leg.idx()] = Some(src);
         LegCounters::add(&self.legs[leg.idx()].counters.rx_rtcp, 1);
-        self.session.on_rtcp(leg, &buf[..n], self.clock.now());
     }
 
     /// Sends what the session produced, and hands over digits and prompt ends.
@@ -328,8 +416,7 @@ impl RelayTask {
 
     /// Sends to `leg`'s remote (or WebRTC peer) without waiting: real-time audio is
     /// dropped rather than delayed when the socket buffer (or channel) is full.
-    fn send(&self, leg: Leg, pkt: &[u8]) -> bool {
-        let egress = &self.legs[leg.idx()];
+    fn send(&mut self, leg: Leg, pkt: &[u8]) -> bool {
         let sent = if let Some(peer) = &self.peers[leg.idx()] {
             peer.io
                 .to_peer
@@ -337,13 +424,17 @@ impl RelayTask {
                 .map(|()| pkt.len())
                 .map_err(|e| debug!(?leg, error = %e, "RTP to WebRTC peer dropped"))
         } else {
-            let Some(dst) = egress.remote().addr else {
+            let Some(dst) = self.legs[leg.idx()].remote().addr else {
                 return false;
             };
-            self.rtp[leg.idx()]
-                .try_send_to(pkt, dst)
-                .map_err(|e| debug!(?leg, %dst, error = %e, "RTP send error"))
+            match self.protect(leg, pkt, false) {
+                Some(wire) => self.rtp[leg.idx()]
+                    .try_send_to(&wire, dst)
+                    .map_err(|e| debug!(?leg, %dst, error = %e, "RTP send error")),
+                None => Err(()),
+            }
         };
+        let egress = &self.legs[leg.idx()];
         match sent {
             Ok(sent) => {
                 LegCounters::add(&egress.counters.tx_packets, 1);
@@ -359,7 +450,7 @@ impl RelayTask {
 
     /// Sends the session's report to `leg`, unless its peer is WebRTC (whose stack sends
     /// its own).
-    fn send_rtcp(&self, leg: Leg, pkt: &[u8]) {
+    fn send_rtcp(&mut self, leg: Leg, pkt: &[u8]) {
         let i = leg.idx();
         let Some(rtp) = self.legs[i]
             .remote()
@@ -375,7 +466,11 @@ impl RelayTask {
                 .unwrap_or_else(|| SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)));
             (&self.rtcp[i], dst)
         };
-        if let Err(e) = socket.try_send_to(pkt, dst) {
+        let socket = Arc::clone(socket);
+        let Some(wire) = self.protect(leg, pkt, true) else {
+            return;
+        };
+        if let Err(e) = socket.try_send_to(&wire, dst) {
             debug!(?leg, %dst, error = %e, "RTCP send error");
         }
     }

@@ -96,7 +96,7 @@ async fn caller_over_udp_and_browser_over_webrtc_hear_each_other() {
     let taps = ToneTaps::default();
     relay.record(Box::new(taps.clone()));
     relay.bridge(Leg::B);
-    relay.start(None, Box::new(|_| {}));
+    relay.start(RelayMetrics::default(), Box::new(|_| {}));
     let mut state = leg.state();
     timeout(
         Duration::from_secs(5),
@@ -234,7 +234,7 @@ async fn cpu_of_bridged_webrtc_legs() {
         relay.set_codecs(Leg::B, leg.set_answer(&answer).await.unwrap());
         relay.attach_webrtc(Leg::B, leg.take_io().unwrap());
         relay.bridge(Leg::B);
-        relay.start(None, Box::new(|_| {}));
+        relay.start(RelayMetrics::default(), Box::new(|_| {}));
         browser.connected().await;
         calls.push((relay, leg, browser, caller));
     }

@@ -221,26 +221,21 @@ impl Router {
         Some((offer, version))
     }
 
-    /// The target answered the hand-over's re-INVITE with `answer`: `call`'s `side` is now
-    /// its leg, with its SRTP keys if we offered SRTP (refused without a matching line).
+    /// The target answered the hand-over's re-INVITE: `call`'s `side` is now its leg, with
+    /// `srtp` (from [`SessionDescription::srtp_answering`] our offer).
     pub fn sdp_handed_over(
         &mut self,
         call: &str,
         side: usize,
         peer: (SocketAddr, LegCodecs),
         sent: (SessionDescription, u64),
-        answer: &SessionDescription,
-    ) -> Result<Option<SrtpKeys>, SrtpRefusal> {
-        let srtp = match sent.0.audio_crypto().first() {
-            Some(ours) => Some(answer.srtp_in_answer(ours.key)?),
-            None => None,
-        };
+        srtp: Option<SrtpKeys>,
+    ) {
         if let Some(x) = self.sdp.get_mut(call) {
             x.peer[side] = Some(peer);
             x.sent[side] = Some(sent);
             x.srtp[side] = srtp;
         }
-        Ok(srtp)
     }
 }
 

@@ -285,6 +285,18 @@ impl SessionDescription {
             .ok_or(SrtpRefusal::Required)
     }
 
+    /// The keys of this answer to our `offer`: SRTP if the offer was (refused without a
+    /// matching line), plain otherwise.
+    pub fn srtp_answering(
+        &self,
+        offer: &SessionDescription,
+    ) -> Result<Option<SrtpKeys>, SrtpRefusal> {
+        match offer.audio_crypto().first() {
+            Some(ours) => self.srtp_in_answer(ours.key).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Replaces the audio stream's `a=crypto` lines by ours for `keys` (the answer to the
     /// line the peer chose), or removes them all for plain RTP. The profile is kept: the
     /// answer's must be the offer's (RFC 3264 §6).
