@@ -86,6 +86,10 @@ pub struct Options {
     pub arm_max_waiting: Option<usize>,
     /// More sections (`[limits]`, `[bans]`…), appended as given.
     pub extra: String,
+    /// `srtp` of some seats: (user, `off`/`optional`/`required`).
+    pub seat_srtp: Vec<(&'static str, &'static str)>,
+    /// `[trunk] srtp`, when not the default.
+    pub trunk_srtp: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -109,6 +113,8 @@ impl Default for Options {
             autopause: None,
             arm_max_waiting: None,
             extra: String::new(),
+            seat_srtp: Vec::new(),
+            trunk_srtp: None,
         }
     }
 }
@@ -154,6 +160,9 @@ pub fn config_text(opts: &Options, data: &Path) -> String {
         ));
         if let Some((_, phc)) = opts.console_passwords.iter().find(|(u, _)| *u == user) {
             seats.push_str(&format!("console_password = \"{phc}\"\n"));
+        }
+        if let Some((_, policy)) = opts.seat_srtp.iter().find(|(u, _)| *u == user) {
+            seats.push_str(&format!("srtp = \"{policy}\"\n"));
         }
     }
     let prompts_dir = match &opts.prompts {
@@ -208,7 +217,9 @@ data_dir = "{data}"
         outbound = opts
             .outbound
             .map(|a| format!("outbound = \"{a}\"\n"))
-            .unwrap_or_default(),
+            .into_iter()
+            .chain(opts.trunk_srtp.map(|p| format!("srtp = \"{p}\"\n")))
+            .collect::<String>(),
         ws = match (opts.sip_ws, opts.tls.is_some()) {
             (false, _) => "",
             (true, false) => "ws = \"127.0.0.1:0\"\n",
