@@ -108,3 +108,25 @@ fn tampered_replayed_and_foreign_packets_are_rejected() {
 fn fresh_keys_differ() {
     assert_ne!(fresh_key(), fresh_key());
 }
+
+#[test]
+fn policies_come_from_trunk_and_seats_and_default_to_optional() {
+    let config = |extra: &str| {
+        let text = format!(
+            "[sip]\n[trunk]\naddresses = [\"127.0.0.1\"]\n{extra}\n\
+             [[seats]]\nusername = \"arm1\"\nha1_md5 = \"{md5}\"\nsrtp = \"required\"\n\
+             [[seats]]\nusername = \"arm2\"\nha1_md5 = \"{md5}\"\n",
+            md5 = "0".repeat(32)
+        );
+        Config::from_toml(&text, std::path::Path::new("test.toml"))
+    };
+    let policies = SrtpPolicies::from_config(&config("").unwrap());
+    assert_eq!(policies.trunk(), SrtpPolicy::Optional);
+    assert_eq!(policies.seat("arm1"), SrtpPolicy::Required);
+    assert_eq!(policies.seat("arm2"), SrtpPolicy::Optional);
+    assert_eq!(policies.seat("nobody"), SrtpPolicy::Optional);
+    let off = SrtpPolicies::from_config(&config("srtp = \"off\"").unwrap());
+    assert_eq!(off.trunk(), SrtpPolicy::Off);
+    let bad = config("srtp = \"mandatory\"").unwrap_err().to_string();
+    assert!(bad.contains("srtp") && bad.contains("required"), "{bad}");
+}
