@@ -84,7 +84,8 @@ pub enum MediaError {
 /// nobody (not RTP, wrong source after latching, nobody listening, send error).
 /// `rx_rtcp` counts the RTCP packets the leg's peer sent (a sign of life when a VAD trunk
 /// sends no RTP during silence). `srtp_rejected` counts the datagrams of an SRTP leg that
-/// failed authentication or the replay check (also in `dropped` for RTP).
+/// failed authentication or the replay check, and only there (not in `rx_*`: the Router
+/// takes received packets for signs of life, and forgeries must not keep a dead leg up).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct LegStats {
     pub rx_packets: u64,

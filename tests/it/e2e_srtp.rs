@@ -257,6 +257,32 @@ async fn a_trunk_srtp_offer_gets_our_key_encrypted_audio_and_forgeries_are_dropp
         "rejected: {}",
         router.metric(REJECTED_FROM_CALLER)
     );
+
+    // Keys pressed over SRTP (RFC 4733) reach the call's record like plain ones.
+    let mut keys = RtpStream::new(G711Law::Alaw)
+        .with_ssrc(0xcafe)
+        .with_start(10, 1600);
+    keys.digits("42", None);
+    let start = tokio::time::Instant::now();
+    for (at_us, packet) in keys.into_packets() {
+        tokio::time::sleep_until(start + Duration::from_micros(at_us)).await;
+        let protected = leg.protect_rtp(&packet).unwrap();
+        media.send_to(&protected, router_media).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bye = bye(&invite, &ok);
+    let done = exchange(&trunk, router.sip, bye.as_bytes(), wait)
+        .await
+        .unwrap();
+    assert_eq!(status(&done), 200, "{done}");
+    let r = wait_records(&router, 1).await.pop().unwrap();
+    let digits: String = r.dtmf.iter().map(|d| d.digit).collect();
+    assert_eq!(digits, "42", "{:?}", r.dtmf);
+    assert_eq!(
+        router.metric(REJECTED_FROM_CALLER),
+        3.0,
+        "nothing else rejected"
+    );
     router.stop().await;
 }
 

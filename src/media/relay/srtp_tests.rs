@@ -129,5 +129,9 @@ async fn an_srtp_caller_is_heard_in_plain_and_forgeries_are_dropped_and_counted(
     caller.send_to(&srtcp, a_local).await.unwrap();
     let s = wait_stats(&relay, |s| s.a.rx_rtcp == 1).await;
     assert_eq!((s.a.srtp_rejected, s.b.srtp_rejected), (3, 0));
+    assert_eq!(
+        s.a.rx_packets, 1,
+        "only the genuine packet is a sign of life"
+    );
     assert_eq!(rejected.with_label_values(&["caller"]).get(), 3);
 }

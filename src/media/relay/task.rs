@@ -290,14 +290,16 @@ impl RelayTask {
         let mut accepted = self.peers[leg.idx()].is_none() && looks_like_rtp(&buf[..n]);
         let mut n = n;
         if accepted {
-            // Only authenticated packets may latch the remote or be heard.
+            // Only authenticated packets may latch the remote, be heard or count as signs
+            // of life (`rx_packets`): a forgery is only counted as rejected.
             match self.unprotect(leg, &buf[..n], false) {
                 Some(Some(plain)) if plain.len() <= n => {
                     buf[..plain.len()].copy_from_slice(&plain);
                     n = plain.len();
                 }
                 Some(None) => {}
-                _ => accepted = false,
+                Some(Some(_)) => accepted = false,
+                None => return,
             }
         }
         let accepted = accepted && self.legs[leg.idx()].accept_source(leg, src);

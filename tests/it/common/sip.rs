@@ -154,22 +154,32 @@ pub async fn seat_dials(
 /// The ACK of `answer` to `invite` (CSeq 1): for a failure, in its transaction (same
 /// branch); for a 2xx, a request of its own (new branch). Carries the answer's To tag.
 pub fn ack(invite: &str, answer: &str) -> String {
-    let to = answer.lines().find(|l| l.starts_with("To:")).unwrap();
     let success = answer.starts_with("SIP/2.0 2");
+    follow_up(invite, answer, ("ACK", 1), success)
+}
+
+/// The caller's BYE (CSeq 2) in the dialog `answer` (a 2xx) to `invite` set up.
+pub fn bye(invite: &str, answer: &str) -> String {
+    follow_up(invite, answer, ("BYE", 2), true)
+}
+
+/// A request in `invite`'s dialog, from its headers and `answer`'s To tag, without a body.
+fn follow_up(invite: &str, answer: &str, (method, cseq): (&str, u32), new_branch: bool) -> String {
+    let to = answer.lines().find(|l| l.starts_with("To:")).unwrap();
     let head = invite.split("\r\n\r\n").next().unwrap();
-    let ack: String = head
+    let request: String = head
         .lines()
         .filter(|l| !l.starts_with("Content-"))
         .map(|l| match l {
-            l if l.starts_with("INVITE ") => l.replacen("INVITE", "ACK", 1),
+            l if l.starts_with("INVITE ") => l.replacen("INVITE", method, 1),
             l if l.starts_with("To:") => to.to_string(),
-            l if l.starts_with("CSeq:") => "CSeq: 1 ACK".to_string(),
-            l if success && l.starts_with("Via:") => {
-                l.replace("branch=z9hG4bK", "branch=z9hG4bKack")
+            l if l.starts_with("CSeq:") => format!("CSeq: {cseq} {method}"),
+            l if new_branch && l.starts_with("Via:") => {
+                l.replace("branch=z9hG4bK", &format!("branch=z9hG4bK{method}"))
             }
             l => l.to_string(),
         })
         .map(|l| l + "\r\n")
         .collect();
-    ack + "Content-Length: 0\r\n\r\n"
+    request + "Content-Length: 0\r\n\r\n"
 }
