@@ -196,8 +196,8 @@ async fn a_trunk_srtp_offer_gets_our_key_encrypted_audio_and_forgeries_are_dropp
         .await
         .unwrap();
     assert_eq!(status(&ok), 200, "{ok}");
-    let ack = ack(&invite, &ok);
-    trunk.send_to(ack.as_bytes(), router.sip).await.unwrap();
+    let acked = ack(&invite, &ok);
+    trunk.send_to(acked.as_bytes(), router.sip).await.unwrap();
 
     let body = &ok[ok.find("\r\n\r\n").unwrap() + 4..];
     let answer: SessionDescription = body.parse().unwrap();
@@ -270,7 +270,53 @@ async fn a_trunk_srtp_offer_gets_our_key_encrypted_audio_and_forgeries_are_dropp
         media.send_to(&protected, router_media).await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let bye = bye(&invite, &ok);
+
+    // A re-INVITE with a new key: the router keeps its own and reads ours with the new one;
+    // one without SRTP cannot turn the leg plain.
+    const NEW_KEY: &str = "q6urq6urq6urq6urq6urq6urq6urq6urq6urq6ur";
+    let rekeyed = sdp(
+        "RTP/SAVP",
+        port,
+        &[&format!("2 AES_CM_128_HMAC_SHA1_80 inline:{NEW_KEY}")],
+    );
+    let re = reinvite(&invite, &ok, 3, &rekeyed);
+    let re_ok = exchange(&trunk, router.sip, re.as_bytes(), wait)
+        .await
+        .unwrap();
+    assert_eq!(status(&re_ok), 200, "{re_ok}");
+    trunk
+        .send_to(ack(&re, &re_ok).as_bytes(), router.sip)
+        .await
+        .unwrap();
+    let body = &re_ok[re_ok.find("\r\n\r\n").unwrap() + 4..];
+    let again: SessionDescription = body.parse().unwrap();
+    assert_eq!(
+        again.audio_crypto()[0].key,
+        crypto[0].key,
+        "the router's key is kept"
+    );
+    let mut rekeyed_leg = SrtpLeg::new(&SrtpKeys {
+        tag: 2,
+        suite: SrtpSuite::AesCm128HmacSha1_80,
+        local: MasterKey::new([0xab; KEY_MATERIAL_LEN]),
+        remote: crypto[0].key,
+    })
+    .unwrap();
+    let packet = rtp_packet(false, 8, 40, 8000, 0xcafe, &[0xd5; 160]);
+    let protected = rekeyed_leg.protect_rtp(&packet).unwrap();
+    media.send_to(&protected, router_media).await.unwrap();
+    let plain_again = reinvite(&invite, &ok, 4, &sdp("RTP/AVP", port, &[]));
+    let refused = exchange(&trunk, router.sip, plain_again.as_bytes(), wait)
+        .await
+        .unwrap();
+    assert_eq!(status(&refused), 488, "{refused}");
+    trunk
+        .send_to(ack(&plain_again, &refused).as_bytes(), router.sip)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let bye = bye(&invite, &ok, 5);
     let done = exchange(&trunk, router.sip, bye.as_bytes(), wait)
         .await
         .unwrap();

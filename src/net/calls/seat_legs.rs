@@ -89,9 +89,10 @@ impl CallDriver {
                         });
                     match media {
                         Some(((remote, codecs), srtp, receiving, sends)) => {
+                            // Keys before codecs: the new peer's packets are read with its keys.
+                            l.relay.set_srtp(side, srtp);
                             l.relay.set_remote(side, remote);
                             l.relay.set_codecs(side, codecs);
-                            l.relay.set_srtp(side, srtp);
                             l.relay.set_receiving(side, receiving);
                             if let Some(s) = l.seats.iter_mut().find(|s| s.sip == leg) {
                                 s.answered = true;

@@ -151,16 +151,33 @@ pub async fn seat_dials(
     status(&answer)
 }
 
-/// The ACK of `answer` to `invite` (CSeq 1): for a failure, in its transaction (same
-/// branch); for a 2xx, a request of its own (new branch). Carries the answer's To tag.
+/// The ACK of `answer` to `invite` (the INVITE's CSeq): for a failure, in its transaction
+/// (same branch); for a 2xx, a request of its own (new branch). Carries the answer's To tag.
 pub fn ack(invite: &str, answer: &str) -> String {
     let success = answer.starts_with("SIP/2.0 2");
-    follow_up(invite, answer, ("ACK", 1), success)
+    let cseq = invite
+        .lines()
+        .find_map(|l| l.strip_prefix("CSeq: "))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    follow_up(invite, answer, ("ACK", cseq), success)
 }
 
-/// The caller's BYE (CSeq 2) in the dialog `answer` (a 2xx) to `invite` set up.
-pub fn bye(invite: &str, answer: &str) -> String {
-    follow_up(invite, answer, ("BYE", 2), true)
+/// The caller's BYE (CSeq `cseq`, above its last request's) in the dialog `answer` (a
+/// 2xx) to `invite` set up.
+pub fn bye(invite: &str, answer: &str, cseq: u32) -> String {
+    follow_up(invite, answer, ("BYE", cseq), true)
+}
+
+/// The caller's re-INVITE (CSeq `cseq`) offering `sdp` in the dialog `answer` (a 2xx) to
+/// `invite` set up.
+pub fn reinvite(invite: &str, answer: &str, cseq: u32, sdp: &str) -> String {
+    let head = follow_up(invite, answer, ("INVITE", cseq), true);
+    let head = head.trim_end_matches("Content-Length: 0\r\n\r\n");
+    format!(
+        "{head}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
 }
 
 /// A request in `invite`'s dialog, from its headers and `answer`'s To tag, without a body.
@@ -175,7 +192,7 @@ fn follow_up(invite: &str, answer: &str, (method, cseq): (&str, u32), new_branch
             l if l.starts_with("To:") => to.to_string(),
             l if l.starts_with("CSeq:") => format!("CSeq: {cseq} {method}"),
             l if new_branch && l.starts_with("Via:") => {
-                l.replace("branch=z9hG4bK", &format!("branch=z9hG4bK{method}"))
+                l.replace("branch=z9hG4bK", &format!("branch=z9hG4bK{method}{cseq}"))
             }
             l => l.to_string(),
         })
