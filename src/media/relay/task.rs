@@ -3,6 +3,7 @@
 //! [`MediaRelay`] handle steer it.
 
 use super::*;
+use std::borrow::Cow;
 
 /// Milliseconds on a monotonic clock that reads like epoch time (digit timestamps).
 struct Clock {
@@ -293,29 +294,26 @@ impl RelayTask {
             // Only authenticated packets may latch the remote, be heard or count as signs
             // of life (`rx_packets`): a forgery is only counted as rejected.
             match self.unprotect(leg, &buf[..n], false) {
-                Some(Some(plain)) if plain.len() <= n => {
-                    buf[..plain.len()].copy_from_slice(&plain);
-                    n = plain.len();
-                }
-                Some(None) => {}
-                Some(Some(_)) => accepted = false,
                 None => return,
+                Some(Cow::Borrowed(_)) => {}
+                Some(Cow::Owned(plain)) => match buf.get_mut(..plain.len()) {
+                    Some(room) => {
+                        room.copy_from_slice(&plain);
+                        n = plain.len();
+                    }
+                    None => accepted = false,
+                },
             }
         }
         let accepted = accepted && self.legs[leg.idx()].accept_source(leg, src);
         self.relay_in(leg, &mut buf[..n], accepted);
     }
 
-    /// `packet` from `leg`'s peer unprotected: `Some(None)` on a plain leg (use it as it
-    /// is), `Some(Some(plain))` on an SRTP leg, `None` when it must be dropped (counted).
-    fn unprotect(
-        &mut self,
-        leg: Leg,
-        packet: &[u8],
-        rtcp: bool,
-    ) -> Option<Option<bytes::BytesMut>> {
+    /// `packet` from `leg`'s peer, unprotected if the leg is SRTP (as it is on a plain
+    /// leg); `None`: drop it (counted as rejected).
+    fn unprotect<'a>(&mut self, leg: Leg, packet: &'a [u8], rtcp: bool) -> Option<Cow<'a, [u8]>> {
         let plain = match &mut self.protection[leg.idx()] {
-            Protection::Plain => return Some(None),
+            Protection::Plain => return Some(Cow::Borrowed(packet)),
             Protection::Srtp(srtp) if rtcp => srtp.unprotect_rtcp(packet).ok(),
             Protection::Srtp(srtp) => srtp.unprotect_rtp(packet).ok(),
             Protection::Unusable => None,
@@ -326,18 +324,13 @@ impl RelayTask {
                 counter.inc();
             }
         }
-        plain.map(Some)
+        plain.map(|p| Cow::Owned(p.to_vec()))
     }
 
     /// `packet` for `leg`'s peer, protected if the leg is SRTP; `None`: do not send.
-    fn protect<'a>(
-        &mut self,
-        leg: Leg,
-        packet: &'a [u8],
-        rtcp: bool,
-    ) -> Option<std::borrow::Cow<'a, [u8]>> {
+    fn protect<'a>(&mut self, leg: Leg, packet: &'a [u8], rtcp: bool) -> Option<Cow<'a, [u8]>> {
         let protected = match &mut self.protection[leg.idx()] {
-            Protection::Plain => return Some(packet.into()),
+            Protection::Plain => return Some(Cow::Borrowed(packet)),
             Protection::Srtp(srtp) if rtcp => srtp.protect_rtcp(packet),
             Protection::Srtp(srtp) => srtp.protect_rtp(packet),
             Protection::Unusable => return None,
@@ -345,13 +338,12 @@ impl RelayTask {
         protected
             .map_err(|e| debug!(?leg, error = %e, "packet not sent"))
             .ok()
-            .map(|p| p.to_vec().into())
+            .map(|p| Cow::Owned(p.to_vec()))
     }
 
     /// A packet received on `leg` (socket or WebRTC peer), to the session if `accepted`.
     fn relay_in(&mut self, leg: Leg, pkt: &mut [u8], accepted: bool) {
-        let legs = Arc::clone(&self.legs);
-        let c = &legs[leg.idx()].counters;
+        let c = &self.legs[leg.idx()].counters;
         LegCounters::add(&c.rx_packets, 1);
         LegCounters::add(&c.rx_bytes, pkt.len());
         if !accepted {
@@ -365,7 +357,7 @@ impl RelayTask {
             Delivery::Dropped => false,
         };
         if !heard {
-            LegCounters::add(&c.dropped, 1);
+            LegCounters::add(&self.legs[leg.idx()].counters.dropped, 1);
         } else if let Some(counter) = &self.counters.relayed[leg.idx()] {
             counter.inc();
         }
@@ -389,11 +381,10 @@ impl RelayTask {
             return;
         }
         let now = self.clock.now();
-        match self.unprotect(leg, &buf[..n], true) {
-            Some(None) => self.session.on_rtcp(leg, &buf[..n], now),
-            Some(Some(plain)) => self.session.on_rtcp(leg, &plain, now),
-            None => return,
-        }
+        let Some(plain) = self.unprotect(leg, &buf[..n], true) else {
+            return;
+        };
+        self.session.on_rtcp(leg, &plain, now);
         self.rtcp_mux[leg.idx()] = muxed;
         self.rtcp_remote[leg.idx()] = Some(src);
         LegCounters::add(&self.legs[leg.idx()].counters.rx_rtcp, 1);
