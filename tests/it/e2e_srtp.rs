@@ -48,6 +48,9 @@ async fn baresip_requiring_srtp_takes_a_15_call_with_audio_both_ways() {
     let mut router = start(Options {
         data: Some(data.clone()),
         seat_srtp: vec![(user, "required")],
+        // Liveness on: only authenticated SRTP is a sign of life, and it must suffice.
+        seat_rtp_timeout_s: 2,
+        caller_rtp_timeout_s: 2,
         ..Options::default()
     })
     .await;
