@@ -335,6 +335,46 @@ async fn a_trunk_srtp_offer_gets_our_key_encrypted_audio_and_forgeries_are_dropp
     router.stop().await;
 }
 
+/// A trunk that requires SRTP: the backup centre is dialled through it with an SRTP offer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_through_a_trunk_that_requires_srtp_are_offered_srtp() {
+    let outbound = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut router = start(Options {
+        plans: Some(backup_centre_plan(1)),
+        outbound: Some(outbound.local_addr().unwrap()),
+        trunk_srtp: Some("required"),
+        ..Options::default()
+    })
+    .await;
+    let trunk = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let ends = (router.sip, trunk.local_addr().unwrap());
+    let key = format!("1 AES_CM_128_HMAC_SHA1_80 inline:{CALLER_KEY}");
+    let offer = sdp("RTP/SAVP", 4000, &[&key]);
+    let invite = seat_invite(ends, ("0612345678", ""), "15", None, ("f1", &offer));
+    trunk.send_to(invite.as_bytes(), router.sip).await.unwrap();
+
+    // No seat: after 1 s the call overflows to the backup centre, through the trunk.
+    let mut buf = vec![0u8; 65536];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), outbound.recv_from(&mut buf))
+        .await
+        .expect("the forward's INVITE")
+        .unwrap();
+    let forward = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(forward.starts_with("INVITE sip:0387000000@"), "{forward}");
+    let body: SessionDescription = forward[forward.find("\r\n\r\n").unwrap() + 4..]
+        .parse()
+        .unwrap();
+    assert!(body.audio_is_savp(), "{forward}");
+    let ours = body.audio_crypto();
+    assert_eq!(ours.len(), 1, "{forward}");
+    assert_eq!(
+        (ours[0].tag, ours[0].suite),
+        (1, SrtpSuite::AesCm128HmacSha1_80)
+    );
+    assert_ne!(ours[0].key, caller_key(), "a key of the forward's own");
+    router.stop().await;
+}
+
 fn caller_key() -> MasterKey {
     let bytes: Vec<u8> = (0..KEY_MATERIAL_LEN as u8).collect();
     MasterKey::new(bytes.try_into().unwrap())
