@@ -358,4 +358,38 @@ mod tests {
         let upgrade = r.sdp_reoffer(now, "c1", (2, None), body.as_bytes(), (ip, 30002));
         assert_eq!(upgrade, Err(ReofferError::NotAcceptable));
     }
+
+    #[test]
+    fn an_attended_handover_re_offers_srtp_to_an_srtp_target_with_its_key() {
+        use crate::media::sdp::{KEY_MATERIAL_LEN, MasterKey};
+        let ours = MasterKey::new([7; KEY_MATERIAL_LEN]);
+        let savp: SessionDescription = PHONE
+            .replace("RTP/AVP", "RTP/SAVP")
+            .replace(
+                "telephone-event/8000\r\n",
+                "telephone-event/8000\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 \
+                 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\r\n",
+            )
+            .parse()
+            .unwrap();
+        let mut r = Router::new(board(&["arm1"]), Now::at(T0));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        // The consultation call Y: its target (side 1) answered our SRTP offer.
+        r.sdp_open("y", 7, None);
+        r.sdp_offer_seat("y", 1, Some((ip, 30000, G711Law::Ulaw)), Some(ours));
+        let peer = ("10.0.0.9:4000".parse().unwrap(), savp.leg_codecs().unwrap());
+        let keys = r.sdp_answered("y", 1, peer, &savp).unwrap().unwrap();
+        // X takes the target over by re-INVITE: SRTP again, our same key, next version.
+        r.sdp_open("x", 8, None);
+        let (offer, version) = r
+            .sdp_handover_offer(("y", 1), (ip, 30004, G711Law::Ulaw))
+            .unwrap();
+        assert_eq!(version, 2);
+        assert!(offer.audio_is_savp());
+        assert_eq!(offer.audio_crypto()[0].key, ours);
+        assert_eq!(savp.srtp_answering(&offer), Ok(Some(keys)));
+        let plain: SessionDescription = PHONE.parse().unwrap();
+        assert_eq!(plain.srtp_answering(&offer), Err(SrtpRefusal::Required));
+        r.sdp_handed_over("x", 2, peer, (offer, version), Some(keys));
+    }
 }
