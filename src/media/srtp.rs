@@ -80,6 +80,20 @@ fn crypto() -> Result<&'static dyn RTCCryptoProvider, SrtpError> {
         .ok_or(SrtpError::Context)
 }
 
+/// A one-way context for `key`; what we receive is replay-checked.
+fn context(suite: SrtpSuite, key: &MasterKey, replay: bool) -> Result<Context, SrtpError> {
+    let (rtp, rtcp) = match replay {
+        true => (
+            Some(srtp_replay_protection(REPLAY_WINDOW)),
+            Some(srtcp_replay_protection(REPLAY_WINDOW)),
+        ),
+        false => (None, None),
+    };
+    let crypto = crypto()?.crypto();
+    Context::new(key.key(), key.salt(), profile(suite), rtp, rtcp, crypto)
+        .map_err(|_| SrtpError::Context)
+}
+
 fn profile(suite: SrtpSuite) -> ProtectionProfile {
     match suite {
         SrtpSuite::AesCm128HmacSha1_80 => ProtectionProfile::Aes128CmHmacSha1_80,
@@ -92,6 +106,8 @@ fn profile(suite: SrtpSuite) -> ProtectionProfile {
 pub struct SrtpLeg {
     inbound: Context,
     outbound: Context,
+    /// What `outbound` protects with.
+    sending: (SrtpSuite, MasterKey),
 }
 
 impl std::fmt::Debug for SrtpLeg {
@@ -103,23 +119,23 @@ impl std::fmt::Debug for SrtpLeg {
 impl SrtpLeg {
     /// The contexts for negotiated `keys`.
     pub fn new(keys: &SrtpKeys) -> Result<SrtpLeg, SrtpError> {
-        let crypto = crypto()?.crypto();
-        let profile = profile(keys.suite);
-        let context = |key: &MasterKey, replay: bool| {
-            let (rtp, rtcp) = match replay {
-                true => (
-                    Some(srtp_replay_protection(REPLAY_WINDOW)),
-                    Some(srtcp_replay_protection(REPLAY_WINDOW)),
-                ),
-                false => (None, None),
-            };
-            Context::new(key.key(), key.salt(), profile, rtp, rtcp, crypto)
-                .map_err(|_| SrtpError::Context)
-        };
         Ok(SrtpLeg {
-            inbound: context(&keys.remote, true)?,
-            outbound: context(&keys.local, false)?,
+            inbound: context(keys.suite, &keys.remote, true)?,
+            outbound: context(keys.suite, &keys.local, false)?,
+            sending: (keys.suite, keys.local),
         })
+    }
+
+    /// New `keys` for the leg (a re-INVITE): when we send with the same suite and key, only
+    /// the peer's side is replaced, so our packet index goes on (restarting it under the
+    /// same key would reuse keystream); otherwise both sides start afresh.
+    pub fn rekey(&mut self, keys: &SrtpKeys) -> Result<(), SrtpError> {
+        if self.sending != (keys.suite, keys.local) {
+            *self = SrtpLeg::new(keys)?;
+        } else {
+            self.inbound = context(keys.suite, &keys.remote, true)?;
+        }
+        Ok(())
     }
 
     /// The plain RTP packet inside the peer's SRTP one.

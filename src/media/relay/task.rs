@@ -249,16 +249,7 @@ impl RelayTask {
         let now = self.clock.now();
         match command {
             Command::Codecs(leg, codecs) => self.session.set_codecs(leg, codecs),
-            Command::Srtp(leg, keys) => {
-                self.protection[leg.idx()] = match keys.map(|k| SrtpLeg::new(&k)) {
-                    None => Protection::Plain,
-                    Some(Ok(srtp)) => Protection::Srtp(Box::new(srtp)),
-                    Some(Err(e)) => {
-                        warn!(?leg, error = %e, "SRTP leg unusable: its media is dropped");
-                        Protection::Unusable
-                    }
-                };
-            }
+            Command::Srtp(leg, keys) => self.set_srtp(leg, keys),
             Command::Receiving(leg, receiving) => self.session.set_receiving(leg, receiving),
             Command::Play(announcement, play) => {
                 self.playing = play;
@@ -307,6 +298,26 @@ impl RelayTask {
         }
         let accepted = accepted && self.legs[leg.idx()].accept_source(leg, src);
         self.relay_in(leg, &mut buf[..n], accepted);
+    }
+
+    /// `leg`'s peer speaks SRTP with `keys` (a new peer, or new keys in a re-INVITE), or
+    /// plain RTP.
+    fn set_srtp(&mut self, leg: Leg, keys: Option<SrtpKeys>) {
+        let protection = &mut self.protection[leg.idx()];
+        let made = match (keys, &mut *protection) {
+            (None, _) => {
+                *protection = Protection::Plain;
+                return;
+            }
+            (Some(keys), Protection::Srtp(srtp)) => srtp.rekey(&keys),
+            (Some(keys), _) => SrtpLeg::new(&keys).map(|srtp| {
+                *protection = Protection::Srtp(Box::new(srtp));
+            }),
+        };
+        if let Err(e) = made {
+            warn!(?leg, error = %e, "SRTP leg unusable: its media is dropped");
+            *protection = Protection::Unusable;
+        }
     }
 
     /// `packet` from `leg`'s peer, unprotected if the leg is SRTP (as it is on a plain

@@ -130,3 +130,33 @@ fn policies_come_from_trunk_and_seats_and_default_to_optional() {
     let bad = config("srtp = \"mandatory\"").unwrap_err().to_string();
     assert!(bad.contains("srtp") && bad.contains("required"), "{bad}");
 }
+
+#[test]
+fn a_rekey_keeps_our_packet_index_and_takes_the_peers_new_key() {
+    let suite = SrtpSuite::AesCm128HmacSha1_80;
+    let (ours, theirs, theirs_next) = (key(1), key(2), key(3));
+    let mut relay = SrtpLeg::new(&keys(suite, ours, theirs)).unwrap();
+    let mut phone = SrtpLeg::new(&keys(suite, theirs, ours)).unwrap();
+    // Our stream crosses a sequence wrap (rollover counter 1) before the re-INVITE.
+    for seq in [65_534, 65_535, 0] {
+        let sent = relay.protect_rtp(&rtp(seq)).unwrap();
+        phone.unprotect_rtp(&sent).unwrap();
+    }
+    relay.rekey(&keys(suite, ours, theirs_next)).unwrap();
+    let sent = relay.protect_rtp(&rtp(1)).unwrap();
+    assert!(
+        phone.unprotect_rtp(&sent).is_ok(),
+        "our index went on (a restarted context would sign with rollover 0)"
+    );
+    let mut rekeyed_phone = SrtpLeg::new(&keys(suite, theirs_next, ours)).unwrap();
+    let from_phone = rekeyed_phone.protect_rtp(&rtp(100)).unwrap();
+    assert!(
+        relay.unprotect_rtp(&from_phone).is_ok(),
+        "the peer's new key"
+    );
+    let old_key = SrtpLeg::new(&keys(suite, theirs, ours))
+        .unwrap()
+        .protect_rtp(&rtp(101))
+        .unwrap();
+    assert_eq!(relay.unprotect_rtp(&old_key), Err(SrtpError::Rejected));
+}

@@ -239,17 +239,27 @@ impl Router {
     }
 }
 
-/// The keys of a leg after a re-INVITE's `offer`: an SRTP leg (`before`) stays SRTP, with
-/// the peer's new key and our same one; a plain leg stays plain (`a=crypto` ignored, a
-/// secure profile refused).
+/// The keys of a leg after a re-INVITE's `offer`: an SRTP leg (`before`) stays SRTP in the
+/// same suite, with the peer's new key and our same one (our stream goes on, so its packet
+/// index does: a new suite or key would restart it); a plain leg stays plain (`a=crypto`
+/// ignored, a secure profile refused).
 fn reoffered_srtp(
     offer: &SessionDescription,
     before: Option<SrtpKeys>,
 ) -> Result<Option<SrtpKeys>, ReofferError> {
     match before {
         Some(keys) => offer
-            .srtp_for_offer(crate::media::sdp::SrtpPolicy::Required, keys.local)
-            .map_err(|_| ReofferError::NotAcceptable),
+            .audio_crypto()
+            .into_iter()
+            .find(|c| c.suite == keys.suite)
+            .map(|c| {
+                Some(SrtpKeys {
+                    tag: c.tag,
+                    remote: c.key,
+                    ..keys
+                })
+            })
+            .ok_or(ReofferError::NotAcceptable),
         None if offer.audio_is_savp() => Err(ReofferError::NotAcceptable),
         None => Ok(None),
     }
@@ -294,7 +304,7 @@ mod tests {
 
     #[test]
     fn an_srtp_seat_leg_keeps_its_key_and_stays_srtp_across_re_invites() {
-        use crate::media::sdp::{KEY_MATERIAL_LEN, MasterKey};
+        use crate::media::sdp::{KEY_MATERIAL_LEN, MasterKey, SrtpSuite};
         const THEIRS: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd";
         let savp = |key: &str| -> SessionDescription {
             PHONE
@@ -348,6 +358,25 @@ mod tests {
             Err(ReofferError::NotAcceptable),
             "no silent downgrade"
         );
+        // Our stream keeps its suite (a new one would restart its index under our key).
+        let crypto_80 = "a=crypto:1 AES_CM_128_HMAC_SHA1_80";
+        let other_suite = savp(THEIRS)
+            .to_string()
+            .replace(crypto_80, "a=crypto:5 AES_CM_128_HMAC_SHA1_32");
+        let re = r.sdp_reoffer(now, "c1", (1, None), other_suite.as_bytes(), (ip, 30000));
+        assert_eq!(re, Err(ReofferError::NotAcceptable), "no change of suite");
+        let both = savp(THEIRS).to_string().replace(
+            crypto_80,
+            &format!("a=crypto:5 AES_CM_128_HMAC_SHA1_32 inline:{THEIRS}\r\na=crypto:6 AES_CM_128_HMAC_SHA1_80"),
+        );
+        let re = r.sdp_reoffer(now, "c1", (1, None), both.as_bytes(), (ip, 30000));
+        let re = re.unwrap();
+        let crypto = re.answer.audio_crypto();
+        assert_eq!(
+            (crypto[0].tag, crypto[0].suite),
+            (6, SrtpSuite::AesCm128HmacSha1_80)
+        );
+        assert_eq!(re.srtp.map(|k| k.tag), Some(6), "same keys, new tag");
 
         r.sdp_offer_seat("c1", 2, Some((ip, 30002, G711Law::Ulaw)), None);
         let plain_peer = (
