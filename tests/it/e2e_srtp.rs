@@ -41,13 +41,26 @@ fn sdp(proto: &str, port: u16, crypto: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baresip_requiring_srtp_takes_a_15_call_with_audio_both_ways() {
-    let dir = temp_dir("e2e-srtp-baresip");
+    baresip_takes_a_15_call("srtp-mand", Some("required"), true).await;
+}
+
+/// baresip's "best effort" SRTP (it would take SRTP in `RTP/AVP`) on a seat left at the
+/// default: the router offers plain RTP, and the call is plain, with audio both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_with_best_effort_srtp_on_a_default_seat_talks_plain_rtp() {
+    baresip_takes_a_15_call("srtp", None, false).await;
+}
+
+/// baresip with `mediaenc` as `arm1` (its `srtp` policy given) takes a 15 call from a
+/// plain SIPp caller: audio both ways, recorded, SRTP on the seat leg or not (`srtp`).
+async fn baresip_takes_a_15_call(mediaenc: &str, policy: Option<&'static str>, srtp: bool) {
+    let dir = temp_dir(&format!("e2e-srtp-baresip-{mediaenc}"));
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let (user, password) = SEATS[0];
     let mut router = start(Options {
         data: Some(data.clone()),
-        seat_srtp: vec![(user, "required")],
+        seat_srtp: policy.map(|p| (user, p)).into_iter().collect(),
         // Liveness on: only authenticated SRTP is a sign of life, and it must suffice.
         seat_rtp_timeout_s: 2,
         caller_rtp_timeout_s: 2,
@@ -61,7 +74,7 @@ async fn baresip_requiring_srtp_takes_a_15_call_with_audio_both_ways() {
         router.sip,
         (user, password),
         &microphone.join("microphone.wav"),
-        "srtp-mand",
+        mediaenc,
     );
     let log = dir.join("baresip/baresip.log");
     let available = "sas_seats{role=\"arm\",state=\"available\"}";
@@ -89,7 +102,7 @@ async fn baresip_requiring_srtp_takes_a_15_call_with_audio_both_ways() {
     let r = wait_records(&router, 1).await.pop().unwrap();
     assert_eq!(r.seat.as_deref(), Some(user), "{r:?}");
     assert_eq!(r.outcome, Some(Outcome::Answered), "{r:?}");
-    // Seat → caller: baresip's SRTP, unprotected by the router, is the caller's plain tone.
+    // Seat → caller: baresip's audio (SRTP unprotected by the router) is the caller's tone.
     let end = got
         .last()
         .expect("the caller heard something")
@@ -98,15 +111,16 @@ async fn baresip_requiring_srtp_takes_a_15_call_with_audio_both_ways() {
     let share = tone_share(&heard(&got, end - 2.0, end), SEAT_HZ);
     eprintln!("caller heard the seat's tone: share {share:.2} over the last 2 s");
     assert!(share > 0.8, "the caller hears baresip's tone ({share})");
-    // Caller → seat: protected for baresip, which decrypted every packet.
+    // Caller → seat: protected for baresip if SRTP, which read every packet.
     let rtp = r.rtp.as_ref().expect("RTP counters");
     assert!(rtp.seat.tx_packets > 150, "{rtp:?}");
     assert!(rtp.seat.rx_packets > 100, "{rtp:?}");
     phone.stop().await;
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(
+    assert_eq!(
         text.contains("SRTP is Enabled (cryptosuite=AES_CM_128_HMAC_SHA1_80)"),
-        "baresip negotiated SRTP: {text}"
+        srtp,
+        "baresip's SRTP: {text}"
     );
     assert!(
         !text.contains("failed to decrypt") && !text.contains("failed to encrypt"),
