@@ -516,6 +516,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     crate::media::ports::warn_if_ephemeral(config.media.rtp_port_min, config.media.rtp_port_max);
     let (cti, cti_commands) = CtiChannels::new(1024);
     let trunk_link = crate::net::sip_tls_out::LinkState::default();
+    let srtp = Arc::new(crate::media::srtp::SrtpPolicies::from_config(&config));
     let driver = CallDriver {
         router: {
             let mut router = Router::new(switchboard, now);
@@ -562,6 +563,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         cti: cti.clone(),
         last_waiting: None,
         webrtc: (&config.media).into(),
+        srtp: Arc::clone(&srtp),
         webrtc_offers: 0,
         seat_rtp_timeout_ms: u64::from(config.media.seat_rtp_timeout_s) * 1000,
         caller_rtp_timeout_ms: u64::from(config.media.caller_rtp_timeout_s) * 1000,
@@ -583,7 +585,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         contact,
         calls: call_events.clone(),
         sequence: AtomicU64::new(0),
-        rtp_packets: metrics.rtp_packets.clone(),
+        relay_metrics: crate::media::relay::RelayMetrics {
+            relayed: Some(metrics.rtp_packets.clone()),
+            srtp_rejected: Some(metrics.srtp_rejected.clone()),
+        },
+        srtp: Arc::clone(&srtp),
         draining: draining.clone(),
         retry_after_s: config.shutdown.retry_after_s,
         bans: bans.clone(),

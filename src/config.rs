@@ -174,6 +174,9 @@ pub struct TrunkConfig {
     /// another certificate or none, is not the trunk.
     #[serde(default)]
     pub tls_pinned_sha256: Vec<String>,
+    /// SDES-SRTP with the trunk (`off`, `optional`: taken when offered, `required`).
+    #[serde(default)]
+    pub srtp: crate::media::srtp::SrtpPolicy,
 }
 
 /// `[trunk] outbound_transport`.
@@ -620,6 +623,10 @@ pub struct SeatConfig {
     /// regulator; any of `udp`, `tcp`, `tls`, `ws`, `wss`); others get 403. Default: any.
     #[serde(default)]
     pub transports: Option<Vec<crate::sip::seat_transports::SeatTransport>>,
+    /// SDES-SRTP with this seat's phone (`off`, `optional`: taken when its phone offers
+    /// it, `required`: the calls offered to it are SRTP, its plain offers refused).
+    #[serde(default)]
+    pub srtp: crate::media::srtp::SrtpPolicy,
 }
 
 impl SeatConfig {

@@ -29,6 +29,9 @@ pub struct Metrics {
     pub draining: IntGauge,
     /// RTP packets relayed, by direction.
     pub rtp_packets: IntCounterVec,
+    /// SRTP/SRTCP packets dropped for failing authentication or the replay check, by leg
+    /// (caller/seat).
+    pub srtp_rejected: IntCounterVec,
     /// RTP packets lost on their way to us, by leg (caller/seat), added at call end.
     pub rtp_packets_lost: IntCounterVec,
     /// Interarrival jitter of what a leg sent us, observed once per leg at call end.
@@ -99,6 +102,14 @@ impl Metrics {
             &["direction"],
         )
         .expect("static metric");
+        let srtp_rejected = IntCounterVec::new(
+            Opts::new(
+                "srtp_rejected_total",
+                "SRTP/SRTCP packets dropped: failed authentication or replayed, by leg",
+            ),
+            &["leg"],
+        )
+        .expect("static metric");
         let rtp_packets_lost = IntCounterVec::new(
             Opts::new(
                 "rtp_packets_lost_total",
@@ -163,6 +174,7 @@ impl Metrics {
             Box::new(active_calls.clone()),
             Box::new(draining.clone()),
             Box::new(rtp_packets.clone()),
+            Box::new(srtp_rejected.clone()),
             Box::new(rtp_packets_lost.clone()),
             Box::new(rtp_jitter.clone()),
             Box::new(p0_unaccompanied.clone()),
@@ -181,6 +193,7 @@ impl Metrics {
             active_calls,
             draining,
             rtp_packets,
+            srtp_rejected,
             rtp_packets_lost,
             rtp_jitter,
             recording_unplaced_ms,

@@ -12,12 +12,15 @@ use sas_core::media::dtmf::rfc4733::{TelephoneEventDecoder, parse_rtp};
 use sas_core::media::g711::G711Law;
 use sas_core::media::leg::Leg;
 use sas_core::media::rtcp::{RtcpSession, is_rtcp, parse_compound};
-use sas_core::media::sdp::{LegCodecs, SessionDescription};
+use sas_core::media::sdp::{
+    KEY_MATERIAL_LEN, LegCodecs, MasterKey, SessionDescription, SrtpKeys, SrtpPolicy, SrtpSuite,
+};
 use sas_core::media::session::MediaSession;
 use sas_core::routing::plan::load_texts;
 use sas_core::routing::simulate::simulate;
 use sas_router::bans::BanSettings;
 use sas_router::bans::shared::Guard;
+use sas_router::media::srtp::SrtpLeg;
 use sas_router::net::front::FrontDesk;
 use sas_router::net::sip_tcp::{Frame, next_frame};
 use sas_router::sip::digest::{DigestAlgorithm, NonceStore, SeatCredential, ha1};
@@ -185,6 +188,7 @@ pub fn sdp(data: &[u8]) {
         offer.is_webrtc(),
     );
     let _ = (offer.receives_audio(), offer.sends_audio());
+    srtp_offer_answer(&offer);
     if offer.is_webrtc() {
         let _ = offer.webrtc_as_rtp();
     }
@@ -204,6 +208,29 @@ pub fn sdp(data: &[u8]) {
         assert!(
             again.is_ok(),
             "restricted SDP does not parse: {again:?}\n{printed}"
+        );
+    }
+}
+
+/// SDES (`a=crypto`): the choice under each policy, our answer carrying our key (which must
+/// read back as the one line of the answer), and the offer read as an answer to ours.
+fn srtp_offer_answer(offer: &SessionDescription) {
+    let ours = MasterKey::new([0x5a; KEY_MATERIAL_LEN]);
+    let _ = (offer.audio_is_savp(), offer.audio_crypto());
+    let _ = offer.srtp_in_answer(ours);
+    for policy in [SrtpPolicy::Off, SrtpPolicy::Optional, SrtpPolicy::Required] {
+        let Ok(Some(keys)) = offer.srtp_for_offer(policy, ours) else {
+            continue;
+        };
+        let mut answer = offer.clone();
+        answer.set_answer_crypto(Some(&keys));
+        let printed = answer.to_string();
+        let again = SessionDescription::parse_bytes(printed.as_bytes())
+            .unwrap_or_else(|e| panic!("SRTP answer does not parse: {e}\n{printed}"));
+        let lines = again.audio_crypto();
+        assert!(
+            lines.len() == 1 && lines[0].key == ours && lines[0].tag == keys.tag,
+            "our answer's a=crypto: {lines:?}\n{printed}"
         );
     }
 }
@@ -238,6 +265,30 @@ pub fn rtp(data: &[u8]) {
     let _ = session.poll_digit();
     session.on_rtcp(Leg::A, data, 40);
     let _ = session.quality(Leg::A);
+    srtp_unprotect(data);
+}
+
+/// What an SRTP leg does with a datagram before anything is authenticated: unprotect it
+/// as SRTP and as SRTCP (both suites), and protect it as ours.
+fn srtp_unprotect(data: &[u8]) {
+    for suite in [
+        SrtpSuite::AesCm128HmacSha1_80,
+        SrtpSuite::AesCm128HmacSha1_32,
+    ] {
+        let keys = SrtpKeys {
+            tag: 1,
+            suite,
+            local: MasterKey::new([1; KEY_MATERIAL_LEN]),
+            remote: MasterKey::new([2; KEY_MATERIAL_LEN]),
+        };
+        let Ok(mut leg) = SrtpLeg::new(&keys) else {
+            panic!("SRTP context for {suite:?}");
+        };
+        let _ = leg.unprotect_rtp(data);
+        let _ = leg.unprotect_rtcp(data);
+        let _ = leg.protect_rtp(data);
+        let _ = leg.protect_rtcp(data);
+    }
 }
 
 /// Prompt and schedule names the fuzzed dial plans may refer to.

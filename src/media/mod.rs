@@ -11,6 +11,7 @@
 //! receive, the peer's reports read for loss, jitter and RTT; sans-IO).
 //! `recording` mixes a call's two sides into one stereo WAV. `webrtc` terminates a seat
 //! leg as WebRTC (browser console, SIP-over-WebSocket phone) and hands its RTP to the relay.
+//! `srtp` holds the SDES-SRTP policies, keys and contexts of SIP legs (the relay uses them).
 
 // The sans-IO media logic lives in the core crate; re-exported under its old paths.
 pub use sas_core::media::{dtmf, g711, leg, playback, rtcp, sdp, session, stream};
@@ -19,4 +20,5 @@ pub mod ports;
 pub mod prompts;
 pub mod recording;
 pub mod relay;
+pub mod srtp;
 pub mod webrtc;

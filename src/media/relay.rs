@@ -16,6 +16,11 @@
 //! comes and goes through the channels of a [`WebRtcIo`] rather than the leg's socket (no
 //! latching, and RTCP is left to the WebRTC stack), until [`MediaRelay::detach_webrtc`]
 //! gives the leg back its socket for the next (SIP) seat.
+//!
+//! A SIP leg may be SRTP (SDES keys, [`MediaRelay::set_srtp`]): what it receives is
+//! unprotected before anything else looks at it (latching, liveness, digits, recording see
+//! only authenticated packets; the rest are dropped and counted), what is sent to it is
+//! protected last. Between legs, and in recordings, audio is plain.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -40,11 +45,14 @@ use super::ports::PortPool;
 use super::rtcp::{LegQuality, is_rtcp};
 use super::sdp::LegCodecs;
 use super::session::{Delivery, MediaSession, Outgoing, RecordSink};
+use super::srtp::{SrtpKeys, SrtpLeg};
 use super::webrtc::WebRtcIo;
 use crate::time::{EpochMillis, wall_clock_now};
 pub use sas_core::media::leg::Leg;
 use task::RelayTask;
 
+#[cfg(test)]
+mod srtp_tests;
 mod task;
 #[cfg(test)]
 mod tests;
@@ -75,7 +83,9 @@ pub enum MediaError {
 /// socket, `tx_*` what was sent out of it; `dropped` counts received datagrams that reached
 /// nobody (not RTP, wrong source after latching, nobody listening, send error).
 /// `rx_rtcp` counts the RTCP packets the leg's peer sent (a sign of life when a VAD trunk
-/// sends no RTP during silence).
+/// sends no RTP during silence). `srtp_rejected` counts the datagrams of an SRTP leg that
+/// failed authentication or the replay check, and only there (not in `rx_*`: the Router
+/// takes received packets for signs of life, and forgeries must not keep a dead leg up).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct LegStats {
     pub rx_packets: u64,
@@ -84,6 +94,7 @@ pub struct LegStats {
     pub tx_bytes: u64,
     pub dropped: u64,
     pub rx_rtcp: u64,
+    pub srtp_rejected: u64,
 }
 
 /// Counters of every leg, snapshot.
@@ -109,6 +120,7 @@ struct LegCounters {
     tx_bytes: AtomicU64,
     dropped: AtomicU64,
     rx_rtcp: AtomicU64,
+    srtp_rejected: AtomicU64,
 }
 
 impl LegCounters {
@@ -125,6 +137,7 @@ impl LegCounters {
             tx_bytes: get(&self.tx_bytes),
             dropped: get(&self.dropped),
             rx_rtcp: get(&self.rx_rtcp),
+            srtp_rejected: get(&self.srtp_rejected),
         }
     }
 }
@@ -188,6 +201,7 @@ impl Drop for Lease {
 /// Instructions to the relay task.
 enum Command {
     Codecs(Leg, LegCodecs),
+    Srtp(Leg, Option<SrtpKeys>),
     Receiving(Leg, bool),
     Play(Announcement, u64),
     Bridge(Leg),
@@ -205,6 +219,16 @@ pub enum MediaNotice {
     Digit(DigitEvent),
     /// The greeting of the [`MediaRelay::play`] numbered `play` has been sent out entirely.
     PromptEnded { play: u64 },
+}
+
+/// Prometheus counters a relay adds to (none in most tests).
+#[derive(Debug, Clone, Default)]
+pub struct RelayMetrics {
+    /// Label `direction`: received packets that reached another leg (relayed or mixed).
+    pub relayed: Option<IntCounterVec>,
+    /// Label `leg` (`caller`, `seat`): SRTP/SRTCP packets that failed authentication or
+    /// the replay check, dropped.
+    pub srtp_rejected: Option<IntCounterVec>,
 }
 
 /// Called with each notice (from the relay task).
@@ -281,6 +305,12 @@ impl MediaRelay {
         self.send(Command::Codecs(leg, codecs));
     }
 
+    /// `leg`'s peer speaks SRTP with `keys` from now on (`None`: plain RTP). Until set,
+    /// a leg is plain.
+    pub fn set_srtp(&self, leg: Leg, keys: Option<SrtpKeys>) {
+        self.send(Command::Srtp(leg, keys));
+    }
+
     /// Whether `leg`'s peer wants our audio (false: it put us on hold).
     pub fn set_receiving(&self, leg: Leg, receiving: bool) {
         self.send(Command::Receiving(leg, receiving));
@@ -331,12 +361,10 @@ impl MediaRelay {
         RelayStats::of(&self.legs)
     }
 
-    /// Spawns the relay task on the current tokio runtime. `metrics`, if given, must have
-    /// exactly the label `direction`; it is incremented once per received packet that
-    /// reached another leg (relayed or mixed).
+    /// Spawns the relay task on the current tokio runtime, counting into `metrics`.
     /// `notices` hears the caller's key presses and the ends of greetings. Calling `start`
     /// again is a no-op.
-    pub fn start(&self, metrics: Option<IntCounterVec>, notices: NoticeHandler) {
+    pub fn start(&self, metrics: RelayMetrics, notices: NoticeHandler) {
         let Some(commands) = self
             .pending
             .lock()
@@ -345,15 +373,24 @@ impl MediaRelay {
         else {
             return;
         };
-        let counters = Leg::ALL.map(|leg| {
-            metrics.as_ref().and_then(|m| {
-                m.get_metric_with_label_values(&[leg.direction()])
+        let counter = |vec: &Option<IntCounterVec>, label: &str| {
+            vec.as_ref().and_then(|m| {
+                m.get_metric_with_label_values(&[label])
                     .inspect_err(|e| warn!(error = %e, "RTP metrics vector unusable"))
                     .ok()
             })
+        };
+        let counters = Leg::ALL.map(|leg| counter(&metrics.relayed, leg.direction()));
+        let rejected = Leg::ALL.map(|leg| {
+            let side = if leg == Leg::A { "caller" } else { "seat" };
+            counter(&metrics.srtp_rejected, side)
         });
         let rtp = self.sockets.each_ref().map(|s| Arc::clone(&s.rtp));
         let rtcp = self.sockets.each_ref().map(|s| Arc::clone(&s.rtcp));
+        let counters = task::Counters {
+            relayed: counters,
+            srtp_rejected: rejected,
+        };
         let task = RelayTask::new(rtp, rtcp, Arc::clone(&self.legs), counters, notices);
         tokio::spawn(task.run(commands, self.cancel.clone()));
     }

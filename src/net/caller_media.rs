@@ -3,7 +3,7 @@
 //! answers (the relay then reads and writes leg A through its channels).
 
 use crate::media::relay::{Leg, MediaRelay};
-use crate::media::sdp::{LegCodecs, RELAYED_CODECS, SessionDescription};
+use crate::media::sdp::{LegCodecs, RELAYED_CODECS, SessionDescription, SrtpKeys, SrtpPolicy};
 use crate::media::webrtc::{WebRtcConfig, WebRtcIo, WebRtcLeg};
 use crate::net::calls::CallerWebRtc;
 use std::sync::Arc;
@@ -14,6 +14,8 @@ pub(super) struct CallerMedia {
     pub(super) offer: SessionDescription,
     /// The codecs it sends.
     pub(super) codecs: LegCodecs,
+    /// Its SRTP keys, when its offer was taken with SRTP.
+    pub(super) srtp: Option<SrtpKeys>,
     /// The WebRTC leg answering it, if it is WebRTC, and its packets for the relay.
     pub(super) webrtc: Option<CallerWebRtc>,
     io: Option<WebRtcIo>,
@@ -21,10 +23,11 @@ pub(super) struct CallerMedia {
 
 impl CallerMedia {
     /// Negotiates the caller's offer `body`; WebRTC only when `webrtc` is given (a seat's
-    /// phone). `None`: nothing usable (answer 488).
+    /// phone); SRTP by the caller's `srtp` policy. `None`: nothing usable (answer 488).
     pub(super) async fn negotiate(
         body: &[u8],
         webrtc: Option<&WebRtcConfig>,
+        srtp: SrtpPolicy,
     ) -> Option<CallerMedia> {
         let mut offer = SessionDescription::parse_bytes(body).ok()?;
         if offer.is_webrtc() {
@@ -42,6 +45,7 @@ impl CallerMedia {
             return Some(CallerMedia {
                 offer: offer.webrtc_as_rtp(),
                 codecs,
+                srtp: None,
                 webrtc: Some(CallerWebRtc { leg, answer }),
                 io,
             });
@@ -49,9 +53,17 @@ impl CallerMedia {
         offer.restrict_codecs(RELAYED_CODECS).ok()?;
         let codecs = offer.leg_codecs()?;
         offer.audio_endpoint()?;
+        let srtp = match offer.srtp_for_offer(srtp, crate::media::srtp::fresh_key()) {
+            Ok(keys) => keys,
+            Err(refusal) => {
+                tracing::info!(%refusal, "an offer's SRTP is not acceptable");
+                return None;
+            }
+        };
         Some(CallerMedia {
             offer,
             codecs,
+            srtp,
             webrtc: None,
             io: None,
         })
@@ -66,6 +78,7 @@ impl CallerMedia {
                 if let Some(remote) = self.offer.audio_endpoint() {
                     relay.set_remote(Leg::A, remote);
                 }
+                relay.set_srtp(Leg::A, self.srtp);
                 relay.set_receiving(Leg::A, self.offer.receives_audio());
             }
         }

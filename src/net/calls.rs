@@ -85,6 +85,8 @@ pub struct TrunkCall {
     pub offer: SessionDescription,
     /// The caller's codecs (from the offer).
     pub codecs: LegCodecs,
+    /// The caller's SRTP keys, when its offer was taken with SRTP.
+    pub srtp: Option<crate::media::sdp::SrtpKeys>,
     /// A WebSocket phone calling: the WebRTC leg answering it (attached as leg A).
     pub webrtc: Option<CallerWebRtc>,
     /// The call's media relay (started; leg A's remote and codecs set).
@@ -182,6 +184,8 @@ pub(super) struct Legs {
     /// The WebRTC leg answering a WebSocket phone that called, and our answer.
     caller_webrtc: Option<CallerWebRtc>,
     codecs: LegCodecs,
+    /// The caller's SRTP keys (our answer carries ours).
+    srtp: Option<crate::media::sdp::SrtpKeys>,
     pub(super) relay: MediaRelay,
     /// The prompts of the routing set the call started with (the Router names them).
     pub(super) prompts: Arc<PromptSet>,
@@ -266,6 +270,8 @@ pub struct CallDriver {
     pub last_waiting: Option<usize>,
     /// How the router's WebRTC legs gather their ICE candidates.
     pub webrtc: WebRtcConfig,
+    /// SRTP policies of the trunk and the seats (which offers are SRTP).
+    pub srtp: Arc<crate::media::srtp::SrtpPolicies>,
     /// WebRTC offers made to consoles and phones (tells one from the next).
     pub webrtc_offers: u64,
     /// A SIP seat's phone silent this long is taken for dead (0: never).
@@ -350,6 +356,7 @@ impl CallDriver {
                         offer: t.offer,
                         caller_webrtc: t.webrtc,
                         codecs: t.codecs,
+                        srtp: t.srtp,
                         relay: t.relay,
                         prompts: Arc::clone(&t.routing.prompts),
                         answered: false,
@@ -602,6 +609,9 @@ impl CallDriver {
         if let Some(codecs) = re.codecs {
             l.relay.set_codecs(leg, codecs);
         }
+        if let Some(keys) = re.srtp {
+            l.relay.set_srtp(leg, Some(keys));
+        }
         l.relay.set_receiving(leg, re.receiving);
         if let Some(s) = l.seats.iter_mut().find(|s| s.sip == call_id) {
             s.talking = re.receiving && re.sending;
@@ -779,7 +789,7 @@ impl CallDriver {
             None => {
                 let ours = (self.sdp_ip, l.relay.local_addr(Leg::A).port());
                 let answer = (self.router)
-                    .sdp_answer_caller(call, &l.offer, l.codecs, ours)
+                    .sdp_answer_caller(call, &l.offer, l.codecs, ours, l.srtp)
                     .map_err(|e| format!("caller_sdp: {e}"))?;
                 answer.to_string()
             }
@@ -941,6 +951,7 @@ fn rtp_counters(stats: &RelayStats) -> RtpCounters {
         tx_bytes: stats.b.tx_bytes + stats.c.tx_bytes,
         dropped: stats.b.dropped + stats.c.dropped,
         rx_rtcp: stats.b.rx_rtcp + stats.c.rx_rtcp,
+        srtp_rejected: stats.b.srtp_rejected + stats.c.srtp_rejected,
     };
     RtpCounters {
         caller: leg(stats.a),

@@ -133,8 +133,10 @@ pub struct Dispatcher {
     pub calls: mpsc::UnboundedSender<CallEvent>,
     /// Call id sequence.
     pub sequence: AtomicU64,
-    /// RTP packets relayed, by direction.
-    pub rtp_packets: prometheus::IntCounterVec,
+    /// What the call relays count into.
+    pub relay_metrics: crate::media::relay::RelayMetrics,
+    /// SRTP policies of the trunk and the seats.
+    pub srtp: Arc<crate::media::srtp::SrtpPolicies>,
     /// Cancelled on SIGTERM: new calls are refused (503 with Retry-After) while the calls
     /// in progress finish.
     pub draining: tokio_util::sync::CancellationToken,
@@ -345,7 +347,12 @@ impl Dispatcher {
         };
         // A seat's phone on a WebSocket is a browser: its offer is WebRTC.
         let webrtc = dialled_by.as_ref().map(|_| &self.webrtc);
-        let Some(mut media) = CallerMedia::negotiate(tx.original.body(), webrtc).await else {
+        let srtp = match &dialled_by {
+            Some(d) => self.srtp.seat(&d.seat),
+            None => self.srtp.trunk(),
+        };
+        let body = tx.original.body();
+        let Some(mut media) = CallerMedia::negotiate(body, webrtc, srtp).await else {
             self.refuse(record(&line), EndReason::NoUsableSdp);
             return tx.reply(StatusCode::NotAcceptableHere).await;
         };
@@ -380,7 +387,7 @@ impl Dispatcher {
         media.apply(&relay);
         let (events, notice_call) = (self.calls.clone(), call.clone());
         relay.start(
-            Some(self.rtp_packets.clone()),
+            self.relay_metrics.clone(),
             Box::new(move |notice| {
                 let call = notice_call.clone();
                 events.send(CallEvent::Media { call, notice }).ok();
@@ -400,6 +407,7 @@ impl Dispatcher {
                 dialog,
                 offer: media.offer,
                 codecs: media.codecs,
+                srtp: media.srtp,
                 webrtc: media.webrtc,
                 relay,
                 entry,

@@ -372,65 +372,6 @@ async fn seats_register_with_sha256_or_md5_digest() {
     router.stop().await;
 }
 
-/// A seat's INVITE to `number` from `local`, answering `challenge` if any.
-fn seat_invite(
-    (router, local): (SocketAddr, SocketAddr),
-    seat: (&str, &str),
-    number: &str,
-    challenge: Option<&str>,
-    call_id: &str,
-) -> String {
-    let uri = format!("sip:{number}@{router}");
-    let (cseq, auth) = match challenge {
-        Some(c) => (2, authorization(c, seat, "INVITE", &uri)),
-        None => (1, String::new()),
-    };
-    format!(
-        "INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKinv{call_id}{cseq}\r\nFrom: <sip:{user}@{router}>;tag=s{call_id}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} INVITE\r\nContact: <sip:{user}@{local}>\r\nMax-Forwards: 70\r\n{auth}Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{SDP}",
-        user = seat.0,
-        len = SDP.len()
-    )
-}
-
-/// A seat's INVITE to `number`, challenged then answered with `password`: the final status.
-async fn seat_dials(
-    socket: &UdpSocket,
-    router: SocketAddr,
-    (user, password): (&str, &str),
-    number: &str,
-    call_id: &str,
-) -> u16 {
-    let ends = (router, socket.local_addr().unwrap());
-    let wait = Duration::from_secs(2);
-    let first = seat_invite(ends, (user, password), number, None, call_id);
-    let answer = exchange(socket, router, first.as_bytes(), wait)
-        .await
-        .unwrap();
-    assert_eq!(status(&answer), 401, "{answer}");
-    // ACK the 401 (same branch, the response's To), or it comes again over what follows.
-    let to = answer.lines().find(|l| l.starts_with("To:")).unwrap();
-    let head = first.split("\r\n\r\n").next().unwrap();
-    let ack: String = head
-        .lines()
-        .filter(|l| !l.starts_with("Content-"))
-        .map(|l| match l {
-            l if l.starts_with("INVITE ") => l.replacen("INVITE", "ACK", 1),
-            l if l.starts_with("To:") => to.to_string(),
-            l if l.starts_with("CSeq:") => "CSeq: 1 ACK".to_string(),
-            l => l.to_string(),
-        })
-        .map(|l| l + "\r\n")
-        .collect();
-    let ack = ack + "Content-Length: 0\r\n\r\n";
-    socket.send_to(ack.as_bytes(), router).await.unwrap();
-    let offered = challenges(&answer);
-    let second = seat_invite(ends, (user, password), number, Some(&offered[0]), call_id);
-    let answer = exchange(socket, router, second.as_bytes(), wait)
-        .await
-        .unwrap();
-    status(&answer)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seats_dial_only_internal_numbers_and_only_with_their_password() {
     let mut router = start(Options::default()).await;
@@ -442,7 +383,7 @@ async fn seats_dial_only_internal_numbers_and_only_with_their_password() {
         router.sip,
         (arm1.0, "not-the-password"),
         "2001",
-        "w1",
+        ("w1", SDP),
     )
     .await;
     assert_eq!(refused, 403);
@@ -451,7 +392,8 @@ async fn seats_dial_only_internal_numbers_and_only_with_their_password() {
         .iter()
         .enumerate()
     {
-        let refused = seat_dials(&phone, router.sip, arm1, number, &format!("n{i}")).await;
+        let call_id = format!("n{i}");
+        let refused = seat_dials(&phone, router.sip, arm1, number, (&call_id, SDP)).await;
         assert_eq!(refused, 404, "{number}");
     }
     // Even from a trunk address, the internal numbers need a seat's password.
@@ -461,7 +403,7 @@ async fn seats_dial_only_internal_numbers_and_only_with_their_password() {
         arm1,
         "2001",
         None,
-        "t1",
+        ("t1", SDP),
     );
     let answer = exchange(
         &trunk,

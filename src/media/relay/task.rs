@@ -3,6 +3,7 @@
 //! [`MediaRelay`] handle steer it.
 
 use super::*;
+use std::borrow::Cow;
 
 /// Milliseconds on a monotonic clock that reads like epoch time (digit timestamps).
 struct Clock {
@@ -120,6 +121,23 @@ fn poll_peer(
     })
 }
 
+/// The prometheus counters of a relay task, per leg.
+pub(super) struct Counters {
+    /// Packets from the leg that reached another leg.
+    pub(super) relayed: [Option<IntCounter>; 3],
+    /// SRTP/SRTCP packets from the leg that failed authentication or the replay check.
+    pub(super) srtp_rejected: [Option<IntCounter>; 3],
+}
+
+/// How a SIP leg's packets are protected on the wire.
+enum Protection {
+    Plain,
+    Srtp(Box<SrtpLeg>),
+    /// SRTP was negotiated but its context could not be made: nothing in or out, rather
+    /// than plain audio on a leg the peer believes encrypted.
+    Unusable,
+}
+
 /// The task of one call: receives on every leg, runs the [`MediaSession`], sends.
 pub(super) struct RelayTask {
     rtp: [Arc<UdpSocket>; 3],
@@ -133,8 +151,10 @@ pub(super) struct RelayTask {
     legs: Arc<[LegShared; 3]>,
     session: MediaSession,
     clock: Clock,
-    /// Counters of packets that reached another leg, by the leg they come from.
-    relayed: [Option<IntCounter>; 3],
+    /// Prometheus counters, by the leg packets come from.
+    counters: Counters,
+    /// SRTP or plain, per leg (a WebRTC peer's DTLS-SRTP is its stack's business).
+    protection: [Protection; 3],
     notices: NoticeHandler,
     /// Number of the current [`MediaRelay::play`].
     playing: u64,
@@ -146,7 +166,7 @@ impl RelayTask {
         rtp: [Arc<UdpSocket>; 3],
         rtcp: [Arc<UdpSocket>; 3],
         legs: Arc<[LegShared; 3]>,
-        relayed: [Option<IntCounter>; 3],
+        counters: Counters,
         notices: NoticeHandler,
     ) -> RelayTask {
         let clock = Clock::new();
@@ -159,7 +179,8 @@ impl RelayTask {
             legs,
             session: MediaSession::new(clock.now(), rand::random(), rand::random()),
             clock,
-            relayed,
+            counters,
+            protection: [Protection::Plain, Protection::Plain, Protection::Plain],
             notices,
             playing: 0,
             out: Vec::new(),
@@ -228,6 +249,7 @@ impl RelayTask {
         let now = self.clock.now();
         match command {
             Command::Codecs(leg, codecs) => self.session.set_codecs(leg, codecs),
+            Command::Srtp(leg, keys) => self.set_srtp(leg, keys),
             Command::Receiving(leg, receiving) => self.session.set_receiving(leg, receiving),
             Command::Play(announcement, play) => {
                 self.playing = play;
@@ -256,12 +278,78 @@ impl RelayTask {
         if is_rtcp(&buf[..n]) {
             return self.received_rtcp(leg, Ok((n, src)), buf, true);
         }
-        let pkt = &mut buf[..n];
         // A WebRTC leg's socket is not in use: whatever reaches it is stray.
-        let accepted = self.peers[leg.idx()].is_none()
-            && looks_like_rtp(pkt)
-            && self.legs[leg.idx()].accept_source(leg, src);
-        self.relay_in(leg, pkt, accepted);
+        let mut accepted = self.peers[leg.idx()].is_none() && looks_like_rtp(&buf[..n]);
+        let mut n = n;
+        if accepted {
+            // Only authenticated packets may latch the remote, be heard or count as signs
+            // of life (`rx_packets`): a forgery is only counted as rejected.
+            match self.unprotect(leg, &buf[..n], false) {
+                None => return,
+                Some(Cow::Borrowed(_)) => {}
+                Some(Cow::Owned(plain)) => match buf.get_mut(..plain.len()) {
+                    Some(room) => {
+                        room.copy_from_slice(&plain);
+                        n = plain.len();
+                    }
+                    None => accepted = false,
+                },
+            }
+        }
+        let accepted = accepted && self.legs[leg.idx()].accept_source(leg, src);
+        self.relay_in(leg, &mut buf[..n], accepted);
+    }
+
+    /// `leg`'s peer speaks SRTP with `keys` (a new peer, or new keys in a re-INVITE), or
+    /// plain RTP.
+    fn set_srtp(&mut self, leg: Leg, keys: Option<SrtpKeys>) {
+        let protection = &mut self.protection[leg.idx()];
+        let made = match (keys, &mut *protection) {
+            (None, _) => {
+                *protection = Protection::Plain;
+                return;
+            }
+            (Some(keys), Protection::Srtp(srtp)) => srtp.rekey(&keys),
+            (Some(keys), _) => SrtpLeg::new(&keys).map(|srtp| {
+                *protection = Protection::Srtp(Box::new(srtp));
+            }),
+        };
+        if let Err(e) = made {
+            warn!(?leg, error = %e, "SRTP leg unusable: its media is dropped");
+            *protection = Protection::Unusable;
+        }
+    }
+
+    /// `packet` from `leg`'s peer, unprotected if the leg is SRTP (as it is on a plain
+    /// leg); `None`: drop it (counted as rejected).
+    fn unprotect<'a>(&mut self, leg: Leg, packet: &'a [u8], rtcp: bool) -> Option<Cow<'a, [u8]>> {
+        let plain = match &mut self.protection[leg.idx()] {
+            Protection::Plain => return Some(Cow::Borrowed(packet)),
+            Protection::Srtp(srtp) if rtcp => srtp.unprotect_rtcp(packet).ok(),
+            Protection::Srtp(srtp) => srtp.unprotect_rtp(packet).ok(),
+            Protection::Unusable => None,
+        };
+        if plain.is_none() {
+            LegCounters::add(&self.legs[leg.idx()].counters.srtp_rejected, 1);
+            if let Some(counter) = &self.counters.srtp_rejected[leg.idx()] {
+                counter.inc();
+            }
+        }
+        plain.map(|p| Cow::Owned(p.to_vec()))
+    }
+
+    /// `packet` for `leg`'s peer, protected if the leg is SRTP; `None`: do not send.
+    fn protect<'a>(&mut self, leg: Leg, packet: &'a [u8], rtcp: bool) -> Option<Cow<'a, [u8]>> {
+        let protected = match &mut self.protection[leg.idx()] {
+            Protection::Plain => return Some(Cow::Borrowed(packet)),
+            Protection::Srtp(srtp) if rtcp => srtp.protect_rtcp(packet),
+            Protection::Srtp(srtp) => srtp.protect_rtp(packet),
+            Protection::Unusable => return None,
+        };
+        protected
+            .map_err(|e| debug!(?leg, error = %e, "packet not sent"))
+            .ok()
+            .map(|p| Cow::Owned(p.to_vec()))
     }
 
     /// A packet received on `leg` (socket or WebRTC peer), to the session if `accepted`.
@@ -280,8 +368,8 @@ impl RelayTask {
             Delivery::Dropped => false,
         };
         if !heard {
-            LegCounters::add(&c.dropped, 1);
-        } else if let Some(counter) = &self.relayed[leg.idx()] {
+            LegCounters::add(&self.legs[leg.idx()].counters.dropped, 1);
+        } else if let Some(counter) = &self.counters.relayed[leg.idx()] {
             counter.inc();
         }
     }
@@ -303,10 +391,14 @@ impl RelayTask {
         if peer.is_some_and(|p| p.ip() != src.ip()) {
             return;
         }
+        let now = self.clock.now();
+        let Some(plain) = self.unprotect(leg, &buf[..n], true) else {
+            return;
+        };
+        self.session.on_rtcp(leg, &plain, now);
         self.rtcp_mux[leg.idx()] = muxed;
         self.rtcp_remote[leg.idx()] = Some(src);
         LegCounters::add(&self.legs[leg.idx()].counters.rx_rtcp, 1);
-        self.session.on_rtcp(leg, &buf[..n], self.clock.now());
     }
 
     /// Sends what the session produced, and hands over digits and prompt ends.
@@ -328,8 +420,7 @@ impl RelayTask {
 
     /// Sends to `leg`'s remote (or WebRTC peer) without waiting: real-time audio is
     /// dropped rather than delayed when the socket buffer (or channel) is full.
-    fn send(&self, leg: Leg, pkt: &[u8]) -> bool {
-        let egress = &self.legs[leg.idx()];
+    fn send(&mut self, leg: Leg, pkt: &[u8]) -> bool {
         let sent = if let Some(peer) = &self.peers[leg.idx()] {
             peer.io
                 .to_peer
@@ -337,13 +428,17 @@ impl RelayTask {
                 .map(|()| pkt.len())
                 .map_err(|e| debug!(?leg, error = %e, "RTP to WebRTC peer dropped"))
         } else {
-            let Some(dst) = egress.remote().addr else {
+            let Some(dst) = self.legs[leg.idx()].remote().addr else {
                 return false;
             };
-            self.rtp[leg.idx()]
-                .try_send_to(pkt, dst)
-                .map_err(|e| debug!(?leg, %dst, error = %e, "RTP send error"))
+            match self.protect(leg, pkt, false) {
+                Some(wire) => self.rtp[leg.idx()]
+                    .try_send_to(&wire, dst)
+                    .map_err(|e| debug!(?leg, %dst, error = %e, "RTP send error")),
+                None => Err(()),
+            }
         };
+        let egress = &self.legs[leg.idx()];
         match sent {
             Ok(sent) => {
                 LegCounters::add(&egress.counters.tx_packets, 1);
@@ -359,7 +454,7 @@ impl RelayTask {
 
     /// Sends the session's report to `leg`, unless its peer is WebRTC (whose stack sends
     /// its own).
-    fn send_rtcp(&self, leg: Leg, pkt: &[u8]) {
+    fn send_rtcp(&mut self, leg: Leg, pkt: &[u8]) {
         let i = leg.idx();
         let Some(rtp) = self.legs[i]
             .remote()
@@ -375,7 +470,11 @@ impl RelayTask {
                 .unwrap_or_else(|| SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)));
             (&self.rtcp[i], dst)
         };
-        if let Err(e) = socket.try_send_to(pkt, dst) {
+        let socket = Arc::clone(socket);
+        let Some(wire) = self.protect(leg, pkt, true) else {
+            return;
+        };
+        if let Err(e) = socket.try_send_to(&wire, dst) {
             debug!(?leg, %dst, error = %e, "RTCP send error");
         }
     }

@@ -68,6 +68,10 @@ fn start_bridged(relay: &MediaRelay, metrics: Option<IntCounterVec>) {
     relay.set_codecs(Leg::A, PCMU);
     relay.set_codecs(Leg::B, PCMU);
     relay.bridge(Leg::B);
+    let metrics = RelayMetrics {
+        relayed: metrics,
+        ..RelayMetrics::default()
+    };
     relay.start(metrics, Box::new(|_| {}));
 }
 
@@ -91,7 +95,7 @@ async fn relays_both_ways_payload_identical() {
     relay.set_remote(Leg::B, seat.local_addr().unwrap());
     let metrics = IntCounterVec::new(Opts::new("rtp_packets", "test"), &["direction"]).unwrap();
     start_bridged(&relay, Some(metrics.clone()));
-    relay.start(None, Box::new(|_| {})); // idempotent
+    relay.start(RelayMetrics::default(), Box::new(|_| {})); // idempotent
 
     let up = rtp(1, &[0xd5; 160]);
     caller.send_to(&up, a_local).await.unwrap();
@@ -115,7 +119,8 @@ async fn relays_both_ways_payload_identical() {
             tx_packets: 1,
             tx_bytes: n(&down),
             dropped: 0,
-            rx_rtcp: 0
+            rx_rtcp: 0,
+            srtp_rejected: 0,
         }
     );
     assert_eq!(
@@ -126,7 +131,8 @@ async fn relays_both_ways_payload_identical() {
             tx_packets: 1,
             tx_bytes: n(&up),
             dropped: 0,
-            rx_rtcp: 0
+            rx_rtcp: 0,
+            srtp_rejected: 0,
         }
     );
     assert_eq!(metrics.with_label_values(&["caller_to_seat"]).get(), 1);
@@ -182,7 +188,7 @@ async fn drops_while_seat_unknown_then_relays() {
     let (caller, seat) = (peer().await, peer().await);
     relay.set_remote(Leg::A, caller.local_addr().unwrap());
     relay.set_codecs(Leg::A, PCMU);
-    relay.start(None, Box::new(|_| {}));
+    relay.start(RelayMetrics::default(), Box::new(|_| {}));
 
     // Call still queued: no seat yet.
     caller.send_to(&rtp(1, b"queued"), a_local).await.unwrap();
@@ -307,7 +313,7 @@ async fn conference_sends_each_peer_the_mix_of_the_two_others() {
         relay.set_codecs(leg, PCMU);
     }
     relay.conference();
-    relay.start(None, Box::new(|_| {}));
+    relay.start(RelayMetrics::default(), Box::new(|_| {}));
     // Each peer says its own tone (whole cycles per 20 ms frame).
     let says = [500.0, 1000.0, 1800.0];
     let speech = says.map(|f| g711(&tones(&[(f, 8000.0)], 20), G711Law::Ulaw));

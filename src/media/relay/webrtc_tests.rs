@@ -1,6 +1,6 @@
-//! A relay whose caller leg is plain RTP and whose seat leg is WebRTC (an in-process
-//! browser peer), all on 127.0.0.1: tones both ways with law conversion, recording taps,
-//! the browser hanging up.
+//! A relay whose caller leg is plain RTP (or SRTP) and whose seat leg is WebRTC (an
+//! in-process browser peer), all on 127.0.0.1: tones both ways with law conversion,
+//! recording taps, the browser hanging up.
 
 use super::*;
 use std::net::Ipv4Addr;
@@ -72,14 +72,75 @@ const PCMA: LegCodecs = LegCodecs {
     other_pt: None,
 };
 
+/// The caller's end of leg A: plain RTP, or SRTP with its own contexts.
+struct Caller {
+    socket: UdpSocket,
+    srtp: Option<crate::media::srtp::SrtpLeg>,
+    seq: u16,
+}
+
+impl Caller {
+    /// Sends the next packet of `payload` (PCMA) to `to`.
+    async fn say(&mut self, to: SocketAddr, payload: &[u8]) {
+        self.seq = self.seq.wrapping_add(1);
+        let packet = rtp(self.seq, 8, payload);
+        let wire = match &mut self.srtp {
+            Some(srtp) => srtp.protect_rtp(&packet).unwrap().to_vec(),
+            None => packet,
+        };
+        self.socket.send_to(&wire, to).await.unwrap();
+    }
+
+    /// What the relay sent, as RTP.
+    fn read(&mut self, wire: &[u8]) -> Vec<u8> {
+        match &mut self.srtp {
+            Some(srtp) => srtp.unprotect_rtp(wire).expect("authenticated").to_vec(),
+            None => wire.to_vec(),
+        }
+    }
+}
+
 #[tokio::test]
 async fn caller_over_udp_and_browser_over_webrtc_hear_each_other() {
-    let pool = Arc::new(PortPool::new(42400, 42499).unwrap());
+    caller_and_browser_hear_each_other(42400, None).await;
+}
+
+#[tokio::test]
+async fn an_srtp_caller_and_a_webrtc_browser_hear_each_other() {
+    use crate::media::srtp::{KEY_MATERIAL_LEN, MasterKey, SrtpKeys, SrtpLeg, SrtpSuite};
+    let (ours, theirs) = (
+        MasterKey::new([3; KEY_MATERIAL_LEN]),
+        MasterKey::new([4; KEY_MATERIAL_LEN]),
+    );
+    let keys = |local, remote| SrtpKeys {
+        tag: 1,
+        suite: SrtpSuite::AesCm128HmacSha1_32,
+        local,
+        remote,
+    };
+    let caller = SrtpLeg::new(&keys(theirs, ours)).unwrap();
+    caller_and_browser_hear_each_other(42900, Some((keys(ours, theirs), caller))).await;
+}
+
+/// Tones both ways between a caller on leg A (SRTP with `srtp`: the relay's keys and the
+/// caller's contexts) and a browser on leg B, recorded; then the browser leaves and a SIP
+/// seat takes leg B. Ports from `base`.
+async fn caller_and_browser_hear_each_other(
+    base: u16,
+    srtp: Option<(SrtpKeys, crate::media::srtp::SrtpLeg)>,
+) {
+    let pool = Arc::new(PortPool::new(base, base + 99).unwrap());
     let relay = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
-    let caller = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let (relay_keys, caller_srtp) = srtp.unzip();
+    let mut caller = Caller {
+        socket: UdpSocket::bind((LOCALHOST, 0)).await.unwrap(),
+        srtp: caller_srtp,
+        seq: 0,
+    };
     let a_local = relay.local_addr(Leg::A);
-    relay.set_remote(Leg::A, caller.local_addr().unwrap());
+    relay.set_remote(Leg::A, caller.socket.local_addr().unwrap());
     relay.set_codecs(Leg::A, PCMA);
+    relay.set_srtp(Leg::A, relay_keys);
 
     // The driver's part: offer in the caller's law, the seat answers (PCMU only here).
     let config = WebRtcConfig {
@@ -96,7 +157,7 @@ async fn caller_over_udp_and_browser_over_webrtc_hear_each_other() {
     let taps = ToneTaps::default();
     relay.record(Box::new(taps.clone()));
     relay.bridge(Leg::B);
-    relay.start(None, Box::new(|_| {}));
+    relay.start(RelayMetrics::default(), Box::new(|_| {}));
     let mut state = leg.state();
     timeout(
         Duration::from_secs(5),
@@ -107,16 +168,11 @@ async fn caller_over_udp_and_browser_over_webrtc_hear_each_other() {
     .unwrap();
     browser.connected().await;
 
-    let caller_says = rtp(
-        0,
-        8,
-        &g711(&tones(&[(CALLER_HZ, 8000.0)], 20), G711Law::Alaw),
-    );
+    let caller_says = g711(&tones(&[(CALLER_HZ, 8000.0)], 20), G711Law::Alaw);
     let seat_says = g711(&tones(&[(SEAT_HZ, 8000.0)], 20), G711Law::Ulaw);
     let (mut at_caller, mut at_browser) = (0, 0);
     let mut buf = [0u8; 2048];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
-    let mut seq = 0u16;
     while at_caller < PACKETS || at_browser < PACKETS {
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -124,16 +180,14 @@ async fn caller_over_udp_and_browser_over_webrtc_hear_each_other() {
             relay.stats(),
             leg.stats()
         );
-        seq = seq.wrapping_add(1);
-        let mut packet = caller_says.clone();
-        packet[2..4].copy_from_slice(&seq.to_be_bytes());
-        caller.send_to(&packet, a_local).await.unwrap();
+        caller.say(a_local, &caller_says).await;
         browser.send(&seat_says).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
-        while let Ok((n, from)) = caller.try_recv_from(&mut buf) {
+        while let Ok((n, from)) = caller.socket.try_recv_from(&mut buf) {
             assert_eq!(from, a_local);
-            assert_eq!(buf[1] & 0x7f, 8, "PCMA towards the caller");
-            if hears(&buf[12..n], G711Law::Alaw, SEAT_HZ, CALLER_HZ) {
+            let packet = caller.read(&buf[..n]);
+            assert_eq!(packet[1] & 0x7f, 8, "PCMA towards the caller");
+            if hears(&packet[12..], G711Law::Alaw, SEAT_HZ, CALLER_HZ) {
                 at_caller += 1;
             }
         }
@@ -154,6 +208,7 @@ async fn caller_over_udp_and_browser_over_webrtc_hear_each_other() {
     );
     let s = relay.stats();
     assert_eq!(s.b.dropped, 0, "{s:?}");
+    assert_eq!(s.a.srtp_rejected, 0, "{s:?}");
     assert_eq!(relay.remote(Leg::B), None, "no UDP remote for a WebRTC leg");
 
     // The browser hangs up: the leg says so, the caller's audio goes on being taken.
@@ -167,7 +222,7 @@ async fn caller_over_udp_and_browser_over_webrtc_hear_each_other() {
     .unwrap();
     leg.close().await;
     let before = relay.stats().a.rx_packets;
-    caller.send_to(&caller_says, a_local).await.unwrap();
+    caller.say(a_local, &caller_says).await;
     let s = wait_for_stats(&relay, |s| s.a.rx_packets > before).await;
     assert!(s.b.tx_packets >= PACKETS as u64);
 
@@ -176,7 +231,7 @@ async fn caller_over_udp_and_browser_over_webrtc_hear_each_other() {
     let seat = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
     relay.set_remote(Leg::B, seat.local_addr().unwrap());
     relay.set_codecs(Leg::B, PCMA);
-    caller.send_to(&caller_says, a_local).await.unwrap();
+    caller.say(a_local, &caller_says).await;
     let (n, from) = timeout(Duration::from_secs(2), seat.recv_from(&mut buf))
         .await
         .expect("the SIP seat hears the caller")
@@ -234,7 +289,7 @@ async fn cpu_of_bridged_webrtc_legs() {
         relay.set_codecs(Leg::B, leg.set_answer(&answer).await.unwrap());
         relay.attach_webrtc(Leg::B, leg.take_io().unwrap());
         relay.bridge(Leg::B);
-        relay.start(None, Box::new(|_| {}));
+        relay.start(RelayMetrics::default(), Box::new(|_| {}));
         browser.connected().await;
         calls.push((relay, leg, browser, caller));
     }

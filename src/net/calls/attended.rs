@@ -123,9 +123,11 @@ impl CallDriver {
                     sdp.audio_endpoint()?,
                     sdp.leg_codecs()?,
                     sdp.receives_audio(),
+                    // An SRTP target must answer our SRTP re-INVITE with its key.
+                    sdp.srtp_answering(&h.offer.0).ok()?,
                 ))
             });
-        let Some((remote, codecs, receiving)) = answer else {
+        let Some((remote, codecs, receiving, srtp)) = answer else {
             tracing::info!(call = %h.call, status = ?h.status, "attended transfer failed: re-INVITE refused");
             let status = h.status.filter(|c| *c >= 400).unwrap_or(500);
             self.refer_failed(&h.call, &h.seat, StatusCode::from(status), legs);
@@ -166,7 +168,9 @@ impl CallDriver {
         x.relay.set_remote(h.side, remote);
         x.relay.set_codecs(h.side, codecs);
         x.relay.set_receiving(h.side, receiving);
-        (self.router).sdp_handed_over(&h.call, h.side.idx(), (remote, codecs), h.offer);
+        x.relay.set_srtp(h.side, srtp);
+        let peer = (remote, codecs);
+        (self.router).sdp_handed_over(&h.call, h.side.idx(), peer, h.offer, srtp);
         by_leg.insert(leg.sip.clone(), h.call.clone());
         x.seats.push(leg);
     }

@@ -7,7 +7,7 @@ use super::{CallDriver, CallEvent, Legs};
 use crate::acd::Urgency;
 use crate::call::{CallId, CallInput, Party};
 use crate::media::relay::Leg;
-use crate::media::sdp::SessionDescription;
+use crate::media::sdp::{SessionDescription, SrtpPolicy};
 use crate::time::Now;
 use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::dialog::invitation::InviteOption;
@@ -80,19 +80,20 @@ impl CallDriver {
                     let media = SessionDescription::parse_bytes(&answer)
                         .ok()
                         .and_then(|sdp| {
-                            Some((
-                                sdp.audio_endpoint()?,
-                                sdp.leg_codecs()?,
-                                sdp.receives_audio(),
-                                sdp.sends_audio(),
-                            ))
+                            let peer = (sdp.audio_endpoint()?, sdp.leg_codecs()?);
+                            let srtp = (self.router).sdp_answered(&call, side.idx(), peer, &sdp);
+                            let srtp = srtp
+                                .inspect_err(|e| tracing::info!(%call, %seat, error = %e, "seat answer refused"))
+                                .ok()?;
+                            Some((peer, srtp, sdp.receives_audio(), sdp.sends_audio()))
                         });
                     match media {
-                        Some((remote, codecs, receiving, sends)) => {
+                        Some(((remote, codecs), srtp, receiving, sends)) => {
+                            // Keys before codecs: the new peer's packets are read with its keys.
+                            l.relay.set_srtp(side, srtp);
                             l.relay.set_remote(side, remote);
                             l.relay.set_codecs(side, codecs);
                             l.relay.set_receiving(side, receiving);
-                            (self.router).sdp_answered(&call, side.idx(), remote, codecs);
                             if let Some(s) = l.seats.iter_mut().find(|s| s.sip == leg) {
                                 s.answered = true;
                                 s.talking = sends && receiving;
@@ -211,12 +212,18 @@ impl CallDriver {
         let (offer, webrtc) = match offer {
             SeatOffer::Rtp => {
                 let rtp = (self.sdp_ip, l.relay.local_addr(media).port(), l.codecs.law);
-                let offer = self.router.sdp_offer_seat(&call, media.idx(), Some(rtp));
+                // SRTP to a peer that requires it; the others are offered plain RTP.
+                let policy = match party_of(&seat) {
+                    Party::External => self.srtp.trunk(),
+                    Party::Seat(_) => self.srtp.seat(&seat),
+                };
+                let srtp = (policy == SrtpPolicy::Required).then(crate::media::srtp::fresh_key);
+                let offer = (self.router).sdp_offer_seat(&call, media.idx(), Some(rtp), srtp);
                 (offer.map(|o| o.to_string()).unwrap_or_default(), None)
             }
             // The peer connection answers this leg's re-INVITEs itself.
             SeatOffer::WebRtc(phone, sdp) => {
-                self.router.sdp_offer_seat(&call, media.idx(), None);
+                self.router.sdp_offer_seat(&call, media.idx(), None, None);
                 (sdp, Some(phone))
             }
         };

@@ -1,7 +1,7 @@
 //! baresip 1.0 (Debian's `baresip`, on libre 1.1) as a seat's desk phone: a temporary
 //! configuration directory, one account (over UDP, or TLS) that answers calls by itself and
 //! sends a WAV file (`aufile`) as its microphone, and a clean exit (SIGINT: it unregisters
-//! and quits).
+//! and quits); optionally with SDES-SRTP (its `srtp` module, account `mediaenc`).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -25,7 +25,7 @@ impl Baresip {
         credentials: (&str, &str),
         microphone: &Path,
     ) -> Self {
-        Self::launch(dir, router, credentials, microphone, None)
+        Self::launch(dir, router, credentials, microphone, None, None)
     }
 
     /// [`Baresip::start`] over TLS to the router's `[sip] tls` address `router`, trusting
@@ -37,7 +37,19 @@ impl Baresip {
         microphone: &Path,
         ca: &Path,
     ) -> Self {
-        Self::launch(dir, router, credentials, microphone, Some(ca))
+        Self::launch(dir, router, credentials, microphone, Some(ca), None)
+    }
+
+    /// [`start`](Self::start) with media encryption `mediaenc` (`srtp`: best effort in
+    /// `RTP/AVP`, `srtp-mand`: `RTP/SAVP` only, `srtp-mandf`: `RTP/SAVPF` only), baresip's `srtp` module.
+    pub fn start_with_mediaenc(
+        dir: &Path,
+        router: SocketAddr,
+        credentials: (&str, &str),
+        microphone: &Path,
+        mediaenc: &str,
+    ) -> Self {
+        Self::launch(dir, router, credentials, microphone, None, Some(mediaenc))
     }
 
     fn launch(
@@ -46,6 +58,7 @@ impl Baresip {
         (user, password): (&str, &str),
         microphone: &Path,
         tls_ca: Option<&Path>,
+        mediaenc: Option<&str>,
     ) -> Self {
         assert!(
             Path::new(BARESIP).exists(),
@@ -74,13 +87,22 @@ impl Baresip {
              module aufile.so\n\
              module alsa.so\n\
              module_app account.so\n\
-             module_app menu.so\n",
+             module_app menu.so\n\
+             {srtp}",
             mic = microphone.display(),
             rtp_end = rtp + super::ports::PEER_PORTS - 1,
+            srtp = if mediaenc.is_some() {
+                "module srtp.so\n"
+            } else {
+                ""
+            },
         );
         std::fs::write(dir.join("config"), config).unwrap();
+        let mediaenc = mediaenc
+            .map(|m| format!(";mediaenc={m}"))
+            .unwrap_or_default();
         let account = format!(
-            "<sip:{user}@{router};transport={transport}>;auth_pass={password};answermode=auto;regint=300\n"
+            "<sip:{user}@{router};transport={transport}>;auth_pass={password};answermode=auto;regint=300{mediaenc}\n"
         );
         std::fs::write(dir.join("accounts"), account).unwrap();
         let log = std::fs::File::create(dir.join("baresip.log")).unwrap();

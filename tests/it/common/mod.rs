@@ -87,9 +87,9 @@ pub struct Options {
     pub arm_max_waiting: Option<usize>,
     /// `[sip] tls` on a port of its own (needs `tls`).
     pub sip_tls: bool,
-    /// More `[trunk]` keys (`tls_pinned_sha256`, `outbound_transport`), as given.
+    /// More `[trunk]` keys (`tls_pinned_sha256`, `outbound_transport`, `srtp`), as given.
     pub trunk_extra: String,
-    /// More keys of some seats (`transports = ["tls"]`): (user, lines).
+    /// More keys of some seats (`transports = ["tls"]`, `srtp = "required"`): (user, lines).
     pub seat_lines: Vec<(&'static str, String)>,
     /// More sections (`[limits]`, `[bans]`…), appended as given.
     pub extra: String,

@@ -10,11 +10,18 @@ use std::net::{IpAddr, SocketAddr};
 use thiserror::Error;
 
 mod negotiate;
+mod srtp;
+#[cfg(test)]
+mod srtp_tests;
 #[cfg(test)]
 mod tests;
 mod text;
 
 pub use negotiate::{LegCodecs, OFFERED_DTMF_PT};
+pub use srtp::{
+    CryptoAttr, CryptoAttrError, KEY_MATERIAL_LEN, MASTER_KEY_LEN, MASTER_SALT_LEN, MasterKey,
+    SrtpKeys, SrtpPolicy, SrtpRefusal, SrtpSuite,
+};
 
 /// Bodies larger than this are refused outright: a real audio offer is well under 4 KiB.
 pub const MAX_SDP_LEN: usize = 64 * 1024;

@@ -119,6 +119,8 @@ impl SessionDescription {
             .chain(codecs.dtmf_pt)
             .collect();
         answer.keep_payload_types(idx, &keep);
+        // The peer's keys are not ours to echo: SRTP answers add theirs (`set_answer_crypto`).
+        answer.replace_crypto(None);
         answer.mirror_direction();
         answer.set_origin("sas-router", origin.0, origin.1);
         Ok(answer)
