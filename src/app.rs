@@ -514,6 +514,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?,
     );
     crate::media::ports::warn_if_ephemeral(config.media.rtp_port_min, config.media.rtp_port_max);
+    for warning in config.transport_warnings() {
+        tracing::warn!("{warning}");
+    }
     let (cti, cti_commands) = CtiChannels::new(1024);
     let trunk_link = crate::net::sip_tls_out::LinkState::default();
     let srtp = Arc::new(crate::media::srtp::SrtpPolicies::from_config(&config));

@@ -265,6 +265,9 @@ fn run_command(cli: Cli) -> Result<()> {
                 // Not fatal: calls work while the ports are free; the admin should know.
                 eprintln!("warning: {conflict}");
             }
+            for warning in config.transport_warnings() {
+                eprintln!("warning: {warning}");
+            }
             let set = load_plans(&cli.config, &config.routing.dialplans_dir)?;
             if warn_missing_prompts(&set) {
                 say!(

@@ -92,6 +92,39 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Settings that work but protect less than they seem to: SDES keys travel in the SDP,
+    /// so SRTP required with a peer that may still signal in clear hides nothing from who
+    /// reads its SIP. Shown by `check-config` and logged at start-up.
+    pub fn transport_warnings(&self) -> Vec<String> {
+        use crate::media::srtp::SrtpPolicy;
+        use crate::sip::seat_transports::SeatTransport;
+        let clear_seats = (self.seats.iter())
+            .filter(|s| s.srtp == SrtpPolicy::Required)
+            .filter(|s| match &s.transports {
+                Some(allowed) => {
+                    (allowed.iter()).any(|t| !matches!(t, SeatTransport::Tls | SeatTransport::Wss))
+                }
+                None => true,
+            })
+            .map(|s| {
+                format!(
+                    "seat {}: srtp = \"required\" but its SIP may be clear (its SDES keys with \
+                     it): restrict it with transports = [\"tls\"]",
+                    s.username
+                )
+            });
+        let clear_trunk = (self.trunk.srtp == SrtpPolicy::Required
+            && self.trunk.tls_pinned_sha256.is_empty())
+        .then(|| {
+            "trunk: srtp = \"required\" but the trunk may signal in clear (its SDES keys with \
+             it): pin its certificate (tls_pinned_sha256) so it is taken over TLS only"
+                .to_string()
+        });
+        clear_seats.chain(clear_trunk).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +209,34 @@ mod tests {
         .unwrap();
         assert_eq!(c.trunk.outbound_transport, OutboundTransport::Tls);
         assert_eq!(c.trunk.pins().0.len(), 1);
+    }
+
+    #[test]
+    fn required_srtp_over_clear_sip_is_warned_about() {
+        let tls = "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n";
+        let sip = MINIMAL.replace("[sip]", "[sip]\ntls = \"127.0.0.1:5061\"");
+        let seat = |name: &str, extra: &str| {
+            format!(
+                "[[seats]]\nusername = \"{name}\"\nha1_md5 = \"{}\"\nsrtp = \"required\"\n{extra}",
+                "0".repeat(32)
+            )
+        };
+        let text = format!(
+            "{sip}{tls}{}{}{}",
+            seat("remote", "transports = [\"tls\"]\n"),
+            seat("desk", ""),
+            seat("mixed", "transports = [\"tls\", \"udp\"]\n"),
+        );
+        let warnings = parse(&text).unwrap().transport_warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with("seat desk:") && warnings[1].starts_with("seat mixed:"));
+        let trunk = text.replace("[trunk]", "[trunk]\nsrtp = \"required\"");
+        let warnings = parse(&trunk).unwrap().transport_warnings();
+        assert!(warnings[2].starts_with("trunk:"), "{warnings:?}");
+        let pinned = trunk.replace(
+            "[trunk]",
+            &format!("[trunk]\ntls_pinned_sha256 = [\"{}\"]", "ab".repeat(32)),
+        );
+        assert_eq!(parse(&pinned).unwrap().transport_warnings().len(), 2);
     }
 }
