@@ -166,6 +166,7 @@ fn front_desk() -> FrontDesk {
         credentials,
         bans,
         requests,
+        None,
     )
 }
 

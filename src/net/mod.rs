@@ -6,7 +6,7 @@
 //! [`sip_tcp`] and [`sip_ws`] carry SIP over TCP and over WebSocket (WebRTC phones), both
 //! into the stack through [`sip_stream`] behind the same guard as UDP; [`tls`] loads the
 //! certificate that `wss` and HTTPS serve; [`limits`] caps the connections of every TCP
-//! listener; [`front`] challenges credential-less REGISTERs before the stack; [`live`] counts the per-call table entries and tasks; [`fuzz`] drives the SIP fuzzer against a router.
+//! listener; [`front`] challenges credential-less REGISTERs before the stack; [`live`] counts the per-call table entries and tasks; [`overload`] sheds new trunk calls past capacity (503 before the stack); [`fuzz`] drives the SIP fuzzer against a router.
 
 mod caller_media;
 pub mod calls;
@@ -16,6 +16,7 @@ pub mod front;
 pub mod fuzz;
 pub mod limits;
 pub mod live;
+pub mod overload;
 pub mod reload;
 pub mod requests;
 pub mod sip_stream;
