@@ -277,8 +277,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         max_queue_delay_ms = limits.max_delay_ms,
         "overload control"
     );
-    let trunk = config.trunk.addresses.clone();
-    let overload = Overload::new(limits, clock, trunk, &metrics, log_every);
+    let gated = (config.trunk.addresses.clone(), Arc::clone(&plans));
+    let overload = Overload::new(limits, clock, gated, &metrics, log_every);
     let front = FrontDesk::new(
         Registrar::new(registrar_config.clone()),
         nonces(),

@@ -5,7 +5,8 @@
 //! flood. The ACK of that 503 is absorbed the same way (its To tag says it is ours).
 //!
 //! Only new INVITEs from trunk addresses are judged: re-INVITEs, BYEs, ACKs, CANCELs,
-//! REGISTERs and seats' own calls go on as before, and calls already admitted are never
+//! REGISTERs and seats' own calls (to internal numbers, whatever their address) go on as
+//! before, and calls already admitted are never
 //! shed (the governor remembers their Call-IDs against retransmissions).
 //!
 //! A shed call is counted (`sas_overload_shed_total{reason}`) and logged once per
@@ -20,6 +21,8 @@
 use crate::metrics::Metrics;
 use crate::net::calls::CallEvent;
 use crate::net::limits::LogThrottle;
+use crate::net::reload::LivePlans;
+use crate::sip::numbers::normalise;
 use crate::time::{Clock, Mono};
 use prometheus::{IntCounterVec, IntGauge, IntGaugeVec};
 use rsipstack::sip::headers::untyped::RetryAfter;
@@ -48,6 +51,8 @@ struct Inner {
     governor: Mutex<Governor>,
     clock: Clock,
     trunk: Vec<IpAddr>,
+    /// Internal numbers are seats' calls, never shed.
+    plans: Arc<LivePlans>,
     shed: IntCounterVec,
     shedding: IntGaugeVec,
     delay: IntGauge,
@@ -56,11 +61,12 @@ struct Inner {
 }
 
 impl Overload {
-    /// A gate for INVITEs from `trunk` under `limits`, reporting into `metrics`.
+    /// A gate for INVITEs from `trunk` under `limits` (`plans` say which numbers are
+    /// internal), reporting into `metrics`.
     pub fn new(
         limits: Limits,
         clock: Clock,
-        trunk: Vec<IpAddr>,
+        (trunk, plans): (Vec<IpAddr>, Arc<LivePlans>),
         metrics: &Metrics,
         log_every: Duration,
     ) -> Self {
@@ -74,6 +80,7 @@ impl Overload {
             governor: Mutex::new(Governor::new(limits, clock.mono())),
             clock,
             trunk,
+            plans,
             shed: metrics.overload_shed.clone(),
             shedding: metrics.overload_shedding.clone(),
             delay: metrics.overload_delay_ms.clone(),
@@ -102,6 +109,11 @@ impl Overload {
         }
         if to_tag.is_some() {
             return None; // a re-INVITE: its call was admitted
+        }
+        let called = normalise(&req.uri.to_string());
+        let routing = self.0.plans.current();
+        if routing.plans.internal.values().any(|i| i.number == called) {
+            return None; // a seat's call
         }
         let call_id = hash_call_id(req.call_id_header().ok()?.value());
         let now = self.0.clock.mono();
