@@ -29,6 +29,8 @@ pub struct Metrics {
     pub draining: IntGauge,
     /// New trunk calls shed (503) by the overload gate, by reason (calls, rate, delay).
     pub overload_shed: IntCounterVec,
+    /// New trunk calls sent to their entry's `on_overload` step instead of a 503, by reason.
+    pub overload_overflowed: IntCounterVec,
     /// 1 for the reason new trunk calls are being shed now (`net::overload`), else 0.
     pub overload_shedding: IntGaugeVec,
     /// The call driver's input-queue delay, smoothed, ms.
@@ -106,6 +108,15 @@ impl Metrics {
             Opts::new(
                 "overload_shed_total",
                 "New trunk calls refused (503) by overload control, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("static metric");
+        let overload_overflowed = IntCounterVec::new(
+            Opts::new(
+                "overload_overflowed_total",
+                "New trunk calls sent to their entry's on_overload step (backup centre) \
+                 instead of a 503, by reason",
             ),
             &["reason"],
         )
@@ -197,6 +208,7 @@ impl Metrics {
             Box::new(active_calls.clone()),
             Box::new(draining.clone()),
             Box::new(overload_shed.clone()),
+            Box::new(overload_overflowed.clone()),
             Box::new(overload_shedding.clone()),
             Box::new(overload_delay_ms.clone()),
             Box::new(overload_calls.clone()),
@@ -219,6 +231,7 @@ impl Metrics {
             active_calls,
             draining,
             overload_shed,
+            overload_overflowed,
             overload_shedding,
             overload_delay_ms,
             overload_calls,

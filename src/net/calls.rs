@@ -93,6 +93,8 @@ pub struct TrunkCall {
     /// The dial plans and prompts in force when the call arrived (kept to its end).
     pub routing: Routing,
     /// Max-Forwards for the INVITEs to seats (the trunk's, less one).
+    /// Admitted by overload control only to go to its entry's `on_overload` step.
+    pub overloaded: bool,
     pub max_forwards: u32,
     /// What the switchboard needs.
     pub arrived: CallInput,
@@ -368,6 +370,7 @@ impl CallDriver {
                         seat: d.seat,
                         step: d.step,
                     }),
+                    overloaded: t.overloaded,
                 };
                 self.router.handle(now, admitted);
             }

@@ -54,6 +54,7 @@ struct Inner {
     /// Internal numbers are seats' calls, never shed.
     plans: Arc<LivePlans>,
     shed: IntCounterVec,
+    overflowed: IntCounterVec,
     shedding: IntGaugeVec,
     delay: IntGauge,
     calls: IntGauge,
@@ -73,6 +74,9 @@ impl Overload {
         for reason in ShedReason::ALL {
             metrics.overload_shed.with_label_values(&[reason.label()]);
             metrics
+                .overload_overflowed
+                .with_label_values(&[reason.label()]);
+            metrics
                 .overload_shedding
                 .with_label_values(&[reason.label()]);
         }
@@ -82,6 +86,7 @@ impl Overload {
             trunk,
             plans,
             shed: metrics.overload_shed.clone(),
+            overflowed: metrics.overload_overflowed.clone(),
             shedding: metrics.overload_shedding.clone(),
             delay: metrics.overload_delay_ms.clone(),
             calls: metrics.overload_calls.clone(),
@@ -115,15 +120,21 @@ impl Overload {
         if routing.plans.internal.values().any(|i| i.number == called) {
             return None; // a seat's call
         }
+        let entry = routing.plans.entry_for(&called);
+        let can_overflow = entry.is_some_and(|e| e.on_overload.is_some());
         let call_id = hash_call_id(req.call_id_header().ok()?.value());
         let now = self.0.clock.mono();
-        let verdict = self.governor()?.judge(now, call_id);
-        let Verdict::Shed {
-            reason,
-            retry_after_s,
-        } = verdict
-        else {
-            return None;
+        let verdict = self.governor()?.judge(now, call_id, can_overflow);
+        let (reason, retry_after_s) = match verdict {
+            Verdict::Admit => return None,
+            Verdict::Overflow(reason) => {
+                self.0.overflowed.with_label_values(&[reason.label()]).inc();
+                return None;
+            }
+            Verdict::Shed {
+                reason,
+                retry_after_s,
+            } => (reason, retry_after_s),
         };
         self.0.shed.with_label_values(&[reason.label()]).inc();
         self.log_shed(reason);
@@ -144,6 +155,13 @@ impl Overload {
         if let Some(mut g) = self.governor() {
             g.settled(hash_call_id(call_id));
         }
+    }
+
+    /// Whether the admitted INVITE with SIP Call-ID `call_id` goes to its entry's
+    /// `on_overload` step (overload control would have shed it).
+    pub fn overflowed(&self, call_id: &str) -> bool {
+        self.governor()
+            .is_some_and(|g| g.overflowed(hash_call_id(call_id)))
     }
 
     /// The calls the driver holds now.

@@ -401,9 +401,13 @@ impl Dispatcher {
         pending.handed_over();
         // 180 at once (the 100 comes from the dialog's own handling below).
         dialog.ringing(None, None).ok();
+        let overloaded = dialled_by.is_none() && self.overload.overflowed(&sip_call_id);
         match &dialled_by {
             Some(d) => {
                 tracing::info!(%call, %entry, seat = %d.seat, "seat call admitted")
+            }
+            None if overloaded => {
+                tracing::info!(%call, %entry, %caller, "trunk call admitted to its on_overload step")
             }
             None => tracing::info!(%call, %entry, %caller, "trunk call admitted"),
         }
@@ -421,6 +425,7 @@ impl Dispatcher {
                     step: d.step,
                 }),
                 routing: routing.clone(),
+                overloaded,
                 max_forwards: max_forwards - 1,
                 arrived: CallInput::Arrived {
                     call: call.into(),

@@ -21,6 +21,11 @@ const GREETING_HZ: f32 = 440.0;
 /// A router process on the test config with `overload` as its `[overload]` body and tone
 /// prompts (both lines answer at once, greeting then hold): (router, data dir, config).
 fn router(name: &str, overload: &str) -> (Process, PathBuf, PathBuf) {
+    router_with(name, overload, Options::default())
+}
+
+/// [`router`] from `opts`.
+fn router_with(name: &str, overload: &str, opts: Options) -> (Process, PathBuf, PathBuf) {
     let dir = temp_dir(name);
     let prompts = dir.join("prompts");
     write_tone_prompts(
@@ -33,7 +38,7 @@ fn router(name: &str, overload: &str) -> (Process, PathBuf, PathBuf) {
         prompts: Some(prompts),
         data: Some(data.clone()),
         extra: format!("[overload]\n{overload}\n"),
-        ..Options::default()
+        ..opts
     };
     let config = data.join("config.toml");
     std::fs::write(&config, config_text(&opts, &data)).unwrap();
@@ -219,5 +224,84 @@ async fn past_max_call_rate_the_excess_is_shed_and_admitted_calls_complete() {
             .metric("sas_overload_shed_total{reason=\"calls\"}")
             .await,
         0.0
+    );
+}
+
+/// An entry with `on_overload = "secours"`: past `max_calls` its new calls are forwarded to
+/// the backup centre through the trunk instead of refused, until `overflow_max_calls`
+/// (here 2), past which they get the 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_calls_an_entry_with_on_overload_forwards_to_the_backup_centre() {
+    let (centre, port) = answering_sipp("127.0.0.1:9".parse().unwrap(), 1, 200);
+    let plan = backup_centre_plan(60).replace(
+        "start = \"file\"\n",
+        "start = \"file\"\non_overload = \"secours\"\n",
+    );
+    let opts = Options {
+        plans: Some(plan),
+        outbound: Some(format!("127.0.0.1:{port}").parse().unwrap()),
+        ..Options::default()
+    };
+    let (router, data, config) = router_with("overload-overflow", "max_calls = 1", opts);
+    let router = router.drain_log();
+    // No seat: the first call rings in the queue (not overflowed: under max_calls), then
+    // its caller gives up (CANCEL).
+    let waiting = trunk_caller(router.sip, "caller_cancel.xml", "15", 6_000);
+    router
+        .await_metric("sas_overload_calls_in_progress", 1.0)
+        .await;
+    let overflowed = trunk_caller(router.sip, "caller.xml", "15", 3_000);
+    router
+        .await_metric("sas_overload_calls_in_progress", 2.0)
+        .await;
+    // Past overflow_max_calls: 503.
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = socket.local_addr().unwrap();
+    let wait = Duration::from_secs(5);
+    let answer = exchange(
+        &socket,
+        router.sip,
+        invite(router.sip, local, 1).as_bytes(),
+        wait,
+    )
+    .await
+    .expect("answered");
+    assert_eq!(status(&answer), 503, "{answer}");
+    assert!(
+        finish(overflowed, Duration::from_secs(30)).await,
+        "forwarded call"
+    );
+    assert!(
+        finish(centre, Duration::from_secs(10)).await,
+        "the centre answered it"
+    );
+    assert!(
+        finish(waiting, Duration::from_secs(30)).await,
+        "waiting call"
+    );
+    assert_eq!(
+        router
+            .metric("sas_overload_overflowed_total{reason=\"calls\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        router
+            .metric("sas_overload_shed_total{reason=\"calls\"}")
+            .await,
+        1.0
+    );
+    let records = wait_records(&router.as_router(&data, &config), 2).await;
+    let forwarded: Vec<_> = (records.iter())
+        .filter(|r| r.outcome == Some(Outcome::Forwarded))
+        .collect();
+    assert_eq!(forwarded.len(), 1, "{records:#?}");
+    assert!(
+        forwarded[0]
+            .route
+            .iter()
+            .any(|l| l.contains("overload: samu/secours")),
+        "{:?}",
+        forwarded[0].route
     );
 }

@@ -13,6 +13,11 @@
 //!   without waiting for the probe to come back. This is the CPU signal that does not
 //!   depend on this machine's figures: when the router is behind, its queue says so.
 //!
+//! A call that would be shed but whose entry has an `on_overload` step (the backup centre)
+//! is admitted to go there instead ([`Verdict::Overflow`]) while calls in progress stay
+//! below `overflow_max_calls`, the delay below twice `max_delay_ms`, and overflowed arrivals
+//! within their own bucket of `max_call_rate`; past those hard limits it is shed too.
+//!
 //! Only new trunk INVITEs are judged. A retransmission of an admitted INVITE is admitted
 //! again (a transaction already holds it: shedding it would lose an accepted call), so the
 //! governor remembers admitted Call-IDs (as 64-bit hashes) for a transaction's lifetime
@@ -45,6 +50,9 @@ pub struct Limits {
     pub max_delay_ms: u32,
     /// The Retry-After of the 503, seconds.
     pub retry_after_s: u32,
+    /// Calls in progress up to which a call that would be shed still overflows to its
+    /// entry's `on_overload` step.
+    pub overflow_max_calls: u32,
 }
 
 /// Why a call was shed (the `reason` label of `sas_overload_shed_total`).
@@ -77,6 +85,8 @@ impl ShedReason {
 pub enum Verdict {
     /// Go on to the stack and admission.
     Admit,
+    /// Would be shed for `reason`; admitted to go to its entry's `on_overload` step.
+    Overflow(ShedReason),
     /// Refuse it (503) with this Retry-After.
     Shed {
         /// Why.
@@ -95,12 +105,23 @@ pub enum State {
     Shedding(ShedReason),
 }
 
+/// An admitted INVITE, remembered.
+#[derive(Debug, Clone, Copy)]
+struct Admitted {
+    /// Not yet taken by the call driver (nor refused).
+    pending: bool,
+    /// Sent to its entry's `on_overload` step.
+    overflow: bool,
+}
+
 /// The overload governor: one per router, shared by every transport's reader.
 #[derive(Debug)]
 pub struct Governor {
     limits: Limits,
     /// Tokens left, in thousandths (a token per `max_call_rate`-th of a second).
     milli_tokens: u64,
+    /// The same for calls overflowed.
+    overflow_milli_tokens: u64,
     refilled_at: Mono,
     delay_ms: f64,
     delay_shedding: bool,
@@ -108,8 +129,8 @@ pub struct Governor {
     probe_out: Option<Mono>,
     /// Calls the driver holds (its last word).
     driver_calls: u32,
-    /// Admitted Call-IDs → still pending (not yet taken by the driver nor refused).
-    admitted: HashMap<u64, bool>,
+    /// Admitted Call-IDs.
+    admitted: HashMap<u64, Admitted>,
     order: VecDeque<(Mono, u64)>,
     pending: u32,
     last_shed: Option<(Mono, ShedReason)>,
@@ -121,6 +142,7 @@ impl Governor {
         Governor {
             limits,
             milli_tokens: u64::from(limits.max_call_rate) * 1000,
+            overflow_milli_tokens: u64::from(limits.max_call_rate) * 1000,
             refilled_at: now,
             delay_ms: 0.0,
             delay_shedding: false,
@@ -138,11 +160,12 @@ impl Governor {
         self.limits
     }
 
-    /// Judges a new trunk INVITE whose Call-ID hashes to `call_id`.
-    pub fn judge(&mut self, now: Mono, call_id: u64) -> Verdict {
+    /// Judges a new trunk INVITE whose Call-ID hashes to `call_id`; `can_overflow`: its
+    /// entry has an `on_overload` step.
+    pub fn judge(&mut self, now: Mono, call_id: u64, can_overflow: bool) -> Verdict {
         self.forget(now);
         if self.admitted.contains_key(&call_id) {
-            // A retransmission: its transaction has it already.
+            // A retransmission: its transaction has it already (overflowed or not).
             return Verdict::Admit;
         }
         self.refill(now);
@@ -155,33 +178,62 @@ impl Governor {
         } else {
             None
         };
-        if let Some(reason) = reason {
-            self.last_shed = Some((now, reason));
-            return Verdict::Shed {
-                reason,
-                retry_after_s: self.limits.retry_after_s,
-            };
+        let Some(reason) = reason else {
+            if self.limits.max_call_rate > 0 {
+                self.milli_tokens -= 1000;
+            }
+            self.remember(now, call_id, false);
+            return Verdict::Admit;
+        };
+        self.last_shed = Some((now, reason));
+        if can_overflow && self.may_overflow() {
+            if self.limits.max_call_rate > 0 {
+                self.overflow_milli_tokens -= 1000;
+            }
+            self.remember(now, call_id, true);
+            return Verdict::Overflow(reason);
         }
-        if self.limits.max_call_rate > 0 {
-            self.milli_tokens -= 1000;
+        Verdict::Shed {
+            reason,
+            retry_after_s: self.limits.retry_after_s,
         }
+    }
+
+    /// Under the hard limits of overflowing.
+    fn may_overflow(&self) -> bool {
+        let l = &self.limits;
+        let calls = l.max_calls == 0 || self.in_progress() < l.overflow_max_calls;
+        let delay = l.max_delay_ms == 0 || self.delay_ms < 2.0 * f64::from(l.max_delay_ms);
+        let rate = l.max_call_rate == 0 || self.overflow_milli_tokens >= 1000;
+        calls && delay && rate
+    }
+
+    fn remember(&mut self, now: Mono, call_id: u64, overflow: bool) {
         if self.order.len() >= REMEMBER_CAP
             && let Some((_, oldest)) = self.order.pop_front()
         {
             self.drop_entry(oldest);
         }
-        self.admitted.insert(call_id, true);
+        let entry = Admitted {
+            pending: true,
+            overflow,
+        };
+        self.admitted.insert(call_id, entry);
         self.order.push_back((now, call_id));
         self.pending += 1;
-        Verdict::Admit
+    }
+
+    /// Whether the admitted INVITE `call_id` was sent to its `on_overload` step.
+    pub fn overflowed(&self, call_id: u64) -> bool {
+        self.admitted.get(&call_id).is_some_and(|a| a.overflow)
     }
 
     /// An admitted INVITE was taken by the call driver or refused: no longer pending.
     pub fn settled(&mut self, call_id: u64) {
-        if let Some(pending) = self.admitted.get_mut(&call_id)
-            && *pending
+        if let Some(entry) = self.admitted.get_mut(&call_id)
+            && entry.pending
         {
-            *pending = false;
+            entry.pending = false;
             self.pending -= 1;
         }
     }
@@ -251,6 +303,7 @@ impl Governor {
         let elapsed = now.saturating_sub(self.refilled_at);
         // `rate` tokens per second = `rate` milli-tokens per millisecond.
         self.milli_tokens = (self.milli_tokens + elapsed * rate).min(rate * 1000);
+        self.overflow_milli_tokens = (self.overflow_milli_tokens + elapsed * rate).min(rate * 1000);
         self.refilled_at = now;
     }
 
@@ -265,7 +318,7 @@ impl Governor {
     }
 
     fn drop_entry(&mut self, id: u64) {
-        if self.admitted.remove(&id) == Some(true) {
+        if self.admitted.remove(&id).is_some_and(|a| a.pending) {
             self.pending -= 1;
         }
     }

@@ -21,6 +21,9 @@ pub struct OverloadSettings {
     pub max_queue_delay_ms: u32,
     /// The Retry-After of the 503, seconds.
     pub retry_after_s: u32,
+    /// Calls in progress up to which a new call of an entry with an `on_overload` step
+    /// (dial plans) still goes there rather than get a 503. Default: `max_calls` + 10 %.
+    pub overflow_max_calls: Option<u32>,
 }
 
 impl Default for OverloadSettings {
@@ -34,6 +37,7 @@ impl Default for OverloadSettings {
             // reached, well before SIP timers (500 ms) fire.
             max_queue_delay_ms: 250,
             retry_after_s: 10,
+            overflow_max_calls: None,
         }
     }
 }
@@ -57,11 +61,15 @@ impl OverloadSettings {
     /// The governor's limits, `max_calls` defaulting from the RTP ports `min..=max`.
     pub fn limits(&self, rtp_port_min: u16, rtp_port_max: u16) -> Limits {
         let ports = u32::from(rtp_port_max.saturating_sub(rtp_port_min)) + 1;
+        let max_calls = self.max_calls.unwrap_or(ports / PORTS_PER_CALL);
+        let headroom = (max_calls / 10).max(1);
         Limits {
-            max_calls: self.max_calls.unwrap_or(ports / PORTS_PER_CALL),
+            max_calls,
             max_call_rate: self.max_call_rate,
             max_delay_ms: self.max_queue_delay_ms,
             retry_after_s: self.retry_after_s,
+            overflow_max_calls: (self.overflow_max_calls)
+                .unwrap_or(max_calls.saturating_add(headroom)),
         }
     }
 }
@@ -80,6 +88,8 @@ mod tests {
             ..OverloadSettings::default()
         };
         assert_eq!(set.limits(20000, 29999).max_calls, 3);
+        assert_eq!(set.limits(20000, 29999).overflow_max_calls, 4);
+        assert_eq!(shipped.overflow_max_calls, 1832);
     }
 
     #[test]

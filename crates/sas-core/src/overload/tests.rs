@@ -6,6 +6,7 @@ fn limits(max_calls: u32, max_call_rate: u32, max_delay_ms: u32) -> Limits {
         max_call_rate,
         max_delay_ms,
         retry_after_s: 5,
+        overflow_max_calls: max_calls + 2,
     }
 }
 
@@ -24,19 +25,19 @@ fn shed(reason: ShedReason) -> Verdict {
 fn calls_past_max_calls_are_shed_until_one_ends() {
     let mut g = Governor::new(limits(3, 0, 0), at(0));
     for id in 1..=3 {
-        assert_eq!(g.judge(at(0), id), Verdict::Admit);
+        assert_eq!(g.judge(at(0), id, false), Verdict::Admit);
     }
     // Pending ones count: the driver has not seen them yet.
     assert_eq!(g.in_progress(), 3);
-    assert_eq!(g.judge(at(1), 4), shed(ShedReason::Calls));
+    assert_eq!(g.judge(at(1), 4, false), shed(ShedReason::Calls));
     assert_eq!(g.state(at(1)), State::Shedding(ShedReason::Calls));
     // The driver takes them: still three in progress.
     (1..=3).for_each(|id| g.settled(id));
     g.driver_calls(3);
-    assert_eq!(g.judge(at(2), 5), shed(ShedReason::Calls));
+    assert_eq!(g.judge(at(2), 5, false), shed(ShedReason::Calls));
     // One ends.
     g.driver_calls(2);
-    assert_eq!(g.judge(at(3), 6), Verdict::Admit);
+    assert_eq!(g.judge(at(3), 6, false), Verdict::Admit);
     assert_eq!(
         g.state(at(2_000)),
         State::Normal,
@@ -47,42 +48,45 @@ fn calls_past_max_calls_are_shed_until_one_ends() {
 #[test]
 fn a_retransmission_of_an_admitted_invite_is_never_shed_nor_counted_twice() {
     let mut g = Governor::new(limits(1, 1, 0), at(0));
-    assert_eq!(g.judge(at(0), 7), Verdict::Admit);
+    assert_eq!(g.judge(at(0), 7, false), Verdict::Admit);
     assert_eq!(
-        g.judge(at(500), 7),
+        g.judge(at(500), 7, false),
         Verdict::Admit,
         "Timer A retransmission"
     );
     assert_eq!(g.in_progress(), 1);
-    assert_eq!(g.judge(at(600), 8), shed(ShedReason::Calls));
+    assert_eq!(g.judge(at(600), 8, false), shed(ShedReason::Calls));
     g.settled(7);
     g.settled(7);
     g.driver_calls(1);
     assert_eq!(g.in_progress(), 1, "settling twice counts once");
-    assert_eq!(g.judge(at(31_000), 7), Verdict::Admit);
+    assert_eq!(g.judge(at(31_000), 7, false), Verdict::Admit);
     // Past Timer B it is forgotten: a new INVITE with that Call-ID is judged afresh.
-    assert_eq!(g.judge(at(REMEMBER_MS + 1), 7), shed(ShedReason::Calls));
+    assert_eq!(
+        g.judge(at(REMEMBER_MS + 1), 7, false),
+        shed(ShedReason::Calls)
+    );
 }
 
 #[test]
 fn the_rate_bucket_admits_its_rate_with_a_one_second_burst_and_no_more() {
     let mut g = Governor::new(limits(0, 10, 0), at(0));
-    let admitted = (0..30).filter(|&id| g.judge(at(0), id) == Verdict::Admit);
+    let admitted = (0..30).filter(|&id| g.judge(at(0), id, false) == Verdict::Admit);
     assert_eq!(admitted.count(), 10, "one second's burst");
-    assert_eq!(g.judge(at(50), 100), shed(ShedReason::Rate));
+    assert_eq!(g.judge(at(50), 100, false), shed(ShedReason::Rate));
     // 100 ms later one token is back, and only one.
-    assert_eq!(g.judge(at(100), 101), Verdict::Admit);
-    assert_eq!(g.judge(at(100), 102), shed(ShedReason::Rate));
+    assert_eq!(g.judge(at(100), 101, false), Verdict::Admit);
+    assert_eq!(g.judge(at(100), 102, false), shed(ShedReason::Rate));
     // A steady 50/s for 10 s: 10/s admitted, whatever the phase.
     let mut admitted = 0;
     for i in 0..500u64 {
-        if g.judge(at(1_000 + i * 20), 1_000 + i) == Verdict::Admit {
+        if g.judge(at(1_000 + i * 20), 1_000 + i, false) == Verdict::Admit {
             admitted += 1;
         }
     }
     assert!((100..=111).contains(&admitted), "{admitted}");
     // Shed calls take no token: the rate recovers as soon as the flood stops.
-    assert_eq!(g.judge(at(13_000), 5_000), Verdict::Admit);
+    assert_eq!(g.judge(at(13_000), 5_000, false), Verdict::Admit);
 }
 
 #[test]
@@ -95,7 +99,7 @@ fn input_queue_delay_sheds_above_the_limit_and_stops_below_half_of_it() {
         g.probe_returned(at(now + 10), at(now));
         now += PROBE_EVERY_MS;
     }
-    assert_eq!(g.judge(at(now), 1), Verdict::Admit);
+    assert_eq!(g.judge(at(now), 1, false), Verdict::Admit);
     assert!(g.delay_ms() <= 10);
     // The driver falls behind: its probe stays queued, and counts as its age.
     let sent = now;
@@ -104,7 +108,7 @@ fn input_queue_delay_sheds_above_the_limit_and_stops_below_half_of_it() {
     for step in 1..=20 {
         now += PROBE_EVERY_MS;
         assert!(!g.tick(at(now)), "one probe out at a time");
-        if g.judge(at(now), 1_000 + step) == shed(ShedReason::Delay) {
+        if g.judge(at(now), 1_000 + step, false) == shed(ShedReason::Delay) {
             reacted = Some(now - sent);
             break;
         }
@@ -120,7 +124,7 @@ fn input_queue_delay_sheds_above_the_limit_and_stops_below_half_of_it() {
         now += PROBE_EVERY_MS;
         assert!(g.tick(at(now)));
         g.probe_returned(at(now + 5), at(now));
-        states.push(g.judge(at(now + 5), now) == Verdict::Admit);
+        states.push(g.judge(at(now + 5), now, false) == Verdict::Admit);
     }
     let first_admit = states.iter().position(|&a| a).expect("recovers");
     assert!(first_admit > 0, "not at the first good sample");
@@ -139,11 +143,11 @@ fn with_no_limits_everything_is_admitted() {
     let mut g = Governor::new(limits(0, 0, 0), at(0));
     g.driver_calls(1_000_000);
     for id in 0..10_000 {
-        assert_eq!(g.judge(at(id / 10), id), Verdict::Admit);
+        assert_eq!(g.judge(at(id / 10), id, false), Verdict::Admit);
     }
     g.tick(at(0));
     g.tick(at(60_000));
-    assert_eq!(g.judge(at(60_000), 1), Verdict::Admit);
+    assert_eq!(g.judge(at(60_000), 1, false), Verdict::Admit);
     assert_eq!(g.state(at(60_000)), State::Normal);
 }
 
@@ -151,12 +155,58 @@ fn with_no_limits_everything_is_admitted() {
 fn memory_is_capped_and_expired_entries_stop_counting_as_pending() {
     let mut g = Governor::new(limits(0, 0, 0), at(0));
     for id in 0..(REMEMBER_CAP as u64 + 10) {
-        g.judge(at(0), id);
+        g.judge(at(0), id, false);
     }
     assert_eq!(g.admitted.len(), REMEMBER_CAP);
     assert_eq!(g.in_progress(), REMEMBER_CAP as u32);
     // Never settled (the transaction died before admission): forgotten after Timer B.
-    g.judge(at(REMEMBER_MS), u64::MAX);
+    g.judge(at(REMEMBER_MS), u64::MAX, false);
     assert_eq!(g.admitted.len(), 1);
     assert_eq!(g.in_progress(), 1);
+}
+
+#[test]
+fn a_call_that_would_be_shed_overflows_when_its_entry_can_up_to_the_hard_limits() {
+    let mut g = Governor::new(limits(2, 0, 200), at(0));
+    assert_eq!(
+        g.judge(at(0), 1, true),
+        Verdict::Admit,
+        "not shed: not overflowed"
+    );
+    assert!(!g.overflowed(1));
+    assert_eq!(g.judge(at(0), 2, false), Verdict::Admit);
+    // Full: an entry with an on_overload step overflows, one without is shed.
+    assert_eq!(g.judge(at(1), 3, false), shed(ShedReason::Calls));
+    assert_eq!(
+        g.judge(at(1), 4, true),
+        Verdict::Overflow(ShedReason::Calls)
+    );
+    assert!(g.overflowed(4));
+    assert_eq!(
+        g.judge(at(2), 4, true),
+        Verdict::Admit,
+        "its retransmission"
+    );
+    assert_eq!(
+        g.judge(at(2), 5, true),
+        Verdict::Overflow(ShedReason::Calls)
+    );
+    // overflow_max_calls (4) reached: shed even so.
+    assert_eq!(g.in_progress(), 4);
+    assert_eq!(g.judge(at(3), 6, true), shed(ShedReason::Calls));
+    // A router far behind (over twice max_delay_ms) overflows nothing either.
+    let mut g = Governor::new(limits(0, 0, 200), at(0));
+    g.tick(at(0));
+    g.tick(at(500));
+    g.tick(at(600));
+    assert!((200..400).contains(&g.delay_ms()), "{}", g.delay_ms());
+    assert_eq!(
+        g.judge(at(600), 7, true),
+        Verdict::Overflow(ShedReason::Delay)
+    );
+    for t in 6..=20 {
+        g.tick(at(t * 100));
+    }
+    assert!(g.delay_ms() > 400, "{}", g.delay_ms());
+    assert_eq!(g.judge(at(2_000), 8, true), shed(ShedReason::Delay));
 }
