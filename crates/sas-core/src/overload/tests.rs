@@ -1,3 +1,6 @@
+//! The overload governor on virtual time: each signal sheds and recovers as documented,
+//! retransmissions and memory are handled, overflow stops at its hard limits.
+
 use super::*;
 
 fn limits(max_calls: u32, max_call_rate: u32, max_delay_ms: u32) -> Limits {
