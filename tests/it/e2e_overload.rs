@@ -305,3 +305,40 @@ async fn past_max_calls_an_entry_with_on_overload_forwards_to_the_backup_centre(
         forwarded[0].route
     );
 }
+
+/// A seat's own call (to an internal number) is never shed, even from the trunk's address
+/// and with `max_calls` reached, while a trunk call then gets the 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seats_own_call_is_never_shed() {
+    let (router, data, config) = router("overload-seat-call", "max_calls = 1");
+    let router = router.drain_log();
+    let view = router.as_router(&data, &config);
+    let (doctor, doctor_port) = seat_sipp(router.sip, "seat_hangs_up.xml", &[], 1, 200, true);
+    register(router.sip, "amu1", doctor_port).await;
+    let held = trunk_caller(router.sip, "caller.xml", "15", 4_000);
+    router
+        .await_metric("sas_overload_calls_in_progress", 1.0)
+        .await;
+    let phone = seat_phone(router.sip, "arm1", "2001", &[]);
+    assert!(finish(doctor, Duration::from_secs(20)).await, "doctor");
+    assert!(
+        finish(phone, Duration::from_secs(20)).await,
+        "the seat's call"
+    );
+    assert!(
+        finish(held, Duration::from_secs(20)).await,
+        "the trunk call"
+    );
+    let records = wait_records(&view, 2).await;
+    let seat_call = records
+        .iter()
+        .find(|r| r.line == "escalade")
+        .expect("recorded");
+    assert_eq!(seat_call.outcome, Some(Outcome::Answered), "{seat_call:#?}");
+    assert_eq!(
+        router
+            .metric("sas_overload_shed_total{reason=\"calls\"}")
+            .await,
+        0.0
+    );
+}
