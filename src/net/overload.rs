@@ -191,18 +191,19 @@ impl Overload {
     }
 
     /// Sends a probe through the driver's queue every 100 ms, feeds the governor a queued
-    /// probe's age, and publishes the gauges, until `shutdown`.
+    /// probe's age and the tick's own lateness, and publishes the gauges, until `shutdown`.
     pub async fn run_probes(self, events: UnboundedSender<CallEvent>, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(Duration::from_millis(PROBE_EVERY_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            let due = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
+                due = tick.tick() => due,
+            };
+            let late_ms = u64::try_from(due.elapsed().as_millis()).unwrap_or(u64::MAX);
             let now = self.0.clock.mono();
             let Some(mut g) = self.governor() else { return };
-            if g.tick(now) && events.send(CallEvent::Probe(now)).is_err() {
+            if g.tick(now, late_ms) && events.send(CallEvent::Probe(now)).is_err() {
                 return;
             }
             let (state, delay, calls) = (g.state(now), g.delay_ms(), g.in_progress());

@@ -342,3 +342,54 @@ async fn a_seats_own_call_is_never_shed() {
         0.0
     );
 }
+
+/// The queue-delay signal: a router frozen for 2 s (SIGSTOP, as the disk stalls seen under
+/// load froze its call driver) finds its probe 2 s old when it resumes and sheds new trunk
+/// calls (`reason="delay"`, `/healthz` 503) until the delay has come down, then admits
+/// again by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_behind_sheds_by_queue_delay_then_recovers() {
+    let (router, _data, _config) = router("overload-delay", "max_call_rate = 0");
+    let router = router.drain_log();
+    let signal = |sig: &str| {
+        let pid = router.pid().to_string();
+        let status = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status();
+        assert!(status.unwrap().success());
+    };
+    signal("-STOP");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    signal("-CONT");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = socket.local_addr().unwrap();
+    let wait = Duration::from_secs(5);
+    let answer = exchange(
+        &socket,
+        router.sip,
+        invite(router.sip, local, 1).as_bytes(),
+        wait,
+    )
+    .await
+    .expect("answered");
+    assert_eq!(status(&answer), 503, "{answer}");
+    assert_eq!(
+        router
+            .metric("sas_overload_shed_total{reason=\"delay\"}")
+            .await,
+        1.0
+    );
+    // Recovered within a few seconds: /healthz 200, then a call is answered.
+    let mut healthy = false;
+    for _ in 0..50 {
+        if http_get(router.http, "/healthz", None).await.0 == 200 {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "healthz back to 200");
+    let caller = trunk_caller(router.sip, "caller.xml", "15", 200);
+    assert!(finish(caller, Duration::from_secs(30)).await, "a new call");
+}

@@ -10,7 +10,8 @@
 //!   100 ms sample: ~300 ms to react); shedding starts above `max_delay_ms` and stops below
 //!   half of it (hysteresis: admitting again does not at once push the delay back over).
 //!   A probe still queued counts as a delay of its age, so a driver stuck in a burst is seen
-//!   without waiting for the probe to come back. This is the CPU signal that does not
+//!   without waiting for the probe to come back; a probe tick that fires late counts as its
+//!   lateness (the whole runtime, or the process, was held up). This is the CPU signal that does not
 //!   depend on this machine's figures: when the router is behind, its queue says so.
 //!
 //! A call that would be shed but whose entry has an `on_overload` step (the backup centre)
@@ -248,16 +249,20 @@ impl Governor {
         self.driver_calls.saturating_add(self.pending)
     }
 
-    /// Called every [`PROBE_EVERY_MS`]: a probe still in the queue counts as a delay of its
-    /// age. Returns whether to send a new probe (none is out).
-    pub fn tick(&mut self, now: Mono) -> bool {
+    /// Called every [`PROBE_EVERY_MS`], `late_ms` after the tick was due: a probe still in
+    /// the queue counts as a delay of its age, a tick later than a period as its lateness.
+    /// Returns whether to send a new probe (none is out).
+    pub fn tick(&mut self, now: Mono, late_ms: u64) -> bool {
         self.forget(now);
         match self.probe_out {
             Some(sent) => {
-                self.sample(now.saturating_sub(sent));
+                self.sample(now.saturating_sub(sent).max(late_ms));
                 false
             }
             None => {
+                if late_ms > PROBE_EVERY_MS {
+                    self.sample(late_ms);
+                }
                 self.probe_out = Some(now);
                 true
             }

@@ -98,7 +98,7 @@ fn input_queue_delay_sheds_above_the_limit_and_stops_below_half_of_it() {
     let mut now = 0;
     // A driver answering its probes within 10 ms.
     for _ in 0..20 {
-        assert!(g.tick(at(now)));
+        assert!(g.tick(at(now), 0));
         g.probe_returned(at(now + 10), at(now));
         now += PROBE_EVERY_MS;
     }
@@ -106,11 +106,11 @@ fn input_queue_delay_sheds_above_the_limit_and_stops_below_half_of_it() {
     assert!(g.delay_ms() <= 10);
     // The driver falls behind: its probe stays queued, and counts as its age.
     let sent = now;
-    assert!(g.tick(at(sent)));
+    assert!(g.tick(at(sent), 0));
     let mut reacted = None;
     for step in 1..=20 {
         now += PROBE_EVERY_MS;
-        assert!(!g.tick(at(now)), "one probe out at a time");
+        assert!(!g.tick(at(now), 0), "one probe out at a time");
         if g.judge(at(now), 1_000 + step, false) == shed(ShedReason::Delay) {
             reacted = Some(now - sent);
             break;
@@ -125,7 +125,7 @@ fn input_queue_delay_sheds_above_the_limit_and_stops_below_half_of_it() {
     let mut states = Vec::new();
     for _ in 0..30 {
         now += PROBE_EVERY_MS;
-        assert!(g.tick(at(now)));
+        assert!(g.tick(at(now), 0));
         g.probe_returned(at(now + 5), at(now));
         states.push(g.judge(at(now + 5), now, false) == Verdict::Admit);
     }
@@ -148,8 +148,8 @@ fn with_no_limits_everything_is_admitted() {
     for id in 0..10_000 {
         assert_eq!(g.judge(at(id / 10), id, false), Verdict::Admit);
     }
-    g.tick(at(0));
-    g.tick(at(60_000));
+    g.tick(at(0), 0);
+    g.tick(at(60_000), 0);
     assert_eq!(g.judge(at(60_000), 1, false), Verdict::Admit);
     assert_eq!(g.state(at(60_000)), State::Normal);
 }
@@ -199,17 +199,33 @@ fn a_call_that_would_be_shed_overflows_when_its_entry_can_up_to_the_hard_limits(
     assert_eq!(g.judge(at(3), 6, true), shed(ShedReason::Calls));
     // A router far behind (over twice max_delay_ms) overflows nothing either.
     let mut g = Governor::new(limits(0, 0, 200), at(0));
-    g.tick(at(0));
-    g.tick(at(500));
-    g.tick(at(600));
+    g.tick(at(0), 0);
+    g.tick(at(500), 0);
+    g.tick(at(600), 0);
     assert!((200..400).contains(&g.delay_ms()), "{}", g.delay_ms());
     assert_eq!(
         g.judge(at(600), 7, true),
         Verdict::Overflow(ShedReason::Delay)
     );
     for t in 6..=20 {
-        g.tick(at(t * 100));
+        g.tick(at(t * 100), 0);
     }
     assert!(g.delay_ms() > 400, "{}", g.delay_ms());
     assert_eq!(g.judge(at(2_000), 8, true), shed(ShedReason::Delay));
+}
+
+#[test]
+fn a_late_tick_counts_as_its_lateness() {
+    let mut g = Governor::new(limits(0, 0, 200), at(0));
+    assert!(g.tick(at(0), 0));
+    g.probe_returned(at(1), at(0));
+    // The process was frozen 2 s: the next tick fires 2 s late, no probe out.
+    assert!(g.tick(at(2_100), 2_000));
+    assert_eq!(g.judge(at(2_100), 1, false), shed(ShedReason::Delay));
+    // A tick a few ms late is scheduling noise, not a sample.
+    let mut calm = Governor::new(limits(0, 0, 200), at(0));
+    assert!(calm.tick(at(0), 0));
+    calm.probe_returned(at(1), at(0));
+    assert!(calm.tick(at(100), 30));
+    assert_eq!(calm.delay_ms(), 0);
 }
