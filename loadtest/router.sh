@@ -5,10 +5,12 @@
 # loadtest/register_many.xml. With WS_PORT set, it also listens for SIP over WebSocket
 # there ([sip] ws); with CACHE_MB set, [store] cache_capacity_mb is that. Sets ROUTER to its
 # pid once /healthz answers. ROUTER_WRAP (unquoted) prefixes the command (`heaptrack -o FILE`).
-python3 - "$work" "$N_SEATS" "$SIP_PORT" "$HTTP_PORT" "${N_AMU:-0}" "${WS_PORT:-}" "${CACHE_MB:-}" <<'PY'
+# ROUTER_BIN runs another build (e.g. one from before [overload], with OVERLOAD_SECTION=0
+# to leave that section out of its config; OVERLOAD_SECTION=... replaces its body).
+python3 - "$work" "$N_SEATS" "$SIP_PORT" "$HTTP_PORT" "${N_AMU:-0}" "${WS_PORT:-}" "${CACHE_MB:-}" "${OVERLOAD_SECTION:-}" <<'PY'
 import hashlib, sys, re
 work, seats, sip, http = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-amus, ws, cache = int(sys.argv[5]), sys.argv[6], sys.argv[7]
+amus, ws, cache, overload = int(sys.argv[5]), sys.argv[6], sys.argv[7], sys.argv[8]
 base = open("config/sas-router.toml").read().split("[[seats]]")[0]
 base = base.replace('127.0.0.1:5060', f'127.0.0.1:{sip}').replace('127.0.0.1:8080', f'127.0.0.1:{http}')
 base = base.replace('data_dir = "./data"', f'data_dir = "{work}/data"')
@@ -18,6 +20,9 @@ base = re.sub(r'wrap_up_s = \d+', 'wrap_up_s = 0', base)
 if cache:
     base = re.sub(r'cache_capacity_mb = \d+', f'cache_capacity_mb = {cache}', base)
 base = base.replace('level = "info"', 'level = "warn"')
+if overload:
+    body = "" if overload == "0" else "[overload]\n" + overload.replace(";", "\n") + "\n\n"
+    base = re.sub(r'\[overload\]\n.*?(?=\n\[)', body.rstrip("\n"), base, flags=re.S)
 out = [base]
 def seats_of(prefix, n, role, path):
     csv = ["SEQUENTIAL"]
@@ -32,7 +37,7 @@ seats_of("amu", amus, "regulateur_amu", f"{work}/amu.csv")
 open(f"{work}/config.toml", "w").write("\n".join(out))
 PY
 
-${ROUTER_WRAP:-} "${CARGO_TARGET_DIR:-target}/release/sas-router" -c "$work/config.toml" > "$work/router.log" 2>&1 &
+${ROUTER_WRAP:-} "${ROUTER_BIN:-${CARGO_TARGET_DIR:-target}/release/sas-router}" -c "$work/config.toml" > "$work/router.log" 2>&1 &
 ROUTER=$!
 for _ in $(seq 50); do curl -sf "127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 # Under a wrapper, ROUTER is the router itself (its child), for VmRSS and for stopping it.

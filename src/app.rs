@@ -17,6 +17,7 @@ use crate::metrics::Metrics;
 use crate::net::calls::{CallDriver, CallEvent};
 use crate::net::front::FrontDesk;
 use crate::net::limits::{self, Doorway, Gate};
+use crate::net::overload::Overload;
 use crate::net::reload::{LivePlans, ReloadMetrics};
 use crate::net::requests::{Dispatcher, Registry, SharedRegistry};
 use crate::net::sip_stream::GuardMetrics;
@@ -315,12 +316,25 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         let lifetime = config.sip.nonce_lifetime_s as u64 * SECOND;
         NonceStore::new(nonce_secret, lifetime, 10_000)
     };
+    // One monotonic clock for every deadline of the call logic, from here on.
+    let clock = Clock::new();
+    let (ports_min, ports_max) = (config.media.rtp_port_min, config.media.rtp_port_max);
+    let limits = config.overload.limits(ports_min, ports_max);
+    tracing::info!(
+        max_calls = limits.max_calls,
+        max_call_rate = limits.max_call_rate,
+        max_queue_delay_ms = limits.max_delay_ms,
+        "overload control"
+    );
+    let gated = (config.trunk.addresses.clone(), Arc::clone(&plans));
+    let overload = Overload::new(limits, clock, gated, &metrics, log_every);
     let front = FrontDesk::new(
         Registrar::new(registrar_config.clone()),
         nonces(),
         credentials.clone(),
         bans.clone(),
         metrics.sip_requests.clone(),
+        Some(overload.clone()),
     );
     let guard_metrics = GuardMetrics {
         malformed: metrics.sip_malformed.clone(),
@@ -470,8 +484,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         store: Some(store.clone()),
     })));
 
-    // One monotonic clock for every deadline of the call logic, from here on.
-    let clock = Clock::new();
     let now = clock.now();
     let seats: Vec<(String, String)> = config
         .seats
@@ -571,6 +583,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         seat_rtp_timeout_ms: u64::from(config.media.seat_rtp_timeout_s) * 1000,
         caller_rtp_timeout_ms: u64::from(config.media.caller_rtp_timeout_s) * 1000,
         journal: crate::store::journal::Journal::with_seats(standings),
+        overload: overload.clone(),
     };
     let draining = CancellationToken::new();
     let layer = Arc::clone(&dialogs);
@@ -597,6 +610,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         retry_after_s: config.shutdown.retry_after_s,
         bans: bans.clone(),
         no_port_log: std::sync::Mutex::new(limits::LogThrottle::new(log_every)),
+        overload: overload.clone(),
     });
 
     let http_listener = doorway(bind(config.http.listen).await?, "http");
@@ -678,6 +692,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     }
     tasks.push(tokio::spawn(async move { endpoint.serve().await }));
     tasks.push(tokio::spawn(dispatcher.run(incoming)));
+    let probes = overload.run_probes(call_events.clone(), shutdown.clone());
+    tasks.push(tokio::spawn(probes));
     let events = call_events.clone();
     tasks.push(tokio::spawn(async move {
         while let Some(state) = state_receiver.recv().await {

@@ -90,6 +90,9 @@ pub struct Config {
     /// Password-guessing defence (SIP digest and console login).
     #[serde(default)]
     pub bans: crate::bans::BanSettings,
+    /// Overload control: when new trunk calls are shed.
+    #[serde(default)]
+    pub overload: crate::net::overload::OverloadSettings,
     /// Seats allowed to register.
     #[serde(default)]
     pub seats: Vec<SeatConfig>,
@@ -757,7 +760,11 @@ impl Config {
             .digest
             .check()
             .map_err(|e| invalid("sip.digest", e.to_string()))?;
-        let defences = [self.limits.check(), self.bans.check()];
+        let defences = [
+            self.limits.check(),
+            self.bans.check(),
+            self.overload.check(),
+        ];
         if let Some((key, reason)) = defences.into_iter().find_map(Result::err) {
             return Err(invalid(key, reason.into()));
         }

@@ -27,6 +27,16 @@ pub struct Metrics {
     pub active_calls: IntGauge,
     /// 1 while the router drains after SIGTERM (new calls refused; `/healthz` says 503).
     pub draining: IntGauge,
+    /// New trunk calls shed (503) by the overload gate, by reason (calls, rate, delay).
+    pub overload_shed: IntCounterVec,
+    /// New trunk calls sent to their entry's `on_overload` step instead of a 503, by reason.
+    pub overload_overflowed: IntCounterVec,
+    /// 1 for the reason new trunk calls are being shed now (`net::overload`), else 0.
+    pub overload_shedding: IntGaugeVec,
+    /// The call driver's input-queue delay, smoothed, ms.
+    pub overload_delay_ms: IntGauge,
+    /// Calls in progress as the overload gate counts them (against `max_calls`).
+    pub overload_calls: IntGauge,
     /// RTP packets relayed, by direction.
     pub rtp_packets: IntCounterVec,
     /// SRTP/SRTCP packets dropped for failing authentication or the replay check, by leg
@@ -97,6 +107,41 @@ impl Metrics {
                 .expect("static");
         let active_calls = IntGauge::new("active_calls", "Calls in progress").expect("static");
         let draining = IntGauge::new("draining", "1 while draining after SIGTERM").expect("static");
+        let overload_shed = IntCounterVec::new(
+            Opts::new(
+                "overload_shed_total",
+                "New trunk calls refused (503) by overload control, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("static metric");
+        let overload_overflowed = IntCounterVec::new(
+            Opts::new(
+                "overload_overflowed_total",
+                "New trunk calls sent to their entry's on_overload step (backup centre) \
+                 instead of a 503, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("static metric");
+        let overload_shedding = IntGaugeVec::new(
+            Opts::new(
+                "overload_shedding",
+                "1 for the reason new trunk calls are being shed now, else 0",
+            ),
+            &["reason"],
+        )
+        .expect("static metric");
+        let overload_delay_ms = IntGauge::new(
+            "overload_queue_delay_ms",
+            "Call driver input-queue delay, smoothed, ms",
+        )
+        .expect("static");
+        let overload_calls = IntGauge::new(
+            "overload_calls_in_progress",
+            "Calls in progress as overload control counts them",
+        )
+        .expect("static");
         let rtp_packets = IntCounterVec::new(
             Opts::new("rtp_packets_relayed_total", "RTP packets relayed"),
             &["direction"],
@@ -173,6 +218,11 @@ impl Metrics {
             Box::new(sip_malformed.clone()),
             Box::new(active_calls.clone()),
             Box::new(draining.clone()),
+            Box::new(overload_shed.clone()),
+            Box::new(overload_overflowed.clone()),
+            Box::new(overload_shedding.clone()),
+            Box::new(overload_delay_ms.clone()),
+            Box::new(overload_calls.clone()),
             Box::new(rtp_packets.clone()),
             Box::new(srtp_rejected.clone()),
             Box::new(rtp_packets_lost.clone()),
@@ -192,6 +242,11 @@ impl Metrics {
             sip_malformed,
             active_calls,
             draining,
+            overload_shed,
+            overload_overflowed,
+            overload_shedding,
+            overload_delay_ms,
+            overload_calls,
             rtp_packets,
             srtp_rejected,
             rtp_packets_lost,

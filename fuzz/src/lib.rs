@@ -170,6 +170,7 @@ fn front_desk() -> FrontDesk {
         credentials,
         bans,
         requests,
+        None,
     )
 }
 

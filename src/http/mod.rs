@@ -30,6 +30,7 @@ mod shared;
 use crate::cti::CtiChannels;
 use crate::metrics::Metrics;
 use crate::net::limits::{Doorway, Permit};
+use crate::net::overload::ShedReason;
 use crate::net::reload::LivePlans;
 use crate::store::Store;
 use crate::store::recordings::Recordings;
@@ -171,6 +172,20 @@ where
     }
 }
 
+/// `200 ok`, or `503` while shedding new trunk calls (`net::overload`): a proxy in front
+/// (Kamailio's dispatcher) then prefers another centre.
+fn healthz(metrics: &Metrics) -> Response<Full<Bytes>> {
+    let gauge = |r: &ShedReason| metrics.overload_shedding.with_label_values(&[r.label()]);
+    match ShedReason::ALL.iter().find(|r| gauge(r).get() > 0) {
+        Some(reason) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            format!("overloaded: {}\n", reason.label()),
+        ),
+        None => reply(StatusCode::OK, "text/plain", "ok\n"),
+    }
+}
+
 fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
@@ -246,7 +261,7 @@ async fn route(
         "/healthz" if state.metrics.draining.get() > 0 => {
             reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "draining\n")
         }
-        "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n"),
+        "/healthz" => healthz(&state.metrics),
         "/metrics" if !may_scrape(&state, &req, peer) => reply(
             StatusCode::UNAUTHORIZED,
             "text/plain",

@@ -99,6 +99,8 @@ pub struct TrunkCall {
     /// The dial plans and prompts in force when the call arrived (kept to its end).
     pub routing: Routing,
     /// Max-Forwards for the INVITEs to seats (the trunk's, less one).
+    /// Admitted by overload control only to go to its entry's `on_overload` step.
+    pub overloaded: bool,
     pub max_forwards: u32,
     /// What the switchboard needs.
     pub arrived: CallInput,
@@ -126,6 +128,9 @@ pub struct SeatDial {
 pub enum CallEvent {
     /// A trunk call was admitted.
     Trunk(Box<TrunkCall>),
+    /// An overload probe sent at this instant (`net::overload`): its time in the queue is
+    /// the driver's input-queue delay.
+    Probe(crate::time::Mono),
     /// A call could not be admitted: store its record.
     Rejected(Box<CallRecord>),
     /// A seat's registered contacts and their time left (ms), after a REGISTER.
@@ -280,6 +285,8 @@ pub struct CallDriver {
     pub caller_rtp_timeout_ms: u64,
     /// Keeps live calls and seat pauses in the store as they change.
     pub journal: crate::store::journal::Journal,
+    /// Told the calls held and each probe's return (overload control).
+    pub overload: crate::net::overload::Overload,
 }
 
 impl CallDriver {
@@ -318,6 +325,7 @@ impl CallDriver {
             }
             self.execute(&mut legs, &mut by_leg);
             self.publish_tables(legs.len(), by_leg.len());
+            self.overload.driver_calls(legs.len());
         }
         // Shutting down: calls in progress end as failed, with a record.
         let live: Vec<String> = legs.keys().cloned().collect();
@@ -346,6 +354,7 @@ impl CallDriver {
         match event {
             CallEvent::Trunk(t) => {
                 let trunk_leg = t.dialog.id().call_id.clone();
+                self.overload.settled(&trunk_leg);
                 let caller_peer = t.offer.audio_endpoint().map(|a| (a, t.codecs));
                 by_leg.insert(trunk_leg.clone(), t.call.clone());
                 legs.insert(
@@ -376,6 +385,7 @@ impl CallDriver {
                         seat: d.seat,
                         step: d.step,
                     }),
+                    overloaded: t.overloaded,
                 };
                 self.router.handle(now, admitted);
             }
@@ -389,6 +399,7 @@ impl CallDriver {
                     },
                 );
             }
+            CallEvent::Probe(sent) => self.overload.probe_returned(sent),
             CallEvent::Rejected(record) => self.persist(*record, None),
             CallEvent::Registration { seat, contacts } => {
                 let input = RouterInput::Registration { seat, contacts };

@@ -4,10 +4,14 @@
 //! the hundred megabytes that way. The nonces being stateless, the challenge is exactly the
 //! registrar's, and a retransmission just gets another one.
 //!
+//! New trunk INVITEs past capacity are refused here too, statelessly (`503`, see
+//! [`crate::net::overload`]), with the ACKs of those refusals.
+//!
 //! Anything else (credentials, another method, a banned source or name, a scanner) goes on
 //! to the stack and the dispatcher's door, which keep their rules.
 
 use crate::bans::shared::Guard;
+use crate::net::overload::Overload;
 use crate::sip::digest::{NonceStore, SeatCredential};
 use crate::sip::registrar::Registrar;
 use crate::time::wall_clock_now;
@@ -32,6 +36,8 @@ struct Inner {
     bans: Guard,
     /// `sas_sip_requests_total`, which the stack's inspector never sees for these.
     requests: IntCounterVec,
+    /// Sheds trunk INVITEs past capacity.
+    overload: Option<Overload>,
 }
 
 impl FrontDesk {
@@ -42,6 +48,7 @@ impl FrontDesk {
         credentials: HashMap<String, SeatCredential>,
         bans: Guard,
         requests: IntCounterVec,
+        overload: Option<Overload>,
     ) -> Self {
         Self(Arc::new(Inner {
             registrar,
@@ -49,17 +56,23 @@ impl FrontDesk {
             credentials,
             bans,
             requests,
+            overload,
         }))
     }
 
     /// The answer to send at once for `bytes` (a judged, well-formed message) from
-    /// `source`, or `None` to hand it to the stack.
+    /// `source` (empty: absorbed, nothing to send), or `None` to hand it to the stack.
     pub fn answer(
         &self,
         bytes: &[u8],
         source: SocketAddr,
         transport: Transport,
     ) -> Option<Vec<u8>> {
+        if let Some(overload) = &self.0.overload
+            && let Some(answer) = overload.answer(bytes, source)
+        {
+            return Some(answer);
+        }
         if !bytes.starts_with(b"REGISTER ") {
             return None;
         }

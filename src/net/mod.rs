@@ -6,8 +6,11 @@
 //! [`sip_tcp`] and [`sip_ws`] carry SIP over TCP and TLS and over WebSocket (WebRTC phones),
 //! all into the stack through [`sip_stream`] behind the same guard as UDP; [`sip_tls_out`]
 //! keeps the outbound trunk's TLS connection; [`tls`] loads the certificate that `wss`,
-//! `sip.tls` and HTTPS serve, and [`tls_pin`] checks the operator's pinned certificates; [`limits`] caps the connections of every TCP
-//! listener; [`front`] challenges credential-less REGISTERs before the stack; [`live`] counts the per-call table entries and tasks; [`fuzz`] drives the SIP fuzzer against a router.
+//! `sip.tls` and HTTPS serve, and [`tls_pin`] checks the operator's pinned certificates;
+//! [`limits`] caps the connections of every TCP listener; [`front`] challenges
+//! credential-less REGISTERs before the stack; [`overload`] sheds new trunk calls past
+//! capacity (503 before the stack); [`live`] counts the per-call table entries and tasks;
+//! [`fuzz`] drives the SIP fuzzer against a router.
 
 mod caller_media;
 pub mod calls;
@@ -17,6 +20,7 @@ pub mod front;
 pub mod fuzz;
 pub mod limits;
 pub mod live;
+pub mod overload;
 pub mod reload;
 pub mod requests;
 pub mod sip_stream;

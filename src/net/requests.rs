@@ -146,6 +146,9 @@ pub struct Dispatcher {
     pub bans: crate::bans::shared::Guard,
     /// The "no RTP port" error, logged once per `[limits] error_log_interval_s` under a flood.
     pub no_port_log: std::sync::Mutex<crate::net::limits::LogThrottle>,
+    /// Overload control: told when an admitted INVITE is refused after all; answers the
+    /// trunk's OPTIONS with 503 while shedding.
+    pub overload: crate::net::overload::Overload,
 }
 
 impl Dispatcher {
@@ -199,6 +202,12 @@ impl Dispatcher {
         }
         match tx.original.method {
             Method::Register => self.register(&mut tx).await,
+            Method::Options if self.shedding_for(&tx) => {
+                let retry = self.overload.retry_after_s().to_string();
+                let retry = Header::RetryAfter(RetryAfter::new(retry));
+                tx.reply_with(StatusCode::ServiceUnavailable, vec![retry], None)
+                    .await
+            }
             Method::Options => {
                 let allow = Header::Allow(ALLOW.into());
                 let accept = Header::Other("Accept".into(), "application/sdp".into());
@@ -250,6 +259,13 @@ impl Dispatcher {
         tx.respond(response).await
     }
 
+    /// Whether `tx` comes from the trunk while new trunk calls are shed: its OPTIONS
+    /// probes (a proxy's keep-alive, e.g. Kamailio's dispatcher) then say 503.
+    fn shedding_for(&self, tx: &Transaction) -> bool {
+        let from_trunk = source_of(tx).is_some_and(|(s, _)| self.trunk.contains(&s.ip()));
+        from_trunk && self.overload.state() != crate::net::overload::State::Normal
+    }
+
     async fn invite(&self, mut tx: Transaction) -> rsipstack::Result<()> {
         let now = wall_clock_now();
         let source = source_of(&tx);
@@ -270,6 +286,8 @@ impl Dispatcher {
             .call_id_header()
             .map(|c| c.value().to_string())
             .unwrap_or_default();
+        // Admitted by overload control: pending until the driver takes it or it is refused.
+        let pending = crate::net::overload::Pending::new(&self.overload, &sip_call_id);
         let draining = self.draining.is_cancelled().then_some(self.retry_after_s);
         let mut invite = Invite {
             from_trunk,
@@ -393,11 +411,16 @@ impl Dispatcher {
                 events.send(CallEvent::Media { call, notice }).ok();
             }),
         );
+        pending.handed_over();
         // 180 at once (the 100 comes from the dialog's own handling below).
         dialog.ringing(None, None).ok();
+        let overloaded = dialled_by.is_none() && self.overload.overflowed(&sip_call_id);
         match &dialled_by {
             Some(d) => {
                 tracing::info!(%call, %entry, seat = %d.seat, "seat call admitted")
+            }
+            None if overloaded => {
+                tracing::info!(%call, %entry, %caller, "trunk call admitted to its on_overload step")
             }
             None => tracing::info!(%call, %entry, %caller, "trunk call admitted"),
         }
@@ -416,6 +439,7 @@ impl Dispatcher {
                     step: d.step,
                 }),
                 routing: routing.clone(),
+                overloaded,
                 max_forwards: max_forwards - 1,
                 arrived: CallInput::Arrived {
                     call: call.into(),

@@ -126,6 +126,9 @@ impl Link {
         if let Some(front) = &self.metrics.front
             && let Some(answer) = front.answer(bytes, self.socket, transport)
         {
+            if answer.is_empty() {
+                return Delivery::Dropped; // absorbed: the ACK of a stateless 503
+            }
             return match self.replies.send(answer) {
                 Ok(()) => Delivery::Answered,
                 Err(_) => Delivery::Closed,

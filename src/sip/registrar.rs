@@ -490,9 +490,21 @@ fn is_wildcard(c: &Contact) -> bool {
     matches!(&c.uri.scheme, Some(rsipstack::sip::Scheme::Other(s)) if s == "*")
 }
 
-/// A response to `req` (RFC 3261 §8.2.6.2): Vias, From, To (tagged), Call-ID, CSeq copied,
-/// then `extra`, then Content-Length.
+/// A response to `req` (RFC 3261 §8.2.6.2) with a random To tag: see [`stateless_response`].
 fn build_response(req: &Request, status: StatusCode, extra: Vec<Header>) -> Response {
+    let mut tag = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut tag);
+    stateless_response(req, status, extra, &hex::encode(tag))
+}
+
+/// A response to `req` (RFC 3261 §8.2.6.2): Vias, From, To (tagged `tag` unless it has a
+/// tag), Call-ID, CSeq copied, then `extra`, then Content-Length.
+pub fn stateless_response(
+    req: &Request,
+    status: StatusCode,
+    extra: Vec<Header>,
+    tag: &str,
+) -> Response {
     let mut headers = Headers::default();
     for h in req.headers.iter() {
         match h {
@@ -503,10 +515,8 @@ fn build_response(req: &Request, status: StatusCode, extra: Vec<Header>) -> Resp
                 let tagged = to.typed().map(|t| t.tag().is_some()).unwrap_or(true);
                 let mut value = to.value().to_owned();
                 if !tagged {
-                    let mut tag = [0u8; 8];
-                    rand::thread_rng().fill_bytes(&mut tag);
                     value.push_str(";tag=");
-                    value.push_str(&hex::encode(tag));
+                    value.push_str(tag);
                 }
                 headers.push(Header::To(value.into()));
             }

@@ -10,27 +10,13 @@ use sas_router::media::g711::G711Law;
 use sas_router::store::record::Outcome;
 use std::time::Duration;
 
-/// `seat`'s phone dials `number` (seat_dials.xml), then waits for the router's BYE.
-fn seat_phone(router: &Router, seat: &str, number: &str, extra: &[&str]) -> tokio::process::Child {
-    let password = SEATS.iter().find(|(u, _)| *u == seat).unwrap().1;
-    let (port, media) = (free_udp_port().to_string(), ports::media_port().to_string());
-    let mut args = vec![
-        "-s", number, "-au", seat, "-ap", password, "-p", &port, "-mp", &media, "-m", "1",
-        "-timeout", "30s",
-    ];
-    args.extend_from_slice(extra);
-    sipp_keyed(router.sip, "seat_dials.xml", &[("seat", seat)], &args)
-        .spawn()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seat_dials_2001_and_an_amu_regulator_answers() {
     let mut router = start(Options::default()).await;
     let (doctor, doctor_port) = seat_sipp(router.sip, "seat_hangs_up.xml", &[], 1, 200, true);
     register(router.sip, "amu1", doctor_port).await;
     // arm1 is not registered: dialling needs its password, not a registration.
-    let phone = seat_phone(&router, "arm1", "2001", &[]);
+    let phone = seat_phone(router.sip, "arm1", "2001", &[]);
     assert!(finish(doctor, Duration::from_secs(20)).await, "doctor");
     assert!(finish(phone, Duration::from_secs(20)).await, "ARM phone");
     let r = wait_records(&router, 1).await.remove(0);
@@ -72,7 +58,7 @@ async fn an_arm_hands_its_caller_to_the_doctor_it_consulted_by_refer_with_replac
     })
     .await;
     assert!(answered, "arm1 took the call");
-    let consultation = seat_phone(&router, "arm1", "2001", &["-cid_str", "consult-%u"]);
+    let consultation = seat_phone(router.sip, "arm1", "2001", &["-cid_str", "consult-%u"]);
 
     // The consultation ends (replaced) once the doctor moved onto the caller's call; the
     // doctor then talks to where the caller's audio comes from: the packets after the

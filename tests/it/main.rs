@@ -23,6 +23,7 @@ mod e2e_guard;
 mod e2e_jssip;
 mod e2e_media;
 mod e2e_memory;
+mod e2e_overload;
 mod e2e_queues;
 mod e2e_recording;
 mod e2e_reload;

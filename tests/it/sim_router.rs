@@ -264,6 +264,7 @@ impl Sim {
                     plans: Arc::clone(&self.plans),
                     entry: entry.into(),
                     dialled: None,
+                    overloaded: false,
                 };
                 r.handle(now, admitted);
                 let patience = 60 * SECOND + self.rng.below(400 * SECOND);

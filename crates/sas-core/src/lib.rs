@@ -15,6 +15,7 @@ pub mod call;
 pub mod cti;
 pub mod ids;
 pub mod media;
+pub mod overload;
 pub mod pii;
 pub mod record;
 pub mod routing;

@@ -7,7 +7,7 @@ use prometheus::{IntCounter, IntCounterVec};
 use std::net::SocketAddr;
 
 /// Answers a well-formed datagram from a source before the stack sees it (`None`: the
-/// stack's): `net::front` challenges credential-less REGISTERs this way.
+/// stack's; empty: absorbed): `net::front` challenges credential-less REGISTERs this way.
 pub type FrontAnswer = std::sync::Arc<dyn Fn(&[u8], SocketAddr) -> Option<Vec<u8>> + Send + Sync>;
 
 /// A UDP socket that answers malformed SIP itself and counts the responses it sends.
@@ -56,6 +56,9 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                     let Some(answer) = answer else {
                         return Ok((len, from));
                     };
+                    if answer.is_empty() {
+                        continue;
+                    }
                     self.count_sent(&answer);
                     if let Err(e) = self.socket.send_to(&answer, from).await {
                         tracing::debug!(error = %e, "could not answer at the front");

@@ -827,3 +827,23 @@ pub async fn seat(
     register(router.sip, user, port).await;
     child
 }
+
+/// `seat`'s phone dials `number` (seat_dials.xml: digest-authenticated, plays audio), then
+/// waits for the router's BYE.
+pub fn seat_phone(
+    router: SocketAddr,
+    seat: &str,
+    number: &str,
+    extra: &[&str],
+) -> tokio::process::Child {
+    let password = SEATS.iter().find(|(u, _)| *u == seat).unwrap().1;
+    let (port, media) = (free_udp_port().to_string(), ports::media_port().to_string());
+    let mut args = vec![
+        "-s", number, "-au", seat, "-ap", password, "-p", &port, "-mp", &media, "-m", "1",
+        "-timeout", "30s",
+    ];
+    args.extend_from_slice(extra);
+    sipp_keyed(router, "seat_dials.xml", &[("seat", seat)], &args)
+        .spawn()
+        .unwrap()
+}

@@ -63,6 +63,8 @@ pub enum RouterInput {
         entry: String,
         /// Dialled by a seat, not a trunk caller.
         dialled: Option<Dialled>,
+        /// Admitted by overload control only to go to the entry's `on_overload` step.
+        overloaded: bool,
     },
     /// Anything else about a call or a seat (keys, answers, failures…).
     Call(CallInput),
@@ -203,13 +205,14 @@ impl Router {
                 plans,
                 entry,
                 dialled,
+                overloaded,
             } => {
                 let CallInput::Arrived { call, .. } = &arrived else {
                     return;
                 };
                 let call = call.clone();
                 self.board.handle(now, arrived);
-                self.start(now, &call, plans, entry, dialled);
+                self.start(now, &call, (plans, entry), dialled, overloaded);
             }
             RouterInput::Call(input) => self.call_input(now, input),
             RouterInput::PromptEnded { call, play } => self.prompt_ended(now, &call, play),
@@ -330,12 +333,18 @@ impl Router {
         &mut self,
         now: Now,
         call: &str,
-        plans: Arc<PlanSet>,
-        entry: String,
+        (plans, entry): (Arc<PlanSet>, String),
         dialled: Option<Dialled>,
+        overloaded: bool,
     ) {
         let calendar = Arc::clone(&plans);
         let started = match &dialled {
+            // The plans may have been reloaded since: then the entry's start.
+            None if overloaded => {
+                Flow::overloaded(Arc::clone(&plans), &entry, now.wall, calendar.as_ref()).or_else(
+                    || Flow::start(Arc::clone(&plans), &entry, now.wall, calendar.as_ref()),
+                )
+            }
             Some(d) => Flow::dialled(
                 Arc::clone(&plans),
                 &entry,

@@ -83,6 +83,27 @@ impl Flow {
         ))
     }
 
+    /// Overload control sent a new call of `entry` to its `on_overload` step rather than
+    /// refuse it. `None` when the entry has no such step.
+    pub fn overloaded(
+        plan: Arc<PlanSet>,
+        entry: &str,
+        now: EpochMillis,
+        calendar: &dyn Calendar,
+    ) -> Option<(Flow, Instruction)> {
+        let step = plan.entries.get(entry)?.on_overload.clone()?;
+        let trace = vec![format!("overload: {entry}/{step}")];
+        Some(Flow::start_at(
+            plan,
+            entry,
+            &step,
+            BTreeMap::new(),
+            trace,
+            now,
+            calendar,
+        ))
+    }
+
     /// A seat dialled an internal number: the flow of `entry` starts at that number's
     /// `step`, tagged `from_seat`. `None` when the plans have no such entry.
     pub fn dialled(

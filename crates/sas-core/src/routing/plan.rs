@@ -140,6 +140,9 @@ pub struct Entry {
     pub line: String,
     /// First step.
     pub start: String,
+    /// The step new calls start at instead of being refused (503) while overload control
+    /// sheds them: typically a forward to the backup centre.
+    pub on_overload: Option<String>,
     pub steps: BTreeMap<String, Step>,
     pub origin: Origin,
 }

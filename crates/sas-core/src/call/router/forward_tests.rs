@@ -68,6 +68,7 @@ fn forwarded(key: char) -> (Router, Now) {
         plans: Arc::new(plans),
         entry: "sas".into(),
         dialled: None,
+        overloaded: false,
     };
     r.handle(t, admitted);
     let digit = crate::media::dtmf::DigitEvent {

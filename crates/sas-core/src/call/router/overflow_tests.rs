@@ -2,7 +2,7 @@
 //! smoke test each): a forward after the queue's max wait that fails waits again in the
 //! queue with no deadline; a full queue overflows at the same instant.
 
-use super::tests::{admit, outputs, router};
+use super::tests::{PLAN, admit, admit_with, outputs, router};
 use super::*;
 use crate::acd::{QueueKey, QueueSettings};
 use crate::call::tests_support::T0;
@@ -92,4 +92,23 @@ fn a_call_refused_by_a_full_queue_overflows_at_the_same_instant() {
         r.trace("c2")
     );
     assert_eq!(r.board().calls_waiting(), 1, "c1 still waits");
+}
+
+#[test]
+fn a_call_admitted_under_overload_starts_at_its_entrys_on_overload_step() {
+    let plan = PLAN.replace(
+        "start = \"menu\"",
+        "start = \"menu\"\non_overload = \"renfort\"",
+    );
+    let mut r = router();
+    let t = Now::at(T0);
+    admit_with(&mut r, t, "c1", &plan, true);
+    let outs = outputs(&mut r);
+    assert!(dialled(&outs), "forwarded at once, no menu: {outs:?}");
+    // Not shed: the same plan without overload starts at its menu.
+    admit_with(&mut r, t, "c2", &plan, false);
+    assert!(!dialled(&outputs(&mut r)));
+    // An entry without on_overload (plans reloaded meanwhile) starts as usual.
+    admit_with(&mut r, t, "c3", PLAN, true);
+    assert!(!dialled(&outputs(&mut r)));
 }

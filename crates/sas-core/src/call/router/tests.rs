@@ -7,7 +7,7 @@ use crate::pii::CallerNumber;
 use crate::routing::plan::load_texts;
 use std::path::PathBuf;
 
-const PLAN: &str = r#"
+pub(super) const PLAN: &str = r#"
 [queues.arm]
 role = "arm"
 [external]
@@ -40,8 +40,13 @@ pub(super) fn router() -> Router {
 }
 
 pub(super) fn admit(r: &mut Router, now: Now, call: &str) {
+    admit_with(r, now, call, PLAN, false);
+}
+
+/// [`admit`] on `plan`, `overloaded` or not.
+pub(super) fn admit_with(r: &mut Router, now: Now, call: &str, plan: &str, overloaded: bool) {
     let plans = load_texts(
-        vec![(PathBuf::from("sas.toml"), PLAN.into())],
+        vec![(PathBuf::from("sas.toml"), plan.into())],
         &["menu", "attente"],
         &[],
     )
@@ -60,6 +65,7 @@ pub(super) fn admit(r: &mut Router, now: Now, call: &str) {
             plans: Arc::new(plans),
             entry: "sas".into(),
             dialled: None,
+            overloaded,
         },
     );
 }

@@ -44,6 +44,8 @@ struct RawEntry {
     numbers: Option<Vec<Spanned<String>>>,
     line: Option<String>,
     start: Option<Spanned<String>>,
+    /// Where new calls go instead of a 503 while overload control sheds them.
+    on_overload: Option<Spanned<String>>,
     #[serde(default)]
     steps: BTreeMap<String, Spanned<RawStep>>,
 }
@@ -365,6 +367,9 @@ fn entry_of(
         numbers.push(normalised);
     }
     known.step_ref(&name, start.get_ref(), src.at(start.span()));
+    if let Some(step) = &raw.on_overload {
+        known.step_ref(&name, step.get_ref(), src.at(step.span()));
+    }
     let mut steps = BTreeMap::new();
     for (step_name, step) in raw.steps {
         let span = step.span();
@@ -387,6 +392,7 @@ fn entry_of(
         numbers,
         line,
         start: start.into_inner(),
+        on_overload: raw.on_overload.map(Spanned::into_inner),
         steps,
         origin,
     })

@@ -321,3 +321,17 @@ weekly = [{ days = "lun-ven", hours = "20:00-25:00" }]
     );
     assert!(e.contains("25:00"), "{e}");
 }
+
+#[test]
+fn on_overload_names_a_step_which_counts_as_reachable() {
+    let with = |step: &str| {
+        SAMU.replace(
+            "start = \"accueil\"\n",
+            &format!("start = \"accueil\"\non_overload = \"{step}\"\n"),
+        ) + "\n[entries.samu.steps.sature]\nforward = \"centre_secours\"\n"
+    };
+    let set = load(&[("c.toml", COMMON), ("s.toml", &with("sature"))]).unwrap();
+    assert_eq!(set.entries["samu"].on_overload.as_deref(), Some("sature"));
+    let e = refused(&[("c.toml", COMMON), ("s.toml", &with("sautre"))]);
+    assert!(e.contains("no step named \"sautre\""), "{e}");
+}
