@@ -17,6 +17,7 @@ pub mod ids;
 pub mod media;
 pub mod pii;
 pub mod record;
+pub mod report;
 pub mod routing;
 #[doc(hidden)]
 pub mod sim_rng;
