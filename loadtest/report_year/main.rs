@@ -54,7 +54,7 @@ fn stint(r: &mut CallRecord, seat: &str, role: &str, from: u64, until: u64) {
 fn call(n: u64, at: u64, rng: &mut Rng) -> CallRecord {
     let line = if rng.next(3) == 0 { "sas" } else { "samu" };
     let id = format!("{}-{:04}", CallId::stamp(at), n % 10_000);
-    let caller = CallerNumber::new(&format!("06{:08}", rng.next(100_000_000)));
+    let caller = CallerNumber::new(format!("06{:08}", rng.next(100_000_000)));
     let mut r = CallRecord::new(
         id,
         format!("sip-{n}@trunk"),

@@ -44,7 +44,7 @@ struct Ask {
 
 fn ask(q: Option<&str>) -> Result<Ask, ReportError> {
     let get = |name| query::param(q, name);
-    let from = get("from").ok_or_else(|| ReportError::BadDate(String::new()))?;
+    let from = get("from").ok_or(ReportError::MissingFrom)?;
     let to = get("to").unwrap_or_else(|| from.clone());
     Ok(Ask {
         period: Period::parse(&from, &to)?,

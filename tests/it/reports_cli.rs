@@ -156,6 +156,12 @@ async fn while_the_router_runs_reports_come_through_its_admin_api_and_page() {
         )
     );
 
+    let (status, body) = http_get(router.http, "/api/reports", Some(&supervisor)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (400, "from (YYYY-MM-DD) is required\n")
+    );
+
     // The CLI, the database held by the router: through the API, the same figures.
     let config = router.config_path.clone();
     check_november_csv(&report(&config, &["--by", "line", "--format", "csv"]));

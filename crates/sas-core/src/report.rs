@@ -35,6 +35,9 @@ const MAX_DAYS: i64 = 3_660;
 /// A report request the user got wrong.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ReportError {
+    /// No first day given.
+    #[error("from (YYYY-MM-DD) is required")]
+    MissingFrom,
     /// A date is not `YYYY-MM-DD`.
     #[error("{0:?} is not a date (YYYY-MM-DD)")]
     BadDate(String),
