@@ -283,11 +283,16 @@ impl ReportBuilder {
             while at < bounds.1 {
                 let (order, key) = time_bucket(by, at);
                 rows.insert((order, key.clone()), Row::keyed(key));
-                at = if step == 0 {
+                let next = if step == 0 {
                     next_day(at)
                 } else {
                     order + step
                 };
+                // The calendar's last day has no next one.
+                if next <= at {
+                    break;
+                }
+                at = next;
             }
         }
         Self {
