@@ -175,3 +175,62 @@ async fn while_the_router_runs_reports_come_through_its_admin_api_and_page() {
     router.stop().await;
     std::fs::remove_dir_all(&data).ok();
 }
+
+/// Real calls (SIPp trunk callers and a SIPp seat): a misdial and an abandon while no seat
+/// is online, then a call answered by arm1; the report reads what the router wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_through_the_router_add_up_in_the_report() {
+    use common::{eventually, finish, seat, trunk_caller, wait_records};
+    use std::time::Duration;
+    let mut router = common::start(Options::default()).await; // misdial threshold 1 s
+    for (n, wait_ms) in [(1, 300u64), (2, 1500)] {
+        let child = trunk_caller(router.sip, "caller_cancel.xml", "15", wait_ms);
+        assert!(
+            finish(child, Duration::from_secs(20)).await,
+            "cancel scenario"
+        );
+        wait_records(&router, n).await;
+    }
+    let arm1 = seat(&router, "arm1", 1, 300).await;
+    let available = "sas_seats{role=\"arm\",state=\"available\"}";
+    assert!(eventually(Duration::from_secs(15), || router.metric(available) == 1.0).await);
+    let caller = trunk_caller(router.sip, "caller.xml", "15", 1500);
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "caller scenario"
+    );
+    assert!(finish(arm1, Duration::from_secs(10)).await, "seat scenario");
+    let records = wait_records(&router, 3).await;
+
+    // The Paris days the calls arrived on (a test run may straddle midnight).
+    let day = |at: u64| {
+        use chrono::TimeZone;
+        chrono_tz::Europe::Paris
+            .timestamp_millis_opt(at as i64)
+            .unwrap()
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let from = records.iter().map(|r| day(r.arrived_at)).min().unwrap();
+    let to = records.iter().map(|r| day(r.arrived_at)).max().unwrap();
+    let path = format!("/api/reports?from={from}&to={to}&by=line&format=json");
+    let (status, body) = http_get(router.http, &path, Some(&router.token())).await;
+    assert_eq!(status, 200, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let samu = &report["rows"][0];
+    assert_eq!(samu["key"], "samu", "{body}");
+    for (field, value) in [
+        ("received", 3),
+        ("answered", 1),
+        ("answered_30s", 1),
+        ("answered_60s", 1),
+        ("abandoned", 1),
+        ("misdials", 1),
+        ("handled", 1),
+    ] {
+        assert_eq!(samu[field], value, "{field}: {body}");
+    }
+    assert!(samu["talk_ms"].as_u64().unwrap() >= 1_000, "{body}");
+    assert_eq!(report["total"]["received"], 3);
+    router.stop().await;
+}

@@ -489,7 +489,10 @@ fn bad_requests_say_what_is_wrong() {
         Err(ReportError::TooLong)
     );
     // The calendar's ends: an empty report, no panic, no endless loop.
-    for (from, to) in [("+262142-12-25", "+262142-12-31"), ("0001-01-01", "0001-01-03")] {
+    for (from, to) in [
+        ("+262142-12-25", "+262142-12-31"),
+        ("0001-01-01", "0001-01-03"),
+    ] {
         let period = Period::parse(from, to).unwrap();
         for by in GroupBy::ALL {
             assert_eq!(ReportBuilder::new(period, by).finish().total.received, 0);
