@@ -28,7 +28,11 @@ document.addEventListener("DOMContentLoaded", () => {
   const now = new Date();
   const first = new Date(now.getFullYear(), now.getMonth(), 1);
   const day = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
-  $("from").value = day(first);
-  $("to").value = day(now);
+  // A link may carry the request (`/reports?from=…&to=…&by=…`): shown at once.
+  const asked = new URLSearchParams(location.search);
+  $("from").value = asked.get("from") ?? day(first);
+  $("to").value = asked.get("to") ?? day(now);
+  if (asked.get("by")) $("by").value = asked.get("by");
   $("ask").addEventListener("submit", show);
+  if (asked.get("from")) show();
 });

@@ -234,3 +234,45 @@ async fn calls_through_the_router_add_up_in_the_report() {
     assert_eq!(report["total"]["received"], 3);
     router.stop().await;
 }
+
+/// The supervisors' page in Chromium: a supervisor logged in on the console sees the
+/// report and its CSV link (an ARM's session is refused: see the admin API test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_reads_the_report_page_in_a_browser() {
+    use common::SEATS;
+    use common::browser::{Browser, with_browser};
+    let data = temp_dir("report-page");
+    seed(&data);
+    async fn login(browser: &Browser, http: std::net::SocketAddr, seat: &str) {
+        let password = SEATS.iter().find(|(u, _)| *u == seat).unwrap().1;
+        browser.goto(&format!("http://{http}/console")).await;
+        browser.type_into("#login-seat", seat).await;
+        browser.type_into("#login-password", password).await;
+        browser.click("#login-submit").await;
+        browser.wait_text("#who-seat", seat).await;
+    }
+    let dir = data.clone();
+    with_browser(&dir, |browser| async move {
+        let mut router = common::start(Options {
+            data: Some(data.clone()),
+            ..Options::default()
+        })
+        .await;
+        let page = format!(
+            "http://{}/reports?from=2026-11-01&to=2026-11-30&by=line",
+            router.http
+        );
+        login(&browser, router.http, "sup1").await;
+        browser.goto(&page).await;
+        let table = browser.wait_text("#report", "TOTAL").await;
+        assert!(table.contains("by line"), "{table}");
+        let samu = table.lines().find(|l| l.starts_with("samu")).unwrap();
+        let cells: Vec<&str> = samu.split_whitespace().take(5).collect();
+        assert_eq!(cells, ["samu", "2", "2", "1", "2"], "{table}");
+        assert!(browser.shown("#csv").await);
+
+        router.stop().await;
+    })
+    .await;
+    std::fs::remove_dir_all(&dir).ok();
+}
