@@ -17,6 +17,10 @@ use tokio_util::sync::CancellationToken;
 #[path = "cli/shared.rs"]
 mod shared;
 
+/// `report`: activity reports, from sled or through the running router.
+#[path = "cli/report.rs"]
+mod report;
+
 /// SIP call router for SAMU (15) and SAS / PDSA (116 117) regulation centres.
 ///
 /// With no subcommand, runs the router on the configuration file.
@@ -38,6 +42,23 @@ enum Command {
     Calls {
         #[command(subcommand)]
         action: CallsAction,
+    },
+    /// Activity report of a period (Europe/Paris dates, both included): received,
+    /// answered within 30/60 s, abandons, misdials, escalations, decisions… (works while
+    /// the router runs, through its local admin API).
+    Report {
+        /// First day (YYYY-MM-DD).
+        #[arg(long)]
+        from: String,
+        /// Last day, included (YYYY-MM-DD; default: the first).
+        #[arg(long)]
+        to: Option<String>,
+        /// Rows: day, hour, line, queue, seat or commune.
+        #[arg(long, default_value = "day")]
+        by: String,
+        /// table, csv or json.
+        #[arg(long, default_value = "table")]
+        format: String,
     },
     /// Copy out a call's recording (audited), or purge recordings past retention.
     Recordings {
@@ -331,6 +352,12 @@ fn run_command(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Calls { action } => calls(&cli.config, action),
+        Command::Report {
+            from,
+            to,
+            by,
+            format,
+        } => report::run(&cli.config, &from, to.as_deref(), &by, &format),
         Command::Recordings { action } => recordings(&cli.config, action),
         Command::Audit {
             action:

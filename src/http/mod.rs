@@ -4,7 +4,8 @@
 //! `dialplans` shows the dial plans in force and reloads them; `cti` serves seats' consoles
 //! and supervisors (`/api/cti/…`, `/api/supervisor/…`, session tokens of their own);
 //! `console` serves the seat console's page (`/console`); `shared` reads the calls of
-//! every node from the shared store (`/api/calls?source=shared`).
+//! every node from the shared store (`/api/calls?source=shared`); `reports` serves the
+//! activity reports (`/api/reports`, the `/reports` page).
 //!
 //! `serve` is plain HTTP, `serve_tls` the same routes over TLS (`[http] tls_listen`); a
 //! route knows which one it came through (the console cookie is `Secure` over TLS only).
@@ -25,6 +26,7 @@ pub mod cti;
 mod dialplans;
 pub mod query;
 mod recordings;
+mod reports;
 mod shared;
 
 use crate::cti::CtiChannels;
@@ -228,6 +230,14 @@ async fn route(
             (&Method::POST, "/api/dialplans/reload") => dialplans::reload(state).await,
             _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
         };
+    }
+    if path == "/api/reports" && req.method() == Method::GET {
+        return reports::api(state, req).await;
+    }
+    if req.method() == Method::GET
+        && let Some(page) = reports::page(&path)
+    {
+        return page;
     }
     if let Some(page) = console::serve(req.method(), &path) {
         return page;

@@ -17,7 +17,7 @@ use crate::sip::guard::ALLOW;
 use crate::sip::numbers::normalise;
 use crate::sip::registrar::{Binding, Registrar};
 use crate::store::record::{CallRecord, EndReason, EventKind, Outcome};
-use crate::time::{EpochMillis, rfc3339, wall_clock_now};
+use crate::time::{EpochMillis, wall_clock_now};
 use rsipstack::dialog::dialog::DialogStateSender;
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip::headers::untyped::RetryAfter;
@@ -502,7 +502,7 @@ impl Dispatcher {
 
     fn next_call_id(&self, now: EpochMillis) -> String {
         let n = self.sequence.fetch_add(1, Ordering::Relaxed) % 10_000;
-        let stamp = rfc3339(now).replace(['-', ':'], "");
+        let stamp = sas_core::ids::CallId::stamp(now);
         format!("{stamp}-{n:04}")
     }
 }

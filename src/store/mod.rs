@@ -18,6 +18,7 @@ pub mod journal;
 pub mod outbox;
 pub mod presence;
 pub mod recordings;
+pub mod reports;
 pub mod seat_log;
 pub mod secrets;
 

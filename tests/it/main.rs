@@ -40,5 +40,6 @@ mod fuzz_corpus;
 mod media_tooling;
 mod readme;
 mod recordings_cli;
+mod reports_cli;
 mod shared_store;
 mod sim_router;

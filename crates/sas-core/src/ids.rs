@@ -133,6 +133,14 @@ string_id!(
     CallId
 );
 
+impl CallId {
+    /// The time part of the ids of calls that arrived at `at` (`20261123T071502.123Z`):
+    /// ids sort by it, so the calls of a period are one range of keys.
+    pub fn stamp(at: crate::time::EpochMillis) -> String {
+        crate::time::rfc3339(at).replace(['-', ':'], "")
+    }
+}
+
 string_id!(
     /// A seat's user name, as registered (`arm1`).
     SeatId

@@ -18,6 +18,7 @@ pub mod media;
 pub mod overload;
 pub mod pii;
 pub mod record;
+pub mod report;
 pub mod routing;
 #[doc(hidden)]
 pub mod sim_rng;

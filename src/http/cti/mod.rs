@@ -380,6 +380,25 @@ fn seat_pause_reason(body: PauseBody) -> Result<PauseReason, CtiError> {
     }
 }
 
+/// Whether `req` may read reports: the admin token, or a supervisor's session (bearer or
+/// the console's cookie, from the router's own pages). `Err` is the status to answer.
+pub(super) fn may_read_reports(
+    state: &HttpState,
+    req: &Request<Incoming>,
+) -> Result<(), StatusCode> {
+    let credential = auth::credential(req, false).ok_or(StatusCode::UNAUTHORIZED)?;
+    auth::same_site(req, &credential).map_err(|_| StatusCode::FORBIDDEN)?;
+    let token = credential.token();
+    if constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) {
+        return Ok(());
+    }
+    match state.cti_accounts.session(token, Instant::now()) {
+        Some(session) if session.supervisor => Ok(()),
+        Some(_) => Err(StatusCode::FORBIDDEN),
+        None => Err(StatusCode::UNAUTHORIZED),
+    }
+}
+
 async fn supervisor(
     state: &HttpState,
     route: SupervisorRoute,
