@@ -66,6 +66,7 @@ impl SeatDirectory for SharedRegistry {
         Some(SeatContact {
             uri: binding.contact.clone(),
             destination,
+            route: binding.path.clone(),
         })
     }
 
@@ -85,7 +86,13 @@ impl SeatDirectory for SharedRegistry {
 /// usually `….invalid;transport=ws`): always the source, whose cached connection it is. So
 /// is a phone on TLS: the router dials no TLS to seats, and a phone behind NAT could not be
 /// reached by a new connection anyway (calls go back over the one it registered on).
+///
+/// Registered through a proxy (Path, RFC 3327): to the first Path hop, the proxy, which
+/// routes on to the phone (over the transport the REGISTER came on when the hop names none).
 fn destination_of(binding: &Binding) -> Option<SipAddr> {
+    if let Some(hop) = binding.path.first() {
+        return path_hop(hop, binding);
+    }
     let contact_ip = match &binding.contact.host_with_port.host {
         rsipstack::sip::Host::IpAddr(ip) => Some(*ip),
         rsipstack::sip::Host::Domain(_) => None,
@@ -97,11 +104,43 @@ fn destination_of(binding: &Binding) -> Option<SipAddr> {
     if contact_ip == Some(binding.source.ip()) && !own_flow {
         SipAddr::try_from(&binding.contact).ok()
     } else {
-        Some(SipAddr {
-            r#type: Some(binding.transport),
-            addr: binding.source.into(),
-        })
+        source_addr(binding)
     }
+}
+
+/// The address of a Path hop; a hop that names no IP address is the REGISTER's source.
+fn path_hop(hop: &str, binding: &Binding) -> Option<SipAddr> {
+    let Ok(uri) = Uri::try_from(hop) else {
+        return source_addr(binding);
+    };
+    let rsipstack::sip::Host::IpAddr(ip) = uri.host_with_port.host else {
+        return source_addr(binding);
+    };
+    let transport = uri
+        .params
+        .iter()
+        .find_map(|p| match p {
+            rsipstack::sip::Param::Transport(t) => Some(*t),
+            _ => None,
+        })
+        .unwrap_or(binding.transport);
+    let port = uri
+        .host_with_port
+        .port
+        .map(|p| p.value())
+        .unwrap_or(transport.default_port().into());
+    Some(SipAddr {
+        r#type: Some(transport),
+        addr: SocketAddr::new(ip, port).into(),
+    })
+}
+
+/// Where `binding`'s REGISTER came from, over its transport.
+fn source_addr(binding: &Binding) -> Option<SipAddr> {
+    Some(SipAddr {
+        r#type: Some(binding.transport),
+        addr: binding.source.into(),
+    })
 }
 
 /// What the dispatcher needs.
@@ -197,6 +236,13 @@ impl Dispatcher {
         }
         match tx.original.method {
             Method::Register => self.register(&mut tx).await,
+            // Real health for a proxy's probes (Kamailio's dispatcher): draining, we take no
+            // new call, so it sends them to another node.
+            Method::Options if self.draining.is_cancelled() => {
+                let retry = Header::RetryAfter(RetryAfter::new(self.retry_after_s.to_string()));
+                tx.reply_with(StatusCode::ServiceUnavailable, vec![retry], None)
+                    .await
+            }
             Method::Options => {
                 let allow = Header::Allow(ALLOW.into());
                 let accept = Header::Other("Accept".into(), "application/sdp".into());
@@ -522,6 +568,7 @@ mod tests {
             call_id: String::new(),
             cseq: 1,
             registered_at: 0,
+            path: Vec::new(),
         }
     }
 

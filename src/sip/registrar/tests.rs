@@ -635,6 +635,7 @@ fn restored_bindings_drop_the_expired_and_keep_the_most_recent_first() {
         call_id: "c".into(),
         cseq: 1,
         registered_at,
+        path: Vec::new(),
     };
     let old = binding("sip:arm1@192.0.2.1:5060", T0 - 100, T0 + 60_000);
     let new = binding("sip:arm1@192.0.2.2:5060", T0 - 10, T0 + 60_000);

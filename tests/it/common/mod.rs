@@ -2,6 +2,7 @@
 
 pub mod baresip;
 pub mod browser;
+pub mod kamailio;
 pub mod media;
 pub mod ports;
 pub mod postgres;
