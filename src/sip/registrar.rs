@@ -40,9 +40,7 @@ fn refused_transport(seat: Option<&SeatCredential>, transport: Transport) -> Opt
 
 /// The Path header fields of `req` (a proxy may add several, or one with a list).
 fn path_headers(req: &Request) -> impl Iterator<Item = &Header> {
-    req.headers
-        .iter()
-        .filter(|h| matches!(h, Header::Other(name, _) if name.eq_ignore_ascii_case("path")))
+    req.headers.iter().filter(|h| matches!(h, Header::Path(_)))
 }
 
 /// The Path of a REGISTER, outermost hop first, each as the URI inside `<…>`; `None` when
@@ -50,10 +48,10 @@ fn path_headers(req: &Request) -> impl Iterator<Item = &Header> {
 fn path_of(req: &Request) -> Option<Vec<String>> {
     let mut path = Vec::new();
     for header in path_headers(req) {
-        let Header::Other(_, value) = header else {
+        let Header::Path(value) = header else {
             continue;
         };
-        for entry in split_name_addrs(value) {
+        for entry in split_name_addrs(value.value()) {
             let inner = entry.trim().strip_prefix('<')?.split_once('>')?.0;
             let lower = inner.to_ascii_lowercase();
             if !lower.starts_with("sip:") && !lower.starts_with("sips:") {

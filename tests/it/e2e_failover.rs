@@ -218,3 +218,65 @@ async fn sigterm_of_the_primary_switches_over_without_losing_a_call() {
     );
     assert_eq!(on_primary + on_standby, calls.len());
 }
+
+/// A seat registered through a proxy that adds a Path (RFC 3327) is called through that
+/// proxy: the INVITE goes to the first Path hop (not to the REGISTER's source, nor to the
+/// Contact) and carries the Path as its Route; the 200 to the REGISTER echoes the Path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seat_registered_with_a_path_is_called_through_its_first_hop() {
+    use crate::common::sip::{challenges, exchange, register_with, status};
+    let router = start(Options::default()).await;
+    let source = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let hop = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (local, hop_addr) = (source.local_addr().unwrap(), hop.local_addr().unwrap());
+    let path = format!("Path: <sip:{hop_addr};lr;received=sip:127.0.0.9:5999>\r\n");
+    let with_path = |text: String| {
+        text.replace("Contact: <sip:arm1@", &format!("{path}Contact: <sip:arm1@"))
+            .replacen(&format!("sip:arm1@{local}>"), "sip:arm1@127.0.0.9:5999>", 1)
+    };
+    let wait = Duration::from_secs(5);
+    let first = with_path(register_with(
+        (router.sip, local),
+        "arm1",
+        "pw-arm1",
+        None,
+        "p1",
+        1,
+        300,
+    ));
+    let answer = exchange(&source, router.sip, first.as_bytes(), wait)
+        .await
+        .unwrap();
+    let challenge = challenges(&answer).remove(0);
+    let second = with_path(register_with(
+        (router.sip, local),
+        "arm1",
+        "pw-arm1",
+        Some(&challenge),
+        "p1",
+        2,
+        300,
+    ));
+    let ok = exchange(&source, router.sip, second.as_bytes(), wait)
+        .await
+        .unwrap();
+    assert_eq!(status(&ok), 200, "{ok}");
+    assert!(
+        ok.contains(&path.trim_end().replacen("Path", "", 1)),
+        "Path echoed: {ok}"
+    );
+
+    let _caller = trunk_caller(router.sip, "caller.xml", "15", 1_000);
+    let mut buf = vec![0u8; 65536];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(10), hop.recv_from(&mut buf))
+        .await
+        .expect("the INVITE reaches the Path's first hop")
+        .unwrap();
+    let invite = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(
+        invite.starts_with("INVITE sip:arm1@127.0.0.9:5999"),
+        "{invite}"
+    );
+    let route = format!("Route: <sip:{hop_addr};lr;received=sip:127.0.0.9:5999>");
+    assert!(invite.contains(&route), "{invite}");
+}
