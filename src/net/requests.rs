@@ -598,6 +598,24 @@ mod tests {
             "127.0.0.1:40000".parse::<std::net::SocketAddr>().unwrap(),
             "back over the phone's own connection"
         );
+        // Through a proxy: to the Path's first hop, whatever the Contact and the source.
+        let mut proxied = binding("sip:arm1@192.168.1.20:5060", "127.0.0.1:5060");
+        proxied.path = vec![
+            "sip:192.0.2.10:5070;lr;received=sip:203.0.113.7:40123".into(),
+            "sip:10.0.0.1;lr".into(),
+        ];
+        let via_proxy = destination_of(&proxied).unwrap();
+        assert_eq!(
+            via_proxy.get_socketaddr().unwrap(),
+            "192.0.2.10:5070".parse::<std::net::SocketAddr>().unwrap()
+        );
+        proxied.path = vec!["sip:edge.example;lr;transport=tcp".into()];
+        let by_name = destination_of(&proxied).unwrap();
+        assert_eq!(
+            by_name.get_socketaddr().unwrap(),
+            "127.0.0.1:5060".parse::<std::net::SocketAddr>().unwrap(),
+            "a hop named, not numbered: the REGISTER's source"
+        );
         let mut tls = binding("sip:arm1@127.0.0.1:5071;transport=tls", "127.0.0.1:40001");
         tls.transport = Transport::Tls;
         let over_tls = destination_of(&tls).unwrap();
