@@ -141,7 +141,7 @@ async fn kill_9_of_the_primary_fails_over_to_the_standby() {
     assert!(
         refused.is_empty(),
         "calls placed after the kill failed (ms after it): {refused:?}\n{}",
-        kamailio.log_text()
+        kamailio.warnings()
     );
     let first = after.iter().map(|c| c.answered()).min().unwrap();
     let slowest = after.iter().map(|c| c.answered() - c.start).max().unwrap();
@@ -193,7 +193,7 @@ async fn sigterm_of_the_primary_switches_over_without_losing_a_call() {
     assert!(
         lost.is_empty(),
         "calls lost (ms after the SIGTERM): {lost:?}\n{}",
-        kamailio.log_text()
+        kamailio.warnings()
     );
     let after: Vec<&Placed> = calls.iter().filter(|c| c.start >= drained).collect();
     let slowest = after.iter().map(|c| c.answered() - c.start).max().unwrap();

@@ -74,9 +74,14 @@ impl Kamailio {
         }
     }
 
-    /// Its log so far (for assertion messages).
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+    /// Its warnings and errors so far (for assertion messages).
+    pub fn warnings(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("WARNING") || l.contains("ERROR"))
+            .collect();
+        lines.join("\n")
     }
 }
 
