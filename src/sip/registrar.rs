@@ -46,19 +46,18 @@ fn path_headers(req: &Request) -> impl Iterator<Item = &Header> {
 /// The Path of a REGISTER, outermost hop first, each as the URI inside `<…>`; `None` when
 /// an entry is not a `<sip:…>` name-addr.
 fn path_of(req: &Request) -> Option<Vec<String>> {
+    let values = req.headers.iter().filter_map(|h| match h {
+        Header::Path(p) => Some(p.value()),
+        _ => None,
+    });
     let mut path = Vec::new();
-    for header in path_headers(req) {
-        let Header::Path(value) = header else {
-            continue;
-        };
-        for entry in split_name_addrs(value.value()) {
-            let inner = entry.trim().strip_prefix('<')?.split_once('>')?.0;
-            let lower = inner.to_ascii_lowercase();
-            if !lower.starts_with("sip:") && !lower.starts_with("sips:") {
-                return None;
-            }
-            path.push(inner.to_owned());
+    for entry in values.flat_map(split_name_addrs) {
+        let inner = entry.trim().strip_prefix('<')?.split_once('>')?.0;
+        let lower = inner.to_ascii_lowercase();
+        if !lower.starts_with("sip:") && !lower.starts_with("sips:") {
+            return None;
         }
+        path.push(inner.to_owned());
     }
     Some(path)
 }
