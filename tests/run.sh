@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need when it is missing (SIPp from Debian's `sip-tester`, baresip
 # as a desk phone, headless Chromium and chromedriver for the console tests, node and npm to
-# bundle JsSIP and SIP.js for the WebRTC phone tests, PostgreSQL for the shared store), then runs formatting and lint checks
+# bundle JsSIP and SIP.js for the WebRTC phone tests, PostgreSQL for the shared store, Kamailio for the failover tests), then runs formatting and lint checks
 # and every test: unit, virtual-time simulations, and end-to-end over loopback with real
 # SIPp peers, baresip and a real browser.
 set -euo pipefail
@@ -14,6 +14,8 @@ command -v baresip >/dev/null 2>&1 || missing+=(baresip-core)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 # PostgreSQL for the shared-store tests (each starts its own cluster: initdb + pg_ctl).
 compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || missing+=(postgresql)
+# Kamailio in front of two routers for the failover tests (deploy/kamailio/kamailio.cfg).
+[ -x /usr/sbin/kamailio ] || missing+=(kamailio)
 # JsSIP and SIP.js bundled for the browser: built when either is missing or older than the
 # lock file.
 jssip_build=false

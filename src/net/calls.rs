@@ -48,8 +48,10 @@ pub use webrtc_phone::PhoneEvent;
 pub struct SeatContact {
     /// Contact URI.
     pub uri: Uri,
-    /// Where its REGISTER came from (NAT: we send there).
+    /// Where its REGISTER came from (NAT: we send there), or its Path's first hop.
     pub destination: SipAddr,
+    /// Its registration's Path (RFC 3327): the Route set of requests to it.
+    pub route: Vec<String>,
 }
 
 impl SeatContact {

@@ -66,6 +66,7 @@ impl SeatDirectory for SharedRegistry {
         Some(SeatContact {
             uri: binding.contact.clone(),
             destination,
+            route: binding.path.clone(),
         })
     }
 
@@ -85,7 +86,13 @@ impl SeatDirectory for SharedRegistry {
 /// usually `….invalid;transport=ws`): always the source, whose cached connection it is. So
 /// is a phone on TLS: the router dials no TLS to seats, and a phone behind NAT could not be
 /// reached by a new connection anyway (calls go back over the one it registered on).
+///
+/// Registered through a proxy (Path, RFC 3327): to the first Path hop, the proxy, which
+/// routes on to the phone (over the transport the REGISTER came on when the hop names none).
 fn destination_of(binding: &Binding) -> Option<SipAddr> {
+    if let Some(hop) = binding.path.first() {
+        return path_hop(hop, binding);
+    }
     let contact_ip = match &binding.contact.host_with_port.host {
         rsipstack::sip::Host::IpAddr(ip) => Some(*ip),
         rsipstack::sip::Host::Domain(_) => None,
@@ -97,11 +104,43 @@ fn destination_of(binding: &Binding) -> Option<SipAddr> {
     if contact_ip == Some(binding.source.ip()) && !own_flow {
         SipAddr::try_from(&binding.contact).ok()
     } else {
-        Some(SipAddr {
-            r#type: Some(binding.transport),
-            addr: binding.source.into(),
-        })
+        source_addr(binding)
     }
+}
+
+/// The address of a Path hop; a hop that names no IP address is the REGISTER's source.
+fn path_hop(hop: &str, binding: &Binding) -> Option<SipAddr> {
+    let Ok(uri) = Uri::try_from(hop) else {
+        return source_addr(binding);
+    };
+    let rsipstack::sip::Host::IpAddr(ip) = uri.host_with_port.host else {
+        return source_addr(binding);
+    };
+    let transport = uri
+        .params
+        .iter()
+        .find_map(|p| match p {
+            rsipstack::sip::Param::Transport(t) => Some(*t),
+            _ => None,
+        })
+        .unwrap_or(binding.transport);
+    let port = uri
+        .host_with_port
+        .port
+        .map(|p| p.value())
+        .unwrap_or(transport.default_port().into());
+    Some(SipAddr {
+        r#type: Some(transport),
+        addr: SocketAddr::new(ip, port).into(),
+    })
+}
+
+/// Where `binding`'s REGISTER came from, over its transport.
+fn source_addr(binding: &Binding) -> Option<SipAddr> {
+    Some(SipAddr {
+        r#type: Some(binding.transport),
+        addr: binding.source.into(),
+    })
 }
 
 /// What the dispatcher needs.
@@ -202,9 +241,10 @@ impl Dispatcher {
         }
         match tx.original.method {
             Method::Register => self.register(&mut tx).await,
-            Method::Options if self.shedding_for(&tx) => {
-                let retry = self.overload.retry_after_s().to_string();
-                let retry = Header::RetryAfter(RetryAfter::new(retry));
+            // Real health for a proxy's probes (Kamailio's dispatcher): while we take no new
+            // trunk call, it sends them to another node.
+            Method::Options if let Some(retry) = self.unavailable_for(&tx) => {
+                let retry = Header::RetryAfter(RetryAfter::new(retry.to_string()));
                 tx.reply_with(StatusCode::ServiceUnavailable, vec![retry], None)
                     .await
             }
@@ -259,11 +299,15 @@ impl Dispatcher {
         tx.respond(response).await
     }
 
-    /// Whether `tx` comes from the trunk while new trunk calls are shed: its OPTIONS
-    /// probes (a proxy's keep-alive, e.g. Kamailio's dispatcher) then say 503.
-    fn shedding_for(&self, tx: &Transaction) -> bool {
+    /// The Retry-After of a 503 to `tx`'s OPTIONS when no new call would be taken: the
+    /// router drains, or sheds new trunk calls and `tx` comes from the trunk.
+    fn unavailable_for(&self, tx: &Transaction) -> Option<u32> {
+        if self.draining.is_cancelled() {
+            return Some(self.retry_after_s);
+        }
         let from_trunk = source_of(tx).is_some_and(|(s, _)| self.trunk.contains(&s.ip()));
-        from_trunk && self.overload.state() != crate::net::overload::State::Normal
+        let shedding = self.overload.state() != crate::net::overload::State::Normal;
+        (from_trunk && shedding).then(|| self.overload.retry_after_s())
     }
 
     async fn invite(&self, mut tx: Transaction) -> rsipstack::Result<()> {
@@ -554,6 +598,7 @@ mod tests {
             call_id: String::new(),
             cseq: 1,
             registered_at: 0,
+            path: Vec::new(),
         }
     }
 
@@ -582,6 +627,24 @@ mod tests {
             over_ws.get_socketaddr().unwrap(),
             "127.0.0.1:40000".parse::<std::net::SocketAddr>().unwrap(),
             "back over the phone's own connection"
+        );
+        // Through a proxy: to the Path's first hop, whatever the Contact and the source.
+        let mut proxied = binding("sip:arm1@192.168.1.20:5060", "127.0.0.1:5060");
+        proxied.path = vec![
+            "sip:192.0.2.10:5070;lr;received=sip:203.0.113.7:40123".into(),
+            "sip:10.0.0.1;lr".into(),
+        ];
+        let via_proxy = destination_of(&proxied).unwrap();
+        assert_eq!(
+            via_proxy.get_socketaddr().unwrap(),
+            "192.0.2.10:5070".parse::<std::net::SocketAddr>().unwrap()
+        );
+        proxied.path = vec!["sip:edge.example;lr;transport=tcp".into()];
+        let by_name = destination_of(&proxied).unwrap();
+        assert_eq!(
+            by_name.get_socketaddr().unwrap(),
+            "127.0.0.1:5060".parse::<std::net::SocketAddr>().unwrap(),
+            "a hop named, not numbered: the REGISTER's source"
         );
         let mut tls = binding("sip:arm1@127.0.0.1:5071;transport=tls", "127.0.0.1:40001");
         tls.transport = Transport::Tls;

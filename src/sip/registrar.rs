@@ -38,6 +38,49 @@ fn refused_transport(seat: Option<&SeatCredential>, transport: Transport) -> Opt
     seat_transports::refusal(seat.and_then(|c| c.transports.as_deref()), transport)
 }
 
+/// The Path header fields of `req` (a proxy may add several, or one with a list).
+fn path_headers(req: &Request) -> impl Iterator<Item = &Header> {
+    req.headers.iter().filter(|h| matches!(h, Header::Path(_)))
+}
+
+/// The Path of a REGISTER, outermost hop first, each as the URI inside `<…>`; `None` when
+/// an entry is not a `<sip:…>` name-addr.
+fn path_of(req: &Request) -> Option<Vec<String>> {
+    let values = req.headers.iter().filter_map(|h| match h {
+        Header::Path(p) => Some(p.value()),
+        _ => None,
+    });
+    let mut path = Vec::new();
+    for entry in values.flat_map(split_name_addrs) {
+        let inner = entry.trim().strip_prefix('<')?.split_once('>')?.0;
+        let lower = inner.to_ascii_lowercase();
+        if !lower.starts_with("sip:") && !lower.starts_with("sips:") {
+            return None;
+        }
+        path.push(inner.to_owned());
+    }
+    Some(path)
+}
+
+/// Splits a header value at the commas outside `<…>` and quotes.
+fn split_name_addrs(value: &str) -> Vec<&str> {
+    let (mut parts, mut start, mut depth, mut quoted) = (Vec::new(), 0, 0u32, false);
+    for (i, c) in value.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '<' if !quoted => depth += 1,
+            '>' if !quoted => depth = depth.saturating_sub(1),
+            ',' if !quoted && depth == 0 => {
+                parts.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&value[start..]);
+    parts.into_iter().filter(|p| !p.trim().is_empty()).collect()
+}
+
 /// Registrar policy.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -74,6 +117,10 @@ pub struct Binding {
     pub cseq: u32,
     /// Time of the last successful (re)registration of this contact.
     pub registered_at: EpochMillis,
+    /// The REGISTER's Path (RFC 3327), outermost proxy first: requests to this contact
+    /// carry it as their Route set and go to its first hop (a proxy such as Kamailio in
+    /// front of several routers). Empty: the seat is reached directly.
+    pub path: Vec<String>,
 }
 
 /// A seat's bindings were modified.
@@ -143,7 +190,8 @@ impl Registrar {
         let offered = offered(&self.config.digest, seat.as_ref(), transport).to_vec();
         match self.try_register(now, req, source, transport, nonces, &lookup) {
             Ok((username, change)) => {
-                let mut extra = Vec::new();
+                // RFC 3327 §5.3: the registrar copies the Path into its 200.
+                let mut extra: Vec<Header> = path_headers(req).cloned().collect();
                 for b in self.bindings(&username) {
                     if b.expires_at > now {
                         let left = (b.expires_at - now).div_ceil(SECOND);
@@ -298,6 +346,7 @@ impl Registrar {
         for h in req.contact_headers() {
             contacts.extend(Contact::parse_header_list(h.value()).map_err(|_| bad())?);
         }
+        let path = path_of(req).ok_or_else(bad)?;
         let header_expires = match req.expires_header() {
             None => None,
             Some(e) => Some(e.value().trim().parse::<u32>().map_err(|_| bad())?),
@@ -359,6 +408,7 @@ impl Registrar {
                     call_id: call_id.clone(),
                     cseq,
                     registered_at: now,
+                    path: path.clone(),
                 };
                 bindings.insert(0, binding);
             }

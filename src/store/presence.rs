@@ -33,6 +33,9 @@ pub struct StoredBinding {
     pub cseq: u32,
     /// When it was last (re)registered.
     pub registered_at: EpochMillis,
+    /// Its Path (RFC 3327), when it registered through a proxy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<String>,
 }
 
 impl From<&Binding> for StoredBinding {
@@ -45,6 +48,7 @@ impl From<&Binding> for StoredBinding {
             call_id: b.call_id.clone(),
             cseq: b.cseq,
             registered_at: b.registered_at,
+            path: b.path.clone(),
         }
     }
 }
@@ -61,6 +65,7 @@ impl StoredBinding {
             call_id: self.call_id.clone(),
             cseq: self.cseq,
             registered_at: self.registered_at,
+            path: self.path.clone(),
         })
     }
 }
@@ -140,6 +145,7 @@ mod tests {
             call_id: "reg-1".into(),
             cseq: 7,
             registered_at: 1_000,
+            path: vec!["sip:127.0.0.1;lr;received=sip:10.0.0.5:5062".into()],
         }
     }
 

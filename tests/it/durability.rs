@@ -4,6 +4,7 @@
 //! 503 with Retry-After) and the router exits even with its log pipe closed.
 
 use crate::common::process::{Process, setup};
+use crate::common::sip::{options, status};
 use crate::common::*;
 use sas_router::store::record::{CallRecord, Outcome};
 use std::path::Path;
@@ -132,7 +133,8 @@ async fn registered_seats_take_calls_at_once_after_a_restart_and_pauses_hold() {
     router.crash();
 }
 
-/// SIGTERM: a new call gets 503 with Retry-After, the call in progress finishes normally
+/// SIGTERM: a new call gets 503 with Retry-After, so does an OPTIONS probe (Kamailio's
+/// dispatcher then sends new calls to another node), the call in progress finishes normally
 /// and is recorded answered, then the router exits by itself, its log pipe long closed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_calls_in_progress_and_refuses_new_ones() {
@@ -144,9 +146,13 @@ async fn sigterm_drains_calls_in_progress_and_refuses_new_ones() {
     router
         .await_metric("sas_seats{role=\"arm\",state=\"busy\"}", 1.0)
         .await;
+    assert_eq!(status(&options(router.sip).await), 200);
     router.terminate();
     router.await_metric("sas_draining", 1.0).await;
     assert_eq!(http_get(router.http, "/healthz", None).await.0, 503);
+    let probe = options(router.sip).await;
+    assert_eq!(status(&probe), 503, "{probe}");
+    assert!(probe.contains("Retry-After:"), "{probe}");
     let port = free_udp_port().to_string();
     let refused = sipp(
         router.sip,

@@ -514,7 +514,13 @@ async fn slow_senders_time_out_and_one_address_is_capped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_out_of_rtp_ports_is_answered_503_and_logged_once() {
     let data = temp_dir("guard-ports");
-    let text = config_text(&Options::default(), &data);
+    // Overload control's max_calls follows the port range (here 1 call) and would shed the
+    // calls before they need a port: off, to reach the exhaustion itself.
+    let opts = Options {
+        overload: "max_calls = 0\nmax_queue_delay_ms = 0\n".into(),
+        ..Options::default()
+    };
+    let text = config_text(&opts, &data);
     let min: u16 = (text.lines())
         .find_map(|l| l.strip_prefix("rtp_port_min = "))
         .and_then(|v| v.trim().parse().ok())
@@ -527,9 +533,6 @@ async fn running_out_of_rtp_ports_is_answered_503_and_logged_once() {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    // Overload control's max_calls follows the port range (here 1 call) and would shed the
-    // calls before they need a port: off, to reach the exhaustion itself.
-    let text = format!("{text}\n[overload]\nmax_calls = 0\n");
     let config = data.join("config.toml");
     std::fs::write(&config, text).unwrap();
     let mut router = Process::start(&config);

@@ -18,8 +18,9 @@ use tokio::net::UdpSocket;
 
 const GREETING_HZ: f32 = 440.0;
 
-/// A router process on the test config with `overload` as its `[overload]` body and tone
-/// prompts (both lines answer at once, greeting then hold): (router, data dir, config).
+/// A router process on the test config with `overload` as its `[overload]` body (the queue
+/// delay off unless it says) and tone prompts (both lines answer at once, greeting then
+/// hold): (router, data dir, config).
 fn router(name: &str, overload: &str) -> (Process, PathBuf, PathBuf) {
     router_with(name, overload, Options::default())
 }
@@ -37,7 +38,12 @@ fn router_with(name: &str, overload: &str, opts: Options) -> (Process, PathBuf, 
     let opts = Options {
         prompts: Some(prompts),
         data: Some(data.clone()),
-        extra: format!("[overload]\n{overload}\n"),
+        // The queue-delay signal only where a test asks for it: the rest of the suite
+        // loads the machine.
+        overload: match overload.contains("max_queue_delay_ms") {
+            true => format!("{overload}\n"),
+            false => format!("{overload}\nmax_queue_delay_ms = 0\n"),
+        },
         ..opts
     };
     let config = data.join("config.toml");
@@ -134,14 +140,7 @@ async fn past_max_calls_new_calls_get_503_and_the_admitted_ones_keep_their_audio
     );
     let (code, body) = healthz(&router).await;
     assert_eq!((code, body.as_str()), (503, "overloaded: calls\n"));
-    let options = format!(
-        "OPTIONS sip:{r} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-opt\r\n\
-         From: <sip:probe@{local}>;tag=o1\r\nTo: <sip:{r}>\r\nCall-ID: opt@test\r\n\
-         CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-        r = router.sip
-    );
-    let answer = exchange(&socket, router.sip, options.as_bytes(), wait).await;
-    let answer = answer.expect("OPTIONS answered");
+    let answer = common::sip::options(router.sip).await;
     assert_eq!(status(&answer), 503, "{answer}");
     assert_eq!(header(&answer, "Retry-After"), Some("10"));
 
@@ -349,7 +348,10 @@ async fn a_seats_own_call_is_never_shed() {
 /// again by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_router_behind_sheds_by_queue_delay_then_recovers() {
-    let (router, _data, _config) = router("overload-delay", "max_call_rate = 0");
+    let (router, _data, _config) = router(
+        "overload-delay",
+        "max_call_rate = 0\nmax_queue_delay_ms = 250",
+    );
     let router = router.drain_log();
     let signal = |sig: &str| {
         let pid = router.pid().to_string();

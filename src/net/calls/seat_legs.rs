@@ -44,8 +44,8 @@ pub(in crate::net) struct SeatLeg {
 
 /// The media offered in an INVITE to a seat.
 pub(super) enum SeatOffer {
-    /// Plain RTP on the relay's socket.
-    Rtp,
+    /// Plain RTP on the relay's socket; the seat's Route set (its Path, if any).
+    Rtp(Vec<String>),
     /// A WebRTC connection and its SDP offer.
     WebRtc(PhoneMedia, String),
 }
@@ -138,7 +138,8 @@ impl CallDriver {
             }
             Some(contact) => {
                 let target = (contact.uri, contact.destination);
-                self.invite_b(call, seat, target, SeatOffer::Rtp, legs, by_leg);
+                let offer = SeatOffer::Rtp(contact.route);
+                self.invite_b(call, seat, target, offer, legs, by_leg);
             }
             None => {
                 let now = self.clock.now();
@@ -172,7 +173,10 @@ impl CallDriver {
             return self.seat_leg_failed(call, seat, None);
         }
         match target {
-            Some(target) => self.invite_b(call, seat, target, SeatOffer::Rtp, legs, by_leg),
+            Some(target) => {
+                let offer = SeatOffer::Rtp(Vec::new());
+                self.invite_b(call, seat, target, offer, legs, by_leg)
+            }
             None => {
                 tracing::error!(%call, "forward: no [trunk] outbound address configured");
                 self.seat_leg_failed(call, seat, None);
@@ -209,8 +213,8 @@ impl CallDriver {
         let (callee, destination) = target;
         // Each offer to a seat is a new session towards that seat: a fresh origin version.
         let media = l.free_media();
-        let (offer, webrtc) = match offer {
-            SeatOffer::Rtp => {
+        let (offer, webrtc, route) = match offer {
+            SeatOffer::Rtp(route) => {
                 let rtp = (self.sdp_ip, l.relay.local_addr(media).port(), l.codecs.law);
                 // SRTP to a peer that requires it; the others are offered plain RTP.
                 let policy = match party_of(&seat) {
@@ -219,12 +223,16 @@ impl CallDriver {
                 };
                 let srtp = (policy == SrtpPolicy::Required).then(crate::media::srtp::fresh_key);
                 let offer = (self.router).sdp_offer_seat(&call, media.idx(), Some(rtp), srtp);
-                (offer.map(|o| o.to_string()).unwrap_or_default(), None)
+                (
+                    offer.map(|o| o.to_string()).unwrap_or_default(),
+                    None,
+                    route,
+                )
             }
             // The peer connection answers this leg's re-INVITEs itself.
             SeatOffer::WebRtc(phone, sdp) => {
                 self.router.sdp_offer_seat(&call, media.idx(), None, None);
-                (sdp, Some(phone))
+                (sdp, Some(phone), Vec::new())
             }
         };
         let caller = self
@@ -255,6 +263,7 @@ impl CallDriver {
                 &call,
                 l.max_forwards,
                 self.router.board().urgency(&call),
+                &route,
             )),
             ..Default::default()
         };
@@ -347,13 +356,23 @@ fn not_sent(call: String, seat: String) -> CallInput {
 /// Headers of an INVITE to a seat: the router's call id, Max-Forwards, Allow, and for a rated
 /// call its Hub Santé priority (`X-Sas-Priority`) and the SIP `Priority` a phone can show
 /// (RFC 3261 §20.26).
-fn seat_headers(call: &str, max_forwards: u32, urgency: Option<Urgency>) -> Vec<Header> {
-    let mut headers = vec![
+fn seat_headers(
+    call: &str,
+    max_forwards: u32,
+    urgency: Option<Urgency>,
+    route: &[String],
+) -> Vec<Header> {
+    // A seat registered through a proxy: its Path is the Route set (RFC 3327 §5.3).
+    let mut headers: Vec<Header> = route
+        .iter()
+        .map(|hop| Header::Route(format!("<{hop}>").into()))
+        .collect();
+    headers.extend([
         Header::Other("X-Sas-Call".into(), call.into()),
         Header::MaxForwards(max_forwards.to_string().into()),
         // What the seat may send back in the dialog: phones offer transfer only with REFER.
         Header::Allow(crate::sip::guard::ALLOW.into()),
-    ];
+    ]);
     if let Some(u) = urgency.filter(|u| *u != Urgency::Nr) {
         let sip = match u {
             Urgency::P0 => "emergency",

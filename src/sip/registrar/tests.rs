@@ -635,6 +635,7 @@ fn restored_bindings_drop_the_expired_and_keep_the_most_recent_first() {
         call_id: "c".into(),
         cseq: 1,
         registered_at,
+        path: Vec::new(),
     };
     let old = binding("sip:arm1@192.0.2.1:5060", T0 - 100, T0 + 60_000);
     let new = binding("sip:arm1@192.0.2.2:5060", T0 - 10, T0 + 60_000);
@@ -701,4 +702,44 @@ fn the_stateless_challenge_is_the_registrars_and_its_nonce_works() {
             .challenge_unauthenticated(T0, &with_auth, at, &f.nonces, lookup)
             .is_none()
     );
+}
+
+/// Through a proxy (RFC 3327): the Path, in however many header fields and lists, is kept
+/// on the binding outermost first and copied into the 200; a Path that is not a list of
+/// `<sip:…>` is a 400 and binds nothing.
+#[test]
+fn a_register_through_a_proxy_keeps_its_path() {
+    let mut f = Fixture::new();
+    let mut ua = Ua::new("arm1", "secret", Md5);
+    let paths = [
+        "Path: <sip:edge1.example;lr;received=sip:198.51.100.9:5060>, <sip:10.0.0.1;lr>",
+        "Path: <sip:core.example;lr>",
+    ];
+    let out = f.login(T0, &mut ua, &[paths[0], paths[1], CONTACT]);
+    assert_eq!(out.response.status_code, StatusCode::OK);
+    assert_eq!(
+        f.reg.bindings("arm1")[0].path,
+        [
+            "sip:edge1.example;lr;received=sip:198.51.100.9:5060",
+            "sip:10.0.0.1;lr",
+            "sip:core.example;lr",
+        ]
+    );
+    let echoed: Vec<String> = path_headers(&ua.register(&paths))
+        .chain(
+            out.response
+                .headers
+                .iter()
+                .filter(|h| matches!(h, Header::Path(_))),
+        )
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(echoed.len(), 4, "{echoed:?}");
+    assert_eq!(echoed[..2], echoed[2..], "the 200 copies the Path");
+
+    let mut f = Fixture::new();
+    let mut ua = Ua::new("arm2", "secret", Md5);
+    let out = f.login(T0, &mut ua, &["Path: sip:edge1.example;lr", CONTACT]);
+    assert_eq!(out.response.status_code, StatusCode::BadRequest);
+    assert!(f.reg.bindings("arm2").is_empty());
 }

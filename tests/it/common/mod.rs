@@ -2,6 +2,7 @@
 
 pub mod baresip;
 pub mod browser;
+pub mod kamailio;
 pub mod media;
 pub mod ports;
 pub mod postgres;
@@ -91,6 +92,9 @@ pub struct Options {
     pub trunk_extra: String,
     /// More keys of some seats (`transports = ["tls"]`, `srtp = "required"`): (user, lines).
     pub seat_lines: Vec<(&'static str, String)>,
+    /// The `[overload]` body. Default: the queue-delay signal off, so a test router on a
+    /// machine loaded by the rest of the suite never sheds the test's own calls.
+    pub overload: String,
     /// More sections (`[limits]`, `[bans]`…), appended as given.
     pub extra: String,
 }
@@ -118,6 +122,7 @@ impl Default for Options {
             sip_tls: false,
             trunk_extra: String::new(),
             seat_lines: Vec::new(),
+            overload: "max_queue_delay_ms = 0\n".into(),
             extra: String::new(),
         }
     }
@@ -204,7 +209,9 @@ caller_rtp_timeout_s = {caller_rtp_timeout}
 listen = "127.0.0.1:0"
 {https}[store]
 data_dir = "{data}"
-{tls}{seats}{extra}"#,
+[overload]
+{overload}{tls}{seats}{extra}"#,
+        overload = opts.overload,
         extra = opts.extra,
         trunk_extra = opts.trunk_extra,
         sip_tls = match opts.sip_tls {

@@ -200,3 +200,16 @@ fn follow_up(invite: &str, answer: &str, (method, cseq): (&str, u32), new_branch
         .collect();
     request + "Content-Length: 0\r\n\r\n"
 }
+
+/// An OPTIONS (a proxy's health probe) to `router` from a fresh socket: its final answer.
+pub async fn options(router: SocketAddr) -> String {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = socket.local_addr().unwrap();
+    let probe = format!(
+        "OPTIONS sip:{router} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKprobe{p}\r\nFrom: <sip:probe@{local}>;tag=p{p}\r\nTo: <sip:{router}>\r\nCall-ID: probe-{p}@{local}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        p = local.port()
+    );
+    exchange(&socket, router, probe.as_bytes(), Duration::from_secs(5))
+        .await
+        .expect("an answer to OPTIONS")
+}
