@@ -417,13 +417,7 @@ pub async fn start_shipped(tls: Option<(PathBuf, PathBuf)>) -> Router {
 /// transport it is given (`-t t1` is TCP), and a port free for UDP may be some TCP
 /// connection's local port.
 pub fn free_udp_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
+    ports::signal_port()
 }
 
 /// Waits until a peer (SIPp, baresip) holds UDP `port` on loopback: datagrams sent to it

@@ -5,9 +5,9 @@
 //!
 //! The test binary holds one block (an exclusive lock on a file in the temp directory), so a
 //! second suite running at the same time (another checkout) takes another block. Inside the
-//! block a router gets [`ROUTER_PORTS`] ports and a peer [`PEER_PORTS`]: a run starts about
-//! 75 routers and 200 peers, within one pass of the counters; they wrap, after which a slot
-//! is reused only long after its test ended.
+//! block a router gets [`ROUTER_PORTS`] ports, a peer [`PEER_PORTS`] for media and one for SIP
+//! ([`signal_port`]): a run starts about 75 routers and 200 peers; the counters wrap, after
+//! which a slot is reused only long after its test ended, and one still held is passed over.
 
 use std::fs::File;
 use std::sync::OnceLock;
@@ -19,14 +19,17 @@ const FIRST: u16 = 10_000;
 const LAST: u16 = 32_000;
 /// Ports per router's RTP range (25 RTP/RTCP pairs; a test has at most 7 seats).
 pub const ROUTER_PORTS: u16 = 50;
-const ROUTER_SLOTS: u16 = 80;
+const ROUTER_SLOTS: u16 = 75;
 /// Ports per peer (SIPp `-mp` takes audio RTP/RTCP and video RTP/RTCP; baresip's `rtp_ports`).
 pub const PEER_PORTS: u16 = 8;
 const PEER_SLOTS: u16 = 200;
 /// The one wide range of a block (the fuzzer's router, whose every admitted INVITE takes
 /// a port pair).
 pub const WIDE_PORTS: u16 = 1_600;
-const BLOCK: u16 = ROUTER_PORTS * ROUTER_SLOTS + PEER_PORTS * PEER_SLOTS + WIDE_PORTS;
+/// Single ports for peers' SIP sockets (SIPp `-p`, baresip's `sip_listen`).
+const SIGNAL_SLOTS: u16 = 200;
+const BLOCK: u16 =
+    ROUTER_PORTS * ROUTER_SLOTS + PEER_PORTS * PEER_SLOTS + WIDE_PORTS + SIGNAL_SLOTS;
 
 /// An RTP port range of its own for a router: (min, max), both even.
 pub fn rtp_range() -> (u16, u16) {
@@ -49,6 +52,25 @@ pub fn media_port() -> u16 {
     panic!("no free media ports in the test port block from {block}");
 }
 
+/// A port of its own for a peer's SIP, free on UDP and TCP (SIPp over TCP and baresip bind
+/// both). Unlike a port the kernel picked and let go, no outgoing connection can take it
+/// before the peer binds it (baresip once failed so under load).
+pub fn signal_port() -> u16 {
+    let first = block() + ROUTER_PORTS * ROUTER_SLOTS + PEER_PORTS * PEER_SLOTS + WIDE_PORTS;
+    for _ in 0..SIGNAL_SLOTS {
+        let port = first + next(&SIGNALS, SIGNAL_SLOTS);
+        let free = std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+        if free {
+            return port;
+        }
+    }
+    panic!(
+        "no free signalling port in the test port block from {}",
+        block()
+    );
+}
+
 /// The block's wide RTP range: (min, max). One test of the binary may use it.
 pub fn wide_rtp_range() -> (u16, u16) {
     let first = block() + ROUTER_PORTS * ROUTER_SLOTS + PEER_PORTS * PEER_SLOTS;
@@ -59,6 +81,7 @@ pub fn wide_rtp_range() -> (u16, u16) {
 static LOCK: OnceLock<File> = OnceLock::new();
 static ROUTERS: AtomicU32 = AtomicU32::new(0);
 static PEERS: AtomicU32 = AtomicU32::new(0);
+static SIGNALS: AtomicU32 = AtomicU32::new(0);
 
 fn next(counter: &AtomicU32, slots: u16) -> u16 {
     (counter.fetch_add(1, Ordering::Relaxed) % u32::from(slots)) as u16
@@ -136,6 +159,7 @@ fn ranges_of_a_block_are_disjoint_and_below_the_ephemeral_ports() {
         }
         let wide = start + ROUTER_PORTS * ROUTER_SLOTS + PEER_PORTS * PEER_SLOTS;
         claim(wide, wide + WIDE_PORTS - 1);
+        claim(wide + WIDE_PORTS, wide + WIDE_PORTS + SIGNAL_SLOTS - 1);
     }
     let last = FIRST + block_count() * BLOCK;
     assert!(last <= LAST);
