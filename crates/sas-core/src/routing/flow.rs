@@ -127,7 +127,7 @@ impl Flow {
 
     /// The call goes to its entry's `backup` step now (`why`: the line was switched, or a
     /// `backup_when` trigger). `None` when the entry has none.
-    pub fn to_backup(
+    pub fn send_to_backup(
         &mut self,
         why: &str,
         now: EpochMillis,

@@ -94,7 +94,7 @@ impl Router {
                 .map(|(call, _)| call.clone())
                 .collect();
             for call in waiting {
-                moved += usize::from(self.to_backup(now, &call, "line switched"));
+                moved += usize::from(self.send_to_backup(now, &call, "line switched"));
             }
         }
         self.settle(now);
@@ -126,10 +126,11 @@ impl Router {
 
     /// The call leaves its queue (if any) for its entry's backup step. False when the
     /// entry has none.
-    pub(super) fn to_backup(&mut self, now: Now, call: &str, why: &str) -> bool {
+    pub(super) fn send_to_backup(&mut self, now: Now, call: &str, why: &str) -> bool {
         let next = self.routes.get_mut(call).and_then(|r| {
             r.backed_up = true;
-            r.with_flow(|f, p| f.to_backup(why, now.wall, p)).flatten()
+            r.with_flow(|f, p| f.send_to_backup(why, now.wall, p))
+                .flatten()
         });
         let Some(next) = next else {
             return false;

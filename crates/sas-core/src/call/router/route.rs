@@ -205,7 +205,7 @@ impl Router {
                     .map_or_else(|| queue.clone(), |q| q.role.clone());
                 r.last_queue = Some(instruction.clone());
                 if let Some(why) = self.backup_due(now, call, queue, &role) {
-                    self.to_backup(now, call, &why);
+                    self.send_to_backup(now, call, &why);
                     return;
                 }
                 let Some(r) = self.routes.get_mut(call) else {
@@ -263,7 +263,7 @@ impl Router {
     /// many full queues in a row), the caller is refused busy (`queue_full`). Never left
     /// on hold audio in no queue.
     fn queue_full(&mut self, now: Now, call: &str) {
-        if self.backup_when_full(call) && self.to_backup(now, call, "queue full") {
+        if self.backup_when_full(call) && self.send_to_backup(now, call, "queue full") {
             return;
         }
         let Some(r) = self.routes.get_mut(call) else {
