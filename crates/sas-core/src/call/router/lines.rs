@@ -20,7 +20,7 @@ use crate::time::{EpochMillis, Now, SECOND};
 use std::collections::BTreeMap;
 
 /// A line switched to the backup centre.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LineSwitch {
     /// Who switched it (supervisor or `admin`).
     pub by: String,
