@@ -25,6 +25,9 @@ fn start(name: &str, plan: String, centre_port: u16) -> (Process, Router) {
     let opts = Options {
         plans: Some(plan),
         outbound: Some(format!("127.0.0.1:{centre_port}").parse().unwrap()),
+        // A browser starting alongside may stall the router for a moment: this test is
+        // about the switch, not overload control's delay shedding (a 503 was seen).
+        extra: "[overload]\nmax_queue_delay_ms = 5000\n".into(),
         ..Options::default()
     };
     let (data, config) = setup(name, &opts);
@@ -173,4 +176,40 @@ async fn with_no_arm_logged_in_a_call_goes_to_the_backup_centre_at_once() {
         "{:?}",
         records[0].wait_ms
     );
+}
+
+/// The supervisor's board shows a switched line in red, and restores it with one button.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_board_shows_a_switched_line_in_red_and_restores_it() {
+    use common::browser::with_browser;
+    let dir = temp_dir("console-line-switch");
+    with_browser(&dir, |browser| async move {
+        let opts = Options {
+            plans: Some(plan("")),
+            ..Options::default()
+        };
+        let mut router = common::start(opts).await;
+        let path = "/api/supervisor/lines/samu/switch";
+        let body = r#"{"reason":"plateau évacué"}"#;
+        let (status, answer) =
+            http_send(router.http, "POST", path, Some(&router.token()), body).await;
+        assert_eq!(status, 200, "{answer}");
+        let password = SEATS.iter().find(|(u, _)| *u == "sup1").unwrap().1;
+        browser.goto(&format!("http://{}/", router.http)).await;
+        browser.type_into("#login-seat", "sup1").await;
+        browser.type_into("#login-password", password).await;
+        browser.click("#login-submit").await;
+        browser.wait_text("#board-lines", "BASCULÉE").await;
+        assert!(browser.shown("#board-lines tr.switched").await, "in red");
+        browser.click("#board-lines button").await;
+        browser.wait_text("#board-lines", "normale").await;
+        assert_eq!(lines(&router).await["lines"][0]["switched"], false);
+        let (_, audit) = http_get(router.http, "/api/audit", Some(&router.token())).await;
+        assert!(
+            audit.contains("line.restore") && audit.contains("sup1"),
+            "{audit}"
+        );
+        router.stop().await;
+    })
+    .await;
 }
