@@ -90,6 +90,8 @@ impl Router {
                         && !r.backed_up
                         && r.line().as_deref() == Some(line)
                         && self.board.waiting_since(call).is_some()
+                        // A seat accompanying it (P0 transfer) stays with its caller.
+                        && self.board.seats_on(call).is_empty()
                 })
                 .map(|(call, _)| call.clone())
                 .collect();
