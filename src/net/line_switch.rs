@@ -89,6 +89,10 @@ impl CallDriver {
             tracing::error!(%line, error = %e, "line switch not persisted: lost on restart");
         }
         tracing::warn!(%line, %by, moved, "line switched to the backup centre");
+        self.metrics
+            .line_switched
+            .with_label_values(&[&line])
+            .set(1);
         self.tell_lines(now, &line, true, &by);
         Ok(json!({ "line": line, "switched": true, "moved": moved, "by": by, "reason": reason }))
     }
@@ -116,6 +120,10 @@ impl CallDriver {
             tracing::error!(%line, error = %e, "line restore not audited");
         }
         tracing::warn!(%line, %by, "line restored from the backup centre");
+        self.metrics
+            .line_switched
+            .with_label_values(&[&line])
+            .set(0);
         self.tell_lines(now, &line, false, &by);
         Ok(json!({ "line": line, "switched": false, "by": by }))
     }

@@ -140,6 +140,10 @@ async fn a_line_switch_survives_a_restart() {
     let router = restarted.as_router(&router.data, &router.config_path);
     let listed = lines(&router).await;
     assert_eq!(listed["lines"][0]["switched"], true, "{listed}");
+    assert_eq!(
+        restarted.metric("sas_line_switched{line=\"samu\"}").await,
+        1.0
+    );
     assert_eq!(listed["lines"][0]["reason"], "panne du plateau");
 }
 
