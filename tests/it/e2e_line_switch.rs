@@ -217,3 +217,54 @@ async fn the_board_shows_a_switched_line_in_red_and_restores_it() {
     })
     .await;
 }
+
+/// `move_waiting`: a caller already waiting in the queue is sent to the backup centre by
+/// the switch; a second switch is refused (409).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_with_move_waiting_sends_the_waiting_caller_to_the_backup_centre() {
+    let (centre, port) = answering_sipp("127.0.0.1:9".parse().unwrap(), 1, 200);
+    let (process, router) = start("line-move-waiting", plan(""), port);
+    let caller = trunk_caller(router.sip, "caller.xml", "15", 2_000);
+    process
+        .await_metric("sas_queue_depth{queue=\"arm\"}", 1.0)
+        .await;
+    let out = cli(
+        &[
+            "lines",
+            "switch",
+            "samu",
+            "--reason",
+            "saturation",
+            "--move-waiting",
+        ],
+        &router.config_path,
+    );
+    assert!(out.contains("(1 waiting calls moved)"), "{out}");
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "moved caller"
+    );
+    assert!(
+        finish(centre, Duration::from_secs(10)).await,
+        "the centre answered"
+    );
+    let records = wait_records(&router, 1).await;
+    assert_eq!(
+        records[0].outcome,
+        Some(Outcome::Forwarded),
+        "{:#?}",
+        records[0]
+    );
+    assert!(
+        records[0]
+            .route
+            .iter()
+            .any(|l| l.contains("line switched → backup secours")),
+        "{:?}",
+        records[0].route
+    );
+    let path = "/api/supervisor/lines/samu/switch";
+    let body = r#"{"reason":"encore"}"#;
+    let (status, answer) = http_send(router.http, "POST", path, Some(&router.token()), body).await;
+    assert_eq!(status, 409, "{answer}");
+}
