@@ -550,6 +550,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
                 };
                 router.handle(now, RouterInput::Registration { seat, contacts });
             }
+            for (line, switch) in store.line_switches().map_err(store_error)? {
+                tracing::warn!(%line, by = %switch.by, "line still switched to the backup centre");
+                metrics.line_switched.with_label_values(&[&line]).set(1);
+                router.restore_switch(&line, switch);
+            }
             router
         },
         clock,

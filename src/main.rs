@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 /// `calls list/show --shared`, `audit list --shared`: the binary's reads of the shared
 /// store.
+#[path = "cli/lines.rs"]
+mod lines;
 #[path = "cli/shared.rs"]
 mod shared;
 
@@ -59,6 +61,12 @@ enum Command {
         /// table, csv or json.
         #[arg(long, default_value = "table")]
         format: String,
+    },
+    /// Switch a line to its backup centre, restore it, list the lines (through the running
+    /// router's admin API; audited).
+    Lines {
+        #[command(subcommand)]
+        action: lines::LinesAction,
     },
     /// Copy out a call's recording (audited), or purge recordings past retention.
     Recordings {
@@ -359,6 +367,7 @@ fn run_command(cli: Cli) -> Result<()> {
             format,
         } => report::run(&cli.config, &from, to.as_deref(), &by, &format),
         Command::Recordings { action } => recordings(&cli.config, action),
+        Command::Lines { action } => lines::run(&Config::load(&cli.config)?, action),
         Command::Audit {
             action:
                 AuditAction::List {
@@ -872,25 +881,7 @@ fn http_get(url: &str, token: &str) -> Result<Option<String>> {
 
 /// GET on the router's admin API: status and body.
 fn http_get_bytes(url: &str, token: &str) -> Result<(u16, Vec<u8>)> {
-    use http_body_util::{BodyExt, Empty};
-    let uri: hyper::Uri = url.parse()?;
-    let authority = uri.authority().context("URL without host")?.to_string();
-    tokio::runtime::Runtime::new()?.block_on(async {
-        let stream = tokio::net::TcpStream::connect(&authority)
-            .await
-            .with_context(|| format!("connecting to the router at {authority}"))?;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-        tokio::spawn(connection);
-        let request = hyper::Request::get(uri)
-            .header("host", &authority)
-            .header("authorization", format!("Bearer {token}"))
-            .body(Empty::<hyper::body::Bytes>::new())?;
-        let response = sender.send_request(request).await?;
-        let status = response.status().as_u16();
-        let body = response.into_body().collect().await?.to_bytes();
-        Ok((status, body.to_vec()))
-    })
+    lines::admin_request("GET", url, token, None)
 }
 
 /// One line of standard input, without its line end (asked once: the HA1s and the argon2

@@ -57,6 +57,8 @@ pub struct Metrics {
     /// Entries of the router's per-call tables and tasks, by table (`net::live`): each
     /// returns to its idle value when calls end, or memory grows with calls handled.
     pub live_entries: IntGaugeVec,
+    /// 1 for a line switched to the backup centre, 0 once restored.
+    pub line_switched: IntGaugeVec,
 }
 
 impl Metrics {
@@ -204,8 +206,17 @@ impl Metrics {
             &["table"],
         )
         .expect("static metric");
+        let line_switched = IntGaugeVec::new(
+            Opts::new(
+                "line_switched",
+                "1 for a line whose new calls go to the backup centre, 0 once restored",
+            ),
+            &["line"],
+        )
+        .expect("static metric");
         for m in [
             Box::new(live_entries.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(line_switched.clone()),
             Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(recording_unplaced_ms.clone()),
             Box::new(seat_autopauses.clone()),
@@ -256,6 +267,7 @@ impl Metrics {
             seat_miss_bursts,
             p0_unaccompanied,
             live_entries,
+            line_switched,
         }
     }
 

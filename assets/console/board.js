@@ -3,7 +3,7 @@
 // something changed; waiting times tick here every second.
 
 import {request} from "./api.js";
-import {$, clock, duration, el, fill, row} from "./dom.js";
+import {$, clock, duration, el, fill, row, showError} from "./dom.js";
 import {lineLabel, pauseLabel, queueLabel, roleLabel, stateLabel} from "./labels.js";
 
 const MAX_ALERTS = 5;
@@ -81,6 +81,38 @@ export function boardAlert(event) {
   while (list.children.length > MAX_ALERTS) list.lastChild.remove();
 }
 
+/** A line and its switch to the backup centre, with the one button that flips it. */
+function lineRow(l) {
+  const state = l.switched ? `BASCULÉE vers le centre de repli (${l.by})` : "normale";
+  const tr = row([lineLabel(l.line), state, l.reason ?? ""]);
+  tr.classList.toggle("switched", l.switched);
+  const button = el("button", l.switched ? "Rétablir" : "Basculer vers le centre de repli");
+  button.type = "button";
+  button.disabled = !l.switched && !l.backup;
+  if (button.disabled) button.title = "pas d'étape backup dans le plan";
+  button.addEventListener("click", () => flipLine(l).catch((e) => showError(e.message)));
+  const cell = el("td");
+  cell.append(button);
+  tr.append(cell);
+  return tr;
+}
+
+async function flipLine(l) {
+  const path = `/api/supervisor/lines/${encodeURIComponent(l.line)}`;
+  if (l.switched) {
+    await request("POST", `${path}/restore`, {reason: "rétablie depuis la console"});
+  } else {
+    const reason = window.prompt(`Motif de la bascule de ${lineLabel(l.line)} :`);
+    if (!reason?.trim()) return;
+    const moveWaiting = window.confirm("Basculer aussi les appels en attente ?");
+    await request("POST", `${path}/switch`, {reason, move_waiting: moveWaiting});
+  }
+  await loadBoard();
+}
+
 export async function loadBoard() {
-  renderBoard(await request("GET", "/api/supervisor/overview"));
+  const [overview, lines] = await Promise.all([request("GET", "/api/supervisor/overview"),
+    request("GET", "/api/supervisor/lines")]);
+  renderBoard(overview);
+  fill($("board-lines"), (lines.lines ?? []).map(lineRow));
 }

@@ -11,9 +11,11 @@ pub mod notices;
 pub mod views;
 
 use crate::acd::{PauseReason, Urgency};
+use crate::routing::plan::PlanSet;
 use crate::store::record::Qualification;
 use crate::time::EpochMillis;
 use serde::Serialize;
+use std::sync::Arc;
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -59,6 +61,33 @@ pub enum CtiRequest {
     /// lost, phone rebooted mid-call): its offer is withdrawn, its call hung up, its
     /// pause lifted.
     Reset { seat: String },
+    /// Supervisors: every line of `plans` and whether it is switched to the backup centre.
+    Lines { plans: PlansInForce },
+    /// Supervisors: send `line`'s new calls (and, with `move_waiting`, its waiting ones)
+    /// to the backup centre; audited as `by`.
+    SwitchLine {
+        line: String,
+        reason: String,
+        move_waiting: bool,
+        by: String,
+        plans: PlansInForce,
+    },
+    /// Supervisors: `line`'s new calls are queued again; audited as `by`.
+    RestoreLine {
+        line: String,
+        reason: Option<String>,
+        by: String,
+    },
+}
+
+/// The dial plans in force when the HTTP side asked (compared by identity).
+#[derive(Debug, Clone)]
+pub struct PlansInForce(pub Arc<PlanSet>);
+
+impl PartialEq for PlansInForce {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// A request from an authenticated seat, with where to send the answer.

@@ -51,6 +51,17 @@ impl CallDriver {
         match request {
             CtiRequest::Status => Ok(self.seat_status(seat)),
             CtiRequest::Overview => Ok(self.overview()),
+            CtiRequest::Lines { plans } => Ok(self.lines(&plans.0)),
+            CtiRequest::SwitchLine {
+                line,
+                reason,
+                move_waiting,
+                by,
+                plans,
+            } => self.switch_line(now, &plans.0, (line, reason, by), move_waiting),
+            CtiRequest::RestoreLine { line, reason, by } => {
+                self.restore_line(now, line, reason, by)
+            }
             CtiRequest::Reset { seat: target } => {
                 self.router.reset_seat(now, &target).map_err(refused)?;
                 self.seat_log(now, &target, EventKind::Reset, None, Some(seat));

@@ -19,6 +19,7 @@ mod flows;
 pub mod front;
 pub mod fuzz;
 pub mod limits;
+mod line_switch;
 pub mod live;
 pub mod overload;
 pub mod reload;

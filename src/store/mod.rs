@@ -15,6 +15,7 @@ pub use sas_core::record;
 
 pub mod audit;
 pub mod journal;
+pub mod line_switch;
 pub mod outbox;
 pub mod presence;
 pub mod recordings;
@@ -56,6 +57,8 @@ pub struct Store {
     registrations: sled::Tree,
     /// Seats' standing pauses, by user name ([`presence`]).
     seat_standing: sled::Tree,
+    /// Lines switched to the backup centre, by line ([`line_switch`]).
+    line_switch: sled::Tree,
     /// Rows for the shared store ([`outbox`]).
     outbox: sled::Tree,
     outbox_state: outbox::OutboxState,
@@ -105,6 +108,7 @@ impl Store {
             journal: db.open_tree("journal")?,
             registrations: db.open_tree("registrations")?,
             seat_standing: db.open_tree("seat_standing")?,
+            line_switch: db.open_tree("line_switch")?,
             db,
         })
     }

@@ -168,7 +168,7 @@ fn check_accepts_the_shipped_plans_and_refuses_a_typo_with_its_place() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let line = stderr.lines().next().unwrap();
-    assert!(line.ends_with("samu.toml:17:12: entry \"samu\" has no step named \"secour\" (known: file_arm, secours)"), "{stderr}");
+    assert!(line.ends_with("samu.toml:19:12: entry \"samu\" has no step named \"secour\" (known: file_arm, secours)"), "{stderr}");
     assert!(stderr.contains("nothing changed"), "{stderr}");
 }
 

@@ -16,7 +16,7 @@ pub use sessions::{CtiAccounts, SeatAccount};
 use super::{HttpState, Peer, constant_time_eq, json, query};
 use crate::acd::{PauseReason, Urgency};
 use crate::bans::{BanKey, Door};
-use crate::cti::{CtiError, CtiRequest, TransferMode};
+use crate::cti::{CtiError, CtiRequest, PlansInForce, TransferMode};
 use crate::store::StoreError;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -145,6 +145,9 @@ enum SupervisorRoute {
     SeatHistory(String),
     SeatReset(String),
     Events,
+    Lines,
+    SwitchLine(String),
+    RestoreLine(String),
 }
 
 impl Endpoint {
@@ -170,6 +173,19 @@ impl Endpoint {
             "/api/supervisor/events" => get(Supervisor(SupervisorRoute::Events)),
             "/api/supervisor/bans" => get(Supervisor(SupervisorRoute::Bans)),
             "/api/supervisor/bans/lift" => post(Supervisor(SupervisorRoute::Unban)),
+            "/api/supervisor/lines" => get(Supervisor(SupervisorRoute::Lines)),
+            _ if path.starts_with("/api/supervisor/lines/") => {
+                let rest = path.strip_prefix("/api/supervisor/lines/")?;
+                let (line, action) = rest.split_once('/')?;
+                if line.is_empty() || action.contains('/') {
+                    return None;
+                }
+                match action {
+                    "switch" => post(Supervisor(SupervisorRoute::SwitchLine(line.into()))),
+                    "restore" => post(Supervisor(SupervisorRoute::RestoreLine(line.into()))),
+                    _ => None,
+                }
+            }
             _ => {
                 let rest = path.strip_prefix("/api/supervisor/seats/")?;
                 let (seat, action) = rest.split_once('/')?;
@@ -268,6 +284,20 @@ fn with_cookie(mut response: HttpResponse, cookie: hyper::header::HeaderValue) -
 struct UnbanBody {
     source: Option<String>,
     user: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SwitchBody {
+    reason: String,
+    #[serde(default)]
+    move_waiting: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestoreBody {
+    reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -410,7 +440,8 @@ async fn supervisor(
     auth::same_site(&req, &credential)?;
     let token = credential.token();
     // The driver answers configured seats only: the admin token asks as a stand-in seat.
-    let asking = if constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) {
+    let admin = constant_time_eq(token.as_bytes(), state.admin_token.as_bytes());
+    let asking = if admin {
         let seat = state.cti_accounts.overview_seat();
         seat.ok_or(CtiError::Unavailable)?.to_string()
     } else {
@@ -453,6 +484,45 @@ async fn supervisor(
             }
             None => Err(ApiError::NotFound),
         },
+        SupervisorRoute::Lines => {
+            let plans = PlansInForce(state.plans.current().plans);
+            let lines = state.cti.ask(&asking, CtiRequest::Lines { plans }).await?;
+            Ok(json(StatusCode::OK, &lines))
+        }
+        SupervisorRoute::SwitchLine(line) => {
+            let SwitchBody {
+                reason,
+                move_waiting,
+            } = body(req).await?;
+            let request = CtiRequest::SwitchLine {
+                line,
+                reason,
+                move_waiting,
+                by: if admin {
+                    "admin".into()
+                } else {
+                    asking.clone()
+                },
+                plans: PlansInForce(state.plans.current().plans),
+            };
+            Ok(json(
+                StatusCode::OK,
+                &state.cti.ask(&asking, request).await?,
+            ))
+        }
+        SupervisorRoute::RestoreLine(line) => {
+            let RestoreBody { reason } = body(req).await?;
+            let by = if admin {
+                "admin".into()
+            } else {
+                asking.clone()
+            };
+            let request = CtiRequest::RestoreLine { line, reason, by };
+            Ok(json(
+                StatusCode::OK,
+                &state.cti.ask(&asking, request).await?,
+            ))
+        }
         SupervisorRoute::Events => {
             let key = ws::accept_key(&req)?;
             let events = state.cti.events.subscribe();

@@ -22,6 +22,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 pub mod admission;
+mod lines;
 mod liveness;
 mod phones;
 mod presence;
@@ -31,6 +32,7 @@ mod seat_requests;
 mod timers;
 mod wrap_up;
 
+pub use lines::{LineSwitch, LineSwitchError};
 use liveness::Watches;
 pub use liveness::{LivenessSettings, MediaSample, SeatSample};
 use route::Route;
@@ -177,6 +179,8 @@ pub struct Router {
     presence: presence::Presence,
     /// Each call's SDP negotiation, per media side.
     sdp: HashMap<String, sdp::Negotiation>,
+    /// Lines switched to the backup centre.
+    switched: lines::Switched,
 }
 
 impl Router {
@@ -193,6 +197,7 @@ impl Router {
             last_calls: HashMap::new(),
             presence: presence::Presence::default(),
             sdp: HashMap::new(),
+            switched: lines::Switched::new(),
         }
     }
 
@@ -338,8 +343,17 @@ impl Router {
         overloaded: bool,
     ) {
         let calendar = Arc::clone(&plans);
+        let switched = plans
+            .entries
+            .get(&entry)
+            .is_some_and(|e| self.is_switched(&e.line));
         let started = match &dialled {
             // The plans may have been reloaded since: then the entry's start.
+            None if switched => {
+                Flow::switched(Arc::clone(&plans), &entry, now.wall, calendar.as_ref()).or_else(
+                    || Flow::start(Arc::clone(&plans), &entry, now.wall, calendar.as_ref()),
+                )
+            }
             None if overloaded => {
                 Flow::overloaded(Arc::clone(&plans), &entry, now.wall, calendar.as_ref()).or_else(
                     || Flow::start(Arc::clone(&plans), &entry, now.wall, calendar.as_ref()),
@@ -359,6 +373,8 @@ impl Router {
             Some((flow, first)) => {
                 let mut route = Route::new(plans, dialled, Watches::new(self.liveness));
                 route.flow = Some(flow);
+                // Started at the backup step: a failed forward waits in the line's queue.
+                route.backed_up = switched && route.dialled.is_none();
                 self.routes.insert(call.into(), route);
                 self.follow(now, call, first);
             }
@@ -496,6 +512,8 @@ impl Router {
 
 #[cfg(test)]
 mod forward_tests;
+#[cfg(test)]
+mod lines_tests;
 #[cfg(test)]
 mod overflow_tests;
 #[cfg(test)]

@@ -104,6 +104,46 @@ impl Flow {
         ))
     }
 
+    /// The line of `entry` is switched to the backup centre: a new call starts at the
+    /// entry's `backup` step. `None` when the entry has none.
+    pub fn switched(
+        plan: Arc<PlanSet>,
+        entry: &str,
+        now: EpochMillis,
+        calendar: &dyn Calendar,
+    ) -> Option<(Flow, Instruction)> {
+        let step = plan.entries.get(entry)?.backup.clone()?;
+        let trace = vec![format!("line switched to backup: {entry}/{step}")];
+        Some(Flow::start_at(
+            plan,
+            entry,
+            &step,
+            BTreeMap::new(),
+            trace,
+            now,
+            calendar,
+        ))
+    }
+
+    /// The call goes to its entry's `backup` step now (`why`: the line was switched, or a
+    /// `backup_when` trigger). `None` when the entry has none.
+    pub fn send_to_backup(
+        &mut self,
+        why: &str,
+        now: EpochMillis,
+        calendar: &dyn Calendar,
+    ) -> Option<Instruction> {
+        let step = self.plan.entries.get(&self.entry)?.backup.clone()?;
+        self.note(format!("{}: {why} → backup {step}", self.step));
+        self.retries_left = 0;
+        Some(self.go(&step, now, calendar))
+    }
+
+    /// The entry the call is in now.
+    pub fn entry(&self) -> &str {
+        &self.entry
+    }
+
     /// A seat dialled an internal number: the flow of `entry` starts at that number's
     /// `step`, tagged `from_seat`. `None` when the plans have no such entry.
     pub fn dialled(

@@ -143,8 +143,34 @@ pub struct Entry {
     /// The step new calls start at instead of being refused (503) while overload control
     /// sheds them: typically a forward to the backup centre.
     pub on_overload: Option<String>,
+    /// The backup centre step (`backup`): where new calls go while the line is switched
+    /// to the backup centre, and where `backup_when` overflows them automatically.
+    pub backup: Option<String>,
+    /// When calls go to `backup` by themselves instead of waiting in the line's queue.
+    pub backup_when: BackupWhen,
     pub steps: BTreeMap<String, Step>,
     pub origin: Origin,
+}
+
+/// The automatic overflow to an entry's `backup` step (`backup_when = [...]`), checked
+/// when a call reaches a queue step of the entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupWhen {
+    /// The queue refused the call (`max_waiting` reached).
+    pub queue_full: bool,
+    /// No seat of the queue's role is logged in.
+    pub no_seat: bool,
+    /// `threshold`: this many calls already wait in the queue (`backup_max_waiting`).
+    pub max_waiting: Option<usize>,
+    /// `threshold`: the longest waiting call has waited this long (`backup_max_wait_s`).
+    pub max_wait_s: Option<u32>,
+}
+
+impl BackupWhen {
+    /// No trigger set.
+    pub fn is_empty(&self) -> bool {
+        *self == BackupWhen::default()
+    }
 }
 
 /// A queue of seats.

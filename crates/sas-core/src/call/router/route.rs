@@ -8,7 +8,7 @@ use crate::acd::CallRequest;
 use crate::call::CallInput;
 use crate::record::CallRecord;
 use crate::routing::flow::{Flow, Instruction};
-use crate::routing::plan::{InternalNumber, PlanSet};
+use crate::routing::plan::{Entry, InternalNumber, PlanSet};
 use crate::time::{Now, SECOND};
 use std::sync::Arc;
 
@@ -41,6 +41,9 @@ pub(super) struct Route {
     /// Full queues met in a row (overflow to a queue that is full too…): bounded, so
     /// queues overflowing into each other cannot spin.
     full_in_a_row: u32,
+    /// Sent to its entry's backup step already (never twice: a failed backup forward
+    /// waits in the line's queue).
+    pub(super) backed_up: bool,
 }
 
 /// Full queues a call may meet in a row before it is refused busy.
@@ -57,6 +60,7 @@ impl Route {
             awaiting: Awaiting::Nothing,
             last_queue: None,
             full_in_a_row: 0,
+            backed_up: false,
         }
     }
 
@@ -91,6 +95,16 @@ impl Route {
             record.route = flow.trace().to_vec();
             record.tags = flow.tags().clone();
         }
+    }
+
+    /// The entry the call is in now.
+    pub(super) fn entry(&self) -> Option<&Entry> {
+        self.plans.entries.get(self.flow.as_ref()?.entry())
+    }
+
+    /// The line of the entry the call is in now.
+    pub(super) fn line(&self) -> Option<String> {
+        self.entry().map(|e| e.line.clone())
     }
 
     /// Asks the flow something, with its plans as the calendar.
@@ -190,6 +204,13 @@ impl Router {
                     .get(queue)
                     .map_or_else(|| queue.clone(), |q| q.role.clone());
                 r.last_queue = Some(instruction.clone());
+                if let Some(why) = self.backup_due(now, call, queue, &role) {
+                    self.send_to_backup(now, call, &why);
+                    return;
+                }
+                let Some(r) = self.routes.get_mut(call) else {
+                    return;
+                };
                 // Queued first, so that a full queue sends the caller on before any answer
                 // or hold audio: unanswered, it can still be refused busy.
                 let request = CallRequest::new(&role, priority);
@@ -242,6 +263,9 @@ impl Router {
     /// many full queues in a row), the caller is refused busy (`queue_full`). Never left
     /// on hold audio in no queue.
     fn queue_full(&mut self, now: Now, call: &str) {
+        if self.backup_when_full(call) && self.send_to_backup(now, call, "queue full") {
+            return;
+        }
         let Some(r) = self.routes.get_mut(call) else {
             return;
         };

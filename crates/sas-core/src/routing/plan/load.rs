@@ -11,7 +11,9 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use super::validate::{Known, missing_prompts, validate};
-use super::{Action, Entry, InternalNumber, Origin, PlanError, PlanSet, QueueDef, Step};
+use super::{
+    Action, BackupWhen, Entry, InternalNumber, Origin, PlanError, PlanSet, QueueDef, Step,
+};
 use crate::routing::builtin::{BUILTIN_NAMES, builtin};
 use crate::routing::schedule::Schedule;
 use crate::sip::numbers::normalise;
@@ -46,6 +48,13 @@ struct RawEntry {
     start: Option<Spanned<String>>,
     /// Where new calls go instead of a 503 while overload control sheds them.
     on_overload: Option<Spanned<String>>,
+    /// The backup centre step (line switch, automatic overflow).
+    backup: Option<Spanned<String>>,
+    /// `queue_full`, `no_seat`, `threshold`.
+    #[serde(default)]
+    backup_when: Vec<Spanned<String>>,
+    backup_max_waiting: Option<usize>,
+    backup_max_wait_s: Option<u32>,
     #[serde(default)]
     steps: BTreeMap<String, Spanned<RawStep>>,
 }
@@ -370,6 +379,17 @@ fn entry_of(
     if let Some(step) = &raw.on_overload {
         known.step_ref(&name, step.get_ref(), src.at(step.span()));
     }
+    if let Some(step) = &raw.backup {
+        known.step_ref(&name, step.get_ref(), src.at(step.span()));
+    }
+    let backup_when = backup_when_of(
+        src,
+        &name,
+        raw.backup.is_some(),
+        &raw.backup_when,
+        (raw.backup_max_waiting, raw.backup_max_wait_s),
+        errors,
+    );
     let mut steps = BTreeMap::new();
     for (step_name, step) in raw.steps {
         let span = step.span();
@@ -393,6 +413,8 @@ fn entry_of(
         line,
         start: start.into_inner(),
         on_overload: raw.on_overload.map(Spanned::into_inner),
+        backup: raw.backup.map(Spanned::into_inner),
+        backup_when,
         steps,
         origin,
     })
@@ -580,4 +602,53 @@ fn action_of(
 
 pub(super) fn place(o: &Origin) -> String {
     format!("{}:{}:{}", o.file.display(), o.line, o.column)
+}
+
+/// An entry's `backup_when` triggers, each a sentence when it cannot work: a trigger without
+/// a `backup` step, an unknown one, or `threshold` without a limit.
+fn backup_when_of(
+    src: &Source,
+    entry: &str,
+    has_backup: bool,
+    triggers: &[Spanned<String>],
+    (max_waiting, max_wait_s): (Option<usize>, Option<u32>),
+    errors: &mut Vec<PlanError>,
+) -> BackupWhen {
+    let mut when = BackupWhen::default();
+    let mut threshold = false;
+    for trigger in triggers {
+        match trigger.get_ref().as_str() {
+            "queue_full" => when.queue_full = true,
+            "no_seat" => when.no_seat = true,
+            "threshold" => threshold = true,
+            other => errors.push(src.error(
+                trigger.span(),
+                format!(
+                    "entry \"{entry}\": unknown backup_when \"{other}\" (queue_full, no_seat, \
+                     threshold)"
+                ),
+            )),
+        }
+        if !has_backup {
+            errors.push(src.error(
+                trigger.span(),
+                format!("entry \"{entry}\" has backup_when but no `backup` step to send calls to"),
+            ));
+        }
+    }
+    if threshold {
+        when.max_waiting = max_waiting;
+        when.max_wait_s = max_wait_s;
+        if when.max_waiting.is_none() && when.max_wait_s.is_none() {
+            let span = triggers.first().map(Spanned::span).unwrap_or_default();
+            errors.push(src.error(
+                span,
+                format!(
+                    "entry \"{entry}\": backup_when \"threshold\" needs backup_max_waiting or \
+                     backup_max_wait_s"
+                ),
+            ));
+        }
+    }
+    when
 }

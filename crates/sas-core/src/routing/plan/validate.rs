@@ -231,6 +231,7 @@ fn flow_errors(set: &PlanSet) -> Vec<PlanError> {
         }
         let mut roots: Vec<&str> = vec![&entry.start];
         roots.extend(entry.on_overload.as_deref());
+        roots.extend(entry.backup.as_deref());
         roots.extend(
             set.internal
                 .values()

@@ -1,0 +1,267 @@
+//! Switching a line to the backup centre through the real binary: a supervisor (admin
+//! token, or the CLI) switches the 15, the next SIPp trunk call is forwarded at once to a
+//! SIPp "backup centre" through the trunk, the audit log says who and why, restoring queues
+//! the next call again; the switch survives a restart; and `backup_when = ["no_seat"]`
+//! sends a call to the backup centre at once when no ARM is logged in.
+
+use crate::common;
+
+use common::process::{Process, setup};
+use common::*;
+use sas_router::store::record::Outcome;
+use std::time::Duration;
+
+/// The 15 with a `backup` step (the backup centre) and `extra` entry keys; no overflow
+/// timer worth the name (60 s), so a forward within seconds is the switch's doing.
+fn plan(extra: &str) -> String {
+    backup_centre_plan(60).replace(
+        "start = \"file\"\n",
+        &format!("start = \"file\"\nbackup = \"secours\"\n{extra}"),
+    )
+}
+
+/// A router process on `plan`, forwarding to `centre_port`: (process, its view).
+fn start(name: &str, plan: String, centre_port: u16) -> (Process, Router) {
+    let opts = Options {
+        plans: Some(plan),
+        outbound: Some(format!("127.0.0.1:{centre_port}").parse().unwrap()),
+        ..Options::default()
+    };
+    let (data, config) = setup(name, &opts);
+    let process = Process::start(&config).drain_log();
+    let view = process.as_router(&data, &config);
+    (process, view)
+}
+
+async fn lines(router: &Router) -> serde_json::Value {
+    let (status, body) =
+        http_get(router.http, "/api/supervisor/lines", Some(&router.token())).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switched_line_goes_to_the_backup_centre_until_restored() {
+    let (centre, port) = answering_sipp("127.0.0.1:9".parse().unwrap(), 1, 200);
+    let (_process, router) = start("line-switch", plan(""), port);
+    let token = router.token();
+    // An empty reason, an unknown line: clear refusals.
+    let path = "/api/supervisor/lines/samu/switch";
+    let (status, body) =
+        http_send(router.http, "POST", path, Some(&token), r#"{"reason":" "}"#).await;
+    assert_eq!(status, 400, "{body}");
+    let unknown = "/api/supervisor/lines/nope/switch";
+    let (status, body) = http_send(
+        router.http,
+        "POST",
+        unknown,
+        Some(&token),
+        r#"{"reason":"x"}"#,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    // Switched through the API.
+    let body = r#"{"reason":"plateau évacué","move_waiting":true}"#;
+    let (status, answer) = http_send(router.http, "POST", path, Some(&token), body).await;
+    assert_eq!(status, 200, "{answer}");
+    let listed = lines(&router).await;
+    assert_eq!(listed["lines"][0]["line"], "samu");
+    assert_eq!(listed["lines"][0]["switched"], true);
+    assert_eq!(listed["lines"][0]["by"], "admin");
+    let table = cli(&["lines", "list"], &router.config_path);
+    assert!(
+        table.contains("SWITCHED") && table.contains("plateau évacué"),
+        "{table}"
+    );
+    // The next trunk call lands at the backup centre, with no seat and no wait.
+    let caller = trunk_caller(router.sip, "caller.xml", "15", 2_000);
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "forwarded caller"
+    );
+    assert!(
+        finish(centre, Duration::from_secs(10)).await,
+        "the centre answered"
+    );
+    // Audited: who, what, why.
+    let audit = cli(&["audit", "list"], &router.config_path);
+    assert!(
+        audit.contains("line.switch")
+            && audit.contains("admin")
+            && audit.contains("plateau évacué"),
+        "{audit}"
+    );
+    // Restored through the CLI: the next call waits in the queue (then hangs up).
+    let out = cli(
+        &["lines", "restore", "samu", "--reason", "retour"],
+        &router.config_path,
+    );
+    assert!(out.contains("line samu restored"), "{out}");
+    assert_eq!(lines(&router).await["lines"][0]["switched"], false);
+    let caller = trunk_caller(router.sip, "caller_cancel.xml", "15", 2_000);
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "queued caller"
+    );
+    let records = wait_records(&router, 2).await;
+    let (queued, forwarded) = (&records[0], &records[1]);
+    assert_eq!(
+        forwarded.outcome,
+        Some(Outcome::Forwarded),
+        "{forwarded:#?}"
+    );
+    assert!(
+        forwarded
+            .route
+            .iter()
+            .any(|l| l.contains("line switched to backup: samu/secours")),
+        "{:?}",
+        forwarded.route
+    );
+    assert_ne!(queued.outcome, Some(Outcome::Forwarded), "{queued:#?}");
+    assert_eq!(queued.queue.as_deref(), Some("arm"));
+    let audit = cli(&["audit", "list"], &router.config_path);
+    assert!(audit.contains("line.restore"), "{audit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_switch_survives_a_restart() {
+    let (mut process, router) = start("line-switch-restart", plan(""), 9);
+    let out = cli(
+        &["lines", "switch", "samu", "--reason", "panne du plateau"],
+        &router.config_path,
+    );
+    assert!(out.contains("line samu switched"), "{out}");
+    process.crash();
+    let restarted = Process::start(&router.config_path).drain_log();
+    let router = restarted.as_router(&router.data, &router.config_path);
+    let listed = lines(&router).await;
+    assert_eq!(listed["lines"][0]["switched"], true, "{listed}");
+    assert_eq!(
+        restarted.metric("sas_line_switched{line=\"samu\"}").await,
+        1.0
+    );
+    assert_eq!(listed["lines"][0]["reason"], "panne du plateau");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_arm_logged_in_a_call_goes_to_the_backup_centre_at_once() {
+    let (centre, port) = answering_sipp("127.0.0.1:9".parse().unwrap(), 1, 200);
+    let (_process, router) = start("line-no-seat", plan("backup_when = [\"no_seat\"]\n"), port);
+    let caller = trunk_caller(router.sip, "caller.xml", "15", 2_000);
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "forwarded caller"
+    );
+    assert!(
+        finish(centre, Duration::from_secs(10)).await,
+        "the centre answered"
+    );
+    let records = wait_records(&router, 1).await;
+    assert_eq!(
+        records[0].outcome,
+        Some(Outcome::Forwarded),
+        "{:#?}",
+        records[0]
+    );
+    assert!(
+        records[0]
+            .route
+            .iter()
+            .any(|l| l.contains("no arm seat logged in → backup secours")),
+        "{:?}",
+        records[0].route
+    );
+    assert!(
+        records[0].wait_ms.unwrap_or(0) < 5_000,
+        "{:?}",
+        records[0].wait_ms
+    );
+}
+
+/// The supervisor's board shows a switched line in red, and restores it with one button.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_board_shows_a_switched_line_in_red_and_restores_it() {
+    use common::browser::with_browser;
+    let dir = temp_dir("console-line-switch");
+    with_browser(&dir, |browser| async move {
+        let opts = Options {
+            plans: Some(plan("")),
+            ..Options::default()
+        };
+        let mut router = common::start(opts).await;
+        let path = "/api/supervisor/lines/samu/switch";
+        let body = r#"{"reason":"plateau évacué"}"#;
+        let (status, answer) =
+            http_send(router.http, "POST", path, Some(&router.token()), body).await;
+        assert_eq!(status, 200, "{answer}");
+        let password = SEATS.iter().find(|(u, _)| *u == "sup1").unwrap().1;
+        browser.goto(&format!("http://{}/", router.http)).await;
+        browser.type_into("#login-seat", "sup1").await;
+        browser.type_into("#login-password", password).await;
+        browser.click("#login-submit").await;
+        browser.wait_text("#board-lines", "BASCULÉE").await;
+        assert!(browser.shown("#board-lines tr.switched").await, "in red");
+        browser.click("#board-lines button").await;
+        browser.wait_text("#board-lines", "normale").await;
+        assert_eq!(lines(&router).await["lines"][0]["switched"], false);
+        let (_, audit) = http_get(router.http, "/api/audit", Some(&router.token())).await;
+        assert!(
+            audit.contains("line.restore") && audit.contains("sup1"),
+            "{audit}"
+        );
+        router.stop().await;
+    })
+    .await;
+}
+
+/// `move_waiting`: a caller already waiting in the queue is sent to the backup centre by
+/// the switch; a second switch is refused (409).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_with_move_waiting_sends_the_waiting_caller_to_the_backup_centre() {
+    let (centre, port) = answering_sipp("127.0.0.1:9".parse().unwrap(), 1, 200);
+    let (process, router) = start("line-move-waiting", plan(""), port);
+    let caller = trunk_caller(router.sip, "caller.xml", "15", 2_000);
+    process
+        .await_metric("sas_queue_depth{queue=\"arm\"}", 1.0)
+        .await;
+    let out = cli(
+        &[
+            "lines",
+            "switch",
+            "samu",
+            "--reason",
+            "saturation",
+            "--move-waiting",
+        ],
+        &router.config_path,
+    );
+    assert!(out.contains("(1 waiting calls moved)"), "{out}");
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "moved caller"
+    );
+    assert!(
+        finish(centre, Duration::from_secs(10)).await,
+        "the centre answered"
+    );
+    let records = wait_records(&router, 1).await;
+    assert_eq!(
+        records[0].outcome,
+        Some(Outcome::Forwarded),
+        "{:#?}",
+        records[0]
+    );
+    assert!(
+        records[0]
+            .route
+            .iter()
+            .any(|l| l.contains("line switched → backup secours")),
+        "{:?}",
+        records[0].route
+    );
+    let path = "/api/supervisor/lines/samu/switch";
+    let body = r#"{"reason":"encore"}"#;
+    let (status, answer) = http_send(router.http, "POST", path, Some(&router.token()), body).await;
+    assert_eq!(status, 409, "{answer}");
+}
