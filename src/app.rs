@@ -562,6 +562,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         state_sender: state_sender.clone(),
         seats: Arc::new(registry.clone()),
         store: store.clone(),
+        writer: crate::store::writer::StoreWriter::start(store.clone(), Default::default()),
         metrics: metrics.clone(),
         contact: contact.clone(),
         sdp_ip: config.media.public_ip.unwrap_or(config.media.rtp_ip),

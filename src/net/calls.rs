@@ -251,8 +251,11 @@ pub struct CallDriver {
     pub state_sender: DialogStateSender,
     /// Registered seats.
     pub seats: Arc<dyn SeatDirectory>,
-    /// Call records.
+    /// Call records (read, and wrap-up entries).
     pub store: Store,
+    /// Every other write: journal, seat history and standings, final records, in order and
+    /// off this loop.
+    pub writer: crate::store::writer::StoreWriter,
     /// Metrics.
     pub metrics: Metrics,
     /// Our Contact URI for dialogs we create.
@@ -784,7 +787,7 @@ impl CallDriver {
         self.publish_gauges();
         self.publish_queue();
         self.journal
-            .step(self.clock.now().wall, self.router.board(), &self.store);
+            .step(self.clock.now().wall, self.router.board(), &self.writer);
     }
 
     /// Answers the trunk leg (once) with our SDP answer for the caller's codecs, and starts
@@ -826,12 +829,9 @@ impl CallDriver {
     }
 
     /// Stores a finished call's record, once its media (if any) has ended and reported.
+    /// It is counted in `sas_calls_total` once the writer confirms it is on disk.
     fn persist(&mut self, mut record: CallRecord, media: Option<(MediaRelay, bool)>) {
         let outcome = record.outcome.unwrap_or(Outcome::Failed);
-        self.metrics
-            .calls
-            .with_label_values(&[record.line.as_str(), outcome.label()])
-            .inc();
         for wait in record.queue_waits() {
             self.metrics
                 .queue_wait
@@ -845,7 +845,7 @@ impl CallDriver {
             outcome = outcome.label(),
             "call ended"
         );
-        let store = self.store.clone();
+        let writer = self.writer.clone();
         let metrics = self.metrics.clone();
         self.writes.retain(|w| !w.is_finished());
         self.writes.push(tokio::spawn(async move {
@@ -886,10 +886,14 @@ impl CallDriver {
                     }
                 }
             }
-            // The flush blocks on disk IO: keep it off the event loop.
-            let id = record.id.clone();
-            if let Err(why) = blocking(move || store.put_call(&record)).await {
-                tracing::error!(call = %id, error = %why, "call record NOT stored");
+            let (id, line) = (record.id.clone(), record.line.clone());
+            match writer.record(record).await {
+                Ok(Ok(())) => metrics
+                    .calls
+                    .with_label_values(&[line.as_str(), outcome.label()])
+                    .inc(),
+                Ok(Err(why)) => tracing::error!(call = %id, error = %why, "call record NOT stored"),
+                Err(_) => tracing::error!(call = %id, "call record NOT stored: store writer gone"),
             }
         }));
     }

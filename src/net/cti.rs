@@ -159,9 +159,6 @@ impl CallDriver {
 
     /// Stores a seat event and publishes it.
     pub(super) fn record_seat_event(&self, event: SeatEvent) {
-        if let Err(e) = self.store.put_seat_event(&event) {
-            tracing::warn!(seat = %event.seat, error = %e, "seat history not stored");
-        }
         let kind = match event.kind.as_str() {
             "STATE" => "seat_state".to_string(),
             other => other.to_lowercase(),
@@ -173,6 +170,8 @@ impl CallDriver {
             kind,
             detail: json!({"from": event.from, "to": event.to, "detail": event.detail}),
         });
+        // Stored by the writer thread, in order, off this loop.
+        self.writer.seat_event(event);
     }
 
     /// Tells consoles and supervisors what a switchboard decision means for them

@@ -5,12 +5,14 @@
 //! closes each as [`Outcome::Interrupted`], with its timeline up to the last journal write,
 //! a `ROUTER_STOPPED` event and its recording, repaired, linked.
 //!
-//! Journal writes are not flushed one by one: sled writes them to disk every
-//! `store.flush_every_ms`, so a crash loses at most that much of the latest changes of the
-//! calls in flight. Finished records are flushed before their write returns. The same
+//! Journal writes go through the [`StoreWriter`] thread and are not flushed one by one:
+//! sled writes them to disk every `store.flush_every_ms`, so a crash loses at most that
+//! much of the latest changes of the calls in flight. Finished records are confirmed once
+//! flushed (group commit, see [`super::writer`]). The same
 //! step also persists each seat's standing pause (see [`Journal::step`]).
 
 use super::record::{CallRecord, EndReason, EventKind, OfferResult, Outcome};
+use super::writer::StoreWriter;
 use super::{Store, StoreError};
 use crate::acd::PauseReason;
 use crate::call::Switchboard;
@@ -78,22 +80,18 @@ impl Journal {
         }
     }
 
-    /// After each switchboard step: writes the records of the live calls that changed and
-    /// the seats whose standing pause changed. Errors are logged, never fatal: the call
-    /// goes on whether its journal line is written or not.
-    pub fn step(&mut self, now: EpochMillis, switchboard: &Switchboard, store: &Store) {
+    /// After each switchboard step: sends the [`StoreWriter`] the records of the live
+    /// calls that changed and the seats whose standing pause changed. The driver does not
+    /// wait: the writer applies them in order, off its loop.
+    pub fn step(&mut self, now: EpochMillis, switchboard: &Switchboard, writer: &StoreWriter) {
         let changed = self.changed_calls(switchboard.records());
-        if !changed.is_empty()
-            && let Err(e) = store.journal(now, &changed)
-        {
-            tracing::warn!(error = %e, calls = changed.len(), "call journal not written");
+        if !changed.is_empty() {
+            writer.journal(now, changed.into_iter().cloned().collect());
         }
         let acd = switchboard.acd();
         let standings = acd.seats().map(|s| (s.id.as_str(), acd.standing(&s.id)));
         for (seat, standing) in self.changed_seats(standings) {
-            if let Err(e) = store.put_seat_standing(&seat, standing) {
-                tracing::warn!(%seat, error = %e, "seat standing not stored");
-            }
+            writer.seat_standing(seat, standing);
         }
     }
 

@@ -7,6 +7,8 @@
 //! seat pauses survive a restart ([`presence`]). A seat's wrap-up completes the file of a call already over
 //! ([`Store::append_file`]), whether its record is written yet or not. The CLI opens the same database read-side while the router
 //! runs (sled allows one process: the CLI then reads through the router's HTTP API instead).
+//! The call driver writes through the [`writer`] thread (ordered, group-committed), never
+//! on its own loop.
 //! With a shared store configured, records and audit entries also go to the [`outbox`],
 //! in the same transaction, for the shipper to send to PostgreSQL.
 
@@ -22,6 +24,7 @@ pub mod recordings;
 pub mod reports;
 pub mod seat_log;
 pub mod secrets;
+pub mod writer;
 
 use record::{CallRecord, FileEntry};
 use sled::Transactional;
@@ -117,6 +120,15 @@ impl Store {
     /// same transaction, and enters the outbox if it is on. Wrap-up entries written
     /// meanwhile ([`Store::append_file`]) join its file.
     pub fn put_call(&self, record: &CallRecord) -> Result<(), StoreError> {
+        let shipped = self.put_call_unflushed(record)?;
+        self.flush()?;
+        self.outbox_state.added(shipped);
+        Ok(())
+    }
+
+    /// [`Store::put_call`] without the flush: the [`writer`] flushes once for a batch,
+    /// then tells the shipper (`outbox_state.added`) the rows returned here.
+    fn put_call_unflushed(&self, record: &CallRecord) -> Result<u64, StoreError> {
         let id = record.id.as_bytes();
         let ship = self.outbox_state.on();
         (&self.calls, &self.late_file, &self.journal, &self.outbox)
@@ -134,8 +146,12 @@ impl Store {
                 Ok(())
             })
             .map_err(unwrap_tx)?;
+        Ok(u64::from(ship))
+    }
+
+    /// Waits until every write so far is on disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
-        self.outbox_state.added(u64::from(ship));
         Ok(())
     }
 

@@ -218,3 +218,57 @@ async fn calls_outlasting_the_drain_are_ended_and_recorded_and_a_second_sigterm_
         assert_eq!(records[0].end_reason.as_deref(), Some("router_shutdown"));
     }
 }
+
+/// `kill -9` right after a burst of calls ends, as soon as `sas_calls_total` counts them:
+/// every counted call has its own record after the restart (the counter moves only once
+/// the store writer has flushed the record), none `interrupted`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_right_after_a_burst_of_calls_ends_loses_no_counted_record() {
+    const CALLS: usize = 30;
+    let options = Options {
+        // Not shed: past the test's small RTP range, calls fail (and are recorded) instead.
+        extra: "[overload]\nmax_calls = 0\n".into(),
+        ..Options::default()
+    };
+    let (_data, config) = setup("durable-burst", &options);
+    let mut router = Process::start(&config).drain_log();
+    let port = free_udp_port().to_string();
+    let media = ports::media_port().to_string();
+    let calls = CALLS.to_string();
+    // Calls with RTP ports wait in the queue (no seat) and hang up after 1.5 s, together;
+    // the others fail at once for want of ports.
+    let args = [
+        "-s", "15", "-p", &port, "-mp", &media, "-m", &calls, "-r", &calls, "-l", &calls, "-d",
+        "1500", "-timeout", "60s",
+    ];
+    let mut callers = sipp(router.sip, "caller_cancel.xml", &args)
+        .spawn()
+        .unwrap();
+    let counted = |outcome: &str| format!("sas_calls_total{{line=\"samu\",outcome=\"{outcome}\"}}");
+    let mut tally = (0.0, 0.0);
+    for _ in 0..4000 {
+        tally = (
+            router.metric(&counted("abandoned")).await,
+            router.metric(&counted("failed")).await,
+        );
+        if tally.0 + tally.1 >= CALLS as f64 {
+            break;
+        }
+        // Polled back to back: the kill follows the count as closely as it can.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    router.crash();
+    callers.kill().await.ok();
+
+    let restarted = Process::start(&config).drain_log();
+    let listed = cli(&["calls", "list", "--json", "--limit", "100"], &config);
+    let records: Vec<CallRecord> = serde_json::from_str(&listed).unwrap();
+    assert_eq!(tally.0 + tally.1, CALLS as f64, "{tally:?}");
+    assert!(tally.0 >= 1.0, "some calls waited and abandoned: {tally:?}");
+    assert_eq!(records.len(), CALLS, "{records:#?}");
+    let count = |o: Outcome| records.iter().filter(|r| r.outcome == Some(o)).count() as f64;
+    assert_eq!((count(Outcome::Abandoned), count(Outcome::Failed)), tally);
+    assert_eq!(restarted.metric(&counted("interrupted")).await, 0.0);
+    let mut restarted = restarted;
+    restarted.crash();
+}
