@@ -227,7 +227,7 @@ async fn a_kill_9_right_after_a_burst_of_calls_ends_loses_no_counted_record() {
     const CALLS: usize = 30;
     let options = Options {
         // Not shed: past the test's small RTP range, calls fail (and are recorded) instead.
-        extra: "[overload]\nmax_calls = 0\n".into(),
+        overload: "max_calls = 0\nmax_queue_delay_ms = 0\n".into(),
         ..Options::default()
     };
     let (_data, config) = setup("durable-burst", &options);
