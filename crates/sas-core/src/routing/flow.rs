@@ -92,15 +92,8 @@ impl Flow {
         calendar: &dyn Calendar,
     ) -> Option<(Flow, Instruction)> {
         let step = plan.entries.get(entry)?.on_overload.clone()?;
-        let trace = vec![format!("overload: {entry}/{step}")];
-        Some(Flow::start_at(
-            plan,
-            entry,
-            &step,
-            BTreeMap::new(),
-            trace,
-            now,
-            calendar,
+        Some(Flow::start_because(
+            plan, entry, step, "overload", now, calendar,
         ))
     }
 
@@ -113,16 +106,22 @@ impl Flow {
         calendar: &dyn Calendar,
     ) -> Option<(Flow, Instruction)> {
         let step = plan.entries.get(entry)?.backup.clone()?;
-        let trace = vec![format!("line switched to backup: {entry}/{step}")];
-        Some(Flow::start_at(
-            plan,
-            entry,
-            &step,
-            BTreeMap::new(),
-            trace,
-            now,
-            calendar,
-        ))
+        let why = "line switched to backup";
+        Some(Flow::start_because(plan, entry, step, why, now, calendar))
+    }
+
+    /// A new call of `entry` starting at `step` rather than at the entry's start, `why`
+    /// written first in its trace.
+    fn start_because(
+        plan: Arc<PlanSet>,
+        entry: &str,
+        step: String,
+        why: &str,
+        now: EpochMillis,
+        calendar: &dyn Calendar,
+    ) -> (Flow, Instruction) {
+        let trace = vec![format!("{why}: {entry}/{step}")];
+        Flow::start_at(plan, entry, &step, BTreeMap::new(), trace, now, calendar)
     }
 
     /// The call goes to its entry's `backup` step now (`why`: the line was switched, or a
