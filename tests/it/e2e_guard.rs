@@ -81,12 +81,9 @@ async fn idle_connections_under_1024_files_leave_calls_and_health_working() {
     let caller = trunk_caller(router.sip, "caller.xml", "15", 1500);
     assert!(finish(caller, Duration::from_secs(30)).await, "the 15 call");
     assert!(finish(phone, Duration::from_secs(10)).await, "the seat");
-    assert!(
-        router
-            .metric("sas_calls_total{line=\"samu\",outcome=\"answered\"}")
-            .await
-            == 1.0
-    );
+    router
+        .await_metric("sas_calls_total{line=\"samu\",outcome=\"answered\"}", 1.0)
+        .await;
 
     // Idle holders are closed by the header timeout (10 s) or evicted: every one ends.
     let mut closed = 0;

@@ -113,10 +113,10 @@ async fn a_call_refused_by_a_full_queue_with_nowhere_to_go_is_refused_busy() {
         .unwrap_or_else(|| panic!("{records:#?}"));
     assert_eq!(r.end_reason.as_deref(), Some("queue_full"));
     assert!(r.ended_at.unwrap() - r.arrived_at < 3000, "{r:?}");
-    assert_eq!(
-        router.metric("sas_calls_total{line=\"samu\",outcome=\"queue_full\"}"),
-        1.0
-    );
+    // Counted once the record is flushed (the store writer), a moment after it is readable.
+    router
+        .wait_metric("sas_calls_total{line=\"samu\",outcome=\"queue_full\"}", 1.0)
+        .await;
 
     // Without a greeting, the caller is refused before any answer: 486.
     let mut router2 = start(Options {

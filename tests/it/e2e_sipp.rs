@@ -55,14 +55,13 @@ async fn samu_and_sas_calls_reach_a_registered_seat_with_rtp_both_ways() {
         assert_eq!(r.offers[0].result, OfferResult::Answered);
         assert_rtp_both_ways(r);
     }
-    assert_eq!(
-        router.metric("sas_calls_total{line=\"samu\",outcome=\"answered\"}"),
-        1.0
-    );
-    assert_eq!(
-        router.metric("sas_calls_total{line=\"sas\",outcome=\"answered\"}"),
-        1.0
-    );
+    // Counted once the record is flushed (the store writer), a moment after it is readable.
+    router
+        .wait_metric("sas_calls_total{line=\"samu\",outcome=\"answered\"}", 1.0)
+        .await;
+    router
+        .wait_metric("sas_calls_total{line=\"sas\",outcome=\"answered\"}", 1.0)
+        .await;
     assert!(router.metric("sas_rtp_packets_relayed_total{direction=\"caller_to_seat\"}") > 40.0);
     assert!(router.metric("sas_rtp_packets_relayed_total{direction=\"seat_to_caller\"}") > 40.0);
     assert_eq!(
@@ -94,14 +93,13 @@ async fn cancel_while_queued_is_abandoned_or_misdial() {
         assert_eq!(r.end_reason.as_deref(), Some("caller_cancel"));
         assert!(r.answered_at.is_none());
     }
-    assert_eq!(
-        router.metric("sas_calls_total{line=\"samu\",outcome=\"abandoned\"}"),
-        1.0
-    );
-    assert_eq!(
-        router.metric("sas_calls_total{line=\"samu\",outcome=\"misdial\"}"),
-        1.0
-    );
+    // Counted once the record is flushed (the store writer), a moment after it is readable.
+    router
+        .wait_metric("sas_calls_total{line=\"samu\",outcome=\"abandoned\"}", 1.0)
+        .await;
+    router
+        .wait_metric("sas_calls_total{line=\"samu\",outcome=\"misdial\"}", 1.0)
+        .await;
     router.stop().await;
 }
 
