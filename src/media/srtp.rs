@@ -140,6 +140,9 @@ impl SrtpLeg {
 
     /// The plain RTP packet inside the peer's SRTP one.
     pub fn unprotect_rtp(&mut self, packet: &[u8]) -> Result<BytesMut, SrtpError> {
+        if !rtp_header_fits(packet, MAX_TAG_LEN) {
+            return Err(SrtpError::Rejected);
+        }
         (self.inbound.decrypt_rtp(packet)).map_err(|_| SrtpError::Rejected)
     }
 
@@ -150,6 +153,9 @@ impl SrtpLeg {
 
     /// Our RTP packet, protected for the peer.
     pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<BytesMut, SrtpError> {
+        if !rtp_header_fits(packet, 0) {
+            return Err(SrtpError::Protect);
+        }
         (self.outbound.encrypt_rtp(packet)).map_err(|_| SrtpError::Protect)
     }
 
@@ -157,6 +163,25 @@ impl SrtpLeg {
     pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<BytesMut, SrtpError> {
         (self.outbound.encrypt_rtcp(packet)).map_err(|_| SrtpError::Protect)
     }
+}
+
+/// The longest authentication tag of our suites (HMAC-SHA1-80).
+const MAX_TAG_LEN: usize = 10;
+
+/// Whether `packet`'s RTP header (CSRCs and extension included) and `trailer` bytes fit in
+/// it: rtc-srtp slices past the header without checking (a fuzzed 43-byte packet whose
+/// extension claimed more panicked it), so a relayed packet is checked first; SIP phones'
+/// G.711 carries no header extension.
+fn rtp_header_fits(packet: &[u8], trailer: usize) -> bool {
+    let Some(&first) = packet.first() else {
+        return false;
+    };
+    // An extension is re-sized by rtc's parser (RFC 8285 elements): refused, not guessed.
+    if first & 0x10 != 0 {
+        return false;
+    }
+    let len = 12 + 4 * usize::from(first & 0x0f);
+    len + trailer <= packet.len()
 }
 
 #[cfg(test)]
