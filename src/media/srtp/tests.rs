@@ -160,3 +160,20 @@ fn a_rekey_keeps_our_packet_index_and_takes_the_peers_new_key() {
         .unwrap();
     assert_eq!(relay.unprotect_rtp(&old_key), Err(SrtpError::Rejected));
 }
+
+#[test]
+fn headers_that_do_not_fit_or_carry_an_extension_are_refused_before_the_cipher() {
+    // The fuzzer's packet: CSRCs and a one-byte-header extension rtc-srtp sliced past.
+    let crash = [
+        146u8, 0, 0, 2, 9, 0, 1, 64, 222, 173, 190, 239, 0, 0, 16, 0, 0, 0, 16, 48, 190, 222, 0, 1,
+        16, 255, 0, 157, 0, 0, 0, 0, 0, 14, 0, 0, 56, 255, 0, 56, 255, 255, 255,
+    ];
+    assert!(!super::rtp_header_fits(&crash, 0));
+    assert!(!super::rtp_header_fits(&[0x80; 11], 0));
+    assert!(
+        !super::rtp_header_fits(&[0x82; 16], 0),
+        "a CSRC past the end"
+    );
+    let plain = [0x80u8; 12 + 160];
+    assert!(super::rtp_header_fits(&plain, super::MAX_TAG_LEN));
+}
