@@ -255,4 +255,4 @@ fn find_recording(root: &std::path::Path, record: &CallRecord) -> Option<(String
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -6,9 +6,10 @@ use crate::media::recording::RecordingWriter;
 use crate::pii::CallerNumber;
 use crate::store::record::{Handler, OfferRecord};
 
-const T0: EpochMillis = 1_795_000_000_000;
+pub(crate) const T0: EpochMillis = 1_795_000_000_000;
 
-fn live(id: &str) -> CallRecord {
+/// A call of the 15 that arrived at `T0` (also the store writer's tests' record).
+pub(crate) fn live(id: &str) -> CallRecord {
     let caller = CallerNumber::new("0612345678");
     CallRecord::new(
         id.into(),

@@ -2,22 +2,9 @@
 //! call), group commit (one flush for a burst), seat writes applied in order.
 
 use super::*;
-use crate::pii::CallerNumber;
 use crate::store::record::Outcome;
 
-const T0: EpochMillis = 1_795_000_000_000;
-
-fn record(id: &str) -> CallRecord {
-    let caller = CallerNumber::new("0612345678");
-    CallRecord::new(
-        id.into(),
-        "sip".into(),
-        "samu".into(),
-        "15".into(),
-        caller,
-        T0,
-    )
-}
+use crate::store::journal::tests::{T0, live as record};
 
 fn finished(id: &str) -> CallRecord {
     let mut r = record(id);
