@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use bytes::BytesMut;
 use rand::RngCore;
+use rtc::shared::marshal::{MarshalSize, Unmarshal};
 use rtc_srtp::context::Context;
 use rtc_srtp::crypto::RTCCryptoProvider;
 use rtc_srtp::option::{srtcp_replay_protection, srtp_replay_protection};
@@ -168,20 +169,18 @@ impl SrtpLeg {
 /// The longest authentication tag of our suites (HMAC-SHA1-80).
 const MAX_TAG_LEN: usize = 10;
 
-/// Whether `packet`'s RTP header (CSRCs and extension included) and `trailer` bytes fit in
-/// it: rtc-srtp slices past the header without checking (a fuzzed 43-byte packet whose
-/// extension claimed more panicked it), so a relayed packet is checked first; SIP phones'
-/// G.711 carries no header extension.
+/// Whether `packet`'s RTP header, as rtc's own parser reads and re-sizes it, and `trailer`
+/// bytes fit in it: rtc-srtp slices the packet at the header's `marshal_size()` without
+/// checking, and a header extension can be re-sized larger than it was on the wire (a fuzzed
+/// 43-byte packet panicked it). A header whose re-sized form differs from the wire form is
+/// refused too: its payload would be ciphered at the wrong offset.
 fn rtp_header_fits(packet: &[u8], trailer: usize) -> bool {
-    let Some(&first) = packet.first() else {
+    let mut rest = packet;
+    let Ok(header) = rtc::rtp::Header::unmarshal(&mut rest) else {
         return false;
     };
-    // An extension is re-sized by rtc's parser (RFC 8285 elements): refused, not guessed.
-    if first & 0x10 != 0 {
-        return false;
-    }
-    let len = 12 + 4 * usize::from(first & 0x0f);
-    len + trailer <= packet.len()
+    let wire_len = packet.len() - rest.len();
+    header.marshal_size() == wire_len && wire_len + trailer <= packet.len()
 }
 
 #[cfg(test)]

@@ -162,7 +162,7 @@ fn a_rekey_keeps_our_packet_index_and_takes_the_peers_new_key() {
 }
 
 #[test]
-fn headers_that_do_not_fit_or_carry_an_extension_are_refused_before_the_cipher() {
+fn headers_that_do_not_fit_are_refused_before_the_cipher_and_extensions_pass() {
     // The fuzzer's packet: CSRCs and a one-byte-header extension rtc-srtp sliced past.
     let crash = [
         146u8, 0, 0, 2, 9, 0, 1, 64, 222, 173, 190, 239, 0, 0, 16, 0, 0, 0, 16, 48, 190, 222, 0, 1,
@@ -176,4 +176,47 @@ fn headers_that_do_not_fit_or_carry_an_extension_are_refused_before_the_cipher()
     );
     let plain = [0x80u8; 12 + 160];
     assert!(super::rtp_header_fits(&plain, super::MAX_TAG_LEN));
+    // RFC 8285 one-byte header: one element (id 1, 1 byte: audio level) padded to a word.
+    let mut with_level = vec![0x90u8, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1];
+    with_level.extend_from_slice(&[0xbe, 0xde, 0, 1, 0x10, 0x7f, 0, 0]);
+    with_level.extend_from_slice(&[0xffu8; 160]);
+    assert!(super::rtp_header_fits(&with_level, super::MAX_TAG_LEN));
+}
+
+#[test]
+fn a_packet_with_a_header_extension_round_trips() {
+    let (mut caller, mut relay) = pair(SrtpSuite::AesCm128HmacSha1_80);
+    let mut packet = vec![0x90u8, 0, 0, 7, 0, 0, 0, 160, 0, 0, 0, 1];
+    packet.extend_from_slice(&[0xbe, 0xde, 0, 1, 0x10, 0x7f, 0, 0]);
+    packet.extend_from_slice(&[0x55u8; 160]);
+    let protected = caller.protect_rtp(&packet).unwrap();
+    assert_eq!(&relay.unprotect_rtp(&protected).unwrap()[..], &packet[..]);
+}
+
+#[test]
+fn arbitrary_header_extensions_never_panic_the_cipher() {
+    let (mut caller, mut relay) = pair(SrtpSuite::AesCm128HmacSha1_80);
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..20_000 {
+        // CSRCs, then an RFC 8285 one- or two-byte-header extension with random elements.
+        let csrcs = (next() % 4) as u8;
+        let mut packet = vec![0x90 | csrcs, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1];
+        packet.extend((0..4 * usize::from(csrcs)).map(|_| next() as u8));
+        let profile = if next() % 2 == 0 {
+            [0xbe, 0xde]
+        } else {
+            [0x10, 0x00]
+        };
+        let words = (next() % 4) as u8;
+        packet.extend_from_slice(&[profile[0], profile[1], 0, words]);
+        packet.extend((0..4 * usize::from(words) + (next() % 24) as usize).map(|_| next() as u8));
+        let _ = relay.unprotect_rtp(&packet);
+        let _ = caller.protect_rtp(&packet);
+    }
 }
