@@ -589,6 +589,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         seat_rtp_timeout_ms: u64::from(config.media.seat_rtp_timeout_s) * 1000,
         caller_rtp_timeout_ms: u64::from(config.media.caller_rtp_timeout_s) * 1000,
         journal: crate::store::journal::Journal::with_seats(standings),
+        tracking: Default::default(),
         overload: overload.clone(),
     };
     let draining = CancellationToken::new();

@@ -1,8 +1,40 @@
-//! Prometheus metrics of the router, registered in one [`Metrics`] value.
+//! Prometheus metrics of the router, registered in one [`Metrics`] value. The gauges of
+//! seats and queues are kept by [`seats`] and [`queues`], the wait histograms by [`waits`].
+//!
+//! Labels are bounded: `line` and `queue` come from the dial plans, `seat` and `role` from
+//! the configuration, `target` is `amu`/`liberal`/`psy`, `priority_class` is `p0`/`other`.
 
+pub mod queues;
+pub mod seats;
+pub mod waits;
+
+use crate::acd::Urgency;
+use crate::store::record::EscalationTarget;
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
+
+/// Buckets of every wait histogram: 15 s (misdials), 30 s and 60 s (the answer targets)
+/// are each one query.
+const WAIT_BUCKETS: [f64; 7] = [5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0];
+
+/// The `priority_class` label: P0 (vital) apart from every other urgency.
+pub fn priority_class(urgency: Urgency) -> &'static str {
+    match urgency {
+        Urgency::P0 => "p0",
+        _ => "other",
+    }
+}
+
+/// What the call driver keeps so that it updates the metrics one seat, queue or call at a
+/// time, never by a walk over every seat after each event.
+#[derive(Default)]
+pub struct Tracking {
+    pub seats: seats::SeatGauges,
+    pub queues: queues::QueueGauges,
+    pub waits: waits::WaitObserver,
+}
 
 /// All metrics; cheap to clone (handles to shared counters).
 #[derive(Clone)]
@@ -13,10 +45,24 @@ pub struct Metrics {
     pub calls: IntCounterVec,
     /// Seconds waited in each queue, by how the wait ended.
     pub queue_wait: HistogramVec,
+    /// The first wait of each call (its décroché), by line and how it ended.
+    pub line_wait: HistogramVec,
+    /// Escalations' waits (the second décroché), by target, P0 or not, and how they ended.
+    pub escalation_wait: HistogramVec,
     /// Calls in each queue (waiting, or ringing a seat).
     pub queue_depth: IntGaugeVec,
+    /// Calls in a queue now, by line, queue and priority class.
+    pub queue_waiting: IntGaugeVec,
+    /// The longest wait of the calls in a queue now, by line, queue and priority class.
+    pub queue_longest_wait: GaugeVec,
     /// Seats by role and state.
     pub seats: IntGaugeVec,
+    /// 1 for the state each seat is in, 0 for the others.
+    pub seat_state: IntGaugeVec,
+    /// When each seat entered its state (Unix seconds).
+    pub seat_state_since: GaugeVec,
+    /// Calls whose recording could not start or be completed, by stage.
+    pub recording_failures: IntCounterVec,
     /// SIP requests received by method.
     pub sip_requests: IntCounterVec,
     /// SIP responses by method, status code and direction.
@@ -77,10 +123,83 @@ impl Metrics {
                 "Wait in a queue until answered, abandoned or overflowed (the first queue \
                  counts from the call's arrival)",
             )
-            .buckets(vec![5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0]),
+            .buckets(WAIT_BUCKETS.to_vec()),
             &["queue", "outcome"],
         )
         .expect("static metric");
+        let line_wait = HistogramVec::new(
+            HistogramOpts::new(
+                "line_wait_seconds",
+                "First wait of each call (from its arrival, greeting and menu included) until \
+                 a seat answered, the caller hung up (misdial under the threshold) or it \
+                 overflowed, by line",
+            )
+            .buckets(WAIT_BUCKETS.to_vec()),
+            &["line", "outcome"],
+        )
+        .expect("static metric");
+        let escalation_wait = HistogramVec::new(
+            HistogramOpts::new(
+                "escalation_wait_seconds",
+                "Escalations (second décroché): from the transfer to the regulator's answer, \
+                 abandon or overflow, by target (amu, liberal, psy) and priority class",
+            )
+            .buckets(WAIT_BUCKETS.to_vec()),
+            &["target", "priority_class", "outcome"],
+        )
+        .expect("static metric");
+        // Every escalation series from the start: an alert or a panel on a P0 escalation
+        // has its series before the first one happens.
+        for target in EscalationTarget::ALL {
+            for class in ["p0", "other"] {
+                for outcome in ["answered", "abandoned", "overflowed"] {
+                    escalation_wait.with_label_values(&[target.label(), class, outcome]);
+                }
+            }
+        }
+        let queue_waiting = IntGaugeVec::new(
+            Opts::new(
+                "queue_waiting",
+                "Calls in a queue now (waiting, or ringing a seat), by line and priority class",
+            ),
+            &["line", "queue", "priority_class"],
+        )
+        .expect("static metric");
+        let queue_longest_wait = GaugeVec::new(
+            Opts::new(
+                "queue_longest_wait_seconds",
+                "Longest wait of the calls in a queue now (0: none), by line and priority class",
+            ),
+            &["line", "queue", "priority_class"],
+        )
+        .expect("static metric");
+        let seat_state = IntGaugeVec::new(
+            Opts::new(
+                "seat_state",
+                "1 for the state a seat is in, 0 for the others",
+            ),
+            &["seat", "role", "state"],
+        )
+        .expect("static metric");
+        let seat_state_since = GaugeVec::new(
+            Opts::new(
+                "seat_state_since_timestamp_seconds",
+                "When a seat entered its current state (Unix time)",
+            ),
+            &["seat"],
+        )
+        .expect("static metric");
+        let recording_failures = IntCounterVec::new(
+            Opts::new(
+                "recording_failures_total",
+                "Calls whose recording could not start or be completed, by stage",
+            ),
+            &["stage"],
+        )
+        .expect("static metric");
+        for stage in ["start", "finish"] {
+            recording_failures.with_label_values(&[stage]);
+        }
         let queue_depth = IntGaugeVec::new(
             Opts::new("queue_depth", "Calls in a queue, waiting or ringing a seat"),
             &["queue"],
@@ -222,8 +341,15 @@ impl Metrics {
             Box::new(seat_autopauses.clone()),
             Box::new(seat_miss_bursts.clone()),
             Box::new(queue_wait.clone()),
+            Box::new(line_wait.clone()),
+            Box::new(escalation_wait.clone()),
             Box::new(queue_depth.clone()),
+            Box::new(queue_waiting.clone()),
+            Box::new(queue_longest_wait.clone()),
             Box::new(seats.clone()),
+            Box::new(seat_state.clone()),
+            Box::new(seat_state_since.clone()),
+            Box::new(recording_failures.clone()),
             Box::new(sip_requests.clone()),
             Box::new(sip_responses.clone()),
             Box::new(sip_malformed.clone()),
@@ -246,8 +372,15 @@ impl Metrics {
             registry,
             calls,
             queue_wait,
+            line_wait,
+            escalation_wait,
             queue_depth,
+            queue_waiting,
+            queue_longest_wait,
             seats,
+            seat_state,
+            seat_state_since,
+            recording_failures,
             sip_requests,
             sip_responses,
             sip_malformed,
