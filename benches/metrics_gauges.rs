@@ -50,7 +50,11 @@ fn queued(calls: usize) -> Vec<QueuedCall<'static>> {
         .map(|i| QueuedCall {
             line: ["samu", "sas"][i % 2],
             queue: ["arm", "amu", "liberal"][i % 3],
-            urgency: if i % 10 == 0 { Urgency::P0 } else { Urgency::P2 },
+            urgency: if i % 10 == 0 {
+                Urgency::P0
+            } else {
+                Urgency::P2
+            },
             since: i as u64,
         })
         .collect()
@@ -94,9 +98,7 @@ fn gauges(c: &mut Criterion) {
         // One seat going back and forth between two states.
         let available: Seat = acd.seat("seat00000").unwrap().clone();
         let mut busy = available.clone();
-        busy.state = SeatState::Busy {
-            call: "c1".into(),
-        };
+        busy.state = SeatState::Busy { call: "c1".into() };
         let mut flip = false;
         group.bench_function(BenchmarkId::new("one_seat_change", seats), |b| {
             b.iter(|| {

@@ -11,8 +11,8 @@ pub mod waits;
 use crate::acd::Urgency;
 use crate::store::record::EscalationTarget;
 use prometheus::{
-    GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
+    Counter, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 
 /// Buckets of every wait histogram: 15 s (misdials), 30 s and 60 s (the answer targets)
@@ -79,8 +79,8 @@ pub struct Metrics {
     pub overload_overflowed: IntCounterVec,
     /// 1 for the reason new trunk calls are being shed now (`net::overload`), else 0.
     pub overload_shedding: IntGaugeVec,
-    /// The call driver's input-queue delay, smoothed, ms.
-    pub overload_delay_ms: IntGauge,
+    /// The call driver's input-queue delay, smoothed, seconds.
+    pub overload_delay: Gauge,
     /// Calls in progress as the overload gate counts them (against `max_calls`).
     pub overload_calls: IntGauge,
     /// RTP packets relayed, by direction.
@@ -93,7 +93,7 @@ pub struct Metrics {
     /// Interarrival jitter of what a leg sent us, observed once per leg at call end.
     pub rtp_jitter: HistogramVec,
     /// Received audio left out of recordings (too late for the jitter buffer), ms.
-    pub recording_unplaced_ms: IntCounter,
+    pub recording_unplaced: Counter,
     /// Seats the ACD paused after a missed offer, by reason.
     pub seat_autopauses: IntCounterVec,
     /// Bursts of seats missing offers together (no autopause for them: overload, network).
@@ -253,9 +253,9 @@ impl Metrics {
             &["reason"],
         )
         .expect("static metric");
-        let overload_delay_ms = IntGauge::new(
-            "overload_queue_delay_ms",
-            "Call driver input-queue delay, smoothed, ms",
+        let overload_delay = Gauge::new(
+            "overload_queue_delay_seconds",
+            "Call driver input-queue delay, smoothed, seconds",
         )
         .expect("static");
         let overload_calls = IntGauge::new(
@@ -293,10 +293,10 @@ impl Metrics {
             &["leg"],
         )
         .expect("static metric");
-        let recording_unplaced_ms = IntCounter::new(
-            "recording_unplaced_ms_total",
+        let recording_unplaced = Counter::new(
+            "recording_unplaced_seconds_total",
             "Audio received but left out of call recordings (came later than the jitter \
-             buffer's depth), ms",
+             buffer's depth), seconds",
         )
         .expect("static");
         let seat_autopauses = IntCounterVec::new(
@@ -337,7 +337,7 @@ impl Metrics {
             Box::new(live_entries.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(line_switched.clone()),
             Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(recording_unplaced_ms.clone()),
+            Box::new(recording_unplaced.clone()),
             Box::new(seat_autopauses.clone()),
             Box::new(seat_miss_bursts.clone()),
             Box::new(queue_wait.clone()),
@@ -358,7 +358,7 @@ impl Metrics {
             Box::new(overload_shed.clone()),
             Box::new(overload_overflowed.clone()),
             Box::new(overload_shedding.clone()),
-            Box::new(overload_delay_ms.clone()),
+            Box::new(overload_delay.clone()),
             Box::new(overload_calls.clone()),
             Box::new(rtp_packets.clone()),
             Box::new(srtp_rejected.clone()),
@@ -389,13 +389,13 @@ impl Metrics {
             overload_shed,
             overload_overflowed,
             overload_shedding,
-            overload_delay_ms,
+            overload_delay,
             overload_calls,
             rtp_packets,
             srtp_rejected,
             rtp_packets_lost,
             rtp_jitter,
-            recording_unplaced_ms,
+            recording_unplaced,
             seat_autopauses,
             seat_miss_bursts,
             p0_unaccompanied,

@@ -892,7 +892,9 @@ impl CallDriver {
                 if let Some(sink) = report.recorder {
                     match blocking(move || sink.finish()).await {
                         Ok(info) => {
-                            metrics.recording_unplaced_ms.inc_by(info.unplaced_ms);
+                            metrics
+                                .recording_unplaced
+                                .inc_by(info.unplaced_ms as f64 / 1000.0);
                             record.recording = Some(info);
                         }
                         Err(why) => {
