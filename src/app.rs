@@ -701,6 +701,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             dialer.run(endpoint.inner.clone(), shutdown.clone()),
         ));
     }
+    if let (Some(target), OutboundTransport::Udp, 1..) = (
+        config.trunk.outbound,
+        config.trunk.outbound_transport,
+        config.trunk.options_interval_s,
+    ) {
+        let every = std::time::Duration::from_secs(config.trunk.options_interval_s.into());
+        let probe = crate::net::trunk_probe::TrunkProbe::new(target, every, &metrics);
+        tasks.push(tokio::spawn(probe.run(shutdown.clone())));
+    }
     tasks.push(tokio::spawn(async move { endpoint.serve().await }));
     tasks.push(tokio::spawn(dispatcher.run(incoming)));
     let probes = overload.run_probes(call_events.clone(), shutdown.clone());

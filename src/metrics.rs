@@ -105,6 +105,10 @@ pub struct Metrics {
     pub live_entries: IntGaugeVec,
     /// 1 for a line switched to the backup centre, 0 once restored.
     pub line_switched: IntGaugeVec,
+    /// 1 while the trunk answers OPTIONS, 0 once it does not (`[trunk] options_interval_s`).
+    pub trunk_up: IntGaugeVec,
+    /// Trunk OPTIONS probes, answered or not.
+    pub trunk_options: IntCounterVec,
 }
 
 impl Metrics {
@@ -333,8 +337,26 @@ impl Metrics {
             &["line"],
         )
         .expect("static metric");
+        let trunk_up = IntGaugeVec::new(
+            Opts::new(
+                "trunk_up",
+                "1 while the trunk answers the router's OPTIONS, 0 once a probe got no answer",
+            ),
+            &["target"],
+        )
+        .expect("static metric");
+        let trunk_options = IntCounterVec::new(
+            Opts::new(
+                "trunk_options_total",
+                "OPTIONS probes sent to the trunk, by result (answered, unanswered)",
+            ),
+            &["target", "result"],
+        )
+        .expect("static metric");
         for m in [
             Box::new(live_entries.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(trunk_up.clone()),
+            Box::new(trunk_options.clone()),
             Box::new(line_switched.clone()),
             Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(recording_unplaced.clone()),
@@ -401,6 +423,8 @@ impl Metrics {
             p0_unaccompanied,
             live_entries,
             line_switched,
+            trunk_up,
+            trunk_options,
         }
     }
 

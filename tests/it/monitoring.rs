@@ -1,17 +1,88 @@
 //! The shipped monitoring (`monitoring/`) against a real router: SIPp calls (one abandoned,
-//! one escalated P0 to the AMU by REFER), then a scrape of `/metrics` over HTTP, and
-//! Debian's `promtool` (package `prometheus`) on everything: `check config` on both
-//! Prometheus configurations (the remote one with the router's real `metrics.token`),
-//! `check rules`, `test rules` (tests/monitoring/rules_test.yml), `check metrics` on the
-//! scrape; and every metric the rules and the Grafana dashboard name is in the scrape.
+//! one escalated P0 to the AMU by REFER) and a trunk answering OPTIONS, then a scrape of
+//! `/metrics` over HTTP, and Debian's `promtool` (package `prometheus`) on everything:
+//! `check config` on both Prometheus configurations (the remote one with the router's real
+//! `metrics.token`), `check rules`, `test rules` (tests/monitoring/rules_test.yml), `check
+//! metrics` on the scrape; and every metric the rules and the Grafana dashboard name is in
+//! the scrape. Also: the trunk probe sees a trunk that stops answering.
 
 use crate::common;
 
 use common::*;
 use std::collections::BTreeSet;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// A trunk that answers OPTIONS with 200 until dropped (then its port is closed).
+struct OptionsTrunk {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl OptionsTrunk {
+    fn start() -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let addr = socket.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                    continue;
+                };
+                let request = String::from_utf8_lossy(&buf[..n]).to_string();
+                if !request.starts_with("OPTIONS ") {
+                    continue;
+                }
+                let mut answer = String::from("SIP/2.0 200 OK\r\n");
+                for line in request.lines() {
+                    let name = line.split(':').next().unwrap_or("").to_ascii_lowercase();
+                    if ["via", "from", "to", "call-id", "cseq"].contains(&name.as_str()) {
+                        answer.push_str(&format!("{line}\r\n"));
+                    }
+                }
+                answer.push_str("Content-Length: 0\r\n\r\n");
+                socket.send_to(answer.as_bytes(), from).ok();
+            }
+        });
+        Self {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// A router whose outbound trunk this is, probed every second.
+    fn options(&self) -> Options {
+        Options {
+            outbound: Some(self.addr),
+            trunk_extra: "options_interval_s = 1\n".into(),
+            ..Options::default()
+        }
+    }
+
+    fn up_sample(&self) -> String {
+        format!("sas_trunk_up{{target=\"{}\"}}", self.addr)
+    }
+}
+
+impl Drop for OptionsTrunk {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.join().ok();
+        }
+    }
+}
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -115,8 +186,9 @@ fn scraped_names(scrape: &str) -> BTreeSet<String> {
 
 /// A router, a caller abandoning with nobody logged in, then a 15 call that arm1 answers
 /// and escalates P0 to the AMU by REFER: amu1 answers while the caller stays on.
-async fn router_with_calls() -> Router {
-    let router = start(Options::default()).await;
+async fn router_with_calls(trunk: &OptionsTrunk) -> Router {
+    let router = start(trunk.options()).await;
+    router.wait_metric(&trunk.up_sample(), 1.0).await;
     let abandoning = trunk_caller(router.sip, "caller_cancel.xml", "116117", 2_000);
     assert!(finish(abandoning, Duration::from_secs(20)).await, "abandon");
     wait_records(&router, 1).await;
@@ -150,7 +222,8 @@ async fn router_with_calls() -> Router {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shipped_rules_and_dashboard_check_against_a_real_scrape() {
-    let mut router = router_with_calls().await;
+    let trunk = OptionsTrunk::start();
+    let mut router = router_with_calls(&trunk).await;
     let (status, scrape) = http_get(router.http, "/metrics", None).await;
     assert_eq!(status, 200);
     for sample in [
@@ -213,6 +286,20 @@ async fn shipped_rules_and_dashboard_check_against_a_real_scrape() {
         "not in the scrape: {missing:?}\n{scrape}"
     );
     std::fs::remove_dir_all(&dir).ok();
+    router.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trunk_that_stops_answering_options_is_down() {
+    let trunk = OptionsTrunk::start();
+    let (up, target) = (trunk.up_sample(), trunk.addr.to_string());
+    let mut router = start(trunk.options()).await;
+    router.wait_metric(&up, 1.0).await;
+    drop(trunk);
+    router.wait_metric(&up, 0.0).await;
+    let unanswered =
+        format!("sas_trunk_options_total{{result=\"unanswered\",target=\"{target}\"}}");
+    assert!(router.metric(&unanswered) >= 1.0, "{}", router.metrics());
     router.stop().await;
 }
 
