@@ -45,7 +45,7 @@ metric_sum() { # sum of the samples of a metric whose line matches $1
 # Every second: time, RSS (kB), threads, queue delay (ms), calls in progress (as counted).
 ( while :; do
     m=$(curl -sf -m 1 "127.0.0.1:$HTTP_PORT/metrics" || true)
-    d=$(echo "$m" | awk '/^sas_overload_queue_delay_ms/ {print $2}')
+    d=$(echo "$m" | awk '/^sas_overload_queue_delay_seconds/ {printf "%d", $2 * 1000}')
     c=$(echo "$m" | awk '/^sas_overload_calls_in_progress/ {print $2}')
     echo "$(date +%s) $(rss) $(awk '/Threads/ {print $2}' /proc/$ROUTER/status 2>/dev/null) ${d:--} ${c:--}"
     sleep 1

@@ -249,6 +249,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         )
         .map_err(|errors| AppError::DialPlans(errors.join("\n")))?,
     );
+    // Every line shown from the start, at 0 until switched to the backup centre.
+    for entry in plans.current().plans.entries.values() {
+        metrics.line_switched.with_label_values(&[&entry.line]);
+    }
     let data_dir = config.store.data_dir.clone();
     std::fs::create_dir_all(&data_dir)?;
     let store_error = |source| AppError::Store {
@@ -589,6 +593,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         seat_rtp_timeout_ms: u64::from(config.media.seat_rtp_timeout_s) * 1000,
         caller_rtp_timeout_ms: u64::from(config.media.caller_rtp_timeout_s) * 1000,
         journal: crate::store::journal::Journal::with_seats(standings),
+        tracking: Default::default(),
         overload: overload.clone(),
     };
     let draining = CancellationToken::new();
@@ -695,6 +700,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         tasks.push(tokio::spawn(
             dialer.run(endpoint.inner.clone(), shutdown.clone()),
         ));
+    }
+    if let (Some(target), OutboundTransport::Udp, 1..) = (
+        config.trunk.outbound,
+        config.trunk.outbound_transport,
+        config.trunk.options_interval_s,
+    ) {
+        let every = std::time::Duration::from_secs(config.trunk.options_interval_s.into());
+        let probe = crate::net::trunk_probe::TrunkProbe::new(target, every, &metrics);
+        tasks.push(tokio::spawn(probe.run(shutdown.clone())));
     }
     tasks.push(tokio::spawn(async move { endpoint.serve().await }));
     tasks.push(tokio::spawn(dispatcher.run(incoming)));

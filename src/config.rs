@@ -180,6 +180,9 @@ pub struct TrunkConfig {
     /// SDES-SRTP with the trunk (`off`, `optional`: taken when offered, `required`).
     #[serde(default)]
     pub srtp: crate::media::srtp::SrtpPolicy,
+    /// Seconds between OPTIONS probes of `outbound` over UDP (`net::trunk_probe`); 0: none.
+    #[serde(default)]
+    pub options_interval_s: u32,
 }
 
 /// `[trunk] outbound_transport`.
@@ -194,6 +197,27 @@ pub enum OutboundTransport {
 }
 
 impl TrunkConfig {
+    /// `options_interval_s` needs a UDP `outbound` to probe (a TLS one has its link's
+    /// keep-alive).
+    fn check_probe(&self) -> Result<(), ConfigError> {
+        let why = match (
+            self.options_interval_s,
+            self.outbound,
+            self.outbound_transport,
+        ) {
+            (0, _, _) | (_, Some(_), OutboundTransport::Udp) => return Ok(()),
+            (_, None, _) => "needs trunk.outbound, the address to probe",
+            (_, Some(_), OutboundTransport::Tls) => {
+                "probes go over UDP; with outbound_transport = \"tls\" set it to 0 (the TLS \
+                 link's keep-alive watches the trunk)"
+            }
+        };
+        Err(ConfigError::Invalid {
+            key: "trunk.options_interval_s".into(),
+            reason: why.into(),
+        })
+    }
+
     /// The pinned fingerprints (validated by [`Config::validate`]; bad ones are left out).
     pub fn pins(&self) -> crate::net::tls_pin::Pins {
         let parsed = self.tls_pinned_sha256.iter();
@@ -720,6 +744,7 @@ impl Config {
             ));
         }
         self.check_trunk_tls()?;
+        self.trunk.check_probe()?;
         if self.media.rtp_port_min >= self.media.rtp_port_max {
             return Err(invalid(
                 "media.rtp_port_min",
@@ -972,6 +997,15 @@ addresses = ["127.0.0.1"]
     fn webrtc_ip_overrides_rtp_ip_for_ice() {
         let c = parse(&format!("{MINIMAL}[media]\nwebrtc_ip = \"10.1.2.3\"\n")).unwrap();
         assert_eq!(c.media.webrtc_bind_ip(), IpAddr::from([10, 1, 2, 3]));
+    }
+
+    #[test]
+    fn trunk_options_probes_need_a_udp_outbound() {
+        let probe = MINIMAL.replace("[trunk]\n", "[trunk]\noptions_interval_s = 30\n");
+        let err = parse(&probe).unwrap_err().to_string();
+        assert!(err.contains("trunk.options_interval_s"), "{err}");
+        let udp = probe.replace("[trunk]\n", "[trunk]\noutbound = \"192.0.2.10:5060\"\n");
+        assert_eq!(parse(&udp).unwrap().trunk.options_interval_s, 30);
     }
 
     #[test]

@@ -1,8 +1,40 @@
-//! Prometheus metrics of the router, registered in one [`Metrics`] value.
+//! Prometheus metrics of the router, registered in one [`Metrics`] value. The gauges of
+//! seats and queues are kept by [`seats`] and [`queues`], the wait histograms by [`waits`].
+//!
+//! Labels are bounded: `line` and `queue` come from the dial plans, `seat` and `role` from
+//! the configuration, `target` is `amu`/`liberal`/`psy`, `priority_class` is `p0`/`other`.
 
+pub mod queues;
+pub mod seats;
+pub mod waits;
+
+use crate::acd::Urgency;
+use crate::store::record::EscalationTarget;
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Counter, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
+
+/// Buckets of every wait histogram: 15 s (misdials), 30 s and 60 s (the answer targets)
+/// are each one query.
+const WAIT_BUCKETS: [f64; 7] = [5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0];
+
+/// The `priority_class` label: P0 (vital) apart from every other urgency.
+pub fn priority_class(urgency: Urgency) -> &'static str {
+    match urgency {
+        Urgency::P0 => "p0",
+        _ => "other",
+    }
+}
+
+/// What the call driver keeps so that it updates the metrics one seat, queue or call at a
+/// time, never by a walk over every seat after each event.
+#[derive(Default)]
+pub struct Tracking {
+    pub seats: seats::SeatGauges,
+    pub queues: queues::QueueGauges,
+    pub waits: waits::WaitObserver,
+}
 
 /// All metrics; cheap to clone (handles to shared counters).
 #[derive(Clone)]
@@ -13,10 +45,24 @@ pub struct Metrics {
     pub calls: IntCounterVec,
     /// Seconds waited in each queue, by how the wait ended.
     pub queue_wait: HistogramVec,
+    /// The first wait of each call (its décroché), by line and how it ended.
+    pub line_wait: HistogramVec,
+    /// Escalations' waits (the second décroché), by target, P0 or not, and how they ended.
+    pub escalation_wait: HistogramVec,
     /// Calls in each queue (waiting, or ringing a seat).
     pub queue_depth: IntGaugeVec,
+    /// Calls in a queue now, by line, queue and priority class.
+    pub queue_waiting: IntGaugeVec,
+    /// The longest wait of the calls in a queue now, by line, queue and priority class.
+    pub queue_longest_wait: GaugeVec,
     /// Seats by role and state.
     pub seats: IntGaugeVec,
+    /// 1 for the state each seat is in, 0 for the others.
+    pub seat_state: IntGaugeVec,
+    /// When each seat entered its state (Unix seconds).
+    pub seat_state_since: GaugeVec,
+    /// Calls whose recording could not start or be completed, by stage.
+    pub recording_failures: IntCounterVec,
     /// SIP requests received by method.
     pub sip_requests: IntCounterVec,
     /// SIP responses by method, status code and direction.
@@ -33,8 +79,8 @@ pub struct Metrics {
     pub overload_overflowed: IntCounterVec,
     /// 1 for the reason new trunk calls are being shed now (`net::overload`), else 0.
     pub overload_shedding: IntGaugeVec,
-    /// The call driver's input-queue delay, smoothed, ms.
-    pub overload_delay_ms: IntGauge,
+    /// The call driver's input-queue delay, smoothed, seconds.
+    pub overload_delay: Gauge,
     /// Calls in progress as the overload gate counts them (against `max_calls`).
     pub overload_calls: IntGauge,
     /// RTP packets relayed, by direction.
@@ -47,7 +93,7 @@ pub struct Metrics {
     /// Interarrival jitter of what a leg sent us, observed once per leg at call end.
     pub rtp_jitter: HistogramVec,
     /// Received audio left out of recordings (too late for the jitter buffer), ms.
-    pub recording_unplaced_ms: IntCounter,
+    pub recording_unplaced: Counter,
     /// Seats the ACD paused after a missed offer, by reason.
     pub seat_autopauses: IntCounterVec,
     /// Bursts of seats missing offers together (no autopause for them: overload, network).
@@ -59,6 +105,10 @@ pub struct Metrics {
     pub live_entries: IntGaugeVec,
     /// 1 for a line switched to the backup centre, 0 once restored.
     pub line_switched: IntGaugeVec,
+    /// 1 while the trunk answers OPTIONS, 0 once it does not (`[trunk] options_interval_s`).
+    pub trunk_up: IntGaugeVec,
+    /// Trunk OPTIONS probes, answered or not.
+    pub trunk_options: IntCounterVec,
 }
 
 impl Metrics {
@@ -77,10 +127,83 @@ impl Metrics {
                 "Wait in a queue until answered, abandoned or overflowed (the first queue \
                  counts from the call's arrival)",
             )
-            .buckets(vec![5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0]),
+            .buckets(WAIT_BUCKETS.to_vec()),
             &["queue", "outcome"],
         )
         .expect("static metric");
+        let line_wait = HistogramVec::new(
+            HistogramOpts::new(
+                "line_wait_seconds",
+                "First wait of each call (from its arrival, greeting and menu included) until \
+                 a seat answered, the caller hung up (misdial under the threshold) or it \
+                 overflowed, by line",
+            )
+            .buckets(WAIT_BUCKETS.to_vec()),
+            &["line", "outcome"],
+        )
+        .expect("static metric");
+        let escalation_wait = HistogramVec::new(
+            HistogramOpts::new(
+                "escalation_wait_seconds",
+                "Escalations (second décroché): from the transfer to the regulator's answer, \
+                 abandon or overflow, by target (amu, liberal, psy) and priority class",
+            )
+            .buckets(WAIT_BUCKETS.to_vec()),
+            &["target", "priority_class", "outcome"],
+        )
+        .expect("static metric");
+        // Every escalation series from the start: an alert or a panel on a P0 escalation
+        // has its series before the first one happens.
+        for target in EscalationTarget::ALL {
+            for class in ["p0", "other"] {
+                for outcome in ["answered", "abandoned", "overflowed"] {
+                    escalation_wait.with_label_values(&[target.label(), class, outcome]);
+                }
+            }
+        }
+        let queue_waiting = IntGaugeVec::new(
+            Opts::new(
+                "queue_waiting",
+                "Calls in a queue now (waiting, or ringing a seat), by line and priority class",
+            ),
+            &["line", "queue", "priority_class"],
+        )
+        .expect("static metric");
+        let queue_longest_wait = GaugeVec::new(
+            Opts::new(
+                "queue_longest_wait_seconds",
+                "Longest wait of the calls in a queue now (0: none), by line and priority class",
+            ),
+            &["line", "queue", "priority_class"],
+        )
+        .expect("static metric");
+        let seat_state = IntGaugeVec::new(
+            Opts::new(
+                "seat_state",
+                "1 for the state a seat is in, 0 for the others",
+            ),
+            &["seat", "role", "state"],
+        )
+        .expect("static metric");
+        let seat_state_since = GaugeVec::new(
+            Opts::new(
+                "seat_state_since_timestamp_seconds",
+                "When a seat entered its current state (Unix time)",
+            ),
+            &["seat"],
+        )
+        .expect("static metric");
+        let recording_failures = IntCounterVec::new(
+            Opts::new(
+                "recording_failures_total",
+                "Calls whose recording could not start or be completed, by stage",
+            ),
+            &["stage"],
+        )
+        .expect("static metric");
+        for stage in ["start", "finish"] {
+            recording_failures.with_label_values(&[stage]);
+        }
         let queue_depth = IntGaugeVec::new(
             Opts::new("queue_depth", "Calls in a queue, waiting or ringing a seat"),
             &["queue"],
@@ -134,9 +257,9 @@ impl Metrics {
             &["reason"],
         )
         .expect("static metric");
-        let overload_delay_ms = IntGauge::new(
-            "overload_queue_delay_ms",
-            "Call driver input-queue delay, smoothed, ms",
+        let overload_delay = Gauge::new(
+            "overload_queue_delay_seconds",
+            "Call driver input-queue delay, smoothed, seconds",
         )
         .expect("static");
         let overload_calls = IntGauge::new(
@@ -174,10 +297,10 @@ impl Metrics {
             &["leg"],
         )
         .expect("static metric");
-        let recording_unplaced_ms = IntCounter::new(
-            "recording_unplaced_ms_total",
+        let recording_unplaced = Counter::new(
+            "recording_unplaced_seconds_total",
             "Audio received but left out of call recordings (came later than the jitter \
-             buffer's depth), ms",
+             buffer's depth), seconds",
         )
         .expect("static");
         let seat_autopauses = IntCounterVec::new(
@@ -214,16 +337,41 @@ impl Metrics {
             &["line"],
         )
         .expect("static metric");
+        let trunk_up = IntGaugeVec::new(
+            Opts::new(
+                "trunk_up",
+                "1 while the trunk answers the router's OPTIONS, 0 once a probe got no answer",
+            ),
+            &["target"],
+        )
+        .expect("static metric");
+        let trunk_options = IntCounterVec::new(
+            Opts::new(
+                "trunk_options_total",
+                "OPTIONS probes sent to the trunk, by result (answered, unanswered)",
+            ),
+            &["target", "result"],
+        )
+        .expect("static metric");
         for m in [
             Box::new(live_entries.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(trunk_up.clone()),
+            Box::new(trunk_options.clone()),
             Box::new(line_switched.clone()),
             Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(recording_unplaced_ms.clone()),
+            Box::new(recording_unplaced.clone()),
             Box::new(seat_autopauses.clone()),
             Box::new(seat_miss_bursts.clone()),
             Box::new(queue_wait.clone()),
+            Box::new(line_wait.clone()),
+            Box::new(escalation_wait.clone()),
             Box::new(queue_depth.clone()),
+            Box::new(queue_waiting.clone()),
+            Box::new(queue_longest_wait.clone()),
             Box::new(seats.clone()),
+            Box::new(seat_state.clone()),
+            Box::new(seat_state_since.clone()),
+            Box::new(recording_failures.clone()),
             Box::new(sip_requests.clone()),
             Box::new(sip_responses.clone()),
             Box::new(sip_malformed.clone()),
@@ -232,7 +380,7 @@ impl Metrics {
             Box::new(overload_shed.clone()),
             Box::new(overload_overflowed.clone()),
             Box::new(overload_shedding.clone()),
-            Box::new(overload_delay_ms.clone()),
+            Box::new(overload_delay.clone()),
             Box::new(overload_calls.clone()),
             Box::new(rtp_packets.clone()),
             Box::new(srtp_rejected.clone()),
@@ -246,8 +394,15 @@ impl Metrics {
             registry,
             calls,
             queue_wait,
+            line_wait,
+            escalation_wait,
             queue_depth,
+            queue_waiting,
+            queue_longest_wait,
             seats,
+            seat_state,
+            seat_state_since,
+            recording_failures,
             sip_requests,
             sip_responses,
             sip_malformed,
@@ -256,18 +411,20 @@ impl Metrics {
             overload_shed,
             overload_overflowed,
             overload_shedding,
-            overload_delay_ms,
+            overload_delay,
             overload_calls,
             rtp_packets,
             srtp_rejected,
             rtp_packets_lost,
             rtp_jitter,
-            recording_unplaced_ms,
+            recording_unplaced,
             seat_autopauses,
             seat_miss_bursts,
             p0_unaccompanied,
             live_entries,
             line_switched,
+            trunk_up,
+            trunk_options,
         }
     }
 

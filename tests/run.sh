@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need when it is missing (SIPp from Debian's `sip-tester`, baresip
 # as a desk phone, headless Chromium and chromedriver for the console tests, node and npm to
-# bundle JsSIP and SIP.js for the WebRTC phone tests, PostgreSQL for the shared store, Kamailio for the failover tests), then runs formatting and lint checks
+# bundle JsSIP and SIP.js for the WebRTC phone tests, PostgreSQL for the shared store, Kamailio for the failover tests,
+# promtool from `prometheus` for the monitoring files), then runs formatting and lint checks
 # and every test: unit, virtual-time simulations, and end-to-end over loopback with real
 # SIPp peers, baresip and a real browser.
 set -euo pipefail
@@ -16,6 +17,10 @@ command -v baresip >/dev/null 2>&1 || missing+=(baresip-core)
 compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || missing+=(postgresql)
 # Kamailio in front of two routers for the failover tests (deploy/kamailio/kamailio.cfg).
 [ -x /usr/sbin/kamailio ] || missing+=(kamailio)
+# promtool (Debian's `prometheus` package) checks monitoring/ against a real scrape
+# (tests/it/monitoring.rs). The package also enables a Prometheus service on :9090, which
+# the tests do not use: `systemctl disable --now prometheus` if it is not wanted.
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 # JsSIP and SIP.js bundled for the browser: built when either is missing or older than the
 # lock file.
 jssip_build=false

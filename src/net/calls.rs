@@ -288,6 +288,8 @@ pub struct CallDriver {
     pub seat_rtp_timeout_ms: u64,
     /// A trunk caller silent this long has its dialog probed (0: never).
     pub caller_rtp_timeout_ms: u64,
+    /// What the metrics keep to update them one seat, queue or call at a time.
+    pub tracking: crate::metrics::Tracking,
     /// Keeps live calls and seat pauses in the store as they change.
     pub journal: crate::store::journal::Journal,
     /// Told the calls held and each probe's return (overload control).
@@ -305,8 +307,11 @@ impl CallDriver {
         let mut legs: HashMap<String, Legs> = HashMap::new();
         // SIP Call-ID of any leg → router call id.
         let mut by_leg: HashMap<String, String> = HashMap::new();
-        self.publish_gauges();
+        self.publish_start();
         let mut watchdog = tokio::time::interval(std::time::Duration::from_secs(1));
+        // Queue gauges (calls waiting, longest wait) are a sample, not per-event work.
+        let mut queue_gauges = tokio::time::interval(std::time::Duration::from_secs(1));
+        queue_gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             let deadline = self.router.poll_timeout();
             let sleep = async {
@@ -326,6 +331,10 @@ impl CallDriver {
                 _ = watchdog.tick(), if self.seat_rtp_timeout_ms > 0
                     || self.caller_rtp_timeout_ms > 0 => {
                     self.sample_media(self.clock.now(), &mut legs);
+                }
+                _ = queue_gauges.tick() => {
+                    self.sample_queues();
+                    continue;
                 }
             }
             self.execute(&mut legs, &mut by_leg);
@@ -685,6 +694,7 @@ impl CallDriver {
                 }
             };
             self.publish_output(&out);
+            self.count_output(&out);
             match out {
                 CallOutput::RingSeat { call, seat } => {
                     self.ring_seat(String::from(call), String::from(seat), legs, by_leg)
@@ -784,7 +794,9 @@ impl CallDriver {
                 | CallOutput::MissBurst { .. } => {}
             }
         }
-        self.publish_gauges();
+        self.metrics
+            .active_calls
+            .set(self.router.board().active_calls() as i64);
         self.publish_queue();
         self.journal
             .step(self.clock.now().wall, self.router.board(), &self.writer);
@@ -822,7 +834,13 @@ impl CallDriver {
             match Recorder::create(root, &relative) {
                 Ok(recorder) => l.relay.record(Box::new(CallRecorder::new(recorder))),
                 // The call matters more than its recording: go on, and say so loudly.
-                Err(e) => tracing::error!(%call, error = %e, "call NOT recorded"),
+                Err(e) => {
+                    tracing::error!(%call, error = %e, "call NOT recorded");
+                    self.metrics
+                        .recording_failures
+                        .with_label_values(&["start"])
+                        .inc();
+                }
             }
         }
         Ok(())
@@ -832,12 +850,7 @@ impl CallDriver {
     /// It is counted in `sas_calls_total` once the writer confirms it is on disk.
     fn persist(&mut self, mut record: CallRecord, media: Option<(MediaRelay, bool)>) {
         let outcome = record.outcome.unwrap_or(Outcome::Failed);
-        for wait in record.queue_waits() {
-            self.metrics
-                .queue_wait
-                .with_label_values(&[wait.queue.as_str(), wait.end.label()])
-                .observe(wait.wait_ms as f64 / 1000.0);
-        }
+        self.tracking.waits.finished(&self.metrics, &record);
         tracing::info!(
             call = %record.id,
             line = %record.line,
@@ -879,10 +892,18 @@ impl CallDriver {
                 if let Some(sink) = report.recorder {
                     match blocking(move || sink.finish()).await {
                         Ok(info) => {
-                            metrics.recording_unplaced_ms.inc_by(info.unplaced_ms);
+                            metrics
+                                .recording_unplaced
+                                .inc_by(info.unplaced_ms as f64 / 1000.0);
                             record.recording = Some(info);
                         }
-                        Err(why) => recording_failed(&mut record, &why),
+                        Err(why) => {
+                            metrics
+                                .recording_failures
+                                .with_label_values(&["finish"])
+                                .inc();
+                            recording_failed(&mut record, &why)
+                        }
                     }
                 }
             }
@@ -898,38 +919,44 @@ impl CallDriver {
         }));
     }
 
-    fn publish_gauges(&self) {
+    /// The gauges at start: every seat as it is, the queues, the calls.
+    fn publish_start(&mut self) {
+        let now = self.clock.now().wall;
         let acd = self.router.board().acd();
-        // Every queue seen keeps its series, at 0 when empty.
-        let seen = prometheus::core::Collector::collect(&self.metrics.queue_depth);
-        for gauge in seen.iter().flat_map(|family| family.get_metric()) {
-            if let Some(queue) = gauge.get_label().first() {
-                self.metrics
-                    .queue_depth
-                    .with_label_values(&[queue.value()])
-                    .set(0);
-            }
-        }
-        for (queue, depth) in self.router.board().queue_depths() {
-            self.metrics
-                .queue_depth
-                .with_label_values(&[queue])
-                .set(depth as i64);
-        }
+        self.tracking
+            .seats
+            .show_all(&self.metrics, acd.seats(), now);
+        self.sample_queues();
         self.metrics
             .active_calls
             .set(self.router.board().active_calls() as i64);
-        let mut counts: HashMap<(&str, &str), i64> = HashMap::new();
-        for seat in acd.seats() {
-            for label in crate::acd::SeatState::LABELS {
-                counts.entry((seat.role.as_str(), label)).or_insert(0);
+    }
+
+    /// Samples the calls in queues into their gauges.
+    fn sample_queues(&mut self) {
+        let now = self.clock.now().wall;
+        let queued = self.router.board().queued();
+        self.tracking.queues.sample(&self.metrics, queued, now);
+    }
+
+    /// What an output changes in the metrics: the one seat that changed state; the waits
+    /// a seat's answer ended.
+    fn count_output(&mut self, out: &CallOutput) {
+        let board = self.router.board();
+        match out {
+            CallOutput::SeatChanged { seat, .. } => {
+                if let Some(seat) = board.acd().seat(seat.as_str()) {
+                    let now = self.clock.now().wall;
+                    self.tracking.seats.show(&self.metrics, seat, now);
+                }
             }
-            *counts
-                .entry((seat.role.as_str(), seat.state.label()))
-                .or_insert(0) += 1;
-        }
-        for ((role, state), n) in counts {
-            self.metrics.seats.with_label_values(&[role, state]).set(n);
+            CallOutput::Bridge { call, .. } | CallOutput::Conference { call } => {
+                if let Some(record) = board.record(call.as_str()) {
+                    let urgency = board.urgency(call.as_str()).unwrap_or(Urgency::Nr);
+                    self.tracking.waits.answered(&self.metrics, record, urgency);
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -22,6 +22,8 @@ impl CallDriver {
         let gauge = &self.metrics.live_entries;
         gauge.with_label_values(&["driver_calls"]).set(calls as i64);
         gauge.with_label_values(&["driver_legs"]).set(legs as i64);
+        let waits = self.tracking.waits.len();
+        gauge.with_label_values(&["metric_waits"]).set(waits as i64);
         for (table, n) in self.router.table_sizes() {
             gauge.with_label_values(&[table]).set(n as i64);
         }

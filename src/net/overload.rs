@@ -24,7 +24,7 @@ use crate::net::limits::LogThrottle;
 use crate::net::reload::LivePlans;
 use crate::sip::numbers::normalise;
 use crate::time::{Clock, Mono};
-use prometheus::{IntCounterVec, IntGauge, IntGaugeVec};
+use prometheus::{Gauge, IntCounterVec, IntGauge, IntGaugeVec};
 use rsipstack::sip::headers::untyped::RetryAfter;
 use rsipstack::sip::prelude::*;
 use rsipstack::sip::{Header, SipMessage, StatusCode};
@@ -56,7 +56,7 @@ struct Inner {
     shed: IntCounterVec,
     overflowed: IntCounterVec,
     shedding: IntGaugeVec,
-    delay: IntGauge,
+    delay: Gauge,
     calls: IntGauge,
     log: Mutex<LogThrottle>,
 }
@@ -88,7 +88,7 @@ impl Overload {
             shed: metrics.overload_shed.clone(),
             overflowed: metrics.overload_overflowed.clone(),
             shedding: metrics.overload_shedding.clone(),
-            delay: metrics.overload_delay_ms.clone(),
+            delay: metrics.overload_delay.clone(),
             calls: metrics.overload_calls.clone(),
             log: Mutex::new(LogThrottle::new(log_every)),
         }))
@@ -212,7 +212,7 @@ impl Overload {
                 let on = state == State::Shedding(reason);
                 (self.0.shedding.with_label_values(&[reason.label()])).set(i64::from(on));
             }
-            self.0.delay.set(i64::from(delay));
+            self.0.delay.set(f64::from(delay) / 1000.0);
             self.0.calls.set(i64::from(calls));
         }
     }

@@ -42,13 +42,15 @@ pub struct ReloadReport {
 /// Reload metrics: `dialplan_reloads_total{result}`, `dialplan_last_reload_ok` (1 or 0),
 /// `dialplan_version{version}` (1 for the version in force), `prompts_missing` (prompts the
 /// plans in force name but cannot play: silence plays instead; anything above 0 is an
-/// alert).
+/// alert), `queue_role{queue,role}` (1 for each queue of the plans in force and the seat
+/// role that answers it: alert rules join it with `seats{role,state}`).
 #[derive(Clone)]
 pub struct ReloadMetrics {
     reloads: IntCounterVec,
     last_ok: IntGauge,
     version: IntGaugeVec,
     prompts_missing: IntGauge,
+    queue_role: IntGaugeVec,
 }
 
 impl ReloadMetrics {
@@ -75,8 +77,16 @@ impl ReloadMetrics {
             "Prompts the dial plans in force name but cannot play (no file, or a bad one): \
              callers hear silence in their place",
         ))?;
+        let queue_role = IntGaugeVec::new(
+            Opts::new(
+                "queue_role",
+                "Queues of the dial plans in force and the seat role answering each (value 1)",
+            ),
+            &["queue", "role"],
+        )?;
         registry.register(Box::new(version.clone()))?;
         registry.register(Box::new(prompts_missing.clone()))?;
+        registry.register(Box::new(queue_role.clone()))?;
         last_ok.set(1);
         // Both results shown from the start, at 0, so a dashboard needs no special case.
         for result in ["ok", "refused"] {
@@ -87,7 +97,18 @@ impl ReloadMetrics {
             last_ok,
             version,
             prompts_missing,
+            queue_role,
         })
+    }
+
+    /// The queues of the plans now in force.
+    fn set_queues(&self, plans: &PlanSet) {
+        self.queue_role.reset();
+        for q in plans.queues.values() {
+            self.queue_role
+                .with_label_values(&[&q.name, &q.role])
+                .set(1);
+        }
     }
 }
 
@@ -114,6 +135,7 @@ impl LivePlans {
             .with_label_values(&[&routing.plans.version])
             .set(1);
         metrics.prompts_missing.set(routing.stand_ins.len() as i64);
+        metrics.set_queues(&routing.plans);
         Ok(LivePlans {
             dir: dir.to_path_buf(),
             prompts_dir: prompts_dir.to_path_buf(),
@@ -146,6 +168,7 @@ impl LivePlans {
                 if changed {
                     self.metrics.version.reset();
                     self.metrics.version.with_label_values(&[&version]).set(1);
+                    self.metrics.set_queues(&routing.plans);
                     tracing::info!(%why, from = %before, to = %version, "dial plans reloaded");
                 }
                 // Swapped even when the plans did not change: the prompts may have (a

@@ -14,9 +14,10 @@ fn live(router: &Router, table: &str) -> f64 {
 }
 
 /// Tables keyed by call or SIP leg: empty when no call is live.
-const PER_CALL: [&str; 6] = [
+const PER_CALL: [&str; 7] = [
     "driver_calls",
     "driver_legs",
+    "metric_waits",
     "router_calls",
     "router_routes",
     "router_sdp",

@@ -40,6 +40,7 @@ mod e2e_tls;
 mod e2e_transfer;
 mod fuzz_corpus;
 mod media_tooling;
+mod monitoring;
 mod readme;
 mod recordings_cli;
 mod reports_cli;

@@ -9,7 +9,7 @@ use crate::time::EpochMillis;
 use serde::{Deserialize, Serialize};
 
 mod waits;
-pub use waits::{QueueWait, WaitEnd};
+pub use waits::{EscalationTarget, QueueWait, WaitEnd, escalations};
 
 /// How a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

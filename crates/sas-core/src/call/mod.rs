@@ -701,13 +701,8 @@ impl Switchboard {
     /// Calls in a queue (waiting, or ringing a seat), by dial plan queue name.
     pub fn queue_depths(&self) -> std::collections::BTreeMap<&str, usize> {
         let mut depths = std::collections::BTreeMap::new();
-        for (id, c) in &self.calls {
-            if let Some(queue) = c.record.queue.as_deref()
-                && c.phase.seeks_seat()
-                && self.acd.holds(id)
-            {
-                *depths.entry(queue).or_insert(0) += 1;
-            }
+        for call in self.queued() {
+            *depths.entry(call.queue).or_insert(0) += 1;
         }
         depths
     }
@@ -1124,3 +1119,5 @@ mod transfer;
 pub use transfer::TransferError;
 mod party;
 pub use party::Party;
+mod queued;
+pub use queued::QueuedCall;

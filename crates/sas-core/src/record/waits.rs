@@ -1,6 +1,10 @@
 //! The waits of one call, queue by queue, read from its timeline: what the per-queue
 //! wait histogram counts. An escalated call waits twice (for an ARM, then for a
 //! regulator), and each wait belongs to its own queue and ends its own way.
+//!
+//! The first wait is the call's "décroché" (the SUdF figure, per line); every later one is
+//! an escalation, the "second décroché", filed by [`EscalationTarget`]. Reports and
+//! metrics both read them from here.
 
 use super::{CallRecord, EventKind};
 use crate::time::EpochMillis;
@@ -25,6 +29,49 @@ impl WaitEnd {
             WaitEnd::Overflowed => "overflowed",
         }
     }
+}
+
+/// Where an escalation went, read from its queue's name (`amu`, `liberal`/`osnp`, `psy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EscalationTarget {
+    /// The SAMU's emergency doctors.
+    Amu,
+    /// Libéral regulators, OSNP and any other regulation queue: the city's doctors.
+    Liberal,
+    /// SAS Psy responders.
+    Psy,
+}
+
+impl EscalationTarget {
+    /// Every target, for metrics that show each from the start.
+    pub const ALL: [EscalationTarget; 3] = [Self::Amu, Self::Liberal, Self::Psy];
+
+    /// The target of a queue, by its name.
+    pub fn of_queue(queue: &str) -> Self {
+        let queue = queue.to_ascii_lowercase();
+        if queue.contains("psy") {
+            Self::Psy
+        } else if queue.contains("amu") {
+            Self::Amu
+        } else {
+            Self::Liberal
+        }
+    }
+
+    /// Label for metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Amu => "amu",
+            Self::Liberal => "liberal",
+            Self::Psy => "psy",
+        }
+    }
+}
+
+/// The escalations among a call's waits ([`CallRecord::queue_waits`]): every wait after
+/// the first.
+pub fn escalations(waits: &[QueueWait]) -> &[QueueWait] {
+    waits.get(1..).unwrap_or_default()
 }
 
 /// One wait of the call in one queue.

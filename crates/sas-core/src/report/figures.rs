@@ -4,7 +4,9 @@
 
 use super::{GroupBy, Level2, Row};
 use crate::acd::Urgency;
-use crate::record::{CallRecord, Decision, EventKind, Outcome, WaitEnd};
+use crate::record::{
+    CallRecord, Decision, EscalationTarget as Target, EventKind, Outcome, WaitEnd, escalations,
+};
 use crate::time::EpochMillis;
 use chrono::TimeZone;
 use chrono_tz::Europe::Paris;
@@ -14,26 +16,6 @@ pub(super) enum Key {
     /// The day or hour of this instant.
     Time(EpochMillis),
     Name(String),
-}
-
-/// Where an escalation went, read from its queue's name (`amu`, `liberal`/`osnp`, `psy`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Target {
-    Amu,
-    Liberal,
-    Psy,
-}
-
-fn target(queue: &str) -> Target {
-    let queue = queue.to_ascii_lowercase();
-    if queue.contains("psy") {
-        Target::Psy
-    } else if queue.contains("amu") {
-        Target::Amu
-    } else {
-        // libéral, OSNP and any other regulation queue: the city's doctors.
-        Target::Liberal
-    }
 }
 
 /// Where a forward went: the 3114, or elsewhere (backup centre).
@@ -107,7 +89,11 @@ pub(super) fn contributions(record: &CallRecord, by: GroupBy) -> Vec<(Key, Row)>
     };
     call.forwards = u64::from(forwarded(false));
     call.forwards_3114 = u64::from(forwarded(true));
-    call.psy = u64::from(waits.iter().any(|w| target(&w.queue) == Target::Psy));
+    call.psy = u64::from(
+        waits
+            .iter()
+            .any(|w| Target::of_queue(&w.queue) == Target::Psy),
+    );
     call.decisions = u64::from(file.decision.is_some());
     call.decisions_rdv = u64::from(file.decision == Some(Decision::RdvSnp48h));
     call.decisions_3114 = u64::from(file.decision == Some(Decision::Ligne3114));
@@ -115,7 +101,7 @@ pub(super) fn contributions(record: &CallRecord, by: GroupBy) -> Vec<(Key, Row)>
     let mut out = vec![(call_key(), call)];
 
     let p0 = record.urgency == Some(Urgency::P0);
-    for wait in waits.iter().skip(1) {
+    for wait in escalations(&waits) {
         let mut l2 = Level2 {
             escalated: 1,
             ..Level2::default()
@@ -126,7 +112,7 @@ pub(super) fn contributions(record: &CallRecord, by: GroupBy) -> Vec<(Key, Row)>
             l2.max_ms = wait.wait_ms;
         }
         let mut row = Row::default();
-        match target(&wait.queue) {
+        match Target::of_queue(&wait.queue) {
             Target::Amu => row.l2_amu = l2,
             Target::Liberal => row.l2_liberal = l2,
             Target::Psy => row.l2_psy = l2,
