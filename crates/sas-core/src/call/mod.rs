@@ -1116,10 +1116,12 @@ pub mod liveness;
 pub mod router;
 #[cfg(test)]
 mod sim;
+mod supervise;
 #[cfg(test)]
 mod tests;
 #[cfg(any(test, feature = "testutil"))]
 pub mod tests_support;
+pub use supervise::SuperviseError;
 mod transfer;
 pub use transfer::TransferError;
 mod party;
