@@ -179,6 +179,14 @@ impl CtiAccounts {
         self.book().sessions.remove(&digest(token));
     }
 
+    /// Ends every console session of `seat` (a supervisor logged it out); how many.
+    pub fn revoke_seat(&self, seat: &str) -> usize {
+        let mut book = self.book();
+        let before = book.sessions.len();
+        book.sessions.retain(|_, (session, _)| session.seat != seat);
+        before - book.sessions.len()
+    }
+
     fn book(&self) -> MutexGuard<'_, Book> {
         // The book stays consistent even if a holder panicked: every update is one insert
         // or remove.
