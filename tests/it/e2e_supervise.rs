@@ -234,3 +234,95 @@ async fn a_supervisor_listens_whispers_barges_and_takes_over_a_call() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A 15 call waits (no ARM in distribution): the supervisor moves it to the AMU queue as
+/// P1 with the CLI, and the doctor's phone gets it; arm1 is logged out and unpaused by the
+/// CLI and the API, its console session ended; all audited as their actors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_call_is_moved_and_a_seat_logged_out_and_unpaused() {
+    let mut router = start(Options::default()).await;
+    let doctor = seat(&router, "amu1", 1, 100).await;
+    let arm_phone = seat(&router, "arm1", 1, 100).await;
+    let arm_token = cti_login(&router, "arm1").await;
+    let sup_token = cti_login(&router, "sup1").await;
+    let out = cli(&["seats", "logout", "arm1"], &router.config_path);
+    assert!(out.contains("seat arm1: logout done, now paused"), "{out}");
+    let (code, _) = cti(&router, &arm_token, "GET", "/api/cti/status", json!({})).await;
+    assert_eq!(code, 401, "its console session is over");
+
+    let caller = trunk_caller(router.sip, "caller.xml", "15", 3_000);
+    let mut call = None;
+    for _ in 0..100 {
+        let (_, overview) = cti(
+            &router,
+            &sup_token,
+            "GET",
+            "/api/supervisor/overview",
+            json!({}),
+        )
+        .await;
+        if overview["calls"][0]["waiting"] == true {
+            call = overview["calls"][0]["id"].as_str().map(str::to_string);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let call = call.expect("the call waits");
+    let move_to = format!("/api/supervisor/calls/{call}/move");
+    let (code, body) = supervise(&router, &sup_token, &move_to, json!({"queue": "urgences"})).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown queue urgences"),
+        "{body}"
+    );
+    let (code, _) = supervise(&router, &arm_token, &move_to, json!({"queue": "amu"})).await;
+    assert_eq!(code, 401);
+    let out = cli(
+        &["calls", "move", &call, "--queue", "amu", "--priority", "p1"],
+        &router.config_path,
+    );
+    assert!(out.contains("moved to queue \"amu\" (P1)"), "{out}");
+    assert!(finish(caller, Duration::from_secs(20)).await, "caller");
+    assert!(
+        finish(doctor, Duration::from_secs(10)).await,
+        "the doctor answered"
+    );
+    let record = wait_records(&router, 1).await.remove(0);
+    assert_eq!(record.queue.as_deref(), Some("amu"));
+    assert_eq!(handlers(&record)[0].0, "amu1");
+
+    // Back in distribution through the API, as the supervisor.
+    let (code, body) = supervise(
+        &router,
+        &sup_token,
+        "/api/supervisor/seats/arm1/unpause",
+        json!({}),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["state"]["state"], "available", "{body}");
+    let (code, _) = supervise(
+        &router,
+        &sup_token,
+        "/api/supervisor/seats/nobody/unpause",
+        json!({}),
+    )
+    .await;
+    assert_eq!(code, 404);
+    let entries = audit(&router).await;
+    let has = |actor: &str, action: &str, target: &str| {
+        entries
+            .iter()
+            .any(|e| (e.0.as_str(), e.1.as_str(), e.2.as_str()) == (actor, action, target))
+    };
+    assert!(has("admin", "seat.logout", "arm1"), "{entries:?}");
+    assert!(has("admin", "call.move", &call), "{entries:?}");
+    assert!(has("sup1", "seat.unpause", "arm1"), "{entries:?}");
+    let out = cli(&["audit", "list"], &router.config_path);
+    assert!(out.contains("call.move"), "{out}");
+    drop(arm_phone);
+    router.stop().await;
+}
