@@ -45,11 +45,10 @@ impl CallDriver {
             SupervisorAction::Monitor { call, seat, mode } => {
                 let changing =
                     (self.router.monitoring(&call)).is_some_and(|m| m.supervisor == seat);
-                if !changing && self.router.board().acd().seat(&seat).is_some() {
-                    if !self.monitor_reachable(&seat) {
-                        let why = format!("{seat} has no SIP phone registered to ring");
-                        return Err(CtiError::Conflict(why));
-                    }
+                let known = self.router.board().acd().seat(&seat).is_some();
+                if !changing && known && !self.monitor_reachable(&seat) {
+                    let why = format!("{seat} has no SIP phone registered to ring");
+                    return Err(CtiError::Conflict(why));
                 }
                 self.router
                     .monitor(now, &call, &seat, mode)
