@@ -7,9 +7,10 @@ import {el, showError} from "./dom.js";
 
 const MODES = [["listen", "Écouter"], ["whisper", "Souffler"], ["barge", "Intervenir"]];
 
-function button(label, act, reload) {
+function button(action, label, act, reload) {
   const b = el("button", label);
   b.type = "button";
+  b.dataset.action = action;
   b.addEventListener("click", () => act().then(reload).catch((e) => showError(e.message)));
   return b;
 }
@@ -21,12 +22,13 @@ export function callActions(c, reload) {
   const seats = (c.seats ?? []).filter((s) => s !== "external");
   if (!c.waiting && seats.length === 1) {
     for (const [mode, label] of MODES) {
-      cell.append(button(label, () => request("POST", `${path}/listen`, {mode}), reload));
+      cell.append(button(mode, label, () => request("POST", `${path}/listen`, {mode}), reload));
     }
-    cell.append(button("Prendre l'appel", () => request("POST", `${path}/takeover`, {}), reload));
-    cell.append(button("Quitter", () => request("POST", `${path}/stop`, {}), reload));
+    const takeover = () => request("POST", `${path}/takeover`, {});
+    cell.append(button("takeover", "Prendre l'appel", takeover, reload));
+    cell.append(button("stop", "Quitter", () => request("POST", `${path}/stop`, {}), reload));
   }
-  if (c.waiting) cell.append(button("Déplacer…", () => move(path), reload));
+  if (c.waiting) cell.append(button("move", "Déplacer…", () => move(path), reload));
   return cell;
 }
 
@@ -47,11 +49,12 @@ export function seatActions(s, reload) {
   const path = `/api/supervisor/seats/${encodeURIComponent(s.seat)}`;
   const state = s.state?.state;
   if (state === "paused") {
-    cell.append(button("Remettre en distribution", () => request("POST", `${path}/unpause`, {}),
-      reload));
+    const unpause = () => request("POST", `${path}/unpause`, {});
+    cell.append(button("unpause", "Remettre en distribution", unpause, reload));
   }
   if (state !== "offline" && s.state?.detail?.reason !== "logged_out") {
-    cell.append(button("Déconnecter", () => request("POST", `${path}/logout`, {}), reload));
+    const logout = () => request("POST", `${path}/logout`, {});
+    cell.append(button("logout", "Déconnecter", logout, reload));
   }
   return cell;
 }

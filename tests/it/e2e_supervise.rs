@@ -5,6 +5,7 @@
 
 use crate::common;
 
+use common::browser::with_browser;
 use common::media::*;
 use common::*;
 use serde_json::{Value, json};
@@ -325,4 +326,60 @@ async fn a_waiting_call_is_moved_and_a_seat_logged_out_and_unpaused() {
     assert!(out.contains("call.move"), "{out}");
     drop(arm_phone);
     router.stop().await;
+}
+
+/// Waits until the audit log has `action` by `actor`.
+async fn audited(router: &Router, actor: &str, action: &str) -> bool {
+    for _ in 0..100 {
+        if audit(router)
+            .await
+            .iter()
+            .any(|e| e.0 == actor && e.1 == action)
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// The console's board: the supervisor clicks "Écouter" on a call, its SIP phone rings and
+/// answers; "Quitter" hangs it up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_listens_then_leaves_from_the_console_board() {
+    let dir = temp_dir("console-supervise");
+    with_browser(&dir.clone(), |browser| async move {
+        let mut router = start(Options::default()).await;
+        let arm = seat(&router, "arm1", 1, 100).await;
+        let (sup, sup_port) = answering_sipp(router.sip, 1, 100);
+        register(router.sip, "sup1", sup_port).await;
+        crate::e2e_console::console_login(&browser, &router, "sup1").await;
+        let caller = trunk_caller(router.sip, "caller.xml", "15", 10_000);
+        browser.wait_text("#board-calls", "en communication").await;
+        browser
+            .click("#board-calls button[data-action='listen']")
+            .await;
+        assert!(audited(&router, "sup1", "call.listen").await, "listened");
+        // Its phone answered: the supervisor is out of distribution meanwhile.
+        browser.wait_text("#board-seats", "autre tâche").await;
+        browser
+            .click("#board-calls button[data-action='stop']")
+            .await;
+        assert!(audited(&router, "sup1", "call.monitor_stop").await, "left");
+        assert!(
+            finish(sup, Duration::from_secs(10)).await,
+            "the supervisor's phone got BYE"
+        );
+        assert!(finish(caller, Duration::from_secs(20)).await, "caller");
+        assert!(finish(arm, Duration::from_secs(10)).await, "ARM");
+        let record = wait_records(&router, 1).await.remove(0);
+        let ended = record.events.iter().rfind(|e| e.kind == "MONITOR");
+        assert_eq!(
+            ended.and_then(|e| e.detail.as_deref()),
+            Some("ended by sup1: stopped")
+        );
+        router.stop().await;
+    })
+    .await;
+    std::fs::remove_dir_all(&dir).ok();
 }
