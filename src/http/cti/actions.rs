@@ -139,3 +139,38 @@ fn monitoring_seat(
         None => Err(ApiError::NotFound),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action(path: &str) -> Option<&'static str> {
+        match parse(path)? {
+            (Method::POST, Endpoint::Supervisor(SupervisorRoute::Call(call, a))) => {
+                assert_eq!(call, "c-1");
+                Some(match a {
+                    CallAction::Listen => "listen",
+                    CallAction::Stop => "stop",
+                    CallAction::TakeOver => "takeover",
+                    CallAction::Move => "move",
+                })
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn call_actions_parse_and_nothing_else_does() {
+        for a in ["listen", "stop", "takeover", "move"] {
+            assert_eq!(action(&format!("/api/supervisor/calls/c-1/{a}")), Some(a));
+        }
+        for bad in [
+            "/api/supervisor/calls/c-1/hangup",
+            "/api/supervisor/calls//listen",
+            "/api/supervisor/calls/c-1/listen/x",
+            "/api/supervisor/calls/c-1",
+        ] {
+            assert!(parse(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -234,6 +234,17 @@ mod tests {
     }
 
     #[test]
+    fn a_seat_logged_out_by_a_supervisor_loses_every_session() {
+        let a = accounts();
+        let t0 = Instant::now();
+        let (one, _) = a.login("arm1", "secret", t0).unwrap();
+        let (two, _) = a.login("arm1", "secret", t0).unwrap();
+        assert_eq!(a.revoke_seat("arm2"), 0);
+        assert_eq!(a.revoke_seat("arm1"), 2);
+        assert!(a.session(&one, t0).is_none() && a.session(&two, t0).is_none());
+    }
+
+    #[test]
     fn a_console_password_replaces_the_sip_password_at_login() {
         use argon2::PasswordHasher;
         let salt = argon2::password_hash::SaltString::from_b64("c2FsdHNhbHRzYWx0").unwrap();
