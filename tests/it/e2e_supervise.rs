@@ -383,3 +383,54 @@ async fn a_supervisor_listens_then_leaves_from_the_console_board() {
     .await;
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The caller hangs up while a supervisor listens: the supervisor's phone gets BYE before
+/// the record is written. A supervisor with no phone registered cannot listen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_ending_while_monitored_hangs_up_the_supervisor() {
+    let mut router = start(Options::default()).await;
+    let arm = seat(&router, "arm1", 1, 100).await;
+    let sup_token = cti_login(&router, "sup1").await;
+    let caller = trunk_caller(router.sip, "caller.xml", "15", 4_000);
+    let mut call = None;
+    for _ in 0..100 {
+        let (_, overview) = cti(
+            &router,
+            &sup_token,
+            "GET",
+            "/api/supervisor/overview",
+            json!({}),
+        )
+        .await;
+        if overview["calls"][0]["answered"] == true {
+            call = overview["calls"][0]["id"].as_str().map(str::to_string);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let listen = format!("/api/supervisor/calls/{}/listen", call.expect("answered"));
+    let (code, body) = supervise(&router, &sup_token, &listen, json!({})).await;
+    assert_eq!(code, 409, "no phone yet: {body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("no SIP phone"),
+        "{body}"
+    );
+    let (sup, sup_port) = answering_sipp(router.sip, 1, 100);
+    register(router.sip, "sup1", sup_port).await;
+    let (code, body) = supervise(&router, &sup_token, &listen, json!({})).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(finish(caller, Duration::from_secs(20)).await, "caller");
+    assert!(
+        finish(sup, Duration::from_secs(10)).await,
+        "the supervisor's phone got BYE"
+    );
+    assert!(finish(arm, Duration::from_secs(10)).await, "ARM");
+    let record = wait_records(&router, 1).await.remove(0);
+    assert!(
+        (record.events.iter())
+            .any(|e| e.kind == "MONITOR" && e.detail.as_deref() == Some("listen answered")),
+        "{:?}",
+        record.events
+    );
+    router.stop().await;
+}
