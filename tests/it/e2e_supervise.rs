@@ -356,14 +356,14 @@ async fn a_supervisor_listens_then_leaves_from_the_console_board() {
         crate::e2e_console::console_login(&browser, &router, "sup1").await;
         let caller = trunk_caller(router.sip, "caller.xml", "15", 10_000);
         browser.wait_text("#board-calls", "en communication").await;
-        browser
-            .click("#board-calls button[data-action='listen']")
+        (browser)
+            .click_live("#board-calls button[data-action='listen']")
             .await;
         assert!(audited(&router, "sup1", "call.listen").await, "listened");
         // Its phone answered: the supervisor is out of distribution meanwhile.
         browser.wait_text("#board-seats", "autre tâche").await;
         browser
-            .click("#board-calls button[data-action='stop']")
+            .click_live("#board-calls button[data-action='stop']")
             .await;
         assert!(audited(&router, "sup1", "call.monitor_stop").await, "left");
         assert!(
