@@ -426,3 +426,30 @@ fn a_waiting_call_moves_queue_and_priority_keeping_its_place() {
         Some("renfort priority 1 urgency P1 moved")
     );
 }
+
+#[test]
+fn a_seat_logged_out_on_a_call_leaves_distribution_at_its_end() {
+    let mut r = plateau();
+    talking(&mut r, "c1");
+    r.seat_request(t(2_000), "arm1", SeatRequest::Logout)
+        .unwrap();
+    assert_eq!(state(&r, "arm1"), SeatState::Busy { call: "c1".into() });
+    r.handle_call(t(3_000), CallInput::CallerGone { call: "c1".into() });
+    outputs(&mut r);
+    assert!(matches!(
+        state(&r, "arm1"),
+        SeatState::Paused {
+            reason: PauseReason::LoggedOut,
+            ..
+        }
+    ));
+    // Unpaused by a supervisor: back in distribution, and offered the next call.
+    r.seat_request(t(4_000), "arm1", SeatRequest::Resume)
+        .unwrap();
+    admit(&mut r, t(5_000), "c2");
+    let ring = RouterOutput::Call(CallOutput::RingSeat {
+        call: "c2".into(),
+        seat: "arm1".into(),
+    });
+    assert!(outputs(&mut r).contains(&ring));
+}
