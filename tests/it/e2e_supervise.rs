@@ -24,6 +24,11 @@ fn after(packets: &[RtpPacket], from: usize, to: usize) -> Vec<i16> {
 /// `who` hears each of `tones` (share of energy) above `min`, or below `max` for the others.
 fn assert_tones(who: &str, audio: &[i16], loud: &[f32], silent: &[f32]) {
     assert!(audio.len() > 8_000, "{who}: {} samples", audio.len());
+    let shares: Vec<String> = [CALLER_HZ, ARM_HZ, SUP_HZ]
+        .iter()
+        .map(|hz| format!("{hz} Hz {:.4}", tone_share(audio, *hz)))
+        .collect();
+    eprintln!("{who}: {}", shares.join(", "));
     for hz in loud {
         let share = tone_share(audio, *hz);
         assert!(share > 0.2, "{who} hears {hz} Hz: {share:.3}");
