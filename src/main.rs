@@ -18,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 mod lines;
 #[path = "cli/shared.rs"]
 mod shared;
+/// `seats unpause|logout`, `calls move`: supervisors' actions through the running router.
+#[path = "cli/supervise.rs"]
+mod supervise;
 
 /// `report`: activity reports, from sled or through the running router.
 #[path = "cli/report.rs"]
@@ -61,6 +64,11 @@ enum Command {
         /// table, csv or json.
         #[arg(long, default_value = "table")]
         format: String,
+    },
+    /// Unpause or log out a seat (through the running router's admin API; audited).
+    Seats {
+        #[command(subcommand)]
+        action: supervise::SeatsAction,
     },
     /// Switch a line to its backup centre, restore it, list the lines (through the running
     /// router's admin API; audited).
@@ -152,6 +160,18 @@ enum CallsAction {
         /// its node.
         #[arg(long)]
         shared: bool,
+    },
+    /// Move a waiting call to another queue of its dial plans and/or another priority
+    /// (through the running router's admin API; audited). It keeps its place in line.
+    Move {
+        /// Call id (from `calls list` or the console).
+        id: String,
+        /// The queue (a `[queues.*]` name of the call's dial plans).
+        #[arg(long)]
+        queue: Option<String>,
+        /// Hub Santé priority: P0, P1, P2, P3 or NR.
+        #[arg(long)]
+        priority: Option<String>,
     },
     /// One call with its offers and timeline.
     Show {
@@ -368,6 +388,7 @@ fn run_command(cli: Cli) -> Result<()> {
         } => report::run(&cli.config, &from, to.as_deref(), &by, &format),
         Command::Recordings { action } => recordings(&cli.config, action),
         Command::Lines { action } => lines::run(&Config::load(&cli.config)?, action),
+        Command::Seats { action } => supervise::seats(&Config::load(&cli.config)?, action),
         Command::Audit {
             action:
                 AuditAction::List {
@@ -466,6 +487,11 @@ fn calls(config_path: &Path, action: CallsAction) -> Result<()> {
             shared: true,
             node,
         } => shared::show(&config, &id, node.as_deref(), json),
+        CallsAction::Move {
+            id,
+            queue,
+            priority,
+        } => supervise::move_call(&config, &id, queue, priority),
         action => local_calls(&config, action),
     }
 }
@@ -495,6 +521,7 @@ fn local_calls(config: &Config, action: CallsAction) -> Result<()> {
                 print_record(&r)?;
             }
         }
+        CallsAction::Move { .. } => bail!("calls move goes through the running router"),
     }
     Ok(())
 }

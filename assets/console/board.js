@@ -5,6 +5,7 @@
 import {request} from "./api.js";
 import {$, clock, duration, el, fill, row, showError} from "./dom.js";
 import {lineLabel, pauseLabel, queueLabel, roleLabel, stateLabel} from "./labels.js";
+import {callActions, seatActions} from "./supervise.js";
 
 const MAX_ALERTS = 5;
 /** Re-read every so often too: not every change is an event (a forward answered). */
@@ -52,6 +53,7 @@ function callRow(c) {
   } else {
     state.textContent = stateText(c);
   }
+  tr.append(callActions(c, loadBoard));
   return tr;
 }
 
@@ -62,8 +64,10 @@ export function renderBoard(overview) {
   fill($("board-calls"), (overview.calls ?? []).map(callRow));
   fill($("board-seats"), (overview.seats ?? []).map((s) => {
     const reason = s.state?.detail?.reason;
-    return row([s.seat, roleLabel(s.role),
+    const tr = row([s.seat, roleLabel(s.role),
       stateLabel(s.state?.state) + (reason ? ` (${pauseLabel(reason)})` : "")]);
+    tr.append(seatActions(s, loadBoard));
+    return tr;
   }));
   ticking ??= setInterval(tick, 1000);
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-pub use sas_core::cti::TransferMode;
+pub use sas_core::cti::{MonitorMode, TransferMode};
 
 /// What a seat (or a supervisor) asks.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +78,52 @@ pub enum CtiRequest {
         reason: Option<String>,
         by: String,
     },
+    /// Supervisors: an action on a call or a seat, audited as `by` (a supervisor's seat, or
+    /// `admin`).
+    Supervise {
+        by: String,
+        action: SupervisorAction,
+    },
+}
+
+/// What a supervisor does to a call or a seat (each written to the audit log).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SupervisorAction {
+    /// Ring `seat`'s phone to listen, whisper or barge in on `call`; the same seat again
+    /// changes the mode.
+    Monitor {
+        call: String,
+        seat: String,
+        mode: MonitorMode,
+    },
+    /// `seat` stops monitoring `call` (its phone is hung up).
+    StopMonitor { call: String, seat: String },
+    /// `seat`, monitoring `call`, takes it over from the seat talking with the caller.
+    TakeOver { call: String, seat: String },
+    /// Put a paused seat back in distribution.
+    Unpause { seat: String },
+    /// Log a seat out (after its call, if it is on one).
+    Logout { seat: String },
+    /// Move a waiting call to another queue of its dial plans and/or another priority.
+    Move {
+        call: String,
+        queue: Option<String>,
+        priority: Option<Urgency>,
+    },
+}
+
+impl SupervisorAction {
+    /// The audit log's action name and target.
+    pub fn audited(&self) -> (String, &str) {
+        match self {
+            Self::Monitor { call, mode, .. } => (format!("call.{}", mode.label()), call),
+            Self::StopMonitor { call, .. } => ("call.monitor_stop".into(), call),
+            Self::TakeOver { call, .. } => ("call.takeover".into(), call),
+            Self::Unpause { seat } => ("seat.unpause".into(), seat),
+            Self::Logout { seat } => ("seat.logout".into(), seat),
+            Self::Move { call, .. } => ("call.move".into(), call),
+        }
+    }
 }
 
 /// The dial plans in force when the HTTP side asked (compared by identity).
@@ -115,6 +161,9 @@ pub enum CtiError {
     /// The transfer target is not in the dial plan.
     #[error("unknown transfer target: {0}")]
     UnknownTarget(String),
+    /// No such live call.
+    #[error("no such call")]
+    UnknownCall,
     /// A bad request body.
     #[error("invalid request: {0}")]
     Invalid(String),

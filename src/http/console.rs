@@ -22,7 +22,7 @@ const ICON: &str = "image/x-icon";
 const FAVICON: &[u8] = include_bytes!("../../assets/console/favicon.ico");
 
 /// Path, content type, body.
-const ASSETS: [(&str, &str, &str); 12] = [
+const ASSETS: [(&str, &str, &str); 13] = [
     (
         "/console",
         HTML,
@@ -82,6 +82,11 @@ const ASSETS: [(&str, &str, &str); 12] = [
         "/console/seat.js",
         JS,
         include_str!("../../assets/console/seat.js"),
+    ),
+    (
+        "/console/supervise.js",
+        JS,
+        include_str!("../../assets/console/supervise.js"),
     ),
 ];
 

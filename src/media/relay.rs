@@ -44,7 +44,7 @@ use super::playback::Announcement;
 use super::ports::PortPool;
 use super::rtcp::{LegQuality, is_rtcp};
 use super::sdp::LegCodecs;
-use super::session::{Delivery, MediaSession, Outgoing, RecordSink};
+use super::session::{Delivery, MediaSession, Monitor, Outgoing, RecordSink};
 use super::srtp::{SrtpKeys, SrtpLeg};
 use super::webrtc::WebRtcIo;
 use crate::time::{EpochMillis, wall_clock_now};
@@ -206,6 +206,7 @@ enum Command {
     Play(Announcement, u64),
     Bridge(Leg),
     Conference,
+    Monitor(Option<Monitor>),
     Record(Box<dyn RecordSink>),
     AttachWebRtc(Leg, WebRtcIo),
     DetachWebRtc(Leg),
@@ -331,6 +332,13 @@ impl MediaRelay {
     /// Each leg with codecs hears the mix of the others (accompanied transfer).
     pub fn conference(&self) {
         self.send(Command::Conference);
+    }
+
+    /// A supervisor on `monitor.supervisor` (the seat leg the call does not use) hears
+    /// and is heard as its mode says while the caller is bridged to a seat; `None`: the
+    /// supervisor is gone, caller and seat are relayed again.
+    pub fn monitor(&self, monitor: Option<Monitor>) {
+        self.send(Command::Monitor(monitor));
     }
 
     /// Records the call from now on.

@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 mod attended;
 mod caller_watch;
 mod console;
+mod monitor;
 mod seat_legs;
 mod webrtc_phone;
 pub use attended::Handover;
@@ -425,7 +426,7 @@ impl CallDriver {
                 leg,
                 status,
                 answer,
-            } => self.on_seat_result(now, call, seat, leg, status, answer, legs),
+            } => self.on_seat_result(now, call, seat, leg, status, answer, legs, by_leg),
             CallEvent::Handover(h) => self.on_handover(*h, legs, by_leg),
             CallEvent::Console(c) => self.on_console(*c, legs),
             CallEvent::Phone(p) => self.on_phone(*p, legs, by_leg),
@@ -438,7 +439,7 @@ impl CallDriver {
         now: Now,
         state: DialogState,
         legs: &mut HashMap<String, Legs>,
-        by_leg: &HashMap<String, String>,
+        by_leg: &mut HashMap<String, String>,
     ) {
         let (id, terminated) = match &state {
             DialogState::Early(id, _) => (id, false),
@@ -491,10 +492,10 @@ impl CallDriver {
             }
             _ => return,
         };
-        let Some(call) = by_leg.get(&id.call_id) else {
+        let Some(call) = by_leg.get(&id.call_id).cloned() else {
             return;
         };
-        let Some(l) = legs.get(call) else { return };
+        let Some(l) = legs.get(&call) else { return };
         if l.trunk_leg == id.call_id {
             if terminated {
                 self.router.handle_call(
@@ -509,6 +510,14 @@ impl CallDriver {
         let Some(s) = l.seat_leg(&id.call_id) else {
             return; // an earlier, finished offer
         };
+        if s.monitor {
+            // Its ringing is nobody's business; its BYE ends the monitor.
+            if terminated && s.answered {
+                let leg = id.call_id.clone();
+                self.monitor_failed(&call, &leg, legs, by_leg);
+            }
+            return;
+        }
         let seat = &s.seat;
         let input = match (terminated, s.answered) {
             (false, _) => CallInput::SeatRinging {
@@ -686,6 +695,22 @@ impl CallDriver {
                 }
                 RouterOutput::HangUpDeadSeat { call, seat } => {
                     self.hang_up_dead_seat(&call, &seat, legs);
+                    continue;
+                }
+                RouterOutput::RingMonitor { call, seat } => {
+                    self.ring_monitor(String::from(call), seat, legs, by_leg);
+                    continue;
+                }
+                RouterOutput::MonitorMedia { call, mode } => {
+                    self.monitor_media(&call, mode, legs);
+                    continue;
+                }
+                RouterOutput::HangUpMonitor { call, seat } => {
+                    self.hang_up_monitor(&call, &seat, legs, by_leg);
+                    continue;
+                }
+                RouterOutput::TakenOver { call, seat } => {
+                    self.monitor_taken_over(&call, &seat, legs);
                     continue;
                 }
                 play @ RouterOutput::Play { .. } => {

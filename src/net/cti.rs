@@ -65,8 +65,10 @@ impl CallDriver {
             CtiRequest::Reset { seat: target } => {
                 self.router.reset_seat(now, &target).map_err(refused)?;
                 self.seat_log(now, &target, EventKind::Reset, None, Some(seat));
+                self.audit_supervisor(now, seat, "seat.reset", &target, None);
                 Ok(self.seat_status(&target))
             }
+            CtiRequest::Supervise { by, action } => self.supervise(now, &by, action),
             CtiRequest::Login => {
                 self.seat_log(now, seat, EventKind::Login, None, None);
                 self.router
@@ -124,7 +126,7 @@ impl CallDriver {
 
     /// The console takes (or stops taking) the seat's calls with audio in the browser (the
     /// Router keeps the seat online as a registration would).
-    fn console_audio(&mut self, now: Now, seat: &str, enabled: bool) {
+    pub(super) fn console_audio(&mut self, now: Now, seat: &str, enabled: bool) {
         if self.router.console_audio(now, seat, enabled) {
             let detail = if enabled { "browser" } else { "phone" };
             self.seat_log(now, seat, EventKind::Audio, None, Some(detail));
@@ -272,11 +274,12 @@ impl CallDriver {
 }
 
 /// A seat request the Router refused, as the CTI says it.
-fn refused(e: SeatRequestError) -> CtiError {
+pub(super) fn refused(e: SeatRequestError) -> CtiError {
     match e {
         SeatRequestError::NoCall => CtiError::NoCall,
         SeatRequestError::Conflict(why) => CtiError::Conflict(why),
         SeatRequestError::Invalid(why) => CtiError::Invalid(why),
         SeatRequestError::UnknownTarget(target) => CtiError::UnknownTarget(target),
+        SeatRequestError::UnknownCall => CtiError::UnknownCall,
     }
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// Logs `seat` in on the console page (the test password) and waits for the desk.
-async fn console_login(browser: &Browser, router: &Router, seat: &str) {
+pub(crate) async fn console_login(browser: &Browser, router: &Router, seat: &str) {
     let password = SEATS.iter().find(|(u, _)| *u == seat).unwrap().1;
     // `/` redirects to the console.
     browser.goto(&format!("http://{}/", router.http)).await;

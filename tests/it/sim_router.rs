@@ -608,6 +608,11 @@ impl Sim {
                     self.expired += 1;
                     self.offline.insert(seat);
                 }
+                // No supervisor monitors calls in this simulation.
+                RouterOutput::RingMonitor { .. }
+                | RouterOutput::MonitorMedia { .. }
+                | RouterOutput::HangUpMonitor { .. }
+                | RouterOutput::TakenOver { .. } => {}
                 RouterOutput::Call(_) => {}
             }
         }

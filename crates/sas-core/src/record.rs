@@ -250,6 +250,10 @@ stored_strings!(
     SeatLost = "SEAT_LOST",
     /// A supervisor reset the seat.
     SeatReset = "SEAT_RESET",
+    /// A supervisor listens, whispers or barges in (detail: the mode), or stopped.
+    Monitor = "MONITOR",
+    /// A supervisor took the call over from the seat (detail: the seat replaced).
+    Takeover = "TAKEOVER",
     /// An attended transfer replaced this call.
     Replaced = "REPLACED",
     /// The recording could not be written.

@@ -7,6 +7,7 @@
 //!
 //! [`CtiChannels`]: crate::cti::CtiChannels
 
+mod actions;
 mod auth;
 mod sessions;
 mod ws;
@@ -16,7 +17,7 @@ pub use sessions::{CtiAccounts, SeatAccount};
 use super::{HttpState, Peer, constant_time_eq, json, query};
 use crate::acd::{PauseReason, Urgency};
 use crate::bans::{BanKey, Door};
-use crate::cti::{CtiError, CtiRequest, PlansInForce, TransferMode};
+use crate::cti::{CtiError, CtiRequest, PlansInForce, SupervisorAction, TransferMode};
 use crate::store::StoreError;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -80,7 +81,9 @@ impl ApiError {
             Self::BadLogin | Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden | Self::CrossSite => StatusCode::FORBIDDEN,
-            Self::NotFound | Self::Cti(CtiError::UnknownTarget(_)) => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::Cti(CtiError::UnknownTarget(_) | CtiError::UnknownCall) => {
+                StatusCode::NOT_FOUND
+            }
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Body(_)
@@ -148,6 +151,10 @@ enum SupervisorRoute {
     Lines,
     SwitchLine(String),
     RestoreLine(String),
+    /// Listen, whisper, barge, stop, take over, move (`actions.rs`).
+    Call(String, actions::CallAction),
+    SeatUnpause(String),
+    SeatLogout(String),
 }
 
 impl Endpoint {
@@ -186,6 +193,7 @@ impl Endpoint {
                     _ => None,
                 }
             }
+            _ if path.starts_with("/api/supervisor/calls/") => actions::parse(path),
             _ => {
                 let rest = path.strip_prefix("/api/supervisor/seats/")?;
                 let (seat, action) = rest.split_once('/')?;
@@ -195,6 +203,8 @@ impl Endpoint {
                 match action {
                     "history" => get(Supervisor(SupervisorRoute::SeatHistory(seat.into()))),
                     "reset" => post(Supervisor(SupervisorRoute::SeatReset(seat.into()))),
+                    "unpause" => post(Supervisor(SupervisorRoute::SeatUnpause(seat.into()))),
+                    "logout" => post(Supervisor(SupervisorRoute::SeatLogout(seat.into()))),
                     _ => None,
                 }
             }
@@ -522,6 +532,27 @@ async fn supervisor(
                 StatusCode::OK,
                 &state.cti.ask(&asking, request).await?,
             ))
+        }
+        SupervisorRoute::Call(call, action) => {
+            let by = if admin { None } else { Some(asking.as_str()) };
+            actions::on_call(state, req, (&asking, by), call, action).await
+        }
+        SupervisorRoute::SeatUnpause(seat) | SupervisorRoute::SeatLogout(seat)
+            if state.cti_accounts.seat(&seat).is_none() =>
+        {
+            Err(ApiError::NotFound)
+        }
+        SupervisorRoute::SeatUnpause(seat) => {
+            let by = if admin { "admin" } else { asking.as_str() };
+            let action = SupervisorAction::Unpause { seat };
+            actions::ask(state, &asking, by, action).await
+        }
+        SupervisorRoute::SeatLogout(seat) => {
+            let by = if admin { "admin" } else { asking.as_str() };
+            let ended = state.cti_accounts.revoke_seat(&seat);
+            tracing::info!(%seat, %by, consoles = ended, "seat logged out by a supervisor");
+            let action = SupervisorAction::Logout { seat };
+            actions::ask(state, &asking, by, action).await
         }
         SupervisorRoute::Events => {
             let key = ws::accept_key(&req)?;

@@ -179,6 +179,14 @@ impl CtiAccounts {
         self.book().sessions.remove(&digest(token));
     }
 
+    /// Ends every console session of `seat` (a supervisor logged it out); how many.
+    pub fn revoke_seat(&self, seat: &str) -> usize {
+        let mut book = self.book();
+        let before = book.sessions.len();
+        book.sessions.retain(|_, (session, _)| session.seat != seat);
+        before - book.sessions.len()
+    }
+
     fn book(&self) -> MutexGuard<'_, Book> {
         // The book stays consistent even if a holder panicked: every update is one insert
         // or remove.
@@ -223,6 +231,17 @@ mod tests {
         assert!(a.session(&token, later).is_some(), "use resets the clock");
         assert!(a.session(&token, later + IDLE_EXPIRY).is_none());
         assert!(a.session(&token, later).is_none(), "expired is gone");
+    }
+
+    #[test]
+    fn a_seat_logged_out_by_a_supervisor_loses_every_session() {
+        let a = accounts();
+        let t0 = Instant::now();
+        let (one, _) = a.login("arm1", "secret", t0).unwrap();
+        let (two, _) = a.login("arm1", "secret", t0).unwrap();
+        assert_eq!(a.revoke_seat("arm2"), 0);
+        assert_eq!(a.revoke_seat("arm1"), 2);
+        assert!(a.session(&one, t0).is_none() && a.session(&two, t0).is_none());
     }
 
     #[test]

@@ -257,6 +257,7 @@ impl RelayTask {
             }
             Command::Bridge(seat) => self.session.bridge(seat),
             Command::Conference => self.session.conference(now),
+            Command::Monitor(monitor) => self.session.monitor(monitor),
             Command::Record(sink) => self.session.start_recording(sink, now),
             Command::AttachWebRtc(leg, io) => {
                 self.peers[leg.idx()] = Some(PeerLink { io, ended: false });

@@ -353,3 +353,69 @@ async fn conference_sends_each_peer_the_mix_of_the_two_others() {
         assert_eq!(stats.dropped, 0, "leg {leg}: mixed packets are not dropped");
     }
 }
+
+/// A supervisor on C: known PCMU frames in (constant samples, one level per leg), the
+/// mixed samples out on each leg's socket, for listen then whisper.
+#[tokio::test]
+async fn a_monitored_call_sends_each_peer_the_mix_its_mode_allows() {
+    use crate::cti::MonitorMode;
+    use crate::media::g711::G711Law;
+    use crate::media::session::Monitor;
+
+    let law = G711Law::Ulaw;
+    let relay = MediaRelay::bind(LOCALHOST, &pool(43000)).await.unwrap();
+    let peers = [peer().await, peer().await, peer().await];
+    for leg in Leg::ALL {
+        relay.set_remote(leg, peers[leg.idx()].local_addr().unwrap());
+        relay.set_codecs(leg, PCMU);
+    }
+    relay.bridge(Leg::B);
+    relay.start(RelayMetrics::default(), Box::new(|_| {}));
+    // Caller, ARM, supervisor: each a constant level, as it decodes.
+    let levels = [1_000i16, 2_000, 4_000].map(|x| law.decode(law.encode(x)));
+    let frames = levels.map(|x| [law.encode(x); 160]);
+    let mix = |legs: &[usize]| law.decode(law.encode(legs.iter().map(|&l| levels[l]).sum()));
+    for (mode, expect) in [
+        // Listen: A hears B, B hears A, C hears both; nobody hears C.
+        (MonitorMode::Listen, [mix(&[1]), mix(&[0]), mix(&[0, 1])]),
+        // Whisper: B hears C too; A still does not.
+        (
+            MonitorMode::Whisper,
+            [mix(&[1]), mix(&[0, 2]), mix(&[0, 1])],
+        ),
+    ] {
+        relay.monitor(Some(Monitor {
+            supervisor: Leg::C,
+            mode,
+        }));
+        let mut got = [false; 3];
+        let mut buf = [0u8; 2048];
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while got.contains(&false) {
+            assert!(tokio::time::Instant::now() < deadline, "{mode:?}: {got:?}");
+            for leg in Leg::ALL {
+                let to = relay.local_addr(leg);
+                peers[leg.idx()]
+                    .send_to(&rtp(1, &frames[leg.idx()]), to)
+                    .await
+                    .unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            for leg in Leg::ALL {
+                while let Ok((n, _)) = peers[leg.idx()].try_recv_from(&mut buf) {
+                    let samples: Vec<i16> = buf[RTP_HEADER_LEN..n]
+                        .iter()
+                        .map(|&b| law.decode(b))
+                        .collect();
+                    // Samples of the whole mix, or of a part while buffers fill: never
+                    // more than the mode lets the leg hear.
+                    for &s in &samples {
+                        assert!(s.abs() <= expect[leg.idx()].abs(), "{mode:?} {leg:?}: {s}");
+                    }
+                    got[leg.idx()] |= samples.iter().all(|&s| s == expect[leg.idx()]);
+                }
+            }
+        }
+    }
+    relay.monitor(None);
+}

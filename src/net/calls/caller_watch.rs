@@ -29,7 +29,11 @@ impl CallDriver {
                 .seats
                 .iter_mut()
                 .filter(|s| {
-                    s.answered && s.talking && s.webrtc.is_none() && s.seat != Party::EXTERNAL_NAME
+                    s.answered
+                        && s.talking
+                        && !s.monitor
+                        && s.webrtc.is_none()
+                        && s.seat != Party::EXTERNAL_NAME
                 })
                 .map(|s| SeatSample {
                     seat: s.seat.clone(),

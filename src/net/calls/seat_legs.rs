@@ -5,6 +5,7 @@
 use super::webrtc_phone::PhoneMedia;
 use super::{CallDriver, CallEvent, Legs};
 use crate::acd::Urgency;
+use crate::call::router::RouterInput;
 use crate::call::{CallId, CallInput, Party};
 use crate::media::relay::Leg;
 use crate::media::sdp::{SessionDescription, SrtpPolicy};
@@ -40,6 +41,9 @@ pub(in crate::net) struct SeatLeg {
     pub(super) talking: bool,
     /// Renegotiated since the Router last heard of it: its silence watch starts again.
     pub(super) restarted: bool,
+    /// A supervisor's monitor leg (listen, whisper, barge): its outcome and its end are
+    /// the monitor's, not a seat's (until a take over makes it the call's seat leg).
+    pub(super) monitor: bool,
 }
 
 /// The media offered in an INVITE to a seat.
@@ -63,6 +67,7 @@ impl CallDriver {
         status: Option<u16>,
         answer: Option<Vec<u8>>,
         legs: &mut HashMap<String, Legs>,
+        by_leg: &mut HashMap<String, String>,
     ) {
         let offered = legs.get(&call).and_then(|l| l.seat_leg(&leg));
         let media = offered.map(|s| s.media);
@@ -94,21 +99,30 @@ impl CallDriver {
                             l.relay.set_remote(side, remote);
                             l.relay.set_codecs(side, codecs);
                             l.relay.set_receiving(side, receiving);
+                            let mut monitor = false;
                             if let Some(s) = l.seats.iter_mut().find(|s| s.sip == leg) {
                                 s.answered = true;
                                 s.talking = sends && receiving;
+                                monitor = s.monitor;
                             }
-                            self.router.handle_call(now, answered(call.into(), &seat));
+                            let input = match monitor {
+                                true => RouterInput::MonitorAnswered { call: call.into() },
+                                false => RouterInput::Call(answered(call.into(), &seat)),
+                            };
+                            self.router.handle(now, input);
                         }
                         None => {
                             // An answer we cannot bridge: treat the seat as failed.
                             self.hang_up_leg(&leg, legs.get(&call));
-                            self.seat_leg_failed(call, seat, Some(488));
+                            if !self.monitor_failed(&call, &leg, legs, by_leg) {
+                                self.seat_leg_failed(call, seat, Some(488));
+                            }
                         }
                     }
                 }
                 // Not current: a 2xx racing our CANCEL; rsipstack BYEs it.
             }
+            _ if current && self.monitor_failed(&call, &leg, legs, by_leg) => {}
             _ if current => self.seat_leg_failed(call, seat, status),
             _ => {}
         }
@@ -213,6 +227,9 @@ impl CallDriver {
         let (callee, destination) = target;
         // Each offer to a seat is a new session towards that seat: a fresh origin version.
         let media = l.free_media();
+        // The Router rings a supervisor for its monitor of the call: the leg is the monitor's.
+        let monitor = (self.router.monitoring(&call))
+            .is_some_and(|m| m.supervisor == seat.as_str() && !m.answered);
         let (offer, webrtc, route) = match offer {
             SeatOffer::Rtp(route) => {
                 let rtp = (self.sdp_ip, l.relay.local_addr(media).port(), l.codecs.law);
@@ -285,6 +302,7 @@ impl CallDriver {
                     webrtc,
                     talking: true,
                     restarted: false,
+                    monitor,
                 });
                 let events = self.events.clone();
                 tokio::spawn(async move {
@@ -307,7 +325,10 @@ impl CallDriver {
             }
             Err(e) => {
                 tracing::warn!(%seat, error = %e, "could not send INVITE on the seat leg");
-                if seat == Party::EXTERNAL_NAME {
+                if monitor {
+                    let gone = RouterInput::MonitorGone { call: call.into() };
+                    self.router.handle(self.clock.now(), gone);
+                } else if seat == Party::EXTERNAL_NAME {
                     self.seat_leg_failed(call, seat, None);
                 } else {
                     self.router

@@ -232,6 +232,27 @@ impl Browser {
         self.on(css, "click", Some(json!({}))).await;
     }
 
+    /// [`Browser::click`] on an element that a live page re-renders at any moment (the
+    /// supervisor board): found and clicked again when it went stale in between.
+    pub async fn click_live(&self, css: &str) {
+        let mut last = None;
+        for _ in 0..30 {
+            let clicked = match self.element(css).await {
+                Ok(id) => {
+                    let path = format!("/session/{}/element/{id}/click", self.session);
+                    self.call(Method::POST, &path, Some(json!({}))).await
+                }
+                Err(e) => Err(e),
+            };
+            match clicked {
+                Ok(_) => return,
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{css}: never clicked: {last:?}");
+    }
+
     pub async fn type_into(&self, css: &str, text: &str) {
         self.on(css, "value", Some(json!({ "text": text }))).await;
     }

@@ -299,6 +299,23 @@ impl Acd {
         call: &str,
         request: &CallRequest,
     ) -> Result<(), AcdError> {
+        self.enqueue_since(now, call, request, now)
+    }
+
+    /// When the call entered its queue (its place in line counts from then), while queued.
+    pub fn queued_since(&self, call: &str) -> Option<Mono> {
+        self.calls.get(call).map(|q| Mono::from_millis(q.rank.2))
+    }
+
+    /// [`Acd::enqueue`], ranked as if the call had entered at `since`: a call a
+    /// supervisor moves to another queue keeps the time it waited.
+    pub fn enqueue_since(
+        &mut self,
+        now: Mono,
+        call: &str,
+        request: &CallRequest,
+        since: Mono,
+    ) -> Result<(), AcdError> {
         if self.calls.contains_key(call) {
             return Err(AcdError::AlreadyQueued(call.into()));
         }
@@ -306,7 +323,7 @@ impl Acd {
             role: request.role.clone(),
             skill: request.skill.clone(),
         };
-        let rank = priority::rank(request, now.as_millis(), self.settings.aging_step_ms);
+        let rank = priority::rank(request, since.as_millis(), self.settings.aging_step_ms);
         let queue = self.queue_mut(&key);
         if let Some(max) = queue.settings.max_waiting
             && queue.waiting.len() >= max
@@ -416,6 +433,20 @@ impl Acd {
             self.set_state(seat, SeatState::Busy { call: to.into() }, now);
         }
         busy_on_from
+    }
+
+    /// A supervisor takes over `call`: the seat is busy on it from now on, whatever its
+    /// state, unless it is ringing for or busy on another call (false).
+    pub fn engage(&mut self, now: Mono, seat: &str, call: &str) -> bool {
+        let Some(s) = self.seats.get_mut(seat) else {
+            return false;
+        };
+        if matches!(s.state, SeatState::Ringing { .. } | SeatState::Busy { .. }) {
+            return false;
+        }
+        s.pause_after_call = None;
+        self.set_state(seat, SeatState::Busy { call: call.into() }, now);
+        true
     }
 
     /// The seat's call ended: wrap-up, then available (or offline if it unregistered, still

@@ -1111,10 +1111,12 @@ pub mod liveness;
 pub mod router;
 #[cfg(test)]
 mod sim;
+mod supervise;
 #[cfg(test)]
 mod tests;
 #[cfg(any(test, feature = "testutil"))]
 pub mod tests_support;
+pub use supervise::SuperviseError;
 mod transfer;
 pub use transfer::TransferError;
 mod party;

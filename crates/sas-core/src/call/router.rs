@@ -14,6 +14,7 @@
 //! call-file requests, admission, per-leg SDP state.
 
 use super::{CallInput, CallOutput, Switchboard};
+use crate::cti::MonitorMode;
 use crate::ids::CallId;
 use crate::routing::flow::Flow;
 use crate::routing::plan::{InternalNumber, PlanSet};
@@ -24,6 +25,7 @@ use std::sync::Arc;
 pub mod admission;
 mod lines;
 mod liveness;
+mod monitor;
 mod phones;
 mod presence;
 mod route;
@@ -35,6 +37,7 @@ mod wrap_up;
 pub use lines::{LineSwitch, LineSwitchError};
 use liveness::Watches;
 pub use liveness::{LivenessSettings, MediaSample, SeatSample};
+pub use monitor::{MONITOR_RING_MS, Monitoring};
 use route::Route;
 pub use sdp::{ReofferError, Reoffered};
 pub use seat_requests::{SeatRequest, SeatRequestError};
@@ -99,6 +102,16 @@ pub enum RouterInput {
         /// Contact URIs and their time left.
         contacts: Vec<(String, u64)>,
     },
+    /// The supervisor's phone answered its monitor of the call ([`RouterOutput::RingMonitor`]).
+    MonitorAnswered {
+        /// The call.
+        call: CallId,
+    },
+    /// The supervisor's monitor leg failed or hung up.
+    MonitorGone {
+        /// The call.
+        call: CallId,
+    },
     /// A seat transferred the call to an internal number: its dial plan goes on there.
     Transfer {
         /// The call.
@@ -133,6 +146,37 @@ pub enum RouterOutput {
         /// The call.
         call: CallId,
         /// The seat.
+        seat: String,
+    },
+    /// Ring the supervisor's phone on the call's free seat leg for a monitor; its outcome
+    /// comes back as [`RouterInput::MonitorAnswered`] or [`RouterInput::MonitorGone`].
+    RingMonitor {
+        /// The call.
+        call: CallId,
+        /// The supervisor's seat.
+        seat: String,
+    },
+    /// The supervisor's answered leg hears the call as `mode` says (`None`: not at all,
+    /// the relay relays caller and seat again).
+    MonitorMedia {
+        /// The call.
+        call: CallId,
+        /// Listen, whisper, barge.
+        mode: Option<MonitorMode>,
+    },
+    /// Hang up (or cancel) the supervisor's monitor leg.
+    HangUpMonitor {
+        /// The call.
+        call: CallId,
+        /// The supervisor's seat.
+        seat: String,
+    },
+    /// The supervisor took the call over: its monitor leg is the call's leg of `seat` from
+    /// now on (the switchboard's `HangUpSeat` and `Bridge` follow).
+    TakenOver {
+        /// The call.
+        call: CallId,
+        /// The supervisor's seat.
         seat: String,
     },
     /// Play to the caller, numbered `play` (prompt names, resolved by the driver against
@@ -181,6 +225,8 @@ pub struct Router {
     sdp: HashMap<String, sdp::Negotiation>,
     /// Lines switched to the backup centre.
     switched: lines::Switched,
+    /// Supervisors listening, whispering or barging in, by call.
+    monitors: monitor::Monitors,
 }
 
 impl Router {
@@ -198,6 +244,7 @@ impl Router {
             presence: presence::Presence::default(),
             sdp: HashMap::new(),
             switched: lines::Switched::new(),
+            monitors: monitor::Monitors::new(),
         }
     }
 
@@ -225,6 +272,8 @@ impl Router {
             RouterInput::CallerProbed { call, answered } => self.probed(now, &call, answered),
             RouterInput::Transfer { call, target, by } => self.transfer(now, &call, &target, &by),
             RouterInput::Registration { seat, contacts } => self.registered(now, &seat, contacts),
+            RouterInput::MonitorAnswered { call } => self.monitor_answered(now, &call),
+            RouterInput::MonitorGone { call } => self.monitor_gone(now, &call),
         }
         self.settle(now);
     }
@@ -298,13 +347,14 @@ impl Router {
     /// Entries of the Router's tables, by name: those keyed by call go back to 0 when no
     /// call is live (`last_calls` and `timers` keep one per seat at most), or memory grows
     /// with the calls handled (the `sas_live_entries` metric).
-    pub fn table_sizes(&self) -> [(&'static str, usize); 5] {
+    pub fn table_sizes(&self) -> [(&'static str, usize); 6] {
         [
             ("router_calls", self.board.active_calls()),
             ("router_routes", self.routes.len()),
             ("router_sdp", self.sdp.len()),
             ("router_timers", self.timers.len()),
             ("router_last_calls", self.last_calls.len()),
+            ("router_monitors", self.monitors.len()),
         ]
     }
 
@@ -444,6 +494,7 @@ impl Router {
                 self.overflow_now(now, call, false);
             }
             TimerName::RegistrationExpiry => self.registration_expired(now, call),
+            TimerName::MonitorRing => self.monitor_ring_expired(now, call),
         }
     }
 
@@ -464,6 +515,8 @@ impl Router {
     /// The dial plan's part of a switchboard output; the output then goes to the driver.
     fn react(&mut self, now: Now, out: CallOutput) {
         self.follow_last_calls(&out);
+        // A monitor whose call left its seat ends before the output that moves the call.
+        self.check_monitors(now);
         match out {
             CallOutput::Bridge { ref call, .. } | CallOutput::Conference { ref call } => {
                 // A seat took the call: pending prompts and timers no longer matter.
@@ -514,6 +567,8 @@ impl Router {
 mod forward_tests;
 #[cfg(test)]
 mod lines_tests;
+#[cfg(test)]
+mod monitor_tests;
 #[cfg(test)]
 mod overflow_tests;
 #[cfg(test)]

@@ -327,7 +327,7 @@ impl Switchboard {
 }
 
 /// Closes the seat's open handling of the call.
-fn end_handler(record: &mut CallRecord, seat: &str, now: Now, left: &str) {
+pub(super) fn end_handler(record: &mut CallRecord, seat: &str, now: Now, left: &str) {
     if let Some(h) = record
         .handlers
         .iter_mut()

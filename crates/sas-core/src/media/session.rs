@@ -8,6 +8,13 @@
 //! goes through that leg's [`OutboundStream`], so a switch of source never shows as a new
 //! SSRC or a sequence jump.
 //!
+//! A supervisor on the call ([`MediaSession::monitor`]) is on the seat leg the call does
+//! not use. While the caller is bridged to a seat, the three are then mixed like a
+//! conference, each hearing whom the [`MonitorMode`] says: listen, the supervisor hears
+//! both and nobody hears the supervisor; whisper, the seat hears the supervisor too;
+//! barge, everyone hears everyone. The mix (decode, sum, clip, encode every 20 ms) costs
+//! only monitored calls; the others stay packet relays.
+//!
 //! Digits pressed by the caller are detected from RFC 4733 packets when the trunk
 //! negotiated `telephone-event`, otherwise in the audio (Goertzel). SIP INFO digits arrive
 //! through signalling, not here.
@@ -26,13 +33,14 @@ use super::dtmf::rfc4733::{TelephoneEventDecoder, parse_rtp};
 use super::g711::G711Law;
 use super::leg::Leg;
 use super::playback::{Announcement, Player};
-use super::prompts::FRAME_MS;
+use super::prompts::{FRAME_BYTES, FRAME_MS};
 use super::recording::{RecordingError, RecordingInfo, RtpMeta};
 use super::rtcp::{LegQuality, RtcpSession};
 use super::sdp::LegCodecs;
 use super::stream::{OutboundStream, SourceId};
+use crate::cti::MonitorMode;
 use crate::time::EpochMillis;
-use conference::Mixer;
+use conference::{EVERYONE, Hearing, Mixer};
 
 mod conference;
 #[cfg(test)]
@@ -87,6 +95,39 @@ enum Mode {
     Bridge(Leg),
     /// Every leg hears the others.
     Conference(Mixer),
+    /// Bridged to `seat`, with a supervisor on the third leg: mixed as `hearing` says.
+    Monitored {
+        mixer: Mixer,
+        seat: Leg,
+        hearing: Hearing,
+    },
+}
+
+/// A supervisor on the call: its leg and what it hears and says to whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Monitor {
+    /// The supervisor's leg (B or C: the one the bridged seat does not use).
+    pub supervisor: Leg,
+    /// Listen, whisper or barge.
+    pub mode: MonitorMode,
+}
+
+impl Monitor {
+    /// Who hears whom with the caller bridged to `seat`.
+    fn hearing(self, seat: Leg) -> Hearing {
+        let (a, s, v) = (Leg::A.idx(), seat.idx(), self.supervisor.idx());
+        if self.mode == MonitorMode::Barge {
+            return EVERYONE;
+        }
+        let mut hearing = [[false; 3]; 3];
+        hearing[a][s] = true;
+        hearing[s][a] = true;
+        hearing[v][a] = true;
+        hearing[v][s] = true;
+        // Whisper: to the seat only, never to the caller.
+        hearing[s][v] = self.mode == MonitorMode::Whisper;
+        hearing
+    }
 }
 
 #[derive(Debug)]
@@ -131,6 +172,8 @@ pub struct MediaSession {
     start: EpochMillis,
     legs: [LegMedia; 3],
     mode: Mode,
+    /// A supervisor on the call, mixed in whenever the caller is bridged to a seat.
+    monitor: Option<Monitor>,
     /// When the next player or conference frame is due.
     next_frame_at: Option<EpochMillis>,
     /// Sources so far: each peer, play and conference is the next one, in the high bits of
@@ -172,6 +215,7 @@ impl MediaSession {
                 rtcp: RtcpSession::new(ssrc[leg.idx()], CNAME.into()),
             }),
             mode: Mode::Nothing,
+            monitor: None,
             next_frame_at: None,
             sources: 0,
             own_source: 0,
@@ -210,10 +254,37 @@ impl MediaSession {
 
     /// The caller and the seat on `seat` (B or C) hear each other; the other seat leg
     /// hears nothing and is not heard. Bridging the caller to itself is ignored.
+    /// With a supervisor on the call, the three are mixed from the next packet.
     pub fn bridge(&mut self, seat: Leg) {
-        if seat != Leg::A {
-            self.mode = Mode::Bridge(seat);
-            self.next_frame_at = None;
+        if seat == Leg::A {
+            return;
+        }
+        self.next_frame_at = None;
+        self.mode = match self.monitor.filter(|m| m.supervisor != seat) {
+            Some(m) => Mode::Monitored {
+                mixer: Mixer::default(),
+                seat,
+                hearing: m.hearing(seat),
+            },
+            None => Mode::Bridge(seat),
+        };
+    }
+
+    /// A supervisor joins (or changes mode), or leaves (`None`): a call bridged to a seat
+    /// is mixed (or relayed again) at once; otherwise (prompts, conference) from its next
+    /// bridge. The supervisor's leg must have its codecs.
+    pub fn monitor(&mut self, monitor: Option<Monitor>) {
+        self.monitor = monitor;
+        let seat = match &self.mode {
+            Mode::Bridge(seat) | Mode::Monitored { seat, .. } => *seat,
+            _ => return,
+        };
+        match (&mut self.mode, monitor) {
+            // A new mode only: the mix goes on, buffers and stream kept.
+            (Mode::Monitored { hearing, .. }, Some(m)) if m.supervisor != seat => {
+                *hearing = m.hearing(seat);
+            }
+            _ => self.bridge(seat),
         }
     }
 
@@ -297,9 +368,20 @@ impl MediaSession {
                 })
             });
         }
-        if let Mode::Conference(mixer) = &mut self.mode {
-            mixer.push(leg, &packet[payload], law);
-            return Some(Delivery::Mixed);
+        match &mut self.mode {
+            Mode::Conference(mixer) => {
+                mixer.push(leg, &packet[payload], law);
+                return Some(Delivery::Mixed);
+            }
+            Mode::Monitored { mixer, .. } => {
+                mixer.push(leg, &packet[payload], law);
+                // Bridged without a clock: the mix starts with its first packet.
+                if self.next_frame_at.is_none() {
+                    self.start_frames(now);
+                }
+                return Some(Delivery::Mixed);
+            }
+            _ => {}
         }
         let to = to?;
         let target = self.legs[to.idx()].codecs?;
@@ -371,14 +453,9 @@ impl MediaSession {
                     }
                     ([Some(frame), None, None], segment)
                 }
-                Mode::Conference(mixer) => {
-                    let mixes = mixer.mix();
-                    let legs = &self.legs;
-                    let frames = Leg::ALL.map(|leg| {
-                        let law = legs[leg.idx()].codecs?.law;
-                        Some(mixes[leg.idx()].map(|sample| law.encode(sample)))
-                    });
-                    (frames, 0)
+                Mode::Conference(mixer) => (encode(&self.legs, mixer.mix(&EVERYONE)), 0),
+                Mode::Monitored { mixer, hearing, .. } => {
+                    (encode(&self.legs, mixer.mix(hearing)), 0)
                 }
                 _ => break,
             };
@@ -523,6 +600,14 @@ fn meta_of(packet: &[u8]) -> RtpMeta {
         ssrc: u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]),
         timestamp: timestamp_of(packet),
     }
+}
+
+/// Each leg's mix in its law (`None`: the leg has no codecs yet).
+fn encode(legs: &[LegMedia; 3], mixes: [conference::Frame; 3]) -> [Option<[u8; FRAME_BYTES]>; 3] {
+    Leg::ALL.map(|leg| {
+        let law = legs[leg.idx()].codecs?.law;
+        Some(mixes[leg.idx()].map(|x| law.encode(x)))
+    })
 }
 
 /// Converts a G.711 payload from one law to the other, in place.

@@ -37,7 +37,7 @@ pub(super) struct Route {
     plays: u64,
     awaiting: Awaiting,
     /// The queue the call was last put in (a forward that cannot be made falls back here).
-    last_queue: Option<Instruction>,
+    pub(super) last_queue: Option<Instruction>,
     /// Full queues met in a row (overflow to a queue that is full too…): bounded, so
     /// queues overflowing into each other cannot spin.
     full_in_a_row: u32,

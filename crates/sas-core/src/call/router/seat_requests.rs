@@ -42,6 +42,9 @@ pub enum SeatRequestError {
     /// The transfer target is not in the call's dial plans.
     #[error("unknown transfer target: {0}")]
     UnknownTarget(String),
+    /// No such live call (a supervisor's target).
+    #[error("no such call")]
+    UnknownCall,
 }
 
 impl From<TransferError> for SeatRequestError {
@@ -157,6 +160,50 @@ impl Router {
             .map_err(|e| SeatRequestError::Invalid(e.to_string()))?;
         self.settle(now);
         Ok(())
+    }
+}
+
+impl Router {
+    /// A supervisor moves a waiting `call` to `queue` (a queue of the call's dial plans)
+    /// and/or to `urgency`. It keeps its place in line by the time it has waited; its max
+    /// wait and hold audio stay those of the step that queued it. Returns the queue.
+    pub fn move_waiting(
+        &mut self,
+        now: Now,
+        call: &str,
+        queue: Option<&str>,
+        urgency: Option<Urgency>,
+    ) -> Result<String, SeatRequestError> {
+        use crate::routing::flow::Instruction;
+        let r = self.routes.get(call).ok_or(SeatRequestError::UnknownCall)?;
+        let Some(Instruction::Queue {
+            queue: current,
+            priority,
+            ..
+        }) = &r.last_queue
+        else {
+            return Err(crate::call::SuperviseError::NotWaiting.into());
+        };
+        let name = queue.unwrap_or(current).to_string();
+        let Some(def) = r.plans.queues.get(&name) else {
+            let known: Vec<&str> = r.plans.queues.keys().map(String::as_str).collect();
+            return Err(SeatRequestError::Invalid(format!(
+                "unknown queue {name} (the call's dial plans have: {})",
+                known.join(", ")
+            )));
+        };
+        let request = crate::acd::CallRequest::new(&def.role, *priority);
+        self.last = now;
+        self.board
+            .move_waiting(now, call, &name, &request, urgency)?;
+        if let Some(Some(Instruction::Queue { queue, .. })) =
+            self.routes.get_mut(call).map(|r| r.last_queue.as_mut())
+        {
+            // Waiting again after a lost seat means waiting in the queue it was moved to.
+            *queue = name.clone();
+        }
+        self.settle(now);
+        Ok(name)
     }
 }
 

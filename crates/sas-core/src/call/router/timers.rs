@@ -13,6 +13,8 @@ pub enum TimerName {
     QueueMaxWait,
     /// A seat's earliest registration expires (keyed by the seat, not a call).
     RegistrationExpiry,
+    /// A supervisor's phone rings for a monitor: then the monitor is given up.
+    MonitorRing,
 }
 
 /// Pending timers of all calls.

@@ -654,3 +654,87 @@ fn in_conference_a_held_leg_and_an_empty_leg_hear_nothing() {
         "B hears once it resumes"
     );
 }
+
+/// A supervisor on C while the caller (PCMA) talks with the seat on B (PCMU): each mode
+/// mixes whom it says, the caller never hears a listening or whispering supervisor, and
+/// the recording keeps what the caller hears.
+#[test]
+fn a_supervisor_listens_whispers_then_barges_and_leaves() {
+    let codecs = [PCMA, PCMU, PCMU];
+    let mut s = MediaSession::new(T0, [0xA, 0xB, 0xC], [0, 0, 0]);
+    for leg in Leg::ALL {
+        s.set_codecs(leg, codecs[leg.idx()]);
+    }
+    let sink = MemorySink::default();
+    s.start_recording(Box::new(sink.clone()), T0);
+    s.bridge(Leg::B);
+    let mut phones = Leg::ALL.map(|leg| Phone::new(codecs[leg.idx()], 0x100 + leg as u32));
+    let speech = Leg::ALL.map(|leg| tone_frames(SAYS[leg.idx()], codecs[leg.idx()].law, 3000));
+    let mut ears = Ears::default();
+    let mut t = 0;
+    // 20 ms frames from every leg for `ms`; what each leg received in that time.
+    let mut talk = |s: &mut MediaSession, ears: &mut Ears, ms: u64, mixed: bool| {
+        let before = ears.0.each_ref().map(Vec::len);
+        for _ in 0..ms / 20 {
+            for leg in Leg::ALL {
+                let frame = &speech[leg.idx()][(t / 20) as usize];
+                let packet = phones[leg.idx()].packet(frame);
+                let got = ears.send(s, leg, packet, T0 + t);
+                if leg != Leg::C {
+                    assert_eq!(got == Delivery::Mixed, mixed, "{leg:?} at {t}");
+                }
+            }
+            ears.tick(s, T0 + t);
+            t += 20;
+        }
+        Leg::ALL.map(|leg| ears.0[leg.idx()][before[leg.idx()]..].to_vec())
+    };
+    let monitor = |mode| {
+        Some(Monitor {
+            supervisor: Leg::C,
+            mode,
+        })
+    };
+    let hears = |got: &[Vec<Vec<u8>>; 3], leg: Leg, speakers: &[Leg]| {
+        // The first frames of a mix may be short of a leg's audio (jitter room).
+        assert!(
+            got[leg.idx()].len() >= 20,
+            "{leg:?}: {}",
+            got[leg.idx()].len()
+        );
+        for frame in &got[leg.idx()][3..] {
+            assert_hears(&decode(frame, codecs[leg.idx()].law), leg, speakers);
+        }
+    };
+    s.monitor(monitor(MonitorMode::Listen));
+    let got = talk(&mut s, &mut ears, 500, true);
+    hears(&got, Leg::A, &[Leg::B]);
+    hears(&got, Leg::B, &[Leg::A]);
+    hears(&got, Leg::C, &[Leg::A, Leg::B]);
+    s.monitor(monitor(MonitorMode::Whisper));
+    let got = talk(&mut s, &mut ears, 500, true);
+    hears(&got, Leg::A, &[Leg::B]);
+    hears(&got, Leg::B, &[Leg::A, Leg::C]);
+    hears(&got, Leg::C, &[Leg::A, Leg::B]);
+    s.monitor(monitor(MonitorMode::Barge));
+    let got = talk(&mut s, &mut ears, 500, true);
+    hears(&got, Leg::A, &[Leg::B, Leg::C]);
+    hears(&got, Leg::B, &[Leg::A, Leg::C]);
+    hears(&got, Leg::C, &[Leg::A, Leg::B]);
+    // On hold (prompts), then back: the supervisor is mixed in again.
+    s.play(Announcement::default(), T0 + 1500);
+    s.bridge(Leg::B);
+    let got = talk(&mut s, &mut ears, 500, true);
+    hears(&got, Leg::A, &[Leg::B, Leg::C]);
+    // The supervisor leaves: packet relay again, nothing for C.
+    s.monitor(None);
+    let got = talk(&mut s, &mut ears, 200, false);
+    assert!(got[Leg::C.idx()].is_empty());
+    assert_eq!(got[Leg::A.idx()].len(), 10);
+    let taps = sink.0.lock().unwrap();
+    assert_eq!(
+        taps.plateau.len(),
+        ears.0[Leg::A.idx()].len(),
+        "what the caller hears is recorded"
+    );
+}
