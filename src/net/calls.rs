@@ -292,6 +292,8 @@ pub struct CallDriver {
     pub journal: crate::store::journal::Journal,
     /// Told the calls held and each probe's return (overload control).
     pub overload: crate::net::overload::Overload,
+    /// Today's figures and the board drawn every second for wall displays.
+    pub wallboard: crate::net::wallboard::Wallboard,
 }
 
 impl CallDriver {
@@ -307,6 +309,8 @@ impl CallDriver {
         let mut by_leg: HashMap<String, String> = HashMap::new();
         self.publish_gauges();
         let mut watchdog = tokio::time::interval(std::time::Duration::from_secs(1));
+        let mut wallboard = tokio::time::interval(std::time::Duration::from_secs(1));
+        wallboard.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             let deadline = self.router.poll_timeout();
             let sleep = async {
@@ -327,6 +331,7 @@ impl CallDriver {
                     || self.caller_rtp_timeout_ms > 0 => {
                     self.sample_media(self.clock.now(), &mut legs);
                 }
+                _ = wallboard.tick() => self.draw_wallboard(),
             }
             self.execute(&mut legs, &mut by_leg);
             self.publish_tables(legs.len(), by_leg.len());
@@ -831,6 +836,7 @@ impl CallDriver {
     /// Stores a finished call's record, once its media (if any) has ended and reported.
     /// It is counted in `sas_calls_total` once the writer confirms it is on disk.
     fn persist(&mut self, mut record: CallRecord, media: Option<(MediaRelay, bool)>) {
+        self.wallboard.finished(self.clock.now().wall, &record);
         let outcome = record.outcome.unwrap_or(Outcome::Failed);
         for wait in record.queue_waits() {
             self.metrics

@@ -30,4 +30,5 @@ pub mod sip_tls_out;
 pub mod sip_ws;
 pub mod tls;
 pub mod tls_pin;
+pub mod wallboard;
 mod wrap_up;
