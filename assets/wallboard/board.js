@@ -63,9 +63,18 @@ function setLevel(node, level) {
 
 function lineRow(l) {
   const name = cell(lineLabel(l.name), "name");
-  if (l.switched) name.append(el("span", ` BASCULÉE vers le centre de repli — ${l.switched.reason}`));
+  if (l.switched) {
+    const switched = el("span", `BASCULÉE vers le centre de repli — ${l.switched.reason}`);
+    switched.className = "switched";
+    name.append(" ", switched);
+  }
   const waiting = cell(String(l.waiting), "waiting");
-  if (l.p0_waiting) waiting.append(el("strong", ` (P0 : ${l.p0_waiting})`));
+  // P0 calls of the line waiting anywhere (an escalation waiting for AMU too).
+  if (l.p0_waiting) {
+    const p0 = el("span", `P0 ×${l.p0_waiting}`);
+    p0.className = "p0";
+    waiting.append(" ", p0);
+  }
   const tr = el("tr");
   tr.dataset.line = l.name;
   tr.append(name, waiting, ticking(l.oldest_since, l.limits, "longest"),
@@ -253,7 +262,9 @@ export function mountBoard(root, {muted = false} = {}) {
     skew = Date.now() - board.now;
     fill(lines, board.lines.map(lineRow));
     fill(queues, board.queues.map(queueRow));
-    fill(escalations, board.escalations.map(escalationRow));
+    const none = el("tr");
+    none.append(cell("aucune", "none"));
+    fill(escalations, board.escalations.length ? board.escalations.map(escalationRow) : [none]);
     fill(seats, board.seats.map(seatTile));
     updated.textContent = `mis à jour ${new Date(board.now).toLocaleTimeString("fr-FR")}`;
     const p0Lines = board.lines.filter((l) => l.p0_waiting > 0).map((l) => lineLabel(l.name));
