@@ -81,7 +81,7 @@ function lineRow(l) {
     cell(share(l.last_hour, 30), "h30"), cell(share(l.last_hour, 60), "h60 share"),
     cell(share(l.today, 30), "d30"), cell(share(l.today, 60), "d60"),
     cell(String(l.today.abandoned), "abandoned"), cell(String(l.today.misdials), "misdials"),
-    cell(String(l.today.overflows + l.today.forwards), "overflows"));
+    cell(String(l.today.overflows), "overflows"), cell(String(l.today.forwards), "forwards"));
   setLevel(tr, l.level);
   setLevel(tr.querySelector(".share"), l.share_level);
   setLevel(tr.querySelector(".longest"), l.wait_level);
@@ -99,7 +99,7 @@ function queueRow(q) {
     ticking(q.oldest_since, q.limits, "longest"), cell(share(q.last_hour, 60), "h60"),
     cell(share(t, 60), "d60"), cell(String(t.abandoned), "abandoned"),
     cell(escalations, "escalated"));
-  setLevel(tr, q.wait_level);
+  setLevel(tr, q.level);
   return tr;
 }
 
@@ -200,7 +200,8 @@ export function mountBoard(root, {muted = false} = {}) {
   top.append(updated, mute);
   root.replaceChildren(top, alarm,
     table("Lignes", ["Ligne", "En attente", "Attente max", "≤ 30 s (1 h)", "≤ 60 s (1 h)",
-      "≤ 30 s (jour)", "≤ 60 s (jour)", "Abandons", "Faux appels", "Débord./repli"], lines),
+      "≤ 30 s (jour)", "≤ 60 s (jour)", "Abandons", "Faux appels", "Débordements",
+      "Vers le repli"], lines),
     table("Escalades en cours", ["Priorité", "Ligne", "En attente de", "Depuis", "Avec"],
       escalations),
     table("Files", ["File", "En attente", "Attente max", "≤ 60 s (1 h)", "≤ 60 s (jour)",

@@ -107,3 +107,72 @@ impl CallDriver {
         wallboard.feed.publish(message.to_string());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sas_core::call::router::Router;
+    use sas_core::call::tests_support::{T0, arrive, board_with, online};
+    use sas_core::pii::CallerNumber;
+    use sas_core::record::{EventKind, Outcome};
+    use sas_core::time::Now;
+    use std::time::Instant;
+
+    /// A finished 15 call answered after `wait_s`.
+    fn answered(n: usize, at: EpochMillis, wait_s: u64) -> CallRecord {
+        let mut r = CallRecord::new(
+            format!("c{n}"),
+            format!("sip-{n}"),
+            "samu".into(),
+            "15".into(),
+            CallerNumber::new("0612345678"),
+            at,
+        );
+        r.enter_queue(at + 1_000, "arm", "arm priority 0".into());
+        let answer = at + wait_s * 1_000;
+        r.event(answer, EventKind::Connect, Some("arm1"), None);
+        r.answered_at = Some(answer);
+        r.event(answer + 120_000, EventKind::End, None, None);
+        r.outcome = Some(Outcome::Answered);
+        r
+    }
+
+    /// The cost of a board at an epidemic peak: 2,400 calls in the last hour (×10 a busy
+    /// department's peak), 200 in progress, 60 seats. Drawn every second while watched.
+    #[test]
+    fn a_board_at_an_epidemic_peak_costs_a_few_milliseconds() {
+        let names: Vec<String> = (0..60).map(|i| format!("arm{i}")).collect();
+        let seats: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "arm")).collect();
+        let mut b = board_with(&seats);
+        for n in &names[..50] {
+            online(&mut b, T0, n);
+        }
+        for i in 0..200 {
+            arrive(&mut b, T0 + i as u64, &format!("live{i}"), "samu", 0);
+        }
+        let now = Now::at(T0 + 3_000_000);
+        let router = Router::new(b, now);
+        let mut tally = Tally::new(now.wall);
+        for i in 0..2_400 {
+            tally.finished(
+                now.wall,
+                &answered(i, T0 + i as u64 * 1_000, (i % 90) as u64),
+            );
+        }
+        let layout = Layout {
+            lines: vec!["samu".into(), "sas".into()],
+            queues: vec!["arm".into(), "amu".into()],
+            thresholds: Thresholds::default(),
+        };
+        let started = Instant::now();
+        let rounds = 20;
+        let mut bytes = 0;
+        for _ in 0..rounds {
+            let board = draw(&router, &mut tally, &layout, now);
+            bytes = serde_json::to_string(&board).unwrap().len();
+        }
+        let each = started.elapsed() / rounds;
+        eprintln!("board: {each:?} to draw and serialise, {bytes} bytes");
+        assert!(each.as_millis() < 500, "{each:?}");
+    }
+}
