@@ -264,7 +264,9 @@ export function mountBoard(root, {muted = false} = {}) {
     fill(lines, board.lines.map(lineRow));
     fill(queues, board.queues.map(queueRow));
     const none = el("tr");
-    none.append(cell("aucune", "none"));
+    const nothing = cell("aucune", "none");
+    nothing.colSpan = 5;
+    none.append(nothing);
     fill(escalations, board.escalations.length ? board.escalations.map(escalationRow) : [none]);
     fill(seats, board.seats.map(seatTile));
     updated.textContent = `mis à jour ${new Date(board.now).toLocaleTimeString("fr-FR")}`;
