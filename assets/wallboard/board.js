@@ -61,6 +61,13 @@ function setLevel(node, level) {
   for (const l of LEVELS) node.classList.toggle(`level-${l}`, l === level);
 }
 
+/** Answered within 30 s and 60 s, over the last hour and today (the 60 s of the last hour
+ * is the one judged against its target). */
+function shares(row) {
+  return [cell(share(row.last_hour, 30), "h30"), cell(share(row.last_hour, 60), "h60 share"),
+    cell(share(row.today, 30), "d30"), cell(share(row.today, 60), "d60")];
+}
+
 function lineRow(l) {
   const name = cell(lineLabel(l.name), "name");
   if (l.switched) {
@@ -77,9 +84,7 @@ function lineRow(l) {
   }
   const tr = el("tr");
   tr.dataset.line = l.name;
-  tr.append(name, waiting, ticking(l.oldest_since, l.limits, "longest"),
-    cell(share(l.last_hour, 30), "h30"), cell(share(l.last_hour, 60), "h60 share"),
-    cell(share(l.today, 30), "d30"), cell(share(l.today, 60), "d60"),
+  tr.append(name, waiting, ticking(l.oldest_since, l.limits, "longest"), ...shares(l),
     cell(String(l.today.abandoned), "abandoned"), cell(String(l.today.misdials), "misdials"),
     cell(String(l.today.overflows), "overflows"), cell(String(l.today.forwards), "forwards"));
   setLevel(tr, l.level);
@@ -96,10 +101,12 @@ function queueRow(q) {
     ? `${t.escalated_answered}/${t.escalated} décrochées, max ${clockText(t.escalation_max_ms)}`
     : "—";
   tr.append(cell(queueLabel(q.name), "name"), cell(String(q.waiting), "waiting"),
-    ticking(q.oldest_since, q.limits, "longest"), cell(share(q.last_hour, 60), "h60"),
-    cell(share(t, 60), "d60"), cell(String(t.abandoned), "abandoned"),
+    ticking(q.oldest_since, q.limits, "longest"), ...shares(q),
+    cell(String(t.abandoned), "abandoned"), cell(String(t.overflows), "overflows"),
     cell(escalations, "escalated"));
   setLevel(tr, q.level);
+  setLevel(tr.querySelector(".share"), q.share_level);
+  setLevel(tr.querySelector(".longest"), q.wait_level);
   return tr;
 }
 
@@ -204,8 +211,8 @@ export function mountBoard(root, {muted = false} = {}) {
       "Vers le repli"], lines),
     table("Escalades en cours", ["Priorité", "Ligne", "En attente de", "Depuis", "Avec"],
       escalations),
-    table("Files", ["File", "En attente", "Attente max", "≤ 60 s (1 h)", "≤ 60 s (jour)",
-      "Abandons", "Escalades (jour)"], queues),
+    table("Files", ["File", "En attente", "Attente max", "≤ 30 s (1 h)", "≤ 60 s (1 h)",
+      "≤ 30 s (jour)", "≤ 60 s (jour)", "Abandons", "Débordements", "Escalades (jour)"], queues),
     seats);
   root.dataset.beeps = "0";
 

@@ -241,7 +241,8 @@ pub fn draw(router: &Router, tally: &mut Tally, layout: &Layout, now: Now) -> Bo
             .map(str::to_string)
             .chain(more.into_iter().cloned())
         {
-            if !names.contains(&name) {
+            // `-`: a call with none (a report's word), no row of its own.
+            if !names.contains(&name) && !name.is_empty() && name != "-" {
                 names.push(name);
             }
         }
@@ -255,7 +256,7 @@ pub fn draw(router: &Router, tally: &mut Tally, layout: &Layout, now: Now) -> Bo
     let queue_names = names(
         &layout.queues,
         waiting.iter().filter_map(|w| w.queue).collect(),
-        figures.today.queues.keys().filter(|q| *q != "-").collect(),
+        figures.today.queues.keys().collect(),
     );
     let lines = line_names
         .into_iter()
