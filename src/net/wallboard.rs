@@ -112,7 +112,8 @@ impl CallDriver {
 mod tests {
     use super::*;
     use sas_core::call::router::Router;
-    use sas_core::call::tests_support::{T0, arrive, board_with, online};
+    use sas_core::call::tests_support::{T0, actions, arrive, board_with, online};
+    use sas_core::call::{CallInput, CallOutput};
     use sas_core::pii::CallerNumber;
     use sas_core::record::{EventKind, Outcome};
     use sas_core::time::Now;
@@ -138,7 +139,8 @@ mod tests {
     }
 
     /// The cost of a board at an epidemic peak: 2,400 calls in the last hour (×10 a busy
-    /// department's peak), 200 in progress, 60 seats. Drawn every second while watched.
+    /// department's peak), 200 in progress (50 answered), 60 seats. Drawn every second
+    /// while watched.
     #[test]
     fn a_board_at_an_epidemic_peak_costs_a_few_milliseconds() {
         let names: Vec<String> = (0..60).map(|i| format!("arm{i}")).collect();
@@ -149,6 +151,13 @@ mod tests {
         }
         for i in 0..200 {
             arrive(&mut b, T0 + i as u64, &format!("live{i}"), "samu", 0);
+        }
+        // 50 of them answered (counted live), 150 waiting.
+        for out in actions(&mut b) {
+            if let CallOutput::RingSeat { call, seat } = out {
+                let answered = CallInput::SeatAnswered { call, seat };
+                b.handle(Now::at(T0 + 10_000), answered);
+            }
         }
         let now = Now::at(T0 + 3_000_000);
         let router = Router::new(b, now);
@@ -170,6 +179,8 @@ mod tests {
         for _ in 0..rounds {
             let board = draw(&router, &mut tally, &layout, now);
             bytes = serde_json::to_string(&board).unwrap().len();
+            assert_eq!(board.lines[0].waiting, 150);
+            assert_eq!(board.lines[0].today.answered, 2_450);
         }
         let each = started.elapsed() / rounds;
         eprintln!("board: {each:?} to draw and serialise, {bytes} bytes");
