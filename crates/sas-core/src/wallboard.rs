@@ -26,6 +26,7 @@ use crate::report::Row;
 use crate::routing::plan::PlanSet;
 use crate::time::{EpochMillis, Now};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// What the board shows rows for, and its thresholds.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -234,29 +235,16 @@ pub fn draw(router: &Router, tally: &mut Tally, layout: &Layout, now: Now) -> Bo
     escalations.sort_by_key(|e| (e.urgency.unwrap_or_default(), e.waiting_since));
 
     let switched = router.switched_lines();
-    let names = |fixed: &[String], extra: Vec<&str>, more: Vec<&String>| {
-        let mut names = fixed.to_vec();
-        for name in extra
-            .into_iter()
-            .map(str::to_string)
-            .chain(more.into_iter().cloned())
-        {
-            // `-`: a call with none (a report's word), no row of its own.
-            if !names.contains(&name) && !name.is_empty() && name != "-" {
-                names.push(name);
-            }
-        }
-        names
-    };
     let line_names = names(
         &layout.lines,
-        waiting.iter().map(|w| w.line).collect(),
-        figures.today.lines.keys().chain(switched.keys()).collect(),
+        (waiting.iter().map(|w| w.line))
+            .chain(figures.today.lines.keys().map(String::as_str))
+            .chain(switched.keys().map(String::as_str)),
     );
     let queue_names = names(
         &layout.queues,
-        waiting.iter().filter_map(|w| w.queue).collect(),
-        figures.today.queues.keys().collect(),
+        (waiting.iter().filter_map(|w| w.queue))
+            .chain(figures.today.queues.keys().map(String::as_str)),
     );
     let lines = line_names
         .into_iter()
@@ -301,24 +289,34 @@ pub fn draw(router: &Router, tally: &mut Tally, layout: &Layout, now: Now) -> Bo
     }
 }
 
+/// The layout's rows, then a row for any other name with something to show.
+fn names<'a>(fixed: &[String], others: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut names = fixed.to_vec();
+    for name in others {
+        // `-`: a call with no line or queue (a report's word), no row of its own.
+        if !name.is_empty() && name != "-" && !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
+/// Sums by line or by queue name.
+type ByName = BTreeMap<String, Row>;
+
 /// A row's cells: its waiting calls' start times, its P0 count, its sums.
 fn cells(
     name: &str,
     since: impl Iterator<Item = EpochMillis>,
     p0_waiting: usize,
-    (today, last_hour): (
-        &std::collections::BTreeMap<String, Row>,
-        &std::collections::BTreeMap<String, Row>,
-    ),
+    (today, last_hour): (&ByName, &ByName),
     limits: Limits,
     now: EpochMillis,
 ) -> Cells {
     let since: Vec<EpochMillis> = since.collect();
     let oldest_since = since.iter().min().copied();
     let longest_wait_ms = oldest_since.map_or(0, |s| now.saturating_sub(s));
-    let counts = |sums: &std::collections::BTreeMap<String, Row>| {
-        sums.get(name).map(Counts::from).unwrap_or_default()
-    };
+    let counts = |sums: &ByName| sums.get(name).map(Counts::from).unwrap_or_default();
     let last_hour = counts(last_hour);
     let wait_level = limits.wait_level(longest_wait_ms);
     let share_level = limits.share_level(last_hour.pct_60s);
