@@ -221,6 +221,18 @@ async fn todays_figures_survive_a_restart_and_the_board_is_for_supervisors_and_d
     let sup = cti_login(&router, "sup1").await;
     assert_eq!(board(&router, Some(&sup)).await.0, 200);
     assert_eq!(board(&router, Some(&router.token())).await.0, 200);
+    // Read-only; the event route is a WebSocket.
+    let (status, _) = http_send(router.http, "POST", "/api/wallboard", Some(TOKEN), "{}").await;
+    assert_eq!(status, 405);
+    let (status, body) = http_get(router.http, "/api/wallboard/events", Some(TOKEN)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("WebSocket"), "{body}");
+    assert_eq!(
+        http_get(router.http, "/api/wallboard/x", Some(TOKEN))
+            .await
+            .0,
+        404
+    );
 
     let gives_up = trunk_caller(router.sip, "caller_cancel.xml", "15", 2_000);
     assert!(finish(gives_up, Duration::from_secs(15)).await, "CANCEL");
