@@ -536,6 +536,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let (cti, cti_commands) = CtiChannels::new(1024);
     let trunk_link = crate::net::sip_tls_out::LinkState::default();
     let srtp = Arc::new(crate::media::srtp::SrtpPolicies::from_config(&config));
+    let wallboard = crate::net::wallboard::WallboardFeed::default();
     let driver = CallDriver {
         router: {
             let mut router = Router::new(switchboard, now);
@@ -595,6 +596,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         journal: crate::store::journal::Journal::with_seats(standings),
         tracking: Default::default(),
         overload: overload.clone(),
+        wallboard: crate::net::wallboard::Wallboard::start(
+            &store,
+            Arc::clone(&plans),
+            config.wallboard.thresholds(),
+            wallboard.clone(),
+            now.wall,
+        )
+        .map_err(store_error)?,
     };
     let draining = CancellationToken::new();
     let layer = Arc::clone(&dialogs);
@@ -657,6 +666,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         bans,
         header_timeout: config.limits.header_timeout(),
         shared: config.shared_store.clone(),
+        wallboard,
+        wallboard_token: config.wallboard.token.clone(),
     });
     let shipper = match &config.shared_store {
         Some(shared) => {

@@ -12,7 +12,9 @@ use thiserror::Error;
 use crate::sip::digest::{DigestAlgorithm, SeatCredential};
 
 mod transport_checks;
+mod wallboard;
 use crate::sip::digest_policy::{SeatDigest, TransportAlgorithms};
+pub use wallboard::WallboardConfig;
 
 /// Errors from loading or validating the configuration.
 #[derive(Debug, Error)]
@@ -93,6 +95,9 @@ pub struct Config {
     /// Overload control: when new trunk calls are shed.
     #[serde(default)]
     pub overload: crate::net::overload::OverloadSettings,
+    /// The live wallboard: wall displays' token, amber and red thresholds.
+    #[serde(default)]
+    pub wallboard: WallboardConfig,
     /// Seats allowed to register.
     #[serde(default)]
     pub seats: Vec<SeatConfig>,
@@ -792,6 +797,9 @@ impl Config {
         ];
         if let Some((key, reason)) = defences.into_iter().find_map(Result::err) {
             return Err(invalid(key, reason.into()));
+        }
+        if let Err((key, reason)) = self.wallboard.check() {
+            return Err(invalid(&key, reason));
         }
         if self.limits.sip_idle_timeout_s <= self.sip.max_expires_s {
             return Err(invalid(

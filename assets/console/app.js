@@ -10,6 +10,7 @@ import {loadHistory} from "./history.js";
 import {detailLabel, eventLabel, stateLabel} from "./labels.js";
 import {bindMedia, closeMedia, mediaEvent} from "./media.js";
 import {bindSeat, renderSeat} from "./seat.js";
+import {startWallboard, stopWallboard} from "./wallboard.js";
 
 const MAX_EVENTS = 50;
 let streams = [];
@@ -105,6 +106,7 @@ function signedIn(answer) {
   streams = [listen(() => api.eventsUrl("/api/cti/events"), onSeatEvent, setLink)];
   if (supervisor) {
     streams.push(listen(() => api.eventsUrl("/api/supervisor/events"), onSupervisorEvent, () => {}));
+    startWallboard();
   }
   $("pause").focus();
 }
@@ -112,6 +114,7 @@ function signedIn(answer) {
 function signedOut() {
   streams.forEach((s) => s.stop());
   streams = [];
+  if (supervisor) stopWallboard();
   api.forget();
   closeMedia();
   $("desk").hidden = true;

@@ -20,7 +20,7 @@ const PAUSES = {
   logged_out: "console déconnectée",
 };
 
-const LINES = {samu: "15", sas: "116 117", escalade: "escalade"};
+const LINES = {samu: "15", sas: "116 117", psy: "SAS Psy", escalade: "escalade"};
 
 const QUEUES = {arm: "ARM", amu: "AMU", liberal: "libéral", osnp: "OSNP", psy: "psy",
   3114: "3114"};

@@ -13,16 +13,16 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
                    connect-src 'self'; media-src 'self'; base-uri 'none'; form-action 'none'; \
                    frame-ancestors 'none'";
 
-const HTML: &str = "text/html; charset=utf-8";
-const JS: &str = "text/javascript; charset=utf-8";
-const CSS: &str = "text/css; charset=utf-8";
+pub(super) const HTML: &str = "text/html; charset=utf-8";
+pub(super) const JS: &str = "text/javascript; charset=utf-8";
+pub(super) const CSS: &str = "text/css; charset=utf-8";
 const ICON: &str = "image/x-icon";
 
 /// A blue square with a white cross, 32×32.
 const FAVICON: &[u8] = include_bytes!("../../assets/console/favicon.ico");
 
 /// Path, content type, body.
-const ASSETS: [(&str, &str, &str); 13] = [
+const ASSETS: [(&str, &str, &str); 14] = [
     (
         "/console",
         HTML,
@@ -88,6 +88,11 @@ const ASSETS: [(&str, &str, &str); 13] = [
         JS,
         include_str!("../../assets/console/supervise.js"),
     ),
+    (
+        "/console/wallboard.js",
+        JS,
+        include_str!("../../assets/console/wallboard.js"),
+    ),
 ];
 
 /// The console's answer for `path`, or `None` when the path is not the console's.
@@ -118,6 +123,13 @@ pub(super) fn serve(method: &Method, path: &str) -> Option<Response<Full<Bytes>>
             r
         }
     };
+    guard(&mut response);
+    Some(response)
+}
+
+/// The headers of every page and asset of ours: no caching, same-origin only, no sniffing,
+/// no referrer (a wall display's URL carries its token).
+pub(super) fn guard(response: &mut Response<Full<Bytes>>) {
     let headers = response.headers_mut();
     for (name, value) in [
         ("cache-control", "no-store"),
@@ -127,7 +139,6 @@ pub(super) fn serve(method: &Method, path: &str) -> Option<Response<Full<Bytes>>
     ] {
         headers.insert(name, value.parse().expect("static header value"));
     }
-    Some(response)
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ pub mod query;
 mod recordings;
 mod reports;
 mod shared;
+mod wallboard;
 
 use crate::cti::CtiChannels;
 use crate::metrics::Metrics;
@@ -73,6 +74,10 @@ pub struct HttpState {
     pub header_timeout: Duration,
     /// The shared store, read by `/api/calls?source=shared` (`None`: not configured).
     pub shared: Option<crate::shared_store::SharedStoreConfig>,
+    /// The boards the call driver draws, for wallboard WebSockets.
+    pub wallboard: crate::net::wallboard::WallboardFeed,
+    /// `[wallboard] token`: wall displays' read-only access.
+    pub wallboard_token: Option<String>,
 }
 
 /// Serves plain HTTP until `shutdown` is cancelled.
@@ -217,6 +222,9 @@ async fn route(
     if path.starts_with("/api/cti/") || path.starts_with("/api/supervisor/") {
         return cti::route(state, req, peer, shutdown).await;
     }
+    if path.starts_with("/api/wallboard") {
+        return cti::wallboard(state, req, shutdown).await;
+    }
     if path.starts_with("/api/dialplans") {
         if !authorised(&state, &req) {
             return reply(
@@ -236,6 +244,11 @@ async fn route(
     }
     if req.method() == Method::GET
         && let Some(page) = reports::page(&path)
+    {
+        return page;
+    }
+    if req.method() == Method::GET
+        && let Some(page) = wallboard::serve(&path)
     {
         return page;
     }

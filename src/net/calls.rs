@@ -295,6 +295,8 @@ pub struct CallDriver {
     pub journal: crate::store::journal::Journal,
     /// Told the calls held and each probe's return (overload control).
     pub overload: crate::net::overload::Overload,
+    /// Today's figures and the board drawn every second for wall displays.
+    pub wallboard: crate::net::wallboard::Wallboard,
 }
 
 impl CallDriver {
@@ -310,9 +312,10 @@ impl CallDriver {
         let mut by_leg: HashMap<String, String> = HashMap::new();
         self.publish_start();
         let mut watchdog = tokio::time::interval(std::time::Duration::from_secs(1));
-        // Queue gauges (calls waiting, longest wait) are a sample, not per-event work.
-        let mut queue_gauges = tokio::time::interval(std::time::Duration::from_secs(1));
-        queue_gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // Once a second: the queue gauges (calls waiting, longest wait) and the wallboard
+        // are samples, not per-event work.
+        let mut samples = tokio::time::interval(std::time::Duration::from_secs(1));
+        samples.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             let deadline = self.router.poll_timeout();
             let sleep = async {
@@ -333,8 +336,9 @@ impl CallDriver {
                     || self.caller_rtp_timeout_ms > 0 => {
                     self.sample_media(self.clock.now(), &mut legs);
                 }
-                _ = queue_gauges.tick() => {
+                _ = samples.tick() => {
                     self.sample_queues();
+                    self.draw_wallboard();
                     continue;
                 }
             }
@@ -874,6 +878,7 @@ impl CallDriver {
     /// Stores a finished call's record, once its media (if any) has ended and reported.
     /// It is counted in `sas_calls_total` once the writer confirms it is on disk.
     fn persist(&mut self, mut record: CallRecord, media: Option<(MediaRelay, bool)>) {
+        self.wallboard.finished(self.clock.now().wall, &record);
         let outcome = record.outcome.unwrap_or(Outcome::Failed);
         self.tracking.waits.finished(&self.metrics, &record);
         tracing::info!(

@@ -32,4 +32,5 @@ mod supervise;
 pub mod tls;
 pub mod tls_pin;
 pub mod trunk_probe;
+pub mod wallboard;
 mod wrap_up;

@@ -6,19 +6,31 @@ use super::{Store, StoreError};
 use sas_core::ids::CallId;
 use sas_core::record::CallRecord;
 use sas_core::report::{GroupBy, Period, Report, ReportBuilder};
+use sas_core::time::EpochMillis;
 
 impl Store {
     /// The report of the calls that arrived in `period`, grouped `by`.
     pub fn report(&self, period: Period, by: GroupBy) -> Result<Report, StoreError> {
         let mut builder = ReportBuilder::new(period, by);
         let (start, end) = builder.bounds();
+        self.each_arrived(start, end, |record| builder.add(&record))?;
+        Ok(builder.finish())
+    }
+
+    /// Hands `visit` every call that arrived in `[start, end)`, in arrival order (call
+    /// ids sort by their arrival time: a range scan, no full read).
+    pub fn each_arrived(
+        &self,
+        start: EpochMillis,
+        end: EpochMillis,
+        mut visit: impl FnMut(CallRecord),
+    ) -> Result<(), StoreError> {
         let range = CallId::stamp(start)..CallId::stamp(end);
         for item in self.calls.range(range) {
             let (_, bytes) = item?;
-            let record: CallRecord = serde_json::from_slice(&bytes)?;
-            builder.add(&record);
+            visit(serde_json::from_slice(&bytes)?);
         }
-        Ok(builder.finish())
+        Ok(())
     }
 }
 

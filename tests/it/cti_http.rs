@@ -112,6 +112,8 @@ async fn start_with_backlog(backlog: usize) -> Server {
         plans: Arc::new(plans),
         cti: cti.clone(),
         cti_accounts: CtiAccounts::from_config(&config),
+        wallboard: Default::default(),
+        wallboard_token: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -39,6 +39,7 @@ mod e2e_srtp;
 mod e2e_supervise;
 mod e2e_tls;
 mod e2e_transfer;
+mod e2e_wallboard;
 mod fuzz_corpus;
 mod media_tooling;
 mod monitoring;

@@ -24,3 +24,4 @@ pub mod routing;
 pub mod sim_rng;
 pub mod sip;
 pub mod time;
+pub mod wallboard;

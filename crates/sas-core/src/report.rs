@@ -19,6 +19,8 @@
 mod figures;
 pub mod render;
 #[cfg(test)]
+pub(crate) mod test_calls;
+#[cfg(test)]
 mod tests;
 
 use crate::record::CallRecord;
@@ -220,6 +222,12 @@ pub struct Row {
 }
 
 impl Row {
+    /// Calls a plateau had to answer: misdials are not demand (the base of the answered
+    /// within 30 s / 60 s shares).
+    pub fn demand(&self) -> u64 {
+        self.received - self.misdials
+    }
+
     fn keyed(key: String) -> Self {
         Row {
             key,
@@ -227,7 +235,8 @@ impl Row {
         }
     }
 
-    fn add(&mut self, o: &Row) {
+    /// Adds `o`'s figures to these (the key stays).
+    pub fn add(&mut self, o: &Row) {
         self.received += o.received;
         self.answered += o.answered;
         self.answered_30s += o.answered_30s;
@@ -338,6 +347,19 @@ impl ReportBuilder {
             total,
         }
     }
+}
+
+/// What one call adds, row by row, to a grouping by name (line, queue, seat, commune):
+/// live figures (the wallboard's) are the report's sums, kept up to date call by call.
+/// A grouping by day or hour gives nothing here.
+pub fn named_rows(record: &CallRecord, by: GroupBy) -> Vec<(String, Row)> {
+    figures::contributions(record, by)
+        .into_iter()
+        .filter_map(|(key, row)| match key {
+            figures::Key::Name(name) => Some((name, row)),
+            figures::Key::Time(_) => None,
+        })
+        .collect()
 }
 
 const HOUR: EpochMillis = 3_600_000;

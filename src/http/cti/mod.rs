@@ -10,9 +10,11 @@
 mod actions;
 mod auth;
 mod sessions;
+mod wallboard;
 mod ws;
 
 pub use sessions::{CtiAccounts, SeatAccount};
+pub(super) use wallboard::route as wallboard;
 
 use super::{HttpState, Peer, constant_time_eq, json, query};
 use crate::acd::{PauseReason, Urgency};
@@ -402,7 +404,11 @@ async fn seat(
             let events = state.cti.events.subscribe();
             let status = state.cti.ask(&seat, CtiRequest::Status).await?;
             let hello = json!({ "kind": "hello", "status": status });
-            return Ok(ws::upgrade(req, &key, hello, events, Some(seat), shutdown));
+            let feed = ws::Feed::Events {
+                events,
+                seat: Some(seat),
+            };
+            return Ok(ws::upgrade(req, &key, Some(hello), feed, shutdown));
         }
     };
     let answer = state.cti.ask(&seat, request).await?;
@@ -559,7 +565,8 @@ async fn supervisor(
             let events = state.cti.events.subscribe();
             let overview = state.cti.ask(&asking, CtiRequest::Overview).await?;
             let hello = json!({ "kind": "hello", "overview": overview });
-            Ok(ws::upgrade(req, &key, hello, events, None, shutdown))
+            let feed = ws::Feed::Events { events, seat: None };
+            Ok(ws::upgrade(req, &key, Some(hello), feed, shutdown))
         }
     }
 }

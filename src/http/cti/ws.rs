@@ -1,6 +1,7 @@
 //! CTI event WebSockets: the RFC 6455 upgrade over hyper, then one task per socket that
-//! sends the hello, then the broadcast [`CtiEvent`]s (all of them, or one seat's), and
-//! answers pings, until the client closes or the router shuts down.
+//! sends the hello, then its [`Feed`]: the broadcast [`CtiEvent`]s (all of them, or one
+//! seat's), or the wallboard's boards; and answers pings, until the client closes or the
+//! router shuts down.
 
 use super::{ApiError, HttpResponse};
 use crate::cti::CtiEvent;
@@ -9,8 +10,10 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
+use std::sync::Arc;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -39,14 +42,48 @@ pub(super) fn accept_key(req: &Request<Incoming>) -> Result<String, ApiError> {
     }
 }
 
-/// Answers 101 and serves the socket in its own task: `hello` first, then the events for
-/// `seat` (every event if `None`).
+/// What a socket sends after its hello.
+pub(super) enum Feed {
+    /// The events for `seat` (every event if `None`).
+    Events {
+        events: Receiver<CtiEvent>,
+        seat: Option<String>,
+    },
+    /// Each new wallboard (JSON text), the latest only.
+    Boards(watch::Receiver<Arc<str>>),
+}
+
+impl Feed {
+    /// The next text to send; `None` once the router stopped.
+    async fn next(&mut self) -> Option<String> {
+        match self {
+            Feed::Events { events, seat } => loop {
+                match events.recv().await {
+                    Ok(e) if seat.is_none() || e.seat == *seat => {
+                        return Some(serde_json::json!(e).to_string());
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(missed)) => {
+                        let lagged = serde_json::json!({ "kind": "lagged", "missed": missed });
+                        return Some(lagged.to_string());
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            },
+            Feed::Boards(boards) => {
+                boards.changed().await.ok()?;
+                Some(boards.borrow_and_update().to_string())
+            }
+        }
+    }
+}
+
+/// Answers 101 and serves the socket in its own task: `hello` first (if any), then `feed`.
 pub(super) fn upgrade(
     req: Request<Incoming>,
     accept: &str,
-    hello: serde_json::Value,
-    events: Receiver<CtiEvent>,
-    seat: Option<String>,
+    hello: Option<serde_json::Value>,
+    feed: Feed,
     shutdown: CancellationToken,
 ) -> HttpResponse {
     tokio::spawn(async move {
@@ -54,7 +91,7 @@ pub(super) fn upgrade(
             Ok(upgraded) => {
                 let io = TokioIo::new(upgraded);
                 let socket = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
-                if let Err(e) = pump(socket, hello, events, seat, shutdown).await {
+                if let Err(e) = pump(socket, hello, feed, shutdown).await {
                     tracing::debug!(error = %e, "CTI WebSocket ended with an error");
                 }
             }
@@ -74,12 +111,13 @@ type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
 async fn pump(
     mut socket: Socket,
-    hello: serde_json::Value,
-    mut events: Receiver<CtiEvent>,
-    seat: Option<String>,
+    hello: Option<serde_json::Value>,
+    mut feed: Feed,
     shutdown: CancellationToken,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-    socket.send(Message::text(hello.to_string())).await?;
+    if let Some(hello) = hello {
+        socket.send(Message::text(hello.to_string())).await?;
+    }
     loop {
         let text = tokio::select! {
             _ = shutdown.cancelled() => return close(socket, "router shutting down").await,
@@ -89,13 +127,9 @@ async fn pump(
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),
             },
-            event = events.recv() => match event {
-                Ok(e) if seat.is_none() || e.seat == seat => serde_json::json!(e).to_string(),
-                Ok(_) => continue,
-                Err(RecvError::Lagged(missed)) => {
-                    serde_json::json!({ "kind": "lagged", "missed": missed }).to_string()
-                }
-                Err(RecvError::Closed) => return close(socket, "router stopped").await,
+            next = feed.next() => match next {
+                Some(text) => text,
+                None => return close(socket, "router stopped").await,
             },
         };
         socket.send(Message::text(text)).await?;

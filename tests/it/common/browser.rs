@@ -209,18 +209,31 @@ impl Browser {
         Ok(found[ELEMENT].as_str().unwrap_or_default().to_string())
     }
 
+    /// `action` on the element `css` finds. A page that redraws itself (the wallboard,
+    /// every second) may replace the element between the two commands: found again then.
     async fn on(&self, css: &str, action: &str, body: Option<Value>) -> Value {
-        let id = self
-            .element(css)
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"));
         let method = if body.is_some() {
             Method::POST
         } else {
             Method::GET
         };
-        self.command(method, &format!("/element/{id}/{action}"), body)
-            .await
+        let mut tries = 0;
+        loop {
+            let id = self
+                .element(css)
+                .await
+                .unwrap_or_else(|e| panic!("{css}: {e}"));
+            let path = format!("/session/{}/element/{id}/{action}", self.session);
+            match self.call(method.clone(), &path, body.clone()).await {
+                Err(WebDriverError::Command { error, .. })
+                    if error == "stale element reference" && tries < 5 =>
+                {
+                    tries += 1;
+                }
+                Ok(value) => return value,
+                Err(e) => panic!("WebDriver {path}: {e}"),
+            }
+        }
     }
 
     pub async fn goto(&self, url: &str) {
@@ -308,6 +321,12 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// An attribute of an element (`None`: no such attribute).
+    pub async fn attribute(&self, css: &str, name: &str) -> Option<String> {
+        let value = self.on(css, &format!("attribute/{name}"), None).await;
+        value.as_str().map(str::to_string)
     }
 
     /// Whether a control is enabled (a disabled button cannot be used).

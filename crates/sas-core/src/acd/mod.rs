@@ -159,6 +159,7 @@ impl Acd {
             id: SeatId::from(id),
             role: role.to_string(),
             state: SeatState::Offline,
+            state_since: now,
             idle_since: now,
             calls_taken: 0,
             skills: BTreeSet::new(),
@@ -693,6 +694,9 @@ impl Acd {
         };
         let old = std::mem::replace(&mut seat.state, state.clone());
         let (from, to) = (old.label(), state.label());
+        if from != to {
+            seat.state_since = now;
+        }
         if state == SeatState::Available && !matches!(old, SeatState::Ringing { .. }) {
             seat.idle_since = now;
         }

@@ -126,6 +126,9 @@ pub struct Seat {
     pub role: String,
     /// Current state.
     pub state: SeatState,
+    /// Since when the seat has been in this state (its label: a new offer while ringing
+    /// is not a new state), for the wallboard's time in state.
+    pub state_since: Mono,
     /// Since when the seat has been idle (for longest-idle-first).
     pub idle_since: Mono,
     /// Calls answered since start (for fewest-calls).

@@ -68,11 +68,6 @@ fn ratio(part: u64, whole: u64, scale: f64) -> String {
     format!("{:.1}", part as f64 * scale / whole as f64)
 }
 
-/// Calls a plateau had to answer: misdials are not demand.
-fn demand(r: &Row) -> u64 {
-    r.received - r.misdials
-}
-
 macro_rules! level2 {
     ($field:ident, $name:literal) => {
         [
@@ -97,8 +92,8 @@ pub fn columns() -> Vec<(&'static str, Cell)> {
         ("answered", |r| r.answered.to_string()),
         ("answered_30s", |r| r.answered_30s.to_string()),
         ("answered_60s", |r| r.answered_60s.to_string()),
-        ("pct_30s", |r| ratio(r.answered_30s, demand(r), 100.0)),
-        ("pct_60s", |r| ratio(r.answered_60s, demand(r), 100.0)),
+        ("pct_30s", |r| ratio(r.answered_30s, r.demand(), 100.0)),
+        ("pct_60s", |r| ratio(r.answered_60s, r.demand(), 100.0)),
         ("avg_wait_s", |r| ratio(r.answer_wait_ms, r.answered, 0.001)),
         ("abandoned", |r| r.abandoned.to_string()),
         ("misdials", |r| r.misdials.to_string()),

@@ -1,0 +1,158 @@
+//! Today's and the last hour's figures per line and per queue, from finished call records
+//! (at start, today's records from the store; then each call as it ends) plus the calls in
+//! progress that a seat answered. The sums are the activity report's ([`named_rows`]):
+//! the board and `sas-router report --by line` say the same numbers.
+//!
+//! "Today" is since local midnight, Europe/Paris, on the wall clock given; the last hour
+//! is the calls that arrived in the 60 minutes before now. Finished calls of the last hour
+//! are kept as their rows (a few hundred at a busy hour), summed when a board is drawn.
+
+use crate::record::CallRecord;
+use crate::report::{GroupBy, Period, Row, named_rows};
+use crate::time::EpochMillis;
+use chrono::TimeZone;
+use chrono_tz::Europe::Paris;
+use std::collections::{BTreeMap, VecDeque};
+
+/// The last hour, ms.
+pub const HOUR_MS: EpochMillis = 3_600_000;
+
+/// What one call adds, per line and per queue.
+#[derive(Debug, Clone)]
+struct Rows {
+    arrived_at: EpochMillis,
+    lines: Vec<(String, Row)>,
+    queues: Vec<(String, Row)>,
+}
+
+impl Rows {
+    fn of(record: &CallRecord) -> Self {
+        Self {
+            arrived_at: record.arrived_at,
+            lines: named_rows(record, GroupBy::Line),
+            queues: named_rows(record, GroupBy::Queue),
+        }
+    }
+}
+
+/// Sums by line and by queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sums {
+    pub lines: BTreeMap<String, Row>,
+    pub queues: BTreeMap<String, Row>,
+}
+
+impl Sums {
+    fn add(&mut self, rows: &Rows) {
+        for (map, rows) in [
+            (&mut self.lines, &rows.lines),
+            (&mut self.queues, &rows.queues),
+        ] {
+            for (key, row) in rows {
+                map.entry(key.clone()).or_default().add(row);
+            }
+        }
+    }
+}
+
+/// Today's and the last hour's sums, as of a moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Figures {
+    pub today: Sums,
+    pub last_hour: Sums,
+}
+
+/// The finished calls' side, kept between boards.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    /// Today: `[local midnight, next local midnight)`.
+    day: (EpochMillis, EpochMillis),
+    today: Sums,
+    /// Finished calls that arrived within the last hour, as of the last call or board.
+    recent: VecDeque<Rows>,
+}
+
+/// Today's bounds, for the Paris day of `now`.
+fn day_of(now: EpochMillis) -> (EpochMillis, EpochMillis) {
+    let date = Paris
+        .timestamp_millis_opt(now as i64)
+        .single()
+        .map(|t| t.date_naive())
+        .unwrap_or_default();
+    Period::new(date, date)
+        .map(|p| p.bounds())
+        .unwrap_or((now, now))
+}
+
+impl Tally {
+    pub fn new(now: EpochMillis) -> Self {
+        Self {
+            day: day_of(now),
+            today: Sums::default(),
+            recent: VecDeque::new(),
+        }
+    }
+
+    /// Where the records to count at start begin (arrival): today's midnight or an hour
+    /// ago, whichever is earlier (just after midnight, the last hour began yesterday).
+    pub fn start_from(&self, now: EpochMillis) -> EpochMillis {
+        self.day.0.min(now.saturating_sub(HOUR_MS))
+    }
+
+    /// A new day at local midnight; calls older than an hour leave the last hour.
+    fn roll(&mut self, now: EpochMillis) {
+        if now >= self.day.1 || now < self.day.0 {
+            self.day = day_of(now);
+            self.today = Sums::default();
+        }
+        self.recent.retain(|r| in_last_hour(r.arrived_at, now));
+    }
+
+    /// A finished call (counted once: it has left the calls in progress).
+    pub fn finished(&mut self, now: EpochMillis, record: &CallRecord) {
+        self.roll(now);
+        let rows = Rows::of(record);
+        if self.today_has(rows.arrived_at) {
+            self.today.add(&rows);
+        }
+        if in_last_hour(rows.arrived_at, now) {
+            self.recent.push_back(rows);
+        }
+    }
+
+    fn today_has(&self, at: EpochMillis) -> bool {
+        (self.day.0..self.day.1).contains(&at)
+    }
+
+    /// The figures now: the finished calls and, of the calls in progress, those a seat
+    /// answered (one still waiting for its first answer is counted when answered or
+    /// ended, so a call waiting 10 s does not read as a call missed).
+    pub fn figures<'a>(
+        &mut self,
+        now: EpochMillis,
+        live: impl Iterator<Item = &'a CallRecord>,
+    ) -> Figures {
+        self.roll(now);
+        let mut figures = Figures {
+            today: self.today.clone(),
+            last_hour: Sums::default(),
+        };
+        for rows in &self.recent {
+            figures.last_hour.add(rows);
+        }
+        for record in live.filter(|r| r.answered_at.is_some()) {
+            let rows = Rows::of(record);
+            if self.today_has(rows.arrived_at) {
+                figures.today.add(&rows);
+            }
+            if in_last_hour(rows.arrived_at, now) {
+                figures.last_hour.add(&rows);
+            }
+        }
+        figures
+    }
+}
+
+fn in_last_hour(arrived_at: EpochMillis, now: EpochMillis) -> bool {
+    arrived_at <= now && now - arrived_at < HOUR_MS
+}
