@@ -279,10 +279,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let nonce_secret = secrets::nonce_key(&data_dir)?;
     // Connections: every TCP listener shares one gate under the open-file limit.
     let open_files = limits::raise_open_files();
-    let trusted: Vec<Network> = config
-        .trunk
-        .addresses
-        .iter()
+    let peers = config.peers();
+    let trusted: Vec<Network> = peers
+        .all()
         .map(|ip| Network::host(*ip))
         .chain(config.bans.admin_networks.iter().copied())
         .collect();
@@ -292,7 +291,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let doorway = |listener, name| Doorway::new(listener, gate.clone(), name, log_every);
     let bans = Guard::new(
         config.bans.clone(),
-        &config.trunk.addresses,
+        &peers.all().copied().collect::<Vec<_>>(),
         config.seats.iter().map(|s| s.username.clone()),
         &metrics.registry,
     )
@@ -326,7 +325,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         max_queue_delay_ms = limits.max_delay_ms,
         "overload control"
     );
-    let gated = (config.trunk.addresses.clone(), Arc::clone(&plans));
+    let gated = (peers.clone(), Arc::clone(&plans));
     let overload = Overload::new(limits, clock, gated, &metrics, log_every);
     let front = FrontDesk::new(
         Registrar::new(registrar_config.clone()),
@@ -597,7 +596,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         dialogs,
         state_sender,
         registry: registry.clone(),
-        trunk: config.trunk.addresses.clone(),
+        peers,
         trunk_pinned: (!pins.is_empty()).then_some(pinned_flows),
         tls_contact,
         webrtc: (&config.media).into(),

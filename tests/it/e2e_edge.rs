@@ -1,0 +1,176 @@
+//! Seats behind Kamailio place their own calls: the nodes know Kamailio as their proxy
+//! (`[edge] addresses`), Kamailio marks what it relays from the trunk (`X-SAS-Origin:
+//! trunk`) and strips that header from everything else. A seat's INVITE through Kamailio is
+//! then a seat's (digest-challenged, internal numbers), not a trunk call, and a marker a
+//! seat forges is not honoured. Also the node alone, with raw SIP from proxy, trunk and
+//! other addresses.
+
+use crate::common::kamailio::{Node, TRUNK_IP, cluster, trunk_caller};
+use crate::common::sip::{challenges, exchange, seat_invite, status};
+use crate::common::*;
+use sas_router::store::record::Outcome;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+
+const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
+
+/// The first answer to `message` (provisional ones included): its status.
+async fn first_answer(socket: &UdpSocket, to: SocketAddr, message: &str) -> u16 {
+    socket.send_to(message.as_bytes(), to).await.unwrap();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), socket.recv_from(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        // A 100 Trying says nothing about who the INVITE was taken for.
+        if !text.starts_with("SIP/2.0 100") {
+            return status(&text);
+        }
+    }
+}
+
+/// An INVITE to `number` from `socket` with a caller's From, carrying the trunk marker when
+/// `marked`.
+fn invite(to: SocketAddr, socket: &UdpSocket, number: &str, marked: bool, id: &str) -> String {
+    let text = seat_invite(
+        (to, socket.local_addr().unwrap()),
+        ("0612345678", ""),
+        number,
+        None,
+        (id, SDP),
+    );
+    match marked {
+        true => text.replacen(
+            "Max-Forwards: 70\r\n",
+            "Max-Forwards: 70\r\nX-SAS-Origin: trunk\r\n",
+            1,
+        ),
+        false => text,
+    }
+}
+
+async fn bound(ip: &str) -> UdpSocket {
+    UdpSocket::bind((ip, 0)).await.unwrap()
+}
+
+/// The node alone, its proxy on 127.0.0.5 and its trunk on 127.0.0.1: from the proxy a
+/// marked INVITE is a trunk call (ringing), an unmarked one a seat's (401); the marker from
+/// any other address means nothing; the trunk is still the trunk without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_takes_the_trunk_marker_from_its_proxy_only() {
+    let router = start(Options {
+        extra: "[edge]\naddresses = [\"127.0.0.5\"]\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let proxy = bound("127.0.0.5").await;
+    let stranger = bound("127.0.0.6").await;
+    let trunk = bound("127.0.0.1").await;
+    let cases = [
+        (
+            &proxy,
+            true,
+            180,
+            "a marked INVITE from the proxy is a trunk call",
+        ),
+        (
+            &proxy,
+            false,
+            401,
+            "an unmarked INVITE from the proxy is a seat's",
+        ),
+        (
+            &stranger,
+            true,
+            401,
+            "a marker from elsewhere is not honoured",
+        ),
+        (&trunk, false, 180, "the trunk needs no marker"),
+    ];
+    for (n, (socket, marked, expected, what)) in cases.into_iter().enumerate() {
+        let message = invite(router.sip, socket, "15", marked, &format!("edge-{n}"));
+        let got = first_answer(socket, router.sip, &message).await;
+        assert_eq!(got, expected, "{what}");
+    }
+}
+
+/// Behind Kamailio: seat arm1, registered through it, dials the AMU regulators' number 2001
+/// through it (challenged, then answered by amu1, also registered through it), talks, hangs
+/// up along the Record-Route; the active node records a seat call on the escalation line.
+/// Then a seat forging `X-SAS-Origin: trunk` to dial the 15 is challenged like any seat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seat_behind_kamailio_calls_a_regulator_and_cannot_forge_the_trunk_marker() {
+    let (kamailio, [primary, standby]) = cluster("edge-seats", &Options::default()).await;
+    let (_amu, port) = answering_sipp(kamailio.sip, 1, 100);
+    register(kamailio.sip, "amu1", port).await;
+    let amu = "sas_seats{role=\"regulateur_amu\",state=\"available\"}";
+    for node in [&primary, &standby] {
+        node.process().await_metric(amu, 1.0).await;
+    }
+
+    let (port, media) = (free_udp_port().to_string(), ports::media_port().to_string());
+    let args = [
+        "-s", "2001", "-au", "arm1", "-ap", "pw-arm1", "-p", &port, "-mp", &media, "-m", "1", "-d",
+        "1000", "-timeout", "30s",
+    ];
+    let phone = sipp_keyed(kamailio.sip, "seat_calls.xml", &[("seat", "arm1")], &args)
+        .spawn()
+        .unwrap();
+    assert!(
+        finish(phone, Duration::from_secs(30)).await,
+        "the seat's call through Kamailio failed\n{}",
+        kamailio.warnings()
+    );
+    let calls = seat_calls(&primary).await;
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    let call = &calls[0];
+    assert_eq!(call.line, "escalade");
+    assert_eq!(call.outcome, Some(Outcome::Answered), "{call:#?}");
+    assert_eq!(call.seat.as_deref(), Some("amu1"));
+
+    // A forged marker from a seat's address: stripped by Kamailio, the node challenges.
+    let seat = bound("127.0.0.1").await;
+    let forged = invite(kamailio.sip, &seat, "15", true, "forged");
+    let answer = exchange(
+        &seat,
+        kamailio.sip,
+        forged.as_bytes(),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(status(&answer), 401, "{answer}");
+    assert!(!challenges(&answer).is_empty(), "{answer}");
+    // The trunk's calls are still the trunk's (marked by Kamailio from TRUNK_IP).
+    let caller = trunk_caller(kamailio.sip, "caller_cancel.xml", "15", 500);
+    assert!(
+        finish(caller, Duration::from_secs(20)).await,
+        "trunk call from {TRUNK_IP}"
+    );
+    let trunk_calls = records_of(&primary);
+    assert!(
+        trunk_calls.iter().any(|r| r.line == "samu"),
+        "{trunk_calls:#?}"
+    );
+}
+
+fn records_of(node: &Node) -> Vec<sas_router::store::record::CallRecord> {
+    serde_json::from_str(&cli(&["calls", "list", "--json"], &node.config)).unwrap()
+}
+
+/// The node's records of the escalation line, once one is written (just after its end).
+async fn seat_calls(node: &Node) -> Vec<sas_router::store::record::CallRecord> {
+    for _ in 0..50 {
+        let calls: Vec<_> = (records_of(node).into_iter())
+            .filter(|r| r.line == "escalade")
+            .collect();
+        if !calls.is_empty() {
+            return calls;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Vec::new()
+}
