@@ -163,7 +163,9 @@ impl CallDriver {
 fn switch_error(e: LineSwitchError) -> CtiError {
     match e {
         LineSwitchError::UnknownLine(_) => CtiError::UnknownTarget(e.to_string()),
-        LineSwitchError::NoBackup { .. } => CtiError::Invalid(e.to_string()),
+        LineSwitchError::NoBackup { .. } | LineSwitchError::NoTrunkEntry(_) => {
+            CtiError::Invalid(e.to_string())
+        }
         LineSwitchError::NotSwitched(_) => CtiError::Conflict(e.to_string()),
     }
 }

@@ -168,7 +168,7 @@ async fn with_no_arm_logged_in_a_call_goes_to_the_backup_centre_at_once() {
         records[0]
             .route
             .iter()
-            .any(|l| l.contains("no arm seat logged in → backup secours")),
+            .any(|l| l.contains("no arm seat logged in and unpaused → backup secours")),
         "{:?}",
         records[0].route
     );
