@@ -531,6 +531,19 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let (cti, cti_commands) = CtiChannels::new(1024);
     let trunk_link = crate::net::sip_tls_out::LinkState::default();
     let srtp = Arc::new(crate::media::srtp::SrtpPolicies::from_config(&config));
+    // Line switches shared with the other nodes through the shared store.
+    let (shared_lines, line_sync_task) = match &config.shared_store {
+        Some(shared) => {
+            let (sync, task) = crate::shared_store::lines::LineSync::start(
+                shared.clone(),
+                config.node.name.clone(),
+                call_events.clone(),
+                shutdown.clone(),
+            );
+            (Some(sync), Some(task))
+        }
+        None => (None, None),
+    };
     let driver = CallDriver {
         router: {
             let mut router = Router::new(switchboard, now);
@@ -589,6 +602,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         caller_rtp_timeout_ms: u64::from(config.media.caller_rtp_timeout_s) * 1000,
         journal: crate::store::journal::Journal::with_seats(standings),
         overload: overload.clone(),
+        shared_lines,
     };
     let draining = CancellationToken::new();
     let layer = Arc::clone(&dialogs);
@@ -670,7 +684,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     };
 
     let driver = tokio::spawn(driver.run(call_receiver, cti_commands, shutdown.clone()));
-    let mut tasks = Vec::new();
+    let mut tasks: Vec<JoinHandle<()>> = line_sync_task.into_iter().collect();
     for listener in ws_listeners {
         let run = listener.run(endpoint.inner.clone(), shutdown.clone());
         tasks.push(tokio::spawn(run));

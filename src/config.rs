@@ -903,6 +903,32 @@ addresses = ["127.0.0.1"]
 "#;
 
     #[test]
+    fn a_node_behind_a_proxy_lists_it_apart_from_the_trunk() {
+        let behind = "[sip]\n[edge]\naddresses = [\"10.0.0.10\"]\n[trunk]\naddresses = []\n";
+        let c = parse(behind).unwrap();
+        let peers = c.peers();
+        assert_eq!(peers.edge, [IpAddr::from([10, 0, 0, 10])]);
+        assert!(peers.trunk.is_empty());
+        let both = format!("{MINIMAL}[edge]\naddresses = [\"127.0.0.1\"]\n");
+        let e = parse(&both).unwrap_err().to_string();
+        assert!(
+            e.contains("edge.addresses") && e.contains("127.0.0.1"),
+            "{e}"
+        );
+        let neither = "[sip]\n[trunk]\naddresses = []\n";
+        assert!(
+            parse(neither)
+                .unwrap_err()
+                .to_string()
+                .contains("edge.addresses")
+        );
+        assert!(
+            parse(MINIMAL).unwrap().peers().edge.is_empty(),
+            "no proxy by default"
+        );
+    }
+
+    #[test]
     fn shipped_config_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sas-router.toml");
         let config = Config::load(&path).expect("shipped config loads");

@@ -177,6 +177,15 @@ pub enum CallEvent {
         /// The dialog answered (anything but 408/481).
         answered: bool,
     },
+    /// The shared store's line switches, as read (every second).
+    SharedLines(Vec<crate::shared_store::lines::SharedLine>),
+    /// A line switch or restore made here is in the shared store, as change `rev`.
+    SharedLineWritten {
+        /// The line.
+        line: String,
+        /// Its change number.
+        rev: i64,
+    },
 }
 
 /// The relay's plateau sides: the seat talking with the caller, and the one joining in an
@@ -292,6 +301,8 @@ pub struct CallDriver {
     pub journal: crate::store::journal::Journal,
     /// Told the calls held and each probe's return (overload control).
     pub overload: crate::net::overload::Overload,
+    /// Line switches shared with the other nodes (`[shared_store]`; `None`: local only).
+    pub shared_lines: Option<crate::shared_store::lines::LineSync>,
 }
 
 impl CallDriver {
@@ -395,6 +406,12 @@ impl CallDriver {
                 self.router.handle(now, admitted);
             }
             CallEvent::Media { call, notice } => self.on_media(&call, notice),
+            CallEvent::SharedLines(table) => self.apply_shared_lines(now, table),
+            CallEvent::SharedLineWritten { line, rev } => {
+                if let Some(sync) = &mut self.shared_lines {
+                    sync.written(&line, rev);
+                }
+            }
             CallEvent::CallerProbe { call, answered } => {
                 self.router.handle(
                     now,
