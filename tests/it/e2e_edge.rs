@@ -100,7 +100,8 @@ async fn the_node_takes_the_trunk_marker_from_its_proxy_only() {
 /// Behind Kamailio: seat arm1, registered through it, dials the AMU regulators' number 2001
 /// through it (challenged, then answered by amu1, also registered through it), talks, hangs
 /// up along the Record-Route; the active node records a seat call on the escalation line.
-/// Then a seat forging `X-SAS-Origin: trunk` to dial the 15 is challenged like any seat.
+/// Then arm2 dials 2002 and the libéral regulator hangs up: the node's BYE reaches arm2
+/// through Kamailio. Then a seat forging `X-SAS-Origin: trunk` to dial the 15 is challenged like any seat.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seat_behind_kamailio_calls_a_regulator_and_cannot_forge_the_trunk_marker() {
     let (kamailio, [primary, standby]) = cluster("edge-seats", &Options::default()).await;
@@ -124,12 +125,49 @@ async fn a_seat_behind_kamailio_calls_a_regulator_and_cannot_forge_the_trunk_mar
         "the seat's call through Kamailio failed\n{}",
         kamailio.warnings()
     );
-    let calls = seat_calls(&primary).await;
+    let calls = seat_calls(&primary, 1).await;
     assert_eq!(calls.len(), 1, "{calls:#?}");
     let call = &calls[0];
     assert_eq!(call.line, "escalade");
     assert_eq!(call.outcome, Some(Outcome::Answered), "{call:#?}");
     assert_eq!(call.seat.as_deref(), Some("amu1"));
+
+    // The other way: the regulator (lib1, 2002) hangs up; the node's BYE reaches the
+    // calling seat along the Record-Route of its INVITE, through Kamailio.
+    let (lib, port) = seat_sipp(kamailio.sip, "seat_hangs_up.xml", &[], 1, 100, true);
+    register(kamailio.sip, "lib1", port).await;
+    let lib_available = "sas_seats{role=\"regulateur_liberal\",state=\"available\"}";
+    primary.process().await_metric(lib_available, 1.0).await;
+    let trace = temp_dir("edge-trace").join("arm2.log");
+    let trace_arg = trace.to_str().unwrap();
+    let phone = seat_phone(
+        kamailio.sip,
+        "arm2",
+        "2002",
+        &["-trace_msg", "-message_file", trace_arg],
+    );
+    assert!(
+        finish(phone, Duration::from_secs(30)).await,
+        "the seat got the node's BYE\n{}",
+        kamailio.warnings()
+    );
+    // Relayed by Kamailio: its Via on top of the node's.
+    let log = std::fs::read_to_string(&trace).unwrap();
+    let bye = &log[log.find("BYE sip:").expect("a BYE in the trace")..];
+    let bye = &bye[..bye.find("\n\n").unwrap_or(bye.len())];
+    let vias: Vec<&str> = bye.lines().filter(|l| l.starts_with("Via:")).collect();
+    assert_eq!(vias.len(), 2, "{bye}");
+    assert!(vias[0].contains(&kamailio.sip.to_string()), "{bye}");
+    // (lib1's SIPp exits in error all the same: it expects Max-Forwards 69, one hop from
+    // the router, and Kamailio is one more.)
+    drop(lib);
+    let by_lib = seat_calls(&primary, 2).await;
+    let by_lib: Vec<_> = by_lib
+        .iter()
+        .filter(|r| r.seat.as_deref() == Some("lib1"))
+        .collect();
+    assert_eq!(by_lib.len(), 1, "{by_lib:#?}");
+    assert_eq!(by_lib[0].outcome, Some(Outcome::Answered));
 
     // A forged marker from a seat's address: stripped by Kamailio, the node challenges.
     let seat = bound("127.0.0.1").await;
@@ -161,16 +199,20 @@ fn records_of(node: &Node) -> Vec<sas_router::store::record::CallRecord> {
     serde_json::from_str(&cli(&["calls", "list", "--json"], &node.config)).unwrap()
 }
 
-/// The node's records of the escalation line, once one is written (just after its end).
-async fn seat_calls(node: &Node) -> Vec<sas_router::store::record::CallRecord> {
-    for _ in 0..50 {
-        let calls: Vec<_> = (records_of(node).into_iter())
+/// The node's records of the escalation line, once `n` are written (just after their end)
+/// or after 5 s.
+async fn seat_calls(node: &Node, n: usize) -> Vec<sas_router::store::record::CallRecord> {
+    let escalated = || -> Vec<_> {
+        (records_of(node).into_iter())
             .filter(|r| r.line == "escalade")
-            .collect();
-        if !calls.is_empty() {
+            .collect()
+    };
+    for _ in 0..50 {
+        let calls = escalated();
+        if calls.len() >= n {
             return calls;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Vec::new()
+    escalated()
 }
