@@ -3,7 +3,7 @@
 //! trunk`) and strips that header from everything else. A seat's INVITE through Kamailio is
 //! then a seat's (digest-challenged, internal numbers), not a trunk call, and a marker a
 //! seat forges is not honoured. Also the node alone, with raw SIP from proxy, trunk and
-//! other addresses.
+//! other addresses, and overload control judging only what the proxy marked as the trunk's.
 
 use crate::common::kamailio::{Node, TRUNK_IP, cluster, trunk_caller};
 use crate::common::sip::{challenges, exchange, seat_invite, status};
@@ -215,4 +215,25 @@ async fn seat_calls(node: &Node, n: usize) -> Vec<sas_router::store::record::Cal
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     escalated()
+}
+
+/// Overload control judges the trunk's calls through the proxy (marked), not the seats'
+/// (unmarked, challenged as usual even while the trunk's are shed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_control_sheds_the_trunks_calls_through_the_proxy_not_the_seats() {
+    let router = start(Options {
+        extra: "[edge]\naddresses = [\"127.0.0.5\"]\n".into(),
+        overload: "max_queue_delay_ms = 0\nmax_call_rate = 1\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let proxy = bound("127.0.0.5").await;
+    let mut shed = false;
+    for n in 0..3 {
+        let message = invite(router.sip, &proxy, "15", true, &format!("flood-{n}"));
+        shed |= first_answer(&proxy, router.sip, &message).await == 503;
+    }
+    assert!(shed, "a marked INVITE past the rate is shed");
+    let seat = invite(router.sip, &proxy, "15", false, "seat-while-shedding");
+    assert_eq!(first_answer(&proxy, router.sip, &seat).await, 401);
 }
