@@ -534,12 +534,17 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     // Line switches shared with the other nodes through the shared store.
     let (shared_lines, line_sync_task) = match &config.shared_store {
         Some(shared) => {
-            let (sync, task) = crate::shared_store::lines::LineSync::start(
+            let (mut sync, task) = crate::shared_store::lines::LineSync::start(
                 shared.clone(),
                 config.node.name.clone(),
                 call_events.clone(),
                 shutdown.clone(),
             );
+            // Changes made before a restart that the shared store never got: sent first.
+            for change in store.unshared_lines().map_err(store_error)? {
+                tracing::warn!(line = %change.line, "line change not yet shared: sent again");
+                sync.resend(change);
+            }
             (Some(sync), Some(task))
         }
         None => (None, None),

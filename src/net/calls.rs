@@ -179,13 +179,8 @@ pub enum CallEvent {
     },
     /// The shared store's line switches, as read (every second).
     SharedLines(Vec<crate::shared_store::lines::SharedLine>),
-    /// A line switch or restore made here is in the shared store, as change `rev`.
-    SharedLineWritten {
-        /// The line.
-        line: String,
-        /// Its change number.
-        rev: i64,
-    },
+    /// A line switch or restore made here is in the shared store (its `rev` set).
+    SharedLineWritten(crate::shared_store::lines::SharedLine),
 }
 
 /// The relay's plateau sides: the seat talking with the caller, and the one joining in an
@@ -407,11 +402,7 @@ impl CallDriver {
             }
             CallEvent::Media { call, notice } => self.on_media(&call, notice),
             CallEvent::SharedLines(table) => self.apply_shared_lines(now, table),
-            CallEvent::SharedLineWritten { line, rev } => {
-                if let Some(sync) = &mut self.shared_lines {
-                    sync.written(&line, rev);
-                }
-            }
+            CallEvent::SharedLineWritten(written) => self.shared_line_written(&written),
             CallEvent::CallerProbe { call, answered } => {
                 self.router.handle(
                     now,

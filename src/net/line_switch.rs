@@ -90,9 +90,7 @@ impl CallDriver {
         }
         tracing::warn!(%line, %by, moved, "line switched to the backup centre");
         self.switched_here(now, &line, Some(&switch), &by);
-        if let Some(sync) = &mut self.shared_lines {
-            sync.publish(&line, true, (&by, &reason), now.wall);
-        }
+        self.share_line(now, &line, true, (&by, &reason));
         Ok(json!({ "line": line, "switched": true, "moved": moved, "by": by, "reason": reason }))
     }
 
@@ -117,10 +115,30 @@ impl CallDriver {
         }
         tracing::warn!(%line, %by, "line restored from the backup centre");
         self.switched_here(now, &line, None, &by);
-        if let Some(sync) = &mut self.shared_lines {
-            sync.publish(&line, false, (&by, reason.trim()), now.wall);
-        }
+        self.share_line(now, &line, false, (&by, reason.trim()));
         Ok(json!({ "line": line, "switched": false, "by": by }))
+    }
+
+    /// Hands a switch (or restore) made here to the shared store, kept in sled until it is
+    /// written there.
+    fn share_line(&mut self, now: Now, line: &str, switched: bool, who_why: (&str, &str)) {
+        let Some(sync) = &mut self.shared_lines else {
+            return;
+        };
+        let change = sync.publish(line, switched, who_why, now.wall);
+        if let Err(e) = self.store.put_unshared_line(&change) {
+            tracing::error!(%line, error = %e, "line change not kept for the shared store");
+        }
+    }
+
+    /// The shared store has a change made here.
+    pub(super) fn shared_line_written(&mut self, written: &SharedLine) {
+        if let Some(sync) = &mut self.shared_lines {
+            sync.written(written);
+        }
+        if let Err(e) = self.store.line_shared(written) {
+            tracing::warn!(line = %written.line, error = %e, "shared line change not cleared");
+        }
     }
 
     /// Applies the switches and restores other nodes made, as the shared store has them

@@ -15,7 +15,9 @@
 //!
 //! PostgreSQL unreachable: each node keeps its own state (sled), the task logs once that
 //! switches are local until it is back (and once when it is), keeps the changes not yet
-//! written (the latest per line) and writes them when it is back.
+//! written (the latest per line) and writes them when it is back. The driver also keeps
+//! them in sled until written, and hands them again after a restart: otherwise the older
+//! state of the table, read first, would undo a change made during an outage.
 
 use super::pg::{connect, migrate, within};
 use super::{SharedError, SharedStoreConfig};
@@ -40,7 +42,7 @@ const READ: &str = "SELECT line, switched, node, actor, reason, \
      (extract(epoch FROM at) * 1000)::bigint, rev FROM sas_line_switches";
 
 /// One line's state in the shared store: the last change made to it, on any node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SharedLine {
     /// The line (`samu`, `sas`…).
     pub line: String,
@@ -58,6 +60,17 @@ pub struct SharedLine {
     pub rev: i64,
 }
 
+impl SharedLine {
+    /// The same change, written or not (`rev` aside).
+    pub fn same_change(&self, other: &SharedLine) -> bool {
+        let written = SharedLine {
+            rev: self.rev,
+            ..other.clone()
+        };
+        *self == written
+    }
+}
+
 /// The driver's side: where its changes go, and what it knows of the table.
 pub struct LineSync {
     changes: UnboundedSender<SharedLine>,
@@ -67,15 +80,15 @@ pub struct LineSync {
 }
 
 impl LineSync {
-    /// Hands a change made on this node to the task (never blocks).
+    /// Hands a change made on this node to the task (never blocks); returns it, for the
+    /// driver to keep until it is written ([`crate::store::Store::put_unshared_line`]).
     pub fn publish(
         &mut self,
         line: &str,
         switched: bool,
         (by, reason): (&str, &str),
         at: EpochMillis,
-    ) {
-        self.known.published(line);
+    ) -> SharedLine {
         let change = SharedLine {
             line: line.into(),
             switched,
@@ -85,12 +98,19 @@ impl LineSync {
             at,
             rev: 0,
         };
+        self.resend(change.clone());
+        change
+    }
+
+    /// Hands a change again (one kept across a restart, not yet written).
+    pub fn resend(&mut self, change: SharedLine) {
+        self.known.published(&change.line);
         self.changes.send(change).ok();
     }
 
-    /// The task wrote this node's change of `line` as `rev`.
-    pub fn written(&mut self, line: &str, rev: i64) {
-        self.known.written(line, rev);
+    /// The task wrote this node's change `written` (its `rev` set).
+    pub fn written(&mut self, written: &SharedLine) {
+        self.known.written(&written.line, written.rev);
     }
 
     /// The rows of a table read to apply here (see [`SharedLines::to_apply`]).
@@ -187,11 +207,11 @@ impl Task {
         let Some(client) = &self.client else {
             return Ok(());
         };
-        while let Some((line, change)) = self.unwritten.pop_first() {
+        while let Some((line, mut change)) = self.unwritten.pop_first() {
             match within(limit, write(client, &change)).await {
                 Ok(rev) => {
-                    let written = CallEvent::SharedLineWritten { line, rev };
-                    self.events.send(written).ok();
+                    change.rev = rev;
+                    self.events.send(CallEvent::SharedLineWritten(change)).ok();
                 }
                 Err(e) => {
                     self.unwritten.insert(line, change);

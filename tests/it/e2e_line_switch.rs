@@ -353,14 +353,20 @@ async fn a_switch_on_one_node_holds_on_the_other_through_the_shared_store() {
 }
 
 /// PostgreSQL down: a switch on A answers at once and holds on A (nothing waits on the
-/// shared store), B keeps its own state; once PostgreSQL is back, B follows within seconds.
+/// shared store), B keeps its own state; A restarts meanwhile, and keeps its switch (the
+/// older "restored" row, read first once PostgreSQL is back, does not undo it); once
+/// PostgreSQL is back, B follows within seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_switch_made_while_postgres_is_down_is_shared_when_it_is_back() {
     let pg = common::postgres::Postgres::start();
-    let (_a, a) = start_with("shared-switch-down-a", plan(""), 9, pg.config("a"));
+    let (a_process, a) = start_with("shared-switch-down-a", plan(""), 9, pg.config("a"));
     let (_b, b) = start_with("shared-switch-down-b", plan(""), 9, pg.config("b"));
-    // Both have read the table once (a restore of a line never switched is refused).
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // The table has the line, restored (an older state than what follows).
+    let switch = ["lines", "switch", "samu", "--reason", "essai"];
+    cli(&switch, &a.config_path);
+    line_becomes(&b, true).await;
+    cli(&["lines", "restore", "samu"], &a.config_path);
+    line_becomes(&b, false).await;
     pg.stop();
     let begin = std::time::Instant::now();
     let out = cli(
@@ -374,6 +380,11 @@ async fn a_switch_made_while_postgres_is_down_is_shared_when_it_is_back() {
         begin.elapsed()
     );
     assert_eq!(lines(&a).await["lines"][0]["switched"], true);
+    // A restarts before PostgreSQL is back.
+    let mut a_process = a_process;
+    a_process.crash();
+    let a_process = Process::start(&a.config_path).drain_log();
+    let a = a_process.as_router(&a.data, &a.config_path);
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(lines(&b).await["lines"][0]["switched"], false);
     pg.restart();
@@ -382,4 +393,8 @@ async fn a_switch_made_while_postgres_is_down_is_shared_when_it_is_back() {
         "shared line switch after the outage: on B {} ms after PostgreSQL came back",
         took.as_millis()
     );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let listed = lines(&a).await;
+    assert_eq!(listed["lines"][0]["switched"], true, "{listed}");
+    assert_eq!(lines(&b).await["lines"][0]["reason"], "panne");
 }
