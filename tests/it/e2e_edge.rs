@@ -169,19 +169,22 @@ async fn a_seat_behind_kamailio_calls_a_regulator_and_cannot_forge_the_trunk_mar
     assert_eq!(by_lib.len(), 1, "{by_lib:#?}");
     assert_eq!(by_lib[0].outcome, Some(Outcome::Answered));
 
-    // A forged marker from a seat's address: stripped by Kamailio, the node challenges.
+    // A forged marker from a seat's address, in either case: stripped by Kamailio, the
+    // node challenges.
     let seat = bound("127.0.0.1").await;
-    let forged = invite(kamailio.sip, &seat, "15", true, "forged");
-    let answer = exchange(
-        &seat,
-        kamailio.sip,
-        forged.as_bytes(),
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("an answer");
-    assert_eq!(status(&answer), 401, "{answer}");
-    assert!(!challenges(&answer).is_empty(), "{answer}");
+    for (n, spelling) in ["X-SAS-Origin: trunk", "x-sas-origin: TRUNK"]
+        .iter()
+        .enumerate()
+    {
+        let forged = invite(kamailio.sip, &seat, "15", true, &format!("forged-{n}"))
+            .replace("X-SAS-Origin: trunk", spelling);
+        let wait = Duration::from_secs(5);
+        let answer = exchange(&seat, kamailio.sip, forged.as_bytes(), wait)
+            .await
+            .expect("an answer");
+        assert_eq!(status(&answer), 401, "{spelling}: {answer}");
+        assert!(!challenges(&answer).is_empty(), "{answer}");
+    }
     // The trunk's calls are still the trunk's (marked by Kamailio from TRUNK_IP).
     let caller = trunk_caller(kamailio.sip, "caller_cancel.xml", "15", 500);
     assert!(
