@@ -65,6 +65,8 @@ impl Kamailio {
             .args(["-A", &format!("NODE_B=\"sip:{}\"", nodes[1])])
             .args(["-A", &format!("TRUNK_NETS=\"{TRUNK_IP}/32\"")])
             .args(["-m", "32", "-M", "8"])
+            // Its own process group: Drop kills the workers it forks too.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .kill_on_drop(true)
@@ -90,7 +92,18 @@ impl Kamailio {
 }
 
 impl Drop for Kamailio {
+    /// Kills the whole process group: killing the main process alone (SIGKILL) leaves its
+    /// forked workers running, holding their port and memory, after every test.
     fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let group = format!("-{pid}");
+            let killed = std::process::Command::new("kill")
+                .args(["-KILL", "--", &group])
+                .status();
+            if killed.is_ok_and(|s| s.success()) {
+                return;
+            }
+        }
         self.child.start_kill().ok();
     }
 }
