@@ -283,10 +283,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let nonce_secret = secrets::nonce_key(&data_dir)?;
     // Connections: every TCP listener shares one gate under the open-file limit.
     let open_files = limits::raise_open_files();
-    let trusted: Vec<Network> = config
-        .trunk
-        .addresses
-        .iter()
+    let peers = config.peers();
+    let trusted: Vec<Network> = peers
+        .all()
         .map(|ip| Network::host(*ip))
         .chain(config.bans.admin_networks.iter().copied())
         .collect();
@@ -296,7 +295,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let doorway = |listener, name| Doorway::new(listener, gate.clone(), name, log_every);
     let bans = Guard::new(
         config.bans.clone(),
-        &config.trunk.addresses,
+        &peers.all().copied().collect::<Vec<_>>(),
         config.seats.iter().map(|s| s.username.clone()),
         &metrics.registry,
     )
@@ -330,7 +329,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         max_queue_delay_ms = limits.max_delay_ms,
         "overload control"
     );
-    let gated = (config.trunk.addresses.clone(), Arc::clone(&plans));
+    let gated = (peers.clone(), Arc::clone(&plans));
     let overload = Overload::new(limits, clock, gated, &metrics, log_every);
     let front = FrontDesk::new(
         Registrar::new(registrar_config.clone()),
@@ -537,6 +536,24 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let trunk_link = crate::net::sip_tls_out::LinkState::default();
     let srtp = Arc::new(crate::media::srtp::SrtpPolicies::from_config(&config));
     let wallboard = crate::net::wallboard::WallboardFeed::default();
+    // Line switches shared with the other nodes through the shared store.
+    let (shared_lines, line_sync_task) = match &config.shared_store {
+        Some(shared) => {
+            let (mut sync, task) = crate::shared_store::lines::LineSync::start(
+                shared.clone(),
+                config.node.name.clone(),
+                call_events.clone(),
+                shutdown.clone(),
+            );
+            // Changes made before a restart that the shared store never got: sent first.
+            for change in store.unshared_lines().map_err(store_error)? {
+                tracing::warn!(line = %change.line, "line change not yet shared: sent again");
+                sync.resend(change);
+            }
+            (Some(sync), Some(task))
+        }
+        None => (None, None),
+    };
     let driver = CallDriver {
         router: {
             let mut router = Router::new(switchboard, now);
@@ -604,6 +621,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             now.wall,
         )
         .map_err(store_error)?,
+        shared_lines,
     };
     let draining = CancellationToken::new();
     let layer = Arc::clone(&dialogs);
@@ -611,7 +629,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         dialogs,
         state_sender,
         registry: registry.clone(),
-        trunk: config.trunk.addresses.clone(),
+        peers,
         trunk_pinned: (!pins.is_empty()).then_some(pinned_flows),
         tls_contact,
         webrtc: (&config.media).into(),
@@ -687,7 +705,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     };
 
     let driver = tokio::spawn(driver.run(call_receiver, cti_commands, shutdown.clone()));
-    let mut tasks = Vec::new();
+    let mut tasks: Vec<JoinHandle<()>> = line_sync_task.into_iter().collect();
     for listener in ws_listeners {
         let run = listener.run(endpoint.inner.clone(), shutdown.clone());
         tasks.push(tokio::spawn(run));

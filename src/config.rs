@@ -53,6 +53,9 @@ pub struct Config {
     pub sip: SipConfig,
     /// Where trunk INVITEs may come from.
     pub trunk: TrunkConfig,
+    /// SIP proxies (Kamailio) in front of this node; none unless set.
+    #[serde(default)]
+    pub edge: EdgeConfig,
     /// Where the dial plans are.
     #[serde(default)]
     pub routing: RoutingConfig,
@@ -188,6 +191,27 @@ pub struct TrunkConfig {
     /// Seconds between OPTIONS probes of `outbound` over UDP (`net::trunk_probe`); 0: none.
     #[serde(default)]
     pub options_interval_s: u32,
+}
+
+/// `[edge]`: the SIP proxies in front of this node (docs/deployment.md). A request from
+/// one of them is the trunk's when it carries `X-SAS-Origin: trunk` (the proxy adds it to
+/// what it relays from the trunk and strips it from everything else), a seat's otherwise.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeConfig {
+    /// Source IP addresses of the proxies (each Kamailio host, and a floating address).
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
+}
+
+impl Config {
+    /// The trunk's and the proxies' addresses.
+    pub fn peers(&self) -> sas_core::sip::origin::Peers {
+        sas_core::sip::origin::Peers {
+            trunk: self.trunk.addresses.clone(),
+            edge: self.edge.addresses.clone(),
+        }
+    }
 }
 
 /// `[trunk] outbound_transport`.
@@ -742,10 +766,22 @@ impl Config {
                 "must not exceed sip.max_expires_s".into(),
             ));
         }
-        if self.trunk.addresses.is_empty() {
+        if self.trunk.addresses.is_empty() && self.edge.addresses.is_empty() {
             return Err(invalid(
                 "trunk.addresses",
-                "list at least one trunk address; calls from anywhere else are refused".into(),
+                "list at least one trunk address (or a proxy in edge.addresses); calls from \
+                 anywhere else are refused"
+                    .into(),
+            ));
+        }
+        if let Some(both) = (self.edge.addresses.iter()).find(|a| self.trunk.addresses.contains(a))
+        {
+            return Err(invalid(
+                "edge.addresses",
+                format!(
+                    "{both} is also in trunk.addresses: a proxy's requests are the trunk's only \
+                     when it marks them (X-SAS-Origin: trunk); list it in edge.addresses only"
+                ),
             ));
         }
         self.check_trunk_tls()?;
@@ -898,6 +934,32 @@ mod tests {
 [trunk]
 addresses = ["127.0.0.1"]
 "#;
+
+    #[test]
+    fn a_node_behind_a_proxy_lists_it_apart_from_the_trunk() {
+        let behind = "[sip]\n[edge]\naddresses = [\"10.0.0.10\"]\n[trunk]\naddresses = []\n";
+        let c = parse(behind).unwrap();
+        let peers = c.peers();
+        assert_eq!(peers.edge, [IpAddr::from([10, 0, 0, 10])]);
+        assert!(peers.trunk.is_empty());
+        let both = format!("{MINIMAL}[edge]\naddresses = [\"127.0.0.1\"]\n");
+        let e = parse(&both).unwrap_err().to_string();
+        assert!(
+            e.contains("edge.addresses") && e.contains("127.0.0.1"),
+            "{e}"
+        );
+        let neither = "[sip]\n[trunk]\naddresses = []\n";
+        assert!(
+            parse(neither)
+                .unwrap_err()
+                .to_string()
+                .contains("edge.addresses")
+        );
+        assert!(
+            parse(MINIMAL).unwrap().peers().edge.is_empty(),
+            "no proxy by default"
+        );
+    }
 
     #[test]
     fn shipped_config_is_valid() {

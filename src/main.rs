@@ -303,6 +303,10 @@ fn run_command(cli: Cli) -> Result<()> {
             for step in &run.steps {
                 say!("  {step}");
             }
+            // The backup centre and its triggers, then where the call ends up, last.
+            for line in &run.backup {
+                say!("  backup: {line}");
+            }
             say!("→ {}", run.outcome);
             Ok(())
         }

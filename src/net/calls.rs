@@ -178,6 +178,10 @@ pub enum CallEvent {
         /// The dialog answered (anything but 408/481).
         answered: bool,
     },
+    /// The shared store's line switches, as read (every second).
+    SharedLines(Vec<crate::shared_store::lines::SharedLine>),
+    /// A line switch or restore made here is in the shared store (its `rev` set).
+    SharedLineWritten(crate::shared_store::lines::SharedLine),
 }
 
 /// The relay's plateau sides: the seat talking with the caller, and the one joining in an
@@ -297,6 +301,8 @@ pub struct CallDriver {
     pub overload: crate::net::overload::Overload,
     /// Today's figures and the board drawn every second for wall displays.
     pub wallboard: crate::net::wallboard::Wallboard,
+    /// Line switches shared with the other nodes (`[shared_store]`; `None`: local only).
+    pub shared_lines: Option<crate::shared_store::lines::LineSync>,
 }
 
 impl CallDriver {
@@ -409,6 +415,8 @@ impl CallDriver {
                 self.router.handle(now, admitted);
             }
             CallEvent::Media { call, notice } => self.on_media(&call, notice),
+            CallEvent::SharedLines(table) => self.apply_shared_lines(now, table),
+            CallEvent::SharedLineWritten(written) => self.shared_line_written(&written),
             CallEvent::CallerProbe { call, answered } => {
                 self.router.handle(
                     now,

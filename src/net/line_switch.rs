@@ -1,7 +1,9 @@
 //! The call driver's side of switching a line to the backup centre: the Router decides
 //! ([`crate::call::router::Router::switch_line`]); here the switch is persisted (before the
 //! answer, so a restart keeps it), audited (`line.switch`, `line.restore`: who, when, why)
-//! and told to supervisors (`line_switch` event).
+//! and told to supervisors (`line_switch` event). With `[shared_store]`, the change is
+//! also handed to the shared store (never waited for), and the changes other nodes made
+//! there are applied here ([`crate::shared_store::lines`]).
 
 use serde_json::{Value, json};
 
@@ -9,6 +11,7 @@ use super::calls::CallDriver;
 use crate::call::router::{LineSwitch, LineSwitchError};
 use crate::cti::{CtiError, CtiEvent};
 use crate::routing::plan::PlanSet;
+use crate::shared_store::lines::SharedLine;
 use crate::store::audit::AuditEntry;
 use crate::time::Now;
 
@@ -85,15 +88,9 @@ impl CallDriver {
         if let Err(e) = self.audit_line(now, &by, "line.switch", &line, detail) {
             tracing::error!(%line, error = %e, "line switch not audited");
         }
-        if let Err(e) = self.store.put_line_switch(&line, Some(&switch)) {
-            tracing::error!(%line, error = %e, "line switch not persisted: lost on restart");
-        }
         tracing::warn!(%line, %by, moved, "line switched to the backup centre");
-        self.metrics
-            .line_switched
-            .with_label_values(&[&line])
-            .set(1);
-        self.tell_lines(now, &line, true, &by);
+        self.switched_here(now, &line, Some(&switch), &by);
+        self.share_line(now, &line, true, (&by, &reason));
         Ok(json!({ "line": line, "switched": true, "moved": moved, "by": by, "reason": reason }))
     }
 
@@ -106,9 +103,6 @@ impl CallDriver {
         by: String,
     ) -> Result<Value, CtiError> {
         let ended = self.router.restore_line(&line).map_err(switch_error)?;
-        if let Err(e) = self.store.put_line_switch(&line, None) {
-            tracing::error!(%line, error = %e, "line restore not persisted");
-        }
         let reason = reason.unwrap_or_default();
         let detail = format!(
             "{} (switched by {} since {})",
@@ -120,12 +114,70 @@ impl CallDriver {
             tracing::error!(%line, error = %e, "line restore not audited");
         }
         tracing::warn!(%line, %by, "line restored from the backup centre");
-        self.metrics
-            .line_switched
-            .with_label_values(&[&line])
-            .set(0);
-        self.tell_lines(now, &line, false, &by);
+        self.switched_here(now, &line, None, &by);
+        self.share_line(now, &line, false, (&by, reason.trim()));
         Ok(json!({ "line": line, "switched": false, "by": by }))
+    }
+
+    /// Hands a switch (or restore) made here to the shared store, kept in sled until it is
+    /// written there.
+    fn share_line(&mut self, now: Now, line: &str, switched: bool, who_why: (&str, &str)) {
+        let Some(sync) = &mut self.shared_lines else {
+            return;
+        };
+        let change = sync.publish(line, switched, who_why, now.wall);
+        if let Err(e) = self.store.put_unshared_line(&change) {
+            tracing::error!(%line, error = %e, "line change not kept for the shared store");
+        }
+    }
+
+    /// The shared store has a change made here.
+    pub(super) fn shared_line_written(&mut self, written: &SharedLine) {
+        if let Some(sync) = &mut self.shared_lines {
+            sync.written(written);
+        }
+        if let Err(e) = self.store.line_shared(written) {
+            tracing::warn!(line = %written.line, error = %e, "shared line change not cleared");
+        }
+    }
+
+    /// Applies the switches and restores other nodes made, as the shared store has them
+    /// (only rows this node has not seen, on lines with no change of its own on the way).
+    /// Audited where they were made, not again here.
+    pub(super) fn apply_shared_lines(&mut self, now: Now, table: Vec<SharedLine>) {
+        let Some(sync) = &mut self.shared_lines else {
+            return;
+        };
+        for row in sync.to_apply(table) {
+            let here = self.router.switched_lines().contains_key(&row.line);
+            let (line, node, by) = (&row.line, &row.node, &row.by);
+            if row.switched && !here {
+                let switch = LineSwitch {
+                    by: row.by.clone(),
+                    reason: row.reason.clone(),
+                    since: row.at,
+                };
+                // Unchecked, as after a restart: an entry without `backup` starts as usual.
+                self.router.restore_switch(line, switch.clone());
+                tracing::warn!(%line, %node, %by, "line switched to the backup centre on another node");
+                self.switched_here(now, line, Some(&switch), by);
+            } else if !row.switched && here {
+                self.router.restore_line(line).ok();
+                tracing::warn!(%line, %node, %by, "line restored from the backup centre on another node");
+                self.switched_here(now, line, None, by);
+            }
+        }
+    }
+
+    /// What a switch (`Some`) or restore of `line` changes on this node beyond the Router:
+    /// sled (flushed, for a restart), the gauge, the supervisors' boards.
+    fn switched_here(&self, now: Now, line: &str, switch: Option<&LineSwitch>, by: &str) {
+        if let Err(e) = self.store.put_line_switch(line, switch) {
+            tracing::error!(%line, error = %e, "line switch or restore not persisted: lost on restart");
+        }
+        let gauge = self.metrics.line_switched.with_label_values(&[line]);
+        gauge.set(i64::from(switch.is_some()));
+        self.tell_lines(now, line, switch.is_some(), by);
     }
 
     fn audit_line(
@@ -163,7 +215,9 @@ impl CallDriver {
 fn switch_error(e: LineSwitchError) -> CtiError {
     match e {
         LineSwitchError::UnknownLine(_) => CtiError::UnknownTarget(e.to_string()),
-        LineSwitchError::NoBackup { .. } => CtiError::Invalid(e.to_string()),
+        LineSwitchError::NoBackup { .. } | LineSwitchError::NoTrunkEntry(_) => {
+            CtiError::Invalid(e.to_string())
+        }
         LineSwitchError::NotSwitched(_) => CtiError::Conflict(e.to_string()),
     }
 }

@@ -23,6 +23,7 @@ use crate::net::calls::CallEvent;
 use crate::net::limits::LogThrottle;
 use crate::net::reload::LivePlans;
 use crate::sip::numbers::normalise;
+use crate::sip::origin::Peers;
 use crate::time::{Clock, Mono};
 use prometheus::{Gauge, IntCounterVec, IntGauge, IntGaugeVec};
 use rsipstack::sip::headers::untyped::RetryAfter;
@@ -31,7 +32,7 @@ use rsipstack::sip::{Header, SipMessage, StatusCode};
 use sas_core::overload::{Governor, PROBE_EVERY_MS, Verdict};
 pub use sas_core::overload::{Limits, ShedReason, State};
 use std::hash::{Hash, Hasher};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
@@ -50,7 +51,8 @@ pub struct Overload(Arc<Inner>);
 struct Inner {
     governor: Mutex<Governor>,
     clock: Clock,
-    trunk: Vec<IpAddr>,
+    /// The trunk's addresses, and the proxies' whose INVITEs carry the trunk marker.
+    peers: Peers,
     /// Internal numbers are seats' calls, never shed.
     plans: Arc<LivePlans>,
     shed: IntCounterVec,
@@ -62,12 +64,12 @@ struct Inner {
 }
 
 impl Overload {
-    /// A gate for INVITEs from `trunk` under `limits` (`plans` say which numbers are
-    /// internal), reporting into `metrics`.
+    /// A gate for INVITEs from the trunk (straight or through a proxy of `peers`) under
+    /// `limits` (`plans` say which numbers are internal), reporting into `metrics`.
     pub fn new(
         limits: Limits,
         clock: Clock,
-        (trunk, plans): (Vec<IpAddr>, Arc<LivePlans>),
+        (peers, plans): (Peers, Arc<LivePlans>),
         metrics: &Metrics,
         log_every: Duration,
     ) -> Self {
@@ -83,7 +85,7 @@ impl Overload {
         Self(Arc::new(Inner {
             governor: Mutex::new(Governor::new(limits, clock.mono())),
             clock,
-            trunk,
+            peers,
             plans,
             shed: metrics.overload_shed.clone(),
             overflowed: metrics.overload_overflowed.clone(),
@@ -99,12 +101,17 @@ impl Overload {
     /// `None` to hand it on.
     pub fn answer(&self, bytes: &[u8], source: SocketAddr) -> Option<Vec<u8>> {
         let invite = bytes.starts_with(b"INVITE ");
-        if !(invite || bytes.starts_with(b"ACK ")) || !self.0.trunk.contains(&source.ip()) {
+        if !(invite || bytes.starts_with(b"ACK ")) || !self.0.peers.trusted(source.ip()) {
             return None;
         }
         let SipMessage::Request(req) = SipMessage::try_from(bytes).ok()? else {
             return None;
         };
+        // Through a proxy, only what it marked as the trunk's (the rest are seats' calls).
+        let marked = crate::net::requests::marked(&req);
+        if invite && !self.0.peers.origin(source.ip(), marked).is_trunk() {
+            return None;
+        }
         let to_tag = req.to_header().ok()?.tag().ok().flatten();
         if !invite {
             // The ACK of our 503 (RFC 3261 §17.2.1): nobody else expects it.

@@ -15,6 +15,7 @@ use crate::pii::CallerNumber;
 use crate::sip::digest::{NonceStore, SeatCredential};
 use crate::sip::guard::ALLOW;
 use crate::sip::numbers::normalise;
+use crate::sip::origin::{Origin, Peers};
 use crate::sip::registrar::{Binding, Registrar};
 use crate::store::record::{CallRecord, EndReason, EventKind, Outcome};
 use crate::time::{EpochMillis, wall_clock_now};
@@ -151,8 +152,8 @@ pub struct Dispatcher {
     pub state_sender: DialogStateSender,
     /// Registrar.
     pub registry: SharedRegistry,
-    /// Trunk source addresses.
-    pub trunk: Vec<IpAddr>,
+    /// The trunk's and the proxies' (`[edge]`) source addresses.
+    pub peers: Peers,
     /// With `[trunk] tls_pinned_sha256`: the TLS connections that presented a pinned
     /// certificate, the only ones the trunk's calls are taken from.
     pub trunk_pinned: Option<crate::net::tls_pin::PinnedFlows>,
@@ -218,10 +219,11 @@ impl Dispatcher {
             };
         }
         // Banned sources and names, and scanners: refused once (429), then no answer at
-        // all. The trunk's address is never banned, nor are its calls ever held back (their
-        // From is a caller's number); a seat name guessed from it is banned there too.
+        // all. The trunk's and the proxies' addresses are never banned, nor are the trunk's
+        // calls ever held back (their From is a caller's number); a seat name guessed from
+        // them is banned there too.
         if let Some((source, _)) = source_of(&tx) {
-            let trunk = self.trunk.contains(&source.ip());
+            let trunk = self.origin_of(&tx.original, source.ip()).is_trunk();
             let user = match tx.original.method {
                 Method::Register => to_user(&tx.original),
                 Method::Invite if !trunk => from_user(&tx.original),
@@ -300,12 +302,13 @@ impl Dispatcher {
     }
 
     /// The Retry-After of a 503 to `tx`'s OPTIONS when no new call would be taken: the
-    /// router drains, or sheds new trunk calls and `tx` comes from the trunk.
+    /// router drains, or sheds new trunk calls and `tx` comes from the trunk or a proxy
+    /// (whose probes decide where the trunk's calls go).
     fn unavailable_for(&self, tx: &Transaction) -> Option<u32> {
         if self.draining.is_cancelled() {
             return Some(self.retry_after_s);
         }
-        let from_trunk = source_of(tx).is_some_and(|(s, _)| self.trunk.contains(&s.ip()));
+        let from_trunk = source_of(tx).is_some_and(|(s, _)| self.peers.trusted(s.ip()));
         let shedding = self.overload.state() != crate::net::overload::State::Normal;
         (from_trunk && shedding).then(|| self.overload.retry_after_s())
     }
@@ -315,7 +318,7 @@ impl Dispatcher {
         let source = source_of(&tx);
         let transport = source.map_or(Transport::Udp, |s| s.1);
         let source = source.map(|s| s.0);
-        let from_trunk = source.is_some_and(|addr| self.is_trunk(addr, transport));
+        let from_trunk = source.is_some_and(|addr| self.is_trunk(&tx.original, addr, transport));
         let max_forwards = tx
             .original
             .max_forwards_header()
@@ -497,14 +500,28 @@ impl Dispatcher {
         handler.handle(&mut tx).await
     }
 
-    /// Whether a request from `source` over `transport` is the trunk's: from one of its
-    /// addresses and, when certificates are pinned, on a TLS connection that presented one.
-    fn is_trunk(&self, source: SocketAddr, transport: Transport) -> bool {
-        self.trunk.contains(&source.ip())
-            && self
+    /// Whether `req` from `source` over `transport` is the trunk's: from one of its
+    /// addresses and, when certificates are pinned, on a TLS connection that presented one;
+    /// or from a proxy that marked it (`X-SAS-Origin: trunk`, see [`crate::sip::origin`]).
+    fn is_trunk(
+        &self,
+        req: &rsipstack::sip::Request,
+        source: SocketAddr,
+        transport: Transport,
+    ) -> bool {
+        match self.origin_of(req, source.ip()) {
+            Origin::Trunk => self
                 .trunk_pinned
                 .as_ref()
-                .is_none_or(|flows| transport == Transport::Tls && flows.contains(source))
+                .is_none_or(|flows| transport == Transport::Tls && flows.contains(source)),
+            Origin::TrunkViaEdge => true,
+            Origin::Seat | Origin::SeatViaEdge => false,
+        }
+    }
+
+    /// Who sent `req` from `source`: the trunk or a seat, straight or through a proxy.
+    fn origin_of(&self, req: &rsipstack::sip::Request, source: IpAddr) -> Origin {
+        self.peers.origin(source, marked(req))
     }
 
     /// Our Contact for a dialog whose peer came over `transport`.
@@ -572,6 +589,14 @@ fn to_user(req: &rsipstack::sip::Request) -> Option<String> {
 /// The From URI's user part (a seat's INVITE).
 fn from_user(req: &rsipstack::sip::Request) -> Option<String> {
     req.from_header().ok()?.uri().ok()?.auth.map(|a| a.user)
+}
+
+/// Whether `req` carries the trunk marker a proxy adds (`X-SAS-Origin: trunk`).
+pub fn marked(req: &rsipstack::sip::Request) -> bool {
+    req.headers.iter().any(|h| match h {
+        Header::Other(name, value) => crate::sip::origin::is_marker(name, value),
+        _ => false,
+    })
 }
 
 /// The caller's number: the From URI's user part (display name when there is none).

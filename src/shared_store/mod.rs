@@ -9,6 +9,7 @@
 //! on connect, the idempotent upserts, and the reads of `calls list --shared` and
 //! `/api/calls?source=shared`.
 
+pub mod lines;
 pub mod pg;
 pub mod shipper;
 

@@ -14,7 +14,13 @@ use std::time::Duration;
 use tokio_postgres::{Client, NoTls, Statement};
 
 /// The schema versions, in order: (version, SQL).
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_line_switches.sql"),
+    ),
+];
 
 /// Key of the advisory lock that serialises schema changes between nodes.
 const MIGRATION_LOCK: i64 = 0x5a5_5e0c;
@@ -50,7 +56,7 @@ const INSERT_AUDIT: &str = concat!(
 );
 
 /// Runs `work` within `limit`.
-async fn within<T>(
+pub(super) async fn within<T>(
     limit: Duration,
     work: impl Future<Output = Result<T, SharedError>>,
 ) -> Result<T, SharedError> {
@@ -60,7 +66,7 @@ async fn within<T>(
 }
 
 /// Opens a connection (its IO runs on a task of its own until the client is dropped).
-async fn connect(config: &SharedStoreConfig) -> Result<Client, SharedError> {
+pub(super) async fn connect(config: &SharedStoreConfig) -> Result<Client, SharedError> {
     let mut pg: tokio_postgres::Config = config.url.parse()?;
     pg.connect_timeout(config.timeout());
     pg.application_name("sas-router");
@@ -211,7 +217,7 @@ async fn write_audit(
 /// Applies the migrations this database has not seen, under the advisory lock, in one
 /// transaction. A schema newer than this router knows is left alone (a newer node
 /// migrated it; changes are additive).
-async fn migrate(client: &mut Client) -> Result<(), SharedError> {
+pub(super) async fn migrate(client: &mut Client) -> Result<(), SharedError> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;

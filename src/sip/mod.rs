@@ -10,7 +10,7 @@ pub mod digest;
 pub mod digest_policy;
 pub mod fuzz;
 pub mod guard;
-pub use sas_core::sip::numbers;
+pub use sas_core::sip::{numbers, origin};
 pub mod registrar;
 pub mod replaces;
 pub mod seat_transports;

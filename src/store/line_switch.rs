@@ -1,9 +1,12 @@
 //! Lines switched to the backup centre, kept across restarts (read once at start, put back
 //! in the Router). Written and flushed when a supervisor switches or restores a line: a
-//! switch a crash could forget would send the next calls to an evacuated plateau.
+//! switch a crash could forget would send the next calls to an evacuated plateau. With a
+//! shared store, the change is also kept here until it is written there, so that a restart
+//! meanwhile sends it again rather than take the older shared state for newer.
 
 use super::{Store, StoreError};
 use crate::call::router::LineSwitch;
+use crate::shared_store::lines::SharedLine;
 
 impl Store {
     /// Stores `line`'s switch (`None`: restored, the key goes), on disk before it returns.
@@ -38,6 +41,40 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Keeps `change` (the latest of its line) until the shared store has it.
+    pub fn put_unshared_line(&self, change: &SharedLine) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(change)?;
+        self.line_unshared.insert(change.line.as_bytes(), value)?;
+        self.line_unshared.flush()?;
+        Ok(())
+    }
+
+    /// The shared store has `written`: forgotten here unless a later change replaced it.
+    pub fn line_shared(&self, written: &SharedLine) -> Result<(), StoreError> {
+        let key = written.line.as_bytes();
+        let Some(value) = self.line_unshared.get(key)? else {
+            return Ok(());
+        };
+        let kept: SharedLine = serde_json::from_slice(&value)?;
+        if kept.same_change(written) {
+            self.line_unshared
+                .compare_and_swap(key, Some(value), None::<&[u8]>)?
+                .ok();
+            self.line_unshared.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The changes not yet in the shared store.
+    pub fn unshared_lines(&self) -> Result<Vec<SharedLine>, StoreError> {
+        self.line_unshared
+            .iter()
+            .map(|item| Ok(serde_json::from_slice(&item?.1)?))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +95,32 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.line_switches().unwrap(), [("samu".into(), switch)]);
+    }
+
+    #[test]
+    fn an_unshared_change_is_kept_until_that_very_change_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let change = |switched, at| SharedLine {
+            line: "samu".into(),
+            switched,
+            node: "a".into(),
+            by: "sup1".into(),
+            reason: "panne".into(),
+            at,
+            rev: 0,
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.put_unshared_line(&change(true, 1)).unwrap();
+            store.put_unshared_line(&change(false, 2)).unwrap();
+            // The write of the earlier change does not clear the later one.
+            store.line_shared(&change(true, 1)).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.unshared_lines().unwrap(), [change(false, 2)]);
+        let mut written = change(false, 2);
+        written.rev = 7;
+        store.line_shared(&written).unwrap();
+        assert!(store.unshared_lines().unwrap().is_empty());
     }
 }

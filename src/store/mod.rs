@@ -62,6 +62,8 @@ pub struct Store {
     seat_standing: sled::Tree,
     /// Lines switched to the backup centre, by line ([`line_switch`]).
     line_switch: sled::Tree,
+    /// Line switches and restores not yet in the shared store, by line ([`line_switch`]).
+    line_unshared: sled::Tree,
     /// Rows for the shared store ([`outbox`]).
     outbox: sled::Tree,
     outbox_state: outbox::OutboxState,
@@ -112,6 +114,7 @@ impl Store {
             registrations: db.open_tree("registrations")?,
             seat_standing: db.open_tree("seat_standing")?,
             line_switch: db.open_tree("line_switch")?,
+            line_unshared: db.open_tree("line_unshared")?,
             db,
         })
     }

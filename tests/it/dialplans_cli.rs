@@ -80,6 +80,27 @@ fn the_15_always_goes_to_the_arm_queue_first() {
     }
 }
 
+/// `simulate` shows an entry's backup centre step and what sends calls there: the line
+/// switch, and the automatic triggers (the shipped 15: no ARM logged in and unpaused).
+#[test]
+fn simulate_shows_the_backup_step_and_its_triggers() {
+    let samu = simulate("15", "2026-11-24T10:00", "");
+    for line in [
+        "  backup: backup step secours: forward to centre_secours (+33199001515) through the trunk\n",
+        "  backup: while line samu is switched (sas-router lines switch samu): every new call, at once\n",
+        "  backup: automatically, as a call reaches a queue, when no seat of the queue's role is logged in and unpaused (no_seat)\n",
+    ] {
+        assert!(samu.contains(line), "{line}\n{samu}");
+    }
+    let sas = simulate("116117", "2026-11-24T10:00", "1");
+    assert!(
+        sas.contains("  backup: automatically: never (no backup_when)\n"),
+        "{sas}"
+    );
+    // An internal number starts no line: nothing to switch.
+    assert!(!simulate("2001", "2026-11-24T10:00", "").contains("backup:"));
+}
+
 #[test]
 fn sas_psy_in_hours_at_night_and_in_danger() {
     let day = simulate("116117", "2026-11-24T10:00", "2");
@@ -168,7 +189,7 @@ fn check_accepts_the_shipped_plans_and_refuses_a_typo_with_its_place() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let line = stderr.lines().next().unwrap();
-    assert!(line.ends_with("samu.toml:19:12: entry \"samu\" has no step named \"secour\" (known: file_arm, secours)"), "{stderr}");
+    assert!(line.ends_with("samu.toml:21:12: entry \"samu\" has no step named \"secour\" (known: file_arm, secours)"), "{stderr}");
     assert!(stderr.contains("nothing changed"), "{stderr}");
 }
 

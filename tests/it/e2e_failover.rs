@@ -4,7 +4,7 @@
 //! the calls in flight on the dead node are recorded interrupted when it comes back), and a
 //! planned switchover (SIGTERM: the node drains, no call is lost).
 
-use crate::common::kamailio::{Kamailio, Node, await_arms, cluster};
+use crate::common::kamailio::{Kamailio, Node, await_arms, cluster, trunk_caller};
 use crate::common::*;
 use sas_router::store::record::{CallRecord, Outcome};
 use std::net::SocketAddr;
@@ -266,7 +266,7 @@ async fn a_seat_registered_with_a_path_is_called_through_its_first_hop() {
         "Path echoed: {ok}"
     );
 
-    let _caller = trunk_caller(router.sip, "caller.xml", "15", 1_000);
+    let _caller = crate::common::trunk_caller(router.sip, "caller.xml", "15", 1_000);
     let mut buf = vec![0u8; 65536];
     let (n, _) = tokio::time::timeout(Duration::from_secs(10), hop.recv_from(&mut buf))
         .await

@@ -1,8 +1,9 @@
 //! Switching a line to the backup centre through the real binary: a supervisor (admin
 //! token, or the CLI) switches the 15, the next SIPp trunk call is forwarded at once to a
 //! SIPp "backup centre" through the trunk, the audit log says who and why, restoring queues
-//! the next call again; the switch survives a restart; and `backup_when = ["no_seat"]`
-//! sends a call to the backup centre at once when no ARM is logged in.
+//! the next call again; the switch survives a restart; `backup_when = ["no_seat"]` sends a
+//! call to the backup centre at once when no ARM is logged in; and two nodes sharing one
+//! PostgreSQL (`[shared_store]`) follow each other's switches and restores.
 
 use crate::common;
 
@@ -22,9 +23,15 @@ fn plan(extra: &str) -> String {
 
 /// A router process on `plan`, forwarding to `centre_port`: (process, its view).
 fn start(name: &str, plan: String, centre_port: u16) -> (Process, Router) {
+    start_with(name, plan, centre_port, String::new())
+}
+
+/// [`start`] with `extra` config sections.
+fn start_with(name: &str, plan: String, centre_port: u16, extra: String) -> (Process, Router) {
     let opts = Options {
         plans: Some(plan),
         outbound: Some(format!("127.0.0.1:{centre_port}").parse().unwrap()),
+        extra,
         ..Options::default()
     };
     let (data, config) = setup(name, &opts);
@@ -168,7 +175,7 @@ async fn with_no_arm_logged_in_a_call_goes_to_the_backup_centre_at_once() {
         records[0]
             .route
             .iter()
-            .any(|l| l.contains("no arm seat logged in → backup secours")),
+            .any(|l| l.contains("no arm seat logged in and unpaused → backup secours")),
         "{:?}",
         records[0].route
     );
@@ -264,4 +271,130 @@ async fn switching_with_move_waiting_sends_the_waiting_caller_to_the_backup_cent
     let body = r#"{"reason":"encore"}"#;
     let (status, answer) = http_send(router.http, "POST", path, Some(&router.token()), body).await;
     assert_eq!(status, 409, "{answer}");
+}
+
+/// Waits until `router` lists the 15 as `switched` (or not): how long it took.
+async fn line_becomes(router: &Router, switched: bool) -> Duration {
+    let begin = std::time::Instant::now();
+    while begin.elapsed() < Duration::from_secs(10) {
+        if lines(router).await["lines"][0]["switched"] == switched {
+            return begin.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the line never became switched = {switched}: {}",
+        lines(router).await
+    );
+}
+
+/// Two nodes sharing one PostgreSQL: the 15 switched on A (CLI) is switched on B within
+/// about 2 s, and B forwards its next trunk call to the backup centre; restored on B, it is
+/// restored on A, which queues its next call again. Each audit entry stays on its node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_on_one_node_holds_on_the_other_through_the_shared_store() {
+    let pg = common::postgres::Postgres::start();
+    let (centre, port) = answering_sipp("127.0.0.1:9".parse().unwrap(), 1, 200);
+    let (_a, a) = start_with("shared-switch-a", plan(""), port, pg.config("a"));
+    let (_b, b) = start_with("shared-switch-b", plan(""), port, pg.config("b"));
+    let out = cli(
+        &["lines", "switch", "samu", "--reason", "plateau A évacué"],
+        &a.config_path,
+    );
+    assert!(out.contains("line samu switched"), "{out}");
+    let took = line_becomes(&b, true).await;
+    eprintln!(
+        "shared line switch: on B {} ms after the switch on A",
+        took.as_millis()
+    );
+    assert!(took <= Duration::from_millis(2_500), "{took:?}");
+    let listed = lines(&b).await;
+    assert_eq!(listed["lines"][0]["by"], "admin", "{listed}");
+    assert_eq!(listed["lines"][0]["reason"], "plateau A évacué", "{listed}");
+    let caller = trunk_caller(b.sip, "caller.xml", "15", 1_000);
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "forwarded caller"
+    );
+    assert!(
+        finish(centre, Duration::from_secs(10)).await,
+        "the centre answered"
+    );
+    assert_eq!(
+        wait_records(&b, 1).await[0].outcome,
+        Some(Outcome::Forwarded)
+    );
+
+    let out = cli(
+        &["lines", "restore", "samu", "--reason", "retour"],
+        &b.config_path,
+    );
+    assert!(out.contains("line samu restored"), "{out}");
+    let took = line_becomes(&a, false).await;
+    eprintln!(
+        "shared line restore: on A {} ms after the restore on B",
+        took.as_millis()
+    );
+    assert!(took <= Duration::from_millis(2_500), "{took:?}");
+    let caller = trunk_caller(a.sip, "caller_cancel.xml", "15", 1_500);
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "queued caller"
+    );
+    let queued = &wait_records(&a, 1).await[0];
+    assert_ne!(queued.outcome, Some(Outcome::Forwarded), "{queued:#?}");
+    assert_eq!(queued.queue.as_deref(), Some("arm"));
+    // B does not switch A's line back (nor A B's): both stay restored.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(lines(&b).await["lines"][0]["switched"], false);
+    assert_eq!(lines(&a).await["lines"][0]["switched"], false);
+    let rows = pg.count("SELECT count(*) FROM sas_line_switches WHERE NOT switched AND node = 'b'");
+    assert_eq!(rows.await, 1);
+}
+
+/// PostgreSQL down: a switch on A answers at once and holds on A (nothing waits on the
+/// shared store), B keeps its own state; A restarts meanwhile, and keeps its switch (the
+/// older "restored" row, read first once PostgreSQL is back, does not undo it); once
+/// PostgreSQL is back, B follows within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_made_while_postgres_is_down_is_shared_when_it_is_back() {
+    let pg = common::postgres::Postgres::start();
+    let (a_process, a) = start_with("shared-switch-down-a", plan(""), 9, pg.config("a"));
+    let (_b, b) = start_with("shared-switch-down-b", plan(""), 9, pg.config("b"));
+    // The table has the line, restored (an older state than what follows).
+    let switch = ["lines", "switch", "samu", "--reason", "essai"];
+    cli(&switch, &a.config_path);
+    line_becomes(&b, true).await;
+    cli(&["lines", "restore", "samu"], &a.config_path);
+    line_becomes(&b, false).await;
+    pg.stop();
+    let begin = std::time::Instant::now();
+    let out = cli(
+        &["lines", "switch", "samu", "--reason", "panne"],
+        &a.config_path,
+    );
+    assert!(out.contains("line samu switched"), "{out}");
+    assert!(
+        begin.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        begin.elapsed()
+    );
+    assert_eq!(lines(&a).await["lines"][0]["switched"], true);
+    // A restarts before PostgreSQL is back.
+    let mut a_process = a_process;
+    a_process.crash();
+    let a_process = Process::start(&a.config_path).drain_log();
+    let a = a_process.as_router(&a.data, &a.config_path);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(lines(&b).await["lines"][0]["switched"], false);
+    pg.restart();
+    let took = line_becomes(&b, true).await;
+    eprintln!(
+        "shared line switch after the outage: on B {} ms after PostgreSQL came back",
+        took.as_millis()
+    );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let listed = lines(&a).await;
+    assert_eq!(listed["lines"][0]["switched"], true, "{listed}");
+    assert_eq!(lines(&b).await["lines"][0]["reason"], "panne");
 }

@@ -17,6 +17,7 @@ mod durability;
 mod e2e_attended;
 mod e2e_console;
 mod e2e_cti;
+mod e2e_edge;
 mod e2e_failover;
 mod e2e_forward;
 mod e2e_fuzz;

@@ -1,16 +1,19 @@
 //! Kamailio (Debian's `kamailio`) in front of two router processes, on the shipped
 //! `deploy/kamailio/kamailio.cfg`: Kamailio on 127.0.0.1, the primary node on 127.0.0.2,
-//! the standby on 127.0.0.3 (loopback aliases), the trunk and the seats (SIPp on 127.0.0.1)
-//! talking to Kamailio only.
+//! the standby on 127.0.0.3 (loopback aliases), the seats (SIPp on 127.0.0.1) and the trunk
+//! (SIPp on [`TRUNK_IP`]) talking to Kamailio only. The nodes know Kamailio as their proxy
+//! (`[edge] addresses`), and Kamailio knows the trunk's address (`TRUNK_NETS`).
 
 use super::process::{Process, setup};
-use super::{Options, temp_dir, udp_bound};
+use super::{Options, free_udp_port, ports, sipp, temp_dir, udp_bound};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 const KAMAILIO: &str = "/usr/sbin/kamailio";
+/// The trunk's address: Kamailio marks what comes from it `X-SAS-Origin: trunk`.
+pub const TRUNK_IP: &str = "127.0.0.4";
 
 /// A free UDP port on `ip`.
 fn free_port(ip: IpAddr) -> u16 {
@@ -60,7 +63,10 @@ impl Kamailio {
             .args(["-A", &format!("DISPATCHER_LIST=\"{}\"", list.display())])
             .args(["-A", &format!("NODE_A=\"sip:{}\"", nodes[0])])
             .args(["-A", &format!("NODE_B=\"sip:{}\"", nodes[1])])
+            .args(["-A", &format!("TRUNK_NETS=\"{TRUNK_IP}/32\"")])
             .args(["-m", "32", "-M", "8"])
+            // Its own process group: Drop kills the workers it forks too.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .kill_on_drop(true)
@@ -86,7 +92,18 @@ impl Kamailio {
 }
 
 impl Drop for Kamailio {
+    /// Kills the whole process group: killing the main process alone (SIGKILL) leaves its
+    /// forked workers running, holding their port and memory, after every test.
     fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let group = format!("-{pid}");
+            let killed = std::process::Command::new("kill")
+                .args(["-KILL", "--", &group])
+                .status();
+            if killed.is_ok_and(|s| s.success()) {
+                return;
+            }
+        }
         self.child.start_kill().ok();
     }
 }
@@ -101,16 +118,21 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node's config on `ip` (fixed SIP port, so it is the same after a restart), its
-    /// trunk address being Kamailio's (127.0.0.1, the test configs' default).
+    /// A node's config on `ip` (fixed SIP port, so it is the same after a restart), behind
+    /// Kamailio (127.0.0.1, `[edge] addresses`), the trunk at [`TRUNK_IP`].
     pub fn setup(name: &str, ip: [u8; 4], opts: &Options) -> Self {
         let (data, config) = setup(name, opts);
         let ip = IpAddr::from(ip);
         let (udp, tcp) = (free_port(ip), free_port(ip));
         let text = std::fs::read_to_string(&config).unwrap();
+        let trunk = "[trunk]\naddresses = [\"127.0.0.1\"]\n";
+        assert!(text.contains(trunk));
+        let edge =
+            format!("[edge]\naddresses = [\"127.0.0.1\"]\n[trunk]\naddresses = [\"{TRUNK_IP}\"]\n");
         let text = text
             .replace("udp = \"127.0.0.1:0\"", &format!("udp = \"{ip}:{udp}\""))
-            .replace("tcp = \"127.0.0.1:0\"", &format!("tcp = \"{ip}:{tcp}\""));
+            .replace("tcp = \"127.0.0.1:0\"", &format!("tcp = \"{ip}:{tcp}\""))
+            .replace(trunk, &edge);
         std::fs::write(&config, text).unwrap();
         Self {
             process: None,
@@ -159,4 +181,21 @@ pub async fn await_arms(node: &Node, n: f64) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("{} never saw {n} ARMs available", node.sip);
+}
+
+/// A SIPp trunk caller on [`TRUNK_IP`] dialling `number` through Kamailio at `edge` with
+/// `scenario_file` (one call; `duration_ms` is its pause: talk time).
+pub fn trunk_caller(
+    edge: SocketAddr,
+    scenario_file: &str,
+    number: &str,
+    duration_ms: u64,
+) -> tokio::process::Child {
+    let (port, media) = (free_udp_port().to_string(), ports::media_port().to_string());
+    let duration = duration_ms.to_string();
+    let args = [
+        "-s", number, "-i", TRUNK_IP, "-p", &port, "-mp", &media, "-m", "1", "-d", &duration,
+        "-timeout", "60s",
+    ];
+    sipp(edge, scenario_file, &args).spawn().unwrap()
 }

@@ -620,12 +620,17 @@ impl Acd {
     /// Whether a seat could take the queued `call`, now or after its current call: one of
     /// its queue's role (and skill) that is neither offline nor paused. `None`: not queued.
     pub fn reachable(&self, call: &str) -> Option<bool> {
-        let key = &self.calls.get(call)?.queue;
-        Some(self.seats.values().any(|s| {
+        Some(self.staffed(&self.calls.get(call)?.queue))
+    }
+
+    /// Whether a seat could take a call of queue `key`, now or after its current call: one
+    /// of its role (and skill) that is neither offline nor paused (for any reason).
+    pub fn staffed(&self, key: &QueueKey) -> bool {
+        self.seats.values().any(|s| {
             s.role == key.role
                 && key.skill.as_ref().is_none_or(|k| s.skills.contains(k))
                 && !matches!(s.state, SeatState::Offline | SeatState::Paused { .. })
-        }))
+        })
     }
 
     /// Calls waiting (not being offered), all queues.

@@ -158,7 +158,7 @@ pub struct Entry {
 pub struct BackupWhen {
     /// The queue refused the call (`max_waiting` reached).
     pub queue_full: bool,
-    /// No seat of the queue's role is logged in.
+    /// None of the queue's eligible seats (its role) is logged in and unpaused.
     pub no_seat: bool,
     /// `threshold`: this many calls already wait in the queue (`backup_max_waiting`).
     pub max_waiting: Option<usize>,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDateTime, TimeZone};
 
 use super::flow::{Flow, Instruction};
-use super::plan::PlanSet;
+use super::plan::{Action, Entry, PlanSet};
 use crate::sip::numbers::normalise;
 use crate::time::EpochMillis;
 
@@ -25,6 +25,9 @@ pub struct Simulation {
     pub steps: Vec<String>,
     /// Where the call ends up.
     pub outcome: String,
+    /// The entry's backup centre step and what sends calls there, one line each (empty:
+    /// the entry has no `backup`).
+    pub backup: Vec<String>,
 }
 
 /// Simulates a call to `number` at `at`, the caller pressing `digits` one per menu.
@@ -43,6 +46,10 @@ pub fn simulate(
         .values()
         .find(|i| i.number == called)
         .cloned();
+    let backup = plans
+        .entry_for(&called)
+        .map(|e| backup_lines(&plans, e))
+        .unwrap_or_default();
     let (entry, started) = match (plans.entry_for(&called), internal) {
         (Some(e), _) => {
             let name = e.name.clone();
@@ -84,6 +91,7 @@ pub fn simulate(
                     entry,
                     steps: overflowed(&flow, at, calendar.as_ref()),
                     outcome: describe(&next),
+                    backup,
                 });
             }
             _ => {
@@ -91,6 +99,7 @@ pub fn simulate(
                     entry,
                     steps: flow.trace().to_vec(),
                     outcome: describe(&next),
+                    backup,
                 });
             }
         };
@@ -103,6 +112,53 @@ pub fn simulate(
         "the call to {called} does not settle: {}",
         flow.trace().join("; ")
     ))
+}
+
+/// The backup centre step of `entry` (what it does), when the line's switch sends calls
+/// there, and its automatic triggers (`backup_when`).
+fn backup_lines(plans: &PlanSet, entry: &Entry) -> Vec<String> {
+    let Some(step) = &entry.backup else {
+        return Vec::new();
+    };
+    let does = match entry.steps.get(step).map(|s| &s.action) {
+        Some(Action::Forward { to, .. }) => {
+            let number = plans.external.get(to).map_or("?", String::as_str);
+            format!("forward to {to} ({number}) through the trunk")
+        }
+        Some(other) => format!("goes on to {}", other.targets().join(", ")),
+        None => "missing step".into(),
+    };
+    let mut lines = vec![
+        format!("backup step {step}: {does}"),
+        format!(
+            "while line {} is switched (sas-router lines switch {}): every new call, at once",
+            entry.line, entry.line
+        ),
+    ];
+    let when = &entry.backup_when;
+    let mut auto = Vec::new();
+    if when.no_seat {
+        auto.push("no seat of the queue's role is logged in and unpaused (no_seat)".to_string());
+    }
+    if when.queue_full {
+        auto.push("the queue is full (queue_full)".into());
+    }
+    if let Some(n) = when.max_waiting {
+        auto.push(format!("{n} calls already wait in the queue (threshold)"));
+    }
+    if let Some(s) = when.max_wait_s {
+        auto.push(format!(
+            "the longest wait in the queue reaches {s} s (threshold)"
+        ));
+    }
+    lines.push(match auto.is_empty() {
+        true => "automatically: never (no backup_when)".into(),
+        false => format!(
+            "automatically, as a call reaches a queue, when {}",
+            auto.join(", or ")
+        ),
+    });
+    lines
 }
 
 fn describe(last: &Instruction) -> String {

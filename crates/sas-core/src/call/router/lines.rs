@@ -5,7 +5,8 @@
 //! step (a forward to the backup centre through the trunk), and the calls already waiting
 //! may be moved there too. Restoring is one action. Independently, an entry's
 //! `backup_when` sends a call to `backup` at once when it reaches one of the entry's queues
-//! and that queue is full, has no seat of its role logged in, or is past its threshold.
+//! and that queue is full, has none of its eligible seats (its role) logged in and unpaused,
+//! or is past its threshold.
 //! A call goes to the backup step at most once: if that forward fails, it waits in its
 //! line's queue like any failed forward, and is never bounced back.
 //!
@@ -13,7 +14,7 @@
 //! back at start ([`Router::restore_switch`]).
 
 use super::Router;
-use crate::acd::{PauseReason, SeatState};
+use crate::acd::QueueKey;
 use crate::call::CallInput;
 use crate::routing::plan::PlanSet;
 use crate::time::{EpochMillis, Now, SECOND};
@@ -44,6 +45,10 @@ pub enum LineSwitchError {
         /// The entry without a backup step.
         entry: String,
     },
+    /// The line's entries take no trunk call (no `numbers`): switching it would change
+    /// nothing.
+    #[error("line \"{0}\" takes no trunk call (its entries have no numbers): nothing to switch")]
+    NoTrunkEntry(String),
     /// Restore of a line that is not switched.
     #[error("line \"{0}\" is not switched")]
     NotSwitched(String),
@@ -69,6 +74,9 @@ impl Router {
             return Err(LineSwitchError::UnknownLine(line.into()));
         }
         // Entries reached only by internal numbers (no `numbers`) take no trunk call.
+        if entries.iter().all(|e| e.numbers.is_empty()) {
+            return Err(LineSwitchError::NoTrunkEntry(line.into()));
+        }
         if let Some(e) = entries
             .iter()
             .find(|e| e.backup.is_none() && !e.numbers.is_empty())
@@ -163,8 +171,10 @@ impl Router {
             return Some("line switched".into());
         }
         let when = &entry.backup_when;
-        if when.no_seat && !self.seat_logged_in(role) {
-            return Some(format!("no {role} seat logged in"));
+        // The queue's eligible seats: none that will take a call without someone acting
+        // (all offline, logged out or paused) is an empty queue.
+        if when.no_seat && !self.board.acd().staffed(&QueueKey::role(role)) {
+            return Some(format!("no {role} seat logged in and unpaused"));
         }
         let depth = self.board.queue_depths().get(queue).copied().unwrap_or(0);
         if when.max_waiting.is_some_and(|max| depth >= max) {
@@ -193,21 +203,6 @@ impl Router {
                 && !r.backed_up
                 && r.entry()
                     .is_some_and(|e| e.backup.is_some() && e.backup_when.queue_full)
-        })
-    }
-
-    /// A seat of `role` is logged in: registered or on the console, and not logged out.
-    fn seat_logged_in(&self, role: &str) -> bool {
-        self.board.acd().seats().any(|s| {
-            s.role == role
-                && !matches!(
-                    s.state,
-                    SeatState::Offline
-                        | SeatState::Paused {
-                            reason: PauseReason::LoggedOut,
-                            ..
-                        }
-                )
         })
     }
 }

@@ -116,6 +116,15 @@ fn a_line_without_backup_or_unknown_cannot_be_switched() {
         r.switch_line(t, &without, "psy", switch("sup1"), false),
         Err(LineSwitchError::UnknownLine("psy".into()))
     );
+    // A line reached by internal numbers only (escalation) takes no trunk call.
+    let internal = format!(
+        "{PLAN}[entries.esc]\nnumbers = []\nline = \"esc\"\nstart = \"f\"\n\
+         [entries.esc.steps.f]\nqueue = \"arm\"\n\
+         [internal.esc]\nnumber = \"2009\"\nentry = \"esc\"\nstep = \"f\"\n"
+    );
+    let err = r.switch_line(t, &plans(&internal), "esc", switch("sup1"), false);
+    assert_eq!(err, Err(LineSwitchError::NoTrunkEntry("esc".into())));
+    assert!(err.unwrap_err().to_string().contains("nothing to switch"));
     assert!(r.switched_lines().is_empty());
 }
 
@@ -146,7 +155,7 @@ fn no_seat_logged_in_sends_the_call_to_backup_at_once() {
     assert!(
         r.trace("c1")
             .iter()
-            .any(|l| l.contains("no arm seat logged in → backup renfort")),
+            .any(|l| l.contains("no arm seat logged in and unpaused → backup renfort")),
         "{:?}",
         r.trace("c1")
     );
@@ -162,6 +171,43 @@ fn no_seat_logged_in_sends_the_call_to_backup_at_once() {
     );
     admit_with(&mut r, t.plus(3_000), "c3", &text, false);
     assert!(dialled(&mut r, "c3"));
+}
+
+/// `no_seat` looks at the queue's eligible seats (its role): every one paused, for any
+/// reason, is an empty queue; one busy with a call still serves it (it will be free).
+#[test]
+fn no_seat_counts_paused_seats_out_and_busy_ones_in() {
+    use crate::acd::PauseReason;
+    use crate::call::router::SeatRequest;
+    let text = plan("backup_when = [\"no_seat\"]");
+    let seats = [("arm1", "arm"), ("arm2", "arm"), ("amu1", "regulateur_amu")];
+    let mut r = Router::new(crate::call::tests_support::board_with(&seats), Now::at(T0));
+    let t = Now::at(T0);
+    for seat in ["arm1", "arm2", "amu1"] {
+        online(&mut r, t, seat);
+    }
+    for (seat, reason) in [
+        ("arm1", PauseReason::Break),
+        ("arm2", PauseReason::RingNoAnswer),
+    ] {
+        r.seat_request(t, seat, SeatRequest::Pause(reason)).unwrap();
+    }
+    // A seat of another role does not serve the ARM queue.
+    admit_with(&mut r, t, "c1", &text, false);
+    assert!(dialled(&mut r, "c1"), "both ARMs paused: backup at once");
+    r.seat_request(t.plus(1_000), "arm1", SeatRequest::Resume)
+        .unwrap();
+    admit_with(&mut r, t.plus(1_000), "c2", &text, false);
+    assert!(!dialled(&mut r, "c2"), "arm1 back: queued, offered to it");
+    assert!(matches!(
+        r.board().acd().seat("arm1").unwrap().state,
+        crate::acd::SeatState::Ringing { .. }
+    ));
+    admit_with(&mut r, t.plus(1_000), "c3", &text, false);
+    assert!(
+        !dialled(&mut r, "c3"),
+        "arm1 ringing still serves the queue"
+    );
 }
 
 #[test]
