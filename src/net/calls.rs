@@ -9,7 +9,7 @@ use crate::cti::{CtiChannels, CtiCommand, CtiError, TransferMode};
 use crate::media::dtmf::info::parse_info;
 use crate::media::dtmf::{DigitEvent, DtmfError, DtmfSource};
 use crate::media::prompts::PromptSet;
-use crate::media::recording::{CallRecorder, Recorder};
+use crate::media::recording::{CallRecorder, Recorder, resolve};
 use crate::media::relay::{Leg, MediaNotice, MediaRelay, RelayStats};
 use crate::media::sdp::LegCodecs;
 use crate::media::sdp::SessionDescription;
@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::net::reload::Routing;
 use crate::sip::replaces::Replaces;
 use crate::store::Store;
-use crate::store::record::{CallQuality, CallRecord, EventKind, LegCounters, Outcome, RtpCounters};
+use crate::store::record::{CallQuality, CallRecord, LegCounters, Outcome, RtpCounters};
 use crate::store::recordings::Recordings;
 use crate::time::{Clock, Now};
 use rsipstack::dialog::dialog::TransactionHandle;
@@ -847,8 +847,10 @@ impl CallDriver {
         );
         let writer = self.writer.clone();
         let metrics = self.metrics.clone();
+        let root = self.recordings.clone();
         self.writes.retain(|w| !w.is_finished());
         self.writes.push(tokio::spawn(async move {
+            let mut synced = None;
             if let Some((relay, answered)) = media {
                 let report = relay.finish().await;
                 if answered {
@@ -877,17 +879,20 @@ impl CallDriver {
                     });
                 }
                 if let Some(sink) = report.recorder {
-                    match blocking(move || sink.finish()).await {
+                    // Written to the page cache, hashed as written: the store writer syncs
+                    // it with the record's group commit.
+                    match sink.finish() {
                         Ok(info) => {
                             metrics.recording_unplaced_ms.inc_by(info.unplaced_ms);
+                            synced = root.as_deref().and_then(|r| resolve(r, &info.path).ok());
                             record.recording = Some(info);
                         }
-                        Err(why) => recording_failed(&mut record, &why),
+                        Err(why) => recording_failed(&mut record, &why.to_string()),
                     }
                 }
             }
             let (id, line) = (record.id.clone(), record.line.clone());
-            match writer.record(record).await {
+            match writer.record(record, synced).await {
                 Ok(Ok(())) => metrics
                     .calls
                     .with_label_values(&[line.as_str(), outcome.label()])
@@ -934,23 +939,10 @@ impl CallDriver {
     }
 }
 
-/// Runs blocking disk work off the event loop; its error, or the task's, as a sentence.
-async fn blocking<T, E>(work: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, String>
-where
-    T: Send + 'static,
-    E: std::fmt::Display + Send + 'static,
-{
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
 /// A recording that could not be completed is an error for the record, not just the log.
 fn recording_failed(record: &mut CallRecord, why: &str) {
     tracing::error!(call = %record.id, error = %why, "recording NOT completed");
-    let at = record.ended_at.unwrap_or(record.arrived_at);
-    record.event(at, EventKind::RecordingFailed, None, Some(why.into()));
+    record.recording_failed(why);
 }
 
 fn rtp_counters(stats: &RelayStats) -> RtpCounters {
