@@ -183,6 +183,10 @@ pub enum CallEvent {
 /// accompanied transfer.
 const PLATEAU: [Leg; 2] = [Leg::B, Leg::C];
 
+/// The live calls' legs by call id (the router's own ids: a fast hasher, see
+/// `sas_core::id_map`). `by_leg`, keyed by SIP Call-IDs, keeps SipHash.
+pub(super) type LegMap = sas_core::id_map::IdMap<String, Legs>;
+
 /// The legs and the media of one call.
 pub(super) struct Legs {
     trunk: InviteDialog,
@@ -302,7 +306,7 @@ impl CallDriver {
         mut cti: mpsc::UnboundedReceiver<CtiCommand>,
         shutdown: CancellationToken,
     ) {
-        let mut legs: HashMap<String, Legs> = HashMap::new();
+        let mut legs = LegMap::default();
         // SIP Call-ID of any leg → router call id.
         let mut by_leg: HashMap<String, String> = HashMap::new();
         self.publish_gauges();
@@ -352,7 +356,7 @@ impl CallDriver {
     fn on_event(
         &mut self,
         event: CallEvent,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &mut HashMap<String, String>,
     ) {
         let now = self.clock.now();
@@ -428,7 +432,7 @@ impl CallDriver {
         &mut self,
         now: Now,
         state: DialogState,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &HashMap<String, String>,
     ) {
         let (id, terminated) = match &state {
@@ -529,7 +533,7 @@ impl CallDriver {
         sip_leg: &str,
         request: &rsipstack::sip::Request,
         handle: &TransactionHandle,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &HashMap<String, String>,
     ) -> Result<(), StatusCode> {
         let call = by_leg
@@ -601,7 +605,7 @@ impl CallDriver {
         now: Now,
         call_id: &str,
         request: &rsipstack::sip::Request,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
     ) -> Result<Vec<u8>, StatusCode> {
         let (call, l) = legs
             .iter_mut()
@@ -663,7 +667,7 @@ impl CallDriver {
         }
     }
 
-    fn execute(&mut self, legs: &mut HashMap<String, Legs>, by_leg: &mut HashMap<String, String>) {
+    fn execute(&mut self, legs: &mut LegMap, by_leg: &mut HashMap<String, String>) {
         while let Some(out) = self.router.poll_output() {
             let out = match out {
                 RouterOutput::Call(out) => out,

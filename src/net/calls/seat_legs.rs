@@ -3,7 +3,7 @@
 //! NOTIFY a REFER is owed).
 
 use super::webrtc_phone::PhoneMedia;
-use super::{CallDriver, CallEvent, Legs};
+use super::{CallDriver, CallEvent, LegMap, Legs};
 use crate::acd::Urgency;
 use crate::call::{CallId, CallInput, Party};
 use crate::media::relay::Leg;
@@ -62,7 +62,7 @@ impl CallDriver {
         leg: String,
         status: Option<u16>,
         answer: Option<Vec<u8>>,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
     ) {
         let offered = legs.get(&call).and_then(|l| l.seat_leg(&leg));
         let media = offered.map(|s| s.media);
@@ -118,7 +118,7 @@ impl CallDriver {
         &mut self,
         call: String,
         seat: String,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &mut HashMap<String, String>,
     ) {
         if self.router.rings_console(&seat) {
@@ -159,7 +159,7 @@ impl CallDriver {
         &mut self,
         call: String,
         number: String,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &mut HashMap<String, String>,
     ) {
         let seat = Party::EXTERNAL_NAME.to_string();
@@ -204,7 +204,7 @@ impl CallDriver {
         seat: String,
         target: (Uri, SipAddr),
         offer: SeatOffer,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &mut HashMap<String, String>,
     ) {
         let Some(l) = legs.get_mut(&call) else {
