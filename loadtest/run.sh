@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CALLS=${1:-500}; RATE=${2:-20}; SEATS=${3:-100}; TALK_MS=${4:-2000}; AUDIO=${5:-1}
 command -v sipp >/dev/null || { echo "SIPp missing: apt-get install sip-tester" >&2; exit 1; }
-cargo build --release --quiet
+[ -n "${ROUTER_BIN:-}" ] || cargo build --release --quiet
 
 work=$(mktemp -d /tmp/sas-load.XXXXXX)
 SEAT_SIPP=""
