@@ -59,8 +59,8 @@ fn g711(c: &mut Criterion) {
         .map(|i| ((i * 397) % 20_000 - 10_000) as i16)
         .collect();
     let encoded: Vec<u8> = samples.iter().map(|&s| G711Law::Alaw.encode(s)).collect();
-    let mut out = vec![0u8; 160];
-    let mut pcm = vec![0i16; 160];
+    let mut out = [0u8; 160];
+    let mut pcm = [0i16; 160];
     let mut group = c.benchmark_group("g711_20ms");
     group.throughput(Throughput::Elements(1));
     for law in [G711Law::Alaw, G711Law::Ulaw] {
