@@ -425,3 +425,13 @@ fn verify_checks_header_and_audio_of_new_records_and_whole_files_of_old_ones() {
     assert!(verify(&bytes[..], &old).is_ok());
     assert!(verify(&flipped[..], &old).is_err());
 }
+
+#[test]
+fn a_writer_dropped_unfinished_leaves_a_wav_that_plays_to_its_end() {
+    let root = tempfile::tempdir().unwrap();
+    let mut writer = RecordingWriter::create(root.path(), "dropped.wav").unwrap();
+    writer.write(&[7; 2 * 4000]).unwrap();
+    drop(writer);
+    let reader = hound::WavReader::open(root.path().join("dropped.wav")).unwrap();
+    assert_eq!(reader.duration(), 4000);
+}

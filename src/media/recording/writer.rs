@@ -55,6 +55,8 @@ pub struct RecordingWriter {
     audio: Sha256,
     /// Reused: the samples of one write as bytes.
     bytes: Vec<u8>,
+    /// Finished: nothing left to patch at drop.
+    finished: bool,
 }
 
 impl RecordingWriter {
@@ -84,6 +86,7 @@ impl RecordingWriter {
             checkpointed: 0,
             audio: Sha256::new(),
             bytes: Vec::new(),
+            finished: false,
         })
     }
 
@@ -124,17 +127,13 @@ impl RecordingWriter {
     /// file is in the page cache, not yet synced: see the module doc.
     pub fn finish(mut self) -> Result<RecordingInfo, RecordingError> {
         self.patch_header()?;
-        let Self {
-            relative,
-            frames,
-            audio,
-            ..
-        } = self;
+        self.finished = true;
+        let frames = self.frames;
         Ok(RecordingInfo {
-            path: relative,
+            path: std::mem::take(&mut self.relative),
             duration_ms: frames * 1000 / SAMPLE_RATE as u64,
             bytes: HEADER_BYTES + frames * FRAME_BYTES,
-            sha256: hex::encode(audio.finalize()),
+            sha256: hex::encode(std::mem::take(&mut self.audio).finalize()),
             hashed: HashScope::Audio,
             unplaced_ms: 0,
         })
@@ -144,6 +143,18 @@ impl RecordingWriter {
         RecordingError::Io {
             path: self.file.clone(),
             source,
+        }
+    }
+}
+
+/// A recording dropped unfinished (its call's task gone) still gets the header its length
+/// implies, so it plays to its end.
+impl Drop for RecordingWriter {
+    fn drop(&mut self) {
+        if !self.finished
+            && let Err(e) = self.patch_header()
+        {
+            tracing::warn!(error = %e, "unfinished recording's header not written");
         }
     }
 }
