@@ -11,11 +11,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CALLS=${1:-500}; RATE=${2:-20}; SEATS=${3:-100}; TALK_MS=${4:-2000}; AUDIO=${5:-1}
 command -v sipp >/dev/null || { echo "SIPp missing: apt-get install sip-tester" >&2; exit 1; }
-cargo build --release --quiet
+[ -n "${ROUTER_BIN:-}" ] || cargo build --release --quiet
 
 work=$(mktemp -d /tmp/sas-load.XXXXXX)
 SEAT_SIPP=""
-trap 'kill $(jobs -p) $SEAT_SIPP 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+# The work directory (router data and recordings: GBs when a run falls behind) goes at exit
+# unless KEEP_WORK=1.
+trap 'kill $(jobs -p) $SEAT_SIPP 2>/dev/null || true; wait 2>/dev/null || true
+      [ "${KEEP_WORK:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"' EXIT
 SIP_PORT=25060; HTTP_PORT=28080; SEAT_PORT=25071; SEAT_MEDIA=26000; CALLER_PORT=25080; CALLER_MEDIA=27000
 
 # Config: the shipped one, on load-test ports, with S seats (HA1 from their passwords).

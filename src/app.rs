@@ -32,6 +32,7 @@ use crate::sip::guard::GuardedUdpSocket;
 use crate::sip::registrar::{Registrar, RegistrarConfig};
 use crate::store::recordings::Recordings;
 use crate::store::secrets;
+use crate::store::writer::StoreWriter;
 use crate::store::{Store, StoreError};
 use crate::time::{Clock, SECOND, wall_clock_now};
 use rsipstack::EndpointBuilder;
@@ -480,11 +481,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         })
         .map(|change| change.username)
         .collect();
+    let writer = StoreWriter::start(store.clone(), Default::default());
+    if let Err(e) = writer.metrics().register(&metrics.registry) {
+        tracing::warn!(error = %e, "store writer metrics not registered");
+    }
     let registry = SharedRegistry(Arc::new(Mutex::new(Registry {
         registrar,
         nonces: nonces(),
         credentials,
-        store: Some(store.clone()),
+        writer: Some(writer.clone()),
     })));
 
     let now = clock.now();
@@ -584,7 +589,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         state_sender: state_sender.clone(),
         seats: Arc::new(registry.clone()),
         store: store.clone(),
-        writer: crate::store::writer::StoreWriter::start(store.clone(), Default::default()),
+        writer,
         metrics: metrics.clone(),
         contact: contact.clone(),
         sdp_ip: config.media.public_ip.unwrap_or(config.media.rtp_ip),

@@ -727,24 +727,21 @@ fn recordings(config_path: &Path, action: RecordingsAction) -> Result<()> {
             };
             drop(target);
             // The copy must be the file the call record vouches for.
-            let digest = {
-                use sha2::Digest;
-                hex::encode(sha2::Sha256::digest(std::fs::read(&out)?))
+            let Some(info) = source.get(&id)?.and_then(|r| r.recording) else {
+                bail!("call {id} has no recording any more");
             };
-            let expected = source.get(&id)?.and_then(|r| r.recording);
-            match expected {
-                Some(info) if info.sha256 == digest => {
-                    say!(
-                        "{}: {bytes} bytes, sha256 {digest} (matches the call record)",
-                        out.display()
-                    );
-                }
-                Some(info) => bail!(
-                    "{}: sha256 {digest} differs from the call record's {}",
+            let copy = std::fs::File::open(&out)?;
+            match sas_router::media::recording::verify(std::io::BufReader::new(copy), &info) {
+                Ok(digest) => say!(
+                    "{}: {bytes} bytes, sha256 {digest}{} (matches the call record)",
                     out.display(),
-                    info.sha256
+                    match info.hashed {
+                        sas_router::media::recording::HashScope::File => "",
+                        sas_router::media::recording::HashScope::Audio =>
+                            " of the audio after the 44-byte header",
+                    }
                 ),
-                None => bail!("call {id} has no recording any more"),
+                Err(e) => bail!("{}: {e}", out.display()),
             }
         }
         RecordingsAction::Purge => {

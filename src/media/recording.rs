@@ -18,7 +18,9 @@ mod writer;
 
 pub use salvage::salvage;
 pub use sas_core::media::recording::*;
-pub use writer::{RecordingWriter, SAMPLE_RATE};
+pub use writer::{
+    HEADER_BYTES, RecordingWriter, SAMPLE_RATE, VerifyError, header, sync_file_and_dir, verify,
+};
 
 use crate::media::g711::G711Law;
 use crate::media::session::{RecordSink, Tap};
@@ -102,7 +104,7 @@ impl Recorder {
 
     /// Ends the recording at position `end` (the call's end; `None`: the latest position
     /// seen): writes everything up to there, silence where nothing came, and closes the
-    /// file (synced, hashed).
+    /// file (hashed; synced later, with its call record: see [`RecordingWriter`]).
     pub fn finish(mut self, end: Option<u64>) -> Result<RecordingInfo, RecordingError> {
         let end = end.unwrap_or(self.latest);
         loop {

@@ -9,7 +9,7 @@ use crate::cti::{CtiChannels, CtiCommand, CtiError, TransferMode};
 use crate::media::dtmf::info::parse_info;
 use crate::media::dtmf::{DigitEvent, DtmfError, DtmfSource};
 use crate::media::prompts::PromptSet;
-use crate::media::recording::{CallRecorder, Recorder};
+use crate::media::recording::{CallRecorder, Recorder, resolve};
 use crate::media::relay::{Leg, MediaNotice, MediaRelay, RelayStats};
 use crate::media::sdp::LegCodecs;
 use crate::media::sdp::SessionDescription;
@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::net::reload::Routing;
 use crate::sip::replaces::Replaces;
 use crate::store::Store;
-use crate::store::record::{CallQuality, CallRecord, EventKind, LegCounters, Outcome, RtpCounters};
+use crate::store::record::{CallQuality, CallRecord, LegCounters, Outcome, RtpCounters};
 use crate::store::recordings::Recordings;
 use crate::time::{Clock, Now};
 use rsipstack::dialog::dialog::TransactionHandle;
@@ -188,6 +188,10 @@ pub enum CallEvent {
 /// accompanied transfer.
 const PLATEAU: [Leg; 2] = [Leg::B, Leg::C];
 
+/// The live calls' legs by call id (the router's own ids: a fast hasher, see
+/// `sas_core::id_map`). `by_leg`, keyed by SIP Call-IDs, keeps SipHash.
+pub(super) type LegMap = sas_core::id_map::IdMap<String, Legs>;
+
 /// The legs and the media of one call.
 pub(super) struct Legs {
     trunk: InviteDialog,
@@ -313,7 +317,7 @@ impl CallDriver {
         mut cti: mpsc::UnboundedReceiver<CtiCommand>,
         shutdown: CancellationToken,
     ) {
-        let mut legs: HashMap<String, Legs> = HashMap::new();
+        let mut legs = LegMap::default();
         // SIP Call-ID of any leg → router call id.
         let mut by_leg: HashMap<String, String> = HashMap::new();
         self.publish_start();
@@ -372,7 +376,7 @@ impl CallDriver {
     fn on_event(
         &mut self,
         event: CallEvent,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &mut HashMap<String, String>,
     ) {
         let now = self.clock.now();
@@ -450,7 +454,7 @@ impl CallDriver {
         &mut self,
         now: Now,
         state: DialogState,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &mut HashMap<String, String>,
     ) {
         let (id, terminated) = match &state {
@@ -559,7 +563,7 @@ impl CallDriver {
         sip_leg: &str,
         request: &rsipstack::sip::Request,
         handle: &TransactionHandle,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &HashMap<String, String>,
     ) -> Result<(), StatusCode> {
         let call = by_leg
@@ -631,7 +635,7 @@ impl CallDriver {
         now: Now,
         call_id: &str,
         request: &rsipstack::sip::Request,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
     ) -> Result<Vec<u8>, StatusCode> {
         let (call, l) = legs
             .iter_mut()
@@ -693,7 +697,7 @@ impl CallDriver {
         }
     }
 
-    fn execute(&mut self, legs: &mut HashMap<String, Legs>, by_leg: &mut HashMap<String, String>) {
+    fn execute(&mut self, legs: &mut LegMap, by_leg: &mut HashMap<String, String>) {
         while let Some(out) = self.router.poll_output() {
             let out = match out {
                 RouterOutput::Call(out) => out,
@@ -898,8 +902,10 @@ impl CallDriver {
         );
         let writer = self.writer.clone();
         let metrics = self.metrics.clone();
+        let root = self.recordings.clone();
         self.writes.retain(|w| !w.is_finished());
         self.writes.push(tokio::spawn(async move {
+            let mut synced = None;
             if let Some((relay, answered)) = media {
                 let report = relay.finish().await;
                 if answered {
@@ -928,11 +934,14 @@ impl CallDriver {
                     });
                 }
                 if let Some(sink) = report.recorder {
-                    match blocking(move || sink.finish()).await {
+                    // Written to the page cache, hashed as written: the store writer syncs
+                    // it with the record's group commit.
+                    match sink.finish() {
                         Ok(info) => {
                             metrics
                                 .recording_unplaced
                                 .inc_by(info.unplaced_ms as f64 / 1000.0);
+                            synced = root.as_deref().and_then(|r| resolve(r, &info.path).ok());
                             record.recording = Some(info);
                         }
                         Err(why) => {
@@ -940,13 +949,13 @@ impl CallDriver {
                                 .recording_failures
                                 .with_label_values(&["finish"])
                                 .inc();
-                            recording_failed(&mut record, &why)
+                            recording_failed(&mut record, &why.to_string())
                         }
                     }
                 }
             }
             let (id, line) = (record.id.clone(), record.line.clone());
-            match writer.record(record).await {
+            match writer.record(record, synced).await {
                 Ok(Ok(())) => metrics
                     .calls
                     .with_label_values(&[line.as_str(), outcome.label()])
@@ -999,23 +1008,10 @@ impl CallDriver {
     }
 }
 
-/// Runs blocking disk work off the event loop; its error, or the task's, as a sentence.
-async fn blocking<T, E>(work: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, String>
-where
-    T: Send + 'static,
-    E: std::fmt::Display + Send + 'static,
-{
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
 /// A recording that could not be completed is an error for the record, not just the log.
 fn recording_failed(record: &mut CallRecord, why: &str) {
     tracing::error!(call = %record.id, error = %why, "recording NOT completed");
-    let at = record.ended_at.unwrap_or(record.arrived_at);
-    record.event(at, EventKind::RecordingFailed, None, Some(why.into()));
+    record.recording_failed(why);
 }
 
 fn rtp_counters(stats: &RelayStats) -> RtpCounters {

@@ -1,11 +1,9 @@
 //! The call driver's side of the CTI: carries out seats' requests on the switchboard and
 //! publishes what happens to seats and calls (see [`crate::cti`]).
 
-use std::collections::HashMap;
-
 use serde_json::{Value, json};
 
-use super::calls::{CallDriver, Legs};
+use super::calls::{CallDriver, LegMap};
 use crate::acd::{SeatState, Urgency};
 use crate::call::CallOutput;
 use crate::call::router::{SeatRequest, SeatRequestError};
@@ -17,7 +15,7 @@ use crate::time::Now;
 
 impl CallDriver {
     /// One request from a console.
-    pub(super) fn on_cti(&mut self, command: CtiCommand, legs: &mut HashMap<String, Legs>) {
+    pub(super) fn on_cti(&mut self, command: CtiCommand, legs: &mut LegMap) {
         let now = self.clock.now();
         let CtiCommand {
             seat,

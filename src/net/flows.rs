@@ -3,12 +3,11 @@
 //! resolve the prompt names against the call's prompt set, start the relay's playback) and
 //! hands keys and prompt ends back to the Router.
 
-use super::calls::{CallDriver, Legs};
+use super::calls::{CallDriver, LegMap};
 use crate::call::CallInput;
 use crate::call::router::{RouterInput, RouterOutput};
 use crate::media::playback::Announcement;
 use crate::media::relay::MediaNotice;
-use std::collections::HashMap;
 
 impl CallDriver {
     /// A key or the end of a prompt, from the call's media (or a SIP INFO).
@@ -30,7 +29,7 @@ impl CallDriver {
     /// Carries out a [`RouterOutput::Play`]: answers the caller if asked (a failure ends
     /// the call), then plays. A greeting the plan waits for that cannot be played (no such
     /// prompt) ends at once.
-    pub(super) fn play(&mut self, play: RouterOutput, legs: &mut HashMap<String, Legs>) {
+    pub(super) fn play(&mut self, play: RouterOutput, legs: &mut LegMap) {
         let RouterOutput::Play {
             call,
             play,

@@ -40,17 +40,17 @@ pub struct Registry {
     pub nonces: NonceStore,
     /// Credentials by user name.
     pub credentials: HashMap<String, SeatCredential>,
-    /// Where bindings are kept across restarts (`None`: not kept).
-    pub store: Option<crate::store::Store>,
+    /// Where bindings are kept across restarts, off the SIP path (`None`: not kept).
+    pub writer: Option<crate::store::writer::StoreWriter>,
 }
 
 impl Registry {
-    /// Keeps `user`'s bindings as they are now, for the next start.
+    /// Keeps `user`'s bindings as they are now, for the next start (the store writer
+    /// writes them, in order, off this lock).
     pub fn persist(&self, user: &str) {
-        if let Some(store) = &self.store
-            && let Err(e) = store.put_bindings(user, self.registrar.bindings(user))
-        {
-            tracing::warn!(seat = %user, error = %e, "registration not stored");
+        if let Some(writer) = &self.writer {
+            let bindings = self.registrar.bindings(user).to_vec();
+            writer.bindings(user.to_string(), bindings);
         }
     }
 }

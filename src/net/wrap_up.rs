@@ -27,17 +27,16 @@ impl CallDriver {
             reply.send(Ok(status)).ok();
             return;
         };
-        let store = self.store.clone();
+        // Through the store writer: after the call's record, flushed with its batch.
+        let written = self.writer.file_entry(call.clone(), entry);
         tokio::spawn(async move {
-            let id = call.clone();
-            let written = tokio::task::spawn_blocking(move || store.append_file(&id, &entry)).await;
-            let answer = match written {
+            let answer = match written.await {
                 Ok(Ok(())) => Ok(status),
                 Ok(Err(e)) => {
                     tracing::error!(%call, error = %e, "wrap-up call file NOT stored");
-                    Err(CtiError::Storage(e.to_string()))
+                    Err(CtiError::Storage(e))
                 }
-                Err(e) => Err(CtiError::Storage(e.to_string())),
+                Err(_) => Err(CtiError::Storage("store writer gone".into())),
             };
             reply.send(answer).ok();
         });

@@ -18,8 +18,8 @@ use crate::acd::PauseReason;
 use crate::call::Switchboard;
 use crate::media::recording::RecordingInfo;
 use crate::time::EpochMillis;
+use sas_core::id_map::IdMap;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// Why an interrupted call ended, in its record ([`EndReason::RouterStopped`]).
 pub const END_REASON: EndReason = EndReason::RouterStopped;
@@ -67,15 +67,15 @@ impl Fingerprint {
 /// changed.
 #[derive(Debug, Default)]
 pub struct Journal {
-    calls: HashMap<String, Fingerprint>,
-    seats: HashMap<String, Option<PauseReason>>,
+    calls: IdMap<String, Fingerprint>,
+    seats: IdMap<String, Option<PauseReason>>,
 }
 
 impl Journal {
     /// A journal that knows the seat standings already stored (restored at start).
     pub fn with_seats(seats: impl IntoIterator<Item = (String, PauseReason)>) -> Self {
         Self {
-            calls: HashMap::new(),
+            calls: IdMap::default(),
             seats: seats.into_iter().map(|(s, r)| (s, Some(r))).collect(),
         }
     }
@@ -102,7 +102,7 @@ impl Journal {
         live: impl Iterator<Item = &'a CallRecord>,
     ) -> Vec<&'a CallRecord> {
         let mut changed = Vec::new();
-        let mut seen = HashMap::with_capacity(self.calls.len());
+        let mut seen = IdMap::with_capacity_and_hasher(self.calls.len(), Default::default());
         for record in live {
             let print = Fingerprint::of(record);
             if self.calls.get(&record.id) != Some(&print) {

@@ -163,6 +163,15 @@ impl Store {
     /// The record's new version enters the outbox if it is on (an entry waiting for its
     /// record ships with it).
     pub fn append_file(&self, id: &str, entry: &FileEntry) -> Result<(), StoreError> {
+        let shipped = self.append_file_unflushed(id, entry)?;
+        self.db.flush()?;
+        self.outbox_state.added(shipped);
+        Ok(())
+    }
+
+    /// [`Store::append_file`] without the flush (the [`writer`] flushes a batch at once):
+    /// the outbox rows added.
+    fn append_file_unflushed(&self, id: &str, entry: &FileEntry) -> Result<u64, StoreError> {
         let key = id.as_bytes();
         let ship = self.outbox_state.on();
         let shipped = (&self.calls, &self.late_file, &self.outbox)
@@ -186,9 +195,7 @@ impl Store {
                 Ok(0)
             })
             .map_err(unwrap_tx)?;
-        self.db.flush()?;
-        self.outbox_state.added(shipped);
-        Ok(())
+        Ok(shipped)
     }
 
     /// One record by id.

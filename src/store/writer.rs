@@ -1,6 +1,7 @@
 //! The store writer: one thread that applies, in the order they were sent, the call
-//! driver's writes (journal steps, seat standings, seat history, final records), so the
-//! driver never waits on sled (sled can block for seconds on a busy disk).
+//! driver's writes (journal steps, seat standings, seat history, registrations, final
+//! records, wrap-up file entries), so neither the driver nor the SIP handlers ever wait on
+//! sled (sled can block for seconds on a busy disk). Its figures: [`metrics`].
 //!
 //! Final records are group-committed: the writer applies every write waiting in its
 //! queue, and once a batch holds a record it goes on collecting for at most
@@ -9,21 +10,33 @@
 //! confirmed is on disk; a record not yet confirmed when the process dies (kill -9, power
 //! loss) still has its journal line, so the restart closes it as `interrupted`: what a
 //! crash can take is the last group-commit window plus the flush in progress, never a
-//! confirmed record. Journal and seat writes are not flushed on their own (sled writes
-//! them out every `store.flush_every_ms`).
+//! confirmed record. A wrap-up entry for a call already over (the console waits for it)
+//! shares the same commit. Journal, seat and registration writes are not flushed on their
+//! own (sled writes them out every `store.flush_every_ms`).
+//!
+//! A record's recording joins the same commit: before the flush, the writer syncs every
+//! recording file of the batch and, once each, their directories; a record whose recording
+//! could not be synced is stored with a `RECORDING_FAILED` event saying so. Until its
+//! record is confirmed a recording may be lost to a power loss (not to a `kill -9`: the
+//! file is in the page cache); after, both are on disk.
 //!
 //! Order: a call's journal lines are sent before its final record (the driver stops
 //! journaling a call when it finishes), and the writer applies them in that order; a
 //! journal line of a call whose record is already stored is dropped all the same, so a
 //! late line never resurrects a finished call.
 
-use super::record::CallRecord;
+pub mod metrics;
+
+use super::record::{CallRecord, FileEntry};
 use super::seat_log::SeatEvent;
 use super::{Store, StoreError};
 use crate::acd::PauseReason;
+use crate::sip::registrar::Binding;
 use crate::time::EpochMillis;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, mpsc};
+use metrics::WriterMetrics;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -59,8 +72,20 @@ enum Write {
         paused: Option<PauseReason>,
     },
     SeatEvent(SeatEvent),
+    Bindings {
+        user: String,
+        bindings: Vec<Binding>,
+    },
+    /// A wrap-up entry, answered once flushed.
+    File {
+        call: String,
+        entry: Box<FileEntry>,
+        done: oneshot::Sender<Result<(), String>>,
+    },
     Record {
         record: Box<CallRecord>,
+        /// Its recording, synced before the record is flushed.
+        recording: Option<PathBuf>,
         done: oneshot::Sender<Result<(), String>>,
     },
 }
@@ -70,34 +95,25 @@ enum Write {
 #[derive(Clone)]
 pub struct StoreWriter {
     queue: mpsc::Sender<Write>,
-    stats: Arc<WriterStats>,
-}
-
-/// What the writer did so far.
-#[derive(Debug, Default)]
-pub struct WriterStats {
-    /// Flushes (fsyncs) for records.
-    pub flushes: AtomicU64,
-    /// Records confirmed on disk.
-    pub records: AtomicU64,
+    metrics: WriterMetrics,
 }
 
 impl StoreWriter {
     /// Starts the writer thread on `store`.
     pub fn start(store: Store, options: WriterOptions) -> Self {
         let (queue, writes) = mpsc::channel();
-        let stats = Arc::new(WriterStats::default());
-        let counted = Arc::clone(&stats);
+        let metrics = WriterMetrics::default();
+        let counted = metrics.clone();
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || run(&store, &writes, options, &counted))
             .expect("spawn the store writer thread");
-        Self { queue, stats }
+        Self { queue, metrics }
     }
 
-    /// Flushes and records so far.
-    pub fn stats(&self) -> &WriterStats {
-        &self.stats
+    /// What the writer did so far (to register on `/metrics`).
+    pub fn metrics(&self) -> &WriterMetrics {
+        &self.metrics
     }
 
     /// Journals the current version of live calls' records.
@@ -115,11 +131,30 @@ impl StoreWriter {
         self.send(Write::SeatEvent(event));
     }
 
-    /// Stores a final record (it leaves the journal); the answer comes once it is on disk.
-    pub fn record(&self, record: CallRecord) -> Confirmation {
+    /// Replaces `user`'s stored registrations (none: forgotten).
+    pub fn bindings(&self, user: String, bindings: Vec<Binding>) {
+        self.send(Write::Bindings { user, bindings });
+    }
+
+    /// Adds a wrap-up entry to the file of a call that is over (see
+    /// [`Store::append_file`]); the answer comes once it is on disk.
+    pub fn file_entry(&self, call: String, entry: FileEntry) -> Confirmation {
+        let (done, confirmed) = oneshot::channel();
+        let entry = Box::new(entry);
+        self.send(Write::File { call, entry, done });
+        confirmed
+    }
+
+    /// Stores a final record (it leaves the journal) and syncs its `recording` file; the
+    /// answer comes once both are on disk.
+    pub fn record(&self, record: CallRecord, recording: Option<PathBuf>) -> Confirmation {
         let (done, confirmed) = oneshot::channel();
         let record = Box::new(record);
-        self.send(Write::Record { record, done });
+        self.send(Write::Record {
+            record,
+            recording,
+            done,
+        });
         confirmed
     }
 
@@ -130,7 +165,12 @@ impl StoreWriter {
     }
 }
 
-fn run(store: &Store, writes: &mpsc::Receiver<Write>, options: WriterOptions, stats: &WriterStats) {
+fn run(
+    store: &Store,
+    writes: &mpsc::Receiver<Write>,
+    options: WriterOptions,
+    metrics: &WriterMetrics,
+) {
     let mut batch = Batch::default();
     while let Ok(first) = writes.recv() {
         batch.apply(store, first);
@@ -139,7 +179,7 @@ fn run(store: &Store, writes: &mpsc::Receiver<Write>, options: WriterOptions, st
                 break;
             }
             let next = match batch.first_record {
-                // A record waits: collect until its window closes.
+                // A record or entry waits: collect until its window closes.
                 Some(since) => match options.group_commit.checked_sub(since.elapsed()) {
                     Some(left) if !left.is_zero() => writes.recv_timeout(left).ok(),
                     _ => None,
@@ -151,7 +191,7 @@ fn run(store: &Store, writes: &mpsc::Receiver<Write>, options: WriterOptions, st
                 None => break,
             }
         }
-        batch.commit(store, stats);
+        batch.commit(store, metrics);
     }
 }
 
@@ -163,6 +203,8 @@ struct Batch {
     /// Outbox rows added, told to the shipper once flushed.
     shipped: u64,
     waiting: Vec<(String, oneshot::Sender<Result<(), String>>)>,
+    /// Recordings to sync before the flush, with their calls' ids.
+    recordings: Vec<(PathBuf, String)>,
 }
 
 impl Batch {
@@ -189,11 +231,33 @@ impl Batch {
                     tracing::warn!(seat = %event.seat, error = %e, "seat history not stored");
                 }
             }
-            Write::Record { record, done } => match store.put_call_unflushed(&record) {
+            Write::Bindings { user, bindings } => {
+                if let Err(e) = store.put_bindings(&user, &bindings) {
+                    tracing::warn!(seat = %user, error = %e, "registration not stored");
+                }
+            }
+            Write::File { call, entry, done } => match store.append_file_unflushed(&call, &entry) {
+                Ok(shipped) => {
+                    self.shipped += shipped;
+                    self.first_record.get_or_insert_with(Instant::now);
+                    self.waiting.push((call, done));
+                }
+                Err(e) => {
+                    done.send(Err(e.to_string())).ok();
+                }
+            },
+            Write::Record {
+                record,
+                recording,
+                done,
+            } => match store.put_call_unflushed(&record) {
                 Ok(shipped) => {
                     self.shipped += shipped;
                     self.first_record.get_or_insert_with(Instant::now);
                     self.waiting.push((record.id.clone(), done));
+                    if let Some(file) = recording {
+                        self.recordings.push((file, record.id));
+                    }
                 }
                 Err(e) => {
                     done.send(Err(e.to_string())).ok();
@@ -202,16 +266,16 @@ impl Batch {
         }
     }
 
-    /// One flush for the batch, then each record's confirmation.
-    fn commit(&mut self, store: &Store, stats: &WriterStats) {
+    /// One flush for the batch, then each record's (and entry's) confirmation.
+    fn commit(&mut self, store: &Store, metrics: &WriterMetrics) {
         let waiting = std::mem::take(&mut self.waiting);
         if !waiting.is_empty() {
+            let started = Instant::now();
+            self.sync_recordings(store, metrics);
             let flushed = store.flush().map_err(|e: StoreError| e.to_string());
-            stats.flushes.fetch_add(1, Ordering::Relaxed);
+            metrics.flushed(self.applied, started.elapsed());
             if flushed.is_ok() {
-                stats
-                    .records
-                    .fetch_add(waiting.len() as u64, Ordering::Relaxed);
+                metrics.confirmed(waiting.len());
             }
             tracing::debug!(records = waiting.len(), "records flushed together");
             if flushed.is_ok() {
@@ -225,6 +289,46 @@ impl Batch {
             }
         }
         *self = Self::default();
+    }
+
+    /// Syncs the batch's recordings, then each directory once. A record whose recording
+    /// is not on disk says so (rewritten before the flush).
+    fn sync_recordings(&mut self, store: &Store, metrics: &WriterMetrics) {
+        let mut dirs = BTreeSet::new();
+        let mut failed = Vec::new();
+        for (file, call) in self.recordings.drain(..) {
+            let synced = std::fs::File::open(&file).and_then(|f| f.sync_all());
+            match synced {
+                Ok(()) => {
+                    metrics.recording_synced();
+                    if let Some(dir) = file.parent() {
+                        dirs.insert(dir.to_path_buf());
+                    }
+                }
+                Err(e) => failed.push((call, e.to_string())),
+            }
+        }
+        for dir in dirs {
+            let synced = std::fs::File::open(&dir).and_then(|d| d.sync_all());
+            if let Err(e) = synced {
+                tracing::error!(dir = %dir.display(), error = %e, "recordings directory NOT synced");
+            }
+        }
+        for (call, why) in failed {
+            tracing::error!(%call, error = %why, "recording NOT synced to disk");
+            // Read back: the stored record holds what the first write merged in.
+            let rewritten = store.get_call(&call).and_then(|stored| {
+                let Some(mut record) = stored else {
+                    return Ok(0);
+                };
+                record.recording_failed(&format!("not synced to disk: {why}"));
+                store.put_call_unflushed(&record)
+            });
+            match rewritten {
+                Ok(shipped) => self.shipped += shipped,
+                Err(e) => tracing::error!(%call, error = %e, "call record NOT rewritten"),
+            }
+        }
     }
 }
 

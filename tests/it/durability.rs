@@ -272,3 +272,75 @@ async fn a_kill_9_right_after_a_burst_of_calls_ends_loses_no_counted_record() {
     let mut restarted = restarted;
     restarted.crash();
 }
+
+/// `kill -9` as soon as a burst of recorded calls is counted: every counted call has its
+/// recording after the restart, complete and matching its record's hash (computed while
+/// writing; the file synced with the record's group commit, not one fsync per call).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_right_after_recorded_calls_end_loses_no_counted_recording() {
+    const CALLS: usize = 3;
+    let (data, config) = setup("durable-recordings", &Options::default());
+    let mut router = Process::start(&config).drain_log();
+    let (phone, port) = answering_sipp(router.sip, CALLS, 100);
+    for seat in ["arm1", "arm2", "arm3"] {
+        register(router.sip, seat, port).await;
+    }
+    let caller_port = free_udp_port().to_string();
+    let media = ports::media_port().to_string();
+    let calls = CALLS.to_string();
+    // Answered together, two seconds of audio each, hung up together.
+    let args = [
+        "-s",
+        "15",
+        "-p",
+        &caller_port,
+        "-mp",
+        &media,
+        "-m",
+        &calls,
+        "-r",
+        &calls,
+        "-l",
+        &calls,
+        "-d",
+        "2000",
+        "-timeout",
+        "60s",
+    ];
+    let mut callers = sipp(router.sip, "caller.xml", &args).spawn().unwrap();
+    let counted = "sas_calls_total{line=\"samu\",outcome=\"answered\"}";
+    let mut tally = 0.0;
+    for _ in 0..30_000 {
+        tally = router.metric(counted).await;
+        if tally >= CALLS as f64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // Synced by the store writer before it confirmed their records (read just after the
+    // count: a few milliseconds before the kill).
+    let synced = router
+        .metric("sas_store_writer_recordings_synced_total")
+        .await;
+    router.crash();
+    callers.kill().await.ok();
+    drop(phone);
+    assert_eq!(tally, CALLS as f64);
+    assert_eq!(synced, CALLS as f64);
+
+    let mut restarted = Process::start(&config).drain_log();
+    let records = cli_records(&config);
+    assert_eq!(records.len(), CALLS, "{records:#?}");
+    for r in &records {
+        assert_eq!(r.outcome, Some(Outcome::Answered), "{r:#?}");
+        let info = r.recording.as_ref().expect("recording linked");
+        assert!(info.duration_ms >= 1_000, "{info:?}");
+        let file = data.join("recordings").join(&info.path);
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), info.bytes);
+        let wav = std::fs::File::open(&file).unwrap();
+        sas_router::media::recording::verify(std::io::BufReader::new(wav), info).unwrap();
+        let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
+        assert!(!kinds.contains(&"RECORDING_FAILED"), "{kinds:?}");
+    }
+    restarted.crash();
+}

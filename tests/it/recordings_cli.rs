@@ -140,3 +140,60 @@ async fn while_the_router_runs_the_cli_reads_through_its_admin_api() {
     router.stop().await;
     std::fs::remove_dir_all(&data).ok();
 }
+
+/// `recordings get` checks the copy against the record: a new recording's hash covers the
+/// audio behind the header its length implies, a record from before hashes the whole file
+/// (still verified as then), and a recording changed on disk is refused.
+#[test]
+fn get_verifies_new_and_old_hashes_and_refuses_a_changed_file() {
+    use sas_router::media::recording::HashScope;
+    use sha2::{Digest, Sha256};
+    let data = temp_dir("rec-verify");
+    let (wav, info) = seed(&data);
+    assert_eq!(info.hashed, HashScope::Audio);
+    let config = data.join("test-config.toml");
+    std::fs::write(&config, config_text(&Options::default(), &data)).unwrap();
+    let get = |out: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sas-router"))
+            .args(["recordings", "get", ID, "--as", "dr-martin", "--out"])
+            .arg(data.join(out))
+            .arg("-c")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let ok = get("new.wav");
+    let printed = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(printed.contains(&info.sha256), "{printed}");
+    assert!(
+        printed.contains("of the audio after the 44-byte header"),
+        "{printed}"
+    );
+
+    // The record as written before hashes were computed while writing.
+    let bytes = std::fs::read(&wav).unwrap();
+    let store = Store::open(&data).unwrap();
+    let mut record = store.get_call(ID).unwrap().unwrap();
+    let old = RecordingInfo {
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        hashed: HashScope::File,
+        ..info.clone()
+    };
+    record.recording = Some(old.clone());
+    store.put_call(&record).unwrap();
+    drop(store);
+    let ok = get("old.wav");
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(String::from_utf8_lossy(&ok.stdout).contains(&old.sha256));
+
+    // One sample changed on disk: refused.
+    let mut changed = bytes;
+    changed[100] ^= 1;
+    std::fs::write(&wav, changed).unwrap();
+    let refused = get("changed.wav");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(said.contains("differs from the call record"), "{said}");
+    std::fs::remove_dir_all(&data).ok();
+}

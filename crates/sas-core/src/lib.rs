@@ -13,6 +13,7 @@
 pub mod acd;
 pub mod call;
 pub mod cti;
+pub mod id_map;
 pub mod ids;
 pub mod media;
 pub mod overload;

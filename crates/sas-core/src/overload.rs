@@ -27,8 +27,9 @@
 //!
 //! Sans-IO: time comes in as [`Mono`]; the driver feeds probes and the calls it holds.
 
+use crate::id_map::IdMap;
 use crate::time::Mono;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// How long an admitted INVITE's Call-ID is remembered: Timer B (64 × T1), the longest a
 /// UAC retransmits an INVITE.
@@ -131,7 +132,7 @@ pub struct Governor {
     /// Calls the driver holds (its last word).
     driver_calls: u32,
     /// Admitted Call-IDs.
-    admitted: HashMap<u64, Admitted>,
+    admitted: IdMap<u64, Admitted>,
     order: VecDeque<(Mono, u64)>,
     pending: u32,
     last_shed: Option<(Mono, ShedReason)>,
@@ -149,7 +150,7 @@ impl Governor {
             delay_shedding: false,
             probe_out: None,
             driver_calls: 0,
-            admitted: HashMap::new(),
+            admitted: IdMap::default(),
             order: VecDeque::new(),
             pending: 0,
             last_shed: None,

@@ -563,6 +563,12 @@ impl CallRecord {
         self.file.push(entry);
     }
 
+    /// Says on the timeline, at the call's end, that its recording is not complete (`why`).
+    pub fn recording_failed(&mut self, why: &str) {
+        let at = self.ended_at.unwrap_or(self.arrived_at);
+        self.event(at, EventKind::RecordingFailed, None, Some(why.into()));
+    }
+
     /// Appends a timeline event.
     pub fn event(
         &mut self,

@@ -319,7 +319,11 @@ fn writer_round_trip() {
     assert_eq!(info.path, rel);
     assert_eq!(info.duration_ms, 1000);
     assert_eq!(info.bytes, bytes.len() as u64);
-    assert_eq!(info.sha256, hex::encode(Sha256::digest(&bytes)));
+    // Hashed while written: the audio behind the 44-byte header, which its length implies.
+    assert_eq!(info.hashed, HashScope::Audio);
+    assert_eq!(info.sha256, hex::encode(Sha256::digest(&bytes[44..])));
+    assert_eq!(bytes[..44], header(bytes.len() as u32 - 44));
+    assert_eq!(verify(&bytes[..], &info).unwrap(), info.sha256);
 
     let mut reader = hound::WavReader::open(&file).unwrap();
     let spec = reader.spec();
@@ -379,4 +383,55 @@ fn the_recording_says_how_much_audio_came_too_late() {
     let info = recorder.finish(Some(100 * 160)).unwrap();
     assert_eq!(info.duration_ms, 2000);
     assert_eq!(info.unplaced_ms, 20);
+}
+
+#[test]
+fn verify_checks_header_and_audio_of_new_records_and_whole_files_of_old_ones() {
+    let root = tempfile::tempdir().unwrap();
+    let mut writer = RecordingWriter::create(root.path(), "v.wav").unwrap();
+    // Past a header checkpoint (10 s), so the header is patched twice.
+    let samples: Vec<i16> = (0..2 * 88_000).map(|i| (i % 251) as i16).collect();
+    writer.write(&samples).unwrap();
+    let info = writer.finish().unwrap();
+    let bytes = std::fs::read(root.path().join("v.wav")).unwrap();
+    assert_eq!(verify(&bytes[..], &info).unwrap(), info.sha256);
+
+    let mut flipped = bytes.clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    assert!(matches!(
+        verify(&flipped[..], &info),
+        Err(VerifyError::Hash { .. })
+    ));
+    // Same audio, header lying about its length.
+    let mut lying = bytes.clone();
+    lying[40] ^= 4;
+    assert!(matches!(
+        verify(&lying[..], &info),
+        Err(VerifyError::Header)
+    ));
+    // Truncated by a frame: the header no longer matches.
+    assert!(matches!(
+        verify(&bytes[..bytes.len() - 4], &info),
+        Err(VerifyError::Header)
+    ));
+
+    // A record from before (no `hashed`): the SHA-256 of the whole file, as then.
+    let old = serde_json::json!({
+        "path": "v.wav", "duration_ms": info.duration_ms, "bytes": info.bytes,
+        "sha256": hex::encode(Sha256::digest(&bytes)),
+    });
+    let old: RecordingInfo = serde_json::from_value(old).unwrap();
+    assert_eq!(old.hashed, HashScope::File);
+    assert!(verify(&bytes[..], &old).is_ok());
+    assert!(verify(&flipped[..], &old).is_err());
+}
+
+#[test]
+fn a_writer_dropped_unfinished_leaves_a_wav_that_plays_to_its_end() {
+    let root = tempfile::tempdir().unwrap();
+    let mut writer = RecordingWriter::create(root.path(), "dropped.wav").unwrap();
+    writer.write(&[7; 2 * 4000]).unwrap();
+    drop(writer);
+    let reader = hound::WavReader::open(root.path().join("dropped.wav")).unwrap();
+    assert_eq!(reader.duration(), 4000);
 }

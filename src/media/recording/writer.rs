@@ -1,26 +1,62 @@
-//! The recording file: a two-channel 8 kHz 16-bit PCM WAV (hound), written as frames become
-//! final, finished with an fsync and a SHA-256 of the whole file.
+//! The recording file: a two-channel 8 kHz 16-bit PCM WAV (the canonical 44-byte header, then
+//! little-endian samples), written as frames become final. The SHA-256 of the audio is
+//! computed as it is written ([`HashScope::Audio`]): finishing never reads the file back.
+//!
+//! Finishing does not fsync either: the store writer syncs every recording that finished
+//! in one group commit together, before it flushes their call records
+//! (`store::writer`), so a record on disk always vouches for a recording on disk.
 
-use super::{RecordingError, RecordingInfo, resolve};
+use super::{HashScope, RecordingError, RecordingInfo, resolve};
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Read};
+use std::io::{BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// The recording sample rate: G.711's.
 pub const SAMPLE_RATE: u32 = 8_000;
+/// Bytes of the WAV header (RIFF, `fmt ` of plain PCM, `data`).
+pub const HEADER_BYTES: u64 = 44;
+/// Bytes of one stereo frame (two 16-bit samples).
+const FRAME_BYTES: u64 = 4;
 /// Rewrite the WAV header every 10 s of audio, so a crash leaves a readable file up to there.
 const CHECKPOINT_FRAMES: u64 = 10 * SAMPLE_RATE as u64;
-/// hound counts data bytes in a `u32` (the RIFF limit): stop well before it wraps, ~37 h.
-const MAX_FRAMES: u64 = (u32::MAX as u64 - 1024) / 4;
+/// The RIFF sizes are `u32`: stop well before they wrap, ~37 h.
+const MAX_FRAMES: u64 = (u32::MAX as u64 - 1024) / FRAME_BYTES;
+
+/// The header of a recording holding `data_bytes` bytes of audio.
+pub fn header(data_bytes: u32) -> [u8; HEADER_BYTES as usize] {
+    let mut h = [0u8; HEADER_BYTES as usize];
+    let channels = 2u16;
+    let bits = 16u16;
+    let align = channels * bits / 8;
+    h[0..4].copy_from_slice(b"RIFF");
+    h[4..8].copy_from_slice(&data_bytes.saturating_add(36).to_le_bytes());
+    h[8..16].copy_from_slice(b"WAVEfmt ");
+    h[16..20].copy_from_slice(&16u32.to_le_bytes());
+    h[20..22].copy_from_slice(&1u16.to_le_bytes()); // PCM
+    h[22..24].copy_from_slice(&channels.to_le_bytes());
+    h[24..28].copy_from_slice(&SAMPLE_RATE.to_le_bytes());
+    h[28..32].copy_from_slice(&(SAMPLE_RATE * u32::from(align)).to_le_bytes());
+    h[32..34].copy_from_slice(&align.to_le_bytes());
+    h[34..36].copy_from_slice(&bits.to_le_bytes());
+    h[36..40].copy_from_slice(b"data");
+    h[40..44].copy_from_slice(&data_bytes.to_le_bytes());
+    h
+}
 
 /// Writes one recording under a root directory.
 pub struct RecordingWriter {
-    wav: hound::WavWriter<BufWriter<File>>,
+    out: BufWriter<File>,
     file: PathBuf,
     relative: String,
     frames: u64,
     checkpointed: u64,
+    audio: Sha256,
+    /// Reused: the samples of one write as bytes.
+    bytes: Vec<u8>,
+    /// Finished: nothing left to patch at drop.
+    finished: bool,
 }
 
 impl RecordingWriter {
@@ -40,24 +76,17 @@ impl RecordingWriter {
             .create_new(true)
             .open(&file)
             .map_err(io)?;
-        let spec = hound::WavSpec {
-            channels: 2,
-            sample_rate: SAMPLE_RATE,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let wav = hound::WavWriter::new(BufWriter::new(handle), spec).map_err(|source| {
-            RecordingError::Wav {
-                path: file.clone(),
-                source: source.into(),
-            }
-        })?;
+        let mut out = BufWriter::with_capacity(32 * 1024, handle);
+        out.write_all(&header(0)).map_err(io)?;
         Ok(Self {
-            wav,
+            out,
             file,
             relative: relative.to_string(),
             frames: 0,
             checkpointed: 0,
+            audio: Sha256::new(),
+            bytes: Vec::new(),
+            finished: false,
         })
     }
 
@@ -70,45 +99,79 @@ impl RecordingWriter {
         if self.frames + frames > MAX_FRAMES {
             return Err(RecordingError::TooLong(self.file.clone()));
         }
-        for &sample in interleaved {
-            self.wav
-                .write_sample(sample)
-                .map_err(|e| self.wav_error(e))?;
-        }
+        self.bytes.clear();
+        self.bytes
+            .extend(interleaved.iter().flat_map(|s| s.to_le_bytes()));
+        self.audio.update(&self.bytes);
+        self.out.write_all(&self.bytes).map_err(|e| self.io(e))?;
         self.frames += frames;
         if self.frames - self.checkpointed >= CHECKPOINT_FRAMES {
-            self.wav.flush().map_err(|e| self.wav_error(e))?;
+            self.patch_header()?;
             self.checkpointed = self.frames;
         }
         Ok(())
     }
 
-    /// Finalises the header, syncs the file to disk, and describes it.
-    pub fn finish(self) -> Result<RecordingInfo, RecordingError> {
-        let Self {
-            wav,
-            file,
-            relative,
-            frames,
-            ..
-        } = self;
-        wav.finalize().map_err(|source| RecordingError::Wav {
-            path: file.clone(),
-            source: source.into(),
-        })?;
-        seal(&file, relative, frames)
+    /// Writes out what is buffered and the header the file's length implies (with `pwrite`:
+    /// the append position stays where it is).
+    fn patch_header(&mut self) -> Result<(), RecordingError> {
+        self.out.flush().map_err(|e| self.io(e))?;
+        let data = (self.frames * FRAME_BYTES) as u32;
+        self.out
+            .get_ref()
+            .write_all_at(&header(data), 0)
+            .map_err(|e| self.io(e))
     }
 
-    fn wav_error(&self, source: hound::Error) -> RecordingError {
-        RecordingError::Wav {
+    /// Finalises the header and describes the file (its audio's SHA-256 included). The
+    /// file is in the page cache, not yet synced: see the module doc.
+    pub fn finish(mut self) -> Result<RecordingInfo, RecordingError> {
+        self.patch_header()?;
+        self.finished = true;
+        let frames = self.frames;
+        Ok(RecordingInfo {
+            path: std::mem::take(&mut self.relative),
+            duration_ms: frames * 1000 / SAMPLE_RATE as u64,
+            bytes: HEADER_BYTES + frames * FRAME_BYTES,
+            sha256: hex::encode(std::mem::take(&mut self.audio).finalize()),
+            hashed: HashScope::Audio,
+            unplaced_ms: 0,
+        })
+    }
+
+    fn io(&self, source: std::io::Error) -> RecordingError {
+        RecordingError::Io {
             path: self.file.clone(),
-            source: source.into(),
+            source,
         }
     }
 }
 
+/// A recording dropped unfinished (its call's task gone) still gets the header its length
+/// implies, so it plays to its end.
+impl Drop for RecordingWriter {
+    fn drop(&mut self) {
+        if !self.finished
+            && let Err(e) = self.patch_header()
+        {
+            tracing::warn!(error = %e, "unfinished recording's header not written");
+        }
+    }
+}
+
+/// Syncs a file and its directory entry to disk (what makes a finished recording survive a
+/// power loss).
+pub fn sync_file_and_dir(file: &Path) -> std::io::Result<()> {
+    File::open(file)?.sync_all()?;
+    if let Some(dir) = file.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Syncs a complete WAV file (and its directory entry) to disk and describes it: `frames`
-/// stereo frames, its size and SHA-256.
+/// stereo frames, its size and the SHA-256 of the whole file (read back: only salvage, after
+/// a crash, comes here).
 pub(super) fn seal(
     file: &Path,
     relative: String,
@@ -118,28 +181,73 @@ pub(super) fn seal(
         path: file.to_path_buf(),
         source,
     };
-    let mut handle = File::open(file).map_err(io)?;
-    handle.sync_all().map_err(io)?;
-    // The new directory entry must survive a crash too.
-    if let Some(dir) = file.parent() {
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-    }
+    sync_file_and_dir(file).map_err(io)?;
+    let (sha256, bytes) = digest(File::open(file).map_err(io)?).map_err(io)?;
+    Ok(RecordingInfo {
+        path: relative,
+        duration_ms: frames * 1000 / SAMPLE_RATE as u64,
+        bytes,
+        sha256,
+        hashed: HashScope::File,
+        unplaced_ms: 0,
+    })
+}
+
+/// SHA-256 (hex) and length of everything `from` yields.
+fn digest(mut from: impl Read) -> std::io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut bytes = 0u64;
     loop {
-        let n = handle.read(&mut buf).map_err(io)?;
+        let n = from.read(&mut buf)?;
         if n == 0 {
             break;
         }
         hasher.update(&buf[..n]);
         bytes += n as u64;
     }
-    Ok(RecordingInfo {
-        path: relative,
-        duration_ms: frames * 1000 / SAMPLE_RATE as u64,
-        bytes,
-        sha256: hex::encode(hasher.finalize()),
-        unplaced_ms: 0,
-    })
+    Ok((hex::encode(hasher.finalize()), bytes))
+}
+
+/// Why a recording does not match its record.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The file could not be read.
+    #[error("cannot read the recording: {0}")]
+    Io(#[from] std::io::Error),
+    /// The header is not the one the file's length implies.
+    #[error("the WAV header does not match the file's length")]
+    Header,
+    /// The hash differs.
+    #[error("sha256 {found} differs from the call record's {expected}")]
+    Hash {
+        /// What the file hashes to.
+        found: String,
+        /// What the record says.
+        expected: String,
+    },
+}
+
+/// Checks the recording read from `from` against its record's hash (of the whole file or of
+/// the audio behind the canonical header, as `info.hashed` says); returns the hash.
+pub fn verify(mut from: impl Read, info: &RecordingInfo) -> Result<String, VerifyError> {
+    let (found, _) = match info.hashed {
+        HashScope::File => digest(from)?,
+        HashScope::Audio => {
+            let mut head = [0u8; HEADER_BYTES as usize];
+            from.read_exact(&mut head)?;
+            let (found, data) = digest(from)?;
+            if u32::try_from(data).map(header) != Ok(head) {
+                return Err(VerifyError::Header);
+            }
+            (found, data)
+        }
+    };
+    if found != info.sha256 {
+        return Err(VerifyError::Hash {
+            found,
+            expected: info.sha256.clone(),
+        });
+    }
+    Ok(found)
 }

@@ -53,6 +53,7 @@ impl RecordSink for ToneTaps {
             duration_ms: 0,
             bytes: 0,
             sha256: String::new(),
+            hashed: Default::default(),
             unplaced_ms: 0,
         })
     }

@@ -7,7 +7,7 @@
 //!
 //! [`Switchboard::replace`]: crate::call::Switchboard::replace
 
-use super::{CallDriver, CallEvent, Legs};
+use super::{CallDriver, CallEvent, LegMap};
 use crate::media::relay::Leg;
 use crate::media::sdp::SessionDescription;
 use crate::sip::replaces::Replaces;
@@ -46,7 +46,7 @@ impl CallDriver {
         seat: &str,
         replaces: &Replaces,
         handle: &TransactionHandle,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &HashMap<String, String>,
     ) -> Result<(), StatusCode> {
         let gone = StatusCode::CallTransactionDoesNotExist;
@@ -111,7 +111,7 @@ impl CallDriver {
     pub(super) fn on_handover(
         &mut self,
         h: Handover,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &mut HashMap<String, String>,
     ) {
         let answer = h
@@ -176,13 +176,7 @@ impl CallDriver {
     }
 
     /// Answers `seat`'s pending REFER on `call` with `status`; its leg stays up.
-    fn refer_failed(
-        &self,
-        call: &str,
-        seat: &str,
-        status: StatusCode,
-        legs: &mut HashMap<String, Legs>,
-    ) {
+    fn refer_failed(&self, call: &str, seat: &str, status: StatusCode, legs: &mut LegMap) {
         let refer = legs
             .get_mut(call)
             .and_then(|x| x.seats.iter_mut().find(|s| s.seat == seat))

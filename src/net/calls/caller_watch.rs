@@ -4,13 +4,12 @@
 //! and hangs up a seat's leg the Router takes for dead. Callers and seats on WebRTC have
 //! their own connection watch.
 
-use super::{CallDriver, CallEvent, Legs};
+use super::{CallDriver, CallEvent, LegMap};
 use crate::call::Party;
 use crate::call::router::{MediaSample, RouterInput, SeatSample};
 use crate::media::relay::Leg;
 use crate::time::Now;
 use rsipstack::sip::Method;
-use std::collections::HashMap;
 use std::time::Duration;
 
 /// How long the dialog has to answer the probe. A live trunk answers in milliseconds;
@@ -20,7 +19,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
 
 impl CallDriver {
     /// Every second: each call's counters, for the Router.
-    pub(super) fn sample_media(&mut self, now: Now, legs: &mut HashMap<String, Legs>) {
+    pub(super) fn sample_media(&mut self, now: Now, legs: &mut LegMap) {
         for (call, l) in legs.iter_mut() {
             let stats = l.relay.stats();
             let caller_rx = (l.answered && l.caller_webrtc.is_none())
@@ -58,7 +57,7 @@ impl CallDriver {
 
     /// Probes the caller's dialog with an in-dialog OPTIONS; the outcome comes back as
     /// [`CallEvent::CallerProbe`].
-    pub(super) fn probe_caller(&self, call: String, legs: &HashMap<String, Legs>) {
+    pub(super) fn probe_caller(&self, call: String, legs: &LegMap) {
         let Some(l) = legs.get(&call) else { return };
         let (dialog, events) = (l.trunk.clone(), self.events.clone());
         tokio::spawn(async move {
@@ -73,7 +72,7 @@ impl CallDriver {
     }
 
     /// Hangs up the leg of a seat the Router took for dead.
-    pub(super) fn hang_up_dead_seat(&self, call: &str, seat: &str, legs: &HashMap<String, Legs>) {
+    pub(super) fn hang_up_dead_seat(&self, call: &str, seat: &str, legs: &LegMap) {
         let l = legs.get(call);
         let leg = l.and_then(|l| l.seats.iter().find(|s| s.seat == seat && s.answered));
         if let Some(sip) = leg.map(|s| s.sip.clone()) {

@@ -4,7 +4,7 @@
 //! like any seat leg (the relay reads and writes it through channels). `cancel` and
 //! `hangup` events tell the console its leg is gone.
 
-use super::{CallDriver, CallEvent, Legs};
+use super::{CallDriver, CallEvent, LegMap, Legs};
 use crate::acd::SeatState;
 use crate::call::{CallId, CallInput, SeatId};
 use crate::cti::{CtiError, CtiEvent};
@@ -13,7 +13,6 @@ use crate::media::sdp::LegCodecs;
 use crate::media::webrtc::WebRtcLeg;
 
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use tokio::sync::oneshot;
 
 /// A console's WebRTC leg on a call: offered, then answered.
@@ -65,12 +64,7 @@ impl Legs {
 
 impl CallDriver {
     /// Rings `seat`'s console: the offer is made off the event loop (ICE gathering).
-    pub(super) fn ring_console(
-        &mut self,
-        call: String,
-        seat: String,
-        legs: &mut HashMap<String, Legs>,
-    ) {
+    pub(super) fn ring_console(&mut self, call: String, seat: String, legs: &mut LegMap) {
         let Some(l) = legs.get_mut(&call) else { return };
         self.webrtc_offers += 1;
         let id = self.webrtc_offers;
@@ -104,7 +98,7 @@ impl CallDriver {
         seat: &str,
         sdp: String,
         reply: oneshot::Sender<Result<Value, CtiError>>,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
     ) {
         let ringing = match self.router.board().acd().seat(seat).map(|s| &s.state) {
             Some(SeatState::Ringing { call, .. }) => Some(call.clone()),
@@ -144,7 +138,7 @@ impl CallDriver {
         });
     }
 
-    pub(super) fn on_console(&mut self, event: ConsoleEvent, legs: &mut HashMap<String, Legs>) {
+    pub(super) fn on_console(&mut self, event: ConsoleEvent, legs: &mut LegMap) {
         let now = self.clock.now();
         match event {
             ConsoleEvent::Offered {

@@ -3,7 +3,7 @@
 //! (`call/router/monitor.rs`); this carries it out.
 
 use super::seat_legs::{SeatOffer, release_seat_leg};
-use super::{CallDriver, Legs};
+use super::{CallDriver, LegMap};
 use crate::call::CallId;
 use crate::call::router::RouterInput;
 use crate::cti::MonitorMode;
@@ -17,7 +17,7 @@ impl CallDriver {
         &mut self,
         call: String,
         seat: String,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &mut HashMap<String, String>,
     ) {
         match self.seats.contact(&seat) {
@@ -50,7 +50,7 @@ impl CallDriver {
         &self,
         call: &str,
         mode: Option<MonitorMode>,
-        legs: &HashMap<String, Legs>,
+        legs: &LegMap,
     ) {
         let Some(l) = legs.get(call) else { return };
         let leg = l.seats.iter().find(|s| s.monitor && s.answered);
@@ -66,7 +66,7 @@ impl CallDriver {
         &self,
         call: &str,
         seat: &str,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &mut HashMap<String, String>,
     ) {
         let Some(l) = legs.get_mut(call) else { return };
@@ -84,7 +84,7 @@ impl CallDriver {
         &self,
         call: &str,
         seat: &str,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
     ) {
         let Some(l) = legs.get_mut(call) else { return };
         if let Some(s) = l.seats.iter_mut().find(|s| s.monitor && s.seat == seat) {
@@ -99,7 +99,7 @@ impl CallDriver {
         &mut self,
         call: &str,
         leg: &str,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &mut HashMap<String, String>,
     ) -> bool {
         let Some(l) = legs.get_mut(call) else {

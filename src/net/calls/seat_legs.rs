@@ -3,7 +3,7 @@
 //! NOTIFY a REFER is owed).
 
 use super::webrtc_phone::PhoneMedia;
-use super::{CallDriver, CallEvent, Legs};
+use super::{CallDriver, CallEvent, LegMap, Legs};
 use crate::acd::Urgency;
 use crate::call::router::RouterInput;
 use crate::call::{CallId, CallInput, Party};
@@ -66,7 +66,7 @@ impl CallDriver {
         leg: String,
         status: Option<u16>,
         answer: Option<Vec<u8>>,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &mut HashMap<String, String>,
     ) {
         let offered = legs.get(&call).and_then(|l| l.seat_leg(&leg));
@@ -132,7 +132,7 @@ impl CallDriver {
         &mut self,
         call: String,
         seat: String,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &mut HashMap<String, String>,
     ) {
         if self.router.rings_console(&seat) {
@@ -173,7 +173,7 @@ impl CallDriver {
         &mut self,
         call: String,
         number: String,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &mut HashMap<String, String>,
     ) {
         let seat = Party::EXTERNAL_NAME.to_string();
@@ -218,7 +218,7 @@ impl CallDriver {
         seat: String,
         target: (Uri, SipAddr),
         offer: SeatOffer,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &mut HashMap<String, String>,
     ) {
         let Some(l) = legs.get_mut(&call) else {

@@ -8,7 +8,7 @@
 //! (`net::caller_media`), and re-INVITEs and a dead connection are handled here too. A phone whose media dies (tab closed, network lost) is hung up, and its
 //! caller waits again.
 
-use super::{CallDriver, CallEvent, Legs, SeatOffer};
+use super::{CallDriver, CallEvent, LegMap, Legs, SeatOffer};
 use crate::call::CallInput;
 use crate::media::relay::Leg;
 use crate::media::sdp::{LegCodecs, SessionDescription};
@@ -86,7 +86,7 @@ impl CallDriver {
         call: String,
         seat: String,
         target: (Uri, SipAddr),
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
     ) {
         let Some(l) = legs.get_mut(&call) else { return };
         self.webrtc_offers += 1;
@@ -132,7 +132,7 @@ impl CallDriver {
         sip: &str,
         offer: &[u8],
         handle: &TransactionHandle,
-        legs: &HashMap<String, Legs>,
+        legs: &LegMap,
     ) -> bool {
         let Some((call, leg)) = legs.iter().find_map(|(call, l)| {
             let leg = l.webrtc_of(sip)?;
@@ -173,7 +173,7 @@ impl CallDriver {
     pub(super) fn on_phone(
         &mut self,
         event: PhoneEvent,
-        legs: &mut HashMap<String, Legs>,
+        legs: &mut LegMap,
         by_leg: &mut HashMap<String, String>,
     ) {
         match event {

@@ -129,6 +129,7 @@ fn record_with(store: &Store, id: &str, path: &str) {
         duration_ms: 0,
         bytes: 4,
         sha256: String::new(),
+        hashed: Default::default(),
         unplaced_ms: 0,
     });
     store.put_call(&record).unwrap();

@@ -28,11 +28,11 @@ fn a_late_journal_line_never_resurrects_a_stored_call() {
     let (store, dir) = temp_store("order");
     let writer = StoreWriter::start(store.clone(), WriterOptions::default());
     writer.journal(T0, vec![record("a"), record("b")]);
-    let done = writer.record(finished("a"));
+    let done = writer.record(finished("a"), None);
     // Sent after the record: dropped for `a`, kept for `b`.
     writer.journal(T0 + 20, vec![record("a"), record("b")]);
     confirmed(done).unwrap();
-    let last = writer.record(finished("c"));
+    let last = writer.record(finished("c"), None);
     confirmed(last).unwrap();
     let journaled: Vec<String> = store
         .journaled()
@@ -55,16 +55,19 @@ fn a_burst_of_records_shares_few_flushes_and_each_is_confirmed() {
     };
     let writer = StoreWriter::start(store.clone(), options);
     let ids: Vec<String> = (0..200).map(|i| format!("call-{i:03}")).collect();
-    let pending: Vec<Confirmation> = ids.iter().map(|id| writer.record(finished(id))).collect();
+    let pending: Vec<Confirmation> = ids
+        .iter()
+        .map(|id| writer.record(finished(id), None))
+        .collect();
     for c in pending {
         confirmed(c).unwrap();
     }
-    let flushes = writer.stats().flushes.load(Ordering::Relaxed);
+    let flushes = writer.metrics().flushes();
     assert!(
         (1..=4).contains(&flushes),
         "{flushes} flushes for 200 records"
     );
-    assert_eq!(writer.stats().records.load(Ordering::Relaxed), 200);
+    assert_eq!(writer.metrics().confirmed_writes(), 200);
     assert_eq!(store.call_count(), 200);
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -79,7 +82,7 @@ fn a_batch_stops_at_its_size_bound() {
     let writer = StoreWriter::start(store.clone(), options);
     let started = Instant::now();
     let pending: Vec<Confirmation> = (0..30)
-        .map(|i| writer.record(finished(&format!("call-{i:02}"))))
+        .map(|i| writer.record(finished(&format!("call-{i:02}")), None))
         .collect();
     for c in pending.into_iter().take(20) {
         confirmed(c).unwrap();
@@ -107,7 +110,7 @@ fn seat_writes_apply_in_order_and_the_last_flush_runs_at_drop() {
             detail: None,
         });
     }
-    confirmed(writer.record(finished("x"))).unwrap();
+    confirmed(writer.record(finished("x"), None)).unwrap();
     let standings = store.seat_standings().unwrap();
     assert_eq!(standings, [("arm2".to_string(), PauseReason::Requested)]);
     let kinds: Vec<String> = (store.seat_history("arm1", 10).unwrap())
@@ -115,5 +118,99 @@ fn seat_writes_apply_in_order_and_the_last_flush_runs_at_drop() {
         .map(|e| e.kind.as_str().to_string())
         .collect();
     assert_eq!(kinds, ["PAUSE", "LOGIN"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn recordings_are_synced_with_their_records_and_a_failed_sync_is_on_the_timeline() {
+    let (store, dir) = temp_store("recordings");
+    let writer = StoreWriter::start(store.clone(), WriterOptions::default());
+    let wav = dir.join("2026/12/03/a.wav");
+    std::fs::create_dir_all(wav.parent().unwrap()).unwrap();
+    std::fs::write(&wav, b"RIFF").unwrap();
+    let a = writer.record(finished("a"), Some(wav));
+    let b = writer.record(finished("b"), Some(dir.join("gone/b.wav")));
+    confirmed(a).unwrap();
+    confirmed(b).unwrap();
+    assert_eq!(writer.metrics().recordings_synced(), 1);
+    let kinds = |id: &str| -> Vec<String> {
+        let r = store.get_call(id).unwrap().unwrap();
+        r.events
+            .iter()
+            .map(|e| e.kind.as_str().to_string())
+            .collect()
+    };
+    assert!(!kinds("a").contains(&"RECORDING_FAILED".to_string()));
+    let b = store.get_call("b").unwrap().unwrap();
+    let failed = b.events.last().unwrap();
+    assert_eq!(failed.kind.as_str(), "RECORDING_FAILED");
+    assert!(
+        failed.detail.as_deref().unwrap().contains("not synced"),
+        "{failed:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn wrap_up_entries_share_the_records_flush_before_or_after_them() {
+    use crate::store::record::{FileEntry, Qualification};
+    let entry = |note: &str| FileEntry {
+        at: T0 + 20,
+        seat: "arm1".into(),
+        data: Qualification {
+            note: Some(note.into()),
+            ..Default::default()
+        },
+    };
+    let (store, dir) = temp_store("entries");
+    let options = WriterOptions {
+        group_commit: Duration::from_millis(50),
+        max_batch: 1024,
+    };
+    let writer = StoreWriter::start(store.clone(), options);
+    // Before its record (the recording still closing), then after it.
+    let early = writer.file_entry("a".into(), entry("early"));
+    let record = writer.record(finished("a"), None);
+    let late = writer.file_entry("a".into(), entry("late"));
+    for c in [early, record, late] {
+        confirmed(c).unwrap();
+    }
+    assert_eq!(writer.metrics().flushes(), 1);
+    assert_eq!(writer.metrics().confirmed_writes(), 3);
+    let notes: Vec<String> = (store.get_call("a").unwrap().unwrap().file)
+        .into_iter()
+        .filter_map(|e| e.data.note)
+        .collect();
+    assert_eq!(notes, ["early", "late"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn registrations_are_written_in_order_off_the_caller() {
+    let (store, dir) = temp_store("bindings");
+    let writer = StoreWriter::start(store.clone(), WriterOptions::default());
+    let binding = crate::store::presence::StoredBinding {
+        contact: "sip:arm1@127.0.0.1:5070".into(),
+        source: "127.0.0.1:5070".parse().unwrap(),
+        transport: "UDP".into(),
+        expires_at: T0 + 3_600_000,
+        call_id: "reg-1".into(),
+        cseq: 1,
+        registered_at: T0,
+        path: Vec::new(),
+    }
+    .binding()
+    .expect("a valid binding");
+    writer.bindings("arm1".into(), vec![binding.clone()]);
+    writer.bindings("arm2".into(), vec![binding]);
+    writer.bindings("arm1".into(), Vec::new());
+    confirmed(writer.record(finished("x"), None)).unwrap();
+    let users: Vec<String> = store
+        .bindings()
+        .unwrap()
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
+    assert_eq!(users, ["arm2"]);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -16,13 +16,14 @@ pub mod seat;
 pub mod strategy;
 mod timers;
 
+use crate::id_map::IdMap;
 use crate::ids::CallId;
 use crate::time::{EpochMillis, Mono};
 pub use error::AcdError;
 pub use priority::{CallRequest, Urgency};
 use queue::WaitQueue;
 pub use seat::{PauseReason, Seat, SeatId, SeatState};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use strategy::SeatIndex;
 pub use strategy::{QueueKey, QueueSettings, Strategy};
 use timers::Deadlines;
@@ -121,11 +122,11 @@ struct Queue {
 pub struct Acd {
     settings: AcdSettings,
     seats: BTreeMap<SeatId, Seat>,
-    registered: HashMap<SeatId, bool>,
+    registered: IdMap<SeatId, bool>,
     queues: BTreeMap<QueueKey, Queue>,
-    calls: HashMap<String, Queued>,
+    calls: IdMap<String, Queued>,
     /// Seats ringing for each offered call (several with ring-all).
-    ringing: HashMap<String, BTreeSet<SeatId>>,
+    ringing: IdMap<String, BTreeSet<SeatId>>,
     deadlines: Deadlines,
     offers_made: u64,
     outputs: VecDeque<AcdOutput>,
@@ -141,10 +142,10 @@ impl Acd {
         Self {
             settings,
             seats: BTreeMap::new(),
-            registered: HashMap::new(),
+            registered: IdMap::default(),
             queues: BTreeMap::new(),
-            calls: HashMap::new(),
-            ringing: HashMap::new(),
+            calls: IdMap::default(),
+            ringing: IdMap::default(),
             deadlines: Deadlines::default(),
             offers_made: 0,
             outputs: VecDeque::new(),

@@ -2,7 +2,8 @@
 //! number so two calls with the same rank keep their arrival order.
 
 use super::priority::Rank;
-use std::collections::{BTreeSet, HashMap};
+use crate::id_map::IdMap;
+use std::collections::BTreeSet;
 
 type Key = (Rank, u64);
 
@@ -10,7 +11,7 @@ type Key = (Rank, u64);
 #[derive(Debug, Default)]
 pub struct WaitQueue {
     order: BTreeSet<(Key, String)>,
-    keys: HashMap<String, Key>,
+    keys: IdMap<String, Key>,
     next_seq: u64,
 }
 

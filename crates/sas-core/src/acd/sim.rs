@@ -6,7 +6,7 @@
 use super::tests::{ms, settings};
 use super::*;
 use crate::sim_rng::Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug)]
 enum Event {

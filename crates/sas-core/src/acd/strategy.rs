@@ -2,9 +2,10 @@
 //! ordered by the strategy's key, so picking a seat is a lookup rather than a scan.
 
 use super::seat::{Seat, SeatId};
+use crate::id_map::IdMap;
 use crate::time::EpochMillis;
 use serde::Deserialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// How a queue picks among its available seats.
@@ -83,7 +84,7 @@ type Key = (u64, u64);
 #[derive(Debug, Default)]
 pub(crate) struct SeatIndex {
     order: BTreeSet<(Key, SeatId)>,
-    keys: HashMap<SeatId, Key>,
+    keys: IdMap<SeatId, Key>,
 }
 
 impl SeatIndex {

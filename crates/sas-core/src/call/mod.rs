@@ -9,12 +9,13 @@ use crate::acd::{
     Acd, AcdError, AcdOutput, AcdSettings, CallRequest, PauseReason, QueueKey, QueueSettings,
     SeatState, Urgency,
 };
+use crate::id_map::IdMap;
 pub use crate::ids::{CallId, SeatId};
 use crate::media::dtmf::DigitEvent;
 use crate::pii::CallerNumber;
 use crate::record::{CallRecord, EndReason, EventKind, Handler, OfferRecord, OfferResult, Outcome};
 use crate::time::{EpochMillis, Mono, Now};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Something that happened to a call or a seat.
 #[derive(Debug, Clone)]
@@ -383,7 +384,7 @@ pub struct SwitchboardSettings {
 pub struct Switchboard {
     settings: SwitchboardSettings,
     acd: Acd,
-    calls: HashMap<String, Call>,
+    calls: IdMap<String, Call>,
     outputs: VecDeque<CallOutput>,
 }
 
@@ -397,7 +398,7 @@ impl Switchboard {
         Self {
             settings,
             acd,
-            calls: HashMap::new(),
+            calls: IdMap::default(),
             outputs: VecDeque::new(),
         }
     }

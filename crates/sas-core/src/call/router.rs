@@ -15,11 +15,12 @@
 
 use super::{CallInput, CallOutput, Switchboard};
 use crate::cti::MonitorMode;
+use crate::id_map::IdMap;
 use crate::ids::CallId;
 use crate::routing::flow::Flow;
 use crate::routing::plan::{InternalNumber, PlanSet};
 use crate::time::{Mono, Now};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 pub mod admission;
@@ -208,7 +209,7 @@ pub enum RouterOutput {
 #[derive(Debug)]
 pub struct Router {
     board: Switchboard,
-    routes: HashMap<String, Route>,
+    routes: IdMap<String, Route>,
     timers: Timers,
     liveness: LivenessSettings,
     outputs: VecDeque<RouterOutput>,
@@ -218,11 +219,11 @@ pub struct Router {
     /// The time of the last input, for reacting to what the switchboard answers later.
     last: Now,
     /// The last call each seat talked on (its wrap-up call file).
-    last_calls: HashMap<String, wrap_up::LastCall>,
+    last_calls: IdMap<String, wrap_up::LastCall>,
     /// Registrations and console audio: who keeps each seat online.
     presence: presence::Presence,
     /// Each call's SDP negotiation, per media side.
-    sdp: HashMap<String, sdp::Negotiation>,
+    sdp: IdMap<String, sdp::Negotiation>,
     /// Lines switched to the backup centre.
     switched: lines::Switched,
     /// Supervisors listening, whispering or barging in, by call.
@@ -234,15 +235,15 @@ impl Router {
     pub fn new(board: Switchboard, now: Now) -> Router {
         Router {
             board,
-            routes: HashMap::new(),
+            routes: IdMap::default(),
             timers: Timers::default(),
             liveness: LivenessSettings::default(),
             outputs: VecDeque::new(),
             skipped: VecDeque::new(),
             last: now,
-            last_calls: HashMap::new(),
+            last_calls: IdMap::default(),
             presence: presence::Presence::default(),
-            sdp: HashMap::new(),
+            sdp: IdMap::default(),
             switched: lines::Switched::new(),
             monitors: monitor::Monitors::new(),
         }

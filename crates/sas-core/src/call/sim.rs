@@ -13,7 +13,7 @@ use super::*;
 use crate::sim_rng::Rng;
 use crate::time::SECOND;
 use checks::Checks;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 const MINUTE: EpochMillis = 60 * SECOND;
 const RING_MS: EpochMillis = 15 * SECOND;

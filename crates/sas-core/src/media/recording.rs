@@ -41,12 +41,37 @@ pub struct RecordingInfo {
     pub duration_ms: u64,
     /// Size of the file, bytes.
     pub bytes: u64,
-    /// SHA-256 of the whole file, lower-case hex.
+    /// SHA-256, lower-case hex, of what [`RecordingInfo::hashed`] says.
     pub sha256: String,
+    /// What `sha256` covers: the whole file (records written before hashes were computed
+    /// while writing, and salvaged files) or the audio after the canonical 44-byte header.
+    /// Left out when it is the whole file: such records read and write back as before.
+    #[serde(default, skip_serializing_if = "HashScope::is_file")]
+    pub hashed: HashScope,
     /// Audio that reached the router but is not in the file (it came more than the jitter
     /// buffer's depth late), ms, both channels together. 0 in records written before.
     #[serde(default)]
     pub unplaced_ms: u64,
+}
+
+/// What a recording's SHA-256 covers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HashScope {
+    /// Every byte of the file (`sha256sum file.wav`).
+    #[default]
+    File,
+    /// The audio: every byte after the 44-byte header (`tail -c +45 file.wav | sha256sum`),
+    /// the header being the one its length implies (stereo, 8 kHz, 16-bit PCM). Computed
+    /// while writing: the header is only final once the call ends.
+    Audio,
+}
+
+impl HashScope {
+    /// The whole file: records written before the scope existed.
+    pub fn is_file(&self) -> bool {
+        *self == HashScope::File
+    }
 }
 
 /// Recording failures.

@@ -8,9 +8,9 @@
 use super::{Router, RouterOutput};
 use crate::call::CallInput;
 use crate::call::liveness::CallerWatch;
+use crate::id_map::IdMap;
 use crate::ids::SeatId;
 use crate::time::{EpochMillis, Mono, Now};
-use std::collections::HashMap;
 
 /// Silence limits (0: never).
 #[derive(Debug, Clone, Copy, Default)]
@@ -49,14 +49,14 @@ pub struct SeatSample {
 pub(super) struct Watches {
     caller: CallerWatch,
     /// Each talking seat's last count and since when it has not changed.
-    seats: HashMap<String, (u64, Mono)>,
+    seats: IdMap<String, (u64, Mono)>,
 }
 
 impl Watches {
     pub(super) fn new(settings: LivenessSettings) -> Watches {
         Watches {
             caller: CallerWatch::new(settings.caller_silence_ms),
-            seats: HashMap::new(),
+            seats: IdMap::default(),
         }
     }
 }

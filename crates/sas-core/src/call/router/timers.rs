@@ -1,8 +1,9 @@
 //! The Router's named timers: one table, one deadline per (call, timer) at most, on the
 //! monotonic clock. The next deadline is the first entry, not a scan over the calls.
 
+use crate::id_map::IdMap;
 use crate::time::Mono;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// What a timer is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -21,7 +22,7 @@ pub enum TimerName {
 #[derive(Debug, Default)]
 pub(crate) struct Timers {
     order: BTreeSet<(Mono, String, TimerName)>,
-    armed: HashMap<(String, TimerName), Mono>,
+    armed: IdMap<(String, TimerName), Mono>,
 }
 
 impl Timers {

@@ -72,6 +72,7 @@ impl RecordSink for MemorySink {
             duration_ms: 0,
             bytes: 0,
             sha256: String::new(),
+            hashed: Default::default(),
             unplaced_ms: 0,
         })
     }

@@ -1,0 +1,149 @@
+//! Per-message and per-frame costs on the call path: parsing and serialising a trunk INVITE
+//! with its SDP (rsipstack's parser, as the SIP guard and the endpoint use it), G.711
+//! encode/decode of one 20 ms frame (160 samples), and recording 20 ms of a call: the
+//! WAV writer alone (160 stereo frames, hashed as written) and the whole recorder (two
+//! G.711 packets decoded, lined up by the jitter buffers, written). Recordings go to a
+//! temporary directory, one file per minute of audio, removed as they finish.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rsipstack::sip::SipMessage;
+use sas_router::media::g711::G711Law;
+use sas_router::media::recording::{Channel, Recorder, RecordingWriter, RtpMeta};
+use std::hint::black_box;
+use std::path::Path;
+
+const INVITE: &str = "INVITE sip:15@192.0.2.10:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK-524287-1---3b8e2f1c9a7d4e21;rport\r\n\
+Max-Forwards: 69\r\n\
+Contact: <sip:+33612345678@198.51.100.7:5060;transport=udp>\r\n\
+To: <sip:15@192.0.2.10>\r\n\
+From: \"+33612345678\" <sip:+33612345678@198.51.100.7>;tag=8f3a2c71\r\n\
+Call-ID: 5c0e1f6a9b2d4c8e8a7f3d2b1c0e9f8a@198.51.100.7\r\n\
+CSeq: 1 INVITE\r\n\
+Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY\r\n\
+Supported: timer, replaces\r\n\
+P-Asserted-Identity: <sip:+33612345678@trunk.example.fr>\r\n\
+User-Agent: SBC-Trunk/4.2\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 239\r\n\
+\r\n\
+v=0\r\n\
+o=SBC 1733214600 1733214601 IN IP4 198.51.100.7\r\n\
+s=call\r\n\
+c=IN IP4 198.51.100.7\r\n\
+t=0 0\r\n\
+m=audio 40000 RTP/AVP 8 0 101\r\n\
+a=rtpmap:8 PCMA/8000\r\n\
+a=rtpmap:0 PCMU/8000\r\n\
+a=rtpmap:101 telephone-event/8000\r\n\
+a=fmtp:101 0-15\r\n\
+a=ptime:20\r\n\
+a=sendrecv\r\n";
+
+fn sip(c: &mut Criterion) {
+    let bytes = INVITE.as_bytes();
+    let parsed = SipMessage::try_from(bytes).expect("the bench INVITE parses");
+    let mut group = c.benchmark_group("sip");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("parse_invite_with_sdp", |b| {
+        b.iter(|| SipMessage::try_from(black_box(bytes)).is_ok())
+    });
+    group.bench_function("serialise_invite_with_sdp", |b| {
+        b.iter(|| black_box(&parsed).to_string())
+    });
+    group.finish();
+}
+
+fn g711(c: &mut Criterion) {
+    let samples: Vec<i16> = (0..160)
+        .map(|i| ((i * 397) % 20_000 - 10_000) as i16)
+        .collect();
+    let encoded: Vec<u8> = samples.iter().map(|&s| G711Law::Alaw.encode(s)).collect();
+    let mut out = [0u8; 160];
+    let mut pcm = [0i16; 160];
+    let mut group = c.benchmark_group("g711_20ms");
+    group.throughput(Throughput::Elements(1));
+    for law in [G711Law::Alaw, G711Law::Ulaw] {
+        group.bench_function(format!("encode_{law:?}"), |b| {
+            b.iter(|| {
+                for (o, &s) in out.iter_mut().zip(black_box(&samples)) {
+                    *o = law.encode(s);
+                }
+            })
+        });
+        group.bench_function(format!("decode_{law:?}"), |b| {
+            b.iter(|| {
+                for (o, &s) in pcm.iter_mut().zip(black_box(&encoded)) {
+                    *o = law.decode(s);
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+/// 20 ms frames per file: one minute of audio.
+const FRAMES_PER_FILE: u64 = 3_000;
+
+fn recording(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut group = c.benchmark_group("recording_20ms");
+    group.throughput(Throughput::Elements(1));
+
+    let interleaved: Vec<i16> = (0..320).map(|i| (i * 31) as i16).collect();
+    let mut files = 0u64;
+    let mut frames = 0u64;
+    let mut writer = new_writer(dir.path(), &mut files);
+    group.bench_function("wav_writer", |b| {
+        b.iter(|| {
+            writer.write(black_box(&interleaved)).expect("write");
+            frames += 1;
+            if frames.is_multiple_of(FRAMES_PER_FILE) {
+                let done = std::mem::replace(&mut writer, new_writer(dir.path(), &mut files));
+                finish(dir.path(), done.finish().expect("finish").path);
+            }
+        })
+    });
+
+    let payload: Vec<u8> = (0..160).map(|i| G711Law::Alaw.encode(i * 50)).collect();
+    let mut recorder = new_recorder(dir.path(), &mut files);
+    let mut packet = 0u64;
+    group.bench_function("recorder_two_g711_packets", |b| {
+        b.iter(|| {
+            let at = packet * 160;
+            let ts = (packet * 160) as u32;
+            for (channel, ssrc) in [(Channel::Caller, 1), (Channel::Plateau, 2)] {
+                let rtp = RtpMeta {
+                    ssrc,
+                    timestamp: ts,
+                };
+                recorder.push_g711(channel, at, rtp, black_box(&payload), G711Law::Alaw);
+            }
+            recorder.flush(at).expect("flush");
+            packet += 1;
+            if packet == FRAMES_PER_FILE {
+                packet = 0;
+                let done = std::mem::replace(&mut recorder, new_recorder(dir.path(), &mut files));
+                finish(dir.path(), done.finish(None).expect("finish").path);
+            }
+        })
+    });
+    group.finish();
+}
+
+fn new_writer(dir: &Path, files: &mut u64) -> RecordingWriter {
+    *files += 1;
+    RecordingWriter::create(dir, &format!("w{files}.wav")).expect("create")
+}
+
+fn new_recorder(dir: &Path, files: &mut u64) -> Recorder {
+    *files += 1;
+    Recorder::create(dir, &format!("r{files}.wav")).expect("create")
+}
+
+fn finish(dir: &Path, relative: String) {
+    std::fs::remove_file(dir.join(relative)).ok();
+}
+
+criterion_group!(benches, sip, g711, recording);
+criterion_main!(benches);
