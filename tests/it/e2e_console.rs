@@ -164,7 +164,7 @@ async fn a_supervisor_sees_the_queue_board_follow_the_calls() {
 }
 
 /// The number in "reçus : N paquets, niveau L %".
-fn packets_and_level(text: &str) -> (u64, u64) {
+pub(crate) fn packets_and_level(text: &str) -> (u64, u64) {
     let numbers: Vec<u64> = text
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|n| n.parse().ok())
