@@ -488,6 +488,10 @@ async fn a_supervisor_on_the_browser_console_listens_whispers_and_takes_over() {
         browser
             .wait_text("#media-state", "supervision : écoute")
             .await;
+        // The board says who monitors the call, and how.
+        browser
+            .wait_text("#board-calls", "supervisé par sup1 (écoute)")
+            .await;
         // The browser's own stats: the call's audio comes in.
         let mut inbound = (0, 0);
         for _ in 0..50 {
@@ -513,6 +517,9 @@ async fn a_supervisor_on_the_browser_console_listens_whispers_and_takes_over() {
             .click_live("#board-calls button[data-action='whisper']")
             .await;
         assert!(audited(&router, "sup1", "call.whisper").await, "whisper");
+        browser
+            .wait_text("#board-calls", "supervisé par sup1 (soufflé)")
+            .await;
         marks(&mut at);
         tokio::time::sleep(Duration::from_millis(2_000)).await;
         marks(&mut at);
