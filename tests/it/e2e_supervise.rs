@@ -329,6 +329,17 @@ async fn a_waiting_call_is_moved_and_a_seat_logged_out_and_unpaused() {
     assert!(has("sup1", "seat.unpause", "arm1"), "{entries:?}");
     let out = cli(&["audit", "list"], &router.config_path);
     assert!(out.contains("call.move"), "{out}");
+    // Counted once done, whoever asked (CLI or API); refused ones (unknown queue or seat,
+    // an ARM) are not.
+    for (action, n) in [
+        ("logout", 1.0),
+        ("move", 1.0),
+        ("unpause", 1.0),
+        ("listen", 0.0),
+    ] {
+        let sample = format!("sas_supervisor_actions_total{{action=\"{action}\"}}");
+        router.wait_metric(&sample, n).await;
+    }
     drop(arm_phone);
     router.stop().await;
 }
@@ -540,6 +551,10 @@ async fn a_supervisor_on_the_browser_console_listens_whispers_and_takes_over() {
             t.join().unwrap();
         }
         let record = wait_records(&router, 1).await.remove(0);
+        for action in ["listen", "whisper", "takeover"] {
+            let sample = format!("sas_supervisor_actions_total{{action=\"{action}\"}}");
+            router.wait_metric(&sample, 1.0).await;
+        }
         router.stop().await;
         let (caller_got, arm_got) = (caller_sink.stop(), arm_sink.stop());
         let window = |got: &[RtpPacket], leg: usize, phase: usize| {
