@@ -4,7 +4,7 @@
 // {"sdp": …}`; `cancel` (the offer went elsewhere) and `hangup` end it. Without an offer the
 // buttons stay disabled and the seat answers on its SIP phone. A supervisor's monitor leg
 // (listen, whisper, barge) comes the same way with `detail.monitor` set: the page answers it
-// by itself, the supervisor having just asked for it.
+// by itself, the supervisor having just asked for it; `monitor` events say its mode.
 
 import {request} from "./api.js";
 import {$, showError} from "./dom.js";
@@ -95,6 +95,8 @@ export function mediaEvent(event) {
         closeMedia();
         showError(e.message);
       });
+  } else if (event.kind === "monitor" && pc) {
+    say(`supervision : ${MONITOR_WORDS[event.detail?.mode] ?? event.detail?.mode}`);
   } else if (event.kind === "offer" && typeof event.detail?.sdp === "string") {
     offer = event.detail.sdp;
     // A new call: nothing of the previous one's figures.

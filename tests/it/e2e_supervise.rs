@@ -531,6 +531,9 @@ async fn a_supervisor_on_the_browser_console_listens_whispers_and_takes_over() {
         browser
             .wait_text("#board-calls", "supervisé par sup1 (soufflé)")
             .await;
+        browser
+            .wait_text("#media-state", "supervision : écoute (soufflé")
+            .await;
         marks(&mut at);
         tokio::time::sleep(Duration::from_millis(2_000)).await;
         marks(&mut at);

@@ -296,7 +296,7 @@ impl CallDriver {
         }
     }
 
-    fn tell_console(&self, seat: &str, call: &str, kind: &str, detail: Value) {
+    pub(super) fn tell_console(&self, seat: &str, call: &str, kind: &str, detail: Value) {
         self.cti.publish(CtiEvent {
             at: self.clock.now().wall,
             seat: Some(seat.into()),

@@ -9,6 +9,7 @@ use crate::call::CallId;
 use crate::call::router::RouterInput;
 use crate::cti::MonitorMode;
 use crate::media::session::Monitor;
+use serde_json::json;
 use std::collections::HashMap;
 
 impl CallDriver {
@@ -51,7 +52,8 @@ impl CallDriver {
             || self.seats.contact(seat).is_some_and(|c| !c.is_websocket())
     }
 
-    /// The relay mixes the supervisor in as `mode` says (`None`: not at all).
+    /// The relay mixes the supervisor in as `mode` says (`None`: not at all); a console
+    /// is told its mode (`monitor` event) so that the supervisor sees what it is doing.
     pub(super) fn monitor_media(
         &self,
         call: &str,
@@ -61,6 +63,9 @@ impl CallDriver {
         let Some(l) = legs.get(call) else { return };
         let phone = l.seats.iter().find(|s| s.monitor && s.answered);
         let console = l.consoles.iter().find(|c| c.monitor && c.answered);
+        if let Some((c, mode)) = console.zip(mode) {
+            self.tell_console(&c.seat, call, "monitor", json!({ "mode": mode }));
+        }
         let media = phone.map(|s| s.media).or(console.map(|c| c.media));
         let monitor = mode
             .zip(media)
