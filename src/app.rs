@@ -24,6 +24,7 @@ use crate::net::sip_stream::GuardMetrics;
 use crate::net::sip_tcp::{SipTcpListener, SipTls};
 use crate::net::sip_tls_out::TrunkDialer;
 use crate::net::sip_ws::SipWsListener;
+use crate::net::supervise::metrics::SupervisorActions;
 use crate::net::tls;
 use crate::net::tls_pin::PinnedFlows;
 use crate::shared_store::shipper::{Shipper, ShipperMetrics};
@@ -627,6 +628,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         )
         .map_err(store_error)?,
         shared_lines,
+        // Only a duplicate name fails, a programming error Metrics::new also panics on.
+        supervisor_actions: SupervisorActions::register(&metrics.registry)
+            .expect("unique metric name"),
     };
     let draining = CancellationToken::new();
     let layer = Arc::clone(&dialogs);

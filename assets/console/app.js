@@ -52,10 +52,11 @@ function act(promise) {
 }
 
 /** Media plumbing for media.js, not news for the ARM: the browser's own offer (the seat
- * event `offer` already said "appel présenté") and the end of its audio (`call_end` says it). */
+ * event `offer` already said "appel présenté"), the end of its audio (`call_end` says it),
+ * a supervisor's monitor mode. */
 function plumbing(event) {
   return (event.kind === "offer" && typeof event.detail?.sdp === "string")
-    || event.kind === "hangup";
+    || event.kind === "hangup" || event.kind === "monitor";
 }
 
 function eventText(event) {

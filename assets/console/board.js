@@ -1,11 +1,13 @@
-// Supervisors: alerts, waiting calls (an escalated call waiting for AMU is waiting again,
-// whoever answered it first) and seats. Re-read when the supervisor event stream says
-// something changed; waiting times tick here every second.
+// Supervisors: alerts, waiting calls (an escalated call is shown as the wallboard shows it,
+// "attente AMU", accompanied by its ARM, not as answered), the supervisor monitoring a call,
+// and seats. Re-read when the supervisor event stream says something changed; waiting times
+// tick here every second from the router's clock (`now` of the overview).
 
 import {request} from "./api.js";
 import {$, clock, duration, el, fill, row, showError} from "./dom.js";
 import {lineLabel, pauseLabel, queueLabel, roleLabel, stateLabel} from "./labels.js";
 import {callActions, seatActions} from "./supervise.js";
+import {accompaniedText, waitsFor} from "/wallboard/board.js";
 
 const MAX_ALERTS = 5;
 /** Re-read every so often too: not every change is an event (a forward answered). */
@@ -15,17 +17,26 @@ let ticks = 0;
 let skew = 0;
 let ticking = null;
 
-/** "en attente 12 s" from the router's `waiting_since`, on the browser's clock. */
-function waited(since) {
-  return `en attente ${duration(Math.max(0, Date.now() - skew - since))}`;
+const MONITOR_MODES = {listen: "écoute", whisper: "soufflé", barge: "intervention"};
+
+/** "en attente 12 s" (or "attente AMU 12 s" for an escalation) from the router's
+ * `waiting_since`, on the browser's clock. */
+function waited(since, what = "en attente") {
+  return `${what} ${duration(Math.max(0, Date.now() - skew - since))}`;
 }
 
 function tick() {
   ticks += 1;
   if (ticks % RELOAD_EVERY_S === 0) loadBoard().catch(() => {});
   for (const cell of document.querySelectorAll("#board-calls [data-since]")) {
-    cell.textContent = waited(Number(cell.dataset.since));
+    cell.textContent = waited(Number(cell.dataset.since), cell.dataset.what);
   }
+}
+
+/** "supervisé par sup1 (écoute)": the supervisor on the call, if any. */
+function monitorText(m) {
+  const mode = MONITOR_MODES[m.mode] ?? m.mode;
+  return `supervisé par ${m.supervisor} (${m.answered ? mode : `${mode}, sonne`})`;
 }
 
 /** What the call is doing when it is not waiting for a seat. */
@@ -38,8 +49,10 @@ function stateText(c) {
 function seatsText(c) {
   const parts = [];
   const seats = (c.seats ?? []).filter((s) => s !== "external");
-  if (seats.length) parts.push(c.waiting ? `${seats.join(", ")} (accompagne)` : seats.join(", "));
+  if (c.escalation) parts.push(accompaniedText(c.escalation));
+  else if (seats.length) parts.push(seats.join(", "));
   if (c.ringing?.length) parts.push(`sonne : ${c.ringing.join(", ")}`);
+  if (c.monitor) parts.push(monitorText(c.monitor));
   return parts.join(" · ") || "—";
 }
 
@@ -49,7 +62,8 @@ function callRow(c) {
   const state = tr.children[3];
   if (c.waiting && c.waiting_since) {
     state.dataset.since = String(c.waiting_since);
-    state.textContent = waited(c.waiting_since);
+    if (c.escalation) state.dataset.what = waitsFor(c.escalation.queue);
+    state.textContent = waited(c.waiting_since, state.dataset.what);
   } else {
     state.textContent = stateText(c);
   }

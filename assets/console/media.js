@@ -2,10 +2,12 @@
 // router rings it with a CTI event `{"kind": "offer", "detail": {"sdp": …}}` (its WebRTC
 // offer, every ICE candidate in it) and takes the answer at `POST /api/cti/answer
 // {"sdp": …}`; `cancel` (the offer went elsewhere) and `hangup` end it. Without an offer the
-// buttons stay disabled and the seat answers on its SIP phone.
+// buttons stay disabled and the seat answers on its SIP phone. A supervisor's monitor leg
+// (listen, whisper, barge) comes the same way with `detail.monitor` set: the page answers it
+// by itself, the supervisor having just asked for it; `monitor` events say its mode.
 
 import {request} from "./api.js";
-import {$} from "./dom.js";
+import {$, showError} from "./dom.js";
 
 let offer = null;
 let pc = null;
@@ -77,9 +79,25 @@ async function answer() {
   meter = setInterval(showLevel, 500);
 }
 
+const MONITOR_WORDS = {listen: "écoute", whisper: "écoute (soufflé à l'opérateur)",
+  barge: "intervention"};
+
 /** Looks at every seat event: an offer with an SDP makes the call answerable here. */
 export function mediaEvent(event) {
-  if (event.kind === "offer" && typeof event.detail?.sdp === "string") {
+  const monitor = event.detail?.monitor;
+  if (event.kind === "offer" && typeof event.detail?.sdp === "string" && monitor) {
+    offer = event.detail.sdp;
+    $("media-level").textContent = "";
+    setButtons();
+    answer()
+      .then(() => say(`supervision : ${MONITOR_WORDS[monitor] ?? monitor}`))
+      .catch((e) => {
+        closeMedia();
+        showError(e.message);
+      });
+  } else if (event.kind === "monitor" && pc) {
+    say(`supervision : ${MONITOR_WORDS[event.detail?.mode] ?? event.detail?.mode}`);
+  } else if (event.kind === "offer" && typeof event.detail?.sdp === "string") {
     offer = event.detail.sdp;
     // A new call: nothing of the previous one's figures.
     $("media-level").textContent = "";

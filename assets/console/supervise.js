@@ -1,6 +1,7 @@
 // Supervisors' actions on the board's rows: listen to, whisper to, barge in on or take over
-// a call talking with a seat (the router rings the supervisor's own SIP phone), move a
-// waiting call, unpause or log out a seat. Each is audited by the router.
+// a call talking with a seat (the router rings the supervisor's console when it has audio,
+// else its own SIP phone), move a waiting call, unpause or log out a seat. Each is audited
+// by the router.
 
 import {request} from "./api.js";
 import {el, showError} from "./dom.js";

@@ -110,9 +110,14 @@ function queueRow(q) {
   return tr;
 }
 
-/** "attente AMU": what an escalated caller waits for. */
-function waitsFor(queue) {
+/** "attente AMU": what an escalated caller waits for (the console's board says it too). */
+export function waitsFor(queue) {
   return `attente ${queueLabel(queue)}`;
+}
+
+/** "accompagné par arm1": who stays with an escalated caller until the regulator answers. */
+export function accompaniedText(e) {
+  return e.accompanied_by.length ? `accompagné par ${e.accompanied_by.join(", ")}` : "seul (attente)";
 }
 
 function escalationRow(e) {
@@ -120,8 +125,7 @@ function escalationRow(e) {
   tr.dataset.call = e.call;
   tr.append(cell(e.urgency ?? "NR", "urgency"), cell(lineLabel(e.line)),
     cell(waitsFor(e.queue), "target"), ticking(e.waiting_since, null, "since"),
-    cell(e.accompanied_by.length ? `accompagné par ${e.accompanied_by.join(", ")}` : "seul (attente)",
-      "with"));
+    cell(accompaniedText(e), "with"));
   if (e.urgency === "P0") tr.classList.add("level-red");
   return tr;
 }

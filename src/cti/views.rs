@@ -1,10 +1,12 @@
 //! What consoles and supervisors are shown, read from the Router's state (sans-IO): a
-//! seat's status with its call and its wrap-up call, and the supervisors' board. The call
+//! seat's status with its call and its wrap-up call, and the supervisors' board (an
+//! escalation as the wallboard shows it, the supervisor monitoring a call). The call
 //! driver answers CTI requests with these.
 
 use crate::acd::SeatState;
 use crate::call::router::Router;
 use crate::time::Now;
+use sas_core::wallboard::Escalation;
 use serde_json::{Value, json};
 
 /// The seat, its state and its call as the console shows them.
@@ -76,6 +78,10 @@ pub fn overview(router: &Router, now: Now) -> Value {
                 "waiting_since": since,
                 "waiting_ms": since.map_or(0, |s| now.wall.saturating_sub(s)),
                 "answered": r.answered_at.is_some(),
+                // Waiting again for a regulator (AMU…) since an ARM escalated it.
+                "escalation": Escalation::of(router, &r.id),
+                // A supervisor on the call: who, listen/whisper/barge, its leg answered.
+                "monitor": router.monitoring(&r.id),
             })
         })
         .collect();

@@ -307,6 +307,8 @@ pub struct CallDriver {
     pub wallboard: crate::net::wallboard::Wallboard,
     /// Line switches shared with the other nodes (`[shared_store]`; `None`: local only).
     pub shared_lines: Option<crate::shared_store::lines::LineSync>,
+    /// Supervisors' actions done, by action.
+    pub supervisor_actions: crate::net::supervise::metrics::SupervisorActions,
 }
 
 impl CallDriver {

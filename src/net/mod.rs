@@ -28,7 +28,7 @@ pub mod sip_stream;
 pub mod sip_tcp;
 pub mod sip_tls_out;
 pub mod sip_ws;
-mod supervise;
+pub mod supervise;
 pub mod tls;
 pub mod tls_pin;
 pub mod trunk_probe;

@@ -1,7 +1,9 @@
 //! The call driver's side of supervisors' actions on calls and seats (listen, whisper,
 //! barge, take over, unpause, log out, move a waiting call): the Router decides, this
-//! writes the audit log (who, what, when, on what) and the seats' history, and tells the
-//! consoles.
+//! writes the audit log (who, what, when, on what) and the seats' history, counts it
+//! ([`metrics`]), and tells the consoles.
+
+pub mod metrics;
 
 use super::calls::CallDriver;
 use super::cti::refused;
@@ -47,7 +49,8 @@ impl CallDriver {
                     (self.router.monitoring(&call)).is_some_and(|m| m.supervisor == seat);
                 let known = self.router.board().acd().seat(&seat).is_some();
                 if !changing && known && !self.monitor_reachable(&seat) {
-                    let why = format!("{seat} has no SIP phone registered to ring");
+                    let why =
+                        format!("{seat} has no SIP phone registered nor console audio to ring");
                     return Err(CtiError::Conflict(why));
                 }
                 self.router
@@ -131,8 +134,8 @@ impl CallDriver {
         }
     }
 
-    /// Writes a supervisor's action to the audit log. The action is done: a failed write
-    /// is logged as an error, not undone.
+    /// Writes a supervisor's action to the audit log and counts it. The action is done: a
+    /// failed write is logged as an error, not undone.
     pub(super) fn audit_supervisor(
         &self,
         now: Now,
@@ -148,6 +151,7 @@ impl CallDriver {
             target: target.into(),
             detail,
         };
+        self.supervisor_actions.count(action);
         if let Err(e) = self.store.audit(&entry) {
             tracing::error!(%by, action, %target, error = %e, "supervisor action not audited");
         }

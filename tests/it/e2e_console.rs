@@ -164,7 +164,7 @@ async fn a_supervisor_sees_the_queue_board_follow_the_calls() {
 }
 
 /// The number in "reçus : N paquets, niveau L %".
-fn packets_and_level(text: &str) -> (u64, u64) {
+pub(crate) fn packets_and_level(text: &str) -> (u64, u64) {
     let numbers: Vec<u64> = text
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|n| n.parse().ok())
@@ -373,10 +373,10 @@ fn plans_with_amu_overflow() -> String {
          [external]\ncentre_secours = \"0387000000\"\n"
 }
 
-/// The digits of the first waiting time on the board ("en attente 12 s").
-async fn board_wait(browser: &Browser) -> u64 {
-    let text = browser.wait_text("#board-calls", "en attente").await;
-    let after = text.split("en attente").nth(1).unwrap();
+/// The digits of the first waiting time on the board after `what` ("attente AMU 12 s").
+async fn board_wait(browser: &Browser, what: &str) -> u64 {
+    let text = browser.wait_text("#board-calls", what).await;
+    let after = text.split(what).nth(1).unwrap();
     let digits: String = after
         .trim()
         .chars()
@@ -414,19 +414,22 @@ async fn a_supervisor_sees_an_escalated_p0_wait_for_amu_and_is_alerted_when_the_
             "{answer}"
         );
 
-        // The board: waiting for AMU (not "answered by arm1"), counted, and ticking.
+        // The board: waiting for AMU (not "answered by arm1"), in the wallboard's words,
+        // counted, and ticking.
         browser.wait_text("#board-waiting", "1").await;
-        let row = browser.wait_text("#board-calls", "AMU").await;
+        let row = browser.wait_text("#board-calls", "attente AMU").await;
         assert!(
-            row.contains("arm1 (accompagne)") && row.contains("P0"),
+            row.contains("accompagné par arm1")
+                && row.contains("P0")
+                && !row.contains("en communication"),
             "{row}"
         );
         // Nothing changes on the router meanwhile: only the page's own clock moves it.
-        let first = board_wait(&browser).await;
+        let first = board_wait(&browser, "attente AMU").await;
         let mut later = first;
         for _ in 0..30 {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            later = board_wait(&browser).await;
+            later = board_wait(&browser, "attente AMU").await;
             if later >= first + 2 {
                 break;
             }

@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::browser::with_browser;
+use common::browser::{with_browser, with_browser_args};
 use common::media::*;
 use common::*;
 use serde_json::{Value, json};
@@ -329,6 +329,17 @@ async fn a_waiting_call_is_moved_and_a_seat_logged_out_and_unpaused() {
     assert!(has("sup1", "seat.unpause", "arm1"), "{entries:?}");
     let out = cli(&["audit", "list"], &router.config_path);
     assert!(out.contains("call.move"), "{out}");
+    // Counted once done, whoever asked (CLI or API); refused ones (unknown queue or seat,
+    // an ARM) are not.
+    for (action, n) in [
+        ("logout", 1.0),
+        ("move", 1.0),
+        ("unpause", 1.0),
+        ("listen", 0.0),
+    ] {
+        let sample = format!("sas_supervisor_actions_total{{action=\"{action}\"}}");
+        router.wait_metric(&sample, n).await;
+    }
     drop(arm_phone);
     router.stop().await;
 }
@@ -438,4 +449,160 @@ async fn a_call_ending_while_monitored_hangs_up_the_supervisor() {
         record.events
     );
     router.stop().await;
+}
+
+/// A supervisor with no SIP phone, logged into the console with audio (Chromium, its fake
+/// microphone playing a known tone): "Écouter" on the board offers its console a WebRTC leg
+/// that the page answers by itself; it receives the call's audio (the browser's own stats),
+/// neither caller nor ARM hears it. Whispering, the ARM hears it, the caller still does not;
+/// taking over, the caller talks with the supervisor's browser and the ARM's phone gets BYE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_on_the_browser_console_listens_whispers_and_takes_over() {
+    let dir = temp_dir("console-monitor");
+    let prompts = short_tone_prompts(&dir);
+    let empty = empty_pcap(&dir);
+    write_tone_prompts(&dir, &[("microphone", SUP_HZ, 30_000)]);
+    let microphone = format!(
+        "--use-file-for-fake-audio-capture={}",
+        dir.join("microphone.wav").display()
+    );
+    with_browser_args(&dir.clone(), &[&microphone], |browser| async move {
+        let mut router = start(Options {
+            prompts: Some(prompts),
+            ..Options::default()
+        })
+        .await;
+        let arm_sink = RtpSink::bind();
+        let (arm, arm_port) = media_seat(router.sip, &empty, Some(arm_sink.port()), 1, 200);
+        register(router.sip, "arm1", arm_port).await;
+        let password = SEATS.iter().find(|(u, _)| *u == "sup1").unwrap().1;
+        browser
+            .goto(&format!("http://{}/console", router.http))
+            .await;
+        browser.type_into("#login-seat", "sup1").await;
+        browser.type_into("#login-password", password).await;
+        browser.click("#login-audio").await;
+        browser.click("#login-submit").await;
+        browser.wait_text("#who-seat", "sup1").await;
+
+        let (caller, caller_sink, talking) =
+            talking_caller(router.sip, "15", &empty, CALLER_HZ, 20_000).await;
+        let mut arm_voice = RtpStream::new(G711Law::Ulaw);
+        arm_voice.tone(ARM_HZ, 20_000);
+        let arm_talking = (arm_sink)
+            .play_to_sender(arm_voice.into_packets(), Duration::from_secs(10))
+            .await;
+        browser.wait_text("#board-calls", "en communication").await;
+        (browser)
+            .click_live("#board-calls button[data-action='listen']")
+            .await;
+        browser
+            .wait_text("#media-state", "supervision : écoute")
+            .await;
+        // The board says who monitors the call, and how.
+        browser
+            .wait_text("#board-calls", "supervisé par sup1 (écoute)")
+            .await;
+        // The browser's own stats: the call's audio comes in.
+        let mut inbound = (0, 0);
+        for _ in 0..50 {
+            let text = browser.text("#media-level").await;
+            if !text.is_empty() {
+                inbound = crate::e2e_console::packets_and_level(&text);
+                if inbound.0 > 100 && inbound.1 > 0 {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            inbound.0 > 100 && inbound.1 > 0,
+            "supervisor's browser inbound audio: {inbound:?}"
+        );
+        let marks = |n: &mut Vec<[usize; 2]>| n.push([caller_sink.len(), arm_sink.len()]);
+        let mut at = Vec::new();
+        marks(&mut at);
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+        marks(&mut at);
+        (browser)
+            .click_live("#board-calls button[data-action='whisper']")
+            .await;
+        assert!(audited(&router, "sup1", "call.whisper").await, "whisper");
+        browser
+            .wait_text("#board-calls", "supervisé par sup1 (soufflé)")
+            .await;
+        browser
+            .wait_text("#media-state", "supervision : écoute (soufflé")
+            .await;
+        marks(&mut at);
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+        marks(&mut at);
+        (browser)
+            .click_live("#board-calls button[data-action='takeover']")
+            .await;
+        assert!(audited(&router, "sup1", "call.takeover").await, "takeover");
+        assert!(
+            finish(arm, Duration::from_secs(5)).await,
+            "the ARM's phone got BYE"
+        );
+        marks(&mut at);
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+        marks(&mut at);
+        assert!(finish(caller, Duration::from_secs(30)).await, "caller");
+        browser.wait_text("#media-state", "appel terminé").await;
+        for t in [talking, arm_talking] {
+            t.join().unwrap();
+        }
+        let record = wait_records(&router, 1).await.remove(0);
+        for action in ["listen", "whisper", "takeover"] {
+            let sample = format!("sas_supervisor_actions_total{{action=\"{action}\"}}");
+            router.wait_metric(&sample, 1.0).await;
+        }
+        router.stop().await;
+        let (caller_got, arm_got) = (caller_sink.stop(), arm_sink.stop());
+        let window = |got: &[RtpPacket], leg: usize, phase: usize| {
+            after(got, at[phase][leg], at[phase + 1][leg])
+        };
+        assert_tones(
+            "caller (listen)",
+            &window(&caller_got, 0, 0),
+            &[ARM_HZ],
+            &[SUP_HZ],
+        );
+        assert_tones(
+            "ARM (listen)",
+            &window(&arm_got, 1, 0),
+            &[CALLER_HZ],
+            &[SUP_HZ],
+        );
+        assert_tones(
+            "caller (whisper)",
+            &window(&caller_got, 0, 2),
+            &[ARM_HZ],
+            &[SUP_HZ],
+        );
+        assert_tones(
+            "caller (taken over)",
+            &window(&caller_got, 0, 4),
+            &[SUP_HZ],
+            &[ARM_HZ],
+        );
+        assert_eq!(
+            handlers(&record),
+            [("arm1", Some("takeover")), ("sup1", Some("caller_bye"))]
+        );
+        // Whispering, the ARM hears the supervisor's browser about as loud as the caller
+        // does once it took over (Chromium's capture is ~20 dB below the SIPp tones, so
+        // its share of the ARM's audio stays small, but its power is the same).
+        let sup_power = |a: &[i16]| mean_power(a) * tone_share(a, SUP_HZ);
+        let whispered = sup_power(&window(&arm_got, 1, 2));
+        let taken_over = sup_power(&window(&caller_got, 0, 4));
+        eprintln!("supervisor's tone power: ARM (whisper) {whispered:.0}, caller (taken over) {taken_over:.0}");
+        assert!(
+            taken_over > 10_000.0 && whispered > taken_over / 4.0,
+            "ARM (whisper) hears the supervisor: {whispered:.0} vs {taken_over:.0}"
+        );
+    })
+    .await;
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -174,6 +174,26 @@ pub struct Escalation {
     pub accompanied_by: Vec<String>,
 }
 
+impl Escalation {
+    /// `call` as an escalation in progress: answered once (by an ARM), waiting again for a
+    /// regulator. `None` for a call waiting for its first answer or not waiting. The
+    /// wallboard and the console's supervisor board both show escalations from this.
+    pub fn of(router: &Router, call: &str) -> Option<Self> {
+        let sb = router.board();
+        let r = sb.record(call)?;
+        let since = sb.waiting_since(call)?;
+        r.answered_at?;
+        Some(Self {
+            call: r.id.clone(),
+            line: r.line.clone(),
+            queue: r.queue.clone().unwrap_or_default(),
+            urgency: sb.urgency(call),
+            waiting_since: since,
+            accompanied_by: seats_of(sb.seats_on(call)),
+        })
+    }
+}
+
 /// The whole board at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Board {
@@ -221,15 +241,8 @@ pub fn draw(router: &Router, tally: &mut Tally, layout: &Layout, now: Now) -> Bo
             arrived_at: r.arrived_at,
             queued_since: since,
         });
-        if !first {
-            escalations.push(Escalation {
-                call: r.id.clone(),
-                line: r.line.clone(),
-                queue: r.queue.clone().unwrap_or_default(),
-                urgency,
-                waiting_since: since,
-                accompanied_by: seats_of(sb.seats_on(&r.id)),
-            });
+        if let Some(e) = Escalation::of(router, &r.id) {
+            escalations.push(e);
         }
     }
     escalations.sort_by_key(|e| (e.urgency.unwrap_or_default(), e.waiting_since));

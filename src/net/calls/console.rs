@@ -3,9 +3,14 @@
 //! every ICE candidate), answers with `POST /api/cti/answer`, and its leg is then bridged
 //! like any seat leg (the relay reads and writes it through channels). `cancel` and
 //! `hangup` events tell the console its leg is gone.
+//!
+//! A supervisor's console takes its monitor legs (listen, whisper, barge) the same way:
+//! the offer says `monitor` (the mode) and the page answers it by itself, the supervisor
+//! having asked for it. The relay mixes the console's G.711 like a SIP phone's.
 
 use super::{CallDriver, CallEvent, LegMap, Legs};
 use crate::acd::SeatState;
+use crate::call::router::RouterInput;
 use crate::call::{CallId, CallInput, SeatId};
 use crate::cti::{CtiError, CtiEvent};
 use crate::media::relay::Leg;
@@ -22,6 +27,9 @@ pub(in crate::net) struct ConsoleLeg {
     id: u64,
     pub(super) media: Leg,
     pub(super) answered: bool,
+    /// A supervisor's monitor leg: its outcome and its end are the monitor's (until a
+    /// take over makes it the call's seat leg).
+    pub(super) monitor: bool,
     /// `None` while the offer is being made or the answer applied.
     leg: Option<WebRtcLeg>,
 }
@@ -69,11 +77,15 @@ impl CallDriver {
         self.webrtc_offers += 1;
         let id = self.webrtc_offers;
         let media = l.free_media();
+        // The Router rings a supervisor for its monitor of the call: the leg is the monitor's.
+        let monitor = (self.router.monitoring(&call))
+            .is_some_and(|m| m.supervisor == seat.as_str() && !m.answered);
         l.consoles.push(ConsoleLeg {
             seat: seat.clone(),
             id,
             media,
             answered: false,
+            monitor,
             leg: None,
         });
         let (config, law, events) = (self.webrtc, l.codecs.law, self.events.clone());
@@ -102,7 +114,12 @@ impl CallDriver {
     ) {
         let ringing = match self.router.board().acd().seat(seat).map(|s| &s.state) {
             Some(SeatState::Ringing { call, .. }) => Some(call.clone()),
-            _ => None,
+            // A supervisor's seat is paused while its monitor leg rings.
+            _ => (legs.iter())
+                .find(|(_, l)| {
+                    (l.consoles.iter()).any(|c| c.seat == seat && c.monitor && !c.answered)
+                })
+                .map(|(call, _)| CallId::from(call.clone())),
         };
         let Some(call) = ringing else {
             reply.send(Err(CtiError::NoCall)).ok();
@@ -160,19 +177,27 @@ impl CallDriver {
                         };
                         self.watch_webrtc(&leg, CallEvent::Console(Box::new(lost)));
                         c.leg = Some(leg);
-                        self.tell_console(&seat, &call, "offer", json!({ "sdp": sdp }));
+                        let mode = (self.router.monitoring(&call))
+                            .filter(|_| c.monitor)
+                            .map(|m| m.mode);
+                        let detail = json!({ "sdp": sdp, "monitor": mode });
+                        self.tell_console(&seat, &call, "offer", detail);
                     }
                     Err(why) => {
                         tracing::warn!(%seat, error = %why, "no WebRTC offer for the console");
+                        let monitor = c.monitor;
                         if let Some(l) = legs.get_mut(&call) {
                             l.take_console(&seat);
                         }
-                        let input = CallInput::SeatFailed {
-                            call: call.into(),
-                            seat: SeatId::from(seat),
-                            status: None,
+                        let input = match monitor {
+                            true => RouterInput::MonitorGone { call: call.into() },
+                            false => RouterInput::Call(CallInput::SeatFailed {
+                                call: call.into(),
+                                seat: SeatId::from(seat),
+                                status: None,
+                            }),
                         };
-                        self.router.handle_call(now, input);
+                        self.router.handle(now, input);
                     }
                 }
             }
@@ -200,7 +225,7 @@ impl CallDriver {
                         return;
                     }
                 };
-                let media = c.media;
+                let (media, monitor) = (c.media, c.monitor);
                 let io = leg.take_io();
                 c.answered = true;
                 c.leg = Some(leg);
@@ -209,19 +234,32 @@ impl CallDriver {
                     l.relay.set_receiving(media, true);
                     l.relay.attach_webrtc(media, io);
                 }
-                self.router.handle_call(
-                    now,
-                    CallInput::SeatAnswered {
-                        call: CallId::from(call.clone()),
+                let call_id = CallId::from(call.clone());
+                let input = match monitor {
+                    true => RouterInput::MonitorAnswered { call: call_id },
+                    false => RouterInput::Call(CallInput::SeatAnswered {
+                        call: call_id,
                         seat: SeatId::from(seat.clone()),
-                    },
-                );
+                    }),
+                };
+                self.router.handle(now, input);
                 reply.send(Ok(json!({ "call": call }))).ok();
             }
             ConsoleEvent::Lost { call, seat, id } => {
                 let Some(c) = legs.get_mut(&call).and_then(|l| l.console_mut(&seat, id)) else {
                     return;
                 };
+                if c.monitor {
+                    tracing::info!(%seat, "a supervisor console's monitor media is gone");
+                    if let Some(l) = legs.get_mut(&call)
+                        && let Some(c) = l.take_console(&seat)
+                    {
+                        l.relay.monitor(None);
+                        self.release_console(&call, c, l);
+                    }
+                    let gone = RouterInput::MonitorGone { call: call.into() };
+                    return self.router.handle(now, gone);
+                }
                 let input = if c.answered {
                     tracing::warn!(%seat, "a console's WebRTC media is gone");
                     CallInput::SeatLost {
@@ -252,7 +290,7 @@ impl CallDriver {
         }
     }
 
-    fn tell_console(&self, seat: &str, call: &str, kind: &str, detail: Value) {
+    pub(super) fn tell_console(&self, seat: &str, call: &str, kind: &str, detail: Value) {
         self.cti.publish(CtiEvent {
             at: self.clock.now().wall,
             seat: Some(seat.into()),

@@ -1,6 +1,7 @@
-//! A supervisor's monitor leg: the INVITE to the supervisor's SIP phone on the seat leg the
-//! call does not use, its media mode on the relay, and its end. The Router decides
-//! (`call/router/monitor.rs`); this carries it out.
+//! A supervisor's monitor leg: the INVITE to the supervisor's SIP phone, or the WebRTC offer
+//! to its browser console (`console.rs`), on the seat leg the call does not use; its media
+//! mode on the relay, and its end. The Router decides (`call/router/monitor.rs`); this
+//! carries it out.
 
 use super::seat_legs::{SeatOffer, release_seat_leg};
 use super::{CallDriver, LegMap};
@@ -8,11 +9,12 @@ use crate::call::CallId;
 use crate::call::router::RouterInput;
 use crate::cti::MonitorMode;
 use crate::media::session::Monitor;
+use serde_json::json;
 use std::collections::HashMap;
 
 impl CallDriver {
-    /// Rings the supervisor's phone for its monitor of `call`. Only a SIP phone can take
-    /// it (a browser console or WebSocket phone cannot yet): otherwise the monitor ends.
+    /// Rings the supervisor's console (logged in with audio) or SIP phone for its monitor
+    /// of `call`. A WebSocket phone cannot take it yet: then the monitor ends.
     pub(super) fn ring_monitor(
         &mut self,
         call: String,
@@ -20,6 +22,9 @@ impl CallDriver {
         legs: &mut LegMap,
         by_leg: &mut HashMap<String, String>,
     ) {
+        if self.router.rings_console(&seat) {
+            return self.ring_console(call, seat, legs);
+        }
         match self.seats.contact(&seat) {
             Some(contact) if !contact.is_websocket() => {
                 let target = (contact.uri, contact.destination);
@@ -33,19 +38,22 @@ impl CallDriver {
                 );
             }
             _ => {
-                tracing::info!(%call, %seat, "monitor: the supervisor has no SIP phone registered");
+                tracing::info!(%call, %seat, "monitor: the supervisor has no phone to ring");
                 let gone = RouterInput::MonitorGone { call: call.into() };
                 self.router.handle(self.clock.now(), gone);
             }
         }
     }
 
-    /// Whether `seat` may be rung for a monitor now (a registered SIP phone).
+    /// Whether `seat` may be rung for a monitor now (its console has audio, or a SIP phone
+    /// is registered).
     pub(in crate::net) fn monitor_reachable(&self, seat: &str) -> bool {
-        self.seats.contact(seat).is_some_and(|c| !c.is_websocket())
+        self.router.rings_console(seat)
+            || self.seats.contact(seat).is_some_and(|c| !c.is_websocket())
     }
 
-    /// The relay mixes the supervisor in as `mode` says (`None`: not at all).
+    /// The relay mixes the supervisor in as `mode` says (`None`: not at all); a console
+    /// is told its mode (`monitor` event) so that the supervisor sees what it is doing.
     pub(super) fn monitor_media(
         &self,
         call: &str,
@@ -53,11 +61,15 @@ impl CallDriver {
         legs: &LegMap,
     ) {
         let Some(l) = legs.get(call) else { return };
-        let leg = l.seats.iter().find(|s| s.monitor && s.answered);
-        let monitor = mode.zip(leg).map(|(mode, leg)| Monitor {
-            supervisor: leg.media,
-            mode,
-        });
+        let phone = l.seats.iter().find(|s| s.monitor && s.answered);
+        let console = l.consoles.iter().find(|c| c.monitor && c.answered);
+        if let Some((c, mode)) = console.zip(mode) {
+            self.tell_console(&c.seat, call, "monitor", json!({ "mode": mode }));
+        }
+        let media = phone.map(|s| s.media).or(console.map(|c| c.media));
+        let monitor = mode
+            .zip(media)
+            .map(|(mode, supervisor)| Monitor { supervisor, mode });
         l.relay.monitor(monitor);
     }
 
@@ -70,6 +82,11 @@ impl CallDriver {
         by_leg: &mut HashMap<String, String>,
     ) {
         let Some(l) = legs.get_mut(call) else { return };
+        if let Some(i) = l.consoles.iter().position(|c| c.monitor && c.seat == seat) {
+            let c = l.consoles.remove(i);
+            l.relay.monitor(None);
+            return self.release_console(call, c, l);
+        }
         let Some(i) = l.seats.iter().position(|s| s.monitor && s.seat == seat) else {
             return;
         };
@@ -89,6 +106,9 @@ impl CallDriver {
         let Some(l) = legs.get_mut(call) else { return };
         if let Some(s) = l.seats.iter_mut().find(|s| s.monitor && s.seat == seat) {
             s.monitor = false;
+        }
+        if let Some(c) = l.consoles.iter_mut().find(|c| c.monitor && c.seat == seat) {
+            c.monitor = false;
         }
         l.relay.monitor(None);
     }

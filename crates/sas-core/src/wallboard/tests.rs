@@ -333,6 +333,13 @@ fn the_live_board_shows_waits_escalations_seats_and_switched_lines() {
         }]
     );
     assert_eq!(board.p0_waiting, 1);
+    // The console's board asks call by call: c1 waits for its first answer, no escalation.
+    assert_eq!(
+        Escalation::of(&router, "c2").as_ref(),
+        board.escalations.first()
+    );
+    assert_eq!(Escalation::of(&router, "c1"), None);
+    assert_eq!(Escalation::of(&router, "nope"), None);
     // Seats: arm1 busy accompanying to AMU since it answered; amu1 on a break; arm2
     // ringing for c1.
     let seat = |id: &str| board.seats.iter().find(|s| s.seat == id).unwrap().clone();
