@@ -622,6 +622,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         )
         .map_err(store_error)?,
         shared_lines,
+        node: config.node.name.clone(),
     };
     let draining = CancellationToken::new();
     let layer = Arc::clone(&dialogs);

@@ -303,6 +303,8 @@ pub struct CallDriver {
     pub wallboard: crate::net::wallboard::Wallboard,
     /// Line switches shared with the other nodes (`[shared_store]`; `None`: local only).
     pub shared_lines: Option<crate::shared_store::lines::LineSync>,
+    /// This node's name (`[node] name`), in the line switches made here.
+    pub node: String,
 }
 
 impl CallDriver {

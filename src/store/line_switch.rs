@@ -86,6 +86,7 @@ mod tests {
             by: "sup1".into(),
             reason: "évacuation".into(),
             since: 1_000,
+            node: Some("a".into()),
         };
         {
             let store = Store::open(dir.path()).unwrap();
@@ -108,6 +109,7 @@ mod tests {
             reason: "panne".into(),
             at,
             rev: 0,
+            move_waiting: false,
         };
         {
             let store = Store::open(dir.path()).unwrap();
