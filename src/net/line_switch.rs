@@ -162,7 +162,8 @@ impl CallDriver {
                     node: Some(row.node.clone()),
                 };
                 // Unchecked, as after a restart: an entry without `backup` starts as usual.
-                let moved = (self.router).follow_switch(now, line, switch.clone(), row.move_waiting);
+                let moved =
+                    (self.router).follow_switch(now, line, switch.clone(), row.move_waiting);
                 tracing::warn!(%line, %node, %by, moved, "line switched to the backup centre on another node");
                 self.switched_here(now, line, Some(&switch), by);
             } else if !row.switched && here {

@@ -398,7 +398,10 @@ async fn a_switch_moving_the_waiting_calls_moves_those_waiting_on_the_other_node
         let listed = lines(node).await;
         assert_eq!(listed["lines"][0]["node"], "node-a", "{listed}");
         let table = cli(&["lines", "list"], &node.config_path);
-        assert!(table.contains("NODE") && table.contains("node-a"), "{table}");
+        assert!(
+            table.contains("NODE") && table.contains("node-a"),
+            "{table}"
+        );
     }
 }
 
