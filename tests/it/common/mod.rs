@@ -542,6 +542,19 @@ pub async fn finish(child: tokio::process::Child, within: Duration) -> bool {
     out.status.success()
 }
 
+/// Stops a SIPp seat that still has calls left in its `-m` (SIGINT: it quits at once) and
+/// returns whether it exited 0: every call it completed passed its checks (Max-Forwards…).
+/// A call still open is dropped and not counted failed: one stranded on a router that was
+/// killed never gets its BYE, and that is the router's loss, not the phone's.
+pub async fn stop_sipp(child: tokio::process::Child) -> bool {
+    let pid = child.id().expect("SIPp still running").to_string();
+    let signalled = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status();
+    assert!(signalled.is_ok_and(|s| s.success()), "SIGINT to SIPp {pid}");
+    finish(child, Duration::from_secs(10)).await
+}
+
 /// GET on the router's HTTP server; returns (status, body).
 pub async fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
     http_request(addr, "GET", path, token).await
