@@ -205,6 +205,57 @@ async fn a_seat_behind_kamailio_calls_a_regulator_and_cannot_forge_the_trunk_mar
     );
 }
 
+/// Behind Kamailio, a switched line's call goes out to the backup centre through Kamailio:
+/// the nodes' `[trunk] outbound` is Kamailio, which relays their calls out to the operator's
+/// trunk (`TRUNK_OUT`: here a SIPp backup centre on the trunk's address). The centre
+/// answers, the caller talks and hangs up, the BYE reaches the centre along the
+/// Record-Route, and the active node records the call forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switched_lines_call_goes_to_the_backup_centre_through_kamailio() {
+    let nowhere = "127.0.0.1:9".parse().unwrap();
+    let more = ["-i", TRUNK_IP];
+    let (centre, port) = seat_sipp_with(nowhere, ("seat_answer.xml", &[]), 1, 200, true, &more);
+    let opts = Options {
+        plans: Some(switchable_plan("")),
+        outbound: Some(SocketAddr::new(TRUNK_IP.parse().unwrap(), port)),
+        ..Options::default()
+    };
+    let (kamailio, [primary, _standby]) = cluster("edge-backup", &opts).await;
+    let switch = ["lines", "switch", "samu", "--reason", "plateau évacué"];
+    let out = cli(&switch, &primary.config);
+    assert!(out.contains("line samu switched"), "{out}");
+    let caller = trunk_caller(kamailio.sip, "caller.xml", "15", 1_000);
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "the caller's forwarded call failed\n{}",
+        kamailio.warnings()
+    );
+    assert!(
+        finish(centre, Duration::from_secs(10)).await,
+        "the backup centre, reached through Kamailio, failed the call\n{}",
+        kamailio.warnings()
+    );
+    // Its record is written just after its end.
+    let forwarded = || -> Vec<_> {
+        (records_of(&primary).into_iter())
+            .filter(|r| r.outcome == Some(Outcome::Forwarded))
+            .collect()
+    };
+    for _ in 0..50 {
+        if !forwarded().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let forwarded = forwarded();
+    assert_eq!(forwarded.len(), 1, "{forwarded:#?}");
+    let route = &forwarded[0].route;
+    assert!(
+        route.iter().any(|l| l.contains("line switched to backup")),
+        "{route:?}"
+    );
+}
+
 fn records_of(node: &Node) -> Vec<sas_router::store::record::CallRecord> {
     serde_json::from_str(&cli(&["calls", "list", "--json"], &node.config)).unwrap()
 }

@@ -12,13 +12,9 @@ use common::*;
 use sas_router::store::record::Outcome;
 use std::time::Duration;
 
-/// The 15 with a `backup` step (the backup centre) and `extra` entry keys; no overflow
-/// timer worth the name (60 s), so a forward within seconds is the switch's doing.
+/// The 15 with a `backup` step (the backup centre) and `extra` entry keys.
 fn plan(extra: &str) -> String {
-    backup_centre_plan(60).replace(
-        "start = \"file\"\n",
-        &format!("start = \"file\"\nbackup = \"secours\"\n{extra}"),
-    )
+    switchable_plan(extra)
 }
 
 /// A router process on `plan`, forwarding to `centre_port`: (process, its view).

@@ -692,6 +692,16 @@ forward = "centre_secours"
     )
 }
 
+/// [`backup_centre_plan`] with its `secours` step as the 15's `backup` (a line that can be
+/// switched to the backup centre) and `extra` entry keys; no overflow timer worth the name
+/// (60 s), so a forward within seconds is the switch's doing.
+pub fn switchable_plan(extra: &str) -> String {
+    backup_centre_plan(60).replace(
+        "start = \"file\"\n",
+        &format!("start = \"file\"\nbackup = \"secours\"\n{extra}"),
+    )
+}
+
 /// Runs the `sas-router` CLI on `config`; asserts it succeeded and returns its stdout.
 ///
 /// From an async test the wait is moved off the runtime's worker: the CLI reads through
