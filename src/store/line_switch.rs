@@ -98,6 +98,18 @@ mod tests {
         assert_eq!(store.line_switches().unwrap(), [("samu".into(), switch)]);
     }
 
+    /// Kept by an older version, before `node` and `move_waiting`: still read.
+    #[test]
+    fn switches_and_changes_stored_before_node_and_move_waiting_still_decode() {
+        let switch = r#"{"by":"sup1","reason":"panne","since":1000}"#;
+        let switch: LineSwitch = serde_json::from_str(switch).unwrap();
+        assert_eq!(switch.node, None);
+        let change = r#"{"line":"samu","switched":true,"node":"a","by":"sup1",
+            "reason":"panne","at":1,"rev":0}"#;
+        let change: SharedLine = serde_json::from_str(change).unwrap();
+        assert!(change.switched && !change.move_waiting);
+    }
+
     #[test]
     fn an_unshared_change_is_kept_until_that_very_change_is_written() {
         let dir = tempfile::tempdir().unwrap();
