@@ -631,6 +631,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         // Only a duplicate name fails, a programming error Metrics::new also panics on.
         supervisor_actions: SupervisorActions::register(&metrics.registry)
             .expect("unique metric name"),
+        node: config.node.name.clone(),
     };
     let draining = CancellationToken::new();
     let layer = Arc::clone(&dialogs);

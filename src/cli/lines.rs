@@ -82,8 +82,8 @@ pub(super) fn run(config: &Config, action: LinesAction) -> Result<()> {
         LinesAction::List { json: false } => {
             writeln!(
                 out,
-                "{:<10} {:<9} {:<14} {:<12} REASON",
-                "LINE", "STATE", "BACKUP", "BY"
+                "{:<10} {:<9} {:<14} {:<12} {:<16} REASON",
+                "LINE", "STATE", "BACKUP", "BY", "NODE"
             )?;
             for l in answer["lines"].as_array().into_iter().flatten() {
                 let state = if l["switched"] == true {
@@ -97,12 +97,13 @@ pub(super) fn run(config: &Config, action: LinesAction) -> Result<()> {
                     state.into(),
                     text("backup"),
                     text("by"),
+                    text("node"),
                     text("reason"),
                 ];
                 writeln!(
                     out,
-                    "{:<10} {:<9} {:<14} {:<12} {}",
-                    row[0], row[1], row[2], row[3], row[4]
+                    "{:<10} {:<9} {:<14} {:<12} {:<16} {}",
+                    row[0], row[1], row[2], row[3], row[4], row[5]
                 )?;
             }
         }

@@ -309,6 +309,8 @@ pub struct CallDriver {
     pub shared_lines: Option<crate::shared_store::lines::LineSync>,
     /// Supervisors' actions done, by action.
     pub supervisor_actions: crate::net::supervise::metrics::SupervisorActions,
+    /// This node's name (`[node] name`), in the line switches made here.
+    pub node: String,
 }
 
 impl CallDriver {

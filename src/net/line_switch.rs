@@ -46,6 +46,7 @@ impl CallDriver {
                     "by": switch.map(|s| &s.by),
                     "reason": switch.map(|s| &s.reason),
                     "since": switch.map(|s| s.since),
+                    "node": switch.and_then(|s| s.node.as_ref()),
                 })
             })
             .collect();
@@ -77,6 +78,7 @@ impl CallDriver {
             by: by.clone(),
             reason: reason.clone(),
             since: now.wall,
+            node: Some(self.node.clone()),
         };
         // The Router checks the line first (no backup step: refused, nothing written);
         // the audit entry follows at once, flushed, before the answer.
@@ -90,7 +92,7 @@ impl CallDriver {
         }
         tracing::warn!(%line, %by, moved, "line switched to the backup centre");
         self.switched_here(now, &line, Some(&switch), &by);
-        self.share_line(now, &line, true, (&by, &reason));
+        self.share_line(now, &line, Some(move_waiting), (&by, &reason));
         Ok(json!({ "line": line, "switched": true, "moved": moved, "by": by, "reason": reason }))
     }
 
@@ -115,13 +117,13 @@ impl CallDriver {
         }
         tracing::warn!(%line, %by, "line restored from the backup centre");
         self.switched_here(now, &line, None, &by);
-        self.share_line(now, &line, false, (&by, reason.trim()));
+        self.share_line(now, &line, None, (&by, reason.trim()));
         Ok(json!({ "line": line, "switched": false, "by": by }))
     }
 
-    /// Hands a switch (or restore) made here to the shared store, kept in sled until it is
-    /// written there.
-    fn share_line(&mut self, now: Now, line: &str, switched: bool, who_why: (&str, &str)) {
+    /// Hands a switch (`Some(move_waiting)`) or restore (`None`) made here to the shared
+    /// store, kept in sled until it is written there.
+    fn share_line(&mut self, now: Now, line: &str, switched: Option<bool>, who_why: (&str, &str)) {
         let Some(sync) = &mut self.shared_lines else {
             return;
         };
@@ -143,7 +145,8 @@ impl CallDriver {
 
     /// Applies the switches and restores other nodes made, as the shared store has them
     /// (only rows this node has not seen, on lines with no change of its own on the way).
-    /// Audited where they were made, not again here.
+    /// A switch made with `move_waiting` moves the calls waiting here too. Audited where
+    /// they were made, not again here.
     pub(super) fn apply_shared_lines(&mut self, now: Now, table: Vec<SharedLine>) {
         let Some(sync) = &mut self.shared_lines else {
             return;
@@ -156,10 +159,12 @@ impl CallDriver {
                     by: row.by.clone(),
                     reason: row.reason.clone(),
                     since: row.at,
+                    node: Some(row.node.clone()),
                 };
                 // Unchecked, as after a restart: an entry without `backup` starts as usual.
-                self.router.restore_switch(line, switch.clone());
-                tracing::warn!(%line, %node, %by, "line switched to the backup centre on another node");
+                let moved =
+                    (self.router).follow_switch(now, line, switch.clone(), row.move_waiting);
+                tracing::warn!(%line, %node, %by, moved, "line switched to the backup centre on another node");
                 self.switched_here(now, line, Some(&switch), by);
             } else if !row.switched && here {
                 self.router.restore_line(line).ok();

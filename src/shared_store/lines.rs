@@ -1,5 +1,5 @@
 //! Lines switched to the backup centre, shared by every node through PostgreSQL
-//! (`sas_line_switches`, migration 0002), so that a switch made on the primary holds on the
+//! (`sas_line_switches`, migrations 0002 and 0003), so that a switch made on the primary holds on the
 //! standby after a failover, and a restore made on either holds on both.
 //!
 //! The call driver switches and restores locally first (the Router, sled, the audit), then
@@ -8,6 +8,8 @@
 //! driver ([`CallEvent::SharedLines`]), which applies the rows it has not seen: each change
 //! takes the next `rev` of a sequence, and the driver keeps, per line, the last `rev` it
 //! applied or wrote, and ignores the table for a line whose own change is not written yet.
+//! A switch made with `move_waiting` says so in its row: the nodes that apply it move the
+//! calls waiting on them too, as the node it was made on did.
 //!
 //! Polling rather than LISTEN/NOTIFY: a notification sent while a node's connection is
 //! down is lost, a poll is not; one tiny query per second per node costs nothing, and the
@@ -32,14 +34,16 @@ use tokio_util::sync::CancellationToken;
 /// How often the table is read.
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
 
-const UPSERT: &str = "INSERT INTO sas_line_switches (line, switched, node, actor, reason, at) \
-     VALUES ($1, $2, $3, $4, $5, to_timestamp($6::bigint / 1000.0)) \
+const UPSERT: &str = "INSERT INTO sas_line_switches \
+     (line, switched, node, actor, reason, at, move_waiting) \
+     VALUES ($1, $2, $3, $4, $5, to_timestamp($6::bigint / 1000.0), $7) \
      ON CONFLICT (line) DO UPDATE SET switched = EXCLUDED.switched, node = EXCLUDED.node, \
-     actor = EXCLUDED.actor, reason = EXCLUDED.reason, at = EXCLUDED.at, rev = EXCLUDED.rev \
+     actor = EXCLUDED.actor, reason = EXCLUDED.reason, at = EXCLUDED.at, rev = EXCLUDED.rev, \
+     move_waiting = EXCLUDED.move_waiting \
      RETURNING rev";
 
 const READ: &str = "SELECT line, switched, node, actor, reason, \
-     (extract(epoch FROM at) * 1000)::bigint, rev FROM sas_line_switches";
+     (extract(epoch FROM at) * 1000)::bigint, rev, move_waiting FROM sas_line_switches";
 
 /// One line's state in the shared store: the last change made to it, on any node.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -58,6 +62,10 @@ pub struct SharedLine {
     pub at: EpochMillis,
     /// Its number: later changes have higher ones (0 until written).
     pub rev: i64,
+    /// A switch that also moved the calls waiting for a seat: the nodes applying it move
+    /// theirs (absent from changes kept in sled by an older version: false).
+    #[serde(default)]
+    pub move_waiting: bool,
 }
 
 impl SharedLine {
@@ -82,21 +90,23 @@ pub struct LineSync {
 impl LineSync {
     /// Hands a change made on this node to the task (never blocks); returns it, for the
     /// driver to keep until it is written ([`crate::store::Store::put_unshared_line`]).
+    /// `switched` is `Some(move_waiting)` for a switch, `None` for a restore.
     pub fn publish(
         &mut self,
         line: &str,
-        switched: bool,
+        switched: Option<bool>,
         (by, reason): (&str, &str),
         at: EpochMillis,
     ) -> SharedLine {
         let change = SharedLine {
             line: line.into(),
-            switched,
+            switched: switched.is_some(),
             node: self.node.clone(),
             by: by.into(),
             reason: reason.into(),
             at,
             rev: 0,
+            move_waiting: switched.unwrap_or(false),
         };
         self.resend(change.clone());
         change
@@ -230,7 +240,15 @@ async fn write(client: &Client, c: &SharedLine) -> Result<i64, SharedError> {
     let row = client
         .query_one(
             UPSERT,
-            &[&c.line, &c.switched, &c.node, &c.by, &c.reason, &at],
+            &[
+                &c.line,
+                &c.switched,
+                &c.node,
+                &c.by,
+                &c.reason,
+                &at,
+                &c.move_waiting,
+            ],
         )
         .await?;
     Ok(row.get(0))
@@ -248,6 +266,7 @@ async fn read(client: &Client) -> Result<Vec<SharedLine>, SharedError> {
             reason: row.get(4),
             at: row.get::<_, i64>(5).max(0) as u64,
             rev: row.get(6),
+            move_waiting: row.get(7),
         })
         .collect())
 }
@@ -302,6 +321,7 @@ mod tests {
             reason: "évacuation".into(),
             at: 1,
             rev,
+            move_waiting: false,
         }
     }
 

@@ -20,6 +20,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         2,
         include_str!("../../migrations/postgres/0002_line_switches.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_line_switch_move_waiting.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises schema changes between nodes.

@@ -86,6 +86,7 @@ mod tests {
             by: "sup1".into(),
             reason: "évacuation".into(),
             since: 1_000,
+            node: Some("a".into()),
         };
         {
             let store = Store::open(dir.path()).unwrap();
@@ -95,6 +96,18 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.line_switches().unwrap(), [("samu".into(), switch)]);
+    }
+
+    /// Kept by an older version, before `node` and `move_waiting`: still read.
+    #[test]
+    fn switches_and_changes_stored_before_node_and_move_waiting_still_decode() {
+        let switch = r#"{"by":"sup1","reason":"panne","since":1000}"#;
+        let switch: LineSwitch = serde_json::from_str(switch).unwrap();
+        assert_eq!(switch.node, None);
+        let change = r#"{"line":"samu","switched":true,"node":"a","by":"sup1",
+            "reason":"panne","at":1,"rev":0}"#;
+        let change: SharedLine = serde_json::from_str(change).unwrap();
+        assert!(change.switched && !change.move_waiting);
     }
 
     #[test]
@@ -108,6 +121,7 @@ mod tests {
             reason: "panne".into(),
             at,
             rev: 0,
+            move_waiting: false,
         };
         {
             let store = Store::open(dir.path()).unwrap();

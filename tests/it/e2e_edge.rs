@@ -105,7 +105,7 @@ async fn the_node_takes_the_trunk_marker_from_its_proxy_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seat_behind_kamailio_calls_a_regulator_and_cannot_forge_the_trunk_marker() {
     let (kamailio, [primary, standby]) = cluster("edge-seats", &Options::default()).await;
-    let (_amu, port) = answering_sipp(kamailio.sip, 1, 100);
+    let (amu_phone, port) = answering_sipp(kamailio.sip, 1, 100);
     register(kamailio.sip, "amu1", port).await;
     let amu = "sas_seats{role=\"regulateur_amu\",state=\"available\"}";
     for node in [&primary, &standby] {
@@ -123,6 +123,11 @@ async fn a_seat_behind_kamailio_calls_a_regulator_and_cannot_forge_the_trunk_mar
     assert!(
         finish(phone, Duration::from_secs(30)).await,
         "the seat's call through Kamailio failed\n{}",
+        kamailio.warnings()
+    );
+    assert!(
+        finish(amu_phone, Duration::from_secs(10)).await,
+        "amu1's SIPp, called through Kamailio, failed\n{}",
         kamailio.warnings()
     );
     let calls = seat_calls(&primary, 1).await;
@@ -158,9 +163,11 @@ async fn a_seat_behind_kamailio_calls_a_regulator_and_cannot_forge_the_trunk_mar
     let vias: Vec<&str> = bye.lines().filter(|l| l.starts_with("Via:")).collect();
     assert_eq!(vias.len(), 2, "{bye}");
     assert!(vias[0].contains(&kamailio.sip.to_string()), "{bye}");
-    // (lib1's SIPp exits in error all the same: it expects Max-Forwards 69, one hop from
-    // the router, and Kamailio is one more.)
-    drop(lib);
+    // lib1's SIPp, which got the call through Kamailio (Max-Forwards 67) and hung up.
+    assert!(
+        finish(lib, Duration::from_secs(10)).await,
+        "lib1's SIPp failed"
+    );
     let by_lib = seat_calls(&primary, 2).await;
     let by_lib: Vec<_> = by_lib
         .iter()
@@ -195,6 +202,57 @@ async fn a_seat_behind_kamailio_calls_a_regulator_and_cannot_forge_the_trunk_mar
     assert!(
         trunk_calls.iter().any(|r| r.line == "samu"),
         "{trunk_calls:#?}"
+    );
+}
+
+/// Behind Kamailio, a switched line's call goes out to the backup centre through Kamailio:
+/// the nodes' `[trunk] outbound` is Kamailio, which relays their calls out to the operator's
+/// trunk (`TRUNK_OUT`: here a SIPp backup centre on the trunk's address). The centre
+/// answers, the caller talks and hangs up, the BYE reaches the centre along the
+/// Record-Route, and the active node records the call forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switched_lines_call_goes_to_the_backup_centre_through_kamailio() {
+    let nowhere = "127.0.0.1:9".parse().unwrap();
+    let more = ["-i", TRUNK_IP];
+    let (centre, port) = seat_sipp_with(nowhere, ("seat_answer.xml", &[]), 1, 200, true, &more);
+    let opts = Options {
+        plans: Some(switchable_plan("")),
+        outbound: Some(SocketAddr::new(TRUNK_IP.parse().unwrap(), port)),
+        ..Options::default()
+    };
+    let (kamailio, [primary, _standby]) = cluster("edge-backup", &opts).await;
+    let switch = ["lines", "switch", "samu", "--reason", "plateau évacué"];
+    let out = cli(&switch, &primary.config);
+    assert!(out.contains("line samu switched"), "{out}");
+    let caller = trunk_caller(kamailio.sip, "caller.xml", "15", 1_000);
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "the caller's forwarded call failed\n{}",
+        kamailio.warnings()
+    );
+    assert!(
+        finish(centre, Duration::from_secs(10)).await,
+        "the backup centre, reached through Kamailio, failed the call\n{}",
+        kamailio.warnings()
+    );
+    // Its record is written just after its end.
+    let forwarded = || -> Vec<_> {
+        (records_of(&primary).into_iter())
+            .filter(|r| r.outcome == Some(Outcome::Forwarded))
+            .collect()
+    };
+    for _ in 0..50 {
+        if !forwarded().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let forwarded = forwarded();
+    assert_eq!(forwarded.len(), 1, "{forwarded:#?}");
+    let route = &forwarded[0].route;
+    assert!(
+        route.iter().any(|l| l.contains("line switched to backup")),
+        "{route:?}"
     );
 }
 

@@ -120,7 +120,7 @@ fn ms(d: Duration) -> u128 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_primary_fails_over_to_the_standby() {
     let (kamailio, [mut primary, standby]) = cluster("failover", &Options::default()).await;
-    let _phones = seats(&kamailio, [&primary, &standby]).await;
+    let phones = seats(&kamailio, [&primary, &standby]).await;
     // A call talking on the primary when it dies.
     let talking = trunk_caller(kamailio.sip, "caller.xml", "15", 60_000);
     let busy = "sas_seats{role=\"arm\",state=\"busy\"}";
@@ -170,6 +170,10 @@ async fn kill_9_of_the_primary_fails_over_to_the_standby() {
     primary.start();
     let interrupted = count(&primary, Outcome::Interrupted);
     assert!(interrupted >= 1, "{:#?}", records(&primary));
+    // Every call a seat completed, through Kamailio, passed its checks.
+    for phone in phones {
+        assert!(stop_sipp(phone).await, "a seat's SIPp failed a call");
+    }
 }
 
 /// Planned switchover: SIGTERM the primary under the same stream: it answers Kamailio's
@@ -178,7 +182,7 @@ async fn kill_9_of_the_primary_fails_over_to_the_standby() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_of_the_primary_switches_over_without_losing_a_call() {
     let (kamailio, [mut primary, standby]) = cluster("switchover", &Options::default()).await;
-    let _phones = seats(&kamailio, [&primary, &standby]).await;
+    let phones = seats(&kamailio, [&primary, &standby]).await;
     let length = Duration::from_secs(10);
     let (calls, drained) = stream(kamailio.sip, length, Duration::from_secs(3), || {
         primary.process().terminate();
@@ -217,6 +221,9 @@ async fn sigterm_of_the_primary_switches_over_without_losing_a_call() {
         "{on_standby} answered on the standby"
     );
     assert_eq!(on_primary + on_standby, calls.len());
+    for phone in phones {
+        assert!(stop_sipp(phone).await, "a seat's SIPp failed a call");
+    }
 }
 
 /// A seat registered through a proxy that adds a Path (RFC 3327) is called through that

@@ -12,13 +12,9 @@ use common::*;
 use sas_router::store::record::Outcome;
 use std::time::Duration;
 
-/// The 15 with a `backup` step (the backup centre) and `extra` entry keys; no overflow
-/// timer worth the name (60 s), so a forward within seconds is the switch's doing.
+/// The 15 with a `backup` step (the backup centre) and `extra` entry keys.
 fn plan(extra: &str) -> String {
-    backup_centre_plan(60).replace(
-        "start = \"file\"\n",
-        &format!("start = \"file\"\nbackup = \"secours\"\n{extra}"),
-    )
+    switchable_plan(extra)
 }
 
 /// A router process on `plan`, forwarding to `centre_port`: (process, its view).
@@ -350,6 +346,59 @@ async fn a_switch_on_one_node_holds_on_the_other_through_the_shared_store() {
     assert_eq!(lines(&a).await["lines"][0]["switched"], false);
     let rows = pg.count("SELECT count(*) FROM sas_line_switches WHERE NOT switched AND node = 'b'");
     assert_eq!(rows.await, 1);
+}
+
+/// Two nodes sharing one PostgreSQL: a caller waits on B; the 15 switched on A with
+/// `--move-waiting` moves B's waiting caller to the backup centre too (not only A's), and
+/// both nodes list the switch as made on A (`node`), through the API and the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_moving_the_waiting_calls_moves_those_waiting_on_the_other_node() {
+    let pg = common::postgres::Postgres::start();
+    let (centre, port) = answering_sipp("127.0.0.1:9".parse().unwrap(), 1, 200);
+    let (_a, a) = start_with("shared-move-a", plan(""), port, pg.config("node-a"));
+    let (b_process, b) = start_with("shared-move-b", plan(""), port, pg.config("node-b"));
+    let caller = trunk_caller(b.sip, "caller.xml", "15", 1_000);
+    b_process
+        .await_metric("sas_queue_depth{queue=\"arm\"}", 1.0)
+        .await;
+    let switch = [
+        "lines",
+        "switch",
+        "samu",
+        "--reason",
+        "plateau évacué",
+        "--move-waiting",
+    ];
+    let out = cli(&switch, &a.config_path);
+    assert!(out.contains("(0 waiting calls moved)"), "none on A: {out}");
+    line_becomes(&b, true).await;
+    assert!(
+        finish(caller, Duration::from_secs(30)).await,
+        "B's waiting caller, moved"
+    );
+    assert!(
+        finish(centre, Duration::from_secs(10)).await,
+        "the centre answered B's caller"
+    );
+    let moved = &wait_records(&b, 1).await[0];
+    assert_eq!(moved.outcome, Some(Outcome::Forwarded), "{moved:#?}");
+    assert!(
+        moved
+            .route
+            .iter()
+            .any(|l| l.contains("line switched → backup secours")),
+        "{:?}",
+        moved.route
+    );
+    for node in [&a, &b] {
+        let listed = lines(node).await;
+        assert_eq!(listed["lines"][0]["node"], "node-a", "{listed}");
+        let table = cli(&["lines", "list"], &node.config_path);
+        assert!(
+            table.contains("NODE") && table.contains("node-a"),
+            "{table}"
+        );
+    }
 }
 
 /// PostgreSQL down: a switch on A answers at once and holds on A (nothing waits on the

@@ -328,14 +328,14 @@ async fn replayed_and_stale_batches_write_nothing_twice() {
     Writer::connect(&config, "alpha").await.unwrap();
     assert_eq!(pg.count(CALLS).await, 1);
     assert_eq!(pg.count("SELECT count(*) FROM sas_audit").await, 1);
-    // One row per schema version (0001, 0002), each applied once.
+    // One row per schema version (0001 to 0003), each applied once.
     let versions = pg.count("SELECT count(*) FROM sas_schema").await;
     assert_eq!(
         versions,
         pg.count("SELECT count(DISTINCT version) FROM sas_schema")
             .await
     );
-    assert_eq!(versions, 2);
+    assert_eq!(versions, 3);
     let rev = pg.count("SELECT rev FROM sas_calls").await;
     assert_eq!(rev, rows[1].0 as i64);
     let notes = "SELECT count(*) FROM sas_calls WHERE record->'file'->0->>'note' = 'rappel'";

@@ -34,9 +34,14 @@ pub struct Kamailio {
 }
 
 impl Kamailio {
-    /// Starts Kamailio in the foreground on 127.0.0.1 with `nodes` as dispatcher set 1 (the
-    /// first is the primary) and as the REGISTER fork targets.
-    pub async fn start(nodes: [SocketAddr; 2]) -> Self {
+    /// Starts Kamailio in the foreground on `sip` (127.0.0.1) with `nodes` as dispatcher set 1
+    /// (the first is the primary) and as the REGISTER fork targets, relaying the nodes' calls
+    /// out to `trunk_out` (the operator's trunk; none: the shipped default, unreachable).
+    pub async fn start(
+        sip: SocketAddr,
+        nodes: [SocketAddr; 2],
+        trunk_out: Option<SocketAddr>,
+    ) -> Self {
         assert!(
             Path::new(KAMAILIO).exists(),
             "Kamailio is missing: install the Debian package `kamailio` (tests/run.sh does it)"
@@ -52,9 +57,13 @@ impl Kamailio {
         )
         .unwrap();
         let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kamailio/kamailio.cfg");
-        let port = free_port(IpAddr::from([127, 0, 0, 1]));
+        let port = sip.port();
         let log = dir.join("kamailio.log");
-        let child = tokio::process::Command::new(KAMAILIO)
+        let mut command = tokio::process::Command::new(KAMAILIO);
+        if let Some(out) = trunk_out {
+            command.args(["-A", &format!("TRUNK_OUT=\"{out}\"")]);
+        }
+        let child = command
             .args(["-DD", "-E", "-Y"])
             .arg(&dir)
             .arg("-f")
@@ -73,11 +82,7 @@ impl Kamailio {
             .spawn()
             .unwrap();
         udp_bound(port).await;
-        Self {
-            child,
-            sip: SocketAddr::from(([127, 0, 0, 1], port)),
-            log,
-        }
+        Self { child, sip, log }
     }
 
     /// Its warnings and errors so far (for assertion messages).
@@ -119,20 +124,31 @@ pub struct Node {
 
 impl Node {
     /// A node's config on `ip` (fixed SIP port, so it is the same after a restart), behind
-    /// Kamailio (127.0.0.1, `[edge] addresses`), the trunk at [`TRUNK_IP`].
-    pub fn setup(name: &str, ip: [u8; 4], opts: &Options) -> Self {
+    /// Kamailio at `edge` (`[edge] addresses`), the trunk at [`TRUNK_IP`]; with
+    /// `opts.outbound` (the operator's trunk), its calls out go to Kamailio.
+    pub fn setup(name: &str, ip: [u8; 4], opts: &Options, edge: SocketAddr) -> Self {
         let (data, config) = setup(name, opts);
         let ip = IpAddr::from(ip);
         let (udp, tcp) = (free_port(ip), free_port(ip));
         let text = std::fs::read_to_string(&config).unwrap();
         let trunk = "[trunk]\naddresses = [\"127.0.0.1\"]\n";
         assert!(text.contains(trunk));
-        let edge =
-            format!("[edge]\naddresses = [\"127.0.0.1\"]\n[trunk]\naddresses = [\"{TRUNK_IP}\"]\n");
-        let text = text
+        let proxy = format!(
+            "[edge]\naddresses = [\"{}\"]\n[trunk]\naddresses = [\"{TRUNK_IP}\"]\n",
+            edge.ip()
+        );
+        let mut text = text
             .replace("udp = \"127.0.0.1:0\"", &format!("udp = \"{ip}:{udp}\""))
             .replace("tcp = \"127.0.0.1:0\"", &format!("tcp = \"{ip}:{tcp}\""))
-            .replace(trunk, &edge);
+            .replace(trunk, &proxy);
+        if let Some(out) = opts.outbound {
+            let (to_trunk, to_edge) = (
+                format!("outbound = \"{out}\""),
+                format!("outbound = \"{edge}\""),
+            );
+            assert!(text.contains(&to_trunk));
+            text = text.replace(&to_trunk, &to_edge);
+        }
         std::fs::write(&config, text).unwrap();
         Self {
             process: None,
@@ -155,10 +171,13 @@ impl Node {
 }
 
 /// The two nodes (primary first) and Kamailio, the nodes sharing one digest nonce key (the
-/// standby gets a copy of the primary's `nonce.key`, as docs/deployment.md says).
+/// standby gets a copy of the primary's `nonce.key`, as docs/deployment.md says). With
+/// `opts.outbound` (the operator's trunk), the nodes send their calls out through
+/// Kamailio, which relays them there (`TRUNK_OUT`), as docs/deployment.md says.
 pub async fn cluster(name: &str, opts: &Options) -> (Kamailio, [Node; 2]) {
-    let mut primary = Node::setup(&format!("{name}-a"), [127, 0, 0, 2], opts);
-    let mut standby = Node::setup(&format!("{name}-b"), [127, 0, 0, 3], opts);
+    let edge = SocketAddr::from(([127, 0, 0, 1], free_port(IpAddr::from([127, 0, 0, 1]))));
+    let mut primary = Node::setup(&format!("{name}-a"), [127, 0, 0, 2], opts, edge);
+    let mut standby = Node::setup(&format!("{name}-b"), [127, 0, 0, 3], opts, edge);
     primary.start();
     std::fs::copy(
         primary.data.join("nonce.key"),
@@ -166,7 +185,7 @@ pub async fn cluster(name: &str, opts: &Options) -> (Kamailio, [Node; 2]) {
     )
     .unwrap();
     standby.start();
-    let kamailio = Kamailio::start([primary.sip, standby.sip]).await;
+    let kamailio = Kamailio::start(edge, [primary.sip, standby.sip], opts.outbound).await;
     (kamailio, [primary, standby])
 }
 

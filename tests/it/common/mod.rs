@@ -542,6 +542,19 @@ pub async fn finish(child: tokio::process::Child, within: Duration) -> bool {
     out.status.success()
 }
 
+/// Stops a SIPp seat that still has calls left in its `-m` (SIGINT: it quits at once) and
+/// returns whether it exited 0: every call it completed passed its checks (Max-Forwards…).
+/// A call still open is dropped and not counted failed: one stranded on a router that was
+/// killed never gets its BYE, and that is the router's loss, not the phone's.
+pub async fn stop_sipp(child: tokio::process::Child) -> bool {
+    let pid = child.id().expect("SIPp still running").to_string();
+    let signalled = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status();
+    assert!(signalled.is_ok_and(|s| s.success()), "SIGINT to SIPp {pid}");
+    finish(child, Duration::from_secs(10)).await
+}
+
 /// GET on the router's HTTP server; returns (status, body).
 pub async fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
     http_request(addr, "GET", path, token).await
@@ -676,6 +689,16 @@ overflow = "secours"
 [entries.samu.steps.secours]
 forward = "centre_secours"
 "#
+    )
+}
+
+/// [`backup_centre_plan`] with its `secours` step as the 15's `backup` (a line that can be
+/// switched to the backup centre) and `extra` entry keys; no overflow timer worth the name
+/// (60 s), so a forward within seconds is the switch's doing.
+pub fn switchable_plan(extra: &str) -> String {
+    backup_centre_plan(60).replace(
+        "start = \"file\"\n",
+        &format!("start = \"file\"\nbackup = \"secours\"\n{extra}"),
     )
 }
 

@@ -282,6 +282,7 @@ fn plateau() -> (Router, Now) {
             by: "sup1".into(),
             reason: "panne".into(),
             since: T0,
+            node: None,
         },
     );
     (router, now)

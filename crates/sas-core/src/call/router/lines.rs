@@ -29,6 +29,10 @@ pub struct LineSwitch {
     pub reason: String,
     /// Since when (wall clock).
     pub since: EpochMillis,
+    /// The node it was made on (`[node] name`; absent from switches stored by an older
+    /// version).
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 /// Why a line cannot be switched or restored.
@@ -88,27 +92,55 @@ impl Router {
         }
         self.switched.insert(line.into(), switch);
         self.last = now;
-        let mut moved = 0;
-        if move_waiting {
-            let waiting: Vec<String> = self
-                .routes
-                .iter()
-                .filter(|(call, r)| {
-                    r.dialled.is_none()
-                        && !r.backed_up
-                        && r.line().as_deref() == Some(line)
-                        && self.board.waiting_since(call).is_some()
-                        // A seat accompanying it (P0 transfer) stays with its caller.
-                        && self.board.seats_on(call).is_empty()
-                })
-                .map(|(call, _)| call.clone())
-                .collect();
-            for call in waiting {
-                moved += usize::from(self.send_to_backup(now, &call, "line switched"));
-            }
-        }
+        let moved = if move_waiting {
+            self.move_waiting_of(now, line)
+        } else {
+            0
+        };
         self.settle(now);
         Ok(moved)
+    }
+
+    /// Applies a switch made on another node (shared store): unchecked, as after a restart
+    /// ([`Router::restore_switch`]); with `move_waiting`, the calls of the line waiting here
+    /// go to the backup step now, as they did on that node. Returns how many moved.
+    pub fn follow_switch(
+        &mut self,
+        now: Now,
+        line: &str,
+        switch: LineSwitch,
+        move_waiting: bool,
+    ) -> usize {
+        self.switched.insert(line.into(), switch);
+        self.last = now;
+        if !move_waiting {
+            return 0;
+        }
+        let moved = self.move_waiting_of(now, line);
+        self.settle(now);
+        moved
+    }
+
+    /// Sends the calls of `line` waiting for a seat to their backup step: how many went.
+    fn move_waiting_of(&mut self, now: Now, line: &str) -> usize {
+        let waiting: Vec<String> = self
+            .routes
+            .iter()
+            .filter(|(call, r)| {
+                r.dialled.is_none()
+                    && !r.backed_up
+                    && r.line().as_deref() == Some(line)
+                    && self.board.waiting_since(call).is_some()
+                    // A seat accompanying it (P0 transfer) stays with its caller.
+                    && self.board.seats_on(call).is_empty()
+            })
+            .map(|(call, _)| call.clone())
+            .collect();
+        let mut moved = 0;
+        for call in waiting {
+            moved += usize::from(self.send_to_backup(now, &call, "line switched"));
+        }
+        moved
     }
 
     /// Switches `line` back: its new calls are queued again. The switch it ended.

@@ -40,6 +40,7 @@ fn switch(by: &str) -> LineSwitch {
         by: by.into(),
         reason: "évacuation du plateau".into(),
         since: T0,
+        node: Some("a".into()),
     }
 }
 
@@ -98,6 +99,41 @@ fn switching_with_move_waiting_moves_the_queued_calls_of_the_line() {
     assert_eq!(dials, 2, "{outs:?}");
     assert_eq!(r.board().calls_waiting(), 0);
     assert_eq!(r.poll_timeout(), None, "their max-wait timers are gone");
+}
+
+/// A switch made on another node, applied here: without `move_waiting` the calls waiting
+/// here stay (new ones go to the backup); with it they go to the backup step too.
+#[test]
+fn following_another_nodes_switch_moves_the_waiting_calls_only_when_it_did() {
+    let text = plan("");
+    let mut r = router();
+    let t = Now::at(T0);
+    admit_with(&mut r, t, "c1", &text, false);
+    outputs(&mut r);
+    assert_eq!(
+        r.follow_switch(t.plus(1_000), "sas", switch("sup1"), false),
+        0
+    );
+    assert_eq!(r.board().calls_waiting(), 1, "stays in its queue");
+    assert_eq!(r.switched_lines()["sas"].node.as_deref(), Some("a"));
+    r.restore_line("sas").unwrap();
+    admit_with(&mut r, t.plus(2_000), "c2", &text, false);
+    outputs(&mut r);
+    assert_eq!(
+        r.follow_switch(t.plus(3_000), "sas", switch("sup1"), true),
+        2
+    );
+    let dials = outputs(&mut r)
+        .into_iter()
+        .filter(|o| matches!(o, RouterOutput::Call(CallOutput::Dial { .. })))
+        .count();
+    assert_eq!(dials, 2);
+    assert_eq!(r.board().calls_waiting(), 0);
+    assert!(
+        r.trace("c2").iter().any(|l| l.contains("line switched")),
+        "{:?}",
+        r.trace("c2")
+    );
 }
 
 #[test]
