@@ -54,12 +54,7 @@ impl CallDriver {
 
     /// The relay mixes the supervisor in as `mode` says (`None`: not at all); a console
     /// is told its mode (`monitor` event) so that the supervisor sees what it is doing.
-    pub(super) fn monitor_media(
-        &self,
-        call: &str,
-        mode: Option<MonitorMode>,
-        legs: &LegMap,
-    ) {
+    pub(super) fn monitor_media(&self, call: &str, mode: Option<MonitorMode>, legs: &LegMap) {
         let Some(l) = legs.get(call) else { return };
         let phone = l.seats.iter().find(|s| s.monitor && s.answered);
         let console = l.consoles.iter().find(|c| c.monitor && c.answered);
@@ -97,12 +92,7 @@ impl CallDriver {
     }
 
     /// The supervisor took the call over: its monitor leg is the call's seat leg now.
-    pub(super) fn monitor_taken_over(
-        &self,
-        call: &str,
-        seat: &str,
-        legs: &mut LegMap,
-    ) {
+    pub(super) fn monitor_taken_over(&self, call: &str, seat: &str, legs: &mut LegMap) {
         let Some(l) = legs.get_mut(call) else { return };
         if let Some(s) = l.seats.iter_mut().find(|s| s.monitor && s.seat == seat) {
             s.monitor = false;
