@@ -428,3 +428,114 @@ async fn alerts_fire_and_resolve_on_a_real_prometheus() {
     drop((prometheus, trunk));
     router.stop().await;
 }
+
+/// `monitoring/run.sh` with `PATH` holding only the tools it needs and `extra`: its exit
+/// code and stderr.
+fn run_sh_with_only(extra: &[&str]) -> (Option<i32>, String) {
+    let dir = temp_dir("run-sh");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["bash", "sed", "cp", "mkdir", "dirname"]
+        .iter()
+        .chain(extra)
+    {
+        let found = std::process::Command::new("which")
+            .arg(tool)
+            .output()
+            .unwrap();
+        let path = String::from_utf8(found.stdout).unwrap();
+        std::os::unix::fs::symlink(path.trim(), bin.join(tool)).unwrap();
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("monitoring/run.sh");
+    let out = std::process::Command::new(bin.join("bash"))
+        .arg(script)
+        .args(["--dir", dir.join("m").to_str().unwrap()])
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_sh_starts_prometheus_on_the_shipped_files_and_names_what_is_missing() {
+    let (code, err) = run_sh_with_only(&[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("apt-get install prometheus"), "{err}");
+    let (code, err) = run_sh_with_only(&["prometheus", "promtool"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("apt.grafana.com") && err.contains("grafana/grafana-oss"),
+        "{err}"
+    );
+
+    // Without Grafana: Prometheus on the shipped configuration and rules, aimed at a router.
+    let mut router = start(Options::default()).await;
+    let dir = temp_dir("run-sh");
+    let port = free_udp_port();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("monitoring/run.sh");
+    let run = std::process::Command::new("bash")
+        .arg(script)
+        .args(["--no-grafana", "--router", &router.http.to_string()])
+        .args(["--prometheus-port", &port.to_string()])
+        .args(["--dir", dir.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut run = Terminated(Some(run));
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let listening = eventually(Duration::from_secs(15), || {
+        std::net::TcpStream::connect(addr).is_ok()
+    })
+    .await;
+    assert!(listening, "Prometheus of run.sh on {addr}");
+    let url = format!("http://{}/metrics", router.http);
+    let mut targets = serde_json::Value::Null;
+    for _ in 0..50 {
+        targets = common::prometheus_server::api_get(addr, "/api/v1/targets").await;
+        if targets["activeTargets"][0]["scrapeUrl"] == url.as_str() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        targets["activeTargets"][0]["scrapeUrl"],
+        url.as_str(),
+        "{targets}"
+    );
+    let rules = common::prometheus_server::api_get(addr, "/api/v1/rules").await;
+    assert!(rules.to_string().contains("SasTrunkDown"), "{rules}");
+
+    // Stopped (SIGTERM to the script): its Prometheus stops with it.
+    assert!(run.stop().success());
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "Prometheus left running"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    router.stop().await;
+}
+
+/// The script, sent SIGTERM (its trap stops what it started) when stopped or dropped.
+struct Terminated(Option<std::process::Child>);
+
+impl Terminated {
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.0.take().expect("running");
+        let pid = child.id().to_string();
+        std::process::Command::new("kill").arg(&pid).status().ok();
+        child.wait().unwrap()
+    }
+}
+
+impl Drop for Terminated {
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            self.stop();
+        }
+    }
+}

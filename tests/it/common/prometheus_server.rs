@@ -62,6 +62,23 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
+/// GET `path` of the HTTP API of a Prometheus on `addr` (HTTP/1.0: a plain body, no
+/// chunks); the JSON answer's `data`.
+pub async fn api_get(addr: SocketAddr, path: &str) -> Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    let body = buf.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let json: Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path}: {e}\n{buf}"));
+    assert_eq!(json["status"], "success", "GET {path}: {json}");
+    json["data"].clone()
+}
+
 impl Prometheus {
     /// Starts Prometheus on the shipped configuration, scraping `router` (its `/metrics`
     /// on plain HTTP) every second; `for_` replaces the rules' `for:` durations. Returns
@@ -121,20 +138,9 @@ impl Prometheus {
         panic!("prometheus did not start:\n{}", self.log());
     }
 
-    /// GET `path` (HTTP/1.0: a plain body, no chunks); the JSON answer's `data`.
+    /// GET `path` of its HTTP API; the answer's `data`.
     async fn get(&self, path: &str) -> Value {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
-            .await
-            .unwrap();
-        let mut buf = String::new();
-        s.read_to_string(&mut buf).await.unwrap();
-        let body = buf.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        let json: Value = serde_json::from_str(body)
-            .unwrap_or_else(|e| panic!("GET {path}: {e}\n{buf}\n{}", self.log()));
-        assert_eq!(json["status"], "success", "GET {path}: {json}");
-        json["data"].clone()
+        api_get(self.addr, path).await
     }
 
     /// An instant query (`/api/v1/query`) at `at` (Unix seconds) or now: its samples.
