@@ -63,15 +63,23 @@ fn encode(s: &str) -> String {
 }
 
 /// GET `path` of the HTTP API of a Prometheus on `addr` (HTTP/1.0: a plain body, no
-/// chunks); the JSON answer's `data`.
+/// chunks); the JSON answer's `data`. Retried while it answers 503: Prometheus listens
+/// before its storage is open.
 pub async fn api_get(addr: SocketAddr, path: &str) -> Value {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
     let mut buf = String::new();
-    s.read_to_string(&mut buf).await.unwrap();
+    for _ in 0..150 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        buf.clear();
+        s.read_to_string(&mut buf).await.unwrap();
+        if buf.split(' ').nth(1) != Some("503") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let body = buf.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     let json: Value =
         serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path}: {e}\n{buf}"));
