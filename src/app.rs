@@ -251,9 +251,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         )
         .map_err(|errors| AppError::DialPlans(errors.join("\n")))?,
     );
-    // Every line shown from the start, at 0 until switched to the backup centre.
-    for entry in plans.current().plans.entries.values() {
-        metrics.line_switched.with_label_values(&[&entry.line]);
+    // Every line and queue shown from the start, at 0.
+    let current = plans.current();
+    for entry in current.plans.entries.values() {
+        metrics.init_line(&entry.line);
+    }
+    for queue in current.plans.queues.keys() {
+        metrics.init_queue(queue);
     }
     let data_dir = config.store.data_dir.clone();
     std::fs::create_dir_all(&data_dir)?;

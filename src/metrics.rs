@@ -9,7 +9,7 @@ pub mod seats;
 pub mod waits;
 
 use crate::acd::Urgency;
-use crate::store::record::EscalationTarget;
+use crate::store::record::{EscalationTarget, Outcome, WaitEnd};
 use prometheus::{
     Counter, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry,
@@ -425,6 +425,27 @@ impl Metrics {
             line_switched,
             trunk_up,
             trunk_options,
+        }
+    }
+
+    /// Every series of a dial plan's line at 0 from the start (switch gauge, finished calls
+    /// by outcome, first waits by outcome): Prometheus's `increase()` only counts what a
+    /// series gains after its first scrape, so a series born at 1 would hide the line's
+    /// first abandon or answer from the dashboard and the alerts.
+    pub fn init_line(&self, line: &str) {
+        self.line_switched.with_label_values(&[line]);
+        for outcome in Outcome::ALL {
+            self.calls.with_label_values(&[line, outcome.label()]);
+        }
+        for outcome in ["answered", "abandoned", "misdial", "overflowed"] {
+            self.line_wait.with_label_values(&[line, outcome]);
+        }
+    }
+
+    /// A dial plan's queue's waits at 0 from the start (see [`Metrics::init_line`]).
+    pub fn init_queue(&self, queue: &str) {
+        for end in [WaitEnd::Answered, WaitEnd::Abandoned, WaitEnd::Overflowed] {
+            self.queue_wait.with_label_values(&[queue, end.label()]);
         }
     }
 

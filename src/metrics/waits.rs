@@ -104,6 +104,25 @@ mod tests {
     }
 
     #[test]
+    fn a_lines_and_a_queues_series_are_at_zero_before_their_first_call() {
+        // increase() counts from a series' first scrape: born at 1, the first call is lost.
+        let metrics = Metrics::new();
+        metrics.init_line("samu");
+        metrics.init_queue("arm");
+        for zero in [
+            "sas_line_wait_seconds_count{line=\"samu\",outcome=\"abandoned\"} 0",
+            "sas_line_wait_seconds_count{line=\"samu\",outcome=\"misdial\"} 0",
+            "sas_line_wait_seconds_bucket{line=\"samu\",outcome=\"answered\",le=\"30\"} 0",
+            "sas_calls_total{line=\"samu\",outcome=\"answered\"} 0",
+            "sas_calls_total{line=\"samu\",outcome=\"closed\"} 0",
+            "sas_line_switched{line=\"samu\"} 0",
+            "sas_queue_wait_seconds_count{outcome=\"overflowed\",queue=\"arm\"} 0",
+        ] {
+            assert!(sample(&metrics, zero), "{zero}\n{}", metrics.render());
+        }
+    }
+
+    #[test]
     fn each_wait_counts_once_when_answered_and_the_rest_at_the_end() {
         let metrics = Metrics::new();
         let mut observer = WaitObserver::default();

@@ -27,6 +27,7 @@ mod e2e_line_switch;
 mod e2e_media;
 mod e2e_memory;
 mod e2e_overload;
+mod e2e_prometheus;
 mod e2e_queues;
 mod e2e_recording;
 mod e2e_reload;

@@ -18,15 +18,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// A trunk that answers OPTIONS with 200 until dropped (then its port is closed).
-struct OptionsTrunk {
-    addr: SocketAddr,
+pub(crate) struct OptionsTrunk {
+    pub(crate) addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl OptionsTrunk {
-    fn start() -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    pub(crate) fn start() -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap())
+    }
+
+    /// On `addr` (a trunk back on the port it left).
+    pub(crate) fn start_on(addr: SocketAddr) -> Self {
+        let socket = UdpSocket::bind(addr).unwrap();
         socket
             .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
@@ -62,7 +67,7 @@ impl OptionsTrunk {
     }
 
     /// A router whose outbound trunk this is, probed every second.
-    fn options(&self) -> Options {
+    pub(crate) fn options(&self) -> Options {
         Options {
             outbound: Some(self.addr),
             trunk_extra: "options_interval_s = 1\n".into(),
@@ -70,7 +75,7 @@ impl OptionsTrunk {
         }
     }
 
-    fn up_sample(&self) -> String {
+    pub(crate) fn up_sample(&self) -> String {
         format!("sas_trunk_up{{target=\"{}\"}}", self.addr)
     }
 }

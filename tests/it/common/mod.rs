@@ -7,6 +7,7 @@ pub mod media;
 pub mod ports;
 pub mod postgres;
 pub mod process;
+pub mod prometheus_server;
 pub mod sip;
 pub mod tls;
 
@@ -493,9 +494,26 @@ pub async fn register(router: SocketAddr, user: &str, contact_port: u16) {
 }
 
 /// Registers `user` with `password` with SIPp (digest auth), Contact on `contact_port`.
-pub async fn register_as(router: SocketAddr, (user, password): (&str, &str), contact_port: u16) {
+pub async fn register_as(router: SocketAddr, credentials: (&str, &str), contact_port: u16) {
+    register_for(router, credentials, contact_port, 300).await;
+}
+
+/// Unregisters `user`'s Contact on `contact_port` (`Expires: 0`): the seat goes offline.
+pub async fn unregister(router: SocketAddr, user: &str, contact_port: u16) {
+    let password = SEATS.iter().find(|(u, _)| *u == user).unwrap().1;
+    register_for(router, (user, password), contact_port, 0).await;
+}
+
+/// [`register_as`] for `expires` seconds.
+async fn register_for(
+    router: SocketAddr,
+    (user, password): (&str, &str),
+    contact_port: u16,
+    expires: u32,
+) {
     let port = free_udp_port().to_string();
     let contact = contact_port.to_string();
+    let expires = expires.to_string();
     let out = sipp(
         router,
         "register.xml",
@@ -511,7 +529,7 @@ pub async fn register_as(router: SocketAddr, (user, password): (&str, &str), con
             &contact,
             "-key",
             "expires",
-            "300",
+            &expires,
             "-m",
             "1",
             "-p",
