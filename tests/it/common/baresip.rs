@@ -65,7 +65,8 @@ impl Baresip {
             "baresip is missing: install the Debian package `baresip-core` (tests/run.sh does it)"
         );
         std::fs::create_dir_all(dir).unwrap();
-        let sip = super::free_udp_port();
+        // baresip takes `sip` (UDP, TCP) and `sip + 1` (TLS).
+        let sip = super::ports::signal_ports(2);
         let rtp = super::ports::media_port();
         // net_interface is an address, not "lo": baresip 1.0 takes the name for a lookup
         // that loopback fails. The player is ALSA's null device: nothing to hear in CI.

@@ -56,17 +56,28 @@ pub fn media_port() -> u16 {
 /// both). Unlike a port the kernel picked and let go, no outgoing connection can take it
 /// before the peer binds it (baresip once failed so under load).
 pub fn signal_port() -> u16 {
+    signal_ports(1)
+}
+
+/// `count` consecutive signalling ports, free on UDP and TCP; the first is returned.
+/// baresip listens on its `sip_listen` port for UDP and TCP and on the next one for TLS.
+pub fn signal_ports(count: u16) -> u16 {
     let first = block() + ROUTER_PORTS * ROUTER_SLOTS + PEER_PORTS * PEER_SLOTS + WIDE_PORTS;
     for _ in 0..SIGNAL_SLOTS {
-        let port = first + next(&SIGNALS, SIGNAL_SLOTS);
-        let free = std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
-            && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+        // Consecutive slots from one counter step, never wrapping past the last slot.
+        let slot = (SIGNALS.fetch_add(u32::from(count), Ordering::Relaxed)
+            % u32::from(SIGNAL_SLOTS - count + 1)) as u16;
+        let port = first + slot;
+        let free = (port..port + count).all(|p| {
+            std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
+                && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+        });
         if free {
             return port;
         }
     }
     panic!(
-        "no free signalling port in the test port block from {}",
+        "no {count} free signalling ports in the test port block from {}",
         block()
     );
 }
