@@ -54,6 +54,23 @@ pub(super) enum SeatOffer {
     WebRtc(PhoneMedia, String),
 }
 
+impl Legs {
+    /// Removes seat leg `i` from the call: its Call-ID forgotten, and a WebSocket phone's
+    /// relay side back to its socket (the next offer may take it).
+    pub(super) fn remove_seat(
+        &mut self,
+        i: usize,
+        by_leg: &mut HashMap<String, String>,
+    ) -> SeatLeg {
+        let leg = self.seats.remove(i);
+        by_leg.remove(&leg.sip);
+        if leg.answered && leg.webrtc.is_some() {
+            self.relay.detach_webrtc(leg.media);
+        }
+        leg
+    }
+}
+
 impl CallDriver {
     /// The outcome of the INVITE of seat leg `leg` (its Call-ID): a 2xx bridges it (its
     /// answer applied), anything else fails the offer.
@@ -105,11 +122,7 @@ impl CallDriver {
                                 s.talking = sends && receiving;
                                 monitor = s.monitor;
                             }
-                            let input = match monitor {
-                                true => RouterInput::MonitorAnswered { call: call.into() },
-                                false => RouterInput::Call(answered(call.into(), &seat)),
-                            };
-                            self.router.handle(now, input);
+                            self.leg_answered(now, call, &seat, monitor);
                         }
                         None => {
                             // An answer we cannot bridge: treat the seat as failed.
@@ -227,9 +240,7 @@ impl CallDriver {
         let (callee, destination) = target;
         // Each offer to a seat is a new session towards that seat: a fresh origin version.
         let media = l.free_media();
-        // The Router rings a supervisor for its monitor of the call: the leg is the monitor's.
-        let monitor = (self.router.monitoring(&call))
-            .is_some_and(|m| m.supervisor == seat.as_str() && !m.answered);
+        let monitor = self.rings_for_monitor(&call, &seat);
         let (offer, webrtc, route) = match offer {
             SeatOffer::Rtp(route) => {
                 let rtp = (self.sdp_ip, l.relay.local_addr(media).port(), l.codecs.law);
