@@ -265,12 +265,31 @@ async fn a_jssip_arm_dials_2001_and_talks_with_the_amu_regulator() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_supervisor_jssip_phone_listens_then_takes_over() {
-    use crate::e2e_supervise::{ARM_HZ, CALLER_HZ, SUP_HZ, after, assert_tones, supervise};
+/// A 15 call talking with arm1 (a SIPp phone) that sup1, whose phone is JsSIP in Chromium,
+/// listens to: the monitor call rang the browser, which answered and receives the call's
+/// audio (its own stats).
+struct Monitored {
+    browser: Arc<Browser>,
+    router: Router,
+    call: String,
+    sup_token: String,
+    arm: tokio::process::Child,
+    caller: tokio::process::Child,
+    caller_sink: media::RtpSink,
+    /// The caller's and the ARM's voices.
+    talking: [std::thread::JoinHandle<usize>; 2],
+}
+
+/// Runs `test` on a [`Monitored`] call; the browser's microphone plays `SUP_HZ`.
+async fn with_jssip_monitor<F, Fut>(name: &str, test: F)
+where
+    F: FnOnce(Monitored) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    use crate::e2e_supervise::{ARM_HZ, CALLER_HZ, SUP_HZ, supervise};
     use common::media::*;
-    let dir = temp_dir("jssip-monitor");
-    let mut router = router_for_calls(&dir).await;
+    let dir = temp_dir(name);
+    let router = router_for_calls(&dir).await;
     let empty = empty_pcap(&dir);
     // The supervisor's browser talks at its own pitch: the caller must not hear it before
     // the take over.
@@ -301,14 +320,44 @@ async fn a_supervisor_jssip_phone_listens_then_takes_over() {
         let call = status["call"]["id"].as_str().expect("arm1 is on the call");
         let listen = format!("/api/supervisor/calls/{call}/listen");
 
-        // Listen: the supervisor's WebSocket phone rings with a WebRTC offer, answers, and
-        // its own stats say the call's audio comes in.
+        // The supervisor's WebSocket phone rings with a WebRTC offer and answers.
         let (code, body) = supervise(&router, &sup_token, &listen, json!({"mode": "listen"})).await;
         assert_eq!(code, 200, "{body}");
         browser.wait_text_is("#call", "ringing").await;
         browser.click("#answer").await;
         browser.wait_text_is("#call", "answered").await;
         audio_flowing(&browser, 50).await;
+        let call = call.to_string();
+        test(Monitored {
+            browser,
+            router,
+            call,
+            sup_token,
+            arm,
+            caller,
+            caller_sink,
+            talking: [talking, arm_talking],
+        })
+        .await;
+    })
+    .await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_jssip_phone_listens_then_takes_over() {
+    use crate::e2e_supervise::{ARM_HZ, SUP_HZ, after, assert_tones, supervise};
+    with_jssip_monitor("jssip-monitor", |m| async move {
+        let Monitored {
+            browser,
+            mut router,
+            call,
+            sup_token,
+            arm,
+            caller,
+            caller_sink,
+            talking,
+        } = m;
         let mut at = vec![caller_sink.len()];
         tokio::time::sleep(Duration::from_millis(2_000)).await;
         at.push(caller_sink.len());
@@ -326,7 +375,7 @@ async fn a_supervisor_jssip_phone_listens_then_takes_over() {
         at.push(caller_sink.len());
         assert!(finish(caller, Duration::from_secs(30)).await, "caller");
         browser.wait_text("#call", "ended").await;
-        for t in [talking, arm_talking] {
+        for t in talking {
             t.join().unwrap();
         }
         let record = wait_records(&router, 1).await.remove(0);
@@ -342,5 +391,54 @@ async fn a_supervisor_jssip_phone_listens_then_takes_over() {
         );
     })
     .await;
-    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_jssip_phone_whose_tab_dies_ends_its_monitor_only() {
+    use crate::e2e_supervise::{ARM_HZ, SUP_HZ, after, assert_tones};
+    with_jssip_monitor("jssip-monitor-lost", |m| async move {
+        let Monitored {
+            browser,
+            mut router,
+            sup_token,
+            arm,
+            caller,
+            caller_sink,
+            talking,
+            ..
+        } = m;
+        // The tab is gone without a BYE: its WebRTC media dies, the monitor ends, and the
+        // caller keeps talking with the ARM.
+        browser.goto("about:blank").await;
+        // Back from its monitor's pause.
+        crate::e2e_cti::status_until(&router, &sup_token, |s| s["state"]["state"] != "paused")
+            .await;
+        let from = caller_sink.len();
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let to = caller_sink.len();
+        assert!(finish(caller, Duration::from_secs(30)).await, "caller");
+        assert!(
+            finish(arm, Duration::from_secs(10)).await,
+            "the ARM's phone"
+        );
+        for t in talking {
+            t.join().unwrap();
+        }
+        let record = wait_records(&router, 1).await.remove(0);
+        router.stop().await;
+        let got = caller_sink.stop();
+        assert_tones(
+            "caller (after)",
+            &after(&got, from, to),
+            &[ARM_HZ],
+            &[SUP_HZ],
+        );
+        assert_eq!(handlers(&record), [("arm1", Some("caller_bye"))]);
+        let ended = (record.events.iter())
+            .filter(|e| e.kind == "MONITOR")
+            .filter_map(|e| e.detail.as_deref())
+            .any(|d| d == "ended by sup1: supervisor left");
+        assert!(ended, "{record:?}");
+    })
+    .await;
 }
