@@ -718,7 +718,8 @@ impl CallDriver {
                     continue;
                 }
                 RouterOutput::RingMonitor { call, seat } => {
-                    self.ring_monitor(String::from(call), seat, legs, by_leg);
+                    // Rung where its calls ring; the leg knows it is the monitor's.
+                    self.ring_seat(String::from(call), seat, legs, by_leg);
                     continue;
                 }
                 RouterOutput::MonitorMedia { call, mode } => {

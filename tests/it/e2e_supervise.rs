@@ -433,7 +433,10 @@ async fn a_call_ending_while_monitored_hangs_up_the_supervisor() {
     let (code, body) = supervise(&router, &sup_token, &listen, json!({})).await;
     assert_eq!(code, 409, "no phone yet: {body}");
     assert!(
-        body["error"].as_str().unwrap().contains("no SIP phone"),
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no phone registered"),
         "{body}"
     );
     let (sup, sup_port) = answering_sipp(router.sip, 1, 100);

@@ -1,12 +1,12 @@
 //! A supervisor's monitor leg: the INVITE to the supervisor's phone (SIP, or a WebSocket
 //! phone's WebRTC offer, `webrtc_phone.rs`), or the WebRTC offer to its browser console
-//! (`console.rs`), on the seat leg the call does not use; its media mode on the relay, and
-//! its end. The Router decides (`call/router/monitor.rs`); this carries it out. Each path
+//! (`console.rs`), on the seat leg the call does not use, rung like a seat (`ring_seat`);
+//! its media mode on the relay, and its end. The Router decides (`call/router/monitor.rs`); this carries it out. Each path
 //! tells a monitor leg from a seat's by [`CallDriver::rings_for_monitor`] when it rings,
 //! and reports its answer and failure through [`CallDriver::leg_answered`] and
 //! [`CallDriver::leg_failed`].
 
-use super::seat_legs::{SeatOffer, answered, release_seat_leg};
+use super::seat_legs::{answered, release_seat_leg};
 use super::{CallDriver, LegMap};
 use crate::call::CallId;
 use crate::call::router::RouterInput;
@@ -48,42 +48,6 @@ impl CallDriver {
                 self.router.handle(self.clock.now(), gone);
             }
             false => self.seat_leg_failed(call, seat, status),
-        }
-    }
-
-    /// Rings the supervisor's console (logged in with audio) or phone (SIP, or WebSocket
-    /// with WebRTC) for its monitor of `call`.
-    pub(super) fn ring_monitor(
-        &mut self,
-        call: String,
-        seat: String,
-        legs: &mut LegMap,
-        by_leg: &mut HashMap<String, String>,
-    ) {
-        if self.router.rings_console(&seat) {
-            return self.ring_console(call, seat, legs);
-        }
-        match self.seats.contact(&seat) {
-            Some(contact) if contact.is_websocket() => {
-                let target = (contact.uri, contact.destination);
-                self.ring_webrtc_phone(call, seat, target, legs);
-            }
-            Some(contact) => {
-                let target = (contact.uri, contact.destination);
-                self.invite_b(
-                    call,
-                    seat,
-                    target,
-                    SeatOffer::Rtp(contact.route),
-                    legs,
-                    by_leg,
-                );
-            }
-            None => {
-                tracing::info!(%call, %seat, "monitor: the supervisor has no phone to ring");
-                let gone = RouterInput::MonitorGone { call: call.into() };
-                self.router.handle(self.clock.now(), gone);
-            }
         }
     }
 

@@ -141,6 +141,8 @@ impl CallDriver {
         }
     }
 
+    /// Rings `seat` where its calls ring: its console (logged in with audio), its
+    /// WebSocket phone (WebRTC), or its SIP phone. A supervisor is rung so for its monitor.
     pub(super) fn ring_seat(
         &mut self,
         call: String,
@@ -160,18 +162,27 @@ impl CallDriver {
             // a restart), the stack would hold the INVITE until the ring timeout.
             Some(contact) if contact.over_tls() && !self.flow_open(&contact.destination) => {
                 tracing::debug!(%call, %seat, "seat's TLS connection is closed");
-                let now = self.clock.now();
-                self.router.handle_call(now, not_sent(call, seat));
+                self.not_rung(call, seat);
             }
             Some(contact) => {
                 let target = (contact.uri, contact.destination);
                 let offer = SeatOffer::Rtp(contact.route);
                 self.invite_b(call, seat, target, offer, legs, by_leg);
             }
-            None => {
-                let now = self.clock.now();
-                self.router.handle_call(now, not_sent(call, seat));
-            }
+            None => self.not_rung(call, seat),
+        }
+    }
+
+    /// The offer to `seat` never left (no registration left, its connection closed, or
+    /// the INVITE could not be sent): the monitor it was for ends, or the Router hears
+    /// that the offer was not sent.
+    fn not_rung(&mut self, call: String, seat: String) {
+        let now = self.clock.now();
+        if self.rings_for_monitor(&call, &seat) {
+            let gone = RouterInput::MonitorGone { call: call.into() };
+            self.router.handle(now, gone);
+        } else {
+            self.router.handle_call(now, not_sent(call, seat));
         }
     }
 
@@ -336,14 +347,10 @@ impl CallDriver {
             }
             Err(e) => {
                 tracing::warn!(%seat, error = %e, "could not send INVITE on the seat leg");
-                if monitor {
-                    let gone = RouterInput::MonitorGone { call: call.into() };
-                    self.router.handle(self.clock.now(), gone);
-                } else if seat == Party::EXTERNAL_NAME {
+                if seat == Party::EXTERNAL_NAME {
                     self.seat_leg_failed(call, seat, None);
                 } else {
-                    self.router
-                        .handle_call(self.clock.now(), not_sent(call, seat));
+                    self.not_rung(call, seat);
                 }
             }
         }
