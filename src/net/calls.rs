@@ -222,9 +222,9 @@ impl Legs {
     }
 
     /// Removes the leg of `seat` (the most recent one), if any.
-    fn take_seat(&mut self, seat: &str) -> Option<SeatLeg> {
+    fn take_seat(&mut self, seat: &str, by_leg: &mut HashMap<String, String>) -> Option<SeatLeg> {
         let i = self.seats.iter().rposition(|s| s.seat == seat)?;
-        Some(self.seats.remove(i))
+        Some(self.remove_seat(i, by_leg))
     }
 
     /// The relay side for a new offer: one no answered seat is using.
@@ -718,7 +718,8 @@ impl CallDriver {
                     continue;
                 }
                 RouterOutput::RingMonitor { call, seat } => {
-                    self.ring_monitor(String::from(call), seat, legs, by_leg);
+                    // Rung where its calls ring; the leg knows it is the monitor's.
+                    self.ring_seat(String::from(call), seat, legs, by_leg);
                     continue;
                 }
                 RouterOutput::MonitorMedia { call, mode } => {
@@ -768,11 +769,7 @@ impl CallDriver {
                         continue;
                     };
                     l.phone_offers.retain(|(s, _)| *s != seat.name());
-                    if let Some(leg) = l.take_seat(seat.name()) {
-                        by_leg.remove(&leg.sip);
-                        if leg.answered && leg.webrtc.is_some() {
-                            l.relay.detach_webrtc(leg.media);
-                        }
+                    if let Some(leg) = l.take_seat(seat.name(), by_leg) {
                         tokio::spawn(release_seat_leg(leg));
                     }
                 }

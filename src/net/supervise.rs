@@ -49,8 +49,7 @@ impl CallDriver {
                     (self.router.monitoring(&call)).is_some_and(|m| m.supervisor == seat);
                 let known = self.router.board().acd().seat(&seat).is_some();
                 if !changing && known && !self.monitor_reachable(&seat) {
-                    let why =
-                        format!("{seat} has no SIP phone registered nor console audio to ring");
+                    let why = format!("{seat} has no phone registered nor console audio to ring");
                     return Err(CtiError::Conflict(why));
                 }
                 self.router

@@ -20,7 +20,11 @@ const ARM_HZ: f32 = 1000.0;
 const DOCTOR_HZ: f32 = 1800.0;
 
 /// Polls the seat's CTI status until `check` holds.
-async fn status_until(router: &Router, token: &str, check: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn status_until(
+    router: &Router,
+    token: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
     for _ in 0..200 {
         let (status, answer) = cti(router, token, "GET", "/api/cti/status", Value::Null).await;
         assert_eq!(status, 200, "{answer}");

@@ -1,11 +1,13 @@
 //! A real third-party WebRTC SIP phone: JsSIP 3.13.8 in headless Chromium
 //! (tests/jssip/phone.html, with dist/jssip.js bundled by `npm run build`), against a router
-//! with SIP over secure WebSocket and a self-signed certificate.
+//! with SIP over secure WebSocket and a self-signed certificate. JsSIP answers 15 calls as
+//! an ARM's phone, and a supervisor's monitor calls as its phone.
 
 use crate::common;
 
 use common::browser::{self, Browser, with_browser_args};
 use common::*;
+use serde_json::json;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -259,6 +261,184 @@ async fn a_jssip_arm_dials_2001_and_talks_with_the_amu_regulator() {
             "the browser's leg carried audio both ways: {rtp:?}"
         );
         router.stop().await;
+    })
+    .await;
+}
+
+/// A 15 call talking with arm1 (a SIPp phone) that sup1, whose phone is JsSIP in Chromium,
+/// listens to: the monitor call rang the browser, which answered and receives the call's
+/// audio (its own stats).
+struct Monitored {
+    browser: Arc<Browser>,
+    router: Router,
+    call: String,
+    sup_token: String,
+    arm: tokio::process::Child,
+    caller: tokio::process::Child,
+    caller_sink: media::RtpSink,
+    /// The caller's and the ARM's voices.
+    talking: [std::thread::JoinHandle<usize>; 2],
+}
+
+/// Runs `test` on a [`Monitored`] call; the browser's microphone plays `SUP_HZ`.
+async fn with_jssip_monitor<F, Fut>(name: &str, test: F)
+where
+    F: FnOnce(Monitored) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    use crate::e2e_supervise::{ARM_HZ, CALLER_HZ, SUP_HZ, supervise};
+    use common::media::*;
+    let dir = temp_dir(name);
+    let router = router_for_calls(&dir).await;
+    let empty = empty_pcap(&dir);
+    // The supervisor's browser talks at its own pitch: the caller must not hear it before
+    // the take over.
+    write_tone_prompts(&dir, &[("microphone", SUP_HZ, 30_000)]);
+    let microphone = format!(
+        "--use-file-for-fake-audio-capture={}",
+        dir.join("microphone.wav").display()
+    );
+    let wss = router.running.as_ref().unwrap().sip_wss.unwrap();
+    let page = phone_page(wss, "sup1");
+    let args = [CHROMIUM_ARGS[0], microphone.as_str()];
+    with_browser_args(&dir.clone(), &args, |browser| async move {
+        browser.goto(&page).await;
+        browser.wait_text_is("#reg", "registered").await;
+        let arm_sink = RtpSink::bind();
+        let (arm, arm_port) = media_seat(router.sip, &empty, Some(arm_sink.port()), 1, 200);
+        register(router.sip, "arm1", arm_port).await;
+        let sup_token = cti_login(&router, "sup1").await;
+        let arm_token = cti_login(&router, "arm1").await;
+        let (caller, caller_sink, talking) =
+            talking_caller(router.sip, "15", &empty, CALLER_HZ, 20_000).await;
+        let mut arm_voice = RtpStream::new(G711Law::Ulaw);
+        arm_voice.tone(ARM_HZ, 20_000);
+        let arm_talking = (arm_sink)
+            .play_to_sender(arm_voice.into_packets(), Duration::from_secs(10))
+            .await;
+        let (_, status) = cti(&router, &arm_token, "GET", "/api/cti/status", json!({})).await;
+        let call = status["call"]["id"].as_str().expect("arm1 is on the call");
+        let listen = format!("/api/supervisor/calls/{call}/listen");
+
+        // The supervisor's WebSocket phone rings with a WebRTC offer and answers.
+        let (code, body) = supervise(&router, &sup_token, &listen, json!({"mode": "listen"})).await;
+        assert_eq!(code, 200, "{body}");
+        browser.wait_text_is("#call", "ringing").await;
+        browser.click("#answer").await;
+        browser.wait_text_is("#call", "answered").await;
+        audio_flowing(&browser, 50).await;
+        let call = call.to_string();
+        test(Monitored {
+            browser,
+            router,
+            call,
+            sup_token,
+            arm,
+            caller,
+            caller_sink,
+            talking: [talking, arm_talking],
+        })
+        .await;
+    })
+    .await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_jssip_phone_listens_then_takes_over() {
+    use crate::e2e_supervise::{ARM_HZ, SUP_HZ, after, assert_tones, supervise};
+    with_jssip_monitor("jssip-monitor", |m| async move {
+        let Monitored {
+            browser,
+            mut router,
+            call,
+            sup_token,
+            arm,
+            caller,
+            caller_sink,
+            talking,
+        } = m;
+        let mut at = vec![caller_sink.len()];
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+        at.push(caller_sink.len());
+
+        // Take over: the ARM's phone gets BYE, the caller talks with the supervisor.
+        let takeover = format!("/api/supervisor/calls/{call}/takeover");
+        let (code, body) = supervise(&router, &sup_token, &takeover, json!({})).await;
+        assert_eq!(code, 200, "{body}");
+        assert!(
+            finish(arm, Duration::from_secs(5)).await,
+            "the ARM's phone got BYE"
+        );
+        at.push(caller_sink.len());
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+        at.push(caller_sink.len());
+        assert!(finish(caller, Duration::from_secs(30)).await, "caller");
+        browser.wait_text("#call", "ended").await;
+        for t in talking {
+            t.join().unwrap();
+        }
+        let record = wait_records(&router, 1).await.remove(0);
+        router.stop().await;
+        let got = caller_sink.stop();
+        let listening = after(&got, at[0], at[1]);
+        assert_tones("caller (listen)", &listening, &[ARM_HZ], &[SUP_HZ]);
+        let taken_over = after(&got, at[2], at[3]);
+        assert_tones("caller (taken over)", &taken_over, &[SUP_HZ], &[ARM_HZ]);
+        assert_eq!(
+            handlers(&record),
+            [("arm1", Some("takeover")), ("sup1", Some("caller_bye"))]
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_jssip_phone_whose_tab_dies_ends_its_monitor_only() {
+    use crate::e2e_supervise::{ARM_HZ, SUP_HZ, after, assert_tones};
+    with_jssip_monitor("jssip-monitor-lost", |m| async move {
+        let Monitored {
+            browser,
+            mut router,
+            sup_token,
+            arm,
+            caller,
+            caller_sink,
+            talking,
+            ..
+        } = m;
+        // The tab is gone without a BYE: its WebRTC media dies, the monitor ends, and the
+        // caller keeps talking with the ARM.
+        browser.goto("about:blank").await;
+        // Back from its monitor's pause.
+        crate::e2e_cti::status_until(&router, &sup_token, |s| s["state"]["state"] != "paused")
+            .await;
+        let from = caller_sink.len();
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let to = caller_sink.len();
+        assert!(finish(caller, Duration::from_secs(30)).await, "caller");
+        assert!(
+            finish(arm, Duration::from_secs(10)).await,
+            "the ARM's phone"
+        );
+        for t in talking {
+            t.join().unwrap();
+        }
+        let record = wait_records(&router, 1).await.remove(0);
+        router.stop().await;
+        let got = caller_sink.stop();
+        assert_tones(
+            "caller (after)",
+            &after(&got, from, to),
+            &[ARM_HZ],
+            &[SUP_HZ],
+        );
+        assert_eq!(handlers(&record), [("arm1", Some("caller_bye"))]);
+        let ended = (record.events.iter())
+            .filter(|e| e.kind == "MONITOR")
+            .filter_map(|e| e.detail.as_deref())
+            .any(|d| d == "ended by sup1: supervisor left");
+        assert!(ended, "{record:?}");
     })
     .await;
 }

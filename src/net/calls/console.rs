@@ -6,7 +6,8 @@
 //!
 //! A supervisor's console takes its monitor legs (listen, whisper, barge) the same way:
 //! the offer says `monitor` (the mode) and the page answers it by itself, the supervisor
-//! having asked for it. The relay mixes the console's G.711 like a SIP phone's.
+//! having asked for it (`monitor.rs` tells the Router). The relay mixes the console's
+//! G.711 like a SIP phone's.
 
 use super::{CallDriver, CallEvent, LegMap, Legs};
 use crate::acd::SeatState;
@@ -77,9 +78,7 @@ impl CallDriver {
         self.webrtc_offers += 1;
         let id = self.webrtc_offers;
         let media = l.free_media();
-        // The Router rings a supervisor for its monitor of the call: the leg is the monitor's.
-        let monitor = (self.router.monitoring(&call))
-            .is_some_and(|m| m.supervisor == seat.as_str() && !m.answered);
+        let monitor = self.rings_for_monitor(&call, &seat);
         l.consoles.push(ConsoleLeg {
             seat: seat.clone(),
             id,
@@ -189,15 +188,7 @@ impl CallDriver {
                         if let Some(l) = legs.get_mut(&call) {
                             l.take_console(&seat);
                         }
-                        let input = match monitor {
-                            true => RouterInput::MonitorGone { call: call.into() },
-                            false => RouterInput::Call(CallInput::SeatFailed {
-                                call: call.into(),
-                                seat: SeatId::from(seat),
-                                status: None,
-                            }),
-                        };
-                        self.router.handle(now, input);
+                        self.leg_failed(call, seat, monitor, None);
                     }
                 }
             }
@@ -234,15 +225,7 @@ impl CallDriver {
                     l.relay.set_receiving(media, true);
                     l.relay.attach_webrtc(media, io);
                 }
-                let call_id = CallId::from(call.clone());
-                let input = match monitor {
-                    true => RouterInput::MonitorAnswered { call: call_id },
-                    false => RouterInput::Call(CallInput::SeatAnswered {
-                        call: call_id,
-                        seat: SeatId::from(seat.clone()),
-                    }),
-                };
-                self.router.handle(now, input);
+                self.leg_answered(now, call.clone(), &seat, monitor);
                 reply.send(Ok(json!({ "call": call }))).ok();
             }
             ConsoleEvent::Lost { call, seat, id } => {

@@ -1,55 +1,60 @@
-//! A supervisor's monitor leg: the INVITE to the supervisor's SIP phone, or the WebRTC offer
-//! to its browser console (`console.rs`), on the seat leg the call does not use; its media
-//! mode on the relay, and its end. The Router decides (`call/router/monitor.rs`); this
-//! carries it out.
+//! A supervisor's monitor leg: the INVITE to the supervisor's phone (SIP, or a WebSocket
+//! phone's WebRTC offer, `webrtc_phone.rs`), or the WebRTC offer to its browser console
+//! (`console.rs`), on the seat leg the call does not use, rung like a seat (`ring_seat`);
+//! its media mode on the relay, and its end. The Router decides (`call/router/monitor.rs`); this carries it out. Each path
+//! tells a monitor leg from a seat's by [`CallDriver::rings_for_monitor`] when it rings,
+//! and reports its answer and failure through [`CallDriver::leg_answered`] and
+//! [`CallDriver::leg_failed`].
 
-use super::seat_legs::{SeatOffer, release_seat_leg};
+use super::seat_legs::{answered, release_seat_leg};
 use super::{CallDriver, LegMap};
 use crate::call::CallId;
 use crate::call::router::RouterInput;
 use crate::cti::MonitorMode;
 use crate::media::session::Monitor;
+use crate::time::Now;
 use serde_json::json;
 use std::collections::HashMap;
 
 impl CallDriver {
-    /// Rings the supervisor's console (logged in with audio) or SIP phone for its monitor
-    /// of `call`. A WebSocket phone cannot take it yet: then the monitor ends.
-    pub(super) fn ring_monitor(
+    /// Whether the Router rings `seat` for its monitor of `call` (not yet answered): a leg
+    /// offered to it now is the monitor's, not a seat's.
+    pub(super) fn rings_for_monitor(&self, call: &str, seat: &str) -> bool {
+        (self.router.monitoring(call)).is_some_and(|m| m.supervisor == seat && !m.answered)
+    }
+
+    /// A leg offered to `seat` answered: the monitor's answer, or the seat's (or the
+    /// external party's).
+    pub(super) fn leg_answered(&mut self, now: Now, call: String, seat: &str, monitor: bool) {
+        let input = match monitor {
+            true => RouterInput::MonitorAnswered { call: call.into() },
+            false => RouterInput::Call(answered(call.into(), seat)),
+        };
+        self.router.handle(now, input);
+    }
+
+    /// A leg offered to `seat` could not be set up (before any SIP dialog, or with a
+    /// refused answer): the monitor ends, or the seat failed.
+    pub(super) fn leg_failed(
         &mut self,
         call: String,
         seat: String,
-        legs: &mut LegMap,
-        by_leg: &mut HashMap<String, String>,
+        monitor: bool,
+        status: Option<u16>,
     ) {
-        if self.router.rings_console(&seat) {
-            return self.ring_console(call, seat, legs);
-        }
-        match self.seats.contact(&seat) {
-            Some(contact) if !contact.is_websocket() => {
-                let target = (contact.uri, contact.destination);
-                self.invite_b(
-                    call,
-                    seat,
-                    target,
-                    SeatOffer::Rtp(contact.route),
-                    legs,
-                    by_leg,
-                );
-            }
-            _ => {
-                tracing::info!(%call, %seat, "monitor: the supervisor has no phone to ring");
+        match monitor {
+            true => {
                 let gone = RouterInput::MonitorGone { call: call.into() };
                 self.router.handle(self.clock.now(), gone);
             }
+            false => self.seat_leg_failed(call, seat, status),
         }
     }
 
-    /// Whether `seat` may be rung for a monitor now (its console has audio, or a SIP phone
-    /// is registered).
+    /// Whether `seat` may be rung for a monitor now (its console has audio, or a phone is
+    /// registered).
     pub(in crate::net) fn monitor_reachable(&self, seat: &str) -> bool {
-        self.router.rings_console(seat)
-            || self.seats.contact(seat).is_some_and(|c| !c.is_websocket())
+        self.router.rings_console(seat) || self.seats.contact(seat).is_some()
     }
 
     /// The relay mixes the supervisor in as `mode` says (`None`: not at all); a console
@@ -82,11 +87,12 @@ impl CallDriver {
             l.relay.monitor(None);
             return self.release_console(call, c, l);
         }
+        // A WebSocket phone's offer still being made: withdrawn, it never rings.
+        l.phone_offers.retain(|(s, _)| s != seat);
         let Some(i) = l.seats.iter().position(|s| s.monitor && s.seat == seat) else {
             return;
         };
-        let leg = l.seats.remove(i);
-        by_leg.remove(&leg.sip);
+        let leg = l.remove_seat(i, by_leg);
         l.relay.monitor(None);
         tokio::spawn(release_seat_leg(leg));
     }
@@ -118,7 +124,7 @@ impl CallDriver {
         let Some(i) = l.seats.iter().position(|s| s.monitor && s.sip == leg) else {
             return false;
         };
-        by_leg.remove(&l.seats.remove(i).sip);
+        l.remove_seat(i, by_leg);
         l.relay.monitor(None);
         let gone = RouterInput::MonitorGone {
             call: CallId::from(call.to_string()),

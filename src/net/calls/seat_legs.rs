@@ -54,6 +54,23 @@ pub(super) enum SeatOffer {
     WebRtc(PhoneMedia, String),
 }
 
+impl Legs {
+    /// Removes seat leg `i` from the call: its Call-ID forgotten, and a WebSocket phone's
+    /// relay side back to its socket (the next offer may take it).
+    pub(super) fn remove_seat(
+        &mut self,
+        i: usize,
+        by_leg: &mut HashMap<String, String>,
+    ) -> SeatLeg {
+        let leg = self.seats.remove(i);
+        by_leg.remove(&leg.sip);
+        if leg.answered && leg.webrtc.is_some() {
+            self.relay.detach_webrtc(leg.media);
+        }
+        leg
+    }
+}
+
 impl CallDriver {
     /// The outcome of the INVITE of seat leg `leg` (its Call-ID): a 2xx bridges it (its
     /// answer applied), anything else fails the offer.
@@ -105,11 +122,7 @@ impl CallDriver {
                                 s.talking = sends && receiving;
                                 monitor = s.monitor;
                             }
-                            let input = match monitor {
-                                true => RouterInput::MonitorAnswered { call: call.into() },
-                                false => RouterInput::Call(answered(call.into(), &seat)),
-                            };
-                            self.router.handle(now, input);
+                            self.leg_answered(now, call, &seat, monitor);
                         }
                         None => {
                             // An answer we cannot bridge: treat the seat as failed.
@@ -128,6 +141,8 @@ impl CallDriver {
         }
     }
 
+    /// Rings `seat` where its calls ring: its console (logged in with audio), its
+    /// WebSocket phone (WebRTC), or its SIP phone. A supervisor is rung so for its monitor.
     pub(super) fn ring_seat(
         &mut self,
         call: String,
@@ -147,18 +162,27 @@ impl CallDriver {
             // a restart), the stack would hold the INVITE until the ring timeout.
             Some(contact) if contact.over_tls() && !self.flow_open(&contact.destination) => {
                 tracing::debug!(%call, %seat, "seat's TLS connection is closed");
-                let now = self.clock.now();
-                self.router.handle_call(now, not_sent(call, seat));
+                self.not_rung(call, seat);
             }
             Some(contact) => {
                 let target = (contact.uri, contact.destination);
                 let offer = SeatOffer::Rtp(contact.route);
                 self.invite_b(call, seat, target, offer, legs, by_leg);
             }
-            None => {
-                let now = self.clock.now();
-                self.router.handle_call(now, not_sent(call, seat));
-            }
+            None => self.not_rung(call, seat),
+        }
+    }
+
+    /// The offer to `seat` never left (no registration left, its connection closed, or
+    /// the INVITE could not be sent): the monitor it was for ends, or the Router hears
+    /// that the offer was not sent.
+    fn not_rung(&mut self, call: String, seat: String) {
+        let now = self.clock.now();
+        if self.rings_for_monitor(&call, &seat) {
+            let gone = RouterInput::MonitorGone { call: call.into() };
+            self.router.handle(now, gone);
+        } else {
+            self.router.handle_call(now, not_sent(call, seat));
         }
     }
 
@@ -227,9 +251,7 @@ impl CallDriver {
         let (callee, destination) = target;
         // Each offer to a seat is a new session towards that seat: a fresh origin version.
         let media = l.free_media();
-        // The Router rings a supervisor for its monitor of the call: the leg is the monitor's.
-        let monitor = (self.router.monitoring(&call))
-            .is_some_and(|m| m.supervisor == seat.as_str() && !m.answered);
+        let monitor = self.rings_for_monitor(&call, &seat);
         let (offer, webrtc, route) = match offer {
             SeatOffer::Rtp(route) => {
                 let rtp = (self.sdp_ip, l.relay.local_addr(media).port(), l.codecs.law);
@@ -325,14 +347,10 @@ impl CallDriver {
             }
             Err(e) => {
                 tracing::warn!(%seat, error = %e, "could not send INVITE on the seat leg");
-                if monitor {
-                    let gone = RouterInput::MonitorGone { call: call.into() };
-                    self.router.handle(self.clock.now(), gone);
-                } else if seat == Party::EXTERNAL_NAME {
+                if seat == Party::EXTERNAL_NAME {
                     self.seat_leg_failed(call, seat, None);
                 } else {
-                    self.router
-                        .handle_call(self.clock.now(), not_sent(call, seat));
+                    self.not_rung(call, seat);
                 }
             }
         }

@@ -6,7 +6,8 @@
 //! connection, and its hold gives the caller the hold audio. A WebSocket phone may also
 //! place a call (an ARM dialling 2001): the router answers its WebRTC offer at admission
 //! (`net::caller_media`), and re-INVITEs and a dead connection are handled here too. A phone whose media dies (tab closed, network lost) is hung up, and its
-//! caller waits again.
+//! caller waits again. A supervisor's WebSocket phone takes its monitor legs this way too:
+//! their answer, failure and loss are the monitor's (`monitor.rs`).
 
 use super::{CallDriver, CallEvent, LegMap, Legs, SeatOffer};
 use crate::call::CallInput;
@@ -197,7 +198,8 @@ impl CallDriver {
                     }
                     Err(why) => {
                         tracing::warn!(%seat, error = %why, "no WebRTC offer for the phone");
-                        self.seat_leg_failed(call, seat, None);
+                        let monitor = self.rings_for_monitor(&call, &seat);
+                        self.leg_failed(call, seat, monitor, None);
                     }
                 }
             }
@@ -206,13 +208,16 @@ impl CallDriver {
                 let Some(s) = l.seats.iter_mut().find(|s| s.sip == sip) else {
                     return; // cancelled meanwhile
                 };
-                let seat = s.seat.clone();
+                let (seat, monitor) = (s.seat.clone(), s.monitor);
                 let codecs = match result {
                     Ok(codecs) => codecs,
                     Err(why) => {
                         tracing::info!(%seat, error = %why, "a phone's WebRTC answer refused");
                         self.hang_up_leg(&sip, Some(l));
-                        return self.seat_leg_failed(call, seat, Some(488));
+                        if !self.monitor_failed(&call, &sip, legs, by_leg) {
+                            self.seat_leg_failed(call, seat, Some(488));
+                        }
+                        return;
                     }
                 };
                 let Some(webrtc) = s.webrtc.as_mut() else {
@@ -229,11 +234,7 @@ impl CallDriver {
                     sip,
                 };
                 self.watch_webrtc(&webrtc.leg, CallEvent::Phone(Box::new(lost)));
-                let input = CallInput::SeatAnswered {
-                    call: call.into(),
-                    seat: seat.into(),
-                };
-                self.router.handle_call(self.clock.now(), input);
+                self.leg_answered(self.clock.now(), call, &seat, monitor);
             }
             PhoneEvent::Reoffered {
                 call,
@@ -247,6 +248,9 @@ impl CallDriver {
                     return l.relay.set_codecs(Leg::A, codecs);
                 };
                 l.relay.set_codecs(s.media, codecs);
+                if s.monitor {
+                    return; // a supervisor's hold is not the call's
+                }
                 let seat = s.seat.clone();
                 let now = self.clock.now();
                 self.router.phone_hold(now, &call, &seat, !receiving);
@@ -266,6 +270,9 @@ impl CallDriver {
                 tracing::warn!(seat = %s.seat, "a phone's WebRTC media is gone: hanging it up");
                 let seat = s.seat.clone();
                 self.hang_up_leg(&sip, legs.get(&call));
+                if self.monitor_failed(&call, &sip, legs, by_leg) {
+                    return;
+                }
                 let input = CallInput::SeatLost {
                     call: call.into(),
                     seat: seat.into(),
