@@ -156,64 +156,30 @@ async fn a_supervisor_listens_whispers_barges_and_takes_over_a_call() {
         after(got, at[phase][leg], at[phase + 1][leg])
     };
 
-    // Listen: the supervisor hears caller and ARM; the caller hears nothing of it.
-    assert_tones(
-        "supervisor (listen)",
-        &window(&sup_got, 2, 0),
-        &[CALLER_HZ, ARM_HZ],
-        &[],
-    );
-    assert_tones(
-        "caller (listen)",
-        &window(&caller_got, 0, 0),
-        &[ARM_HZ],
-        &[SUP_HZ],
-    );
-    assert_tones(
-        "ARM (listen)",
-        &window(&arm_got, 1, 0),
-        &[CALLER_HZ],
-        &[SUP_HZ],
-    );
-    // Whisper: the ARM hears the supervisor, the caller still does not.
-    assert_tones(
-        "ARM (whisper)",
-        &window(&arm_got, 1, 1),
-        &[CALLER_HZ, SUP_HZ],
-        &[],
-    );
-    assert_tones(
-        "caller (whisper)",
-        &window(&caller_got, 0, 1),
-        &[ARM_HZ],
-        &[SUP_HZ],
-    );
-    // Barge: everyone hears everyone.
-    assert_tones(
-        "caller (barge)",
-        &window(&caller_got, 0, 2),
-        &[ARM_HZ, SUP_HZ],
-        &[],
-    );
-    assert_tones(
-        "ARM (barge)",
-        &window(&arm_got, 1, 2),
-        &[CALLER_HZ, SUP_HZ],
-        &[],
-    );
-    // Taken over: the caller talks with the supervisor alone.
-    assert_tones(
-        "caller (taken over)",
-        &window(&caller_got, 0, 3),
-        &[SUP_HZ],
-        &[ARM_HZ],
-    );
-    assert_tones(
-        "supervisor (taken over)",
-        &window(&sup_got, 2, 3),
-        &[CALLER_HZ],
-        &[ARM_HZ],
-    );
+    // Who hears what in each phase (listen, whisper, barge, taken over): (who, what they
+    // received, their leg, the phase, tones heard, tones not heard).
+    let (caller, arm, sup) = (&caller_got[..], &arm_got[..], &sup_got[..]);
+    let expected: [(&str, &[RtpPacket], usize, usize, &[f32], &[f32]); 9] = [
+        ("supervisor (listen)", sup, 2, 0, &[CALLER_HZ, ARM_HZ], &[]),
+        ("caller (listen)", caller, 0, 0, &[ARM_HZ], &[SUP_HZ]),
+        ("ARM (listen)", arm, 1, 0, &[CALLER_HZ], &[SUP_HZ]),
+        ("ARM (whisper)", arm, 1, 1, &[CALLER_HZ, SUP_HZ], &[]),
+        ("caller (whisper)", caller, 0, 1, &[ARM_HZ], &[SUP_HZ]),
+        ("caller (barge)", caller, 0, 2, &[ARM_HZ, SUP_HZ], &[]),
+        ("ARM (barge)", arm, 1, 2, &[CALLER_HZ, SUP_HZ], &[]),
+        ("caller (taken over)", caller, 0, 3, &[SUP_HZ], &[ARM_HZ]),
+        (
+            "supervisor (taken over)",
+            sup,
+            2,
+            3,
+            &[CALLER_HZ],
+            &[ARM_HZ],
+        ),
+    ];
+    for (who, got, leg, phase, loud, silent) in expected {
+        assert_tones(who, &window(got, leg, phase), loud, silent);
+    }
 
     assert_eq!(
         handlers(&record),
