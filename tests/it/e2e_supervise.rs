@@ -159,7 +159,8 @@ async fn a_supervisor_listens_whispers_barges_and_takes_over_a_call() {
     // Who hears what in each phase (listen, whisper, barge, taken over): (who, what they
     // received, their leg, the phase, tones heard, tones not heard).
     let (caller, arm, sup) = (&caller_got[..], &arm_got[..], &sup_got[..]);
-    let expected: [(&str, &[RtpPacket], usize, usize, &[f32], &[f32]); 9] = [
+    type Heard<'a> = (&'a str, &'a [RtpPacket], usize, usize, &'a [f32], &'a [f32]);
+    let expected: [Heard; 9] = [
         ("supervisor (listen)", sup, 2, 0, &[CALLER_HZ, ARM_HZ], &[]),
         ("caller (listen)", caller, 0, 0, &[ARM_HZ], &[SUP_HZ]),
         ("ARM (listen)", arm, 1, 0, &[CALLER_HZ], &[SUP_HZ]),
