@@ -26,9 +26,12 @@ svg="loadtest/out/profile-$RATE-$(date -u +%Y%m%dT%H%M%SZ).svg"
 ROUTER_WRAP="perf record -q -F 199 -g --call-graph dwarf,16384 -o $work/perf.data" \
   loadtest/run.sh $((RATE * SECS)) "$RATE" "$SEATS" 0 "$AUDIO"
 
-perf script -i "$work/perf.data" 2>/dev/null | inferno-collapse-perf > "$work/stacks"
+perf script -i "$work/perf.data" 2>/dev/null | inferno-collapse-perf --tid > "$work/stacks"
+cp "$work/stacks" "${svg%.svg}.folded"
 inferno-flamegraph --title "sas-router, $RATE calls/s for $SECS s" < "$work/stacks" > "$svg"
-echo "flame graph: $svg"
+echo "flame graph: $svg (folded stacks: ${svg%.svg}.folded)"
+echo "CPU by thread (share of samples):"
+perf report -i "$work/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
 echo "top self time (share of samples):"
 perf report -i "$work/perf.data" --no-children -g none --percent-limit 0.7 --sort dso,symbol \
   --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30
