@@ -241,8 +241,10 @@ impl CountingInspector {
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, AppError> {
     let metrics = Metrics::new();
     // Invalid dial plans stop the start before anything listens.
+    // Every line and queue shown from the start (and from the reload that adds it), at 0.
     let reload_metrics = ReloadMetrics::register(&metrics.registry)
-        .map_err(|e| AppError::DialPlans(e.to_string()))?;
+        .map_err(|e| AppError::DialPlans(e.to_string()))?
+        .with_call_series(&metrics);
     let plans = Arc::new(
         LivePlans::load(
             &config.routing.dialplans_dir,
@@ -251,14 +253,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         )
         .map_err(|errors| AppError::DialPlans(errors.join("\n")))?,
     );
-    // Every line and queue shown from the start, at 0.
-    let current = plans.current();
-    for entry in current.plans.entries.values() {
-        metrics.init_line(&entry.line);
-    }
-    for queue in current.plans.queues.keys() {
-        metrics.init_queue(queue);
-    }
     let data_dir = config.store.data_dir.clone();
     std::fs::create_dir_all(&data_dir)?;
     let store_error = |source| AppError::Store {

@@ -11,6 +11,7 @@ use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use tokio_util::sync::CancellationToken;
 
 use crate::media::prompts::PromptSet;
+use crate::metrics::Metrics;
 use crate::routing::files::{Loaded, load_with_prompts};
 use crate::routing::plan::PlanSet;
 use crate::time::{EpochMillis, wall_clock_now};
@@ -43,7 +44,9 @@ pub struct ReloadReport {
 /// `dialplan_version{version}` (1 for the version in force), `prompts_missing` (prompts the
 /// plans in force name but cannot play: silence plays instead; anything above 0 is an
 /// alert), `queue_role{queue,role}` (1 for each queue of the plans in force and the seat
-/// role that answers it: alert rules join it with `seats{role,state}`).
+/// role that answers it: alert rules join it with `seats{role,state}`). With
+/// [`ReloadMetrics::with_call_series`], each line's and queue's call series too, at 0 as
+/// soon as its plans go live (at start or by a reload).
 #[derive(Clone)]
 pub struct ReloadMetrics {
     reloads: IntCounterVec,
@@ -51,6 +54,7 @@ pub struct ReloadMetrics {
     version: IntGaugeVec,
     prompts_missing: IntGauge,
     queue_role: IntGaugeVec,
+    calls: Option<Metrics>,
 }
 
 impl ReloadMetrics {
@@ -98,16 +102,33 @@ impl ReloadMetrics {
             version,
             prompts_missing,
             queue_role,
+            calls: None,
         })
     }
 
-    /// The queues of the plans now in force.
-    fn set_queues(&self, plans: &PlanSet) {
+    /// Also starts the call series of every line and queue of the plans in force at 0
+    /// (`increase()` counts from a series' first scrape: born at 1, the first call of a
+    /// line added by a reload would be lost to the dashboard).
+    pub fn with_call_series(mut self, metrics: &Metrics) -> Self {
+        self.calls = Some(metrics.clone());
+        self
+    }
+
+    /// The queues (and lines) of the plans now in force.
+    fn set_plans(&self, plans: &PlanSet) {
         self.queue_role.reset();
         for q in plans.queues.values() {
             self.queue_role
                 .with_label_values(&[&q.name, &q.role])
                 .set(1);
+        }
+        if let Some(calls) = &self.calls {
+            for entry in plans.entries.values() {
+                calls.init_line(&entry.line);
+            }
+            for queue in plans.queues.keys() {
+                calls.init_queue(queue);
+            }
         }
     }
 }
@@ -135,7 +156,7 @@ impl LivePlans {
             .with_label_values(&[&routing.plans.version])
             .set(1);
         metrics.prompts_missing.set(routing.stand_ins.len() as i64);
-        metrics.set_queues(&routing.plans);
+        metrics.set_plans(&routing.plans);
         Ok(LivePlans {
             dir: dir.to_path_buf(),
             prompts_dir: prompts_dir.to_path_buf(),
@@ -168,7 +189,7 @@ impl LivePlans {
                 if changed {
                     self.metrics.version.reset();
                     self.metrics.version.with_label_values(&[&version]).set(1);
-                    self.metrics.set_queues(&routing.plans);
+                    self.metrics.set_plans(&routing.plans);
                     tracing::info!(%why, from = %before, to = %version, "dial plans reloaded");
                 }
                 // Swapped even when the plans did not change: the prompts may have (a

@@ -166,3 +166,38 @@ async fn reloading_under_calls_drops_nothing_and_refuses_a_broken_edit() {
     assert_ne!(fourth, third, "SIGHUP reloaded the plans");
     router.stop().await;
 }
+
+/// A line and a queue a reload adds have their series at 0 at once, as those of the start
+/// do: Prometheus's `increase()` counts from a series' first scrape, so a series born at 1
+/// would hide the new line's first call from the dashboard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_added_by_a_reload_has_its_series_at_zero() {
+    let router = start(Options::default()).await;
+    let series = [
+        "sas_calls_total{line=\"pdsa\",outcome=\"answered\"} 0",
+        "sas_line_wait_seconds_count{line=\"pdsa\",outcome=\"abandoned\"} 0",
+        "sas_queue_wait_seconds_count{outcome=\"overflowed\",queue=\"pdsa\"} 0",
+    ];
+    let shown = |metrics: &str, sample: &str| metrics.lines().any(|l| l == sample);
+    let before = router.metrics();
+    assert!(series.iter().all(|s| !shown(&before, s)), "{before}");
+
+    let added = format!(
+        "{}[queues.pdsa]\nrole = \"arm\"\n[entries.pdsa]\nnumbers = [\"3966\"]\nline = \"pdsa\"\n\
+         start = \"file\"\n[entries.pdsa.steps.file]\nqueue = \"pdsa\"\npriority = 1\n",
+        test_plans(false)
+    );
+    std::fs::write(router.data.join("dialplans/test.toml"), added).unwrap();
+    let (status, body) = http_request(
+        router.http,
+        "POST",
+        "/api/dialplans/reload",
+        Some(&router.token()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let after = router.metrics();
+    for sample in series {
+        assert!(shown(&after, sample), "{sample} missing:\n{after}");
+    }
+}
