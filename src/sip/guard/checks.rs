@@ -12,13 +12,14 @@ pub(super) fn request_defect(
 ) -> Option<String> {
     use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
     use rsipstack::transaction::key::{TransactionKey, TransactionRole};
-    if let Some(name) = missing_header(head) {
+    let names = Names::scan(head);
+    if let Some(name) = names.missing() {
         return Some(format!("missing {name}"));
     }
     if let Some(defect) = dialog_defect(req) {
         return Some(defect.into());
     }
-    if let Some(defect) = head_defect(head) {
+    if let Some(defect) = names.head_defect(head) {
         return Some(defect);
     }
     if TransactionKey::from_request(req, TransactionRole::Server).is_err() {
@@ -34,40 +35,105 @@ pub(super) fn request_defect(
     if cseq_method != Some(req.method) {
         return Some("CSeq method differs from the request method".into());
     }
-    content_length_defect(head, packet).map(str::to_string)
+    names.content_length_defect(packet).map(str::to_string)
 }
 
 /// What is wrong with a header section on its own (also said of a request that does not
 /// parse at all, so its 400 names the defect when one is known).
 pub(super) fn head_defect(head: &str) -> Option<String> {
-    if let Some(name) = missing_header(head) {
-        return Some(format!("missing {name}"));
-    }
-    if let Some(defect) = lexical_defect(head) {
-        return Some(defect.into());
-    }
-    repeated_single_header(head).map(|name| format!("{name} given more than once"))
+    Names::scan(head).head_defect(head)
 }
 
-/// Content-Length must be single, numeric and not larger than the datagram's body
-/// (RFC 3261 §18.3; extra trailing octets are allowed and ignored).
-fn content_length_defect(head: &str, packet: &[u8]) -> Option<&'static str> {
-    let mut values = header_lines(head)
-        .filter(|(n, _)| is_named(n, "content-length", Some("l")))
-        .map(|(_, v)| v.trim());
-    let value = values.next()?;
-    if values.next().is_some() {
-        return Some("several Content-Length values");
+/// Headers counted in one pass over a head: the mandatory ones ([`MANDATORY`], in its
+/// order), then Max-Forwards and Content-Length.
+const COUNTED: [(&str, Option<&str>); 7] = [
+    MANDATORY[0],
+    MANDATORY[1],
+    MANDATORY[2],
+    MANDATORY[3],
+    MANDATORY[4],
+    ("max-forwards", None),
+    ("content-length", Some("l")),
+];
+
+/// Headers that must appear once (RFC 4475 §3.3.9), as indexes into [`COUNTED`].
+const SINGLE: [usize; 5] = [1, 2, 3, 4, 5];
+
+/// Content-Length's index in [`COUNTED`].
+const CONTENT_LENGTH: usize = 6;
+
+/// What one pass over a head's header lines finds: how often each [`COUNTED`] header is
+/// given, and the first Content-Length value. Every request goes through this: one pass,
+/// no lowercased copies.
+struct Names<'a> {
+    counts: [usize; COUNTED.len()],
+    content_length: Option<&'a str>,
+}
+
+impl<'a> Names<'a> {
+    fn scan(head: &'a str) -> Self {
+        let mut names = Names {
+            counts: [0; COUNTED.len()],
+            content_length: None,
+        };
+        for (name, value) in header_lines(head) {
+            let Some(i) = COUNTED.iter().position(|(f, c)| is_named(name, f, *c)) else {
+                continue;
+            };
+            names.counts[i] += 1;
+            if i == CONTENT_LENGTH && names.content_length.is_none() {
+                names.content_length = Some(value.trim());
+            }
+        }
+        names
     }
-    let Ok(declared) = value.parse::<usize>() else {
-        return Some("invalid Content-Length");
-    };
-    let body = packet
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|at| packet.len() - at - 4)
-        .unwrap_or(0);
-    (declared > body).then_some("Content-Length larger than the message")
+
+    /// The first mandatory header missing, by full name.
+    fn missing(&self) -> Option<&'static str> {
+        let mandatory = COUNTED.iter().zip(self.counts).take(MANDATORY.len());
+        mandatory
+            .into_iter()
+            .find(|(_, n)| *n == 0)
+            .map(|((full, _), _)| *full)
+    }
+
+    /// The first single header given more than once, by full name.
+    fn repeated(&self) -> Option<&'static str> {
+        SINGLE
+            .iter()
+            .find(|i| self.counts[**i] > 1)
+            .map(|i| COUNTED[*i].0)
+    }
+
+    /// Missing or repeated headers, or a lexical defect of `head` (what was scanned).
+    fn head_defect(&self, head: &str) -> Option<String> {
+        if let Some(name) = self.missing() {
+            return Some(format!("missing {name}"));
+        }
+        if let Some(defect) = lexical_defect(head) {
+            return Some(defect.into());
+        }
+        self.repeated()
+            .map(|name| format!("{name} given more than once"))
+    }
+
+    /// Content-Length must be single, numeric and not larger than the datagram's body
+    /// (RFC 3261 §18.3; extra trailing octets are allowed and ignored).
+    fn content_length_defect(&self, packet: &[u8]) -> Option<&'static str> {
+        let value = self.content_length?;
+        if self.counts[CONTENT_LENGTH] > 1 {
+            return Some("several Content-Length values");
+        }
+        let Ok(declared) = value.parse::<usize>() else {
+            return Some("invalid Content-Length");
+        };
+        let body = packet
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|at| packet.len() - at - 4)
+            .unwrap_or(0);
+        (declared > body).then_some("Content-Length larger than the message")
+    }
 }
 
 /// The header lines of a head (its first line left out) split at their first colon, as
@@ -191,44 +257,6 @@ pub(super) fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c)
 }
 
-/// A header that must appear once and appears more (RFC 4475 §3.3.9).
-fn repeated_single_header(head: &str) -> Option<&'static str> {
-    const SINGLE: [(&str, Option<&str>); 5] = [
-        ("from", Some("f")),
-        ("to", Some("t")),
-        ("call-id", Some("i")),
-        ("cseq", None),
-        ("max-forwards", None),
-    ];
-    let seen = count_names(head, &SINGLE);
-    SINGLE
-        .iter()
-        .zip(seen)
-        .find(|(_, n)| *n > 1)
-        .map(|((full, _), _)| *full)
-}
-
-/// The first mandatory header a request lacks, by full or compact name.
-fn missing_header(head: &str) -> Option<&'static str> {
-    let seen = count_names(head, &MANDATORY);
-    MANDATORY
-        .iter()
-        .zip(seen)
-        .find(|(_, n)| *n == 0)
-        .map(|((full, _), _)| *full)
-}
-
-/// How many times each of `names` (full, compact) is given in `head`, in one pass.
-fn count_names<const N: usize>(head: &str, names: &[(&str, Option<&str>); N]) -> [usize; N] {
-    let mut seen = [0; N];
-    for (name, _) in header_lines(head) {
-        if let Some(i) = names.iter().position(|(f, c)| is_named(name, f, *c)) {
-            seen[i] += 1;
-        }
-    }
-    seen
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,13 +289,15 @@ mod tests {
 
     #[test]
     fn header_names_are_counted_in_any_case_and_compact_form() {
-        let head = "X\r\nv: a\r\nVIA: b\r\nf: c\r\nTO: d\r\ni: e\r\ncseq: 1 INVITE\r\nT: f";
-        assert_eq!(count_names(head, &MANDATORY), [2, 1, 2, 1, 1]);
-        assert_eq!(missing_header(head), None);
-        assert_eq!(repeated_single_header(head), Some("to"));
-        assert_eq!(
-            missing_header("X\r\nVia: a\r\nFrom: b\r\nTo: c"),
-            Some("call-id")
-        );
+        let head = "X\r\nv: a\r\nVIA: b\r\nf: c\r\nTO: d\r\ni: e\r\ncseq: 1 INVITE\r\nT: f\r\nl: 0";
+        let names = Names::scan(head);
+        assert_eq!(names.counts, [2, 1, 2, 1, 1, 0, 1]);
+        assert_eq!(names.missing(), None);
+        assert_eq!(names.repeated(), Some("to"));
+        assert_eq!(names.content_length, Some("0"));
+        let names =
+            Names::scan("X\r\nVia: a\r\nFrom: b\r\nTo: c\r\nMax-Forwards: 1\r\nmax-forwards: 2");
+        assert_eq!(names.missing(), Some("call-id"));
+        assert_eq!(names.repeated(), Some("max-forwards"));
     }
 }
