@@ -1,14 +1,16 @@
 //! Per-message and per-frame costs on the call path: parsing and serialising a trunk INVITE
-//! with its SDP (rsipstack's parser, as the SIP guard and the endpoint use it), G.711
-//! encode/decode of one 20 ms frame (160 samples), and recording 20 ms of a call: the
-//! WAV writer alone (160 stereo frames, hashed as written) and the whole recorder (two
-//! G.711 packets decoded, lined up by the jitter buffers, written). Recordings go to a
-//! temporary directory, one file per minute of audio, removed as they finish.
+//! with its SDP (rsipstack's parser, as the SIP guard and the endpoint use it) and the
+//! guard's whole judgement of it, G.711 encode/decode of one 20 ms frame (160 samples), and
+//! recording 20 ms of a call: the WAV writer alone (160 stereo frames, hashed as written)
+//! and the whole recorder (two G.711 packets decoded, lined up by the jitter buffers,
+//! written). Recordings go to a temporary directory, one file per minute of audio, removed
+//! as they finish.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rsipstack::sip::SipMessage;
 use sas_router::media::g711::G711Law;
 use sas_router::media::recording::{Channel, Recorder, RecordingWriter, RtpMeta};
+use sas_router::sip::guard::Verdict;
 use std::hint::black_box;
 use std::path::Path;
 
@@ -50,6 +52,10 @@ fn sip(c: &mut Criterion) {
     });
     group.bench_function("serialise_invite_with_sdp", |b| {
         b.iter(|| black_box(&parsed).to_string())
+    });
+    // What every request costs before rsipstack sees it (its own parse included).
+    group.bench_function("guard_judge_invite", |b| {
+        b.iter(|| sas_router::sip::guard::judge(black_box(bytes)) == Verdict::Pass)
     });
     group.finish();
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load driver: N trunk calls at R calls/s through a release router to S auto-answer seats.
 # Prints completed/failed calls, setup latency p50/p99 (INVITE→180 and INVITE→200) and the
-# router's CPU time and peak RSS.
+# router's CPU time, peak RSS, and CPU and context switches (wake-ups) per call.
 #
 #   loadtest/run.sh [CALLS=500] [RATE=20] [SEATS=100] [TALK_MS=2000] [AUDIO=1]
 #
@@ -36,6 +36,10 @@ echo "registered $SEATS seats"
 
 clk=$(getconf CLK_TCK)
 cpu_before=$(awk '{print $14+$15}' /proc/$ROUTER/stat)
+# Context switches of the router's threads (wake-ups): summed over the threads alive at each
+# end (a thread that exits between takes its count with it).
+switches() { cat /proc/$ROUTER/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n + 0}'; }
+switches_before=$(switches)
 scenario="$PWD/tests/sipp/caller.xml"
 [ "$AUDIO" = 1 ] || { sed '/play_pcap_audio/d' tests/sipp/caller.xml > "$work/caller.xml"; scenario="$work/caller.xml"; }
 start=$(date +%s.%N)
@@ -44,11 +48,13 @@ start=$(date +%s.%N)
     -stf stats.csv -timeout $((CALLS / RATE + 60))s > sipp.out 2>&1 ) || true
 elapsed=$(python3 -c "import time; print(time.time() - $start)")
 cpu_after=$(awk '{print $14+$15}' /proc/$ROUTER/stat)
+switches_after=$(switches)
 rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ROUTER/status)
 
-python3 - "$work" "$CALLS" "$RATE" "$elapsed" "$cpu_before" "$cpu_after" "$clk" "$rss_kb" "$AUDIO" "$SEATS" <<'PY'
+python3 - "$work" "$CALLS" "$RATE" "$elapsed" "$cpu_before" "$cpu_after" "$clk" "$rss_kb" "$AUDIO" "$SEATS" \
+  "$switches_before" "$switches_after" <<'PY'
 import csv, glob, sys
-work, calls, rate, elapsed, c0, c1, clk, rss, audio, seats = sys.argv[1:]
+work, calls, rate, elapsed, c0, c1, clk, rss, audio, seats, s0, s1 = sys.argv[1:]
 rows = list(csv.reader(open(f"{work}/stats.csv"), delimiter=";"))
 head, last = rows[0], rows[-1]
 col = lambda name: last[head.index(name)]
@@ -69,4 +75,6 @@ for name, label in (("ringing", "INVITE->180"), ("answer", "INVITE->200")):
     v = rtd[name]
     print(f"{label}: n={len(v)} p50={pct(v, 50):.0f} ms p99={pct(v, 99):.0f} ms max={max(v, default=float('nan')):.0f} ms")
 print(f"router cpu={cpu:.2f}s ({100 * cpu / float(elapsed):.1f} % of one core) peak_rss={int(rss) / 1024:.1f} MiB")
+done = max(1, ok + failed)
+print(f"per call: cpu={1000 * cpu / done:.2f} ms context_switches={(int(s1) - int(s0)) / done:.1f}")
 PY

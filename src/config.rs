@@ -11,9 +11,11 @@ use thiserror::Error;
 
 use crate::sip::digest::{DigestAlgorithm, SeatCredential};
 
+mod runtime;
 mod transport_checks;
 mod wallboard;
 use crate::sip::digest_policy::{SeatDigest, TransportAlgorithms};
+pub use runtime::RuntimeConfig;
 pub use wallboard::WallboardConfig;
 
 /// Errors from loading or validating the configuration.
@@ -101,6 +103,9 @@ pub struct Config {
     /// The live wallboard: wall displays' token, amber and red thresholds.
     #[serde(default)]
     pub wallboard: WallboardConfig,
+    /// Worker threads of the async runtime.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
     /// Seats allowed to register.
     #[serde(default)]
     pub seats: Vec<SeatConfig>,
@@ -743,6 +748,9 @@ impl Config {
             if let Some((key, _)) = needs_tls.iter().find(|(_, set)| *set) {
                 return Err(invalid(key, "needs a [tls] section (cert and key)".into()));
             }
+        }
+        if let Some((key, reason)) = self.runtime.defect() {
+            return Err(invalid(key, reason));
         }
         if self.store.cache_capacity_mb == 0 {
             return Err(invalid(

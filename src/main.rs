@@ -413,7 +413,11 @@ const BLOCKING_THREADS: usize = 8;
 fn run(config_path: &Path) -> Result<()> {
     let config = Config::load(config_path)?;
     init_logging(&config.log.format, &config.log.level);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = config.runtime.worker_threads() {
+        builder.worker_threads(threads);
+    }
+    let runtime = builder
         .enable_all()
         .max_blocking_threads(BLOCKING_THREADS)
         .build()?;

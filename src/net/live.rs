@@ -3,7 +3,7 @@
 //! once calls end, so a table that keeps growing with the calls handled shows here (and in
 //! `tests/it/e2e_memory.rs`) before it shows in the process's memory.
 //!
-//! The call driver publishes its own tables and the Router's after each event
+//! The call driver samples its own tables and the Router's every second
 //! ([`CallDriver::publish_tables`]); [`watch`] samples rsipstack's dialogs and transactions
 //! and tokio's live tasks every second.
 
