@@ -36,7 +36,7 @@
 # build; KEEP_WORK=1 keeps the work directory (SIPp stats, logs, rss.log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RATES=${1:-"200 500 1000 1500 2000"}; SECS=${2:-5}; SEATS=${3:-100}; RSS_CALLS=${4:-200000}
+RATES=${1-"200 500 1000 1500 2000"}; SECS=${2:-5}; SEATS=${3:-100}; RSS_CALLS=${4:-200000}
 RSS_RATE=${RSS_RATE:-1000}; BENCH_LOCK=${BENCH_LOCK-/tmp/sas-bench.lock}
 command -v sipp >/dev/null || { echo "SIPp missing: apt-get install sip-tester" >&2; exit 1; }
 command -v kamailio >/dev/null || { echo "Kamailio missing: apt-get install kamailio" >&2; exit 1; }
@@ -148,10 +148,12 @@ if [ "$RSS_CALLS" -gt 0 ]; then
     done ) > "$work/rss.log" 2>/dev/null &
   SAMPLER=$!
   mkdir -p "$work/rss"
+  c0=$(cpu_ticks "$TARGET")
   ( cd "$work/rss" && sipp 127.0.0.1:$SIP_PORT -sf "$work/caller.xml" -i 127.0.0.1 -p $CALLER_PORT \
       -s 15 -m "$RSS_CALLS" -r "$RSS_RATE" -d 0 -l 20000 -nostdin -trace_stat -stf stats.csv \
       -timeout $((RSS_CALLS / RSS_RATE + 60))s > sipp.out 2>&1 ) || true
   sleep 3 # the last records are written after the last BYE
+  echo "$c0 $(cpu_ticks "$TARGET")" > "$work/rss_cpu"
   stop
   unlock
 fi

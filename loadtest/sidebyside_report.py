@@ -171,6 +171,14 @@ def main():
         else:
             rss_cell += f" (only {handled:,} calls handled)"
             rss_verdict = "FAIL"
+        rows_ = list(csv.reader(open(f"{work}/rss/stats.csv"), delimiter=";"))
+        ok = int(rows_[-1][rows_[0].index("SuccessfulCall(C)")])
+        failed = int(rows_[-1][rows_[0].index("FailedCall(C)")])
+        c0, c1 = (int(x) for x in open(f"{work}/rss_cpu").read().split())
+        print(f"\nRSS phase: {ok:,} completed / {failed:,} failed, router CPU {(c1 - c0) / clk:.1f} s"
+              f" ({(c1 - c0) / clk * 1000 / max(1, ok):.2f} ms per completed call), VmRSS every 10 s"
+              " (MiB @ calls handled): "
+              + ", ".join(f"{rss / 1024:.0f} @ {n:,}" for _, rss, n in samples[::10]))
         marks_txt = " / ".join(f"{c // 1000}k" for c in marks)
         rows.append((f"RSS after {marks_txt} calls handled (recording on)", "—", rss_cell, "—",
                      "± 10 % from 20k to the end", rss_verdict))
