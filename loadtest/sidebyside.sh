@@ -33,7 +33,9 @@
 #
 # Output: per-rung figures, then one Markdown table (README "Performance") with the targets'
 # PASS/FAIL. The machine is shared: read ratios, not absolute figures. ROUTER_BIN runs another
-# build; KEEP_WORK=1 keeps the work directory (SIPp stats, logs, rss.log).
+# build; KEEP_WORK=1 keeps the work directory (SIPp stats, logs, rss.log). A call whose
+# answer never comes fails after 10 s (-recv_timeout), and each SIPp caller is stopped 40 s
+# after its rung's time (SIPp's own -timeout waits for calls stuck in a recv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATES=${1-"200 500 1000 1500 2000"}; SECS=${2:-5}; SEATS=${3:-100}; RSS_CALLS=${4:-200000}
@@ -55,7 +57,11 @@ trap 'stop; [ "${KEEP_WORK:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"' EX
 if [ -n "$BENCH_LOCK" ]; then exec 9>"$BENCH_LOCK"; fi
 lock() { [ -z "$BENCH_LOCK" ] || flock 9; }
 unlock() { [ -z "$BENCH_LOCK" ] || flock -u 9; }
-SIP_PORT=25160; HTTP_PORT=28180; SEAT_PORT=25171; REG_PORT=25172; CALLER_PORT=25180
+# PORT_BASE moves every port (another run holding these: SIP PORT_BASE, HTTP +3020, seats +11,
+# +12, caller +20).
+PORT_BASE=${PORT_BASE:-25160}
+SIP_PORT=$PORT_BASE; HTTP_PORT=$((PORT_BASE + 3020)); SEAT_PORT=$((PORT_BASE + 11))
+REG_PORT=$((PORT_BASE + 12)); CALLER_PORT=$((PORT_BASE + 20))
 sed '/play_pcap_audio/d' tests/sipp/caller.xml > "$work/caller.xml"
 export OVERLOAD_SECTION=${OVERLOAD_SECTION:-"max_calls = 0;max_call_rate = 0;max_queue_delay_ms = 0"}
 # shellcheck source=loadtest/kamailio.sh
@@ -92,9 +98,10 @@ ladder() { # NAME: one rung per rate; a line per rung in $work/runs
   for rate in $RATES; do
     calls=$((rate * SECS)); dir="$work/$1-$rate"; mkdir -p "$dir"
     c0=$(cpu_ticks "$TARGET"); s0=$(cpu_ticks "$SEAT_SIPP")
-    ( cd "$dir" && /usr/bin/time -f "%e %U %S" -o time.txt sipp 127.0.0.1:$SIP_PORT -sf "$work/caller.xml" \
-        -i 127.0.0.1 -p $CALLER_PORT -s 15 -m "$calls" -r "$rate" -d 0 -l 20000 -nostdin -trace_stat \
-        -trace_rtt -rtt_freq 1 -stf stats.csv -timeout $((SECS + 25))s > sipp.out 2>&1 ) || true
+    ( cd "$dir" && /usr/bin/time -f "%e %U %S" -o time.txt timeout -s INT -k 5 $((SECS + 40)) \
+        sipp 127.0.0.1:$SIP_PORT -sf "$work/caller.xml" -i 127.0.0.1 -p $CALLER_PORT -s 15 -m "$calls" \
+        -r "$rate" -d 0 -l 20000 -nostdin -trace_stat -trace_rtt -rtt_freq 1 -stf stats.csv \
+        -recv_timeout 10000 -timeout $((SECS + 25))s > sipp.out 2>&1 ) || true
     c1=$(cpu_ticks "$TARGET"); s1=$(cpu_ticks "$SEAT_SIPP")
     echo "$1 $rate $dir $c0 $c1 $s0 $s1" >> "$work/runs"
     echo "  $1: $rate calls/s done"
@@ -149,8 +156,9 @@ if [ "$RSS_CALLS" -gt 0 ]; then
   SAMPLER=$!
   mkdir -p "$work/rss"
   c0=$(cpu_ticks "$TARGET")
-  ( cd "$work/rss" && sipp 127.0.0.1:$SIP_PORT -sf "$work/caller.xml" -i 127.0.0.1 -p $CALLER_PORT \
-      -s 15 -m "$RSS_CALLS" -r "$RSS_RATE" -d 0 -l 20000 -nostdin -trace_stat -stf stats.csv \
+  ( cd "$work/rss" && timeout -s INT -k 5 $((RSS_CALLS / RSS_RATE + 80)) sipp 127.0.0.1:$SIP_PORT \
+      -sf "$work/caller.xml" -i 127.0.0.1 -p $CALLER_PORT -s 15 -m "$RSS_CALLS" -r "$RSS_RATE" -d 0 \
+      -l 20000 -nostdin -trace_stat -stf stats.csv -recv_timeout 10000 \
       -timeout $((RSS_CALLS / RSS_RATE + 60))s > sipp.out 2>&1 ) || true
   sleep 3 # the last records are written after the last BYE
   echo "$c0 $(cpu_ticks "$TARGET")" > "$work/rss_cpu"
