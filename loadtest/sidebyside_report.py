@@ -24,18 +24,27 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def rung(d, c0, c1, s0, s1, clk):
-    rows = list(csv.reader(open(f"{d}/stats.csv"), delimiter=";"))
+def counts(path, planned):
+    """(completed, failed) from a SIPp -trace_stat file; all failed when SIPp left none."""
+    rows = list(csv.reader(open(path), delimiter=";")) if os.path.exists(path) else []
+    if len(rows) < 2:
+        return 0, planned
     head, last = rows[0], rows[-1]
-    ok = int(last[head.index("SuccessfulCall(C)")])
-    failed = int(last[head.index("FailedCall(C)")])
+    return int(last[head.index("SuccessfulCall(C)")]), int(last[head.index("FailedCall(C)")])
+
+
+def rung(d, rate, secs, c0, c1, s0, s1, clk):
+    ok, failed = counts(f"{d}/stats.csv", rate * secs)
     rtd = {"ringing": [], "answer": []}
     for f in glob.glob(f"{d}/*_rtt.csv"):
         for r in list(csv.reader(open(f), delimiter=";"))[1:]:
             if len(r) >= 3 and r[2] in rtd:
                 rtd[r[2]].append(float(r[1]))
-    elapsed, user, sys_ = (float(x) for x in open(f"{d}/time.txt").read().split()[-3:])
-    elapsed = max(elapsed, 0.001)
+    times = open(f"{d}/time.txt").read().split() if os.path.exists(f"{d}/time.txt") else []
+    elapsed, user, sys_ = (float(x) for x in (times[-3:] if len(times) >= 3 else (secs, 0, 0)))
+    # Over the rung's nominal time, not SIPp's whole run (which waits for the last answers
+    # and timeouts): an upper bound of its load while it sends.
+    elapsed = max(min(elapsed, secs), 0.001)
     return {
         "ok": ok,
         "failed": failed,
@@ -72,7 +81,7 @@ def main():
     lines = lambda name: open(f"{work}/{name}").readlines() if os.path.exists(f"{work}/{name}") else []
     for line in lines("runs"):
         name, rate, d, c0, c1, s0, s1 = line.split()
-        res[(name, int(rate))] = rung(d, c0, c1, s0, s1, clk)
+        res[(name, int(rate))] = rung(d, int(rate), secs, c0, c1, s0, s1, clk)
     mem = {}
     for line in lines("mem"):
         name, what, kb = line.split()
@@ -171,9 +180,7 @@ def main():
         else:
             rss_cell += f" (only {handled:,} calls handled)"
             rss_verdict = "FAIL"
-        rows_ = list(csv.reader(open(f"{work}/rss/stats.csv"), delimiter=";"))
-        ok = int(rows_[-1][rows_[0].index("SuccessfulCall(C)")])
-        failed = int(rows_[-1][rows_[0].index("FailedCall(C)")])
+        ok, failed = counts(f"{work}/rss/stats.csv", rss_calls)
         c0, c1 = (int(x) for x in open(f"{work}/rss_cpu").read().split())
         print(f"\nRSS phase: {ok:,} completed / {failed:,} failed, router CPU {(c1 - c0) / clk:.1f} s"
               f" ({(c1 - c0) / clk * 1000 / max(1, ok):.2f} ms per completed call), VmRSS every 10 s"
