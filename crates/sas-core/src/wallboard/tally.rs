@@ -6,7 +6,7 @@
 //! "Today" is since local midnight, Europe/Paris, on the wall clock given; the last hour
 //! is the calls that arrived in the 60 minutes before now, to the second: finished calls of
 //! the last hour are summed per second of arrival (at most 3,600 sums, whatever the call
-//! rate: one entry per call grew with the calls handled, ~0.7 KiB each, 2.5 GB an hour at
+//! rate: one entry per call grew with the calls handled, ~3 KiB each, 10 GB an hour at
 //! 1,000 calls/s), and those sums summed again when a board is drawn.
 
 use crate::record::CallRecord;
