@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CALLS=${1:-20000}; RATE=${2:-100}; SEATS=${3:-50}; TALK_MS=${4:-200}; CACHE_MB=${5:-16}
 command -v sipp >/dev/null || { echo "SIPp missing: apt-get install sip-tester" >&2; exit 1; }
-cargo build --release --quiet
+[ -n "${ROUTER_BIN:-}" ] || cargo build --release --quiet
 
 work=$(mktemp -d /tmp/sas-durable.XXXXXX)
 SEAT_SIPP=""

@@ -7,11 +7,13 @@
 # pid once /healthz answers. ROUTER_WRAP (unquoted) prefixes the command (`heaptrack -o FILE`).
 # ROUTER_BIN runs another build (e.g. one from before [overload], with OVERLOAD_SECTION=0
 # to leave that section out of its config; OVERLOAD_SECTION=... replaces its body).
-# DIALPLANS=DIR takes the dial plans from DIR instead of dialplans/.
-python3 - "$work" "$N_SEATS" "$SIP_PORT" "$HTTP_PORT" "${N_AMU:-0}" "${WS_PORT:-}" "${CACHE_MB:-}" "${OVERLOAD_SECTION:-}" "${DIALPLANS:-}" <<'PY'
+# DIALPLANS=DIR takes the dial plans from DIR instead of dialplans/. RECORDING=0 turns
+# [recording] off.
+python3 - "$work" "$N_SEATS" "$SIP_PORT" "$HTTP_PORT" "${N_AMU:-0}" "${WS_PORT:-}" "${CACHE_MB:-}" "${OVERLOAD_SECTION:-}" "${DIALPLANS:-}" "${RECORDING:-1}" <<'PY'
 import hashlib, sys, re
 work, seats, sip, http = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 amus, ws, cache, overload, plans = int(sys.argv[5]), sys.argv[6], sys.argv[7], sys.argv[8], sys.argv[9]
+recording = sys.argv[10] != "0"
 base = open("config/sas-router.toml").read().split("[[seats]]")[0]
 base = base.replace('127.0.0.1:5060', f'127.0.0.1:{sip}').replace('127.0.0.1:8080', f'127.0.0.1:{http}')
 base = base.replace('data_dir = "./data"', f'data_dir = "{work}/data"')
@@ -23,6 +25,8 @@ base = re.sub(r'wrap_up_s = \d+', 'wrap_up_s = 0', base)
 if cache:
     base = re.sub(r'cache_capacity_mb = \d+', f'cache_capacity_mb = {cache}', base)
 base = base.replace('level = "info"', 'level = "warn"')
+if not recording:
+    base = re.sub(r'(\[recording\][^\[]*?)enabled = true', r'\1enabled = false', base, flags=re.S)
 if overload:
     body = "" if overload == "0" else "[overload]\n" + overload.replace(";", "\n") + "\n\n"
     base = re.sub(r'\[overload\]\n.*?(?=\n\[)', body.rstrip("\n"), base, flags=re.S)

@@ -1,142 +1,71 @@
 #!/usr/bin/env bash
-# Kamailio and sas-router side by side, same machine, same SIPp scenarios, one run:
+# Kamailio and sas-router side by side, same machine, same SIPp scenarios, one run, every SIP
+# target of issue 18 checked:
 #
-#   loadtest/sidebyside.sh [RATES="200 500 1000 1500 2000"] [SECONDS=5] [SEATS=100]
+#   loadtest/sidebyside.sh [RATES="200 500 1000 1500 2000"] [SECONDS=5] [SEATS=100] [RSS_CALLS=200000]
 #
-# Each target in turn gets SEATS digest-authenticated seats (loadtest/register_many.xml,
-# MD5, realm sas-router) whose Contacts all point at one auto-answer SIPp, then a ladder of
-# trunk calls to the 15 at each rate for SECONDS (hold 0, signalling only: INVITE → seat →
-# 180/200 → ACK → BYE). Kamailio 5.6 (Debian) is registrar + proxy: auth_db on a db_text
-# subscriber table, usrloc in memory, round robin over the seats, record-routed. The router
-# runs the shipped configuration (recording on) with the samu plan's greeting, hold music
-# and reassurance left out, so the seat's answer is the caller's 200 there too, and with
-# overload limits off (OVERLOAD_SECTION overrides). Per rate and target it prints completed
-# and failed calls, CPU per call (utime+stime of every process of the target, from
-# /proc/PID/stat), INVITE→180 and INVITE→200 p99 (SIPp, whole ms); then the highest rate
-# of the ladder with < 0.1 % failed for each, and the ratios. The machine is shared: read
-# ratios, not absolute figures. ROUTER_BIN runs another build.
+# RATES="" runs the RSS phase alone; RSS_CALLS=0 skips it.
+#
+# Phases (each under the shared bench lock, $BENCH_LOCK, default /tmp/sas-bench.lock, taken
+# per phase so other measurements can slot in between; BENCH_LOCK= runs unlocked):
+#  1. Kamailio 5.6 (Debian) as registrar + proxy: auth_db on a db_text subscriber table, usrloc
+#     in memory, round robin over the seats, record-routed; SEATS digest-authenticated seats
+#     (loadtest/register_many.xml, MD5, realm sas-router) whose Contacts all point at one
+#     auto-answer SIPp; then a ladder of trunk calls at each rate for SECONDS (hold 0,
+#     signalling only: INVITE → seat → 180/200 → ACK → BYE).
+#  2. The router, recording on (the shipped configuration), same seats, same ladder.
+#  3. The router, recording off ([recording] enabled = false), same ladder.
+#  4. RSS flatness (RSS_CALLS=0 skips it): a fresh router, recording on, RSS_CALLS calls at
+#     RSS_RATE (default 1000) calls/s, its VmRSS sampled every second against the calls it has
+#     handled (sas_calls_total); RSS after 20,000, 100,000 and RSS_CALLS calls.
+# The router runs with the samu plan's greeting, hold music and reassurance left out, so the
+# seat's answer is the caller's 200 on both, and with overload limits off (OVERLOAD_SECTION
+# overrides). Per rung it records completed and failed calls, CPU per call (utime+stime of every
+# process of the target, /proc/PID/stat), SIPp's INVITE→180 and INVITE→200 p99 (whole ms), and
+# the CPU the SIPp caller and the SIPp seats used (a SIPp near 100 % of a core is the
+# bottleneck, not the target: the report says so). Memory: PSS (smaps_rollup, summed over
+# Kamailio's processes, whose shared pool would be counted once per process in RSS) once the
+# seats are registered and after the ladder, per call handled.
+#
+# INVITE → seat's INVITE is not measured directly (the router is a B2BUA: the seat's INVITE has
+# another Call-ID, and SIPp's clocks are per process); the caller's INVITE→180 bounds it from
+# above, since the seat answers 180 at once.
+#
+# Output: per-rung figures, then one Markdown table (README "Performance") with the targets'
+# PASS/FAIL. The machine is shared: read ratios, not absolute figures. ROUTER_BIN runs another
+# build; KEEP_WORK=1 keeps the work directory (SIPp stats, logs, rss.log). A call whose
+# answer never comes fails after 10 s (-recv_timeout), and each SIPp caller is stopped 40 s
+# after its rung's time (SIPp's own -timeout waits for calls stuck in a recv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RATES=${1:-"200 500 1000 1500 2000"}; SECS=${2:-5}; SEATS=${3:-100}
+RATES=${1-"200 500 1000 1500 2000"}; SECS=${2:-5}; SEATS=${3:-100}; RSS_CALLS=${4:-200000}
+RSS_RATE=${RSS_RATE:-1000}; BENCH_LOCK=${BENCH_LOCK-/tmp/sas-bench.lock}
 command -v sipp >/dev/null || { echo "SIPp missing: apt-get install sip-tester" >&2; exit 1; }
 command -v kamailio >/dev/null || { echo "Kamailio missing: apt-get install kamailio" >&2; exit 1; }
 [ "$SEATS" -le 100 ] || { echo "at most 100 seats (load0000…load0099)" >&2; exit 1; }
 [ -n "${ROUTER_BIN:-}" ] || cargo build --release --quiet
 
 work=$(mktemp -d /tmp/sas-sbs.XXXXXX)
-SEAT_SIPP=""; TARGET=""
+SEAT_SIPP=""; TARGET=""; SAMPLER=""
 stop() {
+  [ -z "$SAMPLER" ] || kill "$SAMPLER" 2>/dev/null || true
   [ -z "$SEAT_SIPP" ] || kill "$SEAT_SIPP" 2>/dev/null || true
   [ -z "$TARGET" ] || { kill "$TARGET" 2>/dev/null || true; wait "$TARGET" 2>/dev/null || true; }
-  SEAT_SIPP=""; TARGET=""
+  SEAT_SIPP=""; TARGET=""; SAMPLER=""
 }
-trap 'stop; rm -rf "$work"' EXIT
-SIP_PORT=25160; HTTP_PORT=28180; SEAT_PORT=25171; REG_PORT=25172; CALLER_PORT=25180
-clk=$(getconf CLK_TCK)
+trap 'stop; [ "${KEEP_WORK:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"' EXIT
+if [ -n "$BENCH_LOCK" ]; then exec 9>"$BENCH_LOCK"; fi
+lock() { [ -z "$BENCH_LOCK" ] || flock 9; }
+unlock() { [ -z "$BENCH_LOCK" ] || flock -u 9; }
+# PORT_BASE moves every port (another run holding these: SIP PORT_BASE, HTTP +3020, seats +11,
+# +12, caller +20).
+PORT_BASE=${PORT_BASE:-25160}
+SIP_PORT=$PORT_BASE; HTTP_PORT=$((PORT_BASE + 3020)); SEAT_PORT=$((PORT_BASE + 11))
+REG_PORT=$((PORT_BASE + 12)); CALLER_PORT=$((PORT_BASE + 20))
 sed '/play_pcap_audio/d' tests/sipp/caller.xml > "$work/caller.xml"
 export OVERLOAD_SECTION=${OVERLOAD_SECTION:-"max_calls = 0;max_call_rate = 0;max_queue_delay_ms = 0"}
-
-# Seats (the router's loadtest/router.sh writes the same CSV) and Kamailio's subscribers.
-python3 - "$work" "$SEATS" <<'PY'
-import hashlib, sys, os
-work, seats = sys.argv[1], int(sys.argv[2])
-os.makedirs(f"{work}/kam/db", exist_ok=True)
-csv, rows = ["SEQUENTIAL"], []
-for i in range(seats):
-    u = f"load{i:04d}"
-    ha1 = hashlib.md5(f"{u}:sas-router:load-pw".encode()).hexdigest()
-    ha1b = hashlib.md5(f"{u}@127.0.0.1:sas-router:load-pw".encode()).hexdigest()
-    csv.append(f"{u};[authentication username={u} password=load-pw]")
-    rows.append(f"{i + 1}:{u}:127.0.0.1:load-pw:{ha1}:{ha1b}")
-open(f"{work}/kam_seats.csv", "w").write("\n".join(csv) + "\n")
-open(f"{work}/kam/db/version", "w").write("table_name(str) table_version(int)\nsubscriber:7\n")
-open(f"{work}/kam/db/subscriber", "w").write(
-    "id(int,auto) username(str) domain(str,null) password(str) ha1(str) ha1b(str)\n"
-    + "\n".join(rows) + "\n")
-PY
-cat > "$work/kam/kamailio.cfg" <<EOF
-#!KAMAILIO
-debug=1
-log_stderror=yes
-children=2
-auto_aliases=no
-dns=no
-rev_dns=no
-mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
-loadmodule "kex.so"
-loadmodule "corex.so"
-loadmodule "tm.so"
-loadmodule "tmx.so"
-loadmodule "sl.so"
-loadmodule "rr.so"
-loadmodule "pv.so"
-loadmodule "maxfwd.so"
-loadmodule "textops.so"
-loadmodule "siputils.so"
-loadmodule "usrloc.so"
-loadmodule "registrar.so"
-loadmodule "db_text.so"
-loadmodule "auth.so"
-loadmodule "auth_db.so"
-modparam("usrloc", "db_mode", 0)
-modparam("auth_db", "db_url", "text://$work/kam/db")
-modparam("auth_db", "calculate_ha1", 0)
-modparam("auth_db", "password_column", "ha1")
-modparam("auth_db", "use_domain", 0)
-modparam("auth_db", "load_credentials", "")
-modparam("pv", "shvset", "next=i:0")
-modparam("rr", "enable_full_lr", 1)
-
-request_route {
-	if (!mf_process_maxfwd_header("10")) {
-		sl_send_reply("483", "Too Many Hops");
-		exit;
-	}
-	if (is_method("CANCEL")) {
-		if (t_check_trans()) {
-			t_relay();
-		}
-		exit;
-	}
-	if (has_totag()) {
-		if (loose_route()) {
-			t_relay();
-		}
-		exit;
-	}
-	t_check_trans();
-	if (is_method("REGISTER")) {
-		if (!auth_check("sas-router", "subscriber", "1")) {
-			auth_challenge("sas-router", "0");
-			exit;
-		}
-		consume_credentials();
-		if (!save("location")) {
-			sl_reply_error();
-		}
-		exit;
-	}
-	if (!is_method("INVITE")) {
-		sl_send_reply("405", "Method Not Allowed");
-		exit;
-	}
-	# The trunk's INVITE: the next seat, round robin.
-	\$var(i) = \$shv(next);
-	\$shv(next) = (\$var(i) + 1) mod $SEATS;
-	if (\$var(i) < 10) {
-		\$var(u) = "load000" + \$var(i);
-	} else {
-		\$var(u) = "load00" + \$var(i);
-	}
-	\$ru = "sip:" + \$var(u) + "@127.0.0.1";
-	if (!lookup("location")) {
-		sl_send_reply("480", "Seat Not Registered");
-		exit;
-	}
-	record_route();
-	t_relay();
-}
-EOF
+# shellcheck source=loadtest/kamailio.sh
+. loadtest/kamailio.sh
 
 seats_up() { # CSV
   sipp 127.0.0.1:$SIP_PORT -sf tests/sipp/seat_answer.xml -i 127.0.0.1 -p $SEAT_PORT -d 0 -nostdin \
@@ -155,80 +84,86 @@ cpu_ticks() { # PID: its and its children's utime+stime
   echo "$total"
 }
 
-ladder() { # NAME
-  local rate calls c0 c1 dir
-  for rate in $RATES; do
-    calls=$((rate * SECS)); dir="$work/$1-$rate"; mkdir -p "$dir"
-    c0=$(cpu_ticks "$TARGET")
-    ( cd "$dir" && sipp 127.0.0.1:$SIP_PORT -sf "$work/caller.xml" -i 127.0.0.1 -p $CALLER_PORT \
-        -s 15 -m "$calls" -r "$rate" -d 0 -l 20000 -nostdin -trace_stat -trace_rtt -rtt_freq 1 \
-        -stf stats.csv -timeout $((SECS + 40))s > sipp.out 2>&1 ) || true
-    c1=$(cpu_ticks "$TARGET")
-    echo "$1 $rate $dir $c0 $c1" >> "$work/runs"
-    sleep 2
+pss_kb() { # PID: PSS of it and its children (kB)
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
   done
+  echo "$total"
 }
 
-echo "Kamailio $(kamailio -v | head -1 | cut -d' ' -f3), rates: $RATES, $SECS s each, $SEATS seats"
-mkdir -p "$work/kam/run"
-kamailio -DD -E -f "$work/kam/kamailio.cfg" -Y "$work/kam/run" -l "udp:127.0.0.1:$SIP_PORT" \
-  -m 256 -M 16 > "$work/kam/kamailio.log" 2>&1 &
-TARGET=$!
-sleep 1
-kill -0 "$TARGET" 2>/dev/null || { cat "$work/kam/kamailio.log" >&2; exit 1; }
-seats_up "$work/kam_seats.csv"
-ladder kamailio
-stop
+ladder() { # NAME: one rung per rate; a line per rung in $work/runs
+  local rate calls c0 c1 s0 s1 dir
+  echo "$1 pss_registered $(pss_kb "$TARGET")" >> "$work/mem"
+  for rate in $RATES; do
+    calls=$((rate * SECS)); dir="$work/$1-$rate"; mkdir -p "$dir"
+    c0=$(cpu_ticks "$TARGET"); s0=$(cpu_ticks "$SEAT_SIPP")
+    ( cd "$dir" && /usr/bin/time -f "%e %U %S" -o time.txt timeout -s INT -k 5 $((SECS + 40)) \
+        sipp 127.0.0.1:$SIP_PORT -sf "$work/caller.xml" -i 127.0.0.1 -p $CALLER_PORT -s 15 -m "$calls" \
+        -r "$rate" -d 0 -l 20000 -nostdin -trace_stat -trace_rtt -rtt_freq 1 -stf stats.csv \
+        -recv_timeout 10000 -timeout $((SECS + 25))s > sipp.out 2>&1 ) || true
+    c1=$(cpu_ticks "$TARGET"); s1=$(cpu_ticks "$SEAT_SIPP")
+    echo "$1 $rate $dir $c0 $c1 $s0 $s1" >> "$work/runs"
+    echo "  $1: $rate calls/s done"
+    sleep 2
+  done
+  echo "$1 pss_after $(pss_kb "$TARGET")" >> "$work/mem"
+}
+
+router_up() { # RECORDING (1/0): a fresh router, data and all
+  rm -rf "$work/data"
+  N_SEATS=$SEATS DIALPLANS="$work/dialplans" RECORDING=$1
+  # shellcheck source=loadtest/router.sh
+  . loadtest/router.sh
+  TARGET=$ROUTER
+  curl -sf "127.0.0.1:$HTTP_PORT/healthz" > /dev/null || { cat "$work/router.log" >&2; exit 1; }
+  seats_up "$work/seats.csv"
+}
+
+echo "Kamailio $(kamailio -v | head -1 | cut -d' ' -f3), rates: $RATES, $SECS s each, $SEATS seats," \
+  "RSS phase: $RSS_CALLS calls at $RSS_RATE/s"
+if [ -n "$RATES" ]; then
+  lock
+  kamailio_up
+  seats_up "$work/kam_seats.csv"
+  ladder kamailio
+  stop
+  unlock
+fi
 
 # The router: the shipped plans, without the samu greeting, hold music and reassurance.
 cp -r dialplans "$work/dialplans"
 sed -i '/^greeting = "accueil-15"/d; /^hold = "musique-attente"/d; /^reassurance/d' \
   "$work/dialplans/samu.toml"
-N_SEATS=$SEATS DIALPLANS="$work/dialplans"
-# shellcheck source=loadtest/router.sh
-. loadtest/router.sh
-TARGET=$ROUTER
-curl -sf "127.0.0.1:$HTTP_PORT/healthz" > /dev/null || { cat "$work/router.log" >&2; exit 1; }
-seats_up "$work/seats.csv"
-ladder router
-stop
+for rec in 1 0; do
+  [ -n "$RATES" ] || break
+  lock
+  router_up $rec
+  ladder "router_rec$rec"
+  stop
+  unlock
+done
 
-python3 - "$work/runs" "$clk" <<'PY'
-import csv, glob, sys
-runs, clk = sys.argv[1], float(sys.argv[2])
-def pct(v, p):
-    v = sorted(v)
-    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))] if v else float("nan")
-res = {}
-for line in open(runs):
-    name, rate, d, c0, c1 = line.split()
-    rows = list(csv.reader(open(f"{d}/stats.csv"), delimiter=";"))
-    head, last = rows[0], rows[-1]
-    ok = int(last[head.index("SuccessfulCall(C)")]); failed = int(last[head.index("FailedCall(C)")])
-    rtd = {"ringing": [], "answer": []}
-    for f in glob.glob(f"{d}/*_rtt.csv"):
-        for r in list(csv.reader(open(f), delimiter=";"))[1:]:
-            if len(r) >= 3 and r[2] in rtd:
-                rtd[r[2]].append(float(r[1]))
-    cpu_ms = (int(c1) - int(c0)) / clk * 1000 / max(1, ok)
-    res[(name, int(rate))] = (ok, failed, cpu_ms, pct(rtd["ringing"], 99), pct(rtd["answer"], 99))
-rates = sorted({r for _, r in res})
-print("| calls/s | Kamailio ok / failed | CPU/call | p99 180 / 200 | router ok / failed | CPU/call | p99 180 / 200 | CPU ratio |")
-print("|---|---|---|---|---|---|---|---|")
-for r in rates:
-    k, s = res.get(("kamailio", r)), res.get(("router", r))
-    cell = lambda x: f"{x[0]} / {x[1]} | {x[2]:.2f} ms | {x[3]:.0f} / {x[4]:.0f} ms" if x else "— | — | —"
-    ratio = f"{s[2] / k[2]:.2f}×" if k and s and k[2] > 0 else "—"
-    print(f"| {r} | {cell(k)} | {cell(s)} | {ratio} |")
-def max_ok(name):
-    best = 0
-    for r in rates:
-        x = res.get((name, r))
-        if not x or x[1] > 0.001 * (x[0] + x[1]):
-            break
-        best = r
-    return best
-k, s = max_ok("kamailio"), max_ok("router")
-print(f"max calls/s with < 0.1 % failed (ladder): Kamailio {k}, router {s}"
-      + (f" ({s / k:.2f}× Kamailio)" if k else ""))
-PY
+if [ "$RSS_CALLS" -gt 0 ]; then
+  lock
+  router_up 1
+  # VmRSS (kB) against the calls the router has handled, every second.
+  ( while kill -0 "$TARGET" 2>/dev/null; do
+      n=$(curl -s "127.0.0.1:$HTTP_PORT/metrics" | awk '/^sas_calls_total/ {n += $2} END {print n + 0}')
+      echo "$(date +%s) $(awk '/VmRSS/ {print $2}' "/proc/$TARGET/status") $n"
+      sleep 1
+    done ) > "$work/rss.log" 2>/dev/null &
+  SAMPLER=$!
+  mkdir -p "$work/rss"
+  c0=$(cpu_ticks "$TARGET")
+  ( cd "$work/rss" && timeout -s INT -k 5 $((RSS_CALLS / RSS_RATE + 80)) sipp 127.0.0.1:$SIP_PORT \
+      -sf "$work/caller.xml" -i 127.0.0.1 -p $CALLER_PORT -s 15 -m "$RSS_CALLS" -r "$RSS_RATE" -d 0 \
+      -l 20000 -nostdin -trace_stat -stf stats.csv -recv_timeout 10000 \
+      -timeout $((RSS_CALLS / RSS_RATE + 60))s > sipp.out 2>&1 ) || true
+  sleep 3 # the last records are written after the last BYE
+  echo "$c0 $(cpu_ticks "$TARGET")" > "$work/rss_cpu"
+  stop
+  unlock
+fi
+
+python3 loadtest/sidebyside_report.py "$work" "$(getconf CLK_TCK)" "$SECS" "$RSS_CALLS"

@@ -1,7 +1,8 @@
 //! Live entries of the router's per-call tables and of its tasks, published as
 //! `sas_live_entries{table}`: every table keyed by call or leg goes back to its idle value
 //! once calls end, so a table that keeps growing with the calls handled shows here (and in
-//! `tests/it/e2e_memory.rs`) before it shows in the process's memory.
+//! `tests/it/e2e_memory.rs`) before it shows in the process's memory; the wallboard's last
+//! hour (`wallboard_last_hour`) holds one sum per second, at most 3,600.
 //!
 //! The call driver samples its own tables and the Router's every second
 //! ([`CallDriver::publish_tables`]); [`watch`] samples rsipstack's dialogs and transactions
@@ -24,6 +25,10 @@ impl CallDriver {
         gauge.with_label_values(&["driver_legs"]).set(legs as i64);
         let waits = self.tracking.waits.len();
         gauge.with_label_values(&["metric_waits"]).set(waits as i64);
+        let slots = self.wallboard.last_hour_slots();
+        gauge
+            .with_label_values(&["wallboard_last_hour"])
+            .set(slots as i64);
         for (table, n) in self.router.table_sizes() {
             gauge.with_label_values(&[table]).set(n as i64);
         }

@@ -77,6 +77,11 @@ impl Wallboard {
         self.tally.finished(now, record);
     }
 
+    /// Seconds of the last hour holding finished calls' sums (at most 3,600).
+    pub(super) fn last_hour_slots(&self) -> usize {
+        self.tally.recent_slots()
+    }
+
     /// The rows of the dial plans in force.
     fn layout(&mut self) -> &Layout {
         let plans = self.plans.current().plans;

@@ -189,6 +189,36 @@ fn local_midnight_starts_a_new_day_and_the_last_hour_runs_across_it() {
 }
 
 #[test]
+fn the_last_hour_keeps_one_sum_per_second_whatever_the_call_rate() {
+    // 20,000 calls in 10 minutes (33/s, a load test's rate): 600 sums, not 20,000 rows.
+    let start = at(22, 0);
+    let mut tally = Tally::new(start);
+    let calls = 20_000u64;
+    for i in 0..calls {
+        let arrived = start + i * 600 * S / calls;
+        let call = Call::new(&format!("c{i}"), "samu", arrived)
+            .queue(1, "arm")
+            .end(3, Outcome::Misdial)
+            .0;
+        tally.finished(arrived + 3 * S, &call);
+    }
+    assert_eq!(tally.recent_slots(), 600);
+    let end = start + 600 * S;
+    let f = tally.figures(end, std::iter::empty());
+    assert_eq!(cells(f.last_hour.lines.get("samu")).0, calls);
+    // A call leaves the last hour within a second of its hour: the first second's 34 calls
+    // still count at start + 1 h - 1 ms, not at start + 1 h.
+    let f = tally.figures(start + HOUR_MS - 1, std::iter::empty());
+    assert_eq!(cells(f.last_hour.lines.get("samu")).0, calls);
+    let f = tally.figures(start + HOUR_MS, std::iter::empty());
+    assert_eq!(cells(f.last_hour.lines.get("samu")).0, calls - 34);
+    assert_eq!(tally.recent_slots(), 599);
+    let f = tally.figures(end + HOUR_MS, std::iter::empty());
+    assert!(f.last_hour.lines.is_empty(), "{:?}", f.last_hour);
+    assert_eq!(tally.recent_slots(), 0);
+}
+
+#[test]
 fn summer_time_days_start_at_their_own_midnight() {
     // 2026-03-29: Paris goes to UTC+2 at 02:00; the day is 23 hours long.
     let morning = paris(2026, 3, 29, 10, 0, 0);

@@ -1,0 +1,205 @@
+"""The report of loadtest/sidebyside.sh: per-rung figures, then issue 18's table with a
+PASS/FAIL per target, in Markdown.
+
+    python3 loadtest/sidebyside_report.py WORK CLK_TCK SECONDS RSS_CALLS
+
+WORK holds `runs` (one line per rung: name rate dir cpu0 cpu1 seat_cpu0 seat_cpu1, CPU in
+clock ticks), `mem` (name pss_registered|pss_after kB), each rung's SIPp files (stats.csv,
+*_rtt.csv, time.txt from /usr/bin/time: elapsed user sys) and, for the RSS phase, rss.log
+(epoch VmRSS_kB calls_handled per second).
+"""
+import csv
+import glob
+import os
+import sys
+
+NAMES = ("kamailio", "router_rec1", "router_rec0")
+SIPP_BUSY = 90.0  # % of a core from which SIPp itself may be what limits the rung
+
+
+def pct(values, p):
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def counts(path, planned):
+    """(completed, failed) from a SIPp -trace_stat file; all failed when SIPp left none."""
+    rows = list(csv.reader(open(path), delimiter=";")) if os.path.exists(path) else []
+    if len(rows) < 2:
+        return 0, planned
+    head, last = rows[0], rows[-1]
+    return int(last[head.index("SuccessfulCall(C)")]), int(last[head.index("FailedCall(C)")])
+
+
+def rung(d, rate, secs, c0, c1, s0, s1, clk):
+    ok, failed = counts(f"{d}/stats.csv", rate * secs)
+    rtd = {"ringing": [], "answer": []}
+    for f in glob.glob(f"{d}/*_rtt.csv"):
+        for r in list(csv.reader(open(f), delimiter=";"))[1:]:
+            if len(r) >= 3 and r[2] in rtd:
+                rtd[r[2]].append(float(r[1]))
+    times = open(f"{d}/time.txt").read().split() if os.path.exists(f"{d}/time.txt") else []
+    elapsed, user, sys_ = (float(x) for x in (times[-3:] if len(times) >= 3 else (secs, 0, 0)))
+    # Over the rung's nominal time, not SIPp's whole run (which waits for the last answers
+    # and timeouts): an upper bound of its load while it sends.
+    elapsed = max(min(elapsed, secs), 0.001)
+    return {
+        "ok": ok,
+        "failed": failed,
+        "failed_share": failed / max(1, ok + failed),
+        "cpu_ms": (int(c1) - int(c0)) / clk * 1000 / max(1, ok),
+        "p99_180": pct(rtd["ringing"], 99),
+        "p99_200": pct(rtd["answer"], 99),
+        "caller_cpu": 100 * (user + sys_) / elapsed,
+        "seat_cpu": 100 * (int(s1) - int(s0)) / clk / elapsed,
+    }
+
+
+def max_ok(res, name, rates):
+    """Highest rate of the ladder below which every rung had < 0.1 % failed."""
+    best = 0
+    for r in rates:
+        x = res.get((name, r))
+        if not x or x["failed_share"] >= 0.001:
+            break
+        best = r
+    return best
+
+
+def rss_at(samples, calls):
+    for _, rss, n in samples:
+        if n >= calls:
+            return rss
+    return None
+
+
+def main():
+    work, clk, secs, rss_calls = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    res = {}
+    lines = lambda name: open(f"{work}/{name}").readlines() if os.path.exists(f"{work}/{name}") else []
+    for line in lines("runs"):
+        name, rate, d, c0, c1, s0, s1 = line.split()
+        res[(name, int(rate))] = rung(d, int(rate), secs, c0, c1, s0, s1, clk)
+    mem = {}
+    for line in lines("mem"):
+        name, what, kb = line.split()
+        mem[(name, what)] = int(kb)
+    rates = sorted({r for _, r in res})
+    names = [n for n in NAMES if any((n, r) in res for r in rates)]
+    label = {"kamailio": "Kamailio", "router_rec1": "router rec. on", "router_rec0": "router rec. off"}
+
+    print(f"\nPer rung ({secs} s each, hold 0; CPU per completed call; p99 in whole ms from SIPp;"
+          " SIPp caller / seats CPU in % of one core):\n")
+    print("| calls/s | target | ok / failed | CPU/call | p99 180 / 200 | SIPp caller / seats |")
+    print("|---|---|---|---|---|---|")
+    for r in rates:
+        for n in names:
+            x = res.get((n, r))
+            if x:
+                print(f"| {r} | {label[n]} | {x['ok']} / {x['failed']} | {x['cpu_ms']:.2f} ms"
+                      f" | {x['p99_180']:.0f} / {x['p99_200']:.0f} ms"
+                      f" | {x['caller_cpu']:.0f} / {x['seat_cpu']:.0f} % |")
+
+    k, on, off = "kamailio", "router_rec1", "router_rec0"
+    verdict = lambda ok: "PASS" if ok else "FAIL"
+    rows = []
+
+    m = {n: max_ok(res, n, rates) for n in names}
+    top = rates[-1] if rates else 0
+
+    def sipp_note(n):
+        x = res.get((n, top))
+        if x and max(x["caller_cpu"], x["seat_cpu"]) >= SIPP_BUSY:
+            return f" (SIPp at {max(x['caller_cpu'], x['seat_cpu']):.0f} % at {top}/s)"
+        return ""
+
+    def rate_cell(n):
+        if n not in m:
+            return "—"
+        ratio = f" ({m[n] / m[k]:.2f}×)" if n != k and m.get(k) else ""
+        return f"{m[n]:,}{ratio}{sipp_note(n)}"
+
+    rate_ok = [m.get(on, 0) >= 1500 and m.get(on, 0) >= 0.75 * m.get(k, 0), m.get(off, 0) >= 2000]
+    rows.append((f"max calls/s with < 0.1 % failed (ladder to {top:,})", rate_cell(k), rate_cell(on),
+                 rate_cell(off), "on ≥ 1,500 and ≥ 0.75× Kamailio; off ≥ 2,000",
+                 f"on {verdict(rate_ok[0])}, off {verdict(rate_ok[1])}"))
+
+    def cpu_row(rate):
+        kx = res.get((k, rate))
+        cells, oks = [], []
+        for n in (on, off):
+            x = res.get((n, rate))
+            if not x or not kx:
+                cells.append("—"); oks.append(False); continue
+            fails = f", {100 * x['failed_share']:.1f} % failed" if x["failed_share"] >= 0.001 else ""
+            ratio = x["cpu_ms"] / kx["cpu_ms"] if kx["cpu_ms"] > 0 else float("inf")
+            cells.append(f"{x['cpu_ms']:.2f} ms ({ratio:.1f}×{fails})")
+            oks.append(ratio <= 2 and not fails)
+        kcell = f"{kx['cpu_ms']:.2f} ms" if kx else "—"
+        rows.append((f"CPU per call at {rate:,} calls/s", kcell, cells[0], cells[1],
+                     "≤ 2× Kamailio", f"on {verdict(oks[0])}, off {verdict(oks[1])}"))
+
+    def p99_row(key, what, limit, rate=200):
+        cells, oks = [], []
+        for n in (k, on, off):
+            x = res.get((n, rate))
+            cells.append(f"{x[key]:.0f} ms" if x else "—")
+            oks.append(bool(x) and x[key] < limit)
+        rows.append((f"{what}, p99, {rate} calls/s", *cells, f"< {limit} ms",
+                     f"on {verdict(oks[1])}, off {verdict(oks[2])}"))
+
+    for rate in (200, 1000):
+        cpu_row(rate)
+    p99_row("p99_180", "INVITE → seat's INVITE (bounded by INVITE → 180)", 10)
+    p99_row("p99_200", "INVITE → seat's 200", 20)
+
+    def kept(n):
+        calls = sum(res[(n, r)]["ok"] + res[(n, r)]["failed"] for r in rates if (n, r) in res)
+        a, b = mem.get((n, "pss_registered")), mem.get((n, "pss_after"))
+        if a is None or b is None or not calls:
+            return "—"
+        return f"{(b - a) / calls:.1f} KiB ({a / 1024:.0f} → {b / 1024:.0f} MiB over {calls:,} calls)"
+
+    rows.append(("memory kept per call handled (PSS after the ladder)", kept(k), kept(on), kept(off),
+                 "—", "—"))
+
+    rss_cell, rss_verdict = "skipped", "not run"
+    if rss_calls > 0 and os.path.exists(f"{work}/rss.log"):
+        samples = [tuple(map(int, l.split()))[:3] for l in open(f"{work}/rss.log") if len(l.split()) >= 3]
+        marks = sorted({c for c in (20000, 100000, rss_calls) if c <= rss_calls})
+        got = [(c, rss_at(samples, c)) for c in marks]
+        handled = samples[-1][2] if samples else 0
+        rss_cell = " / ".join(f"{rss / 1024:.0f}" if rss else "n/a" for _, rss in got) + " MiB"
+        first, last = got[0][1], got[-1][1]
+        if first and last:
+            change = 100 * (last - first) / first
+            rss_cell += f" ({change:+.0f} %)"
+            rss_verdict = verdict(abs(change) <= 10)
+        else:
+            rss_cell += f" (only {handled:,} calls handled)"
+            rss_verdict = "FAIL"
+        ok, failed = counts(f"{work}/rss/stats.csv", rss_calls)
+        c0, c1 = (int(x) for x in open(f"{work}/rss_cpu").read().split())
+        print(f"\nRSS phase: {ok:,} completed / {failed:,} failed, router CPU {(c1 - c0) / clk:.1f} s"
+              f" ({(c1 - c0) / clk * 1000 / max(1, ok):.2f} ms per completed call), VmRSS every 10 s"
+              " (MiB @ calls handled): "
+              + ", ".join(f"{rss / 1024:.0f} @ {n:,}" for _, rss, n in samples[::10]))
+        marks_txt = " / ".join(f"{c // 1000}k" for c in marks)
+        rows.append((f"RSS after {marks_txt} calls handled (recording on)", "—", rss_cell, "—",
+                     "± 10 % from 20k to the end", rss_verdict))
+
+    print("\nIssue 18's SIP targets:\n")
+    print("| figure | Kamailio 5.6 registrar + proxy | sas-router, recording on | recording off | target | result |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    busy = [f"{label[n]} at {r}/s: caller {x['caller_cpu']:.0f} %, seats {x['seat_cpu']:.0f} %"
+            for (n, r), x in sorted(res.items()) if max(x["caller_cpu"], x["seat_cpu"]) >= SIPP_BUSY]
+    print("\nSIPp: " + ("at or above 90 % of a core in " + "; ".join(busy) + " (those rungs may be SIPp-bound)"
+                        if busy else f"below {SIPP_BUSY:.0f} % of a core in every rung: not the bottleneck"))
+
+
+if __name__ == "__main__":
+    main()
