@@ -17,6 +17,8 @@
 //! line per phone and a total (calls answered, connected, RTP packets sent and received).
 
 mod peer;
+#[path = "../sip_text.rs"]
+mod sip_text;
 mod sip;
 
 use std::sync::Arc;
