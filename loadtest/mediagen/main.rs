@@ -18,9 +18,9 @@
 
 mod ng;
 mod rtp;
+mod sip;
 #[path = "../sip_text.rs"]
 mod sip_text;
-mod sip;
 mod stats;
 
 use std::io::Write;
@@ -114,44 +114,57 @@ fn main() -> anyhow::Result<()> {
     }
     let mut engine = Engine::bind(args.rtp_port, args.calls)
         .with_context(|| format!("binding RTP port {}", args.rtp_port))?;
-    let rss0 = args.relay_pid.and_then(rtp::rss_kib);
+    // The relay's RSS before the calls (after the seats registered): the base of RSS per call.
+    let mut rss0 = args.relay_pid.and_then(rtp::rss_kib);
     let t0 = Instant::now();
     let deadline = Duration::from_secs(args.calls as u64 / u64::from(args.rate) + 30);
-    let (setup, hang_up): (Setup, Box<dyn FnOnce(&mut Engine) -> anyhow::Result<String>>) =
-        match &args.mode {
-            Mode::Router {
-                router,
-                service,
+    let (setup, hang_up): (
+        Setup,
+        Box<dyn FnOnce(&mut Engine) -> anyhow::Result<String>>,
+    ) = match &args.mode {
+        Mode::Router {
+            router,
+            service,
+            prefix,
+            password,
+        } => {
+            let mut sip = sip::RouterSip::new(
+                *router,
+                args.calls,
                 prefix,
                 password,
-            } => {
-                let mut sip =
-                    sip::RouterSip::new(*router, args.calls, prefix, password, service, args.rtp_port)?;
-                let n = sip.register(args.rate.max(500), deadline)?;
-                if n < args.calls {
-                    bail!("only {n} of {} seats registered", args.calls);
-                }
-                eprintln!("{n} seats registered in {:.1} s", t0.elapsed().as_secs_f64());
-                let rate = args.rate;
-                let setup = while_draining(&mut engine, || sip.call(rate, deadline))?;
-                if sip.unknown_invites > 0 {
-                    eprintln!("{} seat INVITEs named no call of ours", sip.unknown_invites);
-                }
-                let hang_up = move |engine: &mut Engine| {
-                    let ended = while_draining(engine, || sip.hang_up(rate, deadline))?;
-                    Ok(format!("hung_up={ended}"))
-                };
-                (setup, Box::new(hang_up))
+                service,
+                args.rtp_port,
+            )?;
+            let n = sip.register(args.rate.max(500), deadline)?;
+            if n < args.calls {
+                bail!("only {n} of {} seats registered", args.calls);
             }
-            Mode::Rtpengine { ng } => {
-                let mut ng = ng::Ng::connect(*ng)?;
-                ng.ping().context("rtpengine ng ping")?;
-                let calls = args.calls;
-                let setup = while_draining(&mut engine, || ng.setup(calls, args.rtp_port))?;
-                let hang_up = move |_: &mut Engine| Ok(format!("deleted={}", ng.delete(calls)));
-                (setup, Box::new(hang_up))
+            eprintln!(
+                "{n} seats registered in {:.1} s",
+                t0.elapsed().as_secs_f64()
+            );
+            rss0 = args.relay_pid.and_then(rtp::rss_kib);
+            let rate = args.rate;
+            let setup = while_draining(&mut engine, || sip.call(rate, deadline))?;
+            if sip.unknown_invites > 0 {
+                eprintln!("{} seat INVITEs named no call of ours", sip.unknown_invites);
             }
-        };
+            let hang_up = move |engine: &mut Engine| {
+                let ended = while_draining(engine, || sip.hang_up(rate, deadline))?;
+                Ok(format!("hung_up={ended}"))
+            };
+            (setup, Box::new(hang_up))
+        }
+        Mode::Rtpengine { ng } => {
+            let mut ng = ng::Ng::connect(*ng)?;
+            ng.ping().context("rtpengine ng ping")?;
+            let calls = args.calls;
+            let setup = while_draining(&mut engine, || ng.setup(calls, args.rtp_port))?;
+            let hang_up = move |_: &mut Engine| Ok(format!("deleted={}", ng.delete(calls)));
+            (setup, Box::new(hang_up))
+        }
+    };
     eprintln!(
         "{} calls bridged, {} failed, in {:.1} s; streaming {} s",
         setup.bridged,
@@ -174,7 +187,9 @@ fn main() -> anyhow::Result<()> {
         Duration::from_millis(300),
         args.relay_pid,
     )?;
+    let t1 = Instant::now();
     let ended = hang_up(&mut engine)?;
+    eprintln!("{ended} in {:.1} s", t1.elapsed().as_secs_f64());
     let totals = Totals::of(&engine);
     if let Some(path) = &args.per_call {
         write_per_call(path, &engine, args.calls)?;
@@ -194,7 +209,8 @@ fn while_draining<T: Send>(
             engine.drain()?;
             thread::sleep(Duration::from_millis(5));
         }
-        h.join().map_err(|_| anyhow::anyhow!("signalling thread panicked"))?
+        h.join()
+            .map_err(|_| anyhow::anyhow!("signalling thread panicked"))?
     })
 }
 
@@ -239,7 +255,11 @@ impl Totals {
             streams += 1;
             t.jitter_max_ms = t.jitter_max_ms.max(jmax);
         }
-        t.jitter_mean_ms = if streams > 0 { jitter_sum / f64::from(streams) } else { 0.0 };
+        t.jitter_mean_ms = if streams > 0 {
+            jitter_sum / f64::from(streams)
+        } else {
+            0.0
+        };
         t.calls_with_loss = lossy.len() as u64;
         t
     }
@@ -252,7 +272,10 @@ fn write_per_call(path: &std::path::Path, engine: &Engine, calls: usize) -> anyh
         "call\tdirection\tsent\treceived\tlost\tgaps\tlate\tduplicates\tjitter_ms\tjitter_max_ms"
     )?;
     for i in 0..calls {
-        for (dir, to) in [("caller->seat", engine.index(1, i)), ("seat->caller", engine.index(0, i))] {
+        for (dir, to) in [
+            ("caller->seat", engine.index(1, i)),
+            ("seat->caller", engine.index(0, i)),
+        ] {
             let e = &engine.endpoints[to];
             let sent = e.peer.map_or(0, |p| engine.endpoints[p].sent);
             let (j, jmax) = e.rx.jitter_ms();
@@ -284,7 +307,11 @@ fn print_report(
     };
     let secs = r.window.as_secs_f64();
     let pps = r.window_packets as f64 / secs;
-    let loss_pct = if t.sent > 0 { 100.0 * t.lost as f64 / t.sent as f64 } else { 0.0 };
+    let loss_pct = if t.sent > 0 {
+        100.0 * t.lost as f64 / t.sent as f64
+    } else {
+        0.0
+    };
     println!(
         "{mode}: {} calls ({} bridged, {} failed), {} s of media, window {secs:.1} s",
         args.calls, setup.bridged, setup.failed, args.hold
@@ -292,25 +319,47 @@ fn print_report(
     println!(
         "packets: sent {} received {} lost {} ({loss_pct:.3} %), {} calls with loss; \
          gaps {} late {} duplicates {}; jitter mean {:.2} ms, max {:.2} ms",
-        t.sent, t.received, t.lost, t.calls_with_loss, t.gaps, t.late, t.duplicates,
-        t.jitter_mean_ms, t.jitter_max_ms
+        t.sent,
+        t.received,
+        t.lost,
+        t.calls_with_loss,
+        t.gaps,
+        t.late,
+        t.duplicates,
+        t.jitter_mean_ms,
+        t.jitter_max_ms
     );
     let gen_us = r.gen_cpu.as_secs_f64() * 1e6 / r.window_io.max(1) as f64;
     println!(
         "relayed {pps:.0} packets/s over the window; generator CPU {:.1} % of a core, \
-         {gen_us:.2} µs per packet sent or received; {} late ticks; {} stray packets; \
-         {} dropped by the generator's socket",
+         {gen_us:.2} µs per packet sent or received (sending {:.2} s, receiving {:.2} s of \
+         the hold); {} late ticks, {} skipped; {} stray packets; {} dropped by the generator's socket",
         100.0 * r.gen_cpu.as_secs_f64() / secs,
+        r.send_time.as_secs_f64(),
+        r.recv_time.as_secs_f64(),
         r.late_ticks,
+        r.skipped_ticks,
         r.stray,
         r.socket_drops
     );
     let mut result = format!(
         "RESULT mode={mode} calls={} bridged={} failed={} sent={} received={} lost={} \
          loss_pct={loss_pct:.4} gaps={} late={} dup={} jitter_ms={:.2} jitter_max_ms={:.2} \
-         pps={pps:.0} gen_us_per_pkt={gen_us:.2} late_ticks={} gen_drops={} {ended}",
-        args.calls, setup.bridged, setup.failed, t.sent, t.received, t.lost, t.gaps, t.late,
-        t.duplicates, t.jitter_mean_ms, t.jitter_max_ms, r.late_ticks, r.socket_drops
+         pps={pps:.0} gen_us_per_pkt={gen_us:.2} late_ticks={} skipped_ticks={} gen_drops={} {ended}",
+        args.calls,
+        setup.bridged,
+        setup.failed,
+        t.sent,
+        t.received,
+        t.lost,
+        t.gaps,
+        t.late,
+        t.duplicates,
+        t.jitter_mean_ms,
+        t.jitter_max_ms,
+        r.late_ticks,
+        r.skipped_ticks,
+        r.socket_drops
     );
     if let Some(cpu) = r.relay_cpu {
         let cpu_s = cpu.as_secs_f64();
@@ -319,7 +368,10 @@ fn print_report(
             "relay CPU {:.1} % of a core over the window: {per_cpu_s:.0} packets relayed per CPU-second",
             100.0 * cpu_s / secs
         );
-        result += &format!(" relay_cpu_pct={:.1} pkts_per_cpu_s={per_cpu_s:.0}", 100.0 * cpu_s / secs);
+        result += &format!(
+            " relay_cpu_pct={:.1} pkts_per_cpu_s={per_cpu_s:.0}",
+            100.0 * cpu_s / secs
+        );
     }
     if let Some(rss) = r.relay_rss_kib {
         let per_call = rss.saturating_sub(rss0.unwrap_or(0)) as f64 / setup.bridged.max(1) as f64;
@@ -328,7 +380,10 @@ fn print_report(
             rss as f64 / 1024.0,
             rss0.unwrap_or(0) as f64 / 1024.0
         );
-        result += &format!(" rss_kib={rss} rss0_kib={} kib_per_call={per_call:.1}", rss0.unwrap_or(0));
+        result += &format!(
+            " rss_kib={rss} rss0_kib={} kib_per_call={per_call:.1}",
+            rss0.unwrap_or(0)
+        );
     }
     println!("{result}");
 }

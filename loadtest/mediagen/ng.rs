@@ -50,7 +50,10 @@ impl Bencode {
     pub fn decode(input: &[u8]) -> anyhow::Result<(Bencode, &[u8])> {
         match input.first() {
             Some(b'i') => {
-                let end = input.iter().position(|&b| b == b'e').context("unterminated int")?;
+                let end = input
+                    .iter()
+                    .position(|&b| b == b'e')
+                    .context("unterminated int")?;
                 let i = std::str::from_utf8(&input[1..end])?.parse()?;
                 Ok((Bencode::Int(i), &input[end + 1..]))
             }
@@ -75,7 +78,11 @@ impl Bencode {
                         rest = r;
                     }
                 }
-                let v = if dict { Bencode::Dict(map) } else { Bencode::List(list) };
+                let v = if dict {
+                    Bencode::Dict(map)
+                } else {
+                    Bencode::List(list)
+                };
                 Ok((v, &rest[1..]))
             }
             Some(b'0'..=b'9') => {
@@ -149,7 +156,9 @@ impl Ng {
                 Some("ok" | "pong") => Ok(answer),
                 _ => bail!(
                     "rtpengine: {}",
-                    answer.get_str("error-reason").unwrap_or_else(|| format!("{answer:?}"))
+                    answer
+                        .get_str("error-reason")
+                        .unwrap_or_else(|| format!("{answer:?}"))
                 ),
             };
         }
@@ -186,7 +195,9 @@ impl Ng {
             let offer = common("offer", sdp(endpoint_ip(SIDES[0], i), rtp_port, "trunk"));
             let to_seat = self.request(&offer).with_context(|| format!("offer {i}"))?;
             let answer = common("answer", sdp(endpoint_ip(SIDES[1], i), rtp_port, "seat"));
-            let to_caller = self.request(&answer).with_context(|| format!("answer {i}"))?;
+            let to_caller = self
+                .request(&answer)
+                .with_context(|| format!("answer {i}"))?;
             // The offer's result is what the seat is sent (rtpengine's port for the seat);
             // the answer's, what the caller is sent.
             setup.seat[i] = to_seat.get_str("sdp").as_deref().and_then(sdp_media);

@@ -62,8 +62,13 @@ pub struct StreamReport {
     /// The relay's CPU over the window, and its RSS at the end (when a pid was given).
     pub relay_cpu: Option<Duration>,
     pub relay_rss_kib: Option<u64>,
-    /// Ticks that started more than one period late (the generator could not keep up).
+    /// Ticks that started more than one period late, and ticks skipped when several periods
+    /// late (the generator was not scheduled in time: a loaded machine).
     pub late_ticks: u64,
+    pub skipped_ticks: u64,
+    /// Time spent sending and receiving over the whole hold (the rest is waiting).
+    pub send_time: Duration,
+    pub recv_time: Duration,
     /// Packets received outside the streaming phase (greetings before it), or for no known
     /// endpoint.
     pub stray: u64,
@@ -172,11 +177,21 @@ impl Engine {
                 if now >= next_tick + PTIME {
                     report.late_ticks += 1;
                 }
+                let t = Instant::now();
                 self.send_tick()?;
+                report.send_time += t.elapsed();
                 next_tick += PTIME;
-                continue;
+                // Descheduled for several periods (a loaded machine): send one burst, not a
+                // backlog that would starve the receiving below; the phone skipped them.
+                if now >= next_tick + 2 * PTIME {
+                    let behind = (now - next_tick).as_nanos() / PTIME.as_nanos();
+                    report.skipped_ticks += behind as u64;
+                    next_tick += PTIME * behind as u32;
+                }
             }
+            let t = Instant::now();
             self.receive()?;
+            report.recv_time += t.elapsed();
             wait_readable(&[&self.rtp, &self.rtcp], next_tick.min(window_end))?;
         }
         let (r0, s0, g0, p0) = at_start.unwrap_or_default();
@@ -334,7 +349,9 @@ impl Batch {
                 },
                 ipi_addr: libc::in_addr { s_addr: 0 },
             };
-            libc::CMSG_DATA(c).cast::<libc::in_pktinfo>().write_unaligned(info);
+            libc::CMSG_DATA(c)
+                .cast::<libc::in_pktinfo>()
+                .write_unaligned(info);
         }
     }
 

@@ -209,7 +209,11 @@ impl RouterSip {
         let mut buf = [0u8; 65535];
         let mut got = false;
         for via in [Via::Trunk, Via::Seat] {
-            let socket = if via == Via::Trunk { &self.trunk } else { &self.seat };
+            let socket = if via == Via::Trunk {
+                &self.trunk
+            } else {
+                &self.seat
+            };
             match socket.recv(&mut buf) {
                 Ok(n) => {
                     got = true;
@@ -222,13 +226,19 @@ impl RouterSip {
         }
         self.retransmit()?;
         if !got {
-            wait_readable(&[&self.trunk, &self.seat], Instant::now() + Duration::from_millis(5))?;
+            wait_readable(
+                &[&self.trunk, &self.seat],
+                Instant::now() + Duration::from_millis(5),
+            )?;
         }
         Ok(())
     }
 
     fn on_message(&mut self, via: Via, text: &str) -> anyhow::Result<()> {
-        let call_id = headers(text, "Call-ID").first().copied().unwrap_or_default();
+        let call_id = headers(text, "Call-ID")
+            .first()
+            .copied()
+            .unwrap_or_default();
         if text.starts_with("SIP/2.0 ") {
             let code: u16 = text[8..].get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
             let cseq = headers(text, "CSeq").first().copied().unwrap_or_default();
@@ -273,7 +283,11 @@ impl RouterSip {
                 else {
                     anyhow::bail!("REGISTER: no MD5 challenge in {}", first_line(text));
                 };
-                if self.pending.get(&key).is_some_and(|p| p.text.contains("Authorization")) {
+                if self
+                    .pending
+                    .get(&key)
+                    .is_some_and(|p| p.text.contains("Authorization"))
+                {
                     anyhow::bail!("REGISTER of seat {seat} refused: wrong password?");
                 }
                 let auth = self.authorization(seat, challenge);
@@ -326,7 +340,13 @@ impl RouterSip {
                     .replacen("INVITE ", "ACK ", 1)
                     .replace(&format!("CSeq: 1 INVITE"), "CSeq: 1 ACK")
                     .lines()
-                    .map(|l| if l.starts_with("To:") { format!("To: {to}") } else { l.to_owned() })
+                    .map(|l| {
+                        if l.starts_with("To:") {
+                            format!("To: {to}")
+                        } else {
+                            l.to_owned()
+                        }
+                    })
                     .filter(|l| !l.starts_with("Content-"))
                     .collect::<Vec<_>>()
                     .join("\r\n");
@@ -362,7 +382,12 @@ impl RouterSip {
                 let ip = endpoint_ip(SIDES[1], i);
                 let sdp = sdp(ip, self.rtp_port, "seat");
                 let contact = format!("<sip:{}@{}>", self.seat_user(i), self.seat.local_addr()?);
-                let ok = response(text, "200 OK", Some(&format!("s{i}")), Some((&contact, &sdp)));
+                let ok = response(
+                    text,
+                    "200 OK",
+                    Some(&format!("s{i}")),
+                    Some((&contact, &sdp)),
+                );
                 self.send(format!("ok-{call_id}"), ok, Via::Seat)?;
             }
             "ACK" => {
@@ -383,7 +408,9 @@ impl RouterSip {
     fn register_request(&self, seat: usize, cseq: u32, auth: Option<String>) -> String {
         let user = self.seat_user(seat);
         let local = self.seat.local_addr().expect("bound");
-        let auth = auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+        let auth = auth
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
         format!(
             "REGISTER sip:{r} SIP/2.0\r\n\
              Via: SIP/2.0/UDP {local};branch=z9hG4bKreg{seat}x{cseq};rport\r\n\
@@ -486,7 +513,11 @@ impl RouterSip {
 
     /// Sends once.
     fn reply(&self, via: Via, text: String) -> anyhow::Result<()> {
-        let socket = if via == Via::Trunk { &self.trunk } else { &self.seat };
+        let socket = if via == Via::Trunk {
+            &self.trunk
+        } else {
+            &self.seat
+        };
         match socket.send_to(text.as_bytes(), self.router) {
             Ok(_) => Ok(()),
             // A full socket buffer loses this copy; the retransmission covers it.

@@ -119,7 +119,10 @@ mod tests {
     #[test]
     fn in_order_stream_has_no_gap_and_no_jitter() {
         let s = feed(&[10, 11, 12, 13]);
-        assert_eq!((s.received, s.gaps, s.late, s.duplicates, s.missing()), (4, 0, 0, 0, 0));
+        assert_eq!(
+            (s.received, s.gaps, s.late, s.duplicates, s.missing()),
+            (4, 0, 0, 0, 0)
+        );
         assert_eq!(s.jitter_ms().1, 0.0);
     }
 

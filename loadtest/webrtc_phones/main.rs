@@ -17,9 +17,9 @@
 //! line per phone and a total (calls answered, connected, RTP packets sent and received).
 
 mod peer;
+mod sip;
 #[path = "../sip_text.rs"]
 mod sip_text;
-mod sip;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

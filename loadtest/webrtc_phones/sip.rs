@@ -14,8 +14,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::Counts;
-use crate::sip_text::{first_line, headers, param, response};
 use crate::peer::Call;
+use crate::sip_text::{first_line, headers, param, response};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
