@@ -85,6 +85,9 @@ enum Mode {
     },
 }
 
+/// Ends every call (BYE or ng delete) once the media stopped; says how many ended.
+type HangUp = Box<dyn FnOnce(&mut Engine) -> anyhow::Result<String>>;
+
 /// Where each call's endpoints send: the relay's address for the caller and for the seat.
 pub struct Setup {
     pub caller: Vec<Option<SocketAddrV4>>,
@@ -118,10 +121,7 @@ fn main() -> anyhow::Result<()> {
     let mut rss0 = args.relay_pid.and_then(rtp::rss_kib);
     let t0 = Instant::now();
     let deadline = Duration::from_secs(args.calls as u64 / u64::from(args.rate) + 30);
-    let (setup, hang_up): (
-        Setup,
-        Box<dyn FnOnce(&mut Engine) -> anyhow::Result<String>>,
-    ) = match &args.mode {
+    let (setup, hang_up): (Setup, HangUp) = match &args.mode {
         Mode::Router {
             router,
             service,

@@ -143,10 +143,19 @@ impl Ng {
         let mut out = format!("{cookie} ").into_bytes();
         request.encode(&mut out);
         let mut buf = vec![0u8; 65535];
-        for _ in 0..5 {
-            self.socket.send(&out)?;
-            let Ok(n) = self.socket.recv(&mut buf) else {
-                continue;
+        for _ in 0..10 {
+            // Refused (ICMP: nothing listening yet, rtpengine starting) comes back at once.
+            let n = match self
+                .socket
+                .send(&out)
+                .and_then(|_| self.socket.recv(&mut buf))
+            {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    std::thread::sleep(Duration::from_millis(300));
+                    continue;
+                }
+                Err(_) => continue,
             };
             let Some(body) = buf[..n].strip_prefix(format!("{cookie} ").as_bytes()) else {
                 continue; // an answer to an earlier try

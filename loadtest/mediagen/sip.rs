@@ -239,8 +239,8 @@ impl RouterSip {
             .first()
             .copied()
             .unwrap_or_default();
-        if text.starts_with("SIP/2.0 ") {
-            let code: u16 = text[8..].get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+        if let Some(status) = text.strip_prefix("SIP/2.0 ") {
+            let code: u16 = status.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
             let cseq = headers(text, "CSeq").first().copied().unwrap_or_default();
             if let Some(seat) = call_id.strip_prefix("reg-") {
                 let seat: usize = seat.split('-').next().unwrap_or("").parse()?;
@@ -338,7 +338,7 @@ impl RouterSip {
                     .next()
                     .unwrap_or_default()
                     .replacen("INVITE ", "ACK ", 1)
-                    .replace(&format!("CSeq: 1 INVITE"), "CSeq: 1 ACK")
+                    .replace("CSeq: 1 INVITE", "CSeq: 1 ACK")
                     .lines()
                     .map(|l| {
                         if l.starts_with("To:") {
