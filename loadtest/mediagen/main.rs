@@ -333,10 +333,12 @@ fn print_report(
     println!(
         "relayed {pps:.0} packets/s over the window; generator CPU {:.1} % of a core, \
          {gen_us:.2} µs per packet sent or received (sending {:.2} s, receiving {:.2} s of \
-         the hold); {} late ticks, {} skipped; {} stray packets; {} dropped by the generator's socket",
+         the hold, {} waits for a full send buffer); {} late ticks, {} skipped; {} stray \
+         packets; {} dropped by the generator's socket",
         100.0 * r.gen_cpu.as_secs_f64() / secs,
         r.send_time.as_secs_f64(),
         r.recv_time.as_secs_f64(),
+        r.send_waits,
         r.late_ticks,
         r.skipped_ticks,
         r.stray,

@@ -69,6 +69,8 @@ pub struct StreamReport {
     /// Time spent sending and receiving over the whole hold (the rest is waiting).
     pub send_time: Duration,
     pub recv_time: Duration,
+    /// Times a send found the socket's buffer full and waited.
+    pub send_waits: u64,
     /// Packets received outside the streaming phase (greetings before it), or for no known
     /// endpoint.
     pub stray: u64,
@@ -89,6 +91,8 @@ pub struct Engine {
     /// Whether received packets count (the streaming phase).
     counting: bool,
     stray: u64,
+    /// `sendmmsg` calls that found the socket's send buffer full.
+    send_waits: u64,
     received_total: u64,
     sent_total: u64,
 }
@@ -128,6 +132,7 @@ impl Engine {
             recv: Batch::new(),
             counting: false,
             stray: 0,
+            send_waits: 0,
             received_total: 0,
             sent_total: 0,
         })
@@ -211,6 +216,7 @@ impl Engine {
         self.counting = false;
         report.late_ticks = report.late_ticks.saturating_sub(1);
         report.stray = self.stray;
+        report.send_waits = self.send_waits;
         report.socket_drops = socket_drops(&self.rtp).unwrap_or(0);
         Ok(report)
     }
@@ -239,13 +245,13 @@ impl Engine {
             self.send.set_out(n, src, remote);
             n += 1;
             if n == BATCH {
-                self.send.send_all(&self.rtp, n)?;
+                self.send_waits += self.send.send_all(&self.rtp, n)?;
                 self.sent_total += n as u64;
                 n = 0;
             }
         }
         if n > 0 {
-            self.send.send_all(&self.rtp, n)?;
+            self.send_waits += self.send.send_all(&self.rtp, n)?;
             self.sent_total += n as u64;
         }
         Ok(())
@@ -355,9 +361,10 @@ impl Batch {
         }
     }
 
-    /// Sends messages `0..n`, waiting for room when the socket's buffer is full.
-    fn send_all(&mut self, socket: &UdpSocket, n: usize) -> io::Result<()> {
-        let mut done = 0;
+    /// Sends messages `0..n`, waiting for room when the socket's buffer is full; how many
+    /// times it waited.
+    fn send_all(&mut self, socket: &UdpSocket, n: usize) -> io::Result<u64> {
+        let (mut done, mut waits) = (0, 0);
         while done < n {
             // SAFETY: hdrs[done..n] are initialised and point into live buffers.
             let r = unsafe {
@@ -373,12 +380,13 @@ impl Batch {
                 if e.kind() != io::ErrorKind::WouldBlock {
                     return Err(e);
                 }
+                waits += 1;
                 wait_writable(socket)?;
             } else {
                 done += r as usize;
             }
         }
-        Ok(())
+        Ok(waits)
     }
 
     /// Receives up to `BATCH` datagrams without blocking; how many.
