@@ -19,8 +19,8 @@
 # relayed, and its RSS (per concurrent call: at the window's end minus before the calls).
 #
 # Each call records 16-bit stereo WAV, ~32 kB/s: 2,000 calls for 15 s write ~1 GB, removed
-# with the rung's work directory. The router's RTP range (20000-29999, 4 ports a call) caps a
-# rung at 2,500 calls. Run it under the shared lock, a rung at a time on a shared machine:
+# with the rung's work directory. The router's RTP range is widened to 20000-32767 (six ports
+# a call: ~2,100 calls; the shipped 20000-29999 refused calls past ~1,660 with 503). Run it under the shared lock, a rung at a time on a shared machine:
 #   flock /tmp/sas-bench.lock loadtest/media_sidebyside.sh 2000 15
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,14 +56,14 @@ stop() { # PID: SIGTERM, SIGKILL after 5 s (the router drains calls for up to [s
 run_router() { # N
   local n=$1 work
   work=$(mktemp -d /tmp/sas-media-router.XXXXXX)
-  N_SEATS=$n; ROUTER_WRAP="nice -n $NICE"
+  N_SEATS=$n; ROUTER_WRAP="nice -n $NICE"; RTP_PORT_MAX=32767
   # shellcheck source=loadtest/router.sh
   . loadtest/router.sh
   RELAY=$ROUTER
   nice -n "$NICE" "$GEN" router --router 127.0.0.1:$SIP_PORT --calls "$n" --hold "$HOLD_S" --warm-up "$WARM_S" \
     --rate "$RATE" --rtp-port $GEN_PORT --relay-pid "$ROUTER" --per-call "$work/per_call.tsv" \
     2> "$work/gen.err" | tee "$work/gen.out" | grep '^RESULT' >> "$results" \
-    || { echo "router rung $n failed:" >&2; tail -5 "$work/gen.err" >&2; }
+    || { echo "router rung $n failed:" >&2; grep -v '^ ' "$work/gen.err" | tail -5 >&2; }
   stop "$ROUTER"; RELAY=""
   sed -n '1,/^RESULT/p' "$work/gen.out" | grep -v '^RESULT' | sed 's/^/  /'
   sed 's/^/  /' "$work/gen.err"
@@ -84,7 +84,7 @@ run_rtpengine() { # N
   nice -n "$NICE" "$GEN" rtpengine --ng 127.0.0.1:$NG_PORT --calls "$n" --hold "$HOLD_S" --warm-up "$WARM_S" \
     --rate "$RATE" --rtp-port $GEN_PORT --relay-pid "$RELAY" --per-call "$work/per_call.tsv" \
     2> "$work/gen.err" | tee "$work/gen.out" | grep '^RESULT' >> "$results" \
-    || { echo "rtpengine rung $n failed:" >&2; tail -5 "$work/gen.err" >&2; }
+    || { echo "rtpengine rung $n failed:" >&2; grep -v '^ ' "$work/gen.err" | tail -5 >&2; }
   stop "$RELAY"; RELAY=""
   sed -n '1,/^RESULT/p' "$work/gen.out" | grep -v '^RESULT' | sed 's/^/  /'
   sed 's/^/  /' "$work/gen.err"
