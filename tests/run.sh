@@ -2,7 +2,8 @@
 # Installs what the tests need when it is missing (SIPp from Debian's `sip-tester`, baresip
 # as a desk phone, headless Chromium and chromedriver for the console tests, node and npm to
 # bundle JsSIP and SIP.js for the WebRTC phone tests, PostgreSQL for the shared store, Kamailio for the failover tests,
-# promtool from `prometheus` for the monitoring files), then runs formatting and lint checks
+# promtool from `prometheus` for the monitoring files, rtpengine for the media generator's
+# smoke test), then runs formatting and lint checks
 # and every test: unit, virtual-time simulations, and end-to-end over loopback with real
 # SIPp peers, baresip and a real browser.
 set -euo pipefail
@@ -21,6 +22,10 @@ compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || missing+=(postgresql
 # (tests/it/monitoring.rs). The package also enables a Prometheus service on :9090, which
 # the tests do not use: `systemctl disable --now prometheus` if it is not wanted.
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# rtpengine (userspace, started by the test itself) for the media load generator's smoke test
+# (tests/it/mediagen.rs, a few seconds) and loadtest/media_sidebyside.sh. Where systemd runs,
+# the package also starts its own service (ng on 127.0.0.1:2223): the tests do not use it.
+command -v rtpengine >/dev/null 2>&1 || missing+=(rtpengine-daemon)
 # JsSIP and SIP.js bundled for the browser: built when either is missing or older than the
 # lock file.
 jssip_build=false

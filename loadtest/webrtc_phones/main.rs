@@ -18,6 +18,8 @@
 
 mod peer;
 mod sip;
+#[path = "../sip_text.rs"]
+mod sip_text;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

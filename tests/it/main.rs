@@ -44,6 +44,7 @@ mod e2e_transfer;
 mod e2e_wallboard;
 mod fuzz_corpus;
 mod media_tooling;
+mod mediagen;
 mod monitoring;
 mod readme;
 mod recordings_cli;

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Media side by side: the same G.711 load from the same generator (loadtest/mediagen) through
+# sas-router and through rtpengine, one after the other, at each concurrency of a ladder.
+#
+#   loadtest/media_sidebyside.sh [CALLS="500 1000 2000"] [HOLD_S=15]
+#   env: RATE=200 (calls set up per second), WARM_S=3 (start of the hold left out of the
+#        window), ROUTER_BIN (default: this tree's release build; e.g.
+#        /work/bench/sas-router-before), RTPENGINE_THREADS (default: rtpengine's, one per core),
+#        ONLY=router|rtpengine (one relay), KEEP=1 (keep the work directories),
+#        NICE=-10 (generator and relays run at this nice level, both relays alike, so other
+#        engineers' builds on the shared cores disturb the measurement less; 0 to leave it)
+#
+# sas-router runs the shipped configuration and dial plans (loadtest/router.sh: every call
+# recorded; the trunk dials 15, the router rings one of N registered seats). rtpengine 10.5 (Debian
+# `rtpengine-daemon`) runs as our own process in userspace (--table=-1: no kernel module), on
+# its own ports, without recording. Per rung and relay: the generator registers N seats (router)
+# or offers/answers N calls over ng (rtpengine), streams both ways for HOLD_S seconds, and
+# measures over the steady window the relay's CPU (utime+stime from /proc), the packets it
+# relayed, and its RSS (per concurrent call: at the window's end minus before the calls).
+#
+# Each call records 16-bit stereo WAV, ~32 kB/s: 2,000 calls for 15 s write ~1 GB, removed
+# with the rung's work directory. The router's RTP range is widened to 20000-32767 (six ports
+# a call: ~2,100 calls; the shipped 20000-29999 refused calls past ~1,660 with 503). Run it under the shared lock, a rung at a time on a shared machine:
+#   flock /tmp/sas-bench.lock loadtest/media_sidebyside.sh 2000 15
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LADDER=${1:-"500 1000 2000"}; HOLD_S=${2:-15}
+RATE=${RATE:-200}; WARM_S=${WARM_S:-3}; ONLY=${ONLY:-}; NICE=${NICE:--10}
+
+if [ "$ONLY" != router ] && ! command -v rtpengine >/dev/null; then
+  echo "rtpengine missing: apt-get install rtpengine-daemon (or ONLY=router)" >&2; exit 1
+fi
+if [ -z "${ROUTER_BIN:-}" ]; then
+  cargo build --release --quiet --bin sas-router --example mediagen
+else
+  cargo build --release --quiet --example mediagen
+fi
+GEN="${CARGO_TARGET_DIR:-target}/release/examples/mediagen"
+# Every call: 2 sockets a leg (RTP, RTCP) in the relay; the router's configuration files.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# Overload control off, as in sidebyside.sh: this measures the relay, not admission.
+export OVERLOAD_SECTION=${OVERLOAD_SECTION:-"max_calls = 0;max_call_rate = 0;max_queue_delay_ms = 0"}
+SIP_PORT=15860; HTTP_PORT=18880; NG_PORT=22862; GEN_PORT=17600
+results=$(mktemp /tmp/sas-media-sbs.XXXXXX)
+RELAY=""
+trap 'kill -9 $RELAY 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+
+stop() { # PID: SIGTERM, SIGKILL after 5 s (the router drains calls for up to [shutdown] drain_s)
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+run_router() { # N
+  local n=$1 work
+  work=$(mktemp -d /tmp/sas-media-router.XXXXXX)
+  N_SEATS=$n; ROUTER_WRAP="nice -n $NICE"; RTP_PORT_MAX=32767
+  # shellcheck source=loadtest/router.sh
+  . loadtest/router.sh
+  RELAY=$ROUTER
+  nice -n "$NICE" "$GEN" router --router 127.0.0.1:$SIP_PORT --calls "$n" --hold "$HOLD_S" --warm-up "$WARM_S" \
+    --rate "$RATE" --rtp-port $GEN_PORT --relay-pid "$ROUTER" --per-call "$work/per_call.tsv" \
+    2> "$work/gen.err" | tee "$work/gen.out" | grep '^RESULT' >> "$results" \
+    || { echo "router rung $n failed:" >&2; grep -v '^ ' "$work/gen.err" | tail -5 >&2; }
+  stop "$ROUTER"; RELAY=""
+  sed -n '1,/^RESULT/p' "$work/gen.out" | grep -v '^RESULT' | sed 's/^/  /'
+  sed 's/^/  /' "$work/gen.err"
+  if [ "${KEEP:-0}" = 1 ]; then echo "  work: $work"; else rm -rf "$work"; fi
+}
+
+run_rtpengine() { # N
+  local n=$1 work threads=()
+  work=$(mktemp -d /tmp/sas-media-rtpe.XXXXXX)
+  [ -n "${RTPENGINE_THREADS:-}" ] && threads=(--num-threads="$RTPENGINE_THREADS")
+  # Userspace only (--table=-1), no config file, no Redis, no recording; ports outside the
+  # router's range.
+  nice -n "$NICE" rtpengine --config-file=none --foreground --log-stderr --log-level=4 --table=-1 \
+    --interface=127.0.0.1 --listen-ng=127.0.0.1:$NG_PORT --port-min=30000 --port-max=39999 \
+    "${threads[@]}" > "$work/rtpengine.log" 2>&1 &
+  RELAY=$!
+  sleep 1
+  nice -n "$NICE" "$GEN" rtpengine --ng 127.0.0.1:$NG_PORT --calls "$n" --hold "$HOLD_S" --warm-up "$WARM_S" \
+    --rate "$RATE" --rtp-port $GEN_PORT --relay-pid "$RELAY" --per-call "$work/per_call.tsv" \
+    2> "$work/gen.err" | tee "$work/gen.out" | grep '^RESULT' >> "$results" \
+    || { echo "rtpengine rung $n failed:" >&2; grep -v '^ ' "$work/gen.err" | tail -5 >&2; }
+  stop "$RELAY"; RELAY=""
+  sed -n '1,/^RESULT/p' "$work/gen.out" | grep -v '^RESULT' | sed 's/^/  /'
+  sed 's/^/  /' "$work/gen.err"
+  if [ "${KEEP:-0}" = 1 ]; then echo "  work: $work"; else rm -rf "$work"; fi
+}
+
+for n in $LADDER; do
+  if [ "$ONLY" != rtpengine ]; then echo "== sas-router, $n calls"; run_router "$n"; fi
+  if [ "$ONLY" != router ]; then echo "== rtpengine, $n calls"; run_rtpengine "$n"; fi
+done
+
+echo
+echo "hold ${HOLD_S}s, window $((HOLD_S - WARM_S))s, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 - "$results" <<'PY'
+import sys
+runs = {}
+for line in open(sys.argv[1]):
+    kv = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
+    runs[(int(kv["calls"]), kv["mode"])] = kv
+print("| calls | relay | bridged | packets/s | relay CPU | packets per CPU-second | router / rtpengine | loss | jitter mean / max | RSS per call |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for calls in sorted({c for c, _ in runs}):
+    for mode in ("router", "rtpengine"):
+        r = runs.get((calls, mode))
+        if not r:
+            continue
+        other = runs.get((calls, "rtpengine"))
+        ratio = ""
+        if mode == "router" and other and "pkts_per_cpu_s" in r and "pkts_per_cpu_s" in other:
+            ratio = f"{float(r['pkts_per_cpu_s']) / max(1.0, float(other['pkts_per_cpu_s'])):.2f}x"
+        name = "sas-router (recording on)" if mode == "router" else "rtpengine userspace (no recording)"
+        print(f"| {calls} | {name} | {r['bridged']} | {r['pps']} | {r.get('relay_cpu_pct', '?')} % "
+              f"| {r.get('pkts_per_cpu_s', '?')} | {ratio} | {float(r['loss_pct']):.3f} % ({r['lost']}) "
+              f"| {r['jitter_ms']} / {r['jitter_max_ms']} ms | {r.get('kib_per_call', '?')} KiB |")
+PY
+rm -f "$results"

@@ -1,0 +1,263 @@
+//! rtpengine's ng control protocol: bencoded dictionaries over UDP, each request prefixed by
+//! a cookie its answer repeats. Per call an `offer` with the caller's SDP (rtpengine answers
+//! with its own port for the caller), an `answer` with the seat's SDP (its port for the
+//! seat), and a `delete` at the end: what a SIP proxy in front of rtpengine sends.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::Setup;
+use crate::rtp::{SIDES, endpoint_ip};
+use crate::sip::{sdp, sdp_media};
+
+/// A bencoded value (what ng messages are made of).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bencode {
+    Bytes(Vec<u8>),
+    Int(i64),
+    List(Vec<Bencode>),
+    Dict(BTreeMap<Vec<u8>, Bencode>),
+}
+
+impl Bencode {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Bencode::Bytes(b) => {
+                out.extend_from_slice(format!("{}:", b.len()).as_bytes());
+                out.extend_from_slice(b);
+            }
+            Bencode::Int(i) => out.extend_from_slice(format!("i{i}e").as_bytes()),
+            Bencode::List(l) => {
+                out.push(b'l');
+                l.iter().for_each(|v| v.encode(out));
+                out.push(b'e');
+            }
+            Bencode::Dict(d) => {
+                out.push(b'd');
+                for (k, v) in d {
+                    Bencode::Bytes(k.clone()).encode(out);
+                    v.encode(out);
+                }
+                out.push(b'e');
+            }
+        }
+    }
+
+    /// Decodes one value from the start of `input`; the value and what is left.
+    pub fn decode(input: &[u8]) -> anyhow::Result<(Bencode, &[u8])> {
+        match input.first() {
+            Some(b'i') => {
+                let end = input
+                    .iter()
+                    .position(|&b| b == b'e')
+                    .context("unterminated int")?;
+                let i = std::str::from_utf8(&input[1..end])?.parse()?;
+                Ok((Bencode::Int(i), &input[end + 1..]))
+            }
+            Some(b'l') | Some(b'd') => {
+                let dict = input[0] == b'd';
+                let mut rest = &input[1..];
+                let (mut list, mut map) = (Vec::new(), BTreeMap::new());
+                while rest.first() != Some(&b'e') {
+                    if rest.is_empty() {
+                        bail!("unterminated list or dictionary");
+                    }
+                    let (v, r) = Bencode::decode(rest)?;
+                    if dict {
+                        let Bencode::Bytes(k) = v else {
+                            bail!("dictionary key is not a string");
+                        };
+                        let (v, r) = Bencode::decode(r)?;
+                        map.insert(k, v);
+                        rest = r;
+                    } else {
+                        list.push(v);
+                        rest = r;
+                    }
+                }
+                let v = if dict {
+                    Bencode::Dict(map)
+                } else {
+                    Bencode::List(list)
+                };
+                Ok((v, &rest[1..]))
+            }
+            Some(b'0'..=b'9') => {
+                let colon = input.iter().position(|&b| b == b':').context("no colon")?;
+                let len: usize = std::str::from_utf8(&input[..colon])?.parse()?;
+                let body = input
+                    .get(colon + 1..colon + 1 + len)
+                    .context("string past the end")?;
+                Ok((Bencode::Bytes(body.to_vec()), &input[colon + 1 + len..]))
+            }
+            _ => bail!("not bencode"),
+        }
+    }
+
+    /// The string value of `key` in a dictionary.
+    pub fn get_str(&self, key: &str) -> Option<String> {
+        match self {
+            Bencode::Dict(d) => match d.get(key.as_bytes())? {
+                Bencode::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+fn dict(entries: &[(&str, Bencode)]) -> Bencode {
+    Bencode::Dict(
+        entries
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.clone()))
+            .collect(),
+    )
+}
+
+fn s(text: &str) -> Bencode {
+    Bencode::Bytes(text.as_bytes().to_vec())
+}
+
+/// A client of one rtpengine's ng port.
+pub struct Ng {
+    socket: UdpSocket,
+    cookie: u64,
+}
+
+impl Ng {
+    pub fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
+        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        socket.connect(addr)?;
+        socket.set_read_timeout(Some(Duration::from_millis(500)))?;
+        Ok(Ng { socket, cookie: 0 })
+    }
+
+    /// Sends `request`, retrying on silence; the answer, an error if its result is not ok.
+    pub fn request(&mut self, request: &Bencode) -> anyhow::Result<Bencode> {
+        self.cookie += 1;
+        let cookie = format!("{}_{}", std::process::id(), self.cookie);
+        let mut out = format!("{cookie} ").into_bytes();
+        request.encode(&mut out);
+        let mut buf = vec![0u8; 65535];
+        for _ in 0..10 {
+            // Refused (ICMP: nothing listening yet, rtpengine starting) comes back at once.
+            let n = match self
+                .socket
+                .send(&out)
+                .and_then(|_| self.socket.recv(&mut buf))
+            {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    std::thread::sleep(Duration::from_millis(300));
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            let Some(body) = buf[..n].strip_prefix(format!("{cookie} ").as_bytes()) else {
+                continue; // an answer to an earlier try
+            };
+            let (answer, _) = Bencode::decode(body)?;
+            return match answer.get_str("result").as_deref() {
+                Some("ok" | "pong") => Ok(answer),
+                _ => bail!(
+                    "rtpengine: {}",
+                    answer
+                        .get_str("error-reason")
+                        .unwrap_or_else(|| format!("{answer:?}"))
+                ),
+            };
+        }
+        bail!("rtpengine does not answer on its ng port")
+    }
+
+    pub fn ping(&mut self) -> anyhow::Result<()> {
+        self.request(&dict(&[("command", s("ping"))])).map(drop)
+    }
+
+    /// Offer and answer for every call: caller `i` at caller endpoint `i`, seat at seat
+    /// endpoint `i`, both on `rtp_port`.
+    pub fn setup(&mut self, calls: usize, rtp_port: u16) -> anyhow::Result<Setup> {
+        let mut setup = Setup::new(calls);
+        let tag = std::process::id();
+        for i in 0..calls {
+            let call_id = format!("mg-{i}-{tag}");
+            let common = |command: &str, body: String| {
+                let mut d = vec![
+                    ("command", s(command)),
+                    ("call-id", s(&call_id)),
+                    ("from-tag", s(&format!("c{i}"))),
+                    ("sdp", s(&body)),
+                    (
+                        "replace",
+                        Bencode::List(vec![s("origin"), s("session-connection")]),
+                    ),
+                ];
+                if command == "answer" {
+                    d.push(("to-tag", s(&format!("s{i}"))));
+                }
+                dict(&d)
+            };
+            let offer = common("offer", sdp(endpoint_ip(SIDES[0], i), rtp_port, "trunk"));
+            let to_seat = self.request(&offer).with_context(|| format!("offer {i}"))?;
+            let answer = common("answer", sdp(endpoint_ip(SIDES[1], i), rtp_port, "seat"));
+            let to_caller = self
+                .request(&answer)
+                .with_context(|| format!("answer {i}"))?;
+            // The offer's result is what the seat is sent (rtpengine's port for the seat);
+            // the answer's, what the caller is sent.
+            setup.seat[i] = to_seat.get_str("sdp").as_deref().and_then(sdp_media);
+            setup.caller[i] = to_caller.get_str("sdp").as_deref().and_then(sdp_media);
+            if setup.seat[i].is_some() && setup.caller[i].is_some() {
+                setup.bridged += 1;
+            } else {
+                setup.failed += 1;
+            }
+        }
+        Ok(setup)
+    }
+
+    /// Deletes every call; how many rtpengine knew.
+    pub fn delete(&mut self, calls: usize) -> usize {
+        let tag = std::process::id();
+        (0..calls)
+            .filter(|i| {
+                let d = dict(&[
+                    ("command", s("delete")),
+                    ("call-id", s(&format!("mg-{i}-{tag}"))),
+                    ("from-tag", s(&format!("c{i}"))),
+                ]);
+                self.request(&d).is_ok()
+            })
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bencode_round_trip() {
+        let v = dict(&[
+            ("command", s("offer")),
+            ("replace", Bencode::List(vec![s("origin")])),
+            ("n", Bencode::Int(-3)),
+        ]);
+        let mut out = Vec::new();
+        v.encode(&mut out);
+        assert_eq!(out, b"d7:command5:offer1:ni-3e7:replacel6:originee");
+        let (back, rest) = Bencode::decode(&out).unwrap();
+        assert_eq!((back, rest.len()), (v, 0));
+    }
+
+    #[test]
+    fn truncated_bencode_is_an_error_not_a_panic() {
+        for bad in [&b"d3:sdp"[..], b"5:ab", b"i12", b"l", b"x"] {
+            assert!(Bencode::decode(bad).is_err(), "{bad:?}");
+        }
+    }
+}
