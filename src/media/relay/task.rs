@@ -195,21 +195,30 @@ impl RelayTask {
     ) {
         let mut buf = vec![0u8; RECV_BUF];
         let mut turn = 0;
+        // One timer for the task's life, moved only when the session's deadline moves (a
+        // few times per 20 ms frame), not registered and dropped again around every packet.
+        let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             let deadline = self.session.poll_timeout().map(|t| self.clock.instant(t));
-            let timer = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
-                    None => std::future::pending().await,
+            if deadline != armed {
+                if let Some(at) = deadline {
+                    timer.as_mut().reset(at.into());
                 }
-            };
+                armed = deadline;
+            }
             // In this order: instructions before the packets they are about (codecs set,
             // then the peer's first packet), due frames before a flood of packets.
             let wake = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
                 command = commands.recv() => Wake::Command(command),
-                _ = timer => Wake::Timer,
+                _ = &mut timer, if armed.is_some() => {
+                    // Fired: armed again next turn, even for the same deadline.
+                    armed = None;
+                    Wake::Timer
+                }
                 arrival = recv_any(&self.rtp, &self.rtcp, &mut self.peers, &mut buf, &mut turn) => {
                     Wake::Arrival(arrival)
                 }
