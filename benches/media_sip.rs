@@ -5,13 +5,23 @@
 //! and the whole recorder (two G.711 packets decoded, lined up by the jitter buffers,
 //! written). Recordings go to a temporary directory, one file per minute of audio, removed
 //! as they finish.
+//!
+//! The relay's per-packet path, receive → session → record → send: `relay_packet` runs the
+//! call's [`MediaSession`] (bridged caller and seat, PCMA, recording on) on one packet per
+//! iteration, alternating directions, without sockets; `relay_packet_loopback` adds the
+//! sockets on 127.0.0.1 (the peer's send, the relay's `recv_from` and `send_to`, the other
+//! peer's receive: four syscalls, two of them the relay's).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rsipstack::sip::SipMessage;
 use sas_router::media::g711::G711Law;
-use sas_router::media::recording::{Channel, Recorder, RecordingWriter, RtpMeta};
+use sas_router::media::leg::Leg;
+use sas_router::media::recording::{CallRecorder, Channel, Recorder, RecordingWriter, RtpMeta};
+use sas_router::media::sdp::LegCodecs;
+use sas_router::media::session::{Delivery, MediaSession};
 use sas_router::sip::guard::Verdict;
 use std::hint::black_box;
+use std::net::UdpSocket;
 use std::path::Path;
 
 const INVITE: &str = "INVITE sip:15@192.0.2.10:5060 SIP/2.0\r\n\
@@ -137,6 +147,98 @@ fn recording(c: &mut Criterion) {
     group.finish();
 }
 
+/// Packets per recorded session: one minute of a call, both directions.
+const PACKETS_PER_CALL: u64 = 6_000;
+
+/// A bridged call (caller on A, seat on B, PCMA) recording into `dir`.
+fn bridged_call(dir: &Path, calls: &mut u64) -> MediaSession {
+    const PCMA: LegCodecs = LegCodecs {
+        audio_pt: 8,
+        law: G711Law::Alaw,
+        dtmf_pt: None,
+        other_pt: None,
+    };
+    let mut session = MediaSession::new(0, [1, 2, 3], [0, 0, 0]);
+    session.set_codecs(Leg::A, PCMA);
+    session.set_codecs(Leg::B, PCMA);
+    session.bridge(Leg::B);
+    let recorder = new_recorder(dir, calls);
+    session.start_recording(Box::new(CallRecorder::new(recorder)), 0);
+    session
+}
+
+/// Packet `n` of a call: caller and seat in turn, 20 ms apart on each side.
+fn call_packet(n: u64, buf: &mut [u8; 172]) -> (Leg, u64) {
+    let (leg, ssrc) = if n.is_multiple_of(2) {
+        (Leg::A, 0xCA11u32)
+    } else {
+        (Leg::B, 0x5EA7)
+    };
+    let seq = (n / 2) as u16;
+    let ts = (n / 2 * 160) as u32;
+    buf[..12].copy_from_slice(&[0x80, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    buf[2..4].copy_from_slice(&seq.to_be_bytes());
+    buf[4..8].copy_from_slice(&ts.to_be_bytes());
+    buf[8..12].copy_from_slice(&ssrc.to_be_bytes());
+    buf[12..].fill(G711Law::Alaw.encode((n as i16).wrapping_mul(37)));
+    (leg, n * 10)
+}
+
+fn relay(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut calls = 0u64;
+    let mut group = c.benchmark_group("relay");
+    group.throughput(Throughput::Elements(1));
+
+    let mut session = bridged_call(dir.path(), &mut calls);
+    let mut n = 0u64;
+    let mut pkt = [0u8; 172];
+    let rotate = |session: &mut MediaSession, calls: &mut u64| {
+        session.finish(PACKETS_PER_CALL * 10);
+        let done = session.take_recorder().expect("recording").finish();
+        finish(dir.path(), done.expect("finish").path);
+        *session = bridged_call(dir.path(), calls);
+    };
+    group.bench_function("packet_session_recorded", |b| {
+        b.iter(|| {
+            let (leg, now) = call_packet(n, &mut pkt);
+            let heard = session.on_rtp(leg, black_box(&mut pkt), now);
+            let to = if leg == Leg::A { Leg::B } else { Leg::A };
+            assert_eq!(heard, Delivery::Relay(to));
+            n += 1;
+            if n == PACKETS_PER_CALL {
+                n = 0;
+                rotate(&mut session, &mut calls);
+            }
+        })
+    });
+
+    // Caller and seat peers, and the relay's two sockets, on loopback.
+    let bind = || UdpSocket::bind("127.0.0.1:0").expect("loopback socket");
+    let (caller, seat, relay_a, relay_b) = (bind(), bind(), bind(), bind());
+    let to_a = relay_a.local_addr().expect("address");
+    let seat_addr = seat.local_addr().expect("address");
+    let mut rx = [0u8; 2048];
+    let mut peer_rx = [0u8; 2048];
+    group.bench_function("packet_loopback_sockets", |b| {
+        b.iter(|| {
+            let (_, now) = call_packet(n & !1, &mut pkt);
+            caller.send_to(&pkt, to_a).expect("peer send");
+            let (len, _from) = relay_a.recv_from(&mut rx).expect("relay recv");
+            let heard = session.on_rtp(Leg::A, &mut rx[..len], now);
+            assert_eq!(heard, Delivery::Relay(Leg::B));
+            relay_b.send_to(&rx[..len], seat_addr).expect("relay send");
+            seat.recv(&mut peer_rx).expect("peer recv");
+            n += 2;
+            if n >= PACKETS_PER_CALL {
+                n = 0;
+                rotate(&mut session, &mut calls);
+            }
+        })
+    });
+    group.finish();
+}
+
 fn new_writer(dir: &Path, files: &mut u64) -> RecordingWriter {
     *files += 1;
     RecordingWriter::create(dir, &format!("w{files}.wav")).expect("create")
@@ -151,5 +253,5 @@ fn finish(dir: &Path, relative: String) {
     std::fs::remove_file(dir.join(relative)).ok();
 }
 
-criterion_group!(benches, sip, g711, recording);
+criterion_group!(benches, sip, g711, recording, relay);
 criterion_main!(benches);

@@ -30,9 +30,9 @@ case "$MEDIA" in
 esac
 command -v sipp >/dev/null || { echo "SIPp missing: apt-get install sip-tester" >&2; exit 1; }
 
-# Open files: the router holds 2 UDP sockets per call (4 with RTCP); each SIPp one raw
-# socket per playing call.
-need=$((N * 4 + 1024))
+# Open files: the router holds an RTP and an RTCP socket per bound leg (2 legs a call here; 3
+# in builds that bound every leg at the INVITE); each SIPp one raw socket per playing call.
+need=$((N * 6 + 1024))
 hard=$(ulimit -Hn)
 if [ "$hard" != unlimited ] && [ "$hard" -lt "$need" ]; then
   echo "warning: open-files hard limit $hard < $need needed for $N calls" >&2

@@ -43,34 +43,113 @@ pub fn position(start: EpochMillis, now: EpochMillis) -> u64 {
         .saturating_mul(SAMPLE_RATE as u64 / 1000)
 }
 
+/// Silence written at once at most when a recording's file is opened late (10 s): a call
+/// where nothing is heard gets its file after this long anyway, so a crash leaves it.
+const MAX_DEFERRED_SILENCE: u64 = 10 * SAMPLE_RATE as u64;
+
 /// One call's recording: mixer and file together, on positions counted in samples from the
 /// answer. Call [`Recorder::flush`] often (with each packet and on a timer): frames are
 /// written once final, and a track holds at most a few seconds.
+///
+/// The file is created with the first audio, not at the answer: until a packet comes, the
+/// final frames are all silence and only counted, then written in front of the first
+/// audio. A call where nothing is ever heard still gets its file of silence, at its end
+/// (or after [`MAX_DEFERRED_SILENCE`]): the recording always lasts as long as the call.
+/// Creating files off the answer path keeps a directory walk, a file creation and its
+/// header out of call set-up (and out of short calls' media task).
 pub struct Recorder {
     mixer: StereoMixer,
-    writer: RecordingWriter,
+    file: File,
     /// The latest position seen: where the recording ends if no end is given.
     latest: u64,
+    /// A packet has come on either channel (the file is due).
+    heard: bool,
     /// Reused buffers: decoded G.711 and drained frames.
     decoded: Vec<i16>,
     frames: Vec<i16>,
 }
 
+/// A recording's file, opened with the first audio.
+enum File {
+    /// Not yet: `silence` final frames (all silent, nothing having come) to write first.
+    Deferred {
+        root: PathBuf,
+        relative: String,
+        silence: u64,
+    },
+    Open(RecordingWriter),
+}
+
+impl File {
+    /// Writes `frames` (interleaved), opening the file first unless they are the silence
+    /// before any audio (`heard`: a packet has come).
+    fn write(&mut self, frames: &[i16], heard: bool) -> Result<(), RecordingError> {
+        if let File::Deferred {
+            root,
+            relative,
+            silence,
+        } = self
+        {
+            let n = (frames.len() / 2) as u64;
+            if !heard && *silence + n <= MAX_DEFERRED_SILENCE {
+                *silence += n;
+                return Ok(());
+            }
+            let mut writer = RecordingWriter::create(root, relative)?;
+            writer.write_silence(*silence)?;
+            *self = File::Open(writer);
+        }
+        match self {
+            File::Open(writer) => writer.write(frames),
+            File::Deferred { .. } => Ok(()),
+        }
+    }
+
+    /// Opens the file if it is not yet (nothing was heard), and hands it over.
+    fn into_writer(self) -> Result<RecordingWriter, RecordingError> {
+        match self {
+            File::Open(writer) => Ok(writer),
+            File::Deferred {
+                root,
+                relative,
+                silence,
+            } => {
+                let mut writer = RecordingWriter::create(&root, &relative)?;
+                writer.write_silence(silence)?;
+                Ok(writer)
+            }
+        }
+    }
+}
+
 impl Recorder {
-    /// Starts a recording at `root/relative` (see [`RecordingWriter::create`]).
+    /// A recording at `root/relative` (see [`RecordingWriter::create`]); only the path is
+    /// checked now, the file is created with the first audio (see the type's doc).
     pub fn create(root: &Path, relative: &str) -> Result<Self, RecordingError> {
+        resolve(root, relative)?;
         Ok(Self {
             mixer: StereoMixer::new(),
-            writer: RecordingWriter::create(root, relative)?,
+            file: File::Deferred {
+                root: root.to_path_buf(),
+                relative: relative.to_string(),
+                silence: 0,
+            },
             latest: 0,
+            heard: false,
             decoded: Vec::new(),
             frames: Vec::new(),
         })
     }
 
+    /// Whether the file exists yet (it is created with the first audio).
+    pub fn file_created(&self) -> bool {
+        matches!(self.file, File::Open(_))
+    }
+
     /// Adds linear samples of a `channel` packet with header `rtp`, arrived at `at`.
     pub fn push(&mut self, channel: Channel, at: u64, rtp: RtpMeta, samples: &[i16]) {
         self.latest = self.latest.max(at);
+        self.heard = true;
         self.mixer.push(channel, at, rtp, samples);
     }
 
@@ -84,8 +163,9 @@ impl Recorder {
         law: G711Law,
     ) {
         self.decoded.clear();
-        self.decoded.extend(payload.iter().map(|&b| law.decode(b)));
+        law.decode_into(payload, &mut self.decoded);
         self.latest = self.latest.max(at);
+        self.heard = true;
         self.mixer.push(channel, at, rtp, &self.decoded);
     }
 
@@ -95,7 +175,7 @@ impl Recorder {
         loop {
             self.frames.clear();
             let more = self.mixer.drain(now, &mut self.frames);
-            self.writer.write(&self.frames)?;
+            self.file.write(&self.frames, self.heard)?;
             if !more {
                 return Ok(());
             }
@@ -110,7 +190,7 @@ impl Recorder {
         loop {
             self.frames.clear();
             let more = self.mixer.finish(end, &mut self.frames);
-            self.writer.write(&self.frames)?;
+            self.file.write(&self.frames, self.heard)?;
             if !more {
                 break;
             }
@@ -129,7 +209,7 @@ impl Recorder {
                 );
             }
         }
-        let mut info = self.writer.finish()?;
+        let mut info = self.file.into_writer()?.finish()?;
         info.unplaced_ms = unplaced * 1000 / u64::from(SAMPLE_RATE);
         Ok(info)
     }

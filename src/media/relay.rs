@@ -1,5 +1,12 @@
 //! The anchored media of one call: an RTP/RTCP socket pair per leg and the task between them.
 //!
+//! A call takes its three ports from the pool at once (a call the pool cannot carry whole
+//! is refused at its INVITE), but binds a leg's sockets only once that leg has an SDP to
+//! negotiate: the caller's at once (its INVITE carries the offer), a seat leg's when the
+//! router first writes our address into an offer to a seat ([`MediaRelay::local_addr`]).
+//! A call that never reaches a seat, or never needs the third leg (C: accompanied
+//! transfers, supervision), never opens those sockets.
+//!
 //! Leg A faces the caller (SIP trunk), legs B and C seats' softphones (C is the seat joining
 //! during an accompanied transfer). One tokio task per call receives on every socket, runs
 //! the sans-IO [`MediaSession`] (what each leg hears, digits, recording taps) and sends from
@@ -37,7 +44,7 @@ use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::dtmf::DigitEvent;
 use super::playback::Announcement;
@@ -211,6 +218,8 @@ enum Command {
     AttachWebRtc(Leg, WebRtcIo),
     DetachWebRtc(Leg),
     Finish(oneshot::Sender<MediaReport>),
+    /// `leg`'s sockets, just bound.
+    Open(Leg, LegSockets),
 }
 
 /// What the media of a call tells its owner.
@@ -252,8 +261,10 @@ pub struct MediaReport {
 /// ends it and hands back the recording; dropping it stops the task and gives the ports
 /// back.
 pub struct MediaRelay {
-    sockets: [LegSockets; 3],
-    local: [SocketAddr; 3],
+    ip: IpAddr,
+    pool: Arc<PortPool>,
+    /// Each leg's port, and whether its sockets are bound (they then belong to the task).
+    ports: Mutex<[LegPort; 3]>,
     legs: Arc<[LegShared; 3]>,
     cancel: CancellationToken,
     commands: mpsc::UnboundedSender<Command>,
@@ -264,40 +275,75 @@ pub struct MediaRelay {
 impl std::fmt::Debug for MediaRelay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MediaRelay")
-            .field("local", &self.local)
+            .field("ip", &self.ip)
             .finish_non_exhaustive()
     }
 }
 
 impl MediaRelay {
-    /// Binds the sockets of the three legs on `ip`, on even ports from `pool` (three
-    /// leases: a call takes six ports).
+    /// Takes the three legs' ports from `pool` (even ports on `ip`, with the odd one above
+    /// for RTCP: a call takes six) and binds the caller's, whose SDP is negotiated now; the
+    /// seat legs are bound when first needed (see the module doc).
     pub async fn bind(ip: IpAddr, pool: &Arc<PortPool>) -> Result<MediaRelay, MediaError> {
-        let sockets = [
-            bind_one(ip, pool).await?,
-            bind_one(ip, pool).await?,
-            bind_one(ip, pool).await?,
-        ];
+        let lease = || -> Result<LegPort, MediaError> {
+            let port = pool.allocate().ok_or(MediaError::PortsExhausted)?;
+            let lease = Lease {
+                pool: Arc::clone(pool),
+                port,
+            };
+            Ok(LegPort {
+                lease,
+                bound: false,
+            })
+        };
+        let ports = [lease()?, lease()?, lease()?];
         let (commands, pending) = mpsc::unbounded_channel();
-        Ok(MediaRelay {
-            local: sockets
-                .each_ref()
-                .map(|s| SocketAddr::new(ip, s.lease.port)),
-            sockets,
+        let relay = MediaRelay {
+            ip,
+            pool: Arc::clone(pool),
+            ports: Mutex::new(ports),
             legs: Arc::default(),
             cancel: CancellationToken::new(),
             commands,
             pending: Mutex::new(Some(pending)),
+        };
+        relay.open(Leg::A)?;
+        Ok(relay)
+    }
+
+    /// Our address for `leg`: what goes in the SDP sent to that side. Binds the leg's
+    /// sockets the first time; when no port can be bound (the free ones held by other
+    /// programs), says so loudly and gives the leased port: that leg carries no media.
+    pub fn local_addr(&self, leg: Leg) -> SocketAddr {
+        self.open(leg).unwrap_or_else(|e| {
+            error!(?leg, error = %e, "no RTP port for a call leg: it carries no media");
+            let ports = self.ports.lock().unwrap_or_else(PoisonError::into_inner);
+            SocketAddr::new(self.ip, ports[leg.idx()].lease.port)
         })
     }
 
-    /// Our address for `leg`: what goes in the SDP sent to that side.
-    pub fn local_addr(&self, leg: Leg) -> SocketAddr {
-        self.local[leg.idx()]
+    /// Binds `leg`'s sockets if they are not yet (on its leased port, else on the next
+    /// ports of the pool that bind) and hands them to the task; returns our address.
+    pub fn open(&self, leg: Leg) -> Result<SocketAddr, MediaError> {
+        let mut ports = self.ports.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = &mut ports[leg.idx()];
+        if !slot.bound {
+            let sockets = bind_one(self.ip, &self.pool, &mut slot.lease)?;
+            slot.bound = true;
+            self.send(Command::Open(leg, sockets));
+        }
+        Ok(SocketAddr::new(self.ip, slot.lease.port))
     }
 
-    /// Sets `leg`'s remote from its SDP and re-arms latching.
+    /// Whether `leg`'s sockets are bound.
+    pub fn is_open(&self, leg: Leg) -> bool {
+        self.ports.lock().unwrap_or_else(PoisonError::into_inner)[leg.idx()].bound
+    }
+
+    /// Sets `leg`'s remote from its SDP and re-arms latching; binds the leg's sockets if
+    /// they are not yet (a leg with a peer sends from them).
     pub fn set_remote(&self, leg: Leg, addr: SocketAddr) {
+        self.local_addr(leg);
         self.legs[leg.idx()].set_remote(addr);
     }
 
@@ -393,13 +439,11 @@ impl MediaRelay {
             let side = if leg == Leg::A { "caller" } else { "seat" };
             counter(&metrics.srtp_rejected, side)
         });
-        let rtp = self.sockets.each_ref().map(|s| Arc::clone(&s.rtp));
-        let rtcp = self.sockets.each_ref().map(|s| Arc::clone(&s.rtcp));
         let counters = task::Counters {
             relayed: counters,
             srtp_rejected: rejected,
         };
-        let task = RelayTask::new(rtp, rtcp, Arc::clone(&self.legs), counters, notices);
+        let task = RelayTask::new(Arc::clone(&self.legs), counters, notices);
         tokio::spawn(task.run(commands, self.cancel.clone()));
     }
 
@@ -435,50 +479,56 @@ impl Drop for MediaRelay {
     }
 }
 
-/// The RTP and RTCP sockets of one leg, on an even port and the odd one above.
-struct LegSockets {
-    rtp: Arc<UdpSocket>,
-    rtcp: Arc<UdpSocket>,
+/// A leg's port, bound or not yet.
+#[derive(Debug)]
+struct LegPort {
     lease: Lease,
+    bound: bool,
 }
 
-async fn bind_one(ip: IpAddr, pool: &Arc<PortPool>) -> Result<LegSockets, MediaError> {
+/// The RTP and RTCP sockets of one leg, on an even port and the odd one above.
+struct LegSockets {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+}
+
+/// Binds the RTP/RTCP pair of `lease`'s port; if that fails, of the next ports the pool
+/// hands out, moving `lease` to the port that bound. Plain `bind` syscalls (no address to
+/// resolve), registered with the current tokio runtime.
+fn bind_one(ip: IpAddr, pool: &Arc<PortPool>, lease: &mut Lease) -> Result<LegSockets, MediaError> {
+    let bind_pair = |port: u16| -> Result<LegSockets, (SocketAddr, io::Error)> {
+        let bind = |addr: SocketAddr| {
+            std::net::UdpSocket::bind(addr)
+                .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                .and_then(UdpSocket::from_std)
+                .map_err(|e| (addr, e))
+        };
+        let rtp = bind(SocketAddr::new(ip, port))?;
+        let rtcp = bind(SocketAddr::new(ip, port + 1))?;
+        Ok(LegSockets { rtp, rtcp })
+    };
     // Ports that failed stay leased until we return, so the pool hands out the next one
     // rather than the same port again (the wedge of a nearly full pool).
     let mut skipped: Vec<Lease> = Vec::new();
-    for _ in 0..BIND_ATTEMPTS {
+    for attempt in 1..=BIND_ATTEMPTS {
+        match bind_pair(lease.port) {
+            Ok(sockets) => return Ok(sockets),
+            Err((addr, e)) => {
+                debug!(%addr, error = %e, "RTP/RTCP port unusable, trying the next");
+            }
+        }
+        if attempt == BIND_ATTEMPTS {
+            break;
+        }
         let Some(port) = pool.allocate() else { break };
-        let lease = Lease {
+        let next = Lease {
             pool: Arc::clone(pool),
             port,
         };
-        let rtp_addr = SocketAddr::new(ip, port);
-        let rtcp_addr = SocketAddr::new(ip, port + 1);
-        let bound = match UdpSocket::bind(rtp_addr).await {
-            Ok(rtp) => UdpSocket::bind(rtcp_addr)
-                .await
-                .map(|rtcp| (rtp, rtcp))
-                .map_err(|e| (rtcp_addr, e)),
-            Err(e) => Err((rtp_addr, e)),
-        };
-        match bound {
-            Ok((rtp, rtcp)) => {
-                return Ok(LegSockets {
-                    rtp: Arc::new(rtp),
-                    rtcp: Arc::new(rtcp),
-                    lease,
-                });
-            }
-            Err((addr, e)) => {
-                debug!(%addr, error = %e, "RTP/RTCP port unusable, trying the next");
-                skipped.push(lease);
-            }
-        }
+        skipped.push(std::mem::replace(lease, next));
     }
-    let ports: Vec<u16> = skipped.iter().map(|l| l.port).collect();
-    if ports.is_empty() {
-        return Err(MediaError::PortsExhausted);
-    }
+    let mut ports: Vec<u16> = skipped.iter().map(|l| l.port).collect();
+    ports.push(lease.port);
     warn!(
         ?ports,
         "no RTP port could be bound: the free ones are held outside the router"

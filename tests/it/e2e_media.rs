@@ -604,3 +604,39 @@ fn check_config_warns_when_the_rtp_range_overlaps_the_ephemeral_ports() {
         assert!(!below.contains("ephemeral"), "{below}");
     }
 }
+
+/// The router binds a leg's RTP/RTCP sockets only once an SDP is negotiated for it: during
+/// a call between a caller and one seat, the caller's and the seat's pairs are bound, and
+/// the third leg's (transfers, supervision) is not. Used to be all three at the INVITE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_negotiated_legs_hold_rtp_ports() {
+    let dir = temp_dir("lazy-ports");
+    let prompts = dir.join("prompts");
+    tone_prompts(&prompts);
+    let mut router = start(Options {
+        prompts: Some(prompts),
+        ..Options::default()
+    })
+    .await;
+    let config = std::fs::read_to_string(&router.config_path).unwrap();
+    let setting = |key: &str| -> u16 {
+        let line = config.lines().find(|l| l.starts_with(key)).unwrap();
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let range = setting("rtp_port_min")..=setting("rtp_port_max");
+    let seat_pcap = seat_pcap(&dir, SEAT_HZ, 4000, G711Law::Ulaw);
+    let (seat, seat_port) = media_seat(router.sip, &seat_pcap, None, 1, 300);
+    register(router.sip, "arm1", seat_port).await;
+    let empty = empty_pcap(&dir);
+    let (caller, sink) = listening_caller(router.sip, &empty, 4000, 1500);
+    // Bridged to the seat (answered after 300 ms) and talking.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let held: Vec<u16> = range
+        .filter(|&p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_err())
+        .collect();
+    assert!(finish(caller, Duration::from_secs(30)).await, "caller");
+    assert!(finish(seat, Duration::from_secs(10)).await, "seat");
+    assert!(sink.stop().len() > 100, "the caller heard the call");
+    assert_eq!(held.len(), 4, "two legs' RTP and RTCP: {held:?}");
+    router.stop().await;
+}

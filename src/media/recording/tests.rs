@@ -435,3 +435,75 @@ fn a_writer_dropped_unfinished_leaves_a_wav_that_plays_to_its_end() {
     let reader = hound::WavReader::open(root.path().join("dropped.wav")).unwrap();
     assert_eq!(reader.duration(), 4000);
 }
+
+/// The file comes with the first audio: until then only the silence is counted, then
+/// written in front of it, so the recording still starts at the answer.
+#[test]
+fn the_file_is_created_with_the_first_audio_behind_the_silence_before_it() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("lazy.wav");
+    let mut recorder = Recorder::create(root.path(), "lazy.wav").unwrap();
+    // 2 s with nothing heard: 1 s of it final, no file yet.
+    for i in 0..100u64 {
+        recorder.flush(i * 160).unwrap();
+    }
+    assert!(!recorder.file_created() && !path.exists());
+    let at = 100 * 160;
+    recorder.push(Channel::Caller, at, meta(SSRC, 0), &frame(700));
+    recorder.flush(at + 160).unwrap();
+    assert!(recorder.file_created() && path.exists());
+    let info = recorder.finish(Some(at + 160)).unwrap();
+    assert_eq!(info.duration_ms, 2020);
+    let mut reader = hound::WavReader::open(&path).unwrap();
+    let read: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    let (caller, plateau) = split(&read);
+    assert_eq!(runs(&caller), [(0, at as usize), (700, PACKET)]);
+    assert_eq!(runs(&plateau), [(0, at as usize + PACKET)]);
+}
+
+/// A call where nothing is ever heard still gets its recording of silence: at its end, or
+/// once the silence is long enough that a crash should leave a file.
+#[test]
+fn a_recording_without_audio_gets_its_file_at_the_end_or_after_ten_seconds() {
+    let root = tempfile::tempdir().unwrap();
+    let short = Recorder::create(root.path(), "short.wav").unwrap();
+    assert!(!root.path().join("short.wav").exists());
+    let info = short.finish(Some(4_000)).unwrap();
+    assert_eq!(info.duration_ms, 500);
+    let reader = hound::WavReader::open(root.path().join("short.wav")).unwrap();
+    assert_eq!(reader.duration(), 4_000);
+
+    let mut long = Recorder::create(root.path(), "long.wav").unwrap();
+    long.flush(11 * 8_000 - 1).unwrap();
+    assert!(!long.file_created(), "10 s of silence is still deferred");
+    long.flush(11 * 8_000 + 160).unwrap();
+    assert!(long.file_created());
+    assert_eq!(long.finish(None).unwrap().duration_ms, 11_020);
+}
+
+/// A path that would leave the recordings root is refused at once, not at the first audio.
+#[test]
+fn an_unsafe_recording_path_is_refused_at_create() {
+    let root = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        Recorder::create(root.path(), "../escape.wav"),
+        Err(RecordingError::UnsafePath(_))
+    ));
+}
+
+/// Linear samples pass through the jitter buffer unchanged, the most negative one a step
+/// up (it marks "nothing came" inside the buffer; G.711 never decodes to it).
+#[test]
+fn extreme_linear_samples_survive_the_jitter_buffer() {
+    let mut mixer = StereoMixer::new();
+    let samples = [i16::MIN, i16::MIN + 1, -1, 0, 1, i16::MAX];
+    mixer.push(Channel::Caller, 0, meta(SSRC, 0), &samples);
+    let mut out = Vec::new();
+    mixer.finish(samples.len() as u64 + 2, &mut out);
+    let (caller, plateau) = split(&out);
+    assert_eq!(
+        caller,
+        [i16::MIN + 1, i16::MIN + 1, -1, 0, 1, i16::MAX, 0, 0]
+    );
+    assert_eq!(plateau, [0; 8]);
+}

@@ -21,6 +21,9 @@ pub const HEADER_BYTES: u64 = 44;
 const FRAME_BYTES: u64 = 4;
 /// Rewrite the WAV header every 10 s of audio, so a crash leaves a readable file up to there.
 const CHECKPOINT_FRAMES: u64 = 10 * SAMPLE_RATE as u64;
+/// The write buffer (a quarter second of audio): recordings are many and long, so this is
+/// per call memory, against a write syscall per 250 ms of call.
+const BUFFER_BYTES: usize = 8 * 1024;
 /// The RIFF sizes are `u32`: stop well before they wrap, ~37 h.
 const MAX_FRAMES: u64 = (u32::MAX as u64 - 1024) / FRAME_BYTES;
 
@@ -76,7 +79,7 @@ impl RecordingWriter {
             .create_new(true)
             .open(&file)
             .map_err(io)?;
-        let mut out = BufWriter::with_capacity(32 * 1024, handle);
+        let mut out = BufWriter::with_capacity(BUFFER_BYTES, handle);
         out.write_all(&header(0)).map_err(io)?;
         Ok(Self {
             out,
@@ -108,6 +111,20 @@ impl RecordingWriter {
         if self.frames - self.checkpointed >= CHECKPOINT_FRAMES {
             self.patch_header()?;
             self.checkpointed = self.frames;
+        }
+        Ok(())
+    }
+
+    /// Appends `frames` stereo frames of silence (what came before a recording's first
+    /// audio, its file being created then).
+    pub fn write_silence(&mut self, frames: u64) -> Result<(), RecordingError> {
+        const CHUNK: u64 = 1_024;
+        let zeros = [0i16; 2 * CHUNK as usize];
+        let mut left = frames;
+        while left > 0 {
+            let n = left.min(CHUNK);
+            self.write(&zeros[..2 * n as usize])?;
+            left -= n;
         }
         Ok(())
     }

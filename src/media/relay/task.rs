@@ -63,8 +63,8 @@ struct PeerLink {
 /// The next datagram on any of the call's sockets or packet from a WebRTC peer. Polled
 /// from a rotating start so that a flood on one source cannot starve the others.
 async fn recv_any(
-    rtp: &[Arc<UdpSocket>; 3],
-    rtcp: &[Arc<UdpSocket>; 3],
+    rtp: &[Option<UdpSocket>; 3],
+    rtcp: &[Option<UdpSocket>; 3],
     peers: &mut [Option<PeerLink>; 3],
     buf: &mut [u8],
     turn: &mut usize,
@@ -78,7 +78,9 @@ async fn recv_any(
             let arrival = match i % 3 {
                 2 => poll_peer(cx, leg, &mut peers[leg.idx()], buf),
                 kind => {
-                    let socket = &if kind == 1 { rtcp } else { rtp }[leg.idx()];
+                    let Some(socket) = &if kind == 1 { rtcp } else { rtp }[leg.idx()] else {
+                        continue;
+                    };
                     let mut read = ReadBuf::new(buf);
                     socket
                         .poll_recv_from(cx, &mut read)
@@ -140,8 +142,9 @@ enum Protection {
 
 /// The task of one call: receives on every leg, runs the [`MediaSession`], sends.
 pub(super) struct RelayTask {
-    rtp: [Arc<UdpSocket>; 3],
-    rtcp: [Arc<UdpSocket>; 3],
+    /// Each leg's sockets, once bound ([`Command::Open`]).
+    rtp: [Option<UdpSocket>; 3],
+    rtcp: [Option<UdpSocket>; 3],
     /// Where each peer's RTCP comes from (latched like RTP); until then, RTP port + 1.
     rtcp_remote: [Option<SocketAddr>; 3],
     /// The peer multiplexes RTCP on its RTP port (RFC 5761): reply there.
@@ -163,16 +166,14 @@ pub(super) struct RelayTask {
 
 impl RelayTask {
     pub(super) fn new(
-        rtp: [Arc<UdpSocket>; 3],
-        rtcp: [Arc<UdpSocket>; 3],
         legs: Arc<[LegShared; 3]>,
         counters: Counters,
         notices: NoticeHandler,
     ) -> RelayTask {
         let clock = Clock::new();
         RelayTask {
-            rtp,
-            rtcp,
+            rtp: [None, None, None],
+            rtcp: [None, None, None],
             rtcp_remote: [None; 3],
             rtcp_mux: [false; 3],
             peers: [None, None, None],
@@ -194,21 +195,30 @@ impl RelayTask {
     ) {
         let mut buf = vec![0u8; RECV_BUF];
         let mut turn = 0;
+        // One timer for the task's life, moved only when the session's deadline moves (a
+        // few times per 20 ms frame), not registered and dropped again around every packet.
+        let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             let deadline = self.session.poll_timeout().map(|t| self.clock.instant(t));
-            let timer = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
-                    None => std::future::pending().await,
+            if deadline != armed {
+                if let Some(at) = deadline {
+                    timer.as_mut().reset(at.into());
                 }
-            };
+                armed = deadline;
+            }
             // In this order: instructions before the packets they are about (codecs set,
             // then the peer's first packet), due frames before a flood of packets.
             let wake = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
                 command = commands.recv() => Wake::Command(command),
-                _ = timer => Wake::Timer,
+                _ = &mut timer, if armed.is_some() => {
+                    // Fired: armed again next turn, even for the same deadline.
+                    armed = None;
+                    Wake::Timer
+                }
                 arrival = recv_any(&self.rtp, &self.rtcp, &mut self.peers, &mut buf, &mut turn) => {
                     Wake::Arrival(arrival)
                 }
@@ -263,6 +273,10 @@ impl RelayTask {
                 self.peers[leg.idx()] = Some(PeerLink { io, ended: false });
             }
             Command::DetachWebRtc(leg) => self.peers[leg.idx()] = None,
+            Command::Open(leg, sockets) => {
+                self.rtp[leg.idx()] = Some(sockets.rtp);
+                self.rtcp[leg.idx()] = Some(sockets.rtcp);
+            }
             Command::Finish(_) => {}
         }
     }
@@ -432,11 +446,11 @@ impl RelayTask {
             let Some(dst) = self.legs[leg.idx()].remote().addr else {
                 return false;
             };
-            match self.protect(leg, pkt, false) {
-                Some(wire) => self.rtp[leg.idx()]
+            match (self.protect(leg, pkt, false), &self.rtp[leg.idx()]) {
+                (Some(wire), Some(socket)) => socket
                     .try_send_to(&wire, dst)
                     .map_err(|e| debug!(?leg, %dst, error = %e, "RTP send error")),
-                None => Err(()),
+                _ => Err(()),
             }
         };
         let egress = &self.legs[leg.idx()];
@@ -464,17 +478,20 @@ impl RelayTask {
         else {
             return;
         };
-        let (socket, dst) = if self.rtcp_mux[i] {
-            (&self.rtp[i], rtp)
-        } else {
-            let dst = self.rtcp_remote[i]
-                .unwrap_or_else(|| SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)));
-            (&self.rtcp[i], dst)
+        let dst = match self.rtcp_mux[i] {
+            true => rtp,
+            false => self.rtcp_remote[i]
+                .unwrap_or_else(|| SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1))),
         };
-        let socket = Arc::clone(socket);
         let Some(wire) = self.protect(leg, pkt, true) else {
             return;
         };
+        let socket = if self.rtcp_mux[i] {
+            &self.rtp
+        } else {
+            &self.rtcp
+        };
+        let Some(socket) = &socket[i] else { return };
         if let Err(e) = socket.try_send_to(&wire, dst) {
             debug!(?leg, %dst, error = %e, "RTCP send error");
         }

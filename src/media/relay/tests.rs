@@ -267,31 +267,41 @@ async fn skips_ports_taken_outside_the_pool() {
 
 /// The wedge of a nearly full pool: its one free port is held by another process. Each
 /// attempt must try a different port, and the failure must say so (not "cannot bind" on
-/// the same port again and again); once the port is free, calls go through again.
+/// the same port again and again); once the port is free, the leg binds.
 #[tokio::test]
 async fn a_port_held_outside_is_skipped_not_retried() {
     let pool = Arc::new(PortPool::new(42300, 42307).unwrap());
     // Ports 42300 (RTP) and 42305 (RTCP of 42304) are held by someone else: two of the
-    // four pairs are unusable, so a call (three pairs) cannot be set up.
+    // four pairs are unusable, so one of a call's three legs cannot be bound.
     let held = [42300, 42305].map(|p| std::net::UdpSocket::bind((LOCALHOST, p)));
     if held.iter().any(Result::is_err) {
         return; // another program holds them already; nothing to prove here
     }
-    let err = MediaRelay::bind(LOCALHOST, &pool).await.unwrap_err();
-    match &err {
-        MediaError::PortsUnusable { ports } => {
+    let relay = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
+    let opened = Leg::ALL.map(|leg| relay.open(leg));
+    let (failed, bound): (Vec<_>, Vec<_>) = opened.iter().partition(|r| r.is_err());
+    match &failed[..] {
+        [Err(MediaError::PortsUnusable { ports })] => {
             let mut ports = ports.clone();
             ports.sort_unstable();
             ports.dedup();
-            assert_eq!(ports, [42300, 42304], "each held port tried once: {err}");
+            assert_eq!(
+                ports,
+                [42300, 42304],
+                "each held port tried once: {failed:?}"
+            );
         }
-        other => panic!("expected PortsUnusable, got {other}"),
+        other => panic!("expected one leg with PortsUnusable, got {other:?}"),
     }
-    assert_eq!(pool.in_use(), 0, "no lease leaked");
+    let mut bound: Vec<u16> = bound.iter().map(|r| r.as_ref().unwrap().port()).collect();
+    bound.sort_unstable();
+    assert_eq!(bound, [42302, 42306], "the two free pairs");
+    assert_eq!(pool.in_use(), 3, "no lease leaked");
     drop(held);
-    let relay = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
-    assert_eq!(pool.in_use(), 3);
+    let leg = Leg::ALL[opened.iter().position(Result::is_err).unwrap()];
+    assert!(relay.open(leg).is_ok(), "the port is free again");
     drop(relay);
+    assert_eq!(pool.in_use(), 0);
     // One held port among free ones is skipped, whatever the pool's cursor.
     let _held = std::net::UdpSocket::bind((LOCALHOST, 42302)).unwrap();
     for _ in 0..4 {
@@ -299,6 +309,35 @@ async fn a_port_held_outside_is_skipped_not_retried() {
         let ports: Vec<u16> = Leg::ALL.map(|l| relay.local_addr(l).port()).to_vec();
         assert!(!ports.contains(&42302), "{ports:?}");
     }
+}
+
+/// A call binds the caller's sockets at once and a seat leg's only once it is offered to a
+/// seat (or given a peer): the third leg of a call without transfer never opens any.
+#[tokio::test]
+async fn seat_legs_are_bound_only_when_negotiated() {
+    let pool = pool(43400);
+    let relay = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
+    assert_eq!(pool.in_use(), 3, "the call's ports are reserved at once");
+    assert!(relay.is_open(Leg::A));
+    assert!(!relay.is_open(Leg::B) && !relay.is_open(Leg::C));
+    // Nobody listens on the seat legs' ports yet: we can take them ourselves.
+    let free = |port: u16| std::net::UdpSocket::bind((LOCALHOST, port)).is_ok();
+    let [b, c] = [43402, 43404];
+    assert!(free(b) && free(b + 1) && free(c) && free(c + 1));
+    // Offered to a seat: bound, and relaying.
+    let b_local = relay.local_addr(Leg::B);
+    assert_eq!(b_local.port(), b);
+    assert!(relay.is_open(Leg::B) && !free(b) && !free(b + 1));
+    let (caller, seat) = (peer().await, peer().await);
+    relay.set_remote(Leg::A, caller.local_addr().unwrap());
+    start_bridged(&relay, None);
+    seat.send_to(&rtp(1, b"hello"), b_local).await.unwrap();
+    let (got, from) = recv(&caller).await;
+    assert_media(&got, &rtp(1, b"hello"));
+    assert_eq!(from, relay.local_addr(Leg::A));
+    assert!(!relay.is_open(Leg::C) && free(c));
+    drop(relay);
+    assert_eq!(pool.in_use(), 0);
 }
 
 #[tokio::test]

@@ -136,7 +136,7 @@ impl InBandDetector {
     pub fn push_g711(&mut self, payload: &[u8], law: G711Law, now: EpochMillis) -> Vec<DigitEvent> {
         let mut pcm = std::mem::take(&mut self.scratch);
         pcm.clear();
-        pcm.extend(payload.iter().map(|&b| law.decode(b)));
+        law.decode_into(payload, &mut pcm);
         let out = self.push(&pcm, now);
         self.scratch = pcm;
         out

@@ -66,11 +66,10 @@ impl StereoMixer {
 
     fn emit_until(&mut self, target: u64, out: &mut Vec<i16>) -> bool {
         let frames = target.saturating_sub(self.committed).min(MAX_CHUNK);
-        out.reserve(frames as usize * 2);
-        let [caller, plateau] = &mut self.tracks;
-        for _ in 0..frames {
-            out.push(caller.pop());
-            out.push(plateau.pop());
+        let start = out.len();
+        out.resize(start + frames as usize * 2, 0);
+        for (channel, track) in self.tracks.iter_mut().enumerate() {
+            track.pop_into(&mut out[start..], channel);
         }
         self.committed += frames;
         self.committed < target
