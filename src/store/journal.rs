@@ -166,17 +166,33 @@ pub fn close_interrupted(
     r
 }
 
+/// A journal line as written: the same JSON as [`JournalEntry`], without cloning the record.
+#[derive(Serialize)]
+struct JournalLine<'a> {
+    record: &'a CallRecord,
+    journaled_at: EpochMillis,
+}
+
 impl Store {
     /// Journals the current version of `records` (one batch, not flushed: see the module
     /// documentation).
     pub fn journal(&self, now: EpochMillis, records: &[&CallRecord]) -> Result<(), StoreError> {
+        self.journal_lines(records.iter().map(|r| (now, *r)))
+    }
+
+    /// Journals each record as of its time, in one sled batch (the [`super::writer`]'s
+    /// coalesced lines, one per call).
+    pub(super) fn journal_lines<'a>(
+        &self,
+        lines: impl IntoIterator<Item = (EpochMillis, &'a CallRecord)>,
+    ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        for record in records {
-            let entry = JournalEntry {
-                record: (*record).clone(),
-                journaled_at: now,
+        for (journaled_at, record) in lines {
+            let line = JournalLine {
+                record,
+                journaled_at,
             };
-            batch.insert(record.id.as_bytes(), serde_json::to_vec(&entry)?);
+            batch.insert(record.id.as_bytes(), serde_json::to_vec(&line)?);
         }
         self.journal.apply_batch(batch)?;
         Ok(())
