@@ -30,8 +30,8 @@ fn temp_store(name: &str) -> (Store, std::path::PathBuf) {
 /// What a step touched, as [`Journal::changed_calls`] takes it.
 fn touched<'a>(
     calls: &[(&'a str, Option<&'a CallRecord>)],
-) -> std::vec::IntoIter<(&'a str, Option<&'a CallRecord>)> {
-    calls.to_vec().into_iter()
+) -> impl Iterator<Item = (&'a str, Option<&'a CallRecord>)> {
+    calls.iter().copied()
 }
 
 #[test]
