@@ -5,9 +5,10 @@
 //! closes each as [`Outcome::Interrupted`], with its timeline up to the last journal write,
 //! a `ROUTER_STOPPED` event and its recording, repaired, linked.
 //!
-//! Journal writes go through the [`StoreWriter`] thread and are not flushed one by one:
-//! sled writes them to disk every `store.flush_every_ms`, so a crash loses at most that
-//! much of the latest changes of the calls in flight. Finished records are confirmed once
+//! Journal writes go through the [`StoreWriter`] thread, which writes each call's latest
+//! line once per batch (`store.group_commit_ms`), and are not flushed one by one: sled
+//! writes them to disk every `store.flush_every_ms`, so a crash loses at most the sum of
+//! the two of the latest changes of the calls in flight. Finished records are confirmed once
 //! flushed (group commit, see [`super::writer`]). The same
 //! step also persists each seat's standing pause (see [`Journal::step`]).
 
