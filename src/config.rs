@@ -539,7 +539,7 @@ fn default_flush_every_ms() -> u32 {
     200
 }
 fn default_group_commit_ms() -> u32 {
-    5
+    2
 }
 
 impl Default for StoreConfig {

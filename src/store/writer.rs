@@ -60,7 +60,7 @@ pub struct WriterOptions {
 impl Default for WriterOptions {
     fn default() -> Self {
         Self {
-            group_commit: Duration::from_millis(5),
+            group_commit: Duration::from_millis(2),
             max_batch: 1024,
         }
     }
