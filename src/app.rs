@@ -480,7 +480,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         })
         .map(|change| change.username)
         .collect();
-    let writer = StoreWriter::start(store.clone(), Default::default());
+    let writer = StoreWriter::start(store.clone(), config.store.writer_options());
     if let Err(e) = writer.metrics().register(&metrics.registry) {
         tracing::warn!(error = %e, "store writer metrics not registered");
     }

@@ -527,6 +527,11 @@ pub struct StoreConfig {
     /// this often, ms: what a crash can lose of them. Finished records are synced anyway.
     #[serde(default = "default_flush_every_ms")]
     pub flush_every_ms: u32,
+    /// The group commit's window, ms: a finished record waits at most this long for
+    /// others to share its flush (fsync). What a power loss can take of records finished
+    /// but not yet confirmed; longer means fewer fsyncs per call.
+    #[serde(default = "default_group_commit_ms")]
+    pub group_commit_ms: u32,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -538,6 +543,9 @@ fn default_cache_capacity_mb() -> u32 {
 fn default_flush_every_ms() -> u32 {
     200
 }
+fn default_group_commit_ms() -> u32 {
+    2
+}
 
 impl Default for StoreConfig {
     fn default() -> Self {
@@ -545,6 +553,7 @@ impl Default for StoreConfig {
             data_dir: default_data_dir(),
             cache_capacity_mb: default_cache_capacity_mb(),
             flush_every_ms: default_flush_every_ms(),
+            group_commit_ms: default_group_commit_ms(),
         }
     }
 }
@@ -555,6 +564,14 @@ impl StoreConfig {
         crate::store::StoreOptions {
             cache_capacity: u64::from(self.cache_capacity_mb) * 1024 * 1024,
             flush_every_ms: u64::from(self.flush_every_ms),
+        }
+    }
+
+    /// The store writer's batching.
+    pub fn writer_options(&self) -> crate::store::writer::WriterOptions {
+        crate::store::writer::WriterOptions {
+            group_commit: std::time::Duration::from_millis(u64::from(self.group_commit_ms)),
+            ..Default::default()
         }
     }
 }

@@ -841,8 +841,13 @@ impl CallDriver {
             .active_calls
             .set(self.router.board().active_calls() as i64);
         self.publish_queue();
-        self.journal
-            .step(self.clock.now().wall, self.router.board(), &self.writer);
+        let changed = self.router.take_changed();
+        (self.journal).step(
+            self.clock.now().wall,
+            changed,
+            self.router.board(),
+            &self.writer,
+        );
     }
 
     /// Answers the trunk leg (once) with our SDP answer for the caller's codecs, and starts

@@ -5,9 +5,10 @@
 //! closes each as [`Outcome::Interrupted`], with its timeline up to the last journal write,
 //! a `ROUTER_STOPPED` event and its recording, repaired, linked.
 //!
-//! Journal writes go through the [`StoreWriter`] thread and are not flushed one by one:
-//! sled writes them to disk every `store.flush_every_ms`, so a crash loses at most that
-//! much of the latest changes of the calls in flight. Finished records are confirmed once
+//! Journal writes go through the [`StoreWriter`] thread, which writes each call's latest
+//! line once per batch (`store.group_commit_ms`), and are not flushed one by one: sled
+//! writes them to disk every `store.flush_every_ms`, so a crash loses at most the sum of
+//! the two of the latest changes of the calls in flight. Finished records are confirmed once
 //! flushed (group commit, see [`super::writer`]). The same
 //! step also persists each seat's standing pause (see [`Journal::step`]).
 
@@ -15,7 +16,7 @@ use super::record::{CallRecord, EndReason, EventKind, OfferResult, Outcome};
 use super::writer::StoreWriter;
 use super::{Store, StoreError};
 use crate::acd::PauseReason;
-use crate::call::Switchboard;
+use crate::call::{Changed, Switchboard};
 use crate::media::recording::RecordingInfo;
 use crate::time::EpochMillis;
 use sas_core::id_map::IdMap;
@@ -81,36 +82,51 @@ impl Journal {
     }
 
     /// After each switchboard step: sends the [`StoreWriter`] the records of the live
-    /// calls that changed and the seats whose standing pause changed. The driver does not
-    /// wait: the writer applies them in order, off its loop.
-    pub fn step(&mut self, now: EpochMillis, switchboard: &Switchboard, writer: &StoreWriter) {
-        let changed = self.changed_calls(switchboard.records());
-        if !changed.is_empty() {
-            writer.journal(now, changed.into_iter().cloned().collect());
+    /// calls that changed and the seats whose standing pause changed. Only what the step
+    /// touched is looked at (`changed`, from [`sas_core::call::router::Router::take_changed`]),
+    /// so a step costs what it changed, not the centre's size. The driver does not wait:
+    /// the writer applies them in order, off its loop.
+    pub fn step(
+        &mut self,
+        now: EpochMillis,
+        changed: Changed,
+        switchboard: &Switchboard,
+        writer: &StoreWriter,
+    ) {
+        let touched = changed
+            .calls
+            .iter()
+            .map(|id| (id.as_str(), switchboard.record(id)));
+        let records = self.changed_calls(touched);
+        if !records.is_empty() {
+            writer.journal(now, records.into_iter().cloned().collect());
         }
         let acd = switchboard.acd();
-        let standings = acd.seats().map(|s| (s.id.as_str(), acd.standing(&s.id)));
+        let standings = changed.seats.iter().map(|s| (s.as_str(), acd.standing(s)));
         for (seat, standing) in self.changed_seats(standings) {
             writer.seat_standing(seat, standing);
         }
     }
 
-    /// The records that changed since they were last journaled; calls no longer live are
-    /// forgotten (their final record replaces their journal line).
+    /// Of the calls touched (with their record, `None` once ended), those whose record
+    /// changed since last journaled; ended calls are forgotten (their final record
+    /// replaces their journal line).
     fn changed_calls<'a>(
         &mut self,
-        live: impl Iterator<Item = &'a CallRecord>,
+        touched: impl Iterator<Item = (&'a str, Option<&'a CallRecord>)>,
     ) -> Vec<&'a CallRecord> {
         let mut changed = Vec::new();
-        let mut seen = IdMap::with_capacity_and_hasher(self.calls.len(), Default::default());
-        for record in live {
+        for (id, record) in touched {
+            let Some(record) = record else {
+                self.calls.remove(id);
+                continue;
+            };
             let print = Fingerprint::of(record);
-            if self.calls.get(&record.id) != Some(&print) {
+            if self.calls.get(id) != Some(&print) {
+                self.calls.insert(id.to_string(), print);
                 changed.push(record);
             }
-            seen.insert(record.id.clone(), print);
         }
-        self.calls = seen;
         changed
     }
 
@@ -166,17 +182,33 @@ pub fn close_interrupted(
     r
 }
 
+/// A journal line as written: the same JSON as [`JournalEntry`], without cloning the record.
+#[derive(Serialize)]
+struct JournalLine<'a> {
+    record: &'a CallRecord,
+    journaled_at: EpochMillis,
+}
+
 impl Store {
     /// Journals the current version of `records` (one batch, not flushed: see the module
     /// documentation).
     pub fn journal(&self, now: EpochMillis, records: &[&CallRecord]) -> Result<(), StoreError> {
+        self.journal_lines(records.iter().map(|r| (now, *r)))
+    }
+
+    /// Journals each record as of its time, in one sled batch (the [`super::writer`]'s
+    /// coalesced lines, one per call).
+    pub(super) fn journal_lines<'a>(
+        &self,
+        lines: impl IntoIterator<Item = (EpochMillis, &'a CallRecord)>,
+    ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        for record in records {
-            let entry = JournalEntry {
-                record: (*record).clone(),
-                journaled_at: now,
+        for (journaled_at, record) in lines {
+            let line = JournalLine {
+                record,
+                journaled_at,
             };
-            batch.insert(record.id.as_bytes(), serde_json::to_vec(&entry)?);
+            batch.insert(record.id.as_bytes(), serde_json::to_vec(&line)?);
         }
         self.journal.apply_batch(batch)?;
         Ok(())

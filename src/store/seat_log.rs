@@ -43,9 +43,18 @@ impl Store {
     /// Appends to a seat's history (not flushed: sled flushes within its interval; a
     /// seat's history is worth less than a call record's fsync on every state change).
     pub fn put_seat_event(&self, event: &SeatEvent) -> Result<(), StoreError> {
-        let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-        self.seat_log
-            .insert(key(&event.seat, event.at, seq), serde_json::to_vec(event)?)?;
+        self.put_seat_events(std::slice::from_ref(event))
+    }
+
+    /// Appends several events in one sled batch (the [`super::writer`] gathers a group
+    /// commit's).
+    pub fn put_seat_events(&self, events: &[SeatEvent]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for event in events {
+            let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+            batch.insert(key(&event.seat, event.at, seq), serde_json::to_vec(event)?);
+        }
+        self.seat_log.apply_batch(batch)?;
         Ok(())
     }
 

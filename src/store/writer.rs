@@ -3,16 +3,22 @@
 //! records, wrap-up file entries), so neither the driver nor the SIP handlers ever wait on
 //! sled (sled can block for seconds on a busy disk). Its figures: [`metrics`].
 //!
-//! Final records are group-committed: the writer applies every write waiting in its
-//! queue, and once a batch holds a record it goes on collecting for at most
-//! [`WriterOptions::group_commit`] (or [`WriterOptions::max_batch`] writes), then does one
-//! `flush()` (fsync) for the whole batch and only then confirms each record. A record
-//! confirmed is on disk; a record not yet confirmed when the process dies (kill -9, power
-//! loss) still has its journal line, so the restart closes it as `interrupted`: what a
-//! crash can take is the last group-commit window plus the flush in progress, never a
-//! confirmed record. A wrap-up entry for a call already over (the console waits for it)
-//! shares the same commit. Journal, seat and registration writes are not flushed on their
-//! own (sled writes them out every `store.flush_every_ms`).
+//! Writes are gathered in batches: once a batch holds a journal line, a seat event, a
+//! record or a wrap-up entry, the writer goes on collecting for at most
+//! [`WriterOptions::group_commit`] (or [`WriterOptions::max_batch`] writes). Final records
+//! are group-committed: at the end of the batch one `flush()` (fsync) covers all of them,
+//! and only then is each confirmed. A record confirmed is on disk; a record not yet
+//! confirmed when the process dies (kill -9, power loss) still has its journal line (if
+//! that line had reached the disk), so the restart closes it as `interrupted`: what a crash
+//! can take is the last group-commit window plus the flush in progress, never a confirmed
+//! record. A wrap-up entry for a call already over (the console waits for it) shares the
+//! same commit. Journal, seat and registration writes are not flushed on their own (sled
+//! writes them out every `store.flush_every_ms`, and every group commit takes them along).
+//!
+//! Per call, the batch keeps sled's work small: a call's journal lines are coalesced (only
+//! its latest version in the batch is written, all calls' lines in one sled batch), a call
+//! whose final record is in the same batch gets no journal line at all (its record
+//! supersedes it), and the seat events of a batch go in one sled batch too.
 //!
 //! A record's recording joins the same commit: before the flush, the writer syncs every
 //! recording file of the batch and, once each, their directories; a record whose recording
@@ -34,6 +40,7 @@ use crate::acd::PauseReason;
 use crate::sip::registrar::Binding;
 use crate::time::EpochMillis;
 use metrics::WriterMetrics;
+use sas_core::id_map::IdMap;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -43,7 +50,8 @@ use tokio::sync::oneshot;
 /// How the writer batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriterOptions {
-    /// Longest a finished record waits for others to share its flush.
+    /// Longest a finished record (or a journal line, a seat event) waits for others to
+    /// share its batch and flush (`[store] group_commit_ms`).
     pub group_commit: Duration,
     /// Most writes applied before a flush, whatever the window.
     pub max_batch: usize,
@@ -178,8 +186,8 @@ fn run(
             if batch.applied >= options.max_batch {
                 break;
             }
-            let next = match batch.first_record {
-                // A record or entry waits: collect until its window closes.
+            let next = match batch.opened {
+                // Something waits to be written: collect until its window closes.
                 Some(since) => match options.group_commit.checked_sub(since.elapsed()) {
                     Some(left) if !left.is_zero() => writes.recv_timeout(left).ok(),
                     _ => None,
@@ -195,16 +203,21 @@ fn run(
     }
 }
 
-/// Writes applied since the last flush, and the records waiting for it.
+/// Writes gathered since the last commit, and the records waiting for its flush.
 #[derive(Default)]
 struct Batch {
     applied: usize,
-    first_record: Option<Instant>,
+    /// When the batch first held something to write or confirm (its window opened).
+    opened: Option<Instant>,
     /// Outbox rows added, told to the shipper once flushed.
     shipped: u64,
     waiting: Vec<(String, oneshot::Sender<Result<(), String>>)>,
     /// Recordings to sync before the flush, with their calls' ids.
     recordings: Vec<(PathBuf, String)>,
+    /// Each live call's latest journal line (written at commit, unless its record came).
+    journal: IdMap<String, (EpochMillis, CallRecord)>,
+    /// Seat history, written at commit in one sled batch.
+    seat_events: Vec<SeatEvent>,
 }
 
 impl Batch {
@@ -212,13 +225,9 @@ impl Batch {
         self.applied += 1;
         match write {
             Write::Journal { now, records } => {
-                // A call already stored is over: its late line must not resurrect it.
-                let live: Vec<&CallRecord> = records
-                    .iter()
-                    .filter(|r| !store.calls.contains_key(r.id.as_bytes()).unwrap_or(false))
-                    .collect();
-                if let Err(e) = store.journal(now, &live) {
-                    tracing::warn!(error = %e, calls = live.len(), "call journal not written");
+                self.opened.get_or_insert_with(Instant::now);
+                for record in records {
+                    self.journal.insert(record.id.clone(), (now, record));
                 }
             }
             Write::Standing { seat, paused } => {
@@ -227,9 +236,8 @@ impl Batch {
                 }
             }
             Write::SeatEvent(event) => {
-                if let Err(e) = store.put_seat_event(&event) {
-                    tracing::warn!(seat = %event.seat, error = %e, "seat history not stored");
-                }
+                self.opened.get_or_insert_with(Instant::now);
+                self.seat_events.push(event);
             }
             Write::Bindings { user, bindings } => {
                 if let Err(e) = store.put_bindings(&user, &bindings) {
@@ -239,7 +247,7 @@ impl Batch {
             Write::File { call, entry, done } => match store.append_file_unflushed(&call, &entry) {
                 Ok(shipped) => {
                     self.shipped += shipped;
-                    self.first_record.get_or_insert_with(Instant::now);
+                    self.opened.get_or_insert_with(Instant::now);
                     self.waiting.push((call, done));
                 }
                 Err(e) => {
@@ -252,8 +260,10 @@ impl Batch {
                 done,
             } => match store.put_call_unflushed(&record) {
                 Ok(shipped) => {
+                    // Its record supersedes the journal line it would have had.
+                    self.journal.remove(&record.id);
                     self.shipped += shipped;
-                    self.first_record.get_or_insert_with(Instant::now);
+                    self.opened.get_or_insert_with(Instant::now);
                     self.waiting.push((record.id.clone(), done));
                     if let Some(file) = recording {
                         self.recordings.push((file, record.id));
@@ -266,8 +276,29 @@ impl Batch {
         }
     }
 
+    /// The journal lines and seat events gathered, each kind in one sled batch. A call
+    /// already stored (in an earlier batch) is over: its late line must not resurrect it.
+    fn write_gathered(&mut self, store: &Store, metrics: &WriterMetrics) {
+        if !self.journal.is_empty() {
+            let lines: Vec<(EpochMillis, &CallRecord)> = (self.journal.values())
+                .filter(|(_, r)| !store.calls.contains_key(r.id.as_bytes()).unwrap_or(false))
+                .map(|(at, r)| (*at, r))
+                .collect();
+            metrics.journaled(lines.len());
+            if let Err(e) = store.journal_lines(lines.iter().copied()) {
+                tracing::warn!(error = %e, calls = lines.len(), "call journal not written");
+            }
+        }
+        if !self.seat_events.is_empty()
+            && let Err(e) = store.put_seat_events(&self.seat_events)
+        {
+            tracing::warn!(error = %e, events = self.seat_events.len(), "seat history not stored");
+        }
+    }
+
     /// One flush for the batch, then each record's (and entry's) confirmation.
     fn commit(&mut self, store: &Store, metrics: &WriterMetrics) {
+        self.write_gathered(store, metrics);
         let waiting = std::mem::take(&mut self.waiting);
         if !waiting.is_empty() {
             let started = Instant::now();

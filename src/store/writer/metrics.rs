@@ -1,5 +1,6 @@
 //! The store writer's figures on `/metrics`: flushes, writes per flush (the group commit's
-//! batch), flush latency (recordings synced plus sled's flush) and recordings synced.
+//! batch), flush latency (recordings synced plus sled's flush), recordings synced and
+//! journal lines written (after coalescing).
 //! Registered with the app's registry by whoever starts the writer.
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, Registry};
@@ -13,6 +14,7 @@ pub struct WriterMetrics {
     batch: Histogram,
     latency: Histogram,
     recordings: IntCounter,
+    journal_lines: IntCounter,
 }
 
 impl Default for WriterMetrics {
@@ -46,6 +48,11 @@ impl Default for WriterMetrics {
                 "store_writer_recordings_synced_total",
                 "Recording files synced with their call records",
             ),
+            journal_lines: counter(
+                "store_writer_journal_lines_total",
+                "Call journal lines written (one per live call and batch; none for a call \
+                 whose record is in the same batch)",
+            ),
         }
     }
 }
@@ -57,7 +64,8 @@ impl WriterMetrics {
         registry.register(Box::new(self.confirmed.clone()))?;
         registry.register(Box::new(self.batch.clone()))?;
         registry.register(Box::new(self.latency.clone()))?;
-        registry.register(Box::new(self.recordings.clone()))
+        registry.register(Box::new(self.recordings.clone()))?;
+        registry.register(Box::new(self.journal_lines.clone()))
     }
 
     /// One group commit of `writes` writes that took `took`.
@@ -85,6 +93,16 @@ impl WriterMetrics {
     /// Recordings synced so far.
     pub fn recordings_synced(&self) -> u64 {
         self.recordings.get()
+    }
+
+    /// Journal lines written so far.
+    pub fn journal_lines(&self) -> u64 {
+        self.journal_lines.get()
+    }
+
+    /// `n` journal lines written.
+    pub(super) fn journaled(&self, n: usize) {
+        self.journal_lines.inc_by(n as u64);
     }
 
     /// A recording synced.

@@ -2,7 +2,7 @@
 //! call), group commit (one flush for a burst), seat writes applied in order.
 
 use super::*;
-use crate::store::record::Outcome;
+use crate::store::record::{EventKind, Outcome};
 
 use crate::store::journal::tests::{T0, live as record};
 
@@ -212,5 +212,30 @@ fn registrations_are_written_in_order_off_the_caller() {
         .map(|(u, _)| u)
         .collect();
     assert_eq!(users, ["arm2"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Within one batch a call's journal lines coalesce into its latest version, and a call
+/// whose record is in the batch gets none: its record supersedes them.
+#[test]
+fn a_batch_writes_one_journal_line_per_live_call_and_none_for_a_finished_one() {
+    let (store, dir) = temp_store("coalesce");
+    let options = WriterOptions {
+        group_commit: Duration::from_millis(200),
+        max_batch: 1024,
+    };
+    let writer = StoreWriter::start(store.clone(), options);
+    let mut b = record("b");
+    writer.journal(T0, vec![record("a"), b.clone()]);
+    b.event(T0 + 5, EventKind::EnterQueue, None, None);
+    writer.journal(T0 + 5, vec![record("a"), b.clone()]);
+    confirmed(writer.record(finished("a"), None)).unwrap();
+    assert_eq!(writer.metrics().journal_lines(), 1);
+    assert_eq!(writer.metrics().flushes(), 1);
+    let journaled = store.journaled().unwrap();
+    assert_eq!(journaled.len(), 1, "{journaled:?}");
+    assert_eq!(journaled[0].record, b);
+    assert_eq!(journaled[0].journaled_at, T0 + 5);
+    assert!(store.get_call("a").unwrap().is_some());
     std::fs::remove_dir_all(&dir).ok();
 }

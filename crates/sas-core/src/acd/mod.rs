@@ -16,7 +16,7 @@ pub mod seat;
 pub mod strategy;
 mod timers;
 
-use crate::id_map::IdMap;
+use crate::id_map::{IdMap, IdSet};
 use crate::ids::CallId;
 use crate::time::{EpochMillis, Mono};
 pub use error::AcdError;
@@ -134,6 +134,9 @@ pub struct Acd {
     rang: BTreeSet<SeatId>,
     /// Recent missed offers that were not refusals, for the burst rule.
     misses: autopause::Misses,
+    /// Seats whose state or pause due after their call changed since
+    /// [`Acd::take_touched_seats`] (the journal's dirty set for standings).
+    touched: IdSet<SeatId>,
 }
 
 impl Acd {
@@ -151,6 +154,7 @@ impl Acd {
             outputs: VecDeque::new(),
             rang: BTreeSet::new(),
             misses: autopause::Misses::default(),
+            touched: IdSet::default(),
         }
     }
 
@@ -243,6 +247,7 @@ impl Acd {
         };
         if let Some(s) = self.seats.get_mut(id) {
             s.pause_after_call = None;
+            self.touched.insert(SeatId::from(id));
         }
         self.set_state(id, next, now);
         self.dispatch(now);
@@ -286,6 +291,7 @@ impl Acd {
         };
         if let Some(s) = self.seats.get_mut(id) {
             s.pause_after_call = None;
+            self.touched.insert(SeatId::from(id));
             s.wrap_until = Mono::ZERO;
         }
         self.set_state(id, self.ready_state(id), now);
@@ -447,6 +453,7 @@ impl Acd {
             return false;
         }
         s.pause_after_call = None;
+        self.touched.insert(SeatId::from(seat));
         self.set_state(seat, SeatState::Busy { call: call.into() }, now);
         true
     }
@@ -477,6 +484,7 @@ impl Acd {
             // Offline, a pause asked during the call waits for the seat to come back.
             if next != SeatState::Offline {
                 s.pause_after_call = None;
+                self.touched.insert(SeatId::from(seat));
             }
             s.wrap_until = until;
         }
@@ -499,6 +507,12 @@ impl Acd {
         paused.filter(|r| !r.is_auto())
     }
 
+    /// The seats whose state or pause due after their call changed since the last call:
+    /// only theirs [`Acd::standing`] can have changed.
+    pub fn take_touched_seats(&mut self) -> IdSet<SeatId> {
+        std::mem::take(&mut self.touched)
+    }
+
     /// Puts back a standing pause kept across a restart: at once, or when the seat comes
     /// online if it is not yet.
     pub fn restore_pause(&mut self, now: Mono, seat: &str, reason: PauseReason) {
@@ -506,6 +520,7 @@ impl Acd {
             Some(SeatState::Offline) => {
                 if let Some(s) = self.seats.get_mut(seat) {
                     s.pause_after_call = Some(reason);
+                    self.touched.insert(SeatId::from(seat));
                 }
             }
             Some(_) => {
@@ -533,6 +548,7 @@ impl Acd {
             Some(SeatState::Busy { .. }) => {
                 if let Some(s) = self.seats.get_mut(seat) {
                     s.pause_after_call = Some(reason);
+                    self.touched.insert(SeatId::from(seat));
                 }
                 true
             }
@@ -699,6 +715,7 @@ impl Acd {
             return;
         };
         let old = std::mem::replace(&mut seat.state, state.clone());
+        self.touched.insert(SeatId::from(id));
         let (from, to) = (old.label(), state.label());
         if from != to {
             seat.state_since = now;

@@ -9,12 +9,13 @@ use crate::acd::{
     Acd, AcdError, AcdOutput, AcdSettings, CallRequest, PauseReason, QueueKey, QueueSettings,
     SeatState, Urgency,
 };
-use crate::id_map::IdMap;
+use crate::id_map::IdSet;
 pub use crate::ids::{CallId, SeatId};
 use crate::media::dtmf::DigitEvent;
 use crate::pii::CallerNumber;
 use crate::record::{CallRecord, EndReason, EventKind, Handler, OfferRecord, OfferResult, Outcome};
 use crate::time::{EpochMillis, Mono, Now};
+use live::LiveCalls;
 use std::collections::VecDeque;
 
 /// Something that happened to a call or a seat.
@@ -379,12 +380,22 @@ pub struct SwitchboardSettings {
     pub misdial_threshold_ms: EpochMillis,
 }
 
+/// The calls started, changed or ended and the seats whose state or pause due after their
+/// call changed, since the driver last asked ([`Switchboard::take_changed`]): what the call
+/// journal looks at after an event instead of every call and seat. Every mutable access
+/// counts, so it may name things that did not change.
+#[derive(Debug, Default)]
+pub struct Changed {
+    pub calls: IdSet<String>,
+    pub seats: IdSet<SeatId>,
+}
+
 /// All live calls and the ACD.
 #[derive(Debug)]
 pub struct Switchboard {
     settings: SwitchboardSettings,
     acd: Acd,
-    calls: IdMap<String, Call>,
+    calls: LiveCalls,
     outputs: VecDeque<CallOutput>,
 }
 
@@ -398,7 +409,7 @@ impl Switchboard {
         Self {
             settings,
             acd,
-            calls: IdMap::default(),
+            calls: LiveCalls::default(),
             outputs: VecDeque::new(),
         }
     }
@@ -692,6 +703,14 @@ impl Switchboard {
     /// The ACD, read-only (metrics, listings).
     pub fn acd(&self) -> &Acd {
         &self.acd
+    }
+
+    /// The calls and seats touched since the last call (the call journal's dirty sets).
+    pub fn take_changed(&mut self) -> Changed {
+        Changed {
+            calls: self.calls.take_changed(),
+            seats: self.acd.take_touched_seats(),
+        }
     }
 
     /// Live calls.
@@ -1108,6 +1127,7 @@ impl Switchboard {
 
 #[cfg(test)]
 mod clock_step;
+mod live;
 pub mod liveness;
 pub mod router;
 #[cfg(test)]

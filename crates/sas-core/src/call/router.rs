@@ -315,6 +315,11 @@ impl Router {
         &self.board
     }
 
+    /// The calls and seats touched since the last call (see [`Switchboard::take_changed`]).
+    pub fn take_changed(&mut self) -> super::Changed {
+        self.board.take_changed()
+    }
+
     /// A new number for a play the driver starts itself (silence after a blind transfer).
     pub fn next_play(&mut self, call: &str) -> u64 {
         self.routes.get_mut(call).map_or(0, Route::next_play)
