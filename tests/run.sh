@@ -56,6 +56,9 @@ echo "== cargo test"
 # and timers: 4 threads on 2 cores took the suite from 260 s to 113 s; 8 was faster still
 # but failed audio-timing and browser tests when the machine was loaded.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
+# The media generator's smoke test runs the example's binary: `--all-targets` builds
+# examples only in test mode.
+cargo build --workspace --examples
 cargo test --workspace --all-targets
 
 # A short libFuzzer run of the fuzz targets (fuzz/run.sh: SAS_FUZZ_SECONDS per target, 10 by

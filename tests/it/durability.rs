@@ -62,7 +62,9 @@ async fn calls_in_flight_at_a_kill_9_are_recorded_interrupted_after_restart() {
     assert_eq!(answered.seat.as_deref(), Some("arm1"));
     assert_eq!(handlers(answered), [("arm1", Some("router_stopped"))]);
     let recording = answered.recording.as_ref().expect("recording linked");
-    assert!(recording.duration_ms >= 1_000, "{recording:?}");
+    // Two seconds talked; a frame is final 1 s after it (the jitter buffer's depth) and on
+    // disk once the 8 KiB (256 ms) write buffer fills: at least ~0.75 s salvaged.
+    assert!(recording.duration_ms >= 700, "{recording:?}");
     let file = data.join("recordings").join(&recording.path);
     let wav = hound::WavReader::open(&file).unwrap();
     assert_eq!(
