@@ -26,13 +26,6 @@ mod supervise;
 #[path = "cli/report.rs"]
 mod report;
 
-/// mimalloc rather than glibc's malloc: glibc kept the heap's high-water mark of a burst of
-/// calls in progress (per-thread arenas, fragmented) and the router's RSS with it; mimalloc
-/// gives freed pages back (loadtest/README.md "Memory").
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// SIP call router for SAMU (15) and SAS / PDSA (116 117) regulation centres.
 ///
 /// With no subcommand, runs the router on the configuration file.
