@@ -98,6 +98,9 @@ async fn the_wallboards_last_hour_holds_a_sum_per_second_not_a_row_per_call() {
         .unwrap();
     assert_eq!(wait_records(&router, CALLS).await.len(), CALLS);
     let _ = finish(callers, Duration::from_secs(30)).await;
+    // The tables' sizes are sampled once a second.
+    let sampled = || live(&router, "wallboard_last_hour") > 0.0;
+    assert!(eventually(Duration::from_secs(5), sampled).await);
     let slots = live(&router, "wallboard_last_hour");
     assert!(
         (1.0..=2.0).contains(&slots),
