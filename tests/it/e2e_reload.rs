@@ -8,6 +8,17 @@ use common::*;
 use sas_router::store::record::Outcome;
 use std::time::Duration;
 
+/// Asks for a reload through the admin API: its status and body.
+async fn reload(router: &Router) -> (u16, String) {
+    http_request(
+        router.http,
+        "POST",
+        "/api/dialplans/reload",
+        Some(&router.token()),
+    )
+    .await
+}
+
 async fn in_force(router: &Router) -> String {
     let (status, body) = http_get(router.http, "/api/dialplans", Some(&router.token())).await;
     assert_eq!(status, 200, "{body}");
@@ -43,13 +54,7 @@ async fn reloading_under_calls_drops_nothing_and_refuses_a_broken_edit() {
         "start = \"tag\"\n[entries.samu.steps.tag]\ntags = { version = \"deux\" }\nnext = \"file\"\n[entries.samu.steps.file]",
     );
     std::fs::write(&plan_file, &tagged).unwrap();
-    let (status, body) = http_request(
-        router.http,
-        "POST",
-        "/api/dialplans/reload",
-        Some(&router.token()),
-    )
-    .await;
+    let (status, body) = reload(&router).await;
     assert_eq!(status, 200, "{body}");
     let second = in_force(&router).await;
     assert_ne!(second, first, "{body}");
@@ -60,13 +65,7 @@ async fn reloading_under_calls_drops_nothing_and_refuses_a_broken_edit() {
         tagged.replace("next = \"file\"", "next = \"fille\""),
     )
     .unwrap();
-    let (status, body) = http_request(
-        router.http,
-        "POST",
-        "/api/dialplans/reload",
-        Some(&router.token()),
-    )
-    .await;
+    let (status, body) = reload(&router).await;
     assert_eq!(status, 422, "{body}");
     assert!(
         body.contains("test.toml:") && body.contains("no step named \\\"fille\\\""),
@@ -188,13 +187,7 @@ async fn a_line_added_by_a_reload_has_its_series_at_zero() {
         test_plans(false)
     );
     std::fs::write(router.data.join("dialplans/test.toml"), added).unwrap();
-    let (status, body) = http_request(
-        router.http,
-        "POST",
-        "/api/dialplans/reload",
-        Some(&router.token()),
-    )
-    .await;
+    let (status, body) = reload(&router).await;
     assert_eq!(status, 200, "{body}");
     let after = router.metrics();
     for sample in series {
