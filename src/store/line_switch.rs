@@ -94,7 +94,7 @@ mod tests {
             store.put_line_switch("sas", Some(&switch)).unwrap();
             store.put_line_switch("sas", None).unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_retrying(dir.path(), std::time::Duration::from_secs(2)).unwrap();
         assert_eq!(store.line_switches().unwrap(), [("samu".into(), switch)]);
     }
 
@@ -130,7 +130,7 @@ mod tests {
             // The write of the earlier change does not clear the later one.
             store.line_shared(&change(true, 1)).unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_retrying(dir.path(), std::time::Duration::from_secs(2)).unwrap();
         assert_eq!(store.unshared_lines().unwrap(), [change(false, 2)]);
         let mut written = change(false, 2);
         written.rev = 7;

@@ -95,6 +95,24 @@ impl Store {
         Self::open_with(dir, StoreOptions::default())
     }
 
+    /// [`Store::open`], waiting up to `within` while the lock is still held: a `Store`
+    /// dropped in this process lets go of sled's file lock only once sled's IO threads
+    /// have finished (tests that reopen, a CLI run right after a write).
+    pub fn open_retrying(dir: &Path, within: std::time::Duration) -> Result<Self, StoreError> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            match Self::open(dir) {
+                Err(StoreError::Sled(sled::Error::Io(error)))
+                    if std::time::Instant::now() < deadline
+                        && error.to_string().contains("could not acquire lock") =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                result => return result,
+            }
+        }
+    }
+
     /// Opens (or creates) the database under `dir`.
     pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         let db = sled::Config::new()
@@ -271,13 +289,7 @@ mod tests {
                 .put_call(&record("20261123T080000.000Z-0002"))
                 .unwrap();
         }
-        // sled's background flusher lets go of the file lock a moment after the drop.
-        let reopened = (0..100).find_map(|_| {
-            Store::open(&dir)
-                .inspect_err(|_| std::thread::sleep(std::time::Duration::from_millis(20)))
-                .ok()
-        });
-        let store = reopened.expect("the store reopens once the first is dropped");
+        let store = Store::open_retrying(&dir, std::time::Duration::from_secs(2)).unwrap();
         let list = store.recent_calls(10).unwrap();
         assert_eq!(list.len(), 2);
         assert_eq!(list[0].id, "20261123T080000.000Z-0002");

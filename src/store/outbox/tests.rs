@@ -128,13 +128,9 @@ fn the_outbox_outlives_a_reopening() {
         store.audit(&audit_entry("dr")).unwrap();
         store.outbox_batch(10).unwrap().last().unwrap().0
     };
-    // sled's background flusher lets go of the file lock a moment after the drop.
-    let reopened = (0..100).find_map(|_| {
-        Store::open(dir.path())
-            .inspect_err(|_| std::thread::sleep(std::time::Duration::from_millis(20)))
-            .ok()
-    });
-    let store = reopened.expect("the store reopens").with_outbox(true);
+    let store = Store::open_retrying(dir.path(), std::time::Duration::from_secs(2))
+        .unwrap()
+        .with_outbox(true);
     assert_eq!(store.outbox_pending(), 2);
     store.put_call(&record("c2")).unwrap();
     let rows = store.outbox_batch(10).unwrap();
