@@ -3,8 +3,10 @@
 //! guard's whole judgement of it, G.711 encode/decode of one 20 ms frame (160 samples), and
 //! recording 20 ms of a call: the WAV writer alone (160 stereo frames, hashed as written)
 //! and the whole recorder (two G.711 packets decoded, lined up by the jitter buffers,
-//! written). Recordings go to a temporary directory, one file per minute of audio, removed
-//! as they finish.
+//! written); the recorder per relayed packet as the media session drives it (one tap,
+//! directions in turn), and per call (a 1 s call from creation to its finished file).
+//! Recordings go to a temporary directory, one file per minute of audio, removed as they
+//! finish.
 //!
 //! The relay's per-packet path, receive → session → record → send: `relay_packet` runs the
 //! call's [`MediaSession`] (bridged caller and seat, PCMA, recording on) on one packet per
@@ -18,7 +20,7 @@ use sas_router::media::g711::G711Law;
 use sas_router::media::leg::Leg;
 use sas_router::media::recording::{CallRecorder, Channel, Recorder, RecordingWriter, RtpMeta};
 use sas_router::media::sdp::LegCodecs;
-use sas_router::media::session::{Delivery, MediaSession};
+use sas_router::media::session::{Delivery, MediaSession, RecordSink, Tap};
 use sas_router::sip::guard::Verdict;
 use std::hint::black_box;
 use std::net::UdpSocket;
@@ -145,6 +147,53 @@ fn recording(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    let mut group = c.benchmark_group("recording");
+    group.throughput(Throughput::Elements(1));
+    let mut sink = Box::new(CallRecorder::new(new_recorder(dir.path(), &mut files)));
+    let mut n = 0u64;
+    group.bench_function("per_packet", |b| {
+        b.iter(|| {
+            tap(sink.as_mut(), n, black_box(&payload));
+            n += 1;
+            if n == 2 * FRAMES_PER_FILE {
+                n = 0;
+                let fresh = Box::new(CallRecorder::new(new_recorder(dir.path(), &mut files)));
+                let done = std::mem::replace(&mut sink, fresh);
+                finish(dir.path(), done.finish().expect("finish").path);
+            }
+        })
+    });
+    group.sample_size(20);
+    group.bench_function("per_1s_call", |b| {
+        b.iter(|| {
+            let mut call = Box::new(CallRecorder::new(new_recorder(dir.path(), &mut files)));
+            for n in 0..100u64 {
+                tap(call.as_mut(), n, black_box(&payload));
+            }
+            call.end(8_000);
+            finish(dir.path(), call.finish().expect("finish").path);
+        })
+    });
+    group.finish();
+}
+
+/// Tap `n` of a recorded call: caller and plateau in turn, each every 20 ms.
+fn tap(sink: &mut dyn RecordSink, n: u64, payload: &[u8]) {
+    let tap = Tap {
+        at: n * 80,
+        rtp: RtpMeta {
+            ssrc: 1,
+            timestamp: (n / 2 * 160) as u32,
+        },
+        payload,
+        law: G711Law::Alaw,
+    };
+    if n.is_multiple_of(2) {
+        sink.caller_audio(tap);
+    } else {
+        sink.plateau_audio(tap);
+    }
 }
 
 /// Packets per recorded session: one minute of a call, both directions.
