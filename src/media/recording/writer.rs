@@ -2,6 +2,10 @@
 //! little-endian samples), written as frames become final. The SHA-256 of the audio is
 //! computed as it is written ([`HashScope::Audio`]): finishing never reads the file back.
 //!
+//! Samples go straight into the writer's own buffer as little-endian bytes; the buffer is
+//! hashed and written out in one piece when full ([`BUFFER_BYTES`]): one `write` and one
+//! hash update per quarter second of call, nothing per packet but the conversion.
+//!
 //! Finishing does not fsync either: the store writer syncs every recording that finished
 //! in one group commit together, before it flushes their call records
 //! (`store::writer`), so a record on disk always vouches for a recording on disk.
@@ -9,7 +13,7 @@
 use super::{HashScope, RecordingError, RecordingInfo, resolve};
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -23,7 +27,7 @@ const FRAME_BYTES: u64 = 4;
 const CHECKPOINT_FRAMES: u64 = 10 * SAMPLE_RATE as u64;
 /// The write buffer (a quarter second of audio): recordings are many and long, so this is
 /// per call memory, against a write syscall per 250 ms of call.
-const BUFFER_BYTES: usize = 8 * 1024;
+pub const BUFFER_BYTES: usize = 8 * 1024;
 /// The RIFF sizes are `u32`: stop well before they wrap, ~37 h.
 const MAX_FRAMES: u64 = (u32::MAX as u64 - 1024) / FRAME_BYTES;
 
@@ -50,14 +54,16 @@ pub fn header(data_bytes: u32) -> [u8; HEADER_BYTES as usize] {
 
 /// Writes one recording under a root directory.
 pub struct RecordingWriter {
-    out: BufWriter<File>,
+    out: File,
     file: PathBuf,
     relative: String,
     frames: u64,
     checkpointed: u64,
     audio: Sha256,
-    /// Reused: the samples of one write as bytes.
-    bytes: Vec<u8>,
+    /// What is not written yet: little-endian audio, behind the header at first.
+    pending: Vec<u8>,
+    /// Bytes at the front of `pending` that are not audio (the header: not hashed).
+    unhashed: usize,
     /// Finished: nothing left to patch at drop.
     finished: bool,
 }
@@ -74,13 +80,13 @@ impl RecordingWriter {
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let handle = OpenOptions::new()
+        let out = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&file)
             .map_err(io)?;
-        let mut out = BufWriter::with_capacity(BUFFER_BYTES, handle);
-        out.write_all(&header(0)).map_err(io)?;
+        let mut pending = Vec::with_capacity(BUFFER_BYTES);
+        pending.extend_from_slice(&header(0));
         Ok(Self {
             out,
             file,
@@ -88,7 +94,8 @@ impl RecordingWriter {
             frames: 0,
             checkpointed: 0,
             audio: Sha256::new(),
-            bytes: Vec::new(),
+            pending,
+            unhashed: HEADER_BYTES as usize,
             finished: false,
         })
     }
@@ -102,11 +109,20 @@ impl RecordingWriter {
         if self.frames + frames > MAX_FRAMES {
             return Err(RecordingError::TooLong(self.file.clone()));
         }
-        self.bytes.clear();
-        self.bytes
-            .extend(interleaved.iter().flat_map(|s| s.to_le_bytes()));
-        self.audio.update(&self.bytes);
-        self.out.write_all(&self.bytes).map_err(|e| self.io(e))?;
+        let mut rest = interleaved;
+        while !rest.is_empty() {
+            let room = (BUFFER_BYTES - self.pending.len()) / 2;
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            let start = self.pending.len();
+            self.pending.resize(start + 2 * now.len(), 0);
+            for (bytes, sample) in self.pending[start..].chunks_exact_mut(2).zip(now) {
+                bytes.copy_from_slice(&sample.to_le_bytes());
+            }
+            if self.pending.len() == BUFFER_BYTES {
+                self.write_pending()?;
+            }
+            rest = later;
+        }
         self.frames += frames;
         if self.frames - self.checkpointed >= CHECKPOINT_FRAMES {
             self.patch_header()?;
@@ -129,13 +145,26 @@ impl RecordingWriter {
         Ok(())
     }
 
+    /// Bytes of the write buffer (its memory).
+    pub fn buffer_bytes(&self) -> usize {
+        self.pending.capacity()
+    }
+
+    /// Hashes and writes out what is buffered.
+    fn write_pending(&mut self) -> Result<(), RecordingError> {
+        self.audio.update(&self.pending[self.unhashed..]);
+        self.unhashed = 0;
+        let written = self.out.write_all(&self.pending);
+        self.pending.clear();
+        written.map_err(|e| self.io(e))
+    }
+
     /// Writes out what is buffered and the header the file's length implies (with `pwrite`:
     /// the append position stays where it is).
     fn patch_header(&mut self) -> Result<(), RecordingError> {
-        self.out.flush().map_err(|e| self.io(e))?;
+        self.write_pending()?;
         let data = (self.frames * FRAME_BYTES) as u32;
         self.out
-            .get_ref()
             .write_all_at(&header(data), 0)
             .map_err(|e| self.io(e))
     }
