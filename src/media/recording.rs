@@ -7,8 +7,9 @@
 //! a network stall, reordering or duplicates change nothing), and wherever nothing came
 //! (a quiet line, VAD, a stall longer than the buffer) the file holds silence.
 //!
-//! [`StereoMixer`] (sans-IO) lines the two directions up and writes them out
-//! [`JITTER_DEPTH`] behind the clock; [`RecordingWriter`] writes the WAV and describes it
+//! [`StereoMixer`] (sans-IO) lines the two directions up and writes a frame out once both
+//! directions came there, at the latest [`JITTER_DEPTH`] behind the clock (a gap waits that
+//! long for its packet); [`RecordingWriter`] writes the WAV and describes it
 //! ([`RecordingInfo`]: path, duration, size, SHA-256) for the call record; [`Recorder`] is
 //! both, fed by the call's media session with each packet and a tick. Where files go and
 //! who reads them is `store::recordings`.
@@ -47,6 +48,10 @@ pub fn position(start: EpochMillis, now: EpochMillis) -> u64 {
 /// where nothing is heard gets its file after this long anyway, so a crash leaves it.
 const MAX_DEFERRED_SILENCE: u64 = 10 * SAMPLE_RATE as u64;
 
+/// Samples of drained frames the recorder keeps room for between flushes (what both
+/// directions bring in a few packets).
+const FRAMES_KEPT: usize = 2 * 512;
+
 /// One call's recording: mixer and file together, on positions counted in samples from the
 /// answer. Call [`Recorder::flush`] often (with each packet and on a timer): frames are
 /// written once final, and a track holds at most a few seconds.
@@ -64,8 +69,7 @@ pub struct Recorder {
     latest: u64,
     /// A packet has come on either channel (the file is due).
     heard: bool,
-    /// Reused buffers: decoded G.711 and drained frames.
-    decoded: Vec<i16>,
+    /// Reused: the frames drained at once.
     frames: Vec<i16>,
 }
 
@@ -136,7 +140,6 @@ impl Recorder {
             },
             latest: 0,
             heard: false,
-            decoded: Vec::new(),
             frames: Vec::new(),
         })
     }
@@ -162,11 +165,9 @@ impl Recorder {
         payload: &[u8],
         law: G711Law,
     ) {
-        self.decoded.clear();
-        law.decode_into(payload, &mut self.decoded);
         self.latest = self.latest.max(at);
         self.heard = true;
-        self.mixer.push(channel, at, rtp, &self.decoded);
+        self.mixer.push_g711(channel, at, rtp, payload, law);
     }
 
     /// Writes the frames final at sample position `now`.
@@ -177,6 +178,8 @@ impl Recorder {
             let more = self.mixer.drain(now, &mut self.frames);
             self.file.write(&self.frames, self.heard)?;
             if !more {
+                // A gap filled at last hands out up to a second at once: not kept.
+                self.frames.shrink_to(FRAMES_KEPT);
                 return Ok(());
             }
         }
@@ -212,6 +215,15 @@ impl Recorder {
         let mut info = self.file.into_writer()?.finish()?;
         info.unplaced_ms = unplaced * 1000 / u64::from(SAMPLE_RATE);
         Ok(info)
+    }
+
+    /// Bytes of buffers this recording holds: its memory, but for a few fixed fields.
+    pub fn buffer_bytes(&self) -> usize {
+        let file = match &self.file {
+            File::Open(writer) => writer.buffer_bytes(),
+            File::Deferred { .. } => 0,
+        };
+        self.mixer.buffer_bytes() + 2 * self.frames.capacity() + file
     }
 
     /// What became of `channel`'s audio so far.

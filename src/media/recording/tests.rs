@@ -507,3 +507,155 @@ fn extreme_linear_samples_survive_the_jitter_buffer() {
     );
     assert_eq!(plateau, [0; 8]);
 }
+
+/// Both directions of a call, packet `i` of each at `i * 160 + jitter`: caller `value(i)`,
+/// plateau `-value(i)`.
+fn two_way(mixer: &mut StereoMixer, out: &mut Vec<i16>, i: u64, at: u64) {
+    while mixer.drain(at, out) {}
+    let ts = i as u32 * 160;
+    mixer.push(Channel::Caller, at, meta(SSRC, ts), &frame(value(i % 100)));
+    mixer.push(Channel::Plateau, at, meta(7, ts), &frame(-value(i % 100)));
+}
+
+/// While both directions flow, a frame is written as soon as both came: the buffers stay
+/// at their smallest (a few packets, not the second of depth) and the output is the same.
+#[test]
+fn frames_both_directions_filled_are_written_at_once_in_little_memory() {
+    let mut mixer = StereoMixer::new();
+    let mut out = Vec::new();
+    let packets = 3_000u64; // a minute
+    for i in 0..packets {
+        // Up to 35 ms of jitter: every 11th packet comes after the next one.
+        let jitter = if i % 11 == 5 { 280 } else { (i % 7) * 10 };
+        two_way(&mut mixer, &mut out, i, i * 160 + jitter);
+        assert!(
+            mixer.position() + 2 * 160 + jitter >= i * 160,
+            "packet {i}: written up to {}, not a second behind",
+            mixer.position()
+        );
+    }
+    assert_eq!(mixer.buffer_bytes(), 2 * 2 * MIN_CAPACITY);
+    while mixer.finish(packets * 160, &mut out) {}
+    let (caller, plateau) = split(&out);
+    let want: Vec<(i16, usize)> = (0..packets).map(|i| (value(i % 100), PACKET)).collect();
+    assert_eq!(runs(&caller), merge(want.clone()));
+    let want_plateau = want.into_iter().map(|(v, n)| (-v, n)).collect();
+    assert_eq!(runs(&plateau), merge(want_plateau));
+    for channel in [Channel::Caller, Channel::Plateau] {
+        let s = mixer.stats(channel);
+        assert_eq!((s.late, s.overflow, s.duplicate), (0, 0, 0), "{s:?}");
+    }
+}
+
+/// Adjacent runs of one value as one (packets 99 and 100 differ, 0 and 100 wrap).
+fn merge(runs: Vec<(i16, usize)>) -> Vec<(i16, usize)> {
+    let mut merged: Vec<(i16, usize)> = Vec::new();
+    for (v, n) in runs {
+        match merged.last_mut() {
+            Some((last, m)) if *last == v => *m += n,
+            _ => merged.push((v, n)),
+        }
+    }
+    merged
+}
+
+/// A lost packet holds the frames after it back for the whole depth (it may still come),
+/// and a duplicate of a frame written early is a duplicate, not late audio.
+#[test]
+fn a_gap_waits_the_whole_depth_and_a_duplicate_of_an_early_frame_is_not_late() {
+    let mut mixer = StereoMixer::new();
+    let mut out = Vec::new();
+    for i in 0..10 {
+        two_way(&mut mixer, &mut out, i, i * 160);
+    }
+    // Caller packet 10 is missing for 700 ms; everything else flows.
+    for i in 10..55u64 {
+        while mixer.drain(i * 160, &mut out) {}
+        if i != 10 {
+            mixer.push(
+                Channel::Caller,
+                i * 160,
+                meta(SSRC, i as u32 * 160),
+                &frame(5),
+            );
+        }
+        mixer.push(
+            Channel::Plateau,
+            i * 160,
+            meta(7, i as u32 * 160),
+            &frame(6),
+        );
+        assert!(mixer.position() <= 10 * 160, "packet {i}: the gap is held");
+    }
+    assert!(mixer.buffer_bytes() > 2 * 2 * MIN_CAPACITY, "grown by need");
+    // It comes 700 ms late: in place; and a duplicate of packet 8, written early but
+    // less than the depth ago.
+    mixer.push(Channel::Caller, 55 * 160, meta(SSRC, 10 * 160), &frame(9));
+    mixer.push(Channel::Caller, 55 * 160, meta(SSRC, 8 * 160), &frame(9));
+    for i in 55..200u64 {
+        two_way(&mut mixer, &mut out, i, i * 160);
+    }
+    assert_eq!(mixer.buffer_bytes(), 2 * 2 * MIN_CAPACITY, "given back");
+    while mixer.finish(200 * 160, &mut out) {}
+    let (caller, _) = split(&out);
+    assert_eq!(caller[10 * 160..11 * 160], [9; 160]);
+    assert_eq!(caller[11 * 160..55 * 160], [5; 44 * 160]);
+    let s = mixer.stats(Channel::Caller);
+    assert_eq!((s.late, s.duplicate), (0, PACKET as u64), "{s:?}");
+}
+
+/// A recorded call's buffers, both directions flowing: well under 16 KiB.
+#[test]
+fn a_recorded_call_holds_under_16_kib_of_buffers() {
+    let root = tempfile::tempdir().unwrap();
+    let mut recorder = Recorder::create(root.path(), "small.wav").unwrap();
+    let payload = [G711Law::Alaw.encode(1000); PACKET];
+    for i in 0..1_000u64 {
+        let at = i * 160;
+        let rtp = meta(SSRC, i as u32 * 160);
+        recorder.flush(at).unwrap();
+        recorder.push_g711(Channel::Caller, at, rtp, &payload, G711Law::Alaw);
+        recorder.flush(at + 80).unwrap();
+        recorder.push_g711(Channel::Plateau, at + 80, rtp, &payload, G711Law::Alaw);
+    }
+    let held = recorder.buffer_bytes();
+    assert!(held < 16 * 1024 - 1024, "{held} bytes");
+    assert_eq!(
+        recorder.finish(Some(1_000 * 160)).unwrap().duration_ms,
+        20_000
+    );
+}
+
+/// Writes of every size, across the write buffer's and the header checkpoint's bounds,
+/// give the same file and hash as one write.
+#[test]
+fn the_writer_buffers_and_hashes_writes_of_any_size_alike() {
+    let root = tempfile::tempdir().unwrap();
+    let samples: Vec<i16> = (0..2 * 90_001)
+        .map(|i| (i * 7919 % 65_521) as i16)
+        .collect();
+    let mut whole = RecordingWriter::create(root.path(), "whole.wav").unwrap();
+    whole.write(&samples).unwrap();
+    let mut pieces = RecordingWriter::create(root.path(), "pieces.wav").unwrap();
+    let mut rest = &samples[..];
+    for size in [2usize, 4094, 4096, 4098, 320, 640, 6].iter().cycle() {
+        let (now, later) = rest.split_at((*size).min(rest.len()));
+        pieces.write(now).unwrap();
+        rest = later;
+        if rest.is_empty() {
+            break;
+        }
+    }
+    assert!(pieces.buffer_bytes() <= writer::BUFFER_BYTES);
+    let (a, b) = (whole.finish().unwrap(), pieces.finish().unwrap());
+    assert_eq!((a.sha256.clone(), a.bytes), (b.sha256.clone(), b.bytes));
+    let bytes = std::fs::read(root.path().join("pieces.wav")).unwrap();
+    assert_eq!(bytes, std::fs::read(root.path().join("whole.wav")).unwrap());
+    assert_eq!(verify(&bytes[..], &b).unwrap(), b.sha256);
+    let read: Vec<i16> = hound::WavReader::open(root.path().join("pieces.wav"))
+        .unwrap()
+        .samples::<i16>()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(read, samples);
+}

@@ -55,7 +55,8 @@ impl G711Law {
         out.extend(payload.iter().map(|&b| table[usize::from(b)]));
     }
 
-    fn decode_table(self) -> &'static [i16; 256] {
+    /// The 256 linear samples the bytes decode to.
+    pub fn decode_table(self) -> &'static [i16; 256] {
         match self {
             G711Law::Ulaw => &ULAW_DECODE,
             G711Law::Alaw => &ALAW_DECODE,

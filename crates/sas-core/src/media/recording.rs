@@ -6,7 +6,7 @@
 pub mod jitter;
 mod mixer;
 
-pub use jitter::{JITTER_DEPTH, RtpMeta, TrackStats};
+pub use jitter::{JITTER_DEPTH, MIN_CAPACITY, RtpMeta, TrackStats};
 pub use mixer::{MAX_CHUNK, StereoMixer};
 
 use serde::{Deserialize, Serialize};

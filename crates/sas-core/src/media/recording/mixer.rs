@@ -2,16 +2,19 @@
 //! sample clock counted from the start of the recording (the answer), written out as
 //! interleaved frames on the wall clock.
 //!
-//! The caller says when each packet arrived and what "now" is (sample positions). Frames
-//! become final [`JITTER_DEPTH`] behind now, whatever came: a direction with no packet
+//! The caller says when each packet arrived and what "now" is (sample positions). A frame
+//! is final once both directions hold a sample there (nothing later could change it), and
+//! at the latest [`JITTER_DEPTH`] behind now, whatever came: a direction with no packet
 //! gives silence, so the recording follows the wall clock even on a line where nobody
-//! sends RTP, and [`StereoMixer::finish`] ends it exactly at the call's end. Memory is
-//! bounded: each track holds at most [`CAPACITY`] samples.
+//! sends RTP, and [`StereoMixer::finish`] ends it exactly at the call's end. No frame is
+//! final before now. Memory is bounded: each track holds at most [`CAPACITY`] samples, and
+//! while both directions flow only a few packets ([`MIN_CAPACITY`]).
 
 use super::Channel;
 #[cfg(doc)]
-use super::jitter::CAPACITY;
-use super::jitter::{JITTER_DEPTH, RtpMeta, Track, TrackStats};
+use super::jitter::{CAPACITY, MIN_CAPACITY};
+use super::jitter::{JITTER_DEPTH, RtpMeta, Track, TrackStats, Window};
+use crate::media::g711::G711Law;
 
 /// Frames handed out per [`StereoMixer::drain`] or [`StereoMixer::finish`] call at most
 /// (5 s), so the caller's output buffer stays bounded too.
@@ -21,8 +24,7 @@ pub const MAX_CHUNK: u64 = 40_000;
 #[derive(Debug, Default)]
 pub struct StereoMixer {
     tracks: [Track; 2],
-    /// Frames handed out so far: the position of the first sample still buffered.
-    committed: u64,
+    window: Window,
 }
 
 impl StereoMixer {
@@ -31,27 +33,43 @@ impl StereoMixer {
         Self::default()
     }
 
-    /// Adds a packet of `channel` with header `rtp` that arrived at sample position `at`.
+    /// Adds linear samples of a packet of `channel` with header `rtp` that arrived at
+    /// sample position `at`.
     pub fn push(&mut self, channel: Channel, at: u64, rtp: RtpMeta, samples: &[i16]) {
-        self.tracks[channel.index()].place(self.committed, at, rtp, samples);
+        self.tracks[channel.index()].place(self.window, at, rtp, samples);
     }
 
-    /// Appends to `out` the interleaved (caller, plateau) frames final at `now`: up to
-    /// [`JITTER_DEPTH`] before it. Returns whether more are final (at most [`MAX_CHUNK`]
-    /// frames per call: call again).
+    /// Adds a G.711 `payload` (decoded into place).
+    pub fn push_g711(
+        &mut self,
+        channel: Channel,
+        at: u64,
+        rtp: RtpMeta,
+        payload: &[u8],
+        law: G711Law,
+    ) {
+        self.tracks[channel.index()].place_g711(self.window, at, rtp, payload, law);
+    }
+
+    /// Appends to `out` the interleaved (caller, plateau) frames final at `now`: those both
+    /// directions filled, up to `now`, and anything up to [`JITTER_DEPTH`] before it.
+    /// Returns whether more are final (at most [`MAX_CHUNK`] frames per call: call again).
     pub fn drain(&mut self, now: u64, out: &mut Vec<i16>) -> bool {
-        self.emit_until(now.saturating_sub(JITTER_DEPTH), out)
+        let horizon = now.saturating_sub(JITTER_DEPTH);
+        let both = self.tracks[0].filled().min(self.tracks[1].filled());
+        let heard = (self.window.committed + both as u64).min(now);
+        self.emit_until(heard.max(horizon), horizon, out)
     }
 
     /// The call ended at position `end`: appends the frames up to it (what was placed after
     /// it is left out). Returns whether more remain (call again).
     pub fn finish(&mut self, end: u64, out: &mut Vec<i16>) -> bool {
-        self.emit_until(end, out)
+        self.emit_until(end, end, out)
     }
 
     /// Frames handed out so far: the length of the recording.
     pub fn position(&self) -> u64 {
-        self.committed
+        self.window.committed
     }
 
     /// What happened to `channel`'s packets so far.
@@ -64,14 +82,23 @@ impl StereoMixer {
         self.tracks[0].end().max(self.tracks[1].end())
     }
 
-    fn emit_until(&mut self, target: u64, out: &mut Vec<i16>) -> bool {
-        let frames = target.saturating_sub(self.committed).min(MAX_CHUNK);
+    /// Bytes the two jitter buffers hold (their memory).
+    pub fn buffer_bytes(&self) -> usize {
+        self.tracks.iter().map(|t| t.capacity() * 2).sum()
+    }
+
+    /// Hands out frames up to `target` and moves the horizon on to `horizon` (as far as
+    /// what was handed out).
+    fn emit_until(&mut self, target: u64, horizon: u64, out: &mut Vec<i16>) -> bool {
+        let window = &mut self.window;
+        let frames = target.saturating_sub(window.committed).min(MAX_CHUNK);
         let start = out.len();
         out.resize(start + frames as usize * 2, 0);
         for (channel, track) in self.tracks.iter_mut().enumerate() {
             track.pop_into(&mut out[start..], channel);
         }
-        self.committed += frames;
-        self.committed < target
+        window.committed += frames;
+        window.horizon = window.horizon.max(horizon.min(window.committed));
+        window.committed < target
     }
 }
