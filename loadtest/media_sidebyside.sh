@@ -8,7 +8,10 @@
 #        /work/bench/sas-router-before), RTPENGINE_THREADS (default: rtpengine's, one per core),
 #        ONLY=router|rtpengine (one relay), KEEP=1 (keep the work directories),
 #        NICE=-10 (generator and relays run at this nice level, both relays alike, so other
-#        engineers' builds on the shared cores disturb the measurement less; 0 to leave it)
+#        engineers' builds on the shared cores disturb the measurement less; 0 to leave it),
+#        GEN_RT=1 (the generator runs SCHED_FIFO priority 1, `chrt -f 1`, so its 20 ms clock
+#        holds on a loaded machine: at nice -10 its threads waited 1-3 s of a 15 s hold in the
+#        run queue behind builds and skipped sub-ticks; 0: nice like the relays)
 #
 # sas-router runs the shipped configuration and dial plans (loadtest/router.sh: every call
 # recorded; the trunk dials 15, the router rings one of N registered seats). rtpengine 10.5 (Debian
@@ -33,6 +36,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 LADDER=${1:-"500 1000 2000"}; HOLD_S=${2:-15}
 RATE=${RATE:-200}; WARM_S=${WARM_S:-3}; ONLY=${ONLY:-}; NICE=${NICE:--10}
+if [ "${GEN_RT:-1}" = 1 ]; then GEN_WRAP=(chrt -f 1); else GEN_WRAP=(nice -n "$NICE"); fi
 
 if [ "$ONLY" != router ] && ! command -v rtpengine >/dev/null; then
   echo "rtpengine missing: apt-get install rtpengine-daemon (or ONLY=router)" >&2; exit 1
@@ -92,10 +96,10 @@ run_router() { # N
     echo "router rung $n: the router did not start; its log ends:" >&2; tail -20 "$work/router.log" >&2
     stop "$ROUTER"; RELAY=""; return
   fi
-  nice -n "$NICE" "$GEN" router --router 127.0.0.1:$SIP_PORT --calls "$n" --hold "$HOLD_S" --warm-up "$WARM_S" \
+  "${GEN_WRAP[@]}" "$GEN" router --router 127.0.0.1:$SIP_PORT --calls "$n" --hold "$HOLD_S" --warm-up "$WARM_S" \
     --rate "$RATE" --rtp-port $GEN_PORT --relay-pid "$ROUTER" --per-call "$work/per_call.tsv" \
     2> "$work/gen.err" > "$work/gen.out" \
-    || { echo "router rung $n failed:" >&2; grep -v '^ ' "$work/gen.err" | tail -5 >&2; }
+    || { echo "router rung $n failed:" >&2; grep -v '^ ' "$work/gen.err" | tail -5 >&2; tail -5 "$work/router.log" >&2; }
   checked=$(check_relay sas-router "$ROUTER" "$work/router.log") || checked="relay_errors=DIED"
   grep '^RESULT' "$work/gen.out" | sed "s/\$/ ${checked##*$'\n'}/" >> "$results" || true
   echo "$checked" | grep -v '^relay_errors=' || true
@@ -120,10 +124,10 @@ run_rtpengine() { # N
     echo "rtpengine rung $n: rtpengine did not start; its log ends:" >&2; tail -20 "$work/rtpengine.log" >&2
     RELAY=""; return
   fi
-  nice -n "$NICE" "$GEN" rtpengine --ng 127.0.0.1:$NG_PORT --calls "$n" --hold "$HOLD_S" --warm-up "$WARM_S" \
+  "${GEN_WRAP[@]}" "$GEN" rtpengine --ng 127.0.0.1:$NG_PORT --calls "$n" --hold "$HOLD_S" --warm-up "$WARM_S" \
     --rate "$RATE" --rtp-port $GEN_PORT --relay-pid "$RELAY" --per-call "$work/per_call.tsv" \
     2> "$work/gen.err" > "$work/gen.out" \
-    || { echo "rtpengine rung $n failed:" >&2; grep -v '^ ' "$work/gen.err" | tail -5 >&2; }
+    || { echo "rtpengine rung $n failed:" >&2; grep -v '^ ' "$work/gen.err" | tail -5 >&2; tail -5 "$work/rtpengine.log" >&2; }
   checked=$(check_relay rtpengine "$RELAY" "$work/rtpengine.log") || checked="relay_errors=DIED"
   grep '^RESULT' "$work/gen.out" | sed "s/\$/ ${checked##*$'\n'}/" >> "$results" || true
   echo "$checked" | grep -v '^relay_errors=' || true

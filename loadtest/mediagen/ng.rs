@@ -213,8 +213,17 @@ impl Ng {
         }
     }
 
+    /// Pings until rtpengine answers: on a loaded machine it took more than the 3-5 s of
+    /// one request's tries to open its ng port.
     pub fn ping(&mut self) -> anyhow::Result<()> {
-        self.request(&dict(&[("command", s("ping"))])).map(drop)
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            match self.request(&dict(&[("command", s("ping"))])) {
+                Ok(_) => return Ok(()),
+                Err(e) if Instant::now() >= end => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
     }
 
     /// Offer and answer for every call, `rate` calls a second: caller `i` at caller endpoint
