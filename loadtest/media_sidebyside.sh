@@ -7,7 +7,7 @@
 #        window), ROUTER_BIN (default: this tree's release build; e.g.
 #        /work/bench/sas-router-before), RTPENGINE_THREADS (default: rtpengine's, one per core),
 #        ONLY=router|rtpengine (one relay), KEEP=1 (keep the work directories),
-#        NICE=-10 (generator and relays run at this nice level, both relays alike, so other
+#        NICE=-10 (the relays, both alike, run at this nice level, so other
 #        engineers' builds on the shared cores disturb the measurement less; 0 to leave it),
 #        GEN_RT=1 (the generator runs SCHED_FIFO priority 1, `chrt -f 1`, so its 20 ms clock
 #        holds on a loaded machine: at nice -10 its threads waited 1-3 s of a 15 s hold in the
