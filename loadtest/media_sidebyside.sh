@@ -7,8 +7,11 @@
 #        window), ROUTER_BIN (default: this tree's release build; e.g.
 #        /work/bench/sas-router-before), RTPENGINE_THREADS (default: rtpengine's, one per core),
 #        ONLY=router|rtpengine (one relay), KEEP=1 (keep the work directories),
-#        NICE=-10 (generator and relays run at this nice level, both relays alike, so other
-#        engineers' builds on the shared cores disturb the measurement less; 0 to leave it)
+#        NICE=-10 (the relays, both alike, run at this nice level, so other
+#        engineers' builds on the shared cores disturb the measurement less; 0 to leave it),
+#        GEN_RT=1 (the generator runs SCHED_FIFO priority 1, `chrt -f 1`, so its 20 ms clock
+#        holds on a loaded machine: at nice -10 its threads waited 1-3 s of a 15 s hold in the
+#        run queue behind builds and skipped sub-ticks; 0: nice like the relays)
 #
 # sas-router runs the shipped configuration and dial plans (loadtest/router.sh: every call
 # recorded; the trunk dials 15, the router rings one of N registered seats). rtpengine 10.5 (Debian
@@ -19,13 +22,21 @@
 # relayed, and its RSS (per concurrent call: at the window's end minus before the calls).
 #
 # Each call records 16-bit stereo WAV, ~32 kB/s: 2,000 calls for 15 s write ~1 GB, removed
-# with the rung's work directory. The router's RTP range is widened to 20000-32767 (six ports
-# a call: ~2,100 calls; the shipped 20000-29999 refused calls past ~1,660 with 503). Run it under the shared lock, a rung at a time on a shared machine:
+# with the rung's work directory. Both relays get the RTP range 10000-32767 (below the
+# kernel's ephemeral ports: ~3,790 calls at the router's six ports a call; the shipped
+# 20000-29999 refused calls past ~1,660 with 503), and the file descriptor limit is raised to
+# the hard limit (the rung stops if that is short of ~5 a call). Checked per rung: the relay
+# answered before the calls and is still alive after them (a crash is reported with its
+# log's tail), its log's errors and panics are counted, and the generator's set-up failures
+# (503s, timeouts) and its own clock (a rung where the generator fell behind is flagged
+# "BEHIND": it measured the generator, not the relay) are in the table.
+# Run it under the shared lock, a rung at a time on a shared machine:
 #   flock /tmp/sas-bench.lock loadtest/media_sidebyside.sh 2000 15
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LADDER=${1:-"500 1000 2000"}; HOLD_S=${2:-15}
 RATE=${RATE:-200}; WARM_S=${WARM_S:-3}; ONLY=${ONLY:-}; NICE=${NICE:--10}
+if [ "${GEN_RT:-1}" = 1 ]; then GEN_WRAP=(chrt -f 1); else GEN_WRAP=(nice -n "$NICE"); fi
 
 if [ "$ONLY" != router ] && ! command -v rtpengine >/dev/null; then
   echo "rtpengine missing: apt-get install rtpengine-daemon (or ONLY=router)" >&2; exit 1
@@ -36,15 +47,36 @@ else
   cargo build --release --quiet --example mediagen
 fi
 GEN="${CARGO_TARGET_DIR:-target}/release/examples/mediagen"
-# Every call: 2 sockets a leg (RTP, RTCP) in the relay; the router's configuration files.
+# Every call: 2 sockets a leg (RTP, RTCP) in the relay, a recording file, the router's
+# configuration files.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+for n in $LADDER; do
+  if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((5 * n + 1000)) ]; then
+    echo "ulimit -n is $(ulimit -n): too few file descriptors for $n calls" >&2; exit 1
+  fi
+done
+RTP_MIN=10000; RTP_MAX=32767
 
 # Overload control off, as in sidebyside.sh: this measures the relay, not admission.
 export OVERLOAD_SECTION=${OVERLOAD_SECTION:-"max_calls = 0;max_call_rate = 0;max_queue_delay_ms = 0"}
-SIP_PORT=15860; HTTP_PORT=18880; NG_PORT=22862; GEN_PORT=17600
+# Below the relays' RTP range.
+SIP_PORT=9860; HTTP_PORT=9880; NG_PORT=9862; GEN_PORT=9600
 results=$(mktemp /tmp/sas-media-sbs.XXXXXX)
 RELAY=""
 trap 'kill -9 $RELAY 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+
+check_relay() { # NAME PID LOG: fails (and tells) if the relay died; counts its log's errors
+  local errors
+  errors=$(grep -cE 'panicked|\bERROR\b|\bERR\b|\bCRIT' "$3" || true)
+  if ! kill -0 "$2" 2>/dev/null; then
+    echo "  $1 DIED during the rung; its log ends:" >&2; tail -20 "$3" | sed 's/^/    /' >&2
+    return 1
+  fi
+  if [ "$errors" -gt 0 ]; then
+    echo "  $1 logged $errors errors or panics; the first:"; grep -E 'panicked|\bERROR\b|\bERR\b|\bCRIT' "$3" | head -3 | sed 's/^/    /'
+  fi
+  echo "relay_errors=$errors"
+}
 
 stop() { # PID: SIGTERM, SIGKILL after 5 s (the router drains calls for up to [shutdown] drain_s)
   kill "$1" 2>/dev/null || return 0
@@ -56,14 +88,21 @@ stop() { # PID: SIGTERM, SIGKILL after 5 s (the router drains calls for up to [s
 run_router() { # N
   local n=$1 work
   work=$(mktemp -d /tmp/sas-media-router.XXXXXX)
-  N_SEATS=$n; ROUTER_WRAP="nice -n $NICE"; RTP_PORT_MAX=32767
+  N_SEATS=$n; ROUTER_WRAP="nice -n $NICE"; RTP_PORT_MIN=$RTP_MIN; RTP_PORT_MAX=$RTP_MAX
   # shellcheck source=loadtest/router.sh
   . loadtest/router.sh
   RELAY=$ROUTER
-  nice -n "$NICE" "$GEN" router --router 127.0.0.1:$SIP_PORT --calls "$n" --hold "$HOLD_S" --warm-up "$WARM_S" \
+  if ! curl -sf "127.0.0.1:$HTTP_PORT/healthz" >/dev/null; then
+    echo "router rung $n: the router did not start; its log ends:" >&2; tail -20 "$work/router.log" >&2
+    stop "$ROUTER"; RELAY=""; return
+  fi
+  "${GEN_WRAP[@]}" "$GEN" router --router 127.0.0.1:$SIP_PORT --calls "$n" --hold "$HOLD_S" --warm-up "$WARM_S" \
     --rate "$RATE" --rtp-port $GEN_PORT --relay-pid "$ROUTER" --per-call "$work/per_call.tsv" \
-    2> "$work/gen.err" | tee "$work/gen.out" | grep '^RESULT' >> "$results" \
-    || { echo "router rung $n failed:" >&2; grep -v '^ ' "$work/gen.err" | tail -5 >&2; }
+    2> "$work/gen.err" > "$work/gen.out" \
+    || { echo "router rung $n failed:" >&2; grep -v '^ ' "$work/gen.err" | tail -5 >&2; tail -5 "$work/router.log" >&2; }
+  checked=$(check_relay sas-router "$ROUTER" "$work/router.log") || checked="relay_errors=DIED"
+  grep '^RESULT' "$work/gen.out" | sed "s/\$/ ${checked##*$'\n'}/" >> "$results" || true
+  echo "$checked" | grep -v '^relay_errors=' || true
   stop "$ROUTER"; RELAY=""
   sed -n '1,/^RESULT/p' "$work/gen.out" | grep -v '^RESULT' | sed 's/^/  /'
   sed 's/^/  /' "$work/gen.err"
@@ -77,14 +116,21 @@ run_rtpengine() { # N
   # Userspace only (--table=-1), no config file, no Redis, no recording; ports outside the
   # router's range.
   nice -n "$NICE" rtpengine --config-file=none --foreground --log-stderr --log-level=4 --table=-1 \
-    --interface=127.0.0.1 --listen-ng=127.0.0.1:$NG_PORT --port-min=30000 --port-max=39999 \
+    --interface=127.0.0.1 --listen-ng=127.0.0.1:$NG_PORT --port-min=$RTP_MIN --port-max=$RTP_MAX \
     "${threads[@]}" > "$work/rtpengine.log" 2>&1 &
   RELAY=$!
   sleep 1
-  nice -n "$NICE" "$GEN" rtpengine --ng 127.0.0.1:$NG_PORT --calls "$n" --hold "$HOLD_S" --warm-up "$WARM_S" \
+  if ! kill -0 "$RELAY" 2>/dev/null; then
+    echo "rtpengine rung $n: rtpengine did not start; its log ends:" >&2; tail -20 "$work/rtpengine.log" >&2
+    RELAY=""; return
+  fi
+  "${GEN_WRAP[@]}" "$GEN" rtpengine --ng 127.0.0.1:$NG_PORT --calls "$n" --hold "$HOLD_S" --warm-up "$WARM_S" \
     --rate "$RATE" --rtp-port $GEN_PORT --relay-pid "$RELAY" --per-call "$work/per_call.tsv" \
-    2> "$work/gen.err" | tee "$work/gen.out" | grep '^RESULT' >> "$results" \
-    || { echo "rtpengine rung $n failed:" >&2; grep -v '^ ' "$work/gen.err" | tail -5 >&2; }
+    2> "$work/gen.err" > "$work/gen.out" \
+    || { echo "rtpengine rung $n failed:" >&2; grep -v '^ ' "$work/gen.err" | tail -5 >&2; tail -5 "$work/rtpengine.log" >&2; }
+  checked=$(check_relay rtpengine "$RELAY" "$work/rtpengine.log") || checked="relay_errors=DIED"
+  grep '^RESULT' "$work/gen.out" | sed "s/\$/ ${checked##*$'\n'}/" >> "$results" || true
+  echo "$checked" | grep -v '^relay_errors=' || true
   stop "$RELAY"; RELAY=""
   sed -n '1,/^RESULT/p' "$work/gen.out" | grep -v '^RESULT' | sed 's/^/  /'
   sed 's/^/  /' "$work/gen.err"
@@ -104,8 +150,8 @@ runs = {}
 for line in open(sys.argv[1]):
     kv = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
     runs[(int(kv["calls"]), kv["mode"])] = kv
-print("| calls | relay | bridged | packets/s | relay CPU | packets per CPU-second | router / rtpengine | loss | jitter mean / max | RSS per call |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| calls | relay | bridged (503 / timeouts) | packets/s | relay CPU | packets per CPU-second | router / rtpengine | loss | jitter mean / max | RSS per call | relay log errors | generator: CPU, lateness p99, skipped |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for calls in sorted({c for c, _ in runs}):
     for mode in ("router", "rtpengine"):
         r = runs.get((calls, mode))
@@ -116,8 +162,12 @@ for calls in sorted({c for c, _ in runs}):
         if mode == "router" and other and "pkts_per_cpu_s" in r and "pkts_per_cpu_s" in other:
             ratio = f"{float(r['pkts_per_cpu_s']) / max(1.0, float(other['pkts_per_cpu_s'])):.2f}x"
         name = "sas-router (recording on)" if mode == "router" else "rtpengine userspace (no recording)"
-        print(f"| {calls} | {name} | {r['bridged']} | {r['pps']} | {r.get('relay_cpu_pct', '?')} % "
+        gen = (f"{r['gen_cpu_pct']} %, {r['gen_late_p99_ms']} ms, {r['skipped_ticks']}"
+               + (" **BEHIND: measured the generator**" if r["gen_behind"] == "1" else " ok"))
+        print(f"| {calls} | {name} | {r['bridged']} ({r['refused_503']} / {r['timeouts']}) | {r['pps']} "
+              f"| {r.get('relay_cpu_pct', '?')} % "
               f"| {r.get('pkts_per_cpu_s', '?')} | {ratio} | {float(r['loss_pct']):.3f} % ({r['lost']}) "
-              f"| {r['jitter_ms']} / {r['jitter_max_ms']} ms | {r.get('kib_per_call', '?')} KiB |")
+              f"| {r['jitter_ms']} / {r['jitter_max_ms']} ms | {r.get('kib_per_call', '?')} KiB "
+              f"| {r.get('relay_errors', '?')} | {gen} |")
 PY
 rm -f "$results"

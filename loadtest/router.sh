@@ -8,9 +8,9 @@
 # ROUTER_BIN runs another build (e.g. one from before [overload], with OVERLOAD_SECTION=0
 # to leave that section out of its config; OVERLOAD_SECTION=... replaces its body).
 # DIALPLANS=DIR takes the dial plans from DIR instead of dialplans/. RECORDING=0 turns
-# [recording] off. RTP_PORT_MAX widens [media]'s RTP range (the shipped 20000-29999 holds
-# ~1,660 calls: six ports a call).
-python3 - "$work" "$N_SEATS" "$SIP_PORT" "$HTTP_PORT" "${N_AMU:-0}" "${WS_PORT:-}" "${CACHE_MB:-}" "${OVERLOAD_SECTION:-}" "${DIALPLANS:-}" "${RECORDING:-1}" "${RTP_PORT_MAX:-}" <<'PY'
+# [recording] off. RTP_PORT_MIN and RTP_PORT_MAX widen [media]'s RTP range (the shipped
+# 20000-29999 holds ~1,660 calls: six ports a call).
+python3 - "$work" "$N_SEATS" "$SIP_PORT" "$HTTP_PORT" "${N_AMU:-0}" "${WS_PORT:-}" "${CACHE_MB:-}" "${OVERLOAD_SECTION:-}" "${DIALPLANS:-}" "${RECORDING:-1}" "${RTP_PORT_MAX:-}" "${RTP_PORT_MIN:-}" <<'PY'
 import hashlib, sys, re
 work, seats, sip, http = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 amus, ws, cache, overload, plans = int(sys.argv[5]), sys.argv[6], sys.argv[7], sys.argv[8], sys.argv[9]
@@ -20,6 +20,8 @@ base = base.replace('127.0.0.1:5060', f'127.0.0.1:{sip}').replace('127.0.0.1:808
 base = base.replace('data_dir = "./data"', f'data_dir = "{work}/data"')
 if sys.argv[11]:
     base = base.replace('rtp_port_max = 29999', f'rtp_port_max = {sys.argv[11]}')
+if sys.argv[12]:
+    base = base.replace('rtp_port_min = 20000', f'rtp_port_min = {sys.argv[12]}')
 if plans:
     base = base.replace('dialplans_dir = "dialplans"', f'dialplans_dir = "{plans}"')
 if ws:

@@ -11,18 +11,21 @@
 //!
 //! Signalling: `router` is the SIP trunk and every registered seat of a sas-router (module
 //! [`sip`]); `rtpengine` drives rtpengine's ng protocol (module [`ng`]). Either way both
-//! relays carry the same media from the same generator ([`rtp`]: one socket, one thread,
-//! `sendmmsg`/`recvmmsg`). With `--relay-pid` it also measures the relay's CPU (utime +
+//! relays carry the same media from the same generator ([`rtp`]: one socket, a sending and a
+//! receiving thread, `sendmmsg`/`recvmmsg`; [`batch`]). With `--relay-pid` it also measures the relay's CPU (utime +
 //! stime from /proc) and RSS over the steady window, and prints the relayed packets per
 //! CPU-second of the relay. The last line, `RESULT k=v …`, is for scripts.
 
+mod batch;
 mod ng;
+mod procfs;
 mod rtp;
 mod sip;
 #[path = "../sip_text.rs"]
 mod sip_text;
 mod stats;
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::thread;
@@ -88,12 +91,19 @@ enum Mode {
 /// Ends every call (BYE or ng delete) once the media stopped; says how many ended.
 type HangUp = Box<dyn FnOnce(&mut Engine) -> anyhow::Result<String>>;
 
-/// Where each call's endpoints send: the relay's address for the caller and for the seat.
+/// Where each call's endpoints send: the relay's address for the caller and for the seat;
+/// how the set-up went.
 pub struct Setup {
     pub caller: Vec<Option<SocketAddrV4>>,
     pub seat: Vec<Option<SocketAddrV4>>,
     pub bridged: usize,
     pub failed: usize,
+    /// Final refusals: by SIP status code, or rtpengine's error reason.
+    pub refused: BTreeMap<String, u64>,
+    /// Set-ups (or hang-ups) that got no answer after every retransmission.
+    pub timeouts: u64,
+    /// Requests and answers sent again for want of a reply.
+    pub retransmits: u64,
 }
 
 impl Setup {
@@ -103,7 +113,20 @@ impl Setup {
             seat: vec![None; calls],
             bridged: 0,
             failed: 0,
+            refused: BTreeMap::new(),
+            timeouts: 0,
+            retransmits: 0,
         }
+    }
+
+    /// The set-up's counts as `k=v` fields: 503s apart (ports or admission ran out).
+    pub fn counts(&self) -> String {
+        let r503 = self.refused.get("503").copied().unwrap_or(0);
+        let other: u64 = self.refused.values().sum::<u64>() - r503;
+        format!(
+            "refused_503={r503} refused_other={other} timeouts={} retransmits={}",
+            self.timeouts, self.retransmits
+        )
     }
 }
 
@@ -118,7 +141,7 @@ fn main() -> anyhow::Result<()> {
     let mut engine = Engine::bind(args.rtp_port, args.calls)
         .with_context(|| format!("binding RTP port {}", args.rtp_port))?;
     // The relay's RSS before the calls (after the seats registered): the base of RSS per call.
-    let mut rss0 = args.relay_pid.and_then(rtp::rss_kib);
+    let mut rss0 = args.relay_pid.and_then(procfs::rss_kib);
     let t0 = Instant::now();
     let deadline = Duration::from_secs(args.calls as u64 / u64::from(args.rate) + 30);
     let (setup, hang_up): (Setup, HangUp) = match &args.mode {
@@ -144,7 +167,7 @@ fn main() -> anyhow::Result<()> {
                 "{n} seats registered in {:.1} s",
                 t0.elapsed().as_secs_f64()
             );
-            rss0 = args.relay_pid.and_then(rtp::rss_kib);
+            rss0 = args.relay_pid.and_then(procfs::rss_kib);
             let rate = args.rate;
             let setup = while_draining(&mut engine, || sip.call(rate, deadline))?;
             if sip.unknown_invites > 0 {
@@ -160,26 +183,27 @@ fn main() -> anyhow::Result<()> {
             let mut ng = ng::Ng::connect(*ng)?;
             ng.ping().context("rtpengine ng ping")?;
             let calls = args.calls;
-            let setup = while_draining(&mut engine, || ng.setup(calls, args.rtp_port))?;
+            let rate = args.rate;
+            let setup = while_draining(&mut engine, || ng.setup(calls, args.rtp_port, rate))?;
             let hang_up = move |_: &mut Engine| Ok(format!("deleted={}", ng.delete(calls)));
             (setup, Box::new(hang_up))
         }
     };
     eprintln!(
-        "{} calls bridged, {} failed, in {:.1} s; streaming {} s",
+        "{} calls bridged, {} failed ({}; refusals {:?}), in {:.1} s; streaming {} s",
         setup.bridged,
         setup.failed,
+        setup.counts(),
+        setup.refused,
         t0.elapsed().as_secs_f64(),
         args.hold
     );
     for i in 0..args.calls {
         let (caller, seat) = (engine.index(0, i), engine.index(1, i));
         if let (Some(c), Some(s)) = (setup.caller[i], setup.seat[i]) {
-            engine.endpoints[caller].remote = Some(c);
-            engine.endpoints[seat].remote = Some(s);
+            engine.outbox.senders[caller].remote = Some(c);
+            engine.outbox.senders[seat].remote = Some(s);
         }
-        engine.endpoints[caller].peer = Some(seat);
-        engine.endpoints[seat].peer = Some(caller);
     }
     let report = engine.stream(
         Duration::from_secs(args.hold),
@@ -234,23 +258,23 @@ impl Totals {
         let mut t = Totals::default();
         let (mut jitter_sum, mut streams) = (0.0, 0);
         let mut lossy = std::collections::HashSet::new();
-        for (i, e) in engine.endpoints.iter().enumerate() {
-            let Some(peer) = e.peer else { continue };
-            let expected = engine.endpoints[peer].sent;
+        for (i, rx) in engine.inbox.receivers.iter().enumerate() {
+            let peer = engine.peer(i);
+            let expected = engine.outbox.senders[peer].sent;
             if expected == 0 {
                 continue;
             }
             t.sent += expected;
-            t.received += e.rx.unique();
-            let lost = expected.saturating_sub(e.rx.unique());
+            t.received += rx.unique();
+            let lost = expected.saturating_sub(rx.unique());
             if lost > 0 {
                 lossy.insert(i.min(peer));
             }
             t.lost += lost;
-            t.gaps += e.rx.gaps;
-            t.late += e.rx.late;
-            t.duplicates += e.rx.duplicates;
-            let (j, jmax) = e.rx.jitter_ms();
+            t.gaps += rx.gaps;
+            t.late += rx.late;
+            t.duplicates += rx.duplicates;
+            let (j, jmax) = rx.jitter_ms();
             jitter_sum += j;
             streams += 1;
             t.jitter_max_ms = t.jitter_max_ms.max(jmax);
@@ -276,17 +300,17 @@ fn write_per_call(path: &std::path::Path, engine: &Engine, calls: usize) -> anyh
             ("caller->seat", engine.index(1, i)),
             ("seat->caller", engine.index(0, i)),
         ] {
-            let e = &engine.endpoints[to];
-            let sent = e.peer.map_or(0, |p| engine.endpoints[p].sent);
-            let (j, jmax) = e.rx.jitter_ms();
+            let rx = &engine.inbox.receivers[to];
+            let sent = engine.outbox.senders[engine.peer(to)].sent;
+            let (j, jmax) = rx.jitter_ms();
             writeln!(
                 out,
                 "{i}\t{dir}\t{sent}\t{}\t{}\t{}\t{}\t{}\t{j:.2}\t{jmax:.2}",
-                e.rx.unique(),
-                sent.saturating_sub(e.rx.unique()),
-                e.rx.gaps,
-                e.rx.late,
-                e.rx.duplicates,
+                rx.unique(),
+                sent.saturating_sub(rx.unique()),
+                rx.gaps,
+                rx.late,
+                rx.duplicates,
             )?;
         }
     }
@@ -330,27 +354,52 @@ fn print_report(
         t.jitter_max_ms
     );
     let gen_us = r.gen_cpu.as_secs_f64() * 1e6 / r.window_io.max(1) as f64;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let late = &r.send.lateness;
+    let (p50, p99, max) = (
+        ms(late.percentile(50.0)),
+        ms(late.percentile(99.0)),
+        ms(late.percentile(100.0)),
+    );
     println!(
         "relayed {pps:.0} packets/s over the window; generator CPU {:.1} % of a core, \
          {gen_us:.2} µs per packet sent or received (sending {:.2} s, receiving {:.2} s of \
-         the hold, {} waits for a full send buffer); {} late ticks, {} skipped; {} stray \
-         packets; {} dropped by the generator's socket",
+         the hold, {} waits for a full send buffer); {} stray packets; {} dropped by the \
+         generator's socket",
         100.0 * r.gen_cpu.as_secs_f64() / secs,
-        r.send_time.as_secs_f64(),
+        r.send.send_time.as_secs_f64(),
         r.recv_time.as_secs_f64(),
-        r.send_waits,
-        r.late_ticks,
-        r.skipped_ticks,
+        r.send.send_waits,
         r.stray,
         r.socket_drops
     );
+    let behind = r.generator_behind();
+    println!(
+        "generator clock: {} sub-ticks of {:.0} ms, started late by p50 {p50:.2} ms, p99 \
+         {p99:.2} ms, max {max:.2} ms; {} over a period late; {} skipped ({} packets not sent); \
+         its threads waited {:.2} s runnable but not running (the machine's load){}",
+        late.samples(),
+        ms(rtp::PTIME) / rtp::SUB_TICKS as f64,
+        late.at_least(rtp::PTIME),
+        r.send.skipped_ticks,
+        r.send.skipped_packets,
+        r.gen_starved.as_secs_f64(),
+        if behind {
+            " — GENERATOR BEHIND: this run measured the generator, not the relay"
+        } else {
+            ""
+        }
+    );
     let mut result = format!(
-        "RESULT mode={mode} calls={} bridged={} failed={} sent={} received={} lost={} \
+        "RESULT mode={mode} calls={} bridged={} failed={} {} sent={} received={} lost={} \
          loss_pct={loss_pct:.4} gaps={} late={} dup={} jitter_ms={:.2} jitter_max_ms={:.2} \
-         pps={pps:.0} gen_us_per_pkt={gen_us:.2} late_ticks={} skipped_ticks={} gen_drops={} {ended}",
+         pps={pps:.0} gen_cpu_pct={:.1} gen_us_per_pkt={gen_us:.2} gen_late_p50_ms={p50:.2} \
+         gen_late_p99_ms={p99:.2} gen_late_max_ms={max:.2} skipped_ticks={} \
+         skipped_packets={} gen_starved_s={:.2} gen_behind={} gen_drops={} {ended}",
         args.calls,
         setup.bridged,
         setup.failed,
+        setup.counts(),
         t.sent,
         t.received,
         t.lost,
@@ -359,8 +408,11 @@ fn print_report(
         t.duplicates,
         t.jitter_mean_ms,
         t.jitter_max_ms,
-        r.late_ticks,
-        r.skipped_ticks,
+        100.0 * r.gen_cpu.as_secs_f64() / secs,
+        r.send.skipped_ticks,
+        r.send.skipped_packets,
+        r.gen_starved.as_secs_f64(),
+        u8::from(behind),
         r.socket_drops
     );
     if let Some(cpu) = r.relay_cpu {

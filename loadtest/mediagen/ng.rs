@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
@@ -109,6 +109,17 @@ impl Bencode {
     }
 }
 
+/// Sends of one ng request before giving up (500 ms apart).
+const TRIES: u32 = 10;
+
+/// Why an ng request failed.
+enum NgError {
+    /// No answer to any try.
+    Silent,
+    /// An answer that is not ok: rtpengine's reason.
+    Refused(String),
+}
+
 fn dict(entries: &[(&str, Bencode)]) -> Bencode {
     Bencode::Dict(
         entries
@@ -138,12 +149,21 @@ impl Ng {
 
     /// Sends `request`, retrying on silence; the answer, an error if its result is not ok.
     pub fn request(&mut self, request: &Bencode) -> anyhow::Result<Bencode> {
+        match self.request_tries(request).0 {
+            Ok(answer) => Ok(answer),
+            Err(NgError::Silent) => bail!("rtpengine does not answer on its ng port"),
+            Err(NgError::Refused(why)) => bail!("{why}"),
+        }
+    }
+
+    /// [`Ng::request`] and how many times it was sent.
+    fn request_tries(&mut self, request: &Bencode) -> (Result<Bencode, NgError>, u32) {
         self.cookie += 1;
         let cookie = format!("{}_{}", std::process::id(), self.cookie);
         let mut out = format!("{cookie} ").into_bytes();
         request.encode(&mut out);
         let mut buf = vec![0u8; 65535];
-        for _ in 0..10 {
+        for tries in 1..=TRIES {
             // Refused (ICMP: nothing listening yet, rtpengine starting) comes back at once.
             let n = match self
                 .socket
@@ -160,30 +180,62 @@ impl Ng {
             let Some(body) = buf[..n].strip_prefix(format!("{cookie} ").as_bytes()) else {
                 continue; // an answer to an earlier try
             };
-            let (answer, _) = Bencode::decode(body)?;
-            return match answer.get_str("result").as_deref() {
+            let answer = match Bencode::decode(body) {
+                Ok((answer, _)) => answer,
+                Err(e) => return (Err(NgError::Refused(format!("bad ng answer: {e}"))), tries),
+            };
+            let result = match answer.get_str("result").as_deref() {
                 Some("ok" | "pong") => Ok(answer),
-                _ => bail!(
+                _ => Err(NgError::Refused(format!(
                     "rtpengine: {}",
                     answer
                         .get_str("error-reason")
                         .unwrap_or_else(|| format!("{answer:?}"))
-                ),
+                ))),
             };
+            return (result, tries);
         }
-        bail!("rtpengine does not answer on its ng port")
+        (Err(NgError::Silent), TRIES)
     }
 
+    /// [`Ng::request`], counting retransmissions and timeouts into `setup`; a timeout is
+    /// an error whose reason is "timeout".
+    fn request_counted(&mut self, request: &Bencode, setup: &mut Setup) -> Result<Bencode, String> {
+        let (result, tries) = self.request_tries(request);
+        setup.retransmits += u64::from(tries.saturating_sub(1));
+        match result {
+            Ok(answer) => Ok(answer),
+            Err(NgError::Silent) => {
+                setup.timeouts += 1;
+                Err("timeout".into())
+            }
+            Err(NgError::Refused(why)) => Err(why),
+        }
+    }
+
+    /// Pings until rtpengine answers: on a loaded machine it took more than the 3-5 s of
+    /// one request's tries to open its ng port.
     pub fn ping(&mut self) -> anyhow::Result<()> {
-        self.request(&dict(&[("command", s("ping"))])).map(drop)
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            match self.request(&dict(&[("command", s("ping"))])) {
+                Ok(_) => return Ok(()),
+                Err(e) if Instant::now() >= end => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
     }
 
-    /// Offer and answer for every call: caller `i` at caller endpoint `i`, seat at seat
-    /// endpoint `i`, both on `rtp_port`.
-    pub fn setup(&mut self, calls: usize, rtp_port: u16) -> anyhow::Result<Setup> {
+    /// Offer and answer for every call, `rate` calls a second: caller `i` at caller endpoint
+    /// `i`, seat at seat endpoint `i`, both on `rtp_port`. A call rtpengine refuses or does
+    /// not answer fails and is counted; the others go on.
+    pub fn setup(&mut self, calls: usize, rtp_port: u16, rate: u32) -> anyhow::Result<Setup> {
         let mut setup = Setup::new(calls);
         let tag = std::process::id();
+        let start = Instant::now();
         for i in 0..calls {
+            let due = start + Duration::from_secs_f64(i as f64 / f64::from(rate.max(1)));
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
             let call_id = format!("mg-{i}-{tag}");
             let common = |command: &str, body: String| {
                 let mut d = vec![
@@ -202,11 +254,23 @@ impl Ng {
                 dict(&d)
             };
             let offer = common("offer", sdp(endpoint_ip(SIDES[0], i), rtp_port, "trunk"));
-            let to_seat = self.request(&offer).with_context(|| format!("offer {i}"))?;
             let answer = common("answer", sdp(endpoint_ip(SIDES[1], i), rtp_port, "seat"));
-            let to_caller = self
-                .request(&answer)
-                .with_context(|| format!("answer {i}"))?;
+            let answers = self
+                .request_counted(&offer, &mut setup)
+                .and_then(|to_seat| Ok((to_seat, self.request_counted(&answer, &mut setup)?)));
+            let (to_seat, to_caller) = match answers {
+                Ok(a) => a,
+                Err(why) => {
+                    if setup.failed < 5 {
+                        eprintln!("call {i}: {why}");
+                    }
+                    if why != "timeout" {
+                        *setup.refused.entry(why).or_default() += 1;
+                    }
+                    setup.failed += 1;
+                    continue;
+                }
+            };
             // The offer's result is what the seat is sent (rtpengine's port for the seat);
             // the answer's, what the caller is sent.
             setup.seat[i] = to_seat.get_str("sdp").as_deref().and_then(sdp_media);

@@ -5,10 +5,14 @@
 //! Call `i` is placed from caller number `06{i:08}`; the router passes the number on to the
 //! seat it picks, which is how the seat side knows which call an INVITE belongs to (its media
 //! endpoint is then seat endpoint `i`). Requests are retransmitted every 500 ms until
-//! answered, as RFC 3261 timers A/E would, up to 7 times. One thread, two sockets (trunk and
-//! seats), nonblocking.
+//! answered, as RFC 3261 timers A/E would, up to 7 times; then the call counts as timed out
+//! and failed (set-up never waits past its last retransmission). INVITEs are paced at the
+//! rate asked and at most [`MAX_SETTING_UP`] calls are being set up at once, so a slow
+//! router sees the load back off instead of a growing retransmission storm; refusals (503
+//! when its RTP ports or admission ran out) are counted by status code. One thread, two
+//! sockets (trunk and seats), nonblocking.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
@@ -17,11 +21,19 @@ use anyhow::Context;
 use sas_router::sip::digest::{DigestAlgorithm, QopAuth, compute_response, ha1};
 
 use crate::Setup;
-use crate::rtp::{SIDES, endpoint_ip, wait_readable};
+use crate::batch::wait_readable;
+use crate::rtp::{SIDES, endpoint_ip};
 use crate::sip_text::{first_line, headers, param, response};
 
 const RETRANSMIT: Duration = Duration::from_millis(500);
 const TRIES: u32 = 7;
+/// A call not bridged this long after its INVITE (answered by the router but no seat rung,
+/// say) has failed: the set-up does not wait for it.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Calls INVITEd and not yet bridged or failed, at most.
+const MAX_SETTING_UP: usize = 200;
+/// Failures told one by one on stderr; the rest are only counted.
+const FAILURES_TOLD: u64 = 5;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Via {
@@ -56,6 +68,7 @@ struct Call {
     /// The seat side: the router's media address for the seat leg, ACK received.
     seat_media: Option<SocketAddrV4>,
     seat_acked: bool,
+    invited: Option<Instant>,
 }
 
 /// The trunk and the seats, talking to one router.
@@ -74,6 +87,10 @@ pub struct RouterSip {
     registered: usize,
     /// Seat INVITEs whose caller number named no call of ours.
     pub unknown_invites: u64,
+    /// Refusals by status code, timeouts and retransmissions (the set-up's and hang-up's).
+    refused: BTreeMap<String, u64>,
+    timeouts: u64,
+    retransmits: u64,
     tag: u32,
 }
 
@@ -99,6 +116,7 @@ impl RouterSip {
                 contact: String::new(),
                 seat_media: None,
                 seat_acked: false,
+                invited: None,
             })
             .collect();
         Ok(RouterSip {
@@ -114,6 +132,9 @@ impl RouterSip {
             seat_calls: HashMap::new(),
             registered: 0,
             unknown_invites: 0,
+            refused: BTreeMap::new(),
+            timeouts: 0,
+            retransmits: 0,
             tag: std::process::id(),
         })
     }
@@ -143,20 +164,32 @@ impl RouterSip {
         let n = self.calls.len();
         let end = Instant::now() + deadline;
         let start = Instant::now();
-        let mut next = 0;
+        let (mut next, mut settled) = (0, 0);
         loop {
             let due = (start.elapsed().as_secs_f64() * f64::from(rate)) as usize + 1;
-            while next < n.min(due) {
+            while next < n.min(due) && next - settled < MAX_SETTING_UP {
                 let text = self.invite(next);
                 self.calls[next].state = CallState::Inviting;
+                self.calls[next].invited = Some(Instant::now());
                 self.send(format!("inv-{next}"), text, Via::Trunk)?;
                 next += 1;
             }
             self.step()?;
-            let settled = self.calls.iter().all(|c| {
-                c.state == CallState::Failed || (c.state == CallState::Answered && c.seat_acked)
-            });
-            if (next == n && settled) || Instant::now() >= end {
+            settled = 0;
+            for i in 0..next {
+                let c = &self.calls[i];
+                let bridged = c.state == CallState::Answered && c.seat_acked;
+                if !bridged
+                    && c.state != CallState::Failed
+                    && c.invited.is_some_and(|t| t.elapsed() > SETUP_TIMEOUT)
+                {
+                    self.calls[i].state = CallState::Failed;
+                    self.count_failure(i, "timeout", "not bridged within the set-up timeout");
+                }
+                let c = &self.calls[i];
+                settled += usize::from(c.state == CallState::Failed || bridged);
+            }
+            if (next == n && settled == n) || Instant::now() >= end {
                 break;
             }
         }
@@ -170,7 +203,24 @@ impl RouterSip {
                 setup.failed += 1;
             }
         }
+        setup.refused = self.refused.clone();
+        (setup.timeouts, setup.retransmits) = (self.timeouts, self.retransmits);
         Ok(setup)
+    }
+
+    /// Counts a failure of call `i` (`why`: a status code, or "timeout"); tells the first few.
+    fn count_failure(&mut self, i: usize, why: &str, detail: &str) {
+        let told = self.refused.values().sum::<u64>() + self.timeouts;
+        if why == "timeout" {
+            self.timeouts += 1;
+        } else {
+            *self.refused.entry(why.to_owned()).or_default() += 1;
+        }
+        if told < FAILURES_TOLD {
+            eprintln!("call {i}: {detail}");
+        } else if told == FAILURES_TOLD {
+            eprintln!("(further failures only counted)");
+        }
     }
 
     /// Hangs up (BYE from the trunk) every call the router answered; how many got their 200.
@@ -353,7 +403,7 @@ impl RouterSip {
                 self.reply(Via::Trunk, format!("{ack}\r\nContent-Length: 0\r\n\r\n"))?;
                 if self.calls[i].state == CallState::Inviting {
                     self.calls[i].state = CallState::Failed;
-                    eprintln!("call {i}: {}", first_line(text));
+                    self.count_failure(i, &code.to_string(), first_line(text));
                 }
             }
         }
@@ -528,13 +578,13 @@ impl RouterSip {
 
     fn retransmit(&mut self) -> anyhow::Result<()> {
         let now = Instant::now();
-        let mut due = Vec::new();
+        let (mut due, mut given_up) = (Vec::new(), Vec::new());
         self.pending.retain(|key, p| {
             if now.duration_since(p.sent) < RETRANSMIT {
                 return true;
             }
             if p.tries >= TRIES {
-                eprintln!("no answer to {key} after {TRIES} tries");
+                given_up.push(key.clone());
                 return false;
             }
             p.tries += 1;
@@ -542,10 +592,33 @@ impl RouterSip {
             due.push((p.via, p.text.clone()));
             true
         });
+        self.retransmits += due.len() as u64;
         for (via, text) in due {
             self.reply(via, text)?;
         }
+        for key in given_up {
+            self.give_up(&key);
+        }
         Ok(())
+    }
+
+    /// No answer to `key` after every retransmission: its call failed (or, for a BYE, ended
+    /// unanswered), so set-up and hang-up stop waiting for it.
+    fn give_up(&mut self, key: &str) {
+        let detail = format!("no answer to {key} after {TRIES} tries");
+        let call = match key.split_once('-') {
+            Some(("inv" | "bye", i)) => i.parse().ok(),
+            Some(("ok", call_id)) => self.seat_calls.get(call_id).copied(),
+            _ => None,
+        };
+        let Some(i) = call.filter(|&i| i < self.calls.len()) else {
+            // A REGISTER: the seat stays unregistered, which register() reports.
+            self.timeouts += 1;
+            eprintln!("{detail}");
+            return;
+        };
+        self.calls[i].state = CallState::Failed;
+        self.count_failure(i, "timeout", &detail);
     }
 }
 

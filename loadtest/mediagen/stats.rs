@@ -86,6 +86,7 @@ impl RxStats {
     }
 
     /// Packets between the first and the highest that never arrived.
+
     #[cfg(test)]
     pub fn missing(&self) -> u64 {
         self.highest
@@ -97,6 +98,45 @@ impl RxStats {
     pub fn jitter_ms(&self) -> (f64, f64) {
         let ms = |units: f64| units * 1000.0 / CLOCK_HZ as f64;
         (ms(self.jitter), ms(self.jitter_max))
+    }
+}
+
+/// How late the sender's sub-ticks started: every sample kept (500 a second, a few minutes
+/// at most), percentiles exact.
+#[derive(Debug, Default)]
+pub struct Lateness {
+    samples_us: Vec<u32>,
+}
+
+impl Lateness {
+    pub fn record(&mut self, late: std::time::Duration) {
+        self.samples_us
+            .push(u32::try_from(late.as_micros()).unwrap_or(u32::MAX));
+    }
+
+    /// The `p`th percentile (nearest rank; zero without samples).
+    pub fn percentile(&self, p: f64) -> std::time::Duration {
+        let mut s = self.samples_us.clone();
+        s.sort_unstable();
+        if s.is_empty() {
+            return std::time::Duration::ZERO;
+        }
+        let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
+        let us = s[rank.clamp(1, s.len()) - 1];
+        std::time::Duration::from_micros(u64::from(us))
+    }
+
+    pub fn samples(&self) -> usize {
+        self.samples_us.len()
+    }
+
+    /// Samples at least `late`.
+    pub fn at_least(&self, late: std::time::Duration) -> usize {
+        let us = late.as_micros();
+        self.samples_us
+            .iter()
+            .filter(|&&s| u128::from(s) >= us)
+            .count()
     }
 }
 
@@ -148,5 +188,17 @@ mod tests {
         // 4 ms late: D = 32 units, J = 32 / 16 = 2 units = 0.25 ms.
         s.on_packet(1, 160, 24 * MS);
         assert!((s.jitter_ms().0 - 0.25).abs() < 1e-9);
+    }
+
+    #[test]
+    fn lateness_percentiles_are_nearest_rank() {
+        let mut l = Lateness::default();
+        assert_eq!(l.percentile(99.0), std::time::Duration::ZERO);
+        for us in (1..=100).rev() {
+            l.record(std::time::Duration::from_micros(us));
+        }
+        let us = |p| l.percentile(p).as_micros();
+        assert_eq!((us(50.0), us(99.0), us(100.0)), (50, 99, 100));
+        assert_eq!(l.at_least(std::time::Duration::from_micros(91)), 10);
     }
 }

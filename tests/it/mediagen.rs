@@ -152,3 +152,67 @@ fn mediagen_relays_g711_both_ways_through_rtpengine_without_loss() {
     let r = run_and_check(&mode, rtpengine.0.id(), &dir.join("per_call.tsv"));
     assert_eq!(r["deleted"], CALLS.to_string(), "every call deleted: {r:?}");
 }
+
+/// A router that registers every seat but refuses even calls with 503 and never answers odd
+/// ones: the generator's set-up must count both and finish once the last INVITE's
+/// retransmissions are spent (3.5 s), not wait for its deadline (calls / rate + 30 s).
+#[test]
+fn mediagen_set_up_counts_503s_and_timeouts_and_does_not_hang() {
+    let router = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind the fake router");
+    let addr = router.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 65535];
+        while let Ok((n, from)) = router.recv_from(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let status = if text.starts_with("REGISTER ") {
+                "200 OK"
+            } else if text.starts_with("INVITE ")
+                && (text.contains("Call-ID: mg-0-") || text.contains("Call-ID: mg-2-"))
+            {
+                "503 Service Unavailable"
+            } else {
+                continue; // odd calls: silence; ACKs need no answer
+            };
+            // A response echoes the request's Via, From, To, Call-ID and CSeq.
+            let head: String = text
+                .lines()
+                .filter(|l| {
+                    ["Via:", "From:", "To:", "Call-ID:", "CSeq:"]
+                        .iter()
+                        .any(|h| l.starts_with(h))
+                })
+                .map(|l| format!("{l}\r\n"))
+                .collect();
+            let answer = format!("SIP/2.0 {status}\r\n{head}Content-Length: 0\r\n\r\n");
+            router.send_to(answer.as_bytes(), from).ok();
+        }
+    });
+    let started = std::time::Instant::now();
+    let out = Command::new(mediagen())
+        .args(["router", "--router", &addr.to_string()])
+        .args([
+            "--calls",
+            &CALLS.to_string(),
+            "--hold",
+            "2",
+            "--warm-up",
+            "1",
+        ])
+        .args(["--rtp-port", &ports::media_port().to_string()])
+        .output()
+        .expect("run mediagen");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "mediagen failed: {stdout}\n{stderr}");
+    let r = result(&stdout);
+    assert_eq!(r["bridged"], "0", "{stdout}");
+    assert_eq!(r["failed"], CALLS.to_string(), "{stdout}");
+    assert_eq!(r["refused_503"], "2", "calls 0 and 2: {stdout}");
+    assert_eq!(r["timeouts"], "2", "calls 1 and 3: {stdout}");
+    assert!(r["retransmits"].parse::<u64>().unwrap() >= 12, "{stdout}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "set-up waited for its deadline: {:?}\n{stderr}",
+        started.elapsed()
+    );
+}
