@@ -168,7 +168,7 @@ def main():
     rss_cell, rss_verdict = "skipped", "not run"
     if rss_calls > 0 and os.path.exists(f"{work}/rss.log"):
         samples = [tuple(map(int, l.split()))[:3] for l in open(f"{work}/rss.log") if len(l.split()) >= 3]
-        marks = sorted({c for c in (20000, 100000, rss_calls) if c <= rss_calls})
+        marks = sorted({c for c in (20000, 40000, 100000, rss_calls) if c <= rss_calls})
         got = [(c, rss_at(samples, c)) for c in marks]
         handled = samples[-1][2] if samples else 0
         rss_cell = " / ".join(f"{rss / 1024:.0f}" if rss else "n/a" for _, rss in got) + " MiB"
@@ -180,14 +180,18 @@ def main():
         else:
             rss_cell += f" (only {handled:,} calls handled)"
             rss_verdict = "FAIL"
-        ok, failed = counts(f"{work}/rss/stats.csv", rss_calls)
+        # One SIPp run per chunk of the phase (stats1.csv, stats2.csv, …).
+        runs = [counts(f, 0) for f in glob.glob(f"{work}/rss/stats*.csv")]
+        ok, failed = sum(r[0] for r in runs), sum(r[1] for r in runs)
+        failed += max(0, rss_calls - ok - failed)
         c0, c1 = (int(x) for x in open(f"{work}/rss_cpu").read().split())
         print(f"\nRSS phase: {ok:,} completed / {failed:,} failed, router CPU {(c1 - c0) / clk:.1f} s"
               f" ({(c1 - c0) / clk * 1000 / max(1, ok):.2f} ms per completed call), VmRSS every 10 s"
               " (MiB @ calls handled): "
               + ", ".join(f"{rss / 1024:.0f} @ {n:,}" for _, rss, n in samples[::10]))
         marks_txt = " / ".join(f"{c // 1000}k" for c in marks)
-        rows.append((f"RSS after {marks_txt} calls handled (recording on)", "—", rss_cell, "—",
+        rate = os.environ.get("RSS_RATE", "?")
+        rows.append((f"RSS after {marks_txt} calls handled (recording on, {rate} calls/s)", "—", rss_cell, "—",
                      "± 10 % from 20k to the end", rss_verdict))
 
     print("\nIssue 18's SIP targets:\n")
