@@ -27,7 +27,7 @@ pub const PERIOD: Duration = Duration::from_secs(5);
 /// [`TrimPolicy::MIN_GROWTH`]: a trim walks every arena (milliseconds for hundreds of MiB)
 /// and memory used again after it is faulted in again. A heap that grows because more is in
 /// use (more calls in progress) is not a reason to trim.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct TrimPolicy {
     /// Resident bytes not in use right after the last trim (0 before the first): the
     /// binary, stacks, and what a trim cannot give back (pages partly in use).
@@ -97,31 +97,45 @@ pub async fn run(metrics: HeapMetrics, period: Duration, shutdown: CancellationT
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let (Some(before), Some(in_use)) = (resident_bytes(), heap_in_use()) else {
+        // mallinfo2 and malloc_trim walk every arena under its lock: off the async workers.
+        let Ok(Some(reading)) = tokio::task::spawn_blocking(move || check(policy)).await else {
             continue;
         };
         metrics
             .in_use
-            .set(i64::try_from(in_use).unwrap_or(i64::MAX));
-        if !policy.due(before, in_use) {
-            continue;
-        }
-        // malloc_trim walks every arena under its lock: off the async workers.
-        let Ok((after, took)) = tokio::task::spawn_blocking(|| {
-            let start = Instant::now();
-            trim();
-            (resident_bytes(), start.elapsed())
-        })
-        .await
-        else {
+            .set(i64::try_from(reading.in_use).unwrap_or(i64::MAX));
+        let Some((after, took)) = reading.trimmed else {
             continue;
         };
-        let after = after.unwrap_or(before);
-        policy.trimmed(after, in_use);
+        policy.trimmed(after, reading.in_use);
         metrics.trims.inc();
-        metrics.trimmed.inc_by(before.saturating_sub(after));
+        metrics
+            .trimmed
+            .inc_by(reading.resident.saturating_sub(after));
         metrics.seconds.inc_by(took.as_secs_f64());
     }
+}
+
+/// One reading of the heap, and the trim it called for.
+struct Reading {
+    resident: u64,
+    in_use: u64,
+    /// Resident bytes after the trim, and its time.
+    trimmed: Option<(u64, Duration)>,
+}
+
+fn check(policy: TrimPolicy) -> Option<Reading> {
+    let (resident, in_use) = (resident_bytes()?, heap_in_use()?);
+    let trimmed = policy.due(resident, in_use).then(|| {
+        let start = Instant::now();
+        trim();
+        (resident_bytes().unwrap_or(resident), start.elapsed())
+    });
+    Some(Reading {
+        resident,
+        in_use,
+        trimmed,
+    })
 }
 
 /// The process's resident bytes (`VmRSS` of /proc/self/status), None where there is none.
