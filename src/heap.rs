@@ -5,8 +5,8 @@
 //! the router's RSS followed the worst moment it had been through (a few seconds behind, a
 //! burst of retransmissions: each call of the backlog holds its transactions, tasks and
 //! channels), not the calls in progress, and rose a step with every new worst moment: at 400
-//! calls/s, 630 MiB resident with no call left after 72,000 calls, of which `malloc_trim`
-//! gave back 500 (loadtest/README.md, "Memory per call handled").
+//! calls/s, 666 MiB resident with no call left after 72,000 calls, 169 MiB after one
+//! `malloc_trim` (loadtest/README.md, "RSS over 200,000 calls").
 //!
 //! [`run`] compares, every period, the resident size with the heap in use (glibc's
 //! `mallinfo2`): what is resident beyond what is in use is memory freed and kept. When that
