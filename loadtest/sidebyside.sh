@@ -21,7 +21,7 @@
 #     worth; the lock is released between runs, the router lives on), its VmRSS sampled every
 #     RSS_EVERY (1) seconds against the calls it has handled (sas_calls_total), with the
 #     per-call tables (sas_live_entries) in live.log; RSS after 20,000, 40,000, 100,000 and
-#     RSS_CALLS calls.
+#     RSS_CALLS calls, and RSS_IDLE_S (45) seconds after the last call.
 # The router runs with the samu plan's greeting, hold music and reassurance left out, so the
 # seat's answer is the caller's 200 on both, and with overload limits off (OVERLOAD_SECTION
 # overrides). Per rung it records completed and failed calls, CPU per call (utime+stime of every
@@ -176,7 +176,9 @@ if [ "$RSS_CALLS" -gt 0 ]; then
     chunk=$((chunk + 1))
     if [ "$left" -gt 0 ]; then unlock; sleep 5; lock; fi
   done
-  sleep 3 # the last records are written after the last BYE
+  # The last records are written after the last BYE; then RSS idle: what the calls left
+  # behind (retention) against what they held (the 32 s of transactions leave meanwhile).
+  sleep "${RSS_IDLE_S:-45}"
   echo "$c0 $(cpu_ticks "$TARGET")" > "$work/rss_cpu"
   stop
   unlock

@@ -181,6 +181,8 @@ def main():
         else:
             rss_cell += f" (only {handled:,} calls handled)"
             rss_verdict = "FAIL"
+        idle = samples[-1][1] if samples else 0
+        rss_cell += f"; {idle / 1024:.0f} MiB idle after"
         # One SIPp run per chunk of the phase (stats1.csv, stats2.csv, …).
         runs = [counts(f, 0) for f in glob.glob(f"{work}/rss/stats*.csv")]
         ok, failed = sum(r[0] for r in runs), sum(r[1] for r in runs)
