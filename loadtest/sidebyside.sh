@@ -16,8 +16,12 @@
 #  2. The router, recording on (the shipped configuration), same seats, same ladder.
 #  3. The router, recording off ([recording] enabled = false), same ladder.
 #  4. RSS flatness (RSS_CALLS=0 skips it): a fresh router, recording on, RSS_CALLS calls at
-#     RSS_RATE (default 1000) calls/s, its VmRSS sampled every second against the calls it has
-#     handled (sas_calls_total); RSS after 20,000, 100,000 and RSS_CALLS calls.
+#     RSS_RATE (default 300, a rate it handles without shedding, so the phase measures memory,
+#     not overload) calls/s, in SIPp runs of at most RSS_CHUNK calls (default 3 minutes'
+#     worth; the lock is released between runs, the router lives on), its VmRSS sampled every
+#     RSS_EVERY (1) seconds against the calls it has handled (sas_calls_total), with the
+#     per-call tables (sas_live_entries) in live.log; RSS after 20,000, 40,000, 100,000 and
+#     RSS_CALLS calls, and RSS_IDLE_S (45) seconds after the last call.
 # The router runs with the samu plan's greeting, hold music and reassurance left out, so the
 # seat's answer is the caller's 200 on both, and with overload limits off (OVERLOAD_SECTION
 # overrides). Per rung it records completed and failed calls, CPU per call (utime+stime of every
@@ -39,7 +43,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATES=${1-"200 500 1000 1500 2000"}; SECS=${2:-5}; SEATS=${3:-100}; RSS_CALLS=${4:-200000}
-RSS_RATE=${RSS_RATE:-1000}; BENCH_LOCK=${BENCH_LOCK-/tmp/sas-bench.lock}
+RSS_RATE=${RSS_RATE:-300}; BENCH_LOCK=${BENCH_LOCK-/tmp/sas-bench.lock}
 command -v sipp >/dev/null || { echo "SIPp missing: apt-get install sip-tester" >&2; exit 1; }
 command -v kamailio >/dev/null || { echo "Kamailio missing: apt-get install kamailio" >&2; exit 1; }
 [ "$SEATS" -le 100 ] || { echo "at most 100 seats (load0000…load0099)" >&2; exit 1; }
@@ -147,23 +151,37 @@ done
 if [ "$RSS_CALLS" -gt 0 ]; then
   lock
   router_up 1
-  # VmRSS (kB) against the calls the router has handled, every second.
+  # VmRSS (kB) against the calls the router has handled, and the heap in use (kB, where the
+  # build counts it), every RSS_EVERY seconds; the per-call tables (sas_live_entries) beside.
   ( while kill -0 "$TARGET" 2>/dev/null; do
-      n=$(curl -s "127.0.0.1:$HTTP_PORT/metrics" | awk '/^sas_calls_total/ {n += $2} END {print n + 0}')
-      echo "$(date +%s) $(awk '/VmRSS/ {print $2}' "/proc/$TARGET/status") $n"
-      sleep 1
+      m=$(curl -s "127.0.0.1:$HTTP_PORT/metrics")
+      n=$(awk '/^sas_calls_total/ {n += $2} END {print n + 0}' <<< "$m")
+      heap=$(awk '/^sas_heap_in_use_bytes/ {print int($2 / 1024)}' <<< "$m")
+      echo "$(date +%s) $(awk '/VmRSS/ {print $2}' "/proc/$TARGET/status") $n ${heap:-}"
+      echo "$(date +%s) $n $(awk -F'[{}"]' '/^sas_live_entries/ {printf "%s=%s ", $3, $NF}' <<< "$m")" >> "$work/live.log"
+      sleep "${RSS_EVERY:-1}"
     done ) > "$work/rss.log" 2>/dev/null &
   SAMPLER=$!
   mkdir -p "$work/rss"
-  c0=$(cpu_ticks "$TARGET")
-  ( cd "$work/rss" && timeout -s INT -k 5 $((RSS_CALLS / RSS_RATE + 80)) sipp 127.0.0.1:$SIP_PORT \
-      -sf "$work/caller.xml" -i 127.0.0.1 -p $CALLER_PORT -s 15 -m "$RSS_CALLS" -r "$RSS_RATE" -d 0 \
-      -l 20000 -nostdin -trace_stat -stf stats.csv -recv_timeout 10000 \
-      -timeout $((RSS_CALLS / RSS_RATE + 60))s > sipp.out 2>&1 ) || true
-  sleep 3 # the last records are written after the last BYE
+  c0=$(cpu_ticks "$TARGET"); ok=0; failed=0; left=$RSS_CALLS; chunk=1
+  # Runs of at most RSS_CHUNK calls (default 3 minutes' worth), the lock released between
+  # them: one router life, the calls it has handled going on across the runs.
+  RSS_CHUNK=${RSS_CHUNK:-$((RSS_RATE * 180))}
+  while [ "$left" -gt 0 ]; do
+    n=$((left < RSS_CHUNK ? left : RSS_CHUNK)); left=$((left - n))
+    ( cd "$work/rss" && timeout -s INT -k 5 $((n / RSS_RATE + 80)) sipp 127.0.0.1:$SIP_PORT \
+        -sf "$work/caller.xml" -i 127.0.0.1 -p $CALLER_PORT -s 15 -m "$n" -r "$RSS_RATE" -d 0 \
+        -l 20000 -nostdin -trace_stat -stf "stats$chunk.csv" -recv_timeout 10000 \
+        -timeout $((n / RSS_RATE + 60))s > "sipp$chunk.out" 2>&1 ) || true
+    chunk=$((chunk + 1))
+    if [ "$left" -gt 0 ]; then unlock; sleep 5; lock; fi
+  done
+  # The last records are written after the last BYE; then RSS idle: what the calls left
+  # behind (retention) against what they held (the 32 s of transactions leave meanwhile).
+  sleep "${RSS_IDLE_S:-45}"
   echo "$c0 $(cpu_ticks "$TARGET")" > "$work/rss_cpu"
   stop
   unlock
 fi
 
-python3 loadtest/sidebyside_report.py "$work" "$(getconf CLK_TCK)" "$SECS" "$RSS_CALLS"
+RSS_RATE=$RSS_RATE python3 loadtest/sidebyside_report.py "$work" "$(getconf CLK_TCK)" "$SECS" "$RSS_CALLS"

@@ -781,6 +781,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         shutdown.clone(),
     )));
     tasks.push(tokio::spawn(Arc::clone(&plans).watch(shutdown.clone())));
+    let heap = crate::heap::HeapMetrics::register(&metrics.registry)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let trim = crate::heap::run(heap, crate::heap::PERIOD, shutdown.clone());
+    tasks.push(tokio::spawn(trim));
     tracing::info!(?sip_udp, ?sip_tcp, ?sip_tls, ?sip_ws, ?sip_wss, http = %http_addr, ?https, "sas-router started");
     Ok(Running {
         sip_udp,

@@ -6,6 +6,7 @@
 
 use crate::common;
 
+use common::process::{Process, setup};
 use common::*;
 use std::time::Duration;
 
@@ -108,4 +109,36 @@ async fn the_wallboards_last_hour_holds_a_sum_per_second_not_a_row_per_call() {
         router.metrics()
     );
     router.stop().await;
+}
+
+/// The real binary gives back what glibc's malloc keeps: it publishes its heap in use and
+/// trims once what is resident but not in use has grown (at start-up: the first reading, all
+/// of it; a backlog's high-water mark used to stay resident for good, loadtest/README.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_router_counts_its_heap_and_gives_back_what_it_keeps() {
+    let (_data, config) = setup("heap-trim", &Options::default());
+    let mut router = Process::start(&config).drain_log();
+    let mut trimmed = false;
+    for _ in 0..200 {
+        if router.metric("sas_heap_trims_total").await >= 1.0 {
+            trimmed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(trimmed, "no trim within 10 s of start-up");
+    let in_use = router.metric("sas_heap_in_use_bytes").await;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", router.pid())).unwrap();
+    let resident: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .map(|kb: f64| kb * 1024.0)
+        .unwrap();
+    assert!(
+        in_use > 1e6 && in_use < resident,
+        "heap in use {in_use} of {resident} resident"
+    );
+    assert!(router.metric("sas_heap_trim_seconds_total").await > 0.0);
+    router.crash();
 }
