@@ -22,7 +22,7 @@ use crate::store::record::{CallQuality, CallRecord, LegCounters, Outcome, RtpCou
 use crate::store::recordings::Recordings;
 use crate::time::{Clock, Now};
 use rsipstack::dialog::dialog::TransactionHandle;
-use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, DialogStateSender};
+use rsipstack::dialog::dialog::{DialogState, DialogStateSender};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, HeadersExt, StatusCode, Uri};
@@ -162,6 +162,8 @@ pub enum CallEvent {
     Console(Box<ConsoleEvent>),
     /// The same for a phone on a SIP WebSocket.
     Phone(Box<PhoneEvent>),
+    /// A dialog changed state (from rsipstack's dialog state channel).
+    Dialog(Box<DialogState>),
     /// The media of a call reports a key or the end of a prompt.
     Media {
         /// Router call id.
@@ -313,12 +315,9 @@ pub struct CallDriver {
 
 impl CallDriver {
     /// Runs until `shutdown`; then ends every live call with a record.
-    /// Dialog states come straight from rsipstack's channel (no forwarding task: one
-    /// wake-up less per state, ~10 per call).
     pub async fn run(
         mut self,
         mut events: mpsc::UnboundedReceiver<CallEvent>,
-        mut dialog_states: DialogStateReceiver,
         mut cti: mpsc::UnboundedReceiver<CtiCommand>,
         shutdown: CancellationToken,
     ) {
@@ -347,10 +346,6 @@ impl CallDriver {
                     Some(event) => self.on_event(event, &mut legs, &mut by_leg),
                     None => break,
                 },
-                Some(state) = dialog_states.recv() => {
-                    self.take_queued(&mut events, &mut legs, &mut by_leg);
-                    self.on_dialog(state, &mut legs, &mut by_leg);
-                }
                 Some(command) = cti.recv() => self.on_cti(command, &mut legs),
                 _ = watchdog.tick(), if self.seat_rtp_timeout_ms > 0
                     || self.caller_rtp_timeout_ms > 0 => {
@@ -381,37 +376,6 @@ impl CallDriver {
         for write in self.writes.drain(..) {
             write.await.ok();
         }
-    }
-
-    /// Handles the events queued before a dialog state: a call's admission is queued
-    /// before its dialog can change state (a CANCEL right after the INVITE), and must be
-    /// seen first. Only those already queued: dialog states are never starved.
-    fn take_queued(
-        &mut self,
-        events: &mut mpsc::UnboundedReceiver<CallEvent>,
-        legs: &mut LegMap,
-        by_leg: &mut HashMap<String, String>,
-    ) {
-        for _ in 0..events.len() {
-            let Ok(event) = events.try_recv() else { break };
-            self.on_event(event, legs, by_leg);
-            self.execute(legs, by_leg);
-        }
-    }
-
-    /// A dialog changed state. rsipstack keeps every dialog until told: without the
-    /// removal, each call's dialogs stayed in memory for good (~35 kB per call,
-    /// loadtest/README.md).
-    fn on_dialog(
-        &mut self,
-        state: DialogState,
-        legs: &mut LegMap,
-        by_leg: &mut HashMap<String, String>,
-    ) {
-        if let DialogState::Terminated(id, _) = &state {
-            self.dialogs.remove_dialog(id);
-        }
-        self.on_dialog_state(self.clock.now(), state, legs, by_leg);
     }
 
     fn on_event(
@@ -487,6 +451,7 @@ impl CallDriver {
             CallEvent::Handover(h) => self.on_handover(*h, legs, by_leg),
             CallEvent::Console(c) => self.on_console(*c, legs),
             CallEvent::Phone(p) => self.on_phone(*p, legs, by_leg),
+            CallEvent::Dialog(state) => self.on_dialog_state(now, *state, legs, by_leg),
         }
     }
 
