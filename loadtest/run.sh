@@ -44,7 +44,7 @@ scenario="$PWD/tests/sipp/caller.xml"
 [ "$AUDIO" = 1 ] || { sed '/play_pcap_audio/d' tests/sipp/caller.xml > "$work/caller.xml"; scenario="$work/caller.xml"; }
 start=$(date +%s.%N)
 ( cd "$work" && sipp 127.0.0.1:$SIP_PORT -sf "$scenario" -i 127.0.0.1 -p $CALLER_PORT -mp $CALLER_MEDIA \
-    -s 15 -m "$CALLS" -r "$RATE" -d "$TALK_MS" -l 5000 -nostdin -trace_stat -trace_rtt -rtt_freq 1 \
+    -s 15 -m "$CALLS" -r "$RATE" -d "$TALK_MS" -l 5000 -nostdin -trace_err -trace_stat -trace_rtt -rtt_freq 1 \
     -stf stats.csv -timeout $((CALLS / RATE + 60))s > sipp.out 2>&1 ) || true
 elapsed=$(python3 -c "import time; print(time.time() - $start)")
 cpu_after=$(awk '{print $14+$15}' /proc/$ROUTER/stat)

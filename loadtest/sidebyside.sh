@@ -104,7 +104,7 @@ ladder() { # NAME: one rung per rate; a line per rung in $work/runs
     c0=$(cpu_ticks "$TARGET"); s0=$(cpu_ticks "$SEAT_SIPP")
     ( cd "$dir" && /usr/bin/time -f "%e %U %S" -o time.txt timeout -s INT -k 5 $((SECS + 40)) \
         sipp 127.0.0.1:$SIP_PORT -sf "$work/caller.xml" -i 127.0.0.1 -p $CALLER_PORT -s 15 -m "$calls" \
-        -r "$rate" -d 0 -l 20000 -nostdin -trace_stat -trace_rtt -rtt_freq 1 -stf stats.csv \
+        -r "$rate" -d 0 -l 20000 -nostdin -trace_err -trace_stat -trace_rtt -rtt_freq 1 -stf stats.csv \
         -recv_timeout 10000 -timeout $((SECS + 25))s > sipp.out 2>&1 ) || true
     c1=$(cpu_ticks "$TARGET"); s1=$(cpu_ticks "$SEAT_SIPP")
     echo "$1 $rate $dir $c0 $c1 $s0 $s1" >> "$work/runs"

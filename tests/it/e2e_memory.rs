@@ -142,3 +142,44 @@ async fn the_router_counts_its_heap_and_gives_back_what_it_keeps() {
     assert!(router.metric("sas_heap_trim_seconds_total").await > 0.0);
     router.crash();
 }
+
+/// A CANCEL right behind its INVITE (a caller hanging up at once, a burst of them): the
+/// call's admission reaches the driver before its dialog's end, whichever way the driver's
+/// two queues (calls, dialog states) are polled, so every call gets its record and no
+/// table keeps it (a dialog's end seen first would leave the call live for good).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invites_cancelled_at_once_end_with_a_record_and_leave_no_live_entries() {
+    let mut router = start(Options::default()).await; // no seat online: the calls queue
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = socket.local_addr().unwrap();
+    let calls = 6; // within the tests' RTP range (each waiting call holds its ports)
+    for n in 0..calls {
+        let head = |method: &str| {
+            format!(
+                "{method} sip:15@{router} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKcancel{n}\r\nFrom: <sip:0612345678@{local}>;tag=c{n}\r\nTo: <sip:15@{router}>\r\nCall-ID: cancel-at-once-{n}\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n",
+                router = router.sip
+            )
+        };
+        let sdp = "v=0\r\no=trunk 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
+        let invite = format!(
+            "{}Contact: <sip:0612345678@{local}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            head("INVITE"),
+            sdp.len()
+        );
+        let cancel = format!("{}Content-Length: 0\r\n\r\n", head("CANCEL"));
+        socket.send_to(invite.as_bytes(), router.sip).await.unwrap();
+        socket.send_to(cancel.as_bytes(), router.sip).await.unwrap();
+    }
+    let list = wait_records(&router, calls).await;
+    assert_eq!(list.len(), calls);
+    for r in &list {
+        assert_eq!(r.end_reason.as_deref(), Some("caller_cancel"), "{r:?}");
+        assert!(r.answered_at.is_none(), "{r:?}");
+    }
+    let idle = eventually(Duration::from_secs(15), || {
+        PER_CALL.iter().all(|t| live(&router, t) == 0.0)
+    })
+    .await;
+    assert!(idle, "per-call tables not empty:\n{}", router.metrics());
+    router.stop().await;
+}
