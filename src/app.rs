@@ -533,6 +533,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?,
     );
     crate::media::ports::warn_if_ephemeral(config.media.rtp_port_min, config.media.rtp_port_max);
+    crate::media::relay::set_relay_threads(config.media.relay_threads);
     for warning in config.transport_warnings() {
         tracing::warn!("{warning}");
     }

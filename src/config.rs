@@ -430,6 +430,9 @@ pub struct MediaConfig {
     /// 0: never.
     #[serde(default = "default_caller_rtp_timeout_s")]
     pub caller_rtp_timeout_s: u32,
+    /// Threads relaying RTP, each for many calls' sockets in batches. 0: one per core.
+    #[serde(default)]
+    pub relay_threads: usize,
 }
 
 fn default_caller_rtp_timeout_s() -> u32 {
@@ -472,6 +475,7 @@ impl Default for MediaConfig {
             prompts_dir: default_prompts_dir(),
             seat_rtp_timeout_s: default_seat_rtp_timeout_s(),
             caller_rtp_timeout_s: default_caller_rtp_timeout_s(),
+            relay_threads: 0,
         }
     }
 }

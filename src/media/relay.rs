@@ -1,4 +1,4 @@
-//! The anchored media of one call: an RTP/RTCP socket pair per leg and the task between them.
+//! The anchored media of one call: an RTP/RTCP socket pair per leg and the relay between them.
 //!
 //! A call takes its three ports from the pool at once (a call the pool cannot carry whole
 //! is refused at its INVITE), but binds a leg's sockets only once that leg has an SDP to
@@ -8,9 +8,10 @@
 //! transfers, supervision), never opens those sockets.
 //!
 //! Leg A faces the caller (SIP trunk), legs B and C seats' softphones (C is the seat joining
-//! during an accompanied transfer). One tokio task per call receives on every socket, runs
-//! the sans-IO [`MediaSession`] (what each leg hears, digits, recording taps) and sends from
-//! each leg's socket to that leg's remote, so each side sees one stable peer (our socket)
+//! during an accompanied transfer). A relay thread (one per core, `[media] relay_threads`;
+//! [`engine`]) owns many calls' sockets: it receives in batches, runs each call's sans-IO
+//! [`MediaSession`] (what each leg hears, digits, recording taps) and sends from each leg's
+//! socket to that leg's remote, so each side sees one stable peer (our socket)
 //! whatever happens behind it (greeting, queue, transfer to another seat, conference).
 //!
 //! Remotes follow symmetric RTP (comedia): the SDP address set by [`MediaRelay::set_remote`]
@@ -30,20 +31,16 @@
 //! protected last. Between legs, and in recordings, audio is plain.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use prometheus::{IntCounter, IntCounterVec};
 use serde::Serialize;
 use thiserror::Error;
-use tokio::io::ReadBuf;
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::dtmf::DigitEvent;
@@ -55,9 +52,13 @@ use super::session::{Delivery, MediaSession, Monitor, Outgoing, RecordSink};
 use super::srtp::{SrtpKeys, SrtpLeg};
 use super::webrtc::WebRtcIo;
 use crate::time::{EpochMillis, wall_clock_now};
+pub use engine::set_relay_threads;
 pub use sas_core::media::leg::Leg;
 use task::RelayTask;
 
+mod engine;
+#[cfg(test)]
+mod engine_tests;
 #[cfg(test)]
 mod srtp_tests;
 mod task;
@@ -205,7 +206,7 @@ impl Drop for Lease {
     }
 }
 
-/// Instructions to the relay task.
+/// Instructions to the call on its relay thread.
 enum Command {
     Codecs(Leg, LegCodecs),
     Srtp(Leg, Option<SrtpKeys>),
@@ -241,7 +242,7 @@ pub struct RelayMetrics {
     pub srtp_rejected: Option<IntCounterVec>,
 }
 
-/// Called with each notice (from the relay task).
+/// Called with each notice (on its relay thread).
 pub type NoticeHandler = Box<dyn Fn(MediaNotice) + Send + 'static>;
 
 /// What is left of a call's media when it ends.
@@ -258,15 +259,14 @@ pub struct MediaReport {
 /// [`set_remote`](Self::set_remote) and [`set_codecs`](Self::set_codecs), then
 /// [`start`](Self::start) it; say who hears whom with [`play`](Self::play),
 /// [`bridge`](Self::bridge) and [`conference`](Self::conference). [`finish`](Self::finish)
-/// ends it and hands back the recording; dropping it stops the task and gives the ports
-/// back.
+/// ends it and hands back the recording; dropping it ends the call on its relay thread and
+/// gives the ports back.
 pub struct MediaRelay {
     ip: IpAddr,
     pool: Arc<PortPool>,
     /// Each leg's port, and whether its sockets are bound (they then belong to the task).
     ports: Mutex<[LegPort; 3]>,
     legs: Arc<[LegShared; 3]>,
-    cancel: CancellationToken,
     commands: mpsc::UnboundedSender<Command>,
     /// Taken by [`start`](Self::start); commands sent before wait in the channel.
     pending: Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
@@ -303,7 +303,6 @@ impl MediaRelay {
             pool: Arc::clone(pool),
             ports: Mutex::new(ports),
             legs: Arc::default(),
-            cancel: CancellationToken::new(),
             commands,
             pending: Mutex::new(Some(pending)),
         };
@@ -415,7 +414,7 @@ impl MediaRelay {
         RelayStats::of(&self.legs)
     }
 
-    /// Spawns the relay task on the current tokio runtime, counting into `metrics`.
+    /// Hands the call to a relay thread, counting into `metrics` (no tokio runtime needed).
     /// `notices` hears the caller's key presses and the ends of greetings. Calling `start`
     /// again is a no-op.
     pub fn start(&self, metrics: RelayMetrics, notices: NoticeHandler) {
@@ -444,7 +443,7 @@ impl MediaRelay {
             srtp_rejected: rejected,
         };
         let task = RelayTask::new(Arc::clone(&self.legs), counters, notices);
-        tokio::spawn(task.run(commands, self.cancel.clone()));
+        engine::Engine::global().add(task, commands);
     }
 
     /// Ends the media and returns its figures and recording. Without a running task
@@ -473,12 +472,6 @@ impl MediaRelay {
     }
 }
 
-impl Drop for MediaRelay {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
-
 /// A leg's port, bound or not yet.
 #[derive(Debug)]
 struct LegPort {
@@ -494,13 +487,12 @@ struct LegSockets {
 
 /// Binds the RTP/RTCP pair of `lease`'s port; if that fails, of the next ports the pool
 /// hands out, moving `lease` to the port that bound. Plain `bind` syscalls (no address to
-/// resolve), registered with the current tokio runtime.
+/// resolve), non-blocking sockets for a relay thread.
 fn bind_one(ip: IpAddr, pool: &Arc<PortPool>, lease: &mut Lease) -> Result<LegSockets, MediaError> {
     let bind_pair = |port: u16| -> Result<LegSockets, (SocketAddr, io::Error)> {
         let bind = |addr: SocketAddr| {
             std::net::UdpSocket::bind(addr)
                 .and_then(|s| s.set_nonblocking(true).map(|()| s))
-                .and_then(UdpSocket::from_std)
                 .map_err(|e| (addr, e))
         };
         let rtp = bind(SocketAddr::new(ip, port))?;

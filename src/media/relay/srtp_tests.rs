@@ -5,6 +5,7 @@ use super::*;
 use crate::media::srtp::{KEY_MATERIAL_LEN, MasterKey, SrtpSuite};
 use std::net::Ipv4Addr;
 use std::time::Duration;
+use tokio::net::UdpSocket;
 
 use prometheus::Opts;
 use tokio::time::timeout;

@@ -1,6 +1,7 @@
-//! The relay task: one per call, it receives on every leg's sockets (and WebRTC channels),
-//! runs the sans-IO [`MediaSession`] and sends what each leg hears; commands from the
-//! [`MediaRelay`] handle steer it.
+//! The per-call part of the relay: what one call's datagrams, WebRTC packets, commands and
+//! timer do to its sans-IO [`MediaSession`], and sending what each leg hears. It does no
+//! waiting of its own: a relay thread ([`super::engine`]) owns many calls' sockets, receives
+//! in batches and calls in here.
 
 use super::*;
 use std::borrow::Cow;
@@ -33,94 +34,11 @@ fn looks_like_rtp(pkt: &[u8]) -> bool {
     pkt.len() >= RTP_HEADER_LEN && pkt[0] >> 6 == 2
 }
 
-/// What woke the relay task.
-enum Wake {
-    Command(Option<Command>),
-    Timer,
-    Arrival(Arrival),
-}
-
-/// Something received, copied into the task's buffer.
-enum Arrival {
-    /// A datagram on `leg`'s RTP socket, or its RTCP one.
-    Datagram {
-        leg: Leg,
-        rtcp: bool,
-        received: io::Result<(usize, SocketAddr)>,
-    },
-    /// An RTP packet of `leg`'s WebRTC peer, `len` bytes (0 if it did not fit), or `None`
-    /// when the peer's channel ended.
-    Peer { leg: Leg, len: Option<usize> },
-}
-
 /// A leg's WebRTC peer, in place of its socket.
-struct PeerLink {
-    io: WebRtcIo,
+pub(super) struct PeerLink {
+    pub(super) io: WebRtcIo,
     /// Its channel ended (connection closed): no longer polled.
-    ended: bool,
-}
-
-/// The next datagram on any of the call's sockets or packet from a WebRTC peer. Polled
-/// from a rotating start so that a flood on one source cannot starve the others.
-async fn recv_any(
-    rtp: &[Option<UdpSocket>; 3],
-    rtcp: &[Option<UdpSocket>; 3],
-    peers: &mut [Option<PeerLink>; 3],
-    buf: &mut [u8],
-    turn: &mut usize,
-) -> Arrival {
-    // Per leg: RTP socket, RTCP socket, WebRTC peer.
-    let count = 3 * Leg::ALL.len();
-    std::future::poll_fn(|cx| {
-        for k in 0..count {
-            let i = (*turn + k) % count;
-            let leg = Leg::ALL[i / 3];
-            let arrival = match i % 3 {
-                2 => poll_peer(cx, leg, &mut peers[leg.idx()], buf),
-                kind => {
-                    let Some(socket) = &if kind == 1 { rtcp } else { rtp }[leg.idx()] else {
-                        continue;
-                    };
-                    let mut read = ReadBuf::new(buf);
-                    socket
-                        .poll_recv_from(cx, &mut read)
-                        .map(|r| Arrival::Datagram {
-                            leg,
-                            rtcp: kind == 1,
-                            received: r.map(|src| (read.filled().len(), src)),
-                        })
-                }
-            };
-            if arrival.is_ready() {
-                *turn = i + 1;
-                return arrival;
-            }
-        }
-        Poll::Pending
-    })
-    .await
-}
-
-fn poll_peer(
-    cx: &mut std::task::Context<'_>,
-    leg: Leg,
-    peer: &mut Option<PeerLink>,
-    buf: &mut [u8],
-) -> Poll<Arrival> {
-    let Some(peer) = peer.as_mut().filter(|p| !p.ended) else {
-        return Poll::Pending;
-    };
-    peer.io.from_peer.poll_recv(cx).map(|packet| {
-        peer.ended = packet.is_none();
-        let len = packet.map(|p| match buf.get_mut(..p.len()) {
-            Some(room) => {
-                room.copy_from_slice(&p);
-                p.len()
-            }
-            None => 0,
-        });
-        Arrival::Peer { leg, len }
-    })
+    pub(super) ended: bool,
 }
 
 /// The prometheus counters of a relay task, per leg.
@@ -143,14 +61,14 @@ enum Protection {
 /// The task of one call: receives on every leg, runs the [`MediaSession`], sends.
 pub(super) struct RelayTask {
     /// Each leg's sockets, once bound ([`Command::Open`]).
-    rtp: [Option<UdpSocket>; 3],
-    rtcp: [Option<UdpSocket>; 3],
+    pub(super) rtp: [Option<UdpSocket>; 3],
+    pub(super) rtcp: [Option<UdpSocket>; 3],
     /// Where each peer's RTCP comes from (latched like RTP); until then, RTP port + 1.
     rtcp_remote: [Option<SocketAddr>; 3],
     /// The peer multiplexes RTCP on its RTP port (RFC 5761): reply there.
     rtcp_mux: [bool; 3],
     /// Legs whose peer is WebRTC.
-    peers: [Option<PeerLink>; 3],
+    pub(super) peers: [Option<PeerLink>; 3],
     legs: Arc<[LegShared; 3]>,
     session: MediaSession,
     clock: Clock,
@@ -188,74 +106,38 @@ impl RelayTask {
         }
     }
 
-    pub(super) async fn run(
-        mut self,
-        mut commands: mpsc::UnboundedReceiver<Command>,
-        cancel: CancellationToken,
+    /// When the session next wants [`on_timeout`](Self::on_timeout).
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.session.poll_timeout().map(|t| self.clock.instant(t))
+    }
+
+    pub(super) fn on_timeout(&mut self) {
+        let now = self.clock.now();
+        self.session.on_timeout(now, &mut self.out);
+    }
+
+    /// A datagram received on `leg`'s RTP socket (`rtcp`: its RTCP socket), in `buf`.
+    pub(super) fn on_datagram(
+        &mut self,
+        leg: Leg,
+        rtcp: bool,
+        received: io::Result<(usize, SocketAddr)>,
+        buf: &mut [u8],
     ) {
-        let mut buf = vec![0u8; RECV_BUF];
-        let mut turn = 0;
-        // One timer for the task's life, moved only when the session's deadline moves (a
-        // few times per 20 ms frame), not registered and dropped again around every packet.
-        let timer = tokio::time::sleep_until(tokio::time::Instant::now());
-        tokio::pin!(timer);
-        let mut armed: Option<Instant> = None;
-        loop {
-            let deadline = self.session.poll_timeout().map(|t| self.clock.instant(t));
-            if deadline != armed {
-                if let Some(at) = deadline {
-                    timer.as_mut().reset(at.into());
-                }
-                armed = deadline;
-            }
-            // In this order: instructions before the packets they are about (codecs set,
-            // then the peer's first packet), due frames before a flood of packets.
-            let wake = tokio::select! {
-                biased;
-                _ = cancel.cancelled() => break,
-                command = commands.recv() => Wake::Command(command),
-                _ = &mut timer, if armed.is_some() => {
-                    // Fired: armed again next turn, even for the same deadline.
-                    armed = None;
-                    Wake::Timer
-                }
-                arrival = recv_any(&self.rtp, &self.rtcp, &mut self.peers, &mut buf, &mut turn) => {
-                    Wake::Arrival(arrival)
-                }
-            };
-            match wake {
-                Wake::Command(Some(Command::Finish(reply))) => {
-                    reply.send(self.finish()).ok();
-                    break;
-                }
-                Wake::Command(Some(command)) => self.command(command),
-                Wake::Command(None) => break,
-                Wake::Timer => {
-                    let now = self.clock.now();
-                    self.session.on_timeout(now, &mut self.out);
-                }
-                Wake::Arrival(Arrival::Datagram {
-                    leg,
-                    rtcp: true,
-                    received,
-                }) => self.received_rtcp(leg, received, &buf, false),
-                Wake::Arrival(Arrival::Datagram { leg, received, .. }) => {
-                    self.received(leg, received, &mut buf)
-                }
-                Wake::Arrival(Arrival::Peer { leg, len: Some(n) }) => {
-                    let pkt = &mut buf[..n];
-                    let rtp = looks_like_rtp(pkt);
-                    self.relay_in(leg, pkt, rtp);
-                }
-                Wake::Arrival(Arrival::Peer { leg, len: None }) => {
-                    info!(?leg, "WebRTC peer channel ended");
-                }
-            }
-            self.flush();
+        if rtcp {
+            self.received_rtcp(leg, received, buf, false)
+        } else {
+            self.received(leg, received, buf)
         }
     }
 
-    fn command(&mut self, command: Command) {
+    /// An RTP packet from `leg`'s WebRTC peer.
+    pub(super) fn on_peer_packet(&mut self, leg: Leg, pkt: &mut [u8]) {
+        let rtp = looks_like_rtp(pkt);
+        self.relay_in(leg, pkt, rtp);
+    }
+
+    pub(super) fn command(&mut self, command: Command) {
         let now = self.clock.now();
         match command {
             Command::Codecs(leg, codecs) => self.session.set_codecs(leg, codecs),
@@ -273,11 +155,8 @@ impl RelayTask {
                 self.peers[leg.idx()] = Some(PeerLink { io, ended: false });
             }
             Command::DetachWebRtc(leg) => self.peers[leg.idx()] = None,
-            Command::Open(leg, sockets) => {
-                self.rtp[leg.idx()] = Some(sockets.rtp);
-                self.rtcp[leg.idx()] = Some(sockets.rtcp);
-            }
-            Command::Finish(_) => {}
+            // The relay thread takes these itself (sockets to register, the call to end).
+            Command::Open(..) | Command::Finish(_) => {}
         }
     }
 
@@ -417,7 +296,7 @@ impl RelayTask {
     }
 
     /// Sends what the session produced, and hands over digits and prompt ends.
-    fn flush(&mut self) {
+    pub(super) fn flush(&mut self) {
         for o in std::mem::take(&mut self.out) {
             if o.rtcp {
                 self.send_rtcp(o.leg, &o.packet);
@@ -448,7 +327,7 @@ impl RelayTask {
             };
             match (self.protect(leg, pkt, false), &self.rtp[leg.idx()]) {
                 (Some(wire), Some(socket)) => socket
-                    .try_send_to(&wire, dst)
+                    .send_to(&wire, dst)
                     .map_err(|e| debug!(?leg, %dst, error = %e, "RTP send error")),
                 _ => Err(()),
             }
@@ -492,12 +371,12 @@ impl RelayTask {
             &self.rtcp
         };
         let Some(socket) = &socket[i] else { return };
-        if let Err(e) = socket.try_send_to(&wire, dst) {
+        if let Err(e) = socket.send_to(&wire, dst) {
             debug!(?leg, %dst, error = %e, "RTCP send error");
         }
     }
 
-    fn finish(&mut self) -> MediaReport {
+    pub(super) fn finish(&mut self) -> MediaReport {
         self.session.finish(self.clock.now());
         self.flush();
         MediaReport {

@@ -3,23 +3,24 @@
 use super::*;
 use std::net::Ipv4Addr;
 use std::time::Duration;
+use tokio::net::UdpSocket;
 
 use prometheus::Opts;
 use tokio::time::timeout;
 
-const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+pub(super) const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const WAIT: Duration = Duration::from_secs(2);
 
 /// Each test gets its own range so parallel tests do not contend.
-fn pool(base: u16) -> Arc<PortPool> {
+pub(super) fn pool(base: u16) -> Arc<PortPool> {
     Arc::new(PortPool::new(base, base + 99).unwrap())
 }
 
-async fn peer() -> UdpSocket {
+pub(super) async fn peer() -> UdpSocket {
     UdpSocket::bind((LOCALHOST, 0)).await.unwrap()
 }
 
-fn rtp(seq: u8, payload: &[u8]) -> Vec<u8> {
+pub(super) fn rtp(seq: u8, payload: &[u8]) -> Vec<u8> {
     let mut p = vec![0x80, 0x00, 0, seq, 0, 0, 0, 160, 0x12, 0x34, 0x56, 0x78];
     p.extend_from_slice(payload);
     p
@@ -34,7 +35,7 @@ fn assert_media(got: &[u8], sent: &[u8]) {
     assert_eq!(got[12..], sent[12..], "payload");
 }
 
-async fn recv(sock: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+pub(super) async fn recv(sock: &UdpSocket) -> (Vec<u8>, SocketAddr) {
     let mut buf = [0u8; 2048];
     let (n, from) = timeout(WAIT, sock.recv_from(&mut buf))
         .await
@@ -64,7 +65,7 @@ const PCMU: LegCodecs = LegCodecs {
 };
 
 /// Starts a relay whose legs both speak PCMU, bridged.
-fn start_bridged(relay: &MediaRelay, metrics: Option<IntCounterVec>) {
+pub(super) fn start_bridged(relay: &MediaRelay, metrics: Option<IntCounterVec>) {
     relay.set_codecs(Leg::A, PCMU);
     relay.set_codecs(Leg::B, PCMU);
     relay.bridge(Leg::B);
@@ -76,7 +77,7 @@ fn start_bridged(relay: &MediaRelay, metrics: Option<IntCounterVec>) {
 }
 
 /// Nothing arrives within a short grace period.
-async fn assert_silent(sock: &UdpSocket) {
+pub(super) async fn assert_silent(sock: &UdpSocket) {
     let mut buf = [0u8; 64];
     let r = timeout(Duration::from_millis(50), sock.recv_from(&mut buf)).await;
     assert!(r.is_err(), "unexpected packet");

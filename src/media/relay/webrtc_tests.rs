@@ -5,6 +5,7 @@
 use super::*;
 use std::net::Ipv4Addr;
 use std::sync::atomic::AtomicUsize;
+use tokio::net::UdpSocket;
 
 use tokio::time::timeout;
 

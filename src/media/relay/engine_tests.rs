@@ -1,0 +1,126 @@
+//! Tests of the relay threads' IO (batching, many calls per thread, socket errors), over
+//! real UDP sockets on 127.0.0.1 through the [`MediaRelay`] handle.
+
+use super::engine::{BATCH, token, untoken};
+use super::tests::{LOCALHOST, assert_silent, peer, pool, recv, rtp, start_bridged};
+use super::*;
+
+#[test]
+fn epoll_tokens_round_trip() {
+    for (slot, generation, leg, rtcp) in [
+        (0, 1, Leg::A, false),
+        (70_000, 0xff_ffff, Leg::C, true),
+        (3, 42, Leg::B, true),
+    ] {
+        let t = token(slot, generation, leg, rtcp);
+        assert_ne!(t, u64::MAX, "not the eventfd's token");
+        assert_eq!(untoken(t), (slot, generation, leg, rtcp));
+    }
+}
+
+/// More datagrams queued on one socket than a `recvmmsg` batch (the thread's buffer pool)
+/// holds: all are relayed, in order, over several turns.
+#[tokio::test]
+async fn a_burst_beyond_the_buffer_pool_is_relayed_whole_and_in_order() {
+    let relay = MediaRelay::bind(LOCALHOST, &pool(44000)).await.unwrap();
+    let (caller, seat) = (peer().await, peer().await);
+    let a_local = relay.local_addr(Leg::A);
+    relay.set_remote(Leg::B, seat.local_addr().unwrap());
+    start_bridged(&relay, None);
+    let burst = 3 * BATCH + 5;
+    for i in 0..burst {
+        caller
+            .send_to(&rtp(i as u8, &[i as u8; 160]), a_local)
+            .await
+            .unwrap();
+    }
+    for i in 0..burst {
+        let (got, _) = recv(&seat).await;
+        assert_eq!(got[12], i as u8, "packet {i} in order");
+    }
+    assert_eq!(relay.stats().a.rx_packets, burst as u64);
+}
+
+/// Calls spread over the relay threads, many per thread: each packet reaches its own
+/// call's peer, whatever else is ready in the same wake-up.
+#[tokio::test]
+async fn many_calls_share_the_threads_and_each_packet_reaches_its_own_peer() {
+    const CALLS: usize = 40;
+    let pool = Arc::new(PortPool::new(44200, 44200 + 6 * CALLS as u16 + 10).unwrap());
+    let mut calls = Vec::new();
+    for _ in 0..CALLS {
+        let relay = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
+        let (caller, seat) = (peer().await, peer().await);
+        relay.set_remote(Leg::B, seat.local_addr().unwrap());
+        start_bridged(&relay, None);
+        calls.push((relay, caller, seat));
+    }
+    // Every caller sends before any seat reads: the threads find many sockets ready.
+    for round in 0..3u8 {
+        for (i, (relay, caller, _)) in calls.iter().enumerate() {
+            let payload = [i as u8, round, 0, 0];
+            let to = relay.local_addr(Leg::A);
+            caller.send_to(&rtp(round, &payload), to).await.unwrap();
+        }
+    }
+    for (i, (_, _, seat)) in calls.iter().enumerate() {
+        for round in 0..3u8 {
+            let (got, _) = recv(seat).await;
+            assert_eq!(&got[12..14], &[i as u8, round], "call {i} round {round}");
+        }
+    }
+}
+
+/// A send to a closed port makes the kernel report `ECONNREFUSED` on that socket's next
+/// receive: the call logs it and goes on, and so do the other calls of the thread.
+#[tokio::test]
+async fn a_socket_error_on_one_call_leaves_it_and_the_others_relaying() {
+    let pool = pool(44600);
+    let broken = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
+    let healthy = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
+    let closed = peer().await.local_addr().unwrap(); // dropped: nobody listens there
+    let (caller, seat, other_caller, other_seat) =
+        (peer().await, peer().await, peer().await, peer().await);
+    broken.set_remote(Leg::B, closed);
+    healthy.set_remote(Leg::B, other_seat.local_addr().unwrap());
+    start_bridged(&broken, None);
+    start_bridged(&healthy, None);
+    for seq in 0..5 {
+        let to = broken.local_addr(Leg::A);
+        caller.send_to(&rtp(seq, b"to nobody"), to).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let to = healthy.local_addr(Leg::A);
+    other_caller.send_to(&rtp(1, b"fine"), to).await.unwrap();
+    assert_eq!(&recv(&other_seat).await.0[12..], b"fine");
+    // The seat comes (back): the broken call relays again.
+    broken.set_remote(Leg::B, seat.local_addr().unwrap());
+    let to = broken.local_addr(Leg::A);
+    caller.send_to(&rtp(9, b"again"), to).await.unwrap();
+    assert_eq!(&recv(&seat).await.0[12..], b"again");
+}
+
+/// Dropping the handle ends the call on its thread: its sockets are closed (the ports
+/// bind again) and nothing more is relayed.
+#[tokio::test]
+async fn a_dropped_handle_closes_the_calls_sockets() {
+    let pool = pool(44800);
+    let relay = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
+    let (caller, seat) = (peer().await, peer().await);
+    let a_local = relay.local_addr(Leg::A);
+    relay.set_remote(Leg::B, seat.local_addr().unwrap());
+    start_bridged(&relay, None);
+    caller.send_to(&rtp(1, b"before"), a_local).await.unwrap();
+    recv(&seat).await;
+    drop(relay);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while std::net::UdpSocket::bind(a_local).is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{a_local} still bound"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    caller.send_to(&rtp(2, b"after"), a_local).await.unwrap();
+    assert_silent(&seat).await;
+}
