@@ -532,6 +532,11 @@ pub struct StoreConfig {
     /// but not yet confirmed; longer means fewer fsyncs per call.
     #[serde(default = "default_group_commit_ms")]
     pub group_commit_ms: u32,
+    /// How often, at most, sled is flushed (a checkpoint): in between, writes are made
+    /// durable in the commit log (`<data_dir>/commit.log`), replayed at start. Longer
+    /// means fewer sled flushes and more to replay after a crash.
+    #[serde(default = "default_checkpoint_ms")]
+    pub checkpoint_ms: u32,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -546,6 +551,9 @@ fn default_flush_every_ms() -> u32 {
 fn default_group_commit_ms() -> u32 {
     2
 }
+fn default_checkpoint_ms() -> u32 {
+    1000
+}
 
 impl Default for StoreConfig {
     fn default() -> Self {
@@ -554,6 +562,7 @@ impl Default for StoreConfig {
             cache_capacity_mb: default_cache_capacity_mb(),
             flush_every_ms: default_flush_every_ms(),
             group_commit_ms: default_group_commit_ms(),
+            checkpoint_ms: default_checkpoint_ms(),
         }
     }
 }
@@ -571,6 +580,7 @@ impl StoreConfig {
     pub fn writer_options(&self) -> crate::store::writer::WriterOptions {
         crate::store::writer::WriterOptions {
             group_commit: std::time::Duration::from_millis(u64::from(self.group_commit_ms)),
+            checkpoint: std::time::Duration::from_millis(u64::from(self.checkpoint_ms)),
             ..Default::default()
         }
     }

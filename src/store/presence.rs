@@ -79,11 +79,20 @@ struct Standing {
 impl Store {
     /// Replaces `user`'s stored bindings (none: the key goes).
     pub fn put_bindings(&self, user: &str, bindings: &[Binding]) -> Result<(), StoreError> {
-        if bindings.is_empty() {
+        let stored: Vec<StoredBinding> = bindings.iter().map(StoredBinding::from).collect();
+        self.put_stored_bindings(user, &stored)
+    }
+
+    /// [`Store::put_bindings`], as stored (the writer logs them so).
+    pub(super) fn put_stored_bindings(
+        &self,
+        user: &str,
+        stored: &[StoredBinding],
+    ) -> Result<(), StoreError> {
+        if stored.is_empty() {
             self.registrations.remove(user.as_bytes())?;
         } else {
-            let stored: Vec<StoredBinding> = bindings.iter().map(StoredBinding::from).collect();
-            let value = serde_json::to_vec(&stored)?;
+            let value = serde_json::to_vec(stored)?;
             self.registrations.insert(user.as_bytes(), value)?;
         }
         Ok(())
