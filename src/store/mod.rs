@@ -7,8 +7,9 @@
 //! seat pauses survive a restart ([`presence`]). A seat's wrap-up completes the file of a call already over
 //! ([`Store::append_file`]), whether its record is written yet or not. The CLI opens the same database read-side while the router
 //! runs (sled allows one process: the CLI then reads through the router's HTTP API instead).
-//! The call driver writes through the [`writer`] thread (ordered, group-committed), never
-//! on its own loop.
+//! The call driver writes through the [`writer`] thread (ordered, group-committed in the
+//! commit log [`wal`], sled flushed only at checkpoints), never on its own loop; opening
+//! the store replays what the log holds.
 //! With a shared store configured, records and audit entries also go to the [`outbox`],
 //! in the same transaction, for the shipper to send to PostgreSQL.
 

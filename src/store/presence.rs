@@ -2,7 +2,7 @@
 //! source, transport, expiry as wall-clock epoch ms, the REGISTER's Call-ID and CSeq) and
 //! its standing pause (logged out, on a break… as the seat or a supervisor set it).
 //!
-//! Written when they change (a REGISTER, a pause; on disk within `store.flush_every_ms`,
+//! Written when they change (a REGISTER, a pause; through the store writer and its commit log,
 //! no fsync of their own), read once at start: restored bindings
 //! not yet expired put their seat back online at once, so the first call after a restart
 //! rings it without waiting for the phone to register again. Digest nonces are not kept:

@@ -5,23 +5,37 @@
 //!
 //! Writes are gathered in batches: once a batch holds a journal line, a seat event, a
 //! record or a wrap-up entry, the writer goes on collecting for at most
-//! [`WriterOptions::group_commit`] (or [`WriterOptions::max_batch`] writes). Final records
-//! are group-committed: at the end of the batch one `flush()` (fsync) covers all of them,
-//! and only then is each confirmed. A record confirmed is on disk; a record not yet
-//! confirmed when the process dies (kill -9, power loss) still has its journal line (if
-//! that line had reached the disk), so the restart closes it as `interrupted`: what a crash
-//! can take is the last group-commit window plus the flush in progress, never a confirmed
-//! record. A wrap-up entry for a call already over (the console waits for it) shares the
-//! same commit. Journal, seat and registration writes are not flushed on their own (sled
-//! writes them out every `store.flush_every_ms`, and every group commit takes them along).
+//! [`WriterOptions::group_commit`] (or [`WriterOptions::max_batch`] writes). Each write is
+//! applied to sled at once (readers see it), unflushed, and the whole batch goes to the
+//! commit log ([`super::wal`]) in one `write(2)` at its end. When the batch holds
+//! something to confirm (a final record, a wrap-up entry the console waits for), one
+//! `fdatasync` of the log covers all of it (group commit), and only then is each
+//! confirmed. sled is flushed only at a checkpoint, every [`WriterOptions::checkpoint`]
+//! (1 s; sooner if the log reaches [`WriterOptions::log_bytes`]), after which the log
+//! starts afresh; the store replays the log when it is opened.
+//!
+//! What a crash can take:
+//! - `kill -9`: nothing written by a finished batch (the log is in the page cache), so no
+//!   confirmed record, wrap-up entry, journal line, seat event or registration; only the
+//!   batch still being gathered (≤ `group_commit`), whose records were not confirmed and
+//!   whose calls come back `interrupted` from the journal.
+//! - Power loss: every write of a batch that was confirmed, and every batch before it, is
+//!   on disk. Batches with nothing to confirm (journal lines, seat history, standings,
+//!   registrations) are not synced on their own: those written since the last `fdatasync`
+//!   (the last confirmation or checkpoint, so at most `checkpoint` ago) may be lost, and
+//!   records not yet confirmed come back `interrupted` if their journal line survived.
+//!
+//! If the log cannot be opened or written, the writer falls back to flushing sled for
+//! each batch (as before the log), loudly.
 //!
 //! Per call, the batch keeps sled's work small: a call's journal lines are coalesced (only
 //! its latest version in the batch is written, all calls' lines in one sled batch), a call
 //! whose final record is in the same batch gets no journal line at all (its record
 //! supersedes it), and the seat events of a batch go in one sled batch too.
 //!
-//! A record's recording joins the same commit: before the flush, the writer syncs every
-//! recording file of the batch and, once each, their directories; a record whose recording
+//! A record's recording joins the same commit: before the log's `fdatasync`, the writer
+//! syncs every recording file of the batch (`fdatasync`) and, once each, their
+//! directories (a new file's entry); a record whose recording
 //! could not be synced is stored with a `RECORDING_FAILED` event saying so. Until its
 //! record is confirmed a recording may be lost to a power loss (not to a `kill -9`: the
 //! file is in the page cache); after, both are on disk.
@@ -233,10 +247,8 @@ fn run(
             durable.checkpoint(store, metrics).ok();
         }
     }
-    // Every sender gone: a last checkpoint leaves nothing to replay.
-    if let Err(e) = durable.checkpoint(store, metrics) {
-        tracing::error!(error = %e, "store NOT flushed at the writer's end");
-    }
+    // Every sender gone: a last checkpoint leaves nothing to replay (a failure is logged).
+    durable.checkpoint(store, metrics).ok();
 }
 
 /// How the writer makes a batch durable: its frame in the commit log, synced when
@@ -308,7 +320,12 @@ impl Durable {
 
     /// Flushes sled, then starts the log afresh: what it held is in sled, on disk.
     fn checkpoint(&mut self, store: &Store, metrics: &WriterMetrics) -> Result<(), String> {
-        store.flush().map_err(|e| e.to_string())?;
+        if let Err(e) = store.flush() {
+            tracing::error!(error = %e, "store NOT flushed: the commit log keeps its frames");
+            // Retried an interval later, not in a loop.
+            self.dirty_since = self.dirty_since.map(|_| Instant::now());
+            return Err(e.to_string());
+        }
         metrics.checkpointed();
         self.dirty_since = None;
         if let Some(log) = self.log.as_mut()
