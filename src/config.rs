@@ -527,15 +527,20 @@ pub struct StoreConfig {
     /// memory they take more (loadtest/README.md).
     #[serde(default = "default_cache_capacity_mb")]
     pub cache_capacity_mb: u32,
-    /// Buffered writes (call journal, registrations, seat history) reach the disk at least
-    /// this often, ms: what a crash can lose of them. Finished records are synced anyway.
+    /// sled writes its buffered changes out at least this often, ms. What a crash can lose
+    /// is bounded by the commit log instead (see `checkpoint_ms`).
     #[serde(default = "default_flush_every_ms")]
     pub flush_every_ms: u32,
     /// The group commit's window, ms: a finished record waits at most this long for
-    /// others to share its flush (fsync). What a power loss can take of records finished
-    /// but not yet confirmed; longer means fewer fsyncs per call.
+    /// others to share its `fdatasync` of the commit log. What a crash can take of records
+    /// finished but not yet confirmed; longer means fewer syncs per call.
     #[serde(default = "default_group_commit_ms")]
     pub group_commit_ms: u32,
+    /// How often, at most, sled is flushed (a checkpoint): in between, writes are made
+    /// durable in the commit log (`<data_dir>/commit.log`), replayed at start. Longer
+    /// means fewer sled flushes and more to replay after a crash.
+    #[serde(default = "default_checkpoint_ms")]
+    pub checkpoint_ms: u32,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -550,6 +555,9 @@ fn default_flush_every_ms() -> u32 {
 fn default_group_commit_ms() -> u32 {
     2
 }
+fn default_checkpoint_ms() -> u32 {
+    1000
+}
 
 impl Default for StoreConfig {
     fn default() -> Self {
@@ -558,6 +566,7 @@ impl Default for StoreConfig {
             cache_capacity_mb: default_cache_capacity_mb(),
             flush_every_ms: default_flush_every_ms(),
             group_commit_ms: default_group_commit_ms(),
+            checkpoint_ms: default_checkpoint_ms(),
         }
     }
 }
@@ -575,6 +584,7 @@ impl StoreConfig {
     pub fn writer_options(&self) -> crate::store::writer::WriterOptions {
         crate::store::writer::WriterOptions {
             group_commit: std::time::Duration::from_millis(u64::from(self.group_commit_ms)),
+            checkpoint: std::time::Duration::from_millis(u64::from(self.checkpoint_ms)),
             ..Default::default()
         }
     }
@@ -783,6 +793,12 @@ impl Config {
             return Err(invalid(
                 "store.flush_every_ms",
                 "must be between 1 and 60000".into(),
+            ));
+        }
+        if !(1..=600_000).contains(&self.store.checkpoint_ms) {
+            return Err(invalid(
+                "store.checkpoint_ms",
+                "must be between 1 and 600000".into(),
             ));
         }
         self.node.validate()?;
@@ -1153,7 +1169,11 @@ addresses = ["127.0.0.1"]
         let empty = format!("{MINIMAL}[[acd.queues]]\nrole = \"arm\"\nmax_waiting = 0\n");
         let err = parse(&empty).unwrap_err().to_string();
         assert!(err.contains("acd.queues[0].max_waiting"), "{err}");
-        for (key, value) in [("cache_capacity_mb", 0), ("flush_every_ms", 0)] {
+        for (key, value) in [
+            ("cache_capacity_mb", 0),
+            ("flush_every_ms", 0),
+            ("checkpoint_ms", 0),
+        ] {
             let store = format!("{MINIMAL}[store]\n{key} = {value}\n");
             let err = parse(&store).unwrap_err().to_string();
             assert!(err.contains(&format!("store.{key}")), "{err}");

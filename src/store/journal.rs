@@ -6,10 +6,10 @@
 //! a `ROUTER_STOPPED` event and its recording, repaired, linked.
 //!
 //! Journal writes go through the [`StoreWriter`] thread, which writes each call's latest
-//! line once per batch (`store.group_commit_ms`), and are not flushed one by one: sled
-//! writes them to disk every `store.flush_every_ms`, so a crash loses at most the sum of
-//! the two of the latest changes of the calls in flight. Finished records are confirmed once
-//! flushed (group commit, see [`super::writer`]). The same
+//! line once per batch (`store.group_commit_ms`) to sled and to the commit log, and does
+//! not sync them on their own: `kill -9` loses none of a finished batch, a power loss those
+//! since the last sync of the log (see [`super::writer`]). Finished records are confirmed
+//! once synced (group commit). The same
 //! step also persists each seat's standing pause (see [`Journal::step`]).
 
 use super::record::{CallRecord, EndReason, EventKind, OfferResult, Outcome};

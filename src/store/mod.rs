@@ -7,8 +7,9 @@
 //! seat pauses survive a restart ([`presence`]). A seat's wrap-up completes the file of a call already over
 //! ([`Store::append_file`]), whether its record is written yet or not. The CLI opens the same database read-side while the router
 //! runs (sled allows one process: the CLI then reads through the router's HTTP API instead).
-//! The call driver writes through the [`writer`] thread (ordered, group-committed), never
-//! on its own loop.
+//! The call driver writes through the [`writer`] thread (ordered, group-committed in the
+//! commit log [`wal`], sled flushed only at checkpoints), never on its own loop; opening
+//! the store replays what the log holds.
 //! With a shared store configured, records and audit entries also go to the [`outbox`],
 //! in the same transaction, for the shipper to send to PostgreSQL.
 
@@ -24,12 +25,14 @@ pub mod recordings;
 pub mod reports;
 pub mod seat_log;
 pub mod secrets;
+pub mod wal;
 pub mod writer;
 
 use record::{CallRecord, FileEntry};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Storage failures.
@@ -44,6 +47,12 @@ pub enum StoreError {
     /// An outbox key is not a sled id (8 bytes): the tree was written by something else.
     #[error("outbox key of {0} bytes, not 8")]
     OutboxKey(usize),
+    /// The commit log ([`wal`]) could not be read or reset.
+    #[error("commit log {path}: {source}")]
+    Log {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The call store.
@@ -67,6 +76,8 @@ pub struct Store {
     /// Rows for the shared store ([`outbox`]).
     outbox: sled::Tree,
     outbox_state: outbox::OutboxState,
+    /// The [`wal`] file, written by the [`writer`] alone.
+    log_path: Arc<PathBuf>,
     db: sled::Db,
 }
 
@@ -113,7 +124,8 @@ impl Store {
         }
     }
 
-    /// Opens (or creates) the database under `dir`.
+    /// Opens (or creates) the database under `dir`, and replays its commit log ([`wal`]):
+    /// what the writer had logged and sled had not yet written out (`kill -9`, power loss).
     pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(dir.join("sled"))
@@ -121,7 +133,7 @@ impl Store {
             .flush_every_ms(Some(options.flush_every_ms))
             .open()?;
         let outbox = db.open_tree("outbox")?;
-        Ok(Self {
+        let mut store = Self {
             outbox_state: Self::count_outbox(&outbox),
             outbox,
             calls: db.open_tree("calls")?,
@@ -133,25 +145,62 @@ impl Store {
             seat_standing: db.open_tree("seat_standing")?,
             line_switch: db.open_tree("line_switch")?,
             line_unshared: db.open_tree("line_unshared")?,
+            log_path: Arc::new(dir.join(wal::FILE_NAME)),
             db,
-        })
+        };
+        store.replay_log()?;
+        Ok(store)
+    }
+
+    /// Applies the commit log's frames, flushes sled, then starts a new generation so they
+    /// are never replayed twice (no log file: nothing to do).
+    fn replay_log(&mut self) -> Result<(), StoreError> {
+        let path = self.log_path.as_path();
+        let log_error = |source| StoreError::Log {
+            path: path.to_path_buf(),
+            source,
+        };
+        let replay = wal::read(path).map_err(log_error)?;
+        if replay.frames.is_empty() && !replay.torn {
+            return Ok(());
+        }
+        self.replay_frames(&replay.frames)?;
+        self.db.flush()?;
+        let log = wal::CommitLog::open(path, 0).map_err(log_error)?;
+        log.sync().map_err(log_error)?;
+        if replay.torn {
+            tracing::warn!(
+                frames = replay.frames.len(),
+                "commit log replayed up to a torn frame"
+            );
+        } else {
+            tracing::info!(frames = replay.frames.len(), "commit log replayed");
+        }
+        // The rows replayed into the outbox count as waiting.
+        self.outbox_state = Self::count_outbox(&self.outbox);
+        Ok(())
+    }
+
+    /// The commit log's path (the [`writer`] opens it).
+    fn log_path(&self) -> &Path {
+        &self.log_path
     }
 
     /// Writes a record and waits until it is on disk; the call leaves the journal in the
     /// same transaction, and enters the outbox if it is on. Wrap-up entries written
     /// meanwhile ([`Store::append_file`]) join its file.
     pub fn put_call(&self, record: &CallRecord) -> Result<(), StoreError> {
-        let shipped = self.put_call_unflushed(record)?;
+        let shipped = self.put_call_unflushed(record, self.outbox_state.on())?;
         self.flush()?;
         self.outbox_state.added(shipped);
         Ok(())
     }
 
-    /// [`Store::put_call`] without the flush: the [`writer`] flushes once for a batch,
-    /// then tells the shipper (`outbox_state.added`) the rows returned here.
-    fn put_call_unflushed(&self, record: &CallRecord) -> Result<u64, StoreError> {
+    /// [`Store::put_call`] without the flush, entering the outbox if `ship`: the
+    /// [`writer`] flushes once for a batch, then tells the shipper (`outbox_state.added`)
+    /// the rows returned here.
+    fn put_call_unflushed(&self, record: &CallRecord, ship: bool) -> Result<u64, StoreError> {
         let id = record.id.as_bytes();
-        let ship = self.outbox_state.on();
         (&self.calls, &self.late_file, &self.journal, &self.outbox)
             .transaction(|(calls, late, journal, outbox)| {
                 journal.remove(id)?;
@@ -181,17 +230,21 @@ impl Store {
     /// The record's new version enters the outbox if it is on (an entry waiting for its
     /// record ships with it).
     pub fn append_file(&self, id: &str, entry: &FileEntry) -> Result<(), StoreError> {
-        let shipped = self.append_file_unflushed(id, entry)?;
+        let shipped = self.append_file_unflushed(id, entry, self.outbox_state.on())?;
         self.db.flush()?;
         self.outbox_state.added(shipped);
         Ok(())
     }
 
-    /// [`Store::append_file`] without the flush (the [`writer`] flushes a batch at once):
-    /// the outbox rows added.
-    fn append_file_unflushed(&self, id: &str, entry: &FileEntry) -> Result<u64, StoreError> {
+    /// [`Store::append_file`] without the flush (the [`writer`] flushes a batch at once),
+    /// shipping the record's new version if `ship`: the outbox rows added.
+    fn append_file_unflushed(
+        &self,
+        id: &str,
+        entry: &FileEntry,
+        ship: bool,
+    ) -> Result<u64, StoreError> {
         let key = id.as_bytes();
-        let ship = self.outbox_state.on();
         let shipped = (&self.calls, &self.late_file, &self.outbox)
             .transaction(|(calls, late, outbox)| {
                 if let Some(bytes) = calls.get(key)? {

@@ -2,7 +2,7 @@
 //! source, transport, expiry as wall-clock epoch ms, the REGISTER's Call-ID and CSeq) and
 //! its standing pause (logged out, on a break… as the seat or a supervisor set it).
 //!
-//! Written when they change (a REGISTER, a pause; on disk within `store.flush_every_ms`,
+//! Written when they change (a REGISTER, a pause; through the store writer and its commit log,
 //! no fsync of their own), read once at start: restored bindings
 //! not yet expired put their seat back online at once, so the first call after a restart
 //! rings it without waiting for the phone to register again. Digest nonces are not kept:
@@ -79,11 +79,20 @@ struct Standing {
 impl Store {
     /// Replaces `user`'s stored bindings (none: the key goes).
     pub fn put_bindings(&self, user: &str, bindings: &[Binding]) -> Result<(), StoreError> {
-        if bindings.is_empty() {
+        let stored: Vec<StoredBinding> = bindings.iter().map(StoredBinding::from).collect();
+        self.put_stored_bindings(user, &stored)
+    }
+
+    /// [`Store::put_bindings`], as stored (the writer logs them so).
+    pub(super) fn put_stored_bindings(
+        &self,
+        user: &str,
+        stored: &[StoredBinding],
+    ) -> Result<(), StoreError> {
+        if stored.is_empty() {
             self.registrations.remove(user.as_bytes())?;
         } else {
-            let stored: Vec<StoredBinding> = bindings.iter().map(StoredBinding::from).collect();
-            let value = serde_json::to_vec(&stored)?;
+            let value = serde_json::to_vec(stored)?;
             self.registrations.insert(user.as_bytes(), value)?;
         }
         Ok(())

@@ -30,6 +30,11 @@ pub struct SeatEvent {
 /// Tells apart events of one seat within one millisecond (keys stay unique and ordered).
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
+/// A seat event's sequence number (part of its key).
+pub(super) fn next_sequence() -> u64 {
+    SEQUENCE.fetch_add(1, Ordering::Relaxed)
+}
+
 fn key(seat: &str, at: EpochMillis, seq: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(seat.len() + 17);
     key.extend_from_slice(seat.as_bytes());
@@ -49,10 +54,21 @@ impl Store {
     /// Appends several events in one sled batch (the [`super::writer`] gathers a group
     /// commit's).
     pub fn put_seat_events(&self, events: &[SeatEvent]) -> Result<(), StoreError> {
+        let keyed: Vec<(u64, SeatEvent)> = (events.iter().cloned())
+            .map(|e| (next_sequence(), e))
+            .collect();
+        self.put_seat_events_keyed(&keyed)
+    }
+
+    /// Appends events under the sequence numbers given (from [`next_sequence`]): written
+    /// twice (a commit-log replay), an event keeps its one key.
+    pub(super) fn put_seat_events_keyed(
+        &self,
+        events: &[(u64, SeatEvent)],
+    ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        for event in events {
-            let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-            batch.insert(key(&event.seat, event.at, seq), serde_json::to_vec(event)?);
+        for (seq, event) in events {
+            batch.insert(key(&event.seat, event.at, *seq), serde_json::to_vec(event)?);
         }
         self.seat_log.apply_batch(batch)?;
         Ok(())

@@ -5,23 +5,37 @@
 //!
 //! Writes are gathered in batches: once a batch holds a journal line, a seat event, a
 //! record or a wrap-up entry, the writer goes on collecting for at most
-//! [`WriterOptions::group_commit`] (or [`WriterOptions::max_batch`] writes). Final records
-//! are group-committed: at the end of the batch one `flush()` (fsync) covers all of them,
-//! and only then is each confirmed. A record confirmed is on disk; a record not yet
-//! confirmed when the process dies (kill -9, power loss) still has its journal line (if
-//! that line had reached the disk), so the restart closes it as `interrupted`: what a crash
-//! can take is the last group-commit window plus the flush in progress, never a confirmed
-//! record. A wrap-up entry for a call already over (the console waits for it) shares the
-//! same commit. Journal, seat and registration writes are not flushed on their own (sled
-//! writes them out every `store.flush_every_ms`, and every group commit takes them along).
+//! [`WriterOptions::group_commit`] (or [`WriterOptions::max_batch`] writes). Each write is
+//! applied to sled at once (readers see it), unflushed, and the whole batch goes to the
+//! commit log ([`super::wal`]) in one `write(2)` at its end. When the batch holds
+//! something to confirm (a final record, a wrap-up entry the console waits for), one
+//! `fdatasync` of the log covers all of it (group commit), and only then is each
+//! confirmed. sled is flushed only at a checkpoint, every [`WriterOptions::checkpoint`]
+//! (1 s; sooner if the log reaches [`WriterOptions::log_bytes`]), after which the log
+//! starts afresh; the store replays the log when it is opened.
+//!
+//! What a crash can take:
+//! - `kill -9`: nothing written by a finished batch (the log is in the page cache), so no
+//!   confirmed record, wrap-up entry, journal line, seat event or registration; only the
+//!   batch still being gathered (≤ `group_commit`), whose records were not confirmed and
+//!   whose calls come back `interrupted` from the journal.
+//! - Power loss: every write of a batch that was confirmed, and every batch before it, is
+//!   on disk. Batches with nothing to confirm (journal lines, seat history, standings,
+//!   registrations) are not synced on their own: those written since the last `fdatasync`
+//!   (the last confirmation or checkpoint, so at most `checkpoint` ago) may be lost, and
+//!   records not yet confirmed come back `interrupted` if their journal line survived.
+//!
+//! If the log cannot be opened or written, the writer falls back to flushing sled for
+//! each batch (as before the log), loudly.
 //!
 //! Per call, the batch keeps sled's work small: a call's journal lines are coalesced (only
 //! its latest version in the batch is written, all calls' lines in one sled batch), a call
 //! whose final record is in the same batch gets no journal line at all (its record
 //! supersedes it), and the seat events of a batch go in one sled batch too.
 //!
-//! A record's recording joins the same commit: before the flush, the writer syncs every
-//! recording file of the batch and, once each, their directories; a record whose recording
+//! A record's recording joins the same commit: before the log's `fdatasync`, the writer
+//! syncs every recording file of the batch (`fdatasync`) and, once each, their
+//! directories (a new file's entry); a record whose recording
 //! could not be synced is stored with a `RECORDING_FAILED` event saying so. Until its
 //! record is confirmed a recording may be lost to a power loss (not to a `kill -9`: the
 //! file is in the page cache); after, both are on disk.
@@ -33,14 +47,17 @@
 
 pub mod metrics;
 
+use super::Store;
+use super::presence::StoredBinding;
 use super::record::{CallRecord, FileEntry};
-use super::seat_log::SeatEvent;
-use super::{Store, StoreError};
+use super::seat_log::{self, SeatEvent};
+use super::wal::{self, CommitLog, entry::Entry};
 use crate::acd::PauseReason;
 use crate::sip::registrar::Binding;
 use crate::time::EpochMillis;
 use metrics::WriterMetrics;
 use sas_core::id_map::IdMap;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -55,6 +72,11 @@ pub struct WriterOptions {
     pub group_commit: Duration,
     /// Most writes applied before a flush, whatever the window.
     pub max_batch: usize,
+    /// Longest the commit log holds writes before sled is flushed and the log starts
+    /// afresh (`[store] checkpoint_ms`): what a restart may have to replay.
+    pub checkpoint: Duration,
+    /// Largest commit log, bytes: a batch that would pass it checkpoints instead.
+    pub log_bytes: u64,
 }
 
 impl Default for WriterOptions {
@@ -62,6 +84,8 @@ impl Default for WriterOptions {
         Self {
             group_commit: Duration::from_millis(2),
             max_batch: 1024,
+            checkpoint: Duration::from_secs(1),
+            log_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -179,8 +203,24 @@ fn run(
     options: WriterOptions,
     metrics: &WriterMetrics,
 ) {
+    let mut durable = Durable::open(store, options);
     let mut batch = Batch::default();
-    while let Ok(first) = writes.recv() {
+    loop {
+        let first = match durable.checkpoint_due() {
+            // Idle with frames in the log: checkpoint once it is due.
+            Some(due) => match writes.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                Ok(write) => write,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    durable.checkpoint(store, metrics).ok();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            },
+            None => match writes.recv() {
+                Ok(write) => write,
+                Err(_) => break,
+            },
+        };
         batch.apply(store, first);
         loop {
             if batch.applied >= options.max_batch {
@@ -199,8 +239,126 @@ fn run(
                 None => break,
             }
         }
-        batch.commit(store, metrics);
+        batch.commit(store, &mut durable, metrics);
+        if durable
+            .checkpoint_due()
+            .is_some_and(|due| due <= Instant::now())
+        {
+            durable.checkpoint(store, metrics).ok();
+        }
     }
+    // Every sender gone: a last checkpoint leaves nothing to replay (a failure is logged).
+    durable.checkpoint(store, metrics).ok();
+}
+
+/// How the writer makes a batch durable: its frame in the commit log, synced when
+/// something waits for confirmation; sled flushed at checkpoints only. Without a log (it
+/// could not be opened) every confirmation flushes sled, as before the log.
+struct Durable {
+    log: Option<CommitLog>,
+    options: WriterOptions,
+    /// When the log got its first frame since the last checkpoint.
+    dirty_since: Option<Instant>,
+}
+
+impl Durable {
+    fn open(store: &Store, options: WriterOptions) -> Self {
+        // A new generation makes any frame left (a writer before this one in this
+        // process) stale: sled must hold them first.
+        let log = store.flush().map_err(|e| e.to_string()).and_then(|()| {
+            CommitLog::open(store.log_path(), options.log_bytes).map_err(|e| e.to_string())
+        });
+        let log = log
+            .inspect_err(|e| {
+                tracing::error!(error = %e, "commit log not opened: sled is flushed per batch");
+            })
+            .ok();
+        Self {
+            log,
+            options,
+            dirty_since: None,
+        }
+    }
+
+    fn checkpoint_due(&self) -> Option<Instant> {
+        self.dirty_since
+            .map(|since| since + self.options.checkpoint)
+    }
+
+    /// Logs a batch's frame (not synced). `false`: not in the log (no log, full, or an
+    /// error): only a flush of sled makes the batch durable.
+    fn append(&mut self, entries: &[Entry<'_>]) -> bool {
+        let Some(log) = self.log.as_mut() else {
+            return false;
+        };
+        let appended = wal::entry::encode(entries)
+            .map_err(std::io::Error::other)
+            .and_then(|payload| log.append(&payload));
+        match appended {
+            Ok(true) => {
+                self.dirty_since.get_or_insert_with(Instant::now);
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                tracing::error!(error = %e, "commit log not written: flushing sled instead");
+                false
+            }
+        }
+    }
+
+    /// Waits until the frames logged are on disk (`fdatasync`), else flushes sled.
+    fn sync(&mut self, store: &Store, metrics: &WriterMetrics) -> Result<(), String> {
+        if let Some(log) = &self.log {
+            match log.sync() {
+                Ok(()) => return Ok(()),
+                Err(e) => tracing::error!(error = %e, "commit log not synced: flushing sled"),
+            }
+        }
+        self.checkpoint(store, metrics)
+    }
+
+    /// Flushes sled, then starts the log afresh: what it held is in sled, on disk.
+    fn checkpoint(&mut self, store: &Store, metrics: &WriterMetrics) -> Result<(), String> {
+        if let Err(e) = store.flush() {
+            tracing::error!(error = %e, "store NOT flushed: the commit log keeps its frames");
+            // Retried an interval later, not in a loop.
+            self.dirty_since = self.dirty_since.map(|_| Instant::now());
+            return Err(e.to_string());
+        }
+        metrics.checkpointed();
+        self.dirty_since = None;
+        if let Some(log) = self.log.as_mut()
+            && let Err(e) = log.reset()
+        {
+            tracing::error!(error = %e, "commit log not reset: sled is flushed per batch");
+            self.log = None;
+        }
+        Ok(())
+    }
+}
+
+/// Each live call's latest journal line, all in one sled batch; the lines written, for
+/// the log. A call already stored (in this batch or an earlier one) is over: its late
+/// line must not resurrect it.
+fn write_journal<'a>(
+    journal: &'a IdMap<String, (EpochMillis, CallRecord)>,
+    store: &Store,
+    metrics: &WriterMetrics,
+) -> Vec<(EpochMillis, Cow<'a, CallRecord>)> {
+    if journal.is_empty() {
+        return Vec::new();
+    }
+    let mut lines: Vec<(EpochMillis, Cow<'a, CallRecord>)> = (journal.values())
+        .filter(|(_, r)| !store.calls.contains_key(r.id.as_bytes()).unwrap_or(false))
+        .map(|(at, r)| (*at, Cow::Borrowed(r)))
+        .collect();
+    metrics.journaled(lines.len());
+    if let Err(e) = store.journal_lines(lines.iter().map(|(at, r)| (*at, r.as_ref()))) {
+        tracing::warn!(error = %e, calls = lines.len(), "call journal not written");
+        lines.clear();
+    }
+    lines
 }
 
 /// Writes gathered since the last commit, and the records waiting for its flush.
@@ -216,8 +374,11 @@ struct Batch {
     recordings: Vec<(PathBuf, String)>,
     /// Each live call's latest journal line (written at commit, unless its record came).
     journal: IdMap<String, (EpochMillis, CallRecord)>,
-    /// Seat history, written at commit in one sled batch.
-    seat_events: Vec<SeatEvent>,
+    /// Seat history with its keys' sequence numbers, written at commit in one sled batch.
+    seat_events: Vec<(u64, SeatEvent)>,
+    /// What was applied to sled, in order, for the commit log (journal lines and seat
+    /// events join at commit).
+    logged: Vec<Entry<'static>>,
 }
 
 impl Batch {
@@ -230,105 +391,139 @@ impl Batch {
                     self.journal.insert(record.id.clone(), (now, record));
                 }
             }
-            Write::Standing { seat, paused } => {
-                if let Err(e) = store.put_seat_standing(&seat, paused) {
-                    tracing::warn!(%seat, error = %e, "seat standing not stored");
-                }
-            }
+            Write::Standing { seat, paused } => match store.put_seat_standing(&seat, paused) {
+                Ok(()) => self.logged.push(Entry::Standing { seat, paused }),
+                Err(e) => tracing::warn!(%seat, error = %e, "seat standing not stored"),
+            },
             Write::SeatEvent(event) => {
                 self.opened.get_or_insert_with(Instant::now);
-                self.seat_events.push(event);
+                self.seat_events.push((seat_log::next_sequence(), event));
             }
             Write::Bindings { user, bindings } => {
-                if let Err(e) = store.put_bindings(&user, &bindings) {
-                    tracing::warn!(seat = %user, error = %e, "registration not stored");
+                let bindings: Vec<StoredBinding> = bindings.iter().map(Into::into).collect();
+                match store.put_stored_bindings(&user, &bindings) {
+                    Ok(()) => self.logged.push(Entry::Bindings { user, bindings }),
+                    Err(e) => tracing::warn!(seat = %user, error = %e, "registration not stored"),
                 }
             }
-            Write::File { call, entry, done } => match store.append_file_unflushed(&call, &entry) {
-                Ok(shipped) => {
-                    self.shipped += shipped;
-                    self.opened.get_or_insert_with(Instant::now);
-                    self.waiting.push((call, done));
+            Write::File { call, entry, done } => {
+                let ship = store.outbox_state.on();
+                match store.append_file_unflushed(&call, &entry, ship) {
+                    Ok(shipped) => {
+                        self.shipped += shipped;
+                        self.opened.get_or_insert_with(Instant::now);
+                        let logged = Entry::File {
+                            call: call.clone(),
+                            entry,
+                            ship,
+                        };
+                        self.logged.push(logged);
+                        self.waiting.push((call, done));
+                    }
+                    Err(e) => {
+                        done.send(Err(e.to_string())).ok();
+                    }
                 }
-                Err(e) => {
-                    done.send(Err(e.to_string())).ok();
-                }
-            },
+            }
             Write::Record {
                 record,
                 recording,
                 done,
-            } => match store.put_call_unflushed(&record) {
-                Ok(shipped) => {
-                    // Its record supersedes the journal line it would have had.
-                    self.journal.remove(&record.id);
-                    self.shipped += shipped;
-                    self.opened.get_or_insert_with(Instant::now);
-                    self.waiting.push((record.id.clone(), done));
-                    if let Some(file) = recording {
-                        self.recordings.push((file, record.id));
+            } => {
+                let ship = store.outbox_state.on();
+                match store.put_call_unflushed(&record, ship) {
+                    Ok(shipped) => {
+                        // Its record supersedes the journal line it would have had.
+                        self.journal.remove(&record.id);
+                        self.shipped += shipped;
+                        self.opened.get_or_insert_with(Instant::now);
+                        self.waiting.push((record.id.clone(), done));
+                        if let Some(file) = recording {
+                            self.recordings.push((file, record.id.clone()));
+                        }
+                        self.logged.push(Entry::Record {
+                            record,
+                            ship,
+                            recording_failed: None,
+                        });
+                    }
+                    Err(e) => {
+                        done.send(Err(e.to_string())).ok();
                     }
                 }
-                Err(e) => {
-                    done.send(Err(e.to_string())).ok();
-                }
-            },
-        }
-    }
-
-    /// The journal lines and seat events gathered, each kind in one sled batch. A call
-    /// already stored (in an earlier batch) is over: its late line must not resurrect it.
-    fn write_gathered(&mut self, store: &Store, metrics: &WriterMetrics) {
-        if !self.journal.is_empty() {
-            let lines: Vec<(EpochMillis, &CallRecord)> = (self.journal.values())
-                .filter(|(_, r)| !store.calls.contains_key(r.id.as_bytes()).unwrap_or(false))
-                .map(|(at, r)| (*at, r))
-                .collect();
-            metrics.journaled(lines.len());
-            if let Err(e) = store.journal_lines(lines.iter().copied()) {
-                tracing::warn!(error = %e, calls = lines.len(), "call journal not written");
             }
         }
-        if !self.seat_events.is_empty()
-            && let Err(e) = store.put_seat_events(&self.seat_events)
-        {
-            tracing::warn!(error = %e, events = self.seat_events.len(), "seat history not stored");
+    }
+
+    /// The seat events gathered, in one sled batch, then logged.
+    fn write_seat_events(&mut self, store: &Store) {
+        if self.seat_events.is_empty() {
+            return;
+        }
+        match store.put_seat_events_keyed(&self.seat_events) {
+            Ok(()) => {
+                let events = std::mem::take(&mut self.seat_events);
+                self.logged.push(Entry::Seats { events });
+            }
+            Err(e) => {
+                let events = self.seat_events.len();
+                tracing::warn!(error = %e, events, "seat history not stored");
+            }
         }
     }
 
-    /// One flush for the batch, then each record's (and entry's) confirmation.
-    fn commit(&mut self, store: &Store, metrics: &WriterMetrics) {
-        self.write_gathered(store, metrics);
+    /// The batch's frame in the commit log; when records or entries wait, their
+    /// recordings synced, then one `fdatasync` for all, then each one's confirmation.
+    fn commit(&mut self, store: &Store, durable: &mut Durable, metrics: &WriterMetrics) {
         let waiting = std::mem::take(&mut self.waiting);
+        let started = Instant::now();
         if !waiting.is_empty() {
-            let started = Instant::now();
             self.sync_recordings(store, metrics);
-            let flushed = store.flush().map_err(|e: StoreError| e.to_string());
+        }
+        self.write_seat_events(store);
+        let journal = std::mem::take(&mut self.journal);
+        let mut logged: Vec<Entry<'_>> = std::mem::take(&mut self.logged);
+        let lines = write_journal(&journal, store, metrics);
+        if !lines.is_empty() {
+            logged.push(Entry::Journal { lines });
+        }
+        let in_log = logged.is_empty() || durable.append(&logged);
+        drop(logged);
+        let flushed = if !in_log {
+            // Only sled can hold it now (kill -9 must not take it): flush at once.
+            durable.checkpoint(store, metrics)
+        } else if waiting.is_empty() {
+            Ok(())
+        } else {
+            durable.sync(store, metrics)
+        };
+        if !waiting.is_empty() {
             metrics.flushed(self.applied, started.elapsed());
             if flushed.is_ok() {
                 metrics.confirmed(waiting.len());
             }
             tracing::debug!(records = waiting.len(), "records flushed together");
-            if flushed.is_ok() {
-                store.outbox_state.added(self.shipped);
+        }
+        if flushed.is_ok() {
+            store.outbox_state.added(self.shipped);
+        }
+        for (id, done) in waiting {
+            if let Err(e) = &flushed {
+                tracing::error!(call = %id, error = %e, "call record NOT flushed");
             }
-            for (id, done) in waiting {
-                if let Err(e) = &flushed {
-                    tracing::error!(call = %id, error = %e, "call record NOT flushed");
-                }
-                done.send(flushed.clone()).ok();
-            }
+            done.send(flushed.clone()).ok();
         }
         *self = Self::default();
     }
 
-    /// Syncs the batch's recordings, then each directory once. A record whose recording
-    /// is not on disk says so (rewritten before the flush).
+    /// Syncs the batch's recordings (their data: `fdatasync`), then each directory once.
+    /// A record whose recording is not on disk says so (rewritten before the flush, and
+    /// logged so).
     fn sync_recordings(&mut self, store: &Store, metrics: &WriterMetrics) {
         let mut dirs = BTreeSet::new();
         let mut failed = Vec::new();
         for (file, call) in self.recordings.drain(..) {
-            let synced = std::fs::File::open(&file).and_then(|f| f.sync_all());
+            let synced = std::fs::File::open(&file).and_then(|f| f.sync_data());
             match synced {
                 Ok(()) => {
                     metrics.recording_synced();
@@ -340,6 +535,7 @@ impl Batch {
             }
         }
         for dir in dirs {
+            // The new file's entry in its directory.
             let synced = std::fs::File::open(&dir).and_then(|d| d.sync_all());
             if let Err(e) = synced {
                 tracing::error!(dir = %dir.display(), error = %e, "recordings directory NOT synced");
@@ -347,17 +543,29 @@ impl Batch {
         }
         for (call, why) in failed {
             tracing::error!(%call, error = %why, "recording NOT synced to disk");
+            let why = format!("not synced to disk: {why}");
             // Read back: the stored record holds what the first write merged in.
             let rewritten = store.get_call(&call).and_then(|stored| {
                 let Some(mut record) = stored else {
                     return Ok(0);
                 };
-                record.recording_failed(&format!("not synced to disk: {why}"));
-                store.put_call_unflushed(&record)
+                record.recording_failed(&why);
+                store.put_call_unflushed(&record, store.outbox_state.on())
             });
             match rewritten {
                 Ok(shipped) => self.shipped += shipped,
                 Err(e) => tracing::error!(%call, error = %e, "call record NOT rewritten"),
+            }
+            for entry in &mut self.logged {
+                if let Entry::Record {
+                    record,
+                    recording_failed,
+                    ..
+                } = entry
+                    && record.id == call
+                {
+                    *recording_failed = Some(why.clone());
+                }
             }
         }
     }

@@ -77,14 +77,16 @@ impl RecordingWriter {
             path: file.clone(),
             source,
         };
-        if let Some(dir) = file.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
+        let open = || OpenOptions::new().write(true).create_new(true).open(&file);
+        // The day's directory exists but for the day's first call: no mkdir per call.
+        let out = match (open(), file.parent()) {
+            (Err(e), Some(dir)) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir).map_err(io)?;
+                open()
+            }
+            (opened, _) => opened,
         }
-        let out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&file)
-            .map_err(io)?;
+        .map_err(io)?;
         let mut pending = Vec::with_capacity(BUFFER_BYTES);
         pending.extend_from_slice(&header(0));
         Ok(Self {

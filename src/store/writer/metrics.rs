@@ -1,6 +1,6 @@
 //! The store writer's figures on `/metrics`: flushes, writes per flush (the group commit's
 //! batch), flush latency (recordings synced plus sled's flush), recordings synced and
-//! journal lines written (after coalescing).
+//! journal lines written (after coalescing), checkpoints (sled flushed, commit log reset).
 //! Registered with the app's registry by whoever starts the writer.
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, Registry};
@@ -15,6 +15,7 @@ pub struct WriterMetrics {
     latency: Histogram,
     recordings: IntCounter,
     journal_lines: IntCounter,
+    checkpoints: IntCounter,
 }
 
 impl Default for WriterMetrics {
@@ -53,6 +54,10 @@ impl Default for WriterMetrics {
                 "Call journal lines written (one per live call and batch; none for a call \
                  whose record is in the same batch)",
             ),
+            checkpoints: counter(
+                "store_writer_checkpoints_total",
+                "Checkpoints: sled flushed and the commit log started afresh",
+            ),
         }
     }
 }
@@ -65,7 +70,18 @@ impl WriterMetrics {
         registry.register(Box::new(self.batch.clone()))?;
         registry.register(Box::new(self.latency.clone()))?;
         registry.register(Box::new(self.recordings.clone()))?;
-        registry.register(Box::new(self.journal_lines.clone()))
+        registry.register(Box::new(self.journal_lines.clone()))?;
+        registry.register(Box::new(self.checkpoints.clone()))
+    }
+
+    /// One checkpoint (sled flushed, the commit log reset).
+    pub(super) fn checkpointed(&self) {
+        self.checkpoints.inc();
+    }
+
+    /// Checkpoints so far.
+    pub fn checkpoints(&self) -> u64 {
+        self.checkpoints.get()
     }
 
     /// One group commit of `writes` writes that took `took`.

@@ -1,5 +1,6 @@
 //! Unit tests of the store writer: order (a late journal line never resurrects a stored
-//! call), group commit (one flush for a burst), seat writes applied in order.
+//! call), group commit (one flush for a burst), seat writes applied in order, the commit
+//! log (sled not flushed per batch; what it held is back after a crash; checkpoints).
 
 use super::*;
 use crate::store::record::{EventKind, Outcome};
@@ -52,6 +53,7 @@ fn a_burst_of_records_shares_few_flushes_and_each_is_confirmed() {
     let options = WriterOptions {
         group_commit: Duration::from_millis(50),
         max_batch: 1024,
+        ..Default::default()
     };
     let writer = StoreWriter::start(store.clone(), options);
     let ids: Vec<String> = (0..200).map(|i| format!("call-{i:03}")).collect();
@@ -78,6 +80,7 @@ fn a_batch_stops_at_its_size_bound() {
     let options = WriterOptions {
         group_commit: Duration::from_secs(5),
         max_batch: 10,
+        ..Default::default()
     };
     let writer = StoreWriter::start(store.clone(), options);
     let started = Instant::now();
@@ -166,6 +169,7 @@ fn wrap_up_entries_share_the_records_flush_before_or_after_them() {
     let options = WriterOptions {
         group_commit: Duration::from_millis(50),
         max_batch: 1024,
+        ..Default::default()
     };
     let writer = StoreWriter::start(store.clone(), options);
     // Before its record (the recording still closing), then after it.
@@ -223,6 +227,7 @@ fn a_batch_writes_one_journal_line_per_live_call_and_none_for_a_finished_one() {
     let options = WriterOptions {
         group_commit: Duration::from_millis(200),
         max_batch: 1024,
+        ..Default::default()
     };
     let writer = StoreWriter::start(store.clone(), options);
     let mut b = record("b");
@@ -237,5 +242,94 @@ fn a_batch_writes_one_journal_line_per_live_call_and_none_for_a_finished_one() {
     assert_eq!(journaled[0].record, b);
     assert_eq!(journaled[0].journaled_at, T0 + 5);
     assert!(store.get_call("a").unwrap().is_some());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// What a store's writer confirmed, with sled never flushed (the process killed before a
+/// checkpoint: a copy of the data directory taken then stands for the disk after
+/// `kill -9`), comes back from the commit log when the store is opened again.
+#[test]
+fn confirmed_writes_are_in_the_log_and_come_back_without_a_sled_flush() {
+    let (store, dir) = temp_store("log");
+    let options = WriterOptions {
+        checkpoint: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let writer = StoreWriter::start(store.clone(), options);
+    writer.seat_standing("arm1".into(), Some(PauseReason::Break));
+    writer.journal(T0, vec![record("live")]);
+    confirmed(writer.record(finished("a"), None)).unwrap();
+    let entry = crate::store::record::FileEntry {
+        at: T0 + 20,
+        seat: "arm1".into(),
+        data: Default::default(),
+    };
+    confirmed(writer.file_entry("a".into(), entry)).unwrap();
+    assert_eq!(
+        writer.metrics().checkpoints(),
+        0,
+        "sled not flushed since the start"
+    );
+
+    // The disk as a kill -9 leaves it: the log and whatever sled wrote out on its own
+    // (here: nothing of these writes, the copy of sled is from before them).
+    let crashed = dir.with_extension("crashed");
+    let _ = std::fs::remove_dir_all(&crashed);
+    std::fs::create_dir_all(&crashed).unwrap();
+    std::fs::copy(
+        dir.join(crate::store::wal::FILE_NAME),
+        crashed.join(crate::store::wal::FILE_NAME),
+    )
+    .unwrap();
+    let reopened = Store::open(&crashed).unwrap();
+    assert_eq!(reopened.call_count(), 1);
+    let a = reopened.get_call("a").unwrap().unwrap();
+    assert_eq!(a.file.len(), 1);
+    assert_eq!(
+        reopened.seat_standings().unwrap(),
+        [("arm1".to_string(), PauseReason::Break)]
+    );
+    assert_eq!(reopened.journaled().unwrap().len(), 1);
+    drop(reopened);
+    std::fs::remove_dir_all(&crashed).ok();
+    drop(writer);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// sled is flushed at checkpoints, not per batch: many records, a few checkpoints; the
+/// log is empty after the last one (at the writer's end).
+#[test]
+fn sled_is_flushed_at_checkpoints_only() {
+    let (store, dir) = temp_store("checkpoint");
+    let options = WriterOptions {
+        group_commit: Duration::from_millis(1),
+        checkpoint: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let writer = StoreWriter::start(store.clone(), options);
+    let metrics = writer.metrics().clone();
+    let started = Instant::now();
+    for i in 0..40 {
+        confirmed(writer.record(finished(&format!("call-{i:02}")), None)).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(metrics.flushes(), 40, "one group commit per record");
+    let checkpoints = metrics.checkpoints();
+    // At most one per interval.
+    let most = started.elapsed().as_millis() as u64 / 100 + 2;
+    assert!(
+        (1..=most).contains(&checkpoints),
+        "{checkpoints} checkpoints"
+    );
+    // Idle: the writer checkpoints on its own once the interval is over.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(metrics.checkpoints() > checkpoints);
+    let replay = crate::store::wal::read(&dir.join(crate::store::wal::FILE_NAME)).unwrap();
+    assert!(
+        replay.frames.is_empty(),
+        "{} frames left",
+        replay.frames.len()
+    );
+    drop(writer);
     std::fs::remove_dir_all(&dir).ok();
 }
