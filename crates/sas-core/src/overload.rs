@@ -129,6 +129,9 @@ pub struct Governor {
     delay_shedding: bool,
     /// When the probe in the driver's queue was sent.
     probe_out: Option<Mono>,
+    /// The last probe tick: a tick overdue by more than the delay limit means the runtime
+    /// itself is behind (a frozen process, a stalled disk), before any probe can say so.
+    ticked_at: Mono,
     /// Calls the driver holds (its last word).
     driver_calls: u32,
     /// Admitted Call-IDs.
@@ -149,6 +152,7 @@ impl Governor {
             delay_ms: 0.0,
             delay_shedding: false,
             probe_out: None,
+            ticked_at: now,
             driver_calls: 0,
             admitted: IdMap::default(),
             order: VecDeque::new(),
@@ -173,7 +177,7 @@ impl Governor {
         self.refill(now);
         let reason = if self.limits.max_calls > 0 && self.in_progress() >= self.limits.max_calls {
             Some(ShedReason::Calls)
-        } else if self.delay_shedding {
+        } else if self.delay_shedding || self.ticks_overdue(now) {
             Some(ShedReason::Delay)
         } else if self.limits.max_call_rate > 0 && self.milli_tokens < 1000 {
             Some(ShedReason::Rate)
@@ -255,6 +259,7 @@ impl Governor {
     /// Returns whether to send a new probe (none is out).
     pub fn tick(&mut self, now: Mono, late_ms: u64) -> bool {
         self.forget(now);
+        self.ticked_at = now;
         match self.probe_out {
             Some(sent) => {
                 self.sample(now.saturating_sub(sent).max(late_ms));
@@ -276,6 +281,15 @@ impl Governor {
             self.probe_out = None;
         }
         self.sample(now.saturating_sub(sent));
+    }
+
+    /// Whether the probe tick is overdue by more than the delay limit: calls read from the
+    /// socket after a freeze are judged before the ticker has run again.
+    fn ticks_overdue(&self, now: Mono) -> bool {
+        let overdue = now
+            .saturating_sub(self.ticked_at)
+            .saturating_sub(PROBE_EVERY_MS);
+        self.limits.max_delay_ms > 0 && overdue > u64::from(self.limits.max_delay_ms)
     }
 
     /// The smoothed input-queue delay, ms.

@@ -229,3 +229,29 @@ fn a_late_tick_counts_as_its_lateness() {
     assert!(calm.tick(at(100), 30));
     assert_eq!(calm.delay_ms(), 0);
 }
+
+/// A process frozen (SIGSTOP, a stalled disk) reads the calls queued in its socket before
+/// its probe ticker runs again: an overdue tick is itself the sign, so they are shed.
+#[test]
+fn calls_judged_before_an_overdue_tick_are_shed_for_delay() {
+    let mut g = Governor::new(limits(0, 0, 250), at(0));
+    assert!(g.tick(at(0), 0));
+    g.probe_returned(at(1), at(0));
+    assert_eq!(
+        g.judge(at(300), 1, false),
+        Verdict::Admit,
+        "within a tick and the limit"
+    );
+    assert_eq!(g.judge(at(2_000), 2, false), shed(ShedReason::Delay));
+    // The ticker runs again on time: nothing overdue, and the late tick's sample decides.
+    g.tick(at(2_010), 0);
+    g.probe_returned(at(2_011), at(2_010));
+    assert_eq!(g.judge(at(2_020), 3, false), Verdict::Admit);
+}
+
+/// Without a delay limit an overdue ticker sheds nothing.
+#[test]
+fn an_overdue_tick_without_a_delay_limit_sheds_nothing() {
+    let mut g = Governor::new(limits(0, 0, 0), at(0));
+    assert_eq!(g.judge(at(60_000), 1, false), Verdict::Admit);
+}
