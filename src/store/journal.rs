@@ -222,6 +222,13 @@ impl Store {
             .collect()
     }
 
+    /// The ids of the calls in the journal (tests).
+    #[cfg(test)]
+    pub(crate) fn journaled_ids(&self) -> Vec<String> {
+        let entries = self.journaled().unwrap();
+        entries.into_iter().map(|e| e.record.id).collect()
+    }
+
     /// At start, before any call: closes every call left in the journal as interrupted
     /// and stores its record (see [`close_interrupted`]); its recording, if found under
     /// `recordings` (the recordings root), is repaired and linked. Returns the records.

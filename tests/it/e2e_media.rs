@@ -9,7 +9,7 @@ use common::*;
 use sas_router::media::dtmf::DtmfSource;
 use sas_router::media::g711::G711Law;
 use sas_router::store::record::{CallRecord, Outcome};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const GREETING_HZ: f32 = 440.0;
@@ -28,6 +28,19 @@ fn tone_prompts(dir: &Path) {
             ("reassurance", REASSURANCE_HZ, 200),
         ],
     );
+}
+
+/// A router (default options) playing the tone prompts, and its test directory.
+async fn start_with_tones(name: &str) -> (PathBuf, Router) {
+    let dir = temp_dir(name);
+    let prompts = dir.join("prompts");
+    tone_prompts(&prompts);
+    let router = start(Options {
+        prompts: Some(prompts),
+        ..Options::default()
+    })
+    .await;
+    (dir, router)
 }
 
 async fn one_record(router: &Router) -> CallRecord {
@@ -446,14 +459,7 @@ async fn a_menu_key_routes_the_call_and_silence_takes_the_default() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seat_phone_holding_its_caller_gives_it_the_hold_audio() {
-    let dir = temp_dir("seat-hold");
-    let prompts = dir.join("prompts");
-    tone_prompts(&prompts);
-    let mut router = start(Options {
-        prompts: Some(prompts),
-        ..Options::default()
-    })
-    .await;
+    let (dir, mut router) = start_with_tones("seat-hold").await;
     // The ARM's phone answers, talks 1 s, holds its caller (re-INVITE sendonly) for 2 s,
     // then takes it back (sendrecv); the router must answer recvonly, then sendrecv.
     let (phone, port) = seat_sipp(router.sip, "seat_holds.xml", &[], 1, 1000, true);
@@ -610,14 +616,7 @@ fn check_config_warns_when_the_rtp_range_overlaps_the_ephemeral_ports() {
 /// the third leg's (transfers, supervision) is not. Used to be all three at the INVITE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_negotiated_legs_hold_rtp_ports() {
-    let dir = temp_dir("lazy-ports");
-    let prompts = dir.join("prompts");
-    tone_prompts(&prompts);
-    let mut router = start(Options {
-        prompts: Some(prompts),
-        ..Options::default()
-    })
-    .await;
+    let (dir, mut router) = start_with_tones("lazy-ports").await;
     let config = std::fs::read_to_string(&router.config_path).unwrap();
     let setting = |key: &str| -> u16 {
         let line = config.lines().find(|l| l.starts_with(key)).unwrap();

@@ -172,13 +172,7 @@ fn replay_is_idempotent() {
     assert_eq!(c.events.last().unwrap().kind.as_str(), "RECORDING_FAILED");
     assert_eq!(store.outbox_batch(100).unwrap().len(), 2);
     assert_eq!(store.seat_history("arm1", 10).unwrap().len(), 1);
-    let journaled: Vec<_> = store
-        .journaled()
-        .unwrap()
-        .into_iter()
-        .map(|e| e.record.id)
-        .collect();
-    assert_eq!(journaled, ["b"]);
+    assert_eq!(store.journaled_ids(), ["b"]);
 }
 
 /// Frames left in the log (sled never flushed them: `kill -9`) are in the store once it

@@ -35,13 +35,7 @@ fn a_late_journal_line_never_resurrects_a_stored_call() {
     confirmed(done).unwrap();
     let last = writer.record(finished("c"), None);
     confirmed(last).unwrap();
-    let journaled: Vec<String> = store
-        .journaled()
-        .unwrap()
-        .into_iter()
-        .map(|e| e.record.id)
-        .collect();
-    assert_eq!(journaled, ["b"]);
+    assert_eq!(store.journaled_ids(), ["b"]);
     let a = store.get_call("a").unwrap().expect("a stored");
     assert_eq!(a.outcome, Some(Outcome::Abandoned));
     std::fs::remove_dir_all(&dir).ok();
