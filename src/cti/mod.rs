@@ -226,8 +226,29 @@ impl CtiChannels {
         answer.await.unwrap_or(Err(CtiError::Unavailable))
     }
 
+    /// Whether a console or supervisor listens: events nobody hears need not be built
+    /// (one per seat history line, a JSON object each).
+    pub fn listened(&self) -> bool {
+        self.events.receiver_count() > 0
+    }
+
     /// Publishes an event (nobody listening is fine).
     pub fn publish(&self, event: CtiEvent) {
         self.events.send(event).ok();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CtiChannels;
+
+    #[test]
+    fn listened_while_a_console_or_supervisor_subscribes() {
+        let (cti, _commands) = CtiChannels::new(8);
+        assert!(!cti.listened());
+        let console = cti.events.subscribe();
+        assert!(cti.listened());
+        drop(console);
+        assert!(!cti.listened());
     }
 }

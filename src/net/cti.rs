@@ -159,17 +159,9 @@ impl CallDriver {
 
     /// Stores a seat event and publishes it.
     pub(super) fn record_seat_event(&self, event: SeatEvent) {
-        let kind = match event.kind.as_str() {
-            "STATE" => "seat_state".to_string(),
-            other => other.to_lowercase(),
-        };
-        self.cti.publish(CtiEvent {
-            at: event.at,
-            seat: Some(event.seat.clone()),
-            call: event.call.clone(),
-            kind,
-            detail: json!({"from": event.from, "to": event.to, "detail": event.detail}),
-        });
+        if self.cti.listened() {
+            self.cti.publish(cti_event_of(&event));
+        }
         // Stored by the writer thread, in order, off this loop.
         self.writer.seat_event(event);
     }
@@ -268,6 +260,21 @@ impl CallDriver {
         let detail = format!("{step} {}", serde_json::json!(mode).as_str().unwrap_or(""));
         self.seat_log(now, seat, EventKind::Transfer, Some(call), Some(&detail));
         Ok(mode)
+    }
+}
+
+/// A seat history line as consoles and supervisors hear it.
+fn cti_event_of(event: &SeatEvent) -> CtiEvent {
+    let kind = match event.kind.as_str() {
+        "STATE" => "seat_state".to_string(),
+        other => other.to_lowercase(),
+    };
+    CtiEvent {
+        at: event.at,
+        seat: Some(event.seat.clone()),
+        call: event.call.clone(),
+        kind,
+        detail: json!({"from": event.from, "to": event.to, "detail": event.detail}),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Tests of the relay threads' IO (batching, many calls per thread, socket errors), over
 //! real UDP sockets on 127.0.0.1 through the [`MediaRelay`] handle.
 
-use super::engine::{BATCH, token, untoken};
+use super::engine::{BATCH, Shared, token, untoken};
 use super::tests::{LOCALHOST, assert_silent, peer, pool, recv, rtp, start_bridged};
 use super::*;
 
@@ -123,4 +123,24 @@ async fn a_dropped_handle_closes_the_calls_sockets() {
     }
     caller.send_to(&rtp(2, b"after"), a_local).await.unwrap();
     assert_silent(&seat).await;
+}
+
+/// Calls woken while their thread has not yet emptied its inbox cost no more `eventfd`
+/// writes (one wake-up for the batch); once the thread has taken the inbox, the next call
+/// woken wakes it again.
+#[test]
+fn calls_woken_before_the_thread_turns_share_one_wake_up() {
+    let shared = Shared::new().unwrap();
+    for slot in 0..5 {
+        shared.post(|inbox| inbox.woken.push(slot));
+    }
+    assert_eq!(shared.drain(), 1, "one eventfd write for five calls");
+    assert_eq!(shared.take().woken, vec![0, 1, 2, 3, 4]);
+    shared.post(|inbox| inbox.woken.push(7));
+    assert_eq!(shared.drain(), 1, "an empty inbox: woken again");
+    // Posted after the thread read the eventfd but before it took the inbox: taken now,
+    // and the pending write only costs a spurious turn, no call is left behind.
+    shared.post(|inbox| inbox.woken.push(8));
+    assert_eq!(shared.take().woken, vec![7, 8]);
+    assert_eq!(shared.drain(), 0, "no write for a non-empty inbox");
 }
