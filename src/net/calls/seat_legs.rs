@@ -9,6 +9,7 @@ use crate::call::router::RouterInput;
 use crate::call::{CallId, CallInput, Party};
 use crate::media::relay::Leg;
 use crate::media::sdp::{SessionDescription, SrtpPolicy};
+use crate::net::limits::LogThrottle;
 use crate::time::Now;
 use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::dialog::invitation::InviteOption;
@@ -16,7 +17,6 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, StatusCode, Uri};
 use rsipstack::transport::SipAddr;
 use std::collections::HashMap;
-use crate::net::limits::LogThrottle;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
