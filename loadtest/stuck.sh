@@ -9,7 +9,8 @@
 #   loadtest/stuck.sh [RATE=200] [SECS=10] [SEATS=100] [FREEZE_S=4] [WATCH_S=120]
 #
 # ROUTER_BIN runs another build (the one before, to compare); the shipped
-# caller_rtp_timeout_s (60 s) applies: CALLER_TIMEOUT_S changes it.
+# caller_rtp_timeout_s (60 s) applies: CALLER_TIMEOUT_S changes it. [overload] is off unless
+# OVERLOAD_SECTION says (loadtest/router.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${1:-200}; SECS=${2:-10}; SEATS=${3:-100}; FREEZE_S=${4:-4}; WATCH_S=${5:-120}
@@ -19,6 +20,8 @@ trap 'kill -CONT $ROUTER 2>/dev/null || true; kill $CALLER $SEAT_SIPP $ROUTER 2>
       wait 2>/dev/null || true; [ "${KEEP_WORK:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"' EXIT
 SIP_PORT=25260; HTTP_PORT=28280; SEAT_PORT=25271; REG_PORT=25272; CALLER_PORT=25280
 
+# Overload control off, as in sidebyside.sh: the point is what the router does past it.
+export OVERLOAD_SECTION=${OVERLOAD_SECTION:-"max_calls = 0;max_call_rate = 0;max_queue_delay_ms = 0"}
 cp -r dialplans "$work/dialplans"
 sed -i '/^greeting = "accueil-15"/d; /^hold = "musique-attente"/d; /^reassurance/d' \
   "$work/dialplans/samu.toml"

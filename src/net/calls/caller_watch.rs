@@ -12,7 +12,7 @@
 //! holding its RTP ports, and took a seat for 32 s (the 2xx unacknowledged) each time it
 //! was offered. In an early dialog only silence counts as lost: a trunk that answers at
 //! all, even 481, is there, and would have CANCELed (retransmitted for 32 s) a caller that
-//! hung up.
+//! hung up. Only callers over UDP are probed so: over a connection a CANCEL is not lost.
 
 use super::{CallDriver, CallEvent, LegMap};
 use crate::call::Party;
@@ -20,8 +20,9 @@ use crate::call::router::{MediaSample, RouterInput, SeatSample};
 use crate::media::relay::Leg;
 use crate::time::Now;
 use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::typed::CSeq;
-use rsipstack::sip::{Header, Method, Request, SipMessage, StatusCodeKind, Version};
+use rsipstack::sip::{Header, Method, Request, SipMessage, StatusCodeKind, Transport, Version};
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::transaction::Transaction;
@@ -110,6 +111,13 @@ impl CallDriver {
 /// requests on confirmed dialogs only. Its CSeq is the dialog's current one, not a new
 /// one, so every later request of the dialog (BYE, re-INVITE) still goes up.
 async fn probe_early(dialog: &InviteDialog, endpoint: EndpointInnerRef) -> bool {
+    // Over TCP, TLS or WebSocket a CANCEL is not lost, and a new connection to a phone
+    // behind NAT would fail: only UDP callers are judged.
+    let initial = dialog.initial_request();
+    let via = initial.top_via_header().and_then(|v| v.typed());
+    if !via.is_ok_and(|v| v.transport == Transport::Udp) {
+        return true;
+    }
     let snapshot = dialog.snapshot();
     let Ok(via) = endpoint.get_via(None, None) else {
         return true; // no listener to send from: nothing proves the caller gone
