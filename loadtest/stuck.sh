@@ -2,7 +2,9 @@
 # Do seats and calls come back after a disturbance? RATE trunk calls/s for SECS s to SEATS
 # SIPp seats (hold 0; the shipped plans without greeting and hold audio, as in
 # sidebyside.sh, so calls wait unanswered; SIPp callers give up after 10 s and send their
-# CANCEL once), the router frozen (SIGSTOP) for FREEZE_S s in the middle (0: no freeze).
+# CANCEL once), the router frozen (SIGSTOP) for FREEZE_S s from FREEZE_AT s (default: the
+# middle; 0 s: no freeze). Frozen when the first callers give up (FREEZE_AT=10), their
+# CANCELs overflow its socket buffer and are lost: ghosts, the overload case.
 # Then every 2 s: the calls the router holds and its seats by state, until it holds none
 # and every seat is available again, or WATCH_S s have passed. Run it under the bench lock.
 #
@@ -51,15 +53,16 @@ sample() { # t: seconds since the load began
          for (k in s) if (s[k] > 0) printf " %s=%d", k, s[k]; printf "\n"}' <<< "$m"
 }
 
-echo "$RATE calls/s for $SECS s, $SEATS seats, freeze ${FREEZE_S} s at $((SECS / 2)) s;" \
+FREEZE_AT=${FREEZE_AT:-$((SECS / 2))}
+echo "$RATE calls/s for $SECS s, $SEATS seats, freeze ${FREEZE_S} s at ${FREEZE_AT} s;" \
   "router: ${ROUTER_BIN:-target/release/sas-router}"
 start=$(date +%s)
 ( cd "$work" && sipp 127.0.0.1:$SIP_PORT -sf "$work/caller.xml" -i 127.0.0.1 -p $CALLER_PORT -s 15 \
     -m $((RATE * SECS)) -r "$RATE" -d 0 -l 20000 -nostdin -recv_timeout 10000 \
     -timeout $((SECS + 40))s > sipp.out 2>&1 ) &
 CALLER=$!
-sleep $((SECS / 2))
 if [ "$FREEZE_S" -gt 0 ]; then
+  sleep "$FREEZE_AT"
   kill -STOP "$ROUTER"; sleep "$FREEZE_S"; kill -CONT "$ROUTER"
   echo "frozen ${FREEZE_S} s"
 fi
