@@ -38,6 +38,7 @@ mod e2e_sip_ws;
 mod e2e_sipp;
 mod e2e_softphones;
 mod e2e_srtp;
+mod e2e_stuck;
 mod e2e_supervise;
 mod e2e_tls;
 mod e2e_transfer;

@@ -9,6 +9,7 @@ use crate::call::router::RouterInput;
 use crate::call::{CallId, CallInput, Party};
 use crate::media::relay::Leg;
 use crate::media::sdp::{SessionDescription, SrtpPolicy};
+use crate::net::limits::LogThrottle;
 use crate::time::Now;
 use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::dialog::invitation::InviteOption;
@@ -16,7 +17,8 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, StatusCode, Uri};
 use rsipstack::transport::SipAddr;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// A leg towards a seat (or the external party): offered, then answered.
 pub(in crate::net) struct SeatLeg {
@@ -216,7 +218,10 @@ impl CallDriver {
                 self.invite_b(call, seat, target, offer, legs, by_leg)
             }
             None => {
-                tracing::error!(%call, "forward: no [trunk] outbound address configured");
+                // Once per call was 2,000 lines a minute under load: once per interval.
+                if let Some(unlogged) = no_outbound_log() {
+                    tracing::error!(%call, unlogged, "forward: no [trunk] outbound address configured");
+                }
                 self.seat_leg_failed(call, seat, None);
             }
         }
@@ -362,6 +367,14 @@ impl CallDriver {
             tokio::spawn(async move { dialog.hangup().await.ok() });
         }
     }
+}
+
+/// `Some(n)` when a forward without `[trunk] outbound` is to be logged now (`n` not logged
+/// since); `None`: not now. The call's timeline says FORWARD_FAILED either way.
+fn no_outbound_log() -> Option<u64> {
+    static LOG: OnceLock<Mutex<LogThrottle>> = OnceLock::new();
+    let log = LOG.get_or_init(|| Mutex::new(LogThrottle::new(Duration::from_secs(10))));
+    log.lock().ok()?.hit(Instant::now())
 }
 
 /// Time between the 202 to a REFER and its NOTIFY.

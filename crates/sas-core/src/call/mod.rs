@@ -978,14 +978,18 @@ impl Switchboard {
     }
 
     /// Withdraws the offer ringing for a waiting call, if any.
-    fn withdraw_offer(&mut self, now: Now, call: &str) {
-        for seat in self.acd.withdraw(now.mono, call) {
+    /// Takes the call out of its queue, cancelling its offers: whether any was ringing.
+    fn withdraw_offer(&mut self, now: Now, call: &str) -> bool {
+        let seats = self.acd.withdraw(now.mono, call);
+        let rang = !seats.is_empty();
+        for seat in seats {
             self.close_offer(now, call, &seat, OfferResult::Withdrawn, None);
             self.outputs.push_back(CallOutput::CancelSeat {
                 call: call.into(),
                 seat: seat.into(),
             });
         }
+        rang
     }
 
     /// Hangs up the seat of a bridged call and starts its wrap-up.
@@ -997,6 +1001,30 @@ impl Switchboard {
             call: call.into(),
             seat,
         });
+    }
+
+    /// Belt and braces as `call` ends: a seat still offered it or busy with it would never
+    /// be offered another call (seen under overload: all seats busy for minutes). Every
+    /// ending path releases its seats first; one that did not is logged and its seats are
+    /// freed here. Only the call's own seats are looked at (its handlers and offers).
+    fn free_seats_left(&mut self, now: Now, call: &str) {
+        let Some(c) = self.calls.get(call) else {
+            return;
+        };
+        let busy_with_it = |acd: &Acd, seat: &str| {
+            matches!(acd.seat(seat).map(|s| &s.state),
+                Some(SeatState::Busy { call: on }) if on.as_str() == call)
+        };
+        let left: Vec<String> = (c.record.handlers.iter())
+            .map(|h| h.seat.clone())
+            .filter(|seat| busy_with_it(&self.acd, seat))
+            .collect();
+        if self.withdraw_offer(now, call) || !left.is_empty() {
+            tracing::error!(%call, seats = ?left, "call ended with seats still held: freed");
+        }
+        for seat in left {
+            self.release_seat(now, call, Party::Seat(seat.into()));
+        }
     }
 
     fn drain_acd(&mut self, now: Now) {
@@ -1097,6 +1125,7 @@ impl Switchboard {
     }
 
     fn finish(&mut self, now: Now, call: &str, outcome: Outcome, reason: EndReason) {
+        self.free_seats_left(now, call);
         let Some(mut c) = self.calls.remove(call) else {
             return;
         };

@@ -710,3 +710,34 @@ fn a_408_or_503_for_the_seat_is_not_its_refusal() {
     assert_eq!(reason(&b, "arm2"), Some(PauseReason::Rejected));
     assert_eq!(b.record("c1").unwrap().offers[0].status, Some(503));
 }
+
+/// A call that ends by a path that forgot its seats (none does today; under overload all
+/// 100 seats once stayed busy for minutes): the seat busy with it and the one ringing for
+/// it are freed as it ends, their legs hung up and cancelled.
+#[test]
+fn a_call_ending_with_its_seats_still_held_frees_them() {
+    let mut b = board(&["arm1", "arm2"]);
+    online(&mut b, T0, "arm1");
+    arrive(&mut b, T0, "c1", "samu", 0);
+    let answered = CallInput::SeatAnswered {
+        call: "c1".into(),
+        seat: "arm1".into(),
+    };
+    b.handle(Now::at(T0 + SECOND), answered);
+    online(&mut b, T0, "arm2");
+    arrive(&mut b, T0 + SECOND, "c2", "samu", 0);
+    actions(&mut b);
+    let now = Now::at(T0 + 2 * SECOND);
+    for call in ["c1", "c2"] {
+        b.finish(now, call, Outcome::Failed, EndReason::CallerLost);
+    }
+    let outs = actions(&mut b);
+    assert!(outs.iter().any(|o| matches!(o,
+        CallOutput::HangUpSeat { call, seat: Party::Seat(s) } if call.as_str() == "c1" && s.as_str() == "arm1")));
+    assert!(outs.iter().any(|o| matches!(o,
+        CallOutput::CancelSeat { call, .. } if call.as_str() == "c2")));
+    // arm1 in its wrap-up (10 s on this board), arm2 available again.
+    let state = |b: &Switchboard, seat| b.acd().seat(seat).map(|s| s.state.clone());
+    assert!(matches!(state(&b, "arm1"), Some(SeatState::WrapUp { .. })));
+    assert_eq!(state(&b, "arm2"), Some(SeatState::Available));
+}

@@ -140,3 +140,60 @@ fn a_failed_forward_goes_to_its_failed_step() {
         "{trace:?}"
     );
 }
+
+/// The shipped 15's shape with no `[trunk] outbound` (every forward fails at once) and
+/// nobody logged in: the backup forward (no seat), then the max-wait overflow's, each fails
+/// and the call waits again. It never loops: at most those two dials over ten minutes, no
+/// timer left armed for it, and it is still waiting (never lost).
+#[test]
+fn forwards_that_always_fail_never_loop_the_call() {
+    const SAMU: &str = r#"
+[queues.arm]
+role = "arm"
+[external]
+centre_secours = "0387000000"
+[entries.sas]
+numbers = ["116117"]
+line = "sas"
+start = "file"
+backup = "secours"
+backup_when = ["no_seat"]
+[entries.sas.steps.file]
+queue = "arm"
+max_wait_s = 120
+overflow = "secours"
+[entries.sas.steps.secours]
+forward = "centre_secours"
+"#;
+    let mut r = Router::new(board(&["arm1"]), Now::at(T0));
+    let t = Now::at(T0);
+    super::tests::admit_with(&mut r, t, "c1", SAMU, false);
+    let mut dials = 0;
+    let mut at = t;
+    for _ in 0..100 {
+        let outs = outputs(&mut r);
+        let dialled = outs
+            .iter()
+            .filter(|o| matches!(o, RouterOutput::Call(CallOutput::Dial { .. })))
+            .count();
+        dials += dialled;
+        if dialled > 0 {
+            let failed = CallInput::ExternalFailed {
+                call: "c1".into(),
+                status: None,
+            };
+            r.handle(at, RouterInput::Call(failed));
+            continue;
+        }
+        match r.poll_timeout() {
+            Some(next) if next <= t.plus(600_000).mono => {
+                at = t.plus(next.saturating_sub(t.mono));
+                r.handle_timeout(at);
+            }
+            _ => break,
+        }
+    }
+    assert!((1..=2).contains(&dials), "{dials} dials");
+    assert!(r.board().waiting_since("c1").is_some(), "still waiting");
+    assert!(r.board().record("c1").is_some(), "not lost");
+}

@@ -24,9 +24,10 @@ pub struct LivenessSettings {
 /// What the driver read from one call's relay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaSample {
-    /// Packets (RTP and RTCP) received from an answered trunk caller so far; `None` when
-    /// the caller is not watched this way (not answered, or a WebRTC phone with its own
-    /// connection watch).
+    /// Packets (RTP and RTCP) received from a trunk caller so far, answered or not (one not
+    /// answered yet sends nothing: it is probed once the timeout has passed, which is what
+    /// ends a caller whose CANCEL was lost); `None` when the caller is not watched this way
+    /// (a WebRTC phone, with its own connection watch).
     pub caller_rx: Option<u64>,
     /// Each SIP seat that should be talking: its RTP packets received so far, and whether
     /// its leg was renegotiated since the last sample (the watch starts again).
@@ -141,6 +142,7 @@ mod tests {
     use super::super::RouterInput;
     use super::super::tests::{admit, outputs, router};
     use super::*;
+    use crate::acd::SeatState;
     use crate::call::CallOutput;
     use crate::call::tests_support::T0;
 
@@ -240,5 +242,122 @@ mod tests {
             matches!(o, RouterOutput::Call(CallOutput::Finished(rec)) if rec.end_reason.as_deref() == Some("caller_lost"))
         });
         assert!(lost);
+    }
+
+    /// A queue with no hold audio: the caller is not answered while it waits.
+    const SILENT_QUEUE: &str = r#"
+[queues.arm]
+role = "arm"
+[entries.sas]
+numbers = ["116117"]
+line = "sas"
+start = "file"
+[entries.sas.steps.file]
+queue = "arm"
+"#;
+
+    fn probe_round(r: &mut Router, t: Now, at: u64) -> Vec<RouterOutput> {
+        let media = || MediaSample {
+            caller_rx: Some(0),
+            seats: vec![],
+        };
+        for ms in [1_000, at] {
+            let call = "c1".into();
+            r.handle(
+                t.plus(ms),
+                RouterInput::Media {
+                    call,
+                    sample: media(),
+                },
+            );
+        }
+        outputs(r)
+    }
+
+    fn finished_lost(outs: &[RouterOutput]) -> bool {
+        outs.iter().any(|o| {
+            matches!(o, RouterOutput::Call(CallOutput::Finished(rec)) if rec.end_reason.as_deref() == Some("caller_lost"))
+        })
+    }
+
+    #[test]
+    fn an_unanswered_caller_waiting_for_nobody_is_probed_and_ended() {
+        let mut r = router();
+        r.set_liveness(LivenessSettings {
+            caller_silence_ms: 10_000,
+            seat_silence_ms: 0,
+        });
+        let t = Now::at(T0);
+        super::super::tests::admit_with(&mut r, t, "c1", SILENT_QUEUE, false);
+        outputs(&mut r);
+        assert!(
+            r.board().waiting_since("c1").is_some(),
+            "queued, unanswered"
+        );
+        let probe = RouterOutput::ProbeCaller { call: "c1".into() };
+        assert_eq!(probe_round(&mut r, t, 11_000), vec![probe]);
+        let probed = |answered| RouterInput::CallerProbed {
+            call: "c1".into(),
+            answered,
+        };
+        r.handle(t.plus(12_000), probed(false));
+        let outs = outputs(&mut r);
+        assert!(finished_lost(&outs), "{outs:?}");
+        assert!(r.board().record("c1").is_none(), "the call is over");
+    }
+
+    #[test]
+    fn an_unanswered_caller_ringing_a_seat_is_ended_and_the_seat_freed() {
+        let mut r = router();
+        r.set_liveness(LivenessSettings {
+            caller_silence_ms: 10_000,
+            seat_silence_ms: 0,
+        });
+        let t = Now::at(T0);
+        r.handle_call(
+            t,
+            CallInput::SeatOnline {
+                seat: "arm1".into(),
+            },
+        );
+        super::super::tests::admit_with(&mut r, t, "c1", SILENT_QUEUE, false);
+        let rung = outputs(&mut r).iter().any(|o| {
+            matches!(o, RouterOutput::Call(CallOutput::RingSeat { seat, .. }) if seat.as_str() == "arm1")
+        });
+        assert!(rung);
+        // A caller that answers the probe is kept, still ringing.
+        probe_round(&mut r, t, 11_000);
+        r.handle(
+            t.plus(11_500),
+            RouterInput::CallerProbed {
+                call: "c1".into(),
+                answered: true,
+            },
+        );
+        assert!(!finished_lost(&outputs(&mut r)));
+        // The seat's ring timeout is 15 s: probed again at 21.5 s, silence this time.
+        let outs = probe_round(&mut r, t, 21_500);
+        assert_eq!(outs, vec![RouterOutput::ProbeCaller { call: "c1".into() }]);
+        r.handle(
+            t.plus(22_000),
+            RouterInput::CallerProbed {
+                call: "c1".into(),
+                answered: false,
+            },
+        );
+        let outs = outputs(&mut r);
+        assert!(finished_lost(&outs), "{outs:?}");
+        assert!(
+            outs.iter()
+                .any(|o| matches!(o, RouterOutput::Call(CallOutput::CancelSeat { .. })))
+        );
+        let seat = r.board().acd().seat("arm1").map(|s| s.state.clone());
+        assert!(
+            !matches!(
+                seat,
+                Some(SeatState::Ringing { .. } | SeatState::Busy { .. })
+            ),
+            "{seat:?}"
+        );
     }
 }
