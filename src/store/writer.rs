@@ -323,13 +323,14 @@ impl Durable {
 
     /// Flushes sled, then starts the log afresh: what it held is in sled, on disk.
     fn checkpoint(&mut self, store: &Store, metrics: &WriterMetrics) -> Result<(), String> {
+        let started = Instant::now();
         if let Err(e) = store.flush() {
             tracing::error!(error = %e, "store NOT flushed: the commit log keeps its frames");
             // Retried an interval later, not in a loop.
             self.dirty_since = self.dirty_since.map(|_| Instant::now());
             return Err(e.to_string());
         }
-        metrics.checkpointed();
+        metrics.checkpointed(started.elapsed());
         self.dirty_since = None;
         if let Some(log) = self.log.as_mut()
             && let Err(e) = log.reset()
