@@ -50,6 +50,8 @@ elapsed=$(python3 -c "import time; print(time.time() - $start)")
 cpu_after=$(awk '{print $14+$15}' /proc/$ROUTER/stat)
 switches_after=$(switches)
 rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ROUTER/status)
+# METRICS_OUT=FILE: the router's /metrics as the run ends.
+[ -z "${METRICS_OUT:-}" ] || curl -sf "127.0.0.1:$HTTP_PORT/metrics" > "$METRICS_OUT" || true
 
 python3 - "$work" "$CALLS" "$RATE" "$elapsed" "$cpu_before" "$cpu_after" "$clk" "$rss_kb" "$AUDIO" "$SEATS" \
   "$switches_before" "$switches_after" <<'PY'

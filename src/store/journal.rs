@@ -1,6 +1,6 @@
 //! The call journal: each live call's record, rewritten in sled whenever the switchboard
-//! changes it (a timeline event, an offer, a handler), and removed in the same transaction
-//! that stores its final record ([`Store::put_call`]). What is left in the journal at start
+//! changes it (a timeline event, an offer, a handler), and removed by the write that stores
+//! its final record ([`Store::put_call`], after the record). What is left in the journal at start
 //! is a call the router never finished (crash, `kill -9`, power loss): [`Store::recover`]
 //! closes each as [`Outcome::Interrupted`], with its timeline up to the last journal write,
 //! a `ROUTER_STOPPED` event and its recording, repaired, linked.
@@ -182,35 +182,14 @@ pub fn close_interrupted(
     r
 }
 
-/// A journal line as written: the same JSON as [`JournalEntry`], without cloning the record.
-#[derive(Serialize)]
-struct JournalLine<'a> {
-    record: &'a CallRecord,
-    journaled_at: EpochMillis,
-}
-
 impl Store {
-    /// Journals the current version of `records` (one batch, not flushed: see the module
+    /// Journals the current version of `records` (not flushed: see the module
     /// documentation).
     pub fn journal(&self, now: EpochMillis, records: &[&CallRecord]) -> Result<(), StoreError> {
-        self.journal_lines(records.iter().map(|r| (now, *r)))
-    }
-
-    /// Journals each record as of its time, in one sled batch (the [`super::writer`]'s
-    /// coalesced lines, one per call).
-    pub(super) fn journal_lines<'a>(
-        &self,
-        lines: impl IntoIterator<Item = (EpochMillis, &'a CallRecord)>,
-    ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for (journaled_at, record) in lines {
-            let line = JournalLine {
-                record,
-                journaled_at,
-            };
-            batch.insert(record.id.as_bytes(), serde_json::to_vec(&line)?);
-        }
-        self.journal.apply_batch(batch)?;
+        let lines = (records.iter())
+            .map(|r| (now, std::borrow::Cow::Borrowed(*r)))
+            .collect();
+        self.apply(&super::wal::entry::Entry::Journal { lines })?;
         Ok(())
     }
 

@@ -11,7 +11,7 @@
 //! commit log [`wal`], sled flushed only at checkpoints), never on its own loop; opening
 //! the store replays what the log holds.
 //! With a shared store configured, records and audit entries also go to the [`outbox`],
-//! in the same transaction, for the shipper to send to PostgreSQL.
+//! with the data they carry, for the shipper to send to PostgreSQL.
 
 /// The call record is the core's (`sas_core::record`); its path here is kept.
 pub use sas_core::record;
@@ -29,7 +29,6 @@ pub mod wal;
 pub mod writer;
 
 use record::{CallRecord, FileEntry};
-use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -186,37 +185,12 @@ impl Store {
         &self.log_path
     }
 
-    /// Writes a record and waits until it is on disk; the call leaves the journal in the
-    /// same transaction, and enters the outbox if it is on. Wrap-up entries written
-    /// meanwhile ([`Store::append_file`]) join its file.
+    /// Writes a record and waits until it is on disk; the call leaves the journal, and
+    /// enters the outbox if it is on. Wrap-up entries written meanwhile
+    /// ([`Store::append_file`]) join its file. (The router writes through the [`writer`].)
     pub fn put_call(&self, record: &CallRecord) -> Result<(), StoreError> {
-        let shipped = self.put_call_unflushed(record, self.outbox_state.on())?;
-        self.flush()?;
-        self.outbox_state.added(shipped);
-        Ok(())
-    }
-
-    /// [`Store::put_call`] without the flush, entering the outbox if `ship`: the
-    /// [`writer`] flushes once for a batch, then tells the shipper (`outbox_state.added`)
-    /// the rows returned here.
-    fn put_call_unflushed(&self, record: &CallRecord, ship: bool) -> Result<u64, StoreError> {
-        let id = record.id.as_bytes();
-        (&self.calls, &self.late_file, &self.journal, &self.outbox)
-            .transaction(|(calls, late, journal, outbox)| {
-                journal.remove(id)?;
-                let mut record = record.clone();
-                if let Some(bytes) = late.remove(id)? {
-                    let entries: Vec<FileEntry> = serde_json::from_slice(&bytes).map_err(abort)?;
-                    entries.into_iter().for_each(|e| record.add_file(e));
-                }
-                calls.insert(id, serde_json::to_vec(&record).map_err(abort)?)?;
-                if ship {
-                    outbox::put_record(outbox, record)?;
-                }
-                Ok(())
-            })
-            .map_err(unwrap_tx)?;
-        Ok(u64::from(ship))
+        let entry = self.stored_final(Box::new(record.clone()), self.outbox_state.on())?;
+        self.apply_flushed(&entry)
     }
 
     /// Waits until every write so far is on disk.
@@ -230,43 +204,16 @@ impl Store {
     /// The record's new version enters the outbox if it is on (an entry waiting for its
     /// record ships with it).
     pub fn append_file(&self, id: &str, entry: &FileEntry) -> Result<(), StoreError> {
-        let shipped = self.append_file_unflushed(id, entry, self.outbox_state.on())?;
-        self.db.flush()?;
-        self.outbox_state.added(shipped);
-        Ok(())
+        let entry = self.filed(id, entry, self.outbox_state.on())?;
+        self.apply_flushed(&entry)
     }
 
-    /// [`Store::append_file`] without the flush (the [`writer`] flushes a batch at once),
-    /// shipping the record's new version if `ship`: the outbox rows added.
-    fn append_file_unflushed(
-        &self,
-        id: &str,
-        entry: &FileEntry,
-        ship: bool,
-    ) -> Result<u64, StoreError> {
-        let key = id.as_bytes();
-        let shipped = (&self.calls, &self.late_file, &self.outbox)
-            .transaction(|(calls, late, outbox)| {
-                if let Some(bytes) = calls.get(key)? {
-                    let mut record: CallRecord = serde_json::from_slice(&bytes).map_err(abort)?;
-                    record.add_file(entry.clone());
-                    calls.insert(key, serde_json::to_vec(&record).map_err(abort)?)?;
-                    if ship {
-                        outbox::put_record(outbox, record)?;
-                        return Ok(1);
-                    }
-                } else {
-                    let mut entries: Vec<FileEntry> = match late.get(key)? {
-                        Some(bytes) => serde_json::from_slice(&bytes).map_err(abort)?,
-                        None => Vec::new(),
-                    };
-                    entries.push(entry.clone());
-                    late.insert(key, serde_json::to_vec(&entries).map_err(abort)?)?;
-                }
-                Ok(0)
-            })
-            .map_err(unwrap_tx)?;
-        Ok(shipped)
+    /// Applies an entry and flushes sled, then tells the shipper of its outbox row.
+    fn apply_flushed(&self, entry: &wal::entry::Entry<'_>) -> Result<(), StoreError> {
+        let shipped = self.apply(entry)?;
+        self.flush()?;
+        self.outbox_state.added(shipped);
+        Ok(())
     }
 
     /// One record by id.
@@ -288,6 +235,7 @@ impl Store {
     }
 }
 
+/// A transaction's abort on an encoding error (the audit log's, [`audit`]).
 fn abort(e: serde_json::Error) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(StoreError::Encoding(e))
 }

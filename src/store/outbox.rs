@@ -2,8 +2,9 @@
 //!
 //! With the outbox on ([`Store::with_outbox`]), every finished record, every later version
 //! of it (a wrap-up entry appended, [`Store::append_file`]) and every audit entry is
-//! written to sled's `outbox` tree in the same transaction as the data itself: a crash
-//! can lose neither without the other. Keys are sled ids (8 bytes, big-endian), increasing
+//! written to sled's `outbox` tree with the data itself: a record and its row in the same
+//! commit-log entry ([`super::wal::entry`]), an audit entry and its row in one sled
+//! transaction, so a crash can lose neither without the other. Keys are sled ids (8 bytes, big-endian), increasing
 //! across restarts, so the outbox is read oldest first and a key doubles as the row's
 //! revision in PostgreSQL (a later version of a record never loses to an earlier one).
 //! The shipper deletes what PostgreSQL acknowledged; what a crash lets it send twice is
@@ -71,15 +72,14 @@ pub(super) fn put(
     Ok(())
 }
 
-/// Queues a version of a record, under a new key (its revision).
-pub(super) fn put_record(
-    outbox: &sled::transaction::TransactionalTree,
-    record: CallRecord,
-) -> Result<(), sled::transaction::ConflictableTransactionError<StoreError>> {
-    let item = OutboxItem::Call {
-        record: Box::new(record),
-    };
-    put(outbox, outbox.generate_id()?, &item)
+/// A record's outbox row: the JSON of [`OutboxItem::Call`], without cloning the record.
+pub(super) fn record_row(record: &CallRecord) -> Result<Vec<u8>, serde_json::Error> {
+    #[derive(Serialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    enum Row<'a> {
+        Call { record: &'a CallRecord },
+    }
+    serde_json::to_vec(&Row::Call { record })
 }
 
 impl Store {
@@ -117,14 +117,13 @@ impl Store {
             .collect()
     }
 
-    /// Deletes the rows the shared store acknowledged. Not flushed: a row a crash brings
-    /// back is shipped again, and written once.
+    /// Deletes the rows the shared store acknowledged, one plain remove each (an atomic
+    /// sled batch makes sled write out its buffer). Not flushed: a row a crash brings back
+    /// is shipped again, and written once.
     pub fn outbox_ack(&self, keys: &[u64]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
         for key in keys {
-            batch.remove(&key.to_be_bytes()[..]);
+            self.outbox.remove(key.to_be_bytes())?;
         }
-        self.outbox.apply_batch(batch)?;
         let n = keys.len() as u64;
         let pending = &self.outbox_state.pending;
         // Only the shipper deletes, so the count never goes below what is left.

@@ -51,8 +51,8 @@ impl Store {
         self.put_seat_events(std::slice::from_ref(event))
     }
 
-    /// Appends several events in one sled batch (the [`super::writer`] gathers a group
-    /// commit's).
+    /// Appends several events (the [`super::writer`] gathers a group commit's), one plain
+    /// insert each.
     pub fn put_seat_events(&self, events: &[SeatEvent]) -> Result<(), StoreError> {
         let keyed: Vec<(u64, SeatEvent)> = (events.iter().cloned())
             .map(|e| (next_sequence(), e))
@@ -66,11 +66,10 @@ impl Store {
         &self,
         events: &[(u64, SeatEvent)],
     ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
         for (seq, event) in events {
-            batch.insert(key(&event.seat, event.at, *seq), serde_json::to_vec(event)?);
+            let key = key(&event.seat, event.at, *seq);
+            self.seat_log.insert(key, serde_json::to_vec(event)?)?;
         }
-        self.seat_log.apply_batch(batch)?;
         Ok(())
     }
 

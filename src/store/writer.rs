@@ -29,9 +29,12 @@
 //! each batch (as before the log), loudly.
 //!
 //! Per call, the batch keeps sled's work small: a call's journal lines are coalesced (only
-//! its latest version in the batch is written, all calls' lines in one sled batch), a call
-//! whose final record is in the same batch gets no journal line at all (its record
-//! supersedes it), and the seat events of a batch go in one sled batch too.
+//! its latest version in the batch is written), and a call whose final record is in the
+//! same batch gets no journal line at all (its record supersedes it). Every write is a
+//! plain sled insert or remove, never an atomic sled batch or transaction: sled 0.34 seals
+//! and writes out its IO buffer around each of those (a wake-up of its IO threads, a
+//! `pwrite`, a `sync_file_range`), and the commit log already makes a write whole: a crash
+//! between two keys of one entry is completed by the replay ([`super::wal::entry`]).
 //!
 //! A record's recording joins the same commit: before the log's `fdatasync`, the writer
 //! syncs every recording file of the batch (`fdatasync`) and, once each, their
@@ -47,11 +50,11 @@
 
 pub mod metrics;
 
-use super::Store;
 use super::presence::StoredBinding;
 use super::record::{CallRecord, FileEntry};
 use super::seat_log::{self, SeatEvent};
 use super::wal::{self, CommitLog, entry::Entry};
+use super::{Store, StoreError};
 use crate::acd::PauseReason;
 use crate::sip::registrar::Binding;
 use crate::time::EpochMillis;
@@ -320,13 +323,14 @@ impl Durable {
 
     /// Flushes sled, then starts the log afresh: what it held is in sled, on disk.
     fn checkpoint(&mut self, store: &Store, metrics: &WriterMetrics) -> Result<(), String> {
+        let started = Instant::now();
         if let Err(e) = store.flush() {
             tracing::error!(error = %e, "store NOT flushed: the commit log keeps its frames");
             // Retried an interval later, not in a loop.
             self.dirty_since = self.dirty_since.map(|_| Instant::now());
             return Err(e.to_string());
         }
-        metrics.checkpointed();
+        metrics.checkpointed(started.elapsed());
         self.dirty_since = None;
         if let Some(log) = self.log.as_mut()
             && let Err(e) = log.reset()
@@ -338,27 +342,32 @@ impl Durable {
     }
 }
 
-/// Each live call's latest journal line, all in one sled batch; the lines written, for
-/// the log. A call already stored (in this batch or an earlier one) is over: its late
-/// line must not resurrect it.
+/// Each live call's latest journal line, written; the entry, for the log. A call already
+/// stored (in this batch or an earlier one) is over: its late line must not resurrect it.
 fn write_journal<'a>(
     journal: &'a IdMap<String, (EpochMillis, CallRecord)>,
     store: &Store,
     metrics: &WriterMetrics,
-) -> Vec<(EpochMillis, Cow<'a, CallRecord>)> {
+) -> Option<Entry<'a>> {
     if journal.is_empty() {
-        return Vec::new();
+        return None;
     }
-    let mut lines: Vec<(EpochMillis, Cow<'a, CallRecord>)> = (journal.values())
+    let lines: Vec<(EpochMillis, Cow<'a, CallRecord>)> = (journal.values())
         .filter(|(_, r)| !store.calls.contains_key(r.id.as_bytes()).unwrap_or(false))
         .map(|(at, r)| (*at, Cow::Borrowed(r)))
         .collect();
-    metrics.journaled(lines.len());
-    if let Err(e) = store.journal_lines(lines.iter().map(|(at, r)| (*at, r.as_ref()))) {
-        tracing::warn!(error = %e, calls = lines.len(), "call journal not written");
-        lines.clear();
+    let calls = lines.len();
+    let entry = Entry::Journal { lines };
+    match store.apply(&entry) {
+        Ok(_) => {
+            metrics.journaled(calls);
+            Some(entry)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, calls, "call journal not written");
+            None
+        }
     }
-    lines
 }
 
 /// Writes gathered since the last commit, and the records waiting for its flush.
@@ -374,7 +383,7 @@ struct Batch {
     recordings: Vec<(PathBuf, String)>,
     /// Each live call's latest journal line (written at commit, unless its record came).
     journal: IdMap<String, (EpochMillis, CallRecord)>,
-    /// Seat history with its keys' sequence numbers, written at commit in one sled batch.
+    /// Seat history with its keys' sequence numbers, written at commit.
     seat_events: Vec<(u64, SeatEvent)>,
     /// What was applied to sled, in order, for the commit log (journal lines and seat
     /// events join at commit).
@@ -391,33 +400,34 @@ impl Batch {
                     self.journal.insert(record.id.clone(), (now, record));
                 }
             }
-            Write::Standing { seat, paused } => match store.put_seat_standing(&seat, paused) {
-                Ok(()) => self.logged.push(Entry::Standing { seat, paused }),
-                Err(e) => tracing::warn!(%seat, error = %e, "seat standing not stored"),
-            },
+            Write::Standing { seat, paused } => {
+                let entry = Entry::Standing {
+                    seat: seat.clone(),
+                    paused,
+                };
+                if let Err(e) = self.write(store, Ok(entry)) {
+                    tracing::warn!(%seat, error = %e, "seat standing not stored");
+                }
+            }
             Write::SeatEvent(event) => {
                 self.opened.get_or_insert_with(Instant::now);
                 self.seat_events.push((seat_log::next_sequence(), event));
             }
             Write::Bindings { user, bindings } => {
                 let bindings: Vec<StoredBinding> = bindings.iter().map(Into::into).collect();
-                match store.put_stored_bindings(&user, &bindings) {
-                    Ok(()) => self.logged.push(Entry::Bindings { user, bindings }),
-                    Err(e) => tracing::warn!(seat = %user, error = %e, "registration not stored"),
+                let entry = Entry::Bindings {
+                    user: user.clone(),
+                    bindings,
+                };
+                if let Err(e) = self.write(store, Ok(entry)) {
+                    tracing::warn!(seat = %user, error = %e, "registration not stored");
                 }
             }
             Write::File { call, entry, done } => {
-                let ship = store.outbox_state.on();
-                match store.append_file_unflushed(&call, &entry, ship) {
-                    Ok(shipped) => {
-                        self.shipped += shipped;
+                let filed = store.filed(&call, &entry, store.outbox_state.on());
+                match self.write(store, filed) {
+                    Ok(()) => {
                         self.opened.get_or_insert_with(Instant::now);
-                        let logged = Entry::File {
-                            call: call.clone(),
-                            entry,
-                            ship,
-                        };
-                        self.logged.push(logged);
                         self.waiting.push((call, done));
                     }
                     Err(e) => {
@@ -430,22 +440,17 @@ impl Batch {
                 recording,
                 done,
             } => {
-                let ship = store.outbox_state.on();
-                match store.put_call_unflushed(&record, ship) {
-                    Ok(shipped) => {
+                let id = record.id.clone();
+                let stored = store.stored_final(record, store.outbox_state.on());
+                match self.write(store, stored) {
+                    Ok(()) => {
                         // Its record supersedes the journal line it would have had.
-                        self.journal.remove(&record.id);
-                        self.shipped += shipped;
+                        self.journal.remove(&id);
                         self.opened.get_or_insert_with(Instant::now);
-                        self.waiting.push((record.id.clone(), done));
                         if let Some(file) = recording {
-                            self.recordings.push((file, record.id.clone()));
+                            self.recordings.push((file, id.clone()));
                         }
-                        self.logged.push(Entry::Record {
-                            record,
-                            ship,
-                            recording_failed: None,
-                        });
+                        self.waiting.push((id, done));
                     }
                     Err(e) => {
                         done.send(Err(e.to_string())).ok();
@@ -455,20 +460,30 @@ impl Batch {
         }
     }
 
-    /// The seat events gathered, in one sled batch, then logged.
+    /// Applies one entry to sled (plain inserts and removes) and keeps it for the log;
+    /// its outbox rows are told to the shipper once the batch is durable. An entry sled
+    /// failed to take is not logged (its caller says so); keys it wrote before failing are
+    /// what a crash could have left too.
+    fn write(
+        &mut self,
+        store: &Store,
+        entry: Result<Entry<'static>, StoreError>,
+    ) -> Result<(), StoreError> {
+        let entry = entry?;
+        self.shipped += store.apply(&entry)?;
+        self.logged.push(entry);
+        Ok(())
+    }
+
+    /// The seat events gathered, written, then logged.
     fn write_seat_events(&mut self, store: &Store) {
         if self.seat_events.is_empty() {
             return;
         }
-        match store.put_seat_events_keyed(&self.seat_events) {
-            Ok(()) => {
-                let events = std::mem::take(&mut self.seat_events);
-                self.logged.push(Entry::Seats { events });
-            }
-            Err(e) => {
-                let events = self.seat_events.len();
-                tracing::warn!(error = %e, events, "seat history not stored");
-            }
+        let events = std::mem::take(&mut self.seat_events);
+        let n = events.len();
+        if let Err(e) = self.write(store, Ok(Entry::Seats { events })) {
+            tracing::warn!(error = %e, events = n, "seat history not stored");
         }
     }
 
@@ -483,10 +498,7 @@ impl Batch {
         self.write_seat_events(store);
         let journal = std::mem::take(&mut self.journal);
         let mut logged: Vec<Entry<'_>> = std::mem::take(&mut self.logged);
-        let lines = write_journal(&journal, store, metrics);
-        if !lines.is_empty() {
-            logged.push(Entry::Journal { lines });
-        }
+        logged.extend(write_journal(&journal, store, metrics));
         let in_log = logged.is_empty() || durable.append(&logged);
         drop(logged);
         let flushed = if !in_log {
@@ -517,8 +529,8 @@ impl Batch {
     }
 
     /// Syncs the batch's recordings (their data: `fdatasync`), then each directory once.
-    /// A record whose recording is not on disk says so (rewritten before the flush, and
-    /// logged so).
+    /// A record whose recording is not on disk says so (its next version, written and
+    /// logged before the sync).
     fn sync_recordings(&mut self, store: &Store, metrics: &WriterMetrics) {
         let mut dirs = BTreeSet::new();
         let mut failed = Vec::new();
@@ -544,28 +556,17 @@ impl Batch {
         for (call, why) in failed {
             tracing::error!(%call, error = %why, "recording NOT synced to disk");
             let why = format!("not synced to disk: {why}");
-            // Read back: the stored record holds what the first write merged in.
+            // Read back: the stored record holds what the batch merged in since.
             let rewritten = store.get_call(&call).and_then(|stored| {
                 let Some(mut record) = stored else {
-                    return Ok(0);
+                    return Ok(());
                 };
                 record.recording_failed(&why);
-                store.put_call_unflushed(&record, store.outbox_state.on())
+                let stored = store.stored_final(Box::new(record), store.outbox_state.on());
+                self.write(store, stored)
             });
-            match rewritten {
-                Ok(shipped) => self.shipped += shipped,
-                Err(e) => tracing::error!(%call, error = %e, "call record NOT rewritten"),
-            }
-            for entry in &mut self.logged {
-                if let Entry::Record {
-                    record,
-                    recording_failed,
-                    ..
-                } = entry
-                    && record.id == call
-                {
-                    *recording_failed = Some(why.clone());
-                }
+            if let Err(e) = rewritten {
+                tracing::error!(%call, error = %e, "call record NOT rewritten");
             }
         }
     }

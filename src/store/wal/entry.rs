@@ -1,10 +1,17 @@
 //! What a commit-log frame holds: the writes of one store-writer batch, as the writer
-//! applied them to sled ([`Entry`], a JSON array per frame), and their replay at open
-//! ([`Store::replay_log`]). Replay is idempotent, since a frame may already be in sled (sled
-//! wrote it out on its own before the crash, or a replay was cut short): a record already
-//! stored is not stored again, a wrap-up entry already in the file is not appended again
-//! (so no outbox row twice), seat history keeps its keys, the rest overwrites.
+//! applied them to sled ([`Entry`], a JSON array per frame), and how each is applied
+//! ([`Store::apply`]), by the writer and by the replay at open alike.
+//!
+//! Each entry is physical: the values it writes are in it (a record as stored, with the
+//! wrap-up entries merged in; the key of its outbox row; seat history with its keys), never
+//! computed from what sled holds. The writer applies an entry as plain per-key inserts and
+//! removes, not as one atomic sled batch, so a crash can leave any subset of a frame's keys
+//! in sled; replaying the frames in order rewrites every key, which brings sled to the
+//! state after the last frame whatever part of it had reached the disk (and twice is the
+//! same as once). The one key a replay may bring back is an outbox row the shipper had
+//! deleted meanwhile: shipped again, written once (the shared store's upserts).
 
+use super::super::outbox;
 use super::super::presence::StoredBinding;
 use super::super::record::{CallRecord, FileEntry};
 use super::super::seat_log::SeatEvent;
@@ -32,18 +39,17 @@ pub enum Entry<'a> {
         user: String,
         bindings: Vec<StoredBinding>,
     },
-    File {
-        call: String,
-        entry: Box<FileEntry>,
-        /// It entered the outbox.
-        ship: bool,
-    },
-    Record {
+    /// A call's record as stored: a final record (with the wrap-up entries that waited
+    /// for it), or a later version with one more entry. The call leaves the journal and the
+    /// late entries; `outbox`: the key of the record's row in the outbox, if it ships.
+    Stored {
         record: Box<CallRecord>,
-        ship: bool,
-        /// Its recording could not be synced: why (the stored record says so).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        recording_failed: Option<String>,
+        outbox: Option<u64>,
+    },
+    /// Every wrap-up entry waiting for a call's record (not written yet).
+    Late {
+        call: String,
+        entries: Vec<FileEntry>,
     },
 }
 
@@ -52,17 +58,25 @@ pub fn encode(entries: &[Entry<'_>]) -> Result<Vec<u8>, serde_json::Error> {
     serde_json::to_vec(entries)
 }
 
+/// A journal line as written: the same JSON as [`super::super::journal::JournalEntry`],
+/// without cloning the record.
+#[derive(Serialize)]
+struct JournalLine<'a> {
+    record: &'a CallRecord,
+    journaled_at: EpochMillis,
+}
+
 impl Store {
-    /// Applies the frames of the commit log (see [`super::read`]) to sled, idempotently;
-    /// the outbox rows added. A frame that does not decode (written by another version)
-    /// is skipped, loudly.
+    /// Applies the frames of the commit log (see [`super::read`]) to sled, in order; the
+    /// outbox rows written. A frame that does not decode (written by another version) is
+    /// skipped, loudly.
     pub(in crate::store) fn replay_frames(&self, frames: &[Vec<u8>]) -> Result<u64, StoreError> {
         let mut shipped = 0;
         for frame in frames {
             match serde_json::from_slice::<Vec<Entry<'static>>>(frame) {
                 Ok(entries) => {
-                    for entry in entries {
-                        shipped += self.replay(entry)?;
+                    for entry in &entries {
+                        shipped += self.apply(entry)?;
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "commit log frame not understood: skipped"),
@@ -71,50 +85,90 @@ impl Store {
         Ok(shipped)
     }
 
-    fn replay(&self, entry: Entry<'static>) -> Result<u64, StoreError> {
+    /// Writes one entry's keys to sled, one plain insert or remove each (not flushed); the
+    /// outbox rows written. A record goes in before its call leaves the journal, so a
+    /// reader never misses a call that is in neither.
+    pub(in crate::store) fn apply(&self, entry: &Entry<'_>) -> Result<u64, StoreError> {
         match entry {
             Entry::Journal { lines } => {
-                let live = lines
-                    .iter()
-                    .filter(|(_, r)| !self.calls.contains_key(r.id.as_bytes()).unwrap_or(false))
-                    .map(|(at, r)| (*at, r.as_ref()));
-                self.journal_lines(live)?;
-            }
-            Entry::Standing { seat, paused } => self.put_seat_standing(&seat, paused)?,
-            Entry::Seats { events } => self.put_seat_events_keyed(&events)?,
-            Entry::Bindings { user, bindings } => self.put_stored_bindings(&user, &bindings)?,
-            Entry::File { call, entry, ship } => {
-                if !self.has_file_entry(&call, &entry)? {
-                    return self.append_file_unflushed(&call, &entry, ship);
+                for (journaled_at, record) in lines {
+                    let line = JournalLine {
+                        record,
+                        journaled_at: *journaled_at,
+                    };
+                    self.journal
+                        .insert(record.id.as_bytes(), serde_json::to_vec(&line)?)?;
                 }
             }
-            Entry::Record {
-                mut record,
-                ship,
-                recording_failed,
-            } => {
-                if !self.calls.contains_key(record.id.as_bytes())? {
-                    if let Some(why) = recording_failed {
-                        record.recording_failed(&why);
-                    }
-                    return self.put_call_unflushed(&record, ship);
+            Entry::Standing { seat, paused } => self.put_seat_standing(seat, *paused)?,
+            Entry::Seats { events } => self.put_seat_events_keyed(events)?,
+            Entry::Bindings { user, bindings } => self.put_stored_bindings(user, bindings)?,
+            Entry::Stored { record, outbox } => {
+                let id = record.id.as_bytes();
+                self.calls.insert(id, serde_json::to_vec(record)?)?;
+                if let Some(key) = outbox {
+                    self.outbox
+                        .insert(key.to_be_bytes(), outbox::record_row(record)?)?;
                 }
+                self.journal.remove(id)?;
+                self.late_file.remove(id)?;
+                return Ok(u64::from(outbox.is_some()));
+            }
+            Entry::Late { call, entries } => {
+                self.late_file
+                    .insert(call.as_bytes(), serde_json::to_vec(entries)?)?;
             }
         }
         Ok(0)
     }
 
-    /// `entry` is in `call`'s file already (its record's, or waiting for its record).
-    fn has_file_entry(&self, call: &str, entry: &FileEntry) -> Result<bool, StoreError> {
+    /// The entry that stores `record` as final, with the wrap-up entries waiting for it,
+    /// and with an outbox row if `ship`.
+    pub(in crate::store) fn stored_final(
+        &self,
+        mut record: Box<CallRecord>,
+        ship: bool,
+    ) -> Result<Entry<'static>, StoreError> {
+        if let Some(bytes) = self.late_file.get(record.id.as_bytes())? {
+            let entries: Vec<FileEntry> = serde_json::from_slice(&bytes)?;
+            entries.into_iter().for_each(|e| record.add_file(e));
+        }
+        let outbox = self.outbox_key(ship)?;
+        Ok(Entry::Stored { record, outbox })
+    }
+
+    /// The entry that adds a wrap-up entry to `call`'s file: its record's next version if
+    /// it is stored (with an outbox row if `ship`), else the entries waiting for it.
+    pub(in crate::store) fn filed(
+        &self,
+        call: &str,
+        entry: &FileEntry,
+        ship: bool,
+    ) -> Result<Entry<'static>, StoreError> {
         let key = call.as_bytes();
         if let Some(bytes) = self.calls.get(key)? {
-            let record: CallRecord = serde_json::from_slice(&bytes)?;
-            return Ok(record.file.contains(entry));
+            let mut record: Box<CallRecord> = Box::new(serde_json::from_slice(&bytes)?);
+            record.add_file(entry.clone());
+            let outbox = self.outbox_key(ship)?;
+            return Ok(Entry::Stored { record, outbox });
         }
-        if let Some(bytes) = self.late_file.get(key)? {
-            let entries: Vec<FileEntry> = serde_json::from_slice(&bytes)?;
-            return Ok(entries.contains(entry));
-        }
-        Ok(false)
+        let mut entries: Vec<FileEntry> = match self.late_file.get(key)? {
+            Some(bytes) => serde_json::from_slice(&bytes)?,
+            None => Vec::new(),
+        };
+        entries.push(entry.clone());
+        Ok(Entry::Late {
+            call: call.to_string(),
+            entries,
+        })
+    }
+
+    /// A new outbox key (a sled id, increasing across restarts) if `ship`.
+    fn outbox_key(&self, ship: bool) -> Result<Option<u64>, StoreError> {
+        Ok(if ship {
+            Some(self.db.generate_id()?)
+        } else {
+            None
+        })
     }
 }

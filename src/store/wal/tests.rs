@@ -106,30 +106,33 @@ fn wrap_up(note: &str) -> Box<FileEntry> {
     })
 }
 
-/// A batch as the writer logs it: wrap-up entries before and after the record, a seat
-/// event, a journal line for a live call, and a record whose recording failed.
+/// A batch as the writer logs it: wrap-up entries before and after the record (each
+/// write with its values), a seat event, a journal line for a live call, and a record whose
+/// recording failed.
 fn batch() -> Vec<u8> {
     let b = live("b");
+    let mut a = finished("a");
+    a.add_file(*wrap_up("early"));
+    let mut a_later = a.clone();
+    a_later.add_file(*wrap_up("late"));
+    let mut c = finished("c");
+    c.recording_failed("not synced to disk: gone");
     let entries = [
-        Entry::File {
+        Entry::Late {
             call: "a".into(),
-            entry: wrap_up("early"),
-            ship: true,
+            entries: vec![*wrap_up("early")],
         },
-        Entry::Record {
-            record: Box::new(finished("a")),
-            ship: true,
-            recording_failed: None,
+        Entry::Stored {
+            record: Box::new(a),
+            outbox: Some(7),
         },
-        Entry::File {
-            call: "a".into(),
-            entry: wrap_up("late"),
-            ship: true,
+        Entry::Stored {
+            record: Box::new(a_later),
+            outbox: Some(8),
         },
-        Entry::Record {
-            record: Box::new(finished("c")),
-            ship: false,
-            recording_failed: Some("not synced to disk: gone".into()),
+        Entry::Stored {
+            record: Box::new(c),
+            outbox: None,
         },
         Entry::Seats {
             events: vec![(
@@ -160,19 +163,33 @@ fn replay_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let frames = vec![batch()];
-    let shipped = store.replay_frames(&frames).unwrap();
     // The record (with its early entry), then its late entry: two rows.
-    assert_eq!(shipped, 2);
-    assert_eq!(store.replay_frames(&frames).unwrap(), 0);
+    assert_eq!(store.replay_frames(&frames).unwrap(), 2);
+    store.replay_frames(&frames).unwrap();
     assert_eq!(store.call_count(), 2);
     let a = store.get_call("a").unwrap().unwrap();
     let notes: Vec<_> = a.file.iter().filter_map(|e| e.data.note.clone()).collect();
     assert_eq!(notes, ["early", "late"]);
+    assert_eq!(store.late_file.len(), 0);
     let c = store.get_call("c").unwrap().unwrap();
     assert_eq!(c.events.last().unwrap().kind.as_str(), "RECORDING_FAILED");
-    assert_eq!(store.outbox_batch(100).unwrap().len(), 2);
+    let rows: Vec<u64> = (store.outbox_batch(100).unwrap().into_iter())
+        .map(|(key, _)| key)
+        .collect();
+    assert_eq!(rows, [7, 8]);
     assert_eq!(store.seat_history("arm1", 10).unwrap().len(), 1);
     assert_eq!(store.journaled_ids(), ["b"]);
+}
+
+/// A frame written by the commit log's first format (logical writes) is skipped, loudly,
+/// and the frames after it are replayed.
+#[test]
+fn a_frame_of_another_format_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let old = br#"[{"w":"record","record":{},"ship":false}]"#.to_vec();
+    store.replay_frames(&[old, batch()]).unwrap();
+    assert_eq!(store.call_count(), 2);
 }
 
 /// Frames left in the log (sled never flushed them: `kill -9`) are in the store once it

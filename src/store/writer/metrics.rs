@@ -1,6 +1,7 @@
 //! The store writer's figures on `/metrics`: flushes, writes per flush (the group commit's
 //! batch), flush latency (recordings synced plus sled's flush), recordings synced and
-//! journal lines written (after coalescing), checkpoints (sled flushed, commit log reset).
+//! journal lines written (after coalescing), checkpoints (sled flushed, commit log reset)
+//! and how long each took.
 //! Registered with the app's registry by whoever starts the writer.
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, Registry};
@@ -15,7 +16,7 @@ pub struct WriterMetrics {
     latency: Histogram,
     recordings: IntCounter,
     journal_lines: IntCounter,
-    checkpoints: IntCounter,
+    checkpoints: Histogram,
 }
 
 impl Default for WriterMetrics {
@@ -54,9 +55,13 @@ impl Default for WriterMetrics {
                 "Call journal lines written (one per live call and batch; none for a call \
                  whose record is in the same batch)",
             ),
-            checkpoints: counter(
-                "store_writer_checkpoints_total",
-                "Checkpoints: sled flushed and the commit log started afresh",
+            checkpoints: histogram(
+                HistogramOpts::new(
+                    "store_writer_checkpoint_seconds",
+                    "Checkpoints (sled flushed, the commit log started afresh) and how long \
+                     sled's flush took",
+                )
+                .buckets(prometheus::exponential_buckets(0.0005, 2.0, 14).expect("static")),
             ),
         }
     }
@@ -74,14 +79,14 @@ impl WriterMetrics {
         registry.register(Box::new(self.checkpoints.clone()))
     }
 
-    /// One checkpoint (sled flushed, the commit log reset).
-    pub(super) fn checkpointed(&self) {
-        self.checkpoints.inc();
+    /// One checkpoint (sled flushed, the commit log reset), whose flush took `took`.
+    pub(super) fn checkpointed(&self, took: Duration) {
+        self.checkpoints.observe(took.as_secs_f64());
     }
 
     /// Checkpoints so far.
     pub fn checkpoints(&self) -> u64 {
-        self.checkpoints.get()
+        self.checkpoints.get_sample_count()
     }
 
     /// One group commit of `writes` writes that took `took`.
