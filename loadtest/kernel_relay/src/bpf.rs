@@ -14,6 +14,9 @@ static OBJECT: &[u8] = include_bytes_aligned!("../bpf/relay.bpf.o");
 
 /// Copy the packet's payload to the recorder's ring buffer.
 pub const LEG_TAP: u32 = 1;
+/// Swap the Ethernet addresses: the packet goes back out of the interface it came in on
+/// (a peer behind a veth or a NIC; not needed on loopback).
+pub const LEG_SWAP_MAC: u32 = 2;
 
 /// `struct leg_key` of relay.bpf.c: where a packet was sent, network order.
 #[repr(C)]
@@ -58,8 +61,15 @@ unsafe impl Pod for LegVal {}
 
 impl LegVal {
     /// Packets to this leg go out from `from` (the relay's port for the other leg) to `to`,
-    /// redirected to `ifindex`'s egress (0: handed back to the stack).
-    pub fn new(from: SocketAddrV4, to: SocketAddrV4, ifindex: u32, tap: Option<u32>) -> Self {
+    /// redirected to `ifindex`'s egress (0: handed back to the stack), with `flags`
+    /// ([`LEG_SWAP_MAC`]) and the tap when `tap` names a stream.
+    pub fn new(
+        from: SocketAddrV4,
+        to: SocketAddrV4,
+        ifindex: u32,
+        flags: u32,
+        tap: Option<u32>,
+    ) -> Self {
         LegVal {
             src_addr: u32::from_ne_bytes(from.ip().octets()),
             dst_addr: u32::from_ne_bytes(to.ip().octets()),
@@ -67,7 +77,7 @@ impl LegVal {
             dst_port: to.port().to_be(),
             ifindex,
             tap_id: tap.unwrap_or(0),
-            flags: if tap.is_some() { LEG_TAP } else { 0 },
+            flags: flags | if tap.is_some() { LEG_TAP } else { 0 },
             ..LegVal::default()
         }
     }
@@ -147,6 +157,7 @@ mod tests {
             "127.0.0.1:30002".parse().unwrap(),
             "127.1.0.7:9600".parse().unwrap(),
             1,
+            0,
             Some(5),
         );
         assert_eq!(v.dst_addr.to_ne_bytes(), [127, 1, 0, 7]);

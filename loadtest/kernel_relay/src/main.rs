@@ -13,7 +13,8 @@
 //! Options: `--ng ADDR`, `--addr IP` (the relay's, in SDP and map keys; 127.0.0.1),
 //! `--ports MIN-MAX` (30000-39999), `--interface IF` (lo), `--mode kernel|direct` (direct: no
 //! relay, each side talks to the other: the baseline), `--no-redirect` (hand rewritten
-//! packets back to the stack instead of sending them out again), `--record DIR`. On SIGTERM
+//! packets back to the stack instead of sending them out again), `--swap-mac` (peers behind
+//! the interface, e.g. a veth: see `veth_check.sh`), `--record DIR`. On SIGTERM
 //! or SIGINT it prints `KRELAY k=v …` (kernel counters, recorder counters) and exits.
 
 #[path = "../../bencode.rs"]
@@ -44,6 +45,7 @@ struct Args {
     interface: String,
     direct: bool,
     redirect: bool,
+    swap_mac: bool,
     record: Option<PathBuf>,
 }
 
@@ -55,6 +57,7 @@ fn parse_args() -> anyhow::Result<Args> {
         interface: "lo".into(),
         direct: false,
         redirect: true,
+        swap_mac: false,
         record: None,
     };
     let mut it = std::env::args().skip(1);
@@ -80,6 +83,7 @@ fn parse_args() -> anyhow::Result<Args> {
                 }
             }
             "--no-redirect" => args.redirect = false,
+            "--swap-mac" => args.swap_mac = true,
             "--record" => args.record = Some(value()?.into()),
             other => bail!("unknown option {other} (see the module doc)"),
         }
@@ -109,7 +113,13 @@ fn main() -> anyhow::Result<()> {
         } else {
             0
         };
-        (ng::Mode::Kernel { relay, ifindex }, Some(ring))
+        let flags = if args.swap_mac { bpf::LEG_SWAP_MAC } else { 0 };
+        let mode = ng::Mode::Kernel {
+            relay,
+            ifindex,
+            flags,
+        };
+        (mode, Some(ring))
     };
     if let Some(dir) = &args.record {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -17,8 +17,13 @@ use crate::bpf::{LegVal, Relay};
 
 /// What the server does with a call.
 pub enum Mode {
-    /// Relay in the kernel: map entries redirected to `ifindex` (0: back to the stack).
-    Kernel { relay: Relay, ifindex: u32 },
+    /// Relay in the kernel: map entries redirected to `ifindex` (0: back to the stack),
+    /// with `flags` ([`crate::bpf::LEG_SWAP_MAC`]).
+    Kernel {
+        relay: Relay,
+        ifindex: u32,
+        flags: u32,
+    },
     /// No relay: each side is given the other's address.
     Direct,
 }
@@ -69,9 +74,9 @@ impl Server {
         let space = datagram.iter().position(|&b| b == b' ')?;
         let (cookie, body) = (&datagram[..space], &datagram[space + 1..]);
         let answer = match Bencode::decode(body) {
-            Ok((request, _)) => self.command(&request).unwrap_or_else(|why| {
-                dict(&[("result", s("error")), ("error-reason", s(&why))])
-            }),
+            Ok((request, _)) => self
+                .command(&request)
+                .unwrap_or_else(|why| dict(&[("result", s("error")), ("error-reason", s(&why))])),
             Err(e) => dict(&[("result", s("error")), ("error-reason", s(&e.to_string()))]),
         };
         let mut out = cookie.to_vec();
@@ -140,7 +145,12 @@ impl Server {
         let Some((a, b)) = call.ports else {
             return Ok(seat.port());
         };
-        let Mode::Kernel { relay, ifindex } = &mut self.mode else {
+        let Mode::Kernel {
+            relay,
+            ifindex,
+            flags,
+        } = &mut self.mode
+        else {
             return Ok(seat.port());
         };
         let at = |port| SocketAddrV4::new(self.addr, port);
@@ -151,10 +161,13 @@ impl Server {
             (at(b), at(a), call.caller, call.tap + 1),
         ] {
             relay
-                .install(to, LegVal::new(from, peer, *ifindex, Some(tap)))
+                .install(to, LegVal::new(from, peer, *ifindex, *flags, Some(tap)))
                 .map_err(|e| e.to_string())?;
             relay
-                .install(rtcp(to), LegVal::new(rtcp(from), rtcp(peer), *ifindex, None))
+                .install(
+                    rtcp(to),
+                    LegVal::new(rtcp(from), rtcp(peer), *ifindex, *flags, None),
+                )
                 .map_err(|e| e.to_string())?;
         }
         Ok(a)
@@ -284,10 +297,19 @@ mod tests {
     fn garbage_gets_an_error_answer_not_a_panic() {
         let mut server = Server::new(Mode::Direct, Ipv4Addr::LOCALHOST, (30000, 30099));
         assert!(server.handle(b"nospace").is_none());
-        for bad in [&b"c d3:sdp"[..], b"c i1e", b"c d7:command5:offere", b"c d7:command6:answer7:call-id1:x3:sdp1:xe"] {
+        for bad in [
+            &b"c d3:sdp"[..],
+            b"c i1e",
+            b"c d7:command5:offere",
+            b"c d7:command6:answer7:call-id1:x3:sdp1:xe",
+        ] {
             let reply = server.handle(bad).unwrap();
             let (answer, _) = Bencode::decode(reply.strip_prefix(b"c ").unwrap()).unwrap();
-            assert_eq!(answer.get_str("result").as_deref(), Some("error"), "{bad:?}");
+            assert_eq!(
+                answer.get_str("result").as_deref(),
+                Some("error"),
+                "{bad:?}"
+            );
         }
     }
 }
