@@ -176,14 +176,15 @@ fn main() -> anyhow::Result<()> {
     }
     let tap = tap.unwrap_or_default();
     println!(
-        "KRELAY packets={} bytes={} tap_drops={} tap_records={} tap_bytes={} tap_batches={} tap_malformed={}",
+        "KRELAY packets={} bytes={} tap_drops={} tap_records={} tap_bytes={} tap_batches={} tap_malformed={} tap_max_backlog={}",
         kernel.packets,
         kernel.bytes,
         kernel.tap_drops,
         tap.records,
         tap.bytes,
         tap.batches,
-        tap.malformed
+        tap.malformed,
+        tap.max_backlog
     );
     Ok(())
 }
