@@ -17,6 +17,8 @@
 //! CPU-second of the relay. The last line, `RESULT k=v …`, is for scripts.
 
 mod batch;
+#[path = "../bencode.rs"]
+mod bencode;
 mod ng;
 mod procfs;
 mod rtp;
@@ -427,6 +429,24 @@ fn print_report(
             100.0 * cpu_s / secs
         );
     }
+    // Everything the relaying cost, wherever the kernel ran it: on loopback a packet's
+    // softirq runs in the sender's context (the generator's or the relay's CPU) or in
+    // ksoftirqd; a relay in the kernel has no process of its own.
+    let all = r.gen_cpu + r.relay_cpu.unwrap_or_default() + r.ksoftirqd_cpu;
+    let all_us = all.as_secs_f64() * 1e6 / r.window_packets.max(1) as f64;
+    println!(
+        "ksoftirqd {:.1} % of a core, softirq machine-wide {:.1} %; generator + relay + \
+         ksoftirqd {:.1} %: {all_us:.2} µs per relayed packet",
+        100.0 * r.ksoftirqd_cpu.as_secs_f64() / secs,
+        100.0 * r.softirq.as_secs_f64() / secs,
+        100.0 * all.as_secs_f64() / secs
+    );
+    result += &format!(
+        " ksoftirqd_cpu_pct={:.1} softirq_pct={:.1} all_cpu_pct={:.1} all_us_per_pkt={all_us:.3}",
+        100.0 * r.ksoftirqd_cpu.as_secs_f64() / secs,
+        100.0 * r.softirq.as_secs_f64() / secs,
+        100.0 * all.as_secs_f64() / secs
+    );
     if let Some(rss) = r.relay_rss_kib {
         let per_call = rss.saturating_sub(rss0.unwrap_or(0)) as f64 / setup.bridged.max(1) as f64;
         println!(

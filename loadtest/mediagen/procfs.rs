@@ -17,9 +17,40 @@ pub fn process_cpu(pid: Option<u32>) -> io::Result<Duration> {
         .collect();
     let (utime, stime) = (f.get(11).copied(), f.get(12).copied());
     let ticks = utime.unwrap_or(0) + stime.unwrap_or(0);
+    Ok(from_ticks(ticks))
+}
+
+fn from_ticks(ticks: u64) -> Duration {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Ok(Duration::from_nanos(ticks * 1_000_000_000 / hz))
+    Duration::from_nanos(ticks * 1_000_000_000 / hz)
+}
+
+/// CPU of the kernel's ksoftirqd threads (softirq work no process context took).
+pub fn ksoftirqd_cpu() -> Duration {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.starts_with("ksoftirqd/"))
+        })
+        .filter_map(|pid| process_cpu(Some(pid)).ok())
+        .sum()
+}
+
+/// Softirq time of every CPU so far (/proc/stat's `cpu` line, 7th field).
+pub fn softirq_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks = stat
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(7)?.parse().ok())
+        .unwrap_or(0);
+    from_ticks(ticks)
 }
 
 /// VmRSS of `pid` in KiB.

@@ -23,7 +23,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::batch::{BATCH, Batch, PACKET_LEN, RECV_BUF, setsockopt};
-use crate::procfs::{process_cpu, rss_kib, runqueue_wait, socket_drops};
+use crate::procfs::{
+    ksoftirqd_cpu, process_cpu, rss_kib, runqueue_wait, socket_drops, softirq_time,
+};
 use crate::stats::{Lateness, RxStats};
 
 /// The two sides of a call: the caller (trunk) and the seat.
@@ -71,6 +73,12 @@ pub struct StreamReport {
     /// The relay's CPU over the window, and its RSS at the end (when a pid was given).
     pub relay_cpu: Option<Duration>,
     pub relay_rss_kib: Option<u64>,
+    /// The kernel's share over the window: CPU of the ksoftirqd threads (softirq work
+    /// deferred out of the sending processes' context), and softirq time machine-wide (from
+    /// /proc/stat; most of it is already inside the generator's and the relay's CPU, where
+    /// loopback runs it).
+    pub ksoftirqd_cpu: Duration,
+    pub softirq: Duration,
     /// The sender's side: how late its sub-ticks started, what it skipped.
     pub send: SendReport,
     /// Time spent receiving over the hold (the rest is napping).
@@ -212,6 +220,7 @@ impl Engine {
         let mut report = StreamReport::default();
         let mut at_start: Option<(u64, u64, Duration, Option<Duration>)> = None;
         let mut starved0 = Duration::ZERO;
+        let mut kernel0 = (Duration::ZERO, Duration::ZERO);
         report.send = thread::scope(|scope| -> io::Result<SendReport> {
             let sender = thread::Builder::new()
                 .name("mediagen-send".into())
@@ -227,6 +236,7 @@ impl Engine {
                             relay_pid.map(|p| process_cpu(Some(p))).transpose()?,
                         ));
                         starved0 = runqueue_wait();
+                        kernel0 = (ksoftirqd_cpu(), softirq_time());
                     }
                     if now >= window_end {
                         return Ok(());
@@ -248,6 +258,8 @@ impl Engine {
         report.window_io = report.window_packets + sent_total.load(Ordering::Relaxed) - s0;
         report.gen_cpu = process_cpu(None)? - g0;
         report.gen_starved = runqueue_wait().saturating_sub(starved0);
+        report.ksoftirqd_cpu = ksoftirqd_cpu().saturating_sub(kernel0.0);
+        report.softirq = softirq_time().saturating_sub(kernel0.1);
         if let (Some(pid), Some(p0)) = (relay_pid, p0) {
             report.relay_cpu = Some(process_cpu(Some(pid))? - p0);
             report.relay_rss_kib = rss_kib(pid);
