@@ -171,12 +171,9 @@ impl CommitLog {
         }
         if self.end + size > self.allocated {
             let grown = (self.end + size).div_ceil(CHUNK) * CHUNK;
-            rustix::fs::fallocate(
-                &self.file,
-                rustix::fs::FallocateFlags::empty(),
-                self.allocated,
-                grown - self.allocated,
-            )?;
+            let (offset, len) = (self.allocated as i64, (grown - self.allocated) as i64);
+            nix::fcntl::fallocate(&self.file, nix::fcntl::FallocateFlags::empty(), offset, len)
+                .map_err(io::Error::from)?;
             self.allocated = grown;
         }
         self.frame.clear();
