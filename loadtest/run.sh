@@ -17,7 +17,9 @@ work=$(mktemp -d /tmp/sas-load.XXXXXX)
 SEAT_SIPP=""
 # The work directory (router data and recordings: GBs when a run falls behind) goes at exit
 # unless KEEP_WORK=1.
-trap 'kill $(jobs -p) $SEAT_SIPP 2>/dev/null || true; wait 2>/dev/null || true
+# SIGKILL for the seat SIPp: a -bg SIPp still busy with calls ignores SIGTERM, and it holds
+# the bench lock's descriptor it inherited (a run that fell behind left the lock taken).
+trap 'kill $(jobs -p) 2>/dev/null; kill -9 $SEAT_SIPP 2>/dev/null || true; wait 2>/dev/null || true
       [ "${KEEP_WORK:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"' EXIT
 SIP_PORT=25060; HTTP_PORT=28080; SEAT_PORT=25071; SEAT_MEDIA=26000; CALLER_PORT=25080; CALLER_MEDIA=27000
 
