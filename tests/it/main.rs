@@ -32,6 +32,7 @@ mod e2e_queues;
 mod e2e_recording;
 mod e2e_reload;
 mod e2e_sip_protocol;
+mod e2e_sip_timers;
 mod e2e_sip_tls;
 mod e2e_sip_transports;
 mod e2e_sip_ws;
