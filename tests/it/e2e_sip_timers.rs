@@ -1,6 +1,6 @@
-//! RFC 3261's transaction timers as the wire sees them, through the vendored rsipstack
-//! (vendor/rsipstack, whose timer task wakes only when the earliest deadline moves): a
-//! seat's phone that stays silent gets the router's INVITE again on Timer A's schedule.
+//! RFC 3261's transaction timers as the wire sees them (rsipstack's timer task drives
+//! them): a seat's phone that stays silent gets the router's INVITE again on Timer A's
+//! schedule.
 
 use crate::common::{Options, eventually, free_udp_port, register, start, trunk_caller};
 use std::time::{Duration, Instant};
