@@ -170,12 +170,12 @@ done
 if [ "$RSS_CALLS" -gt 0 ]; then
   lock
   router_up 1
-  # VmRSS (kB) against the calls the router has handled, and the heap in use (kB, where the
+  # VmRSS (kB) against the calls the router has handled, and the allocator's committed memory (kB, where the
   # build counts it), every RSS_EVERY seconds; the per-call tables (sas_live_entries) beside.
   ( while kill -0 "$TARGET" 2>/dev/null; do
       m=$(curl -s "127.0.0.1:$HTTP_PORT/metrics")
       n=$(awk '/^sas_calls_total/ {n += $2} END {print n + 0}' <<< "$m")
-      heap=$(awk '/^sas_heap_in_use_bytes/ {print int($2 / 1024)}' <<< "$m")
+      heap=$(awk '/^sas_heap_committed_bytes/ {print int($2 / 1024)}' <<< "$m")
       echo "$(date +%s) $(awk '/VmRSS/ {print $2}' "/proc/$TARGET/status") $n ${heap:-}"
       echo "$(date +%s) $n $(awk -F'[{}"]' '/^sas_live_entries/ {printf "%s=%s ", $3, $NF}' <<< "$m")" >> "$work/live.log"
       sleep "${RSS_EVERY:-1}"
