@@ -107,7 +107,7 @@ EOF
 
 kamailio_up() {
   mkdir -p "$work/kam/run"
-  kamailio -DD -E -f "$work/kam/kamailio.cfg" -Y "$work/kam/run" -l "udp:127.0.0.1:$SIP_PORT" \
+  nice -n "${NICE:-0}" kamailio -DD -E -f "$work/kam/kamailio.cfg" -Y "$work/kam/run" -l "udp:127.0.0.1:$SIP_PORT" \
     -m 256 -M 16 > "$work/kam/kamailio.log" 2>&1 &
   TARGET=$!
   sleep 1

@@ -77,11 +77,16 @@ def rss_at(samples, calls):
 
 def main():
     work, clk, secs, rss_calls = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    res = {}
+    res, every = {}, []
     lines = lambda name: open(f"{work}/{name}").readlines() if os.path.exists(f"{work}/{name}") else []
     for line in lines("runs"):
         name, rate, d, c0, c1, s0, s1 = line.split()
-        res[(name, int(rate))] = rung(d, int(rate), secs, c0, c1, s0, s1, clk)
+        x = rung(d, int(rate), secs, c0, c1, s0, s1, clk)
+        every.append((name, int(rate), x))
+        # A repeated rate: the targets are judged on its worst rung.
+        old = res.get((name, int(rate)))
+        if not old or (x["failed_share"], x["p99_200"]) > (old["failed_share"], old["p99_200"]):
+            res[(name, int(rate))] = x
     mem = {}
     for line in lines("mem"):
         name, what, kb = line.split()
@@ -96,8 +101,7 @@ def main():
     print("|---|---|---|---|---|---|")
     for r in rates:
         for n in names:
-            x = res.get((n, r))
-            if x:
+            for x in (x for name, rate, x in every if (name, rate) == (n, r)):
                 print(f"| {r} | {label[n]} | {x['ok']} / {x['failed']} | {x['cpu_ms']:.2f} ms"
                       f" | {x['p99_180']:.0f} / {x['p99_200']:.0f} ms"
                       f" | {x['caller_cpu']:.0f} / {x['seat_cpu']:.0f} % |")

@@ -7,7 +7,7 @@
 //! The core (`call`, `acd`, `routing`, the media logic, the call record) is the `sas-core`
 //! crate, sans-IO: state machines fed with events and the current time, returning actions.
 //! `sip`, `media`, `http`, `net` and `app` are the thin tokio edge around it.
-// `deny`, not `forbid`: `heap` calls glibc's mallinfo2 and malloc_trim, the only unsafe calls.
+// `deny`, not `forbid`: `heap` calls mimalloc's mi_process_info, the only unsafe call.
 #![deny(unsafe_code)]
 
 // The sans-IO core is its own crate (no tokio, sled, rsipstack, webrtc or hyper: the

@@ -111,35 +111,25 @@ async fn the_wallboards_last_hour_holds_a_sum_per_second_not_a_row_per_call() {
     router.stop().await;
 }
 
-/// The real binary gives back what glibc's malloc keeps: it publishes its heap in use and
-/// trims once what is resident but not in use has grown (at start-up: the first reading, all
-/// of it; a backlog's high-water mark used to stay resident for good, loadtest/README.md).
+/// The real binary runs on mimalloc, which gives freed pages back by itself: it publishes
+/// the memory its allocator holds, and no heap trimmer runs (glibc's `malloc_trim` held each
+/// arena's lock for 40–75 ms under load, stalling the workers that allocated meanwhile).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_router_counts_its_heap_and_gives_back_what_it_keeps() {
-    let (_data, config) = setup("heap-trim", &Options::default());
+async fn the_router_publishes_its_allocators_memory_and_runs_no_trimmer() {
+    let (_data, config) = setup("heap", &Options::default());
     let mut router = Process::start(&config).drain_log();
-    let mut trimmed = false;
+    let mut committed = 0.0;
     for _ in 0..200 {
-        if router.metric("sas_heap_trims_total").await >= 1.0 {
-            trimmed = true;
+        committed = router.metric("sas_heap_committed_bytes").await;
+        if committed > 0.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(trimmed, "no trim within 10 s of start-up");
-    let in_use = router.metric("sas_heap_in_use_bytes").await;
-    let status = std::fs::read_to_string(format!("/proc/{}/status", router.pid())).unwrap();
-    let resident: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .map(|kb: f64| kb * 1024.0)
-        .unwrap();
-    assert!(
-        in_use > 1e6 && in_use < resident,
-        "heap in use {in_use} of {resident} resident"
-    );
-    assert!(router.metric("sas_heap_trim_seconds_total").await > 0.0);
+    assert!(committed > 1e6, "committed {committed}");
+    // The trimmer's first trim came at start-up, its next every 5 s: none in 6 s now.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(router.metric("sas_heap_trims_total").await, 0.0);
     router.crash();
 }
 
