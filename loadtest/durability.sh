@@ -17,7 +17,8 @@ command -v sipp >/dev/null || { echo "SIPp missing: apt-get install sip-tester" 
 
 work=$(mktemp -d /tmp/sas-durable.XXXXXX)
 SEAT_SIPP=""
-trap 'kill ${ROUTER:-} $(jobs -p) $SEAT_SIPP 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+# SIGKILL for the seat SIPp: a -bg SIPp still busy ignores SIGTERM (see run.sh).
+trap 'kill ${ROUTER:-} $(jobs -p) 2>/dev/null; kill -9 $SEAT_SIPP 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 SIP_PORT=25160; HTTP_PORT=28180; SEAT_PORT=25171; SEAT_MEDIA=26100; CALLER_PORT=25180; CALLER_MEDIA=27100
 N_SEATS=$SEATS
 # shellcheck source=loadtest/router.sh

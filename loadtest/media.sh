@@ -49,7 +49,8 @@ MEDIA_PCAP_DIR="$work" MEDIA_PCAP_SECONDS=$((HOLD_S + 5)) MEDIA_LOSS_PERCENT="$L
   | grep pcap: || { echo "pcap generation failed" >&2; exit 1; }
 
 SEAT_SIPP=""; ROUTER=""
-trap 'kill $(jobs -p) $SEAT_SIPP 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+# SIGKILL for the seat SIPp: a -bg SIPp still busy ignores SIGTERM (see run.sh).
+trap 'kill $(jobs -p) 2>/dev/null; kill -9 $SEAT_SIPP 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 # Outside the router's RTP range (20000-29999) and the kernel's ephemeral ports.
 SIP_PORT=15060; HTTP_PORT=18080; SEAT_PORT=15071; REG_PORT=15072; CALLER_PORT=15080
 SEAT_MEDIA=16000; CALLER_MEDIA=17000

@@ -58,7 +58,7 @@ done
 RTP_MIN=10000; RTP_MAX=32767
 
 # Overload control off, as in sidebyside.sh: this measures the relay, not admission.
-export OVERLOAD_SECTION=${OVERLOAD_SECTION:-"max_calls = 0;max_call_rate = 0;max_queue_delay_ms = 0"}
+export OVERLOAD_SECTION=${OVERLOAD_SECTION:-off}
 # Below the relays' RTP range.
 SIP_PORT=9860; HTTP_PORT=9880; NG_PORT=9862; GEN_PORT=9600
 results=$(mktemp /tmp/sas-media-sbs.XXXXXX)

@@ -23,7 +23,8 @@ ulimit -n "$(ulimit -Hn)"
 
 work=$(mktemp -d /tmp/sas-overload.XXXXXX)
 SEAT_SIPP=""; SAMPLER=""
-trap 'kill $(jobs -p) $SEAT_SIPP $SAMPLER 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+# SIGKILL for the seat SIPp: a -bg SIPp still busy ignores SIGTERM (see run.sh).
+trap 'kill $(jobs -p) $SAMPLER 2>/dev/null; kill -9 $SEAT_SIPP 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 # Outside the router's RTP range (20000-29999) and the kernel's ephemeral ports.
 SIP_PORT=35060; HTTP_PORT=38080; SEAT_PORT=35071; SEAT_MEDIA=36000; CALLER_PORT=35080; CALLER_MEDIA=37000
 

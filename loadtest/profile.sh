@@ -20,7 +20,7 @@ done
 mkdir -p loadtest/out
 work=$(mktemp -d /tmp/sas-profile.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-export OVERLOAD_SECTION=${OVERLOAD_SECTION:-"max_calls = 0;max_call_rate = 0;max_queue_delay_ms = 0"}
+export OVERLOAD_SECTION=${OVERLOAD_SECTION:-off}
 svg="loadtest/out/profile-$RATE-$(date -u +%Y%m%dT%H%M%SZ).svg"
 
 ROUTER_WRAP="perf record -q -F 199 -g --call-graph dwarf,16384 -o $work/perf.data" \

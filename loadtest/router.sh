@@ -6,7 +6,8 @@
 # there ([sip] ws); with CACHE_MB set, [store] cache_capacity_mb is that. Sets ROUTER to its
 # pid once /healthz answers. ROUTER_WRAP (unquoted) prefixes the command (`heaptrack -o FILE`).
 # ROUTER_BIN runs another build (e.g. one from before [overload], with OVERLOAD_SECTION=0
-# to leave that section out of its config; OVERLOAD_SECTION=... replaces its body).
+# to leave that section out of its config; OVERLOAD_SECTION=off turns every limit off
+# (max_calls, max_call_rate, max_queue_delay_ms = 0); OVERLOAD_SECTION=... replaces its body).
 # DIALPLANS=DIR takes the dial plans from DIR instead of dialplans/. RECORDING=0 turns
 # [recording] off. RTP_PORT_MIN and RTP_PORT_MAX widen [media]'s RTP range (the shipped
 # 20000-29999 holds ~1,660 calls: six ports a call).
@@ -32,6 +33,8 @@ if cache:
 base = base.replace('level = "info"', 'level = "warn"')
 if not recording:
     base = re.sub(r'(\[recording\][^\[]*?)enabled = true', r'\1enabled = false', base, flags=re.S)
+if overload == "off":
+    overload = "max_calls = 0;max_call_rate = 0;max_queue_delay_ms = 0"
 if overload:
     body = "" if overload == "0" else "[overload]\n" + overload.replace(";", "\n") + "\n\n"
     base = re.sub(r'\[overload\]\n.*?(?=\n\[)', body.rstrip("\n"), base, flags=re.S)

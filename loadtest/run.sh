@@ -23,8 +23,11 @@ trap 'kill $(jobs -p) 2>/dev/null; kill -9 $SEAT_SIPP 2>/dev/null || true; wait 
       [ "${KEEP_WORK:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"' EXIT
 SIP_PORT=25060; HTTP_PORT=28080; SEAT_PORT=25071; SEAT_MEDIA=26000; CALLER_PORT=25080; CALLER_MEDIA=27000
 
-# Config: the shipped one, on load-test ports, with S seats (HA1 from their passwords).
+# Config: the shipped one, on load-test ports, with S seats (HA1 from their passwords), and
+# overload limits off unless OVERLOAD_SECTION says otherwise (loadtest/router.sh): the shipped
+# max_call_rate would shed every call above 100/s.
 N_SEATS=$SEATS
+export OVERLOAD_SECTION=${OVERLOAD_SECTION:-off}
 # shellcheck source=loadtest/router.sh
 . loadtest/router.sh
 

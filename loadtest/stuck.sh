@@ -23,7 +23,7 @@ trap 'kill -CONT $ROUTER 2>/dev/null || true; kill $CALLER $SEAT_SIPP $ROUTER 2>
 SIP_PORT=25260; HTTP_PORT=28280; SEAT_PORT=25271; REG_PORT=25272; CALLER_PORT=25280
 
 # Overload control off, as in sidebyside.sh: the point is what the router does past it.
-export OVERLOAD_SECTION=${OVERLOAD_SECTION:-"max_calls = 0;max_call_rate = 0;max_queue_delay_ms = 0"}
+export OVERLOAD_SECTION=${OVERLOAD_SECTION:-off}
 cp -r dialplans "$work/dialplans"
 sed -i '/^greeting = "accueil-15"/d; /^hold = "musique-attente"/d; /^reassurance/d' \
   "$work/dialplans/samu.toml"
