@@ -50,6 +50,9 @@ pub struct Overload(Arc<Inner>);
 
 struct Inner {
     governor: Mutex<Governor>,
+    /// When the governor was made: the probe ticks are scheduled from here, not from the
+    /// ticker's first poll, so a freeze before that poll is a late tick too.
+    created: std::time::Instant,
     clock: Clock,
     /// The trunk's addresses, and the proxies' whose INVITEs carry the trunk marker.
     peers: Peers,
@@ -84,6 +87,7 @@ impl Overload {
         }
         Self(Arc::new(Inner {
             governor: Mutex::new(Governor::new(limits, clock.mono())),
+            created: std::time::Instant::now(),
             clock,
             peers,
             plans,
@@ -200,7 +204,8 @@ impl Overload {
     /// Sends a probe through the driver's queue every 100 ms, feeds the governor a queued
     /// probe's age and the tick's own lateness, and publishes the gauges, until `shutdown`.
     pub async fn run_probes(self, events: UnboundedSender<CallEvent>, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(Duration::from_millis(PROBE_EVERY_MS));
+        let mut tick =
+            tokio::time::interval_at(self.0.created.into(), Duration::from_millis(PROBE_EVERY_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let due = tokio::select! {

@@ -8,7 +8,7 @@ use crate::common;
 
 use common::media::*;
 use common::process::Process;
-use common::sip::{exchange, status};
+use common::sip::{exchange, final_response, status};
 use common::*;
 use sas_router::store::record::Outcome;
 use std::net::SocketAddr;
@@ -343,9 +343,11 @@ async fn a_seats_own_call_is_never_shed() {
 }
 
 /// The queue-delay signal: a router frozen for 2 s (SIGSTOP, as the disk stalls seen under
-/// load froze its call driver) finds its probe tick 2 s overdue when it resumes and sheds new
-/// trunk calls, even those read before the ticker runs again (`reason="delay"`, `/healthz` 503) until the delay has come down, then admits
-/// again by itself.
+/// load froze its call driver) finds its probe tick 2 s overdue when it resumes and sheds the
+/// trunk call that arrived meanwhile, even when it reads it before the ticker runs again
+/// (`reason="delay"`, `/healthz` 503), until the delay has come down, then admits again by
+/// itself. The INVITE is sent during the freeze: one sent after it would race the ~0.5 s the
+/// smoothed delay takes to come down against the test's own scheduling on a loaded machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_router_behind_sheds_by_queue_delay_then_recovers() {
     let (router, _data, _config) = router(
@@ -360,20 +362,16 @@ async fn a_router_behind_sheds_by_queue_delay_then_recovers() {
             .status();
         assert!(status.unwrap().success());
     };
-    signal("-STOP");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    signal("-CONT");
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let local = socket.local_addr().unwrap();
-    let wait = Duration::from_secs(5);
-    let answer = exchange(
-        &socket,
-        router.sip,
-        invite(router.sip, local, 1).as_bytes(),
-        wait,
-    )
-    .await
-    .expect("answered");
+    signal("-STOP");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let invite = invite(router.sip, local, 1);
+    socket.send_to(invite.as_bytes(), router.sip).await.unwrap();
+    signal("-CONT");
+    let answer = final_response(&socket, Duration::from_secs(5))
+        .await
+        .expect("answered");
     assert_eq!(status(&answer), 503, "{answer}");
     assert_eq!(
         router

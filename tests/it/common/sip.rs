@@ -13,6 +13,11 @@ pub async fn exchange(
     wait: Duration,
 ) -> Option<String> {
     socket.send_to(message, to).await.unwrap();
+    final_response(socket, wait).await
+}
+
+/// The next final response on `socket` (if any within `wait`), provisional ones skipped.
+pub async fn final_response(socket: &UdpSocket, wait: Duration) -> Option<String> {
     let mut buf = vec![0u8; 65536];
     loop {
         let (n, _) = tokio::time::timeout(wait, socket.recv_from(&mut buf))
