@@ -4,6 +4,7 @@
 
 use super::tests_support::{T0, board};
 use super::*;
+use crate::pii::CallerNumber;
 use crate::time::{Mono, Now};
 
 const HOUR: i64 = 3_600_000;

@@ -1,6 +1,7 @@
 //! Shared helpers of the switchboard's virtual-time tests.
 
 use super::*;
+use crate::pii::CallerNumber;
 use crate::time::SECOND;
 
 pub const T0: EpochMillis = 1_790_000_000_000;

@@ -5,6 +5,7 @@
 use super::*;
 use crate::acd::{ARM_ROLE, CallRequest};
 use crate::cti::TransferMode;
+use crate::pii::CallerNumber;
 
 impl Sim {
     pub(super) fn apply(&mut self, event: Event) {
