@@ -604,10 +604,9 @@ fn a_gap_waits_the_whole_depth_and_a_duplicate_of_an_early_frame_is_not_late() {
     assert_eq!((s.late, s.duplicate), (0, PACKET as u64), "{s:?}");
 }
 
-/// A recorded call's buffers, both directions flowing: at most 10 KiB (4 KiB write buffer,
-/// 2 × 2 KiB jitter, 2 KiB of drained frames).
+/// A recorded call's buffers, both directions flowing: well under 16 KiB.
 #[test]
-fn a_recorded_call_holds_at_most_10_kib_of_buffers() {
+fn a_recorded_call_holds_under_16_kib_of_buffers() {
     let root = tempfile::tempdir().unwrap();
     let mut recorder = Recorder::create(root.path(), "small.wav").unwrap();
     let payload = [G711Law::Alaw.encode(1000); PACKET];
@@ -620,7 +619,7 @@ fn a_recorded_call_holds_at_most_10_kib_of_buffers() {
         recorder.push_g711(Channel::Plateau, at + 80, rtp, &payload, G711Law::Alaw);
     }
     let held = recorder.buffer_bytes();
-    assert!(held <= 10 * 1024, "{held} bytes");
+    assert!(held < 16 * 1024 - 1024, "{held} bytes");
     assert_eq!(
         recorder.finish(Some(1_000 * 160)).unwrap().duration_ms,
         20_000

@@ -4,7 +4,7 @@
 //!
 //! Samples go straight into the writer's own buffer as little-endian bytes; the buffer is
 //! hashed and written out in one piece when full ([`BUFFER_BYTES`]): one `write` and one
-//! hash update per eighth of a second of call, nothing per packet but the conversion.
+//! hash update per quarter second of call, nothing per packet but the conversion.
 //!
 //! Finishing does not fsync either: the store writer syncs every recording that finished
 //! in one group commit together, before it flushes their call records
@@ -25,9 +25,9 @@ pub const HEADER_BYTES: u64 = 44;
 const FRAME_BYTES: u64 = 4;
 /// Rewrite the WAV header every 10 s of audio, so a crash leaves a readable file up to there.
 const CHECKPOINT_FRAMES: u64 = 10 * SAMPLE_RATE as u64;
-/// The write buffer (an eighth of a second of audio): recordings are many and long, so this
-/// is per call memory, against a write syscall per 125 ms of call.
-pub const BUFFER_BYTES: usize = 4 * 1024;
+/// The write buffer (a quarter second of audio): recordings are many and long, so this is
+/// per call memory, against a write syscall per 250 ms of call.
+pub const BUFFER_BYTES: usize = 8 * 1024;
 /// The RIFF sizes are `u32`: stop well before they wrap, ~37 h.
 const MAX_FRAMES: u64 = (u32::MAX as u64 - 1024) / FRAME_BYTES;
 
