@@ -206,12 +206,13 @@ impl Drop for Lease {
     }
 }
 
-/// Instructions to the call on its relay thread.
+/// Instructions to the call on its relay thread. Kept small (the rare large payloads
+/// boxed): the call's unbounded channel holds a block of 32 of them for the call's life.
 enum Command {
     Codecs(Leg, LegCodecs),
-    Srtp(Leg, Option<SrtpKeys>),
+    Srtp(Leg, Option<Box<SrtpKeys>>),
     Receiving(Leg, bool),
-    Play(Announcement, u64),
+    Play(Box<Announcement>, u64),
     Bridge(Leg),
     Conference,
     Monitor(Option<Monitor>),
@@ -354,7 +355,7 @@ impl MediaRelay {
     /// `leg`'s peer speaks SRTP with `keys` from now on (`None`: plain RTP). Until set,
     /// a leg is plain.
     pub fn set_srtp(&self, leg: Leg, keys: Option<SrtpKeys>) {
-        self.send(Command::Srtp(leg, keys));
+        self.send(Command::Srtp(leg, keys.map(Box::new)));
     }
 
     /// Whether `leg`'s peer wants our audio (false: it put us on hold).
@@ -365,7 +366,7 @@ impl MediaRelay {
     /// The caller hears `announcement` (and the seat legs nothing); the end of its
     /// greeting is reported as [`MediaNotice::PromptEnded`] with `play`.
     pub fn play(&self, announcement: Announcement, play: u64) {
-        self.send(Command::Play(announcement, play));
+        self.send(Command::Play(Box::new(announcement), play));
     }
 
     /// The caller and the seat on `seat` (B or C) hear each other; the other seat leg hears

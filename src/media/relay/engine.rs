@@ -257,7 +257,9 @@ fn socket_addr(sa: SockaddrStorage) -> Option<SocketAddr> {
 /// One relay thread's state.
 struct RelayThread {
     shared: Arc<Shared>,
-    calls: Vec<Option<Call>>,
+    /// Boxed: a call's state is ~1.5 KiB, and a vector of them inline would hold up to as
+    /// much again in spare capacity per call.
+    calls: Vec<Option<Box<Call>>>,
     free: Vec<usize>,
     generation: u32,
     timers: BinaryHeap<Reverse<(Instant, usize, u32)>>,
@@ -334,13 +336,13 @@ impl RelayThread {
             shared: Arc::clone(&self.shared),
             slot,
         }));
-        self.calls[slot] = Some(Call {
+        self.calls[slot] = Some(Box::new(Call {
             task,
             commands,
             waker,
             generation: self.generation,
             armed: None,
-        });
+        }));
         slot
     }
 

@@ -141,11 +141,11 @@ impl RelayTask {
         let now = self.clock.now();
         match command {
             Command::Codecs(leg, codecs) => self.session.set_codecs(leg, codecs),
-            Command::Srtp(leg, keys) => self.set_srtp(leg, keys),
+            Command::Srtp(leg, keys) => self.set_srtp(leg, keys.map(|k| *k)),
             Command::Receiving(leg, receiving) => self.session.set_receiving(leg, receiving),
             Command::Play(announcement, play) => {
                 self.playing = play;
-                self.session.play(announcement, now);
+                self.session.play(*announcement, now);
             }
             Command::Bridge(seat) => self.session.bridge(seat),
             Command::Conference => self.session.conference(now),

@@ -9,13 +9,15 @@ use crate::id_map::{IdMap, IdSet};
 /// Live calls by id, and the ids touched since [`LiveCalls::take_changed`].
 #[derive(Debug, Default)]
 pub(super) struct LiveCalls {
-    calls: IdMap<String, Call>,
+    /// Boxed: a call is ~1 KiB, and the table's spare buckets (up to half of them after
+    /// it grows) would each hold that much inline.
+    calls: IdMap<String, Box<Call>>,
     changed: IdSet<String>,
 }
 
 impl LiveCalls {
     pub(super) fn get(&self, id: &str) -> Option<&Call> {
-        self.calls.get(id)
+        self.calls.get(id).map(Box::as_ref)
     }
 
     /// The call, counted as changed.
@@ -24,7 +26,7 @@ impl LiveCalls {
         if !self.changed.contains(id) {
             self.changed.insert(id.to_owned());
         }
-        Some(call)
+        Some(call.as_mut())
     }
 
     pub(super) fn contains_key(&self, id: &str) -> bool {
@@ -33,7 +35,7 @@ impl LiveCalls {
 
     pub(super) fn insert(&mut self, id: String, call: Call) {
         self.changed.insert(id.clone());
-        self.calls.insert(id, call);
+        self.calls.insert(id, Box::new(call));
     }
 
     /// Ends the call (counted as changed: its journal entry goes).
@@ -42,11 +44,11 @@ impl LiveCalls {
         if !self.changed.contains(id) {
             self.changed.insert(id.to_owned());
         }
-        Some(call)
+        Some(*call)
     }
 
     pub(super) fn iter(&self) -> impl Iterator<Item = (&String, &Call)> {
-        self.calls.iter()
+        self.calls.iter().map(|(id, call)| (id, call.as_ref()))
     }
 
     pub(super) fn keys(&self) -> impl Iterator<Item = &String> {
@@ -54,7 +56,7 @@ impl LiveCalls {
     }
 
     pub(super) fn values(&self) -> impl Iterator<Item = &Call> {
-        self.calls.values()
+        self.calls.values().map(Box::as_ref)
     }
 
     pub(super) fn len(&self) -> usize {
