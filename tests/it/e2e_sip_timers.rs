@@ -13,8 +13,7 @@ async fn invite_copies(socket: &UdpSocket, window: Duration) -> Vec<Duration> {
     let mut branch: Option<String> = None;
     let (mut start, mut copies) = (None, Vec::new());
     let deadline = tokio::time::Instant::now() + window;
-    while let Ok(Ok((n, _))) = tokio::time::timeout_at(deadline, socket.recv_from(&mut buf)).await
-    {
+    while let Ok(Ok((n, _))) = tokio::time::timeout_at(deadline, socket.recv_from(&mut buf)).await {
         let text = String::from_utf8_lossy(&buf[..n]).to_string();
         if !text.starts_with("INVITE ") {
             continue;
@@ -23,7 +22,13 @@ async fn invite_copies(socket: &UdpSocket, window: Duration) -> Vec<Duration> {
             .lines()
             .find(|l| l.to_ascii_lowercase().starts_with("via:"))
             .and_then(|l| l.split("branch=").nth(1))
-            .map(|b| b.split([';', ',']).next().unwrap_or_default().trim().to_string());
+            .map(|b| {
+                b.split([';', ','])
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            });
         if branch.is_none() {
             branch = via_branch.clone();
         }
