@@ -196,6 +196,53 @@ mod tests {
         drop(pin);
     }
 
+    /// Blocks one thread allocated and another freed: their pages, empty, stayed resident
+    /// while their owner waited (a tokio worker parked after a burst), whatever the other
+    /// threads collected, until the owner collects before waiting.
+    #[test]
+    fn a_thread_gives_back_the_pages_others_emptied_before_it_waits() {
+        let (blocks_to_main, blocks) = std::sync::mpsc::channel();
+        let (freed, wait_freed) = std::sync::mpsc::channel::<()>();
+        let (done, wait_done) = std::sync::mpsc::channel::<()>();
+        let owner = std::thread::spawn(move || {
+            let mut mine: Vec<Box<[u8; 1024]>> =
+                (0..200_000u32).map(|i| Box::new([i as u8; 1024])).collect();
+            // Half freed here: the pages, half used, are this thread's to fill again.
+            let theirs: Vec<_> = mine.drain(..).step_by(2).collect();
+            blocks_to_main.send(theirs).unwrap();
+            wait_freed.recv().unwrap();
+            while let Some(left) = collect_before_waiting() {
+                std::thread::sleep(left);
+            }
+            assert!(
+                collect_before_waiting().is_some_and(|left| left <= THREAD_PERIOD),
+                "at most once a period"
+            );
+            wait_done.recv().unwrap();
+        });
+        let theirs = blocks.recv().unwrap();
+        let during = resident_bytes().unwrap();
+        drop(theirs);
+        freed.send(()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            // This thread's collect purges what the owner freed once the delay has passed.
+            collect();
+            let after = resident_bytes().unwrap();
+            // 200 MiB freed; other tests allocate meanwhile: half is a safe margin.
+            if after + (100 << 20) < during {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still resident after 10 s: {during} → {after}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        done.send(()).unwrap();
+        owner.join().unwrap();
+    }
+
     #[test]
     fn reads_the_resident_size_from_proc_status() {
         let status = "Name:\tsas-router\nVmPeak:\t  900 kB\nVmRSS:\t  169636 kB\nThreads:\t19\n";
