@@ -23,7 +23,7 @@
 #     not overload) calls/s, in SIPp runs of at most RSS_CHUNK calls (default 3 minutes'
 #     worth; the lock is released between runs, the router lives on), its VmRSS sampled every
 #     RSS_EVERY (1) seconds against the calls it has handled (sas_calls_total), with the
-#     per-call tables (sas_live_entries) in live.log; RSS after 20,000, 40,000, 100,000 and
+#     per-call tables (sas_live_entries) in live.log; RSS after 20,000, 50,000, 100,000, 150,000 and
 #     RSS_CALLS calls, and RSS_IDLE_S (45) seconds after the last call.
 # The router runs with the samu plan's greeting, hold music and reassurance left out, so the
 # seat's answer is the caller's 200 on both, and with overload limits off (OVERLOAD_SECTION

@@ -174,8 +174,11 @@ def main():
         samples = [tuple(map(int, l.split()))[:3] for l in open(f"{work}/rss.log") if len(l.split()) >= 3]
         handled = samples[-1][2] if samples else 0
         # The end: the calls handled when the phase ended (a few may still be unrecorded).
-        marks = sorted({c for c in (20000, 40000, 100000) if c < handled * 0.95} | {handled})
-        got = [(c, rss_at(samples, c)) for c in marks]
+        marks = sorted({c for c in (20000, 50000, 100000, 150000) if c < handled * 0.95} | {handled})
+        # Marks read the samples taken while calls came in: the idle tail (RSS comes down
+        # with the heap once the calls are over) is the "idle after" figure.
+        end = next((i for i, (_, _, n) in enumerate(samples) if n == handled), len(samples))
+        got = [(c, rss_at(samples[:end + 1], c)) for c in marks]
         rss_cell = " / ".join(f"{rss / 1024:.0f}" if rss else "n/a" for _, rss in got) + " MiB"
         first, rest = got[0][1], [rss for _, rss in got[1:] if rss]
         if first and rest and marks[0] == 20000:

@@ -9,15 +9,18 @@
 //! took that much longer (INVITE → 200 p99 spikes at 200 calls/s).
 //!
 //! mimalloc gives freed pages back by itself, a page at a time, a while after they emptied
-//! (its purge delay), from the thread that owns them and without a process-wide lock; a
-//! thread frees another's blocks through a lock-free list. So there is no trimmer: [`run`]
-//! only, every [`PERIOD`], has it purge what emptied while the router was idle
-//! ([`collect`]) and publishes the memory it holds committed (`sas_heap_committed_bytes`). Transparent huge pages are off for its memory (the
-//! `no_thp` build feature): a 2 MiB page kept resident by one live block would defeat the
-//! page-at-a-time purge.
+//! (its purge delay), without a process-wide lock; a thread frees another's blocks through
+//! a lock-free list. But only the thread that owns a page frees it once empty, and only now
+//! and then while it allocates: so each long-lived thread of ours, before it waits, has its
+//! emptied pages freed ([`collect_before_waiting`]; tokio's workers when they park), and
+//! [`run`], every [`PERIOD`], has the freed pages purged and publishes the memory mimalloc
+//! holds committed (`sas_heap_committed_bytes`). Transparent huge pages are off for its
+//! memory (the `no_thp` build feature): a 2 MiB page kept resident by one live block would
+//! defeat the page-at-a-time purge.
 
 use prometheus::{IntGauge, Registry};
-use std::time::Duration;
+use std::cell::Cell;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Every allocation of the router, its tests and its benches goes through mimalloc.
@@ -71,9 +74,36 @@ pub async fn run(metrics: HeapMetrics, period: Duration, shutdown: CancellationT
     }
 }
 
-/// Gives back to the kernel the pages emptied longer than the purge delay ago, in every
-/// thread's arenas (`mi_collect(false)`: no process-wide lock; an allocating thread
-/// purges as well, so this matters when the router is idle after a burst).
+/// How often a thread hands back the pages it emptied ([`collect_before_waiting`]):
+/// mimalloc's purge delay, so an emptied page leaves within about two.
+pub const THREAD_PERIOD: Duration = Duration::from_secs(1);
+
+/// For a thread about to wait (a tokio worker parking, a relay or writer thread before its
+/// poll): frees the pages of this thread's heap that are empty, at most once per
+/// [`THREAD_PERIOD`]. Without it each tokio worker kept ~160 MiB of emptied pages once the
+/// calls were over (docs/performance.md, "Idle RSS"). Returns how long the thread may wait
+/// before calling again to finish the job; None when it has just collected.
+pub fn collect_before_waiting() -> Option<Duration> {
+    thread_local! {
+        static LAST: Cell<Option<Instant>> = const { Cell::new(None) };
+    }
+    let now = Instant::now();
+    LAST.with(|last| {
+        let since = last.get().map(|at| now.saturating_duration_since(at));
+        match since {
+            Some(since) if since < THREAD_PERIOD => Some(THREAD_PERIOD - since),
+            _ => {
+                last.set(Some(now));
+                collect();
+                None
+            }
+        }
+    })
+}
+
+/// Frees the calling thread's empty pages and gives back to the kernel the pages emptied
+/// longer than the purge delay ago in every arena (`mi_collect(false)`: no process-wide
+/// lock).
 #[allow(unsafe_code)]
 pub fn collect() {
     // SAFETY: mi_collect takes no pointer; callable from any thread at any time.
@@ -164,6 +194,53 @@ mod tests {
             std::thread::sleep(Duration::from_millis(100));
         }
         drop(pin);
+    }
+
+    /// Blocks one thread allocated and another freed: their pages, empty, stayed resident
+    /// while their owner waited (a tokio worker parked after a burst), whatever the other
+    /// threads collected, until the owner collects before waiting.
+    #[test]
+    fn a_thread_gives_back_the_pages_others_emptied_before_it_waits() {
+        let (blocks_to_main, blocks) = std::sync::mpsc::channel();
+        let (freed, wait_freed) = std::sync::mpsc::channel::<()>();
+        let (done, wait_done) = std::sync::mpsc::channel::<()>();
+        let owner = std::thread::spawn(move || {
+            let mut mine: Vec<Box<[u8; 1024]>> =
+                (0..200_000u32).map(|i| Box::new([i as u8; 1024])).collect();
+            // Half freed here: the pages, half used, are this thread's to fill again.
+            let theirs: Vec<_> = mine.drain(..).step_by(2).collect();
+            blocks_to_main.send(theirs).unwrap();
+            wait_freed.recv().unwrap();
+            while let Some(left) = collect_before_waiting() {
+                std::thread::sleep(left);
+            }
+            assert!(
+                collect_before_waiting().is_some_and(|left| left <= THREAD_PERIOD),
+                "at most once a period"
+            );
+            wait_done.recv().unwrap();
+        });
+        let theirs = blocks.recv().unwrap();
+        let during = resident_bytes().unwrap();
+        drop(theirs);
+        freed.send(()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            // This thread's collect purges what the owner freed once the delay has passed.
+            collect();
+            let after = resident_bytes().unwrap();
+            // 200 MiB freed; other tests allocate meanwhile: half is a safe margin.
+            if after + (100 << 20) < during {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still resident after 10 s: {during} → {after}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        done.send(()).unwrap();
+        owner.join().unwrap();
     }
 
     #[test]

@@ -418,6 +418,9 @@ fn run(config_path: &Path) -> Result<()> {
         builder.worker_threads(threads);
     }
     let runtime = builder
+        .on_thread_park(|| {
+            sas_router::heap::collect_before_waiting();
+        })
         .enable_all()
         .max_blocking_threads(BLOCKING_THREADS)
         .build()?;

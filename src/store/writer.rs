@@ -209,12 +209,18 @@ fn run(
     let mut durable = Durable::open(store, options);
     let mut batch = Batch::default();
     loop {
-        let first = match durable.checkpoint_due() {
-            // Idle with frames in the log: checkpoint once it is due.
-            Some(due) => match writes.recv_timeout(due.saturating_duration_since(Instant::now())) {
+        let checkpoint_in = durable
+            .checkpoint_due()
+            .map(|due| due.saturating_duration_since(Instant::now()));
+        let collect_in = crate::heap::collect_before_waiting();
+        let first = match checkpoint_in.into_iter().chain(collect_in).min() {
+            // Idle with frames in the log: checkpoint once it is due; the heap collected.
+            Some(wait) => match writes.recv_timeout(wait) {
                 Ok(write) => write,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    durable.checkpoint(store, metrics).ok();
+                    if checkpoint_in.is_some_and(|left| left <= wait) {
+                        durable.checkpoint(store, metrics).ok();
+                    }
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,

@@ -281,7 +281,12 @@ impl RelayThread {
     fn run(mut self) {
         let mut events = vec![EpollEvent::empty(); EVENTS];
         loop {
-            let n = match self.shared.epoll.wait(&mut events, self.timeout()) {
+            let collect_in = crate::heap::collect_before_waiting();
+            let n = match self
+                .shared
+                .epoll
+                .wait(&mut events, self.timeout(collect_in))
+            {
                 Ok(n) => n,
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => {
@@ -305,12 +310,16 @@ impl RelayThread {
         }
     }
 
-    /// Until the nearest timer, in whole milliseconds rounded up; none without timers.
-    fn timeout(&self) -> EpollTimeout {
-        let Some(Reverse((at, ..))) = self.timers.peek() else {
+    /// Until the nearest timer or `collect_in` (the thread's pending heap collection), in
+    /// whole milliseconds rounded up; none without either.
+    fn timeout(&self, collect_in: Option<Duration>) -> EpollTimeout {
+        let timer = self
+            .timers
+            .peek()
+            .map(|Reverse((at, ..))| at.saturating_duration_since(Instant::now()));
+        let Some(left) = timer.into_iter().chain(collect_in).min() else {
             return EpollTimeout::NONE;
         };
-        let left = at.saturating_duration_since(Instant::now());
         let ms = left.as_micros().div_ceil(1000).min(60_000) as u16;
         EpollTimeout::from(ms)
     }
