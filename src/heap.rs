@@ -168,6 +168,24 @@ mod tests {
         drop(block);
     }
 
+    /// Collects every 100 ms until ~200 MiB freed since `during` (resident bytes then) have
+    /// left the resident set; other tests allocate meanwhile: half is a safe margin.
+    fn collect_until_given_back(during: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            collect();
+            let after = resident_bytes().unwrap();
+            if after + (100 << 20) < during {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still resident after 10 s: {during} → {after}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Small blocks freed while one allocated after them lives on: glibc kept them resident
     /// (an arena shrinks only from its top) until a `malloc_trim`, which held the arena's
     /// lock; mimalloc gives the emptied pages back once its purge delay has passed, at the
@@ -179,20 +197,7 @@ mod tests {
         let pin = std::hint::black_box(Box::new([1u8; 1024]));
         let during = resident_bytes().unwrap();
         drop(blocks);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            collect();
-            let after = resident_bytes().unwrap();
-            // 200 MiB freed; other tests allocate meanwhile: half is a safe margin.
-            if after + (100 << 20) < during {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "still resident after 10 s: {during} → {after}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        collect_until_given_back(during);
         drop(pin);
     }
 
@@ -224,21 +229,8 @@ mod tests {
         let during = resident_bytes().unwrap();
         drop(theirs);
         freed.send(()).unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            // This thread's collect purges what the owner freed once the delay has passed.
-            collect();
-            let after = resident_bytes().unwrap();
-            // 200 MiB freed; other tests allocate meanwhile: half is a safe margin.
-            if after + (100 << 20) < during {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "still resident after 10 s: {during} → {after}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        // This thread's collect purges what the owner freed once the delay has passed.
+        collect_until_given_back(during);
         done.send(()).unwrap();
         owner.join().unwrap();
     }
