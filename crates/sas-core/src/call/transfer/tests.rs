@@ -752,3 +752,44 @@ fn a_p0_left_while_its_forward_rings_stays_with_the_number_dialled() {
         }]
     );
 }
+
+/// Accompanied transfers ending early: the number dialled is cancelled (and only it).
+fn accompanied_ending(forward: bool, end: CallInput) -> Vec<CallOutput> {
+    let mut b = answered_by_arm();
+    let mode = TransferMode::Accompanied;
+    b.transfer(Now::at(T0 + 10), "c1", "arm1", "amu", mode, None)
+        .unwrap();
+    if forward {
+        let number = "0387000000".into();
+        let dial = CallInput::Forward {
+            call: "c1".into(),
+            number,
+        };
+        b.handle(Now::at(T0 + 10), dial);
+    } else {
+        enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
+    }
+    actions(&mut b);
+    b.handle(Now::at(T0 + 20), end);
+    actions(&mut b)
+}
+
+#[test]
+fn a_call_ending_while_its_accompanied_transfer_rings_lets_go_of_the_target() {
+    let cancel = |seat: Party| CallOutput::CancelSeat {
+        call: "c1".into(),
+        seat,
+    };
+    let failed = CallInput::Failed {
+        call: "c1".into(),
+        reason: "media".into(),
+    };
+    let out = accompanied_ending(true, failed);
+    assert!(out.contains(&cancel(Party::External)), "{out:?}");
+    let out = accompanied_ending(false, CallInput::CallerGone { call: "c1".into() });
+    assert!(out.contains(&cancel("amu1".into())), "{out:?}");
+    assert!(
+        !out.contains(&cancel(Party::External)),
+        "nothing dialled: {out:?}"
+    );
+}
