@@ -1,12 +1,10 @@
 //! Lines switched to the backup centre and the automatic overflow there (`backup`,
 //! `backup_when`), on virtual time.
 
-use super::tests::{PLAN, admit_with, outputs, router};
+use super::tests::{PLAN, PROMPTS, admit_with, outputs, router};
 use super::*;
 use crate::acd::{QueueKey, QueueSettings};
-use crate::call::tests_support::T0;
-use crate::routing::plan::load_texts;
-use std::path::PathBuf;
+use crate::call::tests_support::{T0, load_plan};
 
 /// [`PLAN`] straight to its queue (no menu), with a `backup` step and these entry keys.
 fn plan(keys: &str) -> String {
@@ -20,12 +18,7 @@ fn plan(keys: &str) -> String {
 }
 
 fn plans(text: &str) -> PlanSet {
-    load_texts(
-        vec![(PathBuf::from("sas.toml"), text.into())],
-        &["menu", "attente"],
-        &[],
-    )
-    .unwrap()
+    load_plan(text, PROMPTS, &[]).unwrap()
 }
 
 fn dialled(r: &mut Router, call: &str) -> bool {
@@ -321,12 +314,7 @@ fn backup_when_needs_a_backup_step_and_known_triggers() {
         ),
     ];
     for (text, expected) in bad {
-        let errors = load_texts(
-            vec![(PathBuf::from("sas.toml"), text)],
-            &["menu", "attente"],
-            &[],
-        )
-        .unwrap_err();
+        let errors = load_plan(&text, PROMPTS, &[]).unwrap_err();
         let all = format!("{errors:?}");
         assert!(all.contains(expected), "{expected}: {all}");
     }

@@ -4,7 +4,7 @@
 use super::tests::outputs;
 use super::*;
 use crate::acd::{PauseReason, SeatState, Urgency};
-use crate::call::tests_support::{T0, board_with};
+use crate::call::tests_support::{T0, admission, board_with, load_plan};
 use crate::cti::TransferMode;
 use crate::record::EventKind;
 
@@ -50,23 +50,8 @@ fn plateau() -> Router {
 
 /// A call to the 15, queued for the ARMs.
 fn admit(r: &mut Router, now: Now, call: &str) {
-    let file = (std::path::PathBuf::from("samu.toml"), PLAN.to_string());
-    let plans = crate::routing::plan::load_texts(vec![file], &[], &[]).unwrap();
-    let arrived = CallInput::Arrived {
-        call: call.into(),
-        sip_call_id: format!("sip-{call}"),
-        line: "samu".into(),
-        called: "15".into(),
-        caller: crate::pii::CallerNumber::new("0612345678"),
-    };
-    let admitted = RouterInput::Admitted {
-        arrived,
-        plans: Arc::new(plans),
-        entry: "samu".into(),
-        dialled: None,
-        overloaded: false,
-    };
-    r.handle(now, admitted);
+    let plans = load_plan(PLAN, &[], &[]).unwrap();
+    r.handle(now, admission(call, "samu", "15", plans, false));
 }
 
 fn state(r: &Router, seat: &str) -> SeatState {

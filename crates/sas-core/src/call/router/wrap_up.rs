@@ -164,7 +164,7 @@ impl Router {
 mod tests {
     use super::*;
     use crate::call::CallInput;
-    use crate::call::tests_support::{T0, arrive, board, online};
+    use crate::call::tests_support::{T0, arrival, arrive, board, online, queue_for};
 
     fn note(reason: &str) -> Qualification {
         Qualification {
@@ -209,21 +209,8 @@ mod tests {
     }
 
     fn arrive_router(r: &mut Router, now: Now, call: &str) {
-        let arrived = CallInput::Arrived {
-            call: call.into(),
-            sip_call_id: format!("sip-{call}"),
-            line: "samu".into(),
-            called: "15".into(),
-            caller: crate::pii::CallerNumber::new("0612345678"),
-        };
-        r.handle_call(now, arrived);
-        let enqueue = CallInput::Enqueue {
-            call: call.into(),
-            queue: "arm".into(),
-            role: "arm".into(),
-            priority: 0,
-        };
-        r.handle_call(now, enqueue);
+        r.handle_call(now, arrival(call, "samu", "15"));
+        r.handle_call(now, queue_for(call, "arm", 0));
         while r.poll_output().is_some() {}
     }
 }
