@@ -135,6 +135,13 @@ pub fn finished(outputs: &[CallOutput]) -> Option<&CallRecord> {
     })
 }
 
+/// Who handled the call, in order, and why each left (none: still on it).
+pub fn handlers(r: &CallRecord) -> Vec<(&str, Option<&str>)> {
+    (r.handlers.iter())
+        .map(|h| (h.seat.as_str(), h.left.as_deref()))
+        .collect()
+}
+
 pub fn online(b: &mut Switchboard, now: EpochMillis, seat: &str) {
     b.handle(Now::at(now), CallInput::SeatOnline { seat: seat.into() });
 }

@@ -4,7 +4,7 @@
 use super::tests::outputs;
 use super::*;
 use crate::acd::{PauseReason, SeatState, Urgency};
-use crate::call::tests_support::{T0, admission, board_with, load_plan};
+use crate::call::tests_support::{T0, admission, board_with, handlers, load_plan};
 use crate::cti::TransferMode;
 use crate::record::EventKind;
 
@@ -337,11 +337,9 @@ fn take_over_hangs_up_the_seat_and_bridges_the_supervisor() {
     );
     let outs = outputs(&mut r);
     let record = finished(&outs).expect("the call ended");
-    let handlers: Vec<(&str, Option<&str>)> = (record.handlers.iter())
-        .map(|h| (h.seat.as_str(), h.left.as_deref()))
-        .collect();
-    assert_eq!(handlers[0], ("arm1", Some("takeover")));
-    assert_eq!(handlers[1].0, "sup1");
+    let who = handlers(record);
+    assert_eq!(who[0], ("arm1", Some("takeover")));
+    assert_eq!(who[1].0, "sup1");
     let takeover = record.events.iter().find(|e| e.kind == EventKind::Takeover);
     let takeover = takeover.expect("in the timeline");
     assert_eq!(takeover.seat.as_deref(), Some("sup1"));

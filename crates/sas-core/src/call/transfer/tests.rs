@@ -24,6 +24,15 @@ fn answered_by_arm() -> Switchboard {
     b
 }
 
+/// arm1 hands c1 on to the AMU at T0 + 10.
+fn hand_to_amu(
+    b: &mut Switchboard,
+    mode: TransferMode,
+    urgency: Option<Urgency>,
+) -> Result<TransferMode, TransferError> {
+    b.transfer(Now::at(T0 + 10), "c1", "arm1", "amu", mode, urgency)
+}
+
 fn answer(b: &mut Switchboard, now: u64, call: &str, seat: &str) {
     b.handle(
         Now::at(now),
@@ -61,14 +70,7 @@ fn kinds(b: &Switchboard, call: &str) -> Vec<String> {
 #[test]
 fn blind_transfer_releases_the_arm_and_rings_a_regulator() {
     let mut b = answered_by_arm();
-    let mode = b.transfer(
-        Now::at(T0 + 10),
-        "c1",
-        "arm1",
-        "amu",
-        TransferMode::Blind,
-        Some(Urgency::P1),
-    );
+    let mode = hand_to_amu(&mut b, TransferMode::Blind, Some(Urgency::P1));
     assert_eq!(mode, Ok(TransferMode::Blind));
     assert_eq!(
         actions(&mut b),
@@ -95,12 +97,7 @@ fn blind_transfer_releases_the_arm_and_rings_a_regulator() {
         Some(T0 + 2),
         "the first answer ends the wait"
     );
-    let handlers: Vec<(&str, Option<&str>)> = r
-        .handlers
-        .iter()
-        .map(|h| (h.seat.as_str(), h.left.as_deref()))
-        .collect();
-    assert_eq!(handlers, [("arm1", Some("transfer")), ("amu1", None)]);
+    assert_eq!(handlers(r), [("arm1", Some("transfer")), ("amu1", None)]);
     assert!(kinds(&b, "c1").contains(&"TRANSFER".to_string()));
     assert_eq!(b.urgency("c1"), Some(Urgency::P1));
 }
@@ -132,14 +129,7 @@ fn a_seat_not_on_the_call_cannot_transfer_it() {
 #[test]
 fn p0_is_always_accompanied_and_the_arm_stays_until_the_doctor_answers() {
     let mut b = answered_by_arm();
-    let mode = b.transfer(
-        Now::at(T0 + 10),
-        "c1",
-        "arm1",
-        "amu",
-        TransferMode::Blind,
-        Some(Urgency::P0),
-    );
+    let mode = hand_to_amu(&mut b, TransferMode::Blind, Some(Urgency::P0));
     assert_eq!(mode, Ok(TransferMode::Accompanied));
     assert!(actions(&mut b).is_empty(), "the ARM stays on the line");
     assert!(
@@ -201,15 +191,7 @@ fn p0_jumps_ahead_of_waiting_calls_in_the_regulator_queue() {
     }
     arrive_in(&mut b, T0 + 5, "older", "regulateur_amu");
     actions(&mut b);
-    b.transfer(
-        Now::at(T0 + 10),
-        "c1",
-        "arm1",
-        "amu",
-        TransferMode::Accompanied,
-        Some(Urgency::P0),
-    )
-    .unwrap();
+    hand_to_amu(&mut b, TransferMode::Accompanied, Some(Urgency::P0)).unwrap();
     enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
     // amu2 frees up: the P0 goes first although "older" waited longer.
     b.handle(
@@ -227,15 +209,7 @@ fn p0_jumps_ahead_of_waiting_calls_in_the_regulator_queue() {
 #[test]
 fn arm_leaving_an_accompanied_transfer_puts_the_caller_on_hold_still_queued() {
     let mut b = answered_by_arm();
-    b.transfer(
-        Now::at(T0 + 10),
-        "c1",
-        "arm1",
-        "amu",
-        TransferMode::Accompanied,
-        None,
-    )
-    .unwrap();
+    hand_to_amu(&mut b, TransferMode::Accompanied, None).unwrap();
     // Nobody free at AMU.
     b.pause(Now::at(T0 + 10), "amu1", PauseReason::Break);
     b.pause(Now::at(T0 + 10), "amu2", PauseReason::Break);
@@ -269,15 +243,7 @@ fn arm_leaving_an_accompanied_transfer_puts_the_caller_on_hold_still_queued() {
 #[test]
 fn caller_leaving_a_three_way_call_frees_both_seats() {
     let mut b = answered_by_arm();
-    b.transfer(
-        Now::at(T0 + 10),
-        "c1",
-        "arm1",
-        "amu",
-        TransferMode::Accompanied,
-        None,
-    )
-    .unwrap();
+    hand_to_amu(&mut b, TransferMode::Accompanied, None).unwrap();
     enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
     answer(&mut b, T0 + 15, "c1", "amu1");
     actions(&mut b);
@@ -304,15 +270,7 @@ fn caller_leaving_a_three_way_call_frees_both_seats() {
 #[test]
 fn amu_to_liberal_and_back_any_number_of_times() {
     let mut b = answered_by_arm();
-    b.transfer(
-        Now::at(T0 + 10),
-        "c1",
-        "arm1",
-        "amu",
-        TransferMode::Blind,
-        None,
-    )
-    .unwrap();
+    hand_to_amu(&mut b, TransferMode::Blind, None).unwrap();
     enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
     answer(&mut b, T0 + 12, "c1", "amu1");
     let mut now = T0 + 20;
@@ -453,12 +411,7 @@ fn attended_transfer_hands_the_caller_to_the_consulted_doctor() {
     );
     let r = b.record("c1").unwrap();
     assert_eq!(r.seat.as_deref(), Some("arm1"), "the seat that answered");
-    let handlers: Vec<_> = r
-        .handlers
-        .iter()
-        .map(|h| (h.seat.as_str(), h.left.as_deref()))
-        .collect();
-    assert_eq!(handlers, [("arm1", Some("transfer")), ("amu1", None)]);
+    assert_eq!(handlers(r), [("arm1", Some("transfer")), ("amu1", None)]);
     let transfer = r.events.iter().find(|e| e.kind == "TRANSFER").unwrap();
     assert_eq!(transfer.seat.as_deref(), Some("arm1"));
     assert!(transfer.detail.as_deref().unwrap().contains("attended"));
@@ -531,12 +484,7 @@ fn a_seat_lost_mid_call_leaves_its_caller_waiting_for_the_next_seat() {
         Some("arm1"),
         "the seat that answered first"
     );
-    let handlers: Vec<(&str, Option<&str>)> = r
-        .handlers
-        .iter()
-        .map(|h| (h.seat.as_str(), h.left.as_deref()))
-        .collect();
-    assert_eq!(handlers, [("arm1", Some("lost")), ("arm2", None)]);
+    assert_eq!(handlers(r), [("arm1", Some("lost")), ("arm2", None)]);
     assert!(kinds(&b, "c1").contains(&"SEAT_LOST".to_string()));
 }
 
@@ -596,15 +544,7 @@ fn a_seat_holding_its_caller_gives_it_hold_audio_then_takes_it_back() {
 fn p0_accompanied(away: impl Fn(&mut Switchboard)) -> Switchboard {
     let mut b = answered_by_arm();
     away(&mut b);
-    b.transfer(
-        Now::at(T0 + 10),
-        "c1",
-        "arm1",
-        "amu",
-        TransferMode::Blind,
-        Some(Urgency::P0),
-    )
-    .unwrap();
+    hand_to_amu(&mut b, TransferMode::Blind, Some(Urgency::P0)).unwrap();
     enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
     actions(&mut b);
     b
@@ -690,15 +630,7 @@ fn an_escalated_call_counts_as_waiting_again_until_a_doctor_answers() {
     b.pause(Now::at(T0 + 3), "amu2", PauseReason::Break);
     assert_eq!((b.waiting_since("c1"), b.calls_waiting()), (None, 0));
     assert_eq!(b.seats_on("c1"), ["arm1"]);
-    b.transfer(
-        Now::at(T0 + 10),
-        "c1",
-        "arm1",
-        "amu",
-        TransferMode::Accompanied,
-        None,
-    )
-    .unwrap();
+    hand_to_amu(&mut b, TransferMode::Accompanied, None).unwrap();
     enqueue(&mut b, T0 + 11, "c1", "amu", "regulateur_amu");
     // Accompanied: waiting for AMU since it was queued there, the ARM still on the line.
     assert_eq!(
@@ -756,9 +688,7 @@ fn a_p0_left_while_its_forward_rings_stays_with_the_number_dialled() {
 /// Accompanied transfers ending early: the number dialled is cancelled (and only it).
 fn accompanied_ending(forward: bool, end: CallInput) -> Vec<CallOutput> {
     let mut b = answered_by_arm();
-    let mode = TransferMode::Accompanied;
-    b.transfer(Now::at(T0 + 10), "c1", "arm1", "amu", mode, None)
-        .unwrap();
+    hand_to_amu(&mut b, TransferMode::Accompanied, None).unwrap();
     if forward {
         let number = "0387000000".into();
         let dial = CallInput::Forward {
