@@ -2,7 +2,7 @@
 //! wraps up: every deadline still falls at the same monotonic instant, the call goes the
 //! same way, and the record keeps the wall times it was given.
 
-use super::tests_support::{T0, arrival, board, queue_for};
+use super::tests_support::{T0, answered_by, arrival, board, queue_for};
 use super::*;
 use crate::time::{Mono, Now};
 
@@ -52,7 +52,7 @@ fn run(wall_error: fn(u64) -> i64) -> (Log, CallRecord) {
     let mut log = Log::new();
     let mut record = None;
     let mut offers = 0;
-    let mut answer_at = None;
+    let mut answer_at: Option<(String, u64)> = None;
     let mut gone_at = None;
     for mono in (0..=70_000).step_by(100) {
         let t = now(mono);
@@ -61,14 +61,7 @@ fn run(wall_error: fn(u64) -> i64) -> (Log, CallRecord) {
             b.handle(t, queue_for("c1", "arm", 0));
         }
         if let Some((seat, _)) = answer_at.as_ref().filter(|(_, at)| *at == mono) {
-            let seat = String::clone(seat);
-            b.handle(
-                t,
-                CallInput::SeatAnswered {
-                    call: "c1".into(),
-                    seat: SeatId::from(seat),
-                },
-            );
+            b.handle(t, answered_by("c1", seat));
         }
         if gone_at == Some(mono) {
             b.handle(t, CallInput::CallerGone { call: "c1".into() });

@@ -22,13 +22,7 @@ fn samu_calls_are_served_before_sas_calls_and_oldest_first() {
         ("samu2", Some("sas1")),
         ("sas1", None),
     ] {
-        b.handle(
-            Now::at(now),
-            CallInput::SeatAnswered {
-                call: call.into(),
-                seat: "arm1".into(),
-            },
-        );
+        answer(&mut b, now, call, "arm1");
         b.handle(
             Now::at(now + SECOND),
             CallInput::CallerGone { call: call.into() },
@@ -213,13 +207,7 @@ fn answered_call_bridges_and_records_wait_and_talk_time() {
     online(&mut b, T0, "arm1");
     arrive(&mut b, T0, "c1", "samu", 0);
     actions(&mut b);
-    b.handle(
-        Now::at(T0 + 3 * SECOND),
-        CallInput::SeatAnswered {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        },
-    );
+    answer(&mut b, T0 + 3 * SECOND, "c1", "arm1");
     assert_eq!(
         actions(&mut b),
         vec![CallOutput::Bridge {
@@ -254,13 +242,7 @@ fn late_answer_after_withdrawal_is_hung_up() {
     actions(&mut b);
     b.handle_timeout(Now::at(T0 + 15 * SECOND));
     actions(&mut b);
-    b.handle(
-        Now::at(T0 + 15 * SECOND + 5),
-        CallInput::SeatAnswered {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        },
-    );
+    answer(&mut b, T0 + 15 * SECOND + 5, "c1", "arm1");
     assert_eq!(
         actions(&mut b),
         vec![CallOutput::HangUpSeat {
@@ -496,13 +478,7 @@ fn ring_all_cancels_the_seats_that_lost_the_race() {
     }
     arrive(&mut b, T0 + 1, "c1", "samu", 0);
     assert_eq!(actions(&mut b).len(), 3, "every seat rings");
-    b.handle(
-        Now::at(T0 + 2),
-        CallInput::SeatAnswered {
-            call: "c1".into(),
-            seat: "arm2".into(),
-        },
-    );
+    answer(&mut b, T0 + 2, "c1", "arm2");
     let got = actions(&mut b);
     for loser in ["arm1", "arm3"] {
         assert!(got.contains(&CallOutput::CancelSeat {
@@ -525,13 +501,7 @@ fn seat_reset_ends_a_call_whose_bye_was_lost() {
     let mut b = board(&["arm1"]);
     online(&mut b, T0, "arm1");
     arrive(&mut b, T0 + 1, "c1", "samu", 0);
-    b.handle(
-        Now::at(T0 + 2),
-        CallInput::SeatAnswered {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        },
-    );
+    answer(&mut b, T0 + 2, "c1", "arm1");
     actions(&mut b);
     b.seat_reset(Now::at(T0 + 60 * SECOND), "arm1").unwrap();
     let got = actions(&mut b);
@@ -606,13 +576,7 @@ fn a_full_queue_refuses_new_calls_busy_but_takes_back_answered_ones() {
     assert!(r.events.iter().any(|e| e.kind == "QUEUE_REFUSED"));
 
     // c1, answered then transferred back to the full queue, is taken whatever its size.
-    b.handle(
-        Now::at(T0 + 4),
-        CallInput::SeatAnswered {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        },
-    );
+    answer(&mut b, T0 + 4, "c1", "arm1");
     b.transfer(
         Now::at(T0 + 5),
         "c1",
@@ -638,13 +602,7 @@ fn a_lost_caller_ends_its_call_and_frees_its_seat() {
     let mut b = board(&["arm1", "arm2"]);
     online(&mut b, T0, "arm1");
     arrive(&mut b, T0 + 1, "c1", "samu", 0);
-    b.handle(
-        Now::at(T0 + 2),
-        CallInput::SeatAnswered {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        },
-    );
+    answer(&mut b, T0 + 2, "c1", "arm1");
     actions(&mut b);
     let detail = "no RTP/RTCP for 60 s, OPTIONS probe unanswered".to_string();
     b.handle(
@@ -719,11 +677,7 @@ fn a_call_ending_with_its_seats_still_held_frees_them() {
     let mut b = board(&["arm1", "arm2"]);
     online(&mut b, T0, "arm1");
     arrive(&mut b, T0, "c1", "samu", 0);
-    let answered = CallInput::SeatAnswered {
-        call: "c1".into(),
-        seat: "arm1".into(),
-    };
-    b.handle(Now::at(T0 + SECOND), answered);
+    b.handle(Now::at(T0 + SECOND), answered_by("c1", "arm1"));
     online(&mut b, T0, "arm2");
     arrive(&mut b, T0 + SECOND, "c2", "samu", 0);
     actions(&mut b);

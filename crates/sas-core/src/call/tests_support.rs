@@ -135,6 +135,19 @@ pub fn finished(outputs: &[CallOutput]) -> Option<&CallRecord> {
     })
 }
 
+/// `seat` answers `call`.
+pub fn answered_by(call: &str, seat: &str) -> CallInput {
+    CallInput::SeatAnswered {
+        call: call.into(),
+        seat: seat.into(),
+    }
+}
+
+/// `seat` answers `call` at `now`.
+pub fn answer(b: &mut Switchboard, now: EpochMillis, call: &str, seat: &str) {
+    b.handle(Now::at(now), answered_by(call, seat));
+}
+
 /// Who handled the call, in order, and why each left (none: still on it).
 pub fn handlers(r: &CallRecord) -> Vec<(&str, Option<&str>)> {
     (r.handlers.iter())

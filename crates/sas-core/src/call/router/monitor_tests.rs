@@ -4,7 +4,7 @@
 use super::tests::outputs;
 use super::*;
 use crate::acd::{PauseReason, SeatState, Urgency};
-use crate::call::tests_support::{T0, admission, board_with, handlers, load_plan};
+use crate::call::tests_support::{T0, admission, answered_by, board_with, handlers, load_plan};
 use crate::cti::TransferMode;
 use crate::record::EventKind;
 
@@ -62,11 +62,7 @@ fn state(r: &Router, seat: &str) -> SeatState {
 fn talking(r: &mut Router, call: &str) {
     admit(r, t(0), call);
     outputs(r);
-    let answered = CallInput::SeatAnswered {
-        call: call.into(),
-        seat: "arm1".into(),
-    };
-    r.handle_call(t(1_000), answered);
+    r.handle_call(t(1_000), answered_by(call, "arm1"));
     outputs(r);
 }
 
@@ -228,11 +224,7 @@ fn only_a_call_talking_with_a_seat_is_monitored_and_an_escalation_ends_it() {
     );
     let unknown = r.monitor(t(500), "nope", "sup1", MonitorMode::Listen);
     assert_eq!(unknown, Err(SeatRequestError::UnknownCall));
-    let answered = CallInput::SeatAnswered {
-        call: "c1".into(),
-        seat: "arm1".into(),
-    };
-    r.handle_call(t(1_000), answered);
+    r.handle_call(t(1_000), answered_by("c1", "arm1"));
     outputs(&mut r);
     let own = r.monitor(t(1_500), "c1", "arm1", MonitorMode::Listen);
     assert!(

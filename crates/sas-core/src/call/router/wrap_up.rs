@@ -164,7 +164,7 @@ impl Router {
 mod tests {
     use super::*;
     use crate::call::CallInput;
-    use crate::call::tests_support::{T0, arrival, arrive, board, online, queue_for};
+    use crate::call::tests_support::{T0, answered_by, arrival, arrive, board, online, queue_for};
 
     fn note(reason: &str) -> Qualification {
         Qualification {
@@ -180,11 +180,7 @@ mod tests {
         arrive(&mut b, T0, "c1", "samu", 0);
         let mut r = Router::new(b, Now::at(T0));
         let t = Now::at(T0);
-        let answered = CallInput::SeatAnswered {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        };
-        r.handle_call(t.plus(1_000), answered);
+        r.handle_call(t.plus(1_000), answered_by("c1", "arm1"));
         let live = r.qualify(t.plus(2_000), "arm1", note("douleur"));
         assert_eq!(live, Ok(Qualified::Live { call: "c1".into() }));
         assert_eq!(r.wrap_up("arm1"), None, "on the call: no wrap-up");

@@ -33,16 +33,6 @@ fn hand_to_amu(
     b.transfer(Now::at(T0 + 10), "c1", "arm1", "amu", mode, urgency)
 }
 
-fn answer(b: &mut Switchboard, now: u64, call: &str, seat: &str) {
-    b.handle(
-        Now::at(now),
-        CallInput::SeatAnswered {
-            call: call.into(),
-            seat: seat.into(),
-        },
-    );
-}
-
 fn enqueue(b: &mut Switchboard, now: u64, call: &str, queue: &str, role: &str) {
     b.enqueue(Now::at(now), call, queue, &CallRequest::new(role, 0));
 }
