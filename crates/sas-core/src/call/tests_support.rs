@@ -128,6 +128,35 @@ pub fn ring(call: &str, seat: &str) -> CallOutput {
     }
 }
 
+pub fn cancel(call: &str, seat: impl Into<Party>) -> CallOutput {
+    CallOutput::CancelSeat {
+        call: call.into(),
+        seat: seat.into(),
+    }
+}
+
+pub fn bridge(call: &str, seat: impl Into<Party>) -> CallOutput {
+    CallOutput::Bridge {
+        call: call.into(),
+        seat: seat.into(),
+    }
+}
+
+pub fn hang_up(call: &str, seat: impl Into<Party>) -> CallOutput {
+    CallOutput::HangUpSeat {
+        call: call.into(),
+        seat: seat.into(),
+    }
+}
+
+/// `seat` hung up on `call` (its BYE).
+pub fn seat_gone(call: &str, seat: &str) -> CallInput {
+    CallInput::SeatGone {
+        call: call.into(),
+        seat: seat.into(),
+    }
+}
+
 pub fn finished(outputs: &[CallOutput]) -> Option<&CallRecord> {
     outputs.iter().find_map(|o| match o {
         CallOutput::Finished(r) => Some(r.as_ref()),

@@ -4,7 +4,9 @@
 use super::tests::outputs;
 use super::*;
 use crate::acd::{PauseReason, SeatState, Urgency};
-use crate::call::tests_support::{T0, admission, answered_by, board_with, handlers, load_plan};
+use crate::call::tests_support::{
+    T0, admission, answered_by, board_with, bridge, handlers, hang_up, load_plan, seat_gone,
+};
 use crate::cti::TransferMode;
 use crate::record::EventKind;
 
@@ -300,14 +302,8 @@ fn take_over_hangs_up_the_seat_and_bridges_the_supervisor() {
         call: "c1".into(),
         seat: "sup1".into(),
     });
-    let hang_up = at(RouterOutput::Call(CallOutput::HangUpSeat {
-        call: "c1".into(),
-        seat: "arm1".into(),
-    }));
-    let bridge = at(RouterOutput::Call(CallOutput::Bridge {
-        call: "c1".into(),
-        seat: "sup1".into(),
-    }));
+    let hang_up = at(RouterOutput::Call(hang_up("c1", "arm1")));
+    let bridge = at(RouterOutput::Call(bridge("c1", "sup1")));
     assert!(
         taken.is_some() && taken < hang_up && hang_up < bridge,
         "{outs:?}"
@@ -320,13 +316,7 @@ fn take_over_hangs_up_the_seat_and_bridges_the_supervisor() {
     assert_eq!(state(&r, "sup1"), SeatState::Busy { call: "c1".into() });
     assert!(r.monitoring("c1").is_none());
     // The supervisor hangs up: the call ends with them as its last handler.
-    r.handle_call(
-        t(9_000),
-        CallInput::SeatGone {
-            call: "c1".into(),
-            seat: "sup1".into(),
-        },
-    );
+    r.handle_call(t(9_000), seat_gone("c1", "sup1"));
     let outs = outputs(&mut r);
     let record = finished(&outs).expect("the call ended");
     let who = handlers(record);

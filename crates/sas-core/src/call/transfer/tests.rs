@@ -62,24 +62,12 @@ fn blind_transfer_releases_the_arm_and_rings_a_regulator() {
     let mut b = answered_by_arm();
     let mode = hand_to_amu(&mut b, TransferMode::Blind, Some(Urgency::P1));
     assert_eq!(mode, Ok(TransferMode::Blind));
-    assert_eq!(
-        actions(&mut b),
-        vec![CallOutput::HangUpSeat {
-            call: "c1".into(),
-            seat: "arm1".into()
-        }]
-    );
+    assert_eq!(actions(&mut b), vec![hang_up("c1", "arm1")]);
     assert_eq!(state(&b, "arm1"), "wrap_up");
     enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
     assert_eq!(actions(&mut b), vec![ring("c1", "amu1")]);
     answer(&mut b, T0 + 20, "c1", "amu1");
-    assert_eq!(
-        actions(&mut b),
-        vec![CallOutput::Bridge {
-            call: "c1".into(),
-            seat: "amu1".into()
-        }]
-    );
+    assert_eq!(actions(&mut b), vec![bridge("c1", "amu1")]);
     let r = b.record("c1").unwrap();
     assert_eq!(r.seat.as_deref(), Some("arm1"), "the seat that answered");
     assert_eq!(
@@ -137,34 +125,16 @@ fn p0_is_always_accompanied_and_the_arm_stays_until_the_doctor_answers() {
     assert!(!b.accompanying("c1"));
     assert_eq!((state(&b, "arm1"), state(&b, "amu1")), ("busy", "busy"));
     // The ARM hangs up: the caller stays with the doctor.
-    b.handle(
-        Now::at(T0 + 30),
-        CallInput::SeatGone {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        },
-    );
+    b.handle(Now::at(T0 + 30), seat_gone("c1", "arm1"));
     assert_eq!(
         actions(&mut b),
-        vec![
-            left("c1", "arm1"),
-            CallOutput::Bridge {
-                call: "c1".into(),
-                seat: "amu1".into()
-            }
-        ]
+        vec![left("c1", "arm1"), bridge("c1", "amu1")]
     );
     assert_eq!((state(&b, "arm1"), state(&b, "amu1")), ("wrap_up", "busy"));
     let k = kinds(&b, "c1");
     assert!(k.contains(&"ACCOMPANIED".into()) && k.contains(&"LEFT".into()));
     // Then the doctor's BYE ends the call.
-    b.handle(
-        Now::at(T0 + 60),
-        CallInput::SeatGone {
-            call: "c1".into(),
-            seat: "amu1".into(),
-        },
-    );
+    b.handle(Now::at(T0 + 60), seat_gone("c1", "amu1"));
     let out = actions(&mut b);
     let r = finished(&out).expect("finished");
     assert_eq!(r.seat.as_deref(), Some("arm1"), "the seat that answered");
@@ -205,13 +175,7 @@ fn arm_leaving_an_accompanied_transfer_puts_the_caller_on_hold_still_queued() {
     b.pause(Now::at(T0 + 10), "amu2", PauseReason::Break);
     enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
     actions(&mut b);
-    b.handle(
-        Now::at(T0 + 20),
-        CallInput::SeatGone {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        },
-    );
+    b.handle(Now::at(T0 + 20), seat_gone("c1", "arm1"));
     assert_eq!(
         actions(&mut b),
         vec![left("c1", "arm1"), CallOutput::Hold { call: "c1".into() }]
@@ -221,13 +185,7 @@ fn arm_leaving_an_accompanied_transfer_puts_the_caller_on_hold_still_queued() {
     b.unpause(Now::at(T0 + 30), "amu2");
     assert_eq!(actions(&mut b), vec![ring("c1", "amu2")]);
     answer(&mut b, T0 + 31, "c1", "amu2");
-    assert_eq!(
-        actions(&mut b),
-        vec![CallOutput::Bridge {
-            call: "c1".into(),
-            seat: "amu2".into()
-        }]
-    );
+    assert_eq!(actions(&mut b), vec![bridge("c1", "amu2")]);
 }
 
 #[test]
@@ -320,10 +278,7 @@ fn a_console_hang_up_ends_the_call_and_both_legs() {
     let mut b = answered_by_arm();
     b.hang_up_seat(Now::at(T0 + 9), "c1", "arm1");
     let out = actions(&mut b);
-    assert!(out.contains(&CallOutput::HangUpSeat {
-        call: "c1".into(),
-        seat: "arm1".into()
-    }));
+    assert!(out.contains(&hang_up("c1", "arm1")));
     assert!(out.contains(&CallOutput::HangUpCaller { call: "c1".into() }));
     assert_eq!(
         finished(&out).unwrap().end_reason.as_deref(),
@@ -379,14 +334,8 @@ fn attended_transfer_hands_the_caller_to_the_consulted_doctor() {
     assert_eq!(
         out[..3],
         [
-            CallOutput::HangUpSeat {
-                call: "c1".into(),
-                seat: "arm1".into()
-            },
-            CallOutput::Bridge {
-                call: "c1".into(),
-                seat: "amu1".into()
-            },
+            hang_up("c1", "arm1"),
+            bridge("c1", "amu1"),
             CallOutput::HangUpCaller { call: "c2".into() },
         ]
     );
@@ -407,13 +356,7 @@ fn attended_transfer_hands_the_caller_to_the_consulted_doctor() {
     assert!(transfer.detail.as_deref().unwrap().contains("attended"));
 
     // The doctor's BYE now ends the caller's call, and frees the doctor.
-    b.handle(
-        Now::at(T0 + 60),
-        CallInput::SeatGone {
-            call: "c1".into(),
-            seat: "amu1".into(),
-        },
-    );
+    b.handle(Now::at(T0 + 60), seat_gone("c1", "amu1"));
     let out = actions(&mut b);
     assert_eq!(finished(&out).unwrap().id, "c1");
     assert_ne!(state(&b, "amu1"), "busy");
@@ -573,13 +516,7 @@ fn an_arm_leaving_a_p0_before_the_doctor_answers_raises_an_alert_and_the_caller_
         (Some("arm1"), Some("queued"))
     );
     assert_eq!(b.waiting_since("c1"), Some(T0 + 10));
-    b.handle(
-        Now::at(T0 + 40),
-        CallInput::SeatGone {
-            call: "e1".into(),
-            seat: "amu1".into(),
-        },
-    );
+    b.handle(Now::at(T0 + 40), seat_gone("e1", "amu1"));
     b.handle_timeout(Now::at(T0 + 60 * SECOND));
     assert!(actions(&mut b).contains(&ring("c1", "amu1")));
 }
@@ -596,13 +533,7 @@ fn a_p0_left_alone_with_no_doctor_logged_in_is_flagged_for_the_overflow() {
         );
     });
     // The ARM's phone drops (BYE) rather than a console hang-up: the same.
-    b.handle(
-        Now::at(T0 + 20),
-        CallInput::SeatGone {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        },
-    );
+    b.handle(Now::at(T0 + 20), seat_gone("c1", "arm1"));
     let out = actions(&mut b);
     assert!(out.contains(&unaccompanied(false)), "{out:?}");
     let r = b.record("c1").unwrap();
@@ -666,13 +597,7 @@ fn a_p0_left_while_its_forward_rings_stays_with_the_number_dialled() {
         Now::at(T0 + 20),
         CallInput::ExternalAnswered { call: "c1".into() },
     );
-    assert_eq!(
-        actions(&mut b),
-        vec![CallOutput::Bridge {
-            call: "c1".into(),
-            seat: Party::External
-        }]
-    );
+    assert_eq!(actions(&mut b), vec![bridge("c1", Party::External)]);
 }
 
 /// Accompanied transfers ending early: the number dialled is cancelled (and only it).
@@ -696,20 +621,16 @@ fn accompanied_ending(forward: bool, end: CallInput) -> Vec<CallOutput> {
 
 #[test]
 fn a_call_ending_while_its_accompanied_transfer_rings_lets_go_of_the_target() {
-    let cancel = |seat: Party| CallOutput::CancelSeat {
-        call: "c1".into(),
-        seat,
-    };
     let failed = CallInput::Failed {
         call: "c1".into(),
         reason: "media".into(),
     };
     let out = accompanied_ending(true, failed);
-    assert!(out.contains(&cancel(Party::External)), "{out:?}");
+    assert!(out.contains(&cancel("c1", Party::External)), "{out:?}");
     let out = accompanied_ending(false, CallInput::CallerGone { call: "c1".into() });
-    assert!(out.contains(&cancel("amu1".into())), "{out:?}");
+    assert!(out.contains(&cancel("c1", "amu1")), "{out:?}");
     assert!(
-        !out.contains(&cancel(Party::External)),
+        !out.contains(&cancel("c1", Party::External)),
         "nothing dialled: {out:?}"
     );
 }
