@@ -28,6 +28,19 @@ pub(super) fn outputs(acd: &mut Acd) -> Vec<AcdOutput> {
     std::iter::from_fn(|| acd.poll_output()).collect()
 }
 
+/// Seat `a` (ARM, 30 s wrap-up) answered call `c` at 2 ms.
+fn a_busy_on_c() -> Acd {
+    let mut acd = Acd::new(AcdSettings {
+        wrap_up_ms: 30_000,
+        ..settings()
+    });
+    acd.add_seat("a", "arm", ms(0));
+    acd.seat_online(ms(0), "a");
+    acd.enqueue(ms(1), "c", &arm()).unwrap();
+    assert!(acd.answered(ms(2), "a", "c"));
+    acd
+}
+
 pub(super) fn pair(call: &str, seat: &str) -> (CallId, SeatId) {
     (call.into(), seat.into())
 }
@@ -241,14 +254,7 @@ fn ring_all_timeout_does_not_pause_and_rings_again() {
 
 #[test]
 fn seat_reset_ends_a_stuck_call_or_offer() {
-    let mut acd = Acd::new(AcdSettings {
-        wrap_up_ms: 30_000,
-        ..settings()
-    });
-    acd.add_seat("a", "arm", ms(0));
-    acd.seat_online(ms(0), "a");
-    acd.enqueue(ms(1), "c", &arm()).unwrap();
-    assert!(acd.answered(ms(2), "a", "c"));
+    let mut acd = a_busy_on_c();
     // The BYE was lost: the supervisor frees the seat.
     assert_eq!(acd.seat_reset(ms(100), "a"), Ok(Some("c".into())));
     assert_eq!(acd.seat("a").unwrap().state, SeatState::Available);
@@ -267,14 +273,7 @@ fn seat_reset_ends_a_stuck_call_or_offer() {
 
 #[test]
 fn seat_offline_while_busy_goes_offline_at_the_end() {
-    let mut acd = Acd::new(AcdSettings {
-        wrap_up_ms: 30_000,
-        ..settings()
-    });
-    acd.add_seat("a", "arm", ms(0));
-    acd.seat_online(ms(0), "a");
-    acd.enqueue(ms(1), "c", &arm()).unwrap();
-    assert!(acd.answered(ms(2), "a", "c"));
+    let mut acd = a_busy_on_c();
     assert_eq!(acd.seat_offline(ms(3), "a"), None);
     acd.call_ended(ms(4), "a");
     assert_eq!(acd.seat("a").unwrap().state, SeatState::Offline);
@@ -339,14 +338,7 @@ fn a_busy_seat_moves_to_another_call_and_ends_with_it() {
 
 #[test]
 fn a_seat_back_online_still_owes_its_wrap_up() {
-    let mut acd = Acd::new(AcdSettings {
-        wrap_up_ms: 30_000,
-        ..settings()
-    });
-    acd.add_seat("a", "arm", ms(0));
-    acd.seat_online(ms(0), "a");
-    acd.enqueue(ms(1), "c", &arm()).unwrap();
-    assert!(acd.answered(ms(2), "a", "c"));
+    let mut acd = a_busy_on_c();
     // Registration lost mid-call, back 5 s after the call ended: 25 s of wrap-up left.
     acd.seat_offline(ms(3), "a");
     acd.call_ended(ms(4), "a");

@@ -1,9 +1,8 @@
 //! Lines switched to the backup centre and the automatic overflow there (`backup`,
 //! `backup_when`), on virtual time.
 
-use super::tests::{PLAN, PROMPTS, admit_with, outputs, router};
+use super::tests::{PLAN, PROMPTS, admit_with, outputs, router, router_one_waiting};
 use super::*;
-use crate::acd::{QueueKey, QueueSettings};
 use crate::call::tests_support::{T0, load_plan};
 
 /// [`PLAN`] straight to its queue (no menu), with a `backup` step and these entry keys.
@@ -242,13 +241,7 @@ fn no_seat_counts_paused_seats_out_and_busy_ones_in() {
 #[test]
 fn a_full_queue_sends_the_call_to_backup() {
     let text = plan("backup_when = [\"queue_full\"]");
-    let mut board = crate::call::tests_support::board(&["arm1"]);
-    let one = QueueSettings {
-        max_waiting: Some(1),
-        ..Default::default()
-    };
-    board.set_queue(QueueKey::role("arm"), one);
-    let mut r = Router::new(board, Now::at(T0));
+    let mut r = router_one_waiting();
     let t = Now::at(T0);
     admit_with(&mut r, t, "c1", &text, false);
     assert!(!dialled(&mut r, "c1"));

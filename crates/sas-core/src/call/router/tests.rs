@@ -2,6 +2,7 @@
 //! on the monotonic clock; nothing is left armed for a call that ended.
 
 use super::*;
+use crate::acd::{QueueKey, QueueSettings};
 use crate::call::tests_support::{T0, admission, board, load_plan};
 
 pub(super) const PLAN: &str = r#"
@@ -37,6 +38,17 @@ pub(super) const PROMPTS: &[&str] = &["menu", "attente"];
 
 pub(super) fn router() -> Router {
     Router::new(board(&["arm1"]), Now::at(T0))
+}
+
+/// [`router`] whose ARM queue takes one waiting call at most.
+pub(super) fn router_one_waiting() -> Router {
+    let mut board = board(&["arm1"]);
+    let one = QueueSettings {
+        max_waiting: Some(1),
+        ..Default::default()
+    };
+    board.set_queue(QueueKey::role("arm"), one);
+    Router::new(board, Now::at(T0))
 }
 
 pub(super) fn admit(r: &mut Router, now: Now, call: &str) {
