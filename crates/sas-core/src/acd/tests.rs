@@ -28,6 +28,21 @@ pub(super) fn outputs(acd: &mut Acd) -> Vec<AcdOutput> {
     std::iter::from_fn(|| acd.poll_output()).collect()
 }
 
+/// An ARM queue that rings all of `seats` at once, all online.
+fn ring_all(seats: &[&str]) -> Acd {
+    let mut acd = Acd::new(settings());
+    let all = QueueSettings {
+        strategy: Strategy::RingAll,
+        ..Default::default()
+    };
+    acd.set_queue(QueueKey::role("arm"), all);
+    for s in seats {
+        acd.add_seat(s, "arm", ms(0));
+        acd.seat_online(ms(0), s);
+    }
+    acd
+}
+
 /// Seat `a` (ARM, 30 s wrap-up) answered call `c` at 2 ms.
 fn a_busy_on_c() -> Acd {
     let mut acd = Acd::new(AcdSettings {
@@ -206,18 +221,7 @@ fn ring_no_answer_autopauses_and_requeues() {
 
 #[test]
 fn ring_all_rings_everyone_and_cancels_the_losers() {
-    let mut acd = Acd::new(settings());
-    acd.set_queue(
-        QueueKey::role("arm"),
-        QueueSettings {
-            strategy: Strategy::RingAll,
-            ..Default::default()
-        },
-    );
-    for s in ["a", "b", "c"] {
-        acd.add_seat(s, "arm", ms(0));
-        acd.seat_online(ms(0), s);
-    }
+    let mut acd = ring_all(&["a", "b", "c"]);
     acd.enqueue(ms(1), "x", &arm()).unwrap();
     assert_eq!(offers(&mut acd).len(), 3);
     assert!(acd.answered(ms(2), "b", "x"));
@@ -232,18 +236,7 @@ fn ring_all_rings_everyone_and_cancels_the_losers() {
 
 #[test]
 fn ring_all_timeout_does_not_pause_and_rings_again() {
-    let mut acd = Acd::new(settings());
-    acd.set_queue(
-        QueueKey::role("arm"),
-        QueueSettings {
-            strategy: Strategy::RingAll,
-            ..Default::default()
-        },
-    );
-    for s in ["a", "b"] {
-        acd.add_seat(s, "arm", ms(0));
-        acd.seat_online(ms(0), s);
-    }
+    let mut acd = ring_all(&["a", "b"]);
     acd.enqueue(ms(1), "x", &arm()).unwrap();
     acd.offer_failed(ms(2), "a", "x", PauseReason::Rejected);
     assert_eq!(acd.waiting(), 0, "b still rings");
