@@ -114,32 +114,16 @@ pub fn collect() {
 /// readable and writable memory).
 #[allow(unsafe_code)]
 pub fn committed_bytes() -> u64 {
+    // mi_process_info's out-parameters in order: elapsed, user and system ms, RSS, peak
+    // RSS, commit, peak commit, page faults.
+    const COMMIT: usize = 5;
     let mut fields = [0usize; 8];
-    let [
-        elapsed,
-        user,
-        system,
-        rss,
-        peak_rss,
-        commit,
-        peak_commit,
-        faults,
-    ] = &mut fields;
-    // SAFETY: mi_process_info writes one usize through each pointer, all valid and distinct
-    // for the call; callable from any thread.
-    unsafe {
-        libmimalloc_sys::mi_process_info(
-            elapsed,
-            user,
-            system,
-            rss,
-            peak_rss,
-            commit,
-            peak_commit,
-            faults,
-        );
-    }
-    fields[5] as u64
+    let p = fields.each_mut().map(std::ptr::from_mut);
+    // SAFETY: mi_process_info writes one usize through each pointer, all valid (one per
+    // element of `fields`, alive until the call returns) and distinct; callable from any
+    // thread.
+    unsafe { libmimalloc_sys::mi_process_info(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]) };
+    fields[COMMIT] as u64
 }
 
 /// The process's resident bytes (`VmRSS` of /proc/self/status), None where there is none.

@@ -28,6 +28,34 @@ pub(super) fn outputs(acd: &mut Acd) -> Vec<AcdOutput> {
     std::iter::from_fn(|| acd.poll_output()).collect()
 }
 
+/// An ARM queue that rings all of `seats` at once, all online.
+fn ring_all(seats: &[&str]) -> Acd {
+    let mut acd = Acd::new(settings());
+    let all = QueueSettings {
+        strategy: Strategy::RingAll,
+        ..Default::default()
+    };
+    acd.set_queue(QueueKey::role("arm"), all);
+    for s in seats {
+        acd.add_seat(s, "arm", ms(0));
+        acd.seat_online(ms(0), s);
+    }
+    acd
+}
+
+/// Seat `a` (ARM, 30 s wrap-up) answered call `c` at 2 ms.
+fn a_busy_on_c() -> Acd {
+    let mut acd = Acd::new(AcdSettings {
+        wrap_up_ms: 30_000,
+        ..settings()
+    });
+    acd.add_seat("a", "arm", ms(0));
+    acd.seat_online(ms(0), "a");
+    acd.enqueue(ms(1), "c", &arm()).unwrap();
+    assert!(acd.answered(ms(2), "a", "c"));
+    acd
+}
+
 pub(super) fn pair(call: &str, seat: &str) -> (CallId, SeatId) {
     (call.into(), seat.into())
 }
@@ -193,18 +221,7 @@ fn ring_no_answer_autopauses_and_requeues() {
 
 #[test]
 fn ring_all_rings_everyone_and_cancels_the_losers() {
-    let mut acd = Acd::new(settings());
-    acd.set_queue(
-        QueueKey::role("arm"),
-        QueueSettings {
-            strategy: Strategy::RingAll,
-            ..Default::default()
-        },
-    );
-    for s in ["a", "b", "c"] {
-        acd.add_seat(s, "arm", ms(0));
-        acd.seat_online(ms(0), s);
-    }
+    let mut acd = ring_all(&["a", "b", "c"]);
     acd.enqueue(ms(1), "x", &arm()).unwrap();
     assert_eq!(offers(&mut acd).len(), 3);
     assert!(acd.answered(ms(2), "b", "x"));
@@ -219,18 +236,7 @@ fn ring_all_rings_everyone_and_cancels_the_losers() {
 
 #[test]
 fn ring_all_timeout_does_not_pause_and_rings_again() {
-    let mut acd = Acd::new(settings());
-    acd.set_queue(
-        QueueKey::role("arm"),
-        QueueSettings {
-            strategy: Strategy::RingAll,
-            ..Default::default()
-        },
-    );
-    for s in ["a", "b"] {
-        acd.add_seat(s, "arm", ms(0));
-        acd.seat_online(ms(0), s);
-    }
+    let mut acd = ring_all(&["a", "b"]);
     acd.enqueue(ms(1), "x", &arm()).unwrap();
     acd.offer_failed(ms(2), "a", "x", PauseReason::Rejected);
     assert_eq!(acd.waiting(), 0, "b still rings");
@@ -241,14 +247,7 @@ fn ring_all_timeout_does_not_pause_and_rings_again() {
 
 #[test]
 fn seat_reset_ends_a_stuck_call_or_offer() {
-    let mut acd = Acd::new(AcdSettings {
-        wrap_up_ms: 30_000,
-        ..settings()
-    });
-    acd.add_seat("a", "arm", ms(0));
-    acd.seat_online(ms(0), "a");
-    acd.enqueue(ms(1), "c", &arm()).unwrap();
-    assert!(acd.answered(ms(2), "a", "c"));
+    let mut acd = a_busy_on_c();
     // The BYE was lost: the supervisor frees the seat.
     assert_eq!(acd.seat_reset(ms(100), "a"), Ok(Some("c".into())));
     assert_eq!(acd.seat("a").unwrap().state, SeatState::Available);
@@ -267,14 +266,7 @@ fn seat_reset_ends_a_stuck_call_or_offer() {
 
 #[test]
 fn seat_offline_while_busy_goes_offline_at_the_end() {
-    let mut acd = Acd::new(AcdSettings {
-        wrap_up_ms: 30_000,
-        ..settings()
-    });
-    acd.add_seat("a", "arm", ms(0));
-    acd.seat_online(ms(0), "a");
-    acd.enqueue(ms(1), "c", &arm()).unwrap();
-    assert!(acd.answered(ms(2), "a", "c"));
+    let mut acd = a_busy_on_c();
     assert_eq!(acd.seat_offline(ms(3), "a"), None);
     acd.call_ended(ms(4), "a");
     assert_eq!(acd.seat("a").unwrap().state, SeatState::Offline);
@@ -339,14 +331,7 @@ fn a_busy_seat_moves_to_another_call_and_ends_with_it() {
 
 #[test]
 fn a_seat_back_online_still_owes_its_wrap_up() {
-    let mut acd = Acd::new(AcdSettings {
-        wrap_up_ms: 30_000,
-        ..settings()
-    });
-    acd.add_seat("a", "arm", ms(0));
-    acd.seat_online(ms(0), "a");
-    acd.enqueue(ms(1), "c", &arm()).unwrap();
-    assert!(acd.answered(ms(2), "a", "c"));
+    let mut acd = a_busy_on_c();
     // Registration lost mid-call, back 5 s after the call ended: 25 s of wrap-up left.
     acd.seat_offline(ms(3), "a");
     acd.call_ended(ms(4), "a");

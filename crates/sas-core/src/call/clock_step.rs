@@ -2,9 +2,8 @@
 //! wraps up: every deadline still falls at the same monotonic instant, the call goes the
 //! same way, and the record keeps the wall times it was given.
 
-use super::tests_support::{T0, board};
+use super::tests_support::{T0, answered_by, arrival, board, queue_for};
 use super::*;
-use crate::pii::CallerNumber;
 use crate::time::{Mono, Now};
 
 const HOUR: i64 = 3_600_000;
@@ -53,38 +52,16 @@ fn run(wall_error: fn(u64) -> i64) -> (Log, CallRecord) {
     let mut log = Log::new();
     let mut record = None;
     let mut offers = 0;
-    let mut answer_at = None;
+    let mut answer_at: Option<(String, u64)> = None;
     let mut gone_at = None;
     for mono in (0..=70_000).step_by(100) {
         let t = now(mono);
         if mono == 1_000 {
-            b.handle(
-                t,
-                CallInput::Arrived {
-                    call: "c1".into(),
-                    sip_call_id: "sip-c1".into(),
-                    line: "samu".into(),
-                    called: "15".into(),
-                    caller: CallerNumber::new("0612345678"),
-                },
-            );
-            let queue = CallInput::Enqueue {
-                call: "c1".into(),
-                queue: "arm".into(),
-                role: "arm".into(),
-                priority: 0,
-            };
-            b.handle(t, queue);
+            b.handle(t, arrival("c1", "samu", "15"));
+            b.handle(t, queue_for("c1", "arm", 0));
         }
         if let Some((seat, _)) = answer_at.as_ref().filter(|(_, at)| *at == mono) {
-            let seat = String::clone(seat);
-            b.handle(
-                t,
-                CallInput::SeatAnswered {
-                    call: "c1".into(),
-                    seat: SeatId::from(seat),
-                },
-            );
+            b.handle(t, answered_by("c1", seat));
         }
         if gone_at == Some(mono) {
             b.handle(t, CallInput::CallerGone { call: "c1".into() });

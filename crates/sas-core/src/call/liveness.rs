@@ -8,7 +8,7 @@
 //! alive and the watch starts again; one that does not answer (or answers 481/408) is
 //! lost, and the switchboard ends the call ([`super::CallInput::CallerLost`]).
 
-use super::{CallOutput, Outcome, Party, Switchboard};
+use super::{Outcome, Switchboard};
 use crate::record::{EndReason, EventKind};
 use crate::time::{EpochMillis, Mono, Now};
 
@@ -79,21 +79,11 @@ impl Switchboard {
     /// seats released, a BYE to the caller's leg (for what it is worth), and the record
     /// says `caller_lost`, with why in the `CALLER_LOST` event.
     pub(super) fn caller_lost(&mut self, now: Now, call: &str, detail: String) {
-        let Some((phase, dialling)) = self.calls.get(call).map(|c| (c.phase.clone(), c.dialling))
-        else {
+        if !self.calls.contains_key(call) {
             return;
-        };
+        }
         self.event(now, call, EventKind::CallerLost, None, Some(detail));
-        if dialling {
-            self.outputs.push_back(CallOutput::CancelSeat {
-                call: call.into(),
-                seat: Party::External,
-            });
-        }
-        self.withdraw_offer(now, call);
-        for seat in phase.seats() {
-            self.release_seat(now, call, seat);
-        }
+        self.release_parties(now, call);
         self.release_caller(call, 408);
         self.finish(now, call, Outcome::CallerLost, EndReason::CallerLost);
     }

@@ -332,16 +332,21 @@ impl Switchboard {
         c.record.enter_queue(now.wall, queue, detail);
         let refused = self.acd.enqueue(now.mono, call, request).err();
         if let Some(e) = &refused {
-            self.event(
-                now,
-                call,
-                EventKind::QueueRefused,
-                None,
-                Some(e.to_string()),
-            );
+            self.queue_refused(now, call, e);
         }
         self.drain_acd(now);
         !matches!(refused, Some(AcdError::QueueFull { .. }))
+    }
+
+    /// The ACD refused the call its queue: the timeline says why.
+    fn queue_refused(&mut self, now: Now, call: &str, e: &AcdError) {
+        self.event(
+            now,
+            call,
+            EventKind::QueueRefused,
+            None,
+            Some(e.to_string()),
+        );
     }
 
     /// Configures a queue's strategy, wrap-up and size.

@@ -97,13 +97,7 @@ impl Switchboard {
         self.withdraw_offer(now, call);
         if let Err(e) = self.acd.enqueue_since(now.mono, call, &request, since) {
             // Only a call already queued is refused, and it was just withdrawn.
-            self.event(
-                now,
-                call,
-                EventKind::QueueRefused,
-                None,
-                Some(e.to_string()),
-            );
+            self.queue_refused(now, call, &e);
         }
         self.drain_acd(now);
         Ok(())

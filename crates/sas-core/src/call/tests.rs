@@ -22,13 +22,7 @@ fn samu_calls_are_served_before_sas_calls_and_oldest_first() {
         ("samu2", Some("sas1")),
         ("sas1", None),
     ] {
-        b.handle(
-            Now::at(now),
-            CallInput::SeatAnswered {
-                call: call.into(),
-                seat: "arm1".into(),
-            },
-        );
+        answer(&mut b, now, call, "arm1");
         b.handle(
             Now::at(now + SECOND),
             CallInput::CallerGone { call: call.into() },
@@ -81,13 +75,7 @@ fn ring_no_answer_pauses_the_seat_and_offers_the_next() {
     b.handle_timeout(Now::at(deadline));
     assert_eq!(
         actions(&mut b),
-        vec![
-            CallOutput::CancelSeat {
-                call: "c1".into(),
-                seat: "arm1".into()
-            },
-            ring("c1", "arm2"),
-        ]
+        vec![cancel("c1", "arm1"), ring("c1", "arm2"),]
     );
     assert_eq!(b.acd().seat("arm1").unwrap().state.label(), "paused");
     let offers = &b.record("c1").unwrap().offers;
@@ -141,13 +129,7 @@ fn seat_vanishing_mid_ring_sends_the_call_to_the_next_seat() {
     );
     assert_eq!(
         actions(&mut b),
-        vec![
-            CallOutput::CancelSeat {
-                call: "c1".into(),
-                seat: "arm1".into()
-            },
-            ring("c1", "arm2"),
-        ]
+        vec![cancel("c1", "arm1"), ring("c1", "arm2"),]
     );
     assert_eq!(b.acd().seat("arm1").unwrap().state.label(), "offline");
     // arm1's ring timer is gone: the only deadline left is arm2's.
@@ -194,13 +176,7 @@ fn cancel_while_ringing_withdraws_the_offer_and_frees_the_seat() {
         CallInput::CallerGone { call: "c1".into() },
     );
     let out = actions(&mut b);
-    assert_eq!(
-        out[0],
-        CallOutput::CancelSeat {
-            call: "c1".into(),
-            seat: "arm1".into()
-        }
-    );
+    assert_eq!(out[0], cancel("c1", "arm1"));
     let r = finished(&out).unwrap();
     assert_eq!(r.offers[0].result, OfferResult::Withdrawn);
     assert_eq!(b.acd().seat("arm1").unwrap().state.label(), "available");
@@ -213,28 +189,10 @@ fn answered_call_bridges_and_records_wait_and_talk_time() {
     online(&mut b, T0, "arm1");
     arrive(&mut b, T0, "c1", "samu", 0);
     actions(&mut b);
-    b.handle(
-        Now::at(T0 + 3 * SECOND),
-        CallInput::SeatAnswered {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        },
-    );
-    assert_eq!(
-        actions(&mut b),
-        vec![CallOutput::Bridge {
-            call: "c1".into(),
-            seat: "arm1".into()
-        }]
-    );
+    answer(&mut b, T0 + 3 * SECOND, "c1", "arm1");
+    assert_eq!(actions(&mut b), vec![bridge("c1", "arm1")]);
     assert_eq!(b.acd().seat("arm1").unwrap().state.label(), "busy");
-    b.handle(
-        Now::at(T0 + 63 * SECOND),
-        CallInput::SeatGone {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        },
-    );
+    b.handle(Now::at(T0 + 63 * SECOND), seat_gone("c1", "arm1"));
     let out = actions(&mut b);
     assert_eq!(out[0], CallOutput::HangUpCaller { call: "c1".into() });
     let r = finished(&out).unwrap();
@@ -254,20 +212,8 @@ fn late_answer_after_withdrawal_is_hung_up() {
     actions(&mut b);
     b.handle_timeout(Now::at(T0 + 15 * SECOND));
     actions(&mut b);
-    b.handle(
-        Now::at(T0 + 15 * SECOND + 5),
-        CallInput::SeatAnswered {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        },
-    );
-    assert_eq!(
-        actions(&mut b),
-        vec![CallOutput::HangUpSeat {
-            call: "c1".into(),
-            seat: "arm1".into()
-        }]
-    );
+    answer(&mut b, T0 + 15 * SECOND + 5, "c1", "arm1");
+    assert_eq!(actions(&mut b), vec![hang_up("c1", "arm1")]);
     assert!(b.record("c1").is_some(), "the call still waits");
 }
 
@@ -396,10 +342,7 @@ fn overflow_leaves_the_queue_and_a_released_call_is_closed() {
     );
     assert_eq!(
         actions(&mut b),
-        vec![CallOutput::CancelSeat {
-            call: "c1".into(),
-            seat: "arm1".into()
-        }],
+        vec![cancel("c1", "arm1")],
         "the ringing offer is withdrawn"
     );
     assert_eq!(b.acd().waiting(), 0);
@@ -462,13 +405,7 @@ fn a_forward_rides_the_seat_leg_and_falls_back_when_it_fails() {
         Now::at(T0 + 4000),
         CallInput::ExternalAnswered { call: "c1".into() },
     );
-    assert_eq!(
-        actions(&mut b),
-        vec![CallOutput::Bridge {
-            call: "c1".into(),
-            seat: Party::External
-        }]
-    );
+    assert_eq!(actions(&mut b), vec![bridge("c1", Party::External)]);
     b.handle(
         Now::at(T0 + 9000),
         CallInput::ExternalGone { call: "c1".into() },
@@ -496,19 +433,10 @@ fn ring_all_cancels_the_seats_that_lost_the_race() {
     }
     arrive(&mut b, T0 + 1, "c1", "samu", 0);
     assert_eq!(actions(&mut b).len(), 3, "every seat rings");
-    b.handle(
-        Now::at(T0 + 2),
-        CallInput::SeatAnswered {
-            call: "c1".into(),
-            seat: "arm2".into(),
-        },
-    );
+    answer(&mut b, T0 + 2, "c1", "arm2");
     let got = actions(&mut b);
     for loser in ["arm1", "arm3"] {
-        assert!(got.contains(&CallOutput::CancelSeat {
-            call: "c1".into(),
-            seat: loser.into()
-        }));
+        assert!(got.contains(&cancel("c1", loser)));
     }
     let offers = &b.record("c1").unwrap().offers;
     assert_eq!(
@@ -525,13 +453,7 @@ fn seat_reset_ends_a_call_whose_bye_was_lost() {
     let mut b = board(&["arm1"]);
     online(&mut b, T0, "arm1");
     arrive(&mut b, T0 + 1, "c1", "samu", 0);
-    b.handle(
-        Now::at(T0 + 2),
-        CallInput::SeatAnswered {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        },
-    );
+    answer(&mut b, T0 + 2, "c1", "arm1");
     actions(&mut b);
     b.seat_reset(Now::at(T0 + 60 * SECOND), "arm1").unwrap();
     let got = actions(&mut b);
@@ -606,13 +528,7 @@ fn a_full_queue_refuses_new_calls_busy_but_takes_back_answered_ones() {
     assert!(r.events.iter().any(|e| e.kind == "QUEUE_REFUSED"));
 
     // c1, answered then transferred back to the full queue, is taken whatever its size.
-    b.handle(
-        Now::at(T0 + 4),
-        CallInput::SeatAnswered {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        },
-    );
+    answer(&mut b, T0 + 4, "c1", "arm1");
     b.transfer(
         Now::at(T0 + 5),
         "c1",
@@ -638,13 +554,7 @@ fn a_lost_caller_ends_its_call_and_frees_its_seat() {
     let mut b = board(&["arm1", "arm2"]);
     online(&mut b, T0, "arm1");
     arrive(&mut b, T0 + 1, "c1", "samu", 0);
-    b.handle(
-        Now::at(T0 + 2),
-        CallInput::SeatAnswered {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        },
-    );
+    answer(&mut b, T0 + 2, "c1", "arm1");
     actions(&mut b);
     let detail = "no RTP/RTCP for 60 s, OPTIONS probe unanswered".to_string();
     b.handle(
@@ -655,10 +565,7 @@ fn a_lost_caller_ends_its_call_and_frees_its_seat() {
         },
     );
     let out = actions(&mut b);
-    assert!(out.contains(&CallOutput::HangUpSeat {
-        call: "c1".into(),
-        seat: "arm1".into()
-    }));
+    assert!(out.contains(&hang_up("c1", "arm1")));
     assert!(out.contains(&CallOutput::HangUpCaller { call: "c1".into() }));
     let r = finished(&out).expect("record");
     assert_eq!(r.outcome, Some(Outcome::CallerLost));
@@ -678,10 +585,7 @@ fn a_lost_caller_ends_its_call_and_frees_its_seat() {
         },
     );
     let out = actions(&mut b);
-    assert!(out.contains(&CallOutput::CancelSeat {
-        call: "c2".into(),
-        seat: "arm2".into()
-    }));
+    assert!(out.contains(&cancel("c2", "arm2")));
     assert_eq!(finished(&out).unwrap().outcome, Some(Outcome::CallerLost));
 }
 
@@ -719,11 +623,7 @@ fn a_call_ending_with_its_seats_still_held_frees_them() {
     let mut b = board(&["arm1", "arm2"]);
     online(&mut b, T0, "arm1");
     arrive(&mut b, T0, "c1", "samu", 0);
-    let answered = CallInput::SeatAnswered {
-        call: "c1".into(),
-        seat: "arm1".into(),
-    };
-    b.handle(Now::at(T0 + SECOND), answered);
+    b.handle(Now::at(T0 + SECOND), answered_by("c1", "arm1"));
     online(&mut b, T0, "arm2");
     arrive(&mut b, T0 + SECOND, "c2", "samu", 0);
     actions(&mut b);

@@ -10,15 +10,9 @@ impl Switchboard {
         else {
             return;
         };
+        self.release_parties(now, call);
         match phase {
             Phase::Waiting | Phase::Forwarding => {
-                if phase == Phase::Forwarding {
-                    self.outputs.push_back(CallOutput::CancelSeat {
-                        call: call.into(),
-                        seat: Party::External,
-                    });
-                }
-                self.withdraw_offer(now, call);
                 let waited = now.mono.saturating_sub(arrived);
                 // A caller a seat already talked with (waiting after a transfer) did not
                 // misdial, however short the call.
@@ -54,19 +48,7 @@ impl Switchboard {
                 self.finish(now, call, outcome, how);
             }
             Phase::Bridged { .. } | Phase::Accompanying { .. } | Phase::Conference { .. } => {
-                // An accompanied transfer still ringing: the target hears nothing more.
-                self.withdraw_offer(now, call);
-                if matches!(phase, Phase::Accompanying { .. }) {
-                    self.outputs.push_back(CallOutput::CancelSeat {
-                        call: call.into(),
-                        seat: Party::External,
-                    });
-                }
-                let seats = phase.seats();
-                for seat in &seats {
-                    self.release_seat(now, call, seat.clone());
-                }
-                let outcome = match seats.last() {
+                let outcome = match phase.seats().last() {
                     Some(Party::External) => Outcome::Forwarded,
                     _ => Outcome::Answered,
                 };
@@ -185,31 +167,32 @@ impl Switchboard {
     }
 
     pub(super) fn fail(&mut self, now: Now, call: &str, reason: &str) {
-        let Some(phase) = self.calls.get(call).map(|c| c.phase.clone()) else {
+        if !self.calls.contains_key(call) {
             return;
-        };
-        match phase {
-            Phase::Waiting | Phase::Forwarding => {
-                if phase == Phase::Forwarding {
-                    self.outputs.push_back(CallOutput::CancelSeat {
-                        call: call.into(),
-                        seat: Party::External,
-                    });
-                }
-                self.withdraw_offer(now, call);
-                self.release_caller(call, 500);
-            }
-            Phase::Bridged { .. } | Phase::Accompanying { .. } | Phase::Conference { .. } => {
-                self.withdraw_offer(now, call);
-                for seat in phase.seats() {
-                    self.release_seat(now, call, seat);
-                }
-                self.outputs
-                    .push_back(CallOutput::HangUpCaller { call: call.into() });
-            }
         }
+        self.release_parties(now, call);
+        self.release_caller(call, 500);
         self.event(now, call, EventKind::Failed, None, Some(reason.into()));
         self.finish(now, call, Outcome::Failed, reason.into());
+    }
+
+    /// Lets go of every party on the call but its caller, as it ends: the number dialled
+    /// for it (a forward, maybe accompanied), its offers, its seats.
+    pub(super) fn release_parties(&mut self, now: Now, call: &str) {
+        let Some((seats, dialling)) = self.calls.get(call).map(|c| (c.phase.seats(), c.dialling))
+        else {
+            return;
+        };
+        if dialling {
+            self.outputs.push_back(CallOutput::CancelSeat {
+                call: call.into(),
+                seat: Party::External,
+            });
+        }
+        self.withdraw_offer(now, call);
+        for seat in seats {
+            self.release_seat(now, call, seat);
+        }
     }
 
     /// Withdraws the offer ringing for a waiting call, if any.

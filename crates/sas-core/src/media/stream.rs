@@ -166,15 +166,7 @@ impl OutboundStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rtp(seq: u16, ts: u32, ssrc: u32) -> Vec<u8> {
-        let mut p = vec![0x80, 8];
-        p.extend_from_slice(&seq.to_be_bytes());
-        p.extend_from_slice(&ts.to_be_bytes());
-        p.extend_from_slice(&ssrc.to_be_bytes());
-        p.extend_from_slice(&[0xd5; 160]);
-        p
-    }
+    use crate::media::dtmf::testutil::pcma_silence;
 
     fn fields(p: &[u8]) -> (bool, u16, u32, u32) {
         (
@@ -197,7 +189,7 @@ mod tests {
         }
         // The seat answers: its own SSRC, sequence and timestamps, far from ours.
         for i in 0..5u16 {
-            let mut p = rtp(40_000 + i, 9_000_000 + 160 * i as u32, 0x5eed);
+            let mut p = pcma_silence(40_000 + i, 9_000_000 + 160 * i as u32, 0x5eed);
             assert!(out.relay(&mut p, 2, clock));
             sent.push(p);
             clock += 160;
@@ -224,14 +216,14 @@ mod tests {
     #[test]
     fn a_new_ssrc_from_the_same_source_is_a_switch_and_late_packets_keep_their_place() {
         let mut out = OutboundStream::new(7, 0);
-        let mut a = rtp(10, 100, 1);
+        let mut a = pcma_silence(10, 100, 1);
         out.relay(&mut a, 9, 0);
-        let mut b = rtp(12, 420, 1);
+        let mut b = pcma_silence(12, 420, 1);
         out.relay(&mut b, 9, 320);
-        let mut late = rtp(11, 260, 1);
+        let mut late = pcma_silence(11, 260, 1);
         out.relay(&mut late, 9, 330);
         assert_eq!(fields(&late).1, 1, "a late packet keeps its number");
-        let mut c = rtp(5000, 77, 2); // the phone restarted its stream
+        let mut c = pcma_silence(5000, 77, 2); // the phone restarted its stream
         out.relay(&mut c, 9, 480);
         let (marker, seq, ts, _) = fields(&c);
         assert!(marker);
@@ -264,7 +256,7 @@ mod tests {
             // A seat whose packets arrive off the tick by 4..36 ms (32..288 samples).
             clock += 32 + 7 * round % 257;
             for i in 0..3u16 {
-                let mut p = rtp(100 * round as u16 + i, 50_000 + 160 * u32::from(i), 9);
+                let mut p = pcma_silence(100 * round as u16 + i, 50_000 + 160 * u32::from(i), 9);
                 assert!(out.relay(&mut p, 1000 + round, clock));
                 step(&p, &mut last_ts);
                 clock += 160;
@@ -277,11 +269,11 @@ mod tests {
     #[test]
     fn a_30_ms_stream_keeps_its_own_packet_length_across_switches() {
         let mut out = OutboundStream::new(1, 0);
-        let mut a = rtp(1, 0, 5);
+        let mut a = pcma_silence(1, 0, 5);
         out.relay(&mut a, 1, 0);
-        let mut b = rtp(2, 240, 5);
+        let mut b = pcma_silence(2, 240, 5);
         out.relay(&mut b, 1, 240);
-        let mut c = rtp(77, 9_999, 6);
+        let mut c = pcma_silence(77, 9_999, 6);
         out.relay(&mut c, 2, 240 + 250);
         assert_eq!(fields(&c).2, fields(&b).2 + 240, "one 30 ms packet on");
     }

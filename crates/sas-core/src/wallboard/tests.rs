@@ -4,9 +4,9 @@
 
 use super::*;
 use crate::acd::CallRequest;
+use crate::call::Switchboard;
 use crate::call::router::LineSwitch;
 use crate::call::tests_support::*;
-use crate::call::{CallInput, Switchboard};
 use crate::cti::TransferMode;
 use crate::record::{CallRecord, EventKind, Outcome};
 use crate::report::test_calls::{Call, S, paris};
@@ -278,13 +278,7 @@ fn plateau() -> (Router, Now) {
     }
     b.pause(Now::at(T0 + 5 * S), "amu1", crate::acd::PauseReason::Break);
     arrive(&mut b, T0 + 10 * S, "c2", "samu", 0);
-    b.handle(
-        Now::at(T0 + 12 * S),
-        CallInput::SeatAnswered {
-            call: "c2".into(),
-            seat: "arm1".into(),
-        },
-    );
+    answer(&mut b, T0 + 12 * S, "c2", "arm1");
     arrive(&mut b, T0 + 20 * S, "c1", "samu", 0);
     b.transfer(
         Now::at(T0 + 40 * S),

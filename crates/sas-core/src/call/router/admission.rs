@@ -113,8 +113,7 @@ pub fn admit(plans: &PlanSet, invite: &Invite) -> Admission {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routing::plan::load_texts;
-    use std::path::PathBuf;
+    use crate::call::tests_support::load_plan;
 
     const PLAN: &str = r#"
 [queues.arm]
@@ -132,7 +131,7 @@ queue = "arm"
 "#;
 
     fn plans() -> PlanSet {
-        load_texts(vec![(PathBuf::from("p.toml"), PLAN.into())], &[], &[]).unwrap()
+        load_plan(PLAN, &[], &[]).unwrap()
     }
 
     fn invite<'a>(from_trunk: bool, called: &'a str, seat: Option<&'a str>) -> Invite<'a> {

@@ -1,12 +1,9 @@
 //! A forward that fails never loses the call: the step's `failed`, else the last queue,
 //! else the line's queue with its audio.
 
-use super::tests::outputs;
+use super::tests::{admit_with, outputs};
 use super::*;
 use crate::call::tests_support::{T0, board};
-use crate::pii::CallerNumber;
-use crate::routing::plan::load_texts;
-use std::path::PathBuf;
 
 /// A menu whose `2` forwards at once (never queued); `3` forwards with a `failed` step.
 const PLAN: &str = r#"
@@ -50,27 +47,7 @@ hold = "attente"
 fn forwarded(key: char) -> (Router, Now) {
     let mut r = Router::new(board(&["arm1"]), Now::at(T0));
     let t = Now::at(T0);
-    let plans = load_texts(
-        vec![(PathBuf::from("sas.toml"), PLAN.into())],
-        &["menu", "attente"],
-        &[],
-    )
-    .unwrap();
-    let arrived = CallInput::Arrived {
-        call: "c1".into(),
-        sip_call_id: "sip-c1".into(),
-        line: "sas".into(),
-        called: "116117".into(),
-        caller: CallerNumber::new("0612345678"),
-    };
-    let admitted = RouterInput::Admitted {
-        arrived,
-        plans: Arc::new(plans),
-        entry: "sas".into(),
-        dialled: None,
-        overloaded: false,
-    };
-    r.handle(t, admitted);
+    admit_with(&mut r, t, "c1", PLAN, false);
     let digit = crate::media::dtmf::DigitEvent {
         digit: key,
         at: T0 + 1_000,
@@ -167,7 +144,7 @@ forward = "centre_secours"
 "#;
     let mut r = Router::new(board(&["arm1"]), Now::at(T0));
     let t = Now::at(T0);
-    super::tests::admit_with(&mut r, t, "c1", SAMU, false);
+    admit_with(&mut r, t, "c1", SAMU, false);
     let mut dials = 0;
     let mut at = t;
     for _ in 0..100 {

@@ -15,7 +15,6 @@
 
 use super::Router;
 use crate::acd::QueueKey;
-use crate::call::CallInput;
 use crate::routing::plan::PlanSet;
 use crate::time::{EpochMillis, Now, SECOND};
 use std::collections::BTreeMap;
@@ -174,13 +173,7 @@ impl Router {
             r.with_flow(|f, p| f.send_to_backup(why, now.wall, p))
                 .flatten()
         });
-        let Some(next) = next else {
-            return false;
-        };
-        self.board
-            .handle(now, CallInput::Overflow { call: call.into() });
-        self.follow(now, call, next);
-        true
+        self.overflow_to(now, call, next)
     }
 
     /// Why a trunk call reaching `queue` (seats of `role`) must go to the backup step at

@@ -1,12 +1,9 @@
 //! Lines switched to the backup centre and the automatic overflow there (`backup`,
 //! `backup_when`), on virtual time.
 
-use super::tests::{PLAN, admit_with, outputs, router};
+use super::tests::{PLAN, PROMPTS, admit_with, outputs, router, router_one_waiting};
 use super::*;
-use crate::acd::{QueueKey, QueueSettings};
-use crate::call::tests_support::T0;
-use crate::routing::plan::load_texts;
-use std::path::PathBuf;
+use crate::call::tests_support::{T0, load_plan};
 
 /// [`PLAN`] straight to its queue (no menu), with a `backup` step and these entry keys.
 fn plan(keys: &str) -> String {
@@ -20,12 +17,7 @@ fn plan(keys: &str) -> String {
 }
 
 fn plans(text: &str) -> PlanSet {
-    load_texts(
-        vec![(PathBuf::from("sas.toml"), text.into())],
-        &["menu", "attente"],
-        &[],
-    )
-    .unwrap()
+    load_plan(text, PROMPTS, &[]).unwrap()
 }
 
 fn dialled(r: &mut Router, call: &str) -> bool {
@@ -249,13 +241,7 @@ fn no_seat_counts_paused_seats_out_and_busy_ones_in() {
 #[test]
 fn a_full_queue_sends_the_call_to_backup() {
     let text = plan("backup_when = [\"queue_full\"]");
-    let mut board = crate::call::tests_support::board(&["arm1"]);
-    let one = QueueSettings {
-        max_waiting: Some(1),
-        ..Default::default()
-    };
-    board.set_queue(QueueKey::role("arm"), one);
-    let mut r = Router::new(board, Now::at(T0));
+    let mut r = router_one_waiting();
     let t = Now::at(T0);
     admit_with(&mut r, t, "c1", &text, false);
     assert!(!dialled(&mut r, "c1"));
@@ -321,12 +307,7 @@ fn backup_when_needs_a_backup_step_and_known_triggers() {
         ),
     ];
     for (text, expected) in bad {
-        let errors = load_texts(
-            vec![(PathBuf::from("sas.toml"), text)],
-            &["menu", "attente"],
-            &[],
-        )
-        .unwrap_err();
+        let errors = load_plan(&text, PROMPTS, &[]).unwrap_err();
         let all = format!("{errors:?}");
         assert!(all.contains(expected), "{expected}: {all}");
     }

@@ -4,7 +4,9 @@
 use super::tests::outputs;
 use super::*;
 use crate::acd::{PauseReason, SeatState, Urgency};
-use crate::call::tests_support::{T0, board_with};
+use crate::call::tests_support::{
+    T0, admission, answered_by, board_with, bridge, handlers, hang_up, load_plan, seat_gone,
+};
 use crate::cti::TransferMode;
 use crate::record::EventKind;
 
@@ -50,23 +52,8 @@ fn plateau() -> Router {
 
 /// A call to the 15, queued for the ARMs.
 fn admit(r: &mut Router, now: Now, call: &str) {
-    let file = (std::path::PathBuf::from("samu.toml"), PLAN.to_string());
-    let plans = crate::routing::plan::load_texts(vec![file], &[], &[]).unwrap();
-    let arrived = CallInput::Arrived {
-        call: call.into(),
-        sip_call_id: format!("sip-{call}"),
-        line: "samu".into(),
-        called: "15".into(),
-        caller: crate::pii::CallerNumber::new("0612345678"),
-    };
-    let admitted = RouterInput::Admitted {
-        arrived,
-        plans: Arc::new(plans),
-        entry: "samu".into(),
-        dialled: None,
-        overloaded: false,
-    };
-    r.handle(now, admitted);
+    let plans = load_plan(PLAN, &[], &[]).unwrap();
+    r.handle(now, admission(call, "samu", "15", plans, false));
 }
 
 fn state(r: &Router, seat: &str) -> SeatState {
@@ -77,11 +64,7 @@ fn state(r: &Router, seat: &str) -> SeatState {
 fn talking(r: &mut Router, call: &str) {
     admit(r, t(0), call);
     outputs(r);
-    let answered = CallInput::SeatAnswered {
-        call: call.into(),
-        seat: "arm1".into(),
-    };
-    r.handle_call(t(1_000), answered);
+    r.handle_call(t(1_000), answered_by(call, "arm1"));
     outputs(r);
 }
 
@@ -243,11 +226,7 @@ fn only_a_call_talking_with_a_seat_is_monitored_and_an_escalation_ends_it() {
     );
     let unknown = r.monitor(t(500), "nope", "sup1", MonitorMode::Listen);
     assert_eq!(unknown, Err(SeatRequestError::UnknownCall));
-    let answered = CallInput::SeatAnswered {
-        call: "c1".into(),
-        seat: "arm1".into(),
-    };
-    r.handle_call(t(1_000), answered);
+    r.handle_call(t(1_000), answered_by("c1", "arm1"));
     outputs(&mut r);
     let own = r.monitor(t(1_500), "c1", "arm1", MonitorMode::Listen);
     assert!(
@@ -323,14 +302,8 @@ fn take_over_hangs_up_the_seat_and_bridges_the_supervisor() {
         call: "c1".into(),
         seat: "sup1".into(),
     });
-    let hang_up = at(RouterOutput::Call(CallOutput::HangUpSeat {
-        call: "c1".into(),
-        seat: "arm1".into(),
-    }));
-    let bridge = at(RouterOutput::Call(CallOutput::Bridge {
-        call: "c1".into(),
-        seat: "sup1".into(),
-    }));
+    let hang_up = at(RouterOutput::Call(hang_up("c1", "arm1")));
+    let bridge = at(RouterOutput::Call(bridge("c1", "sup1")));
     assert!(
         taken.is_some() && taken < hang_up && hang_up < bridge,
         "{outs:?}"
@@ -343,20 +316,12 @@ fn take_over_hangs_up_the_seat_and_bridges_the_supervisor() {
     assert_eq!(state(&r, "sup1"), SeatState::Busy { call: "c1".into() });
     assert!(r.monitoring("c1").is_none());
     // The supervisor hangs up: the call ends with them as its last handler.
-    r.handle_call(
-        t(9_000),
-        CallInput::SeatGone {
-            call: "c1".into(),
-            seat: "sup1".into(),
-        },
-    );
+    r.handle_call(t(9_000), seat_gone("c1", "sup1"));
     let outs = outputs(&mut r);
     let record = finished(&outs).expect("the call ended");
-    let handlers: Vec<(&str, Option<&str>)> = (record.handlers.iter())
-        .map(|h| (h.seat.as_str(), h.left.as_deref()))
-        .collect();
-    assert_eq!(handlers[0], ("arm1", Some("takeover")));
-    assert_eq!(handlers[1].0, "sup1");
+    let who = handlers(record);
+    assert_eq!(who[0], ("arm1", Some("takeover")));
+    assert_eq!(who[1].0, "sup1");
     let takeover = record.events.iter().find(|e| e.kind == EventKind::Takeover);
     let takeover = takeover.expect("in the timeline");
     assert_eq!(takeover.seat.as_deref(), Some("sup1"));

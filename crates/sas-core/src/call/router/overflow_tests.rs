@@ -2,9 +2,8 @@
 //! smoke test each): a forward after the queue's max wait that fails waits again in the
 //! queue with no deadline; a full queue overflows at the same instant.
 
-use super::tests::{PLAN, admit, admit_with, outputs, router};
+use super::tests::{PLAN, admit, admit_with, outputs, router, router_one_waiting};
 use super::*;
-use crate::acd::{QueueKey, QueueSettings};
 use crate::call::tests_support::T0;
 
 fn key(r: &mut Router, now: Now, call: &str) {
@@ -66,13 +65,7 @@ fn a_forward_failing_after_the_max_wait_waits_again_in_the_queue_without_a_deadl
 
 #[test]
 fn a_call_refused_by_a_full_queue_overflows_at_the_same_instant() {
-    let mut board = crate::call::tests_support::board(&["arm1"]);
-    let one = QueueSettings {
-        max_waiting: Some(1),
-        ..Default::default()
-    };
-    board.set_queue(QueueKey::role("arm"), one);
-    let mut r = Router::new(board, Now::at(T0));
+    let mut r = router_one_waiting();
     let t = Now::at(T0);
     for call in ["c1", "c2"] {
         admit(&mut r, t, call);

@@ -156,6 +156,12 @@ impl Router {
             })
             .flatten()
         });
+        self.overflow_to(now, call, next)
+    }
+
+    /// The call leaves its queue for `next` (an overflow or the backup step). False when
+    /// there is none.
+    pub(super) fn overflow_to(&mut self, now: Now, call: &str, next: Option<Instruction>) -> bool {
         let Some(next) = next else {
             return false;
         };
@@ -274,17 +280,10 @@ impl Router {
             true => r.with_flow(|f, p| f.on_queue_full(now.wall, p)).flatten(),
             false => None,
         };
-        match next {
-            Some(next) => {
-                let overflow = CallInput::Overflow { call: call.into() };
-                self.board.handle(now, overflow);
-                self.follow(now, call, next);
-            }
-            None => {
-                tracing::warn!(%call, "queue full and nowhere to overflow: refused busy");
-                let input = CallInput::QueueFull { call: call.into() };
-                self.board.handle(now, input);
-            }
+        if !self.overflow_to(now, call, next) {
+            tracing::warn!(%call, "queue full and nowhere to overflow: refused busy");
+            let input = CallInput::QueueFull { call: call.into() };
+            self.board.handle(now, input);
         }
     }
 

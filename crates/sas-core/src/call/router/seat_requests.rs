@@ -212,7 +212,7 @@ mod tests {
     use super::super::tests::{admit, outputs, router};
     use super::*;
     use crate::call::CallInput;
-    use crate::call::tests_support::T0;
+    use crate::call::tests_support::{T0, answered_by};
 
     #[test]
     fn pause_resume_logout_login_follow_the_seat_state() {
@@ -271,13 +271,7 @@ mod tests {
         r.handle_timeout(t.plus(4_000));
         outputs(&mut r);
         assert!(matches!(state(&r), SeatState::Ringing { .. }));
-        r.handle_call(
-            t.plus(5_000),
-            CallInput::SeatAnswered {
-                call: "c1".into(),
-                seat: "arm1".into(),
-            },
-        );
+        r.handle_call(t.plus(5_000), answered_by("c1", "arm1"));
         r.seat_request(t.plus(6_000), "arm1", SeatRequest::Hold(true))
             .unwrap();
         r.seat_request(t.plus(7_000), "arm1", SeatRequest::Hangup)

@@ -2,10 +2,8 @@
 //! on the monotonic clock; nothing is left armed for a call that ended.
 
 use super::*;
-use crate::call::tests_support::{T0, board};
-use crate::pii::CallerNumber;
-use crate::routing::plan::load_texts;
-use std::path::PathBuf;
+use crate::acd::{QueueKey, QueueSettings};
+use crate::call::tests_support::{T0, admission, board, load_plan};
 
 pub(super) const PLAN: &str = r#"
 [queues.arm]
@@ -35,8 +33,22 @@ overflow = "renfort"
 forward = "renfort"
 "#;
 
+/// The prompts [`PLAN`] and its variants play.
+pub(super) const PROMPTS: &[&str] = &["menu", "attente"];
+
 pub(super) fn router() -> Router {
     Router::new(board(&["arm1"]), Now::at(T0))
+}
+
+/// [`router`] whose ARM queue takes one waiting call at most.
+pub(super) fn router_one_waiting() -> Router {
+    let mut board = board(&["arm1"]);
+    let one = QueueSettings {
+        max_waiting: Some(1),
+        ..Default::default()
+    };
+    board.set_queue(QueueKey::role("arm"), one);
+    Router::new(board, Now::at(T0))
 }
 
 pub(super) fn admit(r: &mut Router, now: Now, call: &str) {
@@ -45,29 +57,8 @@ pub(super) fn admit(r: &mut Router, now: Now, call: &str) {
 
 /// [`admit`] on `plan`, `overloaded` or not.
 pub(super) fn admit_with(r: &mut Router, now: Now, call: &str, plan: &str, overloaded: bool) {
-    let plans = load_texts(
-        vec![(PathBuf::from("sas.toml"), plan.into())],
-        &["menu", "attente"],
-        &[],
-    )
-    .unwrap();
-    let arrived = CallInput::Arrived {
-        call: call.into(),
-        sip_call_id: format!("sip-{call}"),
-        line: "sas".into(),
-        called: "116117".into(),
-        caller: CallerNumber::new("0612345678"),
-    };
-    r.handle(
-        now,
-        RouterInput::Admitted {
-            arrived,
-            plans: Arc::new(plans),
-            entry: "sas".into(),
-            dialled: None,
-            overloaded,
-        },
-    );
+    let plans = load_plan(plan, PROMPTS, &[]).unwrap();
+    r.handle(now, admission(call, "sas", "116117", plans, overloaded));
 }
 
 pub(super) fn outputs(r: &mut Router) -> Vec<RouterOutput> {

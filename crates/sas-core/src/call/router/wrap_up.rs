@@ -164,7 +164,7 @@ impl Router {
 mod tests {
     use super::*;
     use crate::call::CallInput;
-    use crate::call::tests_support::{T0, arrive, board, online};
+    use crate::call::tests_support::{T0, answered_by, arrival, arrive, board, online, queue_for};
 
     fn note(reason: &str) -> Qualification {
         Qualification {
@@ -180,11 +180,7 @@ mod tests {
         arrive(&mut b, T0, "c1", "samu", 0);
         let mut r = Router::new(b, Now::at(T0));
         let t = Now::at(T0);
-        let answered = CallInput::SeatAnswered {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        };
-        r.handle_call(t.plus(1_000), answered);
+        r.handle_call(t.plus(1_000), answered_by("c1", "arm1"));
         let live = r.qualify(t.plus(2_000), "arm1", note("douleur"));
         assert_eq!(live, Ok(Qualified::Live { call: "c1".into() }));
         assert_eq!(r.wrap_up("arm1"), None, "on the call: no wrap-up");
@@ -209,21 +205,8 @@ mod tests {
     }
 
     fn arrive_router(r: &mut Router, now: Now, call: &str) {
-        let arrived = CallInput::Arrived {
-            call: call.into(),
-            sip_call_id: format!("sip-{call}"),
-            line: "samu".into(),
-            called: "15".into(),
-            caller: crate::pii::CallerNumber::new("0612345678"),
-        };
-        r.handle_call(now, arrived);
-        let enqueue = CallInput::Enqueue {
-            call: call.into(),
-            queue: "arm".into(),
-            role: "arm".into(),
-            priority: 0,
-        };
-        r.handle_call(now, enqueue);
+        r.handle_call(now, arrival(call, "samu", "15"));
+        r.handle_call(now, queue_for(call, "arm", 0));
         while r.poll_output().is_some() {}
     }
 }

@@ -4,8 +4,8 @@
 
 use super::*;
 use crate::acd::{ARM_ROLE, CallRequest};
+use crate::call::tests_support::arrival;
 use crate::cti::TransferMode;
-use crate::pii::CallerNumber;
 
 impl Sim {
     pub(super) fn apply(&mut self, event: Event) {
@@ -141,13 +141,12 @@ impl Sim {
             },
         );
         self.checks.arrived();
-        self.feed(CallInput::Arrived {
-            call: CallId::from(call.clone()),
-            sip_call_id: format!("sip-{call}"),
-            line: if line == 0 { "samu" } else { "sas" }.into(),
-            called: if line == 0 { "15" } else { "116117" }.into(),
-            caller: CallerNumber::new("0612345678"),
-        });
+        let (name, called) = if line == 0 {
+            ("samu", "15")
+        } else {
+            ("sas", "116117")
+        };
+        self.feed(arrival(&call, name, called));
         self.checks
             .enqueued(&call, ARM_ROLE, Urgency::Nr, line, self.now);
         let request = CallRequest::new(ARM_ROLE, line);

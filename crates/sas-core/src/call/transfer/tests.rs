@@ -24,14 +24,13 @@ fn answered_by_arm() -> Switchboard {
     b
 }
 
-fn answer(b: &mut Switchboard, now: u64, call: &str, seat: &str) {
-    b.handle(
-        Now::at(now),
-        CallInput::SeatAnswered {
-            call: call.into(),
-            seat: seat.into(),
-        },
-    );
+/// arm1 hands c1 on to the AMU at T0 + 10.
+fn hand_to_amu(
+    b: &mut Switchboard,
+    mode: TransferMode,
+    urgency: Option<Urgency>,
+) -> Result<TransferMode, TransferError> {
+    b.transfer(Now::at(T0 + 10), "c1", "arm1", "amu", mode, urgency)
 }
 
 fn enqueue(b: &mut Switchboard, now: u64, call: &str, queue: &str, role: &str) {
@@ -61,33 +60,14 @@ fn kinds(b: &Switchboard, call: &str) -> Vec<String> {
 #[test]
 fn blind_transfer_releases_the_arm_and_rings_a_regulator() {
     let mut b = answered_by_arm();
-    let mode = b.transfer(
-        Now::at(T0 + 10),
-        "c1",
-        "arm1",
-        "amu",
-        TransferMode::Blind,
-        Some(Urgency::P1),
-    );
+    let mode = hand_to_amu(&mut b, TransferMode::Blind, Some(Urgency::P1));
     assert_eq!(mode, Ok(TransferMode::Blind));
-    assert_eq!(
-        actions(&mut b),
-        vec![CallOutput::HangUpSeat {
-            call: "c1".into(),
-            seat: "arm1".into()
-        }]
-    );
+    assert_eq!(actions(&mut b), vec![hang_up("c1", "arm1")]);
     assert_eq!(state(&b, "arm1"), "wrap_up");
     enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
     assert_eq!(actions(&mut b), vec![ring("c1", "amu1")]);
     answer(&mut b, T0 + 20, "c1", "amu1");
-    assert_eq!(
-        actions(&mut b),
-        vec![CallOutput::Bridge {
-            call: "c1".into(),
-            seat: "amu1".into()
-        }]
-    );
+    assert_eq!(actions(&mut b), vec![bridge("c1", "amu1")]);
     let r = b.record("c1").unwrap();
     assert_eq!(r.seat.as_deref(), Some("arm1"), "the seat that answered");
     assert_eq!(
@@ -95,12 +75,7 @@ fn blind_transfer_releases_the_arm_and_rings_a_regulator() {
         Some(T0 + 2),
         "the first answer ends the wait"
     );
-    let handlers: Vec<(&str, Option<&str>)> = r
-        .handlers
-        .iter()
-        .map(|h| (h.seat.as_str(), h.left.as_deref()))
-        .collect();
-    assert_eq!(handlers, [("arm1", Some("transfer")), ("amu1", None)]);
+    assert_eq!(handlers(r), [("arm1", Some("transfer")), ("amu1", None)]);
     assert!(kinds(&b, "c1").contains(&"TRANSFER".to_string()));
     assert_eq!(b.urgency("c1"), Some(Urgency::P1));
 }
@@ -132,14 +107,7 @@ fn a_seat_not_on_the_call_cannot_transfer_it() {
 #[test]
 fn p0_is_always_accompanied_and_the_arm_stays_until_the_doctor_answers() {
     let mut b = answered_by_arm();
-    let mode = b.transfer(
-        Now::at(T0 + 10),
-        "c1",
-        "arm1",
-        "amu",
-        TransferMode::Blind,
-        Some(Urgency::P0),
-    );
+    let mode = hand_to_amu(&mut b, TransferMode::Blind, Some(Urgency::P0));
     assert_eq!(mode, Ok(TransferMode::Accompanied));
     assert!(actions(&mut b).is_empty(), "the ARM stays on the line");
     assert!(
@@ -157,34 +125,16 @@ fn p0_is_always_accompanied_and_the_arm_stays_until_the_doctor_answers() {
     assert!(!b.accompanying("c1"));
     assert_eq!((state(&b, "arm1"), state(&b, "amu1")), ("busy", "busy"));
     // The ARM hangs up: the caller stays with the doctor.
-    b.handle(
-        Now::at(T0 + 30),
-        CallInput::SeatGone {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        },
-    );
+    b.handle(Now::at(T0 + 30), seat_gone("c1", "arm1"));
     assert_eq!(
         actions(&mut b),
-        vec![
-            left("c1", "arm1"),
-            CallOutput::Bridge {
-                call: "c1".into(),
-                seat: "amu1".into()
-            }
-        ]
+        vec![left("c1", "arm1"), bridge("c1", "amu1")]
     );
     assert_eq!((state(&b, "arm1"), state(&b, "amu1")), ("wrap_up", "busy"));
     let k = kinds(&b, "c1");
     assert!(k.contains(&"ACCOMPANIED".into()) && k.contains(&"LEFT".into()));
     // Then the doctor's BYE ends the call.
-    b.handle(
-        Now::at(T0 + 60),
-        CallInput::SeatGone {
-            call: "c1".into(),
-            seat: "amu1".into(),
-        },
-    );
+    b.handle(Now::at(T0 + 60), seat_gone("c1", "amu1"));
     let out = actions(&mut b);
     let r = finished(&out).expect("finished");
     assert_eq!(r.seat.as_deref(), Some("arm1"), "the seat that answered");
@@ -201,15 +151,7 @@ fn p0_jumps_ahead_of_waiting_calls_in_the_regulator_queue() {
     }
     arrive_in(&mut b, T0 + 5, "older", "regulateur_amu");
     actions(&mut b);
-    b.transfer(
-        Now::at(T0 + 10),
-        "c1",
-        "arm1",
-        "amu",
-        TransferMode::Accompanied,
-        Some(Urgency::P0),
-    )
-    .unwrap();
+    hand_to_amu(&mut b, TransferMode::Accompanied, Some(Urgency::P0)).unwrap();
     enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
     // amu2 frees up: the P0 goes first although "older" waited longer.
     b.handle(
@@ -227,27 +169,13 @@ fn p0_jumps_ahead_of_waiting_calls_in_the_regulator_queue() {
 #[test]
 fn arm_leaving_an_accompanied_transfer_puts_the_caller_on_hold_still_queued() {
     let mut b = answered_by_arm();
-    b.transfer(
-        Now::at(T0 + 10),
-        "c1",
-        "arm1",
-        "amu",
-        TransferMode::Accompanied,
-        None,
-    )
-    .unwrap();
+    hand_to_amu(&mut b, TransferMode::Accompanied, None).unwrap();
     // Nobody free at AMU.
     b.pause(Now::at(T0 + 10), "amu1", PauseReason::Break);
     b.pause(Now::at(T0 + 10), "amu2", PauseReason::Break);
     enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
     actions(&mut b);
-    b.handle(
-        Now::at(T0 + 20),
-        CallInput::SeatGone {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        },
-    );
+    b.handle(Now::at(T0 + 20), seat_gone("c1", "arm1"));
     assert_eq!(
         actions(&mut b),
         vec![left("c1", "arm1"), CallOutput::Hold { call: "c1".into() }]
@@ -257,27 +185,13 @@ fn arm_leaving_an_accompanied_transfer_puts_the_caller_on_hold_still_queued() {
     b.unpause(Now::at(T0 + 30), "amu2");
     assert_eq!(actions(&mut b), vec![ring("c1", "amu2")]);
     answer(&mut b, T0 + 31, "c1", "amu2");
-    assert_eq!(
-        actions(&mut b),
-        vec![CallOutput::Bridge {
-            call: "c1".into(),
-            seat: "amu2".into()
-        }]
-    );
+    assert_eq!(actions(&mut b), vec![bridge("c1", "amu2")]);
 }
 
 #[test]
 fn caller_leaving_a_three_way_call_frees_both_seats() {
     let mut b = answered_by_arm();
-    b.transfer(
-        Now::at(T0 + 10),
-        "c1",
-        "arm1",
-        "amu",
-        TransferMode::Accompanied,
-        None,
-    )
-    .unwrap();
+    hand_to_amu(&mut b, TransferMode::Accompanied, None).unwrap();
     enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
     answer(&mut b, T0 + 15, "c1", "amu1");
     actions(&mut b);
@@ -304,15 +218,7 @@ fn caller_leaving_a_three_way_call_frees_both_seats() {
 #[test]
 fn amu_to_liberal_and_back_any_number_of_times() {
     let mut b = answered_by_arm();
-    b.transfer(
-        Now::at(T0 + 10),
-        "c1",
-        "arm1",
-        "amu",
-        TransferMode::Blind,
-        None,
-    )
-    .unwrap();
+    hand_to_amu(&mut b, TransferMode::Blind, None).unwrap();
     enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
     answer(&mut b, T0 + 12, "c1", "amu1");
     let mut now = T0 + 20;
@@ -372,10 +278,7 @@ fn a_console_hang_up_ends_the_call_and_both_legs() {
     let mut b = answered_by_arm();
     b.hang_up_seat(Now::at(T0 + 9), "c1", "arm1");
     let out = actions(&mut b);
-    assert!(out.contains(&CallOutput::HangUpSeat {
-        call: "c1".into(),
-        seat: "arm1".into()
-    }));
+    assert!(out.contains(&hang_up("c1", "arm1")));
     assert!(out.contains(&CallOutput::HangUpCaller { call: "c1".into() }));
     assert_eq!(
         finished(&out).unwrap().end_reason.as_deref(),
@@ -431,14 +334,8 @@ fn attended_transfer_hands_the_caller_to_the_consulted_doctor() {
     assert_eq!(
         out[..3],
         [
-            CallOutput::HangUpSeat {
-                call: "c1".into(),
-                seat: "arm1".into()
-            },
-            CallOutput::Bridge {
-                call: "c1".into(),
-                seat: "amu1".into()
-            },
+            hang_up("c1", "arm1"),
+            bridge("c1", "amu1"),
             CallOutput::HangUpCaller { call: "c2".into() },
         ]
     );
@@ -453,24 +350,13 @@ fn attended_transfer_hands_the_caller_to_the_consulted_doctor() {
     );
     let r = b.record("c1").unwrap();
     assert_eq!(r.seat.as_deref(), Some("arm1"), "the seat that answered");
-    let handlers: Vec<_> = r
-        .handlers
-        .iter()
-        .map(|h| (h.seat.as_str(), h.left.as_deref()))
-        .collect();
-    assert_eq!(handlers, [("arm1", Some("transfer")), ("amu1", None)]);
+    assert_eq!(handlers(r), [("arm1", Some("transfer")), ("amu1", None)]);
     let transfer = r.events.iter().find(|e| e.kind == "TRANSFER").unwrap();
     assert_eq!(transfer.seat.as_deref(), Some("arm1"));
     assert!(transfer.detail.as_deref().unwrap().contains("attended"));
 
     // The doctor's BYE now ends the caller's call, and frees the doctor.
-    b.handle(
-        Now::at(T0 + 60),
-        CallInput::SeatGone {
-            call: "c1".into(),
-            seat: "amu1".into(),
-        },
-    );
+    b.handle(Now::at(T0 + 60), seat_gone("c1", "amu1"));
     let out = actions(&mut b);
     assert_eq!(finished(&out).unwrap().id, "c1");
     assert_ne!(state(&b, "amu1"), "busy");
@@ -531,12 +417,7 @@ fn a_seat_lost_mid_call_leaves_its_caller_waiting_for_the_next_seat() {
         Some("arm1"),
         "the seat that answered first"
     );
-    let handlers: Vec<(&str, Option<&str>)> = r
-        .handlers
-        .iter()
-        .map(|h| (h.seat.as_str(), h.left.as_deref()))
-        .collect();
-    assert_eq!(handlers, [("arm1", Some("lost")), ("arm2", None)]);
+    assert_eq!(handlers(r), [("arm1", Some("lost")), ("arm2", None)]);
     assert!(kinds(&b, "c1").contains(&"SEAT_LOST".to_string()));
 }
 
@@ -596,15 +477,7 @@ fn a_seat_holding_its_caller_gives_it_hold_audio_then_takes_it_back() {
 fn p0_accompanied(away: impl Fn(&mut Switchboard)) -> Switchboard {
     let mut b = answered_by_arm();
     away(&mut b);
-    b.transfer(
-        Now::at(T0 + 10),
-        "c1",
-        "arm1",
-        "amu",
-        TransferMode::Blind,
-        Some(Urgency::P0),
-    )
-    .unwrap();
+    hand_to_amu(&mut b, TransferMode::Blind, Some(Urgency::P0)).unwrap();
     enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
     actions(&mut b);
     b
@@ -643,13 +516,7 @@ fn an_arm_leaving_a_p0_before_the_doctor_answers_raises_an_alert_and_the_caller_
         (Some("arm1"), Some("queued"))
     );
     assert_eq!(b.waiting_since("c1"), Some(T0 + 10));
-    b.handle(
-        Now::at(T0 + 40),
-        CallInput::SeatGone {
-            call: "e1".into(),
-            seat: "amu1".into(),
-        },
-    );
+    b.handle(Now::at(T0 + 40), seat_gone("e1", "amu1"));
     b.handle_timeout(Now::at(T0 + 60 * SECOND));
     assert!(actions(&mut b).contains(&ring("c1", "amu1")));
 }
@@ -666,13 +533,7 @@ fn a_p0_left_alone_with_no_doctor_logged_in_is_flagged_for_the_overflow() {
         );
     });
     // The ARM's phone drops (BYE) rather than a console hang-up: the same.
-    b.handle(
-        Now::at(T0 + 20),
-        CallInput::SeatGone {
-            call: "c1".into(),
-            seat: "arm1".into(),
-        },
-    );
+    b.handle(Now::at(T0 + 20), seat_gone("c1", "arm1"));
     let out = actions(&mut b);
     assert!(out.contains(&unaccompanied(false)), "{out:?}");
     let r = b.record("c1").unwrap();
@@ -690,15 +551,7 @@ fn an_escalated_call_counts_as_waiting_again_until_a_doctor_answers() {
     b.pause(Now::at(T0 + 3), "amu2", PauseReason::Break);
     assert_eq!((b.waiting_since("c1"), b.calls_waiting()), (None, 0));
     assert_eq!(b.seats_on("c1"), ["arm1"]);
-    b.transfer(
-        Now::at(T0 + 10),
-        "c1",
-        "arm1",
-        "amu",
-        TransferMode::Accompanied,
-        None,
-    )
-    .unwrap();
+    hand_to_amu(&mut b, TransferMode::Accompanied, None).unwrap();
     enqueue(&mut b, T0 + 11, "c1", "amu", "regulateur_amu");
     // Accompanied: waiting for AMU since it was queued there, the ARM still on the line.
     assert_eq!(
@@ -744,11 +597,40 @@ fn a_p0_left_while_its_forward_rings_stays_with_the_number_dialled() {
         Now::at(T0 + 20),
         CallInput::ExternalAnswered { call: "c1".into() },
     );
-    assert_eq!(
-        actions(&mut b),
-        vec![CallOutput::Bridge {
+    assert_eq!(actions(&mut b), vec![bridge("c1", Party::External)]);
+}
+
+/// Accompanied transfers ending early: the number dialled is cancelled (and only it).
+fn accompanied_ending(forward: bool, end: CallInput) -> Vec<CallOutput> {
+    let mut b = answered_by_arm();
+    hand_to_amu(&mut b, TransferMode::Accompanied, None).unwrap();
+    if forward {
+        let number = "0387000000".into();
+        let dial = CallInput::Forward {
             call: "c1".into(),
-            seat: Party::External
-        }]
+            number,
+        };
+        b.handle(Now::at(T0 + 10), dial);
+    } else {
+        enqueue(&mut b, T0 + 10, "c1", "amu", "regulateur_amu");
+    }
+    actions(&mut b);
+    b.handle(Now::at(T0 + 20), end);
+    actions(&mut b)
+}
+
+#[test]
+fn a_call_ending_while_its_accompanied_transfer_rings_lets_go_of_the_target() {
+    let failed = CallInput::Failed {
+        call: "c1".into(),
+        reason: "media".into(),
+    };
+    let out = accompanied_ending(true, failed);
+    assert!(out.contains(&cancel("c1", Party::External)), "{out:?}");
+    let out = accompanied_ending(false, CallInput::CallerGone { call: "c1".into() });
+    assert!(out.contains(&cancel("c1", "amu1")), "{out:?}");
+    assert!(
+        !out.contains(&cancel("c1", Party::External)),
+        "nothing dialled: {out:?}"
     );
 }

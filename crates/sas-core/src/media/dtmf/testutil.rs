@@ -1,5 +1,5 @@
-//! Test signals for the in-band detector (DTMF pairs, single tones, sweeps, noise, G.711)
-//! and a probe of the power at one frequency.
+//! Test signals for the in-band detector (DTMF pairs, single tones, sweeps, noise, G.711),
+//! a probe of the power at one frequency, and RTP packets to carry them.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -89,4 +89,19 @@ pub fn g711(signal: &[f32], law: G711Law) -> Vec<u8> {
 /// Mean power of `samples` at `freq` (Goertzel; a sine of amplitude A gives A²/2).
 pub fn power_at(samples: &[i16], freq: f32) -> f32 {
     tone_power(samples, coefficient(freq))
+}
+
+/// An RTP packet (version 2, no CSRC, no extension) carrying `payload`.
+pub fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, pt | if marker { 0x80 } else { 0 }];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+/// 20 ms of A-law silence (payload type 8) in an RTP packet.
+pub fn pcma_silence(seq: u16, ts: u32, ssrc: u32) -> Vec<u8> {
+    rtp(8, false, seq, ts, ssrc, &[0xD5; 160])
 }

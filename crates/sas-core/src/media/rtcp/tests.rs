@@ -4,20 +4,12 @@ use rand::{Rng, SeedableRng};
 
 use super::*;
 use crate::media::dtmf::rfc4733::parse_rtp;
+use crate::media::dtmf::testutil::pcma_silence;
 
 /// The leg's SSRC (what we receive) and ours (what we send it).
 const PEER: u32 = 0x1234_5678;
 const OURS: u32 = 0xCAFE_F00D;
 const T0: u64 = 1_700_000_000_000;
-
-fn rtp(seq: u16, ts: u32, ssrc: u32) -> Vec<u8> {
-    let mut p = vec![0x80, 8];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&ts.to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(&[0xd5; 160]);
-    p
-}
 
 /// Feeds a datagram as the media session will: RTP header parsed, then the statistics.
 fn feed(stats: &mut ReceiverStats, packet: &[u8], arrival: u64) {
@@ -27,7 +19,7 @@ fn feed(stats: &mut ReceiverStats, packet: &[u8], arrival: u64) {
 
 /// Packet `i` of a 20 ms stream starting at `first_seq`, arriving on time.
 fn send(stats: &mut ReceiverStats, ssrc: u32, first_seq: u16, i: u32) {
-    let packet = rtp(first_seq.wrapping_add(i as u16), 160 * i, ssrc);
+    let packet = pcma_silence(first_seq.wrapping_add(i as u16), 160 * i, ssrc);
     feed(stats, &packet, 160 * u64::from(i));
 }
 
@@ -128,7 +120,7 @@ fn a_restarted_sequence_resyncs_after_two_packets() {
     }
     // Same SSRC, new sequence and timestamp base: a phone that restarted its stream.
     for i in 0..50u32 {
-        let packet = rtp(30_000 + i as u16, 5_000_000 + 160 * i, PEER);
+        let packet = pcma_silence(30_000 + i as u16, 5_000_000 + 160 * i, PEER);
         feed(&mut stats, &packet, 160 * u64::from(100 + i));
     }
     let b = stats.report_block(0, 0).unwrap();
@@ -171,7 +163,7 @@ fn jitter_follows_a8() {
     for i in 0..500u32 {
         let offset: i64 = if i % 2 == 0 { 80 } else { -80 };
         let arrival = (1_000_000 + 160 * i64::from(i) + offset) as u64;
-        feed(&mut stats, &rtp(i as u16, 160 * i, PEER), arrival);
+        feed(&mut stats, &pcma_silence(i as u16, 160 * i, PEER), arrival);
     }
     let b = stats.report_block(0, 0).unwrap();
     assert!((159..=160).contains(&b.jitter), "jitter {}", b.jitter);
@@ -182,7 +174,7 @@ fn jitter_follows_a8() {
     for i in 0..500u32 {
         feed(
             &mut stats,
-            &rtp(i as u16, 9_000 + 160 * i, PEER),
+            &pcma_silence(i as u16, 9_000 + 160 * i, PEER),
             400 + 160 * u64::from(i),
         );
     }
@@ -395,7 +387,7 @@ fn garbage_is_rejected_with_a_reason() {
     assert_eq!(parse_compound(&[]), Err(RtcpError::Empty));
     assert_eq!(with(&|v| v[0] = 0x40), Err(RtcpError::BadVersion(1)));
     assert_eq!(
-        parse_compound(&rtp(1, 2, 3)),
+        parse_compound(&pcma_silence(1, 2, 3)),
         Err(RtcpError::NotRtcp(8)),
         "RTP on the RTCP port"
     );
@@ -502,7 +494,7 @@ fn rtcp_mux_demultiplexing() {
     for rtp_type in [0u8, 8, 101, 0x80, 0x88, 0x80 | 101] {
         assert!(!is_rtcp(&[0x80, rtp_type, 0, 1]), "{rtp_type}");
     }
-    assert!(!is_rtcp(&rtp(1, 1, 1)));
+    assert!(!is_rtcp(&pcma_silence(1, 1, 1)));
     assert!(!is_rtcp(&[0x80]));
     assert!(!is_rtcp(&[0x00, 0xC8, 0, 1]), "STUN-like first byte");
 }

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::media::dtmf::DtmfSource;
-use crate::media::dtmf::testutil::{dtmf, g711, power_at, silence, tones};
+use crate::media::dtmf::testutil::{dtmf, g711, power_at, rtp, silence, tones};
 use crate::media::prompts::{FRAME_BYTES, Prompt};
 use crate::media::recording::RtpMeta;
 
@@ -21,15 +21,6 @@ const PCMU: LegCodecs = LegCodecs {
     dtmf_pt: Some(96),
     other_pt: Some(8),
 };
-
-fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x80, pt | if marker { 0x80 } else { 0 }];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&ts.to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
-}
 
 /// (marker, pt, seq, ts, ssrc)
 fn header(p: &[u8]) -> (bool, u8, u16, u32, u32) {

@@ -2,8 +2,7 @@
 //! queue overflow, forward; each decision in the trace.
 
 use super::*;
-use crate::routing::plan::load_texts;
-use std::path::PathBuf;
+use crate::call::tests_support::load_plan;
 
 const PLAN: &str = r#"
 [queues.arm]
@@ -59,13 +58,7 @@ impl Calendar for Fixed {
 }
 
 fn plan() -> Arc<PlanSet> {
-    let set = load_texts(
-        vec![(PathBuf::from("sas.toml"), PLAN.into())],
-        &["menu", "fermeture"],
-        &["sas_jour"],
-    )
-    .unwrap();
-    Arc::new(set)
+    Arc::new(load_plan(PLAN, &["menu", "fermeture"], &["sas_jour"]).unwrap())
 }
 
 const OPEN: Fixed = Fixed(true);
