@@ -3,8 +3,8 @@
 # as a desk phone, headless Chromium and chromedriver for the console tests, node and npm to
 # bundle JsSIP and SIP.js for the WebRTC phone tests, PostgreSQL for the shared store, Kamailio for the failover tests,
 # promtool from `prometheus` for the monitoring files, rtpengine for the media generator's
-# smoke test), then runs formatting and lint checks
-# and every test: unit, virtual-time simulations, and end-to-end over loopback with real
+# smoke test, clang, llvm and libbpf-dev for the kernel relay prototype's BPF object), then
+# runs formatting and lint checks and every test: unit, virtual-time simulations, and end-to-end over loopback with real
 # SIPp peers, baresip and a real browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,11 @@ command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 # (tests/it/mediagen.rs, a few seconds) and loadtest/media_sidebyside.sh. Where systemd runs,
 # the package also starts its own service (ng on 127.0.0.1:2223): the tests do not use it.
 command -v rtpengine >/dev/null 2>&1 || missing+=(rtpengine-daemon)
+# clang and libbpf's headers rebuild the kernel relay prototype's BPF object to check that the
+# checked-in one is what its source compiles to (loadtest/kernel_relay, docs/kernel-relay.md).
+command -v clang >/dev/null 2>&1 || missing+=(clang)
+[ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
+command -v llvm-strip >/dev/null 2>&1 || missing+=(llvm)
 # JsSIP and SIP.js bundled for the browser: built when either is missing or older than the
 # lock file.
 jssip_build=false
@@ -60,6 +65,12 @@ export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
 # examples only in test mode.
 cargo build --workspace --examples
 cargo test --workspace --all-targets
+
+# The kernel relay prototype is its own cargo workspace (aya), kept out of the router's build:
+# its object must match its C source, and its loader's struct layouts match the C structs.
+echo "== kernel relay prototype (loadtest/kernel_relay)"
+loadtest/kernel_relay/build-bpf.sh --check
+cargo test --release --manifest-path loadtest/kernel_relay/Cargo.toml
 
 # A short libFuzzer run of the fuzz targets (fuzz/run.sh: SAS_FUZZ_SECONDS per target, 10 by
 # default; 0 skips it). It needs the nightly toolchain; without it the corpus was still

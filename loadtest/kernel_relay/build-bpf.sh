@@ -7,7 +7,9 @@ cd "$(dirname "$0")"
 out=bpf/relay.bpf.o
 [ "${1:-}" = --check ] && out=$(mktemp /tmp/relay.bpf.XXXXXX.o)
 # -g for BTF (aya reads the maps' BTF); llvm-strip -g then drops the DWARF, keeping .BTF.
-clang -O2 -g -target bpf -I"/usr/include/$(uname -m)-linux-gnu" -c bpf/relay.bpf.c -o "$out"
+# The source path is mapped to "." so that the BTF line info (and so the object) does not
+# depend on where the checkout lives.
+clang -O2 -g -fdebug-prefix-map="$PWD"=. -target bpf -I"/usr/include/$(uname -m)-linux-gnu" -c bpf/relay.bpf.c -o "$out"
 llvm-strip -g "$out"
 if [ "${1:-}" = --check ]; then
   if cmp -s "$out" bpf/relay.bpf.o; then echo "bpf/relay.bpf.o is up to date"; rm -f "$out"
