@@ -22,6 +22,8 @@ mod bencode;
 mod ng;
 mod procfs;
 mod rtp;
+#[path = "../sdp_text.rs"]
+mod sdp_text;
 mod sip;
 #[path = "../sip_text.rs"]
 mod sip_text;

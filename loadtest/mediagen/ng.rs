@@ -11,7 +11,8 @@ use anyhow::bail;
 use crate::Setup;
 use crate::bencode::{Bencode, dict, s};
 use crate::rtp::{SIDES, endpoint_ip};
-use crate::sip::{sdp, sdp_media};
+use crate::sdp_text::sdp_media;
+use crate::sip::sdp;
 
 /// Sends of one ng request before giving up (500 ms apart).
 const TRIES: u32 = 10;

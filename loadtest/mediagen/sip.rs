@@ -23,6 +23,7 @@ use sas_router::sip::digest::{DigestAlgorithm, QopAuth, compute_response, ha1};
 use crate::Setup;
 use crate::batch::wait_readable;
 use crate::rtp::{SIDES, endpoint_ip};
+use crate::sdp_text::sdp_media;
 use crate::sip_text::{first_line, headers, param, response};
 
 const RETRANSMIT: Duration = Duration::from_millis(500);
@@ -629,24 +630,6 @@ pub fn sdp(ip: Ipv4Addr, port: u16, user: &str) -> String {
          m=audio {port} RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n\
          a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
     )
-}
-
-/// The audio address of an SDP body (in a SIP message or alone): `c=` and `m=audio`.
-pub fn sdp_media(text: &str) -> Option<SocketAddrV4> {
-    let ip = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("c=IN IP4 "))?
-        .trim()
-        .parse()
-        .ok()?;
-    let port = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("m=audio "))?
-        .split(' ')
-        .next()?
-        .parse()
-        .ok()?;
-    Some(SocketAddrV4::new(ip, port))
 }
 
 /// Call index of one of our Call-IDs (`mg-{i}-{tag}`).

@@ -21,6 +21,8 @@
 mod bencode;
 mod bpf;
 mod ng;
+#[path = "../../sdp_text.rs"]
+mod sdp_text;
 mod tap;
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};

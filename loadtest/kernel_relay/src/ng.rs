@@ -14,6 +14,7 @@ use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 
 use crate::bencode::{Bencode, dict, s};
 use crate::bpf::{LegVal, Relay};
+use crate::sdp_text::sdp_media;
 
 /// What the server does with a call.
 pub enum Mode {
@@ -207,24 +208,6 @@ impl Server {
 
 fn ok_sdp(sdp: &str) -> Bencode {
     dict(&[("result", s("ok")), ("sdp", s(sdp))])
-}
-
-/// The audio address of an SDP body: `c=` and `m=audio`.
-fn sdp_media(sdp: &str) -> Option<SocketAddrV4> {
-    let ip = sdp
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("c=IN IP4 "))?
-        .trim()
-        .parse()
-        .ok()?;
-    let port = sdp
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("m=audio "))?
-        .split(' ')
-        .next()?
-        .parse()
-        .ok()?;
-    Some(SocketAddrV4::new(ip, port))
 }
 
 /// `sdp` with its connection address (and origin's) set to `ip` and its audio port to `port`
