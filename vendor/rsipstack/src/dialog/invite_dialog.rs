@@ -117,7 +117,7 @@ impl InviteDialog {
         );
         self.inner
             .tu_sender
-            .send(TransactionEvent::Respond(resp.clone()))?;
+            .send(TransactionEvent::Respond(Box::new(resp.clone())))?;
         self.inner.transition(DialogState::Early(self.id(), resp));
         Ok(())
     }
@@ -133,7 +133,7 @@ impl InviteDialog {
             .make_response(&self.initial_request(), StatusCode::OK, headers, body);
         self.inner
             .tu_sender
-            .send(TransactionEvent::Respond(resp.clone()))?;
+            .send(TransactionEvent::Respond(Box::new(resp.clone())))?;
         self.inner.transition(DialogState::WaitAck(self.id(), resp));
         Ok(())
     }
@@ -178,7 +178,7 @@ impl InviteDialog {
         );
         self.inner
             .tu_sender
-            .send(TransactionEvent::Respond(resp))
+            .send(TransactionEvent::Respond(Box::new(resp)))
             .ok();
         self.inner.transition(DialogState::Terminated(
             self.id(),
@@ -872,7 +872,7 @@ impl InviteDialog {
                 Method::Invite => return self.handle_invite(tx).await,
                 Method::PRack => return self.handle_prack(tx).await,
                 Method::Ack => {
-                    self.inner.tu_sender.send(TransactionEvent::Received(
+                    self.inner.tu_sender.send(TransactionEvent::received(
                         tx.original.clone().into(),
                         tx.connection.clone(),
                     ))?;

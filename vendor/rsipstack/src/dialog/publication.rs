@@ -182,7 +182,7 @@ impl ServerPublicationDialog {
         use crate::transaction::transaction::TransactionEvent;
         self.inner
             .tu_sender
-            .send(TransactionEvent::Respond(resp.clone()))?;
+            .send(TransactionEvent::Respond(Box::new(resp.clone())))?;
         self.inner
             .transition(DialogState::Confirmed(self.id(), resp));
         Ok(())

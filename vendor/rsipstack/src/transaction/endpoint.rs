@@ -358,7 +358,7 @@ impl EndpointInner {
                 }
 
                 if let Some(tu) = self.transactions.get(t.key()) {
-                    match tu.send(TransactionEvent::Timer(t)) {
+                    match tu.send(TransactionEvent::Timer(Box::new(t))) {
                         Ok(_) => {}
                         Err(error::SendError(t)) => {
                             if let TransactionEvent::Timer(t) = t {
@@ -528,7 +528,7 @@ impl EndpointInner {
         };
 
         if let Some(tu) = self.transactions.get(&key) {
-            tu.send(TransactionEvent::Received(msg, Some(connection)))
+            tu.send(TransactionEvent::received(msg, Some(connection)))
                 .map_err(|e| Error::TransactionError(e.to_string(), key))?;
             return Ok(());
         }

@@ -412,10 +412,10 @@ async fn test_2xx_retransmission_interval_doubles_up_to_t2() -> crate::Result<()
     let mut duration = t1;
     for _ in 0..6 {
         tx.tu_sender
-            .send(TransactionEvent::Timer(TransactionTimer::TimerG(
+            .send(TransactionEvent::Timer(Box::new(TransactionTimer::TimerG(
                 key.clone(),
                 duration,
-            )))
+            ))))
             .unwrap();
         // `receive` handles the timer, then waits for a message that never
         // comes.

@@ -668,7 +668,7 @@ async fn test_invite_2xx_upstream_via_delivery_and_ack() -> Result<()> {
                 }
             }
             if suppress_ack {
-                tx.tu_sender.send(TransactionEvent::Timer(TransactionTimer::TimerM(key.clone()))).unwrap();
+                tx.tu_sender.send(TransactionEvent::Timer(Box::new(TransactionTimer::TimerM(key.clone())))).unwrap();
                 assert!(tokio::time::timeout(Duration::from_secs(1), tx.receive()).await.unwrap().is_none());
                 assert_eq!(tx.state, TransactionState::Terminated);
                 assert!(!endpoint.inner.transactions.contains_key(&key));

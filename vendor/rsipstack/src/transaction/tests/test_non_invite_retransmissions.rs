@@ -72,7 +72,9 @@ async fn fire_retry(tx: &mut Transaction, expected_ms: u64) {
         }
         other => panic!("unexpected retry timer: {other}"),
     }
-    tx.tu_sender.send(TransactionEvent::Timer(timer)).unwrap();
+    tx.tu_sender
+        .send(TransactionEvent::Timer(Box::new(timer)))
+        .unwrap();
     // End this receive() turn after the timer is handled. The event does not
     // transition or drop the transaction; subsequent events can still be driven.
     tx.tu_sender
@@ -86,7 +88,7 @@ async fn response(tx: &mut Transaction, status: StatusCode) {
         .endpoint_inner
         .make_response(&tx.original, status.clone(), None);
     tx.tu_sender
-        .send(TransactionEvent::Received(response.into(), None))
+        .send(TransactionEvent::received(response.into(), None))
         .unwrap();
     match tx.receive().await {
         Some(SipMessage::Response(response)) => assert_eq!(response.status_code, status),
@@ -176,7 +178,9 @@ async fn non_invite_timeout_survives_provisional_responses_and_stops_retries() {
         assert_eq!(tx.timer_b, deadline);
         let timer = tx.endpoint_inner.timers.cancel(deadline.unwrap()).unwrap();
         assert!(matches!(timer, TransactionTimer::TimerB(_)));
-        tx.tu_sender.send(TransactionEvent::Timer(timer)).unwrap();
+        tx.tu_sender
+            .send(TransactionEvent::Timer(Box::new(timer)))
+            .unwrap();
         match tx.receive().await {
             Some(SipMessage::Response(response)) => {
                 assert_eq!(response.status_code, StatusCode::RequestTimeout);
