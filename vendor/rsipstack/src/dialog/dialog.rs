@@ -20,7 +20,7 @@ use crate::{
         endpoint::EndpointInnerRef,
         key::{TransactionKey, TransactionRole},
         make_uuid_v4,
-        transaction::{Transaction, TransactionEventSender},
+        transaction::{Transaction, TransactionEvent, TransactionEventSender},
     },
     transport::{SipAddr, SipConnection},
     Result,
@@ -322,7 +322,11 @@ pub struct DialogInner {
 
     pub(super) endpoint_inner: EndpointInnerRef,
     pub(super) state_sender: DialogStateSender,
-    pub(super) tu_sender: TransactionEventSender,
+    /// The sender of the transaction that created the dialog, for the responses the
+    /// dialog sends through it (see [`DialogInner::send_to_transaction`]). Dropped once the
+    /// dialog is confirmed: the channel's memory lives as long as any sender, and a
+    /// confirmed dialog sends nothing more through it.
+    pub(super) tu_sender: Mutex<Option<TransactionEventSender>>,
     /// RFC 7989 Session-ID state; `None` when the dialog does not participate
     /// (no UUID supplied by the application and none received from the peer).
     pub(super) session_id: Mutex<Option<SessionIdState>>,
@@ -494,7 +498,7 @@ impl DialogInner {
             route_set: Mutex::new(route_set),
             endpoint_inner,
             state_sender,
-            tu_sender,
+            tu_sender: Mutex::new(Some(tu_sender)),
             state: Mutex::new(DialogState::Calling(id)),
             initial_request: Mutex::new(initial_request),
             session_id: Mutex::new(session_id),
@@ -580,6 +584,15 @@ impl DialogInner {
     }
     pub fn is_confirmed(&self) -> bool {
         self.state.lock().is_confirmed()
+    }
+
+    /// Sends `event` to the transaction that created the dialog. Once the dialog is
+    /// confirmed this fails as a send to a finished transaction does (channel closed).
+    pub(super) fn send_to_transaction(&self, event: TransactionEvent) -> Result<()> {
+        match &*self.tu_sender.lock() {
+            Some(sender) => sender.send(event).map_err(Into::into),
+            None => Err(mpsc::error::SendError(event).into()),
+        }
     }
     pub fn is_terminated(&self) -> bool {
         self.state.lock().is_terminated()
@@ -1585,7 +1598,7 @@ impl DialogInner {
 
             endpoint_inner,
             state_sender,
-            tu_sender,
+            tu_sender: Mutex::new(Some(tu_sender)),
 
             initial_request,
             session_id: Mutex::new(snapshot.session_id),
@@ -1733,6 +1746,9 @@ impl DialogInner {
             return;
         }
         debug!(from = %old_state, to = %state, "transitioning state");
+        if state.is_confirmed() {
+            self.tu_sender.lock().take();
+        }
         *old_state = state.clone();
         // Try to send state update, but don't fail if channel is closed
         self.state_sender.send(state).ok();

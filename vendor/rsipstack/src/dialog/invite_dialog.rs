@@ -116,8 +116,7 @@ impl InviteDialog {
             body,
         );
         self.inner
-            .tu_sender
-            .send(TransactionEvent::Respond(Box::new(resp.clone())))?;
+            .send_to_transaction(TransactionEvent::Respond(Box::new(resp.clone())))?;
         self.inner.transition(DialogState::Early(self.id(), resp));
         Ok(())
     }
@@ -132,8 +131,7 @@ impl InviteDialog {
             .inner
             .make_response(&self.initial_request(), StatusCode::OK, headers, body);
         self.inner
-            .tu_sender
-            .send(TransactionEvent::Respond(Box::new(resp.clone())))?;
+            .send_to_transaction(TransactionEvent::Respond(Box::new(resp.clone())))?;
         self.inner.transition(DialogState::WaitAck(self.id(), resp));
         Ok(())
     }
@@ -177,8 +175,7 @@ impl InviteDialog {
             None,
         );
         self.inner
-            .tu_sender
-            .send(TransactionEvent::Respond(Box::new(resp)))
+            .send_to_transaction(TransactionEvent::Respond(Box::new(resp)))
             .ok();
         self.inner.transition(DialogState::Terminated(
             self.id(),
@@ -872,7 +869,7 @@ impl InviteDialog {
                 Method::Invite => return self.handle_invite(tx).await,
                 Method::PRack => return self.handle_prack(tx).await,
                 Method::Ack => {
-                    self.inner.tu_sender.send(TransactionEvent::received(
+                    self.inner.send_to_transaction(TransactionEvent::received(
                         tx.original.clone().into(),
                         tx.connection.clone(),
                     ))?;

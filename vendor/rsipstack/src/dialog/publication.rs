@@ -181,8 +181,7 @@ impl ServerPublicationDialog {
 
         use crate::transaction::transaction::TransactionEvent;
         self.inner
-            .tu_sender
-            .send(TransactionEvent::Respond(Box::new(resp.clone())))?;
+            .send_to_transaction(TransactionEvent::Respond(Box::new(resp.clone())))?;
         self.inner
             .transition(DialogState::Confirmed(self.id(), resp));
         Ok(())

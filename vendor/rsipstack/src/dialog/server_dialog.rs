@@ -146,8 +146,7 @@ impl ServerInviteDialog {
             body,
         );
         self.inner
-            .tu_sender
-            .send(TransactionEvent::Respond(Box::new(resp.clone())))?;
+            .send_to_transaction(TransactionEvent::Respond(Box::new(resp.clone())))?;
         self.inner.transition(DialogState::Early(self.id(), resp));
         Ok(())
     }
@@ -190,8 +189,7 @@ impl ServerInviteDialog {
             body,
         );
         self.inner
-            .tu_sender
-            .send(TransactionEvent::Respond(Box::new(resp.clone())))?;
+            .send_to_transaction(TransactionEvent::Respond(Box::new(resp.clone())))?;
 
         self.inner.transition(DialogState::WaitAck(self.id(), resp));
         Ok(())
@@ -305,8 +303,7 @@ impl ServerInviteDialog {
             None,
         );
         self.inner
-            .tu_sender
-            .send(TransactionEvent::Respond(Box::new(resp)))
+            .send_to_transaction(TransactionEvent::Respond(Box::new(resp)))
             .ok();
         self.inner.transition(DialogState::Terminated(
             self.id(),
@@ -721,7 +718,7 @@ impl ServerInviteDialog {
             crate::sip::Method::Invite => return self.handle_invite(tx).await,
             crate::sip::Method::PRack => return self.handle_prack(tx).await,
             crate::sip::Method::Ack => {
-                self.inner.tu_sender.send(TransactionEvent::received(
+                self.inner.send_to_transaction(TransactionEvent::received(
                     tx.original.clone().into(),
                     tx.connection.clone(),
                 ))?;

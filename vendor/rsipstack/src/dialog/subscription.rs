@@ -132,8 +132,7 @@ impl ServerSubscriptionDialog {
         );
         use crate::transaction::transaction::TransactionEvent;
         self.inner
-            .tu_sender
-            .send(TransactionEvent::Respond(Box::new(resp.clone())))?;
+            .send_to_transaction(TransactionEvent::Respond(Box::new(resp.clone())))?;
         self.inner
             .transition(DialogState::Confirmed(self.id(), resp));
         Ok(())

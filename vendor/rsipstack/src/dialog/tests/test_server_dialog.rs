@@ -5,7 +5,7 @@ use tokio::sync::mpsc::unbounded_channel;
 
 use crate::{
     dialog::{
-        dialog::DialogInner,
+        dialog::{DialogInner, DialogState},
         server_dialog::ServerInviteDialog,
         tests::test_dialog_states::{create_invite_request, create_test_endpoint},
         DialogId,
@@ -250,5 +250,50 @@ async fn test_server_dialog_reinvite_via() -> crate::Result<()> {
     assert!(via.received().is_none());
     assert_eq!(via.uri.host_with_port.host.to_string(), "127.0.0.1");
 
+    Ok(())
+}
+
+/// A confirmed dialog drops its sender to the INVITE transaction (PATCHES.md, patch 6):
+/// the channel's memory is freed with the transaction, not kept for the dialog's life.
+#[tokio::test]
+async fn test_confirmed_dialog_releases_transaction_sender() -> crate::Result<()> {
+    let dialog_id = DialogId {
+        call_id: "test-call-id-release".to_string(),
+        local_tag: "bob-tag-789".to_string(),
+        remote_tag: "alice-tag-456".to_string(),
+    };
+    let endpoint = create_test_endpoint().await?;
+    let (tu_sender, mut tu_receiver) = unbounded_channel();
+    let (state_sender, _state_receiver) = unbounded_channel();
+    let invite_req = create_invite_request(&dialog_id.remote_tag, "", "test-call-id-release");
+    let server_dialog = ServerInviteDialog {
+        inner: Arc::new(DialogInner::new(
+            TransactionRole::Server,
+            dialog_id.clone(),
+            invite_req,
+            endpoint.inner.clone(),
+            state_sender,
+            None,
+            None,
+            tu_sender,
+        )?),
+    };
+
+    server_dialog.accept(None, None)?;
+    assert!(matches!(
+        tu_receiver.recv().await,
+        Some(TransactionEvent::Respond(_))
+    ));
+    assert!(!server_dialog.inner.is_confirmed());
+
+    server_dialog
+        .inner
+        .transition(DialogState::Confirmed(dialog_id, Default::default()));
+    // The dialog held the only sender: the channel is closed.
+    assert!(matches!(
+        tu_receiver.try_recv(),
+        Err(tokio::sync::mpsc::error::TryRecvError::Disconnected)
+    ));
+    assert!(server_dialog.accept(None, None).is_err());
     Ok(())
 }
