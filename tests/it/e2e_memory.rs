@@ -173,3 +173,13 @@ async fn invites_cancelled_at_once_end_with_a_record_and_leave_no_live_entries()
     assert!(idle, "per-call tables not empty:\n{}", router.metrics());
     router.stop().await;
 }
+
+/// Every rsipstack transaction's event channel allocates a block of 32 events up front, and
+/// the dialog made from an INVITE transaction keeps its sender for the call's life: the
+/// vendored rsipstack boxes the events' payloads (vendor/rsipstack/PATCHES.md, patch 5) so
+/// that block is ~1 KiB, not ~11 KiB (a 345-byte event).
+#[test]
+fn an_rsipstack_transaction_event_is_at_most_32_bytes() {
+    let size = std::mem::size_of::<rsipstack::transaction::transaction::TransactionEvent>();
+    assert!(size <= 32, "TransactionEvent is {size} bytes");
+}
