@@ -45,6 +45,15 @@ cpu_before=$(awk '{print $14+$15}' /proc/$ROUTER/stat)
 # end (a thread that exits between takes its count with it).
 switches() { cat /proc/$ROUTER/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n + 0}'; }
 switches_before=$(switches)
+# Per thread name (sled-io-1…7 as sled-io): CPU ticks and context switches, for where the
+# wake-ups are (printed per call at the end).
+threads() {
+  for t in /proc/$ROUTER/task/*; do
+    name=$(cat "$t/comm" 2>/dev/null) || continue
+    echo "${name%%-[0-9]*} $(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{print $12 + $13}') $(awk '/ctxt_switches/ {n += $2} END {print n + 0}' "$t/status" 2>/dev/null)"
+  done
+}
+threads > "$work/threads.before"
 scenario="$PWD/tests/sipp/caller.xml"
 [ "$AUDIO" = 1 ] || { sed '/play_pcap_audio/d' tests/sipp/caller.xml > "$work/caller.xml"; scenario="$work/caller.xml"; }
 start=$(date +%s.%N)
@@ -54,6 +63,7 @@ start=$(date +%s.%N)
 elapsed=$(python3 -c "import time; print(time.time() - $start)")
 cpu_after=$(awk '{print $14+$15}' /proc/$ROUTER/stat)
 switches_after=$(switches)
+threads > "$work/threads.after"
 rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ROUTER/status)
 # METRICS_OUT=FILE: the router's /metrics as the run ends.
 [ -z "${METRICS_OUT:-}" ] || curl -sf "127.0.0.1:$HTTP_PORT/metrics" > "$METRICS_OUT" || true
@@ -84,4 +94,18 @@ for name, label in (("ringing", "INVITE->180"), ("answer", "INVITE->200")):
 print(f"router cpu={cpu:.2f}s ({100 * cpu / float(elapsed):.1f} % of one core) peak_rss={int(rss) / 1024:.1f} MiB")
 done = max(1, ok + failed)
 print(f"per call: cpu={1000 * cpu / done:.2f} ms context_switches={(int(s1) - int(s0)) / done:.1f}")
+def by_name(path):
+    sums = {}
+    for line in open(path):
+        parts = line.split()
+        if len(parts) == 3:
+            ticks, switches = sums.get(parts[0], (0, 0))
+            sums[parts[0]] = (ticks + int(parts[1]), switches + int(parts[2]))
+    return sums
+b, a = by_name(f"{work}/threads.before"), by_name(f"{work}/threads.after")
+rows = []
+for name, (ticks, switches) in a.items():
+    t0, s0_ = b.get(name, (0, 0))
+    rows.append((name, 1000 * (ticks - t0) / float(clk) / done, (switches - s0_) / done))
+print("per call by thread: " + ", ".join(f"{n} {c:.2f} ms {s:.1f} sw" for n, c, s in sorted(rows, key=lambda r: -r[1]) if c > 0 or s >= 0.1))
 PY
