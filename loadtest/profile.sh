@@ -18,7 +18,9 @@ for tool in perf inferno-collapse-perf inferno-flamegraph; do
   command -v "$tool" >/dev/null || { echo "$tool missing (perf: apt-get install linux-perf; inferno: cargo install inferno)" >&2; exit 1; }
 done
 mkdir -p loadtest/out
-work=$(mktemp -d /tmp/sas-profile.XXXXXX)
+# shellcheck source=loadtest/data_fs.sh
+. loadtest/data_fs.sh
+work=$(mktemp -d "$WORK_ROOT/sas-profile.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export OVERLOAD_SECTION=${OVERLOAD_SECTION:-off}
 svg="loadtest/out/profile-$RATE-$(date -u +%Y%m%dT%H%M%SZ).svg"

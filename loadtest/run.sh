@@ -13,7 +13,9 @@ CALLS=${1:-500}; RATE=${2:-20}; SEATS=${3:-100}; TALK_MS=${4:-2000}; AUDIO=${5:-
 command -v sipp >/dev/null || { echo "SIPp missing: apt-get install sip-tester" >&2; exit 1; }
 [ -n "${ROUTER_BIN:-}" ] || cargo build --release --quiet
 
-work=$(mktemp -d /tmp/sas-load.XXXXXX)
+# shellcheck source=loadtest/data_fs.sh
+. loadtest/data_fs.sh
+work=$(mktemp -d "$WORK_ROOT/sas-load.XXXXXX")
 SEAT_SIPP=""
 # The work directory (router data and recordings: GBs when a run falls behind) goes at exit
 # unless KEEP_WORK=1.
@@ -54,6 +56,7 @@ threads() {
   done
 }
 threads > "$work/threads.before"
+kernel_io_before=$(kernel_io_ticks)
 scenario="$PWD/tests/sipp/caller.xml"
 [ "$AUDIO" = 1 ] || { sed '/play_pcap_audio/d' tests/sipp/caller.xml > "$work/caller.xml"; scenario="$work/caller.xml"; }
 start=$(date +%s.%N)
@@ -64,14 +67,15 @@ elapsed=$(python3 -c "import time; print(time.time() - $start)")
 cpu_after=$(awk '{print $14+$15}' /proc/$ROUTER/stat)
 switches_after=$(switches)
 threads > "$work/threads.after"
+kernel_io_after=$(kernel_io_ticks)
 rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ROUTER/status)
 # METRICS_OUT=FILE: the router's /metrics as the run ends.
 [ -z "${METRICS_OUT:-}" ] || curl -sf "127.0.0.1:$HTTP_PORT/metrics" > "$METRICS_OUT" || true
 
 python3 - "$work" "$CALLS" "$RATE" "$elapsed" "$cpu_before" "$cpu_after" "$clk" "$rss_kb" "$AUDIO" "$SEATS" \
-  "$switches_before" "$switches_after" <<'PY'
+  "$switches_before" "$switches_after" "$kernel_io_before" "$kernel_io_after" <<'PY'
 import csv, glob, sys
-work, calls, rate, elapsed, c0, c1, clk, rss, audio, seats, s0, s1 = sys.argv[1:]
+work, calls, rate, elapsed, c0, c1, clk, rss, audio, seats, s0, s1, k0, k1 = sys.argv[1:]
 rows = list(csv.reader(open(f"{work}/stats.csv"), delimiter=";"))
 head, last = rows[0], rows[-1]
 col = lambda name: last[head.index(name)]
@@ -107,5 +111,6 @@ rows = []
 for name, (ticks, switches) in a.items():
     t0, s0_ = b.get(name, (0, 0))
     rows.append((name, 1000 * (ticks - t0) / float(clk) / done, (switches - s0_) / done))
+print(f"kernel IO threads (kworker, jbd2, loop, ksoftirqd; machine-wide): {1000 * (int(k1) - int(k0)) / float(clk) / done:.2f} ms per call")
 print("per call by thread: " + ", ".join(f"{n} {c:.2f} ms {s:.1f} sw" for n, c, s in sorted(rows, key=lambda r: -r[1]) if c > 0 or s >= 0.1))
 PY

@@ -59,7 +59,9 @@ command -v kamailio >/dev/null || { echo "Kamailio missing: apt-get install kama
 [ "$SEATS" -le 100 ] || { echo "at most 100 seats (load0000…load0099)" >&2; exit 1; }
 [ -n "${ROUTER_BIN:-}" ] || cargo build --release --quiet
 
-work=$(mktemp -d /tmp/sas-sbs.XXXXXX)
+# shellcheck source=loadtest/data_fs.sh
+. loadtest/data_fs.sh
+work=$(mktemp -d "$WORK_ROOT/sas-sbs.XXXXXX")
 SEAT_SIPP=""; TARGET=""; SAMPLER=""
 stop() {
   [ -z "$SAMPLER" ] || kill "$SAMPLER" 2>/dev/null || true
@@ -108,20 +110,20 @@ pss_kb() { # PID: PSS of it and its children (kB)
 }
 
 ladder() { # NAME: one rung per rate; a line per rung in $work/runs
-  local rate calls c0 c1 s0 s1 dir rung=0 sampler=""
+  local rate calls c0 c1 s0 s1 k0 k1 dir rung=0 sampler=""
   echo "$1 pss_registered $(pss_kb "$TARGET")" >> "$work/mem"
   for rate in $RATES; do
     rung=$((rung + 1)); calls=$((rate * SECS)); dir="$work/$1-$rate-$rung"; mkdir -p "$dir"
     if [ "${LATENCY:-0}" = 1 ]; then
       python3 loadtest/thread_cpu.py "$TARGET" "$dir/threads.log" & sampler=$!
     fi
-    c0=$(cpu_ticks "$TARGET"); s0=$(cpu_ticks "$SEAT_SIPP")
+    c0=$(cpu_ticks "$TARGET"); s0=$(cpu_ticks "$SEAT_SIPP"); k0=$(kernel_io_ticks)
     ( cd "$dir" && /usr/bin/time -f "%e %U %S" -o time.txt timeout -s INT -k 5 $((SECS + 40)) \
         "${SIPP[@]}" 127.0.0.1:$SIP_PORT -sf "$work/caller.xml" -i 127.0.0.1 -p $CALLER_PORT -s 15 -m "$calls" \
         -r "$rate" -d 0 -l 20000 -nostdin -trace_err -trace_stat -trace_rtt -rtt_freq 1 -stf stats.csv \
         -recv_timeout 10000 -timeout $((SECS + 25))s > sipp.out 2>&1 ) || true
-    c1=$(cpu_ticks "$TARGET"); s1=$(cpu_ticks "$SEAT_SIPP")
-    echo "$1 $rate $dir $c0 $c1 $s0 $s1" >> "$work/runs"
+    c1=$(cpu_ticks "$TARGET"); s1=$(cpu_ticks "$SEAT_SIPP"); k1=$(kernel_io_ticks)
+    echo "$1 $rate $dir $c0 $c1 $s0 $s1 $k0 $k1" >> "$work/runs"
     echo "  $1: $rate calls/s done"
     if [ -n "$sampler" ]; then
       kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true; sampler=""

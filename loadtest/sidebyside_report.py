@@ -3,8 +3,8 @@ PASS/FAIL per target, in Markdown.
 
     python3 loadtest/sidebyside_report.py WORK CLK_TCK SECONDS RSS_CALLS
 
-WORK holds `runs` (one line per rung: name rate dir cpu0 cpu1 seat_cpu0 seat_cpu1, CPU in
-clock ticks), `mem` (name pss_registered|pss_after kB), each rung's SIPp files (stats.csv,
+WORK holds `runs` (one line per rung: name rate dir cpu0 cpu1 seat_cpu0 seat_cpu1
+[kernel_io0 kernel_io1], CPU in clock ticks; kernel_io: the kernel's IO threads, machine-wide), `mem` (name pss_registered|pss_after kB), each rung's SIPp files (stats.csv,
 *_rtt.csv, time.txt from /usr/bin/time: elapsed user sys) and, for the RSS phase, rss.log
 (epoch VmRSS_kB calls_handled per second).
 """
@@ -33,7 +33,7 @@ def counts(path, planned):
     return int(last[head.index("SuccessfulCall(C)")]), int(last[head.index("FailedCall(C)")])
 
 
-def rung(d, rate, secs, c0, c1, s0, s1, clk):
+def rung(d, rate, secs, c0, c1, s0, s1, k0=0, k1=0, *, clk):
     ok, failed = counts(f"{d}/stats.csv", rate * secs)
     rtd = {"ringing": [], "answer": []}
     for f in glob.glob(f"{d}/*_rtt.csv"):
@@ -50,6 +50,7 @@ def rung(d, rate, secs, c0, c1, s0, s1, clk):
         "failed": failed,
         "failed_share": failed / max(1, ok + failed),
         "cpu_ms": (int(c1) - int(c0)) / clk * 1000 / max(1, ok),
+        "kernel_io_ms": (int(k1) - int(k0)) / clk * 1000 / max(1, ok),
         "p99_180": pct(rtd["ringing"], 99),
         "p99_200": pct(rtd["answer"], 99),
         "caller_cpu": 100 * (user + sys_) / elapsed,
@@ -80,8 +81,8 @@ def main():
     res, every = {}, []
     lines = lambda name: open(f"{work}/{name}").readlines() if os.path.exists(f"{work}/{name}") else []
     for line in lines("runs"):
-        name, rate, d, c0, c1, s0, s1 = line.split()
-        x = rung(d, int(rate), secs, c0, c1, s0, s1, clk)
+        name, rate, d, *ticks = line.split()
+        x = rung(d, int(rate), secs, *ticks, clk=clk)
         every.append((name, int(rate), x))
         # A repeated rate: the targets are judged on its worst rung.
         old = res.get((name, int(rate)))
@@ -96,13 +97,15 @@ def main():
     label = {"kamailio": "Kamailio", "router_rec1": "router rec. on", "router_rec0": "router rec. off"}
 
     print(f"\nPer rung ({secs} s each, hold 0; CPU per completed call; p99 in whole ms from SIPp;"
-          " SIPp caller / seats CPU in % of one core):\n")
-    print("| calls/s | target | ok / failed | CPU/call | p99 180 / 200 | SIPp caller / seats |")
-    print("|---|---|---|---|---|---|")
+          " SIPp caller / seats CPU in % of one core; kernel IO: the kernel's writeback, journal"
+          " and loop threads, machine-wide, per call):\n")
+    print("| calls/s | target | ok / failed | CPU/call | kernel IO/call | p99 180 / 200 | SIPp caller / seats |")
+    print("|---|---|---|---|---|---|---|")
     for r in rates:
         for n in names:
             for x in (x for name, rate, x in every if (name, rate) == (n, r)):
                 print(f"| {r} | {label[n]} | {x['ok']} / {x['failed']} | {x['cpu_ms']:.2f} ms"
+                      f" | {x['kernel_io_ms']:.2f} ms"
                       f" | {x['p99_180']:.0f} / {x['p99_200']:.0f} ms"
                       f" | {x['caller_cpu']:.0f} / {x['seat_cpu']:.0f} % |")
 
