@@ -13,6 +13,7 @@ use crate::media::recording::{CallRecorder, Recorder, resolve};
 use crate::media::relay::{Leg, MediaNotice, MediaRelay, RelayStats};
 use crate::media::sdp::LegCodecs;
 use crate::media::sdp::SessionDescription;
+use crate::media::session::RecordSink;
 use crate::media::webrtc::{WebRtcConfig, WebRtcLeg};
 use crate::metrics::Metrics;
 use crate::net::reload::Routing;
@@ -20,6 +21,7 @@ use crate::sip::replaces::Replaces;
 use crate::store::Store;
 use crate::store::record::{CallQuality, CallRecord, LegCounters, Outcome, RtpCounters};
 use crate::store::recordings::Recordings;
+use crate::store::writer::FinishRecording;
 use crate::time::{Clock, Now};
 use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::dialog::dialog::{DialogState, DialogStateSender};
@@ -912,7 +914,7 @@ impl CallDriver {
         let root = self.recordings.clone();
         self.writes.retain(|w| !w.is_finished());
         self.writes.push(tokio::spawn(async move {
-            let mut synced = None;
+            let mut finish = None;
             if let Some((relay, answered)) = media {
                 let report = relay.finish().await;
                 if answered {
@@ -940,29 +942,12 @@ impl CallDriver {
                         second_seat,
                     });
                 }
-                if let Some(sink) = report.recorder {
-                    // Written to the page cache, hashed as written: the store writer syncs
-                    // it with the record's group commit.
-                    match sink.finish() {
-                        Ok(info) => {
-                            metrics
-                                .recording_unplaced
-                                .inc_by(info.unplaced_ms as f64 / 1000.0);
-                            synced = root.as_deref().and_then(|r| resolve(r, &info.path).ok());
-                            record.recording = Some(info);
-                        }
-                        Err(why) => {
-                            metrics
-                                .recording_failures
-                                .with_label_values(&["finish"])
-                                .inc();
-                            recording_failed(&mut record, &why.to_string())
-                        }
-                    }
-                }
+                finish = report
+                    .recorder
+                    .map(|sink| finish_recording(sink, root, metrics.clone()));
             }
             let (id, line) = (record.id.clone(), record.line.clone());
-            match writer.record(record, synced).await {
+            match writer.record(record, finish).await {
                 Ok(Ok(())) => metrics
                     .calls
                     .with_label_values(&[line.as_str(), outcome.label()])
@@ -1016,6 +1001,35 @@ impl CallDriver {
 }
 
 /// A recording that could not be completed is an error for the record, not just the log.
+/// What the store writer runs to finish a call's recording into its record: the file's
+/// last writes happen there, not on an async worker.
+fn finish_recording(
+    sink: Box<dyn RecordSink>,
+    root: Option<std::path::PathBuf>,
+    metrics: Metrics,
+) -> FinishRecording {
+    Box::new(move |record| match sink.finish() {
+        // Written to the page cache, hashed as written: the store writer syncs it with
+        // the record's group commit.
+        Ok(info) => {
+            metrics
+                .recording_unplaced
+                .inc_by(info.unplaced_ms as f64 / 1000.0);
+            let file = root.as_deref().and_then(|r| resolve(r, &info.path).ok());
+            record.recording = Some(info);
+            file
+        }
+        Err(why) => {
+            metrics
+                .recording_failures
+                .with_label_values(&["finish"])
+                .inc();
+            recording_failed(record, &why.to_string());
+            None
+        }
+    })
+}
+
 fn recording_failed(record: &mut CallRecord, why: &str) {
     tracing::error!(call = %record.id, error = %why, "recording NOT completed");
     record.recording_failed(why);

@@ -38,8 +38,9 @@
 //! `pwrite`, a `sync_file_range`), and the commit log already makes a write whole: a crash
 //! between two keys of one entry is completed by the replay ([`super::wal::entry`]).
 //!
-//! A record's recording joins the same commit: before the log's `fdatasync`, the writer
-//! syncs every recording file of the batch (`fdatasync`) and, once each, their
+//! A record's recording joins the same commit: the writer finishes it into the record as it
+//! takes the record (the file's last writes: [`FinishRecording`]), and before the log's
+//! `fdatasync` it syncs every recording file of the batch (`fdatasync`) and, once each, their
 //! directories (a new file's entry); a record whose recording
 //! could not be synced is stored with a `RECORDING_FAILED` event saying so. Until its
 //! record is confirmed a recording may be lost to a power loss (not to a `kill -9`: the
@@ -99,6 +100,12 @@ impl Default for WriterOptions {
 /// commits at most this late.
 const FILL_SLICE: Duration = Duration::from_millis(1);
 
+/// Finishes a call's recording into its record (its last writes, its header, its hash) and
+/// names the file to sync with the record. It runs on the writer's thread: finishing is
+/// disk IO (a file created for a call where nothing was heard, a page-cache write that a
+/// busy disk can stall), kept off the async workers that carry every other call's SIP.
+pub type FinishRecording = Box<dyn FnOnce(&mut CallRecord) -> Option<PathBuf> + Send>;
+
 /// The confirmation of a final record: `Ok` once it is on disk.
 pub type Confirmation = oneshot::Receiver<Result<(), String>>;
 
@@ -125,8 +132,8 @@ enum Write {
     },
     Record {
         record: Box<CallRecord>,
-        /// Its recording, synced before the record is flushed.
-        recording: Option<PathBuf>,
+        /// Its recording, finished into the record and synced before it is flushed.
+        recording: Option<FinishRecording>,
         done: oneshot::Sender<Result<(), String>>,
     },
 }
@@ -186,9 +193,9 @@ impl StoreWriter {
         confirmed
     }
 
-    /// Stores a final record (it leaves the journal) and syncs its `recording` file; the
-    /// answer comes once both are on disk.
-    pub fn record(&self, record: CallRecord, recording: Option<PathBuf>) -> Confirmation {
+    /// Stores a final record (it leaves the journal) once its `recording` is finished
+    /// into it, and syncs the recording's file; the answer comes once both are on disk.
+    pub fn record(&self, record: CallRecord, recording: Option<FinishRecording>) -> Confirmation {
         let (done, confirmed) = oneshot::channel();
         let record = Box::new(record);
         self.send(Write::Record {
@@ -451,10 +458,11 @@ impl Batch {
                 }
             }
             Write::Record {
-                record,
+                mut record,
                 recording,
                 done,
             } => {
+                let recording = recording.and_then(|finish| finish(&mut record));
                 let id = record.id.clone();
                 let stored = store.stored_final(record, store.outbox_state.on());
                 match self.write(store, stored) {

@@ -8,6 +8,11 @@ use crate::store::wal::entry::Entry;
 
 use crate::store::journal::tests::{T0, live as record};
 
+/// A recording already finished at `path`: only its sync is left.
+fn file(path: std::path::PathBuf) -> FinishRecording {
+    Box::new(move |_| Some(path))
+}
+
 fn finished(id: &str) -> CallRecord {
     let mut r = record(id);
     r.outcome = Some(Outcome::Abandoned);
@@ -126,8 +131,8 @@ fn recordings_are_synced_with_their_records_and_a_failed_sync_is_on_the_timeline
     let wav = dir.join("2026/12/03/a.wav");
     std::fs::create_dir_all(wav.parent().unwrap()).unwrap();
     std::fs::write(&wav, b"RIFF").unwrap();
-    let a = writer.record(finished("a"), Some(wav));
-    let b = writer.record(finished("b"), Some(dir.join("gone/b.wav")));
+    let a = writer.record(finished("a"), Some(file(wav)));
+    let b = writer.record(finished("b"), Some(file(dir.join("gone/b.wav"))));
     confirmed(a).unwrap();
     confirmed(b).unwrap();
     assert_eq!(writer.metrics().recordings_synced(), 1);
@@ -414,7 +419,7 @@ fn the_replay_completes_any_subset_of_a_frames_writes_that_reached_sled() {
     });
     // Its recording cannot be synced: a second version says so.
     let gone = dir.join("gone/a.wav");
-    confirmed(writer.record(finished("a"), Some(gone))).unwrap();
+    confirmed(writer.record(finished("a"), Some(file(gone)))).unwrap();
     confirmed(writer.file_entry("a".into(), entry("late"))).unwrap();
     writer.journal(T0 + 30, vec![record("b")]);
     confirmed(writer.record(finished("c"), None)).unwrap();
@@ -476,5 +481,32 @@ fn the_replay_completes_any_subset_of_a_frames_writes_that_reached_sled() {
         );
     }
     drop(writer);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_recording_is_finished_into_its_record_on_the_writers_thread() {
+    let (store, dir) = temp_store("finish");
+    let writer = StoreWriter::start(store.clone(), WriterOptions::default());
+    let wav = dir.join("a.wav");
+    let path = wav.clone();
+    let finish: FinishRecording = Box::new(move |record| {
+        // The file's last writes happen here: never on an async worker.
+        assert_eq!(std::thread::current().name(), Some("store-writer"));
+        std::fs::write(&path, b"RIFF").unwrap();
+        record.recording_failed("marked by the finish");
+        Some(path)
+    });
+    confirmed(writer.record(finished("a"), Some(finish))).unwrap();
+    assert_eq!(writer.metrics().recordings_synced(), 1);
+    let stored = store.get_call("a").unwrap().unwrap();
+    assert!(
+        stored
+            .events
+            .iter()
+            .any(|e| e.kind == EventKind::RecordingFailed),
+        "what the finish wrote into the record is stored: {:?}",
+        stored.events
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
