@@ -36,11 +36,16 @@ case "${DATA_FS:-journal}" in
 esac
 echo "router data on $WORK_ROOT (DATA_FS=${DATA_FS:-journal})" >&2
 
-# Clock ticks of the kernel's IO threads (writeback, journal, loop device, softirq),
-# machine-wide: what the file system does for the router outside its process. The drivers
-# print it per call beside the router's own CPU.
+# The kernel's IO threads (writeback, journal, loop device, softirq), machine-wide, as
+# "tid ticks" lines: what the file system does for the router outside its process. The
+# drivers print it per call beside the router's CPU (kernel_io_delta BEFORE AFTER).
 kernel_io_ticks() {
   for s in /proc/[0-9]*/task/*/stat; do
-    sed -n 's/^[0-9]* (\(kworker\|jbd2\|ksoftirqd\|loop\)[^)]*) //p' "$s" 2>/dev/null
-  done | awk '{n += $12 + $13} END {print n + 0}'
+    sed -n 's/^\([0-9]*\) (\(kworker\|jbd2\|ksoftirqd\|loop\)[^)]*) /\1 /p' "$s" 2>/dev/null
+  done | awk '{print $1, $13 + $14}'
+}
+# Ticks between two kernel_io_ticks snapshots, over the threads alive at both (kworkers
+# come and go: one gone would count negative).
+kernel_io_delta() {
+  join <(echo "$1" | sort) <(echo "$2" | sort) | awk '{n += $3 - $2} END {print n + 0}'
 }

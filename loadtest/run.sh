@@ -73,9 +73,9 @@ rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ROUTER/status)
 [ -z "${METRICS_OUT:-}" ] || curl -sf "127.0.0.1:$HTTP_PORT/metrics" > "$METRICS_OUT" || true
 
 python3 - "$work" "$CALLS" "$RATE" "$elapsed" "$cpu_before" "$cpu_after" "$clk" "$rss_kb" "$AUDIO" "$SEATS" \
-  "$switches_before" "$switches_after" "$kernel_io_before" "$kernel_io_after" <<'PY'
+  "$switches_before" "$switches_after" "$(kernel_io_delta "$kernel_io_before" "$kernel_io_after")" <<'PY'
 import csv, glob, sys
-work, calls, rate, elapsed, c0, c1, clk, rss, audio, seats, s0, s1, k0, k1 = sys.argv[1:]
+work, calls, rate, elapsed, c0, c1, clk, rss, audio, seats, s0, s1, kernel_io = sys.argv[1:]
 rows = list(csv.reader(open(f"{work}/stats.csv"), delimiter=";"))
 head, last = rows[0], rows[-1]
 col = lambda name: last[head.index(name)]
@@ -111,6 +111,6 @@ rows = []
 for name, (ticks, switches) in a.items():
     t0, s0_ = b.get(name, (0, 0))
     rows.append((name, 1000 * (ticks - t0) / float(clk) / done, (switches - s0_) / done))
-print(f"kernel IO threads (kworker, jbd2, loop, ksoftirqd; machine-wide): {1000 * (int(k1) - int(k0)) / float(clk) / done:.2f} ms per call")
+print(f"kernel IO threads (kworker, jbd2, loop, ksoftirqd; machine-wide): {1000 * int(kernel_io) / float(clk) / done:.2f} ms per call")
 print("per call by thread: " + ", ".join(f"{n} {c:.2f} ms {s:.1f} sw" for n, c, s in sorted(rows, key=lambda r: -r[1]) if c > 0 or s >= 0.1))
 PY

@@ -123,7 +123,7 @@ ladder() { # NAME: one rung per rate; a line per rung in $work/runs
         -r "$rate" -d 0 -l 20000 -nostdin -trace_err -trace_stat -trace_rtt -rtt_freq 1 -stf stats.csv \
         -recv_timeout 10000 -timeout $((SECS + 25))s > sipp.out 2>&1 ) || true
     c1=$(cpu_ticks "$TARGET"); s1=$(cpu_ticks "$SEAT_SIPP"); k1=$(kernel_io_ticks)
-    echo "$1 $rate $dir $c0 $c1 $s0 $s1 $k0 $k1" >> "$work/runs"
+    echo "$1 $rate $dir $c0 $c1 $s0 $s1 0 $(kernel_io_delta "$k0" "$k1")" >> "$work/runs"
     echo "  $1: $rate calls/s done"
     if [ -n "$sampler" ]; then
       kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true; sampler=""
