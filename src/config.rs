@@ -433,6 +433,10 @@ pub struct MediaConfig {
     /// Threads relaying RTP, each for many calls' sockets in batches. 0: one per core.
     #[serde(default)]
     pub relay_threads: usize,
+    /// Relay plain two-party bridges in the kernel (eBPF; needs `CAP_BPF` and
+    /// `CAP_NET_ADMIN`, else every call relays in userspace, said once at start-up).
+    #[serde(default)]
+    pub kernel_relay: bool,
 }
 
 fn default_caller_rtp_timeout_s() -> u32 {
@@ -476,6 +480,7 @@ impl Default for MediaConfig {
             seat_rtp_timeout_s: default_seat_rtp_timeout_s(),
             caller_rtp_timeout_s: default_caller_rtp_timeout_s(),
             relay_threads: 0,
+            kernel_relay: false,
         }
     }
 }
@@ -782,6 +787,12 @@ impl Config {
         }
         if let Some((key, reason)) = self.runtime.defect() {
             return Err(invalid(key, reason));
+        }
+        if self.media.kernel_relay && !crate::media::kernel::BUILT {
+            return Err(invalid(
+                "media.kernel_relay",
+                "this sas-router was built without the `kernel-relay` cargo feature".into(),
+            ));
         }
         if self.store.cache_capacity_mb == 0 {
             return Err(invalid(

@@ -3,6 +3,7 @@
 //! waiting of its own: a relay thread ([`super::engine`]) owns many calls' sockets, receives
 //! in batches and calls in here.
 
+use super::kernel::{self, KernelCall, KernelPath};
 use super::*;
 use std::borrow::Cow;
 
@@ -60,8 +61,9 @@ enum Protection {
 
 /// The task of one call: receives on every leg, runs the [`MediaSession`], sends.
 pub(super) struct RelayTask {
-    /// Each leg's sockets, once bound ([`Command::Open`]).
+    /// Each leg's sockets, once bound ([`Command::Open`]), and the RTP one's address.
     pub(super) rtp: [Option<UdpSocket>; 3],
+    pub(super) local: [Option<SocketAddr>; 3],
     pub(super) rtcp: [Option<UdpSocket>; 3],
     /// Where each peer's RTCP comes from (latched like RTP); until then, RTP port + 1.
     rtcp_remote: [Option<SocketAddr>; 3],
@@ -80,6 +82,11 @@ pub(super) struct RelayTask {
     /// Number of the current [`MediaRelay::play`].
     playing: u64,
     out: Vec<Outgoing>,
+    /// The kernel path this call may use, and its entries while it does.
+    kernel_path: Option<KernelPath>,
+    kernel: Option<KernelCall>,
+    /// The entries the kernel refused (map full): not tried again until they change.
+    kernel_refused: Option<[kernel::Entry; 2]>,
 }
 
 impl RelayTask {
@@ -87,10 +94,12 @@ impl RelayTask {
         legs: Arc<[LegShared; 3]>,
         counters: Counters,
         notices: NoticeHandler,
+        kernel_path: Option<KernelPath>,
     ) -> RelayTask {
         let clock = Clock::new();
         RelayTask {
             rtp: [None, None, None],
+            local: [None; 3],
             rtcp: [None, None, None],
             rtcp_remote: [None; 3],
             rtcp_mux: [false; 3],
@@ -103,15 +112,27 @@ impl RelayTask {
             notices,
             playing: 0,
             out: Vec::new(),
+            kernel_path,
+            kernel: None,
+            kernel_refused: None,
         }
     }
 
     /// When the session next wants [`on_timeout`](Self::on_timeout).
     pub(super) fn deadline(&self) -> Option<Instant> {
-        self.session.poll_timeout().map(|t| self.clock.instant(t))
+        let session = self.session.poll_timeout().map(|t| self.clock.instant(t));
+        let kernel = self.kernel.as_ref().map(|k| k.next_sync);
+        session.into_iter().chain(kernel).min()
     }
 
     pub(super) fn on_timeout(&mut self) {
+        if self
+            .kernel
+            .as_ref()
+            .is_some_and(|k| k.next_sync <= Instant::now())
+        {
+            self.kernel_sync();
+        }
         let now = self.clock.now();
         self.session.on_timeout(now, &mut self.out);
     }
@@ -138,6 +159,10 @@ impl RelayTask {
     }
 
     pub(super) fn command(&mut self, command: Command) {
+        // Whatever it changes, the session decides again with every packet in front of it.
+        if !matches!(command, Command::Open(..)) {
+            self.kernel_leave();
+        }
         let now = self.clock.now();
         match command {
             Command::Codecs(leg, codecs) => self.session.set_codecs(leg, codecs),
@@ -155,6 +180,8 @@ impl RelayTask {
                 self.peers[leg.idx()] = Some(PeerLink { io, ended: false });
             }
             Command::DetachWebRtc(leg) => self.peers[leg.idx()] = None,
+            // A new remote: out of the kernel (above) until the leg latches again.
+            Command::Remote => {}
             // The relay thread takes these itself (sockets to register, the call to end).
             Command::Open(..) | Command::Finish(_) => {}
         }
@@ -255,6 +282,10 @@ impl RelayTask {
             LegCounters::add(&c.dropped, 1);
             return;
         }
+        // A packet the kernel left to us: the session's streams first catch up with it.
+        if self.kernel.is_some() {
+            self.kernel_sync();
+        }
         let heard = match self.session.on_rtp(leg, pkt, self.clock.now()) {
             Delivery::Relay(to) => self.send(to, pkt),
             Delivery::Mixed => true,
@@ -309,6 +340,54 @@ impl RelayTask {
         }
         if self.session.take_prompt_ended() {
             (self.notices)(MediaNotice::PromptEnded { play: self.playing });
+        }
+        self.kernel_update();
+    }
+
+    /// Puts the call in the kernel, or takes it out, or moves it, as it now qualifies.
+    fn kernel_update(&mut self) {
+        let Some(ifindex) = self.kernel_path.as_ref().map(|p| p.legs.ifindex()) else {
+            return;
+        };
+        let plain = |leg: Leg| {
+            matches!(self.protection[leg.idx()], Protection::Plain)
+                && self.peers[leg.idx()].is_none()
+        };
+        let plan = kernel::plan(&self.session, &self.legs, &self.local, plain, ifindex);
+        if plan == self.kernel.as_ref().map(KernelCall::entries) {
+            return;
+        }
+        self.kernel_leave();
+        let Some(entries) = plan.filter(|p| Some(*p) != self.kernel_refused) else {
+            return;
+        };
+        self.kernel = self
+            .kernel_path
+            .as_ref()
+            .and_then(|path| KernelCall::install(path, entries));
+        self.kernel_refused = self.kernel.is_none().then_some(entries);
+    }
+
+    /// Folds the kernel's counters into the call's; the session's streams go on after the
+    /// kernel's packets.
+    fn kernel_sync(&mut self) {
+        let Some(k) = &mut self.kernel else { return };
+        let sent = k.sync(&self.legs, &self.counters);
+        self.kernel_sent(sent);
+    }
+
+    /// Takes the call out of the kernel, synchronously: the next packet is the socket's.
+    fn kernel_leave(&mut self) {
+        let Some(k) = self.kernel.take() else { return };
+        let sent = k.leave(&self.legs, &self.counters);
+        self.kernel_sent(sent);
+    }
+
+    fn kernel_sent(&mut self, sent: Vec<kernel::Sent>) {
+        let now = self.clock.now();
+        for s in sent {
+            let at = now.saturating_sub(s.ago.as_millis() as u64);
+            self.session.fast_path_sent(s.to, s.last_seq, s.last_ts, at);
         }
     }
 
@@ -377,6 +456,7 @@ impl RelayTask {
     }
 
     pub(super) fn finish(&mut self) -> MediaReport {
+        self.kernel_leave();
         self.session.finish(self.clock.now());
         self.flush();
         MediaReport {

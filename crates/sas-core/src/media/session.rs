@@ -43,8 +43,11 @@ use crate::time::EpochMillis;
 use conference::{EVERYONE, Hearing, Mixer};
 
 mod conference;
+mod fast_path;
 #[cfg(test)]
 mod tests;
+
+pub use fast_path::FastPath;
 
 /// Fixed RTP header length (what relayed packets carry; payload is the rest).
 const RTP_HEADER_LEN: usize = 12;
