@@ -1,9 +1,9 @@
 //! The kernel media path (`[media] kernel_relay`, src/media/kernel) end to end: a real call
 //! through the router, both sides ours (RTP sinks that talk back), bridged in the same
-//! codec and not recorded, so the call qualifies; the audio must cross both ways, as one
-//! continuous stream per side across the switch from userspace to the kernel, and the
-//! kernel's counters must have grown, so the test fails if the packets went through
-//! userspace.
+//! codec, so the call qualifies; the audio must cross both ways, as one continuous stream
+//! per side across the switch from userspace to the kernel, the kernel's counters must have
+//! grown (so the test fails if the packets went through userspace), and the recording (on,
+//! as shipped) must have both sides' audio, fed from the kernel's tap, nothing lost.
 //!
 //! It needs root (or `CAP_BPF` and `CAP_NET_ADMIN`) to load the program: without them it
 //! fails, naming what is missing. It does not test the fallback (the router relaying in
@@ -50,11 +50,12 @@ fn assert_one_stream(got: &[RtpPacket], side: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_bridge_is_relayed_by_the_kernel_both_ways() {
     let dir = temp_dir("e2e-kernel-relay");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
     let mut router = start(Options {
         prompts: Some(short_tone_prompts(&dir)),
+        data: Some(data.clone()),
         kernel_relay: true,
-        // Recorded calls stay in userspace (the kernel does not feed the recorder yet).
-        extra: "[recording]\nenabled = false\n".into(),
         ..Options::default()
     })
     .await;
@@ -101,7 +102,7 @@ async fn a_plain_bridge_is_relayed_by_the_kernel_both_ways() {
     assert!(finish(caller, Duration::from_secs(30)).await, "caller");
     assert!(finish(seat, Duration::from_secs(10)).await, "seat");
     // Read once the call ended: its media's end folds the kernel's last counters in.
-    wait_records(&router, 1).await;
+    let record = wait_records(&router, 1).await.pop().unwrap();
     let kernel = router.metric("sas_media_kernel_relayed_total");
     let caller_sent = caller_talks.join().unwrap();
     let (to_caller, to_seat) = (caller_sink.stop(), seat_sink.stop());
@@ -130,8 +131,33 @@ async fn a_plain_bridge_is_relayed_by_the_kernel_both_ways() {
     assert!(tone_share(&heard(&to_caller, end - 2.0, end), SEAT_HZ) > 0.8);
     let end = to_seat.last().unwrap().arrival.as_secs_f32();
     assert!(tone_share(&heard(&to_seat, end - 2.0, end), CALLER_HZ) > 0.8);
-    // The call's figures include the kernel's packets (the dead-leg timeouts read them).
+    // The call's figures include the kernel's packets (the dead-leg timeouts read them), and
+    // so do its quality figures (fed from the tap).
     let relayed = router.metric("sas_rtp_packets_relayed_total{direction=\"caller_to_seat\"}");
     assert!(relayed >= kernel / 2.0, "relayed caller to seat: {relayed}");
+    let q = record.quality.expect("quality");
+    assert!(
+        q.caller.packets_received as usize >= to_seat.len() && q.caller.packets_lost == 0,
+        "{q:?}"
+    );
+    assert!(q.seat.packets_received as usize >= seat_sent, "{q:?}");
+
+    // The recording: the caller on the left, the seat on the right, nothing missing.
+    let rec = record.recording.expect("recorded");
+    assert_eq!(rec.unplaced_ms, 0, "{rec:?}");
+    let (rate, channels) = read_wav_channels(&data.join("recordings").join(&rec.path)).unwrap();
+    assert_eq!((rate, channels.len()), (8000, 2));
+    let seconds = channels[0].len() as f32 / 8000.0;
+    let window = |ch: &[i16]| {
+        ch[((seconds - 3.0) * 8000.0) as usize..((seconds - 1.0) * 8000.0) as usize].to_vec()
+    };
+    assert!(
+        tone_share(&window(&channels[0]), CALLER_HZ) > 0.8,
+        "the caller on the left"
+    );
+    assert!(
+        tone_share(&window(&channels[1]), SEAT_HZ) > 0.8,
+        "the seat on the right"
+    );
     router.stop().await;
 }

@@ -170,10 +170,10 @@ impl Server {
                 ifindex: *ifindex,
             };
             relay
-                .install(to, LegVal::new(route(|x| x), None, *flags, Some(tap)))
+                .install(to, LegVal::new(route(|x| x), None, *flags).tapped(tap))
                 .map_err(|e| e.to_string())?;
             relay
-                .install(rtcp(to), LegVal::new(route(rtcp), None, *flags, None))
+                .install(rtcp(to), LegVal::new(route(rtcp), None, *flags))
                 .map_err(|e| e.to_string())?;
         }
         Ok(a)

@@ -3,14 +3,15 @@
 //! and keeps the `legs` map.
 
 use std::net::{IpAddr, SocketAddrV4};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use aya::maps::{HashMap, MapData};
+use aya::maps::{HashMap, MapData, RingBuf};
 use aya::programs::{SchedClassifier, TcAttachType};
 use aya::{Ebpf, Pod, include_bytes_aligned};
 
 use super::KernelError;
 use super::records::{LegKey, LegVal};
+use super::tap::{PERIOD, Taps};
 
 /// The compiled program, aligned for the ELF parser.
 static OBJECT: &[u8] = include_bytes_aligned!("relay.bpf.o");
@@ -31,6 +32,8 @@ pub struct Legs {
     /// or leaving the kernel path), so one lock for every relay thread is enough.
     map: Mutex<HashMap<MapData, LegKey, LegVal>>,
     ifindex: u32,
+    /// The recorded calls' queues, fed by the drainer thread.
+    taps: Arc<Taps>,
 }
 
 impl Legs {
@@ -52,6 +55,11 @@ impl Legs {
         let val = map.get(&key, 0).ok();
         map.remove(&key).ok()?;
         val
+    }
+
+    /// Where the recorded calls' packets come out.
+    pub fn taps(&self) -> &Arc<Taps> {
+        &self.taps
     }
 
     /// The interface the program is attached to, where relayed packets are sent out.
@@ -82,9 +90,29 @@ pub(super) fn attach(ip: IpAddr) -> Result<Legs, KernelError> {
     let map = ebpf
         .take_map("legs")
         .ok_or(KernelError::Missing("map legs"))?;
+    let ring = ebpf
+        .take_map("tap")
+        .ok_or(KernelError::Missing("map tap"))?;
+    let mut ring = RingBuf::try_from(ring)?;
+    let taps = Arc::new(Taps::default());
+    let drained = Arc::clone(&taps);
+    std::thread::Builder::new()
+        .name("kernel-tap".into())
+        .spawn(move || {
+            loop {
+                let batch = drained.batch();
+                while let Some(record) = ring.next() {
+                    batch.route(&record);
+                }
+                drop(batch);
+                std::thread::sleep(PERIOD);
+            }
+        })
+        .map_err(KernelError::Drainer)?;
     Ok(Legs {
         map: Mutex::new(HashMap::try_from(map)?),
         _ebpf: Mutex::new(ebpf),
         ifindex,
+        taps,
     })
 }

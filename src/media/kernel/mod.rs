@@ -10,9 +10,10 @@
 //! attach, a build without the feature), [`start`] says why once and every call relays in
 //! userspace: the kernel path is an accelerator, never a dependency.
 //!
-//! Phase 1 limits: the media address must be loopback (on a NIC the redirect must also
-//! route: `bpf_fib_lookup`, not done), and recorded calls stay in userspace (the tap ring
-//! buffer is in the program but not drained into the recorder yet).
+//! Recorded calls are relayed too: the program copies their packets to a ring buffer that
+//! [`tap`] drains into each call's queue, from which the call's relay thread feeds its
+//! recorder. Phase 1 limit: the media address must be loopback (on a NIC the redirect must
+//! also route: `bpf_fib_lookup`, not done).
 
 use std::net::IpAddr;
 use std::sync::OnceLock;
@@ -21,6 +22,7 @@ use thiserror::Error;
 use tracing::{info, warn};
 
 pub mod records;
+pub mod tap;
 
 #[cfg(feature = "kernel-relay")]
 mod loader;
@@ -47,6 +49,8 @@ pub enum KernelError {
     Missing(&'static str),
     #[error("no interface `{0}`: {1}")]
     Interface(&'static str, nix::errno::Errno),
+    #[error("the tap drainer thread: {0}")]
+    Drainer(std::io::Error),
 }
 
 /// Without the feature there is no program: nothing can hold a `Legs`.
@@ -72,6 +76,10 @@ impl Legs {
     }
 
     pub fn ifindex(&self) -> u32 {
+        match *self {}
+    }
+
+    pub fn taps(&self) -> &std::sync::Arc<tap::Taps> {
         match *self {}
     }
 }

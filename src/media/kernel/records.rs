@@ -89,9 +89,8 @@ pub struct LegVal {
 }
 
 impl LegVal {
-    /// `route`, renumbered as `rtp` says (a router leg), with `flags` ([`LEG_SWAP_MAC`]) and
-    /// the tap when `tap` names a stream.
-    pub fn new(route: Route, rtp: Option<Renumber>, flags: u32, tap: Option<u32>) -> Self {
+    /// `route`, renumbered as `rtp` says (a router leg), with `flags` ([`LEG_SWAP_MAC`]).
+    pub fn new(route: Route, rtp: Option<Renumber>, flags: u32) -> Self {
         let ip = |a: SocketAddrV4| u32::from_ne_bytes(a.ip().octets());
         let r = rtp.unwrap_or(Renumber {
             payload_type: 0,
@@ -113,11 +112,17 @@ impl LegVal {
             ssrc_out: r.ssrc_out.to_be(),
             ts_offset: r.ts_offset,
             seq_offset: r.seq_offset,
-            tap_id: tap.unwrap_or(0),
-            flags: flags
-                | if tap.is_some() { LEG_TAP } else { 0 }
-                | if rtp.is_some() { LEG_RTP } else { 0 },
+            flags: flags | if rtp.is_some() { LEG_RTP } else { 0 },
             ..LegVal::default()
+        }
+    }
+
+    /// The same, each packet also copied to the tap ring buffer as stream `id`.
+    pub fn tapped(self, id: u32) -> Self {
+        LegVal {
+            tap_id: id,
+            flags: self.flags | LEG_TAP,
+            ..self
         }
     }
 
@@ -167,7 +172,7 @@ mod tests {
             seq_offset: 0x1234,
             ts_offset: 0x5678_9abc,
         };
-        let v = LegVal::new(route, Some(rtp), 0, Some(5));
+        let v = LegVal::new(route, Some(rtp), 0).tapped(5);
         assert_eq!(v.dst_addr.to_ne_bytes(), [127, 1, 0, 7]);
         assert_eq!(v.dst_port.to_ne_bytes(), 9600u16.to_be_bytes());
         assert_eq!(v.peer_addr.to_ne_bytes(), [127, 1, 0, 8]);
@@ -178,7 +183,7 @@ mod tests {
         // Added after ntohs/ntohl.
         assert_eq!((v.seq_offset, v.ts_offset), (0x1234, 0x5678_9abc));
         assert_eq!((v.tap_id, v.flags), (5, LEG_TAP | LEG_RTP));
-        let plain = LegVal::new(route, None, LEG_SWAP_MAC, None);
+        let plain = LegVal::new(route, None, LEG_SWAP_MAC);
         assert_eq!(plain.flags, LEG_SWAP_MAC);
     }
 }

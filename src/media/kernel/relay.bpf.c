@@ -71,10 +71,12 @@ struct rtp_hdr {
 // Largest RTP packet the tap copies (G.711 20 ms: 12 + 160 bytes).
 #define TAP_MAX 256
 
+// A relayed RTP packet for the recorder, as sent (after the rewrite).
 struct tap_rec {
 	__u32 tap_id;
 	__u16 len;
 	__u16 pad;
+	__u64 at;	// bpf_ktime_get_ns() when it was relayed
 	__u8 data[TAP_MAX];
 };
 
@@ -166,7 +168,8 @@ int relay(struct __sk_buff *skb)
 	__u32 payload_len = skb->len - rtp_off;
 	__sync_fetch_and_add(&leg->packets, 1);
 	__sync_fetch_and_add(&leg->bytes, payload_len);
-	leg->last_seen = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_ns();
+	leg->last_seen = now;
 
 	if (leg->flags & LEG_TAP) {
 		struct tap_rec *rec = bpf_ringbuf_reserve(&tap, sizeof(*rec), 0);
@@ -178,6 +181,7 @@ int relay(struct __sk_buff *skb)
 			// fails the copy below and is recorded as empty).
 			asm volatile("%0 += -1; %0 &= 0xff; %0 += 1" : "+r"(n));
 			rec->tap_id = leg->tap_id;
+			rec->at = now;
 			rec->pad = 0;
 			rec->len = 0;
 			if (bpf_skb_load_bytes(skb, rtp_off, rec->data, n) == 0)

@@ -1,7 +1,8 @@
 //! A call's part of the kernel path ([`crate::media::kernel`]): when the call qualifies,
 //! the two map entries that relay its bridge in the kernel; their removal, synchronous,
-//! before anything changes what a leg hears; and the kernel's counters folded into the
-//! call's ([`LegStats`], metrics) every second, so the dead-leg timeouts see the packets.
+//! before anything changes what a leg hears; the kernel's counters folded into the call's
+//! ([`LegStats`], metrics) every second, so the dead-leg timeouts see the packets; and, for
+//! a recorded call, its tapped packets handed to the session's recorder.
 //!
 //! Qualifying is the session's rules ([`MediaSession::fast_paths`]) plus the legs': both
 //! plain RTP over UDP/IPv4 on their sockets (no SRTP, no WebRTC peer), both latched.
@@ -12,10 +13,15 @@ use super::task::Counters;
 use super::*;
 use crate::media::kernel::Legs;
 use crate::media::kernel::records::{LegVal, Renumber, Route};
+use crate::media::kernel::tap::{TapStream, Tapped};
 use sas_core::media::session::FastPath;
 
 /// How often the kernel's counters are read into the call's.
 const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+/// How often a recorded call's tapped packets are handed to its recorder (well within the
+/// recording's jitter buffer, a second).
+pub(super) const FEED_EVERY: Duration = Duration::from_millis(100);
 
 /// The kernel path a relay may use, with its packet counter.
 #[derive(Clone)]
@@ -30,7 +36,7 @@ impl std::fmt::Debug for KernelPath {
     }
 }
 
-/// One direction installed: packets sent to `key` (our socket on `path.from`).
+/// One direction: packets sent to `key` (our socket on `path.from`) go as `val` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Entry {
     path: FastPath,
@@ -47,15 +53,43 @@ pub(super) struct Sent {
     pub(super) ago: Duration,
 }
 
+/// What the kernel did since the last look: where its streams are, and how many packets
+/// of a recorded call the tap could not keep (its ring buffer was full).
+pub(super) struct Report {
+    pub(super) sent: Vec<Sent>,
+    pub(super) tap_lost: u64,
+}
+
+/// A recorded call's tap, with the paths that tell its two streams' packets apart.
+pub(super) struct Tap {
+    stream: TapStream,
+    paths: [FastPath; 2],
+}
+
+impl Tap {
+    /// The packets tapped since the last time, each with its path, and how many were lost
+    /// between the drainer and the call.
+    pub(super) fn take(&self) -> (Vec<(FastPath, Tapped)>, u64) {
+        let (packets, lost) = self.stream.take();
+        let packets = packets
+            .into_iter()
+            .map(|t| (self.paths[t.stream], t))
+            .collect();
+        (packets, lost)
+    }
+}
+
 /// The call's entries while it is in the kernel, removed on drop.
 pub(super) struct KernelCall {
     path: KernelPath,
+    /// As planned (untapped: the comparison with the next plan ignores the tap ids).
     entries: [Entry; 2],
     /// Still in the map.
     installed: bool,
     /// The counters of each entry already folded into the call's.
     folded: [LegVal; 2],
     pub(super) next_sync: Instant,
+    pub(super) tap: Option<Tap>,
 }
 
 impl Drop for KernelCall {
@@ -65,10 +99,24 @@ impl Drop for KernelCall {
 }
 
 impl KernelCall {
-    /// Installs `entries`; on a refusal (map full) removes what went in and says why.
-    pub(super) fn install(path: &KernelPath, entries: [Entry; 2]) -> Option<KernelCall> {
+    /// Installs `entries`, tapped when `recorded`; on a refusal (map full) removes what
+    /// went in and says why.
+    pub(super) fn install(
+        path: &KernelPath,
+        entries: [Entry; 2],
+        recorded: bool,
+    ) -> Option<KernelCall> {
+        let tap = recorded.then(|| Tap {
+            stream: path.legs.taps().open(),
+            paths: entries.map(|e| e.path),
+        });
+        let ids = tap.as_ref().map(|t| t.stream.ids());
         for (i, e) in entries.iter().enumerate() {
-            if let Err(error) = path.legs.install(e.key, e.val) {
+            let val = match ids {
+                Some(ids) => e.val.tapped(ids[i]),
+                None => e.val,
+            };
+            if let Err(error) = path.legs.install(e.key, val) {
                 debug!(%error, "call not taken into the kernel path: it relays in userspace");
                 for done in &entries[..i] {
                     path.legs.remove(done.key);
@@ -82,6 +130,7 @@ impl KernelCall {
             installed: true,
             folded: [LegVal::default(); 2],
             next_sync: Instant::now() + SYNC_EVERY,
+            tap,
         })
     }
 
@@ -90,39 +139,22 @@ impl KernelCall {
     }
 
     /// Folds the kernel's counters since the last time into the call's `legs` and
-    /// `counters`, and says where the kernel's streams are ([`Sent`]).
-    pub(super) fn sync(&mut self, legs: &[LegShared; 3], counters: &Counters) -> Vec<Sent> {
+    /// `counters`.
+    pub(super) fn sync(&mut self, legs: &[LegShared; 3], counters: &Counters) -> Report {
         self.next_sync = Instant::now() + SYNC_EVERY;
         let now = self.entries.map(|e| self.path.legs.read(e.key));
-        self.fold(legs, counters, now);
-        self.sent(now)
+        self.fold(legs, counters, now)
     }
 
-    /// Removes the entries (the next packet is the socket's), folds their last counters
-    /// into the call's, and says where the kernel's streams stopped.
-    pub(super) fn leave(mut self, legs: &[LegShared; 3], counters: &Counters) -> Vec<Sent> {
+    /// Removes the entries (the next packet is the socket's) and folds their last counters
+    /// into the call's; the tap, if any, for its last packets.
+    pub(super) fn leave(
+        mut self,
+        legs: &[LegShared; 3],
+        counters: &Counters,
+    ) -> (Report, Option<Tap>) {
         let last = self.remove();
-        self.fold(legs, counters, last);
-        self.sent(last)
-    }
-
-    fn sent(&self, vals: [Option<LegVal>; 2]) -> Vec<Sent> {
-        let now_ns = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-            .map(|t| (t.tv_sec() as u64).saturating_mul(1_000_000_000) + t.tv_nsec() as u64)
-            .unwrap_or(0);
-        self.entries
-            .iter()
-            .zip(vals)
-            .filter_map(|(e, val)| {
-                let val = val.filter(|v| v.packets > 0)?;
-                Some(Sent {
-                    to: e.path.to,
-                    last_seq: val.last_seq,
-                    last_ts: val.last_ts,
-                    ago: Duration::from_nanos(now_ns.saturating_sub(val.last_seen)),
-                })
-            })
-            .collect()
+        (self.fold(legs, counters, last), self.tap.take())
     }
 
     fn remove(&mut self) -> [Option<LegVal>; 2] {
@@ -132,12 +164,31 @@ impl KernelCall {
         self.entries.map(|e| self.path.legs.remove(e.key))
     }
 
-    fn fold(&mut self, legs: &[LegShared; 3], counters: &Counters, now: [Option<LegVal>; 2]) {
+    fn fold(
+        &mut self,
+        legs: &[LegShared; 3],
+        counters: &Counters,
+        now: [Option<LegVal>; 2],
+    ) -> Report {
+        let mut report = Report {
+            sent: Vec::new(),
+            tap_lost: 0,
+        };
+        let monotonic = monotonic_ns();
         for ((e, folded), val) in self.entries.iter().zip(&mut self.folded).zip(now) {
             let Some(val) = val else { continue };
             let packets = val.packets.saturating_sub(folded.packets);
             let bytes = val.bytes.saturating_sub(folded.bytes) as usize;
+            report.tap_lost += val.tap_drops.saturating_sub(folded.tap_drops);
             *folded = val;
+            if val.packets > 0 {
+                report.sent.push(Sent {
+                    to: e.path.to,
+                    last_seq: val.last_seq,
+                    last_ts: val.last_ts,
+                    ago: Duration::from_nanos(monotonic.saturating_sub(val.last_seen)),
+                });
+            }
             if packets == 0 {
                 continue;
             }
@@ -156,7 +207,15 @@ impl KernelCall {
                 c.inc_by(packets);
             }
         }
+        report
     }
+}
+
+/// `CLOCK_MONOTONIC` in ns: the clock of the program's `bpf_ktime_get_ns`.
+pub(super) fn monotonic_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| (t.tv_sec() as u64).saturating_mul(1_000_000_000) + t.tv_nsec() as u64)
+        .unwrap_or(0)
 }
 
 /// The entries that would relay this call in the kernel now, if it qualifies: `local` is
@@ -196,9 +255,10 @@ pub(super) fn plan(
         Some(Entry {
             path,
             key: local[path.from.idx()].and_then(v4)?,
-            val: LegVal::new(route, Some(rtp), 0, None),
+            val: LegVal::new(route, Some(rtp), 0),
         })
     };
-    let [up, down] = session.fast_paths()?;
+    // Recorded calls qualify: the kernel taps them.
+    let [up, down] = session.fast_paths(true)?;
     Some([entry(up)?, entry(down)?])
 }

@@ -87,6 +87,11 @@ pub(super) struct RelayTask {
     kernel: Option<KernelCall>,
     /// The entries the kernel refused (map full): not tried again until they change.
     kernel_refused: Option<[kernel::Entry; 2]>,
+    /// The tap of a recorded call that just left the kernel: its last packets may still be
+    /// on their way from the drainer.
+    tap_tail: Option<kernel::Tap>,
+    /// When the tapped packets are next handed to the recorder.
+    feed_at: Option<Instant>,
 }
 
 impl RelayTask {
@@ -115,6 +120,8 @@ impl RelayTask {
             kernel_path,
             kernel: None,
             kernel_refused: None,
+            tap_tail: None,
+            feed_at: None,
         }
     }
 
@@ -122,15 +129,16 @@ impl RelayTask {
     pub(super) fn deadline(&self) -> Option<Instant> {
         let session = self.session.poll_timeout().map(|t| self.clock.instant(t));
         let kernel = self.kernel.as_ref().map(|k| k.next_sync);
-        session.into_iter().chain(kernel).min()
+        session.into_iter().chain(kernel).chain(self.feed_at).min()
     }
 
     pub(super) fn on_timeout(&mut self) {
-        if self
-            .kernel
-            .as_ref()
-            .is_some_and(|k| k.next_sync <= Instant::now())
-        {
+        let now = Instant::now();
+        // The kernel's packets first: the recording's tick must not pass them.
+        if self.feed_at.is_some_and(|at| at <= now) {
+            self.kernel_feed();
+        }
+        if self.kernel.as_ref().is_some_and(|k| k.next_sync <= now) {
             self.kernel_sync();
         }
         let now = self.clock.now();
@@ -361,33 +369,73 @@ impl RelayTask {
         let Some(entries) = plan.filter(|p| Some(*p) != self.kernel_refused) else {
             return;
         };
+        let recorded = self.session.is_recording();
         self.kernel = self
             .kernel_path
             .as_ref()
-            .and_then(|path| KernelCall::install(path, entries));
+            .and_then(|path| KernelCall::install(path, entries, recorded));
         self.kernel_refused = self.kernel.is_none().then_some(entries);
+        if recorded && self.kernel.is_some() {
+            self.feed_at = Some(Instant::now() + kernel::FEED_EVERY);
+        }
     }
 
     /// Folds the kernel's counters into the call's; the session's streams go on after the
     /// kernel's packets.
     fn kernel_sync(&mut self) {
         let Some(k) = &mut self.kernel else { return };
-        let sent = k.sync(&self.legs, &self.counters);
-        self.kernel_sent(sent);
+        let report = k.sync(&self.legs, &self.counters);
+        self.kernel_report(report);
     }
 
     /// Takes the call out of the kernel, synchronously: the next packet is the socket's.
+    /// A recorded call's last tapped packets are fed a little later (the drainer's period).
     fn kernel_leave(&mut self) {
         let Some(k) = self.kernel.take() else { return };
-        let sent = k.leave(&self.legs, &self.counters);
-        self.kernel_sent(sent);
+        let (report, tap) = k.leave(&self.legs, &self.counters);
+        self.kernel_report(report);
+        if let Some(tap) = tap {
+            // An earlier tail is fed (and let go) first.
+            if self.tap_tail.is_some() {
+                self.kernel_feed();
+            }
+            self.tap_tail = Some(tap);
+            self.feed_at = Some(Instant::now() + 4 * crate::media::kernel::tap::PERIOD);
+        }
     }
 
-    fn kernel_sent(&mut self, sent: Vec<kernel::Sent>) {
+    fn kernel_report(&mut self, report: kernel::Report) {
         let now = self.clock.now();
-        for s in sent {
+        for s in report.sent {
             let at = now.saturating_sub(s.ago.as_millis() as u64);
             self.session.fast_path_sent(s.to, s.last_seq, s.last_ts, at);
+        }
+        if report.tap_lost > 0 {
+            self.session.fast_path_lost(report.tap_lost);
+        }
+    }
+
+    /// Hands the packets the kernel tapped to the session's recorder, at the time the
+    /// kernel relayed them.
+    fn kernel_feed(&mut self) {
+        let tail = self.tap_tail.take();
+        let live = self.kernel.as_ref().and_then(|k| k.tap.as_ref());
+        let batches: Vec<_> = live
+            .into_iter()
+            .chain(tail.as_ref())
+            .map(kernel::Tap::take)
+            .collect();
+        self.feed_at = live.map(|_| Instant::now() + kernel::FEED_EVERY);
+        let (now, monotonic) = (self.clock.now(), kernel::monotonic_ns());
+        for (packets, lost) in batches {
+            for (path, t) in packets {
+                let ago_ms = monotonic.saturating_sub(t.at_ns) / 1_000_000;
+                self.session
+                    .fast_path_tapped(&path, t.packet(), now.saturating_sub(ago_ms));
+            }
+            if lost > 0 {
+                self.session.fast_path_lost(lost);
+            }
         }
     }
 
@@ -457,6 +505,7 @@ impl RelayTask {
 
     pub(super) fn finish(&mut self) -> MediaReport {
         self.kernel_leave();
+        self.kernel_feed();
         self.session.finish(self.clock.now());
         self.flush();
         MediaReport {

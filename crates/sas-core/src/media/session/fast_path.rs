@@ -4,11 +4,13 @@
 //! which hands the stream back with [`MediaSession::fast_path_sent`].
 //!
 //! A call qualifies only while the caller is bridged to one seat, nobody is supervising,
-//! nothing is recorded (the recorder needs every packet: not fed from the kernel yet), both
+//! nothing is recorded unless the fast path hands every packet back
+//! ([`MediaSession::fast_path_tapped`]: the recording and the quality statistics), both
 //! legs speak the same codec under the same payload type (no conversion), neither has put
 //! us on hold, the caller has telephone-event (otherwise its digits are detected in the
 //! audio, which only the session sees), and a packet of each side has already been relayed
-//! here (the offsets come from the stream it started).
+//! here (the offsets come from the stream it started). Without the tap, the quality
+//! statistics (RTCP) of the legs miss the packets the fast path relayed.
 
 use super::*;
 
@@ -31,12 +33,13 @@ pub struct FastPath {
 
 impl MediaSession {
     /// Both directions of the call (caller to seat, seat to caller) when it qualifies (see
-    /// the module doc), else `None`.
-    pub fn fast_paths(&self) -> Option<[FastPath; 2]> {
+    /// the module doc), else `None`. `tapped`: the fast path hands its packets back for the
+    /// recording.
+    pub fn fast_paths(&self, tapped: bool) -> Option<[FastPath; 2]> {
         let Mode::Bridge(seat) = self.mode else {
             return None;
         };
-        if self.monitor.is_some() || self.recorder.is_some() {
+        if self.monitor.is_some() || (self.recorder.is_some() && !tapped) {
             return None;
         }
         let (caller, agent) = (&self.legs[Leg::A.idx()], &self.legs[seat.idx()]);
@@ -63,6 +66,74 @@ impl MediaSession {
             seq_offset,
             ts_offset,
         })
+    }
+
+    /// Whether the call is being recorded (its fast path must tap it).
+    pub fn is_recording(&self) -> bool {
+        self.recorder.is_some()
+    }
+
+    /// `packet` went out by `path` at `at`, as sent: the session sees it as if it had
+    /// relayed it, the quality statistics of both legs (RTCP) and the recording (the
+    /// caller's audio with the caller's own header, what the caller hears with ours).
+    pub fn fast_path_tapped(&mut self, path: &FastPath, packet: &[u8], at: EpochMillis) {
+        let Some(view) = parse_rtp(packet) else {
+            return;
+        };
+        let (seq, ts) = (view.sequence, view.timestamp);
+        let payload = view.payload_offset..view.payload_offset + view.payload.len();
+        let (seq_in, ts_in) = (
+            seq.wrapping_sub(path.seq_offset),
+            ts.wrapping_sub(path.ts_offset),
+        );
+        let arrival = self.samples(at);
+        self.legs[path.from.idx()]
+            .rtcp
+            .on_rtp_received(path.ssrc_in, seq_in, ts_in, arrival, at);
+        self.legs[path.to.idx()]
+            .rtcp
+            .on_rtp_sent(ts, payload.len(), at);
+        let Some(law) = self.law(path.from) else {
+            return;
+        };
+        let payload = &packet[payload];
+        let (rtp, caller) = match (path.from, path.to) {
+            (Leg::A, _) => (
+                RtpMeta {
+                    ssrc: path.ssrc_in,
+                    timestamp: ts_in,
+                },
+                true,
+            ),
+            (_, Leg::A) => (
+                RtpMeta {
+                    ssrc: path.ssrc_out,
+                    timestamp: ts,
+                },
+                false,
+            ),
+            _ => return,
+        };
+        self.record(at, |sink, at| {
+            let tap = Tap {
+                at,
+                rtp,
+                payload,
+                law,
+            };
+            match caller {
+                true => sink.caller_audio(tap),
+                false => sink.plateau_audio(tap),
+            }
+        });
+    }
+
+    /// `packets` relayed by a fast path never reached the recording: counted as lost, a
+    /// packet taken for 20 ms.
+    pub fn fast_path_lost(&mut self, packets: u64) {
+        if let Some((_, sink)) = &mut self.recorder {
+            sink.lost(packets * u64::from(FRAME_MS) * SAMPLES_PER_MS);
+        }
     }
 
     /// Packets to `to` went out by a fast path, the furthest numbered `last_seq` and
@@ -96,10 +167,14 @@ mod tests {
         s.set_codecs(Leg::A, PCMA);
         s.set_codecs(Leg::B, PCMA);
         s.bridge(Leg::B);
-        assert_eq!(s.fast_paths(), None, "no offsets before a packet each way");
+        assert_eq!(
+            s.fast_paths(false),
+            None,
+            "no offsets before a packet each way"
+        );
         let mut p = rtp(8, false, 5000, 80_000, 0xAAAA, &[0xD5; 160]);
         assert_eq!(s.on_rtp(Leg::A, &mut p, T0), Delivery::Relay(Leg::B));
-        assert_eq!(s.fast_paths(), None, "one way only");
+        assert_eq!(s.fast_paths(false), None, "one way only");
         let mut p = rtp(8, false, 9000, 1_000_000, 0xBBBB, &[0xD5; 160]);
         assert_eq!(s.on_rtp(Leg::B, &mut p, T0), Delivery::Relay(Leg::A));
         s
@@ -115,7 +190,7 @@ mod tests {
     #[test]
     fn a_plain_bridge_qualifies_with_the_offsets_the_session_uses() {
         let mut s = bridged();
-        let [up, down] = s.fast_paths().expect("qualifies");
+        let [up, down] = s.fast_paths(false).expect("qualifies");
         assert_eq!(
             (up.from, up.to, down.from, down.to),
             (Leg::A, Leg::B, Leg::B, Leg::A)
@@ -137,7 +212,7 @@ mod tests {
     #[test]
     fn the_stream_goes_on_after_the_fast_path() {
         let mut s = bridged();
-        let [up, _] = s.fast_paths().unwrap();
+        let [up, _] = s.fast_paths(false).unwrap();
         // 50 packets went by the kernel; then the seat leg gets a prompt (a switch).
         let (last_seq, last_ts) = (
             5050u16.wrapping_add(up.seq_offset),
@@ -163,6 +238,7 @@ mod tests {
         fn plateau_audio(&mut self, _: Tap<'_>) {}
         fn tick(&mut self, _: u64) {}
         fn end(&mut self, _: u64) {}
+        fn lost(&mut self, _: u64) {}
         fn finish(self: Box<Self>) -> Result<RecordingInfo, RecordingError> {
             Err(RecordingError::UnsafePath(String::new()))
         }
@@ -206,7 +282,7 @@ mod tests {
         for (what, change) in cases {
             let mut s = bridged();
             change(&mut s);
-            assert_eq!(s.fast_paths(), None, "{what}");
+            assert_eq!(s.fast_paths(false), None, "{what}");
         }
     }
 }
