@@ -5,8 +5,12 @@
 //! grown (so the test fails if the packets went through userspace), and the recording (on,
 //! as shipped) must have both sides' audio, fed from the kernel's tap, nothing lost.
 //!
-//! It needs root (or `CAP_BPF` and `CAP_NET_ADMIN`) to load the program: without them it
-//! fails, naming what is missing. It does not test the fallback (the router relaying in
+//! A second test drives one call's relay directly: the call leaves the kernel at once when
+//! a command changes what a leg hears (a prompt), comes back when bridged again, and the
+//! stream each side receives stays one continuous stream through all of it.
+//!
+//! Both need root (or `CAP_BPF` and `CAP_NET_ADMIN`) to load the program: without them they
+//! fail, naming what is missing. They do not test the fallback (the router relaying in
 //! userspace when the program cannot load): that is `sas_media_kernel_relay_active` 0 and
 //! every other media test.
 
@@ -15,7 +19,14 @@ use crate::common;
 use common::media::*;
 use common::*;
 use sas_router::media::g711::G711Law;
-use std::time::Duration;
+use sas_router::media::kernel::{self, Legs};
+use sas_router::media::playback::Announcement;
+use sas_router::media::ports::PortPool;
+use sas_router::media::relay::{KernelPath, Leg, MediaRelay, RelayMetrics};
+use sas_router::media::sdp::LegCodecs;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 const CALLER_HZ: f32 = 500.0;
 const SEAT_HZ: f32 = 1800.0;
@@ -24,6 +35,20 @@ fn tone_stream(hz: f32, ms: u32) -> Vec<(u64, Vec<u8>)> {
     let mut s = RtpStream::new(G711Law::Alaw);
     s.tone(hz, ms);
     s.into_packets()
+}
+
+/// Fails, naming what the kernel relay needs.
+fn not_loaded() -> ! {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let ids: Vec<&str> = status
+        .lines()
+        .filter(|l| l.starts_with("Uid:") || l.starts_with("CapEff:"))
+        .collect();
+    panic!(
+        "the kernel relay did not load ({ids:?}): this test needs root, or CAP_BPF and \
+         CAP_NET_ADMIN, and a kernel with BPF, TCX (>= 6.6) and ring buffers; the warning \
+         logged says why"
+    );
 }
 
 /// One SSRC, the sequence numbers one by one, timestamps that move on by whole packets.
@@ -60,16 +85,7 @@ async fn a_plain_bridge_is_relayed_by_the_kernel_both_ways() {
     })
     .await;
     if router.metric("sas_media_kernel_relay_active") != 1.0 {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let ids: Vec<&str> = status
-            .lines()
-            .filter(|l| l.starts_with("Uid:") || l.starts_with("CapEff:"))
-            .collect();
-        panic!(
-            "the kernel relay did not load ({ids:?}): this test needs root, or CAP_BPF and \
-             CAP_NET_ADMIN, and a kernel with BPF, TCX (>= 6.6) and ring buffers; the \
-             router's warning says why"
-        );
+        not_loaded();
     }
     let seat_sink = RtpSink::bind();
     let (seat, port) = media_seat(
@@ -160,4 +176,153 @@ async fn a_plain_bridge_is_relayed_by_the_kernel_both_ways() {
         "the seat on the right"
     );
     router.stop().await;
+}
+
+const PCMA: LegCodecs = LegCodecs {
+    audio_pt: 8,
+    law: G711Law::Alaw,
+    dtmf_pt: Some(101),
+    other_pt: None,
+};
+
+fn v4(addr: SocketAddr) -> SocketAddrV4 {
+    match addr {
+        SocketAddr::V4(a) => a,
+        SocketAddr::V6(a) => panic!("IPv6 {a}"),
+    }
+}
+
+/// A phone: sends numbered 20 ms packets from its one socket, receives what is sent to it.
+struct Phone {
+    socket: UdpSocket,
+    ssrc: u32,
+    seq: u16,
+}
+
+impl Phone {
+    fn new(ssrc: u32) -> Phone {
+        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        Phone {
+            socket,
+            ssrc,
+            seq: 1000,
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.socket.local_addr().unwrap()
+    }
+
+    fn say(&mut self, to: SocketAddr) {
+        self.seq = self.seq.wrapping_add(1);
+        let ts = u32::from(self.seq) * 160;
+        let packet = rtp_packet(false, 8, self.seq, ts, self.ssrc, &[0xd5; 160]);
+        self.socket.send_to(&packet, to).unwrap();
+    }
+
+    /// The next packet's sequence number, or `None` if nothing came.
+    fn hear(&self) -> Option<u16> {
+        let mut buf = [0; 2048];
+        let (n, _) = self.socket.recv_from(&mut buf).ok()?;
+        (n >= 12).then(|| u16::from_be_bytes([buf[2], buf[3]]))
+    }
+}
+
+/// Waits until the map entry for `at` is there (`true`) or gone (`false`).
+fn until_entry(legs: &Legs, at: SocketAddr, there: bool) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while legs.read(v4(at)).is_some() != there {
+        assert!(Instant::now() < deadline, "entry for {at} never {there}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `n` packets each way, each heard on the other side; what the caller heard.
+fn talk(caller: &mut Phone, seat: &mut Phone, a: SocketAddr, b: SocketAddr, n: usize) -> Vec<u16> {
+    let mut heard = Vec::new();
+    for _ in 0..n {
+        caller.say(a);
+        assert!(seat.hear().is_some(), "the seat hears the caller");
+        seat.say(b);
+        heard.push(seat_heard(caller));
+    }
+    heard
+}
+
+fn seat_heard(caller: &Phone) -> u16 {
+    caller.hear().expect("the caller hears the seat")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_takes_the_call_out_of_the_kernel_at_once_and_the_streams_stay_continuous() {
+    let Some(legs) = kernel::start(Ipv4Addr::LOCALHOST.into()) else {
+        not_loaded();
+    };
+    let pool = Arc::new(PortPool::new(46_000, 46_099).unwrap());
+    let relay = MediaRelay::bind(Ipv4Addr::LOCALHOST.into(), &pool)
+        .await
+        .unwrap();
+    let (mut caller, mut seat) = (Phone::new(0xca11), Phone::new(0x5ea7));
+    let (a, b) = (relay.local_addr(Leg::A), relay.local_addr(Leg::B));
+    relay.set_remote(Leg::A, caller.addr());
+    relay.set_remote(Leg::B, seat.addr());
+    relay.set_codecs(Leg::A, PCMA);
+    relay.set_codecs(Leg::B, PCMA);
+    let metrics = RelayMetrics {
+        kernel: Some(KernelPath {
+            legs,
+            relayed: None,
+        }),
+        ..RelayMetrics::default()
+    };
+    relay.start(metrics, Box::new(|_| {}));
+    relay.bridge(Leg::B);
+
+    // The first packets latch both legs in userspace; the call then goes to the kernel.
+    let mut heard = talk(&mut caller, &mut seat, a, b, 2);
+    until_entry(legs, a, true);
+    until_entry(legs, b, true);
+    heard.extend(talk(&mut caller, &mut seat, a, b, 20));
+    let counted = |at| legs.read(v4(at)).map_or(0, |v| v.packets);
+    assert!(
+        counted(a) >= 19 && counted(b) >= 19,
+        "the kernel relayed them: {} and {}",
+        counted(a),
+        counted(b)
+    );
+
+    // A prompt for the caller (an empty one): out of the kernel before anything else.
+    // Whatever the caller hears meanwhile is part of its one stream.
+    relay.play(Announcement::default(), 1);
+    until_entry(legs, a, false);
+    until_entry(legs, b, false);
+    seat.say(b);
+    let prompt = Instant::now();
+    while prompt.elapsed() < Duration::from_millis(100) {
+        heard.extend(caller.hear());
+    }
+
+    // Bridged again: userspace for a packet, then the kernel again.
+    relay.bridge(Leg::B);
+    heard.extend(talk(&mut caller, &mut seat, a, b, 2));
+    until_entry(legs, b, true);
+    heard.extend(talk(&mut caller, &mut seat, a, b, 20));
+    assert!(counted(b) >= 19, "back in the kernel: {}", counted(b));
+    let stats = relay.finish().await.stats;
+    assert!(
+        stats.a.rx_packets >= 44 && stats.b.tx_packets >= 44,
+        "the kernel's packets are in the call's counters: {stats:?}"
+    );
+    assert!(
+        legs.read(v4(a)).is_none(),
+        "the call's end removed its entries"
+    );
+
+    // One stream to the caller through userspace, kernel, userspace and kernel again.
+    for w in heard.windows(2) {
+        assert_eq!(w[1], w[0].wrapping_add(1), "continuous: {heard:?}");
+    }
 }

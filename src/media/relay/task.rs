@@ -504,6 +504,8 @@ impl RelayTask {
     }
 
     pub(super) fn finish(&mut self) -> MediaReport {
+        // Out of the kernel for good: the flush after this must not put it back.
+        self.kernel_path = None;
         self.kernel_leave();
         self.kernel_feed();
         self.session.finish(self.clock.now());
