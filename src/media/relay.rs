@@ -53,14 +53,13 @@ use super::srtp::{SrtpKeys, SrtpLeg};
 use super::webrtc::WebRtcIo;
 use crate::time::{EpochMillis, wall_clock_now};
 pub use engine::set_relay_threads;
-pub use kernel::KernelPath;
 pub use sas_core::media::leg::Leg;
 use task::RelayTask;
+pub use task::kernel::KernelPath;
 
 mod engine;
 #[cfg(test)]
 mod engine_tests;
-mod kernel;
 #[cfg(test)]
 mod srtp_tests;
 mod task;

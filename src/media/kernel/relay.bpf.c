@@ -109,6 +109,9 @@ int relay(struct __sk_buff *skb)
 	if ((void *)(udp + 1) > end)
 		return TC_ACT_OK;
 	struct leg_key key = { .addr = ip->daddr, .port = udp->dest };
+	// A GSO super-packet (a sender's UDP_SEGMENT) is several datagrams: the stack's.
+	if (skb->gso_segs > 1)
+		return TC_ACT_OK;
 	struct leg_val *leg = bpf_map_lookup_elem(&legs, &key);
 	if (!leg || ip->saddr != leg->peer_addr || udp->source != leg->peer_port)
 		return TC_ACT_OK;

@@ -9,7 +9,6 @@
 
 use std::net::SocketAddrV4;
 
-use super::task::Counters;
 use super::*;
 use crate::media::kernel::Legs;
 use crate::media::kernel::records::{LegVal, Renumber, Route};
@@ -261,4 +260,93 @@ pub(super) fn plan(
     // Recorded calls qualify: the kernel taps them.
     let [up, down] = session.fast_paths(true)?;
     Some([entry(up)?, entry(down)?])
+}
+
+impl RelayTask {
+    /// Puts the call in the kernel, or takes it out, or moves it, as it now qualifies.
+    pub(super) fn kernel_update(&mut self) {
+        let Some(ifindex) = self.kernel_path.as_ref().map(|p| p.legs.ifindex()) else {
+            return;
+        };
+        let plain = |leg: Leg| {
+            matches!(self.protection[leg.idx()], Protection::Plain)
+                && self.peers[leg.idx()].is_none()
+        };
+        let plan = plan(&self.session, &self.legs, &self.local, plain, ifindex);
+        if plan == self.kernel.as_ref().map(KernelCall::entries) {
+            return;
+        }
+        self.kernel_leave();
+        let Some(entries) = plan.filter(|p| Some(*p) != self.kernel_refused) else {
+            return;
+        };
+        let recorded = self.session.is_recording();
+        self.kernel = self
+            .kernel_path
+            .as_ref()
+            .and_then(|path| KernelCall::install(path, entries, recorded));
+        self.kernel_refused = self.kernel.is_none().then_some(entries);
+        if recorded && self.kernel.is_some() {
+            self.feed_at = Some(Instant::now() + FEED_EVERY);
+        }
+    }
+
+    /// Folds the kernel's counters into the call's; the session's streams go on after the
+    /// kernel's packets.
+    pub(super) fn kernel_sync(&mut self) {
+        let Some(k) = &mut self.kernel else { return };
+        let report = k.sync(&self.legs, &self.counters);
+        self.kernel_report(report);
+    }
+
+    /// Takes the call out of the kernel, synchronously: the next packet is the socket's.
+    /// A recorded call's last tapped packets are fed a little later (the drainer's period).
+    pub(super) fn kernel_leave(&mut self) {
+        let Some(k) = self.kernel.take() else { return };
+        let (report, tap) = k.leave(&self.legs, &self.counters);
+        self.kernel_report(report);
+        if let Some(tap) = tap {
+            // An earlier tail is fed (and let go) first.
+            if self.tap_tail.is_some() {
+                self.kernel_feed();
+            }
+            self.tap_tail = Some(tap);
+            self.feed_at = Some(Instant::now() + 4 * crate::media::kernel::tap::PERIOD);
+        }
+    }
+
+    fn kernel_report(&mut self, report: Report) {
+        let now = self.clock.now();
+        for s in report.sent {
+            let at = now.saturating_sub(s.ago.as_millis() as u64);
+            self.session.fast_path_sent(s.to, s.last_seq, s.last_ts, at);
+        }
+        if report.tap_lost > 0 {
+            self.session.fast_path_lost(report.tap_lost);
+        }
+    }
+
+    /// Hands the packets the kernel tapped to the session's recorder, at the time the
+    /// kernel relayed them.
+    pub(super) fn kernel_feed(&mut self) {
+        let tail = self.tap_tail.take();
+        let live = self.kernel.as_ref().and_then(|k| k.tap.as_ref());
+        let batches: Vec<_> = live
+            .into_iter()
+            .chain(tail.as_ref())
+            .map(Tap::take)
+            .collect();
+        self.feed_at = live.map(|_| Instant::now() + FEED_EVERY);
+        let (now, monotonic) = (self.clock.now(), monotonic_ns());
+        for (packets, lost) in batches {
+            for (path, t) in packets {
+                let ago_ms = monotonic.saturating_sub(t.at_ns) / 1_000_000;
+                self.session
+                    .fast_path_tapped(&path, t.packet(), now.saturating_sub(ago_ms));
+            }
+            if lost > 0 {
+                self.session.fast_path_lost(lost);
+            }
+        }
+    }
 }
