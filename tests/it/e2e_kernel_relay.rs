@@ -203,7 +203,7 @@ impl Phone {
     fn new(ssrc: u32) -> Phone {
         let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
+            .set_read_timeout(Some(Duration::from_secs(1)))
             .unwrap();
         Phone {
             socket,
