@@ -1018,6 +1018,22 @@ addresses = ["127.0.0.1"]
     }
 
     #[test]
+    fn kernel_relay_is_off_by_default_and_refused_by_a_build_without_it() {
+        assert!(!parse(MINIMAL).unwrap().media.kernel_relay);
+        let on = parse(&format!("{MINIMAL}[media]\nkernel_relay = true\n"));
+        match crate::media::kernel::BUILT {
+            true => assert!(on.unwrap().media.kernel_relay),
+            false => {
+                let e = on.unwrap_err().to_string();
+                assert!(
+                    e.contains("media.kernel_relay") && e.contains("kernel-relay"),
+                    "{e}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn shipped_config_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sas-router.toml");
         let config = Config::load(&path).expect("shipped config loads");
