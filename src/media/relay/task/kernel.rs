@@ -286,8 +286,26 @@ impl RelayTask {
             .as_ref()
             .and_then(|path| KernelCall::install(path, entries, recorded));
         self.kernel_refused = self.kernel.is_none().then_some(entries);
-        if recorded && self.kernel.is_some() {
-            self.feed_at = Some(Instant::now() + FEED_EVERY);
+        if self.kernel.is_some() {
+            if recorded {
+                self.feed_at = Some(Instant::now() + FEED_EVERY);
+            }
+            self.relay_queued(entries.map(|e| e.path.from));
+        }
+    }
+
+    /// Relays what waited on `legs`' sockets when the entries went in: it is older than
+    /// what the kernel relays from now on, so it goes out now rather than after the
+    /// kernel's (the next epoll turn), which a peer would see reordered.
+    fn relay_queued(&mut self, legs: [Leg; 2]) {
+        let mut buf = [0; RECV_BUF];
+        for leg in legs {
+            // Until the socket is empty (WouldBlock) or fails.
+            while let Some(Ok(received)) =
+                self.rtp[leg.idx()].as_ref().map(|s| s.recv_from(&mut buf))
+            {
+                self.on_datagram(leg, false, Ok(received), &mut buf);
+            }
         }
     }
 
