@@ -11,7 +11,9 @@
 #        engineers' builds on the shared cores disturb the measurement less; 0 to leave it),
 #        GEN_RT=1 (the generator runs SCHED_FIFO priority 1, `chrt -f 1`, so its 20 ms clock
 #        holds on a loaded machine: at nice -10 its threads waited 1-3 s of a 15 s hold in the
-#        run queue behind builds and skipped sub-ticks; 0: nice like the relays)
+#        run queue behind builds and skipped sub-ticks; 0: nice like the relays),
+#        KERNEL_RELAY=1 (the router with [media] kernel_relay = true: root), RECORDING=0
+#        (the router without recording); the table's row says which
 #
 # sas-router runs the shipped configuration and dial plans (loadtest/router.sh: every call
 # recorded; the trunk dials 15, the router rings one of N registered seats). rtpengine 10.5 (Debian
@@ -145,7 +147,7 @@ done
 echo
 echo "hold ${HOLD_S}s, window $((HOLD_S - WARM_S))s, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$results" <<'PY'
-import sys
+import os, sys
 runs = {}
 for line in open(sys.argv[1]):
     kv = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
@@ -161,7 +163,9 @@ for calls in sorted({c for c, _ in runs}):
         ratio = ""
         if mode == "router" and other and "pkts_per_cpu_s" in r and "pkts_per_cpu_s" in other:
             ratio = f"{float(r['pkts_per_cpu_s']) / max(1.0, float(other['pkts_per_cpu_s'])):.2f}x"
-        name = "sas-router (recording on)" if mode == "router" else "rtpengine userspace (no recording)"
+        kernel = " kernel relay" if os.environ.get("KERNEL_RELAY") == "1" else ""
+        recording = "recording off" if os.environ.get("RECORDING") == "0" else "recording on"
+        name = f"sas-router{kernel} ({recording})" if mode == "router" else "rtpengine userspace (no recording)"
         gen = (f"{r['gen_cpu_pct']} %, {r['gen_late_p99_ms']} ms, {r['skipped_ticks']}"
                + (" **BEHIND: measured the generator**" if r["gen_behind"] == "1" else " ok"))
         print(f"| {calls} | {name} | {r['bridged']} ({r['refused_503']} / {r['timeouts']}) | {r['pps']} "

@@ -534,6 +534,18 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     );
     crate::media::ports::warn_if_ephemeral(config.media.rtp_port_min, config.media.rtp_port_max);
     crate::media::relay::set_relay_threads(config.media.relay_threads);
+    let kernel_path = config
+        .media
+        .kernel_relay
+        .then(|| crate::media::kernel::start(config.media.rtp_ip))
+        .flatten()
+        .map(|legs| crate::media::relay::KernelPath {
+            legs,
+            relayed: Some(metrics.kernel_relayed.clone()),
+        });
+    metrics
+        .kernel_relay_active
+        .set(i64::from(kernel_path.is_some()));
     for warning in config.transport_warnings() {
         tracing::warn!("{warning}");
     }
@@ -651,6 +663,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         relay_metrics: crate::media::relay::RelayMetrics {
             relayed: Some(metrics.rtp_packets.clone()),
             srtp_rejected: Some(metrics.srtp_rejected.clone()),
+            kernel: kernel_path,
         },
         srtp: Arc::clone(&srtp),
         draining: draining.clone(),

@@ -433,6 +433,10 @@ pub struct MediaConfig {
     /// Threads relaying RTP, each for many calls' sockets in batches. 0: one per core.
     #[serde(default)]
     pub relay_threads: usize,
+    /// Relay plain two-party bridges in the kernel (eBPF; needs `CAP_BPF` and
+    /// `CAP_NET_ADMIN`, else every call relays in userspace, said once at start-up).
+    #[serde(default)]
+    pub kernel_relay: bool,
 }
 
 fn default_caller_rtp_timeout_s() -> u32 {
@@ -476,6 +480,7 @@ impl Default for MediaConfig {
             seat_rtp_timeout_s: default_seat_rtp_timeout_s(),
             caller_rtp_timeout_s: default_caller_rtp_timeout_s(),
             relay_threads: 0,
+            kernel_relay: false,
         }
     }
 }
@@ -783,6 +788,12 @@ impl Config {
         if let Some((key, reason)) = self.runtime.defect() {
             return Err(invalid(key, reason));
         }
+        if self.media.kernel_relay && !crate::media::kernel::BUILT {
+            return Err(invalid(
+                "media.kernel_relay",
+                "this sas-router was built without the `kernel-relay` cargo feature".into(),
+            ));
+        }
         if self.store.cache_capacity_mb == 0 {
             return Err(invalid(
                 "store.cache_capacity_mb",
@@ -1004,6 +1015,22 @@ addresses = ["127.0.0.1"]
             parse(MINIMAL).unwrap().peers().edge.is_empty(),
             "no proxy by default"
         );
+    }
+
+    #[test]
+    fn kernel_relay_is_off_by_default_and_refused_by_a_build_without_it() {
+        assert!(!parse(MINIMAL).unwrap().media.kernel_relay);
+        let on = parse(&format!("{MINIMAL}[media]\nkernel_relay = true\n"));
+        match crate::media::kernel::BUILT {
+            true => assert!(on.unwrap().media.kernel_relay),
+            false => {
+                let e = on.unwrap_err().to_string();
+                assert!(
+                    e.contains("media.kernel_relay") && e.contains("kernel-relay"),
+                    "{e}"
+                );
+            }
+        }
     }
 
     #[test]

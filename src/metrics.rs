@@ -85,6 +85,10 @@ pub struct Metrics {
     pub overload_calls: IntGauge,
     /// RTP packets relayed, by direction.
     pub rtp_packets: IntCounterVec,
+    /// 1 when the kernel media relay is attached and on (`[media] kernel_relay`).
+    pub kernel_relay_active: IntGauge,
+    /// RTP packets the kernel relayed (also in `rtp_packets`).
+    pub kernel_relayed: IntCounter,
     /// SRTP/SRTCP packets dropped for failing authentication or the replay check, by leg
     /// (caller/seat).
     pub srtp_rejected: IntCounterVec,
@@ -280,6 +284,16 @@ impl Metrics {
             &["leg"],
         )
         .expect("static metric");
+        let kernel_relay_active = IntGauge::new(
+            "media_kernel_relay_active",
+            "1 when the kernel (eBPF) media relay is attached and on, else 0",
+        )
+        .expect("static");
+        let kernel_relayed = IntCounter::new(
+            "media_kernel_relayed_total",
+            "RTP packets relayed by the kernel media relay (in rtp_packets_relayed_total too)",
+        )
+        .expect("static");
         let rtp_packets_lost = IntCounterVec::new(
             Opts::new(
                 "rtp_packets_lost_total",
@@ -385,6 +399,8 @@ impl Metrics {
             Box::new(rtp_packets.clone()),
             Box::new(srtp_rejected.clone()),
             Box::new(rtp_packets_lost.clone()),
+            Box::new(kernel_relay_active.clone()),
+            Box::new(kernel_relayed.clone()),
             Box::new(rtp_jitter.clone()),
             Box::new(p0_unaccompanied.clone()),
         ] {
@@ -416,6 +432,8 @@ impl Metrics {
             rtp_packets,
             srtp_rejected,
             rtp_packets_lost,
+            kernel_relay_active,
+            kernel_relayed,
             rtp_jitter,
             recording_unplaced,
             seat_autopauses,

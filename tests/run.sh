@@ -26,8 +26,8 @@ command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 # (tests/it/mediagen.rs, a few seconds) and loadtest/media_sidebyside.sh. Where systemd runs,
 # the package also starts its own service (ng on 127.0.0.1:2223): the tests do not use it.
 command -v rtpengine >/dev/null 2>&1 || missing+=(rtpengine-daemon)
-# clang and libbpf's headers rebuild the kernel relay prototype's BPF object to check that the
-# checked-in one is what its source compiles to (loadtest/kernel_relay, docs/kernel-relay.md).
+# clang and libbpf's headers rebuild the kernel media relay's BPF object to check that the
+# checked-in one is what its source compiles to (src/media/kernel, docs/kernel-relay.md).
 command -v clang >/dev/null 2>&1 || missing+=(clang)
 [ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
 command -v llvm-strip >/dev/null 2>&1 || missing+=(llvm)
@@ -66,10 +66,10 @@ export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
 cargo build --workspace --examples
 cargo test --workspace --all-targets
 
-# The kernel relay prototype is its own cargo workspace (aya), kept out of the router's build:
-# its object must match its C source, and its loader's struct layouts match the C structs.
-echo "== kernel relay prototype (loadtest/kernel_relay)"
-loadtest/kernel_relay/build-bpf.sh --check
+# The kernel relay's object must match its C source (src/media/kernel). The prototype loader
+# that measured it is its own cargo workspace (loadtest/kernel_relay), sharing that object.
+echo "== kernel relay (src/media/kernel, loadtest/kernel_relay)"
+src/media/kernel/build-bpf.sh --check
 cargo test --release --manifest-path loadtest/kernel_relay/Cargo.toml
 
 # A short libFuzzer run of the fuzz targets (fuzz/run.sh: SAS_FUZZ_SECONDS per target, 10 by

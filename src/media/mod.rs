@@ -12,10 +12,12 @@
 //! `recording` mixes a call's two sides into one stereo WAV. `webrtc` terminates a seat
 //! leg as WebRTC (browser console, SIP-over-WebSocket phone) and hands its RTP to the relay.
 //! `srtp` holds the SDES-SRTP policies, keys and contexts of SIP legs (the relay uses them).
+//! `kernel` relays plain bridges in the kernel (eBPF, `[media] kernel_relay`).
 
 // The sans-IO media logic lives in the core crate; re-exported under its old paths.
 pub use sas_core::media::{dtmf, g711, leg, playback, rtcp, sdp, session, stream};
 
+pub mod kernel;
 pub mod ports;
 pub mod prompts;
 pub mod recording;

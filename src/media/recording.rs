@@ -71,6 +71,9 @@ pub struct Recorder {
     heard: bool,
     /// Reused: the frames drained at once.
     frames: Vec<i16>,
+    /// Samples that reached the router but never this recording (the kernel path's tap
+    /// overflowed): counted with the unplaced ones, the recording is incomplete.
+    lost: u64,
 }
 
 /// A recording's file, opened with the first audio.
@@ -141,6 +144,7 @@ impl Recorder {
             latest: 0,
             heard: false,
             frames: Vec::new(),
+            lost: 0,
         })
     }
 
@@ -198,7 +202,13 @@ impl Recorder {
                 break;
             }
         }
-        let mut unplaced = 0;
+        let mut unplaced = self.lost;
+        if self.lost > 0 {
+            tracing::warn!(
+                samples = self.lost,
+                "recording incomplete: audio the kernel path could not hand over"
+            );
+        }
         for channel in [Channel::Caller, Channel::Plateau] {
             let s = self.mixer.stats(channel);
             unplaced += s.late + s.overflow;
@@ -285,6 +295,10 @@ impl RecordSink for CallRecorder {
 
     fn end(&mut self, at: u64) {
         self.end = Some(at);
+    }
+
+    fn lost(&mut self, samples: u64) {
+        self.recorder.lost += samples;
     }
 
     fn finish(self: Box<Self>) -> Result<RecordingInfo, RecordingError> {

@@ -55,6 +55,7 @@ use crate::time::{EpochMillis, wall_clock_now};
 pub use engine::set_relay_threads;
 pub use sas_core::media::leg::Leg;
 use task::RelayTask;
+pub use task::kernel::KernelPath;
 
 mod engine;
 #[cfg(test)]
@@ -220,6 +221,8 @@ enum Command {
     AttachWebRtc(Leg, WebRtcIo),
     DetachWebRtc(Leg),
     Finish(oneshot::Sender<MediaReport>),
+    /// A leg's remote was set again ([`MediaRelay::set_remote`]).
+    Remote,
     /// `leg`'s sockets, just bound.
     Open(Leg, LegSockets),
 }
@@ -233,7 +236,8 @@ pub enum MediaNotice {
     PromptEnded { play: u64 },
 }
 
-/// Prometheus counters a relay adds to (none in most tests).
+/// Prometheus counters a relay adds to (none in most tests), and the kernel path its
+/// calls may use.
 #[derive(Debug, Clone, Default)]
 pub struct RelayMetrics {
     /// Label `direction`: received packets that reached another leg (relayed or mixed).
@@ -241,6 +245,8 @@ pub struct RelayMetrics {
     /// Label `leg` (`caller`, `seat`): SRTP/SRTCP packets that failed authentication or
     /// the replay check, dropped.
     pub srtp_rejected: Option<IntCounterVec>,
+    /// `[media] kernel_relay` on and the program attached.
+    pub kernel: Option<KernelPath>,
 }
 
 /// Called with each notice (on its relay thread).
@@ -345,6 +351,7 @@ impl MediaRelay {
     pub fn set_remote(&self, leg: Leg, addr: SocketAddr) {
         self.local_addr(leg);
         self.legs[leg.idx()].set_remote(addr);
+        self.send(Command::Remote);
     }
 
     /// The codecs of a (new) peer on `leg`; until set, the leg's packets are dropped.
@@ -443,7 +450,12 @@ impl MediaRelay {
             relayed: counters,
             srtp_rejected: rejected,
         };
-        let task = RelayTask::new(Arc::clone(&self.legs), counters, notices);
+        let task = RelayTask::new(
+            Arc::clone(&self.legs),
+            counters,
+            notices,
+            metrics.kernel.clone(),
+        );
         engine::Engine::global().add(task, commands);
     }
 

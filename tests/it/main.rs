@@ -23,6 +23,7 @@ mod e2e_forward;
 mod e2e_fuzz;
 mod e2e_guard;
 mod e2e_jssip;
+mod e2e_kernel_relay;
 mod e2e_line_switch;
 mod e2e_media;
 mod e2e_memory;

@@ -5,7 +5,7 @@
 //! keeps the map of relayed legs.
 //!
 //! ```sh
-//! loadtest/kernel_relay/build-bpf.sh            # only after editing bpf/relay.bpf.c
+//! src/media/kernel/build-bpf.sh     # only after editing src/media/kernel/relay.bpf.c
 //! cargo run --release --manifest-path loadtest/kernel_relay/Cargo.toml -- \
 //!     --ng 127.0.0.1:9862 --record /tmp/rec     # root: bpf() and tc
 //! ```

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 
 use crate::bencode::{Bencode, dict, s};
-use crate::bpf::{LegVal, Relay};
+use crate::bpf::{LegVal, Relay, Route};
 use crate::sdp_text::sdp_media;
 
 /// What the server does with a call.
@@ -157,18 +157,23 @@ impl Server {
         let at = |port| SocketAddrV4::new(self.addr, port);
         let rtcp = |x: SocketAddrV4| SocketAddrV4::new(*x.ip(), x.port() + 1);
         // Caller → relay:a → seat, from relay:b; seat → relay:b → caller, from relay:a.
-        for (to, from, peer, tap) in [
-            (at(a), at(b), seat, call.tap),
-            (at(b), at(a), call.caller, call.tap + 1),
+        // Each side sends from its SDP address (mediagen's endpoints are symmetric): the
+        // only source the program accepts. No RTP renumbering (the router's LEG_RTP).
+        for (to, from, peer, source, tap) in [
+            (at(a), at(b), seat, call.caller, call.tap),
+            (at(b), at(a), call.caller, seat, call.tap + 1),
         ] {
+            let route = |x: fn(SocketAddrV4) -> SocketAddrV4| Route {
+                from: x(from),
+                to: x(peer),
+                source: x(source),
+                ifindex: *ifindex,
+            };
             relay
-                .install(to, LegVal::new(from, peer, *ifindex, *flags, Some(tap)))
+                .install(to, LegVal::new(route(|x| x), None, *flags).tapped(tap))
                 .map_err(|e| e.to_string())?;
             relay
-                .install(
-                    rtcp(to),
-                    LegVal::new(rtcp(from), rtcp(peer), *ifindex, *flags, None),
-                )
+                .install(rtcp(to), LegVal::new(route(rtcp), None, *flags))
                 .map_err(|e| e.to_string())?;
         }
         Ok(a)

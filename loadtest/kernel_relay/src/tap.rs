@@ -34,11 +34,12 @@ pub struct TapStats {
 }
 
 /// The payload of one ring-buffer record (`struct tap_rec`: u32 stream id, u16 length, u16
-/// pad, the packet), as (stream, G.711 samples after the RTP header); None if malformed.
+/// pad, u64 time, the packet), as (stream, G.711 samples after the RTP header); None if
+/// malformed.
 pub fn parse(record: &[u8]) -> Option<(u32, &[u8])> {
     let id = u32::from_ne_bytes(record.get(0..4)?.try_into().ok()?);
     let len = usize::from(u16::from_ne_bytes(record.get(4..6)?.try_into().ok()?));
-    let rtp = record.get(8..8 + len)?;
+    let rtp = record.get(16..16 + len)?;
     // RTP version 2, then 12 bytes and 4 per CSRC.
     let first = *rtp.first()?;
     if first >> 6 != 2 {
@@ -136,8 +137,9 @@ mod tests {
         let mut r = id.to_ne_bytes().to_vec();
         r.extend((rtp.len() as u16).to_ne_bytes());
         r.extend([0, 0]);
+        r.extend(0u64.to_ne_bytes());
         r.extend(rtp);
-        r.resize(8 + 256, 0);
+        r.resize(16 + 256, 0);
         r
     }
 

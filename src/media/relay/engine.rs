@@ -462,6 +462,7 @@ impl RelayThread {
                                 error!(?leg, error = %e, "RTP socket not watched: the leg carries no media");
                             }
                         }
+                        call.task.local[leg.idx()] = sockets.rtp.local_addr().ok();
                         call.task.rtp[leg.idx()] = Some(sockets.rtp);
                         call.task.rtcp[leg.idx()] = Some(sockets.rtcp);
                     }

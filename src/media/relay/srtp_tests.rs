@@ -92,6 +92,7 @@ async fn an_srtp_caller_is_heard_in_plain_and_forgeries_are_dropped_and_counted(
     let metrics = RelayMetrics {
         relayed: None,
         srtp_rejected: Some(rejected.clone()),
+        ..RelayMetrics::default()
     };
     relay.start(metrics, Box::new(|_| {}));
 

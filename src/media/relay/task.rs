@@ -4,7 +4,10 @@
 //! in batches and calls in here.
 
 use super::*;
+use kernel::{KernelCall, KernelPath};
 use std::borrow::Cow;
+
+pub(super) mod kernel;
 
 /// Milliseconds on a monotonic clock that reads like epoch time (digit timestamps).
 struct Clock {
@@ -60,8 +63,9 @@ enum Protection {
 
 /// The task of one call: receives on every leg, runs the [`MediaSession`], sends.
 pub(super) struct RelayTask {
-    /// Each leg's sockets, once bound ([`Command::Open`]).
+    /// Each leg's sockets, once bound ([`Command::Open`]), and the RTP one's address.
     pub(super) rtp: [Option<UdpSocket>; 3],
+    pub(super) local: [Option<SocketAddr>; 3],
     pub(super) rtcp: [Option<UdpSocket>; 3],
     /// Where each peer's RTCP comes from (latched like RTP); until then, RTP port + 1.
     rtcp_remote: [Option<SocketAddr>; 3],
@@ -80,6 +84,16 @@ pub(super) struct RelayTask {
     /// Number of the current [`MediaRelay::play`].
     playing: u64,
     out: Vec<Outgoing>,
+    /// The kernel path this call may use, and its entries while it does.
+    kernel_path: Option<KernelPath>,
+    kernel: Option<KernelCall>,
+    /// The entries the kernel refused (map full): not tried again until they change.
+    kernel_refused: Option<[kernel::Entry; 2]>,
+    /// The tap of a recorded call that just left the kernel: its last packets may still be
+    /// on their way from the drainer.
+    tap_tail: Option<kernel::Tap>,
+    /// When the tapped packets are next handed to the recorder.
+    feed_at: Option<Instant>,
 }
 
 impl RelayTask {
@@ -87,10 +101,12 @@ impl RelayTask {
         legs: Arc<[LegShared; 3]>,
         counters: Counters,
         notices: NoticeHandler,
+        kernel_path: Option<KernelPath>,
     ) -> RelayTask {
         let clock = Clock::new();
         RelayTask {
             rtp: [None, None, None],
+            local: [None; 3],
             rtcp: [None, None, None],
             rtcp_remote: [None; 3],
             rtcp_mux: [false; 3],
@@ -103,15 +119,30 @@ impl RelayTask {
             notices,
             playing: 0,
             out: Vec::new(),
+            kernel_path,
+            kernel: None,
+            kernel_refused: None,
+            tap_tail: None,
+            feed_at: None,
         }
     }
 
     /// When the session next wants [`on_timeout`](Self::on_timeout).
     pub(super) fn deadline(&self) -> Option<Instant> {
-        self.session.poll_timeout().map(|t| self.clock.instant(t))
+        let session = self.session.poll_timeout().map(|t| self.clock.instant(t));
+        let kernel = self.kernel.as_ref().map(|k| k.next_sync);
+        session.into_iter().chain(kernel).chain(self.feed_at).min()
     }
 
     pub(super) fn on_timeout(&mut self) {
+        let now = Instant::now();
+        // The kernel's packets first: the recording's tick must not pass them.
+        if self.feed_at.is_some_and(|at| at <= now) {
+            self.kernel_feed();
+        }
+        if self.kernel.as_ref().is_some_and(|k| k.next_sync <= now) {
+            self.kernel_sync();
+        }
         let now = self.clock.now();
         self.session.on_timeout(now, &mut self.out);
     }
@@ -138,6 +169,10 @@ impl RelayTask {
     }
 
     pub(super) fn command(&mut self, command: Command) {
+        // Whatever it changes, the session decides again with every packet in front of it.
+        if !matches!(command, Command::Open(..)) {
+            self.kernel_leave();
+        }
         let now = self.clock.now();
         match command {
             Command::Codecs(leg, codecs) => self.session.set_codecs(leg, codecs),
@@ -155,6 +190,8 @@ impl RelayTask {
                 self.peers[leg.idx()] = Some(PeerLink { io, ended: false });
             }
             Command::DetachWebRtc(leg) => self.peers[leg.idx()] = None,
+            // A new remote: out of the kernel (above) until the leg latches again.
+            Command::Remote => {}
             // The relay thread takes these itself (sockets to register, the call to end).
             Command::Open(..) | Command::Finish(_) => {}
         }
@@ -255,6 +292,10 @@ impl RelayTask {
             LegCounters::add(&c.dropped, 1);
             return;
         }
+        // A packet the kernel left to us: the session's streams first catch up with it.
+        if self.kernel.is_some() {
+            self.kernel_sync();
+        }
         let heard = match self.session.on_rtp(leg, pkt, self.clock.now()) {
             Delivery::Relay(to) => self.send(to, pkt),
             Delivery::Mixed => true,
@@ -310,6 +351,7 @@ impl RelayTask {
         if self.session.take_prompt_ended() {
             (self.notices)(MediaNotice::PromptEnded { play: self.playing });
         }
+        self.kernel_update();
     }
 
     /// Sends to `leg`'s remote (or WebRTC peer) without waiting: real-time audio is
@@ -377,6 +419,10 @@ impl RelayTask {
     }
 
     pub(super) fn finish(&mut self) -> MediaReport {
+        // Out of the kernel for good: the flush after this must not put it back.
+        self.kernel_path = None;
+        self.kernel_leave();
+        self.kernel_feed();
         self.session.finish(self.clock.now());
         self.flush();
         MediaReport {

@@ -48,6 +48,7 @@ impl RecordSink for ToneTaps {
     }
     fn tick(&mut self, _at: u64) {}
     fn end(&mut self, _at: u64) {}
+    fn lost(&mut self, _samples: u64) {}
     fn finish(self: Box<Self>) -> Result<RecordingInfo, RecordingError> {
         Ok(RecordingInfo {
             path: "memory".into(),

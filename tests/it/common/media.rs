@@ -857,6 +857,9 @@ pub struct MediaCall<'a> {
     pub info_at_ms: u64,
     /// From the INFO (or, in caller_inband.xml, from `info_at_ms`) to the BYE.
     pub tail_ms: u64,
+    /// caller_media.xml's payload types in preference order: `0 8 101` (PCMU first) or
+    /// `8 0 101`.
+    pub offer: &'a str,
 }
 
 impl<'a> MediaCall<'a> {
@@ -869,6 +872,7 @@ impl<'a> MediaCall<'a> {
             rtp_port: None,
             info_at_ms: 2_000,
             tail_ms: 1_000,
+            offer: "0 8 101",
         }
     }
 }
@@ -905,7 +909,11 @@ pub fn media_caller(router: SocketAddr, call: &MediaCall) -> tokio::process::Chi
     sipp_keyed(
         router,
         call.scenario,
-        &[("pcap", pcap), ("rtp_port", &rtp_port)],
+        &[
+            ("pcap", pcap),
+            ("rtp_port", &rtp_port),
+            ("offer", call.offer),
+        ],
         &[
             "-set",
             "tail_ms",

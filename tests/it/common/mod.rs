@@ -98,6 +98,8 @@ pub struct Options {
     pub overload: String,
     /// More sections (`[limits]`, `[bans]`…), appended as given.
     pub extra: String,
+    /// `[media] kernel_relay`.
+    pub kernel_relay: bool,
 }
 
 impl Default for Options {
@@ -125,6 +127,7 @@ impl Default for Options {
             seat_lines: Vec::new(),
             overload: "max_queue_delay_ms = 0\n".into(),
             extra: String::new(),
+            kernel_relay: false,
         }
     }
 }
@@ -206,6 +209,7 @@ rtp_port_min = {rtp_min}
 rtp_port_max = {rtp_max}
 seat_rtp_timeout_s = {seat_rtp_timeout}
 caller_rtp_timeout_s = {caller_rtp_timeout}
+kernel_relay = {kernel_relay}
 {prompts_dir}[http]
 listen = "127.0.0.1:0"
 {https}[store]
@@ -222,6 +226,7 @@ data_dir = "{data}"
         ring = opts.ring_timeout_s,
         seat_rtp_timeout = opts.seat_rtp_timeout_s,
         caller_rtp_timeout = opts.caller_rtp_timeout_s,
+        kernel_relay = opts.kernel_relay,
         autopause = opts
             .autopause
             .map(|(resume, burst)| {

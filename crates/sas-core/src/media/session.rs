@@ -43,8 +43,11 @@ use crate::time::EpochMillis;
 use conference::{EVERYONE, Hearing, Mixer};
 
 mod conference;
+mod fast_path;
 #[cfg(test)]
 mod tests;
+
+pub use fast_path::FastPath;
 
 /// Fixed RTP header length (what relayed packets carry; payload is the rest).
 const RTP_HEADER_LEN: usize = 12;
@@ -80,6 +83,9 @@ pub trait RecordSink: Send {
     fn tick(&mut self, at: u64);
     /// The call ended at sample position `at`: the recording stops there.
     fn end(&mut self, at: u64);
+    /// `samples` of audio reached the router but will never reach the recording (the
+    /// kernel path's tap could not keep them): the recording is incomplete by that much.
+    fn lost(&mut self, samples: u64);
     /// Closes the recording; blocking IO, so off the event loop.
     fn finish(self: Box<Self>) -> Result<RecordingInfo, RecordingError>;
 }

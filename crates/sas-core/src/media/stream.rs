@@ -99,6 +99,30 @@ impl OutboundStream {
         true
     }
 
+    /// Our SSRC towards the leg.
+    pub fn ssrc(&self) -> u32 {
+        self.ssrc
+    }
+
+    /// How packets of `source` are renumbered while it stays current (its SSRC): the SSRC
+    /// they must carry, and the sequence and timestamp offsets. `None` until a packet of
+    /// `source` has been relayed (or once another source took over).
+    pub fn mapping(&self, source: SourceId) -> Option<(u32, u16, u32)> {
+        let s = self.source.filter(|s| s.id == source)?;
+        Some((s.ssrc_in, s.seq_offset, s.ts_offset))
+    }
+
+    /// Packets of the current source were renumbered and sent by someone else (the kernel
+    /// path), the furthest with `last_seq` and `last_ts`, at `now_samples`: the stream
+    /// continues after them. Never moves the stream back.
+    pub fn sent_elsewhere(&mut self, last_seq: u16, last_ts: u32, now_samples: u64) {
+        let next = last_seq.wrapping_add(1);
+        if next.wrapping_sub(self.next_seq) < 0x8000 {
+            self.next_seq = next;
+            self.last = Some((last_ts, now_samples));
+        }
+    }
+
     /// Builds a packet for audio the router plays (a G.711 prompt frame: one byte per
     /// sample, so the payload length advances the timestamp of the next frame).
     pub fn play(

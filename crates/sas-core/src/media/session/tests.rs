@@ -36,6 +36,7 @@ struct Taps {
     plateau_rtp: Vec<RtpMeta>,
     ticks: Vec<u64>,
     end: Option<u64>,
+    lost: u64,
 }
 
 #[derive(Clone, Default)]
@@ -56,6 +57,9 @@ impl RecordSink for MemorySink {
     }
     fn end(&mut self, at: u64) {
         self.0.lock().unwrap().end = Some(at);
+    }
+    fn lost(&mut self, samples: u64) {
+        self.0.lock().unwrap().lost += samples;
     }
     fn finish(self: Box<Self>) -> Result<RecordingInfo, RecordingError> {
         Ok(RecordingInfo {
@@ -729,4 +733,55 @@ fn a_supervisor_listens_whispers_then_barges_and_leaves() {
         ears.0[Leg::A.idx()].len(),
         "what the caller hears is recorded"
     );
+}
+
+#[test]
+fn a_fast_path_hands_back_what_it_relayed_for_the_recording_and_the_statistics() {
+    let sink = MemorySink::default();
+    let mut s = MediaSession::new(T0, [1, 2, 3], [100, 200, 300]);
+    s.set_codecs(Leg::A, PCMA);
+    s.set_codecs(Leg::B, PCMA);
+    s.bridge(Leg::B);
+    s.start_recording(Box::new(sink.clone()), T0);
+    let mut p = rtp(8, false, 5000, 80_000, 0xAAAA, &[0x11; 160]);
+    assert_eq!(s.on_rtp(Leg::A, &mut p, T0), Delivery::Relay(Leg::B));
+    let mut p = rtp(8, false, 9000, 1_000_000, 0xBBBB, &[0x22; 160]);
+    assert_eq!(s.on_rtp(Leg::B, &mut p, T0), Delivery::Relay(Leg::A));
+    assert_eq!(s.fast_paths(false), None, "recorded: only with the tap");
+    let [up, down] = s.fast_paths(true).expect("tapped, it qualifies");
+    // What the kernel sent, renumbered with the offsets it was given.
+    let sent = |path: &FastPath, seq: u16, ts: u32, byte: u8| {
+        rtp(
+            8,
+            false,
+            seq.wrapping_add(path.seq_offset),
+            ts.wrapping_add(path.ts_offset),
+            path.ssrc_out,
+            &[byte; 160],
+        )
+    };
+    s.fast_path_tapped(&up, &sent(&up, 5001, 80_160, 0x33), T0 + 20);
+    let to_caller = sent(&down, 9001, 1_000_160, 0x44);
+    s.fast_path_tapped(&down, &to_caller, T0 + 20);
+    s.fast_path_lost(2);
+    let taps = sink.0.lock().unwrap();
+    assert_eq!(
+        taps.caller.last(),
+        Some(&(160, vec![0x33; 160], G711Law::Alaw)),
+        "the caller's audio, placed when the kernel relayed it"
+    );
+    assert_eq!(taps.plateau.last().map(|t| &t.1), Some(&vec![0x44; 160]));
+    let (_, _, _, ts, ssrc) = header(&to_caller);
+    assert_eq!(
+        taps.plateau_rtp.last(),
+        Some(&RtpMeta {
+            ssrc,
+            timestamp: ts
+        }),
+        "what the caller heard, with our header"
+    );
+    assert_eq!(taps.lost, 2 * 160, "two packets of 20 ms");
+    drop(taps);
+    assert_eq!(s.quality(Leg::A).packets_received, 2);
+    assert_eq!(s.quality(Leg::B).packets_received, 2);
 }
