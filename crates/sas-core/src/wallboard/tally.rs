@@ -50,9 +50,10 @@ pub struct Sums {
 }
 
 impl Sums {
-    fn add(&mut self, rows: &Rows) {
-        add_into(&mut self.lines, rows.lines.iter().map(|(k, r)| (k, r)));
-        add_into(&mut self.queues, rows.queues.iter().map(|(k, r)| (k, r)));
+    /// Adds rows by line and by queue (one call's, or one second's).
+    fn add(&mut self, lines: &[(String, Row)], queues: &[(String, Row)]) {
+        add_into(&mut self.lines, lines.iter().map(|(k, r)| (k, r)));
+        add_into(&mut self.queues, queues.iter().map(|(k, r)| (k, r)));
     }
 }
 
@@ -178,7 +179,7 @@ impl Tally {
         self.roll(now);
         let rows = Rows::of(record);
         if self.today_has(rows.arrived_at) {
-            self.today.add(&rows);
+            self.today.add(&rows.lines, &rows.queues);
         }
         let slot = rows.arrived_at - rows.arrived_at % SLOT_MS;
         if in_last_hour(slot, now) {
@@ -204,20 +205,15 @@ impl Tally {
             last_hour: Sums::default(),
         };
         for slot in self.recent.values() {
-            let last_hour = &mut figures.last_hour;
-            add_into(&mut last_hour.lines, slot.lines.iter().map(|(k, r)| (k, r)));
-            add_into(
-                &mut last_hour.queues,
-                slot.queues.iter().map(|(k, r)| (k, r)),
-            );
+            figures.last_hour.add(&slot.lines, &slot.queues);
         }
         for record in live.filter(|r| r.answered_at.is_some()) {
             let rows = Rows::of(record);
             if self.today_has(rows.arrived_at) {
-                figures.today.add(&rows);
+                figures.today.add(&rows.lines, &rows.queues);
             }
             if in_last_hour(rows.arrived_at, now) {
-                figures.last_hour.add(&rows);
+                figures.last_hour.add(&rows.lines, &rows.queues);
             }
         }
         figures
