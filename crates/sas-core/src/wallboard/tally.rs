@@ -7,7 +7,9 @@
 //! is the calls that arrived in the 60 minutes before now, to the second: finished calls of
 //! the last hour are summed per second of arrival (at most 3,600 sums, whatever the call
 //! rate: one entry per call grew with the calls handled, ~3 KiB each, 10 GB an hour at
-//! 1,000 calls/s), and those sums summed again when a board is drawn.
+//! 1,000 calls/s), and those sums summed again when a board is drawn. A second's sums are
+//! [`Slot`]s, rows allocated to size: as [`Sums`] (a `BTreeMap` node has room for 11 rows
+//! of ~310 bytes) they took ~7 KiB a second, 24 MiB for the hour.
 
 use crate::record::CallRecord;
 use crate::report::{GroupBy, Period, Row, named_rows};
@@ -48,14 +50,10 @@ pub struct Sums {
 }
 
 impl Sums {
-    fn add(&mut self, rows: &Rows) {
-        add_into(&mut self.lines, rows.lines.iter().map(|(k, r)| (k, r)));
-        add_into(&mut self.queues, rows.queues.iter().map(|(k, r)| (k, r)));
-    }
-
-    fn merge(&mut self, other: &Sums) {
-        add_into(&mut self.lines, &other.lines);
-        add_into(&mut self.queues, &other.queues);
+    /// Adds rows by line and by queue (one call's, or one second's).
+    fn add(&mut self, lines: &[(String, Row)], queues: &[(String, Row)]) {
+        add_into(&mut self.lines, lines.iter().map(|(k, r)| (k, r)));
+        add_into(&mut self.queues, queues.iter().map(|(k, r)| (k, r)));
     }
 }
 
@@ -74,7 +72,46 @@ pub struct Tally {
     today: Sums,
     /// Finished calls that arrived within the last hour, as of the last call or board,
     /// summed by the start of their second of arrival.
-    recent: BTreeMap<EpochMillis, Sums>,
+    recent: BTreeMap<EpochMillis, Slot>,
+}
+
+/// One second's sums by line and by queue, each sorted by key.
+#[derive(Debug, Clone, Default)]
+struct Slot {
+    lines: Vec<(String, Row)>,
+    queues: Vec<(String, Row)>,
+}
+
+impl Slot {
+    fn add(&mut self, rows: &Rows) {
+        add_sorted(&mut self.lines, &rows.lines);
+        add_sorted(&mut self.queues, &rows.queues);
+    }
+
+    /// Heap bytes held (the rows and their keys).
+    #[cfg(test)]
+    fn heap_bytes(&self) -> usize {
+        [&self.lines, &self.queues]
+            .into_iter()
+            .map(|rows| {
+                rows.capacity() * std::mem::size_of::<(String, Row)>()
+                    + rows.iter().map(|(k, _)| k.capacity()).sum::<usize>()
+            })
+            .sum()
+    }
+}
+
+/// Adds `add` into `rows`, sorted by key; a new key grows `rows` by exactly one.
+fn add_sorted(rows: &mut Vec<(String, Row)>, add: &[(String, Row)]) {
+    for (key, row) in add {
+        match rows.binary_search_by(|(k, _)| k.cmp(key)) {
+            Ok(i) => rows[i].1.add(row),
+            Err(i) => {
+                rows.reserve_exact(1);
+                rows.insert(i, (key.clone(), row.clone()));
+            }
+        }
+    }
 }
 
 /// Today's bounds, for the Paris day of `now`.
@@ -131,12 +168,18 @@ impl Tally {
         self.recent.len()
     }
 
+    /// Heap bytes the last hour's sums hold (their map's own nodes apart).
+    #[cfg(test)]
+    pub(crate) fn recent_bytes(&self) -> usize {
+        self.recent.values().map(Slot::heap_bytes).sum()
+    }
+
     /// A finished call (counted once: it has left the calls in progress).
     pub fn finished(&mut self, now: EpochMillis, record: &CallRecord) {
         self.roll(now);
         let rows = Rows::of(record);
         if self.today_has(rows.arrived_at) {
-            self.today.add(&rows);
+            self.today.add(&rows.lines, &rows.queues);
         }
         let slot = rows.arrived_at - rows.arrived_at % SLOT_MS;
         if in_last_hour(slot, now) {
@@ -161,16 +204,16 @@ impl Tally {
             today: self.today.clone(),
             last_hour: Sums::default(),
         };
-        for sums in self.recent.values() {
-            figures.last_hour.merge(sums);
+        for slot in self.recent.values() {
+            figures.last_hour.add(&slot.lines, &slot.queues);
         }
         for record in live.filter(|r| r.answered_at.is_some()) {
             let rows = Rows::of(record);
             if self.today_has(rows.arrived_at) {
-                figures.today.add(&rows);
+                figures.today.add(&rows.lines, &rows.queues);
             }
             if in_last_hour(rows.arrived_at, now) {
-                figures.last_hour.add(&rows);
+                figures.last_hour.add(&rows.lines, &rows.queues);
             }
         }
         figures

@@ -219,6 +219,25 @@ fn the_last_hour_keeps_one_sum_per_second_whatever_the_call_rate() {
 }
 
 #[test]
+fn a_second_of_the_last_hour_holds_its_rows_and_no_spare_room() {
+    // Three calls a second for ten minutes, one line and one queue: ~0.7 KiB a second
+    // (as a map of rows, ~7 KiB: 24 MiB for a full hour).
+    let start = at(22, 0);
+    let mut tally = Tally::new(start);
+    for i in 0..1_800u64 {
+        let arrived = start + i * S / 3;
+        let call = Call::new(&format!("c{i}"), "samu", arrived)
+            .queue(1, "arm")
+            .end(3, Outcome::Misdial)
+            .0;
+        tally.finished(arrived + 3 * S, &call);
+    }
+    assert_eq!(tally.recent_slots(), 600);
+    let per_slot = tally.recent_bytes() / 600;
+    assert!(per_slot <= 1024, "{per_slot} bytes a second");
+}
+
+#[test]
 fn summer_time_days_start_at_their_own_midnight() {
     // 2026-03-29: Paris goes to UTC+2 at 02:00; the day is 23 hours long.
     let morning = paris(2026, 3, 29, 10, 0, 0);
