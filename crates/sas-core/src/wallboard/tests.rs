@@ -188,12 +188,10 @@ fn local_midnight_starts_a_new_day_and_the_last_hour_runs_across_it() {
     assert!(f.last_hour.lines.is_empty(), "{:?}", f.last_hour);
 }
 
-#[test]
-fn the_last_hour_keeps_one_sum_per_second_whatever_the_call_rate() {
-    // 20,000 calls in 10 minutes (33/s, a load test's rate): 600 sums, not 20,000 rows.
-    let start = at(22, 0);
+/// `calls` misdials of the 15 spread evenly over the ten minutes from `start`, counted as
+/// each ends (3 s after it arrived).
+fn ten_minutes_of_misdials(start: EpochMillis, calls: u64) -> Tally {
     let mut tally = Tally::new(start);
-    let calls = 20_000u64;
     for i in 0..calls {
         let arrived = start + i * 600 * S / calls;
         let call = Call::new(&format!("c{i}"), "samu", arrived)
@@ -202,6 +200,15 @@ fn the_last_hour_keeps_one_sum_per_second_whatever_the_call_rate() {
             .0;
         tally.finished(arrived + 3 * S, &call);
     }
+    tally
+}
+
+#[test]
+fn the_last_hour_keeps_one_sum_per_second_whatever_the_call_rate() {
+    // 20,000 calls in 10 minutes (33/s, a load test's rate): 600 sums, not 20,000 rows.
+    let start = at(22, 0);
+    let calls = 20_000u64;
+    let mut tally = ten_minutes_of_misdials(start, calls);
     assert_eq!(tally.recent_slots(), 600);
     let end = start + 600 * S;
     let f = tally.figures(end, std::iter::empty());
@@ -222,16 +229,7 @@ fn the_last_hour_keeps_one_sum_per_second_whatever_the_call_rate() {
 fn a_second_of_the_last_hour_holds_its_rows_and_no_spare_room() {
     // Three calls a second for ten minutes, one line and one queue: ~0.7 KiB a second
     // (as a map of rows, ~7 KiB: 24 MiB for a full hour).
-    let start = at(22, 0);
-    let mut tally = Tally::new(start);
-    for i in 0..1_800u64 {
-        let arrived = start + i * S / 3;
-        let call = Call::new(&format!("c{i}"), "samu", arrived)
-            .queue(1, "arm")
-            .end(3, Outcome::Misdial)
-            .0;
-        tally.finished(arrived + 3 * S, &call);
-    }
+    let tally = ten_minutes_of_misdials(at(22, 0), 1_800);
     assert_eq!(tally.recent_slots(), 600);
     let per_slot = tally.recent_bytes() / 600;
     assert!(per_slot <= 1024, "{per_slot} bytes a second");

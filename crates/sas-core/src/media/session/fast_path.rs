@@ -153,13 +153,7 @@ mod tests {
     use crate::media::dtmf::testutil::rtp;
     use crate::media::recording::{RecordingError, RecordingInfo};
 
-    const T0: EpochMillis = 1_800_000_000_000;
-    const PCMA: LegCodecs = LegCodecs {
-        audio_pt: 8,
-        law: G711Law::Alaw,
-        dtmf_pt: Some(101),
-        other_pt: None,
-    };
+    use crate::media::session::tests::{PCMA, T0};
 
     /// A bridged call (caller A, seat B, PCMA both) with one packet relayed each way.
     fn bridged() -> MediaSession {

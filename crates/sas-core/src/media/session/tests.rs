@@ -8,8 +8,8 @@ use crate::media::dtmf::testutil::{dtmf, g711, power_at, rtp, silence, tones};
 use crate::media::prompts::{FRAME_BYTES, Prompt};
 use crate::media::recording::RtpMeta;
 
-const T0: EpochMillis = 1_800_000_000_000;
-const PCMA: LegCodecs = LegCodecs {
+pub(super) const T0: EpochMillis = 1_800_000_000_000;
+pub(super) const PCMA: LegCodecs = LegCodecs {
     audio_pt: 8,
     law: G711Law::Alaw,
     dtmf_pt: Some(101),
