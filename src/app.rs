@@ -571,7 +571,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         }
         None => (None, None),
     };
-    let driver = CallDriver {
+    let mut driver = CallDriver {
         router: {
             let mut router = Router::new(switchboard, now);
             router.set_liveness(LivenessSettings {
@@ -726,6 +726,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         None => None,
     };
 
+    driver.publish_start();
     let driver = tokio::spawn(driver.run(call_receiver, cti_commands, shutdown.clone()));
     let mut tasks: Vec<JoinHandle<()>> = line_sync_task.into_iter().collect();
     for listener in ws_listeners {

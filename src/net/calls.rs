@@ -326,7 +326,6 @@ impl CallDriver {
         let mut legs = LegMap::default();
         // SIP Call-ID of any leg → router call id.
         let mut by_leg: HashMap<String, String> = HashMap::new();
-        self.publish_start();
         let mut watchdog = tokio::time::interval(std::time::Duration::from_secs(1));
         // Once a second: the queue gauges (calls waiting, longest wait), the wallboard and
         // the tables' sizes are samples, not per-event work (nine labelled gauges looked
@@ -958,8 +957,10 @@ impl CallDriver {
         }));
     }
 
-    /// The gauges at start: every seat as it is, the queues, the calls.
-    fn publish_start(&mut self) {
+    /// The gauges at start: every seat as it is (restored registrations and pauses
+    /// included), the queues, the calls. Called before the driver runs, so `/metrics` never
+    /// shows a centre without its seats.
+    pub fn publish_start(&mut self) {
         let now = self.clock.now().wall;
         let acd = self.router.board().acd();
         self.tracking
