@@ -32,7 +32,9 @@
 //!
 //! Per call, the batch keeps sled's work small: a call's journal lines are coalesced (only
 //! its latest version in the batch is written), and a call whose final record is in the
-//! same batch gets no journal line at all (its record supersedes it). Every write is a
+//! same batch gets no journal line at all (its record supersedes it), and a seat's history
+//! grows under one key per run of events ([`super::seat_log::SeatRun`]: a call's offer and
+//! the seat's changes after it), rewritten whole, not one key an event. Every write is a
 //! plain sled insert or remove, never an atomic sled batch or transaction: sled 0.34 seals
 //! and writes out its IO buffer around each of those (a wake-up of its IO threads, a
 //! `pwrite`, a `sync_file_range`), and the commit log already makes a write whole: a crash
@@ -55,7 +57,7 @@ pub mod metrics;
 
 use super::presence::StoredBinding;
 use super::record::{CallRecord, FileEntry};
-use super::seat_log::{self, SeatEvent};
+use super::seat_log::{Runs, SeatEvent};
 use super::wal::{self, CommitLog, entry::Entry};
 use super::{Store, StoreError};
 use crate::acd::PauseReason;
@@ -405,8 +407,9 @@ struct Batch {
     recordings: Vec<(PathBuf, String)>,
     /// Each live call's latest journal line (written at commit, unless its record came).
     journal: IdMap<String, (EpochMillis, CallRecord)>,
-    /// Seat history with its keys' sequence numbers, written at commit.
-    seat_events: Vec<(u64, SeatEvent)>,
+    /// Each seat's history runs, those changed written at commit (kept from batch to
+    /// batch: a run grows over several).
+    seat_runs: Runs,
     /// What was applied to sled, in order, for the commit log (journal lines and seat
     /// events join at commit).
     logged: Vec<Entry<'static>>,
@@ -433,7 +436,7 @@ impl Batch {
             }
             Write::SeatEvent(event) => {
                 self.opened.get_or_insert_with(Instant::now);
-                self.seat_events.push((seat_log::next_sequence(), event));
+                self.seat_runs.add(event);
             }
             Write::Bindings { user, bindings } => {
                 let bindings: Vec<StoredBinding> = bindings.iter().map(Into::into).collect();
@@ -498,15 +501,15 @@ impl Batch {
         Ok(())
     }
 
-    /// The seat events gathered, written, then logged.
-    fn write_seat_events(&mut self, store: &Store) {
-        if self.seat_events.is_empty() {
+    /// The seat history runs changed, written, then logged.
+    fn write_seat_runs(&mut self, store: &Store) {
+        let runs = self.seat_runs.take_unwritten();
+        if runs.is_empty() {
             return;
         }
-        let events = std::mem::take(&mut self.seat_events);
-        let n = events.len();
-        if let Err(e) = self.write(store, Ok(Entry::Seats { events })) {
-            tracing::warn!(error = %e, events = n, "seat history not stored");
+        let n = runs.len();
+        if let Err(e) = self.write(store, Ok(Entry::Seats { runs })) {
+            tracing::warn!(error = %e, runs = n, "seat history not stored");
         }
     }
 
@@ -518,7 +521,7 @@ impl Batch {
         if !waiting.is_empty() {
             self.sync_recordings(store, metrics);
         }
-        self.write_seat_events(store);
+        self.write_seat_runs(store);
         let journal = std::mem::take(&mut self.journal);
         let mut logged: Vec<Entry<'_>> = std::mem::take(&mut self.logged);
         logged.extend(write_journal(&journal, store, metrics));
@@ -548,7 +551,10 @@ impl Batch {
             }
             done.send(flushed.clone()).ok();
         }
-        *self = Self::default();
+        *self = Self {
+            seat_runs: std::mem::take(&mut self.seat_runs),
+            ..Self::default()
+        };
     }
 
     /// Syncs the batch's recordings (their data: `fdatasync`), then each directory once.

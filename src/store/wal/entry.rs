@@ -14,7 +14,7 @@
 use super::super::outbox;
 use super::super::presence::StoredBinding;
 use super::super::record::{CallRecord, FileEntry};
-use super::super::seat_log::SeatEvent;
+use super::super::seat_log::SeatRun;
 use super::super::{Store, StoreError};
 use crate::acd::PauseReason;
 use crate::time::EpochMillis;
@@ -33,8 +33,12 @@ pub enum Entry<'a> {
         seat: String,
         paused: Option<PauseReason>,
     },
-    /// Seat history, each event with its key's sequence number.
-    Seats { events: Vec<(u64, SeatEvent)> },
+    /// Seat history runs, each with its key's sequence number (`events`: a frame written
+    /// before runs, one event each).
+    Seats {
+        #[serde(alias = "events")]
+        runs: Vec<(u64, SeatRun)>,
+    },
     Bindings {
         user: String,
         bindings: Vec<StoredBinding>,
@@ -101,7 +105,7 @@ impl Store {
                 }
             }
             Entry::Standing { seat, paused } => self.put_seat_standing(seat, *paused)?,
-            Entry::Seats { events } => self.put_seat_events_keyed(events)?,
+            Entry::Seats { runs } => self.put_seat_runs(runs)?,
             Entry::Bindings { user, bindings } => self.put_stored_bindings(user, bindings)?,
             Entry::Stored { record, outbox } => {
                 let id = record.id.as_bytes();

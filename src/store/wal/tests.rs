@@ -6,7 +6,7 @@ use super::*;
 use crate::store::Store;
 use crate::store::journal::tests::{T0, live};
 use crate::store::record::{CallRecord, FileEntry, Outcome, Qualification};
-use crate::store::seat_log::SeatEvent;
+use crate::store::seat_log::{SeatEvent, SeatRun};
 
 fn log_in(dir: &Path) -> CommitLog {
     CommitLog::open(&dir.join(FILE_NAME), 1 << 30).unwrap()
@@ -135,9 +135,9 @@ fn batch() -> Vec<u8> {
             outbox: None,
         },
         Entry::Seats {
-            events: vec![(
+            runs: vec![(
                 42,
-                SeatEvent {
+                SeatRun(vec![SeatEvent {
                     at: T0,
                     seat: "arm1".into(),
                     kind: "LOGIN".into(),
@@ -145,7 +145,7 @@ fn batch() -> Vec<u8> {
                     to: None,
                     call: None,
                     detail: None,
-                },
+                }]),
             )],
         },
         Entry::Journal {
@@ -190,6 +190,21 @@ fn a_frame_of_another_format_is_skipped() {
     let old = br#"[{"w":"record","record":{},"ship":false}]"#.to_vec();
     store.replay_frames(&[old, batch()]).unwrap();
     assert_eq!(store.call_count(), 2);
+}
+
+/// A frame written before seat history runs (`events`, one event each) replays: an
+/// upgrade after a `kill -9` loses no seat history.
+#[test]
+fn a_frame_from_before_seat_runs_replays_its_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let event = r#"{"at":5,"seat":"arm1","kind":"LOGIN"}"#;
+    let old = format!(r#"[{{"w":"seats","events":[[3,{event}],[4,{event}]]}}]"#);
+    store.replay_frames(&[old.into_bytes()]).unwrap();
+    let kinds: Vec<_> = (store.seat_history("arm1", 10).unwrap().into_iter())
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["LOGIN", "LOGIN"]);
 }
 
 /// Frames left in the log (sled never flushed them: `kill -9`) are in the store once it
