@@ -131,7 +131,18 @@ impl RelayTask {
     pub(super) fn deadline(&self) -> Option<Instant> {
         let session = self.session.poll_timeout().map(|t| self.clock.instant(t));
         let kernel = self.kernel.as_ref().map(|k| k.next_sync);
-        session.into_iter().chain(kernel).chain(self.feed_at).min()
+        let at = session
+            .into_iter()
+            .chain(kernel)
+            .chain(self.feed_at)
+            .min()?;
+        // In the kernel nothing a timer does is heard (no frames to pace): the call's feed,
+        // sync, recording tick and RTCP wait for the next slot of a grid every call shares,
+        // so a relay thread wakes once for many calls' timers, not for each.
+        Some(match self.kernel {
+            Some(_) => kernel::on_grid(at),
+            None => at,
+        })
     }
 
     pub(super) fn on_timeout(&mut self) {

@@ -22,6 +22,22 @@ const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// recording's jitter buffer, a second).
 pub(super) const FEED_EVERY: Duration = Duration::from_millis(100);
 
+/// The slots the timers of calls in the kernel wait for (see [`RelayTask::deadline`]).
+const GRID: Duration = Duration::from_millis(20);
+
+/// Where the grid starts: one for the process, so every relay thread's calls share it.
+static GRID_START: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+
+/// The first slot of the grid at or after `at`.
+pub(super) fn on_grid(at: Instant) -> Instant {
+    let start = *GRID_START;
+    let (since, grid) = (
+        at.saturating_duration_since(start).as_nanos(),
+        GRID.as_nanos(),
+    );
+    start + Duration::from_nanos((since.div_ceil(grid) * grid) as u64)
+}
+
 /// The kernel path a relay may use, with its packet counter.
 #[derive(Clone)]
 pub struct KernelPath {
@@ -366,5 +382,27 @@ impl RelayTask {
                 self.session.fast_path_lost(lost);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 50 ms of deadlines, a millisecond apart, share 3 or 4 wake-ups, each at most a
+    /// slot late.
+    #[test]
+    fn timers_in_the_kernel_wait_for_a_slot_of_one_shared_grid() {
+        let t = Instant::now();
+        let mut slots = Vec::new();
+        for ms in 0..50 {
+            let at = t + Duration::from_millis(ms);
+            let slot = on_grid(at);
+            assert!(slot >= at && slot < at + GRID);
+            assert_eq!(on_grid(slot), slot, "a slot is its own slot");
+            slots.push(slot);
+        }
+        slots.dedup();
+        assert!((3..=4).contains(&slots.len()), "{} wake-ups", slots.len());
     }
 }
