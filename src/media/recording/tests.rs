@@ -659,3 +659,28 @@ fn the_writer_buffers_and_hashes_writes_of_any_size_alike() {
         .collect();
     assert_eq!(read, samples);
 }
+
+/// A header checkpoint leaves the buffer alone: the file grows by whole write buffers (page
+/// aligned, so the file system never zeroes around a write), and the header on disk never
+/// claims more than the file on disk holds, so a crash leaves a playable file.
+#[test]
+fn a_checkpoint_keeps_writes_page_aligned_and_the_header_true_to_the_disk() {
+    let root = tempfile::tempdir().unwrap();
+    let mut writer = RecordingWriter::create(root.path(), "aligned.wav").unwrap();
+    let path = root.path().join("aligned.wav");
+    for second in 1..=25u64 {
+        // A second of audio, in packets' worth.
+        for _ in 0..50 {
+            writer.write(&[3; 2 * PACKET]).unwrap();
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let on_disk = bytes.len();
+        assert_eq!(on_disk % writer::BUFFER_BYTES, 0, "after {second} s");
+        let said = u32::from_le_bytes(bytes[40..44].try_into().unwrap()) as usize;
+        assert!(said <= on_disk - 44, "header after {second} s");
+        if second % 10 == 0 {
+            assert_eq!(said, on_disk - 44, "the checkpoint at {second} s");
+        }
+    }
+    writer.finish().unwrap();
+}

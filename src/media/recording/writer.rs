@@ -127,8 +127,7 @@ impl RecordingWriter {
         }
         self.frames += frames;
         if self.frames - self.checkpointed >= CHECKPOINT_FRAMES {
-            self.patch_header()?;
-            self.checkpointed = self.frames;
+            self.checkpoint()?;
         }
         Ok(())
     }
@@ -161,11 +160,24 @@ impl RecordingWriter {
         written.map_err(|e| self.io(e))
     }
 
-    /// Writes out what is buffered and the header the file's length implies (with `pwrite`:
-    /// the append position stays where it is).
+    /// Writes the header the file's length on disk implies (with `pwrite`: the append
+    /// position stays where it is). What is still buffered stays there: flushing it here
+    /// would leave every later write straddling pages, which the file system then zeroes
+    /// around (5 % of the relay threads' time with 1,000 calls recorded).
+    fn checkpoint(&mut self) -> Result<(), RecordingError> {
+        let buffered = (self.pending.len() - self.unhashed) as u64 / FRAME_BYTES;
+        self.checkpointed = self.frames;
+        self.write_header(self.frames - buffered)
+    }
+
+    /// Writes out what is buffered, then the header of all the frames.
     fn patch_header(&mut self) -> Result<(), RecordingError> {
         self.write_pending()?;
-        let data = (self.frames * FRAME_BYTES) as u32;
+        self.write_header(self.frames)
+    }
+
+    fn write_header(&mut self, frames: u64) -> Result<(), RecordingError> {
+        let data = (frames * FRAME_BYTES) as u32;
         self.out
             .write_all_at(&header(data), 0)
             .map_err(|e| self.io(e))
