@@ -108,7 +108,7 @@ fn recording(c: &mut Criterion) {
     let mut group = c.benchmark_group("recording_20ms");
     group.throughput(Throughput::Elements(1));
 
-    let interleaved: Vec<i16> = (0..320).map(|i| (i * 31) as i16).collect();
+    let interleaved: Vec<u8> = (0..320).map(|i| (i * 31) as u8).collect();
     let mut files = 0u64;
     let mut frames = 0u64;
     let mut writer = new_writer(dir.path(), &mut files);
@@ -290,7 +290,7 @@ fn relay(c: &mut Criterion) {
 
 fn new_writer(dir: &Path, files: &mut u64) -> RecordingWriter {
     *files += 1;
-    RecordingWriter::create(dir, &format!("w{files}.wav")).expect("create")
+    RecordingWriter::create(dir, &format!("w{files}.wav"), G711Law::Alaw).expect("create")
 }
 
 fn new_recorder(dir: &Path, files: &mut u64) -> Recorder {

@@ -23,7 +23,7 @@
 # measures over the steady window the relay's CPU (utime+stime from /proc), the packets it
 # relayed, and its RSS (per concurrent call: at the window's end minus before the calls).
 #
-# Each call records 16-bit stereo WAV, ~32 kB/s: 2,000 calls for 15 s write ~1 GB, removed
+# Each call records G.711 stereo WAV, ~16 kB/s: 2,000 calls for 15 s write ~0.5 GB, removed
 # with the rung's work directory. Both relays get the RTP range 10000-32767 (below the
 # kernel's ephemeral ports: ~3,790 calls at the router's six ports a call; the shipped
 # 20000-29999 refused calls past ~1,660 with 503), and the file descriptor limit is raised to

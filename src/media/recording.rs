@@ -1,5 +1,6 @@
-//! Call recording: one two-channel WAV per call, from answer to end. Channel 0 is the
-//! caller, channel 1 the plateau side (whatever the caller hears: prompts or the seat).
+//! Call recording: one two-channel G.711 WAV per call, from answer to end, in the law the
+//! caller's leg uses (its audio kept as it came). Channel 0 is the caller, channel 1 the
+//! plateau side (whatever the caller hears: prompts or the seat).
 //!
 //! A recording is evidence, so it follows the wall clock: it lasts from the answer to the
 //! end of the call (to the sample, on the media task's clock), each packet sits where its
@@ -20,7 +21,7 @@ mod writer;
 pub use salvage::salvage;
 pub use sas_core::media::recording::*;
 pub use writer::{
-    HEADER_BYTES, RecordingWriter, SAMPLE_RATE, VerifyError, header, sync_file_and_dir, verify,
+    RecordingWriter, SAMPLE_RATE, VerifyError, WavFormat, header, sync_file_and_dir, verify,
 };
 
 use crate::media::g711::G711Law;
@@ -43,6 +44,9 @@ pub fn position(start: EpochMillis, now: EpochMillis) -> u64 {
     now.saturating_sub(start)
         .saturating_mul(SAMPLE_RATE as u64 / 1000)
 }
+
+/// The law of a recording whose file is opened before any audio came: France's.
+const DEFAULT_LAW: G711Law = G711Law::Alaw;
 
 /// Silence written at once at most when a recording's file is opened late (10 s): a call
 /// where nothing is heard gets its file after this long anyway, so a crash leaves it.
@@ -70,7 +74,7 @@ pub struct Recorder {
     /// A packet has come on either channel (the file is due).
     heard: bool,
     /// Reused: the frames drained at once.
-    frames: Vec<i16>,
+    frames: Vec<u8>,
     /// Samples that reached the router but never this recording (the kernel path's tap
     /// overflowed): counted with the unplaced ones, the recording is incomplete.
     lost: u64,
@@ -89,8 +93,14 @@ enum File {
 
 impl File {
     /// Writes `frames` (interleaved), opening the file first unless they are the silence
-    /// before any audio (`heard`: a packet has come).
-    fn write(&mut self, frames: &[i16], heard: bool) -> Result<(), RecordingError> {
+    /// before any audio (`heard`: a packet has come). The file takes `mixer`'s law: its
+    /// first packet's, or [`DEFAULT_LAW`] from then on if none came yet.
+    fn write(
+        &mut self,
+        frames: &[u8],
+        heard: bool,
+        mixer: &mut StereoMixer,
+    ) -> Result<(), RecordingError> {
         if let File::Deferred {
             root,
             relative,
@@ -102,7 +112,8 @@ impl File {
                 *silence += n;
                 return Ok(());
             }
-            let mut writer = RecordingWriter::create(root, relative)?;
+            let law = mixer.settle(DEFAULT_LAW);
+            let mut writer = RecordingWriter::create(root, relative, law)?;
             writer.write_silence(*silence)?;
             *self = File::Open(writer);
         }
@@ -113,7 +124,7 @@ impl File {
     }
 
     /// Opens the file if it is not yet (nothing was heard), and hands it over.
-    fn into_writer(self) -> Result<RecordingWriter, RecordingError> {
+    fn into_writer(self, mixer: &mut StereoMixer) -> Result<RecordingWriter, RecordingError> {
         match self {
             File::Open(writer) => Ok(writer),
             File::Deferred {
@@ -121,7 +132,8 @@ impl File {
                 relative,
                 silence,
             } => {
-                let mut writer = RecordingWriter::create(&root, &relative)?;
+                let law = mixer.settle(DEFAULT_LAW);
+                let mut writer = RecordingWriter::create(&root, &relative, law)?;
                 writer.write_silence(silence)?;
                 Ok(writer)
             }
@@ -153,13 +165,6 @@ impl Recorder {
         matches!(self.file, File::Open(_))
     }
 
-    /// Adds linear samples of a `channel` packet with header `rtp`, arrived at `at`.
-    pub fn push(&mut self, channel: Channel, at: u64, rtp: RtpMeta, samples: &[i16]) {
-        self.latest = self.latest.max(at);
-        self.heard = true;
-        self.mixer.push(channel, at, rtp, samples);
-    }
-
     /// Adds a G.711 RTP payload of `channel` with header `rtp`, arrived at `at`.
     pub fn push_g711(
         &mut self,
@@ -180,7 +185,7 @@ impl Recorder {
         loop {
             self.frames.clear();
             let more = self.mixer.drain(now, &mut self.frames);
-            self.file.write(&self.frames, self.heard)?;
+            self.file.write(&self.frames, self.heard, &mut self.mixer)?;
             if !more {
                 // A gap filled at last hands out up to a second at once: not kept.
                 self.frames.shrink_to(FRAMES_KEPT);
@@ -197,7 +202,7 @@ impl Recorder {
         loop {
             self.frames.clear();
             let more = self.mixer.finish(end, &mut self.frames);
-            self.file.write(&self.frames, self.heard)?;
+            self.file.write(&self.frames, self.heard, &mut self.mixer)?;
             if !more {
                 break;
             }
@@ -222,7 +227,7 @@ impl Recorder {
                 );
             }
         }
-        let mut info = self.file.into_writer()?.finish()?;
+        let mut info = self.file.into_writer(&mut self.mixer)?.finish()?;
         info.unplaced_ms = unplaced * 1000 / u64::from(SAMPLE_RATE);
         Ok(info)
     }
@@ -233,7 +238,7 @@ impl Recorder {
             File::Open(writer) => writer.buffer_bytes(),
             File::Deferred { .. } => 0,
         };
-        self.mixer.buffer_bytes() + 2 * self.frames.capacity() + file
+        self.mixer.buffer_bytes() + self.frames.capacity() + file
     }
 
     /// What became of `channel`'s audio so far.

@@ -141,6 +141,7 @@ async fn a_call_without_rtp_is_recorded_for_as_long_as_it_lasted() {
     let channels = recording(&data, &r);
     let seconds = channels[0].len() as f32 / 8000.0;
     assert!(seconds > 8.9, "{seconds} s recorded of a 9 s call");
-    assert!(channels.iter().flatten().all(|&s| s == 0), "silence");
+    // A-law has no zero: its silence code decodes to 8.
+    assert!(channels.iter().flatten().all(|&s| s == 8), "silence");
     router.stop().await;
 }

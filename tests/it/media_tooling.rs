@@ -9,6 +9,8 @@ use crate::common;
 
 use common::media::*;
 use common::*;
+use sas_router::media::g711::G711Law;
+use sas_router::media::recording::RecordingWriter;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -192,6 +194,24 @@ fn two_channel_wavs_read_back_per_channel() {
     assert_eq!(channels[1], right);
     assert!(tone_share(&channels[0], 1000.0) > 0.98 && tone_share(&channels[0], 440.0) < 0.01);
     assert!(tone_share(&channels[1], 440.0) > 0.98 && tone_share(&channels[1], 1000.0) < 0.01);
+
+    // A recording as the router writes it: G.711 (µ-law here), decoded per channel.
+    let law = G711Law::Ulaw;
+    let mut writer = RecordingWriter::create(&dir, "g711.wav", law).unwrap();
+    let interleaved: Vec<u8> = left
+        .iter()
+        .zip(&right)
+        .flat_map(|(&l, &r)| [law.encode(l), law.encode(r)])
+        .collect();
+    writer.write(&interleaved).unwrap();
+    writer.finish().unwrap();
+    let (rate, channels) = read_wav_channels(&dir.join("g711.wav")).unwrap();
+    assert_eq!(
+        (rate, channels[0].len(), channels[1].len()),
+        (8000, left.len(), right.len())
+    );
+    assert!(tone_share(&channels[0], 1000.0) > 0.95 && tone_share(&channels[0], 440.0) < 0.01);
+    assert!(tone_share(&channels[1], 440.0) > 0.95 && tone_share(&channels[1], 1000.0) < 0.01);
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -5,6 +5,7 @@
 use crate::common;
 
 use common::{Options, cli, config_text, http_get, temp_dir};
+use sas_router::media::g711::G711Law;
 use sas_router::media::recording::{Channel, Recorder, RecordingInfo, RtpMeta};
 use sas_router::pii::CallerNumber;
 use sas_router::store::Store;
@@ -27,8 +28,21 @@ fn seed(data: &Path) -> (PathBuf, RecordingInfo) {
             ssrc,
             timestamp: i as u32 * 160,
         };
-        recorder.push(Channel::Caller, i * 160, rtp(1), &[1000; 160]);
-        recorder.push(Channel::Plateau, i * 160, rtp(2), &[-1000; 160]);
+        let (loud, soft) = (G711Law::Alaw.encode(1000), G711Law::Alaw.encode(-1000));
+        recorder.push_g711(
+            Channel::Caller,
+            i * 160,
+            rtp(1),
+            &[loud; 160],
+            G711Law::Alaw,
+        );
+        recorder.push_g711(
+            Channel::Plateau,
+            i * 160,
+            rtp(2),
+            &[soft; 160],
+            G711Law::Alaw,
+        );
         recorder.flush(i * 160).unwrap();
     }
     let info = recorder.finish(Some(50 * 160)).unwrap();

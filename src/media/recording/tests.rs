@@ -9,7 +9,12 @@ use sha2::{Digest, Sha256};
 const PACKET: usize = 160;
 const SSRC: u32 = 0xCA11;
 
-fn frame(value: i16) -> Vec<i16> {
+/// The recordings' law in these tests, and its silence.
+const LAW: G711Law = G711Law::Alaw;
+const SILENCE: u8 = LAW.silence_byte();
+
+/// A packet of one A-law byte, so where it landed shows in the output.
+fn frame(value: u8) -> Vec<u8> {
     vec![value; PACKET]
 }
 
@@ -18,15 +23,15 @@ fn meta(ssrc: u32, timestamp: u32) -> RtpMeta {
 }
 
 /// (caller, plateau) columns of interleaved output.
-fn split(out: &[i16]) -> (Vec<i16>, Vec<i16>) {
+fn split(out: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let left = out.iter().step_by(2).copied().collect();
     let right = out.iter().skip(1).step_by(2).copied().collect();
     (left, right)
 }
 
 /// Runs of equal values: `[(value, length)]`.
-fn runs(samples: &[i16]) -> Vec<(i16, usize)> {
-    let mut runs: Vec<(i16, usize)> = Vec::new();
+fn runs(samples: &[u8]) -> Vec<(u8, usize)> {
+    let mut runs: Vec<(u8, usize)> = Vec::new();
     for &s in samples {
         match runs.last_mut() {
             Some((v, n)) if *v == s => *n += 1,
@@ -36,16 +41,22 @@ fn runs(samples: &[i16]) -> Vec<(i16, usize)> {
     runs
 }
 
-/// Packet `i` of a stream: its own value, so where it landed shows in the output.
-fn value(i: u64) -> i16 {
-    100 + i as i16
+/// Packet `i` (< 150) of a stream: its own byte, so where it landed shows in the output
+/// (neither silence nor the jitter buffer's place holder, 0x2A).
+fn value(i: u64) -> u8 {
+    0x30 + i as u8
+}
+
+/// What the other direction sends as packet `i` (< 100): another byte.
+fn other(i: u64) -> u8 {
+    0xFF - value(i)
 }
 
 /// Drives a mixer like the media session: each packet drains what is final first, and a
 /// tick every 20 ms; returns the caller column once finished at `end`.
 struct Run {
     mixer: StereoMixer,
-    out: Vec<i16>,
+    out: Vec<u8>,
 }
 
 impl Run {
@@ -60,12 +71,12 @@ impl Run {
         while self.mixer.drain(now, &mut self.out) {}
     }
 
-    fn caller(&mut self, at: u64, rtp: RtpMeta, samples: &[i16]) {
+    fn caller(&mut self, at: u64, rtp: RtpMeta, payload: &[u8]) {
         self.tick(at);
-        self.mixer.push(Channel::Caller, at, rtp, samples);
+        self.mixer.push_g711(Channel::Caller, at, rtp, payload, LAW);
     }
 
-    fn finish(mut self, end: u64) -> (Vec<i16>, Vec<i16>, StereoMixer) {
+    fn finish(mut self, end: u64) -> (Vec<u8>, Vec<u8>, StereoMixer) {
         while self.mixer.finish(end, &mut self.out) {}
         let (caller, plateau) = split(&self.out);
         (caller, plateau, self.mixer)
@@ -73,12 +84,12 @@ impl Run {
 }
 
 /// The stream of `count` packets every 20 ms starting at `start`, as `(ts, value)`.
-fn in_order(count: u64, first_ts: u32) -> impl Iterator<Item = (u64, u32, i16)> {
+fn in_order(count: u64, first_ts: u32) -> impl Iterator<Item = (u64, u32, u8)> {
     (0..count).map(move |i| (i, first_ts.wrapping_add(i as u32 * 160), value(i)))
 }
 
 /// `count` packets, one after the other, as spoken.
-fn expected(count: u64) -> Vec<(i16, usize)> {
+fn expected(count: u64) -> Vec<(u8, usize)> {
     (0..count).map(|i| (value(i), PACKET)).collect()
 }
 
@@ -87,14 +98,14 @@ fn jitter_and_reordering_leave_no_gap() {
     let mut run = Run::new();
     // Packets due every 160 samples arrive up to 40 ms late, two of them swapped.
     let late = [0, 320, 80, 0, 300, 10, 0, 200];
-    let mut packets: Vec<(u64, u32, i16)> = in_order(8, 1000).collect();
+    let mut packets: Vec<(u64, u32, u8)> = in_order(8, 1000).collect();
     packets.swap(5, 6);
     for (k, (i, ts, v)) in packets.into_iter().enumerate() {
         run.caller(k as u64 * 160 + late[i as usize], meta(SSRC, ts), &frame(v));
     }
     let (caller, plateau, _) = run.finish(8 * 160);
     assert_eq!(runs(&caller), expected(8));
-    assert_eq!(runs(&plateau), vec![(0, 8 * PACKET)]);
+    assert_eq!(runs(&plateau), vec![(SILENCE, 8 * PACKET)]);
 }
 
 /// The reported loss: the caller's packets are held 300 ms by the network, then the
@@ -122,7 +133,7 @@ fn nothing_at_all_is_silence_for_as_long_as_the_call() {
     }
     let (caller, plateau, _) = run.finish(9 * 8000);
     assert_eq!(caller.len(), 9 * 8000, "9 s answered, 9 s recorded");
-    assert!(caller.iter().chain(&plateau).all(|&s| s == 0));
+    assert!(caller.iter().chain(&plateau).all(|&s| s == SILENCE));
 }
 
 #[test]
@@ -136,7 +147,7 @@ fn duplicates_are_written_once_and_a_timestamp_gap_is_silence() {
     let (caller, _, mixer) = run.finish(480 + 4000);
     assert_eq!(
         runs(&caller),
-        vec![(1, PACKET), (0, 4000), (2, PACKET), (3, PACKET)]
+        vec![(1, PACKET), (SILENCE, 4000), (2, PACKET), (3, PACKET)]
     );
     assert_eq!(mixer.stats(Channel::Caller).duplicate, PACKET as u64);
 }
@@ -171,10 +182,10 @@ fn a_new_ssrc_or_a_renumbered_stream_goes_on_at_its_arrival() {
         vec![
             (1, PACKET),
             (2, PACKET),
-            (0, 800),
+            (SILENCE, 800),
             (3, PACKET),
             (4, PACKET),
-            (0, 800),
+            (SILENCE, 800),
             (5, PACKET),
             (6, PACKET),
         ]
@@ -195,7 +206,7 @@ fn a_packet_later_than_the_buffer_is_dropped_and_counted() {
     let (caller, _, mixer) = run.finish(100 * 160);
     assert_eq!(
         runs(&caller),
-        vec![(1, 160), (2, 160), (0, 160), (3, 97 * 160)]
+        vec![(1, 160), (2, 160), (SILENCE, 160), (3, 97 * 160)]
     );
     assert_eq!(mixer.stats(Channel::Caller).late, PACKET as u64);
 }
@@ -228,15 +239,16 @@ fn a_slow_sender_clock_is_caught_up_not_lost() {
 fn memory_is_bounded_when_never_drained() {
     let mut mixer = StereoMixer::new();
     for i in 0..10_000u64 {
-        mixer.push(
+        mixer.push_g711(
             Channel::Plateau,
             i * 160,
             meta(1, i as u32 * 160),
             &frame(1),
+            LAW,
         );
     }
     // A packet arriving far in the future does not allocate the silence up to it.
-    mixer.push(Channel::Caller, u64::MAX / 2, meta(2, 0), &frame(1));
+    mixer.push_g711(Channel::Caller, u64::MAX / 2, meta(2, 0), &frame(1), LAW);
     let stats = mixer.stats(Channel::Plateau);
     assert_eq!(stats.placed, CAPACITY as u64);
     assert_eq!(stats.overflow, 10_000 * PACKET as u64 - CAPACITY as u64);
@@ -252,30 +264,33 @@ fn audio_after_the_end_is_left_out_and_channels_do_not_swap() {
     let mut run = Run::new();
     for i in 0..10u64 {
         run.tick(i * 160);
-        run.mixer.push(
+        run.mixer.push_g711(
             Channel::Plateau,
             i * 160,
             meta(1, i as u32 * 160),
-            &frame(-200),
+            &frame(0x8C),
+            LAW,
         );
-        run.mixer.push(
+        run.mixer.push_g711(
             Channel::Caller,
             i * 160,
             meta(2, i as u32 * 160),
-            &frame(100),
+            &frame(0x64),
+            LAW,
         );
     }
     // Up to MAX_AHEAD may be placed ahead of arrival; the end cuts it.
-    run.mixer.push(
+    run.mixer.push_g711(
         Channel::Caller,
         1600,
         meta(2, 1600 + MAX_AHEAD as u32),
         &frame(7),
+        LAW,
     );
     let (caller, plateau, _) = run.finish(10 * 160);
     assert_eq!(caller.len(), 10 * PACKET);
-    assert!(caller.iter().all(|&s| s == 100));
-    assert!(plateau.iter().all(|&s| s == -200));
+    assert!(caller.iter().all(|&s| s == 0x64));
+    assert!(plateau.iter().all(|&s| s == 0x8C));
 }
 
 #[test]
@@ -299,15 +314,24 @@ fn unsafe_relative_paths_are_refused() {
     );
 }
 
+/// The canonical header a recording's file must start with, and its audio behind it.
+fn read_recording(path: &Path) -> (WavFormat, Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap();
+    let format = WavFormat::of_header(&bytes).expect("a recording's format");
+    let (head, audio) = bytes.split_at(format.header_bytes() as usize);
+    assert_eq!(head, header(format, audio.len() as u32), "{path:?}");
+    (format, audio.to_vec())
+}
+
 #[test]
 fn writer_round_trip() {
     let root = tempfile::tempdir().unwrap();
     let rel = "2026/11/23/call.wav";
-    let mut writer = RecordingWriter::create(root.path(), rel).unwrap();
-    let samples: Vec<i16> = (0..16_000)
-        .map(|i| if i % 2 == 0 { 11 } else { -22 })
+    let mut writer = RecordingWriter::create(root.path(), rel, LAW).unwrap();
+    let audio: Vec<u8> = (0..16_000)
+        .map(|i| if i % 2 == 0 { 11 } else { 0x9A })
         .collect();
-    writer.write(&samples).unwrap();
+    writer.write(&audio).unwrap();
     assert!(matches!(
         writer.write(&[1, 2, 3]),
         Err(RecordingError::OddSampleCount(3))
@@ -319,49 +343,56 @@ fn writer_round_trip() {
     assert_eq!(info.path, rel);
     assert_eq!(info.duration_ms, 1000);
     assert_eq!(info.bytes, bytes.len() as u64);
-    // Hashed while written: the audio behind the 44-byte header, which its length implies.
+    // Hashed while written: the audio behind the 58-byte header, which its length implies.
     assert_eq!(info.hashed, HashScope::Audio);
-    assert_eq!(info.sha256, hex::encode(Sha256::digest(&bytes[44..])));
-    assert_eq!(bytes[..44], header(bytes.len() as u32 - 44));
+    assert_eq!(info.sha256, hex::encode(Sha256::digest(&bytes[58..])));
     assert_eq!(verify(&bytes[..], &info).unwrap(), info.sha256);
-
-    let mut reader = hound::WavReader::open(&file).unwrap();
-    let spec = reader.spec();
+    // A-law (tag 6), two channels, 8 kHz, 8 bits, a `fact` chunk with the frame count.
     assert_eq!(
-        (spec.channels, spec.sample_rate, spec.bits_per_sample),
-        (2, 8000, 16)
+        &bytes[20..36],
+        [6, 0, 2, 0, 0x40, 0x1f, 0, 0, 0x80, 0x3e, 0, 0, 2, 0, 8, 0]
     );
-    assert_eq!(reader.duration(), 8000);
-    let read: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-    assert_eq!(read, samples);
+    assert_eq!(&bytes[38..50], b"fact\x04\0\0\0\x40\x1f\0\0");
+    assert_eq!(read_recording(&file), (WavFormat::G711(LAW), audio));
 
     // A second recording at the same place never overwrites the first.
     assert!(matches!(
-        RecordingWriter::create(root.path(), rel),
+        RecordingWriter::create(root.path(), rel, LAW),
         Err(RecordingError::Io { .. })
     ));
 }
 
+/// Each channel's bytes are the packets' as they came, in the law of the first packet; a
+/// packet in the other law is converted.
 #[test]
-fn recorder_decodes_g711_into_the_right_channel() {
+fn recorder_keeps_g711_as_it_came_in_the_right_channel() {
     let root = tempfile::tempdir().unwrap();
-    let mut recorder = Recorder::create(root.path(), "r.wav").unwrap();
-    let loud = G711Law::Alaw.encode(8000);
-    for i in 0..50u64 {
-        let at = i * 160;
-        let rtp = meta(SSRC, i as u32 * 160);
-        recorder.push_g711(Channel::Caller, at, rtp, &[loud; PACKET], G711Law::Alaw);
-        recorder.push(Channel::Plateau, at, meta(1, at as u32), &frame(-300));
-        recorder.flush(at).unwrap();
+    for (law, name) in [(G711Law::Alaw, "a.wav"), (G711Law::Ulaw, "u.wav")] {
+        let mut recorder = Recorder::create(root.path(), name).unwrap();
+        let loud = law.encode(8000);
+        let quiet = law.other().encode(-300);
+        for i in 0..50u64 {
+            let at = i * 160;
+            let rtp = meta(SSRC, i as u32 * 160);
+            recorder.push_g711(Channel::Caller, at, rtp, &[loud; PACKET], law);
+            let other_law = meta(1, at as u32);
+            recorder.push_g711(
+                Channel::Plateau,
+                at,
+                other_law,
+                &[quiet; PACKET],
+                law.other(),
+            );
+            recorder.flush(at).unwrap();
+        }
+        let info = recorder.finish(Some(8000)).unwrap();
+        assert_eq!(info.duration_ms, 1000);
+        let (format, audio) = read_recording(&root.path().join(name));
+        assert_eq!(format, WavFormat::G711(law));
+        let (caller, plateau) = split(&audio);
+        assert_eq!(caller, [loud; 8000]);
+        assert_eq!(plateau, [law.encode(law.other().decode(quiet)); 8000]);
     }
-    let info = recorder.finish(Some(8000)).unwrap();
-    assert_eq!(info.duration_ms, 1000);
-    let mut reader = hound::WavReader::open(root.path().join("r.wav")).unwrap();
-    let read: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-    let (caller, plateau) = split(&read);
-    assert_eq!(caller.len(), 8000);
-    assert!(caller.iter().all(|&s| s == G711Law::Alaw.decode(loud)));
-    assert!(plateau.iter().all(|&s| s == -300));
 }
 
 #[test]
@@ -370,16 +401,17 @@ fn the_recording_says_how_much_audio_came_too_late() {
     let mut recorder = Recorder::create(root.path(), "late.wav").unwrap();
     for i in 0..100u64 {
         recorder.flush(i * 160).unwrap();
-        recorder.push(
+        recorder.push_g711(
             Channel::Caller,
             i * 160,
             meta(SSRC, i as u32 * 160),
             &frame(1),
+            LAW,
         );
     }
     // Packet 2 again, 1.5 s late: its place was written long ago.
     recorder.flush(100 * 160).unwrap();
-    recorder.push(Channel::Caller, 100 * 160, meta(SSRC, 320), &frame(9));
+    recorder.push_g711(Channel::Caller, 100 * 160, meta(SSRC, 320), &frame(9), LAW);
     let info = recorder.finish(Some(100 * 160)).unwrap();
     assert_eq!(info.duration_ms, 2000);
     assert_eq!(info.unplaced_ms, 20);
@@ -388,10 +420,10 @@ fn the_recording_says_how_much_audio_came_too_late() {
 #[test]
 fn verify_checks_header_and_audio_of_new_records_and_whole_files_of_old_ones() {
     let root = tempfile::tempdir().unwrap();
-    let mut writer = RecordingWriter::create(root.path(), "v.wav").unwrap();
+    let mut writer = RecordingWriter::create(root.path(), "v.wav", LAW).unwrap();
     // Past a header checkpoint (10 s), so the header is patched twice.
-    let samples: Vec<i16> = (0..2 * 88_000).map(|i| (i % 251) as i16).collect();
-    writer.write(&samples).unwrap();
+    let audio: Vec<u8> = (0..2 * 88_000).map(|i| (i % 251) as u8).collect();
+    writer.write(&audio).unwrap();
     let info = writer.finish().unwrap();
     let bytes = std::fs::read(root.path().join("v.wav")).unwrap();
     assert_eq!(verify(&bytes[..], &info).unwrap(), info.sha256);
@@ -429,11 +461,11 @@ fn verify_checks_header_and_audio_of_new_records_and_whole_files_of_old_ones() {
 #[test]
 fn a_writer_dropped_unfinished_leaves_a_wav_that_plays_to_its_end() {
     let root = tempfile::tempdir().unwrap();
-    let mut writer = RecordingWriter::create(root.path(), "dropped.wav").unwrap();
+    let mut writer = RecordingWriter::create(root.path(), "dropped.wav", LAW).unwrap();
     writer.write(&[7; 2 * 4000]).unwrap();
     drop(writer);
-    let reader = hound::WavReader::open(root.path().join("dropped.wav")).unwrap();
-    assert_eq!(reader.duration(), 4000);
+    let (_, audio) = read_recording(&root.path().join("dropped.wav"));
+    assert_eq!(audio.len(), 2 * 4000);
 }
 
 /// The file comes with the first audio: until then only the silence is counted, then
@@ -449,16 +481,19 @@ fn the_file_is_created_with_the_first_audio_behind_the_silence_before_it() {
     }
     assert!(!recorder.file_created() && !path.exists());
     let at = 100 * 160;
-    recorder.push(Channel::Caller, at, meta(SSRC, 0), &frame(700));
+    // A µ-law call: the silence before its first packet is µ-law's too.
+    let ulaw = G711Law::Ulaw;
+    recorder.push_g711(Channel::Caller, at, meta(SSRC, 0), &frame(0x70), ulaw);
     recorder.flush(at + 160).unwrap();
     assert!(recorder.file_created() && path.exists());
     let info = recorder.finish(Some(at + 160)).unwrap();
     assert_eq!(info.duration_ms, 2020);
-    let mut reader = hound::WavReader::open(&path).unwrap();
-    let read: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-    let (caller, plateau) = split(&read);
-    assert_eq!(runs(&caller), [(0, at as usize), (700, PACKET)]);
-    assert_eq!(runs(&plateau), [(0, at as usize + PACKET)]);
+    let (format, audio) = read_recording(&path);
+    assert_eq!(format, WavFormat::G711(ulaw));
+    let (caller, plateau) = split(&audio);
+    let silence = ulaw.silence_byte();
+    assert_eq!(runs(&caller), [(silence, at as usize), (0x70, PACKET)]);
+    assert_eq!(runs(&plateau), [(silence, at as usize + PACKET)]);
 }
 
 /// A call where nothing is ever heard still gets its recording of silence: at its end, or
@@ -470,15 +505,26 @@ fn a_recording_without_audio_gets_its_file_at_the_end_or_after_ten_seconds() {
     assert!(!root.path().join("short.wav").exists());
     let info = short.finish(Some(4_000)).unwrap();
     assert_eq!(info.duration_ms, 500);
-    let reader = hound::WavReader::open(root.path().join("short.wav")).unwrap();
-    assert_eq!(reader.duration(), 4_000);
+    let (_, audio) = read_recording(&root.path().join("short.wav"));
+    assert_eq!(audio, [SILENCE; 2 * 4_000]);
 
     let mut long = Recorder::create(root.path(), "long.wav").unwrap();
     long.flush(11 * 8_000 - 1).unwrap();
     assert!(!long.file_created(), "10 s of silence is still deferred");
     long.flush(11 * 8_000 + 160).unwrap();
     assert!(long.file_created());
-    assert_eq!(long.finish(None).unwrap().duration_ms, 11_020);
+    // The file is A-law from then on: a µ-law packet after it is converted.
+    let rtp = meta(SSRC, 0);
+    let (at, ulaw) = (11 * 8_000 + 160, G711Law::Ulaw);
+    long.push_g711(Channel::Caller, at, rtp, &frame(0x70), ulaw);
+    assert_eq!(long.finish(Some(at + 160)).unwrap().duration_ms, 11_040);
+    let (format, audio) = read_recording(&root.path().join("long.wav"));
+    assert_eq!(format, WavFormat::G711(LAW));
+    let (caller, _) = split(&audio);
+    assert_eq!(
+        caller[at as usize..],
+        [LAW.encode(ulaw.decode(0x70)); PACKET]
+    );
 }
 
 /// A path that would leave the recordings root is refused at once, not at the first audio.
@@ -491,30 +537,60 @@ fn an_unsafe_recording_path_is_refused_at_create() {
     ));
 }
 
-/// Linear samples pass through the jitter buffer unchanged, the most negative one a step
-/// up (it marks "nothing came" inside the buffer; G.711 never decodes to it).
+/// The first packet chooses the law; the file of a call where nothing came is A-law.
 #[test]
-fn extreme_linear_samples_survive_the_jitter_buffer() {
+fn the_first_packet_chooses_the_law_and_a_silent_call_is_a_law() {
     let mut mixer = StereoMixer::new();
-    let samples = [i16::MIN, i16::MIN + 1, -1, 0, 1, i16::MAX];
-    mixer.push(Channel::Caller, 0, meta(SSRC, 0), &samples);
+    mixer.push_g711(
+        Channel::Plateau,
+        0,
+        meta(SSRC, 0),
+        &[0x7F; 4],
+        G711Law::Ulaw,
+    );
+    mixer.push_g711(Channel::Caller, 0, meta(SSRC, 0), &[0x7F; 4], G711Law::Alaw);
+    assert_eq!(mixer.settle(G711Law::Alaw), G711Law::Ulaw);
     let mut out = Vec::new();
-    mixer.finish(samples.len() as u64 + 2, &mut out);
+    mixer.finish(6, &mut out);
     let (caller, plateau) = split(&out);
+    let converted = G711Law::Ulaw.encode(G711Law::Alaw.decode(0x7F));
     assert_eq!(
         caller,
-        [i16::MIN + 1, i16::MIN + 1, -1, 0, 1, i16::MAX, 0, 0]
+        [converted, converted, converted, converted, 0xFF, 0xFF]
     );
-    assert_eq!(plateau, [0; 8]);
+    assert_eq!(plateau, [0x7F, 0x7F, 0x7F, 0x7F, 0xFF, 0xFF]);
+
+    let root = tempfile::tempdir().unwrap();
+    Recorder::create(root.path(), "quiet.wav")
+        .unwrap()
+        .finish(Some(800))
+        .unwrap();
+    let (format, audio) = read_recording(&root.path().join("quiet.wav"));
+    assert_eq!(
+        (format, audio),
+        (WavFormat::G711(G711Law::Alaw), vec![0xD5; 1600])
+    );
 }
 
 /// Both directions of a call, packet `i` of each at `i * 160 + jitter`: caller `value(i)`,
-/// plateau `-value(i)`.
-fn two_way(mixer: &mut StereoMixer, out: &mut Vec<i16>, i: u64, at: u64) {
+/// plateau `other(i)`.
+fn two_way(mixer: &mut StereoMixer, out: &mut Vec<u8>, i: u64, at: u64) {
     while mixer.drain(at, out) {}
     let ts = i as u32 * 160;
-    mixer.push(Channel::Caller, at, meta(SSRC, ts), &frame(value(i % 100)));
-    mixer.push(Channel::Plateau, at, meta(7, ts), &frame(-value(i % 100)));
+    mixer.push_g711(
+        Channel::Caller,
+        at,
+        meta(SSRC, ts),
+        &frame(value(i % 100)),
+        LAW,
+    );
+    mixer.push_g711(
+        Channel::Plateau,
+        at,
+        meta(7, ts),
+        &frame(other(i % 100)),
+        LAW,
+    );
 }
 
 /// While both directions flow, a frame is written as soon as both came: the buffers stay
@@ -534,12 +610,12 @@ fn frames_both_directions_filled_are_written_at_once_in_little_memory() {
             mixer.position()
         );
     }
-    assert_eq!(mixer.buffer_bytes(), 2 * 2 * MIN_CAPACITY);
+    assert_eq!(mixer.buffer_bytes(), 2 * MIN_CAPACITY);
     while mixer.finish(packets * 160, &mut out) {}
     let (caller, plateau) = split(&out);
-    let want: Vec<(i16, usize)> = (0..packets).map(|i| (value(i % 100), PACKET)).collect();
-    assert_eq!(runs(&caller), merge(want.clone()));
-    let want_plateau = want.into_iter().map(|(v, n)| (-v, n)).collect();
+    let want: Vec<(u8, usize)> = (0..packets).map(|i| (value(i % 100), PACKET)).collect();
+    assert_eq!(runs(&caller), merge(want));
+    let want_plateau = (0..packets).map(|i| (other(i % 100), PACKET)).collect();
     assert_eq!(runs(&plateau), merge(want_plateau));
     for channel in [Channel::Caller, Channel::Plateau] {
         let s = mixer.stats(channel);
@@ -548,8 +624,8 @@ fn frames_both_directions_filled_are_written_at_once_in_little_memory() {
 }
 
 /// Adjacent runs of one value as one (packets 99 and 100 differ, 0 and 100 wrap).
-fn merge(runs: Vec<(i16, usize)>) -> Vec<(i16, usize)> {
-    let mut merged: Vec<(i16, usize)> = Vec::new();
+fn merge(runs: Vec<(u8, usize)>) -> Vec<(u8, usize)> {
+    let mut merged: Vec<(u8, usize)> = Vec::new();
     for (v, n) in runs {
         match merged.last_mut() {
             Some((last, m)) if *last == v => *m += n,
@@ -572,30 +648,44 @@ fn a_gap_waits_the_whole_depth_and_a_duplicate_of_an_early_frame_is_not_late() {
     for i in 10..55u64 {
         while mixer.drain(i * 160, &mut out) {}
         if i != 10 {
-            mixer.push(
+            mixer.push_g711(
                 Channel::Caller,
                 i * 160,
                 meta(SSRC, i as u32 * 160),
                 &frame(5),
+                LAW,
             );
         }
-        mixer.push(
+        mixer.push_g711(
             Channel::Plateau,
             i * 160,
             meta(7, i as u32 * 160),
             &frame(6),
+            LAW,
         );
         assert!(mixer.position() <= 10 * 160, "packet {i}: the gap is held");
     }
-    assert!(mixer.buffer_bytes() > 2 * 2 * MIN_CAPACITY, "grown by need");
+    assert!(mixer.buffer_bytes() > 2 * MIN_CAPACITY, "grown by need");
     // It comes 700 ms late: in place; and a duplicate of packet 8, written early but
     // less than the depth ago.
-    mixer.push(Channel::Caller, 55 * 160, meta(SSRC, 10 * 160), &frame(9));
-    mixer.push(Channel::Caller, 55 * 160, meta(SSRC, 8 * 160), &frame(9));
+    mixer.push_g711(
+        Channel::Caller,
+        55 * 160,
+        meta(SSRC, 10 * 160),
+        &frame(9),
+        LAW,
+    );
+    mixer.push_g711(
+        Channel::Caller,
+        55 * 160,
+        meta(SSRC, 8 * 160),
+        &frame(9),
+        LAW,
+    );
     for i in 55..200u64 {
         two_way(&mut mixer, &mut out, i, i * 160);
     }
-    assert_eq!(mixer.buffer_bytes(), 2 * 2 * MIN_CAPACITY, "given back");
+    assert_eq!(mixer.buffer_bytes(), 2 * MIN_CAPACITY, "given back");
     while mixer.finish(200 * 160, &mut out) {}
     let (caller, _) = split(&out);
     assert_eq!(caller[10 * 160..11 * 160], [9; 160]);
@@ -631,13 +721,11 @@ fn a_recorded_call_holds_under_16_kib_of_buffers() {
 #[test]
 fn the_writer_buffers_and_hashes_writes_of_any_size_alike() {
     let root = tempfile::tempdir().unwrap();
-    let samples: Vec<i16> = (0..2 * 90_001)
-        .map(|i| (i * 7919 % 65_521) as i16)
-        .collect();
-    let mut whole = RecordingWriter::create(root.path(), "whole.wav").unwrap();
-    whole.write(&samples).unwrap();
-    let mut pieces = RecordingWriter::create(root.path(), "pieces.wav").unwrap();
-    let mut rest = &samples[..];
+    let audio: Vec<u8> = (0..2 * 90_001).map(|i| (i * 7919 % 251) as u8).collect();
+    let mut whole = RecordingWriter::create(root.path(), "whole.wav", LAW).unwrap();
+    whole.write(&audio).unwrap();
+    let mut pieces = RecordingWriter::create(root.path(), "pieces.wav", LAW).unwrap();
+    let mut rest = &audio[..];
     for size in [2usize, 4094, 4096, 4098, 320, 640, 6].iter().cycle() {
         let (now, later) = rest.split_at((*size).min(rest.len()));
         pieces.write(now).unwrap();
@@ -652,12 +740,7 @@ fn the_writer_buffers_and_hashes_writes_of_any_size_alike() {
     let bytes = std::fs::read(root.path().join("pieces.wav")).unwrap();
     assert_eq!(bytes, std::fs::read(root.path().join("whole.wav")).unwrap());
     assert_eq!(verify(&bytes[..], &b).unwrap(), b.sha256);
-    let read: Vec<i16> = hound::WavReader::open(root.path().join("pieces.wav"))
-        .unwrap()
-        .samples::<i16>()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(read, samples);
+    assert_eq!(read_recording(&root.path().join("pieces.wav")).1, audio);
 }
 
 /// A header checkpoint leaves the buffer alone: the file grows by whole write buffers (page
@@ -666,7 +749,7 @@ fn the_writer_buffers_and_hashes_writes_of_any_size_alike() {
 #[test]
 fn a_checkpoint_keeps_writes_page_aligned_and_the_header_true_to_the_disk() {
     let root = tempfile::tempdir().unwrap();
-    let mut writer = RecordingWriter::create(root.path(), "aligned.wav").unwrap();
+    let mut writer = RecordingWriter::create(root.path(), "aligned.wav", LAW).unwrap();
     let path = root.path().join("aligned.wav");
     for second in 1..=25u64 {
         // A second of audio, in packets' worth.
@@ -676,10 +759,11 @@ fn a_checkpoint_keeps_writes_page_aligned_and_the_header_true_to_the_disk() {
         let bytes = std::fs::read(&path).unwrap();
         let on_disk = bytes.len();
         assert_eq!(on_disk % writer::BUFFER_BYTES, 0, "after {second} s");
-        let said = u32::from_le_bytes(bytes[40..44].try_into().unwrap()) as usize;
-        assert!(said <= on_disk - 44, "header after {second} s");
+        let said = u32::from_le_bytes(bytes[54..58].try_into().unwrap()) as usize;
+        assert!(said <= on_disk - 58, "header after {second} s");
         if second % 10 == 0 {
-            assert_eq!(said, on_disk - 44, "the checkpoint at {second} s");
+            assert_eq!(bytes[..58], header(WavFormat::G711(LAW), said as u32)[..]);
+            assert_eq!(said, on_disk - 58, "the checkpoint at {second} s");
         }
     }
     writer.finish().unwrap();

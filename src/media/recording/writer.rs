@@ -1,16 +1,22 @@
-//! The recording file: a two-channel 8 kHz 16-bit PCM WAV (the canonical 44-byte header, then
-//! little-endian samples), written as frames become final. The SHA-256 of the audio is
-//! computed as it is written ([`HashScope::Audio`]): finishing never reads the file back.
+//! The recording file: a two-channel 8 kHz G.711 WAV in the call's law (format tag 6 for
+//! A-law, 7 for µ-law; the canonical 58-byte header: RIFF, an 18-byte `fmt `, `fact`,
+//! `data`), then the interleaved bytes as they came, written as frames become final.
+//! Recordings made before were 16-bit PCM with the 44-byte header ([`WavFormat::Pcm16`]):
+//! [`verify`] and salvage still read them. The SHA-256 of the audio is computed as it is
+//! written ([`HashScope::Audio`]): finishing never reads the file back.
 //!
-//! Samples go straight into the writer's own buffer as little-endian bytes; the buffer is
-//! hashed and written out in one piece when full ([`BUFFER_BYTES`]): one `write` and one
-//! hash update per quarter second of call, nothing per packet but the conversion.
+//! Frames go straight into the writer's own buffer; the buffer is hashed and written out
+//! in one piece when full ([`BUFFER_BYTES`]): one `write` and one hash update per half
+//! second of call, nothing per packet but a copy. Every write but the last starts on a
+//! page boundary (the first carries the header), so the file system never zeroes around
+//! one.
 //!
 //! Finishing does not fsync either: the store writer syncs every recording that finished
 //! in one group commit together, before it flushes their call records
 //! (`store::writer`), so a record on disk always vouches for a recording on disk.
 
 use super::{HashScope, RecordingError, RecordingInfo, resolve};
+use crate::media::g711::G711Law;
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -19,36 +25,89 @@ use std::path::{Path, PathBuf};
 
 /// The recording sample rate: G.711's.
 pub const SAMPLE_RATE: u32 = 8_000;
-/// Bytes of the WAV header (RIFF, `fmt ` of plain PCM, `data`).
-pub const HEADER_BYTES: u64 = 44;
-/// Bytes of one stereo frame (two 16-bit samples).
-const FRAME_BYTES: u64 = 4;
 /// Rewrite the WAV header every 10 s of audio, so a crash leaves a readable file up to there.
 const CHECKPOINT_FRAMES: u64 = 10 * SAMPLE_RATE as u64;
-/// The write buffer (a quarter second of audio): recordings are many and long, so this is
-/// per call memory, against a write syscall per 250 ms of call.
+/// The write buffer (half a second of audio): recordings are many and long, so this is
+/// per call memory, against a write syscall per 500 ms of call.
 pub const BUFFER_BYTES: usize = 8 * 1024;
-/// The RIFF sizes are `u32`: stop well before they wrap, ~37 h.
-const MAX_FRAMES: u64 = (u32::MAX as u64 - 1024) / FRAME_BYTES;
+/// Both channels.
+const CHANNELS: u16 = 2;
 
-/// The header of a recording holding `data_bytes` bytes of audio.
-pub fn header(data_bytes: u32) -> [u8; HEADER_BYTES as usize] {
-    let mut h = [0u8; HEADER_BYTES as usize];
-    let channels = 2u16;
-    let bits = 16u16;
-    let align = channels * bits / 8;
-    h[0..4].copy_from_slice(b"RIFF");
-    h[4..8].copy_from_slice(&data_bytes.saturating_add(36).to_le_bytes());
-    h[8..16].copy_from_slice(b"WAVEfmt ");
-    h[16..20].copy_from_slice(&16u32.to_le_bytes());
-    h[20..22].copy_from_slice(&1u16.to_le_bytes()); // PCM
-    h[22..24].copy_from_slice(&channels.to_le_bytes());
-    h[24..28].copy_from_slice(&SAMPLE_RATE.to_le_bytes());
-    h[28..32].copy_from_slice(&(SAMPLE_RATE * u32::from(align)).to_le_bytes());
-    h[32..34].copy_from_slice(&align.to_le_bytes());
-    h[34..36].copy_from_slice(&bits.to_le_bytes());
-    h[36..40].copy_from_slice(b"data");
-    h[40..44].copy_from_slice(&data_bytes.to_le_bytes());
+/// What a recording's samples are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WavFormat {
+    /// G.711 bytes in this law, as the call carried them: what the router writes.
+    G711(G711Law),
+    /// 16-bit little-endian PCM: recordings written before.
+    Pcm16,
+}
+
+impl WavFormat {
+    /// The format the canonical `header` of a recording says (the tag at byte 20), if it
+    /// is one of ours.
+    pub fn of_header(head: &[u8]) -> Option<Self> {
+        match u16::from_le_bytes(head.get(20..22)?.try_into().ok()?) {
+            1 => Some(WavFormat::Pcm16),
+            6 => Some(WavFormat::G711(G711Law::Alaw)),
+            7 => Some(WavFormat::G711(G711Law::Ulaw)),
+            _ => None,
+        }
+    }
+
+    /// Bytes of the canonical header: 44 for PCM, 58 for G.711 (`fmt ` with its `cbSize`,
+    /// and the `fact` chunk a non-PCM WAV carries).
+    pub fn header_bytes(self) -> u64 {
+        match self {
+            WavFormat::G711(_) => 58,
+            WavFormat::Pcm16 => 44,
+        }
+    }
+
+    /// Bytes of one stereo frame.
+    pub fn frame_bytes(self) -> u64 {
+        u64::from(CHANNELS) * u64::from(self.bits()) / 8
+    }
+
+    fn bits(self) -> u16 {
+        match self {
+            WavFormat::G711(_) => 8,
+            WavFormat::Pcm16 => 16,
+        }
+    }
+
+    fn tag(self) -> u16 {
+        match self {
+            WavFormat::G711(G711Law::Alaw) => 6,
+            WavFormat::G711(G711Law::Ulaw) => 7,
+            WavFormat::Pcm16 => 1,
+        }
+    }
+}
+
+/// The canonical header of a recording in `format` holding `data_bytes` bytes of audio.
+pub fn header(format: WavFormat, data_bytes: u32) -> Vec<u8> {
+    let g711 = matches!(format, WavFormat::G711(_));
+    let align = CHANNELS * format.bits() / 8;
+    let mut h = Vec::with_capacity(format.header_bytes() as usize);
+    let size = (format.header_bytes() - 8) as u32;
+    h.extend_from_slice(b"RIFF");
+    h.extend_from_slice(&data_bytes.saturating_add(size).to_le_bytes());
+    h.extend_from_slice(b"WAVEfmt ");
+    h.extend_from_slice(&(if g711 { 18u32 } else { 16 }).to_le_bytes());
+    h.extend_from_slice(&format.tag().to_le_bytes());
+    h.extend_from_slice(&CHANNELS.to_le_bytes());
+    h.extend_from_slice(&SAMPLE_RATE.to_le_bytes());
+    h.extend_from_slice(&(SAMPLE_RATE * u32::from(align)).to_le_bytes());
+    h.extend_from_slice(&align.to_le_bytes());
+    h.extend_from_slice(&format.bits().to_le_bytes());
+    if g711 {
+        h.extend_from_slice(&0u16.to_le_bytes()); // cbSize: no extension
+        h.extend_from_slice(b"fact");
+        h.extend_from_slice(&4u32.to_le_bytes());
+        h.extend_from_slice(&(data_bytes / u32::from(align)).to_le_bytes());
+    }
+    h.extend_from_slice(b"data");
+    h.extend_from_slice(&data_bytes.to_le_bytes());
     h
 }
 
@@ -57,10 +116,11 @@ pub struct RecordingWriter {
     out: File,
     file: PathBuf,
     relative: String,
+    law: G711Law,
     frames: u64,
     checkpointed: u64,
     audio: Sha256,
-    /// What is not written yet: little-endian audio, behind the header at first.
+    /// What is not written yet: audio, behind the header at first.
     pending: Vec<u8>,
     /// Bytes at the front of `pending` that are not audio (the header: not hashed).
     unhashed: usize,
@@ -69,9 +129,9 @@ pub struct RecordingWriter {
 }
 
 impl RecordingWriter {
-    /// Creates `root/relative` (and its parent directories). Refuses a path that would leave
-    /// `root`, and never overwrites an existing file.
-    pub fn create(root: &Path, relative: &str) -> Result<Self, RecordingError> {
+    /// Creates `root/relative` (and its parent directories), a recording in `law`. Refuses
+    /// a path that would leave `root`, and never overwrites an existing file.
+    pub fn create(root: &Path, relative: &str, law: G711Law) -> Result<Self, RecordingError> {
         let file = resolve(root, relative)?;
         let io = |source| RecordingError::Io {
             path: file.clone(),
@@ -88,38 +148,45 @@ impl RecordingWriter {
         }
         .map_err(io)?;
         let mut pending = Vec::with_capacity(BUFFER_BYTES);
-        pending.extend_from_slice(&header(0));
+        pending.extend_from_slice(&header(WavFormat::G711(law), 0));
         Ok(Self {
             out,
             file,
             relative: relative.to_string(),
+            law,
             frames: 0,
             checkpointed: 0,
             audio: Sha256::new(),
+            unhashed: pending.len(),
             pending,
-            unhashed: HEADER_BYTES as usize,
             finished: false,
         })
     }
 
-    /// Appends interleaved (caller, plateau) samples; an odd trailing sample is refused.
-    pub fn write(&mut self, interleaved: &[i16]) -> Result<(), RecordingError> {
+    /// The recording's law.
+    pub fn law(&self) -> G711Law {
+        self.law
+    }
+
+    fn format(&self) -> WavFormat {
+        WavFormat::G711(self.law)
+    }
+
+    /// Appends interleaved (caller, plateau) bytes; an odd trailing byte is refused.
+    pub fn write(&mut self, interleaved: &[u8]) -> Result<(), RecordingError> {
         if !interleaved.len().is_multiple_of(2) {
             return Err(RecordingError::OddSampleCount(interleaved.len()));
         }
         let frames = (interleaved.len() / 2) as u64;
-        if self.frames + frames > MAX_FRAMES {
+        // The RIFF sizes are `u32`: stop well before they wrap (~74 h).
+        if (self.frames + frames) * self.format().frame_bytes() > u64::from(u32::MAX - 1024) {
             return Err(RecordingError::TooLong(self.file.clone()));
         }
         let mut rest = interleaved;
         while !rest.is_empty() {
-            let room = (BUFFER_BYTES - self.pending.len()) / 2;
+            let room = BUFFER_BYTES - self.pending.len();
             let (now, later) = rest.split_at(room.min(rest.len()));
-            let start = self.pending.len();
-            self.pending.resize(start + 2 * now.len(), 0);
-            for (bytes, sample) in self.pending[start..].chunks_exact_mut(2).zip(now) {
-                bytes.copy_from_slice(&sample.to_le_bytes());
-            }
+            self.pending.extend_from_slice(now);
             if self.pending.len() == BUFFER_BYTES {
                 self.write_pending()?;
             }
@@ -136,11 +203,11 @@ impl RecordingWriter {
     /// audio, its file being created then).
     pub fn write_silence(&mut self, frames: u64) -> Result<(), RecordingError> {
         const CHUNK: u64 = 1_024;
-        let zeros = [0i16; 2 * CHUNK as usize];
+        let silence = [self.law.silence_byte(); 2 * CHUNK as usize];
         let mut left = frames;
         while left > 0 {
             let n = left.min(CHUNK);
-            self.write(&zeros[..2 * n as usize])?;
+            self.write(&silence[..2 * n as usize])?;
             left -= n;
         }
         Ok(())
@@ -165,7 +232,7 @@ impl RecordingWriter {
     /// would leave every later write straddling pages, which the file system then zeroes
     /// around (5 % of the relay threads' time with 1,000 calls recorded).
     fn checkpoint(&mut self) -> Result<(), RecordingError> {
-        let buffered = (self.pending.len() - self.unhashed) as u64 / FRAME_BYTES;
+        let buffered = (self.pending.len() - self.unhashed) as u64 / self.format().frame_bytes();
         self.checkpointed = self.frames;
         self.write_header(self.frames - buffered)
     }
@@ -177,9 +244,9 @@ impl RecordingWriter {
     }
 
     fn write_header(&mut self, frames: u64) -> Result<(), RecordingError> {
-        let data = (frames * FRAME_BYTES) as u32;
+        let data = (frames * self.format().frame_bytes()) as u32;
         self.out
-            .write_all_at(&header(data), 0)
+            .write_all_at(&header(self.format(), data), 0)
             .map_err(|e| self.io(e))
     }
 
@@ -188,11 +255,11 @@ impl RecordingWriter {
     pub fn finish(mut self) -> Result<RecordingInfo, RecordingError> {
         self.patch_header()?;
         self.finished = true;
-        let frames = self.frames;
+        let (frames, format) = (self.frames, self.format());
         Ok(RecordingInfo {
             path: std::mem::take(&mut self.relative),
             duration_ms: frames * 1000 / SAMPLE_RATE as u64,
-            bytes: HEADER_BYTES + frames * FRAME_BYTES,
+            bytes: format.header_bytes() + frames * format.frame_bytes(),
             sha256: hex::encode(std::mem::take(&mut self.audio).finalize()),
             hashed: HashScope::Audio,
             unplaced_ms: 0,
@@ -278,6 +345,9 @@ pub enum VerifyError {
     /// The header is not the one the file's length implies.
     #[error("the WAV header does not match the file's length")]
     Header,
+    /// The header is not of a format the router writes (G.711, or 16-bit PCM before).
+    #[error("the WAV header is not of a recording's format")]
+    Format,
     /// The hash differs.
     #[error("sha256 {found} differs from the call record's {expected}")]
     Hash {
@@ -289,15 +359,19 @@ pub enum VerifyError {
 }
 
 /// Checks the recording read from `from` against its record's hash (of the whole file or of
-/// the audio behind the canonical header, as `info.hashed` says); returns the hash.
+/// the audio behind the canonical header of its format, as `info.hashed` says); returns
+/// the hash.
 pub fn verify(mut from: impl Read, info: &RecordingInfo) -> Result<String, VerifyError> {
     let (found, _) = match info.hashed {
         HashScope::File => digest(from)?,
         HashScope::Audio => {
-            let mut head = [0u8; HEADER_BYTES as usize];
+            let mut head = vec![0u8; WavFormat::Pcm16.header_bytes() as usize];
             from.read_exact(&mut head)?;
+            let format = WavFormat::of_header(&head).ok_or(VerifyError::Format)?;
+            head.resize(format.header_bytes() as usize, 0);
+            from.read_exact(&mut head[WavFormat::Pcm16.header_bytes() as usize..])?;
             let (found, data) = digest(from)?;
-            if u32::try_from(data).map(header) != Ok(head) {
+            if u32::try_from(data).map(|data| header(format, data)) != Ok(head) {
                 return Err(VerifyError::Header);
             }
             (found, data)

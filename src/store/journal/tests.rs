@@ -2,6 +2,7 @@
 //! closed, and recovery at start (records, recordings, nothing twice).
 
 use super::*;
+use crate::media::g711::G711Law;
 use crate::media::recording::RecordingWriter;
 use crate::pii::CallerNumber;
 use crate::store::record::{Handler, OfferRecord};
@@ -151,8 +152,8 @@ fn recovery_closes_unfinished_calls_and_links_their_recording() {
     );
 
     let relative = crate::store::recordings::Recordings::relative_path("t-1", T0 + 20);
-    let mut writer = RecordingWriter::create(&root, &relative).unwrap();
-    writer.write(&vec![7i16; 16_000]).unwrap();
+    let mut writer = RecordingWriter::create(&root, &relative, G711Law::Alaw).unwrap();
+    writer.write(&[7; 16_000]).unwrap();
     drop(writer); // as a crash leaves it
 
     let recovered = store.recover(Some(&root)).unwrap();

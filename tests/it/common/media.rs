@@ -64,6 +64,7 @@ use std::time::{Duration, Instant};
 use sas_router::media::dtmf::goertzel::InBandDetector;
 use sas_router::media::dtmf::rfc4733::{TelephoneEventDecoder, parse_rtp};
 pub use sas_router::media::g711::G711Law;
+use sas_router::media::recording::{WavFormat, header};
 
 use super::{free_udp_port, ports, sipp_keyed};
 
@@ -804,9 +805,19 @@ pub fn tone_share(samples: &[i16], freq_hz: f32) -> f32 {
 }
 
 /// A WAV file's sample rate and its samples per channel (de-interleaved), scaled to 16 bits
-/// whatever the file's integer or float depth. hound reads PCM WAV only: G.711 WAV (format
-/// tags 6 and 7) is refused with an error.
+/// whatever the file's integer or float depth. G.711 WAV (format tags 6 and 7: what the
+/// router records), which hound refuses, must have the router's canonical header and is
+/// decoded; the rest is hound's.
 pub fn read_wav_channels(path: &Path) -> Result<(u32, Vec<Vec<i16>>), hound::Error> {
+    let bytes = std::fs::read(path)?;
+    if let Some(WavFormat::G711(law)) = WavFormat::of_header(&bytes) {
+        let (head, audio) = bytes.split_at(58.min(bytes.len()));
+        if head != header(WavFormat::G711(law), audio.len() as u32) {
+            return Err(hound::Error::FormatError("not the canonical G.711 header"));
+        }
+        let channel = |c: usize| audio.iter().skip(c).step_by(2).map(|&b| law.decode(b));
+        return Ok((8000, vec![channel(0).collect(), channel(1).collect()]));
+    }
     let mut reader = hound::WavReader::open(path)?;
     let spec = reader.spec();
     let channels = usize::from(spec.channels);

@@ -61,9 +61,10 @@ pub enum HashScope {
     /// Every byte of the file (`sha256sum file.wav`).
     #[default]
     File,
-    /// The audio: every byte after the 44-byte header (`tail -c +45 file.wav | sha256sum`),
-    /// the header being the one its length implies (stereo, 8 kHz, 16-bit PCM). Computed
-    /// while writing: the header is only final once the call ends.
+    /// The audio: every byte after the canonical header (58 bytes for the G.711 recordings,
+    /// `tail -c +59 file.wav | sha256sum`; 44 for the 16-bit PCM ones made before), the
+    /// header being the one its length implies. Computed while writing: the header is only
+    /// final once the call ends.
     Audio,
 }
 
@@ -97,12 +98,12 @@ pub enum RecordingError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Interleaved audio must hold whole (caller, plateau) frames.
-    #[error("{0} interleaved samples is not a whole number of stereo frames")]
+    #[error("{0} interleaved bytes is not a whole number of stereo frames")]
     OddSampleCount(usize),
-    /// The file is not a PCM WAV whose header can be repaired.
+    /// The file is not a WAV whose header can be repaired.
     #[error("recording {0} is not a WAV file that can be repaired")]
     NotWav(PathBuf),
-    /// The WAV format cannot hold more (about 37 hours).
+    /// The WAV format cannot hold more (about 74 hours of G.711).
     #[error("recording {0} reached the WAV size limit")]
     TooLong(PathBuf),
 }

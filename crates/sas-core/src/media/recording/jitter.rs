@@ -39,15 +39,28 @@ pub const MAX_BACKWARDS: i64 = 16_000;
 pub const LATE_RESYNC: u64 = 8_000;
 /// Samples after the horizon a track holds at most (2.5 s): depth, look-ahead and margin.
 pub const CAPACITY: usize = (JITTER_DEPTH + MAX_AHEAD + 8_000) as usize;
-/// The smallest buffer (128 ms, 2 KiB): what a track holds while both directions flow.
+/// The smallest buffer (128 ms, 1 KiB): what a track holds while both directions flow.
 /// It doubles when more is needed (a silent other direction, a stall) and halves back.
 pub const MIN_CAPACITY: usize = 1_024;
 
-/// A place where nothing came. G.711 never decodes to it (its extremes are ±32,256 and
-/// ±32,124); a linear sample of that value is stored one step up, which nobody can hear.
-/// A plain `i16` per place, rather than `Option<i16>`, halves the buffer and lets the
-/// mixer copy runs of samples.
-const NOTHING: i16 = i16::MIN;
+/// A place where nothing came: the law's most negative code (-32,256 in A-law, -32,124
+/// in µ-law). A packet's byte of that value is kept one step nearer zero ([`stand_in`]):
+/// only a full-scale clip is touched, by 3 %, which nobody can hear. A byte per place,
+/// rather than `Option<u8>`, halves the buffer and lets the mixer copy runs of samples.
+const fn nothing(law: G711Law) -> u8 {
+    match law {
+        G711Law::Alaw => 0x2A,
+        G711Law::Ulaw => 0x00,
+    }
+}
+
+/// What a packet's byte equal to [`nothing`] is kept as (-31,232 / -31,100).
+const fn stand_in(law: G711Law) -> u8 {
+    match law {
+        G711Law::Alaw => 0x2B,
+        G711Law::Ulaw => 0x01,
+    }
+}
 
 /// The RTP header fields that place a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,11 +104,15 @@ struct Anchor {
 }
 
 /// One direction's jitter buffer; positions are samples since the recording started.
-#[derive(Debug, Default)]
+/// Samples are G.711 bytes in the recording's law: a packet in that law is copied as it
+/// came, one in the other law is converted.
+#[derive(Debug)]
 pub struct Track {
-    /// Samples from the mixer's committed position on; [`NOTHING`] where nothing came.
-    buf: VecDeque<i16>,
-    /// How many samples at the front of `buf` came (none of them [`NOTHING`]).
+    /// The recording's law.
+    law: G711Law,
+    /// Samples from the mixer's committed position on; [`nothing`] where nothing came.
+    buf: VecDeque<u8>,
+    /// How many samples at the front of `buf` came (none of them [`nothing`]).
     filled: usize,
     anchor: Option<Anchor>,
     /// Just past the latest sample placed.
@@ -106,14 +123,26 @@ pub struct Track {
 }
 
 impl Track {
-    /// Places linear `samples` of a packet with header `rtp` that arrived at position `at`.
-    pub fn place(&mut self, window: Window, at: u64, rtp: RtpMeta, samples: &[i16]) {
-        self.place_by(window, at, rtp, samples.len(), |i| {
-            samples[i].max(NOTHING + 1)
-        });
+    /// An empty track of a recording in `law`.
+    pub fn new(law: G711Law) -> Self {
+        Self {
+            law,
+            buf: VecDeque::new(),
+            filled: 0,
+            anchor: None,
+            end: 0,
+            late_since: None,
+            stats: TrackStats::default(),
+        }
     }
 
-    /// Places a G.711 `payload`, decoded as it is stored (no intermediate buffer).
+    /// The recording's law.
+    pub fn law(&self) -> G711Law {
+        self.law
+    }
+
+    /// Places a G.711 `payload` in `law` of a packet with header `rtp` that arrived at
+    /// position `at`: copied as it came if `law` is the recording's, converted if not.
     pub fn place_g711(
         &mut self,
         window: Window,
@@ -122,20 +151,26 @@ impl Track {
         payload: &[u8],
         law: G711Law,
     ) {
-        let table = law.decode_table();
-        self.place_by(window, at, rtp, payload.len(), |i| {
-            table[usize::from(payload[i])]
-        });
+        let (to, nothing, stand_in) = (self.law, nothing(self.law), stand_in(self.law));
+        let keep = move |b: u8| if b == nothing { stand_in } else { b };
+        if law == to {
+            self.place_by(window, at, rtp, payload.len(), |i| keep(payload[i]));
+        } else {
+            let table = law.decode_table();
+            self.place_by(window, at, rtp, payload.len(), |i| {
+                keep(to.encode(table[usize::from(payload[i])]))
+            });
+        }
     }
 
-    /// Places `len` samples given by `sample` (never [`NOTHING`]).
+    /// Places `len` samples given by `sample` (never [`nothing`]).
     fn place_by(
         &mut self,
         window: Window,
         at: u64,
         rtp: RtpMeta,
         len: usize,
-        sample: impl Fn(usize) -> i16,
+        sample: impl Fn(usize) -> u8,
     ) {
         let (position, forward) = self.position(window, at, rtp);
         if forward {
@@ -164,9 +199,10 @@ impl Track {
         // Into places already in the buffer: only those where nothing came yet.
         let inside = held.saturating_sub(first).min(count);
         let mut placed = 0;
+        let nothing = nothing(self.law);
         for i in 0..inside {
             let slot = &mut self.buf[first + i];
-            if *slot == NOTHING {
+            if *slot == nothing {
                 *slot = sample(offset + i);
                 placed += 1;
             }
@@ -177,7 +213,7 @@ impl Track {
             // Past the buffer's end (the usual case: in order): a gap, then the samples.
             gap = first.saturating_sub(held);
             self.grow(first + count);
-            self.buf.resize(held + gap, NOTHING);
+            self.buf.resize(held + gap, nothing);
             self.buf
                 .extend((offset + inside..offset + count).map(&sample));
             placed += count - inside;
@@ -204,7 +240,8 @@ impl Track {
 
     /// Extends `filled` over the samples that came after it.
     fn rescan(&mut self) {
-        let more = self.buf.range(self.filled..).take_while(|&&s| s != NOTHING);
+        let nothing = nothing(self.law);
+        let more = self.buf.range(self.filled..).take_while(|&&s| s != nothing);
         self.filled += more.count();
     }
 
@@ -255,18 +292,19 @@ impl Track {
     /// Takes the next `frames.len() / 2` samples from the committed position on (silence
     /// where nothing came) into every second slot of `frames` from `channel` (interleaved
     /// stereo); the mixer's committed position moves on by as many.
-    pub fn pop_into(&mut self, frames: &mut [i16], channel: usize) {
+    pub fn pop_into(&mut self, frames: &mut [u8], channel: usize) {
         let wanted = frames.len() / 2;
         let held = self.buf.len().min(wanted);
+        let (nothing, silence) = (nothing(self.law), self.law.silence_byte());
         let mut slots = frames.chunks_exact_mut(2);
         let (front, back) = self.buf.as_slices();
         for part in [front, back] {
             // The slice first: `zip` must not take a slot it has no sample for.
             for (&sample, frame) in part.iter().zip(slots.by_ref()) {
-                frame[channel] = if sample == NOTHING { 0 } else { sample };
+                frame[channel] = if sample == nothing { silence } else { sample };
             }
         }
-        slots.for_each(|frame| frame[channel] = 0);
+        slots.for_each(|frame| frame[channel] = silence);
         self.buf.drain(..held);
         if wanted <= self.filled {
             self.filled -= wanted;
@@ -287,7 +325,7 @@ impl Track {
         self.filled
     }
 
-    /// Samples the buffer has room for (its memory, 2 bytes each).
+    /// Samples the buffer has room for (its memory, a byte each).
     pub fn capacity(&self) -> usize {
         self.buf.capacity()
     }
@@ -300,5 +338,43 @@ impl Track {
     /// Just past the latest sample placed.
     pub fn end(&self) -> u64 {
         self.end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The place holder is each law's most negative code and its stand-in the next one:
+    /// what a packet loses by it is one step of a full-scale clip.
+    #[test]
+    fn nothing_is_the_loudest_negative_code_and_its_stand_in_the_next() {
+        for law in [G711Law::Alaw, G711Law::Ulaw] {
+            let table = law.decode_table();
+            let loudest = table.iter().copied().min().unwrap();
+            assert_eq!(law.decode(nothing(law)), loudest, "{law:?}");
+            let next = table
+                .iter()
+                .copied()
+                .filter(|&s| s > loudest)
+                .min()
+                .unwrap();
+            assert_eq!(law.decode(stand_in(law)), next, "{law:?}");
+        }
+    }
+
+    /// A byte equal to the place holder is kept (as its stand-in), not taken for a hole.
+    #[test]
+    fn a_byte_equal_to_the_place_holder_counts_as_audio() {
+        let mut track = Track::new(G711Law::Alaw);
+        let rtp = RtpMeta {
+            ssrc: 1,
+            timestamp: 0,
+        };
+        track.place_g711(Window::default(), 0, rtp, &[0x2A; 160], G711Law::Alaw);
+        assert_eq!(track.filled(), 160);
+        let mut frames = [0; 320];
+        track.pop_into(&mut frames, 0);
+        assert!(frames.iter().step_by(2).all(|&b| b == 0x2B));
     }
 }

@@ -1,6 +1,11 @@
 //! The stereo mixer (sans-IO): the caller's and the plateau's [`Track`]s on one 8 kHz
 //! sample clock counted from the start of the recording (the answer), written out as
-//! interleaved frames on the wall clock.
+//! interleaved frames of G.711 bytes on the wall clock.
+//!
+//! The recording keeps the law of its first packet (the caller's, normally: both
+//! channels carry what the caller's leg sends and receives), so a call's audio is stored
+//! as it came, byte for byte, with nothing decoded: half the bytes of 16-bit PCM to copy,
+//! hash and write.
 //!
 //! The caller says when each packet arrived and what "now" is (sample positions). A frame
 //! is final once both directions hold a sample there (nothing later could change it), and
@@ -21,25 +26,47 @@ use crate::media::g711::G711Law;
 pub const MAX_CHUNK: u64 = 40_000;
 
 /// Aligns the caller and plateau channels on one sample clock; see the module doc.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StereoMixer {
     tracks: [Track; 2],
     window: Window,
+    /// The law is chosen (by the first packet or [`StereoMixer::settle`]).
+    settled: bool,
+}
+
+impl Default for StereoMixer {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl StereoMixer {
-    /// An empty mixer at position 0.
+    /// An empty mixer at position 0, its law not chosen yet.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            tracks: [Track::new(G711Law::Alaw), Track::new(G711Law::Alaw)],
+            window: Window::default(),
+            settled: false,
+        }
     }
 
-    /// Adds linear samples of a packet of `channel` with header `rtp` that arrived at
-    /// sample position `at`.
-    pub fn push(&mut self, channel: Channel, at: u64, rtp: RtpMeta, samples: &[i16]) {
-        self.tracks[channel.index()].place(self.window, at, rtp, samples);
+    /// Chooses the recording's law, `law` unless it is chosen already; returns it.
+    /// Nothing is placed before it is chosen, so the tracks start afresh in it.
+    pub fn settle(&mut self, law: G711Law) -> G711Law {
+        if !self.settled {
+            self.tracks = [Track::new(law), Track::new(law)];
+            self.settled = true;
+        }
+        self.law()
     }
 
-    /// Adds a G.711 `payload` (decoded into place).
+    /// The recording's law (A-law while none is chosen).
+    pub fn law(&self) -> G711Law {
+        self.tracks[0].law()
+    }
+
+    /// Adds a G.711 `payload` in `law` of a packet of `channel` with header `rtp` that
+    /// arrived at sample position `at` (the first packet chooses the recording's law).
     pub fn push_g711(
         &mut self,
         channel: Channel,
@@ -48,13 +75,14 @@ impl StereoMixer {
         payload: &[u8],
         law: G711Law,
     ) {
+        self.settle(law);
         self.tracks[channel.index()].place_g711(self.window, at, rtp, payload, law);
     }
 
-    /// Appends to `out` the interleaved (caller, plateau) frames final at `now`: those both
+    /// Appends to `out` the interleaved (caller, plateau) bytes of the frames final at `now`: those both
     /// directions filled, up to `now`, and anything up to [`JITTER_DEPTH`] before it.
     /// Returns whether more are final (at most [`MAX_CHUNK`] frames per call: call again).
-    pub fn drain(&mut self, now: u64, out: &mut Vec<i16>) -> bool {
+    pub fn drain(&mut self, now: u64, out: &mut Vec<u8>) -> bool {
         let horizon = now.saturating_sub(JITTER_DEPTH);
         let both = self.tracks[0].filled().min(self.tracks[1].filled());
         let heard = (self.window.committed + both as u64).min(now);
@@ -63,7 +91,7 @@ impl StereoMixer {
 
     /// The call ended at position `end`: appends the frames up to it (what was placed after
     /// it is left out). Returns whether more remain (call again).
-    pub fn finish(&mut self, end: u64, out: &mut Vec<i16>) -> bool {
+    pub fn finish(&mut self, end: u64, out: &mut Vec<u8>) -> bool {
         self.emit_until(end, end, out)
     }
 
@@ -84,12 +112,12 @@ impl StereoMixer {
 
     /// Bytes the two jitter buffers hold (their memory).
     pub fn buffer_bytes(&self) -> usize {
-        self.tracks.iter().map(|t| t.capacity() * 2).sum()
+        self.tracks.iter().map(Track::capacity).sum()
     }
 
     /// Hands out frames up to `target` and moves the horizon on to `horizon` (as far as
     /// what was handed out).
-    fn emit_until(&mut self, target: u64, horizon: u64, out: &mut Vec<i16>) -> bool {
+    fn emit_until(&mut self, target: u64, horizon: u64, out: &mut Vec<u8>) -> bool {
         let window = &mut self.window;
         let frames = target.saturating_sub(window.committed).min(MAX_CHUNK);
         let start = out.len();
