@@ -141,14 +141,26 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Mutex, MutexGuard, PoisonError};
+
+    /// The tests that measure the heap, one at a time: 200 MiB another frees may still be
+    /// committed, free, when this one allocates, so its block would commit nothing new.
+    fn alone() -> MutexGuard<'static, ()> {
+        static HEAP: Mutex<()> = Mutex::new(());
+        HEAP.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 
     #[test]
     fn committed_memory_counts_a_large_block() {
+        let _alone = alone();
         let before = committed_bytes();
-        let block = std::hint::black_box(vec![1u8; 64 << 20]);
+        // Larger than any block another test frees (a freed one may be cached, committed,
+        // and given to this allocation), and zeroed: the kernel backs it lazily, no page
+        // is touched.
+        let block = std::hint::black_box(vec![0u8; 1 << 30]);
         let during = committed_bytes();
         // Other tests allocate and free meanwhile: half the block is a safe margin.
-        assert!(during >= before + (32 << 20), "{before} → {during}");
+        assert!(during >= before + (512 << 20), "{before} → {during}");
         drop(block);
     }
 
@@ -176,6 +188,7 @@ mod tests {
     /// next [`collect`] (or allocation of fresh pages), without stopping other threads.
     #[test]
     fn small_blocks_freed_behind_a_live_one_leave_the_resident_set() {
+        let _alone = alone();
         let blocks: Vec<Box<[u8; 1024]>> =
             (0..200_000u32).map(|i| Box::new([i as u8; 1024])).collect();
         let pin = std::hint::black_box(Box::new([1u8; 1024]));
@@ -190,6 +203,7 @@ mod tests {
     /// threads collected, until the owner collects before waiting.
     #[test]
     fn a_thread_gives_back_the_pages_others_emptied_before_it_waits() {
+        let _alone = alone();
         let (blocks_to_main, blocks) = std::sync::mpsc::channel();
         let (freed, wait_freed) = std::sync::mpsc::channel::<()>();
         let (done, wait_done) = std::sync::mpsc::channel::<()>();
