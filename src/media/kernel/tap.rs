@@ -7,7 +7,7 @@
 //! as in userspace. A queue is bounded; what does not fit is counted as lost, and the
 //! recording says so.
 
-use std::collections::HashMap;
+use sas_core::id_map::IdMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -80,15 +80,16 @@ impl TapQueue {
     }
 }
 
-/// The queues of the recorded calls in the kernel, by call.
+/// The queues of the recorded calls in the kernel, by call (numbers the router gives: a
+/// fast hasher).
 #[derive(Default)]
 pub struct Taps {
-    calls: Mutex<HashMap<u32, Arc<TapQueue>>>,
+    calls: Mutex<IdMap<u32, Arc<TapQueue>>>,
     next: AtomicU32,
 }
 
 impl Taps {
-    fn lock(&self) -> MutexGuard<'_, HashMap<u32, Arc<TapQueue>>> {
+    fn lock(&self) -> MutexGuard<'_, IdMap<u32, Arc<TapQueue>>> {
         self.calls.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -118,7 +119,7 @@ impl Taps {
 }
 
 /// The calls' queues, locked for a batch of records.
-pub struct Batch<'a>(MutexGuard<'a, HashMap<u32, Arc<TapQueue>>>);
+pub struct Batch<'a>(MutexGuard<'a, IdMap<u32, Arc<TapQueue>>>);
 
 impl Batch<'_> {
     /// Hands `record` to its call's queue; a record of a call no longer open (it just
@@ -156,13 +157,15 @@ impl TapStream {
 
     /// The packets tapped since the last time, and how many were lost on the way.
     pub fn take(&self) -> (Vec<Tapped>, u64) {
-        let packets = std::mem::take(
-            &mut *self
-                .queue
-                .packets
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+        let mut queue = self
+            .queue
+            .packets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Room for as many again: the drainer's pushes never move the packets to grow.
+        let room = Vec::with_capacity(queue.len());
+        let packets = std::mem::replace(&mut *queue, room);
+        drop(queue);
         (packets, self.queue.lost.swap(0, Ordering::Relaxed))
     }
 }

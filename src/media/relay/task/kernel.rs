@@ -82,15 +82,11 @@ pub(super) struct Tap {
 }
 
 impl Tap {
-    /// The packets tapped since the last time, each with its path, and how many were lost
-    /// between the drainer and the call.
-    pub(super) fn take(&self) -> (Vec<(FastPath, Tapped)>, u64) {
+    /// The packets tapped since the last time, the paths of their streams, and how many
+    /// were lost between the drainer and the call.
+    pub(super) fn take(&self) -> (Vec<Tapped>, [FastPath; 2], u64) {
         let (packets, lost) = self.stream.take();
-        let packets = packets
-            .into_iter()
-            .map(|t| (self.paths[t.stream], t))
-            .collect();
-        (packets, lost)
+        (packets, self.paths, lost)
     }
 }
 
@@ -372,11 +368,12 @@ impl RelayTask {
             .collect();
         self.feed_at = live.map(|_| Instant::now() + FEED_EVERY);
         let (now, monotonic) = (self.clock.now(), monotonic_ns());
-        for (packets, lost) in batches {
-            for (path, t) in packets {
+        for (packets, paths, lost) in batches {
+            for t in &packets {
                 let ago_ms = monotonic.saturating_sub(t.at_ns) / 1_000_000;
+                let at = now.saturating_sub(ago_ms);
                 self.session
-                    .fast_path_tapped(&path, t.packet(), now.saturating_sub(ago_ms));
+                    .fast_path_tapped(&paths[t.stream], t.packet(), at);
             }
             if lost > 0 {
                 self.session.fast_path_lost(lost);

@@ -151,27 +151,36 @@ impl Track {
         payload: &[u8],
         law: G711Law,
     ) {
-        let (to, nothing, stand_in) = (self.law, nothing(self.law), stand_in(self.law));
-        let keep = move |b: u8| if b == nothing { stand_in } else { b };
+        // A 20 ms packet's bytes fit on the stack; longer packets (60 ms and more) are rare.
+        let mut stack = [0u8; 512];
+        let mut heap = Vec::new();
+        let bytes = match stack.get_mut(..payload.len()) {
+            Some(bytes) => bytes,
+            None => {
+                heap.resize(payload.len(), 0);
+                &mut heap[..]
+            }
+        };
+        let to = self.law;
         if law == to {
-            self.place_by(window, at, rtp, payload.len(), |i| keep(payload[i]));
+            bytes.copy_from_slice(payload);
         } else {
             let table = law.decode_table();
-            self.place_by(window, at, rtp, payload.len(), |i| {
-                keep(to.encode(table[usize::from(payload[i])]))
-            });
+            for (b, &p) in bytes.iter_mut().zip(payload) {
+                *b = to.encode(table[usize::from(p)]);
+            }
         }
+        let (nothing, stand_in) = (nothing(to), stand_in(to));
+        for b in bytes.iter_mut() {
+            if *b == nothing {
+                *b = stand_in;
+            }
+        }
+        self.place(window, at, rtp, bytes);
     }
 
-    /// Places `len` samples given by `sample` (never [`nothing`]).
-    fn place_by(
-        &mut self,
-        window: Window,
-        at: u64,
-        rtp: RtpMeta,
-        len: usize,
-        sample: impl Fn(usize) -> u8,
-    ) {
+    /// Places `samples` (in the recording's law, never [`nothing`]).
+    fn place(&mut self, window: Window, at: u64, rtp: RtpMeta, samples: &[u8]) {
         let (position, forward) = self.position(window, at, rtp);
         if forward {
             self.anchor = Some(Anchor {
@@ -182,7 +191,7 @@ impl Track {
         }
         // [position, stop) splits into: late (before the horizon), already written
         // (before the committed position: its place was taken), kept, overflow.
-        let stop = position + len as u64;
+        let stop = position + samples.len() as u64;
         let horizon = window.horizon.clamp(position, stop);
         let committed = window.committed.clamp(horizon, stop);
         let limit = (window.horizon + CAPACITY as u64).clamp(committed, stop);
@@ -203,7 +212,7 @@ impl Track {
         for i in 0..inside {
             let slot = &mut self.buf[first + i];
             if *slot == nothing {
-                *slot = sample(offset + i);
+                *slot = samples[offset + i];
                 placed += 1;
             }
         }
@@ -215,7 +224,7 @@ impl Track {
             self.grow(first + count);
             self.buf.resize(held + gap, nothing);
             self.buf
-                .extend((offset + inside..offset + count).map(&sample));
+                .extend(samples[offset + inside..offset + count].iter());
             placed += count - inside;
         }
         self.stats.placed += placed as u64;
@@ -289,22 +298,22 @@ impl Track {
         at.max(self.end).max(window.committed)
     }
 
-    /// Takes the next `frames.len() / 2` samples from the committed position on (silence
-    /// where nothing came) into every second slot of `frames` from `channel` (interleaved
-    /// stereo); the mixer's committed position moves on by as many.
-    pub fn pop_into(&mut self, frames: &mut [u8], channel: usize) {
-        let wanted = frames.len() / 2;
+    /// Takes the next `out.len()` samples from the committed position on into `out`
+    /// (silence where nothing came); the mixer's committed position moves on by as many.
+    pub fn pop_into(&mut self, out: &mut [u8]) {
+        let wanted = out.len();
         let held = self.buf.len().min(wanted);
-        let (nothing, silence) = (nothing(self.law), self.law.silence_byte());
-        let mut slots = frames.chunks_exact_mut(2);
         let (front, back) = self.buf.as_slices();
-        for part in [front, back] {
-            // The slice first: `zip` must not take a slot it has no sample for.
-            for (&sample, frame) in part.iter().zip(slots.by_ref()) {
-                frame[channel] = if sample == nothing { silence } else { sample };
+        let split = front.len().min(held);
+        out[..split].copy_from_slice(&front[..split]);
+        out[split..held].copy_from_slice(&back[..held - split]);
+        let (nothing, silence) = (nothing(self.law), self.law.silence_byte());
+        out[held..].fill(silence);
+        for b in &mut out[..held] {
+            if *b == nothing {
+                *b = silence;
             }
         }
-        slots.for_each(|frame| frame[channel] = silence);
         self.buf.drain(..held);
         if wanted <= self.filled {
             self.filled -= wanted;
@@ -373,8 +382,9 @@ mod tests {
         };
         track.place_g711(Window::default(), 0, rtp, &[0x2A; 160], G711Law::Alaw);
         assert_eq!(track.filled(), 160);
-        let mut frames = [0; 320];
-        track.pop_into(&mut frames, 0);
-        assert!(frames.iter().step_by(2).all(|&b| b == 0x2B));
+        let mut out = [0; 200];
+        track.pop_into(&mut out);
+        assert!(out[..160].iter().all(|&b| b == 0x2B));
+        assert!(out[160..].iter().all(|&b| b == 0xD5), "silence after it");
     }
 }
