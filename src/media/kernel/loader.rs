@@ -32,6 +32,7 @@ pub struct Legs {
     /// or leaving the kernel path), so one lock for every relay thread is enough.
     map: Mutex<HashMap<MapData, LegKey, LegVal>>,
     ifindex: u32,
+    egress: u32,
     /// The recorded calls' queues, fed by the drainer thread.
     taps: Arc<Taps>,
 }
@@ -62,9 +63,15 @@ impl Legs {
         &self.taps
     }
 
-    /// The interface the program is attached to, where relayed packets are sent out.
+    /// The interface the program is attached to.
     pub fn ifindex(&self) -> u32 {
         self.ifindex
+    }
+
+    /// Where relayed packets are sent out: an interface's egress, or 0, handed back to the
+    /// stack (see [`attach`]).
+    pub fn egress(&self) -> u32 {
+        self.egress
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MapData, LegKey, LegVal>> {
@@ -113,6 +120,11 @@ pub(super) fn attach(ip: IpAddr) -> Result<Legs, KernelError> {
         map: Mutex::new(HashMap::try_from(map)?),
         _ebpf: Mutex::new(ebpf),
         ifindex,
+        // On loopback a relayed packet is for this host: handed back to the stack, it is
+        // delivered at once (the skb keeps its local route), where a redirect to lo's
+        // egress would bring it through lo's ingress again, the program and a lookup that
+        // misses included. A real interface will need the redirect (and a route).
+        egress: 0,
         taps,
     })
 }

@@ -79,6 +79,10 @@ impl Legs {
         match *self {}
     }
 
+    pub fn egress(&self) -> u32 {
+        match *self {}
+    }
+
     pub fn taps(&self) -> &std::sync::Arc<tap::Taps> {
         match *self {}
     }

@@ -236,7 +236,7 @@ pub(super) fn plan(
     legs: &[LegShared; 3],
     local: &[Option<SocketAddr>; 3],
     plain: impl Fn(Leg) -> bool,
-    ifindex: u32,
+    egress: u32,
 ) -> Option<[Entry; 2]> {
     let v4 = |a: SocketAddr| match a {
         SocketAddr::V4(a) => Some(a),
@@ -254,7 +254,7 @@ pub(super) fn plan(
             from: local[path.to.idx()].and_then(v4)?,
             to: peer(path.to)?,
             source: peer(path.from)?,
-            ifindex,
+            ifindex: egress,
         };
         let rtp = Renumber {
             payload_type: path.payload_type,
@@ -277,14 +277,14 @@ pub(super) fn plan(
 impl RelayTask {
     /// Puts the call in the kernel, or takes it out, or moves it, as it now qualifies.
     pub(super) fn kernel_update(&mut self) {
-        let Some(ifindex) = self.kernel_path.as_ref().map(|p| p.legs.ifindex()) else {
+        let Some(egress) = self.kernel_path.as_ref().map(|p| p.legs.egress()) else {
             return;
         };
         let plain = |leg: Leg| {
             matches!(self.protection[leg.idx()], Protection::Plain)
                 && self.peers[leg.idx()].is_none()
         };
-        let plan = plan(&self.session, &self.legs, &self.local, plain, ifindex);
+        let plan = plan(&self.session, &self.legs, &self.local, plain, egress);
         if plan == self.kernel.as_ref().map(KernelCall::entries) {
             return;
         }
