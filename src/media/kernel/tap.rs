@@ -162,7 +162,7 @@ impl TapStream {
             .packets
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        // Room for as many again: the drainer's pushes never move the packets to grow.
+        // Room for as many as last time: the drainer's pushes seldom move packets to grow.
         let room = Vec::with_capacity(queue.len());
         let packets = std::mem::replace(&mut *queue, room);
         drop(queue);

@@ -79,8 +79,9 @@ impl StereoMixer {
         self.tracks[channel.index()].place_g711(self.window, at, rtp, payload, law);
     }
 
-    /// Appends to `out` the interleaved (caller, plateau) bytes of the frames final at `now`: those both
-    /// directions filled, up to `now`, and anything up to [`JITTER_DEPTH`] before it.
+    /// Appends to `out` the interleaved (caller, plateau) bytes of the frames final at
+    /// `now`: those both directions filled, up to `now`, and anything up to
+    /// [`JITTER_DEPTH`] before it.
     /// Returns whether more are final (at most [`MAX_CHUNK`] frames per call: call again).
     pub fn drain(&mut self, now: u64, out: &mut Vec<u8>) -> bool {
         let horizon = now.saturating_sub(JITTER_DEPTH);
@@ -123,7 +124,8 @@ impl StereoMixer {
         let mut at = out.len();
         out.resize(at + 2 * frames, 0);
         // Each track's samples into a block on the stack, then the two side by side: two
-        // copies and an interleave the compiler vectorises, no per-sample branch on the way.
+        // copies and a branch-free interleave, rather than a branch per sample written
+        // every second byte.
         let (mut left, mut right) = ([0u8; BLOCK], [0u8; BLOCK]);
         let mut done = 0;
         while done < frames {
