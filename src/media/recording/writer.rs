@@ -163,11 +163,6 @@ impl RecordingWriter {
         })
     }
 
-    /// The recording's law.
-    pub fn law(&self) -> G711Law {
-        self.law
-    }
-
     fn format(&self) -> WavFormat {
         WavFormat::G711(self.law)
     }
