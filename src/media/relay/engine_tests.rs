@@ -1,7 +1,7 @@
 //! Tests of the relay threads' IO (batching, many calls per thread, socket errors), over
 //! real UDP sockets on 127.0.0.1 through the [`MediaRelay`] handle.
 
-use super::engine::{BATCH, Shared, token, untoken};
+use super::engine::{BATCH, SOON, Shared, Urgency, token, untoken};
 use super::tests::{LOCALHOST, assert_silent, peer, pool, recv, rtp, start_bridged};
 use super::*;
 
@@ -132,15 +132,51 @@ async fn a_dropped_handle_closes_the_calls_sockets() {
 fn calls_woken_before_the_thread_turns_share_one_wake_up() {
     let shared = Shared::new().unwrap();
     for slot in 0..5 {
-        shared.post(|inbox| inbox.woken.push(slot));
+        shared.post(Urgency::Now, |inbox| inbox.woken.push(slot));
     }
     assert_eq!(shared.drain(), 1, "one eventfd write for five calls");
     assert_eq!(shared.take().woken, vec![0, 1, 2, 3, 4]);
-    shared.post(|inbox| inbox.woken.push(7));
+    shared.post(Urgency::Now, |inbox| inbox.woken.push(7));
     assert_eq!(shared.drain(), 1, "an empty inbox: woken again");
     // Posted after the thread read the eventfd but before it took the inbox: taken now,
     // and the pending write only costs a spurious turn, no call is left behind.
-    shared.post(|inbox| inbox.woken.push(8));
+    shared.post(Urgency::Now, |inbox| inbox.woken.push(8));
     assert_eq!(shared.take().woken, vec![7, 8]);
     assert_eq!(shared.drain(), 0, "no write for a non-empty inbox");
+}
+
+/// New calls and commands wait for the thread's next turn, at most [`SOON`]: they arm its
+/// timer once, write no `eventfd`; a packet after them wakes it at once.
+#[test]
+fn commands_arm_the_timer_once_and_packets_still_wake_at_once() {
+    let shared = Shared::new().unwrap();
+    for slot in 0..3 {
+        shared.post(Urgency::Soon, |inbox| inbox.woken.push(slot));
+    }
+    assert_eq!(shared.drain(), 0, "no eventfd write for commands");
+    shared.post(Urgency::Now, |inbox| inbox.woken.push(3));
+    assert_eq!(shared.drain(), 1, "a packet wakes the thread at once");
+    let inbox = shared.take();
+    assert!(inbox.armed, "the timer was armed");
+    assert_eq!(inbox.woken, vec![0, 1, 2, 3]);
+    // Nothing armed or written since the take: the next command arms the timer again.
+    shared.post(Urgency::Soon, |inbox| inbox.woken.push(4));
+    assert!(shared.take().armed);
+}
+
+/// With no packet to wake it, the thread still takes a new call and its commands on its
+/// timer: a call started and finished at once reports within [`SOON`] (plus scheduling).
+#[tokio::test]
+async fn a_call_finished_with_no_packet_reports_on_the_timer() {
+    let relay = MediaRelay::bind(LOCALHOST, &pool(44400)).await.unwrap();
+    relay.set_remote(Leg::B, peer().await.local_addr().unwrap());
+    start_bridged(&relay, None);
+    let asked = std::time::Instant::now();
+    let report = tokio::time::timeout(Duration::from_secs(2), relay.finish()).await;
+    let report = report.expect("the thread took the call and its Finish on its timer");
+    assert_eq!(report.stats.a.rx_packets, 0);
+    assert!(
+        asked.elapsed() >= SOON / 2,
+        "waited for the timer, not woken"
+    );
 }
