@@ -6,8 +6,9 @@
 //! Writes are gathered in batches: once a batch holds a journal line, a seat event, a
 //! record or a wrap-up entry, the writer goes on collecting for at most
 //! [`WriterOptions::group_commit`] (or [`WriterOptions::max_batch`] writes): it sleeps
-//! through the window (in 1 ms slices) and takes the writes queued meanwhile, so a window
-//! costs it a wake-up or two whatever the writes in it. Each write is applied to sled as it is taken
+//! through the window and takes the writes queued meanwhile, so a window costs it one
+//! wake-up whatever the writes in it (the sender of the write that fills the batch wakes
+//! it early). Each write is applied to sled as it is taken
 //! (readers see it), unflushed, and the whole batch goes to the
 //! commit log ([`super::wal`]) in one `write(2)` at its end. When the batch holds
 //! something to confirm (a final record, a wrap-up entry the console waits for), one
@@ -68,7 +69,9 @@ use sas_core::id_map::IdMap;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, mpsc};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -98,9 +101,44 @@ impl Default for WriterOptions {
     }
 }
 
-/// How long the writer sleeps at a time while a batch's window fills: a full batch
-/// commits at most this late.
-const FILL_SLICE: Duration = Duration::from_millis(1);
+/// What the senders and the writer share while a batch's window fills: the sender whose
+/// write leaves no room in the batch wakes the writer, which otherwise sleeps the window
+/// out. Both sides write their own counter, then read the other's (`SeqCst`): a write
+/// sent as the writer goes to sleep is seen by one side or the other.
+struct Fill {
+    /// Sent and not yet taken by the writer.
+    queued: AtomicUsize,
+    /// Writes the batch being gathered can still take; `usize::MAX` when the writer is
+    /// not sleeping through a window (it then wakes on the queue itself).
+    room: AtomicUsize,
+    /// Set by the writer as it starts (before it can sleep through a window).
+    writer: OnceLock<Thread>,
+}
+
+impl Fill {
+    fn sending(&self) {
+        let queued = self.queued.fetch_add(1, Ordering::SeqCst) + 1;
+        if queued >= self.room.load(Ordering::SeqCst)
+            && let Some(writer) = self.writer.get()
+        {
+            writer.unpark();
+        }
+    }
+
+    fn taken(&self) {
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Sleeps at most `left`, or not at all if `room` writes already wait; may return
+    /// early (an unpark, or spuriously): the caller looks at the queue again.
+    fn sleep(&self, room: usize, left: Duration) {
+        self.room.store(room, Ordering::SeqCst);
+        if self.queued.load(Ordering::SeqCst) < room {
+            std::thread::park_timeout(left);
+        }
+        self.room.store(usize::MAX, Ordering::SeqCst);
+    }
+}
 
 /// Finishes a call's recording into its record (its last writes, its header, its hash) and
 /// names the file to sync with the record. It runs on the writer's thread: finishing is
@@ -145,6 +183,7 @@ enum Write {
 #[derive(Clone)]
 pub struct StoreWriter {
     queue: mpsc::Sender<Write>,
+    fill: Arc<Fill>,
     metrics: WriterMetrics,
 }
 
@@ -154,11 +193,24 @@ impl StoreWriter {
         let (queue, writes) = mpsc::channel();
         let metrics = WriterMetrics::default();
         let counted = metrics.clone();
+        let fill = Arc::new(Fill {
+            queued: AtomicUsize::new(0),
+            room: AtomicUsize::new(usize::MAX),
+            writer: OnceLock::new(),
+        });
+        let filling = Arc::clone(&fill);
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(&store, &writes, options, &counted))
+            .spawn(move || {
+                filling.writer.set(std::thread::current()).ok();
+                run(&store, &writes, &filling, options, &counted);
+            })
             .expect("spawn the store writer thread");
-        Self { queue, metrics }
+        Self {
+            queue,
+            fill,
+            metrics,
+        }
     }
 
     /// What the writer did so far (to register on `/metrics`).
@@ -209,6 +261,8 @@ impl StoreWriter {
     }
 
     fn send(&self, write: Write) {
+        // Counted before it is queued: the writer takes it off the count once taken.
+        self.fill.sending();
         if self.queue.send(write).is_err() {
             tracing::error!("store writer gone: write lost");
         }
@@ -218,6 +272,7 @@ impl StoreWriter {
 fn run(
     store: &Store,
     writes: &mpsc::Receiver<Write>,
+    fill: &Fill,
     options: WriterOptions,
     metrics: &WriterMetrics,
 ) {
@@ -245,10 +300,14 @@ fn run(
                 Err(_) => break,
             },
         };
+        fill.taken();
         batch.apply(store, first);
         while batch.applied < options.max_batch {
             match writes.try_recv() {
-                Ok(write) => batch.apply(store, write),
+                Ok(write) => {
+                    fill.taken();
+                    batch.apply(store, write);
+                }
                 Err(mpsc::TryRecvError::Empty) => {
                     let Some(left) = batch
                         .opened
@@ -259,9 +318,8 @@ fn run(
                     };
                     // Something waits to be written: let the window fill. Sleeping, not
                     // waiting on the queue, spares this thread a wake-up (and the sender
-                    // a futex call) per write; slices keep a batch that fills from
-                    // waiting out a long window.
-                    std::thread::sleep(left.min(FILL_SLICE));
+                    // a futex call) per write.
+                    fill.sleep(options.max_batch - batch.applied, left);
                 }
                 Err(mpsc::TryRecvError::Disconnected) => break,
             }
