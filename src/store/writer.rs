@@ -149,6 +149,15 @@ pub type FinishRecording = Box<dyn FnOnce(&mut CallRecord) -> Option<PathBuf> + 
 /// The confirmation of a final record: `Ok` once it is on disk.
 pub type Confirmation = oneshot::Receiver<Result<(), String>>;
 
+/// Called on the writer's thread with a write's outcome (`Ok` once it is on disk), or at
+/// once with the error if the writer is gone. Short work only: it holds up the batch after.
+pub type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+fn confirmation() -> (Done, Confirmation) {
+    let (tx, rx) = oneshot::channel();
+    (Box::new(move |outcome| _ = tx.send(outcome)), rx)
+}
+
 /// One write, in the driver's order.
 enum Write {
     Journal {
@@ -168,13 +177,13 @@ enum Write {
     File {
         call: String,
         entry: Box<FileEntry>,
-        done: oneshot::Sender<Result<(), String>>,
+        done: Done,
     },
     Record {
         record: Box<CallRecord>,
         /// Its recording, finished into the record and synced before it is flushed.
         recording: Option<FinishRecording>,
-        done: oneshot::Sender<Result<(), String>>,
+        done: Done,
     },
 }
 
@@ -241,7 +250,7 @@ impl StoreWriter {
     /// Adds a wrap-up entry to the file of a call that is over (see
     /// [`Store::append_file`]); the answer comes once it is on disk.
     pub fn file_entry(&self, call: String, entry: FileEntry) -> Confirmation {
-        let (done, confirmed) = oneshot::channel();
+        let (done, confirmed) = confirmation();
         let entry = Box::new(entry);
         self.send(Write::File { call, entry, done });
         confirmed
@@ -250,21 +259,31 @@ impl StoreWriter {
     /// Stores a final record (it leaves the journal) once its `recording` is finished
     /// into it, and syncs the recording's file; the answer comes once both are on disk.
     pub fn record(&self, record: CallRecord, recording: Option<FinishRecording>) -> Confirmation {
-        let (done, confirmed) = oneshot::channel();
+        let (done, confirmed) = confirmation();
+        self.record_then(record, recording, done);
+        confirmed
+    }
+
+    /// [`record`](Self::record), with `done` called on the writer's thread once both are
+    /// on disk: no task waits for it (a call's last write costs no wake-up of an async
+    /// worker).
+    pub fn record_then(&self, record: CallRecord, recording: Option<FinishRecording>, done: Done) {
         let record = Box::new(record);
         self.send(Write::Record {
             record,
             recording,
             done,
         });
-        confirmed
     }
 
     fn send(&self, write: Write) {
         // Counted before it is queued: the writer takes it off the count once taken.
         self.fill.sending();
-        if self.queue.send(write).is_err() {
+        if let Err(mpsc::SendError(write)) = self.queue.send(write) {
             tracing::error!("store writer gone: write lost");
+            if let Write::File { done, .. } | Write::Record { done, .. } = write {
+                done(Err("store writer gone".into()));
+            }
         }
     }
 }
@@ -460,7 +479,7 @@ struct Batch {
     opened: Option<Instant>,
     /// Outbox rows added, told to the shipper once flushed.
     shipped: u64,
-    waiting: Vec<(String, oneshot::Sender<Result<(), String>>)>,
+    waiting: Vec<(String, Done)>,
     /// Recordings to sync before the flush, with their calls' ids.
     recordings: Vec<(PathBuf, String)>,
     /// Each live call's latest journal line (written at commit, unless its record came).
@@ -514,7 +533,7 @@ impl Batch {
                         self.waiting.push((call, done));
                     }
                     Err(e) => {
-                        done.send(Err(e.to_string())).ok();
+                        done(Err(e.to_string()));
                     }
                 }
             }
@@ -537,7 +556,7 @@ impl Batch {
                         self.waiting.push((id, done));
                     }
                     Err(e) => {
-                        done.send(Err(e.to_string())).ok();
+                        done(Err(e.to_string()));
                     }
                 }
             }
@@ -607,7 +626,7 @@ impl Batch {
             if let Err(e) = &flushed {
                 tracing::error!(call = %id, error = %e, "call record NOT flushed");
             }
-            done.send(flushed.clone()).ok();
+            done(flushed.clone());
         }
         *self = Self {
             seat_runs: std::mem::take(&mut self.seat_runs),

@@ -47,6 +47,28 @@ fn a_late_journal_line_never_resurrects_a_stored_call() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `record_then`'s callback runs on the writer's thread once the record is on disk: no
+/// task waits for a call's last write.
+#[test]
+fn record_then_confirms_on_the_writers_thread() {
+    let (store, dir) = temp_store("then");
+    let writer = StoreWriter::start(store.clone(), WriterOptions::default());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let done = move |stored: Result<(), String>| {
+        let thread = std::thread::current().name().map(String::from);
+        tx.send((stored, thread)).ok();
+    };
+    writer.record_then(finished("a"), None, Box::new(done));
+    let (stored, thread) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(stored, Ok(()));
+    assert_eq!(thread.as_deref(), Some("store-writer"));
+    assert!(
+        store.get_call("a").unwrap().is_some(),
+        "stored before confirmed"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn a_burst_of_records_shares_few_flushes_and_each_is_confirmed() {
     let (store, dir) = temp_store("group");
