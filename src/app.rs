@@ -619,7 +619,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             .recording
             .enabled
             .then(|| Recordings::from_config(&config).root().to_path_buf()),
-        writes: Vec::new(),
+        writes: Default::default(),
         cti: cti.clone(),
         last_waiting: None,
         webrtc: (&config.media).into(),

@@ -220,7 +220,7 @@ enum Command {
     Record(Box<dyn RecordSink>),
     AttachWebRtc(Leg, WebRtcIo),
     DetachWebRtc(Leg),
-    Finish(oneshot::Sender<MediaReport>),
+    Finish(Box<OnFinish>),
     /// A leg's remote was set again ([`MediaRelay::set_remote`]).
     Remote,
     /// `leg`'s sockets, just bound.
@@ -470,25 +470,71 @@ impl MediaRelay {
     /// (never started, or stopped), only the counters.
     pub async fn finish(self) -> MediaReport {
         let (tx, rx) = oneshot::channel();
-        self.send(Command::Finish(tx));
-        let started = self
-            .pending
-            .lock()
+        self.finish_then(Box::new(move |report| _ = tx.send(report)));
+        rx.await.expect("OnFinish always reports")
+    }
+
+    /// [`finish`](Self::finish), with `then` called with the report on the relay thread
+    /// (at once on this one if the media never started): no task waits for it.
+    pub fn finish_then(self, then: Box<dyn FnOnce(MediaReport) + Send>) {
+        let MediaRelay {
+            ports,
+            legs,
+            commands,
+            pending,
+            ..
+        } = self;
+        let on_finish = OnFinish {
+            legs,
+            ports: Some(ports.into_inner().unwrap_or_else(PoisonError::into_inner)),
+            then: Some(then),
+        };
+        let started = pending
+            .into_inner()
             .unwrap_or_else(PoisonError::into_inner)
             .is_none();
-        match (started, rx.await) {
-            (true, Ok(report)) => report,
-            _ => MediaReport {
-                stats: self.stats(),
-                quality: Default::default(),
-                recorder: None,
-            },
+        if started {
+            // Refused (the thread dropped the call): `on_finish` reports the counters as
+            // it is dropped.
+            commands.send(Command::Finish(Box::new(on_finish))).ok();
         }
     }
 
     fn send(&self, command: Command) {
         // The task is gone only after stop/finish: nothing left to do then.
         self.commands.send(command).ok();
+    }
+}
+
+/// Reports a call's media once: with the relay thread's report, or, dropped unused (the
+/// media never started, the thread dropped the call), with the counters alone.
+pub(super) struct OnFinish {
+    legs: Arc<[LegShared; 3]>,
+    /// The call's ports, back to the pool as it reports (after the relay thread closed
+    /// their sockets, so that no new call finds one still bound).
+    ports: Option<[LegPort; 3]>,
+    then: Option<Box<dyn FnOnce(MediaReport) + Send>>,
+}
+
+impl OnFinish {
+    pub(super) fn report(mut self, report: MediaReport) {
+        self.ports = None;
+        if let Some(then) = self.then.take() {
+            then(report);
+        }
+    }
+}
+
+impl Drop for OnFinish {
+    fn drop(&mut self) {
+        self.ports = None;
+        if let Some(then) = self.then.take() {
+            then(MediaReport {
+                stats: RelayStats::of(&self.legs),
+                quality: Default::default(),
+                recorder: None,
+            });
+        }
     }
 }
 

@@ -284,7 +284,7 @@ pub struct CallDriver {
     /// Where call recordings go (`None`: recording disabled).
     pub recordings: Option<std::path::PathBuf>,
     /// Record writes in flight (awaited before the driver returns).
-    pub writes: Vec<tokio::task::JoinHandle<()>>,
+    pub writes: InFlight,
     /// Where seat and call events go for consoles and supervisors.
     pub cti: CtiChannels,
     /// Waiting calls last told to supervisors.
@@ -374,9 +374,7 @@ impl CallDriver {
             );
         }
         self.execute(&mut legs, &mut by_leg);
-        for write in self.writes.drain(..) {
-            write.await.ok();
-        }
+        self.writes.wait().await;
     }
 
     fn on_event(
@@ -896,7 +894,9 @@ impl CallDriver {
     }
 
     /// Stores a finished call's record, once its media (if any) has ended and reported.
-    /// It is counted in `sas_calls_total` once the writer confirms it is on disk.
+    /// It is counted in `sas_calls_total` once the writer confirms it is on disk. No task
+    /// waits: the media's report comes on its relay thread, which hands the record to the
+    /// store writer, whose confirmation counts it on the writer's thread.
     fn persist(&mut self, mut record: CallRecord, media: Option<(MediaRelay, bool)>) {
         self.wallboard.finished(self.clock.now().wall, &record);
         let outcome = record.outcome.unwrap_or(Outcome::Failed);
@@ -909,51 +909,57 @@ impl CallDriver {
             "call ended"
         );
         let writer = self.writer.clone();
+        let counted = self.metrics.clone();
+        let in_flight = self.writes.token();
+        let store = move |record: CallRecord, finish: Option<FinishRecording>| {
+            let (id, line) = (record.id.clone(), record.line.clone());
+            let done = move |stored: Result<(), String>| {
+                match stored {
+                    Ok(()) => counted
+                        .calls
+                        .with_label_values(&[line.as_str(), outcome.label()])
+                        .inc(),
+                    Err(why) => tracing::error!(call = %id, error = %why, "call record NOT stored"),
+                }
+                drop(in_flight);
+            };
+            writer.record_then(record, finish, Box::new(done));
+        };
+        let Some((relay, answered)) = media else {
+            return store(record, None);
+        };
         let metrics = self.metrics.clone();
         let root = self.recordings.clone();
-        self.writes.retain(|w| !w.is_finished());
-        self.writes.push(tokio::spawn(async move {
-            let mut finish = None;
-            if let Some((relay, answered)) = media {
-                let report = relay.finish().await;
-                if answered {
-                    record.rtp = Some(rtp_counters(&report.stats));
-                    let [caller, seat, second] = report.quality;
-                    let second_seat = (second.packets_received > 0).then_some(second);
-                    let legs = [("caller", caller), ("seat", seat)]
-                        .into_iter()
-                        .chain(second_seat.map(|q| ("second_seat", q)));
-                    for (leg, q) in legs {
+        relay.finish_then(Box::new(move |report| {
+            if answered {
+                record.rtp = Some(rtp_counters(&report.stats));
+                let [caller, seat, second] = report.quality;
+                let second_seat = (second.packets_received > 0).then_some(second);
+                let legs = [("caller", caller), ("seat", seat)]
+                    .into_iter()
+                    .chain(second_seat.map(|q| ("second_seat", q)));
+                for (leg, q) in legs {
+                    metrics
+                        .rtp_packets_lost
+                        .with_label_values(&[leg])
+                        .inc_by(q.packets_lost);
+                    if q.packets_received > 0 {
                         metrics
-                            .rtp_packets_lost
+                            .rtp_jitter
                             .with_label_values(&[leg])
-                            .inc_by(q.packets_lost);
-                        if q.packets_received > 0 {
-                            metrics
-                                .rtp_jitter
-                                .with_label_values(&[leg])
-                                .observe(q.jitter_ms / 1000.0);
-                        }
+                            .observe(q.jitter_ms / 1000.0);
                     }
-                    record.quality = Some(CallQuality {
-                        caller,
-                        seat,
-                        second_seat,
-                    });
                 }
-                finish = report
-                    .recorder
-                    .map(|sink| finish_recording(sink, root, metrics.clone()));
+                record.quality = Some(CallQuality {
+                    caller,
+                    seat,
+                    second_seat,
+                });
             }
-            let (id, line) = (record.id.clone(), record.line.clone());
-            match writer.record(record, finish).await {
-                Ok(Ok(())) => metrics
-                    .calls
-                    .with_label_values(&[line.as_str(), outcome.label()])
-                    .inc(),
-                Ok(Err(why)) => tracing::error!(call = %id, error = %why, "call record NOT stored"),
-                Err(_) => tracing::error!(call = %id, "call record NOT stored: store writer gone"),
-            }
+            let finish = report
+                .recorder
+                .map(|sink| finish_recording(sink, root, metrics));
+            store(record, finish);
         }));
     }
 
@@ -1071,4 +1077,35 @@ fn refer_target(refer_to: &str) -> Option<String> {
         .take_while(|c| !matches!(c, '@' | ';' | '?' | '>'))
         .collect();
     (!user.is_empty()).then_some(user)
+}
+
+/// Work in flight that must end before the driver does: each piece holds a token, and
+/// [`wait`](Self::wait) returns once every token is dropped.
+pub struct InFlight {
+    token: Option<tokio::sync::mpsc::Sender<()>>,
+    ended: tokio::sync::mpsc::Receiver<()>,
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        let (token, ended) = tokio::sync::mpsc::channel(1);
+        Self {
+            token: Some(token),
+            ended,
+        }
+    }
+}
+
+impl InFlight {
+    /// A token for one piece of work (dropped when it ends).
+    pub fn token(&self) -> impl Send + 'static {
+        self.token.clone()
+    }
+
+    /// Until every token given so far is dropped; none is given after.
+    pub async fn wait(&mut self) {
+        self.token = None;
+        // Nothing is ever sent: this returns once the last token is dropped.
+        self.ended.recv().await;
+    }
 }

@@ -519,12 +519,13 @@ impl RelayThread {
 
     /// Takes the call's commands and its WebRTC peers' packets.
     fn poll_call(&mut self, slot: usize) {
+        let mut finished = None;
         self.with_call(slot, |call, pool, shared, slot| {
             let mut cx = Context::from_waker(&call.waker);
             loop {
                 match call.commands.poll_recv(&mut cx) {
-                    Poll::Ready(Some(Command::Finish(reply))) => {
-                        reply.send(call.task.finish()).ok();
+                    Poll::Ready(Some(Command::Finish(on_finish))) => {
+                        finished = Some((on_finish, call.task.finish()));
                         return Step::Remove;
                     }
                     Poll::Ready(Some(Command::Open(leg, sockets))) => {
@@ -570,6 +571,10 @@ impl RelayThread {
             }
             Step::Keep
         });
+        // Reported once the call's sockets are closed: its ports go back to the pool then.
+        if let Some((on_finish, report)) = finished {
+            on_finish.report(report);
+        }
     }
 
     fn fire_timers(&mut self) {

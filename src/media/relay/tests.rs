@@ -242,6 +242,33 @@ async fn finish_reports_and_ends_relaying_and_gives_the_ports_back() {
     assert_silent(&seat).await;
 }
 
+/// `finish_then` hands the report to a callback on the relay thread, the ports given back
+/// before it runs, with no task waiting; a relay never started reports at once, here.
+#[tokio::test]
+async fn finish_then_reports_on_the_relay_thread_with_the_ports_back() {
+    let pool = pool(45000);
+    let relay = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
+    start_bridged(&relay, None);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let ports = Arc::clone(&pool);
+    relay.finish_then(Box::new(move |report| {
+        let thread = std::thread::current().name().map(String::from);
+        tx.send((report.stats.a.rx_packets, ports.in_use(), thread))
+            .ok();
+    }));
+    let (rx_packets, in_use, thread) = rx.recv_timeout(Duration::from_secs(2)).unwrap();
+    assert_eq!((rx_packets, in_use), (0, 0), "ports back before the report");
+    assert!(thread.unwrap_or_default().starts_with("rtp-relay"));
+
+    let never_started = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    never_started.finish_then(Box::new(move |report| {
+        tx.send(report.recorder.is_none()).ok();
+    }));
+    assert_eq!(rx.try_recv(), Ok(true), "reported at once");
+    assert_eq!(pool.in_use(), 0);
+}
+
 #[tokio::test]
 async fn pool_exhaustion_is_an_error() {
     let pool = Arc::new(PortPool::new(42000, 42005).unwrap());
