@@ -347,15 +347,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let transport_layer = TransportLayer::new(shutdown.child_token());
     let mut sip_udp = None;
     if let Some(addr) = config.sip.udp {
-        let socket = tokio::net::UdpSocket::bind(addr)
-            .await
-            .map_err(|source| AppError::Bind { addr, source })?;
+        let socket =
+            std::net::UdpSocket::bind(addr).map_err(|source| AppError::Bind { addr, source })?;
         let bound = socket.local_addr()?;
         let guarded = GuardedUdpSocket::new(
             socket,
             metrics.sip_malformed.clone(),
             metrics.sip_responses.clone(),
-        )
+        )?
         .with_front(Arc::new(move |bytes, from| {
             front.answer(bytes, from, rsipstack::sip::Transport::Udp)
         }));
