@@ -572,8 +572,11 @@ impl RelayThread {
             Step::Keep
         });
         // Reported once the call's sockets are closed: its ports go back to the pool then.
-        if let Some((on_finish, report)) = finished {
-            on_finish.report(report);
+        // The owner's code runs here: its panic must not take the thread's other calls.
+        if let Some((on_finish, report)) = finished
+            && catch_unwind(AssertUnwindSafe(|| on_finish.report(report))).is_err()
+        {
+            error!(slot, "RTP relay: a call's finish report panicked");
         }
     }
 
