@@ -283,8 +283,8 @@ pub struct CallDriver {
     pub trunk_link: crate::net::sip_tls_out::LinkState,
     /// Where call recordings go (`None`: recording disabled).
     pub recordings: Option<std::path::PathBuf>,
-    /// Record writes in flight (awaited before the driver returns).
-    pub writes: InFlight,
+    /// Record writes in flight, each holding a token (awaited before the driver returns).
+    pub writes: tokio_util::task::TaskTracker,
     /// Where seat and call events go for consoles and supervisors.
     pub cti: CtiChannels,
     /// Waiting calls last told to supervisors.
@@ -374,6 +374,7 @@ impl CallDriver {
             );
         }
         self.execute(&mut legs, &mut by_leg);
+        self.writes.close();
         self.writes.wait().await;
     }
 
@@ -1077,35 +1078,4 @@ fn refer_target(refer_to: &str) -> Option<String> {
         .take_while(|c| !matches!(c, '@' | ';' | '?' | '>'))
         .collect();
     (!user.is_empty()).then_some(user)
-}
-
-/// Work in flight that must end before the driver does: each piece holds a token, and
-/// [`wait`](Self::wait) returns once every token is dropped.
-pub struct InFlight {
-    token: Option<tokio::sync::mpsc::Sender<()>>,
-    ended: tokio::sync::mpsc::Receiver<()>,
-}
-
-impl Default for InFlight {
-    fn default() -> Self {
-        let (token, ended) = tokio::sync::mpsc::channel(1);
-        Self {
-            token: Some(token),
-            ended,
-        }
-    }
-}
-
-impl InFlight {
-    /// A token for one piece of work (dropped when it ends).
-    pub fn token(&self) -> impl Send + 'static {
-        self.token.clone()
-    }
-
-    /// Until every token given so far is dropped; none is given after.
-    pub async fn wait(&mut self) {
-        self.token = None;
-        // Nothing is ever sent: this returns once the last token is dropped.
-        self.ended.recv().await;
-    }
 }
