@@ -546,8 +546,7 @@ impl RelayThread {
                     Poll::Pending => break,
                 }
             }
-            let urgent = call.urgent.clone();
-            let mut cx = Context::from_waker(&urgent);
+            let mut cx = Context::from_waker(&call.urgent);
             let mut more = false;
             for leg in Leg::ALL {
                 for k in 0..=PEER_BURST {
@@ -567,7 +566,7 @@ impl RelayThread {
             }
             if more {
                 // A peer had more than a burst: come back after the others.
-                urgent.wake_by_ref();
+                call.urgent.wake_by_ref();
             }
             Step::Keep
         });
