@@ -28,7 +28,8 @@
 # The router runs with the samu plan's greeting, hold music and reassurance left out, so the
 # seat's answer is the caller's 200 on both, and with overload limits off (OVERLOAD_SECTION
 # overrides). Per rung it records completed and failed calls, CPU per call (utime+stime of every
-# process of the target, /proc/PID/stat), SIPp's INVITE→180 and INVITE→200 p99 (whole ms), and
+# process of the target, /proc/PID/stat), context switches per call (every thread of those
+# processes, /proc/PID/task/*/status), SIPp's INVITE→180 and INVITE→200 p99 (whole ms), and
 # the CPU the SIPp caller and the SIPp seats used (a SIPp near 100 % of a core is the
 # bottleneck, not the target: the report says so). Memory: PSS (smaps_rollup, summed over
 # Kamailio's processes, whose shared pool would be counted once per process in RSS) once the
@@ -101,6 +102,13 @@ cpu_ticks() { # PID: its and its children's utime+stime
   echo "$total"
 }
 
+switches() { # PID: context switches (voluntary and not) of its and its children's threads
+  local p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    cat /proc/"$p"/task/*/status 2>/dev/null
+  done | awk '/ctxt_switches/ {n += $2} END {print n + 0}'
+}
+
 pss_kb() { # PID: PSS of it and its children (kB)
   local total=0 p
   for p in "$1" $(pgrep -P "$1" || true); do
@@ -110,20 +118,20 @@ pss_kb() { # PID: PSS of it and its children (kB)
 }
 
 ladder() { # NAME: one rung per rate; a line per rung in $work/runs
-  local rate calls c0 c1 s0 s1 k0 k1 dir rung=0 sampler=""
+  local rate calls c0 c1 s0 s1 k0 k1 w0 w1 dir rung=0 sampler=""
   echo "$1 pss_registered $(pss_kb "$TARGET")" >> "$work/mem"
   for rate in $RATES; do
     rung=$((rung + 1)); calls=$((rate * SECS)); dir="$work/$1-$rate-$rung"; mkdir -p "$dir"
     if [ "${LATENCY:-0}" = 1 ]; then
       python3 loadtest/thread_cpu.py "$TARGET" "$dir/threads.log" & sampler=$!
     fi
-    c0=$(cpu_ticks "$TARGET"); s0=$(cpu_ticks "$SEAT_SIPP"); k0=$(kernel_io_ticks)
+    c0=$(cpu_ticks "$TARGET"); s0=$(cpu_ticks "$SEAT_SIPP"); k0=$(kernel_io_ticks); w0=$(switches "$TARGET")
     ( cd "$dir" && /usr/bin/time -f "%e %U %S" -o time.txt timeout -s INT -k 5 $((SECS + 40)) \
         "${SIPP[@]}" 127.0.0.1:$SIP_PORT -sf "$work/caller.xml" -i 127.0.0.1 -p $CALLER_PORT -s 15 -m "$calls" \
         -r "$rate" -d 0 -l 20000 -nostdin -trace_err -trace_stat -trace_rtt -rtt_freq 1 -stf stats.csv \
         -recv_timeout 10000 -timeout $((SECS + 25))s > sipp.out 2>&1 ) || true
-    c1=$(cpu_ticks "$TARGET"); s1=$(cpu_ticks "$SEAT_SIPP"); k1=$(kernel_io_ticks)
-    echo "$1 $rate $dir $c0 $c1 $s0 $s1 0 $(kernel_io_delta "$k0" "$k1")" >> "$work/runs"
+    c1=$(cpu_ticks "$TARGET"); s1=$(cpu_ticks "$SEAT_SIPP"); k1=$(kernel_io_ticks); w1=$(switches "$TARGET")
+    echo "$1 $rate $dir $c0 $c1 $s0 $s1 0 $(kernel_io_delta "$k0" "$k1") $w0 $w1" >> "$work/runs"
     echo "  $1: $rate calls/s done"
     if [ -n "$sampler" ]; then
       kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true; sampler=""

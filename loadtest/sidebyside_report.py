@@ -4,7 +4,8 @@ PASS/FAIL per target, in Markdown.
     python3 loadtest/sidebyside_report.py WORK CLK_TCK SECONDS RSS_CALLS
 
 WORK holds `runs` (one line per rung: name rate dir cpu0 cpu1 seat_cpu0 seat_cpu1
-[kernel_io0 kernel_io1], CPU in clock ticks; kernel_io: the kernel's IO threads, machine-wide), `mem` (name pss_registered|pss_after kB), each rung's SIPp files (stats.csv,
+[kernel_io0 kernel_io1 [switches0 switches1]], CPU in clock ticks; kernel_io: the kernel's IO
+threads, machine-wide; switches: the target's threads' context switches), `mem` (name pss_registered|pss_after kB), each rung's SIPp files (stats.csv,
 *_rtt.csv, time.txt from /usr/bin/time: elapsed user sys) and, for the RSS phase, rss.log
 (epoch VmRSS_kB calls_handled per second).
 """
@@ -33,7 +34,7 @@ def counts(path, planned):
     return int(last[head.index("SuccessfulCall(C)")]), int(last[head.index("FailedCall(C)")])
 
 
-def rung(d, rate, secs, c0, c1, s0, s1, k0=0, k1=0, *, clk):
+def rung(d, rate, secs, c0, c1, s0, s1, k0=0, k1=0, w0=0, w1=0, *, clk):
     ok, failed = counts(f"{d}/stats.csv", rate * secs)
     rtd = {"ringing": [], "answer": []}
     for f in glob.glob(f"{d}/*_rtt.csv"):
@@ -51,6 +52,7 @@ def rung(d, rate, secs, c0, c1, s0, s1, k0=0, k1=0, *, clk):
         "failed_share": failed / max(1, ok + failed),
         "cpu_ms": (int(c1) - int(c0)) / clk * 1000 / max(1, ok),
         "kernel_io_ms": (int(k1) - int(k0)) / clk * 1000 / max(1, ok),
+        "switches": (int(w1) - int(w0)) / max(1, ok),
         "p99_180": pct(rtd["ringing"], 99),
         "p99_200": pct(rtd["answer"], 99),
         "caller_cpu": 100 * (user + sys_) / elapsed,
@@ -97,14 +99,16 @@ def main():
     label = {"kamailio": "Kamailio", "router_rec1": "router rec. on", "router_rec0": "router rec. off"}
 
     print(f"\nPer rung ({secs} s each, hold 0; CPU per completed call; p99 in whole ms from SIPp;"
+          " context switches per completed call, every thread of the target;"
           " SIPp caller / seats CPU in % of one core; kernel IO: the kernel's writeback, journal"
           " and loop threads, machine-wide, per call):\n")
-    print("| calls/s | target | ok / failed | CPU/call | kernel IO/call | p99 180 / 200 | SIPp caller / seats |")
-    print("|---|---|---|---|---|---|---|")
+    print("| calls/s | target | ok / failed | CPU/call | switches/call | kernel IO/call | p99 180 / 200 | SIPp caller / seats |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rates:
         for n in names:
             for x in (x for name, rate, x in every if (name, rate) == (n, r)):
                 print(f"| {r} | {label[n]} | {x['ok']} / {x['failed']} | {x['cpu_ms']:.2f} ms"
+                      f" | {x['switches']:.1f}"
                       f" | {x['kernel_io_ms']:.2f} ms"
                       f" | {x['p99_180']:.0f} / {x['p99_200']:.0f} ms"
                       f" | {x['caller_cpu']:.0f} / {x['seat_cpu']:.0f} % |")
