@@ -14,7 +14,7 @@ use crate::http::cti::CtiAccounts;
 use crate::http::{self, HttpState};
 use crate::media::ports::PortPool;
 use crate::metrics::Metrics;
-use crate::net::calls::{CallDriver, CallEvent};
+use crate::net::calls::CallDriver;
 use crate::net::front::FrontDesk;
 use crate::net::limits::{self, Doorway, Gate};
 use crate::net::overload::Overload;
@@ -355,8 +355,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             metrics.sip_malformed.clone(),
             metrics.sip_responses.clone(),
         )?
-        .with_front(Arc::new(move |bytes, from| {
-            front.answer(bytes, from, rsipstack::sip::Transport::Udp)
+        .with_front(Arc::new(move |bytes, message, from| {
+            front.answer(bytes, message, from, rsipstack::sip::Transport::Udp)
         }));
         let conn =
             UdpConnection::from_socket(Arc::new(guarded), None, Some(shutdown.child_token()))
@@ -465,7 +465,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let incoming = endpoint.incoming_transactions()?;
     let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
     let (endpoint_inner, dialogs_watched) = (endpoint.inner.clone(), Arc::clone(&dialogs));
-    let (state_sender, mut state_receiver) = dialogs.new_dialog_state_channel();
+    let (state_sender, state_receiver) = dialogs.new_dialog_state_channel();
 
     let mut registrar = Registrar::new(registrar_config);
     // Registrations kept from the last run: their seats are online at once.
@@ -644,7 +644,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         node: config.node.name.clone(),
     };
     let draining = CancellationToken::new();
-    let layer = Arc::clone(&dialogs);
     let dispatcher = Arc::new(Dispatcher {
         dialogs,
         state_sender,
@@ -726,7 +725,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     };
 
     driver.publish_start();
-    let driver = tokio::spawn(driver.run(call_receiver, cti_commands, shutdown.clone()));
+    let driver = tokio::spawn(driver.run(
+        call_receiver,
+        state_receiver,
+        cti_commands,
+        shutdown.clone(),
+    ));
     let mut tasks: Vec<JoinHandle<()>> = line_sync_task.into_iter().collect();
     for listener in ws_listeners {
         let run = listener.run(endpoint.inner.clone(), shutdown.clone());
@@ -765,19 +769,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     tasks.push(tokio::spawn(dispatcher.run(incoming)));
     let probes = overload.run_probes(call_events.clone(), shutdown.clone());
     tasks.push(tokio::spawn(probes));
-    let events = call_events.clone();
-    tasks.push(tokio::spawn(async move {
-        while let Some(state) = state_receiver.recv().await {
-            // rsipstack keeps every dialog until told: without this, each call's dialogs
-            // stayed in memory for good (~35 kB per call, loadtest/README.md).
-            if let rsipstack::dialog::dialog::DialogState::Terminated(id, _) = &state {
-                layer.remove_dialog(id);
-            }
-            if events.send(CallEvent::Dialog(Box::new(state))).is_err() {
-                break;
-            }
-        }
-    }));
     if let Some((listener, tls)) = https_listener {
         let serve = http::serve_tls(listener, tls, http_state.clone(), shutdown.clone());
         tasks.push(tokio::spawn(serve));
