@@ -123,16 +123,16 @@ fn after_guard(message: &[u8], transport: Transport) {
     let Ok(parsed) = parsed else {
         panic!("the guard passed what rsipstack cannot parse: {parsed:?}");
     };
+    let desk = front_desk();
+    if let Some(answer) = desk.answer(message, &parsed, source(), transport) {
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("SIP/2.0 401 "), "front desk: {text:?}");
+    }
     let Ok(SipMessage::Request(req)) =
         SipConnection::update_msg_received(parsed, source(), transport)
     else {
         return;
     };
-    let desk = front_desk();
-    if let Some(answer) = desk.answer(message, source(), transport) {
-        let text = String::from_utf8_lossy(&answer);
-        assert!(text.starts_with("SIP/2.0 401 "), "front desk: {text:?}");
-    }
     let mut registrar = Registrar::new(registrar_config());
     let mut nonces = nonces();
     let response = if req.method == Method::Register {

@@ -60,25 +60,26 @@ impl FrontDesk {
         }))
     }
 
-    /// The answer to send at once for `bytes` (a judged, well-formed message) from
-    /// `source` (empty: absorbed, nothing to send), or `None` to hand it to the stack.
+    /// The answer to send at once for `bytes` (a judged, well-formed message, parsed as
+    /// `message`) from `source` (empty: absorbed, nothing to send), or `None` to hand it
+    /// to the stack.
     pub fn answer(
         &self,
         bytes: &[u8],
+        message: &SipMessage,
         source: SocketAddr,
         transport: Transport,
     ) -> Option<Vec<u8>> {
         if let Some(overload) = &self.0.overload
-            && let Some(answer) = overload.answer(bytes, source)
+            && let Some(answer) = overload.answer(bytes, message, source)
         {
             return Some(answer);
         }
         if !bytes.starts_with(b"REGISTER ") {
             return None;
         }
-        let message = SipMessage::try_from(bytes).ok()?;
         let SipMessage::Request(req) =
-            SipConnection::update_msg_received(message, source, transport).ok()?
+            SipConnection::update_msg_received(message.clone(), source, transport).ok()?
         else {
             return None;
         };

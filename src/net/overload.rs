@@ -100,19 +100,24 @@ impl Overload {
         }))
     }
 
-    /// The answer to send at once for `bytes` (a judged, well-formed message) from
-    /// `source`: a 503 for a shed trunk INVITE, nothing at all (empty) for the ACK of one;
+    /// The answer to send at once for `bytes` (a judged, well-formed message, parsed as
+    /// `message`) from `source`: a 503 for a shed trunk INVITE, nothing at all (empty) for the ACK of one;
     /// `None` to hand it on.
-    pub fn answer(&self, bytes: &[u8], source: SocketAddr) -> Option<Vec<u8>> {
+    pub fn answer(
+        &self,
+        bytes: &[u8],
+        message: &SipMessage,
+        source: SocketAddr,
+    ) -> Option<Vec<u8>> {
         let invite = bytes.starts_with(b"INVITE ");
         if !(invite || bytes.starts_with(b"ACK ")) || !self.0.peers.trusted(source.ip()) {
             return None;
         }
-        let SipMessage::Request(req) = SipMessage::try_from(bytes).ok()? else {
+        let SipMessage::Request(req) = message else {
             return None;
         };
         // Through a proxy, only what it marked as the trunk's (the rest are seats' calls).
-        let marked = crate::net::requests::marked(&req);
+        let marked = crate::net::requests::marked(req);
         if invite && !self.0.peers.origin(source.ip(), marked).is_trunk() {
             return None;
         }
@@ -152,7 +157,7 @@ impl Overload {
         let tag = format!("{SHED_TAG}{call_id:016x}");
         let retry = Header::RetryAfter(RetryAfter::new(retry_after_s.to_string()));
         let response = crate::sip::registrar::stateless_response(
-            &req,
+            req,
             StatusCode::ServiceUnavailable,
             vec![retry],
             &tag,

@@ -103,7 +103,8 @@ impl Link {
 
     /// Judges one message and hands it to the stack or answers it.
     pub fn deliver(&self, bytes: &[u8]) -> Delivery {
-        match guard::judge(bytes) {
+        let (verdict, parsed) = guard::judge_keeping(bytes);
+        match verdict {
             Verdict::Pass => {}
             Verdict::Drop => {
                 self.metrics.malformed.inc();
@@ -118,13 +119,13 @@ impl Link {
                 };
             }
         }
-        // Keep-alives are whitespace only: nothing for the stack.
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        // Keep-alives (whitespace only, the one pass with no message): nothing for the stack.
+        let Some(parsed) = parsed else {
             return Delivery::Dropped;
-        }
+        };
         let transport = self.remote.r#type.unwrap_or_default();
         if let Some(front) = &self.metrics.front
-            && let Some(answer) = front.answer(bytes, self.socket, transport)
+            && let Some(answer) = front.answer(bytes, &parsed, self.socket, transport)
         {
             if answer.is_empty() {
                 return Delivery::Dropped; // absorbed: the ACK of a stateless 503
@@ -134,7 +135,7 @@ impl Link {
                 Err(_) => Delivery::Closed,
             };
         }
-        let Some(msg) = self.parse(bytes) else {
+        let Some(msg) = self.received(parsed) else {
             self.metrics.malformed.inc();
             return Delivery::Dropped;
         };
@@ -152,8 +153,7 @@ impl Link {
     }
 
     /// The message, with `received`/`rport` on a request's Via as on UDP.
-    fn parse(&self, bytes: &[u8]) -> Option<SipMessage> {
-        let msg = SipMessage::try_from(bytes).ok()?;
+    fn received(&self, msg: SipMessage) -> Option<SipMessage> {
         let transport = self.remote.r#type.unwrap_or_default();
         SipConnection::update_msg_received(msg, self.socket, transport).ok()
     }

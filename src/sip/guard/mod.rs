@@ -42,9 +42,15 @@ pub enum Verdict {
 
 /// Judges one message (a datagram, a WebSocket message or a framed TCP message).
 pub fn judge(packet: &[u8]) -> Verdict {
+    judge_keeping(packet).0
+}
+
+/// [`judge`], with the message it parsed when it passes (none for a keep-alive): the
+/// readers hand it on, so a datagram is parsed once, not at each step.
+pub fn judge_keeping(packet: &[u8]) -> (Verdict, Option<SipMessage>) {
     // Keep-alives (CRLF) are the stack's business.
     if packet.iter().all(|b| b.is_ascii_whitespace()) {
-        return Verdict::Pass;
+        return (Verdict::Pass, None);
     }
     let text = String::from_utf8_lossy(packet);
     let head = text.split("\r\n\r\n").next().unwrap_or_default();
@@ -53,14 +59,14 @@ pub fn judge(packet: &[u8]) -> Verdict {
     let is_request = !words.next().unwrap_or_default().starts_with("SIP/")
         && words.last().is_some_and(|v| v.starts_with("SIP/"));
     if is_request && !first_line.trim_end().ends_with(" SIP/2.0") {
-        return reply(head, 505, "Version Not Supported");
+        return (reply(head, 505, "Version Not Supported"), None);
     }
-    match SipMessage::try_from(packet) {
+    let verdict = match SipMessage::try_from(packet) {
         Ok(SipMessage::Request(req)) => match request_defect(&req, head, packet) {
-            None => Verdict::Pass,
+            None => return (Verdict::Pass, Some(SipMessage::Request(req))),
             Some(defect) => reply(head, 400, &format!("Bad Request ({defect})")),
         },
-        Ok(SipMessage::Response(_)) => Verdict::Pass,
+        Ok(response @ SipMessage::Response(_)) => return (Verdict::Pass, Some(response)),
         Err(_) if !is_request => Verdict::Drop,
         Err(_) => {
             let method = first_line.split(' ').next().unwrap_or_default();
@@ -73,7 +79,8 @@ pub fn judge(packet: &[u8]) -> Verdict {
                 reply(head, 400, &format!("Bad Request ({defect})"))
             }
         }
-    }
+    };
+    (verdict, None)
 }
 
 /// A `400` naming `defect` for the request whose header section is `head` (a message a

@@ -7,8 +7,9 @@
 //! time the kernel freed a sent datagram (on loopback, at once: 0.4 wake-ups a call at
 //! 200 calls/s, for nothing); a send that would block is retried a millisecond later.
 
-use super::{Verdict, count_sent, judge};
+use super::{Verdict, count_sent, judge_keeping};
 use prometheus::{IntCounter, IntCounterVec};
+use rsipstack::sip::SipMessage;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -18,9 +19,11 @@ use tokio::io::unix::AsyncFd;
 /// How long a send that would block is retried, a millisecond at a time, before it fails.
 const SEND_RETRIES: u32 = 100;
 
-/// Answers a well-formed datagram from a source before the stack sees it (`None`: the
-/// stack's; empty: absorbed): `net::front` challenges credential-less REGISTERs this way.
-pub type FrontAnswer = std::sync::Arc<dyn Fn(&[u8], SocketAddr) -> Option<Vec<u8>> + Send + Sync>;
+/// Answers a well-formed datagram (its bytes and its message) from a source before the
+/// stack sees it (`None`: the stack's; empty: absorbed): `net::front` challenges
+/// credential-less REGISTERs this way.
+pub type FrontAnswer =
+    std::sync::Arc<dyn Fn(&[u8], &SipMessage, SocketAddr) -> Option<Vec<u8>> + Send + Sync>;
 
 /// A UDP socket that answers malformed SIP itself and counts the responses it sends.
 pub struct GuardedUdpSocket {
@@ -92,13 +95,24 @@ fn watch_readable(socket: UdpSocket) -> io::Result<AsyncFd<UdpSocket>> {
 #[async_trait::async_trait]
 impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
     async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+        let (len, from, _) = self.recv_message(buf).await?;
+        Ok((len, from))
+    }
+
+    /// The stack's reader: each datagram that passes comes with the message the guard
+    /// parsed, so it is parsed once.
+    async fn recv_message(
+        &self,
+        buf: &mut [u8],
+    ) -> rsipstack::Result<(usize, SocketAddr, Option<SipMessage>)> {
         loop {
             let (len, from) = self.recv(buf).await?;
-            match judge(&buf[..len]) {
-                Verdict::Pass => {
-                    let answer = self.front.as_ref().and_then(|f| f(&buf[..len], from));
-                    let Some(answer) = answer else {
-                        return Ok((len, from));
+            match judge_keeping(&buf[..len]) {
+                (Verdict::Pass, None) => return Ok((len, from, None)), // a keep-alive
+                (Verdict::Pass, Some(message)) => {
+                    let front = self.front.as_ref();
+                    let Some(answer) = front.and_then(|f| f(&buf[..len], &message, from)) else {
+                        return Ok((len, from, Some(message)));
                     };
                     if answer.is_empty() {
                         continue;
@@ -108,8 +122,8 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                         tracing::debug!(error = %e, "could not answer at the front");
                     }
                 }
-                Verdict::Drop => self.malformed.inc(),
-                Verdict::Reply(response) => {
+                (Verdict::Drop, _) => self.malformed.inc(),
+                (Verdict::Reply(response), _) => {
                     self.malformed.inc();
                     self.count_sent(&response);
                     tracing::debug!(%from, "malformed SIP answered");

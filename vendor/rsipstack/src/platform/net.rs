@@ -17,6 +17,17 @@ pub trait UdpSocket: Send + Sync + 'static {
     /// Receives one datagram into `buf`, returning `(len, source)`.
     async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SocketAddr)>;
 
+    /// Receives one datagram like [`recv_from`](Self::recv_from), with its message when
+    /// the socket parsed it already (one that inspects what it reads): the transport then
+    /// does not parse it again. By default, `None`: the transport parses.
+    async fn recv_message(
+        &self,
+        buf: &mut [u8],
+    ) -> Result<(usize, SocketAddr, Option<crate::sip::SipMessage>)> {
+        let (len, addr) = self.recv_from(buf).await?;
+        Ok((len, addr, None))
+    }
+
     /// Sends one datagram; for UDP this always equals `buf.len()`.
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> Result<usize>;
 

@@ -129,7 +129,7 @@ impl UdpConnection {
             // combinator; both arms cancelled cleanly when one wins). The
             // block scopes the pinned recv future so `buf` is released
             // before the packet is parsed below.
-            let (len, addr) = {
+            let (len, addr, parsed) = {
                 let mut cancel_f = core::pin::pin!(async {
                     if let Some(ref cancel_token) = self.cancel_token {
                         cancel_token.cancelled().await;
@@ -137,14 +137,14 @@ impl UdpConnection {
                         core::future::pending::<()>().await;
                     }
                 });
-                let mut recv_f = core::pin::pin!(self.inner.conn.recv_from(&mut buf));
+                let mut recv_f = core::pin::pin!(self.inner.conn.recv_message(&mut buf));
                 match crate::platform::select::select2(&mut cancel_f, &mut recv_f).await {
                     crate::platform::select::Either::A(()) => {
                         debug!(local = %self.get_addr(), "UDP serve_loop cancelled");
                         return Ok(());
                     }
                     crate::platform::select::Either::B(result) => match result {
-                        Ok((len, addr)) => (len, addr),
+                        Ok(received) => received,
                         Err(e) => {
                             warn!(error = %e, "error receiving UDP packet");
                             continue;
@@ -177,7 +177,7 @@ impl UdpConnection {
 
             // Log fields are built inside the macros: only when their level is enabled,
             // never per datagram at a quieter one.
-            let msg = match crate::sip::SipMessage::try_from(packet) {
+            let msg = match parsed.map_or_else(|| crate::sip::SipMessage::try_from(packet), Ok) {
                 Ok(msg) => msg,
                 Err(e) => {
                     debug!(
