@@ -7,7 +7,7 @@ use super::{Store, StoreError};
 use crate::config::Config;
 use crate::media::recording::resolve;
 use crate::time::EpochMillis;
-use chrono::{DateTime, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate};
 use serde::Serialize;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -134,7 +134,9 @@ impl Recordings {
                 }
             })
             .collect();
-        format!("{}/{name}.wav", date.format("%Y/%m/%d"))
+        // Numbers, not `format("%Y/%m/%d")`: that parses its pattern on every call.
+        let (year, month, day) = (date.year(), date.month(), date.day());
+        format!("{year:04}/{month:02}/{day:02}/{name}.wav")
     }
 
     /// Deletes the `.wav` files past retention. A file's age counts from the later of the end
