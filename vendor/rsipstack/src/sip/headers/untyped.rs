@@ -446,6 +446,9 @@ impl<'a> UntypedHeader<'a> for From {
 }
 impl From {
     pub fn tag(&self) -> Result<Option<crate::sip::param::Tag>, Error> {
+        if let Some(tag) = typed::parse_helpers::name_addr_tag(&self.0) {
+            return Ok(tag);
+        }
         self.typed().map(|t: typed::From| t.tag().cloned())
     }
 }
@@ -513,6 +516,9 @@ impl<'a> UntypedHeader<'a> for To {
 }
 impl To {
     pub fn tag(&self) -> Result<Option<crate::sip::param::Tag>, Error> {
+        if let Some(tag) = typed::parse_helpers::name_addr_tag(&self.0) {
+            return Ok(tag);
+        }
         self.typed().map(|t: typed::To| t.tag().cloned())
     }
     pub fn mut_tag(&mut self, tag: crate::sip::param::Tag) -> Result<&mut Self, Error> {

@@ -43,6 +43,29 @@ pub fn split_comma_entries(s: &str) -> Vec<String> {
     values
 }
 
+/// The `tag` parameter of a From or To value in the name-addr form (`[display] <uri>;params`),
+/// found without parsing the URI or the other parameters (the dialog and transaction layers
+/// ask for it several times per message). It splits and matches the parameters as
+/// [`parse_params`] does. `None` when the value is in another form (an addr-spec, a quoted
+/// display name): the caller parses it whole.
+pub(crate) fn name_addr_tag(s: &str) -> Option<Option<crate::sip::param::Tag>> {
+    let s = s.trim();
+    let lt = memchr(b'<', s.as_bytes())?;
+    if memchr(b'"', &s.as_bytes()[..lt]).is_some() {
+        return None;
+    }
+    let rest = &s[lt + 1..];
+    let gt = memchr(b'>', rest.as_bytes())?;
+    let params = rest[gt + 1..].trim().trim_start_matches(';');
+    let tag = params.split(';').find_map(|part| {
+        let part = part.trim().trim_start_matches(';').trim();
+        let (name, value) = part.split_once('=')?;
+        name.eq_ignore_ascii_case("tag")
+            .then(|| crate::sip::param::Tag::new(value))
+    });
+    Some(tag)
+}
+
 /// Look up a header/URI param by (ASCII-case-insensitive) name.
 pub fn param_value(params: &[Param], key: &str) -> Option<String> {
     params.iter().find_map(|p| match p {
