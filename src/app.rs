@@ -355,8 +355,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             metrics.sip_malformed.clone(),
             metrics.sip_responses.clone(),
         )?
-        .with_front(Arc::new(move |bytes, message, from| {
-            front.answer(bytes, message, from, rsipstack::sip::Transport::Udp)
+        .with_front(Arc::new(move |message, from| {
+            front.answer(message, from, rsipstack::sip::Transport::Udp)
         }));
         let conn =
             UdpConnection::from_socket(Arc::new(guarded), None, Some(shutdown.child_token()))

@@ -124,7 +124,7 @@ fn after_guard(message: &[u8], transport: Transport) {
         panic!("the guard passed what rsipstack cannot parse: {parsed:?}");
     };
     let desk = front_desk();
-    if let Some(answer) = desk.answer(message, &parsed, source(), transport) {
+    if let Some(answer) = desk.answer(&parsed, source(), transport) {
         let text = String::from_utf8_lossy(&answer);
         assert!(text.starts_with("SIP/2.0 401 "), "front desk: {text:?}");
     }

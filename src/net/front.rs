@@ -17,7 +17,7 @@ use crate::sip::registrar::Registrar;
 use crate::time::wall_clock_now;
 use prometheus::IntCounterVec;
 use rsipstack::sip::prelude::*;
-use rsipstack::sip::{SipMessage, Transport};
+use rsipstack::sip::{Method, SipMessage, Transport};
 use rsipstack::transport::SipConnection;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -60,22 +60,20 @@ impl FrontDesk {
         }))
     }
 
-    /// The answer to send at once for `bytes` (a judged, well-formed message, parsed as
-    /// `message`) from `source` (empty: absorbed, nothing to send), or `None` to hand it
-    /// to the stack.
+    /// The answer to send at once for `message` (judged well-formed) from `source` (empty:
+    /// absorbed, nothing to send), or `None` to hand it to the stack.
     pub fn answer(
         &self,
-        bytes: &[u8],
         message: &SipMessage,
         source: SocketAddr,
         transport: Transport,
     ) -> Option<Vec<u8>> {
         if let Some(overload) = &self.0.overload
-            && let Some(answer) = overload.answer(bytes, message, source)
+            && let Some(answer) = overload.answer(message, source)
         {
             return Some(answer);
         }
-        if !bytes.starts_with(b"REGISTER ") {
+        if !matches!(message, SipMessage::Request(r) if r.method == Method::Register) {
             return None;
         }
         let SipMessage::Request(req) =

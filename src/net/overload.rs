@@ -28,7 +28,7 @@ use crate::time::{Clock, Mono};
 use prometheus::{Gauge, IntCounterVec, IntGauge, IntGaugeVec};
 use rsipstack::sip::headers::untyped::RetryAfter;
 use rsipstack::sip::prelude::*;
-use rsipstack::sip::{Header, SipMessage, StatusCode};
+use rsipstack::sip::{Header, Method, SipMessage, StatusCode};
 use sas_core::overload::{Governor, PROBE_EVERY_MS, Verdict};
 pub use sas_core::overload::{Limits, ShedReason, State};
 use std::hash::{Hash, Hasher};
@@ -100,22 +100,17 @@ impl Overload {
         }))
     }
 
-    /// The answer to send at once for `bytes` (a judged, well-formed message, parsed as
-    /// `message`) from `source`: a 503 for a shed trunk INVITE, nothing at all (empty) for the ACK of one;
-    /// `None` to hand it on.
-    pub fn answer(
-        &self,
-        bytes: &[u8],
-        message: &SipMessage,
-        source: SocketAddr,
-    ) -> Option<Vec<u8>> {
-        let invite = bytes.starts_with(b"INVITE ");
-        if !(invite || bytes.starts_with(b"ACK ")) || !self.0.peers.trusted(source.ip()) {
-            return None;
-        }
+    /// The answer to send at once for `message` (judged well-formed) from `source`: a 503
+    /// for a shed trunk INVITE, nothing at all (empty) for the ACK of one; `None` to hand
+    /// it on.
+    pub fn answer(&self, message: &SipMessage, source: SocketAddr) -> Option<Vec<u8>> {
         let SipMessage::Request(req) = message else {
             return None;
         };
+        let invite = req.method == Method::Invite;
+        if !(invite || req.method == Method::Ack) || !self.0.peers.trusted(source.ip()) {
+            return None;
+        }
         // Through a proxy, only what it marked as the trunk's (the rest are seats' calls).
         let marked = crate::net::requests::marked(req);
         if invite && !self.0.peers.origin(source.ip(), marked).is_trunk() {

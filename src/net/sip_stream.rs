@@ -125,7 +125,7 @@ impl Link {
         };
         let transport = self.remote.r#type.unwrap_or_default();
         if let Some(front) = &self.metrics.front
-            && let Some(answer) = front.answer(bytes, &parsed, self.socket, transport)
+            && let Some(answer) = front.answer(&parsed, self.socket, transport)
         {
             if answer.is_empty() {
                 return Delivery::Dropped; // absorbed: the ACK of a stateless 503

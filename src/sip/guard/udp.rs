@@ -19,11 +19,11 @@ use tokio::io::unix::AsyncFd;
 /// How long a send that would block is retried, a millisecond at a time, before it fails.
 const SEND_RETRIES: u32 = 100;
 
-/// Answers a well-formed datagram (its bytes and its message) from a source before the
-/// stack sees it (`None`: the stack's; empty: absorbed): `net::front` challenges
-/// credential-less REGISTERs this way.
+/// Answers a well-formed datagram's message from a source before the stack sees it
+/// (`None`: the stack's; empty: absorbed): `net::front` challenges credential-less
+/// REGISTERs this way.
 pub type FrontAnswer =
-    std::sync::Arc<dyn Fn(&[u8], &SipMessage, SocketAddr) -> Option<Vec<u8>> + Send + Sync>;
+    std::sync::Arc<dyn Fn(&SipMessage, SocketAddr) -> Option<Vec<u8>> + Send + Sync>;
 
 /// A UDP socket that answers malformed SIP itself and counts the responses it sends.
 pub struct GuardedUdpSocket {
@@ -111,7 +111,7 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                 (Verdict::Pass, None) => return Ok((len, from, None)), // a keep-alive
                 (Verdict::Pass, Some(message)) => {
                     let front = self.front.as_ref();
-                    let Some(answer) = front.and_then(|f| f(&buf[..len], &message, from)) else {
+                    let Some(answer) = front.and_then(|f| f(&message, from)) else {
                         return Ok((len, from, Some(message)));
                     };
                     if answer.is_empty() {
