@@ -536,9 +536,15 @@ pub struct StoreConfig {
     /// is bounded by the commit log instead (see `checkpoint_ms`).
     #[serde(default = "default_flush_every_ms")]
     pub flush_every_ms: u32,
-    /// The group commit's window, ms: a finished record waits at most this long for
-    /// others to share its `fdatasync` of the commit log. What a crash can take of records
-    /// finished but not yet confirmed; longer means fewer syncs per call.
+    /// The store writer's batch window, ms: a write waits at most this long for others to
+    /// share its wake-up and its `write(2)` to the commit log. What a `kill -9` can take
+    /// (those calls come back `interrupted` from the journal).
+    #[serde(default = "default_batch_window_ms")]
+    pub batch_window_ms: u32,
+    /// The group commit's window, ms: a logged record (or wrap-up entry) waits at most this
+    /// long for others to share its `fdatasync` of the commit log, and is confirmed after
+    /// it. What a power loss can take of records finished but not yet confirmed; longer
+    /// means fewer syncs per call.
     #[serde(default = "default_group_commit_ms")]
     pub group_commit_ms: u32,
     /// How often, at most, sled is flushed (a checkpoint): in between, writes are made
@@ -557,8 +563,11 @@ fn default_cache_capacity_mb() -> u32 {
 fn default_flush_every_ms() -> u32 {
     200
 }
-fn default_group_commit_ms() -> u32 {
+fn default_batch_window_ms() -> u32 {
     2
+}
+fn default_group_commit_ms() -> u32 {
+    10
 }
 fn default_checkpoint_ms() -> u32 {
     1000
@@ -570,6 +579,7 @@ impl Default for StoreConfig {
             data_dir: default_data_dir(),
             cache_capacity_mb: default_cache_capacity_mb(),
             flush_every_ms: default_flush_every_ms(),
+            batch_window_ms: default_batch_window_ms(),
             group_commit_ms: default_group_commit_ms(),
             checkpoint_ms: default_checkpoint_ms(),
         }
@@ -588,6 +598,7 @@ impl StoreConfig {
     /// The store writer's batching.
     pub fn writer_options(&self) -> crate::store::writer::WriterOptions {
         crate::store::writer::WriterOptions {
+            batch_window: std::time::Duration::from_millis(u64::from(self.batch_window_ms)),
             group_commit: std::time::Duration::from_millis(u64::from(self.group_commit_ms)),
             checkpoint: std::time::Duration::from_millis(u64::from(self.checkpoint_ms)),
             ..Default::default()

@@ -6,7 +6,7 @@
 //! a `ROUTER_STOPPED` event and its recording, repaired, linked.
 //!
 //! Journal writes go through the [`StoreWriter`] thread, which writes each call's latest
-//! line once per batch (`store.group_commit_ms`) to sled and to the commit log, and does
+//! line once per batch (`store.batch_window_ms`) to sled and to the commit log, and does
 //! not sync them on their own: `kill -9` loses none of a finished batch, a power loss those
 //! since the last sync of the log (see [`super::writer`]). Finished records are confirmed
 //! once synced (group commit). The same

@@ -5,28 +5,31 @@
 //!
 //! Writes are gathered in batches: once a batch holds a journal line, a seat event, a
 //! record or a wrap-up entry, the writer goes on collecting for at most
-//! [`WriterOptions::group_commit`] (or [`WriterOptions::max_batch`] writes): it sleeps
+//! [`WriterOptions::batch_window`] (or [`WriterOptions::max_batch`] writes): it sleeps
 //! through the window and takes the writes queued meanwhile, so a window costs it one
 //! wake-up whatever the writes in it (the sender of the write that fills the batch wakes
 //! it early). Each write is applied to sled as it is taken
 //! (readers see it), unflushed, and the whole batch goes to the
-//! commit log ([`super::wal`]) in one `write(2)` at its end. When the batch holds
-//! something to confirm (a final record, a wrap-up entry the console waits for), one
-//! `fdatasync` of the log covers all of it (group commit), and only then is each
-//! confirmed. sled is flushed only at a checkpoint, every [`WriterOptions::checkpoint`]
-//! (1 s; sooner if the log reaches [`WriterOptions::log_bytes`]), after which the log
+//! commit log ([`super::wal`]) in one `write(2)` at its end. What waits for confirmation
+//! (a final record, a wrap-up entry the console waits for) waits for the group commit:
+//! once the oldest has waited [`WriterOptions::group_commit`] (or `max_batch` wait), one
+//! `fdatasync` of the log covers all of them, whatever the batches they came in, and only
+//! then is each confirmed. sled is flushed only at a checkpoint, every
+//! [`WriterOptions::checkpoint`] (1 s; sooner if the log reaches
+//! [`WriterOptions::log_bytes`]), which confirms what waited too, after which the log
 //! starts afresh; the store replays the log when it is opened.
 //!
 //! What a crash can take:
 //! - `kill -9`: nothing written by a finished batch (the log is in the page cache), so no
-//!   confirmed record, wrap-up entry, journal line, seat event or registration; only the
-//!   batch still being gathered (≤ `group_commit`), whose records were not confirmed and
-//!   whose calls come back `interrupted` from the journal.
+//!   record, wrap-up entry, journal line, seat event or registration, confirmed or not;
+//!   only the batch still being gathered (≤ `batch_window`), whose records were not
+//!   confirmed and whose calls come back `interrupted` from the journal.
 //! - Power loss: every write of a batch that was confirmed, and every batch before it, is
-//!   on disk. Batches with nothing to confirm (journal lines, seat history, standings,
-//!   registrations) are not synced on their own: those written since the last `fdatasync`
-//!   (the last confirmation or checkpoint, so at most `checkpoint` ago) may be lost, and
-//!   records not yet confirmed come back `interrupted` if their journal line survived.
+//!   on disk. Records and entries not yet confirmed (logged ≤ `group_commit` ago) may be
+//!   lost, and so may the journal lines, seat history, standings and registrations written
+//!   since the last `fdatasync` (the last group commit or checkpoint, so at most
+//!   `checkpoint` ago); a record not confirmed comes back `interrupted` if its journal
+//!   line survived.
 //!
 //! If the log cannot be opened or written, the writer falls back to flushing sled for
 //! each batch (as before the log), loudly.
@@ -43,7 +46,7 @@
 //!
 //! A record's recording joins the same commit: the writer finishes it into the record as it
 //! takes the record (the file's last writes: [`FinishRecording`]), and before the log's
-//! `fdatasync` it syncs every recording file of the batch (`fdatasync`) and, once each, their
+//! `fdatasync` it syncs every recording file waiting (`fdatasync`) and, once each, their
 //! directories (a new file's entry); a record whose recording
 //! could not be synced is stored with a `RECORDING_FAILED` event saying so. Until its
 //! record is confirmed a recording may be lost to a power loss (not to a `kill -9`: the
@@ -78,10 +81,16 @@ use tokio::sync::oneshot;
 /// How the writer batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriterOptions {
-    /// Longest a finished record (or a journal line, a seat event) waits for others to
-    /// share its batch and flush (`[store] group_commit_ms`).
+    /// Longest a write (a record, a journal line, a seat event) waits for others to share
+    /// its batch: one wake-up and one `write(2)` of the log for all (`[store]
+    /// batch_window_ms`). What a `kill -9` can take.
+    pub batch_window: Duration,
+    /// Longest a logged record or wrap-up entry waits for others to share its
+    /// `fdatasync` (`[store] group_commit_ms`). What a power loss can take of writes not
+    /// yet confirmed.
     pub group_commit: Duration,
-    /// Most writes applied before a flush, whatever the window.
+    /// Most writes in a batch, and most confirmations waiting for one sync, whatever the
+    /// windows.
     pub max_batch: usize,
     /// Longest the commit log holds writes before sled is flushed and the log starts
     /// afresh (`[store] checkpoint_ms`): what a restart may have to replay.
@@ -93,7 +102,8 @@ pub struct WriterOptions {
 impl Default for WriterOptions {
     fn default() -> Self {
         Self {
-            group_commit: Duration::from_millis(2),
+            batch_window: Duration::from_millis(2),
+            group_commit: Duration::from_millis(10),
             max_batch: 1024,
             checkpoint: Duration::from_secs(1),
             log_bytes: 64 * 1024 * 1024,
@@ -298,18 +308,25 @@ fn run(
     let mut durable = Durable::open(store, options);
     let mut batch = Batch::default();
     loop {
+        let now = Instant::now();
         let checkpoint_in = durable
             .checkpoint_due()
-            .map(|due| due.saturating_duration_since(Instant::now()));
+            .map(|due| due.saturating_duration_since(now));
+        let sync_in = durable
+            .sync_due()
+            .map(|due| due.saturating_duration_since(now));
         let collect_in = crate::heap::collect_before_waiting();
-        let first = match checkpoint_in.into_iter().chain(collect_in).min() {
-            // Idle with frames in the log: checkpoint once it is due; the heap collected.
+        let first = match [checkpoint_in, sync_in, collect_in]
+            .into_iter()
+            .flatten()
+            .min()
+        {
+            // Idle with confirmations to settle or frames in the log: sync or checkpoint
+            // once due; the heap collected.
             Some(wait) => match writes.recv_timeout(wait) {
                 Ok(write) => write,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if checkpoint_in.is_some_and(|left| left <= wait) {
-                        durable.checkpoint(store, metrics).ok();
-                    }
+                    durable.settle_if_due(store, metrics);
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -330,7 +347,7 @@ fn run(
                 Err(mpsc::TryRecvError::Empty) => {
                     let Some(left) = batch
                         .opened
-                        .and_then(|since| options.group_commit.checked_sub(since.elapsed()))
+                        .and_then(|since| options.batch_window.checked_sub(since.elapsed()))
                         .filter(|left| !left.is_zero())
                     else {
                         break;
@@ -344,25 +361,39 @@ fn run(
             }
         }
         batch.commit(store, &mut durable, metrics);
-        if durable
-            .checkpoint_due()
-            .is_some_and(|due| due <= Instant::now())
-        {
-            durable.checkpoint(store, metrics).ok();
-        }
+        durable.settle_if_due(store, metrics);
     }
-    // Every sender gone: a last checkpoint leaves nothing to replay (a failure is logged).
+    // Every sender gone: a last checkpoint confirms what waited and leaves nothing to
+    // replay (a failure is logged).
     durable.checkpoint(store, metrics).ok();
 }
 
-/// How the writer makes a batch durable: its frame in the commit log, synced when
-/// something waits for confirmation; sled flushed at checkpoints only. Without a log (it
-/// could not be opened) every confirmation flushes sled, as before the log.
+/// Confirmations whose writes are logged, not yet synced, and the recordings to sync
+/// before them: settled together, once the oldest has waited
+/// [`WriterOptions::group_commit`] (group commit).
+#[derive(Default)]
+struct Unsynced {
+    waiting: Vec<(String, Done)>,
+    /// Recordings to sync before the log, with their calls' ids.
+    recordings: Vec<(PathBuf, String)>,
+    /// Outbox rows added, told to the shipper once durable.
+    shipped: u64,
+    /// Writes of the batches they came with (the metrics' writes per flush).
+    writes: usize,
+    /// When the oldest of them was taken.
+    since: Option<Instant>,
+}
+
+/// How the writer makes a batch durable: its frame in the commit log, at once; an
+/// `fdatasync` of the log (the batch's recordings first) when confirmations have waited
+/// their window; sled flushed at checkpoints only. Without a log (it could not be
+/// opened) every settlement flushes sled, as before the log.
 struct Durable {
     log: Option<CommitLog>,
     options: WriterOptions,
     /// When the log got its first frame since the last checkpoint.
     dirty_since: Option<Instant>,
+    unsynced: Unsynced,
 }
 
 impl Durable {
@@ -381,12 +412,44 @@ impl Durable {
             log,
             options,
             dirty_since: None,
+            unsynced: Unsynced::default(),
         }
     }
 
     fn checkpoint_due(&self) -> Option<Instant> {
         self.dirty_since
             .map(|since| since + self.options.checkpoint)
+    }
+
+    /// When the confirmations waiting are to be synced; at once when they fill a batch.
+    fn sync_due(&self) -> Option<Instant> {
+        let since = self.unsynced.since?;
+        if self.unsynced.waiting.len() >= self.options.max_batch {
+            return Some(since);
+        }
+        Some(since + self.options.group_commit)
+    }
+
+    fn settle_if_due(&mut self, store: &Store, metrics: &WriterMetrics) {
+        let now = Instant::now();
+        if self.checkpoint_due().is_some_and(|due| due <= now) {
+            self.checkpoint(store, metrics).ok();
+        } else if self.sync_due().is_some_and(|due| due <= now) {
+            self.settle(store, metrics, false).ok();
+        }
+    }
+
+    /// A committed batch's confirmations, settled with the next sync.
+    fn defer(&mut self, batch: Unsynced) {
+        let unsynced = &mut self.unsynced;
+        unsynced.waiting.extend(batch.waiting);
+        unsynced.recordings.extend(batch.recordings);
+        unsynced.shipped += batch.shipped;
+        unsynced.writes += batch.writes;
+        unsynced.since = match (unsynced.since, batch.since) {
+            (Some(older), Some(newer)) => Some(older.min(newer)),
+            (older, newer) => older.or(newer),
+        };
     }
 
     /// Logs a batch's frame (not synced). `false`: not in the log (no log, full, or an
@@ -411,19 +474,63 @@ impl Durable {
         }
     }
 
-    /// Waits until the frames logged are on disk (`fdatasync`), else flushes sled.
-    fn sync(&mut self, store: &Store, metrics: &WriterMetrics) -> Result<(), String> {
-        if let Some(log) = &self.log {
-            match log.sync() {
-                Ok(()) => return Ok(()),
-                Err(e) => tracing::error!(error = %e, "commit log not synced: flushing sled"),
-            }
-        }
-        self.checkpoint(store, metrics)
+    /// Flushes sled (confirming what waited), then starts the log afresh: what it held is
+    /// in sled, on disk.
+    fn checkpoint(&mut self, store: &Store, metrics: &WriterMetrics) -> Result<(), String> {
+        self.settle(store, metrics, true)
     }
 
-    /// Flushes sled, then starts the log afresh: what it held is in sled, on disk.
-    fn checkpoint(&mut self, store: &Store, metrics: &WriterMetrics) -> Result<(), String> {
+    /// Makes what waits durable, then confirms it: its recordings synced (a record whose
+    /// recording was not rewritten to say so), then one `fdatasync` of the log, or a
+    /// flush of sled (`checkpoint`, or no log to sync).
+    fn settle(
+        &mut self,
+        store: &Store,
+        metrics: &WriterMetrics,
+        checkpoint: bool,
+    ) -> Result<(), String> {
+        let mut unsynced = std::mem::take(&mut self.unsynced);
+        let started = Instant::now();
+        let recordings = std::mem::take(&mut unsynced.recordings);
+        let rewritten = sync_recordings(recordings, store, metrics, &mut unsynced.shipped);
+        let flushed =
+            if checkpoint || !(rewritten.is_empty() || self.append(&rewritten)) || !self.sync_log()
+            {
+                self.flush_sled(store, metrics)
+            } else {
+                Ok(())
+            };
+        if !unsynced.waiting.is_empty() {
+            metrics.flushed(unsynced.writes, started.elapsed());
+            if flushed.is_ok() {
+                metrics.confirmed(unsynced.waiting.len());
+            }
+            tracing::debug!(records = unsynced.waiting.len(), "records flushed together");
+        }
+        if flushed.is_ok() {
+            store.outbox_state.added(unsynced.shipped);
+        }
+        for (id, done) in unsynced.waiting {
+            if let Err(e) = &flushed {
+                tracing::error!(call = %id, error = %e, "call record NOT flushed");
+            }
+            done(flushed.clone());
+        }
+        flushed
+    }
+
+    /// Waits until the frames logged are on disk (`fdatasync`); `false` if there is no log
+    /// or it failed (only sled's flush can make them durable then).
+    fn sync_log(&self) -> bool {
+        let Some(log) = &self.log else {
+            return false;
+        };
+        log.sync()
+            .inspect_err(|e| tracing::error!(error = %e, "commit log not synced: flushing sled"))
+            .is_ok()
+    }
+
+    fn flush_sled(&mut self, store: &Store, metrics: &WriterMetrics) -> Result<(), String> {
         let started = Instant::now();
         if let Err(e) = store.flush() {
             tracing::error!(error = %e, "store NOT flushed: the commit log keeps its frames");
@@ -441,6 +548,62 @@ impl Durable {
         }
         Ok(())
     }
+}
+
+/// Syncs recordings (their data: `fdatasync`), then each directory once. A record whose
+/// recording is not on disk is rewritten to say so: the entries returned, applied to sled,
+/// for the log (their outbox rows added to `shipped_total`).
+fn sync_recordings(
+    recordings: Vec<(PathBuf, String)>,
+    store: &Store,
+    metrics: &WriterMetrics,
+    shipped_total: &mut u64,
+) -> Vec<Entry<'static>> {
+    let mut dirs = BTreeSet::new();
+    let mut failed = Vec::new();
+    for (file, call) in recordings {
+        let synced = std::fs::File::open(&file).and_then(|f| f.sync_data());
+        match synced {
+            Ok(()) => {
+                metrics.recording_synced();
+                if let Some(dir) = file.parent() {
+                    dirs.insert(dir.to_path_buf());
+                }
+            }
+            Err(e) => failed.push((call, e.to_string())),
+        }
+    }
+    for dir in dirs {
+        // The new file's entry in its directory.
+        let synced = std::fs::File::open(&dir).and_then(|d| d.sync_all());
+        if let Err(e) = synced {
+            tracing::error!(dir = %dir.display(), error = %e, "recordings directory NOT synced");
+        }
+    }
+    let mut rewritten = Vec::new();
+    for (call, why) in failed {
+        tracing::error!(%call, error = %why, "recording NOT synced to disk");
+        let why = format!("not synced to disk: {why}");
+        // Read back: the stored record holds what was merged in since.
+        let entry = store.get_call(&call).and_then(|stored| {
+            let Some(mut record) = stored else {
+                return Ok(None);
+            };
+            record.recording_failed(&why);
+            let entry = store.stored_final(Box::new(record), store.outbox_state.on())?;
+            let shipped = store.apply(&entry)?;
+            Ok(Some((entry, shipped)))
+        });
+        match entry {
+            Ok(Some((entry, shipped))) => {
+                rewritten.push(entry);
+                *shipped_total += shipped;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(%call, error = %e, "call record NOT rewritten"),
+        }
+    }
+    rewritten
 }
 
 /// Each live call's latest journal line, written; the entry, for the log. A call already
@@ -471,7 +634,8 @@ fn write_journal<'a>(
     }
 }
 
-/// Writes gathered since the last commit, and the records waiting for its flush.
+/// Writes gathered since the last commit, and those waiting for confirmation (handed to
+/// the group commit at its end).
 #[derive(Default)]
 struct Batch {
     applied: usize,
@@ -590,91 +754,37 @@ impl Batch {
         }
     }
 
-    /// The batch's frame in the commit log; when records or entries wait, their
-    /// recordings synced, then one `fdatasync` for all, then each one's confirmation.
+    /// The batch's frame in the commit log, its confirmations left to the next sync.
     fn commit(&mut self, store: &Store, durable: &mut Durable, metrics: &WriterMetrics) {
-        let waiting = std::mem::take(&mut self.waiting);
-        let started = Instant::now();
-        if !waiting.is_empty() {
-            self.sync_recordings(store, metrics);
-        }
         self.write_seat_runs(store);
         let journal = std::mem::take(&mut self.journal);
         let mut logged: Vec<Entry<'_>> = std::mem::take(&mut self.logged);
         logged.extend(write_journal(&journal, store, metrics));
         let in_log = logged.is_empty() || durable.append(&logged);
         drop(logged);
-        let flushed = if !in_log {
-            // Only sled can hold it now (kill -9 must not take it): flush at once.
-            durable.checkpoint(store, metrics)
-        } else if waiting.is_empty() {
+        let confirming = !self.waiting.is_empty();
+        if confirming {
+            durable.defer(Unsynced {
+                waiting: std::mem::take(&mut self.waiting),
+                recordings: std::mem::take(&mut self.recordings),
+                shipped: self.shipped,
+                writes: self.applied,
+                since: self.opened,
+            });
+        }
+        let durable_now = if in_log {
             Ok(())
         } else {
-            durable.sync(store, metrics)
+            // Only sled can hold it now (kill -9 must not take it): flush at once.
+            durable.checkpoint(store, metrics)
         };
-        if !waiting.is_empty() {
-            metrics.flushed(self.applied, started.elapsed());
-            if flushed.is_ok() {
-                metrics.confirmed(waiting.len());
-            }
-            tracing::debug!(records = waiting.len(), "records flushed together");
-        }
-        if flushed.is_ok() {
+        if !confirming && durable_now.is_ok() {
             store.outbox_state.added(self.shipped);
-        }
-        for (id, done) in waiting {
-            if let Err(e) = &flushed {
-                tracing::error!(call = %id, error = %e, "call record NOT flushed");
-            }
-            done(flushed.clone());
         }
         *self = Self {
             seat_runs: std::mem::take(&mut self.seat_runs),
             ..Self::default()
         };
-    }
-
-    /// Syncs the batch's recordings (their data: `fdatasync`), then each directory once.
-    /// A record whose recording is not on disk says so (its next version, written and
-    /// logged before the sync).
-    fn sync_recordings(&mut self, store: &Store, metrics: &WriterMetrics) {
-        let mut dirs = BTreeSet::new();
-        let mut failed = Vec::new();
-        for (file, call) in self.recordings.drain(..) {
-            let synced = std::fs::File::open(&file).and_then(|f| f.sync_data());
-            match synced {
-                Ok(()) => {
-                    metrics.recording_synced();
-                    if let Some(dir) = file.parent() {
-                        dirs.insert(dir.to_path_buf());
-                    }
-                }
-                Err(e) => failed.push((call, e.to_string())),
-            }
-        }
-        for dir in dirs {
-            // The new file's entry in its directory.
-            let synced = std::fs::File::open(&dir).and_then(|d| d.sync_all());
-            if let Err(e) = synced {
-                tracing::error!(dir = %dir.display(), error = %e, "recordings directory NOT synced");
-            }
-        }
-        for (call, why) in failed {
-            tracing::error!(%call, error = %why, "recording NOT synced to disk");
-            let why = format!("not synced to disk: {why}");
-            // Read back: the stored record holds what the batch merged in since.
-            let rewritten = store.get_call(&call).and_then(|stored| {
-                let Some(mut record) = stored else {
-                    return Ok(());
-                };
-                record.recording_failed(&why);
-                let stored = store.stored_final(Box::new(record), store.outbox_state.on());
-                self.write(store, stored)
-            });
-            if let Err(e) = rewritten {
-                tracing::error!(%call, error = %e, "call record NOT rewritten");
-            }
-        }
     }
 }
 

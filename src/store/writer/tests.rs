@@ -1,6 +1,7 @@
 //! Unit tests of the store writer: order (a late journal line never resurrects a stored
 //! call), group commit (one flush for a burst), seat writes applied in order, the commit
-//! log (sled not flushed per batch; what it held is back after a crash; checkpoints).
+//! log (sled not flushed per batch; what it held is back after a crash; checkpoints;
+//! batches logged at once, synced together once per group-commit window).
 
 use super::*;
 use crate::store::record::{EventKind, Outcome};
@@ -93,6 +94,49 @@ fn a_burst_of_records_shares_few_flushes_and_each_is_confirmed() {
     );
     assert_eq!(writer.metrics().confirmed_writes(), 200);
     assert_eq!(store.call_count(), 200);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Records of batches apart, within one group-commit window, share one `fdatasync`: each
+/// is in sled and in the commit log (what a `kill -9` leaves) as its batch ends, and
+/// confirmed only once the window's sync is done.
+#[test]
+fn batches_apart_share_one_sync_and_are_logged_before_it() {
+    let (store, dir) = temp_store("window");
+    let options = WriterOptions {
+        batch_window: Duration::from_millis(1),
+        group_commit: Duration::from_millis(400),
+        checkpoint: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let writer = StoreWriter::start(store.clone(), options);
+    let log = dir.join(crate::store::wal::FILE_NAME);
+    let frames = || crate::store::wal::read(&log).unwrap().frames.len();
+    let started = Instant::now();
+    let mut first = writer.record(finished("a"), None);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while frames() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(frames(), 1, "the first batch is logged at its end");
+    assert!(store.get_call("a").unwrap().is_some());
+    let waited = started.elapsed();
+    let unconfirmed = matches!(first.try_recv(), Err(oneshot::error::TryRecvError::Empty));
+    // Only meaningful if the machine ran the writer within its window.
+    if waited < Duration::from_millis(300) {
+        assert!(unconfirmed, "confirmed before the window's sync");
+    }
+    let second = writer.record(finished("b"), None);
+    if unconfirmed {
+        confirmed(first).unwrap();
+    }
+    confirmed(second).unwrap();
+    assert!(frames() >= 2, "the second batch has its own frame");
+    assert_eq!(writer.metrics().confirmed_writes(), 2);
+    if waited < Duration::from_millis(300) {
+        assert_eq!(writer.metrics().flushes(), 1, "one sync for both batches");
+    }
+    drop(writer);
     std::fs::remove_dir_all(&dir).ok();
 }
 
