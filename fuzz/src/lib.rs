@@ -220,7 +220,7 @@ fn srtp_offer_answer(offer: &SessionDescription) {
     let _ = (offer.audio_is_savp(), offer.audio_crypto());
     let _ = offer.srtp_in_answer(ours);
     for policy in [SrtpPolicy::Off, SrtpPolicy::Optional, SrtpPolicy::Required] {
-        let Ok(Some(keys)) = offer.srtp_for_offer(policy, ours) else {
+        let Ok(Some(keys)) = offer.srtp_for_offer(policy, || ours) else {
             continue;
         };
         let mut answer = offer.clone();

@@ -223,8 +223,8 @@ enum Command {
     Finish(Box<OnFinish>),
     /// A leg's remote was set again ([`MediaRelay::set_remote`]).
     Remote,
-    /// `leg`'s sockets, just bound.
-    Open(Leg, LegSockets),
+    /// `leg`'s sockets, just bound (boxed: a command stays 24 bytes).
+    Open(Leg, Box<LegSockets>),
 }
 
 /// What the media of a call tells its owner.
@@ -339,7 +339,7 @@ impl MediaRelay {
         if !slot.bound {
             let sockets = bind_one(self.ip, &self.pool, &mut slot.lease)?;
             slot.bound = true;
-            self.send(Command::Open(leg, sockets));
+            self.send(Command::Open(leg, Box::new(sockets)));
             if let Some(thread) = self.thread.get() {
                 thread.hurry();
             }
@@ -549,6 +549,8 @@ struct LegPort {
 struct LegSockets {
     rtp: UdpSocket,
     rtcp: UdpSocket,
+    /// The RTP socket's address, as bound (no `getsockname` to learn it).
+    local: SocketAddr,
 }
 
 /// Binds the RTP/RTCP pair of `lease`'s port; if that fails, of the next ports the pool
@@ -556,14 +558,17 @@ struct LegSockets {
 /// resolve), non-blocking sockets for a relay thread.
 fn bind_one(ip: IpAddr, pool: &Arc<PortPool>, lease: &mut Lease) -> Result<LegSockets, MediaError> {
     let bind_pair = |port: u16| -> Result<LegSockets, (SocketAddr, io::Error)> {
+        // Non-blocking from `socket(2)` on: no `ioctl` after it (four sockets a call).
         let bind = |addr: SocketAddr| {
-            std::net::UdpSocket::bind(addr)
-                .and_then(|s| s.set_nonblocking(true).map(|()| s))
+            let kind = socket2::Type::DGRAM.nonblocking().cloexec();
+            socket2::Socket::new(socket2::Domain::for_address(addr), kind, None)
+                .and_then(|s| s.bind(&addr.into()).map(|()| s.into()))
                 .map_err(|e| (addr, e))
         };
-        let rtp = bind(SocketAddr::new(ip, port))?;
+        let local = SocketAddr::new(ip, port);
+        let rtp = bind(local)?;
         let rtcp = bind(SocketAddr::new(ip, port + 1))?;
-        Ok(LegSockets { rtp, rtcp })
+        Ok(LegSockets { rtp, rtcp, local })
     };
     // Ports that failed stay leased until we return, so the pool hands out the next one
     // rather than the same port again (the wedge of a nearly full pool).

@@ -53,7 +53,7 @@ impl CallerMedia {
         offer.restrict_codecs(RELAYED_CODECS).ok()?;
         let codecs = offer.leg_codecs()?;
         offer.audio_endpoint()?;
-        let srtp = match offer.srtp_for_offer(srtp, crate::media::srtp::fresh_key()) {
+        let srtp = match offer.srtp_for_offer(srtp, crate::media::srtp::fresh_key) {
             Ok(keys) => keys,
             Err(refusal) => {
                 tracing::info!(%refusal, "an offer's SRTP is not acceptable");

@@ -473,12 +473,11 @@ impl RelayThread {
     }
 
     fn remove(&mut self, slot: usize) {
-        let Some(call) = self.calls.get_mut(slot).and_then(Option::take) else {
+        if self.calls.get_mut(slot).and_then(Option::take).is_none() {
             return;
-        };
-        for socket in call.task.rtp.iter().chain(&call.task.rtcp).flatten() {
-            self.shared.epoll.delete(socket).ok();
         }
+        // The call's sockets close as it drops, which takes them off the epoll set (no
+        // descriptor of theirs is ever duplicated): no `epoll_ctl` each.
         self.free.push(slot);
     }
 
@@ -536,7 +535,7 @@ impl RelayThread {
                                 error!(?leg, error = %e, "RTP socket not watched: the leg carries no media");
                             }
                         }
-                        call.task.local[leg.idx()] = sockets.rtp.local_addr().ok();
+                        call.task.local[leg.idx()] = Some(sockets.local);
                         call.task.rtp[leg.idx()] = Some(sockets.rtp);
                         call.task.rtcp[leg.idx()] = Some(sockets.rtcp);
                     }

@@ -242,11 +242,12 @@ impl SessionDescription {
     }
 
     /// Whether an offer from a peer under `policy` is taken with SRTP (`Some`: its first
-    /// usable line, answered with `local`), in plain RTP (`None`), or refused.
+    /// usable line, answered with a key from `local`), in plain RTP (`None`), or refused.
+    /// `local` is called only for SRTP (a key costs the OS random source a syscall).
     pub fn srtp_for_offer(
         &self,
         policy: SrtpPolicy,
-        local: MasterKey,
+        local: impl FnOnce() -> MasterKey,
     ) -> Result<Option<SrtpKeys>, SrtpRefusal> {
         let savp = self.audio_is_savp();
         if policy == SrtpPolicy::Off {
@@ -260,7 +261,7 @@ impl SessionDescription {
             Some(c) => Ok(Some(SrtpKeys {
                 tag: c.tag,
                 suite: c.suite,
-                local,
+                local: local(),
                 remote: c.key,
             })),
             None if policy == SrtpPolicy::Required => Err(SrtpRefusal::Required),

@@ -114,7 +114,7 @@ fn the_first_usable_line_is_chosen_and_the_others_skipped() {
         ],
     );
     let keys = sdp
-        .srtp_for_offer(SrtpPolicy::Optional, ours())
+        .srtp_for_offer(SrtpPolicy::Optional, ours)
         .unwrap()
         .unwrap();
     assert_eq!((keys.tag, keys.suite), (3, SrtpSuite::AesCm128HmacSha1_32));
@@ -152,7 +152,7 @@ fn each_policy_takes_or_refuses_each_kind_of_offer() {
     let best_effort = offer("RTP/AVP", &[&good]);
     let plain = offer("RTP/AVP", &[]);
     let savp_unusable = offer("RTP/SAVP", &[bad]);
-    let srtp = |sdp: &SessionDescription, p| sdp.srtp_for_offer(p, ours()).map(|k| k.is_some());
+    let srtp = |sdp: &SessionDescription, p| sdp.srtp_for_offer(p, ours).map(|k| k.is_some());
     assert_eq!(srtp(&savp, Off), Err(SrtpRefusal::Off));
     assert_eq!(srtp(&savp, Optional), Ok(true));
     assert_eq!(srtp(&savp, Required), Ok(true));
