@@ -27,5 +27,6 @@ pub mod net;
 pub mod routing;
 pub mod shared_store;
 pub mod sip;
+pub mod sockaddr;
 pub mod store;
 pub mod time;

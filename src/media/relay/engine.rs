@@ -305,18 +305,13 @@ impl RecvPool {
         )?;
         let mut n = 0;
         for (slot, msg) in got.iter_mut().zip(received) {
-            *slot = (msg.bytes, msg.address.and_then(socket_addr));
+            *slot = (
+                msg.bytes,
+                msg.address.and_then(crate::sockaddr::socket_addr),
+            );
             n += 1;
         }
         Ok(n)
-    }
-}
-
-fn socket_addr(sa: SockaddrStorage) -> Option<SocketAddr> {
-    match (sa.as_sockaddr_in(), sa.as_sockaddr_in6()) {
-        (Some(v4), _) => Some(SocketAddr::from(*v4)),
-        (_, Some(v6)) => Some(SocketAddr::from(*v6)),
-        _ => None,
     }
 }
 
