@@ -136,7 +136,17 @@ async fn baresip_takes_a_15_call(mediaenc: &str, policy: Option<&'static str>, s
         bits.next() > Some(0) && bits.next() > Some(0)
     });
     assert!(both_ways, "baresip sends and receives audio: {text}");
-    assert_eq!(router.metric(REJECTED_FROM_SEAT), 0.0);
+    // Seen once in a while under CI load (1 packet, not reproduced alone or in 9 s calls):
+    // what was rejected, with the leg's counters and baresip's view, for the next time.
+    assert_eq!(
+        router.metric(REJECTED_FROM_SEAT),
+        0.0,
+        "seat packets rejected; {rtp:?}; baresip: {}",
+        text.lines()
+            .filter(|l| l.contains("srtp") || l.contains("SRTP") || l.contains("audio="))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
     // The recording holds plain audio: the caller's tone and the seat's.
     let rec = r.recording.as_ref().expect("recorded");
     let (_, channels) = read_wav_channels(&data.join("recordings").join(&rec.path)).unwrap();
