@@ -5,7 +5,9 @@
 #   loadtest/sidebyside.sh [RATES="200 500 1000 1500 2000"] [SECONDS=5] [SEATS=100] [RSS_CALLS=200000]
 #
 # RATES="" runs the RSS phase alone; RSS_CALLS=0 skips it. A rate may repeat ("200 200 200":
-# three rungs on the same router). TARGETS (default "kamailio router_rec1 router_rec0") picks
+# three rungs on the same router): its rate and latency targets are judged on its worst rung,
+# its CPU a call on each target's median rung (a single rung at 200 calls/s moves by a third
+# between runs on this machine). TARGETS (default "kamailio router_rec1 router_rec0") picks
 # the ladders. LATENCY=1 samples the target's per-thread CPU every 20 ms during each rung and
 # prints, after it, where its slowest set-ups went (loadtest/latency_report.py).
 #
