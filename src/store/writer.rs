@@ -493,13 +493,15 @@ impl Durable {
         let started = Instant::now();
         let recordings = std::mem::take(&mut unsynced.recordings);
         let rewritten = sync_recordings(recordings, store, metrics, &mut unsynced.shipped);
-        let flushed =
-            if checkpoint || !(rewritten.is_empty() || self.append(&rewritten)) || !self.sync_log()
-            {
-                self.flush_sled(store, metrics)
-            } else {
-                Ok(())
-            };
+        // The log's `fdatasync` makes it all durable, unless this is a checkpoint or the
+        // rewrites could not be logged or the log not synced: then sled's flush does.
+        let synced =
+            !checkpoint && (rewritten.is_empty() || self.append(&rewritten)) && self.sync_log();
+        let flushed = if synced {
+            Ok(())
+        } else {
+            self.flush_sled(store, metrics)
+        };
         if !unsynced.waiting.is_empty() {
             metrics.flushed(unsynced.writes, started.elapsed());
             if flushed.is_ok() {
@@ -641,11 +643,9 @@ struct Batch {
     applied: usize,
     /// When the batch first held something to write or confirm (its window opened).
     opened: Option<Instant>,
-    /// Outbox rows added, told to the shipper once flushed.
-    shipped: u64,
-    waiting: Vec<(String, Done)>,
-    /// Recordings to sync before the flush, with their calls' ids.
-    recordings: Vec<(PathBuf, String)>,
+    /// What waits for confirmation, its recordings and outbox rows: the group commit's
+    /// once the batch is logged.
+    pending: Unsynced,
     /// Each live call's latest journal line (written at commit, unless its record came).
     journal: IdMap<String, (EpochMillis, CallRecord)>,
     /// Each seat's history runs, those changed written at commit (kept from batch to
@@ -694,7 +694,7 @@ impl Batch {
                 match self.write(store, filed) {
                     Ok(()) => {
                         self.opened.get_or_insert_with(Instant::now);
-                        self.waiting.push((call, done));
+                        self.pending.waiting.push((call, done));
                     }
                     Err(e) => {
                         done(Err(e.to_string()));
@@ -715,9 +715,9 @@ impl Batch {
                         self.journal.remove(&id);
                         self.opened.get_or_insert_with(Instant::now);
                         if let Some(file) = recording {
-                            self.recordings.push((file, id.clone()));
+                            self.pending.recordings.push((file, id.clone()));
                         }
-                        self.waiting.push((id, done));
+                        self.pending.waiting.push((id, done));
                     }
                     Err(e) => {
                         done(Err(e.to_string()));
@@ -737,7 +737,7 @@ impl Batch {
         entry: Result<Entry<'static>, StoreError>,
     ) -> Result<(), StoreError> {
         let entry = entry?;
-        self.shipped += store.apply(&entry)?;
+        self.pending.shipped += store.apply(&entry)?;
         self.logged.push(entry);
         Ok(())
     }
@@ -762,15 +762,13 @@ impl Batch {
         logged.extend(write_journal(&journal, store, metrics));
         let in_log = logged.is_empty() || durable.append(&logged);
         drop(logged);
-        let confirming = !self.waiting.is_empty();
+        let mut pending = std::mem::take(&mut self.pending);
+        let confirming = !pending.waiting.is_empty();
+        let shipped = pending.shipped;
         if confirming {
-            durable.defer(Unsynced {
-                waiting: std::mem::take(&mut self.waiting),
-                recordings: std::mem::take(&mut self.recordings),
-                shipped: self.shipped,
-                writes: self.applied,
-                since: self.opened,
-            });
+            pending.writes = self.applied;
+            pending.since = self.opened;
+            durable.defer(pending);
         }
         let durable_now = if in_log {
             Ok(())
@@ -779,7 +777,7 @@ impl Batch {
             durable.checkpoint(store, metrics)
         };
         if !confirming && durable_now.is_ok() {
-            store.outbox_state.added(self.shipped);
+            store.outbox_state.added(shipped);
         }
         *self = Self {
             seat_runs: std::mem::take(&mut self.seat_runs),
