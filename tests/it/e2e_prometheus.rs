@@ -495,7 +495,9 @@ async fn run_sh_starts_prometheus_on_the_shipped_files_and_names_what_is_missing
     assert!(listening, "Prometheus of run.sh on {addr}");
     let url = format!("http://{}/metrics", router.http);
     let mut targets = serde_json::Value::Null;
-    for _ in 0..50 {
+    // Prometheus answers before its scrape manager has the targets: up to 15 s on a busy
+    // machine (5 s was seen short once in CI).
+    for _ in 0..150 {
         targets = common::prometheus_server::api_get(addr, "/api/v1/targets").await;
         if targets["activeTargets"][0]["scrapeUrl"] == url.as_str() {
             break;
