@@ -3,12 +3,12 @@
 //! records, wrap-up file entries), so neither the driver nor the SIP handlers ever wait on
 //! sled (sled can block for seconds on a busy disk). Its figures: [`metrics`].
 //!
-//! Writes are gathered in batches: once a batch holds a journal line, a seat event, a
-//! record or a wrap-up entry, the writer goes on collecting for at most
-//! [`WriterOptions::batch_window`] (or [`WriterOptions::max_batch`] writes): it sleeps
-//! through the window and takes the writes queued meanwhile, so a window costs it one
-//! wake-up whatever the writes in it (the sender of the write that fills the batch wakes
-//! it early). Each write is applied to sled as it is taken
+//! Writes are gathered in batches: a journal line, a seat event, a record or a wrap-up
+//! entry waits at most [`WriterOptions::batch_window`] for others (or until
+//! [`WriterOptions::max_batch`] are queued); a seat's standing and a registration are
+//! taken at once. The first write of a window arms a `timerfd` and the writer wakes once,
+//! at its end, for every write queued meanwhile: a batch costs it one wake-up, and a
+//! sender no futex call ([`Wake`]). Each write is applied to sled as it is taken
 //! (readers see it), unflushed, and the whole batch goes to the
 //! commit log ([`super::wal`]) in one `write(2)` at its end. What waits for confirmation
 //! (a final record, a wrap-up entry the console waits for) waits for the group commit:
@@ -68,13 +68,16 @@ use crate::acd::PauseReason;
 use crate::sip::registrar::Binding;
 use crate::time::EpochMillis;
 use metrics::WriterMetrics;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use sas_core::id_map::IdMap;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, mpsc};
-use std::thread::Thread;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -111,42 +114,92 @@ impl Default for WriterOptions {
     }
 }
 
-/// What the senders and the writer share while a batch's window fills: the sender whose
-/// write leaves no room in the batch wakes the writer, which otherwise sleeps the window
-/// out. Both sides write their own counter, then read the other's (`SeqCst`): a write
-/// sent as the writer goes to sleep is seen by one side or the other.
-struct Fill {
+/// How the senders wake the writer. The first write after the writer took the queue arms a
+/// `timerfd` `batch_window` ahead (one `timerfd_settime`, no wake-up); the writer, waiting
+/// on it, wakes once at the window's end and takes every write queued meanwhile, so a
+/// batch costs it one wake-up, not one for its first write and another for its window's
+/// end. A write that must not wait (a seat's standing, a registration) or that fills a
+/// batch writes the `eventfd` instead: the writer wakes at once. The writer never blocks
+/// on the queue itself, so sending never wakes it through the channel.
+struct Wake {
+    epoll: Epoll,
+    window: TimerFd,
+    now: EventFd,
+    /// A window armed since the writer last took the queue (cleared before it takes it:
+    /// a write queued after that arms another).
+    armed: AtomicBool,
     /// Sent and not yet taken by the writer.
     queued: AtomicUsize,
-    /// Writes the batch being gathered can still take; `usize::MAX` when the writer is
-    /// not sleeping through a window (it then wakes on the queue itself).
-    room: AtomicUsize,
-    /// Set by the writer as it starts (before it can sleep through a window).
-    writer: OnceLock<Thread>,
+    options: WriterOptions,
 }
 
-impl Fill {
-    fn sending(&self) {
+const WINDOW_TOKEN: u64 = 0;
+const NOW_TOKEN: u64 = 1;
+
+impl Wake {
+    fn new(options: WriterOptions) -> std::io::Result<Self> {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        let window = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_CLOEXEC | TimerFlags::TFD_NONBLOCK,
+        )?;
+        let now = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
+        epoll.add(&window, EpollEvent::new(EpollFlags::EPOLLIN, WINDOW_TOKEN))?;
+        epoll.add(&now, EpollEvent::new(EpollFlags::EPOLLIN, NOW_TOKEN))?;
+        Ok(Self {
+            epoll,
+            window,
+            now,
+            armed: AtomicBool::new(false),
+            queued: AtomicUsize::new(0),
+            options,
+        })
+    }
+
+    /// After a write is queued: makes sure the writer takes it within the window (at once
+    /// if `urgent` or if it fills a batch).
+    fn sent(&self, urgent: bool) {
         let queued = self.queued.fetch_add(1, Ordering::SeqCst) + 1;
-        if queued >= self.room.load(Ordering::SeqCst)
-            && let Some(writer) = self.writer.get()
-        {
-            writer.unpark();
+        let window = self.options.batch_window;
+        if urgent || queued >= self.options.max_batch || window.is_zero() {
+            self.wake_now();
+        } else if !self.armed.swap(true, Ordering::SeqCst) {
+            let end = Expiration::OneShot(TimeSpec::from_duration(window));
+            if let Err(e) = self.window.set(end, TimerSetTimeFlags::empty()) {
+                tracing::warn!(error = %e, "store writer: timerfd not armed, waking it now");
+                self.wake_now();
+            }
         }
+    }
+
+    fn wake_now(&self) {
+        // A full counter (never, in practice) means a wake-up is pending anyway.
+        self.now.write(1).ok();
     }
 
     fn taken(&self) {
         self.queued.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Sleeps at most `left`, or not at all if `room` writes already wait; may return
-    /// early (an unpark, or spuriously): the caller looks at the queue again.
-    fn sleep(&self, room: usize, left: Duration) {
-        self.room.store(room, Ordering::SeqCst);
-        if self.queued.load(Ordering::SeqCst) < room {
-            std::thread::park_timeout(left);
+    /// Waits for a window's end, a sender's wake-up, or `timeout` (the writer's own
+    /// deadlines; none: for ever); then lets the next write arm a window again. The caller
+    /// takes the queue after this, so every write is taken by that or has a wake-up ahead.
+    fn wait(&self, timeout: Option<Duration>) {
+        let timeout = timeout.map_or(EpollTimeout::NONE, |left| {
+            // Whole milliseconds rounded up: never woken before a deadline.
+            EpollTimeout::from(left.as_micros().div_ceil(1000).min(60_000) as u16)
+        });
+        let mut events = [EpollEvent::empty(); 2];
+        if let Err(e) = self.epoll.wait(&mut events, timeout)
+            && e != nix::errno::Errno::EINTR
+        {
+            tracing::error!(error = %e, "store writer: epoll_wait failed");
+            std::thread::sleep(Duration::from_millis(1));
         }
-        self.room.store(usize::MAX, Ordering::SeqCst);
+        // Both read without blocking, whichever fired: what fires later is spurious.
+        self.window.wait().ok();
+        self.now.read().ok();
+        self.armed.store(false, Ordering::SeqCst);
     }
 }
 
@@ -201,9 +254,23 @@ enum Write {
 /// clone is dropped.
 #[derive(Clone)]
 pub struct StoreWriter {
-    queue: mpsc::Sender<Write>,
-    fill: Arc<Fill>,
+    senders: Arc<Senders>,
     metrics: WriterMetrics,
+}
+
+/// The queue's one sender and the writer's wake-ups, shared by every clone.
+struct Senders {
+    queue: mpsc::Sender<Write>,
+    wake: Arc<Wake>,
+}
+
+impl Drop for Senders {
+    fn drop(&mut self) {
+        // The queue closes with its sender; woken, the writer finds it closed and ends.
+        let (closed, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.queue, closed));
+        self.wake.wake_now();
+    }
 }
 
 impl StoreWriter {
@@ -212,22 +279,14 @@ impl StoreWriter {
         let (queue, writes) = mpsc::channel();
         let metrics = WriterMetrics::default();
         let counted = metrics.clone();
-        let fill = Arc::new(Fill {
-            queued: AtomicUsize::new(0),
-            room: AtomicUsize::new(usize::MAX),
-            writer: OnceLock::new(),
-        });
-        let filling = Arc::clone(&fill);
+        let wake = Arc::new(Wake::new(options).expect("store writer: epoll, timerfd, eventfd"));
+        let waking = Arc::clone(&wake);
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || {
-                filling.writer.set(std::thread::current()).ok();
-                run(&store, &writes, &filling, options, &counted);
-            })
+            .spawn(move || run(&store, &writes, &waking, options, &counted))
             .expect("spawn the store writer thread");
         Self {
-            queue,
-            fill,
+            senders: Arc::new(Senders { queue, wake }),
             metrics,
         }
     }
@@ -244,7 +303,7 @@ impl StoreWriter {
 
     /// Stores a seat's standing pause.
     pub fn seat_standing(&self, seat: String, paused: Option<PauseReason>) {
-        self.send(Write::Standing { seat, paused });
+        self.send_now(Write::Standing { seat, paused });
     }
 
     /// Appends to a seat's history.
@@ -254,7 +313,7 @@ impl StoreWriter {
 
     /// Replaces `user`'s stored registrations (none: forgotten).
     pub fn bindings(&self, user: String, bindings: Vec<Binding>) {
-        self.send(Write::Bindings { user, bindings });
+        self.send_now(Write::Bindings { user, bindings });
     }
 
     /// Adds a wrap-up entry to the file of a call that is over (see
@@ -286,13 +345,24 @@ impl StoreWriter {
         });
     }
 
+    /// Queues a write to share the batch window.
     fn send(&self, write: Write) {
-        // Counted before it is queued: the writer takes it off the count once taken.
-        self.fill.sending();
-        if let Err(mpsc::SendError(write)) = self.queue.send(write) {
-            tracing::error!("store writer gone: write lost");
-            if let Write::File { done, .. } | Write::Record { done, .. } = write {
-                done(Err("store writer gone".into()));
+        self.queue(write, false);
+    }
+
+    /// Queues a write taken at once (a batch of its own unless others are queued).
+    fn send_now(&self, write: Write) {
+        self.queue(write, true);
+    }
+
+    fn queue(&self, write: Write, urgent: bool) {
+        match self.senders.queue.send(write) {
+            Ok(()) => self.senders.wake.sent(urgent),
+            Err(mpsc::SendError(write)) => {
+                tracing::error!("store writer gone: write lost");
+                if let Write::File { done, .. } | Write::Record { done, .. } = write {
+                    done(Err("store writer gone".into()));
+                }
             }
         }
     }
@@ -301,67 +371,48 @@ impl StoreWriter {
 fn run(
     store: &Store,
     writes: &mpsc::Receiver<Write>,
-    fill: &Fill,
+    wake: &Wake,
     options: WriterOptions,
     metrics: &WriterMetrics,
 ) {
     let mut durable = Durable::open(store, options);
     let mut batch = Batch::default();
+    // A batch filled up with more queued: take them without waiting.
+    let mut full = false;
     loop {
-        let now = Instant::now();
-        let checkpoint_in = durable
-            .checkpoint_due()
-            .map(|due| due.saturating_duration_since(now));
-        let sync_in = durable
-            .sync_due()
-            .map(|due| due.saturating_duration_since(now));
-        let collect_in = crate::heap::collect_before_waiting();
-        let first = match [checkpoint_in, sync_in, collect_in]
-            .into_iter()
-            .flatten()
-            .min()
-        {
-            // Idle with confirmations to settle or frames in the log: sync or checkpoint
-            // once due; the heap collected.
-            Some(wait) => match writes.recv_timeout(wait) {
-                Ok(write) => write,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    durable.settle_if_due(store, metrics);
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            },
-            None => match writes.recv() {
-                Ok(write) => write,
-                Err(_) => break,
-            },
-        };
-        fill.taken();
-        batch.apply(store, first);
+        if !full {
+            // Idle with confirmations to settle or frames in the log: wake to sync or
+            // checkpoint once due; the heap collected.
+            let now = Instant::now();
+            let due = [durable.checkpoint_due(), durable.sync_due()]
+                .into_iter()
+                .flatten()
+                .map(|due| due.saturating_duration_since(now));
+            let collect_in = crate::heap::collect_before_waiting();
+            wake.wait(due.chain(collect_in).min());
+        }
+        let mut closed = false;
         while batch.applied < options.max_batch {
             match writes.try_recv() {
                 Ok(write) => {
-                    fill.taken();
+                    wake.taken();
                     batch.apply(store, write);
                 }
-                Err(mpsc::TryRecvError::Empty) => {
-                    let Some(left) = batch
-                        .opened
-                        .and_then(|since| options.batch_window.checked_sub(since.elapsed()))
-                        .filter(|left| !left.is_zero())
-                    else {
-                        break;
-                    };
-                    // Something waits to be written: let the window fill. Sleeping, not
-                    // waiting on the queue, spares this thread a wake-up (and the sender
-                    // a futex call) per write.
-                    fill.sleep(options.max_batch - batch.applied, left);
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
                 }
-                Err(mpsc::TryRecvError::Disconnected) => break,
             }
         }
-        batch.commit(store, &mut durable, metrics);
+        full = batch.applied >= options.max_batch;
+        if batch.applied > 0 {
+            batch.commit(store, &mut durable, metrics);
+        }
         durable.settle_if_due(store, metrics);
+        if closed {
+            break;
+        }
     }
     // Every sender gone: a last checkpoint confirms what waited and leaves nothing to
     // replay (a failure is logged).
