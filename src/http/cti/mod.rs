@@ -254,7 +254,7 @@ async fn login(
         tracing::info!(source = %peer.remote, "CTI login refused: banned");
         return Err(ApiError::Throttled(door.retry_after_s()));
     }
-    let (token, account) = match accounts.login(&seat, &password, Instant::now()) {
+    let (token, account) = match accounts.login(&seat, &password, Instant::now()).await {
         Ok(opened) => opened,
         Err(BadCredentials) => {
             state.bans.failed("console", peer.remote, &seat);

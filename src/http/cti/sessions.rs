@@ -134,7 +134,7 @@ impl CtiAccounts {
     }
 
     /// Checks the password and opens a session: its token (hex) and the seat.
-    pub fn login(
+    pub async fn login(
         &self,
         seat: &str,
         password: &str,
@@ -143,9 +143,13 @@ impl CtiAccounts {
         let Some(account) = self.seat(seat) else {
             return Err(BadCredentials);
         };
-        // Outside the lock: an argon2 check takes tens of milliseconds, and sessions of
-        // other seats are looked up meanwhile.
-        if !account.password_matches(&self.realm, password) {
+        // An argon2 check takes tens of milliseconds of CPU: on the blocking pool, not on
+        // an async worker, which carries every call's SIP (a burst of logins, or someone
+        // guessing, would hold up calls being set up).
+        let (checked, realm, password) = (account.clone(), self.realm.clone(), password.to_owned());
+        let matches =
+            tokio::task::spawn_blocking(move || checked.password_matches(&realm, &password));
+        if !matches.await.unwrap_or(false) {
             return Err(BadCredentials);
         }
         let mut book = self.book();
@@ -203,6 +207,8 @@ fn digest(token: &str) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn accounts() -> CtiAccounts {
         let md5 = ha1(DigestAlgorithm::Md5, "arm1", "r", "secret");
@@ -222,30 +228,29 @@ mod tests {
         )
     }
 
-    #[test]
-    fn sessions_expire_after_12_idle_hours() {
+    #[tokio::test]
+    async fn sessions_expire_after_12_idle_hours() {
         let a = accounts();
         let t0 = Instant::now();
-        let (token, _) = a.login("arm1", "secret", t0).unwrap();
+        let (token, _) = a.login("arm1", "secret", t0).await.unwrap();
         let later = t0 + IDLE_EXPIRY - Duration::from_secs(1);
         assert!(a.session(&token, later).is_some(), "use resets the clock");
         assert!(a.session(&token, later + IDLE_EXPIRY).is_none());
         assert!(a.session(&token, later).is_none(), "expired is gone");
     }
 
-    #[test]
-    fn a_seat_logged_out_by_a_supervisor_loses_every_session() {
+    #[tokio::test]
+    async fn a_seat_logged_out_by_a_supervisor_loses_every_session() {
         let a = accounts();
         let t0 = Instant::now();
-        let (one, _) = a.login("arm1", "secret", t0).unwrap();
-        let (two, _) = a.login("arm1", "secret", t0).unwrap();
+        let (one, _) = a.login("arm1", "secret", t0).await.unwrap();
+        let (two, _) = a.login("arm1", "secret", t0).await.unwrap();
         assert_eq!(a.revoke_seat("arm2"), 0);
         assert_eq!(a.revoke_seat("arm1"), 2);
         assert!(a.session(&one, t0).is_none() && a.session(&two, t0).is_none());
     }
 
-    #[test]
-    fn a_console_password_replaces_the_sip_password_at_login() {
+    fn with_console_password() -> CtiAccounts {
         use argon2::PasswordHasher;
         let salt = argon2::password_hash::SaltString::from_b64("c2FsdHNhbHRzYWx0").unwrap();
         let phc = argon2::Argon2::default()
@@ -254,12 +259,40 @@ mod tests {
             .to_string();
         let mut a = accounts();
         a.seats[0].console_password = Some(phc);
+        a
+    }
+
+    #[tokio::test]
+    async fn a_console_password_replaces_the_sip_password_at_login() {
+        let a = with_console_password();
         let t0 = Instant::now();
-        assert!(a.login("arm1", "long console secret", t0).is_ok());
+        assert!(a.login("arm1", "long console secret", t0).await.is_ok());
         assert_eq!(
-            a.login("arm1", "secret", t0).err(),
+            a.login("arm1", "secret", t0).await.err(),
             Some(BadCredentials),
             "the SIP password no longer opens the console"
         );
+    }
+
+    /// One async worker, as the router runs: the argon2 check must not hold it (the other
+    /// task here, SIP in the router, runs while it goes on).
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_argon2_check_leaves_the_async_worker_free() {
+        let a = with_console_password();
+        let turns = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&turns);
+        let other = tokio::spawn(async move {
+            loop {
+                counted.fetch_add(1, Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        });
+        assert!(
+            a.login("arm1", "long console secret", Instant::now())
+                .await
+                .is_ok()
+        );
+        other.abort();
+        assert!(turns.load(Ordering::Relaxed) > 0);
     }
 }
