@@ -1,7 +1,7 @@
 //! Tests of the relay threads' IO (batching, many calls per thread, socket errors), over
 //! real UDP sockets on 127.0.0.1 through the [`MediaRelay`] handle.
 
-use super::engine::{BATCH, SOON, Shared, Urgency, token, untoken};
+use super::engine::{BATCH, Shared, Urgency, token, untoken};
 use super::tests::{LOCALHOST, assert_silent, peer, pool, recv, rtp, start_bridged};
 use super::*;
 
@@ -145,7 +145,7 @@ fn calls_woken_before_the_thread_turns_share_one_wake_up() {
     assert_eq!(shared.drain(), 0, "no write for a non-empty inbox");
 }
 
-/// New calls and commands wait for the thread's next turn, at most [`SOON`]: they arm its
+/// New calls and commands wait for the thread's next turn, at most [`SOON`](super::engine::SOON): they arm its
 /// timer once, write no `eventfd`; a packet after them wakes it at once.
 #[test]
 fn commands_arm_the_timer_once_and_packets_still_wake_at_once() {
@@ -165,18 +165,17 @@ fn commands_arm_the_timer_once_and_packets_still_wake_at_once() {
 }
 
 /// With no packet to wake it, the thread still takes a new call and its commands on its
-/// timer: a call started and finished at once reports within [`SOON`] (plus scheduling).
+/// timer: a call started and finished at once reports within [`SOON`](super::engine::SOON) (plus scheduling).
+/// That commands alone do not wake the thread is
+/// `commands_arm_the_timer_once_and_packets_still_wake_at_once`'s to say: here the relay
+/// threads are the process's, shared with the tests running beside, whose packets may
+/// wake them first.
 #[tokio::test]
 async fn a_call_finished_with_no_packet_reports_on_the_timer() {
     let relay = MediaRelay::bind(LOCALHOST, &pool(44400)).await.unwrap();
     relay.set_remote(Leg::B, peer().await.local_addr().unwrap());
     start_bridged(&relay, None);
-    let asked = std::time::Instant::now();
     let report = tokio::time::timeout(Duration::from_secs(2), relay.finish()).await;
     let report = report.expect("the thread took the call and its Finish on its timer");
     assert_eq!(report.stats.a.rx_packets, 0);
-    assert!(
-        asked.elapsed() >= SOON / 2,
-        "waited for the timer, not woken"
-    );
 }
