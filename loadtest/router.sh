@@ -12,8 +12,8 @@
 # [recording] off. RTP_PORT_MIN and RTP_PORT_MAX widen [media]'s RTP range (the shipped
 # 20000-29999 holds ~1,660 calls: six ports a call). KERNEL_RELAY=1 sets [media]
 # kernel_relay = true (the eBPF relay: root). WORKERS=N sets [runtime] worker_threads.
-# GROUP_COMMIT_MS=N sets [store] group_commit_ms.
-python3 - "$work" "$N_SEATS" "$SIP_PORT" "$HTTP_PORT" "${N_AMU:-0}" "${WS_PORT:-}" "${CACHE_MB:-}" "${OVERLOAD_SECTION:-}" "${DIALPLANS:-}" "${RECORDING:-1}" "${RTP_PORT_MAX:-}" "${RTP_PORT_MIN:-}" "${KERNEL_RELAY:-0}" "${WORKERS:-}" "${GROUP_COMMIT_MS:-}" <<'PY'
+# GROUP_COMMIT_MS=N sets [store] group_commit_ms, BATCH_WINDOW_MS=N its batch_window_ms.
+python3 - "$work" "$N_SEATS" "$SIP_PORT" "$HTTP_PORT" "${N_AMU:-0}" "${WS_PORT:-}" "${CACHE_MB:-}" "${OVERLOAD_SECTION:-}" "${DIALPLANS:-}" "${RECORDING:-1}" "${RTP_PORT_MAX:-}" "${RTP_PORT_MIN:-}" "${KERNEL_RELAY:-0}" "${WORKERS:-}" "${GROUP_COMMIT_MS:-}" "${BATCH_WINDOW_MS:-}" <<'PY'
 import hashlib, sys, re
 work, seats, sip, http = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 amus, ws, cache, overload, plans = int(sys.argv[5]), sys.argv[6], sys.argv[7], sys.argv[8], sys.argv[9]
@@ -28,9 +28,11 @@ if sys.argv[12]:
 if sys.argv[13] == "1":
     base = base.replace('# kernel_relay = false', 'kernel_relay = true')
 if sys.argv[14]:
-    base = base.replace('# [runtime]\n# worker_threads = 0', f'[runtime]\nworker_threads = {sys.argv[14]}')
+    base = base.replace('# [runtime]\n# worker_threads = 1', f'[runtime]\nworker_threads = {sys.argv[14]}')
 if sys.argv[15]:
     base = re.sub(r'group_commit_ms = \d+', f'group_commit_ms = {sys.argv[15]}', base)
+if sys.argv[16]:
+    base = re.sub(r'batch_window_ms = \d+', f'batch_window_ms = {sys.argv[16]}', base)
 if plans:
     base = base.replace('dialplans_dir = "dialplans"', f'dialplans_dir = "{plans}"')
 if ws:

@@ -1,9 +1,13 @@
 //! `[runtime]`: the threads that run the router's async work (SIP, calls, media, HTTP).
 //!
-//! Every message of a call crosses several tasks (the UDP reader, rsipstack's endpoint and
-//! transaction, the dispatcher, the call driver); with one worker thread per core, each
-//! hop may wake the other worker, and on a small machine shared with its peers those
-//! wake-ups and context switches cost more than the work (loadtest/README.md, issue 18).
+//! One worker by default. Every message of a call crosses several tasks (the UDP reader,
+//! rsipstack's endpoint and transaction, the dispatcher, the call driver); with a worker
+//! per core, tokio hands a task to an idle worker whenever one poll wakes two (2.7 wake-ups
+//! a call at 200 calls/s), and the second worker pays a wake-up and cold caches for work
+//! the first would have done in microseconds. One worker costs 7–15 % less CPU a call and
+//! carries 2,000 calls/s with room to spare (docs/performance.md, "One async worker"): the
+//! heavy work is on threads of its own (store writer, relay threads, the blocking pool for
+//! disk and argon2), so what the worker does is short.
 
 use serde::Deserialize;
 
@@ -11,12 +15,25 @@ use serde::Deserialize;
 pub const MAX_WORKER_THREADS: usize = 256;
 
 /// `[runtime]`
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeConfig {
-    /// Tokio worker threads; 0: one per core (tokio's default, or `TOKIO_WORKER_THREADS`).
-    #[serde(default)]
+    /// Tokio worker threads (1 unless configured); 0: one per core (tokio's default, or
+    /// `TOKIO_WORKER_THREADS`).
+    #[serde(default = "one")]
     pub worker_threads: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            worker_threads: one(),
+        }
+    }
 }
 
 impl RuntimeConfig {
@@ -47,10 +64,14 @@ mod tests {
     }
 
     #[test]
-    fn worker_threads_default_to_one_per_core_and_are_bounded() {
-        assert_eq!(parse("").unwrap().runtime.worker_threads(), None);
-        let one = parse("[runtime]\nworker_threads = 1\n").unwrap();
-        assert_eq!(one.runtime.worker_threads(), Some(1));
+    fn one_worker_thread_unless_configured_and_bounded() {
+        assert_eq!(parse("").unwrap().runtime.worker_threads(), Some(1));
+        let empty = parse("[runtime]\n").unwrap();
+        assert_eq!(empty.runtime.worker_threads(), Some(1));
+        let per_core = parse("[runtime]\nworker_threads = 0\n").unwrap();
+        assert_eq!(per_core.runtime.worker_threads(), None);
+        let two = parse("[runtime]\nworker_threads = 2\n").unwrap();
+        assert_eq!(two.runtime.worker_threads(), Some(2));
         let e = parse("[runtime]\nworker_threads = 1000\n").unwrap_err();
         assert!(e.contains("runtime.worker_threads"), "{e}");
         let e = parse("[runtime]\nthreads = 2\n").unwrap_err();
