@@ -150,7 +150,7 @@ enum Command {
 enum CallsAction {
     /// The most recent calls, newest first.
     List {
-        /// How many.
+        /// How many (at most 1,000 while the router runs: its admin API's bound).
         #[arg(long, default_value_t = 20)]
         limit: usize,
         /// JSON output (caller numbers in clear).
@@ -215,7 +215,7 @@ enum RecordingsAction {
 enum AuditAction {
     /// The most recent entries, newest first.
     List {
-        /// How many.
+        /// How many (at most 1,000 while the router runs: its admin API's bound).
         #[arg(long, default_value_t = 50)]
         limit: usize,
         /// JSON output.

@@ -201,6 +201,25 @@ fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Resp
         .expect("static response parts")
 }
 
+/// Most records or audit entries one list answers (`limit=N` above is taken as this).
+pub(super) const LIST_MAX: usize = 1000;
+
+/// Answers with `answer` run on the blocking pool: a list of a thousand records takes
+/// milliseconds to decode and encode, and the async worker carries every call's SIP.
+async fn off_worker(
+    answer: impl FnOnce() -> Response<Full<Bytes>> + Send + 'static,
+) -> Response<Full<Bytes>> {
+    tokio::task::spawn_blocking(answer)
+        .await
+        .unwrap_or_else(|e| {
+            reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain",
+                format!("{e}\n"),
+            )
+        })
+}
+
 fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Bytes>> {
     match serde_json::to_vec(value) {
         Ok(body) => reply(status, "application/json", body),
@@ -274,7 +293,7 @@ async fn route(
             Some(id) => recordings::recording(state.clone(), id.to_string(), query).await,
             None => match shared::wants_shared(query.as_deref()) {
                 Some(true) => shared::audit(&state, query.as_deref()).await,
-                Some(false) => recordings::audit(&state, query.as_deref()),
+                Some(false) => recordings::audit(&state, query.as_deref()).await,
                 None => shared::bad_source(),
             },
         };
@@ -321,15 +340,17 @@ async fn route(
                     ),
                 },
                 None => {
-                    let limit = query_limit(query).unwrap_or(50);
-                    match state.store.recent_calls(limit) {
+                    let limit = query_limit(query).unwrap_or(50).min(LIST_MAX);
+                    let store = state.store.clone();
+                    off_worker(move || match store.recent_calls(limit) {
                         Ok(list) => json(StatusCode::OK, &list),
                         Err(e) => reply(
                             StatusCode::INTERNAL_SERVER_ERROR,
                             "text/plain",
                             e.to_string(),
                         ),
-                    }
+                    })
+                    .await
                 }
             }
         }

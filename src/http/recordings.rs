@@ -3,7 +3,7 @@
 //! [`Recordings::open_for_reading`](crate::store::recordings::Recordings::open_for_reading),
 //! so the read is audited under the name given.
 
-use super::{HttpState, json, query, reply};
+use super::{HttpState, LIST_MAX, json, off_worker, query, reply};
 use crate::store::recordings::RecordingAccessError;
 use crate::time::wall_clock_now;
 use http_body_util::Full;
@@ -12,19 +12,22 @@ use hyper::{Response, StatusCode};
 use std::io::Read;
 use std::sync::Arc;
 
-/// The newest audit entries.
-pub(super) fn audit(state: &HttpState, query: Option<&str>) -> Response<Full<Bytes>> {
+/// The newest audit entries (at most [`LIST_MAX`]).
+pub(super) async fn audit(state: &HttpState, query: Option<&str>) -> Response<Full<Bytes>> {
     let limit = query::param(query, "limit")
         .and_then(|l| l.parse().ok())
-        .unwrap_or(50);
-    match state.store.audit_entries(limit) {
+        .unwrap_or(50)
+        .min(LIST_MAX);
+    let store = state.store.clone();
+    off_worker(move || match store.audit_entries(limit) {
         Ok(entries) => json(StatusCode::OK, &entries),
         Err(e) => reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             "text/plain",
             format!("{e}\n"),
         ),
-    }
+    })
+    .await
 }
 
 /// The recording of call `id`, as `audio/wav`.

@@ -8,6 +8,7 @@
 
 mod common;
 
+mod api_lists;
 mod architecture;
 mod cli_output;
 mod crash;
