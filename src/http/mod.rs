@@ -201,7 +201,7 @@ fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Resp
         .expect("static response parts")
 }
 
-/// Most records or audit entries one list answers (`limit=N` above is taken as this).
+/// Most records or audit entries one list answers (a larger `limit=N` is taken as this).
 pub(super) const LIST_MAX: usize = 1000;
 
 /// Answers with `answer` run on the blocking pool: a list of a thousand records takes

@@ -156,10 +156,15 @@ impl Wake {
         })
     }
 
-    /// After a write is queued: makes sure the writer takes it within the window (at once
-    /// if `urgent` or if it fills a batch).
-    fn sent(&self, urgent: bool) {
-        let queued = self.queued.fetch_add(1, Ordering::SeqCst) + 1;
+    /// Counts a write about to be queued (before it is: the writer takes it off the count
+    /// once taken, never below zero); how many are queued with it.
+    fn sending(&self) -> usize {
+        self.queued.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// After a write is queued, `queued` with it: makes sure the writer takes it within the
+    /// window (at once if `urgent` or if it fills a batch).
+    fn sent(&self, queued: usize, urgent: bool) {
         let window = self.options.batch_window;
         if urgent || queued >= self.options.max_batch || window.is_zero() {
             self.wake_now();
@@ -356,9 +361,12 @@ impl StoreWriter {
     }
 
     fn queue(&self, write: Write, urgent: bool) {
+        let wake = &self.senders.wake;
+        let queued = wake.sending();
         match self.senders.queue.send(write) {
-            Ok(()) => self.senders.wake.sent(urgent),
+            Ok(()) => wake.sent(queued, urgent),
             Err(mpsc::SendError(write)) => {
+                wake.taken();
                 tracing::error!("store writer gone: write lost");
                 if let Write::File { done, .. } | Write::Record { done, .. } = write {
                     done(Err("store writer gone".into()));
