@@ -1,6 +1,6 @@
 //! Per-message and per-frame costs on the call path: parsing and serialising a trunk INVITE
-//! with its SDP (rsipstack's parser, as the SIP guard and the endpoint use it) and the
-//! guard's whole judgement of it, G.711 encode/decode of one 20 ms frame (160 samples), and
+//! with its SDP (rsipstack's parser, as the SIP guard and the endpoint use it), the
+//! guard's whole judgement of it, its transaction key, G.711 encode/decode of one 20 ms frame (160 samples), and
 //! recording 20 ms of a call: the WAV writer alone (160 stereo frames, hashed as written)
 //! and the whole recorder (two G.711 packets decoded, lined up by the jitter buffers,
 //! written); the recorder per relayed packet as the media session drives it (one tap,
@@ -16,6 +16,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rsipstack::sip::SipMessage;
+use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use sas_router::media::g711::G711Law;
 use sas_router::media::leg::Leg;
 use sas_router::media::recording::{CallRecorder, Channel, Recorder, RecordingWriter, RtpMeta};
@@ -68,6 +69,13 @@ fn sip(c: &mut Criterion) {
     // What every request costs before rsipstack sees it (its own parse included).
     group.bench_function("guard_judge_invite", |b| {
         b.iter(|| sas_router::sip::guard::judge(black_box(bytes)) == Verdict::Pass)
+    });
+    // Built for every message the stack takes in, and every request it sends.
+    let SipMessage::Request(request) = &parsed else {
+        unreachable!("the bench INVITE is a request")
+    };
+    group.bench_function("transaction_key_of_invite", |b| {
+        b.iter(|| TransactionKey::from_request(black_box(request), TransactionRole::Server).is_ok())
     });
     group.finish();
 }

@@ -2,7 +2,7 @@ use crate::prelude::*;
 use crate::sip::{
     param::Tag,
     prelude::{HeadersExt, ToTypedHeader},
-    typed::Via,
+    headers::Via,
     Method, Request, Response,
 };
 use crate::{Error, Result};
@@ -35,7 +35,7 @@ impl core::fmt::Display for TransactionKey {
 
 impl TransactionKey {
     pub fn from_request(req: &Request, role: TransactionRole) -> Result<Self> {
-        let via = req.top_via_header()?.typed()?;
+        let via = req.top_via_header()?;
         let mut method = *req.method();
 
         if matches!(method, Method::Ack | Method::Cancel) && role == TransactionRole::Server {
@@ -48,11 +48,11 @@ impl TransactionKey {
             .ok_or(Error::Error("from tags missing".to_string()))?;
         let call_id = req.call_id_header()?.value();
         let cseq = req.cseq_header()?.seq()?;
-        Self::build_key(role, via, method, cseq, from_tag, call_id)
+        Self::build_key(role, &via, method, cseq, from_tag, call_id)
     }
 
     pub fn from_response(resp: &Response, role: TransactionRole) -> Result<Self> {
-        let via = resp.top_via_header()?.typed()?;
+        let via = resp.top_via_header()?;
         let cseq = resp.cseq_header()?;
         let method = cseq.method()?;
         let from_tag = resp
@@ -61,37 +61,60 @@ impl TransactionKey {
             .ok_or(Error::Error("from tags missing".to_string()))?;
         let call_id = resp.call_id_header()?.value();
 
-        Self::build_key(role, via, method, cseq.seq()?, from_tag, call_id)
+        Self::build_key(role, &via, method, cseq.seq()?, from_tag, call_id)
     }
 
+    /// The key of the transaction whose top Via is `via`. A Via with a `branch` has it read
+    /// without parsing the rest ([`via_branch`], every message has its key built); one
+    /// without (RFC 2543) is parsed whole for its sent-by.
     pub(super) fn build_key(
         role: TransactionRole,
-        via: Via,
+        via: &Via,
         method: Method,
         cseq: u32,
         from_tag: Tag,
         call_id: &str,
     ) -> Result<Self> {
         let mut key = String::new();
-        match via.branch() {
-            Some(branch) => {
-                write!(
-                    &mut key,
-                    "{}.{}_{}_{}_{}_{}",
-                    role, method, cseq, call_id, from_tag, branch
-                )
-            }
+        match via_branch(via.value()) {
+            Some(branch) => write!(
+                &mut key,
+                "{}.{}_{}_{}_{}_{}",
+                role, method, cseq, call_id, from_tag, branch
+            ),
             None => {
-                write!(
-                    &mut key,
-                    "{}.{}_{}_{}_{}_{}.2543",
-                    role, method, cseq, call_id, from_tag, via.uri.host_with_port
-                )
+                let typed = via.typed()?;
+                match typed.branch() {
+                    Some(branch) => write!(
+                        &mut key,
+                        "{}.{}_{}_{}_{}_{}",
+                        role, method, cseq, call_id, from_tag, branch
+                    ),
+                    None => write!(
+                        &mut key,
+                        "{}.{}_{}_{}_{}_{}.2543",
+                        role, method, cseq, call_id, from_tag, typed.uri.host_with_port
+                    ),
+                }
             }
         }
         .map_err(|e| Error::Error(e.to_string()))?;
         Ok(TransactionKey(key))
     }
+}
+
+/// The `branch` parameter of a Via value, found as
+/// [`typed::Via::parse`](crate::sip::typed::Via::parse) and
+/// [`crate::sip::uri::parse_params`] find it (the parameters after the first `;`, each
+/// trimmed, the first named `branch` in any case with a value), without parsing the
+/// sent-by or the other parameters. `None` when there is none: the caller parses the value
+/// whole. A value whose other parts do not parse still gives its branch.
+pub(crate) fn via_branch(value: &str) -> Option<&str> {
+    let (_, params) = value.trim().split_once(';')?;
+    params.split(';').find_map(|part| {
+        let (name, value) = part.trim().split_once('=')?;
+        name.eq_ignore_ascii_case("branch").then_some(value)
+    })
 }
 
 #[test]
