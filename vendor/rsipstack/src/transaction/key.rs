@@ -6,6 +6,7 @@ use crate::sip::{
     Method, Request, Response,
 };
 use crate::{Error, Result};
+use alloc::borrow::Cow;
 use core::fmt::Write;
 use core::hash::Hash;
 
@@ -75,29 +76,23 @@ impl TransactionKey {
         from_tag: Tag,
         call_id: &str,
     ) -> Result<Self> {
-        let mut key = String::new();
-        match via_branch(via.value()) {
-            Some(branch) => write!(
-                &mut key,
-                "{}.{}_{}_{}_{}_{}",
-                role, method, cseq, call_id, from_tag, branch
-            ),
+        // The branch, or the sent-by of an RFC 2543 Via without one.
+        let last: Cow<'_, str> = match via_branch(via.value()) {
+            Some(branch) => Cow::Borrowed(branch),
             None => {
                 let typed = via.typed()?;
                 match typed.branch() {
-                    Some(branch) => write!(
-                        &mut key,
-                        "{}.{}_{}_{}_{}_{}",
-                        role, method, cseq, call_id, from_tag, branch
-                    ),
-                    None => write!(
-                        &mut key,
-                        "{}.{}_{}_{}_{}_{}.2543",
-                        role, method, cseq, call_id, from_tag, typed.uri.host_with_port
-                    ),
+                    Some(branch) => Cow::Owned(branch.to_string()),
+                    None => Cow::Owned(format!("{}.2543", typed.uri.host_with_port)),
                 }
             }
-        }
+        };
+        let mut key = String::new();
+        write!(
+            &mut key,
+            "{}.{}_{}_{}_{}_{}",
+            role, method, cseq, call_id, from_tag, last
+        )
         .map_err(|e| Error::Error(e.to_string()))?;
         Ok(TransactionKey(key))
     }
