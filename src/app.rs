@@ -238,6 +238,16 @@ impl CountingInspector {
 }
 
 /// Starts the router. `shutdown` stops it.
+/// Pairs of finished legs' sockets kept bound for reuse: half the descriptors left beside
+/// the connections and the reserve, two a pair (the other half for the legs in calls).
+fn parked_pairs_max(open_files: u64, limits: &limits::LimitSettings) -> usize {
+    let taken = limits.max_connections.saturating_add(limits.fd_reserve);
+    usize::try_from(open_files)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(taken)
+        / 4
+}
+
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, AppError> {
     let metrics = Metrics::new();
     // Invalid dial plans stop the start before anything listens.
@@ -529,7 +539,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let (call_events, call_receiver) = mpsc::unbounded_channel();
     let ports = Arc::new(
         PortPool::new(config.media.rtp_port_min, config.media.rtp_port_max)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?,
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?
+            .with_parked_max(parked_pairs_max(open_files, &config.limits)),
     );
     crate::media::ports::warn_if_ephemeral(config.media.rtp_port_min, config.media.rtp_port_max);
     crate::media::relay::set_relay_threads(config.media.relay_threads);

@@ -5,7 +5,9 @@
 //! negotiate: the caller's at once (its INVITE carries the offer), a seat leg's when the
 //! router first writes our address into an offer to a seat ([`MediaRelay::local_addr`]).
 //! A call that never reaches a seat, or never needs the third leg (C: accompanied
-//! transfers, supervision), never opens those sockets.
+//! transfers, supervision), never opens those sockets. A leg opens on a pair another
+//! call's leg left parked in the pool when one has rested long enough (its queue emptied
+//! first), and its sockets are parked again when the call ends ([`super::ports`]).
 //!
 //! Leg A faces the caller (SIP trunk), legs B and C seats' softphones (C is the seat joining
 //! during an accompanied transfer). A relay thread (one per core, `[media] relay_threads`;
@@ -71,6 +73,10 @@ mod webrtc_tests;
 /// Ports tried per socket before giving up when ports are taken by someone else: each
 /// attempt a different port.
 const BIND_ATTEMPTS: usize = 32;
+
+/// Datagrams read at most to empty a parked socket's queue before reuse; one still not
+/// empty (a flood at a parked port) is closed instead.
+const DRAIN_MAX: usize = 4096;
 
 /// Large enough for any RTP packet we relay (audio fits well within an MTU).
 const RECV_BUF: usize = 2048;
@@ -551,12 +557,52 @@ struct LegSockets {
     rtcp: UdpSocket,
     /// The RTP socket's address, as bound (no `getsockname` to learn it).
     local: SocketAddr,
+    /// Where they are parked when the call ends.
+    pool: Arc<PortPool>,
 }
 
-/// Binds the RTP/RTCP pair of `lease`'s port; if that fails, of the next ports the pool
-/// hands out, moving `lease` to the port that bound. Plain `bind` syscalls (no address to
-/// resolve), non-blocking sockets for a relay thread.
+/// Empties a parked socket's queue (its last call's late packets) and clears a pending
+/// error; false if it would not empty.
+fn drained(socket: &UdpSocket) -> bool {
+    // A datagram longer than the buffer is discarded whole.
+    let mut buf = [0u8; 16];
+    for _ in 0..DRAIN_MAX {
+        match socket.recv(&mut buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            // A datagram, or an ICMP error reported once (the kernel clears it).
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A parked pair on `ip` that has rested, emptied, with `lease` moved to its port.
+fn reuse_parked(ip: IpAddr, pool: &Arc<PortPool>, lease: &mut Lease) -> Option<LegSockets> {
+    let pair = pool.reuse(ip, Instant::now())?;
+    let reused = Lease {
+        pool: Arc::clone(pool),
+        port: pair.port,
+    };
+    if !(drained(&pair.rtp) && drained(&pair.rtcp)) {
+        warn!(port = pair.port, "parked RTP port still flooded: closed");
+        return None;
+    }
+    *lease = reused;
+    Some(LegSockets {
+        rtp: pair.rtp,
+        rtcp: pair.rtcp,
+        local: SocketAddr::new(ip, pair.port),
+        pool: Arc::clone(pool),
+    })
+}
+
+/// A pair parked in the pool, or binds the RTP/RTCP pair of `lease`'s port; if that
+/// fails, of the next ports the pool hands out, moving `lease` to the port that bound.
+/// Plain `bind` syscalls (no address to resolve), non-blocking sockets for a relay thread.
 fn bind_one(ip: IpAddr, pool: &Arc<PortPool>, lease: &mut Lease) -> Result<LegSockets, MediaError> {
+    if let Some(sockets) = reuse_parked(ip, pool, lease) {
+        return Ok(sockets);
+    }
     let bind_pair = |port: u16| -> Result<LegSockets, (SocketAddr, io::Error)> {
         // Non-blocking from `socket(2)` on: no `ioctl` after it (four sockets a call).
         let bind = |addr: SocketAddr| {
@@ -568,7 +614,12 @@ fn bind_one(ip: IpAddr, pool: &Arc<PortPool>, lease: &mut Lease) -> Result<LegSo
         let local = SocketAddr::new(ip, port);
         let rtp = bind(local)?;
         let rtcp = bind(SocketAddr::new(ip, port + 1))?;
-        Ok(LegSockets { rtp, rtcp, local })
+        Ok(LegSockets {
+            rtp,
+            rtcp,
+            local,
+            pool: Arc::clone(pool),
+        })
     };
     // Ports that failed stay leased until we return, so the pool hands out the next one
     // rather than the same port again (the wedge of a nearly full pool).

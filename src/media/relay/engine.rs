@@ -38,6 +38,7 @@ use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFl
 
 use super::task::{PeerLink, RelayTask};
 use super::*;
+use crate::media::ports::ParkedPair;
 
 /// Datagrams read per `recvmmsg`: the thread's pool of receive buffers.
 pub(super) const BATCH: usize = 32;
@@ -468,12 +469,46 @@ impl RelayThread {
     }
 
     fn remove(&mut self, slot: usize) {
-        if self.calls.get_mut(slot).and_then(Option::take).is_none() {
+        let Some(mut call) = self.calls.get_mut(slot).and_then(Option::take) else {
             return;
+        };
+        let pairs = self.unwatch(&mut call.task);
+        let ports = call.task.ports.take();
+        // Out of the kernel path (its entries removed as the call drops) before the
+        // sockets can serve another call.
+        drop(call);
+        if let Some(ports) = ports {
+            let now = Instant::now();
+            for pair in pairs {
+                // Refused (the pool full, or the lease given back already): closed.
+                _ = ports.park(pair, now);
+            }
         }
-        // The call's sockets close as it drops, which takes them off the epoll set (no
-        // descriptor of theirs is ever duplicated): no `epoll_ctl` each.
         self.free.push(slot);
+    }
+
+    /// Takes the call's sockets off the epoll set, to be parked. A socket that cannot be
+    /// is closed with its pair (closing takes it off the set).
+    fn unwatch(&self, task: &mut RelayTask) -> Vec<ParkedPair> {
+        let mut pairs = Vec::new();
+        for leg in Leg::ALL {
+            let i = leg.idx();
+            let (Some(rtp), Some(rtcp), Some(local)) =
+                (task.rtp[i].take(), task.rtcp[i].take(), task.local[i])
+            else {
+                continue;
+            };
+            let off = |s: &UdpSocket| self.shared.epoll.delete(s).is_ok();
+            if off(&rtp) & off(&rtcp) {
+                pairs.push(ParkedPair {
+                    ip: local.ip(),
+                    port: local.port(),
+                    rtp,
+                    rtcp,
+                });
+            }
+        }
+        pairs
     }
 
     /// A socket of a call is readable: one batch through the call.
@@ -530,6 +565,7 @@ impl RelayThread {
                                 error!(?leg, error = %e, "RTP socket not watched: the leg carries no media");
                             }
                         }
+                        call.task.ports = Some(Arc::clone(&sockets.pool));
                         call.task.local[leg.idx()] = Some(sockets.local);
                         call.task.rtp[leg.idx()] = Some(sockets.rtp);
                         call.task.rtcp[leg.idx()] = Some(sockets.rtcp);

@@ -67,6 +67,8 @@ pub(super) struct RelayTask {
     pub(super) rtp: [Option<UdpSocket>; 3],
     pub(super) local: [Option<SocketAddr>; 3],
     pub(super) rtcp: [Option<UdpSocket>; 3],
+    /// Where the sockets are parked when the call ends.
+    pub(super) ports: Option<Arc<PortPool>>,
     /// Where each peer's RTCP comes from (latched like RTP); until then, RTP port + 1.
     rtcp_remote: [Option<SocketAddr>; 3],
     /// The peer multiplexes RTCP on its RTP port (RFC 5761): reply there.
@@ -108,6 +110,7 @@ impl RelayTask {
             rtp: [None, None, None],
             local: [None; 3],
             rtcp: [None, None, None],
+            ports: None,
             rtcp_remote: [None; 3],
             rtcp_mux: [false; 3],
             peers: [None, None, None],

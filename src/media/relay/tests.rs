@@ -269,6 +269,44 @@ async fn finish_then_reports_on_the_relay_thread_with_the_ports_back() {
     assert_eq!(pool.in_use(), 0);
 }
 
+/// A finished call's leg sockets are parked and serve a later call's leg: what reached
+/// them after the first call ended (a late packet) is emptied first, never relayed into
+/// the second call, which relays its own media both ways.
+#[tokio::test]
+async fn a_later_call_reuses_a_parked_pair_without_its_late_packets() {
+    let pool = Arc::new(
+        PortPool::new(45200, 45211)
+            .unwrap()
+            .with_quarantine(Duration::ZERO),
+    );
+    let first = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
+    let a_port = first.local_addr(Leg::A);
+    let (caller, seat) = (peer().await, peer().await);
+    first.set_remote(Leg::B, seat.local_addr().unwrap());
+    start_bridged(&first, None);
+    caller.send_to(&rtp(1, b"first"), a_port).await.unwrap();
+    assert_media(&recv(&seat).await.0, &rtp(1, b"first"));
+    first.finish().await;
+    assert_eq!(pool.parked(), 2, "the caller's and the seat's pairs");
+    caller.send_to(&rtp(2, b"late"), a_port).await.unwrap();
+    // The late packet is in the parked socket's queue before the next call takes it.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    let second = MediaRelay::bind(LOCALHOST, &pool).await.unwrap();
+    assert_eq!(second.local_addr(Leg::A), a_port, "the parked pair, reused");
+    let seat2 = peer().await;
+    second.set_remote(Leg::B, seat2.local_addr().unwrap());
+    start_bridged(&second, None);
+    let b_port = second.local_addr(Leg::B);
+    assert_silent(&seat2).await;
+    let caller2 = peer().await;
+    caller2.send_to(&rtp(3, b"second"), a_port).await.unwrap();
+    assert_media(&recv(&seat2).await.0, &rtp(3, b"second"));
+    seat2.send_to(&rtp(4, b"back"), b_port).await.unwrap();
+    assert_media(&recv(&caller2).await.0, &rtp(4, b"back"));
+    assert_silent(&seat).await;
+}
+
 #[tokio::test]
 async fn pool_exhaustion_is_an_error() {
     let pool = Arc::new(PortPool::new(42000, 42005).unwrap());
