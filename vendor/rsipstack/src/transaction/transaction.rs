@@ -508,20 +508,17 @@ impl Transaction {
             self.key.clone(),
         ))?;
 
-        let response = if let Some(ref inspector) = self.endpoint_inner.message_inspector {
-            inspector.before_send(
-                response.clone().to_owned().into(),
-                self.destination.as_ref(),
-            )
+        // The response is ours: only the copy kept for retransmission is a clone.
+        let response: SipMessage = if let Some(ref inspector) = self.endpoint_inner.message_inspector {
+            inspector.before_send(response.into(), self.destination.as_ref())
         } else {
-            response.to_owned().into()
+            response.into()
         };
         trace!(key = %self.key, response = %response, "responding");
 
-        match response.clone() {
-            SipMessage::Response(resp) => self.last_response.replace(resp),
-            _ => None,
-        };
+        if let SipMessage::Response(resp) = &response {
+            self.last_response.replace(resp.clone());
+        }
         // The peer can ACK the 2xx before the transition below runs: add
         // the route the ACK takes (new branch, matched by dialog and CSeq)
         // before sending, so that ACK waits in this transaction's queue.
@@ -603,9 +600,9 @@ impl Transaction {
                 if let Some(connection) = &self.connection {
                     let cancel = if let Some(ref inspector) = self.endpoint_inner.message_inspector
                     {
-                        inspector.before_send(cancel.to_owned().into(), self.destination.as_ref())
+                        inspector.before_send(cancel.into(), self.destination.as_ref())
                     } else {
-                        cancel.to_owned().into()
+                        cancel.into()
                     };
 
                     connection.send(cancel, self.destination.as_ref()).await?;
@@ -739,16 +736,15 @@ impl Transaction {
             }
         }
 
-        let ack = if let Some(ref inspector) = self.endpoint_inner.message_inspector {
-            inspector.before_send(ack.to_owned().into(), self.destination.as_ref())
+        let ack: SipMessage = if let Some(ref inspector) = self.endpoint_inner.message_inspector {
+            inspector.before_send(ack.into(), self.destination.as_ref())
         } else {
-            ack.to_owned().into()
+            ack.into()
         };
 
-        match ack.clone() {
-            SipMessage::Request(ref ack_req) => self.last_ack.replace(ack_req.clone()),
-            _ => None,
-        };
+        if let SipMessage::Request(ack_req) = &ack {
+            self.last_ack.replace(ack_req.clone());
+        }
 
         // Try to send if we have a connection; log errors instead of propagating
         // so the transaction always transitions to Terminated.
