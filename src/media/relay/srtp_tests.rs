@@ -96,7 +96,14 @@ async fn an_srtp_caller_is_heard_in_plain_and_forgeries_are_dropped_and_counted(
     };
     relay.start(metrics, Box::new(|_| {}));
 
-    // A forgery first, from elsewhere: dropped, counted, and it latches nothing.
+    // A plain RTCP report before the caller's first authenticated packet (sent before it
+    // had our keys, read after them): dropped, not counted as a forgery.
+    let rr = [0x80, 201, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd];
+    caller.send_to(&rr, a_local).await.unwrap();
+    let s = wait_stats(&relay, |s| s.a.dropped == 1).await;
+    assert_eq!((s.a.srtp_rejected, s.a.rx_rtcp), (0, 0));
+
+    // A forgery, from elsewhere: dropped, counted, and it latches nothing.
     let genuine = phone.protect_rtp(&rtp(1, &[0xd5; 160])).unwrap();
     let mut forged = genuine.to_vec();
     forged[40] ^= 0xff;
@@ -122,12 +129,13 @@ async fn an_srtp_caller_is_heard_in_plain_and_forgeries_are_dropped_and_counted(
     assert_ne!(&wire[12..22], b"seat voice", "encrypted on the wire");
     assert_eq!(&phone.unprotect_rtp(&wire).unwrap()[12..], b"seat voice");
 
-    // SRTCP from the caller is a sign of life; plain RTCP on an SRTP leg is not.
-    let rr = [0x80, 201, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd];
+    // SRTCP from the caller is a sign of life; plain RTCP on an SRTP leg whose SRTP flows
+    // is a forgery.
     caller.send_to(&rr, a_local).await.unwrap();
     let s = wait_stats(&relay, |s| s.a.srtp_rejected == 3).await;
     assert_eq!(s.a.rx_rtcp, 0);
     let srtcp = phone.protect_rtcp(&rr).unwrap();
+    assert!(task::whole_plain_rtcp(&rr) && !task::whole_plain_rtcp(&srtcp));
     caller.send_to(&srtcp, a_local).await.unwrap();
     let s = wait_stats(&relay, |s| s.a.rx_rtcp == 1).await;
     assert_eq!((s.a.srtp_rejected, s.b.srtp_rejected), (3, 0));

@@ -32,6 +32,20 @@ impl Clock {
     }
 }
 
+/// A whole plain (compound) RTCP packet: version 2 in each part, whose lengths add up to
+/// the datagram's. An SRTCP packet never does: its index and tag (14 bytes, not a multiple
+/// of four) follow the parts.
+pub(super) fn whole_plain_rtcp(pkt: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(head) = pkt.get(at..at + 4) {
+        if head[0] >> 6 != 2 {
+            return false;
+        }
+        at += 4 * (usize::from(u16::from_be_bytes([head[2], head[3]])) + 1);
+    }
+    at == pkt.len() && at > 0
+}
+
 /// RTP version 2 with at least a fixed header.
 fn looks_like_rtp(pkt: &[u8]) -> bool {
     pkt.len() >= RTP_HEADER_LEN && pkt[0] >> 6 == 2
@@ -82,6 +96,8 @@ pub(super) struct RelayTask {
     counters: Counters,
     /// SRTP or plain, per leg (a WebRTC peer's DTLS-SRTP is its stack's business).
     protection: [Protection; 3],
+    /// A packet of the leg's SRTP peer has passed authentication since its keys came.
+    authenticated: [bool; 3],
     notices: NoticeHandler,
     /// Number of the current [`MediaRelay::play`].
     playing: u64,
@@ -119,6 +135,7 @@ impl RelayTask {
             clock,
             counters,
             protection: [Protection::Plain, Protection::Plain, Protection::Plain],
+            authenticated: [false; 3],
             notices,
             playing: 0,
             out: Vec::new(),
@@ -248,6 +265,7 @@ impl RelayTask {
     /// `leg`'s peer speaks SRTP with `keys` (a new peer, or new keys in a re-INVITE), or
     /// plain RTP.
     fn set_srtp(&mut self, leg: Leg, keys: Option<SrtpKeys>) {
+        self.authenticated[leg.idx()] = false;
         let protection = &mut self.protection[leg.idx()];
         let made = match (keys, &mut *protection) {
             (None, _) => {
@@ -274,6 +292,7 @@ impl RelayTask {
             Protection::Srtp(srtp) => srtp.unprotect_rtp(packet).ok(),
             Protection::Unusable => None,
         };
+        self.authenticated[leg.idx()] |= plain.is_some();
         if plain.is_none() {
             LegCounters::add(&self.legs[leg.idx()].counters.srtp_rejected, 1);
             if let Some(counter) = &self.counters.srtp_rejected[leg.idx()] {
@@ -281,6 +300,16 @@ impl RelayTask {
             }
         }
         plain.map(|p| Cow::Owned(p.to_vec()))
+    }
+
+    /// A plain RTCP report on an SRTP leg whose peer has not yet sent an authenticated
+    /// packet: one sent before the peer had the keys (baresip reports before its 200), read
+    /// after them. Dropped unread, not counted as a forgery: a peer that keeps sending plain
+    /// RTCP once its SRTP flows is.
+    fn early_plain_report(&self, leg: Leg, packet: &[u8]) -> bool {
+        matches!(self.protection[leg.idx()], Protection::Srtp(_))
+            && !self.authenticated[leg.idx()]
+            && whole_plain_rtcp(packet)
     }
 
     /// `packet` for `leg`'s peer, protected if the leg is SRTP; `None`: do not send.
@@ -338,6 +367,10 @@ impl RelayTask {
         }
         let peer = self.legs[leg.idx()].remote().addr;
         if peer.is_some_and(|p| p.ip() != src.ip()) {
+            return;
+        }
+        if self.early_plain_report(leg, &buf[..n]) {
+            LegCounters::add(&self.legs[leg.idx()].counters.dropped, 1);
             return;
         }
         let now = self.clock.now();
