@@ -169,10 +169,14 @@ impl PortPool {
 
     /// Keeps a finished leg's bound pair for a later leg. Only a port still leased is
     /// parked (a lease given back first may already be someone else's), and only within
-    /// the pool's limit: otherwise the pair is handed back, to be closed.
+    /// the pool's limit and half the ports not leased: otherwise the pair is handed back,
+    /// to be closed.
     pub fn park(&self, pair: ParkedPair, now: Instant) -> Result<(), ParkedPair> {
         let mut st = self.lock();
-        if st.parked.len() >= self.parked_max
+        // At most half the ports not leased: the rotation always finds a free one within a
+        // few probes, however fast legs end.
+        let room = self.capacity().saturating_sub(st.in_use.len()) / 2;
+        if st.parked.len() >= self.parked_max.min(room)
             || !st.in_use.contains(&pair.port)
             || st.parked_ports.contains(&pair.port)
         {
@@ -392,40 +396,54 @@ mod tests {
     /// already), within the limit, and not twice.
     #[test]
     fn parking_needs_the_lease_and_room() {
-        let pool = PortPool::new(31100, 31109).unwrap().with_parked_max(1);
+        let pool = PortPool::new(31100, 31199).unwrap().with_parked_max(2);
         let now = Instant::now();
         assert!(pool.park(pair(LOCAL, 31100), now).is_err(), "never leased");
-        let (a, b) = (pool.allocate().unwrap(), pool.allocate().unwrap());
+        let [a, b, c] = [(); 3].map(|()| pool.allocate().unwrap());
         pool.park(pair(LOCAL, a), now).unwrap();
         assert!(pool.park(pair(LOCAL, a), now).is_err(), "already parked");
-        assert!(pool.park(pair(LOCAL, b), now).is_err(), "limit reached");
+        pool.park(pair(LOCAL, b), now).unwrap();
+        assert!(pool.park(pair(LOCAL, c), now).is_err(), "limit reached");
         let none = PortPool::new(31100, 31109).unwrap().with_parked_max(0);
-        let c = none.allocate().unwrap();
-        assert!(none.park(pair(LOCAL, c), now).is_err(), "parking off");
+        let d = none.allocate().unwrap();
+        assert!(none.park(pair(LOCAL, d), now).is_err(), "parking off");
     }
 
-    /// With no free port left, the longest parked one goes back into service (closed),
-    /// never one whose lease is still held; a pair parked too long is closed at the next
-    /// reuse.
+    /// Half the ports not leased at most are parked; with no free port left, the longest
+    /// parked one goes back into service (closed), never one whose lease is still held; a
+    /// pair parked too long is closed at the next reuse.
     #[test]
     fn a_full_range_takes_parked_ports_back_and_stale_pairs_close() {
-        let pool = PortPool::new(31200, 31205).unwrap();
+        let pool = PortPool::new(31200, 31207).unwrap();
         let t0 = Instant::now();
-        let ports: Vec<u16> = std::iter::from_fn(|| pool.allocate()).collect();
-        assert_eq!(ports, [31200, 31202, 31204]);
-        pool.park(pair(LOCAL, 31200), t0).unwrap();
-        pool.park(pair(LOCAL, 31202), t0).unwrap();
-        assert_eq!(pool.allocate(), None, "both parked pairs still leased");
-        pool.release(31202);
-        assert_eq!(pool.allocate(), Some(31202), "the one given back");
-        assert_eq!(pool.parked(), 1);
-        pool.release(31200);
+        let (a, b) = (pool.allocate().unwrap(), pool.allocate().unwrap());
+        pool.park(pair(LOCAL, a), t0).unwrap();
+        assert!(
+            pool.park(pair(LOCAL, b), t0).is_err(),
+            "room for one of four"
+        );
+        let rest: Vec<u16> = std::iter::from_fn(|| pool.allocate()).collect();
+        assert_eq!(rest, [31204, 31206]);
+        assert_eq!(
+            pool.allocate(),
+            None,
+            "the parked pair's lease is still held"
+        );
+        pool.release(a);
+        assert_eq!(pool.allocate(), Some(a), "taken back from the parked");
+        assert_eq!(pool.parked(), 0);
+
+        [a, b, 31204, 31206]
+            .into_iter()
+            .for_each(|p| pool.release(p));
+        let c = pool.allocate().unwrap();
+        pool.park(pair(LOCAL, c), t0).unwrap();
+        pool.release(c);
         assert!(
             pool.reuse(LOCAL, t0 + PARKED_MAX_AGE + QUARANTINE)
                 .is_none()
         );
-        assert_eq!(pool.parked(), 0, "stale: closed");
-        assert_eq!(pool.in_use(), 2);
+        assert_eq!((pool.parked(), pool.in_use()), (0, 0), "stale: closed");
     }
 
     #[test]

@@ -275,7 +275,7 @@ async fn finish_then_reports_on_the_relay_thread_with_the_ports_back() {
 #[tokio::test]
 async fn a_later_call_reuses_a_parked_pair_without_its_late_packets() {
     let pool = Arc::new(
-        PortPool::new(45200, 45211)
+        PortPool::new(45200, 45219)
             .unwrap()
             .with_quarantine(Duration::ZERO),
     );
