@@ -5,11 +5,14 @@
 //! closes each as [`Outcome::Interrupted`], with its timeline up to the last journal write,
 //! a `ROUTER_STOPPED` event and its recording, repaired, linked.
 //!
-//! Journal writes go through the [`StoreWriter`] thread, which writes each call's latest
-//! line once per batch (`store.batch_window_ms`) to sled and to the commit log, and does
-//! not sync them on their own: `kill -9` loses none of a finished batch, a power loss those
-//! since the last sync of the log (see [`super::writer`]). Finished records are confirmed
-//! once synced (group commit). The same
+//! Journal writes go through the [`StoreWriter`] thread, which logs each call's latest
+//! line once per batch (`store.batch_window_ms`) to the commit log, and writes the lines of
+//! calls still live to sled at the next checkpoint, before sled is flushed and the log
+//! starts afresh (the journal is only read at start, after the log's replay: a call whose
+//! record comes before the checkpoint costs sled nothing). Lines are not synced on their
+//! own: `kill -9` loses none of a finished batch, a power loss those since the last sync of
+//! the log (see [`super::writer`]). Finished records are confirmed once synced (group
+//! commit). The same
 //! step also persists each seat's standing pause (see [`Journal::step`]).
 
 use super::record::{CallRecord, EndReason, EventKind, OfferResult, Outcome};

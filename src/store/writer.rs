@@ -10,7 +10,9 @@
 //! at its end, for every write queued meanwhile: a batch costs it one wake-up, and a
 //! sender no futex call ([`Wake`]). Each write is applied to sled as it is taken
 //! (readers see it), unflushed, and the whole batch goes to the
-//! commit log ([`super::wal`]) in one `write(2)` at its end. What waits for confirmation
+//! commit log ([`super::wal`]) in one `write(2)` at its end. Journal lines are the
+//! exception: logged with their batch, they reach sled at the next checkpoint (no reader
+//! before a restart, which replays the log first). What waits for confirmation
 //! (a final record, a wrap-up entry the console waits for) waits for the group commit:
 //! once the oldest has waited [`WriterOptions::group_commit`] (or `max_batch` wait), one
 //! `fdatasync` of the log covers all of them, whatever the batches they came in, and only
@@ -253,6 +255,9 @@ enum Write {
         recording: Option<FinishRecording>,
         done: Done,
     },
+    /// Tests: sled flushed now (what a restart finds without replaying the log).
+    #[cfg(test)]
+    Checkpoint(Done),
 }
 
 /// The sending side, cheap to clone; the thread ends (after a last flush) when every
@@ -350,6 +355,14 @@ impl StoreWriter {
         });
     }
 
+    /// Tests: commits what is queued and flushes sled (the commit log then starts afresh).
+    #[cfg(test)]
+    pub(crate) fn checkpoint(&self) -> Confirmation {
+        let (done, confirmed) = confirmation();
+        self.send_now(Write::Checkpoint(done));
+        confirmed
+    }
+
     /// Queues a write to share the batch window.
     fn send(&self, write: Write) {
         self.queue(write, false);
@@ -404,6 +417,14 @@ fn run(
             match writes.try_recv() {
                 Ok(write) => {
                     wake.taken();
+                    #[cfg(test)]
+                    if let Write::Checkpoint(done) = write {
+                        if batch.applied > 0 {
+                            batch.commit(store, &mut durable, metrics);
+                        }
+                        done(durable.checkpoint(store, metrics));
+                        continue;
+                    }
                     batch.apply(store, write);
                 }
                 Err(mpsc::TryRecvError::Empty) => break,
@@ -453,6 +474,10 @@ struct Durable {
     /// When the log got its first frame since the last checkpoint.
     dirty_since: Option<Instant>,
     unsynced: Unsynced,
+    /// Live calls' latest journal lines logged since the last checkpoint: in the log, not
+    /// yet in sled, which takes them before it is flushed (they are only read at start,
+    /// after the log is replayed).
+    journal: IdMap<String, (EpochMillis, CallRecord)>,
 }
 
 impl Durable {
@@ -472,6 +497,20 @@ impl Durable {
             options,
             dirty_since: None,
             unsynced: Unsynced::default(),
+            journal: IdMap::default(),
+        }
+    }
+
+    /// Journal lines just logged: sled takes them at the next checkpoint. Calls whose
+    /// record is stored are out of it.
+    fn journal_logged(
+        &mut self,
+        lines: IdMap<String, (EpochMillis, CallRecord)>,
+        stored: &[String],
+    ) {
+        self.journal.extend(lines);
+        for id in stored {
+            self.journal.remove(id);
         }
     }
 
@@ -593,6 +632,17 @@ impl Durable {
 
     fn flush_sled(&mut self, store: &Store, metrics: &WriterMetrics) -> Result<(), String> {
         let started = Instant::now();
+        // The log starts afresh after the flush: its journal lines must be in sled first.
+        let journal = std::mem::take(&mut self.journal);
+        if let Some(entry) = live_journal(&journal, store)
+            && let Err(e) = store.apply(&entry)
+        {
+            tracing::error!(error = %e, "call journal NOT written: the commit log keeps it");
+            drop(entry);
+            self.journal = journal;
+            self.dirty_since = self.dirty_since.map(|_| Instant::now());
+            return Err(e.to_string());
+        }
         if let Err(e) = store.flush() {
             tracing::error!(error = %e, "store NOT flushed: the commit log keeps its frames");
             // Retried an interval later, not in a loop.
@@ -667,32 +717,17 @@ fn sync_recordings(
     rewritten
 }
 
-/// Each live call's latest journal line, written; the entry, for the log. A call already
-/// stored (in this batch or an earlier one) is over: its late line must not resurrect it.
-fn write_journal<'a>(
+/// The journal lines of calls not stored yet (a late line must not resurrect a call
+/// whose record is in, from this batch or an earlier one).
+fn live_journal<'a>(
     journal: &'a IdMap<String, (EpochMillis, CallRecord)>,
     store: &Store,
-    metrics: &WriterMetrics,
 ) -> Option<Entry<'a>> {
-    if journal.is_empty() {
-        return None;
-    }
     let lines: Vec<(EpochMillis, Cow<'a, CallRecord>)> = (journal.values())
         .filter(|(_, r)| !store.calls.contains_key(r.id.as_bytes()).unwrap_or(false))
         .map(|(at, r)| (*at, Cow::Borrowed(r)))
         .collect();
-    let calls = lines.len();
-    let entry = Entry::Journal { lines };
-    match store.apply(&entry) {
-        Ok(_) => {
-            metrics.journaled(calls);
-            Some(entry)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, calls, "call journal not written");
-            None
-        }
-    }
+    (!lines.is_empty()).then_some(Entry::Journal { lines })
 }
 
 /// Writes gathered since the last commit, and those waiting for confirmation (handed to
@@ -705,8 +740,10 @@ struct Batch {
     /// What waits for confirmation, its recordings and outbox rows: the group commit's
     /// once the batch is logged.
     pending: Unsynced,
-    /// Each live call's latest journal line (written at commit, unless its record came).
+    /// Each live call's latest journal line (logged at commit, unless its record came).
     journal: IdMap<String, (EpochMillis, CallRecord)>,
+    /// Calls whose record this batch stored: out of the journal.
+    stored: Vec<String>,
     /// Each seat's history runs, those changed written at commit (kept from batch to
     /// batch: a run grows over several).
     seat_runs: Runs,
@@ -719,6 +756,8 @@ impl Batch {
     fn apply(&mut self, store: &Store, write: Write) {
         self.applied += 1;
         match write {
+            #[cfg(test)]
+            Write::Checkpoint(done) => done(Err("taken by the run loop".into())),
             Write::Journal { now, records } => {
                 self.opened.get_or_insert_with(Instant::now);
                 for record in records {
@@ -772,6 +811,7 @@ impl Batch {
                     Ok(()) => {
                         // Its record supersedes the journal line it would have had.
                         self.journal.remove(&id);
+                        self.stored.push(id.clone());
                         self.opened.get_or_insert_with(Instant::now);
                         if let Some(file) = recording {
                             self.pending.recordings.push((file, id.clone()));
@@ -818,9 +858,16 @@ impl Batch {
         self.write_seat_runs(store);
         let journal = std::mem::take(&mut self.journal);
         let mut logged: Vec<Entry<'_>> = std::mem::take(&mut self.logged);
-        logged.extend(write_journal(&journal, store, metrics));
+        // Journal lines go to the log only: sled takes them at the next checkpoint (a
+        // call's lines cost it nothing if its record comes before).
+        let lines = live_journal(&journal, store);
+        if let Some(Entry::Journal { lines }) = &lines {
+            metrics.journaled(lines.len());
+        }
+        logged.extend(lines);
         let in_log = logged.is_empty() || durable.append(&logged);
         drop(logged);
+        durable.journal_logged(journal, &self.stored);
         let mut pending = std::mem::take(&mut self.pending);
         let confirming = !pending.waiting.is_empty();
         let shipped = pending.shipped;

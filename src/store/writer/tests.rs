@@ -42,6 +42,9 @@ fn a_late_journal_line_never_resurrects_a_stored_call() {
     confirmed(done).unwrap();
     let last = writer.record(finished("c"), None);
     confirmed(last).unwrap();
+    // Journal lines reach sled at a checkpoint (the commit log holds them until then).
+    assert!(store.journaled_ids().is_empty(), "not before a checkpoint");
+    confirmed(writer.checkpoint()).unwrap();
     assert_eq!(store.journaled_ids(), ["b"]);
     let a = store.get_call("a").unwrap().expect("a stored");
     assert_eq!(a.outcome, Some(Outcome::Abandoned));
@@ -303,6 +306,7 @@ fn a_batch_writes_one_journal_line_per_live_call_and_none_for_a_finished_one() {
     confirmed(writer.record(finished("a"), None)).unwrap();
     assert_eq!(writer.metrics().journal_lines(), 1);
     assert_eq!(writer.metrics().flushes(), 1);
+    confirmed(writer.checkpoint()).unwrap();
     let journaled = store.journaled().unwrap();
     assert_eq!(journaled.len(), 1, "{journaled:?}");
     assert_eq!(journaled[0].record, b);
@@ -500,7 +504,8 @@ fn the_replay_completes_any_subset_of_a_frames_writes_that_reached_sled() {
         replayed.replay_frames(&frames).unwrap();
         dump(&replayed)
     };
-    // What the writer left in sled is that state.
+    // What the writer left in sled is that state, once its journal lines are in.
+    confirmed(writer.checkpoint()).unwrap();
     assert_eq!(dump(&store), full);
     let a = store.get_call("a").unwrap().unwrap();
     assert_eq!(a.file.len(), 2);
