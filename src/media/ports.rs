@@ -123,7 +123,8 @@ impl PortPool {
         self.lock().in_use.len()
     }
 
-    /// Rest parked pairs `quarantine` instead of [`QUARANTINE`] (tests).
+    /// Rest parked pairs `quarantine` instead of [`QUARANTINE`].
+    #[cfg(test)]
     pub fn with_quarantine(mut self, quarantine: Duration) -> PortPool {
         self.quarantine = quarantine;
         self

@@ -32,20 +32,6 @@ impl Clock {
     }
 }
 
-/// A whole plain (compound) RTCP packet: version 2 in each part, whose lengths add up to
-/// the datagram's. An SRTCP packet never does: its index and tag (14 bytes, not a multiple
-/// of four) follow the parts.
-pub(super) fn whole_plain_rtcp(pkt: &[u8]) -> bool {
-    let mut at = 0;
-    while let Some(head) = pkt.get(at..at + 4) {
-        if head[0] >> 6 != 2 {
-            return false;
-        }
-        at += 4 * (usize::from(u16::from_be_bytes([head[2], head[3]])) + 1);
-    }
-    at == pkt.len() && at > 0
-}
-
 /// RTP version 2 with at least a fixed header.
 fn looks_like_rtp(pkt: &[u8]) -> bool {
     pkt.len() >= RTP_HEADER_LEN && pkt[0] >> 6 == 2
@@ -309,7 +295,9 @@ impl RelayTask {
     fn early_plain_report(&self, leg: Leg, packet: &[u8]) -> bool {
         matches!(self.protection[leg.idx()], Protection::Srtp(_))
             && !self.authenticated[leg.idx()]
-            && whole_plain_rtcp(packet)
+            // A compound packet whose lengths add up to the datagram's: never SRTCP, whose
+            // index and tag (14 bytes) follow the packets.
+            && crate::media::rtcp::parse_compound(packet).is_ok()
     }
 
     /// `packet` for `leg`'s peer, protected if the leg is SRTP; `None`: do not send.
