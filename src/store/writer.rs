@@ -501,15 +501,15 @@ impl Durable {
         }
     }
 
-    /// Journal lines just logged: sled takes them at the next checkpoint. Calls whose
-    /// record is stored are out of it.
-    fn journal_logged(
+    /// Journal lines just logged: sled takes them at the next checkpoint. Calls `over`
+    /// (their record stored) are out of it.
+    fn journal_logged<'a>(
         &mut self,
         lines: IdMap<String, (EpochMillis, CallRecord)>,
-        stored: &[String],
+        over: impl Iterator<Item = &'a String>,
     ) {
         self.journal.extend(lines);
-        for id in stored {
+        for id in over {
             self.journal.remove(id);
         }
     }
@@ -742,8 +742,6 @@ struct Batch {
     pending: Unsynced,
     /// Each live call's latest journal line (logged at commit, unless its record came).
     journal: IdMap<String, (EpochMillis, CallRecord)>,
-    /// Calls whose record this batch stored: out of the journal.
-    stored: Vec<String>,
     /// Each seat's history runs, those changed written at commit (kept from batch to
     /// batch: a run grows over several).
     seat_runs: Runs,
@@ -811,7 +809,6 @@ impl Batch {
                     Ok(()) => {
                         // Its record supersedes the journal line it would have had.
                         self.journal.remove(&id);
-                        self.stored.push(id.clone());
                         self.opened.get_or_insert_with(Instant::now);
                         if let Some(file) = recording {
                             self.pending.recordings.push((file, id.clone()));
@@ -867,7 +864,9 @@ impl Batch {
         logged.extend(lines);
         let in_log = logged.is_empty() || durable.append(&logged);
         drop(logged);
-        durable.journal_logged(journal, &self.stored);
+        // What waits for confirmation is of calls that are over (a record, a wrap-up entry).
+        let over = self.pending.waiting.iter().map(|(id, _)| id);
+        durable.journal_logged(journal, over);
         let mut pending = std::mem::take(&mut self.pending);
         let confirming = !pending.waiting.is_empty();
         let shipped = pending.shipped;
