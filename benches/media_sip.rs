@@ -126,7 +126,7 @@ fn recording(c: &mut Criterion) {
             frames += 1;
             if frames.is_multiple_of(FRAMES_PER_FILE) {
                 let done = std::mem::replace(&mut writer, new_writer(dir.path(), &mut files));
-                finish(dir.path(), done.finish().expect("finish").path);
+                finish(dir.path(), done.finish().expect("finish").info.path);
             }
         })
     });
@@ -150,7 +150,7 @@ fn recording(c: &mut Criterion) {
             if packet == FRAMES_PER_FILE {
                 packet = 0;
                 let done = std::mem::replace(&mut recorder, new_recorder(dir.path(), &mut files));
-                finish(dir.path(), done.finish(None).expect("finish").path);
+                finish(dir.path(), done.finish(None).expect("finish").info.path);
             }
         })
     });
@@ -168,7 +168,7 @@ fn recording(c: &mut Criterion) {
                 n = 0;
                 let fresh = Box::new(CallRecorder::new(new_recorder(dir.path(), &mut files)));
                 let done = std::mem::replace(&mut sink, fresh);
-                finish(dir.path(), done.finish().expect("finish").path);
+                finish(dir.path(), done.finish().expect("finish").info.path);
             }
         })
     });
@@ -180,7 +180,7 @@ fn recording(c: &mut Criterion) {
                 tap(call.as_mut(), n, black_box(&payload));
             }
             call.end(8_000);
-            finish(dir.path(), call.finish().expect("finish").path);
+            finish(dir.path(), call.finish().expect("finish").info.path);
         })
     });
     group.finish();
@@ -253,7 +253,7 @@ fn relay(c: &mut Criterion) {
     let rotate = |session: &mut MediaSession, calls: &mut u64| {
         session.finish(PACKETS_PER_CALL * 10);
         let done = session.take_recorder().expect("recording").finish();
-        finish(dir.path(), done.expect("finish").path);
+        finish(dir.path(), done.expect("finish").info.path);
         *session = bridged_call(dir.path(), calls);
     };
     group.bench_function("packet_session_recorded", |b| {

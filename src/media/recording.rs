@@ -25,7 +25,7 @@ pub use writer::{
 };
 
 use crate::media::g711::G711Law;
-use crate::media::session::{RecordSink, Tap};
+use crate::media::session::{FinishedRecording, RecordSink, Tap};
 use crate::time::EpochMillis;
 use std::path::{Component, Path, PathBuf};
 
@@ -197,7 +197,7 @@ impl Recorder {
     /// Ends the recording at position `end` (the call's end; `None`: the latest position
     /// seen): writes everything up to there, silence where nothing came, and closes the
     /// file (hashed; synced later, with its call record: see [`RecordingWriter`]).
-    pub fn finish(mut self, end: Option<u64>) -> Result<RecordingInfo, RecordingError> {
+    pub fn finish(mut self, end: Option<u64>) -> Result<FinishedRecording, RecordingError> {
         let end = end.unwrap_or(self.latest);
         loop {
             self.frames.clear();
@@ -227,9 +227,9 @@ impl Recorder {
                 );
             }
         }
-        let mut info = self.file.into_writer(&mut self.mixer)?.finish()?;
-        info.unplaced_ms = unplaced * 1000 / u64::from(SAMPLE_RATE);
-        Ok(info)
+        let mut finished = self.file.into_writer(&mut self.mixer)?.finish()?;
+        finished.info.unplaced_ms = unplaced * 1000 / u64::from(SAMPLE_RATE);
+        Ok(finished)
     }
 
     /// Bytes of buffers this recording holds: its memory, but for a few fixed fields.
@@ -306,7 +306,7 @@ impl RecordSink for CallRecorder {
         self.recorder.lost += samples;
     }
 
-    fn finish(self: Box<Self>) -> Result<RecordingInfo, RecordingError> {
+    fn finish(self: Box<Self>) -> Result<FinishedRecording, RecordingError> {
         match self.failed {
             Some(e) => Err(e),
             None => self.recorder.finish(self.end),

@@ -1027,13 +1027,14 @@ fn finish_recording(
     Box::new(move |record| match sink.finish() {
         // Written to the page cache, hashed as written: the store writer syncs it with
         // the record's group commit.
-        Ok(info) => {
+        Ok(finished) => {
+            let info = finished.info;
             metrics
                 .recording_unplaced
                 .inc_by(info.unplaced_ms as f64 / 1000.0);
-            let file = root.as_deref().and_then(|r| resolve(r, &info.path).ok());
+            let path = root.as_deref().and_then(|r| resolve(r, &info.path).ok());
             record.recording = Some(info);
-            file
+            path.zip(finished.file)
         }
         Err(why) => {
             metrics

@@ -47,9 +47,10 @@
 //! between two keys of one entry is completed by the replay ([`super::wal::entry`]).
 //!
 //! A record's recording joins the same commit: the writer finishes it into the record as it
-//! takes the record (the file's last writes: [`FinishRecording`]), and before the log's
-//! `fdatasync` it syncs every recording file waiting (`fdatasync`) and, once each, their
-//! directories (a new file's entry); a record whose recording
+//! takes the record (the file's last writes: [`FinishRecording`], which hands the file over
+//! still open), and before the log's `fdatasync` it syncs every recording file waiting
+//! (`fdatasync` on that descriptor: no second open) and, once each, their directories (a new
+//! file's entry); a record whose recording
 //! could not be synced is stored with a `RECORDING_FAILED` event saying so. Until its
 //! record is confirmed a recording may be lost to a power loss (not to a `kill -9`: the
 //! file is in the page cache); after, both are on disk.
@@ -211,10 +212,13 @@ impl Wake {
 }
 
 /// Finishes a call's recording into its record (its last writes, its header, its hash) and
-/// names the file to sync with the record. It runs on the writer's thread: finishing is
+/// hands over the file (its path, and the file still open) to sync with the record. It runs on the writer's thread: finishing is
 /// disk IO (a file created for a call where nothing was heard, a page-cache write that a
 /// busy disk can stall), kept off the async workers that carry every other call's SIP.
-pub type FinishRecording = Box<dyn FnOnce(&mut CallRecord) -> Option<PathBuf> + Send>;
+pub type FinishRecording = Box<dyn FnOnce(&mut CallRecord) -> Option<RecordingFile> + Send>;
+
+/// A finished recording's file, open, not yet synced, and where it is.
+pub type RecordingFile = (PathBuf, std::fs::File);
 
 /// The confirmation of a final record: `Ok` once it is on disk.
 pub type Confirmation = oneshot::Receiver<Result<(), String>>;
@@ -455,7 +459,7 @@ fn run(
 struct Unsynced {
     waiting: Vec<(String, Done)>,
     /// Recordings to sync before the log, with their calls' ids.
-    recordings: Vec<(PathBuf, String)>,
+    recordings: Vec<(RecordingFile, String)>,
     /// Outbox rows added, told to the shipper once durable.
     shipped: u64,
     /// Writes of the batches they came with (the metrics' writes per flush).
@@ -665,16 +669,15 @@ impl Durable {
 /// recording is not on disk is rewritten to say so: the entries returned, applied to sled,
 /// for the log (their outbox rows added to `shipped_total`).
 fn sync_recordings(
-    recordings: Vec<(PathBuf, String)>,
+    recordings: Vec<(RecordingFile, String)>,
     store: &Store,
     metrics: &WriterMetrics,
     shipped_total: &mut u64,
 ) -> Vec<Entry<'static>> {
     let mut dirs = BTreeSet::new();
     let mut failed = Vec::new();
-    for (file, call) in recordings {
-        let synced = std::fs::File::open(&file).and_then(|f| f.sync_data());
-        match synced {
+    for ((file, open), call) in recordings {
+        match open.sync_data() {
             Ok(()) => {
                 metrics.recording_synced();
                 if let Some(dir) = file.parent() {

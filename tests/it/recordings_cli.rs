@@ -45,7 +45,7 @@ fn seed(data: &Path) -> (PathBuf, RecordingInfo) {
         );
         recorder.flush(i * 160).unwrap();
     }
-    let info = recorder.finish(Some(50 * 160)).unwrap();
+    let info = recorder.finish(Some(50 * 160)).unwrap().info;
     let mut record = CallRecord::new(
         ID.into(),
         "sip-call-id".into(),

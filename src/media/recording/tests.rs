@@ -336,7 +336,7 @@ fn writer_round_trip() {
         writer.write(&[1, 2, 3]),
         Err(RecordingError::OddSampleCount(3))
     ));
-    let info = writer.finish().unwrap();
+    let info = writer.finish().unwrap().info;
 
     let file = root.path().join(rel);
     let bytes = std::fs::read(&file).unwrap();
@@ -385,7 +385,7 @@ fn recorder_keeps_g711_as_it_came_in_the_right_channel() {
             );
             recorder.flush(at).unwrap();
         }
-        let info = recorder.finish(Some(8000)).unwrap();
+        let info = recorder.finish(Some(8000)).unwrap().info;
         assert_eq!(info.duration_ms, 1000);
         let (format, audio) = read_recording(&root.path().join(name));
         assert_eq!(format, WavFormat::G711(law));
@@ -412,7 +412,7 @@ fn the_recording_says_how_much_audio_came_too_late() {
     // Packet 2 again, 1.5 s late: its place was written long ago.
     recorder.flush(100 * 160).unwrap();
     recorder.push_g711(Channel::Caller, 100 * 160, meta(SSRC, 320), &frame(9), LAW);
-    let info = recorder.finish(Some(100 * 160)).unwrap();
+    let info = recorder.finish(Some(100 * 160)).unwrap().info;
     assert_eq!(info.duration_ms, 2000);
     assert_eq!(info.unplaced_ms, 20);
 }
@@ -424,7 +424,7 @@ fn verify_checks_header_and_audio_of_new_records_and_whole_files_of_old_ones() {
     // Past a header checkpoint (10 s), so the header is patched twice.
     let audio: Vec<u8> = (0..2 * 88_000).map(|i| (i % 251) as u8).collect();
     writer.write(&audio).unwrap();
-    let info = writer.finish().unwrap();
+    let info = writer.finish().unwrap().info;
     let bytes = std::fs::read(root.path().join("v.wav")).unwrap();
     assert_eq!(verify(&bytes[..], &info).unwrap(), info.sha256);
 
@@ -486,7 +486,7 @@ fn the_file_is_created_with_the_first_audio_behind_the_silence_before_it() {
     recorder.push_g711(Channel::Caller, at, meta(SSRC, 0), &frame(0x70), ulaw);
     recorder.flush(at + 160).unwrap();
     assert!(recorder.file_created() && path.exists());
-    let info = recorder.finish(Some(at + 160)).unwrap();
+    let info = recorder.finish(Some(at + 160)).unwrap().info;
     assert_eq!(info.duration_ms, 2020);
     let (format, audio) = read_recording(&path);
     assert_eq!(format, WavFormat::G711(ulaw));
@@ -503,7 +503,7 @@ fn a_recording_without_audio_gets_its_file_at_the_end_or_after_ten_seconds() {
     let root = tempfile::tempdir().unwrap();
     let short = Recorder::create(root.path(), "short.wav").unwrap();
     assert!(!root.path().join("short.wav").exists());
-    let info = short.finish(Some(4_000)).unwrap();
+    let info = short.finish(Some(4_000)).unwrap().info;
     assert_eq!(info.duration_ms, 500);
     let (_, audio) = read_recording(&root.path().join("short.wav"));
     assert_eq!(audio, [SILENCE; 2 * 4_000]);
@@ -517,7 +517,10 @@ fn a_recording_without_audio_gets_its_file_at_the_end_or_after_ten_seconds() {
     let rtp = meta(SSRC, 0);
     let (at, ulaw) = (11 * 8_000 + 160, G711Law::Ulaw);
     long.push_g711(Channel::Caller, at, rtp, &frame(0x70), ulaw);
-    assert_eq!(long.finish(Some(at + 160)).unwrap().duration_ms, 11_040);
+    assert_eq!(
+        long.finish(Some(at + 160)).unwrap().info.duration_ms,
+        11_040
+    );
     let (format, audio) = read_recording(&root.path().join("long.wav"));
     assert_eq!(format, WavFormat::G711(LAW));
     let (caller, _) = split(&audio);
@@ -711,7 +714,7 @@ fn a_recorded_call_holds_under_16_kib_of_buffers() {
     let held = recorder.buffer_bytes();
     assert!(held < 16 * 1024 - 1024, "{held} bytes");
     assert_eq!(
-        recorder.finish(Some(1_000 * 160)).unwrap().duration_ms,
+        recorder.finish(Some(1_000 * 160)).unwrap().info.duration_ms,
         20_000
     );
 }
@@ -735,7 +738,7 @@ fn the_writer_buffers_and_hashes_writes_of_any_size_alike() {
         }
     }
     assert!(pieces.buffer_bytes() <= writer::BUFFER_BYTES);
-    let (a, b) = (whole.finish().unwrap(), pieces.finish().unwrap());
+    let (a, b) = (whole.finish().unwrap().info, pieces.finish().unwrap().info);
     assert_eq!((a.sha256.clone(), a.bytes), (b.sha256.clone(), b.bytes));
     let bytes = std::fs::read(root.path().join("pieces.wav")).unwrap();
     assert_eq!(bytes, std::fs::read(root.path().join("whole.wav")).unwrap());

@@ -11,11 +11,12 @@
 //! page boundary (the first carries the header), so the file system never zeroes around
 //! one.
 //!
-//! Finishing does not fsync either: the store writer syncs every recording that finished
-//! in one group commit together, before it flushes their call records
-//! (`store::writer`), so a record on disk always vouches for a recording on disk.
+//! Finishing does not fsync either: it hands the file over open, and the store writer syncs
+//! every recording that finished in one group commit together, before it flushes their call
+//! records (`store::writer`), so a record on disk always vouches for a recording on disk. A
+//! short call's file (its header never written yet) is written whole in one `write`.
 
-use super::{HashScope, RecordingError, RecordingInfo, resolve};
+use super::{FinishedRecording, HashScope, RecordingError, RecordingInfo, resolve};
 use crate::media::g711::G711Law;
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
@@ -113,7 +114,8 @@ pub fn header(format: WavFormat, data_bytes: u32) -> Vec<u8> {
 
 /// Writes one recording under a root directory.
 pub struct RecordingWriter {
-    out: File,
+    /// `None` once finished (the file handed over): nothing left to patch at drop.
+    out: Option<File>,
     file: PathBuf,
     relative: String,
     law: G711Law,
@@ -122,10 +124,9 @@ pub struct RecordingWriter {
     audio: Sha256,
     /// What is not written yet: audio, behind the header at first.
     pending: Vec<u8>,
-    /// Bytes at the front of `pending` that are not audio (the header: not hashed).
+    /// Bytes at the front of `pending` that are not audio (the header, until the first
+    /// write: not hashed).
     unhashed: usize,
-    /// Finished: nothing left to patch at drop.
-    finished: bool,
 }
 
 impl RecordingWriter {
@@ -150,7 +151,7 @@ impl RecordingWriter {
         let mut pending = Vec::with_capacity(BUFFER_BYTES);
         pending.extend_from_slice(&header(WavFormat::G711(law), 0));
         Ok(Self {
-            out,
+            out: Some(out),
             file,
             relative: relative.to_string(),
             law,
@@ -159,7 +160,6 @@ impl RecordingWriter {
             audio: Sha256::new(),
             unhashed: pending.len(),
             pending,
-            finished: false,
         })
     }
 
@@ -217,9 +217,15 @@ impl RecordingWriter {
     fn write_pending(&mut self) -> Result<(), RecordingError> {
         self.audio.update(&self.pending[self.unhashed..]);
         self.unhashed = 0;
-        let written = self.out.write_all(&self.pending);
+        let written = self.out().and_then(|mut out| out.write_all(&self.pending));
         self.pending.clear();
         written.map_err(|e| self.io(e))
+    }
+
+    fn out(&self) -> std::io::Result<&File> {
+        self.out
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("recording already finished"))
     }
 
     /// Writes the header the file's length on disk implies (with `pwrite`: the append
@@ -227,38 +233,54 @@ impl RecordingWriter {
     /// would leave every later write straddling pages, which the file system then zeroes
     /// around (5 % of the relay threads' time with 1,000 calls recorded).
     fn checkpoint(&mut self) -> Result<(), RecordingError> {
-        let buffered = (self.pending.len() - self.unhashed) as u64 / self.format().frame_bytes();
         self.checkpointed = self.frames;
+        if self.unhashed > 0 {
+            // Nothing written yet: no header on disk to bring up to date.
+            return Ok(());
+        }
+        let buffered = self.pending.len() as u64 / self.format().frame_bytes();
         self.write_header(self.frames - buffered)
     }
 
-    /// Writes out what is buffered, then the header of all the frames.
+    /// Writes out what is buffered with the header of all the frames: in the same write
+    /// when the header was never written (a short call: one write for the whole file).
     fn patch_header(&mut self) -> Result<(), RecordingError> {
+        if self.unhashed > 0 {
+            let data = self.data_bytes(self.frames);
+            let head = header(self.format(), data);
+            self.pending[..head.len()].copy_from_slice(&head);
+            return self.write_pending();
+        }
         self.write_pending()?;
         self.write_header(self.frames)
     }
 
+    fn data_bytes(&self, frames: u64) -> u32 {
+        (frames * self.format().frame_bytes()) as u32
+    }
+
     fn write_header(&mut self, frames: u64) -> Result<(), RecordingError> {
-        let data = (frames * self.format().frame_bytes()) as u32;
-        self.out
-            .write_all_at(&header(self.format(), data), 0)
+        let head = header(self.format(), self.data_bytes(frames));
+        self.out()
+            .and_then(|out| out.write_all_at(&head, 0))
             .map_err(|e| self.io(e))
     }
 
-    /// Finalises the header and describes the file (its audio's SHA-256 included). The
-    /// file is in the page cache, not yet synced: see the module doc.
-    pub fn finish(mut self) -> Result<RecordingInfo, RecordingError> {
+    /// Finalises the header and describes the file (its audio's SHA-256 included), handing
+    /// the file over open: it is in the page cache, not yet synced (see the module doc).
+    pub fn finish(mut self) -> Result<FinishedRecording, RecordingError> {
         self.patch_header()?;
-        self.finished = true;
+        let file = self.out.take();
         let (frames, format) = (self.frames, self.format());
-        Ok(RecordingInfo {
+        let info = RecordingInfo {
             path: std::mem::take(&mut self.relative),
             duration_ms: frames * 1000 / SAMPLE_RATE as u64,
             bytes: format.header_bytes() + frames * format.frame_bytes(),
             sha256: hex::encode(std::mem::take(&mut self.audio).finalize()),
             hashed: HashScope::Audio,
             unplaced_ms: 0,
-        })
+        };
+        Ok(FinishedRecording { info, file })
     }
 
     fn io(&self, source: std::io::Error) -> RecordingError {
@@ -273,7 +295,7 @@ impl RecordingWriter {
 /// implies, so it plays to its end.
 impl Drop for RecordingWriter {
     fn drop(&mut self) {
-        if !self.finished
+        if self.out.is_some()
             && let Err(e) = self.patch_header()
         {
             tracing::warn!(error = %e, "unfinished recording's header not written");

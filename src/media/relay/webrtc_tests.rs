@@ -12,7 +12,7 @@ use tokio::time::timeout;
 use crate::media::dtmf::testutil::{g711, power_at, tones};
 use crate::media::g711::G711Law;
 use crate::media::recording::{RecordingError, RecordingInfo};
-use crate::media::session::Tap;
+use crate::media::session::{FinishedRecording, Tap};
 use crate::media::webrtc::testutil::Browser;
 use crate::media::webrtc::{WebRtcConfig, WebRtcLeg, WebRtcState};
 
@@ -49,7 +49,7 @@ impl RecordSink for ToneTaps {
     fn tick(&mut self, _at: u64) {}
     fn end(&mut self, _at: u64) {}
     fn lost(&mut self, _samples: u64) {}
-    fn finish(self: Box<Self>) -> Result<RecordingInfo, RecordingError> {
+    fn finish(self: Box<Self>) -> Result<FinishedRecording, RecordingError> {
         Ok(RecordingInfo {
             path: "memory".into(),
             duration_ms: 0,
@@ -57,7 +57,8 @@ impl RecordSink for ToneTaps {
             sha256: String::new(),
             hashed: Default::default(),
             unplaced_ms: 0,
-        })
+        }
+        .into())
     }
 }
 

@@ -11,7 +11,19 @@ use crate::store::journal::tests::{T0, live as record};
 
 /// A recording already finished at `path`: only its sync is left.
 fn file(path: std::path::PathBuf) -> FinishRecording {
-    Box::new(move |_| Some(path))
+    Box::new(move |_| {
+        let open = std::fs::File::open(&path).expect("the recording exists");
+        Some((path, open))
+    })
+}
+
+/// A recording at `path` whose sync fails: its descriptor is a pipe's (`fdatasync`: EINVAL),
+/// as a disk's IO error would make it fail.
+fn unsyncable(path: std::path::PathBuf) -> FinishRecording {
+    Box::new(move |_| {
+        let (read, _write) = nix::unistd::pipe().expect("a pipe");
+        Some((path, std::fs::File::from(read)))
+    })
 }
 
 fn finished(id: &str) -> CallRecord {
@@ -201,7 +213,7 @@ fn recordings_are_synced_with_their_records_and_a_failed_sync_is_on_the_timeline
     std::fs::create_dir_all(wav.parent().unwrap()).unwrap();
     std::fs::write(&wav, b"RIFF").unwrap();
     let a = writer.record(finished("a"), Some(file(wav)));
-    let b = writer.record(finished("b"), Some(file(dir.join("gone/b.wav"))));
+    let b = writer.record(finished("b"), Some(unsyncable(dir.join("gone/b.wav"))));
     confirmed(a).unwrap();
     confirmed(b).unwrap();
     assert_eq!(writer.metrics().recordings_synced(), 1);
@@ -489,7 +501,7 @@ fn the_replay_completes_any_subset_of_a_frames_writes_that_reached_sled() {
     });
     // Its recording cannot be synced: a second version says so.
     let gone = dir.join("gone/a.wav");
-    confirmed(writer.record(finished("a"), Some(file(gone)))).unwrap();
+    confirmed(writer.record(finished("a"), Some(unsyncable(gone)))).unwrap();
     confirmed(writer.file_entry("a".into(), entry("late"))).unwrap();
     writer.journal(T0 + 30, vec![record("b")]);
     confirmed(writer.record(finished("c"), None)).unwrap();
@@ -566,7 +578,8 @@ fn a_recording_is_finished_into_its_record_on_the_writers_thread() {
         assert_eq!(std::thread::current().name(), Some("store-writer"));
         std::fs::write(&path, b"RIFF").unwrap();
         record.recording_failed("marked by the finish");
-        Some(path)
+        let open = std::fs::File::open(&path).unwrap();
+        Some((path, open))
     });
     confirmed(writer.record(finished("a"), Some(finish))).unwrap();
     assert_eq!(writer.metrics().recordings_synced(), 1);

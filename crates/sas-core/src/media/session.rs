@@ -87,7 +87,22 @@ pub trait RecordSink: Send {
     /// kernel path's tap could not keep them): the recording is incomplete by that much.
     fn lost(&mut self, samples: u64);
     /// Closes the recording; blocking IO, so off the event loop.
-    fn finish(self: Box<Self>) -> Result<RecordingInfo, RecordingError>;
+    fn finish(self: Box<Self>) -> Result<FinishedRecording, RecordingError>;
+}
+
+/// A closed recording: what the call record keeps of it, and its file still open (not yet
+/// synced) for whoever makes it durable with the record, so it need not be opened again.
+#[derive(Debug)]
+pub struct FinishedRecording {
+    pub info: RecordingInfo,
+    /// `None`: a sink that writes no file.
+    pub file: Option<std::fs::File>,
+}
+
+impl From<RecordingInfo> for FinishedRecording {
+    fn from(info: RecordingInfo) -> Self {
+        Self { info, file: None }
+    }
 }
 
 /// Who hears whom.

@@ -151,7 +151,7 @@ mod tests {
     use super::*;
     use crate::cti::MonitorMode;
     use crate::media::dtmf::testutil::rtp;
-    use crate::media::recording::{RecordingError, RecordingInfo};
+    use crate::media::recording::RecordingError;
 
     use crate::media::session::tests::{PCMA, T0};
 
@@ -233,7 +233,7 @@ mod tests {
         fn tick(&mut self, _: u64) {}
         fn end(&mut self, _: u64) {}
         fn lost(&mut self, _: u64) {}
-        fn finish(self: Box<Self>) -> Result<RecordingInfo, RecordingError> {
+        fn finish(self: Box<Self>) -> Result<FinishedRecording, RecordingError> {
             Err(RecordingError::UnsafePath(String::new()))
         }
     }

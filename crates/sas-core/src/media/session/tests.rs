@@ -61,7 +61,7 @@ impl RecordSink for MemorySink {
     fn lost(&mut self, samples: u64) {
         self.0.lock().unwrap().lost += samples;
     }
-    fn finish(self: Box<Self>) -> Result<RecordingInfo, RecordingError> {
+    fn finish(self: Box<Self>) -> Result<FinishedRecording, RecordingError> {
         Ok(RecordingInfo {
             path: "memory".into(),
             duration_ms: 0,
@@ -69,7 +69,8 @@ impl RecordSink for MemorySink {
             sha256: String::new(),
             hashed: Default::default(),
             unplaced_ms: 0,
-        })
+        }
+        .into())
     }
 }
 
