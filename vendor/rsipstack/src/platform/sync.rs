@@ -17,24 +17,29 @@ pub use parking_lot as parking_reexport;
 #[cfg(feature = "std")]
 mod rwmap_impl {
     use super::RwLock;
-    use alloc::collections::BTreeMap;
+    use core::hash::Hash;
+    use std::collections::HashMap;
 
-    /// DashMap-shaped shim: `RwLock<BTreeMap>`, covering the subset of
-    /// methods used in-tree.
-    pub struct RwMap<K: Ord, V> {
-        inner: RwLock<BTreeMap<K, V>>,
+    /// DashMap-shaped shim: `RwLock<HashMap>`, covering the subset of
+    /// methods used in-tree. A hash map, not a `BTreeMap`: the transaction
+    /// tables hold every transaction of the last 32 s (RFC 6026), tens of
+    /// thousands under load, and a lookup per datagram walked ~15 string
+    /// comparisons through them. std's SipHash with its random keys, as
+    /// the keys (branches, Call-IDs, tags) come off the wire.
+    pub struct RwMap<K: Eq + Hash, V> {
+        inner: RwLock<HashMap<K, V>>,
     }
 
-    impl<K: Ord, V> Default for RwMap<K, V> {
+    impl<K: Eq + Hash, V> Default for RwMap<K, V> {
         fn default() -> Self {
             Self::new()
         }
     }
 
-    impl<K: Ord, V> RwMap<K, V> {
+    impl<K: Eq + Hash, V> RwMap<K, V> {
         pub fn new() -> Self {
             Self {
-                inner: RwLock::new(BTreeMap::new()),
+                inner: RwLock::new(HashMap::new()),
             }
         }
 
@@ -69,13 +74,13 @@ mod rwmap_impl {
             self.inner.write().retain(f);
         }
 
-        /// Read-only escape hatch (iteration/aggregation).
-        pub fn with<R>(&self, f: impl FnOnce(&BTreeMap<K, V>) -> R) -> R {
+        /// Read-only escape hatch (iteration/aggregation, in no order).
+        pub fn with<R>(&self, f: impl FnOnce(&HashMap<K, V>) -> R) -> R {
             f(&self.inner.read())
         }
 
         /// Mutable escape hatch.
-        pub fn with_mut<R>(&self, f: impl FnOnce(&mut BTreeMap<K, V>) -> R) -> R {
+        pub fn with_mut<R>(&self, f: impl FnOnce(&mut HashMap<K, V>) -> R) -> R {
             f(&mut self.inner.write())
         }
     }
