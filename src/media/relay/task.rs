@@ -82,8 +82,8 @@ pub(super) struct RelayTask {
     counters: Counters,
     /// SRTP or plain, per leg (a WebRTC peer's DTLS-SRTP is its stack's business).
     protection: [Protection; 3],
-    /// A packet of the leg's SRTP peer has passed authentication since its keys came.
-    authenticated: [bool; 3],
+    /// An SRTCP packet of the leg's SRTP peer has passed authentication since its keys came.
+    srtcp_authenticated: [bool; 3],
     notices: NoticeHandler,
     /// Number of the current [`MediaRelay::play`].
     playing: u64,
@@ -121,7 +121,7 @@ impl RelayTask {
             clock,
             counters,
             protection: [Protection::Plain, Protection::Plain, Protection::Plain],
-            authenticated: [false; 3],
+            srtcp_authenticated: [false; 3],
             notices,
             playing: 0,
             out: Vec::new(),
@@ -251,7 +251,7 @@ impl RelayTask {
     /// `leg`'s peer speaks SRTP with `keys` (a new peer, or new keys in a re-INVITE), or
     /// plain RTP.
     fn set_srtp(&mut self, leg: Leg, keys: Option<SrtpKeys>) {
-        self.authenticated[leg.idx()] = false;
+        self.srtcp_authenticated[leg.idx()] = false;
         let protection = &mut self.protection[leg.idx()];
         let made = match (keys, &mut *protection) {
             (None, _) => {
@@ -278,7 +278,7 @@ impl RelayTask {
             Protection::Srtp(srtp) => srtp.unprotect_rtp(packet).ok(),
             Protection::Unusable => None,
         };
-        self.authenticated[leg.idx()] |= plain.is_some();
+        self.srtcp_authenticated[leg.idx()] |= rtcp && plain.is_some();
         if plain.is_none() {
             LegCounters::add(&self.legs[leg.idx()].counters.srtp_rejected, 1);
             if let Some(counter) = &self.counters.srtp_rejected[leg.idx()] {
@@ -289,12 +289,13 @@ impl RelayTask {
     }
 
     /// A plain RTCP report on an SRTP leg whose peer has not yet sent an authenticated
-    /// packet: one sent before the peer had the keys (baresip reports before its 200), read
-    /// after them. Dropped unread, not counted as a forgery: a peer that keeps sending plain
-    /// RTCP once its SRTP flows is.
+    /// SRTCP packet: one sent before the peer had the keys (baresip reports before its 200),
+    /// read after them, maybe after its first SRTP packets too (another socket, read in
+    /// another order than sent). Dropped unread, not counted as a forgery: a peer that still
+    /// sends plain RTCP once its SRTCP flows is.
     fn early_plain_report(&self, leg: Leg, packet: &[u8]) -> bool {
         matches!(self.protection[leg.idx()], Protection::Srtp(_))
-            && !self.authenticated[leg.idx()]
+            && !self.srtcp_authenticated[leg.idx()]
             // A compound packet whose lengths add up to the datagram's: never SRTCP, whose
             // index and tag (14 bytes) follow the packets.
             && crate::media::rtcp::parse_compound(packet).is_ok()
