@@ -35,7 +35,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -283,8 +283,6 @@ pub struct MediaRelay {
     commands: mpsc::UnboundedSender<Command>,
     /// Taken by [`start`](Self::start); commands sent before wait in the channel.
     pending: Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
-    /// The relay thread, once started.
-    thread: OnceLock<Arc<engine::Shared>>,
 }
 
 impl std::fmt::Debug for MediaRelay {
@@ -320,7 +318,6 @@ impl MediaRelay {
             legs: Arc::default(),
             commands,
             pending: Mutex::new(Some(pending)),
-            thread: OnceLock::new(),
         };
         relay.open(Leg::A)?;
         Ok(relay)
@@ -346,9 +343,6 @@ impl MediaRelay {
             let sockets = bind_one(self.ip, &self.pool, &mut slot.lease)?;
             slot.bound = true;
             self.send(Command::Open(leg, Box::new(sockets)));
-            if let Some(thread) = self.thread.get() {
-                thread.hurry();
-            }
         }
         Ok(SocketAddr::new(self.ip, slot.lease.port))
     }
@@ -468,8 +462,7 @@ impl MediaRelay {
             notices,
             metrics.kernel.clone(),
         );
-        let thread = engine::Engine::global().add(task, commands);
-        self.thread.set(thread).ok();
+        engine::Engine::global().add(task, commands);
     }
 
     /// Ends the media and returns its figures and recording. Without a running task

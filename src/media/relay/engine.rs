@@ -11,11 +11,14 @@
 //! Commands and WebRTC peers' packets arrive on tokio channels: each call's receivers are
 //! polled with a waker that queues the call on its thread, so the [`MediaRelay`] handle's
 //! API is unchanged and a call needs no task of its own. A peer's packet wakes the thread
-//! at once (its `eventfd`), and so do a leg's new sockets (to be watched before their
-//! first packet); a new call and another command only arm the thread's `timerfd`
-//! [`SOON`] ahead, so the set-up and tear-down of the calls of those milliseconds cost the
-//! thread one wake-up, not one per command (at 1,000 calls/s, ~5 a call before). The
-//! handle dropped closes the command channel: the thread drops the call and its sockets.
+//! at once (its `eventfd`); a new call, a leg's new sockets and another command only arm
+//! the thread's `timerfd` [`SOON`] ahead, so the set-up and tear-down of the calls of those
+//! milliseconds cost the thread one wake-up, not one per command (at 1,000 calls/s, ~5 a
+//! call before). A packet that comes to new sockets before the thread watches them waits
+//! in the socket's buffer (at most [`SOON`], once per leg) and is read after the commands
+//! sent meanwhile: a plain RTCP report sent before SRTP keys are agreed is then told from
+//! a forged SRTCP one (`task`). The handle dropped closes the command channel: the thread
+//! drops the call and its sockets.
 //!
 //! A call whose processing panics is dropped alone (its sockets closed, logged): the thread
 //! and its other calls go on. A socket error is that socket's (logged, the socket read
@@ -52,7 +55,8 @@ const WAKE_TOKEN: u64 = u64::MAX;
 const TIMER_TOKEN: u64 = u64::MAX - 1;
 /// How long a new call or a command may wait for its thread: the greeting starts, a bridge
 /// or a codec change takes effect, the record of a finished call is stored that much
-/// later at most. Packets are never delayed by it (a socket or a peer wakes the thread).
+/// later at most. Packets are not delayed by it (a watched socket or a peer wakes the
+/// thread), but for a new leg's first ones, until its sockets are watched.
 pub(super) const SOON: Duration = Duration::from_millis(10);
 /// Relay threads when not configured: one per core.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -100,18 +104,12 @@ impl Engine {
     }
 
     /// Hands a call to a thread (round robin): from now on it relays `task`'s sockets and
-    /// obeys `commands` until the channel closes or says [`Command::Finish`]. The thread,
-    /// for [`Shared::hurry`].
-    pub(super) fn add(
-        &self,
-        task: RelayTask,
-        commands: mpsc::UnboundedReceiver<Command>,
-    ) -> Arc<Shared> {
+    /// obeys `commands` until the channel closes or says [`Command::Finish`].
+    pub(super) fn add(&self, task: RelayTask, commands: mpsc::UnboundedReceiver<Command>) {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len();
         self.threads[i].post(Urgency::Soon, |inbox| {
             inbox.added.push((task, commands));
         });
-        Arc::clone(&self.threads[i])
     }
 }
 
@@ -192,13 +190,6 @@ impl Shared {
                 self.eventfd.write(1).ok();
             }
         }
-    }
-
-    /// Has the thread take its inbox now: new sockets must be watched before their first
-    /// packet comes, or it would be read after commands sent later (a seat's keys after
-    /// its early packets).
-    pub(super) fn hurry(&self) {
-        self.post(Urgency::Now, |_| {});
     }
 
     /// Reads and resets the `eventfd`: the wake-ups asked since the last read. The thread
