@@ -1034,7 +1034,7 @@ fn finish_recording(
                 .inc_by(info.unplaced_ms as f64 / 1000.0);
             let path = root.as_deref().and_then(|r| resolve(r, &info.path).ok());
             record.recording = Some(info);
-            path.zip(finished.file)
+            path.zip(finished.file.map(std::fs::File::from))
         }
         Err(why) => {
             metrics

@@ -270,7 +270,7 @@ impl RecordingWriter {
     /// the file over open: it is in the page cache, not yet synced (see the module doc).
     pub fn finish(mut self) -> Result<FinishedRecording, RecordingError> {
         self.patch_header()?;
-        let file = self.out.take();
+        let file = self.out.take().map(std::os::fd::OwnedFd::from);
         let (frames, format) = (self.frames, self.format());
         let info = RecordingInfo {
             path: std::mem::take(&mut self.relative),

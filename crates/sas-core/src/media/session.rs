@@ -90,13 +90,14 @@ pub trait RecordSink: Send {
     fn finish(self: Box<Self>) -> Result<FinishedRecording, RecordingError>;
 }
 
-/// A closed recording: what the call record keeps of it, and its file still open (not yet
-/// synced) for whoever makes it durable with the record, so it need not be opened again.
+/// A closed recording: what the call record keeps of it, and its file's descriptor still
+/// open (the file not yet synced) for whoever makes it durable with the record, so it need
+/// not be opened again. The core only carries it.
 #[derive(Debug)]
 pub struct FinishedRecording {
     pub info: RecordingInfo,
     /// `None`: a sink that writes no file.
-    pub file: Option<std::fs::File>,
+    pub file: Option<std::os::fd::OwnedFd>,
 }
 
 impl From<RecordingInfo> for FinishedRecording {
