@@ -7,7 +7,12 @@
 # RATES="" runs the RSS phase alone; RSS_CALLS=0 skips it. A rate may repeat ("200 200 200":
 # three rungs on the same router): its rate and latency targets are judged on its worst rung,
 # its CPU a call on each target's median rung (a single rung at 200 calls/s moves by a third
-# between runs on this machine). TARGETS (default "kamailio router_rec1 router_rec0") picks
+# between runs on this machine). ROUNDS=N (default 1) runs the ladders N times, the targets
+# taking turns (Kamailio's ladder, the router's with recording on, then off, N times over,
+# each a fresh process): the machine's load drifts over minutes, so samples taken side by side
+# in turn compare the targets under the same drift, where three ladders one after the other
+# each met another machine. ROUNDS=3 RATES="200 1000" gives each target three rungs a rate.
+# Each ladder begins with WARMUP (1,000) calls at 200 calls/s, not measured (WARMUP=0: none). TARGETS (default "kamailio router_rec1 router_rec0") picks
 # the ladders. LATENCY=1 samples the target's per-thread CPU every 20 ms during each rung and
 # prints, after it, where its slowest set-ups went (loadtest/latency_report.py).
 #
@@ -119,11 +124,12 @@ pss_kb() { # PID: PSS of it and its children (kB)
   echo "$total"
 }
 
-ladder() { # NAME: one rung per rate; a line per rung in $work/runs
+ladder() { # NAME ROUND: one rung per rate; a line per rung in $work/runs
   local rate calls c0 c1 s0 s1 k0 k1 w0 w1 dir rung=0 sampler=""
   echo "$1 pss_registered $(pss_kb "$TARGET")" >> "$work/mem"
+  warm_up
   for rate in $RATES; do
-    rung=$((rung + 1)); calls=$((rate * SECS)); dir="$work/$1-$rate-$rung"; mkdir -p "$dir"
+    rung=$((rung + 1)); calls=$((rate * SECS)); dir="$work/$1-$rate-r$2-$rung"; mkdir -p "$dir"
     if [ "${LATENCY:-0}" = 1 ]; then
       python3 loadtest/thread_cpu.py "$TARGET" "$dir/threads.log" & sampler=$!
     fi
@@ -142,6 +148,21 @@ ladder() { # NAME: one rung per rate; a line per rung in $work/runs
     sleep 2
   done
   echo "$1 pss_after $(pss_kb "$TARGET")" >> "$work/mem"
+  local sent=0
+  for rate in $RATES; do sent=$((sent + rate * SECS)); done
+  echo "$1 calls $sent" >> "$work/mem"
+}
+
+warm_up() { # WARMUP calls (default 1,000) at 200 calls/s, not measured: a fresh process's
+  # first calls grow its heap, tables and files, which Kamailio's preallocated pools never do
+  # (a fresh router's first rung read up to a third more CPU a call than its next ones).
+  local n=${WARMUP:-1000}
+  [ "$n" -gt 0 ] || return 0
+  mkdir -p "$work/warmup"
+  ( cd "$work/warmup" && timeout -s INT -k 5 $((n / 200 + 40)) "${SIPP[@]}" 127.0.0.1:$SIP_PORT \
+      -sf "$work/caller.xml" -i 127.0.0.1 -p $CALLER_PORT -s 15 -m "$n" -r 200 -d 0 -l 20000 \
+      -nostdin -recv_timeout 10000 -timeout $((n / 200 + 25))s > sipp.out 2>&1 ) || true
+  sleep 2
 }
 
 router_up() { # RECORDING (1/0): a fresh router, data and all
@@ -156,27 +177,28 @@ router_up() { # RECORDING (1/0): a fresh router, data and all
 
 echo "Kamailio $(kamailio -v | head -1 | cut -d' ' -f3), rates: $RATES, $SECS s each, $SEATS seats," \
   "RSS phase: $RSS_CALLS calls at $RSS_RATE/s"
-if [ -n "$RATES" ] && [[ " $TARGETS " == *" kamailio "* ]]; then
-  lock
-  kamailio_up
-  seats_up "$work/kam_seats.csv"
-  ladder kamailio
-  stop
-  unlock
-fi
-
 # The router: the shipped plans, without the samu greeting, hold music and reassurance.
 cp -r dialplans "$work/dialplans"
 sed -i '/^greeting = "accueil-15"/d; /^hold = "musique-attente"/d; /^reassurance/d' \
   "$work/dialplans/samu.toml"
-for rec in 1 0; do
+for round in $(seq "${ROUNDS:-1}"); do
   [ -n "$RATES" ] || break
-  [[ " $TARGETS " == *" router_rec$rec "* ]] || continue
-  lock
-  router_up $rec
-  ladder "router_rec$rec"
-  stop
-  unlock
+  if [[ " $TARGETS " == *" kamailio "* ]]; then
+    lock
+    kamailio_up
+    seats_up "$work/kam_seats.csv"
+    ladder kamailio "$round"
+    stop
+    unlock
+  fi
+  for rec in 1 0; do
+    [[ " $TARGETS " == *" router_rec$rec "* ]] || continue
+    lock
+    router_up $rec
+    ladder "router_rec$rec" "$round"
+    stop
+    unlock
+  done
 done
 
 if [ "$RSS_CALLS" -gt 0 ]; then

@@ -5,7 +5,7 @@ PASS/FAIL per target, in Markdown.
 
 WORK holds `runs` (one line per rung: name rate dir cpu0 cpu1 seat_cpu0 seat_cpu1
 [kernel_io0 kernel_io1 [switches0 switches1]], CPU in clock ticks; kernel_io: the kernel's IO
-threads, machine-wide; switches: the target's threads' context switches), `mem` (name pss_registered|pss_after kB), each rung's SIPp files (stats.csv,
+threads, machine-wide; switches: the target's threads' context switches), `mem` (name pss_registered|pss_after kB, name calls N: the calls its last ladder sent), each rung's SIPp files (stats.csv,
 *_rtt.csv, time.txt from /usr/bin/time: elapsed user sys) and, for the RSS phase, rss.log
 (epoch VmRSS_kB calls_handled per second).
 """
@@ -176,7 +176,8 @@ def main():
     p99_row("p99_200", "INVITE → seat's 200", 20)
 
     def kept(n):
-        calls = sum(res[(n, r)]["ok"] + res[(n, r)]["failed"] for r in rates if (n, r) in res)
+        # The calls sent to the process measured (its last ladder: one per round), every rung.
+        calls = mem.get((n, "calls"), 0)
         a, b = mem.get((n, "pss_registered")), mem.get((n, "pss_after"))
         if a is None or b is None or not calls:
             return "—"
