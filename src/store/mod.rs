@@ -62,6 +62,8 @@ pub struct Store {
     late_file: sled::Tree,
     audit_log: sled::Tree,
     seat_log: sled::Tree,
+    /// Seat history runs in the commit log, not yet in sled ([`seat_log`]).
+    staged_runs: seat_log::StagedRuns,
     /// Live calls' records, by call id ([`journal`]).
     journal: sled::Tree,
     /// Seat registrations, by user name ([`presence`]).
@@ -139,6 +141,7 @@ impl Store {
             late_file: db.open_tree("late_file")?,
             audit_log: db.open_tree("audit")?,
             seat_log: db.open_tree("seats")?,
+            staged_runs: seat_log::StagedRuns::default(),
             journal: db.open_tree("journal")?,
             registrations: db.open_tree("registrations")?,
             seat_standing: db.open_tree("seat_standing")?,

@@ -2,13 +2,20 @@
 //! calls, wrap-up) in a sled tree keyed by seat then time, so one seat's day reads as one
 //! range scan. Consecutive events go under one key ([`SeatRun`]): a call's offer and the
 //! state changes after it.
+//!
+//! The store writer puts a run in the commit log with each batch that changes it, and in
+//! sled only at the next checkpoint ([`StagedRuns`]): a run grows over several batches (a
+//! call's offer, answer, end and wrap-up), and sled would take each version whole. Until
+//! then [`Store::seat_history`] reads the staged runs beside sled's.
 
 use super::record::EventKind;
 use super::{Store, StoreError};
 use crate::time::EpochMillis;
 use sas_core::id_map::IdMap;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// One line of a seat's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,7 +52,7 @@ const RUN_MAX: usize = 16;
 /// values, for as long as they are stored, so a call's half-dozen seat changes under one key
 /// keep the index ~6× smaller. Stored as a JSON array; a value stored before runs (one
 /// event, an object) reads as a run of one.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(from = "StoredRun")]
 pub struct SeatRun(pub Vec<SeatEvent>);
 
@@ -130,6 +137,28 @@ impl Runs {
     }
 }
 
+/// Runs logged but not yet in sled, by their sled key (their latest version): the store
+/// writer stages them as it logs them and writes them to sled at its checkpoints; history
+/// reads see them meanwhile.
+#[derive(Clone, Default)]
+pub(super) struct StagedRuns(Arc<Mutex<BTreeMap<Vec<u8>, SeatRun>>>);
+
+impl StagedRuns {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Vec<u8>, SeatRun>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A seat's staged runs, newest key first.
+    fn of_seat(&self, prefix: &[u8]) -> Vec<(Vec<u8>, SeatRun)> {
+        let staged = self.lock();
+        let after = staged.range(prefix.to_vec()..);
+        let mine = after.take_while(|(key, _)| key.starts_with(prefix));
+        let mut runs: Vec<_> = mine.map(|(k, r)| (k.clone(), r.clone())).collect();
+        runs.reverse();
+        runs
+    }
+}
+
 fn key(seat: &str, at: EpochMillis, seq: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(seat.len() + 17);
     key.extend_from_slice(seat.as_bytes());
@@ -158,17 +187,62 @@ impl Store {
         Ok(())
     }
 
-    /// A seat's most recent events, newest first.
+    /// Stages runs just logged (see [`StagedRuns`]): sled takes them at the next checkpoint
+    /// ([`Store::write_staged_runs`]), history reads see them at once.
+    pub(super) fn stage_seat_runs(&self, runs: &[(u64, SeatRun)]) {
+        let mut staged = self.staged_runs.lock();
+        for (seq, run) in runs {
+            if let Some(first) = run.0.first() {
+                staged.insert(key(&first.seat, first.at, *seq), run.clone());
+            }
+        }
+    }
+
+    /// Writes the staged runs to sled (not flushed: the checkpoint flushes next); they stay
+    /// staged if sled fails, for the next checkpoint.
+    pub(super) fn write_staged_runs(&self) -> Result<(), StoreError> {
+        let mut staged = self.staged_runs.lock();
+        for (key, run) in staged.iter() {
+            self.seat_log
+                .insert(key.as_slice(), serde_json::to_vec(run)?)?;
+        }
+        staged.clear();
+        Ok(())
+    }
+
+    /// A seat's most recent events, newest first: sled's runs and the staged ones (a staged
+    /// run is a later version of sled's under its key).
     pub fn seat_history(&self, seat: &str, limit: usize) -> Result<Vec<SeatEvent>, StoreError> {
         let mut prefix = seat.as_bytes().to_vec();
         prefix.push(0);
+        let mut staged = self.staged_runs.of_seat(&prefix).into_iter();
+        let mut stored = self.seat_log.scan_prefix(&prefix).rev();
+        let (mut next_staged, mut next_stored) = (staged.next(), stored.next().transpose()?);
         let mut events = Vec::new();
-        for item in self.seat_log.scan_prefix(prefix).rev() {
-            if events.len() >= limit {
-                break;
-            }
-            let (_, bytes) = item?;
-            let run: SeatRun = serde_json::from_slice(&bytes)?;
+        while events.len() < limit {
+            // The newer key of the two heads; a key in both is the staged version's.
+            let stored_first = match (&next_staged, &next_stored) {
+                (None, None) => break,
+                (Some((staged_key, _)), Some((stored_key, _))) => {
+                    stored_key.as_ref() > staged_key.as_slice()
+                }
+                (staged_head, _) => staged_head.is_none(),
+            };
+            let run = if stored_first {
+                let bytes = next_stored.take().map(|(_, v)| v).unwrap_or_default();
+                next_stored = stored.next().transpose()?;
+                serde_json::from_slice(&bytes)?
+            } else {
+                let (key, run) = next_staged.take().unwrap_or_default();
+                if next_stored
+                    .as_ref()
+                    .is_some_and(|(k, _)| k.as_ref() == key.as_slice())
+                {
+                    next_stored = stored.next().transpose()?;
+                }
+                next_staged = staged.next();
+                run
+            };
             events.extend(run.0.into_iter().rev().take(limit - events.len()));
         }
         Ok(events)
@@ -263,6 +337,33 @@ mod tests {
         store.seat_log.insert(key("arm1", 1, 0), old).unwrap();
         store.put_seat_event(&event("arm1", 2, "PAUSE")).unwrap();
         assert_eq!(times(&store, "arm1", 10), [2, 1]);
+    }
+
+    #[test]
+    fn staged_runs_read_beside_sled_s_and_reach_it_at_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut runs = Runs::default();
+        runs.add(about("arm1", 1, "OFFER", Some("c1")));
+        runs.add(event("arm1", 2, "STATE"));
+        store.put_seat_runs(&runs.take_unwritten()).unwrap();
+        // c1's run grows (a later version of a stored key), c2's begins; a neighbour's too.
+        runs.add(event("arm1", 3, "STATE"));
+        runs.add(about("arm1", 4, "OFFER", Some("c2")));
+        runs.add(about("arm10", 5, "OFFER", Some("c3")));
+        store.stage_seat_runs(&runs.take_unwritten());
+        assert_eq!(
+            times(&store, "arm1", 10),
+            [4, 3, 2, 1],
+            "each event once, newest first"
+        );
+        assert_eq!(times(&store, "arm1", 2), [4, 3]);
+        assert_eq!(times(&store, "arm10", 10), [5]);
+        assert_eq!(store.seat_log.len(), 1, "staged: not in sled yet");
+        store.write_staged_runs().unwrap();
+        assert_eq!(store.seat_log.len(), 3);
+        assert!(store.staged_runs.lock().is_empty());
+        assert_eq!(times(&store, "arm1", 10), [4, 3, 2, 1]);
     }
 
     #[test]

@@ -10,9 +10,11 @@
 //! at its end, for every write queued meanwhile: a batch costs it one wake-up, and a
 //! sender no futex call ([`Wake`]). Each write is applied to sled as it is taken
 //! (readers see it), unflushed, and the whole batch goes to the
-//! commit log ([`super::wal`]) in one `write(2)` at its end. Journal lines are the
-//! exception: logged with their batch, they reach sled at the next checkpoint (no reader
-//! before a restart, which replays the log first). What waits for confirmation
+//! commit log ([`super::wal`]) in one `write(2)` at its end. Journal lines and seat history
+//! runs are the exceptions: logged with their batch, they reach sled at the next checkpoint
+//! (journal lines have no reader before a restart, which replays the log first; the seat
+//! history's reader reads the staged runs beside sled's, [`super::seat_log`]). What waits
+//! for confirmation
 //! (a final record, a wrap-up entry the console waits for) waits for the group commit:
 //! once the oldest has waited [`WriterOptions::group_commit`] (or `max_batch` wait), one
 //! `fdatasync` of the log covers all of them, whatever the batches they came in, and only
@@ -636,13 +638,16 @@ impl Durable {
 
     fn flush_sled(&mut self, store: &Store, metrics: &WriterMetrics) -> Result<(), String> {
         let started = Instant::now();
-        // The log starts afresh after the flush: its journal lines must be in sled first.
+        // The log starts afresh after the flush: its journal lines and seat history runs
+        // must be in sled first.
         let journal = std::mem::take(&mut self.journal);
-        if let Some(entry) = live_journal(&journal, store)
-            && let Err(e) = store.apply(&entry)
-        {
-            tracing::error!(error = %e, "call journal NOT written: the commit log keeps it");
-            drop(entry);
+        let written = match live_journal(&journal, store) {
+            Some(entry) => store.apply(&entry).map(drop),
+            None => Ok(()),
+        }
+        .and_then(|()| store.write_staged_runs());
+        if let Err(e) = written {
+            tracing::error!(error = %e, "journal or seat history NOT written: the log keeps them");
             self.journal = journal;
             self.dirty_since = self.dirty_since.map(|_| Instant::now());
             return Err(e.to_string());
@@ -841,21 +846,20 @@ impl Batch {
         Ok(())
     }
 
-    /// The seat history runs changed, written, then logged.
-    fn write_seat_runs(&mut self, store: &Store) {
+    /// The seat history runs changed, logged with the batch and staged: sled takes them at
+    /// the next checkpoint (a run grows over several batches: sled would take each version).
+    fn log_seat_runs(&mut self, store: &Store) {
         let runs = self.seat_runs.take_unwritten();
         if runs.is_empty() {
             return;
         }
-        let n = runs.len();
-        if let Err(e) = self.write(store, Ok(Entry::Seats { runs })) {
-            tracing::warn!(error = %e, runs = n, "seat history not stored");
-        }
+        store.stage_seat_runs(&runs);
+        self.logged.push(Entry::Seats { runs });
     }
 
     /// The batch's frame in the commit log, its confirmations left to the next sync.
     fn commit(&mut self, store: &Store, durable: &mut Durable, metrics: &WriterMetrics) {
-        self.write_seat_runs(store);
+        self.log_seat_runs(store);
         let journal = std::mem::take(&mut self.journal);
         let mut logged: Vec<Entry<'_>> = std::mem::take(&mut self.logged);
         // Journal lines go to the log only: sled takes them at the next checkpoint (a
