@@ -859,7 +859,16 @@ enum RecordSource {
 
 impl RecordSource {
     fn open(config: &Config) -> Result<Self> {
-        match Store::open(&config.store.data_dir) {
+        let dir = &config.store.data_dir;
+        let opened = Store::open(dir).or_else(|e| {
+            if router_answers(&config.http.listen) {
+                return Err(e);
+            }
+            // Held by a router that no longer answers: one stopping, whose last writes let
+            // go of the database in a moment.
+            Store::open_retrying(dir, std::time::Duration::from_secs(5))
+        });
+        match opened {
             // Audits written here (reads, purges) ship with the router's next start.
             Ok(store) => Ok(Self::Direct(
                 store.with_outbox(config.shared_store.is_some()),
@@ -902,6 +911,13 @@ impl RecordSource {
             }
         }
     }
+}
+
+/// Whether something accepts connections on the router's HTTP address (where the CLI
+/// would reach its admin API).
+fn router_answers(listen: &std::net::SocketAddr) -> bool {
+    let timeout = std::time::Duration::from_millis(500);
+    std::net::TcpStream::connect_timeout(listen, timeout).is_ok()
 }
 
 /// GET on the router's admin API; `None` on 404.

@@ -132,3 +132,22 @@ fn an_escalated_call_is_listed_as_answered_by_the_arm() {
     );
     assert!(show.contains("handler   amu2"), "{show}");
 }
+
+/// `calls list` run just as the router stops (its database still locked a moment, its API
+/// no longer answering) waits for the database, rather than failing on the API.
+#[test]
+fn the_cli_waits_for_a_stopping_router_s_database() {
+    let config = escalated_call();
+    let data = config.parent().unwrap().to_path_buf();
+    let held = Store::open_retrying(&data, std::time::Duration::from_secs(5)).unwrap();
+    let cli = std::thread::spawn(move || router_cli(&config, &["calls", "list"]).output());
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    drop(held);
+    let out = cli.join().unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(ID));
+}
