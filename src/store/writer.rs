@@ -214,9 +214,10 @@ impl Wake {
 }
 
 /// Finishes a call's recording into its record (its last writes, its header, its hash) and
-/// hands over the file (its path, and the file still open) to sync with the record. It runs on the writer's thread: finishing is
-/// disk IO (a file created for a call where nothing was heard, a page-cache write that a
-/// busy disk can stall), kept off the async workers that carry every other call's SIP.
+/// hands over the file (its path, and the file still open) to sync with the record. It runs
+/// on the writer's thread: finishing is disk IO (a file created for a call where nothing was
+/// heard, a page-cache write that a busy disk can stall), kept off the async workers that
+/// carry every other call's SIP.
 pub type FinishRecording = Box<dyn FnOnce(&mut CallRecord) -> Option<RecordingFile> + Send>;
 
 /// A finished recording's file, open, not yet synced, and where it is.
