@@ -33,7 +33,9 @@ impl CallerMedia {
         if offer.is_webrtc() {
             let config = webrtc?;
             let text = std::str::from_utf8(body).ok()?;
-            let (mut leg, answer, codecs) = match WebRtcLeg::answer(config, text).await {
+            // Boxed: the WebRTC answer's future is ~20 KB, which would otherwise size every
+            // INVITE's task, WebRTC or not.
+            let (mut leg, answer, codecs) = match Box::pin(WebRtcLeg::answer(config, text)).await {
                 Ok(answered) => answered,
                 Err(e) => {
                     tracing::info!(error = %e, "a phone's WebRTC offer cannot be answered");
@@ -82,5 +84,23 @@ impl CallerMedia {
                 relay.set_receiving(Leg::A, self.offer.receives_audio());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The INVITE's task holds this future while the offer is answered: a WebRTC answer's
+    /// ~20 KB future boxed inside it sized every INVITE's task (and the copy that spawns it)
+    /// at ~26 KB, WebRTC or not.
+    #[test]
+    fn negotiating_an_offer_is_a_small_future() {
+        let negotiating = CallerMedia::negotiate(b"", None, SrtpPolicy::Optional);
+        let size = std::mem::size_of_val(&negotiating);
+        assert!(
+            size <= 2048,
+            "CallerMedia::negotiate's future is {size} bytes"
+        );
     }
 }

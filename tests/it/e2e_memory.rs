@@ -183,3 +183,26 @@ fn an_rsipstack_transaction_event_is_at_most_32_bytes() {
     let size = std::mem::size_of::<rsipstack::transaction::transaction::TransactionEvent>();
     assert!(size <= 32, "TransactionEvent is {size} bytes");
 }
+
+/// A transaction waiting for its next message is a small future (vendored rsipstack,
+/// PATCHES.md, patch 12): every future that awaits it carries it for as long as it waits,
+/// among them the task draining each call's seat-leg INVITE transaction for 32 s
+/// (RFC 6026). It was ~3 KB with the send futures of the events' handling inlined.
+#[tokio::test]
+async fn an_rsipstack_transaction_waiting_is_a_small_future() {
+    use rsipstack::transaction::key::{TransactionKey, TransactionRole};
+    use rsipstack::transaction::transaction::Transaction;
+    let endpoint = rsipstack::EndpointBuilder::new().build();
+    let request = rsipstack::sip::Request::try_from(
+        "OPTIONS sip:arm1@127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-small\r\n\
+         From: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:arm1@127.0.0.1>\r\n\
+         Call-ID: small-future\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+    )
+    .expect("a valid OPTIONS");
+    let key = TransactionKey::from_request(&request, TransactionRole::Client).expect("a key");
+    let mut tx = Transaction::new_client(key, request, endpoint.inner.clone(), None);
+    let waiting = tx.receive();
+    let size = std::mem::size_of_val(&waiting);
+    assert!(size <= 512, "Transaction::receive's future is {size} bytes");
+}

@@ -323,6 +323,23 @@ async fn wait_response(
     crate::platform::timeout(limit, wait).await.ok().flatten()
 }
 
+/// RFC 6026 §7.2: drain the client INVITE transaction, now Accepted with
+/// Timer M (64*T1) armed, in a task of its own until it ends, so that
+/// retransmitted 2xx keep being re-ACKed and forked 2xx are observed;
+/// abandoning the transaction would leave it (and its timers) in the
+/// endpoint's table and silently stop the re-ACKs. The task lives 32 s a
+/// call: a forked branch's handling is boxed, so that it is ~1.7 KB.
+fn drain_accepted(mut tx: Transaction, dialog: InviteDialog, confirmed: DialogId) {
+    let confirmed_tag = confirmed.remote_tag.clone();
+    crate::platform::spawn(async move {
+        let mut seen_forks: Vec<String> = Vec::new();
+        while let Some(msg) = tx.receive().await {
+            Box::pin(dialog.end_forked_branch(&msg, &confirmed_tag, &mut seen_forks)).await;
+        }
+        debug!(id = %confirmed, "accepted transaction drained (Timer M expired)");
+    });
+}
+
 /// End the session a 2xx to an abandoned INVITE established.
 pub(super) async fn bye_if_2xx(client_dialog: &InviteDialog, resp: Option<Response>) {
     if let Some(resp) = resp.filter(|r| r.status_code.kind() == StatusCodeKind::Successful) {
@@ -707,23 +724,8 @@ impl DialogLayer {
                                 .insert(new_dialog_id.to_string(), Dialog::Invite(dialog.clone()));
                         }
 
-                        // RFC 6026 §7.2: the client transaction is in Accepted
-                        // with Timer M (64*T1) armed. Keep receiving until it
-                        // ends so retransmitted 2xx keep being re-ACKed and
-                        // forked 2xx are observed; abandoning the transaction
-                        // here would leave it (and its timers) in the
-                        // endpoint's table and silently stop the re-ACKs.
-                        if let Some(mut tx) = guard.invite_tx.take() {
-                            let dlg = dialog.clone();
-                            let confirmed_tag = new_dialog_id.remote_tag.clone();
-                            crate::platform::spawn(async move {
-                                let mut seen_forks: Vec<String> = Vec::new();
-                                while let Some(msg) = tx.receive().await {
-                                    dlg.end_forked_branch(&msg, &confirmed_tag, &mut seen_forks)
-                                        .await;
-                                }
-                                debug!(id = %new_dialog_id, "accepted transaction drained (Timer M expired)");
-                            });
+                        if let Some(tx) = guard.invite_tx.take() {
+                            drain_accepted(tx, dialog.clone(), new_dialog_id);
                         }
                     }
                     _ => {}
@@ -789,7 +791,7 @@ impl DialogLayer {
                 .expect("transaction should be available");
             let r = dialog_clone.process_invite(invite_tx).boxed().await;
             guard.dialog = None;
-            let mut tx = guard
+            let tx = guard
                 .invite_tx
                 .take()
                 .expect("transaction should be available");
@@ -815,22 +817,7 @@ impl DialogLayer {
                                 .insert(new_id.to_string(), Dialog::Invite(dialog_clone.clone()));
                         }
 
-                        // RFC 6026 §7.2: keep draining the Accepted transaction
-                        // until Timer M ends it (re-ACKs retransmitted 2xx,
-                        // observes forked 2xx, and detaches it from the
-                        // endpoint's table). See do_invite for the rationale.
-                        let confirmed_id = new_id.clone();
-                        let confirmed_tag = new_id.remote_tag.clone();
-                        let forked_dlg = dialog_clone.clone();
-                        crate::platform::spawn(async move {
-                            let mut seen_forks: Vec<String> = Vec::new();
-                            while let Some(msg) = tx.receive().await {
-                                forked_dlg
-                                    .end_forked_branch(&msg, &confirmed_tag, &mut seen_forks)
-                                    .await;
-                            }
-                            debug!(id = %confirmed_id, "accepted transaction drained (Timer M expired)");
-                        });
+                        drain_accepted(tx, dialog_clone.clone(), new_id.clone());
                     }
                 }
                 Err(e) => debug!(%id0, error = %e, "async invite failed"),

@@ -509,11 +509,12 @@ impl Transaction {
         ))?;
 
         // The response is ours: only the copy kept for retransmission is a clone.
-        let response: SipMessage = if let Some(ref inspector) = self.endpoint_inner.message_inspector {
-            inspector.before_send(response.into(), self.destination.as_ref())
-        } else {
-            response.into()
-        };
+        let response: SipMessage =
+            if let Some(ref inspector) = self.endpoint_inner.message_inspector {
+                inspector.before_send(response.into(), self.destination.as_ref())
+            } else {
+                response.into()
+            };
         trace!(key = %self.key, response = %response, "responding");
 
         if let SipMessage::Response(resp) = &response {
@@ -804,25 +805,32 @@ impl Transaction {
     /// dropped state is acceptable. If timeout is required, prefer a
     /// dedicated cancellation channel that the transaction itself
     /// observes via `TransactionEvent::Terminate`.
+    ///
+    /// The handling of an event is boxed: waiting, this future is a few
+    /// words, where the send futures inlined in it made it ~3 KB, kept by
+    /// every future awaiting it for the transaction's life (RFC 6026's
+    /// 32 s windows included).
     pub async fn receive(&mut self) -> Option<SipMessage> {
         while let Some(event) = self.tu_receiver.recv().await {
             match event {
                 TransactionEvent::Received(received) => {
                     let (msg, connection) = *received;
                     if let Some(msg) = match msg {
-                        SipMessage::Request(req) => self.on_received_request(req, connection).await,
+                        SipMessage::Request(req) => {
+                            Box::pin(self.on_received_request(req, connection)).await
+                        }
                         SipMessage::Response(resp) => {
-                            self.on_received_response(resp, connection).await
+                            Box::pin(self.on_received_response(resp, connection)).await
                         }
                     } {
                         return Some(msg);
                     }
                 }
                 TransactionEvent::Timer(t) => {
-                    self.on_timer(*t).await.ok();
+                    Box::pin(self.on_timer(*t)).await.ok();
                 }
                 TransactionEvent::Respond(response) => {
-                    self.respond(*response).await.ok();
+                    Box::pin(self.respond(*response)).await.ok();
                 }
                 TransactionEvent::Terminate(key) => {
                     debug!(%key, "received terminate event");
