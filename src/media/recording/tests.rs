@@ -746,6 +746,30 @@ fn the_writer_buffers_and_hashes_writes_of_any_size_alike() {
     assert_eq!(read_recording(&root.path().join("pieces.wav")).1, audio);
 }
 
+/// The write buffer grows a step at a time up to its size, and is given back once written
+/// out: a call's recording holds what it has buffered, not always the whole buffer.
+#[test]
+fn the_write_buffer_grows_by_steps_and_is_given_back_once_written() {
+    let root = tempfile::tempdir().unwrap();
+    let mut writer = RecordingWriter::create(root.path(), "steps.wav", LAW).unwrap();
+    assert_eq!(writer.buffer_bytes(), writer::BUFFER_STEP);
+    writer.write(&[3; 2 * PACKET]).unwrap();
+    assert_eq!(writer.buffer_bytes(), writer::BUFFER_STEP);
+    writer.write(&[3; writer::BUFFER_STEP]).unwrap();
+    assert_eq!(writer.buffer_bytes(), 2 * writer::BUFFER_STEP);
+    // Up to a whole buffer (the header is in it): written out and given back.
+    let head = WavFormat::G711(LAW).header_bytes() as usize;
+    let rest = writer::BUFFER_BYTES - head - 2 * PACKET - writer::BUFFER_STEP;
+    writer.write(&vec![3; rest]).unwrap();
+    assert_eq!(writer.buffer_bytes(), 0);
+    let on_disk = std::fs::metadata(root.path().join("steps.wav"))
+        .unwrap()
+        .len();
+    assert_eq!(on_disk, writer::BUFFER_BYTES as u64);
+    writer.write(&[3; 2]).unwrap();
+    assert_eq!(writer.buffer_bytes(), writer::BUFFER_STEP);
+}
+
 /// A header checkpoint leaves the buffer alone: the file grows by whole write buffers (page
 /// aligned, so the file system never zeroes around a write), and the header on disk never
 /// claims more than the file on disk holds, so a crash leaves a playable file.
