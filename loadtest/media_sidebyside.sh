@@ -21,7 +21,9 @@
 # its own ports, without recording. Per rung and relay: the generator registers N seats (router)
 # or offers/answers N calls over ng (rtpengine), streams both ways for HOLD_S seconds, and
 # measures over the steady window the relay's CPU (utime+stime from /proc), the packets it
-# relayed, and its RSS (per concurrent call: at the window's end minus before the calls).
+# relayed, and its RSS (per concurrent call: at the window's end minus before the calls, and
+# averaged over the window, sampled every 250 ms: one sample lands anywhere in the
+# allocator's purge cycle).
 #
 # Each call records G.711 stereo WAV, ~16 kB/s: 2,000 calls for 15 s write ~0.5 GB, removed
 # with the rung's work directory. Both relays get the RTP range 10000-32767 (below the
@@ -152,7 +154,7 @@ runs = {}
 for line in open(sys.argv[1]):
     kv = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
     runs[(int(kv["calls"]), kv["mode"])] = kv
-print("| calls | relay | bridged (503 / timeouts) | packets/s | relay CPU | packets per CPU-second | router / rtpengine | loss | jitter mean / max | RSS per call | relay log errors | generator: CPU, lateness p99, skipped |")
+print("| calls | relay | bridged (503 / timeouts) | packets/s | relay CPU | packets per CPU-second | router / rtpengine | loss | jitter mean / max | RSS per call (end / window mean) | relay log errors | generator: CPU, lateness p99, skipped |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for calls in sorted({c for c, _ in runs}):
     for mode in ("router", "rtpengine"):
@@ -171,7 +173,7 @@ for calls in sorted({c for c, _ in runs}):
         print(f"| {calls} | {name} | {r['bridged']} ({r['refused_503']} / {r['timeouts']}) | {r['pps']} "
               f"| {r.get('relay_cpu_pct', '?')} % "
               f"| {r.get('pkts_per_cpu_s', '?')} | {ratio} | {float(r['loss_pct']):.3f} % ({r['lost']}) "
-              f"| {r['jitter_ms']} / {r['jitter_max_ms']} ms | {r.get('kib_per_call', '?')} KiB "
+              f"| {r['jitter_ms']} / {r['jitter_max_ms']} ms | {r.get('kib_per_call', '?')} / {r.get('kib_per_call_mean', '?')} KiB "
               f"| {r.get('relay_errors', '?')} | {gen} |")
 PY
 rm -f "$results"

@@ -461,5 +461,13 @@ fn print_report(
             rss0.unwrap_or(0)
         );
     }
+    if let Some(mean) = r.relay_rss_mean_kib {
+        let per_call = mean.saturating_sub(rss0.unwrap_or(0)) as f64 / setup.bridged.max(1) as f64;
+        println!(
+            "relay RSS over the window, mean {:.1} MiB: {per_call:.1} KiB per concurrent call",
+            mean as f64 / 1024.0
+        );
+        result += &format!(" rss_mean_kib={mean} kib_per_call_mean={per_call:.1}");
+    }
     println!("{result}");
 }

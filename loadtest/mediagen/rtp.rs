@@ -38,6 +38,8 @@ pub const SUB_TICKS: usize = 10;
 /// The receiver's pause when the socket is empty: long enough that the next `recvmmsg`
 /// returns a batch, short against the receive buffer (64 MiB).
 const RECV_NAP: Duration = Duration::from_millis(1);
+/// How often the relay's RSS is sampled over the window.
+const RSS_EVERY: Duration = Duration::from_millis(250);
 /// A sender more than this behind skips sub-ticks rather than sending a backlog (the phone
 /// skipped them); any skip flags the run.
 const MAX_BEHIND: Duration = Duration::from_millis(40);
@@ -73,6 +75,9 @@ pub struct StreamReport {
     /// The relay's CPU over the window, and its RSS at the end (when a pid was given).
     pub relay_cpu: Option<Duration>,
     pub relay_rss_kib: Option<u64>,
+    /// The relay's VmRSS averaged over the window (sampled every [`RSS_EVERY`]): a single
+    /// sample lands anywhere in the allocator's purge cycle.
+    pub relay_rss_mean_kib: Option<u64>,
     /// The kernel's share over the window: CPU of the ksoftirqd threads (softirq work
     /// deferred out of the sending processes' context), and softirq time machine-wide (from
     /// /proc/stat; most of it is already inside the generator's and the relay's CPU, where
@@ -221,6 +226,7 @@ impl Engine {
         let mut at_start: Option<(u64, u64, Duration, Option<Duration>)> = None;
         let mut starved0 = Duration::ZERO;
         let mut kernel0 = (Duration::ZERO, Duration::ZERO);
+        let (mut rss_samples, mut next_rss) = (Vec::new(), window_start);
         report.send = thread::scope(|scope| -> io::Result<SendReport> {
             let sender = thread::Builder::new()
                 .name("mediagen-send".into())
@@ -240,6 +246,10 @@ impl Engine {
                     }
                     if now >= window_end {
                         return Ok(());
+                    }
+                    if now >= next_rss {
+                        rss_samples.extend(relay_pid.and_then(rss_kib));
+                        next_rss += RSS_EVERY;
                     }
                     let t = Instant::now();
                     inbox.receive(rtp, rtcp)?;
@@ -263,6 +273,9 @@ impl Engine {
         if let (Some(pid), Some(p0)) = (relay_pid, p0) {
             report.relay_cpu = Some(process_cpu(Some(pid))? - p0);
             report.relay_rss_kib = rss_kib(pid);
+            let samples = rss_samples.len() as u64;
+            report.relay_rss_mean_kib =
+                (samples > 0).then(|| rss_samples.iter().sum::<u64>() / samples);
         }
         let end = Instant::now() + linger;
         while Instant::now() < end {

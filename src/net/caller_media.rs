@@ -92,7 +92,7 @@ mod tests {
     use super::*;
 
     /// The INVITE's task holds this future while the offer is answered: a WebRTC answer's
-    /// ~20 KB future boxed inside it sized every INVITE's task (and the copy that spawns it)
+    /// ~20 KB future inlined in it sized every INVITE's task (and the copy that spawns it)
     /// at ~26 KB, WebRTC or not.
     #[test]
     fn negotiating_an_offer_is_a_small_future() {
