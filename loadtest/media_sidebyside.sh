@@ -22,8 +22,8 @@
 # or offers/answers N calls over ng (rtpengine), streams both ways for HOLD_S seconds, and
 # measures over the steady window the relay's CPU (utime+stime from /proc), the packets it
 # relayed, and its RSS (per concurrent call: at the window's end minus before the calls, and
-# averaged over the window, sampled every 250 ms: one sample lands anywhere in the
-# allocator's purge cycle).
+# averaged over the window, sampled every 250 ms: whether the sample at the end is
+# typical of the window).
 #
 # Each call records G.711 stereo WAV, ~16 kB/s: 2,000 calls for 15 s write ~0.5 GB, removed
 # with the rung's work directory. Both relays get the RTP range 10000-32767 (below the

@@ -75,8 +75,8 @@ pub struct StreamReport {
     /// The relay's CPU over the window, and its RSS at the end (when a pid was given).
     pub relay_cpu: Option<Duration>,
     pub relay_rss_kib: Option<u64>,
-    /// The relay's VmRSS averaged over the window (sampled every [`RSS_EVERY`]): a single
-    /// sample lands anywhere in the allocator's purge cycle.
+    /// The relay's VmRSS averaged over the window (sampled every [`RSS_EVERY`]): whether
+    /// the single sample at the end is typical of the window.
     pub relay_rss_mean_kib: Option<u64>,
     /// The kernel's share over the window: CPU of the ksoftirqd threads (softirq work
     /// deferred out of the sending processes' context), and softirq time machine-wide (from
