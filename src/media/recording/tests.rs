@@ -509,9 +509,10 @@ fn a_recording_without_audio_gets_its_file_at_the_end_or_after_ten_seconds() {
     assert_eq!(audio, [SILENCE; 2 * 4_000]);
 
     let mut long = Recorder::create(root.path(), "long.wav").unwrap();
-    long.flush(11 * 8_000 - 1).unwrap();
+    // Nothing came on either side: the frames are final up to now, not a depth behind.
+    long.flush(10 * 8_000).unwrap();
     assert!(!long.file_created(), "10 s of silence is still deferred");
-    long.flush(11 * 8_000 + 160).unwrap();
+    long.flush(10 * 8_000 + 160).unwrap();
     assert!(long.file_created());
     // The file is A-law from then on: a µ-law packet after it is converted.
     let rtp = meta(SSRC, 0);
@@ -624,6 +625,58 @@ fn frames_both_directions_filled_are_written_at_once_in_little_memory() {
         let s = mixer.stats(channel);
         assert_eq!((s.late, s.overflow, s.duplicate), (0, 0, 0), "{s:?}");
     }
+}
+
+/// A direction that never sent holds nothing back (its first packet lands at its arrival),
+/// so the other one's frames are written as they come; one that sent and then fell silent
+/// is waited for the whole depth, and the track ahead holds that second in about what it
+/// needs (a KiB step above 8,000 bytes, not the 16 KiB a doubling gave), then gives it back.
+#[test]
+fn only_a_direction_that_sent_holds_frames_back_and_a_track_grows_by_steps() {
+    let mut mixer = StereoMixer::new();
+    let mut out = Vec::new();
+    for i in 0..100u64 {
+        while mixer.drain(i * 160, &mut out) {}
+        let rtp = meta(SSRC, i as u32 * 160);
+        mixer.push_g711(Channel::Caller, i * 160, rtp, &frame(5), LAW);
+        assert!(
+            mixer.position() + 160 >= i * 160,
+            "packet {i}: written as it came"
+        );
+    }
+    assert_eq!(
+        mixer.buffer_bytes(),
+        MIN_CAPACITY,
+        "the silent side holds no buffer"
+    );
+    // The plateau side starts: at its arrival, after what was written (nothing late).
+    for i in 100..300u64 {
+        two_way(&mut mixer, &mut out, i, i * 160);
+    }
+    assert_eq!(mixer.stats(Channel::Plateau).late, 0);
+    // Then it falls silent for 2 s: its burst may still come, so the caller waits a depth.
+    let mut peak = 0;
+    for i in 300..400u64 {
+        while mixer.drain(i * 160, &mut out) {}
+        let rtp = meta(SSRC, i as u32 * 160);
+        mixer.push_g711(Channel::Caller, i * 160, rtp, &frame(5), LAW);
+        peak = peak.max(mixer.buffer_bytes());
+    }
+    assert_eq!(mixer.position(), 399 * 160 - JITTER_DEPTH, "a depth behind");
+    let held = JITTER_DEPTH as usize + PACKET;
+    let step = held.next_multiple_of(MIN_CAPACITY);
+    assert_eq!(peak, step + MIN_CAPACITY, "one step above the second held");
+    for i in 400..500u64 {
+        two_way(&mut mixer, &mut out, i, i * 160);
+    }
+    assert_eq!(mixer.buffer_bytes(), 2 * MIN_CAPACITY, "given back");
+    while mixer.finish(500 * 160, &mut out) {}
+    let (caller, _) = split(&out);
+    assert_eq!(caller.len(), 500 * 160);
+    assert!(
+        caller[..100 * 160].iter().all(|&b| b == 5),
+        "in place, nothing lost"
+    );
 }
 
 /// Adjacent runs of one value as one (packets 99 and 100 differ, 0 and 100 wrap).

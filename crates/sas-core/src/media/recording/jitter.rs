@@ -12,9 +12,11 @@
 //! packet counts as late only if it lands before the mixer's horizon ([`JITTER_DEPTH`]
 //! behind the wall clock), so audio up to that late is kept, and as overflow beyond
 //! [`CAPACITY`] samples after the horizon. The mixer writes a frame before its horizon
-//! once both directions hold a sample there ([`Track::filled`]): nothing arriving later
-//! could change it (a place is only ever written once), so the buffer holds what it needs,
-//! a few packets while both directions flow, up to the whole depth while one is silent.
+//! once both directions hold a sample there ([`Track::filled`]), or once it is past and
+//! the other direction never sent ([`Track::started`]): nothing arriving later could
+//! change it (a place is only ever written once), so the buffer holds what it needs, a
+//! few packets while both directions flow, up to the whole depth while one that sent
+//! before is silent.
 //!
 //! The mapping is a guess about the sender's clock; it is re-made (the stream restarts at
 //! its arrival, after what was already placed) when a timestamp says the packet was sent
@@ -40,7 +42,8 @@ pub const LATE_RESYNC: u64 = 8_000;
 /// Samples after the horizon a track holds at most (2.5 s): depth, look-ahead and margin.
 pub const CAPACITY: usize = (JITTER_DEPTH + MAX_AHEAD + 8_000) as usize;
 /// The smallest buffer (128 ms, 1 KiB): what a track holds while both directions flow.
-/// It doubles when more is needed (a silent other direction, a stall) and halves back.
+/// It grows by this much when more is needed (a silent other direction, a stall) and
+/// gives it back once written.
 pub const MIN_CAPACITY: usize = 1_024;
 
 /// A place where nothing came: the law's most negative code (-32,256 in A-law, -32,124
@@ -239,11 +242,13 @@ impl Track {
         }
     }
 
-    /// Makes room for `len` samples: doubling, up to [`CAPACITY`].
+    /// Makes room for `len` samples, in steps of [`MIN_CAPACITY`] up to [`CAPACITY`]: a track
+    /// holds about what it needs (a second of one direction while the other is silent is
+    /// 8 KiB, where doubling made it 16).
     fn grow(&mut self, len: usize) {
         if len > self.buf.capacity() {
-            let target = len.next_power_of_two().clamp(MIN_CAPACITY, CAPACITY);
-            self.buf.reserve_exact(target.max(len) - self.buf.len());
+            let target = len.next_multiple_of(MIN_CAPACITY).min(CAPACITY).max(len);
+            self.buf.reserve_exact(target - self.buf.len());
         }
     }
 
@@ -321,11 +326,20 @@ impl Track {
             self.filled = 0;
             self.rescan();
         }
-        // What a silent stretch of the other direction grew goes back once it is written.
-        let capacity = self.buf.capacity();
-        if capacity > MIN_CAPACITY && self.buf.len() < capacity / 4 {
-            self.buf.shrink_to((capacity / 2).max(MIN_CAPACITY));
+        // What a silent stretch of the other direction grew goes back once it is written,
+        // down to a step above what is held: a track that hovers at a step's edge is not
+        // reallocated with every packet.
+        let len = self.buf.len();
+        if self.buf.capacity() >= len + 2 * MIN_CAPACITY {
+            self.buf
+                .shrink_to(len.next_multiple_of(MIN_CAPACITY).max(MIN_CAPACITY));
         }
+    }
+
+    /// Whether a packet came: until one does, nothing can land before the arrival of the
+    /// first (see [`Track::place_g711`]), so the track holds no frame back.
+    pub fn started(&self) -> bool {
+        self.anchor.is_some()
     }
 
     /// How many samples from the committed position on came, without a gap: the mixer

@@ -8,7 +8,8 @@
 //! hash and write.
 //!
 //! The caller says when each packet arrived and what "now" is (sample positions). A frame
-//! is final once both directions hold a sample there (nothing later could change it), and
+//! is final once both directions hold a sample there (nothing later could change it), or
+//! once it is past and a direction never sent (its first packet lands at its arrival), and
 //! at the latest [`JITTER_DEPTH`] behind now, whatever came: a direction with no packet
 //! gives silence, so the recording follows the wall clock even on a line where nobody
 //! sends RTP, and [`StereoMixer::finish`] ends it exactly at the call's end. No frame is
@@ -80,13 +81,20 @@ impl StereoMixer {
     }
 
     /// Appends to `out` the interleaved (caller, plateau) bytes of the frames final at
-    /// `now`: those both directions filled, up to `now`, and anything up to
-    /// [`JITTER_DEPTH`] before it.
+    /// `now`: those both directions filled (a direction that never sent counts as
+    /// filled), up to `now`, and anything up to [`JITTER_DEPTH`] before it.
     /// Returns whether more are final (at most [`MAX_CHUNK`] frames per call: call again).
     pub fn drain(&mut self, now: u64, out: &mut Vec<u8>) -> bool {
         let horizon = now.saturating_sub(JITTER_DEPTH);
-        let both = self.tracks[0].filled().min(self.tracks[1].filled());
-        let heard = (self.window.committed + both as u64).min(now);
+        // A direction that never sent holds nothing back: its first packet lands at its
+        // arrival, not before now.
+        let heard = self
+            .tracks
+            .iter()
+            .filter(|t| t.started())
+            .map(Track::filled)
+            .min();
+        let heard = heard.map_or(now, |n| (self.window.committed + n as u64).min(now));
         self.emit_until(heard.max(horizon), horizon, out)
     }
 
