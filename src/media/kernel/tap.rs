@@ -22,58 +22,103 @@ pub const TAP_MAX: usize = 256;
 /// takes them every 100 ms.
 const QUEUE_MAX: usize = 400;
 
+/// The head each packet carries in [`TappedPackets`]: its time (8 bytes), length (2) and
+/// stream (1).
+const HEAD: usize = 11;
+
+/// Bytes a queue grows by: four 20 ms G.711 packets with their heads.
+const GROW_STEP: usize = 4 * (HEAD + 12 + 160);
+
 /// One relayed packet of a recorded call.
-#[derive(Clone, Copy)]
-pub struct Tapped {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tapped<'a> {
     /// Which of the call's two streams ([`TapStream::ids`]): 0 or 1.
     pub stream: usize,
     /// `CLOCK_MONOTONIC` when the kernel relayed it, ns.
     pub at_ns: u64,
-    len: u16,
-    data: [u8; TAP_MAX],
+    /// The RTP packet, as sent.
+    pub packet: &'a [u8],
 }
 
-impl Tapped {
-    /// The RTP packet, as sent.
-    pub fn packet(&self) -> &[u8] {
-        &self.data[..usize::from(self.len).min(TAP_MAX)]
+/// A call's tapped packets back to back, each after its head: a 20 ms G.711 packet takes
+/// 183 bytes, not a slot of the largest packet's size.
+#[derive(Default)]
+pub struct TappedPackets {
+    bytes: Vec<u8>,
+    count: usize,
+}
+
+impl TappedPackets {
+    fn push(&mut self, stream: usize, at_ns: u64, packet: &[u8]) {
+        let need = HEAD + packet.len();
+        if self.bytes.capacity() - self.bytes.len() < need {
+            // Steps, not doubling: the buffer lasts the call and holds ~100 ms of it.
+            self.bytes.reserve_exact(need.next_multiple_of(GROW_STEP));
+        }
+        self.bytes.extend_from_slice(&at_ns.to_ne_bytes());
+        self.bytes
+            .extend_from_slice(&(packet.len() as u16).to_ne_bytes());
+        self.bytes.push(stream as u8);
+        self.bytes.extend_from_slice(packet);
+        self.count += 1;
+    }
+
+    /// How many packets.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The packets, in the order they came.
+    pub fn iter(&self) -> impl Iterator<Item = Tapped<'_>> {
+        let mut rest = &self.bytes[..];
+        std::iter::from_fn(move || {
+            let (head, after) = rest.split_first_chunk::<HEAD>()?;
+            let at_ns = u64::from_ne_bytes(head[..8].try_into().ok()?);
+            let len = usize::from(u16::from_ne_bytes([head[8], head[9]]));
+            let (packet, next) = after.split_at_checked(len)?;
+            rest = next;
+            Some(Tapped {
+                stream: usize::from(head[10]),
+                at_ns,
+                packet,
+            })
+        })
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.count = 0;
     }
 }
 
 /// `struct tap_rec`: u32 stream id, u16 length, u16 pad, u64 time, the packet. `None` if
-/// malformed.
-fn parse(record: &[u8]) -> Option<(u32, Tapped)> {
+/// malformed or longer than [`TAP_MAX`].
+fn parse(record: &[u8]) -> Option<(u32, usize, u64, &[u8])> {
     let id = u32::from_ne_bytes(record.get(0..4)?.try_into().ok()?);
-    let len = u16::from_ne_bytes(record.get(4..6)?.try_into().ok()?);
+    let len = usize::from(u16::from_ne_bytes(record.get(4..6)?.try_into().ok()?));
     let at_ns = u64::from_ne_bytes(record.get(8..16)?.try_into().ok()?);
-    let packet = record.get(16..16 + usize::from(len))?;
-    let mut data = [0; TAP_MAX];
-    data.get_mut(..packet.len())?.copy_from_slice(packet);
-    let stream = (id & 1) as usize;
-    Some((
-        id >> 1,
-        Tapped {
-            stream,
-            at_ns,
-            len,
-            data,
-        },
-    ))
+    let packet = record.get(16..16 + len).filter(|_| len <= TAP_MAX)?;
+    Some((id >> 1, (id & 1) as usize, at_ns, packet))
 }
 
 /// A call's tapped packets, between the drainer and the call's relay thread.
 #[derive(Default)]
 pub struct TapQueue {
-    packets: Mutex<Vec<Tapped>>,
+    packets: Mutex<TappedPackets>,
     /// Packets that did not fit.
     lost: AtomicU64,
 }
 
 impl TapQueue {
-    fn push(&self, tapped: Tapped) {
+    fn push(&self, stream: usize, at_ns: u64, packet: &[u8]) {
         let mut packets = self.packets.lock().unwrap_or_else(PoisonError::into_inner);
         if packets.len() < QUEUE_MAX {
-            packets.push(tapped);
+            packets.push(stream, at_ns, packet);
         } else {
             self.lost.fetch_add(1, Ordering::Relaxed);
         }
@@ -126,9 +171,9 @@ impl Batch<'_> {
     /// left) is dropped.
     pub fn route(&self, record: &[u8]) {
         match parse(record) {
-            Some((call, tapped)) => {
+            Some((call, stream, at_ns, packet)) => {
                 if let Some(queue) = self.0.get(&call) {
-                    queue.push(tapped);
+                    queue.push(stream, at_ns, packet);
                 }
             }
             None => tracing::debug!(len = record.len(), "malformed tap record"),
@@ -155,18 +200,19 @@ impl TapStream {
         [self.call << 1, self.call << 1 | 1]
     }
 
-    /// The packets tapped since the last time, and how many were lost on the way.
-    pub fn take(&self) -> (Vec<Tapped>, u64) {
+    /// Swaps the packets tapped since the last time into `taken` (what it held goes back
+    /// to the queue, emptied: the two buffers last the call, so nothing is allocated in
+    /// one thread and freed in the other); how many were lost on the way.
+    pub fn take(&self, taken: &mut TappedPackets) -> u64 {
+        taken.clear();
         let mut queue = self
             .queue
             .packets
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        // Room for as many as last time: the drainer's pushes seldom move packets to grow.
-        let room = Vec::with_capacity(queue.len());
-        let packets = std::mem::replace(&mut *queue, room);
+        std::mem::swap(&mut *queue, taken);
         drop(queue);
-        (packets, self.queue.lost.swap(0, Ordering::Relaxed))
+        self.queue.lost.swap(0, Ordering::Relaxed)
     }
 }
 
@@ -197,14 +243,12 @@ mod tests {
             record(c, 9, &rtp),
         ];
         records.iter().for_each(|r| taps.batch().route(r));
-        let (got, lost) = one.take();
-        assert_eq!(lost, 0);
-        let seen: Vec<_> = got
-            .iter()
-            .map(|t| (t.stream, t.at_ns, t.packet().len()))
-            .collect();
-        assert_eq!(seen, [(0, 7, 13), (1, 8, 12)]);
-        assert_eq!(two.take().0.len(), 1);
+        let mut got = TappedPackets::default();
+        assert_eq!(one.take(&mut got), 0);
+        let seen: Vec<_> = got.iter().map(|t| (t.stream, t.at_ns, t.packet)).collect();
+        assert_eq!(seen, [(0, 7, &rtp[..]), (1, 8, &rtp[..12])]);
+        assert_eq!(two.take(&mut got), 0);
+        assert_eq!(got.iter().map(|t| t.at_ns).collect::<Vec<_>>(), [9]);
         drop(two);
         taps.batch().route(&record(c, 10, &rtp));
         assert!(taps.lock().len() == 1, "closed calls are forgotten");
@@ -218,14 +262,21 @@ mod tests {
         let batch = taps.batch();
         (0..QUEUE_MAX + 3).for_each(|_| batch.route(&rec));
         drop(batch);
-        let (got, lost) = call.take();
-        assert_eq!((got.len(), lost), (QUEUE_MAX, 3));
+        let mut got = TappedPackets::default();
+        let lost = call.take(&mut got);
+        assert_eq!(
+            (got.len(), got.iter().count(), lost),
+            (QUEUE_MAX, QUEUE_MAX, 3)
+        );
         let mut bad = rec.clone();
         bad[4] = 0xff; // length past the record
         bad[5] = 0xff;
         taps.batch().route(&rec[..3]);
         taps.batch().route(&bad);
-        let (got, lost) = call.take();
-        assert!(got.is_empty() && lost == 0);
+        let mut long = record(call.ids()[0], 1, &[0x80; TAP_MAX + 1]);
+        long.resize(16 + TAP_MAX + 1, 0);
+        taps.batch().route(&long);
+        let lost = call.take(&mut got);
+        assert!(got.is_empty() && got.iter().next().is_none() && lost == 0);
     }
 }

@@ -12,7 +12,7 @@ use std::net::SocketAddrV4;
 use super::*;
 use crate::media::kernel::Legs;
 use crate::media::kernel::records::{LegVal, Renumber, Route};
-use crate::media::kernel::tap::{TapStream, Tapped};
+use crate::media::kernel::tap::{TapStream, TappedPackets};
 use sas_core::media::session::FastPath;
 
 /// How often the kernel's counters are read into the call's.
@@ -79,15 +79,8 @@ pub(super) struct Report {
 pub(super) struct Tap {
     stream: TapStream,
     paths: [FastPath; 2],
-}
-
-impl Tap {
-    /// The packets tapped since the last time, the paths of their streams, and how many
-    /// were lost between the drainer and the call.
-    pub(super) fn take(&self) -> (Vec<Tapped>, [FastPath; 2], u64) {
-        let (packets, lost) = self.stream.take();
-        (packets, self.paths, lost)
-    }
+    /// The packets last taken (the queue's other buffer).
+    taken: TappedPackets,
 }
 
 /// The call's entries while it is in the kernel, removed on drop.
@@ -120,6 +113,7 @@ impl KernelCall {
         let tap = recorded.then(|| Tap {
             stream: path.legs.taps().open(),
             paths: entries.map(|e| e.path),
+            taken: TappedPackets::default(),
         });
         let ids = tap.as_ref().map(|t| t.stream.ids());
         for (i, e) in entries.iter().enumerate() {
@@ -359,21 +353,17 @@ impl RelayTask {
     /// Hands the packets the kernel tapped to the session's recorder, at the time the
     /// kernel relayed them.
     pub(super) fn kernel_feed(&mut self) {
-        let tail = self.tap_tail.take();
-        let live = self.kernel.as_ref().and_then(|k| k.tap.as_ref());
-        let batches: Vec<_> = live
-            .into_iter()
-            .chain(tail.as_ref())
-            .map(Tap::take)
-            .collect();
-        self.feed_at = live.map(|_| Instant::now() + FEED_EVERY);
+        let mut tail = self.tap_tail.take();
+        let live = self.kernel.as_mut().and_then(|k| k.tap.as_mut());
+        self.feed_at = live.as_ref().map(|_| Instant::now() + FEED_EVERY);
         let (now, monotonic) = (self.clock.now(), monotonic_ns());
-        for (packets, paths, lost) in batches {
-            for t in &packets {
+        for tap in live.into_iter().chain(tail.as_mut()) {
+            let lost = tap.stream.take(&mut tap.taken);
+            for t in tap.taken.iter() {
                 let ago_ms = monotonic.saturating_sub(t.at_ns) / 1_000_000;
                 let at = now.saturating_sub(ago_ms);
                 self.session
-                    .fast_path_tapped(&paths[t.stream], t.packet(), at);
+                    .fast_path_tapped(&tap.paths[t.stream], t.packet, at);
             }
             if lost > 0 {
                 self.session.fast_path_lost(lost);
