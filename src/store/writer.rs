@@ -54,9 +54,9 @@
 //! one `syncfs` for all those on a file system ([`file_systems`]: one journal commit, not
 //! one a file), or, where that cannot vouch for them, each file's `fdatasync` on its
 //! descriptor and, once each, their directories (a new file's entry); a record whose
-//! recording could not be synced is stored with a `RECORDING_FAILED` event saying so. Until its
-//! record is confirmed a recording may be lost to a power loss (not to a `kill -9`: the
-//! file is in the page cache); after, both are on disk.
+//! recording could not be synced is stored with a `RECORDING_FAILED` event saying so.
+//! Until its record is confirmed a recording may be lost to a power loss (not to a
+//! `kill -9`: the file is in the page cache); after, both are on disk.
 //!
 //! Order: a call's journal lines are sent before its final record (the driver stops
 //! journaling a call when it finishes), and the writer applies them in that order; a

@@ -665,7 +665,11 @@ fn only_a_direction_that_sent_holds_frames_back_and_a_track_grows_by_steps() {
     assert_eq!(mixer.position(), 399 * 160 - JITTER_DEPTH, "a depth behind");
     let held = JITTER_DEPTH as usize + PACKET;
     let step = held.next_multiple_of(MIN_CAPACITY);
-    assert_eq!(peak, step + MIN_CAPACITY, "one step above the second held");
+    assert_eq!(
+        peak,
+        step + MIN_CAPACITY,
+        "the caller's second in whole KiB, the plateau's smallest buffer"
+    );
     for i in 400..500u64 {
         two_way(&mut mixer, &mut out, i, i * 160);
     }
