@@ -695,7 +695,10 @@ fn sync_recordings(
     shipped_total: &mut u64,
 ) -> Vec<Entry<'static>> {
     let all = recordings.len();
-    let recordings = file_systems.sync(recordings, |((path, file), _)| (path.as_path(), file));
+    let writing = crate::media::recording::recordings_being_written();
+    let recordings = file_systems.sync(recordings, writing, |((path, file), _)| {
+        (path.as_path(), file)
+    });
     (recordings.len()..all).for_each(|_| metrics.recording_synced());
     let mut dirs = BTreeSet::new();
     let mut failed = Vec::new();

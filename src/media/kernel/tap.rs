@@ -52,7 +52,7 @@ impl TappedPackets {
     fn push(&mut self, stream: usize, at_ns: u64, packet: &[u8]) {
         let need = HEAD + packet.len();
         if self.bytes.capacity() - self.bytes.len() < need {
-            // Steps, not doubling: the buffer lasts the call and holds ~100 ms of it.
+            // Steps, not doubling: the buffer lasts the call and holds one feed (~100 ms).
             self.bytes.reserve_exact(need.next_multiple_of(GROW_STEP));
         }
         self.bytes.extend_from_slice(&at_ns.to_ne_bytes());

@@ -11,6 +11,12 @@
 //! group sends the group's recordings to the one-by-one syncs, which say which of them
 //! failed. A file system seen for the first time goes one by one too: its descriptor,
 //! opened now, would not report an error from before.
+//!
+//! A `syncfs` also writes out every other file's dirty pages: the recordings of the calls
+//! still going first of all, whose last page it would write again at every group. So it
+//! is used only while the group's recordings are at least as many as those still being
+//! written (short calls, a burst of ends); with many long calls going, each finished one
+//! goes one by one, as a `syncfs` would cost more than it saves.
 
 use sas_core::id_map::IdMap;
 use std::fs::File;
@@ -40,10 +46,16 @@ impl FileSystems {
     }
 
     /// Syncs, file system by file system, the `files` (open, written; each with the path it
-    /// has): those on a file system whose `syncfs` succeeded are on disk, names included.
-    /// Returns the others, for the one-by-one syncs.
-    pub(super) fn sync<T>(&mut self, files: Vec<T>, open: impl Fn(&T) -> (&Path, &File)) -> Vec<T> {
-        if !self.reports_errors || files.is_empty() {
+    /// has), unless fewer than the `writing` recordings still being written: those on a file
+    /// system whose `syncfs` succeeded are on disk, names included. Returns the others, for
+    /// the one-by-one syncs.
+    pub(super) fn sync<T>(
+        &mut self,
+        files: Vec<T>,
+        writing: usize,
+        open: impl Fn(&T) -> (&Path, &File),
+    ) -> Vec<T> {
+        if !self.reports_errors || files.is_empty() || files.len() < writing {
             return files;
         }
         let mut by_device: IdMap<u64, Vec<T>> = IdMap::default();
@@ -117,21 +129,28 @@ mod tests {
     }
 
     /// A file system seen for the first time goes one by one (its descriptor, opened now,
-    /// would miss an earlier error); after that one `syncfs` covers a group; a kernel that
-    /// does not report errors through it sends every file one by one.
+    /// would miss an earlier error); after that one `syncfs` covers a group, unless more
+    /// recordings are still being written than the group holds; a kernel that does not
+    /// report errors through it sends every file one by one.
     #[test]
     fn a_known_file_system_takes_one_syncfs_for_the_group() {
         let dir = tempfile::tempdir().unwrap();
         let mut fs = FileSystems::with_errors_reported(true);
         let first = vec![written(dir.path(), "a.wav")];
-        assert_eq!(fs.sync(first, open).len(), 1, "first seen: one by one");
+        assert_eq!(fs.sync(first, 0, open).len(), 1, "first seen: one by one");
         let group = vec![written(dir.path(), "b.wav"), written(dir.path(), "c.wav")];
-        assert!(fs.sync(group, open).is_empty(), "synced by one syncfs");
+        assert!(fs.sync(group, 2, open).is_empty(), "synced by one syncfs");
         assert_eq!(fs.held.len(), 1);
+        let group = vec![written(dir.path(), "d.wav"), written(dir.path(), "e.wav")];
+        assert_eq!(
+            fs.sync(group, 3, open).len(),
+            2,
+            "more recordings going than ending: one by one"
+        );
 
         let mut old = FileSystems::with_errors_reported(false);
-        let group = vec![written(dir.path(), "d.wav"), written(dir.path(), "e.wav")];
-        assert_eq!(old.sync(group, open).len(), 2);
+        let group = vec![written(dir.path(), "f.wav"), written(dir.path(), "g.wav")];
+        assert_eq!(old.sync(group, 0, open).len(), 2);
         assert!(old.held.is_empty());
     }
 }
