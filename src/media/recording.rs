@@ -21,8 +21,7 @@ mod writer;
 pub use salvage::salvage;
 pub use sas_core::media::recording::*;
 pub use writer::{
-    RecordingWriter, SAMPLE_RATE, VerifyError, WavFormat, header, recordings_being_written,
-    sync_file_and_dir, verify,
+    RecordingWriter, SAMPLE_RATE, VerifyError, WavFormat, header, sync_file_and_dir, verify,
 };
 
 use crate::media::g711::G711Law;

@@ -50,20 +50,18 @@
 //!
 //! A record's recording joins the same commit: the writer finishes it into the record as it
 //! takes the record (the file's last writes: [`FinishRecording`], which hands the file over
-//! still open), and before the log's `fdatasync` it syncs every recording file waiting:
-//! one `syncfs` for all those on a file system ([`file_systems`]: one journal commit, not
-//! one a file), or, where that cannot vouch for them, each file's `fdatasync` on its
-//! descriptor and, once each, their directories (a new file's entry); a record whose
-//! recording could not be synced is stored with a `RECORDING_FAILED` event saying so.
-//! Until its record is confirmed a recording may be lost to a power loss (not to a
-//! `kill -9`: the file is in the page cache); after, both are on disk.
+//! still open), and before the log's `fdatasync` it syncs every recording file waiting
+//! (`fdatasync` on that descriptor: no second open) and, once each, their directories (a new
+//! file's entry); a record whose recording
+//! could not be synced is stored with a `RECORDING_FAILED` event saying so. Until its
+//! record is confirmed a recording may be lost to a power loss (not to a `kill -9`: the
+//! file is in the page cache); after, both are on disk.
 //!
 //! Order: a call's journal lines are sent before its final record (the driver stops
 //! journaling a call when it finishes), and the writer applies them in that order; a
 //! journal line of a call whose record is already stored is dropped all the same, so a
 //! late line never resurrects a finished call.
 
-mod file_systems;
 pub mod metrics;
 
 use super::presence::StoredBinding;
@@ -74,7 +72,6 @@ use super::{Store, StoreError};
 use crate::acd::PauseReason;
 use crate::sip::registrar::Binding;
 use crate::time::EpochMillis;
-use file_systems::FileSystems;
 use metrics::WriterMetrics;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
@@ -488,8 +485,6 @@ struct Durable {
     /// yet in sled, which takes them before it is flushed (they are only read at start,
     /// after the log is replayed).
     journal: IdMap<String, (EpochMillis, CallRecord)>,
-    /// How recordings are synced: a `syncfs` per file system where it can vouch for them.
-    file_systems: FileSystems,
 }
 
 impl Durable {
@@ -510,7 +505,6 @@ impl Durable {
             dirty_since: None,
             unsynced: Unsynced::default(),
             journal: IdMap::default(),
-            file_systems: FileSystems::new(),
         }
     }
 
@@ -603,13 +597,7 @@ impl Durable {
         let mut unsynced = std::mem::take(&mut self.unsynced);
         let started = Instant::now();
         let recordings = std::mem::take(&mut unsynced.recordings);
-        let rewritten = sync_recordings(
-            recordings,
-            &mut self.file_systems,
-            store,
-            metrics,
-            &mut unsynced.shipped,
-        );
+        let rewritten = sync_recordings(recordings, store, metrics, &mut unsynced.shipped);
         // The log's `fdatasync` makes it all durable, unless this is a checkpoint or the
         // rewrites could not be logged or the log not synced: then sled's flush does.
         let synced =
@@ -683,23 +671,15 @@ impl Durable {
     }
 }
 
-/// Syncs recordings: a `syncfs` per file system ([`FileSystems`]), or, for those it cannot
-/// vouch for, their data (`fdatasync`), then each directory once. A record whose recording
-/// is not on disk is rewritten to say so: the entries returned, applied to sled, for the
-/// log (their outbox rows added to `shipped_total`).
+/// Syncs recordings (their data: `fdatasync`), then each directory once. A record whose
+/// recording is not on disk is rewritten to say so: the entries returned, applied to sled,
+/// for the log (their outbox rows added to `shipped_total`).
 fn sync_recordings(
     recordings: Vec<(RecordingFile, String)>,
-    file_systems: &mut FileSystems,
     store: &Store,
     metrics: &WriterMetrics,
     shipped_total: &mut u64,
 ) -> Vec<Entry<'static>> {
-    let all = recordings.len();
-    let writing = crate::media::recording::recordings_being_written();
-    let recordings = file_systems.sync(recordings, writing, |((path, file), _)| {
-        (path.as_path(), file)
-    });
-    (recordings.len()..all).for_each(|_| metrics.recording_synced());
     let mut dirs = BTreeSet::new();
     let mut failed = Vec::new();
     for ((file, open), call) in recordings {

@@ -23,7 +23,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The recording sample rate: G.711's.
 pub const SAMPLE_RATE: u32 = 8_000;
@@ -117,37 +116,10 @@ pub fn header(format: WavFormat, data_bytes: u32) -> Vec<u8> {
     h
 }
 
-/// Recordings being written in this process: created, not yet finished or dropped.
-static WRITING: AtomicUsize = AtomicUsize::new(0);
-
-/// How many recordings this process is writing now: files whose pages a `syncfs` of their
-/// file system would write out too (see the store writer's `file_systems`).
-pub fn recordings_being_written() -> usize {
-    WRITING.load(Ordering::Relaxed)
-}
-
-/// Counts a recording in [`WRITING`] while it lives.
-struct Writing;
-
-impl Writing {
-    fn new() -> Self {
-        WRITING.fetch_add(1, Ordering::Relaxed);
-        Writing
-    }
-}
-
-impl Drop for Writing {
-    fn drop(&mut self) {
-        WRITING.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// Writes one recording under a root directory.
 pub struct RecordingWriter {
     /// `None` once finished (the file handed over): nothing left to patch at drop.
     out: Option<File>,
-    /// Counted among the recordings being written until finished or dropped.
-    _writing: Writing,
     file: PathBuf,
     relative: String,
     law: G711Law,
@@ -184,7 +156,6 @@ impl RecordingWriter {
         pending.extend_from_slice(&header(WavFormat::G711(law), 0));
         Ok(Self {
             out: Some(out),
-            _writing: Writing::new(),
             file,
             relative: relative.to_string(),
             law,
