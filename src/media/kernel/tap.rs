@@ -90,9 +90,15 @@ impl TappedPackets {
         })
     }
 
+    /// Empties it, and gives back what a burst grew it by (the relay thread late, the
+    /// queue filled): more than two steps over what it held.
     fn clear(&mut self) {
+        let held = self.bytes.len();
         self.bytes.clear();
         self.count = 0;
+        if self.bytes.capacity() > held + 2 * GROW_STEP {
+            self.bytes.shrink_to(held.next_multiple_of(GROW_STEP));
+        }
     }
 }
 
@@ -273,6 +279,18 @@ mod tests {
         bad[5] = 0xff;
         taps.batch().route(&rec[..3]);
         taps.batch().route(&bad);
+        // What the burst grew is given back once a feed held little again: the burst's
+        // buffer comes back to `got` on the fourth feed (the two take turns).
+        for _ in 0..4 {
+            taps.batch().route(&rec);
+            assert_eq!(call.take(&mut got), 0);
+            assert_eq!(got.len(), 1);
+        }
+        assert!(
+            got.bytes.capacity() <= GROW_STEP,
+            "{}",
+            got.bytes.capacity()
+        );
         let mut long = record(call.ids()[0], 1, &[0x80; TAP_MAX + 1]);
         long.resize(16 + TAP_MAX + 1, 0);
         taps.batch().route(&long);
