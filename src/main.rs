@@ -413,11 +413,9 @@ const BLOCKING_THREADS: usize = 8;
 fn run(config_path: &Path) -> Result<()> {
     let config = Config::load(config_path)?;
     init_logging(&config.log.format, &config.log.level);
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = config.runtime.worker_threads() {
-        builder.worker_threads(threads);
-    }
-    let runtime = builder
+    let runtime = config
+        .runtime
+        .builder()
         .on_thread_park(|| {
             sas_router::heap::collect_before_waiting();
         })
