@@ -195,7 +195,7 @@ impl MessageInspector for CountingInspector {
             SipMessage::Request(r) => self
                 .metrics
                 .sip_requests
-                .with_label_values(&[&r.method.to_string()])
+                .with_label_values(&[r.method.as_str()])
                 .inc(),
             SipMessage::Response(r) => self.count_response(r, "received"),
         }
@@ -225,14 +225,12 @@ fn tls_via(
 impl CountingInspector {
     fn count_response(&self, r: &rsipstack::sip::Response, direction: &str) {
         use rsipstack::sip::prelude::HeadersExt;
-        let method = r
-            .cseq_header()
-            .and_then(|c| c.method())
-            .map(|m| m.to_string())
-            .unwrap_or_else(|_| "unknown".into());
+        let method = r.cseq_header().and_then(|c| c.method());
+        let method = method.as_ref().map_or("unknown", |m| m.as_str());
+        let mut code = itoa::Buffer::new();
         self.metrics
             .sip_responses
-            .with_label_values(&[&method, &r.status_code.code().to_string(), direction])
+            .with_label_values(&[method, code.format(r.status_code.code()), direction])
             .inc();
     }
 }

@@ -144,17 +144,23 @@ pub struct RtpMap {
     pub params: Option<String>,
 }
 
+/// An `rtpmap` value's fields, borrowed: payload type, encoding, clock rate, parameters.
+fn rtpmap_fields(v: &str) -> Option<(u8, &str, u32, Option<&str>)> {
+    let (pt, rest) = v.split_once(' ')?;
+    let mut parts = rest.trim().splitn(3, '/');
+    let encoding = parts.next().filter(|e| !e.is_empty())?;
+    let clock_rate = parts.next()?.parse().ok()?;
+    Some((pt.trim().parse().ok()?, encoding, clock_rate, parts.next()))
+}
+
 impl RtpMap {
     fn parse(v: &str) -> Option<RtpMap> {
-        let (pt, rest) = v.split_once(' ')?;
-        let mut parts = rest.trim().splitn(3, '/');
-        let encoding = parts.next().filter(|e| !e.is_empty())?.to_string();
-        let clock_rate = parts.next()?.parse().ok()?;
+        let (payload_type, encoding, clock_rate, params) = rtpmap_fields(v)?;
         Some(RtpMap {
-            payload_type: pt.trim().parse().ok()?,
-            encoding,
+            payload_type,
+            encoding: encoding.to_string(),
             clock_rate,
-            params: parts.next().map(str::to_string),
+            params: params.map(str::to_string),
         })
     }
 }
@@ -245,7 +251,7 @@ impl SessionDescription {
 
     /// Encoding name of an audio payload type (rtpmap first, then the static table).
     pub fn encoding_of(&self, pt: u8) -> Option<String> {
-        self.codec_of(pt).map(|(e, _)| e)
+        self.codec_of(pt).map(|(e, _)| e.to_string())
     }
 
     /// Where the peer wants audio sent. `None` when there is no audio, the stream is
@@ -359,8 +365,8 @@ impl SessionDescription {
             .iter()
             .copied()
             .filter(|&pt| match self.codec_of(pt) {
-                Some((enc, rate)) if is_dtmf(&enc) => {
-                    is_allowed(&enc) && voice.iter().any(|(_, r)| *r == rate)
+                Some((enc, rate)) if is_dtmf(enc) => {
+                    is_allowed(enc) && voice.iter().any(|(_, r)| *r == rate)
                 }
                 Some(_) => voice.iter().any(|(v, _)| *v == pt),
                 None => false,
@@ -410,12 +416,15 @@ impl SessionDescription {
     }
 
     /// Encoding name and clock rate of an audio payload type.
-    fn codec_of(&self, pt: u8) -> Option<(String, u32)> {
+    /// (Every offer and answer asks this of each payload type: nothing is allocated.)
+    fn codec_of(&self, pt: u8) -> Option<(&str, u32)> {
         let m = self.audio()?;
-        m.rtpmaps()
-            .into_iter()
-            .find(|r| r.payload_type == pt)
-            .map(|r| (r.encoding, r.clock_rate))
-            .or_else(|| static_payload(pt).map(|(e, r)| (e.to_string(), r)))
+        m.lines
+            .iter()
+            .filter_map(|l| l.attr("rtpmap"))
+            .filter_map(rtpmap_fields)
+            .find(|(p, ..)| *p == pt)
+            .map(|(_, encoding, rate, _)| (encoding, rate))
+            .or_else(|| static_payload(pt))
     }
 }

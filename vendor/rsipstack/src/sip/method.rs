@@ -40,9 +40,10 @@ impl Method {
     }
 }
 
-impl core::fmt::Display for Method {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let s = match self {
+impl Method {
+    /// The method's name as written on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
             Self::Ack => "ACK",
             Self::Bye => "BYE",
             Self::Cancel => "CANCEL",
@@ -57,8 +58,13 @@ impl core::fmt::Display for Method {
             Self::Register => "REGISTER",
             Self::Subscribe => "SUBSCRIBE",
             Self::Update => "UPDATE",
-        };
-        write!(f, "{}", s)
+        }
+    }
+}
+
+impl core::fmt::Display for Method {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -52,10 +52,12 @@ impl SessionDescription {
                     dtmf_pt = dtmf_pt.or(Some(pt));
                 }
                 Some((enc, 8000)) => {
-                    let law = match enc.to_ascii_uppercase().as_str() {
-                        "PCMU" => G711Law::Ulaw,
-                        "PCMA" => G711Law::Alaw,
-                        _ => continue,
+                    let law = if enc.eq_ignore_ascii_case("PCMU") {
+                        G711Law::Ulaw
+                    } else if enc.eq_ignore_ascii_case("PCMA") {
+                        G711Law::Alaw
+                    } else {
+                        continue;
                     };
                     match voice {
                         None => voice = Some((pt, law)),
