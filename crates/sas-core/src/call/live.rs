@@ -1,7 +1,9 @@
 //! The switchboard's live calls, with the ids of those touched since the driver last
 //! asked ([`LiveCalls::take_changed`]): the call journal writes what changed without
 //! walking every live call after every event. Any mutable access counts as a change (a
-//! superset: the journal still compares what it last wrote).
+//! superset: the journal still compares what it last wrote). The calls waiting for a seat
+//! are counted the same way ([`LiveCalls::waiting`]): the supervisors' count is asked
+//! after every event, and a walk over every call then made a backlog quadratic.
 
 use super::Call;
 use crate::id_map::{IdMap, IdSet};
@@ -13,6 +15,8 @@ pub(super) struct LiveCalls {
     /// it grows) would each hold that much inline.
     calls: IdMap<String, Box<Call>>,
     changed: IdSet<String>,
+    /// The calls waiting for a seat when `changed` was last taken.
+    waiting: IdSet<String>,
 }
 
 impl LiveCalls {
@@ -51,10 +55,6 @@ impl LiveCalls {
         self.calls.iter().map(|(id, call)| (id, call.as_ref()))
     }
 
-    pub(super) fn keys(&self) -> impl Iterator<Item = &String> {
-        self.calls.keys()
-    }
-
     pub(super) fn values(&self) -> impl Iterator<Item = &Call> {
         self.calls.values().map(Box::as_ref)
     }
@@ -65,7 +65,40 @@ impl LiveCalls {
 
     /// The ids of the calls touched (started, changed, ended) since the last call.
     pub(super) fn take_changed(&mut self) -> IdSet<String> {
+        for id in &self.changed {
+            if self.is_waiting(id) {
+                if !self.waiting.contains(id) {
+                    self.waiting.insert(id.clone());
+                }
+            } else {
+                self.waiting.remove(id);
+            }
+        }
         std::mem::take(&mut self.changed)
+    }
+
+    /// How many calls wait for a seat ([`Call::waiting_since`]): those that waited when the
+    /// changed ids were last taken, corrected by the calls changed since.
+    pub(super) fn waiting(&self) -> usize {
+        let mut waiting = self.waiting.len();
+        for id in &self.changed {
+            match (self.waiting.contains(id), self.is_waiting(id)) {
+                (true, false) => waiting -= 1,
+                (false, true) => waiting += 1,
+                _ => {}
+            }
+        }
+        debug_assert_eq!(
+            waiting,
+            self.values()
+                .filter(|c| c.waiting_since().is_some())
+                .count()
+        );
+        waiting
+    }
+
+    fn is_waiting(&self, id: &str) -> bool {
+        self.get(id).is_some_and(|c| c.waiting_since().is_some())
     }
 }
 

@@ -464,13 +464,10 @@ impl Switchboard {
         self.calls.get(call)?.waiting_since()
     }
 
-    /// Live calls waiting for a seat (see [`Switchboard::waiting_since`]). Asked after every
-    /// event: one pass over the calls, no lookup per call.
+    /// Live calls waiting for a seat (see [`Switchboard::waiting_since`]); asked after every
+    /// event, it looks at the calls changed since the last [`Switchboard::take_changed`].
     pub fn calls_waiting(&self) -> usize {
-        self.calls
-            .values()
-            .filter(|c| c.waiting_since().is_some())
-            .count()
+        self.calls.waiting()
     }
 
     /// The call is being dialled out through the trunk (a dial plan forward).

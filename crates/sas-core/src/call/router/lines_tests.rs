@@ -312,3 +312,36 @@ fn backup_when_needs_a_backup_step_and_known_triggers() {
         assert!(all.contains(expected), "{expected}: {all}");
     }
 }
+
+#[test]
+fn the_waiting_count_follows_calls_whether_or_not_the_changes_were_taken() {
+    // The driver takes the changed calls after every event; the count must hold on both
+    // sides of that (debug builds also check it against a walk over every call).
+    let text = plan("");
+    let mut r = router();
+    let t = Now::at(T0);
+    admit_with(&mut r, t, "c1", &text, false);
+    admit_with(&mut r, t, "c2", &text, false);
+    outputs(&mut r);
+    assert_eq!(r.board().calls_waiting(), 2);
+    r.take_changed();
+    assert_eq!(r.board().calls_waiting(), 2, "taken: still both");
+    r.handle_call(t.plus(1_000), CallInput::CallerGone { call: "c1".into() });
+    assert_eq!(r.board().calls_waiting(), 1, "c1 gone, not taken yet");
+    r.take_changed();
+    assert_eq!(r.board().calls_waiting(), 1);
+    // A seat comes: c2 rings it (still waiting), then is answered (no longer).
+    online(&mut r, t.plus(2_000), "arm1");
+    r.take_changed();
+    assert_eq!(r.board().calls_waiting(), 1, "ringing still waits");
+    r.handle_call(
+        t.plus(3_000),
+        CallInput::SeatAnswered {
+            call: "c2".into(),
+            seat: "arm1".into(),
+        },
+    );
+    assert_eq!(r.board().calls_waiting(), 0);
+    r.take_changed();
+    assert_eq!(r.board().calls_waiting(), 0);
+}
