@@ -14,6 +14,7 @@ use super::audit::AuditEntry;
 use super::record::CallRecord;
 use super::{Store, StoreError};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Notify;
@@ -72,12 +73,13 @@ pub(super) fn put(
     Ok(())
 }
 
-/// A record's outbox row: the JSON of [`OutboxItem::Call`], without cloning the record.
-pub(super) fn record_row(record: &CallRecord) -> Result<Vec<u8>, serde_json::Error> {
+/// A record's outbox row, from the record's JSON: the JSON of [`OutboxItem::Call`],
+/// without parsing or cloning the record.
+pub(super) fn record_row(record: &RawValue) -> Result<Vec<u8>, serde_json::Error> {
     #[derive(Serialize)]
     #[serde(tag = "kind", rename_all = "snake_case")]
     enum Row<'a> {
-        Call { record: &'a CallRecord },
+        Call { record: &'a RawValue },
     }
     serde_json::to_vec(&Row::Call { record })
 }

@@ -19,7 +19,9 @@ use super::super::{Store, StoreError};
 use crate::acd::PauseReason;
 use crate::time::EpochMillis;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 /// One write, as logged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,7 +49,7 @@ pub enum Entry<'a> {
     /// for it), or a later version with one more entry. The call leaves the journal and the
     /// late entries; `outbox`: the key of the record's row in the outbox, if it ships.
     Stored {
-        record: Box<CallRecord>,
+        record: StoredRecord,
         outbox: Option<u64>,
     },
     /// Every wrap-up entry waiting for a call's record (not written yet).
@@ -55,6 +57,52 @@ pub enum Entry<'a> {
         call: String,
         entries: Vec<FileEntry>,
     },
+}
+
+/// A record to store, and its JSON once made: sled's value, the outbox row and the commit
+/// log's frame all carry the same bytes (a record serialised once, not three times).
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    pub record: Box<CallRecord>,
+    json: OnceLock<Box<RawValue>>,
+}
+
+impl StoredRecord {
+    pub fn new(record: Box<CallRecord>) -> Self {
+        Self {
+            record,
+            json: OnceLock::new(),
+        }
+    }
+
+    /// The record's JSON, made at the first call.
+    fn json(&self) -> Result<&RawValue, serde_json::Error> {
+        if let Some(json) = self.json.get() {
+            return Ok(json);
+        }
+        let json = serde_json::value::to_raw_value(&self.record)?;
+        Ok(self.json.get_or_init(|| json))
+    }
+}
+
+impl PartialEq for StoredRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.record == other.record
+    }
+}
+
+impl Serialize for StoredRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json()
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for StoredRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self::new(Box::deserialize(deserializer)?))
+    }
 }
 
 /// Encodes a batch's entries as one frame's payload.
@@ -108,11 +156,12 @@ impl Store {
             Entry::Seats { runs } => self.put_seat_runs(runs)?,
             Entry::Bindings { user, bindings } => self.put_stored_bindings(user, bindings)?,
             Entry::Stored { record, outbox } => {
-                let id = record.id.as_bytes();
-                self.calls.insert(id, serde_json::to_vec(record)?)?;
+                let id = record.record.id.as_bytes();
+                let json = record.json()?;
+                self.calls.insert(id, json.get().as_bytes())?;
                 if let Some(key) = outbox {
                     self.outbox
-                        .insert(key.to_be_bytes(), outbox::record_row(record)?)?;
+                        .insert(key.to_be_bytes(), outbox::record_row(json)?)?;
                 }
                 self.journal.remove(id)?;
                 self.late_file.remove(id)?;
@@ -138,6 +187,7 @@ impl Store {
             entries.into_iter().for_each(|e| record.add_file(e));
         }
         let outbox = self.outbox_key(ship)?;
+        let record = StoredRecord::new(record);
         Ok(Entry::Stored { record, outbox })
     }
 
@@ -154,6 +204,7 @@ impl Store {
             let mut record: Box<CallRecord> = Box::new(serde_json::from_slice(&bytes)?);
             record.add_file(entry.clone());
             let outbox = self.outbox_key(ship)?;
+            let record = StoredRecord::new(record);
             return Ok(Entry::Stored { record, outbox });
         }
         let mut entries: Vec<FileEntry> = match self.late_file.get(key)? {

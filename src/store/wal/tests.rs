@@ -1,7 +1,7 @@
 //! Unit tests of the commit log: framing, a torn or corrupt tail, generations, and replay
 //! into a store (idempotent).
 
-use super::entry::{Entry, encode};
+use super::entry::{Entry, StoredRecord, encode};
 use super::*;
 use crate::store::Store;
 use crate::store::journal::tests::{T0, live};
@@ -123,15 +123,15 @@ fn batch() -> Vec<u8> {
             entries: vec![*wrap_up("early")],
         },
         Entry::Stored {
-            record: Box::new(a),
+            record: StoredRecord::new(Box::new(a)),
             outbox: Some(7),
         },
         Entry::Stored {
-            record: Box::new(a_later),
+            record: StoredRecord::new(Box::new(a_later)),
             outbox: Some(8),
         },
         Entry::Stored {
-            record: Box::new(c),
+            record: StoredRecord::new(Box::new(c)),
             outbox: None,
         },
         Entry::Seats {
