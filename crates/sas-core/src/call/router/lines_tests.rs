@@ -36,6 +36,17 @@ fn switch(by: &str) -> LineSwitch {
     }
 }
 
+/// A router where c1 and c2 wait in the queue of `text`'s line (no seat online).
+fn two_waiting(text: &str) -> (Router, Now) {
+    let mut r = router();
+    let t = Now::at(T0);
+    admit_with(&mut r, t, "c1", text, false);
+    admit_with(&mut r, t, "c2", text, false);
+    outputs(&mut r);
+    assert_eq!(r.board().calls_waiting(), 2);
+    (r, t)
+}
+
 fn online(r: &mut Router, now: Now, seat: &str) {
     r.handle_call(now, CallInput::SeatOnline { seat: seat.into() });
 }
@@ -73,12 +84,7 @@ fn a_switched_line_forwards_new_calls_at_once_until_restored() {
 #[test]
 fn switching_with_move_waiting_moves_the_queued_calls_of_the_line() {
     let text = plan("");
-    let mut r = router();
-    let t = Now::at(T0);
-    admit_with(&mut r, t, "c1", &text, false);
-    admit_with(&mut r, t, "c2", &text, false);
-    outputs(&mut r);
-    assert_eq!(r.board().calls_waiting(), 2);
+    let (mut r, t) = two_waiting(&text);
     let moved = r
         .switch_line(t.plus(5_000), &plans(&text), "sas", switch("sup1"), true)
         .unwrap();
@@ -318,12 +324,7 @@ fn the_waiting_count_follows_calls_whether_or_not_the_changes_were_taken() {
     // The driver takes the changed calls after every event; the count must hold on both
     // sides of that (debug builds also check it against a walk over every call).
     let text = plan("");
-    let mut r = router();
-    let t = Now::at(T0);
-    admit_with(&mut r, t, "c1", &text, false);
-    admit_with(&mut r, t, "c2", &text, false);
-    outputs(&mut r);
-    assert_eq!(r.board().calls_waiting(), 2);
+    let (mut r, t) = two_waiting(&text);
     r.take_changed();
     assert_eq!(r.board().calls_waiting(), 2, "taken: still both");
     r.handle_call(t.plus(1_000), CallInput::CallerGone { call: "c1".into() });
