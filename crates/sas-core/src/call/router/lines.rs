@@ -201,24 +201,23 @@ impl Router {
         if when.no_seat && !self.board.acd().staffed(&QueueKey::role(role)) {
             return Some(format!("no {role} seat logged in and unpaused"));
         }
-        let depth = self.board.queue_depths().get(queue).copied().unwrap_or(0);
-        if when.max_waiting.is_some_and(|max| depth >= max) {
-            return Some(format!("{depth} calls waiting in {queue}"));
+        // The two triggers below walk the live calls: only when the entry has them (the
+        // shipped plans do not), every call queued would otherwise pay for it.
+        if let Some(max) = when.max_waiting {
+            let depth = self.board.queue_depths().get(queue).copied().unwrap_or(0);
+            if depth >= max {
+                return Some(format!("{depth} calls waiting in {queue}"));
+            }
         }
-        let longest = self
+        let max_wait = u64::from(when.max_wait_s?) * SECOND;
+        let waited = self
             .board
             .records()
             .filter(|rec| rec.queue.as_deref() == Some(queue) && rec.id.as_str() != call)
             .filter_map(|rec| self.board.waiting_since(&rec.id))
             .min()
-            .map(|since| now.wall.saturating_sub(since));
-        let max_wait = when.max_wait_s.map(|s| u64::from(s) * SECOND);
-        match (longest, max_wait) {
-            (Some(waited), Some(max)) if waited >= max => {
-                Some(format!("longest wait in {queue} {} s", waited / SECOND))
-            }
-            _ => None,
-        }
+            .map(|since| now.wall.saturating_sub(since))?;
+        (waited >= max_wait).then(|| format!("longest wait in {queue} {} s", waited / SECOND))
     }
 
     /// A full queue sends the call to the backup step when its entry says so.
