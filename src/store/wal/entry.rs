@@ -60,10 +60,11 @@ pub enum Entry<'a> {
 }
 
 /// A record to store, and its JSON once made: sled's value, the outbox row and the commit
-/// log's frame all carry the same bytes (a record serialised once, not three times).
+/// log's frame all carry the same bytes (a record serialised once, not three times). The
+/// record cannot be changed once wrapped, so its JSON never goes stale.
 #[derive(Debug, Clone)]
 pub struct StoredRecord {
-    pub record: Box<CallRecord>,
+    record: Box<CallRecord>,
     json: OnceLock<Box<RawValue>>,
 }
 
