@@ -15,9 +15,9 @@
 //! call). A parked port is neither free nor leased: it is out of the queue, and only when
 //! no free port is left does allocation take the longest parked one back (its sockets
 //! closed). At most half the ports not leased are parked, so new legs find free ports
-//! without closing parked ones. Its late packets wait in its queue, which the relay empties before reuse; a pair parked
-//! longer than [`PARKED_MAX_AGE`] is closed at the next reuse, so a peer still streaming at
-//! a parked port fills no buffer for long.
+//! without closing parked ones. Its late packets wait in its queue, which the relay empties
+//! before reuse; a pair parked longer than [`PARKED_MAX_AGE`] is closed at the next reuse,
+//! so a peer still streaming at a parked port fills no buffer for long.
 //!
 //! A port in range may still be held by another process (typically a client socket the
 //! kernel placed there because the range overlaps its ephemeral ports): the relay skips a
