@@ -85,7 +85,7 @@ impl InviteDialog {
     /// also notified after other mid-dialog requests: match the ACK's CSeq
     /// number against the INVITE it should acknowledge.
     pub fn last_remote_ack(&self) -> Option<Request> {
-        self.inner.remote_ack.lock().clone()
+        self.inner.remote_ack.lock().as_deref().cloned()
     }
 
     /// The initial INVITE request that created this dialog.
@@ -1017,7 +1017,7 @@ impl InviteDialog {
             if let SipMessage::Request(req) = msg {
                 if req.method == Method::Ack {
                     debug!(id = %self.id(), "received ack for re-invite {}", req.uri);
-                    self.inner.remote_ack.lock().replace(req);
+                    self.inner.remote_ack.lock().replace(Box::new(req));
                     self.inner.transition(DialogState::Confirmed(
                         self.id(),
                         tx.last_response.clone().unwrap_or_default(),
@@ -1053,7 +1053,7 @@ impl InviteDialog {
                                 break;
                             }
                             debug!(id = %self.id(), "received ack {}", req.uri);
-                            self.inner.remote_ack.lock().replace(req);
+                            self.inner.remote_ack.lock().replace(Box::new(req));
                             self.inner.transition(DialogState::Confirmed(
                                 self.id(),
                                 tx.last_response.clone().unwrap_or_default(),
