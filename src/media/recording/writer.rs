@@ -6,7 +6,7 @@
 //! written ([`HashScope::Audio`]): finishing never reads the file back.
 //!
 //! Frames go straight into the writer's own buffer; the buffer is hashed and written out
-//! in one piece when full ([`BUFFER_BYTES`]): one `write` and one hash update per half
+//! in one piece when full ([`BUFFER_BYTES`]): one `write` and one hash update per quarter
 //! second of call, nothing per packet but a copy. Every write but the last starts on a
 //! page boundary (the first carries the header), so the file system never zeroes around
 //! one.
@@ -28,12 +28,12 @@ use std::path::{Path, PathBuf};
 pub const SAMPLE_RATE: u32 = 8_000;
 /// Rewrite the WAV header every 10 s of audio, so a crash leaves a readable file up to there.
 const CHECKPOINT_FRAMES: u64 = 10 * SAMPLE_RATE as u64;
-/// The write buffer at its fullest (half a second of audio): recordings are many and long,
-/// so this is per call memory, against a write syscall per 500 ms of call.
-pub const BUFFER_BYTES: usize = 8 * 1024;
+/// The write buffer at its fullest (a quarter second of audio, a page): recordings are many
+/// and long, so this is per call memory, against a write syscall per 256 ms of call.
+pub const BUFFER_BYTES: usize = 4 * 1024;
 /// The write buffer grows by this much at a time, and is given back once written out: a
-/// call holds ~5 KiB on average, not 8, for the same writes (a few reallocations of at most
-/// 6 KiB each half second).
+/// call holds ~2.5 KiB on average, not 4, for the same writes (a few reallocations of at
+/// most 3 KiB each quarter second).
 pub const BUFFER_STEP: usize = BUFFER_BYTES / 4;
 /// Both channels.
 const CHANNELS: u16 = 2;
