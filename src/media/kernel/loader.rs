@@ -112,8 +112,8 @@ pub(super) fn attach(ip: IpAddr) -> Result<Legs, KernelError> {
                     batch.route(&record);
                 }
                 drop(batch);
-                // The queues grow here and are cleared by the relay threads: the pages
-                // they empty are this thread's to free (a stall's growth stayed resident).
+                // The queues grow here and are emptied by the relay threads: the pages
+                // they empty are this thread's to free (`heap`'s contract).
                 _ = crate::heap::collect_before_waiting();
                 std::thread::sleep(PERIOD);
             }
