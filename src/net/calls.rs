@@ -349,6 +349,7 @@ impl CallDriver {
                 // Straight from rsipstack, not through a task of their own: a hop less
                 // (a task wake-up, often another worker's) for each of a call's ~9 states.
                 Some(state) = dialog_states.recv() => {
+                    self.take_queued(&mut events, &mut legs, &mut by_leg);
                     // rsipstack keeps every dialog until told: without this, each call's
                     // dialogs stayed in memory for good (~35 kB per call, loadtest/README.md).
                     if let DialogState::Terminated(id, _) = &state {
@@ -385,6 +386,24 @@ impl CallDriver {
         self.execute(&mut legs, &mut by_leg);
         self.writes.close();
         self.writes.wait().await;
+    }
+
+    /// Handles the events queued before a dialog state. A call's admission is queued
+    /// before its dialog can change state (a CANCEL right behind the INVITE), but `select!`
+    /// polls the two queues in random order: a dialog's end read first found no call, and
+    /// the call admitted after it stayed queued for good, with no record. Only the events
+    /// already queued: dialog states are never starved.
+    fn take_queued(
+        &mut self,
+        events: &mut mpsc::UnboundedReceiver<CallEvent>,
+        legs: &mut LegMap,
+        by_leg: &mut HashMap<String, String>,
+    ) {
+        for _ in 0..events.len() {
+            let Ok(event) = events.try_recv() else { break };
+            self.on_event(event, legs, by_leg);
+            self.execute(legs, by_leg);
+        }
     }
 
     fn on_event(
