@@ -207,8 +207,9 @@ impl TapStream {
     }
 
     /// Swaps the packets tapped since the last time into `taken` (what it held goes back
-    /// to the queue, emptied: the two buffers last the call, so nothing is allocated in
-    /// one thread and freed in the other); how many were lost on the way.
+    /// to the queue, emptied: the relay thread's one buffer goes round its calls' queues,
+    /// so a queue's buffer is reused rather than allocated again); how many were lost on
+    /// the way.
     pub fn take(&self, taken: &mut TappedPackets) -> u64 {
         taken.clear();
         let mut queue = self

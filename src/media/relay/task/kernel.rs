@@ -79,8 +79,13 @@ pub(super) struct Report {
 pub(super) struct Tap {
     stream: TapStream,
     paths: [FastPath; 2],
-    /// The packets last taken (the queue's other buffer).
-    taken: TappedPackets,
+}
+
+std::thread_local! {
+    /// The packets a relay thread last took from one of its calls' queues: one buffer per
+    /// thread, swapped with each queue in turn, instead of a second one per call (~2 KiB a
+    /// recorded call at 2,000 calls).
+    static TAKEN: std::cell::RefCell<TappedPackets> = std::cell::RefCell::default();
 }
 
 /// The call's entries while it is in the kernel, removed on drop.
@@ -113,7 +118,6 @@ impl KernelCall {
         let tap = recorded.then(|| Tap {
             stream: path.legs.taps().open(),
             paths: entries.map(|e| e.path),
-            taken: TappedPackets::default(),
         });
         let ids = tap.as_ref().map(|t| t.stream.ids());
         for (i, e) in entries.iter().enumerate() {
@@ -357,18 +361,20 @@ impl RelayTask {
         let live = self.kernel.as_mut().and_then(|k| k.tap.as_mut());
         self.feed_at = live.as_ref().map(|_| Instant::now() + FEED_EVERY);
         let (now, monotonic) = (self.clock.now(), monotonic_ns());
-        for tap in live.into_iter().chain(tail.as_mut()) {
-            let lost = tap.stream.take(&mut tap.taken);
-            for t in tap.taken.iter() {
-                let ago_ms = monotonic.saturating_sub(t.at_ns) / 1_000_000;
-                let at = now.saturating_sub(ago_ms);
-                self.session
-                    .fast_path_tapped(&tap.paths[t.stream], t.packet, at);
+        TAKEN.with_borrow_mut(|taken| {
+            for tap in live.into_iter().chain(tail.as_mut()) {
+                let lost = tap.stream.take(taken);
+                for t in taken.iter() {
+                    let ago_ms = monotonic.saturating_sub(t.at_ns) / 1_000_000;
+                    let at = now.saturating_sub(ago_ms);
+                    self.session
+                        .fast_path_tapped(&tap.paths[t.stream], t.packet, at);
+                }
+                if lost > 0 {
+                    self.session.fast_path_lost(lost);
+                }
             }
-            if lost > 0 {
-                self.session.fast_path_lost(lost);
-            }
-        }
+        });
     }
 }
 
