@@ -355,7 +355,7 @@ impl DialogLayer {
             credential,
             local_contact,
             {
-                let (tx, _) = crate::platform::mpsc::unbounded_channel();
+                let (tx, _) = crate::transaction::transaction::transaction_event_channel();
                 tx
             },
         )?;
@@ -403,7 +403,7 @@ impl DialogLayer {
             credential,
             local_contact,
             {
-                let (tx, _) = crate::platform::mpsc::unbounded_channel();
+                let (tx, _) = crate::transaction::transaction::transaction_event_channel();
                 tx
             },
         )?;

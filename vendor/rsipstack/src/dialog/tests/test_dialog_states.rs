@@ -122,7 +122,7 @@ async fn test_dialog_state_transitions() -> crate::Result<()> {
 
     // Create INVITE request
     let invite_req = create_invite_request("alice-tag-456", "", "test-call-id-123");
-    let (tu_sender, _tu_receiver) = unbounded_channel();
+    let (tu_sender, _tu_receiver) = crate::transaction::transaction::transaction_event_channel();
 
     // Create dialog inner
     let dialog_inner = DialogInner::new(
@@ -192,7 +192,7 @@ async fn test_server_dialog_state_transitions() -> crate::Result<()> {
 
     // Create INVITE request
     let invite_req = create_invite_request("alice-tag-456", "", "test-call-id-server-123");
-    let (tu_sender, _tu_receiver) = unbounded_channel();
+    let (tu_sender, _tu_receiver) = crate::transaction::transaction::transaction_event_channel();
 
     // Create server dialog inner
     let dialog_inner = DialogInner::new(
@@ -250,7 +250,7 @@ async fn test_dialog_in_dialog_requests() -> crate::Result<()> {
     // Create initial INVITE request
     let invite_req =
         create_invite_request("alice-tag-456", "bob-tag-789", "test-call-id-in-dialog-123");
-    let (tu_sender, _tu_receiver) = unbounded_channel();
+    let (tu_sender, _tu_receiver) = crate::transaction::transaction::transaction_event_channel();
 
     // Create confirmed dialog
     let dialog_inner = DialogInner::new(
@@ -349,7 +349,7 @@ async fn test_dialog_termination_scenarios() -> crate::Result<()> {
     };
 
     let invite_req_1 = create_invite_request("alice-tag-456", "", "test-call-id-term-1");
-    let (tu_sender, _tu_receiver) = unbounded_channel();
+    let (tu_sender, _tu_receiver) = crate::transaction::transaction::transaction_event_channel();
 
     let dialog_inner_1 = DialogInner::new(
         TransactionRole::Client,
@@ -383,7 +383,7 @@ async fn test_dialog_termination_scenarios() -> crate::Result<()> {
     };
 
     let invite_req_2 = create_invite_request("alice-tag-456", "bob-tag-789", "test-call-id-term-2");
-    let (tu_sender, _tu_receiver) = unbounded_channel();
+    let (tu_sender, _tu_receiver) = crate::transaction::transaction::transaction_event_channel();
 
     let dialog_inner_2 = DialogInner::new(
         TransactionRole::Client,
@@ -428,7 +428,7 @@ async fn test_dialog_sequence_numbers() -> crate::Result<()> {
     };
 
     let invite_req = create_invite_request("alice-tag-456", "bob-tag-789", "test-call-id-seq-123");
-    let (tu_sender, _tu_receiver) = unbounded_channel();
+    let (tu_sender, _tu_receiver) = crate::transaction::transaction::transaction_event_channel();
 
     let dialog_inner = DialogInner::new(
         TransactionRole::Client,
@@ -551,7 +551,7 @@ async fn test_dialog_lifecycle_notifies_each_state_once() -> crate::Result<()> {
         remote_tag: "bob-tag-789".to_string(),
     };
     let invite_req = create_invite_request("alice-tag-456", "", "test-call-id-lifecycle");
-    let (tu_sender, _tu_receiver) = unbounded_channel();
+    let (tu_sender, _tu_receiver) = crate::transaction::transaction::transaction_event_channel();
     let dialog_inner = DialogInner::new(
         TransactionRole::Client,
         dialog_id.clone(),
@@ -604,7 +604,7 @@ async fn test_no_state_notification_after_terminated() -> crate::Result<()> {
     };
     let invite_req =
         create_invite_request("alice-tag-456", "bob-tag-789", "test-call-id-double-term");
-    let (tu_sender, _tu_receiver) = unbounded_channel();
+    let (tu_sender, _tu_receiver) = crate::transaction::transaction::transaction_event_channel();
     let dialog_inner = DialogInner::new(
         TransactionRole::Client,
         dialog_id.clone(),
@@ -660,7 +660,7 @@ async fn test_ignored_waitack_after_confirmed_is_not_notified() -> crate::Result
         remote_tag: "alice-tag-456".to_string(),
     };
     let invite_req = create_invite_request("alice-tag-456", "", "test-call-id-waitack");
-    let (tu_sender, _tu_receiver) = unbounded_channel();
+    let (tu_sender, _tu_receiver) = crate::transaction::transaction::transaction_event_channel();
     let dialog_inner = DialogInner::new(
         TransactionRole::Server,
         dialog_id.clone(),
@@ -698,7 +698,7 @@ async fn test_info_answered_after_bye_does_not_notify_confirmed() -> crate::Resu
         remote_tag: "alice-tag-456".to_string(),
     };
     let invite_req = create_invite_request("alice-tag-456", "", "test-call-id-info-after-bye");
-    let (tu_sender, _tu_receiver) = unbounded_channel();
+    let (tu_sender, _tu_receiver) = crate::transaction::transaction::transaction_event_channel();
     let dialog_inner = DialogInner::new(
         TransactionRole::Server,
         dialog_id.clone(),

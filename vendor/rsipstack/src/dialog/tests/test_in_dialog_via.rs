@@ -263,7 +263,7 @@ async fn test_in_dialog_via_is_left_to_the_locator() -> crate::Result<()> {
         body: vec![],
     };
     let id = DialogId::try_from((&initial, TransactionRole::Client))?;
-    let (tu_tx, _tu_rx) = unbounded_channel();
+    let (tu_tx, _tu_rx) = crate::transaction::transaction::transaction_event_channel();
     let (state_tx, _state_rx) = unbounded_channel();
     let inner = DialogInner::new(
         TransactionRole::Client,
@@ -343,7 +343,7 @@ async fn test_dialback_retry_keeps_the_via_on_its_transport() -> crate::Result<(
     };
     let mut id = DialogId::try_from((&initial, TransactionRole::Server))?;
     id.local_tag = "local-tag".into();
-    let (tu_tx, _tu_rx) = unbounded_channel();
+    let (tu_tx, _tu_rx) = crate::transaction::transaction::transaction_event_channel();
     let (state_tx, _state_rx) = unbounded_channel();
     let inner = DialogInner::new(
         TransactionRole::Server,

@@ -27,7 +27,7 @@ async fn test_client_dialog_refer_accepts_name_addr_values() -> crate::Result<()
     };
 
     let invite_req = create_invite_request("alice-tag", "bob-tag", "refer-name-addr");
-    let (tu_sender, _tu_receiver) = unbounded_channel();
+    let (tu_sender, _tu_receiver) = crate::transaction::transaction::transaction_event_channel();
 
     let dialog_inner = DialogInner::new(
         TransactionRole::Client,
@@ -67,7 +67,7 @@ async fn test_refer_event_keeps_established_dialog_usable() -> crate::Result<()>
             remote_tag: "remote".into(),
         };
         let invite = create_invite_request("local", "remote", "refer-established");
-        let (tu_sender, _tu_receiver) = unbounded_channel();
+        let (tu_sender, _tu_receiver) = crate::transaction::transaction::transaction_event_channel();
         let inner = DialogInner::new(
             role,
             id.clone(),

@@ -88,7 +88,7 @@ fn dialog() -> crate::Result<Arc<DialogInner>> {
         remote_tag: "b".to_string(),
     };
     let (state_tx, _) = unbounded_channel();
-    let (tu_tx, _) = unbounded_channel();
+    let (tu_tx, _) = crate::transaction::transaction::transaction_event_channel();
     let invite = request("INVITE", 1);
     let inner = DialogInner::new(
         TransactionRole::Client,
