@@ -8,9 +8,10 @@
 //! datagram goes through its call's [`RelayTask`] in place. A quiet socket costs nothing
 //! (no draining read until `EAGAIN` as with edge-triggered readiness).
 //!
-//! Commands and WebRTC peers' packets arrive on tokio channels: each call's receivers are
-//! polled with a waker that queues the call on its thread, so the [`MediaRelay`] handle's
-//! API is unchanged and a call needs no task of its own. A peer's packet wakes the thread
+//! Commands (on a futures channel) and WebRTC peers' packets (on tokio's) arrive on
+//! channels: each call's receivers are polled with a waker that queues the call on its
+//! thread, so the [`MediaRelay`] handle's API is unchanged and a call needs no task of its
+//! own. A peer's packet wakes the thread
 //! at once (its `eventfd`); a new call, a leg's new sockets and another command only arm
 //! the thread's `timerfd` [`SOON`] ahead, so the set-up and tear-down of the calls of those
 //! milliseconds cost the thread one wake-up, not one per command (at 1,000 calls/s, ~5 a
@@ -32,6 +33,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicUsize;
 use std::task::{Context, Poll, Wake, Waker};
+
+use futures_util::StreamExt;
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
@@ -105,7 +108,7 @@ impl Engine {
 
     /// Hands a call to a thread (round robin): from now on it relays `task`'s sockets and
     /// obeys `commands` until the channel closes or says [`Command::Finish`].
-    pub(super) fn add(&self, task: RelayTask, commands: mpsc::UnboundedReceiver<Command>) {
+    pub(super) fn add(&self, task: RelayTask, commands: Commands) {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len();
         self.threads[i].post(Urgency::Soon, |inbox| {
             inbox.added.push((task, commands));
@@ -123,7 +126,7 @@ pub(super) struct Shared {
 
 #[derive(Default)]
 pub(super) struct Inbox {
-    added: Vec<(RelayTask, mpsc::UnboundedReceiver<Command>)>,
+    added: Vec<(RelayTask, Commands)>,
     /// Calls whose channels have something (by slot).
     pub(super) woken: Vec<usize>,
     /// The `eventfd` written since the thread last took the inbox.
@@ -239,7 +242,7 @@ impl Wake for CallWaker {
 /// A call on a relay thread.
 struct Call {
     task: RelayTask,
-    commands: mpsc::UnboundedReceiver<Command>,
+    commands: Commands,
     /// Polls the commands.
     waker: Waker,
     /// Polls the WebRTC peers.
@@ -392,7 +395,7 @@ impl RelayThread {
         }
     }
 
-    fn insert(&mut self, task: RelayTask, commands: mpsc::UnboundedReceiver<Command>) -> usize {
+    fn insert(&mut self, task: RelayTask, commands: Commands) -> usize {
         let slot = self.free.pop().unwrap_or_else(|| {
             self.calls.push(None);
             self.calls.len() - 1
@@ -543,7 +546,7 @@ impl RelayThread {
         self.with_call(slot, |call, pool, shared, slot| {
             let mut cx = Context::from_waker(&call.waker);
             loop {
-                match call.commands.poll_recv(&mut cx) {
+                match call.commands.poll_next_unpin(&mut cx) {
                     Poll::Ready(Some(Command::Finish(on_finish))) => {
                         finished = Some((on_finish, call.task.finish()));
                         return Step::Remove;
