@@ -26,8 +26,8 @@ pub use channel::{transaction_event_channel, TransactionEventReceiver, Transacti
 
 /// A transaction's event channel on futures' unbounded channel, with the part of
 /// tokio's API the stack uses. tokio's allocates its channel (cache-padded) and a first
-/// block of 32 events when created, ~1.3 KiB, kept for the transaction's life, RFC 6026's
-/// 32 s after a 2xx included: two per call at least. This one is ~150 bytes, and an
+/// block of 32 events when created, 1,312 bytes, kept for the transaction's life, RFC 6026's
+/// 32 s after a 2xx included: two per call at least. This one is 112 bytes, and an
 /// allocation per event (a transaction sees a few).
 #[cfg(feature = "platform-tokio")]
 mod channel {
