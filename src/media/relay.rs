@@ -214,8 +214,9 @@ impl Drop for Lease {
 }
 
 /// A call's commands to its relay thread: futures' unbounded channel, 112 bytes and a
-/// node per command (a call sends a dozen or so). tokio's allocated 1,312 bytes when created
-/// (its cache-padded state and a first block of 32 commands), kept for the call's life.
+/// node per command (a call sends a dozen or so). tokio's allocated 1,312 bytes when
+/// created (its cache-padded state and a first block of 32 commands), kept for the call's
+/// life.
 type CommandSender = futures_channel::mpsc::UnboundedSender<Command>;
 /// The relay thread's end of [`CommandSender`].
 type Commands = futures_channel::mpsc::UnboundedReceiver<Command>;

@@ -11,15 +11,14 @@
 //! Commands (on a futures channel) and WebRTC peers' packets (on tokio's) arrive on
 //! channels: each call's receivers are polled with a waker that queues the call on its
 //! thread, so the [`MediaRelay`] handle's API is unchanged and a call needs no task of its
-//! own. A peer's packet wakes the thread
-//! at once (its `eventfd`); a new call, a leg's new sockets and another command only arm
-//! the thread's `timerfd` [`SOON`] ahead, so the set-up and tear-down of the calls of those
-//! milliseconds cost the thread one wake-up, not one per command (at 1,000 calls/s, ~5 a
-//! call before). A packet that comes to new sockets before the thread watches them waits
-//! in the socket's buffer (at most [`SOON`], once per leg) and is read after the commands
-//! sent meanwhile: a plain RTCP report sent before SRTP keys are agreed is then told from
-//! a forged SRTCP one (`task`). The handle dropped closes the command channel: the thread
-//! drops the call and its sockets.
+//! own. A peer's packet wakes the thread at once (its `eventfd`); a new call, a leg's new
+//! sockets and another command only arm the thread's `timerfd` [`SOON`] ahead, so the
+//! set-up and tear-down of the calls of those milliseconds cost the thread one wake-up, not
+//! one per command (at 1,000 calls/s, ~5 a call before). A packet that comes to new sockets
+//! before the thread watches them waits in the socket's buffer (at most [`SOON`], once per
+//! leg) and is read after the commands sent meanwhile: a plain RTCP report sent before SRTP
+//! keys are agreed is then told from a forged SRTCP one (`task`). The handle dropped closes
+//! the command channel: the thread drops the call and its sockets.
 //!
 //! A call whose processing panics is dropped alone (its sockets closed, logged): the thread
 //! and its other calls go on. A socket error is that socket's (logged, the socket read
