@@ -26,12 +26,15 @@ def pct(values, p):
 
 
 def counts(path, planned):
-    """(completed, failed) from a SIPp -trace_stat file; all failed when SIPp left none."""
+    """(completed, failed) from a SIPp -trace_stat file; all failed when SIPp left none. A
+    call SIPp never placed or never saw end (stopped by the rung's timeout) failed too: a
+    rung whose SIPp sent nothing must not read as one without failures."""
     rows = list(csv.reader(open(path), delimiter=";")) if os.path.exists(path) else []
     if len(rows) < 2:
         return 0, planned
     head, last = rows[0], rows[-1]
-    return int(last[head.index("SuccessfulCall(C)")]), int(last[head.index("FailedCall(C)")])
+    ok = int(last[head.index("SuccessfulCall(C)")])
+    return ok, max(int(last[head.index("FailedCall(C)")]), planned - ok)
 
 
 def rung(d, rate, secs, c0, c1, s0, s1, k0=0, k1=0, w0=0, w1=0, *, clk):
