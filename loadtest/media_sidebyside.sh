@@ -14,6 +14,7 @@
 #        run queue behind builds and skipped sub-ticks; 0: nice like the relays),
 #        KERNEL_RELAY=1 (the router with [media] kernel_relay = true: root), RECORDING=0
 #        (the router without recording); the table's row says which
+#   MEDIA_RESULTS=FILE keeps the generator's RESULT lines there (loadtest/sidebyside.sh)
 #
 # sas-router runs the shipped configuration and dial plans (loadtest/router.sh: every call
 # recorded; the trunk dials 15, the router rings one of N registered seats). rtpengine 10.5 (Debian
@@ -176,4 +177,6 @@ for calls in sorted({c for c, _ in runs}):
               f"| {r['jitter_ms']} / {r['jitter_max_ms']} ms | {r.get('kib_per_call', '?')} / {r.get('kib_per_call_mean', '?')} KiB "
               f"| {r.get('relay_errors', '?')} | {gen} |")
 PY
+# MEDIA_RESULTS=FILE keeps the RESULT lines (loadtest/sidebyside.sh judges the targets on them).
+[ -z "${MEDIA_RESULTS:-}" ] || cp "$results" "$MEDIA_RESULTS"
 rm -f "$results"

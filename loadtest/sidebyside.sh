@@ -32,6 +32,12 @@
 #     RSS_EVERY (1) seconds against the calls it has handled (sas_calls_total), with the
 #     per-call tables (sas_live_entries) in live.log; RSS after 20,000, 50,000, 100,000, 150,000 and
 #     RSS_CALLS calls, and RSS_IDLE_S (45) seconds after the last call.
+#  5. Media (MEDIA_CALLS="" skips it): loadtest/media_sidebyside.sh at MEDIA_CALLS (default
+#     2000) concurrent recorded G.711 calls held MEDIA_HOLD_S (15) seconds, the router with
+#     the kernel relay (MEDIA_KERNEL_RELAY=1, root; 0: the userspace relay) then rtpengine 10.5
+#     in userspace; its table, and issue 18's media targets judged in the report: ≥ 4×
+#     rtpengine's packets per CPU-second with 0 loss, < 64 KiB a concurrent call, and the
+#     calls relayed within one core (the router's process and ksoftirqd) with 0 loss.
 # The router runs with the samu plan's greeting, hold music and reassurance left out, so the
 # seat's answer is the caller's 200 on both, and with overload limits off (OVERLOAD_SECTION
 # overrides). Per rung it records completed and failed calls, CPU per call (utime+stime of every
@@ -57,6 +63,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RATES=${1-"200 500 1000 1500 2000"}; SECS=${2:-5}; SEATS=${3:-100}; RSS_CALLS=${4:-200000}
 RSS_RATE=${RSS_RATE:-300}; BENCH_LOCK=${BENCH_LOCK-/tmp/sas-bench.lock}
+MEDIA_CALLS=${MEDIA_CALLS-2000}; MEDIA_HOLD_S=${MEDIA_HOLD_S:-15}; MEDIA_KERNEL_RELAY=${MEDIA_KERNEL_RELAY:-1}
 TARGETS=${TARGETS:-"kamailio router_rec1 router_rec0"}
 # Kamailio, the router and every SIPp run at this nice level, all alike: the bench lock keeps
 # other measurements out, not other engineers' builds, and at nice 0 the set-up p99 at 200
@@ -253,4 +260,14 @@ if [ "$RSS_CALLS" -gt 0 ]; then
   unlock
 fi
 
-RSS_RATE=$RSS_RATE python3 loadtest/sidebyside_report.py "$work" "$(getconf CLK_TCK)" "$SECS" "$RSS_CALLS"
+if [ -n "$MEDIA_CALLS" ]; then
+  lock
+  echo "media: loadtest/media_sidebyside.sh \"$MEDIA_CALLS\" $MEDIA_HOLD_S, kernel relay $MEDIA_KERNEL_RELAY"
+  KERNEL_RELAY=$MEDIA_KERNEL_RELAY MEDIA_RESULTS="$work/media.results" \
+    loadtest/media_sidebyside.sh "$MEDIA_CALLS" "$MEDIA_HOLD_S" > "$work/media.out" 2>&1 9>&- \
+    || echo "media side by side failed: $work/media.out" >&2
+  sed -n '/^hold /,$p' "$work/media.out"
+  unlock
+fi
+
+MEDIA_KERNEL_RELAY=$MEDIA_KERNEL_RELAY RSS_RATE=$RSS_RATE python3 loadtest/sidebyside_report.py "$work" "$(getconf CLK_TCK)" "$SECS" "$RSS_CALLS"

@@ -81,6 +81,44 @@ def rss_at(samples, calls):
     return near[len(near) // 2] if near else None
 
 
+def media_rows(path, rows, verdict):
+    """Issue 18's media targets from loadtest/media_sidebyside.sh's RESULT lines (phase 5), at
+    its largest rung: the router's column holds the router's figures, Kamailio's rtpengine's."""
+    if not os.path.exists(path):
+        return
+    runs = {}
+    for line in open(path):
+        kv = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
+        runs[(int(kv["calls"]), kv["mode"])] = kv
+    calls = max((c for c, m in runs if m == "router"), default=None)
+    r, e = runs.get((calls, "router")), runs.get((calls, "rtpengine"))
+    relay = "kernel relay" if os.environ.get("MEDIA_KERNEL_RELAY", "1") == "1" else "userspace relay"
+    if not r:
+        rows.append((f"media ({calls} calls)", "—", "no result", "—", "—", "FAIL"))
+        return
+    f = lambda kv, key: float(kv.get(key, "nan"))
+    clean = (r.get("relay_errors") == "0" and r["gen_behind"] == "0" and int(r["lost"]) == 0
+             and int(r["bridged"]) == int(r["calls"]))
+    state = (f"{int(r['bridged']):,} bridged, {int(r['lost'])} lost, generator "
+             + ("on time" if r["gen_behind"] == "0" else "BEHIND") + f", {r.get('relay_errors')} log errors")
+    if e:
+        ratio = f(r, "pkts_per_cpu_s") / max(1.0, f(e, "pkts_per_cpu_s"))
+        rows.append((f"relayed packets per CPU-second, {calls:,} recorded G.711 calls ({relay}; {state})",
+                     f"rtpengine userspace: {f(e, 'pkts_per_cpu_s'):,.0f}",
+                     f"{f(r, 'pkts_per_cpu_s'):,.0f} ({ratio:.2f}×)", "—",
+                     "≥ 4× rtpengine, 0 loss, recording on", verdict(ratio >= 4 and clean)))
+    kib = f(r, "kib_per_call")
+    rows.append((f"memory per concurrent media call ({calls:,} calls)",
+                 f"rtpengine: {f(e, 'kib_per_call'):.1f} KiB" if e else "—", f"{kib:.1f} KiB", "—",
+                 "< 64 KiB", verdict(kib < 64)))
+    core = f(r, "relay_cpu_pct") + f(r, "ksoftirqd_cpu_pct")
+    rows.append((f"concurrent G.711 calls within one core, 0 loss ({relay})", "—",
+                 f"{int(r['bridged']):,} calls on {core:.0f} % of a core (the router's process "
+                 f"{f(r, 'relay_cpu_pct'):.0f} %, ksoftirqd {f(r, 'ksoftirqd_cpu_pct'):.0f} %; with the "
+                 f"generator {f(r, 'all_cpu_pct'):.0f} %)", "—", "≥ 2,000 a core",
+                 verdict(clean and int(r["bridged"]) >= 2000 and core <= 100)))
+
+
 def main():
     work, clk, secs, rss_calls = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     res, every = {}, []
@@ -224,7 +262,9 @@ def main():
         rows.append((f"RSS after {marks_txt} calls handled (recording on, {rate} calls/s)", "—", rss_cell, "—",
                      "± 10 % from 20k to the end", rss_verdict))
 
-    print("\nIssue 18's SIP targets:\n")
+    media_rows(f"{work}/media.results", rows, verdict)
+
+    print("\nIssue 18's SIP and media targets:\n")
     print("| figure | Kamailio 5.6 registrar + proxy | sas-router, recording on | recording off | target | result |")
     print("|---|---|---|---|---|---|")
     for row in rows:
