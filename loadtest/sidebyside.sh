@@ -110,10 +110,9 @@ seats_up() { # CSV
     || { echo "seats did not all register" >&2; exit 1; }
 }
 
-completed() { # STATS.CSV: the successful calls in SIPp's last -trace_stat line (0 if none)
-  python3 -c 'import csv, sys
-rows = list(csv.reader(open(sys.argv[1]), delimiter=";")) if len(sys.argv) > 1 else []
-print(rows[-1][rows[0].index("SuccessfulCall(C)")] if len(rows) > 1 else 0)' "$1" 2>/dev/null || echo 0
+completed() { # STATS.CSV: the successful calls SIPp's -trace_stat file counts (0 if none)
+  python3 -c 'import sys; sys.path.insert(0, "loadtest"); from sidebyside_report import counts
+print(counts(sys.argv[1], 0)[0])' "$1" 2>/dev/null || echo 0
 }
 
 cpu_ticks() { # PID: its and its children's utime+stime
