@@ -1723,6 +1723,21 @@ impl DialogInner {
         false
     }
 
+    /// A CANCEL of the initial INVITE: `Terminated(UacCancel)` unless `accept()` came
+    /// first (its 2xx is on its way: the CANCEL then has no effect, RFC 3261 §9.2).
+    /// Decided under the state lock `accept()`'s transition takes, so a racing `accept()`
+    /// either is seen here or finds the dialog terminated. Returns whether it cancelled.
+    pub(super) fn cancel_unless_accepted(&self) -> bool {
+        let id = self.id.lock().clone();
+        let mut state = self.state.lock();
+        if matches!(*state, DialogState::WaitAck(..) | DialogState::Confirmed(..)) {
+            return false;
+        }
+        let cancelled = DialogState::Terminated(id, TerminatedReason::UacCancel);
+        self.transition_locked(&mut state, cancelled);
+        true
+    }
+
     fn transition_locked(&self, old_state: &mut DialogState, state: DialogState) {
         // Late updates after termination (e.g. CANCEL's 200 arriving after
         // the INVITE's 487, or a second Terminated from a racing teardown)

@@ -1062,12 +1062,12 @@ impl InviteDialog {
                         }
                         Method::Cancel => {
                             debug!(id = %self.id(), "received cancel {}", req.uri);
-                            tx.reply(StatusCode::RequestTerminated).await?;
-                            self.inner.transition(DialogState::Terminated(
-                                self.id(),
-                                TerminatedReason::UacCancel,
-                            ));
-                            break;
+                            // Terminated before the 487 goes: an `accept()` after this
+                            // finds the dialog ended; one before it wins (its 2xx goes).
+                            if self.inner.cancel_unless_accepted() {
+                                tx.reply(StatusCode::RequestTerminated).await?;
+                                break;
+                            }
                         }
                         _ => {}
                     },

@@ -901,12 +901,12 @@ impl ServerInviteDialog {
                         }
                         crate::sip::Method::Cancel => {
                             debug!(id = %self.id(),"received cancel {}", req.uri);
-                            tx.reply(crate::sip::StatusCode::RequestTerminated).await?;
-                            self.inner.transition(DialogState::Terminated(
-                                self.id(),
-                                TerminatedReason::UacCancel,
-                            ));
-                            break;
+                            // Terminated before the 487 goes: an `accept()` after this
+                            // finds the dialog ended; one before it wins (its 2xx goes).
+                            if self.inner.cancel_unless_accepted() {
+                                tx.reply(crate::sip::StatusCode::RequestTerminated).await?;
+                                break;
+                            }
                         }
                         _ => {}
                     },
