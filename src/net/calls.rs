@@ -192,6 +192,15 @@ const PLATEAU: [Leg; 2] = [Leg::B, Leg::C];
 /// `sas_core::id_map`). `by_leg`, keyed by SIP Call-IDs, keeps SipHash.
 pub(super) type LegMap = sas_core::id_map::IdMap<String, Legs>;
 
+/// Why the caller's leg could not be answered.
+pub(super) enum AnswerError {
+    /// The caller cancelled first: its dialog has ended, and that end, queued for the
+    /// driver, ends the call.
+    CallerGone,
+    /// Anything else: the call fails for this reason.
+    Failed(String),
+}
+
 /// The legs and the media of one call.
 pub(super) struct Legs {
     trunk: InviteDialog,
@@ -806,7 +815,8 @@ impl CallDriver {
                         let side = l.media_of(seat.name()).unwrap_or(Leg::B);
                         match self.answer_caller(&call, l) {
                             Ok(()) => l.relay.bridge(side),
-                            Err(reason) => self
+                            Err(AnswerError::CallerGone) => {}
+                            Err(AnswerError::Failed(reason)) => self
                                 .router
                                 .handle_call(self.clock.now(), CallInput::Failed { call, reason }),
                         }
@@ -879,7 +889,7 @@ impl CallDriver {
 
     /// Answers the trunk leg (once) with our SDP answer for the caller's codecs, and starts
     /// recording.
-    pub(super) fn answer_caller(&mut self, call: &str, l: &mut Legs) -> Result<(), String> {
+    pub(super) fn answer_caller(&mut self, call: &str, l: &mut Legs) -> Result<(), AnswerError> {
         if l.answered {
             return Ok(());
         }
@@ -893,16 +903,21 @@ impl CallDriver {
                 let ours = (self.sdp_ip, l.relay.local_addr(Leg::A).port());
                 let answer = (self.router)
                     .sdp_answer_caller(call, &l.offer, l.codecs, ours, l.srtp)
-                    .map_err(|e| format!("caller_sdp: {e}"))?;
+                    .map_err(|e| AnswerError::Failed(format!("caller_sdp: {e}")))?;
                 answer.to_string()
             }
         };
-        l.trunk
-            .accept(
-                Some(vec![Header::ContentType("application/sdp".into())]),
-                Some(answer.into_bytes()),
-            )
-            .map_err(|e| format!("answer_failed: {e}"))?;
+        let accepted = l.trunk.accept(
+            Some(vec![Header::ContentType("application/sdp".into())]),
+            Some(answer.into_bytes()),
+        );
+        // A caller who cancelled first (its 487 sent, or going: rsipstack ends the dialog
+        // before) is no failure, and was never answered: its dialog's end, already queued
+        // for the driver, ends the call as the caller's cancel.
+        if l.trunk.state().is_terminated() {
+            return Err(AnswerError::CallerGone);
+        }
+        accepted.map_err(|e| AnswerError::Failed(format!("answer_failed: {e}")))?;
         l.answered = true;
         if let Some(root) = &self.recordings {
             let relative = Recordings::relative_path(call, self.clock.now().wall);

@@ -3,7 +3,7 @@
 //! resolve the prompt names against the call's prompt set, start the relay's playback) and
 //! hands keys and prompt ends back to the Router.
 
-use super::calls::{CallDriver, LegMap};
+use super::calls::{AnswerError, CallDriver, LegMap};
 use crate::call::CallInput;
 use crate::call::router::{RouterInput, RouterOutput};
 use crate::media::playback::Announcement;
@@ -53,7 +53,8 @@ impl CallDriver {
                     let answered = CallInput::CallerAnswered { call: call.clone() };
                     self.router.handle_call(now, answered);
                 }
-                Err(reason) => {
+                Err(AnswerError::CallerGone) => return,
+                Err(AnswerError::Failed(reason)) => {
                     self.router
                         .handle_call(now, CallInput::Failed { call, reason });
                     return;

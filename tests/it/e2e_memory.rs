@@ -142,25 +142,10 @@ async fn the_router_publishes_its_allocators_memory_and_runs_no_trimmer() {
 async fn invites_cancelled_at_once_end_with_a_record_and_leave_no_live_entries() {
     let mut router = start(Options::default()).await; // no seat online: the calls queue
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let local = socket.local_addr().unwrap();
     let burst = 6; // within the tests' RTP range (each waiting call holds its ports)
     let bursts = 5;
     for n in 0..burst * bursts {
-        let head = |method: &str| {
-            format!(
-                "{method} sip:15@{router} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKcancel{n}\r\nFrom: <sip:0612345678@{local}>;tag=c{n}\r\nTo: <sip:15@{router}>\r\nCall-ID: cancel-at-once-{n}\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n",
-                router = router.sip
-            )
-        };
-        let sdp = "v=0\r\no=trunk 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
-        let invite = format!(
-            "{}Contact: <sip:0612345678@{local}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-            head("INVITE"),
-            sdp.len()
-        );
-        let cancel = format!("{}Content-Length: 0\r\n\r\n", head("CANCEL"));
-        socket.send_to(invite.as_bytes(), router.sip).await.unwrap();
-        socket.send_to(cancel.as_bytes(), router.sip).await.unwrap();
+        invite_then_cancel(&socket, router.sip, n).await;
         if (n + 1) % burst == 0 {
             wait_records(&router, n + 1).await;
         }
@@ -177,6 +162,112 @@ async fn invites_cancelled_at_once_end_with_a_record_and_leave_no_live_entries()
     .await;
     assert!(idle, "per-call tables not empty:\n{}", router.metrics());
     router.stop().await;
+}
+
+/// The same with the lines answering at once (a greeting first, as the shipped plans do):
+/// the answer to a call whose caller has just cancelled fails, and that call is the
+/// caller's cancel, not a failure (on the shipped plans every such call was stored
+/// `failed`, `answer_failed: channel closed`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invites_cancelled_before_the_greeting_is_answered_are_the_callers_cancels() {
+    let dir = temp_dir("e2e-cancel-greeting");
+    let prompts = common::media::short_tone_prompts(&dir);
+    let mut router = start(Options {
+        prompts: Some(prompts),
+        ..Options::default()
+    })
+    .await;
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let calls = 6;
+    for n in 0..calls {
+        invite_then_cancel(&socket, router.sip, n).await;
+    }
+    // Each INVITE's final answer: 487 (the CANCEL came first) or 200 (the answer did),
+    // which the caller then acknowledges and hangs up.
+    let (mut cancelled, mut finals) = (0, 0);
+    let mut buf = vec![0u8; 65535];
+    while finals < calls {
+        let got = tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf)).await;
+        let len = got.expect("every INVITE answered").unwrap();
+        let text = String::from_utf8_lossy(&buf[..len]).to_string();
+        if !text.contains(" INVITE\r\n") || text.starts_with("SIP/2.0 1") {
+            continue;
+        }
+        finals += 1;
+        if text.starts_with("SIP/2.0 487") {
+            cancelled += 1;
+        } else if text.starts_with("SIP/2.0 200") {
+            for method in ["ACK", "BYE"] {
+                let request = in_dialog(&text, method, socket.local_addr().unwrap());
+                socket
+                    .send_to(request.as_bytes(), router.sip)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let list = wait_records(&router, calls).await;
+    for r in &list {
+        let reason = r.end_reason.as_deref().unwrap_or_default();
+        assert!(!reason.starts_with("answer_failed"), "{r:?}");
+    }
+    let by_cancel = list
+        .iter()
+        .filter(|r| r.end_reason.as_deref() == Some("caller_cancel"))
+        .count();
+    assert_eq!(by_cancel, cancelled, "{list:#?}");
+    assert!(
+        cancelled > 0,
+        "no CANCEL came before the answer: nothing tested"
+    );
+    router.stop().await;
+}
+
+/// A trunk INVITE for the 15 from `socket`, Call-ID `cancel-at-once-{n}`, and its CANCEL
+/// right behind it.
+async fn invite_then_cancel(
+    socket: &tokio::net::UdpSocket,
+    router: std::net::SocketAddr,
+    n: usize,
+) {
+    let local = socket.local_addr().unwrap();
+    let head = |method: &str| {
+        format!(
+            "{method} sip:15@{router} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKcancel{n}\r\nFrom: <sip:0612345678@{local}>;tag=c{n}\r\nTo: <sip:15@{router}>\r\nCall-ID: cancel-at-once-{n}\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n"
+        )
+    };
+    let sdp = "v=0\r\no=trunk 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
+    let invite = format!(
+        "{}Contact: <sip:0612345678@{local}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        head("INVITE"),
+        sdp.len()
+    );
+    let cancel = format!("{}Content-Length: 0\r\n\r\n", head("CANCEL"));
+    socket.send_to(invite.as_bytes(), router).await.unwrap();
+    socket.send_to(cancel.as_bytes(), router).await.unwrap();
+}
+
+/// The caller's ACK or BYE (CSeq 2) in the dialog a 200 to its INVITE set up.
+fn in_dialog(ok: &str, method: &str, local: std::net::SocketAddr) -> String {
+    let header = |name: &str| {
+        ok.lines()
+            .find(|l| l.to_ascii_lowercase().starts_with(&format!("{name}:")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let cseq = if method == "ACK" { 1 } else { 2 };
+    let target = header("contact");
+    let uri = target
+        .split('<')
+        .nth(1)
+        .and_then(|t| t.split('>').next())
+        .unwrap_or_default();
+    format!(
+        "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{method}{cseq}\r\n{}\r\n{}\r\n{}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        header("from"),
+        header("to"),
+        header("call-id"),
+    )
 }
 
 /// Every rsipstack transaction's event channel allocates a block of 32 events up front, and
