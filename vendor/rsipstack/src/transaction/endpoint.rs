@@ -591,7 +591,7 @@ impl EndpointInner {
         self.transactions.remove(key);
 
         if let Some(msg) = last_message {
-            self.timers.timeout(
+            self.timers.timeout_coarse(
                 self.option.t1x64,
                 TransactionTimer::TimerCleanup(key.clone()), // maybe use TimerK ???
             );

@@ -24,10 +24,15 @@ impl PartialOrd for TimerKey {
     }
 }
 
+/// The tick [`Timer::timeout_coarse`] rounds deadlines up to.
+pub const COARSE_TICK: Duration = Duration::from_millis(100);
+
 pub struct Timer<T> {
     state: Mutex<TimerState<T>>,
     notify: Notify,
     last_task_id: AtomicU64,
+    /// Where the coarse ticks are counted from.
+    epoch: Instant,
 }
 
 impl<T> Timer<T> {
@@ -36,6 +41,7 @@ impl<T> Timer<T> {
             state: Mutex::new(TimerState::new()),
             notify: Notify::new(),
             last_task_id: AtomicU64::new(1),
+            epoch: Instant::now(),
         }
     }
 
@@ -45,6 +51,23 @@ impl<T> Timer<T> {
 
     pub fn timeout(&self, duration: Duration, value: T) -> u64 {
         self.timeout_at(Instant::now() + duration, value)
+    }
+
+    /// Like [`Timer::timeout`], the deadline rounded up to the next [`COARSE_TICK`]: for
+    /// timers that bound a wait from below (a transaction's lingering, its overall
+    /// timeout), which may fire a little late but not early. Timers set within one tick
+    /// share a deadline, so the task wakes once a tick for all of them, not once for each
+    /// transaction. A zero duration (reliable transports' lingering) fires at once.
+    pub fn timeout_coarse(&self, duration: Duration, value: T) -> u64 {
+        let at = Instant::now() + duration;
+        if duration.is_zero() {
+            return self.timeout_at(at, value);
+        }
+        let since = at.checked_duration_since(self.epoch).unwrap_or_default();
+        let tick = COARSE_TICK.as_nanos();
+        let ticks = since.as_nanos().div_ceil(tick);
+        let rounded = Duration::from_nanos((ticks * tick).min(u64::MAX as u128) as u64);
+        self.timeout_at(self.epoch + rounded, value)
     }
 
     pub fn timeout_at(&self, execute_at: Instant, value: T) -> u64 {
@@ -156,6 +179,32 @@ fn test_timer() {
     let non_tasks = timer.poll(now + Duration::from_secs(1));
     assert_eq!(non_tasks.len(), 0);
     assert_eq!(timer.len(), 1);
+}
+
+/// Coarse timers set at different moments within a tick share one deadline, never before
+/// the one asked for nor a tick after it; a zero duration is not delayed.
+#[test]
+fn coarse_timers_share_a_tick() {
+    use core::time::Duration;
+    let timer = Timer::new();
+    let asked = Instant::now() + Duration::from_secs(5);
+    timer.timeout_coarse(Duration::from_secs(5), "first");
+    std::thread::sleep(Duration::from_millis(3));
+    timer.timeout_coarse(Duration::from_secs(5), "second");
+    let deadline = timer.next_deadline().expect("a deadline");
+    assert!(deadline >= asked);
+    assert!(deadline.checked_duration_since(asked).unwrap() <= COARSE_TICK);
+    let on_time = timer.poll(deadline);
+    // Both, unless the 3 ms straddled a tick (then the second comes one tick later).
+    if on_time != vec!["first", "second"] {
+        assert_eq!(on_time, vec!["first"]);
+        assert_eq!(timer.poll(deadline + COARSE_TICK), vec!["second"]);
+    }
+
+    let now = Instant::now();
+    timer.timeout_coarse(Duration::ZERO, "at once");
+    assert!(timer.next_deadline().unwrap() <= Instant::now());
+    assert_eq!(timer.poll(now + Duration::from_millis(1)), vec!["at once"]);
 }
 
 #[cfg(all(test, feature = "platform-tokio"))]

@@ -1431,10 +1431,11 @@ impl Transaction {
                         }
                         _ => {} // Reliable transport: no Timer A needed
                     }
-                    self.timer_b.replace(self.endpoint_inner.timers.timeout(
-                        self.endpoint_inner.option.t1x64,
-                        TransactionTimer::TimerB(self.key.clone()),
-                    ));
+                    self.timer_b
+                        .replace(self.endpoint_inner.timers.timeout_coarse(
+                            self.endpoint_inner.option.t1x64,
+                            TransactionTimer::TimerB(self.key.clone()),
+                        ));
                 }
             }
             TransactionState::Trying | TransactionState::Proceeding => {
@@ -1452,7 +1453,7 @@ impl Transaction {
                     });
                     if self.timer_c.is_none() {
                         // start Timer C for client invite only
-                        let timer_c = self.endpoint_inner.timers.timeout(
+                        let timer_c = self.endpoint_inner.timers.timeout_coarse(
                             self.endpoint_inner.option.timerc,
                             TransactionTimer::TimerC(self.key.clone()),
                         );
@@ -1489,7 +1490,7 @@ impl Transaction {
                         // transaction keeps Timer G (T1, doubling to T2) on
                         // every transport — the wire behavior RFC 3261
                         // §13.3.1.4 requires — until the ACK or Timer L.
-                        let timer_l = self.endpoint_inner.timers.timeout(
+                        let timer_l = self.endpoint_inner.timers.timeout_coarse(
                             self.endpoint_inner.option.t1x64,
                             TransactionTimer::TimerL(self.key.clone()),
                         );
@@ -1543,7 +1544,7 @@ impl Transaction {
                         // for the disclaimer. 3xx-6xx ACKs continue to be
                         // sent by the transaction layer through the
                         // Completed → Terminated path.
-                        let timer_m = self.endpoint_inner.timers.timeout(
+                        let timer_m = self.endpoint_inner.timers.timeout_coarse(
                             self.endpoint_inner.option.t1x64,
                             TransactionTimer::TimerM(self.key.clone()),
                         );
@@ -1609,7 +1610,7 @@ impl Transaction {
                     // non-2xx (RFC 3261 §17.2.1). Timer G keeps retransmitting.
                 }
                 // start Timer D
-                let timer_d = self.endpoint_inner.timers.timeout(
+                let timer_d = self.endpoint_inner.timers.timeout_coarse(
                     self.endpoint_inner.option.t1x64,
                     TransactionTimer::TimerD(self.key.clone()),
                 );
@@ -1629,7 +1630,7 @@ impl Transaction {
                         }
                     }
                 }
-                let timer_k = self.endpoint_inner.timers.timeout(
+                let timer_k = self.endpoint_inner.timers.timeout_coarse(
                     self.endpoint_inner.option.t4,
                     TransactionTimer::TimerK(self.key.clone()),
                 );
