@@ -24,8 +24,9 @@ SAS_PGO=off RUSTFLAGS="-Cprofile-generate=$work/raw" \
   cargo build --release --quiet --target-dir target/pgo-train
 export ROUTER_BIN=target/pgo-train/release/sas-router
 export LLVM_PROFILE_FILE="$work/raw/router-%p-%m.profraw"
-cp -r dialplans "$work/plans"
-sed -i '/^greeting = "accueil-15"/d; /^hold = "musique-attente"/d; /^reassurance/d' "$work/plans/samu.toml"
+# shellcheck source=loadtest/plans.sh
+. loadtest/plans.sh
+plans_without_greeting "$work/plans"
 loadtest/run.sh 4000 200 100 0 0
 DIALPLANS="$work/plans" loadtest/run.sh 4000 200 100 0 0
 DIALPLANS="$work/plans" loadtest/run.sh 10000 1000 100 0 0

@@ -200,9 +200,9 @@ router_up() { # RECORDING (1/0): a fresh router, data and all
 echo "Kamailio $(kamailio -v | head -1 | cut -d' ' -f3), rates: $RATES, $SECS s each, $SEATS seats," \
   "RSS phase: $RSS_CALLS calls at $RSS_RATE/s"
 # The router: the shipped plans, without the samu greeting, hold music and reassurance.
-cp -r dialplans "$work/dialplans"
-sed -i '/^greeting = "accueil-15"/d; /^hold = "musique-attente"/d; /^reassurance/d' \
-  "$work/dialplans/samu.toml"
+# shellcheck source=loadtest/plans.sh
+. loadtest/plans.sh
+plans_without_greeting "$work/dialplans"
 for round in $(seq "${ROUNDS:-1}"); do
   [ -n "$RATES" ] || break
   if [[ " $TARGETS " == *" kamailio "* ]]; then

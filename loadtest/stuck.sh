@@ -24,9 +24,9 @@ SIP_PORT=25260; HTTP_PORT=28280; SEAT_PORT=25271; REG_PORT=25272; CALLER_PORT=25
 
 # Overload control off, as in sidebyside.sh: the point is what the router does past it.
 export OVERLOAD_SECTION=${OVERLOAD_SECTION:-off}
-cp -r dialplans "$work/dialplans"
-sed -i '/^greeting = "accueil-15"/d; /^hold = "musique-attente"/d; /^reassurance/d' \
-  "$work/dialplans/samu.toml"
+# shellcheck source=loadtest/plans.sh
+. loadtest/plans.sh
+plans_without_greeting "$work/dialplans"
 sed '/play_pcap_audio/d' tests/sipp/caller.xml > "$work/caller.xml"
 N_SEATS=$SEATS DIALPLANS="$work/dialplans"
 # shellcheck source=loadtest/router.sh
